@@ -1,0 +1,18 @@
+# Build-wide settings: ccache, sanitizers, and the warning set for our own code.
+find_program(GATEWAY_CCACHE ccache)
+if(GATEWAY_CCACHE)
+  set(CMAKE_C_COMPILER_LAUNCHER "${GATEWAY_CCACHE}")
+  set(CMAKE_CXX_COMPILER_LAUNCHER "${GATEWAY_CCACHE}")
+endif()
+
+if(GATEWAY_SANITIZE)
+  add_compile_options(-fsanitize=${GATEWAY_SANITIZE} -fno-omit-frame-pointer
+                      -fno-sanitize-recover=all)
+  add_link_options(-fsanitize=${GATEWAY_SANITIZE})
+endif()
+
+# Applied target by target to code this project owns, never to Boost sources.
+function(gateway_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Werror -Wpedantic
+                                           -Wno-missing-field-initializers)
+endfunction()

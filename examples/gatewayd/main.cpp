@@ -1,0 +1,158 @@
+// gatewayd: the gateway as a standalone daemon, a thin host of libgateway.
+#include <gateway/gateway.hpp>
+
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <optional>
+#include <string>
+
+#include "demo_config.hpp"
+#include "demo_upstream.hpp"
+
+namespace {
+
+constexpr const char* usage = R"(Usage: gatewayd [OPTIONS]
+
+Runs the gateway: HTTP/1.1 reverse proxy with Gateway API routing.
+
+Options:
+  --config FILE       Kubernetes YAML to serve (Gateway, HTTPRoute, Service,
+                      EndpointSlice, GatewayClass, Namespace). Without it,
+                      gatewayd runs a demo: the gateway on 127.0.0.1:8080 in
+                      front of two built-in demo services.
+  --check FILE        Validate FILE, print every error and warning, exit 0 if
+                      it is valid and 1 if not. Serves nothing.
+  --threads N         Worker threads, one event loop each (default: one per core).
+  --log-level LEVEL   debug, info, warn, error or off (default: info).
+  --drain-timeout MS  On SIGINT/SIGTERM, how long in-flight requests may take
+                      to finish before their connections are closed (default 5000).
+  --version           Print the version and exit.
+  -h, --help          Print this help and exit.
+
+Signals: SIGINT and SIGTERM stop gracefully (stop accepting, finish in-flight
+requests up to the drain timeout, close idle connections). Logs go to stderr.
+)";
+
+struct options {
+  std::optional<std::string> config;
+  std::optional<std::string> check;
+  unsigned threads = 0;
+  gateway::log_level level = gateway::log_level::info;
+  unsigned drain_ms = 5000;
+};
+
+[[noreturn]] void bad_usage(const std::string& message) {
+  std::fprintf(stderr, "gatewayd: %s\nTry 'gatewayd --help'.\n", message.c_str());
+  std::exit(2);
+}
+
+unsigned parse_count(const char* flag, const char* value, unsigned max) {
+  char* end = nullptr;
+  unsigned long v = std::strtoul(value, &end, 10);
+  if (!*value || *end || v > max) bad_usage(std::string(flag) + ": invalid number '" + value + "'");
+  return static_cast<unsigned>(v);
+}
+
+options parse(int argc, char** argv) {
+  options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> const char* {
+      if (i + 1 >= argc) bad_usage(a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "-h" || a == "--help") {
+      std::fputs(usage, stdout);
+      std::exit(0);
+    } else if (a == "--version") {
+      std::printf("gatewayd %s\n", gateway::version_string());
+      std::exit(0);
+    } else if (a == "--config") {
+      o.config = value();
+    } else if (a == "--check") {
+      o.check = value();
+    } else if (a == "--threads") {
+      o.threads = parse_count("--threads", value(), 1024);
+    } else if (a == "--drain-timeout") {
+      o.drain_ms = parse_count("--drain-timeout", value(), 3600 * 1000);
+    } else if (a == "--log-level") {
+      std::string l = value();
+      if (l == "debug") o.level = gateway::log_level::debug;
+      else if (l == "info") o.level = gateway::log_level::info;
+      else if (l == "warn") o.level = gateway::log_level::warn;
+      else if (l == "error") o.level = gateway::log_level::error;
+      else if (l == "off") o.level = gateway::log_level::off;
+      else bad_usage("--log-level: unknown level '" + l + "'");
+    } else {
+      bad_usage("unknown option '" + a + "'");
+    }
+  }
+  return o;
+}
+
+int check(const std::string& path) {
+  try {
+    gateway::gateway_config cfg = gateway::load_yaml_file(path);
+    for (const auto& w : cfg.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+    std::printf("%s: valid (%zu listeners, %zu clusters)\n", path.c_str(), cfg.listeners.size(),
+                cfg.clusters.size());
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 1;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  options opts = parse(argc, argv);
+  if (opts.check) return check(*opts.check);
+
+  // Signals are taken synchronously by this thread; workers never see them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  std::optional<gatewayd::demo_upstream> v1, v2;
+  gateway::gateway_config config;
+  try {
+    if (opts.config) {
+      config = gateway::load_yaml_file(*opts.config);
+    } else {
+      v1.emplace("demo-v1");
+      v2.emplace("demo-v2");
+      config = gateway::load_yaml(gatewayd::demo_config(v1->port(), v2->port()), "<demo>");
+    }
+    gateway::server_options so;
+    so.threads = opts.threads;
+    so.level = opts.level;
+    gateway::server server(std::move(config), std::move(so));
+    server.start();
+    if (!opts.config) {
+      std::printf(
+          "gatewayd demo: the gateway listens on http://127.0.0.1:8080 in front of two demo\n"
+          "services (demo-v1, demo-v2). Try:\n\n"
+          "  curl -i http://127.0.0.1:8080/hello\n"
+          "  curl -i -H 'x-version: v2' http://127.0.0.1:8080/hello\n"
+          "  curl -i -d 'ping' http://127.0.0.1:8080/echo\n\n"
+          "Stop with Ctrl-C. 'gatewayd --help' lists the options.\n");
+      std::fflush(stdout);
+    }
+    int sig = 0;
+    sigwait(&signals, &sig);
+    std::fprintf(stderr, "gatewayd: %s received, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    server.stop(std::chrono::milliseconds(opts.drain_ms));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "gatewayd: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,68 @@
+#pragma once
+#include <gateway/export.hpp>
+#include <gateway/router.hpp>
+#include <gateway/upstream.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace gateway {
+
+// Per-listener limits and timeouts on the client side of the proxy.
+struct listener_limits {
+  std::size_t max_request_line = 8 * 1024;   // longer request line or URI: 414
+  std::size_t max_request_head = 64 * 1024;  // longer head (line + headers): 431
+  std::size_t max_header_count = 100;        // more header fields: 431
+  std::uint64_t max_request_body = 0;        // 0: unlimited; larger body: 413
+  std::chrono::milliseconds header_timeout{10000};   // head not complete in time: 408
+  std::chrono::milliseconds idle_timeout{60000};     // keep-alive wait for the next request
+  std::chrono::milliseconds request_timeout{15000};  // no upstream response head in time: 504
+  std::chrono::milliseconds stream_idle_timeout{60000};  // body transfer stalled: close
+};
+
+// One listener: where it binds, what Gateway API logic sees, and its routes.
+struct listener_config {
+  std::string name;                  // "namespace/gateway/listener" when loaded from YAML
+  std::string bind_address = "0.0.0.0";
+  std::uint16_t bind_port = 0;       // 0: an ephemeral port (see server::port)
+  std::uint16_t port = 0;            // the port Gateway API logic sees
+  std::string hostname;              // listener hostname ("" or "*.x" or exact)
+  std::vector<route> routes;         // routes attached to this listener
+  listener_limits limits;
+};
+
+// The whole configuration one snapshot is built from.
+struct gateway_config {
+  std::vector<listener_config> listeners;
+  std::vector<cluster_config> clusters;
+  std::vector<std::string> warnings;  // things the loader accepted but that have no effect
+};
+
+// Where a configuration problem was found, for messages a user can act on.
+struct config_issue {
+  std::string document;  // "document 2 (HTTPRoute default/api)"
+  std::string path;      // field path, "spec.rules[0].matches[1].path.type"
+  int line = 0;          // 1-based line in the source text, 0 if unknown
+  std::string message;
+  std::string to_string(std::string_view source_name) const;
+};
+
+// Parses Kubernetes YAML (Gateway, HTTPRoute, Service, EndpointSlice, ...) into a
+// config. Throws gateway::error (invalid_config) listing every issue found.
+GATEWAY_API gateway_config load_yaml(std::string_view yaml_text,
+                                     std::string_view source_name = "<config>");
+// Same, reading the file at `path`.
+GATEWAY_API gateway_config load_yaml_file(const std::string& path);
+// Non-throwing form: on error `ec` is set and `issues` lists every problem.
+GATEWAY_API gateway_config load_yaml(std::string_view yaml_text, std::string_view source_name,
+                                     std::error_code& ec, std::vector<config_issue>& issues);
+
+// Checks a config built in code (names unique, clusters referenced exist,
+// endpoints valid, regexes compile). Throws gateway::error (invalid_config).
+GATEWAY_API void validate(const gateway_config& config);
+
+}  // namespace gateway

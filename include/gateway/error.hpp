@@ -1,0 +1,33 @@
+#pragma once
+#include <gateway/export.hpp>
+
+#include <string>
+#include <system_error>
+
+namespace gateway {
+
+// Control-plane failure kinds (config, bind, rule load); the data plane never throws.
+enum class errc {
+  invalid_config = 1,  // the configuration is malformed or inconsistent
+  bind_failed,         // a listener could not be opened
+  invalid_state,       // the call is not allowed in the object's current state
+  not_found,           // a named object (listener, cluster) does not exist
+};
+
+// The category of gateway::errc values.
+GATEWAY_API const std::error_category& gateway_category() noexcept;
+
+inline std::error_code make_error_code(errc e) noexcept {
+  return {static_cast<int>(e), gateway_category()};
+}
+
+// What control-plane calls throw: an error code plus a message naming the cause.
+class GATEWAY_API error : public std::system_error {
+ public:
+  error(errc code, const std::string& what) : std::system_error(make_error_code(code), what) {}
+};
+
+}  // namespace gateway
+
+template <>
+struct std::is_error_code_enum<gateway::errc> : std::true_type {};

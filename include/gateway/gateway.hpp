@@ -1,0 +1,10 @@
+#pragma once
+// Everything the library offers to C++ hosts, in one include.
+#include <gateway/config.hpp>
+#include <gateway/error.hpp>
+#include <gateway/http.hpp>
+#include <gateway/log.hpp>
+#include <gateway/router.hpp>
+#include <gateway/server.hpp>
+#include <gateway/upstream.hpp>
+#include <gateway/version.hpp>

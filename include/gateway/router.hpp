@@ -1,0 +1,123 @@
+#pragma once
+#include <gateway/export.hpp>
+#include <gateway/http.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace gateway {
+
+// How a rule's path is compared with the request path (Gateway API HTTPPathMatch).
+enum class path_match_type {
+  exact,   // the whole path, byte for byte
+  prefix,  // element-wise prefix: "/foo" matches "/foo" and "/foo/bar", not "/foobar"
+  regex,   // RE2 full match against the path
+};
+
+// A path condition of a route match.
+struct path_match {
+  path_match_type type = path_match_type::prefix;
+  std::string value = "/";
+};
+
+// How a header or query value is compared (Gateway API HeaderMatchType).
+enum class value_match_type { exact, regex };
+
+// A header condition: the named header (case-insensitive name) must match `value`.
+struct header_match {
+  value_match_type type = value_match_type::exact;
+  std::string name;
+  std::string value;
+};
+
+// A query parameter condition: the named parameter (case-sensitive) must match `value`.
+struct query_match {
+  value_match_type type = value_match_type::exact;
+  std::string name;
+  std::string value;
+};
+
+// One HTTPRouteMatch: every condition in it must hold (AND).
+struct route_match {
+  path_match path;
+  std::optional<std::string> method;  // exact method, e.g. "GET"
+  std::vector<header_match> headers;
+  std::vector<query_match> query_params;
+};
+
+// A weighted reference from a rule to a cluster (an upstream_pool cluster name).
+struct backend_ref {
+  std::string cluster;
+  std::uint32_t weight = 1;  // 0 keeps the backend configured but sends it nothing
+};
+
+// One HTTPRouteRule: any of `matches` selects it (OR); traffic goes to `backends`.
+struct route_rule {
+  std::string name;                   // optional, for logs
+  std::vector<route_match> matches;   // empty means one match of PathPrefix "/"
+  std::vector<backend_ref> backends;  // empty or all weight 0: the gateway answers 500
+  std::chrono::milliseconds request_timeout{0};  // 0: the listener's default
+};
+
+// One HTTPRoute: hostnames plus ordered rules. Precedence between routes follows
+// the Gateway API: match specificity first, then `creation_order`, then
+// "namespace/name" alphabetically, then rule order.
+struct route {
+  std::string namespace_name = "default";
+  std::string name;
+  std::vector<std::string> hostnames;  // exact or "*.suffix"; empty matches any host
+  std::vector<route_rule> rules;
+  std::int64_t creation_order = 0;  // smaller is older
+};
+
+// What the router looks at in a request; all views are borrowed for the call.
+struct request_view {
+  std::string_view method;
+  std::string_view host;   // Host header or authority, port allowed, any case
+  std::string_view path;   // normalized path without the query
+  std::string_view query;  // raw query without '?', may be empty
+  std::span<const http::header> headers;
+};
+
+// The outcome of router::match; pointers borrow from the router and stay valid
+// as long as it lives.
+struct route_selection {
+  const route* matched_route = nullptr;
+  const route_rule* rule = nullptr;
+  std::size_t rule_index = 0;
+  std::size_t match_index = 0;
+  explicit operator bool() const noexcept { return rule != nullptr; }
+};
+
+// A compiled route table: built once per configuration, queried per request
+// without allocation or locks. Usable on its own, without a server.
+class GATEWAY_API router {
+ public:
+  // Compiles `routes`; throws gateway::error (invalid_config) on a bad regex or value.
+  explicit router(std::vector<route> routes);
+  // Same, reporting a bad table through `ec` and `message` instead of throwing.
+  static std::unique_ptr<router> compile(std::vector<route> routes, std::error_code& ec,
+                                         std::string& message);
+  router(router&&) noexcept;
+  router& operator=(router&&) noexcept;
+  ~router();
+
+  // The rule that serves `request`, following the Gateway API precedence.
+  route_selection match(const request_view& request) const noexcept;
+
+  // The routes as compiled (sorted by precedence between routes).
+  std::span<const route> routes() const noexcept;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace gateway

@@ -1,0 +1,307 @@
+// The client side of a connection: reading and checking request heads,
+// routing, local replies, deadlines and keep-alive. The upstream exchange
+// itself is in proxy_exchange.cpp.
+#include "server/connection.hpp"
+
+#include <charconv>
+
+#include "server/path_normalizer.hpp"
+#include "server/worker.hpp"
+
+namespace gateway {
+
+namespace {
+constexpr std::size_t initial_buffer = 16 * 1024;
+
+void append_uint(std::string& out, std::uint64_t v) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, r.ptr);
+}
+}  // namespace
+
+connection::connection(worker& owner, tcp::socket socket, std::size_t listener)
+    : worker_(owner),
+      client_(std::move(socket)),
+      listener_(listener),
+      in_(initial_buffer),
+      up_(initial_buffer),
+      timer_(client_.get_executor()) {
+  worker_.attach(this);
+  head_out_.reserve(4096);
+  boost::system::error_code ec;
+  auto peer = client_.remote_endpoint(ec);
+  std::string ip = ec ? std::string("unknown") : peer.address().to_string();
+  client_ip_len_ = std::min(ip.size(), sizeof client_ip_);
+  std::memcpy(client_ip_, ip.data(), client_ip_len_);
+}
+
+connection::~connection() { worker_.detach(this); }
+
+void connection::close() noexcept {
+  open_ = false;
+  boost::system::error_code ignored;
+  timer_.cancel();
+  client_.shutdown(tcp::socket::shutdown_send, ignored);
+  client_.close(ignored);
+  if (upstream_) upstream_->socket.close(ignored);
+}
+
+void connection::interrupt(bool force) noexcept {
+  if (force) {
+    force_closed_ = true;
+    boost::system::error_code ignored;
+    client_.cancel(ignored);
+    if (active_upstream_) active_upstream_->socket.cancel(ignored);
+  } else if (phase_ == phase::idle) {
+    boost::system::error_code ignored;
+    client_.cancel(ignored);
+  }
+  // Active requests see worker.draining() when they finish and close then.
+}
+
+void connection::arm(phase p, std::chrono::milliseconds timeout) noexcept {
+  phase_ = p;
+  expired_ = false;
+  deadline_ = steady_clock::now() + timeout;
+  if (deadline_ < timer_.expiry()) timer_.cancel();  // the watchdog re-arms earlier
+}
+
+asio::awaitable<void> connection::watchdog() {
+  auto self = shared_from_this();
+  while (open_) {
+    timer_.expires_at(deadline_);
+    co_await timer_.async_wait(use_tuple);
+    if (!open_) break;
+    if (steady_clock::now() >= deadline_) {
+      expired_ = true;
+      deadline_ = steady_clock::time_point::max();
+      boost::system::error_code ignored;
+      client_.cancel(ignored);
+      if (active_upstream_) active_upstream_->socket.cancel(ignored);
+    }
+  }
+}
+
+asio::awaitable<void> connection::run() {
+  auto self = shared_from_this();
+  while (open_ && !force_closed_) {
+    if (!co_await read_request_head()) break;
+    bool keep = co_await serve_request();
+    if (!keep || worker_.draining() || force_closed_) break;
+  }
+  close();
+}
+
+asio::awaitable<bool> connection::read_request_head() {
+  const auto& snap = worker_.current_snapshot();
+  if (snapshot_ != snap) {
+    snapshot_ = snap;  // a request keeps the snapshot it started with
+    listener_rt_ = &snapshot_->listeners[listener_];
+  }
+  const listener_limits& limits = listener_rt_->config.limits;
+  const http1::head_limits head_limits{limits.max_request_line, limits.max_request_head,
+                                       limits.max_header_count};
+  scanner_.reset();
+  bool started = false;
+  for (;;) {
+    // RFC 9112 §2.2: ignore empty lines before a request line.
+    std::string_view pending = in_.view();
+    std::size_t blank = 0;
+    while (blank + 1 < pending.size() && pending[blank] == '\r' && pending[blank + 1] == '\n')
+      blank += 2;
+    if (blank) {
+      in_.consume(blank);
+      scanner_.reset();
+      pending = in_.view();
+    }
+    if (!pending.empty()) {
+      if (std::size_t end = scanner_.find_end(pending)) {
+        int status = http1::parse_request_head(pending.substr(0, end), request_, head_limits);
+        if (status) {
+          request_id_len_ = 0;
+          is_head_request_ = false;
+          co_await local_reply(status, http::reason_phrase(status), true);
+          co_return false;
+        }
+        co_return true;
+      }
+      if (int status = http1::incomplete_request_status(pending, head_limits)) {
+        request_id_len_ = 0;
+        is_head_request_ = false;
+        co_await local_reply(status, http::reason_phrase(status), true);
+        co_return false;
+      }
+      if (!started) {
+        started = true;
+        arm(phase::head, limits.header_timeout);
+      }
+    } else if (!started) {
+      if (worker_.draining()) co_return false;
+      arm(phase::idle, limits.idle_timeout);
+    }
+    std::size_t room = 0;
+    char* dst = in_.prepare(room, limits.max_request_head + 2 * 1024);
+    if (room == 0) {
+      is_head_request_ = false;
+      co_await local_reply(431, "Request Header Fields Too Large", true);
+      co_return false;
+    }
+    auto [ec, n] = co_await client_.async_read_some(asio::buffer(dst, room), use_tuple);
+    if (ec) {
+      if (expired_ && phase_ == phase::head) {
+        request_id_len_ = 0;
+        is_head_request_ = false;
+        co_await local_reply(408, "Request Timeout", true);
+      }
+      co_return false;
+    }
+    in_.commit(n);
+  }
+}
+
+asio::awaitable<bool> connection::serve_request() {
+  const listener_runtime& lr = *listener_rt_;
+  const listener_limits& limits = lr.config.limits;
+  client_version_minor_ = request_.version_minor;
+  client_keep_alive_ = request_.wants_keep_alive();
+  is_head_request_ = request_.method == "HEAD";
+  sent_continue_ = false;
+  request_chunked_ = request_.chunked;
+  request_expect_continue_ = request_.expect_continue;
+  pending_body_ = 0;
+  request_body_left_ = request_.has_content_length ? request_.content_length : 0;
+  const bool has_body = request_.chunked || request_body_left_ > 0;
+
+  // Request id: keep the client's, or make a UUIDv4-shaped one.
+  request_id_generated_ = false;
+  if (const auto* h = http::find_header(request_.headers, "x-request-id");
+      h && !h->value.empty() && h->value.size() <= sizeof request_id_) {
+    request_id_len_ = h->value.size();
+    std::memcpy(request_id_, h->value.data(), request_id_len_);
+  } else {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::uint64_t a = worker_.random(), b = worker_.random();
+    char* p = request_id_;
+    for (int i = 0; i < 32; ++i) {
+      if (i == 8 || i == 12 || i == 16 || i == 20) *p++ = '-';
+      std::uint64_t& src = i < 16 ? a : b;
+      unsigned nib = static_cast<unsigned>(src & 0xf);
+      src >>= 4;
+      if (i == 12) nib = 4;                   // version 4
+      if (i == 16) nib = 8 | (nib & 0x3);     // RFC 4122 variant
+      *p++ = hex[nib];
+    }
+    request_id_len_ = static_cast<std::size_t>(p - request_id_);
+    request_id_generated_ = true;
+  }
+
+  // Route on the normalized path (dot segments removed), so "/a/../admin" is "/admin".
+  std::string_view path = request_.path;
+  if (needs_normalization(path)) {
+    normalize_path(path, path_buf_);
+    path = path_buf_;
+  } else {
+    path_buf_.clear();
+  }
+  const request_view view{request_.method, request_.host, path, request_.query, request_.headers};
+  route_selection sel = lr.table->match(view);
+  if (sel) {
+    request_timeout_ = sel.rule->request_timeout.count() > 0 ? sel.rule->request_timeout
+                                                             : limits.request_timeout;
+  }
+  // Past this point only owned copies of the head are used (local replies and
+  // the upstream head), so its bytes can leave the buffer.
+  build_upstream_head();
+  in_.consume(request_.head_size);
+  if (!sel) {
+    co_await local_reply(404, "no route matches this request\n", has_body);
+    co_return !has_body && client_keep_alive_;
+  }
+  if (limits.max_request_body && request_.has_content_length &&
+      request_.content_length > limits.max_request_body) {
+    co_await local_reply(413, "request body too large\n", true);
+    co_return false;
+  }
+  auto it = lr.rules.find(sel.rule);
+  if (it == lr.rules.end() || it->second.backends.empty()) {
+    co_await local_reply(500, "route has no valid backend\n", has_body);
+    co_return !has_body && client_keep_alive_;
+  }
+  const resolved_rule& rr = it->second;
+  std::size_t cluster = rr.backends.front().cluster;
+  if (rr.backends.size() > 1) {
+    std::uint64_t ticket = worker_.random() % rr.total_weight;
+    for (const auto& b : rr.backends) {
+      if (ticket < b.weight) {
+        cluster = b.cluster;
+        break;
+      }
+      ticket -= b.weight;
+    }
+  }
+  if (snapshot_->clusters[cluster].addresses.empty()) {
+    co_await local_reply(503, "no healthy upstream\n", has_body);
+    co_return !has_body && client_keep_alive_;
+  }
+
+  bool body_done = !has_body;
+  outcome result = co_await exchange(cluster, body_done);
+  if (pending_body_) {  // a body kept for a retry is not needed any more
+    in_.consume(pending_body_);
+    pending_body_ = 0;
+  }
+  if (result == outcome::ok) co_return client_keep_alive_ && body_done && !worker_.draining();
+
+  // The response never started: answer for the upstream.
+  bool close = !body_done || !client_keep_alive_;
+  switch (result) {
+    case outcome::connect_failed:
+      co_await local_reply(503, "upstream connect error\n", close);
+      break;
+    case outcome::timeout:
+      co_await local_reply(504, "upstream request timeout\n", close);
+      break;
+    case outcome::upstream_failed:
+      co_await local_reply(502, "upstream sent an invalid or no response\n", close);
+      break;
+    case outcome::client_failed:
+      co_await local_reply(400, "malformed request body\n", true);
+      co_return false;
+    case outcome::ok:
+    case outcome::client_gone:
+      co_return false;
+  }
+  co_return !close;
+}
+
+asio::awaitable<bool> connection::write_client(std::span<const asio::const_buffer> buffers) {
+  auto [ec, n] = co_await asio::async_write(client_, buffers, use_tuple);
+  co_return !ec;
+}
+
+asio::awaitable<void> connection::local_reply(int status, std::string_view body, bool close) {
+  if (!open_ || force_closed_) co_return;
+  head_out_.clear();
+  head_out_.append("HTTP/1.1 ");
+  append_uint(head_out_, static_cast<std::uint64_t>(status));
+  head_out_.push_back(' ');
+  head_out_.append(http::reason_phrase(status));
+  head_out_.append("\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ");
+  append_uint(head_out_, body.size());
+  if (request_id_len_) {
+    head_out_.append("\r\nx-request-id: ");
+    head_out_.append(request_id());
+  }
+  if (close) head_out_.append("\r\nconnection: close");
+  head_out_.append("\r\n\r\n");
+  // An answer to HEAD carries the length of what GET would send, but no body.
+  if (!is_head_request_) head_out_.append(body);
+  arm(phase::stream, listener_rt_ ? listener_rt_->config.limits.stream_idle_timeout
+                                  : std::chrono::milliseconds(5000));
+  asio::const_buffer b(head_out_.data(), head_out_.size());
+  co_await write_client(std::span(&b, 1));
+  disarm();
+}
+
+}  // namespace gateway

@@ -1,0 +1,117 @@
+#pragma once
+// One client connection: a coroutine that reads request heads, routes them and
+// proxies each exchange (HTTP/1.1, one stream at a time), plus a watchdog
+// coroutine that enforces the current phase's deadline. All buffers live here
+// and are reused from request to request.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "asio/asio.hpp"
+#include "http/chunked_decoder.hpp"
+#include "http/http1_parser.hpp"
+#include "server/byte_buffer.hpp"
+#include "server/snapshot.hpp"
+#include "upstream/connection_pool.hpp"
+
+namespace gateway {
+
+class worker;
+
+class connection : public std::enable_shared_from_this<connection> {
+ public:
+  connection(worker& owner, tcp::socket socket, std::size_t listener);
+  ~connection();
+
+  asio::awaitable<void> run();
+  asio::awaitable<void> watchdog();
+  // Closes the connection if it is waiting for a request (drain) or at once (force).
+  void interrupt(bool force) noexcept;
+
+  connection* prev = nullptr;  // worker's intrusive list
+  connection* next = nullptr;
+
+ private:
+  enum class phase : std::uint8_t {
+    idle,           // waiting for the next request on a keep-alive connection
+    head,           // reading a request head
+    upstream,       // connecting, sending the request, waiting for the response head
+    stream,         // moving body bytes
+  };
+  // What the upstream exchange ended with, decides the status a client sees.
+  enum class outcome {
+    ok,               // a response was relayed (possibly cut short)
+    connect_failed,   // 503
+    timeout,          // 504
+    upstream_failed,  // 502
+    client_failed,    // the client's body framing was broken: 400
+    client_gone,      // the client went away or was already answered
+  };
+  enum class send_result { ok, upstream_error, client_error, bad_framing, too_large };
+
+  asio::awaitable<bool> read_request_head();
+  asio::awaitable<bool> serve_request();
+  asio::awaitable<outcome> exchange(std::size_t cluster, bool& request_body_done);
+  asio::awaitable<send_result> send_request_body(upstream_connection& up, bool& body_done,
+                                                bool& replayable);
+  asio::awaitable<bool> read_response_head(upstream_connection& up);
+  asio::awaitable<bool> relay_response(upstream_connection& up, bool& upstream_reusable);
+  asio::awaitable<void> local_reply(int status, std::string_view body, bool close);
+  asio::awaitable<bool> write_client(std::span<const asio::const_buffer> buffers);
+
+  void arm(phase p, std::chrono::milliseconds timeout) noexcept;
+  void disarm() noexcept { deadline_ = steady_clock::time_point::max(); }
+  void build_upstream_head();
+  void build_response_head(bool chunked_to_client, bool close);
+  std::string_view request_id() const noexcept { return {request_id_, request_id_len_}; }
+  void close() noexcept;
+
+  worker& worker_;
+  tcp::socket client_;
+  std::size_t listener_;
+  std::shared_ptr<const snapshot> snapshot_;
+  const listener_runtime* listener_rt_ = nullptr;
+
+  byte_buffer in_;    // bytes from the client
+  byte_buffer up_;    // bytes from the upstream
+  std::string head_out_;  // serialized request or response head
+  std::string path_buf_;  // normalized path when the request's needed changing
+  std::vector<asio::const_buffer> gather_;
+  http1::request_head request_;
+  http1::response_head response_;
+  http1::head_scanner scanner_;
+  http1::chunked_decoder request_chunks_;
+  http1::chunked_decoder response_chunks_;
+
+  // Facts about the current request that outlive its head's views.
+  bool is_head_request_ = false;
+  bool request_chunked_ = false;
+  bool request_expect_continue_ = false;
+  bool response_started_ = false;
+  bool invalid_response_ = false;
+  std::size_t pending_body_ = 0;  // body bytes sent from in_ but kept there for a retry
+  std::chrono::milliseconds request_timeout_{0};
+  char chunk_line_[24];
+  char response_chunk_line_[24];
+  bool client_keep_alive_ = false;
+  bool sent_continue_ = false;
+  int client_version_minor_ = 1;
+  std::uint64_t request_body_left_ = 0;
+  char request_id_[40];
+  std::size_t request_id_len_ = 0;
+  bool request_id_generated_ = false;
+  char client_ip_[48];
+  std::size_t client_ip_len_ = 0;
+
+  // Watchdog state.
+  asio::steady_timer timer_;
+  steady_clock::time_point deadline_ = steady_clock::time_point::max();
+  phase phase_ = phase::idle;
+  bool expired_ = false;
+  bool open_ = true;
+  bool force_closed_ = false;
+  upstream_connection* active_upstream_ = nullptr;
+  std::unique_ptr<upstream_connection> upstream_;
+};
+
+}  // namespace gateway

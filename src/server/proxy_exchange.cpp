@@ -1,0 +1,507 @@
+// The upstream side of one request: pick and connect (or reuse) an upstream
+// connection, forward the head and stream the body, read the response head,
+// stream the response back. Bodies move through the two fixed connection
+// buffers, so memory stays flat whatever their size.
+#include <charconv>
+
+#include "server/connection.hpp"
+#include "server/worker.hpp"
+
+namespace gateway {
+
+namespace {
+constexpr std::size_t max_response_head = 64 * 1024;
+constexpr std::size_t stream_buffer_limit = 64 * 1024;
+constexpr std::string_view crlf = "\r\n";
+constexpr std::string_view last_chunk = "0\r\n";
+constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
+
+void append_uint(std::string& out, std::uint64_t v) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, r.ptr);
+}
+
+void append_field(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name);
+  out.append(": ");
+  out.append(value);
+  out.append(crlf);
+}
+
+// "HEX\r\n" into `line`; returns its length.
+std::size_t chunk_size_line(char (&line)[24], std::uint64_t size) {
+  auto r = std::to_chars(line, line + 20, size, 16);
+  r.ptr[0] = '\r';
+  r.ptr[1] = '\n';
+  return static_cast<std::size_t>(r.ptr + 2 - line);
+}
+
+bool is_named(std::string_view name, std::string_view lower) {
+  return name.size() == lower.size() && http::iequals(name, lower);
+}
+}  // namespace
+
+void connection::build_upstream_head() {
+  const auto& rq = request_;
+  std::string& out = head_out_;
+  out.clear();
+  out.append(rq.method);
+  out.push_back(' ');
+  const bool absolute_form = rq.target.front() != '/' && rq.target != "*";
+  if (!path_buf_.empty() || absolute_form) {
+    out.append(path_buf_.empty() ? rq.path : std::string_view(path_buf_));
+    if (!rq.query.empty() || rq.target.find('?') != std::string_view::npos) {
+      out.push_back('?');
+      out.append(rq.query);
+    }
+  } else {
+    out.append(rq.target);
+  }
+  out.append(" HTTP/1.1\r\n");
+  bool has_xff = false, has_via = false;
+  for (const http::header& h : rq.headers) {
+    if (http1::is_hop_by_hop(h.name, rq.connection_tokens)) continue;
+    if (is_named(h.name, "content-length") || is_named(h.name, "expect") ||
+        is_named(h.name, "x-forwarded-proto") || is_named(h.name, "x-forwarded-host") ||
+        (absolute_form && is_named(h.name, "host")))
+      continue;
+    if (is_named(h.name, "x-forwarded-for")) {
+      has_xff = true;
+      continue;
+    }
+    if (is_named(h.name, "via")) {
+      has_via = true;
+      continue;
+    }
+    append_field(out, h.name, h.value);
+  }
+  if (absolute_form) append_field(out, "host", rq.host);
+  // Merged into one field each, with this hop appended (RFC 7239 style lists).
+  out.append("x-forwarded-for: ");
+  if (has_xff) {
+    for (const http::header& h : rq.headers)
+      if (is_named(h.name, "x-forwarded-for")) {
+        out.append(h.value);
+        out.append(", ");
+      }
+  }
+  out.append(client_ip_, client_ip_len_);
+  out.append("\r\nx-forwarded-proto: http\r\n");
+  if (!rq.host.empty()) append_field(out, "x-forwarded-host", rq.host);
+  out.append("via: ");
+  if (has_via) {
+    for (const http::header& h : rq.headers)
+      if (is_named(h.name, "via")) {
+        out.append(h.value);
+        out.append(", ");
+      }
+  }
+  out.append(rq.version_minor == 0 ? "1.0 gateway\r\n" : "1.1 gateway\r\n");
+  if (request_id_generated_) append_field(out, "x-request-id", request_id());
+  if (rq.chunked) {
+    out.append("transfer-encoding: chunked\r\n");
+  } else if (rq.has_content_length) {
+    out.append("content-length: ");
+    append_uint(out, rq.content_length);
+    out.append(crlf);
+  }
+  out.append(crlf);
+}
+
+void connection::build_response_head(bool chunked_to_client, bool close) {
+  const auto& rs = response_;
+  std::string& out = head_out_;
+  out.clear();
+  out.append("HTTP/1.1 ");
+  append_uint(out, static_cast<std::uint64_t>(rs.status));
+  out.push_back(' ');
+  out.append(rs.reason.empty() ? http::reason_phrase(rs.status) : rs.reason);
+  out.append(crlf);
+  const bool bodyless = is_head_request_ || rs.status == 204 || rs.status == 304;
+  for (const http::header& h : rs.headers) {
+    if (http1::is_hop_by_hop(h.name, rs.connection_tokens)) continue;
+    // A bodyless response keeps its Content-Length: it describes what GET would send.
+    if (!bodyless && is_named(h.name, "content-length")) continue;
+    append_field(out, h.name, h.value);
+  }
+  out.append(rs.version_minor == 0 ? "via: 1.0 gateway\r\n" : "via: 1.1 gateway\r\n");
+  if (!bodyless) {
+    if (chunked_to_client) {
+      out.append("transfer-encoding: chunked\r\n");
+    } else if (rs.has_content_length) {
+      out.append("content-length: ");
+      append_uint(out, rs.content_length);
+      out.append(crlf);
+    }
+  }
+  if (close)
+    out.append("connection: close\r\n");
+  else if (client_version_minor_ == 0)
+    out.append("connection: keep-alive\r\n");
+  out.append(crlf);
+}
+
+asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster,
+                                                           bool& body_done) {
+  const listener_limits& limits = listener_rt_->config.limits;
+  const cluster_runtime& cl = snapshot_->clusters[cluster];
+  connection_pool& pool = worker_.pool();
+  bool replayable = true;
+  bool idempotent = http1::is_idempotent(request_.method);
+  up_.clear();
+
+  for (int attempt = 0;; ++attempt) {
+    std::size_t ep = pool.pick(cluster);
+    upstream_ = attempt == 0 ? pool.take(cluster, ep, steady_clock::now()) : nullptr;
+    const bool reused = upstream_ != nullptr;
+    if (!upstream_) {
+      upstream_ = pool.fresh(cluster, ep);
+      active_upstream_ = upstream_.get();
+      arm(phase::upstream, cl.config.connect_timeout);
+      auto [ec] = co_await upstream_->socket.async_connect(cl.addresses[ep], use_tuple);
+      if (ec) {
+        worker_.log().log(log_level::warn, "upstream ", cl.config.name, " ",
+                          cl.addresses[ep].address().to_string(), ":", cl.addresses[ep].port(),
+                          ": connect ", expired_ ? "timed out" : "failed: ", expired_ ? "" : ec.message(),
+                          " [request ", request_id(), "]");
+        active_upstream_ = nullptr;
+        upstream_.reset();
+        co_return force_closed_ ? outcome::client_failed : outcome::connect_failed;
+      }
+      boost::system::error_code ignored;
+      upstream_->socket.set_option(tcp::no_delay(true), ignored);
+    }
+    active_upstream_ = upstream_.get();
+    ++upstream_->requests;
+
+    send_result sent = co_await send_request_body(*upstream_, body_done, replayable);
+    if (sent == send_result::client_error || sent == send_result::too_large ||
+        sent == send_result::bad_framing) {
+      active_upstream_ = nullptr;
+      upstream_.reset();
+      if (sent == send_result::too_large) {
+        co_await local_reply(413, "request body too large\n", true);
+        co_return outcome::client_gone;
+      }
+      co_return sent == send_result::bad_framing ? outcome::client_failed : outcome::client_gone;
+    }
+    // After an upstream write error the upstream may still have answered early.
+    arm(phase::upstream, request_timeout_);
+    response_started_ = false;
+    if (co_await read_response_head(*upstream_)) break;
+
+    const bool timed_out = expired_;
+    active_upstream_ = nullptr;
+    upstream_.reset();
+    up_.clear();
+    if (timed_out) co_return outcome::timeout;
+    if (force_closed_) co_return outcome::client_gone;
+    // A pooled connection the upstream closed just as we used it: try once more
+    // on a fresh one when the request can be sent again safely.
+    if (attempt == 0 && reused && !response_started_ && replayable &&
+        (idempotent || sent == send_result::upstream_error)) {
+      worker_.log().log(log_level::debug, "upstream ", cl.config.name,
+                        ": pooled connection closed, retrying [request ", request_id(), "]");
+      continue;
+    }
+    if (!invalid_response_)
+      worker_.log().log(log_level::warn, "upstream ", cl.config.name,
+                        ": connection closed before a response [request ", request_id(), "]");
+    co_return outcome::upstream_failed;
+  }
+  if (!body_done) client_keep_alive_ = false;  // upstream answered before reading it all
+
+  bool reusable = false;
+  bool complete = co_await relay_response(*upstream_, reusable);
+  active_upstream_ = nullptr;
+  if (complete && reusable && !worker_.draining())
+    pool.give_back(std::move(upstream_), steady_clock::now());
+  else
+    upstream_.reset();
+  up_.clear();
+  if (!complete) client_keep_alive_ = false;
+  disarm();
+  (void)limits;
+  co_return outcome::ok;
+}
+
+asio::awaitable<connection::send_result> connection::send_request_body(upstream_connection& up,
+                                                                        bool& body_done,
+                                                                        bool& replayable) {
+  const listener_limits& limits = listener_rt_->config.limits;
+  gather_.clear();
+  gather_.emplace_back(head_out_.data(), head_out_.size());
+  auto flush = [&]() -> asio::awaitable<bool> {
+    arm(phase::stream, limits.stream_idle_timeout);
+    auto [ec, n] = co_await asio::async_write(up.socket, gather_, use_tuple);
+    gather_.clear();
+    co_return !ec;
+  };
+  auto fill = [&]() -> asio::awaitable<bool> {
+    if (request_expect_continue_ && !sent_continue_) {
+      sent_continue_ = true;
+      arm(phase::stream, limits.stream_idle_timeout);
+      asio::const_buffer b(continue_line.data(), continue_line.size());
+      if (!co_await write_client(std::span(&b, 1))) co_return false;
+    }
+    std::size_t room = 0;
+    char* dst = in_.prepare(room, stream_buffer_limit);
+    arm(phase::stream, limits.stream_idle_timeout);
+    auto [ec, n] = co_await client_.async_read_some(asio::buffer(dst, room), use_tuple);
+    if (ec) co_return false;
+    in_.commit(n);
+    co_return true;
+  };
+
+  if (body_done) co_return co_await flush() ? send_result::ok : send_result::upstream_error;
+
+  if (!request_chunked_) {
+    // A body that is already complete in the buffer is sent without being
+    // consumed, so a retry on a fresh connection can send it again.
+    if (replayable && in_.size() >= request_body_left_) {
+      pending_body_ = static_cast<std::size_t>(request_body_left_);
+      gather_.emplace_back(in_.view().data(), pending_body_);
+      body_done = true;
+      co_return co_await flush() ? send_result::ok : send_result::upstream_error;
+    }
+    replayable = false;
+    while (request_body_left_ > 0) {
+      std::size_t take =
+          static_cast<std::size_t>(std::min<std::uint64_t>(request_body_left_, in_.size()));
+      if (take > 0) {
+        gather_.emplace_back(in_.view().data(), take);
+        if (!co_await flush()) co_return send_result::upstream_error;
+        in_.consume(take);
+        request_body_left_ -= take;
+        if (request_body_left_ == 0) break;
+      } else if (!gather_.empty()) {
+        if (!co_await flush()) co_return send_result::upstream_error;
+      }
+      if (!co_await fill()) co_return send_result::client_error;
+    }
+    body_done = true;
+    co_return send_result::ok;
+  }
+
+  // Chunked: decode strictly, send the data of each read as one chunk.
+  replayable = false;
+  request_chunks_.reset();
+  std::uint64_t total = 0;
+  for (;;) {
+    std::string_view input = in_.view();
+    std::size_t used = 0, data_bytes = 0;
+    std::size_t line_slot = gather_.size();
+    gather_.emplace_back();  // chunk size line, filled below
+    bool done = false;
+    while (used < input.size()) {
+      auto step = request_chunks_.decode(input.substr(used));
+      if (step.error) co_return send_result::bad_framing;
+      used += step.consumed;
+      if (!step.data.empty()) {
+        gather_.emplace_back(step.data.data(), step.data.size());
+        data_bytes += step.data.size();
+      }
+      if (step.done) {
+        done = true;
+        break;
+      }
+    }
+    total += data_bytes;
+    if (limits.max_request_body && total > limits.max_request_body) co_return send_result::too_large;
+    if (data_bytes) {
+      std::size_t n = chunk_size_line(chunk_line_, data_bytes);
+      gather_[line_slot] = asio::const_buffer(chunk_line_, n);
+      gather_.emplace_back(crlf.data(), crlf.size());
+    } else {
+      gather_.erase(gather_.begin() + static_cast<std::ptrdiff_t>(line_slot));
+    }
+    if (done) {
+      gather_.emplace_back(last_chunk.data(), last_chunk.size());
+      const std::string& trailers = request_chunks_.trailers();
+      if (!trailers.empty()) gather_.emplace_back(trailers.data(), trailers.size());
+      gather_.emplace_back(crlf.data(), crlf.size());
+    }
+    if (!gather_.empty() && !co_await flush()) co_return send_result::upstream_error;
+    in_.consume(used);
+    if (done) break;
+    if (!co_await fill()) co_return send_result::client_error;
+  }
+  body_done = true;
+  co_return send_result::ok;
+}
+
+asio::awaitable<bool> connection::read_response_head(upstream_connection& up) {
+  http1::head_scanner scanner;
+  invalid_response_ = false;
+  for (;;) {
+    if (!up_.empty()) {
+      if (std::size_t end = scanner.find_end(up_.view())) {
+        response_started_ = true;
+        if (http1::parse_response_head(up_.view().substr(0, end), response_, 100) != 0) {
+          invalid_response_ = true;
+          worker_.log().log(log_level::warn, "upstream sent a malformed response head [request ",
+                            request_id(), "]");
+          co_return false;
+        }
+        if (response_.status >= 200) co_return true;
+        if (response_.status == 101) {
+          invalid_response_ = true;  // no Upgrade was forwarded, so none can be accepted
+          co_return false;
+        }
+        // Interim responses: 100 was already given by us; others (103) go to 1.1 clients.
+        if (response_.status != 100 && client_version_minor_ == 1) {
+          asio::const_buffer b(up_.view().data(), end);
+          if (!co_await write_client(std::span(&b, 1))) co_return false;
+        }
+        up_.consume(end);
+        scanner.reset();
+        continue;
+      }
+      if (up_.size() > max_response_head) {
+        invalid_response_ = true;
+        co_return false;
+      }
+    }
+    std::size_t room = 0;
+    char* dst = up_.prepare(room, max_response_head + 1024);
+    auto [ec, n] = co_await up.socket.async_read_some(asio::buffer(dst, room), use_tuple);
+    if (ec) co_return false;
+    up_.commit(n);
+    response_started_ = true;
+  }
+}
+
+asio::awaitable<bool> connection::relay_response(upstream_connection& up, bool& reusable) {
+  const listener_limits& limits = listener_rt_->config.limits;
+  enum class framing { none, length, chunked, until_close };
+  const bool bodyless = is_head_request_ || response_.status == 204 || response_.status == 304;
+  framing mode = bodyless                       ? framing::none
+                 : response_.chunked            ? framing::chunked
+                 : response_.has_content_length ? framing::length
+                                                : framing::until_close;
+  const bool chunk_to_client =
+      client_version_minor_ == 1 && (mode == framing::chunked || mode == framing::until_close);
+  if (worker_.draining() ||
+      ((mode == framing::chunked || mode == framing::until_close) && !chunk_to_client))
+    client_keep_alive_ = false;
+  const bool close_client = !client_keep_alive_;
+  reusable = mode != framing::until_close && response_.wants_keep_alive();
+
+  build_response_head(chunk_to_client, close_client);
+  up_.consume(response_.head_size);  // the head's views are not used past this point
+  gather_.clear();
+  gather_.emplace_back(head_out_.data(), head_out_.size());
+
+  auto flush = [&]() -> asio::awaitable<bool> {
+    arm(phase::stream, limits.stream_idle_timeout);
+    auto [ec, n] = co_await asio::async_write(client_, gather_, use_tuple);
+    gather_.clear();
+    co_return !ec;
+  };
+  // Reads more of the upstream response; false at EOF or on error.
+  auto fill = [&](boost::system::error_code& ec) -> asio::awaitable<bool> {
+    std::size_t room = 0;
+    char* dst = up_.prepare(room, stream_buffer_limit);
+    arm(phase::stream, limits.stream_idle_timeout);
+    auto [e, n] = co_await up.socket.async_read_some(asio::buffer(dst, room), use_tuple);
+    ec = e;
+    if (e) co_return false;
+    up_.commit(n);
+    co_return true;
+  };
+  boost::system::error_code ec;
+
+  switch (mode) {
+    case framing::none:
+      if (!up_.empty()) reusable = false;
+      co_return co_await flush();
+    case framing::length: {
+      std::uint64_t left = response_.content_length;
+      for (;;) {
+        std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(left, up_.size()));
+        if (take) gather_.emplace_back(up_.view().data(), take);
+        if (!gather_.empty() && !co_await flush()) co_return false;
+        up_.consume(take);
+        left -= take;
+        if (left == 0) break;
+        if (!co_await fill(ec)) co_return false;  // cut short: the client sees a short body
+      }
+      if (!up_.empty()) reusable = false;  // bytes after the body: out of step
+      co_return true;
+    }
+    case framing::until_close:
+      for (;;) {
+        if (!up_.empty()) {
+          std::size_t n = up_.size();
+          if (chunk_to_client) {
+            std::size_t len = chunk_size_line(response_chunk_line_, n);
+            gather_.emplace_back(response_chunk_line_, len);
+          }
+          gather_.emplace_back(up_.view().data(), n);
+          if (chunk_to_client) gather_.emplace_back(crlf.data(), crlf.size());
+          if (!co_await flush()) co_return false;
+          up_.consume(n);
+        } else if (!gather_.empty() && !co_await flush()) {
+          co_return false;
+        }
+        if (!co_await fill(ec)) {
+          if (ec != asio::error::eof) co_return false;
+          if (chunk_to_client) {
+            static constexpr std::string_view end = "0\r\n\r\n";
+            gather_.emplace_back(end.data(), end.size());
+            if (!co_await flush()) co_return false;
+          }
+          co_return true;
+        }
+      }
+    case framing::chunked: {
+      response_chunks_.reset();
+      for (;;) {
+        std::string_view input = up_.view();
+        std::size_t used = 0, data_bytes = 0;
+        std::size_t line_slot = gather_.size();
+        if (chunk_to_client) gather_.emplace_back();
+        bool done = false;
+        while (used < input.size()) {
+          auto step = response_chunks_.decode(input.substr(used));
+          if (step.error) co_return false;
+          used += step.consumed;
+          if (!step.data.empty()) {
+            gather_.emplace_back(step.data.data(), step.data.size());
+            data_bytes += step.data.size();
+          }
+          if (step.done) {
+            done = true;
+            break;
+          }
+        }
+        if (chunk_to_client) {
+          if (data_bytes) {
+            std::size_t n = chunk_size_line(response_chunk_line_, data_bytes);
+            gather_[line_slot] = asio::const_buffer(response_chunk_line_, n);
+            gather_.emplace_back(crlf.data(), crlf.size());
+          } else {
+            gather_.erase(gather_.begin() + static_cast<std::ptrdiff_t>(line_slot));
+          }
+          if (done) {
+            gather_.emplace_back(last_chunk.data(), last_chunk.size());
+            const std::string& trailers = response_chunks_.trailers();
+            if (!trailers.empty()) gather_.emplace_back(trailers.data(), trailers.size());
+            gather_.emplace_back(crlf.data(), crlf.size());
+          }
+        }
+        if (!gather_.empty() && !co_await flush()) co_return false;
+        up_.consume(used);
+        if (done) {
+          if (!up_.empty()) reusable = false;
+          co_return true;
+        }
+        if (!co_await fill(ec)) co_return false;
+      }
+    }
+  }
+  co_return false;
+}
+
+}  // namespace gateway

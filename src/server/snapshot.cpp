@@ -1,0 +1,95 @@
+#include "server/snapshot.hpp"
+
+#include <gateway/error.hpp>
+
+#include <unordered_set>
+
+namespace gateway {
+namespace {
+
+std::string join(const std::vector<std::string>& problems) {
+  std::string all;
+  for (const auto& p : problems) {
+    if (!all.empty()) all += "\n";
+    all += p;
+  }
+  return all;
+}
+
+}  // namespace
+
+std::shared_ptr<const snapshot> snapshot::build(gateway_config config, std::uint64_t version) {
+  auto snap = std::make_shared<snapshot>();
+  snap->version = version;
+  std::vector<std::string> problems;
+  std::unordered_map<std::string, std::size_t> cluster_index;
+
+  for (auto& c : config.clusters) {
+    std::string where = "cluster '" + c.name + "'";
+    if (c.name.empty()) problems.push_back("a cluster has no name");
+    if (!cluster_index.emplace(c.name, snap->clusters.size()).second)
+      problems.push_back(where + ": defined twice");
+    cluster_runtime rt;
+    for (std::size_t i = 0; i < c.endpoints.size(); ++i) {
+      const auto& e = c.endpoints[i];
+      std::string ew = where + " endpoint " + std::to_string(i);
+      boost::system::error_code ec;
+      auto addr = asio::ip::make_address(e.address, ec);
+      if (ec) problems.push_back(ew + ": '" + e.address + "' is not a numeric IP address");
+      if (e.port == 0) problems.push_back(ew + ": port 0");
+      if (e.weight == 0) problems.push_back(ew + ": weight 0");
+      rt.addresses.emplace_back(addr, e.port);
+      rt.weights.push_back(e.weight == 0 ? 1 : e.weight);
+    }
+    if (c.connect_timeout.count() <= 0) problems.push_back(where + ": connect_timeout must be > 0");
+    rt.config = std::move(c);
+    snap->clusters.push_back(std::move(rt));
+  }
+
+  std::unordered_set<std::string> listener_names;
+  for (auto& l : config.listeners) {
+    std::string where = "listener '" + l.name + "'";
+    if (!listener_names.insert(l.name).second) problems.push_back(where + ": defined twice");
+    boost::system::error_code ec;
+    asio::ip::make_address(l.bind_address, ec);
+    if (ec) problems.push_back(where + ": bind address '" + l.bind_address + "' is not an IP address");
+    if (l.limits.max_request_line == 0 || l.limits.max_request_head < l.limits.max_request_line)
+      problems.push_back(where + ": max_request_head must be >= max_request_line > 0");
+    listener_runtime lr;
+    std::error_code rec;
+    std::string message;
+    lr.table = router::compile(std::move(l.routes), rec, message);
+    l.routes.clear();
+    lr.config = std::move(l);
+    if (!lr.table) {
+      problems.push_back(where + ": " + message);
+      snap->listeners.push_back(std::move(lr));
+      continue;
+    }
+    for (const route& r : lr.table->routes()) {
+      for (std::size_t i = 0; i < r.rules.size(); ++i) {
+        const route_rule& rule = r.rules[i];
+        resolved_rule rr;
+        for (const auto& b : rule.backends) {
+          auto it = cluster_index.find(b.cluster);
+          if (it == cluster_index.end()) {
+            problems.push_back(where + ": route " + r.namespace_name + "/" + r.name + " rule " +
+                               std::to_string(i) + ": unknown cluster '" + b.cluster + "'");
+            continue;
+          }
+          if (b.weight == 0) continue;
+          rr.backends.push_back({it->second, b.weight});
+          rr.total_weight += b.weight;
+        }
+        lr.rules.emplace(&rule, std::move(rr));
+      }
+    }
+    snap->listeners.push_back(std::move(lr));
+  }
+  if (!problems.empty()) throw error(errc::invalid_config, join(problems));
+  return snap;
+}
+
+void validate(const gateway_config& config) { snapshot::build(config, 0); }
+
+}  // namespace gateway

@@ -1,0 +1,131 @@
+#include "server/worker.hpp"
+
+#include <gateway/error.hpp>
+
+#include <sys/socket.h>
+
+#include "server/connection.hpp"
+
+namespace gateway {
+
+using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+
+worker::worker(server_shared& shared, unsigned index)
+    : shared_(shared),
+      index_(index),
+      pool_(context_.get_executor()),
+      rng_(0x9E3779B97F4A7C15ULL * (index + 1) ^
+           static_cast<std::uint64_t>(steady_clock::now().time_since_epoch().count())),
+      sweep_timer_(context_) {
+  if (rng_ == 0) rng_ = 1;
+}
+
+worker::~worker() { join(); }
+
+tcp::endpoint worker::listen(std::size_t index, const tcp::endpoint& where) {
+  auto acceptor = std::make_unique<tcp::acceptor>(context_);
+  boost::system::error_code ec;
+  acceptor->open(where.protocol(), ec);
+  if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor->set_option(reuse_port(true), ec);
+  if (!ec) acceptor->bind(where, ec);
+  if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    throw error(errc::bind_failed, "cannot listen on " + where.address().to_string() + ":" +
+                                       std::to_string(where.port()) + ": " + ec.message());
+  }
+  tcp::endpoint bound = acceptor->local_endpoint();
+  acceptors_.emplace_back(index, std::move(acceptor));
+  return bound;
+}
+
+void worker::start() {
+  current_snapshot();
+  pool_.configure(snapshot_->clusters);
+  for (auto& [index, acceptor] : acceptors_)
+    asio::co_spawn(context_, accept_loop(index, *acceptor), asio::detached);
+  asio::co_spawn(context_, sweep_loop(), asio::detached);
+  thread_ = std::thread([this] {
+    auto guard = asio::make_work_guard(context_);
+    context_.run();
+  });
+}
+
+const std::shared_ptr<const snapshot>& worker::current_snapshot() {
+  std::uint64_t v = shared_.version.load(std::memory_order_acquire);
+  if (v != snapshot_version_) {
+    snapshot_ = shared_.current.load();
+    snapshot_version_ = v;
+  }
+  return snapshot_;
+}
+
+asio::awaitable<void> worker::accept_loop(std::size_t listener, tcp::acceptor& acceptor) {
+  asio::steady_timer backoff(context_);
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+      // Out of descriptors or memory: keep serving what is open and try again shortly.
+      log().log(log_level::warn, "worker ", index_, ": accept failed: ", ec);
+      backoff.expires_after(std::chrono::milliseconds(50));
+      co_await backoff.async_wait(use_tuple);
+      continue;
+    }
+    if (draining_) co_return;
+    socket.set_option(tcp::no_delay(true), ec);
+    auto conn = std::make_shared<connection>(*this, std::move(socket), listener);
+    asio::co_spawn(context_, conn->watchdog(), asio::detached);
+    asio::co_spawn(context_, conn->run(), asio::detached);
+  }
+}
+
+asio::awaitable<void> worker::sweep_loop() {
+  while (!draining_) {
+    sweep_timer_.expires_after(std::chrono::seconds(1));
+    co_await sweep_timer_.async_wait(use_tuple);
+    pool_.sweep(steady_clock::now());
+  }
+}
+
+void worker::begin_drain() {
+  asio::post(context_, [this] {
+    draining_ = true;
+    for (auto& [index, acceptor] : acceptors_) {
+      boost::system::error_code ignored;
+      acceptor->close(ignored);
+    }
+    sweep_timer_.cancel();
+    pool_.clear();
+    for (connection* c = connections_; c; c = c->next) c->interrupt(false);
+  });
+}
+
+void worker::close_all() {
+  asio::post(context_, [this] {
+    for (connection* c = connections_; c; c = c->next) c->interrupt(true);
+  });
+}
+
+void worker::join() {
+  if (!thread_.joinable()) return;
+  context_.stop();
+  thread_.join();
+}
+
+void worker::attach(connection* c) noexcept {
+  c->next = connections_;
+  if (connections_) connections_->prev = c;
+  connections_ = c;
+  shared_.connections.fetch_add(1, std::memory_order_relaxed);
+}
+
+void worker::detach(connection* c) noexcept {
+  if (c->prev) c->prev->next = c->next;
+  else connections_ = c->next;
+  if (c->next) c->next->prev = c->prev;
+  c->prev = c->next = nullptr;
+  shared_.connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+}  // namespace gateway

@@ -1,0 +1,80 @@
+#pragma once
+// One worker thread: its own io_context, its own acceptors (SO_REUSEPORT), its
+// connections and its upstream pools. Nothing here is shared with another
+// worker except the snapshot pointer, read once per config change.
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "asio/asio.hpp"
+#include "core/logger.hpp"
+#include "server/snapshot.hpp"
+#include "upstream/connection_pool.hpp"
+
+namespace gateway {
+
+class connection;
+
+// State the server shares with its workers.
+struct server_shared {
+  logger log;
+  std::atomic<std::shared_ptr<const snapshot>> current;
+  std::atomic<std::uint64_t> version{0};
+  std::atomic<std::size_t> connections{0};  // open client connections, all workers
+};
+
+class worker {
+ public:
+  worker(server_shared& shared, unsigned index);
+  ~worker();
+
+  asio::io_context& context() noexcept { return context_; }
+  // Opens this worker's acceptor for listener `index` on `where` (SO_REUSEPORT);
+  // returns the bound endpoint. Throws gateway::error (bind_failed).
+  tcp::endpoint listen(std::size_t index, const tcp::endpoint& where);
+  // Starts the thread running the event loop.
+  void start();
+  // Stop accepting and close idle connections; in-flight requests finish.
+  void begin_drain();
+  // Close every connection now.
+  void close_all();
+  // Stops the loop and joins the thread.
+  void join();
+
+  // The snapshot the worker serves from; refreshed when the config version moves.
+  const std::shared_ptr<const snapshot>& current_snapshot();
+  connection_pool& pool() noexcept { return pool_; }
+  const logger& log() const noexcept { return shared_.log; }
+  bool draining() const noexcept { return draining_; }
+  unsigned index() const noexcept { return index_; }
+  // Fast per-worker pseudo-random numbers (xorshift64*), not for secrets.
+  std::uint64_t random() noexcept {
+    rng_ ^= rng_ >> 12;
+    rng_ ^= rng_ << 25;
+    rng_ ^= rng_ >> 27;
+    return rng_ * 0x2545F4914F6CDD1DULL;
+  }
+
+  void attach(connection* c) noexcept;
+  void detach(connection* c) noexcept;
+
+ private:
+  asio::awaitable<void> accept_loop(std::size_t listener, tcp::acceptor& acceptor);
+  asio::awaitable<void> sweep_loop();
+
+  server_shared& shared_;
+  unsigned index_;
+  asio::io_context context_{1};
+  std::vector<std::pair<std::size_t, std::unique_ptr<tcp::acceptor>>> acceptors_;
+  connection_pool pool_;
+  std::shared_ptr<const snapshot> snapshot_;
+  std::uint64_t snapshot_version_ = ~0ULL;
+  connection* connections_ = nullptr;  // intrusive list head
+  bool draining_ = false;
+  std::uint64_t rng_;
+  asio::steady_timer sweep_timer_;
+  std::thread thread_;
+};
+
+}  // namespace gateway
