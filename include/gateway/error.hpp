@@ -22,9 +22,15 @@ inline std::error_code make_error_code(errc e) noexcept {
 }
 
 // What control-plane calls throw: an error code plus a message naming the cause.
+// what() is the message alone, so it can be shown to a user as it is.
 class GATEWAY_API error : public std::system_error {
  public:
-  error(errc code, const std::string& what) : std::system_error(make_error_code(code), what) {}
+  error(errc code, std::string message)
+      : std::system_error(make_error_code(code)), message_(std::move(message)) {}
+  const char* what() const noexcept override { return message_.c_str(); }
+
+ private:
+  std::string message_;
 };
 
 }  // namespace gateway

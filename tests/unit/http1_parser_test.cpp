@@ -1,0 +1,157 @@
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "http/http1_parser.hpp"
+
+using namespace gateway::http1;
+
+namespace {
+// Status parse_request_head gives for a full head. The head is kept until the
+// next call, since the parsed views point into it.
+int parse(const std::string& text, request_head& out, head_limits limits = {}) {
+  static std::string head;
+  head = text;
+  head_scanner s;
+  std::size_t end = s.find_end(head);
+  REQUIRE(end == head.size());
+  return parse_request_head(head, out, limits);
+}
+int status_of(const std::string& head) {
+  request_head r;
+  return parse(head, r);
+}
+}  // namespace
+
+TEST_SUITE("http1 parser") {
+  TEST_CASE("a plain request parses into views") {
+    request_head r;
+    REQUIRE(parse("GET /a/b?x=1&y=2 HTTP/1.1\r\nHost: example.com\r\nX-A:  spaced  \r\n\r\n", r) == 0);
+    CHECK(r.method == "GET");
+    CHECK(r.target == "/a/b?x=1&y=2");
+    CHECK(r.path == "/a/b");
+    CHECK(r.query == "x=1&y=2");
+    CHECK(r.host == "example.com");
+    CHECK(r.version_minor == 1);
+    REQUIRE(r.headers.size() == 2);
+    CHECK(r.headers[1].value == "spaced");
+    CHECK(r.wants_keep_alive());
+    CHECK(!r.chunked);
+    CHECK(!r.has_content_length);
+  }
+
+  TEST_CASE("the end of a head is found across reads") {
+    head_scanner s;
+    std::string buf = "GET / HTTP/1.1\r\nHost: a\r\n";
+    CHECK(s.find_end(buf) == 0);
+    buf += "\r";
+    CHECK(s.find_end(buf) == 0);
+    buf += "\nBODY";
+    CHECK(s.find_end(buf) == buf.size() - 4);
+  }
+
+  TEST_CASE("HTTP/1.0 keep-alive and close semantics") {
+    request_head r;
+    REQUIRE(parse("GET / HTTP/1.0\r\n\r\n", r) == 0);
+    CHECK(!r.wants_keep_alive());
+    REQUIRE(parse("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", r) == 0);
+    CHECK(r.wants_keep_alive());
+    REQUIRE(parse("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", r) == 0);
+    CHECK(!r.wants_keep_alive());
+  }
+
+  TEST_CASE("framing: content-length and chunked") {
+    request_head r;
+    REQUIRE(parse("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 12\r\n\r\n", r) == 0);
+    CHECK(r.has_content_length);
+    CHECK(r.content_length == 12);
+    REQUIRE(parse("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n", r) == 0);
+    CHECK(r.content_length == 5);
+    REQUIRE(parse("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n", r) == 0);
+    CHECK(r.chunked);
+  }
+
+  TEST_CASE("ambiguous framing is rejected with 400") {
+    CHECK(status_of("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n") == 400);
+    CHECK(status_of("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n") == 400);
+    CHECK(status_of("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 6\r\n\r\n") == 400);
+    CHECK(status_of("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n") == 400);
+    CHECK(status_of("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x10\r\n\r\n") == 400);
+    CHECK(status_of("POST / HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n\r\n") == 400);
+    CHECK(status_of("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n") == 400);
+    CHECK(status_of("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n") == 400);
+    CHECK(status_of("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n") == 400);
+    CHECK(status_of("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n") == 400);
+    CHECK(status_of("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n") == 400);
+  }
+
+  TEST_CASE("malformed heads are rejected with 400") {
+    CHECK(status_of("GET / HTTP/1.1\r\nHost: a\r\nX-Folded: a\r\n continued\r\n\r\n") == 400);  // obs-fold
+    CHECK(status_of("GET / HTTP/1.1\r\nHost: a\r\nX-Bad : a\r\n\r\n") == 400);  // space before colon
+    CHECK(status_of("GET / HTTP/1.1\r\nHost: a\r\nBad\nX: a\r\n\r\n") == 400);   // bare LF
+    CHECK(status_of("GET / HTTP/1.1\r\nHost: a\r\nNoColon\r\n\r\n") == 400);
+    CHECK(status_of("GET / HTTP/1.1\r\nHost: a\r\nX: a\x01\r\n\r\n") == 400);    // control char
+    CHECK(status_of("GET  / HTTP/1.1\r\nHost: a\r\n\r\n") == 400);
+    CHECK(status_of("GET / HTTP/1.1 \r\nHost: a\r\n\r\n") == 400);
+    CHECK(status_of("GET / HTTX/1.1\r\nHost: a\r\n\r\n") == 400);
+    CHECK(status_of("GET /\x7f HTTP/1.1\r\nHost: a\r\n\r\n") == 400);
+    CHECK(status_of("G(T / HTTP/1.1\r\nHost: a\r\n\r\n") == 400);
+    CHECK(status_of("GET / HTTP/1.1\r\n\r\n") == 400);                             // no Host
+    CHECK(status_of("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n") == 400);
+    CHECK(status_of("GET / HTTP/2.0\r\nHost: a\r\n\r\n") == 505);
+    CHECK(status_of("GET / HTTP/1.1\r\nHost: a\r\nExpect: something\r\n\r\n") == 417);
+    CHECK(status_of("CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n") == 501);
+  }
+
+  TEST_CASE("absolute-form targets take their authority as the host") {
+    request_head r;
+    REQUIRE(parse("GET http://Other.example:8080/p?q=1 HTTP/1.1\r\nHost: ignored\r\n\r\n", r) == 0);
+    CHECK(r.host == "Other.example:8080");
+    CHECK(r.path == "/p");
+    CHECK(r.query == "q=1");
+    CHECK(status_of("GET http://user@evil/ HTTP/1.1\r\nHost: a\r\n\r\n") == 400);
+  }
+
+  TEST_CASE("limits: request line 414, head 431, header count 431") {
+    head_limits limits{64, 256, 4};
+    request_head r;
+    std::string long_line = "GET /" + std::string(100, 'a') + " HTTP/1.1\r\nHost: a\r\n\r\n";
+    CHECK(parse(long_line, r, limits) == 414);
+    std::string many = "GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 1\r\nC: 1\r\nD: 1\r\n\r\n";
+    CHECK(parse(many, r, limits) == 431);
+    CHECK(incomplete_request_status(std::string(70, 'a'), limits) == 414);
+    CHECK(incomplete_request_status("GET / HTTP/1.1\r\n" + std::string(300, 'a'), limits) == 431);
+    CHECK(incomplete_request_status("GET / HTTP/1.1\r\nHost: a\r\n", limits) == 0);
+  }
+
+  TEST_CASE("hop-by-hop headers include the ones named in Connection") {
+    request_head r;
+    REQUIRE(parse("GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, X-Secret\r\n\r\n", r) == 0);
+    CHECK(is_hop_by_hop("Keep-Alive", r.connection_tokens));
+    CHECK(is_hop_by_hop("x-secret", r.connection_tokens));
+    CHECK(is_hop_by_hop("TE", r.connection_tokens));
+    CHECK(is_hop_by_hop("Transfer-Encoding", r.connection_tokens));
+    CHECK(is_hop_by_hop("Upgrade", r.connection_tokens));
+    CHECK(is_hop_by_hop("Proxy-Connection", r.connection_tokens));
+    CHECK(!is_hop_by_hop("X-Other", r.connection_tokens));
+    CHECK(!is_hop_by_hop("Content-Type", r.connection_tokens));
+  }
+
+  TEST_CASE("response heads") {
+    response_head r;
+    REQUIRE(parse_response_head("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n", r, 100) == 0);
+    CHECK(r.status == 200);
+    CHECK(r.reason == "OK");
+    CHECK(r.content_length == 3);
+    REQUIRE(parse_response_head("HTTP/1.1 204\r\n\r\n", r, 100) == 0);
+    CHECK(r.status == 204);
+    REQUIRE(parse_response_head("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n", r, 100) == 0);
+    CHECK(r.chunked);
+    CHECK(!r.has_content_length);
+    CHECK(!r.wants_keep_alive());  // both framings: never reuse that connection
+    CHECK(parse_response_head("HTTP/1.1 2000 OK\r\n\r\n", r, 100) == 502);
+    CHECK(parse_response_head("HTTP/1.1 20x OK\r\n\r\n", r, 100) == 502);
+    CHECK(parse_response_head("garbage\r\n\r\n", r, 100) == 502);
+    CHECK(parse_response_head("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", r, 100) == 502);
+  }
+}
