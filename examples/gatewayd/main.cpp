@@ -24,6 +24,8 @@ Options:
                       EndpointSlice, GatewayClass, Namespace). Without it,
                       gatewayd runs a demo: the gateway on 127.0.0.1:8080 in
                       front of two built-in demo services.
+  --demo-port PORT    Port of the demo gateway (default 8080; 0 picks a free
+                      port, printed in the curl lines). Demo mode only.
   --check FILE        Validate FILE, print every error and warning, exit 0 if
                       it is valid and 1 if not. Serves nothing.
   --threads N         Worker threads, one event loop each (default: one per core).
@@ -43,6 +45,7 @@ struct options {
   unsigned threads = 0;
   gateway::log_level level = gateway::log_level::info;
   unsigned drain_ms = 5000;
+  unsigned demo_port = 8080;
 };
 
 [[noreturn]] void bad_usage(const std::string& message) {
@@ -73,6 +76,8 @@ options parse(int argc, char** argv) {
       std::exit(0);
     } else if (a == "--config") {
       o.config = value();
+    } else if (a == "--demo-port") {
+      o.demo_port = parse_count("--demo-port", value(), 65535);
     } else if (a == "--check") {
       o.check = value();
     } else if (a == "--threads") {
@@ -130,6 +135,7 @@ int main(int argc, char** argv) {
       v1.emplace("demo-v1");
       v2.emplace("demo-v2");
       config = gateway::load_yaml(gatewayd::demo_config(v1->port(), v2->port()), "<demo>");
+      config.listeners.at(0).bind_port = static_cast<std::uint16_t>(opts.demo_port);
     }
     gateway::server_options so;
     so.threads = opts.threads;
@@ -137,13 +143,15 @@ int main(int argc, char** argv) {
     gateway::server server(std::move(config), std::move(so));
     server.start();
     if (!opts.config) {
+      unsigned p = server.port();
       std::printf(
-          "gatewayd demo: the gateway listens on http://127.0.0.1:8080 in front of two demo\n"
+          "gatewayd demo: the gateway listens on http://127.0.0.1:%u in front of two demo\n"
           "services (demo-v1, demo-v2). Try:\n\n"
-          "  curl -i http://127.0.0.1:8080/hello\n"
-          "  curl -i -H 'x-version: v2' http://127.0.0.1:8080/hello\n"
-          "  curl -i -d 'ping' http://127.0.0.1:8080/echo\n\n"
-          "Stop with Ctrl-C. 'gatewayd --help' lists the options.\n");
+          "  curl -i http://127.0.0.1:%u/hello\n"
+          "  curl -i -H 'x-version: v2' http://127.0.0.1:%u/hello\n"
+          "  curl -i -d 'ping' http://127.0.0.1:%u/echo\n\n"
+          "Stop with Ctrl-C. 'gatewayd --help' lists the options.\n",
+          p, p, p, p);
       std::fflush(stdout);
     }
     int sig = 0;
