@@ -41,7 +41,8 @@ std::string service(const std::string& name, std::uint16_t port) {
          "\nspec:\n  ports:\n  - {name: http, port: 80}\n"
          "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: " +
          name + "-1\n  labels:\n    kubernetes.io/service-name: " + name +
-         "\naddressType: IPv4\nendpoints:\n- addresses: [127.0.0.1]\nports:\n- {name: http, port: " +
+         "\naddressType: IPv4\nendpoints:\n- addresses: [127.0.0.1]\nports:\n- {name: http, "
+         "port: " +
          std::to_string(port) + "}\n";
 }
 }  // namespace

@@ -29,8 +29,8 @@ asio::awaitable<void> serve(tcp::socket socket, const std::string& name) {
     }
     if (gateway::http1::parse_request_head(std::string_view(in).substr(0, end), head, {}) != 0)
       co_return;
-    std::string report = name + " saw " + std::string(head.method) + " " +
-                         std::string(head.target) + "\n";
+    std::string report =
+        name + " saw " + std::string(head.method) + " " + std::string(head.target) + "\n";
     for (const auto& h : head.headers)
       report += "  " + std::string(h.name) + ": " + std::string(h.value) + "\n";
     bool keep = head.wants_keep_alive();
@@ -101,6 +101,8 @@ demo_upstream::~demo_upstream() {
   impl_->thread.join();
 }
 
-std::uint16_t demo_upstream::port() const { return impl_->acceptor.local_endpoint().port(); }
+std::uint16_t demo_upstream::port() const {
+  return impl_->acceptor.local_endpoint().port();
+}
 
 }  // namespace gatewayd

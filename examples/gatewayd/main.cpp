@@ -86,12 +86,18 @@ options parse(int argc, char** argv) {
       o.drain_ms = parse_count("--drain-timeout", value(), 3600 * 1000);
     } else if (a == "--log-level") {
       std::string l = value();
-      if (l == "debug") o.level = gateway::log_level::debug;
-      else if (l == "info") o.level = gateway::log_level::info;
-      else if (l == "warn") o.level = gateway::log_level::warn;
-      else if (l == "error") o.level = gateway::log_level::error;
-      else if (l == "off") o.level = gateway::log_level::off;
-      else bad_usage("--log-level: unknown level '" + l + "'");
+      if (l == "debug")
+        o.level = gateway::log_level::debug;
+      else if (l == "info")
+        o.level = gateway::log_level::info;
+      else if (l == "warn")
+        o.level = gateway::log_level::warn;
+      else if (l == "error")
+        o.level = gateway::log_level::error;
+      else if (l == "off")
+        o.level = gateway::log_level::off;
+      else
+        bad_usage("--log-level: unknown level '" + l + "'");
     } else {
       bad_usage("unknown option '" + a + "'");
     }
@@ -102,7 +108,8 @@ options parse(int argc, char** argv) {
 int check(const std::string& path) {
   try {
     gateway::gateway_config cfg = gateway::load_yaml_file(path);
-    for (const auto& w : cfg.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+    for (const auto& w : cfg.warnings)
+      std::fprintf(stderr, "warning: %s\n", w.c_str());
     std::printf("%s: valid (%zu listeners, %zu clusters)\n", path.c_str(), cfg.listeners.size(),
                 cfg.clusters.size());
     return 0;

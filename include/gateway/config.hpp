@@ -14,24 +14,24 @@ namespace gateway {
 
 // Per-listener limits and timeouts on the client side of the proxy.
 struct listener_limits {
-  std::size_t max_request_line = 8 * 1024;   // longer request line or URI: 414
-  std::size_t max_request_head = 64 * 1024;  // longer head (line + headers): 431
-  std::size_t max_header_count = 100;        // more header fields: 431
-  std::uint64_t max_request_body = 0;        // 0: unlimited; larger body: 413
-  std::chrono::milliseconds header_timeout{10000};   // head not complete in time: 408
-  std::chrono::milliseconds idle_timeout{60000};     // keep-alive wait for the next request
-  std::chrono::milliseconds request_timeout{15000};  // no upstream response head in time: 504
+  std::size_t max_request_line = 8 * 1024;               // longer request line or URI: 414
+  std::size_t max_request_head = 64 * 1024;              // longer head (line + headers): 431
+  std::size_t max_header_count = 100;                    // more header fields: 431
+  std::uint64_t max_request_body = 0;                    // 0: unlimited; larger body: 413
+  std::chrono::milliseconds header_timeout{10000};       // head not complete in time: 408
+  std::chrono::milliseconds idle_timeout{60000};         // keep-alive wait for the next request
+  std::chrono::milliseconds request_timeout{15000};      // no upstream response head in time: 504
   std::chrono::milliseconds stream_idle_timeout{60000};  // body transfer stalled: close
 };
 
 // One listener: where it binds, what Gateway API logic sees, and its routes.
 struct listener_config {
-  std::string name;                  // "namespace/gateway/listener" when loaded from YAML
+  std::string name;  // "namespace/gateway/listener" when loaded from YAML
   std::string bind_address = "0.0.0.0";
-  std::uint16_t bind_port = 0;       // 0: an ephemeral port (see server::port)
-  std::uint16_t port = 0;            // the port Gateway API logic sees
-  std::string hostname;              // listener hostname ("" or "*.x" or exact)
-  std::vector<route> routes;         // routes attached to this listener
+  std::uint16_t bind_port = 0;  // 0: an ephemeral port (see server::port)
+  std::uint16_t port = 0;       // the port Gateway API logic sees
+  std::string hostname;         // listener hostname ("" or "*.x" or exact)
+  std::vector<route> routes;    // routes attached to this listener
   listener_limits limits;
 };
 

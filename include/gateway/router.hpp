@@ -60,9 +60,9 @@ struct backend_ref {
 
 // One HTTPRouteRule: any of `matches` selects it (OR); traffic goes to `backends`.
 struct route_rule {
-  std::string name;                   // optional, for logs
-  std::vector<route_match> matches;   // empty means one match of PathPrefix "/"
-  std::vector<backend_ref> backends;  // empty or all weight 0: the gateway answers 500
+  std::string name;                              // optional, for logs
+  std::vector<route_match> matches;              // empty means one match of PathPrefix "/"
+  std::vector<backend_ref> backends;             // empty or all weight 0: the gateway answers 500
   std::chrono::milliseconds request_timeout{0};  // 0: the listener's default
 };
 

@@ -50,10 +50,12 @@ void document_reader::check_keys(const YAML::Node& map, std::string_view path,
   for (const auto& kv : map) {
     std::string key = kv.first.Scalar();
     bool ok = false;
-    for (auto k : known) ok = ok || k == key;
+    for (auto k : known)
+      ok = ok || k == key;
     if (ok) continue;
     bool is_inert = false;
-    for (auto k : inert) is_inert = is_inert || k == key;
+    for (auto k : inert)
+      is_inert = is_inert || k == key;
     if (is_inert) {
       warn(kv.first, join_path(path, key), "accepted but has no effect in gateway");
       continue;
@@ -149,7 +151,8 @@ std::optional<std::chrono::milliseconds> document_reader::duration_at(const YAML
     any = true;
   }
   if (!any || !v.empty()) {
-    fail(n, join_path(path, key), "invalid duration '" + *s + "' (examples: 500ms, 30s, 1m30s, 1h)");
+    fail(n, join_path(path, key),
+         "invalid duration '" + *s + "' (examples: 500ms, 30s, 1m30s, 1h)");
     return std::nullopt;
   }
   return std::chrono::milliseconds(total);

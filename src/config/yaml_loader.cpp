@@ -23,8 +23,8 @@ using yaml_config::join_path;
 
 constexpr std::string_view controller_name = "gateway.dev/gatewayd";
 constexpr std::string_view gateway_api_group = "gateway.networking.k8s.io";
-const std::initializer_list<std::string_view> metadata_keys = {
-    "name", "namespace", "labels", "annotations", "creationTimestamp"};
+const std::initializer_list<std::string_view> metadata_keys = {"name", "namespace", "labels",
+                                                               "annotations", "creationTimestamp"};
 const std::initializer_list<std::string_view> metadata_inert = {
     "uid", "resourceVersion", "generation", "managedFields", "finalizers", "ownerReferences"};
 
@@ -121,12 +121,15 @@ class loader {
       m.name = doc_.string_at(md, "name", "metadata", true).value_or("");
       m.ns = doc_.string_at(md, "namespace", "metadata", false).value_or("default");
       m.created = doc_.string_at(md, "creationTimestamp", "metadata", false).value_or("");
-      if (YAML::Node labels = md["labels"]; labels.IsDefined() && doc_.is_map(labels, "metadata.labels"))
-        for (const auto& kv : labels) m.labels[kv.first.Scalar()] = kv.second.Scalar();
+      if (YAML::Node labels = md["labels"];
+          labels.IsDefined() && doc_.is_map(labels, "metadata.labels"))
+        for (const auto& kv : labels)
+          m.labels[kv.first.Scalar()] = kv.second.Scalar();
     } else if (!md.IsDefined()) {
       doc_.fail(d, "metadata", "required field is missing");
     }
-    doc_.set_label("document " + std::to_string(index) + " (" + *kind + " " + m.ns + "/" + m.name + ")");
+    doc_.set_label("document " + std::to_string(index) + " (" + *kind + " " + m.ns + "/" + m.name +
+                   ")");
     auto require_api = [&](std::initializer_list<std::string_view> versions) {
       return doc_.one_of(d["apiVersion"], "apiVersion", *api, versions);
     };
@@ -150,11 +153,13 @@ class loader {
     } else if (*kind == "EndpointSlice") {
       if (require_api({"discovery.k8s.io/v1"})) read_slice(d, std::move(m));
     } else if (*kind == "Namespace") {
-      if (require_api({"v1"})) doc_.check_keys(d, "", {"apiVersion", "kind", "metadata"}, {"spec", "status"});
+      if (require_api({"v1"}))
+        doc_.check_keys(d, "", {"apiVersion", "kind", "metadata"}, {"spec", "status"});
     } else {
-      doc_.fail(d["kind"], "kind",
-                "unsupported kind '" + *kind +
-                    "' (supported: Gateway, GatewayClass, HTTPRoute, Service, EndpointSlice, Namespace)");
+      doc_.fail(
+          d["kind"], "kind",
+          "unsupported kind '" + *kind +
+              "' (supported: Gateway, GatewayClass, HTTPRoute, Service, EndpointSlice, Namespace)");
     }
   }
 
@@ -166,7 +171,8 @@ class loader {
     gateway_doc g;
     g.m = std::move(m);
     g.class_name = doc_.string_at(spec, "gatewayClassName", "spec", true).value_or("");
-    if (YAML::Node addrs = spec["addresses"]; addrs.IsDefined() && doc_.is_seq(addrs, "spec.addresses")) {
+    if (YAML::Node addrs = spec["addresses"];
+        addrs.IsDefined() && doc_.is_seq(addrs, "spec.addresses")) {
       for (std::size_t i = 0; i < addrs.size(); ++i) {
         std::string p = index_path("spec.addresses", i);
         if (!doc_.is_map(addrs[i], p)) continue;
@@ -194,27 +200,34 @@ class loader {
       doc_.check_keys(l, p, {"name", "port", "protocol", "hostname", "allowedRoutes"});
       listener_doc ld;
       ld.name = doc_.string_at(l, "name", p, true).value_or("");
-      if (!names.insert(ld.name).second) doc_.fail(l["name"], join_path(p, "name"), "duplicate listener name");
+      if (!names.insert(ld.name).second)
+        doc_.fail(l["name"], join_path(p, "name"), "duplicate listener name");
       ld.port = static_cast<std::uint16_t>(doc_.int_at(l, "port", p, true, 1, 65535).value_or(0));
       std::string protocol = doc_.string_at(l, "protocol", p, true).value_or("HTTP");
       if (protocol == "HTTPS" || protocol == "TLS")
-        doc_.fail(l["protocol"], join_path(p, "protocol"), "protocol " + protocol + " is not supported yet (TLS termination is not implemented)");
+        doc_.fail(
+            l["protocol"], join_path(p, "protocol"),
+            "protocol " + protocol + " is not supported yet (TLS termination is not implemented)");
       else
         doc_.one_of(l["protocol"], join_path(p, "protocol"), protocol, {"HTTP"});
       if (auto h = doc_.string_at(l, "hostname", p, false)) {
-        if (!valid_route_hostname(*h)) doc_.fail(l["hostname"], join_path(p, "hostname"), "invalid hostname '" + *h + "'");
+        if (!valid_route_hostname(*h))
+          doc_.fail(l["hostname"], join_path(p, "hostname"), "invalid hostname '" + *h + "'");
         ld.hostname = lowercase_host(*h);
       }
-      if (YAML::Node ar = l["allowedRoutes"]; ar.IsDefined() && doc_.is_map(ar, join_path(p, "allowedRoutes"))) {
+      if (YAML::Node ar = l["allowedRoutes"];
+          ar.IsDefined() && doc_.is_map(ar, join_path(p, "allowedRoutes"))) {
         std::string ap = join_path(p, "allowedRoutes");
         doc_.check_keys(ar, ap, {"namespaces", "kinds"});
-        if (YAML::Node ns = ar["namespaces"]; ns.IsDefined() && doc_.is_map(ns, join_path(ap, "namespaces"))) {
+        if (YAML::Node ns = ar["namespaces"];
+            ns.IsDefined() && doc_.is_map(ns, join_path(ap, "namespaces"))) {
           std::string np = join_path(ap, "namespaces");
           doc_.check_keys(ns, np, {"from"});
           ld.from = doc_.string_at(ns, "from", np, false).value_or("Same");
           doc_.one_of(ns["from"], join_path(np, "from"), ld.from, {"Same", "All"});
         }
-        if (YAML::Node kinds = ar["kinds"]; kinds.IsDefined() && doc_.is_seq(kinds, join_path(ap, "kinds"))) {
+        if (YAML::Node kinds = ar["kinds"];
+            kinds.IsDefined() && doc_.is_seq(kinds, join_path(ap, "kinds"))) {
           for (std::size_t k = 0; k < kinds.size(); ++k) {
             std::string kp = index_path(join_path(ap, "kinds"), k);
             if (!doc_.is_map(kinds[k], kp)) continue;
@@ -235,17 +248,20 @@ class loader {
       std::string pp = join_path(p, "path");
       doc_.check_keys(pn, pp, {"type", "value"});
       std::string type = doc_.string_at(pn, "type", pp, false).value_or("PathPrefix");
-      if (doc_.one_of(pn["type"], join_path(pp, "type"), type, {"Exact", "PathPrefix", "RegularExpression"}))
-        rm.path.type = type == "Exact" ? path_match_type::exact
+      if (doc_.one_of(pn["type"], join_path(pp, "type"), type,
+                      {"Exact", "PathPrefix", "RegularExpression"}))
+        rm.path.type = type == "Exact"        ? path_match_type::exact
                        : type == "PathPrefix" ? path_match_type::prefix
                                               : path_match_type::regex;
       rm.path.value = doc_.string_at(pn, "value", pp, false).value_or("/");
-      if (rm.path.type != path_match_type::regex && (rm.path.value.empty() || rm.path.value[0] != '/'))
+      if (rm.path.type != path_match_type::regex &&
+          (rm.path.value.empty() || rm.path.value[0] != '/'))
         doc_.fail(pn["value"], join_path(pp, "value"), "must start with '/'");
     }
     if (auto method = doc_.string_at(mn, "method", p, false)) {
-      if (doc_.one_of(mn["method"], join_path(p, "method"), *method,
-                      {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}))
+      if (doc_.one_of(
+              mn["method"], join_path(p, "method"), *method,
+              {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}))
         rm.method = *method;
     }
     auto read_values = [&](const char* key, auto& out) {
@@ -258,7 +274,8 @@ class loader {
         doc_.check_keys(list[i], ip, {"type", "name", "value"});
         typename std::decay_t<decltype(out)>::value_type v;
         std::string type = doc_.string_at(list[i], "type", ip, false).value_or("Exact");
-        if (doc_.one_of(list[i]["type"], join_path(ip, "type"), type, {"Exact", "RegularExpression"}))
+        if (doc_.one_of(list[i]["type"], join_path(ip, "type"), type,
+                        {"Exact", "RegularExpression"}))
           v.type = type == "Exact" ? value_match_type::exact : value_match_type::regex;
         v.name = doc_.string_at(list[i], "name", ip, true).value_or("");
         v.value = doc_.string_at(list[i], "value", ip, true).value_or("");
@@ -282,7 +299,8 @@ class loader {
         std::string p = index_path("spec.parentRefs", i);
         if (!doc_.is_map(ps[i], p)) continue;
         doc_.check_keys(ps[i], p, {"group", "kind", "namespace", "name", "sectionName", "port"});
-        std::string group = doc_.string_at(ps[i], "group", p, false).value_or(std::string(gateway_api_group));
+        std::string group =
+            doc_.string_at(ps[i], "group", p, false).value_or(std::string(gateway_api_group));
         std::string kind = doc_.string_at(ps[i], "kind", p, false).value_or("Gateway");
         doc_.one_of(ps[i]["group"], join_path(p, "group"), group, {gateway_api_group});
         doc_.one_of(ps[i]["kind"], join_path(p, "kind"), kind, {"Gateway"});
@@ -290,7 +308,8 @@ class loader {
         pr.ns = doc_.string_at(ps[i], "namespace", p, false).value_or(r.m.ns);
         pr.name = doc_.string_at(ps[i], "name", p, true).value_or("");
         pr.section = doc_.string_at(ps[i], "sectionName", p, false).value_or("");
-        pr.port = static_cast<std::uint16_t>(doc_.int_at(ps[i], "port", p, false, 1, 65535).value_or(0));
+        pr.port =
+            static_cast<std::uint16_t>(doc_.int_at(ps[i], "port", p, false, 1, 65535).value_or(0));
         pr.node = ps[i];
         pr.path = p;
         r.parents.push_back(std::move(pr));
@@ -315,24 +334,30 @@ class loader {
         doc_.check_keys(rules[i], p, {"name", "matches", "backendRefs", "timeouts"});
         rule_doc rd;
         rd.rule.name = doc_.string_at(rules[i], "name", p, false).value_or("");
-        if (YAML::Node ms = rules[i]["matches"]; ms.IsDefined() && doc_.is_seq(ms, join_path(p, "matches"))) {
+        if (YAML::Node ms = rules[i]["matches"];
+            ms.IsDefined() && doc_.is_seq(ms, join_path(p, "matches"))) {
           for (std::size_t k = 0; k < ms.size(); ++k) {
             std::string mp = index_path(join_path(p, "matches"), k);
             if (!doc_.is_map(ms[k], mp)) continue;
             read_match(ms[k], mp, rd.rule.matches.emplace_back());
           }
         }
-        if (YAML::Node t = rules[i]["timeouts"]; t.IsDefined() && doc_.is_map(t, join_path(p, "timeouts"))) {
+        if (YAML::Node t = rules[i]["timeouts"];
+            t.IsDefined() && doc_.is_map(t, join_path(p, "timeouts"))) {
           std::string tp = join_path(p, "timeouts");
           doc_.check_keys(t, tp, {"request", "backendRequest"});
           auto req = doc_.duration_at(t, "request", tp);
           auto back = doc_.duration_at(t, "backendRequest", tp);
           // One deadline covers both here: the shorter one applies.
-          if (req && back) rd.rule.request_timeout = std::min(*req, *back);
-          else if (req) rd.rule.request_timeout = *req;
-          else if (back) rd.rule.request_timeout = *back;
+          if (req && back)
+            rd.rule.request_timeout = std::min(*req, *back);
+          else if (req)
+            rd.rule.request_timeout = *req;
+          else if (back)
+            rd.rule.request_timeout = *back;
         }
-        if (YAML::Node bs = rules[i]["backendRefs"]; bs.IsDefined() && doc_.is_seq(bs, join_path(p, "backendRefs"))) {
+        if (YAML::Node bs = rules[i]["backendRefs"];
+            bs.IsDefined() && doc_.is_seq(bs, join_path(p, "backendRefs"))) {
           for (std::size_t k = 0; k < bs.size(); ++k) {
             std::string bp = index_path(join_path(p, "backendRefs"), k);
             if (!doc_.is_map(bs[k], bp)) continue;
@@ -345,10 +370,13 @@ class loader {
             b.name = doc_.string_at(bs[k], "name", bp, true).value_or("");
             b.ns = doc_.string_at(bs[k], "namespace", bp, false).value_or(r.m.ns);
             if (b.ns != r.m.ns)
-              doc_.fail(bs[k]["namespace"], join_path(bp, "namespace"),
-                        "cross-namespace backendRefs need a ReferenceGrant, which is not supported yet");
-            b.port = static_cast<std::uint16_t>(doc_.int_at(bs[k], "port", bp, true, 1, 65535).value_or(0));
-            b.weight = static_cast<std::uint32_t>(doc_.int_at(bs[k], "weight", bp, false, 0, 1000000).value_or(1));
+              doc_.fail(
+                  bs[k]["namespace"], join_path(bp, "namespace"),
+                  "cross-namespace backendRefs need a ReferenceGrant, which is not supported yet");
+            b.port = static_cast<std::uint16_t>(
+                doc_.int_at(bs[k], "port", bp, true, 1, 65535).value_or(0));
+            b.weight = static_cast<std::uint32_t>(
+                doc_.int_at(bs[k], "weight", bp, false, 0, 1000000).value_or(1));
             b.node = bs[k];
             b.path = bp;
             rd.backends.push_back(std::move(b));
@@ -380,7 +408,8 @@ class loader {
         doc_.check_keys(ps[i], p, {"name", "port", "protocol", "appProtocol"}, {"targetPort"});
         service_port_doc sp;
         sp.name = doc_.string_at(ps[i], "name", p, false).value_or("");
-        sp.port = static_cast<std::uint16_t>(doc_.int_at(ps[i], "port", p, true, 1, 65535).value_or(0));
+        sp.port =
+            static_cast<std::uint16_t>(doc_.int_at(ps[i], "port", p, true, 1, 65535).value_or(0));
         if (auto proto = doc_.string_at(ps[i], "protocol", p, false))
           doc_.one_of(ps[i]["protocol"], join_path(p, "protocol"), *proto, {"TCP"});
         s.ports.push_back(std::move(sp));
@@ -394,7 +423,8 @@ class loader {
     slice_doc s;
     auto it = m.labels.find("kubernetes.io/service-name");
     if (it == m.labels.end())
-      doc_.fail(d["metadata"], "metadata.labels", "an EndpointSlice needs the label kubernetes.io/service-name");
+      doc_.fail(d["metadata"], "metadata.labels",
+                "an EndpointSlice needs the label kubernetes.io/service-name");
     else
       s.service = it->second;
     s.m = std::move(m);
@@ -404,14 +434,17 @@ class loader {
       for (std::size_t i = 0; i < es.size(); ++i) {
         std::string p = index_path("endpoints", i);
         if (!doc_.is_map(es[i], p)) continue;
-        doc_.check_keys(es[i], p, {"addresses", "conditions"},
-                        {"hostname", "nodeName", "zone", "targetRef", "hints", "deprecatedTopology"});
+        doc_.check_keys(
+            es[i], p, {"addresses", "conditions"},
+            {"hostname", "nodeName", "zone", "targetRef", "hints", "deprecatedTopology"});
         bool ready = true;
-        if (YAML::Node c = es[i]["conditions"]; c.IsDefined() && doc_.is_map(c, join_path(p, "conditions"))) {
+        if (YAML::Node c = es[i]["conditions"];
+            c.IsDefined() && doc_.is_map(c, join_path(p, "conditions"))) {
           std::string cp = join_path(p, "conditions");
           doc_.check_keys(c, cp, {"ready", "serving", "terminating"});
           // Kubernetes: a nil "ready" means ready; terminating endpoints take no new requests.
-          ready = doc_.bool_at(c, "ready", cp).value_or(true) && !doc_.bool_at(c, "terminating", cp).value_or(false);
+          ready = doc_.bool_at(c, "ready", cp).value_or(true) &&
+                  !doc_.bool_at(c, "terminating", cp).value_or(false);
           doc_.bool_at(c, "serving", cp);
         }
         YAML::Node as = es[i]["addresses"];
@@ -424,7 +457,8 @@ class loader {
           std::string a = as[k].Scalar();
           bool v6 = a.find(':') != std::string::npos;
           if (v6 != (type == "IPv6"))
-            doc_.fail(as[k], index_path(join_path(p, "addresses"), k), "address '" + a + "' does not match addressType " + type);
+            doc_.fail(as[k], index_path(join_path(p, "addresses"), k),
+                      "address '" + a + "' does not match addressType " + type);
           else if (ready)
             s.addresses.push_back(a);
         }
@@ -437,7 +471,8 @@ class loader {
         doc_.check_keys(ps[i], p, {"name", "port", "protocol", "appProtocol"});
         service_port_doc sp;
         sp.name = doc_.string_at(ps[i], "name", p, false).value_or("");
-        sp.port = static_cast<std::uint16_t>(doc_.int_at(ps[i], "port", p, true, 1, 65535).value_or(0));
+        sp.port =
+            static_cast<std::uint16_t>(doc_.int_at(ps[i], "port", p, true, 1, 65535).value_or(0));
         s.ports.push_back(std::move(sp));
       }
     }
@@ -452,7 +487,8 @@ class loader {
     for (const auto& s : services_)
       if (s.m.ns == b.ns && s.m.name == b.name) svc = &s;
     if (!svc) {
-      at.fail(b.node, join_path(b.path, "name"), "Service " + b.ns + "/" + b.name + " not found in the config");
+      at.fail(b.node, join_path(b.path, "name"),
+              "Service " + b.ns + "/" + b.name + " not found in the config");
       return std::nullopt;
     }
     const service_port_doc* sp = nullptr;
@@ -469,7 +505,8 @@ class loader {
       if (slice.m.ns != b.ns || slice.service != b.name) continue;
       for (const auto& port : slice.ports) {
         if (port.name != sp->name) continue;
-        for (const auto& a : slice.addresses) c.endpoints.push_back({a, port.port, 1});
+        for (const auto& a : slice.addresses)
+          c.endpoints.push_back({a, port.port, 1});
       }
     }
     if (c.endpoints.empty())
@@ -488,9 +525,9 @@ class loader {
       if (!classes_.empty()) {
         auto it = classes_.find(g.class_name);
         if (it == classes_.end() || it->second != controller_name) {
-          out_.warnings.push_back("Gateway " + g.m.ns + "/" + g.m.name + ": class '" + g.class_name +
-                                  "' is not handled by controller " + std::string(controller_name) +
-                                  ": not served");
+          out_.warnings.push_back("Gateway " + g.m.ns + "/" + g.m.name + ": class '" +
+                                  g.class_name + "' is not handled by controller " +
+                                  std::string(controller_name) + ": not served");
           continue;
         }
       }
@@ -516,16 +553,18 @@ class loader {
     }
     // Route age: older creationTimestamp first; routes without one come after.
     std::vector<std::string> stamps;
-    for (const auto& r : routes_) if (!r.m.created.empty()) stamps.push_back(r.m.created);
+    for (const auto& r : routes_)
+      if (!r.m.created.empty()) stamps.push_back(r.m.created);
     std::sort(stamps.begin(), stamps.end());
     for (const auto& r : routes_) {
       document_reader at(r.label, issues_, out_.warnings);
       route base;
       base.namespace_name = r.m.ns;
       base.name = r.m.name;
-      base.creation_order = r.m.created.empty()
-          ? static_cast<std::int64_t>(stamps.size())
-          : std::lower_bound(stamps.begin(), stamps.end(), r.m.created) - stamps.begin();
+      base.creation_order =
+          r.m.created.empty()
+              ? static_cast<std::int64_t>(stamps.size())
+              : std::lower_bound(stamps.begin(), stamps.end(), r.m.created) - stamps.begin();
       for (const auto& rd : r.rules) {
         route_rule rule = rd.rule;
         for (const auto& b : rd.backends) {
@@ -551,20 +590,24 @@ class loader {
           return g.m.ns == pr.ns && g.m.name == pr.name;
         });
         if (!known)
-          at.fail(pr.node, join_path(pr.path, "name"), "Gateway " + pr.ns + "/" + pr.name + " not found in the config");
+          at.fail(pr.node, join_path(pr.path, "name"),
+                  "Gateway " + pr.ns + "/" + pr.name + " not found in the config");
         else if (!gateway_found)
-          at.warn(pr.node, pr.path, "Gateway " + pr.ns + "/" + pr.name + " is not served (GatewayClass)");
+          at.warn(pr.node, pr.path,
+                  "Gateway " + pr.ns + "/" + pr.name + " is not served (GatewayClass)");
       }
       if (!attached && !r.parents.empty())
         at.warn(YAML::Node(), "spec.parentRefs",
-                "route attaches to no listener (sectionName, port, allowedRoutes or hostnames exclude it)");
+                "route attaches to no listener (sectionName, port, allowedRoutes or hostnames "
+                "exclude it)");
       if (r.parents.empty())
         at.warn(YAML::Node(), "spec.parentRefs", "route has no parentRefs and serves nothing");
     }
   }
 
   // Gateway API hostname intersection between a listener and a route.
-  static bool intersect_hostnames(const std::string& listener, const std::vector<std::string>& route_hosts,
+  static bool intersect_hostnames(const std::string& listener,
+                                  const std::vector<std::string>& route_hosts,
                                   std::vector<std::string>& out) {
     out.clear();
     if (listener.empty()) {

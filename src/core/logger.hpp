@@ -16,7 +16,9 @@ class logger {
   logger() = default;
   logger(log_level level, log_sink sink) : level_(level), sink_(std::move(sink)) {}
 
-  bool enabled(log_level level) const noexcept { return level >= level_ && level_ != log_level::off; }
+  bool enabled(log_level level) const noexcept {
+    return level >= level_ && level_ != log_level::off;
+  }
 
   template <typename... Parts>
   void log(log_level level, const Parts&... parts) const {
@@ -33,7 +35,7 @@ class logger {
   static void append(std::string& out, const std::string& s) { out.append(s); }
   static void append(std::string& out, const std::error_code& ec) { out.append(ec.message()); }
   template <typename T>
-    requires std::is_integral_v<T>
+  requires std::is_integral_v<T>
   static void append(std::string& out, T v) {
     char buf[24];
     auto r = std::to_chars(buf, buf + sizeof buf, v);

@@ -7,6 +7,19 @@ namespace {
 constexpr std::size_t max_extension_bytes = 4096;
 constexpr unsigned max_size_digits = 15;  // 2^60: far beyond any real body, no overflow
 
+// A trailer line must be a field: a token name, a colon, then the value.
+bool is_field_line(std::string_view line) noexcept {
+  std::size_t i = 0;
+  while (i < line.size()) {
+    char c = line[i];
+    bool token = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                 std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+    if (!token) break;
+    ++i;
+  }
+  return i > 0 && i < line.size() && line[i] == ':';
+}
+
 int hex_value(char c) noexcept {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -112,12 +125,16 @@ chunked_decoder::step chunked_decoder::decode(std::string_view in) noexcept {
         }
         ++i;
         break;
-      case state::trailer_lf:
+      case state::trailer_lf: {
         if (c != '\n') return fail();
+        auto start = trailers_.rfind("\r\n");
+        start = start == std::string::npos ? 0 : start + 2;
+        if (!is_field_line(std::string_view(trailers_).substr(start))) return fail();
         trailers_.append("\r\n");
         state_ = state::trailer_start;
         ++i;
         break;
+      }
       case state::final_lf:
         if (c != '\n') return fail();
         ++i;

@@ -8,15 +8,21 @@ namespace {
 
 constexpr std::array<bool, 256> make_tchar_table() {
   std::array<bool, 256> t{};
-  for (int c = '0'; c <= '9'; ++c) t[c] = true;
-  for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
-  for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
-  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
+  for (int c = '0'; c <= '9'; ++c)
+    t[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c)
+    t[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c)
+    t[c] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~"))
+    t[static_cast<unsigned char>(c)] = true;
   return t;
 }
 constexpr auto tchar = make_tchar_table();
 
-inline bool is_tchar(char c) noexcept { return tchar[static_cast<unsigned char>(c)]; }
+inline bool is_tchar(char c) noexcept {
+  return tchar[static_cast<unsigned char>(c)];
+}
 // field-value characters: HTAB, SP, VCHAR, obs-text
 inline bool is_value_char(char c) noexcept {
   auto u = static_cast<unsigned char>(c);
@@ -28,8 +34,10 @@ inline bool is_target_char(char c) noexcept {
 }
 
 std::string_view trim_ows(std::string_view v) noexcept {
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t'))
+    v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t'))
+    v.remove_suffix(1);
   return v;
 }
 
@@ -73,7 +81,8 @@ int parse_fields(std::string_view block, std::size_t pos, message_head& out,
     if (l.empty()) return bad_status;
     if (l.front() == ' ' || l.front() == '\t') return bad_status;  // obs-fold
     std::size_t colon = 0;
-    while (colon < l.size() && is_tchar(l[colon])) ++colon;
+    while (colon < l.size() && is_tchar(l[colon]))
+      ++colon;
     if (colon == 0 || colon == l.size() || l[colon] != ':') return bad_status;  // incl. "name :"
     std::string_view value = trim_ows(l.substr(colon + 1));
     for (char c : value)
@@ -188,11 +197,13 @@ int parse_request_head(std::string_view head, request_head& out,
   std::string_view line = head.substr(0, line_end);
 
   std::size_t i = 0;
-  while (i < line.size() && is_tchar(line[i])) ++i;
+  while (i < line.size() && is_tchar(line[i]))
+    ++i;
   if (i == 0 || i >= line.size() || line[i] != ' ') return 400;
   out.method = line.substr(0, i);
   std::size_t t = ++i;
-  while (i < line.size() && is_target_char(line[i])) ++i;
+  while (i < line.size() && is_target_char(line[i]))
+    ++i;
   if (i == t || i >= line.size() || line[i] != ' ') return 400;
   out.target = line.substr(t, i - t);
   std::string_view version = line.substr(i + 1);
@@ -282,8 +293,7 @@ int parse_response_head(std::string_view head, response_head& out,
 }
 
 bool is_idempotent(std::string_view m) noexcept {
-  return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE" || m == "PUT" ||
-         m == "DELETE";
+  return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE" || m == "PUT" || m == "DELETE";
 }
 
 bool is_hop_by_hop(std::string_view name,

@@ -15,7 +15,8 @@ namespace gateway::http1 {
 // What framing analysis found, shared by requests and responses.
 struct message_head {
   std::vector<http::header> headers;  // views into the parsed buffer; capacity is reused
-  std::vector<std::string_view> connection_tokens;  // names listed in Connection (lowercase-insensitive)
+  std::vector<std::string_view>
+      connection_tokens;  // names listed in Connection (lowercase-insensitive)
   int version_minor = 1;
   std::size_t head_size = 0;  // bytes of the head including the blank line
   bool chunked = false;
@@ -36,8 +37,8 @@ struct message_head {
 struct request_head : message_head {
   std::string_view method;
   std::string_view target;
-  std::string_view host;  // Host header value (or absolute-form authority)
-  std::string_view path;  // target up to '?' (origin-form, or taken from absolute-form)
+  std::string_view host;   // Host header value (or absolute-form authority)
+  std::string_view path;   // target up to '?' (origin-form, or taken from absolute-form)
   std::string_view query;  // after '?', without it
   bool expect_continue = false;
   void clear() noexcept;

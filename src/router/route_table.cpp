@@ -134,7 +134,8 @@ std::unique_ptr<re2::RE2> compile_regex(const std::string& pattern, const std::s
 }
 
 std::string normalized_prefix(std::string_view v) {
-  while (v.size() > 1 && v.back() == '/') v.remove_suffix(1);
+  while (v.size() > 1 && v.back() == '/')
+    v.remove_suffix(1);
   return std::string(v);
 }
 
@@ -176,8 +177,10 @@ struct router::impl {
   }
 
   static void sort_bucket(host_bucket& b) {
-    for (auto& [k, v] : b.exact) std::stable_sort(v.begin(), v.end(), precedes);
-    for (auto& [k, v] : b.prefix) std::stable_sort(v.begin(), v.end(), precedes);
+    for (auto& [k, v] : b.exact)
+      std::stable_sort(v.begin(), v.end(), precedes);
+    for (auto& [k, v] : b.prefix)
+      std::stable_sort(v.begin(), v.end(), precedes);
     // Regex precedence is implementation-specific: longer patterns first, as
     // Envoy Gateway orders them, then the common criteria.
     std::stable_sort(b.regex.begin(), b.regex.end(), [](const candidate* a, const candidate* c) {
@@ -239,8 +242,10 @@ struct router::impl {
         }
       }
     }
-    for (auto& [k, b] : exact_hosts) sort_bucket(b);
-    for (auto& [k, b] : wildcard_hosts) sort_bucket(b);
+    for (auto& [k, b] : exact_hosts)
+      sort_bucket(b);
+    for (auto& [k, b] : wildcard_hosts)
+      sort_bucket(b);
     sort_bucket(any_host);
   }
 };
@@ -269,7 +274,9 @@ router::router(router&&) noexcept = default;
 router& router::operator=(router&&) noexcept = default;
 router::~router() = default;
 
-std::span<const route> router::routes() const noexcept { return impl_->routes; }
+std::span<const route> router::routes() const noexcept {
+  return impl_->routes;
+}
 
 route_selection router::match(const request_view& rq) const noexcept {
   char storage[max_host_length];
@@ -281,7 +288,8 @@ route_selection router::match(const request_view& rq) const noexcept {
         hit = match_bucket(it->second, rq);
     }
     // "*.example.com" covers any name with one or more labels before ".example.com".
-    for (auto dot = host.find('.'); !hit && dot != std::string_view::npos && !impl_->wildcard_hosts.empty();
+    for (auto dot = host.find('.');
+         !hit && dot != std::string_view::npos && !impl_->wildcard_hosts.empty();
          dot = host.find('.', dot + 1)) {
       if (auto it = impl_->wildcard_hosts.find(host.substr(dot)); it != impl_->wildcard_hosts.end())
         hit = match_bucket(it->second, rq);

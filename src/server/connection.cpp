@@ -36,7 +36,9 @@ connection::connection(worker& owner, tcp::socket socket, std::size_t listener)
   std::memcpy(client_ip_, ip.data(), client_ip_len_);
 }
 
-connection::~connection() { worker_.detach(this); }
+connection::~connection() {
+  worker_.detach(this);
+}
 
 void connection::close() noexcept {
   open_ = false;
@@ -188,8 +190,8 @@ asio::awaitable<bool> connection::serve_request() {
       std::uint64_t& src = i < 16 ? a : b;
       unsigned nib = static_cast<unsigned>(src & 0xf);
       src >>= 4;
-      if (i == 12) nib = 4;                   // version 4
-      if (i == 16) nib = 8 | (nib & 0x3);     // RFC 4122 variant
+      if (i == 12) nib = 4;                // version 4
+      if (i == 16) nib = 8 | (nib & 0x3);  // RFC 4122 variant
       *p++ = hex[nib];
     }
     request_id_len_ = static_cast<std::size_t>(p - request_id_);
@@ -207,8 +209,8 @@ asio::awaitable<bool> connection::serve_request() {
   const request_view view{request_.method, request_.host, path, request_.query, request_.headers};
   route_selection sel = lr.table->match(view);
   if (sel) {
-    request_timeout_ = sel.rule->request_timeout.count() > 0 ? sel.rule->request_timeout
-                                                             : limits.request_timeout;
+    request_timeout_ =
+        sel.rule->request_timeout.count() > 0 ? sel.rule->request_timeout : limits.request_timeout;
   }
   // Past this point only owned copies of the head are used (local replies and
   // the upstream head), so its bytes can leave the buffer.
@@ -251,7 +253,7 @@ asio::awaitable<bool> connection::serve_request() {
     in_.consume(pending_body_);
     pending_body_ = 0;
   }
-  if (result == outcome::ok) co_return client_keep_alive_ && body_done && !worker_.draining();
+  if (result == outcome::ok) co_return client_keep_alive_&& body_done && !worker_.draining();
 
   // The response never started: answer for the upstream.
   bool close = !body_done || !client_keep_alive_;

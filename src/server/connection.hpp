@@ -33,10 +33,10 @@ class connection : public std::enable_shared_from_this<connection> {
 
  private:
   enum class phase : std::uint8_t {
-    idle,           // waiting for the next request on a keep-alive connection
-    head,           // reading a request head
-    upstream,       // connecting, sending the request, waiting for the response head
-    stream,         // moving body bytes
+    idle,      // waiting for the next request on a keep-alive connection
+    head,      // reading a request head
+    upstream,  // connecting, sending the request, waiting for the response head
+    stream,    // moving body bytes
   };
   // What the upstream exchange ended with, decides the status a client sees.
   enum class outcome {
@@ -53,7 +53,7 @@ class connection : public std::enable_shared_from_this<connection> {
   asio::awaitable<bool> serve_request();
   asio::awaitable<outcome> exchange(std::size_t cluster, bool& request_body_done);
   asio::awaitable<send_result> send_request_body(upstream_connection& up, bool& body_done,
-                                                bool& replayable);
+                                                 bool& replayable);
   asio::awaitable<bool> read_response_head(upstream_connection& up);
   asio::awaitable<bool> relay_response(upstream_connection& up, bool& upstream_reusable);
   asio::awaitable<void> local_reply(int status, std::string_view body, bool close);
@@ -72,8 +72,8 @@ class connection : public std::enable_shared_from_this<connection> {
   std::shared_ptr<const snapshot> snapshot_;
   const listener_runtime* listener_rt_ = nullptr;
 
-  byte_buffer in_;    // bytes from the client
-  byte_buffer up_;    // bytes from the upstream
+  byte_buffer in_;        // bytes from the client
+  byte_buffer up_;        // bytes from the upstream
   std::string head_out_;  // serialized request or response head
   std::string path_buf_;  // normalized path when the request's needed changing
   std::vector<asio::const_buffer> gather_;

@@ -17,7 +17,8 @@ void normalize_path(std::string_view path, std::string& out) {
   while (!path.empty()) {
     // `path` always starts with '/' here; take one segment.
     std::size_t next = path.find('/', 1);
-    std::string_view seg = path.substr(1, next == std::string_view::npos ? path.size() - 1 : next - 1);
+    std::string_view seg =
+        path.substr(1, next == std::string_view::npos ? path.size() - 1 : next - 1);
     bool last = next == std::string_view::npos;
     if (seg == ".") {
       if (last) out.push_back('/');

@@ -142,8 +142,7 @@ void connection::build_response_head(bool chunked_to_client, bool close) {
   out.append(crlf);
 }
 
-asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster,
-                                                           bool& body_done) {
+asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, bool& body_done) {
   const listener_limits& limits = listener_rt_->config.limits;
   const cluster_runtime& cl = snapshot_->clusters[cluster];
   connection_pool& pool = worker_.pool();
@@ -163,7 +162,8 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster,
       if (ec) {
         worker_.log().log(log_level::warn, "upstream ", cl.config.name, " ",
                           cl.addresses[ep].address().to_string(), ":", cl.addresses[ep].port(),
-                          ": connect ", expired_ ? "timed out" : "failed: ", expired_ ? "" : ec.message(),
+                          ": connect ",
+                          expired_ ? "timed out" : "failed: ", expired_ ? "" : ec.message(),
                           " [request ", request_id(), "]");
         active_upstream_ = nullptr;
         upstream_.reset();
@@ -227,8 +227,8 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster,
 }
 
 asio::awaitable<connection::send_result> connection::send_request_body(upstream_connection& up,
-                                                                        bool& body_done,
-                                                                        bool& replayable) {
+                                                                       bool& body_done,
+                                                                       bool& replayable) {
   const listener_limits& limits = listener_rt_->config.limits;
   gather_.clear();
   gather_.emplace_back(head_out_.data(), head_out_.size());
@@ -308,7 +308,8 @@ asio::awaitable<connection::send_result> connection::send_request_body(upstream_
       }
     }
     total += data_bytes;
-    if (limits.max_request_body && total > limits.max_request_body) co_return send_result::too_large;
+    if (limits.max_request_body && total > limits.max_request_body)
+      co_return send_result::too_large;
     if (data_bytes) {
       std::size_t n = chunk_size_line(chunk_line_, data_bytes);
       gather_[line_slot] = asio::const_buffer(chunk_line_, n);

@@ -29,7 +29,8 @@ struct server::impl {
 server::server(gateway_config config, server_options options) : impl_(std::make_unique<impl>()) {
   impl_->options = std::move(options);
   impl_->shared.log = logger(impl_->options.level, impl_->options.sink);
-  for (const auto& w : config.warnings) impl_->shared.log.log(log_level::warn, "config: ", w);
+  for (const auto& w : config.warnings)
+    impl_->shared.log.log(log_level::warn, "config: ", w);
   impl_->shared.current.store(snapshot::build(std::move(config), 1));
   impl_->shared.version.store(1);
 }
@@ -56,13 +57,15 @@ void server::start() {
     const listener_config& lc = snap->listeners[l].config;
     tcp::endpoint where(asio::ip::make_address(lc.bind_address), lc.bind_port);
     // The first worker picks the port (which may be ephemeral); the others share it.
-    for (auto& w : impl_->workers) where = w->listen(l, where);
+    for (auto& w : impl_->workers)
+      where = w->listen(l, where);
     impl_->bound.emplace_back(lc.name, where.port());
     impl_->shared.log.log(log_level::info, "listener ", lc.name, " on ",
                           where.address().to_string(), ":", where.port(), " (", n,
                           n == 1 ? " worker)" : " workers)");
   }
-  for (auto& w : impl_->workers) w->start();
+  for (auto& w : impl_->workers)
+    w->start();
   impl_->current = impl::state::running;
 }
 
@@ -73,15 +76,18 @@ void server::stop(std::chrono::milliseconds drain) {
     return;
   }
   auto until = std::chrono::steady_clock::now() + drain;
-  for (auto& w : impl_->workers) w->begin_drain();
+  for (auto& w : impl_->workers)
+    w->begin_drain();
   impl_->wait_for_connections(until);
   if (impl_->shared.connections.load() > 0) {
     impl_->shared.log.log(log_level::warn, "stop: closing ", impl_->shared.connections.load(),
                           " connections still busy after the drain deadline");
-    for (auto& w : impl_->workers) w->close_all();
+    for (auto& w : impl_->workers)
+      w->close_all();
     impl_->wait_for_connections(std::chrono::steady_clock::now() + std::chrono::seconds(1));
   }
-  for (auto& w : impl_->workers) w->join();
+  for (auto& w : impl_->workers)
+    w->join();
   impl_->workers.clear();
   impl_->current = impl::state::stopped;
   lock.unlock();

@@ -52,7 +52,8 @@ std::shared_ptr<const snapshot> snapshot::build(gateway_config config, std::uint
     if (!listener_names.insert(l.name).second) problems.push_back(where + ": defined twice");
     boost::system::error_code ec;
     asio::ip::make_address(l.bind_address, ec);
-    if (ec) problems.push_back(where + ": bind address '" + l.bind_address + "' is not an IP address");
+    if (ec)
+      problems.push_back(where + ": bind address '" + l.bind_address + "' is not an IP address");
     if (l.limits.max_request_line == 0 || l.limits.max_request_head < l.limits.max_request_line)
       problems.push_back(where + ": max_request_head must be >= max_request_line > 0");
     listener_runtime lr;
@@ -90,6 +91,8 @@ std::shared_ptr<const snapshot> snapshot::build(gateway_config config, std::uint
   return snap;
 }
 
-void validate(const gateway_config& config) { snapshot::build(config, 0); }
+void validate(const gateway_config& config) {
+  snapshot::build(config, 0);
+}
 
 }  // namespace gateway

@@ -20,7 +20,9 @@ worker::worker(server_shared& shared, unsigned index)
   if (rng_ == 0) rng_ = 1;
 }
 
-worker::~worker() { join(); }
+worker::~worker() {
+  join();
+}
 
 tcp::endpoint worker::listen(std::size_t index, const tcp::endpoint& where) {
   auto acceptor = std::make_unique<tcp::acceptor>(context_);
@@ -97,13 +99,15 @@ void worker::begin_drain() {
     }
     sweep_timer_.cancel();
     pool_.clear();
-    for (connection* c = connections_; c; c = c->next) c->interrupt(false);
+    for (connection* c = connections_; c; c = c->next)
+      c->interrupt(false);
   });
 }
 
 void worker::close_all() {
   asio::post(context_, [this] {
-    for (connection* c = connections_; c; c = c->next) c->interrupt(true);
+    for (connection* c = connections_; c; c = c->next)
+      c->interrupt(true);
   });
 }
 
@@ -121,8 +125,10 @@ void worker::attach(connection* c) noexcept {
 }
 
 void worker::detach(connection* c) noexcept {
-  if (c->prev) c->prev->next = c->next;
-  else connections_ = c->next;
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    connections_ = c->next;
   if (c->next) c->next->prev = c->prev;
   c->prev = c->next = nullptr;
   shared_.connections.fetch_sub(1, std::memory_order_relaxed);

@@ -23,8 +23,8 @@ void connection_pool::configure(const std::vector<cluster_runtime>& clusters) {
   for (const auto& c : clusters) {
     std::vector<std::uint32_t> weights = c.weights;
     if (weights.empty()) weights.push_back(1);  // never picked: the cluster answers 503 first
-    clusters_.push_back({weighted_round_robin(weights), c.config.idle_timeout,
-                         c.config.max_idle_per_endpoint, {}});
+    clusters_.push_back(
+        {weighted_round_robin(weights), c.config.idle_timeout, c.config.max_idle_per_endpoint, {}});
     clusters_.back().idle.resize(c.addresses.size());
   }
 }
@@ -71,13 +71,15 @@ void connection_pool::sweep(steady_clock::time_point now) {
 
 void connection_pool::clear() {
   for (auto& pool : clusters_)
-    for (auto& stack : pool.idle) stack.clear();
+    for (auto& stack : pool.idle)
+      stack.clear();
 }
 
 std::size_t connection_pool::idle_count() const noexcept {
   std::size_t n = 0;
   for (const auto& pool : clusters_)
-    for (const auto& stack : pool.idle) n += stack.size();
+    for (const auto& stack : pool.idle)
+      n += stack.size();
   return n;
 }
 

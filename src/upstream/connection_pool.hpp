@@ -32,7 +32,8 @@ class connection_pool {
   // Next endpoint of cluster `c` by weighted round robin.
   std::size_t pick(std::size_t c) noexcept { return clusters_[c].picker.next(); }
   // An idle connection to endpoint `e` of cluster `c` that is still open, or null.
-  std::unique_ptr<upstream_connection> take(std::size_t c, std::size_t e, steady_clock::time_point now);
+  std::unique_ptr<upstream_connection> take(std::size_t c, std::size_t e,
+                                            steady_clock::time_point now);
   // A fresh, unconnected socket for endpoint `e` of cluster `c`.
   std::unique_ptr<upstream_connection> fresh(std::size_t c, std::size_t e);
   // Keeps `conn` for reuse (or closes it when the pool is full).

@@ -24,49 +24,59 @@ TEST_SUITE("framing") {
   TEST_CASE("both Content-Length and Transfer-Encoding: 400 and close") {
     test_upstream up;
     running_gateway gw(proxy_config({up.port()}));
-    expect_rejected(gw.port(),
-                    "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n"
-                    "0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n",
-                    400);
+    expect_rejected(
+        gw.port(),
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n",
+        400);
     CHECK(up.requests() == 0);
   }
 
   TEST_CASE("duplicate differing Content-Length: 400 and close") {
     test_upstream up;
     running_gateway gw(proxy_config({up.port()}));
-    expect_rejected(gw.port(), "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 30\r\n\r\nabc", 400);
+    expect_rejected(
+        gw.port(),
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 30\r\n\r\nabc", 400);
     CHECK(up.requests() == 0);
   }
 
   TEST_CASE("Transfer-Encoding not ending in chunked: 400 and close") {
     test_upstream up;
     running_gateway gw(proxy_config({up.port()}));
-    expect_rejected(gw.port(), "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n", 400);
-    expect_rejected(gw.port(), "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\nabc", 400);
+    expect_rejected(gw.port(),
+                    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n",
+                    400);
+    expect_rejected(gw.port(),
+                    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\nabc", 400);
     CHECK(up.requests() == 0);
   }
 
   TEST_CASE("bad chunk sizes: 400 and close") {
     test_upstream up;
     running_gateway gw(proxy_config({up.port()}));
-    for (std::string body : {"zz\r\nhello\r\n0\r\n\r\n", "5\r\nhelloXX\r\n0\r\n\r\n", "fffffffffffffffff\r\n",
-                             "5\nhello\r\n0\r\n\r\n", "-1\r\n"}) {
+    for (std::string body : {"zz\r\nhello\r\n0\r\n\r\n", "5\r\nhelloXX\r\n0\r\n\r\n",
+                             "fffffffffffffffff\r\n", "5\nhello\r\n0\r\n\r\n", "-1\r\n"}) {
       CAPTURE(body);
-      expect_rejected(gw.port(), "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" + body, 400);
+      expect_rejected(gw.port(),
+                      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" + body,
+                      400);
     }
   }
 
   TEST_CASE("obs-fold in a header: 400 and close") {
     test_upstream up;
     running_gateway gw(proxy_config({up.port()}));
-    expect_rejected(gw.port(), "GET / HTTP/1.1\r\nHost: a\r\nX-Long: first\r\n second\r\n\r\n", 400);
+    expect_rejected(gw.port(), "GET / HTTP/1.1\r\nHost: a\r\nX-Long: first\r\n second\r\n\r\n",
+                    400);
     CHECK(up.requests() == 0);
   }
 
   TEST_CASE("whitespace before the colon and bare LF: 400 and close") {
     test_upstream up;
     running_gateway gw(proxy_config({up.port()}));
-    expect_rejected(gw.port(), "GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\n\r\n", 400);
+    expect_rejected(gw.port(), "GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\n\r\n",
+                    400);
     expect_rejected(gw.port(), "GET / HTTP/1.1\r\nHost: a\nX: y\r\n\r\n", 400);
     CHECK(up.requests() == 0);
   }
@@ -77,13 +87,19 @@ TEST_SUITE("framing") {
     cfg.listeners[0].limits.max_request_line = 1024;
     cfg.listeners[0].limits.max_request_head = 4096;
     running_gateway gw(cfg);
-    expect_rejected(gw.port(), "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(5000, 'x') + "\r\n\r\n", 431);
+    expect_rejected(gw.port(),
+                    "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(5000, 'x') + "\r\n\r\n",
+                    431);
     // Also when the head never ends: the limit is checked as bytes arrive.
-    expect_rejected(gw.port(), "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(8000, 'x'), 431);
-    expect_rejected(gw.port(), "GET /" + std::string(2000, 'a') + " HTTP/1.1\r\nHost: a\r\n\r\n", 414);
+    expect_rejected(gw.port(), "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(8000, 'x'),
+                    431);
+    expect_rejected(gw.port(), "GET /" + std::string(2000, 'a') + " HTTP/1.1\r\nHost: a\r\n\r\n",
+                    414);
     CHECK(up.requests() == 0);
     // A head just under the limits still passes.
-    CHECK(request(gw.port(), "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(3000, 'x') + "\r\n\r\n").status == 200);
+    CHECK(request(gw.port(),
+                  "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(3000, 'x') + "\r\n\r\n")
+              .status == 200);
   }
 
   TEST_CASE("too many header fields: 431") {
@@ -92,7 +108,8 @@ TEST_SUITE("framing") {
     cfg.listeners[0].limits.max_header_count = 10;
     running_gateway gw(cfg);
     std::string many = "GET / HTTP/1.1\r\nHost: a\r\n";
-    for (int i = 0; i < 11; ++i) many += "X-" + std::to_string(i) + ": v\r\n";
+    for (int i = 0; i < 11; ++i)
+      many += "X-" + std::to_string(i) + ": v\r\n";
     expect_rejected(gw.port(), many + "\r\n", 431);
   }
 
@@ -103,9 +120,12 @@ TEST_SUITE("framing") {
     running_gateway gw(cfg);
     expect_rejected(gw.port(), "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 101\r\n\r\n", 413);
     expect_rejected(gw.port(),
-                    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n80\r\n" + std::string(128, 'x') + "\r\n",
+                    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n80\r\n" +
+                        std::string(128, 'x') + "\r\n",
                     413);
-    CHECK(request(gw.port(), "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n" + std::string(100, 'x')).status == 200);
+    CHECK(request(gw.port(), "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n" +
+                                 std::string(100, 'x'))
+              .status == 200);
   }
 
   TEST_CASE("a head not finished in time: 408 and close") {
@@ -148,6 +168,7 @@ TEST_SUITE("framing") {
     REQUIRE(c.send("GET /api HTTP/1.1\r\nHost: a\r\n\r\n"));
     CHECK(c.read_response().status == 200);
     // An unread body leaves the stream out of step: answer, then close.
-    expect_rejected(gw.port(), "POST /nope HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello", 404);
+    expect_rejected(gw.port(), "POST /nope HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
+                    404);
   }
 }

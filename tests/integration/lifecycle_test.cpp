@@ -8,7 +8,8 @@
 using namespace gwtest;
 
 TEST_SUITE("lifecycle") {
-  TEST_CASE("graceful stop: in-flight requests finish, idle connections close, new ones are refused") {
+  TEST_CASE(
+      "graceful stop: in-flight requests finish, idle connections close, new ones are refused") {
     test_upstream up([](const received_request& r) {
       response_plan p;
       if (r.target == "/slow") p.delay = std::chrono::milliseconds(400);
@@ -25,10 +26,12 @@ TEST_SUITE("lifecycle") {
     test_client busy(port);
     REQUIRE(busy.send("GET /slow HTTP/1.1\r\nHost: a\r\n\r\n"));
     // Let the slow request reach the upstream before stopping.
-    for (int i = 0; i < 200 && up.requests() < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    for (int i = 0; i < 200 && up.requests() < 2; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
     REQUIRE(up.requests() == 2);
 
-    auto stopped = std::async(std::launch::async, [&] { gw->server().stop(std::chrono::seconds(5)); });
+    auto stopped =
+        std::async(std::launch::async, [&] { gw->server().stop(std::chrono::seconds(5)); });
     CHECK(idle.closed_by_peer(std::chrono::seconds(2)));
     auto r = busy.read_response(false, std::chrono::seconds(5));
     CHECK(r.status == 200);
@@ -48,7 +51,8 @@ TEST_SUITE("lifecycle") {
     running_gateway gw(proxy_config({up.port()}));
     test_client busy(gw.port());
     REQUIRE(busy.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
-    for (int i = 0; i < 200 && up.requests() < 1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    for (int i = 0; i < 200 && up.requests() < 1; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
     auto start = std::chrono::steady_clock::now();
     gw.server().stop(std::chrono::milliseconds(200));
     auto took = std::chrono::steady_clock::now() - start;
@@ -64,7 +68,8 @@ TEST_SUITE("lifecycle") {
       clients.push_back(std::make_unique<test_client>(gw.port()));
       REQUIRE(clients.back()->send("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
     }
-    for (auto& c : clients) CHECK(c->read_response().status == 200);
+    for (auto& c : clients)
+      CHECK(c->read_response().status == 200);
   }
 
   TEST_CASE("start on a port in use fails with a clear error") {

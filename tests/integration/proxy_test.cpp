@@ -11,7 +11,9 @@ TEST_SUITE("proxy") {
   TEST_CASE("GET is forwarded with forwarding headers and a request id") {
     test_upstream up;
     running_gateway gw(proxy_config({up.port()}));
-    auto r = request(gw.port(), "GET /hello?x=1 HTTP/1.1\r\nHost: example.com\r\nX-Forwarded-For: 10.1.1.1\r\n\r\n");
+    auto r = request(
+        gw.port(),
+        "GET /hello?x=1 HTTP/1.1\r\nHost: example.com\r\nX-Forwarded-For: 10.1.1.1\r\n\r\n");
     REQUIRE(r.status == 200);
     CHECK(r.body == "GET /hello?x=1 0");
     CHECK(r.header("via") == "1.1 gateway");
@@ -37,7 +39,8 @@ TEST_SUITE("proxy") {
   TEST_CASE("POST with content-length passes body and length through") {
     test_upstream up;
     running_gateway gw(proxy_config({up.port()}));
-    auto r = request(gw.port(), "POST /submit HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\nhello world");
+    auto r = request(gw.port(),
+                     "POST /submit HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\nhello world");
     REQUIRE(r.status == 200);
     CHECK(r.body == "POST /submit 11");
     auto seen = up.last();
@@ -50,7 +53,8 @@ TEST_SUITE("proxy") {
     test_upstream up;
     running_gateway gw(proxy_config({up.port()}));
     test_client c(gw.port());
-    REQUIRE(c.send("POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"));
+    REQUIRE(
+        c.send("POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"));
     REQUIRE(c.send("6;name=v\r\n world\r\n0\r\nX-Checksum: 42\r\n\r\n"));
     auto r = c.read_response();
     REQUIRE(r.status == 200);
@@ -78,8 +82,10 @@ TEST_SUITE("proxy") {
       auto r = c.read_response();
       REQUIRE(r.status == 200);
       CHECK(r.body == "response-body");
-      if (m == response_plan::framing::content_length) CHECK(r.header("content-length") == "13");
-      else CHECK(r.chunked);
+      if (m == response_plan::framing::content_length)
+        CHECK(r.header("content-length") == "13");
+      else
+        CHECK(r.chunked);
       // The client connection survives all three.
       REQUIRE(c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
       CHECK(c.read_response().status == 200);
@@ -131,7 +137,8 @@ TEST_SUITE("proxy") {
     test_upstream up;
     running_gateway gw(proxy_config({up.port()}));
     test_client c(gw.port());
-    REQUIRE(c.send("PUT /up HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n"));
+    REQUIRE(
+        c.send("PUT /up HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n"));
     std::string interim = c.read_until("\r\n\r\n");
     CHECK(interim == "HTTP/1.1 100 Continue\r\n\r\n");
     REQUIRE(c.send("data"));
@@ -145,18 +152,22 @@ TEST_SUITE("proxy") {
     test_upstream up([](const received_request&) {
       response_plan p;
       p.body = "x";
-      p.headers = {{"Connection", "X-Up-Private"}, {"X-Up-Private", "1"}, {"Keep-Alive", "timeout=5"},
+      p.headers = {{"Connection", "X-Up-Private"},
+                   {"X-Up-Private", "1"},
+                   {"Keep-Alive", "timeout=5"},
                    {"X-Public", "1"}};
       return p;
     });
     running_gateway gw(proxy_config({up.port()}));
-    auto r = request(gw.port(),
-                     "GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, X-Private\r\nX-Private: s\r\n"
-                     "Keep-Alive: 300\r\nTE: trailers\r\nUpgrade: websocket\r\nProxy-Connection: x\r\n"
-                     "X-Kept: yes\r\n\r\n");
+    auto r =
+        request(gw.port(),
+                "GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, X-Private\r\nX-Private: s\r\n"
+                "Keep-Alive: 300\r\nTE: trailers\r\nUpgrade: websocket\r\nProxy-Connection: x\r\n"
+                "X-Kept: yes\r\n\r\n");
     REQUIRE(r.status == 200);
     auto seen = up.last();
-    for (const char* h : {"connection", "x-private", "keep-alive", "te", "upgrade", "proxy-connection"})
+    for (const char* h :
+         {"connection", "x-private", "keep-alive", "te", "upgrade", "proxy-connection"})
       CHECK_MESSAGE(seen.header(h).empty(), h);
     CHECK(seen.header("x-kept") == "yes");
     CHECK(r.header("x-up-private").empty());
@@ -180,7 +191,9 @@ TEST_SUITE("proxy") {
     test_upstream up;
     running_gateway gw(proxy_config({up.port()}));
     test_client c(gw.port());
-    REQUIRE(c.send("GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\nGET /3 HTTP/1.1\r\nHost: a\r\n\r\n"));
+    REQUIRE(
+        c.send("GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\nGET /3 "
+               "HTTP/1.1\r\nHost: a\r\n\r\n"));
     CHECK(c.read_response().body == "GET /1 0");
     CHECK(c.read_response().body == "GET /2 0");
     CHECK(c.read_response().body == "GET /3 0");
@@ -205,7 +218,8 @@ TEST_SUITE("proxy") {
     CHECK(up.connections() == 3);
   }
 
-  TEST_CASE("a pooled connection closed while the request is sent: idempotent requests retry once") {
+  TEST_CASE(
+      "a pooled connection closed while the request is sent: idempotent requests retry once") {
     std::atomic<int> on_first{0};
     test_upstream up([&](const received_request& r) {
       response_plan p;
@@ -274,11 +288,13 @@ TEST_SUITE("proxy") {
     r.rules = {api_rule, web_rule};
     routes.push_back(r);
     running_gateway gw(cfg);
-    CHECK(request(gw.port(), "GET /api/x HTTP/1.1\r\nHost: shop.example.com\r\n\r\n").status == 200);
+    CHECK(request(gw.port(), "GET /api/x HTTP/1.1\r\nHost: shop.example.com\r\n\r\n").status ==
+          200);
     CHECK(api.requests() == 1);
     CHECK(request(gw.port(), "GET / HTTP/1.1\r\nHost: SHOP.example.com:80\r\n\r\n").status == 200);
     CHECK(web.requests() == 1);
-    CHECK(request(gw.port(), "GET /api/../ HTTP/1.1\r\nHost: shop.example.com\r\n\r\n").status == 200);
+    CHECK(request(gw.port(), "GET /api/../ HTTP/1.1\r\nHost: shop.example.com\r\n\r\n").status ==
+          200);
     CHECK(web.requests() == 2);
     CHECK(web.last().target == "/");
     auto miss = request(gw.port(), "GET /nope HTTP/1.1\r\nHost: shop.example.com\r\n\r\n");

@@ -31,7 +31,8 @@ TEST_SUITE("streaming") {
     std::uint64_t before = peak_rss();
 
     test_client c(gw.port());
-    REQUIRE(c.send("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: " + std::to_string(big) + "\r\n\r\n"));
+    REQUIRE(c.send("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: " + std::to_string(big) +
+                   "\r\n\r\n"));
     REQUIRE(c.send_pattern(big, std::chrono::seconds(240)));
     auto r = c.read_response(false, std::chrono::seconds(240));
     REQUIRE(r.status == 200);
@@ -57,7 +58,8 @@ TEST_SUITE("streaming") {
     for (std::uint64_t off = 0; off < (64ull << 20);) {
       std::size_t len = 40000;  // odd sizes so chunks straddle reads
       block.assign(len, '\0');
-      for (std::size_t i = 0; i < len; ++i) block[i] = static_cast<char>(pattern_byte(off + i));
+      for (std::size_t i = 0; i < len; ++i)
+        block[i] = static_cast<char>(pattern_byte(off + i));
       char line[32];
       int n = std::snprintf(line, sizeof line, "%zx\r\n", len);
       if (off + len > (64ull << 20)) break;
@@ -68,7 +70,8 @@ TEST_SUITE("streaming") {
     std::uint64_t sent = ((64ull << 20) / 40000) * 40000;
     std::size_t rest = static_cast<std::size_t>((64ull << 20) - sent);
     block.assign(rest, '\0');
-    for (std::size_t i = 0; i < rest; ++i) block[i] = static_cast<char>(pattern_byte(sent + i));
+    for (std::size_t i = 0; i < rest; ++i)
+      block[i] = static_cast<char>(pattern_byte(sent + i));
     char line[32];
     int n = std::snprintf(line, sizeof line, "%zx\r\n", rest);
     REQUIRE(c.send(std::string(line, static_cast<std::size_t>(n)) + block + "\r\n0\r\n\r\n"));

@@ -98,7 +98,8 @@ TEST_SUITE("upstream failures") {
       CHECK(took >= std::chrono::milliseconds(290));
       CHECK(took < std::chrono::seconds(3));
     }
-    for (int fd : fillers) ::close(fd);
+    for (int fd : fillers)
+      ::close(fd);
     ::close(lfd);
   }
 
@@ -124,7 +125,8 @@ TEST_SUITE("upstream failures") {
     CHECK(request(gw.port(), "GET / HTTP/1.1\r\nHost: a\r\n\r\n").status == 502);
   }
 
-  TEST_CASE("upstream dies mid-body: the client sees a cut response and the gateway keeps serving") {
+  TEST_CASE(
+      "upstream dies mid-body: the client sees a cut response and the gateway keeps serving") {
     test_upstream up([](const received_request& r) {
       response_plan p;
       if (r.target == "/cut") {

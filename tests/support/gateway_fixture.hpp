@@ -12,7 +12,8 @@ namespace gwtest {
 inline gateway::cluster_config cluster(const std::string& name, std::vector<std::uint16_t> ports) {
   gateway::cluster_config c;
   c.name = name;
-  for (auto p : ports) c.endpoints.push_back({"127.0.0.1", p, 1});
+  for (auto p : ports)
+    c.endpoints.push_back({"127.0.0.1", p, 1});
   return c;
 }
 

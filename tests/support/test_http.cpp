@@ -20,7 +20,8 @@ constexpr std::size_t keep_limit = 1 << 20;
 
 bool iequal(const std::string& a, const std::string& b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
          });
 }
 
@@ -30,11 +31,13 @@ std::string find(const header_list& h, const std::string& name) {
   return {};
 }
 std::size_t count_of(const header_list& h, const std::string& name) {
-  return static_cast<std::size_t>(std::count_if(h.begin(), h.end(), [&](const auto& kv) { return iequal(kv.first, name); }));
+  return static_cast<std::size_t>(
+      std::count_if(h.begin(), h.end(), [&](const auto& kv) { return iequal(kv.first, name); }));
 }
 
 int wait_fd(int fd, short events, clock_type::time_point deadline) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now()).count();
+  auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now()).count();
   if (left <= 0) return 0;
   pollfd p{fd, events, 0};
   int r = ::poll(&p, 1, static_cast<int>(left));
@@ -71,8 +74,10 @@ void parse_headers(std::string_view block, header_list& out) {
     auto colon = line.find(':');
     if (colon == std::string_view::npos) continue;
     std::string_view v = line.substr(colon + 1);
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t'))
+      v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t'))
+      v.remove_suffix(1);
     out.emplace_back(std::string(line.substr(0, colon)), std::string(v));
   }
 }
@@ -149,17 +154,26 @@ bool body_digest::matches_pattern_of(std::uint64_t n) const {
   char block[65536];
   for (std::uint64_t off = 0; off < n;) {
     std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(sizeof block, n - off));
-    for (std::size_t i = 0; i < len; ++i) block[i] = static_cast<char>(pattern_byte(off + i));
+    for (std::size_t i = 0; i < len; ++i)
+      block[i] = static_cast<char>(pattern_byte(off + i));
     expected.add(block, len);
     off += len;
   }
   return expected.sum == sum;
 }
 
-std::string received_request::header(const std::string& name) const { return find(headers, name); }
-std::size_t received_request::count(const std::string& name) const { return count_of(headers, name); }
-std::string client_response::header(const std::string& name) const { return find(headers, name); }
-std::size_t client_response::count(const std::string& name) const { return count_of(headers, name); }
+std::string received_request::header(const std::string& name) const {
+  return find(headers, name);
+}
+std::size_t received_request::count(const std::string& name) const {
+  return count_of(headers, name);
+}
+std::string client_response::header(const std::string& name) const {
+  return find(headers, name);
+}
+std::size_t client_response::count(const std::string& name) const {
+  return count_of(headers, name);
+}
 
 response_plan echo(const received_request& r) {
   response_plan p;
@@ -174,7 +188,8 @@ test_upstream::test_upstream(handler h) : handler_(std::move(h)) {
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   a.sin_port = 0;
-  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(listen_fd_, 128) != 0)
+  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::listen(listen_fd_, 128) != 0)
     throw std::runtime_error(std::string("test_upstream: ") + std::strerror(errno));
   socklen_t len = sizeof a;
   ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
@@ -188,9 +203,11 @@ test_upstream::~test_upstream() {
   acceptor_.join();
   {
     std::lock_guard lock(mutex_);
-    for (int fd : open_fds_) ::shutdown(fd, SHUT_RDWR);
+    for (int fd : open_fds_)
+      ::shutdown(fd, SHUT_RDWR);
   }
-  for (auto& t : threads_) t.join();
+  for (auto& t : threads_)
+    t.join();
 }
 
 void test_upstream::stop_listening() {
@@ -250,12 +267,14 @@ void test_upstream::serve(int fd, std::size_t index) {
       r.chunked = iequal(r.header("transfer-encoding"), "chunked");
       std::string cl = r.header("content-length");
       // A request without Content-Length or chunked framing has no body (RFC 9112 §6.3).
-      bool ok = read_body(fd, buf, r.chunked, true, cl.empty() ? 0 : std::stoull(cl), deadline,
-                          [&](const char* p, std::size_t n) {
-                            r.digest.add(p, n);
-                            if (r.body.size() < keep_limit) r.body.append(p, std::min(n, keep_limit - r.body.size()));
-                          },
-                          &r.trailers);
+      bool ok = read_body(
+          fd, buf, r.chunked, true, cl.empty() ? 0 : std::stoull(cl), deadline,
+          [&](const char* p, std::size_t n) {
+            r.digest.add(p, n);
+            if (r.body.size() < keep_limit)
+              r.body.append(p, std::min(n, keep_limit - r.body.size()));
+          },
+          &r.trailers);
       if (!ok) goto done;
       ++requests_;
       response_plan plan = handler_(r);
@@ -266,7 +285,8 @@ void test_upstream::serve(int fd, std::size_t index) {
       if (plan.delay.count() > 0) {
         // Sleep in slices so a stopping upstream does not hold its test up.
         auto until = clock_type::now() + plan.delay;
-        while (!stopping_ && clock_type::now() < until) std::this_thread::sleep_for(5ms);
+        while (!stopping_ && clock_type::now() < until)
+          std::this_thread::sleep_for(5ms);
       }
       if (plan.no_response) goto done;
       auto send_deadline = clock_type::now() + 60s;
@@ -276,13 +296,15 @@ void test_upstream::serve(int fd, std::size_t index) {
         continue;
       }
       std::string head_out = "HTTP/1.1 " + std::to_string(plan.status) + " X\r\n";
-      for (const auto& [k, v] : plan.headers) head_out += k + ": " + v + "\r\n";
+      for (const auto& [k, v] : plan.headers)
+        head_out += k + ": " + v + "\r\n";
       std::uint64_t size = plan.generated_bytes ? plan.generated_bytes : plan.body.size();
       if (plan.mode == response_plan::framing::content_length)
         head_out += "content-length: " + std::to_string(size) + "\r\n";
       else if (plan.mode == response_plan::framing::chunked)
         head_out += "transfer-encoding: chunked\r\n";
-      if (plan.close_after || plan.mode == response_plan::framing::until_close) head_out += "connection: close\r\n";
+      if (plan.close_after || plan.mode == response_plan::framing::until_close)
+        head_out += "connection: close\r\n";
       head_out += "\r\n";
       if (!send_all(fd, head_out, send_deadline)) goto done;
       bool bodyless = plan.status == 204 || plan.status == 304 || r.method == "HEAD";
@@ -291,7 +313,8 @@ void test_upstream::serve(int fd, std::size_t index) {
           if (plan.mode == response_plan::framing::chunked) {
             char line[32];
             int n = std::snprintf(line, sizeof line, "%zx\r\n", piece.size());
-            return send_all(fd, std::string_view(line, static_cast<std::size_t>(n)), send_deadline) &&
+            return send_all(fd, std::string_view(line, static_cast<std::size_t>(n)),
+                            send_deadline) &&
                    send_all(fd, piece, send_deadline) && send_all(fd, "\r\n", send_deadline);
           }
           return send_all(fd, piece, send_deadline);
@@ -299,15 +322,19 @@ void test_upstream::serve(int fd, std::size_t index) {
         if (plan.generated_bytes) {
           std::string block(65536, '\0');
           for (std::uint64_t off = 0; off < plan.generated_bytes;) {
-            std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(block.size(), plan.generated_bytes - off));
-            for (std::size_t i = 0; i < len; ++i) block[i] = static_cast<char>(pattern_byte(off + i));
+            std::size_t len = static_cast<std::size_t>(
+                std::min<std::uint64_t>(block.size(), plan.generated_bytes - off));
+            for (std::size_t i = 0; i < len; ++i)
+              block[i] = static_cast<char>(pattern_byte(off + i));
             if (!emit(std::string_view(block.data(), len))) goto done;
             off += len;
           }
         } else if (!plan.body.empty() && !emit(plan.body)) {
           goto done;
         }
-        if (plan.mode == response_plan::framing::chunked && !send_all(fd, "0\r\n\r\n", send_deadline)) goto done;
+        if (plan.mode == response_plan::framing::chunked &&
+            !send_all(fd, "0\r\n\r\n", send_deadline))
+          goto done;
       }
       if (plan.close_after || plan.mode == response_plan::framing::until_close) goto done;
     }
@@ -347,14 +374,17 @@ bool test_client::send_pattern(std::uint64_t n, std::chrono::milliseconds timeou
   std::string block(65536, '\0');
   for (std::uint64_t off = 0; off < n;) {
     std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(block.size(), n - off));
-    for (std::size_t i = 0; i < len; ++i) block[i] = static_cast<char>(pattern_byte(off + i));
+    for (std::size_t i = 0; i < len; ++i)
+      block[i] = static_cast<char>(pattern_byte(off + i));
     if (!send_all(fd_, std::string_view(block.data(), len), deadline)) return false;
     off += len;
   }
   return true;
 }
 
-bool test_client::fill(clock_type::time_point deadline) { return read_more(fd_, buf_, deadline); }
+bool test_client::fill(clock_type::time_point deadline) {
+  return read_more(fd_, buf_, deadline);
+}
 
 client_response test_client::read_response(bool head_request, std::chrono::milliseconds timeout) {
   client_response r;
@@ -379,12 +409,13 @@ client_response test_client::read_response(bool head_request, std::chrono::milli
   r.chunked = iequal(r.header("transfer-encoding"), "chunked");
   std::string cl = r.header("content-length");
   if (head_request || r.status == 204 || r.status == 304) return r;
-  bool ok = read_body(fd_, buf_, r.chunked, !cl.empty(), cl.empty() ? 0 : std::stoull(cl), deadline,
-                      [&](const char* p, std::size_t n) {
-                        r.digest.add(p, n);
-                        if (r.body.size() < keep_limit) r.body.append(p, std::min(n, keep_limit - r.body.size()));
-                      },
-                      nullptr);
+  bool ok = read_body(
+      fd_, buf_, r.chunked, !cl.empty(), cl.empty() ? 0 : std::stoull(cl), deadline,
+      [&](const char* p, std::size_t n) {
+        r.digest.add(p, n);
+        if (r.body.size() < keep_limit) r.body.append(p, std::min(n, keep_limit - r.body.size()));
+      },
+      nullptr);
   if (!ok) r.status = -r.status;  // negative: the body was cut short
   return r;
 }
@@ -426,7 +457,11 @@ std::uint64_t status_kb(const char* key) {
 }
 }  // namespace
 
-std::uint64_t peak_rss() { return status_kb("VmHWM:"); }
-std::uint64_t current_rss() { return status_kb("VmRSS:"); }
+std::uint64_t peak_rss() {
+  return status_kb("VmHWM:");
+}
+std::uint64_t current_rss() {
+  return status_kb("VmRSS:");
+}
 
 }  // namespace gwtest

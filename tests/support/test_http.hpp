@@ -19,7 +19,9 @@ using namespace std::chrono_literals;
 using header_list = std::vector<std::pair<std::string, std::string>>;
 
 // Byte i of a generated body; both ends compute it to check bodies without storing them.
-inline unsigned char pattern_byte(std::uint64_t i) { return static_cast<unsigned char>((i * 31 + 7) & 0xff); }
+inline unsigned char pattern_byte(std::uint64_t i) {
+  return static_cast<unsigned char>((i * 31 + 7) & 0xff);
+}
 
 struct body_digest {
   std::uint64_t bytes = 0;
@@ -52,7 +54,7 @@ struct response_plan {
   framing mode = framing::content_length;
   std::chrono::milliseconds delay{0};  // before the response head
   bool close_after = false;
-  std::string raw;  // if set, these bytes are sent instead of a response
+  std::string raw;           // if set, these bytes are sent instead of a response
   bool no_response = false;  // read the request, then close without answering
 };
 
@@ -115,8 +117,7 @@ class test_client {
   // Sends `n` pattern bytes in blocks, as a body.
   bool send_pattern(std::uint64_t n, std::chrono::milliseconds timeout = 60s);
   // Reads one response; status 0 if none arrived before the deadline or the peer closed.
-  client_response read_response(bool head_request = false,
-                                std::chrono::milliseconds timeout = 10s);
+  client_response read_response(bool head_request = false, std::chrono::milliseconds timeout = 10s);
   // Raw bytes up to and including `marker`, or what arrived before the deadline.
   std::string read_until(std::string_view marker, std::chrono::milliseconds timeout = 10s);
   // True if the peer closes the connection (EOF or reset) before the deadline.

@@ -35,7 +35,8 @@ std::string decode(const std::string& input, std::size_t piece, std::string* tra
 TEST_SUITE("chunked decoder") {
   TEST_CASE("decodes in any split of the input") {
     std::string body = "5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\n\r\n";
-    for (std::size_t piece : {1u, 2u, 3u, 7u, 100u}) CHECK(decode(body, piece) == "hello world");
+    for (std::size_t piece : {1u, 2u, 3u, 7u, 100u})
+      CHECK(decode(body, piece) == "hello world");
   }
 
   TEST_CASE("hex sizes in either case, trailers kept") {
@@ -46,13 +47,15 @@ TEST_SUITE("chunked decoder") {
   }
 
   TEST_CASE("malformed framing is an error") {
-    CHECK(decode("5\r\nhelloX\r\n0\r\n\r\n", 100) == "<error>");   // no CRLF after data
+    CHECK(decode("5\r\nhelloX\r\n0\r\n\r\n", 100) == "<error>");  // no CRLF after data
     CHECK(decode("5\nhello\r\n0\r\n\r\n", 100) == "<error>");     // bare LF
     CHECK(decode("g\r\nhello\r\n0\r\n\r\n", 100) == "<error>");   // not hex
     CHECK(decode("\r\nhello\r\n0\r\n\r\n", 100) == "<error>");    // empty size
     CHECK(decode("-5\r\nhello\r\n0\r\n\r\n", 100) == "<error>");
-    CHECK(decode("1000000000000000\r\n", 100) == "<error>");      // 16 hex digits: overflow guard
-    CHECK(decode("0\r\n bad\r\n\r\n", 100) == "<error>");         // folded trailer
+    CHECK(decode("1000000000000000\r\n", 100) == "<error>");  // 16 hex digits: overflow guard
+    CHECK(decode("0\r\n bad\r\n\r\n", 100) == "<error>");     // folded trailer
+    CHECK(decode("0\r\nno-colon\r\n\r\n", 100) == "<error>");
+    CHECK(decode("0\r\nbad name: v\r\n\r\n", 100) == "<error>");
     CHECK(decode("5;\x01\r\nhello\r\n0\r\n\r\n", 100) == "<error>");
   }
 

@@ -45,7 +45,9 @@ ports:
 - {name: http, port: 9000}
 )";
 
-std::string with_route(const std::string& route) { return base + "---\n" + route; }
+std::string with_route(const std::string& route) {
+  return base + "---\n" + route;
+}
 
 // The message load_yaml throws, or "" if it loads.
 std::string load_error(const std::string& text) {
@@ -60,7 +62,8 @@ std::string load_error(const std::string& text) {
 }  // namespace
 
 TEST_SUITE("config") {
-  TEST_CASE("Gateway, HTTPRoute, Service and EndpointSlice load into listeners, routes and clusters") {
+  TEST_CASE(
+      "Gateway, HTTPRoute, Service and EndpointSlice load into listeners, routes and clusters") {
     auto cfg = load_yaml(with_route(R"(apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata:
@@ -104,7 +107,8 @@ spec:
     CHECK(c.endpoints[0].port == 9000);  // the EndpointSlice port of the Service port's name
     // A Service's selector does nothing here: accepted, with a warning naming it.
     bool warned = false;
-    for (const auto& w : cfg.warnings) warned = warned || w.find("spec.selector") != std::string::npos;
+    for (const auto& w : cfg.warnings)
+      warned = warned || w.find("spec.selector") != std::string::npos;
     CHECK(warned);
   }
 
@@ -151,7 +155,8 @@ spec:
   parentRefs: [{name: web}]
   rules:
   - backendRefs: [{name: missing, port: 80}]
-)")).find("Service default/missing not found") != std::string::npos);
+)"))
+              .find("Service default/missing not found") != std::string::npos);
     CHECK(load_error(with_route(R"(apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: r}
@@ -159,13 +164,15 @@ spec:
   parentRefs: [{name: web}]
   rules:
   - backendRefs: [{name: api, port: 81}]
-)")).find("has no port 81") != std::string::npos);
+)"))
+              .find("has no port 81") != std::string::npos);
     CHECK(load_error(with_route(R"(apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: r}
 spec:
   parentRefs: [{name: nope}]
-)")).find("Gateway default/nope not found") != std::string::npos);
+)"))
+              .find("Gateway default/nope not found") != std::string::npos);
   }
 
   TEST_CASE("YAML syntax errors carry a line") {
@@ -239,7 +246,8 @@ metadata: {name: a}
 spec:
   gatewayClassName: c
   listeners: [{name: https, port: 443, protocol: HTTPS}]
-)").find("spec.listeners[0].protocol") != std::string::npos);
+)")
+              .find("spec.listeners[0].protocol") != std::string::npos);
     CHECK(load_error(with_route(R"(apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: r}
@@ -247,7 +255,8 @@ spec:
   parentRefs: [{name: web}]
   rules:
   - timeouts: {request: 10 seconds}
-)")).find("invalid duration") != std::string::npos);
+)"))
+              .find("invalid duration") != std::string::npos);
   }
 
   TEST_CASE("validate() catches what a config built in code gets wrong") {

@@ -26,7 +26,8 @@ int status_of(const std::string& head) {
 TEST_SUITE("http1 parser") {
   TEST_CASE("a plain request parses into views") {
     request_head r;
-    REQUIRE(parse("GET /a/b?x=1&y=2 HTTP/1.1\r\nHost: example.com\r\nX-A:  spaced  \r\n\r\n", r) == 0);
+    REQUIRE(parse("GET /a/b?x=1&y=2 HTTP/1.1\r\nHost: example.com\r\nX-A:  spaced  \r\n\r\n", r) ==
+            0);
     CHECK(r.method == "GET");
     CHECK(r.target == "/a/b?x=1&y=2");
     CHECK(r.path == "/a/b");
@@ -72,31 +73,38 @@ TEST_SUITE("http1 parser") {
   }
 
   TEST_CASE("ambiguous framing is rejected with 400") {
-    CHECK(status_of("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n") == 400);
-    CHECK(status_of("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n") == 400);
+    CHECK(status_of("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: "
+                    "chunked\r\n\r\n") == 400);
+    CHECK(
+        status_of("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n") ==
+        400);
     CHECK(status_of("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 6\r\n\r\n") == 400);
     CHECK(status_of("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n") == 400);
     CHECK(status_of("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x10\r\n\r\n") == 400);
     CHECK(status_of("POST / HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n\r\n") == 400);
     CHECK(status_of("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n") == 400);
-    CHECK(status_of("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n") == 400);
-    CHECK(status_of("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n") == 400);
+    CHECK(status_of("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n") ==
+          400);
+    CHECK(status_of("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: "
+                    "chunked\r\nTransfer-Encoding: chunked\r\n\r\n") == 400);
     CHECK(status_of("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n") == 400);
     CHECK(status_of("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n") == 400);
   }
 
   TEST_CASE("malformed heads are rejected with 400") {
-    CHECK(status_of("GET / HTTP/1.1\r\nHost: a\r\nX-Folded: a\r\n continued\r\n\r\n") == 400);  // obs-fold
-    CHECK(status_of("GET / HTTP/1.1\r\nHost: a\r\nX-Bad : a\r\n\r\n") == 400);  // space before colon
-    CHECK(status_of("GET / HTTP/1.1\r\nHost: a\r\nBad\nX: a\r\n\r\n") == 400);   // bare LF
+    CHECK(status_of("GET / HTTP/1.1\r\nHost: a\r\nX-Folded: a\r\n continued\r\n\r\n") ==
+          400);  // obs-fold
+    CHECK(status_of("GET / HTTP/1.1\r\nHost: a\r\nX-Bad : a\r\n\r\n") ==
+          400);  // space before colon
+    CHECK(status_of("GET / HTTP/1.1\r\nHost: a\r\nBad\nX: a\r\n\r\n") == 400);  // bare LF
     CHECK(status_of("GET / HTTP/1.1\r\nHost: a\r\nNoColon\r\n\r\n") == 400);
-    CHECK(status_of("GET / HTTP/1.1\r\nHost: a\r\nX: a\x01\r\n\r\n") == 400);    // control char
+    CHECK(status_of("GET / HTTP/1.1\r\nHost: a\r\nX: a\x01\r\n\r\n") == 400);  // control char
     CHECK(status_of("GET  / HTTP/1.1\r\nHost: a\r\n\r\n") == 400);
     CHECK(status_of("GET / HTTP/1.1 \r\nHost: a\r\n\r\n") == 400);
     CHECK(status_of("GET / HTTX/1.1\r\nHost: a\r\n\r\n") == 400);
     CHECK(status_of("GET /\x7f HTTP/1.1\r\nHost: a\r\n\r\n") == 400);
     CHECK(status_of("G(T / HTTP/1.1\r\nHost: a\r\n\r\n") == 400);
-    CHECK(status_of("GET / HTTP/1.1\r\n\r\n") == 400);                             // no Host
+    CHECK(status_of("GET / HTTP/1.1\r\n\r\n") == 400);  // no Host
     CHECK(status_of("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n") == 400);
     CHECK(status_of("GET / HTTP/2.0\r\nHost: a\r\n\r\n") == 505);
     CHECK(status_of("GET / HTTP/1.1\r\nHost: a\r\nExpect: something\r\n\r\n") == 417);
@@ -145,13 +153,16 @@ TEST_SUITE("http1 parser") {
     CHECK(r.content_length == 3);
     REQUIRE(parse_response_head("HTTP/1.1 204\r\n\r\n", r, 100) == 0);
     CHECK(r.status == 204);
-    REQUIRE(parse_response_head("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n", r, 100) == 0);
+    REQUIRE(parse_response_head(
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n", r,
+                100) == 0);
     CHECK(r.chunked);
     CHECK(!r.has_content_length);
     CHECK(!r.wants_keep_alive());  // both framings: never reuse that connection
     CHECK(parse_response_head("HTTP/1.1 2000 OK\r\n\r\n", r, 100) == 502);
     CHECK(parse_response_head("HTTP/1.1 20x OK\r\n\r\n", r, 100) == 502);
     CHECK(parse_response_head("garbage\r\n\r\n", r, 100) == 502);
-    CHECK(parse_response_head("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", r, 100) == 502);
+    CHECK(parse_response_head("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+                              r, 100) == 502);
   }
 }

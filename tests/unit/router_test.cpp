@@ -10,9 +10,15 @@ using namespace gateway;
 
 namespace {
 
-route_match prefix(std::string v) { return {{path_match_type::prefix, std::move(v)}, {}, {}, {}}; }
-route_match exact(std::string v) { return {{path_match_type::exact, std::move(v)}, {}, {}, {}}; }
-route_match regex(std::string v) { return {{path_match_type::regex, std::move(v)}, {}, {}, {}}; }
+route_match prefix(std::string v) {
+  return {{path_match_type::prefix, std::move(v)}, {}, {}, {}};
+}
+route_match exact(std::string v) {
+  return {{path_match_type::exact, std::move(v)}, {}, {}, {}};
+}
+route_match regex(std::string v) {
+  return {{path_match_type::regex, std::move(v)}, {}, {}, {}};
+}
 
 route_rule rule_to(std::string backend, std::vector<route_match> matches) {
   route_rule r;
@@ -22,8 +28,8 @@ route_rule rule_to(std::string backend, std::vector<route_match> matches) {
   return r;
 }
 
-route make_route(std::string name, std::vector<route_rule> rules, std::vector<std::string> hosts = {},
-                 std::int64_t order = 0) {
+route make_route(std::string name, std::vector<route_rule> rules,
+                 std::vector<std::string> hosts = {}, std::int64_t order = 0) {
   route r;
   r.name = std::move(name);
   r.rules = std::move(rules);
@@ -66,8 +72,9 @@ TEST_SUITE("router") {
   }
 
   TEST_CASE("exact beats any prefix, longest prefix beats shorter") {
-    router r({make_route("a", {rule_to("short", {prefix("/api")}), rule_to("long", {prefix("/api/v1")}),
-                               rule_to("exact", {exact("/api/v1/users")})})});
+    router r(
+        {make_route("a", {rule_to("short", {prefix("/api")}), rule_to("long", {prefix("/api/v1")}),
+                          rule_to("exact", {exact("/api/v1/users")})})});
     CHECK(pick(r, {.path = "/api/v1/users"}) == "exact");
     CHECK(pick(r, {.path = "/api/v1/users/7"}) == "long");
     CHECK(pick(r, {.path = "/api/v2"}) == "short");
@@ -82,8 +89,9 @@ TEST_SUITE("router") {
   }
 
   TEST_CASE("regular expressions use a full match, after exact and before prefixes") {
-    router r({make_route("a", {rule_to("prefix", {prefix("/items")}), rule_to("re", {regex("/items/[0-9]+")}),
-                               rule_to("exact", {exact("/items/42")})})});
+    router r({make_route(
+        "a", {rule_to("prefix", {prefix("/items")}), rule_to("re", {regex("/items/[0-9]+")}),
+              rule_to("exact", {exact("/items/42")})})});
     CHECK(pick(r, {.path = "/items/42"}) == "exact");
     CHECK(pick(r, {.path = "/items/7"}) == "re");
     CHECK(pick(r, {.path = "/items/7/x"}) == "prefix");  // full match, not a search
@@ -111,7 +119,8 @@ TEST_SUITE("router") {
     route_match two = prefix("/");
     two.headers.push_back({value_match_type::exact, "x-version", "v2"});
     two.headers.push_back({value_match_type::regex, "x-user", "admin-[a-z]+"});
-    router r({make_route("a", {rule_to("none", {prefix("/")}), rule_to("one", {one}), rule_to("two", {two})})});
+    router r({make_route(
+        "a", {rule_to("none", {prefix("/")}), rule_to("one", {one}), rule_to("two", {two})})});
     CHECK(pick(r, {.headers = {{"X-Version", "v2"}}}) == "one");
     CHECK(pick(r, {.headers = {{"x-version", "v2"}, {"X-User", "admin-bob"}}}) == "two");
     CHECK(pick(r, {.headers = {{"x-version", "v2"}, {"x-user", "admin-7"}}}) == "one");
@@ -123,7 +132,8 @@ TEST_SUITE("router") {
     q1.query_params.push_back({value_match_type::exact, "debug", "1"});
     route_match q2 = q1;
     q2.query_params.push_back({value_match_type::regex, "id", "[0-9]+"});
-    router r({make_route("a", {rule_to("none", {prefix("/")}), rule_to("q1", {q1}), rule_to("q2", {q2})})});
+    router r({make_route(
+        "a", {rule_to("none", {prefix("/")}), rule_to("q1", {q1}), rule_to("q2", {q2})})});
     CHECK(pick(r, {.query = "debug=1"}) == "q1");
     CHECK(pick(r, {.query = "id=12&debug=1"}) == "q2");
     CHECK(pick(r, {.query = "id=x&debug=1"}) == "q1");
@@ -152,7 +162,8 @@ TEST_SUITE("router") {
   }
 
   TEST_CASE("ties within a route: first rule in list order") {
-    router r({make_route("a", {rule_to("first", {prefix("/x")}), rule_to("second", {prefix("/x")})})});
+    router r(
+        {make_route("a", {rule_to("first", {prefix("/x")}), rule_to("second", {prefix("/x")})})});
     CHECK(pick(r, {.path = "/x/y"}) == "first");
   }
 

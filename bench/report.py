@@ -1,0 +1,75 @@
+"""Turns bench/run's raw wrk outputs into the RESULTS.md table (medians)."""
+import datetime
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+
+raw_path, clk_tck, runs, duration, connections = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+
+
+def to_ms(text):
+    m = re.match(r"([\d.]+)(us|ms|s)", text)
+    v = float(m.group(1))
+    return {"us": v / 1000, "ms": v, "s": v * 1000}[m.group(2)]
+
+
+rows = {}
+for line in open(raw_path):
+    scenario, target, _run, ticks, out = line.rstrip("\n").split("\t", 4)
+    out = out.replace("\v", "\n")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    p50 = to_ms(re.search(r"50%\s+(\S+)", out).group(1))
+    p99 = to_ms(re.search(r"99%\s+(\S+)", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sockerr = re.search(r"Socket errors: (.*)", out)
+    cpu = int(ticks) / clk_tck / total * 1000 if total else float("nan")
+    rows.setdefault((scenario, target), []).append(
+        dict(rps=rps, p50=p50, p99=p99, cpu=cpu, bad=(errors.group(1) if errors else "0"),
+             sockerr=(sockerr.group(1) if sockerr else "")))
+
+
+def med(values):
+    return statistics.median(values)
+
+
+def cmd(args):
+    try:
+        return subprocess.run(args, capture_output=True, text=True).stdout + subprocess.run(
+            args, capture_output=True, text=True).stderr
+    except OSError:
+        return ""
+
+
+cpu_model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+nginx_v = re.search(r"nginx/(\S+)", cmd(["nginx", "-v"]))
+haproxy_v = re.search(r"version (\S+)", cmd(["haproxy", "-v"]))
+print("# Benchmark results\n")
+print(f"Produced by `bench/run` on {datetime.date.today().isoformat()}, "
+      f"{cpu_model}, {os.cpu_count()} CPUs, Linux {platform.release()}; "
+      f"nginx {nginx_v.group(1) if nginx_v else '?'}, HAProxy {haproxy_v.group(1) if haproxy_v else '?'}.\n")
+print(f"Each proxy runs one worker/thread pinned to CPU 0; wrk (1 thread, {connections} connections, "
+      f"{duration} s per run) and the upstream (nginx, 1 worker) share CPU 1. Keep-alive on both sides. "
+      f"Median of {runs} runs. `upstream` is wrk straight to the upstream, for reference. "
+      f"CPU ms/1k req is the proxy's user+system time (from /proc) per 1,000 requests.\n")
+names = {"small": "GET, 13-byte body", "16k": "GET, 16 KiB body", "post": "POST, 4 KiB body"}
+for scenario in ("small", "16k", "post"):
+    print(f"## {names[scenario]}\n")
+    print("| target | requests/s | vs nginx | p50 ms | p99 ms | CPU ms / 1k req | non-2xx |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    base = rows.get((scenario, "nginx"))
+    base_rps = med([r["rps"] for r in base]) if base else None
+    for target in ("upstream", "nginx", "haproxy", "gatewayd"):
+        rs = rows.get((scenario, target))
+        if not rs:
+            continue
+        rps = med([r["rps"] for r in rs])
+        ratio = f"{rps / base_rps:.2f}x" if base_rps and target != "upstream" else "-"
+        cpu = med([r["cpu"] for r in rs])
+        cpu_s = f"{cpu * 1000:.1f}" if target != "upstream" else f"({cpu * 1000:.1f})"
+        print(f"| {target} | {rps:,.0f} | {ratio} | {med([r['p50'] for r in rs]):.2f} | "
+              f"{med([r['p99'] for r in rs]):.2f} | {cpu_s} | {max(int(r['bad']) for r in rs)} |")
+    print()
