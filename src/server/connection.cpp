@@ -65,7 +65,7 @@ void connection::interrupt(bool force) noexcept {
 void connection::arm(phase p, std::chrono::milliseconds timeout) noexcept {
   phase_ = p;
   expired_ = false;
-  deadline_ = steady_clock::now() + timeout;
+  deadline_ = coarse_now() + timeout;
   if (deadline_ < timer_.expiry()) timer_.cancel();  // the watchdog re-arms earlier
 }
 
@@ -92,7 +92,29 @@ asio::awaitable<void> connection::run() {
     bool keep = co_await serve_request();
     if (!keep || worker_.draining() || force_closed_) break;
   }
+  if (linger_ && open_ && !force_closed_) co_await linger();
   close();
+}
+
+asio::awaitable<void> connection::linger() {
+  // Closing with unread input makes the kernel send a reset, which can destroy
+  // an answer the client has not read yet (a 413 to a large upload, say). So
+  // stop sending, then read and drop what the client still sends, briefly.
+  constexpr std::size_t max_discard = 1 << 20;
+  boost::system::error_code ec;
+  client_.shutdown(tcp::socket::shutdown_send, ec);
+  if (ec) co_return;
+  arm(phase::stream, std::chrono::seconds(2));
+  std::size_t discarded = 0;
+  while (discarded < max_discard && !expired_ && !force_closed_) {
+    in_.clear();
+    std::size_t room = 0;
+    char* dst = in_.prepare(room, in_.capacity());
+    auto [e, n] = co_await client_.async_read_some(asio::buffer(dst, room), use_tuple);
+    if (e) break;
+    discarded += n;
+  }
+  in_.clear();
 }
 
 asio::awaitable<bool> connection::read_request_head() {
@@ -295,7 +317,10 @@ asio::awaitable<void> connection::local_reply(int status, std::string_view body,
     head_out_.append("\r\nx-request-id: ");
     head_out_.append(request_id());
   }
-  if (close) head_out_.append("\r\nconnection: close");
+  if (close) {
+    head_out_.append("\r\nconnection: close");
+    linger_ = true;
+  }
   head_out_.append("\r\n\r\n");
   // An answer to HEAD carries the length of what GET would send, but no body.
   if (!is_head_request_) head_out_.append(body);

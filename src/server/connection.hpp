@@ -58,6 +58,7 @@ class connection : public std::enable_shared_from_this<connection> {
   asio::awaitable<bool> relay_response(upstream_connection& up, bool& upstream_reusable);
   asio::awaitable<void> local_reply(int status, std::string_view body, bool close);
   asio::awaitable<bool> write_client(std::span<const asio::const_buffer> buffers);
+  asio::awaitable<void> linger();
 
   void arm(phase p, std::chrono::milliseconds timeout) noexcept;
   void disarm() noexcept { deadline_ = steady_clock::time_point::max(); }
@@ -110,6 +111,7 @@ class connection : public std::enable_shared_from_this<connection> {
   bool expired_ = false;
   bool open_ = true;
   bool force_closed_ = false;
+  bool linger_ = false;  // closing after an answer that may have left client input unread
   upstream_connection* active_upstream_ = nullptr;
   std::unique_ptr<upstream_connection> upstream_;
 };

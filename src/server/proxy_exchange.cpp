@@ -152,7 +152,7 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
 
   for (int attempt = 0;; ++attempt) {
     std::size_t ep = pool.pick(cluster);
-    upstream_ = attempt == 0 ? pool.take(cluster, ep, steady_clock::now()) : nullptr;
+    upstream_ = attempt == 0 ? pool.take(cluster, ep, coarse_now()) : nullptr;
     const bool reused = upstream_ != nullptr;
     if (!upstream_) {
       upstream_ = pool.fresh(cluster, ep);
@@ -216,7 +216,7 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
   bool complete = co_await relay_response(*upstream_, reusable);
   active_upstream_ = nullptr;
   if (complete && reusable && !worker_.draining())
-    pool.give_back(std::move(upstream_), steady_clock::now());
+    pool.give_back(std::move(upstream_), coarse_now());
   else
     upstream_.reset();
   up_.clear();

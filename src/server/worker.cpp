@@ -86,7 +86,7 @@ asio::awaitable<void> worker::sweep_loop() {
   while (!draining_) {
     sweep_timer_.expires_after(std::chrono::seconds(1));
     co_await sweep_timer_.async_wait(use_tuple);
-    pool_.sweep(steady_clock::now());
+    pool_.sweep(coarse_now());
   }
 }
 

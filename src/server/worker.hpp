@@ -65,7 +65,9 @@ class worker {
 
   server_shared& shared_;
   unsigned index_;
-  asio::io_context context_{1};
+  // One thread runs it and every socket is touched only from that thread, so
+  // the reactor needs no locks; posts from other threads stay safe.
+  asio::io_context context_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::vector<std::pair<std::size_t, std::unique_ptr<tcp::acceptor>>> acceptors_;
   connection_pool pool_;
   std::shared_ptr<const snapshot> snapshot_;

@@ -128,6 +128,21 @@ TEST_SUITE("framing") {
               .status == 200);
   }
 
+  TEST_CASE("a client still uploading when refused reads its 413, not a reset") {
+    test_upstream up;
+    auto cfg = proxy_config({up.port()});
+    cfg.listeners[0].limits.max_request_body = 1024;
+    running_gateway gw(cfg);
+    test_client c(gw.port());
+    REQUIRE(c.send("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10000000\r\n\r\n"));
+    auto r = c.read_response();
+    CHECK(r.status == 413);
+    // The gateway drains what still comes instead of resetting the connection,
+    // so a client that reads its answer only after uploading still gets it.
+    CHECK(c.send_pattern(256 * 1024, std::chrono::seconds(5)));
+    CHECK(c.closed_by_peer());
+  }
+
   TEST_CASE("a head not finished in time: 408 and close") {
     test_upstream up;
     auto cfg = proxy_config({up.port()});
