@@ -43,6 +43,13 @@ class byte_buffer {
     return data_.get() + end_;
   }
   void commit(std::size_t n) noexcept { end_ += n; }
+  // Grows an empty buffer to at least `n` bytes (for buffers sized on first use).
+  void reserve(std::size_t n) {
+    if (capacity_ >= n || !empty()) return;
+    data_.reset(new char[n]);
+    capacity_ = n;
+    begin_ = end_ = 0;
+  }
 
  private:
   std::unique_ptr<char[]> data_;

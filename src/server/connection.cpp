@@ -12,6 +12,8 @@ namespace gateway {
 
 namespace {
 constexpr std::size_t initial_buffer = 16 * 1024;
+// Until a request is proxied, the upstream buffer is small; see exchange().
+constexpr std::size_t initial_upstream_buffer = 4 * 1024;
 
 void append_uint(std::string& out, std::uint64_t v) {
   char buf[24];
@@ -25,7 +27,7 @@ connection::connection(worker& owner, tcp::socket socket, std::size_t listener)
       client_(std::move(socket)),
       listener_(listener),
       in_(initial_buffer),
-      up_(initial_buffer),
+      up_(initial_upstream_buffer),
       timer_(client_.get_executor()) {
   worker_.attach(this);
   head_out_.reserve(4096);

@@ -12,6 +12,9 @@ namespace gateway {
 namespace {
 constexpr std::size_t max_response_head = 64 * 1024;
 constexpr std::size_t stream_buffer_limit = 64 * 1024;
+// Room for a typical response (head and a body of tens of KiB) in one read, so
+// it also leaves in one write: fewer syscalls and wake-ups than 16 KiB slices.
+constexpr std::size_t upstream_buffer = 64 * 1024;
 constexpr std::string_view crlf = "\r\n";
 constexpr std::string_view last_chunk = "0\r\n";
 constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -39,6 +42,50 @@ std::size_t chunk_size_line(char (&line)[24], std::uint64_t size) {
 
 bool is_named(std::string_view name, std::string_view lower) {
   return name.size() == lower.size() && http::iequals(name, lower);
+}
+
+// What one pass of the chunked relay over the buffered input found.
+struct rechunk_result {
+  std::size_t used = 0;  // input bytes decoded (to consume after the write)
+  std::uint64_t data_bytes = 0;
+  bool done = false;   // the last chunk and the trailers were read
+  bool error = false;  // malformed framing
+};
+
+// Decodes what `input` holds of a chunked body and appends to `out` the views to
+// send on: re-encoded as one chunk (size line in `line`) when `reencode`, else
+// the bare data. The views point into `input`, `line` and the decoder.
+rechunk_result rechunk(http1::chunked_decoder& decoder, std::string_view input, bool reencode,
+                       char (&line)[24], std::vector<asio::const_buffer>& out) {
+  rechunk_result r;
+  const std::size_t line_slot = out.size();
+  if (reencode) out.emplace_back();  // the size line, once the size is known
+  while (r.used < input.size()) {
+    auto step = decoder.decode(input.substr(r.used));
+    if (step.error) {
+      r.error = true;
+      return r;
+    }
+    r.used += step.consumed;
+    if (!step.data.empty()) {
+      out.emplace_back(step.data.data(), step.data.size());
+      r.data_bytes += step.data.size();
+    }
+    if ((r.done = step.done)) break;
+  }
+  if (!reencode) return r;
+  if (r.data_bytes) {
+    out[line_slot] = asio::const_buffer(line, chunk_size_line(line, r.data_bytes));
+    out.emplace_back(crlf.data(), crlf.size());
+  } else {
+    out.erase(out.begin() + static_cast<std::ptrdiff_t>(line_slot));
+  }
+  if (r.done) {
+    out.emplace_back(last_chunk.data(), last_chunk.size());
+    if (const std::string& t = decoder.trailers(); !t.empty()) out.emplace_back(t.data(), t.size());
+    out.emplace_back(crlf.data(), crlf.size());
+  }
+  return r;
 }
 }  // namespace
 
@@ -149,6 +196,7 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
   bool replayable = true;
   bool idempotent = http1::is_idempotent(request_.method);
   up_.clear();
+  up_.reserve(upstream_buffer);
 
   for (int attempt = 0;; ++attempt) {
     std::size_t ep = pool.pick(cluster);
@@ -289,43 +337,14 @@ asio::awaitable<connection::send_result> connection::send_request_body(upstream_
   request_chunks_.reset();
   std::uint64_t total = 0;
   for (;;) {
-    std::string_view input = in_.view();
-    std::size_t used = 0, data_bytes = 0;
-    std::size_t line_slot = gather_.size();
-    gather_.emplace_back();  // chunk size line, filled below
-    bool done = false;
-    while (used < input.size()) {
-      auto step = request_chunks_.decode(input.substr(used));
-      if (step.error) co_return send_result::bad_framing;
-      used += step.consumed;
-      if (!step.data.empty()) {
-        gather_.emplace_back(step.data.data(), step.data.size());
-        data_bytes += step.data.size();
-      }
-      if (step.done) {
-        done = true;
-        break;
-      }
-    }
-    total += data_bytes;
+    rechunk_result r = rechunk(request_chunks_, in_.view(), true, chunk_line_, gather_);
+    if (r.error) co_return send_result::bad_framing;
+    total += r.data_bytes;
     if (limits.max_request_body && total > limits.max_request_body)
       co_return send_result::too_large;
-    if (data_bytes) {
-      std::size_t n = chunk_size_line(chunk_line_, data_bytes);
-      gather_[line_slot] = asio::const_buffer(chunk_line_, n);
-      gather_.emplace_back(crlf.data(), crlf.size());
-    } else {
-      gather_.erase(gather_.begin() + static_cast<std::ptrdiff_t>(line_slot));
-    }
-    if (done) {
-      gather_.emplace_back(last_chunk.data(), last_chunk.size());
-      const std::string& trailers = request_chunks_.trailers();
-      if (!trailers.empty()) gather_.emplace_back(trailers.data(), trailers.size());
-      gather_.emplace_back(crlf.data(), crlf.size());
-    }
     if (!gather_.empty() && !co_await flush()) co_return send_result::upstream_error;
-    in_.consume(used);
-    if (done) break;
+    in_.consume(r.used);
+    if (r.done) break;
     if (!co_await fill()) co_return send_result::client_error;
   }
   body_done = true;
@@ -459,42 +478,12 @@ asio::awaitable<bool> connection::relay_response(upstream_connection& up, bool& 
     case framing::chunked: {
       response_chunks_.reset();
       for (;;) {
-        std::string_view input = up_.view();
-        std::size_t used = 0, data_bytes = 0;
-        std::size_t line_slot = gather_.size();
-        if (chunk_to_client) gather_.emplace_back();
-        bool done = false;
-        while (used < input.size()) {
-          auto step = response_chunks_.decode(input.substr(used));
-          if (step.error) co_return false;
-          used += step.consumed;
-          if (!step.data.empty()) {
-            gather_.emplace_back(step.data.data(), step.data.size());
-            data_bytes += step.data.size();
-          }
-          if (step.done) {
-            done = true;
-            break;
-          }
-        }
-        if (chunk_to_client) {
-          if (data_bytes) {
-            std::size_t n = chunk_size_line(response_chunk_line_, data_bytes);
-            gather_[line_slot] = asio::const_buffer(response_chunk_line_, n);
-            gather_.emplace_back(crlf.data(), crlf.size());
-          } else {
-            gather_.erase(gather_.begin() + static_cast<std::ptrdiff_t>(line_slot));
-          }
-          if (done) {
-            gather_.emplace_back(last_chunk.data(), last_chunk.size());
-            const std::string& trailers = response_chunks_.trailers();
-            if (!trailers.empty()) gather_.emplace_back(trailers.data(), trailers.size());
-            gather_.emplace_back(crlf.data(), crlf.size());
-          }
-        }
+        rechunk_result r =
+            rechunk(response_chunks_, up_.view(), chunk_to_client, response_chunk_line_, gather_);
+        if (r.error) co_return false;
         if (!gather_.empty() && !co_await flush()) co_return false;
-        up_.consume(used);
-        if (done) {
+        up_.consume(r.used);
+        if (r.done) {
           if (!up_.empty()) reusable = false;
           co_return true;
         }

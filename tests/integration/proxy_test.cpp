@@ -7,6 +7,20 @@
 
 using namespace gwtest;
 
+namespace {
+// An upstream whose first connection answers once, then reads the next request
+// and closes without answering: a keep-alive connection closing under a request.
+handler drops_second_request_on_first_connection() {
+  auto on_first = std::make_shared<std::atomic<int>>(0);
+  return [on_first](const received_request& r) {
+    response_plan p;
+    p.body = "ok";
+    if (r.connection_index == 0 && (*on_first)++ == 1) p.no_response = true;
+    return p;
+  };
+}
+}  // namespace
+
 TEST_SUITE("proxy") {
   TEST_CASE("GET is forwarded with forwarding headers and a request id") {
     test_upstream up;
@@ -220,14 +234,7 @@ TEST_SUITE("proxy") {
 
   TEST_CASE(
       "a pooled connection closed while the request is sent: idempotent requests retry once") {
-    std::atomic<int> on_first{0};
-    test_upstream up([&](const received_request& r) {
-      response_plan p;
-      p.body = "ok";
-      // The first connection answers once, then drops the next request unanswered.
-      if (r.connection_index == 0 && on_first++ == 1) p.no_response = true;
-      return p;
-    });
+    test_upstream up(drops_second_request_on_first_connection());
     running_gateway gw(proxy_config({up.port()}));
     test_client c(gw.port());
     REQUIRE(c.send("GET /1 HTTP/1.1\r\nHost: a\r\n\r\n"));
@@ -240,13 +247,7 @@ TEST_SUITE("proxy") {
   }
 
   TEST_CASE("a non-idempotent request is not sent twice: 502") {
-    std::atomic<int> on_first{0};
-    test_upstream up([&](const received_request& r) {
-      response_plan p;
-      p.body = "ok";
-      if (r.connection_index == 0 && on_first++ == 1) p.no_response = true;
-      return p;
-    });
+    test_upstream up(drops_second_request_on_first_connection());
     running_gateway gw(proxy_config({up.port()}));
     test_client c(gw.port());
     REQUIRE(c.send("GET /1 HTTP/1.1\r\nHost: a\r\n\r\n"));
