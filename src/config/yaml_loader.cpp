@@ -618,21 +618,18 @@ class loader {
       out.push_back(listener);
       return true;
     }
+    // "*.example.com" covers "a.example.com", "a.b.example.com" and "*.a.example.com".
     auto covers = [](const std::string& wildcard, const std::string& name) {
-      // "*.example.com" covers "a.example.com", "a.b.example.com" and "*.a.example.com".
-      std::string_view suffix = std::string_view(wildcard).substr(1);
+      std::string_view suffix = std::string_view(wildcard).substr(1);  // ".example.com"
       std::string_view n = name;
       if (n.starts_with("*.")) n.remove_prefix(1);
-      return n.size() > suffix.size() && n.ends_with(suffix) &&
-             (name[0] != '*' || n.size() >= suffix.size());
+      return n.size() > suffix.size() && n.ends_with(suffix);
     };
     for (const auto& h : route_hosts) {
-      bool lw = listener.starts_with("*."), hw = h.starts_with("*.");
-      if (h == listener || (lw && covers(listener, h)))
+      // The more specific of the two names is what the route serves on this listener.
+      if (h == listener || (listener.starts_with("*.") && covers(listener, h)))
         out.push_back(h);
-      else if (hw && !lw && covers(h, listener))
-        out.push_back(listener);
-      else if (hw && lw && covers(h, listener))
+      else if (h.starts_with("*.") && covers(h, listener))
         out.push_back(listener);
     }
     std::sort(out.begin(), out.end());
@@ -662,8 +659,8 @@ std::string describe(const std::vector<config_issue>& issues, std::string_view s
 
 }  // namespace
 
-gateway_config load_yaml(std::string_view text, std::string_view source, std::error_code& ec,
-                         std::vector<config_issue>& issues) {
+gateway_config load_yaml(std::string_view text, std::string_view /*source_name*/,
+                         std::error_code& ec, std::vector<config_issue>& issues) {
   gateway_config out;
   issues.clear();
   loader(issues, out).load(text);
@@ -676,7 +673,6 @@ gateway_config load_yaml(std::string_view text, std::string_view source, std::er
     }
   }
   ec = issues.empty() ? std::error_code() : make_error_code(errc::invalid_config);
-  (void)source;
   return out;
 }
 

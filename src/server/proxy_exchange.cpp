@@ -190,7 +190,6 @@ void connection::build_response_head(bool chunked_to_client, bool close) {
 }
 
 asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, bool& body_done) {
-  const listener_limits& limits = listener_rt_->config.limits;
   const cluster_runtime& cl = snapshot_->clusters[cluster];
   connection_pool& pool = worker_.pool();
   bool replayable = true;
@@ -208,14 +207,14 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
       arm(phase::upstream, cl.config.connect_timeout);
       auto [ec] = co_await upstream_->socket.async_connect(cl.addresses[ep], use_tuple);
       if (ec) {
-        worker_.log().log(log_level::warn, "upstream ", cl.config.name, " ",
-                          cl.addresses[ep].address().to_string(), ":", cl.addresses[ep].port(),
-                          ": connect ",
-                          expired_ ? "timed out" : "failed: ", expired_ ? "" : ec.message(),
-                          " [request ", request_id(), "]");
+        if (worker_.log().enabled(log_level::warn))
+          worker_.log().log(log_level::warn, "upstream ", cl.config.name, " ",
+                            cl.addresses[ep].address().to_string(), ":", cl.addresses[ep].port(),
+                            ": connect ", expired_ ? "timed out" : "failed: ",
+                            expired_ ? "" : ec.message(), " [request ", request_id(), "]");
         active_upstream_ = nullptr;
         upstream_.reset();
-        co_return force_closed_ ? outcome::client_failed : outcome::connect_failed;
+        co_return force_closed_ ? outcome::client_gone : outcome::connect_failed;
       }
       boost::system::error_code ignored;
       upstream_->socket.set_option(tcp::no_delay(true), ignored);
@@ -270,7 +269,6 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
   up_.clear();
   if (!complete) client_keep_alive_ = false;
   disarm();
-  (void)limits;
   co_return outcome::ok;
 }
 

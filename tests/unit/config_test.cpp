@@ -210,6 +210,34 @@ spec:
     REQUIRE(cfg.listeners[1].routes.size() == 2);
   }
 
+  TEST_CASE("hostname intersection keeps the more specific name, drops disjoint ones") {
+    auto cfg = load_yaml(R"(apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw}
+spec:
+  gatewayClassName: c
+  listeners:
+  - {name: wild, port: 80, protocol: HTTP, hostname: "*.example.com"}
+  - {name: deep, port: 81, protocol: HTTP, hostname: "*.a.example.com"}
+  - {name: exact, port: 82, protocol: HTTP, hostname: "a.example.com"}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r}
+spec:
+  parentRefs: [{name: gw}]
+  hostnames: ["*.a.example.com", "*.example.com", "example.com"]
+)");
+    REQUIRE(cfg.listeners.size() == 3);
+    using names = std::vector<std::string>;
+    REQUIRE(cfg.listeners[0].routes.size() == 1);
+    CHECK(cfg.listeners[0].routes[0].hostnames == names{"*.a.example.com", "*.example.com"});
+    REQUIRE(cfg.listeners[1].routes.size() == 1);
+    CHECK(cfg.listeners[1].routes[0].hostnames == names{"*.a.example.com"});
+    REQUIRE(cfg.listeners[2].routes.size() == 1);
+    CHECK(cfg.listeners[2].routes[0].hostnames == names{"a.example.com"});
+  }
+
   TEST_CASE("with GatewayClasses in the file only Gateways of our controller are served") {
     auto cfg = load_yaml(R"(apiVersion: gateway.networking.k8s.io/v1
 kind: GatewayClass
