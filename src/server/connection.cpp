@@ -32,6 +32,7 @@ connection::connection(worker& owner, tcp::socket socket, std::size_t listener)
   worker_.attach(this);
   head_out_.reserve(4096);
   boost::system::error_code ec;
+  client_.non_blocking(true, ec);  // for send_gather's immediate writes
   auto peer = client_.remote_endpoint(ec);
   std::string ip = ec ? std::string("unknown") : peer.address().to_string();
   client_ip_len_ = std::min(ip.size(), sizeof client_ip_);

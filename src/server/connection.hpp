@@ -58,6 +58,8 @@ class connection : public std::enable_shared_from_this<connection> {
   asio::awaitable<bool> relay_response(upstream_connection& up, bool& upstream_reusable);
   asio::awaitable<void> local_reply(int status, std::string_view body, bool close);
   asio::awaitable<bool> write_client(std::span<const asio::const_buffer> buffers);
+  // Writes and then clears gather_; false if the peer is gone or the write timed out.
+  asio::awaitable<bool> send_gather(tcp::socket& socket);
   asio::awaitable<void> linger();
 
   void arm(phase p, std::chrono::milliseconds timeout) noexcept;

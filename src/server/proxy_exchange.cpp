@@ -18,6 +18,8 @@ constexpr std::size_t upstream_buffer = 64 * 1024;
 constexpr std::string_view crlf = "\r\n";
 constexpr std::string_view last_chunk = "0\r\n";
 constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
+// A synchronous write_some sends at most this many buffers (Asio's iovec limit).
+constexpr std::size_t max_gather_now = 64;
 
 void append_uint(std::string& out, std::uint64_t v) {
   char buf[24];
@@ -42,6 +44,15 @@ std::size_t chunk_size_line(char (&line)[24], std::uint64_t size) {
 
 bool is_named(std::string_view name, std::string_view lower) {
   return name.size() == lower.size() && http::iequals(name, lower);
+}
+
+// Drops the first `n` written bytes from `buffers`.
+void drop_written(std::vector<asio::const_buffer>& buffers, std::size_t n) {
+  std::size_t whole = 0;
+  while (whole < buffers.size() && n >= buffers[whole].size())
+    n -= buffers[whole++].size();
+  buffers.erase(buffers.begin(), buffers.begin() + static_cast<std::ptrdiff_t>(whole));
+  if (n && !buffers.empty()) buffers.front() += n;
 }
 
 // What one pass of the chunked relay over the buffered input found.
@@ -210,14 +221,16 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
         if (worker_.log().enabled(log_level::warn))
           worker_.log().log(log_level::warn, "upstream ", cl.config.name, " ",
                             cl.addresses[ep].address().to_string(), ":", cl.addresses[ep].port(),
-                            ": connect ", expired_ ? "timed out" : "failed: ",
-                            expired_ ? "" : ec.message(), " [request ", request_id(), "]");
+                            ": connect ",
+                            expired_ ? "timed out" : "failed: ", expired_ ? "" : ec.message(),
+                            " [request ", request_id(), "]");
         active_upstream_ = nullptr;
         upstream_.reset();
         co_return force_closed_ ? outcome::client_gone : outcome::connect_failed;
       }
       boost::system::error_code ignored;
       upstream_->socket.set_option(tcp::no_delay(true), ignored);
+      upstream_->socket.non_blocking(true, ignored);  // for send_gather's immediate writes
     }
     active_upstream_ = upstream_.get();
     ++upstream_->requests;
@@ -278,12 +291,7 @@ asio::awaitable<connection::send_result> connection::send_request_body(upstream_
   const listener_limits& limits = listener_rt_->config.limits;
   gather_.clear();
   gather_.emplace_back(head_out_.data(), head_out_.size());
-  auto flush = [&]() -> asio::awaitable<bool> {
-    arm(phase::stream, limits.stream_idle_timeout);
-    auto [ec, n] = co_await asio::async_write(up.socket, gather_, use_tuple);
-    gather_.clear();
-    co_return !ec;
-  };
+  auto flush = [&] { return send_gather(up.socket); };
   auto fill = [&]() -> asio::awaitable<bool> {
     if (request_expect_continue_ && !sent_continue_) {
       sent_continue_ = true;
@@ -411,12 +419,7 @@ asio::awaitable<bool> connection::relay_response(upstream_connection& up, bool& 
   gather_.clear();
   gather_.emplace_back(head_out_.data(), head_out_.size());
 
-  auto flush = [&]() -> asio::awaitable<bool> {
-    arm(phase::stream, limits.stream_idle_timeout);
-    auto [ec, n] = co_await asio::async_write(client_, gather_, use_tuple);
-    gather_.clear();
-    co_return !ec;
-  };
+  auto flush = [&] { return send_gather(client_); };
   // Reads more of the upstream response; false at EOF or on error.
   auto fill = [&](boost::system::error_code& ec) -> asio::awaitable<bool> {
     std::size_t room = 0;
@@ -490,6 +493,28 @@ asio::awaitable<bool> connection::relay_response(upstream_connection& up, bool& 
     }
   }
   co_return false;
+}
+
+asio::awaitable<bool> connection::send_gather(tcp::socket& socket) {
+  // Sockets are in non-blocking mode: write what the kernel takes now, which
+  // for most messages is all of it, and only wait (through the reactor and its
+  // deadline) for what is left. That saves a reactor round trip per write.
+  boost::system::error_code ec;
+  std::size_t total = asio::buffer_size(gather_);
+  std::size_t n = gather_.size() <= max_gather_now ? socket.write_some(gather_, ec) : 0;
+  if (!ec && n == total) {
+    gather_.clear();
+    co_return true;
+  }
+  if (ec && ec != asio::error::would_block) {
+    gather_.clear();
+    co_return false;
+  }
+  drop_written(gather_, n);
+  arm(phase::stream, listener_rt_->config.limits.stream_idle_timeout);
+  auto [error, written] = co_await asio::async_write(socket, gather_, use_tuple);
+  gather_.clear();
+  co_return !error;
 }
 
 }  // namespace gateway
