@@ -10,6 +10,8 @@
 
 namespace gateway {
 
+using namespace std::string_view_literals;
+
 namespace {
 constexpr std::size_t initial_buffer = 16 * 1024;
 // Until a request is proxied, the upstream buffer is small; see exchange().
@@ -208,16 +210,16 @@ asio::awaitable<bool> connection::serve_request() {
     std::memcpy(request_id_, h->value.data(), request_id_len_);
   } else {
     static constexpr char hex[] = "0123456789abcdef";
-    std::uint64_t a = worker_.random(), b = worker_.random();
+    unsigned char bytes[16];
+    std::uint64_t halves[2] = {worker_.random(), worker_.random()};
+    std::memcpy(bytes, halves, sizeof bytes);
+    bytes[6] = static_cast<unsigned char>((bytes[6] & 0x0f) | 0x40);  // version 4
+    bytes[8] = static_cast<unsigned char>((bytes[8] & 0x3f) | 0x80);  // RFC 4122 variant
     char* p = request_id_;
-    for (int i = 0; i < 32; ++i) {
-      if (i == 8 || i == 12 || i == 16 || i == 20) *p++ = '-';
-      std::uint64_t& src = i < 16 ? a : b;
-      unsigned nib = static_cast<unsigned>(src & 0xf);
-      src >>= 4;
-      if (i == 12) nib = 4;                // version 4
-      if (i == 16) nib = 8 | (nib & 0x3);  // RFC 4122 variant
-      *p++ = hex[nib];
+    for (int i = 0; i < 16; ++i) {
+      if (i == 4 || i == 6 || i == 8 || i == 10) *p++ = '-';
+      *p++ = hex[bytes[i] >> 4];
+      *p++ = hex[bytes[i] & 0xf];
     }
     request_id_len_ = static_cast<std::size_t>(p - request_id_);
     request_id_generated_ = true;
@@ -310,21 +312,21 @@ asio::awaitable<bool> connection::write_client(std::span<const asio::const_buffe
 asio::awaitable<void> connection::local_reply(int status, std::string_view body, bool close) {
   if (!open_ || force_closed_) co_return;
   head_out_.clear();
-  head_out_.append("HTTP/1.1 ");
+  head_out_.append("HTTP/1.1 "sv);
   append_uint(head_out_, static_cast<std::uint64_t>(status));
   head_out_.push_back(' ');
   head_out_.append(http::reason_phrase(status));
-  head_out_.append("\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ");
+  head_out_.append("\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: "sv);
   append_uint(head_out_, body.size());
   if (request_id_len_) {
-    head_out_.append("\r\nx-request-id: ");
+    head_out_.append("\r\nx-request-id: "sv);
     head_out_.append(request_id());
   }
   if (close) {
-    head_out_.append("\r\nconnection: close");
+    head_out_.append("\r\nconnection: close"sv);
     linger_ = true;
   }
-  head_out_.append("\r\n\r\n");
+  head_out_.append("\r\n\r\n"sv);
   // An answer to HEAD carries the length of what GET would send, but no body.
   if (!is_head_request_) head_out_.append(body);
   arm(phase::stream, listener_rt_ ? listener_rt_->config.limits.stream_idle_timeout

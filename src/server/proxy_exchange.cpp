@@ -9,6 +9,8 @@
 
 namespace gateway {
 
+using namespace std::string_view_literals;
+
 namespace {
 constexpr std::size_t max_response_head = 64 * 1024;
 constexpr std::size_t stream_buffer_limit = 64 * 1024;
@@ -29,7 +31,7 @@ void append_uint(std::string& out, std::uint64_t v) {
 
 void append_field(std::string& out, std::string_view name, std::string_view value) {
   out.append(name);
-  out.append(": ");
+  out.append(": "sv);
   out.append(value);
   out.append(crlf);
 }
@@ -116,7 +118,7 @@ void connection::build_upstream_head() {
   } else {
     out.append(rq.target);
   }
-  out.append(" HTTP/1.1\r\n");
+  out.append(" HTTP/1.1\r\n"sv);
   bool has_xff = false, has_via = false;
   for (const http::header& h : rq.headers) {
     if (http1::is_hop_by_hop(h.name, rq.connection_tokens)) continue;
@@ -136,31 +138,31 @@ void connection::build_upstream_head() {
   }
   if (absolute_form) append_field(out, "host", rq.host);
   // Merged into one field each, with this hop appended (RFC 7239 style lists).
-  out.append("x-forwarded-for: ");
+  out.append("x-forwarded-for: "sv);
   if (has_xff) {
     for (const http::header& h : rq.headers)
       if (is_named(h.name, "x-forwarded-for")) {
         out.append(h.value);
-        out.append(", ");
+        out.append(", "sv);
       }
   }
   out.append(client_ip_, client_ip_len_);
-  out.append("\r\nx-forwarded-proto: http\r\n");
+  out.append("\r\nx-forwarded-proto: http\r\n"sv);
   if (!rq.host.empty()) append_field(out, "x-forwarded-host", rq.host);
-  out.append("via: ");
+  out.append("via: "sv);
   if (has_via) {
     for (const http::header& h : rq.headers)
       if (is_named(h.name, "via")) {
         out.append(h.value);
-        out.append(", ");
+        out.append(", "sv);
       }
   }
-  out.append(rq.version_minor == 0 ? "1.0 gateway\r\n" : "1.1 gateway\r\n");
+  out.append(rq.version_minor == 0 ? "1.0 gateway\r\n"sv : "1.1 gateway\r\n"sv);
   if (request_id_generated_) append_field(out, "x-request-id", request_id());
   if (rq.chunked) {
-    out.append("transfer-encoding: chunked\r\n");
+    out.append("transfer-encoding: chunked\r\n"sv);
   } else if (rq.has_content_length) {
-    out.append("content-length: ");
+    out.append("content-length: "sv);
     append_uint(out, rq.content_length);
     out.append(crlf);
   }
@@ -171,7 +173,7 @@ void connection::build_response_head(bool chunked_to_client, bool close) {
   const auto& rs = response_;
   std::string& out = head_out_;
   out.clear();
-  out.append("HTTP/1.1 ");
+  out.append("HTTP/1.1 "sv);
   append_uint(out, static_cast<std::uint64_t>(rs.status));
   out.push_back(' ');
   out.append(rs.reason.empty() ? http::reason_phrase(rs.status) : rs.reason);
@@ -183,20 +185,20 @@ void connection::build_response_head(bool chunked_to_client, bool close) {
     if (!bodyless && is_named(h.name, "content-length")) continue;
     append_field(out, h.name, h.value);
   }
-  out.append(rs.version_minor == 0 ? "via: 1.0 gateway\r\n" : "via: 1.1 gateway\r\n");
+  out.append(rs.version_minor == 0 ? "via: 1.0 gateway\r\n"sv : "via: 1.1 gateway\r\n"sv);
   if (!bodyless) {
     if (chunked_to_client) {
-      out.append("transfer-encoding: chunked\r\n");
+      out.append("transfer-encoding: chunked\r\n"sv);
     } else if (rs.has_content_length) {
-      out.append("content-length: ");
+      out.append("content-length: "sv);
       append_uint(out, rs.content_length);
       out.append(crlf);
     }
   }
   if (close)
-    out.append("connection: close\r\n");
+    out.append("connection: close\r\n"sv);
   else if (client_version_minor_ == 0)
-    out.append("connection: keep-alive\r\n");
+    out.append("connection: keep-alive\r\n"sv);
   out.append(crlf);
 }
 

@@ -38,7 +38,13 @@ TEST_SUITE("proxy") {
     CHECK(seen.header("x-forwarded-proto") == "http");
     CHECK(seen.header("x-forwarded-host") == "example.com");
     CHECK(seen.header("via") == "1.1 gateway");
-    CHECK(seen.header("x-request-id").size() == 36);
+    std::string id = seen.header("x-request-id");
+    REQUIRE(id.size() == 36);  // UUID v4 shape: 8-4-4-4-12, version 4, variant 10xx
+    CHECK(id[8] == '-');
+    CHECK(id[13] == '-');
+    CHECK(id[14] == '4');
+    CHECK(std::string("89ab").find(id[19]) != std::string::npos);
+    CHECK(id.find_first_not_of("0123456789abcdef-") == std::string::npos);
   }
 
   TEST_CASE("a client's x-request-id is kept") {
