@@ -12,7 +12,8 @@ int main() {
   api.name = "api";
   api.hostnames = {"*.example.com"};
   route_rule v2;
-  v2.matches.push_back({{path_match_type::prefix, "/api"}, {}, {{value_match_type::exact, "x-version", "v2"}}, {}});
+  v2.matches.push_back(
+      {{path_match_type::prefix, "/api"}, {}, {{value_match_type::exact, "x-version", "v2"}}, {}});
   v2.backends.push_back({"api-v2", 1});
   route_rule v1;
   v1.matches.push_back({{path_match_type::prefix, "/api"}, {}, {}, {}});

@@ -48,6 +48,7 @@ struct config_issue {
   std::string path;      // field path, "spec.rules[0].matches[1].path.type"
   int line = 0;          // 1-based line in the source text, 0 if unknown
   std::string message;
+  // "file:line: document: path: message", as gatewayd --check prints it.
   std::string to_string(std::string_view source_name) const;
 };
 

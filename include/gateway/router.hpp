@@ -91,8 +91,9 @@ struct request_view {
 struct route_selection {
   const route* matched_route = nullptr;
   const route_rule* rule = nullptr;
-  std::size_t rule_index = 0;
-  std::size_t match_index = 0;
+  std::size_t rule_index = 0;   // index of `rule` in matched_route->rules
+  std::size_t match_index = 0;  // which of the rule's matches held
+  // False when no rule matched (the gateway answers 404).
   explicit operator bool() const noexcept { return rule != nullptr; }
 };
 

@@ -33,6 +33,7 @@ class GATEWAY_API weighted_round_robin {
   explicit weighted_round_robin(std::span<const std::uint32_t> weights);
   // Index of the next endpoint.
   std::size_t next() noexcept;
+  // Number of endpoints it picks from.
   std::size_t size() const noexcept { return state_.size(); }
 
  private:

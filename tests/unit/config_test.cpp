@@ -148,31 +148,20 @@ spec:
   }
 
   TEST_CASE("references that do not resolve are errors") {
-    CHECK(load_error(with_route(R"(apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: r}
-spec:
-  parentRefs: [{name: web}]
-  rules:
-  - backendRefs: [{name: missing, port: 80}]
-)"))
+    // A route on Gateway `gateway` whose one rule sends to `backend`.
+    auto route_to = [](const std::string& gateway, const std::string& backend) {
+      return with_route(
+          "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
+          "metadata: {name: r}\nspec:\n  parentRefs: [{name: " +
+          gateway + "}]\n  rules:\n  - backendRefs: [" + backend + "]\n");
+    };
+    CHECK(load_error(route_to("web", "{name: missing, port: 80}"))
               .find("Service default/missing not found") != std::string::npos);
-    CHECK(load_error(with_route(R"(apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: r}
-spec:
-  parentRefs: [{name: web}]
-  rules:
-  - backendRefs: [{name: api, port: 81}]
-)"))
-              .find("has no port 81") != std::string::npos);
-    CHECK(load_error(with_route(R"(apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: r}
-spec:
-  parentRefs: [{name: nope}]
-)"))
+    CHECK(load_error(route_to("web", "{name: api, port: 81}")).find("has no port 81") !=
+          std::string::npos);
+    CHECK(load_error(route_to("nope", "{name: api, port: 80}"))
               .find("Gateway default/nope not found") != std::string::npos);
+    CHECK(load_error(route_to("web", "{name: api, port: 80}")).empty());
   }
 
   TEST_CASE("YAML syntax errors carry a line") {
