@@ -310,3 +310,99 @@ TEST_SUITE("proxy") {
     CHECK(request(gw.port(), "GET /api HTTP/1.1\r\nHost: other.example.com\r\n\r\n").status == 404);
   }
 }
+
+TEST_SUITE("proxy edge cases") {
+  TEST_CASE("a response with both Content-Length and chunked framing: chunked wins, no reuse") {
+    test_upstream up([](const received_request&) {
+      response_plan p;
+      p.raw =
+          "HTTP/1.1 200 OK\r\ncontent-length: 100\r\ntransfer-encoding: chunked\r\n\r\n"
+          "5\r\nhello\r\n0\r\n\r\n";
+      return p;
+    });
+    running_gateway gw(proxy_config({up.port()}));
+    test_client c(gw.port());
+    for (int i = 0; i < 2; ++i) {
+      REQUIRE(c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+      auto r = c.read_response();
+      REQUIRE(r.status == 200);
+      CHECK(r.body == "hello");
+      CHECK(r.header("content-length").empty());
+    }
+    CHECK(up.connections() == 2);  // RFC 9112 §6.3: such a connection is not reused
+  }
+
+  TEST_CASE("103 Early Hints reaches an HTTP/1.1 client before the final response") {
+    test_upstream up([](const received_request&) {
+      response_plan p;
+      p.raw =
+          "HTTP/1.1 103 Early Hints\r\nlink: </style.css>; rel=preload\r\n\r\n"
+          "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+      return p;
+    });
+    running_gateway gw(proxy_config({up.port()}));
+    test_client c(gw.port());
+    REQUIRE(c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+    std::string hints = c.read_until("\r\n\r\n");
+    CHECK(hints.rfind("HTTP/1.1 103", 0) == 0);
+    CHECK(hints.find("link: </style.css>; rel=preload") != std::string::npos);
+    auto r = c.read_response();
+    CHECK(r.status == 200);
+    CHECK(r.body == "ok");
+  }
+
+  TEST_CASE("an absolute-form target is routed by its authority and forwarded in origin form") {
+    test_upstream up;
+    running_gateway gw(proxy_config({up.port()}));
+    auto r = request(gw.port(),
+                     "GET http://shop.example.com:8080/p?q=1 HTTP/1.1\r\nHost: other\r\n\r\n");
+    REQUIRE(r.status == 200);
+    auto seen = up.last();
+    CHECK(seen.target == "/p?q=1");
+    CHECK(seen.header("host") == "shop.example.com:8080");
+    CHECK(seen.count("host") == 1);
+  }
+
+  TEST_CASE("an HTTP/1.0 client asking for keep-alive keeps its connection") {
+    test_upstream up;
+    running_gateway gw(proxy_config({up.port()}));
+    test_client c(gw.port());
+    for (int i = 0; i < 3; ++i) {
+      REQUIRE(c.send("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+      auto r = c.read_response();
+      REQUIRE(r.status == 200);
+      CHECK(r.header("connection") == "keep-alive");
+    }
+    CHECK(up.last().version == "HTTP/1.1");  // the gateway speaks 1.1 upstream
+    CHECK(up.last().header("via") == "1.0 gateway");
+  }
+
+  TEST_CASE("response trailers reach a chunked client") {
+    test_upstream up([](const received_request&) {
+      response_plan p;
+      p.raw =
+          "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nx-digest: "
+          "7\r\n\r\n";
+      return p;
+    });
+    running_gateway gw(proxy_config({up.port()}));
+    test_client c(gw.port());
+    REQUIRE(c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+    std::string raw = c.read_until("\r\n0\r\n");
+    raw += c.read_until("\r\n\r\n");
+    CHECK(raw.find("abc") != std::string::npos);
+    CHECK(raw.find("x-digest: 7\r\n") != std::string::npos);
+  }
+
+  TEST_CASE("a response head over 64 KiB is refused with 502") {
+    test_upstream up([](const received_request&) {
+      response_plan p;
+      p.raw = "HTTP/1.1 200 OK\r\nx-huge: " + std::string(70 * 1024, 'h') +
+              "\r\ncontent-length: 0\r\n\r\n";
+      p.close_after = true;
+      return p;
+    });
+    running_gateway gw(proxy_config({up.port()}));
+    CHECK(request(gw.port(), "GET / HTTP/1.1\r\nHost: a\r\n\r\n").status == 502);
+  }
+}
