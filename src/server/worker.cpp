@@ -49,7 +49,19 @@ void worker::start() {
   asio::co_spawn(context_, sweep_loop(), asio::detached);
   thread_ = std::thread([this] {
     auto guard = asio::make_work_guard(context_);
-    context_.run();
+    // The data plane reports errors as values; an exception here is a bug or
+    // an allocation failure in one session. Its coroutine is gone by now, so
+    // log it and keep serving every other connection of this worker.
+    for (;;) {
+      try {
+        context_.run();
+        return;
+      } catch (const std::exception& e) {
+        log().log(log_level::error, "worker ", index_, ": session ended by exception: ", e.what());
+      } catch (...) {
+        log().log(log_level::error, "worker ", index_, ": session ended by unknown exception");
+      }
+    }
   });
 }
 
