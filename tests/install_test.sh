@@ -20,7 +20,7 @@ target_link_libraries(shared_host PRIVATE gateway::gateway)
 add_executable(static_host main.cpp)
 target_link_libraries(static_host PRIVATE gateway::gateway_static)
 CMAKE
-cmake -S "$work/host" -B "$work/host/build" -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
+cmake -S "$work/host" -B "$work/host/build" -G Ninja -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
 cmake --build "$work/host/build" >/dev/null
 LD_LIBRARY_PATH="$work/prefix/lib" "$work/host/build/shared_host"
 "$work/host/build/static_host"
