@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <thread>
 
 #include "gateway_fixture.hpp"
 #include "test_http.hpp"
@@ -229,8 +230,14 @@ TEST_SUITE("proxy") {
     });
     running_gateway gw(proxy_config({up.port()}));
     test_client c(gw.port());
-    for (int i = 0; i < 3; ++i) {
-      REQUIRE(c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+    for (std::size_t i = 0; i < 3; ++i) {
+      // Once the upstream has closed, its FIN is in the gateway's socket. A POST
+      // is never retried, so it only succeeds if the pool notices the close
+      // before sending on that connection.
+      for (int wait = 0; wait < 400 && up.closed() < i; ++wait)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      REQUIRE(up.closed() == i);
+      REQUIRE(c.send("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nx"));
       auto r = c.read_response();
       REQUIRE(r.status == 200);
       CHECK(r.body == "ok");

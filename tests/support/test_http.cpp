@@ -344,6 +344,7 @@ done:
   std::lock_guard lock(mutex_);
   std::erase(open_fds_, fd);
   ::close(fd);
+  ++closed_;
 }
 
 test_client::test_client(std::uint16_t port) {

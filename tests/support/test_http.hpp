@@ -73,6 +73,8 @@ class test_upstream {
   std::uint16_t port() const { return port_; }
   std::size_t connections() const { return connections_.load(); }
   std::size_t requests() const { return requests_.load(); }
+  // Connections this upstream has closed (after its socket's close() returned).
+  std::size_t closed() const { return closed_.load(); }
   // Copy of the last request received.
   received_request last() const;
   // Closes the listening socket: new connections are refused.
@@ -88,6 +90,7 @@ class test_upstream {
   std::atomic<bool> stopping_{false};
   std::atomic<std::size_t> connections_{0};
   std::atomic<std::size_t> requests_{0};
+  std::atomic<std::size_t> closed_{0};
   mutable std::mutex mutex_;
   received_request last_;
   std::vector<int> open_fds_;
