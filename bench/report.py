@@ -58,8 +58,8 @@ print(f"Each proxy runs one worker/thread pinned to CPU 0; wrk (1 thread, {conne
 names = {"small": "GET, 13-byte body", "16k": "GET, 16 KiB body", "post": "POST, 4 KiB body"}
 for scenario in ("small", "16k", "post"):
     print(f"## {names[scenario]}\n")
-    print("| target | requests/s | vs nginx | p50 ms | p99 ms | CPU ms / 1k req | non-2xx |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| target | requests/s | range over runs | vs nginx | p50 ms | p99 ms | CPU ms / 1k req | non-2xx |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     base = rows.get((scenario, "nginx"))
     base_rps = med([r["rps"] for r in base]) if base else None
     for target in ("upstream", "nginx", "haproxy", "gatewayd"):
@@ -70,6 +70,8 @@ for scenario in ("small", "16k", "post"):
         ratio = f"{rps / base_rps:.2f}x" if base_rps and target != "upstream" else "-"
         cpu = med([r["cpu"] for r in rs])
         cpu_s = f"{cpu * 1000:.1f}" if target != "upstream" else f"({cpu * 1000:.1f})"
-        print(f"| {target} | {rps:,.0f} | {ratio} | {med([r['p50'] for r in rs]):.2f} | "
+        lo, hi = min(r["rps"] for r in rs), max(r["rps"] for r in rs)
+        print(f"| {target} | {rps:,.0f} | {lo / 1000:,.1f}k-{hi / 1000:,.1f}k | {ratio} | "
+              f"{med([r['p50'] for r in rs]):.2f} | "
               f"{med([r['p99'] for r in rs]):.2f} | {cpu_s} | {max(int(r['bad']) for r in rs)} |")
     print()
