@@ -222,12 +222,7 @@ TEST_SUITE("proxy") {
 
   TEST_CASE("a pooled connection the upstream closed meanwhile is not used") {
     // The upstream closes after each response without saying so.
-    test_upstream up([](const received_request&) {
-      response_plan p;
-      p.raw = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
-      p.close_after = true;
-      return p;
-    });
+    test_upstream up(answer_raw("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", true));
     running_gateway gw(proxy_config({up.port()}));
     test_client c(gw.port());
     for (std::size_t i = 0; i < 3; ++i) {
@@ -320,13 +315,9 @@ TEST_SUITE("proxy") {
 
 TEST_SUITE("proxy edge cases") {
   TEST_CASE("a response with both Content-Length and chunked framing: chunked wins, no reuse") {
-    test_upstream up([](const received_request&) {
-      response_plan p;
-      p.raw =
-          "HTTP/1.1 200 OK\r\ncontent-length: 100\r\ntransfer-encoding: chunked\r\n\r\n"
-          "5\r\nhello\r\n0\r\n\r\n";
-      return p;
-    });
+    test_upstream up(
+        answer_raw("HTTP/1.1 200 OK\r\ncontent-length: 100\r\ntransfer-encoding: chunked\r\n\r\n"
+                   "5\r\nhello\r\n0\r\n\r\n"));
     running_gateway gw(proxy_config({up.port()}));
     test_client c(gw.port());
     for (int i = 0; i < 2; ++i) {
@@ -340,13 +331,9 @@ TEST_SUITE("proxy edge cases") {
   }
 
   TEST_CASE("103 Early Hints reaches an HTTP/1.1 client before the final response") {
-    test_upstream up([](const received_request&) {
-      response_plan p;
-      p.raw =
-          "HTTP/1.1 103 Early Hints\r\nlink: </style.css>; rel=preload\r\n\r\n"
-          "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
-      return p;
-    });
+    test_upstream up(
+        answer_raw("HTTP/1.1 103 Early Hints\r\nlink: </style.css>; rel=preload\r\n\r\n"
+                   "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"));
     running_gateway gw(proxy_config({up.port()}));
     test_client c(gw.port());
     REQUIRE(c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
@@ -385,13 +372,9 @@ TEST_SUITE("proxy edge cases") {
   }
 
   TEST_CASE("response trailers reach a chunked client") {
-    test_upstream up([](const received_request&) {
-      response_plan p;
-      p.raw =
-          "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nx-digest: "
-          "7\r\n\r\n";
-      return p;
-    });
+    test_upstream up(answer_raw(
+        "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nx-digest: "
+        "7\r\n\r\n"));
     running_gateway gw(proxy_config({up.port()}));
     test_client c(gw.port());
     REQUIRE(c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
@@ -402,13 +385,9 @@ TEST_SUITE("proxy edge cases") {
   }
 
   TEST_CASE("a response head over 64 KiB is refused with 502") {
-    test_upstream up([](const received_request&) {
-      response_plan p;
-      p.raw = "HTTP/1.1 200 OK\r\nx-huge: " + std::string(70 * 1024, 'h') +
-              "\r\ncontent-length: 0\r\n\r\n";
-      p.close_after = true;
-      return p;
-    });
+    test_upstream up(answer_raw("HTTP/1.1 200 OK\r\nx-huge: " + std::string(70 * 1024, 'h') +
+                                    "\r\ncontent-length: 0\r\n\r\n",
+                                true));
     running_gateway gw(proxy_config({up.port()}));
     CHECK(request(gw.port(), "GET / HTTP/1.1\r\nHost: a\r\n\r\n").status == 502);
   }

@@ -104,12 +104,7 @@ TEST_SUITE("upstream failures") {
   }
 
   TEST_CASE("garbage instead of a response: 502") {
-    test_upstream up([](const received_request&) {
-      response_plan p;
-      p.raw = "this is not http\r\n\r\n";
-      p.close_after = true;
-      return p;
-    });
+    test_upstream up(answer_raw("this is not http\r\n\r\n", true));
     running_gateway gw(proxy_config({up.port()}));
     auto r = request(gw.port(), "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
     CHECK(r.status == 502);

@@ -63,6 +63,16 @@ using handler = std::function<response_plan(const received_request&)>;
 // Answers with a description of the request it got (method, target, body size).
 response_plan echo(const received_request& r);
 
+// Answers every request with exactly `raw`, then closes if `close_after`.
+inline handler answer_raw(std::string raw, bool close_after = false) {
+  return [raw = std::move(raw), close_after](const received_request&) {
+    response_plan p;
+    p.raw = raw;
+    p.close_after = close_after;
+    return p;
+  };
+}
+
 class test_upstream {
  public:
   explicit test_upstream(handler h = echo);
