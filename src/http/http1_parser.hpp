@@ -15,8 +15,7 @@ namespace gateway::http1 {
 // What framing analysis found, shared by requests and responses.
 struct message_head {
   std::vector<http::header> headers;  // views into the parsed buffer; capacity is reused
-  std::vector<std::string_view>
-      connection_tokens;  // names listed in Connection (lowercase-insensitive)
+  std::vector<std::string_view> connection_tokens;  // field names listed in Connection
   int version_minor = 1;
   std::size_t head_size = 0;  // bytes of the head including the blank line
   bool chunked = false;

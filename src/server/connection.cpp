@@ -3,8 +3,7 @@
 // itself is in proxy_exchange.cpp.
 #include "server/connection.hpp"
 
-#include <charconv>
-
+#include "server/head_text.hpp"
 #include "server/path_normalizer.hpp"
 #include "server/worker.hpp"
 
@@ -16,12 +15,6 @@ namespace {
 constexpr std::size_t initial_buffer = 16 * 1024;
 // Until a request is proxied, the upstream buffer is small; see exchange().
 constexpr std::size_t initial_upstream_buffer = 4 * 1024;
-
-void append_uint(std::string& out, std::uint64_t v) {
-  char buf[24];
-  auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, r.ptr);
-}
 }  // namespace
 
 connection::connection(worker& owner, tcp::socket socket, std::size_t listener)
@@ -305,8 +298,10 @@ asio::awaitable<bool> connection::serve_request() {
 }
 
 asio::awaitable<bool> connection::write_client(std::span<const asio::const_buffer> buffers) {
-  auto [ec, n] = co_await asio::async_write(client_, buffers, use_tuple);
-  co_return !ec;
+  // Whatever was queued for another peer is abandoned by now (an interim or
+  // local answer interrupts the exchange), so the queue is the client's.
+  gather_.assign(buffers.begin(), buffers.end());
+  co_return co_await send_gather(client_);
 }
 
 asio::awaitable<void> connection::local_reply(int status, std::string_view body, bool close) {
@@ -329,8 +324,6 @@ asio::awaitable<void> connection::local_reply(int status, std::string_view body,
   head_out_.append("\r\n\r\n"sv);
   // An answer to HEAD carries the length of what GET would send, but no body.
   if (!is_head_request_) head_out_.append(body);
-  arm(phase::stream, listener_rt_ ? listener_rt_->config.limits.stream_idle_timeout
-                                  : std::chrono::milliseconds(5000));
   asio::const_buffer b(head_out_.data(), head_out_.size());
   co_await write_client(std::span(&b, 1));
   disarm();

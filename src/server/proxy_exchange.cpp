@@ -5,6 +5,7 @@
 #include <charconv>
 
 #include "server/connection.hpp"
+#include "server/head_text.hpp"
 #include "server/worker.hpp"
 
 namespace gateway {
@@ -22,19 +23,6 @@ constexpr std::string_view last_chunk = "0\r\n";
 constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
 // A synchronous write_some sends at most this many buffers (Asio's iovec limit).
 constexpr std::size_t max_gather_now = 64;
-
-void append_uint(std::string& out, std::uint64_t v) {
-  char buf[24];
-  auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, r.ptr);
-}
-
-void append_field(std::string& out, std::string_view name, std::string_view value) {
-  out.append(name);
-  out.append(": "sv);
-  out.append(value);
-  out.append(crlf);
-}
 
 // "HEX\r\n" into `line`; returns its length.
 std::size_t chunk_size_line(char (&line)[24], std::uint64_t size) {
@@ -235,7 +223,6 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
       upstream_->socket.non_blocking(true, ignored);  // for send_gather's immediate writes
     }
     active_upstream_ = upstream_.get();
-    ++upstream_->requests;
 
     send_result sent = co_await send_request_body(*upstream_, body_done, replayable);
     if (sent == send_result::client_error || sent == send_result::too_large ||

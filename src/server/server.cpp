@@ -31,7 +31,7 @@ server::server(gateway_config config, server_options options) : impl_(std::make_
   impl_->shared.log = logger(impl_->options.level, impl_->options.sink);
   for (const auto& w : config.warnings)
     impl_->shared.log.log(log_level::warn, "config: ", w);
-  impl_->shared.current.store(snapshot::build(std::move(config), 1));
+  impl_->shared.current.store(snapshot::build(std::move(config)));
   impl_->shared.version.store(1);
 }
 

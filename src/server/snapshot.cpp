@@ -18,9 +18,8 @@ std::string join(const std::vector<std::string>& problems) {
 
 }  // namespace
 
-std::shared_ptr<const snapshot> snapshot::build(gateway_config config, std::uint64_t version) {
+std::shared_ptr<const snapshot> snapshot::build(gateway_config config) {
   auto snap = std::make_shared<snapshot>();
-  snap->version = version;
   std::vector<std::string> problems;
   std::unordered_map<std::string, std::size_t> cluster_index;
 
@@ -92,7 +91,7 @@ std::shared_ptr<const snapshot> snapshot::build(gateway_config config, std::uint
 }
 
 void validate(const gateway_config& config) {
-  snapshot::build(config, 0);
+  snapshot::build(config);
 }
 
 }  // namespace gateway

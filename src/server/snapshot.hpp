@@ -38,11 +38,10 @@ struct cluster_runtime {
 struct snapshot {
   std::vector<listener_runtime> listeners;
   std::vector<cluster_runtime> clusters;
-  std::uint64_t version = 0;
 
   // Validates and compiles `config`; throws gateway::error (invalid_config)
   // listing every problem found.
-  static std::shared_ptr<const snapshot> build(gateway_config config, std::uint64_t version);
+  static std::shared_ptr<const snapshot> build(gateway_config config);
 };
 
 }  // namespace gateway

@@ -47,7 +47,6 @@ class worker {
   connection_pool& pool() noexcept { return pool_; }
   const logger& log() const noexcept { return shared_.log; }
   bool draining() const noexcept { return draining_; }
-  unsigned index() const noexcept { return index_; }
   // Fast per-worker pseudo-random numbers (xorshift64*), not for secrets.
   std::uint64_t random() noexcept {
     rng_ ^= rng_ >> 12;

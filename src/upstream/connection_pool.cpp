@@ -75,12 +75,4 @@ void connection_pool::clear() {
       stack.clear();
 }
 
-std::size_t connection_pool::idle_count() const noexcept {
-  std::size_t n = 0;
-  for (const auto& pool : clusters_)
-    for (const auto& stack : pool.idle)
-      n += stack.size();
-  return n;
-}
-
 }  // namespace gateway

@@ -20,7 +20,6 @@ struct upstream_connection {
   std::size_t cluster = 0;
   std::size_t endpoint = 0;
   steady_clock::time_point idle_since{};
-  std::uint64_t requests = 0;
 };
 
 class connection_pool {
@@ -42,7 +41,6 @@ class connection_pool {
   void sweep(steady_clock::time_point now);
   // Closes every idle connection.
   void clear();
-  std::size_t idle_count() const noexcept;
 
  private:
   struct cluster_pool {
