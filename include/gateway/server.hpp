@@ -6,7 +6,9 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
+#include <system_error>
 
 namespace gateway {
 
@@ -36,6 +38,19 @@ class GATEWAY_API server {
   void stop(std::chrono::milliseconds drain = std::chrono::seconds(5));
   // Blocks until the server has stopped (by stop() from another thread).
   void wait();
+
+  // Replaces the config while traffic flows. The new config is validated and
+  // compiled whole first; if anything is wrong (or a new listener cannot bind)
+  // it throws gateway::error and the old config keeps serving unchanged.
+  // Requests in flight finish on the config they started with; keep-alive
+  // connections serve their next request from the new one. Listeners whose
+  // name and bind address stay keep their sockets; removed ones are closed.
+  // Clusters whose definition is unchanged keep their pooled connections.
+  void reload(gateway_config config);
+  // Same, reporting failure through `ec` and `message` instead of throwing.
+  void reload(gateway_config config, std::error_code& ec, std::string& message) noexcept;
+  // Starts at 1 and grows by one with each successful reload.
+  std::uint64_t config_version() const noexcept;
 
   // The local port a listener is bound to (useful with bind_port 0); throws not_found.
   std::uint16_t port(std::string_view listener_name) const;

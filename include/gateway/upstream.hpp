@@ -14,6 +14,7 @@ struct endpoint_config {
   std::string address;
   std::uint16_t port = 0;
   std::uint32_t weight = 1;  // relative share under weighted round robin; 0 is invalid
+  bool operator==(const endpoint_config&) const = default;
 };
 
 // A named set of endpoints and how to talk to them. Pools are per worker.
@@ -23,6 +24,8 @@ struct cluster_config {
   std::chrono::milliseconds connect_timeout{2000};  // connect failure or timeout: 503
   std::chrono::milliseconds idle_timeout{60000};    // pooled connection unused this long: closed
   std::size_t max_idle_per_endpoint = 64;           // keep-alive connections kept per worker
+  // Equal definitions keep their pools (and pooled connections) across a reload.
+  bool operator==(const cluster_config&) const = default;
 };
 
 // Smooth weighted round robin (each endpoint gets its share, interleaved, as

@@ -17,7 +17,7 @@ constexpr std::size_t initial_buffer = 16 * 1024;
 constexpr std::size_t initial_upstream_buffer = 4 * 1024;
 }  // namespace
 
-connection::connection(worker& owner, tcp::socket socket, std::size_t listener)
+connection::connection(worker& owner, tcp::socket socket, std::uint32_t listener)
     : worker_(owner),
       client_(std::move(socket)),
       listener_(listener),
@@ -115,13 +115,22 @@ asio::awaitable<void> connection::linger() {
   in_.clear();
 }
 
-asio::awaitable<bool> connection::read_request_head() {
+bool connection::refresh_snapshot() {
   const auto& snap = worker_.current_snapshot();
-  if (snapshot_ != snap) {
-    snapshot_ = snap;  // a request keeps the snapshot it started with
-    listener_rt_ = &snapshot_->listeners[listener_];
-  }
-  const listener_limits& limits = listener_rt_->config.limits;
+  if (snapshot_ == snap) return true;
+  const listener_runtime* l = snap->find_listener(listener_);
+  if (!l) return false;
+  snapshot_ = snap;
+  listener_rt_ = l;
+  return true;
+}
+
+asio::awaitable<bool> connection::read_request_head() {
+  // The limits for reading the head come from the config current now; the
+  // request itself is served by the config current when its head is complete,
+  // so a keep-alive connection idle across a reload uses the new one.
+  if (!refresh_snapshot()) co_return false;
+  const listener_limits limits = listener_rt_->config.limits;  // a copy: the snapshot may change
   const http1::head_limits head_limits{limits.max_request_line, limits.max_request_head,
                                        limits.max_header_count};
   scanner_.reset();
@@ -139,6 +148,7 @@ asio::awaitable<bool> connection::read_request_head() {
     }
     if (!pending.empty()) {
       if (std::size_t end = scanner_.find_end(pending)) {
+        if (!refresh_snapshot()) co_return false;
         int status = http1::parse_request_head(pending.substr(0, end), request_, head_limits);
         if (status) {
           request_id_len_ = 0;

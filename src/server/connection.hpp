@@ -20,13 +20,15 @@ class worker;
 
 class connection : public std::enable_shared_from_this<connection> {
  public:
-  connection(worker& owner, tcp::socket socket, std::size_t listener);
+  connection(worker& owner, tcp::socket socket, std::uint32_t listener);
   ~connection();
 
   asio::awaitable<void> run();
   asio::awaitable<void> watchdog();
   // Closes the connection if it is waiting for a request (drain) or at once (force).
   void interrupt(bool force) noexcept;
+  // The identity of the listener that accepted it (listener_runtime::id).
+  std::uint32_t listener() const noexcept { return listener_; }
 
   connection* prev = nullptr;  // worker's intrusive list
   connection* next = nullptr;
@@ -49,6 +51,9 @@ class connection : public std::enable_shared_from_this<connection> {
   };
   enum class send_result { ok, upstream_error, client_error, bad_framing, too_large };
 
+  // Takes the worker's current snapshot for the next request; false when the
+  // connection's listener is not in it any more (removed by a reload).
+  bool refresh_snapshot();
   asio::awaitable<bool> read_request_head();
   asio::awaitable<bool> serve_request();
   asio::awaitable<outcome> exchange(std::size_t cluster, bool& request_body_done);
@@ -71,8 +76,8 @@ class connection : public std::enable_shared_from_this<connection> {
 
   worker& worker_;
   tcp::socket client_;
-  std::size_t listener_;
-  std::shared_ptr<const snapshot> snapshot_;
+  std::uint32_t listener_;
+  std::shared_ptr<const snapshot> snapshot_;  // what the current request is served from
   const listener_runtime* listener_rt_ = nullptr;
 
   byte_buffer in_;        // bytes from the client

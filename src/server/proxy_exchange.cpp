@@ -199,11 +199,11 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
   up_.reserve(upstream_buffer);
 
   for (int attempt = 0;; ++attempt) {
-    std::size_t ep = pool.pick(cluster);
-    upstream_ = attempt == 0 ? pool.take(cluster, ep, coarse_now()) : nullptr;
+    std::size_t ep = pool.pick(*snapshot_, cluster);
+    upstream_ = attempt == 0 ? pool.take(*snapshot_, cluster, ep, coarse_now()) : nullptr;
     const bool reused = upstream_ != nullptr;
     if (!upstream_) {
-      upstream_ = pool.fresh(cluster, ep);
+      upstream_ = pool.fresh(*snapshot_, cluster, ep);
       active_upstream_ = upstream_.get();
       arm(phase::upstream, cl.config.connect_timeout);
       auto [ec] = co_await upstream_->socket.async_connect(cl.addresses[ep], use_tuple);

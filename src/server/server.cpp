@@ -1,6 +1,7 @@
 #include <gateway/error.hpp>
 #include <gateway/server.hpp>
 
+#include <algorithm>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -9,12 +10,23 @@
 
 namespace gateway {
 
+namespace {
+// Where a listener is bound, to tell on a reload whether its sockets can stay.
+struct bound_listener {
+  std::uint32_t id;
+  std::string name;
+  tcp::endpoint requested;  // from the config; port 0 means "any"
+  std::uint16_t port;       // what it got
+};
+}  // namespace
+
 struct server::impl {
   server_shared shared;
   server_options options;
   std::vector<std::unique_ptr<worker>> workers;
-  std::vector<std::pair<std::string, std::uint16_t>> bound;  // listener name -> port
-  std::mutex control;  // serializes start/stop; never taken by workers
+  std::vector<bound_listener> bound;
+  std::uint32_t next_identity = 0;
+  std::mutex control;  // serializes start/stop/reload; never taken by workers
   enum class state { created, running, stopped } current = state::created;
   std::condition_variable stopped_cv;
 
@@ -24,6 +36,30 @@ struct server::impl {
            std::chrono::steady_clock::now() < until)
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+
+  // Opens listener `l` once per worker; the first socket picks the port when
+  // the config asks for any, the others share it. Throws bind_failed.
+  bound_listener open_everywhere(const listener_runtime& l,
+                                 std::vector<std::vector<std::shared_ptr<listen_socket>>>& out) {
+    tcp::endpoint requested(asio::ip::make_address(l.config.bind_address), l.config.bind_port);
+    tcp::endpoint where = requested;
+    for (std::size_t w = 0; w < workers.size(); ++w) {
+      auto socket = open_listen_socket(workers[w]->context(), l.id, where);
+      where = socket->acceptor.local_endpoint();
+      out[w].push_back(std::move(socket));
+    }
+    shared.log.log(log_level::info, "listener ", l.config.name, " on ", where.address().to_string(),
+                   ":", where.port(), " (", workers.size(),
+                   workers.size() == 1 ? " worker)" : " workers)");
+    return {l.id, l.config.name, requested, where.port()};
+  }
+
+  void publish(std::shared_ptr<const snapshot> next) {
+    shared.current.store(std::move(next));
+    shared.version.fetch_add(1, std::memory_order_release);
+  }
+
+  void reload(gateway_config config);
 };
 
 server::server(gateway_config config, server_options options) : impl_(std::make_unique<impl>()) {
@@ -31,8 +67,9 @@ server::server(gateway_config config, server_options options) : impl_(std::make_
   impl_->shared.log = logger(impl_->options.level, impl_->options.sink);
   for (const auto& w : config.warnings)
     impl_->shared.log.log(log_level::warn, "config: ", w);
-  impl_->shared.current.store(snapshot::build(std::move(config)));
-  impl_->shared.version.store(1);
+  auto snap = snapshot::build(std::move(config));
+  snap->inherit_identities(nullptr, impl_->next_identity);
+  impl_->publish(std::move(snap));
 }
 
 server::~server() {
@@ -53,17 +90,12 @@ void server::start() {
     impl_->workers.push_back(std::make_unique<worker>(impl_->shared, i));
 
   auto snap = impl_->shared.current.load();
-  for (std::size_t l = 0; l < snap->listeners.size(); ++l) {
-    const listener_config& lc = snap->listeners[l].config;
-    tcp::endpoint where(asio::ip::make_address(lc.bind_address), lc.bind_port);
-    // The first worker picks the port (which may be ephemeral); the others share it.
-    for (auto& w : impl_->workers)
-      where = w->listen(l, where);
-    impl_->bound.emplace_back(lc.name, where.port());
-    impl_->shared.log.log(log_level::info, "listener ", lc.name, " on ",
-                          where.address().to_string(), ":", where.port(), " (", n,
-                          n == 1 ? " worker)" : " workers)");
-  }
+  std::vector<std::vector<std::shared_ptr<listen_socket>>> sockets(n);
+  for (const auto& l : snap->listeners)
+    impl_->bound.push_back(impl_->open_everywhere(l, sockets));
+  for (unsigned i = 0; i < n; ++i)
+    for (auto& socket : sockets[i])
+      impl_->workers[i]->add_listener(std::move(socket));
   for (auto& w : impl_->workers)
     w->start();
   impl_->current = impl::state::running;
@@ -94,6 +126,77 @@ void server::stop(std::chrono::milliseconds drain) {
   impl_->stopped_cv.notify_all();
 }
 
+void server::impl::reload(gateway_config config) {
+  if (current == state::stopped) throw error(errc::invalid_state, "server::reload: server stopped");
+  std::vector<std::string> warnings = std::move(config.warnings);
+  // Everything that can fail happens before anything is published.
+  auto next = snapshot::build(std::move(config));
+  auto previous = shared.current.load();
+  next->inherit_identities(previous.get(), next_identity);
+
+  std::vector<bound_listener> now_bound;
+  std::vector<std::uint32_t> closed, removed;
+  std::vector<std::vector<std::shared_ptr<listen_socket>>> opened(workers.size());
+  if (current == state::running) {
+    for (const auto& l : next->listeners) {
+      tcp::endpoint requested(asio::ip::make_address(l.config.bind_address), l.config.bind_port);
+      auto old = std::find_if(bound.begin(), bound.end(),
+                              [&](const bound_listener& b) { return b.id == l.id; });
+      if (old != bound.end() && old->requested == requested) {
+        now_bound.push_back(*old);  // same sockets: nothing is dropped
+        continue;
+      }
+      if (old != bound.end()) closed.push_back(l.id);
+      now_bound.push_back(open_everywhere(l, opened));  // on failure `opened` closes
+    }
+    for (const auto& b : bound)
+      if (!next->find_listener(b.id)) {
+        closed.push_back(b.id);
+        removed.push_back(b.id);
+        shared.log.log(log_level::info, "listener ", b.name, " removed");
+      }
+  }
+
+  std::size_t kept = 0;
+  for (const auto& c : next->clusters)
+    for (const auto& p : previous->clusters)
+      if (p.key == c.key) ++kept;
+  const std::size_t clusters = next->clusters.size();
+  publish(std::move(next));
+  if (current == state::running) {
+    for (std::size_t w = 0; w < workers.size(); ++w)
+      workers[w]->reload(closed, removed, std::move(opened[w]));
+    bound = std::move(now_bound);
+  }
+  for (const auto& w : warnings)
+    shared.log.log(log_level::warn, "config: ", w);
+  shared.log.log(log_level::info, "config version ", shared.version.load(), " active (", kept,
+                 " of ", clusters, " clusters unchanged, their pools kept)");
+}
+
+void server::reload(gateway_config config) {
+  std::lock_guard lock(impl_->control);
+  impl_->reload(std::move(config));
+}
+
+void server::reload(gateway_config config, std::error_code& ec, std::string& message) noexcept {
+  ec.clear();
+  message.clear();
+  try {
+    reload(std::move(config));
+  } catch (const error& e) {
+    ec = e.code();
+    message = e.what();
+  } catch (const std::exception& e) {
+    ec = make_error_code(errc::invalid_config);
+    message = e.what();
+  }
+}
+
+std::uint64_t server::config_version() const noexcept {
+  return impl_->shared.version.load(std::memory_order_acquire);
+}
+
 void server::wait() {
   std::unique_lock lock(impl_->control);
   impl_->stopped_cv.wait(lock, [&] { return impl_->current != impl::state::running; });
@@ -101,15 +204,15 @@ void server::wait() {
 
 std::uint16_t server::port(std::string_view listener_name) const {
   std::lock_guard lock(impl_->control);
-  for (const auto& [name, port] : impl_->bound)
-    if (name == listener_name) return port;
+  for (const auto& b : impl_->bound)
+    if (b.name == listener_name) return b.port;
   throw error(errc::not_found, "no listener named '" + std::string(listener_name) + "'");
 }
 
 std::uint16_t server::port() const {
   std::lock_guard lock(impl_->control);
   if (impl_->bound.empty()) throw error(errc::not_found, "server has no bound listener");
-  return impl_->bound.front().second;
+  return impl_->bound.front().port;
 }
 
 }  // namespace gateway

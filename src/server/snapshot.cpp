@@ -18,7 +18,7 @@ std::string join(const std::vector<std::string>& problems) {
 
 }  // namespace
 
-std::shared_ptr<const snapshot> snapshot::build(gateway_config config) {
+std::shared_ptr<snapshot> snapshot::build(gateway_config config) {
   auto snap = std::make_shared<snapshot>();
   std::vector<std::string> problems;
   std::unordered_map<std::string, std::size_t> cluster_index;
@@ -88,6 +88,32 @@ std::shared_ptr<const snapshot> snapshot::build(gateway_config config) {
   }
   if (!problems.empty()) throw error(errc::invalid_config, join(problems));
   return snap;
+}
+
+void snapshot::inherit_identities(const snapshot* previous, std::uint32_t& next_identity) {
+  std::unordered_map<std::string_view, std::uint32_t> listener_ids;
+  std::unordered_map<std::string_view, const cluster_runtime*> old_clusters;
+  if (previous) {
+    for (const auto& p : previous->listeners)
+      listener_ids.emplace(p.config.name, p.id);
+    for (const auto& p : previous->clusters)
+      old_clusters.emplace(p.config.name, &p);
+  }
+  for (auto& l : listeners) {
+    auto it = listener_ids.find(l.config.name);
+    l.id = it != listener_ids.end() ? it->second : ++next_identity;
+  }
+  for (auto& c : clusters) {
+    auto it = old_clusters.find(c.config.name);
+    c.key = it != old_clusters.end() && it->second->config == c.config ? it->second->key
+                                                                       : ++next_identity;
+  }
+}
+
+const listener_runtime* snapshot::find_listener(std::uint32_t id) const noexcept {
+  for (const auto& l : listeners)
+    if (l.id == id) return &l;
+  return nullptr;
 }
 
 void validate(const gateway_config& config) {

@@ -24,12 +24,18 @@ struct resolved_rule {
 };
 
 struct listener_runtime {
+  // Stable across reloads for the same listener name: connections find their
+  // listener in a newer snapshot by it.
+  std::uint32_t id = 0;
   listener_config config;  // routes moved into `table`
   std::unique_ptr<router> table;
   std::unordered_map<const route_rule*, resolved_rule> rules;
 };
 
 struct cluster_runtime {
+  // Stable across reloads while the cluster's definition does not change; the
+  // workers' pools are keyed by it, so unchanged clusters keep their connections.
+  std::uint32_t key = 0;
   cluster_config config;
   std::vector<tcp::endpoint> addresses;  // parallel to config.endpoints
   std::vector<std::uint32_t> weights;
@@ -40,8 +46,16 @@ struct snapshot {
   std::vector<cluster_runtime> clusters;
 
   // Validates and compiles `config`; throws gateway::error (invalid_config)
-  // listing every problem found.
-  static std::shared_ptr<const snapshot> build(gateway_config config);
+  // listing every problem found. Identities are not assigned yet (see below).
+  static std::shared_ptr<snapshot> build(gateway_config config);
+
+  // Gives listeners and clusters their identities: those of `previous` where a
+  // listener has the same name or a cluster the same definition, fresh ones
+  // from `next_identity` otherwise.
+  void inherit_identities(const snapshot* previous, std::uint32_t& next_identity);
+
+  // The listener with identity `id`, or null when this config has none.
+  const listener_runtime* find_listener(std::uint32_t id) const noexcept;
 };
 
 }  // namespace gateway

@@ -4,6 +4,8 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
+
 #include "server/connection.hpp"
 
 namespace gateway {
@@ -24,28 +26,30 @@ worker::~worker() {
   join();
 }
 
-tcp::endpoint worker::listen(std::size_t index, const tcp::endpoint& where) {
-  auto acceptor = std::make_unique<tcp::acceptor>(context_);
+std::shared_ptr<listen_socket> open_listen_socket(asio::io_context& context, std::uint32_t listener,
+                                                  const tcp::endpoint& where) {
+  tcp::acceptor acceptor(context);
   boost::system::error_code ec;
-  acceptor->open(where.protocol(), ec);
-  if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) acceptor->set_option(reuse_port(true), ec);
-  if (!ec) acceptor->bind(where, ec);
-  if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  acceptor.open(where.protocol(), ec);
+  if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor.set_option(reuse_port(true), ec);
+  if (!ec) acceptor.bind(where, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
     throw error(errc::bind_failed, "cannot listen on " + where.address().to_string() + ":" +
                                        std::to_string(where.port()) + ": " + ec.message());
   }
-  tcp::endpoint bound = acceptor->local_endpoint();
-  acceptors_.emplace_back(index, std::move(acceptor));
-  return bound;
+  return std::make_shared<listen_socket>(listener, std::move(acceptor));
+}
+
+void worker::add_listener(std::shared_ptr<listen_socket> socket) {
+  listeners_.push_back(std::move(socket));
 }
 
 void worker::start() {
   current_snapshot();
-  pool_.configure(snapshot_->clusters);
-  for (auto& [index, acceptor] : acceptors_)
-    asio::co_spawn(context_, accept_loop(index, *acceptor), asio::detached);
+  for (auto& l : listeners_)
+    asio::co_spawn(context_, accept_loop(l), asio::detached);
   asio::co_spawn(context_, sweep_loop(), asio::detached);
   thread_ = std::thread([this] {
     auto guard = asio::make_work_guard(context_);
@@ -70,11 +74,13 @@ const std::shared_ptr<const snapshot>& worker::current_snapshot() {
   if (v != snapshot_version_) {
     snapshot_ = shared_.current.load();
     snapshot_version_ = v;
+    pool_.adopt(*snapshot_);
   }
   return snapshot_;
 }
 
-asio::awaitable<void> worker::accept_loop(std::size_t listener, tcp::acceptor& acceptor) {
+asio::awaitable<void> worker::accept_loop(std::shared_ptr<listen_socket> listening) {
+  tcp::acceptor& acceptor = listening->acceptor;
   asio::steady_timer backoff(context_);
   for (;;) {
     auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
@@ -86,12 +92,34 @@ asio::awaitable<void> worker::accept_loop(std::size_t listener, tcp::acceptor& a
       co_await backoff.async_wait(use_tuple);
       continue;
     }
-    if (draining_) co_return;
+    if (draining_ || !acceptor.is_open()) co_return;
     socket.set_option(tcp::no_delay(true), ec);
-    auto conn = std::make_shared<connection>(*this, std::move(socket), listener);
+    auto conn = std::make_shared<connection>(*this, std::move(socket), listening->listener);
     asio::co_spawn(context_, conn->watchdog(), asio::detached);
     asio::co_spawn(context_, conn->run(), asio::detached);
   }
+}
+
+void worker::reload(std::vector<std::uint32_t> closed, std::vector<std::uint32_t> removed,
+                    std::vector<std::shared_ptr<listen_socket>> opened) {
+  asio::post(context_, [this, closed = std::move(closed), removed = std::move(removed),
+                        opened = std::move(opened)] {
+    std::erase_if(listeners_, [&](const std::shared_ptr<listen_socket>& l) {
+      if (std::find(closed.begin(), closed.end(), l->listener) == closed.end()) return false;
+      boost::system::error_code ignored;
+      l->acceptor.close(ignored);  // its accept loop ends and lets go of it
+      return true;
+    });
+    if (draining_) return;
+    for (const auto& l : opened) {
+      listeners_.push_back(l);
+      asio::co_spawn(context_, accept_loop(l), asio::detached);
+    }
+    current_snapshot();  // pools follow the new config now, not at the next request
+    for (connection* c = connections_; c; c = c->next)
+      if (std::find(removed.begin(), removed.end(), c->listener()) != removed.end())
+        c->interrupt(false);
+  });
 }
 
 asio::awaitable<void> worker::sweep_loop() {
@@ -105,9 +133,9 @@ asio::awaitable<void> worker::sweep_loop() {
 void worker::begin_drain() {
   asio::post(context_, [this] {
     draining_ = true;
-    for (auto& [index, acceptor] : acceptors_) {
+    for (auto& l : listeners_) {
       boost::system::error_code ignored;
-      acceptor->close(ignored);
+      l->acceptor.close(ignored);
     }
     sweep_timer_.cancel();
     pool_.clear();

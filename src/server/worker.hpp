@@ -20,9 +20,23 @@ class connection;
 struct server_shared {
   logger log;
   std::atomic<std::shared_ptr<const snapshot>> current;
-  std::atomic<std::uint64_t> version{0};
+  std::atomic<std::uint64_t> version{0};    // bumped after `current` changes
   std::atomic<std::size_t> connections{0};  // open client connections, all workers
 };
+
+// A listening socket of one worker for one listener. Shared with its accept
+// loop, which may still be finishing after the worker closed it on a reload.
+struct listen_socket {
+  listen_socket(std::uint32_t id, tcp::acceptor a) : listener(id), acceptor(std::move(a)) {}
+  std::uint32_t listener;  // listener_runtime::id
+  tcp::acceptor acceptor;
+};
+
+// Opens a listening socket on `where` (SO_REUSEPORT, so every worker can have
+// its own) whose operations run on `context`. Callable from any thread before
+// the socket is handed to the worker. Throws gateway::error (bind_failed).
+std::shared_ptr<listen_socket> open_listen_socket(asio::io_context& context, std::uint32_t listener,
+                                                  const tcp::endpoint& where);
 
 class worker {
  public:
@@ -30,11 +44,15 @@ class worker {
   ~worker();
 
   asio::io_context& context() noexcept { return context_; }
-  // Opens this worker's acceptor for listener `index` on `where` (SO_REUSEPORT);
-  // returns the bound endpoint. Throws gateway::error (bind_failed).
-  tcp::endpoint listen(std::size_t index, const tcp::endpoint& where);
+  // Gives the worker a listening socket made by open_listen_socket on its
+  // context. Before start() only; reload() hands them over on the worker thread.
+  void add_listener(std::shared_ptr<listen_socket> socket);
   // Starts the thread running the event loop.
   void start();
+  // After a reload: closes the sockets of listeners in `closed`, starts
+  // accepting on `opened`, and closes idle connections of removed listeners.
+  void reload(std::vector<std::uint32_t> closed, std::vector<std::uint32_t> removed,
+              std::vector<std::shared_ptr<listen_socket>> opened);
   // Stop accepting and close idle connections; in-flight requests finish.
   void begin_drain();
   // Close every connection now.
@@ -59,7 +77,7 @@ class worker {
   void detach(connection* c) noexcept;
 
  private:
-  asio::awaitable<void> accept_loop(std::size_t listener, tcp::acceptor& acceptor);
+  asio::awaitable<void> accept_loop(std::shared_ptr<listen_socket> socket);
   asio::awaitable<void> sweep_loop();
 
   server_shared& shared_;
@@ -67,7 +85,7 @@ class worker {
   // One thread runs it and every socket is touched only from that thread, so
   // the reactor needs no locks; posts from other threads stay safe.
   asio::io_context context_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
-  std::vector<std::pair<std::size_t, std::unique_ptr<tcp::acceptor>>> acceptors_;
+  std::vector<std::shared_ptr<listen_socket>> listeners_;
   connection_pool pool_;
   std::shared_ptr<const snapshot> snapshot_;
   std::uint64_t snapshot_version_ = ~0ULL;
