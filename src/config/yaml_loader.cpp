@@ -605,38 +605,6 @@ class loader {
     }
   }
 
-  // Gateway API hostname intersection between a listener and a route.
-  static bool intersect_hostnames(const std::string& listener,
-                                  const std::vector<std::string>& route_hosts,
-                                  std::vector<std::string>& out) {
-    out.clear();
-    if (listener.empty()) {
-      out = route_hosts;
-      return true;
-    }
-    if (route_hosts.empty()) {
-      out.push_back(listener);
-      return true;
-    }
-    // "*.example.com" covers "a.example.com", "a.b.example.com" and "*.a.example.com".
-    auto covers = [](const std::string& wildcard, const std::string& name) {
-      std::string_view suffix = std::string_view(wildcard).substr(1);  // ".example.com"
-      std::string_view n = name;
-      if (n.starts_with("*.")) n.remove_prefix(1);
-      return n.size() > suffix.size() && n.ends_with(suffix);
-    };
-    for (const auto& h : route_hosts) {
-      // The more specific of the two names is what the route serves on this listener.
-      if (h == listener || (listener.starts_with("*.") && covers(listener, h)))
-        out.push_back(h);
-      else if (h.starts_with("*.") && covers(h, listener))
-        out.push_back(listener);
-    }
-    std::sort(out.begin(), out.end());
-    out.erase(std::unique(out.begin(), out.end()), out.end());
-    return !out.empty();
-  }
-
   std::vector<config_issue>& issues_;
   gateway_config& out_;
   document_reader doc_;

@@ -1,5 +1,7 @@
 #include "router/host_name.hpp"
 
+#include <algorithm>
+
 namespace gateway {
 
 std::string_view request_host_key(std::string_view host,
@@ -42,6 +44,35 @@ bool valid_route_hostname(std::string_view host) noexcept {
     if (!ok || ++label > 63) return false;
   }
   return label > 0 && host.back() != '-';
+}
+
+bool intersect_hostnames(std::string_view listener, const std::vector<std::string>& route_hosts,
+                         std::vector<std::string>& out) {
+  out.clear();
+  if (listener.empty()) {
+    out = route_hosts;
+    return true;
+  }
+  if (route_hosts.empty()) {
+    out.emplace_back(listener);
+    return true;
+  }
+  // "*.example.com" covers "a.example.com", "a.b.example.com" and "*.a.example.com".
+  auto covers = [](std::string_view wildcard, std::string_view name) {
+    std::string_view suffix = wildcard.substr(1);  // ".example.com"
+    if (name.starts_with("*.")) name.remove_prefix(1);
+    return name.size() > suffix.size() && name.ends_with(suffix);
+  };
+  for (const auto& h : route_hosts) {
+    // The more specific of the two names is what the route serves on this listener.
+    if (h == listener || (listener.starts_with("*.") && covers(listener, h)))
+      out.push_back(h);
+    else if (h.starts_with("*.") && covers(h, listener))
+      out.emplace_back(listener);
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return !out.empty();
 }
 
 }  // namespace gateway

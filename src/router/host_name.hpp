@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace gateway {
 
@@ -17,5 +18,11 @@ std::string lowercase_host(std::string_view host);
 
 // True for an RFC 1123 name, optionally with a leading "*." wildcard label.
 bool valid_route_hostname(std::string_view host) noexcept;
+
+// Gateway API hostname intersection: the names a route with `route_hosts`
+// serves on a listener with hostname `listener` ("" for any). False when they
+// have none in common (the route does not attach there).
+bool intersect_hostnames(std::string_view listener, const std::vector<std::string>& route_hosts,
+                         std::vector<std::string>& out);
 
 }  // namespace gateway

@@ -17,10 +17,10 @@ constexpr std::size_t initial_buffer = 16 * 1024;
 constexpr std::size_t initial_upstream_buffer = 4 * 1024;
 }  // namespace
 
-connection::connection(worker& owner, tcp::socket socket, std::uint32_t listener)
+connection::connection(worker& owner, tcp::socket socket, std::uint32_t group)
     : worker_(owner),
       client_(std::move(socket)),
-      listener_(listener),
+      group_(group),
       in_(initial_buffer),
       up_(initial_upstream_buffer),
       timer_(client_.get_executor()) {
@@ -118,10 +118,11 @@ asio::awaitable<void> connection::linger() {
 bool connection::refresh_snapshot() {
   const auto& snap = worker_.current_snapshot();
   if (snapshot_ == snap) return true;
-  const listener_runtime* l = snap->find_listener(listener_);
-  if (!l) return false;
+  const socket_group* g = snap->find_group(group_);
+  if (!g) return false;
   snapshot_ = snap;
-  listener_rt_ = l;
+  group_rt_ = g;
+  listener_rt_ = &snap->listeners[g->members.front()];
   return true;
 }
 
@@ -193,6 +194,9 @@ asio::awaitable<bool> connection::read_request_head() {
 }
 
 asio::awaitable<bool> connection::serve_request() {
+  // Listeners sharing this socket are told apart by Host; none matching is a 404.
+  const listener_runtime* chosen = snapshot_->select(*group_rt_, request_.host);
+  if (chosen) listener_rt_ = chosen;
   const listener_runtime& lr = *listener_rt_;
   const listener_limits& limits = lr.config.limits;
   client_version_minor_ = request_.version_minor;
@@ -237,7 +241,7 @@ asio::awaitable<bool> connection::serve_request() {
     path_buf_.clear();
   }
   const request_view view{request_.method, request_.host, path, request_.query, request_.headers};
-  route_selection sel = lr.table->match(view);
+  route_selection sel = chosen ? lr.table->match(view) : route_selection{};
   if (sel) {
     request_timeout_ =
         sel.rule->request_timeout.count() > 0 ? sel.rule->request_timeout : limits.request_timeout;

@@ -20,15 +20,15 @@ class worker;
 
 class connection : public std::enable_shared_from_this<connection> {
  public:
-  connection(worker& owner, tcp::socket socket, std::uint32_t listener);
+  connection(worker& owner, tcp::socket socket, std::uint32_t group);
   ~connection();
 
   asio::awaitable<void> run();
   asio::awaitable<void> watchdog();
   // Closes the connection if it is waiting for a request (drain) or at once (force).
   void interrupt(bool force) noexcept;
-  // The identity of the listener that accepted it (listener_runtime::id).
-  std::uint32_t listener() const noexcept { return listener_; }
+  // The identity of the socket group that accepted it (socket_group::id).
+  std::uint32_t group() const noexcept { return group_; }
 
   connection* prev = nullptr;  // worker's intrusive list
   connection* next = nullptr;
@@ -52,7 +52,7 @@ class connection : public std::enable_shared_from_this<connection> {
   enum class send_result { ok, upstream_error, client_error, bad_framing, too_large };
 
   // Takes the worker's current snapshot for the next request; false when the
-  // connection's listener is not in it any more (removed by a reload).
+  // connection's socket group is not in it any more (removed by a reload).
   bool refresh_snapshot();
   asio::awaitable<bool> read_request_head();
   asio::awaitable<bool> serve_request();
@@ -76,9 +76,10 @@ class connection : public std::enable_shared_from_this<connection> {
 
   worker& worker_;
   tcp::socket client_;
-  std::uint32_t listener_;
+  std::uint32_t group_;
   std::shared_ptr<const snapshot> snapshot_;  // what the current request is served from
-  const listener_runtime* listener_rt_ = nullptr;
+  const socket_group* group_rt_ = nullptr;
+  const listener_runtime* listener_rt_ = nullptr;  // the group's first, then the request's
 
   byte_buffer in_;        // bytes from the client
   byte_buffer up_;        // bytes from the upstream

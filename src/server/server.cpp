@@ -11,20 +11,28 @@
 namespace gateway {
 
 namespace {
-// Where a listener is bound, to tell on a reload whether its sockets can stay.
-struct bound_listener {
+// Where a socket group is bound, to tell on a reload whether its sockets can stay.
+struct bound_group {
   std::uint32_t id;
-  std::string name;
-  tcp::endpoint requested;  // from the config; port 0 means "any"
-  std::uint16_t port;       // what it got
+  std::string key;
+  std::vector<std::string> listeners;  // names, for server::port
+  tcp::endpoint requested;             // from the config; port 0 means "any"
+  std::uint16_t port;                  // what it got
 };
+
+std::vector<std::string> member_names(const snapshot& snap, const socket_group& g) {
+  std::vector<std::string> names;
+  for (std::size_t i : g.members)
+    names.push_back(snap.listeners[i].config.name);
+  return names;
+}
 }  // namespace
 
 struct server::impl {
   server_shared shared;
   server_options options;
   std::vector<std::unique_ptr<worker>> workers;
-  std::vector<bound_listener> bound;
+  std::vector<bound_group> bound;
   std::uint32_t next_identity = 0;
   std::mutex control;  // serializes start/stop/reload; never taken by workers
   enum class state { created, running, stopped } current = state::created;
@@ -37,21 +45,25 @@ struct server::impl {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
 
-  // Opens listener `l` once per worker; the first socket picks the port when
-  // the config asks for any, the others share it. Throws bind_failed.
-  bound_listener open_everywhere(const listener_runtime& l,
-                                 std::vector<std::vector<std::shared_ptr<listen_socket>>>& out) {
-    tcp::endpoint requested(asio::ip::make_address(l.config.bind_address), l.config.bind_port);
+  // Opens socket group `g` once per worker; the first socket picks the port
+  // when the config asks for any, the others share it. Throws bind_failed.
+  bound_group open_everywhere(const snapshot& snap, const socket_group& g,
+                              std::vector<std::vector<std::shared_ptr<listen_socket>>>& out) {
+    tcp::endpoint requested(asio::ip::make_address(g.bind_address), g.bind_port);
     tcp::endpoint where = requested;
     for (std::size_t w = 0; w < workers.size(); ++w) {
-      auto socket = open_listen_socket(workers[w]->context(), l.id, where);
+      auto socket = open_listen_socket(workers[w]->context(), g.id, where);
       where = socket->acceptor.local_endpoint();
       out[w].push_back(std::move(socket));
     }
-    shared.log.log(log_level::info, "listener ", l.config.name, " on ", where.address().to_string(),
-                   ":", where.port(), " (", workers.size(),
+    std::vector<std::string> names = member_names(snap, g);
+    std::string joined;
+    for (const auto& n : names)
+      joined += (joined.empty() ? "" : ", ") + n;
+    shared.log.log(log_level::info, "listening on ", where.address().to_string(), ":", where.port(),
+                   " for ", joined, " (", workers.size(),
                    workers.size() == 1 ? " worker)" : " workers)");
-    return {l.id, l.config.name, requested, where.port()};
+    return {g.id, g.key, std::move(names), requested, where.port()};
   }
 
   void publish(std::shared_ptr<const snapshot> next) {
@@ -91,8 +103,8 @@ void server::start() {
 
   auto snap = impl_->shared.current.load();
   std::vector<std::vector<std::shared_ptr<listen_socket>>> sockets(n);
-  for (const auto& l : snap->listeners)
-    impl_->bound.push_back(impl_->open_everywhere(l, sockets));
+  for (const auto& g : snap->groups)
+    impl_->bound.push_back(impl_->open_everywhere(*snap, g, sockets));
   for (unsigned i = 0; i < n; ++i)
     for (auto& socket : sockets[i])
       impl_->workers[i]->add_listener(std::move(socket));
@@ -134,26 +146,27 @@ void server::impl::reload(gateway_config config) {
   auto previous = shared.current.load();
   next->inherit_identities(previous.get(), next_identity);
 
-  std::vector<bound_listener> now_bound;
+  std::vector<bound_group> now_bound;
   std::vector<std::uint32_t> closed, removed;
   std::vector<std::vector<std::shared_ptr<listen_socket>>> opened(workers.size());
   if (current == state::running) {
-    for (const auto& l : next->listeners) {
-      tcp::endpoint requested(asio::ip::make_address(l.config.bind_address), l.config.bind_port);
+    for (const auto& g : next->groups) {
+      tcp::endpoint requested(asio::ip::make_address(g.bind_address), g.bind_port);
       auto old = std::find_if(bound.begin(), bound.end(),
-                              [&](const bound_listener& b) { return b.id == l.id; });
+                              [&](const bound_group& b) { return b.id == g.id; });
       if (old != bound.end() && old->requested == requested) {
         now_bound.push_back(*old);  // same sockets: nothing is dropped
+        now_bound.back().listeners = member_names(*next, g);
         continue;
       }
-      if (old != bound.end()) closed.push_back(l.id);
-      now_bound.push_back(open_everywhere(l, opened));  // on failure `opened` closes
+      if (old != bound.end()) closed.push_back(g.id);
+      now_bound.push_back(open_everywhere(*next, g, opened));  // on failure `opened` closes
     }
     for (const auto& b : bound)
-      if (!next->find_listener(b.id)) {
+      if (!next->find_group(b.id)) {
         closed.push_back(b.id);
         removed.push_back(b.id);
-        shared.log.log(log_level::info, "listener ", b.name, " removed");
+        shared.log.log(log_level::info, "no listener uses ", b.key, " any more: closed");
       }
   }
 
@@ -205,7 +218,8 @@ void server::wait() {
 std::uint16_t server::port(std::string_view listener_name) const {
   std::lock_guard lock(impl_->control);
   for (const auto& b : impl_->bound)
-    if (b.name == listener_name) return b.port;
+    for (const auto& name : b.listeners)
+      if (name == listener_name) return b.port;
   throw error(errc::not_found, "no listener named '" + std::string(listener_name) + "'");
 }
 

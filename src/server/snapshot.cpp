@@ -2,7 +2,10 @@
 
 #include <gateway/error.hpp>
 
+#include <algorithm>
 #include <unordered_set>
+
+#include "router/host_name.hpp"
 
 namespace gateway {
 namespace {
@@ -14,6 +17,39 @@ std::string join(const std::vector<std::string>& problems) {
     all += p;
   }
   return all;
+}
+
+// Hostname specificity for choosing among listeners on one socket: exact
+// names, then wildcards with the longest suffix, then the catch-all.
+int specificity(std::string_view hostname) {
+  if (hostname.empty()) return 0;
+  if (hostname.starts_with("*.")) return 1000 + static_cast<int>(hostname.size());
+  return 1000000;
+}
+
+void group_listeners(snapshot& snap, std::vector<std::string>& problems) {
+  std::unordered_map<std::string, std::size_t> by_key;
+  for (std::size_t i = 0; i < snap.listeners.size(); ++i) {
+    const listener_config& lc = snap.listeners[i].config;
+    std::string key = lc.bind_port == 0 ? "listener " + lc.name
+                                        : lc.bind_address + ":" + std::to_string(lc.bind_port);
+    auto [it, added] = by_key.emplace(key, snap.groups.size());
+    if (added) snap.groups.push_back({0, key, lc.bind_address, lc.bind_port, {}});
+    socket_group& g = snap.groups[it->second];
+    for (std::size_t other : g.members) {
+      const listener_config& oc = snap.listeners[other].config;
+      if (oc.hostname == lc.hostname)
+        problems.push_back("listeners '" + oc.name + "' and '" + lc.name + "' both bind " + key +
+                           " with the same hostname '" + lc.hostname +
+                           "': give them distinct hostnames or bind one elsewhere");
+    }
+    g.members.push_back(i);
+  }
+  for (auto& g : snap.groups)
+    std::stable_sort(g.members.begin(), g.members.end(), [&](std::size_t a, std::size_t b) {
+      return specificity(snap.listeners[a].config.hostname) >
+             specificity(snap.listeners[b].config.hostname);
+    });
 }
 
 }  // namespace
@@ -55,6 +91,21 @@ std::shared_ptr<snapshot> snapshot::build(gateway_config config) {
       problems.push_back(where + ": bind address '" + l.bind_address + "' is not an IP address");
     if (l.limits.max_request_line == 0 || l.limits.max_request_head < l.limits.max_request_line)
       problems.push_back(where + ": max_request_head must be >= max_request_line > 0");
+    // A listener hostname narrows what its routes serve, as in the Gateway API;
+    // the loader has done it for YAML, a config built in code gets it here.
+    if (!l.hostname.empty()) {
+      l.hostname = lowercase_host(l.hostname);
+      std::vector<std::string> hosts;
+      for (route& r : l.routes) {
+        for (auto& h : r.hostnames)
+          h = lowercase_host(h);
+        if (!intersect_hostnames(l.hostname, r.hostnames, hosts))
+          problems.push_back(where + ": route " + r.namespace_name + "/" + r.name +
+                             ": none of its hostnames is within the listener hostname '" +
+                             l.hostname + "'");
+        r.hostnames = std::move(hosts);
+      }
+    }
     listener_runtime lr;
     std::error_code rec;
     std::string message;
@@ -86,22 +137,23 @@ std::shared_ptr<snapshot> snapshot::build(gateway_config config) {
     }
     snap->listeners.push_back(std::move(lr));
   }
+  group_listeners(*snap, problems);
   if (!problems.empty()) throw error(errc::invalid_config, join(problems));
   return snap;
 }
 
 void snapshot::inherit_identities(const snapshot* previous, std::uint32_t& next_identity) {
-  std::unordered_map<std::string_view, std::uint32_t> listener_ids;
+  std::unordered_map<std::string_view, std::uint32_t> group_ids;
   std::unordered_map<std::string_view, const cluster_runtime*> old_clusters;
   if (previous) {
-    for (const auto& p : previous->listeners)
-      listener_ids.emplace(p.config.name, p.id);
+    for (const auto& p : previous->groups)
+      group_ids.emplace(p.key, p.id);
     for (const auto& p : previous->clusters)
       old_clusters.emplace(p.config.name, &p);
   }
-  for (auto& l : listeners) {
-    auto it = listener_ids.find(l.config.name);
-    l.id = it != listener_ids.end() ? it->second : ++next_identity;
+  for (auto& g : groups) {
+    auto it = group_ids.find(g.key);
+    g.id = it != group_ids.end() ? it->second : ++next_identity;
   }
   for (auto& c : clusters) {
     auto it = old_clusters.find(c.config.name);
@@ -110,9 +162,25 @@ void snapshot::inherit_identities(const snapshot* previous, std::uint32_t& next_
   }
 }
 
-const listener_runtime* snapshot::find_listener(std::uint32_t id) const noexcept {
-  for (const auto& l : listeners)
-    if (l.id == id) return &l;
+const socket_group* snapshot::find_group(std::uint32_t id) const noexcept {
+  for (const auto& g : groups)
+    if (g.id == id) return &g;
+  return nullptr;
+}
+
+const listener_runtime* snapshot::select(const socket_group& group,
+                                         std::string_view host) const noexcept {
+  // One listener: its router only holds routes for its hostname already.
+  if (group.members.size() == 1) return &listeners[group.members.front()];
+  char storage[max_host_length];
+  std::string_view key = request_host_key(host, storage);
+  for (std::size_t i : group.members) {
+    std::string_view name = listeners[i].config.hostname;
+    if (name.empty()) return &listeners[i];
+    if (name.starts_with("*.") ? key.size() > name.size() - 1 && key.ends_with(name.substr(1))
+                               : key == name)
+      return &listeners[i];
+  }
   return nullptr;
 }
 

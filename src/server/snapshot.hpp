@@ -24,12 +24,22 @@ struct resolved_rule {
 };
 
 struct listener_runtime {
-  // Stable across reloads for the same listener name: connections find their
-  // listener in a newer snapshot by it.
-  std::uint32_t id = 0;
   listener_config config;  // routes moved into `table`
   std::unique_ptr<router> table;
   std::unordered_map<const route_rule*, resolved_rule> rules;
+};
+
+// Listeners that share one local address and port: Gateway API listeners on
+// one port told apart by hostname. One socket per worker serves them all; each
+// request goes to the listener whose hostname matches its Host best.
+struct socket_group {
+  // Stable across reloads for the same `key`: connections find their group in
+  // a newer snapshot by it, and the server keeps the group's sockets.
+  std::uint32_t id = 0;
+  std::string key;  // "address:port"; a listener with an ephemeral port is alone, keyed by name
+  std::string bind_address;
+  std::uint16_t bind_port = 0;
+  std::vector<std::size_t> members;  // indexes into snapshot::listeners, most specific first
 };
 
 struct cluster_runtime {
@@ -43,19 +53,23 @@ struct cluster_runtime {
 
 struct snapshot {
   std::vector<listener_runtime> listeners;
+  std::vector<socket_group> groups;
   std::vector<cluster_runtime> clusters;
 
   // Validates and compiles `config`; throws gateway::error (invalid_config)
   // listing every problem found. Identities are not assigned yet (see below).
   static std::shared_ptr<snapshot> build(gateway_config config);
 
-  // Gives listeners and clusters their identities: those of `previous` where a
-  // listener has the same name or a cluster the same definition, fresh ones
-  // from `next_identity` otherwise.
+  // Gives socket groups and clusters their identities: those of `previous`
+  // where a group has the same key or a cluster the same definition, fresh
+  // ones from `next_identity` otherwise.
   void inherit_identities(const snapshot* previous, std::uint32_t& next_identity);
 
-  // The listener with identity `id`, or null when this config has none.
-  const listener_runtime* find_listener(std::uint32_t id) const noexcept;
+  // The socket group with identity `id`, or null when this config has none.
+  const socket_group* find_group(std::uint32_t id) const noexcept;
+  // The listener of `group` that serves `host` (a Host header value), or null
+  // when none of its listeners' hostnames matches.
+  const listener_runtime* select(const socket_group& group, std::string_view host) const noexcept;
 };
 
 }  // namespace gateway

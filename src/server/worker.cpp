@@ -26,7 +26,7 @@ worker::~worker() {
   join();
 }
 
-std::shared_ptr<listen_socket> open_listen_socket(asio::io_context& context, std::uint32_t listener,
+std::shared_ptr<listen_socket> open_listen_socket(asio::io_context& context, std::uint32_t group,
                                                   const tcp::endpoint& where) {
   tcp::acceptor acceptor(context);
   boost::system::error_code ec;
@@ -39,7 +39,7 @@ std::shared_ptr<listen_socket> open_listen_socket(asio::io_context& context, std
     throw error(errc::bind_failed, "cannot listen on " + where.address().to_string() + ":" +
                                        std::to_string(where.port()) + ": " + ec.message());
   }
-  return std::make_shared<listen_socket>(listener, std::move(acceptor));
+  return std::make_shared<listen_socket>(group, std::move(acceptor));
 }
 
 void worker::add_listener(std::shared_ptr<listen_socket> socket) {
@@ -94,7 +94,7 @@ asio::awaitable<void> worker::accept_loop(std::shared_ptr<listen_socket> listeni
     }
     if (draining_ || !acceptor.is_open()) co_return;
     socket.set_option(tcp::no_delay(true), ec);
-    auto conn = std::make_shared<connection>(*this, std::move(socket), listening->listener);
+    auto conn = std::make_shared<connection>(*this, std::move(socket), listening->group);
     asio::co_spawn(context_, conn->watchdog(), asio::detached);
     asio::co_spawn(context_, conn->run(), asio::detached);
   }
@@ -105,7 +105,7 @@ void worker::reload(std::vector<std::uint32_t> closed, std::vector<std::uint32_t
   asio::post(context_, [this, closed = std::move(closed), removed = std::move(removed),
                         opened = std::move(opened)] {
     std::erase_if(listeners_, [&](const std::shared_ptr<listen_socket>& l) {
-      if (std::find(closed.begin(), closed.end(), l->listener) == closed.end()) return false;
+      if (std::find(closed.begin(), closed.end(), l->group) == closed.end()) return false;
       boost::system::error_code ignored;
       l->acceptor.close(ignored);  // its accept loop ends and lets go of it
       return true;
@@ -117,7 +117,7 @@ void worker::reload(std::vector<std::uint32_t> closed, std::vector<std::uint32_t
     }
     current_snapshot();  // pools follow the new config now, not at the next request
     for (connection* c = connections_; c; c = c->next)
-      if (std::find(removed.begin(), removed.end(), c->listener()) != removed.end())
+      if (std::find(removed.begin(), removed.end(), c->group()) != removed.end())
         c->interrupt(false);
   });
 }

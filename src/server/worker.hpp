@@ -24,18 +24,18 @@ struct server_shared {
   std::atomic<std::size_t> connections{0};  // open client connections, all workers
 };
 
-// A listening socket of one worker for one listener. Shared with its accept
+// A listening socket of one worker for one socket group. Shared with its accept
 // loop, which may still be finishing after the worker closed it on a reload.
 struct listen_socket {
-  listen_socket(std::uint32_t id, tcp::acceptor a) : listener(id), acceptor(std::move(a)) {}
-  std::uint32_t listener;  // listener_runtime::id
+  listen_socket(std::uint32_t id, tcp::acceptor a) : group(id), acceptor(std::move(a)) {}
+  std::uint32_t group;  // socket_group::id
   tcp::acceptor acceptor;
 };
 
 // Opens a listening socket on `where` (SO_REUSEPORT, so every worker can have
 // its own) whose operations run on `context`. Callable from any thread before
 // the socket is handed to the worker. Throws gateway::error (bind_failed).
-std::shared_ptr<listen_socket> open_listen_socket(asio::io_context& context, std::uint32_t listener,
+std::shared_ptr<listen_socket> open_listen_socket(asio::io_context& context, std::uint32_t group,
                                                   const tcp::endpoint& where);
 
 class worker {
@@ -49,8 +49,8 @@ class worker {
   void add_listener(std::shared_ptr<listen_socket> socket);
   // Starts the thread running the event loop.
   void start();
-  // After a reload: closes the sockets of listeners in `closed`, starts
-  // accepting on `opened`, and closes idle connections of removed listeners.
+  // After a reload: closes the sockets of the groups in `closed`, starts
+  // accepting on `opened`, and closes idle connections of removed groups.
   void reload(std::vector<std::uint32_t> closed, std::vector<std::uint32_t> removed,
               std::vector<std::shared_ptr<listen_socket>> opened);
   // Stop accepting and close idle connections; in-flight requests finish.

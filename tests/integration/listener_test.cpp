@@ -1,0 +1,98 @@
+// Several listeners on one address and port (Gateway API listeners on port 80
+// told apart by hostname): one socket, the listener chosen per request by Host.
+#include <doctest/doctest.h>
+
+#include <gateway/error.hpp>
+
+#include "gateway_fixture.hpp"
+#include "test_http.hpp"
+
+using namespace gwtest;
+
+namespace {
+
+handler answer(std::string body) {
+  return [body = std::move(body)](const received_request&) {
+    response_plan p;
+    p.body = body;
+    return p;
+  };
+}
+
+gateway::listener_config listener(const std::string& name, const std::string& hostname,
+                                  std::uint16_t bind_port, const std::string& cluster) {
+  gateway::listener_config l = proxy_config({1}).listeners.front();
+  l.name = name;
+  l.hostname = hostname;
+  l.bind_port = bind_port;
+  l.routes.front().rules.front().backends.front().cluster = cluster;
+  return l;
+}
+
+client_response get(std::uint16_t port, const std::string& host) {
+  return request(port, "GET / HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n");
+}
+
+}  // namespace
+
+TEST_SUITE("listeners") {
+  TEST_CASE("listeners sharing a port are chosen by hostname, most specific first") {
+    test_upstream exact(answer("exact")), wild(answer("wildcard")), any(answer("any"));
+    running_gateway gw(proxy_config({any.port()}), 2);
+    // A port this test picked (0 -> the kernel's choice), shared by three listeners.
+    const std::uint16_t port = gw.port();
+
+    gateway::gateway_config cfg;
+    cfg.clusters = {cluster("exact", {exact.port()}), cluster("wild", {wild.port()}),
+                    cluster("any", {any.port()})};
+    cfg.listeners = {listener("catch-all", "", port, "any"),
+                     listener("wildcard", "*.example.com", port, "wild"),
+                     listener("exact", "api.example.com", port, "exact")};
+    gw.server().reload(cfg);
+    CHECK(gw.server().port("exact") == port);
+    CHECK(gw.server().port("catch-all") == port);
+
+    for (int i = 0; i < 20; ++i) {  // every connection, whichever worker takes it
+      CHECK(get(port, "api.example.com").body == "exact");
+      CHECK(get(port, "API.Example.com:80").body == "exact");
+      CHECK(get(port, "www.example.com").body == "wildcard");
+      CHECK(get(port, "a.b.example.com").body == "wildcard");
+      CHECK(get(port, "example.com").body == "any");
+      CHECK(get(port, "other.org").body == "any");
+    }
+
+    SUBCASE("without a catch-all, an unmatched host is a 404") {
+      cfg.listeners.erase(cfg.listeners.begin());
+      gw.server().reload(cfg);
+      CHECK(get(port, "other.org").status == 404);
+      CHECK(get(port, "www.example.com").body == "wildcard");
+    }
+  }
+
+  TEST_CASE("two listeners with the same port and hostname are an error") {
+    test_upstream up(answer("ok"));
+    running_gateway gw(proxy_config({up.port()}));
+    gateway::gateway_config cfg;
+    cfg.clusters = {cluster("up", {up.port()})};
+    cfg.listeners = {listener("one", "a.example.com", gw.port(), "up"),
+                     listener("two", "a.example.com", gw.port(), "up")};
+    std::error_code ec;
+    std::string message;
+    gw.server().reload(cfg, ec, message);
+    CHECK(ec == gateway::errc::invalid_config);
+    CHECK(message.find("same hostname") != std::string::npos);
+  }
+
+  TEST_CASE("a listener hostname narrows the routes of a config built in code") {
+    test_upstream up(answer("ok"));
+    gateway::gateway_config cfg = proxy_config({up.port()});
+    cfg.listeners.front().hostname = "*.example.com";
+    running_gateway gw(cfg);
+    CHECK(get(gw.port(), "a.example.com").status == 200);
+    CHECK(get(gw.port(), "example.org").status == 404);
+
+    cfg.listeners.front().routes.front().hostnames = {"other.org"};
+    CHECK_THROWS_WITH_AS(gateway::server{cfg}, doctest::Contains("within the listener hostname"),
+                         gateway::error);
+  }
+}
