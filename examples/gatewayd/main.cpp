@@ -1,7 +1,10 @@
 // gatewayd: the gateway as a standalone daemon, a thin host of libgateway.
 #include <gateway/gateway.hpp>
 
+#include <poll.h>
 #include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -10,6 +13,7 @@
 #include <optional>
 #include <string>
 
+#include "config_source.hpp"
 #include "demo_config.hpp"
 #include "demo_upstream.hpp"
 
@@ -21,9 +25,18 @@ Runs the gateway: HTTP/1.1 reverse proxy with Gateway API routing.
 
 Options:
   --config FILE       Kubernetes YAML to serve (Gateway, HTTPRoute, Service,
-                      EndpointSlice, GatewayClass, Namespace). Without it,
-                      gatewayd runs a demo: the gateway on 127.0.0.1:8080 in
-                      front of two built-in demo services.
+                      EndpointSlice, GatewayClass, Namespace). Reloaded on
+                      SIGHUP and when the file changes. Without it, gatewayd
+                      runs a demo: the gateway on 127.0.0.1:8080 in front of
+                      two built-in demo services.
+  --bind [NS/GW:]PORT=ADDR:PORT
+                      Bind the listeners of Gateway port PORT to ADDR:PORT
+                      instead (routing and redirects still see PORT), e.g.
+                      --bind 80=127.0.0.1:8080. Name the Gateway when several
+                      use PORT: --bind default/web:80=127.0.0.1:8080.
+                      Repeatable.
+  --dump-config       Print the effective config (after defaults and --bind)
+                      as JSON and exit.
   --demo-port PORT    Port of the demo gateway (default 8080; 0 picks a free
                       port, printed in the curl lines). Demo mode only.
   --check FILE        Validate FILE, print every error and warning, exit 0 if
@@ -36,12 +49,16 @@ Options:
   -h, --help          Print this help and exit.
 
 Signals: SIGINT and SIGTERM stop gracefully (stop accepting, finish in-flight
-requests up to the drain timeout, close idle connections). Logs go to stderr.
+requests up to the drain timeout, close idle connections). SIGHUP reloads the
+config file; a config with errors is rejected whole, its errors are logged and
+the running config keeps serving. Logs go to stderr.
 )";
 
 struct options {
   std::optional<std::string> config;
   std::optional<std::string> check;
+  std::vector<gateway::bind_mapping> binds;
+  bool dump = false;
   unsigned threads = 0;
   gateway::log_level level = gateway::log_level::info;
   unsigned drain_ms = 5000;
@@ -76,6 +93,14 @@ options parse(int argc, char** argv) {
       std::exit(0);
     } else if (a == "--config") {
       o.config = value();
+    } else if (a == "--bind") {
+      try {
+        o.binds.push_back(gateway::parse_bind_mapping(value()));
+      } catch (const std::exception& e) {
+        bad_usage(std::string("--bind: ") + e.what());
+      }
+    } else if (a == "--dump-config") {
+      o.dump = true;
     } else if (a == "--demo-port") {
       o.demo_port = parse_count("--demo-port", value(), 65535);
     } else if (a == "--check") {
@@ -119,30 +144,89 @@ int check(const std::string& path) {
   }
 }
 
+// Applies a new version of the config file; a broken one changes nothing.
+void reload(gateway::server& server, gatewayd::config_source& source, const char* why) {
+  try {
+    server.reload(source.load());
+    std::fprintf(stderr, "gatewayd: %s: config version %llu active\n", why,
+                 static_cast<unsigned long long>(server.config_version()));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "gatewayd: %s: config rejected, version %llu keeps serving:\n%s\n", why,
+                 static_cast<unsigned long long>(server.config_version()), e.what());
+  }
+}
+
+// Waits for signals and config file changes; returns the signal that stops it.
+int serve(gateway::server& server, gatewayd::config_source* source, int signal_fd) {
+  // Editors write a file in several steps: apply a change once it has settled.
+  constexpr int settle_ms = 150;
+  bool change_pending = false;
+  for (;;) {
+    pollfd fds[2] = {{signal_fd, POLLIN, 0}, {source ? source->watch_fd() : -1, POLLIN, 0}};
+    int ready = ::poll(fds, 2, change_pending ? settle_ms : -1);
+    if (ready < 0 && errno != EINTR) return SIGTERM;
+    if (ready == 0 && change_pending) {
+      change_pending = false;
+      if (source->changed()) reload(server, *source, "config file changed");
+      continue;
+    }
+    if (fds[1].revents & POLLIN) {
+      source->drain_events();
+      change_pending = true;
+    }
+    if (fds[0].revents & POLLIN) {
+      signalfd_siginfo info{};
+      if (::read(signal_fd, &info, sizeof info) != sizeof info) continue;
+      int sig = static_cast<int>(info.ssi_signo);
+      if (sig != SIGHUP) return sig;
+      if (source)
+        reload(server, *source, "SIGHUP");
+      else
+        std::fprintf(stderr, "gatewayd: SIGHUP: the demo has no config file to reload\n");
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   options opts = parse(argc, argv);
   if (opts.check) return check(*opts.check);
 
-  // Signals are taken synchronously by this thread; workers never see them.
+  // Signals are taken synchronously by this thread (signalfd); workers never see them.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  int signal_fd = signalfd(-1, &signals, SFD_CLOEXEC);
+  if (signal_fd < 0) {
+    std::perror("gatewayd: signalfd");
+    return 1;
+  }
 
   std::optional<gatewayd::demo_upstream> v1, v2;
+  std::optional<gatewayd::config_source> source;
   gateway::gateway_config config;
   try {
     if (opts.config) {
-      config = gateway::load_yaml_file(*opts.config);
+      source.emplace(*opts.config, opts.binds);
+      config = source->load();
     } else {
-      v1.emplace("demo-v1");
-      v2.emplace("demo-v2");
-      config = gateway::load_yaml(gatewayd::demo_config(v1->port(), v2->port()), "<demo>");
+      if (!opts.dump) {
+        v1.emplace("demo-v1");
+        v2.emplace("demo-v2");
+      }
+      config = gateway::load_yaml(gatewayd::demo_config(v1 ? v1->port() : 0, v2 ? v2->port() : 0),
+                                  "<demo>");
       config.listeners.at(0).bind_port = static_cast<std::uint16_t>(opts.demo_port);
+      gateway::apply_bind_mappings(config, opts.binds);
+    }
+    if (opts.dump) {
+      std::fputs(gateway::to_json(config).c_str(), stdout);
+      return 0;
     }
     gateway::server_options so;
     so.threads = opts.threads;
@@ -161,8 +245,7 @@ int main(int argc, char** argv) {
           p, p, p, p);
       std::fflush(stdout);
     }
-    int sig = 0;
-    sigwait(&signals, &sig);
+    int sig = serve(server, source ? &*source : nullptr, signal_fd);
     std::fprintf(stderr, "gatewayd: %s received, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     server.stop(std::chrono::milliseconds(opts.drain_ms));
   } catch (const std::exception& e) {

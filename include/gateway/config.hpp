@@ -62,6 +62,27 @@ GATEWAY_API gateway_config load_yaml_file(const std::string& path);
 GATEWAY_API gateway_config load_yaml(std::string_view yaml_text, std::string_view source_name,
                                      std::error_code& ec, std::vector<config_issue>& issues);
 
+// Where the listeners of one Gateway port really bind: routing and redirects
+// keep seeing `port`, the socket binds `bind_address`:`bind_port`.
+struct bind_mapping {
+  std::string gateway;  // "namespace/name", or "" when only one Gateway uses `port`
+  std::uint16_t port = 0;
+  std::string bind_address;
+  std::uint16_t bind_port = 0;  // 0: an ephemeral port
+};
+
+// Parses "[NAMESPACE/GATEWAY:]PORT=ADDRESS:PORT" (gatewayd --bind); IPv6 as
+// "[::1]:8080". Throws gateway::error (invalid_config).
+GATEWAY_API bind_mapping parse_bind_mapping(std::string_view spec);
+// Rebinds the listeners each mapping names. A mapping that matches no
+// listener, or a short form that matches several Gateways, throws
+// gateway::error (invalid_config): nothing is applied silently halfway.
+GATEWAY_API void apply_bind_mappings(gateway_config& config,
+                                     const std::vector<bind_mapping>& mappings);
+
+// The config as JSON (field names as in these structs), for dumps and /config.
+GATEWAY_API std::string to_json(const gateway_config& config);
+
 // Checks a config built in code (names unique, clusters referenced exist,
 // endpoints valid, regexes compile). Throws gateway::error (invalid_config).
 GATEWAY_API void validate(const gateway_config& config);

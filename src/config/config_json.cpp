@@ -1,0 +1,133 @@
+// The effective config as JSON: what gatewayd --dump-config prints and the
+// admin endpoint's /config serves. Field names follow the C++ model.
+#include <gateway/config.hpp>
+
+#include "core/json_writer.hpp"
+
+namespace gateway {
+namespace {
+
+const char* name_of(path_match_type t) {
+  switch (t) {
+    case path_match_type::exact:
+      return "Exact";
+    case path_match_type::prefix:
+      return "PathPrefix";
+    case path_match_type::regex:
+      return "RegularExpression";
+  }
+  return "?";
+}
+
+const char* name_of(value_match_type t) {
+  return t == value_match_type::exact ? "Exact" : "RegularExpression";
+}
+
+template <class Match>
+void write_values(json_writer& w, std::string_view key, const std::vector<Match>& values) {
+  w.key(key).begin_array();
+  for (const auto& v : values)
+    w.begin_object()
+        .field("type", name_of(v.type))
+        .field("name", v.name)
+        .field("value", v.value)
+        .end_object();
+  w.end_array();
+}
+
+void write_strings(json_writer& w, std::string_view key, const std::vector<std::string>& values) {
+  w.key(key).begin_array();
+  for (const auto& v : values)
+    w.value(v);
+  w.end_array();
+}
+
+std::int64_t ms(std::chrono::milliseconds d) {
+  return static_cast<std::int64_t>(d.count());
+}
+
+void write_rule(json_writer& w, const route_rule& rule) {
+  w.begin_object().field("name", rule.name).key("matches").begin_array();
+  for (const auto& m : rule.matches) {
+    w.begin_object();
+    w.key("path")
+        .begin_object()
+        .field("type", name_of(m.path.type))
+        .field("value", m.path.value)
+        .end_object();
+    if (m.method)
+      w.field("method", *m.method);
+    else
+      w.key("method").null();
+    write_values(w, "headers", m.headers);
+    write_values(w, "query_params", m.query_params);
+    w.end_object();
+  }
+  w.end_array().key("backends").begin_array();
+  for (const auto& b : rule.backends)
+    w.begin_object().field("cluster", b.cluster).field("weight", b.weight).end_object();
+  w.end_array().field("request_timeout_ms", ms(rule.request_timeout)).end_object();
+}
+
+}  // namespace
+
+std::string to_json(const gateway_config& config) {
+  std::string out;
+  json_writer w(out);
+  w.begin_object().key("listeners").begin_array();
+  for (const auto& l : config.listeners) {
+    const listener_limits& lim = l.limits;
+    w.begin_object()
+        .field("name", l.name)
+        .field("bind_address", l.bind_address)
+        .field("bind_port", unsigned{l.bind_port})
+        .field("port", unsigned{l.port})
+        .field("hostname", l.hostname);
+    w.key("limits")
+        .begin_object()
+        .field("max_request_line", std::uint64_t{lim.max_request_line})
+        .field("max_request_head", std::uint64_t{lim.max_request_head})
+        .field("max_header_count", std::uint64_t{lim.max_header_count})
+        .field("max_request_body", lim.max_request_body)
+        .field("header_timeout_ms", ms(lim.header_timeout))
+        .field("idle_timeout_ms", ms(lim.idle_timeout))
+        .field("request_timeout_ms", ms(lim.request_timeout))
+        .field("stream_idle_timeout_ms", ms(lim.stream_idle_timeout))
+        .end_object();
+    w.key("routes").begin_array();
+    for (const auto& r : l.routes) {
+      w.begin_object()
+          .field("namespace", r.namespace_name)
+          .field("name", r.name)
+          .field("creation_order", r.creation_order);
+      write_strings(w, "hostnames", r.hostnames);
+      w.key("rules").begin_array();
+      for (const auto& rule : r.rules)
+        write_rule(w, rule);
+      w.end_array().end_object();
+    }
+    w.end_array().end_object();
+  }
+  w.end_array().key("clusters").begin_array();
+  for (const auto& c : config.clusters) {
+    w.begin_object().field("name", c.name).key("endpoints").begin_array();
+    for (const auto& e : c.endpoints)
+      w.begin_object()
+          .field("address", e.address)
+          .field("port", unsigned{e.port})
+          .field("weight", e.weight)
+          .end_object();
+    w.end_array()
+        .field("connect_timeout_ms", ms(c.connect_timeout))
+        .field("idle_timeout_ms", ms(c.idle_timeout))
+        .field("max_idle_per_endpoint", std::uint64_t{c.max_idle_per_endpoint})
+        .end_object();
+  }
+  w.end_array();
+  write_strings(w, "warnings", config.warnings);
+  w.end_object();
+  out.push_back('\n');
+  return out;
+}
+
+}  // namespace gateway
