@@ -54,8 +54,61 @@ struct route_match {
 
 // A weighted reference from a rule to a cluster (an upstream_pool cluster name).
 struct backend_ref {
-  std::string cluster;
+  std::string cluster;       // empty when the reference could not be resolved
   std::uint32_t weight = 1;  // 0 keeps the backend configured but sends it nothing
+  // Why the reference is invalid ("Service default/x not found"); requests
+  // that pick this backend get 500, the rule's other backends keep working.
+  std::string invalid;
+};
+
+// A header name and value owned by the config.
+struct header_value {
+  std::string name;
+  std::string value;
+};
+
+// Header edits (Gateway API HTTPHeaderFilter); names are case-insensitive.
+// Applied in this order: remove, set (replaces every field of that name), add.
+struct header_modifier {
+  std::vector<header_value> set;
+  std::vector<header_value> add;
+  std::vector<std::string> remove;
+  bool empty() const noexcept { return set.empty() && add.empty() && remove.empty(); }
+};
+
+// How a redirect or rewrite changes the path (Gateway API HTTPPathModifier).
+enum class path_rewrite_type {
+  none,          // keep the request's path
+  full_path,     // replace the whole path with `value`
+  prefix_match,  // replace the matched PathPrefix with `value` (only with a prefix match)
+};
+
+struct path_rewrite {
+  path_rewrite_type type = path_rewrite_type::none;
+  std::string value;
+};
+
+// RequestRedirect: the gateway answers with a Location built from the request.
+struct request_redirect {
+  std::string scheme;      // "" keeps the request's ("http" or "https")
+  std::string hostname;    // "" keeps the request's host
+  std::uint16_t port = 0;  // 0: the spec's default (scheme's well-known port, else listener's)
+  path_rewrite path;
+  int status_code = 302;  // 301, 302, 303, 307 or 308
+};
+
+// URLRewrite: what the upstream sees instead of the request's host and path.
+struct url_rewrite {
+  std::string hostname;  // "" keeps the Host
+  path_rewrite path;
+};
+
+// RequestMirror: a copy of each selected request goes to `cluster`; its
+// answer is discarded and it never delays or fails the request itself.
+struct request_mirror {
+  std::string cluster;
+  std::uint32_t numerator = 1;    // share of requests mirrored:
+  std::uint32_t denominator = 1;  // numerator / denominator (percent: n / 100)
 };
 
 // One HTTPRouteRule: any of `matches` selects it (OR); traffic goes to `backends`.
@@ -64,6 +117,12 @@ struct route_rule {
   std::vector<route_match> matches;              // empty means one match of PathPrefix "/"
   std::vector<backend_ref> backends;             // empty or all weight 0: the gateway answers 500
   std::chrono::milliseconds request_timeout{0};  // 0: the listener's default
+  // Filters, in the fixed order the gateway applies them.
+  header_modifier request_headers;           // RequestHeaderModifier
+  header_modifier response_headers;          // ResponseHeaderModifier
+  std::optional<request_redirect> redirect;  // answered by the gateway, no backend
+  std::optional<url_rewrite> rewrite;        // URLRewrite
+  std::vector<request_mirror> mirrors;       // RequestMirror
 };
 
 // One HTTPRoute: hostnames plus ordered rules. Precedence between routes follows

@@ -46,6 +46,34 @@ std::int64_t ms(std::chrono::milliseconds d) {
   return static_cast<std::int64_t>(d.count());
 }
 
+void write_fields(json_writer& w, std::string_view key, const std::vector<header_value>& fields) {
+  w.key(key).begin_array();
+  for (const auto& f : fields)
+    w.begin_object().field("name", f.name).field("value", f.value).end_object();
+  w.end_array();
+}
+
+void write_modifier(json_writer& w, std::string_view key, const header_modifier& m) {
+  w.key(key).begin_object();
+  write_fields(w, "set", m.set);
+  write_fields(w, "add", m.add);
+  write_strings(w, "remove", m.remove);
+  w.end_object();
+}
+
+void write_path(json_writer& w, const path_rewrite& p) {
+  w.key("path");
+  if (p.type == path_rewrite_type::none) {
+    w.null();
+    return;
+  }
+  w.begin_object()
+      .field("type",
+             p.type == path_rewrite_type::full_path ? "ReplaceFullPath" : "ReplacePrefixMatch")
+      .field("value", p.value)
+      .end_object();
+}
+
 void write_rule(json_writer& w, const route_rule& rule) {
   w.begin_object().field("name", rule.name).key("matches").begin_array();
   for (const auto& m : rule.matches) {
@@ -64,9 +92,42 @@ void write_rule(json_writer& w, const route_rule& rule) {
     w.end_object();
   }
   w.end_array().key("backends").begin_array();
-  for (const auto& b : rule.backends)
-    w.begin_object().field("cluster", b.cluster).field("weight", b.weight).end_object();
-  w.end_array().field("request_timeout_ms", ms(rule.request_timeout)).end_object();
+  for (const auto& b : rule.backends) {
+    w.begin_object().field("cluster", b.cluster).field("weight", b.weight);
+    if (!b.invalid.empty()) w.field("invalid", b.invalid);
+    w.end_object();
+  }
+  w.end_array().field("request_timeout_ms", ms(rule.request_timeout));
+  write_modifier(w, "request_headers", rule.request_headers);
+  write_modifier(w, "response_headers", rule.response_headers);
+  w.key("redirect");
+  if (rule.redirect) {
+    const request_redirect& r = *rule.redirect;
+    w.begin_object()
+        .field("scheme", r.scheme)
+        .field("hostname", r.hostname)
+        .field("port", unsigned{r.port});
+    write_path(w, r.path);
+    w.field("status_code", r.status_code).end_object();
+  } else {
+    w.null();
+  }
+  w.key("rewrite");
+  if (rule.rewrite) {
+    w.begin_object().field("hostname", rule.rewrite->hostname);
+    write_path(w, rule.rewrite->path);
+    w.end_object();
+  } else {
+    w.null();
+  }
+  w.key("mirrors").begin_array();
+  for (const auto& m : rule.mirrors)
+    w.begin_object()
+        .field("cluster", m.cluster)
+        .field("numerator", m.numerator)
+        .field("denominator", m.denominator)
+        .end_object();
+  w.end_array().end_object();
 }
 
 }  // namespace

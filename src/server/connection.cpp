@@ -5,6 +5,7 @@
 
 #include "server/head_text.hpp"
 #include "server/path_normalizer.hpp"
+#include "server/route_filters.hpp"
 #include "server/worker.hpp"
 
 namespace gateway {
@@ -242,16 +243,33 @@ asio::awaitable<bool> connection::serve_request() {
   }
   const request_view view{request_.method, request_.host, path, request_.query, request_.headers};
   route_selection sel = chosen ? lr.table->match(view) : route_selection{};
+  rule_ = sel.rule;
+  std::string_view matched_prefix = "/";  // a rule without matches is PathPrefix "/"
   if (sel) {
     request_timeout_ =
         sel.rule->request_timeout.count() > 0 ? sel.rule->request_timeout : limits.request_timeout;
+    if (!sel.rule->matches.empty()) matched_prefix = sel.rule->matches[sel.match_index].path.value;
+    if (sel.rule->redirect) {
+      const redirect_context rc{"http",
+                                request_.host,
+                                path,
+                                request_.query,
+                                request_.target.find('?') != std::string_view::npos,
+                                lr.config.port,
+                                matched_prefix};
+      redirect_location(*sel.rule->redirect, rc, location_);
+    }
   }
   // Past this point only owned copies of the head are used (local replies and
   // the upstream head), so its bytes can leave the buffer.
-  build_upstream_head();
+  build_upstream_head(path, matched_prefix);
   in_.consume(request_.head_size);
   if (!sel) {
     co_await local_reply(404, "no route matches this request\n", has_body);
+    co_return !has_body && client_keep_alive_;
+  }
+  if (sel.rule->redirect) {
+    co_await local_reply(sel.rule->redirect->status_code, {}, has_body, location_);
     co_return !has_body && client_keep_alive_;
   }
   if (limits.max_request_body && request_.has_content_length &&
@@ -275,6 +293,10 @@ asio::awaitable<bool> connection::serve_request() {
       }
       ticket -= b.weight;
     }
+  }
+  if (cluster == invalid_backend) {  // this share of the traffic has no valid backend
+    co_await local_reply(500, "route backend is invalid\n", has_body);
+    co_return !has_body && client_keep_alive_;
   }
   if (snapshot_->clusters[cluster].addresses.empty()) {
     co_await local_reply(503, "no healthy upstream\n", has_body);
@@ -318,7 +340,8 @@ asio::awaitable<bool> connection::write_client(std::span<const asio::const_buffe
   co_return co_await send_gather(client_);
 }
 
-asio::awaitable<void> connection::local_reply(int status, std::string_view body, bool close) {
+asio::awaitable<void> connection::local_reply(int status, std::string_view body, bool close,
+                                              std::string_view location) {
   if (!open_ || force_closed_) co_return;
   head_out_.clear();
   head_out_.append("HTTP/1.1 "sv);
@@ -330,6 +353,10 @@ asio::awaitable<void> connection::local_reply(int status, std::string_view body,
   if (request_id_len_) {
     head_out_.append("\r\nx-request-id: "sv);
     head_out_.append(request_id());
+  }
+  if (!location.empty()) {
+    head_out_.append("\r\nlocation: "sv);
+    head_out_.append(location);
   }
   if (close) {
     head_out_.append("\r\nconnection: close"sv);

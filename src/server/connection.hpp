@@ -61,7 +61,9 @@ class connection : public std::enable_shared_from_this<connection> {
                                                  bool& replayable);
   asio::awaitable<bool> read_response_head(upstream_connection& up);
   asio::awaitable<bool> relay_response(upstream_connection& up, bool& upstream_reusable);
-  asio::awaitable<void> local_reply(int status, std::string_view body, bool close);
+  // Answers for the gateway; `location` (if any) becomes a Location field.
+  asio::awaitable<void> local_reply(int status, std::string_view body, bool close,
+                                    std::string_view location = {});
   asio::awaitable<bool> write_client(std::span<const asio::const_buffer> buffers);
   // Writes and then clears gather_; false if the peer is gone or the write timed out.
   asio::awaitable<bool> send_gather(tcp::socket& socket);
@@ -69,7 +71,9 @@ class connection : public std::enable_shared_from_this<connection> {
 
   void arm(phase p, std::chrono::milliseconds timeout) noexcept;
   void disarm() noexcept { deadline_ = steady_clock::time_point::max(); }
-  void build_upstream_head();
+  // The head the upstream gets; `path` is the normalized request path and
+  // `matched_prefix` the PathPrefix that selected the rule (for rewrites).
+  void build_upstream_head(std::string_view path, std::string_view matched_prefix);
   void build_response_head(bool chunked_to_client, bool close);
   std::string_view request_id() const noexcept { return {request_id_, request_id_len_}; }
   void close() noexcept;
@@ -81,10 +85,13 @@ class connection : public std::enable_shared_from_this<connection> {
   const socket_group* group_rt_ = nullptr;
   const listener_runtime* listener_rt_ = nullptr;  // the group's first, then the request's
 
-  byte_buffer in_;        // bytes from the client
-  byte_buffer up_;        // bytes from the upstream
-  std::string head_out_;  // serialized request or response head
-  std::string path_buf_;  // normalized path when the request's needed changing
+  byte_buffer in_;                    // bytes from the client
+  byte_buffer up_;                    // bytes from the upstream
+  std::string head_out_;              // serialized request or response head
+  std::string path_buf_;              // normalized path when the request's needed changing
+  std::string location_;              // a redirect's Location
+  std::string rewrite_buf_;           // a URLRewrite's path
+  const route_rule* rule_ = nullptr;  // the current request's rule, null when none matched
   std::vector<asio::const_buffer> gather_;
   http1::request_head request_;
   http1::response_head response_;

@@ -6,6 +6,7 @@
 
 #include "server/connection.hpp"
 #include "server/head_text.hpp"
+#include "server/route_filters.hpp"
 #include "server/worker.hpp"
 
 namespace gateway {
@@ -90,15 +91,23 @@ rechunk_result rechunk(http1::chunked_decoder& decoder, std::string_view input, 
 }
 }  // namespace
 
-void connection::build_upstream_head() {
+void connection::build_upstream_head(std::string_view path, std::string_view matched_prefix) {
   const auto& rq = request_;
+  const url_rewrite* rewrite = rule_ && rule_->rewrite ? &*rule_->rewrite : nullptr;
+  const header_modifier* modifier =
+      rule_ && !rule_->request_headers.empty() ? &rule_->request_headers : nullptr;
   std::string& out = head_out_;
   out.clear();
   out.append(rq.method);
   out.push_back(' ');
   const bool absolute_form = rq.target.front() != '/' && rq.target != "*";
-  if (!path_buf_.empty() || absolute_form) {
-    out.append(path_buf_.empty() ? rq.path : std::string_view(path_buf_));
+  const bool rewrite_path = rewrite && rewrite->path.type != path_rewrite_type::none;
+  if (!path_buf_.empty() || absolute_form || rewrite_path) {
+    if (rewrite_path) {
+      rewritten_path(rewrite->path, path, matched_prefix, rewrite_buf_);
+      path = rewrite_buf_;
+    }
+    out.append(path);
     if (!rq.query.empty() || rq.target.find('?') != std::string_view::npos) {
       out.push_back('?');
       out.append(rq.query);
@@ -107,12 +116,14 @@ void connection::build_upstream_head() {
     out.append(rq.target);
   }
   out.append(" HTTP/1.1\r\n"sv);
+  const bool replace_host = absolute_form || (rewrite && !rewrite->hostname.empty());
   bool has_xff = false, has_via = false;
   for (const http::header& h : rq.headers) {
     if (http1::is_hop_by_hop(h.name, rq.connection_tokens)) continue;
     if (is_named(h.name, "content-length") || is_named(h.name, "expect") ||
         is_named(h.name, "x-forwarded-proto") || is_named(h.name, "x-forwarded-host") ||
-        (absolute_form && is_named(h.name, "host")))
+        (replace_host && is_named(h.name, "host")) ||
+        (modifier && replaces_field(*modifier, h.name)))
       continue;
     if (is_named(h.name, "x-forwarded-for")) {
       has_xff = true;
@@ -124,7 +135,8 @@ void connection::build_upstream_head() {
     }
     append_field(out, h.name, h.value);
   }
-  if (absolute_form) append_field(out, "host", rq.host);
+  if (replace_host)
+    append_field(out, "host", rewrite && !rewrite->hostname.empty() ? rewrite->hostname : rq.host);
   // Merged into one field each, with this hop appended (RFC 7239 style lists).
   out.append("x-forwarded-for: "sv);
   if (has_xff) {
@@ -147,6 +159,7 @@ void connection::build_upstream_head() {
   }
   out.append(rq.version_minor == 0 ? "1.0 gateway\r\n"sv : "1.1 gateway\r\n"sv);
   if (request_id_generated_) append_field(out, "x-request-id", request_id());
+  if (modifier) append_modifier_fields(out, *modifier);
   if (rq.chunked) {
     out.append("transfer-encoding: chunked\r\n"sv);
   } else if (rq.has_content_length) {
@@ -167,13 +180,17 @@ void connection::build_response_head(bool chunked_to_client, bool close) {
   out.append(rs.reason.empty() ? http::reason_phrase(rs.status) : rs.reason);
   out.append(crlf);
   const bool bodyless = is_head_request_ || rs.status == 204 || rs.status == 304;
+  const header_modifier* modifier =
+      rule_ && !rule_->response_headers.empty() ? &rule_->response_headers : nullptr;
   for (const http::header& h : rs.headers) {
     if (http1::is_hop_by_hop(h.name, rs.connection_tokens)) continue;
+    if (modifier && replaces_field(*modifier, h.name)) continue;
     // A bodyless response keeps its Content-Length: it describes what GET would send.
     if (!bodyless && is_named(h.name, "content-length")) continue;
     append_field(out, h.name, h.value);
   }
   out.append(rs.version_minor == 0 ? "via: 1.0 gateway\r\n"sv : "via: 1.1 gateway\r\n"sv);
+  if (modifier) append_modifier_fields(out, *modifier);
   if (!bodyless) {
     if (chunked_to_client) {
       out.append("transfer-encoding: chunked\r\n"sv);

@@ -6,6 +6,7 @@
 #include <unordered_set>
 
 #include "router/host_name.hpp"
+#include "server/route_filters.hpp"
 
 namespace gateway {
 namespace {
@@ -121,16 +122,31 @@ std::shared_ptr<snapshot> snapshot::build(gateway_config config) {
       for (std::size_t i = 0; i < r.rules.size(); ++i) {
         const route_rule& rule = r.rules[i];
         resolved_rule rr;
+        const std::string rule_where =
+            where + ": route " + r.namespace_name + "/" + r.name + " rule " + std::to_string(i);
+        for (auto& p : filter_problems(rule))
+          problems.push_back(rule_where + ": " + p);
         for (const auto& b : rule.backends) {
-          auto it = cluster_index.find(b.cluster);
-          if (it == cluster_index.end()) {
-            problems.push_back(where + ": route " + r.namespace_name + "/" + r.name + " rule " +
-                               std::to_string(i) + ": unknown cluster '" + b.cluster + "'");
-            continue;
+          std::size_t cluster = invalid_backend;
+          if (b.invalid.empty()) {
+            auto it = cluster_index.find(b.cluster);
+            if (it == cluster_index.end()) {
+              problems.push_back(rule_where + ": unknown cluster '" + b.cluster + "'");
+              continue;
+            }
+            cluster = it->second;
           }
           if (b.weight == 0) continue;
-          rr.backends.push_back({it->second, b.weight});
+          rr.backends.push_back({cluster, b.weight});
           rr.total_weight += b.weight;
+        }
+        for (const auto& m : rule.mirrors) {
+          auto it = cluster_index.find(m.cluster);
+          if (it == cluster_index.end()) {
+            problems.push_back(rule_where + ": mirror to unknown cluster '" + m.cluster + "'");
+            continue;
+          }
+          rr.mirrors.push_back({it->second, m.numerator, m.denominator});
         }
         lr.rules.emplace(&rule, std::move(rr));
       }

@@ -12,15 +12,24 @@
 
 namespace gateway {
 
+inline constexpr std::size_t invalid_backend = ~std::size_t{0};
+
 struct resolved_backend {
-  std::size_t cluster = 0;  // index into snapshot::clusters
+  std::size_t cluster = 0;  // index into snapshot::clusters, or invalid_backend (500)
   std::uint32_t weight = 0;
+};
+
+struct resolved_mirror {
+  std::size_t cluster = 0;  // index into snapshot::clusters
+  std::uint32_t numerator = 1;
+  std::uint32_t denominator = 1;
 };
 
 // A route rule's backends with weight 0 removed; empty means "answer 500".
 struct resolved_rule {
   std::vector<resolved_backend> backends;
   std::uint64_t total_weight = 0;
+  std::vector<resolved_mirror> mirrors;
 };
 
 struct listener_runtime {

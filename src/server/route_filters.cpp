@@ -1,0 +1,191 @@
+#include "server/route_filters.hpp"
+
+#include "router/host_name.hpp"
+#include "server/head_text.hpp"
+
+namespace gateway {
+
+namespace {
+
+bool is_token(std::string_view s) noexcept {
+  if (s.empty()) return false;
+  for (char c : s) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool is_field_value(std::string_view s) noexcept {
+  for (char c : s)
+    if (c == '\r' || c == '\n' || c == '\0') return false;
+  return true;
+}
+
+bool precise_hostname(std::string_view h) noexcept {
+  return !h.starts_with('*') && valid_route_hostname(h);
+}
+
+// Fields the proxy owns: a modifier may not set or remove them.
+bool is_framing_field(std::string_view name) noexcept {
+  for (std::string_view f : {"content-length", "transfer-encoding", "connection", "upgrade", "te",
+                             "trailer", "keep-alive", "proxy-connection"})
+    if (http::iequals(name, f)) return true;
+  return false;
+}
+
+void check_modifier(const header_modifier& m, std::string_view which,
+                    std::vector<std::string>& out) {
+  auto check_name = [&](std::string_view name) {
+    if (!is_token(name))
+      out.push_back(std::string(which) + ": '" + std::string(name) + "' is not a header name");
+    else if (is_framing_field(name))
+      out.push_back(std::string(which) + ": '" + std::string(name) +
+                    "' describes the message framing and cannot be modified");
+  };
+  for (const auto& h : m.set) {
+    check_name(h.name);
+    if (!is_field_value(h.value))
+      out.push_back(std::string(which) + ": value of '" + h.name + "' has CR, LF or NUL");
+  }
+  for (const auto& h : m.add) {
+    check_name(h.name);
+    if (!is_field_value(h.value))
+      out.push_back(std::string(which) + ": value of '" + h.name + "' has CR, LF or NUL");
+  }
+  for (const auto& name : m.remove)
+    check_name(name);
+}
+
+void check_path(const path_rewrite& p, const route_rule& rule, std::string_view which,
+                std::vector<std::string>& out) {
+  if (p.type == path_rewrite_type::none) return;
+  if (!is_field_value(p.value) || p.value.find_first_of(" ?#") != std::string::npos)
+    out.push_back(std::string(which) + ": path '" + p.value + "' has a space, '?', '#' or CR/LF");
+  if (p.type == path_rewrite_type::full_path && (p.value.empty() || p.value.front() != '/'))
+    out.push_back(std::string(which) + ": ReplaceFullPath must start with '/'");
+  if (p.type == path_rewrite_type::prefix_match) {
+    if (!p.value.empty() && p.value.front() != '/')
+      out.push_back(std::string(which) + ": ReplacePrefixMatch must start with '/'");
+    bool all_prefix = true;  // no matches means PathPrefix "/"
+    for (const auto& m : rule.matches)
+      all_prefix = all_prefix && m.path.type == path_match_type::prefix;
+    if (!all_prefix)
+      out.push_back(std::string(which) +
+                    ": ReplacePrefixMatch needs every match of the rule to be a PathPrefix");
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> filter_problems(const route_rule& rule) {
+  std::vector<std::string> out;
+  check_modifier(rule.request_headers, "RequestHeaderModifier", out);
+  check_modifier(rule.response_headers, "ResponseHeaderModifier", out);
+  if (rule.redirect && rule.rewrite)
+    out.push_back("RequestRedirect and URLRewrite cannot be used together");
+  if (rule.redirect) {
+    const request_redirect& r = *rule.redirect;
+    if (!r.scheme.empty() && r.scheme != "http" && r.scheme != "https")
+      out.push_back("RequestRedirect: scheme '" + r.scheme + "' is not http or https");
+    if (!r.hostname.empty() && !precise_hostname(r.hostname))
+      out.push_back("RequestRedirect: invalid hostname '" + r.hostname + "'");
+    int sc = r.status_code;
+    if (sc != 301 && sc != 302 && sc != 303 && sc != 307 && sc != 308)
+      out.push_back("RequestRedirect: statusCode " + std::to_string(sc) +
+                    " is not 301, 302, 303, 307 or 308");
+    check_path(r.path, rule, "RequestRedirect", out);
+  }
+  if (rule.rewrite) {
+    if (!rule.rewrite->hostname.empty() && !precise_hostname(rule.rewrite->hostname))
+      out.push_back("URLRewrite: invalid hostname '" + rule.rewrite->hostname + "'");
+    check_path(rule.rewrite->path, rule, "URLRewrite", out);
+  }
+  for (const auto& m : rule.mirrors)
+    if (m.denominator == 0 || m.numerator > m.denominator)
+      out.push_back("RequestMirror: fraction " + std::to_string(m.numerator) + "/" +
+                    std::to_string(m.denominator) + " is not between 0 and 1");
+  return out;
+}
+
+bool replaces_field(const header_modifier& m, std::string_view name) noexcept {
+  for (const auto& r : m.remove)
+    if (http::iequals(r, name)) return true;
+  for (const auto& s : m.set)
+    if (http::iequals(s.name, name)) return true;
+  return false;
+}
+
+void append_modifier_fields(std::string& out, const header_modifier& m) {
+  for (const auto& s : m.set)
+    append_field(out, s.name, s.value);
+  for (const auto& a : m.add)
+    append_field(out, a.name, a.value);
+}
+
+void replace_prefix(std::string_view path, std::string_view prefix, std::string_view replacement,
+                    std::string& out) {
+  // Compare without trailing slashes: "/foo/" and "/foo" match the same paths.
+  while (!prefix.empty() && prefix.back() == '/')
+    prefix.remove_suffix(1);
+  while (!replacement.empty() && replacement.back() == '/')
+    replacement.remove_suffix(1);
+  std::string_view rest = path.size() >= prefix.size() ? path.substr(prefix.size()) : "";
+  out.assign(replacement);
+  out.append(rest);
+  if (out.empty() || out.front() != '/') out.insert(out.begin(), '/');
+}
+
+void rewritten_path(const path_rewrite& rewrite, std::string_view path,
+                    std::string_view matched_prefix, std::string& out) {
+  switch (rewrite.type) {
+    case path_rewrite_type::none:
+      out.assign(path);
+      return;
+    case path_rewrite_type::full_path:
+      out.assign(rewrite.value);
+      return;
+    case path_rewrite_type::prefix_match:
+      replace_prefix(path, matched_prefix, rewrite.value, out);
+      return;
+  }
+}
+
+void redirect_location(const request_redirect& r, const redirect_context& rq, std::string& out) {
+  std::string_view scheme = r.scheme.empty() ? rq.scheme : std::string_view(r.scheme);
+  std::string_view host = r.hostname;
+  if (host.empty()) {
+    host = rq.host;
+    // The request's port is not the redirect's: the rules below decide it.
+    if (!host.empty() && host.front() == '[') {
+      host = host.substr(0, host.find(']') + 1);
+    } else if (auto colon = host.rfind(':'); colon != std::string_view::npos) {
+      host = host.substr(0, colon);
+    }
+  }
+  std::uint16_t port = r.port;
+  if (port == 0) {
+    if (!r.scheme.empty())
+      port = r.scheme == "https" ? 443 : r.scheme == "http" ? 80 : rq.listener_port;
+    else
+      port = rq.listener_port;
+  }
+  out.assign(scheme);
+  out.append("://");
+  out.append(host);
+  const bool default_port = (scheme == "http" && port == 80) || (scheme == "https" && port == 443);
+  if (port != 0 && !default_port) {
+    out.push_back(':');
+    append_uint(out, port);
+  }
+  std::string path;
+  rewritten_path(r.path, rq.path, rq.matched_prefix, path);
+  out.append(path);
+  if (rq.has_query) {
+    out.push_back('?');
+    out.append(rq.query);
+  }
+}
+
+}  // namespace gateway

@@ -1,0 +1,50 @@
+#pragma once
+// The Gateway API HTTPRoute filters that edit a request or answer it: header
+// modifiers, path rewrites, redirects. Pure functions over views, so the
+// proxy applies them while it writes a head, and tests check them alone.
+#include <gateway/router.hpp>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace gateway {
+
+// What is wrong with the filters of `rule` (empty when they are valid): a
+// redirect with a rewrite, prefix rewrites without a PathPrefix match, bad
+// status codes, schemes or header fields.
+std::vector<std::string> filter_problems(const route_rule& rule);
+
+// True when `m` removes or replaces the field `name` (case-insensitive).
+bool replaces_field(const header_modifier& m, std::string_view name) noexcept;
+// Appends the fields `m` sets and adds, as "name: value\r\n" lines.
+void append_modifier_fields(std::string& out, const header_modifier& m);
+
+// The path after replacing `prefix` (a PathPrefix that matched `path`) with
+// `replacement`, following the Gateway API's slash rules ("/foo/bar" with
+// prefix "/foo" and replacement "" is "/bar"; never empty).
+void replace_prefix(std::string_view path, std::string_view prefix, std::string_view replacement,
+                    std::string& out);
+
+// The path a rewrite or redirect leads to; `matched_prefix` is the PathPrefix
+// value that selected the rule (used by prefix_match).
+void rewritten_path(const path_rewrite& rewrite, std::string_view path,
+                    std::string_view matched_prefix, std::string& out);
+
+// What a redirect needs to know about the request.
+struct redirect_context {
+  std::string_view scheme;  // "http" or "https"
+  std::string_view host;    // Host header value, may carry a port
+  std::string_view path;    // normalized path
+  std::string_view query;   // without '?'; kept in the Location when present
+  bool has_query = false;
+  std::uint16_t listener_port = 0;  // the Gateway API port of the listener
+  std::string_view matched_prefix;
+};
+
+// The Location a RequestRedirect answers with. Port rules as the spec has
+// them: an explicit port wins; else a changed scheme brings its well-known
+// port; else the listener's port. Port 80 for http and 443 for https are left out.
+void redirect_location(const request_redirect& r, const redirect_context& rq, std::string& out);
+
+}  // namespace gateway

@@ -1,0 +1,172 @@
+// HTTPRoute filters and backend choice through the proxy, against real
+// upstreams that report what they received.
+#include <doctest/doctest.h>
+
+#include "gateway_fixture.hpp"
+#include "test_http.hpp"
+
+using namespace gwtest;
+
+namespace {
+
+gateway::route_rule& only_rule(gateway::gateway_config& cfg) {
+  return cfg.listeners.front().routes.front().rules.front();
+}
+
+client_response get(std::uint16_t port, const std::string& target, const std::string& host,
+                    const std::string& extra = "") {
+  return request(port, "GET " + target + " HTTP/1.1\r\nHost: " + host + "\r\n" + extra +
+                           "Connection: close\r\n\r\n");
+}
+
+}  // namespace
+
+TEST_SUITE("route filters through the proxy") {
+  TEST_CASE("RequestHeaderModifier: remove, then set (replacing every field), then add") {
+    test_upstream up;
+    auto cfg = proxy_config({up.port()});
+    auto& m = only_rule(cfg).request_headers;
+    m.remove = {"X-Secret"};
+    m.set = {{"x-tenant", "blue"}};
+    m.add = {{"x-tag", "gw"}};
+    running_gateway gw(cfg);
+    auto r = get(gw.port(), "/", "a.example",
+                 "x-secret: s1\r\nX-Tenant: red\r\nx-tenant: green\r\nx-tag: client\r\n");
+    REQUIRE(r.status == 200);
+    auto seen = up.last();
+    CHECK(seen.count("x-secret") == 0);
+    CHECK(seen.count("x-tenant") == 1);
+    CHECK(seen.header("x-tenant") == "blue");
+    CHECK(seen.count("x-tag") == 2);  // the client's and the added one
+  }
+
+  TEST_CASE("ResponseHeaderModifier edits what the client gets") {
+    test_upstream up([](const received_request&) {
+      response_plan p;
+      p.body = "ok";
+      p.headers = {{"server", "upstream/1.0"}, {"x-internal", "1"}, {"x-keep", "1"}};
+      return p;
+    });
+    auto cfg = proxy_config({up.port()});
+    auto& m = only_rule(cfg).response_headers;
+    m.set = {{"Server", "gateway"}};
+    m.remove = {"x-internal"};
+    m.add = {{"x-frame-options", "DENY"}};
+    running_gateway gw(cfg);
+    auto r = get(gw.port(), "/", "a");
+    REQUIRE(r.status == 200);
+    CHECK(r.body == "ok");
+    CHECK(r.count("server") == 1);
+    CHECK(r.header("server") == "gateway");
+    CHECK(r.count("x-internal") == 0);
+    CHECK(r.header("x-keep") == "1");
+    CHECK(r.header("x-frame-options") == "DENY");
+  }
+
+  TEST_CASE("RequestRedirect answers with Location and never reaches a backend") {
+    test_upstream up;
+    auto cfg = proxy_config({up.port()});
+    cfg.listeners.front().port = 8080;  // what Gateway API logic sees
+    auto& rule = only_rule(cfg);
+    rule.matches.push_back({{gateway::path_match_type::prefix, "/old"}, std::nullopt, {}, {}});
+    rule.backends.clear();
+
+    SUBCASE("to https: well-known port left out, path and query kept") {
+      rule.redirect = gateway::request_redirect{"https", "", 0, {}, 301};
+      running_gateway gw(cfg);
+      auto r = get(gw.port(), "/old/page?id=7", "shop.example.com");
+      CHECK(r.status == 301);
+      CHECK(r.header("location") == "https://shop.example.com/old/page?id=7");
+    }
+    SUBCASE("same scheme: the listener's port; prefix replaced; 308") {
+      rule.redirect = gateway::request_redirect{
+          "", "new.example.com", 0, {gateway::path_rewrite_type::prefix_match, "/new"}, 308};
+      running_gateway gw(cfg);
+      auto r = get(gw.port(), "/old/page", "shop.example.com:8080");
+      CHECK(r.status == 308);
+      CHECK(r.header("location") == "http://new.example.com:8080/new/page");
+    }
+    SUBCASE("explicit port and full path; 302 by default") {
+      rule.redirect = gateway::request_redirect{};
+      rule.redirect->port = 9443;
+      rule.redirect->path = {gateway::path_rewrite_type::full_path, "/login"};
+      running_gateway gw(cfg);
+      auto r = get(gw.port(), "/old", "shop.example.com");
+      CHECK(r.status == 302);
+      CHECK(r.header("location") == "http://shop.example.com:9443/login");
+    }
+    CHECK(up.requests() == 0);
+  }
+
+  TEST_CASE("URLRewrite: hostname and path as the upstream sees them") {
+    test_upstream up;
+    auto cfg = proxy_config({up.port()});
+    auto& rule = only_rule(cfg);
+    rule.matches.push_back({{gateway::path_match_type::prefix, "/api/"}, std::nullopt, {}, {}});
+
+    SUBCASE("ReplacePrefixMatch and hostname") {
+      rule.rewrite =
+          gateway::url_rewrite{"internal.svc", {gateway::path_rewrite_type::prefix_match, "/"}};
+      running_gateway gw(cfg);
+      REQUIRE(get(gw.port(), "/api/users/7?full=1", "public.example.com").status == 200);
+      auto seen = up.last();
+      CHECK(seen.target == "/users/7?full=1");
+      CHECK(seen.header("host") == "internal.svc");
+      CHECK(seen.count("host") == 1);
+      CHECK(seen.header("x-forwarded-host") == "public.example.com");
+      REQUIRE(get(gw.port(), "/api", "public.example.com").status == 200);
+      CHECK(up.last().target == "/");
+    }
+    SUBCASE("ReplaceFullPath keeps the Host") {
+      rule.rewrite = gateway::url_rewrite{"", {gateway::path_rewrite_type::full_path, "/v2/all"}};
+      running_gateway gw(cfg);
+      REQUIRE(get(gw.port(), "/api/x/y", "public.example.com").status == 200);
+      CHECK(up.last().target == "/v2/all");
+      CHECK(up.last().header("host") == "public.example.com");
+    }
+  }
+
+  TEST_CASE("weighted backends split traffic by weight; weight 0 gets nothing") {
+    test_upstream one, three, none;
+    gateway::gateway_config cfg = proxy_config({one.port()});
+    cfg.clusters = {cluster("one", {one.port()}), cluster("three", {three.port()}),
+                    cluster("none", {none.port()})};
+    only_rule(cfg).backends = {{"one", 1, ""}, {"three", 3, ""}, {"none", 0, ""}};
+    running_gateway gw(cfg);
+    test_client c(gw.port());
+    constexpr int total = 1000;
+    for (int i = 0; i < total; ++i) {
+      REQUIRE(c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+      REQUIRE(c.read_response().status == 200);
+    }
+    // Binomial(1000, 1/4): mean 250, sd 13.7; six sd either side never fails by chance.
+    CHECK(one.requests() >= 168);
+    CHECK(one.requests() <= 332);
+    CHECK(one.requests() + three.requests() == total);
+    CHECK(none.requests() == 0);
+  }
+
+  TEST_CASE("an invalid backend answers 500 for its share, the others keep working") {
+    test_upstream up;
+    gateway::gateway_config cfg = proxy_config({up.port()});
+    SUBCASE("one of two invalid") {
+      only_rule(cfg).backends = {{"up", 1, ""}, {"", 1, "Service default/gone not found"}};
+      running_gateway gw(cfg);
+      int ok = 0, errors = 0;
+      for (int i = 0; i < 200; ++i) {
+        int status = get(gw.port(), "/", "a").status;
+        ok += status == 200;
+        errors += status == 500;
+      }
+      CHECK(ok + errors == 200);
+      CHECK(ok >= 50);  // Binomial(200, 1/2): mean 100, sd 7
+      CHECK(errors >= 50);
+    }
+    SUBCASE("all invalid") {
+      only_rule(cfg).backends = {{"", 1, "Service default/gone not found"}};
+      running_gateway gw(cfg);
+      CHECK(get(gw.port(), "/", "a").status == 500);
+      CHECK(up.requests() == 0);
+    }
+  }
+}
