@@ -35,11 +35,29 @@ struct listener_config {
   listener_limits limits;
 };
 
+// One Gateway API status condition ("Accepted", "ResolvedRefs"), as the
+// loader computes it; Kubernetes would write it into the route's status.
+struct status_condition {
+  std::string type;
+  bool status = true;
+  std::string reason;  // "Accepted", "BackendNotFound", "RefNotPermitted", ...
+  std::string message;
+};
+
+// The status of one route towards one of its parents.
+struct route_status {
+  std::string kind;    // "HTTPRoute"
+  std::string route;   // "namespace/name"
+  std::string parent;  // "namespace/gateway", plus "/section" when the parentRef names one
+  std::vector<status_condition> conditions;
+};
+
 // The whole configuration one snapshot is built from.
 struct gateway_config {
   std::vector<listener_config> listeners;
   std::vector<cluster_config> clusters;
-  std::vector<std::string> warnings;  // things the loader accepted but that have no effect
+  std::vector<std::string> warnings;   // things the loader accepted but that have no effect
+  std::vector<route_status> statuses;  // filled by the YAML loader; informational
 };
 
 // Where a configuration problem was found, for messages a user can act on.

@@ -1,4 +1,4 @@
-// Loads Kubernetes manifests (Gateway API Gateway/HTTPRoute/GatewayClass,
+// Loads Kubernetes manifests (Gateway API Gateway/HTTPRoute/GatewayClass/ReferenceGrant,
 // Service, EndpointSlice, Namespace) into a gateway_config. Every field is
 // either understood, or reported: an error for what would change behaviour,
 // a warning for what is inert in one process (a Service's selector, say).
@@ -10,7 +10,9 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <variant>
 
+#include "config/manifests.hpp"
 #include "config/yaml_documents.hpp"
 #include "router/host_name.hpp"
 
@@ -22,54 +24,30 @@ using yaml_config::index_path;
 using yaml_config::join_path;
 
 constexpr std::string_view controller_name = "gateway.dev/gatewayd";
-constexpr std::string_view gateway_api_group = "gateway.networking.k8s.io";
+using manifests::gateway_api_group;
 const std::initializer_list<std::string_view> metadata_keys = {"name", "namespace", "labels",
                                                                "annotations", "creationTimestamp"};
 const std::initializer_list<std::string_view> metadata_inert = {
     "uid", "resourceVersion", "generation", "managedFields", "finalizers", "ownerReferences"};
 
-struct meta {
-  std::string ns = "default";
-  std::string name;
-  std::string created;  // RFC 3339, compared as text
-  std::map<std::string, std::string> labels;
-};
+using manifests::grant_doc;
+using manifests::label_selector;
+using manifests::meta;
+using manifests::object_ref;
+using manifests::route_doc;
 
 struct listener_doc {
   std::string name;
   std::uint16_t port = 0;
   std::string hostname;
-  std::string from = "Same";
+  std::string from = "Same";  // Same, All or Selector
+  label_selector selector;
 };
 struct gateway_doc {
   meta m;
   std::string class_name;
   std::string address = "0.0.0.0";
   std::vector<listener_doc> listeners;
-};
-struct parent_ref_doc {
-  std::string ns, name, section;
-  std::uint16_t port = 0;
-  YAML::Node node;
-  std::string path;
-};
-struct backend_ref_doc {
-  std::string ns, name;
-  std::uint16_t port = 0;
-  std::uint32_t weight = 1;
-  YAML::Node node;
-  std::string path;
-};
-struct rule_doc {
-  route_rule rule;  // matches and timeout; backends filled at resolution
-  std::vector<backend_ref_doc> backends;
-};
-struct route_doc {
-  meta m;
-  std::string label;
-  std::vector<parent_ref_doc> parents;
-  std::vector<std::string> hostnames;
-  std::vector<rule_doc> rules;
 };
 struct service_port_doc {
   std::string name;
@@ -139,7 +117,10 @@ class loader {
         read_gateway(d, std::move(m));
     } else if (*kind == "HTTPRoute") {
       if (require_api({"gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1"}))
-        read_route(d, std::move(m));
+        routes_.push_back(manifests::read_httproute(doc_, d, std::move(m)));
+    } else if (*kind == "ReferenceGrant") {
+      if (require_api({"gateway.networking.k8s.io/v1beta1", "gateway.networking.k8s.io/v1"}))
+        grants_.push_back(manifests::read_reference_grant(doc_, d, std::move(m)));
     } else if (*kind == "GatewayClass") {
       if (require_api({"gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1"})) {
         doc_.check_keys(d, "", {"apiVersion", "kind", "metadata", "spec"}, {"status"});
@@ -153,13 +134,15 @@ class loader {
     } else if (*kind == "EndpointSlice") {
       if (require_api({"discovery.k8s.io/v1"})) read_slice(d, std::move(m));
     } else if (*kind == "Namespace") {
-      if (require_api({"v1"}))
+      if (require_api({"v1"})) {
         doc_.check_keys(d, "", {"apiVersion", "kind", "metadata"}, {"spec", "status"});
+        namespaces_[m.name] = m.labels;
+      }
     } else {
-      doc_.fail(
-          d["kind"], "kind",
-          "unsupported kind '" + *kind +
-              "' (supported: Gateway, GatewayClass, HTTPRoute, Service, EndpointSlice, Namespace)");
+      doc_.fail(d["kind"], "kind",
+                "unsupported kind '" + *kind +
+                    "' (supported: Gateway, GatewayClass, HTTPRoute, ReferenceGrant, Service, "
+                    "EndpointSlice, Namespace)");
     }
   }
 
@@ -222,9 +205,16 @@ class loader {
         if (YAML::Node ns = ar["namespaces"];
             ns.IsDefined() && doc_.is_map(ns, join_path(ap, "namespaces"))) {
           std::string np = join_path(ap, "namespaces");
-          doc_.check_keys(ns, np, {"from"});
+          doc_.check_keys(ns, np, {"from", "selector"});
           ld.from = doc_.string_at(ns, "from", np, false).value_or("Same");
-          doc_.one_of(ns["from"], join_path(np, "from"), ld.from, {"Same", "All"});
+          doc_.one_of(ns["from"], join_path(np, "from"), ld.from, {"Same", "All", "Selector"});
+          YAML::Node sel = ns["selector"];
+          if (ld.from == "Selector" && !sel.IsDefined())
+            doc_.fail(ns, join_path(np, "selector"), "required when from is Selector");
+          else if (ld.from != "Selector" && sel.IsDefined())
+            doc_.fail(sel, join_path(np, "selector"), "only used when from is Selector");
+          else if (sel.IsDefined())
+            ld.selector = manifests::read_selector(doc_, sel, join_path(np, "selector"));
         }
         if (YAML::Node kinds = ar["kinds"];
             kinds.IsDefined() && doc_.is_seq(kinds, join_path(ap, "kinds"))) {
@@ -240,152 +230,6 @@ class loader {
       g.listeners.push_back(std::move(ld));
     }
     gateways_.push_back(std::move(g));
-  }
-
-  void read_match(const YAML::Node& mn, const std::string& p, route_match& rm) {
-    doc_.check_keys(mn, p, {"path", "headers", "queryParams", "method"});
-    if (YAML::Node pn = mn["path"]; pn.IsDefined() && doc_.is_map(pn, join_path(p, "path"))) {
-      std::string pp = join_path(p, "path");
-      doc_.check_keys(pn, pp, {"type", "value"});
-      std::string type = doc_.string_at(pn, "type", pp, false).value_or("PathPrefix");
-      if (doc_.one_of(pn["type"], join_path(pp, "type"), type,
-                      {"Exact", "PathPrefix", "RegularExpression"}))
-        rm.path.type = type == "Exact"        ? path_match_type::exact
-                       : type == "PathPrefix" ? path_match_type::prefix
-                                              : path_match_type::regex;
-      rm.path.value = doc_.string_at(pn, "value", pp, false).value_or("/");
-      if (rm.path.type != path_match_type::regex &&
-          (rm.path.value.empty() || rm.path.value[0] != '/'))
-        doc_.fail(pn["value"], join_path(pp, "value"), "must start with '/'");
-    }
-    if (auto method = doc_.string_at(mn, "method", p, false)) {
-      if (doc_.one_of(
-              mn["method"], join_path(p, "method"), *method,
-              {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}))
-        rm.method = *method;
-    }
-    auto read_values = [&](const char* key, auto& out) {
-      YAML::Node list = mn[key];
-      std::string lp = join_path(p, key);
-      if (!list.IsDefined() || !doc_.is_seq(list, lp)) return;
-      for (std::size_t i = 0; i < list.size(); ++i) {
-        std::string ip = index_path(lp, i);
-        if (!doc_.is_map(list[i], ip)) continue;
-        doc_.check_keys(list[i], ip, {"type", "name", "value"});
-        typename std::decay_t<decltype(out)>::value_type v;
-        std::string type = doc_.string_at(list[i], "type", ip, false).value_or("Exact");
-        if (doc_.one_of(list[i]["type"], join_path(ip, "type"), type,
-                        {"Exact", "RegularExpression"}))
-          v.type = type == "Exact" ? value_match_type::exact : value_match_type::regex;
-        v.name = doc_.string_at(list[i], "name", ip, true).value_or("");
-        v.value = doc_.string_at(list[i], "value", ip, true).value_or("");
-        out.push_back(std::move(v));
-      }
-    };
-    read_values("headers", rm.headers);
-    read_values("queryParams", rm.query_params);
-  }
-
-  void read_route(const YAML::Node& d, meta m) {
-    doc_.check_keys(d, "", {"apiVersion", "kind", "metadata", "spec"}, {"status"});
-    const YAML::Node spec = d["spec"];
-    if (!doc_.is_map(spec, "spec")) return;
-    doc_.check_keys(spec, "spec", {"parentRefs", "hostnames", "rules"});
-    route_doc r;
-    r.m = std::move(m);
-    r.label = doc_.label();
-    if (YAML::Node ps = spec["parentRefs"]; ps.IsDefined() && doc_.is_seq(ps, "spec.parentRefs")) {
-      for (std::size_t i = 0; i < ps.size(); ++i) {
-        std::string p = index_path("spec.parentRefs", i);
-        if (!doc_.is_map(ps[i], p)) continue;
-        doc_.check_keys(ps[i], p, {"group", "kind", "namespace", "name", "sectionName", "port"});
-        std::string group =
-            doc_.string_at(ps[i], "group", p, false).value_or(std::string(gateway_api_group));
-        std::string kind = doc_.string_at(ps[i], "kind", p, false).value_or("Gateway");
-        doc_.one_of(ps[i]["group"], join_path(p, "group"), group, {gateway_api_group});
-        doc_.one_of(ps[i]["kind"], join_path(p, "kind"), kind, {"Gateway"});
-        parent_ref_doc pr;
-        pr.ns = doc_.string_at(ps[i], "namespace", p, false).value_or(r.m.ns);
-        pr.name = doc_.string_at(ps[i], "name", p, true).value_or("");
-        pr.section = doc_.string_at(ps[i], "sectionName", p, false).value_or("");
-        pr.port =
-            static_cast<std::uint16_t>(doc_.int_at(ps[i], "port", p, false, 1, 65535).value_or(0));
-        pr.node = ps[i];
-        pr.path = p;
-        r.parents.push_back(std::move(pr));
-      }
-    }
-    if (YAML::Node hs = spec["hostnames"]; hs.IsDefined() && doc_.is_seq(hs, "spec.hostnames")) {
-      for (std::size_t i = 0; i < hs.size(); ++i) {
-        std::string h = hs[i].Scalar();
-        if (!valid_route_hostname(h))
-          doc_.fail(hs[i], index_path("spec.hostnames", i), "invalid hostname '" + h + "'");
-        else
-          r.hostnames.push_back(lowercase_host(h));
-      }
-    }
-    YAML::Node rules = spec["rules"];
-    if (!rules.IsDefined()) {  // Gateway API default: one rule, PathPrefix "/", no backends
-      r.rules.emplace_back();
-    } else if (doc_.is_seq(rules, "spec.rules")) {
-      for (std::size_t i = 0; i < rules.size(); ++i) {
-        std::string p = index_path("spec.rules", i);
-        if (!doc_.is_map(rules[i], p)) continue;
-        doc_.check_keys(rules[i], p, {"name", "matches", "backendRefs", "timeouts"});
-        rule_doc rd;
-        rd.rule.name = doc_.string_at(rules[i], "name", p, false).value_or("");
-        if (YAML::Node ms = rules[i]["matches"];
-            ms.IsDefined() && doc_.is_seq(ms, join_path(p, "matches"))) {
-          for (std::size_t k = 0; k < ms.size(); ++k) {
-            std::string mp = index_path(join_path(p, "matches"), k);
-            if (!doc_.is_map(ms[k], mp)) continue;
-            read_match(ms[k], mp, rd.rule.matches.emplace_back());
-          }
-        }
-        if (YAML::Node t = rules[i]["timeouts"];
-            t.IsDefined() && doc_.is_map(t, join_path(p, "timeouts"))) {
-          std::string tp = join_path(p, "timeouts");
-          doc_.check_keys(t, tp, {"request", "backendRequest"});
-          auto req = doc_.duration_at(t, "request", tp);
-          auto back = doc_.duration_at(t, "backendRequest", tp);
-          // One deadline covers both here: the shorter one applies.
-          if (req && back)
-            rd.rule.request_timeout = std::min(*req, *back);
-          else if (req)
-            rd.rule.request_timeout = *req;
-          else if (back)
-            rd.rule.request_timeout = *back;
-        }
-        if (YAML::Node bs = rules[i]["backendRefs"];
-            bs.IsDefined() && doc_.is_seq(bs, join_path(p, "backendRefs"))) {
-          for (std::size_t k = 0; k < bs.size(); ++k) {
-            std::string bp = index_path(join_path(p, "backendRefs"), k);
-            if (!doc_.is_map(bs[k], bp)) continue;
-            doc_.check_keys(bs[k], bp, {"group", "kind", "name", "namespace", "port", "weight"});
-            std::string group = doc_.string_at(bs[k], "group", bp, false).value_or("");
-            std::string kind = doc_.string_at(bs[k], "kind", bp, false).value_or("Service");
-            doc_.one_of(bs[k]["group"], join_path(bp, "group"), group, {""});
-            doc_.one_of(bs[k]["kind"], join_path(bp, "kind"), kind, {"Service"});
-            backend_ref_doc b;
-            b.name = doc_.string_at(bs[k], "name", bp, true).value_or("");
-            b.ns = doc_.string_at(bs[k], "namespace", bp, false).value_or(r.m.ns);
-            if (b.ns != r.m.ns)
-              doc_.fail(
-                  bs[k]["namespace"], join_path(bp, "namespace"),
-                  "cross-namespace backendRefs need a ReferenceGrant, which is not supported yet");
-            b.port = static_cast<std::uint16_t>(
-                doc_.int_at(bs[k], "port", bp, true, 1, 65535).value_or(0));
-            b.weight = static_cast<std::uint32_t>(
-                doc_.int_at(bs[k], "weight", bp, false, 0, 1000000).value_or(1));
-            b.node = bs[k];
-            b.path = bp;
-            rd.backends.push_back(std::move(b));
-          }
-        }
-        r.rules.push_back(std::move(rd));
-      }
-    }
-    routes_.push_back(std::move(r));
   }
 
   void read_service(const YAML::Node& d, meta m) {
@@ -479,26 +323,53 @@ class loader {
     slices_.push_back(std::move(s));
   }
 
-  // Cluster for Service ns/name port `port`, created on first reference.
-  std::optional<std::string> cluster_for(const backend_ref_doc& b, document_reader& at) {
-    std::string key = b.ns + "/" + b.name + ":" + std::to_string(b.port);
+  // Why a reference cannot be followed, as a Gateway API ResolvedRefs reason.
+  struct unresolved {
+    std::string reason;  // InvalidKind, RefNotPermitted, BackendNotFound
+    std::string message;
+  };
+
+  // True when a ReferenceGrant in `to_ns` lets an HTTPRoute in `from_ns` refer
+  // to the Service `name` there.
+  bool granted(const std::string& from_ns, const std::string& to_ns,
+               const std::string& name) const {
+    for (const grant_doc& g : grants_) {
+      if (g.m.ns != to_ns) continue;
+      bool from_ok = std::any_of(g.from.begin(), g.from.end(), [&](const auto& f) {
+        return f.group == gateway_api_group && f.kind == "HTTPRoute" && f.ns == from_ns;
+      });
+      bool to_ok = std::any_of(g.to.begin(), g.to.end(), [&](const auto& t) {
+        return t.group.empty() && t.kind == "Service" && (t.name.empty() || t.name == name);
+      });
+      if (from_ok && to_ok) return true;
+    }
+    return false;
+  }
+
+  // The cluster for a backend reference (created on first use), or why there is none.
+  std::variant<std::string, unresolved> cluster_for(const object_ref& b, const meta& from,
+                                                    document_reader& at) {
+    const std::string what = b.ns + "/" + b.name;
+    if (!b.group.empty() || b.kind != "Service")
+      return unresolved{"InvalidKind", "backendRef kind '" + b.kind + "' in group '" + b.group +
+                                           "' is not supported (only core Service)"};
+    if (b.ns != from.ns && !granted(from.ns, b.ns, b.name))
+      return unresolved{"RefNotPermitted", "Service " + what +
+                                               " is in another namespace and no "
+                                               "ReferenceGrant there allows HTTPRoutes from " +
+                                               from.ns};
+    std::string key = what + ":" + std::to_string(b.port);
     if (known_clusters_.count(key)) return key;
     const service_doc* svc = nullptr;
     for (const auto& s : services_)
       if (s.m.ns == b.ns && s.m.name == b.name) svc = &s;
-    if (!svc) {
-      at.fail(b.node, join_path(b.path, "name"),
-              "Service " + b.ns + "/" + b.name + " not found in the config");
-      return std::nullopt;
-    }
+    if (!svc) return unresolved{"BackendNotFound", "Service " + what + " not found in the config"};
     const service_port_doc* sp = nullptr;
     for (const auto& p : svc->ports)
       if (p.port == b.port) sp = &p;
-    if (!sp) {
-      at.fail(b.node, join_path(b.path, "port"),
-              "Service " + b.ns + "/" + b.name + " has no port " + std::to_string(b.port));
-      return std::nullopt;
-    }
+    if (!sp)
+      return unresolved{"BackendNotFound",
+                        "Service " + what + " has no port " + std::to_string(b.port)};
     cluster_config c;
     c.name = key;
     for (const auto& slice : slices_) {
@@ -511,11 +382,22 @@ class loader {
     }
     if (c.endpoints.empty())
       at.warn(b.node, b.path,
-              "Service " + b.ns + "/" + b.name + " port " + std::to_string(b.port) +
+              "Service " + what + " port " + std::to_string(b.port) +
                   " has no ready EndpointSlice endpoints: its requests get 503");
     known_clusters_.insert(key);
     out_.clusters.push_back(std::move(c));
     return key;
+  }
+
+  // Whether listener `l` of `gw` admits routes from namespace `ns` (allowedRoutes).
+  bool admits(const gateway_doc& gw, const listener_doc& l, const std::string& ns) const {
+    if (l.from == "All") return true;
+    if (l.from == "Same") return gw.m.ns == ns;
+    // Selector: the namespace's labels, plus the name label Kubernetes sets on every namespace.
+    std::map<std::string, std::string> labels;
+    if (auto it = namespaces_.find(ns); it != namespaces_.end()) labels = it->second;
+    labels["kubernetes.io/metadata.name"] = ns;
+    return l.selector.matches(labels);
   }
 
   void resolve() {
@@ -565,41 +447,84 @@ class loader {
           r.m.created.empty()
               ? static_cast<std::int64_t>(stamps.size())
               : std::lower_bound(stamps.begin(), stamps.end(), r.m.created) - stamps.begin();
+      // ResolvedRefs: the first reference that fails names the reason; each
+      // failing one is also a warning with its location.
+      status_condition resolved{"ResolvedRefs", true, "ResolvedRefs", "all references resolved"};
+      auto note_unresolved = [&](const object_ref& b, const unresolved& u, const char* effect) {
+        at.warn(b.node, b.path, u.message + effect);
+        if (resolved.status) resolved = {"ResolvedRefs", false, u.reason, u.message};
+      };
       for (const auto& rd : r.rules) {
         route_rule rule = rd.rule;
         for (const auto& b : rd.backends) {
-          if (auto c = cluster_for(b, at)) rule.backends.push_back({*c, b.weight});
+          auto c = cluster_for(b, r.m, at);
+          if (auto* name = std::get_if<std::string>(&c)) {
+            rule.backends.push_back({*name, b.weight, ""});
+          } else {
+            const auto& u = std::get<unresolved>(c);
+            note_unresolved(b, u, ": requests for this backend get 500");
+            rule.backends.push_back({"", b.weight, u.message});
+          }
+        }
+        for (const auto& md : rd.mirrors) {
+          auto c = cluster_for(md.backend, r.m, at);
+          if (auto* name = std::get_if<std::string>(&c))
+            rule.mirrors.push_back({*name, md.numerator, md.denominator});
+          else
+            note_unresolved(md.backend, std::get<unresolved>(c), ": nothing is mirrored there");
         }
         base.rules.push_back(std::move(rule));
       }
       bool attached = false;
       for (const auto& pr : r.parents) {
-        bool gateway_found = false;
+        route_status st{"HTTPRoute",
+                        r.m.ns + "/" + r.m.name,
+                        pr.ns + "/" + pr.name + (pr.section.empty() ? "" : "/" + pr.section),
+                        {}};
+        status_condition accepted{"Accepted", false, "NoMatchingParent", ""};
+        bool gateway_found = false, listener_found = false, allowed = false;
         for (const auto& pt : points) {
           if (pt.gw->m.ns != pr.ns || pt.gw->m.name != pr.name) continue;
           gateway_found = true;
           if (!pr.section.empty() && pt.l->name != pr.section) continue;
           if (pr.port && pt.l->port != pr.port) continue;
-          if (pt.l->from == "Same" && pt.gw->m.ns != r.m.ns) continue;
+          listener_found = true;
+          if (!admits(*pt.gw, *pt.l, r.m.ns)) continue;
+          allowed = true;
           route attached_route = base;
           if (!intersect_hostnames(pt.l->hostname, r.hostnames, attached_route.hostnames)) continue;
           out_.listeners[pt.index].routes.push_back(std::move(attached_route));
+          accepted = {"Accepted", true, "Accepted", "attached"};
           attached = true;
         }
         bool known = std::any_of(gateways_.begin(), gateways_.end(), [&](const gateway_doc& g) {
           return g.m.ns == pr.ns && g.m.name == pr.name;
         });
-        if (!known)
+        if (!known) {
           at.fail(pr.node, join_path(pr.path, "name"),
                   "Gateway " + pr.ns + "/" + pr.name + " not found in the config");
-        else if (!gateway_found)
+          accepted.message = "Gateway not found";
+        } else if (!gateway_found) {
           at.warn(pr.node, pr.path,
                   "Gateway " + pr.ns + "/" + pr.name + " is not served (GatewayClass)");
+          accepted.message = "Gateway not served by this controller";
+        } else if (!accepted.status) {
+          if (!listener_found) {
+            accepted.message = "no listener matches sectionName/port";
+          } else if (!allowed) {
+            accepted.reason = "NotAllowedByListeners";
+            accepted.message = "the listeners' allowedRoutes do not admit namespace " + r.m.ns;
+          } else {
+            accepted.reason = "NoMatchingListenerHostname";
+            accepted.message = "no listener hostname intersects the route's hostnames";
+          }
+          at.warn(pr.node, pr.path, "not attached to " + st.parent + ": " + accepted.message);
+        }
+        st.conditions = {accepted, resolved};
+        out_.statuses.push_back(std::move(st));
       }
       if (!attached && !r.parents.empty())
-        at.warn(YAML::Node(), "spec.parentRefs",
-                "route attaches to no listener (sectionName, port, allowedRoutes or hostnames "
-                "exclude it)");
+        at.warn(YAML::Node(), "spec.parentRefs", "route attaches to no listener");
       if (r.parents.empty())
         at.warn(YAML::Node(), "spec.parentRefs", "route has no parentRefs and serves nothing");
     }
@@ -612,6 +537,8 @@ class loader {
   std::vector<route_doc> routes_;
   std::vector<service_doc> services_;
   std::vector<slice_doc> slices_;
+  std::vector<grant_doc> grants_;
+  std::map<std::string, std::map<std::string, std::string>> namespaces_;  // name -> labels
   std::map<std::string, std::string> classes_;
   std::set<std::string> known_clusters_;
 };

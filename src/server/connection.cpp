@@ -120,7 +120,10 @@ bool connection::refresh_snapshot() {
   const auto& snap = worker_.current_snapshot();
   if (snapshot_ == snap) return true;
   const socket_group* g = snap->find_group(group_);
-  if (!g) return false;
+  if (!g) {
+    group_gone_ = true;  // requests already sent are served on the old config, then it closes
+    return false;
+  }
   snapshot_ = snap;
   group_rt_ = g;
   listener_rt_ = &snap->listeners[g->members.front()];
@@ -131,7 +134,7 @@ asio::awaitable<bool> connection::read_request_head() {
   // The limits for reading the head come from the config current now; the
   // request itself is served by the config current when its head is complete,
   // so a keep-alive connection idle across a reload uses the new one.
-  if (!refresh_snapshot()) co_return false;
+  if (!refresh_snapshot() && (!snapshot_ || in_.empty())) co_return false;
   const listener_limits limits = listener_rt_->config.limits;  // a copy: the snapshot may change
   const http1::head_limits head_limits{limits.max_request_line, limits.max_request_head,
                                        limits.max_header_count};
@@ -150,7 +153,7 @@ asio::awaitable<bool> connection::read_request_head() {
     }
     if (!pending.empty()) {
       if (std::size_t end = scanner_.find_end(pending)) {
-        if (!refresh_snapshot()) co_return false;
+        refresh_snapshot();
         int status = http1::parse_request_head(pending.substr(0, end), request_, head_limits);
         if (status) {
           request_id_len_ = 0;
@@ -201,7 +204,7 @@ asio::awaitable<bool> connection::serve_request() {
   const listener_runtime& lr = *listener_rt_;
   const listener_limits& limits = lr.config.limits;
   client_version_minor_ = request_.version_minor;
-  client_keep_alive_ = request_.wants_keep_alive();
+  client_keep_alive_ = request_.wants_keep_alive() && !group_gone_;
   is_head_request_ = request_.method == "HEAD";
   sent_continue_ = false;
   request_chunked_ = request_.chunked;
@@ -294,6 +297,7 @@ asio::awaitable<bool> connection::serve_request() {
       ticket -= b.weight;
     }
   }
+  if (!rr.mirrors.empty()) start_mirrors(rr);
   if (cluster == invalid_backend) {  // this share of the traffic has no valid backend
     co_await local_reply(500, "route backend is invalid\n", has_body);
     co_return !has_body && client_keep_alive_;
@@ -331,6 +335,35 @@ asio::awaitable<bool> connection::serve_request() {
       co_return false;
   }
   co_return !close;
+}
+
+void connection::start_mirrors(const resolved_rule& rule) {
+  mirror_counters& counters = worker_.mirrors();
+  for (const resolved_mirror& m : rule.mirrors) {
+    if (m.numerator == 0 || worker_.random() % m.denominator >= m.numerator) continue;
+    const cluster_runtime& cl = snapshot_->clusters[m.cluster];
+    // Only a body that is whole in the buffer can be copied; a streamed one
+    // goes to the upstream once, so such requests are not mirrored.
+    const bool has_body = request_chunked_ || request_body_left_ > 0;
+    const bool body_here = !request_chunked_ && request_body_left_ <= max_mirrored_body &&
+                           in_.size() >= request_body_left_;
+    if ((has_body && !body_here) || cl.addresses.empty() ||
+        counters.in_flight >= max_mirrors_in_flight) {
+      ++counters.skipped;
+      continue;
+    }
+    std::string copy;
+    const std::size_t body = has_body ? static_cast<std::size_t>(request_body_left_) : 0;
+    copy.reserve(head_out_.size() + 24 + body);
+    copy.append(head_out_, 0, head_out_.size() - 2);  // without the blank line
+    copy.append("connection: close\r\n\r\n"sv);
+    copy.append(in_.view().substr(0, body));
+    std::size_t ep = worker_.pool().pick(*snapshot_, m.cluster);
+    asio::co_spawn(client_.get_executor(),
+                   send_mirror(cl.addresses[ep], std::move(copy), cl.config.connect_timeout,
+                               request_timeout_, counters),
+                   asio::detached);
+  }
 }
 
 asio::awaitable<bool> connection::write_client(std::span<const asio::const_buffer> buffers) {

@@ -51,8 +51,9 @@ class connection : public std::enable_shared_from_this<connection> {
   };
   enum class send_result { ok, upstream_error, client_error, bad_framing, too_large };
 
-  // Takes the worker's current snapshot for the next request; false when the
-  // connection's socket group is not in it any more (removed by a reload).
+  // Takes the worker's current snapshot for the next request; false (and the
+  // old snapshot kept) when the connection's socket group is not in it any
+  // more: a reload removed its listeners, so it closes after what was sent.
   bool refresh_snapshot();
   asio::awaitable<bool> read_request_head();
   asio::awaitable<bool> serve_request();
@@ -64,6 +65,9 @@ class connection : public std::enable_shared_from_this<connection> {
   // Answers for the gateway; `location` (if any) becomes a Location field.
   asio::awaitable<void> local_reply(int status, std::string_view body, bool close,
                                     std::string_view location = {});
+  // Starts the rule's mirrors that this request is sampled for (after the
+  // upstream head is built, before the body leaves the buffer).
+  void start_mirrors(const resolved_rule& rule);
   asio::awaitable<bool> write_client(std::span<const asio::const_buffer> buffers);
   // Writes and then clears gather_; false if the peer is gone or the write timed out.
   asio::awaitable<bool> send_gather(tcp::socket& socket);
@@ -85,13 +89,14 @@ class connection : public std::enable_shared_from_this<connection> {
   const socket_group* group_rt_ = nullptr;
   const listener_runtime* listener_rt_ = nullptr;  // the group's first, then the request's
 
-  byte_buffer in_;                    // bytes from the client
-  byte_buffer up_;                    // bytes from the upstream
-  std::string head_out_;              // serialized request or response head
-  std::string path_buf_;              // normalized path when the request's needed changing
-  std::string location_;              // a redirect's Location
-  std::string rewrite_buf_;           // a URLRewrite's path
-  const route_rule* rule_ = nullptr;  // the current request's rule, null when none matched
+  byte_buffer in_;           // bytes from the client
+  byte_buffer up_;           // bytes from the upstream
+  std::string head_out_;     // serialized request or response head
+  std::string path_buf_;     // normalized path when the request's needed changing
+  std::string location_;     // a redirect's Location
+  std::string rewrite_buf_;  // a URLRewrite's path
+  const route_rule* rule_ = nullptr;
+  bool group_gone_ = false;  // the current request's rule, null when none matched
   std::vector<asio::const_buffer> gather_;
   http1::request_head request_;
   http1::response_head response_;

@@ -150,12 +150,27 @@ void server::impl::reload(gateway_config config) {
   std::vector<std::uint32_t> closed, removed;
   std::vector<std::vector<std::shared_ptr<listen_socket>>> opened(workers.size());
   if (current == state::running) {
+    // A group that asks for exactly where an old one is bound (an ephemeral
+    // port now named, or listeners regrouped) takes over its sockets: closing
+    // a listening socket resets the connections still in its accept queue.
+    for (auto& g : next->groups) {
+      if (g.bind_port == 0 || previous->find_group(g.id)) continue;
+      tcp::endpoint requested(asio::ip::make_address(g.bind_address), g.bind_port);
+      for (const auto& b : bound) {
+        bool taken = std::any_of(next->groups.begin(), next->groups.end(),
+                                 [&](const socket_group& o) { return o.id == b.id; });
+        if (!taken && tcp::endpoint(b.requested.address(), b.port) == requested) g.id = b.id;
+      }
+    }
     for (const auto& g : next->groups) {
       tcp::endpoint requested(asio::ip::make_address(g.bind_address), g.bind_port);
       auto old = std::find_if(bound.begin(), bound.end(),
                               [&](const bound_group& b) { return b.id == g.id; });
-      if (old != bound.end() && old->requested == requested) {
+      if (old != bound.end() && (old->requested == requested ||
+                                 tcp::endpoint(old->requested.address(), old->port) == requested)) {
         now_bound.push_back(*old);  // same sockets: nothing is dropped
+        now_bound.back().key = g.key;
+        now_bound.back().requested = requested;
         now_bound.back().listeners = member_names(*next, g);
         continue;
       }

@@ -9,6 +9,7 @@
 
 #include "asio/asio.hpp"
 #include "core/logger.hpp"
+#include "server/request_mirror.hpp"
 #include "server/snapshot.hpp"
 #include "upstream/connection_pool.hpp"
 
@@ -63,6 +64,7 @@ class worker {
   // The snapshot the worker serves from; refreshed when the config version moves.
   const std::shared_ptr<const snapshot>& current_snapshot();
   connection_pool& pool() noexcept { return pool_; }
+  mirror_counters& mirrors() noexcept { return mirrors_; }
   const logger& log() const noexcept { return shared_.log; }
   bool draining() const noexcept { return draining_; }
   // Fast per-worker pseudo-random numbers (xorshift64*), not for secrets.
@@ -87,6 +89,7 @@ class worker {
   asio::io_context context_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::vector<std::shared_ptr<listen_socket>> listeners_;
   connection_pool pool_;
+  mirror_counters mirrors_;
   std::shared_ptr<const snapshot> snapshot_;
   std::uint64_t snapshot_version_ = ~0ULL;
   connection* connections_ = nullptr;  // intrusive list head

@@ -170,3 +170,79 @@ TEST_SUITE("route filters through the proxy") {
     }
   }
 }
+
+TEST_SUITE("request mirror") {
+  // A rule that sends to cluster "up" and mirrors to cluster "shadow".
+  gateway::gateway_config mirrored(std::uint16_t up, std::uint16_t shadow, std::uint32_t numerator,
+                                   std::uint32_t denominator) {
+    gateway::gateway_config cfg = proxy_config({up});
+    cfg.clusters.push_back(cluster("shadow", {shadow}));
+    cfg.listeners.front().routes.front().rules.front().mirrors = {
+        {"shadow", numerator, denominator}};
+    return cfg;
+  }
+
+  // Waits (bounded) until `u` has seen `n` requests.
+  bool wait_requests(const test_upstream& u, std::size_t n) {
+    for (int i = 0; i < 400 && u.requests() < n; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    return u.requests() >= n;
+  }
+
+  TEST_CASE("the mirror gets a copy, and a slow mirror does not delay the request") {
+    test_upstream up;
+    test_upstream shadow([](const received_request&) {
+      response_plan p;
+      p.delay = std::chrono::milliseconds(1500);
+      p.body = "shadow";
+      return p;
+    });
+    running_gateway gw(mirrored(up.port(), shadow.port(), 1, 1));
+    auto start = std::chrono::steady_clock::now();
+    auto r = request(gw.port(),
+                     "POST /orders?x=1 HTTP/1.1\r\nHost: shop\r\nX-Trace: t1\r\n"
+                     "Content-Length: 5\r\nConnection: close\r\n\r\nhello");
+    auto took = std::chrono::steady_clock::now() - start;
+    CHECK(r.status == 200);
+    CHECK(r.body == "POST /orders?x=1 5");  // the main upstream's answer, not the mirror's
+    CHECK(took < std::chrono::milliseconds(1000));
+    REQUIRE(wait_requests(shadow, 1));
+    auto copy = shadow.last();
+    CHECK(copy.method == "POST");
+    CHECK(copy.target == "/orders?x=1");
+    CHECK(copy.header("host") == "shop");
+    CHECK(copy.header("x-trace") == "t1");
+    CHECK(copy.body == "hello");
+    CHECK(copy.header("x-request-id") == up.last().header("x-request-id"));
+  }
+
+  TEST_CASE("a dead mirror changes nothing for the request") {
+    test_upstream up;
+    std::uint16_t dead;
+    {
+      test_upstream gone;
+      dead = gone.port();
+    }
+    running_gateway gw(mirrored(up.port(), dead, 1, 1));
+    for (int i = 0; i < 20; ++i)
+      CHECK(request(gw.port(), "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").status ==
+            200);
+  }
+
+  TEST_CASE("the mirrored share follows the fraction") {
+    test_upstream up, shadow;
+    running_gateway gw(mirrored(up.port(), shadow.port(), 1, 4));
+    test_client c(gw.port());
+    constexpr int total = 400;
+    for (int i = 0; i < total; ++i) {
+      REQUIRE(c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+      REQUIRE(c.read_response().status == 200);
+    }
+    // Binomial(400, 1/4): mean 100, sd 8.7; six sd either side.
+    wait_requests(shadow, 48);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // stragglers
+    CHECK(shadow.requests() >= 48);
+    CHECK(shadow.requests() <= 152);
+    CHECK(up.requests() == total);
+  }
+}

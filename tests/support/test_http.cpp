@@ -1,5 +1,11 @@
 #include "test_http.hpp"
 
+#include <dirent.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -463,6 +469,39 @@ std::uint64_t peak_rss() {
 }
 std::uint64_t current_rss() {
   return status_kb("VmRSS:");
+}
+
+bool process_listens_on(std::uint16_t port) {
+  // Inodes of this process's sockets, from its descriptor table.
+  std::set<std::string> ours;
+  if (DIR* d = ::opendir("/proc/self/fd")) {
+    while (dirent* e = ::readdir(d)) {
+      char target[64];
+      std::string link = std::string("/proc/self/fd/") + e->d_name;
+      ssize_t n = ::readlink(link.c_str(), target, sizeof target - 1);
+      if (n <= 0) continue;
+      std::string t(target, static_cast<std::size_t>(n));
+      if (t.rfind("socket:[", 0) == 0) ours.insert(t.substr(8, t.size() - 9));
+    }
+    ::closedir(d);
+  }
+  // Listening sockets of the network namespace: state 0A, local port in hex.
+  for (const char* table : {"/proc/self/net/tcp", "/proc/self/net/tcp6"}) {
+    std::ifstream in(table);
+    std::string line;
+    std::getline(in, line);  // header
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
+      fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >>
+          timeout >> inode;
+      auto colon = local.rfind(':');
+      if (state != "0A" || colon == std::string::npos) continue;
+      if (std::stoul(local.substr(colon + 1), nullptr, 16) == port && ours.count(inode))
+        return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace gwtest

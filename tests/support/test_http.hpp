@@ -146,6 +146,11 @@ class test_client {
 client_response request(std::uint16_t port, const std::string& raw, bool head_request = false,
                         std::chrono::milliseconds timeout = 10s);
 
+// True if this process has a socket listening on TCP `port` (any address).
+// Connecting to the port instead would race with other test processes, which
+// the kernel may hand the port to as soon as it is free.
+bool process_listens_on(std::uint16_t port);
+
 // Peak resident set size of this process (VmHWM), in bytes.
 std::uint64_t peak_rss();
 // Current resident set size (VmRSS), in bytes.

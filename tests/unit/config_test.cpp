@@ -138,30 +138,226 @@ spec:
   parentRefs: [{name: web}]
   rules:
   - backendRefs: [{name: api, port: 80}]
-    filters: [{type: RequestHeaderModifier}]
+    filters: [{type: RequestHeaderModifier, requestHeaderModifier: {set: [], replace: []}}]
 )"));
-    CHECK(msg.find("spec.rules[0].filters") != std::string::npos);
+    CHECK(msg.find("spec.rules[0].filters[0].requestHeaderModifier.replace") != std::string::npos);
     CHECK(msg.find("unknown or unsupported field") != std::string::npos);
     msg = load_error(base + "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n");
     CHECK(msg.find("gw.yaml:38:") != std::string::npos);
     CHECK(msg.find("unsupported kind 'ConfigMap'") != std::string::npos);
   }
 
-  TEST_CASE("references that do not resolve are errors") {
+  TEST_CASE(
+      "a backend that does not resolve gets 500 and a status; a missing Gateway is an error") {
     // A route on Gateway `gateway` whose one rule sends to `backend`.
     auto route_to = [](const std::string& gateway, const std::string& backend) {
       return with_route(
           "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
           "metadata: {name: r}\nspec:\n  parentRefs: [{name: " +
-          gateway + "}]\n  rules:\n  - backendRefs: [" + backend + "]\n");
+          gateway + "}]\n  rules:\n  - backendRefs: [" + backend + ", {name: api, port: 80}]\n");
     };
-    CHECK(load_error(route_to("web", "{name: missing, port: 80}"))
-              .find("Service default/missing not found") != std::string::npos);
-    CHECK(load_error(route_to("web", "{name: api, port: 81}")).find("has no port 81") !=
-          std::string::npos);
+    struct row {
+      const char* backend;
+      const char* reason;
+      const char* message;
+    };
+    const row rows[] = {
+        {"{name: missing, port: 80}", "BackendNotFound", "Service default/missing not found"},
+        {"{name: api, port: 81}", "BackendNotFound", "has no port 81"},
+        {"{kind: Pod, name: api, port: 80}", "InvalidKind", "kind 'Pod'"},
+        {"{name: api, namespace: other, port: 80}", "RefNotPermitted", "no ReferenceGrant"},
+    };
+    for (const auto& r : rows) {
+      CAPTURE(r.backend);
+      auto cfg = load_yaml(route_to("web", r.backend), "gw.yaml");
+      const auto& backends = cfg.listeners.at(0).routes.at(0).rules.at(0).backends;
+      REQUIRE(backends.size() == 2);
+      CHECK(backends[0].cluster.empty());
+      CHECK(backends[0].invalid.find(r.message) != std::string::npos);
+      CHECK(backends[1].cluster == "default/api:80");  // the valid one keeps working
+      REQUIRE(cfg.statuses.size() == 1);
+      const auto& st = cfg.statuses[0];
+      CHECK(st.route == "default/r");
+      CHECK(st.parent == "default/web");
+      REQUIRE(st.conditions.size() == 2);
+      CHECK(st.conditions[0].type == "Accepted");
+      CHECK(st.conditions[0].status);
+      CHECK(st.conditions[1].type == "ResolvedRefs");
+      CHECK(!st.conditions[1].status);
+      CHECK(st.conditions[1].reason == r.reason);
+      bool warned = false;
+      for (const auto& w : cfg.warnings)
+        warned = warned || (w.find(r.message) != std::string::npos &&
+                            w.find("spec.rules[0].backendRefs[0]") != std::string::npos);
+      CHECK(warned);
+    }
     CHECK(load_error(route_to("nope", "{name: api, port: 80}"))
               .find("Gateway default/nope not found") != std::string::npos);
-    CHECK(load_error(route_to("web", "{name: api, port: 80}")).empty());
+  }
+
+  TEST_CASE("a ReferenceGrant allows a cross-namespace backend") {
+    const std::string other = R"(---
+apiVersion: v1
+kind: Service
+metadata: {name: db, namespace: other}
+spec:
+  ports: [{name: http, port: 80}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: db
+  namespace: other
+  labels: {kubernetes.io/service-name: db}
+addressType: IPv4
+endpoints: [{addresses: [10.1.0.1]}]
+ports: [{name: http, port: 7000}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r}
+spec:
+  parentRefs: [{name: web}]
+  rules:
+  - backendRefs: [{name: db, namespace: other, port: 80}]
+)";
+    auto grant = [](const std::string& from_ns, const std::string& to_name) {
+      return "---\napiVersion: gateway.networking.k8s.io/v1beta1\nkind: ReferenceGrant\n"
+             "metadata: {name: g, namespace: other}\nspec:\n"
+             "  from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: " +
+             from_ns + "}]\n  to: [{group: \"\", kind: Service" +
+             (to_name.empty() ? "" : ", name: " + to_name) + "}]\n";
+    };
+    auto backend = [](const gateway_config& cfg) {
+      return cfg.listeners.at(0).routes.at(0).rules.at(0).backends.at(0);
+    };
+    CHECK(backend(load_yaml(base + other + grant("default", ""))).cluster == "other/db:80");
+    CHECK(backend(load_yaml(base + other + grant("default", "db"))).cluster == "other/db:80");
+    CHECK(backend(load_yaml(base + other + grant("default", "cache"))).cluster.empty());
+    CHECK(backend(load_yaml(base + other + grant("elsewhere", ""))).cluster.empty());
+    CHECK(backend(load_yaml(base + other)).invalid.find("no ReferenceGrant") != std::string::npos);
+  }
+
+  TEST_CASE("allowedRoutes: From Selector matches namespace labels") {
+    auto config = [](const std::string& selector) {
+      return R"(apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: web, namespace: infra}
+spec:
+  gatewayClassName: any
+  listeners:
+  - name: http
+    port: 80
+    protocol: HTTP
+    allowedRoutes:
+      namespaces:
+        from: Selector
+        selector: )" +
+             selector + R"(
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop, labels: {team: blue, env: prod}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r, namespace: shop}
+spec:
+  parentRefs: [{name: web, namespace: infra}]
+)";
+    };
+    auto attached = [](const gateway_config& cfg) { return cfg.listeners.at(0).routes.size(); };
+    CHECK(attached(load_yaml(config("{matchLabels: {team: blue}}"))) == 1);
+    CHECK(attached(load_yaml(config("{matchLabels: {team: red}}"))) == 0);
+    CHECK(attached(load_yaml(
+              config("{matchExpressions: [{key: env, operator: In, values: [prod, qa]}]}"))) == 1);
+    CHECK(attached(load_yaml(config("{matchExpressions: [{key: env, operator: DoesNotExist}]}"))) ==
+          0);
+    CHECK(attached(load_yaml(config("{matchLabels: {kubernetes.io/metadata.name: shop}}"))) == 1);
+    auto cfg = load_yaml(config("{matchLabels: {team: red}}"));
+    REQUIRE(cfg.statuses.size() == 1);
+    CHECK(cfg.statuses[0].conditions[0].reason == "NotAllowedByListeners");
+    CHECK(load_error(config("{matchExpressions: [{key: env, operator: In}]}"))
+              .find("In and NotIn need values") != std::string::npos);
+  }
+
+  TEST_CASE("HTTPRoute filters load into the rule") {
+    auto cfg = load_yaml(with_route(R"(apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r}
+spec:
+  parentRefs: [{name: web}]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /old}}]
+    filters:
+    - type: RequestRedirect
+      requestRedirect:
+        scheme: https
+        hostname: New.Example.com
+        port: 8443
+        statusCode: 301
+        path: {type: ReplacePrefixMatch, replacePrefixMatch: /new}
+  - matches: [{path: {type: PathPrefix, value: /api}}]
+    filters:
+    - type: RequestHeaderModifier
+      requestHeaderModifier:
+        set: [{name: x-a, value: "1"}]
+        add: [{name: x-b, value: "2"}]
+        remove: [x-c]
+    - type: ResponseHeaderModifier
+      responseHeaderModifier: {remove: [server]}
+    - type: URLRewrite
+      urlRewrite: {hostname: internal, path: {type: ReplaceFullPath, replaceFullPath: /v2}}
+    - type: RequestMirror
+      requestMirror: {backendRef: {name: api, port: 80}, percent: 25}
+    backendRefs: [{name: api, port: 80}]
+)"));
+    const auto& rules = cfg.listeners.at(0).routes.at(0).rules;
+    REQUIRE(rules.size() == 2);
+    REQUIRE(rules[0].redirect);
+    CHECK(rules[0].redirect->scheme == "https");
+    CHECK(rules[0].redirect->hostname == "new.example.com");
+    CHECK(rules[0].redirect->port == 8443);
+    CHECK(rules[0].redirect->status_code == 301);
+    CHECK(rules[0].redirect->path.type == path_rewrite_type::prefix_match);
+    CHECK(rules[0].redirect->path.value == "/new");
+    CHECK(rules[1].request_headers.set.at(0).name == "x-a");
+    CHECK(rules[1].request_headers.add.at(0).value == "2");
+    CHECK(rules[1].request_headers.remove.at(0) == "x-c");
+    CHECK(rules[1].response_headers.remove.at(0) == "server");
+    REQUIRE(rules[1].rewrite);
+    CHECK(rules[1].rewrite->hostname == "internal");
+    CHECK(rules[1].rewrite->path.value == "/v2");
+    REQUIRE(rules[1].mirrors.size() == 1);
+    CHECK(rules[1].mirrors[0].cluster == "default/api:80");
+    CHECK(rules[1].mirrors[0].numerator == 25);
+    CHECK(rules[1].mirrors[0].denominator == 100);
+  }
+
+  TEST_CASE("filter mistakes are errors with their field path") {
+    auto error_for = [](const std::string& filters) {
+      return load_error(with_route(
+          "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r}\n"
+          "spec:\n  parentRefs: [{name: web}]\n  rules:\n"
+          "  - matches: [{path: {type: Exact, value: /x}}]\n    filters: " +
+          filters + "\n"));
+    };
+    CHECK(error_for("[{type: RequestRedirect}]").find("filters[0].requestRedirect: required") !=
+          std::string::npos);
+    CHECK(error_for("[{type: RequestRedirect, requestRedirect: {statusCode: 305}}]")
+              .find("statusCode") != std::string::npos);
+    CHECK(error_for("[{type: URLRewrite, urlRewrite: {}, requestRedirect: {}}]")
+              .find("filters[0].requestRedirect: not allowed with type URLRewrite") !=
+          std::string::npos);
+    CHECK(error_for("[{type: URLRewrite, urlRewrite: {path: {type: ReplacePrefixMatch, "
+                    "replacePrefixMatch: /y}}}]")
+              .find("ReplacePrefixMatch needs every match of the rule to be a PathPrefix") !=
+          std::string::npos);
+    CHECK(error_for("[{type: ExtensionRef, extensionRef: {group: g, kind: k, name: n}}]")
+              .find("not supported yet") != std::string::npos);
+    CHECK(error_for("[{type: RequestHeaderModifier, requestHeaderModifier: {}}, "
+                    "{type: RequestHeaderModifier, requestHeaderModifier: {}}]")
+              .find("may appear only once") != std::string::npos);
   }
 
   TEST_CASE("YAML syntax errors carry a line") {

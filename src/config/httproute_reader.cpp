@@ -1,0 +1,420 @@
+// Reading HTTPRoute documents (matches, filters, backendRefs, timeouts) and
+// ReferenceGrants. References are recorded as written; the loader resolves
+// them once every document is read.
+#include <algorithm>
+#include <set>
+
+#include "config/manifests.hpp"
+#include "router/host_name.hpp"
+
+namespace gateway::manifests {
+namespace {
+
+using yaml_config::document_reader;
+using yaml_config::index_path;
+using yaml_config::join_path;
+
+void read_match(document_reader& doc, const YAML::Node& mn, const std::string& p, route_match& rm) {
+  doc.check_keys(mn, p, {"path", "headers", "queryParams", "method"});
+  if (YAML::Node pn = mn["path"]; pn.IsDefined() && doc.is_map(pn, join_path(p, "path"))) {
+    std::string pp = join_path(p, "path");
+    doc.check_keys(pn, pp, {"type", "value"});
+    std::string type = doc.string_at(pn, "type", pp, false).value_or("PathPrefix");
+    if (doc.one_of(pn["type"], join_path(pp, "type"), type,
+                   {"Exact", "PathPrefix", "RegularExpression"}))
+      rm.path.type = type == "Exact"        ? path_match_type::exact
+                     : type == "PathPrefix" ? path_match_type::prefix
+                                            : path_match_type::regex;
+    rm.path.value = doc.string_at(pn, "value", pp, false).value_or("/");
+    if (rm.path.type != path_match_type::regex &&
+        (rm.path.value.empty() || rm.path.value[0] != '/'))
+      doc.fail(pn["value"], join_path(pp, "value"), "must start with '/'");
+  }
+  if (auto method = doc.string_at(mn, "method", p, false)) {
+    if (doc.one_of(
+            mn["method"], join_path(p, "method"), *method,
+            {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}))
+      rm.method = *method;
+  }
+  auto read_values = [&](const char* key, auto& out) {
+    YAML::Node list = mn[key];
+    std::string lp = join_path(p, key);
+    if (!list.IsDefined() || !doc.is_seq(list, lp)) return;
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      std::string ip = index_path(lp, i);
+      if (!doc.is_map(list[i], ip)) continue;
+      doc.check_keys(list[i], ip, {"type", "name", "value"});
+      typename std::decay_t<decltype(out)>::value_type v;
+      std::string type = doc.string_at(list[i], "type", ip, false).value_or("Exact");
+      if (doc.one_of(list[i]["type"], join_path(ip, "type"), type, {"Exact", "RegularExpression"}))
+        v.type = type == "Exact" ? value_match_type::exact : value_match_type::regex;
+      v.name = doc.string_at(list[i], "name", ip, true).value_or("");
+      v.value = doc.string_at(list[i], "value", ip, true).value_or("");
+      out.push_back(std::move(v));
+    }
+  };
+  read_values("headers", rm.headers);
+  read_values("queryParams", rm.query_params);
+}
+
+// A reference to a backend object (backendRefs entries, a mirror's backendRef).
+object_ref read_backend_ref(document_reader& doc, const YAML::Node& n, const std::string& p,
+                            const meta& m, bool weighted) {
+  object_ref b;
+  if (weighted)
+    doc.check_keys(n, p, {"group", "kind", "name", "namespace", "port", "weight", "filters"});
+  else
+    doc.check_keys(n, p, {"group", "kind", "name", "namespace", "port"});
+  if (n["filters"].IsDefined())
+    doc.fail(n["filters"], join_path(p, "filters"),
+             "per-backend filters are not supported yet; put the filter on the rule");
+  b.group = doc.string_at(n, "group", p, false).value_or("");
+  b.kind = doc.string_at(n, "kind", p, false).value_or("Service");
+  b.name = doc.string_at(n, "name", p, true).value_or("");
+  b.ns = doc.string_at(n, "namespace", p, false).value_or(m.ns);
+  const bool service = b.group.empty() && b.kind == "Service";
+  b.port = static_cast<std::uint16_t>(doc.int_at(n, "port", p, service, 1, 65535).value_or(0));
+  if (weighted)
+    b.weight =
+        static_cast<std::uint32_t>(doc.int_at(n, "weight", p, false, 0, 1000000).value_or(1));
+  b.node = n;
+  b.path = p;
+  return b;
+}
+
+void read_header_modifier(document_reader& doc, const YAML::Node& n, const std::string& p,
+                          header_modifier& out) {
+  if (!doc.is_map(n, p)) return;
+  doc.check_keys(n, p, {"set", "add", "remove"});
+  std::set<std::string> names;  // the spec forbids naming a header twice across set and add
+  auto read_fields = [&](const char* key, std::vector<header_value>& fields) {
+    YAML::Node list = n[key];
+    std::string lp = join_path(p, key);
+    if (!list.IsDefined() || !doc.is_seq(list, lp)) return;
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      std::string ip = index_path(lp, i);
+      if (!doc.is_map(list[i], ip)) continue;
+      doc.check_keys(list[i], ip, {"name", "value"});
+      header_value h{doc.string_at(list[i], "name", ip, true).value_or(""),
+                     doc.string_at(list[i], "value", ip, true).value_or("")};
+      if (!names.insert(lowercase_host(h.name)).second)
+        doc.fail(list[i]["name"], join_path(ip, "name"), "header '" + h.name + "' named twice");
+      fields.push_back(std::move(h));
+    }
+  };
+  read_fields("set", out.set);
+  read_fields("add", out.add);
+  if (YAML::Node list = n["remove"]; list.IsDefined() && doc.is_seq(list, join_path(p, "remove")))
+    for (std::size_t i = 0; i < list.size(); ++i)
+      out.remove.push_back(list[i].Scalar());
+}
+
+path_rewrite read_path_modifier(document_reader& doc, const YAML::Node& n, const std::string& p) {
+  path_rewrite out;
+  if (!doc.is_map(n, p)) return out;
+  doc.check_keys(n, p, {"type", "replaceFullPath", "replacePrefixMatch"});
+  std::string type = doc.string_at(n, "type", p, true).value_or("");
+  if (!doc.one_of(n["type"], join_path(p, "type"), type, {"ReplaceFullPath", "ReplacePrefixMatch"}))
+    return out;
+  const bool full = type == "ReplaceFullPath";
+  const char* field = full ? "replaceFullPath" : "replacePrefixMatch";
+  const char* other = full ? "replacePrefixMatch" : "replaceFullPath";
+  if (n[other].IsDefined())
+    doc.fail(n[other], join_path(p, other), std::string("not allowed with type ") + type);
+  out.type = full ? path_rewrite_type::full_path : path_rewrite_type::prefix_match;
+  out.value = doc.string_at(n, field, p, true).value_or("/");
+  return out;
+}
+
+void read_filters(document_reader& doc, const YAML::Node& list, const std::string& lp,
+                  const meta& m, rule_doc& rd) {
+  if (!doc.is_seq(list, lp)) return;
+  static constexpr std::pair<std::string_view, std::string_view> fields[] = {
+      {"RequestHeaderModifier", "requestHeaderModifier"},
+      {"ResponseHeaderModifier", "responseHeaderModifier"},
+      {"RequestRedirect", "requestRedirect"},
+      {"URLRewrite", "urlRewrite"},
+      {"RequestMirror", "requestMirror"},
+      {"ExtensionRef", "extensionRef"},
+      {"CORS", "cors"}};
+  std::set<std::string> seen;
+  route_rule& rule = rd.rule;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    std::string p = index_path(lp, i);
+    const YAML::Node f = list[i];
+    if (!doc.is_map(f, p)) continue;
+    doc.check_keys(f, p,
+                   {"type", "requestHeaderModifier", "responseHeaderModifier", "requestRedirect",
+                    "urlRewrite", "requestMirror", "extensionRef", "cors"});
+    std::string type = doc.string_at(f, "type", p, true).value_or("");
+    if (!doc.one_of(f["type"], join_path(p, "type"), type,
+                    {"RequestHeaderModifier", "ResponseHeaderModifier", "RequestRedirect",
+                     "URLRewrite", "RequestMirror", "ExtensionRef", "CORS"}))
+      continue;
+    // Each type's settings sit in its own field, and only that one may be set.
+    std::string field;
+    for (const auto& [t, key] : fields) {
+      if (t == type) {
+        field = key;
+      } else if (f[std::string(key)].IsDefined()) {
+        doc.fail(f[std::string(key)], join_path(p, key), "not allowed with type " + type);
+      }
+    }
+    if (type != "RequestMirror" && !seen.insert(type).second)
+      doc.fail(f["type"], join_path(p, "type"), type + " may appear only once per rule");
+    const YAML::Node n = f[field];
+    const std::string np = join_path(p, field);
+    if (!n.IsDefined()) {
+      doc.fail(f, np, "required for type " + type);
+      continue;
+    }
+    if (type == "RequestHeaderModifier") {
+      read_header_modifier(doc, n, np, rule.request_headers);
+    } else if (type == "ResponseHeaderModifier") {
+      read_header_modifier(doc, n, np, rule.response_headers);
+    } else if (type == "RequestRedirect") {
+      if (!doc.is_map(n, np)) continue;
+      doc.check_keys(n, np, {"scheme", "hostname", "path", "port", "statusCode"});
+      request_redirect r;
+      r.scheme = doc.string_at(n, "scheme", np, false).value_or("");
+      if (!r.scheme.empty())
+        doc.one_of(n["scheme"], join_path(np, "scheme"), r.scheme, {"http", "https"});
+      r.hostname = lowercase_host(doc.string_at(n, "hostname", np, false).value_or(""));
+      r.port = static_cast<std::uint16_t>(doc.int_at(n, "port", np, false, 1, 65535).value_or(0));
+      r.status_code =
+          static_cast<int>(doc.int_at(n, "statusCode", np, false, 300, 399).value_or(302));
+      if (n["statusCode"].IsDefined())
+        doc.one_of(n["statusCode"], join_path(np, "statusCode"), std::to_string(r.status_code),
+                   {"301", "302", "303", "307", "308"});
+      if (YAML::Node pn = n["path"]; pn.IsDefined())
+        r.path = read_path_modifier(doc, pn, join_path(np, "path"));
+      rule.redirect = std::move(r);
+    } else if (type == "URLRewrite") {
+      if (!doc.is_map(n, np)) continue;
+      doc.check_keys(n, np, {"hostname", "path"});
+      url_rewrite r;
+      r.hostname = lowercase_host(doc.string_at(n, "hostname", np, false).value_or(""));
+      if (YAML::Node pn = n["path"]; pn.IsDefined())
+        r.path = read_path_modifier(doc, pn, join_path(np, "path"));
+      rule.rewrite = std::move(r);
+    } else if (type == "RequestMirror") {
+      if (!doc.is_map(n, np)) continue;
+      doc.check_keys(n, np, {"backendRef", "percent", "fraction"});
+      mirror_doc md;
+      YAML::Node br = n["backendRef"];
+      if (!br.IsDefined()) {
+        doc.fail(n, join_path(np, "backendRef"), "required field is missing");
+        continue;
+      }
+      if (!doc.is_map(br, join_path(np, "backendRef"))) continue;
+      md.backend = read_backend_ref(doc, br, join_path(np, "backendRef"), m, false);
+      if (n["percent"].IsDefined() && n["fraction"].IsDefined())
+        doc.fail(n["fraction"], join_path(np, "fraction"), "percent and fraction are exclusive");
+      if (auto pct = doc.int_at(n, "percent", np, false, 0, 100)) {
+        md.numerator = static_cast<std::uint32_t>(*pct);
+        md.denominator = 100;
+      }
+      if (YAML::Node fr = n["fraction"];
+          fr.IsDefined() && doc.is_map(fr, join_path(np, "fraction"))) {
+        std::string fp = join_path(np, "fraction");
+        doc.check_keys(fr, fp, {"numerator", "denominator"});
+        md.numerator = static_cast<std::uint32_t>(
+            doc.int_at(fr, "numerator", fp, true, 0, 1000000).value_or(0));
+        md.denominator = static_cast<std::uint32_t>(
+            doc.int_at(fr, "denominator", fp, false, 1, 1000000).value_or(100));
+        if (md.numerator > md.denominator)
+          doc.fail(fr, fp, "numerator must not exceed denominator");
+      }
+      rd.mirrors.push_back(std::move(md));
+    } else {
+      // ExtensionRef and CORS need the filter chain (its own issue); refusing
+      // them is better than serving a route without the filter it asks for.
+      doc.fail(f["type"], join_path(p, "type"),
+               "filter type " + type + " is not supported yet (it needs the filter chain)");
+    }
+  }
+}
+
+void read_rule(document_reader& doc, const YAML::Node& rn, const std::string& p, const meta& m,
+               rule_doc& rd) {
+  doc.check_keys(
+      rn, p,
+      {"name", "matches", "filters", "backendRefs", "timeouts", "retry", "sessionPersistence"});
+  for (const char* unsupported : {"retry", "sessionPersistence"})
+    if (rn[unsupported].IsDefined())
+      doc.fail(rn[unsupported], join_path(p, unsupported),
+               std::string(unsupported) + " is not supported yet");
+  rd.rule.name = doc.string_at(rn, "name", p, false).value_or("");
+  if (YAML::Node ms = rn["matches"]; ms.IsDefined() && doc.is_seq(ms, join_path(p, "matches"))) {
+    for (std::size_t k = 0; k < ms.size(); ++k) {
+      std::string mp = index_path(join_path(p, "matches"), k);
+      if (!doc.is_map(ms[k], mp)) continue;
+      read_match(doc, ms[k], mp, rd.rule.matches.emplace_back());
+    }
+  }
+  if (YAML::Node t = rn["timeouts"]; t.IsDefined() && doc.is_map(t, join_path(p, "timeouts"))) {
+    std::string tp = join_path(p, "timeouts");
+    doc.check_keys(t, tp, {"request", "backendRequest"});
+    auto req = doc.duration_at(t, "request", tp);
+    auto back = doc.duration_at(t, "backendRequest", tp);
+    if (req && back && req->count() > 0 && *back > *req)
+      doc.fail(t["backendRequest"], join_path(tp, "backendRequest"),
+               "must not be longer than timeouts.request");
+    // With one attempt per request (no retries yet) both bound the same wait;
+    // the shorter applies.
+    if (req && back)
+      rd.rule.request_timeout = req->count() == 0 ? *back : std::min(*req, *back);
+    else if (req)
+      rd.rule.request_timeout = *req;
+    else if (back)
+      rd.rule.request_timeout = *back;
+  }
+  if (YAML::Node fs = rn["filters"]; fs.IsDefined())
+    read_filters(doc, fs, join_path(p, "filters"), m, rd);
+  if (YAML::Node bs = rn["backendRefs"];
+      bs.IsDefined() && doc.is_seq(bs, join_path(p, "backendRefs"))) {
+    for (std::size_t k = 0; k < bs.size(); ++k) {
+      std::string bp = index_path(join_path(p, "backendRefs"), k);
+      if (!doc.is_map(bs[k], bp)) continue;
+      rd.backends.push_back(read_backend_ref(doc, bs[k], bp, m, true));
+    }
+  }
+}
+
+}  // namespace
+
+bool label_selector::matches(const std::map<std::string, std::string>& labels) const {
+  for (const auto& [k, v] : match_labels) {
+    auto it = labels.find(k);
+    if (it == labels.end() || it->second != v) return false;
+  }
+  for (const auto& e : match_expressions) {
+    auto it = labels.find(e.key);
+    bool in = it != labels.end() &&
+              std::find(e.values.begin(), e.values.end(), it->second) != e.values.end();
+    if (e.op == "In" && !in) return false;
+    if (e.op == "NotIn" && in) return false;
+    if (e.op == "Exists" && it == labels.end()) return false;
+    if (e.op == "DoesNotExist" && it != labels.end()) return false;
+  }
+  return true;
+}
+
+label_selector read_selector(document_reader& doc, const YAML::Node& node,
+                             const std::string& path) {
+  label_selector s;
+  if (!doc.is_map(node, path)) return s;
+  doc.check_keys(node, path, {"matchLabels", "matchExpressions"});
+  if (YAML::Node ml = node["matchLabels"];
+      ml.IsDefined() && doc.is_map(ml, join_path(path, "matchLabels")))
+    for (const auto& kv : ml)
+      s.match_labels[kv.first.Scalar()] = kv.second.Scalar();
+  if (YAML::Node me = node["matchExpressions"];
+      me.IsDefined() && doc.is_seq(me, join_path(path, "matchExpressions"))) {
+    for (std::size_t i = 0; i < me.size(); ++i) {
+      std::string ep = index_path(join_path(path, "matchExpressions"), i);
+      if (!doc.is_map(me[i], ep)) continue;
+      doc.check_keys(me[i], ep, {"key", "operator", "values"});
+      label_selector::expression e;
+      e.key = doc.string_at(me[i], "key", ep, true).value_or("");
+      e.op = doc.string_at(me[i], "operator", ep, true).value_or("");
+      doc.one_of(me[i]["operator"], join_path(ep, "operator"), e.op,
+                 {"In", "NotIn", "Exists", "DoesNotExist"});
+      if (YAML::Node vs = me[i]["values"];
+          vs.IsDefined() && doc.is_seq(vs, join_path(ep, "values")))
+        for (std::size_t k = 0; k < vs.size(); ++k)
+          e.values.push_back(vs[k].Scalar());
+      const bool needs_values = e.op == "In" || e.op == "NotIn";
+      if (needs_values == e.values.empty())
+        doc.fail(me[i], join_path(ep, "values"),
+                 needs_values ? "In and NotIn need values" : e.op + " takes no values");
+      s.match_expressions.push_back(std::move(e));
+    }
+  }
+  return s;
+}
+
+route_doc read_httproute(document_reader& doc, const YAML::Node& d, meta m) {
+  route_doc r;
+  r.m = std::move(m);
+  r.label = doc.label();
+  doc.check_keys(d, "", {"apiVersion", "kind", "metadata", "spec"}, {"status"});
+  const YAML::Node spec = d["spec"];
+  if (!doc.is_map(spec, "spec")) return r;
+  doc.check_keys(spec, "spec", {"parentRefs", "hostnames", "rules"});
+  if (YAML::Node ps = spec["parentRefs"]; ps.IsDefined() && doc.is_seq(ps, "spec.parentRefs")) {
+    for (std::size_t i = 0; i < ps.size(); ++i) {
+      std::string p = index_path("spec.parentRefs", i);
+      if (!doc.is_map(ps[i], p)) continue;
+      doc.check_keys(ps[i], p, {"group", "kind", "namespace", "name", "sectionName", "port"});
+      std::string group =
+          doc.string_at(ps[i], "group", p, false).value_or(std::string(gateway_api_group));
+      std::string kind = doc.string_at(ps[i], "kind", p, false).value_or("Gateway");
+      doc.one_of(ps[i]["group"], join_path(p, "group"), group, {gateway_api_group});
+      doc.one_of(ps[i]["kind"], join_path(p, "kind"), kind, {"Gateway"});
+      parent_ref_doc pr;
+      pr.ns = doc.string_at(ps[i], "namespace", p, false).value_or(r.m.ns);
+      pr.name = doc.string_at(ps[i], "name", p, true).value_or("");
+      pr.section = doc.string_at(ps[i], "sectionName", p, false).value_or("");
+      pr.port =
+          static_cast<std::uint16_t>(doc.int_at(ps[i], "port", p, false, 1, 65535).value_or(0));
+      pr.node = ps[i];
+      pr.path = p;
+      r.parents.push_back(std::move(pr));
+    }
+  }
+  if (YAML::Node hs = spec["hostnames"]; hs.IsDefined() && doc.is_seq(hs, "spec.hostnames")) {
+    for (std::size_t i = 0; i < hs.size(); ++i) {
+      std::string h = hs[i].Scalar();
+      if (!valid_route_hostname(h))
+        doc.fail(hs[i], index_path("spec.hostnames", i), "invalid hostname '" + h + "'");
+      else
+        r.hostnames.push_back(lowercase_host(h));
+    }
+  }
+  YAML::Node rules = spec["rules"];
+  if (!rules.IsDefined()) {  // Gateway API default: one rule, PathPrefix "/", no backends
+    r.rules.emplace_back();
+  } else if (doc.is_seq(rules, "spec.rules")) {
+    for (std::size_t i = 0; i < rules.size(); ++i) {
+      std::string p = index_path("spec.rules", i);
+      if (!doc.is_map(rules[i], p)) continue;
+      read_rule(doc, rules[i], p, r.m, r.rules.emplace_back());
+    }
+  }
+  return r;
+}
+
+grant_doc read_reference_grant(document_reader& doc, const YAML::Node& d, meta m) {
+  grant_doc g;
+  g.m = std::move(m);
+  doc.check_keys(d, "", {"apiVersion", "kind", "metadata", "spec"}, {"status"});
+  const YAML::Node spec = d["spec"];
+  if (!doc.is_map(spec, "spec")) return g;
+  doc.check_keys(spec, "spec", {"from", "to"});
+  for (const char* side : {"from", "to"}) {
+    YAML::Node list = spec[side];
+    std::string lp = join_path("spec", side);
+    if (!list.IsDefined()) {
+      doc.fail(spec, lp, "required field is missing");
+      continue;
+    }
+    if (!doc.is_seq(list, lp)) continue;
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      std::string p = index_path(lp, i);
+      if (!doc.is_map(list[i], p)) continue;
+      std::string group = doc.string_at(list[i], "group", p, true).value_or("");
+      std::string kind = doc.string_at(list[i], "kind", p, true).value_or("");
+      if (std::string_view(side) == "from") {
+        doc.check_keys(list[i], p, {"group", "kind", "namespace"});
+        g.from.push_back({group, kind, doc.string_at(list[i], "namespace", p, true).value_or("")});
+      } else {
+        doc.check_keys(list[i], p, {"group", "kind", "name"});
+        g.to.push_back({group, kind, doc.string_at(list[i], "name", p, false).value_or("")});
+      }
+    }
+  }
+  return g;
+}
+
+}  // namespace gateway::manifests
