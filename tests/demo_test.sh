@@ -4,7 +4,7 @@
 set -euo pipefail
 gatewayd=$1
 out=$(mktemp)
-"$gatewayd" --demo-port 0 --threads 1 >"$out" 2>&1 &
+"$gatewayd" --demo-port 0 --admin 127.0.0.1:0 --threads 1 >"$out" 2>&1 &
 pid=$!
 cleanup() { kill -KILL "$pid" 2>/dev/null || true; rm -f "$out"; }
 trap cleanup EXIT

@@ -43,6 +43,7 @@ config_source::~config_source() {
 }
 
 gateway::gateway_config config_source::load() {
+  std::lock_guard lock(mutex_);
   std::string text;
   if (!read_file(path_, text))
     throw gateway::error(gateway::errc::invalid_config,
@@ -54,6 +55,7 @@ gateway::gateway_config config_source::load() {
 }
 
 bool config_source::changed() const {
+  std::lock_guard lock(mutex_);
   std::string text;
   // A file that is briefly missing (being replaced) is not a change yet.
   return read_file(path_, text) && text != seen_;

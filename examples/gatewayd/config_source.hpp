@@ -5,6 +5,7 @@
 // both seen). A change is applied only if the bytes differ from what runs.
 #include <gateway/config.hpp>
 
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,7 @@ class config_source {
   config_source& operator=(const config_source&) = delete;
 
   // Reads and parses the file; throws gateway::error with every issue found.
+  // Thread-safe.
   gateway::gateway_config load();
   // True when the file's bytes differ from those of the last load(), whether
   // that load succeeded or not.
@@ -33,7 +35,8 @@ class config_source {
  private:
   std::string path_;
   std::vector<gateway::bind_mapping> binds_;
-  std::string seen_;  // bytes of the last load()
+  mutable std::mutex mutex_;  // load() runs from the main thread and the admin thread
+  std::string seen_;          // bytes of the last load()
   int watch_fd_ = -1;
 };
 

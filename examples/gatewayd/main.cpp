@@ -37,6 +37,15 @@ Options:
                       Repeatable.
   --dump-config       Print the effective config (after defaults and --bind)
                       as JSON and exit.
+  --admin ADDR:PORT   Admin listener: /live, /ready, /config, /reload (POST),
+                      /stats/prometheus. Off by default with --config; the
+                      demo uses 127.0.0.1:9901. 'off' turns it off.
+  --access-log PATH   One line per request to PATH ('-' for stderr), JSON
+                      unless --access-log-format is given. SIGUSR1 reopens it.
+  --access-log-format FORMAT
+                      Text with %field% placeholders: time request_id client
+                      method host path status bytes_in bytes_out duration_ms
+                      upstream upstream_ms route listener.
   --demo-port PORT    Port of the demo gateway (default 8080; 0 picks a free
                       port, printed in the curl lines). Demo mode only.
   --check FILE        Validate FILE, print every error and warning, exit 0 if
@@ -51,7 +60,8 @@ Options:
 Signals: SIGINT and SIGTERM stop gracefully (stop accepting, finish in-flight
 requests up to the drain timeout, close idle connections). SIGHUP reloads the
 config file; a config with errors is rejected whole, its errors are logged and
-the running config keeps serving. Logs go to stderr.
+the running config keeps serving. SIGUSR1 reopens the access log (rotation).
+Logs go to stderr.
 )";
 
 struct options {
@@ -59,6 +69,8 @@ struct options {
   std::optional<std::string> check;
   std::vector<gateway::bind_mapping> binds;
   bool dump = false;
+  std::optional<std::string> admin;  // "ADDR:PORT" or "off"; unset: the mode's default
+  gateway::access_log_options access_log;
   unsigned threads = 0;
   gateway::log_level level = gateway::log_level::info;
   unsigned drain_ms = 5000;
@@ -101,6 +113,12 @@ options parse(int argc, char** argv) {
       }
     } else if (a == "--dump-config") {
       o.dump = true;
+    } else if (a == "--admin") {
+      o.admin = value();
+    } else if (a == "--access-log") {
+      o.access_log.path = value();
+    } else if (a == "--access-log-format") {
+      o.access_log.format = value();
     } else if (a == "--demo-port") {
       o.demo_port = parse_count("--demo-port", value(), 65535);
     } else if (a == "--check") {
@@ -156,6 +174,19 @@ void reload(gateway::server& server, gatewayd::config_source& source, const char
   }
 }
 
+// "ADDR:PORT" ([v6]:PORT too) for --admin.
+std::optional<gateway::admin_options> admin_address(const std::string& text) {
+  if (text == "off") return std::nullopt;
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) bad_usage("--admin: expected ADDRESS:PORT or off");
+  gateway::admin_options a;
+  a.address = text.substr(0, colon);
+  if (a.address.size() > 2 && a.address.front() == '[' && a.address.back() == ']')
+    a.address = a.address.substr(1, a.address.size() - 2);
+  a.port = static_cast<std::uint16_t>(parse_count("--admin", text.c_str() + colon + 1, 65535));
+  return a;
+}
+
 // Waits for signals and config file changes; returns the signal that stops it.
 int serve(gateway::server& server, gatewayd::config_source* source, int signal_fd) {
   // Editors write a file in several steps: apply a change once it has settled.
@@ -178,6 +209,10 @@ int serve(gateway::server& server, gatewayd::config_source* source, int signal_f
       signalfd_siginfo info{};
       if (::read(signal_fd, &info, sizeof info) != sizeof info) continue;
       int sig = static_cast<int>(info.ssi_signo);
+      if (sig == SIGUSR1) {
+        server.reopen_logs();
+        continue;
+      }
       if (sig != SIGHUP) return sig;
       if (source)
         reload(server, *source, "SIGHUP");
@@ -199,6 +234,7 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGHUP);
+  sigaddset(&signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
   int signal_fd = signalfd(-1, &signals, SFD_CLOEXEC);
@@ -231,6 +267,13 @@ int main(int argc, char** argv) {
     gateway::server_options so;
     so.threads = opts.threads;
     so.level = opts.level;
+    so.access_log = opts.access_log;
+    if (opts.admin)
+      so.admin = admin_address(*opts.admin);
+    else if (!opts.config)
+      so.admin = gateway::admin_options{};  // the demo: 127.0.0.1:9901
+    if (source) so.config_source = [&source] { return source->load(); };
+    const bool so_admin = so.admin.has_value();
     gateway::server server(std::move(config), std::move(so));
     server.start();
     if (!opts.config) {
@@ -243,6 +286,10 @@ int main(int argc, char** argv) {
           "  curl -i -d 'ping' http://127.0.0.1:%u/echo\n\n"
           "Stop with Ctrl-C. 'gatewayd --help' lists the options.\n",
           p, p, p, p);
+      if (so_admin) {
+        unsigned a = server.admin_port();
+        std::printf("Admin: curl http://127.0.0.1:%u/stats/prometheus (also /config, /ready)\n", a);
+      }
       std::fflush(stdout);
     }
     int sig = serve(server, source ? &*source : nullptr, signal_fd);

@@ -5,18 +5,37 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
 
 namespace gateway {
 
-// How a server runs: threads and logging.
+// Where the admin listener binds (/ready, /live, /config, /reload, /stats/prometheus).
+struct admin_options {
+  std::string address = "127.0.0.1";
+  std::uint16_t port = 9901;  // 0: an ephemeral port (see server::admin_port)
+};
+
+// The access log: one line per request, written by a background thread.
+struct access_log_options {
+  std::string path;    // "" for no access log, "-" for stderr, else a file (appended)
+  std::string format;  // "" for JSON lines; else text with %field% placeholders (see README)
+};
+
+// How a server runs: threads, logging, admin listener, access log.
 struct server_options {
   unsigned threads = 0;  // worker threads, each with its own event loop; 0: one per core
   log_level level = log_level::info;
-  log_sink sink;  // empty: lines go to stderr
+  log_sink sink;                       // empty: lines go to stderr
+  std::optional<admin_options> admin;  // empty: no admin listener
+  access_log_options access_log;
+  // Where POST /reload gets the next config from (gatewayd re-reads its file);
+  // empty: /reload answers 501.
+  std::function<gateway_config()> config_source;
 };
 
 // A running gateway: listeners opened once per worker (SO_REUSEPORT), one event
@@ -51,6 +70,16 @@ class GATEWAY_API server {
   void reload(gateway_config config, std::error_code& ec, std::string& message) noexcept;
   // Starts at 1 and grows by one with each successful reload.
   std::uint64_t config_version() const noexcept;
+
+  // The stats in Prometheus text format, summed over the workers (what the
+  // admin listener serves at /stats/prometheus). Only while running.
+  std::string stats_text() const;
+  // The config being served as JSON, with route status conditions (/config).
+  std::string config_json() const;
+  // The admin listener's port; throws not_found when there is none.
+  std::uint16_t admin_port() const;
+  // Reopens the access log file (after logrotate moved it; gatewayd: SIGUSR1).
+  void reopen_logs();
 
   // The local port a listener is bound to (useful with bind_port 0); throws not_found.
   std::uint16_t port(std::string_view listener_name) const;

@@ -184,6 +184,23 @@ std::string to_json(const gateway_config& config) {
         .field("max_idle_per_endpoint", std::uint64_t{c.max_idle_per_endpoint})
         .end_object();
   }
+  w.end_array().key("statuses").begin_array();
+  for (const auto& st : config.statuses) {
+    w.begin_object()
+        .field("kind", st.kind)
+        .field("route", st.route)
+        .field("parent", st.parent)
+        .key("conditions")
+        .begin_array();
+    for (const auto& c : st.conditions)
+      w.begin_object()
+          .field("type", c.type)
+          .field("status", c.status ? "True" : "False")
+          .field("reason", c.reason)
+          .field("message", c.message)
+          .end_object();
+    w.end_array().end_object();
+  }
   w.end_array();
   write_strings(w, "warnings", config.warnings);
   w.end_object();

@@ -75,6 +75,12 @@ json_writer& json_writer::value(bool v) {
   return *this;
 }
 
+json_writer& json_writer::raw(std::string_view json) {
+  separate();
+  out_.append(json);
+  return *this;
+}
+
 json_writer& json_writer::null() {
   separate();
   out_.append("null");

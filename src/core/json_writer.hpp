@@ -27,6 +27,8 @@ class json_writer {
   json_writer& value(double v);
   json_writer& value(bool v);
   json_writer& null();
+  // A value already in JSON form (a number formatted elsewhere), appended as is.
+  json_writer& raw(std::string_view json);
   // key(k).value(v) in one call.
   template <class T>
   json_writer& field(std::string_view k, const T& v) {

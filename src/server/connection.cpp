@@ -3,6 +3,8 @@
 // itself is in proxy_exchange.cpp.
 #include "server/connection.hpp"
 
+#include <charconv>
+
 #include "server/head_text.hpp"
 #include "server/path_normalizer.hpp"
 #include "server/route_filters.hpp"
@@ -87,8 +89,12 @@ asio::awaitable<void> connection::watchdog() {
 asio::awaitable<void> connection::run() {
   auto self = shared_from_this();
   while (open_ && !force_closed_) {
-    if (!co_await read_request_head()) break;
+    if (!co_await read_request_head()) {
+      finish_request();  // a head that was refused (400, 408, 414, 431) still counts
+      break;
+    }
     bool keep = co_await serve_request();
+    finish_request();
     if (!keep || worker_.draining() || force_closed_) break;
   }
   if (linger_ && open_ && !force_closed_) co_await linger();
@@ -136,6 +142,7 @@ asio::awaitable<bool> connection::read_request_head() {
   // so a keep-alive connection idle across a reload uses the new one.
   if (!refresh_snapshot() && (!snapshot_ || in_.empty())) co_return false;
   const listener_limits limits = listener_rt_->config.limits;  // a copy: the snapshot may change
+  series_ = listener_rt_->unrouted_series;
   const http1::head_limits head_limits{limits.max_request_line, limits.max_request_head,
                                        limits.max_header_count};
   scanner_.reset();
@@ -152,6 +159,7 @@ asio::awaitable<bool> connection::read_request_head() {
       pending = in_.view();
     }
     if (!pending.empty()) {
+      if (request_start_ == steady_clock::time_point{}) request_start_ = steady_clock::now();
       if (std::size_t end = scanner_.find_end(pending)) {
         refresh_snapshot();
         int status = http1::parse_request_head(pending.substr(0, end), request_, head_limits);
@@ -185,6 +193,7 @@ asio::awaitable<bool> connection::read_request_head() {
       co_return false;
     }
     auto [ec, n] = co_await client_.async_read_some(asio::buffer(dst, room), use_tuple);
+    bytes_in_ += n;
     if (ec) {
       if (expired_ && phase_ == phase::head) {
         request_id_len_ = 0;
@@ -203,6 +212,11 @@ asio::awaitable<bool> connection::serve_request() {
   if (chosen) listener_rt_ = chosen;
   const listener_runtime& lr = *listener_rt_;
   const listener_limits& limits = lr.config.limits;
+  if (worker_.access_log_enabled()) {  // the head's bytes leave the buffer before the end
+    log_method_.assign(request_.method);
+    log_host_.assign(request_.host);
+    log_target_.assign(request_.target);
+  }
   client_version_minor_ = request_.version_minor;
   client_keep_alive_ = request_.wants_keep_alive() && !group_gone_;
   is_head_request_ = request_.method == "HEAD";
@@ -247,6 +261,8 @@ asio::awaitable<bool> connection::serve_request() {
   const request_view view{request_.method, request_.host, path, request_.query, request_.headers};
   route_selection sel = chosen ? lr.table->match(view) : route_selection{};
   rule_ = sel.rule;
+  route_ = sel.matched_route;
+  series_ = lr.unrouted_series;
   std::string_view matched_prefix = "/";  // a rule without matches is PathPrefix "/"
   if (sel) {
     request_timeout_ =
@@ -271,6 +287,8 @@ asio::awaitable<bool> connection::serve_request() {
     co_await local_reply(404, "no route matches this request\n", has_body);
     co_return !has_body && client_keep_alive_;
   }
+  auto it = lr.rules.find(sel.rule);
+  if (it != lr.rules.end()) series_ = it->second.local_series;
   if (sel.rule->redirect) {
     co_await local_reply(sel.rule->redirect->status_code, {}, has_body, location_);
     co_return !has_body && client_keep_alive_;
@@ -280,23 +298,24 @@ asio::awaitable<bool> connection::serve_request() {
     co_await local_reply(413, "request body too large\n", true);
     co_return false;
   }
-  auto it = lr.rules.find(sel.rule);
   if (it == lr.rules.end() || it->second.backends.empty()) {
     co_await local_reply(500, "route has no valid backend\n", has_body);
     co_return !has_body && client_keep_alive_;
   }
   const resolved_rule& rr = it->second;
-  std::size_t cluster = rr.backends.front().cluster;
+  const resolved_backend* chosen_backend = &rr.backends.front();
   if (rr.backends.size() > 1) {
     std::uint64_t ticket = worker_.random() % rr.total_weight;
     for (const auto& b : rr.backends) {
       if (ticket < b.weight) {
-        cluster = b.cluster;
+        chosen_backend = &b;
         break;
       }
       ticket -= b.weight;
     }
   }
+  const std::size_t cluster = chosen_backend->cluster;
+  series_ = chosen_backend->series;
   if (!rr.mirrors.empty()) start_mirrors(rr);
   if (cluster == invalid_backend) {  // this share of the traffic has no valid backend
     co_await local_reply(500, "route backend is invalid\n", has_body);
@@ -335,6 +354,57 @@ asio::awaitable<bool> connection::serve_request() {
       co_return false;
   }
   co_return !close;
+}
+
+void connection::finish_request() noexcept {
+  if (status_ != 0 || bytes_in_ != 0) {
+    auto micros = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() - request_start_)
+            .count());
+    worker_.stats(series_).record(status_, bytes_in_, bytes_out_, micros);
+    if (worker_.access_log_enabled()) {
+      char upstream[64];
+      std::size_t upstream_len = 0;
+      if (upstream_used_) {
+        auto text = upstream_address_.address().to_string();
+        upstream_len = std::min(text.size(), sizeof upstream - 8);
+        std::memcpy(upstream, text.data(), upstream_len);
+        upstream[upstream_len++] = ':';
+        upstream_len = static_cast<std::size_t>(std::to_chars(upstream + upstream_len,
+                                                              upstream + sizeof upstream,
+                                                              upstream_address_.port())
+                                                    .ptr -
+                                                upstream);
+      }
+      std::string route_name;
+      if (route_) route_name.append(route_->namespace_name).append("/").append(route_->name);
+      access_record r;
+      r.time = std::chrono::system_clock::now();
+      r.request_id = request_id();
+      r.client = {client_ip_, client_ip_len_};
+      r.method = log_method_;
+      r.host = log_host_;
+      r.path = log_target_;
+      r.route = route_name;
+      r.listener = listener_rt_ ? std::string_view(listener_rt_->config.name) : "";
+      r.upstream = {upstream, upstream_len};
+      r.status = status_;
+      r.bytes_in = bytes_in_;
+      r.bytes_out = bytes_out_;
+      r.duration_us = micros;
+      r.upstream_us = upstream_us_;
+      worker_.log_request(r);
+    }
+  }
+  log_method_.clear();
+  log_host_.clear();
+  log_target_.clear();
+  status_ = 0;
+  bytes_in_ = bytes_out_ = 0;
+  request_start_ = {};
+  route_ = nullptr;
+  upstream_used_ = false;
+  upstream_us_ = 0;
 }
 
 void connection::start_mirrors(const resolved_rule& rule) {
@@ -376,6 +446,7 @@ asio::awaitable<bool> connection::write_client(std::span<const asio::const_buffe
 asio::awaitable<void> connection::local_reply(int status, std::string_view body, bool close,
                                               std::string_view location) {
   if (!open_ || force_closed_) co_return;
+  status_ = status;
   head_out_.clear();
   head_out_.append("HTTP/1.1 "sv);
   append_uint(head_out_, static_cast<std::uint64_t>(status));

@@ -96,7 +96,21 @@ class connection : public std::enable_shared_from_this<connection> {
   std::string location_;     // a redirect's Location
   std::string rewrite_buf_;  // a URLRewrite's path
   const route_rule* rule_ = nullptr;
-  bool group_gone_ = false;  // the current request's rule, null when none matched
+  bool group_gone_ = false;
+
+  // Per-request accounting for the stats and the access log.
+  steady_clock::time_point request_start_{};  // first byte of the head
+  int status_ = 0;                            // status sent to the client, 0 if none
+  std::uint64_t bytes_in_ = 0;                // read from the client for this request
+  std::uint64_t bytes_out_ = 0;               // written to the client for this request
+  std::uint32_t series_ = 0;
+  const route* route_ = nullptr;
+  bool upstream_used_ = false;
+  tcp::endpoint upstream_address_{};
+  std::uint64_t upstream_us_ = 0;                   // request sent to response head received
+  std::string log_method_, log_host_, log_target_;  // kept for the access log (when on)
+  // Records the request that just ended (if any) and resets the accounting.
+  void finish_request() noexcept;  // the current request's rule, null when none matched
   std::vector<asio::const_buffer> gather_;
   http1::request_head request_;
   http1::response_head response_;

@@ -215,8 +215,16 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
   up_.clear();
   up_.reserve(upstream_buffer);
 
+  // Counted as active while this exchange holds an upstream connection.
+  struct active_count {
+    std::size_t& n;
+    explicit active_count(std::size_t& c) : n(++c) {}
+    ~active_count() { --n; }
+  } active(worker_.upstream_active);
   for (int attempt = 0;; ++attempt) {
     std::size_t ep = pool.pick(*snapshot_, cluster);
+    upstream_used_ = true;
+    upstream_address_ = cl.addresses[ep];
     upstream_ = attempt == 0 ? pool.take(*snapshot_, cluster, ep, coarse_now()) : nullptr;
     const bool reused = upstream_ != nullptr;
     if (!upstream_) {
@@ -255,7 +263,12 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
     // After an upstream write error the upstream may still have answered early.
     arm(phase::upstream, request_timeout_);
     response_started_ = false;
-    if (co_await read_response_head(*upstream_)) break;
+    const auto sent_at = steady_clock::now();
+    const bool answered = co_await read_response_head(*upstream_);
+    upstream_us_ = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() - sent_at)
+            .count());
+    if (answered) break;
 
     const bool timed_out = expired_;
     active_upstream_ = nullptr;
@@ -309,6 +322,7 @@ asio::awaitable<connection::send_result> connection::send_request_body(upstream_
     char* dst = in_.prepare(room, stream_buffer_limit);
     arm(phase::stream, limits.stream_idle_timeout);
     auto [ec, n] = co_await client_.async_read_some(asio::buffer(dst, room), use_tuple);
+    bytes_in_ += n;
     if (ec) co_return false;
     in_.commit(n);
     co_return true;
@@ -372,8 +386,17 @@ asio::awaitable<bool> connection::read_response_head(upstream_connection& up) {
         response_started_ = true;
         if (http1::parse_response_head(up_.view().substr(0, end), response_, 100) != 0) {
           invalid_response_ = true;
-          worker_.log().log(log_level::warn, "upstream sent a malformed response head [request ",
-                            request_id(), "]");
+          if (worker_.log().enabled(log_level::warn)) {
+            // Its start, printable, says more than any description of it.
+            std::string start(up_.view().substr(0, std::min<std::size_t>(end, 96)));
+            for (char& c : start)
+              if (c < 0x20 || c > 0x7e) c = '.';
+            boost::system::error_code ec;
+            auto from = up.socket.remote_endpoint(ec);
+            worker_.log().log(log_level::warn, "upstream ", from.address().to_string(), ":",
+                              from.port(), " sent a malformed response head '", start,
+                              "' [request ", request_id(), "]");
+          }
           co_return false;
         }
         if (response_.status >= 200) co_return true;
@@ -421,6 +444,7 @@ asio::awaitable<bool> connection::relay_response(upstream_connection& up, bool& 
   reusable = mode != framing::until_close && response_.wants_keep_alive();
 
   build_response_head(chunk_to_client, close_client);
+  status_ = response_.status;
   up_.consume(response_.head_size);  // the head's views are not used past this point
   gather_.clear();
   gather_.emplace_back(head_out_.data(), head_out_.size());
@@ -508,8 +532,10 @@ asio::awaitable<bool> connection::send_gather(tcp::socket& socket) {
   boost::system::error_code ec;
   std::size_t total = asio::buffer_size(gather_);
   std::size_t n = gather_.size() <= max_gather_now ? socket.write_some(gather_, ec) : 0;
+  const bool to_client = &socket == &client_;
   if (!ec && n == total) {
     gather_.clear();
+    if (to_client) bytes_out_ += n;
     co_return true;
   }
   if (ec && ec != asio::error::would_block) {
@@ -520,6 +546,7 @@ asio::awaitable<bool> connection::send_gather(tcp::socket& socket) {
   arm(phase::stream, listener_rt_->config.limits.stream_idle_timeout);
   auto [error, written] = co_await asio::async_write(socket, gather_, use_tuple);
   gather_.clear();
+  if (to_client) bytes_out_ += n + written;
   co_return !error;
 }
 

@@ -3,9 +3,13 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <future>
 #include <mutex>
 #include <thread>
 
+#include "admin/admin_server.hpp"
+#include "core/json_writer.hpp"
+#include "server/prometheus_text.hpp"
 #include "server/worker.hpp"
 
 namespace gateway {
@@ -34,6 +38,14 @@ struct server::impl {
   std::vector<std::unique_ptr<worker>> workers;
   std::vector<bound_group> bound;
   std::uint32_t next_identity = 0;
+  series_registry series;  // grows only; guarded by `control`
+  std::atomic<std::uint64_t> reloads_ok{0}, reloads_failed{0};
+  std::string config_json;  // of the config being served; guarded by `control`
+  std::unique_ptr<admin_server> admin;
+
+  admin_response admin_request(server& owner, std::string_view method, std::string_view path,
+                               std::string_view body);
+  std::string stats_text();
   std::mutex control;  // serializes start/stop/reload; never taken by workers
   enum class state { created, running, stopped } current = state::created;
   std::condition_variable stopped_cv;
@@ -77,10 +89,16 @@ struct server::impl {
 server::server(gateway_config config, server_options options) : impl_(std::make_unique<impl>()) {
   impl_->options = std::move(options);
   impl_->shared.log = logger(impl_->options.level, impl_->options.sink);
+  if (const auto& al = impl_->options.access_log; !al.path.empty()) {
+    impl_->shared.access_format = std::make_unique<access_log_format>(al.format);
+    impl_->shared.access_log = std::make_unique<access_log_writer>(al.path);
+  }
   for (const auto& w : config.warnings)
     impl_->shared.log.log(log_level::warn, "config: ", w);
+  impl_->config_json = to_json(config);
   auto snap = snapshot::build(std::move(config));
   snap->inherit_identities(nullptr, impl_->next_identity);
+  snap->assign_series(impl_->series);
   impl_->publish(std::move(snap));
 }
 
@@ -108,12 +126,29 @@ void server::start() {
   for (unsigned i = 0; i < n; ++i)
     for (auto& socket : sockets[i])
       impl_->workers[i]->add_listener(std::move(socket));
+  if (const auto& a = impl_->options.admin) {
+    impl_->admin = std::make_unique<admin_server>(
+        a->address, a->port,
+        [this](std::string_view method, std::string_view path, std::string_view body) {
+          return impl_->admin_request(*this, method, path, body);
+        });
+    impl_->shared.log.log(log_level::info, "admin listener on ", a->address, ":",
+                          impl_->admin->port());
+  }
   for (auto& w : impl_->workers)
     w->start();
   impl_->current = impl::state::running;
 }
 
 void server::stop(std::chrono::milliseconds drain) {
+  // The admin thread first, without holding `control`: a scrape or reload it
+  // is running takes `control` itself and must be able to finish.
+  std::unique_ptr<admin_server> admin;
+  {
+    std::lock_guard lock(impl_->control);
+    admin = std::move(impl_->admin);
+  }
+  admin.reset();
   std::unique_lock lock(impl_->control);
   if (impl_->current != impl::state::running) {
     impl_->current = impl::state::stopped;
@@ -140,11 +175,13 @@ void server::stop(std::chrono::milliseconds drain) {
 
 void server::impl::reload(gateway_config config) {
   if (current == state::stopped) throw error(errc::invalid_state, "server::reload: server stopped");
-  std::vector<std::string> warnings = std::move(config.warnings);
+  std::vector<std::string> warnings = config.warnings;
+  std::string json = to_json(config);
   // Everything that can fail happens before anything is published.
   auto next = snapshot::build(std::move(config));
   auto previous = shared.current.load();
   next->inherit_identities(previous.get(), next_identity);
+  next->assign_series(series);
 
   std::vector<bound_group> now_bound;
   std::vector<std::uint32_t> closed, removed;
@@ -191,6 +228,7 @@ void server::impl::reload(gateway_config config) {
       if (p.key == c.key) ++kept;
   const std::size_t clusters = next->clusters.size();
   publish(std::move(next));
+  config_json = std::move(json);
   if (current == state::running) {
     for (std::size_t w = 0; w < workers.size(); ++w)
       workers[w]->reload(closed, removed, std::move(opened[w]));
@@ -204,7 +242,125 @@ void server::impl::reload(gateway_config config) {
 
 void server::reload(gateway_config config) {
   std::lock_guard lock(impl_->control);
-  impl_->reload(std::move(config));
+  try {
+    impl_->reload(std::move(config));
+    impl_->reloads_ok.fetch_add(1, std::memory_order_relaxed);
+  } catch (...) {
+    impl_->reloads_failed.fetch_add(1, std::memory_order_relaxed);
+    throw;
+  }
+}
+
+std::string server::impl::stats_text() {
+  // Each worker copies its own counters on its own thread; the copies are
+  // summed here. A worker that does not answer in time is left out (and
+  // the gateway_workers gauge says so) rather than stalling the scrape.
+  std::vector<std::shared_ptr<std::promise<worker_report>>> asked;
+  for (auto& w : workers) {
+    auto promise = std::make_shared<std::promise<worker_report>>();
+    asked.push_back(promise);
+    worker* target = w.get();
+    w->post([promise, target] { promise->set_value(target->report()); });
+  }
+  worker_report total;
+  server_gauges g;
+  g.workers = static_cast<unsigned>(workers.size());
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  for (auto& p : asked) {
+    auto f = p->get_future();
+    if (f.wait_until(until) != std::future_status::ready) continue;
+    worker_report r = f.get();
+    if (total.series.size() < r.series.size()) total.series.resize(r.series.size());
+    for (std::size_t i = 0; i < r.series.size(); ++i)
+      total.series[i].add(r.series[i]);
+    total.upstream_active += r.upstream_active;
+    total.upstream_idle += r.upstream_idle;
+    total.mirrors_sent += r.mirrors_sent;
+    total.mirrors_failed += r.mirrors_failed;
+    total.mirrors_skipped += r.mirrors_skipped;
+    ++g.workers_reporting;
+  }
+  g.config_version = shared.version.load();
+  g.reloads_ok = reloads_ok.load();
+  g.reloads_failed = reloads_failed.load();
+  g.connections = shared.connections.load();
+  return prometheus_text(series.labels(), total, g);
+}
+
+std::string server::stats_text() const {
+  std::lock_guard lock(impl_->control);
+  if (impl_->current != impl::state::running)
+    throw error(errc::invalid_state, "server::stats_text: server not running");
+  return impl_->stats_text();
+}
+
+std::string server::config_json() const {
+  std::lock_guard lock(impl_->control);
+  return impl_->config_json;
+}
+
+std::uint16_t server::admin_port() const {
+  std::lock_guard lock(impl_->control);
+  if (!impl_->admin) throw error(errc::not_found, "server has no admin listener");
+  return impl_->admin->port();
+}
+
+void server::reopen_logs() {
+  if (impl_->shared.access_log) impl_->shared.access_log->reopen();
+}
+
+admin_response server::impl::admin_request(server& owner, std::string_view method,
+                                           std::string_view path, std::string_view) {
+  constexpr const char* json = "application/json";
+  auto only = [&](std::string_view allowed) -> std::optional<admin_response> {
+    if (method == allowed || (allowed == "GET" && method == "HEAD")) return std::nullopt;
+    return admin_response{405, "text/plain; charset=utf-8",
+                          "use " + std::string(allowed) + " for " + std::string(path) + "\n"};
+  };
+  if (path == "/live") {
+    if (auto r = only("GET")) return *r;
+    return {200, "text/plain; charset=utf-8", "live\n"};
+  }
+  if (path == "/ready") {
+    if (auto r = only("GET")) return *r;
+    std::lock_guard lock(control);
+    bool ready = current == state::running;
+    return {ready ? 200 : 503, "text/plain; charset=utf-8", ready ? "ready\n" : "not ready\n"};
+  }
+  if (path == "/config") {
+    if (auto r = only("GET")) return *r;
+    return {200, json, owner.config_json()};
+  }
+  if (path == "/stats/prometheus") {
+    if (auto r = only("GET")) return *r;
+    return {200, "text/plain; version=0.0.4; charset=utf-8", owner.stats_text()};
+  }
+  if (path == "/reload") {
+    if (auto r = only("POST")) return *r;
+    if (!options.config_source)
+      return {501, "text/plain; charset=utf-8", "this gateway has no config source to reload\n"};
+    std::string out;
+    json_writer w(out);
+    try {
+      owner.reload(options.config_source());
+      w.begin_object()
+          .field("reloaded", true)
+          .field("version", owner.config_version())
+          .end_object();
+      out.push_back('\n');
+      return {200, json, out};
+    } catch (const std::exception& e) {
+      w.begin_object()
+          .field("reloaded", false)
+          .field("version", owner.config_version())
+          .field("error", e.what())
+          .end_object();
+      out.push_back('\n');
+      return {400, json, out};
+    }
+  }
+  return {404, "text/plain; charset=utf-8",
+          "admin paths: /live /ready /config /reload (POST) /stats/prometheus\n"};
 }
 
 void server::reload(gateway_config config, std::error_code& ec, std::string& message) noexcept {

@@ -178,6 +178,27 @@ void snapshot::inherit_identities(const snapshot* previous, std::uint32_t& next_
   }
 }
 
+void snapshot::assign_series(series_registry& registry) {
+  for (auto& l : listeners) {
+    l.unrouted_series = registry.id(l.config.name, "", "");
+    if (!l.table) continue;
+    for (const route& r : l.table->routes()) {
+      const std::string route_name = r.namespace_name + "/" + r.name;
+      for (const route_rule& rule : r.rules) {
+        auto it = l.rules.find(&rule);
+        if (it == l.rules.end()) continue;
+        resolved_rule& rr = it->second;
+        rr.local_series = registry.id(l.config.name, route_name, "");
+        for (auto& b : rr.backends)
+          b.series = b.cluster == invalid_backend
+                         ? rr.local_series
+                         : registry.id(l.config.name, route_name, clusters[b.cluster].config.name);
+      }
+    }
+  }
+  series_count = static_cast<std::uint32_t>(registry.labels().size());
+}
+
 const socket_group* snapshot::find_group(std::uint32_t id) const noexcept {
   for (const auto& g : groups)
     if (g.id == id) return &g;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "asio/asio.hpp"
+#include "server/stats.hpp"
 
 namespace gateway {
 
@@ -17,6 +18,7 @@ inline constexpr std::size_t invalid_backend = ~std::size_t{0};
 struct resolved_backend {
   std::size_t cluster = 0;  // index into snapshot::clusters, or invalid_backend (500)
   std::uint32_t weight = 0;
+  std::uint32_t series = 0;  // stats series (listener, route, this backend)
 };
 
 struct resolved_mirror {
@@ -30,12 +32,14 @@ struct resolved_rule {
   std::vector<resolved_backend> backends;
   std::uint64_t total_weight = 0;
   std::vector<resolved_mirror> mirrors;
+  std::uint32_t local_series = 0;  // stats series for answers the gateway gives itself
 };
 
 struct listener_runtime {
   listener_config config;  // routes moved into `table`
   std::unique_ptr<router> table;
   std::unordered_map<const route_rule*, resolved_rule> rules;
+  std::uint32_t unrouted_series = 0;  // stats series for requests no route serves
 };
 
 // Listeners that share one local address and port: Gateway API listeners on
@@ -73,6 +77,9 @@ struct snapshot {
   // where a group has the same key or a cluster the same definition, fresh
   // ones from `next_identity` otherwise.
   void inherit_identities(const snapshot* previous, std::uint32_t& next_identity);
+  // Gives every (listener, route, backend) its stats series from `registry`.
+  void assign_series(series_registry& registry);
+  std::uint32_t series_count = 0;  // ids are below this
 
   // The socket group with identity `id`, or null when this config has none.
   const socket_group* find_group(std::uint32_t id) const noexcept;

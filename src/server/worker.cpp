@@ -75,6 +75,7 @@ const std::shared_ptr<const snapshot>& worker::current_snapshot() {
     snapshot_ = shared_.current.load();
     snapshot_version_ = v;
     pool_.adopt(*snapshot_);
+    if (stats_.size() < snapshot_->series_count) stats_.resize(snapshot_->series_count);
   }
   return snapshot_;
 }
@@ -124,10 +125,36 @@ void worker::reload(std::vector<std::uint32_t> closed, std::vector<std::uint32_t
 
 asio::awaitable<void> worker::sweep_loop() {
   while (!draining_) {
-    sweep_timer_.expires_after(std::chrono::seconds(1));
+    sweep_timer_.expires_after(std::chrono::milliseconds(250));
     co_await sweep_timer_.async_wait(use_tuple);
     pool_.sweep(coarse_now());
+    flush_access_log();
   }
+}
+
+void worker::log_request(const access_record& r) {
+  constexpr std::size_t batch_size = 16 * 1024;
+  shared_.access_format->append(r, log_batch_);
+  if (log_batch_.size() >= batch_size) flush_access_log();
+}
+
+void worker::flush_access_log() {
+  if (log_batch_.empty() || !shared_.access_log) return;
+  std::string batch;
+  batch.reserve(log_batch_.capacity());
+  batch.swap(log_batch_);
+  shared_.access_log->submit(std::move(batch));
+}
+
+worker_report worker::report() const {
+  worker_report r;
+  r.series = stats_;
+  r.upstream_active = upstream_active;
+  r.upstream_idle = pool_.idle_count();
+  r.mirrors_sent = mirrors_.sent;
+  r.mirrors_failed = mirrors_.failed;
+  r.mirrors_skipped = mirrors_.skipped;
+  return r;
 }
 
 void worker::begin_drain() {
@@ -155,6 +182,7 @@ void worker::join() {
   if (!thread_.joinable()) return;
   context_.stop();
   thread_.join();
+  flush_access_log();  // the thread is gone: what it batched last is written now
 }
 
 void worker::attach(connection* c) noexcept {

@@ -9,6 +9,7 @@
 
 #include "asio/asio.hpp"
 #include "core/logger.hpp"
+#include "server/access_log.hpp"
 #include "server/request_mirror.hpp"
 #include "server/snapshot.hpp"
 #include "upstream/connection_pool.hpp"
@@ -20,6 +21,8 @@ class connection;
 // State the server shares with its workers.
 struct server_shared {
   logger log;
+  std::unique_ptr<access_log_writer> access_log;  // null: no access log
+  std::unique_ptr<access_log_format> access_format;
   std::atomic<std::shared_ptr<const snapshot>> current;
   std::atomic<std::uint64_t> version{0};    // bumped after `current` changes
   std::atomic<std::size_t> connections{0};  // open client connections, all workers
@@ -65,6 +68,22 @@ class worker {
   const std::shared_ptr<const snapshot>& current_snapshot();
   connection_pool& pool() noexcept { return pool_; }
   mirror_counters& mirrors() noexcept { return mirrors_; }
+  // This worker's counters for stats series `id` (valid for the ids of any
+  // snapshot it has served).
+  series_stats& stats(std::uint32_t id) noexcept { return stats_[id]; }
+  // Copies this worker's counters; runs on the worker thread (see server.cpp).
+  worker_report report() const;
+  // Runs `task` on the worker thread.
+  template <class F>
+  void post(F&& task) {
+    asio::post(context_, std::forward<F>(task));
+  }
+  std::size_t upstream_active = 0;  // upstream connections carrying a request now
+  bool access_log_enabled() const noexcept { return shared_.access_log != nullptr; }
+  // Formats `r` into this worker's batch; full batches go to the writer.
+  void log_request(const access_record& r);
+  // Hands the batch to the writer (also done every sweep).
+  void flush_access_log();
   const logger& log() const noexcept { return shared_.log; }
   bool draining() const noexcept { return draining_; }
   // Fast per-worker pseudo-random numbers (xorshift64*), not for secrets.
@@ -90,6 +109,8 @@ class worker {
   std::vector<std::shared_ptr<listen_socket>> listeners_;
   connection_pool pool_;
   mirror_counters mirrors_;
+  std::vector<series_stats> stats_;
+  std::string log_batch_;
   std::shared_ptr<const snapshot> snapshot_;
   std::uint64_t snapshot_version_ = ~0ULL;
   connection* connections_ = nullptr;  // intrusive list head

@@ -126,7 +126,7 @@ TEST_SUITE("route filters through the proxy") {
     }
   }
 
-  TEST_CASE("weighted backends split traffic by weight; weight 0 gets nothing") {
+  TEST_CASE("weighted backends split traffic by weight, and weight 0 gets nothing") {
     test_upstream one, three, none;
     gateway::gateway_config cfg = proxy_config({one.port()});
     cfg.clusters = {cluster("one", {one.port()}), cluster("three", {three.port()}),

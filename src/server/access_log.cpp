@@ -1,0 +1,258 @@
+#include "server/access_log.hpp"
+
+#include <gateway/error.hpp>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+#include "core/json_writer.hpp"
+#include "server/head_text.hpp"
+
+namespace gateway {
+namespace {
+
+void append_time(std::string& out, std::chrono::system_clock::time_point t) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  out.append(buf, n);
+  int frac = static_cast<int>(ms % 1000);
+  char f[6] = {'.',
+               static_cast<char>('0' + frac / 100),
+               static_cast<char>('0' + frac / 10 % 10),
+               static_cast<char>('0' + frac % 10),
+               'Z',
+               0};
+  out.append(f, 5);
+}
+
+void append_ms(std::string& out, std::uint64_t micros) {
+  append_uint(out, micros / 1000);
+  out.push_back('.');
+  std::uint64_t frac = micros % 1000;
+  out.push_back(static_cast<char>('0' + frac / 100));
+  out.push_back(static_cast<char>('0' + frac / 10 % 10));
+  out.push_back(static_cast<char>('0' + frac % 10));
+}
+
+}  // namespace
+
+access_log_format::access_log_format(std::string_view format) {
+  static constexpr std::pair<std::string_view, field> names[] = {
+      {"time", field::time},           {"request_id", field::request_id},
+      {"client", field::client},       {"method", field::method},
+      {"host", field::host},           {"path", field::path},
+      {"status", field::status},       {"bytes_in", field::bytes_in},
+      {"bytes_out", field::bytes_out}, {"duration_ms", field::duration_ms},
+      {"upstream", field::upstream},   {"upstream_ms", field::upstream_ms},
+      {"route", field::route},         {"listener", field::listener}};
+  std::string literal;
+  for (std::size_t i = 0; i < format.size(); ++i) {
+    if (format[i] != '%') {
+      literal.push_back(format[i]);
+      continue;
+    }
+    auto close = format.find('%', i + 1);
+    if (close == std::string_view::npos)
+      throw error(errc::invalid_config, "access log format: '%' without a closing '%'");
+    std::string_view name = format.substr(i + 1, close - i - 1);
+    i = close;
+    if (name.empty()) {  // "%%" is a literal percent sign
+      literal.push_back('%');
+      continue;
+    }
+    auto it = std::find_if(std::begin(names), std::end(names),
+                           [&](const auto& n) { return n.first == name; });
+    if (it == std::end(names))
+      throw error(errc::invalid_config,
+                  "access log format: unknown field %" + std::string(name) + "%");
+    if (!literal.empty()) parts_.push_back({field::literal, std::move(literal)});
+    literal.clear();
+    parts_.push_back({it->second, {}});
+  }
+  if (!literal.empty()) parts_.push_back({field::literal, std::move(literal)});
+  if (format.empty()) parts_.clear();
+}
+
+void access_log_format::append(const access_record& r, std::string& out) const {
+  if (parts_.empty()) {
+    json_writer w(out);
+    std::string time;
+    append_time(time, r.time);
+    std::string duration, upstream_ms;
+    append_ms(duration, r.duration_us);
+    w.begin_object()
+        .field("time", time)
+        .field("request_id", r.request_id)
+        .field("client", r.client)
+        .field("method", r.method)
+        .field("host", r.host)
+        .field("path", r.path)
+        .field("status", r.status)
+        .field("bytes_in", r.bytes_in)
+        .field("bytes_out", r.bytes_out)
+        .key("duration_ms")
+        .raw(duration)
+        .field("upstream", r.upstream)
+        .key("upstream_ms");
+    if (r.upstream.empty()) {
+      w.null();
+    } else {
+      append_ms(upstream_ms, r.upstream_us);
+      w.raw(upstream_ms);
+    }
+    w.field("route", r.route).field("listener", r.listener).end_object();
+    out.push_back('\n');
+    return;
+  }
+  for (const part& p : parts_) {
+    switch (p.what) {
+      case field::literal:
+        out.append(p.text);
+        break;
+      case field::time:
+        append_time(out, r.time);
+        break;
+      case field::request_id:
+        out.append(r.request_id);
+        break;
+      case field::client:
+        out.append(r.client);
+        break;
+      case field::method:
+        out.append(r.method);
+        break;
+      case field::host:
+        out.append(r.host.empty() ? "-" : r.host);
+        break;
+      case field::path:
+        out.append(r.path);
+        break;
+      case field::status:
+        append_uint(out, static_cast<std::uint64_t>(r.status));
+        break;
+      case field::bytes_in:
+        append_uint(out, r.bytes_in);
+        break;
+      case field::bytes_out:
+        append_uint(out, r.bytes_out);
+        break;
+      case field::duration_ms:
+        append_ms(out, r.duration_us);
+        break;
+      case field::upstream:
+        out.append(r.upstream.empty() ? "-" : r.upstream);
+        break;
+      case field::upstream_ms:
+        if (r.upstream.empty())
+          out.push_back('-');
+        else
+          append_ms(out, r.upstream_us);
+        break;
+      case field::route:
+        out.append(r.route.empty() ? "-" : r.route);
+        break;
+      case field::listener:
+        out.append(r.listener);
+        break;
+    }
+  }
+  out.push_back('\n');
+}
+
+access_log_writer::access_log_writer(std::string path, std::size_t max_pending_bytes)
+    : path_(std::move(path)), max_pending_(max_pending_bytes) {
+  fd_ = open_file();
+  thread_ = std::thread([this] { run(); });
+}
+
+access_log_writer::~access_log_writer() {
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+  if (fd_ > 2) ::close(fd_);
+}
+
+int access_log_writer::open_file() const {
+  if (path_ == "-") return STDERR_FILENO;
+  int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0)
+    throw error(errc::invalid_config,
+                "access log " + path_ + ": cannot open: " + std::strerror(errno));
+  return fd;
+}
+
+void access_log_writer::submit(std::string batch) {
+  if (batch.empty()) return;
+  {
+    std::lock_guard lock(mutex_);
+    if (pending_ + batch.size() > max_pending_) {
+      dropped_ += static_cast<std::uint64_t>(std::count(batch.begin(), batch.end(), '\n'));
+      return;
+    }
+    pending_ += batch.size();
+    queue_.push_back(std::move(batch));
+  }
+  wake_.notify_one();
+}
+
+void access_log_writer::reopen() {
+  {
+    std::lock_guard lock(mutex_);
+    reopen_ = true;
+  }
+  wake_.notify_one();
+}
+
+std::uint64_t access_log_writer::dropped_lines() const {
+  std::lock_guard lock(mutex_);
+  return dropped_;
+}
+
+void access_log_writer::run() {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    wake_.wait(lock, [&] { return stop_ || reopen_ || !queue_.empty(); });
+    if (reopen_) {
+      reopen_ = false;
+      lock.unlock();
+      try {
+        int fd = open_file();
+        if (fd_ > 2) ::close(fd_);
+        fd_ = fd;
+      } catch (...) {
+        // Keep writing to the old descriptor; the next reopen tries again.
+      }
+      lock.lock();
+    }
+    if (queue_.empty()) {
+      if (stop_) return;
+      continue;
+    }
+    std::string batch = std::move(queue_.front());
+    queue_.pop_front();
+    pending_ -= batch.size();
+    lock.unlock();
+    std::size_t off = 0;
+    while (off < batch.size()) {
+      ssize_t n = ::write(fd_, batch.data() + off, batch.size() - off);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;  // a full disk loses this batch, not the gateway
+      off += static_cast<std::size_t>(n);
+    }
+    lock.lock();
+  }
+}
+
+}  // namespace gateway

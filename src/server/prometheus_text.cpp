@@ -1,0 +1,151 @@
+#include "server/prometheus_text.hpp"
+
+#include <charconv>
+#include <tuple>
+
+#include "server/head_text.hpp"
+
+namespace gateway {
+namespace {
+
+// Label values escape backslash, double quote and newline.
+void append_label_value(std::string& out, std::string_view v) {
+  for (char c : v) {
+    if (c == '\\' || c == '"') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (c == '\n') {
+      out.append("\\n");
+    } else {
+      out.push_back(c);
+    }
+  }
+}
+
+void append_series_labels(std::string& out, const series_labels& l) {
+  out.append("listener=\"");
+  append_label_value(out, l.listener);
+  out.append("\",route=\"");
+  append_label_value(out, l.route);
+  out.append("\",backend=\"");
+  append_label_value(out, l.backend);
+  out.push_back('"');
+}
+
+void append_seconds(std::string& out, std::uint64_t micros) {
+  char buf[32];
+  auto r = std::to_chars(buf, buf + sizeof buf, static_cast<double>(micros) / 1e6);
+  out.append(buf, r.ptr);
+}
+
+void header(std::string& out, const char* name, const char* type, const char* help) {
+  out.append("# HELP ").append(name).append(" ").append(help).append("\n");
+  out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+}
+
+void simple(std::string& out, const char* name, std::string_view labels, std::uint64_t value) {
+  out.append(name);
+  if (!labels.empty()) out.append("{").append(labels).append("}");
+  out.push_back(' ');
+  append_uint(out, value);
+  out.push_back('\n');
+}
+
+}  // namespace
+
+std::string prometheus_text(const std::vector<series_labels>& labels, const worker_report& total,
+                            const server_gauges& g) {
+  std::string out;
+  out.reserve(4096 + labels.size() * 2048);
+  const std::size_t n = std::min(labels.size(), total.series.size());
+  static constexpr const char* classes[] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
+
+  header(out, "gateway_requests_total", "counter",
+         "Requests by listener, route, backend and response status class "
+         "(none: the client got no response).");
+  for (std::size_t i = 0; i < n; ++i) {
+    const series_stats& s = total.series[i];
+    for (std::size_t c = 0; c < s.requests.size(); ++c) {
+      if (s.requests[c] == 0) continue;
+      out.append("gateway_requests_total{");
+      append_series_labels(out, labels[i]);
+      out.append(",code_class=\"").append(classes[c]).append("\"} ");
+      append_uint(out, s.requests[c]);
+      out.push_back('\n');
+    }
+  }
+
+  header(out, "gateway_request_duration_seconds", "histogram",
+         "Time from the first byte of a request to the last byte of its response.");
+  for (std::size_t i = 0; i < n; ++i) {
+    const series_stats& s = total.series[i];
+    std::uint64_t count = 0;
+    for (auto v : s.latency)
+      count += v;
+    if (count == 0) continue;
+    std::uint64_t cumulative = 0;
+    for (std::size_t b = 0; b < s.latency.size(); ++b) {
+      cumulative += s.latency[b];
+      out.append("gateway_request_duration_seconds_bucket{");
+      append_series_labels(out, labels[i]);
+      out.append(",le=\"");
+      if (b < latency_bounds_us.size())
+        append_seconds(out, latency_bounds_us[b]);
+      else
+        out.append("+Inf");
+      out.append("\"} ");
+      append_uint(out, cumulative);
+      out.push_back('\n');
+    }
+    out.append("gateway_request_duration_seconds_sum{");
+    append_series_labels(out, labels[i]);
+    out.append("} ");
+    append_seconds(out, s.latency_sum_us);
+    out.append("\ngateway_request_duration_seconds_count{");
+    append_series_labels(out, labels[i]);
+    out.append("} ");
+    append_uint(out, count);
+    out.push_back('\n');
+  }
+
+  for (const auto& [metric, help, in] :
+       {std::tuple{"gateway_request_bytes_total", "Bytes received from clients.", true},
+        std::tuple{"gateway_response_bytes_total", "Bytes sent to clients.", false}}) {
+    header(out, metric, "counter", help);
+    for (std::size_t i = 0; i < n; ++i) {
+      const series_stats& s = total.series[i];
+      std::uint64_t v = in ? s.bytes_in : s.bytes_out;
+      if (v == 0) continue;
+      out.append(metric).append("{");
+      append_series_labels(out, labels[i]);
+      out.append("} ");
+      append_uint(out, v);
+      out.push_back('\n');
+    }
+  }
+
+  header(out, "gateway_downstream_connections", "gauge", "Open client connections.");
+  simple(out, "gateway_downstream_connections", "", g.connections);
+  header(out, "gateway_upstream_connections", "gauge",
+         "Upstream connections: carrying a request, or idle in a keep-alive pool.");
+  simple(out, "gateway_upstream_connections", "state=\"active\"", total.upstream_active);
+  simple(out, "gateway_upstream_connections", "state=\"idle\"", total.upstream_idle);
+  header(out, "gateway_mirror_requests_total", "counter",
+         "Mirrored request copies: answered, failed, or skipped (body not replayable, too many "
+         "in flight).");
+  simple(out, "gateway_mirror_requests_total", "result=\"sent\"", total.mirrors_sent);
+  simple(out, "gateway_mirror_requests_total", "result=\"failed\"", total.mirrors_failed);
+  simple(out, "gateway_mirror_requests_total", "result=\"skipped\"", total.mirrors_skipped);
+  header(out, "gateway_config_reloads_total", "counter", "Config reloads by result.");
+  simple(out, "gateway_config_reloads_total", "result=\"ok\"", g.reloads_ok);
+  simple(out, "gateway_config_reloads_total", "result=\"failed\"", g.reloads_failed);
+  header(out, "gateway_config_version", "gauge", "Version of the config being served.");
+  simple(out, "gateway_config_version", "", g.config_version);
+  header(out, "gateway_workers", "gauge",
+         "Worker threads, and how many answered this scrape in time.");
+  simple(out, "gateway_workers", "state=\"running\"", g.workers);
+  simple(out, "gateway_workers", "state=\"reporting\"", g.workers_reporting);
+  return out;
+}
+
+}  // namespace gateway

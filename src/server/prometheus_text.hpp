@@ -1,0 +1,25 @@
+#pragma once
+// The Prometheus text exposition format (version 0.0.4) of the gateway's stats.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "server/stats.hpp"
+
+namespace gateway {
+
+// Process-wide values that are not per series.
+struct server_gauges {
+  std::uint64_t config_version = 0;
+  std::uint64_t reloads_ok = 0;
+  std::uint64_t reloads_failed = 0;
+  std::uint64_t connections = 0;  // open client connections
+  unsigned workers = 0;
+  unsigned workers_reporting = 0;  // workers that answered the scrape in time
+};
+
+// `total` is the sum of every worker's report; `labels` names its series.
+std::string prometheus_text(const std::vector<series_labels>& labels, const worker_report& total,
+                            const server_gauges& gauges);
+
+}  // namespace gateway

@@ -1,0 +1,79 @@
+#pragma once
+// Request statistics: each worker counts into its own plain array (no atomics,
+// no sharing); a scrape asks every worker for a copy on its own thread and
+// sums them. Series (listener, route, backend) have ids that a reload never
+// reuses, so counters stay monotonic across config changes.
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace gateway {
+
+// Upper bounds of the latency histogram, in microseconds (+Inf is implied).
+inline constexpr std::array<std::uint64_t, 14> latency_bounds_us = {
+    500,    1000,   2500,   5000,    10000,   25000,   50000,
+    100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000};
+
+struct series_stats {
+  std::array<std::uint64_t, 6> requests{};  // by status class: [0] no response, [1] 1xx ... [5] 5xx
+  std::uint64_t bytes_in = 0;
+  std::uint64_t bytes_out = 0;
+  std::array<std::uint64_t, latency_bounds_us.size() + 1> latency{};  // per bucket, last is +Inf
+  std::uint64_t latency_sum_us = 0;
+
+  void record(int status, std::uint64_t in, std::uint64_t out, std::uint64_t micros) noexcept {
+    ++requests[status >= 100 && status < 600 ? status / 100 : 0];
+    bytes_in += in;
+    bytes_out += out;
+    std::size_t b = 0;
+    while (b < latency_bounds_us.size() && micros > latency_bounds_us[b])
+      ++b;
+    ++latency[b];
+    latency_sum_us += micros;
+  }
+  void add(const series_stats& o) noexcept {
+    for (std::size_t i = 0; i < requests.size(); ++i)
+      requests[i] += o.requests[i];
+    for (std::size_t i = 0; i < latency.size(); ++i)
+      latency[i] += o.latency[i];
+    bytes_in += o.bytes_in;
+    bytes_out += o.bytes_out;
+    latency_sum_us += o.latency_sum_us;
+  }
+};
+
+// Labels of a series.
+struct series_labels {
+  std::string listener, route, backend;
+};
+
+// Gives (listener, route, backend) series their ids; owned by the server,
+// used on the control plane only.
+class series_registry {
+ public:
+  std::uint32_t id(const std::string& listener, const std::string& route,
+                   const std::string& backend) {
+    auto [it, added] = ids_.emplace(listener + '\x1f' + route + '\x1f' + backend,
+                                    static_cast<std::uint32_t>(labels_.size()));
+    if (added) labels_.push_back({listener, route, backend});
+    return it->second;
+  }
+  const std::vector<series_labels>& labels() const noexcept { return labels_; }
+
+ private:
+  std::map<std::string, std::uint32_t> ids_;
+  std::vector<series_labels> labels_;
+};
+
+// What one worker reports when scraped.
+struct worker_report {
+  std::vector<series_stats> series;
+  std::size_t upstream_active = 0;  // upstream connections carrying a request
+  std::size_t upstream_idle = 0;    // pooled keep-alive connections
+  std::uint64_t mirrors_sent = 0, mirrors_failed = 0, mirrors_skipped = 0;
+};
+
+}  // namespace gateway
