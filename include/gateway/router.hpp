@@ -81,6 +81,8 @@ enum class path_rewrite_type {
   none,          // keep the request's path
   full_path,     // replace the whole path with `value`
   prefix_match,  // replace the matched PathPrefix with `value` (only with a prefix match)
+  regex,         // the whole path becomes `value`, with \1..\9 from the rule's one
+                 // RegularExpression path match (ingress-nginx rewrite-target)
 };
 
 struct path_rewrite {
@@ -123,6 +125,8 @@ struct route_rule {
   std::optional<request_redirect> redirect;  // answered by the gateway, no backend
   std::optional<url_rewrite> rewrite;        // URLRewrite
   std::vector<request_mirror> mirrors;       // RequestMirror
+  // Body limit for this rule (413 beyond it) instead of the listener's; 0 is unlimited.
+  std::optional<std::uint64_t> max_request_body;
 };
 
 // One HTTPRoute: hostnames plus ordered rules. Precedence between routes follows

@@ -3,7 +3,9 @@
 // resolved), and the readers that live outside the loader's main file.
 #include <gateway/config.hpp>
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -20,6 +22,8 @@ struct meta {
   std::string name;
   std::string created;  // RFC 3339, compared as text
   std::map<std::string, std::string> labels;
+  std::map<std::string, std::string> annotations;
+  YAML::Node annotations_node;  // for the location of annotation problems
 };
 
 // A Kubernetes label selector (matchLabels and matchExpressions, ANDed).
@@ -38,6 +42,7 @@ struct label_selector {
 struct object_ref {
   std::string group, kind, ns, name;
   std::uint16_t port = 0;
+  std::string port_name;  // an Ingress may name the Service port instead
   std::uint32_t weight = 1;
   YAML::Node node;
   std::string path;
@@ -82,6 +87,41 @@ struct grant_doc {
   std::vector<from_entry> from;
   std::vector<to_entry> to;
 };
+
+// One networking.k8s.io/v1 Ingress, as written.
+struct ingress_path {
+  std::string path;
+  std::string type;  // Exact, Prefix, ImplementationSpecific
+  object_ref backend;
+};
+struct ingress_rule {
+  std::string host;  // "" for any
+  std::vector<ingress_path> paths;
+};
+struct ingress_doc {
+  meta m;
+  std::string label;
+  std::string class_name;  // spec.ingressClassName or the kubernetes.io/ingress.class annotation
+  std::optional<object_ref> default_backend;
+  std::vector<ingress_rule> rules;
+  std::vector<std::string> tls_hosts;  // recorded for TLS termination
+};
+
+// Reads an Ingress's spec.
+ingress_doc read_ingress(yaml_config::document_reader& doc, const YAML::Node& d, meta m);
+
+// Finds the cluster of a backend reference (creating it on first use); on
+// failure returns "" and says why in `why`. `connect_timeout` 0 means the default.
+using cluster_resolver =
+    std::function<std::string(const object_ref& backend, const meta& from,
+                              std::chrono::milliseconds connect_timeout, std::string& why)>;
+
+// Adds one listener per ingress class ("ingress/<class>/http", port 80) with
+// the routes of the `served` Ingresses, their nginx.ingress.kubernetes.io
+// annotations applied (canaries merged into the Ingress they shadow).
+void add_ingress_listeners(const std::vector<const ingress_doc*>& served,
+                           const cluster_resolver& clusters, gateway_config& out,
+                           std::vector<config_issue>& issues);
 
 // Reads an HTTPRoute's spec; problems go to `doc`.
 route_doc read_httproute(yaml_config::document_reader& doc, const YAML::Node& d, meta m);

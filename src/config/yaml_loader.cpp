@@ -99,6 +99,12 @@ class loader {
       m.name = doc_.string_at(md, "name", "metadata", true).value_or("");
       m.ns = doc_.string_at(md, "namespace", "metadata", false).value_or("default");
       m.created = doc_.string_at(md, "creationTimestamp", "metadata", false).value_or("");
+      if (YAML::Node notes = md["annotations"];
+          notes.IsDefined() && doc_.is_map(notes, "metadata.annotations")) {
+        for (const auto& kv : notes)
+          m.annotations[kv.first.Scalar()] = kv.second.Scalar();
+        m.annotations_node = notes;
+      }
       if (YAML::Node labels = md["labels"];
           labels.IsDefined() && doc_.is_map(labels, "metadata.labels"))
         for (const auto& kv : labels)
@@ -133,6 +139,19 @@ class loader {
       if (require_api({"v1"})) read_service(d, std::move(m));
     } else if (*kind == "EndpointSlice") {
       if (require_api({"discovery.k8s.io/v1"})) read_slice(d, std::move(m));
+    } else if (*kind == "Ingress") {
+      if (require_api({"networking.k8s.io/v1"}))
+        ingresses_.push_back(manifests::read_ingress(doc_, d, std::move(m)));
+    } else if (*kind == "IngressClass") {
+      if (require_api({"networking.k8s.io/v1"})) {
+        doc_.check_keys(d, "", {"apiVersion", "kind", "metadata", "spec"});
+        if (doc_.is_map(spec, "spec")) {
+          doc_.check_keys(spec, "spec", {"controller"}, {"parameters"});
+          auto it = m.annotations.find("ingressclass.kubernetes.io/is-default-class");
+          ingress_classes_[m.name] = {doc_.string_at(spec, "controller", "spec", true).value_or(""),
+                                      it != m.annotations.end() && it->second == "true"};
+        }
+      }
     } else if (*kind == "Namespace") {
       if (require_api({"v1"})) {
         doc_.check_keys(d, "", {"apiVersion", "kind", "metadata"}, {"spec", "status"});
@@ -347,8 +366,9 @@ class loader {
   }
 
   // The cluster for a backend reference (created on first use), or why there is none.
-  std::variant<std::string, unresolved> cluster_for(const object_ref& b, const meta& from,
-                                                    document_reader& at) {
+  std::variant<std::string, unresolved> cluster_for(
+      const object_ref& b, const meta& from, document_reader& at,
+      std::chrono::milliseconds connect_timeout = std::chrono::milliseconds(0)) {
     const std::string what = b.ns + "/" + b.name;
     if (!b.group.empty() || b.kind != "Service")
       return unresolved{"InvalidKind", "backendRef kind '" + b.kind + "' in group '" + b.group +
@@ -358,20 +378,25 @@ class loader {
                                                " is in another namespace and no "
                                                "ReferenceGrant there allows HTTPRoutes from " +
                                                from.ns};
-    std::string key = what + ":" + std::to_string(b.port);
-    if (known_clusters_.count(key)) return key;
     const service_doc* svc = nullptr;
     for (const auto& s : services_)
       if (s.m.ns == b.ns && s.m.name == b.name) svc = &s;
     if (!svc) return unresolved{"BackendNotFound", "Service " + what + " not found in the config"};
     const service_port_doc* sp = nullptr;
     for (const auto& p : svc->ports)
-      if (p.port == b.port) sp = &p;
+      if (b.port_name.empty() ? p.port == b.port : p.name == b.port_name) sp = &p;
     if (!sp)
-      return unresolved{"BackendNotFound",
-                        "Service " + what + " has no port " + std::to_string(b.port)};
+      return unresolved{"BackendNotFound", "Service " + what + " has no port " +
+                                               (b.port_name.empty() ? std::to_string(b.port)
+                                                                    : "named " + b.port_name)};
+    // A different connect timeout (an Ingress annotation) makes a cluster of its own.
+    std::string key = what + ":" + std::to_string(sp->port);
+    if (connect_timeout.count() > 0)
+      key += "#connect=" + std::to_string(connect_timeout.count()) + "ms";
+    if (known_clusters_.count(key)) return key;
     cluster_config c;
     c.name = key;
+    if (connect_timeout.count() > 0) c.connect_timeout = connect_timeout;
     for (const auto& slice : slices_) {
       if (slice.m.ns != b.ns || slice.service != b.name) continue;
       for (const auto& port : slice.ports) {
@@ -382,7 +407,7 @@ class loader {
     }
     if (c.endpoints.empty())
       at.warn(b.node, b.path,
-              "Service " + what + " port " + std::to_string(b.port) +
+              "Service " + what + " port " + std::to_string(sp->port) +
                   " has no ready EndpointSlice endpoints: its requests get 503");
     known_clusters_.insert(key);
     out_.clusters.push_back(std::move(c));
@@ -528,6 +553,42 @@ class loader {
       if (r.parents.empty())
         at.warn(YAML::Node(), "spec.parentRefs", "route has no parentRefs and serves nothing");
     }
+    resolve_ingresses();
+  }
+
+  // Ingresses: with no IngressClass in the file every Ingress is served; with
+  // some, those of a class whose controller is ours (a missing class name
+  // means the default class).
+  void resolve_ingresses() {
+    std::vector<const manifests::ingress_doc*> served;
+    for (auto& in : ingresses_) {
+      if (!ingress_classes_.empty()) {
+        std::string& cls = in.class_name;  // becomes the effective class
+        if (cls.empty())
+          for (const auto& [name, c] : ingress_classes_)
+            if (c.is_default) cls = name;
+        auto it = ingress_classes_.find(cls);
+        if (it == ingress_classes_.end() || it->second.controller != controller_name) {
+          out_.warnings.push_back("Ingress " + in.m.ns + "/" + in.m.name + ": class '" + cls +
+                                  "' is not handled by controller " + std::string(controller_name) +
+                                  ": not served");
+          continue;
+        }
+      }
+      served.push_back(&in);
+    }
+    if (served.empty()) return;
+    manifests::add_ingress_listeners(
+        served,
+        [this](const object_ref& b, const meta& from, std::chrono::milliseconds connect_timeout,
+               std::string& why) -> std::string {
+          document_reader at("", issues_, out_.warnings);
+          auto c = cluster_for(b, from, at, connect_timeout);
+          if (auto* name = std::get_if<std::string>(&c)) return *name;
+          why = std::get<unresolved>(c).message;
+          return "";
+        },
+        out_, issues_);
   }
 
   std::vector<config_issue>& issues_;
@@ -538,6 +599,12 @@ class loader {
   std::vector<service_doc> services_;
   std::vector<slice_doc> slices_;
   std::vector<grant_doc> grants_;
+  std::vector<manifests::ingress_doc> ingresses_;
+  struct ingress_class {
+    std::string controller;
+    bool is_default = false;
+  };
+  std::map<std::string, ingress_class> ingress_classes_;
   std::map<std::string, std::map<std::string, std::string>> namespaces_;  // name -> labels
   std::map<std::string, std::string> classes_;
   std::set<std::string> known_clusters_;

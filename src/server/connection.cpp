@@ -206,6 +206,48 @@ asio::awaitable<bool> connection::read_request_head() {
   }
 }
 
+route_selection connection::route_request(const listener_runtime* chosen) {
+  const listener_runtime& lr = *listener_rt_;
+  // Route on the normalized path (dot segments removed), so "/a/../admin" is "/admin".
+  std::string_view path = request_.path;
+  if (needs_normalization(path)) {
+    normalize_path(path, path_buf_);
+    path = path_buf_;
+  } else {
+    path_buf_.clear();
+  }
+  const request_view view{request_.method, request_.host, path, request_.query, request_.headers};
+  route_selection sel = chosen ? lr.table->match(view) : route_selection{};
+  rule_ = sel.rule;
+  route_ = sel.matched_route;
+  series_ = lr.unrouted_series;
+  std::string_view matched_prefix = "/";  // a rule without matches is PathPrefix "/"
+  const re2::RE2* path_regex = nullptr;
+  if (sel) {
+    if (auto found = lr.rules.find(sel.rule); found != lr.rules.end())
+      path_regex = found->second.path_regex.get();
+    request_timeout_ = sel.rule->request_timeout.count() > 0 ? sel.rule->request_timeout
+                                                             : lr.config.limits.request_timeout;
+    if (!sel.rule->matches.empty()) matched_prefix = sel.rule->matches[sel.match_index].path.value;
+    if (sel.rule->redirect) {
+      redirect_context rc;
+      rc.scheme = "http";
+      rc.host = request_.host;
+      rc.path = path;
+      rc.query = request_.query;
+      rc.has_query = request_.target.find('?') != std::string_view::npos;
+      rc.listener_port = lr.config.port;
+      rc.matched_prefix = matched_prefix;
+      rc.regex = path_regex;
+      redirect_location(*sel.rule->redirect, rc, location_);
+    }
+  }
+  // Past this point only owned copies of the head are used (local replies and
+  // the upstream head), so its bytes can leave the buffer.
+  build_upstream_head(path, matched_prefix, path_regex);
+  return sel;
+}
+
 asio::awaitable<bool> connection::serve_request() {
   // Listeners sharing this socket are told apart by Host; none matching is a 404.
   const listener_runtime* chosen = snapshot_->select(*group_rt_, request_.host);
@@ -250,38 +292,7 @@ asio::awaitable<bool> connection::serve_request() {
     request_id_generated_ = true;
   }
 
-  // Route on the normalized path (dot segments removed), so "/a/../admin" is "/admin".
-  std::string_view path = request_.path;
-  if (needs_normalization(path)) {
-    normalize_path(path, path_buf_);
-    path = path_buf_;
-  } else {
-    path_buf_.clear();
-  }
-  const request_view view{request_.method, request_.host, path, request_.query, request_.headers};
-  route_selection sel = chosen ? lr.table->match(view) : route_selection{};
-  rule_ = sel.rule;
-  route_ = sel.matched_route;
-  series_ = lr.unrouted_series;
-  std::string_view matched_prefix = "/";  // a rule without matches is PathPrefix "/"
-  if (sel) {
-    request_timeout_ =
-        sel.rule->request_timeout.count() > 0 ? sel.rule->request_timeout : limits.request_timeout;
-    if (!sel.rule->matches.empty()) matched_prefix = sel.rule->matches[sel.match_index].path.value;
-    if (sel.rule->redirect) {
-      const redirect_context rc{"http",
-                                request_.host,
-                                path,
-                                request_.query,
-                                request_.target.find('?') != std::string_view::npos,
-                                lr.config.port,
-                                matched_prefix};
-      redirect_location(*sel.rule->redirect, rc, location_);
-    }
-  }
-  // Past this point only owned copies of the head are used (local replies and
-  // the upstream head), so its bytes can leave the buffer.
-  build_upstream_head(path, matched_prefix);
+  route_selection sel = route_request(chosen);
   in_.consume(request_.head_size);
   if (!sel) {
     co_await local_reply(404, "no route matches this request\n", has_body);
@@ -293,8 +304,9 @@ asio::awaitable<bool> connection::serve_request() {
     co_await local_reply(sel.rule->redirect->status_code, {}, has_body, location_);
     co_return !has_body && client_keep_alive_;
   }
-  if (limits.max_request_body && request_.has_content_length &&
-      request_.content_length > limits.max_request_body) {
+  max_request_body_ = sel.rule->max_request_body.value_or(limits.max_request_body);
+  if (max_request_body_ && request_.has_content_length &&
+      request_.content_length > max_request_body_) {
     co_await local_reply(413, "request body too large\n", true);
     co_return false;
   }

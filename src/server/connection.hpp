@@ -14,6 +14,10 @@
 #include "server/snapshot.hpp"
 #include "upstream/connection_pool.hpp"
 
+namespace re2 {
+class RE2;
+}
+
 namespace gateway {
 
 class worker;
@@ -57,6 +61,9 @@ class connection : public std::enable_shared_from_this<connection> {
   bool refresh_snapshot();
   asio::awaitable<bool> read_request_head();
   asio::awaitable<bool> serve_request();
+  // Routes the parsed head, prepares a redirect's Location and builds the
+  // upstream head (kept out of the coroutine to keep its frame small).
+  route_selection route_request(const listener_runtime* chosen);
   asio::awaitable<outcome> exchange(std::size_t cluster, bool& request_body_done);
   asio::awaitable<send_result> send_request_body(upstream_connection& up, bool& body_done,
                                                  bool& replayable);
@@ -77,7 +84,8 @@ class connection : public std::enable_shared_from_this<connection> {
   void disarm() noexcept { deadline_ = steady_clock::time_point::max(); }
   // The head the upstream gets; `path` is the normalized request path and
   // `matched_prefix` the PathPrefix that selected the rule (for rewrites).
-  void build_upstream_head(std::string_view path, std::string_view matched_prefix);
+  void build_upstream_head(std::string_view path, std::string_view matched_prefix,
+                           const re2::RE2* path_regex);
   void build_response_head(bool chunked_to_client, bool close);
   std::string_view request_id() const noexcept { return {request_id_, request_id_len_}; }
   void close() noexcept;
@@ -97,6 +105,7 @@ class connection : public std::enable_shared_from_this<connection> {
   std::string rewrite_buf_;  // a URLRewrite's path
   const route_rule* rule_ = nullptr;
   bool group_gone_ = false;
+  std::uint64_t max_request_body_ = 0;  // the rule's or the listener's; 0: unlimited
 
   // Per-request accounting for the stats and the access log.
   steady_clock::time_point request_start_{};  // first byte of the head

@@ -91,7 +91,8 @@ rechunk_result rechunk(http1::chunked_decoder& decoder, std::string_view input, 
 }
 }  // namespace
 
-void connection::build_upstream_head(std::string_view path, std::string_view matched_prefix) {
+void connection::build_upstream_head(std::string_view path, std::string_view matched_prefix,
+                                     const re2::RE2* path_regex) {
   const auto& rq = request_;
   const url_rewrite* rewrite = rule_ && rule_->rewrite ? &*rule_->rewrite : nullptr;
   const header_modifier* modifier =
@@ -104,7 +105,7 @@ void connection::build_upstream_head(std::string_view path, std::string_view mat
   const bool rewrite_path = rewrite && rewrite->path.type != path_rewrite_type::none;
   if (!path_buf_.empty() || absolute_form || rewrite_path) {
     if (rewrite_path) {
-      rewritten_path(rewrite->path, path, matched_prefix, rewrite_buf_);
+      rewritten_path(rewrite->path, path, matched_prefix, path_regex, rewrite_buf_);
       path = rewrite_buf_;
     }
     out.append(path);
@@ -366,8 +367,7 @@ asio::awaitable<connection::send_result> connection::send_request_body(upstream_
     rechunk_result r = rechunk(request_chunks_, in_.view(), true, chunk_line_, gather_);
     if (r.error) co_return send_result::bad_framing;
     total += r.data_bytes;
-    if (limits.max_request_body && total > limits.max_request_body)
-      co_return send_result::too_large;
+    if (max_request_body_ && total > max_request_body_) co_return send_result::too_large;
     if (!gather_.empty() && !co_await flush()) co_return send_result::upstream_error;
     in_.consume(r.used);
     if (r.done) break;

@@ -1,5 +1,7 @@
 #include "server/route_filters.hpp"
 
+#include <re2/re2.h>
+
 #include "router/host_name.hpp"
 #include "server/head_text.hpp"
 
@@ -63,8 +65,15 @@ void check_path(const path_rewrite& p, const route_rule& rule, std::string_view 
   if (p.type == path_rewrite_type::none) return;
   if (!is_field_value(p.value) || p.value.find_first_of(" ?#") != std::string::npos)
     out.push_back(std::string(which) + ": path '" + p.value + "' has a space, '?', '#' or CR/LF");
-  if (p.type == path_rewrite_type::full_path && (p.value.empty() || p.value.front() != '/'))
-    out.push_back(std::string(which) + ": ReplaceFullPath must start with '/'");
+  if (p.type != path_rewrite_type::prefix_match && (p.value.empty() || p.value.front() != '/'))
+    out.push_back(std::string(which) + ": the new path must start with '/'");
+  if (p.type == path_rewrite_type::regex) {
+    bool one_regex =
+        rule.matches.size() == 1 && rule.matches[0].path.type == path_match_type::regex;
+    if (!one_regex)
+      out.push_back(std::string(which) +
+                    ": a regex rewrite needs exactly one match, a RegularExpression path");
+  }
   if (p.type == path_rewrite_type::prefix_match) {
     if (!p.value.empty() && p.value.front() != '/')
       out.push_back(std::string(which) + ": ReplacePrefixMatch must start with '/'");
@@ -138,7 +147,7 @@ void replace_prefix(std::string_view path, std::string_view prefix, std::string_
 }
 
 void rewritten_path(const path_rewrite& rewrite, std::string_view path,
-                    std::string_view matched_prefix, std::string& out) {
+                    std::string_view matched_prefix, const re2::RE2* regex, std::string& out) {
   switch (rewrite.type) {
     case path_rewrite_type::none:
       out.assign(path);
@@ -148,6 +157,14 @@ void rewritten_path(const path_rewrite& rewrite, std::string_view path,
       return;
     case path_rewrite_type::prefix_match:
       replace_prefix(path, matched_prefix, rewrite.value, out);
+      return;
+    case path_rewrite_type::regex:
+      // The rule matched, so its regex matches; Extract fills in the groups.
+      out.clear();
+      if (!regex ||
+          !RE2::Extract(re2::StringPiece(path.data(), path.size()), *regex, rewrite.value, &out))
+        out.assign(path);
+      if (out.empty() || out.front() != '/') out.insert(out.begin(), '/');
       return;
   }
 }
@@ -180,7 +197,7 @@ void redirect_location(const request_redirect& r, const redirect_context& rq, st
     append_uint(out, port);
   }
   std::string path;
-  rewritten_path(r.path, rq.path, rq.matched_prefix, path);
+  rewritten_path(r.path, rq.path, rq.matched_prefix, rq.regex, path);
   out.append(path);
   if (rq.has_query) {
     out.push_back('?');

@@ -8,6 +8,10 @@
 #include <string_view>
 #include <vector>
 
+namespace re2 {
+class RE2;
+}
+
 namespace gateway {
 
 // What is wrong with the filters of `rule` (empty when they are valid): a
@@ -27,9 +31,10 @@ void replace_prefix(std::string_view path, std::string_view prefix, std::string_
                     std::string& out);
 
 // The path a rewrite or redirect leads to; `matched_prefix` is the PathPrefix
-// value that selected the rule (used by prefix_match).
+// value that selected the rule (used by prefix_match), `regex` the compiled
+// path match (used by the regex type; null otherwise).
 void rewritten_path(const path_rewrite& rewrite, std::string_view path,
-                    std::string_view matched_prefix, std::string& out);
+                    std::string_view matched_prefix, const re2::RE2* regex, std::string& out);
 
 // What a redirect needs to know about the request.
 struct redirect_context {
@@ -40,6 +45,7 @@ struct redirect_context {
   bool has_query = false;
   std::uint16_t listener_port = 0;  // the Gateway API port of the listener
   std::string_view matched_prefix;
+  const re2::RE2* regex = nullptr;  // the rule's path regex, for regex rewrites
 };
 
 // The Location a RequestRedirect answers with. Port rules as the spec has

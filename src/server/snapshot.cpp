@@ -2,6 +2,8 @@
 
 #include <gateway/error.hpp>
 
+#include <re2/re2.h>
+
 #include <algorithm>
 #include <unordered_set>
 
@@ -139,6 +141,19 @@ std::shared_ptr<snapshot> snapshot::build(gateway_config config) {
           if (b.weight == 0) continue;
           rr.backends.push_back({cluster, b.weight});
           rr.total_weight += b.weight;
+        }
+        const bool regex_rewrite =
+            (rule.rewrite && rule.rewrite->path.type == path_rewrite_type::regex) ||
+            (rule.redirect && rule.redirect->path.type == path_rewrite_type::regex);
+        if (regex_rewrite && rule.matches.size() == 1) {
+          auto re = std::make_shared<const re2::RE2>(rule.matches[0].path.value);
+          std::string why;
+          const path_rewrite& p = rule.rewrite ? rule.rewrite->path : rule.redirect->path;
+          if (!re->ok())
+            problems.push_back(rule_where + ": " + re->error());
+          else if (!re->CheckRewriteString(p.value, &why))
+            problems.push_back(rule_where + ": rewrite '" + p.value + "': " + why);
+          rr.path_regex = std::move(re);
         }
         for (const auto& m : rule.mirrors) {
           auto it = cluster_index.find(m.cluster);

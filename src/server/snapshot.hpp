@@ -11,6 +11,10 @@
 #include "asio/asio.hpp"
 #include "server/stats.hpp"
 
+namespace re2 {
+class RE2;
+}
+
 namespace gateway {
 
 inline constexpr std::size_t invalid_backend = ~std::size_t{0};
@@ -32,7 +36,8 @@ struct resolved_rule {
   std::vector<resolved_backend> backends;
   std::uint64_t total_weight = 0;
   std::vector<resolved_mirror> mirrors;
-  std::uint32_t local_series = 0;  // stats series for answers the gateway gives itself
+  std::uint32_t local_series = 0;              // stats series for answers the gateway gives itself
+  std::shared_ptr<const re2::RE2> path_regex;  // for regex rewrites and redirects
 };
 
 struct listener_runtime {

@@ -284,6 +284,8 @@ void test_upstream::serve(int fd, std::size_t index) {
       if (!ok) goto done;
       ++requests_;
       response_plan plan = handler_(r);
+      // Decided before `r` is handed over: a HEAD answer has no body.
+      const bool head_request = r.method == "HEAD";
       {
         std::lock_guard lock(mutex_);
         last_ = std::move(r);
@@ -313,7 +315,7 @@ void test_upstream::serve(int fd, std::size_t index) {
         head_out += "connection: close\r\n";
       head_out += "\r\n";
       if (!send_all(fd, head_out, send_deadline)) goto done;
-      bool bodyless = plan.status == 204 || plan.status == 304 || r.method == "HEAD";
+      bool bodyless = plan.status == 204 || plan.status == 304 || head_request;
       if (!bodyless) {
         auto emit = [&](std::string_view piece) {
           if (plan.mode == response_plan::framing::chunked) {
