@@ -285,6 +285,15 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
                         ": pooled connection closed, retrying [request ", request_id(), "]");
       continue;
     }
+    // Bytes that do not parse as a head on a reused connection are most likely
+    // left over from its previous answer (a body sent after a HEAD response,
+    // say): an idempotent request goes once more on a fresh connection.
+    if (attempt == 0 && reused && invalid_response_ && replayable && idempotent) {
+      worker_.log().log(log_level::warn, "upstream ", cl.config.name,
+                        ": stray bytes on a pooled connection, retrying [request ", request_id(),
+                        "]");
+      continue;
+    }
     if (!invalid_response_)
       worker_.log().log(log_level::warn, "upstream ", cl.config.name,
                         ": connection closed before a response [request ", request_id(), "]");
