@@ -244,7 +244,9 @@ void add_ingress_listeners(const std::vector<const ingress_doc*>& served,
       if (o.rewrite_target || !o.upstream_vhost.empty()) {
         url_rewrite rw;
         rw.hostname = o.upstream_vhost;
-        if (o.rewrite_target) rw.path = {path_rewrite_type::regex, re2_rewrite(*o.rewrite_target)};
+        // The default backend has no path regex to take groups from: no rewrite there.
+        if (o.rewrite_target && !rule.matches.empty())
+          rw.path = {path_rewrite_type::regex, re2_rewrite(*o.rewrite_target)};
         rule.rewrite = std::move(rw);
       }
       if (o.body_size) rule.max_request_body = *o.body_size;
