@@ -113,6 +113,18 @@ struct request_mirror {
   std::uint32_t denominator = 1;  // numerator / denominator (percent: n / 100)
 };
 
+// CORS (Gateway API HTTPCORSFilter): the gateway answers preflights of allowed
+// origins itself and adds the CORS fields to their responses; requests from
+// other origins pass without CORS fields.
+struct cors_policy {
+  std::vector<std::string> allow_origins;  // "https://a.example", "https://*.example.com", "*"
+  std::vector<std::string> allow_methods;  // or {"*"}
+  std::vector<std::string> allow_headers;  // or {"*"}
+  std::vector<std::string> expose_headers;
+  bool allow_credentials = false;
+  std::chrono::seconds max_age{5};
+};
+
 // One HTTPRouteRule: any of `matches` selects it (OR); traffic goes to `backends`.
 struct route_rule {
   std::string name;                              // optional, for logs
@@ -125,6 +137,7 @@ struct route_rule {
   std::optional<request_redirect> redirect;  // answered by the gateway, no backend
   std::optional<url_rewrite> rewrite;        // URLRewrite
   std::vector<request_mirror> mirrors;       // RequestMirror
+  std::optional<cors_policy> cors;           // CORS
   // Body limit for this rule (413 beyond it) instead of the listener's; 0 is unlimited.
   std::optional<std::uint64_t> max_request_body;
 };

@@ -120,6 +120,20 @@ void write_rule(json_writer& w, const route_rule& rule) {
   } else {
     w.null();
   }
+  w.key("cors");
+  if (rule.cors) {
+    const cors_policy& c = *rule.cors;
+    w.begin_object();
+    write_strings(w, "allow_origins", c.allow_origins);
+    write_strings(w, "allow_methods", c.allow_methods);
+    write_strings(w, "allow_headers", c.allow_headers);
+    write_strings(w, "expose_headers", c.expose_headers);
+    w.field("allow_credentials", c.allow_credentials)
+        .field("max_age_s", static_cast<std::int64_t>(c.max_age.count()))
+        .end_object();
+  } else {
+    w.null();
+  }
   w.key("mirrors").begin_array();
   for (const auto& m : rule.mirrors)
     w.begin_object()

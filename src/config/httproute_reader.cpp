@@ -226,9 +226,31 @@ void read_filters(document_reader& doc, const YAML::Node& list, const std::strin
           doc.fail(fr, fp, "numerator must not exceed denominator");
       }
       rd.mirrors.push_back(std::move(md));
+    } else if (type == "CORS") {
+      if (!doc.is_map(n, np)) continue;
+      doc.check_keys(n, np,
+                     {"allowOrigins", "allowMethods", "allowHeaders", "exposeHeaders", "maxAge",
+                      "allowCredentials"});
+      cors_policy c;
+      auto list = [&](const char* key, std::vector<std::string>& out) {
+        YAML::Node l = n[key];
+        if (!l.IsDefined() || !doc.is_seq(l, join_path(np, key))) return;
+        for (std::size_t k = 0; k < l.size(); ++k)
+          out.push_back(l[k].Scalar());
+      };
+      list("allowOrigins", c.allow_origins);
+      list("allowMethods", c.allow_methods);
+      list("allowHeaders", c.allow_headers);
+      list("exposeHeaders", c.expose_headers);
+      if (c.allow_origins.empty())
+        doc.fail(n, join_path(np, "allowOrigins"), "at least one origin is needed");
+      c.allow_credentials = doc.bool_at(n, "allowCredentials", np).value_or(false);
+      c.max_age =
+          std::chrono::seconds(doc.int_at(n, "maxAge", np, false, 0, 86400 * 7).value_or(5));
+      rule.cors = std::move(c);
     } else {
-      // ExtensionRef and CORS need the filter chain (its own issue); refusing
-      // them is better than serving a route without the filter it asks for.
+      // ExtensionRef needs the filter chain (its own issue); refusing it is
+      // better than serving a route without the filter it asks for.
       doc.fail(f["type"], join_path(p, "type"),
                "filter type " + type + " is not supported yet (it needs the filter chain)");
     }

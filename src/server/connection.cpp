@@ -240,6 +240,24 @@ route_selection connection::route_request(const listener_runtime* chosen) {
       rc.matched_prefix = matched_prefix;
       rc.regex = path_regex;
       redirect_location(*sel.rule->redirect, rc, location_);
+      location_.insert(0, "location: "sv);
+      location_.append("\r\n"sv);
+    }
+  }
+  cors_origin_.clear();
+  cors_preflight_ = false;
+  if (sel && sel.rule->cors) {
+    const auto* origin = http::find_header(request_.headers, "origin");
+    if (origin && cors_allows(*sel.rule->cors, origin->value)) {
+      cors_origin_.assign(origin->value);
+      const auto* method = http::find_header(request_.headers, "access-control-request-method");
+      if (request_.method == "OPTIONS" && method) {  // a preflight: answered here
+        const auto* asked = http::find_header(request_.headers, "access-control-request-headers");
+        location_.clear();
+        append_cors_fields(location_, *sel.rule->cors, origin->value, true, method->value,
+                           asked ? asked->value : std::string_view());
+        cors_preflight_ = true;
+      }
     }
   }
   // Past this point only owned copies of the head are used (local replies and
@@ -300,6 +318,10 @@ asio::awaitable<bool> connection::serve_request() {
   }
   auto it = lr.rules.find(sel.rule);
   if (it != lr.rules.end()) series_ = it->second.local_series;
+  if (cors_preflight_) {
+    co_await local_reply(204, {}, has_body, location_);
+    co_return !has_body && client_keep_alive_;
+  }
   if (sel.rule->redirect) {
     co_await local_reply(sel.rule->redirect->status_code, {}, has_body, location_);
     co_return !has_body && client_keep_alive_;
@@ -456,7 +478,7 @@ asio::awaitable<bool> connection::write_client(std::span<const asio::const_buffe
 }
 
 asio::awaitable<void> connection::local_reply(int status, std::string_view body, bool close,
-                                              std::string_view location) {
+                                              std::string_view extra_fields) {
   if (!open_ || force_closed_) co_return;
   status_ = status;
   head_out_.clear();
@@ -470,15 +492,13 @@ asio::awaitable<void> connection::local_reply(int status, std::string_view body,
     head_out_.append("\r\nx-request-id: "sv);
     head_out_.append(request_id());
   }
-  if (!location.empty()) {
-    head_out_.append("\r\nlocation: "sv);
-    head_out_.append(location);
-  }
+  head_out_.append("\r\n"sv);
+  head_out_.append(extra_fields);  // whole "name: value\r\n" lines
   if (close) {
-    head_out_.append("\r\nconnection: close"sv);
+    head_out_.append("connection: close\r\n"sv);
     linger_ = true;
   }
-  head_out_.append("\r\n\r\n"sv);
+  head_out_.append("\r\n"sv);
   // An answer to HEAD carries the length of what GET would send, but no body.
   if (!is_head_request_) head_out_.append(body);
   asio::const_buffer b(head_out_.data(), head_out_.size());

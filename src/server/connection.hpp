@@ -69,9 +69,10 @@ class connection : public std::enable_shared_from_this<connection> {
                                                  bool& replayable);
   asio::awaitable<bool> read_response_head(upstream_connection& up);
   asio::awaitable<bool> relay_response(upstream_connection& up, bool& upstream_reusable);
-  // Answers for the gateway; `location` (if any) becomes a Location field.
+  // Answers for the gateway; `extra_fields` are whole "name: value\r\n" lines
+  // (a redirect's Location, a CORS preflight's fields).
   asio::awaitable<void> local_reply(int status, std::string_view body, bool close,
-                                    std::string_view location = {});
+                                    std::string_view extra_fields = {});
   // Starts the rule's mirrors that this request is sampled for (after the
   // upstream head is built, before the body leaves the buffer).
   void start_mirrors(const resolved_rule& rule);
@@ -101,7 +102,9 @@ class connection : public std::enable_shared_from_this<connection> {
   byte_buffer up_;           // bytes from the upstream
   std::string head_out_;     // serialized request or response head
   std::string path_buf_;     // normalized path when the request's needed changing
-  std::string location_;     // a redirect's Location
+  std::string location_;     // a redirect's Location field, or a CORS preflight's fields
+  std::string cors_origin_;  // the request's Origin when the rule's CORS policy allows it
+  bool cors_preflight_ = false;
   std::string rewrite_buf_;  // a URLRewrite's path
   const route_rule* rule_ = nullptr;
   bool group_gone_ = false;

@@ -183,15 +183,22 @@ void connection::build_response_head(bool chunked_to_client, bool close) {
   const bool bodyless = is_head_request_ || rs.status == 204 || rs.status == 304;
   const header_modifier* modifier =
       rule_ && !rule_->response_headers.empty() ? &rule_->response_headers : nullptr;
+  const cors_policy* cors = !cors_origin_.empty() && rule_ && rule_->cors ? &*rule_->cors : nullptr;
   for (const http::header& h : rs.headers) {
     if (http1::is_hop_by_hop(h.name, rs.connection_tokens)) continue;
     if (modifier && replaces_field(*modifier, h.name)) continue;
+    // The route's CORS policy speaks for the origin, not the upstream.
+    if (cors && (is_named(h.name, "access-control-allow-origin") ||
+                 is_named(h.name, "access-control-allow-credentials") ||
+                 is_named(h.name, "access-control-expose-headers")))
+      continue;
     // A bodyless response keeps its Content-Length: it describes what GET would send.
     if (!bodyless && is_named(h.name, "content-length")) continue;
     append_field(out, h.name, h.value);
   }
   out.append(rs.version_minor == 0 ? "via: 1.0 gateway\r\n"sv : "via: 1.1 gateway\r\n"sv);
   if (modifier) append_modifier_fields(out, *modifier);
+  if (cors) append_cors_fields(out, *cors, cors_origin_, false, {}, {});
   if (!bodyless) {
     if (chunked_to_client) {
       out.append("transfer-encoding: chunked\r\n"sv);

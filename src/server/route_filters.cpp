@@ -2,6 +2,8 @@
 
 #include <re2/re2.h>
 
+#include <algorithm>
+
 #include "router/host_name.hpp"
 #include "server/head_text.hpp"
 
@@ -120,6 +122,17 @@ std::vector<std::string> filter_problems(const route_rule& rule) {
       out.push_back(text({"URLRewrite: invalid hostname '", rule.rewrite->hostname, "'"}));
     check_path(rule.rewrite->path, rule, "URLRewrite", out);
   }
+  if (rule.cors) {
+    for (const auto& o : rule.cors->allow_origins)
+      if (o != "*" && o.find("://") == std::string::npos)
+        out.push_back(text({"CORS: origin '", o, "' is not '*' or scheme://host[:port]"}));
+    for (const auto& m : rule.cors->allow_methods)
+      if (m != "*" && !is_token(m)) out.push_back(text({"CORS: '", m, "' is not a method"}));
+    for (const auto& h : rule.cors->allow_headers)
+      if (h != "*" && !is_token(h)) out.push_back(text({"CORS: '", h, "' is not a header name"}));
+    for (const auto& h : rule.cors->expose_headers)
+      if (h != "*" && !is_token(h)) out.push_back(text({"CORS: '", h, "' is not a header name"}));
+  }
   for (const auto& m : rule.mirrors)
     if (m.denominator == 0 || m.numerator > m.denominator)
       out.push_back(text({"RequestMirror: fraction ", std::to_string(m.numerator), "/",
@@ -212,6 +225,72 @@ void redirect_location(const request_redirect& r, const redirect_context& rq, st
     out.push_back('?');
     out.append(rq.query);
   }
+}
+
+bool cors_allows(const cors_policy& policy, std::string_view origin) noexcept {
+  if (origin.empty()) return false;
+  for (const auto& allowed : policy.allow_origins) {
+    if (allowed == "*" || http::iequals(allowed, origin)) return true;
+    // "https://*.example.com": same scheme, and a host under the suffix.
+    auto star = allowed.find("://*.");
+    if (star == std::string::npos) continue;
+    std::string_view scheme = std::string_view(allowed).substr(0, star + 3);
+    std::string_view suffix = std::string_view(allowed).substr(star + 4);  // ".example.com"
+    if (origin.size() > scheme.size() + suffix.size() &&
+        http::iequals(origin.substr(0, scheme.size()), scheme) &&
+        http::iequals(origin.substr(origin.size() - suffix.size()), suffix))
+      return true;
+  }
+  return false;
+}
+
+void append_cors_fields(std::string& out, const cors_policy& p, std::string_view origin,
+                        bool preflight, std::string_view request_method,
+                        std::string_view request_headers) {
+  auto join = [&](const std::vector<std::string>& values) {
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      if (i) out.append(", ");
+      out.append(values[i]);
+    }
+  };
+  const bool any_origin =
+      std::find(p.allow_origins.begin(), p.allow_origins.end(), "*") != p.allow_origins.end();
+  // With credentials a wildcard is not allowed by browsers: echo what was asked.
+  if (any_origin && !p.allow_credentials) {
+    append_field(out, "access-control-allow-origin", "*");
+  } else {
+    append_field(out, "access-control-allow-origin", origin);
+    append_field(out, "vary", "Origin");
+  }
+  if (p.allow_credentials) append_field(out, "access-control-allow-credentials", "true");
+  if (!preflight) {
+    if (!p.expose_headers.empty()) {
+      out.append("access-control-expose-headers: ");
+      join(p.expose_headers);
+      out.append("\r\n");
+    }
+    return;
+  }
+  auto wildcard = [](const std::vector<std::string>& v) {
+    return v.size() == 1 && v.front() == "*";
+  };
+  out.append("access-control-allow-methods: ");
+  if (wildcard(p.allow_methods))
+    out.append(p.allow_credentials ? request_method : std::string_view("*"));
+  else
+    join(p.allow_methods);
+  out.append("\r\n");
+  if (!p.allow_headers.empty()) {
+    out.append("access-control-allow-headers: ");
+    if (wildcard(p.allow_headers))
+      out.append(p.allow_credentials ? request_headers : std::string_view("*"));
+    else
+      join(p.allow_headers);
+    out.append("\r\n");
+  }
+  out.append("access-control-max-age: ");
+  append_uint(out, static_cast<std::uint64_t>(p.max_age.count()));
+  out.append("\r\n");
 }
 
 }  // namespace gateway

@@ -53,4 +53,12 @@ struct redirect_context {
 // port; else the listener's port. Port 80 for http and 443 for https are left out.
 void redirect_location(const request_redirect& r, const redirect_context& rq, std::string& out);
 
+// True when `origin` (an Origin header value) is one `policy` allows.
+bool cors_allows(const cors_policy& policy, std::string_view origin) noexcept;
+// Appends the CORS fields for an allowed `origin`: for a preflight (with the
+// request's Access-Control-Request-Method/-Headers), or for an actual response.
+void append_cors_fields(std::string& out, const cors_policy& policy, std::string_view origin,
+                        bool preflight, std::string_view request_method,
+                        std::string_view request_headers);
+
 }  // namespace gateway

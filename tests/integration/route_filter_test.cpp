@@ -246,3 +246,96 @@ TEST_SUITE("request mirror") {
     CHECK(up.requests() == total);
   }
 }
+
+TEST_SUITE("cors filter") {
+  // A route with the CORS filter, loaded from YAML, bound on 127.0.0.1:0.
+  gateway::gateway_config cors_config(std::uint16_t upstream, bool credentials) {
+    auto cfg = gateway::load_yaml(std::string(R"(apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: web}
+spec:
+  gatewayClassName: any
+  listeners: [{name: http, port: 80, protocol: HTTP}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: api}
+spec:
+  parentRefs: [{name: web}]
+  rules:
+  - filters:
+    - type: CORS
+      cors:
+        allowOrigins: ["https://app.example.com", "https://*.partner.org"]
+        allowMethods: [GET, PUT]
+        allowHeaders: [x-token]
+        exposeHeaders: [x-total]
+        maxAge: 600
+        allowCredentials: )") + (credentials ? "true" : "false") +
+                                  R"(
+    backendRefs: [{name: api, port: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: api}
+spec: {ports: [{name: http, port: 80}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: api, labels: {kubernetes.io/service-name: api}}
+addressType: IPv4
+endpoints: [{addresses: [127.0.0.1]}]
+ports: [{name: http, port: )" + std::to_string(upstream) +
+                                  "}]\n");
+    cfg.listeners.front().bind_address = "127.0.0.1";
+    cfg.listeners.front().bind_port = 0;
+    return cfg;
+  }
+
+  TEST_CASE("preflights of allowed origins are answered by the gateway") {
+    test_upstream up;
+    running_gateway gw(cors_config(up.port(), true));
+    auto r = request(gw.port(),
+                     "OPTIONS /items HTTP/1.1\r\nHost: a\r\nOrigin: https://app.example.com\r\n"
+                     "Access-Control-Request-Method: PUT\r\n"
+                     "Access-Control-Request-Headers: x-token\r\nConnection: close\r\n\r\n");
+    CHECK(r.status == 204);
+    CHECK(r.header("access-control-allow-origin") == "https://app.example.com");
+    CHECK(r.header("access-control-allow-methods") == "GET, PUT");
+    CHECK(r.header("access-control-allow-headers") == "x-token");
+    CHECK(r.header("access-control-max-age") == "600");
+    CHECK(r.header("access-control-allow-credentials") == "true");
+    CHECK(r.header("vary") == "Origin");
+    CHECK(up.requests() == 0);
+  }
+
+  TEST_CASE("actual requests get the CORS fields; other origins get none") {
+    test_upstream up([](const received_request&) {
+      response_plan p;
+      p.body = "ok";
+      p.headers = {{"access-control-allow-origin", "*"}};  // the route's policy replaces it
+      return p;
+    });
+    running_gateway gw(cors_config(up.port(), false));
+    auto get_from = [&](const std::string& origin) {
+      return request(gw.port(), "GET /items HTTP/1.1\r\nHost: a\r\nOrigin: " + origin +
+                                    "\r\nConnection: close\r\n\r\n");
+    };
+    auto r = get_from("https://shop.partner.org");
+    CHECK(r.status == 200);
+    CHECK(r.count("access-control-allow-origin") == 1);
+    CHECK(r.header("access-control-allow-origin") == "https://shop.partner.org");
+    CHECK(r.header("access-control-expose-headers") == "x-total");
+    CHECK(r.count("access-control-allow-credentials") == 0);
+    r = get_from("https://evil.example");
+    CHECK(r.status == 200);
+    CHECK(r.header("access-control-allow-origin") == "*");  // the upstream's own, untouched
+    CHECK(r.count("access-control-expose-headers") == 0);
+    // A preflight from an origin the policy does not allow goes to the upstream.
+    auto p = request(gw.port(),
+                     "OPTIONS /items HTTP/1.1\r\nHost: a\r\nOrigin: http://partner.org\r\n"
+                     "Access-Control-Request-Method: GET\r\nConnection: close\r\n\r\n");
+    CHECK(p.status == 200);
+    CHECK(up.requests() == 3);
+  }
+}
