@@ -125,6 +125,17 @@ struct cors_policy {
   std::chrono::seconds max_age{5};
 };
 
+// Retry (Gateway API HTTPRouteRetry): a try that fails to connect, is reset
+// before an answer, times out, or answers with one of `codes` is repeated
+// (after `backoff`, doubling with jitter), when the request can be sent again:
+// its body whole in the buffer, and an idempotent method unless the upstream
+// was never reached.
+struct retry_policy {
+  std::vector<int> codes;
+  std::uint32_t attempts = 1;            // retries after the first try
+  std::chrono::milliseconds backoff{0};  // 0: 25 ms
+};
+
 // One HTTPRouteRule: any of `matches` selects it (OR); traffic goes to `backends`.
 struct route_rule {
   std::string name;                              // optional, for logs
@@ -138,6 +149,7 @@ struct route_rule {
   std::optional<url_rewrite> rewrite;        // URLRewrite
   std::vector<request_mirror> mirrors;       // RequestMirror
   std::optional<cors_policy> cors;           // CORS
+  std::optional<retry_policy> retry;
   // Body limit for this rule (413 beyond it) instead of the listener's; 0 is unlimited.
   std::optional<std::uint64_t> max_request_body;
 };

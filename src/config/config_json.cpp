@@ -134,6 +134,18 @@ void write_rule(json_writer& w, const route_rule& rule) {
   } else {
     w.null();
   }
+  w.key("retry");
+  if (rule.retry) {
+    w.begin_object().key("codes").begin_array();
+    for (int c : rule.retry->codes)
+      w.value(c);
+    w.end_array()
+        .field("attempts", rule.retry->attempts)
+        .field("backoff_ms", ms(rule.retry->backoff))
+        .end_object();
+  } else {
+    w.null();
+  }
   w.key("mirrors").begin_array();
   for (const auto& m : rule.mirrors)
     w.begin_object()

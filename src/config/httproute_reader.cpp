@@ -262,10 +262,31 @@ void read_rule(document_reader& doc, const YAML::Node& rn, const std::string& p,
   doc.check_keys(
       rn, p,
       {"name", "matches", "filters", "backendRefs", "timeouts", "retry", "sessionPersistence"});
-  for (const char* unsupported : {"retry", "sessionPersistence"})
-    if (rn[unsupported].IsDefined())
-      doc.fail(rn[unsupported], join_path(p, unsupported),
-               std::string(unsupported) + " is not supported yet");
+  if (rn["sessionPersistence"].IsDefined())
+    doc.fail(rn["sessionPersistence"], join_path(p, "sessionPersistence"),
+             "sessionPersistence is not supported yet");
+  if (YAML::Node rt = rn["retry"]; rt.IsDefined() && doc.is_map(rt, join_path(p, "retry"))) {
+    const std::string rp = join_path(p, "retry");
+    doc.check_keys(rt, rp, {"codes", "attempts", "backoff"});
+    retry_policy r;
+    if (YAML::Node cs = rt["codes"]; cs.IsDefined() && doc.is_seq(cs, join_path(rp, "codes")))
+      for (std::size_t k = 0; k < cs.size(); ++k) {
+        std::string cp = index_path(join_path(rp, "codes"), k);
+        int code = 0;
+        try {
+          code = cs[k].as<int>();
+        } catch (const YAML::Exception&) {
+        }
+        if (code < 400 || code > 599)
+          doc.fail(cs[k], cp, "a retried status must be between 400 and 599");
+        else
+          r.codes.push_back(code);
+      }
+    r.attempts =
+        static_cast<std::uint32_t>(doc.int_at(rt, "attempts", rp, false, 0, 10).value_or(1));
+    r.backoff = doc.duration_at(rt, "backoff", rp).value_or(std::chrono::milliseconds(0));
+    rd.rule.retry = std::move(r);
+  }
   rd.rule.name = doc.string_at(rn, "name", p, false).value_or("");
   if (YAML::Node ms = rn["matches"]; ms.IsDefined() && doc.is_seq(ms, join_path(p, "matches"))) {
     for (std::size_t k = 0; k < ms.size(); ++k) {

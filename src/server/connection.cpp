@@ -206,6 +206,22 @@ asio::awaitable<bool> connection::read_request_head() {
   }
 }
 
+const resolved_backend* connection::pick_backend(const resolved_rule& rr) noexcept {
+  if (rr.backends.size() == 1) return &rr.backends.front();
+  std::uint64_t ticket = worker_.random() % rr.total_weight;
+  for (const auto& b : rr.backends) {
+    if (ticket < b.weight) return &b;
+    ticket -= b.weight;
+  }
+  return &rr.backends.back();
+}
+
+asio::awaitable<void> connection::pause(std::chrono::milliseconds d) {
+  asio::steady_timer t(client_.get_executor());
+  t.expires_after(d);
+  co_await t.async_wait(use_tuple);
+}
+
 route_selection connection::route_request(const listener_runtime* chosen) {
   const listener_runtime& lr = *listener_rt_;
   // Route on the normalized path (dot segments removed), so "/a/../admin" is "/admin".
@@ -337,18 +353,8 @@ asio::awaitable<bool> connection::serve_request() {
     co_return !has_body && client_keep_alive_;
   }
   const resolved_rule& rr = it->second;
-  const resolved_backend* chosen_backend = &rr.backends.front();
-  if (rr.backends.size() > 1) {
-    std::uint64_t ticket = worker_.random() % rr.total_weight;
-    for (const auto& b : rr.backends) {
-      if (ticket < b.weight) {
-        chosen_backend = &b;
-        break;
-      }
-      ticket -= b.weight;
-    }
-  }
-  const std::size_t cluster = chosen_backend->cluster;
+  const resolved_backend* chosen_backend = pick_backend(rr);
+  std::size_t cluster = chosen_backend->cluster;
   series_ = chosen_backend->series;
   if (!rr.mirrors.empty()) start_mirrors(rr);
   if (cluster == invalid_backend) {  // this share of the traffic has no valid backend
@@ -361,7 +367,33 @@ asio::awaitable<bool> connection::serve_request() {
   }
 
   bool body_done = !has_body;
-  outcome result = co_await exchange(cluster, body_done);
+  const retry_policy* retry = sel.rule->retry ? &*sel.rule->retry : nullptr;
+  std::uint32_t retries_left = retry ? retry->attempts : 0;
+  outcome result;
+  for (std::uint32_t tries = 1;; ++tries) {
+    result = co_await exchange(cluster, body_done, retries_left > 0);
+    const bool failed_before_answer = result == outcome::connect_failed ||
+                                      result == outcome::upstream_failed ||
+                                      result == outcome::timeout;
+    if (retries_left == 0 || !replayable_ || force_closed_ ||
+        (result != outcome::retry_status && !failed_before_answer))
+      break;
+    --retries_left;
+    // Exponential backoff with jitter (0.5x to 1.5x), at most 10x the base.
+    auto base = retry->backoff.count() > 0 ? retry->backoff : std::chrono::milliseconds(25);
+    auto wait = base * std::min<std::uint32_t>(1u << std::min(tries - 1, 3u), 10u);
+    wait = wait / 2 + std::chrono::milliseconds(worker_.random() %
+                                                static_cast<std::uint64_t>(wait.count() + 1));
+    co_await pause(wait);
+    if (force_closed_) co_return false;
+    // Another backend of the rule may be picked; the pool's round robin moves
+    // to the next endpoint either way.
+    const resolved_backend* again = pick_backend(rr);
+    if (again->cluster == invalid_backend || snapshot_->clusters[again->cluster].addresses.empty())
+      break;
+    cluster = again->cluster;
+    series_ = again->series;
+  }
   if (pending_body_) {  // a body kept for a retry is not needed any more
     in_.consume(pending_body_);
     pending_body_ = 0;
@@ -383,6 +415,7 @@ asio::awaitable<bool> connection::serve_request() {
     case outcome::client_failed:
       co_await local_reply(400, "malformed request body\n", true);
       co_return false;
+    case outcome::retry_status:  // cannot end here: the last try relays whatever it gets
     case outcome::ok:
     case outcome::client_gone:
       co_return false;

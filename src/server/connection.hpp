@@ -52,6 +52,7 @@ class connection : public std::enable_shared_from_this<connection> {
     upstream_failed,  // 502
     client_failed,    // the client's body framing was broken: 400
     client_gone,      // the client went away or was already answered
+    retry_status,     // the answer has a status the rule retries (dropped unread)
   };
   enum class send_result { ok, upstream_error, client_error, bad_framing, too_large };
 
@@ -64,7 +65,13 @@ class connection : public std::enable_shared_from_this<connection> {
   // Routes the parsed head, prepares a redirect's Location and builds the
   // upstream head (kept out of the coroutine to keep its frame small).
   route_selection route_request(const listener_runtime* chosen);
-  asio::awaitable<outcome> exchange(std::size_t cluster, bool& request_body_done);
+  // A backend of `rr` by weight.
+  const resolved_backend* pick_backend(const resolved_rule& rr) noexcept;
+  // One try at the upstream; `may_retry` lets a status the rule retries end it
+  // with outcome::retry_status instead of being relayed.
+  asio::awaitable<outcome> exchange(std::size_t cluster, bool& request_body_done, bool may_retry);
+  // Waits `d` (a retry's backoff).
+  asio::awaitable<void> pause(std::chrono::milliseconds d);
   asio::awaitable<send_result> send_request_body(upstream_connection& up, bool& body_done,
                                                  bool& replayable);
   asio::awaitable<bool> read_response_head(upstream_connection& up);
@@ -108,6 +115,7 @@ class connection : public std::enable_shared_from_this<connection> {
   std::string rewrite_buf_;  // a URLRewrite's path
   const route_rule* rule_ = nullptr;
   bool group_gone_ = false;
+  bool replayable_ = true;              // the last try left the request able to be sent again
   std::uint64_t max_request_body_ = 0;  // the rule's or the listener's; 0: unlimited
 
   // Per-request accounting for the stats and the access log.

@@ -2,6 +2,7 @@
 // connection, forward the head and stream the body, read the response head,
 // stream the response back. Bodies move through the two fixed connection
 // buffers, so memory stays flat whatever their size.
+#include <algorithm>
 #include <charconv>
 
 #include "server/connection.hpp"
@@ -215,7 +216,8 @@ void connection::build_response_head(bool chunked_to_client, bool close) {
   out.append(crlf);
 }
 
-asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, bool& body_done) {
+asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, bool& body_done,
+                                                          bool may_retry) {
   const cluster_runtime& cl = snapshot_->clusters[cluster];
   connection_pool& pool = worker_.pool();
   bool replayable = true;
@@ -249,6 +251,7 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
                             " [request ", request_id(), "]");
         active_upstream_ = nullptr;
         upstream_.reset();
+        replayable_ = true;  // nothing reached the upstream
         co_return force_closed_ ? outcome::client_gone : outcome::connect_failed;
       }
       boost::system::error_code ignored;
@@ -282,6 +285,7 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
     active_upstream_ = nullptr;
     upstream_.reset();
     up_.clear();
+    replayable_ = replayable && idempotent && !response_started_;
     if (timed_out) co_return outcome::timeout;
     if (force_closed_) co_return outcome::client_gone;
     // A pooled connection the upstream closed just as we used it: try once more
@@ -305,6 +309,17 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
       worker_.log().log(log_level::warn, "upstream ", cl.config.name,
                         ": connection closed before a response [request ", request_id(), "]");
     co_return outcome::upstream_failed;
+  }
+  replayable_ = replayable && idempotent;
+  // A status the rule retries: drop this answer unread (its connection with it)
+  // while the request can still be sent again.
+  if (may_retry && replayable_ && body_done && rule_ && rule_->retry &&
+      std::find(rule_->retry->codes.begin(), rule_->retry->codes.end(), response_.status) !=
+          rule_->retry->codes.end()) {
+    active_upstream_ = nullptr;
+    upstream_.reset();
+    up_.clear();
+    co_return outcome::retry_status;
   }
   if (!body_done) client_keep_alive_ = false;  // upstream answered before reading it all
 
@@ -345,6 +360,12 @@ asio::awaitable<connection::send_result> connection::send_request_body(upstream_
     co_return true;
   };
 
+  if (pending_body_) {
+    // A replay (a retry on another connection): the whole body is still at the
+    // front of the buffer, where the first try left it.
+    gather_.emplace_back(in_.view().data(), pending_body_);
+    co_return co_await flush() ? send_result::ok : send_result::upstream_error;
+  }
   if (body_done) co_return co_await flush() ? send_result::ok : send_result::upstream_error;
 
   if (!request_chunked_) {

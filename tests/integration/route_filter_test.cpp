@@ -339,3 +339,72 @@ ports: [{name: http, port: )" + std::to_string(upstream) +
     CHECK(up.requests() == 3);
   }
 }
+
+TEST_SUITE("route retry") {
+  // Answers 503 to the first `failures` requests, then 200 with what it got.
+  handler fails_first(int failures) {
+    auto seen = std::make_shared<std::atomic<int>>(0);
+    return [seen, failures](const received_request& r) {
+      response_plan p;
+      if ((*seen)++ < failures) {
+        p.status = 503;
+        p.body = "busy";
+      } else {
+        p.body = r.method + " " + r.body;
+      }
+      return p;
+    };
+  }
+
+  gateway::gateway_config with_retry(std::vector<std::uint16_t> ports, std::uint32_t attempts) {
+    auto cfg = proxy_config(std::move(ports));
+    cfg.listeners.front().routes.front().rules.front().retry =
+        gateway::retry_policy{{502, 503}, attempts, std::chrono::milliseconds(1)};
+    return cfg;
+  }
+
+  TEST_CASE("a retried status is dropped and the request sent again, body included") {
+    test_upstream up(fails_first(2));
+    running_gateway gw(with_retry({up.port()}, 2));
+    auto r = request(gw.port(),
+                     "PUT /doc HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nConnection: close\r\n"
+                     "\r\nhello");
+    CHECK(r.status == 200);
+    CHECK(r.body == "PUT hello");
+    CHECK(up.requests() == 3);
+  }
+
+  TEST_CASE("when the attempts run out the last answer is relayed") {
+    test_upstream up(fails_first(5));
+    running_gateway gw(with_retry({up.port()}, 1));
+    auto r = request(gw.port(), "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    CHECK(r.status == 503);
+    CHECK(r.body == "busy");
+    CHECK(up.requests() == 2);
+  }
+
+  TEST_CASE("a POST is not retried on a status, only when it never reached the upstream") {
+    test_upstream up(fails_first(1));
+    running_gateway gw(with_retry({up.port()}, 2));
+    auto r =
+        request(gw.port(),
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi");
+    CHECK(r.status == 503);
+    CHECK(up.requests() == 1);
+  }
+
+  TEST_CASE("a connect failure moves on to the next endpoint") {
+    test_upstream live(fails_first(0));
+    std::uint16_t dead;
+    {
+      test_upstream gone;
+      dead = gone.port();
+    }
+    running_gateway gw(with_retry({dead, live.port()}, 1));
+    for (int i = 0; i < 10; ++i)  // round robin starts on either endpoint
+      CHECK(
+          request(gw.port(),
+                  "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi")
+              .body == "POST hi");
+  }
+}

@@ -334,6 +334,30 @@ spec:
     CHECK(rules[1].mirrors[0].denominator == 100);
   }
 
+  TEST_CASE("rule retry and CORS load; a bad retried status is an error") {
+    auto route = [](const std::string& rule) {
+      return with_route(
+          "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r}\n"
+          "spec:\n  parentRefs: [{name: web}]\n  rules:\n  - backendRefs: [{name: api, port: "
+          "80}]\n" +
+          rule);
+    };
+    auto cfg =
+        load_yaml(route("    retry: {codes: [502, 503], attempts: 3, backoff: 200ms}\n"
+                        "    filters: [{type: CORS, cors: {allowOrigins: ['*'], maxAge: "
+                        "60}}]\n"));
+    const auto& rule = cfg.listeners.at(0).routes.at(0).rules.at(0);
+    REQUIRE(rule.retry);
+    CHECK(rule.retry->codes == std::vector<int>{502, 503});
+    CHECK(rule.retry->attempts == 3);
+    CHECK(rule.retry->backoff == std::chrono::milliseconds(200));
+    REQUIRE(rule.cors);
+    CHECK(rule.cors->allow_origins == std::vector<std::string>{"*"});
+    CHECK(rule.cors->max_age == std::chrono::seconds(60));
+    CHECK(load_error(route("    retry: {codes: [200]}\n")).find("between 400 and 599") !=
+          std::string::npos);
+  }
+
   TEST_CASE("filter mistakes are errors with their field path") {
     auto error_for = [](const std::string& filters) {
       return load_error(with_route(
