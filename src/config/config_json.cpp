@@ -97,7 +97,9 @@ void write_rule(json_writer& w, const route_rule& rule) {
     if (!b.invalid.empty()) w.field("invalid", b.invalid);
     w.end_object();
   }
-  w.end_array().field("request_timeout_ms", ms(rule.request_timeout));
+  w.end_array()
+      .field("request_timeout_ms", ms(rule.request_timeout))
+      .field("backend_request_timeout_ms", ms(rule.backend_request_timeout));
   write_modifier(w, "request_headers", rule.request_headers);
   write_modifier(w, "response_headers", rule.response_headers);
   w.key("redirect");

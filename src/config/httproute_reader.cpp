@@ -303,14 +303,8 @@ void read_rule(document_reader& doc, const YAML::Node& rn, const std::string& p,
     if (req && back && req->count() > 0 && *back > *req)
       doc.fail(t["backendRequest"], join_path(tp, "backendRequest"),
                "must not be longer than timeouts.request");
-    // With one attempt per request (no retries yet) both bound the same wait;
-    // the shorter applies.
-    if (req && back)
-      rd.rule.request_timeout = req->count() == 0 ? *back : std::min(*req, *back);
-    else if (req)
-      rd.rule.request_timeout = *req;
-    else if (back)
-      rd.rule.request_timeout = *back;
+    if (req) rd.rule.request_timeout = *req;  // "0s" means none: the listener's default
+    if (back) rd.rule.backend_request_timeout = *back;
   }
   if (YAML::Node fs = rn["filters"]; fs.IsDefined())
     read_filters(doc, fs, join_path(p, "filters"), m, rd);

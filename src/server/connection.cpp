@@ -244,6 +244,9 @@ route_selection connection::route_request(const listener_runtime* chosen) {
       path_regex = found->second.path_regex.get();
     request_timeout_ = sel.rule->request_timeout.count() > 0 ? sel.rule->request_timeout
                                                              : lr.config.limits.request_timeout;
+    try_timeout_ = sel.rule->backend_request_timeout.count() > 0
+                       ? std::min(sel.rule->backend_request_timeout, request_timeout_)
+                       : request_timeout_;
     if (!sel.rule->matches.empty()) matched_prefix = sel.rule->matches[sel.match_index].path.value;
     if (sel.rule->redirect) {
       redirect_context rc;
@@ -370,6 +373,7 @@ asio::awaitable<bool> connection::serve_request() {
   const retry_policy* retry = sel.rule->retry ? &*sel.rule->retry : nullptr;
   std::uint32_t retries_left = retry ? retry->attempts : 0;
   outcome result;
+  request_deadline_ = coarse_now() + request_timeout_;
   for (std::uint32_t tries = 1;; ++tries) {
     result = co_await exchange(cluster, body_done, retries_left > 0);
     const bool failed_before_answer = result == outcome::connect_failed ||
@@ -384,6 +388,7 @@ asio::awaitable<bool> connection::serve_request() {
     auto wait = base * std::min<std::uint32_t>(1u << std::min(tries - 1, 3u), 10u);
     wait = wait / 2 + std::chrono::milliseconds(worker_.random() %
                                                 static_cast<std::uint64_t>(wait.count() + 1));
+    if (coarse_now() + wait >= request_deadline_) break;  // no time left for a try
     co_await pause(wait);
     if (force_closed_) co_return false;
     // Another backend of the rule may be picked; the pool's round robin moves

@@ -145,7 +145,9 @@ class connection : public std::enable_shared_from_this<connection> {
   bool response_started_ = false;
   bool invalid_response_ = false;
   std::size_t pending_body_ = 0;  // body bytes sent from in_ but kept there for a retry
-  std::chrono::milliseconds request_timeout_{0};
+  std::chrono::milliseconds request_timeout_{0};  // all tries together
+  std::chrono::milliseconds try_timeout_{0};      // one try
+  steady_clock::time_point request_deadline_{};
   char chunk_line_[24];
   char response_chunk_line_[24];
   bool client_keep_alive_ = false;

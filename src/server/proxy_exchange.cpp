@@ -272,7 +272,11 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
       co_return sent == send_result::bad_framing ? outcome::client_failed : outcome::client_gone;
     }
     // After an upstream write error the upstream may still have answered early.
-    arm(phase::upstream, request_timeout_);
+    // One try waits its own timeout, and never past the request's deadline.
+    arm(phase::upstream,
+        std::max(std::chrono::milliseconds(1),
+                 std::min(try_timeout_, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                            request_deadline_ - coarse_now()))));
     response_started_ = false;
     const auto sent_at = steady_clock::now();
     const bool answered = co_await read_response_head(*upstream_);

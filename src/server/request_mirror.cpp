@@ -28,8 +28,10 @@ asio::awaitable<void> send_mirror(tcp::endpoint to, std::string request,
     auto [write_error, written] =
         co_await asio::async_write(*socket, asio::buffer(request), use_tuple);
     if (!write_error) {
-      // The answer is read only to let the upstream finish; its bytes are dropped.
-      char sink[4096];
+      // The answer is read only to let the upstream finish; its bytes are
+      // dropped, so every mirror of the thread may share one sink (which also
+      // keeps the array out of the coroutine frame).
+      static thread_local char sink[4096];
       for (;;) {
         auto [read_error, n] = co_await socket->async_read_some(asio::buffer(sink), use_tuple);
         if (n > 0) answered = true;

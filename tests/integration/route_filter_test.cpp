@@ -408,3 +408,106 @@ TEST_SUITE("route retry") {
               .body == "POST hi");
   }
 }
+
+TEST_SUITE("route timeouts and matches through the proxy") {
+  TEST_CASE("backendRequest bounds each try, request bounds them all") {
+    // Every answer takes 400 ms: tries of 150 ms time out; the request's 1 s
+    // allows a few of them, then 504.
+    test_upstream slow([](const received_request&) {
+      response_plan p;
+      p.delay = std::chrono::milliseconds(400);
+      return p;
+    });
+    auto cfg = proxy_config({slow.port()});
+    auto& rule = cfg.listeners.front().routes.front().rules.front();
+    rule.request_timeout = std::chrono::milliseconds(1000);
+    rule.backend_request_timeout = std::chrono::milliseconds(150);
+    rule.retry = gateway::retry_policy{{}, 10, std::chrono::milliseconds(10)};
+    running_gateway gw(cfg);
+    auto start = std::chrono::steady_clock::now();
+    auto r = request(gw.port(), "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    auto took = std::chrono::steady_clock::now() - start;
+    CHECK(r.status == 504);
+    CHECK(slow.requests() >= 3);  // several tries...
+    CHECK(slow.requests() <= 8);  // ...but not the 11 that attempts alone would allow
+    CHECK(took < std::chrono::seconds(3));
+  }
+
+  TEST_CASE("every match type selects its rule") {
+    test_upstream up([](const received_request& r) {
+      response_plan p;
+      p.body = r.target;
+      return p;
+    });
+    auto cfg = gateway::load_yaml(R"(apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: web}
+spec:
+  gatewayClassName: any
+  listeners: [{name: http, port: 80, protocol: HTTP}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: m}
+spec:
+  parentRefs: [{name: web}]
+  rules:
+  - matches: [{path: {type: Exact, value: /exact}}]
+    filters: [{type: RequestHeaderModifier, requestHeaderModifier: {set: [{name: x-rule, value: exact}]}}]
+    backendRefs: [{name: up, port: 80}]
+  - matches: [{path: {type: RegularExpression, value: "/items/[0-9]+"}}]
+    filters: [{type: ResponseHeaderModifier, responseHeaderModifier: {set: [{name: x-rule, value: regex}]}}]
+    backendRefs: [{name: up, port: 80}]
+  - matches: [{path: {type: PathPrefix, value: /p}, method: DELETE}]
+    filters: [{type: ResponseHeaderModifier, responseHeaderModifier: {set: [{name: x-rule, value: method}]}}]
+    backendRefs: [{name: up, port: 80}]
+  - matches: [{path: {type: PathPrefix, value: /p}, headers: [{name: X-Env, value: canary}]}]
+    filters: [{type: ResponseHeaderModifier, responseHeaderModifier: {set: [{name: x-rule, value: header}]}}]
+    backendRefs: [{name: up, port: 80}]
+  - matches: [{path: {type: PathPrefix, value: /p}, headers: [{name: x-user, type: RegularExpression, value: "adm.*"}]}]
+    filters: [{type: ResponseHeaderModifier, responseHeaderModifier: {set: [{name: x-rule, value: header-regex}]}}]
+    backendRefs: [{name: up, port: 80}]
+  - matches: [{path: {type: PathPrefix, value: /p}, queryParams: [{name: v, value: "2"}]}]
+    filters: [{type: ResponseHeaderModifier, responseHeaderModifier: {set: [{name: x-rule, value: query}]}}]
+    backendRefs: [{name: up, port: 80}]
+  - matches: [{path: {type: PathPrefix, value: /p}, queryParams: [{name: id, type: RegularExpression, value: "[a-f]+"}]}]
+    filters: [{type: ResponseHeaderModifier, responseHeaderModifier: {set: [{name: x-rule, value: query-regex}]}}]
+    backendRefs: [{name: up, port: 80}]
+  - matches: [{path: {type: PathPrefix, value: /p}}]
+    filters: [{type: ResponseHeaderModifier, responseHeaderModifier: {set: [{name: x-rule, value: prefix}]}}]
+    backendRefs: [{name: up, port: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: up}
+spec: {ports: [{name: http, port: 80}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: up, labels: {kubernetes.io/service-name: up}}
+addressType: IPv4
+endpoints: [{addresses: [127.0.0.1]}]
+ports: [{name: http, port: )" + std::to_string(up.port()) +
+                                  "}]\n");
+    cfg.listeners.front().bind_address = "127.0.0.1";
+    cfg.listeners.front().bind_port = 0;
+    running_gateway gw(cfg);
+    auto rule_for = [&](const std::string& method, const std::string& target,
+                        const std::string& extra = "") {
+      auto r = request(gw.port(), method + " " + target + " HTTP/1.1\r\nHost: a\r\n" + extra +
+                                      "Connection: close\r\n\r\n");
+      return r.status == 404 ? std::string("404") : r.header("x-rule");
+    };
+    CHECK(rule_for("GET", "/exact") == "");  // its modifier acts on the request
+    CHECK(up.last().header("x-rule") == "exact");
+    CHECK(rule_for("GET", "/items/42") == "regex");
+    CHECK(rule_for("GET", "/items/4x") == "404");
+    CHECK(rule_for("DELETE", "/p/1") == "method");
+    CHECK(rule_for("GET", "/p/1", "x-env: canary\r\n") == "header");
+    CHECK(rule_for("GET", "/p/1", "X-User: admin\r\n") == "header-regex");
+    CHECK(rule_for("GET", "/p/1?v=2") == "query");
+    CHECK(rule_for("GET", "/p/1?id=beef") == "query-regex");
+    CHECK(rule_for("GET", "/p/1?id=xyz") == "prefix");
+    CHECK(rule_for("GET", "/pq") == "404");  // element-wise prefix
+  }
+}
