@@ -15,23 +15,7 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; [ -f "$work/gw.log" ] && sed 's/^/  log: /' "$work/gw.log"; exit 1; }
 
-python3 - "$work/up.port" <<'PY' &
-import http.server, sys, os
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_GET(self):
-        body = b"hello"
-        self.send_response(200)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a): pass
-s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-s.daemon_threads = True
-open(sys.argv[1] + ".tmp", "w").write(str(s.server_port))
-os.rename(sys.argv[1] + ".tmp", sys.argv[1])
-s.serve_forever()
-PY
+python3 "$(dirname "$0")/support/name_upstream.py" app "$work/up.port" &
 pids+=($!)
 for _ in $(seq 100); do [ -s "$work/up.port" ] && break; sleep 0.05; done
 [ -s "$work/up.port" ] || fail "upstream did not start"

@@ -14,24 +14,9 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; [ -f "$work/gw.log" ] && sed 's/^/  log: /' "$work/gw.log"; exit 1; }
 
-# An upstream answering every GET with its name; writes its port to a file.
+# A real upstream answering every GET with its name; writes its port to a file.
 start_upstream() {
-  python3 - "$1" "$work/$1.port" <<'PY' &
-import http.server, sys
-name, port_file = sys.argv[1], sys.argv[2]
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = name.encode()
-        self.send_response(200)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a): pass
-s = http.server.HTTPServer(("127.0.0.1", 0), H)
-open(port_file + ".tmp", "w").write(str(s.server_port))
-import os; os.rename(port_file + ".tmp", port_file)
-s.serve_forever()
-PY
+  python3 "$(dirname "$0")/support/name_upstream.py" "$1" "$work/$1.port" &
   pids+=($!)
 }
 wait_file() { for _ in $(seq 100); do [ -s "$1" ] && return 0; sleep 0.05; done; fail "no $1"; }

@@ -128,10 +128,9 @@ std::vector<std::string> filter_problems(const route_rule& rule) {
         out.push_back(text({"CORS: origin '", o, "' is not '*' or scheme://host[:port]"}));
     for (const auto& m : rule.cors->allow_methods)
       if (m != "*" && !is_token(m)) out.push_back(text({"CORS: '", m, "' is not a method"}));
-    for (const auto& h : rule.cors->allow_headers)
-      if (h != "*" && !is_token(h)) out.push_back(text({"CORS: '", h, "' is not a header name"}));
-    for (const auto& h : rule.cors->expose_headers)
-      if (h != "*" && !is_token(h)) out.push_back(text({"CORS: '", h, "' is not a header name"}));
+    for (const auto* names : {&rule.cors->allow_headers, &rule.cors->expose_headers})
+      for (const auto& h : *names)
+        if (h != "*" && !is_token(h)) out.push_back(text({"CORS: '", h, "' is not a header name"}));
   }
   for (const auto& m : rule.mirrors)
     if (m.denominator == 0 || m.numerator > m.denominator)

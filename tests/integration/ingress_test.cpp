@@ -20,27 +20,6 @@ handler named(std::string name, std::chrono::milliseconds delay = {}) {
   };
 }
 
-// A Service `name` whose one endpoint is 127.0.0.1:`port`, port 80 named http.
-std::string service(const std::string& name, std::uint16_t port) {
-  return "---\napiVersion: v1\nkind: Service\nmetadata: {name: " + name +
-         "}\nspec:\n  ports: [{name: http, port: 80}]\n---\napiVersion: discovery.k8s.io/v1\n"
-         "kind: EndpointSlice\nmetadata:\n  name: " +
-         name + "\n  labels: {kubernetes.io/service-name: " + name +
-         "}\naddressType: IPv4\nendpoints: [{addresses: [127.0.0.1]}]\nports: [{name: http, "
-         "port: " +
-         std::to_string(port) + "}]\n";
-}
-
-// Loads `yaml` and binds every listener on 127.0.0.1, ephemeral port.
-gateway::gateway_config load(const std::string& yaml) {
-  auto cfg = gateway::load_yaml(yaml, "ingress.yaml");
-  for (auto& l : cfg.listeners) {
-    l.bind_address = "127.0.0.1";
-    l.bind_port = 0;
-  }
-  return cfg;
-}
-
 client_response get(std::uint16_t port, const std::string& host, const std::string& target,
                     const std::string& extra = "") {
   return request(port, "GET " + target + " HTTP/1.1\r\nHost: " + host + "\r\n" + extra +
@@ -54,7 +33,7 @@ const std::string ingress_head = "apiVersion: networking.k8s.io/v1\nkind: Ingres
 TEST_SUITE("ingress") {
   TEST_CASE("rules by host and path type, and the default backend") {
     test_upstream api(named("api")), web(named("web")), fallback(named("fallback"));
-    auto cfg = load(ingress_head + R"(metadata: {name: shop}
+    auto cfg = load_on_loopback(ingress_head + R"(metadata: {name: shop}
 spec:
   defaultBackend: {service: {name: fallback, port: {number: 80}}}
   rules:
@@ -63,8 +42,9 @@ spec:
       paths:
       - {path: /api, pathType: Prefix, backend: {service: {name: api, port: {name: http}}}}
       - {path: /exact, pathType: Exact, backend: {service: {name: web, port: {number: 80}}}}
-)" + service("api", api.port()) +
-                    service("web", web.port()) + service("fallback", fallback.port()));
+)" + service_yaml("api", api.port()) +
+                                service_yaml("web", web.port()) +
+                                service_yaml("fallback", fallback.port()));
     REQUIRE(cfg.listeners.size() == 1);
     CHECK(cfg.listeners[0].name == "ingress/none/http");
     CHECK(cfg.listeners[0].port == 80);
@@ -78,7 +58,7 @@ spec:
 
   TEST_CASE("rewrite-target with use-regex capture groups, and upstream-vhost") {
     test_upstream api(named("api"));
-    auto cfg = load(ingress_head + R"(metadata:
+    auto cfg = load_on_loopback(ingress_head + R"(metadata:
   name: rw
   annotations:
     nginx.ingress.kubernetes.io/use-regex: "true"
@@ -89,7 +69,7 @@ spec:
   - http:
       paths:
       - {path: /api(/|$)(.*), pathType: ImplementationSpecific, backend: {service: {name: api, port: {number: 80}}}}
-)" + service("api", api.port()));
+)" + service_yaml("api", api.port()));
     running_gateway gw(cfg);
     CHECK(get(gw.port(), "a", "/api/users/7?x=1").body == "api /v2/users/7?x=1 host=internal.svc");
     CHECK(get(gw.port(), "a", "/API").body == "api /v2/ host=internal.svc");  // case-insensitive
@@ -117,15 +97,16 @@ spec:
 )";
     };
     const std::string services =
-        service("stable", stable.port()) + service("canary", canary.port());
+        service_yaml("stable", stable.port()) + service_yaml("canary", canary.port());
     auto who = [](const client_response& r) { return r.body.substr(0, r.body.find(' ')); };
 
     SUBCASE("header with always/never, and cookie") {
-      running_gateway gw(load(main_ingress +
-                              canary_ingress("    nginx.ingress.kubernetes.io/canary-by-header: "
-                                             "x-canary\n    nginx.ingress.kubernetes.io/"
-                                             "canary-by-cookie: use_canary\n") +
-                              services));
+      running_gateway gw(
+          load_on_loopback(main_ingress +
+                           canary_ingress("    nginx.ingress.kubernetes.io/canary-by-header: "
+                                          "x-canary\n    nginx.ingress.kubernetes.io/"
+                                          "canary-by-cookie: use_canary\n") +
+                           services));
       CHECK(who(get(gw.port(), "app.example.com", "/")) == "stable");
       CHECK(who(get(gw.port(), "app.example.com", "/", "x-canary: always\r\n")) == "canary");
       CHECK(who(get(gw.port(), "app.example.com", "/", "x-canary: never\r\n")) == "stable");
@@ -138,16 +119,17 @@ spec:
                     "x-canary: never\r\ncookie: use_canary=always\r\n")) == "stable");
     }
     SUBCASE("header with a value") {
-      running_gateway gw(load(main_ingress +
-                              canary_ingress("    nginx.ingress.kubernetes.io/canary-by-header: "
-                                             "x-region\n    nginx.ingress.kubernetes.io/"
-                                             "canary-by-header-value: eu\n") +
-                              services));
+      running_gateway gw(
+          load_on_loopback(main_ingress +
+                           canary_ingress("    nginx.ingress.kubernetes.io/canary-by-header: "
+                                          "x-region\n    nginx.ingress.kubernetes.io/"
+                                          "canary-by-header-value: eu\n") +
+                           services));
       CHECK(who(get(gw.port(), "app.example.com", "/", "x-region: eu\r\n")) == "canary");
       CHECK(who(get(gw.port(), "app.example.com", "/", "x-region: us\r\n")) == "stable");
     }
     SUBCASE("weight 20 of 100") {
-      running_gateway gw(load(
+      running_gateway gw(load_on_loopback(
           main_ingress + canary_ingress("    nginx.ingress.kubernetes.io/canary-weight: \"20\"\n") +
           services));
       test_client c(gw.port());
@@ -175,7 +157,7 @@ spec:
              "{name: up, port: {number: 80}}}}\n";
     };
     const std::string none = "    x-unused/none: \"\"\n";
-    auto cfg = load(
+    auto cfg = load_on_loopback(
         ingress("tls", none, "secure.example.com", true) +
         ingress("tls-off", "    nginx.ingress.kubernetes.io/ssl-redirect: \"false\"\n",
                 "plain.example.com", true) +
@@ -191,7 +173,7 @@ spec:
             "temp.example.com", false) +
         ingress("root", "    nginx.ingress.kubernetes.io/app-root: /app\n", "root.example.com",
                 false) +
-        service("up", up.port()));
+        service_yaml("up", up.port()));
     bool warned = false;
     for (const auto& w : cfg.warnings)
       warned = warned || w.find("metadata.annotations.x-unused/none") != std::string::npos;
@@ -216,7 +198,7 @@ spec:
 
   TEST_CASE("proxy-body-size, proxy-read-timeout, proxy-connect-timeout") {
     test_upstream slow(named("slow", std::chrono::milliseconds(1500))), up(named("up"));
-    auto cfg = load(ingress_head + R"(metadata:
+    auto cfg = load_on_loopback(ingress_head + R"(metadata:
   name: limits
   annotations:
     nginx.ingress.kubernetes.io/proxy-body-size: 1k
@@ -228,8 +210,8 @@ spec:
       paths:
       - {path: /slow, pathType: Prefix, backend: {service: {name: slow, port: {number: 80}}}}
       - {path: /, pathType: Prefix, backend: {service: {name: up, port: {number: 80}}}}
-)" + service("slow", slow.port()) +
-                    service("up", up.port()));
+)" + service_yaml("slow", slow.port()) +
+                                service_yaml("up", up.port()));
     bool connect_3s = false;
     for (const auto& c : cfg.clusters)
       connect_3s = connect_3s || (c.name.starts_with("default/up:80") &&
@@ -248,7 +230,7 @@ spec:
 
   TEST_CASE("only Ingresses of our class are served; unsupported annotations are reported") {
     test_upstream up(named("up"));
-    auto cfg = load(R"(apiVersion: networking.k8s.io/v1
+    auto cfg = load_on_loopback(R"(apiVersion: networking.k8s.io/v1
 kind: IngressClass
 metadata:
   name: gw
@@ -274,7 +256,7 @@ spec:
   rules:
   - host: theirs.example.com
     http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: up, port: {number: 80}}}}]}
-)" + service("up", up.port()));
+)" + service_yaml("up", up.port()));
     REQUIRE(cfg.listeners.size() == 1);
     CHECK(cfg.listeners[0].name == "ingress/gw/http");
     auto has_warning = [&](const char* text) {

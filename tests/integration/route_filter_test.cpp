@@ -250,13 +250,7 @@ TEST_SUITE("request mirror") {
 TEST_SUITE("cors filter") {
   // A route with the CORS filter, loaded from YAML, bound on 127.0.0.1:0.
   gateway::gateway_config cors_config(std::uint16_t upstream, bool credentials) {
-    auto cfg = gateway::load_yaml(std::string(R"(apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: web}
-spec:
-  gatewayClassName: any
-  listeners: [{name: http, port: 80, protocol: HTTP}]
----
+    return load_on_loopback(gateway_yaml + R"(---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: api}
@@ -271,25 +265,10 @@ spec:
         allowHeaders: [x-token]
         exposeHeaders: [x-total]
         maxAge: 600
-        allowCredentials: )") + (credentials ? "true" : "false") +
-                                  R"(
+        allowCredentials: )" +
+                            (credentials ? "true" : "false") + R"(
     backendRefs: [{name: api, port: 80}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: api}
-spec: {ports: [{name: http, port: 80}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: api, labels: {kubernetes.io/service-name: api}}
-addressType: IPv4
-endpoints: [{addresses: [127.0.0.1]}]
-ports: [{name: http, port: )" + std::to_string(upstream) +
-                                  "}]\n");
-    cfg.listeners.front().bind_address = "127.0.0.1";
-    cfg.listeners.front().bind_port = 0;
-    return cfg;
+)" + service_yaml("api", upstream));
   }
 
   TEST_CASE("preflights of allowed origins are answered by the gateway") {
@@ -439,13 +418,7 @@ TEST_SUITE("route timeouts and matches through the proxy") {
       p.body = r.target;
       return p;
     });
-    auto cfg = gateway::load_yaml(R"(apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: web}
-spec:
-  gatewayClassName: any
-  listeners: [{name: http, port: 80, protocol: HTTP}]
----
+    running_gateway gw(load_on_loopback(gateway_yaml + R"(---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: m}
@@ -476,22 +449,7 @@ spec:
   - matches: [{path: {type: PathPrefix, value: /p}}]
     filters: [{type: ResponseHeaderModifier, responseHeaderModifier: {set: [{name: x-rule, value: prefix}]}}]
     backendRefs: [{name: up, port: 80}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: up}
-spec: {ports: [{name: http, port: 80}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: up, labels: {kubernetes.io/service-name: up}}
-addressType: IPv4
-endpoints: [{addresses: [127.0.0.1]}]
-ports: [{name: http, port: )" + std::to_string(up.port()) +
-                                  "}]\n");
-    cfg.listeners.front().bind_address = "127.0.0.1";
-    cfg.listeners.front().bind_port = 0;
-    running_gateway gw(cfg);
+)" + service_yaml("up", up.port())));
     auto rule_for = [&](const std::string& method, const std::string& target,
                         const std::string& extra = "") {
       auto r = request(gw.port(), method + " " + target + " HTTP/1.1\r\nHost: a\r\n" + extra +

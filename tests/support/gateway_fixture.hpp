@@ -36,6 +36,38 @@ inline gateway::gateway_config proxy_config(std::vector<std::uint16_t> upstream_
   return cfg;
 }
 
+// YAML for a Gateway "web" with one HTTP listener on port 80 (all namespaces
+// default), for tests that write their routes as manifests.
+inline const std::string gateway_yaml = R"(apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: web}
+spec:
+  gatewayClassName: any
+  listeners: [{name: http, port: 80, protocol: HTTP}]
+)";
+
+// YAML for a Service `name` (port 80, named http) whose one endpoint is
+// 127.0.0.1:`port`; starts with "---".
+inline std::string service_yaml(const std::string& name, std::uint16_t port) {
+  return "---\napiVersion: v1\nkind: Service\nmetadata: {name: " + name +
+         "}\nspec: {ports: [{name: http, port: 80}]}\n---\napiVersion: discovery.k8s.io/v1\n"
+         "kind: EndpointSlice\nmetadata: {name: " +
+         name + ", labels: {kubernetes.io/service-name: " + name +
+         "}}\naddressType: IPv4\nendpoints: [{addresses: [127.0.0.1]}]\nports: [{name: http, "
+         "port: " +
+         std::to_string(port) + "}]\n";
+}
+
+// Loads `yaml` and binds every listener on 127.0.0.1, each on its own ephemeral port.
+inline gateway::gateway_config load_on_loopback(const std::string& yaml) {
+  auto cfg = gateway::load_yaml(yaml, "test.yaml");
+  for (auto& l : cfg.listeners) {
+    l.bind_address = "127.0.0.1";
+    l.bind_port = 0;
+  }
+  return cfg;
+}
+
 // Started on construction, stopped on destruction.
 class running_gateway {
  public:
