@@ -239,9 +239,13 @@ route_selection connection::route_request(const listener_runtime* chosen) {
   series_ = lr.unrouted_series;
   std::string_view matched_prefix = "/";  // a rule without matches is PathPrefix "/"
   const re2::RE2* path_regex = nullptr;
+  resolved_ = nullptr;
   if (sel) {
-    if (auto found = lr.rules.find(sel.rule); found != lr.rules.end())
-      path_regex = found->second.path_regex.get();
+    if (auto found = lr.rules.find(sel.rule); found != lr.rules.end()) {
+      resolved_ = &found->second;
+      path_regex = resolved_->path_regex.get();
+      series_ = resolved_->local_series;
+    }
     request_timeout_ = sel.rule->request_timeout.count() > 0 ? sel.rule->request_timeout
                                                              : lr.config.limits.request_timeout;
     try_timeout_ = sel.rule->backend_request_timeout.count() > 0
@@ -335,8 +339,6 @@ asio::awaitable<bool> connection::serve_request() {
     co_await local_reply(404, "no route matches this request\n", has_body);
     co_return !has_body && client_keep_alive_;
   }
-  auto it = lr.rules.find(sel.rule);
-  if (it != lr.rules.end()) series_ = it->second.local_series;
   if (cors_preflight_) {
     co_await local_reply(204, {}, has_body, location_);
     co_return !has_body && client_keep_alive_;
@@ -351,11 +353,11 @@ asio::awaitable<bool> connection::serve_request() {
     co_await local_reply(413, "request body too large\n", true);
     co_return false;
   }
-  if (it == lr.rules.end() || it->second.backends.empty()) {
+  if (!resolved_ || resolved_->backends.empty()) {
     co_await local_reply(500, "route has no valid backend\n", has_body);
     co_return !has_body && client_keep_alive_;
   }
-  const resolved_rule& rr = it->second;
+  const resolved_rule& rr = *resolved_;
   const resolved_backend* chosen_backend = pick_backend(rr);
   std::size_t cluster = chosen_backend->cluster;
   series_ = chosen_backend->series;

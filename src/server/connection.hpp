@@ -112,8 +112,9 @@ class connection : public std::enable_shared_from_this<connection> {
   std::string location_;     // a redirect's Location field, or a CORS preflight's fields
   std::string cors_origin_;  // the request's Origin when the rule's CORS policy allows it
   bool cors_preflight_ = false;
-  std::string rewrite_buf_;  // a URLRewrite's path
-  const route_rule* rule_ = nullptr;
+  std::string rewrite_buf_;                  // a URLRewrite's path
+  const route_rule* rule_ = nullptr;         // the request's rule, null when none matched
+  const resolved_rule* resolved_ = nullptr;  // its backends, mirrors and stats series
   bool group_gone_ = false;
   bool replayable_ = true;              // the last try left the request able to be sent again
   std::uint64_t max_request_body_ = 0;  // the rule's or the listener's; 0: unlimited
