@@ -3,6 +3,8 @@
 // itself is in proxy_exchange.cpp.
 #include "server/connection.hpp"
 
+#include <arpa/inet.h>
+
 #include <charconv>
 
 #include "server/head_text.hpp"
@@ -430,45 +432,55 @@ asio::awaitable<bool> connection::serve_request() {
   co_return !close;
 }
 
+void connection::log_access(std::uint64_t micros) noexcept {
+  // Formatted into buffers of this connection, so a logged request allocates
+  // nothing once they have grown.
+  char upstream[INET6_ADDRSTRLEN + 8];
+  std::size_t upstream_len = 0;
+  if (upstream_used_) {
+    const auto address = upstream_address_.address();
+    const bool v4 = address.is_v4();
+    const auto bytes4 = v4 ? address.to_v4().to_bytes() : asio::ip::address_v4::bytes_type{};
+    const auto bytes6 = v4 ? asio::ip::address_v6::bytes_type{} : address.to_v6().to_bytes();
+    if (::inet_ntop(v4 ? AF_INET : AF_INET6,
+                    v4 ? static_cast<const void*>(bytes4.data()) : bytes6.data(), upstream,
+                    INET6_ADDRSTRLEN)) {
+      upstream_len = std::strlen(upstream);
+      upstream[upstream_len++] = ':';
+      upstream_len = static_cast<std::size_t>(std::to_chars(upstream + upstream_len,
+                                                            upstream + sizeof upstream,
+                                                            upstream_address_.port())
+                                                  .ptr -
+                                              upstream);
+    }
+  }
+  log_route_.clear();
+  if (route_) log_route_.append(route_->namespace_name).append("/").append(route_->name);
+  access_record r;
+  r.time = std::chrono::system_clock::now();
+  r.request_id = request_id();
+  r.client = {client_ip_, client_ip_len_};
+  r.method = log_method_;
+  r.host = log_host_;
+  r.path = log_target_;
+  r.route = log_route_;
+  r.listener = listener_rt_ ? std::string_view(listener_rt_->config.name) : "";
+  r.upstream = {upstream, upstream_len};
+  r.status = status_;
+  r.bytes_in = bytes_in_;
+  r.bytes_out = bytes_out_;
+  r.duration_us = micros;
+  r.upstream_us = upstream_us_;
+  worker_.log_request(r);
+}
+
 void connection::finish_request() noexcept {
   if (status_ != 0 || bytes_in_ != 0) {
     auto micros = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() - request_start_)
             .count());
     worker_.stats(series_).record(status_, bytes_in_, bytes_out_, micros);
-    if (worker_.access_log_enabled()) {
-      char upstream[64];
-      std::size_t upstream_len = 0;
-      if (upstream_used_) {
-        auto text = upstream_address_.address().to_string();
-        upstream_len = std::min(text.size(), sizeof upstream - 8);
-        std::memcpy(upstream, text.data(), upstream_len);
-        upstream[upstream_len++] = ':';
-        upstream_len = static_cast<std::size_t>(std::to_chars(upstream + upstream_len,
-                                                              upstream + sizeof upstream,
-                                                              upstream_address_.port())
-                                                    .ptr -
-                                                upstream);
-      }
-      std::string route_name;
-      if (route_) route_name.append(route_->namespace_name).append("/").append(route_->name);
-      access_record r;
-      r.time = std::chrono::system_clock::now();
-      r.request_id = request_id();
-      r.client = {client_ip_, client_ip_len_};
-      r.method = log_method_;
-      r.host = log_host_;
-      r.path = log_target_;
-      r.route = route_name;
-      r.listener = listener_rt_ ? std::string_view(listener_rt_->config.name) : "";
-      r.upstream = {upstream, upstream_len};
-      r.status = status_;
-      r.bytes_in = bytes_in_;
-      r.bytes_out = bytes_out_;
-      r.duration_us = micros;
-      r.upstream_us = upstream_us_;
-      worker_.log_request(r);
-    }
+    if (worker_.access_log_enabled()) log_access(micros);
   }
   log_method_.clear();
   log_host_.clear();

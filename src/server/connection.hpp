@@ -128,10 +128,13 @@ class connection : public std::enable_shared_from_this<connection> {
   const route* route_ = nullptr;
   bool upstream_used_ = false;
   tcp::endpoint upstream_address_{};
-  std::uint64_t upstream_us_ = 0;                   // request sent to response head received
-  std::string log_method_, log_host_, log_target_;  // kept for the access log (when on)
+  std::uint64_t upstream_us_ = 0;  // request sent to response head received
+  std::string log_method_, log_host_, log_target_, log_route_;  // for the access log (when on)
   // Records the request that just ended (if any) and resets the accounting.
-  void finish_request() noexcept;  // the current request's rule, null when none matched
+  void finish_request() noexcept;
+  // Writes the access log line of the request that just ended.
+  void log_access(
+      std::uint64_t micros) noexcept;  // the current request's rule, null when none matched
   std::vector<asio::const_buffer> gather_;
   http1::request_head request_;
   http1::response_head response_;
