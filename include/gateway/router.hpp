@@ -141,7 +141,8 @@ struct route_rule {
   std::string name;                   // optional, for logs
   std::vector<route_match> matches;   // empty means one match of PathPrefix "/"
   std::vector<backend_ref> backends;  // empty or all weight 0: the gateway answers 500
-  // timeouts.request: the whole wait for an answer, across retries; 0: the listener's default.
+  // timeouts.request: the wait for an answer once the request is sent, across
+  // retries; 0: the listener's default.
   std::chrono::milliseconds request_timeout{0};
   // timeouts.backendRequest: the wait for one try's answer; 0: the request timeout.
   std::chrono::milliseconds backend_request_timeout{0};

@@ -63,7 +63,8 @@ class GATEWAY_API server {
   // it throws gateway::error and the old config keeps serving unchanged.
   // Requests in flight finish on the config they started with; keep-alive
   // connections serve their next request from the new one. Listeners whose
-  // name and bind address stay keep their sockets; removed ones are closed.
+  // bind address stays keep their sockets; removed ones are closed (their
+  // ports free, their idle connections closed) by the time it returns.
   // Clusters whose definition is unchanged keep their pooled connections.
   void reload(gateway_config config);
   // Same, reporting failure through `ec` and `message` instead of throwing.

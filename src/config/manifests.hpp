@@ -88,6 +88,43 @@ struct grant_doc {
   std::vector<to_entry> to;
 };
 
+struct listener_doc {
+  std::string name;
+  std::uint16_t port = 0;
+  std::string hostname;
+  std::string from = "Same";  // Same, All or Selector
+  label_selector selector;    // for from == Selector
+};
+struct gateway_doc {
+  meta m;
+  std::string class_name;
+  std::string address = "0.0.0.0";
+  std::vector<listener_doc> listeners;
+};
+struct service_port_doc {
+  std::string name;
+  std::uint16_t port = 0;
+};
+struct service_doc {
+  meta m;
+  std::vector<service_port_doc> ports;
+};
+struct slice_doc {
+  meta m;
+  std::string service;
+  std::vector<std::string> addresses;  // ready endpoints
+  std::vector<service_port_doc> ports;
+};
+
+// Reads a Gateway's spec; nothing when it is too broken to use.
+std::optional<gateway_doc> read_gateway(yaml_config::document_reader& doc, const YAML::Node& d,
+                                        meta m);
+// Reads a Service's spec.
+std::optional<service_doc> read_service(yaml_config::document_reader& doc, const YAML::Node& d,
+                                        meta m);
+// Reads an EndpointSlice (ready endpoints only).
+std::optional<slice_doc> read_slice(yaml_config::document_reader& doc, const YAML::Node& d, meta m);
+
 // One networking.k8s.io/v1 Ingress, as written.
 struct ingress_path {
   std::string path;

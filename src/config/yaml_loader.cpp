@@ -30,39 +30,16 @@ const std::initializer_list<std::string_view> metadata_keys = {"name", "namespac
 const std::initializer_list<std::string_view> metadata_inert = {
     "uid", "resourceVersion", "generation", "managedFields", "finalizers", "ownerReferences"};
 
+using manifests::gateway_doc;
 using manifests::grant_doc;
 using manifests::label_selector;
+using manifests::listener_doc;
 using manifests::meta;
 using manifests::object_ref;
 using manifests::route_doc;
-
-struct listener_doc {
-  std::string name;
-  std::uint16_t port = 0;
-  std::string hostname;
-  std::string from = "Same";  // Same, All or Selector
-  label_selector selector;
-};
-struct gateway_doc {
-  meta m;
-  std::string class_name;
-  std::string address = "0.0.0.0";
-  std::vector<listener_doc> listeners;
-};
-struct service_port_doc {
-  std::string name;
-  std::uint16_t port = 0;
-};
-struct service_doc {
-  meta m;
-  std::vector<service_port_doc> ports;
-};
-struct slice_doc {
-  meta m;
-  std::string service;
-  std::vector<std::string> addresses;  // ready endpoints
-  std::vector<service_port_doc> ports;
-};
+using manifests::service_doc;
+using manifests::service_port_doc;
+using manifests::slice_doc;
 
 class loader {
  public:
@@ -120,7 +97,8 @@ class loader {
     const YAML::Node spec = d["spec"];
     if (*kind == "Gateway") {
       if (require_api({"gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1"}))
-        read_gateway(d, std::move(m));
+        if (auto g = manifests::read_gateway(doc_, d, std::move(m)))
+          gateways_.push_back(std::move(*g));
     } else if (*kind == "HTTPRoute") {
       if (require_api({"gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1"}))
         routes_.push_back(manifests::read_httproute(doc_, d, std::move(m)));
@@ -136,9 +114,13 @@ class loader {
         }
       }
     } else if (*kind == "Service") {
-      if (require_api({"v1"})) read_service(d, std::move(m));
+      if (require_api({"v1"}))
+        if (auto sv = manifests::read_service(doc_, d, std::move(m)))
+          services_.push_back(std::move(*sv));
     } else if (*kind == "EndpointSlice") {
-      if (require_api({"discovery.k8s.io/v1"})) read_slice(d, std::move(m));
+      if (require_api({"discovery.k8s.io/v1"}))
+        if (auto sl = manifests::read_slice(doc_, d, std::move(m)))
+          slices_.push_back(std::move(*sl));
     } else if (*kind == "Ingress") {
       if (require_api({"networking.k8s.io/v1"}))
         ingresses_.push_back(manifests::read_ingress(doc_, d, std::move(m)));
@@ -163,183 +145,6 @@ class loader {
                     "' (supported: Gateway, GatewayClass, HTTPRoute, ReferenceGrant, Service, "
                     "EndpointSlice, Namespace)");
     }
-  }
-
-  void read_gateway(const YAML::Node& d, meta m) {
-    doc_.check_keys(d, "", {"apiVersion", "kind", "metadata", "spec"}, {"status"});
-    const YAML::Node spec = d["spec"];
-    if (!doc_.is_map(spec, "spec")) return;
-    doc_.check_keys(spec, "spec", {"gatewayClassName", "listeners", "addresses"});
-    gateway_doc g;
-    g.m = std::move(m);
-    g.class_name = doc_.string_at(spec, "gatewayClassName", "spec", true).value_or("");
-    if (YAML::Node addrs = spec["addresses"];
-        addrs.IsDefined() && doc_.is_seq(addrs, "spec.addresses")) {
-      for (std::size_t i = 0; i < addrs.size(); ++i) {
-        std::string p = index_path("spec.addresses", i);
-        if (!doc_.is_map(addrs[i], p)) continue;
-        doc_.check_keys(addrs[i], p, {"type", "value"});
-        std::string type = doc_.string_at(addrs[i], "type", p, false).value_or("IPAddress");
-        if (!doc_.one_of(addrs[i]["type"], join_path(p, "type"), type, {"IPAddress"})) continue;
-        if (i > 0) {
-          doc_.fail(addrs[i], p, "only one address per Gateway is supported");
-          continue;
-        }
-        g.address = doc_.string_at(addrs[i], "value", p, true).value_or("0.0.0.0");
-      }
-    }
-    YAML::Node ls = spec["listeners"];
-    if (!ls.IsDefined()) {
-      doc_.fail(spec, "spec.listeners", "required field is missing");
-      return;
-    }
-    if (!doc_.is_seq(ls, "spec.listeners")) return;
-    std::set<std::string> names;
-    for (std::size_t i = 0; i < ls.size(); ++i) {
-      std::string p = index_path("spec.listeners", i);
-      const YAML::Node l = ls[i];
-      if (!doc_.is_map(l, p)) continue;
-      doc_.check_keys(l, p, {"name", "port", "protocol", "hostname", "allowedRoutes"});
-      listener_doc ld;
-      ld.name = doc_.string_at(l, "name", p, true).value_or("");
-      if (!names.insert(ld.name).second)
-        doc_.fail(l["name"], join_path(p, "name"), "duplicate listener name");
-      ld.port = static_cast<std::uint16_t>(doc_.int_at(l, "port", p, true, 1, 65535).value_or(0));
-      std::string protocol = doc_.string_at(l, "protocol", p, true).value_or("HTTP");
-      if (protocol == "HTTPS" || protocol == "TLS")
-        doc_.fail(
-            l["protocol"], join_path(p, "protocol"),
-            "protocol " + protocol + " is not supported yet (TLS termination is not implemented)");
-      else
-        doc_.one_of(l["protocol"], join_path(p, "protocol"), protocol, {"HTTP"});
-      if (auto h = doc_.string_at(l, "hostname", p, false)) {
-        if (!valid_route_hostname(*h))
-          doc_.fail(l["hostname"], join_path(p, "hostname"), "invalid hostname '" + *h + "'");
-        ld.hostname = lowercase_host(*h);
-      }
-      if (YAML::Node ar = l["allowedRoutes"];
-          ar.IsDefined() && doc_.is_map(ar, join_path(p, "allowedRoutes"))) {
-        std::string ap = join_path(p, "allowedRoutes");
-        doc_.check_keys(ar, ap, {"namespaces", "kinds"});
-        if (YAML::Node ns = ar["namespaces"];
-            ns.IsDefined() && doc_.is_map(ns, join_path(ap, "namespaces"))) {
-          std::string np = join_path(ap, "namespaces");
-          doc_.check_keys(ns, np, {"from", "selector"});
-          ld.from = doc_.string_at(ns, "from", np, false).value_or("Same");
-          doc_.one_of(ns["from"], join_path(np, "from"), ld.from, {"Same", "All", "Selector"});
-          YAML::Node sel = ns["selector"];
-          if (ld.from == "Selector" && !sel.IsDefined())
-            doc_.fail(ns, join_path(np, "selector"), "required when from is Selector");
-          else if (ld.from != "Selector" && sel.IsDefined())
-            doc_.fail(sel, join_path(np, "selector"), "only used when from is Selector");
-          else if (sel.IsDefined())
-            ld.selector = manifests::read_selector(doc_, sel, join_path(np, "selector"));
-        }
-        if (YAML::Node kinds = ar["kinds"];
-            kinds.IsDefined() && doc_.is_seq(kinds, join_path(ap, "kinds"))) {
-          for (std::size_t k = 0; k < kinds.size(); ++k) {
-            std::string kp = index_path(join_path(ap, "kinds"), k);
-            if (!doc_.is_map(kinds[k], kp)) continue;
-            doc_.check_keys(kinds[k], kp, {"group", "kind"});
-            std::string kind = doc_.string_at(kinds[k], "kind", kp, true).value_or("");
-            doc_.one_of(kinds[k]["kind"], join_path(kp, "kind"), kind, {"HTTPRoute"});
-          }
-        }
-      }
-      g.listeners.push_back(std::move(ld));
-    }
-    gateways_.push_back(std::move(g));
-  }
-
-  void read_service(const YAML::Node& d, meta m) {
-    doc_.check_keys(d, "", {"apiVersion", "kind", "metadata", "spec"}, {"status"});
-    const YAML::Node spec = d["spec"];
-    if (!doc_.is_map(spec, "spec")) return;
-    // Endpoints come from EndpointSlices here; the fields that pick pods or
-    // cluster addresses have nothing to act on in one process.
-    doc_.check_keys(spec, "spec", {"ports", "type"},
-                    {"selector", "clusterIP", "clusterIPs", "sessionAffinity", "ipFamilies",
-                     "ipFamilyPolicy", "internalTrafficPolicy"});
-    if (auto type = doc_.string_at(spec, "type", "spec", false))
-      doc_.one_of(spec["type"], "spec.type", *type, {"ClusterIP"});
-    service_doc s;
-    s.m = std::move(m);
-    if (YAML::Node ps = spec["ports"]; ps.IsDefined() && doc_.is_seq(ps, "spec.ports")) {
-      for (std::size_t i = 0; i < ps.size(); ++i) {
-        std::string p = index_path("spec.ports", i);
-        if (!doc_.is_map(ps[i], p)) continue;
-        doc_.check_keys(ps[i], p, {"name", "port", "protocol", "appProtocol"}, {"targetPort"});
-        service_port_doc sp;
-        sp.name = doc_.string_at(ps[i], "name", p, false).value_or("");
-        sp.port =
-            static_cast<std::uint16_t>(doc_.int_at(ps[i], "port", p, true, 1, 65535).value_or(0));
-        if (auto proto = doc_.string_at(ps[i], "protocol", p, false))
-          doc_.one_of(ps[i]["protocol"], join_path(p, "protocol"), *proto, {"TCP"});
-        s.ports.push_back(std::move(sp));
-      }
-    }
-    services_.push_back(std::move(s));
-  }
-
-  void read_slice(const YAML::Node& d, meta m) {
-    doc_.check_keys(d, "", {"apiVersion", "kind", "metadata", "addressType", "endpoints", "ports"});
-    slice_doc s;
-    auto it = m.labels.find("kubernetes.io/service-name");
-    if (it == m.labels.end())
-      doc_.fail(d["metadata"], "metadata.labels",
-                "an EndpointSlice needs the label kubernetes.io/service-name");
-    else
-      s.service = it->second;
-    s.m = std::move(m);
-    std::string type = doc_.string_at(d, "addressType", "", true).value_or("IPv4");
-    doc_.one_of(d["addressType"], "addressType", type, {"IPv4", "IPv6"});
-    if (YAML::Node es = d["endpoints"]; es.IsDefined() && doc_.is_seq(es, "endpoints")) {
-      for (std::size_t i = 0; i < es.size(); ++i) {
-        std::string p = index_path("endpoints", i);
-        if (!doc_.is_map(es[i], p)) continue;
-        doc_.check_keys(
-            es[i], p, {"addresses", "conditions"},
-            {"hostname", "nodeName", "zone", "targetRef", "hints", "deprecatedTopology"});
-        bool ready = true;
-        if (YAML::Node c = es[i]["conditions"];
-            c.IsDefined() && doc_.is_map(c, join_path(p, "conditions"))) {
-          std::string cp = join_path(p, "conditions");
-          doc_.check_keys(c, cp, {"ready", "serving", "terminating"});
-          // Kubernetes: a nil "ready" means ready; terminating endpoints take no new requests.
-          ready = doc_.bool_at(c, "ready", cp).value_or(true) &&
-                  !doc_.bool_at(c, "terminating", cp).value_or(false);
-          doc_.bool_at(c, "serving", cp);
-        }
-        YAML::Node as = es[i]["addresses"];
-        if (!as.IsDefined()) {
-          doc_.fail(es[i], join_path(p, "addresses"), "required field is missing");
-          continue;
-        }
-        if (!doc_.is_seq(as, join_path(p, "addresses"))) continue;
-        for (std::size_t k = 0; k < as.size(); ++k) {
-          std::string a = as[k].Scalar();
-          bool v6 = a.find(':') != std::string::npos;
-          if (v6 != (type == "IPv6"))
-            doc_.fail(as[k], index_path(join_path(p, "addresses"), k),
-                      "address '" + a + "' does not match addressType " + type);
-          else if (ready)
-            s.addresses.push_back(a);
-        }
-      }
-    }
-    if (YAML::Node ps = d["ports"]; ps.IsDefined() && doc_.is_seq(ps, "ports")) {
-      for (std::size_t i = 0; i < ps.size(); ++i) {
-        std::string p = index_path("ports", i);
-        if (!doc_.is_map(ps[i], p)) continue;
-        doc_.check_keys(ps[i], p, {"name", "port", "protocol", "appProtocol"});
-        service_port_doc sp;
-        sp.name = doc_.string_at(ps[i], "name", p, false).value_or("");
-        sp.port =
-            static_cast<std::uint16_t>(doc_.int_at(ps[i], "port", p, true, 1, 65535).value_or(0));
-        s.ports.push_back(std::move(sp));
-      }
-    }
-    slices_.push_back(std::move(s));
   }
 
   // Why a reference cannot be followed, as a Gateway API ResolvedRefs reason.

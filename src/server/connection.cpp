@@ -377,7 +377,7 @@ asio::awaitable<bool> connection::serve_request() {
   const retry_policy* retry = sel.rule->retry ? &*sel.rule->retry : nullptr;
   std::uint32_t retries_left = retry ? retry->attempts : 0;
   outcome result;
-  request_deadline_ = coarse_now() + request_timeout_;
+  request_deadline_ = {};  // starts once the request has been sent (see exchange)
   for (std::uint32_t tries = 1;; ++tries) {
     result = co_await exchange(cluster, body_done, retries_left > 0);
     const bool failed_before_answer = result == outcome::connect_failed ||
@@ -392,7 +392,8 @@ asio::awaitable<bool> connection::serve_request() {
     auto wait = base * std::min<std::uint32_t>(1u << std::min(tries - 1, 3u), 10u);
     wait = wait / 2 + std::chrono::milliseconds(worker_.random() %
                                                 static_cast<std::uint64_t>(wait.count() + 1));
-    if (coarse_now() + wait >= request_deadline_) break;  // no time left for a try
+    if (request_deadline_ != steady_clock::time_point{} && coarse_now() + wait >= request_deadline_)
+      break;  // no time left for another try
     co_await pause(wait);
     if (force_closed_) co_return false;
     // Another backend of the rule may be picked; the pool's round robin moves

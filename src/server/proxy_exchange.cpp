@@ -272,7 +272,11 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
       co_return sent == send_result::bad_framing ? outcome::client_failed : outcome::client_gone;
     }
     // After an upstream write error the upstream may still have answered early.
-    // One try waits its own timeout, and never past the request's deadline.
+    // The request timeout runs from when the first try has sent the whole
+    // request (an upload's length is not the upstream's delay); one try waits
+    // its own timeout, and never past the request's deadline.
+    if (request_deadline_ == steady_clock::time_point{})
+      request_deadline_ = coarse_now() + request_timeout_;
     arm(phase::upstream,
         std::max(std::chrono::milliseconds(1),
                  std::min(try_timeout_, std::chrono::duration_cast<std::chrono::milliseconds>(

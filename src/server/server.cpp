@@ -230,9 +230,16 @@ void server::impl::reload(gateway_config config) {
   publish(std::move(next));
   config_json = std::move(json);
   if (current == state::running) {
+    std::vector<std::future<void>> applied;
     for (std::size_t w = 0; w < workers.size(); ++w)
-      workers[w]->reload(closed, removed, std::move(opened[w]));
+      applied.push_back(workers[w]->reload(closed, removed, std::move(opened[w])));
     bound = std::move(now_bound);
+    // Removed listeners are closed (their ports free) when reload returns; a
+    // worker stuck past the deadline is reported, not waited for.
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    for (auto& a : applied)
+      if (a.wait_until(until) != std::future_status::ready)
+        shared.log.log(log_level::warn, "reload: a worker has not applied the new listeners yet");
   }
   for (const auto& w : warnings)
     shared.log.log(log_level::warn, "config: ", w);

@@ -101,10 +101,17 @@ asio::awaitable<void> worker::accept_loop(std::shared_ptr<listen_socket> listeni
   }
 }
 
-void worker::reload(std::vector<std::uint32_t> closed, std::vector<std::uint32_t> removed,
-                    std::vector<std::shared_ptr<listen_socket>> opened) {
-  asio::post(context_, [this, closed = std::move(closed), removed = std::move(removed),
+std::future<void> worker::reload(std::vector<std::uint32_t> closed,
+                                 std::vector<std::uint32_t> removed,
+                                 std::vector<std::shared_ptr<listen_socket>> opened) {
+  auto done = std::make_shared<std::promise<void>>();
+  std::future<void> applied = done->get_future();
+  asio::post(context_, [this, done, closed = std::move(closed), removed = std::move(removed),
                         opened = std::move(opened)] {
+    struct signal {
+      std::promise<void>& p;
+      ~signal() { p.set_value(); }
+    } when_done{*done};
     std::erase_if(listeners_, [&](const std::shared_ptr<listen_socket>& l) {
       if (std::find(closed.begin(), closed.end(), l->group) == closed.end()) return false;
       boost::system::error_code ignored;
@@ -121,6 +128,7 @@ void worker::reload(std::vector<std::uint32_t> closed, std::vector<std::uint32_t
       if (std::find(removed.begin(), removed.end(), c->group()) != removed.end())
         c->interrupt(false);
   });
+  return applied;
 }
 
 asio::awaitable<void> worker::sweep_loop() {

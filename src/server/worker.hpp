@@ -3,6 +3,7 @@
 // connections and its upstream pools. Nothing here is shared with another
 // worker except the snapshot pointer, read once per config change.
 #include <atomic>
+#include <future>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -54,9 +55,10 @@ class worker {
   // Starts the thread running the event loop.
   void start();
   // After a reload: closes the sockets of the groups in `closed`, starts
-  // accepting on `opened`, and closes idle connections of removed groups.
-  void reload(std::vector<std::uint32_t> closed, std::vector<std::uint32_t> removed,
-              std::vector<std::shared_ptr<listen_socket>> opened);
+  // accepting on `opened`, and closes idle connections of removed groups, on
+  // the worker thread; the future is ready once that is done.
+  std::future<void> reload(std::vector<std::uint32_t> closed, std::vector<std::uint32_t> removed,
+                           std::vector<std::shared_ptr<listen_socket>> opened);
   // Stop accepting and close idle connections; in-flight requests finish.
   void begin_drain();
   // Close every connection now.

@@ -1,0 +1,189 @@
+// Reading the core documents: Gateway, Service and EndpointSlice.
+#include <set>
+
+#include "config/manifests.hpp"
+#include "router/host_name.hpp"
+
+namespace gateway::manifests {
+
+using yaml_config::document_reader;
+using yaml_config::index_path;
+using yaml_config::join_path;
+
+std::optional<gateway_doc> read_gateway(document_reader& doc, const YAML::Node& d, meta m) {
+  doc.check_keys(d, "", {"apiVersion", "kind", "metadata", "spec"}, {"status"});
+  const YAML::Node spec = d["spec"];
+  if (!doc.is_map(spec, "spec")) return std::nullopt;
+  doc.check_keys(spec, "spec", {"gatewayClassName", "listeners", "addresses"});
+  gateway_doc g;
+  g.m = std::move(m);
+  g.class_name = doc.string_at(spec, "gatewayClassName", "spec", true).value_or("");
+  if (YAML::Node addrs = spec["addresses"];
+      addrs.IsDefined() && doc.is_seq(addrs, "spec.addresses")) {
+    for (std::size_t i = 0; i < addrs.size(); ++i) {
+      std::string p = index_path("spec.addresses", i);
+      if (!doc.is_map(addrs[i], p)) continue;
+      doc.check_keys(addrs[i], p, {"type", "value"});
+      std::string type = doc.string_at(addrs[i], "type", p, false).value_or("IPAddress");
+      if (!doc.one_of(addrs[i]["type"], join_path(p, "type"), type, {"IPAddress"})) continue;
+      if (i > 0) {
+        doc.fail(addrs[i], p, "only one address per Gateway is supported");
+        continue;
+      }
+      g.address = doc.string_at(addrs[i], "value", p, true).value_or("0.0.0.0");
+    }
+  }
+  YAML::Node ls = spec["listeners"];
+  if (!ls.IsDefined()) {
+    doc.fail(spec, "spec.listeners", "required field is missing");
+    return std::nullopt;
+  }
+  if (!doc.is_seq(ls, "spec.listeners")) return std::nullopt;
+  std::set<std::string> names;
+  for (std::size_t i = 0; i < ls.size(); ++i) {
+    std::string p = index_path("spec.listeners", i);
+    const YAML::Node l = ls[i];
+    if (!doc.is_map(l, p)) continue;
+    doc.check_keys(l, p, {"name", "port", "protocol", "hostname", "allowedRoutes"});
+    listener_doc ld;
+    ld.name = doc.string_at(l, "name", p, true).value_or("");
+    if (!names.insert(ld.name).second)
+      doc.fail(l["name"], join_path(p, "name"), "duplicate listener name");
+    ld.port = static_cast<std::uint16_t>(doc.int_at(l, "port", p, true, 1, 65535).value_or(0));
+    std::string protocol = doc.string_at(l, "protocol", p, true).value_or("HTTP");
+    if (protocol == "HTTPS" || protocol == "TLS")
+      doc.fail(
+          l["protocol"], join_path(p, "protocol"),
+          "protocol " + protocol + " is not supported yet (TLS termination is not implemented)");
+    else
+      doc.one_of(l["protocol"], join_path(p, "protocol"), protocol, {"HTTP"});
+    if (auto h = doc.string_at(l, "hostname", p, false)) {
+      if (!valid_route_hostname(*h))
+        doc.fail(l["hostname"], join_path(p, "hostname"), "invalid hostname '" + *h + "'");
+      ld.hostname = lowercase_host(*h);
+    }
+    if (YAML::Node ar = l["allowedRoutes"];
+        ar.IsDefined() && doc.is_map(ar, join_path(p, "allowedRoutes"))) {
+      std::string ap = join_path(p, "allowedRoutes");
+      doc.check_keys(ar, ap, {"namespaces", "kinds"});
+      if (YAML::Node ns = ar["namespaces"];
+          ns.IsDefined() && doc.is_map(ns, join_path(ap, "namespaces"))) {
+        std::string np = join_path(ap, "namespaces");
+        doc.check_keys(ns, np, {"from", "selector"});
+        ld.from = doc.string_at(ns, "from", np, false).value_or("Same");
+        doc.one_of(ns["from"], join_path(np, "from"), ld.from, {"Same", "All", "Selector"});
+        YAML::Node sel = ns["selector"];
+        if (ld.from == "Selector" && !sel.IsDefined())
+          doc.fail(ns, join_path(np, "selector"), "required when from is Selector");
+        else if (ld.from != "Selector" && sel.IsDefined())
+          doc.fail(sel, join_path(np, "selector"), "only used when from is Selector");
+        else if (sel.IsDefined())
+          ld.selector = read_selector(doc, sel, join_path(np, "selector"));
+      }
+      if (YAML::Node kinds = ar["kinds"];
+          kinds.IsDefined() && doc.is_seq(kinds, join_path(ap, "kinds"))) {
+        for (std::size_t k = 0; k < kinds.size(); ++k) {
+          std::string kp = index_path(join_path(ap, "kinds"), k);
+          if (!doc.is_map(kinds[k], kp)) continue;
+          doc.check_keys(kinds[k], kp, {"group", "kind"});
+          std::string kind = doc.string_at(kinds[k], "kind", kp, true).value_or("");
+          doc.one_of(kinds[k]["kind"], join_path(kp, "kind"), kind, {"HTTPRoute"});
+        }
+      }
+    }
+    g.listeners.push_back(std::move(ld));
+  }
+  return g;
+}
+
+std::optional<service_doc> read_service(document_reader& doc, const YAML::Node& d, meta m) {
+  doc.check_keys(d, "", {"apiVersion", "kind", "metadata", "spec"}, {"status"});
+  const YAML::Node spec = d["spec"];
+  if (!doc.is_map(spec, "spec")) return std::nullopt;
+  // Endpoints come from EndpointSlices here; the fields that pick pods or
+  // cluster addresses have nothing to act on in one process.
+  doc.check_keys(spec, "spec", {"ports", "type"},
+                 {"selector", "clusterIP", "clusterIPs", "sessionAffinity", "ipFamilies",
+                  "ipFamilyPolicy", "internalTrafficPolicy"});
+  if (auto type = doc.string_at(spec, "type", "spec", false))
+    doc.one_of(spec["type"], "spec.type", *type, {"ClusterIP"});
+  service_doc s;
+  s.m = std::move(m);
+  if (YAML::Node ps = spec["ports"]; ps.IsDefined() && doc.is_seq(ps, "spec.ports")) {
+    for (std::size_t i = 0; i < ps.size(); ++i) {
+      std::string p = index_path("spec.ports", i);
+      if (!doc.is_map(ps[i], p)) continue;
+      doc.check_keys(ps[i], p, {"name", "port", "protocol", "appProtocol"}, {"targetPort"});
+      service_port_doc sp;
+      sp.name = doc.string_at(ps[i], "name", p, false).value_or("");
+      sp.port =
+          static_cast<std::uint16_t>(doc.int_at(ps[i], "port", p, true, 1, 65535).value_or(0));
+      if (auto proto = doc.string_at(ps[i], "protocol", p, false))
+        doc.one_of(ps[i]["protocol"], join_path(p, "protocol"), *proto, {"TCP"});
+      s.ports.push_back(std::move(sp));
+    }
+  }
+  return s;
+}
+
+std::optional<slice_doc> read_slice(document_reader& doc, const YAML::Node& d, meta m) {
+  doc.check_keys(d, "", {"apiVersion", "kind", "metadata", "addressType", "endpoints", "ports"});
+  slice_doc s;
+  auto it = m.labels.find("kubernetes.io/service-name");
+  if (it == m.labels.end())
+    doc.fail(d["metadata"], "metadata.labels",
+             "an EndpointSlice needs the label kubernetes.io/service-name");
+  else
+    s.service = it->second;
+  s.m = std::move(m);
+  std::string type = doc.string_at(d, "addressType", "", true).value_or("IPv4");
+  doc.one_of(d["addressType"], "addressType", type, {"IPv4", "IPv6"});
+  if (YAML::Node es = d["endpoints"]; es.IsDefined() && doc.is_seq(es, "endpoints")) {
+    for (std::size_t i = 0; i < es.size(); ++i) {
+      std::string p = index_path("endpoints", i);
+      if (!doc.is_map(es[i], p)) continue;
+      doc.check_keys(es[i], p, {"addresses", "conditions"},
+                     {"hostname", "nodeName", "zone", "targetRef", "hints", "deprecatedTopology"});
+      bool ready = true;
+      if (YAML::Node c = es[i]["conditions"];
+          c.IsDefined() && doc.is_map(c, join_path(p, "conditions"))) {
+        std::string cp = join_path(p, "conditions");
+        doc.check_keys(c, cp, {"ready", "serving", "terminating"});
+        // Kubernetes: a nil "ready" means ready; terminating endpoints take no new requests.
+        ready = doc.bool_at(c, "ready", cp).value_or(true) &&
+                !doc.bool_at(c, "terminating", cp).value_or(false);
+        doc.bool_at(c, "serving", cp);
+      }
+      YAML::Node as = es[i]["addresses"];
+      if (!as.IsDefined()) {
+        doc.fail(es[i], join_path(p, "addresses"), "required field is missing");
+        continue;
+      }
+      if (!doc.is_seq(as, join_path(p, "addresses"))) continue;
+      for (std::size_t k = 0; k < as.size(); ++k) {
+        std::string a = as[k].Scalar();
+        bool v6 = a.find(':') != std::string::npos;
+        if (v6 != (type == "IPv6"))
+          doc.fail(as[k], index_path(join_path(p, "addresses"), k),
+                   "address '" + a + "' does not match addressType " + type);
+        else if (ready)
+          s.addresses.push_back(a);
+      }
+    }
+  }
+  if (YAML::Node ps = d["ports"]; ps.IsDefined() && doc.is_seq(ps, "ports")) {
+    for (std::size_t i = 0; i < ps.size(); ++i) {
+      std::string p = index_path("ports", i);
+      if (!doc.is_map(ps[i], p)) continue;
+      doc.check_keys(ps[i], p, {"name", "port", "protocol", "appProtocol"});
+      service_port_doc sp;
+      sp.name = doc.string_at(ps[i], "name", p, false).value_or("");
+      sp.port =
+          static_cast<std::uint16_t>(doc.int_at(ps[i], "port", p, true, 1, 65535).value_or(0));
+      s.ports.push_back(std::move(sp));
+    }
+  }
+  return s;
+}
+
+}  // namespace gateway::manifests
