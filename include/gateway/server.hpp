@@ -66,6 +66,8 @@ class GATEWAY_API server {
   // bind address stays keep their sockets; removed ones are closed (their
   // ports free, their idle connections closed) by the time it returns.
   // Clusters whose definition is unchanged keep their pooled connections.
+  // It waits for the workers, so call it from a thread of the host, not from
+  // a worker (a filter); from there it would wait out its 2 s bound.
   void reload(gateway_config config);
   // Same, reporting failure through `ec` and `message` instead of throwing.
   void reload(gateway_config config, std::error_code& ec, std::string& message) noexcept;
