@@ -5,6 +5,7 @@
 # and SIGUSR1 must reopen a rotated log.
 set -uo pipefail
 gatewayd=$1
+. "$(dirname "$0")/support/manifests.sh"
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -20,39 +21,11 @@ pids+=($!)
 for _ in $(seq 100); do [ -s "$work/up.port" ] && break; sleep 0.05; done
 [ -s "$work/up.port" ] || fail "upstream did not start"
 
-cat >"$work/gw.yaml" <<YAML
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: web}
-spec:
-  gatewayClassName: any
-  listeners:
-  - {name: http, port: 80, protocol: HTTP}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: app}
-spec:
-  parentRefs: [{name: web}]
-  rules:
-  - matches: [{path: {type: PathPrefix, value: /app}}]
-    backendRefs: [{name: app, port: 80}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: app}
-spec:
-  ports: [{name: http, port: 80}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: app
-  labels: {kubernetes.io/service-name: app}
-addressType: IPv4
-endpoints: [{addresses: [127.0.0.1]}]
-ports: [{name: http, port: $(cat "$work/up.port")}]
-YAML
+{
+  gateway_manifest
+  route_manifest app app /app
+  service_manifest app "$(cat "$work/up.port")"
+} >"$work/gw.yaml"
 
 "$gatewayd" --config "$work/gw.yaml" --bind 80=127.0.0.1:0 --admin 127.0.0.1:0 --threads 2 \
   --access-log "$work/access.log" 2>"$work/gw.log" &

@@ -4,6 +4,7 @@
 # to local ones with --bind. Real upstreams (python http.server), real curl.
 set -uo pipefail
 gatewayd=$1
+. "$(dirname "$0")/support/manifests.sh"
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -28,38 +29,9 @@ wait_file "$work/beta.port"
 
 # config NAME PORT: one Gateway on port 80, everything to Service NAME.
 config() {
-  cat <<YAML
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: web}
-spec:
-  gatewayClassName: any
-  listeners:
-  - {name: http, port: 80, protocol: HTTP}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: all}
-spec:
-  parentRefs: [{name: web}]
-  rules:
-  - backendRefs: [{name: $1, port: 80}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: $1}
-spec:
-  ports: [{name: http, port: 80}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: $1
-  labels: {kubernetes.io/service-name: $1}
-addressType: IPv4
-endpoints: [{addresses: [127.0.0.1]}]
-ports: [{name: http, port: $2}]
-YAML
+  gateway_manifest
+  route_manifest all "$1"
+  service_manifest "$1" "$2"
 }
 # Replaces the file the way editors and ConfigMaps do: a new file moved over it.
 install_config() { cat >"$work/next.yaml"; mv "$work/next.yaml" "$work/gw.yaml"; }
