@@ -33,6 +33,8 @@ struct listener_config {
   std::string hostname;         // listener hostname ("" or "*.x" or exact)
   std::vector<route> routes;    // routes attached to this listener
   listener_limits limits;
+  // Filters every routed request of this listener runs first (gateway-level).
+  std::vector<filter_ref> filters;
 };
 
 // One Gateway API status condition ("Accepted", "ResolvedRefs"), as the

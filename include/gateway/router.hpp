@@ -1,5 +1,6 @@
 #pragma once
 #include <gateway/export.hpp>
+#include <gateway/filter.hpp>
 #include <gateway/http.hpp>
 
 #include <chrono>
@@ -156,6 +157,9 @@ struct route_rule {
   std::optional<retry_policy> retry;
   // Body limit for this rule (413 beyond it) instead of the listener's; 0 is unlimited.
   std::optional<std::uint64_t> max_request_body;
+  // The rule's filter chain, run after the listener's (policies and
+  // ExtensionRef filters when loaded from YAML).
+  std::vector<filter_ref> filters;
 };
 
 // One HTTPRoute: hostnames plus ordered rules. Precedence between routes follows

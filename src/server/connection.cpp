@@ -28,8 +28,25 @@ connection::connection(worker& owner, tcp::socket socket, std::uint32_t group)
       group_(group),
       in_(initial_buffer),
       up_(initial_upstream_buffer),
+      resume_timer_(client_.get_executor()),
       timer_(client_.get_executor()) {
   worker_.attach(this);
+  filters_.set_error_log([this](std::string_view what) {
+    worker_.log().log(log_level::error, what, " [request ", request_id(), "]");
+  });
+  // A paused filter's resume() may come from any thread: it posts to this
+  // connection's executor, and only wakes the pause it was made for.
+  filters_.set_waker([this]() -> std::function<void()> {
+    return [weak = weak_from_this(), generation = pause_generation_,
+            executor = client_.get_executor()] {
+      asio::post(executor, [weak, generation] {
+        auto self = weak.lock();
+        if (!self || self->pause_generation_ != generation) return;
+        self->resumed_ = true;
+        self->resume_timer_.cancel();
+      });
+    };
+  });
   head_out_.reserve(4096);
   boost::system::error_code ec;
   client_.non_blocking(true, ec);  // for send_gather's immediate writes
@@ -47,6 +64,7 @@ void connection::close() noexcept {
   open_ = false;
   boost::system::error_code ignored;
   timer_.cancel();
+  resume_timer_.cancel();
   client_.shutdown(tcp::socket::shutdown_send, ignored);
   client_.close(ignored);
   if (upstream_) upstream_->socket.close(ignored);
@@ -57,6 +75,7 @@ void connection::interrupt(bool force) noexcept {
     force_closed_ = true;
     boost::system::error_code ignored;
     client_.cancel(ignored);
+    resume_timer_.cancel();
     if (active_upstream_) active_upstream_->socket.cancel(ignored);
   } else if (phase_ == phase::idle) {
     boost::system::error_code ignored;
@@ -83,6 +102,7 @@ asio::awaitable<void> connection::watchdog() {
       deadline_ = steady_clock::time_point::max();
       boost::system::error_code ignored;
       client_.cancel(ignored);
+      resume_timer_.cancel();
       if (active_upstream_) active_upstream_->socket.cancel(ignored);
     }
   }
@@ -285,34 +305,13 @@ route_selection connection::route_request(const listener_runtime* chosen) {
       }
     }
   }
-  // Past this point only owned copies of the head are used (local replies and
-  // the upstream head), so its bytes can leave the buffer.
-  build_upstream_head(path, matched_prefix, path_regex);
+  route_path_ = path;
+  matched_prefix_ = matched_prefix;
+  path_regex_ = path_regex;
   return sel;
 }
 
-asio::awaitable<bool> connection::serve_request() {
-  // Listeners sharing this socket are told apart by Host; none matching is a 404.
-  const listener_runtime* chosen = snapshot_->select(*group_rt_, request_.host);
-  if (chosen) listener_rt_ = chosen;
-  const listener_runtime& lr = *listener_rt_;
-  const listener_limits& limits = lr.config.limits;
-  if (worker_.access_log_enabled()) {  // the head's bytes leave the buffer before the end
-    log_method_.assign(request_.method);
-    log_host_.assign(request_.host);
-    log_target_.assign(request_.target);
-  }
-  client_version_minor_ = request_.version_minor;
-  client_keep_alive_ = request_.wants_keep_alive() && !group_gone_;
-  is_head_request_ = request_.method == "HEAD";
-  sent_continue_ = false;
-  request_chunked_ = request_.chunked;
-  request_expect_continue_ = request_.expect_continue;
-  pending_body_ = 0;
-  request_body_left_ = request_.has_content_length ? request_.content_length : 0;
-  const bool has_body = request_.chunked || request_body_left_ > 0;
-
-  // Request id: keep the client's, or make a UUIDv4-shaped one.
+void connection::assign_request_id() noexcept {
   request_id_generated_ = false;
   if (const auto* h = http::find_header(request_.headers, "x-request-id");
       h && !h->value.empty() && h->value.size() <= sizeof request_id_) {
@@ -334,17 +333,64 @@ asio::awaitable<bool> connection::serve_request() {
     request_id_len_ = static_cast<std::size_t>(p - request_id_);
     request_id_generated_ = true;
   }
+}
 
+// GCC 12 reports -Wmismatched-new-delete for some coroutine frames: the frame
+// is allocated and freed by Asio's own matching awaitable_frame operators, so
+// the warning is a false positive (it comes and goes with the frame's layout).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+asio::awaitable<bool> connection::serve_request() {
+  // Listeners sharing this socket are told apart by Host; none matching is a 404.
+  const listener_runtime* chosen = snapshot_->select(*group_rt_, request_.host);
+  if (chosen) listener_rt_ = chosen;
+  const listener_runtime& lr = *listener_rt_;
+  const listener_limits& limits = lr.config.limits;
+  if (worker_.access_log_enabled()) {  // the head's bytes leave the buffer before the end
+    log_method_.assign(request_.method);
+    log_host_.assign(request_.host);
+    log_target_.assign(request_.target);
+  }
+  client_version_minor_ = request_.version_minor;
+  client_keep_alive_ = request_.wants_keep_alive() && !group_gone_;
+  is_head_request_ = request_.method == "HEAD";
+  sent_continue_ = false;
+  request_chunked_ = request_.chunked;
+  request_expect_continue_ = request_.expect_continue;
+  pending_body_ = 0;
+  request_body_left_ = request_.has_content_length ? request_.content_length : 0;
+  const bool has_body = request_.chunked || request_body_left_ > 0;
+
+  assign_request_id();
   route_selection sel = route_request(chosen);
-  in_.consume(request_.head_size);
   if (!sel) {
+    in_.consume(request_.head_size);
     co_await local_reply(404, "no route matches this request\n", has_body);
     co_return !has_body && client_keep_alive_;
   }
   if (cors_preflight_) {
+    in_.consume(request_.head_size);
     co_await local_reply(204, {}, has_body, location_);
     co_return !has_body && client_keep_alive_;
   }
+  // The filters see the head while its bytes are still in the buffer; their
+  // edits go into the upstream head, then the head leaves the buffer.
+  if (!lr.config.filters.empty() || !sel.rule->filters.empty()) {
+    const bool go_on = co_await start_filters();
+    if (!go_on) {
+      in_.consume(request_.head_size);
+      co_await filter_reply(has_body);
+      co_return !has_body && client_keep_alive_;
+    }
+  }
+  if (filters_.active() && filters_.query_changed()) {
+    request_.query = filters_.query();
+    query_replaced_ = true;
+  }
+  build_upstream_head(route_path_, matched_prefix_, path_regex_);
+  query_replaced_ = false;
+  in_.consume(request_.head_size);
+  if (filters_.active()) filters_.end_request_head();
   if (sel.rule->redirect) {
     co_await local_reply(sel.rule->redirect->status_code, {}, has_body, location_);
     co_return !has_body && client_keep_alive_;
@@ -358,6 +404,11 @@ asio::awaitable<bool> connection::serve_request() {
   if (!resolved_ || resolved_->backends.empty()) {
     co_await local_reply(500, "route has no valid backend\n", has_body);
     co_return !has_body && client_keep_alive_;
+  }
+  body_seen_by_filters_ = false;
+  if (has_body && filters_.wants_whole_body()) {
+    const bool buffered = co_await buffer_body_for_filters();
+    if (!buffered) co_return false;
   }
   const resolved_rule& rr = *resolved_;
   const resolved_backend* chosen_backend = pick_backend(rr);
@@ -425,6 +476,9 @@ asio::awaitable<bool> connection::serve_request() {
     case outcome::client_failed:
       co_await local_reply(400, "malformed request body\n", true);
       co_return false;
+    case outcome::filter_reply:
+      co_await filter_reply(close);
+      break;
     case outcome::retry_status:  // cannot end here: the last try relays whatever it gets
     case outcome::ok:
     case outcome::client_gone:
@@ -432,6 +486,7 @@ asio::awaitable<bool> connection::serve_request() {
   }
   co_return !close;
 }
+#pragma GCC diagnostic pop
 
 void connection::log_access(std::uint64_t micros) noexcept {
   // Formatted into buffers of this connection, so a logged request allocates
@@ -476,6 +531,8 @@ void connection::log_access(std::uint64_t micros) noexcept {
 }
 
 void connection::finish_request() noexcept {
+  if (filters_.active()) filters_.finish();
+  replying_after_response_ = false;
   if (status_ != 0 || bytes_in_ != 0) {
     auto micros = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() - request_start_)
@@ -531,22 +588,78 @@ asio::awaitable<bool> connection::write_client(std::span<const asio::const_buffe
 }
 
 asio::awaitable<void> connection::local_reply(int status, std::string_view body, bool close,
-                                              std::string_view extra_fields) {
+                                              std::string_view extra_fields,
+                                              std::span<const http::header> fields) {
+  if (!open_ || force_closed_) co_return;
+  reply_fields_.clear();
+  // Whole "name: value\r\n" lines, split into fields.
+  while (!extra_fields.empty()) {
+    std::size_t end = extra_fields.find("\r\n"sv);
+    std::string_view line = extra_fields.substr(0, end);
+    extra_fields.remove_prefix(end == std::string_view::npos ? extra_fields.size() : end + 2);
+    std::size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && value.front() == ' ')
+      value.remove_prefix(1);
+    reply_fields_.push_back({line.substr(0, colon), value});
+  }
+  reply_fields_.insert(reply_fields_.end(), fields.begin(), fields.end());
+  if (!http::find_header(reply_fields_, "content-type"))
+    reply_fields_.insert(reply_fields_.begin(), {"content-type"sv, "text/plain; charset=utf-8"sv});
+  if (filters_.active() && !replying_after_response_ &&
+      (filters_.hooks() & (hook_response | hook_response_body))) {
+    // The response filters see the gateway's own answers too (CORS fields on
+    // a 401, a custom error page for a 503).
+    filters_.clear_reply();
+    status_ = status;
+    replying_after_response_ = true;
+    chain_fields_ = &reply_fields_;
+    chain_status_ = status;
+    if (co_await run_chain(chain_phase::response) == filter_status::stop) {
+      co_await filter_reply(close);
+      co_return;
+    }
+    chain_chunk_ = {body, true};
+    if (filters_.hooks() & hook_response_body) {
+      if (co_await run_chain(chain_phase::response_body) == filter_status::stop) {
+        co_await filter_reply(close);
+        co_return;
+      }
+      body = chain_chunk_.data;
+    }
+    status = filters_.response_status();
+  }
   if (!open_ || force_closed_) co_return;
   status_ = status;
+  build_local_reply(status, reply_fields_, body, close);
+  asio::const_buffer b(head_out_.data(), head_out_.size());
+  co_await write_client(std::span(&b, 1));
+  disarm();
+}
+
+void connection::build_local_reply(int status, std::span<const http::header> fields,
+                                   std::string_view body, bool close) {
   head_out_.clear();
   head_out_.append("HTTP/1.1 "sv);
   append_uint(head_out_, static_cast<std::uint64_t>(status));
   head_out_.push_back(' ');
   head_out_.append(http::reason_phrase(status));
-  head_out_.append("\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: "sv);
+  head_out_.append("\r\n"sv);
+  for (const http::header& h : fields) {
+    // The gateway frames its answer itself.
+    if (http::iequals(h.name, "content-length") || http::iequals(h.name, "transfer-encoding") ||
+        http::iequals(h.name, "connection") || http::iequals(h.name, "x-request-id"))
+      continue;
+    append_field(head_out_, h.name, h.value);
+  }
+  head_out_.append("content-length: "sv);
   append_uint(head_out_, body.size());
   if (request_id_len_) {
     head_out_.append("\r\nx-request-id: "sv);
     head_out_.append(request_id());
   }
   head_out_.append("\r\n"sv);
-  head_out_.append(extra_fields);  // whole "name: value\r\n" lines
   if (close) {
     head_out_.append("connection: close\r\n"sv);
     linger_ = true;
@@ -554,9 +667,6 @@ asio::awaitable<void> connection::local_reply(int status, std::string_view body,
   head_out_.append("\r\n"sv);
   // An answer to HEAD carries the length of what GET would send, but no body.
   if (!is_head_request_) head_out_.append(body);
-  asio::const_buffer b(head_out_.data(), head_out_.size());
-  co_await write_client(std::span(&b, 1));
-  disarm();
 }
 
 }  // namespace gateway

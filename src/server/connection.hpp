@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "asio/asio.hpp"
+#include "filters/filter_chain.hpp"
 #include "http/chunked_decoder.hpp"
 #include "http/http1_parser.hpp"
 #include "server/byte_buffer.hpp"
@@ -53,8 +54,10 @@ class connection : public std::enable_shared_from_this<connection> {
     client_failed,    // the client's body framing was broken: 400
     client_gone,      // the client went away or was already answered
     retry_status,     // the answer has a status the rule retries (dropped unread)
+    filter_reply,     // a filter stopped the exchange with a local reply
   };
-  enum class send_result { ok, upstream_error, client_error, bad_framing, too_large };
+  enum class send_result { ok, upstream_error, client_error, bad_framing, too_large, filtered };
+  enum class chain_phase { request, request_body, response, response_body };
 
   // Takes the worker's current snapshot for the next request; false (and the
   // old snapshot kept) when the connection's socket group is not in it any
@@ -62,6 +65,8 @@ class connection : public std::enable_shared_from_this<connection> {
   bool refresh_snapshot();
   asio::awaitable<bool> read_request_head();
   asio::awaitable<bool> serve_request();
+  // Keeps the client's X-Request-Id, or makes a UUIDv4-shaped one.
+  void assign_request_id() noexcept;
   // Routes the parsed head, prepares a redirect's Location and builds the
   // upstream head (kept out of the coroutine to keep its frame small).
   route_selection route_request(const listener_runtime* chosen);
@@ -77,9 +82,24 @@ class connection : public std::enable_shared_from_this<connection> {
   asio::awaitable<bool> read_response_head(upstream_connection& up);
   asio::awaitable<bool> relay_response(upstream_connection& up, bool& upstream_reusable);
   // Answers for the gateway; `extra_fields` are whole "name: value\r\n" lines
-  // (a redirect's Location, a CORS preflight's fields).
+  // (a redirect's Location, a CORS preflight's fields), `fields` more of them
+  // (a filter's). With response filters, they see (and may change) it first.
   asio::awaitable<void> local_reply(int status, std::string_view body, bool close,
-                                    std::string_view extra_fields = {});
+                                    std::string_view extra_fields = {},
+                                    std::span<const http::header> fields = {});
+  // Sends the reply a filter asked for.
+  asio::awaitable<void> filter_reply(bool close);
+  // Runs one phase of the request's filters to its end, waiting out pauses
+  // (inputs for the body phases in chain_data_/chain_end_/chain_chunk_).
+  asio::awaitable<filter_status> run_chain(chain_phase p);
+  // Waits for a paused filter's resume(); false when the request timed out or closed.
+  asio::awaitable<bool> wait_resume();
+  // Starts the request's filters and runs on_request; false when they answered.
+  asio::awaitable<bool> start_filters();
+  // Reads the whole request body into in_ for filters that asked to see it at once.
+  asio::awaitable<bool> buffer_body_for_filters();
+  // Relays the response body through the response body filters.
+  asio::awaitable<bool> relay_filtered(upstream_connection& up, bool& reusable);
   // Starts the rule's mirrors that this request is sampled for (after the
   // upstream head is built, before the body leaves the buffer).
   void start_mirrors(const resolved_rule& rule);
@@ -95,6 +115,9 @@ class connection : public std::enable_shared_from_this<connection> {
   void build_upstream_head(std::string_view path, std::string_view matched_prefix,
                            const re2::RE2* path_regex);
   void build_response_head(bool chunked_to_client, bool close);
+  // Serializes a local reply into head_out_ (with its body).
+  void build_local_reply(int status, std::span<const http::header> fields, std::string_view body,
+                         bool close);
   std::string_view request_id() const noexcept { return {request_id_, request_id_len_}; }
   void close() noexcept;
 
@@ -112,7 +135,29 @@ class connection : public std::enable_shared_from_this<connection> {
   std::string location_;     // a redirect's Location field, or a CORS preflight's fields
   std::string cors_origin_;  // the request's Origin when the rule's CORS policy allows it
   bool cors_preflight_ = false;
-  std::string rewrite_buf_;                  // a URLRewrite's path
+  std::string rewrite_buf_;               // a URLRewrite's path
+  std::string_view route_path_;           // the normalized path (request_ or path_buf_)
+  std::string_view matched_prefix_;       // the PathPrefix that selected the rule
+  const re2::RE2* path_regex_ = nullptr;  // the rule's RegularExpression match, if any
+
+  // Filters of the current request (reused; active() only while one runs).
+  filter_chain filters_;
+  std::vector<http::header> reply_fields_;  // a local reply's fields for the response filters
+  std::string_view chain_data_;             // request body piece for chain_phase::request_body
+  bool chain_end_ = false;
+  body_chunk chain_chunk_;  // response body piece for chain_phase::response_body
+  std::vector<http::header>* chain_fields_ = nullptr;  // response fields for chain_phase::response
+  int chain_status_ = 0;
+  std::vector<http::header> filter_reply_fields_;  // a filter's reply, moved out of the chain
+  std::string filter_reply_body_;
+  std::string filter_body_;  // a chunked request body decoded for the filters
+  bool body_seen_by_filters_ = false;
+  bool query_replaced_ = false;  // a filter changed the query: the target is rebuilt  // the whole
+                                 // body went to the filters at once
+  bool replying_after_response_ = false;  // a response filter answered: no second pass
+  bool resumed_ = false;
+  std::uint64_t pause_generation_ = 0;
+  asio::steady_timer resume_timer_;
   const route_rule* rule_ = nullptr;         // the request's rule, null when none matched
   const resolved_rule* resolved_ = nullptr;  // its backends, mirrors and stats series
   bool group_gone_ = false;

@@ -51,8 +51,9 @@ void drop_written(std::vector<asio::const_buffer>& buffers, std::size_t n) {
 struct rechunk_result {
   std::size_t used = 0;  // input bytes decoded (to consume after the write)
   std::uint64_t data_bytes = 0;
-  bool done = false;   // the last chunk and the trailers were read
-  bool error = false;  // malformed framing
+  bool done = false;                           // the last chunk and the trailers were read
+  bool error = false;                          // malformed framing
+  std::size_t first_data = 0, data_count = 0;  // where the data views are in `out`
 };
 
 // Decodes what `input` holds of a chunked body and appends to `out` the views to
@@ -63,6 +64,7 @@ rechunk_result rechunk(http1::chunked_decoder& decoder, std::string_view input, 
   rechunk_result r;
   const std::size_t line_slot = out.size();
   if (reencode) out.emplace_back();  // the size line, once the size is known
+  r.first_data = out.size();
   while (r.used < input.size()) {
     auto step = decoder.decode(input.substr(r.used));
     if (step.error) {
@@ -73,6 +75,7 @@ rechunk_result rechunk(http1::chunked_decoder& decoder, std::string_view input, 
     if (!step.data.empty()) {
       out.emplace_back(step.data.data(), step.data.size());
       r.data_bytes += step.data.size();
+      ++r.data_count;
     }
     if ((r.done = step.done)) break;
   }
@@ -104,13 +107,13 @@ void connection::build_upstream_head(std::string_view path, std::string_view mat
   out.push_back(' ');
   const bool absolute_form = rq.target.front() != '/' && rq.target != "*";
   const bool rewrite_path = rewrite && rewrite->path.type != path_rewrite_type::none;
-  if (!path_buf_.empty() || absolute_form || rewrite_path) {
+  if (!path_buf_.empty() || absolute_form || rewrite_path || query_replaced_) {
     if (rewrite_path) {
       rewritten_path(rewrite->path, path, matched_prefix, path_regex, rewrite_buf_);
       path = rewrite_buf_;
     }
     out.append(path);
-    if (!rq.query.empty() || rq.target.find('?') != std::string_view::npos) {
+    if (!rq.query.empty() || (!query_replaced_ && rq.target.find('?') != std::string_view::npos)) {
       out.push_back('?');
       out.append(rq.query);
     }
@@ -262,9 +265,10 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
 
     send_result sent = co_await send_request_body(*upstream_, body_done, replayable);
     if (sent == send_result::client_error || sent == send_result::too_large ||
-        sent == send_result::bad_framing) {
+        sent == send_result::bad_framing || sent == send_result::filtered) {
       active_upstream_ = nullptr;
       upstream_.reset();
+      if (sent == send_result::filtered) co_return outcome::filter_reply;
       if (sent == send_result::too_large) {
         co_await local_reply(413, "request body too large\n", true);
         co_return outcome::client_gone;
@@ -331,8 +335,22 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
   }
   if (!body_done) client_keep_alive_ = false;  // upstream answered before reading it all
 
+  if (filters_.active() && (filters_.hooks() & hook_response)) {
+    chain_fields_ = &response_.headers;
+    chain_status_ = response_.status;
+    if (co_await run_chain(chain_phase::response) == filter_status::stop) {
+      // A filter answers instead; the upstream's answer is dropped unread.
+      active_upstream_ = nullptr;
+      upstream_.reset();
+      up_.clear();
+      replying_after_response_ = true;
+      co_return outcome::filter_reply;
+    }
+  }
   bool reusable = false;
-  bool complete = co_await relay_response(*upstream_, reusable);
+  bool complete = filters_.active() && (filters_.hooks() & hook_response_body)
+                      ? co_await relay_filtered(*upstream_, reusable)
+                      : co_await relay_response(*upstream_, reusable);
   active_upstream_ = nullptr;
   if (complete && reusable && !worker_.draining())
     pool.give_back(std::move(upstream_), coarse_now());
@@ -375,11 +393,21 @@ asio::awaitable<connection::send_result> connection::send_request_body(upstream_
     co_return co_await flush() ? send_result::ok : send_result::upstream_error;
   }
   if (body_done) co_return co_await flush() ? send_result::ok : send_result::upstream_error;
+  // Body filters see each piece before it leaves (unless they had it whole).
+  const bool body_filters =
+      filters_.active() && (filters_.hooks() & hook_request_body) && !body_seen_by_filters_;
+  auto inspect = [&](std::string_view piece, bool end) -> asio::awaitable<bool> {
+    chain_data_ = piece;
+    chain_end_ = end;
+    co_return co_await run_chain(chain_phase::request_body) == filter_status::next;
+  };
 
   if (!request_chunked_) {
     // A body that is already complete in the buffer is sent without being
     // consumed, so a retry on a fresh connection can send it again.
     if (replayable && in_.size() >= request_body_left_) {
+      if (body_filters && !co_await inspect(in_.view().substr(0, request_body_left_), true))
+        co_return send_result::filtered;
       pending_body_ = static_cast<std::size_t>(request_body_left_);
       gather_.emplace_back(in_.view().data(), pending_body_);
       body_done = true;
@@ -390,6 +418,9 @@ asio::awaitable<connection::send_result> connection::send_request_body(upstream_
       std::size_t take =
           static_cast<std::size_t>(std::min<std::uint64_t>(request_body_left_, in_.size()));
       if (take > 0) {
+        if (body_filters &&
+            !co_await inspect(in_.view().substr(0, take), take == request_body_left_))
+          co_return send_result::filtered;
         gather_.emplace_back(in_.view().data(), take);
         if (!co_await flush()) co_return send_result::upstream_error;
         in_.consume(take);
@@ -413,6 +444,15 @@ asio::awaitable<connection::send_result> connection::send_request_body(upstream_
     if (r.error) co_return send_result::bad_framing;
     total += r.data_bytes;
     if (max_request_body_ && total > max_request_body_) co_return send_result::too_large;
+    if (body_filters)
+      for (std::size_t i = 0; i < r.data_count; ++i) {
+        const asio::const_buffer& b = gather_[r.first_data + i];
+        const bool last = r.done && i + 1 == r.data_count;
+        if (!co_await inspect({static_cast<const char*>(b.data()), b.size()}, last))
+          co_return send_result::filtered;
+      }
+    if (body_filters && r.done && r.data_count == 0 && !co_await inspect({}, true))
+      co_return send_result::filtered;
     if (!gather_.empty() && !co_await flush()) co_return send_result::upstream_error;
     in_.consume(r.used);
     if (r.done) break;

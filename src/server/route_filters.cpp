@@ -99,6 +99,19 @@ void check_path(const path_rewrite& p, const route_rule& rule, std::string_view 
 
 }  // namespace
 
+std::vector<std::string> cors_problems(const cors_policy& cors) {
+  std::vector<std::string> out;
+  for (const auto& o : cors.allow_origins)
+    if (o != "*" && o.find("://") == std::string::npos)
+      out.push_back(text({"origin '", o, "' is not '*' or scheme://host[:port]"}));
+  for (const auto& m : cors.allow_methods)
+    if (m != "*" && !is_token(m)) out.push_back(text({"'", m, "' is not a method"}));
+  for (const auto* names : {&cors.allow_headers, &cors.expose_headers})
+    for (const auto& h : *names)
+      if (h != "*" && !is_token(h)) out.push_back(text({"'", h, "' is not a header name"}));
+  return out;
+}
+
 std::vector<std::string> filter_problems(const route_rule& rule) {
   std::vector<std::string> out;
   check_modifier(rule.request_headers, "RequestHeaderModifier", out);
@@ -122,16 +135,9 @@ std::vector<std::string> filter_problems(const route_rule& rule) {
       out.push_back(text({"URLRewrite: invalid hostname '", rule.rewrite->hostname, "'"}));
     check_path(rule.rewrite->path, rule, "URLRewrite", out);
   }
-  if (rule.cors) {
-    for (const auto& o : rule.cors->allow_origins)
-      if (o != "*" && o.find("://") == std::string::npos)
-        out.push_back(text({"CORS: origin '", o, "' is not '*' or scheme://host[:port]"}));
-    for (const auto& m : rule.cors->allow_methods)
-      if (m != "*" && !is_token(m)) out.push_back(text({"CORS: '", m, "' is not a method"}));
-    for (const auto* names : {&rule.cors->allow_headers, &rule.cors->expose_headers})
-      for (const auto& h : *names)
-        if (h != "*" && !is_token(h)) out.push_back(text({"CORS: '", h, "' is not a header name"}));
-  }
+  if (rule.cors)
+    for (auto& p : cors_problems(*rule.cors))
+      out.push_back("CORS: " + p);
   for (const auto& m : rule.mirrors)
     if (m.denominator == 0 || m.numerator > m.denominator)
       out.push_back(text({"RequestMirror: fraction ", std::to_string(m.numerator), "/",

@@ -18,6 +18,8 @@ namespace gateway {
 // redirect with a rewrite, prefix rewrites without a PathPrefix match, bad
 // status codes, schemes or header fields.
 std::vector<std::string> filter_problems(const route_rule& rule);
+// What is wrong with a CORS policy (origins, method and header names); empty when fine.
+std::vector<std::string> cors_problems(const cors_policy& cors);
 
 // True when `m` removes or replaces the field `name` (case-insensitive).
 bool replaces_field(const header_modifier& m, std::string_view name) noexcept;

@@ -109,6 +109,8 @@ std::shared_ptr<snapshot> snapshot::build(gateway_config config) {
         r.hostnames = std::move(hosts);
       }
     }
+    for (const filter_ref& f : l.filters)
+      if (!f.factory) problems.push_back(where + ": filter '" + f.name + "' has no factory");
     listener_runtime lr;
     std::error_code rec;
     std::string message;
@@ -128,6 +130,8 @@ std::shared_ptr<snapshot> snapshot::build(gateway_config config) {
             where + ": route " + r.namespace_name + "/" + r.name + " rule " + std::to_string(i);
         for (auto& p : filter_problems(rule))
           problems.push_back(rule_where + ": " + p);
+        for (const filter_ref& f : rule.filters)
+          if (!f.factory) problems.push_back(rule_where + ": filter '" + f.name + "' has no factory");
         for (const auto& b : rule.backends) {
           std::size_t cluster = invalid_backend;
           if (b.invalid.empty()) {

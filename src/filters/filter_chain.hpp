@@ -1,0 +1,160 @@
+#pragma once
+// The per-connection runtime of a filter chain: the filter_context a request's
+// filters see, the hooks run in order (forward for the request, reverse for
+// the response), pauses, local replies and exceptions. It knows nothing of
+// sockets: the connection drives it, and an in-process evaluation can too.
+#include <gateway/filter.hpp>
+
+#include <atomic>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace gateway {
+
+// Owned copies of header text edited by filters, reused per connection.
+class header_map::storage {
+ public:
+  std::string_view copy(std::string_view text);
+  void reset() noexcept;
+
+ private:
+  struct block {
+    std::unique_ptr<char[]> data;
+    std::size_t size;
+  };
+  std::vector<block> blocks_;  // the first is kept by reset
+  std::size_t used_ = 0;       // in blocks_.back()
+};
+
+// Shared between a paused request and its resume handles. `wake` runs on any
+// thread; the connection makes it post to its own executor.
+struct resume_handle::state {
+  std::atomic<bool> used{false};
+  std::function<void()> wake;
+};
+
+// What a run of one phase ended with.
+struct chain_step {
+  filter_status status = filter_status::next;
+  std::size_t at = 0;  // the filter that paused or stopped
+};
+
+// The request facts a chain reads, set by whoever drives it.
+struct chain_request {
+  std::string_view method, path, query, host, scheme = "http", client_ip, request_id, listener;
+  const route* matched_route = nullptr;
+  const route_rule* matched_rule = nullptr;
+};
+
+class filter_chain final : public filter_context {
+ public:
+  filter_chain() = default;
+
+  // Makes the request's filters (gateway-level `first`, then route-level
+  // `second`). False when a factory threw: a 500 reply is then set.
+  bool begin(std::span<const filter_ref> first, std::span<const filter_ref> second,
+             const chain_request& request, std::vector<http::header>& request_fields);
+  // Where filter failures are logged (set once).
+  void set_error_log(std::function<void(std::string_view)> log) { on_error_ = std::move(log); }
+  bool active() const noexcept { return !filters_.empty(); }
+  // The request head's bytes are about to go: request_headers() is empty from now on.
+  void end_request_head() noexcept { request_map_ = header_map(no_fields_, text_); }
+  std::uint8_t hooks() const noexcept { return hooks_; }
+  // Ends the request: on_log on every created filter, then frees everything.
+  void finish() noexcept;
+
+  // The phases; `from` is where a paused run goes on (the paused filter's index + 1
+  // for the request phases; for the response phases, the index to continue at).
+  chain_step run_request(std::size_t from);
+  chain_step run_request_body(std::size_t from, std::string_view data, bool end);
+  // Response phases run over the filters whose on_request ran, last first.
+  chain_step run_response(std::size_t from, int status, std::vector<http::header>& fields);
+  chain_step run_response_body(std::size_t from, body_chunk& chunk);
+  // The first index for a response phase run.
+  std::size_t response_start() const noexcept { return entered_; }
+
+  // The reply a filter (or a filter failure) asked for.
+  bool has_reply() const noexcept { return reply_status_ != 0; }
+  int reply_status() const noexcept { return reply_status_; }
+  std::span<const http::header> reply_fields() const noexcept { return reply_fields_; }
+  std::string_view reply_body() const noexcept { return reply_body_; }
+  void clear_reply() noexcept;
+  std::uint64_t body_buffer_limit() const noexcept { return buffer_limit_; }
+  bool wants_whole_body() const noexcept { return buffer_whole_; }
+  // How a pause is resumed: `make_wake` returns what the handle runs.
+  void set_waker(std::function<std::function<void()>()> make_wake) {
+    make_wake_ = std::move(make_wake);
+  }
+  std::span<const std::pair<std::string, std::string>> all_metadata() const noexcept {
+    return {metadata_.data(), metadata_count_};
+  }
+
+  // filter_context
+  std::string_view method() const noexcept override { return request_.method; }
+  std::string_view path() const noexcept override { return request_.path; }
+  std::string_view query() const noexcept override { return request_.query; }
+  std::string_view host() const noexcept override { return request_.host; }
+  std::string_view scheme() const noexcept override { return request_.scheme; }
+  header_map& request_headers() noexcept override { return request_map_; }
+  void set_query(std::string_view query) override {
+    request_.query = text_.copy(query);
+    query_changed_ = true;
+  }
+  // True when a filter replaced the query (then query() is the new one).
+  bool query_changed() const noexcept { return query_changed_; }
+  std::string_view client_ip() const noexcept override { return request_.client_ip; }
+  std::string_view request_id() const noexcept override { return request_.request_id; }
+  std::string_view listener() const noexcept override { return request_.listener; }
+  const route* matched_route() const noexcept override { return request_.matched_route; }
+  const route_rule* matched_rule() const noexcept override { return request_.matched_rule; }
+  int response_status() const noexcept override { return response_status_; }
+  header_map& response_headers() noexcept override { return response_map_; }
+  void send_local_reply(int status, std::string_view body,
+                        std::span<const http::header> headers) override;
+  void buffer_request_body(std::uint64_t limit) noexcept override;
+  resume_handle pause_handle() override;
+  void set_metadata(std::string_view key, std::string_view value) override;
+  std::optional<std::string_view> metadata(std::string_view key) const noexcept override;
+  filter_arena& arena() noexcept override { return arena_; }
+
+ protected:
+  void* find_state(const void* key) const noexcept override;
+  void put_state(const void* key, void* object) override;
+
+ private:
+  // Runs `hook` on filter `i`; exceptions become a 500 reply.
+  template <class Hook>
+  filter_status call(std::size_t i, Hook&& hook) noexcept;
+  void fail(std::size_t i, std::string_view what) noexcept;
+
+  struct entry {
+    filter* instance;
+    std::uint8_t hooks;
+    const std::string* name;
+  };
+  std::vector<entry> filters_;
+  std::size_t entered_ = 0;  // filters whose on_request has run
+  std::uint8_t hooks_ = 0;
+  chain_request request_;
+  std::vector<http::header> no_fields_;
+  header_map::storage text_;
+  header_map request_map_{no_fields_, text_};
+  header_map response_map_{no_fields_, text_};
+  int response_status_ = 0;
+  int reply_status_ = 0;
+  std::vector<http::header> reply_fields_;
+  std::string reply_body_;
+  std::uint64_t buffer_limit_ = 0;
+  bool buffer_whole_ = false;
+  bool query_changed_ = false;
+  std::vector<std::pair<std::string, std::string>> metadata_;  // capacity and strings reused
+  std::size_t metadata_count_ = 0;
+  std::vector<std::pair<const void*, void*>> states_;
+  filter_arena arena_;
+  std::function<std::function<void()>()> make_wake_;
+  std::function<void(std::string_view)> on_error_;
+};
+
+}  // namespace gateway

@@ -1,0 +1,61 @@
+// The registry of named filter factory builders, and the built-in set.
+#include <gateway/error.hpp>
+#include <gateway/filter.hpp>
+
+#include "filters/builtin.hpp"
+
+namespace gateway {
+
+const filter_registry& filter_registry::builtin() {
+  static const filter_registry registry = [] {
+    filter_registry r;
+    r.add("headers", filters::make_headers);
+    r.add("request-size-limit", filters::make_request_size_limit);
+    r.add("direct-response", filters::make_direct_response);
+    r.add("error-pages", filters::make_error_pages);
+    r.add("cors", filters::make_cors);
+    r.add("basic-auth", filters::make_basic_auth);
+    r.add("api-key-auth", filters::make_api_key_auth);
+    r.add("ip-access", filters::make_ip_access);
+    r.add("local-ratelimit", filters::make_local_ratelimit);
+    return r;
+  }();
+  return registry;
+}
+
+void filter_registry::add(std::string name, filter_factory_builder build) {
+  if (name.empty() || !build)
+    throw error(errc::invalid_config, "a filter needs a name and a builder");
+  if (builders_.count(name))
+    throw error(errc::invalid_config, "filter '" + name + "' is already registered");
+  builders_.emplace(std::move(name), std::move(build));
+}
+
+const filter_factory_builder* filter_registry::find(std::string_view name) const noexcept {
+  auto it = builders_.find(name);
+  return it == builders_.end() ? nullptr : &it->second;
+}
+
+filter_ref filter_registry::make(std::string_view name, std::string_view json_config) const {
+  const filter_factory_builder* build = find(name);
+  if (!build) {
+    std::string known;
+    for (const auto& [n, b] : builders_)
+      known.append(known.empty() ? "" : ", ").append(n);
+    throw error(errc::invalid_config,
+                "unknown filter '" + std::string(name) + "' (registered: " + known + ")");
+  }
+  filter_ref ref{std::string(name), (*build)(json_config)};
+  if (!ref.factory)
+    throw error(errc::invalid_config, "filter '" + std::string(name) + "' made no factory");
+  return ref;
+}
+
+std::vector<std::string> filter_registry::names() const {
+  std::vector<std::string> out;
+  for (const auto& [n, b] : builders_)
+    out.push_back(n);
+  return out;
+}
+
+}  // namespace gateway

@@ -1,0 +1,310 @@
+// "local-ratelimit": token buckets in Envoy Gateway's rateLimit.local shape.
+// A rule applies when all its client selectors match (headers Exact/Distinct/
+// RegularExpression, sourceCIDR Exact/Distinct); Distinct selectors give each
+// value its own bucket. Buckets are per route. Over the limit: 429 with
+// Retry-After; every limited response carries X-RateLimit-Limit/-Remaining/-Reset.
+//
+// Globally correct per process: the workers share one table of buckets (GCRA:
+// one atomic "theoretical arrival time" per bucket, updated by compare-and-
+// swap), rather than splitting the budget per worker, which would refuse
+// early whenever the kernel spreads one client's connections unevenly.
+#include <re2/re2.h>
+
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "filters/builtin.hpp"
+#include "filters/client_address.hpp"
+#include "filters/json_config.hpp"
+
+namespace gateway::filters {
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+struct header_selector {
+  std::string name;
+  enum class match { exact, distinct, regex } type = match::exact;
+  std::string value;
+  std::shared_ptr<RE2> regex;
+};
+struct source_selector {
+  cidr range;
+  bool distinct = false;
+};
+struct selector {
+  std::vector<header_selector> headers;
+  std::optional<source_selector> source;
+};
+
+// One bucket: the hash of its key (0: free) and its GCRA arrival time.
+struct slot {
+  std::atomic<std::uint64_t> key{0};
+  std::atomic<std::int64_t> tat{0};  // nanoseconds since the table's epoch
+};
+
+struct limit_rule {
+  std::vector<selector> selectors;  // any selector may match (Envoy Gateway ORs them)
+  std::uint64_t requests = 0;
+  std::int64_t period_ns = 0;
+  std::int64_t interval_ns = 0;  // period / requests
+  bool distinct = false;         // some selector keys buckets by value
+  std::size_t slots = 1;
+  std::unique_ptr<slot[]> table;
+};
+
+struct limit_config {
+  std::vector<limit_rule> rules;
+  clock::time_point epoch = clock::now();
+};
+
+std::uint64_t mix(std::uint64_t h, std::string_view s) {
+  for (unsigned char c : s)
+    h = (h ^ c) * 0x100000001b3ULL;  // FNV-1a
+  return (h ^ 0xff) * 0x100000001b3ULL;
+}
+
+// What the most constraining rule said, for the X-RateLimit fields.
+struct verdict {
+  bool limited = false;
+  std::uint64_t limit = 0, remaining = UINT64_MAX;
+  std::int64_t reset_s = 0, retry_s = 0;
+};
+
+// Matches `sel` against the request; extends `key` with distinct values.
+bool matches(const selector& sel, filter_context& ctx, std::uint64_t& key) {
+  for (const header_selector& h : sel.headers) {
+    auto v = ctx.request_headers().get(h.name);
+    if (!v) return false;
+    if (h.type == header_selector::match::exact && *v != h.value) return false;
+    if (h.type == header_selector::match::regex && !RE2::FullMatch(*v, *h.regex)) return false;
+    if (h.type == header_selector::match::distinct) key = mix(key, *v);
+  }
+  if (sel.source) {
+    auto a = ip_address::parse(ctx.client_ip());
+    if (!a || !sel.source->range.contains(*a)) return false;
+    if (sel.source->distinct) key = mix(key, ctx.client_ip());
+  }
+  return true;
+}
+
+// Takes one token from the bucket for `key`; fills `v` with what it saw.
+void take(limit_rule& rule, std::uint64_t key, std::int64_t now, verdict& v) {
+  key |= 1;                                                    // 0 marks a free slot
+  const std::int64_t tau = rule.period_ns - rule.interval_ns;  // burst: `requests` at once
+  slot* s = &rule.table[0];
+  if (rule.slots > 1) {
+    // Up to 8 slots are probed; a free one, or one whose bucket is full again
+    // (idle since), is taken over. With none, the key shares the first: it can
+    // only be limited sooner, never later.
+    const std::size_t start = static_cast<std::size_t>(key) & (rule.slots - 1);
+    slot* reusable = nullptr;
+    s = nullptr;
+    for (std::size_t i = 0; i < 8 && !s; ++i) {
+      slot& c = rule.table[(start + i) & (rule.slots - 1)];
+      std::uint64_t k = c.key.load(std::memory_order_acquire);
+      if (k == key)
+        s = &c;
+      else if (k == 0 && c.key.compare_exchange_strong(k, key))
+        s = &c;
+      else if (!reusable && c.tat.load(std::memory_order_relaxed) <= now)
+        reusable = &c;
+    }
+    if (!s && reusable) {
+      std::uint64_t k = reusable->key.load();
+      reusable->key.compare_exchange_strong(k, key);
+      s = reusable;
+    }
+    if (!s) s = &rule.table[start];
+  }
+  std::int64_t tat = s->tat.load(std::memory_order_relaxed);
+  std::int64_t next;
+  bool allowed;
+  do {
+    const std::int64_t base = std::max(tat, now);
+    next = base + rule.interval_ns;
+    allowed = next - now <= rule.period_ns;
+    if (!allowed) break;
+  } while (!s->tat.compare_exchange_weak(tat, next, std::memory_order_relaxed));
+  const std::int64_t after = allowed ? next : std::max(tat, now);
+  const auto remaining = static_cast<std::uint64_t>(
+      std::max<std::int64_t>(0, now + rule.period_ns - after) / rule.interval_ns);
+  constexpr std::int64_t second = 1'000'000'000;
+  if (!allowed) {
+    v.limited = true;
+    v.retry_s = std::max<std::int64_t>(v.retry_s, (tat - tau - now + second - 1) / second);
+    if (v.retry_s < 1) v.retry_s = 1;
+  }
+  if (remaining < v.remaining || !allowed) {
+    v.limit = rule.requests;
+    v.remaining = allowed ? remaining : 0;
+    v.reset_s = std::max<std::int64_t>(1, (after - now + second - 1) / second);
+  }
+}
+
+class ratelimit_filter final : public filter {
+ public:
+  explicit ratelimit_filter(limit_config& c) : c_(c) {}
+  filter_status on_request(filter_context& ctx) override {
+    const std::int64_t now =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - c_.epoch).count();
+    std::uint64_t route_key = 0xcbf29ce484222325ULL;
+    const route_rule* rule_id = ctx.matched_rule();  // buckets are per route rule
+    route_key = mix(route_key, {reinterpret_cast<const char*>(&rule_id), sizeof rule_id});
+    for (limit_rule& rule : c_.rules) {
+      bool applies = rule.selectors.empty();
+      std::uint64_t key = route_key;
+      for (const selector& sel : rule.selectors) {
+        std::uint64_t k = route_key;
+        if (matches(sel, ctx, k)) {
+          applies = true;
+          key = k;
+          break;
+        }
+      }
+      if (applies) take(rule, key, now, v_);
+    }
+    if (!v_.limited) return filter_status::next;
+    char text[5][24];
+    const http::header fields[] = {
+        {"retry-after", number(text[0], v_.retry_s)},
+        {"x-ratelimit-limit", number(text[1], static_cast<std::int64_t>(v_.limit))},
+        {"x-ratelimit-remaining", "0"},
+        {"x-ratelimit-reset", number(text[2], v_.reset_s)},
+    };
+    ctx.send_local_reply(429, "rate limit exceeded\n", fields);
+    replied_ = true;
+    return filter_status::stop;
+  }
+  filter_status on_response(filter_context& ctx) override {
+    if (replied_ || v_.limit == 0) return filter_status::next;
+    char text[3][24];
+    header_map& h = ctx.response_headers();
+    h.set("x-ratelimit-limit", number(text[0], static_cast<std::int64_t>(v_.limit)));
+    h.set("x-ratelimit-remaining", number(text[1], static_cast<std::int64_t>(v_.remaining)));
+    h.set("x-ratelimit-reset", number(text[2], v_.reset_s));
+    return filter_status::next;
+  }
+
+ private:
+  static std::string_view number(char (&buf)[24], std::int64_t n) {
+    auto r = std::to_chars(buf, buf + sizeof buf, n);
+    return {buf, static_cast<std::size_t>(r.ptr - buf)};
+  }
+  limit_config& c_;
+  verdict v_;
+  bool replied_ = false;
+};
+
+class ratelimit_factory final : public filter_factory {
+ public:
+  explicit ratelimit_factory(std::unique_ptr<limit_config> c) : c_(std::move(c)) {}
+  filter* create(filter_arena& arena) const override { return arena.make<ratelimit_filter>(*c_); }
+  std::uint8_t hooks() const noexcept override { return hook_request | hook_response; }
+
+ private:
+  std::unique_ptr<limit_config> c_;  // buckets change; the config does not
+};
+
+selector read_selector(const json_object& o, const std::string& path) {
+  check_fields(o, path, {"headers", "sourceCIDR"});
+  selector sel;
+  if (const auto* hs = array_field(o, "headers", path))
+    for (std::size_t i = 0; i < hs->size(); ++i) {
+      const std::string hp = index_path(field_path(path, "headers"), i);
+      const json_object& h = as_object((*hs)[i], hp);
+      check_fields(h, hp, {"name", "type", "value", "invert"});
+      header_selector s;
+      s.name = *string_field(h, "name", hp, true);
+      const std::string type = string_field(h, "type", hp).value_or("Exact");
+      if (bool_field(h, "invert", hp).value_or(false))
+        config_error(field_path(hp, "invert"), "is not supported yet");
+      if (type == "Exact") {
+        s.value = *string_field(h, "value", hp, true);
+      } else if (type == "Distinct") {
+        s.type = header_selector::match::distinct;
+        if (h.if_contains("value"))
+          config_error(field_path(hp, "value"), "not allowed with Distinct");
+      } else if (type == "RegularExpression") {
+        s.type = header_selector::match::regex;
+        s.regex = std::make_shared<RE2>(*string_field(h, "value", hp, true), RE2::Quiet);
+        if (!s.regex->ok())
+          config_error(field_path(hp, "value"), "invalid regex: " + s.regex->error());
+      } else {
+        config_error(field_path(hp, "type"), "must be Exact, Distinct or RegularExpression");
+      }
+      sel.headers.push_back(std::move(s));
+    }
+  if (const json_value* src = o.if_contains("sourceCIDR")) {
+    const std::string sp = field_path(path, "sourceCIDR");
+    const json_object& so = as_object(*src, sp);
+    check_fields(so, sp, {"type", "value"});
+    const std::string type = string_field(so, "type", sp).value_or("Exact");
+    if (type != "Exact" && type != "Distinct")
+      config_error(field_path(sp, "type"), "must be Exact or Distinct");
+    auto range = cidr::parse(*string_field(so, "value", sp, true));
+    if (!range) config_error(field_path(sp, "value"), "is not an IPv4 or IPv6 CIDR");
+    sel.source = source_selector{*range, type == "Distinct"};
+  }
+  if (sel.headers.empty() && !sel.source) config_error(path, "needs headers or sourceCIDR");
+  return sel;
+}
+
+}  // namespace
+
+std::shared_ptr<const filter_factory> make_local_ratelimit(std::string_view json) {
+  json_value v = parse_config(json);
+  const json_object& o = v.get_object();
+  check_fields(o, "", {"rules", "tableSize"});
+  auto c = std::make_unique<limit_config>();
+  const std::size_t table =
+      static_cast<std::size_t>(int_field(o, "tableSize", "", 64, 1 << 22).value_or(16384));
+  if (table & (table - 1)) config_error("tableSize", "must be a power of two");
+  const auto* rules = array_field(o, "rules", "", true);
+  if (rules->empty()) config_error("rules", "needs at least one rule");
+  for (std::size_t i = 0; i < rules->size(); ++i) {
+    const std::string rp = index_path("rules", i);
+    const json_object& r = as_object((*rules)[i], rp);
+    check_fields(r, rp, {"clientSelectors", "limit"});
+    limit_rule rule;
+    if (const auto* sels = array_field(r, "clientSelectors", rp))
+      for (std::size_t k = 0; k < sels->size(); ++k) {
+        const std::string sp = index_path(field_path(rp, "clientSelectors"), k);
+        rule.selectors.push_back(read_selector(as_object((*sels)[k], sp), sp));
+      }
+    const std::string lp = field_path(rp, "limit");
+    const json_value* lv = r.if_contains("limit");
+    if (!lv) config_error(lp, "required field is missing");
+    const json_object& l = as_object(*lv, lp);
+    check_fields(l, lp, {"requests", "unit"});
+    rule.requests =
+        static_cast<std::uint64_t>(*int_field(l, "requests", lp, 1, 1'000'000'000, true));
+    const std::string unit = *string_field(l, "unit", lp, true);
+    constexpr std::int64_t s = 1'000'000'000;
+    rule.period_ns = unit == "Second"   ? s
+                     : unit == "Minute" ? 60 * s
+                     : unit == "Hour"   ? 3600 * s
+                     : unit == "Day"    ? 86400 * s
+                                        : 0;
+    if (!rule.period_ns)
+      config_error(field_path(lp, "unit"), "must be Second, Minute, Hour or Day");
+    rule.interval_ns =
+        std::max<std::int64_t>(1, rule.period_ns / static_cast<std::int64_t>(rule.requests));
+    for (const selector& sel : rule.selectors)
+      for (const header_selector& h : sel.headers)
+        rule.distinct = rule.distinct || h.type == header_selector::match::distinct;
+    for (const selector& sel : rule.selectors)
+      rule.distinct = rule.distinct || (sel.source && sel.source->distinct);
+    // Without distinct values there are few keys (one per route): a small table.
+    rule.slots = rule.distinct ? table : 64;
+    rule.table = std::make_unique<slot[]>(rule.slots);
+    c->rules.push_back(std::move(rule));
+  }
+  return std::make_shared<ratelimit_factory>(std::move(c));
+}
+
+}  // namespace gateway::filters

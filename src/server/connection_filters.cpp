@@ -1,0 +1,267 @@
+// Where a connection drives its request's filter chain: starting it, running
+// each phase with pauses, buffering a body for filters that want it whole,
+// relaying a response body through the body filters, and sending a filter's
+// local reply. Requests whose rule has no filters never come here.
+#include "server/connection.hpp"
+#include "server/head_text.hpp"
+#include "server/worker.hpp"
+
+namespace gateway {
+
+using namespace std::string_view_literals;
+
+namespace {
+constexpr std::string_view crlf = "\r\n";
+
+bool bodyless_status(int status) {
+  return status == 204 || status == 304;
+}
+}  // namespace
+
+asio::awaitable<filter_status> connection::run_chain(chain_phase p) {
+  const bool request_side = p == chain_phase::request || p == chain_phase::request_body;
+  std::size_t from = request_side ? 0 : filters_.response_start();
+  for (;;) {
+    chain_step step;
+    switch (p) {
+      case chain_phase::request:
+        step = filters_.run_request(from);
+        break;
+      case chain_phase::request_body:
+        step = filters_.run_request_body(from, chain_data_, chain_end_);
+        break;
+      case chain_phase::response:
+        step = filters_.run_response(from, chain_status_, *chain_fields_);
+        break;
+      case chain_phase::response_body:
+        step = filters_.run_response_body(from, chain_chunk_);
+        break;
+    }
+    if (step.status != filter_status::pause) {
+      ++pause_generation_;  // a handle taken by a hook that did not pause wakes nothing
+      co_return step.status;
+    }
+    if (!co_await wait_resume()) {
+      filters_.send_local_reply(504, "a filter did not resume the request in time\n", {});
+      co_return filter_status::stop;
+    }
+    // The paused filter's hook is done; the chain goes on after it.
+    from = request_side ? step.at + 1 : step.at;
+  }
+}
+
+asio::awaitable<bool> connection::wait_resume() {
+  const auto limit =
+      request_timeout_.count() > 0 ? request_timeout_ : listener_rt_->config.limits.request_timeout;
+  arm(phase::upstream, limit);
+  while (!resumed_ && !expired_ && open_ && !force_closed_) {
+    resume_timer_.expires_at(steady_clock::time_point::max());
+    co_await resume_timer_.async_wait(use_tuple);
+  }
+  const bool ok = resumed_ && open_ && !force_closed_;
+  resumed_ = false;
+  ++pause_generation_;
+  disarm();
+  co_return ok;
+}
+
+asio::awaitable<bool> connection::start_filters() {
+  chain_request rq;
+  rq.method = request_.method;
+  rq.path = route_path_;
+  rq.query = request_.query;
+  rq.host = request_.host;
+  rq.client_ip = {client_ip_, client_ip_len_};
+  rq.request_id = request_id();
+  rq.listener = listener_rt_->config.name;
+  rq.matched_route = route_;
+  rq.matched_rule = rule_;
+  if (!filters_.begin(listener_rt_->config.filters, rule_->filters, rq, request_.headers))
+    co_return false;
+  if (!(filters_.hooks() & hook_request)) co_return true;
+  co_return co_await run_chain(chain_phase::request) == filter_status::next;
+}
+
+asio::awaitable<void> connection::filter_reply(bool close) {
+  // The reply's text lives in the chain's storage until the request ends; the
+  // field list and body move out, since the response filters may set another.
+  filter_reply_fields_.assign(filters_.reply_fields().begin(), filters_.reply_fields().end());
+  filter_reply_body_.assign(filters_.reply_body());
+  const int status = filters_.reply_status() ? filters_.reply_status() : 500;
+  filters_.clear_reply();
+  co_await local_reply(status, filter_reply_body_, close, {}, filter_reply_fields_);
+}
+
+asio::awaitable<bool> connection::buffer_body_for_filters() {
+  const std::uint64_t limit = filters_.body_buffer_limit();
+  const listener_limits& limits = listener_rt_->config.limits;
+  std::size_t scanned = 0;
+  http1::chunked_decoder decoder;
+  filter_body_.clear();
+  for (;;) {
+    if (!request_chunked_) {
+      if (request_body_left_ > limit) {
+        co_await local_reply(413, "request body too large\n", true);
+        co_return false;
+      }
+      if (in_.size() >= request_body_left_) {
+        chain_data_ = in_.view().substr(0, static_cast<std::size_t>(request_body_left_));
+        break;
+      }
+    } else {
+      bool done = false;
+      while (scanned < in_.size() && !done) {
+        auto step = decoder.decode(in_.view().substr(scanned));
+        if (step.error) {
+          co_await local_reply(400, "malformed request body\n", true);
+          co_return false;
+        }
+        scanned += step.consumed;
+        filter_body_.append(step.data);
+        done = step.done;
+      }
+      if (filter_body_.size() > limit) {
+        co_await local_reply(413, "request body too large\n", true);
+        co_return false;
+      }
+      if (done) {
+        chain_data_ = filter_body_;
+        break;
+      }
+    }
+    if (request_expect_continue_ && !sent_continue_) {
+      sent_continue_ = true;
+      static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
+      asio::const_buffer b(continue_line.data(), continue_line.size());
+      if (!co_await write_client(std::span(&b, 1))) co_return false;
+    }
+    // Room for the whole body (and, chunked, its framing) in the buffer.
+    const std::size_t want = static_cast<std::size_t>(
+        request_chunked_ ? limit + limit / 8 + 64 * 1024 : request_body_left_ + 1);
+    std::size_t room = 0;
+    char* dst = in_.prepare(room, std::max(want, in_.capacity()));
+    if (room == 0) {
+      co_await local_reply(413, "request body too large\n", true);
+      co_return false;
+    }
+    arm(phase::stream, limits.stream_idle_timeout);
+    auto [ec, n] = co_await client_.async_read_some(asio::buffer(dst, room), use_tuple);
+    bytes_in_ += n;
+    if (ec) co_return false;
+    in_.commit(n);
+  }
+  disarm();
+  body_seen_by_filters_ = true;
+  if (!(filters_.hooks() & hook_request_body)) co_return true;
+  chain_end_ = true;
+  if (co_await run_chain(chain_phase::request_body) == filter_status::next) co_return true;
+  co_await filter_reply(true);
+  co_return false;
+}
+
+asio::awaitable<bool> connection::relay_filtered(upstream_connection& up, bool& reusable) {
+  const listener_limits& limits = listener_rt_->config.limits;
+  enum class framing { none, length, chunked, until_close };
+  const bool bodyless = is_head_request_ || bodyless_status(response_.status);
+  const framing from_upstream = bodyless                       ? framing::none
+                                : response_.chunked            ? framing::chunked
+                                : response_.has_content_length ? framing::length
+                                                               : framing::until_close;
+  // Filters that change the body's length removed Content-Length; the client
+  // then gets it chunked (or, for HTTP/1.0, delimited by the close).
+  const bool keep_length =
+      response_.has_content_length && http::find_header(response_.headers, "content-length");
+  const std::uint64_t upstream_length = response_.content_length;
+  const bool chunk_to_client = !bodyless && !keep_length && client_version_minor_ == 1;
+  if (!bodyless && !keep_length && !chunk_to_client) client_keep_alive_ = false;
+  if (worker_.draining()) client_keep_alive_ = false;
+  reusable = from_upstream != framing::until_close && response_.wants_keep_alive();
+  const bool had_length = response_.has_content_length;
+  response_.has_content_length = keep_length;
+  build_response_head(chunk_to_client, !client_keep_alive_);
+  response_.has_content_length = had_length;
+  status_ = response_.status;
+  up_.consume(response_.head_size);
+  gather_.clear();
+  gather_.emplace_back(head_out_.data(), head_out_.size());
+  if (from_upstream == framing::none) {
+    if (!up_.empty()) reusable = false;
+    co_return co_await send_gather(client_);
+  }
+
+  std::uint64_t left = upstream_length;  // for framing::length
+  std::uint64_t sent_body = 0;
+  response_chunks_.reset();
+  bool head_sent = false;
+  for (;;) {
+    // The next piece of the upstream body, and how much of up_ it used.
+    std::string_view piece;
+    std::size_t used = 0;
+    bool end = false;
+    if (from_upstream == framing::length) {
+      used = static_cast<std::size_t>(std::min<std::uint64_t>(left, up_.size()));
+      piece = up_.view().substr(0, used);
+      left -= used;
+      end = left == 0;
+    } else if (from_upstream == framing::chunked) {
+      auto step = response_chunks_.decode(up_.view());
+      if (step.error) co_return false;
+      used = step.consumed;
+      piece = step.data;
+      end = step.done;
+    } else {
+      used = up_.size();
+      piece = up_.view();
+    }
+    if (piece.empty() && !end) {
+      if (used) {  // framing only (a chunk size line)
+        up_.consume(used);
+        continue;
+      }
+      std::size_t room = 0;
+      char* dst = up_.prepare(room, 64 * 1024);
+      arm(phase::stream, limits.stream_idle_timeout);
+      auto [ec, n] = co_await up.socket.async_read_some(asio::buffer(dst, room), use_tuple);
+      if (ec) {
+        if (from_upstream != framing::until_close || ec != asio::error::eof) co_return false;
+        end = true;  // the close ends the body
+      } else {
+        up_.commit(n);
+        continue;
+      }
+    }
+    chain_chunk_ = {piece, end};
+    if (co_await run_chain(chain_phase::response_body) == filter_status::stop) {
+      if (head_sent) co_return false;  // too late for another answer: cut it short
+      gather_.clear();
+      reusable = false;
+      replying_after_response_ = true;
+      co_await filter_reply(true);
+      co_return false;
+    }
+    const std::string_view out = chain_chunk_.data;
+    sent_body += out.size();
+    if (keep_length && sent_body > upstream_length) co_return false;  // a filter broke its promise
+    if (chunk_to_client && !out.empty()) {
+      char* line = response_chunk_line_;
+      auto r = std::to_chars(line, line + 20, out.size(), 16);
+      r.ptr[0] = '\r';
+      r.ptr[1] = '\n';
+      gather_.emplace_back(line, static_cast<std::size_t>(r.ptr + 2 - line));
+    }
+    if (!out.empty()) gather_.emplace_back(out.data(), out.size());
+    if (chunk_to_client && !out.empty()) gather_.emplace_back(crlf.data(), crlf.size());
+    if (end && chunk_to_client) gather_.emplace_back("0\r\n\r\n", 5);
+    if (!gather_.empty()) {
+      if (!co_await send_gather(client_)) co_return false;
+      head_sent = true;
+    }
+    up_.consume(used);
+    if (end) break;
+  }
+  if (keep_length && sent_body != upstream_length) co_return false;
+  if (!up_.empty()) reusable = false;
+  co_return true;
+}
+
+}  // namespace gateway
