@@ -81,6 +81,14 @@ GATEWAY_API gateway_config load_yaml_file(const std::string& path);
 // Non-throwing form: on error `ec` is set and `issues` lists every problem.
 GATEWAY_API gateway_config load_yaml(std::string_view yaml_text, std::string_view source_name,
                                      std::error_code& ec, std::vector<config_issue>& issues);
+// The same three, with the filters of `filters` (the host's own besides the
+// built-ins) available to Filter objects; the others use filter_registry::builtin().
+GATEWAY_API gateway_config load_yaml(std::string_view yaml_text, std::string_view source_name,
+                                     const filter_registry& filters);
+GATEWAY_API gateway_config load_yaml_file(const std::string& path, const filter_registry& filters);
+GATEWAY_API gateway_config load_yaml(std::string_view yaml_text, std::string_view source_name,
+                                     const filter_registry& filters, std::error_code& ec,
+                                     std::vector<config_issue>& issues);
 
 // Where the listeners of one Gateway port really bind: routing and redirects
 // keep seeing `port`, the socket binds `bind_address`:`bind_port`.

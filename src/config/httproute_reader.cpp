@@ -160,7 +160,7 @@ void read_filters(document_reader& doc, const YAML::Node& list, const std::strin
         doc.fail(f[std::string(key)], join_path(p, key), "not allowed with type " + type);
       }
     }
-    if (type != "RequestMirror" && !seen.insert(type).second)
+    if (type != "RequestMirror" && type != "ExtensionRef" && !seen.insert(type).second)
       doc.fail(f["type"], join_path(p, "type"), type + " may appear only once per rule");
     const YAML::Node n = f[field];
     const std::string np = join_path(p, field);
@@ -248,11 +248,22 @@ void read_filters(document_reader& doc, const YAML::Node& list, const std::strin
       c.max_age =
           std::chrono::seconds(doc.int_at(n, "maxAge", np, false, 0, 86400 * 7).value_or(5));
       rule.cors = std::move(c);
-    } else {
-      // ExtensionRef needs the filter chain (its own issue); refusing it is
-      // better than serving a route without the filter it asks for.
-      doc.fail(f["type"], join_path(p, "type"),
-               "filter type " + type + " is not supported yet (it needs the filter chain)");
+    } else {  // ExtensionRef: a Filter of this project in the route's namespace
+      if (!doc.is_map(n, np)) continue;
+      doc.check_keys(n, np, {"group", "kind", "name"});
+      object_ref ref;
+      ref.group = doc.string_at(n, "group", np, true).value_or("");
+      ref.kind = doc.string_at(n, "kind", np, true).value_or("");
+      ref.name = doc.string_at(n, "name", np, true).value_or("");
+      ref.ns = m.ns;
+      ref.node = n;
+      ref.path = np;
+      if (ref.group != "gateway.dev" || ref.kind != "Filter")
+        doc.fail(n, np,
+                 "extensionRef must name a Filter of group gateway.dev (got " + ref.kind +
+                     " of group '" + ref.group + "')");
+      else
+        rd.extensions.push_back(std::move(ref));
     }
   }
 }

@@ -57,6 +57,7 @@ struct rule_doc {
   route_rule rule;  // matches, timeouts and filters; backends filled at resolution
   std::vector<object_ref> backends;
   std::vector<mirror_doc> mirrors;
+  std::vector<object_ref> extensions;  // ExtensionRef filters (gateway.dev Filter objects)
 };
 
 struct parent_ref_doc {

@@ -13,6 +13,7 @@
 #include <variant>
 
 #include "config/manifests.hpp"
+#include "config/policy_reader.hpp"
 #include "config/yaml_documents.hpp"
 #include "router/host_name.hpp"
 
@@ -43,8 +44,8 @@ using manifests::slice_doc;
 
 class loader {
  public:
-  loader(std::vector<config_issue>& issues, gateway_config& out)
-      : issues_(issues), out_(out), doc_("", issues, out.warnings) {}
+  loader(std::vector<config_issue>& issues, gateway_config& out, const filter_registry& filters)
+      : issues_(issues), out_(out), doc_("", issues, out.warnings), registry_(filters) {}
 
   void load(std::string_view text) {
     std::vector<YAML::Node> docs;
@@ -134,6 +135,18 @@ class loader {
                                       it != m.annotations.end() && it->second == "true"};
         }
       }
+    } else if (*kind == "Secret") {
+      if (require_api({"v1"})) secrets_[m.ns + "/" + m.name] = manifests::read_secret(doc_, d);
+    } else if (*kind == "SecurityPolicy" || *kind == "BackendTrafficPolicy") {
+      if (require_api({manifests::envoy_gateway_api}))
+        policies_.push_back(manifests::read_policy(doc_, d, std::move(m), *kind));
+    } else if (*kind == "ClientTrafficPolicy") {
+      doc_.fail(d["kind"], "kind",
+                "ClientTrafficPolicy is not supported yet (client IP detection: use the "
+                "ip-access filter's clientIPDetection)");
+    } else if (*kind == "Filter") {
+      if (require_api({manifests::project_api}))
+        policies_.push_back(manifests::read_policy(doc_, d, std::move(m), *kind));
     } else if (*kind == "Namespace") {
       if (require_api({"v1"})) {
         doc_.check_keys(d, "", {"apiVersion", "kind", "metadata"}, {"spec", "status"});
@@ -143,7 +156,8 @@ class loader {
       doc_.fail(d["kind"], "kind",
                 "unsupported kind '" + *kind +
                     "' (supported: Gateway, GatewayClass, HTTPRoute, ReferenceGrant, Service, "
-                    "EndpointSlice, Namespace)");
+                    "EndpointSlice, Namespace, Secret, Ingress, IngressClass, SecurityPolicy, "
+                    "BackendTrafficPolicy, Filter)");
     }
   }
 
@@ -231,6 +245,15 @@ class loader {
   }
 
   void resolve() {
+    for (manifests::policy_doc& p : policies_) {
+      document_reader at(p.label, issues_, out_.warnings);
+      manifests::build_policy_filters(
+          at, p, registry_,
+          [this](const std::string& ns, const std::string& name) -> const manifests::secret_data* {
+            auto it = secrets_.find(ns + "/" + name);
+            return it == secrets_.end() ? nullptr : &it->second;
+          });
+    }
     // GatewayClass selection: with no class in the file every Gateway is served.
     std::vector<const gateway_doc*> served;
     for (const auto& g : gateways_) {
@@ -323,6 +346,8 @@ class loader {
           allowed = true;
           route attached_route = base;
           if (!intersect_hostnames(pt.l->hostname, r.hostnames, attached_route.hostnames)) continue;
+          for (std::size_t i = 0; i < attached_route.rules.size(); ++i)
+            attached_route.rules[i].filters = chain_for(r, r.rules[i], *pt.gw, *pt.l, at);
           out_.listeners[pt.index].routes.push_back(std::move(attached_route));
           accepted = {"Accepted", true, "Accepted", "attached"};
           attached = true;
@@ -359,6 +384,68 @@ class loader {
         at.warn(YAML::Node(), "spec.parentRefs", "route has no parentRefs and serves nothing");
     }
     resolve_ingresses();
+  }
+
+  // The filters of one rule on one listener: the most specific SecurityPolicy
+  // and BackendTrafficPolicy (rule, route, listener, Gateway), then Filter
+  // objects that target it (Gateway, listener, route, rule), then the rule's
+  // ExtensionRef filters in order.
+  std::vector<filter_ref> chain_for(const route_doc& r, const manifests::rule_doc& rd,
+                                    const gateway_doc& gw, const listener_doc& l,
+                                    document_reader& at) {
+    using manifests::policy_doc;
+    using manifests::target_ref;
+    // 4: this rule, 3: the route, 2: this listener, 1: the Gateway, 0: not targeted.
+    auto level = [&](const policy_doc& p) {
+      int best = 0;
+      for (const target_ref& t : p.targets) {
+        if (t.kind == "HTTPRoute" && p.m.ns == r.m.ns && t.name == r.m.name) {
+          if (t.section.empty())
+            best = std::max(best, 3);
+          else if (t.section == rd.rule.name)
+            best = std::max(best, 4);
+        } else if (t.kind == "Gateway" && p.m.ns == gw.m.ns && t.name == gw.m.name) {
+          if (t.section.empty())
+            best = std::max(best, 1);
+          else if (t.section == l.name)
+            best = std::max(best, 2);
+        }
+      }
+      return best;
+    };
+    std::vector<filter_ref> chain;
+    for (std::string_view kind : {"SecurityPolicy", "BackendTrafficPolicy"}) {
+      const policy_doc* chosen = nullptr;
+      int chosen_level = 0;
+      for (const policy_doc& p : policies_) {
+        if (p.kind != kind) continue;
+        int lv = level(p);
+        // Equal specificity: the older one wins (Gateway API conflict rules), then by name.
+        if (lv > chosen_level || (lv && lv == chosen_level &&
+                                  std::tie(p.m.created, p.m.ns, p.m.name) <
+                                      std::tie(chosen->m.created, chosen->m.ns, chosen->m.name))) {
+          chosen = &p;
+          chosen_level = lv;
+        }
+      }
+      if (chosen) chain.insert(chain.end(), chosen->filters.begin(), chosen->filters.end());
+    }
+    for (int lv = 1; lv <= 4; ++lv)
+      for (const policy_doc& p : policies_)
+        if (p.kind == "Filter" && level(p) == lv)
+          chain.insert(chain.end(), p.filters.begin(), p.filters.end());
+    for (const object_ref& ext : rd.extensions) {
+      const policy_doc* found = nullptr;
+      for (const policy_doc& p : policies_)
+        if (p.kind == "Filter" && p.m.ns == ext.ns && p.m.name == ext.name) found = &p;
+      if (!found) {
+        at.fail(ext.node, ext.path,
+                "Filter " + ext.ns + "/" + ext.name + " not found in the config");
+        continue;
+      }
+      chain.insert(chain.end(), found->filters.begin(), found->filters.end());
+    }
+    return chain;
   }
 
   // Ingresses: with no IngressClass in the file every Ingress is served; with
@@ -413,6 +500,9 @@ class loader {
   std::map<std::string, std::map<std::string, std::string>> namespaces_;  // name -> labels
   std::map<std::string, std::string> classes_;
   std::set<std::string> known_clusters_;
+  std::vector<manifests::policy_doc> policies_;  // SecurityPolicy, BackendTrafficPolicy, Filter
+  std::map<std::string, manifests::secret_data> secrets_;  // "namespace/name"
+  const filter_registry& registry_;
 };
 
 std::string describe(const std::vector<config_issue>& issues, std::string_view source) {
@@ -426,11 +516,17 @@ std::string describe(const std::vector<config_issue>& issues, std::string_view s
 
 }  // namespace
 
+gateway_config load_yaml(std::string_view text, std::string_view source_name, std::error_code& ec,
+                         std::vector<config_issue>& issues) {
+  return load_yaml(text, source_name, filter_registry::builtin(), ec, issues);
+}
+
 gateway_config load_yaml(std::string_view text, std::string_view /*source_name*/,
-                         std::error_code& ec, std::vector<config_issue>& issues) {
+                         const filter_registry& filters, std::error_code& ec,
+                         std::vector<config_issue>& issues) {
   gateway_config out;
   issues.clear();
-  loader(issues, out).load(text);
+  loader(issues, out, filters).load(text);
   if (issues.empty()) {
     // Catch what only shows once compiled (regexes, duplicate names).
     try {
@@ -444,19 +540,28 @@ gateway_config load_yaml(std::string_view text, std::string_view /*source_name*/
 }
 
 gateway_config load_yaml(std::string_view text, std::string_view source) {
+  return load_yaml(text, source, filter_registry::builtin());
+}
+
+gateway_config load_yaml(std::string_view text, std::string_view source,
+                         const filter_registry& filters) {
   std::error_code ec;
   std::vector<config_issue> issues;
-  gateway_config out = load_yaml(text, source, ec, issues);
+  gateway_config out = load_yaml(text, source, filters, ec, issues);
   if (ec) throw error(errc::invalid_config, describe(issues, source));
   return out;
 }
 
 gateway_config load_yaml_file(const std::string& path) {
+  return load_yaml_file(path, filter_registry::builtin());
+}
+
+gateway_config load_yaml_file(const std::string& path, const filter_registry& filters) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw error(errc::invalid_config, path + ": cannot open: " + std::strerror(errno));
   std::ostringstream text;
   text << in.rdbuf();
-  return load_yaml(text.str(), path);
+  return load_yaml(text.str(), path, filters);
 }
 
 }  // namespace gateway

@@ -1,0 +1,236 @@
+// Envoy Gateway policies and the project's Filter kind, turned into filter
+// chains: each supported policy field becomes the configuration of a built-in
+// filter (field names kept, so the filter's own errors name them); anything
+// else is an error naming the field.
+#include "config/policy_reader.hpp"
+
+#include <gateway/error.hpp>
+
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+#include "tls/digest.hpp"
+
+namespace gateway::manifests {
+namespace {
+
+using yaml_config::document_reader;
+using yaml_config::index_path;
+using yaml_config::join_path;
+
+// YAML to JSON with the YAML 1.2 core schema for plain scalars (true/false,
+// null, numbers); quoted scalars stay strings.
+boost::json::value to_json(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Map: {
+      boost::json::object o;
+      for (const auto& kv : n)
+        o[kv.first.Scalar()] = to_json(kv.second);
+      return o;
+    }
+    case YAML::NodeType::Sequence: {
+      boost::json::array a;
+      for (const auto& item : n)
+        a.push_back(to_json(item));
+      return a;
+    }
+    case YAML::NodeType::Scalar: {
+      const std::string& s = n.Scalar();
+      if (n.Tag() == "!") return boost::json::string(s);  // quoted
+      if (s == "true" || s == "True" || s == "TRUE") return true;
+      if (s == "false" || s == "False" || s == "FALSE") return false;
+      if (s == "null" || s == "~" || s.empty()) return nullptr;
+      char* end = nullptr;
+      errno = 0;
+      long long i = std::strtoll(s.c_str(), &end, 10);
+      if (end && *end == 0 && errno == 0) return static_cast<std::int64_t>(i);
+      double d = std::strtod(s.c_str(), &end);
+      if (end && *end == 0 && s.find_first_of("0123456789") != std::string::npos) return d;
+      return boost::json::string(s);
+    }
+    default:
+      return nullptr;
+  }
+}
+
+std::string json_text(const YAML::Node& n) {
+  return boost::json::serialize(to_json(n));
+}
+
+// Makes one filter; its configuration errors are reported at `path`.
+void add_filter(document_reader& doc, policy_doc& p, const filter_registry& registry,
+                std::string_view name, const std::string& json, const YAML::Node& at,
+                const std::string& path) {
+  try {
+    p.filters.push_back(registry.make(name, json));
+  } catch (const error& e) {
+    doc.fail(at, path, e.what());
+  }
+}
+
+// A Secret reference ({name, namespace?, kind?, group?}); its data or null.
+const secret_data* secret_for(document_reader& doc, const policy_doc& p, const YAML::Node& ref,
+                              const std::string& path, const secret_lookup& secrets) {
+  if (!doc.is_map(ref, path)) return nullptr;
+  doc.check_keys(ref, path, {"name", "namespace", "kind", "group"});
+  auto kind = doc.string_at(ref, "kind", path, false).value_or("Secret");
+  auto group = doc.string_at(ref, "group", path, false).value_or("");
+  if (kind != "Secret" || !group.empty()) {
+    doc.fail(ref, path, "only core Secrets can hold credentials");
+    return nullptr;
+  }
+  auto name = doc.string_at(ref, "name", path, true);
+  auto ns = doc.string_at(ref, "namespace", path, false).value_or(p.m.ns);
+  if (!name) return nullptr;
+  if (ns != p.m.ns) {
+    doc.fail(ref, join_path(path, "namespace"),
+             "a Secret in another namespace is not supported (keep it beside the policy)");
+    return nullptr;
+  }
+  const secret_data* data = secrets(ns, *name);
+  if (!data) doc.fail(ref, path, "Secret " + ns + "/" + *name + " not found in the config");
+  return data;
+}
+
+void build_security(document_reader& doc, policy_doc& p, const filter_registry& registry,
+                    const secret_lookup& secrets) {
+  const YAML::Node& spec = p.spec;
+  doc.check_keys(spec, "spec",
+                 {"targetRef", "targetRefs", "cors", "authorization", "basicAuth", "apiKeyAuth"});
+  // The order requests meet them: CORS first (a preflight needs no
+  // credentials), then who may connect, then who the client is.
+  if (YAML::Node c = spec["cors"]; c.IsDefined() && doc.is_map(c, "spec.cors"))
+    add_filter(doc, p, registry, "cors", json_text(c), c, "spec.cors");
+  if (YAML::Node a = spec["authorization"]; a.IsDefined() && doc.is_map(a, "spec.authorization"))
+    add_filter(doc, p, registry, "ip-access", json_text(a), a, "spec.authorization");
+  if (YAML::Node b = spec["basicAuth"]; b.IsDefined() && doc.is_map(b, "spec.basicAuth")) {
+    doc.check_keys(b, "spec.basicAuth", {"users", "forwardUsernameHeader"});
+    boost::json::object cfg;
+    if (const secret_data* data = secret_for(doc, p, b["users"], "spec.basicAuth.users", secrets)) {
+      auto it = data->find(".htpasswd");
+      if (it == data->end())
+        doc.fail(b["users"], "spec.basicAuth.users", "the Secret has no '.htpasswd' key");
+      else
+        cfg["htpasswd"] = it->second;
+    }
+    if (auto h = doc.string_at(b, "forwardUsernameHeader", "spec.basicAuth", false))
+      cfg["forwardUsernameHeader"] = *h;
+    if (cfg.contains("htpasswd"))
+      add_filter(doc, p, registry, "basic-auth", boost::json::serialize(cfg), b, "spec.basicAuth");
+  }
+  if (YAML::Node k = spec["apiKeyAuth"]; k.IsDefined() && doc.is_map(k, "spec.apiKeyAuth")) {
+    const std::string kp = "spec.apiKeyAuth";
+    doc.check_keys(k, kp, {"credentialRefs", "extractFrom", "forwardClientIDHeader", "sanitize"});
+    boost::json::object cfg;
+    boost::json::object creds;
+    if (YAML::Node refs = k["credentialRefs"];
+        refs.IsDefined() && doc.is_seq(refs, kp + ".credentialRefs"))
+      for (std::size_t i = 0; i < refs.size(); ++i)
+        if (const secret_data* data =
+                secret_for(doc, p, refs[i], index_path(kp + ".credentialRefs", i), secrets))
+          for (const auto& [client, key] : *data)
+            creds[client] = key;  // Envoy Gateway: each key of the Secret is a client id
+    cfg["credentials"] = creds;
+    if (YAML::Node from = k["extractFrom"]; from.IsDefined()) cfg["extractFrom"] = to_json(from);
+    if (YAML::Node f = k["forwardClientIDHeader"]; f.IsDefined())
+      cfg["forwardClientIDHeader"] = to_json(f);
+    if (YAML::Node s = k["sanitize"]; s.IsDefined()) cfg["sanitize"] = to_json(s);
+    add_filter(doc, p, registry, "api-key-auth", boost::json::serialize(cfg), k, kp);
+  }
+}
+
+void build_backend_traffic(document_reader& doc, policy_doc& p, const filter_registry& registry) {
+  const YAML::Node& spec = p.spec;
+  doc.check_keys(spec, "spec", {"targetRef", "targetRefs", "rateLimit"});
+  YAML::Node rl = spec["rateLimit"];
+  if (!rl.IsDefined() || !doc.is_map(rl, "spec.rateLimit")) return;
+  doc.check_keys(rl, "spec.rateLimit", {"type", "local"});
+  auto type = doc.string_at(rl, "type", "spec.rateLimit", false).value_or("Local");
+  if (type != "Local") {
+    doc.fail(rl["type"], "spec.rateLimit.type", "only Local is supported yet (Global needs Redis)");
+    return;
+  }
+  YAML::Node local = rl["local"];
+  if (!local.IsDefined()) {
+    doc.fail(rl, "spec.rateLimit.local", "required field is missing");
+    return;
+  }
+  add_filter(doc, p, registry, "local-ratelimit", json_text(local), local, "spec.rateLimit.local");
+}
+
+void build_project_filter(document_reader& doc, policy_doc& p, const filter_registry& registry) {
+  doc.check_keys(p.spec, "spec", {"type", "config", "targetRefs"});
+  auto type = doc.string_at(p.spec, "type", "spec", true);
+  if (!type) return;
+  YAML::Node cfg = p.spec["config"];
+  add_filter(doc, p, registry, *type, cfg.IsDefined() ? json_text(cfg) : "{}",
+             cfg.IsDefined() ? cfg : p.spec, cfg.IsDefined() ? "spec.config" : "spec");
+}
+
+}  // namespace
+
+policy_doc read_policy(document_reader& doc, const YAML::Node& d, meta m, std::string kind) {
+  policy_doc p;
+  p.kind = std::move(kind);
+  p.m = std::move(m);
+  p.label = doc.label();
+  doc.check_keys(d, "", {"apiVersion", "kind", "metadata", "spec"}, {"status"});
+  p.spec = d["spec"];
+  if (!doc.is_map(p.spec, "spec")) return p;
+  std::vector<std::pair<YAML::Node, std::string>> refs;
+  if (YAML::Node one = p.spec["targetRef"]; one.IsDefined())
+    refs.emplace_back(one, "spec.targetRef");
+  if (YAML::Node many = p.spec["targetRefs"];
+      many.IsDefined() && doc.is_seq(many, "spec.targetRefs"))
+    for (std::size_t i = 0; i < many.size(); ++i)
+      refs.emplace_back(many[i], index_path("spec.targetRefs", i));
+  for (const auto& [n, path] : refs) {
+    if (!doc.is_map(n, path)) continue;
+    doc.check_keys(n, path, {"group", "kind", "name", "sectionName"});
+    target_ref t;
+    auto group = doc.string_at(n, "group", path, true).value_or("");
+    t.kind = doc.string_at(n, "kind", path, true).value_or("");
+    t.name = doc.string_at(n, "name", path, true).value_or("");
+    t.section = doc.string_at(n, "sectionName", path, false).value_or("");
+    if (group != gateway_api_group || (t.kind != "Gateway" && t.kind != "HTTPRoute"))
+      doc.fail(
+          n, path,
+          "a policy targets a Gateway or an HTTPRoute of group " + std::string(gateway_api_group));
+    else
+      p.targets.push_back(std::move(t));
+  }
+  if (refs.empty() && p.kind != "Filter")
+    doc.fail(p.spec, "spec.targetRefs", "required field is missing");
+  return p;
+}
+
+secret_data read_secret(document_reader& doc, const YAML::Node& d) {
+  doc.check_keys(d, "",
+                 {"apiVersion", "kind", "metadata", "type", "data", "stringData", "immutable"});
+  secret_data out;
+  if (YAML::Node data = d["data"]; data.IsDefined() && doc.is_map(data, "data"))
+    for (const auto& kv : data) {
+      auto decoded = tls::base64_decode(kv.second.Scalar());
+      if (!decoded)
+        doc.fail(kv.second, join_path("data", kv.first.Scalar()), "not valid base64");
+      else
+        out[kv.first.Scalar()] = *decoded;
+    }
+  if (YAML::Node data = d["stringData"]; data.IsDefined() && doc.is_map(data, "stringData"))
+    for (const auto& kv : data)
+      out[kv.first.Scalar()] = kv.second.Scalar();
+  return out;
+}
+
+void build_policy_filters(document_reader& doc, policy_doc& p, const filter_registry& registry,
+                          const secret_lookup& secrets) {
+  if (!p.spec.IsDefined() || !p.spec.IsMap()) return;
+  if (p.kind == "SecurityPolicy")
+    build_security(doc, p, registry, secrets);
+  else if (p.kind == "BackendTrafficPolicy")
+    build_backend_traffic(doc, p, registry);
+  else
+    build_project_filter(doc, p, registry);
+}
+
+}  // namespace gateway::manifests

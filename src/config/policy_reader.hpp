@@ -1,0 +1,48 @@
+#pragma once
+// Policies that attach filters (Envoy Gateway's SecurityPolicy and
+// BackendTrafficPolicy, and this project's Filter kind), and Secrets they
+// take credentials from.
+#include <gateway/filter.hpp>
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "config/manifests.hpp"
+
+namespace gateway::manifests {
+
+inline constexpr std::string_view envoy_gateway_api = "gateway.envoyproxy.io/v1alpha1";
+inline constexpr std::string_view project_group = "gateway.dev";
+inline constexpr std::string_view project_api = "gateway.dev/v1alpha1";
+
+// A policy's target: a Gateway (optionally one listener) or an HTTPRoute
+// (optionally one rule, by name), in the policy's namespace.
+struct target_ref {
+  std::string kind, name, section;
+};
+
+struct policy_doc {
+  std::string kind;  // SecurityPolicy, BackendTrafficPolicy or Filter
+  meta m;
+  std::string label;
+  std::vector<target_ref> targets;  // empty for a Filter used only by ExtensionRef
+  YAML::Node spec;
+  std::vector<filter_ref> filters;  // built at resolution, in chain order
+};
+
+using secret_data = std::map<std::string, std::string>;  // key -> decoded value
+// Finds a Secret's data by namespace and name, or null.
+using secret_lookup = std::function<const secret_data*(const std::string&, const std::string&)>;
+
+// Reads a policy document's targets (the spec is read by build_policy_filters).
+policy_doc read_policy(yaml_config::document_reader& doc, const YAML::Node& d, meta m,
+                       std::string kind);
+// Reads a v1 Secret's data (base64) and stringData.
+secret_data read_secret(yaml_config::document_reader& doc, const YAML::Node& d);
+// Builds the filters of `p` through `registry`; problems go to `doc`.
+void build_policy_filters(yaml_config::document_reader& doc, policy_doc& p,
+                          const filter_registry& registry, const secret_lookup& secrets);
+
+}  // namespace gateway::manifests
