@@ -378,7 +378,10 @@ spec:
               .find("ReplacePrefixMatch needs every match of the rule to be a PathPrefix") !=
           std::string::npos);
     CHECK(error_for("[{type: ExtensionRef, extensionRef: {group: g, kind: k, name: n}}]")
-              .find("not supported yet") != std::string::npos);
+              .find("extensionRef must name a Filter of group gateway.dev") != std::string::npos);
+    CHECK(error_for("[{type: ExtensionRef, extensionRef: {group: gateway.dev, kind: Filter, "
+                    "name: missing}}]")
+              .find("Filter default/missing not found") != std::string::npos);
     CHECK(error_for("[{type: RequestHeaderModifier, requestHeaderModifier: {}}, "
                     "{type: RequestHeaderModifier, requestHeaderModifier: {}}]")
               .find("may appear only once") != std::string::npos);
