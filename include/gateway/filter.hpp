@@ -241,7 +241,8 @@ struct filter_ref {
 class GATEWAY_API filter_registry {
  public:
   // The registry with every built-in filter (cors, basic-auth, api-key-auth,
-  // ip-access, local-ratelimit, headers, request-size-limit, direct-response).
+  // jwt, ip-access, local-ratelimit, headers, request-size-limit,
+  // direct-response, error-pages).
   static const filter_registry& builtin();
 
   // Adds a builder; throws gateway::error if `name` is taken.

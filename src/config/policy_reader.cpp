@@ -95,14 +95,17 @@ const secret_data* secret_for(document_reader& doc, const policy_doc& p, const Y
 void build_security(document_reader& doc, policy_doc& p, const filter_registry& registry,
                     const secret_lookup& secrets) {
   const YAML::Node& spec = p.spec;
-  doc.check_keys(spec, "spec",
-                 {"targetRef", "targetRefs", "cors", "authorization", "basicAuth", "apiKeyAuth"});
+  doc.check_keys(
+      spec, "spec",
+      {"targetRef", "targetRefs", "cors", "authorization", "basicAuth", "apiKeyAuth", "jwt"});
   // The order requests meet them: CORS first (a preflight needs no
   // credentials), then who may connect, then who the client is.
   if (YAML::Node c = spec["cors"]; c.IsDefined() && doc.is_map(c, "spec.cors"))
     add_filter(doc, p, registry, "cors", json_text(c), c, "spec.cors");
   if (YAML::Node a = spec["authorization"]; a.IsDefined() && doc.is_map(a, "spec.authorization"))
     add_filter(doc, p, registry, "ip-access", json_text(a), a, "spec.authorization");
+  if (YAML::Node j = spec["jwt"]; j.IsDefined() && doc.is_map(j, "spec.jwt"))
+    add_filter(doc, p, registry, "jwt", json_text(j), j, "spec.jwt");
   if (YAML::Node b = spec["basicAuth"]; b.IsDefined() && doc.is_map(b, "spec.basicAuth")) {
     doc.check_keys(b, "spec.basicAuth", {"users", "forwardUsernameHeader"});
     boost::json::object cfg;

@@ -18,6 +18,7 @@ const filter_registry& filter_registry::builtin() {
     r.add("api-key-auth", filters::make_api_key_auth);
     r.add("ip-access", filters::make_ip_access);
     r.add("local-ratelimit", filters::make_local_ratelimit);
+    r.add("jwt", filters::make_jwt);
     return r;
   }();
   return registry;

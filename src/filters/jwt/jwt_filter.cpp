@@ -1,0 +1,299 @@
+// "jwt": requests must carry a JSON Web Token that one of the providers
+// accepts: signature by a key of its JWKS (RS256/384/512, PS256/384/512,
+// ES256/384/512, EdDSA, HS256/384/512; "none" never), issuer, audiences, exp
+// and nbf with a clock skew. Claims can be copied into request fields. A
+// refusal is a 401 whose reason names the check that failed and nothing of
+// the keys. Envoy Gateway's SecurityPolicy `jwt` shape, with JWKS inline or
+// from a file (read at load; a reload re-reads it).
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "filters/builtin.hpp"
+#include "filters/credential_source.hpp"
+#include "filters/json_config.hpp"
+#include "tls/digest.hpp"
+#include "tls/jwk.hpp"
+
+namespace gateway::filters {
+namespace {
+
+struct claim_header {
+  std::string header;
+  std::vector<std::string> claim;  // a path: "sub", or "org.id" for nested claims
+};
+
+struct provider {
+  std::string name;
+  std::string issuer;
+  std::vector<std::string> audiences;
+  std::vector<tls::jwk> keys;
+  std::vector<credential_source> sources;
+  std::vector<claim_header> claims;
+  std::chrono::seconds skew{60};
+};
+
+struct jwt_config {
+  std::vector<provider> providers;
+  bool optional = false;  // a request without any token passes (one with a bad token never)
+};
+
+// Why a token was refused; the text goes to the client, so it says which
+// check failed and never anything about keys.
+enum class refusal {
+  none,
+  missing,
+  malformed,
+  algorithm,
+  no_key,
+  signature,
+  issuer,
+  audience,
+  expired,
+  early
+};
+
+std::string_view reason(refusal r) {
+  switch (r) {
+    case refusal::none:
+      return "";
+    case refusal::missing:
+      return "JWT missing\n";
+    case refusal::malformed:
+      return "JWT malformed\n";
+    case refusal::algorithm:
+      return "JWT algorithm not accepted\n";
+    case refusal::no_key:
+      return "JWT key not known (kid/alg)\n";
+    case refusal::signature:
+      return "JWT signature does not verify\n";
+    case refusal::issuer:
+      return "JWT issuer not accepted\n";
+    case refusal::audience:
+      return "JWT audience not accepted\n";
+    case refusal::expired:
+      return "JWT expired\n";
+    case refusal::early:
+      return "JWT not yet valid\n";
+  }
+  return "";
+}
+
+std::optional<boost::json::object> decode_part(std::string_view part) {
+  auto text = tls::base64_decode(part);
+  if (!text) return std::nullopt;
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(*text, ec);
+  if (ec || !v.is_object()) return std::nullopt;
+  return std::move(v.get_object());
+}
+
+std::optional<std::int64_t> number_claim(const boost::json::object& c, std::string_view name,
+                                         bool& bad) {
+  const boost::json::value* v = c.if_contains(name);
+  if (!v) return std::nullopt;
+  if (v->is_int64()) return v->get_int64();
+  if (v->is_uint64()) return static_cast<std::int64_t>(v->get_uint64());
+  if (v->is_double()) return static_cast<std::int64_t>(v->get_double());
+  bad = true;
+  return std::nullopt;
+}
+
+// Checks `token` against `p`; on success `claims` holds its payload.
+refusal check(const provider& p, std::string_view token, boost::json::object& claims) {
+  const std::size_t dot1 = token.find('.');
+  const std::size_t dot2 = dot1 == std::string_view::npos ? dot1 : token.find('.', dot1 + 1);
+  if (dot2 == std::string_view::npos || token.find('.', dot2 + 1) != std::string_view::npos)
+    return refusal::malformed;
+  auto header = decode_part(token.substr(0, dot1));
+  auto payload = decode_part(token.substr(dot1 + 1, dot2 - dot1 - 1));
+  auto signature = tls::base64_decode(token.substr(dot2 + 1));
+  if (!header || !payload || !signature) return refusal::malformed;
+  const boost::json::value* alg = header->if_contains("alg");
+  if (!alg || !alg->is_string() || alg->get_string() == "none") return refusal::algorithm;
+  const std::string_view a = alg->get_string();
+  const boost::json::value* kid = header->if_contains("kid");
+  const std::string_view signed_part = token.substr(0, dot2);
+  bool any_key = false, verified = false;
+  for (const tls::jwk& k : p.keys) {
+    if (kid && kid->is_string() && !k.kid.empty() && k.kid != kid->get_string()) continue;
+    if (!k.suits(a)) continue;
+    any_key = true;
+    if ((verified = k.verify(a, signed_part, *signature))) break;
+  }
+  if (!any_key) return refusal::no_key;
+  if (!verified) return refusal::signature;
+  claims = std::move(*payload);
+  if (!p.issuer.empty()) {
+    const boost::json::value* iss = claims.if_contains("iss");
+    if (!iss || !iss->is_string() || iss->get_string() != p.issuer) return refusal::issuer;
+  }
+  if (!p.audiences.empty()) {
+    const boost::json::value* aud = claims.if_contains("aud");
+    bool ok = false;
+    auto accepted = [&](const boost::json::value& v) {
+      if (!v.is_string()) return false;
+      for (const auto& want : p.audiences)
+        if (v.get_string() == want) return true;
+      return false;
+    };
+    if (aud && aud->is_string()) ok = accepted(*aud);
+    if (aud && aud->is_array())
+      for (const auto& item : aud->get_array())
+        ok = ok || accepted(item);
+    if (!ok) return refusal::audience;
+  }
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+  bool bad = false;
+  auto exp = number_claim(claims, "exp", bad);
+  auto nbf = number_claim(claims, "nbf", bad);
+  if (bad) return refusal::malformed;
+  if (exp && now > *exp + p.skew.count()) return refusal::expired;
+  if (nbf && now + p.skew.count() < *nbf) return refusal::early;
+  return refusal::none;
+}
+
+const boost::json::value* claim_at(const boost::json::object& claims,
+                                   const std::vector<std::string>& path) {
+  const boost::json::object* o = &claims;
+  const boost::json::value* v = nullptr;
+  for (const std::string& step : path) {
+    if (!o) return nullptr;
+    v = o->if_contains(step);
+    if (!v) return nullptr;
+    o = v->is_object() ? &v->get_object() : nullptr;
+  }
+  return v;
+}
+
+class jwt_filter final : public filter {
+ public:
+  explicit jwt_filter(const jwt_config& c) : c_(c) {}
+  filter_status on_request(filter_context& ctx) override {
+    refusal last = refusal::missing;
+    for (const provider& p : c_.providers) {
+      found_credential token = find_credential(ctx, p.sources);
+      if (!token.source) continue;
+      boost::json::object claims;
+      last = check(p, token.value, claims);
+      if (last != refusal::none) continue;
+      for (const claim_header& ch : p.claims)
+        if (const boost::json::value* v = claim_at(claims, ch.claim))
+          ctx.request_headers().set(ch.header, v->is_string() ? std::string(v->get_string())
+                                                              : boost::json::serialize(*v));
+      ctx.set_metadata("jwt.provider", p.name);
+      if (const auto* sub = claims.if_contains("sub"); sub && sub->is_string())
+        ctx.set_metadata("jwt.sub", std::string_view(sub->get_string()));
+      return filter_status::next;
+    }
+    if (last == refusal::missing && c_.optional) return filter_status::next;
+    const http::header fields[] = {{"www-authenticate", last == refusal::missing
+                                                            ? std::string_view("Bearer")
+                                                            : "Bearer error=\"invalid_token\""}};
+    ctx.send_local_reply(401, reason(last), fields);
+    return filter_status::stop;
+  }
+
+ private:
+  const jwt_config& c_;
+};
+
+class jwt_factory final : public filter_factory {
+ public:
+  explicit jwt_factory(jwt_config c) : c_(std::move(c)) {}
+  filter* create(filter_arena& arena) const override { return arena.make<jwt_filter>(c_); }
+  std::uint8_t hooks() const noexcept override { return hook_request; }
+
+ private:
+  jwt_config c_;
+};
+
+std::string read_file(const std::string& path, const std::string& at) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) config_error(at, "cannot read '" + path + "'");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+provider read_provider(const json_object& o, const std::string& path) {
+  check_fields(o, path,
+               {"name", "issuer", "audiences", "localJWKS", "remoteJWKS", "claimToHeaders",
+                "extractFrom", "clockSkew"});
+  provider p;
+  p.name = *string_field(o, "name", path, true);
+  p.issuer = string_field(o, "issuer", path).value_or("");
+  p.audiences = strings_field(o, "audiences", path);
+  if (auto skew = duration_field(o, "clockSkew", path))
+    p.skew = std::chrono::duration_cast<std::chrono::seconds>(*skew);
+  if (o.if_contains("remoteJWKS"))
+    config_error(field_path(path, "remoteJWKS"),
+                 "is not supported yet (give the keys with localJWKS, inline or as a file)");
+  const std::string lp = field_path(path, "localJWKS");
+  const json_value* local = o.if_contains("localJWKS");
+  if (!local) config_error(lp, "required field is missing");
+  const json_object& lo = as_object(*local, lp);
+  check_fields(lo, lp, {"type", "inline", "file"});
+  const std::string type = string_field(lo, "type", lp).value_or("Inline");
+  std::string jwks;
+  if (type == "Inline")
+    jwks = *string_field(lo, "inline", lp, true);
+  else if (type == "File")
+    jwks = read_file(*string_field(lo, "file", lp, true), field_path(lp, "file"));
+  else
+    config_error(field_path(lp, "type"), "must be Inline or File");
+  try {
+    p.keys = tls::parse_jwks(jwks);
+  } catch (const std::exception& e) {
+    config_error(lp, e.what());
+  }
+  if (const auto* list = array_field(o, "claimToHeaders", path))
+    for (std::size_t i = 0; i < list->size(); ++i) {
+      const std::string cp = index_path(field_path(path, "claimToHeaders"), i);
+      const json_object& c = as_object((*list)[i], cp);
+      check_fields(c, cp, {"header", "claim"});
+      claim_header ch;
+      ch.header = *string_field(c, "header", cp, true);
+      if (framing_field(ch.header)) config_error(field_path(cp, "header"), "frames the message");
+      std::string_view claim = *string_field(c, "claim", cp, true);
+      while (!claim.empty()) {
+        std::size_t dot = claim.find('.');
+        ch.claim.emplace_back(claim.substr(0, dot));
+        claim.remove_prefix(dot == std::string_view::npos ? claim.size() : dot + 1);
+      }
+      p.claims.push_back(std::move(ch));
+    }
+  if (const json_value* from = o.if_contains("extractFrom")) {
+    const std::string fp = field_path(path, "extractFrom");
+    read_sources(as_object(*from, fp), fp, p.sources);
+  } else {
+    p.sources.push_back({credential_source::kind::header, "authorization", "Bearer "});
+  }
+  return p;
+}
+
+}  // namespace
+
+std::shared_ptr<const filter_factory> make_jwt(std::string_view json) {
+  json_value v = parse_config(json);
+  const json_object& o = v.get_object();
+  check_fields(o, "", {"providers", "optional"});
+  jwt_config c;
+  c.optional = bool_field(o, "optional", "").value_or(false);
+  const auto* list = array_field(o, "providers", "", true);
+  if (list->empty()) config_error("providers", "needs at least one provider");
+  for (std::size_t i = 0; i < list->size(); ++i) {
+    const std::string pp = index_path("providers", i);
+    c.providers.push_back(read_provider(as_object((*list)[i], pp), pp));
+  }
+  return std::make_shared<jwt_factory>(std::move(c));
+}
+
+}  // namespace gateway::filters
