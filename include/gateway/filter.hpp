@@ -98,8 +98,11 @@ class GATEWAY_API filter_arena {
 };
 
 // Lets a paused filter continue its request; copyable, callable from any
-// thread, once (later calls do nothing). Dropping every copy without calling
-// resume() leaves the request to its request timeout (answered 504).
+// thread, once (later calls do nothing). The filter's on_resume() then runs on
+// the worker thread. Dropping every copy without calling resume() leaves the
+// request to its request timeout (answered 504). A filter whose async work may
+// finish after the request is gone keeps that work's result in memory it
+// shares with the work (a shared_ptr), not in the filter.
 class GATEWAY_API resume_handle {
  public:
   struct state;  // owned jointly by the handles and the gateway
@@ -200,6 +203,10 @@ class GATEWAY_API filter {
   virtual filter_status on_response_body(filter_context&, body_chunk&) {
     return filter_status::next;
   }
+  // After this filter paused and resume() was called: runs on the request's
+  // worker thread, where the filter acts on what it waited for (answer with
+  // send_local_reply and stop, pause again, or go on).
+  virtual filter_status on_resume(filter_context&) { return filter_status::next; }
   // Once per request, after the response (or an error); always called.
   virtual void on_log(filter_context&) noexcept {}
 };

@@ -230,6 +230,12 @@ chain_step filter_chain::run_response_body(std::size_t from, body_chunk& chunk) 
   return {};
 }
 
+filter_status filter_chain::run_resumed(std::size_t at) {
+  filter_status s = call(at, [&](filter& f) { return f.on_resume(*this); });
+  if (s == filter_status::stop && !has_reply()) fail(at, "stopped without a local reply");
+  return s;
+}
+
 void filter_chain::send_local_reply(int status, std::string_view body,
                                     std::span<const http::header> headers) {
   clear_reply();

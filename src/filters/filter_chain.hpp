@@ -72,6 +72,8 @@ class filter_chain final : public filter_context {
   // Response phases run over the filters whose on_request ran, last first.
   chain_step run_response(std::size_t from, int status, std::vector<http::header>& fields);
   chain_step run_response_body(std::size_t from, body_chunk& chunk);
+  // Runs on_resume of the filter at `at` after its pause ended.
+  filter_status run_resumed(std::size_t at);
   // The first index for a response phase run.
   std::size_t response_start() const noexcept { return entered_; }
 

@@ -41,11 +41,17 @@ asio::awaitable<filter_status> connection::run_chain(chain_phase p) {
       ++pause_generation_;  // a handle taken by a hook that did not pause wakes nothing
       co_return step.status;
     }
-    if (!co_await wait_resume()) {
-      filters_.send_local_reply(504, "a filter did not resume the request in time\n", {});
-      co_return filter_status::stop;
+    filter_status resumed = filter_status::pause;
+    while (resumed == filter_status::pause) {
+      if (!co_await wait_resume()) {
+        filters_.send_local_reply(504, "a filter did not resume the request in time\n", {});
+        co_return filter_status::stop;
+      }
+      resumed = filters_.run_resumed(step.at);
     }
-    // The paused filter's hook is done; the chain goes on after it.
+    ++pause_generation_;
+    if (resumed == filter_status::stop) co_return resumed;
+    // The paused filter is done; the chain goes on after it.
     from = request_side ? step.at + 1 : step.at;
   }
 }

@@ -18,28 +18,12 @@
 #include <vector>
 
 #include "filters/builtin.hpp"
-#include "filters/client_address.hpp"
-#include "filters/json_config.hpp"
+#include "filters/ratelimit_rules.hpp"
 
 namespace gateway::filters {
 namespace {
 
 using clock = std::chrono::steady_clock;
-
-struct header_selector {
-  std::string name;
-  enum class match { exact, distinct, regex } type = match::exact;
-  std::string value;
-  std::shared_ptr<RE2> regex;
-};
-struct source_selector {
-  cidr range;
-  bool distinct = false;
-};
-struct selector {
-  std::vector<header_selector> headers;
-  std::optional<source_selector> source;
-};
 
 // One bucket: the hash of its key (0: free) and its GCRA arrival time.
 struct slot {
@@ -48,11 +32,10 @@ struct slot {
 };
 
 struct limit_rule {
-  std::vector<selector> selectors;  // any selector may match (Envoy Gateway ORs them)
+  limit_spec spec;
   std::uint64_t requests = 0;
   std::int64_t period_ns = 0;
   std::int64_t interval_ns = 0;  // period / requests
-  bool distinct = false;         // some selector keys buckets by value
   std::size_t slots = 1;
   std::unique_ptr<slot[]> table;
 };
@@ -62,35 +45,12 @@ struct limit_config {
   clock::time_point epoch = clock::now();
 };
 
-std::uint64_t mix(std::uint64_t h, std::string_view s) {
-  for (unsigned char c : s)
-    h = (h ^ c) * 0x100000001b3ULL;  // FNV-1a
-  return (h ^ 0xff) * 0x100000001b3ULL;
-}
-
 // What the most constraining rule said, for the X-RateLimit fields.
 struct verdict {
   bool limited = false;
   std::uint64_t limit = 0, remaining = UINT64_MAX;
   std::int64_t reset_s = 0, retry_s = 0;
 };
-
-// Matches `sel` against the request; extends `key` with distinct values.
-bool matches(const selector& sel, filter_context& ctx, std::uint64_t& key) {
-  for (const header_selector& h : sel.headers) {
-    auto v = ctx.request_headers().get(h.name);
-    if (!v) return false;
-    if (h.type == header_selector::match::exact && *v != h.value) return false;
-    if (h.type == header_selector::match::regex && !RE2::FullMatch(*v, *h.regex)) return false;
-    if (h.type == header_selector::match::distinct) key = mix(key, *v);
-  }
-  if (sel.source) {
-    auto a = ip_address::parse(ctx.client_ip());
-    if (!a || !sel.source->range.contains(*a)) return false;
-    if (sel.source->distinct) key = mix(key, ctx.client_ip());
-  }
-  return true;
-}
 
 // Takes one token from the bucket for `key`; fills `v` with what it saw.
 void take(limit_rule& rule, std::uint64_t key, std::int64_t now, verdict& v) {
@@ -152,21 +112,10 @@ class ratelimit_filter final : public filter {
   filter_status on_request(filter_context& ctx) override {
     const std::int64_t now =
         std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - c_.epoch).count();
-    std::uint64_t route_key = 0xcbf29ce484222325ULL;
-    const route_rule* rule_id = ctx.matched_rule();  // buckets are per route rule
-    route_key = mix(route_key, {reinterpret_cast<const char*>(&rule_id), sizeof rule_id});
+    const std::uint64_t seed = route_key(ctx);
     for (limit_rule& rule : c_.rules) {
-      bool applies = rule.selectors.empty();
-      std::uint64_t key = route_key;
-      for (const selector& sel : rule.selectors) {
-        std::uint64_t k = route_key;
-        if (matches(sel, ctx, k)) {
-          applies = true;
-          key = k;
-          break;
-        }
-      }
-      if (applies) take(rule, key, now, v_);
+      std::uint64_t key = seed;
+      if (applies(rule.spec, ctx, key)) take(rule, key, now, v_);
     }
     if (!v_.limited) return filter_status::next;
     char text[5][24];
@@ -210,50 +159,6 @@ class ratelimit_factory final : public filter_factory {
   std::unique_ptr<limit_config> c_;  // buckets change; the config does not
 };
 
-selector read_selector(const json_object& o, const std::string& path) {
-  check_fields(o, path, {"headers", "sourceCIDR"});
-  selector sel;
-  if (const auto* hs = array_field(o, "headers", path))
-    for (std::size_t i = 0; i < hs->size(); ++i) {
-      const std::string hp = index_path(field_path(path, "headers"), i);
-      const json_object& h = as_object((*hs)[i], hp);
-      check_fields(h, hp, {"name", "type", "value", "invert"});
-      header_selector s;
-      s.name = *string_field(h, "name", hp, true);
-      const std::string type = string_field(h, "type", hp).value_or("Exact");
-      if (bool_field(h, "invert", hp).value_or(false))
-        config_error(field_path(hp, "invert"), "is not supported yet");
-      if (type == "Exact") {
-        s.value = *string_field(h, "value", hp, true);
-      } else if (type == "Distinct") {
-        s.type = header_selector::match::distinct;
-        if (h.if_contains("value"))
-          config_error(field_path(hp, "value"), "not allowed with Distinct");
-      } else if (type == "RegularExpression") {
-        s.type = header_selector::match::regex;
-        s.regex = std::make_shared<RE2>(*string_field(h, "value", hp, true), RE2::Quiet);
-        if (!s.regex->ok())
-          config_error(field_path(hp, "value"), "invalid regex: " + s.regex->error());
-      } else {
-        config_error(field_path(hp, "type"), "must be Exact, Distinct or RegularExpression");
-      }
-      sel.headers.push_back(std::move(s));
-    }
-  if (const json_value* src = o.if_contains("sourceCIDR")) {
-    const std::string sp = field_path(path, "sourceCIDR");
-    const json_object& so = as_object(*src, sp);
-    check_fields(so, sp, {"type", "value"});
-    const std::string type = string_field(so, "type", sp).value_or("Exact");
-    if (type != "Exact" && type != "Distinct")
-      config_error(field_path(sp, "type"), "must be Exact or Distinct");
-    auto range = cidr::parse(*string_field(so, "value", sp, true));
-    if (!range) config_error(field_path(sp, "value"), "is not an IPv4 or IPv6 CIDR");
-    sel.source = source_selector{*range, type == "Distinct"};
-  }
-  if (sel.headers.empty() && !sel.source) config_error(path, "needs headers or sourceCIDR");
-  return sel;
-}
-
 }  // namespace
 
 std::shared_ptr<const filter_factory> make_local_ratelimit(std::string_view json) {
@@ -264,43 +169,15 @@ std::shared_ptr<const filter_factory> make_local_ratelimit(std::string_view json
   const std::size_t table =
       static_cast<std::size_t>(int_field(o, "tableSize", "", 64, 1 << 22).value_or(16384));
   if (table & (table - 1)) config_error("tableSize", "must be a power of two");
-  const auto* rules = array_field(o, "rules", "", true);
-  if (rules->empty()) config_error("rules", "needs at least one rule");
-  for (std::size_t i = 0; i < rules->size(); ++i) {
-    const std::string rp = index_path("rules", i);
-    const json_object& r = as_object((*rules)[i], rp);
-    check_fields(r, rp, {"clientSelectors", "limit"});
+  for (limit_spec& spec : read_limit_rules(o, "rules")) {
     limit_rule rule;
-    if (const auto* sels = array_field(r, "clientSelectors", rp))
-      for (std::size_t k = 0; k < sels->size(); ++k) {
-        const std::string sp = index_path(field_path(rp, "clientSelectors"), k);
-        rule.selectors.push_back(read_selector(as_object((*sels)[k], sp), sp));
-      }
-    const std::string lp = field_path(rp, "limit");
-    const json_value* lv = r.if_contains("limit");
-    if (!lv) config_error(lp, "required field is missing");
-    const json_object& l = as_object(*lv, lp);
-    check_fields(l, lp, {"requests", "unit"});
-    rule.requests =
-        static_cast<std::uint64_t>(*int_field(l, "requests", lp, 1, 1'000'000'000, true));
-    const std::string unit = *string_field(l, "unit", lp, true);
-    constexpr std::int64_t s = 1'000'000'000;
-    rule.period_ns = unit == "Second"   ? s
-                     : unit == "Minute" ? 60 * s
-                     : unit == "Hour"   ? 3600 * s
-                     : unit == "Day"    ? 86400 * s
-                                        : 0;
-    if (!rule.period_ns)
-      config_error(field_path(lp, "unit"), "must be Second, Minute, Hour or Day");
+    rule.requests = spec.requests;
+    rule.period_ns = spec.period_s * 1'000'000'000;
     rule.interval_ns =
         std::max<std::int64_t>(1, rule.period_ns / static_cast<std::int64_t>(rule.requests));
-    for (const selector& sel : rule.selectors)
-      for (const header_selector& h : sel.headers)
-        rule.distinct = rule.distinct || h.type == header_selector::match::distinct;
-    for (const selector& sel : rule.selectors)
-      rule.distinct = rule.distinct || (sel.source && sel.source->distinct);
+    rule.slots = spec.distinct ? table : 64;
+    rule.spec = std::move(spec);
     // Without distinct values there are few keys (one per route): a small table.
-    rule.slots = rule.distinct ? table : 64;
     rule.table = std::make_unique<slot[]>(rule.slots);
     c->rules.push_back(std::move(rule));
   }
