@@ -147,18 +147,23 @@ void build_backend_traffic(document_reader& doc, policy_doc& p, const filter_reg
   doc.check_keys(spec, "spec", {"targetRef", "targetRefs", "rateLimit"});
   YAML::Node rl = spec["rateLimit"];
   if (!rl.IsDefined() || !doc.is_map(rl, "spec.rateLimit")) return;
-  doc.check_keys(rl, "spec.rateLimit", {"type", "local"});
+  doc.check_keys(rl, "spec.rateLimit", {"type", "local", "global"});
   auto type = doc.string_at(rl, "type", "spec.rateLimit", false).value_or("Local");
-  if (type != "Local") {
-    doc.fail(rl["type"], "spec.rateLimit.type", "only Local is supported yet (Global needs Redis)");
+  if (!doc.one_of(rl["type"], "spec.rateLimit.type", type, {"Local", "Global"})) return;
+  const bool local = type == "Local";
+  const std::string field = local ? "local" : "global";
+  const std::string path = "spec.rateLimit." + field;
+  YAML::Node settings = rl[field];
+  if (!settings.IsDefined()) {
+    doc.fail(rl, path, "required field is missing for type " + type);
     return;
   }
-  YAML::Node local = rl["local"];
-  if (!local.IsDefined()) {
-    doc.fail(rl, "spec.rateLimit.local", "required field is missing");
-    return;
-  }
-  add_filter(doc, p, registry, "local-ratelimit", json_text(local), local, "spec.rateLimit.local");
+  if (rl[local ? "global" : "local"].IsDefined())
+    doc.fail(rl, "spec.rateLimit", "local and global do not go together; type is " + type);
+  // Global: Envoy Gateway's rules, plus where Redis is ("redis": address,
+  // timeout, failureMode), which Envoy Gateway keeps in its own config.
+  add_filter(doc, p, registry, local ? "local-ratelimit" : "global-ratelimit", json_text(settings),
+             settings, path);
 }
 
 void build_project_filter(document_reader& doc, policy_doc& p, const filter_registry& registry) {

@@ -19,6 +19,7 @@ const filter_registry& filter_registry::builtin() {
     r.add("ip-access", filters::make_ip_access);
     r.add("local-ratelimit", filters::make_local_ratelimit);
     r.add("jwt", filters::make_jwt);
+    r.add("global-ratelimit", filters::make_global_ratelimit);
     return r;
   }();
   return registry;

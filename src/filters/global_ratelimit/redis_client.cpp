@@ -1,0 +1,263 @@
+#include "filters/global_ratelimit/redis_client.hpp"
+
+#include <array>
+#include <deque>
+#include <thread>
+
+#include <boost/asio/executor_work_guard.hpp>
+
+#include "asio/asio.hpp"
+
+namespace gateway::filters {
+
+namespace {
+// A batch of commands waiting for its answers, in the order they were sent.
+struct batch {
+  redis_client::callback done;
+  std::size_t replies_left = 0;  // two per key (INCR, EXPIRE)
+  std::vector<std::int64_t> counts;
+  bool failed = false;
+  steady_clock::time_point deadline;
+};
+
+// Parses one RESP reply at the start of `in`; returns its length (0: incomplete,
+// npos: malformed). Integers go to `value`; `error` is set for "-ERR ...".
+std::size_t parse_reply(std::string_view in, std::int64_t& value, bool& error) {
+  if (in.empty()) return 0;
+  const std::size_t eol = in.find("\r\n");
+  if (eol == std::string_view::npos) return 0;
+  const char type = in[0];
+  std::string_view line = in.substr(1, eol - 1);
+  std::int64_t n = 0;
+  bool negative = false;
+  auto number = [&] {
+    std::size_t i = 0;
+    if (!line.empty() && line[0] == '-') negative = true, i = 1;
+    if (i == line.size()) return false;
+    for (; i < line.size(); ++i) {
+      if (line[i] < '0' || line[i] > '9') return false;
+      n = n * 10 + (line[i] - '0');
+    }
+    if (negative) n = -n;
+    return true;
+  };
+  switch (type) {
+    case '+':
+      value = 0;
+      return eol + 2;
+    case '-':
+      error = true;
+      return eol + 2;
+    case ':':
+      if (!number()) return std::string_view::npos;
+      value = n;
+      return eol + 2;
+    case '$': {
+      if (!number()) return std::string_view::npos;
+      if (n < 0) return eol + 2;  // null
+      const std::size_t total = eol + 2 + static_cast<std::size_t>(n) + 2;
+      return in.size() < total ? 0 : total;
+    }
+    case '*': {
+      if (!number()) return std::string_view::npos;
+      std::size_t used = eol + 2;
+      for (std::int64_t i = 0; i < n; ++i) {
+        std::int64_t ignored = 0;
+        bool e = false;
+        std::size_t m = parse_reply(in.substr(used), ignored, e);
+        if (m == 0 || m == std::string_view::npos) return m;
+        used += m;
+      }
+      return used;
+    }
+    default:
+      return std::string_view::npos;
+  }
+}
+
+void append_bulk(std::string& out, std::string_view s) {
+  out.push_back('$');
+  out.append(std::to_string(s.size()));
+  out.append("\r\n");
+  out.append(s);
+  out.append("\r\n");
+}
+}  // namespace
+
+struct redis_client::state : std::enable_shared_from_this<state> {
+  explicit state(options o) : opts(std::move(o)), socket(io), timer(io) {}
+
+  options opts;
+  asio::io_context io;
+  tcp::socket socket;
+  asio::steady_timer timer;  // the oldest batch's deadline
+  std::thread thread;
+  bool connected = false, connecting = false, writing = false;
+  steady_clock::time_point down_until{};  // after a failed connect, fail fast until then
+  std::string out, sending, in;
+  std::array<char, 4096> buffer;  // reads land here (kept out of the coroutine frame)
+  std::deque<batch> pending;      // sent, or queued in `out`, in order
+  std::uint64_t generation = 0;   // bumped when the connection is dropped
+
+  void submit(std::vector<std::pair<std::string, std::int64_t>> keys, callback done) {
+    const auto now = steady_clock::now();
+    if (!connected && now < down_until) {
+      done(std::make_error_code(std::errc::connection_refused), {});
+      return;
+    }
+    for (const auto& [key, ttl] : keys) {
+      out.append("*2\r\n$4\r\nINCR\r\n");
+      append_bulk(out, key);
+      out.append("*4\r\n$6\r\nEXPIRE\r\n");
+      append_bulk(out, key);
+      append_bulk(out, std::to_string(ttl));
+      out.append("$2\r\nNX\r\n");
+    }
+    batch b;
+    b.done = std::move(done);
+    b.replies_left = keys.size() * 2;
+    b.deadline = now + opts.timeout;
+    pending.push_back(std::move(b));
+    if (pending.size() == 1) arm_timer();
+    if (!connected && !connecting)
+      asio::co_spawn(io, connect(), asio::detached);
+    else if (connected && !writing)
+      asio::co_spawn(io, write(), asio::detached);
+  }
+
+  void arm_timer() {
+    if (pending.empty()) return;
+    timer.expires_at(pending.front().deadline);
+    timer.async_wait([self = shared_from_this(), g = generation](boost::system::error_code ec) {
+      if (ec || g != self->generation || self->pending.empty()) return;
+      if (steady_clock::now() >= self->pending.front().deadline)
+        self->drop(std::make_error_code(std::errc::timed_out));  // stuck: start over
+      else
+        self->arm_timer();
+    });
+  }
+
+  // Fails every batch with `why` and closes the connection.
+  void drop(std::error_code why) {
+    ++generation;
+    boost::system::error_code ignored;
+    socket.close(ignored);
+    timer.cancel();
+    connected = connecting = writing = false;
+    out.clear();
+    in.clear();
+    auto failed = std::move(pending);
+    pending.clear();
+    for (batch& b : failed)
+      b.done(why, {});
+  }
+
+  asio::awaitable<void> connect() {
+    connecting = true;
+    const std::uint64_t g = generation;
+    boost::system::error_code ec;
+    auto address = asio::ip::make_address(opts.host, ec);
+    if (!ec) {
+      socket = tcp::socket(io);
+      // Bounded by the batches' deadlines (the timer drops the attempt).
+      auto [e] = co_await socket.async_connect(tcp::endpoint(address, opts.port), use_tuple);
+      ec = e;
+    }
+    if (g != generation) co_return;  // timed out meanwhile
+    connecting = false;
+    if (ec) {
+      down_until = steady_clock::now() + std::min(opts.timeout, std::chrono::milliseconds(500));
+      drop(std::make_error_code(std::errc::connection_refused));
+      co_return;
+    }
+    boost::system::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    connected = true;
+    asio::co_spawn(io, read(g), asio::detached);
+    if (!out.empty()) asio::co_spawn(io, write(), asio::detached);
+  }
+
+  asio::awaitable<void> write() {
+    auto self = shared_from_this();
+    writing = true;
+    const std::uint64_t g = generation;
+    while (!out.empty() && g == generation) {
+      sending.swap(out);
+      out.clear();
+      auto [ec, n] = co_await asio::async_write(socket, asio::buffer(sending), use_tuple);
+      if (g != generation) co_return;
+      if (ec) {
+        drop(std::make_error_code(std::errc::connection_reset));
+        co_return;
+      }
+    }
+    writing = false;
+  }
+
+  asio::awaitable<void> read(std::uint64_t g) {
+    auto self = shared_from_this();
+    while (g == generation) {
+      auto [ec, n] = co_await socket.async_read_some(asio::buffer(buffer), use_tuple);
+      if (g != generation) co_return;
+      if (ec) {
+        drop(std::make_error_code(std::errc::connection_reset));
+        co_return;
+      }
+      in.append(buffer.data(), n);
+      std::size_t used = 0;
+      for (;;) {
+        std::int64_t value = 0;
+        bool error = false;
+        std::size_t m = parse_reply(std::string_view(in).substr(used), value, error);
+        if (m == 0) break;
+        if (m == std::string_view::npos || pending.empty()) {
+          drop(std::make_error_code(std::errc::protocol_error));
+          co_return;
+        }
+        used += m;
+        batch& b = pending.front();
+        // Replies alternate: INCR's count, then EXPIRE's 0/1.
+        if (b.replies_left % 2 == 0) {
+          b.failed = b.failed || error;
+          b.counts.push_back(value);
+        }
+        if (--b.replies_left == 0) {
+          batch done = std::move(b);
+          pending.pop_front();
+          if (done.failed)
+            done.done(std::make_error_code(std::errc::protocol_error), {});
+          else
+            done.done({}, done.counts);
+          timer.cancel();
+          arm_timer();
+        }
+      }
+      in.erase(0, used);
+    }
+  }
+};
+
+redis_client::redis_client(options o) : state_(std::make_shared<state>(std::move(o))) {
+  auto s = state_;
+  state_->thread = std::thread([s] {
+    auto guard = asio::make_work_guard(s->io);
+    s->io.run();
+  });
+}
+
+redis_client::~redis_client() {
+  auto s = state_;
+  asio::post(s->io, [s] {
+    s->drop(std::make_error_code(std::errc::operation_canceled));
+    s->io.stop();
+  });
+  if (s->thread.joinable()) s->thread.join();
+}
+
+void redis_client::count(std::vector<std::pair<std::string, std::int64_t>> keys, callback done) {
+  asio::post(state_->io, [s = state_, keys = std::move(keys), done = std::move(done)]() mutable {
+    s->submit(std::move(keys), std::move(done));
+  });
+}
+
+}  // namespace gateway::filters

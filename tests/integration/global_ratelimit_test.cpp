@@ -1,0 +1,103 @@
+// The Redis-backed rate limit with a real redis-server: two gateways share
+// one limit; Redis killed or frozen gives the configured failure mode within
+// the timeout, and the gateway keeps serving.
+#include <doctest/doctest.h>
+
+#include <chrono>
+
+#include "gateway_fixture.hpp"
+#include "redis_process.hpp"
+#include "test_http.hpp"
+
+using namespace gwtest;
+
+namespace {
+
+std::string config(std::uint16_t upstream, const std::string& redis, const std::string& mode,
+                   int limit = 5) {
+  return gateway_yaml + service_yaml("app", upstream) + R"(---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: app}
+spec:
+  parentRefs: [{name: web}]
+  rules: [{backendRefs: [{name: app, port: 80}]}]
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: BackendTrafficPolicy
+metadata: {name: shared}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: app}]
+  rateLimit:
+    type: Global
+    global:
+      redis: {address: ")" +
+         redis + R"(", timeout: 200ms, failureMode: )" + mode + R"(}
+      rules:
+      - clientSelectors: [{headers: [{name: x-user, type: Distinct}]}]
+        limit: {requests: )" +
+         std::to_string(limit) + R"(, unit: Hour}
+)";
+}
+
+client_response get(std::uint16_t port, const std::string& user) {
+  return request(port,
+                 "GET / HTTP/1.1\r\nhost: a\r\nx-user: " + user + "\r\nconnection: close\r\n\r\n");
+}
+
+}  // namespace
+
+TEST_SUITE("global rate limit with redis") {
+  TEST_CASE("two gateways share one limit; the total accepted equals it") {
+    redis_process redis;
+    test_upstream up;
+    running_gateway a(load_on_loopback(config(up.port(), redis.address(), "FailOpen")), 2);
+    running_gateway b(load_on_loopback(config(up.port(), redis.address(), "FailOpen")), 2);
+    int accepted = 0, limited = 0;
+    for (int i = 0; i < 16; ++i) {
+      auto r = get(i % 2 ? a.port() : b.port(), "ann");
+      if (r.status == 200) ++accepted;
+      if (r.status == 429) {
+        ++limited;
+        CHECK(std::stoi(r.header("retry-after")) >= 1);
+        CHECK(r.header("x-ratelimit-limit") == "5");
+      }
+    }
+    CHECK(accepted == 5);
+    CHECK(limited == 11);
+    CHECK(get(a.port(), "bob").status == 200);  // another user, another count
+  }
+
+  TEST_CASE("redis killed: FailOpen serves, FailClosed answers 503, both within the timeout") {
+    redis_process redis;
+    test_upstream up;
+    running_gateway open(load_on_loopback(config(up.port(), redis.address(), "FailOpen")));
+    running_gateway closed(load_on_loopback(config(up.port(), redis.address(), "FailClosed")));
+    CHECK(get(open.port(), "ann").status == 200);
+    CHECK(get(closed.port(), "ann").status == 200);
+    redis.stop();
+    for (int i = 0; i < 3; ++i) {
+      auto start = std::chrono::steady_clock::now();
+      CHECK(get(open.port(), "ann").status == 200);
+      CHECK(get(closed.port(), "ann").status == 503);
+      CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
+    }
+  }
+
+  TEST_CASE("redis frozen: answers come after the timeout, not after redis") {
+    redis_process redis;
+    test_upstream up;
+    running_gateway open(load_on_loopback(config(up.port(), redis.address(), "FailOpen")));
+    running_gateway closed(load_on_loopback(config(up.port(), redis.address(), "FailClosed")));
+    CHECK(get(open.port(), "ann").status == 200);  // connected
+    CHECK(get(closed.port(), "ann").status == 200);
+    redis.freeze();
+    auto start = std::chrono::steady_clock::now();
+    CHECK(get(open.port(), "ann").status == 200);
+    CHECK(get(closed.port(), "ann").status == 503);
+    auto took = std::chrono::steady_clock::now() - start;
+    CHECK(took >= std::chrono::milliseconds(200));
+    CHECK(took < std::chrono::seconds(3));
+    redis.thaw();
+  }
+}
