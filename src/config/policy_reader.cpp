@@ -144,7 +144,22 @@ void build_security(document_reader& doc, policy_doc& p, const filter_registry& 
 
 void build_backend_traffic(document_reader& doc, policy_doc& p, const filter_registry& registry) {
   const YAML::Node& spec = p.spec;
-  doc.check_keys(spec, "spec", {"targetRef", "targetRefs", "rateLimit"});
+  doc.check_keys(spec, "spec", {"targetRef", "targetRefs", "rateLimit", "compression"});
+  // compression: [{type: Gzip}, {type: Brotli}] in order of preference.
+  if (YAML::Node c = spec["compression"]; c.IsDefined() && doc.is_seq(c, "spec.compression")) {
+    boost::json::array encodings;
+    for (std::size_t i = 0; i < c.size(); ++i) {
+      const std::string cp = index_path("spec.compression", i);
+      if (!doc.is_map(c[i], cp)) continue;
+      doc.check_keys(c[i], cp, {"type"});
+      auto type = doc.string_at(c[i], "type", cp, true).value_or("");
+      if (doc.one_of(c[i]["type"], join_path(cp, "type"), type, {"Gzip", "Brotli"}))
+        encodings.push_back(type == "Gzip" ? "gzip" : "br");
+    }
+    boost::json::object cfg;
+    cfg["encodings"] = encodings;
+    add_filter(doc, p, registry, "compression", boost::json::serialize(cfg), c, "spec.compression");
+  }
   YAML::Node rl = spec["rateLimit"];
   if (!rl.IsDefined() || !doc.is_map(rl, "spec.rateLimit")) return;
   doc.check_keys(rl, "spec.rateLimit", {"type", "local", "global"});

@@ -16,5 +16,6 @@ std::shared_ptr<const filter_factory> make_ip_access(std::string_view json);
 std::shared_ptr<const filter_factory> make_local_ratelimit(std::string_view json);
 std::shared_ptr<const filter_factory> make_jwt(std::string_view json);
 std::shared_ptr<const filter_factory> make_global_ratelimit(std::string_view json);
+std::shared_ptr<const filter_factory> make_compression(std::string_view json);
 
 }  // namespace gateway::filters

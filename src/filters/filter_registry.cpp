@@ -20,6 +20,7 @@ const filter_registry& filter_registry::builtin() {
     r.add("local-ratelimit", filters::make_local_ratelimit);
     r.add("jwt", filters::make_jwt);
     r.add("global-ratelimit", filters::make_global_ratelimit);
+    r.add("compression", filters::make_compression);
     return r;
   }();
   return registry;
