@@ -35,6 +35,10 @@ struct listener_config {
   listener_limits limits;
   // Filters every routed request of this listener runs first (gateway-level).
   std::vector<filter_ref> filters;
+  // With proxies in front: the client is the address this many entries from
+  // the right of X-Forwarded-For (the one the outermost trusted proxy added),
+  // for filters and the access log; 0 trusts none (the socket peer).
+  std::uint32_t xff_trusted_hops = 0;
 };
 
 // One Gateway API status condition ("Accepted", "ResolvedRefs"), as the

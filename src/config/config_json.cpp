@@ -74,6 +74,14 @@ void write_path(json_writer& w, const path_rewrite& p) {
       .end_object();
 }
 
+// The filter chain by the names its filters were made from.
+void write_filter_names(json_writer& w, const std::vector<filter_ref>& filters) {
+  w.key("filters").begin_array();
+  for (const filter_ref& f : filters)
+    w.value(f.name);
+  w.end_array();
+}
+
 void write_rule(json_writer& w, const route_rule& rule) {
   w.begin_object().field("name", rule.name).key("matches").begin_array();
   for (const auto& m : rule.matches) {
@@ -155,7 +163,9 @@ void write_rule(json_writer& w, const route_rule& rule) {
         .field("numerator", m.numerator)
         .field("denominator", m.denominator)
         .end_object();
-  w.end_array().end_object();
+  w.end_array();
+  write_filter_names(w, rule.filters);
+  w.end_object();
 }
 
 }  // namespace
@@ -183,6 +193,8 @@ std::string to_json(const gateway_config& config) {
         .field("request_timeout_ms", ms(lim.request_timeout))
         .field("stream_idle_timeout_ms", ms(lim.stream_idle_timeout))
         .end_object();
+    w.field("xff_trusted_hops", std::uint64_t{l.xff_trusted_hops});
+    write_filter_names(w, l.filters);
     w.key("routes").begin_array();
     for (const auto& r : l.routes) {
       w.begin_object()

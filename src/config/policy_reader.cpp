@@ -181,6 +181,22 @@ void build_backend_traffic(document_reader& doc, policy_doc& p, const filter_reg
              settings, path);
 }
 
+void build_client_traffic(document_reader& doc, policy_doc& p) {
+  doc.check_keys(p.spec, "spec", {"targetRef", "targetRefs", "clientIPDetection"});
+  for (const target_ref& t : p.targets)
+    if (t.kind != "Gateway")
+      doc.fail(p.spec, "spec.targetRefs",
+               "a ClientTrafficPolicy targets a Gateway (or a listener)");
+  YAML::Node d = p.spec["clientIPDetection"];
+  if (!d.IsDefined() || !doc.is_map(d, "spec.clientIPDetection")) return;
+  doc.check_keys(d, "spec.clientIPDetection", {"xForwardedFor"});
+  YAML::Node x = d["xForwardedFor"];
+  if (!x.IsDefined() || !doc.is_map(x, "spec.clientIPDetection.xForwardedFor")) return;
+  doc.check_keys(x, "spec.clientIPDetection.xForwardedFor", {"numTrustedHops"});
+  if (auto n = doc.int_at(x, "numTrustedHops", "spec.clientIPDetection.xForwardedFor", true, 0, 16))
+    p.xff_trusted_hops = static_cast<std::uint32_t>(*n);
+}
+
 void build_project_filter(document_reader& doc, policy_doc& p, const filter_registry& registry) {
   doc.check_keys(p.spec, "spec", {"type", "config", "targetRefs"});
   auto type = doc.string_at(p.spec, "type", "spec", true);
@@ -252,6 +268,8 @@ void build_policy_filters(document_reader& doc, policy_doc& p, const filter_regi
     build_security(doc, p, registry, secrets);
   else if (p.kind == "BackendTrafficPolicy")
     build_backend_traffic(doc, p, registry);
+  else if (p.kind == "ClientTrafficPolicy")
+    build_client_traffic(doc, p);
   else
     build_project_filter(doc, p, registry);
 }

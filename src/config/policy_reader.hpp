@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,12 +25,14 @@ struct target_ref {
 };
 
 struct policy_doc {
-  std::string kind;  // SecurityPolicy, BackendTrafficPolicy or Filter
+  std::string kind;  // SecurityPolicy, BackendTrafficPolicy, ClientTrafficPolicy or Filter
   meta m;
   std::string label;
   std::vector<target_ref> targets;  // empty for a Filter used only by ExtensionRef
   YAML::Node spec;
   std::vector<filter_ref> filters;  // built at resolution, in chain order
+  // ClientTrafficPolicy clientIPDetection.xForwardedFor.numTrustedHops.
+  std::optional<std::uint32_t> xff_trusted_hops;
 };
 
 using secret_data = std::map<std::string, std::string>;  // key -> decoded value

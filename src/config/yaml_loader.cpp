@@ -137,13 +137,10 @@ class loader {
       }
     } else if (*kind == "Secret") {
       if (require_api({"v1"})) secrets_[m.ns + "/" + m.name] = manifests::read_secret(doc_, d);
-    } else if (*kind == "SecurityPolicy" || *kind == "BackendTrafficPolicy") {
+    } else if (*kind == "SecurityPolicy" || *kind == "BackendTrafficPolicy" ||
+               *kind == "ClientTrafficPolicy") {
       if (require_api({manifests::envoy_gateway_api}))
         policies_.push_back(manifests::read_policy(doc_, d, std::move(m), *kind));
-    } else if (*kind == "ClientTrafficPolicy") {
-      doc_.fail(d["kind"], "kind",
-                "ClientTrafficPolicy is not supported yet (client IP detection: use the "
-                "ip-access filter's clientIPDetection)");
     } else if (*kind == "Filter") {
       if (require_api({manifests::project_api}))
         policies_.push_back(manifests::read_policy(doc_, d, std::move(m), *kind));
@@ -282,6 +279,19 @@ class loader {
         lc.bind_port = l.port;
         lc.port = l.port;
         lc.hostname = l.hostname;
+        // The most specific ClientTrafficPolicy: this listener, else the Gateway.
+        int best = 0;
+        for (const manifests::policy_doc& p : policies_) {
+          if (p.kind != "ClientTrafficPolicy" || p.m.ns != g->m.ns || !p.xff_trusted_hops) continue;
+          for (const manifests::target_ref& t : p.targets) {
+            if (t.kind != "Gateway" || t.name != g->m.name) continue;
+            const int level = t.section.empty() ? 1 : t.section == l.name ? 2 : 0;
+            if (level > best) {
+              best = level;
+              lc.xff_trusted_hops = *p.xff_trusted_hops;
+            }
+          }
+        }
         points.push_back({g, &l, out_.listeners.size()});
         out_.listeners.push_back(std::move(lc));
       }

@@ -60,9 +60,13 @@ bool cidr::contains(const ip_address& a) const noexcept {
 }
 
 std::string_view client_address(filter_context& ctx, unsigned trusted_hops) noexcept {
-  if (trusted_hops == 0) return ctx.client_ip();
+  return forwarded_client(ctx.request_headers().all(), ctx.client_ip(), trusted_hops);
+}
+
+std::string_view forwarded_client(std::span<const http::header> fields, std::string_view peer,
+                                  unsigned trusted_hops) noexcept {
+  if (trusted_hops == 0) return peer;
   // Every X-Forwarded-For field, as one list read from the right.
-  auto fields = ctx.request_headers().all();
   unsigned seen = 0;
   for (std::size_t i = fields.size(); i-- > 0;) {
     if (!http::iequals(fields[i].name, "x-forwarded-for")) continue;
@@ -78,7 +82,7 @@ std::string_view client_address(filter_context& ctx, unsigned trusted_hops) noex
       if (++seen == trusted_hops) return item;
     }
   }
-  return ctx.client_ip();
+  return peer;
 }
 
 }  // namespace gateway::filters

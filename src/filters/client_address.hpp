@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -30,5 +31,8 @@ struct cidr {
 // the address that many entries from the right of X-Forwarded-For (the one the
 // outermost trusted proxy appended); the peer when the list is shorter.
 std::string_view client_address(filter_context& ctx, unsigned trusted_hops) noexcept;
+// The same over a request's fields and its socket peer.
+std::string_view forwarded_client(std::span<const http::header> fields, std::string_view peer,
+                                  unsigned trusted_hops) noexcept;
 
 }  // namespace gateway::filters

@@ -104,6 +104,7 @@ bool filter_chain::begin(std::span<const filter_ref> first, std::span<const filt
                          const chain_request& request, std::vector<http::header>& request_fields) {
   // The head's bytes leave the connection's buffer once it is forwarded; the
   // facts filters read later (in response hooks, on_log) are copied.
+  begun_ = true;
   request_ = request;
   request_.method = text_.copy(request.method);
   request_.path = text_.copy(request.path);
@@ -134,9 +135,17 @@ bool filter_chain::begin(std::span<const filter_ref> first, std::span<const filt
   return true;
 }
 
-void filter_chain::finish() noexcept {
+void filter_chain::run_log() noexcept {
+  if (logged_) return;
+  logged_ = true;
   for (const entry& e : filters_)
     if (e.hooks & hook_log) e.instance->on_log(*this);
+}
+
+void filter_chain::finish() noexcept {
+  run_log();
+  logged_ = false;
+  begun_ = false;
   filters_.clear();
   arena_.reset();
   states_.clear();

@@ -59,10 +59,14 @@ class filter_chain final : public filter_context {
   // Where filter failures are logged (set once).
   void set_error_log(std::function<void(std::string_view)> log) { on_error_ = std::move(log); }
   bool active() const noexcept { return !filters_.empty(); }
+  // begin() was called and finish() not yet.
+  bool in_use() const noexcept { return begun_; }
   // The request head's bytes are about to go: request_headers() is empty from now on.
   void end_request_head() noexcept { request_map_ = header_map(no_fields_, text_); }
   std::uint8_t hooks() const noexcept { return hooks_; }
-  // Ends the request: on_log on every created filter, then frees everything.
+  // on_log on every created filter (once; finish() does it if not done).
+  void run_log() noexcept;
+  // Ends the request: frees the filters and everything the request used.
   void finish() noexcept;
 
   // The phases; `from` is where a paused run goes on (the paused filter's index + 1
@@ -151,6 +155,8 @@ class filter_chain final : public filter_context {
   std::uint64_t buffer_limit_ = 0;
   bool buffer_whole_ = false;
   bool query_changed_ = false;
+  bool logged_ = false;
+  bool begun_ = false;
   std::vector<std::pair<std::string, std::string>> metadata_;  // capacity and strings reused
   std::size_t metadata_count_ = 0;
   std::vector<std::pair<const void*, void*>> states_;

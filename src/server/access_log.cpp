@@ -69,6 +69,12 @@ access_log_format::access_log_format(std::string_view format) {
       literal.push_back('%');
       continue;
     }
+    if (name.starts_with("meta:") && name.size() > 5) {
+      if (!literal.empty()) parts_.push_back({field::literal, std::move(literal)});
+      literal.clear();
+      parts_.push_back({field::metadata, std::string(name.substr(5))});
+      continue;
+    }
     auto it = std::find_if(std::begin(names), std::end(names),
                            [&](const auto& n) { return n.first == name; });
     if (it == std::end(names))
@@ -109,7 +115,14 @@ void access_log_format::append(const access_record& r, std::string& out) const {
       append_ms(upstream_ms, r.upstream_us);
       w.raw(upstream_ms);
     }
-    w.field("route", r.route).field("listener", r.listener).end_object();
+    w.field("route", r.route).field("listener", r.listener);
+    if (!r.metadata.empty()) {
+      w.key("metadata").begin_object();
+      for (const auto& [k, v] : r.metadata)
+        w.field(k, v);
+      w.end_object();
+    }
+    w.end_object();
     out.push_back('\n');
     return;
   }
@@ -163,6 +176,13 @@ void access_log_format::append(const access_record& r, std::string& out) const {
       case field::listener:
         out.append(r.listener);
         break;
+      case field::metadata: {
+        std::string_view value = "-";
+        for (const auto& [k, v] : r.metadata)
+          if (k == p.text) value = v;
+        out.append(value);
+        break;
+      }
     }
   }
   out.push_back('\n');

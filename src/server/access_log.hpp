@@ -9,9 +9,11 @@
 #include <cstdint>
 #include <deque>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace gateway {
@@ -23,6 +25,7 @@ struct access_record {
   int status = 0;  // 0: no response was sent
   std::uint64_t bytes_in = 0, bytes_out = 0;
   std::uint64_t duration_us = 0, upstream_us = 0;
+  std::span<const std::pair<std::string, std::string>> metadata;  // what filters left
 };
 
 // A line format compiled once: JSON, or text with %field% placeholders.
@@ -49,7 +52,8 @@ class access_log_format {
     upstream,
     upstream_ms,
     route,
-    listener
+    listener,
+    metadata,  // %meta:KEY%: a value a filter left, "-" when none
   };
   struct part {
     field what;

@@ -7,6 +7,7 @@
 
 #include <charconv>
 
+#include "filters/client_address.hpp"
 #include "server/head_text.hpp"
 #include "server/path_normalizer.hpp"
 #include "server/route_filters.hpp"
@@ -351,6 +352,15 @@ asio::awaitable<bool> connection::serve_request() {
     log_host_.assign(request_.host);
     log_target_.assign(request_.target);
   }
+  forwarded_client_len_ = 0;
+  if (lr.config.xff_trusted_hops) {
+    std::string_view seen = filters::forwarded_client(
+        request_.headers, {client_ip_, client_ip_len_}, lr.config.xff_trusted_hops);
+    if (seen.data() != client_ip_ && seen.size() < sizeof forwarded_client_) {
+      std::memcpy(forwarded_client_, seen.data(), seen.size());
+      forwarded_client_len_ = seen.size();
+    }
+  }
   client_version_minor_ = request_.version_minor;
   client_keep_alive_ = request_.wants_keep_alive() && !group_gone_;
   is_head_request_ = request_.method == "HEAD";
@@ -515,7 +525,7 @@ void connection::log_access(std::uint64_t micros) noexcept {
   access_record r;
   r.time = std::chrono::system_clock::now();
   r.request_id = request_id();
-  r.client = {client_ip_, client_ip_len_};
+  r.client = client_view();
   r.method = log_method_;
   r.host = log_host_;
   r.path = log_target_;
@@ -527,11 +537,12 @@ void connection::log_access(std::uint64_t micros) noexcept {
   r.bytes_out = bytes_out_;
   r.duration_us = micros;
   r.upstream_us = upstream_us_;
+  if (filters_.active()) r.metadata = filters_.all_metadata();
   worker_.log_request(r);
 }
 
 void connection::finish_request() noexcept {
-  if (filters_.active()) filters_.finish();
+  if (filters_.in_use()) filters_.run_log();  // before the access log: on_log may leave metadata
   replying_after_response_ = false;
   if (status_ != 0 || bytes_in_ != 0) {
     auto micros = static_cast<std::uint64_t>(
@@ -540,6 +551,8 @@ void connection::finish_request() noexcept {
     worker_.stats(series_).record(status_, bytes_in_, bytes_out_, micros);
     if (worker_.access_log_enabled()) log_access(micros);
   }
+  if (filters_.in_use()) filters_.finish();
+  forwarded_client_len_ = 0;
   log_method_.clear();
   log_host_.clear();
   log_target_.clear();

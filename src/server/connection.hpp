@@ -208,6 +208,13 @@ class connection : public std::enable_shared_from_this<connection> {
   bool request_id_generated_ = false;
   char client_ip_[48];
   std::size_t client_ip_len_ = 0;
+  // The client as the listener's X-Forwarded-For trust sees it (empty: the peer).
+  char forwarded_client_[48];
+  std::size_t forwarded_client_len_ = 0;
+  std::string_view client_view() const noexcept {
+    return forwarded_client_len_ ? std::string_view(forwarded_client_, forwarded_client_len_)
+                                 : std::string_view(client_ip_, client_ip_len_);
+  }
 
   // Watchdog state.
   asio::steady_timer timer_;

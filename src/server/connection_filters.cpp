@@ -77,7 +77,7 @@ asio::awaitable<bool> connection::start_filters() {
   rq.path = route_path_;
   rq.query = request_.query;
   rq.host = request_.host;
-  rq.client_ip = {client_ip_, client_ip_len_};
+  rq.client_ip = client_view();
   rq.request_id = request_id();
   rq.listener = listener_rt_->config.name;
   rq.matched_route = route_;

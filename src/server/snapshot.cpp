@@ -131,7 +131,8 @@ std::shared_ptr<snapshot> snapshot::build(gateway_config config) {
         for (auto& p : filter_problems(rule))
           problems.push_back(rule_where + ": " + p);
         for (const filter_ref& f : rule.filters)
-          if (!f.factory) problems.push_back(rule_where + ": filter '" + f.name + "' has no factory");
+          if (!f.factory)
+            problems.push_back(rule_where + ": filter '" + f.name + "' has no factory");
         for (const auto& b : rule.backends) {
           std::size_t cluster = invalid_backend;
           if (b.invalid.empty()) {

@@ -5,6 +5,8 @@
 
 #include <atomic>
 #include <cctype>
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 #include "gateway_fixture.hpp"
@@ -492,5 +494,62 @@ metadata: {name: f}
 spec: {type: no-such-filter}
 )",
                "unknown filter 'no-such-filter'");
+  }
+}
+
+TEST_SUITE("client traffic and the access log") {
+  TEST_CASE("ClientTrafficPolicy X-Forwarded-For trust sets the client filters and the log see") {
+    test_upstream up;
+    char path[] = "/tmp/gateway-filter-log-XXXXXX";
+    int fd = ::mkstemp(path);
+    REQUIRE(fd >= 0);
+    ::close(fd);
+    {
+      gateway::server_options options;
+      options.threads = 1;
+      options.level = gateway::log_level::error;
+      options.access_log = {path,
+                            "%client% %status% %meta:api-key-auth.client% %meta:ip-access.rule%"};
+      gateway::server gw(load_on_loopback(yaml_with(up.port(), R"(---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: ClientTrafficPolicy
+metadata: {name: behind-lb}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: web, sectionName: http}]
+  clientIPDetection: {xForwardedFor: {numTrustedHops: 2}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: keys}
+stringData: {mobile: k-1}
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: SecurityPolicy
+metadata: {name: sec}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: web}]
+  authorization:
+    defaultAction: Deny
+    rules: [{name: office, action: Allow, principal: {clientCIDRs: [198.51.100.0/24]}}]
+  apiKeyAuth:
+    credentialRefs: [{name: keys}]
+    extractFrom: [{headers: [x-api-key]}]
+)")),
+                         options);
+      gw.start();
+      // Two trusted proxies: the second entry from the right is the client.
+      CHECK(get(gw.port(), "/",
+                "x-forwarded-for: 10.9.9.9, 198.51.100.4, 10.0.0.1\r\nx-api-key: k-1\r\n")
+                .status == 200);
+      CHECK(
+          get(gw.port(), "/", "x-forwarded-for: 198.51.100.4, 203.0.113.8, 10.0.0.1\r\n").status ==
+          403);
+      CHECK(up.last().header("x-forwarded-for") == "10.9.9.9, 198.51.100.4, 10.0.0.1, 127.0.0.1");
+      gw.stop();
+    }
+    std::ifstream in(path);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ::unlink(path);
+    CHECK(text == "198.51.100.4 200 mobile office\n203.0.113.8 403 - -\n");
   }
 }
