@@ -3,6 +3,8 @@
 // take their JSON configuration and throw gateway::error naming a bad field.
 #include <gateway/filter.hpp>
 
+#include <memory>
+
 namespace gateway::filters {
 
 std::shared_ptr<const filter_factory> make_headers(std::string_view json);
@@ -17,5 +19,30 @@ std::shared_ptr<const filter_factory> make_local_ratelimit(std::string_view json
 std::shared_ptr<const filter_factory> make_jwt(std::string_view json);
 std::shared_ptr<const filter_factory> make_global_ratelimit(std::string_view json);
 std::shared_ptr<const filter_factory> make_compression(std::string_view json);
+
+// The factory of every built-in: it owns the configuration parsed at load
+// (never moved again, so filters can keep a reference; mutable for filters
+// with shared state such as rate limit buckets) and makes a Filter(Config&)
+// per request in the request's arena.
+template <class Filter, class Config>
+class config_factory final : public filter_factory {
+ public:
+  config_factory(std::unique_ptr<Config> c, std::uint8_t hooks) : c_(std::move(c)), hooks_(hooks) {}
+  filter* create(filter_arena& arena) const override { return arena.make<Filter>(*c_); }
+  std::uint8_t hooks() const noexcept override { return hooks_; }
+
+ private:
+  std::unique_ptr<Config> c_;
+  std::uint8_t hooks_;
+};
+
+template <class Filter, class Config>
+std::shared_ptr<const filter_factory> make_factory(std::unique_ptr<Config> c, std::uint8_t hooks) {
+  return std::make_shared<config_factory<Filter, Config>>(std::move(c), hooks);
+}
+template <class Filter, class Config>
+std::shared_ptr<const filter_factory> make_factory(Config c, std::uint8_t hooks) {
+  return make_factory<Filter>(std::make_unique<Config>(std::move(c)), hooks);
+}
 
 }  // namespace gateway::filters

@@ -55,14 +55,7 @@ TEST_SUITE("compression filter") {
       if (r.target == "/chunked") p.mode = response_plan::framing::chunked;
       return p;
     });
-    running_gateway gw(load_on_loopback(gateway_yaml + service_yaml("app", up.port()) + R"(---
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: app}
-spec:
-  parentRefs: [{name: web}]
-  rules: [{backendRefs: [{name: app, port: 80}]}]
----
+    running_gateway gw(load_on_loopback(app_route_yaml(up.port()) + R"(---
 apiVersion: gateway.envoyproxy.io/v1alpha1
 kind: BackendTrafficPolicy
 metadata: {name: zip}

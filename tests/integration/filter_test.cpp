@@ -111,11 +111,7 @@ gateway::gateway_config probe_config(std::uint16_t upstream, probe_state& s,
 
 std::string yaml_with(std::uint16_t upstream, const std::string& more,
                       const std::string& route_extra = "") {
-  return gateway_yaml + service_yaml("app", upstream) +
-         "---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: "
-         "app}\nspec:\n  parentRefs: [{name: web}]\n  rules:\n  - backendRefs: [{name: app, "
-         "port: 80}]\n" +
-         route_extra + more;
+  return app_route_yaml(upstream, route_extra) + more;
 }
 
 }  // namespace

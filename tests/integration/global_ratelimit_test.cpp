@@ -15,14 +15,7 @@ namespace {
 
 std::string config(std::uint16_t upstream, const std::string& redis, const std::string& mode,
                    int limit = 5) {
-  return gateway_yaml + service_yaml("app", upstream) + R"(---
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: app}
-spec:
-  parentRefs: [{name: web}]
-  rules: [{backendRefs: [{name: app, port: 80}]}]
----
+  return app_route_yaml(upstream) + R"(---
 apiVersion: gateway.envoyproxy.io/v1alpha1
 kind: BackendTrafficPolicy
 metadata: {name: shared}

@@ -50,14 +50,7 @@ TEST_SUITE("jwt filter") {
     jwks += "]}";
 
     test_upstream up;
-    const std::string yaml = gateway_yaml + service_yaml("app", up.port()) + R"(---
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: app}
-spec:
-  parentRefs: [{name: web}]
-  rules: [{backendRefs: [{name: app, port: 80}]}]
----
+    const std::string yaml = app_route_yaml(up.port()) + R"(---
 apiVersion: gateway.envoyproxy.io/v1alpha1
 kind: SecurityPolicy
 metadata: {name: jwt}

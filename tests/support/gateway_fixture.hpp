@@ -58,6 +58,18 @@ inline std::string service_yaml(const std::string& name, std::uint16_t port) {
          std::to_string(port) + "}]\n";
 }
 
+// YAML for gateway_yaml, a Service "app" at 127.0.0.1:`port`, and an
+// HTTPRoute "app" on it whose first rule sends everything there; `rule_lines`
+// continue that rule (its filters, say) or add rules. Policies and filters can
+// be appended as more documents.
+inline std::string app_route_yaml(std::uint16_t port, const std::string& rule_lines = "") {
+  return gateway_yaml + service_yaml("app", port) +
+         "---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: "
+         "app}\nspec:\n  parentRefs: [{name: web}]\n  rules:\n  - backendRefs: [{name: app, "
+         "port: 80}]\n" +
+         rule_lines;
+}
+
 // Loads `yaml` and binds every listener on 127.0.0.1, each on its own ephemeral port.
 inline gateway::gateway_config load_on_loopback(const std::string& yaml) {
   auto cfg = gateway::load_yaml(yaml, "test.yaml");

@@ -45,16 +45,6 @@ class api_key_filter final : public filter {
   const api_key_config& c_;
 };
 
-class api_key_factory final : public filter_factory {
- public:
-  explicit api_key_factory(api_key_config c) : c_(std::move(c)) {}
-  filter* create(filter_arena& arena) const override { return arena.make<api_key_filter>(c_); }
-  std::uint8_t hooks() const noexcept override { return hook_request; }
-
- private:
-  api_key_config c_;
-};
-
 }  // namespace
 
 std::shared_ptr<const filter_factory> make_api_key_auth(std::string_view json) {
@@ -82,7 +72,7 @@ std::shared_ptr<const filter_factory> make_api_key_auth(std::string_view json) {
   if (c.sources.empty()) config_error("extractFrom", "needs at least one header, param or cookie");
   c.forward_header = string_field(o, "forwardClientIDHeader", "").value_or("");
   c.sanitize = bool_field(o, "sanitize", "").value_or(true);
-  return std::make_shared<api_key_factory>(std::move(c));
+  return make_factory<api_key_filter>(std::move(c), hook_request);
 }
 
 }  // namespace gateway::filters

@@ -97,16 +97,6 @@ class basic_filter final : public filter {
   const basic_config& c_;
 };
 
-class basic_factory final : public filter_factory {
- public:
-  explicit basic_factory(basic_config c) : c_(std::move(c)) {}
-  filter* create(filter_arena& arena) const override { return arena.make<basic_filter>(c_); }
-  std::uint8_t hooks() const noexcept override { return hook_request; }
-
- private:
-  basic_config c_;
-};
-
 }  // namespace
 
 std::shared_ptr<const filter_factory> make_basic_auth(std::string_view json) {
@@ -145,7 +135,7 @@ std::shared_ptr<const filter_factory> make_basic_auth(std::string_view json) {
     config_error("realm", "must not contain quotes, backslashes or line breaks");
   c.challenge = "Basic realm=\"" + c.realm + "\", charset=\"UTF-8\"";
   c.forward_header = string_field(o, "forwardUsernameHeader", "").value_or("");
-  return std::make_shared<basic_factory>(std::move(c));
+  return make_factory<basic_filter>(std::move(c), hook_request);
 }
 
 }  // namespace gateway::filters

@@ -187,18 +187,6 @@ class compression_filter final : public filter {
   std::string out_;
 };
 
-class compression_factory final : public filter_factory {
- public:
-  explicit compression_factory(compression_config c) : c_(std::move(c)) {}
-  filter* create(filter_arena& arena) const override { return arena.make<compression_filter>(c_); }
-  std::uint8_t hooks() const noexcept override {
-    return hook_request | hook_response | hook_response_body;
-  }
-
- private:
-  compression_config c_;
-};
-
 }  // namespace
 
 std::shared_ptr<const filter_factory> make_compression(std::string_view json) {
@@ -225,7 +213,8 @@ std::shared_ptr<const filter_factory> make_compression(std::string_view json) {
       static_cast<std::uint64_t>(int_field(o, "minContentLength", "", 0, INT64_MAX).value_or(1024));
   c.gzip_level = static_cast<int>(int_field(o, "gzipLevel", "", 1, 9).value_or(6));
   c.brotli_quality = static_cast<int>(int_field(o, "brotliQuality", "", 0, 11).value_or(4));
-  return std::make_shared<compression_factory>(std::move(c));
+  return make_factory<compression_filter>(std::move(c),
+                                          hook_request | hook_response | hook_response_body);
 }
 
 }  // namespace gateway::filters

@@ -87,16 +87,6 @@ class cors_filter final : public filter {
   bool preflight_ = false;
 };
 
-class cors_factory final : public filter_factory {
- public:
-  explicit cors_factory(std::unique_ptr<cors_config> c) : c_(std::move(c)) {}
-  filter* create(filter_arena& arena) const override { return arena.make<cors_filter>(*c_); }
-  std::uint8_t hooks() const noexcept override { return hook_request | hook_response; }
-
- private:
-  std::unique_ptr<cors_config> c_;
-};
-
 }  // namespace
 
 std::shared_ptr<const filter_factory> make_cors(std::string_view json) {
@@ -124,7 +114,7 @@ std::shared_ptr<const filter_factory> make_cors(std::string_view json) {
   }
   if (c->policy.allow_origins.empty() && c->origin_regexes.empty())
     config_error("allowOrigins", "at least one origin (or allowOriginRegexes) is required");
-  return std::make_shared<cors_factory>(std::move(c));
+  return make_factory<cors_filter>(std::move(c), hook_request | hook_response);
 }
 
 }  // namespace gateway::filters

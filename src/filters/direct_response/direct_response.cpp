@@ -28,19 +28,6 @@ class direct_filter final : public filter {
   const response_spec& r_;
 };
 
-class direct_factory final : public filter_factory {
- public:
-  explicit direct_factory(response_spec r) : r_(std::move(r)) {
-    for (const auto& [n, v] : r_.texts)
-      r_.fields.push_back({n, v});
-  }
-  filter* create(filter_arena& arena) const override { return arena.make<direct_filter>(r_); }
-  std::uint8_t hooks() const noexcept override { return hook_request; }
-
- private:
-  response_spec r_;
-};
-
 }  // namespace
 
 std::shared_ptr<const filter_factory> make_direct_response(std::string_view json) {
@@ -53,7 +40,10 @@ std::shared_ptr<const filter_factory> make_direct_response(std::string_view json
   r.texts = fields_field(o, "headers", "");
   r.texts.emplace_back("content-type",
                        string_field(o, "contentType", "").value_or("text/plain; charset=utf-8"));
-  return std::make_shared<direct_factory>(std::move(r));
+  auto spec = std::make_unique<response_spec>(std::move(r));
+  for (const auto& [n, value] : spec->texts)  // views into the spec's own strings
+    spec->fields.push_back({n, value});
+  return make_factory<direct_filter>(std::move(spec), hook_request);
 }
 
 }  // namespace gateway::filters

@@ -41,16 +41,6 @@ class pages_filter final : public filter {
   const page* chosen_ = nullptr;
 };
 
-class pages_factory final : public filter_factory {
- public:
-  explicit pages_factory(std::vector<page> pages) : pages_(std::move(pages)) {}
-  filter* create(filter_arena& arena) const override { return arena.make<pages_filter>(pages_); }
-  std::uint8_t hooks() const noexcept override { return hook_response | hook_response_body; }
-
- private:
-  std::vector<page> pages_;
-};
-
 // "404", "5xx" or "500-504".
 bool parse_statuses(std::string_view s, int& low, int& high) {
   auto number = [](std::string_view t, int& out) {
@@ -97,7 +87,7 @@ std::shared_ptr<const filter_factory> make_error_pages(std::string_view json) {
       pages.push_back(std::move(p));
     }
   }
-  return std::make_shared<pages_factory>(std::move(pages));
+  return make_factory<pages_filter>(std::move(pages), hook_response | hook_response_body);
 }
 
 }  // namespace gateway::filters

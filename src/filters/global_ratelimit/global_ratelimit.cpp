@@ -134,16 +134,6 @@ class global_filter final : public filter {
   bool limited_ = false;
 };
 
-class global_factory final : public filter_factory {
- public:
-  explicit global_factory(std::unique_ptr<global_config> c) : c_(std::move(c)) {}
-  filter* create(filter_arena& arena) const override { return arena.make<global_filter>(*c_); }
-  std::uint8_t hooks() const noexcept override { return hook_request | hook_response; }
-
- private:
-  std::unique_ptr<global_config> c_;
-};
-
 }  // namespace
 
 std::shared_ptr<const filter_factory> make_global_ratelimit(std::string_view json) {
@@ -184,7 +174,7 @@ std::shared_ptr<const filter_factory> make_global_ratelimit(std::string_view jso
   c->fail_open = mode == "FailOpen";
   c->domain = string_field(r, "domain", "redis").value_or("gateway-ratelimit");
   c->redis = std::make_unique<redis_client>(ro);
-  return std::make_shared<global_factory>(std::move(c));
+  return make_factory<global_filter>(std::move(c), hook_request | hook_response);
 }
 
 }  // namespace gateway::filters

@@ -40,9 +40,13 @@ edits read_edits(const json_object& root, std::string_view key) {
   return e;
 }
 
+struct header_edits {
+  edits request, response;
+};
+
 class headers_filter final : public filter {
  public:
-  explicit headers_filter(const edits& rq, const edits& rs) : request_(rq), response_(rs) {}
+  explicit headers_filter(const header_edits& e) : request_(e.request), response_(e.response) {}
   filter_status on_request(filter_context& ctx) override {
     request_.apply(ctx.request_headers());
     return filter_status::next;
@@ -57,28 +61,16 @@ class headers_filter final : public filter {
   const edits& response_;
 };
 
-class headers_factory final : public filter_factory {
- public:
-  headers_factory(edits rq, edits rs) : request_(std::move(rq)), response_(std::move(rs)) {}
-  filter* create(filter_arena& arena) const override {
-    return arena.make<headers_filter>(request_, response_);
-  }
-  std::uint8_t hooks() const noexcept override {
-    return static_cast<std::uint8_t>((request_.empty() ? 0 : hook_request) |
-                                     (response_.empty() ? 0 : hook_response));
-  }
-
- private:
-  edits request_, response_;
-};
-
 }  // namespace
 
 std::shared_ptr<const filter_factory> make_headers(std::string_view json) {
   json_value v = parse_config(json);
   const json_object& o = v.get_object();
   check_fields(o, "", {"request", "response"});
-  return std::make_shared<headers_factory>(read_edits(o, "request"), read_edits(o, "response"));
+  header_edits e{read_edits(o, "request"), read_edits(o, "response")};
+  const auto hooks = static_cast<std::uint8_t>((e.request.empty() ? 0 : hook_request) |
+                                               (e.response.empty() ? 0 : hook_response));
+  return make_factory<headers_filter>(std::move(e), hooks);
 }
 
 }  // namespace gateway::filters

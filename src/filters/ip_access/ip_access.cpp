@@ -51,16 +51,6 @@ class ip_access_filter final : public filter {
   const access_config& c_;
 };
 
-class ip_access_factory final : public filter_factory {
- public:
-  explicit ip_access_factory(access_config c) : c_(std::move(c)) {}
-  filter* create(filter_arena& arena) const override { return arena.make<ip_access_filter>(c_); }
-  std::uint8_t hooks() const noexcept override { return hook_request; }
-
- private:
-  access_config c_;
-};
-
 bool read_action(const json_object& o, std::string_view key, std::string_view path, bool dflt) {
   auto a = string_field(o, key, path);
   if (!a) return dflt;
@@ -114,7 +104,7 @@ std::shared_ptr<const filter_factory> make_ip_access(std::string_view json) {
       }
       c.rules.push_back(std::move(rule));
     }
-  return std::make_shared<ip_access_factory>(std::move(c));
+  return make_factory<ip_access_filter>(std::move(c), hook_request);
 }
 
 }  // namespace gateway::filters

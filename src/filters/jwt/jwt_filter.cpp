@@ -205,16 +205,6 @@ class jwt_filter final : public filter {
   const jwt_config& c_;
 };
 
-class jwt_factory final : public filter_factory {
- public:
-  explicit jwt_factory(jwt_config c) : c_(std::move(c)) {}
-  filter* create(filter_arena& arena) const override { return arena.make<jwt_filter>(c_); }
-  std::uint8_t hooks() const noexcept override { return hook_request; }
-
- private:
-  jwt_config c_;
-};
-
 std::string read_file(const std::string& path, const std::string& at) {
   std::ifstream in(path, std::ios::binary);
   if (!in) config_error(at, "cannot read '" + path + "'");
@@ -293,7 +283,7 @@ std::shared_ptr<const filter_factory> make_jwt(std::string_view json) {
     const std::string pp = index_path("providers", i);
     c.providers.push_back(read_provider(as_object((*list)[i], pp), pp));
   }
-  return std::make_shared<jwt_factory>(std::move(c));
+  return make_factory<jwt_filter>(std::move(c), hook_request);
 }
 
 }  // namespace gateway::filters

@@ -149,16 +149,6 @@ class ratelimit_filter final : public filter {
   bool replied_ = false;
 };
 
-class ratelimit_factory final : public filter_factory {
- public:
-  explicit ratelimit_factory(std::unique_ptr<limit_config> c) : c_(std::move(c)) {}
-  filter* create(filter_arena& arena) const override { return arena.make<ratelimit_filter>(*c_); }
-  std::uint8_t hooks() const noexcept override { return hook_request | hook_response; }
-
- private:
-  std::unique_ptr<limit_config> c_;  // buckets change; the config does not
-};
-
 }  // namespace
 
 std::shared_ptr<const filter_factory> make_local_ratelimit(std::string_view json) {
@@ -181,7 +171,7 @@ std::shared_ptr<const filter_factory> make_local_ratelimit(std::string_view json
     rule.table = std::make_unique<slot[]>(rule.slots);
     c->rules.push_back(std::move(rule));
   }
-  return std::make_shared<ratelimit_factory>(std::move(c));
+  return make_factory<ratelimit_filter>(std::move(c), hook_request | hook_response);
 }
 
 }  // namespace gateway::filters

@@ -35,16 +35,6 @@ class size_limit_filter final : public filter {
   std::uint64_t seen_ = 0;
 };
 
-class size_limit_factory final : public filter_factory {
- public:
-  explicit size_limit_factory(std::uint64_t max) : max_(max) {}
-  filter* create(filter_arena& arena) const override { return arena.make<size_limit_filter>(max_); }
-  std::uint8_t hooks() const noexcept override { return hook_request | hook_request_body; }
-
- private:
-  std::uint64_t max_;
-};
-
 }  // namespace
 
 std::shared_ptr<const filter_factory> make_request_size_limit(std::string_view json) {
@@ -52,7 +42,8 @@ std::shared_ptr<const filter_factory> make_request_size_limit(std::string_view j
   const json_object& o = v.get_object();
   check_fields(o, "", {"maxBytes"});
   auto max = int_field(o, "maxBytes", "", 0, INT64_MAX, true);
-  return std::make_shared<size_limit_factory>(static_cast<std::uint64_t>(*max));
+  return make_factory<size_limit_filter>(static_cast<std::uint64_t>(*max),
+                                         hook_request | hook_request_body);
 }
 
 }  // namespace gateway::filters
