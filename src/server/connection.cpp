@@ -8,6 +8,7 @@
 #include <charconv>
 
 #include "filters/client_address.hpp"
+#include "filters/field_lines.hpp"
 #include "server/head_text.hpp"
 #include "server/path_normalizer.hpp"
 #include "server/route_filters.hpp"
@@ -605,18 +606,7 @@ asio::awaitable<void> connection::local_reply(int status, std::string_view body,
                                               std::span<const http::header> fields) {
   if (!open_ || force_closed_) co_return;
   reply_fields_.clear();
-  // Whole "name: value\r\n" lines, split into fields.
-  while (!extra_fields.empty()) {
-    std::size_t end = extra_fields.find("\r\n"sv);
-    std::string_view line = extra_fields.substr(0, end);
-    extra_fields.remove_prefix(end == std::string_view::npos ? extra_fields.size() : end + 2);
-    std::size_t colon = line.find(':');
-    if (colon == std::string_view::npos) continue;
-    std::string_view value = line.substr(colon + 1);
-    while (!value.empty() && value.front() == ' ')
-      value.remove_prefix(1);
-    reply_fields_.push_back({line.substr(0, colon), value});
-  }
+  filters::split_field_lines(extra_fields, reply_fields_);
   reply_fields_.insert(reply_fields_.end(), fields.begin(), fields.end());
   if (!http::find_header(reply_fields_, "content-type"))
     reply_fields_.insert(reply_fields_.begin(), {"content-type"sv, "text/plain; charset=utf-8"sv});

@@ -15,20 +15,6 @@
 
 namespace gateway::filters {
 
-void split_field_lines(std::string_view lines, std::vector<http::header>& out) {
-  while (!lines.empty()) {
-    std::size_t end = lines.find("\r\n");
-    std::string_view line = lines.substr(0, end);
-    lines.remove_prefix(end == std::string_view::npos ? lines.size() : end + 2);
-    std::size_t colon = line.find(':');
-    if (colon == std::string_view::npos) continue;
-    std::string_view value = line.substr(colon + 1);
-    while (!value.empty() && value.front() == ' ')
-      value.remove_prefix(1);
-    out.push_back({line.substr(0, colon), value});
-  }
-}
-
 namespace {
 
 struct cors_config {
