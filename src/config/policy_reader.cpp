@@ -92,8 +92,44 @@ const secret_data* secret_for(document_reader& doc, const policy_doc& p, const Y
   return data;
 }
 
+// The jwt settings as JSON, each remoteJWKS.backendRefs replaced by the
+// endpoints of that Service port (the filter fetches from them).
+std::string jwt_json(document_reader& doc, const policy_doc& p, const YAML::Node& j,
+                     const backend_lookup& backends) {
+  boost::json::value v = to_json(j);
+  boost::json::array* providers = v.is_object() && v.get_object().contains("providers") &&
+                                          v.get_object()["providers"].is_array()
+                                      ? &v.get_object()["providers"].get_array()
+                                      : nullptr;
+  for (std::size_t i = 0; providers && i < providers->size(); ++i) {
+    auto* provider = (*providers)[i].if_object();
+    auto* remote = provider ? provider->if_contains("remoteJWKS") : nullptr;
+    if (!remote || !remote->is_object() || !remote->get_object().contains("backendRefs")) continue;
+    const std::string rp = index_path("spec.jwt.providers", i) + ".remoteJWKS";
+    const YAML::Node refs = j["providers"][i]["remoteJWKS"]["backendRefs"];
+    boost::json::array endpoints;
+    if (doc.is_seq(refs, rp + ".backendRefs"))
+      for (std::size_t k = 0; k < refs.size(); ++k) {
+        const std::string bp = index_path(rp + ".backendRefs", k);
+        if (!doc.is_map(refs[k], bp)) continue;
+        doc.check_keys(refs[k], bp, {"group", "kind", "name", "namespace", "port"});
+        auto name = doc.string_at(refs[k], "name", bp, true);
+        auto port = doc.int_at(refs[k], "port", bp, true, 1, 65535);
+        auto ns = doc.string_at(refs[k], "namespace", bp, false).value_or(p.m.ns);
+        if (!name || !port) continue;
+        std::string error;
+        for (const std::string& ep : backends(ns, *name, static_cast<std::uint16_t>(*port), error))
+          endpoints.push_back(boost::json::string(ep));
+        if (!error.empty()) doc.fail(refs[k], bp, error);
+      }
+    remote->get_object().erase("backendRefs");
+    remote->get_object()["endpoints"] = endpoints;
+  }
+  return boost::json::serialize(v);
+}
+
 void build_security(document_reader& doc, policy_doc& p, const filter_registry& registry,
-                    const secret_lookup& secrets) {
+                    const secret_lookup& secrets, const backend_lookup& backends) {
   const YAML::Node& spec = p.spec;
   doc.check_keys(
       spec, "spec",
@@ -105,7 +141,7 @@ void build_security(document_reader& doc, policy_doc& p, const filter_registry& 
   if (YAML::Node a = spec["authorization"]; a.IsDefined() && doc.is_map(a, "spec.authorization"))
     add_filter(doc, p, registry, "ip-access", json_text(a), a, "spec.authorization");
   if (YAML::Node j = spec["jwt"]; j.IsDefined() && doc.is_map(j, "spec.jwt"))
-    add_filter(doc, p, registry, "jwt", json_text(j), j, "spec.jwt");
+    add_filter(doc, p, registry, "jwt", jwt_json(doc, p, j, backends), j, "spec.jwt");
   if (YAML::Node b = spec["basicAuth"]; b.IsDefined() && doc.is_map(b, "spec.basicAuth")) {
     doc.check_keys(b, "spec.basicAuth", {"users", "forwardUsernameHeader"});
     boost::json::object cfg;
@@ -262,10 +298,10 @@ secret_data read_secret(document_reader& doc, const YAML::Node& d) {
 }
 
 void build_policy_filters(document_reader& doc, policy_doc& p, const filter_registry& registry,
-                          const secret_lookup& secrets) {
+                          const secret_lookup& secrets, const backend_lookup& backends) {
   if (!p.spec.IsDefined() || !p.spec.IsMap()) return;
   if (p.kind == "SecurityPolicy")
-    build_security(doc, p, registry, secrets);
+    build_security(doc, p, registry, secrets, backends);
   else if (p.kind == "BackendTrafficPolicy")
     build_backend_traffic(doc, p, registry);
   else if (p.kind == "ClientTrafficPolicy")

@@ -39,6 +39,11 @@ using secret_data = std::map<std::string, std::string>;  // key -> decoded value
 // Finds a Secret's data by namespace and name, or null.
 using secret_lookup = std::function<const secret_data*(const std::string&, const std::string&)>;
 
+// A Service port's endpoints as "IP:port" for a policy that talks to it (a
+// remote JWKS), or why there are none.
+using backend_lookup = std::function<std::vector<std::string>(
+    const std::string& ns, const std::string& name, std::uint16_t port, std::string& error)>;
+
 // Reads a policy document's targets (the spec is read by build_policy_filters).
 policy_doc read_policy(yaml_config::document_reader& doc, const YAML::Node& d, meta m,
                        std::string kind);
@@ -46,6 +51,7 @@ policy_doc read_policy(yaml_config::document_reader& doc, const YAML::Node& d, m
 secret_data read_secret(yaml_config::document_reader& doc, const YAML::Node& d);
 // Builds the filters of `p` through `registry`; problems go to `doc`.
 void build_policy_filters(yaml_config::document_reader& doc, policy_doc& p,
-                          const filter_registry& registry, const secret_lookup& secrets);
+                          const filter_registry& registry, const secret_lookup& secrets,
+                          const backend_lookup& backends);
 
 }  // namespace gateway::manifests

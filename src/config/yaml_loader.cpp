@@ -249,6 +249,26 @@ class loader {
           [this](const std::string& ns, const std::string& name) -> const manifests::secret_data* {
             auto it = secrets_.find(ns + "/" + name);
             return it == secrets_.end() ? nullptr : &it->second;
+          },
+          [&](const std::string& ns, const std::string& name, std::uint16_t port,
+              std::string& error) {
+            object_ref b;
+            b.kind = "Service";
+            b.ns = ns;
+            b.name = name;
+            b.port = port;
+            std::vector<std::string> endpoints;
+            auto c = cluster_for(b, p.m, at);
+            if (auto* u = std::get_if<unresolved>(&c)) {
+              error = u->message;
+              return endpoints;
+            }
+            for (const cluster_config& cl : out_.clusters)
+              if (cl.name == std::get<std::string>(c))
+                for (const endpoint_config& ep : cl.endpoints)
+                  endpoints.push_back(ep.address + ":" + std::to_string(ep.port));
+            if (endpoints.empty()) error = "Service " + ns + "/" + name + " has no ready endpoints";
+            return endpoints;
           });
     }
     // GatewayClass selection: with no class in the file every Gateway is served.

@@ -2,8 +2,11 @@
 // every algorithm it accepts, and the tokens it must refuse.
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 #include "gateway_fixture.hpp"
@@ -138,15 +141,101 @@ spec:
         "    providers: [{name: p, localJWKS: {type: Inline, inline: "
         "'{\"keys\":[{\"kty\":\"oct\",\"k\":\"c2hvcnQ\"}]}'}}]\n",
         "shorter than 256 bits");
+    fails_with("    providers: [{name: p, remoteJWKS: {uri: https://x/jwks}}]\n",
+               "https needs TLS to upstreams");
+    fails_with("    providers: [{name: p, remoteJWKS: {uri: http://idp.example/jwks}}]\n",
+               "give backendRefs to a Service");
     fails_with(
-        "    providers: [{name: p, remoteJWKS: {uri: https://x/jwks}, localJWKS: {inline: "
+        "    providers: [{name: p, remoteJWKS: {uri: http://x/j, backendRefs: [{name: none, "
+        "port: 80}]}}]\n",
+        "Service default/none not found");
+    fails_with(
+        "    providers: [{name: p, remoteJWKS: {uri: http://1.2.3.4/j}, localJWKS: {inline: "
         "'{}'}}]\n",
-        "remoteJWKS");
+        "not both");
     fails_with(
         "    providers: [{name: p, localJWKS: {type: File, file: /nonexistent/jwks.json}}]\n",
         "cannot read");
     fails_with(
         "    providers: [{name: p, localJWKS: {inline: '{\"kty\":\"RSA\",\"alg\":\"none\"}'}}]\n",
         "none");
+  }
+}
+
+TEST_SUITE("jwt filter with a remote key set") {
+  TEST_CASE("keys fetched from a Service, refetched when a token names a new key") {
+    std::mutex lock;
+    auto k1 = std::make_unique<signing_key>("ES256", "k1");
+    auto k2 = std::make_unique<signing_key>("RS256", "k2");
+    std::string served = "{\"keys\":[" + k1->jwk() + "]}";
+    std::atomic<int> fetches{0};
+    test_upstream idp([&](const received_request& r) {
+      response_plan p;
+      if (r.target != "/jwks") {
+        p.status = 404;
+        return p;
+      }
+      ++fetches;
+      std::lock_guard g(lock);
+      p.body = served;
+      p.headers = {{"content-type", "application/json"}};
+      return p;
+    });
+    test_upstream up;
+    const std::string yaml = app_route_yaml(up.port()) + service_yaml("idp", idp.port()) + R"(---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: SecurityPolicy
+metadata: {name: jwt}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: app}]
+  jwt:
+    providers:
+    - name: idp
+      remoteJWKS:
+        uri: http://idp.example/jwks
+        backendRefs: [{name: idp, port: 80}]
+        cacheDuration: 1h
+)";
+    running_gateway gw(load_on_loopback(yaml));
+    const std::string claims_now = claims("", "", now_s() + 600);
+    CHECK(get(gw.port(), "/", bearer(k1->sign(claims_now))).status == 200);
+    CHECK(fetches == 1);
+    {
+      std::lock_guard g(lock);
+      served = "{\"keys\":[" + k2->jwk() + "]}";
+    }
+    // k2 is unknown until the key set is fetched again, which the unknown kid
+    // asks for (at most every 2 s).
+    int status = 0;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline &&
+           (status = get(gw.port(), "/", bearer(k2->sign(claims_now))).status) != 200)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    CHECK(status == 200);
+    CHECK(fetches >= 2);
+    CHECK(get(gw.port(), "/", bearer(k1->sign(claims_now))).status == 401);  // rotated out
+  }
+
+  TEST_CASE("an identity provider that cannot be reached: 401, and the gateway keeps serving") {
+    test_upstream up;
+    const std::string yaml = app_route_yaml(up.port()) + R"(---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: SecurityPolicy
+metadata: {name: jwt}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: web}]
+  jwt:
+    providers:
+    - name: idp
+      remoteJWKS: {uri: "http://127.0.0.1:1/jwks", timeout: 500ms}
+)";
+    running_gateway gw(load_on_loopback(yaml));
+    signing_key k("ES256", "k");
+    auto start = std::chrono::steady_clock::now();
+    auto r = get(gw.port(), "/", bearer(k.sign(claims("", "", now_s() + 600))));
+    CHECK(r.status == 401);
+    CHECK(r.body == "JWT key set unavailable\n");
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(3));
+    CHECK(get(gw.port(), "/", "").status == 401);  // no token: still refused, still answering
   }
 }

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <deque>
+#include <optional>
 #include <thread>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -96,8 +97,10 @@ struct redis_client::state : std::enable_shared_from_this<state> {
   steady_clock::time_point down_until{};  // after a failed connect, fail fast until then
   std::string out, sending, in;
   std::array<char, 4096> buffer;  // reads land here (kept out of the coroutine frame)
-  std::deque<batch> pending;      // sent, or queued in `out`, in order
-  std::uint64_t generation = 0;   // bumped when the connection is dropped
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard{
+      io.get_executor()};
+  std::deque<batch> pending;     // sent, or queued in `out`, in order
+  std::uint64_t generation = 0;  // bumped when the connection is dropped
 
   void submit(std::vector<std::pair<std::string, std::int64_t>> keys, callback done) {
     const auto now = steady_clock::now();
@@ -239,17 +242,16 @@ struct redis_client::state : std::enable_shared_from_this<state> {
 
 redis_client::redis_client(options o) : state_(std::make_shared<state>(std::move(o))) {
   auto s = state_;
-  state_->thread = std::thread([s] {
-    auto guard = asio::make_work_guard(s->io);
-    s->io.run();
-  });
+  state_->thread = std::thread([s] { s->io.run(); });
 }
 
 redis_client::~redis_client() {
+  // Closing the connection ends its coroutines; with the guard gone io.run()
+  // returns once they have, so none is left holding the state.
   auto s = state_;
   asio::post(s->io, [s] {
     s->drop(std::make_error_code(std::errc::operation_canceled));
-    s->io.stop();
+    s->guard.reset();
   });
   if (s->thread.joinable()) s->thread.join();
 }

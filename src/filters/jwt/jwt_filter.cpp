@@ -17,6 +17,7 @@
 #include "filters/builtin.hpp"
 #include "filters/credential_source.hpp"
 #include "filters/json_config.hpp"
+#include "filters/jwt/jwks_fetcher.hpp"
 #include "tls/digest.hpp"
 #include "tls/jwk.hpp"
 
@@ -32,7 +33,8 @@ struct provider {
   std::string name;
   std::string issuer;
   std::vector<std::string> audiences;
-  std::vector<tls::jwk> keys;
+  std::vector<tls::jwk> keys;            // localJWKS
+  std::unique_ptr<jwks_fetcher> remote;  // remoteJWKS
   std::vector<credential_source> sources;
   std::vector<claim_header> claims;
   std::chrono::seconds skew{60};
@@ -55,7 +57,8 @@ enum class refusal {
   issuer,
   audience,
   expired,
-  early
+  early,
+  no_key_set
 };
 
 std::string_view reason(refusal r) {
@@ -80,6 +83,8 @@ std::string_view reason(refusal r) {
       return "JWT expired\n";
     case refusal::early:
       return "JWT not yet valid\n";
+    case refusal::no_key_set:
+      return "JWT key set unavailable\n";
   }
   return "";
 }
@@ -105,7 +110,8 @@ std::optional<std::int64_t> number_claim(const boost::json::object& c, std::stri
 }
 
 // Checks `token` against `p`; on success `claims` holds its payload.
-refusal check(const provider& p, std::string_view token, boost::json::object& claims) {
+refusal check(const provider& p, const std::vector<tls::jwk>& keys, std::string_view token,
+              boost::json::object& claims) {
   const std::size_t dot1 = token.find('.');
   const std::size_t dot2 = dot1 == std::string_view::npos ? dot1 : token.find('.', dot1 + 1);
   if (dot2 == std::string_view::npos || token.find('.', dot2 + 1) != std::string_view::npos)
@@ -120,7 +126,7 @@ refusal check(const provider& p, std::string_view token, boost::json::object& cl
   const boost::json::value* kid = header->if_contains("kid");
   const std::string_view signed_part = token.substr(0, dot2);
   bool any_key = false, verified = false;
-  for (const tls::jwk& k : p.keys) {
+  for (const tls::jwk& k : keys) {
     if (kid && kid->is_string() && !k.kid.empty() && k.kid != kid->get_string()) continue;
     if (!k.suits(a)) continue;
     any_key = true;
@@ -176,13 +182,31 @@ const boost::json::value* claim_at(const boost::json::object& claims,
 class jwt_filter final : public filter {
  public:
   explicit jwt_filter(const jwt_config& c) : c_(c) {}
-  filter_status on_request(filter_context& ctx) override {
+  filter_status on_request(filter_context& ctx) override { return evaluate(ctx, false); }
+  // A remote key set has had its first fetch: check again.
+  filter_status on_resume(filter_context& ctx) override { return evaluate(ctx, true); }
+
+ private:
+  filter_status evaluate(filter_context& ctx, bool waited) {
     refusal last = refusal::missing;
     for (const provider& p : c_.providers) {
       found_credential token = find_credential(ctx, p.sources);
       if (!token.source) continue;
+      const std::vector<tls::jwk>* keys = &p.keys;
+      if (p.remote) {
+        keys = p.remote->keys();
+        if (!keys) {
+          if (!waited && !p.remote->settled()) {
+            p.remote->wait(ctx.pause_handle());  // the first fetch is under way
+            return filter_status::pause;
+          }
+          last = refusal::no_key_set;
+          continue;
+        }
+      }
       boost::json::object claims;
-      last = check(p, token.value, claims);
+      last = check(p, *keys, token.value, claims);
+      if (last == refusal::no_key && p.remote) p.remote->refresh_soon();  // keys rotated?
       if (last != refusal::none) continue;
       for (const claim_header& ch : p.claims)
         if (const boost::json::value* v = claim_at(claims, ch.claim))
@@ -201,10 +225,61 @@ class jwt_filter final : public filter {
     return filter_status::stop;
   }
 
- private:
   const jwt_config& c_;
 };
 
+// "http://host[:port]/path?query" into the fetcher's options; endpoints from
+// the URI itself when it names an IP address.
+jwks_fetcher::options remote_options(const json_object& r, const std::string& path) {
+  check_fields(r, path, {"uri", "endpoints", "cacheDuration", "timeout"});
+  jwks_fetcher::options o;
+  const std::string uri = *string_field(r, "uri", path, true);
+  const std::string at = field_path(path, "uri");
+  if (uri.starts_with("https://"))
+    config_error(at,
+                 "https needs TLS to upstreams, which is not supported yet; use http or localJWKS");
+  if (!uri.starts_with("http://")) config_error(at, "must be an http:// URL");
+  std::string_view rest = std::string_view(uri).substr(7);
+  const std::size_t slash = rest.find('/');
+  std::string_view authority = rest.substr(0, slash);
+  o.path = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
+  o.host = std::string(authority);
+  std::string_view host = authority;
+  std::uint16_t port = 80;
+  if (const std::size_t colon = authority.rfind(':');
+      colon != std::string_view::npos && authority.find(']', colon) == std::string_view::npos) {
+    host = authority.substr(0, colon);
+    unsigned n = 0;
+    for (char ch : authority.substr(colon + 1)) {
+      if (ch < '0' || ch > '9' || (n = n * 10 + unsigned(ch - '0')) > 65535)
+        config_error(at, "has an invalid port");
+    }
+    port = static_cast<std::uint16_t>(n);
+  }
+  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  for (const std::string& ep : strings_field(r, "endpoints", path)) {
+    const std::size_t colon = ep.rfind(':');
+    o.endpoints.emplace_back(ep.substr(0, colon),
+                             static_cast<std::uint16_t>(std::stoi(ep.substr(colon + 1))));
+  }
+  if (o.endpoints.empty()) {
+    boost::system::error_code ec;
+    boost::asio::ip::make_address(std::string(host), ec);
+    if (ec)
+      config_error(at, "names host '" + std::string(host) +
+                           "': give backendRefs to a Service (names are not resolved yet)");
+    o.endpoints.emplace_back(std::string(host), port);
+  }
+  if (auto d = duration_field(r, "cacheDuration", path))
+    o.refresh = std::max(*d, std::chrono::milliseconds(1000));
+  if (auto d = duration_field(r, "timeout", path))
+    o.timeout = std::max(*d, std::chrono::milliseconds(1));
+  return o;
+}
+
+}  // namespace
+
+namespace {
 std::string read_file(const std::string& path, const std::string& at) {
   std::ifstream in(path, std::ios::binary);
   if (!in) config_error(at, "cannot read '" + path + "'");
@@ -213,23 +288,7 @@ std::string read_file(const std::string& path, const std::string& at) {
   return text.str();
 }
 
-provider read_provider(const json_object& o, const std::string& path) {
-  check_fields(o, path,
-               {"name", "issuer", "audiences", "localJWKS", "remoteJWKS", "claimToHeaders",
-                "extractFrom", "clockSkew"});
-  provider p;
-  p.name = *string_field(o, "name", path, true);
-  p.issuer = string_field(o, "issuer", path).value_or("");
-  p.audiences = strings_field(o, "audiences", path);
-  if (auto skew = duration_field(o, "clockSkew", path))
-    p.skew = std::chrono::duration_cast<std::chrono::seconds>(*skew);
-  if (o.if_contains("remoteJWKS"))
-    config_error(field_path(path, "remoteJWKS"),
-                 "is not supported yet (give the keys with localJWKS, inline or as a file)");
-  const std::string lp = field_path(path, "localJWKS");
-  const json_value* local = o.if_contains("localJWKS");
-  if (!local) config_error(lp, "required field is missing");
-  const json_object& lo = as_object(*local, lp);
+void read_local(provider& p, const json_object& lo, const std::string& lp) {
   check_fields(lo, lp, {"type", "inline", "file"});
   const std::string type = string_field(lo, "type", lp).value_or("Inline");
   std::string jwks;
@@ -244,6 +303,9 @@ provider read_provider(const json_object& o, const std::string& path) {
   } catch (const std::exception& e) {
     config_error(lp, e.what());
   }
+}
+
+void read_claims_and_sources(const json_object& o, const std::string& path, provider& p) {
   if (const auto* list = array_field(o, "claimToHeaders", path))
     for (std::size_t i = 0; i < list->size(); ++i) {
       const std::string cp = index_path(field_path(path, "claimToHeaders"), i);
@@ -266,6 +328,29 @@ provider read_provider(const json_object& o, const std::string& path) {
   } else {
     p.sources.push_back({credential_source::kind::header, "authorization", "Bearer "});
   }
+}
+
+provider read_provider(const json_object& o, const std::string& path) {
+  check_fields(o, path,
+               {"name", "issuer", "audiences", "localJWKS", "remoteJWKS", "claimToHeaders",
+                "extractFrom", "clockSkew"});
+  provider p;
+  p.name = *string_field(o, "name", path, true);
+  p.issuer = string_field(o, "issuer", path).value_or("");
+  p.audiences = strings_field(o, "audiences", path);
+  if (auto skew = duration_field(o, "clockSkew", path))
+    p.skew = std::chrono::duration_cast<std::chrono::seconds>(*skew);
+  const std::string lp = field_path(path, "localJWKS");
+  const json_value* local = o.if_contains("localJWKS");
+  if (const json_value* remote = o.if_contains("remoteJWKS")) {
+    const std::string rp = field_path(path, "remoteJWKS");
+    if (local) config_error(rp, "give localJWKS or remoteJWKS, not both");
+    p.remote = std::make_unique<jwks_fetcher>(remote_options(as_object(*remote, rp), rp));
+  } else if (!local) {
+    config_error(lp, "required field is missing (or remoteJWKS)");
+  }
+  if (local) read_local(p, as_object(*local, lp), lp);
+  read_claims_and_sources(o, path, p);
   return p;
 }
 
