@@ -314,7 +314,8 @@ void read_claims_and_sources(const json_object& o, const std::string& path, prov
       claim_header ch;
       ch.header = *string_field(c, "header", cp, true);
       if (framing_field(ch.header)) config_error(field_path(cp, "header"), "frames the message");
-      std::string_view claim = *string_field(c, "claim", cp, true);
+      const std::string claim_text = *string_field(c, "claim", cp, true);
+      std::string_view claim = claim_text;
       while (!claim.empty()) {
         std::size_t dot = claim.find('.');
         ch.claim.emplace_back(claim.substr(0, dot));
