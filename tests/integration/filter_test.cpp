@@ -136,6 +136,25 @@ TEST_SUITE("filter chain") {
     CHECK(s.logs == 2);
   }
 
+  TEST_CASE("listener-level filters run before the rule's, and answer for every route") {
+    test_upstream up;
+    probe_state gateway_level, route_level;
+    auto cfg = probe_config(up.port(), route_level, "plain");
+    cfg.listeners.front().filters.push_back(
+        {"gateway-probe", std::make_shared<probe_factory>(gateway_level, "plain")});
+    running_gateway gw(cfg);
+    auto r = get(gw.port(), "/x");
+    CHECK(r.status == 200);
+    CHECK(up.last().count("x-probe") == 1);  // both set it; set replaces
+    auto denied = get(gw.port(), "/x", "x-deny: 1\r\n");
+    CHECK(denied.status == 418);  // the listener's filter answered first
+    // on_log runs for every filter of the chain, reached or not.
+    for (int i = 0; i < 50 && (gateway_level.logs < 2 || route_level.logs < 2); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    CHECK(gateway_level.logs == 2);
+    CHECK(route_level.logs == 2);
+  }
+
   TEST_CASE("pause, then resume from another thread") {
     test_upstream up;
     probe_state s;
