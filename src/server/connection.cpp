@@ -435,8 +435,13 @@ asio::awaitable<bool> connection::serve_request() {
     co_return !has_body && client_keep_alive_;
   }
 
+  co_return co_await forward(cluster, has_body);
+}
+
+asio::awaitable<bool> connection::forward(std::size_t cluster, bool has_body) {
+  const resolved_rule& rr = *resolved_;
   bool body_done = !has_body;
-  const retry_policy* retry = sel.rule->retry ? &*sel.rule->retry : nullptr;
+  const retry_policy* retry = rule_->retry ? &*rule_->retry : nullptr;
   std::uint32_t retries_left = retry ? retry->attempts : 0;
   outcome result;
   request_deadline_ = {};  // starts once the request has been sent (see exchange)

@@ -65,6 +65,9 @@ class connection : public std::enable_shared_from_this<connection> {
   bool refresh_snapshot();
   asio::awaitable<bool> read_request_head();
   asio::awaitable<bool> serve_request();
+  // Sends the request to `cluster` (tries and retries by the rule) and relays
+  // the answer, or answers for an upstream that failed.
+  asio::awaitable<bool> forward(std::size_t cluster, bool has_body);
   // Keeps the client's X-Request-Id, or makes a UUIDv4-shaped one.
   void assign_request_id() noexcept;
   // Routes the parsed head, prepares a redirect's Location and builds the

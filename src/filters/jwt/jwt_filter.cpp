@@ -8,8 +8,11 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <fstream>
+#include <functional>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -43,7 +46,31 @@ struct provider {
 struct jwt_config {
   std::vector<provider> providers;
   bool optional = false;  // a request without any token passes (one with a bad token never)
+  std::uint64_t id = 0;   // tells this configuration's cache entries from others'
 };
+
+// Tokens that verified recently, per worker thread: a client sends the same
+// token many times, and a hit skips the signature and the JSON (most of the
+// filter's cost). Only the time claims are checked again. An entry lives at
+// most a minute, so a key removed from a remote JWKS stops working soon.
+struct verified_token {
+  std::uint64_t config = 0;
+  std::string token;
+  std::size_t provider = 0;
+  std::optional<std::int64_t> exp, nbf;
+  std::vector<std::pair<std::string, std::string>> headers;  // claimToHeaders, resolved
+  std::string sub;
+  std::chrono::steady_clock::time_point added;
+};
+constexpr std::size_t token_cache_slots = 256;
+constexpr auto token_cache_life = std::chrono::minutes(1);
+std::atomic<std::uint64_t> next_config_id{1};
+
+verified_token* cache_slot(std::uint64_t config, std::string_view token) {
+  thread_local std::vector<verified_token> slots(token_cache_slots);
+  std::size_t h = std::hash<std::string_view>{}(token) ^ (config * 0x9e3779b97f4a7c15ULL);
+  return &slots[h % token_cache_slots];
+}
 
 // Why a token was refused; the text goes to the client, so it says which
 // check failed and never anything about keys.
@@ -109,6 +136,17 @@ std::optional<std::int64_t> number_claim(const boost::json::object& c, std::stri
   return std::nullopt;
 }
 
+// exp and nbf against the clock, with the provider's skew.
+refusal check_times(const provider& p, std::optional<std::int64_t> exp,
+                    std::optional<std::int64_t> nbf) {
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+  if (exp && now > *exp + p.skew.count()) return refusal::expired;
+  if (nbf && now + p.skew.count() < *nbf) return refusal::early;
+  return refusal::none;
+}
+
 // Checks `token` against `p`; on success `claims` holds its payload.
 refusal check(const provider& p, const std::vector<tls::jwk>& keys, std::string_view token,
               boost::json::object& claims) {
@@ -154,16 +192,11 @@ refusal check(const provider& p, const std::vector<tls::jwk>& keys, std::string_
         ok = ok || accepted(item);
     if (!ok) return refusal::audience;
   }
-  const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                               std::chrono::system_clock::now().time_since_epoch())
-                               .count();
   bool bad = false;
   auto exp = number_claim(claims, "exp", bad);
   auto nbf = number_claim(claims, "nbf", bad);
   if (bad) return refusal::malformed;
-  if (exp && now > *exp + p.skew.count()) return refusal::expired;
-  if (nbf && now + p.skew.count() < *nbf) return refusal::early;
-  return refusal::none;
+  return check_times(p, exp, nbf);
 }
 
 const boost::json::value* claim_at(const boost::json::object& claims,
@@ -204,17 +237,23 @@ class jwt_filter final : public filter {
           continue;
         }
       }
-      boost::json::object claims;
-      last = check(p, *keys, token.value, claims);
-      if (last == refusal::no_key && p.remote) p.remote->refresh_soon();  // keys rotated?
-      if (last != refusal::none) continue;
-      for (const claim_header& ch : p.claims)
-        if (const boost::json::value* v = claim_at(claims, ch.claim))
-          ctx.request_headers().set(ch.header, v->is_string() ? std::string(v->get_string())
-                                                              : boost::json::serialize(*v));
+      const std::size_t index = static_cast<std::size_t>(&p - c_.providers.data());
+      verified_token* hit = cache_slot(c_.id, token.value);
+      const auto now = std::chrono::steady_clock::now();
+      if (hit->config != c_.id || hit->provider != index || hit->token != token.value ||
+          now - hit->added > token_cache_life) {
+        boost::json::object claims;
+        last = check(p, *keys, token.value, claims);
+        if (last == refusal::no_key && p.remote) p.remote->refresh_soon();  // keys rotated?
+        if (last != refusal::none) continue;
+        remember(*hit, p, index, token.value, claims, now);
+      } else if ((last = check_times(p, hit->exp, hit->nbf)) != refusal::none) {
+        continue;
+      }
+      for (const auto& [header, value] : hit->headers)
+        ctx.request_headers().set(header, value);
       ctx.set_metadata("jwt.provider", p.name);
-      if (const auto* sub = claims.if_contains("sub"); sub && sub->is_string())
-        ctx.set_metadata("jwt.sub", std::string_view(sub->get_string()));
+      if (!hit->sub.empty()) ctx.set_metadata("jwt.sub", hit->sub);
       return filter_status::next;
     }
     if (last == refusal::missing && c_.optional) return filter_status::next;
@@ -223,6 +262,24 @@ class jwt_filter final : public filter {
                                                             : "Bearer error=\"invalid_token\""}};
     ctx.send_local_reply(401, reason(last), fields);
     return filter_status::stop;
+  }
+
+  void remember(verified_token& slot, const provider& p, std::size_t index, std::string_view token,
+                const boost::json::object& claims, std::chrono::steady_clock::time_point now) {
+    slot.config = c_.id;
+    slot.provider = index;
+    slot.token.assign(token);
+    slot.added = now;
+    bool bad = false;
+    slot.exp = number_claim(claims, "exp", bad);
+    slot.nbf = number_claim(claims, "nbf", bad);
+    slot.headers.clear();
+    for (const claim_header& ch : p.claims)
+      if (const boost::json::value* v = claim_at(claims, ch.claim))
+        slot.headers.emplace_back(
+            ch.header, v->is_string() ? std::string(v->get_string()) : boost::json::serialize(*v));
+    const auto* sub = claims.if_contains("sub");
+    slot.sub = sub && sub->is_string() ? std::string(sub->get_string()) : std::string();
   }
 
   const jwt_config& c_;
@@ -362,6 +419,7 @@ std::shared_ptr<const filter_factory> make_jwt(std::string_view json) {
   const json_object& o = v.get_object();
   check_fields(o, "", {"providers", "optional"});
   jwt_config c;
+  c.id = next_config_id++;
   c.optional = bool_field(o, "optional", "").value_or(false);
   const auto* list = array_field(o, "providers", "", true);
   if (list->empty()) config_error("providers", "needs at least one provider");
