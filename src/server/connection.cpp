@@ -337,17 +337,85 @@ void connection::assign_request_id() noexcept {
   }
 }
 
-// GCC 12 reports -Wmismatched-new-delete for some coroutine frames: the frame
-// is allocated and freed by Asio's own matching awaitable_frame operators, so
-// the warning is a false positive (it comes and goes with the frame's layout).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 asio::awaitable<bool> connection::serve_request() {
+  // One place answers for the gateway (local_reply at the end) and the work
+  // that needs no waiting is in plain functions, so this coroutine's frame
+  // stays small enough for Asio's frame recycling: every co_await in it costs
+  // frame space.
+  const bool has_body = begin_request();
+  answer a;
+  a.close = has_body;
+  if (!rule_) {
+    a.status = 404;
+    a.body = "no route matches this request\n";
+  } else if (cors_preflight_) {
+    a.status = 204;
+    a.extra = location_;
+  } else if (!listener_rt_->config.filters.empty() || !rule_->filters.empty()) {
+    // The filters see the head while its bytes are still in the buffer; their
+    // edits go into the upstream head, then the head leaves the buffer.
+    if (!co_await start_filters()) {
+      a.status = take_filter_reply();
+      a.body = filter_reply_body_;
+      a.fields = filter_reply_fields_;
+    }
+  }
+  if (a.status == 0) {
+    head_to_upstream();
+    check_rule(a);
+  } else {
+    in_.consume(request_.head_size);
+  }
+  if (a.status == 0 && has_body && filters_.wants_whole_body()) {
+    body_seen_by_filters_ = false;
+    if (!co_await buffer_body_for_filters()) co_return false;  // it answered
+  }
+  std::size_t cluster = 0;
+  if (a.status == 0) cluster = choose_cluster(a);
+
+  if (a.status == 0) {
+    bool body_done = !has_body;
+    const retry_policy* retry = rule_->retry ? &*rule_->retry : nullptr;
+    std::uint32_t retries_left = retry ? retry->attempts : 0;
+    outcome result;
+    request_deadline_ = {};  // starts once the request has been sent (see exchange)
+    for (std::uint32_t tries = 1;; ++tries) {
+      result = co_await exchange(cluster, body_done, retries_left > 0);
+      if (retries_left == 0 || !worth_retry(result)) break;
+      --retries_left;
+      const auto wait = retry_wait(*retry, tries);
+      if (request_deadline_ != steady_clock::time_point{} &&
+          coarse_now() + wait >= request_deadline_)
+        break;  // no time left for another try
+      co_await pause(wait);
+      if (force_closed_) co_return false;
+      // Another backend of the rule may be picked; the pool's round robin
+      // moves to the next endpoint either way.
+      const resolved_backend* again = pick_backend(*resolved_);
+      if (again->cluster == invalid_backend ||
+          snapshot_->clusters[again->cluster].addresses.empty())
+        break;
+      cluster = again->cluster;
+      series_ = again->series;
+    }
+    if (pending_body_) {  // a body kept for a retry is not needed any more
+      in_.consume(pending_body_);
+      pending_body_ = 0;
+    }
+    if (result == outcome::ok) co_return client_keep_alive_&& body_done && !worker_.draining();
+    // The response never started: answer for the upstream.
+    a.close = !body_done || !client_keep_alive_;
+    if (!failure_answer(result, a)) co_return false;
+  }
+  co_await local_reply(a.status, a.body, a.close, a.extra, a.fields);
+  co_return !a.close && client_keep_alive_;
+}
+
+bool connection::begin_request() {
   // Listeners sharing this socket are told apart by Host; none matching is a 404.
   const listener_runtime* chosen = snapshot_->select(*group_rt_, request_.host);
   if (chosen) listener_rt_ = chosen;
   const listener_runtime& lr = *listener_rt_;
-  const listener_limits& limits = lr.config.limits;
   if (worker_.access_log_enabled()) {  // the head's bytes leave the buffer before the end
     log_method_.assign(request_.method);
     log_host_.assign(request_.host);
@@ -369,31 +437,14 @@ asio::awaitable<bool> connection::serve_request() {
   request_chunked_ = request_.chunked;
   request_expect_continue_ = request_.expect_continue;
   pending_body_ = 0;
+  body_seen_by_filters_ = false;
   request_body_left_ = request_.has_content_length ? request_.content_length : 0;
-  const bool has_body = request_.chunked || request_body_left_ > 0;
-
   assign_request_id();
-  route_selection sel = route_request(chosen);
-  if (!sel) {
-    in_.consume(request_.head_size);
-    co_await local_reply(404, "no route matches this request\n", has_body);
-    co_return !has_body && client_keep_alive_;
-  }
-  if (cors_preflight_) {
-    in_.consume(request_.head_size);
-    co_await local_reply(204, {}, has_body, location_);
-    co_return !has_body && client_keep_alive_;
-  }
-  // The filters see the head while its bytes are still in the buffer; their
-  // edits go into the upstream head, then the head leaves the buffer.
-  if (!lr.config.filters.empty() || !sel.rule->filters.empty()) {
-    const bool go_on = co_await start_filters();
-    if (!go_on) {
-      in_.consume(request_.head_size);
-      co_await filter_reply(has_body);
-      co_return !has_body && client_keep_alive_;
-    }
-  }
+  route_request(chosen);
+  return request_.chunked || request_body_left_ > 0;
+}
+
+void connection::head_to_upstream() {
   if (filters_.active() && filters_.query_changed()) {
     request_.query = filters_.query();
     query_replaced_ = true;
@@ -402,107 +453,100 @@ asio::awaitable<bool> connection::serve_request() {
   query_replaced_ = false;
   in_.consume(request_.head_size);
   if (filters_.active()) filters_.end_request_head();
-  if (sel.rule->redirect) {
-    co_await local_reply(sel.rule->redirect->status_code, {}, has_body, location_);
-    co_return !has_body && client_keep_alive_;
+}
+
+void connection::check_rule(answer& a) {
+  if (rule_->redirect) {
+    a.status = rule_->redirect->status_code;
+    a.extra = location_;
+    return;
   }
-  max_request_body_ = sel.rule->max_request_body.value_or(limits.max_request_body);
+  max_request_body_ =
+      rule_->max_request_body.value_or(listener_rt_->config.limits.max_request_body);
   if (max_request_body_ && request_.has_content_length &&
       request_.content_length > max_request_body_) {
-    co_await local_reply(413, "request body too large\n", true);
-    co_return false;
+    a.status = 413;
+    a.body = "request body too large\n";
+    a.close = true;
+  } else if (!resolved_ || resolved_->backends.empty()) {
+    a.status = 500;
+    a.body = "route has no valid backend\n";
   }
-  if (!resolved_ || resolved_->backends.empty()) {
-    co_await local_reply(500, "route has no valid backend\n", has_body);
-    co_return !has_body && client_keep_alive_;
-  }
-  body_seen_by_filters_ = false;
-  if (has_body && filters_.wants_whole_body()) {
-    const bool buffered = co_await buffer_body_for_filters();
-    if (!buffered) co_return false;
-  }
+}
+
+std::size_t connection::choose_cluster(answer& a) {
   const resolved_rule& rr = *resolved_;
   const resolved_backend* chosen_backend = pick_backend(rr);
-  std::size_t cluster = chosen_backend->cluster;
+  const std::size_t cluster = chosen_backend->cluster;
   series_ = chosen_backend->series;
   if (!rr.mirrors.empty()) start_mirrors(rr);
   if (cluster == invalid_backend) {  // this share of the traffic has no valid backend
-    co_await local_reply(500, "route backend is invalid\n", has_body);
-    co_return !has_body && client_keep_alive_;
+    a.status = 500;
+    a.body = "route backend is invalid\n";
+  } else if (snapshot_->clusters[cluster].addresses.empty()) {
+    a.status = 503;
+    a.body = "no healthy upstream\n";
   }
-  if (snapshot_->clusters[cluster].addresses.empty()) {
-    co_await local_reply(503, "no healthy upstream\n", has_body);
-    co_return !has_body && client_keep_alive_;
-  }
-
-  co_return co_await forward(cluster, has_body);
+  return cluster;
 }
 
-asio::awaitable<bool> connection::forward(std::size_t cluster, bool has_body) {
-  const resolved_rule& rr = *resolved_;
-  bool body_done = !has_body;
-  const retry_policy* retry = rule_->retry ? &*rule_->retry : nullptr;
-  std::uint32_t retries_left = retry ? retry->attempts : 0;
-  outcome result;
-  request_deadline_ = {};  // starts once the request has been sent (see exchange)
-  for (std::uint32_t tries = 1;; ++tries) {
-    result = co_await exchange(cluster, body_done, retries_left > 0);
-    const bool failed_before_answer = result == outcome::connect_failed ||
-                                      result == outcome::upstream_failed ||
-                                      result == outcome::timeout;
-    if (retries_left == 0 || !replayable_ || force_closed_ ||
-        (result != outcome::retry_status && !failed_before_answer))
-      break;
-    --retries_left;
-    // Exponential backoff with jitter (0.5x to 1.5x), at most 10x the base.
-    auto base = retry->backoff.count() > 0 ? retry->backoff : std::chrono::milliseconds(25);
-    auto wait = base * std::min<std::uint32_t>(1u << std::min(tries - 1, 3u), 10u);
-    wait = wait / 2 + std::chrono::milliseconds(worker_.random() %
-                                                static_cast<std::uint64_t>(wait.count() + 1));
-    if (request_deadline_ != steady_clock::time_point{} && coarse_now() + wait >= request_deadline_)
-      break;  // no time left for another try
-    co_await pause(wait);
-    if (force_closed_) co_return false;
-    // Another backend of the rule may be picked; the pool's round robin moves
-    // to the next endpoint either way.
-    const resolved_backend* again = pick_backend(rr);
-    if (again->cluster == invalid_backend || snapshot_->clusters[again->cluster].addresses.empty())
-      break;
-    cluster = again->cluster;
-    series_ = again->series;
-  }
-  if (pending_body_) {  // a body kept for a retry is not needed any more
-    in_.consume(pending_body_);
-    pending_body_ = 0;
-  }
-  if (result == outcome::ok) co_return client_keep_alive_&& body_done && !worker_.draining();
+bool connection::worth_retry(outcome result) const noexcept {
+  const bool failed_before_answer = result == outcome::connect_failed ||
+                                    result == outcome::upstream_failed ||
+                                    result == outcome::timeout;
+  return replayable_ && !force_closed_ && (result == outcome::retry_status || failed_before_answer);
+}
 
-  // The response never started: answer for the upstream.
-  bool close = !body_done || !client_keep_alive_;
+std::chrono::milliseconds connection::retry_wait(const retry_policy& retry,
+                                                 std::uint32_t tries) noexcept {
+  // Exponential backoff with jitter (0.5x to 1.5x), at most 10x the base.
+  auto base = retry.backoff.count() > 0 ? retry.backoff : std::chrono::milliseconds(25);
+  auto wait = base * std::min<std::uint32_t>(1u << std::min(tries - 1, 3u), 10u);
+  return wait / 2 +
+         std::chrono::milliseconds(worker_.random() % static_cast<std::uint64_t>(wait.count() + 1));
+}
+
+bool connection::failure_answer(outcome result, answer& a) {
   switch (result) {
     case outcome::connect_failed:
-      co_await local_reply(503, "upstream connect error\n", close);
-      break;
+      a.status = 503;
+      a.body = "upstream connect error\n";
+      return true;
     case outcome::timeout:
-      co_await local_reply(504, "upstream request timeout\n", close);
-      break;
+      a.status = 504;
+      a.body = "upstream request timeout\n";
+      return true;
     case outcome::upstream_failed:
-      co_await local_reply(502, "upstream sent an invalid or no response\n", close);
-      break;
+      a.status = 502;
+      a.body = "upstream sent an invalid or no response\n";
+      return true;
     case outcome::client_failed:
-      co_await local_reply(400, "malformed request body\n", true);
-      co_return false;
+      a.status = 400;
+      a.body = "malformed request body\n";
+      a.close = true;
+      return true;
     case outcome::filter_reply:
-      co_await filter_reply(close);
-      break;
+      a.status = take_filter_reply();
+      a.body = filter_reply_body_;
+      a.fields = filter_reply_fields_;
+      return true;
     case outcome::retry_status:  // cannot end here: the last try relays whatever it gets
     case outcome::ok:
     case outcome::client_gone:
-      co_return false;
+      return false;
   }
-  co_return !close;
+  return false;
 }
-#pragma GCC diagnostic pop
+
+int connection::take_filter_reply() {
+  // The reply's text lives in the chain's storage until the request ends; the
+  // field list and body move out, since the response filters may set another.
+  filter_reply_fields_.assign(filters_.reply_fields().begin(), filters_.reply_fields().end());
+  filter_reply_body_.assign(filters_.reply_body());
+  const int status = filters_.reply_status() ? filters_.reply_status() : 500;
+  filters_.clear_reply();
+  return status;
+}
 
 void connection::log_access(std::uint64_t micros) noexcept {
   // Formatted into buffers of this connection, so a logged request allocates

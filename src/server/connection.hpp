@@ -65,9 +65,30 @@ class connection : public std::enable_shared_from_this<connection> {
   bool refresh_snapshot();
   asio::awaitable<bool> read_request_head();
   asio::awaitable<bool> serve_request();
-  // Sends the request to `cluster` (tries and retries by the rule) and relays
-  // the answer, or answers for an upstream that failed.
-  asio::awaitable<bool> forward(std::size_t cluster, bool has_body);
+  // What the gateway answers itself instead of (or after) forwarding; status 0: forward.
+  struct answer {
+    int status = 0;
+    std::string_view body;
+    bool close = false;
+    std::string_view extra;                // whole field lines (Location, CORS)
+    std::span<const http::header> fields;  // a filter's
+  };
+  // The start of serve_request that needs no waiting: listener, flags, request
+  // id, routing. Returns whether the request has a body.
+  bool begin_request();
+  // Builds the upstream head (with the filters' edits) and drops the client's.
+  void head_to_upstream();
+  // Answers the rule gives without an upstream: redirect, 413, no backend.
+  void check_rule(answer& a);
+  // Picks the backend (and starts mirrors); an answer when it cannot be used.
+  std::size_t choose_cluster(answer& a);
+  bool worth_retry(outcome result) const noexcept;
+  std::chrono::milliseconds retry_wait(const retry_policy& retry, std::uint32_t tries) noexcept;
+  // The answer for an exchange that ended without relaying one; false: none
+  // (the client is gone or was answered).
+  bool failure_answer(outcome result, answer& a);
+  // Moves the reply a filter asked for out of the chain; returns its status.
+  int take_filter_reply();
   // Keeps the client's X-Request-Id, or makes a UUIDv4-shaped one.
   void assign_request_id() noexcept;
   // Routes the parsed head, prepares a redirect's Location and builds the

@@ -89,12 +89,7 @@ asio::awaitable<bool> connection::start_filters() {
 }
 
 asio::awaitable<void> connection::filter_reply(bool close) {
-  // The reply's text lives in the chain's storage until the request ends; the
-  // field list and body move out, since the response filters may set another.
-  filter_reply_fields_.assign(filters_.reply_fields().begin(), filters_.reply_fields().end());
-  filter_reply_body_.assign(filters_.reply_body());
-  const int status = filters_.reply_status() ? filters_.reply_status() : 500;
-  filters_.clear_reply();
+  const int status = take_filter_reply();
   co_await local_reply(status, filter_reply_body_, close, {}, filter_reply_fields_);
 }
 
