@@ -62,7 +62,7 @@ TEST_SUITE("admin") {
     CHECK(scraped.body.find("code_class=\"2xx\"} 3") != std::string::npos);
   }
 
-  TEST_CASE("/reload without a config source is 501; with one it reloads or says why not") {
+  TEST_CASE("/reload without a config source is 501, with one it reloads or says why not") {
     test_upstream up;
     SUBCASE("no source") {
       gateway::server server(proxy_config({up.port()}), options_with_admin());

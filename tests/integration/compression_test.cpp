@@ -43,7 +43,7 @@ std::string unbrotli(const std::string& in) {
 }  // namespace
 
 TEST_SUITE("compression filter") {
-  TEST_CASE("gzip and brotli by Accept-Encoding, type and size; streaming through chunks") {
+  TEST_CASE("gzip and brotli by Accept-Encoding, type and size, streaming through chunks") {
     std::string text;
     for (int i = 0; text.size() < 50000; ++i)
       text += "line " + std::to_string(i) + " of a compressible response body\n";

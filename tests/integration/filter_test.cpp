@@ -202,7 +202,7 @@ TEST_SUITE("filter chain") {
     CHECK(big.status == 413);
   }
 
-  TEST_CASE("a response body filter rewrites the body; the client gets it chunked") {
+  TEST_CASE("a response body filter rewrites the body, the client gets it chunked") {
     test_upstream up([](const received_request&) {
       response_plan p;
       p.body = "hello filters";
@@ -306,7 +306,7 @@ spec:
     CHECK(get(gw.port(), "/", basic("nobody:secret1")).status == 401);
   }
 
-  TEST_CASE("SecurityPolicy apiKeyAuth: header, query and cookie; key stripped; client forwarded") {
+  TEST_CASE("SecurityPolicy apiKeyAuth: header, query and cookie, key stripped, client forwarded") {
     test_upstream up;
     running_gateway gw(load_on_loopback(yaml_with(up.port(), R"(---
 apiVersion: v1

@@ -81,7 +81,7 @@ TEST_SUITE("framing") {
     CHECK(up.requests() == 0);
   }
 
-  TEST_CASE("oversized headers: 431; overlong request line: 414") {
+  TEST_CASE("oversized headers: 431, overlong request line: 414") {
     test_upstream up;
     auto cfg = proxy_config({up.port()});
     cfg.listeners[0].limits.max_request_line = 1024;
@@ -169,7 +169,7 @@ TEST_SUITE("framing") {
     CHECK(c.closed_by_peer(std::chrono::seconds(5)));
   }
 
-  TEST_CASE("a 404 for a request without a body keeps the connection; with a body it closes") {
+  TEST_CASE("a 404 for a request without a body keeps the connection, with a body it closes") {
     test_upstream up;
     auto cfg = proxy_config({up.port()});
     cfg.listeners[0].routes[0].rules[0].matches.push_back(

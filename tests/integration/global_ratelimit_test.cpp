@@ -41,7 +41,7 @@ client_response get(std::uint16_t port, const std::string& user) {
 }  // namespace
 
 TEST_SUITE("global rate limit with redis") {
-  TEST_CASE("two gateways share one limit; the total accepted equals it") {
+  TEST_CASE("two gateways share one limit, the total accepted equals it") {
     redis_process redis;
     test_upstream up;
     running_gateway a(load_on_loopback(config(up.port(), redis.address(), "FailOpen")), 2);

@@ -228,7 +228,7 @@ spec:
     CHECK(get(gw.port(), "a", "/slow").status == 504);
   }
 
-  TEST_CASE("only Ingresses of our class are served; unsupported annotations are reported") {
+  TEST_CASE("only Ingresses of our class are served, unsupported annotations are reported") {
     test_upstream up(named("up"));
     auto cfg = load_on_loopback(R"(apiVersion: networking.k8s.io/v1
 kind: IngressClass

@@ -289,7 +289,7 @@ spec:
     CHECK(up.requests() == 0);
   }
 
-  TEST_CASE("actual requests get the CORS fields; other origins get none") {
+  TEST_CASE("actual requests get the CORS fields, other origins get none") {
     test_upstream up([](const received_request&) {
       response_plan p;
       p.body = "ok";

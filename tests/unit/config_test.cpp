@@ -334,7 +334,7 @@ spec:
     CHECK(rules[1].mirrors[0].denominator == 100);
   }
 
-  TEST_CASE("rule retry and CORS load; a bad retried status is an error") {
+  TEST_CASE("rule retry and CORS load, a bad retried status is an error") {
     auto route = [](const std::string& rule) {
       return with_route(
           "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r}\n"

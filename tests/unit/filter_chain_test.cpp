@@ -98,7 +98,7 @@ TEST_SUITE("filter chain") {
                                             "c.log", "c.destroyed", "b.destroyed", "a.destroyed"});
   }
 
-  TEST_CASE("a stop ends the request phase; only the filters it reached see the response") {
+  TEST_CASE("a stop ends the request phase, only the filters it reached see the response") {
     std::vector<std::string> trace;
     std::vector<filter_ref> route_level = {
         ref("a", std::make_shared<tracer_factory>("a", trace)),
@@ -120,7 +120,7 @@ TEST_SUITE("filter chain") {
     CHECK(std::find(trace.begin(), trace.end(), "c.request") == trace.end());
   }
 
-  TEST_CASE("a pause stops the phase at the filter; on_resume runs it on") {
+  TEST_CASE("a pause stops the phase at the filter, on_resume runs it on") {
     std::vector<std::string> trace;
     std::vector<filter_ref> route_level = {
         ref("a", std::make_shared<tracer_factory>("a", trace, filter_status::pause)),

@@ -127,7 +127,7 @@ TEST_SUITE("router") {
     CHECK(pick(r, {.headers = {{"x-version", "V2"}}}) == "none");
   }
 
-  TEST_CASE("more query matches win; exact and regex") {
+  TEST_CASE("more query matches win, exact and regex") {
     route_match q1 = prefix("/");
     q1.query_params.push_back({value_match_type::exact, "debug", "1"});
     route_match q2 = q1;
