@@ -63,40 +63,55 @@ struct jwks_fetcher::state : std::enable_shared_from_this<state> {
       ce = we;
     }
     response.clear();
+    std::string body;
+    bool eof = false;
     while (!ce && response.size() < max_jwks_bytes + 64 * 1024) {
       auto [re, n] = co_await s.async_read_some(asio::buffer(chunk), use_tuple);
       response.append(chunk.data(), n);
-      if (re) break;  // EOF ends a Connection: close answer
+      eof = re == asio::error::eof;
+      // Done once the body is whole by its framing; an upstream that keeps the
+      // connection open despite "connection: close" does not hold us up.
+      if (complete_body(response, eof, body) || re) break;
     }
     deadline.cancel();
     active = nullptr;
     if (stopping) co_return std::string();
-    // Head, then the body by its framing.
+    co_return body;
+  }
+
+  // The body of a complete 200 answer in `in` (framed by Content-Length,
+  // chunked, or the close when `eof`); false while it is incomplete or when
+  // it is not a 200 (body left empty).
+  static bool complete_body(std::string_view in, bool eof, std::string& body) {
+    body.clear();
     http1::head_scanner scanner;
-    const std::size_t end = scanner.find_end(response);
+    const std::size_t end = scanner.find_end(in);
+    if (!end) return false;
     http1::response_head head;
-    if (!end || http1::parse_response_head(std::string_view(response).substr(0, end), head, 100) ||
-        head.status != 200)
-      co_return std::string();
-    std::string_view rest = std::string_view(response).substr(end);
+    if (http1::parse_response_head(in.substr(0, end), head, 100) || head.status != 200)
+      return true;  // nothing to wait for
+    std::string_view rest = in.substr(end);
     if (head.chunked) {
       http1::chunked_decoder d;
-      std::string body;
       while (!rest.empty()) {
         auto step = d.decode(rest);
-        if (step.error) co_return std::string();
+        if (step.error) return true;
         body.append(step.data);
         rest.remove_prefix(step.consumed);
-        if (step.done) co_return body;
+        if (step.done) return true;
         if (step.consumed == 0) break;
       }
-      co_return std::string();
+      body.clear();
+      return false;
     }
     if (head.has_content_length) {
-      if (rest.size() < head.content_length) co_return std::string();
-      co_return std::string(rest.substr(0, head.content_length));
+      if (rest.size() < head.content_length) return false;
+      body.assign(rest.substr(0, head.content_length));
+      return true;
     }
-    co_return std::string(rest);
+    if (!eof) return false;
+    body.assign(rest);
+    return true;
   }
 
   asio::awaitable<void> fetch_once() {
