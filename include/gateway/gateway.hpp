@@ -9,3 +9,4 @@
 #include <gateway/server.hpp>
 #include <gateway/upstream.hpp>
 #include <gateway/version.hpp>
+#include <gateway/waf.hpp>
