@@ -30,6 +30,12 @@ namespace gateway {
 struct route;
 struct route_rule;
 
+// What buffer_request_body does with a body longer than its limit.
+enum class body_overflow : std::uint8_t {
+  reject,      // answer 413
+  first_part,  // give the filter the first `limit` bytes (end = false); the rest streams on
+};
+
 // What a hook tells the chain.
 enum class filter_status : std::uint8_t {
   next,   // go on with the next filter
@@ -127,6 +133,10 @@ class GATEWAY_API filter_context {
   virtual std::string_view query() const noexcept = 0;  // raw, without '?'
   virtual std::string_view host() const noexcept = 0;   // as sent, port included
   virtual std::string_view scheme() const noexcept = 0;
+  // The request target exactly as sent (path and query, not normalized) and
+  // the protocol ("HTTP/1.1"); the target is valid during on_request only.
+  virtual std::string_view target() const noexcept = 0;
+  virtual std::string_view protocol() const noexcept = 0;
   // Request fields; edits reach the upstream. Valid during on_request only
   // (the head's bytes are gone after it): copy what a later hook needs.
   virtual header_map& request_headers() noexcept = 0;
@@ -134,6 +144,10 @@ class GATEWAY_API filter_context {
   virtual void set_query(std::string_view query) = 0;
   // The client as the gateway's socket sees it (not X-Forwarded-For).
   virtual std::string_view client_ip() const noexcept = 0;
+  // The connection's ports and the gateway's own address on it.
+  virtual std::uint16_t client_port() const noexcept = 0;
+  virtual std::string_view local_ip() const noexcept = 0;
+  virtual std::uint16_t local_port() const noexcept = 0;
   virtual std::string_view request_id() const noexcept = 0;
   virtual std::string_view listener() const noexcept = 0;
   // The route and rule that matched (the chain only runs on matched requests).
@@ -149,9 +163,18 @@ class GATEWAY_API filter_context {
   // response hook it replaces the response when nothing has been sent yet.
   virtual void send_local_reply(int status, std::string_view body,
                                 std::span<const http::header> headers = {}) = 0;
-  // Asks the gateway to read the whole request body (up to `limit` bytes,
-  // 413 beyond) before on_request_body, which then gets it as one chunk.
-  virtual void buffer_request_body(std::uint64_t limit) noexcept = 0;
+  // Asks the gateway to read the whole request body (up to `limit` bytes;
+  // beyond, as `overflow` says) before on_request_body, which then gets it as
+  // one chunk and nothing has gone upstream yet (call from on_request).
+  virtual void buffer_request_body(std::uint64_t limit,
+                                   body_overflow overflow = body_overflow::reject) noexcept = 0;
+  // Asks the gateway to hold the response (head and body) until `limit` body
+  // bytes or the body's end have arrived, and give them to on_response_body
+  // in one chunk before anything reaches the client; the rest then streams
+  // (call from on_response).
+  virtual void buffer_response_body(std::uint64_t limit) noexcept = 0;
+  // Closes the client connection without an answer; the hook returns stop.
+  virtual void drop_connection() noexcept = 0;
   // A handle for resuming after returning filter_status::pause from this hook.
   virtual resume_handle pause_handle() = 0;
 

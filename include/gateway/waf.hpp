@@ -98,6 +98,16 @@ struct waf_verdict {
 // Name of an action as printed ("pass", "deny", "redirect", "drop").
 GATEWAY_API std::string_view to_string(waf_action action) noexcept;
 
+// The threads that evaluate rules for the "waf" filter, so that a worker
+// never waits on libmodsecurity. Shared by the process.
+struct waf_pool_options {
+  unsigned threads = 0;  // 0: one per core
+  int nice = 10;         // CPU priority relative to the workers (Linux nice; 0: the same)
+};
+// Sets the pool's size and priority; takes effect only before the first WAF
+// request of the process (the pool starts then and keeps its threads).
+GATEWAY_API void configure_waf_pool(const waf_pool_options& options) noexcept;
+
 // A compiled rule set, immutable and shared by every worker and every policy
 // that uses the same rules. Owned by shared_ptr: a reloaded config holds the
 // new engine, and the old one is freed when its last request ends.

@@ -233,6 +233,14 @@ void build_client_traffic(document_reader& doc, policy_doc& p) {
     p.xff_trusted_hops = static_cast<std::uint32_t>(*n);
 }
 
+// WafPolicy: its spec (less the targets) is the "waf" filter's configuration.
+void build_waf(document_reader& doc, policy_doc& p, const filter_registry& registry) {
+  YAML::Node cfg = YAML::Clone(p.spec);
+  cfg.remove("targetRefs");
+  cfg.remove("targetRef");
+  add_filter(doc, p, registry, "waf", json_text(cfg), p.spec, "spec");
+}
+
 void build_project_filter(document_reader& doc, policy_doc& p, const filter_registry& registry) {
   doc.check_keys(p.spec, "spec", {"type", "config", "targetRefs"});
   auto type = doc.string_at(p.spec, "type", "spec", true);
@@ -306,6 +314,8 @@ void build_policy_filters(document_reader& doc, policy_doc& p, const filter_regi
     build_backend_traffic(doc, p, registry);
   else if (p.kind == "ClientTrafficPolicy")
     build_client_traffic(doc, p);
+  else if (p.kind == "WafPolicy")
+    build_waf(doc, p, registry);
   else
     build_project_filter(doc, p, registry);
 }

@@ -141,7 +141,7 @@ class loader {
                *kind == "ClientTrafficPolicy") {
       if (require_api({manifests::envoy_gateway_api}))
         policies_.push_back(manifests::read_policy(doc_, d, std::move(m), *kind));
-    } else if (*kind == "Filter") {
+    } else if (*kind == "Filter" || *kind == "WafPolicy") {
       if (require_api({manifests::project_api}))
         policies_.push_back(manifests::read_policy(doc_, d, std::move(m), *kind));
     } else if (*kind == "Namespace") {
@@ -154,7 +154,7 @@ class loader {
                 "unsupported kind '" + *kind +
                     "' (supported: Gateway, GatewayClass, HTTPRoute, ReferenceGrant, Service, "
                     "EndpointSlice, Namespace, Secret, Ingress, IngressClass, SecurityPolicy, "
-                    "BackendTrafficPolicy, Filter)");
+                    "BackendTrafficPolicy, ClientTrafficPolicy, WafPolicy, Filter)");
     }
   }
 
@@ -416,10 +416,12 @@ class loader {
     resolve_ingresses();
   }
 
-  // The filters of one rule on one listener: the most specific SecurityPolicy
-  // and BackendTrafficPolicy (rule, route, listener, Gateway), then Filter
-  // objects that target it (Gateway, listener, route, rule), then the rule's
-  // ExtensionRef filters in order.
+  // The filters of one rule on one listener: the most specific SecurityPolicy,
+  // BackendTrafficPolicy and WafPolicy (rule, route, listener, Gateway), then
+  // Filter objects that target it (Gateway, listener, route, rule), then the
+  // rule's ExtensionRef filters in order. The WAF comes after authentication
+  // and rate limits (they are cheap and spare it work) and after compression,
+  // so that its response hooks, which run in reverse, see the body unencoded.
   std::vector<filter_ref> chain_for(const route_doc& r, const manifests::rule_doc& rd,
                                     const gateway_doc& gw, const listener_doc& l,
                                     document_reader& at) {
@@ -444,7 +446,7 @@ class loader {
       return best;
     };
     std::vector<filter_ref> chain;
-    for (std::string_view kind : {"SecurityPolicy", "BackendTrafficPolicy"}) {
+    for (std::string_view kind : {"SecurityPolicy", "BackendTrafficPolicy", "WafPolicy"}) {
       const policy_doc* chosen = nullptr;
       int chosen_level = 0;
       for (const policy_doc& p : policies_) {

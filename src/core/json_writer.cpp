@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <ctime>
 
 namespace gateway {
 
@@ -139,6 +140,24 @@ void json_writer::escape(std::string& out, std::string_view text) {
         }
     }
   }
+}
+
+void json_writer::append_time(std::string& out, std::chrono::system_clock::time_point t) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  out.append(buf, n);
+  int frac = static_cast<int>(ms % 1000);
+  char f[6] = {'.',
+               static_cast<char>('0' + frac / 100),
+               static_cast<char>('0' + frac / 10 % 10),
+               static_cast<char>('0' + frac % 10),
+               'Z',
+               0};
+  out.append(f, 5);
 }
 
 }  // namespace gateway

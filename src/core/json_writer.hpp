@@ -1,6 +1,7 @@
 #pragma once
 // A small streaming JSON writer for the control plane (config dumps, admin
 // answers, access log lines): appends to a string, inserts commas itself.
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -35,6 +36,8 @@ class json_writer {
     return key(k).value(v);
   }
 
+  // Appends `t` as UTC ISO 8601 with milliseconds ("2026-11-26T21:05:00.123Z").
+  static void append_time(std::string& out, std::chrono::system_clock::time_point t);
   // Appends `text` to `out` as JSON string content (no quotes), escaping as needed.
   static void escape(std::string& out, std::string_view text);
 

@@ -158,6 +158,9 @@ void filter_chain::finish() noexcept {
   response_status_ = 0;
   buffer_limit_ = 0;
   buffer_whole_ = false;
+  overflow_ = body_overflow::reject;
+  response_hold_ = 0;
+  drop_ = false;
   query_changed_ = false;
   clear_reply();
 }
@@ -255,10 +258,22 @@ void filter_chain::send_local_reply(int status, std::string_view body,
     reply_fields_.push_back({text_.copy(h.name), text_.copy(h.value)});
 }
 
-void filter_chain::buffer_request_body(std::uint64_t limit) noexcept {
-  // Several filters may ask; the smallest limit wins.
+void filter_chain::buffer_request_body(std::uint64_t limit, body_overflow overflow) noexcept {
+  // Several filters may ask; the smallest limit wins, and so does reject.
   buffer_limit_ = buffer_whole_ ? std::min(buffer_limit_, limit) : limit;
+  overflow_ = buffer_whole_ && overflow_ == body_overflow::reject ? overflow_ : overflow;
   buffer_whole_ = true;
+}
+
+void filter_chain::buffer_response_body(std::uint64_t limit) noexcept {
+  response_hold_ = response_hold_ ? std::min(response_hold_, std::max<std::uint64_t>(limit, 1))
+                                  : std::max<std::uint64_t>(limit, 1);
+}
+
+void filter_chain::drop_connection() noexcept {
+  clear_reply();
+  reply_status_ = 400;  // what a driver without a connection to drop may answer
+  drop_ = true;
 }
 
 resume_handle filter_chain::pause_handle() {

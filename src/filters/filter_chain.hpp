@@ -44,6 +44,8 @@ struct chain_step {
 // The request facts a chain reads, set by whoever drives it.
 struct chain_request {
   std::string_view method, path, query, host, scheme = "http", client_ip, request_id, listener;
+  std::string_view target, protocol = "HTTP/1.1", local_ip;
+  std::uint16_t client_port = 0, local_port = 0;
   const route* matched_route = nullptr;
   const route_rule* matched_rule = nullptr;
 };
@@ -62,7 +64,10 @@ class filter_chain final : public filter_context {
   // begin() was called and finish() not yet.
   bool in_use() const noexcept { return begun_; }
   // The request head's bytes are about to go: request_headers() is empty from now on.
-  void end_request_head() noexcept { request_map_ = header_map(no_fields_, text_); }
+  void end_request_head() noexcept {
+    request_map_ = header_map(no_fields_, text_);
+    request_.target = {};
+  }
   std::uint8_t hooks() const noexcept { return hooks_; }
   // on_log on every created filter (once; finish() does it if not done).
   void run_log() noexcept;
@@ -89,6 +94,11 @@ class filter_chain final : public filter_context {
   void clear_reply() noexcept;
   std::uint64_t body_buffer_limit() const noexcept { return buffer_limit_; }
   bool wants_whole_body() const noexcept { return buffer_whole_; }
+  body_overflow body_overflow_action() const noexcept { return overflow_; }
+  // How much of the response body to hold before the body hooks (0: none).
+  std::uint64_t response_hold() const noexcept { return response_hold_; }
+  // A filter asked for the connection to be closed without an answer.
+  bool dropped() const noexcept { return drop_; }
   // How a pause is resumed: `make_wake` returns what the handle runs.
   void set_waker(std::function<std::function<void()>()> make_wake) {
     make_wake_ = std::move(make_wake);
@@ -103,6 +113,11 @@ class filter_chain final : public filter_context {
   std::string_view query() const noexcept override { return request_.query; }
   std::string_view host() const noexcept override { return request_.host; }
   std::string_view scheme() const noexcept override { return request_.scheme; }
+  std::string_view target() const noexcept override { return request_.target; }
+  std::string_view protocol() const noexcept override { return request_.protocol; }
+  std::uint16_t client_port() const noexcept override { return request_.client_port; }
+  std::string_view local_ip() const noexcept override { return request_.local_ip; }
+  std::uint16_t local_port() const noexcept override { return request_.local_port; }
   header_map& request_headers() noexcept override { return request_map_; }
   void set_query(std::string_view query) override {
     request_.query = text_.copy(query);
@@ -119,7 +134,9 @@ class filter_chain final : public filter_context {
   header_map& response_headers() noexcept override { return response_map_; }
   void send_local_reply(int status, std::string_view body,
                         std::span<const http::header> headers) override;
-  void buffer_request_body(std::uint64_t limit) noexcept override;
+  void buffer_request_body(std::uint64_t limit, body_overflow overflow) noexcept override;
+  void buffer_response_body(std::uint64_t limit) noexcept override;
+  void drop_connection() noexcept override;
   resume_handle pause_handle() override;
   void set_metadata(std::string_view key, std::string_view value) override;
   std::optional<std::string_view> metadata(std::string_view key) const noexcept override;
@@ -154,6 +171,9 @@ class filter_chain final : public filter_context {
   std::string reply_body_;
   std::uint64_t buffer_limit_ = 0;
   bool buffer_whole_ = false;
+  body_overflow overflow_ = body_overflow::reject;
+  std::uint64_t response_hold_ = 0;
+  bool drop_ = false;
   bool query_changed_ = false;
   bool logged_ = false;
   bool begun_ = false;

@@ -3,6 +3,7 @@
 #include <gateway/filter.hpp>
 
 #include "filters/builtin.hpp"
+#include "waf/waf_filter.hpp"
 
 namespace gateway {
 
@@ -21,6 +22,7 @@ const filter_registry& filter_registry::builtin() {
     r.add("jwt", filters::make_jwt);
     r.add("global-ratelimit", filters::make_global_ratelimit);
     r.add("compression", filters::make_compression);
+    r.add("waf", waf::make_waf_filter);
     return r;
   }();
   return registry;

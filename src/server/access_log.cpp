@@ -16,24 +16,6 @@
 namespace gateway {
 namespace {
 
-void append_time(std::string& out, std::chrono::system_clock::time_point t) {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  out.append(buf, n);
-  int frac = static_cast<int>(ms % 1000);
-  char f[6] = {'.',
-               static_cast<char>('0' + frac / 100),
-               static_cast<char>('0' + frac / 10 % 10),
-               static_cast<char>('0' + frac % 10),
-               'Z',
-               0};
-  out.append(f, 5);
-}
-
 void append_ms(std::string& out, std::uint64_t micros) {
   append_uint(out, micros / 1000);
   out.push_back('.');
@@ -92,7 +74,7 @@ void access_log_format::append(const access_record& r, std::string& out) const {
   if (parts_.empty()) {
     json_writer w(out);
     std::string time;
-    append_time(time, r.time);
+    json_writer::append_time(time, r.time);
     std::string duration, upstream_ms;
     append_ms(duration, r.duration_us);
     w.begin_object()
@@ -132,7 +114,7 @@ void access_log_format::append(const access_record& r, std::string& out) const {
         out.append(p.text);
         break;
       case field::time:
-        append_time(out, r.time);
+        json_writer::append_time(out, r.time);
         break;
       case field::request_id:
         out.append(r.request_id);

@@ -56,6 +56,7 @@ connection::connection(worker& owner, tcp::socket socket, std::uint32_t group)
   std::string ip = ec ? std::string("unknown") : peer.address().to_string();
   client_ip_len_ = std::min(ip.size(), sizeof client_ip_);
   std::memcpy(client_ip_, ip.data(), client_ip_len_);
+  if (!ec) client_port_ = peer.port();
 }
 
 connection::~connection() {

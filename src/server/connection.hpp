@@ -175,6 +175,7 @@ class connection : public std::enable_shared_from_this<connection> {
   std::vector<http::header> filter_reply_fields_;  // a filter's reply, moved out of the chain
   std::string filter_reply_body_;
   std::string filter_body_;  // a chunked request body decoded for the filters
+  std::string response_hold_;  // a response body's first part held for the filters
   bool body_seen_by_filters_ = false;
   bool query_replaced_ = false;  // a filter changed the query: the target is rebuilt  // the whole
                                  // body went to the filters at once
@@ -226,12 +227,20 @@ class connection : public std::enable_shared_from_this<connection> {
   bool client_keep_alive_ = false;
   bool sent_continue_ = false;
   int client_version_minor_ = 1;
+  std::string_view client_protocol() const noexcept {
+    return client_version_minor_ == 0 ? "HTTP/1.0" : "HTTP/1.1";
+  }
   std::uint64_t request_body_left_ = 0;
   char request_id_[40];
   std::size_t request_id_len_ = 0;
   bool request_id_generated_ = false;
   char client_ip_[48];
   std::size_t client_ip_len_ = 0;
+  std::uint16_t client_port_ = 0;
+  // The gateway's end of the connection, looked up the first time a filter runs.
+  char local_ip_[48];
+  std::size_t local_ip_len_ = 0;
+  std::uint16_t local_port_ = 0;
   // The client as the listener's X-Forwarded-For trust sees it (empty: the peer).
   char forwarded_client_[48];
   std::size_t forwarded_client_len_ = 0;

@@ -3,6 +3,11 @@
 // relaying a response body through the body filters, and sending a filter's
 // local reply. Requests whose rule has no filters never come here.
 #include "server/connection.hpp"
+
+#include <arpa/inet.h>
+
+#include <cstring>
+
 #include "server/head_text.hpp"
 #include "server/worker.hpp"
 
@@ -82,6 +87,22 @@ asio::awaitable<bool> connection::start_filters() {
   rq.listener = listener_rt_->config.name;
   rq.matched_route = route_;
   rq.matched_rule = rule_;
+  rq.target = request_.target;
+  rq.protocol = client_protocol();
+  rq.client_port = client_port_;
+  if (local_ip_len_ == 0) {
+    boost::system::error_code ec;
+    auto local = client_.local_endpoint(ec);
+    if (!ec && local.address().is_v4()) {
+      ::inet_ntop(AF_INET, local.address().to_v4().to_bytes().data(), local_ip_, sizeof local_ip_);
+    } else if (!ec) {
+      ::inet_ntop(AF_INET6, local.address().to_v6().to_bytes().data(), local_ip_, sizeof local_ip_);
+    }
+    local_ip_len_ = ec ? 0 : std::strlen(local_ip_);
+    local_port_ = ec ? 0 : local.port();
+  }
+  rq.local_ip = {local_ip_, local_ip_len_};
+  rq.local_port = local_port_;
   if (!filters_.begin(listener_rt_->config.filters, rule_->filters, rq, request_.headers))
     co_return false;
   if (!(filters_.hooks() & hook_request)) co_return true;
@@ -89,29 +110,44 @@ asio::awaitable<bool> connection::start_filters() {
 }
 
 asio::awaitable<void> connection::filter_reply(bool close) {
+  if (filters_.dropped()) {  // no answer at all: the connection just ends
+    filters_.clear_reply();
+    status_ = 0;
+    client_keep_alive_ = false;
+    boost::system::error_code ignored;
+    client_.set_option(asio::socket_base::linger(true, 0), ignored);  // a reset, not a FIN
+    this->close();
+    co_return;
+  }
   const int status = take_filter_reply();
   co_await local_reply(status, filter_reply_body_, close, {}, filter_reply_fields_);
 }
 
 asio::awaitable<bool> connection::buffer_body_for_filters() {
   const std::uint64_t limit = filters_.body_buffer_limit();
+  // Past the limit: 413, or (first_part) the filters see the first `limit`
+  // bytes and the rest streams upstream after them.
+  const bool first_part = filters_.body_overflow_action() == body_overflow::first_part;
   const listener_limits& limits = listener_rt_->config.limits;
   std::size_t scanned = 0;
   http1::chunked_decoder decoder;
   filter_body_.clear();
+  chain_end_ = true;
   for (;;) {
     if (!request_chunked_) {
-      if (request_body_left_ > limit) {
+      if (request_body_left_ > limit && !first_part) {
         co_await local_reply(413, "request body too large\n", true);
         co_return false;
       }
-      if (in_.size() >= request_body_left_) {
-        chain_data_ = in_.view().substr(0, static_cast<std::size_t>(request_body_left_));
+      const std::uint64_t wanted = std::min(request_body_left_, limit);
+      if (in_.size() >= wanted) {
+        chain_data_ = in_.view().substr(0, static_cast<std::size_t>(wanted));
+        chain_end_ = wanted == request_body_left_;
         break;
       }
     } else {
       bool done = false;
-      while (scanned < in_.size() && !done) {
+      while (scanned < in_.size() && !done && filter_body_.size() <= limit) {
         auto step = decoder.decode(in_.view().substr(scanned));
         if (step.error) {
           co_await local_reply(400, "malformed request body\n", true);
@@ -122,8 +158,13 @@ asio::awaitable<bool> connection::buffer_body_for_filters() {
         done = step.done;
       }
       if (filter_body_.size() > limit) {
-        co_await local_reply(413, "request body too large\n", true);
-        co_return false;
+        if (!first_part) {
+          co_await local_reply(413, "request body too large\n", true);
+          co_return false;
+        }
+        chain_data_ = std::string_view(filter_body_).substr(0, static_cast<std::size_t>(limit));
+        chain_end_ = false;
+        break;
       }
       if (done) {
         chain_data_ = filter_body_;
@@ -138,10 +179,15 @@ asio::awaitable<bool> connection::buffer_body_for_filters() {
     }
     // Room for the whole body (and, chunked, its framing) in the buffer.
     const std::size_t want = static_cast<std::size_t>(
-        request_chunked_ ? limit + limit / 8 + 64 * 1024 : request_body_left_ + 1);
+        request_chunked_ ? limit + limit / 8 + 64 * 1024 : std::min(request_body_left_, limit) + 1);
     std::size_t room = 0;
     char* dst = in_.prepare(room, std::max(want, in_.capacity()));
     if (room == 0) {
+      if (first_part && request_chunked_ && scanned > 0) {  // framing filled the room
+        chain_data_ = filter_body_;
+        chain_end_ = false;
+        break;
+      }
       co_await local_reply(413, "request body too large\n", true);
       co_return false;
     }
@@ -154,7 +200,6 @@ asio::awaitable<bool> connection::buffer_body_for_filters() {
   disarm();
   body_seen_by_filters_ = true;
   if (!(filters_.hooks() & hook_request_body)) co_return true;
-  chain_end_ = true;
   if (co_await run_chain(chain_phase::request_body) == filter_status::next) co_return true;
   co_await filter_reply(true);
   co_return false;
@@ -194,6 +239,10 @@ asio::awaitable<bool> connection::relay_filtered(upstream_connection& up, bool& 
   std::uint64_t sent_body = 0;
   response_chunks_.reset();
   bool head_sent = false;
+  // A filter that asked for it gets the body's first part (or all of it) in
+  // one piece before anything, the head included, goes to the client.
+  std::uint64_t hold = filters_.response_hold();
+  response_hold_.clear();
   for (;;) {
     // The next piece of the upstream body, and how much of up_ it used.
     std::string_view piece;
@@ -230,6 +279,14 @@ asio::awaitable<bool> connection::relay_filtered(upstream_connection& up, bool& 
         up_.commit(n);
         continue;
       }
+    }
+    if (hold) {
+      response_hold_.append(piece);
+      up_.consume(used);
+      used = 0;
+      if (!end && response_hold_.size() < hold) continue;
+      hold = 0;
+      piece = response_hold_;
     }
     chain_chunk_ = {piece, end};
     if (co_await run_chain(chain_phase::response_body) == filter_status::stop) {

@@ -11,6 +11,7 @@
 #include "core/json_writer.hpp"
 #include "server/prometheus_text.hpp"
 #include "server/worker.hpp"
+#include "waf/match_log.hpp"
 
 namespace gateway {
 
@@ -291,7 +292,9 @@ std::string server::impl::stats_text() {
   g.reloads_ok = reloads_ok.load();
   g.reloads_failed = reloads_failed.load();
   g.connections = shared.connections.load();
-  return prometheus_text(series.labels(), total, g);
+  std::string text = prometheus_text(series.labels(), total, g);
+  waf::append_metrics(text);  // the WAF's counters are the process's (its pool is)
+  return text;
 }
 
 std::string server::stats_text() const {
@@ -314,6 +317,7 @@ std::uint16_t server::admin_port() const {
 
 void server::reopen_logs() {
   if (impl_->shared.access_log) impl_->shared.access_log->reopen();
+  waf::match_log::reopen_all();
 }
 
 admin_response server::impl::admin_request(server& owner, std::string_view method,

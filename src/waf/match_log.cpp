@@ -1,0 +1,181 @@
+#include "waf/match_log.hpp"
+
+#include <gateway/error.hpp>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <vector>
+
+#include "core/json_writer.hpp"
+#include "waf/evaluation_pool.hpp"
+
+namespace gateway::waf {
+
+namespace {
+
+std::string_view match_action(const waf_match& m, const match_context& c) {
+  return m.disruptive ? to_string(c.decision) : std::string_view("log");
+}
+
+void json_line(std::string& out, const waf_match& m, const match_context& c) {
+  json_writer w(out);
+  std::string time;
+  json_writer::append_time(time, std::chrono::system_clock::now());
+  w.begin_object()
+      .field("time", time)
+      .field("request_id", c.request_id)
+      .field("client", c.client)
+      .field("route", c.route)
+      .field("rule_id", m.rule_id)
+      .field("phase", m.phase)
+      .field("message", m.message)
+      .field("data", m.data)
+      .field("severity", m.severity)
+      .field("paranoia_level", m.paranoia_level)
+      .field("action", match_action(m, c))
+      .field("mode", c.mode)
+      .key("tags")
+      .begin_array();
+  for (const std::string& t : m.tags)
+    w.value(t);
+  w.end_array().end_object();
+  out.push_back('\n');
+}
+
+}  // namespace
+
+struct log_registry {
+  std::mutex mutex;
+  std::vector<std::weak_ptr<match_log>> logs;
+
+  static log_registry& get() {
+    static log_registry r;
+    return r;
+  }
+  static int open_file(const std::string& path) {
+    return ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  }
+};
+
+std::shared_ptr<match_log> match_log::open(const std::string& path, log_format format) {
+  auto& r = log_registry::get();
+  std::lock_guard lock(r.mutex);
+  for (auto& w : r.logs) {
+    auto l = w.lock();
+    if (l && l->path_ == path && l->format_ == format) return l;
+  }
+  int fd = 2;
+  if (path != "-") {
+    fd = log_registry::open_file(path);
+    if (fd < 0)
+      throw error(errc::invalid_config,
+                  "waf: log file '" + path + "' cannot be opened: " + std::strerror(errno));
+  }
+  auto made = std::make_shared<match_log>(path, format, fd);
+  std::erase_if(r.logs, [](const auto& w) { return w.expired(); });
+  r.logs.push_back(made);
+  return made;
+}
+
+void match_log::reopen_all() {
+  auto& r = log_registry::get();
+  std::lock_guard lock(r.mutex);
+  for (auto& w : r.logs) {
+    auto l = w.lock();
+    if (!l || l->path_ == "-") continue;
+    int fd = log_registry::open_file(l->path_);
+    if (fd < 0) continue;  // keep writing where it was
+    ::dup2(fd, l->fd_);    // writers never see a closed descriptor
+    ::close(fd);
+  }
+}
+
+match_log::~match_log() {
+  if (fd_ > 2) ::close(fd_);
+}
+
+void match_log::write(std::span<const waf_match> matches, const match_context& c) const {
+  std::string line;
+  for (const waf_match& m : matches) {
+    line.clear();
+    if (format_ == log_format::json) {
+      json_line(line, m, c);
+    } else {
+      json_writer::append_time(line, std::chrono::system_clock::now());
+      line.append(" waf ").append(m.log_line);
+      line.append(" [route \"").append(c.route).append("\"]\n");
+    }
+    for (std::size_t done = 0; done < line.size();) {
+      ssize_t n = ::write(fd_, line.data() + done, line.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;  // a full disk costs lines, never a request
+      done += static_cast<std::size_t>(n);
+    }
+  }
+}
+
+namespace {
+
+struct counters {
+  std::mutex mutex;
+  std::map<std::pair<int, std::string>, std::uint64_t> matches;
+  std::map<std::string, std::uint64_t> requests;
+  static counters& get() {
+    static counters c;
+    return c;
+  }
+};
+
+}  // namespace
+
+void count_matches(std::span<const waf_match> matches, const match_context& c) {
+  if (matches.empty()) return;
+  auto& k = counters::get();
+  std::lock_guard lock(k.mutex);
+  for (const waf_match& m : matches)
+    ++k.matches[{m.rule_id, std::string(match_action(m, c))}];
+}
+
+void count_request(waf_action decision, bool detection_only) {
+  auto& k = counters::get();
+  std::lock_guard lock(k.mutex);
+  ++k.requests[detection_only ? std::string("detect") : std::string(to_string(decision))];
+}
+
+void append_metrics(std::string& out) {
+  auto& k = counters::get();
+  std::lock_guard lock(k.mutex);
+  if (k.requests.empty()) return;  // no WAF in this process yet
+  out.append(
+      "# HELP gateway_waf_requests_total Requests the WAF evaluated, by decision.\n"
+      "# TYPE gateway_waf_requests_total counter\n");
+  for (const auto& [decision, n] : k.requests)
+    out.append("gateway_waf_requests_total{decision=\"")
+        .append(decision)
+        .append("\"} ")
+        .append(std::to_string(n))
+        .append("\n");
+  out.append(
+      "# HELP gateway_waf_rule_matches_total Rule matches, by rule id and action.\n"
+      "# TYPE gateway_waf_rule_matches_total counter\n");
+  for (const auto& [key, n] : k.matches)
+    out.append("gateway_waf_rule_matches_total{rule_id=\"")
+        .append(std::to_string(key.first))
+        .append("\",action=\"")
+        .append(key.second)
+        .append("\"} ")
+        .append(std::to_string(n))
+        .append("\n");
+  out.append(
+         "# HELP gateway_waf_queued Requests waiting for a WAF evaluation thread.\n"
+         "# TYPE gateway_waf_queued gauge\ngateway_waf_queued ")
+      .append(std::to_string(evaluation_pool::shared().queued()))
+      .append("\n");
+}
+
+}  // namespace gateway::waf

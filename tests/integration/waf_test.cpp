@@ -1,0 +1,357 @@
+// The WAF through the real gateway with Debian's OWASP CRS: attacks blocked
+// with their rule ids in the WAF log, ordinary traffic untouched, detection
+// only, per-route exclusions, response body rules, request body limits, and
+// a worker that keeps serving while a large body is inspected.
+#include <doctest/doctest.h>
+#include <unistd.h>
+#include <boost/json.hpp>
+
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <future>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "gateway_fixture.hpp"
+#include "test_http.hpp"
+
+using namespace gwtest;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A WAF log file of its own for each test, removed at the end.
+struct temp_log {
+  std::string path;
+  temp_log() {
+    static std::atomic<int> n{0};
+    path =
+        "/tmp/gateway-waf-test-" + std::to_string(::getpid()) + "-" + std::to_string(++n) + ".log";
+    std::remove(path.c_str());
+  }
+  ~temp_log() { std::remove(path.c_str()); }
+  std::vector<boost::json::object> lines() const {
+    std::ifstream in(path);
+    std::vector<boost::json::object> out;
+    for (std::string line; std::getline(in, line);)
+      if (!line.empty()) out.push_back(boost::json::parse(line).as_object());
+    return out;
+  }
+  std::string text() const {
+    std::ifstream in(path);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+  // Rule ids logged for one request.
+  std::set<std::int64_t> rules_for(const std::string& request_id) const {
+    std::set<std::int64_t> ids;
+    for (const auto& l : lines())
+      if (l.at("request_id").as_string() == request_id) ids.insert(l.at("rule_id").as_int64());
+    return ids;
+  }
+};
+
+std::string waf_policy(const std::string& name, const std::string& target_lines,
+                       const std::string& spec_lines) {
+  return "---\napiVersion: gateway.dev/v1alpha1\nkind: WafPolicy\nmetadata: {name: " + name +
+         "}\nspec:\n  targetRefs:\n" + target_lines + spec_lines;
+}
+
+const std::string app_target =
+    "  - {group: gateway.networking.k8s.io, kind: HTTPRoute, name: app}\n";
+
+std::string crs_spec(const std::string& log_path, const std::string& extra = "") {
+  return "  ruleSet: {crs: {paranoiaLevel: 1}}\n  log: {path: " + log_path + ", format: JSON}\n" +
+         extra;
+}
+
+// A browser-like request; `id` becomes its x-request-id.
+std::string browser_request(const std::string& method, const std::string& target,
+                            const std::string& id, const std::string& extra_fields = "",
+                            const std::string& body = "") {
+  std::string r = method + " " + target +
+                  " HTTP/1.1\r\nhost: shop.example\r\nuser-agent: Mozilla/5.0 (X11; Linux "
+                  "x86_64; rv:120.0) Gecko/20100101 Firefox/120.0\r\naccept: "
+                  "text/html,application/json;q=0.9,*/*;q=0.8\r\naccept-language: "
+                  "en-US,en;q=0.5\r\nx-request-id: " +
+                  id + "\r\n" + extra_fields;
+  if (!body.empty() || method == "POST")
+    r += "content-length: " + std::to_string(body.size()) + "\r\n";
+  return r + "connection: close\r\n\r\n" + body;
+}
+
+bool any_in_range(const std::set<std::int64_t>& ids, std::int64_t from, std::int64_t to) {
+  return ids.lower_bound(from) != ids.end() && *ids.lower_bound(from) < to;
+}
+
+std::string multipart(const std::string& boundary, const std::string& filename,
+                      const std::string& type, const std::string& content) {
+  return "--" + boundary +
+         "\r\ncontent-disposition: form-data; name=\"title\"\r\n\r\nholiday pictures\r\n--" +
+         boundary + "\r\ncontent-disposition: form-data; name=\"file\"; filename=\"" + filename +
+         "\"\r\ncontent-type: " + type + "\r\n\r\n" + content + "\r\n--" + boundary + "--\r\n";
+}
+
+}  // namespace
+
+TEST_SUITE("waf") {
+  TEST_CASE("CRS blocks the common attacks with 403 and logs their rule ids") {
+    test_upstream up(echo);
+    temp_log log;
+    running_gateway gw(load_on_loopback(app_route_yaml(up.port()) +
+                                        waf_policy("waf", app_target, crs_spec(log.path))));
+    struct attack {
+      std::string name, request;
+      std::int64_t from, to;  // the CRS rule ids that must appear
+    };
+    const std::string b = "x0x0boundary";
+    const std::vector<attack> attacks = {
+        {"sqli", browser_request("GET", "/search?q=1%27%20OR%20%271%27%3D%271", "a-sqli"), 942000,
+         943000},
+        {"xss",
+         browser_request("GET", "/?q=%3Cscript%3Ealert(document.cookie)%3C/script%3E", "a-xss"),
+         941000, 942000},
+        {"traversal", browser_request("GET", "/download?file=../../../../etc/passwd", "a-lfi"),
+         930000, 931000},
+        {"rce", browser_request("GET", "/ping?host=127.0.0.1%3Bcat%20/etc/passwd", "a-rce"), 932000,
+         933000},
+        {"php",
+         browser_request("GET", "/?code=%3C%3Fphp%20system(%24_GET%5B%27c%27%5D)%3B%20%3F%3E",
+                         "a-php"),
+         933000, 934000},
+        {"scanner",
+         "GET / HTTP/1.1\r\nhost: shop.example\r\nuser-agent: sqlmap/1.7.2#stable "
+         "(https://sqlmap.org)\r\naccept: */*\r\nx-request-id: a-scan\r\nconnection: "
+         "close\r\n\r\n",
+         913100, 913101},
+        {"upload",
+         browser_request("POST", "/upload", "a-upload",
+                         "content-type: multipart/form-data; boundary=" + b + "\r\n",
+                         multipart(b, "shell.php", "application/octet-stream", "GIF89a hello")),
+         933110, 933111},
+    };
+    for (const attack& a : attacks) {
+      CAPTURE(a.name);
+      auto r = request(gw.port(), a.request);
+      CHECK(r.status == 403);
+    }
+    CHECK(up.requests() == 0);  // nothing reached the application
+    for (const attack& a : attacks) {
+      CAPTURE(a.name);
+      auto ids = log.rules_for("a-" + std::string(a.name == "sqli"        ? "sqli"
+                                                  : a.name == "xss"       ? "xss"
+                                                  : a.name == "traversal" ? "lfi"
+                                                  : a.name == "rce"       ? "rce"
+                                                  : a.name == "php"       ? "php"
+                                                  : a.name == "scanner"   ? "scan"
+                                                                          : "upload"));
+      CHECK(any_in_range(ids, a.from, a.to));
+      CHECK(ids.count(949110));  // the inbound anomaly score that blocked it
+    }
+    // The JSON line carries what an operator needs.
+    for (const auto& l : log.lines()) {
+      if (l.at("rule_id").as_int64() != 949110 || l.at("request_id").as_string() != "a-sqli")
+        continue;
+      CHECK(l.at("action").as_string() == "deny");
+      CHECK(l.at("route").as_string() == "default/app");
+      CHECK(l.at("client").as_string() == "127.0.0.1");
+      CHECK(l.at("mode").as_string() == "On");
+      CHECK(!l.at("message").as_string().empty());
+      CHECK(l.at("severity").as_int64() == 2);
+      CHECK(l.at("tags").as_array().size() > 0);
+    }
+    // Metrics per rule id and action.
+    const std::string stats = gw.server().stats_text();
+    CHECK(stats.find("gateway_waf_rule_matches_total{rule_id=\"949110\",action=\"deny\"}") !=
+          std::string::npos);
+    CHECK(stats.find("gateway_waf_requests_total{decision=\"deny\"}") != std::string::npos);
+  }
+
+  TEST_CASE("ordinary traffic passes the CRS with no match") {
+    test_upstream up(echo);
+    temp_log log;
+    running_gateway gw(load_on_loopback(app_route_yaml(up.port()) +
+                                        waf_policy("waf", app_target, crs_spec(log.path))));
+    std::vector<std::string> requests;
+    int n = 0;
+    auto id = [&] { return "ok-" + std::to_string(++n); };
+    for (int page = 1; page <= 8; ++page)
+      requests.push_back(browser_request(
+          "GET", "/products?page=" + std::to_string(page) + "&sort=price&dir=asc", id()));
+    for (const char* path :
+         {"/caf%C3%A9/men%C3%BC", "/%E6%97%A5%E6%9C%AC%E8%AA%9E/%E3%83%9A%E3%83%BC%E3%82%B8",
+          "/stra%C3%9Fe/%C3%BCber-uns", "/%D0%BA%D0%B0%D1%82%D0%B0%D0%BB%D0%BE%D0%B3",
+          "/blog/2026/11/26/hello-world", "/static/app.3f9a1c.js", "/images/logo@2x.png",
+          "/api/v1/users/42/orders?limit=20&offset=40"})
+      requests.push_back(browser_request("GET", path, id()));
+    std::string cookie = "cookie: session=";
+    for (int i = 0; i < 40; ++i)
+      cookie += "a3f9c1e7";
+    cookie += "; theme=dark; lang=en-US; cart=item-1.item-7.item-9; consent=analytics%3Dno\r\n";
+    for (int i = 0; i < 6; ++i)
+      requests.push_back(browser_request("GET", "/account?tab=" + std::to_string(i), id(), cookie));
+    const std::vector<std::string> forms = {
+        "name=Alice+Smith&email=alice%40example.com&message=Hello%2C+I+would+like+a+quote+for+"
+        "three+chairs.",
+        "username=bob&password=correct+horse+battery+staple&remember=on",
+        "q=blue+running+shoes&size=42&color=blue",
+        "street=221B+Baker+Street&city=London&zip=NW1+6XE&country=GB",
+        "comment=Great+product%21+Arrived+quickly+and+works+as+described.&rating=5",
+        "first=J%C3%BCrgen&last=M%C3%BCller&city=M%C3%BCnchen",
+        "amount=19.99&currency=EUR&card_holder=Jane+Doe",
+        "title=Weekly+report&body=All+tasks+done%2C+see+attached+numbers.",
+    };
+    for (const std::string& f : forms)
+      requests.push_back(browser_request("POST", "/forms/submit", id(),
+                                         "content-type: application/x-www-form-urlencoded\r\n", f));
+    const std::vector<std::string> json = {
+        R"({"name":"Widget","price":9.99,"tags":["tools","garden"],"stock":{"warehouse":"north","count":12}})",
+        R"({"user":{"id":42,"email":"carol@example.com","roles":["editor"]},"active":true})",
+        R"({"items":[{"sku":"A-1","qty":2},{"sku":"B-7","qty":1}],"coupon":null})",
+        R"({"query":"running shoes","filters":{"size":[41,42],"color":"blue"},"page":2})",
+        R"({"message":"Meeting moved to Thursday at 10:00, room 4.","notify":true})",
+        R"({"lat":48.8566,"lon":2.3522,"label":"Paris office"})",
+        R"({"title":"Résumé","body":"Straße, café, naïve — unicode text","lang":"fr"})",
+        R"({"events":[{"type":"click","at":1700000000},{"type":"view","at":1700000005}]})",
+    };
+    for (const std::string& j : json)
+      requests.push_back(
+          browser_request("POST", "/api/v1/items", id(), "content-type: application/json\r\n", j));
+    const std::string b = "----formboundary7MA4YWxkTrZu0gW";
+    std::string png = "\x89PNG\r\n\x1a\n";
+    for (int i = 0; i < 300; ++i)
+      png.push_back(static_cast<char>((i * 37) & 0x7f));
+    for (const char* file : {"holiday.png", "scan-2026.png", "avatar.png", "photo 1.png"})
+      requests.push_back(browser_request(
+          "POST", "/upload", id(), "content-type: multipart/form-data; boundary=" + b + "\r\n",
+          multipart(b, file, "image/png", png)));
+    for (int i = 0; i < 6; ++i)
+      requests.push_back(browser_request("HEAD", "/products/" + std::to_string(100 + i), id()));
+    requests.push_back(browser_request("OPTIONS", "/api/v1/items", id()));
+    requests.push_back(browser_request("GET", "/search?q=how+to+select+a+good+table+saw", id()));
+    REQUIRE(requests.size() >= 50);
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+      CAPTURE(requests[i]);
+      auto r = request(gw.port(), requests[i], requests[i].rfind("HEAD", 0) == 0);
+      CHECK(r.status == 200);
+    }
+    CHECK(up.requests() == requests.size());
+    CHECK(log.text() == "");  // not one rule matched
+  }
+
+  TEST_CASE("DetectionOnly logs the matches and lets the request through") {
+    test_upstream up(echo);
+    temp_log log;
+    running_gateway gw(load_on_loopback(
+        app_route_yaml(up.port()) +
+        waf_policy("waf", app_target, "  mode: DetectionOnly\n" + crs_spec(log.path))));
+    auto r =
+        request(gw.port(), browser_request("GET", "/search?q=1%27%20OR%20%271%27%3D%271", "d-1"));
+    CHECK(r.status == 200);
+    CHECK(up.requests() == 1);
+    auto ids = log.rules_for("d-1");
+    CHECK(any_in_range(ids, 942000, 943000));
+    for (const auto& l : log.lines()) {
+      CHECK(l.at("mode").as_string() == "DetectionOnly");
+      CHECK(l.at("action").as_string() == "log");
+    }
+  }
+
+  TEST_CASE("a per-route exclusion stops one false positive and nothing else") {
+    test_upstream up(echo);
+    temp_log log;
+    // /admin takes SQL in its 'sql' argument on purpose; the rest of the
+    // route, and every other route, keeps the full rule set.
+    const std::string yaml =
+        app_route_yaml(up.port(),
+                       "  - matches: [{path: {type: PathPrefix, value: /admin}}]\n"
+                       "    name: admin\n    backendRefs: [{name: app, port: 80}]\n") +
+        waf_policy("waf", app_target, crs_spec(log.path)) +
+        waf_policy("admin-sql",
+                   "  - {group: gateway.networking.k8s.io, kind: HTTPRoute, name: app, "
+                   "sectionName: admin}\n",
+                   crs_spec(log.path,
+                            "  exclusions:\n  - {tags: [attack-sqli], targets: ['ARGS:sql']}\n"));
+    running_gateway gw(load_on_loopback(yaml));
+    const std::string sql = "SELECT%20name%20FROM%20users%20WHERE%20id%3D1%20OR%201%3D1";
+    CHECK(request(gw.port(), browser_request("GET", "/admin/run?sql=" + sql, "x-1")).status == 200);
+    CHECK(log.rules_for("x-1").empty());
+    // The same text in another argument of the same rule is still blocked.
+    CHECK(request(gw.port(), browser_request("GET", "/admin/run?note=" + sql, "x-2")).status ==
+          403);
+    // And in the same argument on another rule of the route.
+    CHECK(request(gw.port(), browser_request("GET", "/run?sql=" + sql, "x-3")).status == 403);
+    // Another attack class in the excluded argument is still caught.
+    CHECK(request(gw.port(),
+                  browser_request("GET", "/admin/run?sql=%3Cscript%3Ealert(1)%3C/script%3E", "x-4"))
+              .status == 403);
+    CHECK(any_in_range(log.rules_for("x-4"), 941000, 942000));
+  }
+
+  TEST_CASE("response body rules fire when the policy enables them") {
+    const std::string leak =
+        "<html><body>Error: You have an error in your SQL syntax; check the manual that "
+        "corresponds to your MySQL server version for the right syntax to use near ''' at line "
+        "1</body></html>";
+    test_upstream up([&](const received_request&) {
+      response_plan p;
+      p.body = leak;
+      p.headers = {{"content-type", "text/html; charset=utf-8"}};
+      return p;
+    });
+    temp_log log;
+    const std::string yaml =
+        app_route_yaml(up.port(),
+                       "  - matches: [{path: {type: PathPrefix, value: /plain}}]\n"
+                       "    name: plain\n    backendRefs: [{name: app, port: 80}]\n") +
+        waf_policy("waf", app_target, crs_spec(log.path, "  responseBody: {enabled: true}\n")) +
+        waf_policy("no-body",
+                   "  - {group: gateway.networking.k8s.io, kind: HTTPRoute, name: app, "
+                   "sectionName: plain}\n",
+                   crs_spec(log.path));
+    running_gateway gw(load_on_loopback(yaml));
+    auto r = request(gw.port(), browser_request("GET", "/report", "r-1"));
+    CHECK(r.status == 403);
+    CHECK(r.body.find("SQL syntax") == std::string::npos);  // the leak never left
+    auto ids = log.rules_for("r-1");
+    CHECK(any_in_range(ids, 951000, 952000));
+    CHECK(ids.count(959100));  // the outbound anomaly score
+    // Without response body inspection the same page goes out.
+    auto plain = request(gw.port(), browser_request("GET", "/plain/report", "r-2"));
+    CHECK(plain.status == 200);
+    CHECK(plain.body == leak);
+  }
+
+  TEST_CASE("request body over the policy's limit: 413, or the first part inspected") {
+    test_upstream up(echo);
+    temp_log log;
+    const std::string yaml =
+        app_route_yaml(up.port(),
+                       "  - matches: [{path: {type: PathPrefix, value: /partial}}]\n"
+                       "    name: partial\n    backendRefs: [{name: app, port: 80}]\n") +
+        waf_policy("waf", app_target,
+                   crs_spec(log.path, "  requestBody: {limit: 1024, overflow: Reject}\n")) +
+        waf_policy("partial",
+                   "  - {group: gateway.networking.k8s.io, kind: HTTPRoute, name: app, "
+                   "sectionName: partial}\n",
+                   crs_spec(log.path, "  requestBody: {limit: 1024, overflow: ProcessPartial}\n"));
+    running_gateway gw(load_on_loopback(yaml));
+    const std::string ct = "content-type: application/x-www-form-urlencoded\r\n";
+    std::string big = "comment=" + std::string(4000, 'a');
+    CHECK(request(gw.port(), browser_request("POST", "/post", "b-1", ct, big)).status == 413);
+    // ProcessPartial: the whole body goes upstream, the rules saw its first KiB.
+    auto r = request(gw.port(), browser_request("POST", "/partial/post", "b-2", ct, big));
+    CHECK(r.status == 200);
+    CHECK(r.body.find("POST /partial/post 4008") != std::string::npos);
+    // An attack in the first part is caught, one past the limit is not seen.
+    std::string early = "q=1%27%20OR%20%271%27%3D%271&pad=" + std::string(4000, 'b');
+    CHECK(request(gw.port(), browser_request("POST", "/partial/post", "b-3", ct, early)).status ==
+          403);
+    std::string late = "pad=" + std::string(4000, 'b') + "&q=1%27%20OR%20%271%27%3D%271";
+    CHECK(request(gw.port(), browser_request("POST", "/partial/post", "b-4", ct, late)).status ==
+          200);
+  }
+}
