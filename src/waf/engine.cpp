@@ -58,8 +58,11 @@ SecRule MULTIPART_UNMATCHED_BOUNDARY "@eq 1" "id:200004,phase:2,t:none,log,deny,
 SecRule TX:/^MSC_/ "!@streq 0" "id:200005,phase:2,t:none,log,deny,msg:'ModSecurity internal error flagged: %{MATCHED_VAR_NAME}'"
 )";
 
-// The name libmodsecurity gives the inline text in its messages.
-constexpr std::string_view inline_source = "waf-policy";
+// The names libmodsecurity gives the two inline texts in its messages (and
+// its errors, with lines counted in each text): the gateway's settings with
+// the Includes, and the policy's own directives.
+constexpr std::string_view settings_source = "waf-settings";
+constexpr std::string_view directives_source = "directives";
 
 bool readable_file(const std::string& path, struct stat& st) {
   return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
@@ -131,7 +134,7 @@ std::vector<std::string> directive_tags(std::string_view text, int line) {
   return tags;
 }
 
-void read_tags(waf_engine::impl& e, const std::string& inline_text) {
+void read_tags(waf_engine::impl& e, const std::string& settings) {
   std::map<std::string, std::string, std::less<>> sources;
   for (int p = 0; p < modsecurity::Phases::NUMBER_OF_PHASES; ++p) {
     for (const auto& rule : e.set->m_rulesSetPhases.at(p)->m_rules) {
@@ -141,8 +144,10 @@ void read_tags(waf_engine::impl& e, const std::string& inline_text) {
       if (!file) continue;
       auto [it, fresh] = sources.try_emplace(*file);
       if (fresh) {
-        if (*file == inline_source) {
-          it->second = inline_text;
+        if (*file == settings_source) {
+          it->second = settings;
+        } else if (*file == directives_source) {
+          it->second = e.rules.directives;
         } else if (std::FILE* f = std::fopen(file->c_str(), "rb")) {
           char buf[65536];
           for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;)
@@ -210,10 +215,6 @@ std::string rules_text(const waf_rule_set& r) {
   }
   for (const std::string& f : r.files)
     append_include(out, f);
-  if (!r.directives.empty()) {
-    out.append(r.directives);
-    if (out.back() != '\n') out.push_back('\n');
-  }
   return out;
 }
 
@@ -265,7 +266,7 @@ std::shared_ptr<const waf_engine> waf_engine::load(const waf_rule_set& rules) {
   if (!rules.crs && rules.files.empty() && rules.directives.empty())
     throw error(errc::invalid_config, "waf: the rule set is empty (crs, files or directives)");
   std::string text = waf::rules_text(rules);
-  std::string key = waf::engine_key(rules, text);
+  std::string key = waf::engine_key(rules, text + "\n#directives\n" + rules.directives);
   {
     std::lock_guard lock(waf::cache_mutex);
     auto it = waf::cache.find(key);
@@ -278,7 +279,10 @@ std::shared_ptr<const waf_engine> waf_engine::load(const waf_rule_set& rules) {
   auto i = std::make_unique<impl>();
   i->rules = rules;
   i->set = std::make_unique<modsecurity::RulesSet>();
-  if (i->set->load(text.c_str(), std::string(waf::inline_source)) < 0)
+  if (i->set->load(text.c_str(), std::string(waf::settings_source)) < 0)
+    throw error(errc::invalid_config, "waf: " + i->set->getParserError());
+  if (!rules.directives.empty() &&
+      i->set->load(rules.directives.c_str(), std::string(waf::directives_source)) < 0)
     throw error(errc::invalid_config, "waf: " + i->set->getParserError());
   for (int p = 0; p < modsecurity::Phases::NUMBER_OF_PHASES; ++p)
     i->count += i->set->m_rulesSetPhases.at(p)->size();

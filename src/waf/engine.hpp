@@ -30,7 +30,8 @@ namespace waf {
 // transactions of every engine hang off it).
 modsecurity::ModSecurity& library();
 
-// The directives an engine is loaded from (exposed for tests and --waf-test).
+// The directives an engine is loaded from before the policy's own (the
+// gateway's settings, the CRS and the rule files as Includes).
 std::string rules_text(const waf_rule_set& rules);
 
 // Where Debian's modsecurity-crs puts the CRS.
