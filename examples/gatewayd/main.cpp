@@ -16,6 +16,7 @@
 #include "config_source.hpp"
 #include "demo_config.hpp"
 #include "demo_upstream.hpp"
+#include "waf_test.hpp"
 
 namespace {
 
@@ -50,6 +51,12 @@ Options:
                       port, printed in the curl lines). Demo mode only.
   --check FILE        Validate FILE, print every error and warning, exit 0 if
                       it is valid and 1 if not. Serves nothing.
+  --waf-test FILE     With --config: run the sample requests in FILE (a YAML
+                      list of {name, method, url, headers, body, client,
+                      listener, expect}) through the config's WAF without
+                      serving, print each decision and the rules that
+                      matched; exit 1 if an 'expect' (pass, deny, redirect,
+                      drop) is not met.
   --threads N         Worker threads, one event loop each (default: one per core).
   --log-level LEVEL   debug, info, warn, error or off (default: info).
   --drain-timeout MS  On SIGINT/SIGTERM, how long in-flight requests may take
@@ -67,6 +74,7 @@ Logs go to stderr.
 struct options {
   std::optional<std::string> config;
   std::optional<std::string> check;
+  std::optional<std::string> waf_test;
   std::vector<gateway::bind_mapping> binds;
   bool dump = false;
   std::optional<std::string> admin;  // "ADDR:PORT" or "off"; unset: the mode's default
@@ -123,6 +131,8 @@ options parse(int argc, char** argv) {
       o.demo_port = parse_count("--demo-port", value(), 65535);
     } else if (a == "--check") {
       o.check = value();
+    } else if (a == "--waf-test") {
+      o.waf_test = value();
     } else if (a == "--threads") {
       o.threads = parse_count("--threads", value(), 1024);
     } else if (a == "--drain-timeout") {
@@ -227,6 +237,10 @@ int serve(gateway::server& server, gatewayd::config_source* source, int signal_f
 int main(int argc, char** argv) {
   options opts = parse(argc, argv);
   if (opts.check) return check(*opts.check);
+  if (opts.waf_test) {
+    if (!opts.config) bad_usage("--waf-test needs --config");
+    return gatewayd::waf_test(*opts.config, *opts.waf_test);
+  }
 
   // Signals are taken synchronously by this thread (signalfd); workers never see them.
   sigset_t signals;

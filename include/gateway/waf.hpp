@@ -137,4 +137,24 @@ class GATEWAY_API waf_engine {
   std::unique_ptr<impl> impl_;
 };
 
+struct gateway_config;
+
+// What a config's WAF would do with a request, found the way the gateway
+// finds it: the listener (by name, else the first whose hostname takes the
+// request's Host), the route and rule (the router), and the WAF policy on
+// that rule. For tuning rules and exclusions without traffic (gatewayd --waf-test).
+struct waf_explanation {
+  std::string listener;    // "" when no listener takes the Host
+  std::string route;       // "namespace/name"; "" when no route matched (a 404)
+  std::string rule;        // the rule's name, or its index as "#N"
+  bool inspected = false;  // a WAF policy applies to the rule (and is not Off)
+  waf_mode mode = waf_mode::off;
+  waf_verdict verdict;  // pass when not inspected; deny 413 for a body over the policy's limit
+};
+
+// Evaluates `request` against `config` in process; thread-safe, no socket.
+// `listener` picks a listener by name ("" chooses by Host).
+GATEWAY_API waf_explanation explain_waf(const gateway_config& config, const waf_request& request,
+                                        std::string_view listener = {});
+
 }  // namespace gateway

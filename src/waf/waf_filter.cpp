@@ -269,6 +269,7 @@ class waf_filter final : public filter {
 class factory final : public filter_factory {
  public:
   explicit factory(std::shared_ptr<const config> c) : cfg_(std::move(c)) {}
+  const config& settings() const noexcept { return *cfg_; }
   filter* create(filter_arena& arena) const override { return arena.make<waf_filter>(cfg_); }
   std::uint8_t hooks() const noexcept override {
     if (!cfg_->engine) return 0;  // mode Off
@@ -371,6 +372,14 @@ waf_rule_set read_rule_set(const json_object& o, std::string_view path) {
 }
 
 }  // namespace
+
+std::optional<waf_use> waf_use_of(const filter_factory& f) {
+  const auto* mine = dynamic_cast<const factory*>(&f);
+  if (!mine) return std::nullopt;
+  const config& c = mine->settings();
+  return waf_use{c.engine.get(),    c.mode, &c.exclusions, c.request_body, c.request_body_limit,
+                 c.request_overflow};
+}
 
 std::shared_ptr<const filter_factory> make_waf_filter(std::string_view json) {
   const json_value root = parse_config(json);
