@@ -3,37 +3,18 @@ import datetime
 import os
 import platform
 import re
-import statistics
 import subprocess
 import sys
 
+from wrk_output import med, parse
+
 raw_path, clk_tck, runs, duration, connections = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
-
-
-def to_ms(text):
-    m = re.match(r"([\d.]+)(us|ms|s)", text)
-    v = float(m.group(1))
-    return {"us": v / 1000, "ms": v, "s": v * 1000}[m.group(2)]
 
 
 rows = {}
 for line in open(raw_path):
     scenario, target, _run, ticks, out = line.rstrip("\n").split("\t", 4)
-    out = out.replace("\v", "\n")
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    total = int(re.search(r"(\d+) requests in", out).group(1))
-    p50 = to_ms(re.search(r"^\s*50%\s+(\S+)", out, re.M).group(1))
-    p99 = to_ms(re.search(r"^\s*99%\s+(\S+)", out, re.M).group(1))
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    sockerr = re.search(r"Socket errors: (.*)", out)
-    cpu = int(ticks) / clk_tck / total * 1000 if total else float("nan")
-    rows.setdefault((scenario, target), []).append(
-        dict(rps=rps, p50=p50, p99=p99, cpu=cpu, bad=(errors.group(1) if errors else "0"),
-             sockerr=(sockerr.group(1) if sockerr else "")))
-
-
-def med(values):
-    return statistics.median(values)
+    rows.setdefault((scenario, target), []).append(parse(out.replace("\v", "\n"), ticks, clk_tck))
 
 
 def cmd(args):

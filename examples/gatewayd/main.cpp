@@ -58,6 +58,9 @@ Options:
                       matched; exit 1 if an 'expect' (pass, deny, redirect,
                       drop) is not met.
   --threads N         Worker threads, one event loop each (default: one per core).
+  --waf-threads N     Threads that evaluate WAF rules, so workers never wait on
+                      them (default: one per core). They run at a lower CPU
+                      priority than the workers (nice +10).
   --log-level LEVEL   debug, info, warn, error or off (default: info).
   --drain-timeout MS  On SIGINT/SIGTERM, how long in-flight requests may take
                       to finish before their connections are closed (default 5000).
@@ -80,6 +83,7 @@ struct options {
   std::optional<std::string> admin;  // "ADDR:PORT" or "off"; unset: the mode's default
   gateway::access_log_options access_log;
   unsigned threads = 0;
+  unsigned waf_threads = 0;
   gateway::log_level level = gateway::log_level::info;
   unsigned drain_ms = 5000;
   unsigned demo_port = 8080;
@@ -135,6 +139,8 @@ options parse(int argc, char** argv) {
       o.waf_test = value();
     } else if (a == "--threads") {
       o.threads = parse_count("--threads", value(), 1024);
+    } else if (a == "--waf-threads") {
+      o.waf_threads = parse_count("--waf-threads", value(), 1024);
     } else if (a == "--drain-timeout") {
       o.drain_ms = parse_count("--drain-timeout", value(), 3600 * 1000);
     } else if (a == "--log-level") {
@@ -237,6 +243,7 @@ int serve(gateway::server& server, gatewayd::config_source* source, int signal_f
 int main(int argc, char** argv) {
   options opts = parse(argc, argv);
   if (opts.check) return check(*opts.check);
+  gateway::configure_waf_pool({opts.waf_threads, 10});
   if (opts.waf_test) {
     if (!opts.config) bad_usage("--waf-test needs --config");
     return gatewayd::waf_test(*opts.config, *opts.waf_test);

@@ -4,6 +4,8 @@
 #include <gateway/router.hpp>
 #include <gateway/waf.hpp>
 
+#include <charconv>
+
 #include "router/host_name.hpp"
 #include "server/path_normalizer.hpp"
 #include "waf/waf_filter.hpp"
@@ -68,9 +70,16 @@ waf_explanation explain_waf(const gateway_config& config, const waf_request& req
   router table(chosen->routes);
   route_selection picked = table.match(view);
   if (!picked) return out;
-  out.route = picked.matched_route->namespace_name + "/" + picked.matched_route->name;
-  out.rule =
-      picked.rule->name.empty() ? "#" + std::to_string(picked.rule_index) : picked.rule->name;
+  out.route.assign(picked.matched_route->namespace_name)
+      .append("/")
+      .append(picked.matched_route->name);
+  if (picked.rule->name.empty()) {
+    char number[24] = {'#'};
+    auto end = std::to_chars(number + 1, number + sizeof number, picked.rule_index).ptr;
+    out.rule.assign(number, static_cast<std::size_t>(end - number));
+  } else {
+    out.rule = picked.rule->name;
+  }
 
   auto use = waf_on(*chosen, *picked.rule);
   if (!use || !use->engine || use->mode == waf_mode::off) return out;
