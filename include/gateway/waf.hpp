@@ -101,7 +101,7 @@ GATEWAY_API std::string_view to_string(waf_action action) noexcept;
 // The threads that evaluate rules for the "waf" filter, so that a worker
 // never waits on libmodsecurity. Shared by the process.
 struct waf_pool_options {
-  unsigned threads = 0;  // 0: one per core
+  unsigned threads = 0;  // 0: one per CPU the process may use (its affinity)
   int nice = 10;         // CPU priority relative to the workers (Linux nice; 0: the same)
 };
 // Sets the pool's size and priority; takes effect only before the first WAF

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "admin/admin_server.hpp"
+#include "core/cpus.hpp"
 #include "core/json_writer.hpp"
 #include "server/prometheus_text.hpp"
 #include "server/worker.hpp"
@@ -116,7 +117,7 @@ void server::start() {
   if (impl_->current != impl::state::created)
     throw error(errc::invalid_state, "server::start: already started or stopped");
   unsigned n = impl_->options.threads;
-  if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
+  if (n == 0) n = usable_cpus();
   for (unsigned i = 0; i < n; ++i)
     impl_->workers.push_back(std::make_unique<worker>(impl_->shared, i));
 

@@ -1,5 +1,7 @@
 #include "waf/evaluation_pool.hpp"
 
+#include "core/cpus.hpp"
+
 #include <gateway/waf.hpp>
 
 #include <sys/resource.h>
@@ -28,7 +30,7 @@ evaluation_pool& evaluation_pool::shared() {
 }
 
 evaluation_pool::evaluation_pool(unsigned threads, int nice) {
-  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  if (threads == 0) threads = usable_cpus();
   threads_.reserve(threads);
   for (unsigned i = 0; i < threads; ++i)
     threads_.emplace_back([this, nice] { run(nice); });

@@ -65,6 +65,7 @@ struct job {
   int status = 0;
   bool inspect_body = false;
   std::size_t logged = 0;  // matches already written
+  waf_verdict verdict;     // the transaction's, once it has ended
 
   match_context context() const {
     return {request_id, client_ip, route, cfg->mode_name(),
@@ -102,13 +103,28 @@ void request_phases(job& j) {
   t.request_body();
 }
 
+// The logging phase ends the transaction; it is freed here, on the pool.
+void finish(job& j) {
+  if (!j.tx) return;
+  j.tx->logging();
+  j.report();
+  count_request(j.tx->verdict().action, j.cfg->mode == waf_mode::detection_only);
+  j.verdict = std::move(j.tx->verdict());
+  j.tx.reset();
+}
+
+// The response phases, then at once the logging phase: nothing is left for
+// the transaction to see, and it saves the request a trip to the pool.
 void response_phases(job& j) {
   transaction& t = *j.tx;
   for (const auto& [name, value] : j.fields)
     t.add_response_header(name, value);
-  if (t.response_headers(j.status, j.protocol)) return;
-  if (!j.body.empty()) t.append_response_body(j.body);
-  t.response_body();
+  if (!t.response_headers(j.status, j.protocol)) {
+    if (!j.body.empty()) t.append_response_body(j.body);
+    t.response_body();
+  }
+  j.report();
+  finish(j);
 }
 
 // Runs `phase` for `j` on the pool, then resumes the request.
@@ -184,6 +200,7 @@ class waf_filter final : public filter {
   }
 
   filter_status on_response(filter_context& ctx) override {
+    // Not for the gateway's answer to a request the WAF stopped.
     if (!job_ || !job_->tx || job_->tx->decided()) return filter_status::next;
     job& j = *job_;
     j.status = ctx.response_status();
@@ -205,17 +222,17 @@ class waf_filter final : public filter {
   }
 
   filter_status on_resume(filter_context& ctx) override {
-    const waf_verdict& v = job_->tx ? job_->tx->verdict() : empty_;
+    const waf_verdict& v = job_->tx ? job_->tx->verdict() : job_->verdict;
     if (!v.matches.empty()) {
       std::string ids;
       for (const waf_match& m : v.matches) {
         if (!ids.empty()) ids.push_back(',');
         ids.append(std::to_string(m.rule_id));
       }
-      ctx.set_metadata("waf_rules", ids);
+      ctx.set_metadata("waf.rules", ids);
     }
     if (v.action == waf_action::pass) return filter_status::next;
-    ctx.set_metadata("waf_action", to_string(v.action));
+    ctx.set_metadata("waf.action", to_string(v.action));
     switch (v.action) {
       case waf_action::redirect: {
         const http::header location{"location", v.url};
@@ -236,17 +253,22 @@ class waf_filter final : public filter {
     if (!job_) return;
     std::shared_ptr<job> j = std::move(job_);
     j->abandoned = true;  // phases not begun are skipped
+    {
+      // Ended with the response phases: nothing left. (A phase may still run
+      // when the request ended early; then the pool finishes after it.)
+      std::unique_lock lock(j->running, std::try_to_lock);
+      if (lock.owns_lock() && !j->tx) return;
+    }
     try {
+      // The response phases never ran (the WAF or another filter answered,
+      // the upstream failed, the client left): log what there is.
       evaluation_pool::shared().post([j] {
         std::lock_guard lock(j->running);
-        if (!j->tx) return;
         try {
-          j->tx->logging();
-          j->report();
-          count_request(j->tx->verdict().action, j->cfg->mode == waf_mode::detection_only);
+          finish(*j);
         } catch (...) {
         }
-        j->tx.reset();  // freed here, off the worker
+        j->tx.reset();
       });
     } catch (...) {
       // Out of memory for the task: the transaction is freed with the job.
@@ -263,7 +285,6 @@ class waf_filter final : public filter {
 
   std::shared_ptr<const config> cfg_;
   std::shared_ptr<job> job_;
-  static inline const waf_verdict empty_{};
 };
 
 class factory final : public filter_factory {

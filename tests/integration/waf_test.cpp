@@ -518,3 +518,50 @@ TEST_SUITE("waf") {
                "/nonexistent/dir/waf.log");
   }
 }
+
+TEST_SUITE("waf") {
+  TEST_CASE("explain_waf agrees with the gateway, request by request") {
+    test_upstream up(echo);
+    temp_log log;
+    const std::string yaml =
+        app_route_yaml(up.port(),
+                       "  - matches: [{path: {type: PathPrefix, value: /admin}}]\n"
+                       "    name: admin\n    backendRefs: [{name: app, port: 80}]\n"
+                       "  - matches: [{path: {type: PathPrefix, value: /static}}]\n"
+                       "    name: static\n    backendRefs: [{name: app, port: 80}]\n") +
+        waf_policy("waf", app_target, crs_spec(log.path)) +
+        waf_policy("admin-sql",
+                   "  - {group: gateway.networking.k8s.io, kind: HTTPRoute, name: app, "
+                   "sectionName: admin}\n",
+                   crs_spec(log.path,
+                            "  exclusions:\n  - {tags: [attack-sqli], targets: ['ARGS:sql']}\n")) +
+        waf_policy("static",
+                   "  - {group: gateway.networking.k8s.io, kind: HTTPRoute, name: app, "
+                   "sectionName: static}\n",
+                   "  mode: \"Off\"\n  ruleSet: {crs: true}\n");
+    const auto config = load_on_loopback(yaml);
+    running_gateway gw(load_on_loopback(yaml));
+    const std::string sql = "SELECT%20name%20FROM%20users%20WHERE%20id%3D1%20OR%201%3D1";
+    const std::vector<std::string> targets = {
+        "/products?page=2",    "/search?q=" + sql,        "/admin/run?sql=" + sql,
+        "/admin/run?x=" + sql, "/static/app.js?q=" + sql, "/?q=%3Cscript%3Ealert(1)%3C/script%3E"};
+    for (const std::string& t : targets) {
+      CAPTURE(t);
+      auto real = request(gw.port(), browser_request("GET", t, "e"));
+      std::vector<gateway::http::header> fields = {
+          {"host", "shop.example"},
+          {"user-agent", "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"},
+          {"accept", "text/html,application/json;q=0.9,*/*;q=0.8"},
+          {"accept-language", "en-US,en;q=0.5"}};
+      gateway::waf_request r;
+      r.uri = t;
+      r.headers = fields;
+      const gateway::waf_explanation x = gateway::explain_waf(config, r);
+      CHECK(x.route == "default/app");
+      const int predicted = x.verdict.action == gateway::waf_action::deny ? x.verdict.status : 200;
+      CHECK(predicted == real.status);
+      if (t.rfind("/static", 0) == 0) CHECK(!x.inspected);
+      if (t.rfind("/admin", 0) == 0) CHECK(x.rule == "admin");
+    }
+  }
+}
