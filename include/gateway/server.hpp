@@ -28,7 +28,8 @@ struct access_log_options {
 
 // How a server runs: threads, logging, admin listener, access log.
 struct server_options {
-  unsigned threads = 0;  // worker threads, each with its own event loop; 0: one per CPU the process may use
+  unsigned threads =
+      0;  // worker threads, each with its own event loop; 0: one per CPU the process may use
   log_level level = log_level::info;
   log_sink sink;                       // empty: lines go to stderr
   std::optional<admin_options> admin;  // empty: no admin listener

@@ -25,7 +25,8 @@ struct target_ref {
 };
 
 struct policy_doc {
-  std::string kind;  // SecurityPolicy, BackendTrafficPolicy, ClientTrafficPolicy, WafPolicy or Filter
+  std::string
+      kind;  // SecurityPolicy, BackendTrafficPolicy, ClientTrafficPolicy, WafPolicy or Filter
   meta m;
   std::string label;
   std::vector<target_ref> targets;  // empty for a Filter used only by ExtensionRef

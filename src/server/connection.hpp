@@ -174,7 +174,7 @@ class connection : public std::enable_shared_from_this<connection> {
   int chain_status_ = 0;
   std::vector<http::header> filter_reply_fields_;  // a filter's reply, moved out of the chain
   std::string filter_reply_body_;
-  std::string filter_body_;  // a chunked request body decoded for the filters
+  std::string filter_body_;    // a chunked request body decoded for the filters
   std::string response_hold_;  // a response body's first part held for the filters
   bool body_seen_by_filters_ = false;
   bool query_replaced_ = false;  // a filter changed the query: the target is rebuilt  // the whole
