@@ -59,8 +59,10 @@ Options:
                       drop) is not met.
   --threads N         Worker threads, one event loop each (default: one per core).
   --waf-threads N     Threads that evaluate WAF rules, so workers never wait on
-                      them (default: one per core). They run at a lower CPU
-                      priority than the workers (nice +10).
+                      them (default: one per CPU gatewayd may use).
+  --waf-nice N        Their CPU priority relative to the workers (default 10:
+                      when CPU is short, requests without WAF keep flowing and
+                      WAF work waits; 0 to treat both alike).
   --log-level LEVEL   debug, info, warn, error or off (default: info).
   --drain-timeout MS  On SIGINT/SIGTERM, how long in-flight requests may take
                       to finish before their connections are closed (default 5000).
@@ -84,6 +86,7 @@ struct options {
   gateway::access_log_options access_log;
   unsigned threads = 0;
   unsigned waf_threads = 0;
+  int waf_nice = 10;
   gateway::log_level level = gateway::log_level::info;
   unsigned drain_ms = 5000;
   unsigned demo_port = 8080;
@@ -141,6 +144,8 @@ options parse(int argc, char** argv) {
       o.threads = parse_count("--threads", value(), 1024);
     } else if (a == "--waf-threads") {
       o.waf_threads = parse_count("--waf-threads", value(), 1024);
+    } else if (a == "--waf-nice") {
+      o.waf_nice = static_cast<int>(parse_count("--waf-nice", value(), 19));
     } else if (a == "--drain-timeout") {
       o.drain_ms = parse_count("--drain-timeout", value(), 3600 * 1000);
     } else if (a == "--log-level") {
@@ -243,7 +248,7 @@ int serve(gateway::server& server, gatewayd::config_source* source, int signal_f
 int main(int argc, char** argv) {
   options opts = parse(argc, argv);
   if (opts.check) return check(*opts.check);
-  gateway::configure_waf_pool({opts.waf_threads, 10});
+  gateway::configure_waf_pool({opts.waf_threads, opts.waf_nice});
   if (opts.waf_test) {
     if (!opts.config) bad_usage("--waf-test needs --config");
     return gatewayd::waf_test(*opts.config, *opts.waf_test);

@@ -54,6 +54,16 @@ void evaluation_pool::post(std::function<void()> task) {
   wake_.notify_one();
 }
 
+bool evaluation_pool::try_post(std::function<void()> task, std::size_t max_queued) {
+  {
+    std::lock_guard lock(mutex_);
+    if (max_queued && tasks_.size() >= max_queued) return false;
+    tasks_.push_back(std::move(task));
+  }
+  wake_.notify_one();
+  return true;
+}
+
 std::size_t evaluation_pool::queued() const {
   std::lock_guard lock(mutex_);
   return tasks_.size();

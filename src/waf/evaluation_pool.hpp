@@ -28,6 +28,9 @@ class evaluation_pool {
   evaluation_pool& operator=(const evaluation_pool&) = delete;
 
   void post(std::function<void()> task);
+  // Posts unless `max_queued` tasks are already waiting (0: no bound); false
+  // when refused. New requests are bounded, work on started ones never is.
+  bool try_post(std::function<void()> task, std::size_t max_queued);
   // Tasks waiting for a thread (a gauge for the metrics).
   std::size_t queued() const;
   unsigned threads() const noexcept { return static_cast<unsigned>(threads_.size()); }

@@ -141,10 +141,12 @@ void count_matches(std::span<const waf_match> matches, const match_context& c) {
     ++k.matches[{m.rule_id, std::string(match_action(m, c))}];
 }
 
-void count_request(waf_action decision, bool detection_only) {
+void count_request(waf_action decision, bool detection_only, bool overload) {
   auto& k = counters::get();
   std::lock_guard lock(k.mutex);
-  ++k.requests[detection_only ? std::string("detect") : std::string(to_string(decision))];
+  ++k.requests[overload         ? std::string("overload")
+               : detection_only ? std::string("detect")
+                                : std::string(to_string(decision))];
 }
 
 void append_metrics(std::string& out) {

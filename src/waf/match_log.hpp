@@ -47,7 +47,7 @@ class match_log {
 
 // Metrics: matches per rule id and action, requests per decision.
 void count_matches(std::span<const waf_match> matches, const match_context& c);
-void count_request(waf_action decision, bool detection_only);
+void count_request(waf_action decision, bool detection_only, bool overload = false);
 // The counters in Prometheus text format (for /stats/prometheus).
 void append_metrics(std::string& out);
 

@@ -43,6 +43,10 @@ struct config {
   std::uint64_t response_body_limit = 524288;
   std::vector<std::string> response_types;
   std::shared_ptr<match_log> log;
+  // Requests already waiting for an evaluation thread past which a new one
+  // is not inspected: answered 503 (overload_pass false) or let through.
+  std::size_t max_queued = 1000;
+  bool overload_pass = false;
   std::string_view mode_name() const {
     return mode == waf_mode::detection_only ? "DetectionOnly" : "On";
   }
@@ -127,26 +131,29 @@ void response_phases(job& j) {
   finish(j);
 }
 
-// Runs `phase` for `j` on the pool, then resumes the request.
+// Runs `phase` for `j` on the pool, then resumes the request; false when
+// the pool already has `max_queued` tasks waiting (0: no bound).
 template <class Phase>
-void post_phase(const std::shared_ptr<job>& j, Phase phase) {
-  evaluation_pool::shared().post([j, phase] {
-    {
-      std::lock_guard lock(j->running);
-      if (!j->abandoned) {
-        try {
-          phase(*j);
-          if (j->tx) j->report();
-        } catch (...) {
-          // libmodsecurity does not throw by design; if it does, the request
-          // goes on without a verdict rather than hanging.
+bool post_phase(const std::shared_ptr<job>& j, Phase phase, std::size_t max_queued) {
+  return evaluation_pool::shared().try_post(
+      [j, phase] {
+        {
+          std::lock_guard lock(j->running);
+          if (!j->abandoned) {
+            try {
+              phase(*j);
+              if (j->tx) j->report();
+            } catch (...) {
+              // libmodsecurity does not throw by design; if it does, the request
+              // goes on without a verdict rather than hanging.
+            }
+          }
+          j->body.clear();
+          j->body.shrink_to_fit();
         }
-      }
-      j->body.clear();
-      j->body.shrink_to_fit();
-    }
-    j->resume.resume();
-  });
+        j->resume.resume();
+      },
+      max_queued);
 }
 
 bool has_request_body(filter_context& ctx) {
@@ -190,13 +197,13 @@ class waf_filter final : public filter {
       ctx.buffer_request_body(cfg_->request_body_limit, cfg_->request_overflow);
       return filter_status::next;  // the phases run when the body is here
     }
-    return start(ctx, request_phases);
+    return start_request(ctx);
   }
 
   filter_status on_request_body(filter_context& ctx, std::string_view data, bool) override {
     if (!job_ || job_->tx) return filter_status::next;
     job_->body.assign(data);
-    return start(ctx, request_phases);
+    return start_request(ctx);
   }
 
   filter_status on_response(filter_context& ctx) override {
@@ -276,12 +283,27 @@ class waf_filter final : public filter {
   }
 
  private:
-  template <class Phase>
-  filter_status start(filter_context& ctx, Phase phase) {
+  filter_status start(filter_context& ctx, void (*phase)(job&)) {
     job_->resume = ctx.pause_handle();
-    post_phase(job_, phase);
+    post_phase(job_, phase, 0);
     return filter_status::pause;
   }
+
+  // The request phases, unless the pool is too far behind: then the policy
+  // says whether the request waits for nothing (passes uninspected) or gets 503.
+  filter_status start_request(filter_context& ctx) {
+    job_->resume = ctx.pause_handle();
+    if (post_phase(job_, request_phases, cfg_->max_queued)) return filter_status::pause;
+    job_.reset();
+    count_request(waf_action::pass, false, true);
+    ctx.set_metadata("waf.action", cfg_->overload_pass ? "overload-pass" : "overload-reject");
+    if (cfg_->overload_pass) return filter_status::next;
+    ctx.send_local_reply(503, "the web application firewall is overloaded\n",
+                         std::span<const http::header>(&retry_after, 1));
+    return filter_status::stop;
+  }
+
+  static inline const http::header retry_after{"retry-after", "1"};
 
   std::shared_ptr<const config> cfg_;
   std::shared_ptr<job> job_;
@@ -406,7 +428,8 @@ std::shared_ptr<const filter_factory> make_waf_filter(std::string_view json) {
   const json_value root = parse_config(json);
   const json_object& o = as_object(root, "");
   check_fields(o, "",
-               {"mode", "ruleSet", "requestBody", "responseBody", "exclusions", "log", "auditLog"});
+               {"mode", "ruleSet", "requestBody", "responseBody", "exclusions", "log", "auditLog",
+                "overload"});
   auto c = std::make_shared<config>();
   const std::string mode = string_field(o, "mode", "").value_or("On");
   if (mode == "On") {
@@ -458,6 +481,18 @@ std::shared_ptr<const filter_factory> make_waf_filter(std::string_view json) {
       format = log_format::json;
     } else if (f != "Text") {
       config_error("log.format", "must be JSON or Text, not '" + f + "'");
+    }
+  }
+  if (const json_value* v = o.if_contains("overload")) {
+    const json_object& l = as_object(*v, "overload");
+    check_fields(l, "overload", {"maxQueued", "action"});
+    c->max_queued =
+        static_cast<std::size_t>(int_field(l, "maxQueued", "overload", 1, 1000000).value_or(1000));
+    const std::string action = string_field(l, "action", "overload").value_or("Reject");
+    if (action == "Pass") {
+      c->overload_pass = true;
+    } else if (action != "Reject") {
+      config_error("overload.action", "must be Reject or Pass, not '" + action + "'");
     }
   }
   if (const json_value* v = o.if_contains("auditLog")) {

@@ -16,11 +16,17 @@
 
 #include "gateway_fixture.hpp"
 #include "test_http.hpp"
+#include "waf/evaluation_pool.hpp"
 
 using namespace gwtest;
 using namespace std::chrono_literals;
 
 namespace {
+
+// The evaluation threads at the workers' priority here: tests run side by
+// side with other busy processes, which would otherwise starve them (the
+// default nice +10 is for a gateway that owns its CPUs).
+const bool pool_configured = (gateway::configure_waf_pool({0, 0}), true);
 
 // A WAF log file of its own for each test, removed at the end.
 struct temp_log {
@@ -563,5 +569,69 @@ TEST_SUITE("waf") {
       if (t.rfind("/static", 0) == 0) CHECK(!x.inspected);
       if (t.rfind("/admin", 0) == 0) CHECK(x.rule == "admin");
     }
+  }
+}
+
+TEST_SUITE("waf") {
+  TEST_CASE("an overloaded WAF answers 503 or lets requests pass, as the policy says") {
+    test_upstream up(echo);
+    temp_log log;
+    const std::string yaml =
+        app_route_yaml(up.port(),
+                       "  - matches: [{path: {type: PathPrefix, value: /open}}]\n"
+                       "    name: open\n    backendRefs: [{name: app, port: 80}]\n"
+                       "  - matches: [{path: {type: PathPrefix, value: /busy}}]\n"
+                       "    name: busy\n    timeouts: {request: 120s}\n"
+                       "    backendRefs: [{name: app, port: 80}]\n") +
+        waf_policy("waf", app_target,
+                   crs_spec(log.path, "  overload: {maxQueued: 1, action: Reject}\n")) +
+        waf_policy("busy",
+                   "  - {group: gateway.networking.k8s.io, kind: HTTPRoute, name: app, "
+                   "sectionName: busy}\n",
+                   crs_spec(log.path)) +
+        waf_policy("open",
+                   "  - {group: gateway.networking.k8s.io, kind: HTTPRoute, name: app, "
+                   "sectionName: open}\n",
+                   crs_spec(log.path, "  overload: {maxQueued: 1, action: Pass}\n"));
+    running_gateway gw(load_on_loopback(yaml), 2);
+    // Keep every evaluation thread busy with a large form (seconds of CRS work each).
+    const unsigned threads = gateway::waf::evaluation_pool::shared().threads();
+    std::string body;
+    for (int i = 0; i < 300; ++i)
+      body += (i ? "&f" : "f") + std::to_string(i) + "=" + std::string(10000, char('a' + i % 26));
+    std::vector<std::future<int>> busy;
+    for (unsigned i = 0; i < threads; ++i)
+      busy.push_back(std::async(std::launch::async, [&] {
+        return request(gw.port(),
+                       browser_request("POST", "/busy/upload", "busy",
+                                       "content-type: application/x-www-form-urlencoded\r\n", body),
+                       false, 120s)
+            .status;
+      }));
+    std::this_thread::sleep_for(300ms);
+    // A request of the busy rule (no tight bound) waits; then one of a rule
+    // that allows one waiting request is refused at once.
+    auto waiting = std::async(std::launch::async, [&] {
+      return request(gw.port(), browser_request("GET", "/busy/waits", "w-1"), false, 120s).status;
+    });
+    bool queued = false;  // until that request waits for a thread
+    for (int i = 0; i < 200 && !queued; ++i) {
+      queued = gateway::waf::evaluation_pool::shared().queued() >= 1;
+      if (!queued) std::this_thread::sleep_for(25ms);
+    }
+    REQUIRE(queued);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto refused = request(gw.port(), browser_request("GET", "/refused", "w-2"));
+    CHECK(refused.status == 503);
+    CHECK(refused.header("retry-after") == "1");
+    CHECK(std::chrono::steady_clock::now() - t0 < 1s);
+    // Where the policy prefers availability, the request goes through uninspected.
+    auto passed = request(gw.port(), browser_request("GET", "/open/x", "w-3"));
+    CHECK(passed.status == 200);
+    CHECK(waiting.get() == 200);
+    for (auto& b : busy)
+      CHECK(b.get() == 200);
+    CHECK(gw.server().stats_text().find("gateway_waf_requests_total{decision=\"overload\"}") !=
+          std::string::npos);
   }
 }
