@@ -126,15 +126,34 @@ struct cors_policy {
   std::chrono::seconds max_age{5};
 };
 
-// Retry (Gateway API HTTPRouteRetry): a try that fails to connect, is reset
-// before an answer, times out, or answers with one of `codes` is repeated
-// (after `backoff`, doubling with jitter), when the request can be sent again:
-// its body whole in the buffer, and an idempotent method unless the upstream
-// was never reached.
+// Retry (Gateway API HTTPRouteRetry, or Envoy Gateway's BackendTrafficPolicy
+// retry): a try that ends in one of the `retry_on` conditions is repeated on
+// another endpoint when one is usable (after `backoff`, doubling with jitter
+// up to `max_backoff`), while the cluster's retry limits allow it and the
+// request can be sent again: its body whole in the buffer (see buffer_limit),
+// and a retriable method unless the upstream was never reached.
 struct retry_policy {
-  std::vector<int> codes;
-  std::uint32_t attempts = 1;            // retries after the first try
-  std::chrono::milliseconds backoff{0};  // 0: 25 ms
+  std::vector<int> codes;                        // retriable status codes (retry_on.status_codes)
+  std::uint32_t attempts = 1;                    // retries after the first try
+  std::chrono::milliseconds backoff{0};          // base interval; 0: 25 ms
+  std::chrono::milliseconds max_backoff{0};      // 0: 10x the base
+  std::chrono::milliseconds per_try_timeout{0};  // 0: the rule's backendRequest timeout
+  struct conditions {
+    bool connect_failure = true;  // connect refused or timed out
+    bool reset = true;            // closed, reset or timed out before a response head
+    bool server_error = false;    // any 5xx response (and the two above)
+    bool gateway_error = false;   // 502, 503, 504 (and the two above)
+    bool retriable_4xx = false;   // 409
+    bool status_codes = true;     // `codes`
+    bool operator==(const conditions&) const = default;
+  } retry_on;
+  // Methods retried once the request reached the upstream; empty: the
+  // idempotent ones (RFC 9110: GET, HEAD, OPTIONS, TRACE, PUT, DELETE).
+  std::vector<std::string> methods;
+  // A request body up to this size is read whole before the first try so a
+  // retry can send it again; larger ones stream and are not retried. 0: only
+  // a body already whole in the connection's buffer is replayed.
+  std::uint64_t buffer_limit = 0;
 };
 
 // One HTTPRouteRule: any of `matches` selects it (OR); traffic goes to `backends`.

@@ -13,18 +13,124 @@ namespace gateway {
 struct endpoint_config {
   std::string address;
   std::uint16_t port = 0;
-  std::uint32_t weight = 1;  // relative share under weighted round robin; 0 is invalid
+  std::uint32_t weight = 1;  // relative share under every policy; 0 is invalid
   bool operator==(const endpoint_config&) const = default;
 };
 
-// A named set of endpoints and how to talk to them. Pools are per worker.
+// How a cluster spreads requests over its endpoints. Every policy skips
+// unhealthy (active health check) and ejected (outlier detection) endpoints,
+// unless fewer than `panic_threshold_percent` of them are usable: then all are
+// used, as Envoy does, so that a partial outage does not overload the rest.
+enum class lb_policy : std::uint8_t {
+  round_robin,    // smooth weighted round robin (weights interleave)
+  least_request,  // power of two choices on the worker's active requests, weighted
+  random,         // weighted random
+  ring_hash,      // consistent hashing on a ring (Ketama style)
+  maglev,         // consistent hashing on a Maglev lookup table
+};
+
+// Where a consistent-hash policy takes its key from.
+enum class hash_source : std::uint8_t { source_ip, header, cookie };
+
+struct hash_policy {
+  hash_source source = hash_source::source_ip;
+  std::string name;  // the header or cookie name
+  // A request without the cookie gets one (Set-Cookie on the response) when
+  // this is > 0: its Max-Age, so the client sticks to one endpoint.
+  std::chrono::seconds cookie_ttl{0};
+  std::string cookie_path = "/";  // Path attribute of a generated cookie
+  bool operator==(const hash_policy&) const = default;
+};
+
+struct load_balancer_config {
+  lb_policy policy = lb_policy::round_robin;
+  hash_policy hash;                    // ring_hash and maglev
+  std::uint32_t table_size = 65537;    // maglev: lookup table size, a prime
+  std::uint32_t min_ring_size = 1024;  // ring_hash: points on the ring, at least
+  // Slow start (round_robin, least_request, random): an endpoint that joins
+  // (added, or back from unhealthy or ejected) ramps its weight up linearly over
+  // this window, from `slow_start_min_percent` of it. 0: off.
+  std::chrono::milliseconds slow_start{0};
+  std::uint32_t slow_start_min_percent = 10;
+  std::uint32_t panic_threshold_percent = 50;  // 0: never panic
+  bool operator==(const load_balancer_config&) const = default;
+};
+
+enum class health_check_type : std::uint8_t { none, http, tcp };
+
+// Active health checking: one probe loop per endpoint per process (not per
+// worker); results reach the workers through atomics, without locks.
+struct health_check_config {
+  health_check_type type = health_check_type::none;
+  std::chrono::milliseconds interval{3000};
+  std::chrono::milliseconds jitter{0};  // up to this much added to each interval, at random
+  std::chrono::milliseconds timeout{1000};
+  std::uint32_t unhealthy_threshold = 3;  // consecutive failures to mark an endpoint down
+  std::uint32_t healthy_threshold = 1;    // consecutive successes to mark it up again
+  // HTTP probe.
+  std::string path = "/";
+  std::string method = "GET";
+  std::string host;  // Host field; empty: the endpoint's address
+  std::vector<std::pair<int, int>> expected_statuses{{200, 200}};  // inclusive ranges
+  std::string expected_body;  // the response body must contain it (empty: not checked)
+  // TCP probe: bytes sent after connecting, and bytes the answer must contain
+  // (both empty: a successful connect is healthy).
+  std::string send;
+  std::string receive;
+  bool operator==(const health_check_config&) const = default;
+};
+
+// Passive outlier detection (Envoy's consecutive-error detectors): an endpoint
+// whose responses fail this many times in a row is ejected for
+// base_ejection_time x (times ejected), up to max_ejection_time.
+struct outlier_detection_config {
+  std::uint32_t consecutive_5xx = 0;  // 0: off. Connect failures, resets and timeouts count too
+  std::uint32_t consecutive_gateway_errors = 0;  // 502, 503, 504 and local failures; 0: off
+  // With split_local_origin, connect failures, resets and timeouts count only
+  // toward this one (and no longer toward the two above).
+  bool split_local_origin = false;
+  std::uint32_t consecutive_local_origin_failures = 5;
+  std::chrono::milliseconds interval{3000};  // an ejection multiplier decays by one per interval
+  std::chrono::milliseconds base_ejection_time{30000};
+  std::chrono::milliseconds max_ejection_time{300000};
+  std::uint32_t max_ejection_percent = 10;  // at least one endpoint may always be ejected
+  bool enabled() const noexcept {
+    return consecutive_5xx || consecutive_gateway_errors ||
+           (split_local_origin && consecutive_local_origin_failures);
+  }
+  bool operator==(const outlier_detection_config&) const = default;
+};
+
+// Per-cluster limits, counted across all workers. A request over a limit gets
+// 503 with `x-gateway-overflow: <limit>` at once, and a metric counts it.
+struct circuit_breaker_config {
+  std::uint32_t max_connections = 1024;       // open upstream connections
+  std::uint32_t max_pending_requests = 1024;  // requests waiting for a connection
+  std::uint32_t max_requests = 1024;          // requests in flight
+  std::uint32_t max_retries = 1024;           // retries in flight
+  // A retry is also refused when retries in flight would exceed this share
+  // of the requests in flight (Envoy's retry budget); 0: no budget.
+  std::uint32_t retry_budget_percent = 0;
+  std::uint32_t retry_budget_min_concurrency = 3;  // retries always allowed up to this many
+  std::uint32_t max_connections_per_endpoint = 0;  // 0: unlimited
+  bool operator==(const circuit_breaker_config&) const = default;
+};
+
+// A named set of endpoints and how to talk to them. Keep-alive pools are per
+// worker; health, ejections and circuit-breaker counts are per process.
 struct cluster_config {
   std::string name;
   std::vector<endpoint_config> endpoints;
   std::chrono::milliseconds connect_timeout{2000};  // connect failure or timeout: 503
   std::chrono::milliseconds idle_timeout{60000};    // pooled connection unused this long: closed
   std::size_t max_idle_per_endpoint = 64;           // keep-alive connections kept per worker
-  // Equal definitions keep their pools (and pooled connections) across a reload.
+  std::uint32_t max_requests_per_connection = 0;    // then the connection is retired; 0: no limit
+  load_balancer_config load_balancer;
+  health_check_config health_check;
+  outlier_detection_config outlier_detection;
+  circuit_breaker_config circuit_breakers;
+  // Equal definitions keep their pools (and pooled connections), health and
+  // ejection state across a reload.
   bool operator==(const cluster_config&) const = default;
 };
 
@@ -47,5 +153,27 @@ class GATEWAY_API weighted_round_robin {
   std::vector<slot> state_;
   std::int64_t total_ = 0;
 };
+
+// Consistent hashing over weighted endpoints, as the ring_hash and maglev
+// policies use it: a key maps to the same endpoint while the endpoint set
+// stays, and when one endpoint leaves only its keys move. Immutable once built.
+class GATEWAY_API consistent_hash {
+ public:
+  // `names` identify the endpoints (the hash of a name places it); `weights`
+  // is parallel to it, positive. `size` is the Maglev table size (a prime) or
+  // the ring's minimum number of points.
+  consistent_hash(lb_policy kind, std::span<const std::string> names,
+                  std::span<const std::uint32_t> weights, std::uint32_t size);
+  // Index (into `names`) of the endpoint for `key_hash`.
+  std::size_t pick(std::uint64_t key_hash) const noexcept;
+
+ private:
+  lb_policy kind_;
+  std::vector<std::uint32_t> maglev_;                          // slot -> endpoint
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> ring_;  // (point, endpoint), sorted
+};
+
+// The 64-bit hash the consistent-hash policies apply to keys and endpoint names.
+GATEWAY_API std::uint64_t hash_key(std::string_view text) noexcept;
 
 }  // namespace gateway

@@ -1,5 +1,7 @@
 #include "filters/credential_source.hpp"
 
+#include "http/cookies.hpp"
+
 namespace gateway::filters {
 namespace {
 
@@ -14,22 +16,6 @@ std::optional<std::string_view> query_param(std::string_view query, std::string_
       return eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
   }
   return std::nullopt;
-}
-
-// Calls `each(name, value, item)` for every cookie in a Cookie field value.
-template <class F>
-void for_each_cookie(std::string_view list, F&& each) {
-  while (!list.empty()) {
-    std::size_t semi = list.find(';');
-    std::string_view item = list.substr(0, semi);
-    list.remove_prefix(semi == std::string_view::npos ? list.size() : semi + 1);
-    std::string_view trimmed = item;
-    while (!trimmed.empty() && trimmed.front() == ' ')
-      trimmed.remove_prefix(1);
-    std::size_t eq = trimmed.find('=');
-    if (eq == std::string_view::npos) continue;
-    each(trimmed.substr(0, eq), trimmed.substr(eq + 1), item);
-  }
 }
 
 }  // namespace
@@ -56,9 +42,10 @@ found_credential find_credential(filter_context& ctx, const std::vector<credenti
         for (const http::header& h : ctx.request_headers().all()) {
           if (!http::iequals(h.name, "cookie")) continue;
           std::optional<std::string_view> hit;
-          for_each_cookie(h.value, [&](std::string_view n, std::string_view v, std::string_view) {
-            if (!hit && n == s.name) hit = v;
-          });
+          http::for_each_cookie(h.value,
+                                [&](std::string_view n, std::string_view v, std::string_view) {
+                                  if (!hit && n == s.name) hit = v;
+                                });
           if (hit) return {&s, *hit};
         }
         break;
@@ -92,13 +79,14 @@ void strip_credential(filter_context& ctx, const found_credential& found) {
       std::string kept;
       for (const http::header& h : ctx.request_headers().all()) {
         if (!http::iequals(h.name, "cookie")) continue;
-        for_each_cookie(h.value, [&](std::string_view n, std::string_view, std::string_view item) {
-          if (n == s.name) return;
-          while (!item.empty() && item.front() == ' ')
-            item.remove_prefix(1);
-          if (!kept.empty()) kept.append("; ");
-          kept.append(item);
-        });
+        http::for_each_cookie(h.value,
+                              [&](std::string_view n, std::string_view, std::string_view item) {
+                                if (n == s.name) return;
+                                while (!item.empty() && item.front() == ' ')
+                                  item.remove_prefix(1);
+                                if (!kept.empty()) kept.append("; ");
+                                kept.append(item);
+                              });
       }
       ctx.request_headers().remove("cookie");
       if (!kept.empty()) ctx.request_headers().add("cookie", kept);

@@ -9,6 +9,7 @@
 
 #include "filters/client_address.hpp"
 #include "filters/field_lines.hpp"
+#include "http/cookies.hpp"
 #include "server/head_text.hpp"
 #include "server/path_normalizer.hpp"
 #include "server/route_filters.hpp"
@@ -60,6 +61,8 @@ connection::connection(worker& owner, tcp::socket socket, std::uint32_t group)
 }
 
 connection::~connection() {
+  end_retry();
+  end_endpoint_request();
   worker_.detach(this);
 }
 
@@ -276,6 +279,8 @@ route_selection connection::route_request(const listener_runtime* chosen) {
     try_timeout_ = sel.rule->backend_request_timeout.count() > 0
                        ? std::min(sel.rule->backend_request_timeout, request_timeout_)
                        : request_timeout_;
+    if (sel.rule->retry && sel.rule->retry->per_try_timeout.count() > 0)
+      try_timeout_ = std::min(try_timeout_, sel.rule->retry->per_try_timeout);
     if (!sel.rule->matches.empty()) matched_prefix = sel.rule->matches[sel.match_index].path.value;
     if (sel.rule->redirect) {
       redirect_context rc;
@@ -382,22 +387,24 @@ asio::awaitable<bool> connection::serve_request() {
     request_deadline_ = {};  // starts once the request has been sent (see exchange)
     for (std::uint32_t tries = 1;; ++tries) {
       result = co_await exchange(cluster, body_done, retries_left > 0);
+      end_retry();
       if (retries_left == 0 || !worth_retry(result)) break;
       --retries_left;
       const auto wait = retry_wait(*retry, tries);
       if (request_deadline_ != steady_clock::time_point{} &&
           coarse_now() + wait >= request_deadline_)
         break;  // no time left for another try
-      co_await pause(wait);
-      if (force_closed_) co_return false;
-      // Another backend of the rule may be picked; the pool's round robin
-      // moves to the next endpoint either way.
+      // Another backend of the rule may be picked, and the pick prefers
+      // another endpoint than the one that failed.
       const resolved_backend* again = pick_backend(*resolved_);
       if (again->cluster == invalid_backend ||
-          snapshot_->clusters[again->cluster].addresses.empty())
+          !admit_retry(*snapshot_->clusters[again->cluster].state))
         break;
+      co_await pause(wait);
+      if (force_closed_) co_return false;
       cluster = again->cluster;
       series_ = again->series;
+      pick_.avoid = last_endpoint_;
     }
     if (pending_body_) {  // a body kept for a retry is not needed any more
       in_.consume(pending_body_);
@@ -452,6 +459,7 @@ void connection::head_to_upstream() {
   }
   build_upstream_head(route_path_, matched_prefix_, path_regex_);
   query_replaced_ = false;
+  prepare_pick();  // reads the head's fields, so before they leave the buffer
   in_.consume(request_.head_size);
   if (filters_.active()) filters_.end_request_head();
 }
@@ -477,34 +485,155 @@ void connection::check_rule(answer& a) {
 
 std::size_t connection::choose_cluster(answer& a) {
   const resolved_rule& rr = *resolved_;
-  const resolved_backend* chosen_backend = pick_backend(rr);
+  const resolved_backend* chosen_backend = backend_ ? backend_ : pick_backend(rr);
   const std::size_t cluster = chosen_backend->cluster;
   series_ = chosen_backend->series;
   if (!rr.mirrors.empty()) start_mirrors(rr);
   if (cluster == invalid_backend) {  // this share of the traffic has no valid backend
     a.status = 500;
     a.body = "route backend is invalid\n";
-  } else if (snapshot_->clusters[cluster].addresses.empty()) {
-    a.status = 503;
-    a.body = "no healthy upstream\n";
   }
   return cluster;
 }
 
+void connection::prepare_pick() {
+  pick_ = {};
+  set_cookie_.clear();
+  backend_ = resolved_ && !resolved_->backends.empty() ? pick_backend(*resolved_) : nullptr;
+  if (!backend_ || backend_->cluster == invalid_backend) return;
+  const load_balancer_config& lb = snapshot_->clusters[backend_->cluster].config.load_balancer;
+  if (lb.policy != lb_policy::ring_hash && lb.policy != lb_policy::maglev) return;
+  const hash_policy& hp = lb.hash;
+  switch (hp.source) {
+    case hash_source::source_ip:
+      pick_.hash = hash_key(client_view());
+      return;
+    case hash_source::header:
+      if (const auto* h = http::find_header(request_.headers, hp.name)) {
+        pick_.hash = hash_key(h->value);
+        return;
+      }
+      break;
+    case hash_source::cookie:
+      if (auto value = http::cookie_value(request_.headers, hp.name)) {
+        pick_.hash = hash_key(*value);
+        return;
+      }
+      if (hp.cookie_ttl.count() > 0) {
+        // No cookie yet: make one, route by it, and hand it to the client so
+        // its next requests land on the same endpoint.
+        char value[16];
+        static constexpr char hex[] = "0123456789abcdef";
+        std::uint64_t r = worker_.random();
+        for (char& c : value) {
+          c = hex[r & 0xf];
+          r >>= 4;
+        }
+        const std::string_view v(value, sizeof value);
+        pick_.hash = hash_key(v);
+        set_cookie_.append("set-cookie: "sv).append(hp.name).push_back('=');
+        set_cookie_.append(v).append("; Max-Age="sv);
+        set_cookie_.append(std::to_string(hp.cookie_ttl.count()));
+        set_cookie_.append("; Path="sv).append(hp.cookie_path).append("; HttpOnly\r\n"sv);
+        return;
+      }
+      break;
+  }
+  pick_.hash = worker_.random();  // no key: any endpoint, as Envoy does
+}
+
+bool connection::connection_room(const cluster_state& cs, const endpoint_state& ep) noexcept {
+  const circuit_breaker_config& cb = cs.config().circuit_breakers;
+  return cs.connections.load(std::memory_order_relaxed) < cb.max_connections &&
+         (cb.max_connections_per_endpoint == 0 ||
+          ep.connections.load(std::memory_order_relaxed) < cb.max_connections_per_endpoint);
+}
+
+void connection::end_endpoint_request() noexcept {
+  if (endpoint_active_) endpoint_active_->active.fetch_sub(1, std::memory_order_relaxed);
+  endpoint_active_ = nullptr;
+}
+
+bool connection::admit_retry(cluster_state& cs) noexcept {
+  const circuit_breaker_config& cb = cs.config().circuit_breakers;
+  const std::uint32_t before = cs.retries.fetch_add(1, std::memory_order_relaxed);
+  bool ok = before < cb.max_retries;
+  if (!ok) {
+    cs.overflow_retries.fetch_add(1, std::memory_order_relaxed);
+  } else if (cb.retry_budget_percent) {
+    // Envoy's retry budget: retries in flight may be this share of the
+    // requests in flight (this one is between tries, so counted as one).
+    const std::uint64_t active = cs.requests.load(std::memory_order_relaxed) + 1;
+    const std::uint64_t allowed = std::max<std::uint64_t>(cb.retry_budget_min_concurrency,
+                                                          active * cb.retry_budget_percent / 100);
+    if (before + 1 > allowed) {
+      ok = false;
+      cs.retries_budget_refused.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  if (!ok) {
+    cs.retries.fetch_sub(1, std::memory_order_relaxed);
+    worker_.log().log(log_level::debug, "upstream ", cs.config().name,
+                      ": retry refused by the circuit breaker or budget [request ", request_id(),
+                      "]");
+    return false;
+  }
+  cs.retries_total.fetch_add(1, std::memory_order_relaxed);
+  retrying_ = &cs;
+  return true;
+}
+
+void connection::end_retry() noexcept {
+  if (retrying_) retrying_->retries.fetch_sub(1, std::memory_order_relaxed);
+  retrying_ = nullptr;
+}
+
+bool connection::retriable_method() const noexcept {
+  const retry_policy* retry = rule_ && rule_->retry ? &*rule_->retry : nullptr;
+  if (!retry || retry->methods.empty()) return http1::is_idempotent(request_.method);
+  for (const std::string& m : retry->methods)
+    if (m == request_.method) return true;
+  return false;
+}
+
+bool connection::retry_status(int status) const noexcept {
+  if (!rule_ || !rule_->retry) return false;
+  const retry_policy& r = *rule_->retry;
+  const auto& on = r.retry_on;
+  if (on.server_error && status >= 500) return true;
+  if (on.gateway_error && (status == 502 || status == 503 || status == 504)) return true;
+  if (on.retriable_4xx && status == 409) return true;
+  return on.status_codes && std::find(r.codes.begin(), r.codes.end(), status) != r.codes.end();
+}
+
 bool connection::worth_retry(outcome result) const noexcept {
-  const bool failed_before_answer = result == outcome::connect_failed ||
-                                    result == outcome::upstream_failed ||
-                                    result == outcome::timeout;
-  return replayable_ && !force_closed_ && (result == outcome::retry_status || failed_before_answer);
+  if (!replayable_ || force_closed_) return false;
+  const auto& on = rule_->retry->retry_on;
+  const bool any_failure = on.server_error || on.gateway_error;
+  switch (result) {
+    case outcome::retry_status:
+      return true;
+    case outcome::connect_failed:
+      return on.connect_failure || any_failure;
+    case outcome::upstream_failed:
+    case outcome::timeout:
+      return on.reset || any_failure;
+    default:
+      return false;
+  }
 }
 
 std::chrono::milliseconds connection::retry_wait(const retry_policy& retry,
                                                  std::uint32_t tries) noexcept {
-  // Exponential backoff with jitter (0.5x to 1.5x), at most 10x the base.
-  auto base = retry.backoff.count() > 0 ? retry.backoff : std::chrono::milliseconds(25);
-  auto wait = base * std::min<std::uint32_t>(1u << std::min(tries - 1, 3u), 10u);
-  return wait / 2 +
-         std::chrono::milliseconds(worker_.random() % static_cast<std::uint64_t>(wait.count() + 1));
+  // Exponential backoff with jitter (0.5x to 1.5x of base x 2^(tries-1)),
+  // capped at max_backoff (10x the base unless set).
+  const auto base = retry.backoff.count() > 0 ? retry.backoff : std::chrono::milliseconds(25);
+  const auto cap = retry.max_backoff.count() > 0 ? retry.max_backoff : base * 10;
+  const auto wait = std::min(base * (1u << std::min(tries - 1, 16u)), cap);
+  const auto jittered =
+      wait / 2 +
+      std::chrono::milliseconds(worker_.random() % static_cast<std::uint64_t>(wait.count() + 1));
+  return std::min(jittered, cap);
 }
 
 bool connection::failure_answer(outcome result, answer& a) {
@@ -530,6 +659,16 @@ bool connection::failure_answer(outcome result, answer& a) {
       a.status = take_filter_reply();
       a.body = filter_reply_body_;
       a.fields = filter_reply_fields_;
+      return true;
+    case outcome::overflow:
+      a.status = 503;
+      a.body = "upstream overflow\n";
+      overflow_field_.assign("x-gateway-overflow: "sv).append(overflow_).append("\r\n"sv);
+      a.extra = overflow_field_;
+      return true;
+    case outcome::no_endpoint:
+      a.status = 503;
+      a.body = "no healthy upstream\n";
       return true;
     case outcome::retry_status:  // cannot end here: the last try relays whatever it gets
     case outcome::ok:
@@ -613,6 +752,10 @@ void connection::finish_request() noexcept {
   route_ = nullptr;
   upstream_used_ = false;
   upstream_us_ = 0;
+  end_retry();
+  end_endpoint_request();
+  backend_ = nullptr;
+  last_endpoint_ = nullptr;
 }
 
 void connection::start_mirrors(const resolved_rule& rule) {
@@ -625,7 +768,9 @@ void connection::start_mirrors(const resolved_rule& rule) {
     const bool has_body = request_chunked_ || request_body_left_ > 0;
     const bool body_here = !request_chunked_ && request_body_left_ <= max_mirrored_body &&
                            in_.size() >= request_body_left_;
-    if ((has_body && !body_here) || cl.addresses.empty() ||
+    const std::size_t host =
+        worker_.pool().pick(*snapshot_, m.cluster, pick_context{worker_.random()}, coarse_now());
+    if ((has_body && !body_here) || host == ~std::size_t{0} ||
         counters.in_flight >= max_mirrors_in_flight) {
       ++counters.skipped;
       continue;
@@ -636,11 +781,11 @@ void connection::start_mirrors(const resolved_rule& rule) {
     copy.append(head_out_, 0, head_out_.size() - 2);  // without the blank line
     copy.append("connection: close\r\n\r\n"sv);
     copy.append(in_.view().substr(0, body));
-    std::size_t ep = worker_.pool().pick(*snapshot_, m.cluster);
-    asio::co_spawn(client_.get_executor(),
-                   send_mirror(cl.addresses[ep], std::move(copy), cl.config.connect_timeout,
-                               request_timeout_, counters),
-                   asio::detached);
+    asio::co_spawn(
+        client_.get_executor(),
+        send_mirror(worker_.pool().endpoint(*snapshot_, m.cluster, host)->address, std::move(copy),
+                    cl.config.connect_timeout, request_timeout_, counters),
+        asio::detached);
   }
 }
 

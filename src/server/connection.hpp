@@ -55,6 +55,8 @@ class connection : public std::enable_shared_from_this<connection> {
     client_gone,      // the client went away or was already answered
     retry_status,     // the answer has a status the rule retries (dropped unread)
     filter_reply,     // a filter stopped the exchange with a local reply
+    overflow,         // a circuit breaker refused it: 503 with x-gateway-overflow
+    no_endpoint,      // the cluster has no endpoint: 503
   };
   enum class send_result { ok, upstream_error, client_error, bad_framing, too_large, filtered };
   enum class chain_phase { request, request_body, response, response_body };
@@ -83,6 +85,20 @@ class connection : public std::enable_shared_from_this<connection> {
   // Picks the backend (and starts mirrors); an answer when it cannot be used.
   std::size_t choose_cluster(answer& a);
   bool worth_retry(outcome result) const noexcept;
+  // Whether the rule retries a response with `status`.
+  bool retry_status(int status) const noexcept;
+  // Whether the method may be sent again once it reached the upstream.
+  bool retriable_method() const noexcept;
+  // Takes one of the cluster's retry slots (max_retries, budget); false: none.
+  bool admit_retry(cluster_state& cs) noexcept;
+  void end_retry() noexcept;
+  // Whether the connection limits leave room for a new connection to `ep`.
+  static bool connection_room(const cluster_state& cs, const endpoint_state& ep) noexcept;
+  // The end of a try's request on its endpoint (least-request counts).
+  void end_endpoint_request() noexcept;
+  // The consistent-hash key of the request for the picked backend's cluster
+  // (and the cookie to set when the cluster generates one).
+  void prepare_pick();
   std::chrono::milliseconds retry_wait(const retry_policy& retry, std::uint32_t tries) noexcept;
   // The answer for an exchange that ended without relaying one; false: none
   // (the client is gone or was answered).
@@ -183,8 +199,16 @@ class connection : public std::enable_shared_from_this<connection> {
   bool resumed_ = false;
   std::uint64_t pause_generation_ = 0;
   asio::steady_timer resume_timer_;
-  const route_rule* rule_ = nullptr;         // the request's rule, null when none matched
-  const resolved_rule* resolved_ = nullptr;  // its backends, mirrors and stats series
+  const route_rule* rule_ = nullptr;           // the request's rule, null when none matched
+  const resolved_rule* resolved_ = nullptr;    // its backends, mirrors and stats series
+  const resolved_backend* backend_ = nullptr;  // the backend picked for the first try
+  pick_context pick_;                          // hash key and the endpoint a retry avoids
+  endpoint_state* last_endpoint_ = nullptr;    // the last try's endpoint
+  endpoint_state* endpoint_active_ = nullptr;  // counted in its `active` (least_request)
+  cluster_state* retrying_ = nullptr;          // holds one of its retry slots
+  std::string_view overflow_;                  // the circuit breaker that refused
+  std::string overflow_field_;  // "x-gateway-overflow: <limit>" of an overflow answer
+  std::string set_cookie_;      // a generated hash cookie's Set-Cookie line, for the response
   bool group_gone_ = false;
   bool replayable_ = true;              // the last try left the request able to be sent again
   std::uint64_t max_request_body_ = 0;  // the rule's or the listener's; 0: unlimited

@@ -203,6 +203,7 @@ void connection::build_response_head(bool chunked_to_client, bool close) {
   out.append(rs.version_minor == 0 ? "via: 1.0 gateway\r\n"sv : "via: 1.1 gateway\r\n"sv);
   if (modifier) append_modifier_fields(out, *modifier);
   if (cors) append_cors_fields(out, *cors, cors_origin_, false, {}, {});
+  out.append(set_cookie_);
   if (!bodyless) {
     if (chunked_to_client) {
       out.append("transfer-encoding: chunked\r\n"sv);
@@ -221,13 +222,28 @@ void connection::build_response_head(bool chunked_to_client, bool close) {
 
 asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, bool& body_done,
                                                           bool may_retry) {
-  const cluster_runtime& cl = snapshot_->clusters[cluster];
   connection_pool& pool = worker_.pool();
   bool replayable = true;
-  bool idempotent = http1::is_idempotent(request_.method);
+  const bool idempotent = retriable_method();
   up_.clear();
   up_.reserve(upstream_buffer);
+  cluster_state& cs = *snapshot_->clusters[cluster].state;
+  const circuit_breaker_config& limits = cs.config().circuit_breakers;
 
+  // Requests in flight, all workers (the max_requests breaker and the retry
+  // budget read it); counted while this try runs.
+  struct in_flight {
+    std::atomic<std::uint32_t>& n;
+    std::uint32_t before;
+    explicit in_flight(std::atomic<std::uint32_t>& c)
+        : n(c), before(c.fetch_add(1, std::memory_order_relaxed)) {}
+    ~in_flight() { n.fetch_sub(1, std::memory_order_relaxed); }
+  } requests(cs.requests);
+  if (requests.before >= limits.max_requests) {
+    cs.overflow_requests.fetch_add(1, std::memory_order_relaxed);
+    overflow_ = "requests";
+    co_return outcome::overflow;
+  }
   // Counted as active while this exchange holds an upstream connection.
   struct active_count {
     std::size_t& n;
@@ -235,24 +251,57 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
     ~active_count() { --n; }
   } active(worker_.upstream_active);
   for (int attempt = 0;; ++attempt) {
-    std::size_t ep = pool.pick(*snapshot_, cluster);
+    // An endpoint, and a pooled connection to it or room for a new one under
+    // the connection limits. Without room the request is pending: it polls
+    // for room (a connection closing on any worker) until the connect timeout.
+    std::size_t host = 0;
+    endpoint_state* chosen = nullptr;
+    steady_clock::time_point pending_until{};
+    for (;;) {
+      host = pool.pick(*snapshot_, cluster, pick_, coarse_now());
+      if (host == ~std::size_t{0}) {
+        if (pending_until != steady_clock::time_point{}) cs.pending.fetch_sub(1);
+        co_return outcome::no_endpoint;
+      }
+      chosen = pool.endpoint(*snapshot_, cluster, host).get();
+      upstream_ = attempt == 0 ? pool.take(*snapshot_, cluster, host, coarse_now()) : nullptr;
+      if (upstream_ || connection_room(cs, *chosen)) break;
+      if (pending_until == steady_clock::time_point{}) {
+        if (cs.pending.fetch_add(1, std::memory_order_relaxed) >= limits.max_pending_requests) {
+          cs.pending.fetch_sub(1, std::memory_order_relaxed);
+          cs.overflow_pending.fetch_add(1, std::memory_order_relaxed);
+          overflow_ = "pending";
+          co_return outcome::overflow;
+        }
+        pending_until = coarse_now() + cs.config().connect_timeout;
+      } else if (coarse_now() >= pending_until || force_closed_) {
+        cs.pending.fetch_sub(1, std::memory_order_relaxed);
+        cs.overflow_connections.fetch_add(1, std::memory_order_relaxed);
+        overflow_ = "connections";
+        co_return force_closed_ ? outcome::client_gone : outcome::overflow;
+      }
+      co_await pause(std::chrono::milliseconds(2));
+    }
+    if (pending_until != steady_clock::time_point{}) cs.pending.fetch_sub(1);
+    endpoint_state& ep = *chosen;
+    last_endpoint_ = &ep;
     upstream_used_ = true;
-    upstream_address_ = cl.addresses[ep];
-    upstream_ = attempt == 0 ? pool.take(*snapshot_, cluster, ep, coarse_now()) : nullptr;
+    upstream_address_ = ep.address;
     const bool reused = upstream_ != nullptr;
     if (!upstream_) {
-      upstream_ = pool.fresh(*snapshot_, cluster, ep);
+      upstream_ = pool.fresh(*snapshot_, cluster, host);
       active_upstream_ = upstream_.get();
-      arm(phase::upstream, cl.config.connect_timeout);
-      auto [ec] = co_await upstream_->socket.async_connect(cl.addresses[ep], use_tuple);
+      arm(phase::upstream, cs.config().connect_timeout);
+      auto [ec] = co_await upstream_->socket.async_connect(ep.address, use_tuple);
       if (ec) {
         if (worker_.log().enabled(log_level::warn))
-          worker_.log().log(log_level::warn, "upstream ", cl.config.name, " ",
-                            cl.addresses[ep].address().to_string(), ":", cl.addresses[ep].port(),
+          worker_.log().log(log_level::warn, "upstream ", cs.config().name, " ", ep.name,
                             ": connect ",
                             expired_ ? "timed out" : "failed: ", expired_ ? "" : ec.message(),
                             " [request ", request_id(), "]");
         active_upstream_ = nullptr;
+        if (!force_closed_)
+          cs.report(ep, upstream_result::local_failure, coarse_now(), worker_.log());
         upstream_.reset();
         replayable_ = true;  // nothing reached the upstream
         co_return force_closed_ ? outcome::client_gone : outcome::connect_failed;
@@ -262,12 +311,16 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
       upstream_->socket.non_blocking(true, ignored);  // for send_gather's immediate writes
     }
     active_upstream_ = upstream_.get();
+    ++upstream_->requests;
+    endpoint_active_ = cs.config().load_balancer.policy == lb_policy::least_request ? &ep : nullptr;
+    if (endpoint_active_) endpoint_active_->active.fetch_add(1, std::memory_order_relaxed);
 
     send_result sent = co_await send_request_body(*upstream_, body_done, replayable);
     if (sent == send_result::client_error || sent == send_result::too_large ||
         sent == send_result::bad_framing || sent == send_result::filtered) {
       active_upstream_ = nullptr;
       upstream_.reset();
+      end_endpoint_request();
       if (sent == send_result::filtered) co_return outcome::filter_reply;
       if (sent == send_result::too_large) {
         co_await local_reply(413, "request body too large\n", true);
@@ -291,6 +344,7 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
     upstream_us_ = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() - sent_at)
             .count());
+    end_endpoint_request();
     if (answered) break;
 
     const bool timed_out = expired_;
@@ -298,36 +352,44 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
     upstream_.reset();
     up_.clear();
     replayable_ = replayable && idempotent && !response_started_;
-    if (timed_out) co_return outcome::timeout;
-    if (force_closed_) co_return outcome::client_gone;
+    if (force_closed_ && !timed_out) co_return outcome::client_gone;
     // A pooled connection the upstream closed just as we used it: try once more
-    // on a fresh one when the request can be sent again safely.
-    if (attempt == 0 && reused && !response_started_ && replayable &&
+    // on a fresh one when the request can be sent again safely. Not the
+    // endpoint's fault, so not an outlier.
+    if (!timed_out && attempt == 0 && reused && !response_started_ && replayable &&
         (idempotent || sent == send_result::upstream_error)) {
-      worker_.log().log(log_level::debug, "upstream ", cl.config.name,
+      worker_.log().log(log_level::debug, "upstream ", cs.config().name,
                         ": pooled connection closed, retrying [request ", request_id(), "]");
       continue;
     }
     // Bytes that do not parse as a head on a reused connection are most likely
     // left over from its previous answer (a body sent after a HEAD response,
     // say): an idempotent request goes once more on a fresh connection.
-    if (attempt == 0 && reused && invalid_response_ && replayable && idempotent) {
-      worker_.log().log(log_level::warn, "upstream ", cl.config.name,
+    if (!timed_out && attempt == 0 && reused && invalid_response_ && replayable && idempotent) {
+      worker_.log().log(log_level::warn, "upstream ", cs.config().name,
                         ": stray bytes on a pooled connection, retrying [request ", request_id(),
                         "]");
       continue;
     }
+    cs.report(ep, upstream_result::local_failure, coarse_now(), worker_.log());
+    if (timed_out) co_return outcome::timeout;
     if (!invalid_response_)
-      worker_.log().log(log_level::warn, "upstream ", cl.config.name,
+      worker_.log().log(log_level::warn, "upstream ", cs.config().name, " ", ep.name,
                         ": connection closed before a response [request ", request_id(), "]");
     co_return outcome::upstream_failed;
+  }
+  {
+    const int status = response_.status;
+    cs.report(*last_endpoint_,
+              status < 500                                      ? upstream_result::success
+              : status == 502 || status == 503 || status == 504 ? upstream_result::gateway_error
+                                                                : upstream_result::server_error,
+              coarse_now(), worker_.log());
   }
   replayable_ = replayable && idempotent;
   // A status the rule retries: drop this answer unread (its connection with it)
   // while the request can still be sent again.
-  if (may_retry && replayable_ && body_done && rule_ && rule_->retry &&
-      std::find(rule_->retry->codes.begin(), rule_->retry->codes.end(), response_.status) !=
-          rule_->retry->codes.end()) {
+  if (may_retry && replayable_ && body_done && retry_status(response_.status)) {
     active_upstream_ = nullptr;
     upstream_.reset();
     up_.clear();
@@ -369,7 +431,7 @@ asio::awaitable<connection::send_result> connection::send_request_body(upstream_
   gather_.clear();
   gather_.emplace_back(head_out_.data(), head_out_.size());
   auto flush = [&] { return send_gather(up.socket); };
-  auto fill = [&]() -> asio::awaitable<bool> {
+  auto fill = [&](std::size_t capacity) -> asio::awaitable<bool> {
     if (request_expect_continue_ && !sent_continue_) {
       sent_continue_ = true;
       arm(phase::stream, limits.stream_idle_timeout);
@@ -377,7 +439,7 @@ asio::awaitable<connection::send_result> connection::send_request_body(upstream_
       if (!co_await write_client(std::span(&b, 1))) co_return false;
     }
     std::size_t room = 0;
-    char* dst = in_.prepare(room, stream_buffer_limit);
+    char* dst = in_.prepare(room, capacity);
     arm(phase::stream, limits.stream_idle_timeout);
     auto [ec, n] = co_await client_.async_read_some(asio::buffer(dst, room), use_tuple);
     bytes_in_ += n;
@@ -403,6 +465,13 @@ asio::awaitable<connection::send_result> connection::send_request_body(upstream_
   };
 
   if (!request_chunked_) {
+    // A rule that retries reads a body up to its buffer limit whole first.
+    if (replayable && rule_ && rule_->retry && request_body_left_ <= rule_->retry->buffer_limit) {
+      const auto whole = static_cast<std::size_t>(request_body_left_);
+      while (in_.size() < whole)
+        if (!co_await fill(std::max(stream_buffer_limit, whole + 1)))
+          co_return send_result::client_error;
+    }
     // A body that is already complete in the buffer is sent without being
     // consumed, so a retry on a fresh connection can send it again.
     if (replayable && in_.size() >= request_body_left_) {
@@ -429,7 +498,7 @@ asio::awaitable<connection::send_result> connection::send_request_body(upstream_
       } else if (!gather_.empty()) {
         if (!co_await flush()) co_return send_result::upstream_error;
       }
-      if (!co_await fill()) co_return send_result::client_error;
+      if (!co_await fill(stream_buffer_limit)) co_return send_result::client_error;
     }
     body_done = true;
     co_return send_result::ok;
@@ -456,7 +525,7 @@ asio::awaitable<connection::send_result> connection::send_request_body(upstream_
     if (!gather_.empty() && !co_await flush()) co_return send_result::upstream_error;
     in_.consume(r.used);
     if (r.done) break;
-    if (!co_await fill()) co_return send_result::client_error;
+    if (!co_await fill(stream_buffer_limit)) co_return send_result::client_error;
   }
   body_done = true;
   co_return send_result::ok;

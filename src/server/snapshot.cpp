@@ -72,12 +72,10 @@ std::shared_ptr<snapshot> snapshot::build(gateway_config config) {
       const auto& e = c.endpoints[i];
       std::string ew = where + " endpoint " + std::to_string(i);
       boost::system::error_code ec;
-      auto addr = asio::ip::make_address(e.address, ec);
+      asio::ip::make_address(e.address, ec);
       if (ec) problems.push_back(ew + ": '" + e.address + "' is not a numeric IP address");
       if (e.port == 0) problems.push_back(ew + ": port 0");
       if (e.weight == 0) problems.push_back(ew + ": weight 0");
-      rt.addresses.emplace_back(addr, e.port);
-      rt.weights.push_back(e.weight == 0 ? 1 : e.weight);
     }
     if (c.connect_timeout.count() <= 0) problems.push_back(where + ": connect_timeout must be > 0");
     rt.config = std::move(c);
@@ -193,8 +191,9 @@ void snapshot::inherit_identities(const snapshot* previous, std::uint32_t& next_
   }
   for (auto& c : clusters) {
     auto it = old_clusters.find(c.config.name);
-    c.key = it != old_clusters.end() && it->second->config == c.config ? it->second->key
-                                                                       : ++next_identity;
+    const bool same = it != old_clusters.end() && it->second->config == c.config;
+    c.key = same ? it->second->key : ++next_identity;
+    c.state = same ? it->second->state : std::make_shared<cluster_state>(c.config, coarse_now());
   }
 }
 

@@ -10,6 +10,7 @@
 
 #include "asio/asio.hpp"
 #include "server/stats.hpp"
+#include "upstream/cluster_state.hpp"
 
 namespace re2 {
 class RE2;
@@ -65,8 +66,9 @@ struct cluster_runtime {
   // workers' pools are keyed by it, so unchanged clusters keep their connections.
   std::uint32_t key = 0;
   cluster_config config;
-  std::vector<tcp::endpoint> addresses;  // parallel to config.endpoints
-  std::vector<std::uint32_t> weights;
+  // Health, ejections and circuit-breaker counts, shared by the workers and
+  // kept with the key; set by inherit_identities.
+  std::shared_ptr<cluster_state> state;
 };
 
 struct snapshot {

@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "server/snapshot.hpp"
@@ -15,19 +16,37 @@ bool still_open(tcp::socket& s) noexcept {
   ssize_t n = ::recv(s.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
+
+constexpr std::int64_t never = INT64_MAX;
+constexpr std::size_t npos = ~std::size_t{0};
+
+std::int64_t ticks(std::chrono::milliseconds d) noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+}
 }  // namespace
+
+upstream_connection::upstream_connection(asio::any_io_executor ex, std::shared_ptr<cluster_state> c,
+                                         std::shared_ptr<endpoint_state> e)
+    : socket(ex), cluster(std::move(c)), endpoint(std::move(e)) {
+  cluster->connections.fetch_add(1, std::memory_order_relaxed);
+  endpoint->connections.fetch_add(1, std::memory_order_relaxed);
+}
+
+upstream_connection::~upstream_connection() {
+  cluster->connections.fetch_sub(1, std::memory_order_relaxed);
+  endpoint->connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+connection_pool::connection_pool(asio::any_io_executor ex)
+    : executor_(std::move(ex)),
+      rng_(0x9E3779B97F4A7C15ULL ^ reinterpret_cast<std::uintptr_t>(this)) {}
 
 std::unique_ptr<connection_pool::cluster_pool> connection_pool::make_pool(const cluster_runtime& c,
                                                                           bool live) {
-  std::vector<std::uint32_t> weights = c.weights;
-  if (weights.empty()) weights.push_back(1);  // never picked: the cluster answers 503 first
-  auto pool = std::unique_ptr<cluster_pool>(new cluster_pool{c.key,
-                                                             live,
-                                                             weighted_round_robin(weights),
-                                                             c.config.idle_timeout,
-                                                             c.config.max_idle_per_endpoint,
-                                                             {}});
-  pool->idle.resize(c.addresses.size());
+  auto pool = std::make_unique<cluster_pool>();
+  pool->key = c.key;
+  pool->live = live;
+  pool->state = c.state;
   return pool;
 }
 
@@ -59,15 +78,167 @@ connection_pool::cluster_pool& connection_pool::pool_for(const snapshot& s, std:
   return *pool;
 }
 
+void connection_pool::rebuild(cluster_pool& pool, std::int64_t now) {
+  const cluster_state& st = *pool.state;
+  const cluster_config& cfg = st.config();
+  const std::uint64_t generation = st.generation();
+  if (generation != pool.generation) {
+    // The endpoint list may have changed (DNS): keep the idle connections of
+    // endpoints that stay, close those of endpoints that left.
+    auto list = st.endpoints();
+    std::vector<host_entry> hosts;
+    hosts.reserve(list.size());
+    for (auto& ep : list) {
+      host_entry h{std::move(ep), {}};
+      for (auto& old : pool.hosts)
+        if (old.ep == h.ep) h.idle = std::move(old.idle);
+      hosts.push_back(std::move(h));
+    }
+    pool.hosts = std::move(hosts);
+    pool.generation = generation;
+  }
+  pool.refresh_at = never;
+  pool.usable.clear();
+  for (std::size_t i = 0; i < pool.hosts.size(); ++i) {
+    const endpoint_state& ep = *pool.hosts[i].ep;
+    const std::int64_t until = ep.ejected_until.load(std::memory_order_relaxed);
+    if (until > now) pool.refresh_at = std::min(pool.refresh_at, until);  // it returns then
+    if (ep.healthy.load(std::memory_order_relaxed) && until <= now)
+      pool.usable.push_back(static_cast<std::uint32_t>(i));
+  }
+  // Panic: too few usable endpoints would take more than they can; spread
+  // over all of them instead (Envoy's panic threshold).
+  const auto& lb = cfg.load_balancer;
+  pool.panic = pool.usable.size() * 100 < pool.hosts.size() * lb.panic_threshold_percent;
+  if (pool.panic) {
+    pool.usable.resize(pool.hosts.size());
+    for (std::size_t i = 0; i < pool.hosts.size(); ++i)
+      pool.usable[i] = static_cast<std::uint32_t>(i);
+  }
+  pool.rr.reset();
+  pool.hashing.reset();
+  pool.cumulative.clear();
+  if (pool.usable.empty()) return;
+
+  std::vector<std::uint32_t> weights;
+  weights.reserve(pool.usable.size());
+  const bool hashing = lb.policy == lb_policy::ring_hash || lb.policy == lb_policy::maglev;
+  const std::int64_t window = ticks(lb.slow_start);
+  for (std::uint32_t i : pool.usable) {
+    const endpoint_state& ep = *pool.hosts[i].ep;
+    std::uint64_t w = ep.weight;
+    const std::int64_t since = ep.usable_since.load(std::memory_order_relaxed);
+    if (!hashing && window > 0 && since > 0 && now - since < window && now >= since) {
+      // Linear ramp from the minimum share to the full weight; the balancer
+      // is rebuilt in steps of a twentieth of the window meanwhile.
+      const double share = std::max(static_cast<double>(lb.slow_start_min_percent) / 100.0,
+                                    static_cast<double>(now - since) / static_cast<double>(window));
+      w = std::max<std::uint64_t>(
+          1, static_cast<std::uint64_t>(static_cast<double>(w) * share * 100.0));
+      pool.refresh_at = std::min(pool.refresh_at, now + std::max<std::int64_t>(window / 20, 1));
+    } else {
+      w *= 100;  // the same scale as a ramping weight
+    }
+    weights.push_back(static_cast<std::uint32_t>(std::min<std::uint64_t>(w, UINT32_MAX)));
+  }
+  pool.equal_weights =
+      std::all_of(weights.begin(), weights.end(), [&](std::uint32_t w) { return w == weights[0]; });
+  if (hashing) {
+    std::vector<std::string> names;
+    names.reserve(pool.usable.size());
+    for (std::uint32_t i : pool.usable)
+      names.push_back(pool.hosts[i].ep->name);
+    pool.hashing.emplace(lb.policy, names, weights,
+                         lb.policy == lb_policy::maglev ? lb.table_size : lb.min_ring_size);
+  } else if (lb.policy == lb_policy::round_robin) {
+    pool.rr.emplace(weights);
+  } else {
+    std::uint64_t sum = 0;
+    for (std::uint32_t w : weights)
+      pool.cumulative.push_back(sum += w);
+  }
+}
+
+std::size_t connection_pool::weighted_draw(const cluster_pool& pool) noexcept {
+  const std::size_t n = pool.usable.size();
+  if (pool.equal_weights) return static_cast<std::size_t>(random() % n);
+  const std::uint64_t ticket = random() % pool.cumulative.back();
+  return static_cast<std::size_t>(
+      std::upper_bound(pool.cumulative.begin(), pool.cumulative.end(), ticket) -
+      pool.cumulative.begin());
+}
+
+std::size_t connection_pool::pick(const snapshot& s, std::size_t c, const pick_context& ctx,
+                                  steady_clock::time_point now_tp) {
+  cluster_pool& pool = pool_for(s, c);
+  const std::int64_t now = to_ticks(now_tp);
+  if (pool.generation != pool.state->generation() || now >= pool.refresh_at) rebuild(pool, now);
+  const std::size_t n = pool.usable.size();
+  if (n == 0) return npos;
+  auto host_of = [&](std::size_t u) { return static_cast<std::size_t>(pool.usable[u]); };
+  auto avoided = [&](std::size_t u) {
+    return ctx.avoid && n > 1 && pool.hosts[pool.usable[u]].ep.get() == ctx.avoid;
+  };
+  switch (pool.state->config().load_balancer.policy) {
+    case lb_policy::round_robin: {
+      std::size_t u = pool.rr->next();
+      if (avoided(u)) u = pool.rr->next();
+      return host_of(u);
+    }
+    case lb_policy::random: {
+      std::size_t u = weighted_draw(pool);
+      for (int again = 0; again < 3 && avoided(u); ++again)
+        u = weighted_draw(pool);
+      return host_of(u);
+    }
+    case lb_policy::least_request: {
+      // Power of two choices: two draws by weight, the one with fewer
+      // requests in flight relative to its weight wins.
+      std::size_t a = weighted_draw(pool), b = weighted_draw(pool);
+      if (n > 1)
+        for (int again = 0; again < 3 && b == a; ++again)
+          b = weighted_draw(pool);
+      if (avoided(a)) std::swap(a, b);
+      if (avoided(b)) return host_of(a);
+      const endpoint_state& ea = *pool.hosts[host_of(a)].ep;
+      const endpoint_state& eb = *pool.hosts[host_of(b)].ep;
+      const std::uint64_t la = ea.active.load(std::memory_order_relaxed);
+      const std::uint64_t lb = eb.active.load(std::memory_order_relaxed);
+      return host_of(lb * ea.weight < la * eb.weight ? b : a);
+    }
+    case lb_policy::ring_hash:
+    case lb_policy::maglev: {
+      std::size_t u = pool.hashing->pick(ctx.hash);
+      if (avoided(u)) u = (u + 1) % n;
+      return host_of(u);
+    }
+  }
+  return npos;
+}
+
+const std::shared_ptr<endpoint_state>& connection_pool::endpoint(const snapshot& s, std::size_t c,
+                                                                 std::size_t h) {
+  return pool_for(s, c).hosts[h].ep;
+}
+
+const std::shared_ptr<cluster_state>& connection_pool::state(const snapshot& s, std::size_t c) {
+  return pool_for(s, c).state;
+}
+
+bool connection_pool::panicking(std::size_t c) const noexcept {
+  return c < slots_.size() && slots_[c]->panic;
+}
+
 std::unique_ptr<upstream_connection> connection_pool::take(const snapshot& s, std::size_t c,
-                                                           std::size_t e,
+                                                           std::size_t h,
                                                            steady_clock::time_point now) {
   auto& pool = pool_for(s, c);
-  auto& stack = pool.idle[e];
+  auto& stack = pool.hosts[h].idle;
+  const auto idle_timeout = pool.state->config().idle_timeout;
   while (!stack.empty()) {
     std::unique_ptr<upstream_connection> conn = std::move(stack.back());
     stack.pop_back();
-    if (now - conn->idle_since < pool.idle_timeout && still_open(conn->socket)) return conn;
+    if (now - conn->idle_since < idle_timeout && still_open(conn->socket)) return conn;
     boost::system::error_code ignored;
     conn->socket.close(ignored);
   }
@@ -75,11 +246,12 @@ std::unique_ptr<upstream_connection> connection_pool::take(const snapshot& s, st
 }
 
 std::unique_ptr<upstream_connection> connection_pool::fresh(const snapshot& s, std::size_t c,
-                                                            std::size_t e) {
-  auto conn = std::make_unique<upstream_connection>(executor_);
+                                                            std::size_t h) {
+  auto& pool = pool_for(s, c);
+  auto conn = std::make_unique<upstream_connection>(executor_, pool.state, pool.hosts[h].ep);
   conn->cluster_key = s.clusters[c].key;
   conn->slot = c;
-  conn->endpoint = e;
+  conn->host = h;
   return conn;
 }
 
@@ -91,32 +263,45 @@ void connection_pool::give_back(std::unique_ptr<upstream_connection> conn,
   } else if (auto it = pools_.find(conn->cluster_key); it != pools_.end()) {
     pool = it->second.get();
   }
-  if (!pool || !pool->live || conn->endpoint >= pool->idle.size()) return;  // closes it
-  auto& stack = pool->idle[conn->endpoint];
-  if (stack.size() >= pool->max_idle) return;
+  if (!pool || !pool->live) return;  // closes it
+  const cluster_config& cfg = pool->state->config();
+  if (cfg.max_requests_per_connection && conn->requests >= cfg.max_requests_per_connection) return;
+  // The host list may have been rebuilt since the connection was made.
+  std::size_t h = conn->host;
+  if (h >= pool->hosts.size() || pool->hosts[h].ep != conn->endpoint) {
+    h = npos;
+    for (std::size_t i = 0; i < pool->hosts.size(); ++i)
+      if (pool->hosts[i].ep == conn->endpoint) h = i;
+    if (h == npos) return;  // the endpoint left the cluster
+    conn->host = h;
+  }
+  auto& stack = pool->hosts[h].idle;
+  if (stack.size() >= cfg.max_idle_per_endpoint) return;
   conn->idle_since = now;
   stack.push_back(std::move(conn));
 }
 
 void connection_pool::sweep(steady_clock::time_point now) {
-  for (auto& [key, pool] : pools_)
-    for (auto& stack : pool->idle)
-      std::erase_if(stack, [&](const std::unique_ptr<upstream_connection>& c) {
-        return now - c->idle_since >= pool->idle_timeout;
+  for (auto& [key, pool] : pools_) {
+    const auto idle_timeout = pool->state->config().idle_timeout;
+    for (auto& host : pool->hosts)
+      std::erase_if(host.idle, [&](const std::unique_ptr<upstream_connection>& c) {
+        return now - c->idle_since >= idle_timeout;
       });
+  }
 }
 
 void connection_pool::clear() {
   for (auto& [key, pool] : pools_)
-    for (auto& stack : pool->idle)
-      stack.clear();
+    for (auto& host : pool->hosts)
+      host.idle.clear();
 }
 
 std::size_t connection_pool::idle_count() const noexcept {
   std::size_t n = 0;
   for (const auto& [key, pool] : pools_)
-    for (const auto& stack : pool->idle)
-      n += stack.size();
+    for (const auto& host : pool->hosts)
+      n += host.idle.size();
   return n;
 }
 

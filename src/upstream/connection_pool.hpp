@@ -1,51 +1,75 @@
 #pragma once
-// Per-worker keep-alive pools of upstream connections, one stack of idle
-// connections per endpoint (most recently used first, so hot connections stay
-// warm). Owned by one worker thread: no locks.
+// Per-worker keep-alive pools of upstream connections and the worker's load
+// balancer for each cluster. Owned by one worker thread: no locks. What the
+// workers share (health, ejections, circuit-breaker counts) is in
+// cluster_state, read through atomics.
 //
 // Pools are keyed by the cluster's identity (cluster_runtime::key), which a
 // reload keeps for clusters whose definition did not change: those keep their
-// pooled connections and their round-robin position. A request always names
-// its cluster through the snapshot it started with, so requests that began
-// before a reload keep working while the worker already serves the new one.
+// pooled connections, balancer position and shared state. A request always
+// names its cluster through the snapshot it started with, so requests that
+// began before a reload keep working while the worker already serves the new one.
 #include <gateway/upstream.hpp>
 
 #include <memory>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
 #include "asio/asio.hpp"
+#include "upstream/cluster_state.hpp"
 
 namespace gateway {
 
 struct cluster_runtime;
 struct snapshot;
 
-// One connection to an upstream endpoint.
+// One connection to an upstream endpoint. It holds its endpoint's and
+// cluster's connection counts (circuit breakers) until it closes.
 struct upstream_connection {
-  explicit upstream_connection(asio::any_io_executor ex) : socket(ex) {}
+  upstream_connection(asio::any_io_executor ex, std::shared_ptr<cluster_state> c,
+                      std::shared_ptr<endpoint_state> e);
+  ~upstream_connection();
+  upstream_connection(const upstream_connection&) = delete;
+  upstream_connection& operator=(const upstream_connection&) = delete;
   tcp::socket socket;
+  std::shared_ptr<cluster_state> cluster;
+  std::shared_ptr<endpoint_state> endpoint;
   std::uint32_t cluster_key = 0;
-  std::size_t slot = 0;  // the cluster's index in the snapshot it was made for
-  std::size_t endpoint = 0;
+  std::size_t slot = 0;        // the cluster's index in the snapshot it was made for
+  std::size_t host = 0;        // a hint: the endpoint's index in its pool's host list
+  std::uint32_t requests = 0;  // requests sent on it
   steady_clock::time_point idle_since{};
+};
+
+// What a pick takes from the request.
+struct pick_context {
+  std::uint64_t hash = 0;                 // the key's hash, for consistent hashing
+  const endpoint_state* avoid = nullptr;  // a retry prefers another endpoint than this
 };
 
 class connection_pool {
  public:
-  explicit connection_pool(asio::any_io_executor ex) : executor_(std::move(ex)) {}
+  explicit connection_pool(asio::any_io_executor ex);
 
   // The worker now serves `current`: pools of clusters it no longer has are
   // closed, pools of new clusters are created. `current` must outlive the next call.
   void adopt(const snapshot& current);
-  // Next endpoint of cluster `c` of snapshot `s` by weighted round robin.
-  std::size_t pick(const snapshot& s, std::size_t c) { return pool_for(s, c).picker.next(); }
-  // An idle connection to endpoint `e` of cluster `c` that is still open, or null.
-  std::unique_ptr<upstream_connection> take(const snapshot& s, std::size_t c, std::size_t e,
+  // An endpoint of cluster `c` of snapshot `s` by the cluster's policy (a host
+  // index for take/fresh/endpoint), or npos when it has no endpoint at all.
+  std::size_t pick(const snapshot& s, std::size_t c, const pick_context& ctx,
+                   steady_clock::time_point now);
+  // The endpoint of host `h` (from pick, valid until the worker's next suspension).
+  const std::shared_ptr<endpoint_state>& endpoint(const snapshot& s, std::size_t c, std::size_t h);
+  // The cluster's shared state.
+  const std::shared_ptr<cluster_state>& state(const snapshot& s, std::size_t c);
+  // An idle connection to host `h` of cluster `c` that is still open, or null.
+  std::unique_ptr<upstream_connection> take(const snapshot& s, std::size_t c, std::size_t h,
                                             steady_clock::time_point now);
-  // A fresh, unconnected socket for endpoint `e` of cluster `c`.
-  std::unique_ptr<upstream_connection> fresh(const snapshot& s, std::size_t c, std::size_t e);
-  // Keeps `conn` for reuse (or closes it when the pool is full or its cluster is gone).
+  // A fresh, unconnected socket for host `h` of cluster `c`.
+  std::unique_ptr<upstream_connection> fresh(const snapshot& s, std::size_t c, std::size_t h);
+  // Keeps `conn` for reuse (or closes it when the pool is full, its cluster or
+  // endpoint is gone, or it served its maximum of requests).
   void give_back(std::unique_ptr<upstream_connection> conn, steady_clock::time_point now);
   // Closes idle connections older than their cluster's idle timeout.
   void sweep(steady_clock::time_point now);
@@ -53,23 +77,47 @@ class connection_pool {
   void clear();
   // Idle connections currently kept, all clusters.
   std::size_t idle_count() const noexcept;
+  // Whether cluster `c` of the current snapshot is using all endpoints because
+  // too few are healthy (for the metrics).
+  bool panicking(std::size_t c) const noexcept;
 
  private:
+  struct host_entry {
+    std::shared_ptr<endpoint_state> ep;
+    std::vector<std::unique_ptr<upstream_connection>> idle;
+  };
   struct cluster_pool {
     std::uint32_t key;
     bool live;  // the cluster is in the worker's current snapshot
-    weighted_round_robin picker;
-    std::chrono::milliseconds idle_timeout;
-    std::size_t max_idle;
-    std::vector<std::vector<std::unique_ptr<upstream_connection>>> idle;  // per endpoint
+    std::shared_ptr<cluster_state> state;
+    std::vector<host_entry> hosts;
+    // The balancer, rebuilt when the shared generation moves or at refresh_at
+    // (an ejection ends, a slow start steps).
+    std::uint64_t generation = 0;
+    std::int64_t refresh_at = 0;
+    bool panic = false;
+    bool equal_weights = true;
+    std::vector<std::uint32_t> usable;      // host indexes
+    std::vector<std::uint64_t> cumulative;  // running weight sums, parallel to usable
+    std::optional<weighted_round_robin> rr;
+    std::optional<consistent_hash> hashing;
   };
   cluster_pool& pool_for(const snapshot& s, std::size_t c);
   static std::unique_ptr<cluster_pool> make_pool(const cluster_runtime& c, bool live);
+  void rebuild(cluster_pool& pool, std::int64_t now);
+  std::size_t weighted_draw(const cluster_pool& pool) noexcept;
+  std::uint64_t random() noexcept {
+    rng_ ^= rng_ >> 12;
+    rng_ ^= rng_ << 25;
+    rng_ ^= rng_ >> 27;
+    return rng_ * 0x2545F4914F6CDD1DULL;
+  }
 
   asio::any_io_executor executor_;
   std::unordered_map<std::uint32_t, std::unique_ptr<cluster_pool>> pools_;
   const snapshot* current_ = nullptr;
   std::vector<cluster_pool*> slots_;  // parallel to current_->clusters
+  std::uint64_t rng_;
 };
 
 }  // namespace gateway
