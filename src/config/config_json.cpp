@@ -46,6 +46,75 @@ std::int64_t ms(std::chrono::milliseconds d) {
   return static_cast<std::int64_t>(d.count());
 }
 
+void write_upstream_settings(json_writer& w, const cluster_config& c) {
+  static constexpr const char* policies[] = {"round_robin", "least_request", "random", "ring_hash",
+                                             "maglev"};
+  static constexpr const char* sources[] = {"source_ip", "header", "cookie"};
+  static constexpr const char* checks[] = {"none", "http", "tcp"};
+  const auto& lb = c.load_balancer;
+  w.key("load_balancer")
+      .begin_object()
+      .field("policy", policies[static_cast<int>(lb.policy)])
+      .key("hash")
+      .begin_object()
+      .field("source", sources[static_cast<int>(lb.hash.source)])
+      .field("name", lb.hash.name)
+      .field("cookie_ttl_s", static_cast<std::int64_t>(lb.hash.cookie_ttl.count()))
+      .field("cookie_path", lb.hash.cookie_path)
+      .end_object()
+      .field("table_size", lb.table_size)
+      .field("min_ring_size", lb.min_ring_size)
+      .field("slow_start_ms", ms(lb.slow_start))
+      .field("slow_start_min_percent", lb.slow_start_min_percent)
+      .field("panic_threshold_percent", lb.panic_threshold_percent)
+      .end_object();
+  const auto& hc = c.health_check;
+  w.key("health_check")
+      .begin_object()
+      .field("type", checks[static_cast<int>(hc.type)])
+      .field("interval_ms", ms(hc.interval))
+      .field("jitter_ms", ms(hc.jitter))
+      .field("timeout_ms", ms(hc.timeout))
+      .field("unhealthy_threshold", hc.unhealthy_threshold)
+      .field("healthy_threshold", hc.healthy_threshold)
+      .field("path", hc.path)
+      .field("method", hc.method)
+      .field("host", hc.host)
+      .key("expected_statuses")
+      .begin_array();
+  for (const auto& [lo, hi] : hc.expected_statuses)
+    w.begin_array().value(lo).value(hi).end_array();
+  w.end_array()
+      .field("expected_body", hc.expected_body)
+      .field("send", hc.send)
+      .field("receive", hc.receive)
+      .end_object();
+  const auto& od = c.outlier_detection;
+  w.key("outlier_detection")
+      .begin_object()
+      .field("consecutive_5xx", od.consecutive_5xx)
+      .field("consecutive_gateway_errors", od.consecutive_gateway_errors)
+      .field("split_local_origin", od.split_local_origin)
+      .field("consecutive_local_origin_failures", od.consecutive_local_origin_failures)
+      .field("interval_ms", ms(od.interval))
+      .field("base_ejection_time_ms", ms(od.base_ejection_time))
+      .field("max_ejection_time_ms", ms(od.max_ejection_time))
+      .field("max_ejection_percent", od.max_ejection_percent)
+      .end_object();
+  const auto& cb = c.circuit_breakers;
+  w.key("circuit_breakers")
+      .begin_object()
+      .field("max_connections", cb.max_connections)
+      .field("max_pending_requests", cb.max_pending_requests)
+      .field("max_requests", cb.max_requests)
+      .field("max_retries", cb.max_retries)
+      .field("retry_budget_percent", cb.retry_budget_percent)
+      .field("retry_budget_min_concurrency", cb.retry_budget_min_concurrency)
+      .field("max_connections_per_endpoint", cb.max_connections_per_endpoint)
+      .end_object();
+}
+
+
 void write_fields(json_writer& w, std::string_view key, const std::vector<header_value>& fields) {
   w.key(key).begin_array();
   for (const auto& f : fields)
@@ -152,7 +221,21 @@ void write_rule(json_writer& w, const route_rule& rule) {
     w.end_array()
         .field("attempts", rule.retry->attempts)
         .field("backoff_ms", ms(rule.retry->backoff))
-        .end_object();
+        .field("max_backoff_ms", ms(rule.retry->max_backoff))
+        .field("per_try_timeout_ms", ms(rule.retry->per_try_timeout))
+        .field("buffer_limit", rule.retry->buffer_limit);
+    const auto& on = rule.retry->retry_on;
+    w.key("retry_on").begin_array();
+    for (const auto& [set, name] : {std::pair{on.connect_failure, "connect-failure"},
+                                    {on.reset, "reset"},
+                                    {on.server_error, "5xx"},
+                                    {on.gateway_error, "gateway-error"},
+                                    {on.retriable_4xx, "retriable-4xx"},
+                                    {on.status_codes, "retriable-status-codes"}})
+      if (set) w.value(name);
+    w.end_array();
+    write_strings(w, "methods", rule.retry->methods);
+    w.end_object();
   } else {
     w.null();
   }
@@ -222,7 +305,9 @@ std::string to_json(const gateway_config& config) {
         .field("connect_timeout_ms", ms(c.connect_timeout))
         .field("idle_timeout_ms", ms(c.idle_timeout))
         .field("max_idle_per_endpoint", std::uint64_t{c.max_idle_per_endpoint})
-        .end_object();
+        .field("max_requests_per_connection", c.max_requests_per_connection);
+    write_upstream_settings(w, c);
+    w.end_object();
   }
   w.end_array().key("statuses").begin_array();
   for (const auto& st : config.statuses) {

@@ -24,6 +24,23 @@ struct target_ref {
   std::string kind, name, section;
 };
 
+// What a BackendTrafficPolicy says about upstreams. The cluster-level part
+// makes the Services of the routes it applies to clusters of their own
+// (one per Service port and policy), as Envoy Gateway makes one per route.
+struct upstream_settings {
+  bool cluster = false;  // any field below `retry` was set
+  load_balancer_config load_balancer;
+  health_check_config health_check;
+  outlier_detection_config outlier_detection;
+  circuit_breaker_config circuit_breakers;
+  std::optional<std::chrono::milliseconds> connect_timeout, idle_timeout;
+  std::uint32_t max_requests_per_connection = 0;
+  std::optional<retry_policy> retry;                       // for the rule, unless it has its own
+  std::optional<std::chrono::milliseconds> request_timeout;  // for the rule, unless it has one
+  // Writes the cluster-level settings into `c`.
+  void apply(cluster_config& c) const;
+};
+
 struct policy_doc {
   std::string
       kind;  // SecurityPolicy, BackendTrafficPolicy, ClientTrafficPolicy, WafPolicy or Filter
@@ -34,6 +51,8 @@ struct policy_doc {
   std::vector<filter_ref> filters;  // built at resolution, in chain order
   // ClientTrafficPolicy clientIPDetection.xForwardedFor.numTrustedHops.
   std::optional<std::uint32_t> xff_trusted_hops;
+  // BackendTrafficPolicy loadBalancer, healthCheck, circuitBreaker, retry, timeout.
+  std::optional<upstream_settings> upstream;
 };
 
 using secret_data = std::map<std::string, std::string>;  // key -> decoded value
@@ -50,6 +69,9 @@ policy_doc read_policy(yaml_config::document_reader& doc, const YAML::Node& d, m
                        std::string kind);
 // Reads a v1 Secret's data (base64) and stringData.
 secret_data read_secret(yaml_config::document_reader& doc, const YAML::Node& d);
+// Reads a BackendTrafficPolicy's upstream fields; nothing when it has none.
+std::optional<upstream_settings> read_upstream_settings(yaml_config::document_reader& doc,
+                                                        const YAML::Node& spec);
 // Builds the filters of `p` through `registry`; problems go to `doc`.
 void build_policy_filters(yaml_config::document_reader& doc, policy_doc& p,
                           const filter_registry& registry, const secret_lookup& secrets,

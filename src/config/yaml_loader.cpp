@@ -184,7 +184,8 @@ class loader {
   // The cluster for a backend reference (created on first use), or why there is none.
   std::variant<std::string, unresolved> cluster_for(
       const object_ref& b, const meta& from, document_reader& at,
-      std::chrono::milliseconds connect_timeout = std::chrono::milliseconds(0)) {
+      std::chrono::milliseconds connect_timeout = std::chrono::milliseconds(0),
+      const manifests::policy_doc* settings = nullptr) {
     const std::string what = b.ns + "/" + b.name;
     if (!b.group.empty() || b.kind != "Service")
       return unresolved{"InvalidKind", "backendRef kind '" + b.kind + "' in group '" + b.group +
@@ -209,9 +210,14 @@ class loader {
     std::string key = what + ":" + std::to_string(sp->port);
     if (connect_timeout.count() > 0)
       key += "#connect=" + std::to_string(connect_timeout.count()) + "ms";
+    // A BackendTrafficPolicy's load balancing, health checks and limits make
+    // a cluster of their own, named after the policy.
+    const bool own = settings && settings->upstream && settings->upstream->cluster;
+    if (own) key += "@" + settings->m.ns + "/" + settings->m.name;
     if (known_clusters_.count(key)) return key;
     cluster_config c;
     c.name = key;
+    if (own) settings->upstream->apply(c);
     if (connect_timeout.count() > 0) c.connect_timeout = connect_timeout;
     for (const auto& slice : slices_) {
       if (slice.m.ns != b.ns || slice.service != b.name) continue;
@@ -376,8 +382,10 @@ class loader {
           allowed = true;
           route attached_route = base;
           if (!intersect_hostnames(pt.l->hostname, r.hostnames, attached_route.hostnames)) continue;
-          for (std::size_t i = 0; i < attached_route.rules.size(); ++i)
+          for (std::size_t i = 0; i < attached_route.rules.size(); ++i) {
             attached_route.rules[i].filters = chain_for(r, r.rules[i], *pt.gw, *pt.l, at);
+            apply_backend_policy(r, r.rules[i], *pt.gw, *pt.l, attached_route.rules[i], at);
+          }
           out_.listeners[pt.index].routes.push_back(std::move(attached_route));
           accepted = {"Accepted", true, "Accepted", "attached"};
           attached = true;
@@ -414,6 +422,99 @@ class loader {
         at.warn(YAML::Node(), "spec.parentRefs", "route has no parentRefs and serves nothing");
     }
     resolve_ingresses();
+    drop_unused_clusters();
+  }
+
+  // A Service's plain cluster is made when a reference is first resolved; a
+  // BackendTrafficPolicy may then move every route to a cluster of its own,
+  // and a policy may have looked endpoints up. Clusters no rule uses go.
+  void drop_unused_clusters() {
+    std::set<std::string> used;
+    for (const listener_config& l : out_.listeners)
+      for (const route& r : l.routes)
+        for (const route_rule& rule : r.rules) {
+          for (const backend_ref& b : rule.backends)
+            used.insert(b.cluster);
+          for (const request_mirror& m : rule.mirrors)
+            used.insert(m.cluster);
+        }
+    std::erase_if(out_.clusters, [&](const cluster_config& c) { return !used.count(c.name); });
+  }
+
+  // The upstream side of the BackendTrafficPolicy that applies to a rule on a
+  // listener: its retry and request timeout (where the rule has none of its
+  // own), and clusters with its balancing, health checks and limits.
+  void apply_backend_policy(const route_doc& r, const manifests::rule_doc& rd,
+                            const gateway_doc& gw, const listener_doc& l, route_rule& rule,
+                            document_reader& at) {
+    const manifests::policy_doc* p = most_specific("BackendTrafficPolicy", r, rd, gw, l);
+    if (!p || !p->upstream) return;
+    const manifests::upstream_settings& u = *p->upstream;
+    if (u.retry) {
+      if (rule.retry)
+        at.warn(YAML::Node(), "spec.rules",
+                "rule '" + rule.name + "' has a retry of its own; BackendTrafficPolicy " +
+                    p->m.ns + "/" + p->m.name + "'s retry does not apply to it");
+      else
+        rule.retry = u.retry;
+    }
+    if (u.request_timeout && rule.request_timeout.count() == 0)
+      rule.request_timeout = *u.request_timeout;
+    if (!u.cluster) return;
+    std::size_t k = 0;
+    for (const object_ref& b : rd.backends) {
+      auto c = cluster_for(b, r.m, at, std::chrono::milliseconds(0), p);
+      if (auto* name = std::get_if<std::string>(&c)) rule.backends[k].cluster = *name;
+      ++k;
+    }
+    k = 0;
+    for (const auto& md : rd.mirrors) {
+      auto c = cluster_for(md.backend, r.m, at, std::chrono::milliseconds(0), p);
+      if (auto* name = std::get_if<std::string>(&c); name && k < rule.mirrors.size())
+        rule.mirrors[k++].cluster = *name;
+    }
+  }
+
+  // 4: `p` targets this rule, 3: the route, 2: this listener, 1: the Gateway, 0: none.
+  static int target_level(const manifests::policy_doc& p, const route_doc& r,
+                          const manifests::rule_doc& rd, const gateway_doc& gw,
+                          const listener_doc& l) {
+    int best = 0;
+    for (const manifests::target_ref& t : p.targets) {
+      if (t.kind == "HTTPRoute" && p.m.ns == r.m.ns && t.name == r.m.name) {
+        if (t.section.empty())
+          best = std::max(best, 3);
+        else if (t.section == rd.rule.name)
+          best = std::max(best, 4);
+      } else if (t.kind == "Gateway" && p.m.ns == gw.m.ns && t.name == gw.m.name) {
+        if (t.section.empty())
+          best = std::max(best, 1);
+        else if (t.section == l.name)
+          best = std::max(best, 2);
+      }
+    }
+    return best;
+  }
+
+  // The policy of `kind` that applies to one rule on one listener: the most
+  // specific target wins; at equal specificity the older one (Gateway API
+  // conflict rules), then by name.
+  const manifests::policy_doc* most_specific(std::string_view kind, const route_doc& r,
+                                             const manifests::rule_doc& rd, const gateway_doc& gw,
+                                             const listener_doc& l) const {
+    const manifests::policy_doc* chosen = nullptr;
+    int chosen_level = 0;
+    for (const manifests::policy_doc& p : policies_) {
+      if (p.kind != kind) continue;
+      const int lv = target_level(p, r, rd, gw, l);
+      if (lv > chosen_level || (lv && lv == chosen_level &&
+                                std::tie(p.m.created, p.m.ns, p.m.name) <
+                                    std::tie(chosen->m.created, chosen->m.ns, chosen->m.name))) {
+        chosen = &p;
+        chosen_level = lv;
+      }
+    }
+    return chosen;
   }
 
   // The filters of one rule on one listener: the most specific SecurityPolicy,
@@ -428,40 +529,11 @@ class loader {
     using manifests::policy_doc;
     using manifests::target_ref;
     // 4: this rule, 3: the route, 2: this listener, 1: the Gateway, 0: not targeted.
-    auto level = [&](const policy_doc& p) {
-      int best = 0;
-      for (const target_ref& t : p.targets) {
-        if (t.kind == "HTTPRoute" && p.m.ns == r.m.ns && t.name == r.m.name) {
-          if (t.section.empty())
-            best = std::max(best, 3);
-          else if (t.section == rd.rule.name)
-            best = std::max(best, 4);
-        } else if (t.kind == "Gateway" && p.m.ns == gw.m.ns && t.name == gw.m.name) {
-          if (t.section.empty())
-            best = std::max(best, 1);
-          else if (t.section == l.name)
-            best = std::max(best, 2);
-        }
-      }
-      return best;
-    };
+    auto level = [&](const policy_doc& p) { return target_level(p, r, rd, gw, l); };
     std::vector<filter_ref> chain;
-    for (std::string_view kind : {"SecurityPolicy", "BackendTrafficPolicy", "WafPolicy"}) {
-      const policy_doc* chosen = nullptr;
-      int chosen_level = 0;
-      for (const policy_doc& p : policies_) {
-        if (p.kind != kind) continue;
-        int lv = level(p);
-        // Equal specificity: the older one wins (Gateway API conflict rules), then by name.
-        if (lv > chosen_level || (lv && lv == chosen_level &&
-                                  std::tie(p.m.created, p.m.ns, p.m.name) <
-                                      std::tie(chosen->m.created, chosen->m.ns, chosen->m.name))) {
-          chosen = &p;
-          chosen_level = lv;
-        }
-      }
-      if (chosen) chain.insert(chain.end(), chosen->filters.begin(), chosen->filters.end());
-    }
+    for (std::string_view kind : {"SecurityPolicy", "BackendTrafficPolicy", "WafPolicy"})
+      if (const policy_doc* chosen = most_specific(kind, r, rd, gw, l))
+        chain.insert(chain.end(), chosen->filters.begin(), chosen->filters.end());
     for (int lv = 1; lv <= 4; ++lv)
       for (const policy_doc& p : policies_)
         if (p.kind == "Filter" && level(p) == lv)

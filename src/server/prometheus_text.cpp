@@ -148,4 +148,93 @@ std::string prometheus_text(const std::vector<series_labels>& labels, const work
   return out;
 }
 
+void append_upstream_metrics(std::string& out, const snapshot& snap) {
+  const std::int64_t now = to_ticks(steady_clock::now());
+  auto cluster_label = [&](std::string_view cluster) {
+    std::string l = "cluster=\"";
+    append_label_value(l, cluster);
+    l.push_back('"');
+    return l;
+  };
+  struct cluster_view {
+    const cluster_runtime* c;
+    std::vector<std::shared_ptr<endpoint_state>> endpoints;
+    std::string label;
+  };
+  std::vector<cluster_view> views;
+  for (const auto& c : snap.clusters)
+    if (c.state) views.push_back({&c, c.state->endpoints(), cluster_label(c.config.name)});
+
+  using getter = std::uint64_t (*)(const endpoint_state&, std::int64_t);
+  const std::tuple<const char*, const char*, const char*, getter> per_endpoint[] = {
+      {"gateway_upstream_endpoint_healthy", "gauge",
+       "1 while the endpoint passes its active health check (or has none).",
+       [](const endpoint_state& e, std::int64_t) -> std::uint64_t { return e.healthy.load(); }},
+      {"gateway_upstream_endpoint_ejected", "gauge", "1 while outlier detection ejects the endpoint.",
+       [](const endpoint_state& e, std::int64_t t) -> std::uint64_t { return e.ejected(t); }},
+      {"gateway_upstream_endpoint_ejections_total", "counter",
+       "Times outlier detection ejected the endpoint.",
+       [](const endpoint_state& e, std::int64_t) -> std::uint64_t { return e.ejections.load(); }},
+      {"gateway_upstream_endpoint_health_check_failures_total", "counter",
+       "Failed active health check probes.",
+       [](const endpoint_state& e, std::int64_t) -> std::uint64_t {
+         return e.health_failures.load();
+       }},
+      {"gateway_upstream_endpoint_connections", "gauge",
+       "Open connections to the endpoint, all workers.",
+       [](const endpoint_state& e, std::int64_t) -> std::uint64_t { return e.connections.load(); }},
+  };
+  for (const auto& [name, type, help, get] : per_endpoint) {
+    header(out, name, type, help);
+    for (const auto& v : views)
+      for (const auto& e : v.endpoints) {
+        std::string labels = v.label;
+        labels.append(",endpoint=\"");
+        append_label_value(labels, e->name);
+        labels.push_back('"');
+        simple(out, name, labels, get(*e, now));
+      }
+  }
+  header(out, "gateway_upstream_cluster_active", "gauge",
+         "Per cluster, all workers: open connections, requests in flight, requests waiting for a "
+         "connection, retries in flight.");
+  for (const auto& v : views) {
+    const cluster_state& s = *v.c->state;
+    simple(out, "gateway_upstream_cluster_active", v.label + ",kind=\"connections\"",
+           s.connections.load());
+    simple(out, "gateway_upstream_cluster_active", v.label + ",kind=\"requests\"",
+           s.requests.load());
+    simple(out, "gateway_upstream_cluster_active", v.label + ",kind=\"pending\"",
+           s.pending.load());
+    simple(out, "gateway_upstream_cluster_active", v.label + ",kind=\"retries\"",
+           s.retries.load());
+  }
+  header(out, "gateway_upstream_overflow_total", "counter",
+         "Requests and retries a circuit breaker refused, by limit.");
+  for (const auto& v : views) {
+    const cluster_state& s = *v.c->state;
+    for (const auto& [limit, value] :
+         {std::pair{"connections", s.overflow_connections.load()},
+          {"pending", s.overflow_pending.load()},
+          {"requests", s.overflow_requests.load()},
+          {"retries", s.overflow_retries.load()},
+          {"retry_budget", s.retries_budget_refused.load()}})
+      simple(out, "gateway_upstream_overflow_total",
+             v.label + ",limit=\"" + limit + "\"", value);
+  }
+  header(out, "gateway_upstream_retries_total", "counter", "Retries sent to the cluster.");
+  for (const auto& v : views)
+    simple(out, "gateway_upstream_retries_total", v.label, v.c->state->retries_total.load());
+  header(out, "gateway_upstream_panic", "gauge",
+         "1 while fewer endpoints than the panic threshold are usable, so all are used.");
+  for (const auto& v : views) {
+    std::size_t usable = 0;
+    for (const auto& e : v.endpoints)
+      if (e->healthy.load() && !e->ejected(now)) ++usable;
+    const auto threshold = v.c->config.load_balancer.panic_threshold_percent;
+    simple(out, "gateway_upstream_panic", v.label,
+           !v.endpoints.empty() && usable * 100 < v.endpoints.size() * threshold);
+  }
+}
+
 }  // namespace gateway

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "server/stats.hpp"
+#include "server/snapshot.hpp"
 
 namespace gateway {
 
@@ -21,5 +22,9 @@ struct server_gauges {
 // `total` is the sum of every worker's report; `labels` names its series.
 std::string prometheus_text(const std::vector<series_labels>& labels, const worker_report& total,
                             const server_gauges& gauges);
+
+// Appends the upstream clusters' metrics (per cluster and endpoint: health,
+// ejections, connections, circuit-breaker overflows, retries) of `snap`.
+void append_upstream_metrics(std::string& out, const snapshot& snap);
 
 }  // namespace gateway

@@ -12,6 +12,7 @@
 #include "core/json_writer.hpp"
 #include "server/prometheus_text.hpp"
 #include "server/worker.hpp"
+#include "upstream/health_checker.hpp"
 #include "waf/match_log.hpp"
 
 namespace gateway {
@@ -44,6 +45,16 @@ struct server::impl {
   std::atomic<std::uint64_t> reloads_ok{0}, reloads_failed{0};
   std::string config_json;  // of the config being served; guarded by `control`
   std::unique_ptr<admin_server> admin;
+  std::unique_ptr<health_checker> checker;  // while running
+
+  // Health checks follow the clusters of the snapshot being served.
+  void sync_checks(const snapshot& snap) {
+    if (!checker) return;
+    std::vector<std::shared_ptr<cluster_state>> states;
+    for (const auto& c : snap.clusters)
+      states.push_back(c.state);
+    checker->sync(states);
+  }
 
   admin_response admin_request(server& owner, std::string_view method, std::string_view path,
                                std::string_view body);
@@ -137,6 +148,8 @@ void server::start() {
     impl_->shared.log.log(log_level::info, "admin listener on ", a->address, ":",
                           impl_->admin->port());
   }
+  impl_->checker = std::make_unique<health_checker>(impl_->shared.log);
+  impl_->sync_checks(*snap);
   for (auto& w : impl_->workers)
     w->start();
   impl_->current = impl::state::running;
@@ -170,6 +183,7 @@ void server::stop(std::chrono::milliseconds drain) {
   for (auto& w : impl_->workers)
     w->join();
   impl_->workers.clear();
+  impl_->checker.reset();
   impl_->current = impl::state::stopped;
   lock.unlock();
   impl_->stopped_cv.notify_all();
@@ -229,6 +243,7 @@ void server::impl::reload(gateway_config config) {
     for (const auto& p : previous->clusters)
       if (p.key == c.key) ++kept;
   const std::size_t clusters = next->clusters.size();
+  sync_checks(*next);
   publish(std::move(next));
   config_json = std::move(json);
   if (current == state::running) {
@@ -294,6 +309,7 @@ std::string server::impl::stats_text() {
   g.reloads_failed = reloads_failed.load();
   g.connections = shared.connections.load();
   std::string text = prometheus_text(series.labels(), total, g);
+  append_upstream_metrics(text, *shared.current.load());
   waf::append_metrics(text);  // the WAF's counters are the process's (its pool is)
   return text;
 }

@@ -55,6 +55,66 @@ void group_listeners(snapshot& snap, std::vector<std::string>& problems) {
     });
 }
 
+bool prime(std::uint32_t n) {
+  if (n < 2) return false;
+  for (std::uint32_t d = 2; static_cast<std::uint64_t>(d) * d <= n; ++d)
+    if (n % d == 0) return false;
+  return true;
+}
+
+// The balancer, health check, outlier detection and limits of a cluster.
+void check_upstream_settings(const cluster_config& c, const std::string& where,
+                             std::vector<std::string>& problems) {
+  const auto& lb = c.load_balancer;
+  if (lb.policy == lb_policy::maglev && (!prime(lb.table_size) || lb.table_size > 5000011))
+    problems.push_back(where + ": maglev table size " + std::to_string(lb.table_size) +
+                       " must be a prime up to 5000011");
+  if (lb.policy == lb_policy::maglev && lb.table_size < c.endpoints.size())
+    problems.push_back(where + ": maglev table size is smaller than the number of endpoints");
+  if (lb.policy == lb_policy::ring_hash && (lb.min_ring_size == 0 || lb.min_ring_size > 8388608))
+    problems.push_back(where + ": ring size must be 1..8388608");
+  if ((lb.policy == lb_policy::ring_hash || lb.policy == lb_policy::maglev) &&
+      lb.hash.source != hash_source::source_ip && lb.hash.name.empty())
+    problems.push_back(where + ": a header or cookie hash needs a name");
+  if (lb.panic_threshold_percent > 100)
+    problems.push_back(where + ": panic threshold must be 0..100 percent");
+  if (lb.slow_start_min_percent > 100)
+    problems.push_back(where + ": slow start minimum must be 0..100 percent");
+  const auto& hc = c.health_check;
+  if (hc.type != health_check_type::none) {
+    if (hc.interval.count() <= 0) problems.push_back(where + ": health check interval must be > 0");
+    if (hc.timeout.count() <= 0) problems.push_back(where + ": health check timeout must be > 0");
+    if (hc.unhealthy_threshold == 0 || hc.healthy_threshold == 0)
+      problems.push_back(where + ": health check thresholds must be >= 1");
+    if (hc.type == health_check_type::http) {
+      if (hc.path.empty() || hc.path.front() != '/' ||
+          hc.path.find_first_of(" \r\n") != std::string::npos)
+        problems.push_back(where + ": health check path '" + hc.path +
+                           "' must start with / and have no spaces");
+      if (hc.method.empty() || hc.method.find_first_of(" \r\n") != std::string::npos)
+        problems.push_back(where + ": health check method '" + hc.method + "' is invalid");
+      if (hc.host.find_first_of(" \r\n") != std::string::npos)
+        problems.push_back(where + ": health check host is invalid");
+      for (const auto& [lo, hi] : hc.expected_statuses)
+        if (lo < 100 || hi > 599 || lo > hi)
+          problems.push_back(where + ": expected status range " + std::to_string(lo) + "-" +
+                             std::to_string(hi) + " is invalid");
+    }
+  }
+  const auto& od = c.outlier_detection;
+  if (od.enabled()) {
+    if (od.base_ejection_time.count() <= 0)
+      problems.push_back(where + ": base ejection time must be > 0");
+    if (od.max_ejection_percent > 100)
+      problems.push_back(where + ": max ejection percent must be 0..100");
+  }
+  const auto& cb = c.circuit_breakers;
+  if (cb.max_connections == 0 || cb.max_requests == 0)
+    problems.push_back(where + ": max connections and max requests must be >= 1");
+  if (cb.retry_budget_percent > 100)
+    problems.push_back(where + ": retry budget must be 0..100 percent");
+}
+
 }  // namespace
 
 std::shared_ptr<snapshot> snapshot::build(gateway_config config) {
@@ -78,6 +138,7 @@ std::shared_ptr<snapshot> snapshot::build(gateway_config config) {
       if (e.weight == 0) problems.push_back(ew + ": weight 0");
     }
     if (c.connect_timeout.count() <= 0) problems.push_back(where + ": connect_timeout must be > 0");
+    check_upstream_settings(c, where, problems);
     rt.config = std::move(c);
     snap->clusters.push_back(std::move(rt));
   }
