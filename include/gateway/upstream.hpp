@@ -44,9 +44,12 @@ struct hash_policy {
 
 struct load_balancer_config {
   lb_policy policy = lb_policy::round_robin;
-  hash_policy hash;                    // ring_hash and maglev
-  std::uint32_t table_size = 65537;    // maglev: lookup table size, a prime
-  std::uint32_t min_ring_size = 1024;  // ring_hash: points on the ring, at least
+  hash_policy hash;                  // ring_hash and maglev
+  std::uint32_t table_size = 65537;  // maglev: lookup table size, a prime
+  // ring_hash: points on the ring for an endpoint of the highest weight
+  // (lighter ones get fewer). Fixed per endpoint, so that an endpoint leaving
+  // moves only its own keys; 2^20 points in all at most.
+  std::uint32_t ring_points = 1024;
   // Slow start (round_robin, least_request, random): an endpoint that joins
   // (added, or back from unhealthy or ejected) ramps its weight up linearly over
   // this window, from `slow_start_min_percent` of it. 0: off.
@@ -161,7 +164,7 @@ class GATEWAY_API consistent_hash {
  public:
   // `names` identify the endpoints (the hash of a name places it); `weights`
   // is parallel to it, positive. `size` is the Maglev table size (a prime) or
-  // the ring's minimum number of points.
+  // the ring's points for the heaviest endpoint.
   consistent_hash(lb_policy kind, std::span<const std::string> names,
                   std::span<const std::uint32_t> weights, std::uint32_t size);
   // Index (into `names`) of the endpoint for `key_hash`.

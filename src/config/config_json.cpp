@@ -63,7 +63,7 @@ void write_upstream_settings(json_writer& w, const cluster_config& c) {
       .field("cookie_path", lb.hash.cookie_path)
       .end_object()
       .field("table_size", lb.table_size)
-      .field("min_ring_size", lb.min_ring_size)
+      .field("ring_points", lb.ring_points)
       .field("slow_start_ms", ms(lb.slow_start))
       .field("slow_start_min_percent", lb.slow_start_min_percent)
       .field("panic_threshold_percent", lb.panic_threshold_percent)
@@ -113,7 +113,6 @@ void write_upstream_settings(json_writer& w, const cluster_config& c) {
       .field("max_connections_per_endpoint", cb.max_connections_per_endpoint)
       .end_object();
 }
-
 
 void write_fields(json_writer& w, std::string_view key, const std::vector<header_value>& fields) {
   w.key(key).begin_array();

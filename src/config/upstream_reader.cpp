@@ -45,8 +45,8 @@ void read_load_balancer(document_reader& doc, const YAML::Node& lb, const std::s
   if (!doc.one_of(lb["type"], join_path(p, "type"), type,
                   {"RoundRobin", "LeastRequest", "Random", "ConsistentHash"}))
     return;
-  c.policy = type == "LeastRequest" ? lb_policy::least_request
-             : type == "Random"     ? lb_policy::random
+  c.policy = type == "LeastRequest"     ? lb_policy::least_request
+             : type == "Random"         ? lb_policy::random
              : type == "ConsistentHash" ? lb_policy::maglev
                                         : lb_policy::round_robin;
   YAML::Node ch = lb["consistentHash"];
@@ -74,7 +74,9 @@ void read_load_balancer(document_reader& doc, const YAML::Node& lb, const std::s
         if (wanted && !f.IsDefined()) {
           doc.fail(ch, fp, "required when type is " + source);
         } else if (!wanted && f.IsDefined()) {
-          doc.fail(f, fp, "only used when type is " + std::string(field == std::string_view("header") ? "Header" : "Cookie"));
+          doc.fail(f, fp,
+                   "only used when type is " +
+                       std::string(field == std::string_view("header") ? "Header" : "Cookie"));
         } else if (wanted && doc.is_map(f, fp)) {
           if (source == "Header") {
             doc.check_keys(f, fp, {"name"});
@@ -108,7 +110,7 @@ void read_load_balancer(document_reader& doc, const YAML::Node& lb, const std::s
       if (c.policy == lb_policy::maglev)
         c.table_size = static_cast<std::uint32_t>(*size);
       else
-        c.min_ring_size = static_cast<std::uint32_t>(*size);
+        c.ring_points = static_cast<std::uint32_t>(std::min<std::int64_t>(*size, 65536));
     }
   }
   if (YAML::Node ss = lb["slowStart"];
@@ -131,7 +133,8 @@ void read_active_check(document_reader& doc, const YAML::Node& a, const std::str
                  {"type", "timeout", "interval", "intervalJitter", "unhealthyThreshold",
                   "healthyThreshold", "http", "tcp"},
                  {});
-  if (a["grpc"].IsDefined()) doc.fail(a["grpc"], join_path(p, "grpc"), "gRPC checks are not supported");
+  if (a["grpc"].IsDefined())
+    doc.fail(a["grpc"], join_path(p, "grpc"), "gRPC checks are not supported");
   const std::string type = doc.string_at(a, "type", p, true).value_or("HTTP");
   if (!doc.one_of(a["type"], join_path(p, "type"), type, {"HTTP", "TCP"})) return;
   c.type = type == "HTTP" ? health_check_type::http : health_check_type::tcp;
@@ -147,7 +150,9 @@ void read_active_check(document_reader& doc, const YAML::Node& a, const std::str
     if (wanted && !f.IsDefined() && type == "HTTP")
       doc.fail(a, fp, "required when type is HTTP");
     else if (!wanted && f.IsDefined())
-      doc.fail(f, fp, "only used when type is " + std::string(wanted ? type : (type == "HTTP" ? "TCP" : "HTTP")));
+      doc.fail(f, fp,
+               "only used when type is " +
+                   std::string(wanted ? type : (type == "HTTP" ? "TCP" : "HTTP")));
     if (!wanted || !f.IsDefined() || !doc.is_map(f, fp)) continue;
     if (type == "HTTP") {
       // hostname (extension): the Host of the probe.
@@ -241,17 +246,24 @@ retry_policy read_retry(document_reader& doc, const YAML::Node& r, const std::st
   if (YAML::Node on = r["retryOn"]; on.IsDefined() && doc.is_map(on, join_path(p, "retryOn"))) {
     const std::string op = join_path(p, "retryOn");
     doc.check_keys(on, op, {"triggers", "httpStatusCodes"});
-    if (YAML::Node ts = on["triggers"]; ts.IsDefined() && doc.is_seq(ts, join_path(op, "triggers"))) {
+    if (YAML::Node ts = on["triggers"];
+        ts.IsDefined() && doc.is_seq(ts, join_path(op, "triggers"))) {
       out.retry_on = {false, false, false, false, false, false};
       for (std::size_t i = 0; i < ts.size(); ++i) {
         const std::string t = ts[i].Scalar();
         const std::string tp = index_path(join_path(op, "triggers"), i);
-        if (t == "connect-failure") out.retry_on.connect_failure = true;
-        else if (t == "reset") out.retry_on.reset = true;
-        else if (t == "5xx") out.retry_on.server_error = true;
-        else if (t == "gateway-error") out.retry_on.gateway_error = true;
-        else if (t == "retriable-4xx") out.retry_on.retriable_4xx = true;
-        else if (t == "retriable-status-codes") out.retry_on.status_codes = true;
+        if (t == "connect-failure")
+          out.retry_on.connect_failure = true;
+        else if (t == "reset")
+          out.retry_on.reset = true;
+        else if (t == "5xx")
+          out.retry_on.server_error = true;
+        else if (t == "gateway-error")
+          out.retry_on.gateway_error = true;
+        else if (t == "retriable-4xx")
+          out.retry_on.retriable_4xx = true;
+        else if (t == "retriable-status-codes")
+          out.retry_on.status_codes = true;
         else if (t == "refused-stream" || t == "cancelled" || t == "deadline-exceeded" ||
                  t == "internal" || t == "resource-exhausted" || t == "unavailable")
           doc.warn(ts[i], tp, "trigger '" + t + "' is for HTTP/2 or gRPC and has no effect here");
@@ -318,13 +330,11 @@ std::optional<upstream_settings> read_upstream_settings(document_reader& doc,
                                                         const YAML::Node& spec) {
   upstream_settings out;
   bool any = false;
-  if (YAML::Node lb = spec["loadBalancer"];
-      lb.IsDefined() && doc.is_map(lb, "spec.loadBalancer")) {
+  if (YAML::Node lb = spec["loadBalancer"]; lb.IsDefined() && doc.is_map(lb, "spec.loadBalancer")) {
     read_load_balancer(doc, lb, "spec.loadBalancer", out);
     out.cluster = any = true;
   }
-  if (YAML::Node hc = spec["healthCheck"];
-      hc.IsDefined() && doc.is_map(hc, "spec.healthCheck")) {
+  if (YAML::Node hc = spec["healthCheck"]; hc.IsDefined() && doc.is_map(hc, "spec.healthCheck")) {
     // panicThreshold (extension): Envoy's healthy_panic_threshold, percent.
     doc.check_keys(hc, "spec.healthCheck", {"active", "passive", "panicThreshold"});
     if (YAML::Node a = hc["active"]; a.IsDefined() && doc.is_map(a, "spec.healthCheck.active"))
@@ -357,8 +367,7 @@ std::optional<upstream_settings> read_upstream_settings(document_reader& doc,
       if (http["maxConnectionDuration"].IsDefined())
         doc.fail(http["maxConnectionDuration"], "spec.timeout.http.maxConnectionDuration",
                  "not supported yet");
-      if ((out.idle_timeout =
-               doc.duration_at(http, "connectionIdleTimeout", "spec.timeout.http")))
+      if ((out.idle_timeout = doc.duration_at(http, "connectionIdleTimeout", "spec.timeout.http")))
         out.cluster = true;
       out.request_timeout = doc.duration_at(http, "requestTimeout", "spec.timeout.http");
     }

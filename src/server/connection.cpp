@@ -394,12 +394,20 @@ asio::awaitable<bool> connection::serve_request() {
       if (request_deadline_ != steady_clock::time_point{} &&
           coarse_now() + wait >= request_deadline_)
         break;  // no time left for another try
+      // The retry limits are the cluster's that failed. An answer dropped to
+      // be retried was checked against them already; should another worker
+      // have taken the last slot since, the client learns it from a 503.
+      if (!admit_retry(*snapshot_->clusters[cluster].state)) {
+        if (result == outcome::retry_status) {
+          overflow_ = "retries";
+          result = outcome::overflow;
+        }
+        break;
+      }
       // Another backend of the rule may be picked, and the pick prefers
       // another endpoint than the one that failed.
       const resolved_backend* again = pick_backend(*resolved_);
-      if (again->cluster == invalid_backend ||
-          !admit_retry(*snapshot_->clusters[again->cluster].state))
-        break;
+      if (again->cluster == invalid_backend) break;
       co_await pause(wait);
       if (force_closed_) co_return false;
       cluster = again->cluster;
@@ -554,24 +562,29 @@ void connection::end_endpoint_request() noexcept {
   endpoint_active_ = nullptr;
 }
 
-bool connection::admit_retry(cluster_state& cs) noexcept {
+bool connection::retry_room(cluster_state& cs, std::uint32_t retries_now) noexcept {
   const circuit_breaker_config& cb = cs.config().circuit_breakers;
-  const std::uint32_t before = cs.retries.fetch_add(1, std::memory_order_relaxed);
-  bool ok = before < cb.max_retries;
-  if (!ok) {
+  if (retries_now >= cb.max_retries) {
     cs.overflow_retries.fetch_add(1, std::memory_order_relaxed);
-  } else if (cb.retry_budget_percent) {
+    return false;
+  }
+  if (cb.retry_budget_percent) {
     // Envoy's retry budget: retries in flight may be this share of the
     // requests in flight (this one is between tries, so counted as one).
     const std::uint64_t active = cs.requests.load(std::memory_order_relaxed) + 1;
     const std::uint64_t allowed = std::max<std::uint64_t>(cb.retry_budget_min_concurrency,
                                                           active * cb.retry_budget_percent / 100);
-    if (before + 1 > allowed) {
-      ok = false;
+    if (retries_now + 1 > allowed) {
       cs.retries_budget_refused.fetch_add(1, std::memory_order_relaxed);
+      return false;
     }
   }
-  if (!ok) {
+  return true;
+}
+
+bool connection::admit_retry(cluster_state& cs) noexcept {
+  const std::uint32_t before = cs.retries.fetch_add(1, std::memory_order_relaxed);
+  if (!retry_room(cs, before)) {
     cs.retries.fetch_sub(1, std::memory_order_relaxed);
     worker_.log().log(log_level::debug, "upstream ", cs.config().name,
                       ": retry refused by the circuit breaker or budget [request ", request_id(),

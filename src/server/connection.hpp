@@ -89,6 +89,9 @@ class connection : public std::enable_shared_from_this<connection> {
   bool retry_status(int status) const noexcept;
   // Whether the method may be sent again once it reached the upstream.
   bool retriable_method() const noexcept;
+  // Whether the cluster's retry limits (max_retries, budget) leave room for
+  // one more retry when `retries_now` are in flight; counts a refusal.
+  static bool retry_room(cluster_state& cs, std::uint32_t retries_now) noexcept;
   // Takes one of the cluster's retry slots (max_retries, budget); false: none.
   bool admit_retry(cluster_state& cs) noexcept;
   void end_retry() noexcept;

@@ -149,7 +149,8 @@ std::string prometheus_text(const std::vector<series_labels>& labels, const work
 }
 
 void append_upstream_metrics(std::string& out, const snapshot& snap) {
-  const std::int64_t now = to_ticks(steady_clock::now());
+  // The coarse clock, as the workers read it: an endpoint shown back is back for them.
+  const std::int64_t now = to_ticks(coarse_now());
   auto cluster_label = [&](std::string_view cluster) {
     std::string l = "cluster=\"";
     append_label_value(l, cluster);
@@ -170,7 +171,8 @@ void append_upstream_metrics(std::string& out, const snapshot& snap) {
       {"gateway_upstream_endpoint_healthy", "gauge",
        "1 while the endpoint passes its active health check (or has none).",
        [](const endpoint_state& e, std::int64_t) -> std::uint64_t { return e.healthy.load(); }},
-      {"gateway_upstream_endpoint_ejected", "gauge", "1 while outlier detection ejects the endpoint.",
+      {"gateway_upstream_endpoint_ejected", "gauge",
+       "1 while outlier detection ejects the endpoint.",
        [](const endpoint_state& e, std::int64_t t) -> std::uint64_t { return e.ejected(t); }},
       {"gateway_upstream_endpoint_ejections_total", "counter",
        "Times outlier detection ejected the endpoint.",
@@ -204,23 +206,19 @@ void append_upstream_metrics(std::string& out, const snapshot& snap) {
            s.connections.load());
     simple(out, "gateway_upstream_cluster_active", v.label + ",kind=\"requests\"",
            s.requests.load());
-    simple(out, "gateway_upstream_cluster_active", v.label + ",kind=\"pending\"",
-           s.pending.load());
-    simple(out, "gateway_upstream_cluster_active", v.label + ",kind=\"retries\"",
-           s.retries.load());
+    simple(out, "gateway_upstream_cluster_active", v.label + ",kind=\"pending\"", s.pending.load());
+    simple(out, "gateway_upstream_cluster_active", v.label + ",kind=\"retries\"", s.retries.load());
   }
   header(out, "gateway_upstream_overflow_total", "counter",
          "Requests and retries a circuit breaker refused, by limit.");
   for (const auto& v : views) {
     const cluster_state& s = *v.c->state;
-    for (const auto& [limit, value] :
-         {std::pair{"connections", s.overflow_connections.load()},
-          {"pending", s.overflow_pending.load()},
-          {"requests", s.overflow_requests.load()},
-          {"retries", s.overflow_retries.load()},
-          {"retry_budget", s.retries_budget_refused.load()}})
-      simple(out, "gateway_upstream_overflow_total",
-             v.label + ",limit=\"" + limit + "\"", value);
+    for (const auto& [limit, value] : {std::pair{"connections", s.overflow_connections.load()},
+                                       {"pending", s.overflow_pending.load()},
+                                       {"requests", s.overflow_requests.load()},
+                                       {"retries", s.overflow_retries.load()},
+                                       {"retry_budget", s.retries_budget_refused.load()}})
+      simple(out, "gateway_upstream_overflow_total", v.label + ",limit=\"" + limit + "\"", value);
   }
   header(out, "gateway_upstream_retries_total", "counter", "Retries sent to the cluster.");
   for (const auto& v : views)

@@ -389,7 +389,8 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
   replayable_ = replayable && idempotent;
   // A status the rule retries: drop this answer unread (its connection with it)
   // while the request can still be sent again.
-  if (may_retry && replayable_ && body_done && retry_status(response_.status)) {
+  if (may_retry && replayable_ && body_done && retry_status(response_.status) &&
+      retry_room(cs, cs.retries.load(std::memory_order_relaxed))) {
     active_upstream_ = nullptr;
     upstream_.reset();
     up_.clear();

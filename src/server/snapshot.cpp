@@ -71,8 +71,8 @@ void check_upstream_settings(const cluster_config& c, const std::string& where,
                        " must be a prime up to 5000011");
   if (lb.policy == lb_policy::maglev && lb.table_size < c.endpoints.size())
     problems.push_back(where + ": maglev table size is smaller than the number of endpoints");
-  if (lb.policy == lb_policy::ring_hash && (lb.min_ring_size == 0 || lb.min_ring_size > 8388608))
-    problems.push_back(where + ": ring size must be 1..8388608");
+  if (lb.policy == lb_policy::ring_hash && (lb.ring_points == 0 || lb.ring_points > 65536))
+    problems.push_back(where + ": ring points must be 1..65536");
   if ((lb.policy == lb_policy::ring_hash || lb.policy == lb_policy::maglev) &&
       lb.hash.source != hash_source::source_ip && lb.hash.name.empty())
     problems.push_back(where + ": a header or cookie hash needs a name");

@@ -128,11 +128,13 @@ void connection_pool::rebuild(cluster_pool& pool, std::int64_t now) {
     const endpoint_state& ep = *pool.hosts[i].ep;
     std::uint64_t w = ep.weight;
     const std::int64_t since = ep.usable_since.load(std::memory_order_relaxed);
-    if (!hashing && window > 0 && since > 0 && now - since < window && now >= since) {
+    // `now` is the coarse clock, a few ms behind the one `since` may come from.
+    const std::int64_t elapsed = std::max<std::int64_t>(0, now - since);
+    if (!hashing && window > 0 && since > 0 && elapsed < window) {
       // Linear ramp from the minimum share to the full weight; the balancer
       // is rebuilt in steps of a twentieth of the window meanwhile.
       const double share = std::max(static_cast<double>(lb.slow_start_min_percent) / 100.0,
-                                    static_cast<double>(now - since) / static_cast<double>(window));
+                                    static_cast<double>(elapsed) / static_cast<double>(window));
       w = std::max<std::uint64_t>(
           1, static_cast<std::uint64_t>(static_cast<double>(w) * share * 100.0));
       pool.refresh_at = std::min(pool.refresh_at, now + std::max<std::int64_t>(window / 20, 1));
@@ -149,7 +151,7 @@ void connection_pool::rebuild(cluster_pool& pool, std::int64_t now) {
     for (std::uint32_t i : pool.usable)
       names.push_back(pool.hosts[i].ep->name);
     pool.hashing.emplace(lb.policy, names, weights,
-                         lb.policy == lb_policy::maglev ? lb.table_size : lb.min_ring_size);
+                         lb.policy == lb_policy::maglev ? lb.table_size : lb.ring_points);
   } else if (lb.policy == lb_policy::round_robin) {
     pool.rr.emplace(weights);
   } else {

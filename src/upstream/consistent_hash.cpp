@@ -91,15 +91,19 @@ consistent_hash::consistent_hash(lb_policy kind, std::span<const std::string> na
   if (kind != lb_policy::ring_hash)
     throw error(errc::invalid_config, "consistent_hash: policy is not a hashing one");
   // Ketama-style ring: each endpoint gets points in proportion to its weight,
-  // at least `size` points in all (capped so a huge weight cannot run away).
+  // `size` for the heaviest, whatever the others are, so the points of the
+  // endpoints that stay do not move when one leaves. Scaled down to stay
+  // within 2^20 points (16 MiB) in all.
   std::uint64_t total = 0;
   for (std::uint32_t w : weights)
-    total += w;
-  const std::uint64_t points_wanted = std::max<std::uint64_t>(size, names.size());
+    total += (static_cast<std::uint64_t>(size) * w + heaviest - 1) / heaviest;
+  constexpr std::uint64_t max_points = 1u << 20;
+  const double scale = total > max_points ? static_cast<double>(max_points) / total : 1.0;
   std::string point_name;
   for (std::size_t i = 0; i < names.size(); ++i) {
-    const std::uint64_t points =
-        std::min<std::uint64_t>((points_wanted * weights[i] + total - 1) / total, 1u << 20);
+    const std::uint64_t wanted =
+        (static_cast<std::uint64_t>(size) * weights[i] + heaviest - 1) / heaviest;
+    const auto points = std::max<std::uint64_t>(1, static_cast<std::uint64_t>(wanted * scale));
     for (std::uint64_t p = 0; p < points; ++p) {
       point_name.assign(names[i]);
       point_name.push_back('_');

@@ -253,6 +253,7 @@ void test_upstream::accept_loop() {
 
 void test_upstream::serve(int fd, std::size_t index) {
   std::string buf;
+  bool reset = false;
   for (;;) {
     auto deadline = clock_type::now() + 30s;
     std::size_t end;
@@ -295,6 +296,12 @@ void test_upstream::serve(int fd, std::size_t index) {
         auto until = clock_type::now() + plan.delay;
         while (!stopping_ && clock_type::now() < until)
           std::this_thread::sleep_for(5ms);
+      }
+      if (plan.reset) {
+        linger hard{1, 0};  // close() now sends RST instead of FIN
+        ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+        reset = true;
+        goto done;
       }
       if (plan.no_response) goto done;
       auto send_deadline = clock_type::now() + 60s;
@@ -348,7 +355,7 @@ void test_upstream::serve(int fd, std::size_t index) {
     }
   }
 done:
-  ::shutdown(fd, SHUT_RDWR);
+  if (!reset) ::shutdown(fd, SHUT_RDWR);
   std::lock_guard lock(mutex_);
   std::erase(open_fds_, fd);
   ::close(fd);

@@ -56,6 +56,7 @@ struct response_plan {
   bool close_after = false;
   std::string raw;           // if set, these bytes are sent instead of a response
   bool no_response = false;  // read the request, then close without answering
+  bool reset = false;        // read the request, then reset the connection (RST)
 };
 
 using handler = std::function<response_plan(const received_request&)>;
