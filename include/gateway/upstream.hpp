@@ -9,7 +9,9 @@
 
 namespace gateway {
 
-// One upstream address. `address` is a numeric IPv4 or IPv6 address.
+// One upstream address. `address` is a numeric IPv4 or IPv6 address, or a
+// DNS name: then every address it resolves to is an endpoint (with this port
+// and weight), re-resolved as the cluster's `dns` settings say.
 struct endpoint_config {
   std::string address;
   std::uint16_t port = 0;
@@ -119,6 +121,29 @@ struct circuit_breaker_config {
   bool operator==(const circuit_breaker_config&) const = default;
 };
 
+// Which address families a DNS name's endpoints come from.
+enum class dns_family : std::uint8_t {
+  v4_and_v6,     // all A and AAAA records
+  v4,            // A only
+  v6,            // AAAA only
+  v4_preferred,  // A, or AAAA when there is no A record
+  v6_preferred,  // AAAA, or A when there is no AAAA record
+};
+
+// How the DNS names among a cluster's endpoints are resolved. Resolution runs
+// on the upstream monitor's thread, never on a worker; a failed refresh keeps
+// the addresses a name had.
+struct dns_config {
+  std::chrono::milliseconds refresh{30000};
+  bool respect_ttl = true;  // refresh when the records expire (at least every second)
+  dns_family family = dns_family::v4_and_v6;
+  // Nameservers as "IP" or "IP:port" ("[IPv6]:port"); empty: /etc/resolv.conf's.
+  std::vector<std::string> resolvers;
+  std::string hosts_file = "/etc/hosts";    // looked at first; empty: not at all
+  std::chrono::milliseconds timeout{2000};  // per query, per nameserver
+  bool operator==(const dns_config&) const = default;
+};
+
 // A named set of endpoints and how to talk to them. Keep-alive pools are per
 // worker; health, ejections and circuit-breaker counts are per process.
 struct cluster_config {
@@ -132,6 +157,7 @@ struct cluster_config {
   health_check_config health_check;
   outlier_detection_config outlier_detection;
   circuit_breaker_config circuit_breakers;
+  dns_config dns;  // for endpoints given by name
   // Equal definitions keep their pools (and pooled connections), health and
   // ejection state across a reload.
   bool operator==(const cluster_config&) const = default;

@@ -1,5 +1,6 @@
 #pragma once
-// Asio as the library uses it: coroutines, TCP and timers, errors as values.
+// Asio as the library uses it: coroutines, TCP (and UDP for DNS) and timers,
+// errors as values.
 #include <time.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -8,6 +9,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/udp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -16,6 +18,7 @@
 namespace gateway {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
+using udp = asio::ip::udp;
 using steady_clock = std::chrono::steady_clock;
 // Completion token that returns (error_code, results...) instead of throwing.
 inline constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);

@@ -1,4 +1,7 @@
-// Reading the core documents: Gateway, Service and EndpointSlice.
+// Reading the core documents: Gateway, Service, EndpointSlice, and Envoy
+// Gateway's Backend.
+#include <boost/asio/ip/address.hpp>
+
 #include <set>
 
 #include "config/manifests.hpp"
@@ -102,12 +105,17 @@ std::optional<service_doc> read_service(document_reader& doc, const YAML::Node& 
   if (!doc.is_map(spec, "spec")) return std::nullopt;
   // Endpoints come from EndpointSlices here; the fields that pick pods or
   // cluster addresses have nothing to act on in one process.
-  doc.check_keys(spec, "spec", {"ports", "type"},
+  doc.check_keys(spec, "spec", {"ports", "type", "externalName"},
                  {"selector", "clusterIP", "clusterIPs", "sessionAffinity", "ipFamilies",
                   "ipFamilyPolicy", "internalTrafficPolicy"});
-  if (auto type = doc.string_at(spec, "type", "spec", false))
-    doc.one_of(spec["type"], "spec.type", *type, {"ClusterIP"});
   service_doc s;
+  const std::string type = doc.string_at(spec, "type", "spec", false).value_or("ClusterIP");
+  doc.one_of(spec["type"], "spec.type", type, {"ClusterIP", "ExternalName"});
+  // ExternalName: the Service is a DNS name; its ports are the name's.
+  if (type == "ExternalName")
+    s.external_name = doc.string_at(spec, "externalName", "spec", true).value_or("");
+  else if (spec["externalName"].IsDefined())
+    doc.fail(spec["externalName"], "spec.externalName", "only used when type is ExternalName");
   s.m = std::move(m);
   if (YAML::Node ps = spec["ports"]; ps.IsDefined() && doc.is_seq(ps, "spec.ports")) {
     for (std::size_t i = 0; i < ps.size(); ++i) {
@@ -124,6 +132,63 @@ std::optional<service_doc> read_service(document_reader& doc, const YAML::Node& 
     }
   }
   return s;
+}
+
+std::optional<backend_doc> read_backend(document_reader& doc, const YAML::Node& d, meta m) {
+  doc.check_keys(d, "", {"apiVersion", "kind", "metadata", "spec"}, {"status"});
+  const YAML::Node spec = d["spec"];
+  if (!doc.is_map(spec, "spec")) return std::nullopt;
+  doc.check_keys(spec, "spec", {"type", "endpoints", "appProtocols", "fallback", "tls"});
+  const std::string type = doc.string_at(spec, "type", "spec", false).value_or("Endpoints");
+  if (type != "Endpoints")
+    doc.fail(spec["type"], "spec.type", "type '" + type + "' is not supported (only Endpoints)");
+  if (spec["appProtocols"].IsDefined())
+    doc.fail(spec["appProtocols"], "spec.appProtocols",
+             "h2c and WebSocket backends are not supported yet");
+  if (spec["fallback"].IsDefined())
+    doc.fail(spec["fallback"], "spec.fallback", "fallback backends are not supported yet");
+  if (spec["tls"].IsDefined())
+    doc.fail(spec["tls"], "spec.tls", "TLS to a Backend is not supported yet");
+  backend_doc b;
+  b.m = std::move(m);
+  YAML::Node es = spec["endpoints"];
+  if (!es.IsDefined()) {
+    doc.fail(spec, "spec.endpoints", "required field is missing");
+    return b;
+  }
+  if (!doc.is_seq(es, "spec.endpoints")) return b;
+  for (std::size_t i = 0; i < es.size(); ++i) {
+    const std::string p = index_path("spec.endpoints", i);
+    if (!doc.is_map(es[i], p)) continue;
+    doc.check_keys(es[i], p, {"fqdn", "ip", "unix"}, {"zone"});
+    const bool fqdn = es[i]["fqdn"].IsDefined(), ip = es[i]["ip"].IsDefined(),
+               unix = es[i]["unix"].IsDefined();
+    if (fqdn + ip + unix != 1) {
+      doc.fail(es[i], p, "exactly one of fqdn, ip or unix");
+      continue;
+    }
+    if (unix) {
+      doc.fail(es[i]["unix"], join_path(p, "unix"), "unix socket endpoints are not supported yet");
+      continue;
+    }
+    const char* field = fqdn ? "fqdn" : "ip";
+    const std::string fp = join_path(p, field);
+    const YAML::Node e = es[i][field];
+    if (!doc.is_map(e, fp)) continue;
+    doc.check_keys(e, fp, {fqdn ? "hostname" : "address", "port"});
+    endpoint_config ep;
+    ep.address = doc.string_at(e, fqdn ? "hostname" : "address", fp, true).value_or("");
+    ep.port = static_cast<std::uint16_t>(doc.int_at(e, "port", fp, true, 1, 65535).value_or(0));
+    boost::system::error_code ec;
+    boost::asio::ip::make_address(ep.address, ec);
+    if (ip && ec)
+      doc.fail(e["address"], join_path(fp, "address"), "'" + ep.address + "' is not an IP address");
+    else if (fqdn && !ec)
+      doc.fail(e["hostname"], join_path(fp, "hostname"), "an IP address belongs in ip, not fqdn");
+    else
+      b.endpoints.push_back(std::move(ep));
+  }
+  return b;
 }
 
 std::optional<slice_doc> read_slice(document_reader& doc, const YAML::Node& d, meta m) {

@@ -109,6 +109,12 @@ struct service_port_doc {
 struct service_doc {
   meta m;
   std::vector<service_port_doc> ports;
+  std::string external_name;  // type ExternalName: the DNS name its endpoints come from
+};
+// An Envoy Gateway Backend: endpoints given directly, by IP or by DNS name.
+struct backend_doc {
+  meta m;
+  std::vector<endpoint_config> endpoints;
 };
 struct slice_doc {
   meta m;
@@ -122,6 +128,9 @@ std::optional<gateway_doc> read_gateway(yaml_config::document_reader& doc, const
                                         meta m);
 // Reads a Service's spec.
 std::optional<service_doc> read_service(yaml_config::document_reader& doc, const YAML::Node& d,
+                                        meta m);
+// Reads an Envoy Gateway Backend (gateway.envoyproxy.io/v1alpha1).
+std::optional<backend_doc> read_backend(yaml_config::document_reader& doc, const YAML::Node& d,
                                         meta m);
 // Reads an EndpointSlice (ready endpoints only).
 std::optional<slice_doc> read_slice(yaml_config::document_reader& doc, const YAML::Node& d, meta m);

@@ -182,7 +182,7 @@ void build_backend_traffic(document_reader& doc, policy_doc& p, const filter_reg
   const YAML::Node& spec = p.spec;
   doc.check_keys(spec, "spec",
                  {"targetRef", "targetRefs", "rateLimit", "compression", "loadBalancer",
-                  "healthCheck", "circuitBreaker", "retry", "timeout"});
+                  "healthCheck", "circuitBreaker", "retry", "timeout", "dns"});
   p.upstream = read_upstream_settings(doc, spec);
   // compression: [{type: Gzip}, {type: Brotli}] in order of preference.
   if (YAML::Node c = spec["compression"]; c.IsDefined() && doc.is_seq(c, "spec.compression")) {

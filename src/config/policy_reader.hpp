@@ -15,6 +15,7 @@
 namespace gateway::manifests {
 
 inline constexpr std::string_view envoy_gateway_api = "gateway.envoyproxy.io/v1alpha1";
+inline constexpr std::string_view envoy_gateway_group = "gateway.envoyproxy.io";
 inline constexpr std::string_view project_group = "gateway.dev";
 inline constexpr std::string_view project_api = "gateway.dev/v1alpha1";
 
@@ -33,9 +34,10 @@ struct upstream_settings {
   health_check_config health_check;
   outlier_detection_config outlier_detection;
   circuit_breaker_config circuit_breakers;
+  dns_config dns;
   std::optional<std::chrono::milliseconds> connect_timeout, idle_timeout;
   std::uint32_t max_requests_per_connection = 0;
-  std::optional<retry_policy> retry;                       // for the rule, unless it has its own
+  std::optional<retry_policy> retry;                         // for the rule, unless it has its own
   std::optional<std::chrono::milliseconds> request_timeout;  // for the rule, unless it has one
   // Writes the cluster-level settings into `c`.
   void apply(cluster_config& c) const;

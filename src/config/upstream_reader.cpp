@@ -321,6 +321,7 @@ void upstream_settings::apply(cluster_config& c) const {
   c.health_check = health_check;
   c.outlier_detection = outlier_detection;
   c.circuit_breakers = circuit_breakers;
+  c.dns = dns;
   if (connect_timeout) c.connect_timeout = *connect_timeout;
   if (idle_timeout) c.idle_timeout = *idle_timeout;
   c.max_requests_per_connection = max_requests_per_connection;
@@ -348,6 +349,29 @@ std::optional<upstream_settings> read_upstream_settings(document_reader& doc,
   if (YAML::Node cb = spec["circuitBreaker"];
       cb.IsDefined() && doc.is_map(cb, "spec.circuitBreaker")) {
     read_circuit_breaker(doc, cb, "spec.circuitBreaker", out);
+    out.cluster = any = true;
+  }
+  if (YAML::Node d = spec["dns"]; d.IsDefined() && doc.is_map(d, "spec.dns")) {
+    // resolvers, hostsFile and timeout (extensions): where names are looked up.
+    doc.check_keys(
+        d, "spec.dns",
+        {"dnsRefreshRate", "respectDnsTtl", "lookupFamily", "resolvers", "hostsFile", "timeout"});
+    dns_config& c = out.dns;
+    c.refresh = doc.duration_at(d, "dnsRefreshRate", "spec.dns").value_or(c.refresh);
+    c.respect_ttl = doc.bool_at(d, "respectDnsTtl", "spec.dns").value_or(true);
+    c.timeout = doc.duration_at(d, "timeout", "spec.dns").value_or(c.timeout);
+    if (auto f = doc.string_at(d, "lookupFamily", "spec.dns", false);
+        f && doc.one_of(d["lookupFamily"], "spec.dns.lookupFamily", *f,
+                        {"IPv4", "IPv6", "IPv4Preferred", "IPv6Preferred", "IPv4AndIPv6"}))
+      c.family = *f == "IPv4"            ? dns_family::v4
+                 : *f == "IPv6"          ? dns_family::v6
+                 : *f == "IPv4Preferred" ? dns_family::v4_preferred
+                 : *f == "IPv6Preferred" ? dns_family::v6_preferred
+                                         : dns_family::v4_and_v6;
+    if (YAML::Node rs = d["resolvers"]; rs.IsDefined() && doc.is_seq(rs, "spec.dns.resolvers"))
+      for (std::size_t i = 0; i < rs.size(); ++i)
+        c.resolvers.push_back(rs[i].Scalar());
+    if (auto h = doc.string_at(d, "hostsFile", "spec.dns", false)) c.hosts_file = *h;
     out.cluster = any = true;
   }
   if (YAML::Node r = spec["retry"]; r.IsDefined() && doc.is_map(r, "spec.retry")) {

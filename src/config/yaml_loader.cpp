@@ -137,6 +137,10 @@ class loader {
       }
     } else if (*kind == "Secret") {
       if (require_api({"v1"})) secrets_[m.ns + "/" + m.name] = manifests::read_secret(doc_, d);
+    } else if (*kind == "Backend") {
+      if (require_api({manifests::envoy_gateway_api}))
+        if (auto b = manifests::read_backend(doc_, d, std::move(m)))
+          backends_.push_back(std::move(*b));
     } else if (*kind == "SecurityPolicy" || *kind == "BackendTrafficPolicy" ||
                *kind == "ClientTrafficPolicy") {
       if (require_api({manifests::envoy_gateway_api}))
@@ -150,11 +154,12 @@ class loader {
         namespaces_[m.name] = m.labels;
       }
     } else {
-      doc_.fail(d["kind"], "kind",
-                "unsupported kind '" + *kind +
-                    "' (supported: Gateway, GatewayClass, HTTPRoute, ReferenceGrant, Service, "
-                    "EndpointSlice, Namespace, Secret, Ingress, IngressClass, SecurityPolicy, "
-                    "BackendTrafficPolicy, ClientTrafficPolicy, WafPolicy, Filter)");
+      doc_.fail(
+          d["kind"], "kind",
+          "unsupported kind '" + *kind +
+              "' (supported: Gateway, GatewayClass, HTTPRoute, ReferenceGrant, Service, "
+              "EndpointSlice, Backend, Namespace, Secret, Ingress, IngressClass, SecurityPolicy, "
+              "BackendTrafficPolicy, ClientTrafficPolicy, WafPolicy, Filter)");
     }
   }
 
@@ -166,15 +171,15 @@ class loader {
 
   // True when a ReferenceGrant in `to_ns` lets an HTTPRoute in `from_ns` refer
   // to the Service `name` there.
-  bool granted(const std::string& from_ns, const std::string& to_ns,
-               const std::string& name) const {
+  bool granted(const std::string& from_ns, const std::string& to_ns, const std::string& name,
+               std::string_view to_group = "", std::string_view to_kind = "Service") const {
     for (const grant_doc& g : grants_) {
       if (g.m.ns != to_ns) continue;
       bool from_ok = std::any_of(g.from.begin(), g.from.end(), [&](const auto& f) {
         return f.group == gateway_api_group && f.kind == "HTTPRoute" && f.ns == from_ns;
       });
       bool to_ok = std::any_of(g.to.begin(), g.to.end(), [&](const auto& t) {
-        return t.group.empty() && t.kind == "Service" && (t.name.empty() || t.name == name);
+        return t.group == to_group && t.kind == to_kind && (t.name.empty() || t.name == name);
       });
       if (from_ok && to_ok) return true;
     }
@@ -187,9 +192,13 @@ class loader {
       std::chrono::milliseconds connect_timeout = std::chrono::milliseconds(0),
       const manifests::policy_doc* settings = nullptr) {
     const std::string what = b.ns + "/" + b.name;
+    const bool own = settings && settings->upstream && settings->upstream->cluster;
+    if (b.group == manifests::envoy_gateway_group && b.kind == "Backend")
+      return backend_cluster(b, from, own ? settings : nullptr);
     if (!b.group.empty() || b.kind != "Service")
       return unresolved{"InvalidKind", "backendRef kind '" + b.kind + "' in group '" + b.group +
-                                           "' is not supported (only core Service)"};
+                                           "' is not supported (core Service, or Backend of " +
+                                           std::string(manifests::envoy_gateway_group) + ")"};
     if (b.ns != from.ns && !granted(from.ns, b.ns, b.name))
       return unresolved{"RefNotPermitted", "Service " + what +
                                                " is in another namespace and no "
@@ -212,13 +221,14 @@ class loader {
       key += "#connect=" + std::to_string(connect_timeout.count()) + "ms";
     // A BackendTrafficPolicy's load balancing, health checks and limits make
     // a cluster of their own, named after the policy.
-    const bool own = settings && settings->upstream && settings->upstream->cluster;
     if (own) key += "@" + settings->m.ns + "/" + settings->m.name;
     if (known_clusters_.count(key)) return key;
     cluster_config c;
     c.name = key;
     if (own) settings->upstream->apply(c);
     if (connect_timeout.count() > 0) c.connect_timeout = connect_timeout;
+    if (!svc->external_name.empty())  // ExternalName: the name, on the Service's port
+      c.endpoints.push_back({svc->external_name, sp->port, 1});
     for (const auto& slice : slices_) {
       if (slice.m.ns != b.ns || slice.service != b.name) continue;
       for (const auto& port : slice.ports) {
@@ -231,6 +241,33 @@ class loader {
       at.warn(b.node, b.path,
               "Service " + what + " port " + std::to_string(sp->port) +
                   " has no ready EndpointSlice endpoints: its requests get 503");
+    known_clusters_.insert(key);
+    out_.clusters.push_back(std::move(c));
+    return key;
+  }
+
+  // The cluster of an Envoy Gateway Backend (created on first use).
+  std::variant<std::string, unresolved> backend_cluster(const object_ref& b, const meta& from,
+                                                        const manifests::policy_doc* settings) {
+    const std::string what = b.ns + "/" + b.name;
+    if (b.ns != from.ns &&
+        !granted(from.ns, b.ns, b.name, manifests::envoy_gateway_group, "Backend"))
+      return unresolved{"RefNotPermitted", "Backend " + what +
+                                               " is in another namespace and no "
+                                               "ReferenceGrant there allows HTTPRoutes from " +
+                                               from.ns};
+    const manifests::backend_doc* found = nullptr;
+    for (const auto& be : backends_)
+      if (be.m.ns == b.ns && be.m.name == b.name) found = &be;
+    if (!found)
+      return unresolved{"BackendNotFound", "Backend " + what + " not found in the config"};
+    std::string key = "Backend " + what;
+    if (settings) key += "@" + settings->m.ns + "/" + settings->m.name;
+    if (known_clusters_.count(key)) return key;
+    cluster_config c;
+    c.name = key;
+    if (settings) settings->upstream->apply(c);
+    c.endpoints = found->endpoints;
     known_clusters_.insert(key);
     out_.clusters.push_back(std::move(c));
     return key;
@@ -453,8 +490,8 @@ class loader {
     if (u.retry) {
       if (rule.retry)
         at.warn(YAML::Node(), "spec.rules",
-                "rule '" + rule.name + "' has a retry of its own; BackendTrafficPolicy " +
-                    p->m.ns + "/" + p->m.name + "'s retry does not apply to it");
+                "rule '" + rule.name + "' has a retry of its own; BackendTrafficPolicy " + p->m.ns +
+                    "/" + p->m.name + "'s retry does not apply to it");
       else
         rule.retry = u.retry;
     }
@@ -594,6 +631,7 @@ class loader {
   std::vector<route_doc> routes_;
   std::vector<service_doc> services_;
   std::vector<slice_doc> slices_;
+  std::vector<manifests::backend_doc> backends_;
   std::vector<grant_doc> grants_;
   std::vector<manifests::ingress_doc> ingresses_;
   struct ingress_class {

@@ -12,7 +12,7 @@
 #include "core/json_writer.hpp"
 #include "server/prometheus_text.hpp"
 #include "server/worker.hpp"
-#include "upstream/health_checker.hpp"
+#include "upstream/upstream_monitor.hpp"
 #include "waf/match_log.hpp"
 
 namespace gateway {
@@ -45,15 +45,19 @@ struct server::impl {
   std::atomic<std::uint64_t> reloads_ok{0}, reloads_failed{0};
   std::string config_json;  // of the config being served; guarded by `control`
   std::unique_ptr<admin_server> admin;
-  std::unique_ptr<health_checker> checker;  // while running
+  std::unique_ptr<upstream_monitor> monitor;  // while running
 
-  // Health checks follow the clusters of the snapshot being served.
-  void sync_checks(const snapshot& snap) {
-    if (!checker) return;
+  // Health checks and DNS follow the clusters of the snapshot about to be
+  // served. A new cluster's names are looked up before it takes traffic (for
+  // at most a few seconds), so its first requests do not find it empty.
+  void sync_monitor(const snapshot& snap) {
+    if (!monitor) return;
     std::vector<std::shared_ptr<cluster_state>> states;
     for (const auto& c : snap.clusters)
       states.push_back(c.state);
-    checker->sync(states);
+    auto ready = monitor->sync(states);
+    if (ready.wait_for(std::chrono::seconds(5)) != std::future_status::ready)
+      shared.log.log(log_level::warn, "DNS: first lookups still unanswered after 5 s; serving");
   }
 
   admin_response admin_request(server& owner, std::string_view method, std::string_view path,
@@ -148,8 +152,8 @@ void server::start() {
     impl_->shared.log.log(log_level::info, "admin listener on ", a->address, ":",
                           impl_->admin->port());
   }
-  impl_->checker = std::make_unique<health_checker>(impl_->shared.log);
-  impl_->sync_checks(*snap);
+  impl_->monitor = std::make_unique<upstream_monitor>(impl_->shared.log);
+  impl_->sync_monitor(*snap);
   for (auto& w : impl_->workers)
     w->start();
   impl_->current = impl::state::running;
@@ -183,7 +187,7 @@ void server::stop(std::chrono::milliseconds drain) {
   for (auto& w : impl_->workers)
     w->join();
   impl_->workers.clear();
-  impl_->checker.reset();
+  impl_->monitor.reset();
   impl_->current = impl::state::stopped;
   lock.unlock();
   impl_->stopped_cv.notify_all();
@@ -243,7 +247,7 @@ void server::impl::reload(gateway_config config) {
     for (const auto& p : previous->clusters)
       if (p.key == c.key) ++kept;
   const std::size_t clusters = next->clusters.size();
-  sync_checks(*next);
+  sync_monitor(*next);
   publish(std::move(next));
   config_json = std::move(json);
   if (current == state::running) {

@@ -9,6 +9,7 @@
 
 #include "router/host_name.hpp"
 #include "server/route_filters.hpp"
+#include "upstream/dns_resolver.hpp"
 
 namespace gateway {
 namespace {
@@ -62,6 +63,26 @@ bool prime(std::uint32_t n) {
   return true;
 }
 
+// A hostname DNS can resolve: dot-separated labels of letters, digits and
+// hyphens (not at either end), 63 bytes each, 253 in all; a trailing dot allowed.
+bool dns_name(std::string_view n) {
+  if (!n.empty() && n.back() == '.') n.remove_suffix(1);
+  if (n.empty() || n.size() > 253) return false;
+  std::size_t label = 0;
+  for (std::size_t i = 0; i < n.size(); ++i) {
+    const char c = n[i];
+    if (c == '.') {
+      if (label == 0 || n[i - 1] == '-') return false;
+      label = 0;
+      continue;
+    }
+    const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (!alnum && (c != '-' || label == 0)) return false;
+    if (++label > 63) return false;
+  }
+  return n.back() != '-';
+}
+
 // The balancer, health check, outlier detection and limits of a cluster.
 void check_upstream_settings(const cluster_config& c, const std::string& where,
                              std::vector<std::string>& problems) {
@@ -108,6 +129,15 @@ void check_upstream_settings(const cluster_config& c, const std::string& where,
     if (od.max_ejection_percent > 100)
       problems.push_back(where + ": max ejection percent must be 0..100");
   }
+  for (const auto& r : c.dns.resolvers) {
+    try {
+      parse_nameserver(r);
+    } catch (const error& e) {
+      problems.push_back(where + ": DNS " + e.what());
+    }
+  }
+  if (c.dns.refresh.count() <= 0 || c.dns.timeout.count() <= 0)
+    problems.push_back(where + ": DNS refresh and timeout must be > 0");
   const auto& cb = c.circuit_breakers;
   if (cb.max_connections == 0 || cb.max_requests == 0)
     problems.push_back(where + ": max connections and max requests must be >= 1");
@@ -133,7 +163,8 @@ std::shared_ptr<snapshot> snapshot::build(gateway_config config) {
       std::string ew = where + " endpoint " + std::to_string(i);
       boost::system::error_code ec;
       asio::ip::make_address(e.address, ec);
-      if (ec) problems.push_back(ew + ": '" + e.address + "' is not a numeric IP address");
+      if (ec && !dns_name(e.address))
+        problems.push_back(ew + ": '" + e.address + "' is neither an IP address nor a DNS name");
       if (e.port == 0) problems.push_back(ew + ": port 0");
       if (e.weight == 0) problems.push_back(ew + ": weight 0");
     }

@@ -32,6 +32,7 @@ struct endpoint_state {
   const tcp::endpoint address;
   const std::string name;  // "IP:port" (IPv6 in brackets): logs, metrics, hashing
   const std::uint32_t weight;
+  bool from_dns = false;  // set before the endpoint is published, never after
 
   std::atomic<bool> healthy{true};             // the active health check's verdict
   std::atomic<std::int64_t> ejected_until{0};  // ticks; 0 or past: not ejected

@@ -188,15 +188,22 @@ response_plan echo(const received_request& r) {
   return p;
 }
 
-test_upstream::test_upstream(handler h) : handler_(std::move(h)) {
+test_upstream::test_upstream(handler h) : test_upstream(std::move(h), "127.0.0.1", 0) {}
+
+test_upstream::test_upstream(handler h, const std::string& address, std::uint16_t port)
+    : handler_(std::move(h)) {
   listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
+  if (::inet_pton(AF_INET, address.c_str(), &a.sin_addr) != 1)
+    throw std::runtime_error("test_upstream: bad address " + address);
+  a.sin_port = htons(port);
   if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      ::listen(listen_fd_, 128) != 0)
-    throw std::runtime_error(std::string("test_upstream: ") + std::strerror(errno));
+      ::listen(listen_fd_, 128) != 0) {
+    const std::string why = std::strerror(errno);
+    ::close(listen_fd_);
+    throw std::runtime_error("test_upstream: " + why);
+  }
   socklen_t len = sizeof a;
   ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
   port_ = ntohs(a.sin_port);

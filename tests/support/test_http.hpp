@@ -77,6 +77,8 @@ inline handler answer_raw(std::string raw, bool close_after = false) {
 class test_upstream {
  public:
   explicit test_upstream(handler h = echo);
+  // Listens on `address` (an IPv4 loopback address) and `port` (0: any free one).
+  test_upstream(handler h, const std::string& address, std::uint16_t port);
   ~test_upstream();
   test_upstream(const test_upstream&) = delete;
   test_upstream& operator=(const test_upstream&) = delete;
