@@ -144,6 +144,26 @@ struct dns_config {
   bool operator==(const dns_config&) const = default;
 };
 
+// TLS to a cluster's endpoints (OpenSSL). The peer's certificate is verified
+// against `ca_pem` or the system store, and must name `verify_hostname` (or
+// the SNI, or the endpoint's DNS name; an endpoint given by IP must carry that
+// IP), unless `insecure_skip_verify`. Sessions are resumed across the pooled
+// connections of a worker.
+struct upstream_tls_config {
+  bool enabled = false;
+  std::string sni;              // server name sent; empty: the endpoint's DNS name, if any
+  std::string verify_hostname;  // name the certificate must carry; empty: the SNI
+  std::vector<std::string> subject_alt_names;  // other names accepted instead (DNS SANs)
+  std::string ca_pem;                          // trusted CAs, PEM
+  bool system_ca = false;                      // also trust the system store (/etc/ssl/certs)
+  bool insecure_skip_verify = false;
+  std::string client_cert_pem;      // mTLS: the gateway's certificate chain, PEM
+  std::string client_key_pem;       // and its private key, PEM
+  std::string min_version = "1.2";  // "1.2" or "1.3"
+  std::vector<std::string> alpn{"http/1.1"};
+  bool operator==(const upstream_tls_config&) const = default;
+};
+
 // A named set of endpoints and how to talk to them. Keep-alive pools are per
 // worker; health, ejections and circuit-breaker counts are per process.
 struct cluster_config {
@@ -158,6 +178,7 @@ struct cluster_config {
   outlier_detection_config outlier_detection;
   circuit_breaker_config circuit_breakers;
   dns_config dns;  // for endpoints given by name
+  upstream_tls_config tls;
   // Equal definitions keep their pools (and pooled connections), health and
   // ejection state across a reload.
   bool operator==(const cluster_config&) const = default;

@@ -112,6 +112,30 @@ void write_upstream_settings(json_writer& w, const cluster_config& c) {
       .field("retry_budget_min_concurrency", cb.retry_budget_min_concurrency)
       .field("max_connections_per_endpoint", cb.max_connections_per_endpoint)
       .end_object();
+  static constexpr const char* families[] = {"v4_and_v6", "v4", "v6", "v4_preferred",
+                                             "v6_preferred"};
+  w.key("dns")
+      .begin_object()
+      .field("refresh_ms", ms(c.dns.refresh))
+      .field("respect_ttl", c.dns.respect_ttl)
+      .field("family", families[static_cast<int>(c.dns.family)]);
+  write_strings(w, "resolvers", c.dns.resolvers);
+  w.field("hosts_file", c.dns.hosts_file).field("timeout_ms", ms(c.dns.timeout)).end_object();
+  // Key material stays out: the config is served on the admin endpoint.
+  const auto& t = c.tls;
+  w.key("tls")
+      .begin_object()
+      .field("enabled", t.enabled)
+      .field("sni", t.sni)
+      .field("verify_hostname", t.verify_hostname);
+  write_strings(w, "subject_alt_names", t.subject_alt_names);
+  w.field("ca_certificates", !t.ca_pem.empty())
+      .field("system_ca", t.system_ca)
+      .field("insecure_skip_verify", t.insecure_skip_verify)
+      .field("client_certificate", !t.client_cert_pem.empty())
+      .field("min_version", t.min_version);
+  write_strings(w, "alpn", t.alpn);
+  w.end_object();
 }
 
 void write_fields(json_writer& w, std::string_view key, const std::vector<header_value>& fields) {

@@ -71,6 +71,29 @@ policy_doc read_policy(yaml_config::document_reader& doc, const YAML::Node& d, m
                        std::string kind);
 // Reads a v1 Secret's data (base64) and stringData.
 secret_data read_secret(yaml_config::document_reader& doc, const YAML::Node& d);
+// A Gateway API BackendTLSPolicy, as read: which Service ports it covers and
+// where its certificates are (resolved when a cluster for the Service is made).
+struct backend_tls_doc {
+  meta m;
+  std::string label;
+  struct target {
+    std::string group, kind, name, section;
+  };
+  std::vector<target> targets;
+  upstream_tls_config tls;  // without the PEM data yet
+  struct pem_ref {
+    std::string kind, name;  // ConfigMap or Secret in the policy's namespace
+    YAML::Node node;
+    std::string path;
+  };
+  std::vector<pem_ref> ca_refs;
+  std::optional<pem_ref> client_certificate;  // a kubernetes.io/tls Secret
+};
+// Reads a BackendTLSPolicy (gateway.networking.k8s.io v1alpha3 or v1).
+backend_tls_doc read_backend_tls(yaml_config::document_reader& doc, const YAML::Node& d, meta m);
+// Reads a v1 ConfigMap's data.
+secret_data read_config_map(yaml_config::document_reader& doc, const YAML::Node& d);
+
 // Reads a BackendTrafficPolicy's upstream fields; nothing when it has none.
 std::optional<upstream_settings> read_upstream_settings(yaml_config::document_reader& doc,
                                                         const YAML::Node& spec);

@@ -401,4 +401,109 @@ std::optional<upstream_settings> read_upstream_settings(document_reader& doc,
   return out;
 }
 
+backend_tls_doc read_backend_tls(document_reader& doc, const YAML::Node& d, meta m) {
+  doc.check_keys(d, "", {"apiVersion", "kind", "metadata", "spec"}, {"status"});
+  backend_tls_doc out;
+  out.m = std::move(m);
+  out.tls.enabled = true;
+  const YAML::Node spec = d["spec"];
+  if (!doc.is_map(spec, "spec")) return out;
+  doc.check_keys(spec, "spec", {"targetRefs", "validation", "options"});
+  YAML::Node ts = spec["targetRefs"];
+  if (!ts.IsDefined()) doc.fail(spec, "spec.targetRefs", "required field is missing");
+  if (ts.IsDefined() && doc.is_seq(ts, "spec.targetRefs"))
+    for (std::size_t i = 0; i < ts.size(); ++i) {
+      const std::string p = index_path("spec.targetRefs", i);
+      if (!doc.is_map(ts[i], p)) continue;
+      doc.check_keys(ts[i], p, {"group", "kind", "name", "sectionName"});
+      backend_tls_doc::target t;
+      t.group = doc.string_at(ts[i], "group", p, false).value_or("");
+      t.kind = doc.string_at(ts[i], "kind", p, true).value_or("Service");
+      t.name = doc.string_at(ts[i], "name", p, true).value_or("");
+      t.section = doc.string_at(ts[i], "sectionName", p, false).value_or("");
+      if (!(t.group.empty() && t.kind == "Service") &&
+          !(t.group == envoy_gateway_group && t.kind == "Backend"))
+        doc.fail(ts[i], p, "a BackendTLSPolicy targets a Service (or an Envoy Gateway Backend)");
+      out.targets.push_back(std::move(t));
+    }
+  YAML::Node v = spec["validation"];
+  if (!v.IsDefined()) {
+    doc.fail(spec, "spec.validation", "required field is missing");
+    return out;
+  }
+  if (!doc.is_map(v, "spec.validation")) return out;
+  doc.check_keys(v, "spec.validation",
+                 {"caCertificateRefs", "wellKnownCACertificates", "hostname", "subjectAltNames"});
+  // The hostname is the SNI and the name the certificate must carry.
+  out.tls.sni = doc.string_at(v, "hostname", "spec.validation", true).value_or("");
+  if (YAML::Node refs = v["caCertificateRefs"];
+      refs.IsDefined() && doc.is_seq(refs, "spec.validation.caCertificateRefs"))
+    for (std::size_t i = 0; i < refs.size(); ++i) {
+      const std::string p = index_path("spec.validation.caCertificateRefs", i);
+      if (!doc.is_map(refs[i], p)) continue;
+      doc.check_keys(refs[i], p, {"group", "kind", "name"});
+      backend_tls_doc::pem_ref r;
+      r.kind = doc.string_at(refs[i], "kind", p, true).value_or("ConfigMap");
+      r.name = doc.string_at(refs[i], "name", p, true).value_or("");
+      doc.one_of(refs[i]["kind"], join_path(p, "kind"), r.kind, {"ConfigMap", "Secret"});
+      r.node = refs[i];
+      r.path = p;
+      out.ca_refs.push_back(std::move(r));
+    }
+  if (auto wk = doc.string_at(v, "wellKnownCACertificates", "spec.validation", false)) {
+    doc.one_of(v["wellKnownCACertificates"], "spec.validation.wellKnownCACertificates", *wk,
+               {"System"});
+    out.tls.system_ca = true;
+  }
+  if (out.ca_refs.empty() == !out.tls.system_ca)
+    doc.fail(v, "spec.validation",
+             "exactly one of caCertificateRefs and wellKnownCACertificates is needed");
+  if (YAML::Node sans = v["subjectAltNames"];
+      sans.IsDefined() && doc.is_seq(sans, "spec.validation.subjectAltNames"))
+    for (std::size_t i = 0; i < sans.size(); ++i) {
+      const std::string p = index_path("spec.validation.subjectAltNames", i);
+      if (!doc.is_map(sans[i], p)) continue;
+      doc.check_keys(sans[i], p, {"type", "hostname", "uri"});
+      const std::string type = doc.string_at(sans[i], "type", p, true).value_or("Hostname");
+      if (type != "Hostname") {
+        doc.fail(sans[i], join_path(p, "type"), "only Hostname subject alt names are supported");
+        continue;
+      }
+      out.tls.subject_alt_names.push_back(doc.string_at(sans[i], "hostname", p, true).value_or(""));
+    }
+  // With subject alt names the certificate must carry one of them, not the hostname.
+  if (!out.tls.subject_alt_names.empty()) {
+    out.tls.verify_hostname = out.tls.subject_alt_names.front();
+    out.tls.subject_alt_names.erase(out.tls.subject_alt_names.begin());
+  }
+  // Options this project understands (Gateway API leaves their names to it).
+  if (YAML::Node o = spec["options"]; o.IsDefined() && doc.is_map(o, "spec.options"))
+    for (auto it = o.begin(); it != o.end(); ++it) {
+      const std::string key = it->first.Scalar();
+      const std::string value = it->second.Scalar();
+      const std::string p = join_path("spec.options", key);
+      if (key == "gateway.dev/client-certificate") {
+        out.client_certificate = backend_tls_doc::pem_ref{"Secret", value, it->second, p};
+      } else if (key == "gateway.dev/min-tls-version") {
+        if (doc.one_of(it->second, p, value, {"1.2", "1.3"})) out.tls.min_version = value;
+      } else if (key == "gateway.dev/insecure-skip-verify") {
+        out.tls.insecure_skip_verify = value == "true";
+      } else {
+        doc.fail(it->first, p,
+                 "unknown option (gateway.dev/client-certificate, gateway.dev/min-tls-version, "
+                 "gateway.dev/insecure-skip-verify)");
+      }
+    }
+  return out;
+}
+
+secret_data read_config_map(document_reader& doc, const YAML::Node& d) {
+  doc.check_keys(d, "", {"apiVersion", "kind", "metadata", "data", "binaryData", "immutable"});
+  secret_data out;
+  if (YAML::Node data = d["data"]; data.IsDefined() && doc.is_map(data, "data"))
+    for (const auto& kv : data)
+      out[kv.first.Scalar()] = kv.second.Scalar();
+  return out;
+}
+
 }  // namespace gateway::manifests

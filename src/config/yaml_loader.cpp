@@ -137,6 +137,14 @@ class loader {
       }
     } else if (*kind == "Secret") {
       if (require_api({"v1"})) secrets_[m.ns + "/" + m.name] = manifests::read_secret(doc_, d);
+    } else if (*kind == "BackendTLSPolicy") {
+      if (require_api({"gateway.networking.k8s.io/v1alpha3", "gateway.networking.k8s.io/v1"})) {
+        tls_policies_.push_back(manifests::read_backend_tls(doc_, d, std::move(m)));
+        tls_policies_.back().label = doc_.label();
+      }
+    } else if (*kind == "ConfigMap") {
+      if (require_api({"v1"}))
+        config_maps_[m.ns + "/" + m.name] = manifests::read_config_map(doc_, d);
     } else if (*kind == "Backend") {
       if (require_api({manifests::envoy_gateway_api}))
         if (auto b = manifests::read_backend(doc_, d, std::move(m)))
@@ -158,7 +166,8 @@ class loader {
           d["kind"], "kind",
           "unsupported kind '" + *kind +
               "' (supported: Gateway, GatewayClass, HTTPRoute, ReferenceGrant, Service, "
-              "EndpointSlice, Backend, Namespace, Secret, Ingress, IngressClass, SecurityPolicy, "
+              "EndpointSlice, Backend, BackendTLSPolicy, Namespace, Secret, ConfigMap, Ingress, "
+              "IngressClass, SecurityPolicy, "
               "BackendTrafficPolicy, ClientTrafficPolicy, WafPolicy, Filter)");
     }
   }
@@ -227,6 +236,7 @@ class loader {
     c.name = key;
     if (own) settings->upstream->apply(c);
     if (connect_timeout.count() > 0) c.connect_timeout = connect_timeout;
+    apply_backend_tls("", "Service", b.ns, b.name, sp->name, c);
     if (!svc->external_name.empty())  // ExternalName: the name, on the Service's port
       c.endpoints.push_back({svc->external_name, sp->port, 1});
     for (const auto& slice : slices_) {
@@ -268,9 +278,63 @@ class loader {
     c.name = key;
     if (settings) settings->upstream->apply(c);
     c.endpoints = found->endpoints;
+    apply_backend_tls(std::string(manifests::envoy_gateway_group), "Backend", b.ns, b.name, "", c);
     known_clusters_.insert(key);
     out_.clusters.push_back(std::move(c));
     return key;
+  }
+
+  // The BackendTLSPolicy that covers a Service port (or a Backend): a policy
+  // naming the port (sectionName) wins over one for the whole Service.
+  void apply_backend_tls(const std::string& group, const std::string& kind, const std::string& ns,
+                         const std::string& name, const std::string& port_name, cluster_config& c) {
+    manifests::backend_tls_doc* chosen = nullptr;
+    bool exact = false;
+    for (auto& p : tls_policies_) {
+      if (p.m.ns != ns) continue;
+      for (const auto& t : p.targets) {
+        if (t.group != group || t.kind != kind || t.name != name) continue;
+        if (!t.section.empty() && t.section != port_name) continue;
+        if (!chosen || (!t.section.empty() && !exact)) {
+          chosen = &p;
+          exact = !t.section.empty();
+        }
+      }
+    }
+    if (!chosen) return;
+    document_reader at(chosen->label, issues_, out_.warnings);
+    c.tls = chosen->tls;
+    auto data_of =
+        [&](const manifests::backend_tls_doc::pem_ref& r) -> const manifests::secret_data* {
+      const auto& store = r.kind == "ConfigMap" ? config_maps_ : secrets_;
+      auto it = store.find(ns + "/" + r.name);
+      if (it == store.end()) {
+        at.fail(r.node, r.path, r.kind + " " + ns + "/" + r.name + " not found in the config");
+        return nullptr;
+      }
+      return &it->second;
+    };
+    for (const auto& r : chosen->ca_refs)
+      if (const auto* data = data_of(r)) {
+        auto ca = data->find("ca.crt");
+        if (ca == data->end())
+          at.fail(r.node, r.path, r.kind + " " + ns + "/" + r.name + " has no ca.crt");
+        else
+          c.tls.ca_pem += ca->second;
+      }
+    if (chosen->client_certificate)
+      if (const auto* data = data_of(*chosen->client_certificate)) {
+        auto crt = data->find("tls.crt");
+        auto key = data->find("tls.key");
+        if (crt == data->end() || key == data->end())
+          at.fail(chosen->client_certificate->node, chosen->client_certificate->path,
+                  "Secret " + ns + "/" + chosen->client_certificate->name +
+                      " needs tls.crt and tls.key");
+        else {
+          c.tls.client_cert_pem = crt->second;
+          c.tls.client_key_pem = key->second;
+        }
+      }
   }
 
   // Whether listener `l` of `gw` admits routes from namespace `ns` (allowedRoutes).
@@ -643,7 +707,9 @@ class loader {
   std::map<std::string, std::string> classes_;
   std::set<std::string> known_clusters_;
   std::vector<manifests::policy_doc> policies_;  // SecurityPolicy, BackendTrafficPolicy, Filter
-  std::map<std::string, manifests::secret_data> secrets_;  // "namespace/name"
+  std::map<std::string, manifests::secret_data> secrets_;      // "namespace/name"
+  std::map<std::string, manifests::secret_data> config_maps_;  // "namespace/name"
+  std::vector<manifests::backend_tls_doc> tls_policies_;
   const filter_registry& registry_;
 };
 

@@ -120,6 +120,15 @@ class connection : public std::enable_shared_from_this<connection> {
   asio::awaitable<outcome> exchange(std::size_t cluster, bool& request_body_done, bool may_retry);
   // Waits `d` (a retry's backoff).
   asio::awaitable<void> pause(std::chrono::milliseconds d);
+  // Connects upstream_ to `ep` (and does the TLS handshake when the cluster
+  // has TLS); false, logged and reported to outlier detection, when it fails.
+  asio::awaitable<bool> open_upstream(cluster_state& cs, endpoint_state& ep, std::size_t cluster,
+                                      std::size_t host);
+  // One read from the upstream, through TLS when the connection has it.
+  static asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> upstream_read(
+      upstream_connection& up, asio::mutable_buffer into);
+  // Writes and then clears gather_ through TLS.
+  asio::awaitable<bool> send_gather_tls(tls::stream& stream);
   asio::awaitable<send_result> send_request_body(upstream_connection& up, bool& body_done,
                                                  bool& replayable);
   asio::awaitable<bool> read_response_head(upstream_connection& up);

@@ -271,7 +271,7 @@ asio::awaitable<bool> connection::relay_filtered(upstream_connection& up, bool& 
       std::size_t room = 0;
       char* dst = up_.prepare(room, 64 * 1024);
       arm(phase::stream, limits.stream_idle_timeout);
-      auto [ec, n] = co_await up.socket.async_read_some(asio::buffer(dst, room), use_tuple);
+      auto [ec, n] = co_await upstream_read(up, asio::buffer(dst, room));
       if (ec) {
         if (from_upstream != framing::until_close || ec != asio::error::eof) co_return false;
         end = true;  // the close ends the body

@@ -288,27 +288,9 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
     upstream_used_ = true;
     upstream_address_ = ep.address;
     const bool reused = upstream_ != nullptr;
-    if (!upstream_) {
-      upstream_ = pool.fresh(*snapshot_, cluster, host);
-      active_upstream_ = upstream_.get();
-      arm(phase::upstream, cs.config().connect_timeout);
-      auto [ec] = co_await upstream_->socket.async_connect(ep.address, use_tuple);
-      if (ec) {
-        if (worker_.log().enabled(log_level::warn))
-          worker_.log().log(log_level::warn, "upstream ", cs.config().name, " ", ep.name,
-                            ": connect ",
-                            expired_ ? "timed out" : "failed: ", expired_ ? "" : ec.message(),
-                            " [request ", request_id(), "]");
-        active_upstream_ = nullptr;
-        if (!force_closed_)
-          cs.report(ep, upstream_result::local_failure, coarse_now(), worker_.log());
-        upstream_.reset();
-        replayable_ = true;  // nothing reached the upstream
-        co_return force_closed_ ? outcome::client_gone : outcome::connect_failed;
-      }
-      boost::system::error_code ignored;
-      upstream_->socket.set_option(tcp::no_delay(true), ignored);
-      upstream_->socket.non_blocking(true, ignored);  // for send_gather's immediate writes
+    if (!upstream_ && !co_await open_upstream(cs, ep, cluster, host)) {
+      replayable_ = true;  // nothing reached the upstream
+      co_return force_closed_ ? outcome::client_gone : outcome::connect_failed;
     }
     active_upstream_ = upstream_.get();
     ++upstream_->requests;
@@ -345,7 +327,10 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
         std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() - sent_at)
             .count());
     end_endpoint_request();
-    if (answered) break;
+    if (answered) {
+      if (upstream_->tls && upstream_->requests == 1) pool.remember_session(*upstream_);
+      break;
+    }
 
     const bool timed_out = expired_;
     active_upstream_ = nullptr;
@@ -425,13 +410,61 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
   co_return outcome::ok;
 }
 
+asio::awaitable<bool> connection::open_upstream(cluster_state& cs, endpoint_state& ep,
+                                                std::size_t cluster, std::size_t host) {
+  connection_pool& pool = worker_.pool();
+  upstream_ = pool.fresh(*snapshot_, cluster, host);
+  active_upstream_ = upstream_.get();
+  arm(phase::upstream, cs.config().connect_timeout);
+  auto [ec] = co_await upstream_->socket.async_connect(ep.address, use_tuple);
+  const char* step = "connect";
+  if (!ec) {
+    boost::system::error_code ignored;
+    upstream_->socket.set_option(tcp::no_delay(true), ignored);
+    upstream_->socket.non_blocking(true, ignored);  // for send_gather's immediate writes
+    if (const auto& tls = snapshot_->clusters[cluster].tls) {
+      // The handshake counts against the connect timeout too.
+      upstream_->tls =
+          std::make_unique<tls::stream>(*tls, upstream_->socket, ep.hostname, ep.address.address());
+      upstream_->tls->offer(pool.session(*snapshot_, cluster, host));
+      ec = co_await upstream_->tls->handshake();
+      step = "TLS handshake";
+    }
+  }
+  if (!ec) co_return true;
+  if (worker_.log().enabled(log_level::warn)) {
+    const std::string why = expired_         ? "timed out"
+                            : upstream_->tls ? "failed: " + upstream_->tls->why(ec)
+                                             : "failed: " + ec.message();
+    worker_.log().log(log_level::warn, "upstream ", cs.config().name, " ", ep.name, ": ", step, " ",
+                      why, " [request ", request_id(), "]");
+  }
+  active_upstream_ = nullptr;
+  if (!force_closed_) cs.report(ep, upstream_result::local_failure, coarse_now(), worker_.log());
+  upstream_.reset();
+  co_return false;
+}
+
+asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> connection::upstream_read(
+    upstream_connection& up, asio::mutable_buffer into) {
+  // Not a coroutine: plain TCP reads cost no extra frame.
+  if (up.tls) return up.tls->read_some(into);
+  return up.socket.async_read_some(into, use_tuple);
+}
+
+asio::awaitable<bool> connection::send_gather_tls(tls::stream& stream) {
+  auto [ec, n] = co_await stream.write(gather_);
+  gather_.clear();
+  co_return !ec;
+}
+
 asio::awaitable<connection::send_result> connection::send_request_body(upstream_connection& up,
                                                                        bool& body_done,
                                                                        bool& replayable) {
   const listener_limits& limits = listener_rt_->config.limits;
   gather_.clear();
   gather_.emplace_back(head_out_.data(), head_out_.size());
-  auto flush = [&] { return send_gather(up.socket); };
+  auto flush = [&] { return up.tls ? send_gather_tls(*up.tls) : send_gather(up.socket); };
   auto fill = [&](std::size_t capacity) -> asio::awaitable<bool> {
     if (request_expect_continue_ && !sent_continue_) {
       sent_continue_ = true;
@@ -575,7 +608,7 @@ asio::awaitable<bool> connection::read_response_head(upstream_connection& up) {
     }
     std::size_t room = 0;
     char* dst = up_.prepare(room, max_response_head + 1024);
-    auto [ec, n] = co_await up.socket.async_read_some(asio::buffer(dst, room), use_tuple);
+    auto [ec, n] = co_await upstream_read(up, asio::buffer(dst, room));
     if (ec) co_return false;
     up_.commit(n);
     response_started_ = true;
@@ -610,7 +643,7 @@ asio::awaitable<bool> connection::relay_response(upstream_connection& up, bool& 
     std::size_t room = 0;
     char* dst = up_.prepare(room, stream_buffer_limit);
     arm(phase::stream, limits.stream_idle_timeout);
-    auto [e, n] = co_await up.socket.async_read_some(asio::buffer(dst, room), use_tuple);
+    auto [e, n] = co_await upstream_read(up, asio::buffer(dst, room));
     ec = e;
     if (e) co_return false;
     up_.commit(n);

@@ -170,6 +170,13 @@ std::shared_ptr<snapshot> snapshot::build(gateway_config config) {
     }
     if (c.connect_timeout.count() <= 0) problems.push_back(where + ": connect_timeout must be > 0");
     check_upstream_settings(c, where, problems);
+    if (c.tls.enabled) {
+      try {
+        rt.tls = std::make_shared<const tls::client_context>(c.tls);
+      } catch (const error& e) {
+        problems.push_back(where + ": " + e.what());
+      }
+    }
     rt.config = std::move(c);
     snap->clusters.push_back(std::move(rt));
   }
@@ -256,6 +263,11 @@ std::shared_ptr<snapshot> snapshot::build(gateway_config config) {
             problems.push_back(rule_where + ": mirror to unknown cluster '" + m.cluster + "'");
             continue;
           }
+          if (snap->clusters[it->second].config.tls.enabled) {
+            problems.push_back(rule_where + ": mirror to cluster '" + m.cluster +
+                               "', which uses TLS: mirroring over TLS is not supported yet");
+            continue;
+          }
           rr.mirrors.push_back({it->second, m.numerator, m.denominator});
         }
         lr.rules.emplace(&rule, std::move(rr));
@@ -285,7 +297,12 @@ void snapshot::inherit_identities(const snapshot* previous, std::uint32_t& next_
     auto it = old_clusters.find(c.config.name);
     const bool same = it != old_clusters.end() && it->second->config == c.config;
     c.key = same ? it->second->key : ++next_identity;
-    c.state = same ? it->second->state : std::make_shared<cluster_state>(c.config, coarse_now());
+    if (same) {
+      c.state = it->second->state;
+    } else {
+      c.state = std::make_shared<cluster_state>(c.config, coarse_now());
+      c.state->tls = c.tls;
+    }
   }
 }
 

@@ -69,6 +69,7 @@ struct cluster_runtime {
   // Health, ejections and circuit-breaker counts, shared by the workers and
   // kept with the key; set by inherit_identities.
   std::shared_ptr<cluster_state> state;
+  std::shared_ptr<const tls::client_context> tls;  // null: plain TCP
 };
 
 struct snapshot {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "asio/asio.hpp"
+#include "tls/upstream_tls.hpp"
 
 namespace gateway {
 
@@ -33,6 +34,7 @@ struct endpoint_state {
   const std::string name;  // "IP:port" (IPv6 in brackets): logs, metrics, hashing
   const std::uint32_t weight;
   bool from_dns = false;  // set before the endpoint is published, never after
+  std::string hostname;   // the DNS name it came from (SNI, certificate check); may be empty
 
   std::atomic<bool> healthy{true};             // the active health check's verdict
   std::atomic<std::int64_t> ejected_until{0};  // ticks; 0 or past: not ejected
@@ -70,6 +72,8 @@ class cluster_state {
   cluster_state(const cluster_config& config, steady_clock::time_point now);
 
   const cluster_config& config() const noexcept { return config_; }
+  // TLS to the endpoints, when the cluster has it (built with the snapshot).
+  std::shared_ptr<const tls::client_context> tls;
   // The endpoints now (a copy, taken when a worker rebuilds, never per request).
   std::vector<std::shared_ptr<endpoint_state>> endpoints() const;
   // Replaces the endpoint list (DNS): endpoints that stay keep their state.

@@ -89,9 +89,12 @@ void connection_pool::rebuild(cluster_pool& pool, std::int64_t now) {
     std::vector<host_entry> hosts;
     hosts.reserve(list.size());
     for (auto& ep : list) {
-      host_entry h{std::move(ep), {}};
+      host_entry h{std::move(ep), {}, {}};
       for (auto& old : pool.hosts)
-        if (old.ep == h.ep) h.idle = std::move(old.idle);
+        if (old.ep == h.ep) {
+          h.idle = std::move(old.idle);
+          h.session = std::move(old.session);
+        }
       hosts.push_back(std::move(h));
     }
     pool.hosts = std::move(hosts);
@@ -257,27 +260,45 @@ std::unique_ptr<upstream_connection> connection_pool::fresh(const snapshot& s, s
   return conn;
 }
 
+connection_pool::host_entry* connection_pool::find_host(upstream_connection& conn,
+                                                        cluster_pool** owner) {
+  cluster_pool* pool = nullptr;
+  if (conn.slot < slots_.size() && slots_[conn.slot]->key == conn.cluster_key) {
+    pool = slots_[conn.slot];
+  } else if (auto it = pools_.find(conn.cluster_key); it != pools_.end()) {
+    pool = it->second.get();
+  }
+  if (!pool || !pool->live) return nullptr;
+  // The host list may have been rebuilt since the connection was made.
+  std::size_t h = conn.host;
+  if (h >= pool->hosts.size() || pool->hosts[h].ep != conn.endpoint) {
+    h = npos;
+    for (std::size_t i = 0; i < pool->hosts.size(); ++i)
+      if (pool->hosts[i].ep == conn.endpoint) h = i;
+    if (h == npos) return nullptr;  // the endpoint left the cluster
+    conn.host = h;
+  }
+  if (owner) *owner = pool;
+  return &pool->hosts[h];
+}
+
+void connection_pool::remember_session(upstream_connection& conn) {
+  // Every new connection's, resumed ones too: a TLS 1.3 ticket is good for
+  // one resumption, and each connection brings fresh ones.
+  if (!conn.tls) return;
+  tls::session s = conn.tls->take_session();
+  if (!s.native()) return;
+  if (host_entry* host = find_host(conn, nullptr)) host->session = std::move(s);
+}
+
 void connection_pool::give_back(std::unique_ptr<upstream_connection> conn,
                                 steady_clock::time_point now) {
   cluster_pool* pool = nullptr;
-  if (conn->slot < slots_.size() && slots_[conn->slot]->key == conn->cluster_key) {
-    pool = slots_[conn->slot];
-  } else if (auto it = pools_.find(conn->cluster_key); it != pools_.end()) {
-    pool = it->second.get();
-  }
-  if (!pool || !pool->live) return;  // closes it
+  host_entry* host = find_host(*conn, &pool);
+  if (!host) return;  // closes it
   const cluster_config& cfg = pool->state->config();
   if (cfg.max_requests_per_connection && conn->requests >= cfg.max_requests_per_connection) return;
-  // The host list may have been rebuilt since the connection was made.
-  std::size_t h = conn->host;
-  if (h >= pool->hosts.size() || pool->hosts[h].ep != conn->endpoint) {
-    h = npos;
-    for (std::size_t i = 0; i < pool->hosts.size(); ++i)
-      if (pool->hosts[i].ep == conn->endpoint) h = i;
-    if (h == npos) return;  // the endpoint left the cluster
-    conn->host = h;
-  }
-  auto& stack = pool->hosts[h].idle;
+  auto& stack = host->idle;
   if (stack.size() >= cfg.max_idle_per_endpoint) return;
   conn->idle_since = now;
   stack.push_back(std::move(conn));

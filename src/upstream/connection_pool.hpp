@@ -33,6 +33,7 @@ struct upstream_connection {
   upstream_connection(const upstream_connection&) = delete;
   upstream_connection& operator=(const upstream_connection&) = delete;
   tcp::socket socket;
+  std::unique_ptr<tls::stream> tls;  // over `socket` when the cluster has TLS (destroyed first)
   std::shared_ptr<cluster_state> cluster;
   std::shared_ptr<endpoint_state> endpoint;
   std::uint32_t cluster_key = 0;
@@ -68,6 +69,14 @@ class connection_pool {
                                             steady_clock::time_point now);
   // A fresh, unconnected socket for host `h` of cluster `c`.
   std::unique_ptr<upstream_connection> fresh(const snapshot& s, std::size_t c, std::size_t h);
+  // The TLS session to offer a new connection to host `h` (resumption).
+  const tls::session& session(const snapshot& s, std::size_t c, std::size_t h) {
+    return pool_for(s, c).hosts[h].session;
+  }
+  // Keeps the TLS session of a new connection `conn` (once the peer's first
+  // answer has been read, so TLS 1.3 tickets are in) for the next connection
+  // to its endpoint.
+  void remember_session(upstream_connection& conn);
   // Keeps `conn` for reuse (or closes it when the pool is full, its cluster or
   // endpoint is gone, or it served its maximum of requests).
   void give_back(std::unique_ptr<upstream_connection> conn, steady_clock::time_point now);
@@ -85,6 +94,7 @@ class connection_pool {
   struct host_entry {
     std::shared_ptr<endpoint_state> ep;
     std::vector<std::unique_ptr<upstream_connection>> idle;
+    tls::session session;  // the last TLS session with it, for the next connection
   };
   struct cluster_pool {
     std::uint32_t key;
@@ -103,6 +113,8 @@ class connection_pool {
     std::optional<consistent_hash> hashing;
   };
   cluster_pool& pool_for(const snapshot& s, std::size_t c);
+  // The host entry `conn` belongs to (and its pool), or null when it is gone.
+  host_entry* find_host(upstream_connection& conn, cluster_pool** owner);
   static std::unique_ptr<cluster_pool> make_pool(const cluster_runtime& c, bool live);
   void rebuild(cluster_pool& pool, std::int64_t now);
   std::size_t weighted_draw(const cluster_pool& pool) noexcept;

@@ -198,6 +198,7 @@ asio::awaitable<std::chrono::milliseconds> upstream_monitor::resolve_all(watched
       auto ep = std::make_shared<endpoint_state>(
           where, e.weight, w.resolved_once ? now : steady_clock::time_point{});
       ep->from_dns = true;
+      ep->hostname = e.address;
       fresh.push_back(std::move(ep));
     }
     if (fresh != current) {
@@ -270,8 +271,18 @@ asio::awaitable<void> upstream_monitor::probe(std::shared_ptr<watched> w,
   std::string why;
   bool healthy = false;
   auto [cec] = co_await socket.async_connect(ep->address, use_tuple);
+  // Probes go the way requests do: through TLS when the cluster has it.
+  std::unique_ptr<tls::stream> secure;
+  if (!cec && w->state->tls) {
+    secure =
+        std::make_unique<tls::stream>(*w->state->tls, socket, ep->hostname, ep->address.address());
+    if (auto hec = co_await secure->handshake()) {
+      why = timed_out ? "TLS handshake timed out" : "TLS handshake failed: " + secure->why(hec);
+      cec = hec;
+    }
+  }
   if (cec) {
-    why = timed_out ? "connect timed out" : "connect failed: " + cec.message();
+    if (why.empty()) why = timed_out ? "connect timed out" : "connect failed: " + cec.message();
   } else if (hc.type == health_check_type::tcp && hc.send.empty() && hc.receive.empty()) {
     healthy = true;
   } else {
@@ -283,7 +294,9 @@ asio::awaitable<void> upstream_monitor::probe(std::shared_ptr<watched> w,
     } else {
       request = hc.send;
     }
-    auto [wec, wn] = co_await asio::async_write(socket, asio::buffer(request), use_tuple);
+    const asio::const_buffer out(request.data(), request.size());
+    auto [wec, wn] = secure ? co_await secure->write(std::span(&out, 1))
+                            : co_await asio::async_write(socket, out, use_tuple);
     std::string got;
     boost::system::error_code rec = wec;
     std::size_t head_end = std::string::npos;
@@ -301,7 +314,8 @@ asio::awaitable<void> upstream_monitor::probe(std::shared_ptr<watched> w,
         }
       }
       char buf[4096];
-      auto [ec, n] = co_await socket.async_read_some(asio::buffer(buf), use_tuple);
+      auto [ec, n] = secure ? co_await secure->read_some(asio::buffer(buf))
+                            : co_await socket.async_read_some(asio::buffer(buf), use_tuple);
       got.append(buf, n);
       rec = ec;
     }
