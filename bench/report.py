@@ -36,11 +36,16 @@ print(f"Each proxy runs one worker/thread pinned to CPU 0; wrk (1 thread, {conne
       f"{duration} s per run) and the upstream (nginx, 1 worker) share CPU 1. Keep-alive on both sides. "
       f"Median of {runs} runs. `upstream` is wrk straight to the upstream, for reference. "
       f"CPU ms/1k req is the proxy's user+system time (from /proc) per 1,000 requests.\n")
-names = {"small": "GET, 13-byte body", "16k": "GET, 16 KiB body", "post": "POST, 4 KiB body"}
-for scenario in ("small", "16k", "post"):
-    if scenario == "filters":
+names = {"small": "GET, 13-byte body", "16k": "GET, 16 KiB body", "post": "POST, 4 KiB body",
+         "lb4": "GET, 13-byte body, least request over 4 endpoints"}
+for scenario in ("small", "16k", "post", "lb4"):
+    if not any(s == scenario for s, _ in rows):
         continue
     print(f"## {names[scenario]}\n")
+    if scenario == "lb4":
+        print("The upstream listens on four ports, one endpoint each. nginx: `least_conn`; HAProxy: "
+              "`balance leastconn`; gatewayd: a BackendTrafficPolicy with `loadBalancer: "
+              "{type: LeastRequest}` (two random choices, the one with fewer requests in flight).\n")
     print("| target | requests/s | range over runs | vs nginx | p50 ms | p99 ms | CPU ms / 1k req | non-2xx |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     base = rows.get((scenario, "nginx"))

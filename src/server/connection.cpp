@@ -457,6 +457,7 @@ bool connection::begin_request() {
   request_body_left_ = request_.has_content_length ? request_.content_length : 0;
   assign_request_id();
   route_request(chosen);
+  method_retriable_ = retriable_method();
   return request_.chunked || request_body_left_ > 0;
 }
 

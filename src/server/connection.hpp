@@ -87,7 +87,8 @@ class connection : public std::enable_shared_from_this<connection> {
   bool worth_retry(outcome result) const noexcept;
   // Whether the rule retries a response with `status`.
   bool retry_status(int status) const noexcept;
-  // Whether the method may be sent again once it reached the upstream.
+  // Whether the method may be sent again once it reached the upstream (read
+  // while the head is in the buffer; see method_retriable_).
   bool retriable_method() const noexcept;
   // Whether the cluster's retry limits (max_retries, budget) leave room for
   // one more retry when `retries_now` are in flight; counts a refusal.
@@ -220,7 +221,9 @@ class connection : public std::enable_shared_from_this<connection> {
   cluster_state* retrying_ = nullptr;          // holds one of its retry slots
   std::string_view overflow_;                  // the circuit breaker that refused
   std::string overflow_field_;  // "x-gateway-overflow: <limit>" of an overflow answer
-  std::string set_cookie_;      // a generated hash cookie's Set-Cookie line, for the response
+  std::string set_cookie_;
+  bool method_retriable_ = false;  // retriable_method() of the current request      // a generated
+                                   // hash cookie's Set-Cookie line, for the response
   bool group_gone_ = false;
   bool replayable_ = true;              // the last try left the request able to be sent again
   std::uint64_t max_request_body_ = 0;  // the rule's or the listener's; 0: unlimited

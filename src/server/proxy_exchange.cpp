@@ -224,7 +224,7 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
                                                           bool may_retry) {
   connection_pool& pool = worker_.pool();
   bool replayable = true;
-  const bool idempotent = retriable_method();
+  const bool idempotent = method_retriable_;
   up_.clear();
   up_.reserve(upstream_buffer);
   cluster_state& cs = *snapshot_->clusters[cluster].state;
