@@ -11,12 +11,15 @@ int main() {
   route api;
   api.name = "api";
   api.hostnames = {"*.example.com"};
+  route_match under_api;
+  under_api.path = {path_match_type::prefix, "/api"};
+  route_match v2_header = under_api;
+  v2_header.headers.push_back({value_match_type::exact, "x-version", "v2"});
   route_rule v2;
-  v2.matches.push_back(
-      {{path_match_type::prefix, "/api"}, {}, {{value_match_type::exact, "x-version", "v2"}}, {}});
+  v2.matches.push_back(v2_header);
   v2.backends.push_back({"api-v2", 1});
   route_rule v1;
-  v1.matches.push_back({{path_match_type::prefix, "/api"}, {}, {}, {}});
+  v1.matches.push_back(under_api);
   v1.backends.push_back({"api-v1", 1});
   api.rules = {v1, v2};  // order does not matter: the header match is more specific
   router table({api});

@@ -8,8 +8,12 @@ namespace gateway {
 
 namespace {
 std::string endpoint_name(const tcp::endpoint& e) {
+  // Appends, not operator+: GCC 12 at -O3 warns (wrongly) on the chain.
   const auto a = e.address();
-  std::string s = a.is_v6() ? "[" + a.to_string() + "]" : a.to_string();
+  std::string s;
+  if (a.is_v6()) s.push_back('[');
+  s.append(a.to_string());
+  if (a.is_v6()) s.push_back(']');
   s.push_back(':');
   s.append(std::to_string(e.port()));
   return s;
