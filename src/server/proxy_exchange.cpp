@@ -258,13 +258,14 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
     endpoint_state* chosen = nullptr;
     steady_clock::time_point pending_until{};
     for (;;) {
-      host = pool.pick(*snapshot_, cluster, pick_, coarse_now());
+      const auto now = coarse_now();  // one clock read for the pick and the pool
+      host = pool.pick(*snapshot_, cluster, pick_, now);
       if (host == ~std::size_t{0}) {
         if (pending_until != steady_clock::time_point{}) cs.pending.fetch_sub(1);
         co_return outcome::no_endpoint;
       }
       chosen = pool.endpoint(*snapshot_, cluster, host).get();
-      upstream_ = attempt == 0 ? pool.take(*snapshot_, cluster, host, coarse_now()) : nullptr;
+      upstream_ = attempt == 0 ? pool.take(*snapshot_, cluster, host, now) : nullptr;
       if (upstream_ || connection_room(cs, *chosen)) break;
       if (pending_until == steady_clock::time_point{}) {
         if (cs.pending.fetch_add(1, std::memory_order_relaxed) >= limits.max_pending_requests) {
@@ -356,7 +357,7 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
                         "]");
       continue;
     }
-    cs.report(ep, upstream_result::local_failure, coarse_now(), worker_.log());
+    cs.report(ep, upstream_result::local_failure, worker_.log());
     if (timed_out) co_return outcome::timeout;
     if (!invalid_response_)
       worker_.log().log(log_level::warn, "upstream ", cs.config().name, " ", ep.name,
@@ -369,7 +370,7 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
               status < 500                                      ? upstream_result::success
               : status == 502 || status == 503 || status == 504 ? upstream_result::gateway_error
                                                                 : upstream_result::server_error,
-              coarse_now(), worker_.log());
+              worker_.log());
   }
   replayable_ = replayable && idempotent;
   // A status the rule retries: drop this answer unread (its connection with it)
@@ -440,7 +441,7 @@ asio::awaitable<bool> connection::open_upstream(cluster_state& cs, endpoint_stat
                       why, " [request ", request_id(), "]");
   }
   active_upstream_ = nullptr;
-  if (!force_closed_) cs.report(ep, upstream_result::local_failure, coarse_now(), worker_.log());
+  if (!force_closed_) cs.report(ep, upstream_result::local_failure, worker_.log());
   upstream_.reset();
   co_return false;
 }

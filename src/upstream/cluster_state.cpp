@@ -62,10 +62,9 @@ void cluster_state::set_healthy(endpoint_state& ep, bool healthy, steady_clock::
   bump();
 }
 
-void cluster_state::report(endpoint_state& ep, upstream_result result,
-                           steady_clock::time_point now_tp, const logger& log) {
+void cluster_state::report(endpoint_state& ep, upstream_result result, const logger& log) {
   const outlier_detection_config& od = config_.outlier_detection;
-  if (!od.enabled()) return;
+  if (!od.enabled()) return;  // the common case: no clock read, no write
   // The usual answer is a success with all counters at zero: three loads, no
   // write, so the endpoint's cache line stays shared between workers.
   auto reset = [](std::atomic<std::uint32_t>& c) {
@@ -74,7 +73,7 @@ void cluster_state::report(endpoint_state& ep, upstream_result result,
   auto count = [](std::atomic<std::uint32_t>& c, std::uint32_t threshold) {
     return threshold && c.fetch_add(1, std::memory_order_relaxed) + 1 == threshold;
   };
-  const std::int64_t now = to_ticks(now_tp);
+  const std::int64_t now = to_ticks(coarse_now());
   const bool local = result == upstream_result::local_failure;
   if (local && od.split_local_origin) {
     if (count(ep.consecutive_local, od.consecutive_local_origin_failures))

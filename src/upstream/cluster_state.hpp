@@ -83,8 +83,7 @@ class cluster_state {
 
   // Passive outlier detection: records how an exchange with `ep` ended, and
   // ejects it when a detector's threshold is reached. Any thread.
-  void report(endpoint_state& ep, upstream_result result, steady_clock::time_point now,
-              const logger& log);
+  void report(endpoint_state& ep, upstream_result result, const logger& log);
   // The active health check's verdict changed (health checker thread).
   void set_healthy(endpoint_state& ep, bool healthy, steady_clock::time_point now);
 

@@ -202,6 +202,7 @@ TEST_SUITE("upstream dns") {
     dns.silent(true);
     test_upstream plain;
     auto cfg = dns_config("nowhere.test", 80, dns);
+    cfg.clusters[0].dns.timeout = std::chrono::milliseconds(1000);  // a blocked worker would show
     cfg.clusters.push_back(cluster("plain", {plain.port()}));
     gateway::route_rule ok;
     ok.matches.push_back({{gateway::path_match_type::prefix, "/ok"}, {}, {}, {}});
@@ -210,7 +211,7 @@ TEST_SUITE("upstream dns") {
     captured_log log;
     const auto t0 = std::chrono::steady_clock::now();
     auto gw = start(cfg, log);
-    CHECK(std::chrono::steady_clock::now() - t0 < 5500ms);  // the first lookup's wait is bounded
+    CHECK(std::chrono::steady_clock::now() - t0 < 6000ms);  // the first lookup's wait is bounded
     auto r = request(gw->port(), "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
     CHECK(r.status == 503);
     CHECK(r.body == "no healthy upstream\n");
@@ -218,7 +219,7 @@ TEST_SUITE("upstream dns") {
     for (int i = 0; i < 20; ++i) {
       const auto t = std::chrono::steady_clock::now();
       CHECK(request(gw->port(), "GET /ok HTTP/1.1\r\nHost: a\r\n\r\n").status == 200);
-      CHECK(std::chrono::steady_clock::now() - t < 150ms);
+      CHECK(std::chrono::steady_clock::now() - t < 500ms);
     }
   }
 

@@ -3,6 +3,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <thread>
+
 #include <doctest/doctest.h>
 
 #include "gateway_fixture.hpp"
@@ -48,15 +51,32 @@ TEST_SUITE("upstream failures") {
       p.body = "late";
       return p;
     });
+    test_upstream fast;
     auto cfg = proxy_config({up.port()});
-    cfg.listeners[0].routes[0].rules[0].request_timeout = std::chrono::milliseconds(300);
-    running_gateway gw(cfg);
+    cfg.listeners[0].routes[0].rules[0].request_timeout = std::chrono::milliseconds(1000);
+    cfg.clusters.push_back(cluster("fast", {fast.port()}));
+    gateway::route_rule ok_rule;
+    ok_rule.matches.push_back({{gateway::path_match_type::prefix, "/ok"}, {}, {}, {}});
+    ok_rule.backends.push_back({"fast", 1});
+    cfg.listeners[0].routes[0].rules.insert(cfg.listeners[0].routes[0].rules.begin(), ok_rule);
+    running_gateway gw(cfg);  // one worker: the hanging request shares it
     auto start = std::chrono::steady_clock::now();
-    auto r = request(gw.port(), "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    client_response r;
+    std::atomic<bool> answered{false};
+    std::thread hanging([&] {
+      r = request(gw.port(), "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+      answered = true;
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    // Meanwhile other requests flow, all before the hanging one times out.
+    for (int i = 0; i < 5; ++i)
+      CHECK(request(gw.port(), "GET /ok HTTP/1.1\r\nHost: a\r\n\r\n").status == 200);
+    CHECK(!answered.load());
+    hanging.join();
     auto took = std::chrono::steady_clock::now() - start;
     CHECK(r.status == 504);
-    CHECK(took >= std::chrono::milliseconds(290));
-    CHECK(took < std::chrono::seconds(2));
+    CHECK(took >= std::chrono::milliseconds(990));
+    CHECK(took < std::chrono::seconds(3));
   }
 
   TEST_CASE("the listener's request timeout applies when the rule sets none") {
@@ -103,11 +123,23 @@ TEST_SUITE("upstream failures") {
     ::close(lfd);
   }
 
-  TEST_CASE("garbage instead of a response: 502") {
+  TEST_CASE("garbage instead of a response: 502, and the same client connection goes on") {
     test_upstream up(answer_raw("this is not http\r\n\r\n", true));
-    running_gateway gw(proxy_config({up.port()}));
-    auto r = request(gw.port(), "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
-    CHECK(r.status == 502);
+    test_upstream fine;
+    auto cfg = proxy_config({up.port()});
+    cfg.clusters.push_back(cluster("fine", {fine.port()}));
+    gateway::route_rule ok_rule;
+    ok_rule.matches.push_back({{gateway::path_match_type::prefix, "/ok"}, {}, {}, {}});
+    ok_rule.backends.push_back({"fine", 1});
+    cfg.listeners[0].routes[0].rules.insert(cfg.listeners[0].routes[0].rules.begin(), ok_rule);
+    running_gateway gw(cfg);
+    test_client c(gw.port());
+    for (int i = 0; i < 3; ++i) {
+      REQUIRE(c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+      CHECK(c.read_response().status == 502);
+      REQUIRE(c.send("GET /ok HTTP/1.1\r\nHost: a\r\n\r\n"));
+      CHECK(c.read_response().status == 200);
+    }
   }
 
   TEST_CASE("upstream closes without answering: 502") {
