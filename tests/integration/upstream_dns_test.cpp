@@ -75,45 +75,6 @@ std::map<std::string, int> bodies(std::uint16_t port, int n) {
   return out;
 }
 
-template <class F>
-bool eventually(F done, std::chrono::milliseconds limit = 5s) {
-  const auto until = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < until) {
-    if (done()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return done();
-}
-
-// Log lines kept for the test to read.
-struct captured_log {
-  std::mutex mutex;
-  std::vector<std::string> lines;
-  gateway::log_sink sink() {
-    return [this](gateway::log_level, std::string_view line) {
-      std::lock_guard lock(mutex);
-      lines.emplace_back(line);
-    };
-  }
-  bool has(const std::string& text) {
-    std::lock_guard lock(mutex);
-    for (const auto& l : lines)
-      if (l.find(text) != std::string::npos) return true;
-    return false;
-  }
-};
-
-std::unique_ptr<gateway::server> start(gateway::gateway_config cfg, captured_log& log,
-                                       unsigned threads = 2) {
-  gateway::server_options o;
-  o.threads = threads;
-  o.level = gateway::log_level::info;
-  o.sink = log.sink();
-  auto s = std::make_unique<gateway::server>(std::move(cfg), std::move(o));
-  s->start();
-  return s;
-}
-
 }  // namespace
 
 TEST_SUITE("upstream dns") {
@@ -122,7 +83,7 @@ TEST_SUITE("upstream dns") {
     upstream_pair up(800ms);
     dns.set("api.test", {"127.0.0.1"});
     captured_log log;
-    auto gw = start(dns_config("api.test", up.port, dns), log);
+    auto gw = start_logged(dns_config("api.test", up.port, dns), log, 2);
     // The first lookup is done before the server takes traffic.
     CHECK(bodies(gw->port(), 10)["one"] == 10);
     CHECK(log.has("api.test resolves to 127.0.0.1:" + std::to_string(up.port)));
@@ -150,7 +111,7 @@ TEST_SUITE("upstream dns") {
     upstream_pair up;
     dns.set("api.test", {"127.0.0.1"});
     captured_log log;
-    auto gw = start(dns_config("api.test", up.port, dns), log);
+    auto gw = start_logged(dns_config("api.test", up.port, dns), log, 2);
     CHECK(bodies(gw->port(), 5)["one"] == 5);
     SUBCASE("the nameserver stops answering") {
       dns.silent(true);
@@ -172,7 +133,7 @@ TEST_SUITE("upstream dns") {
     dns.set("api.test", {"127.0.0.2"});
     dns.truncate_udp(true);
     captured_log log;
-    auto gw = start(dns_config("api.test", up.port, dns), log);
+    auto gw = start_logged(dns_config("api.test", up.port, dns), log, 2);
     CHECK(bodies(gw->port(), 5)["two"] == 5);
     CHECK(dns.tcp_queries() >= 1);
   }
@@ -191,7 +152,7 @@ TEST_SUITE("upstream dns") {
     auto cfg = dns_config("SVC.local.test.", up.port, dns);  // any case, trailing dot
     cfg.clusters[0].dns.hosts_file = path;
     captured_log log;
-    auto gw = start(cfg, log);
+    auto gw = start_logged(cfg, log, 2);
     CHECK(bodies(gw->port(), 5)["two"] == 5);
     CHECK(dns.udp_queries() == 0);
     std::remove(path);
@@ -210,7 +171,7 @@ TEST_SUITE("upstream dns") {
     cfg.listeners[0].routes[0].rules.insert(cfg.listeners[0].routes[0].rules.begin(), ok);
     captured_log log;
     const auto t0 = std::chrono::steady_clock::now();
-    auto gw = start(cfg, log);
+    auto gw = start_logged(cfg, log, 2);
     CHECK(std::chrono::steady_clock::now() - t0 < 6000ms);  // the first lookup's wait is bounded
     auto r = request(gw->port(), "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
     CHECK(r.status == 503);
@@ -255,7 +216,7 @@ spec:
     REQUIRE(cfg.clusters.size() == 1);
     CHECK(cfg.clusters[0].name == "Backend default/ext@default/dns");
     captured_log log;
-    auto gw = start(cfg, log);
+    auto gw = start_logged(cfg, log, 2);
     CHECK(bodies(gw->port(), 5)["two"] == 5);
   }
 }

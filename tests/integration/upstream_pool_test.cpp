@@ -65,17 +65,6 @@ std::string endpoint_series(const std::string& name, const std::string& cluster,
   return name + "{cluster=\"" + cluster + "\",endpoint=\"127.0.0.1:" + std::to_string(port) + "\"}";
 }
 
-// Polls `done` every 10 ms for up to `limit`.
-template <class F>
-bool eventually(F done, std::chrono::milliseconds limit = 5s) {
-  const auto until = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < until) {
-    if (done()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return done();
-}
-
 gateway::gateway_config pool_config(const named_pool& pool,
                                     std::vector<std::uint32_t> weights = {}) {
   auto cfg = proxy_config(pool.ports());

@@ -13,33 +13,6 @@ using namespace gwtest;
 
 namespace {
 
-struct captured_log {
-  std::mutex mutex;
-  std::vector<std::string> lines;
-  gateway::log_sink sink() {
-    return [this](gateway::log_level, std::string_view line) {
-      std::lock_guard lock(mutex);
-      lines.emplace_back(line);
-    };
-  }
-  bool has(const std::string& text) {
-    std::lock_guard lock(mutex);
-    for (const auto& l : lines)
-      if (l.find(text) != std::string::npos) return true;
-    return false;
-  }
-};
-
-std::unique_ptr<gateway::server> start(gateway::gateway_config cfg, captured_log& log) {
-  gateway::server_options o;
-  o.threads = 1;
-  o.level = gateway::log_level::info;
-  o.sink = log.sink();
-  auto s = std::make_unique<gateway::server>(std::move(cfg), std::move(o));
-  s->start();
-  return s;
-}
-
 gateway::gateway_config tls_config(const test_pki& pki, std::uint16_t port,
                                    const std::string& sni = "upstream.test") {
   auto cfg = proxy_config({port});
@@ -68,7 +41,7 @@ TEST_SUITE("upstream tls") {
     test_pki pki;
     test_tls_upstream up(pki);
     captured_log log;
-    auto gw = start(tls_config(pki, up.port()), log);
+    auto gw = start_logged(tls_config(pki, up.port()), log);
     auto r = request(gw->port(), get);
     CHECK(r.status == 200);
     CHECK(r.body == "tls ok, client none");
@@ -86,7 +59,7 @@ TEST_SUITE("upstream tls") {
     test_pki pki;
     test_tls_upstream up(pki);
     captured_log log;
-    auto gw = start(tls_config(pki, up.port(), ""), log);
+    auto gw = start_logged(tls_config(pki, up.port(), ""), log);
     CHECK(request(gw->port(), get).status == 200);
     CHECK(up.last_sni().empty());  // no SNI for an IP
   }
@@ -97,7 +70,7 @@ TEST_SUITE("upstream tls") {
     auto cfg = tls_config(pki, up.port());
     cfg.clusters[0].tls.ca_pem = pki.read("other-ca.crt");
     captured_log log;
-    auto gw = start(cfg, log);
+    auto gw = start_logged(cfg, log);
     auto r = request(gw->port(), get);
     CHECK(r.status == 503);
     CHECK(
@@ -110,7 +83,7 @@ TEST_SUITE("upstream tls") {
     test_pki pki;
     test_tls_upstream up(pki);
     captured_log log;
-    auto gw = start(tls_config(pki, up.port(), "elsewhere.test"), log);
+    auto gw = start_logged(tls_config(pki, up.port(), "elsewhere.test"), log);
     CHECK(request(gw->port(), get).status == 503);
     CHECK(log.has("certificate verify failed: hostname mismatch"));
     CHECK(up.requests() == 0);
@@ -124,14 +97,14 @@ TEST_SUITE("upstream tls") {
       cfg.clusters[0].tls.client_cert_pem = pki.read("client.crt");
       cfg.clusters[0].tls.client_key_pem = pki.read("client.key");
       captured_log log;
-      auto gw = start(cfg, log);
+      auto gw = start_logged(cfg, log);
       auto r = request(gw->port(), get);
       CHECK(r.status == 200);
       CHECK(r.body == "tls ok, client /CN=gateway-client");
     }
     SUBCASE("without one the upstream refuses") {
       captured_log log;
-      auto gw = start(cfg, log);
+      auto gw = start_logged(cfg, log);
       const int status = request(gw->port(), get).status;
       CHECK((status == 502 || status == 503));  // TLS 1.3 refuses after the client's finish
       CHECK(up.requests() == 0);
@@ -144,7 +117,7 @@ TEST_SUITE("upstream tls") {
     auto cfg = tls_config(pki, up.port());
     cfg.clusters[0].max_requests_per_connection = 1;  // a new connection per request
     captured_log log;
-    auto gw = start(cfg, log);
+    auto gw = start_logged(cfg, log);
     for (int i = 0; i < 5; ++i)
       CHECK(request(gw->port(), get).status == 200);
     CHECK(up.handshakes() == 5);
@@ -161,7 +134,7 @@ TEST_SUITE("upstream tls") {
     hc.interval = std::chrono::milliseconds(50);
     hc.unhealthy_threshold = 1;
     captured_log log;
-    auto gw = start(cfg, log);
+    auto gw = start_logged(cfg, log);
     const auto until = std::chrono::steady_clock::now() + 5s;
     while (up.requests() < 3 && std::chrono::steady_clock::now() < until)
       std::this_thread::sleep_for(10ms);
@@ -236,7 +209,7 @@ spec:
     REQUIRE(cfg.clusters.size() == 1);
     CHECK(cfg.clusters[0].tls.enabled);
     captured_log log;
-    auto gw = start(cfg, log);
+    auto gw = start_logged(cfg, log);
     auto r = request(gw->port(), get);
     CHECK(r.status == 200);
     CHECK(r.body == "tls ok, client /CN=gateway-client");

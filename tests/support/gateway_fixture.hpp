@@ -2,8 +2,11 @@
 // An in-process gateway on 127.0.0.1 with an ephemeral port, for tests.
 #include <gateway/gateway.hpp>
 
+#include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace gwtest {
@@ -97,5 +100,46 @@ class running_gateway {
  private:
   std::unique_ptr<gateway::server> server_;
 };
+
+// Log lines kept for a test to read (a server_options sink).
+struct captured_log {
+  std::mutex mutex;
+  std::vector<std::string> lines;
+  gateway::log_sink sink() {
+    return [this](gateway::log_level, std::string_view line) {
+      std::lock_guard lock(mutex);
+      lines.emplace_back(line);
+    };
+  }
+  bool has(const std::string& text) {
+    std::lock_guard lock(mutex);
+    for (const auto& l : lines)
+      if (l.find(text) != std::string::npos) return true;
+    return false;
+  }
+};
+
+// A started server logging at info into `log`.
+inline std::unique_ptr<gateway::server> start_logged(gateway::gateway_config cfg, captured_log& log,
+                                                     unsigned threads = 1) {
+  gateway::server_options o;
+  o.threads = threads;
+  o.level = gateway::log_level::info;
+  o.sink = log.sink();
+  auto s = std::make_unique<gateway::server>(std::move(cfg), std::move(o));
+  s->start();
+  return s;
+}
+
+// Polls `done` every 10 ms for up to `limit`; its last answer.
+template <class F>
+bool eventually(F done, std::chrono::milliseconds limit = std::chrono::seconds(5)) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < until) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return done();
+}
 
 }  // namespace gwtest
