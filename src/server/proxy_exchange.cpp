@@ -302,8 +302,8 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
     if (sent == send_result::client_error || sent == send_result::too_large ||
         sent == send_result::bad_framing || sent == send_result::filtered) {
       active_upstream_ = nullptr;
+      end_endpoint_request();  // before the connection that may hold the endpoint's last reference
       upstream_.reset();
-      end_endpoint_request();
       if (sent == send_result::filtered) co_return outcome::filter_reply;
       if (sent == send_result::too_large) {
         co_await local_reply(413, "request body too large\n", true);
@@ -335,6 +335,9 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
 
     const bool timed_out = expired_;
     active_upstream_ = nullptr;
+    // The endpoint outlives its connection here: DNS may have dropped it
+    // meanwhile, and it is still to be reported below.
+    const std::shared_ptr<endpoint_state> failed = upstream_->endpoint;
     upstream_.reset();
     up_.clear();
     replayable_ = replayable && idempotent && !response_started_;
