@@ -187,10 +187,6 @@ std::string stream::why(const boost::system::error_code& ec) const {
   return ec.message();
 }
 
-bool stream::resumed() const noexcept {
-  return SSL_session_reused(impl_->s.native_handle()) == 1;
-}
-
 session stream::take_session() const {
   session s;
   SSL_SESSION* got = SSL_get1_session(impl_->s.native_handle());

@@ -63,8 +63,6 @@ class stream {
   // The handshake; on failure why() says what went wrong (verification included).
   asio::awaitable<boost::system::error_code> handshake();
   std::string why(const boost::system::error_code& ec) const;
-  // Whether the handshake resumed an earlier session.
-  bool resumed() const noexcept;
   // The session to offer the next connection to this endpoint.
   session take_session() const;
 

@@ -112,8 +112,7 @@ void connection_pool::rebuild(cluster_pool& pool, std::int64_t now) {
   // Panic: too few usable endpoints would take more than they can; spread
   // over all of them instead (Envoy's panic threshold).
   const auto& lb = cfg.load_balancer;
-  pool.panic = pool.usable.size() * 100 < pool.hosts.size() * lb.panic_threshold_percent;
-  if (pool.panic) {
+  if (pool.usable.size() * 100 < pool.hosts.size() * lb.panic_threshold_percent) {
     pool.usable.resize(pool.hosts.size());
     for (std::size_t i = 0; i < pool.hosts.size(); ++i)
       pool.usable[i] = static_cast<std::uint32_t>(i);
@@ -224,14 +223,6 @@ std::size_t connection_pool::pick(const snapshot& s, std::size_t c, const pick_c
 const std::shared_ptr<endpoint_state>& connection_pool::endpoint(const snapshot& s, std::size_t c,
                                                                  std::size_t h) {
   return pool_for(s, c).hosts[h].ep;
-}
-
-const std::shared_ptr<cluster_state>& connection_pool::state(const snapshot& s, std::size_t c) {
-  return pool_for(s, c).state;
-}
-
-bool connection_pool::panicking(std::size_t c) const noexcept {
-  return c < slots_.size() && slots_[c]->panic;
 }
 
 std::unique_ptr<upstream_connection> connection_pool::take(const snapshot& s, std::size_t c,

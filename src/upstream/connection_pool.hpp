@@ -62,8 +62,6 @@ class connection_pool {
                    steady_clock::time_point now);
   // The endpoint of host `h` (from pick, valid until the worker's next suspension).
   const std::shared_ptr<endpoint_state>& endpoint(const snapshot& s, std::size_t c, std::size_t h);
-  // The cluster's shared state.
-  const std::shared_ptr<cluster_state>& state(const snapshot& s, std::size_t c);
   // An idle connection to host `h` of cluster `c` that is still open, or null.
   std::unique_ptr<upstream_connection> take(const snapshot& s, std::size_t c, std::size_t h,
                                             steady_clock::time_point now);
@@ -86,9 +84,6 @@ class connection_pool {
   void clear();
   // Idle connections currently kept, all clusters.
   std::size_t idle_count() const noexcept;
-  // Whether cluster `c` of the current snapshot is using all endpoints because
-  // too few are healthy (for the metrics).
-  bool panicking(std::size_t c) const noexcept;
 
  private:
   struct host_entry {
@@ -105,7 +100,6 @@ class connection_pool {
     // (an ejection ends, a slow start steps).
     std::uint64_t generation = 0;
     std::int64_t refresh_at = 0;
-    bool panic = false;
     bool equal_weights = true;
     std::vector<std::uint32_t> usable;      // host indexes
     std::vector<std::uint64_t> cumulative;  // running weight sums, parallel to usable
