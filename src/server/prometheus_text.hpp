@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "server/stats.hpp"
 #include "server/snapshot.hpp"
+#include "server/stats.hpp"
 
 namespace gateway {
 
