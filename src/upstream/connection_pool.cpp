@@ -6,6 +6,7 @@
 #include <cerrno>
 
 #include "server/snapshot.hpp"
+#include "upstream/primes.hpp"
 
 namespace gateway {
 namespace {
@@ -152,8 +153,13 @@ void connection_pool::rebuild(cluster_pool& pool, std::int64_t now) {
     names.reserve(pool.usable.size());
     for (std::uint32_t i : pool.usable)
       names.push_back(pool.hosts[i].ep->name);
-    pool.hashing.emplace(lb.policy, names, weights,
-                         lb.policy == lb_policy::maglev ? lb.table_size : lb.ring_points);
+    // DNS may bring more endpoints than a small table has slots: then the
+    // next prime that fits (never an exception on a worker).
+    const std::uint32_t size = lb.policy != lb_policy::maglev ? lb.ring_points
+                               : lb.table_size >= names.size()
+                                   ? lb.table_size
+                                   : next_prime(static_cast<std::uint32_t>(names.size()));
+    pool.hashing.emplace(lb.policy, names, weights, size);
   } else if (lb.policy == lb_policy::round_robin) {
     pool.rr.emplace(weights);
   } else {

@@ -106,6 +106,26 @@ TEST_SUITE("upstream dns") {
     CHECK(dns.udp_queries() >= 3);
   }
 
+  TEST_CASE("a name with more addresses than a small Maglev table has slots still serves") {
+    test_dns_server dns;
+    upstream_pair up;
+    dns.set("api.test", {"127.0.0.1", "127.0.0.2", "127.0.0.3"});  // nothing on .3: 503 there
+    auto cfg = dns_config("api.test", up.port, dns);
+    cfg.clusters[0].load_balancer.policy = gateway::lb_policy::maglev;
+    cfg.clusters[0].load_balancer.table_size = 2;  // valid for one configured name
+    cfg.clusters[0].load_balancer.hash = {gateway::hash_source::header, "x-k", {}, "/"};
+    captured_log log;
+    auto gw = start_logged(cfg, log, 2);
+    std::map<std::string, int> seen;
+    for (int k = 0; k < 60; ++k) {
+      auto r = request(gw->port(),
+                       "GET / HTTP/1.1\r\nHost: a\r\nx-k: " + std::to_string(k) + "\r\n\r\n");
+      seen[r.status == 200 ? r.body : std::to_string(r.status)]++;
+    }
+    CHECK(seen["one"] + seen["two"] + seen["503"] == 60);  // every request answered
+    CHECK(seen["one"] + seen["two"] > 0);
+  }
+
   TEST_CASE("a failed refresh keeps the addresses the name had, and says so") {
     test_dns_server dns;
     upstream_pair up;
