@@ -10,6 +10,7 @@
 #include "router/host_name.hpp"
 #include "server/route_filters.hpp"
 #include "upstream/dns_resolver.hpp"
+#include "upstream/primes.hpp"
 
 namespace gateway {
 namespace {
@@ -56,13 +57,6 @@ void group_listeners(snapshot& snap, std::vector<std::string>& problems) {
     });
 }
 
-bool prime(std::uint32_t n) {
-  if (n < 2) return false;
-  for (std::uint32_t d = 2; static_cast<std::uint64_t>(d) * d <= n; ++d)
-    if (n % d == 0) return false;
-  return true;
-}
-
 // A hostname DNS can resolve: dot-separated labels of letters, digits and
 // hyphens (not at either end), 63 bytes each, 253 in all; a trailing dot allowed.
 bool dns_name(std::string_view n) {
@@ -87,7 +81,7 @@ bool dns_name(std::string_view n) {
 void check_upstream_settings(const cluster_config& c, const std::string& where,
                              std::vector<std::string>& problems) {
   const auto& lb = c.load_balancer;
-  if (lb.policy == lb_policy::maglev && (!prime(lb.table_size) || lb.table_size > 5000011))
+  if (lb.policy == lb_policy::maglev && (!is_prime(lb.table_size) || lb.table_size > 5000011))
     problems.push_back(where + ": maglev table size " + std::to_string(lb.table_size) +
                        " must be a prime up to 5000011");
   if (lb.policy == lb_policy::maglev && lb.table_size < c.endpoints.size())
@@ -300,7 +294,7 @@ void snapshot::inherit_identities(const snapshot* previous, std::uint32_t& next_
     if (same) {
       c.state = it->second->state;
     } else {
-      c.state = std::make_shared<cluster_state>(c.config, coarse_now());
+      c.state = std::make_shared<cluster_state>(c.config);
       c.state->tls = c.tls;
     }
   }

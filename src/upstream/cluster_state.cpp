@@ -31,8 +31,7 @@ endpoint_state::endpoint_state(tcp::endpoint where, std::uint32_t w,
                      std::memory_order_relaxed);
 }
 
-cluster_state::cluster_state(const cluster_config& config, steady_clock::time_point)
-    : config_(config) {
+cluster_state::cluster_state(const cluster_config& config) : config_(config) {
   for (const auto& e : config.endpoints) {
     boost::system::error_code ec;
     auto address = asio::ip::make_address(e.address, ec);

@@ -69,7 +69,7 @@ enum class upstream_result : std::uint8_t {
 
 class cluster_state {
  public:
-  cluster_state(const cluster_config& config, steady_clock::time_point now);
+  explicit cluster_state(const cluster_config& config);
 
   const cluster_config& config() const noexcept { return config_; }
   // TLS to the endpoints, when the cluster has it (built with the snapshot).

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "upstream/primes.hpp"
+
 namespace gateway {
 
 namespace {
@@ -34,12 +36,6 @@ std::uint64_t hash_with(std::string_view text, std::uint64_t seed) noexcept {
   return finish(h);
 }
 
-bool is_prime(std::uint32_t n) {
-  if (n < 2) return false;
-  for (std::uint32_t d = 2; static_cast<std::uint64_t>(d) * d <= n; ++d)
-    if (n % d == 0) return false;
-  return true;
-}
 }  // namespace
 
 std::uint64_t hash_key(std::string_view text) noexcept {
