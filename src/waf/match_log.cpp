@@ -126,8 +126,10 @@ struct counters {
   std::map<std::pair<int, std::string>, std::uint64_t> matches;
   std::map<std::string, std::uint64_t> requests;
   static counters& get() {
-    static counters c;
-    return c;
+    // Never destroyed: evaluation threads may still count a last request
+    // while the process exits and runs static destructors.
+    static counters* c = new counters;
+    return *c;
   }
 };
 
