@@ -37,8 +37,10 @@ print(f"Each proxy runs one worker/thread pinned to CPU 0; wrk (1 thread, {conne
       f"Median of {runs} runs. `upstream` is wrk straight to the upstream, for reference. "
       f"CPU ms/1k req is the proxy's user+system time (from /proc) per 1,000 requests.\n")
 names = {"small": "GET, 13-byte body", "16k": "GET, 16 KiB body", "post": "POST, 4 KiB body",
-         "lb4": "GET, 13-byte body, least request over 4 endpoints"}
-for scenario in ("small", "16k", "post", "lb4"):
+         "lb4": "GET, 13-byte body, least request over 4 endpoints",
+         "https": "HTTPS GET, 13-byte body, keep-alive",
+         "https-new": "HTTPS GET, 13-byte body, a new connection (full handshake) per request"}
+for scenario in ("small", "16k", "post", "lb4", "https", "https-new"):
     if not any(s == scenario for s, _ in rows):
         continue
     print(f"## {names[scenario]}\n")
@@ -46,6 +48,11 @@ for scenario in ("small", "16k", "post", "lb4"):
         print("The upstream listens on four ports, one endpoint each. nginx: `least_conn`; HAProxy: "
               "`balance leastconn`; gatewayd: a BackendTrafficPolicy with `loadBalancer: "
               "{type: LeastRequest}` (two random choices, the one with fewer requests in flight).\n")
+    if scenario in ("https", "https-new"):
+        print("Each proxy terminates TLS with the same ECDSA P-256 certificate, TLS 1.3 only, "
+              "`TLS_AES_128_GCM_SHA256`, X25519; the upstream is plain HTTP as above."
+              + (" wrk sends `Connection: close`, so every request pays a full handshake "
+                 "(wrk does not resume sessions)." if scenario == "https-new" else "") + "\n")
     print("| target | requests/s | range over runs | vs nginx | p50 ms | p99 ms | CPU ms / 1k req | non-2xx |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     base = rows.get((scenario, "nginx"))

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -24,6 +25,67 @@ struct listener_limits {
   std::chrono::milliseconds stream_idle_timeout{60000};  // body transfer stalled: close
 };
 
+// A certificate and its private key for a TLS listener. PEM text, or files
+// read when the config is loaded (and watched: a change reloads it).
+struct tls_certificate {
+  std::string source;    // where it came from, for messages ("Secret default/example")
+  std::string cert_pem;  // the leaf first, then its chain
+  std::string key_pem;
+  std::string cert_file, key_file;  // used when the PEM fields are empty
+  std::string ocsp_der;             // an OCSP response to staple (DER), optional
+  std::string ocsp_file;            // or a file holding it
+};
+
+// Client certificate verification (mTLS) on a TLS listener.
+struct tls_client_validation {
+  std::string ca_pem;  // the CAs a client certificate must chain to
+  bool optional =
+      false;  // true: a client may come without a certificate (one it sends must verify)
+  // Further pins (any one matching admits): SHA-256 of the certificate (hex)
+  // or of its public key (SPKI, base64).
+  std::vector<std::string> certificate_hashes;
+  std::vector<std::string> spki_hashes;
+};
+
+// What an HTTPS listener terminates TLS with.
+struct listener_tls_config {
+  // Chosen by SNI against each certificate's DNS names (exact, then wildcard),
+  // among those of the key types the client supports; the first is the
+  // default. An RSA and an ECDSA certificate for the same names go side by side.
+  std::vector<tls_certificate> certificates;
+  std::string min_version = "1.2";  // "1.2" or "1.3"
+  std::string max_version = "1.3";
+  // Cipher suites: TLS 1.2 names ("ECDHE-ECDSA-AES128-GCM-SHA256") and TLS 1.3
+  // ones ("TLS_AES_128_GCM_SHA256"); empty: AEAD suites with forward secrecy.
+  std::vector<std::string> ciphers;
+  std::vector<std::string> groups;  // key exchange ("X25519", "P-256"); empty: defaults
+  std::vector<std::string> signature_algorithms;  // empty: OpenSSL's defaults
+  std::vector<std::string> alpn = {"http/1.1"};   // offered protocols, most preferred first
+  bool session_tickets = true;                    // stateless resumption
+  bool session_cache = true;                      // stateful resumption (session IDs)
+  std::chrono::seconds session_timeout{3600};
+  std::optional<tls_client_validation> client_validation;  // empty: no client certificates
+  // A handshake not done in this time is dropped (the connection closed).
+  std::chrono::milliseconds handshake_timeout{10000};
+  // Handshakes one worker runs at once; connections beyond are closed at
+  // once (a flood of slow handshakes cannot hold a worker's memory).
+  std::size_t max_pending_handshakes = 4096;
+};
+
+// What the upstream learns of a client certificate: Envoy's
+// forward_client_cert_details as an X-Forwarded-Client-Cert field.
+struct client_cert_forwarding {
+  enum class mode : std::uint8_t {
+    sanitize,            // remove the field the client sent (the default)
+    forward_only,        // pass the client's field on mTLS connections only
+    append_forward,      // on mTLS connections, append this client's element
+    sanitize_set,        // on mTLS connections, replace it with this client's element
+    always_forward_only  // always pass the client's field as it came
+  } how = mode::sanitize;
+  // What the element holds besides Hash (the certificate's SHA-256).
+  bool subject = false, cert = false, chain = false, dns = false, uri = false;
+};
+
 // One listener: where it binds, what Gateway API logic sees, and its routes.
 struct listener_config {
   std::string name;  // "namespace/gateway/listener" when loaded from YAML
@@ -39,6 +101,8 @@ struct listener_config {
   // the right of X-Forwarded-For (the one the outermost trusted proxy added),
   // for filters and the access log; 0 trusts none (the socket peer).
   std::uint32_t xff_trusted_hops = 0;
+  std::optional<listener_tls_config> tls;  // set: HTTPS (TLS terminated here)
+  client_cert_forwarding forward_client_cert;
 };
 
 // One Gateway API status condition ("Accepted", "ResolvedRefs"), as the

@@ -122,6 +122,26 @@ class GATEWAY_API resume_handle {
   std::shared_ptr<state> state_;
 };
 
+// What a filter sees of an HTTPS connection. Views stay valid while the
+// connection is open (the gateway owns the text).
+struct tls_info {
+  std::string_view version;      // "TLSv1.3"
+  std::string_view cipher;       // "TLS_AES_128_GCM_SHA256"
+  std::string_view server_name;  // the SNI the client sent, "" if none
+  std::string_view alpn;         // the negotiated protocol, "" if none
+  bool resumed = false;          // an abbreviated handshake (session ticket or ID)
+  // The client's certificate, when it sent one; it has verified against the
+  // listener's CAs (a certificate that does not fails the handshake).
+  bool peer_certificate = false;
+  std::string_view subject;  // RFC 2253 ("CN=client,O=Example")
+  std::string_view issuer;
+  std::string_view serial;                 // hex
+  std::string_view sha256;                 // of the DER certificate, lowercase hex
+  std::span<const std::string> dns_names;  // subjectAltName DNS entries
+  std::span<const std::string> uris;       // subjectAltName URI entries
+  std::string_view cert_pem;               // the certificate as PEM
+};
+
 // What a filter sees of its request. Views are borrowed for the hook call.
 class GATEWAY_API filter_context {
  public:
@@ -150,6 +170,8 @@ class GATEWAY_API filter_context {
   virtual std::uint16_t local_port() const noexcept = 0;
   virtual std::string_view request_id() const noexcept = 0;
   virtual std::string_view listener() const noexcept = 0;
+  // The connection's TLS facts on an HTTPS listener; null on plain HTTP.
+  virtual const tls_info* tls() const noexcept = 0;
   // The route and rule that matched (the chain only runs on matched requests).
   virtual const route* matched_route() const noexcept = 0;
   virtual const route_rule* matched_rule() const noexcept = 0;

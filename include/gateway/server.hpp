@@ -37,6 +37,10 @@ struct server_options {
   // Where POST /reload gets the next config from (gatewayd re-reads its file);
   // empty: /reload answers 501.
   std::function<gateway_config()> config_source;
+  // How often certificate, key and OCSP files of HTTPS listeners are checked;
+  // a change reloads the config the server runs (a rejected certificate is
+  // logged and the old one keeps serving). 0: never.
+  std::chrono::milliseconds certificate_check_interval{2000};
 };
 
 // A running gateway: listeners opened once per worker (SO_REUSEPORT), one event

@@ -138,6 +138,52 @@ void write_upstream_settings(json_writer& w, const cluster_config& c) {
   w.end_object();
 }
 
+// An HTTPS listener's settings; certificates by where they come from (no key material).
+void write_listener_tls(json_writer& w, const listener_config& l) {
+  static constexpr const char* modes[] = {"Sanitize", "ForwardOnly", "AppendForward", "SanitizeSet",
+                                          "AlwaysForwardOnly"};
+  const client_cert_forwarding& f = l.forward_client_cert;
+  w.key("forward_client_cert")
+      .begin_object()
+      .field("mode", modes[static_cast<int>(f.how)])
+      .field("subject", f.subject)
+      .field("cert", f.cert)
+      .field("chain", f.chain)
+      .field("dns", f.dns)
+      .field("uri", f.uri)
+      .end_object();
+  if (!l.tls) return;
+  const listener_tls_config& t = *l.tls;
+  w.key("tls").begin_object().key("certificates").begin_array();
+  for (const auto& c : t.certificates)
+    w.begin_object()
+        .field("source", c.source)
+        .field("certificate_file", c.cert_file)
+        .field("key_file", c.key_file)
+        .field("ocsp", !c.ocsp_der.empty() || !c.ocsp_file.empty())
+        .end_object();
+  w.end_array().field("min_version", t.min_version).field("max_version", t.max_version);
+  write_strings(w, "ciphers", t.ciphers);
+  write_strings(w, "groups", t.groups);
+  write_strings(w, "signature_algorithms", t.signature_algorithms);
+  write_strings(w, "alpn", t.alpn);
+  w.field("session_tickets", t.session_tickets)
+      .field("session_cache", t.session_cache)
+      .field("session_timeout_s", static_cast<std::uint64_t>(t.session_timeout.count()))
+      .field("handshake_timeout_ms", ms(t.handshake_timeout))
+      .field("max_pending_handshakes", static_cast<std::uint64_t>(t.max_pending_handshakes));
+  if (const auto& v = t.client_validation) {
+    w.key("client_validation")
+        .begin_object()
+        .field("optional", v->optional)
+        .field("ca_certificates", !v->ca_pem.empty());
+    write_strings(w, "certificate_hashes", v->certificate_hashes);
+    write_strings(w, "spki_hashes", v->spki_hashes);
+    w.end_object();
+  }
+  w.end_object();
+}
+
 void write_fields(json_writer& w, std::string_view key, const std::vector<header_value>& fields) {
   w.key(key).begin_array();
   for (const auto& f : fields)
@@ -300,6 +346,7 @@ std::string to_json(const gateway_config& config) {
         .field("stream_idle_timeout_ms", ms(lim.stream_idle_timeout))
         .end_object();
     w.field("xff_trusted_hops", std::uint64_t{l.xff_trusted_hops});
+    write_listener_tls(w, l);
     write_filter_names(w, l.filters);
     w.key("routes").begin_array();
     for (const auto& r : l.routes) {

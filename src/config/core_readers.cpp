@@ -13,6 +13,62 @@ using yaml_config::document_reader;
 using yaml_config::index_path;
 using yaml_config::join_path;
 
+namespace {
+// A listener's `tls`: Terminate with Secrets (checked once the Secrets are known).
+void read_listener_tls(document_reader& doc, const YAML::Node& l, const std::string& p,
+                       const std::string& gateway_ns, listener_doc& ld) {
+  const YAML::Node tls = l["tls"];
+  const std::string tp = join_path(p, "tls");
+  if (!tls.IsDefined()) {
+    if (ld.https) doc.fail(l, tp, "an HTTPS listener needs tls.certificateRefs");
+    return;
+  }
+  if (!ld.https) {
+    doc.fail(tls, tp, "tls is only used with protocol HTTPS");
+    return;
+  }
+  if (!doc.is_map(tls, tp)) return;
+  doc.check_keys(tls, tp, {"mode", "certificateRefs", "options", "frontendValidation"});
+  std::string mode = doc.string_at(tls, "mode", tp, false).value_or("Terminate");
+  if (mode == "Passthrough")
+    doc.fail(tls["mode"], join_path(tp, "mode"),
+             "mode Passthrough needs protocol TLS and TLSRoute, which are not supported");
+  else
+    doc.one_of(tls["mode"], join_path(tp, "mode"), mode, {"Terminate"});
+  if (YAML::Node fv = tls["frontendValidation"]; fv.IsDefined())
+    doc.fail(fv, join_path(tp, "frontendValidation"),
+             "use a ClientTrafficPolicy's tls.clientValidation for client certificates");
+  if (YAML::Node options = tls["options"];
+      options.IsDefined() && doc.is_map(options, join_path(tp, "options")) && options.size() > 0)
+    doc.fail(options, join_path(tp, "options"),
+             "no TLS options are defined here; TLS settings come from a ClientTrafficPolicy");
+  const YAML::Node refs = tls["certificateRefs"];
+  const std::string rp = join_path(tp, "certificateRefs");
+  if (!refs.IsDefined() || (refs.IsSequence() && refs.size() == 0)) {
+    doc.fail(tls, rp, "an HTTPS listener needs at least one certificate");
+    return;
+  }
+  if (!doc.is_seq(refs, rp)) return;
+  for (std::size_t i = 0; i < refs.size(); ++i) {
+    std::string cp = index_path(rp, i);
+    if (!doc.is_map(refs[i], cp)) continue;
+    doc.check_keys(refs[i], cp, {"group", "kind", "name", "namespace"});
+    object_ref r;
+    r.group = doc.string_at(refs[i], "group", cp, false).value_or("");
+    r.kind = doc.string_at(refs[i], "kind", cp, false).value_or("Secret");
+    r.name = doc.string_at(refs[i], "name", cp, true).value_or("");
+    r.ns = doc.string_at(refs[i], "namespace", cp, false).value_or(gateway_ns);
+    r.node = refs[i];
+    r.path = cp;
+    if (!r.group.empty() || r.kind != "Secret") {
+      doc.fail(refs[i], cp, "a certificateRef is a core Secret (group \"\", kind Secret)");
+      continue;
+    }
+    ld.certificate_refs.push_back(std::move(r));
+  }
+}
+}  // namespace
+
 std::optional<gateway_doc> read_gateway(document_reader& doc, const YAML::Node& d, meta m) {
   doc.check_keys(d, "", {"apiVersion", "kind", "metadata", "spec"}, {"status"});
   const YAML::Node spec = d["spec"];
@@ -47,19 +103,20 @@ std::optional<gateway_doc> read_gateway(document_reader& doc, const YAML::Node& 
     std::string p = index_path("spec.listeners", i);
     const YAML::Node l = ls[i];
     if (!doc.is_map(l, p)) continue;
-    doc.check_keys(l, p, {"name", "port", "protocol", "hostname", "allowedRoutes"});
+    doc.check_keys(l, p, {"name", "port", "protocol", "hostname", "allowedRoutes", "tls"});
     listener_doc ld;
     ld.name = doc.string_at(l, "name", p, true).value_or("");
     if (!names.insert(ld.name).second)
       doc.fail(l["name"], join_path(p, "name"), "duplicate listener name");
     ld.port = static_cast<std::uint16_t>(doc.int_at(l, "port", p, true, 1, 65535).value_or(0));
     std::string protocol = doc.string_at(l, "protocol", p, true).value_or("HTTP");
-    if (protocol == "HTTPS" || protocol == "TLS")
-      doc.fail(
-          l["protocol"], join_path(p, "protocol"),
-          "protocol " + protocol + " is not supported yet (TLS termination is not implemented)");
+    if (protocol == "TLS")
+      doc.fail(l["protocol"], join_path(p, "protocol"),
+               "protocol TLS (TLSRoute, passthrough) is not supported; HTTPS terminates TLS here");
     else
-      doc.one_of(l["protocol"], join_path(p, "protocol"), protocol, {"HTTP"});
+      doc.one_of(l["protocol"], join_path(p, "protocol"), protocol, {"HTTP", "HTTPS"});
+    ld.https = protocol == "HTTPS";
+    read_listener_tls(doc, l, p, g.m.ns, ld);
     if (auto h = doc.string_at(l, "hostname", p, false)) {
       if (!valid_route_hostname(*h))
         doc.fail(l["hostname"], join_path(p, "hostname"), "invalid hostname '" + *h + "'");

@@ -69,9 +69,17 @@ ingress_doc read_ingress(document_reader& doc, const YAML::Node& d, meta m) {
       std::string p = index_path("spec.tls", i);
       if (!doc.is_map(tls[i], p)) continue;
       doc.check_keys(tls[i], p, {"hosts", "secretName"});
+      ingress_doc::tls_entry e;
+      e.node = tls[i];
+      e.path = p;
       if (YAML::Node hs = tls[i]["hosts"]; hs.IsDefined() && doc.is_seq(hs, join_path(p, "hosts")))
-        for (std::size_t k = 0; k < hs.size(); ++k)
-          in.tls_hosts.push_back(lowercase_host(hs[k].Scalar()));
+        for (std::size_t k = 0; k < hs.size(); ++k) {
+          e.hosts.push_back(lowercase_host(hs[k].Scalar()));
+          in.tls_hosts.push_back(e.hosts.back());
+        }
+      // ingress-nginx would serve its own self-signed certificate; there is none here.
+      e.secret = doc.string_at(tls[i], "secretName", p, true).value_or("");
+      in.tls.push_back(std::move(e));
     }
   }
   if (YAML::Node rules = spec["rules"]; rules.IsDefined() && doc.is_seq(rules, "spec.rules")) {

@@ -187,9 +187,14 @@ struct rule_place {
 }  // namespace
 
 void add_ingress_listeners(const std::vector<const ingress_doc*>& served,
-                           const cluster_resolver& clusters, gateway_config& out,
+                           const cluster_resolver& clusters,
+                           const certificate_resolver& certificates, gateway_config& out,
                            std::vector<config_issue>& issues) {
   std::map<std::string, std::size_t> listener_of_class;
+  // Per class: its TLS certificates, and per route of its HTTP listener
+  // whether plain HTTP requests for it are sent to HTTPS.
+  std::map<std::string, std::vector<tls_certificate>> certificates_of_class;
+  std::map<std::size_t, std::vector<bool>> redirects_of_listener;
   std::map<std::string, rule_place> main_rules;  // "class\thost\ttype\tpath" -> rule
   // Canaries last: they attach to rules of the Ingresses they shadow.
   std::vector<const ingress_doc*> order = served;
@@ -229,13 +234,9 @@ void add_ingress_listeners(const std::vector<const ingress_doc*>& served,
       }
       return m;
     };
-    auto apply_options = [&](route_rule& rule, const std::string& host) {
-      const bool tls =
-          std::find(in->tls_hosts.begin(), in->tls_hosts.end(), host) != in->tls_hosts.end();
+    auto apply_options = [&](route_rule& rule) {
       if (o.fixed_redirect) {
         rule.redirect = o.fixed_redirect;
-      } else if (o.force_ssl_redirect || (tls && o.ssl_redirect.value_or(true))) {
-        rule.redirect = request_redirect{"https", "", 0, {}, 308};
       }
       if (rule.redirect) {
         rule.backends.clear();
@@ -301,7 +302,25 @@ void add_ingress_listeners(const std::vector<const ingress_doc*>& served,
       continue;
     }
 
+    for (const auto& e : in->tls) {
+      document_reader tat(in->label, issues, out.warnings);
+      if (auto c = certificates(in->m.ns, e.secret, e.node, e.path, tat)) {
+        auto& list = certificates_of_class[cls];
+        const bool known = std::any_of(list.begin(), list.end(), [&](const tls_certificate& k) {
+          return k.source == c->source;
+        });
+        if (!known) list.push_back(std::move(*c));
+      }
+    }
+    auto https_only = [&](const std::string& host) {
+      const bool tls =
+          std::find(in->tls_hosts.begin(), in->tls_hosts.end(), host) != in->tls_hosts.end();
+      return !o.fixed_redirect && (o.force_ssl_redirect || (tls && o.ssl_redirect.value_or(true)));
+    };
+    auto& redirects = redirects_of_listener[li];
     for (const auto& r : in->rules) {
+      redirects.resize(out.listeners[li].routes.size());
+      redirects.push_back(https_only(r.host));
       route rt;
       rt.namespace_name = in->m.ns;
       rt.name = in->m.name;
@@ -317,7 +336,7 @@ void add_ingress_listeners(const std::vector<const ingress_doc*>& served,
         route_rule rule;
         rule.matches.push_back(make_match(p));
         rule.backends.push_back(backend_of(p.backend));
-        apply_options(rule, r.host);
+        apply_options(rule);
         main_rules.emplace(cls + "\t" + r.host + "\t" + p.type + "\t" + p.path,
                            rule_place{li, out.listeners[li].routes.size(), rt.rules.size()});
         rt.rules.push_back(std::move(rule));
@@ -325,14 +344,40 @@ void add_ingress_listeners(const std::vector<const ingress_doc*>& served,
       out.listeners[li].routes.push_back(std::move(rt));
     }
     if (in->default_backend) {
+      redirects.resize(out.listeners[li].routes.size());
+      redirects.push_back(https_only(""));
       route rt;
       rt.namespace_name = in->m.ns;
       rt.name = in->m.name;
       route_rule rule;
       rule.backends.push_back(backend_of(*in->default_backend));
-      apply_options(rule, "");
+      apply_options(rule);
       rt.rules.push_back(std::move(rule));
       out.listeners[li].routes.push_back(std::move(rt));
+    }
+  }
+  for (auto& [cls, li] : listener_of_class) {
+    if (auto certs = certificates_of_class.find(cls); certs != certificates_of_class.end()) {
+      listener_config https = out.listeners[li];
+      https.name = "ingress/" + cls + "/https";
+      https.bind_port = 443;
+      https.port = 443;
+      https.tls.emplace();
+      https.tls->certificates = std::move(certs->second);
+      out.listeners.push_back(std::move(https));
+    }
+    // Plain HTTP for the hosts with TLS (or force-ssl-redirect, where TLS
+    // ends in front of the gateway): a redirect to the same URL over HTTPS.
+    std::vector<bool>& redirects = redirects_of_listener[li];
+    redirects.resize(out.listeners[li].routes.size());
+    for (std::size_t r = 0; r < redirects.size(); ++r) {
+      if (!redirects[r]) continue;
+      for (route_rule& rule : out.listeners[li].routes[r].rules) {
+        rule.redirect = request_redirect{"https", "", 0, {}, 308};
+        rule.backends.clear();
+        rule.mirrors.clear();
+        rule.rewrite.reset();
+      }
     }
   }
 }

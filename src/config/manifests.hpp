@@ -93,8 +93,10 @@ struct listener_doc {
   std::string name;
   std::uint16_t port = 0;
   std::string hostname;
-  std::string from = "Same";  // Same, All or Selector
-  label_selector selector;    // for from == Selector
+  bool https = false;                        // protocol HTTPS: terminates TLS
+  std::vector<object_ref> certificate_refs;  // tls.certificateRefs (Secrets)
+  std::string from = "Same";                 // Same, All or Selector
+  label_selector selector;                   // for from == Selector
 };
 struct gateway_doc {
   meta m;
@@ -151,7 +153,14 @@ struct ingress_doc {
   std::string class_name;  // spec.ingressClassName or the kubernetes.io/ingress.class annotation
   std::optional<object_ref> default_backend;
   std::vector<ingress_rule> rules;
-  std::vector<std::string> tls_hosts;  // recorded for TLS termination
+  struct tls_entry {
+    std::vector<std::string> hosts;  // empty: the certificate for any host
+    std::string secret;              // in the Ingress's namespace
+    YAML::Node node;
+    std::string path;
+  };
+  std::vector<tls_entry> tls;
+  std::vector<std::string> tls_hosts;  // every tls entry's hosts
 };
 
 // Reads an Ingress's spec.
@@ -163,11 +172,20 @@ using cluster_resolver =
     std::function<std::string(const object_ref& backend, const meta& from,
                               std::chrono::milliseconds connect_timeout, std::string& why)>;
 
+// A TLS Secret's certificate, or nothing (the problem recorded in `at`).
+using certificate_resolver = std::function<std::optional<tls_certificate>(
+    const std::string& ns, const std::string& name, const YAML::Node& node, const std::string& path,
+    yaml_config::document_reader& at)>;
+
 // Adds one listener per ingress class ("ingress/<class>/http", port 80) with
 // the routes of the `served` Ingresses, their nginx.ingress.kubernetes.io
-// annotations applied (canaries merged into the Ingress they shadow).
+// annotations applied (canaries merged into the Ingress they shadow). A class
+// with TLS entries also gets "ingress/<class>/https" (port 443) with the same
+// routes; on the HTTP listener, hosts with TLS then redirect to HTTPS
+// (ssl-redirect, on by default as in ingress-nginx).
 void add_ingress_listeners(const std::vector<const ingress_doc*>& served,
-                           const cluster_resolver& clusters, gateway_config& out,
+                           const cluster_resolver& clusters,
+                           const certificate_resolver& certificates, gateway_config& out,
                            std::vector<config_issue>& issues);
 
 // Reads an HTTPRoute's spec; problems go to `doc`.

@@ -220,12 +220,165 @@ void build_backend_traffic(document_reader& doc, policy_doc& p, const filter_reg
              settings, path);
 }
 
+// A list of strings at `key` (absent: empty).
+std::vector<std::string> strings_at(document_reader& doc, const YAML::Node& map,
+                                    std::string_view key, const std::string& path) {
+  std::vector<std::string> out;
+  YAML::Node list = map[std::string(key)];
+  const std::string lp = join_path(path, key);
+  if (!list.IsDefined() || !doc.is_seq(list, lp)) return out;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    if (!list[i].IsScalar()) {
+      doc.fail(list[i], index_path(lp, i), "expected a string");
+      continue;
+    }
+    out.push_back(list[i].Scalar());
+  }
+  return out;
+}
+
+// ClientTrafficPolicy tls: Envoy Gateway's ClientTLSSettings, plus
+// handshakeTimeout and maxPendingHandshakes (this project's).
+void read_client_tls(document_reader& doc, const YAML::Node& t, client_tls_settings& out) {
+  const std::string p = "spec.tls";
+  if (!doc.is_map(t, p)) return;
+  doc.check_keys(
+      t, p,
+      {"minVersion", "maxVersion", "ciphers", "ecdhCurves", "signatureAlgorithms", "alpnProtocols",
+       "clientValidation", "session", "handshakeTimeout", "maxPendingHandshakes"});
+  listener_tls_config c;
+  auto version = [&](const char* key, std::string& into) {
+    auto v = doc.string_at(t, key, p, false);
+    if (!v) return;
+    if (*v == "Auto") return;  // the default
+    if (doc.one_of(t[key], join_path(p, key), *v, {"Auto", "1.0", "1.1", "1.2", "1.3"})) {
+      if (*v == "1.0" || *v == "1.1")
+        doc.fail(t[key], join_path(p, key),
+                 "TLS " + *v + " is not supported (insecure; OpenSSL 3 refuses it)");
+      else
+        into = *v;
+    }
+  };
+  version("minVersion", c.min_version);
+  version("maxVersion", c.max_version);
+  if (c.min_version > c.max_version)
+    doc.fail(t, p, "minVersion " + c.min_version + " is above maxVersion " + c.max_version);
+  c.ciphers = strings_at(doc, t, "ciphers", p);
+  c.groups = strings_at(doc, t, "ecdhCurves", p);
+  c.signature_algorithms = strings_at(doc, t, "signatureAlgorithms", p);
+  if (t["alpnProtocols"].IsDefined()) {
+    c.alpn = strings_at(doc, t, "alpnProtocols", p);
+    for (std::size_t i = 0; i < c.alpn.size(); ++i)
+      if (c.alpn[i] == "h2")
+        doc.fail(t["alpnProtocols"][i], index_path(join_path(p, "alpnProtocols"), i),
+                 "h2 is not served yet (HTTP/1.1 only)");
+      else
+        doc.one_of(t["alpnProtocols"][i], index_path(join_path(p, "alpnProtocols"), i), c.alpn[i],
+                   {"http/1.1", "http/1.0"});
+    if (c.alpn.empty()) doc.fail(t["alpnProtocols"], join_path(p, "alpnProtocols"), "empty");
+  }
+  if (YAML::Node s = t["session"]; s.IsDefined() && doc.is_map(s, join_path(p, "session"))) {
+    const std::string sp = join_path(p, "session");
+    doc.check_keys(s, sp, {"resumption"});
+    if (YAML::Node r = s["resumption"];
+        r.IsDefined() && doc.is_map(r, join_path(sp, "resumption"))) {
+      // Either kind named alone turns the other off, as in Envoy Gateway;
+      // both named (or the field left out) keeps both.
+      doc.check_keys(r, join_path(sp, "resumption"), {"stateless", "stateful"});
+      c.session_tickets = r["stateless"].IsDefined();
+      c.session_cache = r["stateful"].IsDefined();
+    }
+  }
+  if (auto d = doc.duration_at(t, "handshakeTimeout", p)) {
+    if (d->count() <= 0)
+      doc.fail(t["handshakeTimeout"], join_path(p, "handshakeTimeout"), "must be > 0");
+    else
+      c.handshake_timeout = *d;
+  }
+  if (auto n = doc.int_at(t, "maxPendingHandshakes", p, false, 1, 1000000))
+    c.max_pending_handshakes = static_cast<std::size_t>(*n);
+  if (YAML::Node v = t["clientValidation"];
+      v.IsDefined() && doc.is_map(v, join_path(p, "clientValidation"))) {
+    const std::string vp = join_path(p, "clientValidation");
+    doc.check_keys(v, vp, {"optional", "caCertificateRefs", "certificateHashes", "spkiHashes"});
+    tls_client_validation cv;
+    cv.optional = doc.bool_at(v, "optional", vp).value_or(false);
+    cv.certificate_hashes = strings_at(doc, v, "certificateHashes", vp);
+    cv.spki_hashes = strings_at(doc, v, "spkiHashes", vp);
+    const YAML::Node refs = v["caCertificateRefs"];
+    const std::string rp = join_path(vp, "caCertificateRefs");
+    if (!refs.IsDefined() || (refs.IsSequence() && refs.size() == 0))
+      doc.fail(v, rp, "client validation needs the CA certificates to verify clients with");
+    else if (doc.is_seq(refs, rp))
+      for (std::size_t i = 0; i < refs.size(); ++i) {
+        const std::string cp = index_path(rp, i);
+        if (!doc.is_map(refs[i], cp)) continue;
+        doc.check_keys(refs[i], cp, {"group", "kind", "name", "namespace"});
+        object_ref r;
+        r.group = doc.string_at(refs[i], "group", cp, false).value_or("");
+        r.kind = doc.string_at(refs[i], "kind", cp, false).value_or("Secret");
+        r.name = doc.string_at(refs[i], "name", cp, true).value_or("");
+        r.ns = doc.string_at(refs[i], "namespace", cp, false).value_or("");
+        r.node = refs[i];
+        r.path = cp;
+        if (!r.group.empty() || (r.kind != "Secret" && r.kind != "ConfigMap"))
+          doc.fail(refs[i], cp, "a CA certificate reference is a core ConfigMap or Secret");
+        else
+          out.ca_refs.push_back(std::move(r));
+      }
+    c.client_validation = std::move(cv);
+  }
+  out.tls = std::move(c);
+  out.node = t;
+}
+
+// headers.xForwardedClientCert: Envoy Gateway's XFCC settings.
+void read_forward_client_cert(document_reader& doc, const YAML::Node& h, client_tls_settings& out) {
+  const std::string p = "spec.headers";
+  if (!doc.is_map(h, p)) return;
+  doc.check_keys(h, p, {"xForwardedClientCert"});
+  YAML::Node x = h["xForwardedClientCert"];
+  const std::string xp = join_path(p, "xForwardedClientCert");
+  if (!x.IsDefined() || !doc.is_map(x, xp)) return;
+  doc.check_keys(x, xp, {"mode", "certDetailsToAdd"});
+  client_cert_forwarding f;
+  using m = client_cert_forwarding::mode;
+  const std::string mode = doc.string_at(x, "mode", xp, false).value_or("Sanitize");
+  if (doc.one_of(x["mode"], join_path(xp, "mode"), mode,
+                 {"Sanitize", "ForwardOnly", "AppendForward", "SanitizeSet", "AlwaysForwardOnly"}))
+    f.how = mode == "ForwardOnly"         ? m::forward_only
+            : mode == "AppendForward"     ? m::append_forward
+            : mode == "SanitizeSet"       ? m::sanitize_set
+            : mode == "AlwaysForwardOnly" ? m::always_forward_only
+                                          : m::sanitize;
+  const std::vector<std::string> details = strings_at(doc, x, "certDetailsToAdd", xp);
+  for (std::size_t i = 0; i < details.size(); ++i) {
+    const std::string& d = details[i];
+    if (!doc.one_of(x["certDetailsToAdd"][i], index_path(join_path(xp, "certDetailsToAdd"), i), d,
+                    {"Subject", "Cert", "Chain", "DNS", "URI"}))
+      continue;
+    (d == "Subject" ? f.subject
+     : d == "Cert"  ? f.cert
+     : d == "Chain" ? f.chain
+     : d == "DNS"   ? f.dns
+                    : f.uri) = true;
+  }
+  if (!details.empty() && f.how != m::append_forward && f.how != m::sanitize_set)
+    doc.fail(x["certDetailsToAdd"], join_path(xp, "certDetailsToAdd"),
+             "only used with mode AppendForward or SanitizeSet");
+  out.forward_client_cert = f;
+}
+
 void build_client_traffic(document_reader& doc, policy_doc& p) {
-  doc.check_keys(p.spec, "spec", {"targetRef", "targetRefs", "clientIPDetection"});
+  doc.check_keys(p.spec, "spec",
+                 {"targetRef", "targetRefs", "clientIPDetection", "tls", "headers"});
   for (const target_ref& t : p.targets)
     if (t.kind != "Gateway")
       doc.fail(p.spec, "spec.targetRefs",
                "a ClientTrafficPolicy targets a Gateway (or a listener)");
+  if (YAML::Node t = p.spec["tls"]; t.IsDefined()) read_client_tls(doc, t, p.client_tls);
+  if (YAML::Node h = p.spec["headers"]; h.IsDefined())
+    read_forward_client_cert(doc, h, p.client_tls);
   YAML::Node d = p.spec["clientIPDetection"];
   if (!d.IsDefined() || !doc.is_map(d, "spec.clientIPDetection")) return;
   doc.check_keys(d, "spec.clientIPDetection", {"xForwardedFor"});

@@ -43,6 +43,15 @@ struct upstream_settings {
   void apply(cluster_config& c) const;
 };
 
+// What a ClientTrafficPolicy says about TLS (for HTTPS listeners) and about
+// forwarding client certificates. The CA references are resolved by the loader.
+struct client_tls_settings {
+  std::optional<listener_tls_config> tls;  // certificates left empty
+  std::vector<object_ref> ca_refs;         // tls.clientValidation.caCertificateRefs
+  YAML::Node node;                         // spec.tls, for messages
+  std::optional<client_cert_forwarding> forward_client_cert;
+};
+
 struct policy_doc {
   std::string
       kind;  // SecurityPolicy, BackendTrafficPolicy, ClientTrafficPolicy, WafPolicy or Filter
@@ -53,6 +62,8 @@ struct policy_doc {
   std::vector<filter_ref> filters;  // built at resolution, in chain order
   // ClientTrafficPolicy clientIPDetection.xForwardedFor.numTrustedHops.
   std::optional<std::uint32_t> xff_trusted_hops;
+  // ClientTrafficPolicy tls and headers.xForwardedClientCert.
+  client_tls_settings client_tls;
   // BackendTrafficPolicy loadBalancer, healthCheck, circuitBreaker, retry, timeout.
   std::optional<upstream_settings> upstream;
 };

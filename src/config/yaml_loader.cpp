@@ -136,7 +136,17 @@ class loader {
         }
       }
     } else if (*kind == "Secret") {
-      if (require_api({"v1"})) secrets_[m.ns + "/" + m.name] = manifests::read_secret(doc_, d);
+      if (require_api({"v1"})) {
+        // This project's annotations point a TLS Secret at files instead of
+        // holding the PEM (read at load, reloaded when they change).
+        manifests::secret_data data = manifests::read_secret(doc_, d);
+        for (const auto& [key, field] : {std::pair{"gateway.dev/certificate-file", "tls.crt"},
+                                         std::pair{"gateway.dev/key-file", "tls.key"},
+                                         std::pair{"gateway.dev/ocsp-file", "tls.ocsp"}})
+          if (auto it = m.annotations.find(key); it != m.annotations.end())
+            data[std::string("file:") + field] = it->second;
+        secrets_[m.ns + "/" + m.name] = std::move(data);
+      }
     } else if (*kind == "BackendTLSPolicy") {
       if (require_api({"gateway.networking.k8s.io/v1alpha3", "gateway.networking.k8s.io/v1"})) {
         tls_policies_.push_back(manifests::read_backend_tls(doc_, d, std::move(m)));
@@ -181,11 +191,12 @@ class loader {
   // True when a ReferenceGrant in `to_ns` lets an HTTPRoute in `from_ns` refer
   // to the Service `name` there.
   bool granted(const std::string& from_ns, const std::string& to_ns, const std::string& name,
-               std::string_view to_group = "", std::string_view to_kind = "Service") const {
+               std::string_view to_group = "", std::string_view to_kind = "Service",
+               std::string_view from_kind = "HTTPRoute") const {
     for (const grant_doc& g : grants_) {
       if (g.m.ns != to_ns) continue;
       bool from_ok = std::any_of(g.from.begin(), g.from.end(), [&](const auto& f) {
-        return f.group == gateway_api_group && f.kind == "HTTPRoute" && f.ns == from_ns;
+        return f.group == gateway_api_group && f.kind == from_kind && f.ns == from_ns;
       });
       bool to_ok = std::any_of(g.to.begin(), g.to.end(), [&](const auto& t) {
         return t.group == to_group && t.kind == to_kind && (t.name.empty() || t.name == name);
@@ -337,6 +348,90 @@ class loader {
       }
   }
 
+  // A TLS Secret's certificate: PEM in tls.crt/tls.key (tls.ocsp: an OCSP
+  // response, DER), or the files its annotations name.
+  std::optional<tls_certificate> secret_certificate(const std::string& ns, const std::string& name,
+                                                    const YAML::Node& node, const std::string& path,
+                                                    document_reader& at) {
+    auto it = secrets_.find(ns + "/" + name);
+    if (it == secrets_.end()) {
+      at.fail(node, path, "Secret " + ns + "/" + name + " not found in the config");
+      return std::nullopt;
+    }
+    const manifests::secret_data& data = it->second;
+    auto value = [&](const std::string& key) {
+      auto v = data.find(key);
+      return v == data.end() ? std::string() : v->second;
+    };
+    tls_certificate c;
+    c.source = "Secret " + ns + "/" + name;
+    c.cert_pem = value("tls.crt");
+    c.key_pem = value("tls.key");
+    c.ocsp_der = value("tls.ocsp");
+    c.cert_file = value("file:tls.crt");
+    c.key_file = value("file:tls.key");
+    c.ocsp_file = value("file:tls.ocsp");
+    if ((c.cert_pem.empty() && c.cert_file.empty()) || (c.key_pem.empty() && c.key_file.empty())) {
+      at.fail(node, path,
+              "Secret " + ns + "/" + name +
+                  " needs tls.crt and tls.key (or the gateway.dev/certificate-file and "
+                  "gateway.dev/key-file annotations)");
+      return std::nullopt;
+    }
+    return c;
+  }
+
+  // An HTTPS listener's certificates, and the TLS side of its ClientTrafficPolicy.
+  void apply_listener_tls(const gateway_doc& gw, const listener_doc& l,
+                          const manifests::policy_doc* policy, listener_config& lc) {
+    document_reader at("Gateway " + gw.m.ns + "/" + gw.m.name, issues_, out_.warnings);
+    const manifests::client_tls_settings* settings = policy ? &policy->client_tls : nullptr;
+    if (settings && settings->forward_client_cert)
+      lc.forward_client_cert = *settings->forward_client_cert;
+    if (!l.https) {
+      if (settings && settings->tls) {
+        document_reader pat(policy->label, issues_, out_.warnings);
+        pat.warn(settings->node, "spec.tls",
+                 "listener " + lc.name + " is plain HTTP: its TLS settings have no effect there");
+      }
+      return;
+    }
+    listener_tls_config tls = settings && settings->tls ? *settings->tls : listener_tls_config{};
+    for (const object_ref& r : l.certificate_refs) {
+      if (r.ns != gw.m.ns && !granted(gw.m.ns, r.ns, r.name, "", "Secret", "Gateway")) {
+        at.fail(r.node, r.path,
+                "Secret " + r.ns + "/" + r.name +
+                    " is in another namespace and no ReferenceGrant there allows Gateways from " +
+                    gw.m.ns);
+        continue;
+      }
+      if (auto c = secret_certificate(r.ns, r.name, r.node, r.path, at))
+        tls.certificates.push_back(std::move(*c));
+    }
+    if (settings && tls.client_validation) {
+      document_reader pat(policy->label, issues_, out_.warnings);
+      for (const object_ref& r : settings->ca_refs) {
+        const std::string ns = r.ns.empty() ? policy->m.ns : r.ns;
+        if (ns != policy->m.ns) {
+          pat.fail(r.node, r.path, "a CA reference must be in the policy's namespace");
+          continue;
+        }
+        const auto& store = r.kind == "ConfigMap" ? config_maps_ : secrets_;
+        auto it = store.find(ns + "/" + r.name);
+        if (it == store.end()) {
+          pat.fail(r.node, r.path, r.kind + " " + ns + "/" + r.name + " not found in the config");
+          continue;
+        }
+        auto ca = it->second.find("ca.crt");
+        if (ca == it->second.end())
+          pat.fail(r.node, r.path, r.kind + " " + ns + "/" + r.name + " has no ca.crt");
+        else
+          tls.client_validation->ca_pem += ca->second;
+      }
+    }
+    lc.tls = std::move(tls);
+  }
+
   // Whether listener `l` of `gw` admits routes from namespace `ns` (allowedRoutes).
   bool admits(const gateway_doc& gw, const listener_doc& l, const std::string& ns) const {
     if (l.from == "All") return true;
@@ -406,19 +501,23 @@ class loader {
         lc.bind_port = l.port;
         lc.port = l.port;
         lc.hostname = l.hostname;
-        // The most specific ClientTrafficPolicy: this listener, else the Gateway.
+        // The most specific ClientTrafficPolicy: this listener's, else the Gateway's.
+        const manifests::policy_doc* client_policy = nullptr;
         int best = 0;
         for (const manifests::policy_doc& p : policies_) {
-          if (p.kind != "ClientTrafficPolicy" || p.m.ns != g->m.ns || !p.xff_trusted_hops) continue;
+          if (p.kind != "ClientTrafficPolicy" || p.m.ns != g->m.ns) continue;
           for (const manifests::target_ref& t : p.targets) {
             if (t.kind != "Gateway" || t.name != g->m.name) continue;
             const int level = t.section.empty() ? 1 : t.section == l.name ? 2 : 0;
             if (level > best) {
               best = level;
-              lc.xff_trusted_hops = *p.xff_trusted_hops;
+              client_policy = &p;
             }
           }
         }
+        if (client_policy && client_policy->xff_trusted_hops)
+          lc.xff_trusted_hops = *client_policy->xff_trusted_hops;
+        apply_listener_tls(*g, l, client_policy, lc);
         points.push_back({g, &l, out_.listeners.size()});
         out_.listeners.push_back(std::move(lc));
       }
@@ -685,6 +784,9 @@ class loader {
           why = std::get<unresolved>(c).message;
           return "";
         },
+        [this](const std::string& ns, const std::string& name, const YAML::Node& node,
+               const std::string& path,
+               document_reader& at) { return secret_certificate(ns, name, node, path, at); },
         out_, issues_);
   }
 

@@ -48,6 +48,7 @@ struct chain_request {
   std::uint16_t client_port = 0, local_port = 0;
   const route* matched_route = nullptr;
   const route_rule* matched_rule = nullptr;
+  const tls_info* tls = nullptr;  // null on plain HTTP
 };
 
 class filter_chain final : public filter_context {
@@ -128,6 +129,7 @@ class filter_chain final : public filter_context {
   std::string_view client_ip() const noexcept override { return request_.client_ip; }
   std::string_view request_id() const noexcept override { return request_.request_id; }
   std::string_view listener() const noexcept override { return request_.listener; }
+  const tls_info* tls() const noexcept override { return request_.tls; }
   const route* matched_route() const noexcept override { return request_.matched_route; }
   const route_rule* matched_rule() const noexcept override { return request_.matched_rule; }
   int response_status() const noexcept override { return response_status_; }

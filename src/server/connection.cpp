@@ -71,6 +71,7 @@ void connection::close() noexcept {
   boost::system::error_code ignored;
   timer_.cancel();
   resume_timer_.cancel();
+  if (tls_ && !force_closed_) tls_->close_notify();
   client_.shutdown(tcp::socket::shutdown_send, ignored);
   client_.close(ignored);
   if (upstream_) upstream_->socket.close(ignored);
@@ -83,7 +84,7 @@ void connection::interrupt(bool force) noexcept {
     client_.cancel(ignored);
     resume_timer_.cancel();
     if (active_upstream_) active_upstream_->socket.cancel(ignored);
-  } else if (phase_ == phase::idle) {
+  } else if (phase_ == phase::idle || phase_ == phase::handshake) {
     boost::system::error_code ignored;
     client_.cancel(ignored);
   }
@@ -116,6 +117,7 @@ asio::awaitable<void> connection::watchdog() {
 
 asio::awaitable<void> connection::run() {
   auto self = shared_from_this();
+  if (!co_await start_tls()) open_ = false;
   while (open_ && !force_closed_) {
     if (!co_await read_request_head()) {
       finish_request();  // a head that was refused (400, 408, 414, 431) still counts
@@ -135,6 +137,7 @@ asio::awaitable<void> connection::linger() {
   // stop sending, then read and drop what the client still sends, briefly.
   constexpr std::size_t max_discard = 1 << 20;
   boost::system::error_code ec;
+  if (tls_) tls_->close_notify();
   client_.shutdown(tcp::socket::shutdown_send, ec);
   if (ec) co_return;
   arm(phase::stream, std::chrono::seconds(2));
@@ -162,6 +165,56 @@ bool connection::refresh_snapshot() {
   group_rt_ = g;
   listener_rt_ = &snap->listeners[g->members.front()];
   return true;
+}
+
+asio::awaitable<bool> connection::start_tls() {
+  if (!refresh_snapshot()) co_return false;
+  const std::shared_ptr<const tls::server_context> context = group_rt_->tls;
+  if (!context) co_return true;
+  handshake_counters& counted = worker_.handshakes();
+  if (worker_.pending_handshakes >= context->max_pending_handshakes()) {
+    ++counted.refused;
+    co_return false;
+  }
+  tls_ = std::make_unique<tls::server_stream>(context, client_);
+  ++worker_.pending_handshakes;
+  arm(phase::handshake, context->handshake_timeout());
+  const boost::system::error_code ec = co_await tls_->handshake();
+  --worker_.pending_handshakes;
+  const bool timed_out = expired_;
+  disarm();
+  if (ec) {
+    ++(timed_out ? counted.timed_out : counted.failed);
+    if (worker_.log().enabled(log_level::debug))
+      worker_.log().log(log_level::debug, "TLS handshake from ", client_view(), ":", client_port_,
+                        timed_out ? " timed out" : " failed: " + tls_->why(ec));
+    co_return false;
+  }
+  ++counted.ok;
+  if (tls_->info().resumed) ++counted.resumed;
+  tls_validation_ = context->validation_id(tls_->listener());
+  co_return true;
+}
+
+asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> connection::client_read(
+    asio::mutable_buffer into) {
+  // Not a coroutine: a plain read costs no extra frame.
+  if (tls_) return tls_->read_some(into);
+  return client_.async_read_some(into, use_tuple);
+}
+
+asio::awaitable<bool> connection::flush_client() {
+  if (tls_) return send_gather_client_tls();
+  return send_gather(client_);
+}
+
+asio::awaitable<bool> connection::send_gather_client_tls() {
+  const std::size_t total = asio::buffer_size(gather_);
+  arm(phase::stream, listener_rt_->config.limits.stream_idle_timeout);
+  const bool ok = co_await tls_->write(gather_);
+  gather_.clear();
+  if (ok) bytes_out_ += total;
+  co_return ok;
 }
 
 asio::awaitable<bool> connection::read_request_head() {
@@ -220,7 +273,7 @@ asio::awaitable<bool> connection::read_request_head() {
       co_await local_reply(431, "Request Header Fields Too Large", true);
       co_return false;
     }
-    auto [ec, n] = co_await client_.async_read_some(asio::buffer(dst, room), use_tuple);
+    auto [ec, n] = co_await client_read(asio::buffer(dst, room));
     bytes_in_ += n;
     if (ec) {
       if (expired_ && phase_ == phase::head) {
@@ -284,7 +337,7 @@ route_selection connection::route_request(const listener_runtime* chosen) {
     if (!sel.rule->matches.empty()) matched_prefix = sel.rule->matches[sel.match_index].path.value;
     if (sel.rule->redirect) {
       redirect_context rc;
-      rc.scheme = "http";
+      rc.scheme = tls_ ? "https" : "http";
       rc.host = request_.host;
       rc.path = path;
       rc.query = request_.query;
@@ -351,7 +404,12 @@ asio::awaitable<bool> connection::serve_request() {
   const bool has_body = begin_request();
   answer a;
   a.close = has_body;
-  if (!rule_) {
+  if (misdirected_) {
+    a.status = 421;
+    a.body =
+        "this connection's TLS handshake was for another listener; connect again for this host\n";
+    a.close = true;
+  } else if (!rule_) {
     a.status = 404;
     a.body = "no route matches this request\n";
   } else if (cors_preflight_) {
@@ -431,6 +489,10 @@ bool connection::begin_request() {
   // Listeners sharing this socket are told apart by Host; none matching is a 404.
   const listener_runtime* chosen = snapshot_->select(*group_rt_, request_.host);
   if (chosen) listener_rt_ = chosen;
+  // A client certificate checked (or not) for one listener does not admit
+  // it to another that validates clients otherwise (GEP-91's concern).
+  misdirected_ = tls_ && chosen && chosen->tls_validation != tls_validation_;
+  if (misdirected_) chosen = nullptr;
   const listener_runtime& lr = *listener_rt_;
   if (worker_.access_log_enabled()) {  // the head's bytes leave the buffer before the end
     log_method_.assign(request_.method);
@@ -807,7 +869,7 @@ asio::awaitable<bool> connection::write_client(std::span<const asio::const_buffe
   // Whatever was queued for another peer is abandoned by now (an interim or
   // local answer interrupts the exchange), so the queue is the client's.
   gather_.assign(buffers.begin(), buffers.end());
-  co_return co_await send_gather(client_);
+  co_return co_await flush_client();
 }
 
 asio::awaitable<void> connection::local_reply(int status, std::string_view body, bool close,

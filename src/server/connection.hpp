@@ -40,10 +40,11 @@ class connection : public std::enable_shared_from_this<connection> {
 
  private:
   enum class phase : std::uint8_t {
-    idle,      // waiting for the next request on a keep-alive connection
-    head,      // reading a request head
-    upstream,  // connecting, sending the request, waiting for the response head
-    stream,    // moving body bytes
+    handshake,  // TLS handshake (HTTPS listeners)
+    idle,       // waiting for the next request on a keep-alive connection
+    head,       // reading a request head
+    upstream,   // connecting, sending the request, waiting for the response head
+    stream,     // moving body bytes
   };
   // What the upstream exchange ended with, decides the status a client sees.
   enum class outcome {
@@ -65,6 +66,15 @@ class connection : public std::enable_shared_from_this<connection> {
   // old snapshot kept) when the connection's socket group is not in it any
   // more: a reload removed its listeners, so it closes after what was sent.
   bool refresh_snapshot();
+  // On an HTTPS listener, the TLS handshake (with its timeout); false when
+  // it failed and the connection closes. Plain listeners: true at once.
+  asio::awaitable<bool> start_tls();
+  // One read from the client, through TLS on HTTPS listeners.
+  asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> client_read(
+      asio::mutable_buffer into);
+  // Writes and then clears gather_ to the client (through TLS on HTTPS).
+  asio::awaitable<bool> flush_client();
+  asio::awaitable<bool> send_gather_client_tls();
   asio::awaitable<bool> read_request_head();
   asio::awaitable<bool> serve_request();
   // What the gateway answers itself instead of (or after) forwarding; status 0: forward.
@@ -176,6 +186,9 @@ class connection : public std::enable_shared_from_this<connection> {
 
   worker& worker_;
   tcp::socket client_;
+  std::unique_ptr<tls::server_stream> tls_;  // HTTPS listeners, after the handshake
+  std::uint64_t tls_validation_ = 0;         // client validation of the handshake's listener
+  bool misdirected_ = false;  // the request's listener validates clients otherwise: 421
   std::uint32_t group_;
   std::shared_ptr<const snapshot> snapshot_;  // what the current request is served from
   const socket_group* group_rt_ = nullptr;
@@ -206,8 +219,7 @@ class connection : public std::enable_shared_from_this<connection> {
   std::string filter_body_;    // a chunked request body decoded for the filters
   std::string response_hold_;  // a response body's first part held for the filters
   bool body_seen_by_filters_ = false;
-  bool query_replaced_ = false;  // a filter changed the query: the target is rebuilt  // the whole
-                                 // body went to the filters at once
+  bool query_replaced_ = false;           // a filter changed the query: the target is rebuilt
   bool replying_after_response_ = false;  // a response filter answered: no second pass
   bool resumed_ = false;
   std::uint64_t pause_generation_ = 0;
@@ -220,10 +232,9 @@ class connection : public std::enable_shared_from_this<connection> {
   endpoint_state* endpoint_active_ = nullptr;  // counted in its `active` (least_request)
   cluster_state* retrying_ = nullptr;          // holds one of its retry slots
   std::string_view overflow_;                  // the circuit breaker that refused
-  std::string overflow_field_;  // "x-gateway-overflow: <limit>" of an overflow answer
-  std::string set_cookie_;
-  bool method_retriable_ = false;  // retriable_method() of the current request      // a generated
-                                   // hash cookie's Set-Cookie line, for the response
+  std::string overflow_field_;     // "x-gateway-overflow: <limit>" of an overflow answer
+  std::string set_cookie_;         // a generated hash cookie's Set-Cookie line, for the response
+  bool method_retriable_ = false;  // retriable_method() of the current request
   bool group_gone_ = false;
   bool replayable_ = true;              // the last try left the request able to be sent again
   std::uint64_t max_request_body_ = 0;  // the rule's or the listener's; 0: unlimited
@@ -242,8 +253,7 @@ class connection : public std::enable_shared_from_this<connection> {
   // Records the request that just ended (if any) and resets the accounting.
   void finish_request() noexcept;
   // Writes the access log line of the request that just ended.
-  void log_access(
-      std::uint64_t micros) noexcept;  // the current request's rule, null when none matched
+  void log_access(std::uint64_t micros) noexcept;
   std::vector<asio::const_buffer> gather_;
   http1::request_head request_;
   http1::response_head response_;

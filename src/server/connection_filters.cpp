@@ -89,6 +89,10 @@ asio::awaitable<bool> connection::start_filters() {
   rq.matched_rule = rule_;
   rq.target = request_.target;
   rq.protocol = client_protocol();
+  if (tls_) {
+    rq.scheme = "https";
+    rq.tls = &tls_->info();
+  }
   rq.client_port = client_port_;
   if (local_ip_len_ == 0) {
     boost::system::error_code ec;
@@ -192,7 +196,7 @@ asio::awaitable<bool> connection::buffer_body_for_filters() {
       co_return false;
     }
     arm(phase::stream, limits.stream_idle_timeout);
-    auto [ec, n] = co_await client_.async_read_some(asio::buffer(dst, room), use_tuple);
+    auto [ec, n] = co_await client_read(asio::buffer(dst, room));
     bytes_in_ += n;
     if (ec) co_return false;
     in_.commit(n);
@@ -232,7 +236,7 @@ asio::awaitable<bool> connection::relay_filtered(upstream_connection& up, bool& 
   gather_.emplace_back(head_out_.data(), head_out_.size());
   if (from_upstream == framing::none) {
     if (!up_.empty()) reusable = false;
-    co_return co_await send_gather(client_);
+    co_return co_await flush_client();
   }
 
   std::uint64_t left = upstream_length;  // for framing::length
@@ -311,7 +315,7 @@ asio::awaitable<bool> connection::relay_filtered(upstream_connection& up, bool& 
     if (chunk_to_client && !out.empty()) gather_.emplace_back(crlf.data(), crlf.size());
     if (end && chunk_to_client) gather_.emplace_back("0\r\n\r\n", 5);
     if (!gather_.empty()) {
-      if (!co_await send_gather(client_)) co_return false;
+      if (!co_await flush_client()) co_return false;
       head_sent = true;
     }
     up_.consume(used);

@@ -136,6 +136,16 @@ std::string prometheus_text(const std::vector<series_labels>& labels, const work
   simple(out, "gateway_mirror_requests_total", "result=\"sent\"", total.mirrors_sent);
   simple(out, "gateway_mirror_requests_total", "result=\"failed\"", total.mirrors_failed);
   simple(out, "gateway_mirror_requests_total", "result=\"skipped\"", total.mirrors_skipped);
+  header(out, "gateway_tls_handshakes_total", "counter",
+         "TLS handshakes on HTTPS listeners: completed (and of those, resumed), failed, timed "
+         "out, or refused because too many were in progress.");
+  const handshake_counters& h = total.handshakes;
+  simple(out, "gateway_tls_handshakes_total", "result=\"ok\"", h.ok);
+  simple(out, "gateway_tls_handshakes_total", "result=\"failed\"", h.failed);
+  simple(out, "gateway_tls_handshakes_total", "result=\"timeout\"", h.timed_out);
+  simple(out, "gateway_tls_handshakes_total", "result=\"refused\"", h.refused);
+  header(out, "gateway_tls_resumed_total", "counter", "TLS handshakes that resumed a session.");
+  simple(out, "gateway_tls_resumed_total", "", h.resumed);
   header(out, "gateway_config_reloads_total", "counter", "Config reloads by result.");
   simple(out, "gateway_config_reloads_total", "result=\"ok\"", g.reloads_ok);
   simple(out, "gateway_config_reloads_total", "result=\"failed\"", g.reloads_failed);

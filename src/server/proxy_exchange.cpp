@@ -122,7 +122,16 @@ void connection::build_upstream_head(std::string_view path, std::string_view mat
   }
   out.append(" HTTP/1.1\r\n"sv);
   const bool replace_host = absolute_form || (rewrite && !rewrite->hostname.empty());
-  bool has_xff = false, has_via = false;
+  bool has_xff = false, has_via = false, has_xfcc = false;
+  // X-Forwarded-Client-Cert: dropped unless the listener passes it on, and on
+  // mTLS connections appended to or replaced with this client's element.
+  using xfcc_mode = client_cert_forwarding::mode;
+  const client_cert_forwarding& xfcc = listener_rt_->config.forward_client_cert;
+  const bool mtls = tls_ && tls_->info().peer_certificate;
+  const bool pass_xfcc =
+      xfcc.how == xfcc_mode::always_forward_only || (mtls && xfcc.how == xfcc_mode::forward_only);
+  const bool add_xfcc =
+      mtls && (xfcc.how == xfcc_mode::append_forward || xfcc.how == xfcc_mode::sanitize_set);
   for (const http::header& h : rq.headers) {
     if (http1::is_hop_by_hop(h.name, rq.connection_tokens)) continue;
     if (is_named(h.name, "content-length") || is_named(h.name, "expect") ||
@@ -138,7 +147,23 @@ void connection::build_upstream_head(std::string_view path, std::string_view mat
       has_via = true;
       continue;
     }
+    if (is_named(h.name, "x-forwarded-client-cert")) {
+      if (pass_xfcc) append_field(out, h.name, h.value);
+      has_xfcc = true;
+      continue;
+    }
     append_field(out, h.name, h.value);
+  }
+  if (add_xfcc) {
+    out.append("x-forwarded-client-cert: "sv);
+    if (has_xfcc && xfcc.how == xfcc_mode::append_forward)
+      for (const http::header& h : rq.headers)
+        if (is_named(h.name, "x-forwarded-client-cert")) {
+          out.append(h.value);
+          out.push_back(',');
+        }
+    out.append(tls_->forwarded_element(xfcc));
+    out.append(crlf);
   }
   if (replace_host)
     append_field(out, "host", rewrite && !rewrite->hostname.empty() ? rewrite->hostname : rq.host);
@@ -152,7 +177,7 @@ void connection::build_upstream_head(std::string_view path, std::string_view mat
       }
   }
   out.append(client_ip_, client_ip_len_);
-  out.append("\r\nx-forwarded-proto: http\r\n"sv);
+  out.append(tls_ ? "\r\nx-forwarded-proto: https\r\n"sv : "\r\nx-forwarded-proto: http\r\n"sv);
   if (!rq.host.empty()) append_field(out, "x-forwarded-host", rq.host);
   out.append("via: "sv);
   if (has_via) {
@@ -479,7 +504,7 @@ asio::awaitable<connection::send_result> connection::send_request_body(upstream_
     std::size_t room = 0;
     char* dst = in_.prepare(room, capacity);
     arm(phase::stream, limits.stream_idle_timeout);
-    auto [ec, n] = co_await client_.async_read_some(asio::buffer(dst, room), use_tuple);
+    auto [ec, n] = co_await client_read(asio::buffer(dst, room));
     bytes_in_ += n;
     if (ec) co_return false;
     in_.commit(n);
@@ -641,7 +666,7 @@ asio::awaitable<bool> connection::relay_response(upstream_connection& up, bool& 
   gather_.clear();
   gather_.emplace_back(head_out_.data(), head_out_.size());
 
-  auto flush = [&] { return send_gather(client_); };
+  auto flush = [&] { return flush_client(); };
   // Reads more of the upstream response; false at EOF or on error.
   auto fill = [&](boost::system::error_code& ec) -> asio::awaitable<bool> {
     std::size_t room = 0;

@@ -1,10 +1,14 @@
 #include <gateway/error.hpp>
 #include <gateway/server.hpp>
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <condition_variable>
 #include <future>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "admin/admin_server.hpp"
@@ -46,6 +50,46 @@ struct server::impl {
   std::string config_json;  // of the config being served; guarded by `control`
   std::unique_ptr<admin_server> admin;
   std::unique_ptr<upstream_monitor> monitor;  // while running
+  // The config being served, for reloading it when certificate files change.
+  std::optional<gateway_config> served;  // guarded by `control`
+  std::thread file_watch;
+  std::mutex watch_mutex;
+  std::condition_variable watch_cv;
+  bool watch_stop = false;  // guarded by watch_mutex
+
+  // Each certificate file's identity (inode, size, modification time).
+  using file_marks = std::map<std::string, std::string>;
+  static file_marks mark_files(const snapshot& snap) {
+    file_marks marks;
+    for (const auto& g : snap.groups) {
+      if (!g.tls) continue;
+      for (const auto& f : g.tls->files()) {
+        struct stat st {};
+        marks[f] = ::stat(f.c_str(), &st) != 0
+                       ? std::string("missing")
+                       : std::to_string(st.st_ino) + ":" + std::to_string(st.st_size) + ":" +
+                             std::to_string(st.st_mtim.tv_sec) + "." +
+                             std::to_string(st.st_mtim.tv_nsec);
+      }
+    }
+    return marks;
+  }
+  // Reloads the served config when a certificate file changed, until stopped.
+  void watch_files(std::chrono::milliseconds interval);
+  void stop_watching() {
+    {
+      std::lock_guard lock(watch_mutex);
+      watch_stop = true;
+    }
+    watch_cv.notify_all();
+    if (file_watch.joinable()) file_watch.join();
+  }
+  void log_tls_warnings(const snapshot& snap) {
+    for (const auto& g : snap.groups)
+      if (g.tls)
+        for (const auto& w : g.tls->warnings())
+          shared.log.log(log_level::warn, "TLS: ", w);
+  }
 
   // Health checks and DNS follow the clusters of the snapshot about to be
   // served. A new cluster's names are looked up before it takes traffic (for
@@ -113,7 +157,9 @@ server::server(gateway_config config, server_options options) : impl_(std::make_
   for (const auto& w : config.warnings)
     impl_->shared.log.log(log_level::warn, "config: ", w);
   impl_->config_json = to_json(config);
+  impl_->served = config;
   auto snap = snapshot::build(std::move(config));
+  impl_->log_tls_warnings(*snap);
   snap->inherit_identities(nullptr, impl_->next_identity);
   snap->assign_series(impl_->series);
   impl_->publish(std::move(snap));
@@ -157,6 +203,42 @@ void server::start() {
   for (auto& w : impl_->workers)
     w->start();
   impl_->current = impl::state::running;
+  if (const auto every = impl_->options.certificate_check_interval; every.count() > 0)
+    impl_->file_watch = std::thread([this, every] { impl_->watch_files(every); });
+}
+
+void server::impl::watch_files(std::chrono::milliseconds interval) {
+  file_marks seen;
+  {
+    std::lock_guard lock(control);
+    seen = mark_files(*shared.current.load());
+  }
+  std::unique_lock wait_lock(watch_mutex);
+  while (!watch_cv.wait_for(wait_lock, interval, [&] { return watch_stop; })) {
+    wait_lock.unlock();
+    {
+      std::lock_guard lock(control);
+      if (current != state::running) break;
+      file_marks now = mark_files(*shared.current.load());
+      if (now != seen && served) {
+        // Marked before trying, so a rejected file is retried when it changes again.
+        seen = std::move(now);
+        try {
+          reload(*served);
+          reloads_ok.fetch_add(1, std::memory_order_relaxed);
+          shared.log.log(log_level::info, "TLS: certificate files changed: reloaded");
+        } catch (const std::exception& e) {
+          reloads_failed.fetch_add(1, std::memory_order_relaxed);
+          shared.log.log(log_level::error,
+                         "TLS: certificate files changed but the config with them is rejected "
+                         "(the previous certificates keep serving): ",
+                         e.what());
+        }
+        seen = mark_files(*shared.current.load());
+      }
+    }
+    wait_lock.lock();
+  }
 }
 
 void server::stop(std::chrono::milliseconds drain) {
@@ -168,6 +250,7 @@ void server::stop(std::chrono::milliseconds drain) {
     admin = std::move(impl_->admin);
   }
   admin.reset();
+  impl_->stop_watching();
   std::unique_lock lock(impl_->control);
   if (impl_->current != impl::state::running) {
     impl_->current = impl::state::stopped;
@@ -197,6 +280,7 @@ void server::impl::reload(gateway_config config) {
   if (current == state::stopped) throw error(errc::invalid_state, "server::reload: server stopped");
   std::vector<std::string> warnings = config.warnings;
   std::string json = to_json(config);
+  std::optional<gateway_config> source = config;
   // Everything that can fail happens before anything is published.
   auto next = snapshot::build(std::move(config));
   auto previous = shared.current.load();
@@ -248,8 +332,10 @@ void server::impl::reload(gateway_config config) {
       if (p.key == c.key) ++kept;
   const std::size_t clusters = next->clusters.size();
   sync_monitor(*next);
+  log_tls_warnings(*next);
   publish(std::move(next));
   config_json = std::move(json);
+  served = std::move(source);
   if (current == state::running) {
     std::vector<std::future<void>> applied;
     for (std::size_t w = 0; w < workers.size(); ++w)
@@ -306,6 +392,11 @@ std::string server::impl::stats_text() {
     total.mirrors_sent += r.mirrors_sent;
     total.mirrors_failed += r.mirrors_failed;
     total.mirrors_skipped += r.mirrors_skipped;
+    total.handshakes.ok += r.handshakes.ok;
+    total.handshakes.resumed += r.handshakes.resumed;
+    total.handshakes.failed += r.handshakes.failed;
+    total.handshakes.timed_out += r.handshakes.timed_out;
+    total.handshakes.refused += r.handshakes.refused;
     ++g.workers_reporting;
   }
   g.config_version = shared.version.load();

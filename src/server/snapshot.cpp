@@ -32,6 +32,39 @@ int specificity(std::string_view hostname) {
   return 1000000;
 }
 
+// The handshake settings of a group whose listeners are HTTPS. Listeners on
+// one port are all HTTPS or all plain: the first bytes cannot tell them apart.
+void build_group_tls(snapshot& snap, socket_group& g, std::vector<std::string>& problems) {
+  std::vector<tls::server_listener> members;
+  std::size_t plain = 0, default_member = 0;
+  for (std::size_t i = 0; i < g.members.size(); ++i) {
+    const listener_config& lc = snap.listeners[g.members[i]].config;
+    if (!lc.tls) {
+      ++plain;
+      continue;
+    }
+    members.push_back({lc.name, lc.hostname, &*lc.tls});
+    // Clients whose SNI names no listener get the catch-all's certificate,
+    // else the first declared listener's.
+    const std::size_t d = g.members[default_member];
+    if (!snap.listeners[d].config.hostname.empty() && (lc.hostname.empty() || g.members[i] < d))
+      default_member = i;
+  }
+  if (members.empty()) return;
+  if (plain) {
+    problems.push_back("listeners on " + g.key +
+                       " mix HTTPS and plain HTTP: one port serves one or the other");
+    return;
+  }
+  try {
+    g.tls = std::make_shared<const tls::server_context>(members, default_member);
+    for (std::size_t i = 0; i < g.members.size(); ++i)
+      snap.listeners[g.members[i]].tls_validation = g.tls->validation_id(i);
+  } catch (const error& e) {
+    problems.push_back(e.what());
+  }
+}
+
 void group_listeners(snapshot& snap, std::vector<std::string>& problems) {
   std::unordered_map<std::string, std::size_t> by_key;
   for (std::size_t i = 0; i < snap.listeners.size(); ++i) {
@@ -50,11 +83,13 @@ void group_listeners(snapshot& snap, std::vector<std::string>& problems) {
     }
     g.members.push_back(i);
   }
-  for (auto& g : snap.groups)
+  for (auto& g : snap.groups) {
     std::stable_sort(g.members.begin(), g.members.end(), [&](std::size_t a, std::size_t b) {
       return specificity(snap.listeners[a].config.hostname) >
              specificity(snap.listeners[b].config.hostname);
     });
+    build_group_tls(snap, g, problems);
+  }
 }
 
 // A hostname DNS can resolve: dot-separated labels of letters, digits and
@@ -286,6 +321,12 @@ void snapshot::inherit_identities(const snapshot* previous, std::uint32_t& next_
   for (auto& g : groups) {
     auto it = group_ids.find(g.key);
     g.id = it != group_ids.end() ? it->second : ++next_identity;
+    // Unchanged TLS settings and certificates: keep the context, and with it
+    // the session cache and ticket keys, so clients still resume.
+    if (g.tls && previous)
+      if (const socket_group* old = previous->find_group(g.id);
+          old && old->tls && old->tls->definition() == g.tls->definition())
+        g.tls = old->tls;
   }
   for (auto& c : clusters) {
     auto it = old_clusters.find(c.config.name);

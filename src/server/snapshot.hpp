@@ -10,6 +10,7 @@
 
 #include "asio/asio.hpp"
 #include "server/stats.hpp"
+#include "tls/server_tls.hpp"
 #include "upstream/cluster_state.hpp"
 
 namespace re2 {
@@ -46,6 +47,10 @@ struct listener_runtime {
   std::unique_ptr<router> table;
   std::unordered_map<const route_rule*, resolved_rule> rules;
   std::uint32_t unrouted_series = 0;  // stats series for requests no route serves
+  // Its client validation (tls::server_context::validation_id; 0: none). A
+  // request on a TLS connection whose handshake chose a listener with other
+  // validation is refused (421), so another listener's SNI cannot bypass it.
+  std::uint64_t tls_validation = 0;
 };
 
 // Listeners that share one local address and port: Gateway API listeners on
@@ -59,6 +64,9 @@ struct socket_group {
   std::string bind_address;
   std::uint16_t bind_port = 0;
   std::vector<std::size_t> members;  // indexes into snapshot::listeners, most specific first
+  // HTTPS: the handshake settings of every member (null: plain HTTP). Kept
+  // from the previous snapshot when nothing in it changed.
+  std::shared_ptr<const tls::server_context> tls;
 };
 
 struct cluster_runtime {

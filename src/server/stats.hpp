@@ -69,11 +69,18 @@ class series_registry {
 };
 
 // What one worker reports when scraped.
+// A worker's TLS handshakes on HTTPS listeners (its own thread only).
+struct handshake_counters {
+  std::uint64_t ok = 0, resumed = 0, failed = 0, timed_out = 0;
+  std::uint64_t refused = 0;  // closed unhandshaken: too many handshakes in progress
+};
+
 struct worker_report {
   std::vector<series_stats> series;
   std::size_t upstream_active = 0;  // upstream connections carrying a request
   std::size_t upstream_idle = 0;    // pooled keep-alive connections
   std::uint64_t mirrors_sent = 0, mirrors_failed = 0, mirrors_skipped = 0;
+  handshake_counters handshakes;
 };
 
 }  // namespace gateway

@@ -162,6 +162,7 @@ worker_report worker::report() const {
   r.mirrors_sent = mirrors_.sent;
   r.mirrors_failed = mirrors_.failed;
   r.mirrors_skipped = mirrors_.skipped;
+  r.handshakes = handshakes_;
   return r;
 }
 

@@ -80,7 +80,9 @@ class worker {
   void post(F&& task) {
     asio::post(context_, std::forward<F>(task));
   }
-  std::size_t upstream_active = 0;  // upstream connections carrying a request now
+  std::size_t upstream_active = 0;     // upstream connections carrying a request now
+  std::size_t pending_handshakes = 0;  // TLS handshakes in progress
+  handshake_counters& handshakes() noexcept { return handshakes_; }
   bool access_log_enabled() const noexcept { return shared_.access_log != nullptr; }
   // Formats `r` into this worker's batch; full batches go to the writer.
   void log_request(const access_record& r);
@@ -111,6 +113,7 @@ class worker {
   std::vector<std::shared_ptr<listen_socket>> listeners_;
   connection_pool pool_;
   mirror_counters mirrors_;
+  handshake_counters handshakes_;
   std::vector<series_stats> stats_;
   std::string log_batch_;
   std::shared_ptr<const snapshot> snapshot_;

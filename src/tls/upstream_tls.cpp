@@ -13,28 +13,12 @@
 
 #include <algorithm>
 
+#include "tls/openssl_util.hpp"
+
 namespace gateway::tls {
 
 namespace {
 namespace ssl = boost::asio::ssl;
-
-// The newest error on OpenSSL's queue, as text (and the queue cleared).
-std::string openssl_error() {
-  unsigned long code = 0, last = 0;
-  while ((code = ERR_get_error()) != 0)
-    last = code;
-  if (!last) return "unknown error";
-  char buf[256];
-  ERR_error_string_n(last, buf, sizeof buf);
-  return buf;
-}
-
-struct bio_ptr {
-  BIO* b;
-  explicit bio_ptr(const std::string& pem)
-      : b(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()))) {}
-  ~bio_ptr() { BIO_free(b); }
-};
 }  // namespace
 
 struct context_holder {
@@ -57,16 +41,13 @@ client_context::client_context(const upstream_tls_config& config) : config_(conf
                 "TLS to an upstream needs CA certificates to verify it (or the system store, "
                 "or verification switched off)");
   if (!config.ca_pem.empty()) {
-    bio_ptr bio(config.ca_pem);
     X509_STORE* store = SSL_CTX_get_cert_store(ctx);
-    int added = 0;
-    while (X509* cert = PEM_read_bio_X509(bio.b, nullptr, nullptr, nullptr)) {
+    std::vector<X509*> certs = read_certificates(config.ca_pem);
+    for (X509* cert : certs) {
       X509_STORE_add_cert(store, cert);
       X509_free(cert);
-      ++added;
     }
-    ERR_clear_error();  // the end of the bundle reads as an error
-    if (added == 0) throw error(errc::invalid_config, "TLS CA bundle holds no PEM certificate");
+    if (certs.empty()) throw error(errc::invalid_config, "TLS CA bundle holds no PEM certificate");
   }
   if (config.system_ca && SSL_CTX_set_default_verify_paths(ctx) != 1)
     throw error(errc::invalid_config, "cannot load the system CA store: " + openssl_error());

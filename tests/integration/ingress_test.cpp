@@ -6,6 +6,7 @@
 
 #include "gateway_fixture.hpp"
 #include "test_http.hpp"
+#include "test_tls.hpp"
 
 using namespace gwtest;
 
@@ -147,6 +148,9 @@ spec:
   TEST_CASE(
       "redirect annotations: ssl-redirect, force-ssl-redirect, permanent, temporal, app-root") {
     test_upstream up(named("up"));
+    test_pki pki;
+    pki.issue("secure", "secure.example.com", "subjectAltName=DNS:secure.example.com");
+    const std::string secret = tls_secret_yaml(pki, "cert", "secure");
     auto ingress = [&](const std::string& name, const std::string& annotations,
                        const std::string& host, bool tls) {
       return "---\n" + ingress_head + "metadata:\n  name: " + name + "\n  annotations:\n" +
@@ -173,7 +177,7 @@ spec:
             "temp.example.com", false) +
         ingress("root", "    nginx.ingress.kubernetes.io/app-root: /app\n", "root.example.com",
                 false) +
-        service_yaml("up", up.port()));
+        service_yaml("up", up.port()) + secret);
     bool warned = false;
     for (const auto& w : cfg.warnings)
       warned = warned || w.find("metadata.annotations.x-unused/none") != std::string::npos;
@@ -194,6 +198,13 @@ spec:
     CHECK(r.status == 302);
     CHECK(r.header("location").ends_with("/app"));
     CHECK(get(gw.port(), "root.example.com", "/app").status == 200);
+    // The hosts with TLS are served on the class's HTTPS listener, with the Secret's certificate.
+    tls_client client(gw.server().port("ingress/none/https"), {.sni = "secure.example.com"});
+    REQUIRE(client.connected());
+    CHECK(client.server_cn() == "secure.example.com");
+    const std::string answer = client.exchange(get_request("secure.example.com", "/a"));
+    CHECK(answer.starts_with("HTTP/1.1 200"));
+    CHECK(answer.find("up") != std::string::npos);
   }
 
   TEST_CASE("proxy-body-size, proxy-read-timeout, proxy-connect-timeout") {

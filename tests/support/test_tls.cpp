@@ -55,6 +55,28 @@ test_pki::test_pki() {
   leaf("client", "gateway-client", "extendedKeyUsage=clientAuth");
 }
 
+void test_pki::issue(const std::string& name, const std::string& cn, const std::string& ext,
+                     const std::string& key_type, const std::string& ca) const {
+  const std::string d = dir_;
+  const std::string key = key_type == "rsa" ? "rsa:2048" : "ec -pkeyopt ec_paramgen_curve:P-256";
+  run("openssl req -newkey " + key + " -nodes -subj '/CN=" + cn + "' -keyout " + d + "/" + name +
+      ".key -out " + d + "/" + name + ".csr");
+  std::ofstream(d + "/" + name + ".ext") << ext << "\n";
+  run("openssl x509 -req -in " + d + "/" + name + ".csr -CA " + d + "/" + ca + ".crt -CAkey " + d +
+      "/" + ca + ".key -CAcreateserial -days 2 -extfile " + d + "/" + name + ".ext -out " + d +
+      "/" + name + ".crt");
+}
+
+void test_pki::ocsp_response(const std::string& name) const {
+  const std::string d = dir_;
+  std::ofstream(d + "/index.txt").flush();
+  run("openssl ocsp -issuer " + d + "/ca.crt -cert " + d + "/" + name + ".crt -no_nonce -reqout " +
+      d + "/" + name + ".ocsp-req");
+  run("openssl ocsp -index " + d + "/index.txt -rsigner " + d + "/ca.crt -rkey " + d +
+      "/ca.key -CA " + d + "/ca.crt -reqin " + d + "/" + name + ".ocsp-req -respout " + d + "/" +
+      name + ".ocsp -ndays 1");
+}
+
 test_pki::~test_pki() {
   std::system(("rm -rf '" + dir_ + "'").c_str());
 }
@@ -180,6 +202,201 @@ void test_tls_upstream::serve(int fd) {
   }
   SSL_free(ssl);
   ::close(fd);
+}
+
+tls_client::tls_client(std::uint16_t port, const tls_client_options& o) {
+  ::signal(SIGPIPE, SIG_IGN);
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  ctx_ = ctx;
+  if (o.legacy) {
+    SSL_CTX_set_security_level(ctx, 0);
+    SSL_CTX_set_cipher_list(ctx, "DEFAULT@SECLEVEL=0");
+  }
+  if (o.min_version) SSL_CTX_set_min_proto_version(ctx, o.min_version);
+  if (o.max_version) SSL_CTX_set_max_proto_version(ctx, o.max_version);
+  if (!o.sigalgs.empty()) SSL_CTX_set1_sigalgs_list(ctx, o.sigalgs.c_str());
+  if (!o.ciphers.empty()) SSL_CTX_set_cipher_list(ctx, o.ciphers.c_str());
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  if (!o.alpn.empty()) {
+    std::string wire;
+    for (const auto& p : o.alpn) {
+      wire.push_back(static_cast<char>(p.size()));
+      wire += p;
+    }
+    SSL_CTX_set_alpn_protos(ctx, reinterpret_cast<const unsigned char*>(wire.data()),
+                            static_cast<unsigned>(wire.size()));
+  }
+  if (!o.cert_file.empty()) {
+    SSL_CTX_use_certificate_chain_file(ctx, o.cert_file.c_str());
+    SSL_CTX_use_PrivateKey_file(ctx, o.key_file.c_str(), SSL_FILETYPE_PEM);
+  }
+  fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+  timeval tv{5, 0};
+  ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    error_ = "connect failed";
+    return;
+  }
+  SSL* ssl = SSL_new(ctx);
+  ssl_ = ssl;
+  SSL_set_fd(ssl, fd_);
+  if (!o.sni.empty()) SSL_set_tlsext_host_name(ssl, o.sni.c_str());
+  if (o.request_ocsp) SSL_set_tlsext_status_type(ssl, TLSEXT_STATUSTYPE_ocsp);
+  if (o.session) SSL_set_session(ssl, static_cast<SSL_SESSION*>(o.session.get()));
+  ERR_clear_error();
+  if (SSL_connect(ssl) != 1) {
+    char buf[256];
+    ERR_error_string_n(ERR_get_error(), buf, sizeof buf);
+    error_ = buf;
+    return;
+  }
+  ok_ = true;
+}
+
+tls_client::~tls_client() {
+  // A clean close (close_notify), or OpenSSL marks the session unresumable.
+  if (ssl_ && ok_) SSL_shutdown(static_cast<SSL*>(ssl_));
+  if (ssl_) SSL_free(static_cast<SSL*>(ssl_));
+  if (fd_ >= 0) ::close(fd_);
+  SSL_CTX_free(static_cast<SSL_CTX*>(ctx_));
+}
+
+namespace {
+std::string cn_of(X509* cert) {
+  char buf[256] = {};
+  X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, buf, sizeof buf);
+  return buf;
+}
+}  // namespace
+
+std::string tls_client::server_cn() const {
+  if (!ok_) return "";
+  X509* peer = SSL_get1_peer_certificate(static_cast<SSL*>(ssl_));
+  if (!peer) return "";
+  std::string cn = cn_of(peer);
+  X509_free(peer);
+  return cn;
+}
+
+std::string tls_client::server_key_type() const {
+  if (!ok_) return "";
+  X509* peer = SSL_get1_peer_certificate(static_cast<SSL*>(ssl_));
+  if (!peer) return "";
+  const int id = EVP_PKEY_base_id(X509_get0_pubkey(peer));
+  X509_free(peer);
+  return id == EVP_PKEY_RSA ? "RSA" : id == EVP_PKEY_EC ? "EC" : "other";
+}
+
+std::string tls_client::server_fingerprint() const {
+  if (!ok_) return "";
+  X509* peer = SSL_get1_peer_certificate(static_cast<SSL*>(ssl_));
+  if (!peer) return "";
+  unsigned char md[32];
+  unsigned n = 0;
+  X509_digest(peer, EVP_sha256(), md, &n);
+  X509_free(peer);
+  std::string out;
+  char b[3];
+  for (unsigned i = 0; i < n; ++i) {
+    std::snprintf(b, sizeof b, "%02x", md[i]);
+    out += b;
+  }
+  return out;
+}
+
+std::string tls_client::alpn() const {
+  if (!ok_) return "";
+  const unsigned char* p = nullptr;
+  unsigned n = 0;
+  SSL_get0_alpn_selected(static_cast<SSL*>(ssl_), &p, &n);
+  return std::string(reinterpret_cast<const char*>(p), n);
+}
+
+std::string tls_client::version() const {
+  return ok_ ? SSL_get_version(static_cast<SSL*>(ssl_)) : "";
+}
+
+bool tls_client::resumed() const {
+  return ok_ && SSL_session_reused(static_cast<SSL*>(ssl_)) == 1;
+}
+
+std::string tls_client::ocsp() const {
+  if (!ok_) return "";
+  const unsigned char* p = nullptr;
+  long n = SSL_get_tlsext_status_ocsp_resp(static_cast<SSL*>(ssl_), &p);
+  return n > 0 && p ? std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n))
+                    : "";
+}
+
+std::string tls_client::exchange(const std::string& request) {
+  if (!ok_) return "";
+  SSL* ssl = static_cast<SSL*>(ssl_);
+  if (SSL_write(ssl, request.data(), static_cast<int>(request.size())) <= 0) {
+    ok_ = false;
+    return "";
+  }
+  std::string in;
+  char buf[16384];
+  for (;;) {
+    const std::size_t head_end = in.find("\r\n\r\n");
+    if (head_end != std::string::npos) {
+      std::string lower = in.substr(0, head_end);
+      for (auto& c : lower)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      const std::size_t cl = lower.find("content-length:");
+      if (cl != std::string::npos) {
+        const std::size_t length = std::stoul(lower.substr(cl + 15));
+        if (in.size() >= head_end + 4 + length) return in.substr(0, head_end + 4 + length);
+      }
+    }
+    const int n = SSL_read(ssl, buf, sizeof buf);
+    if (n <= 0) {
+      ok_ = false;
+      return in;
+    }
+    in.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
+std::shared_ptr<void> tls_client::session() const {
+  if (!ssl_) return nullptr;
+  SSL_SESSION* s = SSL_get1_session(static_cast<SSL*>(ssl_));
+  if (!s) return nullptr;
+  return std::shared_ptr<void>(s, [](void* p) { SSL_SESSION_free(static_cast<SSL_SESSION*>(p)); });
+}
+
+std::string yaml_block(const std::string& text, int spaces) {
+  std::string out;
+  const std::string pad(static_cast<std::size_t>(spaces), ' ');
+  for (std::size_t at = 0; at < text.size();) {
+    std::size_t end = text.find('\n', at);
+    if (end == std::string::npos) end = text.size();
+    out += pad + text.substr(at, end - at) + "\n";
+    at = end + 1;
+  }
+  return out;
+}
+
+std::string tls_secret_yaml(const test_pki& pki, const std::string& name, const std::string& base) {
+  return "---\napiVersion: v1\nkind: Secret\nmetadata: {name: " + name +
+         "}\ntype: kubernetes.io/tls\nstringData:\n  tls.crt: |\n" +
+         yaml_block(pki.read(base + ".crt"), 4) + "  tls.key: |\n" +
+         yaml_block(pki.read(base + ".key"), 4);
+}
+
+std::string ca_config_map_yaml(const test_pki& pki, const std::string& name,
+                               const std::string& file) {
+  return "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: " + name +
+         "}\ndata:\n  ca.crt: |\n" + yaml_block(pki.read(file), 4);
+}
+
+std::string get_request(const std::string& host, const std::string& path) {
+  return "GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\n\r\n";
 }
 
 }  // namespace gwtest

@@ -485,9 +485,17 @@ kind: Gateway
 metadata: {name: a}
 spec:
   gatewayClassName: c
-  listeners: [{name: https, port: 443, protocol: HTTPS}]
+  listeners: [{name: tls, port: 443, protocol: TLS}]
 )")
               .find("spec.listeners[0].protocol") != std::string::npos);
+    CHECK(load_error(R"(apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: a}
+spec:
+  gatewayClassName: c
+  listeners: [{name: https, port: 443, protocol: HTTPS}]
+)")
+              .find("spec.listeners[0].tls: an HTTPS listener needs") != std::string::npos);
     CHECK(load_error(with_route(R"(apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: r}

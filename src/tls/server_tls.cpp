@@ -1,0 +1,998 @@
+// TLS termination on OpenSSL, without Asio's SSL stream: OpenSSL reads and
+// writes the connection's non-blocking socket itself (through a small BIO
+// using recv/send), and only when it would block does the coroutine wait on
+// the socket's reactor. That saves the copies through memory BIOs and keeps
+// a TLS read as one recv of up to a full record.
+#include "tls/server_tls.hpp"
+
+#include <gateway/error.hpp>
+
+#include <openssl/evp.h>
+#include <openssl/ocsp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "tls/digest.hpp"
+#include "tls/openssl_util.hpp"
+
+namespace gateway::tls {
+
+namespace {
+
+// --- a BIO over a socket that never raises SIGPIPE -------------------------
+
+int fd_of(BIO* b) {
+  return static_cast<int>(reinterpret_cast<std::intptr_t>(BIO_get_data(b)));
+}
+
+int socket_write(BIO* b, const char* data, int len) {
+  BIO_clear_retry_flags(b);
+  ssize_t n = ::send(fd_of(b), data, static_cast<std::size_t>(len), MSG_NOSIGNAL);
+  if (n >= 0) return static_cast<int>(n);
+  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) BIO_set_retry_write(b);
+  return -1;
+}
+
+int socket_read(BIO* b, char* data, int len) {
+  BIO_clear_retry_flags(b);
+  ssize_t n = ::recv(fd_of(b), data, static_cast<std::size_t>(len), 0);
+  if (n >= 0) return static_cast<int>(n);
+  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) BIO_set_retry_read(b);
+  return -1;
+}
+
+long socket_ctrl(BIO*, int cmd, long, void*) {
+  return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+const BIO_METHOD* socket_method() {
+  static BIO_METHOD* method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "gateway socket");
+    BIO_meth_set_write(m, socket_write);
+    BIO_meth_set_read(m, socket_read);
+    BIO_meth_set_ctrl(m, socket_ctrl);
+    return m;
+  }();
+  return method;
+}
+
+// --- certificate text ------------------------------------------------------
+
+std::string bio_text(BIO* mem) {
+  char* data = nullptr;
+  long n = BIO_get_mem_data(mem, &data);
+  return n > 0 ? std::string(data, static_cast<std::size_t>(n)) : std::string();
+}
+
+std::string name_text(const X509_NAME* name) {
+  BIO* mem = BIO_new(BIO_s_mem());
+  X509_NAME_print_ex(mem, name, 0, XN_FLAG_RFC2253);
+  std::string out = bio_text(mem);
+  BIO_free(mem);
+  return out;
+}
+
+std::string hex(const unsigned char* p, std::size_t n) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(n * 2);
+  for (std::size_t i = 0; i < n; ++i) {
+    out.push_back(digits[p[i] >> 4]);
+    out.push_back(digits[p[i] & 15]);
+  }
+  return out;
+}
+
+std::array<unsigned char, 32> cert_sha256(X509* cert) {
+  std::array<unsigned char, 32> md{};
+  unsigned int n = 0;
+  X509_digest(cert, EVP_sha256(), md.data(), &n);
+  return md;
+}
+
+std::array<unsigned char, 32> spki_sha256(X509* cert) {
+  std::array<unsigned char, 32> md{};
+  unsigned char* der = nullptr;
+  int n = i2d_PUBKEY(X509_get0_pubkey(cert), &der);
+  if (n > 0) {
+    auto d =
+        sha256(std::string_view(reinterpret_cast<const char*>(der), static_cast<std::size_t>(n)));
+    std::copy(d.begin(), d.end(), md.begin());
+  }
+  OPENSSL_free(der);
+  return md;
+}
+
+std::string pem_of(X509* cert) {
+  BIO* mem = BIO_new(BIO_s_mem());
+  PEM_write_bio_X509(mem, cert);
+  std::string out = bio_text(mem);
+  BIO_free(mem);
+  return out;
+}
+
+// subjectAltName entries of `type` (GEN_DNS, GEN_URI).
+std::vector<std::string> alt_names(X509* cert, int type) {
+  std::vector<std::string> out;
+  auto* names =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  if (!names) return out;
+  for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
+    const GENERAL_NAME* g = sk_GENERAL_NAME_value(names, i);
+    if (g->type != type) continue;
+    const ASN1_IA5STRING* s = type == GEN_DNS ? g->d.dNSName : g->d.uniformResourceIdentifier;
+    out.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                     static_cast<std::size_t>(ASN1_STRING_length(s)));
+  }
+  GENERAL_NAMES_free(names);
+  return out;
+}
+
+std::string read_file(const std::string& path, const std::string& what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw error(errc::invalid_config,
+                "cannot read " + what + " file " + path + ": " + std::strerror(errno));
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+int no_passphrase(char*, int, int, void*) {
+  return 0;  // an encrypted key is an error, never a prompt on the terminal
+}
+
+int version_of(const std::string& v, const std::string& where) {
+  if (v == "1.2") return TLS1_2_VERSION;
+  if (v == "1.3") return TLS1_3_VERSION;
+  if (v == "1.0" || v == "1.1")
+    throw error(errc::invalid_config,
+                where + ": TLS " + v +
+                    " is not supported (insecure; OpenSSL 3 refuses it above security level 0)");
+  throw error(errc::invalid_config, where + ": TLS version '" + v + "' (use 1.2 or 1.3)");
+}
+
+constexpr const char* default_ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+constexpr const char* default_suites =
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+constexpr const char* default_groups = "X25519:P-256:P-384";
+constexpr const char* default_sigalgs =
+    "ECDSA+SHA256:ECDSA+SHA384:ECDSA+SHA512:ed25519:ed448:rsa_pss_pss_sha256:rsa_pss_pss_sha384:"
+    "rsa_pss_pss_sha512:rsa_pss_rsae_sha256:rsa_pss_rsae_sha384:rsa_pss_rsae_sha512:"
+    "RSA+SHA256:RSA+SHA384:RSA+SHA512";
+
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v)
+    out.append(out.empty() ? "" : ":").append(s);
+  return out;
+}
+
+// Whether a certificate name (exact or "*.x") covers `host` (RFC 6125: the
+// wildcard is the whole leftmost label).
+bool name_covers(std::string_view name, std::string_view host) {
+  if (name.starts_with("*.")) {
+    std::string_view suffix = name.substr(1);
+    return host.size() > suffix.size() && host.ends_with(suffix) &&
+           host.substr(0, host.size() - suffix.size()).find('.') == std::string_view::npos;
+  }
+  return name == host;
+}
+
+// The first host_name in a ClientHello's server_name extension, lowercased.
+std::string_view client_hello_sni(SSL* ssl, char (&buf)[256]) {
+  const unsigned char* p = nullptr;
+  std::size_t len = 0;
+  if (!SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &p, &len) || len < 2) return {};
+  std::size_t list = (std::size_t(p[0]) << 8) | p[1];
+  if (list + 2 > len) return {};
+  std::size_t at = 2;
+  while (at + 3 <= 2 + list) {
+    const unsigned type = p[at];
+    std::size_t n = (std::size_t(p[at + 1]) << 8) | p[at + 2];
+    at += 3;
+    if (at + n > 2 + list) return {};
+    if (type == 0) {  // host_name
+      if (n > 0 && p[at + n - 1] == '.') --n;
+      if (n == 0 || n >= sizeof buf) return {};
+      for (std::size_t i = 0; i < n; ++i) {
+        char c = static_cast<char>(p[at + i]);
+        buf[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+      }
+      return {buf, n};
+    }
+    at += n;
+  }
+  return {};
+}
+
+}  // namespace
+
+// --- the context -------------------------------------------------------------
+
+struct server_context::impl {
+  struct certificate {
+    X509* leaf = nullptr;
+    STACK_OF(X509) * chain = nullptr;
+    EVP_PKEY* key = nullptr;
+    int key_type = 0;
+    std::vector<std::string> names;  // DNS names (or the CN), lowercased
+    std::string ocsp;
+  };
+  // Certificates for one set of names, one per key type.
+  struct cert_group {
+    std::vector<std::string> names;
+    std::vector<std::size_t> certs;  // indexes into `certs`
+  };
+  struct listener {
+    std::string name, hostname;
+    std::vector<cert_group> groups;
+    int min_version = TLS1_2_VERSION, max_version = TLS1_3_VERSION;
+    std::string ciphers, suites, curves, sigalgs;
+    std::string alpn;  // wire format
+    bool tickets = true;
+    // Client validation (store null: none).
+    X509_STORE* store = nullptr;
+    STACK_OF(X509_NAME) * ca_names = nullptr;
+    bool optional = false;
+    std::vector<std::array<unsigned char, 32>> cert_pins, spki_pins;
+    std::uint64_t validation = 0;
+    std::array<unsigned char, 32> sid_ctx{};
+  };
+
+  SSL_CTX* ctx = nullptr;
+  std::vector<certificate> certs;
+  std::vector<listener> listeners;
+  std::size_t default_listener = 0;
+  std::string definition;
+  std::chrono::milliseconds handshake_timeout{10000};
+  std::size_t max_pending = 0;
+  std::vector<std::string> files, warnings;
+
+  ~impl() {
+    for (auto& c : certs) {
+      X509_free(c.leaf);
+      sk_X509_pop_free(c.chain, X509_free);
+      EVP_PKEY_free(c.key);
+    }
+    for (auto& l : listeners) {
+      X509_STORE_free(l.store);
+      sk_X509_NAME_pop_free(l.ca_names, X509_NAME_free);
+    }
+    SSL_CTX_free(ctx);
+  }
+
+  std::size_t add_certificate(const tls_certificate& c, const std::string& where);
+  void add_listener(const server_listener& in);
+  std::size_t pick_listener(std::string_view sni) const noexcept;
+  const cert_group& pick_group(const listener& l, std::string_view sni) const noexcept;
+  // Sets `l`'s versions, ciphers, validation and session context on `ssl`.
+  void apply(const listener& l, SSL* ssl) const noexcept;
+  void install(const cert_group& g, SSL* ssl) const noexcept;
+};
+
+namespace {
+// What the callbacks know of a connection (SSL app data).
+struct connection_state {
+  const server_context::impl* ctx = nullptr;
+  std::size_t listener = 0;
+  char sni_buf[256];
+  std::string_view sni;
+};
+
+int on_client_hello(SSL* ssl, int*, void*) {
+  auto* st = static_cast<connection_state*>(SSL_get_app_data(ssl));
+  const auto& ctx = *st->ctx;
+  st->sni = client_hello_sni(ssl, st->sni_buf);
+  st->listener = ctx.pick_listener(st->sni);
+  const auto& l = ctx.listeners[st->listener];
+  // The context holds the default listener's settings and first certificates:
+  // most handshakes change nothing here.
+  if (st->listener != ctx.default_listener) ctx.apply(l, ssl);
+  const auto& g = ctx.pick_group(l, st->sni);
+  if (st->listener != ctx.default_listener || &g != &l.groups.front()) ctx.install(g, ssl);
+  return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+int on_alpn(SSL* ssl, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+            unsigned int inlen, void*) {
+  auto* st = static_cast<connection_state*>(SSL_get_app_data(ssl));
+  const std::string& ours = st->ctx->listeners[st->listener].alpn;
+  unsigned char* chosen = nullptr;
+  if (SSL_select_next_proto(&chosen, outlen, reinterpret_cast<const unsigned char*>(ours.data()),
+                            static_cast<unsigned>(ours.size()), in,
+                            inlen) != OPENSSL_NPN_NEGOTIATED)
+    return SSL_TLSEXT_ERR_ALERT_FATAL;  // no_application_protocol (RFC 7301)
+  *out = chosen;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+int on_status_request(SSL* ssl, void*) {
+  auto* st = static_cast<connection_state*>(SSL_get_app_data(ssl));
+  X509* served = SSL_get_certificate(ssl);
+  for (const auto& c : st->ctx->certs) {
+    if (c.leaf != served || c.ocsp.empty()) continue;
+    void* copy = OPENSSL_memdup(c.ocsp.data(), c.ocsp.size());
+    if (!copy) return SSL_TLSEXT_ERR_NOACK;
+    SSL_set_tlsext_status_ocsp_resp(ssl, static_cast<unsigned char*>(copy),
+                                    static_cast<long>(c.ocsp.size()));
+    return SSL_TLSEXT_ERR_OK;
+  }
+  return SSL_TLSEXT_ERR_NOACK;
+}
+
+// Chain verification, then the listener's pins on the client's certificate.
+int on_verify(int ok, X509_STORE_CTX* store) {
+  if (!ok || X509_STORE_CTX_get_error_depth(store) != 0) return ok;
+  auto* ssl =
+      static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  auto* st = static_cast<connection_state*>(SSL_get_app_data(ssl));
+  const auto& l = st->ctx->listeners[st->listener];
+  if (l.cert_pins.empty() && l.spki_pins.empty()) return 1;
+  X509* cert = X509_STORE_CTX_get_current_cert(store);
+  auto c = cert_sha256(cert);
+  auto s = spki_sha256(cert);
+  if (std::find(l.cert_pins.begin(), l.cert_pins.end(), c) != l.cert_pins.end() ||
+      std::find(l.spki_pins.begin(), l.spki_pins.end(), s) != l.spki_pins.end())
+    return 1;
+  X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
+  return 0;
+}
+}  // namespace
+
+std::size_t server_context::impl::pick_listener(std::string_view sni) const noexcept {
+  if (listeners.size() == 1 || sni.empty()) return default_listener;
+  for (std::size_t i = 0; i < listeners.size(); ++i) {
+    std::string_view name = listeners[i].hostname;
+    if (name.empty()) return i;
+    if (name.starts_with("*.") ? sni.size() > name.size() - 1 && sni.ends_with(name.substr(1))
+                               : sni == name)
+      return i;
+  }
+  return default_listener;
+}
+
+const server_context::impl::cert_group& server_context::impl::pick_group(
+    const listener& l, std::string_view sni) const noexcept {
+  if (l.groups.size() == 1 || sni.empty()) return l.groups.front();
+  for (const auto& g : l.groups)
+    for (const auto& n : g.names)
+      if (n == sni) return g;
+  for (const auto& g : l.groups)
+    for (const auto& n : g.names)
+      if (n.starts_with("*.") && name_covers(n, sni)) return g;
+  return l.groups.front();
+}
+
+void server_context::impl::apply(const listener& l, SSL* ssl) const noexcept {
+  SSL_set_min_proto_version(ssl, l.min_version);
+  SSL_set_max_proto_version(ssl, l.max_version);
+  SSL_set_cipher_list(ssl, l.ciphers.c_str());
+  SSL_set_ciphersuites(ssl, l.suites.c_str());
+  SSL_set1_groups_list(ssl, l.curves.c_str());
+  SSL_set1_sigalgs_list(ssl, l.sigalgs.c_str());
+  if (l.tickets)
+    SSL_clear_options(ssl, SSL_OP_NO_TICKET);
+  else
+    SSL_set_options(ssl, SSL_OP_NO_TICKET);
+  SSL_set_session_id_context(ssl, l.sid_ctx.data(), static_cast<unsigned>(l.sid_ctx.size()));
+  if (l.store) {
+    SSL_set_verify(ssl, SSL_VERIFY_PEER | (l.optional ? 0 : SSL_VERIFY_FAIL_IF_NO_PEER_CERT),
+                   on_verify);
+    SSL_set1_verify_cert_store(ssl, l.store);
+    SSL_set_client_CA_list(ssl, SSL_dup_CA_list(l.ca_names));
+  } else {
+    SSL_set_verify(ssl, SSL_VERIFY_NONE, nullptr);
+  }
+}
+
+void server_context::impl::install(const cert_group& g, SSL* ssl) const noexcept {
+  SSL_certs_clear(ssl);
+  for (std::size_t i : g.certs)
+    SSL_use_cert_and_key(ssl, certs[i].leaf, certs[i].key, certs[i].chain, 1);
+}
+
+std::size_t server_context::impl::add_certificate(const tls_certificate& c,
+                                                  const std::string& where) {
+  const std::string what = where + ": certificate " + (c.source.empty() ? "" : c.source + " ");
+  std::string cert_pem = c.cert_pem, key_pem = c.key_pem, ocsp = c.ocsp_der;
+  if (cert_pem.empty()) {
+    if (c.cert_file.empty()) throw error(errc::invalid_config, what + "has no certificate PEM");
+    cert_pem = read_file(c.cert_file, what + "certificate");
+    files.push_back(c.cert_file);
+  }
+  if (key_pem.empty()) {
+    if (c.key_file.empty()) throw error(errc::invalid_config, what + "has no private key PEM");
+    key_pem = read_file(c.key_file, what + "key");
+    files.push_back(c.key_file);
+  }
+  if (ocsp.empty() && !c.ocsp_file.empty()) {
+    ocsp = read_file(c.ocsp_file, what + "OCSP response");
+    files.push_back(c.ocsp_file);
+  }
+  definition.append(cert_pem).append(key_pem).append(ocsp).push_back('\n');
+  certificate out;
+  std::vector<X509*> chain = read_certificates(cert_pem);
+  if (chain.empty()) throw error(errc::invalid_config, what + "holds no PEM certificate");
+  out.leaf = chain.front();
+  out.chain = sk_X509_new_null();
+  for (std::size_t i = 1; i < chain.size(); ++i)
+    sk_X509_push(out.chain, chain[i]);
+  certs.push_back(out);  // owned (and freed) from here on
+  certificate& kept = certs.back();
+  {
+    bio_ptr bio(key_pem);
+    kept.key = PEM_read_bio_PrivateKey(bio.b, nullptr, no_passphrase, nullptr);
+  }
+  if (!kept.key)
+    throw error(errc::invalid_config,
+                what + "private key: " + openssl_error() + " (an encrypted key is not supported)");
+  if (X509_check_private_key(kept.leaf, kept.key) != 1) {
+    ERR_clear_error();
+    throw error(errc::invalid_config, what + "private key does not match the certificate");
+  }
+  kept.key_type = EVP_PKEY_base_id(kept.key);
+  {
+    // OpenSSL's own checks (key size and digest at the security level).
+    SSL_CTX* probe = SSL_CTX_new(TLS_server_method());
+    const int ok = SSL_CTX_use_cert_and_key(probe, kept.leaf, kept.key, kept.chain, 1);
+    SSL_CTX_free(probe);
+    if (ok != 1) throw error(errc::invalid_config, what + "is not usable: " + openssl_error());
+  }
+  for (auto& n : alt_names(kept.leaf, GEN_DNS)) {
+    std::transform(n.begin(), n.end(), n.begin(),
+                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    kept.names.push_back(std::move(n));
+  }
+  if (kept.names.empty()) {
+    const X509_NAME* subject = X509_get_subject_name(kept.leaf);
+    int at = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+    if (at >= 0) {
+      const ASN1_STRING* cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, at));
+      std::string n(reinterpret_cast<const char*>(ASN1_STRING_get0_data(cn)),
+                    static_cast<std::size_t>(ASN1_STRING_length(cn)));
+      std::transform(n.begin(), n.end(), n.begin(),
+                     [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+      kept.names.push_back(std::move(n));
+    }
+  }
+  std::sort(kept.names.begin(), kept.names.end());
+  if (!ocsp.empty()) {
+    const unsigned char* p = reinterpret_cast<const unsigned char*>(ocsp.data());
+    OCSP_RESPONSE* r = d2i_OCSP_RESPONSE(nullptr, &p, static_cast<long>(ocsp.size()));
+    if (!r) {
+      ERR_clear_error();
+      throw error(errc::invalid_config, what + "OCSP response is not a DER OCSPResponse");
+    }
+    OCSP_RESPONSE_free(r);
+    kept.ocsp = std::move(ocsp);
+  }
+  const std::string label = kept.names.empty() ? std::string("(no name)") : kept.names.front();
+  if (X509_cmp_current_time(X509_get0_notAfter(kept.leaf)) < 0)
+    warnings.push_back(what + "for " + label + " has expired");
+  else if (X509_cmp_current_time(X509_get0_notBefore(kept.leaf)) > 0)
+    warnings.push_back(what + "for " + label + " is not valid yet");
+  return certs.size() - 1;
+}
+
+void server_context::impl::add_listener(const server_listener& in) {
+  const listener_tls_config& c = *in.config;
+  const std::string where = "listener " + in.name;
+  listener l;
+  l.name = in.name;
+  l.hostname = in.hostname;
+  if (c.certificates.empty())
+    throw error(errc::invalid_config, where + ": an HTTPS listener needs a certificate");
+  for (const auto& tc : c.certificates) {
+    std::size_t index = add_certificate(tc, where);
+    const certificate& cert = certs[index];
+    auto same = std::find_if(l.groups.begin(), l.groups.end(),
+                             [&](const cert_group& g) { return g.names == cert.names; });
+    if (same == l.groups.end()) {
+      l.groups.push_back({cert.names, {index}});
+      continue;
+    }
+    for (std::size_t other : same->certs)
+      if (certs[other].key_type == cert.key_type)
+        throw error(errc::invalid_config,
+                    where + ": two certificates with the same key type for the same names (" +
+                        (cert.names.empty() ? std::string() : cert.names.front()) +
+                        "); give one RSA and one ECDSA certificate, or different names");
+    same->certs.push_back(index);
+  }
+  l.min_version = version_of(c.min_version, where);
+  l.max_version = version_of(c.max_version, where);
+  if (l.min_version > l.max_version)
+    throw error(errc::invalid_config, where + ": TLS minimum version " + c.min_version +
+                                          " is above the maximum " + c.max_version);
+  // Each name on its own: OpenSSL skips unknown ones in a list silently.
+  SSL_CTX* probe = SSL_CTX_new(TLS_server_method());
+  std::vector<std::string> v12, v13;
+  for (const auto& name : c.ciphers) {
+    const bool tls13 = name.starts_with("TLS_");
+    const int ok = tls13 ? SSL_CTX_set_ciphersuites(probe, name.c_str())
+                         : SSL_CTX_set_cipher_list(probe, name.c_str());
+    if (ok != 1 || name.find_first_of(":, ") != std::string::npos) {
+      SSL_CTX_free(probe);
+      ERR_clear_error();
+      throw error(errc::invalid_config, where + ": unknown cipher suite '" + name + "'");
+    }
+    (tls13 ? v13 : v12).push_back(name);
+  }
+  for (const auto& name : c.groups)
+    if (SSL_CTX_set1_groups_list(probe, name.c_str()) != 1) {
+      SSL_CTX_free(probe);
+      ERR_clear_error();
+      throw error(errc::invalid_config, where + ": unknown key exchange group '" + name + "'");
+    }
+  for (const auto& name : c.signature_algorithms)
+    if (SSL_CTX_set1_sigalgs_list(probe, name.c_str()) != 1) {
+      SSL_CTX_free(probe);
+      ERR_clear_error();
+      throw error(errc::invalid_config, where + ": unknown signature algorithm '" + name + "'");
+    }
+  SSL_CTX_free(probe);
+  if (!c.ciphers.empty() && v12.empty() && l.min_version < TLS1_3_VERSION)
+    throw error(errc::invalid_config,
+                where + ": the cipher list has no TLS 1.2 suite but TLS 1.2 is allowed");
+  l.ciphers = v12.empty() ? default_ciphers : join(v12);
+  l.suites = v13.empty() ? default_suites : join(v13);
+  l.curves = c.groups.empty() ? default_groups : join(c.groups);
+  l.sigalgs = c.signature_algorithms.empty() ? default_sigalgs : join(c.signature_algorithms);
+  if (c.alpn.empty()) throw error(errc::invalid_config, where + ": ALPN needs a protocol");
+  for (const auto& p : c.alpn) {
+    if (p != "http/1.1" && p != "http/1.0")
+      throw error(errc::invalid_config, where + ": ALPN protocol '" + p +
+                                            "' is not served here (http/1.1 and http/1.0 are)");
+    l.alpn.push_back(static_cast<char>(p.size()));
+    l.alpn += p;
+  }
+  l.tickets = c.session_tickets;
+  std::string validation;
+  if (const auto& v = c.client_validation) {
+    std::vector<X509*> cas = read_certificates(v->ca_pem);
+    if (cas.empty())
+      throw error(errc::invalid_config,
+                  where + ": client validation needs CA certificates (PEM) to verify clients with");
+    l.store = X509_STORE_new();
+    l.ca_names = sk_X509_NAME_new_null();
+    for (X509* ca : cas) {
+      X509_STORE_add_cert(l.store, ca);
+      sk_X509_NAME_push(l.ca_names, X509_NAME_dup(X509_get_subject_name(ca)));
+      X509_free(ca);
+    }
+    l.optional = v->optional;
+    for (const auto& h : v->certificate_hashes) {
+      std::string digits;
+      for (char ch : h)
+        if (ch != ':')
+          digits.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(ch))));
+      std::array<unsigned char, 32> pin{};
+      bool ok = digits.size() == 64;
+      for (std::size_t i = 0; ok && i < 32; ++i) {
+        auto nibble = [&](char ch) {
+          return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+        };
+        int hi = nibble(digits[2 * i]), lo = nibble(digits[2 * i + 1]);
+        ok = hi >= 0 && lo >= 0;
+        pin[i] = static_cast<unsigned char>(hi * 16 + lo);
+      }
+      if (!ok)
+        throw error(errc::invalid_config,
+                    where + ": certificate hash '" + h + "' is not a SHA-256 in hex");
+      l.cert_pins.push_back(pin);
+    }
+    for (const auto& h : v->spki_hashes) {
+      auto raw = base64_decode(h);
+      if (!raw || raw->size() != 32)
+        throw error(errc::invalid_config,
+                    where + ": SPKI hash '" + h + "' is not a base64 SHA-256");
+      std::array<unsigned char, 32> pin{};
+      std::memcpy(pin.data(), raw->data(), 32);
+      l.spki_pins.push_back(pin);
+    }
+    validation = std::string(v->optional ? "optional\n" : "required\n") + v->ca_pem + "\n" +
+                 join(v->certificate_hashes) + "\n" + join(v->spki_hashes);
+    auto d = sha256(validation);
+    std::memcpy(&l.validation, d.data(), sizeof l.validation);
+    if (l.validation == 0) l.validation = 1;
+  }
+  // Sessions resume only on a listener with the same name and validation.
+  l.sid_ctx = sha256(in.name + "\n" + validation);
+  definition.append(in.name).append("\n").append(in.hostname).append("\n");
+  definition.append(c.min_version).append(c.max_version).append(l.ciphers).append(l.suites);
+  definition.append(l.curves).append(l.sigalgs).append(l.alpn).append(validation);
+  definition.append(c.session_tickets ? "t" : "-").append(c.session_cache ? "c" : "-");
+  definition.append(std::to_string(c.session_timeout.count())).append("\n");
+  listeners.push_back(std::move(l));
+}
+
+server_context::server_context(std::span<const server_listener> listeners,
+                               std::size_t default_listener)
+    : impl_(std::make_unique<impl>()) {
+  impl& m = *impl_;
+  ERR_clear_error();
+  for (const auto& l : listeners)
+    m.add_listener(l);
+  m.default_listener = default_listener;
+  const listener_tls_config& first = *listeners[default_listener].config;
+  m.handshake_timeout = first.handshake_timeout;
+  m.max_pending = first.max_pending_handshakes;
+  for (const auto& l : listeners) {
+    m.handshake_timeout = std::min(m.handshake_timeout, l.config->handshake_timeout);
+    m.max_pending = std::max(m.max_pending, l.config->max_pending_handshakes);
+  }
+  m.definition = "d" + std::to_string(default_listener) + "\n" + m.definition;
+  {
+    auto d = sha256(m.definition);
+    m.definition = hex(d.data(), d.size());  // the bytes (keys included) are not kept around
+  }
+
+  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+  if (!ctx) throw error(errc::invalid_config, "TLS: " + openssl_error());
+  m.ctx = ctx;
+  SSL_CTX_set_options(
+      ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
+  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  SSL_CTX_set_read_ahead(ctx, 1);
+  // One ticket per handshake: a client resumes once per ticket (TLS 1.3).
+  SSL_CTX_set_num_tickets(ctx, first.session_tickets || first.session_cache ? 1 : 0);
+  SSL_CTX_set_session_cache_mode(ctx,
+                                 first.session_cache ? SSL_SESS_CACHE_SERVER : SSL_SESS_CACHE_OFF);
+  SSL_CTX_sess_set_cache_size(ctx, 20480);
+  SSL_CTX_set_timeout(ctx, static_cast<long>(first.session_timeout.count()));
+  SSL_CTX_set_client_hello_cb(ctx, on_client_hello, nullptr);
+  SSL_CTX_set_alpn_select_cb(ctx, on_alpn, nullptr);
+  SSL_CTX_set_tlsext_status_cb(ctx, on_status_request);
+  // The default listener's settings and first certificates are the context's.
+  const impl::listener& d = m.listeners[default_listener];
+  SSL_CTX_set_min_proto_version(ctx, d.min_version);
+  SSL_CTX_set_max_proto_version(ctx, d.max_version);
+  if (SSL_CTX_set_cipher_list(ctx, d.ciphers.c_str()) != 1 ||
+      SSL_CTX_set_ciphersuites(ctx, d.suites.c_str()) != 1 ||
+      SSL_CTX_set1_groups_list(ctx, d.curves.c_str()) != 1 ||
+      SSL_CTX_set1_sigalgs_list(ctx, d.sigalgs.c_str()) != 1)
+    throw error(errc::invalid_config, "listener " + d.name + ": TLS settings: " + openssl_error());
+  if (!d.tickets) SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+  SSL_CTX_set_session_id_context(ctx, d.sid_ctx.data(), static_cast<unsigned>(d.sid_ctx.size()));
+  if (d.store) {
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (d.optional ? 0 : SSL_VERIFY_FAIL_IF_NO_PEER_CERT),
+                       on_verify);
+    SSL_CTX_set1_verify_cert_store(ctx, d.store);
+    SSL_CTX_set_client_CA_list(ctx, SSL_dup_CA_list(d.ca_names));
+  }
+  for (std::size_t i : d.groups.front().certs)
+    if (SSL_CTX_use_cert_and_key(ctx, m.certs[i].leaf, m.certs[i].key, m.certs[i].chain, 1) != 1)
+      throw error(errc::invalid_config, "listener " + d.name + ": certificate: " + openssl_error());
+}
+
+server_context::~server_context() = default;
+
+const std::string& server_context::definition() const noexcept {
+  return impl_->definition;
+}
+std::chrono::milliseconds server_context::handshake_timeout() const noexcept {
+  return impl_->handshake_timeout;
+}
+std::size_t server_context::max_pending_handshakes() const noexcept {
+  return impl_->max_pending;
+}
+const std::vector<std::string>& server_context::files() const noexcept {
+  return impl_->files;
+}
+const std::vector<std::string>& server_context::warnings() const noexcept {
+  return impl_->warnings;
+}
+std::uint64_t server_context::validation_id(std::size_t listener) const noexcept {
+  return listener < impl_->listeners.size() ? impl_->listeners[listener].validation : 0;
+}
+
+// --- a connection ----------------------------------------------------------
+
+struct server_stream::impl {
+  impl(std::shared_ptr<const server_context> c, tcp::socket& s)
+      : context(std::move(c)), socket(s) {}
+  std::shared_ptr<const server_context> context;
+  tcp::socket& socket;
+  SSL* ssl = nullptr;
+  connection_state state;
+  tls_info info;
+  std::string sni, alpn, subject, issuer, serial, sha256, pem;
+  std::vector<std::string> dns, uris;
+  X509* peer = nullptr;
+  std::string failure;  // why the handshake failed
+  bool failed = false;  // a fatal error: no close_notify
+  std::string out;      // gathered plaintext for one write
+  std::string element;  // the X-Forwarded-Client-Cert element
+  int element_flags = -1;
+
+  void fill_info();
+  // What SSL_get_error said, as an error code (and `failure` for a log line).
+  boost::system::error_code fail(int code);
+  asio::awaitable<bool> write_all(const char* p, std::size_t n);
+};
+
+server_stream::server_stream(std::shared_ptr<const server_context> context, tcp::socket& socket)
+    : impl_(std::make_unique<impl>(std::move(context), socket)) {
+  const auto& ctx = impl_->context->internals();
+  impl_->state.ctx = &ctx;
+  impl_->state.listener = ctx.default_listener;
+  SSL* ssl = SSL_new(ctx.ctx);
+  impl_->ssl = ssl;
+  if (!ssl) return;  // handshake() reports it
+  BIO* bio = BIO_new(socket_method());
+  BIO_set_data(bio, reinterpret_cast<void*>(static_cast<std::intptr_t>(socket.native_handle())));
+  BIO_set_init(bio, 1);
+  SSL_set_bio(ssl, bio, bio);
+  SSL_set_app_data(ssl, &impl_->state);
+  SSL_set_accept_state(ssl);
+}
+
+server_stream::~server_stream() {
+  X509_free(impl_->peer);
+  SSL_free(impl_->ssl);
+}
+
+boost::system::error_code server_stream::impl::fail(int code) {
+  failed = true;
+  const int saved = errno;
+  if (code == SSL_ERROR_SYSCALL) {
+    ERR_clear_error();
+    failure = saved ? std::strerror(saved) : "connection closed by the client";
+    return {saved ? saved : ECONNRESET, boost::system::system_category()};
+  }
+  if (code == SSL_ERROR_ZERO_RETURN) {
+    failure = "connection closed by the client";
+    return asio::error::eof;
+  }
+  const long verify = SSL_get_verify_result(ssl);
+  failure = openssl_error();
+  if (verify != X509_V_OK)
+    failure =
+        std::string("client certificate verify failed: ") + X509_verify_cert_error_string(verify);
+  return {EPROTO, boost::system::system_category()};
+}
+
+asio::awaitable<boost::system::error_code> server_stream::handshake() {
+  impl& m = *impl_;
+  if (!m.ssl) {
+    m.failure = "cannot make a TLS connection: " + openssl_error();
+    co_return boost::system::error_code(ENOMEM, boost::system::system_category());
+  }
+  for (;;) {
+    ERR_clear_error();
+    const int r = SSL_do_handshake(m.ssl);
+    if (r == 1) break;
+    const int code = SSL_get_error(m.ssl, r);
+    if (code == SSL_ERROR_WANT_READ || code == SSL_ERROR_WANT_WRITE) {
+      auto [ec] = co_await m.socket.async_wait(
+          code == SSL_ERROR_WANT_READ ? tcp::socket::wait_read : tcp::socket::wait_write,
+          use_tuple);
+      if (ec) {
+        m.failed = true;
+        co_return ec;
+      }
+      continue;
+    }
+    co_return m.fail(code);
+  }
+  m.fill_info();
+  co_return boost::system::error_code();
+}
+
+void server_stream::impl::fill_info() {
+  sni.assign(state.sni);
+  info.server_name = sni;
+  info.version = SSL_get_version(ssl);
+  info.cipher = SSL_get_cipher_name(ssl);
+  const unsigned char* proto = nullptr;
+  unsigned len = 0;
+  SSL_get0_alpn_selected(ssl, &proto, &len);
+  alpn.assign(reinterpret_cast<const char*>(proto), len);
+  info.alpn = alpn;
+  info.resumed = SSL_session_reused(ssl) == 1;
+  peer = SSL_get1_peer_certificate(ssl);
+  if (!peer) return;
+  info.peer_certificate = true;
+  subject = name_text(X509_get_subject_name(peer));
+  issuer = name_text(X509_get_issuer_name(peer));
+  if (BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(peer), nullptr)) {
+    if (char* h = BN_bn2hex(bn)) {
+      serial = h;
+      std::transform(serial.begin(), serial.end(), serial.begin(),
+                     [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+      OPENSSL_free(h);
+    }
+    BN_free(bn);
+  }
+  auto md = cert_sha256(peer);
+  sha256 = hex(md.data(), md.size());
+  pem = pem_of(peer);
+  dns = alt_names(peer, GEN_DNS);
+  uris = alt_names(peer, GEN_URI);
+  info.subject = subject;
+  info.issuer = issuer;
+  info.serial = serial;
+  info.sha256 = sha256;
+  info.cert_pem = pem;
+  info.dns_names = dns;
+  info.uris = uris;
+}
+
+std::string server_stream::why(const boost::system::error_code& ec) const {
+  return impl_->failure.empty() ? ec.message() : impl_->failure;
+}
+
+std::size_t server_stream::listener() const noexcept {
+  return impl_->state.listener;
+}
+
+const tls_info& server_stream::info() const noexcept {
+  return impl_->info;
+}
+
+namespace {
+// RFC 3986 percent-encoding of everything but unreserved characters (XFCC's Cert and Chain).
+void url_encode(std::string& out, std::string_view text) {
+  static constexpr char digits[] = "0123456789ABCDEF";
+  for (unsigned char ch : text) {
+    if (std::isalnum(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+      out.push_back(static_cast<char>(ch));
+    } else {
+      out.push_back('%');
+      out.push_back(digits[ch >> 4]);
+      out.push_back(digits[ch & 15]);
+    }
+  }
+}
+
+// A value in an XFCC element: quoted (with \" and \\ escaped) when it holds a
+// separator.
+void xfcc_value(std::string& out, std::string_view v, bool always_quote) {
+  const bool quote = always_quote || v.find_first_of(",;=\"") != std::string_view::npos;
+  if (!quote) {
+    out.append(v);
+    return;
+  }
+  out.push_back('"');
+  for (char ch : v) {
+    if (ch == '"' || ch == '\\') out.push_back('\\');
+    out.push_back(ch);
+  }
+  out.push_back('"');
+}
+}  // namespace
+
+std::string_view server_stream::forwarded_element(const client_cert_forwarding& d) {
+  impl& m = *impl_;
+  if (!m.peer) return {};
+  const int flags = (d.subject ? 1 : 0) | (d.cert ? 2 : 0) | (d.chain ? 4 : 0) | (d.dns ? 8 : 0) |
+                    (d.uri ? 16 : 0);
+  if (flags == m.element_flags) return m.element;
+  std::string& e = m.element;
+  e.assign("Hash=").append(m.sha256);
+  if (d.cert) {
+    e.append(";Cert=\"");
+    url_encode(e, m.pem);
+    e.push_back('"');
+  }
+  if (d.chain) {
+    e.append(";Chain=\"");
+    std::string all = m.pem;
+    if (STACK_OF(X509)* chain = SSL_get_peer_cert_chain(m.ssl))
+      for (int i = 0; i < sk_X509_num(chain); ++i) {
+        X509* c = sk_X509_value(chain, i);
+        if (X509_cmp(c, m.peer) != 0) all += pem_of(c);
+      }
+    url_encode(e, all);
+    e.push_back('"');
+  }
+  if (d.subject) {
+    e.append(";Subject=");
+    xfcc_value(e, m.subject, true);
+  }
+  if (d.uri)
+    for (const auto& u : m.uris) {
+      e.append(";URI=");
+      xfcc_value(e, u, false);
+    }
+  if (d.dns)
+    for (const auto& n : m.dns) {
+      e.append(";DNS=");
+      xfcc_value(e, n, false);
+    }
+  m.element_flags = flags;
+  return e;
+}
+
+asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> server_stream::read_some(
+    asio::mutable_buffer into) {
+  impl& m = *impl_;
+  for (;;) {
+    std::size_t got = 0;
+    ERR_clear_error();
+    const int r = SSL_read_ex(m.ssl, into.data(), into.size(), &got);
+    if (r == 1) co_return std::tuple(boost::system::error_code(), got);
+    const int code = SSL_get_error(m.ssl, r);
+    if (code == SSL_ERROR_WANT_READ || code == SSL_ERROR_WANT_WRITE) {
+      auto [ec] = co_await m.socket.async_wait(
+          code == SSL_ERROR_WANT_READ ? tcp::socket::wait_read : tcp::socket::wait_write,
+          use_tuple);
+      if (ec) co_return std::tuple(ec, std::size_t{0});
+      continue;
+    }
+    if (code == SSL_ERROR_ZERO_RETURN) co_return std::tuple(asio::error::eof, std::size_t{0});
+    co_return std::tuple(m.fail(code), std::size_t{0});
+  }
+}
+
+asio::awaitable<bool> server_stream::impl::write_all(const char* p, std::size_t n) {
+  while (n > 0) {
+    std::size_t written = 0;
+    ERR_clear_error();
+    const int r = SSL_write_ex(ssl, p, n, &written);
+    if (r == 1) {
+      p += written;
+      n -= written;
+      continue;
+    }
+    const int code = SSL_get_error(ssl, r);
+    if (code != SSL_ERROR_WANT_READ && code != SSL_ERROR_WANT_WRITE) {
+      fail(code);
+      co_return false;
+    }
+    auto [ec] = co_await socket.async_wait(
+        code == SSL_ERROR_WANT_READ ? tcp::socket::wait_read : tcp::socket::wait_write, use_tuple);
+    if (ec) co_return false;
+  }
+  co_return true;
+}
+
+asio::awaitable<bool> server_stream::write(std::span<const asio::const_buffer> data) {
+  // Pieces are gathered up to a few records' worth so a head and the start
+  // of a body leave in one record; bigger pieces go as they are.
+  constexpr std::size_t gather_limit = 64 * 1024;
+  impl& m = *impl_;
+  std::string& out = m.out;
+  out.clear();
+  for (const auto& b : data) {
+    const char* p = static_cast<const char*>(b.data());
+    if (out.size() + b.size() <= gather_limit) {
+      out.append(p, b.size());
+      continue;
+    }
+    if (!out.empty()) {
+      if (!co_await m.write_all(out.data(), out.size())) co_return false;
+      out.clear();
+    }
+    if (b.size() <= gather_limit)
+      out.append(p, b.size());
+    else if (!co_await m.write_all(p, b.size()))
+      co_return false;
+  }
+  if (!out.empty() && !co_await m.write_all(out.data(), out.size())) co_return false;
+  co_return true;
+}
+
+void server_stream::close_notify() noexcept {
+  impl& m = *impl_;
+  if (!m.ssl || m.failed || !SSL_is_init_finished(m.ssl) ||
+      (SSL_get_shutdown(m.ssl) & SSL_SENT_SHUTDOWN))
+    return;
+  ERR_clear_error();
+  SSL_shutdown(m.ssl);  // one try: whatever the socket takes now
+  ERR_clear_error();
+}
+
+}  // namespace gateway::tls
