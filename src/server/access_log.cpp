@@ -29,13 +29,24 @@ void append_ms(std::string& out, std::uint64_t micros) {
 
 access_log_format::access_log_format(std::string_view format) {
   static constexpr std::pair<std::string_view, field> names[] = {
-      {"time", field::time},           {"request_id", field::request_id},
-      {"client", field::client},       {"method", field::method},
-      {"host", field::host},           {"path", field::path},
-      {"status", field::status},       {"bytes_in", field::bytes_in},
-      {"bytes_out", field::bytes_out}, {"duration_ms", field::duration_ms},
-      {"upstream", field::upstream},   {"upstream_ms", field::upstream_ms},
-      {"route", field::route},         {"listener", field::listener}};
+      {"time", field::time},
+      {"request_id", field::request_id},
+      {"client", field::client},
+      {"method", field::method},
+      {"host", field::host},
+      {"path", field::path},
+      {"status", field::status},
+      {"bytes_in", field::bytes_in},
+      {"bytes_out", field::bytes_out},
+      {"duration_ms", field::duration_ms},
+      {"upstream", field::upstream},
+      {"upstream_ms", field::upstream_ms},
+      {"route", field::route},
+      {"listener", field::listener},
+      {"tls_version", field::tls_version},
+      {"tls_cipher", field::tls_cipher},
+      {"tls_sni", field::tls_sni},
+      {"client_subject", field::client_subject}};
   std::string literal;
   for (std::size_t i = 0; i < format.size(); ++i) {
     if (format[i] != '%') {
@@ -98,6 +109,16 @@ void access_log_format::append(const access_record& r, std::string& out) const {
       w.raw(upstream_ms);
     }
     w.field("route", r.route).field("listener", r.listener);
+    if (r.tls) {
+      w.key("tls")
+          .begin_object()
+          .field("version", r.tls->version)
+          .field("cipher", r.tls->cipher)
+          .field("sni", r.tls->server_name)
+          .field("resumed", r.tls->resumed);
+      if (r.tls->peer_certificate) w.field("client_subject", r.tls->subject);
+      w.end_object();
+    }
     if (!r.metadata.empty()) {
       w.key("metadata").begin_object();
       for (const auto& [k, v] : r.metadata)
@@ -157,6 +178,18 @@ void access_log_format::append(const access_record& r, std::string& out) const {
         break;
       case field::listener:
         out.append(r.listener);
+        break;
+      case field::tls_version:
+        out.append(r.tls ? r.tls->version : "-");
+        break;
+      case field::tls_cipher:
+        out.append(r.tls ? r.tls->cipher : "-");
+        break;
+      case field::tls_sni:
+        out.append(r.tls && !r.tls->server_name.empty() ? r.tls->server_name : "-");
+        break;
+      case field::client_subject:
+        out.append(r.tls && r.tls->peer_certificate ? r.tls->subject : "-");
         break;
       case field::metadata: {
         std::string_view value = "-";

@@ -2,6 +2,7 @@
 // The access log: workers format one line per request into a batch of their
 // own and hand full batches to a writer thread through a bounded queue, so a
 // slow disk costs dropped lines (counted), never a stalled request.
+#include <gateway/filter.hpp>
 #include <gateway/server.hpp>
 
 #include <chrono>
@@ -26,6 +27,7 @@ struct access_record {
   std::uint64_t bytes_in = 0, bytes_out = 0;
   std::uint64_t duration_us = 0, upstream_us = 0;
   std::span<const std::pair<std::string, std::string>> metadata;  // what filters left
+  const tls_info* tls = nullptr;                                  // HTTPS: the connection's TLS
 };
 
 // A line format compiled once: JSON, or text with %field% placeholders.
@@ -54,6 +56,10 @@ class access_log_format {
     route,
     listener,
     metadata,  // %meta:KEY%: a value a filter left, "-" when none
+    tls_version,
+    tls_cipher,
+    tls_sni,
+    client_subject,  // the client certificate's subject (mTLS)
   };
   struct part {
     field what;

@@ -804,6 +804,7 @@ void connection::log_access(std::uint64_t micros) noexcept {
   r.duration_us = micros;
   r.upstream_us = upstream_us_;
   if (filters_.active()) r.metadata = filters_.all_metadata();
+  if (tls_) r.tls = &tls_->info();
   worker_.log_request(r);
 }
 

@@ -3,6 +3,9 @@
 // handshake limits, OCSP stapling and redirects to HTTPS.
 #include <gateway/error.hpp>
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <fstream>
 #include <thread>
 
@@ -292,8 +295,15 @@ TEST_SUITE("tls termination") {
                       "name: client-ca}]\n  headers:\n    xForwardedClientCert:\n      mode: "
                       "SanitizeSet\n      certDetailsToAdd: [Subject, URI, DNS]\n"));
     add_tls_echo(cfg);
-    running_gateway gw(cfg);
-    const std::uint16_t port = https_port(gw);
+    char log_path[] = "/tmp/gateway-tls-log-XXXXXX";
+    ::close(::mkstemp(log_path));
+    gateway::server_options o;
+    o.threads = 1;
+    o.level = gateway::log_level::error;
+    o.access_log = {log_path, "%tls_version% %tls_sni% %client_subject% %status%"};
+    gateway::server gw(cfg, o);
+    gw.start();
+    const std::uint16_t port = gw.port("default/web/https");
     const std::string spoof =
         "GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-Client-Cert: Hash=forged\r\n\r\n";
 
@@ -319,6 +329,14 @@ TEST_SUITE("tls termination") {
     CHECK(seen.header("x-forwarded-client-cert") ==
           "Hash=" + hash + ";Subject=\"CN=alice\";URI=spiffe://test/alice;DNS=alice.clients.test");
     CHECK(seen.count("x-forwarded-client-cert") == 1);
+    CHECK(eventually([&] {
+      std::ifstream in(log_path);
+      std::string line;
+      std::getline(in, line);
+      return line == "TLSv1.3 upstream.test CN=alice 200";
+    }));
+    gw.stop();
+    std::remove(log_path);
   }
 
   TEST_CASE("optional client certificates, pins, and XFCC sanitized by default") {
@@ -389,6 +407,19 @@ TEST_SUITE("tls termination") {
     // Without SNI the catch-all is the first listener declared: the same.
     tls_client no_sni(https_port(gw, "open"), {});
     CHECK(no_sni.exchange(get_request("locked.test")).starts_with("HTTP/1.1 421"));
+    // Nor does a session from the open listener resume on the locked one
+    // (TLS 1.2: the client offers its session ID whatever the name).
+    std::shared_ptr<void> session;
+    {
+      tls_client open12(https_port(gw, "open"),
+                        {.sni = "open.test", .max_version = TLS1_2_VERSION});
+      REQUIRE(open12.connected());
+      session = open12.session();
+    }
+    tls_client sneaky(https_port(gw, "open"),
+                      {.sni = "locked.test", .max_version = TLS1_2_VERSION, .session = session});
+    CHECK_FALSE(sneaky.connected());
+    CHECK(up.requests() == 1);
   }
 
   TEST_CASE("a certificate swapped by reload serves new connections, old ones keep working") {
