@@ -48,26 +48,35 @@ void read_listener_tls(document_reader& doc, const YAML::Node& l, const std::str
     doc.fail(tls, rp, "an HTTPS listener needs at least one certificate");
     return;
   }
-  if (!doc.is_seq(refs, rp)) return;
-  for (std::size_t i = 0; i < refs.size(); ++i) {
-    std::string cp = index_path(rp, i);
-    if (!doc.is_map(refs[i], cp)) continue;
-    doc.check_keys(refs[i], cp, {"group", "kind", "name", "namespace"});
-    object_ref r;
-    r.group = doc.string_at(refs[i], "group", cp, false).value_or("");
-    r.kind = doc.string_at(refs[i], "kind", cp, false).value_or("Secret");
-    r.name = doc.string_at(refs[i], "name", cp, true).value_or("");
-    r.ns = doc.string_at(refs[i], "namespace", cp, false).value_or(gateway_ns);
-    r.node = refs[i];
-    r.path = cp;
-    if (!r.group.empty() || r.kind != "Secret") {
-      doc.fail(refs[i], cp, "a certificateRef is a core Secret (group \"\", kind Secret)");
-      continue;
-    }
-    ld.certificate_refs.push_back(std::move(r));
+  for (object_ref& r : read_object_refs(doc, refs, rp, "Secret", gateway_ns)) {
+    if (!r.group.empty() || r.kind != "Secret")
+      doc.fail(r.node, r.path, "a certificateRef is a core Secret (group \"\", kind Secret)");
+    else
+      ld.certificate_refs.push_back(std::move(r));
   }
 }
 }  // namespace
+
+std::vector<object_ref> read_object_refs(document_reader& doc, const YAML::Node& refs,
+                                         const std::string& path, const std::string& kind,
+                                         const std::string& ns) {
+  std::vector<object_ref> out;
+  if (!doc.is_seq(refs, path)) return out;
+  for (std::size_t i = 0; i < refs.size(); ++i) {
+    std::string p = index_path(path, i);
+    if (!doc.is_map(refs[i], p)) continue;
+    doc.check_keys(refs[i], p, {"group", "kind", "name", "namespace"});
+    object_ref r;
+    r.group = doc.string_at(refs[i], "group", p, false).value_or("");
+    r.kind = doc.string_at(refs[i], "kind", p, false).value_or(kind);
+    r.name = doc.string_at(refs[i], "name", p, true).value_or("");
+    r.ns = doc.string_at(refs[i], "namespace", p, false).value_or(ns);
+    r.node = refs[i];
+    r.path = std::move(p);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
 
 std::optional<gateway_doc> read_gateway(document_reader& doc, const YAML::Node& d, meta m) {
   doc.check_keys(d, "", {"apiVersion", "kind", "metadata", "spec"}, {"status"});

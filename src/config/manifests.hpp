@@ -125,6 +125,13 @@ struct slice_doc {
   std::vector<service_port_doc> ports;
 };
 
+// Reads a list of object references (`group`, `kind`, `name`, `namespace`;
+// certificateRefs, caCertificateRefs) at `path`; `kind` and `ns` are the
+// defaults for fields left out.
+std::vector<object_ref> read_object_refs(yaml_config::document_reader& doc, const YAML::Node& refs,
+                                         const std::string& path, const std::string& kind,
+                                         const std::string& ns);
+
 // Reads a Gateway's spec; nothing when it is too broken to use.
 std::optional<gateway_doc> read_gateway(yaml_config::document_reader& doc, const YAML::Node& d,
                                         meta m);

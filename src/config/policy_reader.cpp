@@ -309,20 +309,10 @@ void read_client_tls(document_reader& doc, const YAML::Node& t, client_tls_setti
     const std::string rp = join_path(vp, "caCertificateRefs");
     if (!refs.IsDefined() || (refs.IsSequence() && refs.size() == 0))
       doc.fail(v, rp, "client validation needs the CA certificates to verify clients with");
-    else if (doc.is_seq(refs, rp))
-      for (std::size_t i = 0; i < refs.size(); ++i) {
-        const std::string cp = index_path(rp, i);
-        if (!doc.is_map(refs[i], cp)) continue;
-        doc.check_keys(refs[i], cp, {"group", "kind", "name", "namespace"});
-        object_ref r;
-        r.group = doc.string_at(refs[i], "group", cp, false).value_or("");
-        r.kind = doc.string_at(refs[i], "kind", cp, false).value_or("Secret");
-        r.name = doc.string_at(refs[i], "name", cp, true).value_or("");
-        r.ns = doc.string_at(refs[i], "namespace", cp, false).value_or("");
-        r.node = refs[i];
-        r.path = cp;
+    else
+      for (object_ref& r : read_object_refs(doc, refs, rp, "Secret", "")) {
         if (!r.group.empty() || (r.kind != "Secret" && r.kind != "ConfigMap"))
-          doc.fail(refs[i], cp, "a CA certificate reference is a core ConfigMap or Secret");
+          doc.fail(r.node, r.path, "a CA certificate reference is a core ConfigMap or Secret");
         else
           out.ca_refs.push_back(std::move(r));
       }
