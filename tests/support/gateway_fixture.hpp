@@ -111,11 +111,14 @@ struct captured_log {
       lines.emplace_back(line);
     };
   }
-  bool has(const std::string& text) {
+  bool has(const std::string& text) { return count(text) > 0; }
+  // How many lines hold `text`.
+  std::size_t count(const std::string& text) {
     std::lock_guard lock(mutex);
+    std::size_t n = 0;
     for (const auto& l : lines)
-      if (l.find(text) != std::string::npos) return true;
-    return false;
+      if (l.find(text) != std::string::npos) ++n;
+    return n;
   }
 };
 
