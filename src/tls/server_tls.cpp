@@ -242,9 +242,18 @@ struct server_context::impl {
     std::string ciphers, suites, curves, sigalgs;
     std::string alpn;  // wire format
     bool tickets = true;
-    // Client validation (store null: none).
-    X509_STORE* store = nullptr;
-    STACK_OF(X509_NAME) * ca_names = nullptr;
+    // Client validation (store null: none); owned here so a listener that
+    // fails halfway through its checks frees them too.
+    struct store_free {
+      void operator()(X509_STORE* p) const noexcept { X509_STORE_free(p); }
+    };
+    struct names_free {
+      void operator()(STACK_OF(X509_NAME) * p) const noexcept {
+        sk_X509_NAME_pop_free(p, X509_NAME_free);
+      }
+    };
+    std::unique_ptr<X509_STORE, store_free> store;
+    std::unique_ptr<STACK_OF(X509_NAME), names_free> ca_names;
     bool optional = false;
     std::vector<std::array<unsigned char, 32>> cert_pins, spki_pins;
     std::uint64_t validation = 0;
@@ -265,10 +274,6 @@ struct server_context::impl {
       X509_free(c.leaf);
       sk_X509_pop_free(c.chain, X509_free);
       EVP_PKEY_free(c.key);
-    }
-    for (auto& l : listeners) {
-      X509_STORE_free(l.store);
-      sk_X509_NAME_pop_free(l.ca_names, X509_NAME_free);
     }
     SSL_CTX_free(ctx);
   }
@@ -390,8 +395,8 @@ void server_context::impl::apply(const listener& l, SSL* ssl) const noexcept {
   if (l.store) {
     SSL_set_verify(ssl, SSL_VERIFY_PEER | (l.optional ? 0 : SSL_VERIFY_FAIL_IF_NO_PEER_CERT),
                    on_verify);
-    SSL_set1_verify_cert_store(ssl, l.store);
-    SSL_set_client_CA_list(ssl, SSL_dup_CA_list(l.ca_names));
+    SSL_set1_verify_cert_store(ssl, l.store.get());
+    SSL_set_client_CA_list(ssl, SSL_dup_CA_list(l.ca_names.get()));
   } else {
     SSL_set_verify(ssl, SSL_VERIFY_NONE, nullptr);
   }
@@ -445,9 +450,9 @@ std::size_t server_context::impl::add_certificate(const tls_certificate& c,
   kept.key_type = EVP_PKEY_base_id(kept.key);
   {
     // OpenSSL's own checks (key size and digest at the security level).
-    SSL_CTX* probe = SSL_CTX_new(TLS_server_method());
-    const int ok = SSL_CTX_use_cert_and_key(probe, kept.leaf, kept.key, kept.chain, 1);
-    SSL_CTX_free(probe);
+    const std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> probe(SSL_CTX_new(TLS_server_method()),
+                                                                  SSL_CTX_free);
+    const int ok = SSL_CTX_use_cert_and_key(probe.get(), kept.leaf, kept.key, kept.chain, 1);
     if (ok != 1) throw error(errc::invalid_config, what + "is not usable: " + openssl_error());
   }
   for (auto& n : alt_names(kept.leaf, GEN_DNS)) {
@@ -517,32 +522,27 @@ void server_context::impl::add_listener(const server_listener& in) {
     throw error(errc::invalid_config, where + ": TLS minimum version " + c.min_version +
                                           " is above the maximum " + c.max_version);
   // Each name on its own: OpenSSL skips unknown ones in a list silently.
-  SSL_CTX* probe = SSL_CTX_new(TLS_server_method());
+  const std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> probe(SSL_CTX_new(TLS_server_method()),
+                                                                SSL_CTX_free);
+  auto refuse = [&](const char* what, const std::string& name) {
+    ERR_clear_error();
+    return error(errc::invalid_config, where + ": unknown " + what + " '" + name + "'");
+  };
   std::vector<std::string> v12, v13;
   for (const auto& name : c.ciphers) {
     const bool tls13 = name.starts_with("TLS_");
-    const int ok = tls13 ? SSL_CTX_set_ciphersuites(probe, name.c_str())
-                         : SSL_CTX_set_cipher_list(probe, name.c_str());
-    if (ok != 1 || name.find_first_of(":, ") != std::string::npos) {
-      SSL_CTX_free(probe);
-      ERR_clear_error();
-      throw error(errc::invalid_config, where + ": unknown cipher suite '" + name + "'");
-    }
+    const int ok = tls13 ? SSL_CTX_set_ciphersuites(probe.get(), name.c_str())
+                         : SSL_CTX_set_cipher_list(probe.get(), name.c_str());
+    if (ok != 1 || name.find_first_of(":, ") != std::string::npos)
+      throw refuse("cipher suite", name);
     (tls13 ? v13 : v12).push_back(name);
   }
   for (const auto& name : c.groups)
-    if (SSL_CTX_set1_groups_list(probe, name.c_str()) != 1) {
-      SSL_CTX_free(probe);
-      ERR_clear_error();
-      throw error(errc::invalid_config, where + ": unknown key exchange group '" + name + "'");
-    }
+    if (SSL_CTX_set1_groups_list(probe.get(), name.c_str()) != 1)
+      throw refuse("key exchange group", name);
   for (const auto& name : c.signature_algorithms)
-    if (SSL_CTX_set1_sigalgs_list(probe, name.c_str()) != 1) {
-      SSL_CTX_free(probe);
-      ERR_clear_error();
-      throw error(errc::invalid_config, where + ": unknown signature algorithm '" + name + "'");
-    }
-  SSL_CTX_free(probe);
+    if (SSL_CTX_set1_sigalgs_list(probe.get(), name.c_str()) != 1)
+      throw refuse("signature algorithm", name);
   if (!c.ciphers.empty() && v12.empty() && l.min_version < TLS1_3_VERSION)
     throw error(errc::invalid_config,
                 where + ": the cipher list has no TLS 1.2 suite but TLS 1.2 is allowed");
@@ -565,11 +565,11 @@ void server_context::impl::add_listener(const server_listener& in) {
     if (cas.empty())
       throw error(errc::invalid_config,
                   where + ": client validation needs CA certificates (PEM) to verify clients with");
-    l.store = X509_STORE_new();
-    l.ca_names = sk_X509_NAME_new_null();
+    l.store.reset(X509_STORE_new());
+    l.ca_names.reset(sk_X509_NAME_new_null());
     for (X509* ca : cas) {
-      X509_STORE_add_cert(l.store, ca);
-      sk_X509_NAME_push(l.ca_names, X509_NAME_dup(X509_get_subject_name(ca)));
+      X509_STORE_add_cert(l.store.get(), ca);
+      sk_X509_NAME_push(l.ca_names.get(), X509_NAME_dup(X509_get_subject_name(ca)));
       X509_free(ca);
     }
     l.optional = v->optional;
@@ -669,8 +669,8 @@ server_context::server_context(std::span<const server_listener> listeners,
   if (d.store) {
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (d.optional ? 0 : SSL_VERIFY_FAIL_IF_NO_PEER_CERT),
                        on_verify);
-    SSL_CTX_set1_verify_cert_store(ctx, d.store);
-    SSL_CTX_set_client_CA_list(ctx, SSL_dup_CA_list(d.ca_names));
+    SSL_CTX_set1_verify_cert_store(ctx, d.store.get());
+    SSL_CTX_set_client_CA_list(ctx, SSL_dup_CA_list(d.ca_names.get()));
   }
   for (std::size_t i : d.groups.front().certs)
     if (SSL_CTX_use_cert_and_key(ctx, m.certs[i].leaf, m.certs[i].key, m.certs[i].chain, 1) != 1)
