@@ -1,8 +1,7 @@
-// TLS termination on OpenSSL, without Asio's SSL stream: OpenSSL reads and
-// writes the connection's non-blocking socket itself (through a small BIO
-// using recv/send), and only when it would block does the coroutine wait on
-// the socket's reactor. That saves the copies through memory BIOs and keeps
-// a TLS read as one recv of up to a full record.
+// TLS termination on OpenSSL, without Asio's SSL stream: a small BIO of our
+// own gives OpenSSL the ciphertext Asio read (one recv of up to a record) and
+// sends its records straight to the socket, so no byte goes through memory
+// BIOs and Asio's buffers on the way out.
 #include "tls/server_tls.hpp"
 
 #include <gateway/error.hpp>
@@ -27,38 +26,51 @@ namespace gateway::tls {
 
 namespace {
 
-// --- a BIO over a socket that never raises SIGPIPE -------------------------
+// --- the connection's BIO ----------------------------------------------------
+// Ciphertext comes in through Asio (a read tries recv at once and only waits
+// when there is nothing, with no epoll_ctl per wait) into `raw`, which the BIO
+// hands to OpenSSL; it goes out with send(MSG_NOSIGNAL) straight from
+// OpenSSL's record buffer, so a peer that left raises no SIGPIPE.
+struct wire {
+  int fd = -1;
+  char* raw = nullptr;
+  std::size_t at = 0, end = 0;  // unread ciphertext is raw[at, end)
+  bool eof = false;
+};
 
-int fd_of(BIO* b) {
-  return static_cast<int>(reinterpret_cast<std::intptr_t>(BIO_get_data(b)));
-}
-
-int socket_write(BIO* b, const char* data, int len) {
+int wire_write(BIO* b, const char* data, int len) {
   BIO_clear_retry_flags(b);
-  ssize_t n = ::send(fd_of(b), data, static_cast<std::size_t>(len), MSG_NOSIGNAL);
+  const auto* w = static_cast<const wire*>(BIO_get_data(b));
+  ssize_t n = ::send(w->fd, data, static_cast<std::size_t>(len), MSG_NOSIGNAL);
   if (n >= 0) return static_cast<int>(n);
   if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) BIO_set_retry_write(b);
   return -1;
 }
 
-int socket_read(BIO* b, char* data, int len) {
+int wire_read(BIO* b, char* data, int len) {
   BIO_clear_retry_flags(b);
-  ssize_t n = ::recv(fd_of(b), data, static_cast<std::size_t>(len), 0);
-  if (n >= 0) return static_cast<int>(n);
-  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) BIO_set_retry_read(b);
-  return -1;
+  auto* w = static_cast<wire*>(BIO_get_data(b));
+  if (w->at == w->end) {
+    if (w->eof) return 0;
+    BIO_set_retry_read(b);  // the stream reads more, then OpenSSL asks again
+    return -1;
+  }
+  const std::size_t n = std::min(static_cast<std::size_t>(len), w->end - w->at);
+  std::memcpy(data, w->raw + w->at, n);
+  w->at += n;
+  return static_cast<int>(n);
 }
 
-long socket_ctrl(BIO*, int cmd, long, void*) {
+long wire_ctrl(BIO*, int cmd, long, void*) {
   return cmd == BIO_CTRL_FLUSH ? 1 : 0;
 }
 
-const BIO_METHOD* socket_method() {
+const BIO_METHOD* wire_method() {
   static BIO_METHOD* method = [] {
-    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "gateway socket");
-    BIO_meth_set_write(m, socket_write);
-    BIO_meth_set_read(m, socket_read);
-    BIO_meth_set_ctrl(m, socket_ctrl);
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "gateway wire");
+    BIO_meth_set_write(m, wire_write);
+    BIO_meth_set_read(m, wire_read);
+    BIO_meth_set_ctrl(m, wire_ctrl);
     return m;
   }();
   return method;
@@ -716,6 +728,16 @@ struct server_stream::impl {
   std::string out;      // gathered plaintext for one write
   std::string element;  // the X-Forwarded-Client-Cert element
   int element_flags = -1;
+  // Ciphertext read from the socket and not yet taken by OpenSSL: room for
+  // a whole record, so a request usually arrives with one recv.
+  static constexpr std::size_t raw_size = 17 * 1024;
+  std::unique_ptr<char[]> raw{new char[raw_size]};
+  wire w;
+
+  // Reads more ciphertext (after OpenSSL took all there was).
+  asio::awaitable<boost::system::error_code> fill();
+  // Waits out what SSL_get_error asked for; an error ends the operation.
+  asio::awaitable<boost::system::error_code> wait(int code);
 
   void fill_info();
   // What SSL_get_error said, as an error code (and `failure` for a log line).
@@ -731,8 +753,10 @@ server_stream::server_stream(std::shared_ptr<const server_context> context, tcp:
   SSL* ssl = SSL_new(ctx.ctx);
   impl_->ssl = ssl;
   if (!ssl) return;  // handshake() reports it
-  BIO* bio = BIO_new(socket_method());
-  BIO_set_data(bio, reinterpret_cast<void*>(static_cast<std::intptr_t>(socket.native_handle())));
+  impl_->w.fd = socket.native_handle();
+  impl_->w.raw = impl_->raw.get();
+  BIO* bio = BIO_new(wire_method());
+  BIO_set_data(bio, &impl_->w);
   BIO_set_init(bio, 1);
   SSL_set_bio(ssl, bio, bio);
   SSL_set_app_data(ssl, &impl_->state);
@@ -764,6 +788,26 @@ boost::system::error_code server_stream::impl::fail(int code) {
   return {EPROTO, boost::system::system_category()};
 }
 
+asio::awaitable<boost::system::error_code> server_stream::impl::fill() {
+  auto [ec, n] = co_await socket.async_read_some(asio::buffer(raw.get(), raw_size), use_tuple);
+  w.at = 0;
+  w.end = n;
+  if (ec == asio::error::eof) {
+    w.eof = true;  // OpenSSL sees the end of the stream
+    co_return boost::system::error_code();
+  }
+  co_return ec;
+}
+
+asio::awaitable<boost::system::error_code> server_stream::impl::wait(int code) {
+  if (code == SSL_ERROR_WANT_READ) {
+    if (w.eof) co_return asio::error::eof;
+    co_return co_await fill();
+  }
+  auto [ec] = co_await socket.async_wait(tcp::socket::wait_write, use_tuple);
+  co_return ec;
+}
+
 asio::awaitable<boost::system::error_code> server_stream::handshake() {
   impl& m = *impl_;
   if (!m.ssl) {
@@ -776,10 +820,7 @@ asio::awaitable<boost::system::error_code> server_stream::handshake() {
     if (r == 1) break;
     const int code = SSL_get_error(m.ssl, r);
     if (code == SSL_ERROR_WANT_READ || code == SSL_ERROR_WANT_WRITE) {
-      auto [ec] = co_await m.socket.async_wait(
-          code == SSL_ERROR_WANT_READ ? tcp::socket::wait_read : tcp::socket::wait_write,
-          use_tuple);
-      if (ec) {
+      if (const auto ec = co_await m.wait(code)) {
         m.failed = true;
         co_return ec;
       }
@@ -926,10 +967,7 @@ asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> server_strea
     if (r == 1) co_return std::tuple(boost::system::error_code(), got);
     const int code = SSL_get_error(m.ssl, r);
     if (code == SSL_ERROR_WANT_READ || code == SSL_ERROR_WANT_WRITE) {
-      auto [ec] = co_await m.socket.async_wait(
-          code == SSL_ERROR_WANT_READ ? tcp::socket::wait_read : tcp::socket::wait_write,
-          use_tuple);
-      if (ec) co_return std::tuple(ec, std::size_t{0});
+      if (const auto ec = co_await m.wait(code)) co_return std::tuple(ec, std::size_t{0});
       continue;
     }
     if (code == SSL_ERROR_ZERO_RETURN) co_return std::tuple(asio::error::eof, std::size_t{0});
@@ -952,9 +990,7 @@ asio::awaitable<bool> server_stream::impl::write_all(const char* p, std::size_t 
       fail(code);
       co_return false;
     }
-    auto [ec] = co_await socket.async_wait(
-        code == SSL_ERROR_WANT_READ ? tcp::socket::wait_read : tcp::socket::wait_write, use_tuple);
-    if (ec) co_return false;
+    if (co_await wait(code)) co_return false;
   }
   co_return true;
 }

@@ -59,9 +59,10 @@ class server_context {
   std::unique_ptr<impl> impl_;
 };
 
-// A connection's TLS over its socket (which the caller keeps and closes). Reads
-// and writes go straight to the socket with recv/send; waits go through the
-// socket's reactor, so cancelling the socket ends them.
+// A connection's TLS over its socket (which the caller keeps and closes).
+// Ciphertext is read with the socket's async_read_some and written with send
+// from OpenSSL's buffer; every wait is the socket's, so cancelling the socket
+// ends it.
 class server_stream {
  public:
   server_stream(std::shared_ptr<const server_context> context, tcp::socket& socket);
