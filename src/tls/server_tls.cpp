@@ -16,6 +16,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <sstream>
 
@@ -241,6 +242,7 @@ struct server_context::impl {
     int key_type = 0;
     std::vector<std::string> names;  // DNS names (or the CN), lowercased
     std::string ocsp;
+    std::time_t ocsp_expires = 0;  // the response's nextUpdate (0: none given)
   };
   // Certificates for one set of names, one per key type.
   struct cert_group {
@@ -340,6 +342,8 @@ int on_status_request(SSL* ssl, void*) {
   X509* served = SSL_get_certificate(ssl);
   for (const auto& c : st->ctx->certs) {
     if (c.leaf != served || c.ocsp.empty()) continue;
+    // A response past its nextUpdate is worse than none: clients reject it.
+    if (c.ocsp_expires && std::time(nullptr) >= c.ocsp_expires) return SSL_TLSEXT_ERR_NOACK;
     void* copy = OPENSSL_memdup(c.ocsp.data(), c.ocsp.size());
     if (!copy) return SSL_TLSEXT_ERR_NOACK;
     SSL_set_tlsext_status_ocsp_resp(ssl, static_cast<unsigned char*>(copy),
@@ -492,8 +496,20 @@ std::size_t server_context::impl::add_certificate(const tls_certificate& c,
       ERR_clear_error();
       throw error(errc::invalid_config, what + "OCSP response is not a DER OCSPResponse");
     }
+    // Its first answer's nextUpdate bounds how long it may be stapled.
+    if (OCSP_BASICRESP* basic = OCSP_response_get1_basic(r)) {
+      ASN1_GENERALIZEDTIME* next = nullptr;
+      if (OCSP_SINGLERESP* single = OCSP_resp_get0(basic, 0))
+        OCSP_single_get0_status(single, nullptr, nullptr, nullptr, &next);
+      std::tm when{};
+      if (next && ASN1_TIME_to_tm(next, &when) == 1) kept.ocsp_expires = timegm(&when);
+      OCSP_BASICRESP_free(basic);
+    }
     OCSP_RESPONSE_free(r);
+    ERR_clear_error();
     kept.ocsp = std::move(ocsp);
+    if (kept.ocsp_expires && std::time(nullptr) >= kept.ocsp_expires)
+      warnings.push_back(what + "OCSP response is past its nextUpdate: not stapled");
   }
   const std::string label = kept.names.empty() ? std::string("(no name)") : kept.names.front();
   if (X509_cmp_current_time(X509_get0_notAfter(kept.leaf)) < 0)

@@ -569,6 +569,25 @@ TEST_SUITE("tls termination") {
     tls_client quiet(https_port(gw), {.sni = "upstream.test"});
     REQUIRE(quiet.connected());
     CHECK(quiet.ocsp().empty());
+
+    // A response past its nextUpdate is not stapled (clients would reject
+    // it), with a warning when it is loaded.
+    pki.stale_ocsp_response("server");
+    captured_log log;
+    auto stale = start_logged(
+        load_on_loopback(https_gateway(https_listener("cert"), up.port()) +
+                         "---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: cert\n  "
+                         "annotations:\n    gateway.dev/ocsp-file: " +
+                         pki.path("server.stale-ocsp") +
+                         "\ntype: kubernetes.io/tls\nstringData:\n  tls.crt: |\n" +
+                         yaml_block(pki.read("server.crt"), 4) + "  tls.key: |\n" +
+                         yaml_block(pki.read("server.key"), 4)),
+        log);
+    CHECK(log.has("OCSP response is past its nextUpdate: not stapled"));
+    tls_client late(stale->port("default/web/https"),
+                    {.sni = "upstream.test", .request_ocsp = true});
+    REQUIRE(late.connected());
+    CHECK(late.ocsp().empty());
   }
 
   TEST_CASE("an HTTPRoute redirect sends plain HTTP to the HTTPS listener") {

@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <openssl/err.h>
+#include <openssl/ocsp.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -75,6 +77,41 @@ void test_pki::ocsp_response(const std::string& name) const {
   run("openssl ocsp -index " + d + "/index.txt -rsigner " + d + "/ca.crt -rkey " + d +
       "/ca.key -CA " + d + "/ca.crt -reqin " + d + "/" + name + ".ocsp-req -respout " + d + "/" +
       name + ".ocsp -ndays 1");
+}
+
+void test_pki::stale_ocsp_response(const std::string& name) const {
+  auto load_cert = [&](const std::string& file) {
+    FILE* f = std::fopen(path(file).c_str(), "r");
+    X509* c = f ? PEM_read_X509(f, nullptr, nullptr, nullptr) : nullptr;
+    if (f) std::fclose(f);
+    return c;
+  };
+  X509* ca = load_cert("ca.crt");
+  X509* leaf = load_cert(name + ".crt");
+  FILE* kf = std::fopen(path("ca.key").c_str(), "r");
+  EVP_PKEY* key = kf ? PEM_read_PrivateKey(kf, nullptr, nullptr, nullptr) : nullptr;
+  if (kf) std::fclose(kf);
+  if (!ca || !leaf || !key) throw std::runtime_error("stale_ocsp_response: cannot read the PKI");
+  OCSP_BASICRESP* basic = OCSP_BASICRESP_new();
+  OCSP_CERTID* id = OCSP_cert_to_id(EVP_sha1(), leaf, ca);
+  ASN1_TIME* this_update = X509_gmtime_adj(nullptr, -2 * 3600);
+  ASN1_TIME* next_update = X509_gmtime_adj(nullptr, -3600);
+  OCSP_basic_add1_status(basic, id, V_OCSP_CERTSTATUS_GOOD, 0, nullptr, this_update, next_update);
+  OCSP_basic_sign(basic, ca, key, EVP_sha256(), nullptr, 0);
+  OCSP_RESPONSE* resp = OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, basic);
+  unsigned char* der = nullptr;
+  const int n = i2d_OCSP_RESPONSE(resp, &der);
+  std::ofstream(path(name + ".stale-ocsp"), std::ios::binary)
+      .write(reinterpret_cast<const char*>(der), n);
+  OPENSSL_free(der);
+  OCSP_RESPONSE_free(resp);
+  OCSP_BASICRESP_free(basic);
+  OCSP_CERTID_free(id);
+  ASN1_TIME_free(this_update);
+  ASN1_TIME_free(next_update);
+  EVP_PKEY_free(key);
+  X509_free(leaf);
+  X509_free(ca);
 }
 
 test_pki::~test_pki() {

@@ -28,6 +28,8 @@ class test_pki {
              const std::string& key_type = "ec", const std::string& ca = "ca") const;
   // Writes `name`.ocsp: a DER OCSP response from the CA about `name`.crt.
   void ocsp_response(const std::string& name) const;
+  // Writes `name`.stale-ocsp: one whose nextUpdate passed an hour ago.
+  void stale_ocsp_response(const std::string& name) const;
 
  private:
   std::string dir_;
