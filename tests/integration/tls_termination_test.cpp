@@ -616,6 +616,44 @@ TEST_SUITE("tls termination") {
     CHECK(up.last().target == "/a?b=1");
   }
 
+  TEST_CASE("large bodies cross TLS intact both ways, on one keep-alive connection") {
+    test_pki pki;
+    constexpr std::uint64_t big = 8ull << 20;
+    test_upstream up([&](const received_request& r) {
+      response_plan p;
+      if (r.method == "GET") {
+        p.generated_bytes = big;  // many records, written as the socket takes them
+      } else {
+        p.body = r.digest.matches_pattern_of(big) ? "intact" : "corrupt";
+      }
+      return p;
+    });
+    running_gateway gw(load_on_loopback(https_gateway(https_listener("cert"), up.port()) +
+                                        tls_secret_yaml(pki, "cert", "server")));
+    tls_client c(https_port(gw), {.sni = "upstream.test"});
+    REQUIRE(c.connected());
+    for (int round = 0; round < 2; ++round) {
+      const std::string down = c.exchange(get_request("x", "/big"));
+      REQUIRE(down.starts_with("HTTP/1.1 200"));
+      const std::size_t body = down.find("\r\n\r\n") + 4;
+      REQUIRE(down.size() - body == big);
+      bool same = true;
+      for (std::uint64_t i = 0; i < big && same; ++i)
+        same = static_cast<unsigned char>(down[body + i]) == pattern_byte(i);
+      CHECK(same);
+      std::string upload =
+          "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(big) + "\r\n\r\n";
+      const std::size_t at = upload.size();
+      upload.resize(at + big);
+      for (std::uint64_t i = 0; i < big; ++i)
+        upload[at + i] = static_cast<char>(pattern_byte(i));
+      const std::string answer = c.exchange(upload);
+      CHECK(answer.starts_with("HTTP/1.1 200"));
+      CHECK(answer.ends_with("intact"));
+    }
+    CHECK(up.requests() == 4);
+  }
+
   TEST_CASE("broken TLS configs are refused with what is wrong") {
     test_pki pki;
     pki.issue("weak", "weak.test", "subjectAltName=DNS:weak.test", "rsa");
