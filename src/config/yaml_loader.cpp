@@ -326,13 +326,7 @@ class loader {
       return &it->second;
     };
     for (const auto& r : chosen->ca_refs)
-      if (const auto* data = data_of(r)) {
-        auto ca = data->find("ca.crt");
-        if (ca == data->end())
-          at.fail(r.node, r.path, r.kind + " " + ns + "/" + r.name + " has no ca.crt");
-        else
-          c.tls.ca_pem += ca->second;
-      }
+      add_ca_bundle(r.kind, ns, r.name, r.node, r.path, at, c.tls.ca_pem);
     if (chosen->client_certificate)
       if (const auto* data = data_of(*chosen->client_certificate)) {
         auto crt = data->find("tls.crt");
@@ -346,6 +340,24 @@ class loader {
           c.tls.client_key_pem = key->second;
         }
       }
+  }
+
+  // Appends the `ca.crt` of ConfigMap or Secret `ns`/`name` to `into`; a
+  // missing object or key is an error at `node`.
+  void add_ca_bundle(const std::string& kind, const std::string& ns, const std::string& name,
+                     const YAML::Node& node, const std::string& path, document_reader& at,
+                     std::string& into) {
+    const auto& store = kind == "ConfigMap" ? config_maps_ : secrets_;
+    auto it = store.find(ns + "/" + name);
+    if (it == store.end()) {
+      at.fail(node, path, kind + " " + ns + "/" + name + " not found in the config");
+      return;
+    }
+    auto ca = it->second.find("ca.crt");
+    if (ca == it->second.end())
+      at.fail(node, path, kind + " " + ns + "/" + name + " has no ca.crt");
+    else
+      into += ca->second;
   }
 
   // A TLS Secret's certificate: PEM in tls.crt/tls.key (tls.ocsp: an OCSP
@@ -416,17 +428,7 @@ class loader {
           pat.fail(r.node, r.path, "a CA reference must be in the policy's namespace");
           continue;
         }
-        const auto& store = r.kind == "ConfigMap" ? config_maps_ : secrets_;
-        auto it = store.find(ns + "/" + r.name);
-        if (it == store.end()) {
-          pat.fail(r.node, r.path, r.kind + " " + ns + "/" + r.name + " not found in the config");
-          continue;
-        }
-        auto ca = it->second.find("ca.crt");
-        if (ca == it->second.end())
-          pat.fail(r.node, r.path, r.kind + " " + ns + "/" + r.name + " has no ca.crt");
-        else
-          tls.client_validation->ca_pem += ca->second;
+        add_ca_bundle(r.kind, ns, r.name, r.node, r.path, pat, tls.client_validation->ca_pem);
       }
     }
     lc.tls = std::move(tls);

@@ -13,6 +13,16 @@ inline constexpr std::size_t max_host_length = 256;
 // it cannot be a host name (too long, empty).
 std::string_view request_host_key(std::string_view host, char (&storage)[max_host_length]) noexcept;
 
+// Whether a listener hostname ("" for any, "*.x" for any name under x, or
+// exact) covers `host` (lowercased, without port): Gateway API listener
+// matching, for Host headers and SNI alike.
+inline bool listener_hostname_covers(std::string_view listener, std::string_view host) noexcept {
+  if (listener.empty()) return true;
+  if (listener.starts_with("*."))
+    return host.size() > listener.size() - 1 && host.ends_with(listener.substr(1));
+  return host == listener;
+}
+
 // A configured host name lowercased ("*.Example.com" -> "*.example.com").
 std::string lowercase_host(std::string_view host);
 

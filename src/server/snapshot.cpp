@@ -374,13 +374,8 @@ const listener_runtime* snapshot::select(const socket_group& group,
   if (group.members.size() == 1) return &listeners[group.members.front()];
   char storage[max_host_length];
   std::string_view key = request_host_key(host, storage);
-  for (std::size_t i : group.members) {
-    std::string_view name = listeners[i].config.hostname;
-    if (name.empty()) return &listeners[i];
-    if (name.starts_with("*.") ? key.size() > name.size() - 1 && key.ends_with(name.substr(1))
-                               : key == name)
-      return &listeners[i];
-  }
+  for (std::size_t i : group.members)
+    if (listener_hostname_covers(listeners[i].config.hostname, key)) return &listeners[i];
   return nullptr;
 }
 

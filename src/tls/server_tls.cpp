@@ -20,6 +20,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "router/host_name.hpp"
 #include "tls/digest.hpp"
 #include "tls/openssl_util.hpp"
 
@@ -374,13 +375,8 @@ int on_verify(int ok, X509_STORE_CTX* store) {
 
 std::size_t server_context::impl::pick_listener(std::string_view sni) const noexcept {
   if (listeners.size() == 1 || sni.empty()) return default_listener;
-  for (std::size_t i = 0; i < listeners.size(); ++i) {
-    std::string_view name = listeners[i].hostname;
-    if (name.empty()) return i;
-    if (name.starts_with("*.") ? sni.size() > name.size() - 1 && sni.ends_with(name.substr(1))
-                               : sni == name)
-      return i;
-  }
+  for (std::size_t i = 0; i < listeners.size(); ++i)
+    if (listener_hostname_covers(listeners[i].hostname, sni)) return i;
   return default_listener;
 }
 
