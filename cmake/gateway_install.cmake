@@ -8,6 +8,7 @@ install(TARGETS gateway_shared gateway_static EXPORT gateway-targets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(DIRECTORY include/gateway DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(FILES capi/gateway.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/gateway)
 install(EXPORT gateway-targets NAMESPACE gateway::
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/gateway)
 configure_package_config_file(cmake/gateway-config.cmake.in

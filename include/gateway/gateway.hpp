@@ -2,6 +2,7 @@
 // Everything the library offers to C++ hosts, in one include.
 #include <gateway/config.hpp>
 #include <gateway/error.hpp>
+#include <gateway/evaluate.hpp>
 #include <gateway/filter.hpp>
 #include <gateway/http.hpp>
 #include <gateway/log.hpp>

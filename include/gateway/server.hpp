@@ -1,5 +1,6 @@
 #pragma once
 #include <gateway/config.hpp>
+#include <gateway/evaluate.hpp>
 #include <gateway/export.hpp>
 #include <gateway/log.hpp>
 
@@ -57,6 +58,8 @@ class GATEWAY_API server {
 
   // Opens every listener and starts the workers; throws gateway::error (bind_failed).
   void start();
+  // Same, with `threads` workers instead of server_options::threads (0: one per CPU).
+  void start(unsigned threads);
   // Stops accepting, closes idle keep-alive connections, lets in-flight requests
   // finish until `drain` has passed, then closes the rest and joins the workers.
   void stop(std::chrono::milliseconds drain = std::chrono::seconds(5));
@@ -88,6 +91,13 @@ class GATEWAY_API server {
   std::uint16_t admin_port() const;
   // Reopens the access log file (after logrotate moved it; gatewayd: SIGUSR1).
   void reopen_logs();
+
+  // What the config being served would do with `request` (see evaluate.hpp):
+  // filters run for real, the upstream is not contacted. Works before start
+  // too; thread-safe, but not from a filter hook (a paused filter would wait
+  // for its own thread). Throws gateway::error for a URL it cannot use or a
+  // listener that does not exist (not_found).
+  evaluation_result evaluate(const evaluation_request& request) const;
 
   // The local port a listener is bound to (useful with bind_port 0); throws not_found.
   std::uint16_t port(std::string_view listener_name) const;

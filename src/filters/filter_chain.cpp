@@ -205,6 +205,8 @@ chain_step filter_chain::run_request(std::size_t from) {
     if (!(filters_[i].hooks & hook_request)) continue;
     filter_status s = call(i, [&](filter& f) { return f.on_request(*this); });
     if (s == filter_status::stop && !has_reply()) fail(i, "stopped without a local reply");
+    if (observer_) [[unlikely]]
+      observer_->ran(i, "request", s);
     if (s != filter_status::next) return {s, i};
   }
   return {};
@@ -215,6 +217,8 @@ chain_step filter_chain::run_request_body(std::size_t from, std::string_view dat
     if (!(filters_[i].hooks & hook_request_body)) continue;
     filter_status s = call(i, [&](filter& f) { return f.on_request_body(*this, data, end); });
     if (s == filter_status::stop && !has_reply()) fail(i, "stopped without a local reply");
+    if (observer_) [[unlikely]]
+      observer_->ran(i, "request_body", s);
     if (s != filter_status::next) return {s, i};
   }
   return {};
@@ -228,6 +232,8 @@ chain_step filter_chain::run_response(std::size_t from, int status,
     if (!(filters_[i].hooks & hook_response)) continue;
     filter_status s = call(i, [&](filter& f) { return f.on_response(*this); });
     if (s == filter_status::stop && !has_reply()) fail(i, "stopped without a local reply");
+    if (observer_) [[unlikely]]
+      observer_->ran(i, "response", s);
     if (s != filter_status::next) return {s, i};
   }
   return {};
@@ -238,6 +244,8 @@ chain_step filter_chain::run_response_body(std::size_t from, body_chunk& chunk) 
     if (!(filters_[i].hooks & hook_response_body)) continue;
     filter_status s = call(i, [&](filter& f) { return f.on_response_body(*this, chunk); });
     if (s == filter_status::stop && !has_reply()) fail(i, "stopped without a local reply");
+    if (observer_) [[unlikely]]
+      observer_->ran(i, "response_body", s);
     if (s != filter_status::next) return {s, i};
   }
   return {};
@@ -246,6 +254,8 @@ chain_step filter_chain::run_response_body(std::size_t from, body_chunk& chunk) 
 filter_status filter_chain::run_resumed(std::size_t at) {
   filter_status s = call(at, [&](filter& f) { return f.on_resume(*this); });
   if (s == filter_status::stop && !has_reply()) fail(at, "stopped without a local reply");
+  if (observer_) [[unlikely]]
+    observer_->ran(at, "resume", s);
   return s;
 }
 

@@ -51,6 +51,16 @@ struct chain_request {
   const tls_info* tls = nullptr;  // null on plain HTTP
 };
 
+// Told about every hook a filter ran, with what it returned; an in-process
+// evaluation records decisions with it. Null on the proxy path.
+class chain_observer {
+ public:
+  virtual void ran(std::size_t filter, std::string_view phase, filter_status status) = 0;
+
+ protected:
+  ~chain_observer() = default;
+};
+
 class filter_chain final : public filter_context {
  public:
   filter_chain() = default;
@@ -62,6 +72,9 @@ class filter_chain final : public filter_context {
   // Where filter failures are logged (set once).
   void set_error_log(std::function<void(std::string_view)> log) { on_error_ = std::move(log); }
   bool active() const noexcept { return !filters_.empty(); }
+  void set_observer(chain_observer* observer) noexcept { observer_ = observer; }
+  // The registered name of filter `i` of the current request.
+  std::string_view filter_name(std::size_t i) const noexcept { return *filters_[i].name; }
   // begin() was called and finish() not yet.
   bool in_use() const noexcept { return begun_; }
   // The request head's bytes are about to go: request_headers() is empty from now on.
@@ -185,6 +198,7 @@ class filter_chain final : public filter_context {
   filter_arena arena_;
   std::function<std::function<void()>()> make_wake_;
   std::function<void(std::string_view)> on_error_;
+  chain_observer* observer_ = nullptr;
 };
 
 }  // namespace gateway

@@ -11,8 +11,7 @@
 #include "filters/field_lines.hpp"
 #include "http/cookies.hpp"
 #include "server/head_text.hpp"
-#include "server/path_normalizer.hpp"
-#include "server/route_filters.hpp"
+#include "server/request_steps.hpp"
 #include "server/worker.hpp"
 
 namespace gateway {
@@ -288,13 +287,7 @@ asio::awaitable<bool> connection::read_request_head() {
 }
 
 const resolved_backend* connection::pick_backend(const resolved_rule& rr) noexcept {
-  if (rr.backends.size() == 1) return &rr.backends.front();
-  std::uint64_t ticket = worker_.random() % rr.total_weight;
-  for (const auto& b : rr.backends) {
-    if (ticket < b.weight) return &b;
-    ticket -= b.weight;
-  }
-  return &rr.backends.back();
+  return gateway::pick_backend(rr, [this] { return worker_.random(); });
 }
 
 asio::awaitable<void> connection::pause(std::chrono::milliseconds d) {
@@ -305,70 +298,21 @@ asio::awaitable<void> connection::pause(std::chrono::milliseconds d) {
 
 route_selection connection::route_request(const listener_runtime* chosen) {
   const listener_runtime& lr = *listener_rt_;
-  // Route on the normalized path (dot segments removed), so "/a/../admin" is "/admin".
-  std::string_view path = request_.path;
-  if (needs_normalization(path)) {
-    normalize_path(path, path_buf_);
-    path = path_buf_;
-  } else {
-    path_buf_.clear();
-  }
-  const request_view view{request_.method, request_.host, path, request_.query, request_.headers};
-  route_selection sel = chosen ? lr.table->match(view) : route_selection{};
+  const route_plan plan = plan_route(lr, chosen != nullptr, request_, tls_ != nullptr, path_buf_,
+                                     location_, cors_origin_);
+  const route_selection& sel = plan.selection;
   rule_ = sel.rule;
   route_ = sel.matched_route;
-  series_ = lr.unrouted_series;
-  std::string_view matched_prefix = "/";  // a rule without matches is PathPrefix "/"
-  const re2::RE2* path_regex = nullptr;
-  resolved_ = nullptr;
+  resolved_ = plan.resolved;
+  series_ = resolved_ ? resolved_->local_series : lr.unrouted_series;
   if (sel) {
-    if (auto found = lr.rules.find(sel.rule); found != lr.rules.end()) {
-      resolved_ = &found->second;
-      path_regex = resolved_->path_regex.get();
-      series_ = resolved_->local_series;
-    }
-    request_timeout_ = sel.rule->request_timeout.count() > 0 ? sel.rule->request_timeout
-                                                             : lr.config.limits.request_timeout;
-    try_timeout_ = sel.rule->backend_request_timeout.count() > 0
-                       ? std::min(sel.rule->backend_request_timeout, request_timeout_)
-                       : request_timeout_;
-    if (sel.rule->retry && sel.rule->retry->per_try_timeout.count() > 0)
-      try_timeout_ = std::min(try_timeout_, sel.rule->retry->per_try_timeout);
-    if (!sel.rule->matches.empty()) matched_prefix = sel.rule->matches[sel.match_index].path.value;
-    if (sel.rule->redirect) {
-      redirect_context rc;
-      rc.scheme = tls_ ? "https" : "http";
-      rc.host = request_.host;
-      rc.path = path;
-      rc.query = request_.query;
-      rc.has_query = request_.target.find('?') != std::string_view::npos;
-      rc.listener_port = lr.config.port;
-      rc.matched_prefix = matched_prefix;
-      rc.regex = path_regex;
-      redirect_location(*sel.rule->redirect, rc, location_);
-      location_.insert(0, "location: "sv);
-      location_.append("\r\n"sv);
-    }
+    request_timeout_ = plan.request_timeout;
+    try_timeout_ = plan.try_timeout;
   }
-  cors_origin_.clear();
-  cors_preflight_ = false;
-  if (sel && sel.rule->cors) {
-    const auto* origin = http::find_header(request_.headers, "origin");
-    if (origin && cors_allows(*sel.rule->cors, origin->value)) {
-      cors_origin_.assign(origin->value);
-      const auto* method = http::find_header(request_.headers, "access-control-request-method");
-      if (request_.method == "OPTIONS" && method) {  // a preflight: answered here
-        const auto* asked = http::find_header(request_.headers, "access-control-request-headers");
-        location_.clear();
-        append_cors_fields(location_, *sel.rule->cors, origin->value, true, method->value,
-                           asked ? asked->value : std::string_view());
-        cors_preflight_ = true;
-      }
-    }
-  }
-  route_path_ = path;
-  matched_prefix_ = matched_prefix;
-  path_regex_ = path_regex;
+  cors_preflight_ = plan.cors_preflight;
+  route_path_ = plan.path;
+  matched_prefix_ = plan.matched_prefix;
+  path_regex_ = plan.path_regex;
   return sel;
 }
 
@@ -574,43 +518,8 @@ void connection::prepare_pick() {
   if (!backend_ || backend_->cluster == invalid_backend) return;
   const load_balancer_config& lb = snapshot_->clusters[backend_->cluster].config.load_balancer;
   if (lb.policy != lb_policy::ring_hash && lb.policy != lb_policy::maglev) return;
-  const hash_policy& hp = lb.hash;
-  switch (hp.source) {
-    case hash_source::source_ip:
-      pick_.hash = hash_key(client_view());
-      return;
-    case hash_source::header:
-      if (const auto* h = http::find_header(request_.headers, hp.name)) {
-        pick_.hash = hash_key(h->value);
-        return;
-      }
-      break;
-    case hash_source::cookie:
-      if (auto value = http::cookie_value(request_.headers, hp.name)) {
-        pick_.hash = hash_key(*value);
-        return;
-      }
-      if (hp.cookie_ttl.count() > 0) {
-        // No cookie yet: make one, route by it, and hand it to the client so
-        // its next requests land on the same endpoint.
-        char value[16];
-        static constexpr char hex[] = "0123456789abcdef";
-        std::uint64_t r = worker_.random();
-        for (char& c : value) {
-          c = hex[r & 0xf];
-          r >>= 4;
-        }
-        const std::string_view v(value, sizeof value);
-        pick_.hash = hash_key(v);
-        set_cookie_.append("set-cookie: "sv).append(hp.name).push_back('=');
-        set_cookie_.append(v).append("; Max-Age="sv);
-        set_cookie_.append(std::to_string(hp.cookie_ttl.count()));
-        set_cookie_.append("; Path="sv).append(hp.cookie_path).append("; HttpOnly\r\n"sv);
-        return;
-      }
-      break;
-  }
-  pick_.hash = worker_.random();  // no key: any endpoint, as Envoy does
+  pick_.hash = pick_hash(
+      lb.hash, request_.headers, client_view(), [this] { return worker_.random(); }, set_cookie_);
 }
 
 bool connection::connection_room(const cluster_state& cs, const endpoint_state& ep) noexcept {
@@ -877,6 +786,10 @@ asio::awaitable<void> connection::local_reply(int status, std::string_view body,
                                               std::string_view extra_fields,
                                               std::span<const http::header> fields) {
   if (!open_ || force_closed_) co_return;
+  if (filters_.dropped()) {  // a filter asked for no answer at all, whichever hook it was
+    drop_client();
+    co_return;
+  }
   reply_fields_.clear();
   filters::split_field_lines(extra_fields, reply_fields_);
   reply_fields_.insert(reply_fields_.end(), fields.begin(), fields.end());
@@ -915,33 +828,8 @@ asio::awaitable<void> connection::local_reply(int status, std::string_view body,
 
 void connection::build_local_reply(int status, std::span<const http::header> fields,
                                    std::string_view body, bool close) {
-  head_out_.clear();
-  head_out_.append("HTTP/1.1 "sv);
-  append_uint(head_out_, static_cast<std::uint64_t>(status));
-  head_out_.push_back(' ');
-  head_out_.append(http::reason_phrase(status));
-  head_out_.append("\r\n"sv);
-  for (const http::header& h : fields) {
-    // The gateway frames its answer itself.
-    if (http::iequals(h.name, "content-length") || http::iequals(h.name, "transfer-encoding") ||
-        http::iequals(h.name, "connection") || http::iequals(h.name, "x-request-id"))
-      continue;
-    append_field(head_out_, h.name, h.value);
-  }
-  head_out_.append("content-length: "sv);
-  append_uint(head_out_, body.size());
-  if (request_id_len_) {
-    head_out_.append("\r\nx-request-id: "sv);
-    head_out_.append(request_id());
-  }
-  head_out_.append("\r\n"sv);
-  if (close) {
-    head_out_.append("connection: close\r\n"sv);
-    linger_ = true;
-  }
-  head_out_.append("\r\n"sv);
-  // An answer to HEAD carries the length of what GET would send, but no body.
-  if (!is_head_request_) head_out_.append(body);
+  write_local_reply(head_out_, status, fields, body, close, request_id(), is_head_request_);
+  if (close) linger_ = true;
 }
 
 }  // namespace gateway

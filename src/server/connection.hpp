@@ -152,6 +152,8 @@ class connection : public std::enable_shared_from_this<connection> {
                                     std::span<const http::header> fields = {});
   // Sends the reply a filter asked for.
   asio::awaitable<void> filter_reply(bool close);
+  // Ends the connection with a reset and no answer (a filter dropped it).
+  void drop_client() noexcept;
   // Runs one phase of the request's filters to its end, waiting out pauses
   // (inputs for the body phases in chain_data_/chain_end_/chain_chunk_).
   asio::awaitable<filter_status> run_chain(chain_phase p);

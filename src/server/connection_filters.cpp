@@ -113,16 +113,17 @@ asio::awaitable<bool> connection::start_filters() {
   co_return co_await run_chain(chain_phase::request) == filter_status::next;
 }
 
+void connection::drop_client() noexcept {
+  filters_.clear_reply();
+  status_ = 0;
+  client_keep_alive_ = false;
+  boost::system::error_code ignored;
+  client_.set_option(asio::socket_base::linger(true, 0), ignored);  // a reset, not a FIN
+  this->close();
+}
+
 asio::awaitable<void> connection::filter_reply(bool close) {
-  if (filters_.dropped()) {  // no answer at all: the connection just ends
-    filters_.clear_reply();
-    status_ = 0;
-    client_keep_alive_ = false;
-    boost::system::error_code ignored;
-    client_.set_option(asio::socket_base::linger(true, 0), ignored);  // a reset, not a FIN
-    this->close();
-    co_return;
-  }
+  // A filter that dropped the connection gets no answer sent (local_reply checks).
   const int status = take_filter_reply();
   co_await local_reply(status, filter_reply_body_, close, {}, filter_reply_fields_);
 }

@@ -7,6 +7,7 @@
 
 #include "server/connection.hpp"
 #include "server/head_text.hpp"
+#include "server/request_steps.hpp"
 #include "server/route_filters.hpp"
 #include "server/worker.hpp"
 
@@ -97,107 +98,20 @@ rechunk_result rechunk(http1::chunked_decoder& decoder, std::string_view input, 
 
 void connection::build_upstream_head(std::string_view path, std::string_view matched_prefix,
                                      const re2::RE2* path_regex) {
-  const auto& rq = request_;
-  const url_rewrite* rewrite = rule_ && rule_->rewrite ? &*rule_->rewrite : nullptr;
-  const header_modifier* modifier =
-      rule_ && !rule_->request_headers.empty() ? &rule_->request_headers : nullptr;
-  std::string& out = head_out_;
-  out.clear();
-  out.append(rq.method);
-  out.push_back(' ');
-  const bool absolute_form = rq.target.front() != '/' && rq.target != "*";
-  const bool rewrite_path = rewrite && rewrite->path.type != path_rewrite_type::none;
-  if (!path_buf_.empty() || absolute_form || rewrite_path || query_replaced_) {
-    if (rewrite_path) {
-      rewritten_path(rewrite->path, path, matched_prefix, path_regex, rewrite_buf_);
-      path = rewrite_buf_;
-    }
-    out.append(path);
-    if (!rq.query.empty() || (!query_replaced_ && rq.target.find('?') != std::string_view::npos)) {
-      out.push_back('?');
-      out.append(rq.query);
-    }
-  } else {
-    out.append(rq.target);
-  }
-  out.append(" HTTP/1.1\r\n"sv);
-  const bool replace_host = absolute_form || (rewrite && !rewrite->hostname.empty());
-  bool has_xff = false, has_via = false, has_xfcc = false;
-  // X-Forwarded-Client-Cert: dropped unless the listener passes it on, and on
-  // mTLS connections appended to or replaced with this client's element.
-  using xfcc_mode = client_cert_forwarding::mode;
-  const client_cert_forwarding& xfcc = listener_rt_->config.forward_client_cert;
-  const bool mtls = tls_ && tls_->info().peer_certificate;
-  const bool pass_xfcc =
-      xfcc.how == xfcc_mode::always_forward_only || (mtls && xfcc.how == xfcc_mode::forward_only);
-  const bool add_xfcc =
-      mtls && (xfcc.how == xfcc_mode::append_forward || xfcc.how == xfcc_mode::sanitize_set);
-  for (const http::header& h : rq.headers) {
-    if (http1::is_hop_by_hop(h.name, rq.connection_tokens)) continue;
-    if (is_named(h.name, "content-length") || is_named(h.name, "expect") ||
-        is_named(h.name, "x-forwarded-proto") || is_named(h.name, "x-forwarded-host") ||
-        (replace_host && is_named(h.name, "host")) ||
-        (modifier && replaces_field(*modifier, h.name)))
-      continue;
-    if (is_named(h.name, "x-forwarded-for")) {
-      has_xff = true;
-      continue;
-    }
-    if (is_named(h.name, "via")) {
-      has_via = true;
-      continue;
-    }
-    if (is_named(h.name, "x-forwarded-client-cert")) {
-      if (pass_xfcc) append_field(out, h.name, h.value);
-      has_xfcc = true;
-      continue;
-    }
-    append_field(out, h.name, h.value);
-  }
-  if (add_xfcc) {
-    out.append("x-forwarded-client-cert: "sv);
-    if (has_xfcc && xfcc.how == xfcc_mode::append_forward)
-      for (const http::header& h : rq.headers)
-        if (is_named(h.name, "x-forwarded-client-cert")) {
-          out.append(h.value);
-          out.push_back(',');
-        }
-    out.append(tls_->forwarded_element(xfcc));
-    out.append(crlf);
-  }
-  if (replace_host)
-    append_field(out, "host", rewrite && !rewrite->hostname.empty() ? rewrite->hostname : rq.host);
-  // Merged into one field each, with this hop appended (RFC 7239 style lists).
-  out.append("x-forwarded-for: "sv);
-  if (has_xff) {
-    for (const http::header& h : rq.headers)
-      if (is_named(h.name, "x-forwarded-for")) {
-        out.append(h.value);
-        out.append(", "sv);
-      }
-  }
-  out.append(client_ip_, client_ip_len_);
-  out.append(tls_ ? "\r\nx-forwarded-proto: https\r\n"sv : "\r\nx-forwarded-proto: http\r\n"sv);
-  if (!rq.host.empty()) append_field(out, "x-forwarded-host", rq.host);
-  out.append("via: "sv);
-  if (has_via) {
-    for (const http::header& h : rq.headers)
-      if (is_named(h.name, "via")) {
-        out.append(h.value);
-        out.append(", "sv);
-      }
-  }
-  out.append(rq.version_minor == 0 ? "1.0 gateway\r\n"sv : "1.1 gateway\r\n"sv);
-  if (request_id_generated_) append_field(out, "x-request-id", request_id());
-  if (modifier) append_modifier_fields(out, *modifier);
-  if (rq.chunked) {
-    out.append("transfer-encoding: chunked\r\n"sv);
-  } else if (rq.has_content_length) {
-    out.append("content-length: "sv);
-    append_uint(out, rq.content_length);
-    out.append(crlf);
-  }
-  out.append(crlf);
+  upstream_head_input in;
+  in.request = &request_;
+  in.path = path;
+  in.path_changed = !path_buf_.empty();
+  in.query_replaced = query_replaced_;
+  in.matched_prefix = matched_prefix;
+  in.path_regex = path_regex;
+  in.rule = rule_;
+  in.listener = &listener_rt_->config;
+  in.https = tls_ != nullptr;
+  in.tls = tls_.get();
+  in.client_ip = {client_ip_, client_ip_len_};
+  if (request_id_generated_) in.generated_request_id = request_id();
+  write_upstream_head(head_out_, rewrite_buf_, in);
 }
 
 void connection::build_response_head(bool chunked_to_client, bool close) {

@@ -14,6 +14,7 @@
 #include "admin/admin_server.hpp"
 #include "core/cpus.hpp"
 #include "core/json_writer.hpp"
+#include "server/evaluation.hpp"
 #include "server/prometheus_text.hpp"
 #include "server/worker.hpp"
 #include "upstream/upstream_monitor.hpp"
@@ -145,6 +146,9 @@ struct server::impl {
   }
 
   void reload(gateway_config config);
+
+  std::mutex evaluation_mutex;
+  std::unique_ptr<evaluator> evaluation;  // made by the first evaluate()
 };
 
 server::server(gateway_config config, server_options options) : impl_(std::make_unique<impl>()) {
@@ -205,6 +209,14 @@ void server::start() {
   impl_->current = impl::state::running;
   if (const auto every = impl_->options.certificate_check_interval; every.count() > 0)
     impl_->file_watch = std::thread([this, every] { impl_->watch_files(every); });
+}
+
+void server::start(unsigned threads) {
+  {
+    std::lock_guard lock(impl_->control);
+    if (impl_->current == impl::state::created) impl_->options.threads = threads;
+  }
+  start();
 }
 
 void server::impl::watch_files(std::chrono::milliseconds interval) {
@@ -507,6 +519,16 @@ std::uint64_t server::config_version() const noexcept {
 void server::wait() {
   std::unique_lock lock(impl_->control);
   impl_->stopped_cv.wait(lock, [&] { return impl_->current != impl::state::running; });
+}
+
+evaluation_result server::evaluate(const evaluation_request& request) const {
+  evaluator* e;
+  {
+    std::lock_guard lock(impl_->evaluation_mutex);
+    if (!impl_->evaluation) impl_->evaluation = std::make_unique<evaluator>(impl_->shared.log);
+    e = impl_->evaluation.get();
+  }
+  return e->run(impl_->shared.current.load(), request);
 }
 
 std::uint16_t server::port(std::string_view listener_name) const {

@@ -1,0 +1,56 @@
+#pragma once
+// What the C ABI's two halves share: the gateway handle, error recording and
+// the guard that keeps control calls out of the gateway's own threads.
+#include <gateway/gateway.hpp>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include <gateway/gateway.h>
+
+namespace gateway::capi {
+
+// Whether gw_stream_resume may still touch the gateway's event loops: cleared
+// (under `mutex`) before the server is destroyed, so a late resume only frees.
+struct liveness {
+  std::mutex mutex;
+  bool alive = true;
+};
+
+// True while this thread runs a callback the gateway called (filter hook,
+// log line): control calls from there would wait for this very thread.
+bool in_callback() noexcept;
+
+// Marks the current thread as inside a callback for its lifetime.
+class callback_scope {
+ public:
+  callback_scope() noexcept;
+  ~callback_scope();
+  callback_scope(const callback_scope&) = delete;
+  callback_scope& operator=(const callback_scope&) = delete;
+};
+
+// Makes a C filter type's factory builder for `registry`.
+filter_factory_builder c_filter_builder(std::string name, const gw_filter_callbacks& callbacks,
+                                        void* user_data, std::shared_ptr<liveness> alive);
+
+}  // namespace gateway::capi
+
+// The handle behind gw_gateway*.
+struct gw_gateway {
+  enum class state { empty, loaded, running, stopped };
+
+  std::mutex control;  // serializes load, start, stop, reload, free
+  std::atomic<state> current{state::empty};
+  gateway::server_options options;
+  gateway::filter_registry filters = gateway::filter_registry::builtin();
+  std::optional<std::string> bind_all;      // gw_gateway_bind_all
+  std::unique_ptr<gateway::server> server;  // from the last load
+  std::shared_ptr<gateway::capi::liveness> alive = std::make_shared<gateway::capi::liveness>();
+
+  mutable std::mutex error_mutex;
+  std::string error;  // the last failure's message
+};

@@ -1,0 +1,326 @@
+/* The gateway's stable C ABI: run an API gateway (router, filters, WAF,
+ * upstream pool) inside any program that can call C.
+ *
+ * Rules that hold for every function here:
+ * - Every call returns a gw_status (or documents otherwise); none throws,
+ *   none aborts on bad input. GW_OK is 0.
+ * - On failure, gw_errmsg(handle) says why in words a user can act on.
+ * - Text goes in as pointer + length (need not be NUL-terminated; NULL with
+ *   length 0 is the empty string), except file paths, which are C strings.
+ * - Text that comes out is either borrowed (valid as the function says) or
+ *   owned by the caller and released with gw_string_free().
+ * - Free functions accept NULL.
+ * - Symbols are only ever added; a symbol once shipped keeps its signature,
+ *   and structs that may grow start with `struct_size`.
+ *
+ * Threads: a gw_gateway may be used from several threads at once. Callbacks
+ * (log, filters) run on the gateway's worker threads. A filter callback must
+ * not call gw_gateway_* control functions (start, stop, reload, free): they
+ * wait for the workers and return GW_INVALID_STATE when called from one. */
+#ifndef GATEWAY_GATEWAY_H
+#define GATEWAY_GATEWAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(GATEWAY_STATIC_DEFINE)
+#define GW_API
+#else
+#define GW_API __attribute__((visibility("default")))
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Version of these headers; compare with gw_version_number() at run time. */
+#define GW_VERSION_MAJOR 0
+#define GW_VERSION_MINOR 1
+#define GW_VERSION_PATCH 0
+#define GW_VERSION_NUMBER (GW_VERSION_MAJOR * 10000 + GW_VERSION_MINOR * 100 + GW_VERSION_PATCH)
+
+/* What a call ended with. Values are never renumbered; new ones are appended. */
+typedef enum gw_status {
+  GW_OK = 0,
+  GW_ERROR = 1,            /* an unexpected failure inside the library */
+  GW_INVALID_ARGUMENT = 2, /* a NULL handle or pointer, or a value out of range */
+  GW_INVALID_CONFIG = 3,   /* the configuration is malformed or inconsistent */
+  GW_BIND_FAILED = 4,      /* a listener could not be opened */
+  GW_INVALID_STATE = 5,    /* not allowed now: reload before start, load after start, ... */
+  GW_NOT_FOUND = 6,        /* a named listener or header does not exist */
+  GW_NO_MEMORY = 7         /* an allocation failed */
+} gw_status;
+
+/* The library's version as GW_VERSION_NUMBER encodes it. */
+GW_API int gw_version_number(void);
+/* The library's version as "MAJOR.MINOR.PATCH"; static storage. */
+GW_API const char* gw_version(void);
+/* A short description of `status` ("invalid argument"); static storage. */
+GW_API const char* gw_strerror(gw_status status);
+
+/* Severity of a log line, most verbose first. */
+typedef enum gw_log_level {
+  GW_LOG_DEBUG = 0,
+  GW_LOG_INFO = 1,
+  GW_LOG_WARN = 2,
+  GW_LOG_ERROR = 3,
+  GW_LOG_OFF = 4
+} gw_log_level;
+
+/* Receives each log line at or above the configured level, from any of the
+ * gateway's threads (so it must be thread-safe). `message` is not
+ * NUL-terminated and lives only for the call. */
+typedef void (*gw_log_fn)(void* user_data, gw_log_level level, const char* message, size_t length);
+
+/* A gateway: its configuration, listeners, workers and filters. Opaque. */
+typedef struct gw_gateway gw_gateway;
+
+/* Makes an empty gateway in *out (owned by the caller: gw_gateway_free).
+ * Set the log, admin listener, bind address and filters first, then load a
+ * configuration, then start. */
+GW_API gw_status gw_gateway_new(gw_gateway** out);
+/* Stops the gateway if it runs (draining for at most one second), waits for
+ * its threads and frees it. Pending gw_pause handles stay safe to resume
+ * (they then do nothing). NULL does nothing. Not from a filter callback. */
+GW_API void gw_gateway_free(gw_gateway* gw);
+
+/* The message of the last failed call on `gw` (or, with NULL, of the last
+ * failed call of this thread that had no gateway, such as gw_gateway_new).
+ * Borrowed: valid until this thread's next call into the library. "" when
+ * nothing failed. */
+GW_API const char* gw_errmsg(const gw_gateway* gw);
+
+/* Where log lines go (default: stderr at GW_LOG_INFO). `fn` NULL sends them
+ * to stderr. Only before the configuration is loaded (GW_INVALID_STATE after). */
+GW_API gw_status gw_gateway_set_log(gw_gateway* gw, gw_log_level level, gw_log_fn fn,
+                                    void* user_data);
+/* Opens the admin listener (/ready, /stats/prometheus, /config, ...) on
+ * `address`:`port` (0: ephemeral; see gw_gateway_admin_port) when started.
+ * Before the configuration is loaded. */
+GW_API gw_status gw_gateway_set_admin(gw_gateway* gw, const char* address, size_t address_length,
+                                      uint16_t port);
+/* Makes every listener bind `address` (an IP) on an ephemeral port instead
+ * of the one its configuration names; redirects and routing keep the
+ * configured port. Applies to every later load and reload; for tests and
+ * embedding. Before the configuration is loaded. */
+GW_API gw_status gw_gateway_bind_all(gw_gateway* gw, const char* address, size_t address_length);
+
+/* Loads a configuration: Kubernetes YAML (Gateway, HTTPRoute, Ingress,
+ * Service, policies ...), as gatewayd reads it. Filters named by Filter
+ * objects must be registered before. May be called again until the gateway
+ * is started (the last one counts); after start, use gw_gateway_reload_*.
+ * GW_INVALID_CONFIG lists every problem found, with lines. */
+GW_API gw_status gw_gateway_load_yaml(gw_gateway* gw, const char* yaml, size_t length);
+/* Same, reading the file at `path` (a C string). */
+GW_API gw_status gw_gateway_load_file(gw_gateway* gw, const char* path);
+
+/* Opens every listener and starts `threads` workers (0: one per CPU the
+ * process may use). Once per gateway; a stopped gateway does not restart.
+ * GW_BIND_FAILED names the address when a listener cannot be opened. */
+GW_API gw_status gw_gateway_start(gw_gateway* gw, unsigned threads);
+/* Stops accepting, lets requests in flight finish for at most `drain_ms`
+ * milliseconds, closes the rest and joins the workers. GW_INVALID_STATE when
+ * the gateway was never started; stopping a stopped gateway is GW_OK. */
+GW_API gw_status gw_gateway_stop(gw_gateway* gw, uint32_t drain_ms);
+
+/* Replaces the configuration of a running gateway. The new one is checked
+ * and compiled whole first; on any error the old one keeps serving and the
+ * call returns GW_INVALID_CONFIG (or GW_BIND_FAILED). Requests in flight
+ * finish on the config they started with. */
+GW_API gw_status gw_gateway_reload_yaml(gw_gateway* gw, const char* yaml, size_t length);
+/* Same, reading the file at `path`. */
+GW_API gw_status gw_gateway_reload_file(gw_gateway* gw, const char* path);
+/* How many configurations have been served: 1 after start, +1 per successful
+ * reload; 0 before a configuration is loaded. */
+GW_API uint64_t gw_gateway_config_version(const gw_gateway* gw);
+
+/* The local port listener `name` is bound to (useful with port 0 and
+ * gw_gateway_bind_all); `name` empty: the first listener. Only while running.
+ * Listener names are "namespace/gateway/listener" (see gw_gateway_config_json). */
+GW_API gw_status gw_gateway_port(const gw_gateway* gw, const char* name, size_t name_length,
+                                 uint16_t* port);
+/* The admin listener's port; GW_NOT_FOUND when there is none. */
+GW_API gw_status gw_gateway_admin_port(const gw_gateway* gw, uint16_t* port);
+/* The stats in Prometheus text format (what /stats/prometheus serves). The
+ * text in *text (NUL-terminated, *length bytes) is owned by the caller:
+ * gw_string_free. Only while running. */
+GW_API gw_status gw_gateway_stats(const gw_gateway* gw, char** text, size_t* length);
+/* The configuration being served as JSON (listener and route names, route
+ * status conditions); owned by the caller: gw_string_free. */
+GW_API gw_status gw_gateway_config_json(const gw_gateway* gw, char** text, size_t* length);
+/* Frees text returned by this library. NULL does nothing. */
+GW_API void gw_string_free(char* text);
+
+/* ---- In-process evaluation ---------------------------------------------- */
+
+/* One header field, borrowed. */
+typedef struct gw_header {
+  const char* name;
+  size_t name_length;
+  const char* value;
+  size_t value_length;
+} gw_header;
+
+/* A request to evaluate; every pointer is borrowed for the call. */
+typedef struct gw_request {
+  size_t struct_size; /* sizeof(gw_request) */
+  const char* method; /* "GET" when empty */
+  size_t method_length;
+  const char* url; /* "http://host[:port]/path?query", "https://...", or "/path?query" */
+  size_t url_length;
+  const gw_header* headers; /* may be NULL when header_count is 0 */
+  size_t header_count;
+  const char* body;
+  size_t body_length;
+  const char* client_ip; /* the peer address the gateway would see; "" is 127.0.0.1 */
+  size_t client_ip_length;
+  const char* listener; /* a listener name, or "" to pick it as a connection would */
+  size_t listener_length;
+} gw_request;
+
+/* What the gateway would do with `request`, without a socket and without
+ * contacting any upstream: the listener, route and rule, each filter's
+ * decision (filters really run: a rate limit counts the request), the WAF
+ * rules that matched, the request the upstream would receive and the backend
+ * and endpoint it would go to, or the response the gateway would answer with
+ * itself. As JSON in *json (owned by the caller: gw_string_free); the README
+ * documents every field. Works once a configuration is loaded, started or not. */
+GW_API gw_status gw_gateway_evaluate(gw_gateway* gw, const gw_request* request, char** json,
+                                     size_t* length);
+
+/* ---- Filters written in C ----------------------------------------------- */
+
+/* What a filter hook tells the gateway. */
+typedef enum gw_filter_status {
+  GW_FILTER_CONTINUE = 0, /* go on with the next filter */
+  GW_FILTER_STOP = 1,     /* the hook called gw_stream_send_reply (or gw_stream_drop) */
+  GW_FILTER_PAUSE = 2     /* the hook took a gw_pause; nothing moves until gw_stream_resume */
+} gw_filter_status;
+
+/* One request as a filter sees it. Borrowed: valid during the hook call only
+ * (and, for gw_stream_user_data, in every later hook of the same request). */
+typedef struct gw_stream gw_stream;
+
+/* Which header fields an accessor works on. */
+typedef enum gw_headers_kind {
+  GW_REQUEST_HEADERS = 0, /* in on_request (edits reach the upstream) */
+  GW_RESPONSE_HEADERS = 1 /* from on_response on */
+} gw_headers_kind;
+
+/* Facts about the request a filter may read (gw_stream_get). */
+typedef enum gw_stream_field {
+  GW_FIELD_METHOD = 0,
+  GW_FIELD_PATH = 1,   /* normalized, without the query */
+  GW_FIELD_QUERY = 2,  /* without '?' */
+  GW_FIELD_HOST = 3,   /* as sent, port included */
+  GW_FIELD_SCHEME = 4, /* "http" or "https" */
+  GW_FIELD_CLIENT_IP = 5,
+  GW_FIELD_REQUEST_ID = 6,
+  GW_FIELD_LISTENER = 7,
+  GW_FIELD_ROUTE = 8,   /* "namespace/name" of the matched route */
+  GW_FIELD_PROTOCOL = 9 /* "HTTP/1.1" */
+} gw_stream_field;
+
+/* A filter's hooks. Every hook may be NULL (it then passes). Each gets the
+ * `user_data` given at registration and the `config` its configure returned
+ * for the Filter object in use. A hook that returns another value than a
+ * gw_filter_status, or GW_FILTER_PAUSE without taking a gw_pause, ends the
+ * request with a 500 and a log line. */
+typedef struct gw_filter_callbacks {
+  size_t struct_size; /* sizeof(gw_filter_callbacks) */
+  /* Parses a Filter object's `config` (JSON text) once per load; stores what
+   * the hooks need in *config (released by release_config). Returns nonzero
+   * to refuse it, after writing a reason (NUL-terminated) into `error`
+   * (`error_size` bytes). NULL: *config is NULL and every config is taken. */
+  int (*configure)(void* user_data, const char* json, size_t json_length, void** config,
+                   char* error, size_t error_size);
+  /* Frees what configure made, once no request uses it (after a reload, or at free). */
+  void (*release_config)(void* user_data, void* config);
+  /* The request head: read and edit its headers, answer, pause. */
+  int (*on_request)(void* user_data, void* config, gw_stream* stream);
+  /* Request body pieces as they arrive (the whole body at once after
+   * gw_stream_buffer_request_body); read-only. */
+  int (*on_request_body)(void* user_data, void* config, gw_stream* stream, const char* data,
+                         size_t length, int end_of_stream);
+  /* The response head (the upstream's or a local reply's). */
+  int (*on_response)(void* user_data, void* config, gw_stream* stream);
+  /* Response body pieces; gw_stream_set_body_chunk replaces the piece. */
+  int (*on_response_body)(void* user_data, void* config, gw_stream* stream, const char* data,
+                          size_t length, int end_of_stream);
+  /* Runs on the worker after gw_stream_resume: decide now (CONTINUE, STOP, PAUSE). */
+  int (*on_resume)(void* user_data, void* config, gw_stream* stream);
+  /* Once per request at its end, always (even after an error): free per-request state. */
+  void (*on_done)(void* user_data, void* config, gw_stream* stream);
+} gw_filter_callbacks;
+
+/* Makes the filter type `name` available to Filter objects
+ * (`spec: {type: NAME, config: {...}}`). The table is copied (up to its
+ * struct_size); `user_data` is passed to every callback and must outlive the
+ * gateway. Before the configuration is loaded; a taken name is GW_INVALID_ARGUMENT. */
+GW_API gw_status gw_gateway_add_filter(gw_gateway* gw, const char* name, size_t name_length,
+                                       const gw_filter_callbacks* callbacks, void* user_data);
+
+/* Reads a fact about the request into *value / *length (borrowed for the hook). */
+GW_API gw_status gw_stream_get(gw_stream* stream, gw_stream_field field, const char** value,
+                               size_t* length);
+/* The first value of header `name` (any case); GW_NOT_FOUND when absent.
+ * The value is borrowed for the hook. */
+GW_API gw_status gw_stream_get_header(gw_stream* stream, gw_headers_kind kind, const char* name,
+                                      size_t name_length, const char** value, size_t* length);
+/* How many fields there are, and the field at `index` (borrowed for the hook). */
+GW_API gw_status gw_stream_header_count(gw_stream* stream, gw_headers_kind kind, size_t* count);
+GW_API gw_status gw_stream_header_at(gw_stream* stream, gw_headers_kind kind, size_t index,
+                                     gw_header* field);
+/* Replaces every field `name` with one (copied). */
+GW_API gw_status gw_stream_set_header(gw_stream* stream, gw_headers_kind kind, const char* name,
+                                      size_t name_length, const char* value, size_t value_length);
+/* Appends a field (copied), keeping others of the same name. */
+GW_API gw_status gw_stream_add_header(gw_stream* stream, gw_headers_kind kind, const char* name,
+                                      size_t name_length, const char* value, size_t value_length);
+/* Removes every field `name`; GW_NOT_FOUND when there was none. */
+GW_API gw_status gw_stream_remove_header(gw_stream* stream, gw_headers_kind kind, const char* name,
+                                         size_t name_length);
+/* The response status from on_response on (0 before). */
+GW_API int gw_stream_response_status(gw_stream* stream);
+/* Answers for the gateway with `status`, `headers` and `body` (all copied);
+ * the hook then returns GW_FILTER_STOP. From a response hook it replaces the
+ * response if nothing has been sent yet. */
+GW_API gw_status gw_stream_send_reply(gw_stream* stream, int status, const gw_header* headers,
+                                      size_t header_count, const char* body, size_t body_length);
+/* Closes the client connection without an answer; the hook returns GW_FILTER_STOP. */
+GW_API gw_status gw_stream_drop(gw_stream* stream);
+/* From on_request: read the whole request body (up to `limit` bytes, else
+ * 413) before on_request_body, which then gets it in one piece. */
+GW_API gw_status gw_stream_buffer_request_body(gw_stream* stream, uint64_t limit);
+/* From on_response_body: the piece the client gets instead of this one
+ * (copied). Remove Content-Length in on_response when the length changes. */
+GW_API gw_status gw_stream_set_body_chunk(gw_stream* stream, const char* data, size_t length);
+/* Text left for later filters and the access log (copied). */
+GW_API gw_status gw_stream_set_metadata(gw_stream* stream, const char* key, size_t key_length,
+                                        const char* value, size_t value_length);
+GW_API gw_status gw_stream_get_metadata(gw_stream* stream, const char* key, size_t key_length,
+                                        const char** value, size_t* length);
+/* A pointer of the filter's own for this request (NULL at first), kept
+ * across its hooks; free what it points to in on_done. */
+GW_API void gw_stream_set_user_data(gw_stream* stream, void* data);
+GW_API void* gw_stream_user_data(gw_stream* stream);
+
+/* A paused request, to be resumed from any thread. */
+typedef struct gw_pause gw_pause;
+/* Takes the pause handle the hook returns GW_FILTER_PAUSE with. The caller
+ * owns it and gives it back through gw_stream_resume or gw_pause_free exactly
+ * once. NULL when `stream` is NULL or memory ran out. */
+GW_API gw_pause* gw_stream_pause(gw_stream* stream);
+/* Wakes the paused request (its on_resume then runs on the worker) and frees
+ * the handle. Any thread; safe after the request timed out (504) or the
+ * gateway was freed: it then only frees. */
+GW_API gw_status gw_stream_resume(gw_pause* pause);
+/* Frees the handle without resuming: the request then ends at its timeout
+ * (504). NULL does nothing. */
+GW_API void gw_pause_free(gw_pause* pause);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GATEWAY_GATEWAY_H */

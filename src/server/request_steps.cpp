@@ -1,0 +1,220 @@
+// Routing, the upstream head and local reply bytes: the I/O-free steps that
+// a connection and an in-process evaluation share (see request_steps.hpp).
+#include "server/request_steps.hpp"
+
+#include "server/head_text.hpp"
+#include "server/path_normalizer.hpp"
+#include "server/route_filters.hpp"
+
+namespace gateway {
+
+using namespace std::string_view_literals;
+
+namespace {
+constexpr std::string_view crlf = "\r\n";
+
+bool is_named(std::string_view name, std::string_view lower) {
+  return name.size() == lower.size() && http::iequals(name, lower);
+}
+}  // namespace
+
+route_plan plan_route(const listener_runtime& lr, bool routable, const http1::request_head& rq,
+                      bool https, std::string& path_buf, std::string& fields,
+                      std::string& cors_origin) {
+  route_plan plan;
+  // Route on the normalized path (dot segments removed), so "/a/../admin" is "/admin".
+  std::string_view path = rq.path;
+  if (needs_normalization(path)) {
+    normalize_path(path, path_buf);
+    path = path_buf;
+  } else {
+    path_buf.clear();
+  }
+  const request_view view{rq.method, rq.host, path, rq.query, rq.headers};
+  const route_selection sel = routable ? lr.table->match(view) : route_selection{};
+  plan.selection = sel;
+  plan.path = path;
+  if (sel) {
+    if (auto found = lr.rules.find(sel.rule); found != lr.rules.end()) {
+      plan.resolved = &found->second;
+      plan.path_regex = plan.resolved->path_regex.get();
+    }
+    plan.request_timeout = sel.rule->request_timeout.count() > 0 ? sel.rule->request_timeout
+                                                                 : lr.config.limits.request_timeout;
+    plan.try_timeout = sel.rule->backend_request_timeout.count() > 0
+                           ? std::min(sel.rule->backend_request_timeout, plan.request_timeout)
+                           : plan.request_timeout;
+    if (sel.rule->retry && sel.rule->retry->per_try_timeout.count() > 0)
+      plan.try_timeout = std::min(plan.try_timeout, sel.rule->retry->per_try_timeout);
+    if (!sel.rule->matches.empty())
+      plan.matched_prefix = sel.rule->matches[sel.match_index].path.value;
+    if (sel.rule->redirect) {
+      redirect_context rc;
+      rc.scheme = https ? "https" : "http";
+      rc.host = rq.host;
+      rc.path = path;
+      rc.query = rq.query;
+      rc.has_query = rq.target.find('?') != std::string_view::npos;
+      rc.listener_port = lr.config.port;
+      rc.matched_prefix = plan.matched_prefix;
+      rc.regex = plan.path_regex;
+      redirect_location(*sel.rule->redirect, rc, fields);
+      fields.insert(0, "location: "sv);
+      fields.append(crlf);
+    }
+  }
+  cors_origin.clear();
+  if (sel && sel.rule->cors) {
+    const auto* origin = http::find_header(rq.headers, "origin");
+    if (origin && cors_allows(*sel.rule->cors, origin->value)) {
+      cors_origin.assign(origin->value);
+      const auto* method = http::find_header(rq.headers, "access-control-request-method");
+      if (rq.method == "OPTIONS" && method) {  // a preflight: answered here
+        const auto* asked = http::find_header(rq.headers, "access-control-request-headers");
+        fields.clear();
+        append_cors_fields(fields, *sel.rule->cors, origin->value, true, method->value,
+                           asked ? asked->value : std::string_view());
+        plan.cors_preflight = true;
+      }
+    }
+  }
+  return plan;
+}
+
+void write_upstream_head(std::string& out, std::string& rewrite_buf,
+                         const upstream_head_input& in) {
+  const http1::request_head& rq = *in.request;
+  const route_rule* rule = in.rule;
+  const url_rewrite* rewrite = rule && rule->rewrite ? &*rule->rewrite : nullptr;
+  const header_modifier* modifier =
+      rule && !rule->request_headers.empty() ? &rule->request_headers : nullptr;
+  std::string_view path = in.path;
+  out.clear();
+  out.append(rq.method);
+  out.push_back(' ');
+  const bool absolute_form = rq.target.front() != '/' && rq.target != "*";
+  const bool rewrite_path = rewrite && rewrite->path.type != path_rewrite_type::none;
+  if (in.path_changed || absolute_form || rewrite_path || in.query_replaced) {
+    if (rewrite_path) {
+      rewritten_path(rewrite->path, path, in.matched_prefix, in.path_regex, rewrite_buf);
+      path = rewrite_buf;
+    }
+    out.append(path);
+    if (!rq.query.empty() ||
+        (!in.query_replaced && rq.target.find('?') != std::string_view::npos)) {
+      out.push_back('?');
+      out.append(rq.query);
+    }
+  } else {
+    out.append(rq.target);
+  }
+  out.append(" HTTP/1.1\r\n"sv);
+  const bool replace_host = absolute_form || (rewrite && !rewrite->hostname.empty());
+  bool has_xff = false, has_via = false, has_xfcc = false;
+  // X-Forwarded-Client-Cert: dropped unless the listener passes it on, and on
+  // mTLS connections appended to or replaced with this client's element.
+  using xfcc_mode = client_cert_forwarding::mode;
+  const client_cert_forwarding& xfcc = in.listener->forward_client_cert;
+  const bool mtls = in.tls && in.tls->info().peer_certificate;
+  const bool pass_xfcc =
+      xfcc.how == xfcc_mode::always_forward_only || (mtls && xfcc.how == xfcc_mode::forward_only);
+  const bool add_xfcc =
+      mtls && (xfcc.how == xfcc_mode::append_forward || xfcc.how == xfcc_mode::sanitize_set);
+  for (const http::header& h : rq.headers) {
+    if (http1::is_hop_by_hop(h.name, rq.connection_tokens)) continue;
+    if (is_named(h.name, "content-length") || is_named(h.name, "expect") ||
+        is_named(h.name, "x-forwarded-proto") || is_named(h.name, "x-forwarded-host") ||
+        (replace_host && is_named(h.name, "host")) ||
+        (modifier && replaces_field(*modifier, h.name)))
+      continue;
+    if (is_named(h.name, "x-forwarded-for")) {
+      has_xff = true;
+      continue;
+    }
+    if (is_named(h.name, "via")) {
+      has_via = true;
+      continue;
+    }
+    if (is_named(h.name, "x-forwarded-client-cert")) {
+      if (pass_xfcc) append_field(out, h.name, h.value);
+      has_xfcc = true;
+      continue;
+    }
+    append_field(out, h.name, h.value);
+  }
+  if (add_xfcc) {
+    out.append("x-forwarded-client-cert: "sv);
+    if (has_xfcc && xfcc.how == xfcc_mode::append_forward)
+      for (const http::header& h : rq.headers)
+        if (is_named(h.name, "x-forwarded-client-cert")) {
+          out.append(h.value);
+          out.push_back(',');
+        }
+    out.append(in.tls->forwarded_element(xfcc));
+    out.append(crlf);
+  }
+  if (replace_host)
+    append_field(out, "host", rewrite && !rewrite->hostname.empty() ? rewrite->hostname : rq.host);
+  // Merged into one field each, with this hop appended (RFC 7239 style lists).
+  out.append("x-forwarded-for: "sv);
+  if (has_xff) {
+    for (const http::header& h : rq.headers)
+      if (is_named(h.name, "x-forwarded-for")) {
+        out.append(h.value);
+        out.append(", "sv);
+      }
+  }
+  out.append(in.client_ip);
+  out.append(in.https ? "\r\nx-forwarded-proto: https\r\n"sv : "\r\nx-forwarded-proto: http\r\n"sv);
+  if (!rq.host.empty()) append_field(out, "x-forwarded-host", rq.host);
+  out.append("via: "sv);
+  if (has_via) {
+    for (const http::header& h : rq.headers)
+      if (is_named(h.name, "via")) {
+        out.append(h.value);
+        out.append(", "sv);
+      }
+  }
+  out.append(rq.version_minor == 0 ? "1.0 gateway\r\n"sv : "1.1 gateway\r\n"sv);
+  if (!in.generated_request_id.empty()) append_field(out, "x-request-id", in.generated_request_id);
+  if (modifier) append_modifier_fields(out, *modifier);
+  if (rq.chunked) {
+    out.append("transfer-encoding: chunked\r\n"sv);
+  } else if (rq.has_content_length) {
+    out.append("content-length: "sv);
+    append_uint(out, rq.content_length);
+    out.append(crlf);
+  }
+  out.append(crlf);
+}
+
+void write_local_reply(std::string& out, int status, std::span<const http::header> fields,
+                       std::string_view body, bool close, std::string_view request_id,
+                       bool head_request) {
+  out.clear();
+  out.append("HTTP/1.1 "sv);
+  append_uint(out, static_cast<std::uint64_t>(status));
+  out.push_back(' ');
+  out.append(http::reason_phrase(status));
+  out.append(crlf);
+  for (const http::header& h : fields) {
+    // The gateway frames its answer itself.
+    if (http::iequals(h.name, "content-length") || http::iequals(h.name, "transfer-encoding") ||
+        http::iequals(h.name, "connection") || http::iequals(h.name, "x-request-id"))
+      continue;
+    append_field(out, h.name, h.value);
+  }
+  out.append("content-length: "sv);
+  append_uint(out, body.size());
+  if (!request_id.empty()) {
+    out.append("\r\nx-request-id: "sv);
+    out.append(request_id);
+  }
+  out.append(crlf);
+  if (close) out.append("connection: close\r\n"sv);
+  out.append(crlf);
+  // An answer to HEAD carries the length of what GET would send, but no body.
+  if (!head_request) out.append(body);
+}
+
+}  // namespace gateway

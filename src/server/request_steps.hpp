@@ -1,0 +1,119 @@
+#pragma once
+// The decisions a request goes through that need no I/O: routing on a
+// listener, the head the upstream gets, the bytes of a local reply. A
+// connection makes them while it serves a request, and an in-process
+// evaluation makes the same ones, so the two cannot disagree.
+#include <gateway/router.hpp>
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+#include "http/cookies.hpp"
+#include "http/http1_parser.hpp"
+#include "server/snapshot.hpp"
+
+namespace re2 {
+class RE2;
+}
+
+namespace gateway {
+
+// What routing a request head on a listener decided.
+struct route_plan {
+  route_selection selection;
+  std::string_view path;                  // the normalized path (the head's or `path_buf`)
+  std::string_view matched_prefix = "/";  // the PathPrefix that selected the rule
+  const re2::RE2* path_regex = nullptr;   // the rule's RegularExpression match, if any
+  const resolved_rule* resolved = nullptr;
+  std::chrono::milliseconds request_timeout{0};  // all tries together
+  std::chrono::milliseconds try_timeout{0};      // one try
+  bool cors_preflight = false;                   // an allowed preflight, answered 204
+};
+
+// Routes `rq` on `lr` (`routable` false: no listener takes the Host, so no
+// route). A normalized path that differs is written to `path_buf` (cleared
+// otherwise). `fields` gets a redirect's Location line or a preflight's CORS
+// lines; `cors_origin` the Origin when the rule's CORS policy allows it.
+route_plan plan_route(const listener_runtime& lr, bool routable, const http1::request_head& rq,
+                      bool https, std::string& path_buf, std::string& fields,
+                      std::string& cors_origin);
+
+// What the upstream head is made from.
+struct upstream_head_input {
+  const http1::request_head* request = nullptr;  // with the filters' edits
+  std::string_view path;                         // normalized
+  bool path_changed = false;                     // normalization changed it
+  bool query_replaced = false;                   // a filter set the query (request->query)
+  std::string_view matched_prefix;
+  const re2::RE2* path_regex = nullptr;
+  const route_rule* rule = nullptr;
+  const listener_config* listener = nullptr;
+  bool https = false;                 // the client connection is TLS
+  tls::server_stream* tls = nullptr;  // the client connection's, on HTTPS (XFCC is cached there)
+  std::string_view client_ip;         // the socket peer
+  std::string_view generated_request_id;  // set when the gateway made the id
+};
+
+// Writes into `out` the head the upstream receives: rewrites, hop-by-hop
+// fields dropped, X-Forwarded-*, Via, XFCC, the rule's header modifier and
+// the body framing. `rewrite_buf` holds a rewritten path.
+void write_upstream_head(std::string& out, std::string& rewrite_buf, const upstream_head_input& in);
+
+// Writes into `out` a complete local reply (head and, unless `head_request`,
+// the body). The gateway frames it itself: fields for framing are skipped.
+void write_local_reply(std::string& out, int status, std::span<const http::header> fields,
+                       std::string_view body, bool close, std::string_view request_id,
+                       bool head_request);
+
+// A backend of `rr` by weight (`random` gives 64 random bits).
+template <class Random>
+const resolved_backend* pick_backend(const resolved_rule& rr, Random&& random) {
+  if (rr.backends.size() == 1) return &rr.backends.front();
+  std::uint64_t ticket = random() % rr.total_weight;
+  for (const auto& b : rr.backends) {
+    if (ticket < b.weight) return &b;
+    ticket -= b.weight;
+  }
+  return &rr.backends.back();
+}
+
+// The key a consistent-hash cluster picks an endpoint by: the hash of the
+// source address, a header or a cookie as `hp` says. Without one, a cookie
+// policy with a TTL makes a cookie (its Set-Cookie line goes to
+// `set_cookie`); else any endpoint (a random key), as Envoy does.
+template <class Random>
+std::uint64_t pick_hash(const hash_policy& hp, std::span<const http::header> headers,
+                        std::string_view client, Random&& random, std::string& set_cookie) {
+  using namespace std::string_view_literals;
+  switch (hp.source) {
+    case hash_source::source_ip:
+      return hash_key(client);
+    case hash_source::header:
+      if (const auto* h = http::find_header(headers, hp.name)) return hash_key(h->value);
+      break;
+    case hash_source::cookie:
+      if (auto value = http::cookie_value(headers, hp.name)) return hash_key(*value);
+      if (hp.cookie_ttl.count() > 0) {
+        // No cookie yet: make one, route by it, and hand it to the client so
+        // its next requests land on the same endpoint.
+        char value[16];
+        static constexpr char hex[] = "0123456789abcdef";
+        std::uint64_t r = random();
+        for (char& c : value) {
+          c = hex[r & 0xf];
+          r >>= 4;
+        }
+        const std::string_view v(value, sizeof value);
+        set_cookie.append("set-cookie: "sv).append(hp.name).push_back('=');
+        set_cookie.append(v).append("; Max-Age="sv);
+        set_cookie.append(std::to_string(hp.cookie_ttl.count()));
+        set_cookie.append("; Path="sv).append(hp.cookie_path).append("; HttpOnly\r\n"sv);
+        return hash_key(v);
+      }
+      break;
+  }
+  return random();
+}
+
+}  // namespace gateway
