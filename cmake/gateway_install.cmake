@@ -22,3 +22,23 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/gateway-config.cmake
 configure_file(cmake/gateway.pc.in ${CMAKE_CURRENT_BINARY_DIR}/gateway.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/gateway.pc
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+
+# The Python package, beside the interpreter's other packages, told where the
+# library was installed (gateway/_install.py), so `import gateway` finds it.
+if(CMAKE_INSTALL_PREFIX STREQUAL "/usr")
+  set(GATEWAY_PYTHON_DIR_DEFAULT lib/python3/dist-packages)
+else()
+  execute_process(COMMAND /usr/bin/python3 -c "import sys; print('python%d.%d' % sys.version_info[:2])"
+                  OUTPUT_VARIABLE gateway_python_version OUTPUT_STRIP_TRAILING_WHITESPACE)
+  set(GATEWAY_PYTHON_DIR_DEFAULT lib/${gateway_python_version}/dist-packages)
+endif()
+set(GATEWAY_PYTHON_DIR ${GATEWAY_PYTHON_DIR_DEFAULT} CACHE PATH
+    "Where the Python package is installed, relative to the prefix")
+install(DIRECTORY bindings/python/gateway DESTINATION ${GATEWAY_PYTHON_DIR}
+        PATTERN __pycache__ EXCLUDE PATTERN _install.py EXCLUDE)
+install(CODE "
+  set(dir \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/${GATEWAY_PYTHON_DIR}/gateway\")
+  file(WRITE \"\${dir}/_install.py\"
+       \"# Written by cmake --install: where libgateway.so was installed.\\n\"
+       \"LIBRARY = '\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_LIBDIR}/libgateway.so.${PROJECT_VERSION_MAJOR}'\\n\")
+")

@@ -28,4 +28,12 @@ export PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig"
 # shellcheck disable=SC2046
 g++ -std=c++20 "$work/host/main.cpp" $(pkg-config --cflags --libs gateway) -o "$work/pc_host"
 LD_LIBRARY_PATH="$work/prefix/lib" "$work/pc_host"
+# The Python package finds the installed library by itself.
+python_dir=$(find "$work/prefix" -type d -path '*-packages/gateway' | head -1)
+found=$(cd "$work" && PYTHONPATH="$(dirname "$python_dir")" /usr/bin/python3 -c \
+  'import gateway; print(gateway.library_path(), gateway.version())')
+case $found in
+  "$work/prefix/"*libgateway.so.0\ 0.1.0) ;;
+  *) echo "the installed Python package found '$found'" >&2; exit 1 ;;
+esac
 echo "install ok"

@@ -1,0 +1,149 @@
+"""The C ABI (capi/gateway.h) as ctypes declarations, and where libgateway.so is found.
+
+Nothing here is public; gateway/__init__.py builds the Python API on it.
+"""
+
+import ctypes
+import ctypes.util
+import os
+from pathlib import Path
+
+# gw_status values (append-only in the C header).
+OK, ERROR, INVALID_ARGUMENT, INVALID_CONFIG, BIND_FAILED, INVALID_STATE, NOT_FOUND, NO_MEMORY = range(8)
+# gw_filter_status
+CONTINUE, STOP, PAUSE = 0, 1, 2
+# gw_headers_kind
+REQUEST_HEADERS, RESPONSE_HEADERS = 0, 1
+# gw_stream_field
+FIELDS = {
+    "method": 0, "path": 1, "query": 2, "host": 3, "scheme": 4, "client_ip": 5,
+    "request_id": 6, "listener": 7, "route": 8, "protocol": 9,
+}
+LOG_LEVELS = {"debug": 0, "info": 1, "warn": 2, "error": 3, "off": 4}
+
+
+class Header(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_void_p), ("name_length", ctypes.c_size_t),
+                ("value", ctypes.c_void_p), ("value_length", ctypes.c_size_t)]
+
+
+class Request(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t),
+                ("method", ctypes.c_char_p), ("method_length", ctypes.c_size_t),
+                ("url", ctypes.c_char_p), ("url_length", ctypes.c_size_t),
+                ("headers", ctypes.POINTER(Header)), ("header_count", ctypes.c_size_t),
+                ("body", ctypes.c_char_p), ("body_length", ctypes.c_size_t),
+                ("client_ip", ctypes.c_char_p), ("client_ip_length", ctypes.c_size_t),
+                ("listener", ctypes.c_char_p), ("listener_length", ctypes.c_size_t)]
+
+
+LOG_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_char),
+                          ctypes.c_size_t)
+CONFIGURE_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(ctypes.c_char),
+                                ctypes.c_size_t, ctypes.POINTER(ctypes.c_void_p),
+                                ctypes.POINTER(ctypes.c_char), ctypes.c_size_t)
+RELEASE_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+HOOK_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
+BODY_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                           ctypes.POINTER(ctypes.c_char), ctypes.c_size_t, ctypes.c_int)
+DONE_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
+
+
+class FilterCallbacks(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t),
+                ("configure", CONFIGURE_FN), ("release_config", RELEASE_FN),
+                ("on_request", HOOK_FN), ("on_request_body", BODY_FN),
+                ("on_response", HOOK_FN), ("on_response_body", BODY_FN),
+                ("on_resume", HOOK_FN), ("on_done", DONE_FN)]
+
+
+def _candidates():
+    """Where libgateway.so may be, in the order tried: $GATEWAY_LIBRARY, where
+    `cmake --install` put it (for an installed package), the source tree's
+    build directories (for a checkout), then the system's library path."""
+    env = os.environ.get("GATEWAY_LIBRARY")
+    if env:
+        yield Path(env)
+        return
+    try:
+        from . import _install  # written by `cmake --install`
+        yield Path(_install.LIBRARY)
+        return
+    except ImportError:
+        pass
+    checkout = Path(__file__).resolve().parents[3]  # bindings/python/gateway -> the repository
+    for build in ("build", "build-release"):
+        yield checkout / build / "src" / "libgateway.so"
+    found = ctypes.util.find_library("gateway")
+    if found:
+        yield Path(found)
+
+
+def load_library():
+    tried = []
+    for path in _candidates():
+        tried.append(str(path))
+        if path.is_absolute() and not path.exists():
+            continue
+        try:
+            return _declare(ctypes.CDLL(str(path))), str(path)
+        except OSError as e:
+            tried[-1] += f" ({e})"
+    raise OSError("libgateway.so not found; build it (cmake --build build) or set "
+                  "GATEWAY_LIBRARY to its path. Tried: " + ", ".join(tried))
+
+
+def _declare(lib):
+    """Argument and result types of every function Python calls."""
+    p, sz, st, u16p = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.POINTER(ctypes.c_uint16)
+    cp, cpp = ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)
+    szp = ctypes.POINTER(ctypes.c_size_t)
+    signatures = {
+        "gw_version_number": ([], ctypes.c_int),
+        "gw_version": ([], cp),
+        "gw_strerror": ([st], cp),
+        "gw_errmsg": ([p], cp),
+        "gw_gateway_new": ([cpp], st),
+        "gw_gateway_free": ([p], None),
+        "gw_gateway_set_log": ([p, st, LOG_FN, p], st),
+        "gw_gateway_set_admin": ([p, cp, sz, ctypes.c_uint16], st),
+        "gw_gateway_bind_all": ([p, cp, sz], st),
+        "gw_gateway_load_yaml": ([p, cp, sz], st),
+        "gw_gateway_load_file": ([p, cp], st),
+        "gw_gateway_start": ([p, ctypes.c_uint], st),
+        "gw_gateway_stop": ([p, ctypes.c_uint32], st),
+        "gw_gateway_reload_yaml": ([p, cp, sz], st),
+        "gw_gateway_reload_file": ([p, cp], st),
+        "gw_gateway_config_version": ([p], ctypes.c_uint64),
+        "gw_gateway_port": ([p, cp, sz, u16p], st),
+        "gw_gateway_admin_port": ([p, u16p], st),
+        "gw_gateway_stats": ([p, cpp, szp], st),
+        "gw_gateway_config_json": ([p, cpp, szp], st),
+        "gw_string_free": ([p], None),
+        "gw_gateway_evaluate": ([p, ctypes.POINTER(Request), cpp, szp], st),
+        "gw_gateway_add_filter": ([p, cp, sz, ctypes.POINTER(FilterCallbacks), p], st),
+        "gw_stream_get": ([p, st, cpp, szp], st),
+        "gw_stream_get_header": ([p, st, cp, sz, cpp, szp], st),
+        "gw_stream_header_count": ([p, st, szp], st),
+        "gw_stream_header_at": ([p, st, sz, ctypes.POINTER(Header)], st),
+        "gw_stream_set_header": ([p, st, cp, sz, cp, sz], st),
+        "gw_stream_add_header": ([p, st, cp, sz, cp, sz], st),
+        "gw_stream_remove_header": ([p, st, cp, sz], st),
+        "gw_stream_response_status": ([p], ctypes.c_int),
+        "gw_stream_send_reply": ([p, ctypes.c_int, ctypes.POINTER(Header), sz, cp, sz], st),
+        "gw_stream_drop": ([p], st),
+        "gw_stream_buffer_request_body": ([p, ctypes.c_uint64], st),
+        "gw_stream_set_body_chunk": ([p, cp, sz], st),
+        "gw_stream_set_metadata": ([p, cp, sz, cp, sz], st),
+        "gw_stream_get_metadata": ([p, cp, sz, cpp, szp], st),
+        "gw_stream_set_user_data": ([p, p], None),
+        "gw_stream_user_data": ([p], p),
+        "gw_stream_pause": ([p], p),
+        "gw_stream_resume": ([p], st),
+        "gw_pause_free": ([p], None),
+    }
+    for name, (args, result) in signatures.items():
+        fn = getattr(lib, name)
+        fn.argtypes = args
+        fn.restype = result
+    return lib

@@ -1,0 +1,441 @@
+"""The Python API over the C ABI, against real upstream servers on loopback."""
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+import gateway
+from gateway import (PAUSE, ConfigError, Evaluation, Gateway, NotFoundError, StateError)
+from conftest import GATEWAY, filter_yaml, route_yaml, service_yaml, uses
+
+
+def fetch(url, headers=None, method="GET", data=None):
+    """(status, headers dict, body bytes) of one request; errors are answers too."""
+    rq = urllib.request.Request(url, headers=headers or {}, method=method, data=data)
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        with opener.open(rq, timeout=10) as r:
+            return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args):
+        return None
+
+
+def seen(body):
+    """What the echo upstream received."""
+    d = json.loads(body)
+    fields = {}
+    for k, v in d["headers"]:  # repeated fields joined, as RFC 9110 allows
+        fields[k.lower()] = fields[k.lower()] + ", " + v if k.lower() in fields else v
+    d["headers"] = fields
+    return d
+
+
+def app_yaml(upstreams, rules=None, extra=""):
+    rules = rules or "  - backendRefs: [{name: v1, port: 80}]\n"
+    return (GATEWAY + service_yaml("v1", upstreams["v1"].port) +
+            service_yaml("v2", upstreams["v2"].port) + route_yaml(rules) + extra)
+
+
+def test_version_and_library():
+    assert gateway.version().count(".") == 2
+    assert Path(gateway.library_path()).name.startswith("libgateway.so")
+
+
+def test_context_manager_port_url_stats_config(upstreams):
+    with Gateway(app_yaml(upstreams)) as gw:
+        assert gw.port() == gw.port("default/web/http")
+        assert gw.url == f"http://127.0.0.1:{gw.port()}"
+        status, headers, body = fetch(gw.url + "/hello?x=1", {"host": "app.test"})
+        assert status == 200 and headers["x-upstream"] == "v1"
+        assert seen(body)["target"] == "/hello?x=1"
+        with pytest.raises(NotFoundError, match="no/such"):
+            gw.port("no/such")
+        assert "gateway_requests_total" in gw.stats()
+        assert gw.config()["listeners"][0]["name"] == "default/web/http"
+        assert gw.config_version == 1
+        port = gw.port()
+    # After the with block the gateway is stopped and freed: its port is closed.
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
+
+
+def test_errors_carry_the_c_message(upstreams):
+    with pytest.raises(ConfigError, match="Mystery") as e:
+        Gateway("apiVersion: v1\nkind: Mystery\nmetadata: {name: x}\n").start()
+    assert e.value.status == 3
+    gw = Gateway(app_yaml(upstreams))
+    with pytest.raises(StateError, match="not running"):
+        gw.reload(app_yaml(upstreams))
+    with pytest.raises(StateError):
+        gw.port()
+    gw.start()
+    with pytest.raises(StateError, match="register filters before"):
+        gw.filter("late")(lambda s: None)
+    with pytest.raises(StateError, match="already running"):
+        gw.start()
+    gw.close()
+    with pytest.raises(ValueError):
+        Gateway(app_yaml(upstreams), log_level="chatty")
+
+
+def test_config_from_a_file(upstreams, tmp_path):
+    path = tmp_path / "gateway.yaml"
+    path.write_text(app_yaml(upstreams))
+    with Gateway(path) as gw:
+        assert fetch(gw.url + "/", {"host": "app.test"})[0] == 200
+        path.write_text(app_yaml(upstreams, "  - backendRefs: [{name: v2, port: 80}]\n"))
+        gw.reload(path)
+        assert fetch(gw.url + "/", {"host": "app.test"})[1]["x-upstream"] == "v2"
+
+
+def test_filter_that_blocks(upstreams):
+    gw = Gateway(app_yaml(upstreams, "  - backendRefs: [{name: v1, port: 80}]\n" + uses("key"),
+                          filter_yaml("key", "api-key", {"key": "s3cret"})))
+
+    @gw.filter("api-key")
+    def check_key(stream):
+        if stream.request_headers.get("x-api-key") != stream.config["key"]:
+            return stream.reply(401, "no key\n", {"www-authenticate": "ApiKey"})
+        return None
+
+    with gw:
+        status, headers, body = fetch(gw.url + "/", {"host": "app.test"})
+        assert (status, body, headers["www-authenticate"]) == (401, b"no key\n", "ApiKey")
+        status, headers, _ = fetch(gw.url + "/", {"host": "app.test", "x-api-key": "s3cret"})
+        assert status == 200 and headers["x-upstream"] == "v1"
+
+
+class Tenant:
+    """A filter class: made once per Filter object, hooks per request."""
+    made = []
+
+    def __init__(self, config):
+        if "tenant" not in config:
+            raise ValueError("config needs 'tenant'")
+        self.tenant = config["tenant"]
+        Tenant.made.append(self.tenant)
+
+    def on_request(self, stream):
+        h = stream.request_headers
+        stream.state["seen"] = h.get("x-debug", "none")
+        h["x-tenant"] = self.tenant
+        h.add("x-trace", "a")
+        h.add("x-trace", "b")
+        assert h.remove("x-debug") in (True, False)
+        assert ("x-tenant", self.tenant) in h.items()
+        stream.set_metadata("tenant", self.tenant)
+        assert stream.metadata("tenant") == self.tenant
+        assert stream.method == "GET" and stream.path == "/t" and stream.query == "q=1"
+        assert stream.host == "app.test" and stream.scheme == "http"
+        assert stream.client_ip == "127.0.0.1" and stream.route == "default/app"
+        assert stream.listener == "default/web/http" and stream.protocol == "HTTP/1.1"
+        assert len(stream.request_id) == 36
+
+    def on_response(self, stream):
+        assert stream.response_status == 200
+        stream.response_headers["x-served-tenant"] = self.tenant
+        stream.response_headers["x-saw-debug"] = stream.state["seen"]
+        del stream.response_headers["x-upstream"]
+        stream.response_headers.remove("content-length")
+
+    def on_response_body(self, stream, data, end):
+        stream.set_body_chunk(data.upper())
+
+    def on_done(self, stream):
+        stream.state["done"] = True
+
+
+def test_filter_that_modifies_headers_and_body(upstreams):
+    extra = filter_yaml("blue", "tenant", {"tenant": "blue"})
+    gw = Gateway(app_yaml(upstreams, "  - backendRefs: [{name: v1, port: 80}]\n" + uses("blue"),
+                          extra), filters={"tenant": Tenant})
+    with gw:
+        status, headers, body = fetch(gw.url + "/t?q=1", {"host": "app.test", "x-debug": "1"})
+        assert status == 200
+        assert headers["x-served-tenant"] == "blue" and headers["x-saw-debug"] == "1"
+        assert "x-upstream" not in headers
+        got = seen(body.lower())
+        assert got["headers"]["x-tenant"] == "blue" and "x-debug" not in got["headers"]
+        assert got["headers"]["x-trace"] == "a, b"
+        assert body == body.upper()
+        assert "blue" in Tenant.made
+    # A config the class refuses is a ConfigError naming the reason.
+    bad = Gateway(app_yaml(upstreams, "  - backendRefs: [{name: v1, port: 80}]\n" + uses("blue"),
+                           filter_yaml("blue", "tenant", {"colour": "blue"})),
+                  filters={"tenant": Tenant})
+    with pytest.raises(ConfigError, match="config needs 'tenant'"):
+        bad.start()
+    bad.close()
+
+
+def test_filter_that_raises_is_a_500_and_serving_goes_on(upstreams):
+    gw = Gateway(app_yaml(upstreams, "  - matches: [{path: {type: PathPrefix, value: /boom}}]\n"
+                                     "    backendRefs: [{name: v1, port: 80}]\n" + uses("boom") +
+                          "  - backendRefs: [{name: v1, port: 80}]\n",
+                          filter_yaml("boom", "boom")))
+
+    @gw.filter("boom")
+    def boom(stream):
+        raise RuntimeError("the filter broke")
+
+    with gw:
+        for _ in range(3):
+            status, _, body = fetch(gw.url + "/boom", {"host": "app.test"})
+            assert (status, body) == (500, b"filter error\n")
+        assert fetch(gw.url + "/fine", {"host": "app.test"})[0] == 200
+        assert any("RuntimeError: the filter broke" in m for _, m in gw.logs)
+
+
+def test_filter_returning_nonsense_is_a_500(upstreams):
+    gw = Gateway(app_yaml(upstreams, "  - backendRefs: [{name: v1, port: 80}]\n" + uses("odd"),
+                          filter_yaml("odd", "odd")))
+    gw.filter("odd")(lambda stream: "yes")
+    with gw:
+        assert fetch(gw.url + "/", {"host": "app.test"})[0] == 500
+        assert any("return None, CONTINUE, STOP or PAUSE" in m for _, m in gw.logs)
+
+
+class Slow:
+    """Pauses each request and resumes it from another thread."""
+
+    def __init__(self, config):
+        self.delay = config.get("delay", 0.02)
+
+    def on_request(self, stream):
+        handle = stream.pause()
+        threading.Timer(self.delay, handle.resume).start()
+        return PAUSE
+
+    def on_resume(self, stream):
+        stream.request_headers["x-resumed"] = "yes"
+
+
+def test_pause_and_resume_from_another_thread_concurrently(upstreams):
+    gw = Gateway(app_yaml(upstreams, "  - backendRefs: [{name: v1, port: 80}]\n" + uses("slow"),
+                          filter_yaml("slow", "slow", {"delay": 0.05})),
+                 threads=2, filters={"slow": Slow})
+    results = []
+
+    def client():
+        status, _, body = fetch(gw.url + "/", {"host": "app.test"})
+        results.append((status, seen(body)["headers"].get("x-resumed")))
+
+    with gw:
+        clients = [threading.Thread(target=client) for _ in range(16)]
+        start = time.monotonic()
+        for c in clients:
+            c.start()
+        for c in clients:
+            c.join(20)
+        assert results == [(200, "yes")] * 16
+        # 16 pauses of 50 ms overlapped: the GIL is not held while a request waits.
+        assert time.monotonic() - start < 16 * 0.05
+
+
+def test_stop_while_a_python_filter_runs(upstreams):
+    entered = threading.Event()
+    gw = Gateway(app_yaml(upstreams, "  - backendRefs: [{name: v1, port: 80}]\n" + uses("nap"),
+                          filter_yaml("nap", "nap")))
+
+    @gw.filter("nap")
+    def nap(stream):
+        entered.set()
+        time.sleep(0.3)
+
+    gw.start()
+    t = threading.Thread(target=fetch, args=(gw.url + "/", {"host": "app.test"}))
+    t.start()
+    assert entered.wait(10)
+    gw.stop(drain=2.0)  # waits for the worker, which needs the GIL this thread released
+    gw.close()
+    t.join(10)
+    assert not t.is_alive()
+
+
+def test_reload_replaces_routes_and_keeps_serving_on_error(upstreams):
+    with Gateway(app_yaml(upstreams)) as gw:
+        assert fetch(gw.url + "/", {"host": "app.test"})[1]["x-upstream"] == "v1"
+        gw.reload(app_yaml(upstreams, "  - backendRefs: [{name: v2, port: 80}]\n"))
+        assert gw.config_version == 2
+        assert fetch(gw.url + "/", {"host": "app.test"})[1]["x-upstream"] == "v2"
+        with pytest.raises(ConfigError, match="Mystery"):
+            gw.reload("apiVersion: v1\nkind: Mystery\nmetadata: {name: x}\n")
+        assert gw.config_version == 2
+        assert fetch(gw.url + "/", {"host": "app.test"})[1]["x-upstream"] == "v2"
+
+
+# ---- evaluate agrees with the real requests ---------------------------------
+
+RULES = """  - matches: [{path: {type: PathPrefix, value: /old}}]
+    filters: [{type: RequestRedirect, requestRedirect: {path: {type: ReplacePrefixMatch, replacePrefixMatch: /new}, statusCode: 301}}]
+  - matches: [{path: {type: PathPrefix, value: /api}, headers: [{name: x-version, value: v2}]}]
+    backendRefs: [{name: v2, port: 80}]
+    filters: [{type: URLRewrite, urlRewrite: {path: {type: ReplacePrefixMatch, replacePrefixMatch: /v2}}},
+              {type: RequestHeaderModifier, requestHeaderModifier: {set: [{name: x-route, value: api-v2}], remove: [x-secret]}}]
+  - matches: [{path: {type: PathPrefix, value: /api}}]
+    backendRefs: [{name: v1, port: 80}]
+  - matches: [{path: {type: PathPrefix, value: /admin}}]
+    backendRefs: [{name: v1, port: 80}]
+""" + uses("admins", "tag") + """  - matches: [{path: {type: Exact, value: /gone}}]
+    backendRefs: [{name: nothing, port: 80}]
+"""
+
+USERS = "admin:{SHA}0DPiKuNIrrVmD8IUCuw1hQxNqZc="  # admin:admin
+
+
+def evaluation_gateway(upstreams):
+    extra = (filter_yaml("admins", "basic-auth", {"htpasswd": USERS}) +
+             filter_yaml("tag", "tag"))
+    gw = Gateway(app_yaml(upstreams, RULES, extra), threads=2)
+
+    @gw.filter("tag")
+    def tag(stream):
+        stream.request_headers["x-tagged"] = "by-python"
+
+    return gw
+
+
+CASES = [
+    ("GET", "/api/orders?page=2", {"host": "app.test"}),
+    ("GET", "/api/orders", {"host": "app.test", "x-version": "v2", "x-secret": "1"}),
+    ("POST", "/api/orders", {"host": "app.test", "content-type": "application/json"}),
+    ("GET", "/old/page?x=1", {"host": "app.test"}),
+    ("GET", "/admin/panel", {"host": "app.test"}),
+    ("GET", "/admin/panel", {"host": "app.test", "authorization": "Basic YWRtaW46YWRtaW4="}),
+    ("GET", "/admin/panel", {"host": "app.test", "authorization": "Basic YWRtaW46d3Jvbmc="}),
+    ("GET", "/anything", {"host": "other.test"}),
+    ("GET", "/gone", {"host": "app.test"}),
+    ("GET", "/a/../api/x", {"host": "app.test"}),
+]
+
+
+@pytest.mark.parametrize("method,path,headers", CASES)
+def test_evaluate_agrees_with_real_requests(upstreams, method, path, headers):
+    body = b'{"n": 1}' if method == "POST" else b""
+    gw = evaluation_gateway(upstreams)
+    with gw:
+        predicted = gw.evaluate(method, path, headers=headers, body=body)
+        assert isinstance(predicted, Evaluation)
+        status, answer_headers, answer = fetch(gw.url + path, headers, method, body or None)
+        if predicted.upstream is None:
+            assert predicted.response is not None
+            assert predicted.status == status
+            assert predicted.response.body == answer
+            for name in ("location", "www-authenticate", "content-type"):
+                assert predicted.response.header(name) == answer_headers.get(name)
+        else:
+            assert status == 200 and predicted.response is None
+            got = seen(answer)
+            assert f"default/{got['name']}:80" == predicted.backend  # Service:port
+            assert predicted.endpoint == f"127.0.0.1:{upstreams[got['name']].port}"
+            assert predicted.upstream.target == got["target"]
+            assert predicted.upstream.method == got["method"]
+            assert predicted.upstream.body == got["body"].encode()
+            for name, value in predicted.upstream.headers:
+                if name.lower() in ("x-request-id", "x-forwarded-for", "via"):
+                    continue  # per request, or written by the test client's stack
+                assert got["headers"].get(name.lower()) is not None, name
+            for name in ("x-route", "x-tagged", "x-secret", "authorization"):
+                assert predicted.upstream.header(name) == got["headers"].get(name)
+
+
+def test_evaluate_reports_route_rule_filters_and_metadata(upstreams):
+    gw = evaluation_gateway(upstreams).load()  # evaluate works before start
+    r = gw.evaluate("GET", "http://app.test/admin/x",
+                    headers={"authorization": "Basic YWRtaW46YWRtaW4="})
+    assert (r.listener, r.route, r.rule) == ("default/web/http", "default/app", "#3")
+    assert [(f.filter, f.phase, f.decision) for f in r.filters] == [
+        ("basic-auth", "request", "continue"), ("tag", "request", "continue")]
+    assert r.metadata["basic-auth.user"] == "admin"
+    assert r.upstream.header("x-tagged") == "by-python"
+    assert r.backend == "default/v1:80" and r.response is None and not r.dropped
+    refused = gw.evaluate("GET", "http://app.test/admin/x")
+    assert refused.status == 401 and refused.filters[0].decision == "reply"
+    assert refused.upstream is None and refused.backend == ""
+    missing = gw.evaluate("GET", "http://nowhere.test/")
+    assert (missing.status, missing.route) == (404, "")
+    with pytest.raises(NotFoundError, match="port 8080"):
+        gw.evaluate("GET", "http://app.test:8080/")
+    with pytest.raises(ConfigError, match="URL"):
+        gw.evaluate("GET", "ftp://app.test/")
+    assert gw.evaluate("GET", "/api/x", listener="default/web/http",
+                       headers={"host": "app.test"}).route == "default/app"
+    with pytest.raises(NotFoundError):
+        gw.evaluate("GET", "/x", listener="nope")
+    gw.close()
+
+
+# ---- the pytest plugin ------------------------------------------------------
+
+PLUGIN_TEST = '''
+import urllib.request, urllib.error
+from pathlib import Path
+import pytest
+
+CONFIG = {config!r}
+
+@pytest.fixture
+def gateway_config():
+    return CONFIG
+
+GATEWAY_CONFIG = CONFIG
+
+def test_function_fixture(gateway):
+    assert urllib.request.urlopen(gateway.url + "/", timeout=5).status == 200
+
+def test_module_fixture_a(module_gateway):
+    assert module_gateway.config_version == 1
+    module_gateway.reload(CONFIG)
+
+def test_module_fixture_b(module_gateway):
+    assert module_gateway.config_version == 2  # the same gateway as in _a
+
+def test_fails_with_log(gateway):
+    assert gateway.evaluate("GET", "/").status == 999
+'''
+
+
+def test_pytest_plugin_fixtures_and_log_on_failure(pytester, upstreams):
+    config = (GATEWAY + service_yaml("v1", upstreams["v1"].port) +
+              route_yaml("  - backendRefs: [{name: v1, port: 80}]\n").replace(
+                  "hostnames: [app.test]", "hostnames: []"))
+    pytester.makeconftest(f"import sys\nsys.path.insert(0, {str(Path(gateway.__file__).parents[1])!r})\n"
+                          "pytest_plugins = ['gateway.pytest_plugin']\n")
+    pytester.makepyfile(test_inner=PLUGIN_TEST.format(config=config))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines(["*gateway log*", "*listening on 127.0.0.1:*"])
+
+
+def test_library_found_without_the_environment_variable(tmp_path):
+    """From a checkout, the package finds the build tree's library; a wrong
+    GATEWAY_LIBRARY is an error that says what it tried."""
+    import os
+    import subprocess
+    import sys
+    package_root = str(Path(gateway.__file__).resolve().parents[1])
+    checkout = Path(gateway.__file__).resolve().parents[3]
+    built = checkout / "build" / "src" / "libgateway.so"
+    env = {k: v for k, v in os.environ.items() if k != "GATEWAY_LIBRARY"}
+    env["PYTHONPATH"] = package_root
+    code = "import gateway; print(gateway.library_path())"
+    if built.exists():
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                             timeout=60, cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == str(built)
+    env["GATEWAY_LIBRARY"] = str(tmp_path / "missing.so")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=60, cwd=tmp_path)
+    assert out.returncode != 0
+    assert "libgateway.so not found" in out.stderr and "missing.so" in out.stderr
