@@ -13,7 +13,17 @@
 #include <string_view>
 #include <system_error>
 
+namespace boost::asio {
+class io_context;
+}
+
 namespace gateway {
+
+class server;
+// See <gateway/asio.hpp>: a gateway served by a host's own io_context.
+GATEWAY_API void start_on(server& srv, boost::asio::io_context& context);
+GATEWAY_API void async_stop(server& srv, std::chrono::milliseconds drain,
+                            std::function<void()> done);
 
 // Where the admin listener binds (/ready, /live, /config, /reload, /stats/prometheus).
 struct admin_options {
@@ -107,6 +117,8 @@ class GATEWAY_API server {
  private:
   struct impl;
   std::unique_ptr<impl> impl_;
+  friend void start_on(server&, boost::asio::io_context&);
+  friend void async_stop(server&, std::chrono::milliseconds, std::function<void()>);
 };
 
 }  // namespace gateway

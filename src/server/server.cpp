@@ -77,6 +77,21 @@ struct server::impl {
   }
   // Reloads the served config when a certificate file changed, until stopped.
   void watch_files(std::chrono::milliseconds interval);
+  // Starts the watcher thread once a served config has certificate files
+  // (a gateway without HTTPS listeners has no such thread). Under `control`.
+  void watch_if_needed(const snapshot& snap) {
+    const auto every = options.certificate_check_interval;
+    if (file_watch.joinable() || every.count() <= 0 || current != state::running) return;
+    {
+      std::lock_guard lock(watch_mutex);
+      if (watch_stop) return;  // stopping
+    }
+    for (const auto& g : snap.groups)
+      if (g.tls && !g.tls->files().empty()) {
+        file_watch = std::thread([this, every] { watch_files(every); });
+        return;
+      }
+  }
   void stop_watching() {
     {
       std::lock_guard lock(watch_mutex);
@@ -95,11 +110,16 @@ struct server::impl {
   // Health checks and DNS follow the clusters of the snapshot about to be
   // served. A new cluster's names are looked up before it takes traffic (for
   // at most a few seconds), so its first requests do not find it empty.
+  // The monitor (and its thread) exists once a cluster needs it.
   void sync_monitor(const snapshot& snap) {
-    if (!monitor) return;
     std::vector<std::shared_ptr<cluster_state>> states;
-    for (const auto& c : snap.clusters)
+    bool needed = false;
+    for (const auto& c : snap.clusters) {
       states.push_back(c.state);
+      needed = needed || upstream_monitor::watches(c.config);
+    }
+    if (!monitor && !needed) return;
+    if (!monitor) monitor = std::make_unique<upstream_monitor>(shared.log);
     auto ready = monitor->sync(states);
     if (ready.wait_for(std::chrono::seconds(5)) != std::future_status::ready)
       shared.log.log(log_level::warn, "DNS: first lookups still unanswered after 5 s; serving");
@@ -146,6 +166,10 @@ struct server::impl {
   }
 
   void reload(gateway_config config);
+  void start(server& owner, asio::io_context* host_context);
+  // Mounted (gateway::start_on): drains on the host's loop, then runs `done` there.
+  asio::awaitable<void> drain_mounted(std::chrono::milliseconds drain, std::function<void()> done);
+  asio::io_context* host = nullptr;  // the host's loop when mounted
 
   std::mutex evaluation_mutex;
   std::unique_ptr<evaluator> evaluation;  // made by the first evaluate()
@@ -178,37 +202,39 @@ server::~server() {
 }
 
 void server::start() {
-  std::lock_guard lock(impl_->control);
-  if (impl_->current != impl::state::created)
+  impl_->start(*this, nullptr);
+}
+
+void server::impl::start(server& owner, asio::io_context* host_context) {
+  std::lock_guard lock(control);
+  if (current != state::created)
     throw error(errc::invalid_state, "server::start: already started or stopped");
-  unsigned n = impl_->options.threads;
+  host = host_context;
+  unsigned n = host ? 1 : options.threads;
   if (n == 0) n = usable_cpus();
   for (unsigned i = 0; i < n; ++i)
-    impl_->workers.push_back(std::make_unique<worker>(impl_->shared, i));
+    workers.push_back(std::make_unique<worker>(shared, i, host));
 
-  auto snap = impl_->shared.current.load();
+  auto snap = shared.current.load();
   std::vector<std::vector<std::shared_ptr<listen_socket>>> sockets(n);
   for (const auto& g : snap->groups)
-    impl_->bound.push_back(impl_->open_everywhere(*snap, g, sockets));
+    bound.push_back(open_everywhere(*snap, g, sockets));
   for (unsigned i = 0; i < n; ++i)
     for (auto& socket : sockets[i])
-      impl_->workers[i]->add_listener(std::move(socket));
-  if (const auto& a = impl_->options.admin) {
-    impl_->admin = std::make_unique<admin_server>(
+      workers[i]->add_listener(std::move(socket));
+  if (const auto& a = options.admin) {
+    admin = std::make_unique<admin_server>(
         a->address, a->port,
-        [this](std::string_view method, std::string_view path, std::string_view body) {
-          return impl_->admin_request(*this, method, path, body);
+        [this, &owner](std::string_view method, std::string_view path, std::string_view body) {
+          return admin_request(owner, method, path, body);
         });
-    impl_->shared.log.log(log_level::info, "admin listener on ", a->address, ":",
-                          impl_->admin->port());
+    shared.log.log(log_level::info, "admin listener on ", a->address, ":", admin->port());
   }
-  impl_->monitor = std::make_unique<upstream_monitor>(impl_->shared.log);
-  impl_->sync_monitor(*snap);
-  for (auto& w : impl_->workers)
+  sync_monitor(*snap);
+  for (auto& w : workers)
     w->start();
-  impl_->current = impl::state::running;
-  if (const auto every = impl_->options.certificate_check_interval; every.count() > 0)
-    impl_->file_watch = std::thread([this, every] { impl_->watch_files(every); });
+  current = state::running;
+  watch_if_needed(*snap);
 }
 
 void server::start(unsigned threads) {
@@ -254,6 +280,11 @@ void server::impl::watch_files(std::chrono::milliseconds interval) {
 }
 
 void server::stop(std::chrono::milliseconds drain) {
+  if (impl_->host && impl_->host->get_executor().running_in_this_thread() &&
+      impl_->current == impl::state::running)
+    throw error(errc::invalid_state,
+                "server::stop: called on the io_context the gateway is mounted on, which would "
+                "wait for itself; use gateway::async_stop there");
   // The admin thread first, without holding `control`: a scrape or reload it
   // is running takes `control` itself and must be able to finish.
   std::unique_ptr<admin_server> admin;
@@ -285,6 +316,7 @@ void server::stop(std::chrono::milliseconds drain) {
   impl_->monitor.reset();
   impl_->current = impl::state::stopped;
   lock.unlock();
+  impl_->stop_watching();  // a watcher a reload started while this stop began
   impl_->stopped_cv.notify_all();
 }
 
@@ -343,9 +375,10 @@ void server::impl::reload(gateway_config config) {
     for (const auto& p : previous->clusters)
       if (p.key == c.key) ++kept;
   const std::size_t clusters = next->clusters.size();
-  sync_monitor(*next);
+  if (current == state::running) sync_monitor(*next);
   log_tls_warnings(*next);
   publish(std::move(next));
+  watch_if_needed(*shared.current.load());
   config_json = std::move(json);
   served = std::move(source);
   if (current == state::running) {
@@ -386,7 +419,8 @@ std::string server::impl::stats_text() {
     auto promise = std::make_shared<std::promise<worker_report>>();
     asked.push_back(promise);
     worker* target = w.get();
-    w->post([promise, target] { promise->set_value(target->report()); });
+    // Inline when asked on the worker's own loop (a mounted gateway's host).
+    asio::dispatch(w->context(), [promise, target] { promise->set_value(target->report()); });
   }
   worker_report total;
   server_gauges g;
@@ -426,6 +460,67 @@ std::string server::stats_text() const {
   if (impl_->current != impl::state::running)
     throw error(errc::invalid_state, "server::stats_text: server not running");
   return impl_->stats_text();
+}
+
+void start_on(server& srv, asio::io_context& context) {
+  srv.impl_->start(srv, &context);
+}
+
+void async_stop(server& srv, std::chrono::milliseconds drain, std::function<void()> done) {
+  server::impl& i = *srv.impl_;
+  {
+    std::lock_guard lock(i.control);
+    if (!i.host || i.current != server::impl::state::running) {
+      if (i.host) asio::post(*i.host, std::move(done));
+      if (!i.host)
+        throw error(errc::invalid_state, "async_stop: the gateway is not mounted (start_on)");
+      return;
+    }
+  }
+  asio::co_spawn(*i.host, i.drain_mounted(drain, std::move(done)), asio::detached);
+}
+
+asio::awaitable<void> server::impl::drain_mounted(std::chrono::milliseconds drain,
+                                                  std::function<void()> done) {
+  std::unique_ptr<admin_server> stopping_admin;
+  {
+    std::lock_guard lock(control);
+    stopping_admin = std::move(admin);
+  }
+  stopping_admin.reset();
+  stop_watching();
+  for (auto& w : workers)
+    w->begin_drain();
+  asio::steady_timer tick(*host);
+  auto busy = [&] {
+    if (shared.connections.load(std::memory_order_acquire) > 0) return true;
+    for (auto& w : workers)
+      if (w->loops() > 0) return true;
+    return false;
+  };
+  const auto until = std::chrono::steady_clock::now() + drain;
+  bool forced = false;
+  while (busy()) {
+    if (!forced && std::chrono::steady_clock::now() >= until) {
+      forced = true;
+      shared.log.log(log_level::warn, "stop: closing ", shared.connections.load(),
+                     " connections still busy after the drain deadline");
+      for (auto& w : workers)
+        w->close_all();
+    }
+    if (forced && std::chrono::steady_clock::now() >= until + std::chrono::seconds(1)) break;
+    tick.expires_after(std::chrono::milliseconds(2));
+    co_await tick.async_wait(use_tuple);
+  }
+  {
+    std::lock_guard lock(control);
+    monitor.reset();
+    current = state::stopped;
+  }
+  stopped_cv.notify_all();
+  for (auto& w : workers)
+    w->flush_access_log();
+  done();
 }
 
 std::string server::config_json() const {

@@ -12,13 +12,16 @@ namespace gateway {
 
 using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
-worker::worker(server_shared& shared, unsigned index)
+worker::worker(server_shared& shared, unsigned index, asio::io_context* external)
     : shared_(shared),
       index_(index),
-      pool_(context_.get_executor()),
+      own_(external ? nullptr
+                    : std::make_unique<asio::io_context>(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO)),
+      context_(external ? external : own_.get()),
+      pool_(context_->get_executor()),
       rng_(0x9E3779B97F4A7C15ULL * (index + 1) ^
            static_cast<std::uint64_t>(steady_clock::now().time_since_epoch().count())),
-      sweep_timer_(context_) {
+      sweep_timer_(*context_) {
   if (rng_ == 0) rng_ = 1;
 }
 
@@ -49,16 +52,17 @@ void worker::add_listener(std::shared_ptr<listen_socket> socket) {
 void worker::start() {
   current_snapshot();
   for (auto& l : listeners_)
-    asio::co_spawn(context_, accept_loop(l), asio::detached);
-  asio::co_spawn(context_, sweep_loop(), asio::detached);
+    asio::co_spawn(*context_, accept_loop(l), asio::detached);
+  asio::co_spawn(*context_, sweep_loop(), asio::detached);
+  if (!own_) return;  // mounted: the host runs the loop
   thread_ = std::thread([this] {
-    auto guard = asio::make_work_guard(context_);
+    auto guard = asio::make_work_guard(*context_);
     // The data plane reports errors as values; an exception here is a bug or
     // an allocation failure in one session. Its coroutine is gone by now, so
     // log it and keep serving every other connection of this worker.
     for (;;) {
       try {
-        context_.run();
+        context_->run();
         return;
       } catch (const std::exception& e) {
         log().log(log_level::error, "worker ", index_, ": session ended by exception: ", e.what());
@@ -80,9 +84,19 @@ const std::shared_ptr<const snapshot>& worker::current_snapshot() {
   return snapshot_;
 }
 
+namespace {
+// Counts a worker coroutine while it runs.
+struct loop_count {
+  std::atomic<int>& n;
+  explicit loop_count(std::atomic<int>& c) : n(c) { n.fetch_add(1, std::memory_order_relaxed); }
+  ~loop_count() { n.fetch_sub(1, std::memory_order_release); }
+};
+}  // namespace
+
 asio::awaitable<void> worker::accept_loop(std::shared_ptr<listen_socket> listening) {
+  loop_count counted(loops_);
   tcp::acceptor& acceptor = listening->acceptor;
-  asio::steady_timer backoff(context_);
+  asio::steady_timer backoff(*context_);
   for (;;) {
     auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
     if (ec) {
@@ -96,8 +110,8 @@ asio::awaitable<void> worker::accept_loop(std::shared_ptr<listen_socket> listeni
     if (draining_ || !acceptor.is_open()) co_return;
     socket.set_option(tcp::no_delay(true), ec);
     auto conn = std::make_shared<connection>(*this, std::move(socket), listening->group);
-    asio::co_spawn(context_, conn->watchdog(), asio::detached);
-    asio::co_spawn(context_, conn->run(), asio::detached);
+    asio::co_spawn(*context_, conn->watchdog(), asio::detached);
+    asio::co_spawn(*context_, conn->run(), asio::detached);
   }
 }
 
@@ -106,8 +120,8 @@ std::future<void> worker::reload(std::vector<std::uint32_t> closed,
                                  std::vector<std::shared_ptr<listen_socket>> opened) {
   auto done = std::make_shared<std::promise<void>>();
   std::future<void> applied = done->get_future();
-  asio::post(context_, [this, done, closed = std::move(closed), removed = std::move(removed),
-                        opened = std::move(opened)] {
+  asio::dispatch(*context_, [this, done, closed = std::move(closed), removed = std::move(removed),
+                             opened = std::move(opened)] {
     struct signal {
       std::promise<void>& p;
       ~signal() { p.set_value(); }
@@ -121,7 +135,7 @@ std::future<void> worker::reload(std::vector<std::uint32_t> closed,
     if (draining_) return;
     for (const auto& l : opened) {
       listeners_.push_back(l);
-      asio::co_spawn(context_, accept_loop(l), asio::detached);
+      asio::co_spawn(*context_, accept_loop(l), asio::detached);
     }
     current_snapshot();  // pools follow the new config now, not at the next request
     for (connection* c = connections_; c; c = c->next)
@@ -132,6 +146,7 @@ std::future<void> worker::reload(std::vector<std::uint32_t> closed,
 }
 
 asio::awaitable<void> worker::sweep_loop() {
+  loop_count counted(loops_);
   while (!draining_) {
     sweep_timer_.expires_after(std::chrono::milliseconds(250));
     co_await sweep_timer_.async_wait(use_tuple);
@@ -167,7 +182,7 @@ worker_report worker::report() const {
 }
 
 void worker::begin_drain() {
-  asio::post(context_, [this] {
+  asio::post(*context_, [this] {
     draining_ = true;
     for (auto& l : listeners_) {
       boost::system::error_code ignored;
@@ -181,15 +196,25 @@ void worker::begin_drain() {
 }
 
 void worker::close_all() {
-  asio::post(context_, [this] {
+  asio::post(*context_, [this] {
     for (connection* c = connections_; c; c = c->next)
       c->interrupt(true);
   });
 }
 
 void worker::join() {
+  if (!own_) {
+    // Mounted: the host's loop finishes the coroutines; they must be gone
+    // before this worker is (their frames refer to it).
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while ((loops() > 0 || shared_.connections.load(std::memory_order_acquire) > 0) &&
+           std::chrono::steady_clock::now() < until && !context_->stopped())
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    flush_access_log();
+    return;
+  }
   if (!thread_.joinable()) return;
-  context_.stop();
+  context_->stop();
   thread_.join();
   flush_access_log();  // the thread is gone: what it batched last is written now
 }

@@ -45,10 +45,15 @@ std::shared_ptr<listen_socket> open_listen_socket(asio::io_context& context, std
 
 class worker {
  public:
-  worker(server_shared& shared, unsigned index);
+  // A worker with an event loop and thread of its own; or, with `external`,
+  // one whose loop is a host's io_context that the host runs (no thread).
+  worker(server_shared& shared, unsigned index, asio::io_context* external = nullptr);
   ~worker();
 
-  asio::io_context& context() noexcept { return context_; }
+  asio::io_context& context() noexcept { return *context_; }
+  // Coroutines of this worker still running (accept and sweep loops); with
+  // the connections, what a mounted worker waits for before it is gone.
+  int loops() const noexcept { return loops_.load(std::memory_order_acquire); }
   // Gives the worker a listening socket made by open_listen_socket on its
   // context. Before start() only; reload() hands them over on the worker thread.
   void add_listener(std::shared_ptr<listen_socket> socket);
@@ -63,7 +68,8 @@ class worker {
   void begin_drain();
   // Close every connection now.
   void close_all();
-  // Stops the loop and joins the thread.
+  // Stops the loop and joins the thread; a mounted worker waits (bounded)
+  // until its coroutines have ended on the host's loop.
   void join();
 
   // The snapshot the worker serves from; refreshed when the config version moves.
@@ -78,7 +84,7 @@ class worker {
   // Runs `task` on the worker thread.
   template <class F>
   void post(F&& task) {
-    asio::post(context_, std::forward<F>(task));
+    asio::post(*context_, std::forward<F>(task));
   }
   std::size_t upstream_active = 0;     // upstream connections carrying a request now
   std::size_t pending_handshakes = 0;  // TLS handshakes in progress
@@ -108,8 +114,11 @@ class worker {
   server_shared& shared_;
   unsigned index_;
   // One thread runs it and every socket is touched only from that thread, so
-  // the reactor needs no locks; posts from other threads stay safe.
-  asio::io_context context_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
+  // the reactor needs no locks; posts from other threads stay safe. Null when
+  // mounted on a host's io_context.
+  std::unique_ptr<asio::io_context> own_;
+  asio::io_context* context_;
+  std::atomic<int> loops_{0};
   std::vector<std::shared_ptr<listen_socket>> listeners_;
   connection_pool pool_;
   mirror_counters mirrors_;

@@ -65,6 +65,10 @@ upstream_monitor::~upstream_monitor() {
   thread_.join();
 }
 
+bool upstream_monitor::watches(const cluster_config& c) {
+  return c.health_check.type != health_check_type::none || has_names(c);
+}
+
 std::future<void> upstream_monitor::sync(
     const std::vector<std::shared_ptr<cluster_state>>& clusters) {
   auto all_first = std::make_shared<std::promise<void>>();

@@ -24,6 +24,9 @@ class upstream_monitor {
   upstream_monitor(const upstream_monitor&) = delete;
   upstream_monitor& operator=(const upstream_monitor&) = delete;
 
+  // Whether a cluster needs watching: it has health checks or names to resolve.
+  static bool watches(const cluster_config& c);
+
   // Watches exactly `clusters`: health checks and DNS refreshes of new ones
   // start (first probe and lookup at once), those of clusters no longer
   // listed stop. The future is ready once every new cluster's names have had

@@ -1,0 +1,38 @@
+#pragma once
+// A gateway served by a host's own Boost.Asio io_context: the host that
+// already runs a Beast (or any Asio) server mounts the gateway on the same
+// loop, and no worker thread is made. Health checks and DNS refreshes, when a
+// cluster has them, and the admin listener keep a thread of their own.
+//
+// The loop must be run by one thread at a time (the gateway's connections
+// are not guarded against concurrent handlers), as a worker's loop is.
+//
+// Asio is compiled once, into libgateway: a host that includes this header
+// gets the library's Asio configuration (BOOST_ASIO_SEPARATE_COMPILATION and
+// the others) from the gateway::gateway CMake target or pkg-config, so its
+// io_context and the gateway's code agree on every Asio type.
+#include <gateway/server.hpp>
+
+#include <boost/asio/io_context.hpp>
+
+#include <chrono>
+#include <functional>
+
+namespace gateway {
+
+// start_on(server&, io_context&) and async_stop(...) are declared in
+// server.hpp (they need no Asio definitions there):
+//
+// start_on: opens the listeners and serves on `context` with one worker,
+// instead of server::start()'s threads. Throws gateway::error like start().
+// Call it before or while the host runs `context`.
+//
+// async_stop: from any thread; on `context` it stops accepting, lets
+// requests in flight finish for `drain`, closes the rest, and then calls
+// `done` there. The server may be destroyed after `done`. (server::stop()
+// from another thread does the same and waits; from the loop's own thread it
+// throws, since it would wait for itself.)
+using gateway::async_stop;
+using gateway::start_on;
+
+}  // namespace gateway
