@@ -768,6 +768,19 @@ static void test_serving(void) {
     CHECK(!contains(text, "x-remove-me") && contains(text, "\"response\":null"));
     CHECK(contains(text, "\"backend\":\"") && contains(text, "\"endpoint\":\"127.0.0.1:"));
     gw_string_free(text);
+    /* A filter that drops the connection: no response at all. */
+    rq.headers = NULL;
+    rq.header_count = 0;
+    rq.url = "http://app.test/bad/drop";
+    rq.url_length = strlen(rq.url);
+    CHECK_STATUS(gw_gateway_evaluate(gw, &rq, &text, &length), GW_OK);
+    CHECK(contains(text, "\"dropped\":true") && contains(text, "\"decision\":\"drop\""));
+    gw_string_free(text);
+    rq.url = "http://app.test/bad/code";
+    rq.url_length = strlen(rq.url);
+    CHECK_STATUS(gw_gateway_evaluate(gw, &rq, &text, &length), GW_OK);
+    CHECK(contains(text, "\"status\":500"));
+    gw_string_free(text);
     /* Misuse. */
     rq.struct_size = 8;
     CHECK_STATUS(gw_gateway_evaluate(gw, &rq, &text, &length), GW_INVALID_ARGUMENT);
