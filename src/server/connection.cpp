@@ -323,19 +323,7 @@ void connection::assign_request_id() noexcept {
     request_id_len_ = h->value.size();
     std::memcpy(request_id_, h->value.data(), request_id_len_);
   } else {
-    static constexpr char hex[] = "0123456789abcdef";
-    unsigned char bytes[16];
-    std::uint64_t halves[2] = {worker_.random(), worker_.random()};
-    std::memcpy(bytes, halves, sizeof bytes);
-    bytes[6] = static_cast<unsigned char>((bytes[6] & 0x0f) | 0x40);  // version 4
-    bytes[8] = static_cast<unsigned char>((bytes[8] & 0x3f) | 0x80);  // RFC 4122 variant
-    char* p = request_id_;
-    for (int i = 0; i < 16; ++i) {
-      if (i == 4 || i == 6 || i == 8 || i == 10) *p++ = '-';
-      *p++ = hex[bytes[i] >> 4];
-      *p++ = hex[bytes[i] & 0xf];
-    }
-    request_id_len_ = static_cast<std::size_t>(p - request_id_);
+    request_id_len_ = write_request_id(request_id_, worker_.random(), worker_.random());
     request_id_generated_ = true;
   }
 }

@@ -330,17 +330,8 @@ void evaluation::run(const evaluation_request& rq, const parsed_url& url,
       h && !h->value.empty() && h->value.size() <= 40) {
     out_.request_id.assign(h->value);
   } else {
-    unsigned char bytes[16];
-    std::uint64_t halves[2] = {random_bits(), random_bits()};
-    std::memcpy(bytes, halves, sizeof bytes);
-    bytes[6] = static_cast<unsigned char>((bytes[6] & 0x0f) | 0x40);
-    bytes[8] = static_cast<unsigned char>((bytes[8] & 0x3f) | 0x80);
-    static constexpr char hex[] = "0123456789abcdef";
-    for (int i = 0; i < 16; ++i) {
-      if (i == 4 || i == 6 || i == 8 || i == 10) generated.push_back('-');
-      generated.push_back(hex[bytes[i] >> 4]);
-      generated.push_back(hex[bytes[i] & 0xf]);
-    }
+    char id[40];
+    generated.assign(id, write_request_id(id, random_bits(), random_bits()));
     out_.request_id = generated;
   }
 

@@ -2,6 +2,8 @@
 // a connection and an in-process evaluation share (see request_steps.hpp).
 #include "server/request_steps.hpp"
 
+#include <cstring>
+
 #include "server/head_text.hpp"
 #include "server/path_normalizer.hpp"
 #include "server/route_filters.hpp"
@@ -186,6 +188,22 @@ void write_upstream_head(std::string& out, std::string& rewrite_buf,
     out.append(crlf);
   }
   out.append(crlf);
+}
+
+std::size_t write_request_id(char* out, std::uint64_t a, std::uint64_t b) noexcept {
+  static constexpr char hex[] = "0123456789abcdef";
+  unsigned char bytes[16];
+  std::memcpy(bytes, &a, 8);
+  std::memcpy(bytes + 8, &b, 8);
+  bytes[6] = static_cast<unsigned char>((bytes[6] & 0x0f) | 0x40);  // version 4
+  bytes[8] = static_cast<unsigned char>((bytes[8] & 0x3f) | 0x80);  // RFC 4122 variant
+  char* p = out;
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) *p++ = '-';
+    *p++ = hex[bytes[i] >> 4];
+    *p++ = hex[bytes[i] & 0xf];
+  }
+  return static_cast<std::size_t>(p - out);
 }
 
 void write_local_reply(std::string& out, int status, std::span<const http::header> fields,

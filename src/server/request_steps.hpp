@@ -66,6 +66,10 @@ void write_local_reply(std::string& out, int status, std::span<const http::heade
                        std::string_view body, bool close, std::string_view request_id,
                        bool head_request);
 
+// Writes a UUIDv4-shaped request id made of `a` and `b` (random bits) into
+// `out` (36 characters); returns its length.
+std::size_t write_request_id(char* out, std::uint64_t a, std::uint64_t b) noexcept;
+
 // A backend of `rr` by weight (`random` gives 64 random bits).
 template <class Random>
 const resolved_backend* pick_backend(const resolved_rule& rr, Random&& random) {

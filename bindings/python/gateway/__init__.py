@@ -98,6 +98,20 @@ def _text(value: Union[str, bytes, None]) -> bytes:
     return value if isinstance(value, bytes) else str(value).encode()
 
 
+def _header_array(headers):
+    """A gw_header array for `headers` (a mapping or (name, value) pairs), its
+    length, and the bytes it points into (keep them alive for the call)."""
+    pairs = list(headers.items() if isinstance(headers, Mapping) else headers or [])
+    keep = [(_text(n), _text(v)) for n, v in pairs]
+    array = (_n.Header * max(1, len(keep)))()
+    for i, (n, v) in enumerate(keep):
+        array[i].name = ctypes.cast(ctypes.c_char_p(n), ctypes.c_void_p)
+        array[i].name_length = len(n)
+        array[i].value = ctypes.cast(ctypes.c_char_p(v), ctypes.c_void_p)
+        array[i].value_length = len(v)
+    return array, len(keep), keep
+
+
 def _from_c(ptr, length: int) -> str:
     return ctypes.string_at(ptr, length).decode("utf-8", "surrogateescape") if length else ""
 
@@ -251,16 +265,9 @@ class Stream:
     def reply(self, status: int, body: Union[str, bytes] = b"",
               headers: Union[Mapping[str, str], Iterable[Tuple[str, str]], None] = None) -> int:
         """Answers for the gateway; returns STOP for the hook to return."""
-        pairs = list(headers.items() if isinstance(headers, Mapping) else headers or [])
-        keep = [(_text(n), _text(v)) for n, v in pairs]
-        array = (_n.Header * max(1, len(keep)))()
-        for i, (n, v) in enumerate(keep):
-            array[i].name = ctypes.cast(ctypes.c_char_p(n), ctypes.c_void_p)
-            array[i].name_length = len(n)
-            array[i].value = ctypes.cast(ctypes.c_char_p(v), ctypes.c_void_p)
-            array[i].value_length = len(v)
+        array, count, _keep = _header_array(headers)
         b = _text(body)
-        self._check(_lib.gw_stream_send_reply(self._ptr(), int(status), array, len(keep), b, len(b)),
+        self._check(_lib.gw_stream_send_reply(self._ptr(), int(status), array, count, b, len(b)),
                     "reply")
         return STOP
 
@@ -431,35 +438,32 @@ class FilterDecision:
     decision: str  #: "continue", "reply", "drop", "pause", "timeout"
 
 
-def _header(fields: List[Tuple[str, str]], name: str) -> Optional[str]:
-    for n, v in fields:
-        if n.lower() == name.lower():
-            return v
-    return None
+class _Fields:
+    headers: List[Tuple[str, str]]
+
+    def header(self, name: str) -> Optional[str]:
+        """The first value of `name` (any case), or None."""
+        for n, v in self.headers:
+            if n.lower() == name.lower():
+                return v
+        return None
 
 
 @dataclass
-class UpstreamRequest:
+class UpstreamRequest(_Fields):
     """The request the upstream would receive."""
     method: str
     target: str
     headers: List[Tuple[str, str]]
     body: bytes
 
-    def header(self, name: str) -> Optional[str]:
-        """The first value of `name` (any case), or None."""
-        return _header(self.headers, name)
-
 
 @dataclass
-class LocalResponse:
+class LocalResponse(_Fields):
     """A response the gateway would give itself, as the client would receive it."""
     status: int
     headers: List[Tuple[str, str]]
     body: bytes
-
-    def header(self, name: str) -> Optional[str]:
-        return _header(self.headers, name)
 
 
 @dataclass
@@ -692,14 +696,7 @@ class Gateway:
         endpoint, or its own response. Filters really run. `url` is
         "http://host/path", "https://...", or "/path" (Host from headers)."""
         self.load()
-        pairs = list(headers.items() if isinstance(headers, Mapping) else headers or [])
-        keep = [(_text(n), _text(v)) for n, v in pairs]
-        array = (_n.Header * max(1, len(keep)))()
-        for i, (n, v) in enumerate(keep):
-            array[i].name = ctypes.cast(ctypes.c_char_p(n), ctypes.c_void_p)
-            array[i].name_length = len(n)
-            array[i].value = ctypes.cast(ctypes.c_char_p(v), ctypes.c_void_p)
-            array[i].value_length = len(v)
+        array, count, _keep = _header_array(headers)
         rq = _n.Request()
         rq.struct_size = ctypes.sizeof(_n.Request)
         fields = [("method", method), ("url", url), ("body", body), ("client_ip", client_ip),
@@ -711,7 +708,7 @@ class Gateway:
             setattr(rq, name, b)
             setattr(rq, name + "_length", len(b))
         rq.headers = array
-        rq.header_count = len(keep)
+        rq.header_count = count
         out, length = ctypes.c_void_p(), ctypes.c_size_t()
         self._check(_lib.gw_gateway_evaluate(self._h, ctypes.byref(rq), ctypes.byref(out),
                                              ctypes.byref(length)))
