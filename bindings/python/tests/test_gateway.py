@@ -439,3 +439,44 @@ def test_library_found_without_the_environment_variable(tmp_path):
                          timeout=60, cwd=tmp_path)
     assert out.returncode != 0
     assert "libgateway.so not found" in out.stderr and "missing.so" in out.stderr
+
+
+class BodyCheck:
+    """Reads the whole request body before deciding; drops on request."""
+
+    def __init__(self, config):
+        self.limit = config["limit"]
+
+    def on_request(self, stream):
+        if stream.request_headers.get("x-drop"):
+            return stream.drop()
+        stream.buffer_request_body(self.limit)
+
+    def on_request_body(self, stream, data, end):
+        stream.state["bytes"] = len(data)
+        if b"forbidden" in data:
+            return stream.reply(422, "forbidden word\n")
+        return None
+
+
+def test_request_body_hook_drop_and_admin(upstreams):
+    gw = Gateway(app_yaml(upstreams, "  - backendRefs: [{name: v1, port: 80}]\n" + uses("body"),
+                          filter_yaml("body", "body-check", {"limit": 64})),
+                 filters={"body-check": BodyCheck}, admin=True)
+    with gw:
+        headers = {"host": "app.test", "content-type": "text/plain"}
+        status, _, body = fetch(gw.url + "/", headers, "POST", b"a fine body")
+        assert status == 200 and seen(body)["body"] == "a fine body"
+        assert fetch(gw.url + "/", headers, "POST", b"a forbidden body")[:3:2] == (422, b"forbidden word\n")
+        assert fetch(gw.url + "/", headers, "POST", b"x" * 100)[0] == 413  # over the buffer limit
+        with pytest.raises((ConnectionError, urllib.error.URLError, OSError)):
+            fetch(gw.url + "/", {**headers, "x-drop": "1"})
+        r = gw.evaluate("POST", "http://app.test/", body=b"a forbidden body")
+        assert [(f.phase, f.decision) for f in r.filters] == [("request", "continue"),
+                                                              ("request_body", "reply")]
+        assert r.status == 422
+        assert gw.evaluate("GET", "http://app.test/", headers={"x-drop": "1"}).dropped
+        admin = gw.admin_port
+        assert admin and admin != gw.port()
+        with urllib.request.urlopen(f"http://127.0.0.1:{admin}/ready", timeout=5) as ready:
+            assert ready.status == 200
