@@ -81,7 +81,8 @@ typedef struct gw_gateway gw_gateway;
 GW_API gw_status gw_gateway_new(gw_gateway** out);
 /* Stops the gateway if it runs (draining for at most one second), waits for
  * its threads and frees it. Pending gw_pause handles stay safe to resume
- * (they then do nothing). NULL does nothing. Not from a filter callback. */
+ * (they then do nothing). NULL does nothing; so does a call from a gateway
+ * callback (it would wait for its own thread): free it from a host thread. */
 GW_API void gw_gateway_free(gw_gateway* gw);
 
 /* The message of the last failed call on `gw` (or, with NULL, of the last

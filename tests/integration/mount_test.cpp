@@ -1,0 +1,124 @@
+// A gateway mounted on a host's io_context (<gateway/asio.hpp>): it serves on
+// the host's thread, control calls work from that thread and from others,
+// and it stops either way without leaving work behind on the host's loop.
+#include <gateway/asio.hpp>
+
+#include <doctest/doctest.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+
+#include <future>
+#include <thread>
+
+#include "gateway_fixture.hpp"
+#include "test_http.hpp"
+
+using namespace gwtest;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Runs `ioc` on a thread of its own until stop() (the host's loop).
+struct host_loop {
+  boost::asio::io_context ioc{1};
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work =
+      boost::asio::make_work_guard(ioc);
+  std::thread thread{[this] { ioc.run(); }};
+  ~host_loop() { stop(); }
+  void stop() {
+    work.reset();
+    ioc.stop();
+    if (thread.joinable()) thread.join();
+  }
+  // Runs `f` on the loop and returns its result.
+  template <class F>
+  auto on_loop(F f) {
+    std::packaged_task<decltype(f())()> task(std::move(f));
+    auto result = task.get_future();
+    boost::asio::post(ioc, [&task] { task(); });
+    return result.get();
+  }
+};
+
+std::string get_root() {
+  return "GET /x HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
+}
+
+}  // namespace
+
+TEST_SUITE("mounted") {
+  TEST_CASE("serves on the host's loop, stops from another thread, refuses stop on the loop") {
+    test_upstream up([](const received_request& r) {
+      response_plan p;
+      p.body = "x-reloaded: " + r.header("x-reloaded");
+      return p;
+    });
+    host_loop host;
+    gateway::server gw(proxy_config({up.port()}));
+    gateway::start_on(gw, host.ioc);
+    CHECK(request(gw.port(), get_root()).status == 200);
+    // Requests really run on the host's thread.
+    const auto loop_thread = host.on_loop([] { return std::this_thread::get_id(); });
+    CHECK(loop_thread == host.thread.get_id());
+
+    // On the loop: stats and reload work (they would otherwise wait for the
+    // loop itself); stop is refused with a pointer to async_stop.
+    CHECK(host.on_loop([&] { return gw.stats_text(); }).find("gateway_requests_total") !=
+          std::string::npos);
+    auto next = proxy_config({up.port()});
+    next.listeners[0].routes[0].rules[0].request_headers.set.push_back({"x-reloaded", "yes"});
+    host.on_loop([&] {
+      gw.reload(next);
+      return 0;
+    });
+    CHECK(gw.config_version() == 2);
+    auto served = request(gw.port(), get_root());
+    CHECK(served.status == 200);
+    CHECK(served.body.find("x-reloaded: yes") != std::string::npos);
+    const std::string refused = host.on_loop([&]() -> std::string {
+      try {
+        gw.stop(100ms);
+        return "stopped";
+      } catch (const gateway::error& e) {
+        return e.what();
+      }
+    });
+    CHECK(refused.find("use gateway::async_stop") != std::string::npos);
+
+    // From another thread it drains and waits for the loop to finish the
+    // gateway's work; the host's loop goes on.
+    const auto port = gw.port();
+    gw.stop(1s);
+    CHECK(!process_listens_on(port));
+    CHECK(host.on_loop([] { return 7; }) == 7);
+  }
+
+  TEST_CASE("async_stop drains on the loop and leaves it with no work") {
+    test_upstream up(echo);
+    boost::asio::io_context ioc(1);
+    auto gw = std::make_unique<gateway::server>(proxy_config({up.port()}));
+    gateway::start_on(*gw, ioc);
+    const auto port = gw->port();
+    bool done = false;
+    std::thread::id done_on;
+    std::thread client([&] {
+      CHECK(request(port, get_root()).status == 200);
+      gateway::async_stop(*gw, 1s, [&] {
+        done = true;
+        done_on = std::this_thread::get_id();
+      });
+    });
+    // Returns once the gateway has nothing left on the loop: no work guard.
+    ioc.run_for(10s);
+    client.join();
+    CHECK(done);
+    CHECK(done_on == std::this_thread::get_id());
+    CHECK(ioc.stopped());
+    gw.reset();  // safe after `done`
+    CHECK(!process_listens_on(port));
+    // A second async_stop on a stopped gateway just calls back.
+    gateway::server again(proxy_config({up.port()}));
+    CHECK_THROWS_AS(gateway::async_stop(again, 1s, [] {}), gateway::error);  // never mounted
+  }
+}
