@@ -156,8 +156,9 @@ class c_factory final : public filter_factory {
 
 header_map* headers_of(gw_stream* s, gw_headers_kind kind) noexcept {
   if (!s || !s->ctx) return nullptr;
-  if (kind == GW_REQUEST_HEADERS) return &s->ctx->request_headers();
-  if (kind == GW_RESPONSE_HEADERS) return &s->ctx->response_headers();
+  const auto k = raw_value(kind);
+  if (k == GW_REQUEST_HEADERS) return &s->ctx->request_headers();
+  if (k == GW_RESPONSE_HEADERS) return &s->ctx->response_headers();
   return nullptr;
 }
 
@@ -224,7 +225,7 @@ gw_status gw_stream_get(gw_stream* s, gw_stream_field field, const char** value,
   if (!s || !s->ctx || !value || !length) return GW_INVALID_ARGUMENT;
   const gateway::filter_context& c = *s->ctx;
   std::string_view v;
-  switch (field) {
+  switch (raw_value(field)) {
     case GW_FIELD_METHOD:
       v = c.method();
       break;

@@ -168,7 +168,7 @@ const char* gw_version(void) {
 }
 
 const char* gw_strerror(gw_status status) {
-  switch (status) {
+  switch (raw_value(status)) {
     case GW_OK:
       return "ok";
     case GW_ERROR:
@@ -233,14 +233,15 @@ void gw_gateway_free(gw_gateway* gw) {
 
 gw_status gw_gateway_set_log(gw_gateway* gw, gw_log_level level, gw_log_fn fn, void* user_data) {
   if (gw_status st = check_control(gw, "gw_gateway_set_log")) return st;
-  if (level < GW_LOG_DEBUG || level > GW_LOG_OFF)
+  const auto raw_level = raw_value(level);
+  if (raw_level < GW_LOG_DEBUG || raw_level > GW_LOG_OFF)
     return fail(gw, GW_INVALID_ARGUMENT, "gw_gateway_set_log: level is not a gw_log_level");
   return guarded(gw, [&] {
     std::lock_guard lock(gw->control);
     if (gw->current != gw_gateway::state::empty)
       return fail(gw, GW_INVALID_STATE,
                   "gw_gateway_set_log: set the log before loading a configuration");
-    gw->options.level = static_cast<gateway::log_level>(level);
+    gw->options.level = static_cast<gateway::log_level>(raw_level);
     gw->options.sink = nullptr;
     if (fn)
       gw->options.sink = [fn, user_data](gateway::log_level l, std::string_view message) {

@@ -4,10 +4,12 @@
 #include <gateway/gateway.hpp>
 
 #include <atomic>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <type_traits>
 
 #include <gateway/gateway.h>
 
@@ -32,6 +34,16 @@ class callback_scope {
   callback_scope(const callback_scope&) = delete;
   callback_scope& operator=(const callback_scope&) = delete;
 };
+
+// The integer a C caller passed for an enum parameter. C may pass any value,
+// and loading an out-of-range value as the C++ enum type is undefined, so
+// the bytes are read as the underlying integer.
+template <class E>
+std::underlying_type_t<E> raw_value(const E& e) noexcept {
+  std::underlying_type_t<E> v;
+  std::memcpy(&v, &e, sizeof v);
+  return v;
+}
 
 // Makes a C filter type's factory builder for `registry`.
 filter_factory_builder c_filter_builder(std::string name, const gw_filter_callbacks& callbacks,
