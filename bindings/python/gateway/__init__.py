@@ -16,6 +16,7 @@ worker threads.
 
 from __future__ import annotations
 
+import atexit
 import collections
 import ctypes
 import json
@@ -23,6 +24,7 @@ import logging
 import os
 import threading
 import traceback
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
@@ -41,6 +43,15 @@ PAUSE = _n.PAUSE  #: a hook took Stream.pause() and will resume it later
 _lib = None
 _lib_path = None
 _log = logging.getLogger("gateway")
+_open: "weakref.WeakSet[Gateway]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all():
+    """Gateways still open at exit are stopped while the interpreter can still
+    run their callbacks (their worker threads would otherwise outlive it)."""
+    for gw in list(_open):
+        gw.close()
 
 
 def _library():
@@ -538,6 +549,7 @@ class Gateway:
         handle = ctypes.c_void_p()
         self._check(lib.gw_gateway_new(ctypes.byref(handle)), None)
         self._h = handle.value
+        _open.add(self)
         if log_level not in _n.LOG_LEVELS:
             raise ValueError(f"log_level must be one of {', '.join(_n.LOG_LEVELS)}")
         self._log_fn = _n.LOG_FN(self._on_log)

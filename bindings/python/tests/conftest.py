@@ -19,6 +19,7 @@ class _Echo(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def _answer(self):
+        self.server.seen.append((self.path, self.headers.get("x-finished")))
         length = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(length) if length else b""
         seen = {"name": self.server.name, "method": self.command, "target": self.path,
@@ -44,6 +45,7 @@ class Upstream:
     def __init__(self, name):
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
         self.server.name = name
+        self.server.seen = []  # (target, x-finished) of every request, in order
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

@@ -502,3 +502,39 @@ def test_request_body_hook_drop_and_admin(upstreams):
         assert admin and admin != gw.port()
         with urllib.request.urlopen(f"http://127.0.0.1:{admin}/ready", timeout=5) as ready:
             assert ready.status == 200
+
+
+def test_a_gateway_left_open_is_closed_at_exit(upstreams, tmp_path):
+    """A script that exits while its gateway is open and a Python filter is
+    in the middle of a request: the gateway is stopped at exit while the
+    interpreter can still run the filter, so the request is finished and
+    forwarded, and the process exits cleanly."""
+    import subprocess
+    import sys
+    script = tmp_path / "left_open.py"
+    package = str(Path(gateway.__file__).resolve().parents[1])
+    config = app_yaml(upstreams, "  - backendRefs: [{name: v1, port: 80}]\n" + uses("t"),
+                      filter_yaml("t", "t"))
+    script.write_text(f"""
+import sys, threading, time, urllib.request
+sys.path.insert(0, {package!r})
+from gateway import Gateway
+gw = Gateway({config!r}, log_level="off", threads=2)
+entered = threading.Event()
+
+@gw.filter("t")
+def slow(stream):
+    entered.set()
+    time.sleep(0.3)
+    stream.request_headers["x-finished"] = "yes"
+
+gw.start()
+rq = urllib.request.Request(gw.url + "/left-open", headers={{"host": "app.test"}})
+threading.Thread(target=lambda: urllib.request.urlopen(rq, timeout=10), daemon=True).start()
+entered.wait(10)
+print("exiting with a request in the filter")
+""")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert (out.returncode, out.stdout.strip()) == (0, "exiting with a request in the filter"), \
+        out.stderr
+    assert ("/left-open", "yes") in upstreams["v1"].server.seen
