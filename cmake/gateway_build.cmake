@@ -6,8 +6,10 @@ if(GATEWAY_CCACHE)
 endif()
 
 if(GATEWAY_SANITIZE)
+  # -O1 (after the build type's -O2, so it wins) is what ASan recommends, and
+  # compiles about a third faster: CI builds this tree cold on two cores.
   add_compile_options(-fsanitize=${GATEWAY_SANITIZE} -fno-omit-frame-pointer
-                      -fno-sanitize-recover=all)
+                      -fno-sanitize-recover=all -O1)
   add_link_options(-fsanitize=${GATEWAY_SANITIZE})
 endif()
 

@@ -155,6 +155,10 @@ class Tenant:
         h.add("x-trace", "b")
         assert h.remove("x-debug") in (True, False)
         assert ("x-tenant", self.tenant) in h.items()
+        assert "X-Tenant" in h and "x-absent" not in h and h["x-tenant"] == self.tenant
+        assert len(h) == len(h.items()) and "host" in [n.lower() for n in h]
+        with pytest.raises(KeyError):
+            h["x-absent"]
         stream.set_metadata("tenant", self.tenant)
         assert stream.metadata("tenant") == self.tenant
         assert stream.method == "GET" and stream.path == "/t" and stream.query == "q=1"
