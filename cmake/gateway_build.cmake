@@ -8,8 +8,10 @@ endif()
 if(GATEWAY_SANITIZE)
   # -O1 (after the build type's -O2, so it wins) is what ASan recommends, and
   # compiles about a third faster: CI builds this tree cold on two cores.
+  # GCC 12 at -O1 misreads the delete of Asio's coroutine frames as
+  # mismatched (a false positive it does not make at -O2).
   add_compile_options(-fsanitize=${GATEWAY_SANITIZE} -fno-omit-frame-pointer
-                      -fno-sanitize-recover=all -O1)
+                      -fno-sanitize-recover=all -O1 -Wno-mismatched-new-delete)
   add_link_options(-fsanitize=${GATEWAY_SANITIZE})
 endif()
 
