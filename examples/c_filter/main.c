@@ -38,8 +38,8 @@ static const char config[] =
     "spec: {type: direct-response, config: {body: \"hello from C\\n\"}}\n";
 
 /* The filter: no X-Api-Key, no entry. */
-static int require_key(void *user_data, void *config, gw_stream *stream) {
-  const char *key;
+static int require_key(void* user_data, void* config, gw_stream* stream) {
+  const char* key;
   size_t length;
   (void)user_data;
   (void)config;
@@ -51,7 +51,7 @@ static int require_key(void *user_data, void *config, gw_stream *stream) {
 }
 
 /* The status of one GET / on 127.0.0.1:port with `extra` header lines. */
-static int ask(uint16_t port, const char *extra) {
+static int ask(uint16_t port, const char* extra) {
   char buf[4096];
   int status = 0, fd = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in a;
@@ -60,8 +60,9 @@ static int ask(uint16_t port, const char *extra) {
   a.sin_family = AF_INET;
   a.sin_port = htons(port);
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0) {
-    n = snprintf(buf, sizeof buf, "GET / HTTP/1.1\r\nhost: x\r\n%sconnection: close\r\n\r\n", extra);
+  if (fd >= 0 && connect(fd, (struct sockaddr*)&a, sizeof a) == 0) {
+    n = snprintf(buf, sizeof buf, "GET / HTTP/1.1\r\nhost: x\r\n%sconnection: close\r\n\r\n",
+                 extra);
     if (write(fd, buf, (size_t)n) == n && (n = read(fd, buf, sizeof buf - 1)) > 0) {
       buf[n] = '\0';
       sscanf(buf, "HTTP/1.1 %d", &status);
@@ -71,8 +72,8 @@ static int ask(uint16_t port, const char *extra) {
   return status;
 }
 
-int main(int argc, char **argv) {
-  gw_gateway *gw = NULL;
+int main(int argc, char** argv) {
+  gw_gateway* gw = NULL;
   gw_filter_callbacks filter = {0};
   uint16_t port = 0;
   int refused, served;
@@ -89,7 +90,8 @@ int main(int argc, char **argv) {
   }
   printf("gateway %s on 127.0.0.1:%u\n", gw_version(), (unsigned)port);
   if (argc > 1 && strcmp(argv[1], "--serve") == 0)
-    for (;;) pause();
+    for (;;)
+      pause();
 
   refused = ask(port, "");
   served = ask(port, "x-api-key: k1\r\n");
