@@ -167,9 +167,10 @@ struct server::impl {
 
   void reload(gateway_config config);
   void start(server& owner, asio::io_context* host_context);
-  // Mounted (gateway::start_on): drains on the host's loop, then runs `done` there.
-  asio::awaitable<void> drain_mounted(std::chrono::milliseconds drain, std::function<void()> done);
-  asio::io_context* host = nullptr;  // the host's loop when mounted
+  // Mounted (gateway::async_stop): drains on the host's loop, then calls stop_waiters there.
+  asio::awaitable<void> drain_mounted(std::chrono::milliseconds drain);
+  asio::io_context* host = nullptr;                 // the host's loop when mounted
+  std::vector<std::function<void()>> stop_waiters;  // async_stop callbacks; guarded by `control`
 
   std::mutex evaluation_mutex;
   std::unique_ptr<evaluator> evaluation;  // made by the first evaluate()
@@ -468,20 +469,19 @@ void start_on(server& srv, asio::io_context& context) {
 
 void async_stop(server& srv, std::chrono::milliseconds drain, std::function<void()> done) {
   server::impl& i = *srv.impl_;
-  {
-    std::lock_guard lock(i.control);
-    if (!i.host || i.current != server::impl::state::running) {
-      if (i.host) asio::post(*i.host, std::move(done));
-      if (!i.host)
-        throw error(errc::invalid_state, "async_stop: the gateway is not mounted (start_on)");
-      return;
-    }
+  std::lock_guard lock(i.control);
+  if (!i.host)
+    throw error(errc::invalid_state, "async_stop: the gateway is not mounted (start_on)");
+  if (i.current != server::impl::state::running) {  // stopped already: just call back
+    asio::post(*i.host, std::move(done));
+    return;
   }
-  asio::co_spawn(*i.host, i.drain_mounted(drain, std::move(done)), asio::detached);
+  // A second call while the drain runs waits for the same end.
+  i.stop_waiters.push_back(std::move(done));
+  if (i.stop_waiters.size() == 1) asio::co_spawn(*i.host, i.drain_mounted(drain), asio::detached);
 }
 
-asio::awaitable<void> server::impl::drain_mounted(std::chrono::milliseconds drain,
-                                                  std::function<void()> done) {
+asio::awaitable<void> server::impl::drain_mounted(std::chrono::milliseconds drain) {
   std::unique_ptr<admin_server> stopping_admin;
   {
     std::lock_guard lock(control);
@@ -520,7 +520,13 @@ asio::awaitable<void> server::impl::drain_mounted(std::chrono::milliseconds drai
   stopped_cv.notify_all();
   for (auto& w : workers)
     w->flush_access_log();
-  done();
+  std::vector<std::function<void()>> waiters;
+  {
+    std::lock_guard lock(control);
+    waiters.swap(stop_waiters);
+  }
+  for (auto& done : waiters)
+    done();
 }
 
 std::string server::config_json() const {

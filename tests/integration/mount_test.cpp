@@ -109,12 +109,15 @@ TEST_SUITE("mounted") {
     const auto port = gw->port();
     bool done = false;
     std::thread::id done_on;
+    int calls = 0;
     std::thread client([&] {
       CHECK(request(port, get_root()).status == 200);
       gateway::async_stop(*gw, 1s, [&] {
         done = true;
         done_on = std::this_thread::get_id();
+        ++calls;
       });
+      gateway::async_stop(*gw, 1s, [&] { ++calls; });  // while draining: the same end
     });
     // Returns once the gateway has nothing left on the loop: no work guard.
     ioc.run_for(10s);
@@ -122,10 +125,16 @@ TEST_SUITE("mounted") {
     CHECK(done);
     CHECK(done_on == std::this_thread::get_id());
     CHECK(ioc.stopped());
+    CHECK(calls == 2);
+    // On a stopped gateway it only calls back (on the loop).
+    bool again_done = false;
+    gateway::async_stop(*gw, 1s, [&] { again_done = true; });
+    ioc.restart();
+    ioc.run_for(5s);
+    CHECK(again_done);
     gw.reset();  // safe after `done`
     CHECK(!process_listens_on(port));
-    // A second async_stop on a stopped gateway just calls back.
-    gateway::server again(proxy_config({up.port()}));
-    CHECK_THROWS_AS(gateway::async_stop(again, 1s, [] {}), gateway::error);  // never mounted
+    gateway::server unmounted(proxy_config({up.port()}));
+    CHECK_THROWS_AS(gateway::async_stop(unmounted, 1s, [] {}), gateway::error);
   }
 }
