@@ -29,7 +29,9 @@ namespace gateway {
 //
 // async_stop: from any thread; on `context` it stops accepting, lets
 // requests in flight finish for `drain`, closes the rest, and then calls
-// `done` there. The server may be destroyed after `done`. (server::stop()
+// `done` there. The server may be destroyed after `done`. A call while a
+// stop is under way waits for the same end; on a stopped gateway it only
+// calls back. (server::stop()
 // from another thread does the same and waits; from the loop's own thread it
 // throws, since it would wait for itself.)
 using gateway::async_stop;
