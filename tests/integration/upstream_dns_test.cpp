@@ -183,25 +183,24 @@ TEST_SUITE("upstream dns") {
     dns.silent(true);
     test_upstream plain;
     auto cfg = dns_config("nowhere.test", 80, dns);
-    cfg.clusters[0].dns.timeout = std::chrono::milliseconds(1000);  // a blocked worker would show
+    // A lookup takes 20 s to fail: a worker that waited for one would leave the
+    // client (10 s deadline) without an answer.
+    cfg.clusters[0].dns.timeout = std::chrono::seconds(20);
     cfg.clusters.push_back(cluster("plain", {plain.port()}));
     gateway::route_rule ok;
     ok.matches.push_back({{gateway::path_match_type::prefix, "/ok"}, {}, {}, {}});
     ok.backends.push_back({"plain", 1});
     cfg.listeners[0].routes[0].rules.insert(cfg.listeners[0].routes[0].rules.begin(), ok);
     captured_log log;
-    const auto t0 = std::chrono::steady_clock::now();
     auto gw = start_logged(cfg, log, 2);
-    CHECK(std::chrono::steady_clock::now() - t0 < 6000ms);  // the first lookup's wait is bounded
+    // Start stopped waiting for the first lookup before it ended.
+    CHECK(log.has("first lookups still unanswered after 5 s; serving"));
     auto r = request(gw->port(), "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
     CHECK(r.status == 503);
     CHECK(r.body == "no healthy upstream\n");
     // Lookups keep timing out on the monitor thread; the workers never wait for them.
-    for (int i = 0; i < 20; ++i) {
-      const auto t = std::chrono::steady_clock::now();
+    for (int i = 0; i < 20; ++i)
       CHECK(request(gw->port(), "GET /ok HTTP/1.1\r\nHost: a\r\n\r\n").status == 200);
-      CHECK(std::chrono::steady_clock::now() - t < 500ms);
-    }
   }
 
   TEST_CASE("YAML: a Backend with an fqdn endpoint and the policy's resolver") {

@@ -134,6 +134,14 @@ inline std::unique_ptr<gateway::server> start_logged(gateway::gateway_config cfg
   return s;
 }
 
+// The value of the metric line that starts with `series` ("name{labels}"), or -1.
+inline long long metric(gateway::server& s, const std::string& series) {
+  const std::string text = s.stats_text();
+  const std::size_t at = text.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stoll(text.substr(at + series.size() + 2));
+}
+
 // Polls `done` every 10 ms for up to `limit`; its last answer.
 template <class F>
 bool eventually(F done, std::chrono::milliseconds limit = std::chrono::seconds(5)) {

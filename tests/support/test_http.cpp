@@ -369,8 +369,20 @@ done:
   ++closed_;
 }
 
-test_client::test_client(std::uint16_t port) {
+test_client::test_client(std::uint16_t port) : test_client(port, std::string()) {}
+
+test_client::test_client(std::uint16_t port, const std::string& source) {
   fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (!source.empty()) {
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    if (::inet_pton(AF_INET, source.c_str(), &from.sin_addr) != 1 ||
+        ::bind(fd_, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0) {
+      ::close(fd_);
+      fd_ = -1;
+      return;
+    }
+  }
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -482,6 +494,12 @@ std::uint64_t status_kb(const char* key) {
 
 std::uint64_t peak_rss() {
   return status_kb("VmHWM:");
+}
+bool reset_peak_rss() {
+  std::ofstream out("/proc/self/clear_refs");
+  out << "5";
+  out.flush();
+  return static_cast<bool>(out);
 }
 std::uint64_t current_rss() {
   return status_kb("VmRSS:");

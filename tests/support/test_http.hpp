@@ -126,6 +126,8 @@ struct client_response {
 class test_client {
  public:
   explicit test_client(std::uint16_t port);
+  // Connects from `source`, an IPv4 loopback address ("127.0.0.2"), to 127.0.0.1:port.
+  test_client(std::uint16_t port, const std::string& source);
   ~test_client();
   bool connected() const { return fd_ >= 0; }
   // Sends all of `bytes`; false if the peer closed.
@@ -154,8 +156,10 @@ client_response request(std::uint16_t port, const std::string& raw, bool head_re
 // the kernel may hand the port to as soon as it is free.
 bool process_listens_on(std::uint16_t port);
 
-// Peak resident set size of this process (VmHWM), in bytes.
+// Peak resident set size of this process (VmHWM) since the last reset_peak_rss(), in bytes.
 std::uint64_t peak_rss();
+// Sets the peak to the current resident set size (Linux clear_refs 5); false if refused.
+bool reset_peak_rss();
 // Current resident set size (VmRSS), in bytes.
 std::uint64_t current_rss();
 
