@@ -79,6 +79,10 @@ asio::awaitable<void> admin_server::serve(tcp::socket socket) {
       status = 431;
       break;
     }
+    if (scanner.bare_lf()) {
+      status = 400;
+      break;
+    }
     auto [ec, n] =
         co_await socket.async_read_some(asio::buffer(chunk.data(), chunk.size()), use_tuple);
     if (ec) {

@@ -166,11 +166,7 @@ void response_head::clear() noexcept {
 }
 
 std::size_t head_scanner::find_end(std::string_view buffer) noexcept {
-  std::size_t from = scanned_ > 3 ? scanned_ - 3 : 0;
-  if (buffer.size() < 4 || from >= buffer.size()) {
-    scanned_ = buffer.size();
-    return 0;
-  }
+  const std::size_t from = scanned_ > 3 ? scanned_ - 3 : 0;
   // A head has one '\r' per line, so hopping from '\r' to '\r' with memchr
   // beats a general substring search on these short inputs.
   const char* p = buffer.data() + from;
@@ -181,6 +177,15 @@ std::size_t head_scanner::find_end(std::string_view buffer) noexcept {
     if (p[1] == '\n' && p[2] == '\r' && p[3] == '\n')
       return static_cast<std::size_t>(p - buffer.data()) + 4;
     ++p;
+  }
+  // Incomplete: look for a bare LF in what is new (complete heads get the same
+  // verdict from the parser, so the common path pays nothing for this).
+  for (std::size_t i = buffer.find('\n', scanned_); i != std::string_view::npos;
+       i = buffer.find('\n', i + 1)) {
+    if (i == 0 || buffer[i - 1] != '\r') {
+      bare_lf_ = true;
+      break;
+    }
   }
   scanned_ = buffer.size();
   return 0;

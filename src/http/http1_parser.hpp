@@ -58,14 +58,24 @@ struct head_limits {
 };
 
 // Finds the end of a head across reads without rescanning what it already saw.
+// Our rule for line ends (RFC 9112 §2.2 lets a recipient choose): CRLF only. A
+// bare LF anywhere in a head is an error at once, so a peer never waits for a
+// timeout and nothing is read with other line boundaries than an upstream's.
 class head_scanner {
  public:
-  // Offset just past "\r\n\r\n" in `buffer`, or 0 while the head is incomplete.
+  // Offset just past "\r\n\r\n" in `buffer`, or 0 while the head is incomplete
+  // (then bare_lf() says whether what came so far is already malformed).
   std::size_t find_end(std::string_view buffer) noexcept;
-  void reset() noexcept { scanned_ = 0; }
+  // True once the incomplete head seen by find_end holds an LF without its CR.
+  bool bare_lf() const noexcept { return bare_lf_; }
+  void reset() noexcept {
+    scanned_ = 0;
+    bare_lf_ = false;
+  }
 
  private:
   std::size_t scanned_ = 0;
+  bool bare_lf_ = false;
 };
 
 // For an incomplete request head of `buffer` bytes: 0 while more may come,

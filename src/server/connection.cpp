@@ -251,7 +251,8 @@ asio::awaitable<bool> connection::read_request_head() {
         }
         co_return true;
       }
-      if (int status = http1::incomplete_request_status(pending, head_limits)) {
+      if (int status = scanner_.bare_lf() ? 400
+                                          : http1::incomplete_request_status(pending, head_limits)) {
         request_id_len_ = 0;
         is_head_request_ = false;
         co_await local_reply(status, http::reason_phrase(status), true);

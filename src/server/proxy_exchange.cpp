@@ -544,7 +544,7 @@ asio::awaitable<bool> connection::read_response_head(upstream_connection& up) {
         scanner.reset();
         continue;
       }
-      if (up_.size() > max_response_head) {
+      if (up_.size() > max_response_head || scanner.bare_lf()) {
         invalid_response_ = true;
         co_return false;
       }

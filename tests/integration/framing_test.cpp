@@ -85,6 +85,37 @@ TEST_SUITE("framing") {
     CHECK(up.requests() == 0);
   }
 
+  TEST_CASE("LF without CR ends nothing: 400 at once, never a 408, nothing upstream") {
+    // Our rule (RFC 9112 §2.2 leaves it to the recipient): lines end with CRLF.
+    test_upstream up;
+    auto cfg = proxy_config({up.port()});
+    cfg.listeners[0].limits.header_timeout = std::chrono::seconds(60);  // a wait would show
+    running_gateway gw(cfg);
+    expect_rejected(gw.port(), "GET / HTTP/1.1\nHost: a\n\n", 400);                 // LF only
+    expect_rejected(gw.port(), "GET / HTTP/1.1\r\nHost: a\nX: y\n\r\n", 400);     // mixed
+    expect_rejected(gw.port(), "GET / HTTP/1.1\r\nHost: a\r\nX: y\n", 400);        // unfinished
+    expect_rejected(gw.port(), "\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", 400);      // empty line
+    expect_rejected(gw.port(),
+                    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    "5\r\nhello\n0\r\n\r\n",
+                    400);  // chunk framing
+    CHECK(up.requests() == 0);
+    // Split across reads, the verdict is the same.
+    test_client c(gw.port());
+    REQUIRE(c.send("GET / HTTP/1.1\r\nHost: a"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    REQUIRE(c.send("\nX: y"));
+    CHECK(c.read_response().status == 400);
+    CHECK(c.closed_by_peer());
+  }
+
+  TEST_CASE("an upstream head with bare LF: 502 at once") {
+    test_upstream up(answer_raw("HTTP/1.1 200 OK\nContent-Length: 2\n\nhi"));
+    auto cfg = proxy_config({up.port()});
+    running_gateway gw(cfg);
+    CHECK(request(gw.port(), "GET / HTTP/1.1\r\nHost: a\r\n\r\n").status == 502);
+  }
+
   TEST_CASE("oversized headers: 431, overlong request line: 414") {
     test_upstream up;
     auto cfg = proxy_config({up.port()});

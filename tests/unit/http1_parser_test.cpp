@@ -49,6 +49,25 @@ TEST_SUITE("http1 parser") {
     CHECK(s.find_end(buf) == 0);
     buf += "\nBODY";
     CHECK(s.find_end(buf) == buf.size() - 4);
+    CHECK(!s.bare_lf());
+  }
+
+  TEST_CASE("a bare LF in an incomplete head is seen at once, wherever the reads split") {
+    for (std::string head : {"GET / HTTP/1.1\nHost: a\n\n", "GET / HTTP/1.1\r\nHost: a\nX: y\r\n",
+                             "\n", "GET / HTTP/1.1\r\n\n"}) {
+      CAPTURE(head);
+      for (std::size_t split = 1; split <= head.size(); ++split) {
+        head_scanner s;
+        std::size_t end = s.find_end(head.substr(0, split));
+        if (end == 0) end = s.find_end(head);
+        CHECK(end == 0);
+        CHECK(s.bare_lf());
+      }
+    }
+    head_scanner s;
+    CHECK(s.find_end("GET / HTTP/1.1\r") == 0);
+    CHECK(s.find_end("GET / HTTP/1.1\r\nHost: a\r\n") == 0);
+    CHECK(!s.bare_lf());
   }
 
   TEST_CASE("HTTP/1.0 keep-alive and close semantics") {
