@@ -86,6 +86,29 @@ struct client_cert_forwarding {
   bool subject = false, cert = false, chain = false, dns = false, uri = false;
 };
 
+// How a request's head is made unambiguous before anything reads it: Envoy
+// Gateway's ClientTrafficPolicy `headers.withUnderscoresAction` and `path`
+// settings, with their defaults. The path is always decoded where RFC 3986
+// §6.2.2 allows (unreserved characters; the hex of other escapes in upper
+// case) and freed of dot segments (§5.2.4); these choose the rest.
+struct request_normalization {
+  // A header field whose name has an underscore ("Content_Length"), which
+  // some servers read as a dash.
+  enum class underscores : std::uint8_t {
+    allow,           // passed on
+    reject_request,  // 400 (the default)
+    drop_header      // removed before filters, WAF and upstream see it
+  } with_underscores = underscores::reject_request;
+  // %2F and %5C (escaped '/' and '\') in the path.
+  enum class escaped_slashes : std::uint8_t {
+    keep_unchanged,         // left escaped: one segment for the router
+    reject_request,         // 400
+    unescape_and_redirect,  // a 307 to the unescaped, normalised path (the default)
+    unescape_and_forward    // unescaped, then routed and forwarded
+  } escaped_slashes_action = escaped_slashes::unescape_and_redirect;
+  bool merge_slashes = true;  // "//" becomes "/" (disableMergeSlashes: false)
+};
+
 // One listener: where it binds, what Gateway API logic sees, and its routes.
 struct listener_config {
   std::string name;  // "namespace/gateway/listener" when loaded from YAML
@@ -103,6 +126,7 @@ struct listener_config {
   std::uint32_t xff_trusted_hops = 0;
   std::optional<listener_tls_config> tls;  // set: HTTPS (TLS terminated here)
   client_cert_forwarding forward_client_cert;
+  request_normalization normalization;
 };
 
 // One Gateway API status condition ("Accepted", "ResolvedRefs"), as the

@@ -140,11 +140,14 @@ class GATEWAY_API waf_engine {
 struct gateway_config;
 
 // What a config's WAF would do with a request, found the way the gateway
-// finds it: the listener (by name, else the first whose hostname takes the
-// request's Host), the route and rule (the router), and the WAF policy on
-// that rule. For tuning rules and exclusions without traffic (gatewayd --waf-test).
+// finds it: the listener (by name, else the most specific hostname that
+// takes the request's Host), the request normalised by that listener's rules,
+// the route and rule (the router), and the WAF policy on that rule. For
+// tuning rules and exclusions without traffic (gatewayd --waf-test).
 struct waf_explanation {
   std::string listener;    // "" when no listener takes the Host
+  int refused = 0;         // 400 or 307: the gateway answers before routing (path, header names)
+  std::string target;      // the target routed and inspected (normalised)
   std::string route;       // "namespace/name"; "" when no route matched (a 404)
   std::string rule;        // the rule's name, or its index as "#N"
   bool inspected = false;  // a WAF policy applies to the rule (and is not Off)

@@ -346,6 +346,16 @@ std::string to_json(const gateway_config& config) {
         .field("stream_idle_timeout_ms", ms(lim.stream_idle_timeout))
         .end_object();
     w.field("xff_trusted_hops", std::uint64_t{l.xff_trusted_hops});
+    static constexpr const char* underscores[] = {"Allow", "RejectRequest", "DropHeader"};
+    static constexpr const char* slashes[] = {"KeepUnchanged", "RejectRequest",
+                                              "UnescapeAndRedirect", "UnescapeAndForward"};
+    const request_normalization& n = l.normalization;
+    w.key("normalization")
+        .begin_object()
+        .field("with_underscores", underscores[static_cast<int>(n.with_underscores)])
+        .field("escaped_slashes", slashes[static_cast<int>(n.escaped_slashes_action)])
+        .field("merge_slashes", n.merge_slashes)
+        .end_object();
     write_listener_tls(w, l);
     write_filter_names(w, l.filters);
     w.key("routes").begin_array();

@@ -322,11 +322,45 @@ void read_client_tls(document_reader& doc, const YAML::Node& t, client_tls_setti
   out.node = t;
 }
 
+// headers.withUnderscoresAction (Allow, RejectRequest, DropHeader).
+void read_underscores(document_reader& doc, const YAML::Node& h, policy_doc& out) {
+  const YAML::Node u = h["withUnderscoresAction"];
+  if (!u.IsDefined()) return;
+  const std::string up = "spec.headers.withUnderscoresAction";
+  const auto value = doc.string_at(h, "withUnderscoresAction", "spec.headers", false);
+  if (!value || !doc.one_of(u, up, *value, {"Allow", "RejectRequest", "DropHeader"})) return;
+  using u_action = request_normalization::underscores;
+  if (!out.normalization) out.normalization.emplace();
+  out.normalization->with_underscores = *value == "Allow"        ? u_action::allow
+                                        : *value == "DropHeader" ? u_action::drop_header
+                                                                 : u_action::reject_request;
+}
+
+// path: escapedSlashesAction and disableMergeSlashes.
+void read_path_settings(document_reader& doc, const YAML::Node& n, policy_doc& out) {
+  const std::string p = "spec.path";
+  if (!doc.is_map(n, p)) return;
+  doc.check_keys(n, p, {"escapedSlashesAction", "disableMergeSlashes"});
+  if (!out.normalization) out.normalization.emplace();
+  using s_action = request_normalization::escaped_slashes;
+  if (const auto v = doc.string_at(n, "escapedSlashesAction", p, false);
+      v &&
+      doc.one_of(n["escapedSlashesAction"], join_path(p, "escapedSlashesAction"), *v,
+                 {"KeepUnchanged", "RejectRequest", "UnescapeAndRedirect", "UnescapeAndForward"}))
+    out.normalization->escaped_slashes_action = *v == "KeepUnchanged"   ? s_action::keep_unchanged
+                                                : *v == "RejectRequest" ? s_action::reject_request
+                                                : *v == "UnescapeAndForward"
+                                                    ? s_action::unescape_and_forward
+                                                    : s_action::unescape_and_redirect;
+  if (const auto merge = doc.bool_at(n, "disableMergeSlashes", p))
+    out.normalization->merge_slashes = !*merge;
+}
+
 // headers.xForwardedClientCert: Envoy Gateway's XFCC settings.
 void read_forward_client_cert(document_reader& doc, const YAML::Node& h, client_tls_settings& out) {
   const std::string p = "spec.headers";
   if (!doc.is_map(h, p)) return;
-  doc.check_keys(h, p, {"xForwardedClientCert"});
+  doc.check_keys(h, p, {"xForwardedClientCert", "withUnderscoresAction"});
   YAML::Node x = h["xForwardedClientCert"];
   const std::string xp = join_path(p, "xForwardedClientCert");
   if (!x.IsDefined() || !doc.is_map(x, xp)) return;
@@ -361,14 +395,17 @@ void read_forward_client_cert(document_reader& doc, const YAML::Node& h, client_
 
 void build_client_traffic(document_reader& doc, policy_doc& p) {
   doc.check_keys(p.spec, "spec",
-                 {"targetRef", "targetRefs", "clientIPDetection", "tls", "headers"});
+                 {"targetRef", "targetRefs", "clientIPDetection", "tls", "headers", "path"});
   for (const target_ref& t : p.targets)
     if (t.kind != "Gateway")
       doc.fail(p.spec, "spec.targetRefs",
                "a ClientTrafficPolicy targets a Gateway (or a listener)");
   if (YAML::Node t = p.spec["tls"]; t.IsDefined()) read_client_tls(doc, t, p.client_tls);
-  if (YAML::Node h = p.spec["headers"]; h.IsDefined())
+  if (YAML::Node h = p.spec["headers"]; h.IsDefined()) {
     read_forward_client_cert(doc, h, p.client_tls);
+    if (h.IsMap()) read_underscores(doc, h, p);
+  }
+  if (YAML::Node n = p.spec["path"]; n.IsDefined()) read_path_settings(doc, n, p);
   YAML::Node d = p.spec["clientIPDetection"];
   if (!d.IsDefined() || !doc.is_map(d, "spec.clientIPDetection")) return;
   doc.check_keys(d, "spec.clientIPDetection", {"xForwardedFor"});

@@ -1,5 +1,7 @@
 #include "http/chunked_decoder.hpp"
 
+#include <gateway/http.hpp>
+
 #include <algorithm>
 
 namespace gateway::http1 {
@@ -20,6 +22,52 @@ bool is_field_line(std::string_view line) noexcept {
   return i > 0 && i < line.size() && line[i] == ':';
 }
 
+// RFC 9110 §6.5.1: fields a recipient must have before the content (framing,
+// routing, authentication, request modifiers, response controls, content
+// format) mean nothing, or something dangerous, as trailers: they are dropped.
+bool prohibited_trailer(std::string_view line) noexcept {
+  static constexpr std::string_view names[] = {"content-length",
+                                               "transfer-encoding",
+                                               "trailer",
+                                               "te",
+                                               "host",
+                                               "connection",
+                                               "keep-alive",
+                                               "upgrade",
+                                               "proxy-connection",
+                                               "authorization",
+                                               "proxy-authorization",
+                                               "www-authenticate",
+                                               "proxy-authenticate",
+                                               "cookie",
+                                               "set-cookie",
+                                               "expect",
+                                               "max-forwards",
+                                               "range",
+                                               "if-match",
+                                               "if-none-match",
+                                               "if-modified-since",
+                                               "if-unmodified-since",
+                                               "if-range",
+                                               "cache-control",
+                                               "age",
+                                               "expires",
+                                               "location",
+                                               "retry-after",
+                                               "vary",
+                                               "content-type",
+                                               "content-encoding",
+                                               "content-range",
+                                               "x-forwarded-for",
+                                               "x-forwarded-host",
+                                               "x-forwarded-proto",
+                                               "forwarded"};
+  const std::string_view name = line.substr(0, line.find(':'));
+  for (std::string_view n : names)
+    if (http::iequals(name, n)) return true;
+  return false;
+}
+
 int hex_value(char c) noexcept {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -34,6 +82,7 @@ void chunked_decoder::reset() noexcept {
   size_digits_ = 0;
   ext_bytes_ = 0;
   trailers_.clear();
+  trailer_bytes_ = 0;
 }
 
 chunked_decoder::step chunked_decoder::decode(std::string_view in) noexcept {
@@ -115,7 +164,7 @@ chunked_decoder::step chunked_decoder::decode(std::string_view in) noexcept {
         ++i;
         break;
       case state::trailer_line:
-        if (trailers_.size() >= max_trailer_) return fail();
+        if (++trailer_bytes_ > max_trailer_) return fail();
         if (c == '\r') {
           state_ = state::trailer_lf;
         } else if (c == '\n' || c == '\0') {
@@ -129,8 +178,12 @@ chunked_decoder::step chunked_decoder::decode(std::string_view in) noexcept {
         if (c != '\n') return fail();
         auto start = trailers_.rfind("\r\n");
         start = start == std::string::npos ? 0 : start + 2;
-        if (!is_field_line(std::string_view(trailers_).substr(start))) return fail();
-        trailers_.append("\r\n");
+        const std::string_view line = std::string_view(trailers_).substr(start);
+        if (!is_field_line(line)) return fail();
+        if (prohibited_trailer(line))
+          trailers_.resize(start);
+        else
+          trailers_.append("\r\n");
         state_ = state::trailer_start;
         ++i;
         break;

@@ -25,7 +25,8 @@ class chunked_decoder {
   // Decodes from `input` until one piece of data is found, more input is
   // needed, the body ends or an error is found.
   step decode(std::string_view input) noexcept;
-  // Trailer fields received, as raw "name: value\r\n" lines (may be empty).
+  // Trailer fields received, as raw "name: value\r\n" lines (may be empty),
+  // less those RFC 9110 §6.5.1 does not allow as trailers (Content-Length, Host, ...).
   const std::string& trailers() const noexcept { return trailers_; }
   void reset() noexcept;
 
@@ -48,7 +49,8 @@ class chunked_decoder {
   unsigned size_digits_ = 0;
   std::size_t ext_bytes_ = 0;
   std::size_t max_trailer_;
-  std::string trailers_;
+  std::string trailers_;           // the fields kept (prohibited ones are dropped)
+  std::size_t trailer_bytes_ = 0;  // all trailer bytes seen, kept or not
 };
 
 }  // namespace gateway::http1

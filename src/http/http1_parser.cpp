@@ -65,6 +65,40 @@ bool parse_decimal(std::string_view s, std::uint64_t& out) noexcept {
   return true;
 }
 
+// RFC 9112 §3.2 / RFC 3986 §3.2: host [":" port], where host is a DNS-style
+// name or a bracketed IPv6 literal. Stricter than reg-name on purpose: no
+// empty host, no path, space, comma list, userinfo or percent-encoding, so
+// that the authority routed on is the one an upstream reads.
+bool valid_authority(std::string_view a) noexcept {
+  std::size_t i = 0;
+  if (!a.empty() && a.front() == '[') {
+    const std::size_t close = a.find(']');
+    if (close == std::string_view::npos || close < 3) return false;
+    for (i = 1; i < close; ++i) {
+      const char c = a[i];
+      if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
+            c == ':' || c == '.'))
+        return false;
+    }
+    i = close + 1;
+  } else {
+    while (i < a.size() && a[i] != ':') {
+      const char c = a[i];
+      if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+            c == '-' || c == '.' || c == '_' || c == '~'))
+        return false;
+      ++i;
+    }
+    if (i == 0) return false;
+  }
+  if (i == a.size()) return true;
+  if (a[i] != ':') return false;
+  std::string_view port = a.substr(i + 1);
+  if (port.size() > 5) return false;
+  std::uint64_t n = 0;
+  return port.empty() || (parse_decimal(port, n) && n <= 65535);
+}
+
 // Splits header lines of `block` (which ends with "\r\n\r\n"), starting at
 // `pos`, into out.headers. Returns 0 or an error status.
 int parse_fields(std::string_view block, std::size_t pos, message_head& out,
@@ -128,8 +162,8 @@ int analyze_framing(message_head& m, int bad_status) noexcept {
           m.connection_close = true;
         else if (http::iequals(item, "keep-alive"))
           m.connection_keep_alive = true;
-        else
-          m.connection_tokens.push_back(item);
+        else if (!http::iequals(item, "host") && !http::iequals(item, "content-length"))
+          m.connection_tokens.push_back(item);  // never Host or framing: those stay ours
         return true;
       });
     }
@@ -156,7 +190,7 @@ void message_head::clear() noexcept {
 void request_head::clear() noexcept {
   message_head::clear();
   method = target = host = path = query = {};
-  expect_continue = false;
+  expect_continue = absolute_form = false;
 }
 
 void response_head::clear() noexcept {
@@ -235,13 +269,17 @@ int parse_request_head(std::string_view head, request_head& out,
     if (h.name.size() == 4 && http::iequals(h.name, "host")) {
       ++hosts;
       out.host = h.value;
-    } else if (h.name.size() == 6 && http::iequals(h.name, "expect")) {
+    } else if (h.name.size() == 6 && http::iequals(h.name, "expect") && out.version_minor == 1) {
+      // RFC 9110 §10.1.1: an HTTP/1.0 request's expectation is ignored.
       if (!http::iequals(h.value, "100-continue")) return 417;
       out.expect_continue = true;
     }
   }
   if (hosts > 1) return 400;
   if (hosts == 0 && out.version_minor == 1) return 400;
+  if (hosts == 1 && !valid_authority(out.host)) return 400;
+  // RFC 9112 §3.2: a fragment is never part of a request target.
+  if (out.target.find('#') != std::string_view::npos) return 400;
 
   std::string_view target = out.target;
   if (target.front() != '/') {
@@ -260,8 +298,9 @@ int parse_request_head(std::string_view head, request_head& out,
     target.remove_prefix(s + 3);
     auto slash = target.find_first_of("/?");
     std::string_view authority = target.substr(0, slash);
-    if (authority.empty() || authority.find('@') != std::string_view::npos) return 400;
+    if (!valid_authority(authority)) return 400;  // userinfo ('@') included
     out.host = authority;
+    out.absolute_form = true;
     target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
     if (target.front() == '?') return 400;
   }

@@ -40,6 +40,7 @@ struct request_head : message_head {
   std::string_view path;   // target up to '?' (origin-form, or taken from absolute-form)
   std::string_view query;  // after '?', without it
   bool expect_continue = false;
+  bool absolute_form = false;  // the target named the authority (it replaced Host)
   void clear() noexcept;
 };
 

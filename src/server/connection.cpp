@@ -251,8 +251,8 @@ asio::awaitable<bool> connection::read_request_head() {
         }
         co_return true;
       }
-      if (int status = scanner_.bare_lf() ? 400
-                                          : http1::incomplete_request_status(pending, head_limits)) {
+      if (int status =
+              scanner_.bare_lf() ? 400 : http1::incomplete_request_status(pending, head_limits)) {
         request_id_len_ = 0;
         is_head_request_ = false;
         co_await local_reply(status, http::reason_phrase(status), true);
@@ -299,8 +299,8 @@ asio::awaitable<void> connection::pause(std::chrono::milliseconds d) {
 
 route_selection connection::route_request(const listener_runtime* chosen) {
   const listener_runtime& lr = *listener_rt_;
-  const route_plan plan = plan_route(lr, chosen != nullptr, request_, tls_ != nullptr, path_buf_,
-                                     location_, cors_origin_);
+  const route_plan plan =
+      plan_route(lr, chosen != nullptr, request_, tls_ != nullptr, location_, cors_origin_);
   const route_selection& sel = plan.selection;
   rule_ = sel.rule;
   route_ = sel.matched_route;
@@ -342,6 +342,13 @@ asio::awaitable<bool> connection::serve_request() {
     a.body =
         "this connection's TLS handshake was for another listener; connect again for this host\n";
     a.close = true;
+  } else if (normalized_ == normalize_result::reject) {
+    a.status = 400;
+    a.body = refused_request_body;
+    a.close = true;
+  } else if (normalized_ == normalize_result::redirect) {
+    a.status = 307;
+    a.extra = location_;
   } else if (!rule_) {
     a.status = 404;
     a.body = "no route matches this request\n";
@@ -420,8 +427,17 @@ asio::awaitable<bool> connection::serve_request() {
 
 bool connection::begin_request() {
   // Listeners sharing this socket are told apart by Host; none matching is a 404.
-  const listener_runtime* chosen = snapshot_->select(*group_rt_, request_.host);
-  if (chosen) listener_rt_ = chosen;
+  if (request_.host.empty() && authority_.empty()) {  // HTTP/1.0 without Host: rare
+    learn_local_address();
+    const bool v6 = std::string_view(local_ip_, local_ip_len_).find(':') != std::string_view::npos;
+    authority_.assign(v6 ? "[" : "").append(local_ip_, local_ip_len_).append(v6 ? "]:" : ":");
+    authority_.append(std::to_string(local_port_));
+  }
+  const admission admitted =
+      admit_request(*snapshot_, *group_rt_, *listener_rt_, request_, authority_, target_buf_);
+  const listener_runtime* chosen = admitted.chosen;
+  listener_rt_ = admitted.listener;
+  normalized_ = admitted.normalized;
   // A client certificate checked (or not) for one listener does not admit
   // it to another that validates clients otherwise (GEP-91's concern).
   misdirected_ = tls_ && chosen && chosen->tls_validation != tls_validation_;
@@ -451,7 +467,10 @@ bool connection::begin_request() {
   body_seen_by_filters_ = false;
   request_body_left_ = request_.has_content_length ? request_.content_length : 0;
   assign_request_id();
-  route_request(chosen);
+  route_request(normalized_ == normalize_result::ok ? chosen : nullptr);
+  if (normalized_ == normalize_result::redirect) {
+    location_.assign("location: ").append(request_.target).append("\r\n");
+  }
   method_retriable_ = retriable_method();
   return request_.chunked || request_body_left_ > 0;
 }

@@ -12,6 +12,7 @@
 #include "http/chunked_decoder.hpp"
 #include "http/http1_parser.hpp"
 #include "server/byte_buffer.hpp"
+#include "server/request_normalizer.hpp"
 #include "server/snapshot.hpp"
 #include "upstream/connection_pool.hpp"
 
@@ -196,15 +197,17 @@ class connection : public std::enable_shared_from_this<connection> {
   const socket_group* group_rt_ = nullptr;
   const listener_runtime* listener_rt_ = nullptr;  // the group's first, then the request's
 
-  byte_buffer in_;           // bytes from the client
-  byte_buffer up_;           // bytes from the upstream
-  std::string head_out_;     // serialized request or response head
-  std::string path_buf_;     // normalized path when the request's needed changing
+  byte_buffer in_;          // bytes from the client
+  byte_buffer up_;          // bytes from the upstream
+  std::string head_out_;    // serialized request or response head
+  std::string target_buf_;  // the request's target when normalisation changed it
+  std::string authority_;   // "ip:port" this connection arrived on, for requests without Host
+  normalize_result normalized_ = normalize_result::ok;
   std::string location_;     // a redirect's Location field, or a CORS preflight's fields
   std::string cors_origin_;  // the request's Origin when the rule's CORS policy allows it
   bool cors_preflight_ = false;
   std::string rewrite_buf_;               // a URLRewrite's path
-  std::string_view route_path_;           // the normalized path (request_ or path_buf_)
+  std::string_view route_path_;           // the normalised path routed on
   std::string_view matched_prefix_;       // the PathPrefix that selected the rule
   const re2::RE2* path_regex_ = nullptr;  // the rule's RegularExpression match, if any
 
@@ -289,6 +292,8 @@ class connection : public std::enable_shared_from_this<connection> {
   std::size_t client_ip_len_ = 0;
   std::uint16_t client_port_ = 0;
   // The gateway's end of the connection, looked up the first time a filter runs.
+  // Fills local_ip_ and local_port_ once (the socket's own address).
+  void learn_local_address() noexcept;
   char local_ip_[48];
   std::size_t local_ip_len_ = 0;
   std::uint16_t local_port_ = 0;

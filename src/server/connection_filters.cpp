@@ -94,23 +94,26 @@ asio::awaitable<bool> connection::start_filters() {
     rq.tls = &tls_->info();
   }
   rq.client_port = client_port_;
-  if (local_ip_len_ == 0) {
-    boost::system::error_code ec;
-    auto local = client_.local_endpoint(ec);
-    if (!ec && local.address().is_v4()) {
-      ::inet_ntop(AF_INET, local.address().to_v4().to_bytes().data(), local_ip_, sizeof local_ip_);
-    } else if (!ec) {
-      ::inet_ntop(AF_INET6, local.address().to_v6().to_bytes().data(), local_ip_, sizeof local_ip_);
-    }
-    local_ip_len_ = ec ? 0 : std::strlen(local_ip_);
-    local_port_ = ec ? 0 : local.port();
-  }
+  learn_local_address();
   rq.local_ip = {local_ip_, local_ip_len_};
   rq.local_port = local_port_;
   if (!filters_.begin(listener_rt_->config.filters, rule_->filters, rq, request_.headers))
     co_return false;
   if (!(filters_.hooks() & hook_request)) co_return true;
   co_return co_await run_chain(chain_phase::request) == filter_status::next;
+}
+
+void connection::learn_local_address() noexcept {
+  if (local_ip_len_ != 0) return;
+  boost::system::error_code ec;
+  auto local = client_.local_endpoint(ec);
+  if (!ec && local.address().is_v4()) {
+    ::inet_ntop(AF_INET, local.address().to_v4().to_bytes().data(), local_ip_, sizeof local_ip_);
+  } else if (!ec) {
+    ::inet_ntop(AF_INET6, local.address().to_v6().to_bytes().data(), local_ip_, sizeof local_ip_);
+  }
+  local_ip_len_ = ec ? 0 : std::strlen(local_ip_);
+  local_port_ = ec ? 0 : local.port();
 }
 
 void connection::drop_client() noexcept {

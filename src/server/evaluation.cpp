@@ -170,7 +170,7 @@ class evaluation final : public chain_observer {
 
   std::string text_;  // the request as a client would send it
   http1::request_head head_;
-  std::string path_buf_, fields_, cors_origin_, head_out_, rewrite_buf_;
+  std::string target_buf_, fields_, cors_origin_, head_out_, rewrite_buf_;
   const listener_runtime* listener_ = nullptr;
   bool https_ = false;
   bool head_request_ = false;
@@ -317,8 +317,10 @@ void evaluation::run(const evaluation_request& rq, const parsed_url& url,
   }
   head_request_ = head_.method == "HEAD";
 
-  const listener_runtime* chosen = snap_.select(group, head_.host);
-  if (chosen) listener_ = chosen;
+  const std::string assumed = "127.0.0.1:" + std::to_string(url.port);
+  const admission admitted = admit_request(snap_, group, *listener_, head_, assumed, target_buf_);
+  const listener_runtime* chosen = admitted.chosen;
+  listener_ = admitted.listener;
   const listener_runtime& lr = *listener_;
   out_.listener = lr.config.name;
   std::string_view client = rq.client_ip;
@@ -335,8 +337,13 @@ void evaluation::run(const evaluation_request& rq, const parsed_url& url,
     out_.request_id = generated;
   }
 
-  const route_plan plan =
-      plan_route(lr, chosen != nullptr, head_, https_, path_buf_, fields_, cors_origin_);
+  if (admitted.normalized == normalize_result::reject)
+    return reply(400, refused_request_body, true);
+  if (admitted.normalized == normalize_result::redirect) {
+    fields_.assign("location: ").append(head_.target).append("\r\n");
+    return reply(307, {}, head_.chunked || head_.content_length > 0, fields_);
+  }
+  const route_plan plan = plan_route(lr, chosen != nullptr, head_, https_, fields_, cors_origin_);
   const route_rule* rule = plan.selection.rule;
   if (rule) {
     const route& r = *plan.selection.matched_route;
@@ -378,7 +385,6 @@ void evaluation::run(const evaluation_request& rq, const parsed_url& url,
   upstream_head_input in;
   in.request = &head_;
   in.path = plan.path;
-  in.path_changed = !path_buf_.empty();
   in.query_replaced = query_replaced;
   in.matched_prefix = plan.matched_prefix;
   in.path_regex = plan.path_regex;

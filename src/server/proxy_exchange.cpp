@@ -101,7 +101,6 @@ void connection::build_upstream_head(std::string_view path, std::string_view mat
   upstream_head_input in;
   in.request = &request_;
   in.path = path;
-  in.path_changed = !path_buf_.empty();
   in.query_replaced = query_replaced_;
   in.matched_prefix = matched_prefix;
   in.path_regex = path_regex;

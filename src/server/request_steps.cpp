@@ -5,7 +5,6 @@
 #include <cstring>
 
 #include "server/head_text.hpp"
-#include "server/path_normalizer.hpp"
 #include "server/route_filters.hpp"
 
 namespace gateway {
@@ -20,18 +19,21 @@ bool is_named(std::string_view name, std::string_view lower) {
 }
 }  // namespace
 
+admission admit_request(const snapshot& snap, const socket_group& group,
+                        const listener_runtime& fallback, http1::request_head& rq,
+                        std::string_view assumed_authority, std::string& target_buf) {
+  admission a;
+  if (rq.host.empty()) rq.host = assumed_authority;
+  a.chosen = snap.select(group, rq.host);
+  a.listener = a.chosen ? a.chosen : &fallback;
+  a.normalized = normalize_request(rq, a.listener->config.normalization, target_buf);
+  return a;
+}
+
 route_plan plan_route(const listener_runtime& lr, bool routable, const http1::request_head& rq,
-                      bool https, std::string& path_buf, std::string& fields,
-                      std::string& cors_origin) {
+                      bool https, std::string& fields, std::string& cors_origin) {
   route_plan plan;
-  // Route on the normalized path (dot segments removed), so "/a/../admin" is "/admin".
-  std::string_view path = rq.path;
-  if (needs_normalization(path)) {
-    normalize_path(path, path_buf);
-    path = path_buf;
-  } else {
-    path_buf.clear();
-  }
+  const std::string_view path = rq.path;  // normalised already (normalize_request)
   const request_view view{rq.method, rq.host, path, rq.query, rq.headers};
   const route_selection sel = routable ? lr.table->match(view) : route_selection{};
   plan.selection = sel;
@@ -96,7 +98,7 @@ void write_upstream_head(std::string& out, std::string& rewrite_buf,
   out.push_back(' ');
   const bool absolute_form = rq.target.front() != '/' && rq.target != "*";
   const bool rewrite_path = rewrite && rewrite->path.type != path_rewrite_type::none;
-  if (in.path_changed || absolute_form || rewrite_path || in.query_replaced) {
+  if (absolute_form || rewrite_path || in.query_replaced) {
     if (rewrite_path) {
       rewritten_path(rewrite->path, path, in.matched_prefix, in.path_regex, rewrite_buf);
       path = rewrite_buf;
@@ -111,8 +113,10 @@ void write_upstream_head(std::string& out, std::string& rewrite_buf,
     out.append(rq.target);
   }
   out.append(" HTTP/1.1\r\n"sv);
-  const bool replace_host = absolute_form || (rewrite && !rewrite->hostname.empty());
-  bool has_xff = false, has_via = false, has_xfcc = false;
+  // The authority routed on goes upstream: the absolute form's, a rewrite's,
+  // or (a request without Host, HTTP/1.0) the one the gateway assumed.
+  const bool replace_host = rq.absolute_form || (rewrite && !rewrite->hostname.empty());
+  bool has_host = false, has_xff = false, has_via = false, has_xfcc = false;
   // X-Forwarded-Client-Cert: dropped unless the listener passes it on, and on
   // mTLS connections appended to or replaced with this client's element.
   using xfcc_mode = client_cert_forwarding::mode;
@@ -129,6 +133,7 @@ void write_upstream_head(std::string& out, std::string& rewrite_buf,
         (replace_host && is_named(h.name, "host")) ||
         (modifier && replaces_field(*modifier, h.name)))
       continue;
+    if (is_named(h.name, "host")) has_host = true;
     if (is_named(h.name, "x-forwarded-for")) {
       has_xff = true;
       continue;
@@ -155,7 +160,7 @@ void write_upstream_head(std::string& out, std::string& rewrite_buf,
     out.append(in.tls->forwarded_element(xfcc));
     out.append(crlf);
   }
-  if (replace_host)
+  if ((replace_host || !has_host) && !(modifier && sets_field(*modifier, "host")))
     append_field(out, "host", rewrite && !rewrite->hostname.empty() ? rewrite->hostname : rq.host);
   // Merged into one field each, with this hop appended (RFC 7239 style lists).
   out.append("x-forwarded-for: "sv);

@@ -11,6 +11,7 @@
 
 #include "http/cookies.hpp"
 #include "http/http1_parser.hpp"
+#include "server/request_normalizer.hpp"
 #include "server/snapshot.hpp"
 
 namespace re2 {
@@ -19,10 +20,32 @@ class RE2;
 
 namespace gateway {
 
+// What the gateway does with a request before routing: which listener takes
+// it and whether it may be routed at all.
+struct admission {
+  const listener_runtime* chosen = nullptr;    // null: no listener takes the Host
+  const listener_runtime* listener = nullptr;  // chosen, else the fallback (for its settings)
+  normalize_result normalized = normalize_result::ok;
+};
+
+// Admits a parsed request on a socket group: a request without Host
+// (HTTP/1.0) gets `assumed_authority` (the address it arrived on) so that it
+// is routed and forwarded with one authority, the listener is chosen by Host
+// (`fallback` when none matches), and the request normalised by that
+// listener's rules (`target_buf` may then hold its target).
+admission admit_request(const snapshot& snap, const socket_group& group,
+                        const listener_runtime& fallback, http1::request_head& rq,
+                        std::string_view assumed_authority, std::string& target_buf);
+
+// The body of the 400 for a request normalize_request refused.
+inline constexpr std::string_view refused_request_body =
+    "request refused: a malformed path escape, an escaped slash or a header name with an "
+    "underscore\n";
+
 // What routing a request head on a listener decided.
 struct route_plan {
   route_selection selection;
-  std::string_view path;                  // the normalized path (the head's or `path_buf`)
+  std::string_view path;                  // the path routed on (normalised already)
   std::string_view matched_prefix = "/";  // the PathPrefix that selected the rule
   const re2::RE2* path_regex = nullptr;   // the rule's RegularExpression match, if any
   const resolved_rule* resolved = nullptr;
@@ -31,19 +54,16 @@ struct route_plan {
   bool cors_preflight = false;                   // an allowed preflight, answered 204
 };
 
-// Routes `rq` on `lr` (`routable` false: no listener takes the Host, so no
-// route). A normalized path that differs is written to `path_buf` (cleared
-// otherwise). `fields` gets a redirect's Location line or a preflight's CORS
-// lines; `cors_origin` the Origin when the rule's CORS policy allows it.
+// Routes `rq`, normalised by normalize_request, on `lr` (`routable` false: no
+// listener takes the Host, so no route). `fields` gets a redirect's Location line or a preflight's
+// CORS lines; `cors_origin` the Origin when the rule's CORS policy allows it.
 route_plan plan_route(const listener_runtime& lr, bool routable, const http1::request_head& rq,
-                      bool https, std::string& path_buf, std::string& fields,
-                      std::string& cors_origin);
+                      bool https, std::string& fields, std::string& cors_origin);
 
 // What the upstream head is made from.
 struct upstream_head_input {
   const http1::request_head* request = nullptr;  // with the filters' edits
-  std::string_view path;                         // normalized
-  bool path_changed = false;                     // normalization changed it
+  std::string_view path;                         // normalised (the request's own)
   bool query_replaced = false;                   // a filter set the query (request->query)
   std::string_view matched_prefix;
   const re2::RE2* path_regex = nullptr;

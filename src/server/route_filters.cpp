@@ -153,6 +153,14 @@ bool replaces_field(const header_modifier& m, std::string_view name) noexcept {
   return false;
 }
 
+bool sets_field(const header_modifier& m, std::string_view name) noexcept {
+  for (const auto& s : m.set)
+    if (http::iequals(s.name, name)) return true;
+  for (const auto& a : m.add)
+    if (http::iequals(a.name, name)) return true;
+  return false;
+}
+
 void append_modifier_fields(std::string& out, const header_modifier& m) {
   for (const auto& s : m.set)
     append_field(out, s.name, s.value);

@@ -23,6 +23,8 @@ std::vector<std::string> cors_problems(const cors_policy& cors);
 
 // True when `m` removes or replaces the field `name` (case-insensitive).
 bool replaces_field(const header_modifier& m, std::string_view name) noexcept;
+// True if `m` writes a field `name` (set or add).
+bool sets_field(const header_modifier& m, std::string_view name) noexcept;
 // Appends the fields `m` sets and adds, as "name: value\r\n" lines.
 void append_modifier_fields(std::string& out, const header_modifier& m);
 

@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "router/host_name.hpp"
+#include "router/listener_choice.hpp"
 #include "server/route_filters.hpp"
 #include "upstream/dns_resolver.hpp"
 #include "upstream/primes.hpp"
@@ -22,14 +23,6 @@ std::string join(const std::vector<std::string>& problems) {
     all += p;
   }
   return all;
-}
-
-// Hostname specificity for choosing among listeners on one socket: exact
-// names, then wildcards with the longest suffix, then the catch-all.
-int specificity(std::string_view hostname) {
-  if (hostname.empty()) return 0;
-  if (hostname.starts_with("*.")) return 1000 + static_cast<int>(hostname.size());
-  return 1000000;
 }
 
 // The handshake settings of a group whose listeners are HTTPS. Listeners on
@@ -84,9 +77,8 @@ void group_listeners(snapshot& snap, std::vector<std::string>& problems) {
     g.members.push_back(i);
   }
   for (auto& g : snap.groups) {
-    std::stable_sort(g.members.begin(), g.members.end(), [&](std::size_t a, std::size_t b) {
-      return specificity(snap.listeners[a].config.hostname) >
-             specificity(snap.listeners[b].config.hostname);
+    order_listeners(g.members, [&](std::size_t i) -> std::string_view {
+      return snap.listeners[i].config.hostname;
     });
     build_group_tls(snap, g, problems);
   }
@@ -370,13 +362,10 @@ const socket_group* snapshot::find_group(std::uint32_t id) const noexcept {
 
 const listener_runtime* snapshot::select(const socket_group& group,
                                          std::string_view host) const noexcept {
-  // One listener: its router only holds routes for its hostname already.
-  if (group.members.size() == 1) return &listeners[group.members.front()];
-  char storage[max_host_length];
-  std::string_view key = request_host_key(host, storage);
-  for (std::size_t i : group.members)
-    if (listener_hostname_covers(listeners[i].config.hostname, key)) return &listeners[i];
-  return nullptr;
+  const std::size_t* i = choose_listener(
+      group.members, host,
+      [&](std::size_t m) -> std::string_view { return listeners[m].config.hostname; });
+  return i ? &listeners[*i] : nullptr;
 }
 
 void validate(const gateway_config& config) {

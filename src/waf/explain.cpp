@@ -6,24 +6,13 @@
 
 #include <charconv>
 
-#include "router/host_name.hpp"
-#include "server/path_normalizer.hpp"
+#include "router/listener_choice.hpp"
+#include "server/request_normalizer.hpp"
 #include "waf/waf_filter.hpp"
 
 namespace gateway {
 
 namespace {
-
-bool listener_takes(const listener_config& l, std::string_view host) {
-  if (l.hostname.empty()) return true;
-  char storage[max_host_length];
-  const std::string_view h = request_host_key(host, storage);
-  if (l.hostname.front() == '*') {
-    const std::string_view suffix = std::string_view(l.hostname).substr(1);  // ".example.com"
-    return h.size() > suffix.size() && h.substr(h.size() - suffix.size()) == suffix;
-  }
-  return h == l.hostname;
-}
 
 // The WAF filter on a rule (its own chain after the listener's), if any.
 std::optional<waf::waf_use> waf_on(const listener_config& l, const route_rule& rule) {
@@ -40,33 +29,49 @@ std::optional<waf::waf_use> waf_on(const listener_config& l, const route_rule& r
 waf_explanation explain_waf(const gateway_config& config, const waf_request& request,
                             std::string_view listener) {
   waf_explanation out;
-  std::string_view host;
-  for (const http::header& h : request.headers)
-    if (http::iequals(h.name, "host")) host = h.value;
-  const listener_config* chosen = nullptr;
-  for (const listener_config& l : config.listeners) {
-    if (listener.empty() ? listener_takes(l, host) : l.name == listener) {
-      chosen = &l;
-      break;
-    }
-  }
-  if (!chosen) return out;
+  http1::request_head rq;
+  rq.method = request.method;
+  rq.target = request.uri;
+  rq.headers.assign(request.headers.begin(), request.headers.end());
+  for (const http::header& h : rq.headers)
+    if (http::iequals(h.name, "host")) rq.host = h.value;
+  const std::size_t q = rq.target.find('?');
+  rq.path = rq.target.substr(0, q);
+  rq.query = q == std::string_view::npos ? std::string_view() : rq.target.substr(q + 1);
+
+  // Every listener is a candidate (a request here has no socket), chosen as
+  // the server chooses among listeners sharing one.
+  std::vector<std::size_t> members;
+  for (std::size_t i = 0; i < config.listeners.size(); ++i)
+    if (listener.empty() || config.listeners[i].name == listener) members.push_back(i);
+  auto hostname_of = [&](std::size_t i) -> std::string_view {
+    return config.listeners[i].hostname;
+  };
+  order_listeners(members, hostname_of);
+  const std::size_t* found = choose_listener(members, rq.host, hostname_of);
+  if (!found) return out;
+  const listener_config* chosen = &config.listeners[*found];
   out.listener = chosen->name;
 
-  const std::string_view target = request.uri;
-  const std::size_t q = target.find('?');
-  std::string path(target.substr(0, q));
-  if (needs_normalization(path)) {
-    std::string normal;
-    normalize_path(path, normal);
-    path = std::move(normal);
+  std::string target_buf;
+  switch (normalize_request(rq, chosen->normalization, target_buf)) {
+    case normalize_result::reject:
+      out.refused = 400;
+      return out;
+    case normalize_result::redirect:
+      out.refused = 307;
+      out.target = rq.target;
+      return out;
+    case normalize_result::ok:
+      break;
   }
+  out.target = rq.target;
   request_view view;
-  view.method = request.method;
-  view.host = host;
-  view.path = path;
-  view.query = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
-  view.headers = request.headers;
+  view.method = rq.method;
+  view.host = rq.host;
+  view.path = rq.path;
+  view.query = rq.query;
+  view.headers = rq.headers;
   router table(chosen->routes);
   route_selection picked = table.match(view);
   if (!picked) return out;
@@ -86,6 +91,8 @@ waf_explanation explain_waf(const gateway_config& config, const waf_request& req
   out.inspected = true;
   out.mode = use->mode;
   waf_request r = request;
+  r.uri = out.target;
+  r.headers = rq.headers;
   if (!use->request_body) r.body = {};
   if (r.body.size() > use->request_body_limit) {
     if (use->request_overflow == body_overflow::reject) {
