@@ -4,6 +4,8 @@
 
 #include <gateway/error.hpp>
 
+#include <array>
+
 #include "gateway_fixture.hpp"
 #include "test_http.hpp"
 
@@ -66,6 +68,40 @@ TEST_SUITE("listeners") {
       gw.server().reload(cfg);
       CHECK(get(port, "other.org").status == 404);
       CHECK(get(port, "www.example.com").body == "wildcard");
+    }
+  }
+
+  TEST_CASE("the server, evaluate and explain_waf choose one listener whatever the declared order") {
+    test_upstream exact(answer("exact")), wild(answer("wildcard")), any(answer("any"));
+    running_gateway gw(proxy_config({any.port()}));
+    const std::uint16_t port = gw.port();
+    const std::vector<std::vector<std::string>> orders = {
+        {"wildcard", "exact", "catch-all"}, {"catch-all", "wildcard", "exact"},
+        {"exact", "catch-all", "wildcard"}};
+    for (const auto& order : orders) {
+      CAPTURE(order.front());
+      gateway::gateway_config cfg;
+      cfg.clusters = {cluster("exact", {exact.port()}), cluster("wild", {wild.port()}),
+                      cluster("any", {any.port()})};
+      for (const std::string& name : order)
+        cfg.listeners.push_back(name == "exact"      ? listener("exact", "api.example.com", port, "exact")
+                                : name == "wildcard" ? listener("wildcard", "*.example.com", port, "wild")
+                                                     : listener("catch-all", "", port, "any"));
+      gw.server().reload(cfg);
+      for (const auto& [host, name, body] : std::vector<std::array<std::string, 3>>{
+               {"api.example.com", "exact", "exact"},
+               {"www.example.com", "wildcard", "wildcard"},
+               {"other.org", "catch-all", "any"}}) {
+        CAPTURE(host);
+        CHECK(get(port, host).body == body);
+        gateway::evaluation_request e;
+        e.url = "http://" + host + ":" + std::to_string(port) + "/";
+        CHECK(gw.server().evaluate(e).listener == name);
+        const std::vector<gateway::http::header> fields = {{"host", host}};
+        gateway::waf_request w;
+        w.headers = fields;
+        CHECK(gateway::explain_waf(cfg, w).listener == name);
+      }
     }
   }
 
