@@ -71,7 +71,7 @@ TEST_SUITE("listeners") {
     }
   }
 
-  TEST_CASE("the server, evaluate and explain_waf choose one listener whatever the declared order") {
+  TEST_CASE("the server and evaluate and explain_waf choose one listener whatever the declared order") {
     test_upstream exact(answer("exact")), wild(answer("wildcard")), any(answer("any"));
     running_gateway gw(proxy_config({any.port()}));
     const std::uint16_t port = gw.port();
