@@ -478,7 +478,12 @@ void async_stop(server& srv, std::chrono::milliseconds drain, std::function<void
   }
   // A second call while the drain runs waits for the same end.
   i.stop_waiters.push_back(std::move(done));
-  if (i.stop_waiters.size() == 1) asio::co_spawn(*i.host, i.drain_mounted(drain), asio::detached);
+  // Posted, never started here: called from a handler on the host's loop (a
+  // timer, a signal), co_spawn would run the drain inline, and the drain takes
+  // `control`, which this call holds.
+  if (i.stop_waiters.size() == 1)
+    asio::post(*i.host,
+               [&i, drain] { asio::co_spawn(*i.host, i.drain_mounted(drain), asio::detached); });
 }
 
 asio::awaitable<void> server::impl::drain_mounted(std::chrono::milliseconds drain) {

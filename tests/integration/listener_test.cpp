@@ -71,27 +71,29 @@ TEST_SUITE("listeners") {
     }
   }
 
-  TEST_CASE("the server and evaluate and explain_waf choose one listener whatever the declared order") {
+  TEST_CASE(
+      "the server and evaluate and explain_waf choose one listener whatever the declared order") {
     test_upstream exact(answer("exact")), wild(answer("wildcard")), any(answer("any"));
     running_gateway gw(proxy_config({any.port()}));
     const std::uint16_t port = gw.port();
-    const std::vector<std::vector<std::string>> orders = {
-        {"wildcard", "exact", "catch-all"}, {"catch-all", "wildcard", "exact"},
-        {"exact", "catch-all", "wildcard"}};
+    const std::vector<std::vector<std::string>> orders = {{"wildcard", "exact", "catch-all"},
+                                                          {"catch-all", "wildcard", "exact"},
+                                                          {"exact", "catch-all", "wildcard"}};
     for (const auto& order : orders) {
       CAPTURE(order.front());
       gateway::gateway_config cfg;
       cfg.clusters = {cluster("exact", {exact.port()}), cluster("wild", {wild.port()}),
                       cluster("any", {any.port()})};
       for (const std::string& name : order)
-        cfg.listeners.push_back(name == "exact"      ? listener("exact", "api.example.com", port, "exact")
-                                : name == "wildcard" ? listener("wildcard", "*.example.com", port, "wild")
-                                                     : listener("catch-all", "", port, "any"));
+        cfg.listeners.push_back(
+            name == "exact"      ? listener("exact", "api.example.com", port, "exact")
+            : name == "wildcard" ? listener("wildcard", "*.example.com", port, "wild")
+                                 : listener("catch-all", "", port, "any"));
       gw.server().reload(cfg);
-      for (const auto& [host, name, body] : std::vector<std::array<std::string, 3>>{
-               {"api.example.com", "exact", "exact"},
-               {"www.example.com", "wildcard", "wildcard"},
-               {"other.org", "catch-all", "any"}}) {
+      for (const auto& [host, name, body] :
+           std::vector<std::array<std::string, 3>>{{"api.example.com", "exact", "exact"},
+                                                   {"www.example.com", "wildcard", "wildcard"},
+                                                   {"other.org", "catch-all", "any"}}) {
         CAPTURE(host);
         CHECK(get(port, host).body == body);
         gateway::evaluation_request e;

@@ -7,6 +7,15 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+
+#include <unistd.h>
 
 #include <filesystem>
 #include <future>
@@ -99,6 +108,62 @@ TEST_SUITE("mounted") {
     gw.stop(1s);
     CHECK(!process_listens_on(port));
     CHECK(host.on_loop([] { return 7; }) == 7);
+  }
+
+  TEST_CASE("async_stop from a timer or a signal handler on the host's own loop") {
+    test_upstream up(echo);
+    for (const bool by_signal : {false, true}) {
+      CAPTURE(by_signal);
+      boost::asio::io_context ioc(1);
+      gateway::server gw(proxy_config({up.port()}));
+      gateway::start_on(gw, ioc);
+      const auto port = gw.port();
+      bool done = false;
+      auto stop_here = [&] { gateway::async_stop(gw, 1s, [&] { done = true; }); };
+      boost::asio::steady_timer timer(ioc);
+      boost::asio::signal_set signals(ioc, SIGUSR1);
+      std::atomic<bool> served{false};
+      std::thread client([&] {
+        served = request(port, get_root()).status == 200;
+        if (by_signal) ::kill(::getpid(), SIGUSR1);
+      });
+      if (by_signal) {
+        signals.async_wait([&](const boost::system::error_code& ec, int) {
+          if (!ec) stop_here();
+        });
+      } else {
+        // Fires once the client has its answer (polled on the loop itself).
+        std::function<void()> poll = [&] {
+          timer.expires_after(5ms);
+          timer.async_wait([&](const boost::system::error_code&) {
+            if (served) {
+              stop_here();
+            } else {
+              poll();
+            }
+          });
+        };
+        poll();
+      }
+      // A deadlock would hold this thread inside the handler for good: a
+      // watchdog ends the test process with a message instead of hanging.
+      std::atomic<bool> returned{false};
+      std::thread watchdog([&] {
+        for (int i = 0; i < 3000 && !returned; ++i)
+          std::this_thread::sleep_for(10ms);
+        if (!returned) {
+          std::fputs("async_stop deadlocked on the host's loop\n", stderr);
+          std::_Exit(1);
+        }
+      });
+      ioc.run_for(20s);
+      returned = true;
+      watchdog.join();
+      client.join();
+      CHECK(served.load());
+      CHECK(done);
+      CHECK(!process_listens_on(port));
+    }
   }
 
   TEST_CASE("async_stop drains on the loop and leaves it with no work") {
