@@ -189,8 +189,7 @@ filter_factory_builder c_filter_builder(std::string name, const gw_filter_callba
                                         void* user_data, std::shared_ptr<liveness> alive) {
   auto type = std::make_shared<c_filter_type>();
   type->name = std::move(name);
-  std::memcpy(&type->cb, &callbacks, std::min(sizeof type->cb, callbacks.struct_size));
-  type->cb.struct_size = sizeof type->cb;
+  type->cb = callbacks;  // read_sized made it this library's size
   type->user_data = user_data;
   type->alive = std::move(alive);
   return [type = std::shared_ptr<const c_filter_type>(type)](

@@ -412,11 +412,11 @@ gw_status gw_gateway_add_filter(gw_gateway* gw, const char* name, size_t name_le
   if (gw_status st = check_control(gw, "gw_gateway_add_filter")) return st;
   if (!name || name_length == 0 || !callbacks)
     return fail(gw, GW_INVALID_ARGUMENT, "gw_gateway_add_filter: name or callbacks missing");
-  if (callbacks->struct_size < offsetof(gw_filter_callbacks, configure))
-    return fail(gw, GW_INVALID_ARGUMENT,
-                "gw_gateway_add_filter: callbacks->struct_size is not set (use "
-                "sizeof(gw_filter_callbacks))");
   return guarded(gw, [&] {
+    gw_filter_callbacks table;
+    std::string why;
+    if (!gateway::capi::read_sized(*callbacks, table, "gw_filter_callbacks", why))
+      return fail(gw, GW_INVALID_ARGUMENT, "gw_gateway_add_filter: " + why);
     std::lock_guard lock(gw->control);
     if (gw->current != gw_gateway::state::empty)
       return fail(gw, GW_INVALID_STATE,
@@ -425,7 +425,7 @@ gw_status gw_gateway_add_filter(gw_gateway* gw, const char* name, size_t name_le
     if (gw->filters.find(n))
       return fail(gw, GW_INVALID_ARGUMENT,
                   "gw_gateway_add_filter: a filter type named '" + n + "' exists already");
-    gw->filters.add(n, c_filter_builder(n, *callbacks, user_data, gw->alive));
+    gw->filters.add(n, c_filter_builder(n, table, user_data, gw->alive));
     return GW_OK;
   });
 }
@@ -438,10 +438,14 @@ gw_status gw_gateway_evaluate(gw_gateway* gw, const gw_request* request, char** 
   if (!request || !json)
     return fail(gw, GW_INVALID_ARGUMENT, "gw_gateway_evaluate: request or json is NULL");
   *json = nullptr;
-  if (request->struct_size < sizeof(gw_request))
-    return fail(gw, GW_INVALID_ARGUMENT,
-                "gw_gateway_evaluate: request->struct_size is not sizeof(gw_request)");
-  const gw_request& r = *request;
+  gw_request r;
+  if (gw_status bad = guarded(gw, [&] {
+        std::string why;
+        return gateway::capi::read_sized(*request, r, "gw_request", why)
+                   ? GW_OK
+                   : fail(gw, GW_INVALID_ARGUMENT, "gw_gateway_evaluate: " + why);
+      }))
+    return bad;
   if (bad_text(r.method, r.method_length) || bad_text(r.url, r.url_length) ||
       bad_text(r.body, r.body_length) || bad_text(r.client_ip, r.client_ip_length) ||
       bad_text(r.listener, r.listener_length) || (!r.headers && r.header_count))

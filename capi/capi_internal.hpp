@@ -3,6 +3,7 @@
 // the guard that keeps control calls out of the gateway's own threads.
 #include <gateway/gateway.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <memory>
@@ -43,6 +44,33 @@ std::underlying_type_t<E> raw_value(const E& e) noexcept {
   std::underlying_type_t<E> v;
   std::memcpy(&v, &e, sizeof v);
   return v;
+}
+
+// Reads a caller's struct that starts with `struct_size` and may grow
+// (gateway.h's promise): an older, smaller one leaves the fields it lacks
+// zero, which each reader takes as that field's default; a newer, larger one
+// is taken when the fields this library does not know are all zero (nothing
+// is asked of it that it would silently ignore). Otherwise false, with the
+// reason in `why` (`what` names the struct for it).
+template <class T>
+bool read_sized(const T& in, T& out, const char* what, std::string& why) {
+  const std::size_t size = in.struct_size;
+  if (size < sizeof in.struct_size) {
+    why = std::string(what) + ": struct_size is not set (use sizeof(" + what + "))";
+    return false;
+  }
+  const auto* bytes = reinterpret_cast<const unsigned char*>(&in);
+  for (std::size_t i = sizeof(T); i < size; ++i)
+    if (bytes[i] != 0) {
+      why = std::string(what) + ": struct_size " + std::to_string(size) +
+            " has fields set past byte " + std::to_string(sizeof(T)) +
+            " that this library does not know (built against a newer gateway.h?)";
+      return false;
+    }
+  std::memset(&out, 0, sizeof out);
+  std::memcpy(&out, &in, std::min(size, sizeof(T)));
+  out.struct_size = sizeof(T);
+  return true;
 }
 
 // Makes a C filter type's factory builder for `registry`.

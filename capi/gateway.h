@@ -11,7 +11,11 @@
  *   owned by the caller and released with gw_string_free().
  * - Free functions accept NULL.
  * - Symbols are only ever added; a symbol once shipped keeps its signature,
- *   and structs that may grow start with `struct_size`.
+ *   and structs that may grow start with `struct_size` (set it to sizeof the
+ *   struct as your gateway.h declares it). A library older than your header
+ *   takes a larger struct while the fields it does not know are zero, and
+ *   refuses it (GW_INVALID_ARGUMENT) otherwise; a newer library reads the
+ *   fields a smaller struct lacks as zero, their documented default.
  *
  * Threads: a gw_gateway may be used from several threads at once. Callbacks
  * (log, filters) run on the gateway's worker threads. A filter callback must

@@ -46,6 +46,8 @@ static int contains(const char* text, const char* part) {
   return text && strstr(text, part) != NULL;
 }
 
+static void noop_hook(void) {}
+
 static void sleep_ms(long ms) {
   struct timespec t;
   t.tv_sec = ms / 1000;
@@ -680,6 +682,19 @@ static void test_serving(void) {
   pauser.on_request = pause_request;
   pauser.on_resume = pause_resume;
   CHECK_STATUS(gw_gateway_add_filter(gw, S("pauser"), &pauser, &host), GW_OK);
+  /* A newer, larger table: taken while its unknown hooks are NULL. */
+  {
+    struct {
+      gw_filter_callbacks known;
+      void (*on_something_new)(void);
+    } newer;
+    memset(&newer, 0, sizeof newer);
+    newer.known.struct_size = sizeof newer;
+    CHECK_STATUS(gw_gateway_add_filter(gw, S("newer"), &newer.known, &host), GW_OK);
+    newer.on_something_new = noop_hook;
+    CHECK_STATUS(gw_gateway_add_filter(gw, S("newer2"), &newer.known, &host), GW_INVALID_ARGUMENT);
+    CHECK(contains(gw_errmsg(gw), "newer gateway.h"));
+  }
 
   /* A Filter whose config the C configure refuses. */
   {
@@ -782,9 +797,39 @@ static void test_serving(void) {
     CHECK_STATUS(gw_gateway_evaluate(gw, &rq, &text, &length), GW_OK);
     CHECK(contains(text, "\"status\":500"));
     gw_string_free(text);
+    /* Structs that grow: an older, smaller request (here without `listener`)
+     * works with defaults for what it lacks; a newer, larger one works while
+     * its unknown tail is zero, and is refused when that tail asks for more. */
+    {
+      struct {
+        gw_request known;
+        size_t added_later;
+        const char* another;
+      } newer;
+      rq.url = "http://app.test/tenant/x";
+      rq.url_length = strlen(rq.url);
+      rq.listener = "no-such-listener"; /* past the older struct's end: never read */
+      rq.listener_length = strlen(rq.listener);
+      rq.struct_size = offsetof(gw_request, listener);
+      CHECK_STATUS(gw_gateway_evaluate(gw, &rq, &text, &length), GW_OK);
+      CHECK(contains(text, "\"status\":403"));
+      gw_string_free(text);
+      rq.listener = NULL;
+      rq.listener_length = 0;
+      memset(&newer, 0, sizeof newer);
+      newer.known = rq;
+      newer.known.struct_size = sizeof newer;
+      CHECK_STATUS(gw_gateway_evaluate(gw, &newer.known, &text, &length), GW_OK);
+      CHECK(contains(text, "\"status\":403"));
+      gw_string_free(text);
+      newer.added_later = 1;
+      CHECK_STATUS(gw_gateway_evaluate(gw, &newer.known, &text, &length), GW_INVALID_ARGUMENT);
+      CHECK(contains(gw_errmsg(gw), "newer gateway.h"));
+    }
     /* Misuse. */
-    rq.struct_size = 8;
+    rq.struct_size = 0;
     CHECK_STATUS(gw_gateway_evaluate(gw, &rq, &text, &length), GW_INVALID_ARGUMENT);
+    CHECK(contains(gw_errmsg(gw), "struct_size is not set"));
     rq.struct_size = sizeof rq;
     rq.url = "ftp://x/";
     rq.url_length = 8;
