@@ -166,6 +166,8 @@ struct config_issue {
 
 // Parses Kubernetes YAML (Gateway, HTTPRoute, Service, EndpointSlice, ...) into a
 // config. Throws gateway::error (invalid_config) listing every issue found.
+// Listeners that would share an address and port are judged later, on the
+// final addresses (after apply_bind_mappings), by validate() and the server.
 GATEWAY_API gateway_config load_yaml(std::string_view yaml_text,
                                      std::string_view source_name = "<config>");
 // Same, reading the file at `path`.

@@ -842,9 +842,15 @@ gateway_config load_yaml(std::string_view text, std::string_view /*source_name*/
   issues.clear();
   loader(issues, out, filters).load(text);
   if (issues.empty()) {
-    // Catch what only shows once compiled (regexes, duplicate names).
+    // Catch what only shows once compiled (regexes, duplicate names, TLS
+    // material). Each listener is judged alone here: which of them share a
+    // socket is known only once the addresses are final (after `--bind`,
+    // bind_all), and the server judges that when it builds its snapshot.
     try {
-      validate(out);
+      gateway_config alone = out;
+      for (listener_config& l : alone.listeners)
+        l.bind_port = 0;
+      validate(alone);
     } catch (const error& e) {
       issues.push_back({"config", "", 0, e.what()});
     }

@@ -107,6 +107,41 @@ TEST_SUITE("listeners") {
     }
   }
 
+  TEST_CASE("several Gateways on one port are judged on the addresses their binds give them") {
+    test_upstream web(answer("web")), api(answer("api"));
+    std::string yaml;
+    for (const char* g : {"web", "api"})
+      yaml +=
+          std::string("---\napiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\n") +
+          "metadata: {name: " + g + "}\nspec:\n  gatewayClassName: any\n" +
+          "  listeners: [{name: http, port: 80, protocol: HTTP}]\n" +
+          service_yaml(std::string(g) + "-svc", g == std::string("web") ? web.port() : api.port()) +
+          "---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: " + g +
+          "}\nspec:\n  parentRefs: [{name: " + g + "}]\n  rules:\n  - backendRefs: [{name: " + g +
+          "-svc, port: 80}]\n";
+    // Both catch-all on port 80: loading is fine, the sockets are not known yet.
+    gateway::gateway_config cfg = gateway::load_yaml(yaml, "two.yaml");
+    // Left on one address and port, they collide, named so.
+    CHECK_THROWS_WITH_AS(gateway::validate(cfg), doctest::Contains("same hostname"),
+                         gateway::error);
+    // Mapped apart (as gatewayd --bind does) they serve side by side.
+    gateway::apply_bind_mappings(cfg, {gateway::parse_bind_mapping("default/web:80=127.0.0.1:0"),
+                                       gateway::parse_bind_mapping("default/api:80=127.0.0.1:0")});
+    running_gateway gw(cfg);
+    CHECK(get(gw.server().port("default/web/http"), "x").body == "web");
+    CHECK(get(gw.server().port("default/api/http"), "x").body == "api");
+    // One port number on two addresses is two sockets: no collision either.
+    auto apart = gateway::load_yaml(yaml, "two.yaml");
+    gateway::apply_bind_mappings(apart,
+                                 {gateway::parse_bind_mapping("default/web:80=127.0.0.1:8080"),
+                                  gateway::parse_bind_mapping("default/api:80=127.0.0.2:8080")});
+    CHECK_NOTHROW(gateway::validate(apart));
+    gateway::apply_bind_mappings(apart,
+                                 {gateway::parse_bind_mapping("default/api:80=127.0.0.1:8080")});
+    CHECK_THROWS_WITH_AS(gateway::validate(apart), doctest::Contains("same hostname"),
+                         gateway::error);
+  }
+
   TEST_CASE("two listeners with the same port and hostname are an error") {
     test_upstream up(answer("ok"));
     running_gateway gw(proxy_config({up.port()}));

@@ -73,6 +73,18 @@ def test_version_and_library():
     assert Path(gateway.library_path()).name.startswith("libgateway.so")
 
 
+def test_two_gateways_with_catch_all_listeners_on_one_port(upstreams):
+    # bind= gives each listener its own ephemeral port, so they do not share a socket.
+    second = GATEWAY.replace("name: web", "name: api") + route_yaml(
+        "  - backendRefs: [{name: v2, port: 80}]\n").replace("name: app", "name: api-app").replace(
+            "parentRefs: [{name: web}]", "parentRefs: [{name: api}]")
+    with Gateway(app_yaml(upstreams) + "---\n" + second) as gw:
+        web, api = gw.port("default/web/http"), gw.port("default/api/http")
+        assert web != api
+        assert fetch(f"http://127.0.0.1:{web}/", {"host": "app.test"})[1]["x-upstream"] == "v1"
+        assert fetch(f"http://127.0.0.1:{api}/", {"host": "app.test"})[1]["x-upstream"] == "v2"
+
+
 def test_context_manager_port_url_stats_config(upstreams):
     with Gateway(app_yaml(upstreams)) as gw:
         assert gw.port() == gw.port("default/web/http")
