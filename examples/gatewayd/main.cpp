@@ -49,8 +49,9 @@ Options:
                       upstream upstream_ms route listener.
   --demo-port PORT    Port of the demo gateway (default 8080; 0 picks a free
                       port, printed in the curl lines). Demo mode only.
-  --check FILE        Validate FILE, print every error and warning, exit 0 if
-                      it is valid and 1 if not. Serves nothing.
+  --check FILE        Validate FILE (with any --bind given), print every error
+                      and warning, exit 0 if it is valid and 1 if not. Serves
+                      nothing.
   --waf-test FILE     With --config: run the sample requests in FILE (a YAML
                       list of {name, method, url, headers, body, client,
                       listener, expect}) through the config's WAF without
@@ -169,9 +170,12 @@ options parse(int argc, char** argv) {
   return o;
 }
 
-int check(const std::string& path) {
+int check(const std::string& path, const std::vector<gateway::bind_mapping>& binds) {
   try {
     gateway::gateway_config cfg = gateway::load_yaml_file(path);
+    // Listeners sharing a socket are judged on the addresses they will bind.
+    gateway::apply_bind_mappings(cfg, binds);
+    gateway::validate(cfg);
     for (const auto& w : cfg.warnings)
       std::fprintf(stderr, "warning: %s\n", w.c_str());
     std::printf("%s: valid (%zu listeners, %zu clusters)\n", path.c_str(), cfg.listeners.size(),
@@ -247,7 +251,7 @@ int serve(gateway::server& server, gatewayd::config_source* source, int signal_f
 
 int main(int argc, char** argv) {
   options opts = parse(argc, argv);
-  if (opts.check) return check(*opts.check);
+  if (opts.check) return check(*opts.check, opts.binds);
   gateway::configure_waf_pool({opts.waf_threads, opts.waf_nice});
   if (opts.waf_test) {
     if (!opts.config) bad_usage("--waf-test needs --config");
