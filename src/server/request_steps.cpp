@@ -70,15 +70,20 @@ route_plan plan_route(const listener_runtime& lr, bool routable, const http1::re
   cors_origin.clear();
   if (sel && sel.rule->cors) {
     const auto* origin = http::find_header(rq.headers, "origin");
+    const auto* method = http::find_header(rq.headers, "access-control-request-method");
+    // A preflight is the gateway's to answer, allowed or not: its CORS
+    // fields say which (none for an origin it does not allow).
+    const bool preflight = origin && method && rq.method == "OPTIONS";
+    if (preflight) {
+      fields.clear();
+      plan.cors_preflight = true;
+    }
     if (origin && cors_allows(*sel.rule->cors, origin->value)) {
       cors_origin.assign(origin->value);
-      const auto* method = http::find_header(rq.headers, "access-control-request-method");
-      if (rq.method == "OPTIONS" && method) {  // a preflight: answered here
+      if (preflight) {
         const auto* asked = http::find_header(rq.headers, "access-control-request-headers");
-        fields.clear();
         append_cors_fields(fields, *sel.rule->cors, origin->value, true, method->value,
                            asked ? asked->value : std::string_view());
-        plan.cors_preflight = true;
       }
     }
   }

@@ -276,14 +276,12 @@ void append_cors_fields(std::string& out, const cors_policy& p, std::string_view
     append_field(out, "vary", "Origin");
   }
   if (p.allow_credentials) append_field(out, "access-control-allow-credentials", "true");
-  if (!preflight) {
-    if (!p.expose_headers.empty()) {
-      out.append("access-control-expose-headers: ");
-      join(p.expose_headers);
-      out.append("\r\n");
-    }
-    return;
+  if (!p.expose_headers.empty()) {  // on preflights too: every configured field
+    out.append("access-control-expose-headers: ");
+    join(p.expose_headers);
+    out.append("\r\n");
   }
+  if (!preflight) return;
   auto wildcard = [](const std::vector<std::string>& v) {
     return v.size() == 1 && v.front() == "*";
   };

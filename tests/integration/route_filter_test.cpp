@@ -301,6 +301,7 @@ spec:
     CHECK(r.header("access-control-allow-headers") == "x-token");
     CHECK(r.header("access-control-max-age") == "600");
     CHECK(r.header("access-control-allow-credentials") == "true");
+    CHECK(r.header("access-control-expose-headers") == "x-total");
     CHECK(r.header("vary") == "Origin");
     CHECK(up.requests() == 0);
   }
@@ -327,11 +328,20 @@ spec:
     CHECK(r.status == 200);
     CHECK(r.header("access-control-allow-origin") == "*");  // the upstream's own, untouched
     CHECK(r.count("access-control-expose-headers") == 0);
-    // A preflight from an origin the policy does not allow goes to the upstream.
+    // A preflight from an origin the policy does not allow is answered by the
+    // gateway too, without a CORS field, and never reaches the upstream.
     auto p = request(gw.port(),
                      "OPTIONS /items HTTP/1.1\r\nHost: a\r\nOrigin: http://partner.org\r\n"
                      "Access-Control-Request-Method: GET\r\nConnection: close\r\n\r\n");
-    CHECK(p.status == 200);
+    CHECK(p.status == 204);
+    for (const auto& [name, value] : p.headers)
+      CHECK_MESSAGE(!name.starts_with("access-control-"), name);
+    CHECK(up.requests() == 2);
+    // An OPTIONS request that is no preflight is the upstream's.
+    CHECK(request(gw.port(),
+                  "OPTIONS /items HTTP/1.1\r\nHost: a\r\nOrigin: http://partner.org\r\n"
+                  "Connection: close\r\n\r\n")
+              .status == 200);
     CHECK(up.requests() == 3);
   }
 }
