@@ -384,14 +384,18 @@ asio::awaitable<bool> connection::serve_request() {
     outcome result;
     request_deadline_ = {};  // starts once the request has been sent (see exchange)
     for (std::uint32_t tries = 1;; ++tries) {
-      result = co_await exchange(cluster, body_done, retries_left > 0);
+      result = co_await exchange(cluster, body_done, retry ? &retries_left : nullptr);
       end_retry();
       if (retries_left == 0 || !worth_retry(result)) break;
       --retries_left;
       const auto wait = retry_wait(*retry, tries);
       if (request_deadline_ != steady_clock::time_point{} &&
-          coarse_now() + wait >= request_deadline_)
-        break;  // no time left for another try
+          coarse_now() + wait >= request_deadline_) {
+        // The request's deadline comes before the next try could: its
+        // timeout is what ends the request (Gateway API: 504).
+        result = outcome::timeout;
+        break;
+      }
       // The retry limits are the cluster's that failed. An answer dropped to
       // be retried was checked against them already; should another worker
       // have taken the last slot since, the client learns it from a 503.
@@ -405,7 +409,10 @@ asio::awaitable<bool> connection::serve_request() {
       // Another backend of the rule may be picked, and the pick prefers
       // another endpoint than the one that failed.
       const resolved_backend* again = pick_backend(*resolved_);
-      if (again->cluster == invalid_backend) break;
+      if (again->cluster == invalid_backend) {
+        if (result == outcome::retry_status) result = outcome::upstream_failed;  // answer dropped
+        break;
+      }
       co_await pause(wait);
       if (force_closed_) co_return false;
       cluster = again->cluster;

@@ -127,9 +127,13 @@ class connection : public std::enable_shared_from_this<connection> {
   route_selection route_request(const listener_runtime* chosen);
   // A backend of `rr` by weight.
   const resolved_backend* pick_backend(const resolved_rule& rr) noexcept;
-  // One try at the upstream; `may_retry` lets a status the rule retries end it
-  // with outcome::retry_status instead of being relayed.
-  asio::awaitable<outcome> exchange(std::size_t cluster, bool& request_body_done, bool may_retry);
+  // One try at the upstream. `retries_left` is the rule's retry allowance
+  // (null without a retry policy): while some is left, a status the rule
+  // retries ends the try with outcome::retry_status instead of being relayed,
+  // and a replay on a fresh connection (a pooled one the upstream closed)
+  // spends from it like a retry.
+  asio::awaitable<outcome> exchange(std::size_t cluster, bool& request_body_done,
+                                    std::uint32_t* retries_left);
   // Waits `d` (a retry's backoff).
   asio::awaitable<void> pause(std::chrono::milliseconds d);
   // Connects upstream_ to `ep` (and does the TLS handshake when the cluster

@@ -159,7 +159,7 @@ void connection::build_response_head(bool chunked_to_client, bool close) {
 }
 
 asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, bool& body_done,
-                                                          bool may_retry) {
+                                                          std::uint32_t* retries_left) {
   connection_pool& pool = worker_.pool();
   bool replayable = true;
   const bool idempotent = method_retriable_;
@@ -282,9 +282,12 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
     if (force_closed_ && !timed_out) co_return outcome::client_gone;
     // A pooled connection the upstream closed just as we used it: try once more
     // on a fresh one when the request can be sent again safely. Not the
-    // endpoint's fault, so not an outlier.
+    // endpoint's fault, so not an outlier; but the upstream did see a try, so
+    // under a retry policy it is one of the policy's (none left: no replay).
+    const bool replay_allowed = !retries_left || *retries_left > 0;
     if (!timed_out && attempt == 0 && reused && !response_started_ && replayable &&
-        (idempotent || sent == send_result::upstream_error)) {
+        (idempotent || sent == send_result::upstream_error) && replay_allowed) {
+      if (retries_left) --*retries_left;
       worker_.log().log(log_level::debug, "upstream ", cs.config().name,
                         ": pooled connection closed, retrying [request ", request_id(), "]");
       continue;
@@ -292,7 +295,9 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
     // Bytes that do not parse as a head on a reused connection are most likely
     // left over from its previous answer (a body sent after a HEAD response,
     // say): an idempotent request goes once more on a fresh connection.
-    if (!timed_out && attempt == 0 && reused && invalid_response_ && replayable && idempotent) {
+    if (!timed_out && attempt == 0 && reused && invalid_response_ && replayable && idempotent &&
+        replay_allowed) {
+      if (retries_left) --*retries_left;
       worker_.log().log(log_level::warn, "upstream ", cs.config().name,
                         ": stray bytes on a pooled connection, retrying [request ", request_id(),
                         "]");
@@ -316,7 +321,8 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
   replayable_ = replayable && idempotent;
   // A status the rule retries: drop this answer unread (its connection with it)
   // while the request can still be sent again.
-  if (may_retry && replayable_ && body_done && retry_status(response_.status) &&
+  if (retries_left && *retries_left > 0 && replayable_ && body_done &&
+      retry_status(response_.status) &&
       retry_room(cs, cs.retries.load(std::memory_order_relaxed))) {
     active_upstream_ = nullptr;
     upstream_.reset();

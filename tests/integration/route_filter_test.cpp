@@ -399,6 +399,63 @@ TEST_SUITE("route retry") {
     CHECK(up.requests() == 1);
   }
 
+  TEST_CASE(
+      "every try counts: attempts N means at most N+1 tries and replays of pooled connections are "
+      "tries") {
+    for (std::uint32_t attempts : {1u, 2u, 3u}) {
+      CAPTURE(attempts);
+      // Resets its first attempts+1 connections after reading the request.
+      test_upstream up([attempts](const received_request& r) {
+        response_plan p;
+        p.reset = r.connection_index <= attempts;
+        return p;
+      });
+      running_gateway gw(with_retry({up.port()}, attempts));
+      test_client c(gw.port());
+      REQUIRE(c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+      CHECK(c.read_response().status == 502);
+      CHECK(up.requests() == attempts + 1);
+      // With a connection in the pool that the upstream then closes, the
+      // replay on a fresh connection is one of the tries too.
+      auto served = std::make_shared<std::atomic<int>>(0);
+      test_upstream pooled([served](const received_request&) {
+        response_plan p;
+        p.reset = (*served)++ > 0;  // answers the first request only, then resets
+        return p;
+      });
+      running_gateway gw2(with_retry({pooled.port()}, attempts));
+      test_client k(gw2.port());
+      REQUIRE(k.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+      REQUIRE(k.read_response().status == 200);  // its connection goes to the pool
+      REQUIRE(k.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+      CHECK(k.read_response().status == 502);
+      CHECK(pooled.requests() == 1 + attempts + 1);
+    }
+  }
+
+  TEST_CASE("the request timeout ends retries with a 504 during a try or between tries") {
+    // 500 after 100 ms, four times; tries of 200 ms, the request 400 ms.
+    for (const auto backoff : {std::chrono::milliseconds(1), std::chrono::milliseconds(150)}) {
+      CAPTURE(backoff.count());
+      test_upstream up([](const received_request&) {
+        response_plan p;
+        p.delay = std::chrono::milliseconds(100);
+        p.status = 500;
+        return p;
+      });
+      auto cfg = proxy_config({up.port()});
+      auto& rule = cfg.listeners.front().routes.front().rules.front();
+      rule.retry = gateway::retry_policy{{500}, 5, backoff};
+      rule.backend_request_timeout = std::chrono::milliseconds(200);
+      rule.request_timeout = std::chrono::milliseconds(400);
+      running_gateway gw(cfg);
+      auto r = request(gw.port(), "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+      CHECK(r.status == 504);
+      CHECK(up.requests() >= 1);
+      CHECK(up.requests() <= 5);
+    }
+  }
+
   TEST_CASE("a connect failure moves on to the next endpoint") {
     test_upstream live(fails_first(0));
     std::uint16_t dead;
