@@ -188,6 +188,9 @@ struct route {
   std::string namespace_name = "default";
   std::string name;
   std::vector<std::string> hostnames;  // exact or "*.suffix"; empty matches any host
+  // How far "*.suffix" reaches: Gateway API's wildcard covers any number of
+  // labels before the suffix, an Ingress one exactly one (set for Ingresses).
+  bool wildcard_one_label = false;
   std::vector<route_rule> rules;
   std::int64_t creation_order = 0;  // smaller is older
 };

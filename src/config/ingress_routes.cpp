@@ -37,6 +37,8 @@ class annotation_reader {
 
   nginx_options read() {
     nginx_options o;
+    std::optional<int> permanent_code;  // permanent-redirect-code, applied after the loop
+    bool permanent = false;
     for (const auto& [key, value] : m_.annotations) {
       if (!key.starts_with(nginx_prefix)) {
         if (key != "kubernetes.io/ingress.class" &&
@@ -66,7 +68,9 @@ class annotation_reader {
       else if (name == "force-ssl-redirect")
         o.force_ssl_redirect = boolean(key, value);
       else if (name == "permanent-redirect")
-        o.fixed_redirect = url_redirect(key, value, 301);
+        permanent = (o.fixed_redirect = url_redirect(key, value, 301)).has_value();
+      else if (name == "permanent-redirect-code")
+        permanent_code = redirect_code(key, value);
       else if (name == "temporal-redirect")
         o.fixed_redirect = url_redirect(key, value, 302);
       else if (name == "app-root")
@@ -81,6 +85,13 @@ class annotation_reader {
         o.read_timeout = seconds(key, value);
       else
         warn(key, "ingress-nginx annotation is not supported and has no effect");
+    }
+    if (permanent_code) {
+      const std::string key = std::string(nginx_prefix) + "permanent-redirect-code";
+      if (permanent)
+        o.fixed_redirect->status_code = *permanent_code;
+      else
+        warn(key, "has no effect without nginx.ingress.kubernetes.io/permanent-redirect");
     }
     if (o.canary_total == 0) fail("nginx.ingress.kubernetes.io/canary-weight-total", "must be > 0");
     if (o.canary_weight > o.canary_total)
@@ -134,6 +145,14 @@ class annotation_reader {
       if (unit != 1) v.pop_back();
     }
     return std::uint64_t{number(key, v)} * unit;
+  }
+  // A redirect status, as ingress-nginx takes permanent-redirect-code; one that
+  // is no redirect is an error here (ingress-nginx falls back to 301 silently).
+  std::optional<int> redirect_code(const std::string& key, const std::string& v) {
+    const auto n = static_cast<int>(number(key, v));
+    if (n == 301 || n == 302 || n == 303 || n == 307 || n == 308) return n;
+    fail(key, "'" + v + "' is not a redirect status (301, 302, 303, 307 or 308)");
+    return std::nullopt;
   }
   std::optional<request_redirect> url_redirect(const std::string& key, const std::string& url,
                                                int status) {
@@ -325,6 +344,7 @@ void add_ingress_listeners(const std::vector<const ingress_doc*>& served,
       rt.namespace_name = in->m.ns;
       rt.name = in->m.name;
       if (!r.host.empty()) rt.hostnames = {r.host};
+      rt.wildcard_one_label = true;  // the Ingress spec: "*.foo.com" is one label
       if (!o.app_root.empty()) {
         route_rule root;
         root.matches.push_back({{path_match_type::exact, "/"}, std::nullopt, {}, {}});

@@ -145,7 +145,8 @@ struct router::impl {
   std::vector<route> routes;
   std::deque<candidate> candidates;
   string_map<host_bucket> exact_hosts;
-  string_map<host_bucket> wildcard_hosts;  // key: ".suffix"
+  string_map<host_bucket> wildcard_hosts;   // key: ".suffix"
+  string_map<host_bucket> one_label_hosts;  // key: ".suffix", Ingress wildcards
   host_bucket any_host;
 
   void add(const candidate* c) {
@@ -170,7 +171,7 @@ struct router::impl {
     for (const std::string& h : c->owner->hostnames) {
       std::string host = lowercase_host(h);
       if (host.starts_with("*."))
-        place(wildcard_hosts[host.substr(1)]);
+        place((c->owner->wildcard_one_label ? one_label_hosts : wildcard_hosts)[host.substr(1)]);
       else
         place(exact_hosts[host]);
     }
@@ -244,8 +245,9 @@ struct router::impl {
     }
     for (auto& [k, b] : exact_hosts)
       sort_bucket(b);
-    for (auto& [k, b] : wildcard_hosts)
-      sort_bucket(b);
+    for (auto* wild : {&wildcard_hosts, &one_label_hosts})
+      for (auto& [k, b] : *wild)
+        sort_bucket(b);
     sort_bucket(any_host);
   }
 };
@@ -287,7 +289,14 @@ route_selection router::match(const request_view& rq) const noexcept {
       if (auto it = impl_->exact_hosts.find(host); it != impl_->exact_hosts.end())
         hit = match_bucket(it->second, rq);
     }
-    // "*.example.com" covers any name with one or more labels before ".example.com".
+    // An Ingress "*.example.com" covers one label before ".example.com"...
+    if (const auto dot = host.find('.');
+        !hit && dot != std::string_view::npos && !impl_->one_label_hosts.empty()) {
+      if (auto it = impl_->one_label_hosts.find(host.substr(dot));
+          it != impl_->one_label_hosts.end())
+        hit = match_bucket(it->second, rq);
+    }
+    // ...a Gateway API one any name with one or more labels before it.
     for (auto dot = host.find('.');
          !hit && dot != std::string_view::npos && !impl_->wildcard_hosts.empty();
          dot = host.find('.', dot + 1)) {

@@ -171,6 +171,10 @@ spec:
             "moved",
             "    nginx.ingress.kubernetes.io/permanent-redirect: https://new.example.com/home\n",
             "moved.example.com", false) +
+        ingress("moved-308",
+                "    nginx.ingress.kubernetes.io/permanent-redirect: https://new.example.com/v2\n"
+                "    nginx.ingress.kubernetes.io/permanent-redirect-code: \"308\"\n",
+                "moved308.example.com", false) +
         ingress(
             "temp",
             "    nginx.ingress.kubernetes.io/temporal-redirect: http://other.example.com:8080/x\n",
@@ -191,6 +195,9 @@ spec:
     r = get(gw.port(), "moved.example.com", "/old");
     CHECK(r.status == 301);
     CHECK(r.header("location") == "https://new.example.com/home");
+    r = get(gw.port(), "moved308.example.com", "/old");
+    CHECK(r.status == 308);
+    CHECK(r.header("location") == "https://new.example.com/v2");
     r = get(gw.port(), "temp.example.com", "/old");
     CHECK(r.status == 302);
     CHECK(r.header("location") == "http://other.example.com:8080/x");
@@ -205,6 +212,45 @@ spec:
     const std::string answer = client.exchange(get_request("secure.example.com", "/a"));
     CHECK(answer.starts_with("HTTP/1.1 200"));
     CHECK(answer.find("up") != std::string::npos);
+  }
+
+  TEST_CASE("permanent-redirect-code must be a redirect status and needs permanent-redirect") {
+    auto load = [](const std::string& annotations) {
+      return gateway::load_yaml(
+          ingress_head + "metadata:\n  name: m\n  annotations:\n" + annotations +
+              "spec:\n  rules:\n  - host: m.test\n    http:\n      paths:\n      - {path: /, "
+              "pathType: Prefix, backend: {service: {name: up, port: {number: 80}}}}\n" +
+              service_yaml("up", 1),
+          "m.yaml");
+    };
+    CHECK_THROWS_WITH_AS(
+        load("    nginx.ingress.kubernetes.io/permanent-redirect: https://n.test/\n"
+             "    nginx.ingress.kubernetes.io/permanent-redirect-code: \"200\"\n"),
+        doctest::Contains("not a redirect status"), gateway::error);
+    auto cfg = load("    nginx.ingress.kubernetes.io/permanent-redirect-code: \"308\"\n");
+    bool warned = false;
+    for (const auto& w : cfg.warnings)
+      warned = warned || w.find("no effect without") != std::string::npos;
+    CHECK(warned);
+  }
+
+  TEST_CASE("an Ingress wildcard host covers exactly one label") {
+    test_upstream wild(named("wild")), fallback(named("fallback"));
+    auto cfg = load_on_loopback(ingress_head + R"(metadata: {name: wild}
+spec:
+  defaultBackend: {service: {name: fallback, port: {number: 80}}}
+  rules:
+  - host: "*.wild.test"
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: wild, port: {number: 80}}}}
+)" + service_yaml("wild", wild.port()) +
+                                service_yaml("fallback", fallback.port()));
+    running_gateway gw(cfg);
+    CHECK(get(gw.port(), "a.wild.test", "/").body.starts_with("wild"));
+    CHECK(get(gw.port(), "A.Wild.test:80", "/").body.starts_with("wild"));
+    CHECK(get(gw.port(), "a.b.wild.test", "/").body.starts_with("fallback"));
+    CHECK(get(gw.port(), "wild.test", "/").body.starts_with("fallback"));
   }
 
   TEST_CASE("proxy-body-size, proxy-read-timeout, proxy-connect-timeout") {
