@@ -133,6 +133,9 @@ bool filter_chain::begin(std::span<const filter_ref> first, std::span<const filt
       filters_.push_back({made, h, &ref.name});
       hooks_ |= h;
     }
+  // Without a request hook the request phase is skipped, not run: every filter
+  // counts as entered, so their response hooks run.
+  if (!(hooks_ & hook_request)) entered_ = filters_.size();
   return true;
 }
 

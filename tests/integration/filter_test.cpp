@@ -117,6 +117,22 @@ std::string yaml_with(std::uint16_t upstream, const std::string& more,
 }  // namespace
 
 TEST_SUITE("filter chain") {
+  TEST_CASE("a chain with response hooks only still runs them") {
+    test_upstream up;
+    running_gateway gw(load_on_loopback(yaml_with(up.port(), R"(---
+apiVersion: gateway.dev/v1alpha1
+kind: Filter
+metadata: {name: tag}
+spec: {type: headers, config: {response: {add: [{name: x-tagged, value: "yes"}]}}}
+)",
+                                                  "    filters:\n    - {type: ExtensionRef, "
+                                                  "extensionRef: {group: gateway.dev, kind: "
+                                                  "Filter, name: tag}}\n")));
+    auto r = get(gw.port(), "/");
+    CHECK(r.status == 200);
+    CHECK(r.header("x-tagged") == "yes");
+  }
+
   TEST_CASE("a host filter edits the request and response, and on_log runs once per request") {
     test_upstream up;
     probe_state s;
