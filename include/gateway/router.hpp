@@ -179,6 +179,13 @@ struct route_rule {
   // The rule's filter chain, run after the listener's (policies and
   // ExtensionRef filters when loaded from YAML).
   std::vector<filter_ref> filters;
+  // HTTPRoute backendRefs[].filters: when backends carry filters of their
+  // own, one variant per backend — this rule with that backend alone and its
+  // filters applied after the rule's. The gateway picks a variant by the
+  // backends' weights right after routing, and serves the request with it
+  // (its retries stay on that backend, as Envoy's do on a weighted cluster).
+  // Empty when no backend has filters (then the backend is picked later).
+  std::vector<route_rule> backend_variants;
 };
 
 // One HTTPRoute: hostnames plus ordered rules. Precedence between routes follows

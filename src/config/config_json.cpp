@@ -317,6 +317,12 @@ void write_rule(json_writer& w, const route_rule& rule) {
         .end_object();
   w.end_array();
   write_filter_names(w, rule.filters);
+  if (!rule.backend_variants.empty()) {
+    w.key("backend_variants").begin_array();
+    for (const route_rule& v : rule.backend_variants)
+      write_rule(w, v);
+    w.end_array();
+  }
   w.end_object();
 }
 

@@ -65,9 +65,6 @@ object_ref read_backend_ref(document_reader& doc, const YAML::Node& n, const std
     doc.check_keys(n, p, {"group", "kind", "name", "namespace", "port", "weight", "filters"});
   else
     doc.check_keys(n, p, {"group", "kind", "name", "namespace", "port"});
-  if (n["filters"].IsDefined())
-    doc.fail(n["filters"], join_path(p, "filters"),
-             "per-backend filters are not supported yet; put the filter on the rule");
   b.group = doc.string_at(n, "group", p, false).value_or("");
   b.kind = doc.string_at(n, "kind", p, false).value_or("Service");
   b.name = doc.string_at(n, "name", p, true).value_or("");
@@ -268,6 +265,45 @@ void read_filters(document_reader& doc, const YAML::Node& list, const std::strin
   }
 }
 
+// `m` with `b`'s entries after its own: a field `b` sets or removes is
+// replaced, so the backend's word is the last.
+void merge_modifier(header_modifier& m, const header_modifier& b) {
+  auto drop = [&](const std::string& name) {
+    auto same = [&](const header_value& h) { return http::iequals(h.name, name); };
+    std::erase_if(m.set, same);
+    std::erase_if(m.add, same);
+    std::erase_if(m.remove, [&](const std::string& r) { return http::iequals(r, name); });
+  };
+  for (const header_value& s : b.set) {
+    drop(s.name);
+    m.set.push_back(s);
+  }
+  for (const std::string& r : b.remove) {
+    drop(r);
+    m.remove.push_back(r);
+  }
+  for (const header_value& a : b.add)
+    m.add.push_back(a);
+}
+
+// The variant of `rd` for its backend `k` with the filters `own` read from
+// that backendRef: applied after the rule's, each type overriding or adding.
+rule_doc backend_variant(const rule_doc& rd, std::size_t k, const rule_doc& own) {
+  rule_doc v;
+  v.rule = rd.rule;
+  v.backends = {rd.backends[k]};
+  v.mirrors = rd.mirrors;
+  v.extensions = rd.extensions;
+  merge_modifier(v.rule.request_headers, own.rule.request_headers);
+  merge_modifier(v.rule.response_headers, own.rule.response_headers);
+  if (own.rule.redirect) v.rule.redirect = own.rule.redirect;
+  if (own.rule.rewrite) v.rule.rewrite = own.rule.rewrite;
+  if (own.rule.cors) v.rule.cors = own.rule.cors;
+  v.mirrors.insert(v.mirrors.end(), own.mirrors.begin(), own.mirrors.end());
+  v.extensions.insert(v.extensions.end(), own.extensions.begin(), own.extensions.end());
+  return v;
+}
+
 void read_rule(document_reader& doc, const YAML::Node& rn, const std::string& p, const meta& m,
                rule_doc& rd) {
   doc.check_keys(
@@ -321,11 +357,20 @@ void read_rule(document_reader& doc, const YAML::Node& rn, const std::string& p,
     read_filters(doc, fs, join_path(p, "filters"), m, rd);
   if (YAML::Node bs = rn["backendRefs"];
       bs.IsDefined() && doc.is_seq(bs, join_path(p, "backendRefs"))) {
+    std::vector<rule_doc> own(bs.size());
+    bool any_filters = false;
     for (std::size_t k = 0; k < bs.size(); ++k) {
       std::string bp = index_path(join_path(p, "backendRefs"), k);
       if (!doc.is_map(bs[k], bp)) continue;
       rd.backends.push_back(read_backend_ref(doc, bs[k], bp, m, true));
+      if (YAML::Node fs = bs[k]["filters"]; fs.IsDefined()) {
+        read_filters(doc, fs, join_path(bp, "filters"), m, own[rd.backends.size() - 1]);
+        any_filters = true;
+      }
     }
+    if (any_filters)
+      for (std::size_t k = 0; k < rd.backends.size(); ++k)
+        rd.variants.push_back(backend_variant(rd, k, own[k]));
   }
 }
 

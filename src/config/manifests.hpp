@@ -58,6 +58,9 @@ struct rule_doc {
   std::vector<object_ref> backends;
   std::vector<mirror_doc> mirrors;
   std::vector<object_ref> extensions;  // ExtensionRef filters (gateway.dev Filter objects)
+  // When a backendRef has filters: per backend, this rule with that backend
+  // alone and the backend's filters merged after the rule's (route_rule::backend_variants).
+  std::vector<rule_doc> variants;
 };
 
 struct parent_ref_doc {

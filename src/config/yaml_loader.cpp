@@ -547,7 +547,7 @@ class loader {
         at.warn(b.node, b.path, u.message + effect);
         if (resolved.status) resolved = {"ResolvedRefs", false, u.reason, u.message};
       };
-      for (const auto& rd : r.rules) {
+      auto resolve_rule = [&](const manifests::rule_doc& rd, bool report) {
         route_rule rule = rd.rule;
         for (const auto& b : rd.backends) {
           auto c = cluster_for(b, r.m, at);
@@ -555,7 +555,7 @@ class loader {
             rule.backends.push_back({*name, b.weight, ""});
           } else {
             const auto& u = std::get<unresolved>(c);
-            note_unresolved(b, u, ": requests for this backend get 500");
+            if (report) note_unresolved(b, u, ": requests for this backend get 500");
             rule.backends.push_back({"", b.weight, u.message});
           }
         }
@@ -563,8 +563,22 @@ class loader {
           auto c = cluster_for(md.backend, r.m, at);
           if (auto* name = std::get_if<std::string>(&c))
             rule.mirrors.push_back({*name, md.numerator, md.denominator});
-          else
+          else if (report)
             note_unresolved(md.backend, std::get<unresolved>(c), ": nothing is mirrored there");
+        }
+        return rule;
+      };
+      for (const auto& rd : r.rules) {
+        route_rule rule = resolve_rule(rd, true);
+        // Each variant repeats the rule's references: reported once, for the rule
+        // (a variant's own mirrors are reported with it).
+        for (const auto& v : rd.variants) {
+          rule.backend_variants.push_back(resolve_rule(v, false));
+          for (std::size_t k = rd.mirrors.size(); k < v.mirrors.size(); ++k)
+            if (auto c = cluster_for(v.mirrors[k].backend, r.m, at);
+                !std::holds_alternative<std::string>(c))
+              note_unresolved(v.mirrors[k].backend, std::get<unresolved>(c),
+                              ": nothing is mirrored there");
         }
         base.rules.push_back(std::move(rule));
       }
@@ -587,8 +601,14 @@ class loader {
           route attached_route = base;
           if (!intersect_hostnames(pt.l->hostname, r.hostnames, attached_route.hostnames)) continue;
           for (std::size_t i = 0; i < attached_route.rules.size(); ++i) {
-            attached_route.rules[i].filters = chain_for(r, r.rules[i], *pt.gw, *pt.l, at);
-            apply_backend_policy(r, r.rules[i], *pt.gw, *pt.l, attached_route.rules[i], at);
+            route_rule& rule = attached_route.rules[i];
+            rule.filters = chain_for(r, r.rules[i], *pt.gw, *pt.l, at);
+            apply_backend_policy(r, r.rules[i], *pt.gw, *pt.l, rule, at);
+            for (std::size_t v = 0; v < rule.backend_variants.size(); ++v) {
+              const manifests::rule_doc& vd = r.rules[i].variants[v];
+              rule.backend_variants[v].filters = chain_for(r, vd, *pt.gw, *pt.l, at);
+              apply_backend_policy(r, vd, *pt.gw, *pt.l, rule.backend_variants[v], at);
+            }
           }
           out_.listeners[pt.index].routes.push_back(std::move(attached_route));
           accepted = {"Accepted", true, "Accepted", "attached"};
@@ -637,10 +657,15 @@ class loader {
     for (const listener_config& l : out_.listeners)
       for (const route& r : l.routes)
         for (const route_rule& rule : r.rules) {
-          for (const backend_ref& b : rule.backends)
-            used.insert(b.cluster);
-          for (const request_mirror& m : rule.mirrors)
-            used.insert(m.cluster);
+          auto use = [&](const route_rule& each) {
+            for (const backend_ref& b : each.backends)
+              used.insert(b.cluster);
+            for (const request_mirror& m : each.mirrors)
+              used.insert(m.cluster);
+          };
+          use(rule);
+          for (const route_rule& v : rule.backend_variants)
+            use(v);
         }
     std::erase_if(out_.clusters, [&](const cluster_config& c) { return !used.count(c.name); });
   }

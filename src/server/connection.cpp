@@ -299,8 +299,8 @@ asio::awaitable<void> connection::pause(std::chrono::milliseconds d) {
 
 route_selection connection::route_request(const listener_runtime* chosen) {
   const listener_runtime& lr = *listener_rt_;
-  const route_plan plan =
-      plan_route(lr, chosen != nullptr, request_, tls_ != nullptr, location_, cors_origin_);
+  const route_plan plan = plan_route(lr, chosen != nullptr, request_, tls_ != nullptr,
+                                     worker_.random(), location_, cors_origin_);
   const route_selection& sel = plan.selection;
   rule_ = sel.rule;
   route_ = sel.matched_route;

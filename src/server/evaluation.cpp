@@ -343,7 +343,8 @@ void evaluation::run(const evaluation_request& rq, const parsed_url& url,
     fields_.assign("location: ").append(head_.target).append("\r\n");
     return reply(307, {}, head_.chunked || head_.content_length > 0, fields_);
   }
-  const route_plan plan = plan_route(lr, chosen != nullptr, head_, https_, fields_, cors_origin_);
+  const route_plan plan =
+      plan_route(lr, chosen != nullptr, head_, https_, random_bits(), fields_, cors_origin_);
   const route_rule* rule = plan.selection.rule;
   if (rule) {
     const route& r = *plan.selection.matched_route;

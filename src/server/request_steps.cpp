@@ -30,12 +30,34 @@ admission admit_request(const snapshot& snap, const socket_group& group,
   return a;
 }
 
+namespace {
+// The backend variant of `rule` (backendRefs[].filters) a request takes, by
+// the variants' weights; the rule itself when none can take it.
+const route_rule* pick_variant(const listener_runtime& lr, const route_rule& rule,
+                               std::uint64_t ticket) noexcept {
+  std::uint64_t total = 0;
+  for (const route_rule& v : rule.backend_variants)
+    if (auto it = lr.rules.find(&v); it != lr.rules.end()) total += it->second.total_weight;
+  if (total == 0) return &rule;
+  ticket %= total;
+  for (const route_rule& v : rule.backend_variants) {
+    auto it = lr.rules.find(&v);
+    const std::uint64_t w = it == lr.rules.end() ? 0 : it->second.total_weight;
+    if (ticket < w) return &v;
+    ticket -= w;
+  }
+  return &rule;
+}
+}  // namespace
+
 route_plan plan_route(const listener_runtime& lr, bool routable, const http1::request_head& rq,
-                      bool https, std::string& fields, std::string& cors_origin) {
+                      bool https, std::uint64_t ticket, std::string& fields,
+                      std::string& cors_origin) {
   route_plan plan;
   const std::string_view path = rq.path;  // normalised already (normalize_request)
   const request_view view{rq.method, rq.host, path, rq.query, rq.headers};
-  const route_selection sel = routable ? lr.table->match(view) : route_selection{};
+  route_selection sel = routable ? lr.table->match(view) : route_selection{};
+  if (sel && !sel.rule->backend_variants.empty()) sel.rule = pick_variant(lr, *sel.rule, ticket);
   plan.selection = sel;
   plan.path = path;
   if (sel) {

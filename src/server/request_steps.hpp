@@ -55,10 +55,13 @@ struct route_plan {
 };
 
 // Routes `rq`, normalised by normalize_request, on `lr` (`routable` false: no
-// listener takes the Host, so no route). `fields` gets a redirect's Location line or a preflight's
+// listener takes the Host, so no route). A rule whose backends carry filters
+// is served by the backend variant `ticket` (random bits) picks by weight.
+// `fields` gets a redirect's Location line or a preflight's
 // CORS lines; `cors_origin` the Origin when the rule's CORS policy allows it.
 route_plan plan_route(const listener_runtime& lr, bool routable, const http1::request_head& rq,
-                      bool https, std::string& fields, std::string& cors_origin);
+                      bool https, std::uint64_t ticket, std::string& fields,
+                      std::string& cors_origin);
 
 // What the upstream head is made from.
 struct upstream_head_input {

@@ -242,56 +242,61 @@ std::shared_ptr<snapshot> snapshot::build(gateway_config config) {
     }
     for (const route& r : lr.table->routes()) {
       for (std::size_t i = 0; i < r.rules.size(); ++i) {
-        const route_rule& rule = r.rules[i];
-        resolved_rule rr;
-        const std::string rule_where =
+        const std::string where_rule =
             where + ": route " + r.namespace_name + "/" + r.name + " rule " + std::to_string(i);
-        for (auto& p : filter_problems(rule))
-          problems.push_back(rule_where + ": " + p);
-        for (const filter_ref& f : rule.filters)
-          if (!f.factory)
-            problems.push_back(rule_where + ": filter '" + f.name + "' has no factory");
-        for (const auto& b : rule.backends) {
-          std::size_t cluster = invalid_backend;
-          if (b.invalid.empty()) {
-            auto it = cluster_index.find(b.cluster);
+        // The rule, then each of its backend variants (backendRefs[].filters).
+        for (std::size_t v = 0; v <= r.rules[i].backend_variants.size(); ++v) {
+          const route_rule& rule = v == 0 ? r.rules[i] : r.rules[i].backend_variants[v - 1];
+          resolved_rule rr;
+          const std::string rule_where =
+              v == 0 ? where_rule : where_rule + " backendRef " + std::to_string(v - 1);
+          for (auto& p : filter_problems(rule))
+            problems.push_back(rule_where + ": " + p);
+          for (const filter_ref& f : rule.filters)
+            if (!f.factory)
+              problems.push_back(rule_where + ": filter '" + f.name + "' has no factory");
+          for (const auto& b : rule.backends) {
+            std::size_t cluster = invalid_backend;
+            if (b.invalid.empty()) {
+              auto it = cluster_index.find(b.cluster);
+              if (it == cluster_index.end()) {
+                problems.push_back(rule_where + ": unknown cluster '" + b.cluster + "'");
+                continue;
+              }
+              cluster = it->second;
+            }
+            if (b.weight == 0) continue;
+            rr.backends.push_back({cluster, b.weight});
+            rr.total_weight += b.weight;
+          }
+          const bool regex_rewrite =
+              (rule.rewrite && rule.rewrite->path.type == path_rewrite_type::regex) ||
+              (rule.redirect && rule.redirect->path.type == path_rewrite_type::regex);
+          if (regex_rewrite && rule.matches.size() == 1) {
+            auto re = std::make_shared<const re2::RE2>(rule.matches[0].path.value);
+            std::string why;
+            const path_rewrite& p = rule.rewrite ? rule.rewrite->path : rule.redirect->path;
+            if (!re->ok())
+              problems.push_back(rule_where + ": " + re->error());
+            else if (!re->CheckRewriteString(p.value, &why))
+              problems.push_back(rule_where + ": rewrite '" + p.value + "': " + why);
+            rr.path_regex = std::move(re);
+          }
+          for (const auto& m : rule.mirrors) {
+            auto it = cluster_index.find(m.cluster);
             if (it == cluster_index.end()) {
-              problems.push_back(rule_where + ": unknown cluster '" + b.cluster + "'");
+              problems.push_back(rule_where + ": mirror to unknown cluster '" + m.cluster + "'");
               continue;
             }
-            cluster = it->second;
+            if (snap->clusters[it->second].config.tls.enabled) {
+              problems.push_back(rule_where + ": mirror to cluster '" + m.cluster +
+                                 "', which uses TLS: mirroring over TLS is not supported yet");
+              continue;
+            }
+            rr.mirrors.push_back({it->second, m.numerator, m.denominator});
           }
-          if (b.weight == 0) continue;
-          rr.backends.push_back({cluster, b.weight});
-          rr.total_weight += b.weight;
+          lr.rules.emplace(&rule, std::move(rr));
         }
-        const bool regex_rewrite =
-            (rule.rewrite && rule.rewrite->path.type == path_rewrite_type::regex) ||
-            (rule.redirect && rule.redirect->path.type == path_rewrite_type::regex);
-        if (regex_rewrite && rule.matches.size() == 1) {
-          auto re = std::make_shared<const re2::RE2>(rule.matches[0].path.value);
-          std::string why;
-          const path_rewrite& p = rule.rewrite ? rule.rewrite->path : rule.redirect->path;
-          if (!re->ok())
-            problems.push_back(rule_where + ": " + re->error());
-          else if (!re->CheckRewriteString(p.value, &why))
-            problems.push_back(rule_where + ": rewrite '" + p.value + "': " + why);
-          rr.path_regex = std::move(re);
-        }
-        for (const auto& m : rule.mirrors) {
-          auto it = cluster_index.find(m.cluster);
-          if (it == cluster_index.end()) {
-            problems.push_back(rule_where + ": mirror to unknown cluster '" + m.cluster + "'");
-            continue;
-          }
-          if (snap->clusters[it->second].config.tls.enabled) {
-            problems.push_back(rule_where + ": mirror to cluster '" + m.cluster +
-                               "', which uses TLS: mirroring over TLS is not supported yet");
-            continue;
-          }
-          rr.mirrors.push_back({it->second, m.numerator, m.denominator});
-        }
-        lr.rules.emplace(&rule, std::move(rr));
       }
     }
     snap->listeners.push_back(std::move(lr));
@@ -339,15 +344,20 @@ void snapshot::assign_series(series_registry& registry) {
     if (!l.table) continue;
     for (const route& r : l.table->routes()) {
       const std::string route_name = r.namespace_name + "/" + r.name;
-      for (const route_rule& rule : r.rules) {
+      auto assign = [&](const route_rule& rule) {
         auto it = l.rules.find(&rule);
-        if (it == l.rules.end()) continue;
+        if (it == l.rules.end()) return;
         resolved_rule& rr = it->second;
         rr.local_series = registry.id(l.config.name, route_name, "");
         for (auto& b : rr.backends)
           b.series = b.cluster == invalid_backend
                          ? rr.local_series
                          : registry.id(l.config.name, route_name, clusters[b.cluster].config.name);
+      };
+      for (const route_rule& rule : r.rules) {
+        assign(rule);
+        for (const route_rule& variant : rule.backend_variants)
+          assign(variant);
       }
     }
   }

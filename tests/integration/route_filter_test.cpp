@@ -550,3 +550,118 @@ spec:
     CHECK(rule_for("GET", "/pq") == "404");  // element-wise prefix
   }
 }
+
+TEST_SUITE("backendRef filters") {
+  std::string field(const std::vector<gateway::evaluation_header>& fields, std::string_view name) {
+    for (const auto& [n, v] : fields)
+      if (gateway::http::iequals(n, name)) return v;
+    return "";
+  }
+
+  // Reports who it is and what it got: "name target x-backend=... x-rule=...".
+  handler reporting(std::string name) {
+    return [name = std::move(name)](const received_request& r) {
+      response_plan p;
+      p.body = name + " " + r.target + " x-backend=" + r.header("x-backend") +
+               " x-rule=" + r.header("x-rule");
+      return p;
+    };
+  }
+
+  std::string yaml(std::uint16_t one, std::uint16_t two, std::uint16_t shadow) {
+    return gateway_yaml + service_yaml("one", one) + service_yaml("two", two) +
+           service_yaml("shadow", shadow) + R"(---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: split}
+spec:
+  parentRefs: [{name: web}]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /api}}]
+    filters:
+    - type: RequestHeaderModifier
+      requestHeaderModifier: {set: [{name: x-rule, value: r}, {name: x-backend, value: rule}]}
+    backendRefs:
+    - name: one
+      port: 80
+      filters:
+      - type: RequestHeaderModifier
+        requestHeaderModifier: {set: [{name: x-backend, value: one}]}
+      - type: ResponseHeaderModifier
+        responseHeaderModifier: {add: [{name: x-served, value: one}]}
+      - type: URLRewrite
+        urlRewrite: {path: {type: ReplacePrefixMatch, replacePrefixMatch: /v1}}
+    - name: two
+      port: 80
+      filters:
+      - type: RequestHeaderModifier
+        requestHeaderModifier: {set: [{name: x-backend, value: two}]}
+      - type: RequestMirror
+        requestMirror: {backendRef: {name: shadow, port: 80}}
+      - {type: ExtensionRef, extensionRef: {group: gateway.dev, kind: Filter, name: tag}}
+  - matches: [{path: {type: PathPrefix, value: /moved}}]
+    backendRefs:
+    - name: one
+      port: 80
+      filters:
+      - type: RequestRedirect
+        requestRedirect: {hostname: new.example, statusCode: 301}
+---
+apiVersion: gateway.dev/v1alpha1
+kind: Filter
+metadata: {name: tag}
+spec:
+  type: headers
+  config: {response: {set: [{name: x-tagged, value: two}]}}
+)";
+  }
+
+  TEST_CASE("each weighted backend applies its own filters after the rule's, and only its own") {
+    test_upstream one(reporting("one")), two(reporting("two")), shadow(reporting("shadow"));
+    running_gateway gw(load_on_loopback(yaml(one.port(), two.port(), shadow.port())));
+    int to_one = 0, to_two = 0;
+    for (int i = 0; i < 60; ++i) {
+      auto r = get(gw.port(), "/api/items", "a");
+      REQUIRE(r.status == 200);
+      if (r.body.starts_with("one")) {
+        ++to_one;
+        CHECK(r.body == "one /v1/items x-backend=one x-rule=r");
+        CHECK(r.header("x-served") == "one");
+        CHECK(r.count("x-tagged") == 0);
+      } else {
+        ++to_two;
+        CHECK(r.body == "two /api/items x-backend=two x-rule=r");
+        CHECK(r.count("x-served") == 0);
+        CHECK(r.header("x-tagged") == "two");
+      }
+    }
+    // Binomial(60, 1/2): both are picked (each misses with probability 2^-60).
+    CHECK(to_one > 0);
+    CHECK(to_two > 0);
+    // Only requests sent to `two` are mirrored.
+    CHECK(eventually([&] { return shadow.requests() == static_cast<std::size_t>(to_two); }));
+    CHECK(shadow.requests() == static_cast<std::size_t>(to_two));
+    // A backend whose filter redirects answers for the gateway.
+    auto moved = get(gw.port(), "/moved/x", "a");
+    CHECK(moved.status == 301);
+    CHECK(moved.header("location") == "http://new.example/moved/x");
+    CHECK(one.requests() == static_cast<std::size_t>(to_one));
+    // Evaluation takes the same variants.
+    bool saw_one = false, saw_two = false;
+    for (int i = 0; i < 40 && !(saw_one && saw_two); ++i) {
+      gateway::evaluation_request e;
+      e.url = "http://a/api/items";
+      const auto ev = gw.server().evaluate(e);
+      REQUIRE(ev.upstream);
+      if (ev.upstream->target == "/v1/items") {
+        saw_one = true;
+        CHECK(field(ev.upstream->headers, "x-backend") == "one");
+      } else {
+        saw_two = true;
+        CHECK(ev.upstream->target == "/api/items");
+        CHECK(field(ev.upstream->headers, "x-backend") == "two");
+      }
+    }
+    CHECK((saw_one && saw_two));
+  }
+}
