@@ -3,14 +3,20 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-install(TARGETS gateway_shared gateway_static EXPORT gateway-targets
+# Two export sets: a host using the shared library needs none of the static
+# library's dependencies (their development packages) to find_package(gateway).
+install(TARGETS gateway_shared EXPORT gateway-shared-targets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+        INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(TARGETS gateway_static EXPORT gateway-static-targets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(DIRECTORY include/gateway DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(FILES capi/gateway.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/gateway)
-install(EXPORT gateway-targets NAMESPACE gateway::
-        DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/gateway)
+foreach(set shared static)
+  install(EXPORT gateway-${set}-targets NAMESPACE gateway::
+          DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/gateway)
+endforeach()
 configure_package_config_file(cmake/gateway-config.cmake.in
   ${CMAKE_CURRENT_BINARY_DIR}/gateway-config.cmake
   INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/gateway)

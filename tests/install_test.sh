@@ -22,12 +22,47 @@ target_link_libraries(static_host PRIVATE gateway::gateway_static)
 CMAKE
 cmake -S "$work/host" -B "$work/host/build" -G Ninja -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
 cmake --build "$work/host/build" >/dev/null
-LD_LIBRARY_PATH="$work/prefix/lib" "$work/host/build/shared_host"
+# Nothing on LD_LIBRARY_PATH: the prefix is not one the loader searches, so
+# each program must find libgateway.so by its RPATH.
+unset LD_LIBRARY_PATH
+"$work/host/build/shared_host"
 "$work/host/build/static_host"
+# A host with only the shared library in mind finds the package even when the
+# static library's dependencies are missing (here: yaml-cpp hidden).
+mkdir -p "$work/shared_only"
+cp "$work/host/main.cpp" "$work/shared_only/main.cpp"
+cat >"$work/shared_only/CMakeLists.txt" <<'CMAKE'
+cmake_minimum_required(VERSION 3.25)
+project(shared_only CXX)
+set(CMAKE_CXX_STANDARD 20)
+find_package(gateway 0.1 REQUIRED)
+if(TARGET gateway::gateway_static)
+  message(FATAL_ERROR "gateway::gateway_static without yaml-cpp")
+endif()
+add_executable(shared_only main.cpp)
+target_link_libraries(shared_only PRIVATE gateway::gateway)
+CMAKE
+cmake -S "$work/shared_only" -B "$work/shared_only/build" -G Ninja \
+  -DCMAKE_PREFIX_PATH="$work/prefix" -DCMAKE_DISABLE_FIND_PACKAGE_yaml-cpp=TRUE >/dev/null
+cmake --build "$work/shared_only/build" >/dev/null
+"$work/shared_only/build/shared_only"
+# Asking for the static component makes its dependencies required, by name.
+mkdir -p "$work/static_only"
+cat >"$work/static_only/CMakeLists.txt" <<'CMAKE'
+cmake_minimum_required(VERSION 3.25)
+project(static_only CXX)
+find_package(gateway 0.1 REQUIRED COMPONENTS static)
+CMAKE
+if out=$(cmake -S "$work/static_only" -B "$work/static_only/build" -G Ninja \
+  -DCMAKE_PREFIX_PATH="$work/prefix" -DCMAKE_DISABLE_FIND_PACKAGE_yaml-cpp=TRUE 2>&1); then
+  echo "COMPONENTS static was found without yaml-cpp" >&2
+  exit 1
+fi
+grep -q "yaml-cpp" <<<"$out" || { echo "the missing dependency is not named: $out" >&2; exit 1; }
 export PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig"
 # shellcheck disable=SC2046
 g++ -std=c++20 "$work/host/main.cpp" $(pkg-config --cflags --libs gateway) -o "$work/pc_host"
-LD_LIBRARY_PATH="$work/prefix/lib" "$work/pc_host"
+"$work/pc_host"
 # The Python package finds the installed library by itself.
 python_dir=$(find "$work/prefix" -type d -path '*-packages/gateway' | head -1)
 found=$(cd "$work" && PYTHONPATH="$(dirname "$python_dir")" /usr/bin/python3 -c \

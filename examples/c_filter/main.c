@@ -43,7 +43,9 @@ static int require_key(void* user_data, void* config, gw_stream* stream) {
   size_t length;
   (void)user_data;
   (void)config;
-  if (gw_stream_get_header(stream, GW_REQUEST_HEADERS, "x-api-key", 9, &key, &length) != GW_OK) {
+  /* Absent and empty ("x-api-key:") are both no key. */
+  if (gw_stream_get_header(stream, GW_REQUEST_HEADERS, "x-api-key", 9, &key, &length) != GW_OK ||
+      length == 0) {
     gw_stream_send_reply(stream, 401, NULL, 0, "missing x-api-key\n", 18);
     return GW_FILTER_STOP;
   }
@@ -76,7 +78,7 @@ int main(int argc, char** argv) {
   gw_gateway* gw = NULL;
   gw_filter_callbacks filter = {0};
   uint16_t port = 0;
-  int refused, served;
+  int refused, empty, served;
 
   filter.struct_size = sizeof filter;
   filter.on_request = require_key;
@@ -94,9 +96,10 @@ int main(int argc, char** argv) {
       pause();
 
   refused = ask(port, "");
+  empty = ask(port, "x-api-key:\r\n");
   served = ask(port, "x-api-key: k1\r\n");
-  printf("without a key: %d, with one: %d\n", refused, served);
+  printf("without a key: %d, with an empty one: %d, with one: %d\n", refused, empty, served);
   gw_gateway_stop(gw, 1000);
   gw_gateway_free(gw);
-  return refused == 401 && served == 200 ? 0 : 1;
+  return refused == 401 && empty == 401 && served == 200 ? 0 : 1;
 }

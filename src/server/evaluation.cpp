@@ -84,8 +84,25 @@ const socket_group* find_group(const snapshot& snap, const parsed_url& u,
       if (c.port == u.port || c.bind_port == u.port) return &g;
     }
   }
+  // Say what there is, so the caller can fix the URL or name a listener.
+  std::string there;
+  for (const auto& g : snap.groups)
+    for (std::size_t i : g.members) {
+      const listener_config& c = snap.listeners[i].config;
+      there.append(there.empty() ? "" : ", ")
+          .append(c.name)
+          .append(c.tls ? " (HTTPS, port " : " (HTTP, port ")
+          .append(std::to_string(c.port));
+      if (c.bind_port == 0)
+        there.append(", bound on an ephemeral port of ").append(c.bind_address);
+      else if (c.bind_port != c.port)
+        there.append(", bound on ").append(c.bind_address).append(":").append(
+            std::to_string(c.bind_port));
+      there.append(")");
+    }
   throw error(errc::not_found, std::string("evaluate: no ") + (u.https ? "HTTPS" : "HTTP") +
-                                   " listener on port " + std::to_string(u.port));
+                                   " listener on port " + std::to_string(u.port) +
+                                   "; the listeners are: " + there);
 }
 
 std::vector<evaluation_header> owned(std::span<const http::header> fields) {

@@ -190,6 +190,10 @@ spec: {type: request-size-limit, config: {maxBytes: 10}}
     // A listener or URL that cannot be used is an error, not a guess.
     CHECK_THROWS_WITH_AS(gw.server().evaluate(get_request("http://app.test:81/")),
                          doctest::Contains("port 81"), gateway::error);
+    CHECK_THROWS_WITH_AS(gw.server().evaluate(get_request("http://app.test:81/")),
+                         doctest::Contains("the listeners are: default/web/http (HTTP, port 80, "
+                                           "bound on an ephemeral port of 127.0.0.1)"),
+                         gateway::error);
     CHECK_THROWS_AS(gw.server().evaluate(get_request("mailto:x")), gateway::error);
   }
 }
