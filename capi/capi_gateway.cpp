@@ -108,6 +108,7 @@ gw_status load(gw_gateway* gw, const char* call, std::string_view yaml, const ch
                 std::string(call) + ": the gateway has been started; use gw_gateway_reload_*");
   gateway_config config =
       path ? load_yaml_file(path, gw->filters) : load_yaml(yaml, "<yaml>", gw->filters);
+  if (gw->strict) require_no_warnings(config);
   auto next = std::make_unique<server>(with_bindings(*gw, std::move(config)), gw->options);
   gw->server = std::move(next);
   gw->current = gw_gateway::state::loaded;
@@ -121,6 +122,7 @@ gw_status reload(gw_gateway* gw, const char* call, std::string_view yaml, const 
                 std::string(call) + ": the gateway is not running (load, then start first)");
   gateway_config config =
       path ? load_yaml_file(path, gw->filters) : load_yaml(yaml, "<yaml>", gw->filters);
+  if (gw->strict) require_no_warnings(config);
   gw->server->reload(with_bindings(*gw, std::move(config)));
   return GW_OK;
 }
@@ -283,6 +285,18 @@ gw_status gw_gateway_bind_all(gw_gateway* gw, const char* address, size_t addres
       return fail(gw, GW_INVALID_ARGUMENT,
                   "gw_gateway_bind_all: '" + a + "' is not an IPv4 or IPv6 address");
     gw->bind_all = std::move(a);
+    return GW_OK;
+  });
+}
+
+gw_status gw_gateway_set_strict(gw_gateway* gw, int strict) {
+  if (gw_status st = check_control(gw, "gw_gateway_set_strict")) return st;
+  return guarded(gw, [&] {
+    std::lock_guard lock(gw->control);
+    if (gw->current != gw_gateway::state::empty)
+      return fail(gw, GW_INVALID_STATE,
+                  "gw_gateway_set_strict: choose strict mode before loading a configuration");
+    gw->strict = strict != 0;
     return GW_OK;
   });
 }

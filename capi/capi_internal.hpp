@@ -88,6 +88,7 @@ struct gw_gateway {
   gateway::server_options options;
   gateway::filter_registry filters = gateway::filter_registry::builtin();
   std::optional<std::string> bind_all;      // gw_gateway_bind_all
+  bool strict = false;                      // gw_gateway_set_strict
   std::unique_ptr<gateway::server> server;  // from the last load
   std::shared_ptr<gateway::capi::liveness> alive = std::make_shared<gateway::capi::liveness>();
 

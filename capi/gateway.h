@@ -110,6 +110,12 @@ GW_API gw_status gw_gateway_set_admin(gw_gateway* gw, const char* address, size_
  * embedding. Before the configuration is loaded. */
 GW_API gw_status gw_gateway_bind_all(gw_gateway* gw, const char* address, size_t address_length);
 
+/* Strict mode (nonzero), for tests and fixtures: a configuration that loads
+ * with warnings (a backend reference that does not resolve and would answer
+ * 500, a policy targeting nothing, ...) is refused by load and reload with
+ * GW_INVALID_CONFIG, the warnings in gw_errmsg. Before loading. Off by default. */
+GW_API gw_status gw_gateway_set_strict(gw_gateway* gw, int strict);
+
 /* Loads a configuration: Kubernetes YAML (Gateway, HTTPRoute, Ingress,
  * Service, policies ...), as gatewayd reads it. Filters named by Filter
  * objects must be registered before. May be called again until the gateway

@@ -209,4 +209,10 @@ GATEWAY_API std::string to_json(const gateway_config& config);
 // endpoints valid, regexes compile). Throws gateway::error (invalid_config).
 GATEWAY_API void validate(const gateway_config& config);
 
+// Strict mode, for tests and fixtures: a config that loaded with warnings (a
+// backend reference that does not resolve and would answer 500, a policy that
+// targets nothing, an annotation without effect, ...) is refused. Throws
+// gateway::error (invalid_config) listing every warning; does nothing without.
+GATEWAY_API void require_no_warnings(const gateway_config& config);
+
 }  // namespace gateway

@@ -96,8 +96,10 @@ const socket_group* find_group(const snapshot& snap, const parsed_url& u,
       if (c.bind_port == 0)
         there.append(", bound on an ephemeral port of ").append(c.bind_address);
       else if (c.bind_port != c.port)
-        there.append(", bound on ").append(c.bind_address).append(":").append(
-            std::to_string(c.bind_port));
+        there.append(", bound on ")
+            .append(c.bind_address)
+            .append(":")
+            .append(std::to_string(c.bind_port));
       there.append(")");
     }
   throw error(errc::not_found, std::string("evaluate: no ") + (u.https ? "HTTPS" : "HTTP") +

@@ -382,4 +382,10 @@ void validate(const gateway_config& config) {
   snapshot::build(config);
 }
 
+void require_no_warnings(const gateway_config& config) {
+  if (config.warnings.empty()) return;
+  throw error(errc::invalid_config,
+              "strict mode: the config has warnings:\n" + join(config.warnings));
+}
+
 }  // namespace gateway

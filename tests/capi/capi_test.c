@@ -633,6 +633,29 @@ static void test_wrong_order_and_bad_input(void) {
       GW_OK);
   CHECK_STATUS(gw_gateway_start(gw, 2), GW_OK);
   gw_gateway_free(gw);
+
+  /* Strict mode: a backend reference that does not resolve is an error at
+   * load (without it, a warning and a 500 for that route). */
+  {
+    const char* unresolved =
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\n"
+        "metadata: {name: web}\nspec:\n  gatewayClassName: any\n"
+        "  listeners: [{name: http, port: 80, protocol: HTTP}]\n---\n"
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r}\n"
+        "spec:\n  parentRefs: [{name: web}]\n  rules:\n  - backendRefs: [{name: gone, port: 80}]\n";
+    CHECK_STATUS(gw_gateway_new(&gw), GW_OK);
+    CHECK_STATUS(gw_gateway_set_log(gw, GW_LOG_OFF, NULL, NULL), GW_OK);
+    CHECK_STATUS(gw_gateway_set_strict(NULL, 1), GW_INVALID_ARGUMENT);
+    CHECK_STATUS(gw_gateway_set_strict(gw, 1), GW_OK);
+    CHECK_STATUS(gw_gateway_load_yaml(gw, unresolved, strlen(unresolved)), GW_INVALID_CONFIG);
+    CHECK(contains(gw_errmsg(gw), "strict mode") && contains(gw_errmsg(gw), "gone"));
+    gw_gateway_free(gw);
+    CHECK_STATUS(gw_gateway_new(&gw), GW_OK);
+    CHECK_STATUS(gw_gateway_set_log(gw, GW_LOG_OFF, NULL, NULL), GW_OK);
+    CHECK_STATUS(gw_gateway_load_yaml(gw, unresolved, strlen(unresolved)), GW_OK);
+    CHECK_STATUS(gw_gateway_set_strict(gw, 1), GW_INVALID_STATE);
+    gw_gateway_free(gw);
+  }
 }
 
 static void test_serving(void) {

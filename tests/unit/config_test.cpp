@@ -112,6 +112,30 @@ spec:
     CHECK(warned);
   }
 
+  TEST_CASE("strict mode refuses a config with warnings, such as an unresolved backendRef") {
+    const std::string yaml = R"(apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: web}
+spec:
+  gatewayClassName: any
+  listeners: [{name: http, port: 80, protocol: HTTP}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r}
+spec:
+  parentRefs: [{name: web}]
+  rules:
+  - backendRefs: [{name: gone, port: 80}]
+)";
+    const gateway::gateway_config cfg = gateway::load_yaml(yaml, "t.yaml");  // loads: a warning
+    REQUIRE(!cfg.warnings.empty());
+    CHECK_THROWS_WITH_AS(gateway::require_no_warnings(cfg),
+                         doctest::Contains("Service default/gone"), gateway::error);
+    gateway::gateway_config clean;
+    CHECK_NOTHROW(gateway::require_no_warnings(clean));
+  }
+
   TEST_CASE("an error names the document, the field path and the line") {
     std::string msg = load_error(with_route(R"(apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute

@@ -529,7 +529,9 @@ class Gateway:
 
     `config` is Kubernetes YAML text (Gateway, HTTPRoute, ...) or a path
     (os.PathLike) to such a file. By default every listener binds `bind`
-    (127.0.0.1) on an ephemeral port: `port()` and `url` say where. Register
+    (127.0.0.1) on an ephemeral port: `port()` and `url` say where. With
+    `strict`, a config that loads with warnings (a backend reference that
+    does not resolve, ...) raises ConfigError instead. Register
     filters (`filter()`) before `start()`; the context manager starts on
     enter and stops and frees on exit.
     """
@@ -537,7 +539,7 @@ class Gateway:
     def __init__(self, config: Union[str, bytes, os.PathLike], *, threads: int = 1,
                  bind: Optional[str] = "127.0.0.1", admin: bool = False,
                  log_level: str = "info", filters: Optional[Mapping[str, Any]] = None,
-                 log_capacity: int = 2000):
+                 log_capacity: int = 2000, strict: bool = False):
         lib = _library()
         self._config = config
         self._threads = threads
@@ -559,6 +561,8 @@ class Gateway:
             self._check(lib.gw_gateway_bind_all(self._h, b, len(b)))
         if admin:
             self._check(lib.gw_gateway_set_admin(self._h, b"127.0.0.1", 9, 0))
+        if strict:
+            self._check(lib.gw_gateway_set_strict(self._h, 1))
         for name, target in (filters or {}).items():
             self.filter(name)(target)
 

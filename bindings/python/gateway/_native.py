@@ -108,6 +108,7 @@ def _declare(lib):
         "gw_gateway_set_log": ([p, st, LOG_FN, p], st),
         "gw_gateway_set_admin": ([p, cp, sz, ctypes.c_uint16], st),
         "gw_gateway_bind_all": ([p, cp, sz], st),
+        "gw_gateway_set_strict": ([p, ctypes.c_int], st),
         "gw_gateway_load_yaml": ([p, cp, sz], st),
         "gw_gateway_load_file": ([p, cp], st),
         "gw_gateway_start": ([p, ctypes.c_uint], st),

@@ -9,6 +9,9 @@ Enable it with ``pytest_plugins = ["gateway.pytest_plugin"]`` in a conftest.py
   and the ``gateway_filters`` fixture (a dict name -> filter, default none).
 - ``module_gateway``: one Gateway for a whole test module, from the module's
   ``GATEWAY_CONFIG`` (and optional ``GATEWAY_FILTERS``) attributes.
+- Strict mode (a config with warnings, such as a backendRef that does not
+  resolve, fails to load): a ``gateway_strict`` fixture returning True, or
+  ``GATEWAY_STRICT = True`` in the module.
 
 Both bind 127.0.0.1 on ephemeral ports, so tests run in parallel. When a
 test fails, the gateway's log lines from that test are attached to its report
@@ -30,6 +33,13 @@ def gateway_config():
 
 
 @pytest.fixture
+def gateway_strict():
+    """Whether the ``gateway`` fixture refuses a config with warnings (an
+    unresolved backendRef, ...); override it to return True."""
+    return False
+
+
+@pytest.fixture
 def gateway_filters():
     """Filters registered before the ``gateway`` fixture loads: {type name: filter}."""
     return {}
@@ -41,9 +51,9 @@ def _attach(request, gw, first_line):
 
 
 @pytest.fixture
-def gateway(request, gateway_config, gateway_filters):
+def gateway(request, gateway_config, gateway_filters, gateway_strict):
     """A started in-process gateway for this test."""
-    with Gateway(gateway_config, filters=gateway_filters) as gw:
+    with Gateway(gateway_config, filters=gateway_filters, strict=gateway_strict) as gw:
         _attach(request, gw, 0)
         yield gw
 
@@ -54,7 +64,8 @@ def module_gateway(request):
     config = getattr(request.module, "GATEWAY_CONFIG", None)
     if config is None:
         raise pytest.UsageError("module_gateway needs GATEWAY_CONFIG in the test module")
-    with Gateway(config, filters=getattr(request.module, "GATEWAY_FILTERS", None)) as gw:
+    with Gateway(config, filters=getattr(request.module, "GATEWAY_FILTERS", None),
+                 strict=getattr(request.module, "GATEWAY_STRICT", False)) as gw:
         yield gw
 
 

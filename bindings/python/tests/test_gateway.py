@@ -122,6 +122,16 @@ def test_errors_carry_the_c_message(upstreams):
         Gateway(app_yaml(upstreams), log_level="chatty")
 
 
+def test_strict_mode_refuses_a_config_with_warnings(upstreams):
+    broken = app_yaml(upstreams, "  - backendRefs: [{name: nowhere, port: 80}]\n")
+    with pytest.raises(ConfigError, match="(?s)strict mode.*nowhere"):
+        Gateway(broken, strict=True).start()
+    with Gateway(broken) as gw:  # without it: a warning, and a 500 for the route
+        assert fetch(gw.url + "/", {"host": "app.test"})[0] == 500
+    with Gateway(app_yaml(upstreams), strict=True) as gw:
+        assert fetch(gw.url + "/", {"host": "app.test"})[0] == 200
+
+
 def test_config_from_a_file(upstreams, tmp_path):
     path = tmp_path / "gateway.yaml"
     path.write_text(app_yaml(upstreams))
@@ -475,6 +485,33 @@ def test_pytest_plugin_fixtures_and_log_on_failure(pytester, upstreams):
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=3, failed=1)
     result.stdout.fnmatch_lines(["*gateway log*", "*listening on 127.0.0.1:*"])
+
+
+STRICT_TEST = '''
+import pytest
+from gateway import ConfigError
+
+@pytest.fixture
+def gateway_config():
+    return {config!r}
+
+@pytest.fixture
+def gateway_strict():
+    return True
+
+def test_strict(request):
+    with pytest.raises(ConfigError, match="strict mode"):
+        request.getfixturevalue("gateway")
+'''
+
+
+def test_pytest_plugin_strict_fixture(pytester, upstreams):
+    broken = GATEWAY + route_yaml("  - backendRefs: [{name: nowhere, port: 80}]\n")
+    pytester.makeconftest(f"import sys\nsys.path.insert(0, {str(Path(gateway.__file__).parents[1])!r})\n"
+                          "pytest_plugins = ['gateway.pytest_plugin']\n")
+    pytester.makepyfile(test_strict_inner=STRICT_TEST.format(config=broken))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
 
 
 def test_library_found_without_the_environment_variable(tmp_path):
