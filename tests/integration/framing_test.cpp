@@ -91,10 +91,10 @@ TEST_SUITE("framing") {
     auto cfg = proxy_config({up.port()});
     cfg.listeners[0].limits.header_timeout = std::chrono::seconds(60);  // a wait would show
     running_gateway gw(cfg);
-    expect_rejected(gw.port(), "GET / HTTP/1.1\nHost: a\n\n", 400);                 // LF only
-    expect_rejected(gw.port(), "GET / HTTP/1.1\r\nHost: a\nX: y\n\r\n", 400);     // mixed
-    expect_rejected(gw.port(), "GET / HTTP/1.1\r\nHost: a\r\nX: y\n", 400);        // unfinished
-    expect_rejected(gw.port(), "\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", 400);      // empty line
+    expect_rejected(gw.port(), "GET / HTTP/1.1\nHost: a\n\n", 400);            // LF only
+    expect_rejected(gw.port(), "GET / HTTP/1.1\r\nHost: a\nX: y\n\r\n", 400);  // mixed
+    expect_rejected(gw.port(), "GET / HTTP/1.1\r\nHost: a\r\nX: y\n", 400);    // unfinished
+    expect_rejected(gw.port(), "\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", 400);    // empty line
     expect_rejected(gw.port(),
                     "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
                     "5\r\nhello\n0\r\n\r\n",
