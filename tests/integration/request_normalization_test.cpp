@@ -259,10 +259,12 @@ TEST_SUITE("host integrity") {
     test_client c(gw.port());
     REQUIRE(
         c.send("POST /x HTTP/1.0\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n"));
-    // The first thing back is the final answer, once the body came.
+    // The body comes late, so a gateway that sent 100 would have sent it by
+    // then; the first thing back must be the final answer.
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
     REQUIRE(c.send("hi"));
-    const auto r = c.read_response();
-    CHECK(r.status == 200);
+    // Raw bytes: read_response() would skip an interim answer.
+    CHECK(c.read_until("\r\n").starts_with("HTTP/1.1 200"));
     CHECK(up.last().body == "hi");
     test_client c11(gw.port());
     REQUIRE(c11.send(

@@ -434,8 +434,10 @@ TEST_SUITE("route retry") {
   }
 
   TEST_CASE("the request timeout ends retries with a 504 during a try or between tries") {
-    // 500 after 100 ms, four times; tries of 200 ms, the request 400 ms.
-    for (const auto backoff : {std::chrono::milliseconds(1), std::chrono::milliseconds(150)}) {
+    // 500 after 100 ms, four times; tries of 200 ms, the request 400 ms. A
+    // 1 ms backoff lets a try run into the deadline; an 800 ms one (400 ms at
+    // least, with jitter) puts the deadline between the first try and the next.
+    for (const auto backoff : {std::chrono::milliseconds(1), std::chrono::milliseconds(800)}) {
       CAPTURE(backoff.count());
       test_upstream up([](const received_request&) {
         response_plan p;
