@@ -18,4 +18,12 @@ out=$("$gatewayd" --config "$data/waf.yaml" --waf-test "$wrong" 2>&1)
 rc=$?
 [ "$rc" -eq 1 ] || { echo "expected exit 1 for an unmet expectation, got $rc: $out"; exit 1; }
 grep -q 'EXPECTED pass' <<<"$out" || { echo "unmet expectation not shown: $out"; exit 1; }
+# The gateway's own answers before routing are shown as such (one normalisation
+# for the server and --waf-test): an escaped slash redirects, an underscore refuses.
+printf -- '- {name: slash, url: "/a%%2Fb", headers: {Host: shop.example}, expect: redirect}\n- {name: under, url: "/", headers: {Host: shop.example, X_Key: "1"}, expect: deny}\n' >"$wrong"
+out=$("$gatewayd" --config "$data/waf.yaml" --waf-test "$wrong" 2>&1)
+rc=$?
+[ "$rc" -eq 0 ] || { echo "expected exit 0 for the gateway's own answers, got $rc: $out"; exit 1; }
+grep -q '^slash: redirected before routing (307 to /a/b)' <<<"$out" || { echo "no redirect line: $out"; exit 1; }
+grep -q '^under: refused before routing (400' <<<"$out" || { echo "no refusal line: $out"; exit 1; }
 echo "waf-test ok"

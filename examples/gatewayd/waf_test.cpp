@@ -84,6 +84,11 @@ int waf_test(const std::string& config_path, const std::string& samples_path) {
     std::string decision;
     if (x.listener.empty()) {
       decision = "no listener";
+    } else if (x.refused == 400) {
+      decision = "refused before routing (400: path escape or header name)";
+    } else if (x.refused) {
+      decision =
+          "redirected before routing (" + std::to_string(x.refused) + " to " + x.target + ")";
     } else if (x.route.empty()) {
       decision = "no route (404)";
     } else if (!x.inspected) {
@@ -103,8 +108,11 @@ int waf_test(const std::string& config_path, const std::string& samples_path) {
     bool met = true;
     if (!expect.empty()) {
       ++with_expectation;
-      const std::string seen =
-          x.inspected ? std::string(gateway::to_string(x.verdict.action)) : "pass";
+      // The gateway's own refusal (or redirect) before routing counts as the WAF's would.
+      const std::string seen = x.refused == 400 ? "deny"
+                               : x.refused      ? "redirect"
+                               : x.inspected    ? std::string(gateway::to_string(x.verdict.action))
+                                                : "pass";
       met = seen == expect;
       if (!met) {
         ++failed;
