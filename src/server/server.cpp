@@ -60,6 +60,10 @@ struct server::impl {
 
   // Each certificate file's identity (inode, size, modification time).
   using file_marks = std::map<std::string, std::string>;
+  // The marks of the served snapshot's files, taken right after it read them
+  // (under `control`): a change made before the watcher thread first runs is
+  // still a change.
+  file_marks served_marks;
   static file_marks mark_files(const snapshot& snap) {
     file_marks marks;
     for (const auto& g : snap.groups) {
@@ -188,6 +192,7 @@ server::server(gateway_config config, server_options options) : impl_(std::make_
   impl_->config_json = to_json(config);
   impl_->served = config;
   auto snap = snapshot::build(std::move(config));
+  impl_->served_marks = impl::mark_files(*snap);
   impl_->log_tls_warnings(*snap);
   snap->inherit_identities(nullptr, impl_->next_identity);
   snap->assign_series(impl_->series);
@@ -250,7 +255,7 @@ void server::impl::watch_files(std::chrono::milliseconds interval) {
   file_marks seen;
   {
     std::lock_guard lock(control);
-    seen = mark_files(*shared.current.load());
+    seen = served_marks;
   }
   std::unique_lock wait_lock(watch_mutex);
   while (!watch_cv.wait_for(wait_lock, interval, [&] { return watch_stop; })) {
@@ -264,6 +269,7 @@ void server::impl::watch_files(std::chrono::milliseconds interval) {
         seen = std::move(now);
         try {
           reload(*served);
+          seen = served_marks;  // what this reload read
           reloads_ok.fetch_add(1, std::memory_order_relaxed);
           shared.log.log(log_level::info, "TLS: certificate files changed: reloaded");
         } catch (const std::exception& e) {
@@ -273,7 +279,6 @@ void server::impl::watch_files(std::chrono::milliseconds interval) {
                          "(the previous certificates keep serving): ",
                          e.what());
         }
-        seen = mark_files(*shared.current.load());
       }
     }
     wait_lock.lock();
@@ -328,6 +333,7 @@ void server::impl::reload(gateway_config config) {
   std::optional<gateway_config> source = config;
   // Everything that can fail happens before anything is published.
   auto next = snapshot::build(std::move(config));
+  file_marks next_marks = mark_files(*next);
   auto previous = shared.current.load();
   next->inherit_identities(previous.get(), next_identity);
   next->assign_series(series);
@@ -379,6 +385,7 @@ void server::impl::reload(gateway_config config) {
   if (current == state::running) sync_monitor(*next);
   log_tls_warnings(*next);
   publish(std::move(next));
+  served_marks = std::move(next_marks);
   watch_if_needed(*shared.current.load());
   config_json = std::move(json);
   served = std::move(source);

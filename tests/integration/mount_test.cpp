@@ -127,22 +127,23 @@ TEST_SUITE("mounted") {
         served = request(port, get_root()).status == 200;
         if (by_signal) ::kill(::getpid(), SIGUSR1);
       });
+      // Fires once the client has its answer (polled on the loop itself); it
+      // lives as long as the loop runs, since its handlers call it again.
+      std::function<void()> poll = [&] {
+        timer.expires_after(5ms);
+        timer.async_wait([&](const boost::system::error_code&) {
+          if (served) {
+            stop_here();
+          } else {
+            poll();
+          }
+        });
+      };
       if (by_signal) {
         signals.async_wait([&](const boost::system::error_code& ec, int) {
           if (!ec) stop_here();
         });
       } else {
-        // Fires once the client has its answer (polled on the loop itself).
-        std::function<void()> poll = [&] {
-          timer.expires_after(5ms);
-          timer.async_wait([&](const boost::system::error_code&) {
-            if (served) {
-              stop_here();
-            } else {
-              poll();
-            }
-          });
-        };
         poll();
       }
       // A deadlock would hold this thread inside the handler for good: a
