@@ -1,8 +1,14 @@
 # Build-wide settings: ccache, sanitizers, and the warning set for our own code.
 find_program(GATEWAY_CCACHE ccache)
 if(GATEWAY_CCACHE)
-  set(CMAKE_C_COMPILER_LAUNCHER "${GATEWAY_CCACHE}")
-  set(CMAKE_CXX_COMPILER_LAUNCHER "${GATEWAY_CCACHE}")
+  # Every source is compiled with a precompiled header, which ccache refuses
+  # to cache unless told that the header's macros and __TIME__ may be trusted;
+  # without this nine compiles in ten missed the cache.
+  set(GATEWAY_CCACHE_LAUNCHER "${CMAKE_COMMAND}" -E env
+      "CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime"
+      "${GATEWAY_CCACHE}")
+  set(CMAKE_C_COMPILER_LAUNCHER ${GATEWAY_CCACHE_LAUNCHER})
+  set(CMAKE_CXX_COMPILER_LAUNCHER ${GATEWAY_CCACHE_LAUNCHER})
 endif()
 
 if(GATEWAY_SANITIZE)
