@@ -3,8 +3,8 @@
 #include <thread>
 
 #include "asio/asio.hpp"
-#include "http/chunked_decoder.hpp"
-#include "http/http1_parser.hpp"
+#include "http1/chunked_decoder.hpp"
+#include "http1/http1_parser.hpp"
 
 namespace gatewayd {
 namespace asio = gateway::asio;

@@ -3,8 +3,8 @@
 #include <gateway/error.hpp>
 #include <gateway/http.hpp>
 
-#include "http/http1_parser.hpp"
-#include "server/head_text.hpp"
+#include "http1/head_text.hpp"
+#include "http1/http1_parser.hpp"
 
 namespace gateway {
 namespace {

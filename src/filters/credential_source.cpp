@@ -1,6 +1,6 @@
 #include "filters/credential_source.hpp"
 
-#include "http/cookies.hpp"
+#include "stream/cookies.hpp"
 
 namespace gateway::filters {
 namespace {

@@ -11,7 +11,7 @@
 #include <ctime>
 
 #include "core/json_writer.hpp"
-#include "server/head_text.hpp"
+#include "http1/head_text.hpp"
 
 namespace gateway {
 namespace {

@@ -9,10 +9,10 @@
 
 #include "filters/client_address.hpp"
 #include "filters/field_lines.hpp"
-#include "http/cookies.hpp"
-#include "server/head_text.hpp"
-#include "server/request_steps.hpp"
+#include "http1/head_text.hpp"
+#include "pipeline/request_steps.hpp"
 #include "server/worker.hpp"
+#include "stream/cookies.hpp"
 
 namespace gateway {
 
@@ -27,11 +27,11 @@ constexpr std::size_t initial_upstream_buffer = 4 * 1024;
 connection::connection(worker& owner, tcp::socket socket, std::uint32_t group)
     : worker_(owner),
       client_(std::move(socket)),
+      watch_(client_.executor()),
       group_(group),
       in_(initial_buffer),
       up_(initial_upstream_buffer),
-      resume_timer_(client_.get_executor()),
-      timer_(client_.get_executor()) {
+      resume_timer_(client_.executor()) {
   worker_.attach(this);
   filters_.set_error_log([this](std::string_view what) {
     worker_.log().log(log_level::error, what, " [request ", request_id(), "]");
@@ -39,20 +39,19 @@ connection::connection(worker& owner, tcp::socket socket, std::uint32_t group)
   // A paused filter's resume() may come from any thread: it posts to this
   // connection's executor, and only wakes the pause it was made for.
   filters_.set_waker([this]() -> std::function<void()> {
-    return [weak = weak_from_this(), generation = pause_generation_,
-            executor = client_.get_executor()] {
-      asio::post(executor, [weak, generation] {
-        auto self = weak.lock();
-        if (!self || self->pause_generation_ != generation) return;
-        self->resumed_ = true;
-        self->resume_timer_.cancel();
-      });
-    };
+    return
+        [weak = weak_from_this(), generation = pause_generation_, executor = client_.executor()] {
+          asio::post(executor, [weak, generation] {
+            auto self = weak.lock();
+            if (!self || self->pause_generation_ != generation) return;
+            self->resumed_ = true;
+            self->resume_timer_.cancel();
+          });
+        };
   });
   head_out_.reserve(4096);
   boost::system::error_code ec;
-  client_.non_blocking(true, ec);  // for send_gather's immediate writes
-  auto peer = client_.remote_endpoint(ec);
+  auto peer = client_.remote(ec);
   std::string ip = ec ? std::string("unknown") : peer.address().to_string();
   client_ip_len_ = std::min(ip.size(), sizeof client_ip_);
   std::memcpy(client_ip_, ip.data(), client_ip_len_);
@@ -68,11 +67,9 @@ connection::~connection() {
 void connection::close() noexcept {
   open_ = false;
   boost::system::error_code ignored;
-  timer_.cancel();
+  watch_.stop();
   resume_timer_.cancel();
-  if (tls_ && !force_closed_) tls_->close_notify();
-  client_.shutdown(tcp::socket::shutdown_send, ignored);
-  client_.close(ignored);
+  client_.close(force_closed_);
   if (upstream_) upstream_->socket.close(ignored);
 }
 
@@ -80,37 +77,23 @@ void connection::interrupt(bool force) noexcept {
   if (force) {
     force_closed_ = true;
     boost::system::error_code ignored;
-    client_.cancel(ignored);
+    client_.cancel();
     resume_timer_.cancel();
     if (active_upstream_) active_upstream_->socket.cancel(ignored);
-  } else if (phase_ == phase::idle || phase_ == phase::handshake) {
-    boost::system::error_code ignored;
-    client_.cancel(ignored);
+  } else if (watch_.phase() == transport::deadline_phase::idle ||
+             watch_.phase() == transport::deadline_phase::handshake) {
+    client_.cancel();
   }
   // Active requests see worker.draining() when they finish and close then.
 }
 
-void connection::arm(phase p, std::chrono::milliseconds timeout) noexcept {
-  phase_ = p;
-  expired_ = false;
-  deadline_ = coarse_now() + timeout;
-  if (deadline_ < timer_.expiry()) timer_.cancel();  // the watchdog re-arms earlier
-}
-
 asio::awaitable<void> connection::watchdog() {
   auto self = shared_from_this();
-  while (open_) {
-    timer_.expires_at(deadline_);
-    co_await timer_.async_wait(use_tuple);
-    if (!open_) break;
-    if (steady_clock::now() >= deadline_) {
-      expired_ = true;
-      deadline_ = steady_clock::time_point::max();
-      boost::system::error_code ignored;
-      client_.cancel(ignored);
-      resume_timer_.cancel();
-      if (active_upstream_) active_upstream_->socket.cancel(ignored);
-    }
+  while (co_await watch_.next_expiry()) {
+    boost::system::error_code ignored;
+    client_.cancel();
+    resume_timer_.cancel();
+    if (active_upstream_) active_upstream_->socket.cancel(ignored);
   }
 }
 
@@ -126,30 +109,14 @@ asio::awaitable<void> connection::run() {
     finish_request();
     if (!keep || worker_.draining() || force_closed_) break;
   }
-  if (linger_ && open_ && !force_closed_) co_await linger();
-  close();
-}
-
-asio::awaitable<void> connection::linger() {
-  // Closing with unread input makes the kernel send a reset, which can destroy
-  // an answer the client has not read yet (a 413 to a large upload, say). So
-  // stop sending, then read and drop what the client still sends, briefly.
-  constexpr std::size_t max_discard = 1 << 20;
-  boost::system::error_code ec;
-  if (tls_) tls_->close_notify();
-  client_.shutdown(tcp::socket::shutdown_send, ec);
-  if (ec) co_return;
-  arm(phase::stream, std::chrono::seconds(2));
-  std::size_t discarded = 0;
-  while (discarded < max_discard && !expired_ && !force_closed_) {
-    in_.clear();
+  if (linger_ && open_ && !force_closed_) {
     std::size_t room = 0;
-    char* dst = in_.prepare(room, in_.capacity());
-    auto [e, n] = co_await client_.async_read_some(asio::buffer(dst, room), use_tuple);
-    if (e) break;
-    discarded += n;
+    in_.clear();
+    char* scratch = in_.prepare(room, in_.capacity());
+    co_await client_.linger(watch_, asio::buffer(scratch, room));
+    in_.clear();
   }
-  in_.clear();
+  close();
 }
 
 bool connection::refresh_snapshot() {
@@ -175,45 +142,28 @@ asio::awaitable<bool> connection::start_tls() {
     ++counted.refused;
     co_return false;
   }
-  tls_ = std::make_unique<tls::server_stream>(context, client_);
   ++worker_.pending_handshakes;
-  arm(phase::handshake, context->handshake_timeout());
-  const boost::system::error_code ec = co_await tls_->handshake();
+  watch_.arm(transport::deadline_phase::handshake, context->handshake_timeout());
+  const boost::system::error_code ec = co_await client_.handshake(context);
   --worker_.pending_handshakes;
-  const bool timed_out = expired_;
-  disarm();
+  const bool timed_out = watch_.expired();
+  watch_.disarm();
   if (ec) {
     ++(timed_out ? counted.timed_out : counted.failed);
     if (worker_.log().enabled(log_level::debug))
       worker_.log().log(log_level::debug, "TLS handshake from ", client_view(), ":", client_port_,
-                        timed_out ? " timed out" : " failed: " + tls_->why(ec));
+                        timed_out ? " timed out" : " failed: " + client_.tls()->why(ec));
     co_return false;
   }
   ++counted.ok;
-  if (tls_->info().resumed) ++counted.resumed;
-  tls_validation_ = context->validation_id(tls_->listener());
+  if (client_.tls()->info().resumed) ++counted.resumed;
+  tls_validation_ = context->validation_id(client_.tls()->listener());
   co_return true;
 }
 
-asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> connection::client_read(
-    asio::mutable_buffer into) {
-  // Not a coroutine: a plain read costs no extra frame.
-  if (tls_) return tls_->read_some(into);
-  return client_.async_read_some(into, use_tuple);
-}
-
 asio::awaitable<bool> connection::flush_client() {
-  if (tls_) return send_gather_client_tls();
-  return send_gather(client_);
-}
-
-asio::awaitable<bool> connection::send_gather_client_tls() {
-  const std::size_t total = asio::buffer_size(gather_);
-  arm(phase::stream, listener_rt_->config.limits.stream_idle_timeout);
-  const bool ok = co_await tls_->write(gather_);
-  gather_.clear();
-  if (ok) bytes_out_ += total;
-  co_return ok;
+  return client_.write(gather_, watch_, listener_rt_->config.limits.stream_idle_timeout,
+                       bytes_out_);
 }
 
 asio::awaitable<bool> connection::read_request_head() {
@@ -260,11 +210,11 @@ asio::awaitable<bool> connection::read_request_head() {
       }
       if (!started) {
         started = true;
-        arm(phase::head, limits.header_timeout);
+        watch_.arm(transport::deadline_phase::head, limits.header_timeout);
       }
     } else if (!started) {
       if (worker_.draining()) co_return false;
-      arm(phase::idle, limits.idle_timeout);
+      watch_.arm(transport::deadline_phase::idle, limits.idle_timeout);
     }
     std::size_t room = 0;
     char* dst = in_.prepare(room, limits.max_request_head + 2 * 1024);
@@ -273,10 +223,10 @@ asio::awaitable<bool> connection::read_request_head() {
       co_await local_reply(431, "Request Header Fields Too Large", true);
       co_return false;
     }
-    auto [ec, n] = co_await client_read(asio::buffer(dst, room));
+    auto [ec, n] = co_await client_.read_some(asio::buffer(dst, room));
     bytes_in_ += n;
     if (ec) {
-      if (expired_ && phase_ == phase::head) {
+      if (watch_.expired() && watch_.phase() == transport::deadline_phase::head) {
         request_id_len_ = 0;
         is_head_request_ = false;
         co_await local_reply(408, "Request Timeout", true);
@@ -292,14 +242,14 @@ const resolved_backend* connection::pick_backend(const resolved_rule& rr) noexce
 }
 
 asio::awaitable<void> connection::pause(std::chrono::milliseconds d) {
-  asio::steady_timer t(client_.get_executor());
+  asio::steady_timer t(client_.executor());
   t.expires_after(d);
   co_await t.async_wait(use_tuple);
 }
 
 route_selection connection::route_request(const listener_runtime* chosen) {
   const listener_runtime& lr = *listener_rt_;
-  const route_plan plan = plan_route(lr, chosen != nullptr, request_, tls_ != nullptr,
+  const route_plan plan = plan_route(lr, chosen != nullptr, request_, client_.tls() != nullptr,
                                      worker_.random(), location_, cors_origin_);
   const route_selection& sel = plan.selection;
   rule_ = sel.rule;
@@ -447,7 +397,7 @@ bool connection::begin_request() {
   normalized_ = admitted.normalized;
   // A client certificate checked (or not) for one listener does not admit
   // it to another that validates clients otherwise (GEP-91's concern).
-  misdirected_ = tls_ && chosen && chosen->tls_validation != tls_validation_;
+  misdirected_ = client_.tls() && chosen && chosen->tls_validation != tls_validation_;
   if (misdirected_) chosen = nullptr;
   const listener_runtime& lr = *listener_rt_;
   if (worker_.access_log_enabled()) {  // the head's bytes leave the buffer before the end
@@ -728,7 +678,7 @@ void connection::log_access(std::uint64_t micros) noexcept {
   r.duration_us = micros;
   r.upstream_us = upstream_us_;
   if (filters_.active()) r.metadata = filters_.all_metadata();
-  if (tls_) r.tls = &tls_->info();
+  if (client_.tls()) r.tls = &client_.tls()->info();
   worker_.log_request(r);
 }
 
@@ -783,7 +733,7 @@ void connection::start_mirrors(const resolved_rule& rule) {
     copy.append("connection: close\r\n\r\n"sv);
     copy.append(in_.view().substr(0, body));
     asio::co_spawn(
-        client_.get_executor(),
+        client_.executor(),
         send_mirror(worker_.pool().endpoint(*snapshot_, m.cluster, host)->address, std::move(copy),
                     cl.config.connect_timeout, request_timeout_, counters),
         asio::detached);
@@ -838,7 +788,7 @@ asio::awaitable<void> connection::local_reply(int status, std::string_view body,
   build_local_reply(status, reply_fields_, body, close);
   asio::const_buffer b(head_out_.data(), head_out_.size());
   co_await write_client(std::span(&b, 1));
-  disarm();
+  watch_.disarm();
 }
 
 void connection::build_local_reply(int status, std::span<const http::header> fields,

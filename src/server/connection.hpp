@@ -9,11 +9,13 @@
 
 #include "asio/asio.hpp"
 #include "filters/filter_chain.hpp"
-#include "http/chunked_decoder.hpp"
-#include "http/http1_parser.hpp"
+#include "http1/chunked_decoder.hpp"
+#include "http1/http1_parser.hpp"
+#include "pipeline/request_normalizer.hpp"
 #include "server/byte_buffer.hpp"
-#include "server/request_normalizer.hpp"
 #include "server/snapshot.hpp"
+#include "transport/client_stream.hpp"
+#include "transport/watchdog.hpp"
 #include "upstream/connection_pool.hpp"
 
 namespace re2 {
@@ -40,13 +42,6 @@ class connection : public std::enable_shared_from_this<connection> {
   connection* next = nullptr;
 
  private:
-  enum class phase : std::uint8_t {
-    handshake,  // TLS handshake (HTTPS listeners)
-    idle,       // waiting for the next request on a keep-alive connection
-    head,       // reading a request head
-    upstream,   // connecting, sending the request, waiting for the response head
-    stream,     // moving body bytes
-  };
   // What the upstream exchange ended with, decides the status a client sees.
   enum class outcome {
     ok,               // a response was relayed (possibly cut short)
@@ -70,12 +65,10 @@ class connection : public std::enable_shared_from_this<connection> {
   // On an HTTPS listener, the TLS handshake (with its timeout); false when
   // it failed and the connection closes. Plain listeners: true at once.
   asio::awaitable<bool> start_tls();
-  // One read from the client, through TLS on HTTPS listeners.
-  asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> client_read(
-      asio::mutable_buffer into);
-  // Writes and then clears gather_ to the client (through TLS on HTTPS).
+  // Writes and then clears gather_ to the client.
   asio::awaitable<bool> flush_client();
-  asio::awaitable<bool> send_gather_client_tls();
+  // Writes and then clears gather_ to the upstream's plain socket.
+  asio::awaitable<bool> flush_upstream(tcp::socket& socket);
   asio::awaitable<bool> read_request_head();
   asio::awaitable<bool> serve_request();
   // What the gateway answers itself instead of (or after) forwarding; status 0: forward.
@@ -174,12 +167,6 @@ class connection : public std::enable_shared_from_this<connection> {
   // upstream head is built, before the body leaves the buffer).
   void start_mirrors(const resolved_rule& rule);
   asio::awaitable<bool> write_client(std::span<const asio::const_buffer> buffers);
-  // Writes and then clears gather_; false if the peer is gone or the write timed out.
-  asio::awaitable<bool> send_gather(tcp::socket& socket);
-  asio::awaitable<void> linger();
-
-  void arm(phase p, std::chrono::milliseconds timeout) noexcept;
-  void disarm() noexcept { deadline_ = steady_clock::time_point::max(); }
   // The head the upstream gets; `path` is the normalized request path and
   // `matched_prefix` the PathPrefix that selected the rule (for rewrites).
   void build_upstream_head(std::string_view path, std::string_view matched_prefix,
@@ -192,10 +179,10 @@ class connection : public std::enable_shared_from_this<connection> {
   void close() noexcept;
 
   worker& worker_;
-  tcp::socket client_;
-  std::unique_ptr<tls::server_stream> tls_;  // HTTPS listeners, after the handshake
-  std::uint64_t tls_validation_ = 0;         // client validation of the handshake's listener
-  bool misdirected_ = false;  // the request's listener validates clients otherwise: 421
+  transport::client_stream client_;
+  transport::watchdog watch_;         // the deadline of what the connection waits on now
+  std::uint64_t tls_validation_ = 0;  // client validation of the handshake's listener
+  bool misdirected_ = false;          // the request's listener validates clients otherwise: 421
   std::uint32_t group_;
   std::shared_ptr<const snapshot> snapshot_;  // what the current request is served from
   const socket_group* group_rt_ = nullptr;
@@ -309,11 +296,6 @@ class connection : public std::enable_shared_from_this<connection> {
                                  : std::string_view(client_ip_, client_ip_len_);
   }
 
-  // Watchdog state.
-  asio::steady_timer timer_;
-  steady_clock::time_point deadline_ = steady_clock::time_point::max();
-  phase phase_ = phase::idle;
-  bool expired_ = false;
   bool open_ = true;
   bool force_closed_ = false;
   bool linger_ = false;  // closing after an answer that may have left client input unread

@@ -8,7 +8,7 @@
 
 #include <cstring>
 
-#include "server/head_text.hpp"
+#include "http1/head_text.hpp"
 #include "server/worker.hpp"
 
 namespace gateway {
@@ -64,15 +64,15 @@ asio::awaitable<filter_status> connection::run_chain(chain_phase p) {
 asio::awaitable<bool> connection::wait_resume() {
   const auto limit =
       request_timeout_.count() > 0 ? request_timeout_ : listener_rt_->config.limits.request_timeout;
-  arm(phase::upstream, limit);
-  while (!resumed_ && !expired_ && open_ && !force_closed_) {
+  watch_.arm(transport::deadline_phase::upstream, limit);
+  while (!resumed_ && !watch_.expired() && open_ && !force_closed_) {
     resume_timer_.expires_at(steady_clock::time_point::max());
     co_await resume_timer_.async_wait(use_tuple);
   }
   const bool ok = resumed_ && open_ && !force_closed_;
   resumed_ = false;
   ++pause_generation_;
-  disarm();
+  watch_.disarm();
   co_return ok;
 }
 
@@ -89,9 +89,9 @@ asio::awaitable<bool> connection::start_filters() {
   rq.matched_rule = rule_;
   rq.target = request_.target;
   rq.protocol = client_protocol();
-  if (tls_) {
+  if (client_.tls()) {
     rq.scheme = "https";
-    rq.tls = &tls_->info();
+    rq.tls = &client_.tls()->info();
   }
   rq.client_port = client_port_;
   learn_local_address();
@@ -106,7 +106,7 @@ asio::awaitable<bool> connection::start_filters() {
 void connection::learn_local_address() noexcept {
   if (local_ip_len_ != 0) return;
   boost::system::error_code ec;
-  auto local = client_.local_endpoint(ec);
+  auto local = client_.local(ec);
   if (!ec && local.address().is_v4()) {
     ::inet_ntop(AF_INET, local.address().to_v4().to_bytes().data(), local_ip_, sizeof local_ip_);
   } else if (!ec) {
@@ -120,8 +120,7 @@ void connection::drop_client() noexcept {
   filters_.clear_reply();
   status_ = 0;
   client_keep_alive_ = false;
-  boost::system::error_code ignored;
-  client_.set_option(asio::socket_base::linger(true, 0), ignored);  // a reset, not a FIN
+  client_.reset();
   this->close();
 }
 
@@ -199,13 +198,13 @@ asio::awaitable<bool> connection::buffer_body_for_filters() {
       co_await local_reply(413, "request body too large\n", true);
       co_return false;
     }
-    arm(phase::stream, limits.stream_idle_timeout);
-    auto [ec, n] = co_await client_read(asio::buffer(dst, room));
+    watch_.arm(transport::deadline_phase::stream, limits.stream_idle_timeout);
+    auto [ec, n] = co_await client_.read_some(asio::buffer(dst, room));
     bytes_in_ += n;
     if (ec) co_return false;
     in_.commit(n);
   }
-  disarm();
+  watch_.disarm();
   body_seen_by_filters_ = true;
   if (!(filters_.hooks() & hook_request_body)) co_return true;
   if (co_await run_chain(chain_phase::request_body) == filter_status::next) co_return true;
@@ -278,7 +277,7 @@ asio::awaitable<bool> connection::relay_filtered(upstream_connection& up, bool& 
       }
       std::size_t room = 0;
       char* dst = up_.prepare(room, 64 * 1024);
-      arm(phase::stream, limits.stream_idle_timeout);
+      watch_.arm(transport::deadline_phase::stream, limits.stream_idle_timeout);
       auto [ec, n] = co_await upstream_read(up, asio::buffer(dst, room));
       if (ec) {
         if (from_upstream != framing::until_close || ec != asio::error::eof) co_return false;

@@ -14,7 +14,7 @@
 #include "filters/client_address.hpp"
 #include "filters/field_lines.hpp"
 #include "filters/filter_chain.hpp"
-#include "server/request_steps.hpp"
+#include "pipeline/request_steps.hpp"
 
 namespace gateway {
 

@@ -3,7 +3,7 @@
 #include <charconv>
 #include <tuple>
 
-#include "server/head_text.hpp"
+#include "http1/head_text.hpp"
 
 namespace gateway {
 namespace {

@@ -5,10 +5,10 @@
 #include <algorithm>
 #include <charconv>
 
+#include "http1/head_text.hpp"
+#include "pipeline/request_steps.hpp"
+#include "pipeline/route_filters.hpp"
 #include "server/connection.hpp"
-#include "server/head_text.hpp"
-#include "server/request_steps.hpp"
-#include "server/route_filters.hpp"
 #include "server/worker.hpp"
 
 namespace gateway {
@@ -24,8 +24,6 @@ constexpr std::size_t upstream_buffer = 64 * 1024;
 constexpr std::string_view crlf = "\r\n";
 constexpr std::string_view last_chunk = "0\r\n";
 constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
-// A synchronous write_some sends at most this many buffers (Asio's iovec limit).
-constexpr std::size_t max_gather_now = 64;
 
 // "HEX\r\n" into `line`; returns its length.
 std::size_t chunk_size_line(char (&line)[24], std::uint64_t size) {
@@ -37,15 +35,6 @@ std::size_t chunk_size_line(char (&line)[24], std::uint64_t size) {
 
 bool is_named(std::string_view name, std::string_view lower) {
   return name.size() == lower.size() && http::iequals(name, lower);
-}
-
-// Drops the first `n` written bytes from `buffers`.
-void drop_written(std::vector<asio::const_buffer>& buffers, std::size_t n) {
-  std::size_t whole = 0;
-  while (whole < buffers.size() && n >= buffers[whole].size())
-    n -= buffers[whole++].size();
-  buffers.erase(buffers.begin(), buffers.begin() + static_cast<std::ptrdiff_t>(whole));
-  if (n && !buffers.empty()) buffers.front() += n;
 }
 
 // What one pass of the chunked relay over the buffered input found.
@@ -106,8 +95,8 @@ void connection::build_upstream_head(std::string_view path, std::string_view mat
   in.path_regex = path_regex;
   in.rule = rule_;
   in.listener = &listener_rt_->config;
-  in.https = tls_ != nullptr;
-  in.tls = tls_.get();
+  in.https = client_.tls() != nullptr;
+  in.tls = client_.tls();
   in.client_ip = {client_ip_, client_ip_len_};
   if (request_id_generated_) in.generated_request_id = request_id();
   write_upstream_head(head_out_, rewrite_buf_, in);
@@ -255,7 +244,8 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
     // its own timeout, and never past the request's deadline.
     if (request_deadline_ == steady_clock::time_point{})
       request_deadline_ = coarse_now() + request_timeout_;
-    arm(phase::upstream,
+    watch_.arm(
+        transport::deadline_phase::upstream,
         std::max(std::chrono::milliseconds(1),
                  std::min(try_timeout_, std::chrono::duration_cast<std::chrono::milliseconds>(
                                             request_deadline_ - coarse_now()))));
@@ -271,7 +261,7 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
       break;
     }
 
-    const bool timed_out = expired_;
+    const bool timed_out = watch_.expired();
     active_upstream_ = nullptr;
     // The endpoint outlives its connection here: DNS may have dropped it
     // meanwhile, and it is still to be reported below.
@@ -354,7 +344,7 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
     upstream_.reset();
   up_.clear();
   if (!complete) client_keep_alive_ = false;
-  disarm();
+  watch_.disarm();
   co_return outcome::ok;
 }
 
@@ -363,13 +353,13 @@ asio::awaitable<bool> connection::open_upstream(cluster_state& cs, endpoint_stat
   connection_pool& pool = worker_.pool();
   upstream_ = pool.fresh(*snapshot_, cluster, host);
   active_upstream_ = upstream_.get();
-  arm(phase::upstream, cs.config().connect_timeout);
+  watch_.arm(transport::deadline_phase::upstream, cs.config().connect_timeout);
   auto [ec] = co_await upstream_->socket.async_connect(ep.address, use_tuple);
   const char* step = "connect";
   if (!ec) {
     boost::system::error_code ignored;
     upstream_->socket.set_option(tcp::no_delay(true), ignored);
-    upstream_->socket.non_blocking(true, ignored);  // for send_gather's immediate writes
+    upstream_->socket.non_blocking(true, ignored);  // for write_gather's immediate writes
     if (const auto& tls = snapshot_->clusters[cluster].tls) {
       // The handshake counts against the connect timeout too.
       upstream_->tls =
@@ -381,7 +371,7 @@ asio::awaitable<bool> connection::open_upstream(cluster_state& cs, endpoint_stat
   }
   if (!ec) co_return true;
   if (worker_.log().enabled(log_level::warn)) {
-    const std::string why = expired_         ? "timed out"
+    const std::string why = watch_.expired() ? "timed out"
                             : upstream_->tls ? "failed: " + upstream_->tls->why(ec)
                                              : "failed: " + ec.message();
     worker_.log().log(log_level::warn, "upstream ", cs.config().name, " ", ep.name, ": ", step, " ",
@@ -412,18 +402,18 @@ asio::awaitable<connection::send_result> connection::send_request_body(upstream_
   const listener_limits& limits = listener_rt_->config.limits;
   gather_.clear();
   gather_.emplace_back(head_out_.data(), head_out_.size());
-  auto flush = [&] { return up.tls ? send_gather_tls(*up.tls) : send_gather(up.socket); };
+  auto flush = [&] { return up.tls ? send_gather_tls(*up.tls) : flush_upstream(up.socket); };
   auto fill = [&](std::size_t capacity) -> asio::awaitable<bool> {
     if (request_expect_continue_ && !sent_continue_) {
       sent_continue_ = true;
-      arm(phase::stream, limits.stream_idle_timeout);
+      watch_.arm(transport::deadline_phase::stream, limits.stream_idle_timeout);
       asio::const_buffer b(continue_line.data(), continue_line.size());
       if (!co_await write_client(std::span(&b, 1))) co_return false;
     }
     std::size_t room = 0;
     char* dst = in_.prepare(room, capacity);
-    arm(phase::stream, limits.stream_idle_timeout);
-    auto [ec, n] = co_await client_read(asio::buffer(dst, room));
+    watch_.arm(transport::deadline_phase::stream, limits.stream_idle_timeout);
+    auto [ec, n] = co_await client_.read_some(asio::buffer(dst, room));
     bytes_in_ += n;
     if (ec) co_return false;
     in_.commit(n);
@@ -590,7 +580,7 @@ asio::awaitable<bool> connection::relay_response(upstream_connection& up, bool& 
   auto fill = [&](boost::system::error_code& ec) -> asio::awaitable<bool> {
     std::size_t room = 0;
     char* dst = up_.prepare(room, stream_buffer_limit);
-    arm(phase::stream, limits.stream_idle_timeout);
+    watch_.arm(transport::deadline_phase::stream, limits.stream_idle_timeout);
     auto [e, n] = co_await upstream_read(up, asio::buffer(dst, room));
     ec = e;
     if (e) co_return false;
@@ -661,29 +651,10 @@ asio::awaitable<bool> connection::relay_response(upstream_connection& up, bool& 
   co_return false;
 }
 
-asio::awaitable<bool> connection::send_gather(tcp::socket& socket) {
-  // Sockets are in non-blocking mode: write what the kernel takes now, which
-  // for most messages is all of it, and only wait (through the reactor and its
-  // deadline) for what is left. That saves a reactor round trip per write.
-  boost::system::error_code ec;
-  std::size_t total = asio::buffer_size(gather_);
-  std::size_t n = gather_.size() <= max_gather_now ? socket.write_some(gather_, ec) : 0;
-  const bool to_client = &socket == &client_;
-  if (!ec && n == total) {
-    gather_.clear();
-    if (to_client) bytes_out_ += n;
-    co_return true;
-  }
-  if (ec && ec != asio::error::would_block) {
-    gather_.clear();
-    co_return false;
-  }
-  drop_written(gather_, n);
-  arm(phase::stream, listener_rt_->config.limits.stream_idle_timeout);
-  auto [error, written] = co_await asio::async_write(socket, gather_, use_tuple);
-  gather_.clear();
-  if (to_client) bytes_out_ += n + written;
-  co_return !error;
+asio::awaitable<bool> connection::flush_upstream(tcp::socket& socket) {
+  auto [ok, n] = co_await transport::write_gather(socket, gather_, watch_,
+                                                  listener_rt_->config.limits.stream_idle_timeout);
+  co_return ok;
 }
 
 }  // namespace gateway

@@ -7,9 +7,9 @@
 #include <algorithm>
 #include <unordered_set>
 
+#include "pipeline/listener_choice.hpp"
+#include "pipeline/route_filters.hpp"
 #include "router/host_name.hpp"
-#include "router/listener_choice.hpp"
-#include "server/route_filters.hpp"
 #include "upstream/dns_resolver.hpp"
 #include "upstream/primes.hpp"
 

@@ -10,8 +10,8 @@
 
 #include "asio/asio.hpp"
 #include "core/logger.hpp"
+#include "pipeline/request_mirror.hpp"
 #include "server/access_log.hpp"
-#include "server/request_mirror.hpp"
 #include "server/snapshot.hpp"
 #include "upstream/connection_pool.hpp"
 

@@ -6,8 +6,8 @@
 
 #include <charconv>
 
-#include "router/listener_choice.hpp"
-#include "server/request_normalizer.hpp"
+#include "pipeline/listener_choice.hpp"
+#include "pipeline/request_normalizer.hpp"
 #include "waf/waf_filter.hpp"
 
 namespace gateway {

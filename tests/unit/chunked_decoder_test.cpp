@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "http/chunked_decoder.hpp"
+#include "http1/chunked_decoder.hpp"
 
 using gateway::http1::chunked_decoder;
 

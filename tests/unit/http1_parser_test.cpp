@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "http/http1_parser.hpp"
+#include "http1/http1_parser.hpp"
 
 using namespace gateway::http1;
 

@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "server/request_normalizer.hpp"
+#include "pipeline/request_normalizer.hpp"
 
 namespace {
 using gateway::request_normalization;

@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "server/route_filters.hpp"
+#include "pipeline/route_filters.hpp"
 
 using namespace gateway;
 

@@ -11,7 +11,7 @@
 #include "filters/builtin.hpp"
 #include "filters/field_lines.hpp"
 #include "filters/json_config.hpp"
-#include "server/route_filters.hpp"
+#include "pipeline/route_filters.hpp"
 
 namespace gateway::filters {
 

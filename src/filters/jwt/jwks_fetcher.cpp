@@ -6,8 +6,8 @@
 #include <optional>
 
 #include "asio/asio.hpp"
-#include "http/chunked_decoder.hpp"
-#include "http/http1_parser.hpp"
+#include "http1/chunked_decoder.hpp"
+#include "http1/http1_parser.hpp"
 
 namespace gateway::filters {
 

@@ -1,4 +1,4 @@
-#include "server/request_mirror.hpp"
+#include "pipeline/request_mirror.hpp"
 
 #include <memory>
 

@@ -1,4 +1,4 @@
-#include "http/http1_parser.hpp"
+#include "http1/http1_parser.hpp"
 
 #include <array>
 #include <cstring>

@@ -9,10 +9,10 @@
 #include <string>
 #include <string_view>
 
-#include "http/cookies.hpp"
-#include "http/http1_parser.hpp"
-#include "server/request_normalizer.hpp"
+#include "http1/http1_parser.hpp"
+#include "pipeline/request_normalizer.hpp"
 #include "server/snapshot.hpp"
+#include "stream/cookies.hpp"
 
 namespace re2 {
 class RE2;

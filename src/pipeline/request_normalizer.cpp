@@ -1,4 +1,4 @@
-#include "server/request_normalizer.hpp"
+#include "pipeline/request_normalizer.hpp"
 
 #include <algorithm>
 

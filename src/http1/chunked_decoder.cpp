@@ -1,4 +1,4 @@
-#include "http/chunked_decoder.hpp"
+#include "http1/chunked_decoder.hpp"
 
 #include <gateway/http.hpp>
 

@@ -1,11 +1,11 @@
-#include "server/route_filters.hpp"
+#include "pipeline/route_filters.hpp"
 
 #include <re2/re2.h>
 
 #include <algorithm>
 
+#include "http1/head_text.hpp"
 #include "router/host_name.hpp"
-#include "server/head_text.hpp"
 
 namespace gateway {
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-#include "http/http1_parser.hpp"
+#include "http1/http1_parser.hpp"
 
 namespace gateway {
 

@@ -1,11 +1,11 @@
 // Routing, the upstream head and local reply bytes: the I/O-free steps that
 // a connection and an in-process evaluation share (see request_steps.hpp).
-#include "server/request_steps.hpp"
+#include "pipeline/request_steps.hpp"
 
 #include <cstring>
 
-#include "server/head_text.hpp"
-#include "server/route_filters.hpp"
+#include "http1/head_text.hpp"
+#include "pipeline/route_filters.hpp"
 
 namespace gateway {
 

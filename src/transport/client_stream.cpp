@@ -1,0 +1,103 @@
+#include "transport/client_stream.hpp"
+
+namespace gateway::transport {
+
+namespace {
+// A synchronous write_some sends at most this many buffers (Asio's iovec limit).
+constexpr std::size_t max_gather_now = 64;
+
+// Drops the first `n` written bytes from `buffers`.
+void drop_written(std::vector<asio::const_buffer>& buffers, std::size_t n) {
+  std::size_t whole = 0;
+  while (whole < buffers.size() && n >= buffers[whole].size())
+    n -= buffers[whole++].size();
+  buffers.erase(buffers.begin(), buffers.begin() + static_cast<std::ptrdiff_t>(whole));
+  if (n && !buffers.empty()) buffers.front() += n;
+}
+}  // namespace
+
+asio::awaitable<std::tuple<bool, std::size_t>> write_gather(tcp::socket& socket,
+                                                            std::vector<asio::const_buffer>& gather,
+                                                            watchdog& watch,
+                                                            std::chrono::milliseconds idle) {
+  boost::system::error_code ec;
+  const std::size_t total = asio::buffer_size(gather);
+  const std::size_t n = gather.size() <= max_gather_now ? socket.write_some(gather, ec) : 0;
+  if (!ec && n == total) {
+    gather.clear();
+    co_return std::tuple(true, n);
+  }
+  if (ec && ec != asio::error::would_block) {
+    gather.clear();
+    co_return std::tuple(false, n);
+  }
+  drop_written(gather, n);
+  watch.arm(deadline_phase::stream, idle);
+  auto [error, written] = co_await asio::async_write(socket, gather, use_tuple);
+  gather.clear();
+  co_return std::tuple(!error, n + written);
+}
+
+client_stream::client_stream(tcp::socket socket) : socket_(std::move(socket)) {
+  boost::system::error_code ignored;
+  socket_.non_blocking(true, ignored);  // for write_gather's immediate writes
+}
+
+client_stream::~client_stream() = default;
+
+asio::awaitable<boost::system::error_code> client_stream::handshake(
+    std::shared_ptr<const tls::server_context> context) {
+  tls_ = std::make_unique<tls::server_stream>(std::move(context), socket_);
+  co_return co_await tls_->handshake();
+}
+
+asio::awaitable<bool> client_stream::write(std::vector<asio::const_buffer>& gather, watchdog& watch,
+                                           std::chrono::milliseconds idle, std::uint64_t& written) {
+  if (!tls_) {
+    auto [ok, n] = co_await write_gather(socket_, gather, watch, idle);
+    written += n;
+    co_return ok;
+  }
+  const std::size_t total = asio::buffer_size(gather);
+  watch.arm(deadline_phase::stream, idle);
+  const bool ok = co_await tls_->write(gather);
+  gather.clear();
+  if (ok) written += total;
+  co_return ok;
+}
+
+void client_stream::cancel() noexcept {
+  boost::system::error_code ignored;
+  socket_.cancel(ignored);
+}
+
+void client_stream::close(bool abrupt) noexcept {
+  if (!socket_.is_open()) return;
+  boost::system::error_code ignored;
+  if (tls_ && !abrupt) tls_->close_notify();
+  socket_.shutdown(tcp::socket::shutdown_send, ignored);
+  socket_.close(ignored);
+}
+
+void client_stream::reset() noexcept {
+  boost::system::error_code ignored;
+  socket_.set_option(asio::socket_base::linger(true, 0), ignored);  // a reset, not a FIN
+  socket_.close(ignored);
+}
+
+asio::awaitable<void> client_stream::linger(watchdog& watch, asio::mutable_buffer scratch) {
+  constexpr std::size_t max_discard = 1 << 20;
+  boost::system::error_code ec;
+  if (tls_) tls_->close_notify();
+  socket_.shutdown(tcp::socket::shutdown_send, ec);
+  if (ec) co_return;
+  watch.arm(deadline_phase::stream, std::chrono::seconds(2));
+  std::size_t discarded = 0;
+  while (discarded < max_discard && !watch.expired()) {
+    auto [e, n] = co_await socket_.async_read_some(scratch, use_tuple);
+    if (e) break;
+    discarded += n;
+  }
+}
+
+}  // namespace gateway::transport

@@ -1,0 +1,78 @@
+#pragma once
+// The downstream byte stream of one connection: the accepted TCP socket, with
+// TLS over it on HTTPS listeners. Reads, gathered writes, the handshake and
+// the ways a connection ends (close, reset, linger). It knows nothing of HTTP.
+#include <memory>
+#include <span>
+#include <tuple>
+#include <vector>
+
+#include "asio/asio.hpp"
+#include "tls/server_tls.hpp"
+#include "transport/watchdog.hpp"
+
+namespace gateway::transport {
+
+// Writes all of `gather` to `socket` and clears it. The socket is non-blocking:
+// what the kernel takes now is written at once (for most messages all of it,
+// which saves a reactor round trip), and only the rest waits through the
+// reactor, with `watch` armed for `idle`. Returns whether all was written and
+// how many bytes were.
+asio::awaitable<std::tuple<bool, std::size_t>> write_gather(tcp::socket& socket,
+                                                            std::vector<asio::const_buffer>& gather,
+                                                            watchdog& watch,
+                                                            std::chrono::milliseconds idle);
+
+class client_stream {
+ public:
+  // Takes the accepted socket (put in non-blocking mode for write_gather).
+  explicit client_stream(tcp::socket socket);
+  ~client_stream();
+  client_stream(const client_stream&) = delete;
+  client_stream& operator=(const client_stream&) = delete;
+
+  asio::any_io_executor executor() { return socket_.get_executor(); }
+  // The client's address (unspecified when the socket has none any more).
+  tcp::endpoint remote(boost::system::error_code& ec) const { return socket_.remote_endpoint(ec); }
+  // The gateway's end of the connection.
+  tcp::endpoint local(boost::system::error_code& ec) const { return socket_.local_endpoint(ec); }
+
+  // Starts TLS over the socket with `context` (the handshake, which the
+  // caller's watchdog bounds); the error is the handshake's. After it,
+  // tls() is the session whatever the result, for why() and info().
+  asio::awaitable<boost::system::error_code> handshake(
+      std::shared_ptr<const tls::server_context> context);
+  // The TLS session, null on plain listeners.
+  tls::server_stream* tls() const noexcept { return tls_.get(); }
+
+  // One read (through TLS when there is some). Not a coroutine: a plain read
+  // costs no extra frame.
+  asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> read_some(
+      asio::mutable_buffer into) {
+    if (tls_) return tls_->read_some(into);
+    return socket_.async_read_some(into, use_tuple);
+  }
+  // Writes all of `gather` (through TLS when there is some) and clears it; a
+  // wait is bounded by `watch` armed for `idle`. Adds what was written to
+  // `written`; false when the peer is gone or the write timed out.
+  asio::awaitable<bool> write(std::vector<asio::const_buffer>& gather, watchdog& watch,
+                              std::chrono::milliseconds idle, std::uint64_t& written);
+
+  // Makes the pending read or write end with operation_aborted.
+  void cancel() noexcept;
+  // Ends the connection: close_notify (unless `abrupt`), FIN, close.
+  void close(bool abrupt) noexcept;
+  // Ends the connection with a reset instead of a FIN (nothing more is sent).
+  void reset() noexcept;
+  // Stops sending (close_notify, FIN) and reads and drops what the client
+  // still sends, up to 1 MiB or 2 s on `watch`, using `scratch`. Closing with
+  // unread input makes the kernel send a reset, which can destroy an answer
+  // the client has not read yet (a 413 to a large upload, say).
+  asio::awaitable<void> linger(watchdog& watch, asio::mutable_buffer scratch);
+
+ private:
+  tcp::socket socket_;
+  std::unique_ptr<tls::server_stream> tls_;  // over socket_, destroyed first
+};
+
+}  // namespace gateway::transport
