@@ -3,8 +3,8 @@
 #include <gateway/error.hpp>
 #include <gateway/http.hpp>
 
-#include "http1/head_text.hpp"
 #include "http1/http1_parser.hpp"
+#include "http1/serializer.hpp"
 
 namespace gateway {
 namespace {
@@ -113,16 +113,10 @@ asio::awaitable<void> admin_server::serve(tcp::socket socket) {
     response = {status, "text/plain; charset=utf-8",
                 std::string(http::reason_phrase(status)) + "\n"};
   }
-  std::string out = "HTTP/1.1 ";
-  append_uint(out, static_cast<std::uint64_t>(response.status));
-  out += ' ';
-  out += http::reason_phrase(response.status);
-  out += "\r\n";
-  append_field(out, "content-type", response.content_type);
-  out += "content-length: ";
-  append_uint(out, response.body.size());
-  out += "\r\nconnection: close\r\n\r\n";
-  if (head.method != "HEAD") out += response.body;
+  std::string out;
+  const http::header type{"content-type", response.content_type};
+  http1::write_local_reply(out, response.status, std::span(&type, 1), response.body, true, {},
+                           head.method == "HEAD");
   co_await asio::async_write(socket, asio::buffer(out), use_tuple);
   timer.cancel();
   boost::system::error_code ignored;

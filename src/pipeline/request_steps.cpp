@@ -238,33 +238,4 @@ std::size_t write_request_id(char* out, std::uint64_t a, std::uint64_t b) noexce
   return static_cast<std::size_t>(p - out);
 }
 
-void write_local_reply(std::string& out, int status, std::span<const http::header> fields,
-                       std::string_view body, bool close, std::string_view request_id,
-                       bool head_request) {
-  out.clear();
-  out.append("HTTP/1.1 "sv);
-  append_uint(out, static_cast<std::uint64_t>(status));
-  out.push_back(' ');
-  out.append(http::reason_phrase(status));
-  out.append(crlf);
-  for (const http::header& h : fields) {
-    // The gateway frames its answer itself.
-    if (http::iequals(h.name, "content-length") || http::iequals(h.name, "transfer-encoding") ||
-        http::iequals(h.name, "connection") || http::iequals(h.name, "x-request-id"))
-      continue;
-    append_field(out, h.name, h.value);
-  }
-  out.append("content-length: "sv);
-  append_uint(out, body.size());
-  if (!request_id.empty()) {
-    out.append("\r\nx-request-id: "sv);
-    out.append(request_id);
-  }
-  out.append(crlf);
-  if (close) out.append("connection: close\r\n"sv);
-  out.append(crlf);
-  // An answer to HEAD carries the length of what GET would send, but no body.
-  if (!head_request) out.append(body);
-}
-
 }  // namespace gateway

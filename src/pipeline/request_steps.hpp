@@ -83,12 +83,6 @@ struct upstream_head_input {
 // the body framing. `rewrite_buf` holds a rewritten path.
 void write_upstream_head(std::string& out, std::string& rewrite_buf, const upstream_head_input& in);
 
-// Writes into `out` a complete local reply (head and, unless `head_request`,
-// the body). The gateway frames it itself: fields for framing are skipped.
-void write_local_reply(std::string& out, int status, std::span<const http::header> fields,
-                       std::string_view body, bool close, std::string_view request_id,
-                       bool head_request);
-
 // Writes a UUIDv4-shaped request id made of `a` and `b` (random bits) into
 // `out` (36 characters); returns its length.
 std::size_t write_request_id(char* out, std::uint64_t a, std::uint64_t b) noexcept;

@@ -793,7 +793,7 @@ asio::awaitable<void> connection::local_reply(int status, std::string_view body,
 
 void connection::build_local_reply(int status, std::span<const http::header> fields,
                                    std::string_view body, bool close) {
-  write_local_reply(head_out_, status, fields, body, close, request_id(), is_head_request_);
+  http1::write_local_reply(head_out_, status, fields, body, close, request_id(), is_head_request_);
   if (close) linger_ = true;
 }
 

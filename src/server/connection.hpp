@@ -11,6 +11,7 @@
 #include "filters/filter_chain.hpp"
 #include "http1/chunked_decoder.hpp"
 #include "http1/http1_parser.hpp"
+#include "http1/serializer.hpp"
 #include "pipeline/request_normalizer.hpp"
 #include "server/byte_buffer.hpp"
 #include "server/snapshot.hpp"
@@ -267,8 +268,8 @@ class connection : public std::enable_shared_from_this<connection> {
   std::chrono::milliseconds request_timeout_{0};  // all tries together
   std::chrono::milliseconds try_timeout_{0};      // one try
   steady_clock::time_point request_deadline_{};
-  char chunk_line_[24];
-  char response_chunk_line_[24];
+  http1::chunk_framer request_framer_;   // the request body re-encoded upstream
+  http1::chunk_framer response_framer_;  // the response body chunked to the client
   bool client_keep_alive_ = false;
   bool sent_continue_ = false;
   int client_version_minor_ = 1;

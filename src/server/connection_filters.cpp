@@ -16,8 +16,6 @@ namespace gateway {
 using namespace std::string_view_literals;
 
 namespace {
-constexpr std::string_view crlf = "\r\n";
-
 bool bodyless_status(int status) {
   return status == 204 || status == 304;
 }
@@ -180,8 +178,7 @@ asio::awaitable<bool> connection::buffer_body_for_filters() {
     }
     if (request_expect_continue_ && !sent_continue_) {
       sent_continue_ = true;
-      static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
-      asio::const_buffer b(continue_line.data(), continue_line.size());
+      asio::const_buffer b(http1::continue_response.data(), http1::continue_response.size());
       if (!co_await write_client(std::span(&b, 1))) co_return false;
     }
     // Room for the whole body (and, chunked, its framing) in the buffer.
@@ -307,16 +304,12 @@ asio::awaitable<bool> connection::relay_filtered(upstream_connection& up, bool& 
     const std::string_view out = chain_chunk_.data;
     sent_body += out.size();
     if (keep_length && sent_body > upstream_length) co_return false;  // a filter broke its promise
-    if (chunk_to_client && !out.empty()) {
-      char* line = response_chunk_line_;
-      auto r = std::to_chars(line, line + 20, out.size(), 16);
-      r.ptr[0] = '\r';
-      r.ptr[1] = '\n';
-      gather_.emplace_back(line, static_cast<std::size_t>(r.ptr + 2 - line));
+    if (!chunk_to_client) {
+      if (!out.empty()) gather_.emplace_back(out.data(), out.size());
+    } else {
+      response_framer_.piece(out, gather_);
+      if (end) http1::chunk_framer::end({}, gather_);
     }
-    if (!out.empty()) gather_.emplace_back(out.data(), out.size());
-    if (chunk_to_client && !out.empty()) gather_.emplace_back(crlf.data(), crlf.size());
-    if (end && chunk_to_client) gather_.emplace_back("0\r\n\r\n", 5);
     if (!gather_.empty()) {
       if (!co_await flush_client()) co_return false;
       head_sent = true;

@@ -14,6 +14,7 @@
 #include "filters/client_address.hpp"
 #include "filters/field_lines.hpp"
 #include "filters/filter_chain.hpp"
+#include "http1/serializer.hpp"
 #include "pipeline/request_steps.hpp"
 
 namespace gateway {
@@ -275,7 +276,8 @@ void evaluation::reply(int status, std::string_view body, bool close, std::strin
     }
     status = chain_.response_status();
   }
-  write_local_reply(head_out_, status, reply_fields_, body, close, out_.request_id, head_request_);
+  http1::write_local_reply(head_out_, status, reply_fields_, body, close, out_.request_id,
+                           head_request_);
   http1::response_head parsed;
   const std::size_t end = head_out_.find("\r\n\r\n") + 4;
   if (http1::parse_response_head(std::string_view(head_out_).substr(0, end), parsed, 1000) != 0)

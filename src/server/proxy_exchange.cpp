@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "http1/head_text.hpp"
+#include "http1/serializer.hpp"
 #include "pipeline/request_steps.hpp"
 #include "pipeline/route_filters.hpp"
 #include "server/connection.hpp"
@@ -22,66 +23,9 @@ constexpr std::size_t stream_buffer_limit = 64 * 1024;
 // it also leaves in one write: fewer syscalls and wake-ups than 16 KiB slices.
 constexpr std::size_t upstream_buffer = 64 * 1024;
 constexpr std::string_view crlf = "\r\n";
-constexpr std::string_view last_chunk = "0\r\n";
-constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
-
-// "HEX\r\n" into `line`; returns its length.
-std::size_t chunk_size_line(char (&line)[24], std::uint64_t size) {
-  auto r = std::to_chars(line, line + 20, size, 16);
-  r.ptr[0] = '\r';
-  r.ptr[1] = '\n';
-  return static_cast<std::size_t>(r.ptr + 2 - line);
-}
 
 bool is_named(std::string_view name, std::string_view lower) {
   return name.size() == lower.size() && http::iequals(name, lower);
-}
-
-// What one pass of the chunked relay over the buffered input found.
-struct rechunk_result {
-  std::size_t used = 0;  // input bytes decoded (to consume after the write)
-  std::uint64_t data_bytes = 0;
-  bool done = false;                           // the last chunk and the trailers were read
-  bool error = false;                          // malformed framing
-  std::size_t first_data = 0, data_count = 0;  // where the data views are in `out`
-};
-
-// Decodes what `input` holds of a chunked body and appends to `out` the views to
-// send on: re-encoded as one chunk (size line in `line`) when `reencode`, else
-// the bare data. The views point into `input`, `line` and the decoder.
-rechunk_result rechunk(http1::chunked_decoder& decoder, std::string_view input, bool reencode,
-                       char (&line)[24], std::vector<asio::const_buffer>& out) {
-  rechunk_result r;
-  const std::size_t line_slot = out.size();
-  if (reencode) out.emplace_back();  // the size line, once the size is known
-  r.first_data = out.size();
-  while (r.used < input.size()) {
-    auto step = decoder.decode(input.substr(r.used));
-    if (step.error) {
-      r.error = true;
-      return r;
-    }
-    r.used += step.consumed;
-    if (!step.data.empty()) {
-      out.emplace_back(step.data.data(), step.data.size());
-      r.data_bytes += step.data.size();
-      ++r.data_count;
-    }
-    if ((r.done = step.done)) break;
-  }
-  if (!reencode) return r;
-  if (r.data_bytes) {
-    out[line_slot] = asio::const_buffer(line, chunk_size_line(line, r.data_bytes));
-    out.emplace_back(crlf.data(), crlf.size());
-  } else {
-    out.erase(out.begin() + static_cast<std::ptrdiff_t>(line_slot));
-  }
-  if (r.done) {
-    out.emplace_back(last_chunk.data(), last_chunk.size());
-    if (const std::string& t = decoder.trailers(); !t.empty()) out.emplace_back(t.data(), t.size());
-    out.emplace_back(crlf.data(), crlf.size());
-  }
-  return r;
 }
 }  // namespace
 
@@ -106,11 +50,7 @@ void connection::build_response_head(bool chunked_to_client, bool close) {
   const auto& rs = response_;
   std::string& out = head_out_;
   out.clear();
-  out.append("HTTP/1.1 "sv);
-  append_uint(out, static_cast<std::uint64_t>(rs.status));
-  out.push_back(' ');
-  out.append(rs.reason.empty() ? http::reason_phrase(rs.status) : rs.reason);
-  out.append(crlf);
+  http1::write_status_line(out, rs.status, rs.reason);
   const bool bodyless = is_head_request_ || rs.status == 204 || rs.status == 304;
   const header_modifier* modifier =
       rule_ && !rule_->response_headers.empty() ? &rule_->response_headers : nullptr;
@@ -407,7 +347,7 @@ asio::awaitable<connection::send_result> connection::send_request_body(upstream_
     if (request_expect_continue_ && !sent_continue_) {
       sent_continue_ = true;
       watch_.arm(transport::deadline_phase::stream, limits.stream_idle_timeout);
-      asio::const_buffer b(continue_line.data(), continue_line.size());
+      asio::const_buffer b(http1::continue_response.data(), http1::continue_response.size());
       if (!co_await write_client(std::span(&b, 1))) co_return false;
     }
     std::size_t room = 0;
@@ -481,7 +421,8 @@ asio::awaitable<connection::send_result> connection::send_request_body(upstream_
   request_chunks_.reset();
   std::uint64_t total = 0;
   for (;;) {
-    rechunk_result r = rechunk(request_chunks_, in_.view(), true, chunk_line_, gather_);
+    http1::rechunk_result r =
+        http1::rechunk(request_chunks_, in_.view(), &request_framer_, gather_);
     if (r.error) co_return send_result::bad_framing;
     total += r.data_bytes;
     if (max_request_body_ && total > max_request_body_) co_return send_result::too_large;
@@ -611,12 +552,10 @@ asio::awaitable<bool> connection::relay_response(upstream_connection& up, bool& 
       for (;;) {
         if (!up_.empty()) {
           std::size_t n = up_.size();
-          if (chunk_to_client) {
-            std::size_t len = chunk_size_line(response_chunk_line_, n);
-            gather_.emplace_back(response_chunk_line_, len);
-          }
-          gather_.emplace_back(up_.view().data(), n);
-          if (chunk_to_client) gather_.emplace_back(crlf.data(), crlf.size());
+          if (chunk_to_client)
+            response_framer_.piece(up_.view(), gather_);
+          else
+            gather_.emplace_back(up_.view().data(), n);
           if (!co_await flush()) co_return false;
           up_.consume(n);
         } else if (!gather_.empty() && !co_await flush()) {
@@ -625,8 +564,7 @@ asio::awaitable<bool> connection::relay_response(upstream_connection& up, bool& 
         if (!co_await fill(ec)) {
           if (ec != asio::error::eof) co_return false;
           if (chunk_to_client) {
-            static constexpr std::string_view end = "0\r\n\r\n";
-            gather_.emplace_back(end.data(), end.size());
+            http1::chunk_framer::end({}, gather_);
             if (!co_await flush()) co_return false;
           }
           co_return true;
@@ -635,8 +573,8 @@ asio::awaitable<bool> connection::relay_response(upstream_connection& up, bool& 
     case framing::chunked: {
       response_chunks_.reset();
       for (;;) {
-        rechunk_result r =
-            rechunk(response_chunks_, up_.view(), chunk_to_client, response_chunk_line_, gather_);
+        http1::rechunk_result r = http1::rechunk(
+            response_chunks_, up_.view(), chunk_to_client ? &response_framer_ : nullptr, gather_);
         if (r.error) co_return false;
         if (!gather_.empty() && !co_await flush()) co_return false;
         up_.consume(r.used);

@@ -1,0 +1,105 @@
+#include "http1/serializer.hpp"
+
+#include <charconv>
+
+#include "http1/head_text.hpp"
+
+namespace gateway::http1 {
+
+using namespace std::string_view_literals;
+
+namespace {
+constexpr std::string_view crlf = "\r\n";
+constexpr std::string_view last_chunk = "0\r\n";
+constexpr std::string_view last_chunk_no_trailers = "0\r\n\r\n";
+}  // namespace
+
+void write_status_line(std::string& out, int status, std::string_view reason) {
+  out.append("HTTP/1.1 "sv);
+  append_uint(out, static_cast<std::uint64_t>(status));
+  out.push_back(' ');
+  out.append(reason.empty() ? http::reason_phrase(status) : reason);
+  out.append(crlf);
+}
+
+void write_local_reply(std::string& out, int status, std::span<const http::header> fields,
+                       std::string_view body, bool close, std::string_view request_id,
+                       bool head_request) {
+  out.clear();
+  write_status_line(out, status);
+  for (const http::header& h : fields) {
+    // The gateway frames its answer itself.
+    if (http::iequals(h.name, "content-length") || http::iequals(h.name, "transfer-encoding") ||
+        http::iequals(h.name, "connection") || http::iequals(h.name, "x-request-id"))
+      continue;
+    append_field(out, h.name, h.value);
+  }
+  out.append("content-length: "sv);
+  append_uint(out, body.size());
+  if (!request_id.empty()) {
+    out.append("\r\nx-request-id: "sv);
+    out.append(request_id);
+  }
+  out.append(crlf);
+  if (close) out.append("connection: close\r\n"sv);
+  out.append(crlf);
+  // An answer to HEAD carries the length of what GET would send, but no body.
+  if (!head_request) out.append(body);
+}
+
+asio::const_buffer chunk_framer::size_line(std::uint64_t size) noexcept {
+  auto r = std::to_chars(line_, line_ + 20, size, 16);
+  r.ptr[0] = '\r';
+  r.ptr[1] = '\n';
+  return asio::const_buffer(line_, static_cast<std::size_t>(r.ptr + 2 - line_));
+}
+
+void chunk_framer::piece(std::string_view data, std::vector<asio::const_buffer>& out) {
+  if (data.empty()) return;  // an empty chunk would end the body
+  out.push_back(size_line(data.size()));
+  out.emplace_back(data.data(), data.size());
+  out.emplace_back(crlf.data(), crlf.size());
+}
+
+void chunk_framer::end(std::string_view trailers, std::vector<asio::const_buffer>& out) {
+  if (trailers.empty()) {
+    out.emplace_back(last_chunk_no_trailers.data(), last_chunk_no_trailers.size());
+    return;
+  }
+  out.emplace_back(last_chunk.data(), last_chunk.size());
+  out.emplace_back(trailers.data(), trailers.size());
+  out.emplace_back(crlf.data(), crlf.size());
+}
+
+rechunk_result rechunk(chunked_decoder& decoder, std::string_view input, chunk_framer* reencode,
+                       std::vector<asio::const_buffer>& out) {
+  rechunk_result r;
+  const std::size_t line_slot = out.size();
+  if (reencode) out.emplace_back();  // the size line, once the size is known
+  r.first_data = out.size();
+  while (r.used < input.size()) {
+    auto step = decoder.decode(input.substr(r.used));
+    if (step.error) {
+      r.error = true;
+      return r;
+    }
+    r.used += step.consumed;
+    if (!step.data.empty()) {
+      out.emplace_back(step.data.data(), step.data.size());
+      r.data_bytes += step.data.size();
+      ++r.data_count;
+    }
+    if ((r.done = step.done)) break;
+  }
+  if (!reencode) return r;
+  if (r.data_bytes) {
+    out[line_slot] = reencode->size_line(r.data_bytes);
+    out.emplace_back(crlf.data(), crlf.size());
+  } else {
+    out.erase(out.begin() + static_cast<std::ptrdiff_t>(line_slot));
+  }
+  if (r.done) chunk_framer::end(decoder.trailers(), out);
+  return r;
+}
+
+}  // namespace gateway::http1

@@ -1,0 +1,61 @@
+#pragma once
+// The HTTP/1.1 wire forms the gateway writes itself: status lines, the
+// 100-continue interim answer, chunk framing and local replies. Each is
+// written here and nowhere else.
+#include <gateway/http.hpp>
+
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "asio/asio.hpp"
+#include "http1/chunked_decoder.hpp"
+
+namespace gateway::http1 {
+
+// The interim answer to `Expect: 100-continue`.
+inline constexpr std::string_view continue_response = "HTTP/1.1 100 Continue\r\n\r\n";
+
+// Appends "HTTP/1.1 <status> <reason>\r\n"; an empty `reason` is the standard one.
+void write_status_line(std::string& out, int status, std::string_view reason = {});
+
+// Writes into `out` a complete local reply (head and, unless `head_request`,
+// the body). The gateway frames it itself: fields for framing are skipped, and
+// `request_id` (when not empty) is the X-Request-Id sent.
+void write_local_reply(std::string& out, int status, std::span<const http::header> fields,
+                       std::string_view body, bool close, std::string_view request_id,
+                       bool head_request);
+
+// Chunk framing of body pieces queued as views for one gathered write. The
+// size line lives in the framer, so a framer serves one message direction and
+// is valid until its next call.
+class chunk_framer {
+ public:
+  // The "HEX\r\n" line of a chunk of `size` bytes.
+  asio::const_buffer size_line(std::uint64_t size) noexcept;
+  // Appends `data` as one chunk to `out` (nothing for an empty piece).
+  void piece(std::string_view data, std::vector<asio::const_buffer>& out);
+  // Appends the last chunk with `trailers` (whole field lines, may be empty).
+  static void end(std::string_view trailers, std::vector<asio::const_buffer>& out);
+
+ private:
+  char line_[24];
+};
+
+// What one pass of rechunk over the buffered input found.
+struct rechunk_result {
+  std::size_t used = 0;  // input bytes decoded (to consume after the write)
+  std::uint64_t data_bytes = 0;
+  bool done = false;                           // the last chunk and the trailers were read
+  bool error = false;                          // malformed framing
+  std::size_t first_data = 0, data_count = 0;  // where the data views are in `out`
+};
+
+// Decodes what `input` holds of a chunked body and appends to `out` the views
+// to send on: re-encoded as one chunk by `reencode` when given, else the bare
+// data. The views point into `input`, the framer and the decoder.
+rechunk_result rechunk(chunked_decoder& decoder, std::string_view input, chunk_framer* reencode,
+                       std::vector<asio::const_buffer>& out);
+
+}  // namespace gateway::http1
