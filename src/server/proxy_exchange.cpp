@@ -590,9 +590,9 @@ asio::awaitable<bool> connection::relay_response(upstream_connection& up, bool& 
 }
 
 asio::awaitable<bool> connection::flush_upstream(tcp::socket& socket) {
-  auto [ok, n] = co_await transport::write_gather(socket, gather_, watch_,
-                                                  listener_rt_->config.limits.stream_idle_timeout);
-  co_return ok;
+  // Not a coroutine: the write costs one frame, write_gather's.
+  return transport::write_gather(socket, gather_, watch_,
+                                 listener_rt_->config.limits.stream_idle_timeout, nullptr);
 }
 
 }  // namespace gateway

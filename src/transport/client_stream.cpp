@@ -16,26 +16,27 @@ void drop_written(std::vector<asio::const_buffer>& buffers, std::size_t n) {
 }
 }  // namespace
 
-asio::awaitable<std::tuple<bool, std::size_t>> write_gather(tcp::socket& socket,
-                                                            std::vector<asio::const_buffer>& gather,
-                                                            watchdog& watch,
-                                                            std::chrono::milliseconds idle) {
+asio::awaitable<bool> write_gather(tcp::socket& socket, std::vector<asio::const_buffer>& gather,
+                                   watchdog& watch, std::chrono::milliseconds idle,
+                                   std::uint64_t* written) {
   boost::system::error_code ec;
   const std::size_t total = asio::buffer_size(gather);
   const std::size_t n = gather.size() <= max_gather_now ? socket.write_some(gather, ec) : 0;
+  if (written) *written += n;
   if (!ec && n == total) {
     gather.clear();
-    co_return std::tuple(true, n);
+    co_return true;
   }
   if (ec && ec != asio::error::would_block) {
     gather.clear();
-    co_return std::tuple(false, n);
+    co_return false;
   }
   drop_written(gather, n);
   watch.arm(deadline_phase::stream, idle);
-  auto [error, written] = co_await asio::async_write(socket, gather, use_tuple);
+  auto [error, rest] = co_await asio::async_write(socket, gather, use_tuple);
   gather.clear();
-  co_return std::tuple(!error, n + written);
+  if (written) *written += rest;
+  co_return !error;
 }
 
 client_stream::client_stream(tcp::socket socket) : socket_(std::move(socket)) {
@@ -51,13 +52,9 @@ asio::awaitable<boost::system::error_code> client_stream::handshake(
   co_return co_await tls_->handshake();
 }
 
-asio::awaitable<bool> client_stream::write(std::vector<asio::const_buffer>& gather, watchdog& watch,
-                                           std::chrono::milliseconds idle, std::uint64_t& written) {
-  if (!tls_) {
-    auto [ok, n] = co_await write_gather(socket_, gather, watch, idle);
-    written += n;
-    co_return ok;
-  }
+asio::awaitable<bool> client_stream::write_tls(std::vector<asio::const_buffer>& gather,
+                                               watchdog& watch, std::chrono::milliseconds idle,
+                                               std::uint64_t& written) {
   const std::size_t total = asio::buffer_size(gather);
   watch.arm(deadline_phase::stream, idle);
   const bool ok = co_await tls_->write(gather);

@@ -16,12 +16,11 @@ namespace gateway::transport {
 // Writes all of `gather` to `socket` and clears it. The socket is non-blocking:
 // what the kernel takes now is written at once (for most messages all of it,
 // which saves a reactor round trip), and only the rest waits through the
-// reactor, with `watch` armed for `idle`. Returns whether all was written and
-// how many bytes were.
-asio::awaitable<std::tuple<bool, std::size_t>> write_gather(tcp::socket& socket,
-                                                            std::vector<asio::const_buffer>& gather,
-                                                            watchdog& watch,
-                                                            std::chrono::milliseconds idle);
+// reactor, with `watch` armed for `idle`. Adds the bytes written to `*written`
+// (when given); false when the peer is gone or the write timed out.
+asio::awaitable<bool> write_gather(tcp::socket& socket, std::vector<asio::const_buffer>& gather,
+                                   watchdog& watch, std::chrono::milliseconds idle,
+                                   std::uint64_t* written);
 
 class client_stream {
  public:
@@ -54,9 +53,13 @@ class client_stream {
   }
   // Writes all of `gather` (through TLS when there is some) and clears it; a
   // wait is bounded by `watch` armed for `idle`. Adds what was written to
-  // `written`; false when the peer is gone or the write timed out.
+  // `written`; false when the peer is gone or the write timed out. Not a
+  // coroutine itself: a plain write costs one frame, write_gather's.
   asio::awaitable<bool> write(std::vector<asio::const_buffer>& gather, watchdog& watch,
-                              std::chrono::milliseconds idle, std::uint64_t& written);
+                              std::chrono::milliseconds idle, std::uint64_t& written) {
+    if (tls_) return write_tls(gather, watch, idle, written);
+    return write_gather(socket_, gather, watch, idle, &written);
+  }
 
   // Makes the pending read or write end with operation_aborted.
   void cancel() noexcept;
@@ -71,6 +74,9 @@ class client_stream {
   asio::awaitable<void> linger(watchdog& watch, asio::mutable_buffer scratch);
 
  private:
+  asio::awaitable<bool> write_tls(std::vector<asio::const_buffer>& gather, watchdog& watch,
+                                  std::chrono::milliseconds idle, std::uint64_t& written);
+
   tcp::socket socket_;
   std::unique_ptr<tls::server_stream> tls_;  // over socket_, destroyed first
 };
