@@ -47,6 +47,32 @@ void write_local_reply(std::string& out, int status, std::span<const http::heade
   if (!head_request) out.append(body);
 }
 
+void write_response_head(std::string& out, int status, std::string_view reason,
+                         std::span<const http::header> fields, const response_framing& framing) {
+  out.clear();
+  write_status_line(out, status, reason);
+  for (const http::header& h : fields) {
+    // A bodyless response keeps its Content-Length: it describes what GET would send.
+    if (!framing.bodyless && h.name.size() == 14 && http::iequals(h.name, "content-length"))
+      continue;
+    append_field(out, h.name, h.value);
+  }
+  if (!framing.bodyless) {
+    if (framing.chunked) {
+      out.append("transfer-encoding: chunked\r\n"sv);
+    } else if (framing.has_length) {
+      out.append("content-length: "sv);
+      append_uint(out, framing.length);
+      out.append(crlf);
+    }
+  }
+  if (framing.close)
+    out.append("connection: close\r\n"sv);
+  else if (framing.keep_alive)
+    out.append("connection: keep-alive\r\n"sv);
+  out.append(crlf);
+}
+
 asio::const_buffer chunk_framer::size_line(std::uint64_t size) noexcept {
   auto r = std::to_chars(line_, line_ + 20, size, 16);
   r.ptr[0] = '\r';

@@ -27,6 +27,22 @@ void write_local_reply(std::string& out, int status, std::span<const http::heade
                        std::string_view body, bool close, std::string_view request_id,
                        bool head_request);
 
+// How a response head frames its body on HTTP/1.1.
+struct response_framing {
+  bool bodyless = false;  // HEAD, 204, 304: no body, and the fields' Content-Length kept as is
+  bool chunked = false;   // the body goes chunked
+  bool has_length = false;
+  std::uint64_t length = 0;  // with has_length and not chunked
+  bool close = false;        // the connection closes after this response
+  bool keep_alive = false;   // say keep-alive (an HTTP/1.0 client that keeps it)
+};
+
+// Writes into `out` a response head: the status line, `fields` (end-to-end
+// only; a Content-Length among them is dropped unless the response is
+// bodyless) and the framing fields.
+void write_response_head(std::string& out, int status, std::string_view reason,
+                         std::span<const http::header> fields, const response_framing& framing);
+
 // Chunk framing of body pieces queued as views for one gathered write. The
 // size line lives in the framer, so a framer serves one message direction and
 // is valid until its next call.

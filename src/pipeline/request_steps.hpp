@@ -101,7 +101,7 @@ const resolved_backend* pick_backend(const resolved_rule& rr, Random&& random) {
 
 // The key a consistent-hash cluster picks an endpoint by: the hash of the
 // source address, a header or a cookie as `hp` says. Without one, a cookie
-// policy with a TTL makes a cookie (its Set-Cookie line goes to
+// policy with a TTL makes a cookie (the value of its Set-Cookie field goes to
 // `set_cookie`); else any endpoint (a random key), as Envoy does.
 template <class Random>
 std::uint64_t pick_hash(const hash_policy& hp, std::span<const http::header> headers,
@@ -126,10 +126,10 @@ std::uint64_t pick_hash(const hash_policy& hp, std::span<const http::header> hea
           r >>= 4;
         }
         const std::string_view v(value, sizeof value);
-        set_cookie.append("set-cookie: "sv).append(hp.name).push_back('=');
+        set_cookie.append(hp.name).push_back('=');
         set_cookie.append(v).append("; Max-Age="sv);
         set_cookie.append(std::to_string(hp.cookie_ttl.count()));
-        set_cookie.append("; Path="sv).append(hp.cookie_path).append("; HttpOnly\r\n"sv);
+        set_cookie.append("; Path="sv).append(hp.cookie_path).append("; HttpOnly"sv);
         return hash_key(v);
       }
       break;

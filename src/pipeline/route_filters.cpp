@@ -257,6 +257,29 @@ bool cors_allows(const cors_policy& policy, std::string_view origin) noexcept {
   return false;
 }
 
+void cors_response_fields(const cors_policy& p, std::string_view origin,
+                          std::vector<http::header>& out, std::string& scratch) {
+  using namespace std::string_view_literals;
+  const bool any_origin =
+      std::find(p.allow_origins.begin(), p.allow_origins.end(), "*") != p.allow_origins.end();
+  // With credentials a wildcard is not allowed by browsers: echo what was asked.
+  if (any_origin && !p.allow_credentials) {
+    out.push_back({"access-control-allow-origin"sv, "*"sv});
+  } else {
+    out.push_back({"access-control-allow-origin"sv, origin});
+    out.push_back({"vary"sv, "Origin"sv});
+  }
+  if (p.allow_credentials) out.push_back({"access-control-allow-credentials"sv, "true"sv});
+  if (!p.expose_headers.empty()) {  // on preflights too: every configured field
+    scratch.clear();
+    for (std::size_t i = 0; i < p.expose_headers.size(); ++i) {
+      if (i) scratch.append(", "sv);
+      scratch.append(p.expose_headers[i]);
+    }
+    out.push_back({"access-control-expose-headers"sv, scratch});
+  }
+}
+
 void append_cors_fields(std::string& out, const cors_policy& p, std::string_view origin,
                         bool preflight, std::string_view request_method,
                         std::string_view request_headers) {
@@ -266,20 +289,13 @@ void append_cors_fields(std::string& out, const cors_policy& p, std::string_view
       out.append(values[i]);
     }
   };
-  const bool any_origin =
-      std::find(p.allow_origins.begin(), p.allow_origins.end(), "*") != p.allow_origins.end();
-  // With credentials a wildcard is not allowed by browsers: echo what was asked.
-  if (any_origin && !p.allow_credentials) {
-    append_field(out, "access-control-allow-origin", "*");
-  } else {
-    append_field(out, "access-control-allow-origin", origin);
-    append_field(out, "vary", "Origin");
-  }
-  if (p.allow_credentials) append_field(out, "access-control-allow-credentials", "true");
-  if (!p.expose_headers.empty()) {  // on preflights too: every configured field
-    out.append("access-control-expose-headers: ");
-    join(p.expose_headers);
-    out.append("\r\n");
+  {
+    // The fields every answer carries, once as text (a preflight is rare).
+    std::vector<http::header> fields;
+    std::string expose;
+    cors_response_fields(p, origin, fields, expose);
+    for (const http::header& h : fields)
+      append_field(out, h.name, h.value);
   }
   if (!preflight) return;
   auto wildcard = [](const std::vector<std::string>& v) {

@@ -59,6 +59,11 @@ void redirect_location(const request_redirect& r, const redirect_context& rq, st
 
 // True when `origin` (an Origin header value) is one `policy` allows.
 bool cors_allows(const cors_policy& policy, std::string_view origin) noexcept;
+// Appends to `out` the CORS fields of an actual response for an allowed
+// `origin`, as views of `policy`, `origin` and `scratch` (which holds the
+// joined expose list; it must not change while `out` is used).
+void cors_response_fields(const cors_policy& policy, std::string_view origin,
+                          std::vector<http::header>& out, std::string& scratch);
 // Appends the CORS fields for an allowed `origin`: for a preflight (with the
 // request's Access-Control-Request-Method/-Headers), or for an actual response.
 void append_cors_fields(std::string& out, const cors_policy& policy, std::string_view origin,

@@ -229,8 +229,13 @@ class connection : public std::enable_shared_from_this<connection> {
   endpoint_state* endpoint_active_ = nullptr;  // counted in its `active` (least_request)
   cluster_state* retrying_ = nullptr;          // holds one of its retry slots
   std::string_view overflow_;                  // the circuit breaker that refused
-  std::string overflow_field_;     // "x-gateway-overflow: <limit>" of an overflow answer
-  std::string set_cookie_;         // a generated hash cookie's Set-Cookie line, for the response
+  std::string overflow_field_;  // "x-gateway-overflow: <limit>" of an overflow answer
+  std::string set_cookie_;      // a generated hash cookie's Set-Cookie value, for the response
+  // The proxied response's fields on the neutral model (views into up_, the
+  // rule and response_scratch_), rebuilt for each response head.
+  std::vector<http::header> upstream_fields_;
+  std::vector<http::header> response_fields_;
+  std::string response_scratch_;
   bool method_retriable_ = false;  // retriable_method() of the current request
   bool group_gone_ = false;
   bool replayable_ = true;              // the last try left the request able to be sent again

@@ -8,6 +8,7 @@
 #include "http1/head_text.hpp"
 #include "http1/serializer.hpp"
 #include "pipeline/request_steps.hpp"
+#include "pipeline/response_policy.hpp"
 #include "pipeline/route_filters.hpp"
 #include "server/connection.hpp"
 #include "server/worker.hpp"
@@ -22,11 +23,6 @@ constexpr std::size_t stream_buffer_limit = 64 * 1024;
 // Room for a typical response (head and a body of tens of KiB) in one read, so
 // it also leaves in one write: fewer syscalls and wake-ups than 16 KiB slices.
 constexpr std::size_t upstream_buffer = 64 * 1024;
-constexpr std::string_view crlf = "\r\n";
-
-bool is_named(std::string_view name, std::string_view lower) {
-  return name.size() == lower.size() && http::iequals(name, lower);
-}
 }  // namespace
 
 void connection::build_upstream_head(std::string_view path, std::string_view matched_prefix,
@@ -48,43 +44,29 @@ void connection::build_upstream_head(std::string_view path, std::string_view mat
 
 void connection::build_response_head(bool chunked_to_client, bool close) {
   const auto& rs = response_;
-  std::string& out = head_out_;
-  out.clear();
-  http1::write_status_line(out, rs.status, rs.reason);
-  const bool bodyless = is_head_request_ || rs.status == 204 || rs.status == 304;
-  const header_modifier* modifier =
-      rule_ && !rule_->response_headers.empty() ? &rule_->response_headers : nullptr;
-  const cors_policy* cors = !cors_origin_.empty() && rule_ && rule_->cors ? &*rule_->cors : nullptr;
-  for (const http::header& h : rs.headers) {
-    if (http1::is_hop_by_hop(h.name, rs.connection_tokens)) continue;
-    if (modifier && replaces_field(*modifier, h.name)) continue;
-    // The route's CORS policy speaks for the origin, not the upstream.
-    if (cors && (is_named(h.name, "access-control-allow-origin") ||
-                 is_named(h.name, "access-control-allow-credentials") ||
-                 is_named(h.name, "access-control-expose-headers")))
-      continue;
-    // A bodyless response keeps its Content-Length: it describes what GET would send.
-    if (!bodyless && is_named(h.name, "content-length")) continue;
-    append_field(out, h.name, h.value);
+  // The upstream's end-to-end fields (its connection-specific ones are its
+  // codec's business), then what the route does to them.
+  upstream_fields_.clear();
+  for (const http::header& h : rs.headers)
+    if (!http1::is_hop_by_hop(h.name, rs.connection_tokens)) upstream_fields_.push_back(h);
+  response_policy_input in;
+  in.upstream = upstream_fields_;
+  in.upstream_version_minor = rs.version_minor;
+  if (rule_ && !rule_->response_headers.empty()) in.modifier = &rule_->response_headers;
+  if (!cors_origin_.empty() && rule_ && rule_->cors) {
+    in.cors = &*rule_->cors;
+    in.cors_origin = cors_origin_;
   }
-  out.append(rs.version_minor == 0 ? "via: 1.0 gateway\r\n"sv : "via: 1.1 gateway\r\n"sv);
-  if (modifier) append_modifier_fields(out, *modifier);
-  if (cors) append_cors_fields(out, *cors, cors_origin_, false, {}, {});
-  out.append(set_cookie_);
-  if (!bodyless) {
-    if (chunked_to_client) {
-      out.append("transfer-encoding: chunked\r\n"sv);
-    } else if (rs.has_content_length) {
-      out.append("content-length: "sv);
-      append_uint(out, rs.content_length);
-      out.append(crlf);
-    }
-  }
-  if (close)
-    out.append("connection: close\r\n"sv);
-  else if (client_version_minor_ == 0)
-    out.append("connection: keep-alive\r\n"sv);
-  out.append(crlf);
+  in.set_cookie = set_cookie_;
+  response_fields(in, response_fields_, response_scratch_);
+  http1::response_framing framing;
+  framing.bodyless = is_head_request_ || rs.status == 204 || rs.status == 304;
+  framing.chunked = chunked_to_client;
+  framing.has_length = rs.has_content_length;
+  framing.length = rs.content_length;
+  framing.close = close;
+  framing.keep_alive = client_version_minor_ == 0;
+  http1::write_response_head(head_out_, rs.status, rs.reason, response_fields_, framing);
 }
 
 asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, bool& body_done,

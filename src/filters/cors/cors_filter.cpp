@@ -58,10 +58,9 @@ class cors_filter final : public filter {
     h.remove("access-control-allow-origin");
     h.remove("access-control-allow-credentials");
     h.remove("access-control-expose-headers");
-    std::string lines;
-    append_cors_fields(lines, c_.policy, origin_, false, {}, {});
     std::vector<http::header> fields;
-    split_field_lines(lines, fields);
+    std::string expose;
+    cors_response_fields(c_.policy, origin_, fields, expose);
     for (const http::header& f : fields)
       h.add(f.name, f.value);
     return filter_status::next;
