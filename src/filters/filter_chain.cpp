@@ -1,6 +1,5 @@
 // The filter chain runtime and the small public types it is made of.
 #include "filters/filter_chain.hpp"
-#include "filters/field_lines.hpp"
 
 #include <gateway/error.hpp>
 
@@ -322,23 +321,5 @@ void* filter_chain::find_state(const void* key) const noexcept {
 void filter_chain::put_state(const void* key, void* object) {
   states_.emplace_back(key, object);
 }
-
-namespace filters {
-
-void split_field_lines(std::string_view lines, std::vector<http::header>& out) {
-  while (!lines.empty()) {
-    std::size_t end = lines.find("\r\n");
-    std::string_view line = lines.substr(0, end);
-    lines.remove_prefix(end == std::string_view::npos ? lines.size() : end + 2);
-    std::size_t colon = line.find(':');
-    if (colon == std::string_view::npos) continue;
-    std::string_view value = line.substr(colon + 1);
-    while (!value.empty() && value.front() == ' ')
-      value.remove_prefix(1);
-    out.push_back({line.substr(0, colon), value});
-  }
-}
-
-}  // namespace filters
 
 }  // namespace gateway

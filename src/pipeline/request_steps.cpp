@@ -51,9 +51,10 @@ const route_rule* pick_variant(const listener_runtime& lr, const route_rule& rul
 }  // namespace
 
 route_plan plan_route(const listener_runtime& lr, bool routable, const http1::request_head& rq,
-                      bool https, std::uint64_t ticket, std::string& fields,
+                      bool https, std::uint64_t ticket, owned_fields& fields, std::string& scratch,
                       std::string& cors_origin) {
   route_plan plan;
+  fields.clear();
   const std::string_view path = rq.path;  // normalised already (normalize_request)
   const request_view view{rq.method, rq.host, path, rq.query, rq.headers};
   route_selection sel = routable ? lr.table->match(view) : route_selection{};
@@ -84,9 +85,8 @@ route_plan plan_route(const listener_runtime& lr, bool routable, const http1::re
       rc.listener_port = lr.config.port;
       rc.matched_prefix = plan.matched_prefix;
       rc.regex = plan.path_regex;
-      redirect_location(*sel.rule->redirect, rc, fields);
-      fields.insert(0, "location: "sv);
-      fields.append(crlf);
+      redirect_location(*sel.rule->redirect, rc, scratch);
+      fields.add("location"sv, scratch);
     }
   }
   cors_origin.clear();
@@ -104,8 +104,8 @@ route_plan plan_route(const listener_runtime& lr, bool routable, const http1::re
       cors_origin.assign(origin->value);
       if (preflight) {
         const auto* asked = http::find_header(rq.headers, "access-control-request-headers");
-        append_cors_fields(fields, *sel.rule->cors, origin->value, true, method->value,
-                           asked ? asked->value : std::string_view());
+        cors_preflight_fields(*sel.rule->cors, origin->value, method->value,
+                              asked ? asked->value : std::string_view(), fields);
       }
     }
   }

@@ -13,6 +13,7 @@
 #include "pipeline/request_normalizer.hpp"
 #include "server/snapshot.hpp"
 #include "stream/cookies.hpp"
+#include "stream/owned_fields.hpp"
 
 namespace re2 {
 class RE2;
@@ -57,10 +58,11 @@ struct route_plan {
 // Routes `rq`, normalised by normalize_request, on `lr` (`routable` false: no
 // listener takes the Host, so no route). A rule whose backends carry filters
 // is served by the backend variant `ticket` (random bits) picks by weight.
-// `fields` gets a redirect's Location line or a preflight's
-// CORS lines; `cors_origin` the Origin when the rule's CORS policy allows it.
+// `fields` gets (in place of what it held) a redirect's Location or a
+// preflight's CORS fields, made in `scratch`; `cors_origin` the Origin when
+// the rule's CORS policy allows it.
 route_plan plan_route(const listener_runtime& lr, bool routable, const http1::request_head& rq,
-                      bool https, std::uint64_t ticket, std::string& fields,
+                      bool https, std::uint64_t ticket, owned_fields& fields, std::string& scratch,
                       std::string& cors_origin);
 
 // What the upstream head is made from.

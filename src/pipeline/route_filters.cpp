@@ -3,6 +3,7 @@
 #include <re2/re2.h>
 
 #include <algorithm>
+#include <charconv>
 
 #include "http1/head_text.hpp"
 #include "router/host_name.hpp"
@@ -280,44 +281,39 @@ void cors_response_fields(const cors_policy& p, std::string_view origin,
   }
 }
 
-void append_cors_fields(std::string& out, const cors_policy& p, std::string_view origin,
-                        bool preflight, std::string_view request_method,
-                        std::string_view request_headers) {
-  auto join = [&](const std::vector<std::string>& values) {
+void cors_preflight_fields(const cors_policy& p, std::string_view origin,
+                           std::string_view request_method, std::string_view request_headers,
+                           owned_fields& out) {
+  std::string list;  // a preflight is rare: one small string is fine
+  auto join = [&](const std::vector<std::string>& values) -> std::string_view {
+    list.clear();
     for (std::size_t i = 0; i < values.size(); ++i) {
-      if (i) out.append(", ");
-      out.append(values[i]);
+      if (i) list.append(", ");
+      list.append(values[i]);
     }
+    return list;
   };
   {
-    // The fields every answer carries, once as text (a preflight is rare).
     std::vector<http::header> fields;
     std::string expose;
     cors_response_fields(p, origin, fields, expose);
     for (const http::header& h : fields)
-      append_field(out, h.name, h.value);
+      out.add(h.name, h.value);
   }
-  if (!preflight) return;
   auto wildcard = [](const std::vector<std::string>& v) {
     return v.size() == 1 && v.front() == "*";
   };
-  out.append("access-control-allow-methods: ");
-  if (wildcard(p.allow_methods))
-    out.append(p.allow_credentials ? request_method : std::string_view("*"));
-  else
-    join(p.allow_methods);
-  out.append("\r\n");
-  if (!p.allow_headers.empty()) {
-    out.append("access-control-allow-headers: ");
-    if (wildcard(p.allow_headers))
-      out.append(p.allow_credentials ? request_headers : std::string_view("*"));
-    else
-      join(p.allow_headers);
-    out.append("\r\n");
-  }
-  out.append("access-control-max-age: ");
-  append_uint(out, static_cast<std::uint64_t>(p.max_age.count()));
-  out.append("\r\n");
+  out.add("access-control-allow-methods",
+          wildcard(p.allow_methods) ? (p.allow_credentials ? request_method : std::string_view("*"))
+                                    : join(p.allow_methods));
+  if (!p.allow_headers.empty())
+    out.add("access-control-allow-headers",
+            wildcard(p.allow_headers)
+                ? (p.allow_credentials ? request_headers : std::string_view("*"))
+                : join(p.allow_headers));
+  char age[24];
+  auto end = std::to_chars(age, age + sizeof age, p.max_age.count()).ptr;
+  out.add("access-control-max-age", std::string_view(age, static_cast<std::size_t>(end - age)));
 }
 
 }  // namespace gateway

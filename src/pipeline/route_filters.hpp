@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "stream/owned_fields.hpp"
+
 namespace re2 {
 class RE2;
 }
@@ -64,10 +66,10 @@ bool cors_allows(const cors_policy& policy, std::string_view origin) noexcept;
 // joined expose list; it must not change while `out` is used).
 void cors_response_fields(const cors_policy& policy, std::string_view origin,
                           std::vector<http::header>& out, std::string& scratch);
-// Appends the CORS fields for an allowed `origin`: for a preflight (with the
-// request's Access-Control-Request-Method/-Headers), or for an actual response.
-void append_cors_fields(std::string& out, const cors_policy& policy, std::string_view origin,
-                        bool preflight, std::string_view request_method,
-                        std::string_view request_headers);
+// Adds to `out` the fields of the gateway's answer to a preflight from an
+// allowed `origin` (with the request's Access-Control-Request-Method/-Headers).
+void cors_preflight_fields(const cors_policy& policy, std::string_view origin,
+                           std::string_view request_method, std::string_view request_headers,
+                           owned_fields& out);
 
 }  // namespace gateway

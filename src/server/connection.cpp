@@ -8,7 +8,6 @@
 #include <charconv>
 
 #include "filters/client_address.hpp"
-#include "filters/field_lines.hpp"
 #include "http1/head_text.hpp"
 #include "pipeline/request_steps.hpp"
 #include "server/worker.hpp"
@@ -250,7 +249,7 @@ asio::awaitable<void> connection::pause(std::chrono::milliseconds d) {
 route_selection connection::route_request(const listener_runtime* chosen) {
   const listener_runtime& lr = *listener_rt_;
   const route_plan plan = plan_route(lr, chosen != nullptr, request_, client_.tls() != nullptr,
-                                     worker_.random(), location_, cors_origin_);
+                                     worker_.random(), made_fields_, made_scratch_, cors_origin_);
   const route_selection& sel = plan.selection;
   rule_ = sel.rule;
   route_ = sel.matched_route;
@@ -298,13 +297,13 @@ asio::awaitable<bool> connection::serve_request() {
     a.close = true;
   } else if (normalized_ == normalize_result::redirect) {
     a.status = 307;
-    a.extra = location_;
+    a.made = &made_fields_;
   } else if (!rule_) {
     a.status = 404;
     a.body = "no route matches this request\n";
   } else if (cors_preflight_) {
     a.status = 204;
-    a.extra = location_;
+    a.made = &made_fields_;
   } else if (!listener_rt_->config.filters.empty() || !rule_->filters.empty()) {
     // The filters see the head while its bytes are still in the buffer; their
     // edits go into the upstream head, then the head leaves the buffer.
@@ -378,7 +377,7 @@ asio::awaitable<bool> connection::serve_request() {
     a.close = !body_done || !client_keep_alive_;
     if (!failure_answer(result, a)) co_return false;
   }
-  co_await local_reply(a.status, a.body, a.close, a.extra, a.fields);
+  co_await local_reply(a.status, a.body, a.close, a.made, a.fields);
   co_return !a.close && client_keep_alive_;
 }
 
@@ -426,7 +425,8 @@ bool connection::begin_request() {
   assign_request_id();
   route_request(normalized_ == normalize_result::ok ? chosen : nullptr);
   if (normalized_ == normalize_result::redirect) {
-    location_.assign("location: ").append(request_.target).append("\r\n");
+    made_fields_.clear();
+    made_fields_.add("location"sv, request_.target);
   }
   method_retriable_ = retriable_method();
   return request_.chunked || request_body_left_ > 0;
@@ -447,7 +447,7 @@ void connection::head_to_upstream() {
 void connection::check_rule(answer& a) {
   if (rule_->redirect) {
     a.status = rule_->redirect->status_code;
-    a.extra = location_;
+    a.made = &made_fields_;
     return;
   }
   max_request_body_ =
@@ -613,8 +613,9 @@ bool connection::failure_answer(outcome result, answer& a) {
     case outcome::overflow:
       a.status = 503;
       a.body = "upstream overflow\n";
-      overflow_field_.assign("x-gateway-overflow: "sv).append(overflow_).append("\r\n"sv);
-      a.extra = overflow_field_;
+      overflow_field_.clear();
+      overflow_field_.add("x-gateway-overflow"sv, overflow_);
+      a.made = &overflow_field_;
       return true;
     case outcome::no_endpoint:
       a.status = 503;
@@ -748,7 +749,7 @@ asio::awaitable<bool> connection::write_client(std::span<const asio::const_buffe
 }
 
 asio::awaitable<void> connection::local_reply(int status, std::string_view body, bool close,
-                                              std::string_view extra_fields,
+                                              const owned_fields* made,
                                               std::span<const http::header> fields) {
   if (!open_ || force_closed_) co_return;
   if (filters_.dropped()) {  // a filter asked for no answer at all, whichever hook it was
@@ -756,7 +757,7 @@ asio::awaitable<void> connection::local_reply(int status, std::string_view body,
     co_return;
   }
   reply_fields_.clear();
-  filters::split_field_lines(extra_fields, reply_fields_);
+  if (made) made->append_to(reply_fields_);
   reply_fields_.insert(reply_fields_.end(), fields.begin(), fields.end());
   if (!http::find_header(reply_fields_, "content-type"))
     reply_fields_.insert(reply_fields_.begin(), {"content-type"sv, "text/plain; charset=utf-8"sv});

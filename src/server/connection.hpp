@@ -15,6 +15,7 @@
 #include "pipeline/request_normalizer.hpp"
 #include "server/byte_buffer.hpp"
 #include "server/snapshot.hpp"
+#include "stream/owned_fields.hpp"
 #include "transport/client_stream.hpp"
 #include "transport/watchdog.hpp"
 #include "upstream/connection_pool.hpp"
@@ -77,7 +78,7 @@ class connection : public std::enable_shared_from_this<connection> {
     int status = 0;
     std::string_view body;
     bool close = false;
-    std::string_view extra;                // whole field lines (Location, CORS)
+    const owned_fields* made = nullptr;    // the gateway's own fields (Location, CORS)
     std::span<const http::header> fields;  // a filter's
   };
   // The start of serve_request that needs no waiting: listener, flags, request
@@ -143,11 +144,11 @@ class connection : public std::enable_shared_from_this<connection> {
                                                  bool& replayable);
   asio::awaitable<bool> read_response_head(upstream_connection& up);
   asio::awaitable<bool> relay_response(upstream_connection& up, bool& upstream_reusable);
-  // Answers for the gateway; `extra_fields` are whole "name: value\r\n" lines
-  // (a redirect's Location, a CORS preflight's fields), `fields` more of them
-  // (a filter's). With response filters, they see (and may change) it first.
+  // Answers for the gateway with the fields it `made` (a redirect's Location,
+  // a CORS preflight's fields) and `fields` (a filter's). With response
+  // filters, they see (and may change) it first.
   asio::awaitable<void> local_reply(int status, std::string_view body, bool close,
-                                    std::string_view extra_fields = {},
+                                    const owned_fields* made = nullptr,
                                     std::span<const http::header> fields = {});
   // Sends the reply a filter asked for.
   asio::awaitable<void> filter_reply(bool close);
@@ -195,8 +196,9 @@ class connection : public std::enable_shared_from_this<connection> {
   std::string target_buf_;  // the request's target when normalisation changed it
   std::string authority_;   // "ip:port" this connection arrived on, for requests without Host
   normalize_result normalized_ = normalize_result::ok;
-  std::string location_;     // a redirect's Location field, or a CORS preflight's fields
-  std::string cors_origin_;  // the request's Origin when the rule's CORS policy allows it
+  owned_fields made_fields_;  // a redirect's Location, or a CORS preflight's fields
+  std::string made_scratch_;  // where plan_route makes a Location
+  std::string cors_origin_;   // the request's Origin when the rule's CORS policy allows it
   bool cors_preflight_ = false;
   std::string rewrite_buf_;               // a URLRewrite's path
   std::string_view route_path_;           // the normalised path routed on
@@ -229,8 +231,8 @@ class connection : public std::enable_shared_from_this<connection> {
   endpoint_state* endpoint_active_ = nullptr;  // counted in its `active` (least_request)
   cluster_state* retrying_ = nullptr;          // holds one of its retry slots
   std::string_view overflow_;                  // the circuit breaker that refused
-  std::string overflow_field_;  // "x-gateway-overflow: <limit>" of an overflow answer
-  std::string set_cookie_;      // a generated hash cookie's Set-Cookie value, for the response
+  owned_fields overflow_field_;  // "x-gateway-overflow: <limit>" of an overflow answer
+  std::string set_cookie_;       // a generated hash cookie's Set-Cookie value, for the response
   // The proxied response's fields on the neutral model (views into up_, the
   // rule and response_scratch_), rebuilt for each response head.
   std::vector<http::header> upstream_fields_;

@@ -12,7 +12,6 @@
 
 #include "core/json_writer.hpp"
 #include "filters/client_address.hpp"
-#include "filters/field_lines.hpp"
 #include "filters/filter_chain.hpp"
 #include "http1/serializer.hpp"
 #include "pipeline/request_steps.hpp"
@@ -176,7 +175,7 @@ class evaluation final : public chain_observer {
 
   filter_status run_chain(phase p);
   // Answers for the gateway: response filters, then the bytes parsed back.
-  void reply(int status, std::string_view body, bool close, std::string_view extra = {},
+  void reply(int status, std::string_view body, bool close, const owned_fields* made = nullptr,
              std::span<const http::header> fields = {});
   void filter_reply(bool close);
 
@@ -190,7 +189,8 @@ class evaluation final : public chain_observer {
 
   std::string text_;  // the request as a client would send it
   http1::request_head head_;
-  std::string target_buf_, fields_, cors_origin_, head_out_, rewrite_buf_;
+  std::string target_buf_, scratch_, cors_origin_, head_out_, rewrite_buf_;
+  owned_fields fields_;  // the gateway's own (Location, a preflight's CORS fields)
   const listener_runtime* listener_ = nullptr;
   bool https_ = false;
   bool head_request_ = false;
@@ -254,10 +254,10 @@ filter_status evaluation::run_chain(phase p) {
   }
 }
 
-void evaluation::reply(int status, std::string_view body, bool close, std::string_view extra,
+void evaluation::reply(int status, std::string_view body, bool close, const owned_fields* made,
                        std::span<const http::header> fields) {
   reply_fields_.clear();
-  filters::split_field_lines(extra, reply_fields_);
+  if (made) made->append_to(reply_fields_);
   reply_fields_.insert(reply_fields_.end(), fields.begin(), fields.end());
   if (!http::find_header(reply_fields_, "content-type"))
     reply_fields_.insert(reply_fields_.begin(), {"content-type"sv, "text/plain; charset=utf-8"sv});
@@ -361,11 +361,12 @@ void evaluation::run(const evaluation_request& rq, const parsed_url& url,
   if (admitted.normalized == normalize_result::reject)
     return reply(400, refused_request_body, true);
   if (admitted.normalized == normalize_result::redirect) {
-    fields_.assign("location: ").append(head_.target).append("\r\n");
-    return reply(307, {}, head_.chunked || head_.content_length > 0, fields_);
+    fields_.clear();
+    fields_.add("location", head_.target);
+    return reply(307, {}, head_.chunked || head_.content_length > 0, &fields_);
   }
-  const route_plan plan =
-      plan_route(lr, chosen != nullptr, head_, https_, random_bits(), fields_, cors_origin_);
+  const route_plan plan = plan_route(lr, chosen != nullptr, head_, https_, random_bits(), fields_,
+                                     scratch_, cors_origin_);
   const route_rule* rule = plan.selection.rule;
   if (rule) {
     const route& r = *plan.selection.matched_route;
@@ -376,7 +377,7 @@ void evaluation::run(const evaluation_request& rq, const parsed_url& url,
   const bool has_body = head_.chunked || (head_.has_content_length && head_.content_length > 0);
   bool close = has_body;
   if (!rule) return reply(404, "no route matches this request\n", close);
-  if (plan.cors_preflight) return reply(204, {}, close, fields_);
+  if (plan.cors_preflight) return reply(204, {}, close, &fields_);
 
   if (!lr.config.filters.empty() || !rule->filters.empty()) {
     chain_request cr;
@@ -428,7 +429,7 @@ void evaluation::run(const evaluation_request& rq, const parsed_url& url,
   if (chain_.active()) chain_.end_request_head();
 
   // What the rule answers without an upstream.
-  if (rule->redirect) return reply(rule->redirect->status_code, {}, close, fields_);
+  if (rule->redirect) return reply(rule->redirect->status_code, {}, close, &fields_);
   const std::uint64_t max_body = rule->max_request_body.value_or(lr.config.limits.max_request_body);
   if (max_body && head_.has_content_length && head_.content_length > max_body)
     return reply(413, "request body too large\n", true);

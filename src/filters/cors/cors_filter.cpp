@@ -9,7 +9,6 @@
 #include <vector>
 
 #include "filters/builtin.hpp"
-#include "filters/field_lines.hpp"
 #include "filters/json_config.hpp"
 #include "pipeline/route_filters.hpp"
 
@@ -42,10 +41,10 @@ class cors_filter final : public filter {
     auto method = ctx.request_headers().get("access-control-request-method");
     if (ctx.method() != "OPTIONS" || !method) return filter_status::next;
     auto asked = ctx.request_headers().get("access-control-request-headers");
-    std::string lines;
-    append_cors_fields(lines, c_.policy, origin_, true, *method, asked.value_or(""));
+    owned_fields made;
+    cors_preflight_fields(c_.policy, origin_, *method, asked.value_or(""), made);
     std::vector<http::header> fields;
-    split_field_lines(lines, fields);
+    made.append_to(fields);
     ctx.send_local_reply(204, {}, fields);
     preflight_ = true;
     return filter_status::stop;
