@@ -47,6 +47,25 @@ void write_local_reply(std::string& out, int status, std::span<const http::heade
   if (!head_request) out.append(body);
 }
 
+void write_request_head(std::string& out, std::string_view method, std::string_view target,
+                        std::span<const http::header> fields, const request_framing& framing) {
+  out.clear();
+  out.append(method);
+  out.push_back(' ');
+  out.append(target);
+  out.append(" HTTP/1.1\r\n"sv);
+  for (const http::header& h : fields)
+    append_field(out, h.name, h.value);
+  if (framing.chunked) {
+    out.append("transfer-encoding: chunked\r\n"sv);
+  } else if (framing.has_length) {
+    out.append("content-length: "sv);
+    append_uint(out, framing.length);
+    out.append(crlf);
+  }
+  out.append(crlf);
+}
+
 void write_response_head(std::string& out, int status, std::string_view reason,
                          std::span<const http::header> fields, const response_framing& framing) {
   out.clear();

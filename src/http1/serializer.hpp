@@ -27,6 +27,18 @@ void write_local_reply(std::string& out, int status, std::span<const http::heade
                        std::string_view body, bool close, std::string_view request_id,
                        bool head_request);
 
+// How a request head frames its body on HTTP/1.1.
+struct request_framing {
+  bool chunked = false;
+  bool has_length = false;
+  std::uint64_t length = 0;  // with has_length and not chunked
+};
+
+// Writes into `out` a request head: "<method> <target> HTTP/1.1", `fields`
+// (end-to-end only, no framing fields) and the framing fields.
+void write_request_head(std::string& out, std::string_view method, std::string_view target,
+                        std::span<const http::header> fields, const request_framing& framing);
+
 // How a response head frames its body on HTTP/1.1.
 struct response_framing {
   bool bodyless = false;  // HEAD, 204, 304: no body, and the fields' Content-Length kept as is

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "http1/head_text.hpp"
+#include "http1/serializer.hpp"
 #include "pipeline/route_filters.hpp"
 
 namespace gateway {
@@ -112,38 +113,38 @@ route_plan plan_route(const listener_runtime& lr, bool routable, const http1::re
   return plan;
 }
 
-void write_upstream_head(std::string& out, std::string& rewrite_buf,
-                         const upstream_head_input& in) {
+void make_upstream_request(const upstream_head_input& in, upstream_scratch& s) {
   const http1::request_head& rq = *in.request;
   const route_rule* rule = in.rule;
   const url_rewrite* rewrite = rule && rule->rewrite ? &*rule->rewrite : nullptr;
   const header_modifier* modifier =
       rule && !rule->request_headers.empty() ? &rule->request_headers : nullptr;
-  std::string_view path = in.path;
-  out.clear();
-  out.append(rq.method);
-  out.push_back(' ');
+  s.method = rq.method;
   const bool absolute_form = rq.target.front() != '/' && rq.target != "*";
   const bool rewrite_path = rewrite && rewrite->path.type != path_rewrite_type::none;
   if (absolute_form || rewrite_path || in.query_replaced) {
-    if (rewrite_path) {
-      rewritten_path(rewrite->path, path, in.matched_prefix, in.path_regex, rewrite_buf);
-      path = rewrite_buf;
-    }
-    out.append(path);
+    if (rewrite_path)
+      rewritten_path(rewrite->path, in.path, in.matched_prefix, in.path_regex, s.target_buf);
+    else
+      s.target_buf.assign(in.path);
     if (!rq.query.empty() ||
         (!in.query_replaced && rq.target.find('?') != std::string_view::npos)) {
-      out.push_back('?');
-      out.append(rq.query);
+      s.target_buf.push_back('?');
+      s.target_buf.append(rq.query);
     }
+    s.target = s.target_buf;
   } else {
-    out.append(rq.target);
+    s.target = rq.target;
   }
-  out.append(" HTTP/1.1\r\n"sv);
+  std::vector<http::header>& out = s.fields;
+  out.clear();
   // The authority routed on goes upstream: the absolute form's, a rewrite's,
   // or (a request without Host, HTTP/1.0) the one the gateway assumed.
   const bool replace_host = rq.absolute_form || (rewrite && !rewrite->hostname.empty());
-  bool has_host = false, has_xff = false, has_via = false, has_xfcc = false;
+  bool has_host = false;
+  const http::header* first_xff = nullptr;
+  const http::header* first_via = nullptr;
+  const http::header* first_xfcc = nullptr;
   // X-Forwarded-Client-Cert: dropped unless the listener passes it on, and on
   // mTLS connections appended to or replaced with this client's element.
   using xfcc_mode = client_cert_forwarding::mode;
@@ -162,64 +163,67 @@ void write_upstream_head(std::string& out, std::string& rewrite_buf,
       continue;
     if (is_named(h.name, "host")) has_host = true;
     if (is_named(h.name, "x-forwarded-for")) {
-      has_xff = true;
+      if (!first_xff) first_xff = &h;
       continue;
     }
     if (is_named(h.name, "via")) {
-      has_via = true;
+      if (!first_via) first_via = &h;
       continue;
     }
     if (is_named(h.name, "x-forwarded-client-cert")) {
-      if (pass_xfcc) append_field(out, h.name, h.value);
-      has_xfcc = true;
+      if (pass_xfcc) out.push_back(h);
+      if (!first_xfcc) first_xfcc = &h;
       continue;
     }
-    append_field(out, h.name, h.value);
+    out.push_back(h);
   }
+  // Merged lists (RFC 7239 style) with this hop appended: the client's own
+  // values are copied only when there are some.
+  auto merged = [&](const http::header* first, std::string_view name, std::string_view sep,
+                    std::string_view hop, std::string& buf) -> std::string_view {
+    if (!first) return hop;
+    buf.clear();
+    for (const http::header& h : rq.headers)
+      if (&h >= first && is_named(h.name, name)) buf.append(h.value).append(sep);
+    buf.append(hop);
+    return buf;
+  };
   if (add_xfcc) {
-    out.append("x-forwarded-client-cert: "sv);
-    if (has_xfcc && xfcc.how == xfcc_mode::append_forward)
-      for (const http::header& h : rq.headers)
-        if (is_named(h.name, "x-forwarded-client-cert")) {
-          out.append(h.value);
-          out.push_back(',');
-        }
-    out.append(in.tls->forwarded_element(xfcc));
-    out.append(crlf);
+    std::string_view element = in.tls->forwarded_element(xfcc);
+    out.push_back({"x-forwarded-client-cert"sv,
+                   xfcc.how == xfcc_mode::append_forward
+                       ? merged(first_xfcc, "x-forwarded-client-cert", ","sv, element, s.xfcc)
+                       : element});
   }
   if ((replace_host || !has_host) && !(modifier && sets_field(*modifier, "host")))
-    append_field(out, "host", rewrite && !rewrite->hostname.empty() ? rewrite->hostname : rq.host);
-  // Merged into one field each, with this hop appended (RFC 7239 style lists).
-  out.append("x-forwarded-for: "sv);
-  if (has_xff) {
-    for (const http::header& h : rq.headers)
-      if (is_named(h.name, "x-forwarded-for")) {
-        out.append(h.value);
-        out.append(", "sv);
-      }
+    out.push_back({"host"sv, rewrite && !rewrite->hostname.empty()
+                                 ? std::string_view(rewrite->hostname)
+                                 : rq.host});
+  out.push_back(
+      {"x-forwarded-for"sv, merged(first_xff, "x-forwarded-for", ", "sv, in.client_ip, s.xff)});
+  out.push_back({"x-forwarded-proto"sv, in.https ? "https"sv : "http"sv});
+  if (!rq.host.empty()) out.push_back({"x-forwarded-host"sv, rq.host});
+  out.push_back(
+      {"via"sv, merged(first_via, "via", ", "sv,
+                       rq.version_minor == 0 ? "1.0 gateway"sv : "1.1 gateway"sv, s.via)});
+  if (!in.generated_request_id.empty()) out.push_back({"x-request-id"sv, in.generated_request_id});
+  if (modifier) {
+    for (const auto& f : modifier->set)
+      out.push_back({f.name, f.value});
+    for (const auto& f : modifier->add)
+      out.push_back({f.name, f.value});
   }
-  out.append(in.client_ip);
-  out.append(in.https ? "\r\nx-forwarded-proto: https\r\n"sv : "\r\nx-forwarded-proto: http\r\n"sv);
-  if (!rq.host.empty()) append_field(out, "x-forwarded-host", rq.host);
-  out.append("via: "sv);
-  if (has_via) {
-    for (const http::header& h : rq.headers)
-      if (is_named(h.name, "via")) {
-        out.append(h.value);
-        out.append(", "sv);
-      }
-  }
-  out.append(rq.version_minor == 0 ? "1.0 gateway\r\n"sv : "1.1 gateway\r\n"sv);
-  if (!in.generated_request_id.empty()) append_field(out, "x-request-id", in.generated_request_id);
-  if (modifier) append_modifier_fields(out, *modifier);
-  if (rq.chunked) {
-    out.append("transfer-encoding: chunked\r\n"sv);
-  } else if (rq.has_content_length) {
-    out.append("content-length: "sv);
-    append_uint(out, rq.content_length);
-    out.append(crlf);
-  }
-  out.append(crlf);
+}
+
+void write_upstream_head(std::string& out, upstream_scratch& scratch,
+                         const upstream_head_input& in) {
+  make_upstream_request(in, scratch);
+  const http1::request_head& rq = *in.request;
+  http1::request_framing framing;
+  framing.chunked = rq.chunked;
+  framing.has_length = rq.has_content_length;
+  framing.length = rq.content_length;
+  http1::write_request_head(out, scratch.method, scratch.target, scratch.fields, framing);
 }
 
 std::size_t write_request_id(char* out, std::uint64_t a, std::uint64_t b) noexcept {

@@ -80,10 +80,25 @@ struct upstream_head_input {
   std::string_view generated_request_id;  // set when the gateway made the id
 };
 
-// Writes into `out` the head the upstream receives: rewrites, hop-by-hop
-// fields dropped, X-Forwarded-*, Via, XFCC, the rule's header modifier and
-// the body framing. `rewrite_buf` holds a rewritten path.
-void write_upstream_head(std::string& out, std::string& rewrite_buf, const upstream_head_input& in);
+// The request the upstream receives, on the neutral model: its method, its
+// target (rewritten, or the client's) and its fields (hop-by-hop ones dropped,
+// X-Forwarded-*, Via, XFCC, the request id and the rule's header modifier
+// applied). The views point into the request, the rule, the listener, the
+// TLS session and the buffers here, which are reused from request to request.
+struct upstream_scratch {
+  std::string_view method;
+  std::string_view target;
+  std::vector<http::header> fields;
+  std::string target_buf;      // a rewritten target
+  std::string xff, via, xfcc;  // merged lists, when the client sent some
+};
+
+// Fills `scratch` with the upstream request for `in`.
+void make_upstream_request(const upstream_head_input& in, upstream_scratch& scratch);
+
+// make_upstream_request, then its HTTP/1.1 head (with the request's body framing) into `out`.
+void write_upstream_head(std::string& out, upstream_scratch& scratch,
+                         const upstream_head_input& in);
 
 // Writes a UUIDv4-shaped request id made of `a` and `b` (random bits) into
 // `out` (36 characters); returns its length.

@@ -12,7 +12,7 @@
 #include "http1/chunked_decoder.hpp"
 #include "http1/http1_parser.hpp"
 #include "http1/serializer.hpp"
-#include "pipeline/request_normalizer.hpp"
+#include "pipeline/request_steps.hpp"
 #include "server/byte_buffer.hpp"
 #include "server/snapshot.hpp"
 #include "stream/owned_fields.hpp"
@@ -200,7 +200,7 @@ class connection : public std::enable_shared_from_this<connection> {
   std::string made_scratch_;  // where plan_route makes a Location
   std::string cors_origin_;   // the request's Origin when the rule's CORS policy allows it
   bool cors_preflight_ = false;
-  std::string rewrite_buf_;               // a URLRewrite's path
+  upstream_scratch upstream_request_;     // the upstream request on the neutral model (reused)
   std::string_view route_path_;           // the normalised path routed on
   std::string_view matched_prefix_;       // the PathPrefix that selected the rule
   const re2::RE2* path_regex_ = nullptr;  // the rule's RegularExpression match, if any

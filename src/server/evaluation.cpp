@@ -189,7 +189,8 @@ class evaluation final : public chain_observer {
 
   std::string text_;  // the request as a client would send it
   http1::request_head head_;
-  std::string target_buf_, scratch_, cors_origin_, head_out_, rewrite_buf_;
+  std::string target_buf_, scratch_, cors_origin_, head_out_;
+  upstream_scratch upstream_request_;
   owned_fields fields_;  // the gateway's own (Location, a preflight's CORS fields)
   const listener_runtime* listener_ = nullptr;
   bool https_ = false;
@@ -416,7 +417,7 @@ void evaluation::run(const evaluation_request& rq, const parsed_url& url,
   in.https = https_;
   in.client_ip = rq.client_ip;
   in.generated_request_id = generated;
-  write_upstream_head(head_out_, rewrite_buf_, in);
+  write_upstream_head(head_out_, upstream_request_, in);
   const resolved_rule* resolved = plan.resolved;
   const resolved_backend* backend =
       resolved && !resolved->backends.empty() ? pick_backend(*resolved, random_bits) : nullptr;

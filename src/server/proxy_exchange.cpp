@@ -39,7 +39,7 @@ void connection::build_upstream_head(std::string_view path, std::string_view mat
   in.tls = client_.tls();
   in.client_ip = {client_ip_, client_ip_len_};
   if (request_id_generated_) in.generated_request_id = request_id();
-  write_upstream_head(head_out_, rewrite_buf_, in);
+  write_upstream_head(head_out_, upstream_request_, in);
 }
 
 void connection::build_response_head(bool chunked_to_client, bool close) {

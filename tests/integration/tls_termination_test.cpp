@@ -372,6 +372,23 @@ TEST_SUITE("tls termination") {
                                            .cert_file = pki.path("alice.crt"),
                                            .key_file = pki.path("alice.key")});
     CHECK(alice2.exchange(get_request("x")).starts_with("HTTP/1.1 200"));
+
+    // AppendForward: the client's elements, from all its fields in order, then its own.
+    running_gateway appending(load_on_loopback(
+        base + client_policy("  tls:\n    clientValidation:\n      caCertificateRefs: [{kind: "
+                             "ConfigMap, name: client-ca}]\n  headers:\n    "
+                             "xForwardedClientCert: {mode: AppendForward, certDetailsToAdd: "
+                             "[Subject]}\n")));
+    tls_client alice3(https_port(appending), {.sni = "upstream.test",
+                                              .cert_file = pki.path("alice.crt"),
+                                              .key_file = pki.path("alice.key")});
+    CHECK(alice3
+              .exchange("GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-Client-Cert: By=one\r\n"
+                        "X-Forwarded-Client-Cert: By=two\r\n\r\n")
+              .starts_with("HTTP/1.1 200"));
+    CHECK(up.last().header("x-forwarded-client-cert") ==
+          "By=one,By=two,Hash=" + alice_hash + ";Subject=\"CN=alice\"");
+    CHECK(up.last().count("x-forwarded-client-cert") == 1);
   }
 
   TEST_CASE("a connection made for a listener without mTLS cannot reach one with it (421)") {
