@@ -335,9 +335,11 @@ asio::awaitable<bool> connection::serve_request() {
     for (std::uint32_t tries = 1;; ++tries) {
       result = co_await exchange(cluster, body_done, retry ? &retries_left : nullptr);
       end_retry();
-      if (retries_left == 0 || !worth_retry(result)) break;
+      if (retries_left == 0 || !replayable_ || force_closed_ ||
+          !retries_outcome(*retry, result))
+        break;
       --retries_left;
-      const auto wait = retry_wait(*retry, tries);
+      const auto wait = retry_backoff(*retry, tries, worker_.random());
       if (request_deadline_ != steady_clock::time_point{} &&
           coarse_now() + wait >= request_deadline_) {
         // The request's deadline comes before the next try could: its
@@ -428,7 +430,8 @@ bool connection::begin_request() {
     made_fields_.clear();
     made_fields_.add("location"sv, request_.target);
   }
-  method_retriable_ = retriable_method();
+  method_retriable_ =
+      gateway::retriable_method(rule_ && rule_->retry ? &*rule_->retry : nullptr, request_.method);
   return request_.chunked || request_body_left_ > 0;
 }
 
@@ -487,36 +490,9 @@ void connection::prepare_pick() {
       lb.hash, request_.headers, client_view(), [this] { return worker_.random(); }, set_cookie_);
 }
 
-bool connection::connection_room(const cluster_state& cs, const endpoint_state& ep) noexcept {
-  const circuit_breaker_config& cb = cs.config().circuit_breakers;
-  return cs.connections.load(std::memory_order_relaxed) < cb.max_connections &&
-         (cb.max_connections_per_endpoint == 0 ||
-          ep.connections.load(std::memory_order_relaxed) < cb.max_connections_per_endpoint);
-}
-
 void connection::end_endpoint_request() noexcept {
   if (endpoint_active_) endpoint_active_->active.fetch_sub(1, std::memory_order_relaxed);
   endpoint_active_ = nullptr;
-}
-
-bool connection::retry_room(cluster_state& cs, std::uint32_t retries_now) noexcept {
-  const circuit_breaker_config& cb = cs.config().circuit_breakers;
-  if (retries_now >= cb.max_retries) {
-    cs.overflow_retries.fetch_add(1, std::memory_order_relaxed);
-    return false;
-  }
-  if (cb.retry_budget_percent) {
-    // Envoy's retry budget: retries in flight may be this share of the
-    // requests in flight (this one is between tries, so counted as one).
-    const std::uint64_t active = cs.requests.load(std::memory_order_relaxed) + 1;
-    const std::uint64_t allowed = std::max<std::uint64_t>(cb.retry_budget_min_concurrency,
-                                                          active * cb.retry_budget_percent / 100);
-    if (retries_now + 1 > allowed) {
-      cs.retries_budget_refused.fetch_add(1, std::memory_order_relaxed);
-      return false;
-    }
-  }
-  return true;
 }
 
 bool connection::admit_retry(cluster_state& cs) noexcept {
@@ -536,54 +512,6 @@ bool connection::admit_retry(cluster_state& cs) noexcept {
 void connection::end_retry() noexcept {
   if (retrying_) retrying_->retries.fetch_sub(1, std::memory_order_relaxed);
   retrying_ = nullptr;
-}
-
-bool connection::retriable_method() const noexcept {
-  const retry_policy* retry = rule_ && rule_->retry ? &*rule_->retry : nullptr;
-  if (!retry || retry->methods.empty()) return http1::is_idempotent(request_.method);
-  for (const std::string& m : retry->methods)
-    if (m == request_.method) return true;
-  return false;
-}
-
-bool connection::retry_status(int status) const noexcept {
-  if (!rule_ || !rule_->retry) return false;
-  const retry_policy& r = *rule_->retry;
-  const auto& on = r.retry_on;
-  if (on.server_error && status >= 500) return true;
-  if (on.gateway_error && (status == 502 || status == 503 || status == 504)) return true;
-  if (on.retriable_4xx && status == 409) return true;
-  return on.status_codes && std::find(r.codes.begin(), r.codes.end(), status) != r.codes.end();
-}
-
-bool connection::worth_retry(outcome result) const noexcept {
-  if (!replayable_ || force_closed_) return false;
-  const auto& on = rule_->retry->retry_on;
-  const bool any_failure = on.server_error || on.gateway_error;
-  switch (result) {
-    case outcome::retry_status:
-      return true;
-    case outcome::connect_failed:
-      return on.connect_failure || any_failure;
-    case outcome::upstream_failed:
-    case outcome::timeout:
-      return on.reset || any_failure;
-    default:
-      return false;
-  }
-}
-
-std::chrono::milliseconds connection::retry_wait(const retry_policy& retry,
-                                                 std::uint32_t tries) noexcept {
-  // Exponential backoff with jitter (0.5x to 1.5x of base x 2^(tries-1)),
-  // capped at max_backoff (10x the base unless set).
-  const auto base = retry.backoff.count() > 0 ? retry.backoff : std::chrono::milliseconds(25);
-  const auto cap = retry.max_backoff.count() > 0 ? retry.max_backoff : base * 10;
-  const auto wait = std::min(base * (1u << std::min(tries - 1, 16u)), cap);
-  const auto jittered =
-      wait / 2 +
-      std::chrono::milliseconds(worker_.random() % static_cast<std::uint64_t>(wait.count() + 1));
-  return std::min(jittered, cap);
 }
 
 bool connection::failure_answer(outcome result, answer& a) {

@@ -19,6 +19,7 @@
 #include "transport/client_stream.hpp"
 #include "transport/watchdog.hpp"
 #include "upstream/connection_pool.hpp"
+#include "upstream/retry_rules.hpp"
 
 namespace re2 {
 class RE2;
@@ -44,19 +45,7 @@ class connection : public std::enable_shared_from_this<connection> {
   connection* next = nullptr;
 
  private:
-  // What the upstream exchange ended with, decides the status a client sees.
-  enum class outcome {
-    ok,               // a response was relayed (possibly cut short)
-    connect_failed,   // 503
-    timeout,          // 504
-    upstream_failed,  // 502
-    client_failed,    // the client's body framing was broken: 400
-    client_gone,      // the client went away or was already answered
-    retry_status,     // the answer has a status the rule retries (dropped unread)
-    filter_reply,     // a filter stopped the exchange with a local reply
-    overflow,         // a circuit breaker refused it: 503 with x-gateway-overflow
-    no_endpoint,      // the cluster has no endpoint: 503
-  };
+  using outcome = try_outcome;
   enum class send_result { ok, upstream_error, client_error, bad_framing, too_large, filtered };
   enum class chain_phase { request, request_body, response, response_body };
 
@@ -90,26 +79,14 @@ class connection : public std::enable_shared_from_this<connection> {
   void check_rule(answer& a);
   // Picks the backend (and starts mirrors); an answer when it cannot be used.
   std::size_t choose_cluster(answer& a);
-  bool worth_retry(outcome result) const noexcept;
-  // Whether the rule retries a response with `status`.
-  bool retry_status(int status) const noexcept;
-  // Whether the method may be sent again once it reached the upstream (read
-  // while the head is in the buffer; see method_retriable_).
-  bool retriable_method() const noexcept;
-  // Whether the cluster's retry limits (max_retries, budget) leave room for
-  // one more retry when `retries_now` are in flight; counts a refusal.
-  static bool retry_room(cluster_state& cs, std::uint32_t retries_now) noexcept;
   // Takes one of the cluster's retry slots (max_retries, budget); false: none.
   bool admit_retry(cluster_state& cs) noexcept;
   void end_retry() noexcept;
-  // Whether the connection limits leave room for a new connection to `ep`.
-  static bool connection_room(const cluster_state& cs, const endpoint_state& ep) noexcept;
   // The end of a try's request on its endpoint (least-request counts).
   void end_endpoint_request() noexcept;
   // The consistent-hash key of the request for the picked backend's cluster
   // (and the cookie to set when the cluster generates one).
   void prepare_pick();
-  std::chrono::milliseconds retry_wait(const retry_policy& retry, std::uint32_t tries) noexcept;
   // The answer for an exchange that ended without relaying one; false: none
   // (the client is gone or was answered).
   bool failure_answer(outcome result, answer& a);

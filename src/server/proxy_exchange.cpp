@@ -234,7 +234,7 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
   // A status the rule retries: drop this answer unread (its connection with it)
   // while the request can still be sent again.
   if (retries_left && *retries_left > 0 && replayable_ && body_done &&
-      retry_status(response_.status) &&
+      retries_status(rule_ && rule_->retry ? &*rule_->retry : nullptr, response_.status) &&
       retry_room(cs, cs.retries.load(std::memory_order_relaxed))) {
     active_upstream_ = nullptr;
     upstream_.reset();
