@@ -12,6 +12,17 @@ namespace {
 constexpr std::string_view crlf = "\r\n";
 constexpr std::string_view last_chunk = "0\r\n";
 constexpr std::string_view last_chunk_no_trailers = "0\r\n\r\n";
+
+// The fields that frame a message's body: chunked, or a known length.
+void append_body_framing(std::string& out, bool chunked, bool has_length, std::uint64_t length) {
+  if (chunked) {
+    out.append("transfer-encoding: chunked\r\n"sv);
+  } else if (has_length) {
+    out.append("content-length: "sv);
+    append_uint(out, length);
+    out.append(crlf);
+  }
+}
 }  // namespace
 
 void write_status_line(std::string& out, int status, std::string_view reason) {
@@ -56,13 +67,7 @@ void write_request_head(std::string& out, std::string_view method, std::string_v
   out.append(" HTTP/1.1\r\n"sv);
   for (const http::header& h : fields)
     append_field(out, h.name, h.value);
-  if (framing.chunked) {
-    out.append("transfer-encoding: chunked\r\n"sv);
-  } else if (framing.has_length) {
-    out.append("content-length: "sv);
-    append_uint(out, framing.length);
-    out.append(crlf);
-  }
+  append_body_framing(out, framing.chunked, framing.has_length, framing.length);
   out.append(crlf);
 }
 
@@ -76,15 +81,8 @@ void write_response_head(std::string& out, int status, std::string_view reason,
       continue;
     append_field(out, h.name, h.value);
   }
-  if (!framing.bodyless) {
-    if (framing.chunked) {
-      out.append("transfer-encoding: chunked\r\n"sv);
-    } else if (framing.has_length) {
-      out.append("content-length: "sv);
-      append_uint(out, framing.length);
-      out.append(crlf);
-    }
-  }
+  if (!framing.bodyless)
+    append_body_framing(out, framing.chunked, framing.has_length, framing.length);
   if (framing.close)
     out.append("connection: close\r\n"sv);
   else if (framing.keep_alive)
