@@ -335,8 +335,7 @@ asio::awaitable<bool> connection::serve_request() {
     for (std::uint32_t tries = 1;; ++tries) {
       result = co_await exchange(cluster, body_done, retry ? &retries_left : nullptr);
       end_retry();
-      if (retries_left == 0 || !replayable_ || force_closed_ ||
-          !retries_outcome(*retry, result))
+      if (retries_left == 0 || !replayable_ || force_closed_ || !retries_outcome(*retry, result))
         break;
       --retries_left;
       const auto wait = retry_backoff(*retry, tries, worker_.random());
