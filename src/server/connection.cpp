@@ -162,7 +162,7 @@ asio::awaitable<bool> connection::start_tls() {
 
 asio::awaitable<bool> connection::flush_client() {
   return client_.write(gather_, watch_, listener_rt_->config.limits.stream_idle_timeout,
-                       bytes_out_);
+                       record_.bytes_out);
 }
 
 asio::awaitable<bool> connection::read_request_head() {
@@ -171,7 +171,7 @@ asio::awaitable<bool> connection::read_request_head() {
   // so a keep-alive connection idle across a reload uses the new one.
   if (!refresh_snapshot() && (!snapshot_ || in_.empty())) co_return false;
   const listener_limits limits = listener_rt_->config.limits;  // a copy: the snapshot may change
-  series_ = listener_rt_->unrouted_series;
+  record_.series = listener_rt_->unrouted_series;
   const http1::head_limits head_limits{limits.max_request_line, limits.max_request_head,
                                        limits.max_header_count};
   scanner_.reset();
@@ -188,7 +188,7 @@ asio::awaitable<bool> connection::read_request_head() {
       pending = in_.view();
     }
     if (!pending.empty()) {
-      if (request_start_ == steady_clock::time_point{}) request_start_ = steady_clock::now();
+      if (record_.start == steady_clock::time_point{}) record_.start = steady_clock::now();
       if (std::size_t end = scanner_.find_end(pending)) {
         refresh_snapshot();
         int status = http1::parse_request_head(pending.substr(0, end), request_, head_limits);
@@ -223,7 +223,7 @@ asio::awaitable<bool> connection::read_request_head() {
       co_return false;
     }
     auto [ec, n] = co_await client_.read_some(asio::buffer(dst, room));
-    bytes_in_ += n;
+    record_.bytes_in += n;
     if (ec) {
       if (watch_.expired() && watch_.phase() == transport::deadline_phase::head) {
         request_id_len_ = 0;
@@ -252,9 +252,9 @@ route_selection connection::route_request(const listener_runtime* chosen) {
                                      worker_.random(), made_fields_, made_scratch_, cors_origin_);
   const route_selection& sel = plan.selection;
   rule_ = sel.rule;
-  route_ = sel.matched_route;
+  record_.matched_route = sel.matched_route;
   resolved_ = plan.resolved;
-  series_ = resolved_ ? resolved_->local_series : lr.unrouted_series;
+  record_.series = resolved_ ? resolved_->local_series : lr.unrouted_series;
   if (sel) {
     request_timeout_ = plan.request_timeout;
     try_timeout_ = plan.try_timeout;
@@ -366,7 +366,7 @@ asio::awaitable<bool> connection::serve_request() {
       co_await pause(wait);
       if (force_closed_) co_return false;
       cluster = again->cluster;
-      series_ = again->series;
+      record_.series = again->series;
       pick_.avoid = last_endpoint_;
     }
     if (pending_body_) {  // a body kept for a retry is not needed any more
@@ -401,9 +401,9 @@ bool connection::begin_request() {
   if (misdirected_) chosen = nullptr;
   const listener_runtime& lr = *listener_rt_;
   if (worker_.access_log_enabled()) {  // the head's bytes leave the buffer before the end
-    log_method_.assign(request_.method);
-    log_host_.assign(request_.host);
-    log_target_.assign(request_.target);
+    record_.method.assign(request_.method);
+    record_.host.assign(request_.host);
+    record_.target.assign(request_.target);
   }
   forwarded_client_len_ = 0;
   if (lr.config.xff_trusted_hops) {
@@ -469,7 +469,7 @@ std::size_t connection::choose_cluster(answer& a) {
   const resolved_rule& rr = *resolved_;
   const resolved_backend* chosen_backend = backend_ ? backend_ : pick_backend(rr);
   const std::size_t cluster = chosen_backend->cluster;
-  series_ = chosen_backend->series;
+  record_.series = chosen_backend->series;
   if (!rr.mirrors.empty()) start_mirrors(rr);
   if (cluster == invalid_backend) {  // this share of the traffic has no valid backend
     a.status = 500;
@@ -571,8 +571,8 @@ void connection::log_access(std::uint64_t micros) noexcept {
   // nothing once they have grown.
   char upstream[INET6_ADDRSTRLEN + 8];
   std::size_t upstream_len = 0;
-  if (upstream_used_) {
-    const auto address = upstream_address_.address();
+  if (record_.upstream_used) {
+    const auto address = record_.upstream_address.address();
     const bool v4 = address.is_v4();
     const auto bytes4 = v4 ? address.to_v4().to_bytes() : asio::ip::address_v4::bytes_type{};
     const auto bytes6 = v4 ? asio::ip::address_v6::bytes_type{} : address.to_v6().to_bytes();
@@ -583,28 +583,31 @@ void connection::log_access(std::uint64_t micros) noexcept {
       upstream[upstream_len++] = ':';
       upstream_len = static_cast<std::size_t>(std::to_chars(upstream + upstream_len,
                                                             upstream + sizeof upstream,
-                                                            upstream_address_.port())
+                                                            record_.upstream_address.port())
                                                   .ptr -
                                               upstream);
     }
   }
-  log_route_.clear();
-  if (route_) log_route_.append(route_->namespace_name).append("/").append(route_->name);
+  record_.route_name.clear();
+  if (record_.matched_route)
+    record_.route_name.append(record_.matched_route->namespace_name)
+        .append("/")
+        .append(record_.matched_route->name);
   access_record r;
   r.time = std::chrono::system_clock::now();
   r.request_id = request_id();
   r.client = client_view();
-  r.method = log_method_;
-  r.host = log_host_;
-  r.path = log_target_;
-  r.route = log_route_;
+  r.method = record_.method;
+  r.host = record_.host;
+  r.path = record_.target;
+  r.route = record_.route_name;
   r.listener = listener_rt_ ? std::string_view(listener_rt_->config.name) : "";
   r.upstream = {upstream, upstream_len};
-  r.status = status_;
-  r.bytes_in = bytes_in_;
-  r.bytes_out = bytes_out_;
+  r.status = record_.status;
+  r.bytes_in = record_.bytes_in;
+  r.bytes_out = record_.bytes_out;
   r.duration_us = micros;
-  r.upstream_us = upstream_us_;
+  r.upstream_us = record_.upstream_us;
   if (filters_.active()) r.metadata = filters_.all_metadata();
   if (client_.tls()) r.tls = &client_.tls()->info();
   worker_.log_request(r);
@@ -613,24 +616,17 @@ void connection::log_access(std::uint64_t micros) noexcept {
 void connection::finish_request() noexcept {
   if (filters_.in_use()) filters_.run_log();  // before the access log: on_log may leave metadata
   replying_after_response_ = false;
-  if (status_ != 0 || bytes_in_ != 0) {
+  if (record_.started()) {
     auto micros = static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() - request_start_)
+        std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() - record_.start)
             .count());
-    worker_.stats(series_).record(status_, bytes_in_, bytes_out_, micros);
+    worker_.stats(record_.series)
+        .record(record_.status, record_.bytes_in, record_.bytes_out, micros);
     if (worker_.access_log_enabled()) log_access(micros);
   }
   if (filters_.in_use()) filters_.finish();
   forwarded_client_len_ = 0;
-  log_method_.clear();
-  log_host_.clear();
-  log_target_.clear();
-  status_ = 0;
-  bytes_in_ = bytes_out_ = 0;
-  request_start_ = {};
-  route_ = nullptr;
-  upstream_used_ = false;
-  upstream_us_ = 0;
+  record_.reset();
   end_retry();
   end_endpoint_request();
   backend_ = nullptr;
@@ -693,7 +689,7 @@ asio::awaitable<void> connection::local_reply(int status, std::string_view body,
     // The response filters see the gateway's own answers too (CORS fields on
     // a 401, a custom error page for a 503).
     filters_.clear_reply();
-    status_ = status;
+    record_.status = status;
     replying_after_response_ = true;
     chain_fields_ = &reply_fields_;
     chain_status_ = status;
@@ -712,7 +708,7 @@ asio::awaitable<void> connection::local_reply(int status, std::string_view body,
     status = filters_.response_status();
   }
   if (!open_ || force_closed_) co_return;
-  status_ = status;
+  record_.status = status;
   build_local_reply(status, reply_fields_, body, close);
   asio::const_buffer b(head_out_.data(), head_out_.size());
   co_await write_client(std::span(&b, 1));

@@ -16,6 +16,7 @@
 #include "server/byte_buffer.hpp"
 #include "server/snapshot.hpp"
 #include "stream/owned_fields.hpp"
+#include "stream/request_record.hpp"
 #include "transport/client_stream.hpp"
 #include "transport/watchdog.hpp"
 #include "upstream/connection_pool.hpp"
@@ -221,16 +222,7 @@ class connection : public std::enable_shared_from_this<connection> {
   std::uint64_t max_request_body_ = 0;  // the rule's or the listener's; 0: unlimited
 
   // Per-request accounting for the stats and the access log.
-  steady_clock::time_point request_start_{};  // first byte of the head
-  int status_ = 0;                            // status sent to the client, 0 if none
-  std::uint64_t bytes_in_ = 0;                // read from the client for this request
-  std::uint64_t bytes_out_ = 0;               // written to the client for this request
-  std::uint32_t series_ = 0;
-  const route* route_ = nullptr;
-  bool upstream_used_ = false;
-  tcp::endpoint upstream_address_{};
-  std::uint64_t upstream_us_ = 0;  // request sent to response head received
-  std::string log_method_, log_host_, log_target_, log_route_;  // for the access log (when on)
+  request_record record_;
   // Records the request that just ended (if any) and resets the accounting.
   void finish_request() noexcept;
   // Writes the access log line of the request that just ended.

@@ -83,7 +83,7 @@ asio::awaitable<bool> connection::start_filters() {
   rq.client_ip = client_view();
   rq.request_id = request_id();
   rq.listener = listener_rt_->config.name;
-  rq.matched_route = route_;
+  rq.matched_route = record_.matched_route;
   rq.matched_rule = rule_;
   rq.target = request_.target;
   rq.protocol = client_protocol();
@@ -116,7 +116,7 @@ void connection::learn_local_address() noexcept {
 
 void connection::drop_client() noexcept {
   filters_.clear_reply();
-  status_ = 0;
+  record_.status = 0;
   client_keep_alive_ = false;
   client_.reset();
   this->close();
@@ -197,7 +197,7 @@ asio::awaitable<bool> connection::buffer_body_for_filters() {
     }
     watch_.arm(transport::deadline_phase::stream, limits.stream_idle_timeout);
     auto [ec, n] = co_await client_.read_some(asio::buffer(dst, room));
-    bytes_in_ += n;
+    record_.bytes_in += n;
     if (ec) co_return false;
     in_.commit(n);
   }
@@ -230,7 +230,7 @@ asio::awaitable<bool> connection::relay_filtered(upstream_connection& up, bool& 
   response_.has_content_length = keep_length;
   build_response_head(chunk_to_client, !client_keep_alive_);
   response_.has_content_length = had_length;
-  status_ = response_.status;
+  record_.status = response_.status;
   up_.consume(response_.head_size);
   gather_.clear();
   gather_.emplace_back(head_out_.data(), head_out_.size());

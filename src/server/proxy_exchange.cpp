@@ -135,8 +135,8 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
     if (pending_until != steady_clock::time_point{}) cs.pending.fetch_sub(1);
     endpoint_state& ep = *chosen;
     last_endpoint_ = &ep;
-    upstream_used_ = true;
-    upstream_address_ = ep.address;
+    record_.upstream_used = true;
+    record_.upstream_address = ep.address;
     const bool reused = upstream_ != nullptr;
     if (!upstream_ && !co_await open_upstream(cs, ep, cluster, host)) {
       replayable_ = true;  // nothing reached the upstream
@@ -174,7 +174,7 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
     response_started_ = false;
     const auto sent_at = steady_clock::now();
     const bool answered = co_await read_response_head(*upstream_);
-    upstream_us_ = static_cast<std::uint64_t>(
+    record_.upstream_us = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() - sent_at)
             .count());
     end_endpoint_request();
@@ -336,7 +336,7 @@ asio::awaitable<connection::send_result> connection::send_request_body(upstream_
     char* dst = in_.prepare(room, capacity);
     watch_.arm(transport::deadline_phase::stream, limits.stream_idle_timeout);
     auto [ec, n] = co_await client_.read_some(asio::buffer(dst, room));
-    bytes_in_ += n;
+    record_.bytes_in += n;
     if (ec) co_return false;
     in_.commit(n);
     co_return true;
@@ -493,7 +493,7 @@ asio::awaitable<bool> connection::relay_response(upstream_connection& up, bool& 
   reusable = mode != framing::until_close && response_.wants_keep_alive();
 
   build_response_head(chunk_to_client, close_client);
-  status_ = response_.status;
+  record_.status = response_.status;
   up_.consume(response_.head_size);  // the head's views are not used past this point
   gather_.clear();
   gather_.emplace_back(head_out_.data(), head_out_.size());
