@@ -4,7 +4,6 @@
 
 #include <cstring>
 
-#include "http1/head_text.hpp"
 #include "http1/serializer.hpp"
 #include "pipeline/route_filters.hpp"
 
@@ -13,7 +12,6 @@ namespace gateway {
 using namespace std::string_view_literals;
 
 namespace {
-constexpr std::string_view crlf = "\r\n";
 
 bool is_named(std::string_view name, std::string_view lower) {
   return name.size() == lower.size() && http::iequals(name, lower);
@@ -207,12 +205,7 @@ void make_upstream_request(const upstream_head_input& in, upstream_scratch& s) {
       {"via"sv, merged(first_via, "via", ", "sv,
                        rq.version_minor == 0 ? "1.0 gateway"sv : "1.1 gateway"sv, s.via)});
   if (!in.generated_request_id.empty()) out.push_back({"x-request-id"sv, in.generated_request_id});
-  if (modifier) {
-    for (const auto& f : modifier->set)
-      out.push_back({f.name, f.value});
-    for (const auto& f : modifier->add)
-      out.push_back({f.name, f.value});
-  }
+  if (modifier) modifier_fields(*modifier, out);
 }
 
 void write_upstream_head(std::string& out, upstream_scratch& scratch,

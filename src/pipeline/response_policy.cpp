@@ -7,15 +7,11 @@ namespace gateway {
 using namespace std::string_view_literals;
 
 namespace {
-bool is_named(std::string_view name, std::string_view lower) {
-  return name.size() == lower.size() && http::iequals(name, lower);
-}
-
 // The CORS fields the route's policy answers for, whatever the upstream said.
 bool cors_owned(std::string_view name) {
-  return is_named(name, "access-control-allow-origin") ||
-         is_named(name, "access-control-allow-credentials") ||
-         is_named(name, "access-control-expose-headers");
+  return http::iequals(name, "access-control-allow-origin") ||
+         http::iequals(name, "access-control-allow-credentials") ||
+         http::iequals(name, "access-control-expose-headers");
 }
 }  // namespace
 
@@ -28,12 +24,7 @@ void response_fields(const response_policy_input& in, std::vector<http::header>&
     out.push_back(h);
   }
   out.push_back({"via"sv, in.upstream_version_minor == 0 ? "1.0 gateway"sv : "1.1 gateway"sv});
-  if (in.modifier) {
-    for (const auto& s : in.modifier->set)
-      out.push_back({s.name, s.value});
-    for (const auto& a : in.modifier->add)
-      out.push_back({a.name, a.value});
-  }
+  if (in.modifier) modifier_fields(*in.modifier, out);
   if (in.cors) cors_response_fields(*in.cors, in.cors_origin, out, scratch);
   if (!in.set_cookie.empty()) out.push_back({"set-cookie"sv, in.set_cookie});
 }

@@ -162,11 +162,11 @@ bool sets_field(const header_modifier& m, std::string_view name) noexcept {
   return false;
 }
 
-void append_modifier_fields(std::string& out, const header_modifier& m) {
+void modifier_fields(const header_modifier& m, std::vector<http::header>& out) {
   for (const auto& s : m.set)
-    append_field(out, s.name, s.value);
+    out.push_back({s.name, s.value});
   for (const auto& a : m.add)
-    append_field(out, a.name, a.value);
+    out.push_back({a.name, a.value});
 }
 
 void replace_prefix(std::string_view path, std::string_view prefix, std::string_view replacement,

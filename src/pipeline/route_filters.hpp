@@ -27,8 +27,8 @@ std::vector<std::string> cors_problems(const cors_policy& cors);
 bool replaces_field(const header_modifier& m, std::string_view name) noexcept;
 // True if `m` writes a field `name` (set or add).
 bool sets_field(const header_modifier& m, std::string_view name) noexcept;
-// Appends the fields `m` sets and adds, as "name: value\r\n" lines.
-void append_modifier_fields(std::string& out, const header_modifier& m);
+// Appends the fields `m` sets and adds to `out`, as views of `m`.
+void modifier_fields(const header_modifier& m, std::vector<http::header>& out);
 
 // The path after replacing `prefix` (a PathPrefix that matched `path`) with
 // `replacement`, following the Gateway API's slash rules ("/foo/bar" with
