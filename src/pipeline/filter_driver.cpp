@@ -1,15 +1,13 @@
-// Where a connection drives its request's filter chain: starting it, running
+// Where a stream drives its request's filter chain: starting it, running
 // each phase with pauses, buffering a body for filters that want it whole,
 // relaying a response body through the body filters, and sending a filter's
 // local reply. Requests whose rule has no filters never come here.
-#include "server/connection.hpp"
-
-#include <arpa/inet.h>
-
 #include <cstring>
 
 #include "http1/head_text.hpp"
+#include "server/connection.hpp"
 #include "server/worker.hpp"
+#include "stream/stream.hpp"
 
 namespace gateway {
 
@@ -21,7 +19,7 @@ bool bodyless_status(int status) {
 }
 }  // namespace
 
-asio::awaitable<filter_status> connection::run_chain(chain_phase p) {
+asio::awaitable<filter_status> stream::run_chain(chain_phase p) {
   const bool request_side = p == chain_phase::request || p == chain_phase::request_body;
   std::size_t from = request_side ? 0 : filters_.response_start();
   for (;;) {
@@ -59,22 +57,23 @@ asio::awaitable<filter_status> connection::run_chain(chain_phase p) {
   }
 }
 
-asio::awaitable<bool> connection::wait_resume() {
-  const auto limit =
-      request_timeout_.count() > 0 ? request_timeout_ : listener_rt_->config.limits.request_timeout;
+asio::awaitable<bool> stream::wait_resume() {
+  const auto limit = request_timeout_.count() > 0
+                         ? request_timeout_
+                         : conn_.listener_rt_->config.limits.request_timeout;
   watch_.arm(transport::deadline_phase::upstream, limit);
-  while (!resumed_ && !watch_.expired() && open_ && !force_closed_) {
+  while (!resumed_ && !watch_.expired() && conn_.open_ && !conn_.force_closed_) {
     resume_timer_.expires_at(steady_clock::time_point::max());
     co_await resume_timer_.async_wait(use_tuple);
   }
-  const bool ok = resumed_ && open_ && !force_closed_;
+  const bool ok = resumed_ && conn_.open_ && !conn_.force_closed_;
   resumed_ = false;
   ++pause_generation_;
   watch_.disarm();
   co_return ok;
 }
 
-asio::awaitable<bool> connection::start_filters() {
+asio::awaitable<bool> stream::start_filters() {
   chain_request rq;
   rq.method = request_.method;
   rq.path = route_path_;
@@ -82,58 +81,45 @@ asio::awaitable<bool> connection::start_filters() {
   rq.host = request_.host;
   rq.client_ip = client_view();
   rq.request_id = request_id();
-  rq.listener = listener_rt_->config.name;
+  rq.listener = conn_.listener_rt_->config.name;
   rq.matched_route = record_.matched_route;
   rq.matched_rule = rule_;
   rq.target = request_.target;
-  rq.protocol = client_protocol();
+  rq.protocol = conn_.client_protocol();
   if (client_.tls()) {
     rq.scheme = "https";
     rq.tls = &client_.tls()->info();
   }
-  rq.client_port = client_port_;
-  learn_local_address();
-  rq.local_ip = {local_ip_, local_ip_len_};
-  rq.local_port = local_port_;
-  if (!filters_.begin(listener_rt_->config.filters, rule_->filters, rq, request_.headers))
+  rq.client_port = conn_.client_port_;
+  conn_.learn_local_address();
+  rq.local_ip = {conn_.local_ip_, conn_.local_ip_len_};
+  rq.local_port = conn_.local_port_;
+  if (!filters_.begin(conn_.listener_rt_->config.filters, rule_->filters, rq, request_.headers))
     co_return false;
   if (!(filters_.hooks() & hook_request)) co_return true;
   co_return co_await run_chain(chain_phase::request) == filter_status::next;
 }
 
-void connection::learn_local_address() noexcept {
-  if (local_ip_len_ != 0) return;
-  boost::system::error_code ec;
-  auto local = client_.local(ec);
-  if (!ec && local.address().is_v4()) {
-    ::inet_ntop(AF_INET, local.address().to_v4().to_bytes().data(), local_ip_, sizeof local_ip_);
-  } else if (!ec) {
-    ::inet_ntop(AF_INET6, local.address().to_v6().to_bytes().data(), local_ip_, sizeof local_ip_);
-  }
-  local_ip_len_ = ec ? 0 : std::strlen(local_ip_);
-  local_port_ = ec ? 0 : local.port();
-}
-
-void connection::drop_client() noexcept {
+void stream::drop_client() noexcept {
   filters_.clear_reply();
   record_.status = 0;
-  client_keep_alive_ = false;
+  conn_.client_keep_alive_ = false;
   client_.reset();
-  this->close();
+  conn_.close();
 }
 
-asio::awaitable<void> connection::filter_reply(bool close) {
+asio::awaitable<void> stream::filter_reply(bool close) {
   // A filter that dropped the connection gets no answer sent (local_reply checks).
   const int status = take_filter_reply();
   co_await local_reply(status, filter_reply_body_, close, {}, filter_reply_fields_);
 }
 
-asio::awaitable<bool> connection::buffer_body_for_filters() {
+asio::awaitable<bool> stream::buffer_body_for_filters() {
   const std::uint64_t limit = filters_.body_buffer_limit();
   // Past the limit: 413, or (first_part) the filters see the first `limit`
   // bytes and the rest streams upstream after them.
   const bool first_part = filters_.body_overflow_action() == body_overflow::first_part;
-  const listener_limits& limits = listener_rt_->config.limits;
+  const listener_limits& limits = conn_.listener_rt_->config.limits;
   std::size_t scanned = 0;
   http1::chunked_decoder decoder;
   filter_body_.clear();
@@ -209,8 +195,8 @@ asio::awaitable<bool> connection::buffer_body_for_filters() {
   co_return false;
 }
 
-asio::awaitable<bool> connection::relay_filtered(upstream_connection& up, bool& reusable) {
-  const listener_limits& limits = listener_rt_->config.limits;
+asio::awaitable<bool> stream::relay_filtered(upstream_connection& up, bool& reusable) {
+  const listener_limits& limits = conn_.listener_rt_->config.limits;
   enum class framing { none, length, chunked, until_close };
   const bool bodyless = is_head_request_ || bodyless_status(response_.status);
   const framing from_upstream = bodyless                       ? framing::none
@@ -222,13 +208,13 @@ asio::awaitable<bool> connection::relay_filtered(upstream_connection& up, bool& 
   const bool keep_length =
       response_.has_content_length && http::find_header(response_.headers, "content-length");
   const std::uint64_t upstream_length = response_.content_length;
-  const bool chunk_to_client = !bodyless && !keep_length && client_version_minor_ == 1;
-  if (!bodyless && !keep_length && !chunk_to_client) client_keep_alive_ = false;
-  if (worker_.draining()) client_keep_alive_ = false;
+  const bool chunk_to_client = !bodyless && !keep_length && conn_.client_version_minor_ == 1;
+  if (!bodyless && !keep_length && !chunk_to_client) conn_.client_keep_alive_ = false;
+  if (worker_.draining()) conn_.client_keep_alive_ = false;
   reusable = from_upstream != framing::until_close && response_.wants_keep_alive();
   const bool had_length = response_.has_content_length;
   response_.has_content_length = keep_length;
-  build_response_head(chunk_to_client, !client_keep_alive_);
+  build_response_head(chunk_to_client, !conn_.client_keep_alive_);
   response_.has_content_length = had_length;
   record_.status = response_.status;
   up_.consume(response_.head_size);

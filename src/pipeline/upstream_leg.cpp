@@ -25,8 +25,8 @@ constexpr std::size_t stream_buffer_limit = 64 * 1024;
 constexpr std::size_t upstream_buffer = 64 * 1024;
 }  // namespace
 
-void connection::build_upstream_head(std::string_view path, std::string_view matched_prefix,
-                                     const re2::RE2* path_regex) {
+void stream::build_upstream_head(std::string_view path, std::string_view matched_prefix,
+                                 const re2::RE2* path_regex) {
   upstream_head_input in;
   in.request = &request_;
   in.path = path;
@@ -34,15 +34,15 @@ void connection::build_upstream_head(std::string_view path, std::string_view mat
   in.matched_prefix = matched_prefix;
   in.path_regex = path_regex;
   in.rule = rule_;
-  in.listener = &listener_rt_->config;
+  in.listener = &conn_.listener_rt_->config;
   in.https = client_.tls() != nullptr;
   in.tls = client_.tls();
-  in.client_ip = {client_ip_, client_ip_len_};
+  in.client_ip = {conn_.client_ip_, conn_.client_ip_len_};
   if (request_id_generated_) in.generated_request_id = request_id();
   write_upstream_head(head_out_, upstream_request_, in);
 }
 
-void connection::build_response_head(bool chunked_to_client, bool close) {
+void stream::build_response_head(bool chunked_to_client, bool close) {
   const auto& rs = response_;
   // The upstream's end-to-end fields (its connection-specific ones are its
   // codec's business), then what the route does to them.
@@ -65,18 +65,18 @@ void connection::build_response_head(bool chunked_to_client, bool close) {
   framing.has_length = rs.has_content_length;
   framing.length = rs.content_length;
   framing.close = close;
-  framing.keep_alive = client_version_minor_ == 0;
+  framing.keep_alive = conn_.client_version_minor_ == 0;
   http1::write_response_head(head_out_, rs.status, rs.reason, response_fields_, framing);
 }
 
-asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, bool& body_done,
-                                                          std::uint32_t* retries_left) {
+asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& body_done,
+                                                  std::uint32_t* retries_left) {
   connection_pool& pool = worker_.pool();
   bool replayable = true;
   const bool idempotent = method_retriable_;
   up_.clear();
   up_.reserve(upstream_buffer);
-  cluster_state& cs = *snapshot_->clusters[cluster].state;
+  cluster_state& cs = *conn_.snapshot_->clusters[cluster].state;
   const circuit_breaker_config& limits = cs.config().circuit_breakers;
 
   // Requests in flight, all workers (the max_requests breaker and the retry
@@ -108,13 +108,13 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
     steady_clock::time_point pending_until{};
     for (;;) {
       const auto now = coarse_now();  // one clock read for the pick and the pool
-      host = pool.pick(*snapshot_, cluster, pick_, now);
+      host = pool.pick(*conn_.snapshot_, cluster, pick_, now);
       if (host == ~std::size_t{0}) {
         if (pending_until != steady_clock::time_point{}) cs.pending.fetch_sub(1);
         co_return outcome::no_endpoint;
       }
-      chosen = pool.endpoint(*snapshot_, cluster, host).get();
-      upstream_ = attempt == 0 ? pool.take(*snapshot_, cluster, host, now) : nullptr;
+      chosen = pool.endpoint(*conn_.snapshot_, cluster, host).get();
+      upstream_ = attempt == 0 ? pool.take(*conn_.snapshot_, cluster, host, now) : nullptr;
       if (upstream_ || connection_room(cs, *chosen)) break;
       if (pending_until == steady_clock::time_point{}) {
         if (cs.pending.fetch_add(1, std::memory_order_relaxed) >= limits.max_pending_requests) {
@@ -124,11 +124,11 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
           co_return outcome::overflow;
         }
         pending_until = coarse_now() + cs.config().connect_timeout;
-      } else if (coarse_now() >= pending_until || force_closed_) {
+      } else if (coarse_now() >= pending_until || conn_.force_closed_) {
         cs.pending.fetch_sub(1, std::memory_order_relaxed);
         cs.overflow_connections.fetch_add(1, std::memory_order_relaxed);
         overflow_ = "connections";
-        co_return force_closed_ ? outcome::client_gone : outcome::overflow;
+        co_return conn_.force_closed_ ? outcome::client_gone : outcome::overflow;
       }
       co_await pause(std::chrono::milliseconds(2));
     }
@@ -140,7 +140,7 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
     const bool reused = upstream_ != nullptr;
     if (!upstream_ && !co_await open_upstream(cs, ep, cluster, host)) {
       replayable_ = true;  // nothing reached the upstream
-      co_return force_closed_ ? outcome::client_gone : outcome::connect_failed;
+      co_return conn_.force_closed_ ? outcome::client_gone : outcome::connect_failed;
     }
     active_upstream_ = upstream_.get();
     ++upstream_->requests;
@@ -191,7 +191,7 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
     upstream_.reset();
     up_.clear();
     replayable_ = replayable && idempotent && !response_started_;
-    if (force_closed_ && !timed_out) co_return outcome::client_gone;
+    if (conn_.force_closed_ && !timed_out) co_return outcome::client_gone;
     // A pooled connection the upstream closed just as we used it: try once more
     // on a fresh one when the request can be sent again safely. Not the
     // endpoint's fault, so not an outlier; but the upstream did see a try, so
@@ -241,7 +241,7 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
     up_.clear();
     co_return outcome::retry_status;
   }
-  if (!body_done) client_keep_alive_ = false;  // upstream answered before reading it all
+  if (!body_done) conn_.client_keep_alive_ = false;  // upstream answered before reading it all
 
   if (filters_.active() && (filters_.hooks() & hook_response)) {
     chain_fields_ = &response_.headers;
@@ -265,15 +265,15 @@ asio::awaitable<connection::outcome> connection::exchange(std::size_t cluster, b
   else
     upstream_.reset();
   up_.clear();
-  if (!complete) client_keep_alive_ = false;
+  if (!complete) conn_.client_keep_alive_ = false;
   watch_.disarm();
   co_return outcome::ok;
 }
 
-asio::awaitable<bool> connection::open_upstream(cluster_state& cs, endpoint_state& ep,
-                                                std::size_t cluster, std::size_t host) {
+asio::awaitable<bool> stream::open_upstream(cluster_state& cs, endpoint_state& ep,
+                                            std::size_t cluster, std::size_t host) {
   connection_pool& pool = worker_.pool();
-  upstream_ = pool.fresh(*snapshot_, cluster, host);
+  upstream_ = pool.fresh(*conn_.snapshot_, cluster, host);
   active_upstream_ = upstream_.get();
   watch_.arm(transport::deadline_phase::upstream, cs.config().connect_timeout);
   auto [ec] = co_await upstream_->socket.async_connect(ep.address, use_tuple);
@@ -282,11 +282,11 @@ asio::awaitable<bool> connection::open_upstream(cluster_state& cs, endpoint_stat
     boost::system::error_code ignored;
     upstream_->socket.set_option(tcp::no_delay(true), ignored);
     upstream_->socket.non_blocking(true, ignored);  // for write_gather's immediate writes
-    if (const auto& tls = snapshot_->clusters[cluster].tls) {
+    if (const auto& tls = conn_.snapshot_->clusters[cluster].tls) {
       // The handshake counts against the connect timeout too.
       upstream_->tls =
           std::make_unique<tls::stream>(*tls, upstream_->socket, ep.hostname, ep.address.address());
-      upstream_->tls->offer(pool.session(*snapshot_, cluster, host));
+      upstream_->tls->offer(pool.session(*conn_.snapshot_, cluster, host));
       ec = co_await upstream_->tls->handshake();
       step = "TLS handshake";
     }
@@ -300,28 +300,27 @@ asio::awaitable<bool> connection::open_upstream(cluster_state& cs, endpoint_stat
                       why, " [request ", request_id(), "]");
   }
   active_upstream_ = nullptr;
-  if (!force_closed_) cs.report(ep, upstream_result::local_failure, worker_.log());
+  if (!conn_.force_closed_) cs.report(ep, upstream_result::local_failure, worker_.log());
   upstream_.reset();
   co_return false;
 }
 
-asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> connection::upstream_read(
+asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> stream::upstream_read(
     upstream_connection& up, asio::mutable_buffer into) {
   // Not a coroutine: plain TCP reads cost no extra frame.
   if (up.tls) return up.tls->read_some(into);
   return up.socket.async_read_some(into, use_tuple);
 }
 
-asio::awaitable<bool> connection::send_gather_tls(tls::stream& stream) {
+asio::awaitable<bool> stream::send_gather_tls(tls::stream& stream) {
   auto [ec, n] = co_await stream.write(gather_);
   gather_.clear();
   co_return !ec;
 }
 
-asio::awaitable<connection::send_result> connection::send_request_body(upstream_connection& up,
-                                                                       bool& body_done,
-                                                                       bool& replayable) {
-  const listener_limits& limits = listener_rt_->config.limits;
+asio::awaitable<stream::send_result> stream::send_request_body(upstream_connection& up,
+                                                               bool& body_done, bool& replayable) {
+  const listener_limits& limits = conn_.listener_rt_->config.limits;
   gather_.clear();
   gather_.emplace_back(head_out_.data(), head_out_.size());
   auto flush = [&] { return up.tls ? send_gather_tls(*up.tls) : flush_upstream(up.socket); };
@@ -426,7 +425,7 @@ asio::awaitable<connection::send_result> connection::send_request_body(upstream_
   co_return send_result::ok;
 }
 
-asio::awaitable<bool> connection::read_response_head(upstream_connection& up) {
+asio::awaitable<bool> stream::read_response_head(upstream_connection& up) {
   http1::head_scanner scanner;
   invalid_response_ = false;
   for (;;) {
@@ -454,7 +453,7 @@ asio::awaitable<bool> connection::read_response_head(upstream_connection& up) {
           co_return false;
         }
         // Interim responses: 100 was already given by us; others (103) go to 1.1 clients.
-        if (response_.status != 100 && client_version_minor_ == 1) {
+        if (response_.status != 100 && conn_.client_version_minor_ == 1) {
           asio::const_buffer b(up_.view().data(), end);
           if (!co_await write_client(std::span(&b, 1))) co_return false;
         }
@@ -476,20 +475,20 @@ asio::awaitable<bool> connection::read_response_head(upstream_connection& up) {
   }
 }
 
-asio::awaitable<bool> connection::relay_response(upstream_connection& up, bool& reusable) {
-  const listener_limits& limits = listener_rt_->config.limits;
+asio::awaitable<bool> stream::relay_response(upstream_connection& up, bool& reusable) {
+  const listener_limits& limits = conn_.listener_rt_->config.limits;
   enum class framing { none, length, chunked, until_close };
   const bool bodyless = is_head_request_ || response_.status == 204 || response_.status == 304;
   framing mode = bodyless                       ? framing::none
                  : response_.chunked            ? framing::chunked
                  : response_.has_content_length ? framing::length
                                                 : framing::until_close;
-  const bool chunk_to_client =
-      client_version_minor_ == 1 && (mode == framing::chunked || mode == framing::until_close);
+  const bool chunk_to_client = conn_.client_version_minor_ == 1 &&
+                               (mode == framing::chunked || mode == framing::until_close);
   if (worker_.draining() ||
       ((mode == framing::chunked || mode == framing::until_close) && !chunk_to_client))
-    client_keep_alive_ = false;
-  const bool close_client = !client_keep_alive_;
+    conn_.client_keep_alive_ = false;
+  const bool close_client = !conn_.client_keep_alive_;
   reusable = mode != framing::until_close && response_.wants_keep_alive();
 
   build_response_head(chunk_to_client, close_client);
@@ -571,10 +570,10 @@ asio::awaitable<bool> connection::relay_response(upstream_connection& up, bool& 
   co_return false;
 }
 
-asio::awaitable<bool> connection::flush_upstream(tcp::socket& socket) {
+asio::awaitable<bool> stream::flush_upstream(tcp::socket& socket) {
   // Not a coroutine: the write costs one frame, write_gather's.
   return transport::write_gather(socket, gather_, watch_,
-                                 listener_rt_->config.limits.stream_idle_timeout, nullptr);
+                                 conn_.listener_rt_->config.limits.stream_idle_timeout, nullptr);
 }
 
 }  // namespace gateway

@@ -1,0 +1,267 @@
+#pragma once
+// One request/response exchange: everything a request owns while it runs
+// (its head, routing results, filters, upstream try, response fields, stats
+// record) and the pipeline coroutine that serves it. The pipeline's code is
+// in src/pipeline (serve.cpp, filter_driver.cpp, upstream_leg.cpp). An
+// HTTP/1.1 connection owns one stream and reuses it from request to request,
+// so its buffers keep their room.
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "asio/asio.hpp"
+#include "filters/filter_chain.hpp"
+#include "http1/chunked_decoder.hpp"
+#include "http1/http1_parser.hpp"
+#include "http1/serializer.hpp"
+#include "pipeline/request_steps.hpp"
+#include "server/byte_buffer.hpp"
+#include "server/snapshot.hpp"
+#include "stream/owned_fields.hpp"
+#include "stream/request_record.hpp"
+#include "transport/client_stream.hpp"
+#include "transport/watchdog.hpp"
+#include "upstream/connection_pool.hpp"
+#include "upstream/retry_rules.hpp"
+
+namespace re2 {
+class RE2;
+}
+
+namespace gateway {
+
+class worker;
+class connection;
+
+class stream {
+ public:
+  // `owner` is the connection the stream's bytes come and go through; it
+  // outlives the stream.
+  explicit stream(connection& owner);
+  ~stream();
+  stream(const stream&) = delete;
+  stream& operator=(const stream&) = delete;
+
+  // Serves the request whose head was just parsed into request(); false when
+  // the connection cannot carry another request after it.
+  asio::awaitable<bool> serve();
+  // Records the request that just ended (if any) and resets the accounting.
+  void finish() noexcept;
+  // Wakes whatever the stream waits on besides the client (a filter's
+  // pause, the upstream), so it sees the connection's deadline or close.
+  void interrupt() noexcept;
+  // Closes the upstream connection of a try in progress.
+  void close_upstream() noexcept;
+
+  http1::request_head& request() noexcept { return request_; }
+  request_record& record() noexcept { return record_; }
+  // Answers for the gateway with the fields it `made` (a redirect's Location,
+  // a CORS preflight's fields) and `fields` (a filter's). With response
+  // filters, they see (and may change) it first.
+  asio::awaitable<void> local_reply(int status, std::string_view body, bool close,
+                                    const owned_fields* made = nullptr,
+                                    std::span<const http::header> fields = {});
+  // Forgets the request id and HEAD flag before a reply to a head that did not parse.
+  void forget_request() noexcept {
+    request_id_len_ = 0;
+    is_head_request_ = false;
+  }
+  // The client as the request's listener trusts X-Forwarded-For (else the peer).
+  std::string_view client_view() const noexcept;
+
+ private:
+  using outcome = try_outcome;
+  enum class send_result { ok, upstream_error, client_error, bad_framing, too_large, filtered };
+  enum class chain_phase { request, request_body, response, response_body };
+
+  // What the gateway answers itself instead of (or after) forwarding; status 0: forward.
+  struct answer {
+    int status = 0;
+    std::string_view body;
+    bool close = false;
+    const owned_fields* made = nullptr;    // the gateway's own fields (Location, CORS)
+    std::span<const http::header> fields;  // a filter's
+  };
+  // The start of serve() that needs no waiting: listener, flags, request
+  // id, routing. Returns whether the request has a body.
+  bool begin_request();
+  // Builds the upstream head (with the filters' edits) and drops the client's.
+  void head_to_upstream();
+  // Answers the rule gives without an upstream: redirect, 413, no backend.
+  void check_rule(answer& a);
+  // Picks the backend (and starts mirrors); an answer when it cannot be used.
+  std::size_t choose_cluster(answer& a);
+  // Takes one of the cluster's retry slots (max_retries, budget); false: none.
+  bool admit_retry(cluster_state& cs) noexcept;
+  void end_retry() noexcept;
+  // The end of a try's request on its endpoint (least-request counts).
+  void end_endpoint_request() noexcept;
+  // The consistent-hash key of the request for the picked backend's cluster
+  // (and the cookie to set when the cluster generates one).
+  void prepare_pick();
+  // The answer for an exchange that ended without relaying one; false: none
+  // (the client is gone or was answered).
+  bool failure_answer(outcome result, answer& a);
+  // Moves the reply a filter asked for out of the chain; returns its status.
+  int take_filter_reply();
+  // Keeps the client's X-Request-Id, or makes a UUIDv4-shaped one.
+  void assign_request_id() noexcept;
+  // Routes the parsed head, prepares a redirect's Location and builds the
+  // upstream head (kept out of the coroutine to keep its frame small).
+  route_selection route_request(const listener_runtime* chosen);
+  // A backend of `rr` by weight.
+  const resolved_backend* pick_backend(const resolved_rule& rr) noexcept;
+  // One try at the upstream. `retries_left` is the rule's retry allowance
+  // (null without a retry policy): while some is left, a status the rule
+  // retries ends the try with outcome::retry_status instead of being relayed,
+  // and a replay on a fresh connection (a pooled one the upstream closed)
+  // spends from it like a retry.
+  asio::awaitable<outcome> exchange(std::size_t cluster, bool& request_body_done,
+                                    std::uint32_t* retries_left);
+  // Waits `d` (a retry's backoff).
+  asio::awaitable<void> pause(std::chrono::milliseconds d);
+  // Connects upstream_ to `ep` (and does the TLS handshake when the cluster
+  // has TLS); false, logged and reported to outlier detection, when it fails.
+  asio::awaitable<bool> open_upstream(cluster_state& cs, endpoint_state& ep, std::size_t cluster,
+                                      std::size_t host);
+  // One read from the upstream, through TLS when the connection has it.
+  static asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> upstream_read(
+      upstream_connection& up, asio::mutable_buffer into);
+  // Writes and then clears gather_ to the upstream's plain socket.
+  asio::awaitable<bool> flush_upstream(tcp::socket& socket);
+  // Writes and then clears gather_ through TLS.
+  asio::awaitable<bool> send_gather_tls(tls::stream& stream);
+  // Writes and then clears gather_ to the client.
+  asio::awaitable<bool> flush_client();
+  // Writes `buffers` to the client.
+  asio::awaitable<bool> write_client(std::span<const asio::const_buffer> buffers);
+  asio::awaitable<send_result> send_request_body(upstream_connection& up, bool& body_done,
+                                                 bool& replayable);
+  asio::awaitable<bool> read_response_head(upstream_connection& up);
+  asio::awaitable<bool> relay_response(upstream_connection& up, bool& upstream_reusable);
+  // Sends the reply a filter asked for.
+  asio::awaitable<void> filter_reply(bool close);
+  // Ends the connection with a reset and no answer (a filter dropped it).
+  void drop_client() noexcept;
+  // Runs one phase of the request's filters to its end, waiting out pauses
+  // (inputs for the body phases in chain_data_/chain_end_/chain_chunk_).
+  asio::awaitable<filter_status> run_chain(chain_phase p);
+  // Waits for a paused filter's resume(); false when the request timed out or closed.
+  asio::awaitable<bool> wait_resume();
+  // Starts the request's filters and runs on_request; false when they answered.
+  asio::awaitable<bool> start_filters();
+  // Reads the whole request body into in_ for filters that asked to see it at once.
+  asio::awaitable<bool> buffer_body_for_filters();
+  // Relays the response body through the response body filters.
+  asio::awaitable<bool> relay_filtered(upstream_connection& up, bool& reusable);
+  // Starts the rule's mirrors that this request is sampled for (after the
+  // upstream head is built, before the body leaves the buffer).
+  void start_mirrors(const resolved_rule& rule);
+  // The head the upstream gets; `path` is the normalized request path and
+  // `matched_prefix` the PathPrefix that selected the rule (for rewrites).
+  void build_upstream_head(std::string_view path, std::string_view matched_prefix,
+                           const re2::RE2* path_regex);
+  void build_response_head(bool chunked_to_client, bool close);
+  // Serializes a local reply into head_out_ (with its body).
+  void build_local_reply(int status, std::span<const http::header> fields, std::string_view body,
+                         bool close);
+  std::string_view request_id() const noexcept { return {request_id_, request_id_len_}; }
+  // Writes the access log line of the request that just ended.
+  void log_access(std::uint64_t micros) noexcept;
+  // Whether the connection was closed or is being closed by force.
+  bool gone() const noexcept;
+
+  connection& conn_;
+  // The owner's parts the pipeline uses directly (moved here from the
+  // connection; a codec-neutral downstream replaces them).
+  worker& worker_;
+  transport::client_stream& client_;
+  transport::watchdog& watch_;
+  byte_buffer& in_;  // bytes from the client
+
+  byte_buffer up_;          // bytes from the upstream
+  std::string head_out_;    // serialized request or response head
+  std::string target_buf_;  // the request's target when normalisation changed it
+  normalize_result normalized_ = normalize_result::ok;
+  bool misdirected_ = false;  // the request's listener validates clients otherwise: 421
+  owned_fields made_fields_;  // a redirect's Location, or a CORS preflight's fields
+  std::string made_scratch_;  // where plan_route makes a Location
+  std::string cors_origin_;   // the request's Origin when the rule's CORS policy allows it
+  bool cors_preflight_ = false;
+  upstream_scratch upstream_request_;     // the upstream request on the neutral model (reused)
+  std::string_view route_path_;           // the normalised path routed on
+  std::string_view matched_prefix_;       // the PathPrefix that selected the rule
+  const re2::RE2* path_regex_ = nullptr;  // the rule's RegularExpression match, if any
+
+  // Filters of the current request (reused; active() only while one runs).
+  filter_chain filters_;
+  std::vector<http::header> reply_fields_;  // a local reply's fields for the response filters
+  std::string_view chain_data_;             // request body piece for chain_phase::request_body
+  bool chain_end_ = false;
+  body_chunk chain_chunk_;  // response body piece for chain_phase::response_body
+  std::vector<http::header>* chain_fields_ = nullptr;  // response fields for chain_phase::response
+  int chain_status_ = 0;
+  std::vector<http::header> filter_reply_fields_;  // a filter's reply, moved out of the chain
+  std::string filter_reply_body_;
+  std::string filter_body_;    // a chunked request body decoded for the filters
+  std::string response_hold_;  // a response body's first part held for the filters
+  bool body_seen_by_filters_ = false;
+  bool query_replaced_ = false;           // a filter changed the query: the target is rebuilt
+  bool replying_after_response_ = false;  // a response filter answered: no second pass
+  bool resumed_ = false;
+  std::uint64_t pause_generation_ = 0;
+  asio::steady_timer resume_timer_;
+  const route_rule* rule_ = nullptr;           // the request's rule, null when none matched
+  const resolved_rule* resolved_ = nullptr;    // its backends, mirrors and stats series
+  const resolved_backend* backend_ = nullptr;  // the backend picked for the first try
+  pick_context pick_;                          // hash key and the endpoint a retry avoids
+  endpoint_state* last_endpoint_ = nullptr;    // the last try's endpoint
+  endpoint_state* endpoint_active_ = nullptr;  // counted in its `active` (least_request)
+  cluster_state* retrying_ = nullptr;          // holds one of its retry slots
+  std::string_view overflow_;                  // the circuit breaker that refused
+  owned_fields overflow_field_;  // "x-gateway-overflow: <limit>" of an overflow answer
+  std::string set_cookie_;       // a generated hash cookie's Set-Cookie value, for the response
+  // The proxied response's fields on the neutral model (views into up_, the
+  // rule and response_scratch_), rebuilt for each response head.
+  std::vector<http::header> upstream_fields_;
+  std::vector<http::header> response_fields_;
+  std::string response_scratch_;
+  bool method_retriable_ = false;       // retriable_method() of the current request
+  bool replayable_ = true;              // the last try left the request able to be sent again
+  std::uint64_t max_request_body_ = 0;  // the rule's or the listener's; 0: unlimited
+
+  // Per-request accounting for the stats and the access log.
+  request_record record_;
+  std::vector<asio::const_buffer> gather_;
+  http1::request_head request_;
+  http1::response_head response_;
+  http1::chunked_decoder request_chunks_;
+  http1::chunked_decoder response_chunks_;
+
+  // Facts about the current request that outlive its head's views.
+  bool is_head_request_ = false;
+  bool request_chunked_ = false;
+  bool request_expect_continue_ = false;
+  bool response_started_ = false;
+  bool invalid_response_ = false;
+  std::size_t pending_body_ = 0;  // body bytes sent from in_ but kept there for a retry
+  std::chrono::milliseconds request_timeout_{0};  // all tries together
+  std::chrono::milliseconds try_timeout_{0};      // one try
+  steady_clock::time_point request_deadline_{};
+  http1::chunk_framer request_framer_;   // the request body re-encoded upstream
+  http1::chunk_framer response_framer_;  // the response body chunked to the client
+  bool sent_continue_ = false;
+  std::uint64_t request_body_left_ = 0;
+  char request_id_[40];
+  std::size_t request_id_len_ = 0;
+  bool request_id_generated_ = false;
+  // The client as the listener's X-Forwarded-For trust sees it (empty: the peer).
+  char forwarded_client_[48];
+  std::size_t forwarded_client_len_ = 0;
+
+  upstream_connection* active_upstream_ = nullptr;
+  std::unique_ptr<upstream_connection> upstream_;
+};
+
+}  // namespace gateway
