@@ -206,4 +206,22 @@ chunked_decoder::step chunked_decoder::decode(std::string_view in) noexcept {
   return r;
 }
 
+void chunked_decoder::trailer_fields(std::vector<http::header>& out) const {
+  // Each kept line was checked as a field line when it arrived.
+  std::string_view rest = trailers_;
+  while (!rest.empty()) {
+    const std::size_t eol = rest.find("\r\n");
+    const std::string_view line = rest.substr(0, eol);
+    rest.remove_prefix(eol == std::string_view::npos ? rest.size() : eol + 2);
+    const std::size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+      value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t'))
+      value.remove_suffix(1);
+    out.push_back({line.substr(0, colon), value});
+  }
+}
+
 }  // namespace gateway::http1

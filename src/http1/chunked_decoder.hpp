@@ -6,6 +6,9 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include <gateway/http.hpp>
 
 namespace gateway::http1 {
 
@@ -28,6 +31,8 @@ class chunked_decoder {
   // Trailer fields received, as raw "name: value\r\n" lines (may be empty),
   // less those RFC 9110 §6.5.1 does not allow as trailers (Content-Length, Host, ...).
   const std::string& trailers() const noexcept { return trailers_; }
+  // The same fields as views into this decoder (valid until its next change).
+  void trailer_fields(std::vector<http::header>& out) const;
   void reset() noexcept;
 
  private:

@@ -104,22 +104,30 @@ void chunk_framer::piece(std::string_view data, std::vector<asio::const_buffer>&
   out.emplace_back(crlf.data(), crlf.size());
 }
 
-void chunk_framer::end(std::string_view trailers, std::vector<asio::const_buffer>& out) {
+void chunk_framer::chunk(std::span<const asio::const_buffer> pieces, std::uint64_t bytes,
+                         std::vector<asio::const_buffer>& out) {
+  if (bytes == 0) return;
+  out.push_back(size_line(bytes));
+  out.insert(out.end(), pieces.begin(), pieces.end());
+  out.emplace_back(crlf.data(), crlf.size());
+}
+
+void chunk_framer::end(std::span<const http::header> trailers,
+                       std::vector<asio::const_buffer>& out) {
   if (trailers.empty()) {
     out.emplace_back(last_chunk_no_trailers.data(), last_chunk_no_trailers.size());
     return;
   }
-  out.emplace_back(last_chunk.data(), last_chunk.size());
-  out.emplace_back(trailers.data(), trailers.size());
-  out.emplace_back(crlf.data(), crlf.size());
+  trailer_text_.assign(last_chunk);
+  for (const http::header& h : trailers)
+    append_field(trailer_text_, h.name, h.value);
+  trailer_text_.append(crlf);
+  out.emplace_back(trailer_text_.data(), trailer_text_.size());
 }
 
-rechunk_result rechunk(chunked_decoder& decoder, std::string_view input, chunk_framer* reencode,
+rechunk_result rechunk(chunked_decoder& decoder, std::string_view input,
                        std::vector<asio::const_buffer>& out) {
   rechunk_result r;
-  const std::size_t line_slot = out.size();
-  if (reencode) out.emplace_back();  // the size line, once the size is known
-  r.first_data = out.size();
   while (r.used < input.size()) {
     auto step = decoder.decode(input.substr(r.used));
     if (step.error) {
@@ -134,14 +142,6 @@ rechunk_result rechunk(chunked_decoder& decoder, std::string_view input, chunk_f
     }
     if ((r.done = step.done)) break;
   }
-  if (!reencode) return r;
-  if (r.data_bytes) {
-    out[line_slot] = reencode->size_line(r.data_bytes);
-    out.emplace_back(crlf.data(), crlf.size());
-  } else {
-    out.erase(out.begin() + static_cast<std::ptrdiff_t>(line_slot));
-  }
-  if (r.done) chunk_framer::end(decoder.trailers(), out);
   return r;
 }
 

@@ -56,34 +56,37 @@ void write_response_head(std::string& out, int status, std::string_view reason,
                          std::span<const http::header> fields, const response_framing& framing);
 
 // Chunk framing of body pieces queued as views for one gathered write. The
-// size line lives in the framer, so a framer serves one message direction and
-// is valid until its next call.
+// size line and trailer text live in the framer, so a framer serves one
+// message direction and its views are valid until its next call.
 class chunk_framer {
  public:
   // The "HEX\r\n" line of a chunk of `size` bytes.
   asio::const_buffer size_line(std::uint64_t size) noexcept;
   // Appends `data` as one chunk to `out` (nothing for an empty piece).
   void piece(std::string_view data, std::vector<asio::const_buffer>& out);
-  // Appends the last chunk with `trailers` (whole field lines, may be empty).
-  static void end(std::string_view trailers, std::vector<asio::const_buffer>& out);
+  // Appends `pieces` (`bytes` in all) as one chunk (nothing when empty).
+  void chunk(std::span<const asio::const_buffer> pieces, std::uint64_t bytes,
+             std::vector<asio::const_buffer>& out);
+  // Appends the last chunk with `trailers`.
+  void end(std::span<const http::header> trailers, std::vector<asio::const_buffer>& out);
 
  private:
   char line_[24];
+  std::string trailer_text_;
 };
 
 // What one pass of rechunk over the buffered input found.
 struct rechunk_result {
   std::size_t used = 0;  // input bytes decoded (to consume after the write)
   std::uint64_t data_bytes = 0;
-  bool done = false;                           // the last chunk and the trailers were read
-  bool error = false;                          // malformed framing
-  std::size_t first_data = 0, data_count = 0;  // where the data views are in `out`
+  bool done = false;           // the last chunk and the trailers were read
+  bool error = false;          // malformed framing
+  std::size_t data_count = 0;  // data views appended to `out`
 };
 
-// Decodes what `input` holds of a chunked body and appends to `out` the views
-// to send on: re-encoded as one chunk by `reencode` when given, else the bare
-// data. The views point into `input`, the framer and the decoder.
-rechunk_result rechunk(chunked_decoder& decoder, std::string_view input, chunk_framer* reencode,
+// Decodes what `input` holds of a chunked body and appends to `out` views of
+// its data (into `input`).
+rechunk_result rechunk(chunked_decoder& decoder, std::string_view input,
                        std::vector<asio::const_buffer>& out);
 
 }  // namespace gateway::http1

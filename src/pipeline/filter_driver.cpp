@@ -58,15 +58,14 @@ asio::awaitable<filter_status> stream::run_chain(chain_phase p) {
 }
 
 asio::awaitable<bool> stream::wait_resume() {
-  const auto limit = request_timeout_.count() > 0
-                         ? request_timeout_
-                         : conn_.listener_rt_->config.limits.request_timeout;
+  const auto limit =
+      request_timeout_.count() > 0 ? request_timeout_ : listener_->config.limits.request_timeout;
   watch_.arm(transport::deadline_phase::upstream, limit);
-  while (!resumed_ && !watch_.expired() && conn_.open_ && !conn_.force_closed_) {
+  while (!resumed_ && !watch_.expired() && !gone()) {
     resume_timer_.expires_at(steady_clock::time_point::max());
     co_await resume_timer_.async_wait(use_tuple);
   }
-  const bool ok = resumed_ && conn_.open_ && !conn_.force_closed_;
+  const bool ok = resumed_ && !gone();
   resumed_ = false;
   ++pause_generation_;
   watch_.disarm();
@@ -81,20 +80,20 @@ asio::awaitable<bool> stream::start_filters() {
   rq.host = request_.host;
   rq.client_ip = client_view();
   rq.request_id = request_id();
-  rq.listener = conn_.listener_rt_->config.name;
+  rq.listener = listener_->config.name;
   rq.matched_route = record_.matched_route;
   rq.matched_rule = rule_;
   rq.target = request_.target;
-  rq.protocol = conn_.client_protocol();
-  if (client_.tls()) {
+  rq.protocol = down_.protocol;
+  if (down_.tls) {
     rq.scheme = "https";
-    rq.tls = &client_.tls()->info();
+    rq.tls = &down_.tls->info();
   }
-  rq.client_port = conn_.client_port_;
-  conn_.learn_local_address();
-  rq.local_ip = {conn_.local_ip_, conn_.local_ip_len_};
-  rq.local_port = conn_.local_port_;
-  if (!filters_.begin(conn_.listener_rt_->config.filters, rule_->filters, rq, request_.headers))
+  rq.client_port = down_.client_port;
+  const auto [local_ip, local_port] = down_.local_address();
+  rq.local_ip = local_ip;
+  rq.local_port = local_port;
+  if (!filters_.begin(listener_->config.filters, rule_->filters, rq, request_.headers))
     co_return false;
   if (!(filters_.hooks() & hook_request)) co_return true;
   co_return co_await run_chain(chain_phase::request) == filter_status::next;
@@ -103,9 +102,7 @@ asio::awaitable<bool> stream::start_filters() {
 void stream::drop_client() noexcept {
   filters_.clear_reply();
   record_.status = 0;
-  conn_.client_keep_alive_ = false;
-  client_.reset();
-  conn_.close();
+  down_.drop();
 }
 
 asio::awaitable<void> stream::filter_reply(bool close) {
@@ -119,75 +116,49 @@ asio::awaitable<bool> stream::buffer_body_for_filters() {
   // Past the limit: 413, or (first_part) the filters see the first `limit`
   // bytes and the rest streams upstream after them.
   const bool first_part = filters_.body_overflow_action() == body_overflow::first_part;
-  const listener_limits& limits = conn_.listener_rt_->config.limits;
-  std::size_t scanned = 0;
-  http1::chunked_decoder decoder;
-  filter_body_.clear();
-  chain_end_ = true;
+  if (!request_chunked_ && request_length_ > limit && !first_part) {
+    co_await local_reply(413, "request body too large\n", true);
+    co_return false;
+  }
+  // Room for the whole body (and, chunked, its framing) in the buffer.
+  const std::size_t room = static_cast<std::size_t>(
+      request_chunked_ ? limit + limit / 8 + 64 * 1024 : std::min(request_length_, limit) + 1);
+  body_view v;
   for (;;) {
-    if (!request_chunked_) {
-      if (request_body_left_ > limit && !first_part) {
-        co_await local_reply(413, "request body too large\n", true);
-        co_return false;
-      }
-      const std::uint64_t wanted = std::min(request_body_left_, limit);
-      if (in_.size() >= wanted) {
-        chain_data_ = in_.view().substr(0, static_cast<std::size_t>(wanted));
-        chain_end_ = wanted == request_body_left_;
-        break;
-      }
-    } else {
-      bool done = false;
-      while (scanned < in_.size() && !done && filter_body_.size() <= limit) {
-        auto step = decoder.decode(in_.view().substr(scanned));
-        if (step.error) {
-          co_await local_reply(400, "malformed request body\n", true);
-          co_return false;
-        }
-        scanned += step.consumed;
-        filter_body_.append(step.data);
-        done = step.done;
-      }
-      if (filter_body_.size() > limit) {
-        if (!first_part) {
-          co_await local_reply(413, "request body too large\n", true);
-          co_return false;
-        }
-        chain_data_ = std::string_view(filter_body_).substr(0, static_cast<std::size_t>(limit));
-        chain_end_ = false;
-        break;
-      }
-      if (done) {
-        chain_data_ = filter_body_;
-        break;
-      }
+    pieces_.clear();
+    v = down_.peek_body(pieces_);
+    if (v.error) {
+      co_await local_reply(400, "malformed request body\n", true);
+      co_return false;
     }
-    if (request_expect_continue_ && !sent_continue_) {
-      sent_continue_ = true;
-      asio::const_buffer b(http1::continue_response.data(), http1::continue_response.size());
-      if (!co_await write_client(std::span(&b, 1))) co_return false;
-    }
-    // Room for the whole body (and, chunked, its framing) in the buffer.
-    const std::size_t want = static_cast<std::size_t>(
-        request_chunked_ ? limit + limit / 8 + 64 * 1024 : std::min(request_body_left_, limit) + 1);
-    std::size_t room = 0;
-    char* dst = in_.prepare(room, std::max(want, in_.capacity()));
-    if (room == 0) {
-      if (first_part && request_chunked_ && scanned > 0) {  // framing filled the room
-        chain_data_ = filter_body_;
-        chain_end_ = false;
-        break;
-      }
+    if (v.end || v.bytes >= limit) break;
+    const body_read r = co_await down_.read_body(room);
+    if (r == body_read::gone) co_return false;
+    if (r == body_read::full) {
+      if (first_part && v.bytes > 0) break;  // framing filled the room
       co_await local_reply(413, "request body too large\n", true);
       co_return false;
     }
-    watch_.arm(transport::deadline_phase::stream, limits.stream_idle_timeout);
-    auto [ec, n] = co_await client_.read_some(asio::buffer(dst, room));
-    record_.bytes_in += n;
-    if (ec) co_return false;
-    in_.commit(n);
   }
   watch_.disarm();
+  chain_end_ = v.end && v.bytes <= limit;
+  if (v.bytes > limit && !first_part) {
+    co_await local_reply(413, "request body too large\n", true);
+    co_return false;
+  }
+  // One piece is seen where it lies; several are joined (a chunked body).
+  const auto wanted = static_cast<std::size_t>(std::min(v.bytes, limit));
+  if (v.count == 1) {
+    chain_data_ = std::string_view(static_cast<const char*>(pieces_[0].data()), wanted);
+  } else {
+    filter_body_.clear();
+    for (const asio::const_buffer& b : pieces_) {
+      if (filter_body_.size() >= wanted) break;
+      filter_body_.append(static_cast<const char*>(b.data()),
+                          std::min(b.size(), wanted - filter_body_.size()));
+    }
+    chain_data_ = filter_body_;
+  }
   body_seen_by_filters_ = true;
   if (!(filters_.hooks() & hook_request_body)) co_return true;
   if (co_await run_chain(chain_phase::request_body) == filter_status::next) co_return true;
@@ -196,33 +167,25 @@ asio::awaitable<bool> stream::buffer_body_for_filters() {
 }
 
 asio::awaitable<bool> stream::relay_filtered(upstream_connection& up, bool& reusable) {
-  const listener_limits& limits = conn_.listener_rt_->config.limits;
+  const listener_limits& limits = listener_->config.limits;
   enum class framing { none, length, chunked, until_close };
   const bool bodyless = is_head_request_ || bodyless_status(response_.status);
   const framing from_upstream = bodyless                       ? framing::none
                                 : response_.chunked            ? framing::chunked
                                 : response_.has_content_length ? framing::length
                                                                : framing::until_close;
-  // Filters that change the body's length removed Content-Length; the client
-  // then gets it chunked (or, for HTTP/1.0, delimited by the close).
+  // Filters that change the body's length removed Content-Length; the
+  // client's codec then frames the body its own way.
   const bool keep_length =
       response_.has_content_length && http::find_header(response_.headers, "content-length");
   const std::uint64_t upstream_length = response_.content_length;
-  const bool chunk_to_client = !bodyless && !keep_length && conn_.client_version_minor_ == 1;
-  if (!bodyless && !keep_length && !chunk_to_client) conn_.client_keep_alive_ = false;
-  if (worker_.draining()) conn_.client_keep_alive_ = false;
   reusable = from_upstream != framing::until_close && response_.wants_keep_alive();
-  const bool had_length = response_.has_content_length;
-  response_.has_content_length = keep_length;
-  build_response_head(chunk_to_client, !conn_.client_keep_alive_);
-  response_.has_content_length = had_length;
+  start_response(keep_length);
   record_.status = response_.status;
   up_.consume(response_.head_size);
-  gather_.clear();
-  gather_.emplace_back(head_out_.data(), head_out_.size());
   if (from_upstream == framing::none) {
     if (!up_.empty()) reusable = false;
-    co_return co_await flush_client();
+    co_return co_await down_.send(true);
   }
 
   std::uint64_t left = upstream_length;  // for framing::length
@@ -281,7 +244,6 @@ asio::awaitable<bool> stream::relay_filtered(upstream_connection& up, bool& reus
     chain_chunk_ = {piece, end};
     if (co_await run_chain(chain_phase::response_body) == filter_status::stop) {
       if (head_sent) co_return false;  // too late for another answer: cut it short
-      gather_.clear();
       reusable = false;
       replying_after_response_ = true;
       co_await filter_reply(true);
@@ -290,14 +252,12 @@ asio::awaitable<bool> stream::relay_filtered(upstream_connection& up, bool& reus
     const std::string_view out = chain_chunk_.data;
     sent_body += out.size();
     if (keep_length && sent_body > upstream_length) co_return false;  // a filter broke its promise
-    if (!chunk_to_client) {
-      if (!out.empty()) gather_.emplace_back(out.data(), out.size());
-    } else {
-      response_framer_.piece(out, gather_);
-      if (end) http1::chunk_framer::end({}, gather_);
+    if (!out.empty()) {
+      const asio::const_buffer b(out.data(), out.size());
+      down_.send_body(std::span(&b, 1), out.size());
     }
-    if (!gather_.empty()) {
-      if (!co_await flush_client()) co_return false;
+    if (!out.empty() || end || !head_sent) {
+      if (!co_await down_.send(end)) co_return false;
       head_sent = true;
     }
     up_.consume(used);

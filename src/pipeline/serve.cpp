@@ -23,14 +23,13 @@ namespace {
 constexpr std::size_t initial_upstream_buffer = 4 * 1024;
 }  // namespace
 
-stream::stream(connection& owner)
-    : conn_(owner),
-      worker_(owner.worker_),
-      client_(owner.client_),
-      watch_(owner.watch_),
-      in_(owner.in_),
+stream::stream(downstream& down, worker& w, transport::watchdog& watch, asio::any_io_executor ex)
+    : down_(down),
+      worker_(w),
+      watch_(watch),
+      executor_(ex),
       up_(initial_upstream_buffer),
-      resume_timer_(owner.client_.executor()) {
+      resume_timer_(ex) {
   filters_.set_error_log([this](std::string_view what) {
     worker_.log().log(log_level::error, what, " [request ", request_id(), "]");
   });
@@ -38,15 +37,15 @@ stream::stream(connection& owner)
   // stream's executor, and only wakes the pause it was made for. The owner
   // keeps the stream alive; the handle holds the owner weakly.
   filters_.set_waker([this]() -> std::function<void()> {
-    return [weak = std::weak_ptr<void>(conn_.weak_from_this()), self = this,
-            generation = pause_generation_, executor = client_.executor()] {
-      asio::post(executor, [weak, self, generation] {
-        const auto alive = weak.lock();
-        if (!alive || self->pause_generation_ != generation) return;
-        self->resumed_ = true;
-        self->resume_timer_.cancel();
-      });
-    };
+    return
+        [weak = down_.owner(), self = this, generation = pause_generation_, executor = executor_] {
+          asio::post(executor, [weak, self, generation] {
+            const auto alive = weak.lock();
+            if (!alive || self->pause_generation_ != generation) return;
+            self->resumed_ = true;
+            self->resume_timer_.cancel();
+          });
+        };
   });
   head_out_.reserve(4096);
 }
@@ -69,16 +68,18 @@ void stream::close_upstream() noexcept {
 }
 
 bool stream::gone() const noexcept {
-  return !conn_.open_ || conn_.force_closed_;
+  return down_.gone();
+}
+
+void stream::forget_request() noexcept {
+  request_id_len_ = 0;
+  is_head_request_ = false;
+  listener_ = down_.listener;
 }
 
 std::string_view stream::client_view() const noexcept {
   return forwarded_client_len_ ? std::string_view(forwarded_client_, forwarded_client_len_)
-                               : std::string_view(conn_.client_ip_, conn_.client_ip_len_);
-}
-
-asio::awaitable<bool> stream::flush_client() {
-  return conn_.flush_client(gather_);
+                               : down_.client_ip;
 }
 
 const resolved_backend* stream::pick_backend(const resolved_rule& rr) noexcept {
@@ -86,14 +87,14 @@ const resolved_backend* stream::pick_backend(const resolved_rule& rr) noexcept {
 }
 
 asio::awaitable<void> stream::pause(std::chrono::milliseconds d) {
-  asio::steady_timer t(client_.executor());
+  asio::steady_timer t(executor_);
   t.expires_after(d);
   co_await t.async_wait(use_tuple);
 }
 
 route_selection stream::route_request(const listener_runtime* chosen) {
-  const listener_runtime& lr = *conn_.listener_rt_;
-  const route_plan plan = plan_route(lr, chosen != nullptr, request_, client_.tls() != nullptr,
+  const listener_runtime& lr = *listener_;
+  const route_plan plan = plan_route(lr, chosen != nullptr, request_, down_.tls != nullptr,
                                      worker_.random(), made_fields_, made_scratch_, cors_origin_);
   const route_selection& sel = plan.selection;
   rule_ = sel.rule;
@@ -149,7 +150,7 @@ asio::awaitable<bool> stream::serve() {
   } else if (cors_preflight_) {
     a.status = 204;
     a.made = &made_fields_;
-  } else if (!conn_.listener_rt_->config.filters.empty() || !rule_->filters.empty()) {
+  } else if (!listener_->config.filters.empty() || !rule_->filters.empty()) {
     // The filters see the head while its bytes are still in the buffer; their
     // edits go into the upstream head, then the head leaves the buffer.
     if (!co_await start_filters()) {
@@ -162,7 +163,7 @@ asio::awaitable<bool> stream::serve() {
     head_to_upstream();
     check_rule(a);
   } else {
-    in_.consume(request_.head_size);
+    down_.release_head();
   }
   if (a.status == 0 && has_body && filters_.wants_whole_body()) {
     body_seen_by_filters_ = false;
@@ -180,8 +181,7 @@ asio::awaitable<bool> stream::serve() {
     for (std::uint32_t tries = 1;; ++tries) {
       result = co_await exchange(cluster, body_done, retry ? &retries_left : nullptr);
       end_retry();
-      if (retries_left == 0 || !replayable_ || conn_.force_closed_ ||
-          !retries_outcome(*retry, result))
+      if (retries_left == 0 || !replayable_ || down_.forced || !retries_outcome(*retry, result))
         break;
       --retries_left;
       const auto wait = retry_backoff(*retry, tries, worker_.random());
@@ -195,7 +195,7 @@ asio::awaitable<bool> stream::serve() {
       // The retry limits are the cluster's that failed. An answer dropped to
       // be retried was checked against them already; should another worker
       // have taken the last slot since, the client learns it from a 503.
-      if (!admit_retry(*conn_.snapshot_->clusters[cluster].state)) {
+      if (!admit_retry(*down_.snap->clusters[cluster].state)) {
         if (result == outcome::retry_status) {
           overflow_ = "retries";
           result = outcome::overflow;
@@ -210,46 +210,43 @@ asio::awaitable<bool> stream::serve() {
         break;
       }
       co_await pause(wait);
-      if (conn_.force_closed_) co_return false;
+      if (down_.forced) co_return false;
       cluster = again->cluster;
       record_.series = again->series;
       pick_.avoid = last_endpoint_;
     }
     if (pending_body_) {  // a body kept for a retry is not needed any more
-      in_.consume(pending_body_);
-      pending_body_ = 0;
+      down_.release_body();
+      pending_body_ = false;
     }
-    if (result == outcome::ok)
-      co_return conn_.client_keep_alive_&& body_done && !worker_.draining();
+    if (result == outcome::ok) co_return body_done;
     // The response never started: answer for the upstream.
-    a.close = !body_done || !conn_.client_keep_alive_;
+    a.close = !body_done;
     if (!failure_answer(result, a)) co_return false;
   }
   co_await local_reply(a.status, a.body, a.close, a.made, a.fields);
-  co_return !a.close && conn_.client_keep_alive_;
+  co_return !a.close;
 }
 
 bool stream::begin_request() {
   // Listeners sharing this socket are told apart by Host; none matching is a 404.
-  if (request_.host.empty() && conn_.authority_.empty()) {  // HTTP/1.0 without Host: rare
-    conn_.learn_local_address();
-    const bool v6 =
-        std::string_view(conn_.local_ip_, conn_.local_ip_len_).find(':') != std::string_view::npos;
-    conn_.authority_.assign(v6 ? "[" : "")
-        .append(conn_.local_ip_, conn_.local_ip_len_)
-        .append(v6 ? "]:" : ":");
-    conn_.authority_.append(std::to_string(conn_.local_port_));
+  listener_ = down_.listener;
+  if (request_.host.empty() && authority_.empty()) {  // HTTP/1.0 without Host: rare
+    const auto [ip, port] = down_.local_address();
+    const bool v6 = ip.find(':') != std::string_view::npos;
+    authority_.assign(v6 ? "[" : "").append(ip).append(v6 ? "]:" : ":");
+    authority_.append(std::to_string(port));
   }
-  const admission admitted = admit_request(*conn_.snapshot_, *conn_.group_rt_, *conn_.listener_rt_,
-                                           request_, conn_.authority_, target_buf_);
+  const admission admitted = admit_request(*down_.snap, *down_.listener_group, *listener_, request_,
+                                           authority_, target_buf_);
   const listener_runtime* chosen = admitted.chosen;
-  conn_.listener_rt_ = admitted.listener;
+  listener_ = admitted.listener;
   normalized_ = admitted.normalized;
   // A client certificate checked (or not) for one listener does not admit
   // it to another that validates clients otherwise (GEP-91's concern).
-  misdirected_ = client_.tls() && chosen && chosen->tls_validation != conn_.tls_validation_;
+  misdirected_ = down_.tls && chosen && chosen->tls_validation != down_.tls_validation;
   if (misdirected_) chosen = nullptr;
-  const listener_runtime& lr = *conn_.listener_rt_;
+  const listener_runtime& lr = *listener_;
   if (worker_.access_log_enabled()) {  // the head's bytes leave the buffer before the end
     record_.method.assign(request_.method);
     record_.host.assign(request_.host);
@@ -257,22 +254,18 @@ bool stream::begin_request() {
   }
   forwarded_client_len_ = 0;
   if (lr.config.xff_trusted_hops) {
-    std::string_view seen = filters::forwarded_client(
-        request_.headers, {conn_.client_ip_, conn_.client_ip_len_}, lr.config.xff_trusted_hops);
-    if (seen.data() != conn_.client_ip_ && seen.size() < sizeof forwarded_client_) {
+    std::string_view seen =
+        filters::forwarded_client(request_.headers, down_.client_ip, lr.config.xff_trusted_hops);
+    if (seen.data() != down_.client_ip.data() && seen.size() < sizeof forwarded_client_) {
       std::memcpy(forwarded_client_, seen.data(), seen.size());
       forwarded_client_len_ = seen.size();
     }
   }
-  conn_.client_version_minor_ = request_.version_minor;
-  conn_.client_keep_alive_ = request_.wants_keep_alive() && !conn_.group_gone_;
   is_head_request_ = request_.method == "HEAD";
-  sent_continue_ = false;
   request_chunked_ = request_.chunked;
-  request_expect_continue_ = request_.expect_continue;
-  pending_body_ = 0;
+  pending_body_ = false;
   body_seen_by_filters_ = false;
-  request_body_left_ = request_.has_content_length ? request_.content_length : 0;
+  request_length_ = !request_.chunked && request_.has_content_length ? request_.content_length : 0;
   assign_request_id();
   route_request(normalized_ == normalize_result::ok ? chosen : nullptr);
   if (normalized_ == normalize_result::redirect) {
@@ -281,7 +274,7 @@ bool stream::begin_request() {
   }
   method_retriable_ =
       gateway::retriable_method(rule_ && rule_->retry ? &*rule_->retry : nullptr, request_.method);
-  return request_.chunked || request_body_left_ > 0;
+  return request_.chunked || request_length_ > 0;
 }
 
 void stream::head_to_upstream() {
@@ -292,7 +285,7 @@ void stream::head_to_upstream() {
   build_upstream_head(route_path_, matched_prefix_, path_regex_);
   query_replaced_ = false;
   prepare_pick();  // reads the head's fields, so before they leave the buffer
-  in_.consume(request_.head_size);
+  down_.release_head();
   if (filters_.active()) filters_.end_request_head();
 }
 
@@ -302,8 +295,7 @@ void stream::check_rule(answer& a) {
     a.made = &made_fields_;
     return;
   }
-  max_request_body_ =
-      rule_->max_request_body.value_or(conn_.listener_rt_->config.limits.max_request_body);
+  max_request_body_ = rule_->max_request_body.value_or(listener_->config.limits.max_request_body);
   if (max_request_body_ && request_.has_content_length &&
       request_.content_length > max_request_body_) {
     a.status = 413;
@@ -333,8 +325,7 @@ void stream::prepare_pick() {
   set_cookie_.clear();
   backend_ = resolved_ && !resolved_->backends.empty() ? pick_backend(*resolved_) : nullptr;
   if (!backend_ || backend_->cluster == invalid_backend) return;
-  const load_balancer_config& lb =
-      conn_.snapshot_->clusters[backend_->cluster].config.load_balancer;
+  const load_balancer_config& lb = down_.snap->clusters[backend_->cluster].config.load_balancer;
   if (lb.policy != lb_policy::ring_hash && lb.policy != lb_policy::maglev) return;
   pick_.hash = pick_hash(
       lb.hash, request_.headers, client_view(), [this] { return worker_.random(); }, set_cookie_);
@@ -452,7 +443,7 @@ void stream::log_access(std::uint64_t micros) noexcept {
   r.host = record_.host;
   r.path = record_.target;
   r.route = record_.route_name;
-  r.listener = conn_.listener_rt_ ? std::string_view(conn_.listener_rt_->config.name) : "";
+  r.listener = listener_ ? std::string_view(listener_->config.name) : "";
   r.upstream = {upstream, upstream_len};
   r.status = record_.status;
   r.bytes_in = record_.bytes_in;
@@ -460,7 +451,7 @@ void stream::log_access(std::uint64_t micros) noexcept {
   r.duration_us = micros;
   r.upstream_us = record_.upstream_us;
   if (filters_.active()) r.metadata = filters_.all_metadata();
-  if (client_.tls()) r.tls = &client_.tls()->info();
+  if (down_.tls) r.tls = &down_.tls->info();
   worker_.log_request(r);
 }
 
@@ -488,44 +479,42 @@ void stream::start_mirrors(const resolved_rule& rule) {
   mirror_counters& counters = worker_.mirrors();
   for (const resolved_mirror& m : rule.mirrors) {
     if (m.numerator == 0 || worker_.random() % m.denominator >= m.numerator) continue;
-    const cluster_runtime& cl = conn_.snapshot_->clusters[m.cluster];
+    const cluster_runtime& cl = down_.snap->clusters[m.cluster];
     // Only a body that is whole in the buffer can be copied; a streamed one
     // goes to the upstream once, so such requests are not mirrored.
-    const bool has_body = request_chunked_ || request_body_left_ > 0;
-    const bool body_here = !request_chunked_ && request_body_left_ <= max_mirrored_body &&
-                           in_.size() >= request_body_left_;
-    const std::size_t host = worker_.pool().pick(*conn_.snapshot_, m.cluster,
-                                                 pick_context{worker_.random()}, coarse_now());
+    const bool has_body = request_chunked_ || request_length_ > 0;
+    std::string_view body;
+    bool body_here = false;
+    if (has_body && !request_chunked_ && request_length_ <= max_mirrored_body) {
+      pieces_.clear();
+      const body_view v = down_.peek_body(pieces_);
+      body_here = v.end && v.count == 1;
+      if (body_here) body = {static_cast<const char*>(pieces_[0].data()), pieces_[0].size()};
+    }
+    const std::size_t host =
+        worker_.pool().pick(*down_.snap, m.cluster, pick_context{worker_.random()}, coarse_now());
     if ((has_body && !body_here) || host == ~std::size_t{0} ||
         counters.in_flight >= max_mirrors_in_flight) {
       ++counters.skipped;
       continue;
     }
     std::string copy;
-    const std::size_t body = has_body ? static_cast<std::size_t>(request_body_left_) : 0;
-    copy.reserve(head_out_.size() + 24 + body);
+    copy.reserve(head_out_.size() + 24 + body.size());
     copy.append(head_out_, 0, head_out_.size() - 2);  // without the blank line
     copy.append("connection: close\r\n\r\n"sv);
-    copy.append(in_.view().substr(0, body));
+    copy.append(body);
     asio::co_spawn(
-        client_.executor(),
-        send_mirror(worker_.pool().endpoint(*conn_.snapshot_, m.cluster, host)->address,
-                    std::move(copy), cl.config.connect_timeout, request_timeout_, counters),
+        executor_,
+        send_mirror(worker_.pool().endpoint(*down_.snap, m.cluster, host)->address, std::move(copy),
+                    cl.config.connect_timeout, request_timeout_, counters),
         asio::detached);
   }
-}
-
-asio::awaitable<bool> stream::write_client(std::span<const asio::const_buffer> buffers) {
-  // Whatever was queued for another peer is abandoned by now (an interim or
-  // local answer interrupts the exchange), so the queue is the client's.
-  gather_.assign(buffers.begin(), buffers.end());
-  co_return co_await flush_client();
 }
 
 asio::awaitable<void> stream::local_reply(int status, std::string_view body, bool close,
                                           const owned_fields* made,
                                           std::span<const http::header> fields) {
-  if (!conn_.open_ || conn_.force_closed_) co_return;
+  if (gone()) co_return;
   if (filters_.dropped()) {  // a filter asked for no answer at all, whichever hook it was
     drop_client();
     co_return;
@@ -558,18 +547,17 @@ asio::awaitable<void> stream::local_reply(int status, std::string_view body, boo
     }
     status = filters_.response_status();
   }
-  if (!conn_.open_ || conn_.force_closed_) co_return;
+  if (gone()) co_return;
   record_.status = status;
-  build_local_reply(status, reply_fields_, body, close);
-  asio::const_buffer b(head_out_.data(), head_out_.size());
-  co_await write_client(std::span(&b, 1));
+  local_answer answer;
+  answer.status = status;
+  answer.fields = reply_fields_;
+  answer.body = body;
+  answer.close = close;
+  answer.request_id = request_id();
+  answer.head_request = is_head_request_;
+  co_await down_.send_local(answer);
   watch_.disarm();
-}
-
-void stream::build_local_reply(int status, std::span<const http::header> fields,
-                               std::string_view body, bool close) {
-  http1::write_local_reply(head_out_, status, fields, body, close, request_id(), is_head_request_);
-  if (close) conn_.linger_ = true;
 }
 
 }  // namespace gateway

@@ -34,15 +34,15 @@ void stream::build_upstream_head(std::string_view path, std::string_view matched
   in.matched_prefix = matched_prefix;
   in.path_regex = path_regex;
   in.rule = rule_;
-  in.listener = &conn_.listener_rt_->config;
-  in.https = client_.tls() != nullptr;
-  in.tls = client_.tls();
-  in.client_ip = {conn_.client_ip_, conn_.client_ip_len_};
+  in.listener = &listener_->config;
+  in.https = down_.tls != nullptr;
+  in.tls = down_.tls;
+  in.client_ip = down_.client_ip;
   if (request_id_generated_) in.generated_request_id = request_id();
   write_upstream_head(head_out_, upstream_request_, in);
 }
 
-void stream::build_response_head(bool chunked_to_client, bool close) {
+void stream::start_response(bool has_length) {
   const auto& rs = response_;
   // The upstream's end-to-end fields (its connection-specific ones are its
   // codec's business), then what the route does to them.
@@ -59,14 +59,14 @@ void stream::build_response_head(bool chunked_to_client, bool close) {
   }
   in.set_cookie = set_cookie_;
   response_fields(in, response_fields_, response_scratch_);
-  http1::response_framing framing;
-  framing.bodyless = is_head_request_ || rs.status == 204 || rs.status == 304;
-  framing.chunked = chunked_to_client;
-  framing.has_length = rs.has_content_length;
-  framing.length = rs.content_length;
-  framing.close = close;
-  framing.keep_alive = conn_.client_version_minor_ == 0;
-  http1::write_response_head(head_out_, rs.status, rs.reason, response_fields_, framing);
+  response_start start;
+  start.status = rs.status;
+  start.reason = rs.reason;
+  start.fields = response_fields_;
+  start.bodyless = is_head_request_ || rs.status == 204 || rs.status == 304;
+  start.has_length = has_length;
+  start.length = rs.content_length;
+  down_.start_response(start);
 }
 
 asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& body_done,
@@ -76,7 +76,7 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
   const bool idempotent = method_retriable_;
   up_.clear();
   up_.reserve(upstream_buffer);
-  cluster_state& cs = *conn_.snapshot_->clusters[cluster].state;
+  cluster_state& cs = *down_.snap->clusters[cluster].state;
   const circuit_breaker_config& limits = cs.config().circuit_breakers;
 
   // Requests in flight, all workers (the max_requests breaker and the retry
@@ -108,13 +108,13 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
     steady_clock::time_point pending_until{};
     for (;;) {
       const auto now = coarse_now();  // one clock read for the pick and the pool
-      host = pool.pick(*conn_.snapshot_, cluster, pick_, now);
+      host = pool.pick(*down_.snap, cluster, pick_, now);
       if (host == ~std::size_t{0}) {
         if (pending_until != steady_clock::time_point{}) cs.pending.fetch_sub(1);
         co_return outcome::no_endpoint;
       }
-      chosen = pool.endpoint(*conn_.snapshot_, cluster, host).get();
-      upstream_ = attempt == 0 ? pool.take(*conn_.snapshot_, cluster, host, now) : nullptr;
+      chosen = pool.endpoint(*down_.snap, cluster, host).get();
+      upstream_ = attempt == 0 ? pool.take(*down_.snap, cluster, host, now) : nullptr;
       if (upstream_ || connection_room(cs, *chosen)) break;
       if (pending_until == steady_clock::time_point{}) {
         if (cs.pending.fetch_add(1, std::memory_order_relaxed) >= limits.max_pending_requests) {
@@ -124,11 +124,11 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
           co_return outcome::overflow;
         }
         pending_until = coarse_now() + cs.config().connect_timeout;
-      } else if (coarse_now() >= pending_until || conn_.force_closed_) {
+      } else if (coarse_now() >= pending_until || down_.forced) {
         cs.pending.fetch_sub(1, std::memory_order_relaxed);
         cs.overflow_connections.fetch_add(1, std::memory_order_relaxed);
         overflow_ = "connections";
-        co_return conn_.force_closed_ ? outcome::client_gone : outcome::overflow;
+        co_return down_.forced ? outcome::client_gone : outcome::overflow;
       }
       co_await pause(std::chrono::milliseconds(2));
     }
@@ -140,7 +140,7 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
     const bool reused = upstream_ != nullptr;
     if (!upstream_ && !co_await open_upstream(cs, ep, cluster, host)) {
       replayable_ = true;  // nothing reached the upstream
-      co_return conn_.force_closed_ ? outcome::client_gone : outcome::connect_failed;
+      co_return down_.forced ? outcome::client_gone : outcome::connect_failed;
     }
     active_upstream_ = upstream_.get();
     ++upstream_->requests;
@@ -191,7 +191,7 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
     upstream_.reset();
     up_.clear();
     replayable_ = replayable && idempotent && !response_started_;
-    if (conn_.force_closed_ && !timed_out) co_return outcome::client_gone;
+    if (down_.forced && !timed_out) co_return outcome::client_gone;
     // A pooled connection the upstream closed just as we used it: try once more
     // on a fresh one when the request can be sent again safely. Not the
     // endpoint's fault, so not an outlier; but the upstream did see a try, so
@@ -241,7 +241,7 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
     up_.clear();
     co_return outcome::retry_status;
   }
-  if (!body_done) conn_.client_keep_alive_ = false;  // upstream answered before reading it all
+  if (!body_done) down_.end_after_response();  // upstream answered before reading it all
 
   if (filters_.active() && (filters_.hooks() & hook_response)) {
     chain_fields_ = &response_.headers;
@@ -265,7 +265,7 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
   else
     upstream_.reset();
   up_.clear();
-  if (!complete) conn_.client_keep_alive_ = false;
+  if (!complete) down_.end_after_response();
   watch_.disarm();
   co_return outcome::ok;
 }
@@ -273,7 +273,7 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
 asio::awaitable<bool> stream::open_upstream(cluster_state& cs, endpoint_state& ep,
                                             std::size_t cluster, std::size_t host) {
   connection_pool& pool = worker_.pool();
-  upstream_ = pool.fresh(*conn_.snapshot_, cluster, host);
+  upstream_ = pool.fresh(*down_.snap, cluster, host);
   active_upstream_ = upstream_.get();
   watch_.arm(transport::deadline_phase::upstream, cs.config().connect_timeout);
   auto [ec] = co_await upstream_->socket.async_connect(ep.address, use_tuple);
@@ -282,11 +282,11 @@ asio::awaitable<bool> stream::open_upstream(cluster_state& cs, endpoint_state& e
     boost::system::error_code ignored;
     upstream_->socket.set_option(tcp::no_delay(true), ignored);
     upstream_->socket.non_blocking(true, ignored);  // for write_gather's immediate writes
-    if (const auto& tls = conn_.snapshot_->clusters[cluster].tls) {
+    if (const auto& tls = down_.snap->clusters[cluster].tls) {
       // The handshake counts against the connect timeout too.
       upstream_->tls =
           std::make_unique<tls::stream>(*tls, upstream_->socket, ep.hostname, ep.address.address());
-      upstream_->tls->offer(pool.session(*conn_.snapshot_, cluster, host));
+      upstream_->tls->offer(pool.session(*down_.snap, cluster, host));
       ec = co_await upstream_->tls->handshake();
       step = "TLS handshake";
     }
@@ -300,7 +300,7 @@ asio::awaitable<bool> stream::open_upstream(cluster_state& cs, endpoint_state& e
                       why, " [request ", request_id(), "]");
   }
   active_upstream_ = nullptr;
-  if (!conn_.force_closed_) cs.report(ep, upstream_result::local_failure, worker_.log());
+  if (!down_.forced) cs.report(ep, upstream_result::local_failure, worker_.log());
   upstream_.reset();
   co_return false;
 }
@@ -320,106 +320,86 @@ asio::awaitable<bool> stream::send_gather_tls(tls::stream& stream) {
 
 asio::awaitable<stream::send_result> stream::send_request_body(upstream_connection& up,
                                                                bool& body_done, bool& replayable) {
-  const listener_limits& limits = conn_.listener_rt_->config.limits;
   gather_.clear();
   gather_.emplace_back(head_out_.data(), head_out_.size());
   auto flush = [&] { return up.tls ? send_gather_tls(*up.tls) : flush_upstream(up.socket); };
-  auto fill = [&](std::size_t capacity) -> asio::awaitable<bool> {
-    if (request_expect_continue_ && !sent_continue_) {
-      sent_continue_ = true;
-      watch_.arm(transport::deadline_phase::stream, limits.stream_idle_timeout);
-      asio::const_buffer b(http1::continue_response.data(), http1::continue_response.size());
-      if (!co_await write_client(std::span(&b, 1))) co_return false;
-    }
-    std::size_t room = 0;
-    char* dst = in_.prepare(room, capacity);
-    watch_.arm(transport::deadline_phase::stream, limits.stream_idle_timeout);
-    auto [ec, n] = co_await client_.read_some(asio::buffer(dst, room));
-    record_.bytes_in += n;
-    if (ec) co_return false;
-    in_.commit(n);
-    co_return true;
+  auto piece = [](const asio::const_buffer& b) {
+    return std::string_view(static_cast<const char*>(b.data()), b.size());
   };
-
   if (pending_body_) {
-    // A replay (a retry on another connection): the whole body is still at the
-    // front of the buffer, where the first try left it.
-    gather_.emplace_back(in_.view().data(), pending_body_);
+    // A replay (a retry on another connection): the whole body is still
+    // unreleased downstream, where the first try left it.
+    down_.peek_body(gather_);
     co_return co_await flush() ? send_result::ok : send_result::upstream_error;
   }
   if (body_done) co_return co_await flush() ? send_result::ok : send_result::upstream_error;
   // Body filters see each piece before it leaves (unless they had it whole).
   const bool body_filters =
       filters_.active() && (filters_.hooks() & hook_request_body) && !body_seen_by_filters_;
-  auto inspect = [&](std::string_view piece, bool end) -> asio::awaitable<bool> {
-    chain_data_ = piece;
+  auto inspect = [&](std::string_view data, bool end) -> asio::awaitable<bool> {
+    chain_data_ = data;
     chain_end_ = end;
     co_return co_await run_chain(chain_phase::request_body) == filter_status::next;
   };
 
   if (!request_chunked_) {
     // A rule that retries reads a body up to its buffer limit whole first.
-    if (replayable && rule_ && rule_->retry && request_body_left_ <= rule_->retry->buffer_limit) {
-      const auto whole = static_cast<std::size_t>(request_body_left_);
-      while (in_.size() < whole)
-        if (!co_await fill(std::max(stream_buffer_limit, whole + 1)))
+    if (replayable && rule_ && rule_->retry && request_length_ <= rule_->retry->buffer_limit) {
+      const auto whole = static_cast<std::size_t>(request_length_);
+      for (;;) {
+        pieces_.clear();
+        if (down_.peek_body(pieces_).end) break;
+        if (co_await down_.read_body(std::max(stream_buffer_limit, whole + 1)) != body_read::ok)
           co_return send_result::client_error;
+      }
     }
-    // A body that is already complete in the buffer is sent without being
-    // consumed, so a retry on a fresh connection can send it again.
-    if (replayable && in_.size() >= request_body_left_) {
-      if (body_filters && !co_await inspect(in_.view().substr(0, request_body_left_), true))
+    // A body that is already complete downstream is sent without being
+    // released, so a retry on a fresh connection can send it again.
+    body_view v = down_.peek_body(gather_);
+    if (replayable && v.end) {
+      if (body_filters && !co_await inspect(v.count ? piece(gather_.back()) : "", true))
         co_return send_result::filtered;
-      pending_body_ = static_cast<std::size_t>(request_body_left_);
-      gather_.emplace_back(in_.view().data(), pending_body_);
+      pending_body_ = true;
       body_done = true;
       co_return co_await flush() ? send_result::ok : send_result::upstream_error;
     }
     replayable = false;
-    while (request_body_left_ > 0) {
-      std::size_t take =
-          static_cast<std::size_t>(std::min<std::uint64_t>(request_body_left_, in_.size()));
-      if (take > 0) {
-        if (body_filters &&
-            !co_await inspect(in_.view().substr(0, take), take == request_body_left_))
-          co_return send_result::filtered;
-        gather_.emplace_back(in_.view().data(), take);
-        if (!co_await flush()) co_return send_result::upstream_error;
-        in_.consume(take);
-        request_body_left_ -= take;
-        if (request_body_left_ == 0) break;
-      } else if (!gather_.empty()) {
-        if (!co_await flush()) co_return send_result::upstream_error;
-      }
-      if (!co_await fill(stream_buffer_limit)) co_return send_result::client_error;
+    for (;;) {
+      if (v.count && body_filters && !co_await inspect(piece(gather_.back()), v.end))
+        co_return send_result::filtered;
+      if (!gather_.empty() && !co_await flush()) co_return send_result::upstream_error;
+      down_.release_body();
+      if (v.end) break;
+      if (co_await down_.read_body(stream_buffer_limit) != body_read::ok)
+        co_return send_result::client_error;
+      v = down_.peek_body(gather_);
     }
     body_done = true;
     co_return send_result::ok;
   }
 
-  // Chunked: decode strictly, send the data of each read as one chunk.
+  // Chunked: decoded strictly downstream; the data of each read goes on as one chunk.
   replayable = false;
-  request_chunks_.reset();
   std::uint64_t total = 0;
   for (;;) {
-    http1::rechunk_result r =
-        http1::rechunk(request_chunks_, in_.view(), &request_framer_, gather_);
-    if (r.error) co_return send_result::bad_framing;
-    total += r.data_bytes;
+    pieces_.clear();
+    const body_view v = down_.peek_body(pieces_);
+    if (v.error) co_return send_result::bad_framing;
+    total += v.bytes;
     if (max_request_body_ && total > max_request_body_) co_return send_result::too_large;
-    if (body_filters)
-      for (std::size_t i = 0; i < r.data_count; ++i) {
-        const asio::const_buffer& b = gather_[r.first_data + i];
-        const bool last = r.done && i + 1 == r.data_count;
-        if (!co_await inspect({static_cast<const char*>(b.data()), b.size()}, last))
+    if (body_filters) {
+      for (std::size_t i = 0; i < v.count; ++i)
+        if (!co_await inspect(piece(pieces_[i]), v.end && i + 1 == v.count))
           co_return send_result::filtered;
-      }
-    if (body_filters && r.done && r.data_count == 0 && !co_await inspect({}, true))
-      co_return send_result::filtered;
+      if (v.end && v.count == 0 && !co_await inspect({}, true)) co_return send_result::filtered;
+    }
+    request_framer_.chunk(pieces_, v.bytes, gather_);
+    if (v.end) request_framer_.end(v.trailers, gather_);
     if (!gather_.empty() && !co_await flush()) co_return send_result::upstream_error;
-    in_.consume(r.used);
-    if (r.done) break;
-    if (!co_await fill(stream_buffer_limit)) co_return send_result::client_error;
+    down_.release_body();
+    if (v.end) break;
+    if (co_await down_.read_body(stream_buffer_limit) != body_read::ok)
+      co_return send_result::client_error;
   }
   body_done = true;
   co_return send_result::ok;
@@ -452,10 +432,15 @@ asio::awaitable<bool> stream::read_response_head(upstream_connection& up) {
           invalid_response_ = true;  // no Upgrade was forwarded, so none can be accepted
           co_return false;
         }
-        // Interim responses: 100 was already given by us; others (103) go to 1.1 clients.
-        if (response_.status != 100 && conn_.client_version_minor_ == 1) {
-          asio::const_buffer b(up_.view().data(), end);
-          if (!co_await write_client(std::span(&b, 1))) co_return false;
+        // Interim responses: 100 was the client's codec's business; others
+        // (103) go on where the client's protocol has them.
+        if (response_.status != 100) {
+          upstream_fields_.clear();
+          for (const http::header& h : response_.headers)
+            if (!http1::is_hop_by_hop(h.name, response_.connection_tokens))
+              upstream_fields_.push_back(h);
+          if (!co_await down_.send_interim(response_.status, response_.reason, upstream_fields_))
+            co_return false;
         }
         up_.consume(end);
         scanner.reset();
@@ -476,28 +461,18 @@ asio::awaitable<bool> stream::read_response_head(upstream_connection& up) {
 }
 
 asio::awaitable<bool> stream::relay_response(upstream_connection& up, bool& reusable) {
-  const listener_limits& limits = conn_.listener_rt_->config.limits;
+  const listener_limits& limits = listener_->config.limits;
   enum class framing { none, length, chunked, until_close };
   const bool bodyless = is_head_request_ || response_.status == 204 || response_.status == 304;
   framing mode = bodyless                       ? framing::none
                  : response_.chunked            ? framing::chunked
                  : response_.has_content_length ? framing::length
                                                 : framing::until_close;
-  const bool chunk_to_client = conn_.client_version_minor_ == 1 &&
-                               (mode == framing::chunked || mode == framing::until_close);
-  if (worker_.draining() ||
-      ((mode == framing::chunked || mode == framing::until_close) && !chunk_to_client))
-    conn_.client_keep_alive_ = false;
-  const bool close_client = !conn_.client_keep_alive_;
   reusable = mode != framing::until_close && response_.wants_keep_alive();
-
-  build_response_head(chunk_to_client, close_client);
+  start_response(mode == framing::length);
   record_.status = response_.status;
   up_.consume(response_.head_size);  // the head's views are not used past this point
-  gather_.clear();
-  gather_.emplace_back(head_out_.data(), head_out_.size());
 
-  auto flush = [&] { return flush_client(); };
   // Reads more of the upstream response; false at EOF or on error.
   auto fill = [&](boost::system::error_code& ec) -> asio::awaitable<bool> {
     std::size_t room = 0;
@@ -510,19 +485,25 @@ asio::awaitable<bool> stream::relay_response(upstream_connection& up, bool& reus
     co_return true;
   };
   boost::system::error_code ec;
+  bool queued = true;  // the head, until the first send
 
   switch (mode) {
     case framing::none:
       if (!up_.empty()) reusable = false;
-      co_return co_await flush();
+      co_return co_await down_.send(true);
     case framing::length: {
       std::uint64_t left = response_.content_length;
       for (;;) {
-        std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(left, up_.size()));
-        if (take) gather_.emplace_back(up_.view().data(), take);
-        if (!gather_.empty() && !co_await flush()) co_return false;
-        up_.consume(take);
+        const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(left, up_.size()));
+        if (take) {
+          const asio::const_buffer b(up_.view().data(), take);
+          down_.send_body(std::span(&b, 1), take);
+          queued = true;
+        }
         left -= take;
+        if (queued && !co_await down_.send(left == 0)) co_return false;
+        queued = false;
+        up_.consume(take);
         if (left == 0) break;
         if (!co_await fill(ec)) co_return false;  // cut short: the client sees a short body
       }
@@ -532,37 +513,40 @@ asio::awaitable<bool> stream::relay_response(upstream_connection& up, bool& reus
     case framing::until_close:
       for (;;) {
         if (!up_.empty()) {
-          std::size_t n = up_.size();
-          if (chunk_to_client)
-            response_framer_.piece(up_.view(), gather_);
-          else
-            gather_.emplace_back(up_.view().data(), n);
-          if (!co_await flush()) co_return false;
-          up_.consume(n);
-        } else if (!gather_.empty() && !co_await flush()) {
-          co_return false;
+          const std::size_t n = up_.size();
+          const asio::const_buffer b(up_.view().data(), n);
+          down_.send_body(std::span(&b, 1), n);
+          queued = true;
         }
+        if (queued && !co_await down_.send(false)) co_return false;
+        queued = false;
+        up_.clear();
         if (!co_await fill(ec)) {
           if (ec != asio::error::eof) co_return false;
-          if (chunk_to_client) {
-            http1::chunk_framer::end({}, gather_);
-            if (!co_await flush()) co_return false;
-          }
-          co_return true;
+          co_return co_await down_.send(true);  // the close ends the body
         }
       }
     case framing::chunked: {
       response_chunks_.reset();
       for (;;) {
-        http1::rechunk_result r = http1::rechunk(
-            response_chunks_, up_.view(), chunk_to_client ? &response_framer_ : nullptr, gather_);
+        pieces_.clear();
+        const http1::rechunk_result r = http1::rechunk(response_chunks_, up_.view(), pieces_);
         if (r.error) co_return false;
-        if (!gather_.empty() && !co_await flush()) co_return false;
-        up_.consume(r.used);
+        if (r.data_bytes) {
+          down_.send_body(pieces_, r.data_bytes);
+          queued = true;
+        }
         if (r.done) {
+          response_trailers_.clear();
+          response_chunks_.trailer_fields(response_trailers_);
+          if (!co_await down_.send(true, response_trailers_)) co_return false;
+          up_.consume(r.used);
           if (!up_.empty()) reusable = false;
           co_return true;
         }
+        if (queued && !co_await down_.send(false)) co_return false;
+        queued = false;
+        up_.consume(r.used);
         if (!co_await fill(ec)) co_return false;
       }
     }
@@ -573,7 +557,7 @@ asio::awaitable<bool> stream::relay_response(upstream_connection& up, bool& reus
 asio::awaitable<bool> stream::flush_upstream(tcp::socket& socket) {
   // Not a coroutine: the write costs one frame, write_gather's.
   return transport::write_gather(socket, gather_, watch_,
-                                 conn_.listener_rt_->config.limits.stream_idle_timeout, nullptr);
+                                 listener_->config.limits.stream_idle_timeout, nullptr);
 }
 
 }  // namespace gateway

@@ -25,14 +25,17 @@ connection::connection(worker& owner, tcp::socket socket, std::uint32_t group)
       watch_(client_.executor()),
       group_(group),
       in_(initial_buffer),
-      stream_(*this) {
+      stream_(*this, owner, watch_, client_.executor()) {
   worker_.attach(this);
+  head_out_.reserve(1024);
   boost::system::error_code ec;
   auto peer = client_.remote(ec);
   std::string ip = ec ? std::string("unknown") : peer.address().to_string();
-  client_ip_len_ = std::min(ip.size(), sizeof client_ip_);
-  std::memcpy(client_ip_, ip.data(), client_ip_len_);
-  if (!ec) client_port_ = peer.port();
+  const std::size_t ip_len = std::min(ip.size(), sizeof client_ip_);
+  std::memcpy(client_ip_, ip.data(), ip_len);
+  client_ip = std::string_view(client_ip_, ip_len);
+  if (!ec) client_port = peer.port();
+  protocol = "HTTP/1.1"sv;
 }
 
 connection::~connection() {
@@ -40,16 +43,15 @@ connection::~connection() {
 }
 
 void connection::close() noexcept {
-  open_ = false;
-  boost::system::error_code ignored;
+  closed = true;
   watch_.stop();
   stream_.close_upstream();
-  client_.close(force_closed_);
+  client_.close(forced);
 }
 
 void connection::interrupt(bool force) noexcept {
   if (force) {
-    force_closed_ = true;
+    forced = true;
     client_.cancel();
     stream_.interrupt();
   } else if (watch_.phase() == transport::deadline_phase::idle ||
@@ -69,17 +71,18 @@ asio::awaitable<void> connection::watchdog() {
 
 asio::awaitable<void> connection::run() {
   auto self = shared_from_this();
-  if (!co_await start_tls()) open_ = false;
-  while (open_ && !force_closed_) {
+  if (!co_await start_tls()) closed = true;
+  while (!gone()) {
     if (!co_await read_request_head()) {
       stream_.finish();  // a head that was refused (400, 408, 414, 431) still counts
       break;
     }
-    bool keep = co_await stream_.serve();
+    const bool served = co_await stream_.serve();
+    listener = stream_.listener();  // the next head is read with this request's limits
     stream_.finish();
-    if (!keep || worker_.draining() || force_closed_) break;
+    if (!served || !keep_alive_ || worker_.draining() || forced) break;
   }
-  if (linger_ && open_ && !force_closed_) {
+  if (linger_ && !gone()) {
     std::size_t room = 0;
     in_.clear();
     char* scratch = in_.prepare(room, in_.capacity());
@@ -98,14 +101,15 @@ bool connection::refresh_snapshot() {
     return false;
   }
   snapshot_ = snap;
-  group_rt_ = g;
-  listener_rt_ = &snap->listeners[g->members.front()];
+  this->snap = snap.get();
+  listener_group = g;
+  listener = &snap->listeners[g->members.front()];
   return true;
 }
 
 asio::awaitable<bool> connection::start_tls() {
   if (!refresh_snapshot()) co_return false;
-  const std::shared_ptr<const tls::server_context> context = group_rt_->tls;
+  const std::shared_ptr<const tls::server_context> context = listener_group->tls;
   if (!context) co_return true;
   handshake_counters& counted = worker_.handshakes();
   if (worker_.pending_handshakes >= context->max_pending_handshakes()) {
@@ -121,19 +125,19 @@ asio::awaitable<bool> connection::start_tls() {
   if (ec) {
     ++(timed_out ? counted.timed_out : counted.failed);
     if (worker_.log().enabled(log_level::debug))
-      worker_.log().log(log_level::debug, "TLS handshake from ",
-                        std::string_view(client_ip_, client_ip_len_), ":", client_port_,
+      worker_.log().log(log_level::debug, "TLS handshake from ", client_ip, ":", client_port,
                         timed_out ? " timed out" : " failed: " + client_.tls()->why(ec));
     co_return false;
   }
   ++counted.ok;
   if (client_.tls()->info().resumed) ++counted.resumed;
-  tls_validation_ = context->validation_id(client_.tls()->listener());
+  tls = client_.tls();
+  tls_validation = context->validation_id(client_.tls()->listener());
   co_return true;
 }
 
-asio::awaitable<bool> connection::flush_client(std::vector<asio::const_buffer>& gather) {
-  return client_.write(gather, watch_, listener_rt_->config.limits.stream_idle_timeout,
+asio::awaitable<bool> connection::flush() {
+  return client_.write(gather_, watch_, listener->config.limits.stream_idle_timeout,
                        stream_.record().bytes_out);
 }
 
@@ -142,8 +146,8 @@ asio::awaitable<bool> connection::read_request_head() {
   // request itself is served by the config current when its head is complete,
   // so a keep-alive connection idle across a reload uses the new one.
   if (!refresh_snapshot() && (!snapshot_ || in_.empty())) co_return false;
-  const listener_limits limits = listener_rt_->config.limits;  // a copy: the snapshot may change
-  stream_.record().series = listener_rt_->unrouted_series;
+  const listener_limits limits = listener->config.limits;  // a copy: the snapshot may change
+  stream_.record().series = listener->unrouted_series;
   const http1::head_limits head_limits{limits.max_request_line, limits.max_request_head,
                                        limits.max_header_count};
   scanner_.reset();
@@ -166,6 +170,7 @@ asio::awaitable<bool> connection::read_request_head() {
         refresh_snapshot();
         int status =
             http1::parse_request_head(pending.substr(0, end), stream_.request(), head_limits);
+        if (status == 0) begin_message(stream_.request());
         if (status) {
           stream_.forget_request();
           co_await stream_.local_reply(status, http::reason_phrase(status), true);
@@ -207,17 +212,155 @@ asio::awaitable<bool> connection::read_request_head() {
   }
 }
 
-void connection::learn_local_address() noexcept {
-  if (local_ip_len_ != 0) return;
-  boost::system::error_code ec;
-  auto local = client_.local(ec);
-  if (!ec && local.address().is_v4()) {
-    ::inet_ntop(AF_INET, local.address().to_v4().to_bytes().data(), local_ip_, sizeof local_ip_);
-  } else if (!ec) {
-    ::inet_ntop(AF_INET6, local.address().to_v6().to_bytes().data(), local_ip_, sizeof local_ip_);
+void connection::begin_message(const http1::request_head& head) noexcept {
+  version_minor_ = head.version_minor;
+  protocol = version_minor_ == 0 ? "HTTP/1.0"sv : "HTTP/1.1"sv;
+  keep_alive_ = head.wants_keep_alive() && !group_gone_;
+  head_size_ = head.head_size;
+  expect_continue_ = head.expect_continue;
+  sent_continue_ = false;
+  body_chunked_ = head.chunked;
+  body_left_ = head.chunked || !head.has_content_length ? 0 : head.content_length;
+  peeked_ = 0;
+  if (body_chunked_) chunks_.reset();
+}
+
+std::pair<std::string_view, std::uint16_t> connection::local_address() noexcept {
+  if (local_ip_len_ == 0) {
+    boost::system::error_code ec;
+    auto local = client_.local(ec);
+    if (!ec && local.address().is_v4()) {
+      ::inet_ntop(AF_INET, local.address().to_v4().to_bytes().data(), local_ip_, sizeof local_ip_);
+    } else if (!ec) {
+      ::inet_ntop(AF_INET6, local.address().to_v6().to_bytes().data(), local_ip_, sizeof local_ip_);
+    }
+    local_ip_len_ = ec ? 0 : std::strlen(local_ip_);
+    local_port_ = ec ? 0 : local.port();
   }
-  local_ip_len_ = ec ? 0 : std::strlen(local_ip_);
-  local_port_ = ec ? 0 : local.port();
+  return {std::string_view(local_ip_, local_ip_len_), local_port_};
+}
+
+void connection::release_head() noexcept {
+  in_.consume(head_size_);
+  head_size_ = 0;
+}
+
+body_view connection::peek_body(std::vector<asio::const_buffer>& out) {
+  body_view v;
+  if (!body_chunked_) {
+    const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(body_left_, in_.size()));
+    if (n) out.emplace_back(in_.view().data(), n);
+    v.count = n ? 1 : 0;
+    v.bytes = n;
+    v.end = n == body_left_;
+    peeked_ = n;
+    return v;
+  }
+  // Decoded again from the last release each time, so a second peek sees
+  // the same pieces (a retry sends them again).
+  peek_chunks_ = chunks_;
+  const http1::rechunk_result r = http1::rechunk(peek_chunks_, in_.view(), out);
+  v.count = r.data_count;
+  v.bytes = r.data_bytes;
+  v.error = r.error;
+  v.end = r.done;
+  peeked_ = r.used;
+  if (r.done) {
+    trailers_.clear();
+    peek_chunks_.trailer_fields(trailers_);
+    v.trailers = trailers_;
+  }
+  return v;
+}
+
+void connection::release_body() noexcept {
+  in_.consume(peeked_);
+  if (body_chunked_)
+    std::swap(chunks_, peek_chunks_);
+  else
+    body_left_ -= peeked_;
+  peeked_ = 0;
+}
+
+asio::awaitable<body_read> connection::read_body(std::size_t room_for) {
+  const listener_limits& limits = listener->config.limits;
+  if (expect_continue_ && !sent_continue_) {
+    sent_continue_ = true;
+    head_out_.assign(http1::continue_response);
+    gather_.clear();
+    gather_.emplace_back(head_out_.data(), head_out_.size());
+    watch_.arm(transport::deadline_phase::stream, limits.stream_idle_timeout);
+    if (!co_await flush()) co_return body_read::gone;
+  }
+  std::size_t room = 0;
+  char* dst = in_.prepare(room, std::max(room_for, in_.capacity()));
+  if (room == 0) co_return body_read::full;
+  watch_.arm(transport::deadline_phase::stream, limits.stream_idle_timeout);
+  auto [ec, n] = co_await client_.read_some(asio::buffer(dst, room));
+  stream_.record().bytes_in += n;
+  if (ec) co_return body_read::gone;
+  in_.commit(n);
+  co_return body_read::ok;
+}
+
+void connection::start_response(const response_start& r) {
+  // A body of unknown length goes chunked to HTTP/1.1 clients; an HTTP/1.0
+  // client learns its end from the close.
+  chunked_out_ = !r.bodyless && !r.has_length && version_minor_ == 1;
+  if (!r.bodyless && !r.has_length && !chunked_out_) keep_alive_ = false;
+  if (worker_.draining()) keep_alive_ = false;
+  http1::response_framing framing;
+  framing.bodyless = r.bodyless;
+  framing.chunked = chunked_out_;
+  framing.has_length = r.has_length;
+  framing.length = r.length;
+  framing.close = !keep_alive_;
+  framing.keep_alive = version_minor_ == 0;
+  http1::write_response_head(head_out_, r.status, r.reason, r.fields, framing);
+  gather_.clear();
+  gather_.emplace_back(head_out_.data(), head_out_.size());
+}
+
+void connection::send_body(std::span<const asio::const_buffer> pieces, std::uint64_t bytes) {
+  if (chunked_out_)
+    framer_.chunk(pieces, bytes, gather_);
+  else if (bytes)
+    gather_.insert(gather_.end(), pieces.begin(), pieces.end());
+}
+
+asio::awaitable<bool> connection::send(bool end, std::span<const http::header> trailers) {
+  if (end && chunked_out_) framer_.end(trailers, gather_);
+  return flush();
+}
+
+asio::awaitable<bool> connection::send_interim(int status, std::string_view reason,
+                                               std::span<const http::header> fields) {
+  // HTTP/1.0 has no interim answers; 100 Continue is this codec's own.
+  if (version_minor_ == 0 || status == 100) co_return true;
+  http1::response_framing framing;
+  framing.bodyless = true;
+  http1::write_response_head(head_out_, status, reason, fields, framing);
+  gather_.clear();
+  gather_.emplace_back(head_out_.data(), head_out_.size());
+  co_return co_await flush();
+}
+
+asio::awaitable<bool> connection::send_local(const local_answer& a) {
+  http1::write_local_reply(head_out_, a.status, a.fields, a.body, a.close, a.request_id,
+                           a.head_request);
+  if (a.close) {
+    linger_ = true;
+    keep_alive_ = false;
+  }
+  gather_.clear();
+  gather_.emplace_back(head_out_.data(), head_out_.size());
+  return flush();
+}
+
+void connection::drop() noexcept {
+  keep_alive_ = false;
+  client_.reset();
+  close();
 }
 
 }  // namespace gateway

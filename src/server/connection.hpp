@@ -8,9 +8,12 @@
 #include <vector>
 
 #include "asio/asio.hpp"
+#include "http1/chunked_decoder.hpp"
 #include "http1/http1_parser.hpp"
+#include "http1/serializer.hpp"
 #include "server/byte_buffer.hpp"
 #include "server/snapshot.hpp"
+#include "stream/downstream.hpp"
 #include "stream/stream.hpp"
 #include "transport/client_stream.hpp"
 #include "transport/watchdog.hpp"
@@ -19,7 +22,7 @@ namespace gateway {
 
 class worker;
 
-class connection : public std::enable_shared_from_this<connection> {
+class connection final : public downstream, public std::enable_shared_from_this<connection> {
  public:
   connection(worker& owner, tcp::socket socket, std::uint32_t group);
   ~connection();
@@ -35,7 +38,21 @@ class connection : public std::enable_shared_from_this<connection> {
   connection* next = nullptr;
 
  private:
-  friend class stream;  // the pipeline reads the connection's facts and writes through it
+  // downstream
+  std::pair<std::string_view, std::uint16_t> local_address() noexcept override;
+  std::weak_ptr<void> owner() noexcept override { return weak_from_this(); }
+  void release_head() noexcept override;
+  body_view peek_body(std::vector<asio::const_buffer>& out) override;
+  void release_body() noexcept override;
+  asio::awaitable<body_read> read_body(std::size_t room) override;
+  void start_response(const response_start& r) override;
+  void send_body(std::span<const asio::const_buffer> pieces, std::uint64_t bytes) override;
+  asio::awaitable<bool> send(bool end, std::span<const http::header> trailers) override;
+  asio::awaitable<bool> send_interim(int status, std::string_view reason,
+                                     std::span<const http::header> fields) override;
+  asio::awaitable<bool> send_local(const local_answer& a) override;
+  void drop() noexcept override;
+  void end_after_response() noexcept override { keep_alive_ = false; }
 
   // Takes the worker's current snapshot for the next request; false (and the
   // old snapshot kept) when the connection's socket group is not in it any
@@ -44,42 +61,46 @@ class connection : public std::enable_shared_from_this<connection> {
   // On an HTTPS listener, the TLS handshake (with its timeout); false when
   // it failed and the connection closes. Plain listeners: true at once.
   asio::awaitable<bool> start_tls();
-  // Writes and then clears `gather` to the client, counting the bytes for
-  // the current request.
-  asio::awaitable<bool> flush_client(std::vector<asio::const_buffer>& gather);
   asio::awaitable<bool> read_request_head();
-  // Fills local_ip_ and local_port_ once (the socket's own address).
-  void learn_local_address() noexcept;
-  std::string_view client_protocol() const noexcept {
-    return client_version_minor_ == 0 ? "HTTP/1.0" : "HTTP/1.1";
-  }
+  // The request's framing and keep-alive facts, from its parsed head.
+  void begin_message(const http1::request_head& head) noexcept;
+  // Writes and then clears gather_ to the client, counting the bytes for
+  // the current request.
+  asio::awaitable<bool> flush();
   void close() noexcept;
 
   worker& worker_;
   transport::client_stream client_;
-  transport::watchdog watch_;         // the deadline of what the connection waits on now
-  std::uint64_t tls_validation_ = 0;  // client validation of the handshake's listener
+  transport::watchdog watch_;  // the deadline of what the connection waits on now
   std::uint32_t group_;
   std::shared_ptr<const snapshot> snapshot_;  // what the current request is served from
-  const socket_group* group_rt_ = nullptr;
-  const listener_runtime* listener_rt_ = nullptr;  // the group's first, then the request's
   bool group_gone_ = false;
 
-  byte_buffer in_;         // bytes from the client
-  std::string authority_;  // "ip:port" this connection arrived on, for requests without Host
+  byte_buffer in_;  // bytes from the client
   http1::head_scanner scanner_;
-  bool client_keep_alive_ = false;
-  int client_version_minor_ = 1;
+  std::vector<asio::const_buffer> gather_;  // what goes to the client next
+  std::string head_out_;                    // a response head or local reply
+
+  // The current request's HTTP/1.1 facts.
+  bool keep_alive_ = false;
+  int version_minor_ = 1;
+  std::size_t head_size_ = 0;
+  bool expect_continue_ = false;
+  bool sent_continue_ = false;
+  bool body_chunked_ = false;
+  std::uint64_t body_left_ = 0;         // of a Content-Length body
+  std::size_t peeked_ = 0;              // input bytes the last peek_body covered
+  http1::chunked_decoder chunks_;       // a chunked body's decoder, up to the last release
+  http1::chunked_decoder peek_chunks_;  // ... and up to the last peek
+  std::vector<http::header> trailers_;  // a chunked body's trailer fields
+  bool chunked_out_ = false;            // the response body goes chunked
+  http1::chunk_framer framer_;          // its chunk framing
+
   char client_ip_[48];
-  std::size_t client_ip_len_ = 0;
-  std::uint16_t client_port_ = 0;
-  // The gateway's end of the connection, looked up the first time a request needs it.
   char local_ip_[48];
   std::size_t local_ip_len_ = 0;
   std::uint16_t local_port_ = 0;
 
-  bool open_ = true;
-  bool force_closed_ = false;
   bool linger_ = false;  // closing after an answer that may have left client input unread
   stream stream_;        // the request being served (one at a time on HTTP/1.1)
 };

@@ -18,9 +18,9 @@
 #include "pipeline/request_steps.hpp"
 #include "server/byte_buffer.hpp"
 #include "server/snapshot.hpp"
+#include "stream/downstream.hpp"
 #include "stream/owned_fields.hpp"
 #include "stream/request_record.hpp"
-#include "transport/client_stream.hpp"
 #include "transport/watchdog.hpp"
 #include "upstream/connection_pool.hpp"
 #include "upstream/retry_rules.hpp"
@@ -32,13 +32,12 @@ class RE2;
 namespace gateway {
 
 class worker;
-class connection;
 
 class stream {
  public:
-  // `owner` is the connection the stream's bytes come and go through; it
-  // outlives the stream.
-  explicit stream(connection& owner);
+  // `down` is the client side the stream's bytes come and go through, with
+  // `watch` the deadline of what the stream waits on; both outlive it.
+  stream(downstream& down, worker& w, transport::watchdog& watch, asio::any_io_executor ex);
   ~stream();
   stream(const stream&) = delete;
   stream& operator=(const stream&) = delete;
@@ -62,11 +61,11 @@ class stream {
   asio::awaitable<void> local_reply(int status, std::string_view body, bool close,
                                     const owned_fields* made = nullptr,
                                     std::span<const http::header> fields = {});
-  // Forgets the request id and HEAD flag before a reply to a head that did not parse.
-  void forget_request() noexcept {
-    request_id_len_ = 0;
-    is_head_request_ = false;
-  }
+  // Forgets the request id and HEAD flag before a reply to a head that did
+  // not parse (and takes the downstream's listener for its log line).
+  void forget_request() noexcept;
+  // The listener the request was served on (the downstream's when it had none).
+  const listener_runtime* listener() const noexcept { return listener_; }
   // The client as the request's listener trusts X-Forwarded-For (else the peer).
   std::string_view client_view() const noexcept;
 
@@ -132,10 +131,6 @@ class stream {
   asio::awaitable<bool> flush_upstream(tcp::socket& socket);
   // Writes and then clears gather_ through TLS.
   asio::awaitable<bool> send_gather_tls(tls::stream& stream);
-  // Writes and then clears gather_ to the client.
-  asio::awaitable<bool> flush_client();
-  // Writes `buffers` to the client.
-  asio::awaitable<bool> write_client(std::span<const asio::const_buffer> buffers);
   asio::awaitable<send_result> send_request_body(upstream_connection& up, bool& body_done,
                                                  bool& replayable);
   asio::awaitable<bool> read_response_head(upstream_connection& up);
@@ -151,7 +146,8 @@ class stream {
   asio::awaitable<bool> wait_resume();
   // Starts the request's filters and runs on_request; false when they answered.
   asio::awaitable<bool> start_filters();
-  // Reads the whole request body into in_ for filters that asked to see it at once.
+  // Waits for the whole request body (or its first part, to the filters
+  // limit) for filters that asked to see it at once, and runs them on it.
   asio::awaitable<bool> buffer_body_for_filters();
   // Relays the response body through the response body filters.
   asio::awaitable<bool> relay_filtered(upstream_connection& up, bool& reusable);
@@ -162,23 +158,22 @@ class stream {
   // `matched_prefix` the PathPrefix that selected the rule (for rewrites).
   void build_upstream_head(std::string_view path, std::string_view matched_prefix,
                            const re2::RE2* path_regex);
-  void build_response_head(bool chunked_to_client, bool close);
-  // Serializes a local reply into head_out_ (with its body).
-  void build_local_reply(int status, std::span<const http::header> fields, std::string_view body,
-                         bool close);
+  // Starts the response to the client: the upstream's fields with the route's
+  // policy applied; `has_length`: the body's length is the upstream's.
+  void start_response(bool has_length);
   std::string_view request_id() const noexcept { return {request_id_, request_id_len_}; }
   // Writes the access log line of the request that just ended.
   void log_access(std::uint64_t micros) noexcept;
   // Whether the connection was closed or is being closed by force.
   bool gone() const noexcept;
 
-  connection& conn_;
-  // The owner's parts the pipeline uses directly (moved here from the
-  // connection; a codec-neutral downstream replaces them).
+  downstream& down_;
   worker& worker_;
-  transport::client_stream& client_;
   transport::watchdog& watch_;
-  byte_buffer& in_;  // bytes from the client
+  asio::any_io_executor executor_;
+  const listener_runtime* listener_ = nullptr;  // the request's
+  std::string authority_;  // "ip:port" the connection arrived on, for requests without Host
+  std::vector<asio::const_buffer> pieces_;  // body pieces on their way through
 
   byte_buffer up_;          // bytes from the upstream
   std::string head_out_;    // serialized request or response head
@@ -227,7 +222,8 @@ class stream {
   std::vector<http::header> upstream_fields_;
   std::vector<http::header> response_fields_;
   std::string response_scratch_;
-  bool method_retriable_ = false;       // retriable_method() of the current request
+  std::vector<http::header> response_trailers_;  // a chunked response's, for the client
+  bool method_retriable_ = false;                // retriable_method() of the current request
   bool replayable_ = true;              // the last try left the request able to be sent again
   std::uint64_t max_request_body_ = 0;  // the rule's or the listener's; 0: unlimited
 
@@ -236,23 +232,19 @@ class stream {
   std::vector<asio::const_buffer> gather_;
   http1::request_head request_;
   http1::response_head response_;
-  http1::chunked_decoder request_chunks_;
   http1::chunked_decoder response_chunks_;
 
   // Facts about the current request that outlive its head's views.
   bool is_head_request_ = false;
   bool request_chunked_ = false;
-  bool request_expect_continue_ = false;
+  std::uint64_t request_length_ = 0;  // of a body that is not chunked
   bool response_started_ = false;
   bool invalid_response_ = false;
-  std::size_t pending_body_ = 0;  // body bytes sent from in_ but kept there for a retry
+  bool pending_body_ = false;  // the whole body was sent but not released: a retry sends it again
   std::chrono::milliseconds request_timeout_{0};  // all tries together
   std::chrono::milliseconds try_timeout_{0};      // one try
   steady_clock::time_point request_deadline_{};
-  http1::chunk_framer request_framer_;   // the request body re-encoded upstream
-  http1::chunk_framer response_framer_;  // the response body chunked to the client
-  bool sent_continue_ = false;
-  std::uint64_t request_body_left_ = 0;
+  http1::chunk_framer request_framer_;  // the request body re-encoded upstream
   char request_id_[40];
   std::size_t request_id_len_ = 0;
   bool request_id_generated_ = false;

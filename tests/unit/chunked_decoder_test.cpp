@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <string>
+#include <vector>
 
 #include "http1/chunked_decoder.hpp"
 
@@ -44,6 +45,27 @@ TEST_SUITE("chunked decoder") {
     CHECK(decode("A\r\n0123456789\r\na\r\n0123456789\r\n0\r\nX-Sum: 1\r\n\r\n", 4, &trailers) ==
           "01234567890123456789");
     CHECK(trailers == "X-Sum: 1\r\n");
+  }
+
+  TEST_CASE("trailers as fields: names and values without the spaces around them") {
+    chunked_decoder d;
+    const std::string body = "0\r\nX-Sum: 1\r\nx-empty:\r\nX-Pad: \t two words \r\n\r\n";
+    auto s = d.decode(body);
+    REQUIRE(s.done);
+    std::vector<gateway::http::header> fields;
+    d.trailer_fields(fields);
+    REQUIRE(fields.size() == 3);
+    CHECK(fields[0].name == "X-Sum");
+    CHECK(fields[0].value == "1");
+    CHECK(fields[1].name == "x-empty");
+    CHECK(fields[1].value == "");
+    CHECK(fields[2].name == "X-Pad");
+    CHECK(fields[2].value == "two words");
+    chunked_decoder none;
+    REQUIRE(none.decode("0\r\n\r\n").done);
+    fields.clear();
+    none.trailer_fields(fields);
+    CHECK(fields.empty());
   }
 
   TEST_CASE("malformed framing is an error") {
