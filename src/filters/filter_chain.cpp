@@ -253,6 +253,11 @@ chain_step filter_chain::run_response_body(std::size_t from, body_chunk& chunk) 
   return {};
 }
 
+void filter_chain::resume_timed_out(std::size_t at) {
+  if (observer_) observer_->resume_timed_out(at);
+  send_local_reply(504, "a filter did not resume the request in time\n", {});
+}
+
 filter_status filter_chain::run_resumed(std::size_t at) {
   filter_status s = call(at, [&](filter& f) { return f.on_resume(*this); });
   if (s == filter_status::stop && !has_reply()) fail(at, "stopped without a local reply");

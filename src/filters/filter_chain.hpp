@@ -56,6 +56,8 @@ struct chain_request {
 class chain_observer {
  public:
   virtual void ran(std::size_t filter, std::string_view phase, filter_status status) = 0;
+  // Filter `filter` paused and was not resumed in time (the chain answers 504).
+  virtual void resume_timed_out(std::size_t filter) = 0;
 
  protected:
   ~chain_observer() = default;
@@ -73,6 +75,9 @@ class filter_chain final : public filter_context {
   void set_error_log(std::function<void(std::string_view)> log) { on_error_ = std::move(log); }
   bool active() const noexcept { return !filters_.empty(); }
   void set_observer(chain_observer* observer) noexcept { observer_ = observer; }
+  // Filter `at` paused and its resume() did not come in time: the request is
+  // answered 504.
+  void resume_timed_out(std::size_t at);
   // The registered name of filter `i` of the current request.
   std::string_view filter_name(std::size_t i) const noexcept { return *filters_[i].name; }
   // begin() was called and finish() not yet.

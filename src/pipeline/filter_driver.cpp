@@ -45,7 +45,7 @@ asio::awaitable<filter_status> stream::run_chain(chain_phase p) {
     filter_status resumed = filter_status::pause;
     while (resumed == filter_status::pause) {
       if (!co_await wait_resume()) {
-        filters_.send_local_reply(504, "a filter did not resume the request in time\n", {});
+        filters_.resume_timed_out(step.at);
         co_return filter_status::stop;
       }
       resumed = filters_.run_resumed(step.at);
@@ -85,9 +85,9 @@ asio::awaitable<bool> stream::start_filters() {
   rq.matched_rule = rule_;
   rq.target = request_.target;
   rq.protocol = down_.protocol;
-  if (down_.tls) {
+  if (down_.https) {
     rq.scheme = "https";
-    rq.tls = &down_.tls->info();
+    if (down_.tls) rq.tls = &down_.tls->info();
   }
   rq.client_port = down_.client_port;
   const auto [local_ip, local_port] = down_.local_address();

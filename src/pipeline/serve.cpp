@@ -94,10 +94,11 @@ asio::awaitable<void> stream::pause(std::chrono::milliseconds d) {
 
 route_selection stream::route_request(const listener_runtime* chosen) {
   const listener_runtime& lr = *listener_;
-  const route_plan plan = plan_route(lr, chosen != nullptr, request_, down_.tls != nullptr,
-                                     worker_.random(), made_fields_, made_scratch_, cors_origin_);
+  const route_plan plan = plan_route(lr, chosen != nullptr, request_, down_.https, worker_.random(),
+                                     made_fields_, made_scratch_, cors_origin_);
   const route_selection& sel = plan.selection;
   rule_ = sel.rule;
+  rule_index_ = sel.rule_index;
   record_.matched_route = sel.matched_route;
   resolved_ = plan.resolved;
   record_.series = resolved_ ? resolved_->local_series : lr.unrouted_series;
@@ -171,6 +172,7 @@ asio::awaitable<bool> stream::serve() {
   }
   std::size_t cluster = 0;
   if (a.status == 0) cluster = choose_cluster(a);
+  if (a.status == 0 && tap_) co_return co_await hand_to_tap(cluster, has_body);
 
   if (a.status == 0) {
     bool body_done = !has_body;
@@ -312,7 +314,7 @@ std::size_t stream::choose_cluster(answer& a) {
   const resolved_backend* chosen_backend = backend_ ? backend_ : pick_backend(rr);
   const std::size_t cluster = chosen_backend->cluster;
   record_.series = chosen_backend->series;
-  if (!rr.mirrors.empty()) start_mirrors(rr);
+  if (!rr.mirrors.empty() && !tap_) start_mirrors(rr);
   if (cluster == invalid_backend) {  // this share of the traffic has no valid backend
     a.status = 500;
     a.body = "route backend is invalid\n";
@@ -558,6 +560,27 @@ asio::awaitable<void> stream::local_reply(int status, std::string_view body, boo
   answer.head_request = is_head_request_;
   co_await down_.send_local(answer);
   watch_.disarm();
+}
+
+asio::awaitable<bool> stream::hand_to_tap(std::size_t cluster, bool has_body) {
+  if (has_body && filters_.active() && (filters_.hooks() & hook_request_body) &&
+      !body_seen_by_filters_) {
+    // The body is all there: the filters see it in one piece, as if it came
+    // in one read.
+    pieces_.clear();
+    const body_view v = down_.peek_body(pieces_);
+    filter_body_.clear();
+    for (const asio::const_buffer& b : pieces_)
+      filter_body_.append(static_cast<const char*>(b.data()), b.size());
+    chain_data_ = filter_body_;
+    chain_end_ = v.end;
+    if (co_await run_chain(chain_phase::request_body) != filter_status::next) {
+      co_await filter_reply(true);
+      co_return false;
+    }
+  }
+  tap_->to_upstream(cluster, pick_, head_out_);
+  co_return true;
 }
 
 }  // namespace gateway

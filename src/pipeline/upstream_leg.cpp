@@ -35,7 +35,7 @@ void stream::build_upstream_head(std::string_view path, std::string_view matched
   in.path_regex = path_regex;
   in.rule = rule_;
   in.listener = &listener_->config;
-  in.https = down_.tls != nullptr;
+  in.https = down_.https;
   in.tls = down_.tls;
   in.client_ip = down_.client_ip;
   if (request_id_generated_) in.generated_request_id = request_id();

@@ -132,6 +132,7 @@ asio::awaitable<bool> connection::start_tls() {
   ++counted.ok;
   if (client_.tls()->info().resumed) ++counted.resumed;
   tls = client_.tls();
+  https = true;
   tls_validation = context->validation_id(client_.tls()->listener());
   co_return true;
 }

@@ -1,31 +1,25 @@
 // In-process evaluation: the request is written as the bytes a client would
-// send and parsed by the same parser, routed by plan_route, run through a
-// real filter chain (pauses waited for on this thread), and the upstream
-// head or the local reply written by the functions a connection uses, then
-// parsed back, so an evaluation reports what the wire would carry.
+// send, parsed by the same parser, and served by the same pipeline a
+// connection's stream runs (routing, filters with their pauses, header
+// policy, the answers the gateway makes), on an event loop of the calling
+// thread, up to the upstream request, which is reported instead of sent.
 #include "server/evaluation.hpp"
 
 #include <gateway/error.hpp>
 
-#include <condition_variable>
-#include <random>
-
 #include "core/json_writer.hpp"
-#include "filters/client_address.hpp"
 #include "filters/filter_chain.hpp"
 #include "http1/serializer.hpp"
-#include "pipeline/request_steps.hpp"
+#include "server/worker.hpp"
+#include "stream/downstream.hpp"
+#include "stream/stream.hpp"
+#include "transport/watchdog.hpp"
 
 namespace gateway {
 
 using namespace std::string_view_literals;
 
 namespace {
-
-std::uint64_t random_bits() {
-  thread_local std::mt19937_64 engine{std::random_device{}()};
-  return engine();
-}
 
 struct parsed_url {
   bool https = false;
@@ -107,6 +101,12 @@ const socket_group* find_group(const snapshot& snap, const parsed_url& u,
                                    "; the listeners are: " + there);
 }
 
+// Wakes what `s` waits on each time `watch` expires, until it is stopped.
+asio::awaitable<void> wake_on_expiry(transport::watchdog& watch, stream& s) {
+  for (bool expired = co_await watch.next_expiry(); expired; expired = co_await watch.next_expiry())
+    s.interrupt();
+}
+
 std::vector<evaluation_header> owned(std::span<const http::header> fields) {
   std::vector<evaluation_header> out;
   out.reserve(fields.size());
@@ -115,197 +115,158 @@ std::vector<evaluation_header> owned(std::span<const http::header> fields) {
   return out;
 }
 
-// One evaluation's state: the chain, its pauses, and what it decided.
-class evaluation final : public chain_observer {
+// One evaluation: an in-memory client whose request the pipeline serves on
+// an event loop of its own, exactly as a connection's stream serves it, up
+// to the upstream request (handed to the tap, not sent). The answer the
+// gateway would write is kept instead of sent.
+class evaluation final : public downstream, public chain_observer, public stream::upstream_tap {
  public:
-  evaluation(const snapshot& snap, const logger& log, evaluation_result& out)
-      : snap_(snap), log_(log), out_(out) {
-    chain_.set_observer(this);
-    chain_.set_error_log([this](std::string_view what) {
-      log_.log(log_level::error, what, " [evaluation ", out_.request_id, "]");
-    });
-    chain_.set_waker([this]() -> std::function<void()> {
-      const std::uint64_t generation = generation_;
-      return [state = wake_, generation] {
-        std::lock_guard lock(state->mutex);
-        if (state->generation == generation) state->woken = true;
-        state->cv.notify_all();
-      };
-    });
-  }
-  ~evaluation() {
-    if (!chain_.in_use()) return;
-    chain_.run_log();
-    bool waf_ran = false;
-    for (const auto& f : out_.filters)
-      waf_ran = waf_ran || f.filter == "waf";
-    if (waf_ran) out_.waf_action = "pass";
-    for (const auto& [key, value] : chain_.all_metadata()) {
-      out_.metadata.emplace_back(key, value);
-      if (key == "waf.action") out_.waf_action = value;
-      if (key != "waf.rules") continue;
-      std::string_view ids = value;
-      while (!ids.empty()) {
-        const std::size_t comma = ids.find(',');
-        out_.waf_rules.emplace_back(ids.substr(0, comma));
-        ids.remove_prefix(comma == std::string_view::npos ? ids.size() : comma + 1);
-      }
-    }
-    chain_.finish();
+  evaluation(const snapshot& snap, const socket_group& group, server_shared& shared,
+             evaluation_result& out)
+      : out_(out),
+        worker_(shared, 0, &context_),
+        watch_(context_.get_executor()),
+        stream_(*this, worker_, watch_, context_.get_executor()) {
+    this->snap = &snap;
+    listener_group = &group;
+    listener = &snap.listeners[group.members.front()];
+    protocol = "HTTP/1.1"sv;
+    stream_.filters().set_observer(this);
+    stream_.set_tap(this);
   }
 
-  void ran(std::size_t filter, std::string_view phase, filter_status s) override {
-    const char* decision = s == filter_status::next    ? "continue"
-                           : s == filter_status::pause ? "pause"
-                           : chain_.dropped()          ? "drop"
-                                                       : "reply";
-    out_.filters.push_back({std::string(chain_.filter_name(filter)), std::string(phase), decision});
-  }
+  void run(const evaluation_request& rq, const parsed_url& url);
 
-  void run(const evaluation_request& rq, const parsed_url& url, const socket_group& group);
-
- private:
-  struct wake_state {
-    std::mutex mutex;
-    std::condition_variable cv;
-    bool woken = false;
-    std::uint64_t generation = 0;
-  };
-  enum class phase { request, request_body, response, response_body };
-
-  filter_status run_chain(phase p);
-  // Answers for the gateway: response filters, then the bytes parsed back.
-  void reply(int status, std::string_view body, bool close, const owned_fields* made = nullptr,
-             std::span<const http::header> fields = {});
-  void filter_reply(bool close);
-
-  const snapshot& snap_;
-  const logger& log_;
-  evaluation_result& out_;
-  filter_chain chain_;
-  std::shared_ptr<wake_state> wake_ = std::make_shared<wake_state>();
-  std::uint64_t generation_ = 0;
-  std::chrono::milliseconds pause_limit_{30000};
-
-  std::string text_;  // the request as a client would send it
-  http1::request_head head_;
-  std::string target_buf_, scratch_, cors_origin_, head_out_;
-  upstream_scratch upstream_request_;
-  owned_fields fields_;  // the gateway's own (Location, a preflight's CORS fields)
-  const listener_runtime* listener_ = nullptr;
-  bool https_ = false;
-  bool head_request_ = false;
-  std::string_view body_;
-  std::string_view chain_data_;
-  bool chain_end_ = false;
-  body_chunk chain_chunk_;
-  std::vector<http::header>* chain_fields_ = nullptr;
-  int chain_status_ = 0;
-  std::vector<http::header> reply_fields_;
-  bool replying_after_response_ = false;
-
- public:
   std::size_t cluster = invalid_backend;
   pick_context pick;
-};
 
-filter_status evaluation::run_chain(phase p) {
-  const bool request_side = p == phase::request || p == phase::request_body;
-  std::size_t from = request_side ? 0 : chain_.response_start();
-  for (;;) {
-    chain_step step;
-    switch (p) {
-      case phase::request:
-        step = chain_.run_request(from);
-        break;
-      case phase::request_body:
-        step = chain_.run_request_body(from, chain_data_, chain_end_);
-        break;
-      case phase::response:
-        step = chain_.run_response(from, chain_status_, *chain_fields_);
-        break;
-      case phase::response_body:
-        step = chain_.run_response_body(from, chain_chunk_);
-        break;
-    }
-    filter_status s = step.status;
-    while (s == filter_status::pause) {
-      bool woken;
-      {
-        std::unique_lock lock(wake_->mutex);
-        woken = wake_->cv.wait_for(lock, pause_limit_, [&] { return wake_->woken; });
-        wake_->woken = false;
-        wake_->generation = ++generation_;
-      }
-      if (!woken) {
-        out_.filters.push_back({std::string(chain_.filter_name(step.at)), "resume", "timeout"});
-        chain_.send_local_reply(504, "a filter did not resume the request in time\n", {});
-        return filter_status::stop;
-      }
-      s = chain_.run_resumed(step.at);
-    }
-    {
-      std::lock_guard lock(wake_->mutex);  // a handle of a hook that did not pause wakes nothing
-      wake_->generation = ++generation_;
-      wake_->woken = false;
-    }
-    if (s == filter_status::stop) return s;
-    if (step.status == filter_status::next) return s;
-    from = request_side ? step.at + 1 : step.at;  // the paused filter is done
+  // chain_observer
+  void ran(std::size_t filter, std::string_view phase, filter_status s) override {
+    filter_chain& chain = stream_.filters();
+    const char* decision = s == filter_status::next    ? "continue"
+                           : s == filter_status::pause ? "pause"
+                           : chain.dropped()           ? "drop"
+                                                       : "reply";
+    out_.filters.push_back({std::string(chain.filter_name(filter)), std::string(phase), decision});
   }
-}
-
-void evaluation::reply(int status, std::string_view body, bool close, const owned_fields* made,
-                       std::span<const http::header> fields) {
-  reply_fields_.clear();
-  if (made) made->append_to(reply_fields_);
-  reply_fields_.insert(reply_fields_.end(), fields.begin(), fields.end());
-  if (!http::find_header(reply_fields_, "content-type"))
-    reply_fields_.insert(reply_fields_.begin(), {"content-type"sv, "text/plain; charset=utf-8"sv});
-  std::string body_copy;  // the filters may replace what `body` views
-  if (chain_.active() && !replying_after_response_ &&
-      (chain_.hooks() & (hook_response | hook_response_body))) {
-    chain_.clear_reply();
-    replying_after_response_ = true;
-    chain_fields_ = &reply_fields_;
-    chain_status_ = status;
-    if (run_chain(phase::response) == filter_status::stop) return filter_reply(close);
-    chain_chunk_ = {body, true};
-    if (chain_.hooks() & hook_response_body) {
-      if (run_chain(phase::response_body) == filter_status::stop) return filter_reply(close);
-      body = chain_chunk_.data;
-    }
-    status = chain_.response_status();
+  void resume_timed_out(std::size_t filter) override {
+    out_.filters.push_back(
+        {std::string(stream_.filters().filter_name(filter)), "resume", "timeout"});
   }
-  http1::write_local_reply(head_out_, status, reply_fields_, body, close, out_.request_id,
-                           head_request_);
-  http1::response_head parsed;
-  const std::size_t end = head_out_.find("\r\n\r\n") + 4;
-  if (http1::parse_response_head(std::string_view(head_out_).substr(0, end), parsed, 1000) != 0)
-    throw error(errc::invalid_state, "evaluate: the local reply did not parse");
-  local_response r;
-  r.status = parsed.status;
-  r.headers = owned(parsed.headers);
-  r.body.assign(std::string_view(head_out_).substr(end));
-  out_.response = std::move(r);
-}
 
-void evaluation::filter_reply(bool close) {
-  if (chain_.dropped()) {
+  // stream::upstream_tap
+  void to_upstream(std::size_t c, const pick_context& p, std::string_view head) override {
+    cluster = c;
+    pick = p;
+    out_.backend = snap->clusters[c].config.name;
+    http1::request_head sent;
+    if (http1::parse_request_head(head, sent, http1::head_limits{1 << 20, 1 << 24, 100000}))
+      throw error(errc::invalid_state, "evaluate: the upstream head did not parse");
+    upstream_request up;
+    up.method.assign(sent.method);
+    up.target.assign(sent.target);
+    up.headers = owned(sent.headers);
+    up.body.assign(body_);
+    out_.upstream = std::move(up);
+  }
+
+  // downstream
+  std::pair<std::string_view, std::uint16_t> local_address() noexcept override {
+    return {"127.0.0.1"sv, local_port_};
+  }
+  std::weak_ptr<void> owner() noexcept override { return alive_; }
+  void release_head() noexcept override {}
+  body_view peek_body(std::vector<asio::const_buffer>& out) override {
+    body_view v;
+    v.end = true;  // all of it is here
+    if (!body_released_ && !body_.empty()) {
+      out.emplace_back(body_.data(), body_.size());
+      v.count = 1;
+      v.bytes = body_.size();
+    }
+    return v;
+  }
+  void release_body() noexcept override { body_released_ = true; }
+  asio::awaitable<body_read> read_body(std::size_t) override {
+    co_return body_read::gone;  // peek_body always had the end
+  }
+  void start_response(const response_start& r) override {
+    response_ = local_response{};
+    response_.status = r.status;
+    response_.headers = owned(r.fields);
+  }
+  void send_body(std::span<const asio::const_buffer> pieces, std::uint64_t) override {
+    for (const asio::const_buffer& b : pieces)
+      response_.body.append(static_cast<const char*>(b.data()), b.size());
+  }
+  asio::awaitable<bool> send(bool end, std::span<const http::header>) override {
+    if (end) out_.response = response_;
+    co_return true;
+  }
+  asio::awaitable<bool> send_interim(int, std::string_view,
+                                     std::span<const http::header>) override {
+    co_return true;  // not part of what an evaluation reports
+  }
+  asio::awaitable<bool> send_local(const local_answer& a) override {
+    // The bytes a connection would write, parsed back: the answer as the wire carries it.
+    http1::write_local_reply(head_out_, a.status, a.fields, a.body, a.close, a.request_id,
+                             a.head_request);
+    http1::response_head parsed;
+    const std::size_t end = head_out_.find("\r\n\r\n") + 4;
+    if (http1::parse_response_head(std::string_view(head_out_).substr(0, end), parsed, 1000) != 0)
+      throw error(errc::invalid_state, "evaluate: the local reply did not parse");
+    local_response r;
+    r.status = parsed.status;
+    r.headers = owned(parsed.headers);
+    r.body.assign(std::string_view(head_out_).substr(end));
+    out_.response = std::move(r);
+    co_return true;
+  }
+  void drop() noexcept override {
     out_.dropped = true;
     out_.response = local_response{};
-    return;
+    closed = true;
   }
-  const int status = chain_.reply_status();
-  std::vector<http::header> fields(chain_.reply_fields().begin(), chain_.reply_fields().end());
-  const std::string body(chain_.reply_body());
-  reply(status, body, close, {}, fields);
+  void end_after_response() noexcept override {}
+
+ private:
+  asio::awaitable<void> serve(int refused);
+  asio::awaitable<void> watchdog();
+  // What the filters left: the WAF's verdict and rules, their metadata.
+  void collect();
+
+  evaluation_result& out_;
+  asio::io_context context_;
+  worker worker_;
+  transport::watchdog watch_;
+  stream stream_;
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+  std::string text_;  // the request as a client would send it
+  std::string_view body_;
+  bool body_released_ = false;
+  std::uint16_t local_port_ = 0;
+  std::string head_out_;
+  local_response response_;
+};
+
+asio::awaitable<void> evaluation::watchdog() {
+  return wake_on_expiry(watch_, stream_);
 }
 
-void evaluation::run(const evaluation_request& rq, const parsed_url& url,
-                     const socket_group& group) {
-  https_ = url.https;
-  const listener_runtime& first = snap_.listeners[group.members.front()];
+asio::awaitable<void> evaluation::serve(int refused) {
+  if (refused) {
+    stream_.forget_request();
+    co_await stream_.local_reply(refused, http::reason_phrase(refused), true);
+  } else {
+    co_await stream_.serve();
+  }
+  watch_.stop();
+}
+
+void evaluation::run(const evaluation_request& rq, const parsed_url& url) {
+  https = url.https;
+  client_ip = rq.client_ip;
+  local_port_ = url.port;
   // The request as a client would write it.
   text_.assign(rq.method.empty() ? "GET"sv : std::string_view(rq.method));
   text_.append(" ").append(url.target).append(" HTTP/1.1\r\n");
@@ -324,149 +285,59 @@ void evaluation::run(const evaluation_request& rq, const parsed_url& url,
   text_.append(rq.body);
   body_ = std::string_view(text_).substr(head_size);
 
-  const listener_limits& limits = first.config.limits;
+  // The head is read and checked as a connection reads it.
+  const listener_limits& limits = listener->config.limits;
   const http1::head_limits head_limits{limits.max_request_line, limits.max_request_head,
                                        limits.max_header_count};
-  listener_ = &first;
-  if (int status = http1::incomplete_request_status(std::string_view(text_).substr(0, head_size),
-                                                    head_limits);
-      status && head_size > limits.max_request_head) {
-    return reply(status, http::reason_phrase(status), true);
-  }
-  if (int status = http1::parse_request_head(std::string_view(text_).substr(0, head_size), head_,
-                                             head_limits)) {
-    return reply(status, http::reason_phrase(status), true);
-  }
-  head_request_ = head_.method == "HEAD";
+  const std::string_view head = std::string_view(text_).substr(0, head_size);
+  int refused = http1::incomplete_request_status(head, head_limits);
+  if (!refused || head_size <= limits.max_request_head) refused = 0;
+  if (!refused) refused = http1::parse_request_head(head, stream_.request(), head_limits);
 
-  const std::string assumed = "127.0.0.1:" + std::to_string(url.port);
-  const admission admitted = admit_request(snap_, group, *listener_, head_, assumed, target_buf_);
-  const listener_runtime* chosen = admitted.chosen;
-  listener_ = admitted.listener;
-  const listener_runtime& lr = *listener_;
-  out_.listener = lr.config.name;
-  std::string_view client = rq.client_ip;
-  if (lr.config.xff_trusted_hops)
-    client = filters::forwarded_client(head_.headers, rq.client_ip, lr.config.xff_trusted_hops);
-  // The request id: the client's, else one made like a connection makes it.
-  std::string generated;
-  if (const auto* h = http::find_header(head_.headers, "x-request-id");
-      h && !h->value.empty() && h->value.size() <= 40) {
-    out_.request_id.assign(h->value);
-  } else {
-    char id[40];
-    generated.assign(id, write_request_id(id, random_bits(), random_bits()));
-    out_.request_id = generated;
+  asio::co_spawn(context_, watchdog(), asio::detached);
+  asio::co_spawn(context_, serve(refused), [](std::exception_ptr e) {
+    if (e) std::rethrow_exception(e);
+  });
+  context_.run();
+  if (!refused) {
+    out_.listener = stream_.listener()->config.name;
+    out_.request_id = stream_.request_id();
   }
-
-  if (admitted.normalized == normalize_result::reject)
-    return reply(400, refused_request_body, true);
-  if (admitted.normalized == normalize_result::redirect) {
-    fields_.clear();
-    fields_.add("location", head_.target);
-    return reply(307, {}, head_.chunked || head_.content_length > 0, &fields_);
+  if (const route* r = stream_.record().matched_route) {
+    out_.route = r->namespace_name + "/" + r->name;
+    const route_rule* rule = stream_.rule();
+    out_.rule = rule->name.empty() ? "#" + std::to_string(stream_.rule_index()) : rule->name;
   }
-  const route_plan plan = plan_route(lr, chosen != nullptr, head_, https_, random_bits(), fields_,
-                                     scratch_, cors_origin_);
-  const route_rule* rule = plan.selection.rule;
-  if (rule) {
-    const route& r = *plan.selection.matched_route;
-    out_.route = r.namespace_name + "/" + r.name;
-    out_.rule = rule->name.empty() ? "#" + std::to_string(plan.selection.rule_index) : rule->name;
-  }
-  if (plan.request_timeout.count() > 0) pause_limit_ = plan.request_timeout;
-  const bool has_body = head_.chunked || (head_.has_content_length && head_.content_length > 0);
-  bool close = has_body;
-  if (!rule) return reply(404, "no route matches this request\n", close);
-  if (plan.cors_preflight) return reply(204, {}, close, &fields_);
+  collect();
+}
 
-  if (!lr.config.filters.empty() || !rule->filters.empty()) {
-    chain_request cr;
-    cr.method = head_.method;
-    cr.path = plan.path;
-    cr.query = head_.query;
-    cr.host = head_.host;
-    cr.client_ip = client;
-    cr.request_id = out_.request_id;
-    cr.listener = lr.config.name;
-    cr.matched_route = plan.selection.matched_route;
-    cr.matched_rule = rule;
-    cr.target = head_.target;
-    cr.protocol = "HTTP/1.1";
-    if (https_) cr.scheme = "https";
-    cr.client_port = 0;
-    cr.local_ip = "127.0.0.1";
-    cr.local_port = url.port;
-    if (!chain_.begin(lr.config.filters, rule->filters, cr, head_.headers))
-      return filter_reply(close);
-    if ((chain_.hooks() & hook_request) && run_chain(phase::request) != filter_status::next)
-      return filter_reply(close);
-  }
-
-  // The upstream head, with the filters' edits.
-  const bool query_replaced = chain_.active() && chain_.query_changed();
-  if (query_replaced) head_.query = chain_.query();
-  upstream_head_input in;
-  in.request = &head_;
-  in.path = plan.path;
-  in.query_replaced = query_replaced;
-  in.matched_prefix = plan.matched_prefix;
-  in.path_regex = plan.path_regex;
-  in.rule = rule;
-  in.listener = &lr.config;
-  in.https = https_;
-  in.client_ip = rq.client_ip;
-  in.generated_request_id = generated;
-  write_upstream_head(head_out_, upstream_request_, in);
-  const resolved_rule* resolved = plan.resolved;
-  const resolved_backend* backend =
-      resolved && !resolved->backends.empty() ? pick_backend(*resolved, random_bits) : nullptr;
-  std::string set_cookie;
-  if (backend && backend->cluster != invalid_backend) {
-    const load_balancer_config& lb = snap_.clusters[backend->cluster].config.load_balancer;
-    if (lb.policy == lb_policy::ring_hash || lb.policy == lb_policy::maglev)
-      pick.hash = pick_hash(lb.hash, head_.headers, client, random_bits, set_cookie);
-  }
-  if (chain_.active()) chain_.end_request_head();
-
-  // What the rule answers without an upstream.
-  if (rule->redirect) return reply(rule->redirect->status_code, {}, close, &fields_);
-  const std::uint64_t max_body = rule->max_request_body.value_or(lr.config.limits.max_request_body);
-  if (max_body && head_.has_content_length && head_.content_length > max_body)
-    return reply(413, "request body too large\n", true);
-  if (!backend) return reply(500, "route has no valid backend\n", close);
-
-  // Filters that look at the body get it in one piece, as if it came in one read.
-  if (has_body && chain_.active() && (chain_.hooks() & hook_request_body)) {
-    std::string_view data = body_;
-    chain_end_ = true;
-    if (chain_.wants_whole_body() && data.size() > chain_.body_buffer_limit()) {
-      if (chain_.body_overflow_action() != body_overflow::first_part)
-        return reply(413, "request body too large\n", true);
-      data = data.substr(0, static_cast<std::size_t>(chain_.body_buffer_limit()));
-      chain_end_ = false;
+void evaluation::collect() {
+  filter_chain& chain = stream_.filters();
+  if (!chain.in_use()) return;
+  chain.run_log();
+  bool waf_ran = false;
+  for (const auto& f : out_.filters)
+    waf_ran = waf_ran || f.filter == "waf";
+  if (waf_ran) out_.waf_action = "pass";
+  for (const auto& [key, value] : chain.all_metadata()) {
+    out_.metadata.emplace_back(key, value);
+    if (key == "waf.action") out_.waf_action = value;
+    if (key != "waf.rules") continue;
+    std::string_view ids = value;
+    while (!ids.empty()) {
+      const std::size_t comma = ids.find(',');
+      out_.waf_rules.emplace_back(ids.substr(0, comma));
+      ids.remove_prefix(comma == std::string_view::npos ? ids.size() : comma + 1);
     }
-    chain_data_ = data;
-    if (run_chain(phase::request_body) != filter_status::next) return filter_reply(true);
   }
-
-  if (backend->cluster == invalid_backend) return reply(500, "route backend is invalid\n", close);
-  cluster = backend->cluster;
-  out_.backend = snap_.clusters[cluster].config.name;
-  upstream_request up;
-  http1::request_head sent;
-  if (http1::parse_request_head(head_out_, sent, http1::head_limits{1 << 20, 1 << 24, 100000}))
-    throw error(errc::invalid_state, "evaluate: the upstream head did not parse");
-  up.method.assign(sent.method);
-  up.target.assign(sent.target);
-  up.headers = owned(sent.headers);
-  up.body.assign(body_);
-  out_.upstream = std::move(up);
+  chain.finish();
 }
 
 }  // namespace
 
-evaluator::evaluator(const logger& log) : log_(log), pool_(context_.get_executor()) {}
+evaluator::evaluator(const logger& log) : pool_(context_.get_executor()) {
+  shared_.log = log;
+}
 evaluator::~evaluator() = default;
 
 evaluation_result evaluator::run(const std::shared_ptr<const snapshot>& snap,
@@ -477,11 +348,10 @@ evaluation_result evaluator::run(const std::shared_ptr<const snapshot>& snap,
   std::size_t cluster = invalid_backend;
   pick_context pick;
   {
-    evaluation e(*snap, log_, out);
-    e.run(request, url, group);
+    evaluation e(*snap, group, shared_, out);
+    e.run(request, url);
     cluster = e.cluster;
     pick = e.pick;
-    // The chain's end (on_log, the filters' destructors) runs here, before the result is read.
   }
   if (cluster != invalid_backend) {
     std::lock_guard lock(pick_mutex_);

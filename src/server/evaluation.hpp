@@ -1,7 +1,6 @@
 #pragma once
-// server::evaluate's engine: a request run through a snapshot by the steps a
-// connection takes (request_steps.hpp) and a real filter chain, on the
-// calling thread, without sockets.
+// server::evaluate's engine: a request served through a snapshot by the
+// pipeline a connection's stream runs, on the calling thread, without sockets.
 #include <gateway/evaluate.hpp>
 
 #include <memory>
@@ -9,6 +8,7 @@
 
 #include "core/logger.hpp"
 #include "server/snapshot.hpp"
+#include "server/worker.hpp"
 #include "upstream/connection_pool.hpp"
 
 namespace gateway {
@@ -23,7 +23,7 @@ class evaluator {
                         const evaluation_request& request);
 
  private:
-  const logger& log_;
+  server_shared shared_;  // the log, for the workers evaluations run on
   std::mutex pick_mutex_;
   asio::io_context context_;  // never run: the pool only needs an executor
   connection_pool pool_;

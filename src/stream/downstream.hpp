@@ -66,7 +66,8 @@ class downstream {
   // Facts of the connection, kept current by the implementation.
   std::string_view client_ip;
   std::uint16_t client_port = 0;
-  tls::server_stream* tls = nullptr;  // the TLS session on HTTPS listeners
+  bool https = false;                 // the client came over TLS
+  tls::server_stream* tls = nullptr;  // its TLS session, when there is one to inspect
   std::uint64_t tls_validation = 0;   // the client validation the handshake used
   std::string_view protocol;          // "HTTP/1.1", "HTTP/1.0"
   // What the request is served from: the snapshot, the socket group it

@@ -68,6 +68,25 @@ class stream {
   const listener_runtime* listener() const noexcept { return listener_; }
   // The client as the request's listener trusts X-Forwarded-For (else the peer).
   std::string_view client_view() const noexcept;
+  std::string_view request_id() const noexcept { return {request_id_, request_id_len_}; }
+  // The request's rule (null when none matched) and its index in its route.
+  const route_rule* rule() const noexcept { return rule_; }
+  std::size_t rule_index() const noexcept { return rule_index_; }
+  // The request's filters (an evaluation observes them and reads what they left).
+  filter_chain& filters() noexcept { return filters_; }
+
+  // Evaluate's dry run: the stream hands the upstream request here instead
+  // of sending it (no upstream I/O, no mirrors).
+  class upstream_tap {
+   public:
+    // `head` is the HTTP/1.1 head the upstream would get from cluster `cluster`.
+    virtual void to_upstream(std::size_t cluster, const pick_context& pick,
+                             std::string_view head) = 0;
+
+   protected:
+    ~upstream_tap() = default;
+  };
+  void set_tap(upstream_tap* tap) noexcept { tap_ = tap; }
 
  private:
   using outcome = try_outcome;
@@ -161,7 +180,9 @@ class stream {
   // Starts the response to the client: the upstream's fields with the route's
   // policy applied; `has_length`: the body's length is the upstream's.
   void start_response(bool has_length);
-  std::string_view request_id() const noexcept { return {request_id_, request_id_len_}; }
+  // The end of a dry run: the request body through the filters that look at
+  // it, then the upstream request to the tap.
+  asio::awaitable<bool> hand_to_tap(std::size_t cluster, bool has_body);
   // Writes the access log line of the request that just ended.
   void log_access(std::uint64_t micros) noexcept;
   // Whether the connection was closed or is being closed by force.
@@ -207,7 +228,8 @@ class stream {
   bool resumed_ = false;
   std::uint64_t pause_generation_ = 0;
   asio::steady_timer resume_timer_;
-  const route_rule* rule_ = nullptr;           // the request's rule, null when none matched
+  const route_rule* rule_ = nullptr;  // the request's rule, null when none matched
+  std::size_t rule_index_ = 0;
   const resolved_rule* resolved_ = nullptr;    // its backends, mirrors and stats series
   const resolved_backend* backend_ = nullptr;  // the backend picked for the first try
   pick_context pick_;                          // hash key and the endpoint a retry avoids
@@ -252,6 +274,7 @@ class stream {
   char forwarded_client_[48];
   std::size_t forwarded_client_len_ = 0;
 
+  upstream_tap* tap_ = nullptr;
   upstream_connection* active_upstream_ = nullptr;
   std::unique_ptr<upstream_connection> upstream_;
 };
