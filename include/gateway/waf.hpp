@@ -155,8 +155,10 @@ struct waf_explanation {
   waf_verdict verdict;  // pass when not inspected; deny 413 for a body over the policy's limit
 };
 
-// Evaluates `request` against `config` in process; thread-safe, no socket.
-// `listener` picks a listener by name ("" chooses by Host).
+// Evaluates `request` against `config` in process: the gateway's own pipeline
+// serves it (as server::evaluate does), with no socket and no upstream I/O;
+// thread-safe. `listener` picks a listener by name ("" chooses by Host).
+// Throws gateway::error (invalid_config) for a config the gateway would refuse.
 GATEWAY_API waf_explanation explain_waf(const gateway_config& config, const waf_request& request,
                                         std::string_view listener = {});
 

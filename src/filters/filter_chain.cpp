@@ -114,6 +114,7 @@ bool filter_chain::begin(std::span<const filter_ref> first, std::span<const filt
   response_map_ = header_map(no_fields_, text_);
   hooks_ = 0;
   entered_ = 0;
+  if (observer_) state<observer_slot>().observer = observer_;
   for (auto refs : {first, second})
     for (const filter_ref& ref : refs) {
       filter* made = nullptr;

@@ -53,11 +53,23 @@ struct chain_request {
 
 // Told about every hook a filter ran, with what it returned; an in-process
 // evaluation records decisions with it. Null on the proxy path.
+struct waf_verdict;
+class chain_observer;
+
+// A chain with an observer puts it here in the request's state
+// (filter_context::state), so a filter that knows more than its status can
+// tell it; on the proxy path it stays null.
+struct observer_slot {
+  chain_observer* observer = nullptr;
+};
+
 class chain_observer {
  public:
   virtual void ran(std::size_t filter, std::string_view phase, filter_status status) = 0;
   // Filter `filter` paused and was not resumed in time (the chain answers 504).
   virtual void resume_timed_out(std::size_t filter) = 0;
+  // What a WAF filter decided on the request, in full (rules, messages).
+  virtual void waf_decided(const waf_verdict& verdict) = 0;
 
  protected:
   ~chain_observer() = default;

@@ -122,8 +122,9 @@ std::vector<evaluation_header> owned(std::span<const http::header> fields) {
 class evaluation final : public downstream, public chain_observer, public stream::upstream_tap {
  public:
   evaluation(const snapshot& snap, const socket_group& group, server_shared& shared,
-             evaluation_result& out)
+             evaluation_result& out, evaluation_detail* detail)
       : out_(out),
+        detail_(detail),
         worker_(shared, 0, &context_),
         watch_(context_.get_executor()),
         stream_(*this, worker_, watch_, context_.get_executor()) {
@@ -148,6 +149,9 @@ class evaluation final : public downstream, public chain_observer, public stream
                            : chain.dropped()           ? "drop"
                                                        : "reply";
     out_.filters.push_back({std::string(chain.filter_name(filter)), std::string(phase), decision});
+  }
+  void waf_decided(const waf_verdict& verdict) override {
+    if (detail_) detail_->waf = verdict;
   }
   void resume_timed_out(std::size_t filter) override {
     out_.filters.push_back(
@@ -236,6 +240,7 @@ class evaluation final : public downstream, public chain_observer, public stream
   void collect();
 
   evaluation_result& out_;
+  evaluation_detail* detail_;
   asio::io_context context_;
   worker worker_;
   transport::watchdog watch_;
@@ -264,7 +269,7 @@ asio::awaitable<void> evaluation::serve(int refused) {
 }
 
 void evaluation::run(const evaluation_request& rq, const parsed_url& url) {
-  https = url.https;
+  https = url.https || listener_group->tls != nullptr;
   client_ip = rq.client_ip;
   local_port_ = url.port;
   // The request as a client would write it.
@@ -302,6 +307,11 @@ void evaluation::run(const evaluation_request& rq, const parsed_url& url) {
   if (!refused) {
     out_.listener = stream_.listener()->config.name;
     out_.request_id = stream_.request_id();
+    if (detail_) {
+      detail_->target.assign(stream_.request().target);
+      detail_->listener = stream_.listener();
+      detail_->rule = stream_.rule();
+    }
   }
   if (const route* r = stream_.record().matched_route) {
     out_.route = r->namespace_name + "/" + r->name;
@@ -340,19 +350,23 @@ evaluator::evaluator(const logger& log) : pool_(context_.get_executor()) {
 }
 evaluator::~evaluator() = default;
 
+evaluation_result evaluate_on(const snapshot& snap, const socket_group& group,
+                              const evaluation_request& request, server_shared& shared,
+                              evaluation_detail* detail, std::size_t* cluster, pick_context* pick) {
+  evaluation_result out;
+  evaluation e(snap, group, shared, out, detail);
+  e.run(request, parse_url(request.url));
+  if (cluster) *cluster = e.cluster;
+  if (pick) *pick = e.pick;
+  return out;
+}
+
 evaluation_result evaluator::run(const std::shared_ptr<const snapshot>& snap,
                                  const evaluation_request& request) {
-  evaluation_result out;
-  const parsed_url url = parse_url(request.url);
-  const socket_group& group = *find_group(*snap, url, request.listener);
+  const socket_group& group = *find_group(*snap, parse_url(request.url), request.listener);
   std::size_t cluster = invalid_backend;
   pick_context pick;
-  {
-    evaluation e(*snap, group, shared_, out);
-    e.run(request, url);
-    cluster = e.cluster;
-    pick = e.pick;
-  }
+  evaluation_result out = evaluate_on(*snap, group, request, shared_, nullptr, &cluster, &pick);
   if (cluster != invalid_backend) {
     std::lock_guard lock(pick_mutex_);
     if (adopted_ != snap) {

@@ -2,9 +2,12 @@
 // server::evaluate's engine: a request served through a snapshot by the
 // pipeline a connection's stream runs, on the calling thread, without sockets.
 #include <gateway/evaluate.hpp>
+#include <gateway/waf.hpp>
 
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <string>
 
 #include "core/logger.hpp"
 #include "server/snapshot.hpp"
@@ -12,6 +15,23 @@
 #include "upstream/connection_pool.hpp"
 
 namespace gateway {
+
+// What explain_waf reads of an evaluation beyond its result; the pointers
+// are into the snapshot evaluated.
+struct evaluation_detail {
+  std::string target;  // the target routed on (normalised), or where a 307 sends it
+  const listener_runtime* listener = nullptr;  // the request's (null when refused unparsed)
+  const route_rule* rule = nullptr;            // null when none matched
+  std::optional<waf_verdict> waf;              // what a WAF filter decided, when one ran
+};
+
+// One request through `snap` as if it arrived on `group` (the URL in
+// `request` may be origin-form), served by the pipeline with no upstream
+// I/O; `detail` (may be null) gets the rest. No endpoint is picked.
+evaluation_result evaluate_on(const snapshot& snap, const socket_group& group,
+                              const evaluation_request& request, server_shared& shared,
+                              evaluation_detail* detail, std::size_t* cluster = nullptr,
+                              pick_context* pick = nullptr);
 
 class evaluator {
  public:

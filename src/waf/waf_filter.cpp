@@ -20,6 +20,7 @@
 #include <mutex>
 
 #include "filters/builtin.hpp"
+#include "filters/filter_chain.hpp"
 #include "filters/json_config.hpp"
 #include "waf/evaluation_pool.hpp"
 #include "waf/match_log.hpp"
@@ -230,6 +231,7 @@ class waf_filter final : public filter {
 
   filter_status on_resume(filter_context& ctx) override {
     const waf_verdict& v = job_->tx ? job_->tx->verdict() : job_->verdict;
+    if (chain_observer* o = ctx.state<observer_slot>().observer) o->waf_decided(v);
     if (!v.matches.empty()) {
       std::string ids;
       for (const waf_match& m : v.matches) {
