@@ -108,11 +108,12 @@ python3 - "$work/access.log" "$port" <<'PY' || fail "access log: $(cat "$work/ac
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
 assert len(lines) == 8, len(lines)
-fields = {"time", "request_id", "client", "method", "host", "path", "status", "bytes_in",
+fields = {"time", "request_id", "client", "method", "protocol", "host", "path", "status", "bytes_in",
           "bytes_out", "duration_ms", "upstream", "upstream_ms", "route", "listener"}
 for l in lines:
     assert set(l) == fields, sorted(l)
     assert l["client"] == "127.0.0.1" and l["method"] == "GET" and len(l["request_id"]) == 36
+    assert l["protocol"] == "HTTP/1.1"
     assert l["host"] == "127.0.0.1:" + sys.argv[2] and l["time"].endswith("Z")
     assert l["bytes_in"] > 0 and l["bytes_out"] > 0 and l["duration_ms"] >= 0
 ok = [l for l in lines if l["status"] == 200]

@@ -269,12 +269,8 @@ void read_client_tls(document_reader& doc, const YAML::Node& t, client_tls_setti
   if (t["alpnProtocols"].IsDefined()) {
     c.alpn = strings_at(doc, t, "alpnProtocols", p);
     for (std::size_t i = 0; i < c.alpn.size(); ++i)
-      if (c.alpn[i] == "h2")
-        doc.fail(t["alpnProtocols"][i], index_path(join_path(p, "alpnProtocols"), i),
-                 "h2 is not served yet (HTTP/1.1 only)");
-      else
-        doc.one_of(t["alpnProtocols"][i], index_path(join_path(p, "alpnProtocols"), i), c.alpn[i],
-                   {"http/1.1", "http/1.0"});
+      doc.one_of(t["alpnProtocols"][i], index_path(join_path(p, "alpnProtocols"), i), c.alpn[i],
+                 {"h2", "http/1.1", "http/1.0"});
     if (c.alpn.empty()) doc.fail(t["alpnProtocols"], join_path(p, "alpnProtocols"), "empty");
   }
   if (YAML::Node s = t["session"]; s.IsDefined() && doc.is_map(s, join_path(p, "session"))) {

@@ -180,6 +180,7 @@ int analyze_framing(message_head& m, int bad_status) noexcept {
 void message_head::clear() noexcept {
   headers.clear();
   connection_tokens.clear();
+  version_major = 1;
   version_minor = 1;
   head_size = 0;
   chunked = has_content_length = connection_close = connection_keep_alive = false;

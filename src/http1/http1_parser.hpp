@@ -16,6 +16,7 @@ namespace gateway::http1 {
 struct message_head {
   std::vector<http::header> headers;  // views into the parsed buffer; capacity is reused
   std::vector<std::string_view> connection_tokens;  // field names listed in Connection
+  int version_major = 1;                            // 2 for a head an HTTP/2 stream carried
   int version_minor = 1;
   std::size_t head_size = 0;  // bytes of the head including the blank line
   bool chunked = false;

@@ -201,9 +201,11 @@ void make_upstream_request(const upstream_head_input& in, upstream_scratch& s) {
       {"x-forwarded-for"sv, merged(first_xff, "x-forwarded-for", ", "sv, in.client_ip, s.xff)});
   out.push_back({"x-forwarded-proto"sv, in.https ? "https"sv : "http"sv});
   if (!rq.host.empty()) out.push_back({"x-forwarded-host"sv, rq.host});
-  out.push_back(
-      {"via"sv, merged(first_via, "via", ", "sv,
-                       rq.version_minor == 0 ? "1.0 gateway"sv : "1.1 gateway"sv, s.via)});
+  out.push_back({"via"sv, merged(first_via, "via", ", "sv,
+                                 rq.version_major == 2   ? "2 gateway"sv
+                                 : rq.version_minor == 0 ? "1.0 gateway"sv
+                                                         : "1.1 gateway"sv,
+                                 s.via)});
   if (!in.generated_request_id.empty()) out.push_back({"x-request-id"sv, in.generated_request_id});
   if (modifier) modifier_fields(*modifier, out);
 }

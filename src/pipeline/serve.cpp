@@ -442,6 +442,7 @@ void stream::log_access(std::uint64_t micros) noexcept {
   r.request_id = request_id();
   r.client = client_view();
   r.method = record_.method;
+  r.protocol = down_.protocol;
   r.host = record_.host;
   r.path = record_.target;
   r.route = record_.route_name;

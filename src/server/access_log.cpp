@@ -33,6 +33,7 @@ access_log_format::access_log_format(std::string_view format) {
       {"request_id", field::request_id},
       {"client", field::client},
       {"method", field::method},
+      {"protocol", field::protocol},
       {"host", field::host},
       {"path", field::path},
       {"status", field::status},
@@ -93,6 +94,7 @@ void access_log_format::append(const access_record& r, std::string& out) const {
         .field("request_id", r.request_id)
         .field("client", r.client)
         .field("method", r.method)
+        .field("protocol", r.protocol)
         .field("host", r.host)
         .field("path", r.path)
         .field("status", r.status)
@@ -145,6 +147,9 @@ void access_log_format::append(const access_record& r, std::string& out) const {
         break;
       case field::method:
         out.append(r.method);
+        break;
+      case field::protocol:
+        out.append(r.protocol);
         break;
       case field::host:
         out.append(r.host.empty() ? "-" : r.host);

@@ -23,7 +23,8 @@ namespace gateway {
 struct access_record {
   std::chrono::system_clock::time_point time;
   std::string_view request_id, client, method, host, path, route, listener, upstream;
-  int status = 0;  // 0: no response was sent
+  std::string_view protocol;  // "HTTP/1.1", "HTTP/1.0", "HTTP/2"
+  int status = 0;             // 0: no response was sent
   std::uint64_t bytes_in = 0, bytes_out = 0;
   std::uint64_t duration_us = 0, upstream_us = 0;
   std::span<const std::pair<std::string, std::string>> metadata;  // what filters left
@@ -45,6 +46,7 @@ class access_log_format {
     request_id,
     client,
     method,
+    protocol,
     host,
     path,
     status,

@@ -9,6 +9,8 @@
 
 #include <cstring>
 
+#include "http2/server_codec.hpp"
+#include "server/h2_session.hpp"
 #include "server/worker.hpp"
 
 namespace gateway {
@@ -39,6 +41,7 @@ connection::connection(worker& owner, tcp::socket socket, std::uint32_t group)
 }
 
 connection::~connection() {
+  h2_.reset();
   worker_.detach(this);
 }
 
@@ -50,6 +53,11 @@ void connection::close() noexcept {
 }
 
 void connection::interrupt(bool force) noexcept {
+  if (h2_) {
+    if (force) forced = true;
+    h2_->interrupt(force);
+    return;
+  }
   if (force) {
     forced = true;
     client_.cancel();
@@ -65,13 +73,22 @@ asio::awaitable<void> connection::watchdog() {
   auto self = shared_from_this();
   while (co_await watch_.next_expiry()) {
     client_.cancel();
-    stream_.interrupt();
+    if (h2_)
+      h2_->expired();
+    else
+      stream_.interrupt();
   }
 }
 
 asio::awaitable<void> connection::run() {
   auto self = shared_from_this();
   if (!co_await start_tls()) closed = true;
+  if (!gone() && co_await speaks_h2()) {
+    h2_ = std::make_unique<h2_session>(*this);
+    co_await h2_->run();
+    close();
+    co_return;
+  }
   while (!gone()) {
     if (!co_await read_request_head()) {
       stream_.finish();  // a head that was refused (400, 408, 414, 431) still counts
@@ -210,6 +227,31 @@ asio::awaitable<bool> connection::read_request_head() {
       co_return false;
     }
     in_.commit(n);
+  }
+}
+
+asio::awaitable<bool> connection::speaks_h2() {
+  if (client_.tls()) co_return client_.tls()->info().alpn == "h2";
+  const std::string_view preface = http2::client_preface;
+  for (;;) {
+    const std::string_view seen = in_.view();
+    const std::size_t n = std::min(seen.size(), preface.size());
+    if (seen.substr(0, n) != preface.substr(0, n)) co_return false;
+    if (n == preface.size()) co_return true;
+    const listener_limits& limits = listener->config.limits;
+    if (seen.empty())
+      watch_.arm(transport::deadline_phase::idle, limits.idle_timeout);
+    else
+      watch_.arm(transport::deadline_phase::head, limits.header_timeout);
+    std::size_t room = 0;
+    char* dst = in_.prepare(room, in_.capacity());
+    auto [ec, got] = co_await client_.read_some(asio::buffer(dst, room));
+    if (ec) {
+      closed = true;  // gone before its first request (or its first bytes timed out)
+      co_return false;
+    }
+    stream_.record().bytes_in += got;
+    in_.commit(got);
   }
 }
 

@@ -21,6 +21,7 @@
 namespace gateway {
 
 class worker;
+class h2_session;
 
 class connection final : public downstream, public std::enable_shared_from_this<connection> {
  public:
@@ -38,6 +39,8 @@ class connection final : public downstream, public std::enable_shared_from_this<
   connection* next = nullptr;
 
  private:
+  friend class h2_session;  // an HTTP/2 connection runs over this one's transport
+
   // downstream
   std::pair<std::string_view, std::uint16_t> local_address() noexcept override;
   std::weak_ptr<void> owner() noexcept override { return weak_from_this(); }
@@ -62,6 +65,9 @@ class connection final : public downstream, public std::enable_shared_from_this<
   // it failed and the connection closes. Plain listeners: true at once.
   asio::awaitable<bool> start_tls();
   asio::awaitable<bool> read_request_head();
+  // Whether the client speaks HTTP/2: ALPN h2, or (plain listeners) the
+  // connection preface at the start of what it sends.
+  asio::awaitable<bool> speaks_h2();
   // The request's framing and keep-alive facts, from its parsed head.
   void begin_message(const http1::request_head& head) noexcept;
   // Writes and then clears gather_ to the client, counting the bytes for
@@ -103,6 +109,7 @@ class connection final : public downstream, public std::enable_shared_from_this<
 
   bool linger_ = false;  // closing after an answer that may have left client input unread
   stream stream_;        // the request being served (one at a time on HTTP/1.1)
+  std::unique_ptr<h2_session> h2_;  // set when the connection speaks HTTP/2
 };
 
 }  // namespace gateway

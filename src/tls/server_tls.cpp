@@ -576,9 +576,9 @@ void server_context::impl::add_listener(const server_listener& in) {
   l.sigalgs = c.signature_algorithms.empty() ? default_sigalgs : join(c.signature_algorithms);
   if (c.alpn.empty()) throw error(errc::invalid_config, where + ": ALPN needs a protocol");
   for (const auto& p : c.alpn) {
-    if (p != "http/1.1" && p != "http/1.0")
+    if (p != "h2" && p != "http/1.1" && p != "http/1.0")
       throw error(errc::invalid_config, where + ": ALPN protocol '" + p +
-                                            "' is not served here (http/1.1 and http/1.0 are)");
+                                            "' is not served here (h2, http/1.1 and http/1.0 are)");
     l.alpn.push_back(static_cast<char>(p.size()));
     l.alpn += p;
   }

@@ -680,8 +680,8 @@ TEST_SUITE("tls termination") {
               .find("unknown cipher suite 'NOT-A-CIPHER'") != std::string::npos);
     CHECK(load_error(front + good + client_policy("  tls: {minVersion: \"1.1\"}\n"))
               .find("TLS 1.1 is not supported") != std::string::npos);
-    CHECK(load_error(front + good + client_policy("  tls: {alpnProtocols: [h2]}\n"))
-              .find("h2 is not served yet") != std::string::npos);
+    CHECK(load_error(front + good + client_policy("  tls: {alpnProtocols: [h3]}\n")).find("'h3'") !=
+          std::string::npos);
     CHECK(load_error(front + good + client_policy("  tls: {ecdhCurves: [P-999]}\n"))
               .find("unknown key exchange group 'P-999'") != std::string::npos);
     CHECK(

@@ -1,0 +1,235 @@
+#include "http2/server_codec.hpp"
+
+#include <gateway/error.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <memory>
+
+namespace gateway::http2 {
+
+namespace {
+
+std::string_view view(const std::uint8_t* p, std::size_t n) {
+  return {reinterpret_cast<const char*>(p), n};
+}
+
+// Fields HTTP/2 carries in other ways, or forbids (RFC 9113 §8.2.2).
+bool connection_specific(std::string_view lower_name, std::string_view value) {
+  return lower_name == "connection" || lower_name == "keep-alive" ||
+         lower_name == "proxy-connection" || lower_name == "transfer-encoding" ||
+         lower_name == "upgrade" || (lower_name == "te" && !http::iequals(value, "trailers"));
+}
+
+}  // namespace
+
+// nghttp2's callbacks, forwarding to the owner's events.
+struct callbacks {
+  static server_codec& codec(void* user) { return *static_cast<server_codec*>(user); }
+
+  static int begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST)
+      codec(user).events_.on_request_begin(frame->hd.stream_id);
+    return 0;
+  }
+
+  static int header(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name,
+                    std::size_t namelen, const std::uint8_t* value, std::size_t valuelen,
+                    std::uint8_t, void* user) {
+    if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+    if (frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;  // request trailers: dropped
+    if (!codec(user).events_.on_request_field(frame->hd.stream_id, view(name, namelen),
+                                              view(value, valuelen)))
+      return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // RST_STREAM for this stream only
+    return 0;
+  }
+
+  static int frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+    server_codec& c = codec(user);
+    const std::int32_t id = frame->hd.stream_id;
+    const bool end = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
+    switch (frame->hd.type) {
+      case NGHTTP2_HEADERS:
+        if (frame->headers.cat == NGHTTP2_HCAT_REQUEST)
+          c.events_.on_request_head(id, end);
+        else if (end)  // trailers end the body
+          c.events_.on_request_end(id);
+        break;
+      case NGHTTP2_DATA:
+        if (end) c.events_.on_request_end(id);
+        break;
+      default:
+        break;
+    }
+    return 0;
+  }
+
+  static int data_chunk(nghttp2_session*, std::uint8_t, std::int32_t id, const std::uint8_t* data,
+                        std::size_t len, void* user) {
+    codec(user).events_.on_request_data(id, view(data, len));
+    return 0;
+  }
+
+  static int stream_close(nghttp2_session*, std::int32_t id, std::uint32_t error, void* user) {
+    codec(user).events_.on_stream_close(id, error);
+    return 0;
+  }
+
+  static ssize_t read_data(nghttp2_session* session, std::int32_t id, std::uint8_t* buf,
+                           std::size_t length, std::uint32_t* flags, nghttp2_data_source*,
+                           void* user) {
+    server_codec& c = codec(user);
+    const codec_events::read_result r =
+        c.events_.read_response(id, reinterpret_cast<char*>(buf), length);
+    if (r.later && r.size == 0) return NGHTTP2_ERR_DEFERRED;
+    if (r.end) {
+      *flags |= NGHTTP2_DATA_FLAG_EOF;
+      const std::span<const http::header> trailers = c.events_.response_trailers(id);
+      if (!trailers.empty()) {
+        c.make_nva(0, trailers);
+        if (nghttp2_submit_trailer(session, id, c.nva_.data(), c.nva_.size()) == 0)
+          *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+      }
+    }
+    return static_cast<ssize_t>(r.size);
+  }
+};
+
+server_codec::server_codec(codec_events& events, const settings& s) : events_(events) {
+  nghttp2_session_callbacks* cb = nullptr;
+  if (nghttp2_session_callbacks_new(&cb) != 0) throw std::bad_alloc();
+  std::unique_ptr<nghttp2_session_callbacks, void (*)(nghttp2_session_callbacks*)> cb_owner(
+      cb, nghttp2_session_callbacks_del);
+  nghttp2_session_callbacks_set_on_begin_headers_callback(cb, callbacks::begin_headers);
+  nghttp2_session_callbacks_set_on_header_callback(cb, callbacks::header);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(cb, callbacks::frame_recv);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, callbacks::data_chunk);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cb, callbacks::stream_close);
+  nghttp2_option* opt = nullptr;
+  if (nghttp2_option_new(&opt) != 0) throw std::bad_alloc();
+  std::unique_ptr<nghttp2_option, void (*)(nghttp2_option*)> opt_owner(opt, nghttp2_option_del);
+  // The stream's reader says when body bytes are used (consume), so a slow
+  // upstream slows the client instead of filling memory.
+  nghttp2_option_set_no_auto_window_update(opt, 1);
+  nghttp2_option_set_max_send_header_block_length(opt, 256 * 1024);
+  if (nghttp2_session_server_new2(&session_, cb, this, opt) != 0) throw std::bad_alloc();
+  const nghttp2_settings_entry iv[] = {
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, s.max_concurrent_streams},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, s.initial_stream_window},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, s.max_header_list},
+      {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, s.max_frame_size},
+  };
+  nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, iv, std::size(iv));
+  const std::int32_t more = static_cast<std::int32_t>(s.initial_connection_window) -
+                            NGHTTP2_INITIAL_CONNECTION_WINDOW_SIZE;
+  if (more > 0) nghttp2_submit_window_update(session_, NGHTTP2_FLAG_NONE, 0, more);
+}
+
+server_codec::~server_codec() {
+  nghttp2_session_del(session_);
+}
+
+bool server_codec::receive(std::string_view bytes) {
+  const ssize_t n = nghttp2_session_mem_recv(
+      session_, reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
+  if (n < 0) {
+    // A connection error nghttp2 did not answer itself (a bad preface, a
+    // flood): say so before closing.
+    nghttp2_session_terminate_session(
+        session_, n == NGHTTP2_ERR_FLOODED ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
+    return false;
+  }
+  return true;
+}
+
+bool server_codec::pending(std::string& out, std::size_t limit) {
+  bool any = false;
+  while (out.size() < limit) {
+    const std::uint8_t* data = nullptr;
+    const ssize_t n = nghttp2_session_mem_send(session_, &data);
+    if (n <= 0) break;
+    out.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
+    any = true;
+  }
+  return any;
+}
+
+bool server_codec::want_read() const noexcept {
+  return nghttp2_session_want_read(session_) != 0;
+}
+
+bool server_codec::want_write() const noexcept {
+  return nghttp2_session_want_write(session_) != 0;
+}
+
+void server_codec::make_nva(int status, std::span<const http::header> fields) {
+  // Names and values are copied by nghttp2 on submit; this storage only has
+  // to outlive the call, and its room is kept.
+  std::size_t bytes = 0;
+  for (const http::header& h : fields)
+    bytes += h.name.size() + h.value.size();
+  nva_storage_.resize(bytes);
+  nva_.clear();
+  if (status) {
+    auto r = std::to_chars(status_, status_ + sizeof status_, status);
+    nva_.push_back({reinterpret_cast<std::uint8_t*>(const_cast<char*>(":status")),
+                    reinterpret_cast<std::uint8_t*>(status_), 7,
+                    static_cast<std::size_t>(r.ptr - status_), NGHTTP2_NV_FLAG_NONE});
+  }
+  std::size_t at = 0;
+  for (const http::header& h : fields) {
+    std::uint8_t* name = nva_storage_.data() + at;
+    for (std::size_t i = 0; i < h.name.size(); ++i) {
+      const char c = h.name[i];
+      name[i] = static_cast<std::uint8_t>(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
+    }
+    const std::string_view lower(reinterpret_cast<const char*>(name), h.name.size());
+    if (connection_specific(lower, h.value)) continue;
+    at += h.name.size();
+    std::uint8_t* value = nva_storage_.data() + at;
+    std::copy(h.value.begin(), h.value.end(), value);
+    at += h.value.size();
+    nva_.push_back({name, value, h.name.size(), h.value.size(), NGHTTP2_NV_FLAG_NONE});
+  }
+}
+
+bool server_codec::respond(std::int32_t id, int status, std::span<const http::header> fields,
+                           bool bodyless) {
+  make_nva(status, fields);
+  nghttp2_data_provider body{};
+  body.read_callback = callbacks::read_data;
+  return nghttp2_submit_response(session_, id, nva_.data(), nva_.size(),
+                                 bodyless ? nullptr : &body) == 0;
+}
+
+bool server_codec::interim(std::int32_t id, int status, std::span<const http::header> fields) {
+  make_nva(status, fields);
+  return nghttp2_submit_headers(session_, NGHTTP2_FLAG_NONE, id, nullptr, nva_.data(), nva_.size(),
+                                nullptr) >= 0;
+}
+
+void server_codec::resume(std::int32_t id) {
+  nghttp2_session_resume_data(session_, id);
+}
+
+void server_codec::reset(std::int32_t id, std::uint32_t error) {
+  nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, error);
+}
+
+void server_codec::consume(std::int32_t id, std::size_t n) {
+  if (n == 0) return;
+  if (nghttp2_session_consume(session_, id, n) != 0)  // the stream is gone: the connection's share
+    nghttp2_session_consume_connection(session_, n);
+}
+
+void server_codec::shut_down() {
+  nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
+                        nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
+                        nullptr, 0);
+}
+
+void server_codec::terminate(std::uint32_t error) {
+  nghttp2_session_terminate_session(session_, error);
+}
+
+}  // namespace gateway::http2

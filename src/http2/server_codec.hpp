@@ -1,0 +1,111 @@
+#pragma once
+// The server side of HTTP/2 as a codec and nothing else: bytes from the client
+// go in (receive), frames for the client come out (pending), and what they
+// mean is told to an owner as stream events. nghttp2 does the framing, HPACK,
+// flow-control accounting and protocol checks; the I/O and everything a
+// stream does with its request are the owner's.
+#include <gateway/http.hpp>
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nghttp2/nghttp2.h>
+
+namespace gateway::http2 {
+
+// The client's connection preface; a plain connection that starts with it
+// speaks HTTP/2 with prior knowledge (h2c).
+inline constexpr std::string_view client_preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+// What the codec tells its owner, from inside receive() and pending().
+class codec_events {
+ public:
+  // A request's HEADERS began on stream `id`.
+  virtual void on_request_begin(std::int32_t id) = 0;
+  // One field of its head (pseudo-fields included, names lowercase as the
+  // protocol requires); false refuses the stream (RST_STREAM).
+  virtual bool on_request_field(std::int32_t id, std::string_view name, std::string_view value) = 0;
+  // The head is complete; `end` when no body follows.
+  virtual void on_request_head(std::int32_t id, bool end) = 0;
+  // A piece of the request body (flow control: consume() when it is used).
+  virtual void on_request_data(std::int32_t id, std::string_view data) = 0;
+  // The request body ended (END_STREAM after DATA or trailers).
+  virtual void on_request_end(std::int32_t id) = 0;
+  // The stream is gone (`error` 0: it completed both ways).
+  virtual void on_stream_close(std::int32_t id, std::uint32_t error) = 0;
+  // Copies up to `room` bytes of the response body of `id` into `out`;
+  // `end` once the body is complete (`trailers`: then it sends them),
+  // `later` when there is nothing now but more will come (resume()).
+  struct read_result {
+    std::size_t size = 0;
+    bool end = false;
+    bool later = false;
+  };
+  virtual read_result read_response(std::int32_t id, char* out, std::size_t room) = 0;
+  // The trailer fields of `id`, asked once its body ended (empty: none).
+  virtual std::span<const http::header> response_trailers(std::int32_t id) = 0;
+
+ protected:
+  ~codec_events() = default;
+};
+
+// What the codec announces in its SETTINGS.
+struct settings {
+  std::uint32_t max_concurrent_streams = 100;
+  std::uint32_t initial_stream_window = 64 * 1024 - 1;
+  std::uint32_t initial_connection_window = 1024 * 1024;
+  std::uint32_t max_header_list = 64 * 1024;  // decoded size of one head
+  std::uint32_t max_frame_size = 16 * 1024;
+};
+
+class server_codec {
+ public:
+  server_codec(codec_events& events, const settings& s);
+  ~server_codec();
+  server_codec(const server_codec&) = delete;
+  server_codec& operator=(const server_codec&) = delete;
+
+  // Feeds bytes from the client; false on a connection error (a GOAWAY is
+  // then pending and the connection should close once it is written).
+  bool receive(std::string_view bytes);
+  // Appends the frames ready to be written to `out`, up to about `limit`
+  // bytes; returns whether any were.
+  bool pending(std::string& out, std::size_t limit);
+  // Whether the connection has more to read or write; both false: it is done.
+  bool want_read() const noexcept;
+  bool want_write() const noexcept;
+
+  // Starts the response of `id`; the body follows through read_response
+  // unless `bodyless`. `fields` must not hold connection-specific fields.
+  bool respond(std::int32_t id, int status, std::span<const http::header> fields, bool bodyless);
+  // An interim (1xx) response on `id`.
+  bool interim(std::int32_t id, int status, std::span<const http::header> fields);
+  // More of `id`'s body is ready (after read_response said later).
+  void resume(std::int32_t id);
+  // Ends `id` with RST_STREAM `error`.
+  void reset(std::int32_t id, std::uint32_t error);
+  // `n` bytes of `id`'s request body were used: the client may send more.
+  void consume(std::int32_t id, std::size_t n);
+  // Starts a graceful close: GOAWAY with the last stream taken; streams
+  // under way finish.
+  void shut_down();
+  // Ends the connection at once with GOAWAY `error`.
+  void terminate(std::uint32_t error);
+
+ private:
+  friend struct callbacks;
+  // Lowercases `fields` into nva_ (after `status`, when not 0), dropping
+  // the connection-specific ones RFC 9113 §8.2.2 forbids.
+  void make_nva(int status, std::span<const http::header> fields);
+
+  codec_events& events_;
+  nghttp2_session* session_ = nullptr;
+  std::vector<unsigned char> nva_storage_;  // lowercased names and values of one head
+  std::vector<nghttp2_nv> nva_;
+  char status_[4];
+};
+
+}  // namespace gateway::http2

@@ -1,0 +1,526 @@
+#include "server/h2_session.hpp"
+
+#include <charconv>
+
+#include "server/connection.hpp"
+#include "server/worker.hpp"
+#include "stream/downstream.hpp"
+#include "stream/stream.hpp"
+
+namespace gateway {
+
+using namespace std::string_view_literals;
+
+namespace {
+constexpr std::size_t write_batch = 64 * 1024;
+constexpr std::size_t response_high_water = 64 * 1024;  // a stream's unsent body, at most
+constexpr std::size_t body_budget = 64 * 1024;  // request body buffered before the client waits
+
+http2::settings settings_for(const listener_limits&) {
+  return http2::settings{};
+}
+}  // namespace
+
+// One request stream: its head and body as they arrive, its response on the
+// way out, and the gateway::stream that serves it.
+struct h2_session::h2_stream final : downstream, std::enable_shared_from_this<h2_stream> {
+  h2_stream(h2_session& owning, std::int32_t stream_id)
+      : session(owning),
+        id(stream_id),
+        watch(owning.conn_.client_.executor()),
+        wake(owning.conn_.client_.executor()),
+        st(*this, owning.conn_.worker_, watch, owning.conn_.client_.executor()) {
+    connection& c = owning.conn_;
+    client_ip = c.client_ip;
+    client_port = c.client_port;
+    tls = c.tls;
+    https = c.https;
+    tls_validation = c.tls_validation;
+    protocol = "HTTP/2"sv;
+    snapshot_ = c.snapshot_;
+    snap = c.snap;
+    listener_group = c.listener_group;
+    listener = c.listener;
+    keep_room();
+  }
+
+  // downstream
+  std::pair<std::string_view, std::uint16_t> local_address() noexcept override {
+    return session.conn_.local_address();
+  }
+  std::weak_ptr<void> owner() noexcept override { return weak_from_this(); }
+  void release_head() noexcept override {}
+  body_view peek_body(std::vector<asio::const_buffer>& out) override {
+    body_view v;
+    if (!body_in.empty()) {
+      out.emplace_back(body_in.data(), body_in.size());
+      v.count = 1;
+      v.bytes = body_in.size();
+    }
+    v.end = body_end;
+    peeked = body_in.size();
+    return v;
+  }
+  void release_body() noexcept override {
+    body_in.erase(0, peeked);
+    peeked = 0;
+    grant();
+  }
+  asio::awaitable<body_read> read_body(std::size_t room) override {
+    // What the caller has not seen yet may have come in meanwhile.
+    const std::size_t seen = peeked;
+    if (body_in.size() > seen || body_end) co_return body_read::ok;
+    if (body_in.size() >= room) co_return body_read::full;
+    if (room > budget) {
+      budget = room;
+      keep_room();  // no view of body_in is held across read_body
+    }
+    grant();
+    watch.arm(transport::deadline_phase::stream, listener->config.limits.stream_idle_timeout);
+    while (body_in.size() <= seen && !body_end && !gone() && !watch.expired()) {
+      wake.expires_at(steady_clock::time_point::max());
+      co_await wake.async_wait(use_tuple);
+    }
+    if (body_in.size() > seen || body_end) co_return body_read::ok;
+    co_return body_read::gone;
+  }
+  // body_in never reallocates while the pipeline holds views of it: it has
+  // room for the budget and a full window beyond it.
+  void keep_room() { body_in.reserve(budget + http2::settings{}.initial_stream_window + 1); }
+  void start_response(const response_start& r) override {
+    head_status = r.status;
+    head_bodyless = r.bodyless;
+    own_fields(r.fields, r.has_length && !r.bodyless, r.length, {});
+    head_pending = true;
+  }
+  void send_body(std::span<const asio::const_buffer> pieces, std::uint64_t) override {
+    for (const asio::const_buffer& b : pieces)
+      body_out.append(static_cast<const char*>(b.data()), b.size());
+  }
+  asio::awaitable<bool> send(bool end, std::span<const http::header> trailers) override {
+    if (gone()) co_return false;
+    if (end && !trailers.empty()) own_trailers(trailers);
+    out_end = out_end || end;
+    submit_head();
+    session.codec_.resume(id);
+    session.signal();
+    // Backpressure: the pipeline waits while the client is slow to take it.
+    while (body_out.size() - out_at > response_high_water && !gone()) {
+      wake.expires_at(steady_clock::time_point::max());
+      co_await wake.async_wait(use_tuple);
+    }
+    co_return !gone();
+  }
+  asio::awaitable<bool> send_interim(int status, std::string_view,
+                                     std::span<const http::header> fields) override {
+    if (gone() || status == 100 || submitted) co_return !gone();
+    session.codec_.interim(id, status, fields);
+    session.signal();
+    co_return true;
+  }
+  asio::awaitable<bool> send_local(const local_answer& a) override {
+    if (gone() || submitted) co_return false;
+    head_status = a.status;
+    head_bodyless = false;
+    const http::header extra[] = {{"x-request-id"sv, a.request_id}};
+    own_fields(a.fields, true, a.body.size(),
+               a.request_id.empty() ? std::span<const http::header>() : std::span(extra));
+    body_out.assign(a.head_request ? std::string_view() : a.body);
+    out_at = 0;
+    out_end = true;
+    head_pending = true;
+    submit_head();
+    session.signal();
+    co_return true;
+  }
+  void drop() noexcept override {
+    if (!closed) session.codec_.reset(id, NGHTTP2_INTERNAL_ERROR);
+    closed = true;
+    session.signal();
+  }
+  void end_after_response() noexcept override { reset_after = true; }
+
+  // Keeps the response head's fields (the codec copies them when it is
+  // submitted, which may be later than the views live).
+  void own_fields(std::span<const http::header> fields, bool with_length, std::uint64_t length,
+                  std::span<const http::header> extra) {
+    std::size_t bytes = 32;
+    for (const auto* list : {&fields, &extra})
+      for (const http::header& h : *list)
+        bytes += h.name.size() + h.value.size();
+    head_text.clear();
+    head_text.reserve(bytes);
+    head_fields.clear();
+    auto keep = [&](std::string_view name, std::string_view value) {
+      const std::size_t at = head_text.size();
+      head_text.append(name).append(value);
+      head_fields.push_back({std::string_view(head_text).substr(at, name.size()),
+                             std::string_view(head_text).substr(at + name.size(), value.size())});
+    };
+    for (const auto* list : {&fields, &extra})
+      for (const http::header& h : *list)
+        if (!(with_length && http::iequals(h.name, "content-length"))) keep(h.name, h.value);
+    if (with_length) {
+      char digits[24];
+      const auto r = std::to_chars(digits, digits + sizeof digits, length);
+      keep("content-length"sv, std::string_view(digits, static_cast<std::size_t>(r.ptr - digits)));
+    }
+  }
+  void own_trailers(std::span<const http::header> fields) {
+    std::size_t bytes = 0;
+    for (const http::header& h : fields)
+      bytes += h.name.size() + h.value.size();
+    trailer_text.clear();
+    trailer_text.reserve(bytes);
+    trailers_out.clear();
+    for (const http::header& h : fields) {
+      const std::size_t at = trailer_text.size();
+      trailer_text.append(h.name).append(h.value);
+      trailers_out.push_back(
+          {std::string_view(trailer_text).substr(at, h.name.size()),
+           std::string_view(trailer_text).substr(at + h.name.size(), h.value.size())});
+    }
+  }
+  void submit_head() {
+    if (!head_pending) return;
+    head_pending = false;
+    submitted = true;
+    if (!session.codec_.respond(id, head_status, head_fields, head_bodyless)) {
+      session.codec_.reset(id, NGHTTP2_INTERNAL_ERROR);
+      closed = true;
+    }
+  }
+  // Lets the client send more once what is buffered is within the budget.
+  void grant() {
+    if (unconsumed == 0 || body_in.size() > budget) return;
+    session.codec_.consume(id, unconsumed);
+    unconsumed = 0;
+    session.signal();
+  }
+
+  h2_session& session;
+  const std::int32_t id;
+  std::shared_ptr<const snapshot> snapshot_;  // what the stream is served from
+  transport::watchdog watch;                  // the stream's own deadline
+  asio::steady_timer wake;                    // body arrived, room to send, or the stream ended
+  gateway::stream st;
+
+  // The request head as it arrives: names and values in `fields_text`.
+  std::string fields_text;
+  struct field_at {
+    std::uint32_t name, name_size, value, value_size;
+  };
+  std::vector<field_at> fields_at;
+  std::string cookie_text;  // several cookie fields joined
+  std::size_t head_bytes = 0;
+  int refused = 0;  // the status to answer instead of serving (431, 400)
+
+  std::string body_in;  // request body not yet released
+  std::size_t peeked = 0;
+  std::size_t unconsumed = 0;  // received bytes the client's window still counts
+  std::size_t budget = body_budget;
+  bool body_end = false;
+
+  int head_status = 0;
+  bool head_bodyless = false;
+  bool head_pending = false;  // a response head waits for the first send
+  bool submitted = false;     // the response head went to the codec
+  std::string head_text;
+  std::vector<http::header> head_fields;
+  std::string body_out;  // response body not yet taken by the codec (from out_at)
+  std::size_t out_at = 0;
+  bool out_end = false;
+  bool reset_after = false;  // the request body was not read to its end
+  std::string trailer_text;
+  std::vector<http::header> trailers_out;
+};
+
+h2_session::h2_session(connection& owner)
+    : conn_(owner),
+      codec_(*this, settings_for(owner.listener->config.limits)),
+      wake_writer_(owner.client_.executor()),
+      done_(owner.client_.executor()) {}
+
+h2_session::~h2_session() = default;
+
+h2_session::h2_stream* h2_session::find(std::int32_t id) noexcept {
+  const auto it = streams_.find(id);
+  return it == streams_.end() ? nullptr : it->second.get();
+}
+
+void h2_session::signal() noexcept {
+  wake_writer_.cancel();
+}
+
+void h2_session::note_idle() noexcept {
+  if (streams_.empty() && serving_ == 0)
+    conn_.watch_.arm(transport::deadline_phase::idle, conn_.listener->config.limits.idle_timeout);
+}
+
+void h2_session::interrupt(bool force) noexcept {
+  if (force) {
+    for (auto& [id, s] : streams_) {
+      s->forced = true;
+      s->st.interrupt();
+      s->wake.cancel();
+    }
+    conn_.client_.cancel();
+  } else {
+    codec_.shut_down();
+    signal();
+  }
+}
+
+void h2_session::expired() noexcept {
+  conn_.client_.cancel();
+}
+
+void h2_session::on_request_begin(std::int32_t id) {
+  // Each stream is served by the config current when it starts; a reload
+  // that removed this connection's listeners lets it finish what it has.
+  if (!conn_.refresh_snapshot()) codec_.shut_down();
+  auto s = std::make_shared<h2_stream>(*this, id);
+  s->st.record().start = steady_clock::now();
+  streams_.emplace(id, std::move(s));
+}
+
+bool h2_session::on_request_field(std::int32_t id, std::string_view name, std::string_view value) {
+  h2_stream* s = find(id);
+  if (!s) return false;
+  const listener_limits& limits = s->listener->config.limits;
+  s->head_bytes += name.size() + value.size() + 4;
+  if (s->head_bytes > limits.max_request_head || s->fields_at.size() >= limits.max_header_count) {
+    s->refused = 431;  // answered once the head is complete
+    return true;
+  }
+  if (s->refused) return true;
+  h2_stream::field_at f;
+  f.name = static_cast<std::uint32_t>(s->fields_text.size());
+  f.name_size = static_cast<std::uint32_t>(name.size());
+  s->fields_text.append(name);
+  f.value = static_cast<std::uint32_t>(s->fields_text.size());
+  f.value_size = static_cast<std::uint32_t>(value.size());
+  s->fields_text.append(value);
+  s->fields_at.push_back(f);
+  return true;
+}
+
+void h2_session::on_request_head(std::int32_t id, bool end) {
+  h2_stream* s = find(id);
+  if (!s) return;
+  s->body_end = end;
+  http1::request_head& rq = s->st.request();
+  rq.clear();
+  rq.version_major = 2;
+  rq.version_minor = 0;
+  const std::string_view text = s->fields_text;
+  std::string_view authority, cookie_first;
+  std::size_t cookies = 0;
+  for (const h2_stream::field_at& f : s->fields_at) {
+    const std::string_view name = text.substr(f.name, f.name_size);
+    const std::string_view value = text.substr(f.value, f.value_size);
+    if (name.starts_with(':')) {
+      if (name == ":method") rq.method = value;
+      if (name == ":path") rq.target = value;
+      if (name == ":authority") authority = value;
+      continue;
+    }
+    if (name == "cookie") {
+      if (++cookies == 1) cookie_first = value;
+      continue;  // joined below
+    }
+    if (name == "host" && rq.host.empty()) rq.host = value;
+    if (name == "content-length") {
+      std::uint64_t n = 0;
+      const auto r = std::from_chars(value.data(), value.data() + value.size(), n);
+      if (r.ec != std::errc() || r.ptr != value.data() + value.size() ||
+          (rq.has_content_length && n != rq.content_length))
+        s->refused = s->refused ? s->refused : 400;
+      rq.has_content_length = true;
+      rq.content_length = n;
+    }
+    rq.headers.push_back({name, value});
+  }
+  // RFC 9113 §8.2.3: cookie fields go on as one, for HTTP/1.1 upstreams.
+  if (cookies == 1) {
+    rq.headers.push_back({"cookie"sv, cookie_first});
+  } else if (cookies > 1) {
+    s->cookie_text.clear();
+    for (const h2_stream::field_at& f : s->fields_at)
+      if (text.substr(f.name, f.name_size) == "cookie")
+        s->cookie_text.append(s->cookie_text.empty() ? "" : "; ")
+            .append(text.substr(f.value, f.value_size));
+    rq.headers.push_back({"cookie"sv, s->cookie_text});
+  }
+  if (!authority.empty()) {
+    rq.host = authority;
+    rq.absolute_form = true;  // :authority names the target's authority (RFC 9113 §8.3.1)
+  }
+  // Only origin-form (and OPTIONS *) is served; CONNECT has no :path.
+  if (rq.target.empty() || (rq.target.front() != '/' && rq.target != "*"))
+    s->refused = s->refused ? s->refused : 400;
+  const std::size_t q = rq.target.find('?');
+  rq.path = rq.target.substr(0, q);
+  rq.query = q == std::string_view::npos ? std::string_view() : rq.target.substr(q + 1);
+  // A body of unknown length is carried as one that is "chunked" upstream.
+  rq.chunked = !end && !rq.has_content_length;
+  if (end && !rq.has_content_length) rq.content_length = 0;
+  ++serving_;
+  asio::co_spawn(conn_.client_.executor(), serve_stream(streams_.at(id), conn_.shared_from_this()),
+                 asio::detached);
+}
+
+void h2_session::on_request_data(std::int32_t id, std::string_view data) {
+  h2_stream* s = find(id);
+  if (!s) {
+    codec_.consume(id, data.size());  // the connection's window only
+    return;
+  }
+  s->st.record().bytes_in += data.size();
+  s->body_in.append(data);
+  s->unconsumed += data.size();
+  s->grant();
+  s->wake.cancel();
+}
+
+void h2_session::on_request_end(std::int32_t id) {
+  if (h2_stream* s = find(id)) {
+    s->body_end = true;
+    s->wake.cancel();
+  }
+}
+
+void h2_session::on_stream_close(std::int32_t id, std::uint32_t) {
+  const auto it = streams_.find(id);
+  if (it == streams_.end()) return;
+  h2_stream& s = *it->second;
+  s.closed = true;
+  s.st.interrupt();
+  s.wake.cancel();
+  streams_.erase(it);
+  note_idle();
+}
+
+h2_session::read_result h2_session::read_response(std::int32_t id, char* out, std::size_t room) {
+  read_result r;
+  h2_stream* s = find(id);
+  if (!s) {
+    r.end = true;
+    return r;
+  }
+  const std::size_t n = std::min(room, s->body_out.size() - s->out_at);
+  std::memcpy(out, s->body_out.data() + s->out_at, n);
+  s->out_at += n;
+  s->st.record().bytes_out += n;
+  if (s->out_at == s->body_out.size()) {
+    s->body_out.clear();
+    s->out_at = 0;
+  }
+  r.size = n;
+  r.end = s->out_end && s->body_out.empty();
+  r.later = !r.end && n == 0;
+  if (r.end && s->reset_after && !s->body_end) codec_.reset(id, NGHTTP2_NO_ERROR);
+  s->wake.cancel();  // room to send more
+  return r;
+}
+
+std::span<const http::header> h2_session::response_trailers(std::int32_t id) {
+  h2_stream* s = find(id);
+  return s ? std::span<const http::header>(s->trailers_out) : std::span<const http::header>();
+}
+
+asio::awaitable<void> h2_session::serve_stream(std::shared_ptr<h2_stream> s,
+                                               std::shared_ptr<connection> keep) {
+  conn_.watch_.disarm();  // a stream is open: the connection is not idle
+  // The stream's own deadline wakes what it waits on.
+  asio::co_spawn(
+      conn_.client_.executor(),
+      [](std::shared_ptr<h2_stream> s) -> asio::awaitable<void> {
+        for (bool expired = co_await s->watch.next_expiry(); expired;
+             expired = co_await s->watch.next_expiry()) {
+          s->st.interrupt();
+          s->wake.cancel();
+        }
+      }(s),
+      asio::detached);
+  if (s->refused) {
+    s->st.forget_request();
+    co_await s->st.local_reply(s->refused, http::reason_phrase(s->refused), false);
+  } else {
+    co_await s->st.serve();
+  }
+  s->st.finish();
+  s->watch.stop();
+  if (!s->submitted && !s->closed) {  // ended without an answer (the client went, say)
+    codec_.reset(s->id, NGHTTP2_INTERNAL_ERROR);
+    s->closed = true;
+  }
+  signal();
+  --serving_;
+  note_idle();
+  done_.cancel();
+  (void)keep;
+}
+
+asio::awaitable<void> h2_session::write_loop(std::shared_ptr<connection> keep) {
+  for (;;) {
+    out_.clear();
+    if (codec_.pending(out_, write_batch)) {
+      gather_.clear();
+      gather_.emplace_back(out_.data(), out_.size());
+      std::uint64_t written = 0;
+      if (!co_await conn_.client_.write(
+              gather_, conn_.watch_, conn_.listener->config.limits.stream_idle_timeout, written)) {
+        failed_ = true;
+        conn_.client_.cancel();
+        break;
+      }
+      continue;
+    }
+    if (stopping_ || (!codec_.want_read() && !codec_.want_write())) break;
+    wake_writer_.expires_at(steady_clock::time_point::max());
+    co_await wake_writer_.async_wait(use_tuple);
+  }
+  writer_done_ = true;
+  if (!codec_.want_read()) conn_.client_.cancel();  // the session is over: the reader stops
+  done_.cancel();
+  (void)keep;
+}
+
+asio::awaitable<void> h2_session::run() {
+  auto keep = conn_.shared_from_this();
+  asio::co_spawn(conn_.client_.executor(), write_loop(keep), asio::detached);
+  byte_buffer& in = conn_.in_;
+  bool ok = in.empty() || codec_.receive(in.view());
+  in.clear();
+  signal();
+  note_idle();
+  while (ok && !failed_ && !conn_.gone() && codec_.want_read()) {
+    std::size_t room = 0;
+    char* dst = in.prepare(room, in.capacity());
+    auto [ec, n] = co_await conn_.client_.read_some(asio::buffer(dst, room));
+    if (ec) break;
+    in.commit(n);
+    ok = codec_.receive(in.view());
+    in.clear();
+    signal();
+  }
+  // The client went, broke the protocol, or the deadline passed: what is
+  // queued (a GOAWAY, say) still goes, then everything stops.
+  if (ok && !failed_) codec_.shut_down();
+  for (auto& [id, s] : streams_) {
+    s->closed = true;
+    s->st.interrupt();
+    s->wake.cancel();
+  }
+  stopping_ = true;
+  signal();
+  conn_.watch_.arm(transport::deadline_phase::stream, std::chrono::seconds(2));
+  while (serving_ > 0 || !writer_done_) {
+    done_.expires_at(steady_clock::time_point::max());
+    co_await done_.async_wait(use_tuple);
+  }
+  streams_.clear();
+}
+
+}  // namespace gateway

@@ -1,0 +1,69 @@
+#pragma once
+// A client connection speaking HTTP/2 (ALPN h2, or h2c with prior
+// knowledge): the connection's transport carries the frames of the
+// http2::server_codec, and each request stream is a gateway::stream served
+// by the same pipeline as HTTP/1.1, with an h2 stream as its downstream.
+// One reader (socket to codec), one writer (codec to socket), one coroutine
+// per request stream, all on the connection's executor.
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "asio/asio.hpp"
+#include "http2/server_codec.hpp"
+
+namespace gateway {
+
+class connection;
+
+class h2_session final : public http2::codec_events {
+ public:
+  // Runs over `owner`'s transport, which outlives it.
+  explicit h2_session(connection& owner);
+  ~h2_session();
+
+  // Serves the connection until it ends; the bytes the connection already
+  // read (the preface, at least) are in its buffer.
+  asio::awaitable<void> run();
+  // Graceful (GOAWAY, open streams finish) or forced (everything stops now).
+  void interrupt(bool force) noexcept;
+  // The connection's deadline passed: stop reading.
+  void expired() noexcept;
+
+ private:
+  struct h2_stream;
+
+  // codec_events
+  void on_request_begin(std::int32_t id) override;
+  bool on_request_field(std::int32_t id, std::string_view name, std::string_view value) override;
+  void on_request_head(std::int32_t id, bool end) override;
+  void on_request_data(std::int32_t id, std::string_view data) override;
+  void on_request_end(std::int32_t id) override;
+  void on_stream_close(std::int32_t id, std::uint32_t error) override;
+  read_result read_response(std::int32_t id, char* out, std::size_t room) override;
+  std::span<const http::header> response_trailers(std::int32_t id) override;
+
+  h2_stream* find(std::int32_t id) noexcept;
+  // Wakes the writer: the codec may have frames to send.
+  void signal() noexcept;
+  asio::awaitable<void> write_loop(std::shared_ptr<connection> keep);
+  asio::awaitable<void> serve_stream(std::shared_ptr<h2_stream> s,
+                                     std::shared_ptr<connection> keep);
+  // Arms the connection's idle deadline when no stream is open.
+  void note_idle() noexcept;
+
+  connection& conn_;
+  http2::server_codec codec_;
+  std::map<std::int32_t, std::shared_ptr<h2_stream>> streams_;  // open in the codec
+  std::size_t serving_ = 0;                                     // stream coroutines still running
+  std::string out_;                                             // frames on their way to the client
+  std::vector<asio::const_buffer> gather_;
+  asio::steady_timer wake_writer_;
+  asio::steady_timer done_;  // woken when a stream coroutine or the writer ends
+  bool writer_done_ = false;
+  bool stopping_ = false;  // the reader ended: the writer finishes what is queued
+  bool failed_ = false;    // a write failed or the client broke the protocol
+};
+
+}  // namespace gateway

@@ -1,0 +1,267 @@
+// HTTP/2 downstream against real clients (curl, nghttp's h2load): h2c with
+// prior knowledge and h2 by ALPN, bodies both ways under flow control, many
+// streams on one connection, filters and the gateway's own answers per
+// stream. The upstreams are HTTP/1.1.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+
+#include <doctest/doctest.h>
+
+#include "gateway_fixture.hpp"
+#include "test_http.hpp"
+#include "test_tls.hpp"
+
+using namespace gwtest;
+
+namespace {
+
+// Runs `command` with a shell and returns its standard output; `status`
+// gets its exit status.
+std::string run(const std::string& command, int* status = nullptr) {
+  std::string out;
+  FILE* p = ::popen(command.c_str(), "r");
+  REQUIRE(p != nullptr);
+  char buf[4096];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0)
+    out.append(buf, n);
+  const int rc = ::pclose(p);
+  if (status) *status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  return out;
+}
+
+std::string url(std::uint16_t port, const std::string& path) {
+  return "http://127.0.0.1:" + std::to_string(port) + path;
+}
+
+// curl speaking HTTP/2 with prior knowledge, bounded in time.
+std::string h2c(const std::string& args) {
+  return run("curl -sS --max-time 30 --http2-prior-knowledge " + args + " 2>&1");
+}
+
+// A temporary directory removed with its files.
+struct temp_dir {
+  std::string path;
+  temp_dir() {
+    char tmpl[] = "/tmp/gateway-h2-XXXXXX";
+    REQUIRE(::mkdtemp(tmpl) != nullptr);
+    path = tmpl;
+  }
+  ~temp_dir() { run("rm -rf '" + path + "'"); }
+};
+
+void write_pattern(const std::string& file, std::uint64_t size) {
+  std::ofstream out(file, std::ios::binary);
+  std::string chunk;
+  for (std::uint64_t i = 0; i < size;) {
+    chunk.clear();
+    for (int k = 0; k < 65536 && i < size; ++k, ++i)
+      chunk.push_back(static_cast<char>(pattern_byte(i)));
+    out.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+  }
+}
+
+bool file_has_pattern(const std::string& file, std::uint64_t size) {
+  std::ifstream in(file, std::ios::binary);
+  std::uint64_t i = 0;
+  char c;
+  while (in.get(c)) {
+    if (static_cast<unsigned char>(c) != pattern_byte(i)) return false;
+    ++i;
+  }
+  return i == size;
+}
+
+}  // namespace
+
+TEST_SUITE("http2") {
+  TEST_CASE(
+      "h2c with prior knowledge: GET and POST go through the pipeline, HTTP/1.1 still served") {
+    test_upstream up(echo);
+    running_gateway gw(load_on_loopback(app_route_yaml(up.port())));
+    const std::string got = h2c("-i -H 'x-test: one' '" + url(gw.port(), "/a/b?c=d") + "'");
+    CHECK(got.starts_with("HTTP/2 200"));
+    received_request seen = up.last();
+    CHECK(seen.method == "GET");
+    CHECK(seen.target == "/a/b?c=d");
+    CHECK(seen.version == "HTTP/1.1");
+    CHECK(seen.header("host") == "127.0.0.1:" + std::to_string(gw.port()));
+    CHECK(seen.header("x-test") == "one");
+    CHECK(seen.header("x-forwarded-proto") == "http");
+    CHECK(seen.header("via") == "2 gateway");
+    CHECK(!seen.header("x-request-id").empty());
+
+    h2c("-d 'hello there' '" + url(gw.port(), "/post") + "'");
+    seen = up.last();
+    CHECK(seen.method == "POST");
+    CHECK(seen.body == "hello there");
+    CHECK(seen.header("content-length") == "11");
+
+    // Cookies split into several fields (RFC 9113 §8.2.3) reach an
+    // HTTP/1.1 upstream as one.
+    h2c("-H 'cookie: a=1' -H 'cookie: b=2' '" + url(gw.port(), "/c") + "'");
+    CHECK(up.last().header("cookie") == "a=1; b=2");
+
+    // The same port still serves HTTP/1.1.
+    CHECK(request(gw.port(), "GET /h1 HTTP/1.1\r\nhost: x\r\n\r\n").status == 200);
+    CHECK(up.last().header("via") == "1.1 gateway");
+  }
+
+  TEST_CASE("large bodies both ways under flow control") {
+    constexpr std::uint64_t upload = 6 * 1024 * 1024 + 123;
+    constexpr std::uint64_t download = 9 * 1024 * 1024 + 7;
+    test_upstream up([&](const received_request& r) {
+      response_plan p;
+      if (r.target == "/down") p.generated_bytes = download;
+      if (r.target == "/down-chunked") {
+        p.generated_bytes = download;
+        p.mode = response_plan::framing::chunked;
+      }
+      return p;
+    });
+    running_gateway gw(load_on_loopback(app_route_yaml(up.port())));
+    temp_dir dir;
+    write_pattern(dir.path + "/up", upload);
+
+    // Known length: the upstream gets it with its Content-Length.
+    std::string said = h2c("--data-binary @" + dir.path + "/up -o /dev/null -w '%{http_code}' '" +
+                           url(gw.port(), "/up") + "'");
+    CHECK(said == "200");
+    received_request seen = up.last();
+    CHECK(seen.target == "/up");
+    CHECK(seen.digest.matches_pattern_of(upload));
+    CHECK(seen.header("content-length") == std::to_string(upload));
+    // Unknown length (no content-length from the client): chunked upstream.
+    said = h2c("-T " + dir.path + "/up -H 'content-length:' -o /dev/null -w '%{http_code}' '" +
+               url(gw.port(), "/up2") + "'");
+    CHECK(said == "200");
+    seen = up.last();
+    CHECK(seen.target == "/up2");
+    CHECK(seen.digest.matches_pattern_of(upload));
+
+    for (const char* path : {"/down", "/down-chunked"}) {
+      CAPTURE(path);
+      const std::string file = dir.path + "/down";
+      h2c("-o " + file + " '" + url(gw.port(), path) + "'");
+      CHECK(file_has_pattern(file, download));
+    }
+  }
+
+  TEST_CASE("a hundred concurrent streams on one connection") {
+    test_upstream up([](const received_request&) {
+      response_plan p;
+      p.body = "ok";
+      p.delay = std::chrono::milliseconds(100);
+      return p;
+    });
+    running_gateway gw(load_on_loopback(app_route_yaml(up.port())));
+    int status = 0;
+    const std::string out =
+        run("h2load -n 100 -c 1 -m 100 '" + url(gw.port(), "/s") + "' 2>&1", &status);
+    CAPTURE(out);
+    CHECK(status == 0);
+    CHECK(out.find("100 succeeded") != std::string::npos);
+    CHECK(out.find("status codes: 100 2xx") != std::string::npos);
+    CHECK(up.requests() == 100);
+    // One client connection; the streams were in flight together, so the
+    // upstream needed more than one connection for them.
+    CHECK(up.connections() > 1);
+  }
+
+  TEST_CASE("filters, redirects and the gateway's own answers per stream") {
+    test_upstream up(echo);
+    running_gateway gw(load_on_loopback(app_route_yaml(
+        up.port(),
+        "    filters:\n"
+        "    - type: RequestHeaderModifier\n"
+        "      requestHeaderModifier: {add: [{name: x-added, value: by-gateway}]}\n"
+        "    - type: ResponseHeaderModifier\n"
+        "      responseHeaderModifier: {set: [{name: x-resp, value: set}]}\n"
+        "  - matches: [{path: {type: PathPrefix, value: /old}}]\n"
+        "    filters:\n"
+        "    - type: RequestRedirect\n"
+        "      requestRedirect: {path: {type: ReplaceFullPath, replaceFullPath: /new}, "
+        "statusCode: 301}\n")));
+    const std::string plain = h2c("-i '" + url(gw.port(), "/x") + "'");
+    CHECK(plain.starts_with("HTTP/2 200"));
+    CHECK(plain.find("x-resp: set") != std::string::npos);
+    CHECK(up.last().header("x-added") == "by-gateway");
+
+    const std::string moved = h2c("-i '" + url(gw.port(), "/old/thing") + "'");
+    CAPTURE(moved);
+    CHECK(moved.starts_with("HTTP/2 301"));
+    // The Location an HTTP/1.1 client gets for the same request.
+    const client_response h1 = request(gw.port(), "GET /old/thing HTTP/1.1\r\nhost: 127.0.0.1:" +
+                                                      std::to_string(gw.port()) + "\r\n\r\n");
+    REQUIRE(h1.status == 301);
+    CHECK(moved.find("location: " + h1.header("location") + "\r\n") != std::string::npos);
+    CHECK(moved.find("x-request-id: ") != std::string::npos);
+
+    // A malformed path escape is refused before routing, on this stream only.
+    const std::string refused = h2c("-i '" + url(gw.port(), "/bad%zz") + "'");
+    CHECK(refused.starts_with("HTTP/2 400"));
+    CHECK(h2c("-i '" + url(gw.port(), "/after") + "'").starts_with("HTTP/2 200"));
+  }
+
+  TEST_CASE("the access log and the stats see each stream") {
+    test_upstream up(echo);
+    temp_dir dir;
+    gateway::server_options o;
+    o.threads = 1;
+    o.level = gateway::log_level::error;
+    o.access_log = {dir.path + "/access.log", "%protocol% %method% %path% %status%"};
+    gateway::server gw(load_on_loopback(app_route_yaml(up.port())), o);
+    gw.start();
+    // Two streams on one connection (curl 7.88 cannot reuse a prior-knowledge
+    // connection; nghttp fetches both over one).
+    int status = 0;
+    run("nghttp -n '" + url(gw.port(), "/one") + "' '" + url(gw.port(), "/two") + "'", &status);
+    CHECK(status == 0);
+    REQUIRE(request(gw.port(), "GET /three HTTP/1.1\r\nhost: x\r\n\r\n").status == 200);
+    std::string log;
+    CHECK(eventually([&] {
+      std::ifstream in(dir.path + "/access.log");
+      log.assign(std::istreambuf_iterator<char>(in), {});
+      return std::count(log.begin(), log.end(), '\n') >= 3;
+    }));
+    CAPTURE(log);
+    CHECK(log.find("HTTP/2 GET /one 200\n") != std::string::npos);
+    CHECK(log.find("HTTP/2 GET /two 200\n") != std::string::npos);
+    CHECK(log.find("HTTP/1.1 GET /three 200\n") != std::string::npos);
+  }
+
+  TEST_CASE("h2 by ALPN on an HTTPS listener that offers it") {
+    test_pki pki;
+    test_upstream up(echo);
+    const std::string yaml =
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: web}\n"
+        "spec:\n  gatewayClassName: any\n  listeners:\n"
+        "  - name: https\n    port: 443\n    protocol: HTTPS\n"
+        "    tls: {mode: Terminate, certificateRefs: [{name: cert}]}\n" +
+        service_yaml("app", up.port()) +
+        "---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: app}\n"
+        "spec:\n  parentRefs: [{name: web}]\n  rules:\n  - backendRefs: [{name: app, port: "
+        "80}]\n" +
+        tls_secret_yaml(pki, "cert", "server") +
+        "---\napiVersion: gateway.envoyproxy.io/v1alpha1\nkind: ClientTrafficPolicy\n"
+        "metadata: {name: client}\nspec:\n  targetRefs: [{group: gateway.networking.k8s.io, "
+        "kind: Gateway, name: web}]\n  tls: {alpnProtocols: [h2, http/1.1]}\n";
+    running_gateway gw(load_on_loopback(yaml));
+    // The test certificate names upstream.test.
+    const std::string base = "curl -sS --max-time 30 -i --cacert " + pki.path("ca.crt") +
+                             " --resolve upstream.test:" + std::to_string(gw.port()) +
+                             ":127.0.0.1 https://upstream.test:" + std::to_string(gw.port());
+    const std::string h2 = run(base + "/tls --http2 2>&1");
+    CAPTURE(h2);
+    CHECK(h2.starts_with("HTTP/2 200"));
+    CHECK(up.last().header("x-forwarded-proto") == "https");
+    CHECK(up.last().header("via") == "2 gateway");
+    // A client that offers only http/1.1 gets it.
+    CHECK(run(base + "/tls --http1.1 2>&1").starts_with("HTTP/1.1 200"));
+  }
+}
