@@ -112,6 +112,15 @@ server_codec::server_codec(codec_events& events, const settings& s) : events_(ev
   // upstream slows the client instead of filling memory.
   nghttp2_option_set_no_auto_window_update(opt, 1);
   nghttp2_option_set_max_send_header_block_length(opt, 256 * 1024);
+  // Defences nghttp2 keeps for us (set here so they do not depend on its
+  // defaults): streams reset faster than a token bucket refills end the
+  // connection (CVE-2023-44487, rapid reset); a head in more than a few
+  // CONTINUATION frames is refused (CVE-2024-28182); PING and SETTINGS
+  // acknowledgements a client does not read stop at a bound (flood).
+  nghttp2_option_set_stream_reset_rate_limit(opt, s.reset_burst, s.reset_rate);
+  nghttp2_option_set_max_continuations(opt, s.max_continuations);
+  nghttp2_option_set_max_outbound_ack(opt, s.max_outbound_ack);
+  nghttp2_option_set_max_settings(opt, s.max_settings);
   if (nghttp2_session_server_new2(&session_, cb, this, opt) != 0) throw std::bad_alloc();
   const nghttp2_settings_entry iv[] = {
       {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, s.max_concurrent_streams},

@@ -59,6 +59,12 @@ struct settings {
   std::uint32_t initial_connection_window = 1024 * 1024;
   std::uint32_t max_header_list = 64 * 1024;  // decoded size of one head
   std::uint32_t max_frame_size = 16 * 1024;
+  // Defences (see the constructor).
+  std::uint64_t reset_burst = 1000;  // stream resets allowed at once...
+  std::uint64_t reset_rate = 33;     // ...and per second after that
+  std::size_t max_continuations = 8;
+  std::size_t max_outbound_ack = 1000;
+  std::size_t max_settings = 32;  // entries in one SETTINGS frame
 };
 
 class server_codec {

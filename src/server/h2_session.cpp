@@ -104,10 +104,20 @@ struct h2_session::h2_stream final : downstream, std::enable_shared_from_this<h2
     submit_head();
     session.codec_.resume(id);
     session.signal();
-    // Backpressure: the pipeline waits while the client is slow to take it.
-    while (body_out.size() - out_at > response_high_water && !gone()) {
-      wake.expires_at(steady_clock::time_point::max());
-      co_await wake.async_wait(use_tuple);
+    // Backpressure: the pipeline waits while the client is slow to take it,
+    // up to the stream idle timeout (a client that never reads, or keeps its
+    // window shut, loses the stream).
+    if (body_out.size() - out_at > response_high_water) {
+      watch.arm(transport::deadline_phase::stream, listener->config.limits.stream_idle_timeout);
+      while (body_out.size() - out_at > response_high_water && !gone() && !watch.expired()) {
+        wake.expires_at(steady_clock::time_point::max());
+        co_await wake.async_wait(use_tuple);
+      }
+      if (watch.expired() && !gone()) {
+        session.codec_.reset(id, NGHTTP2_CANCEL);
+        closed = true;
+        session.signal();
+      }
     }
     co_return !gone();
   }

