@@ -9,6 +9,12 @@
 namespace gateway::http2 {
 
 namespace {
+// The control-frame budget: what a connection starts with and may save up,
+// and what a request and a DATA frame we send give back.
+constexpr std::int64_t control_start = 1000;
+constexpr std::int64_t control_cap = 10000;
+constexpr std::int64_t control_per_request = 50;
+constexpr std::int64_t control_per_data = 10;
 
 std::string_view view(const std::uint8_t* p, std::size_t n) {
   return {reinterpret_cast<const char*>(p), n};
@@ -48,8 +54,21 @@ struct callbacks {
     server_codec& c = codec(user);
     const std::int32_t id = frame->hd.stream_id;
     const bool end = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
+    // Frames that ask work of us and carry none of a request's (control
+    // frames, empty DATA) spend a budget that requests and the responses
+    // we send refill: a flood of them ends the connection.
+    const bool idle_work = frame->hd.type == NGHTTP2_PING || frame->hd.type == NGHTTP2_SETTINGS ||
+                           frame->hd.type == NGHTTP2_WINDOW_UPDATE ||
+                           frame->hd.type == NGHTTP2_PRIORITY ||
+                           frame->hd.type == NGHTTP2_RST_STREAM ||
+                           (frame->hd.type == NGHTTP2_DATA && frame->hd.length == 0 && !end);
+    if (idle_work && --c.control_budget_ < 0) {
+      c.flooded_ = true;
+      return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
     switch (frame->hd.type) {
       case NGHTTP2_HEADERS:
+        if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) c.refill(control_per_request);
         if (frame->headers.cat == NGHTTP2_HCAT_REQUEST)
           c.events_.on_request_head(id, end);
         else if (end)  // trailers end the body
@@ -82,6 +101,7 @@ struct callbacks {
     const codec_events::read_result r =
         c.events_.read_response(id, reinterpret_cast<char*>(buf), length);
     if (r.later && r.size == 0) return NGHTTP2_ERR_DEFERRED;
+    c.refill(control_per_data);
     if (r.end) {
       *flags |= NGHTTP2_DATA_FLAG_EOF;
       const std::span<const http::header> trailers = c.events_.response_trailers(id);
@@ -95,7 +115,8 @@ struct callbacks {
   }
 };
 
-server_codec::server_codec(codec_events& events, const settings& s) : events_(events) {
+server_codec::server_codec(codec_events& events, const settings& s)
+    : events_(events), control_budget_(control_start) {
   nghttp2_session_callbacks* cb = nullptr;
   if (nghttp2_session_callbacks_new(&cb) != 0) throw std::bad_alloc();
   std::unique_ptr<nghttp2_session_callbacks, void (*)(nghttp2_session_callbacks*)> cb_owner(
@@ -134,6 +155,10 @@ server_codec::server_codec(codec_events& events, const settings& s) : events_(ev
   if (more > 0) nghttp2_submit_window_update(session_, NGHTTP2_FLAG_NONE, 0, more);
 }
 
+void server_codec::refill(std::int64_t n) noexcept {
+  control_budget_ = std::min(control_budget_ + n, control_cap);
+}
+
 server_codec::~server_codec() {
   nghttp2_session_del(session_);
 }
@@ -144,8 +169,9 @@ bool server_codec::receive(std::string_view bytes) {
   if (n < 0) {
     // A connection error nghttp2 did not answer itself (a bad preface, a
     // flood): say so before closing.
-    nghttp2_session_terminate_session(
-        session_, n == NGHTTP2_ERR_FLOODED ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
+    nghttp2_session_terminate_session(session_, flooded_ || n == NGHTTP2_ERR_FLOODED
+                                                    ? NGHTTP2_ENHANCE_YOUR_CALM
+                                                    : NGHTTP2_PROTOCOL_ERROR);
     return false;
   }
   return true;

@@ -107,8 +107,13 @@ class server_codec {
   // the connection-specific ones RFC 9113 §8.2.2 forbids.
   void make_nva(int status, std::span<const http::header> fields);
 
+  // Gives back `n` of the control-frame budget (see frame_recv).
+  void refill(std::int64_t n) noexcept;
+
   codec_events& events_;
   nghttp2_session* session_ = nullptr;
+  std::int64_t control_budget_;
+  bool flooded_ = false;
   std::vector<unsigned char> nva_storage_;  // lowercased names and values of one head
   std::vector<nghttp2_nv> nva_;
   char status_[4];

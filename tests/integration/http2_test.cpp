@@ -326,6 +326,29 @@ TEST_SUITE("http2 defences") {
     served(gw.port());
   }
 
+  TEST_CASE("SETTINGS, WINDOW_UPDATE and empty DATA floods end with GOAWAY ENHANCE_YOUR_CALM") {
+    test_upstream up([](const received_request& r) {
+      response_plan p;
+      p.body = "ok";
+      // The empty DATA goes to a stream still open.
+      if (r.target == "/slow") p.delay = std::chrono::milliseconds(200);
+      return p;
+    });
+    running_gateway gw(load_on_loopback(app_route_yaml(up.port())));
+    for (const char* kind : {"settings", "window-update", "empty-data"}) {
+      CAPTURE(kind);
+      CHECK(attack("control-flood", gw.port(), std::string(kind) + " 200000") == "goaway 11");
+      served(gw.port());
+    }
+    // Ordinary traffic never meets the limit: many requests and responses on
+    // few connections, with the WINDOW_UPDATEs a client sends for them.
+    int status = 0;
+    const std::string out =
+        run("h2load -n 3000 -c 2 -m 10 '" + url(gw.port(), "/") + "' 2>&1", &status);
+    CAPTURE(out);
+    CHECK(out.find("status codes: 3000 2xx") != std::string::npos);
+  }
+
   TEST_CASE("a stream that never reads its response is reset at the idle timeout, memory flat") {
     constexpr std::uint64_t big = 256 * 1024 * 1024;
     test_upstream up([&](const received_request&) {

@@ -9,6 +9,8 @@ C++ test that runs it (tests/integration/http2_test.cpp):
   continuation PORT N      a head sent as N CONTINUATION frames (CVE-2024-28182)
   hpack-bomb PORT N        a 3 KiB field stored once, referenced N times
   ping-flood PORT N        N PINGs from a client that does not read
+  control-flood PORT KIND N  N SETTINGS, WINDOW_UPDATE or empty DATA frames,
+                           from a client that reads what comes back
 """
 import socket
 import struct
@@ -188,6 +190,45 @@ def ping_flood(port, n):
     return goaway_or_end(reader(s)) + " after %d" % sent
 
 
+def control_flood(port, kind, n):
+    s = connect(port)
+    enc = hpack.Encoder()
+    if kind == "empty-data":  # on an open request stream
+        s.sendall(frame(1, 0x4, 1, request_block(enc, "/slow", port)))
+        one = frame(0, 0, 1)
+    elif kind == "window-update":
+        one = frame(8, 0, 0, struct.pack(">I", 1))
+    else:
+        one = settings(max_streams=100)
+    r = reader(s)
+    s.setblocking(False)
+    sent = 0
+    batch = one * 1000
+    end = time.monotonic() + DEADLINE
+    while sent < n and time.monotonic() < end:
+        try:
+            s.send(batch)
+            sent += 1000
+        except BlockingIOError:
+            pass
+        except (BrokenPipeError, ConnectionResetError):
+            break
+        # Read what comes back, as a well-behaved client would.
+        try:
+            data = s.recv(1 << 16)
+            if not data:
+                break
+            r.buf += data
+            if b"\x07\x00\x00\x00\x00\x00" in r.buf:  # a GOAWAY header, probably
+                break
+        except BlockingIOError:
+            pass
+        except ConnectionResetError:
+            break
+    s.setblocking(True)
+    return goaway_or_end(r)
+
+
 def main():
     cmd, port = sys.argv[1], int(sys.argv[2])
     arg = sys.argv[3] if len(sys.argv) > 3 else ""
@@ -197,6 +238,7 @@ def main():
         "continuation": lambda: continuation(port, int(arg)),
         "hpack-bomb": lambda: hpack_bomb(port, int(arg)),
         "ping-flood": lambda: ping_flood(port, int(arg)),
+        "control-flood": lambda: control_flood(port, arg, int(sys.argv[4])),
     }[cmd]()
     print(result)
 
