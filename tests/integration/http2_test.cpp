@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iterator>
+#include <thread>
 
 #include <doctest/doctest.h>
 
@@ -244,6 +245,34 @@ TEST_SUITE("http2") {
     CHECK(log.find("HTTP/2 GET /one 200\n") != std::string::npos);
     CHECK(log.find("HTTP/2 GET /two 200\n") != std::string::npos);
     CHECK(log.find("HTTP/1.1 GET /three 200\n") != std::string::npos);
+  }
+
+  TEST_CASE("a graceful stop sends GOAWAY and lets the open stream finish") {
+    test_upstream up([](const received_request&) {
+      response_plan p;
+      p.body = "finished";
+      p.delay = std::chrono::milliseconds(500);
+      return p;
+    });
+    gateway::server_options o;
+    o.threads = 1;
+    o.level = gateway::log_level::error;
+    gateway::server gw(load_on_loopback(app_route_yaml(up.port())), o);
+    gw.start();
+    const std::uint16_t port = gw.port();
+    std::string got;
+    std::thread client([&] { got = attack("graceful", port, "/slow"); });
+    // Stop once the request is with the upstream (it answers 500 ms later).
+    const bool asked = eventually([&] { return up.connections() > 0; });
+    gw.stop(std::chrono::seconds(10));
+    client.join();
+    CHECK(asked);
+    CAPTURE(got);
+    // Both, whichever came first: the stop announced (no stream after 1) and
+    // the open stream answered in full.
+    CHECK(got.find("goaway 0 last 1") != std::string::npos);
+    CHECK(got.find("status 200") != std::string::npos);
+    CHECK((got.ends_with("end") || got.find("end, ") != std::string::npos));
   }
 
   TEST_CASE("h2 by ALPN on an HTTPS listener that offers it") {

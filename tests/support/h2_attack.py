@@ -11,6 +11,9 @@ C++ test that runs it (tests/integration/http2_test.cpp):
   ping-flood PORT N        N PINGs from a client that does not read
   control-flood PORT KIND N  N SETTINGS, WINDOW_UPDATE or empty DATA frames,
                            from a client that reads what comes back
+  graceful PORT PATH       asks for PATH, then reports the GOAWAY and the
+                           answer in the order they came, until it has both
+                           or the connection ends (a stop meanwhile)
 """
 import socket
 import struct
@@ -229,6 +232,31 @@ def control_flood(port, kind, n):
     return goaway_or_end(r)
 
 
+def graceful(port, path):
+    s = connect(port)
+    enc = hpack.Encoder()
+    s.sendall(frame(1, 0x5, 1, request_block(enc, path, port)))
+    r = reader(s)
+    seen = []
+    dec = hpack.Decoder()
+    for kind, flags, stream, payload in r.frames(DEADLINE):
+        if kind == 4 and stream == 0 and not flags & 1:
+            s.sendall(frame(4, 1, 0))
+        if kind == 7:
+            seen.append("goaway %d last %d" % (int.from_bytes(payload[4:8], "big"),
+                                                int.from_bytes(payload[:4], "big") & 0x7FFFFFFF))
+        if kind == 1 and stream == 1:
+            seen.append("status %s" % dict(dec.decode(payload)).get(":status"))
+        if kind == 0 and stream == 1 and flags & 1:
+            seen.append("end")
+        if kind is None:
+            seen.append(payload.decode())
+            break
+        if "end" in seen and any(x.startswith("goaway") for x in seen):
+            break
+    return ", ".join(seen)
+
+
 def main():
     cmd, port = sys.argv[1], int(sys.argv[2])
     arg = sys.argv[3] if len(sys.argv) > 3 else ""
@@ -239,6 +267,7 @@ def main():
         "hpack-bomb": lambda: hpack_bomb(port, int(arg)),
         "ping-flood": lambda: ping_flood(port, int(arg)),
         "control-flood": lambda: control_flood(port, arg, int(sys.argv[4])),
+        "graceful": lambda: graceful(port, arg),
     }[cmd]()
     print(result)
 
