@@ -22,7 +22,7 @@ namespace {
 
 constexpr const char* usage = R"(Usage: gatewayd [OPTIONS]
 
-Runs the gateway: HTTP/1.1 reverse proxy with Gateway API routing.
+Runs the gateway: HTTP/1.1 and HTTP/2 reverse proxy with Gateway API routing.
 
 Options:
   --config FILE       Kubernetes YAML to serve (Gateway, HTTPRoute, Service,
