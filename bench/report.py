@@ -39,8 +39,9 @@ print(f"Each proxy runs one worker/thread pinned to CPU 0; wrk (1 thread, {conne
 names = {"small": "GET, 13-byte body", "16k": "GET, 16 KiB body", "post": "POST, 4 KiB body",
          "lb4": "GET, 13-byte body, least request over 4 endpoints",
          "https": "HTTPS GET, 13-byte body, keep-alive",
-         "https-new": "HTTPS GET, 13-byte body, a new connection (full handshake) per request"}
-for scenario in ("small", "16k", "post", "lb4", "https", "https-new"):
+         "https-new": "HTTPS GET, 13-byte body, a new connection (full handshake) per request",
+         "h2": "HTTPS h2 GET, 13-byte body, many streams per connection (h2load)"}
+for scenario in ("small", "16k", "post", "lb4", "https", "https-new", "h2"):
     if not any(s == scenario for s, _ in rows):
         continue
     print(f"## {names[scenario]}\n")
@@ -48,6 +49,12 @@ for scenario in ("small", "16k", "post", "lb4", "https", "https-new"):
         print("The upstream listens on four ports, one endpoint each. nginx: `least_conn`; HAProxy: "
               "`balance leastconn`; gatewayd: a BackendTrafficPolicy with `loadBalancer: "
               "{type: LeastRequest}` (two random choices, the one with fewer requests in flight).\n")
+    if scenario == "h2":
+        h2c, h2m = os.environ.get("H2_CLIENTS", "32"), os.environ.get("H2_STREAMS", "10")
+        print(f"h2load (1 thread, {h2c} connections, {h2m} concurrent streams each) on CPU 1, h2 by "
+              "ALPN with the TLS parameters below; nginx: `listen ... ssl http2`, HAProxy: "
+              "`alpn h2`, gatewayd: `alpnProtocols: [h2, http/1.1]`; the upstream is reached over "
+              "HTTP/1.1 keep-alive by all three. p50/p99 from h2load's per-request log.\n")
     if scenario in ("https", "https-new"):
         print("Each proxy terminates TLS with the same ECDSA P-256 certificate, TLS 1.3 only, "
               "`TLS_AES_128_GCM_SHA256`, X25519; the upstream is plain HTTP as above."
