@@ -41,7 +41,6 @@ struct h2_session::h2_stream final : downstream, std::enable_shared_from_this<h2
     snap = c.snap;
     listener_group = c.listener_group;
     listener = c.listener;
-    keep_room();
   }
 
   // downstream
@@ -387,6 +386,9 @@ void h2_session::on_request_data(std::int32_t id, std::string_view data) {
     return;
   }
   s->st.record().bytes_in += data.size();
+  // Room for the body is made when the first of it comes (a GET has none);
+  // no view of body_in can exist before that.
+  if (s->body_in.empty() && s->body_in.capacity() < s->budget) s->keep_room();
   s->body_in.append(data);
   s->unconsumed += data.size();
   s->grant();
@@ -485,6 +487,10 @@ asio::awaitable<void> h2_session::write_loop(std::shared_ptr<connection> keep) {
         conn_.client_.cancel();
         break;
       }
+      // A write that had to wait armed the connection's deadline; the
+      // streams' own deadlines bound them, so it goes back to idle-or-none.
+      conn_.watch_.disarm();
+      note_idle();
       continue;
     }
     if (stopping_ || (!codec_.want_read() && !codec_.want_write())) break;
