@@ -41,6 +41,14 @@ def request_block(encoder, path, port, extra=()):
     return encoder.encode(fields)
 
 
+def send_quietly(sock, data):
+    """Sends `data`; a gateway that already closed the connection is an answer too."""
+    try:
+        sock.sendall(data)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+
+
 class reader:
     """Reads frames until a stop condition or the deadline."""
 
@@ -60,6 +68,8 @@ class reader:
                 stream = int.from_bytes(self.buf[5:9], "big") & 0x7FFFFFFF
                 payload = self.buf[9:9 + n]
                 self.buf = self.buf[9 + n:]
+                if kind == 4 and not flags & 1:  # their SETTINGS: acknowledged, as a client does
+                    send_quietly(self.sock, frame(4, 1, 0))
                 yield kind, flags, stream, payload
             try:
                 data = self.sock.recv(1 << 16)
@@ -98,8 +108,6 @@ def stall(port, path):
     r = reader(s)
     got_head = False
     for kind, flags, stream, payload in r.frames(DEADLINE):
-        if kind == 4 and stream == 0 and not flags & 1:
-            s.sendall(frame(4, 1, 0))  # ACK their SETTINGS
         if kind == 1 and stream == 1:
             got_head = True
         if kind == 3 and stream == 1:
@@ -119,10 +127,7 @@ def rapid_reset(port, n):
         stream = 1 + 2 * i
         out.append(frame(1, 0x5, stream, request_block(enc, "/reset", port)))
         out.append(frame(3, 0, stream, struct.pack(">I", 8)))  # RST_STREAM CANCEL
-    try:
-        s.sendall(b"".join(out))
-    except (BrokenPipeError, ConnectionResetError):
-        pass
+    send_quietly(s, b"".join(out))
     return goaway_or_end(reader(s))
 
 
@@ -133,10 +138,7 @@ def continuation(port, n):
     out = [frame(1, 0x1, 1, block)]  # END_STREAM, no END_HEADERS
     filler = enc.encode([("x-filler", "a")])
     out += [frame(9, 0, 1, filler) for _ in range(n)]
-    try:
-        s.sendall(b"".join(out))
-    except (BrokenPipeError, ConnectionResetError):
-        pass
+    send_quietly(s, b"".join(out))
     return goaway_or_end(reader(s))
 
 
@@ -159,8 +161,6 @@ def hpack_bomb(port, n):
     s.sendall(b"".join(out))
     r = reader(s)
     for kind, flags, stream, payload in r.frames(DEADLINE):
-        if kind == 4 and stream == 0 and not flags & 1:
-            s.sendall(frame(4, 1, 0))
         if kind == 1 and stream == 1:
             d = hpack.Decoder()
             d.max_allowed_table_size = 65536
@@ -240,8 +240,6 @@ def graceful(port, path):
     seen = []
     dec = hpack.Decoder()
     for kind, flags, stream, payload in r.frames(DEADLINE):
-        if kind == 4 and stream == 0 and not flags & 1:
-            s.sendall(frame(4, 1, 0))
         if kind == 7:
             seen.append("goaway %d last %d" % (int.from_bytes(payload[4:8], "big"),
                                                 int.from_bytes(payload[:4], "big") & 0x7FFFFFFF))
