@@ -115,7 +115,7 @@ asio::awaitable<void> admin_server::serve(tcp::socket socket) {
   }
   std::string out;
   const http::header type{"content-type", response.content_type};
-  http1::write_local_reply(out, response.status, std::span(&type, 1), response.body, true, {},
+  http1::write_local_reply(out, response.status, std::span(&type, 1), response.body, true,
                            head.method == "HEAD");
   co_await asio::async_write(socket, asio::buffer(out), use_tuple);
   timer.cancel();

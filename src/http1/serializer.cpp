@@ -34,23 +34,18 @@ void write_status_line(std::string& out, int status, std::string_view reason) {
 }
 
 void write_local_reply(std::string& out, int status, std::span<const http::header> fields,
-                       std::string_view body, bool close, std::string_view request_id,
-                       bool head_request) {
+                       std::string_view body, bool close, bool head_request) {
   out.clear();
   write_status_line(out, status);
   for (const http::header& h : fields) {
     // The gateway frames its answer itself.
     if (http::iequals(h.name, "content-length") || http::iequals(h.name, "transfer-encoding") ||
-        http::iequals(h.name, "connection") || http::iequals(h.name, "x-request-id"))
+        http::iequals(h.name, "connection"))
       continue;
     append_field(out, h.name, h.value);
   }
   out.append("content-length: "sv);
   append_uint(out, body.size());
-  if (!request_id.empty()) {
-    out.append("\r\nx-request-id: "sv);
-    out.append(request_id);
-  }
   out.append(crlf);
   if (close) out.append("connection: close\r\n"sv);
   out.append(crlf);

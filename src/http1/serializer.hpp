@@ -21,11 +21,9 @@ inline constexpr std::string_view continue_response = "HTTP/1.1 100 Continue\r\n
 void write_status_line(std::string& out, int status, std::string_view reason = {});
 
 // Writes into `out` a complete local reply (head and, unless `head_request`,
-// the body). The gateway frames it itself: fields for framing are skipped, and
-// `request_id` (when not empty) is the X-Request-Id sent.
+// the body). The gateway frames it itself: fields for framing are skipped.
 void write_local_reply(std::string& out, int status, std::span<const http::header> fields,
-                       std::string_view body, bool close, std::string_view request_id,
-                       bool head_request);
+                       std::string_view body, bool close, bool head_request);
 
 // How a request head frames its body on HTTP/1.1.
 struct request_framing {

@@ -552,12 +552,15 @@ asio::awaitable<void> stream::local_reply(int status, std::string_view body, boo
   }
   if (gone()) co_return;
   record_.status = status;
+  // The request's id is the gateway's to say, whatever a filter set.
+  std::erase_if(reply_fields_,
+                [](const http::header& h) { return http::iequals(h.name, "x-request-id"); });
+  if (request_id_len_) reply_fields_.push_back({"x-request-id"sv, request_id()});
   local_answer answer;
   answer.status = status;
   answer.fields = reply_fields_;
   answer.body = body;
   answer.close = close;
-  answer.request_id = request_id();
   answer.head_request = is_head_request_;
   co_await down_.send_local(answer);
   watch_.disarm();

@@ -389,8 +389,7 @@ asio::awaitable<bool> connection::send_interim(int status, std::string_view reas
 }
 
 asio::awaitable<bool> connection::send_local(const local_answer& a) {
-  http1::write_local_reply(head_out_, a.status, a.fields, a.body, a.close, a.request_id,
-                           a.head_request);
+  http1::write_local_reply(head_out_, a.status, a.fields, a.body, a.close, a.head_request);
   if (a.close) {
     linger_ = true;
     keep_alive_ = false;

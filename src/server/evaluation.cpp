@@ -213,8 +213,7 @@ class evaluation final : public downstream, public chain_observer, public stream
   }
   asio::awaitable<bool> send_local(const local_answer& a) override {
     // The bytes a connection would write, parsed back: the answer as the wire carries it.
-    http1::write_local_reply(head_out_, a.status, a.fields, a.body, a.close, a.request_id,
-                             a.head_request);
+    http1::write_local_reply(head_out_, a.status, a.fields, a.body, a.close, a.head_request);
     http1::response_head parsed;
     const std::size_t end = head_out_.find("\r\n\r\n") + 4;
     if (http1::parse_response_head(std::string_view(head_out_).substr(0, end), parsed, 1000) != 0)

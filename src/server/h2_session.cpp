@@ -89,7 +89,7 @@ struct h2_session::h2_stream final : downstream, std::enable_shared_from_this<h2
   void start_response(const response_start& r) override {
     head_status = r.status;
     head_bodyless = r.bodyless;
-    own_fields(r.fields, r.has_length && !r.bodyless, r.length, {});
+    own_fields(r.fields, r.has_length && !r.bodyless, r.length);
     head_pending = true;
   }
   void send_body(std::span<const asio::const_buffer> pieces, std::uint64_t) override {
@@ -131,9 +131,7 @@ struct h2_session::h2_stream final : downstream, std::enable_shared_from_this<h2
     if (gone() || submitted) co_return false;
     head_status = a.status;
     head_bodyless = false;
-    const http::header extra[] = {{"x-request-id"sv, a.request_id}};
-    own_fields(a.fields, true, a.body.size(),
-               a.request_id.empty() ? std::span<const http::header>() : std::span(extra));
+    own_fields(a.fields, true, a.body.size());
     body_out.assign(a.head_request ? std::string_view() : a.body);
     out_at = 0;
     out_end = true;
@@ -151,12 +149,10 @@ struct h2_session::h2_stream final : downstream, std::enable_shared_from_this<h2
 
   // Keeps the response head's fields (the codec copies them when it is
   // submitted, which may be later than the views live).
-  void own_fields(std::span<const http::header> fields, bool with_length, std::uint64_t length,
-                  std::span<const http::header> extra) {
+  void own_fields(std::span<const http::header> fields, bool with_length, std::uint64_t length) {
     std::size_t bytes = 32;
-    for (const auto* list : {&fields, &extra})
-      for (const http::header& h : *list)
-        bytes += h.name.size() + h.value.size();
+    for (const http::header& h : fields)
+      bytes += h.name.size() + h.value.size();
     head_text.clear();
     head_text.reserve(bytes);
     head_fields.clear();
@@ -166,9 +162,8 @@ struct h2_session::h2_stream final : downstream, std::enable_shared_from_this<h2
       head_fields.push_back({std::string_view(head_text).substr(at, name.size()),
                              std::string_view(head_text).substr(at + name.size(), value.size())});
     };
-    for (const auto* list : {&fields, &extra})
-      for (const http::header& h : *list)
-        if (!(with_length && http::iequals(h.name, "content-length"))) keep(h.name, h.value);
+    for (const http::header& h : fields)
+      if (!(with_length && http::iequals(h.name, "content-length"))) keep(h.name, h.value);
     if (with_length) {
       char digits[24];
       const auto r = std::to_chars(digits, digits + sizeof digits, length);

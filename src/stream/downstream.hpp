@@ -56,8 +56,7 @@ struct local_answer {
   int status = 0;
   std::span<const http::header> fields;
   std::string_view body;
-  bool close = false;  // the connection closes after it
-  std::string_view request_id;
+  bool close = false;         // the connection closes after it
   bool head_request = false;  // the length of `body` is sent, not the body
 };
 
