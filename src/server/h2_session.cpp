@@ -15,10 +15,6 @@ namespace {
 constexpr std::size_t write_batch = 64 * 1024;
 constexpr std::size_t response_high_water = 64 * 1024;  // a stream's unsent body, at most
 constexpr std::size_t body_budget = 64 * 1024;  // request body buffered before the client waits
-
-http2::settings settings_for(const listener_limits&) {
-  return http2::settings{};
-}
 }  // namespace
 
 // One request stream: its head and body as they arrive, its response on the
@@ -130,7 +126,7 @@ struct h2_session::h2_stream final : downstream, std::enable_shared_from_this<h2
   asio::awaitable<bool> send_local(const local_answer& a) override {
     if (gone() || submitted) co_return false;
     head_status = a.status;
-    head_bodyless = false;
+    head_bodyless = a.head_request;  // HEAD: the length, no DATA
     own_fields(a.fields, true, a.body.size());
     body_out.assign(a.head_request ? std::string_view() : a.body);
     out_at = 0;
@@ -241,7 +237,9 @@ struct h2_session::h2_stream final : downstream, std::enable_shared_from_this<h2
 
 h2_session::h2_session(connection& owner)
     : conn_(owner),
-      codec_(*this, settings_for(owner.listener->config.limits)),
+      // The defaults of http2::settings for every listener until
+      // ClientTrafficPolicy's http2 block is read (issue 18).
+      codec_(*this, http2::settings{}),
       wake_writer_(owner.client_.executor()),
       done_(owner.client_.executor()) {}
 

@@ -14,6 +14,7 @@
 #include <doctest/doctest.h>
 
 #include "gateway_fixture.hpp"
+#include "pipeline/request_steps.hpp"
 #include "test_http.hpp"
 #include "test_tls.hpp"
 
@@ -218,6 +219,17 @@ TEST_SUITE("http2") {
     const std::string refused = h2c("-i '" + url(gw.port(), "/bad%zz") + "'");
     CHECK(refused.starts_with("HTTP/2 400"));
     CHECK(h2c("-i '" + url(gw.port(), "/after") + "'").starts_with("HTTP/2 200"));
+    // Its answer to HEAD: the length of what GET would get, in a HEADERS
+    // frame that ends the stream (no DATA).
+    const std::string head =
+        run("nghttp -v -H ':method: HEAD' '" + url(gw.port(), "/bad%zz") + "'");
+    CAPTURE(head);
+    CHECK(head.find(":status: 400") != std::string::npos);
+    CHECK(head.find("content-length: " + std::to_string(gateway::refused_request_body.size())) !=
+          std::string::npos);
+    CHECK(head.find("recv HEADERS frame <length=") != std::string::npos);
+    CHECK(head.find("flags=0x05, stream_id=13>") != std::string::npos);  // END_STREAM | END_HEADERS
+    CHECK(head.find("recv DATA frame") == std::string::npos);
   }
 
   TEST_CASE("the access log and the stats see each stream") {
