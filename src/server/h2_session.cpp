@@ -5,6 +5,7 @@
 #include "server/connection.hpp"
 #include "server/worker.hpp"
 #include "stream/downstream.hpp"
+#include "stream/owned_fields.hpp"
 #include "stream/stream.hpp"
 
 namespace gateway {
@@ -146,40 +147,25 @@ struct h2_session::h2_stream final : downstream, std::enable_shared_from_this<h2
   // Keeps the response head's fields (the codec copies them when it is
   // submitted, which may be later than the views live).
   void own_fields(std::span<const http::header> fields, bool with_length, std::uint64_t length) {
-    std::size_t bytes = 32;
+    head_owned.clear();
     for (const http::header& h : fields)
-      bytes += h.name.size() + h.value.size();
-    head_text.clear();
-    head_text.reserve(bytes);
-    head_fields.clear();
-    auto keep = [&](std::string_view name, std::string_view value) {
-      const std::size_t at = head_text.size();
-      head_text.append(name).append(value);
-      head_fields.push_back({std::string_view(head_text).substr(at, name.size()),
-                             std::string_view(head_text).substr(at + name.size(), value.size())});
-    };
-    for (const http::header& h : fields)
-      if (!(with_length && http::iequals(h.name, "content-length"))) keep(h.name, h.value);
+      if (!(with_length && http::iequals(h.name, "content-length")))
+        head_owned.add(h.name, h.value);
     if (with_length) {
       char digits[24];
       const auto r = std::to_chars(digits, digits + sizeof digits, length);
-      keep("content-length"sv, std::string_view(digits, static_cast<std::size_t>(r.ptr - digits)));
+      head_owned.add("content-length"sv,
+                     std::string_view(digits, static_cast<std::size_t>(r.ptr - digits)));
     }
+    head_fields.clear();
+    head_owned.append_to(head_fields);
   }
   void own_trailers(std::span<const http::header> fields) {
-    std::size_t bytes = 0;
+    trailers_owned.clear();
     for (const http::header& h : fields)
-      bytes += h.name.size() + h.value.size();
-    trailer_text.clear();
-    trailer_text.reserve(bytes);
+      trailers_owned.add(h.name, h.value);
     trailers_out.clear();
-    for (const http::header& h : fields) {
-      const std::size_t at = trailer_text.size();
-      trailer_text.append(h.name).append(h.value);
-      trailers_out.push_back(
-          {std::string_view(trailer_text).substr(at, h.name.size()),
-           std::string_view(trailer_text).substr(at + h.name.size(), h.value.size())});
-    }
+    trailers_owned.append_to(trailers_out);
   }
   void submit_head() {
     if (!head_pending) return;
@@ -225,14 +211,14 @@ struct h2_session::h2_stream final : downstream, std::enable_shared_from_this<h2
   bool head_bodyless = false;
   bool head_pending = false;  // a response head waits for the first send
   bool submitted = false;     // the response head went to the codec
-  std::string head_text;
-  std::vector<http::header> head_fields;
-  std::string body_out;  // response body not yet taken by the codec (from out_at)
+  owned_fields head_owned;
+  std::vector<http::header> head_fields;  // views of head_owned
+  std::string body_out;                   // response body not yet taken by the codec (from out_at)
   std::size_t out_at = 0;
   bool out_end = false;
   bool reset_after = false;  // the request body was not read to its end
-  std::string trailer_text;
-  std::vector<http::header> trailers_out;
+  owned_fields trailers_owned;
+  std::vector<http::header> trailers_out;  // views of trailers_owned
 };
 
 h2_session::h2_session(connection& owner)

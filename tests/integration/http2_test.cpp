@@ -232,6 +232,25 @@ TEST_SUITE("http2") {
     CHECK(head.find("recv DATA frame") == std::string::npos);
   }
 
+  TEST_CASE("response trailers from a chunked HTTP/1.1 upstream reach an h2 client") {
+    test_upstream up(
+        answer_raw("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ntrailer: x-sum\r\n\r\n"
+                   "5\r\nhello\r\n6\r\n world\r\n0\r\nX-Sum: 42\r\n\r\n"));
+    running_gateway gw(load_on_loopback(app_route_yaml(up.port())));
+    int status = 0;
+    const std::string out = run("nghttp -v '" + url(gw.port(), "/t") + "'", &status);
+    CAPTURE(out);
+    CHECK(status == 0);
+    CHECK(out.find("hello world") != std::string::npos);
+    // After the body, a HEADERS frame that ends the stream, with the field
+    // lowercased as HTTP/2 wants.
+    const std::size_t body_at = out.find("hello world");
+    const std::size_t trailer_at = out.find("x-sum: 42");
+    REQUIRE(trailer_at != std::string::npos);
+    CHECK(trailer_at > body_at);
+    CHECK(out.find("flags=0x05", trailer_at) != std::string::npos);
+  }
+
   TEST_CASE("the access log and the stats see each stream") {
     test_upstream up(echo);
     temp_dir dir;
