@@ -22,11 +22,22 @@ using namespace gwtest;
 
 namespace {
 
-// Runs `command` with a shell and returns its standard output; `status`
-// gets its exit status.
+// `text` with its single quotes escaped for use inside '...' in sh.
+std::string shell_quoted(const std::string& text) {
+  std::string out;
+  for (char c : text)
+    if (c == '\'')
+      out += "'\\''";
+    else
+      out += c;
+  return out;
+}
+
+// Runs `command` with a shell, killed after 60 s if it has not ended, and
+// returns its standard output; `status` gets its exit status.
 std::string run(const std::string& command, int* status = nullptr) {
   std::string out;
-  FILE* p = ::popen(command.c_str(), "r");
+  FILE* p = ::popen(("timeout -k 5 60 sh -c '" + shell_quoted(command) + "'").c_str(), "r");
   REQUIRE(p != nullptr);
   char buf[4096];
   std::size_t n;
