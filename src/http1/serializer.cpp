@@ -92,13 +92,6 @@ asio::const_buffer chunk_framer::size_line(std::uint64_t size) noexcept {
   return asio::const_buffer(line_, static_cast<std::size_t>(r.ptr + 2 - line_));
 }
 
-void chunk_framer::piece(std::string_view data, std::vector<asio::const_buffer>& out) {
-  if (data.empty()) return;  // an empty chunk would end the body
-  out.push_back(size_line(data.size()));
-  out.emplace_back(data.data(), data.size());
-  out.emplace_back(crlf.data(), crlf.size());
-}
-
 void chunk_framer::chunk(std::span<const asio::const_buffer> pieces, std::uint64_t bytes,
                          std::vector<asio::const_buffer>& out) {
   if (bytes == 0) return;

@@ -60,8 +60,6 @@ class chunk_framer {
  public:
   // The "HEX\r\n" line of a chunk of `size` bytes.
   asio::const_buffer size_line(std::uint64_t size) noexcept;
-  // Appends `data` as one chunk to `out` (nothing for an empty piece).
-  void piece(std::string_view data, std::vector<asio::const_buffer>& out);
   // Appends `pieces` (`bytes` in all) as one chunk (nothing when empty).
   void chunk(std::span<const asio::const_buffer> pieces, std::uint64_t bytes,
              std::vector<asio::const_buffer>& out);

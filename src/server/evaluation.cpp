@@ -234,7 +234,6 @@ class evaluation final : public downstream, public chain_observer, public stream
 
  private:
   asio::awaitable<void> serve(int refused);
-  asio::awaitable<void> watchdog();
   // What the filters left: the WAF's verdict and rules, their metadata.
   void collect();
 
@@ -252,10 +251,6 @@ class evaluation final : public downstream, public chain_observer, public stream
   std::string head_out_;
   local_response response_;
 };
-
-asio::awaitable<void> evaluation::watchdog() {
-  return wake_on_expiry(watch_, stream_);
-}
 
 asio::awaitable<void> evaluation::serve(int refused) {
   if (refused) {
@@ -298,7 +293,7 @@ void evaluation::run(const evaluation_request& rq, const parsed_url& url) {
   if (!refused || head_size <= limits.max_request_head) refused = 0;
   if (!refused) refused = http1::parse_request_head(head, stream_.request(), head_limits);
 
-  asio::co_spawn(context_, watchdog(), asio::detached);
+  asio::co_spawn(context_, wake_on_expiry(watch_, stream_), asio::detached);
   asio::co_spawn(context_, serve(refused), [](std::exception_ptr e) {
     if (e) std::rethrow_exception(e);
   });
