@@ -164,6 +164,15 @@ struct upstream_tls_config {
   bool operator==(const upstream_tls_config&) const = default;
 };
 
+// The protocol a cluster's endpoints are spoken to in.
+enum class upstream_protocol : std::uint8_t {
+  http1,  // HTTP/1.1: one request at a time per connection, connections kept alive
+  // HTTP/2: requests are streams multiplexed on one connection per endpoint
+  // and worker (more when the endpoint's SETTINGS limit streams): with prior
+  // knowledge (h2c) in plain text, by ALPN "h2" over TLS.
+  http2,
+};
+
 // A named set of endpoints and how to talk to them. Keep-alive pools are per
 // worker; health, ejections and circuit-breaker counts are per process.
 struct cluster_config {
@@ -177,8 +186,9 @@ struct cluster_config {
   health_check_config health_check;
   outlier_detection_config outlier_detection;
   circuit_breaker_config circuit_breakers;
-  dns_config dns;  // for endpoints given by name
-  upstream_tls_config tls;
+  dns_config dns;           // for endpoints given by name
+  upstream_tls_config tls;  // with http2, "h2" is the ALPN offered
+  upstream_protocol protocol = upstream_protocol::http1;
   // Equal definitions keep their pools (and pooled connections), health and
   // ejection state across a reload.
   bool operator==(const cluster_config&) const = default;

@@ -391,7 +391,8 @@ std::string to_json(const gateway_config& config) {
         .field("connect_timeout_ms", ms(c.connect_timeout))
         .field("idle_timeout_ms", ms(c.idle_timeout))
         .field("max_idle_per_endpoint", std::uint64_t{c.max_idle_per_endpoint})
-        .field("max_requests_per_connection", c.max_requests_per_connection);
+        .field("max_requests_per_connection", c.max_requests_per_connection)
+        .field("protocol", c.protocol == upstream_protocol::http2 ? "http2" : "http1");
     write_upstream_settings(w, c);
     w.end_object();
   }

@@ -194,6 +194,9 @@ std::optional<service_doc> read_service(document_reader& doc, const YAML::Node& 
           static_cast<std::uint16_t>(doc.int_at(ps[i], "port", p, true, 1, 65535).value_or(0));
       if (auto proto = doc.string_at(ps[i], "protocol", p, false))
         doc.one_of(ps[i]["protocol"], join_path(p, "protocol"), *proto, {"TCP"});
+      // Checked where a route uses the port (an unknown one is the route's
+      // UnsupportedProtocol, as the Gateway API asks).
+      sp.app_protocol = doc.string_at(ps[i], "appProtocol", p, false).value_or("");
       s.ports.push_back(std::move(sp));
     }
   }
@@ -208,15 +211,29 @@ std::optional<backend_doc> read_backend(document_reader& doc, const YAML::Node& 
   const std::string type = doc.string_at(spec, "type", "spec", false).value_or("Endpoints");
   if (type != "Endpoints")
     doc.fail(spec["type"], "spec.type", "type '" + type + "' is not supported (only Endpoints)");
-  if (spec["appProtocols"].IsDefined())
-    doc.fail(spec["appProtocols"], "spec.appProtocols",
-             "h2c and WebSocket backends are not supported yet");
+  upstream_protocol protocol = upstream_protocol::http1;
+  if (YAML::Node ap = spec["appProtocols"]; ap.IsDefined() && doc.is_seq(ap, "spec.appProtocols")) {
+    for (std::size_t i = 0; i < ap.size(); ++i) {
+      const std::string p = index_path("spec.appProtocols", i);
+      const std::string v = ap[i].IsScalar() ? ap[i].Scalar() : "";
+      if (v == "gateway.envoyproxy.io/h2c")
+        protocol = upstream_protocol::http2;
+      else if (v == "gateway.envoyproxy.io/ws" || v == "gateway.envoyproxy.io/wss")
+        doc.fail(ap[i], p, "WebSocket backends are not supported yet");
+      else
+        doc.fail(ap[i], p,
+                 "appProtocol '" + v +
+                     "' is not one of gateway.envoyproxy.io/h2c, "
+                     "gateway.envoyproxy.io/ws, gateway.envoyproxy.io/wss");
+    }
+  }
   if (spec["fallback"].IsDefined())
     doc.fail(spec["fallback"], "spec.fallback", "fallback backends are not supported yet");
   if (spec["tls"].IsDefined())
     doc.fail(spec["tls"], "spec.tls", "TLS to a Backend is not supported yet");
   backend_doc b;
   b.m = std::move(m);
+  b.protocol = protocol;
   YAML::Node es = spec["endpoints"];
   if (!es.IsDefined()) {
     doc.fail(spec, "spec.endpoints", "required field is missing");

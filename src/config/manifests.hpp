@@ -110,6 +110,7 @@ struct gateway_doc {
 struct service_port_doc {
   std::string name;
   std::uint16_t port = 0;
+  std::string app_protocol;  // Service ports: what the backend speaks ("" when not said)
 };
 struct service_doc {
   meta m;
@@ -120,6 +121,7 @@ struct service_doc {
 struct backend_doc {
   meta m;
   std::vector<endpoint_config> endpoints;
+  upstream_protocol protocol = upstream_protocol::http1;  // appProtocols
 };
 struct slice_doc {
   meta m;

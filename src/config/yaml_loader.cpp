@@ -184,7 +184,7 @@ class loader {
 
   // Why a reference cannot be followed, as a Gateway API ResolvedRefs reason.
   struct unresolved {
-    std::string reason;  // InvalidKind, RefNotPermitted, BackendNotFound
+    std::string reason;  // InvalidKind, RefNotPermitted, BackendNotFound, UnsupportedProtocol
     std::string message;
   };
 
@@ -235,6 +235,16 @@ class loader {
       return unresolved{"BackendNotFound", "Service " + what + " has no port " +
                                                (b.port_name.empty() ? std::to_string(b.port)
                                                                     : "named " + b.port_name)};
+    // What the port speaks (Gateway API GEP-1911): HTTP/1.1 unless it says h2c.
+    upstream_protocol protocol = upstream_protocol::http1;
+    if (sp->app_protocol == "kubernetes.io/h2c")
+      protocol = upstream_protocol::http2;
+    else if (!sp->app_protocol.empty() && sp->app_protocol != "http" && sp->app_protocol != "https")
+      return unresolved{"UnsupportedProtocol",
+                        "Service " + what + " port " + std::to_string(sp->port) +
+                            " has appProtocol '" + sp->app_protocol +
+                            "', which the gateway does not speak (HTTP/1.1: none, 'http' or "
+                            "'https'; HTTP/2: 'kubernetes.io/h2c')"};
     // A different connect timeout (an Ingress annotation) makes a cluster of its own.
     std::string key = what + ":" + std::to_string(sp->port);
     if (connect_timeout.count() > 0)
@@ -245,6 +255,7 @@ class loader {
     if (known_clusters_.count(key)) return key;
     cluster_config c;
     c.name = key;
+    c.protocol = protocol;
     if (own) settings->upstream->apply(c);
     if (connect_timeout.count() > 0) c.connect_timeout = connect_timeout;
     apply_backend_tls("", "Service", b.ns, b.name, sp->name, c);
@@ -289,6 +300,7 @@ class loader {
     c.name = key;
     if (settings) settings->upstream->apply(c);
     c.endpoints = found->endpoints;
+    c.protocol = found->protocol;
     apply_backend_tls(std::string(manifests::envoy_gateway_group), "Backend", b.ns, b.name, "", c);
     known_clusters_.insert(key);
     out_.clusters.push_back(std::move(c));

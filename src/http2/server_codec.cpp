@@ -20,13 +20,6 @@ std::string_view view(const std::uint8_t* p, std::size_t n) {
   return {reinterpret_cast<const char*>(p), n};
 }
 
-// Fields HTTP/2 carries in other ways, or forbids (RFC 9113 §8.2.2).
-bool connection_specific(std::string_view lower_name, std::string_view value) {
-  return lower_name == "connection" || lower_name == "keep-alive" ||
-         lower_name == "proxy-connection" || lower_name == "transfer-encoding" ||
-         lower_name == "upgrade" || (lower_name == "te" && !http::iequals(value, "trailers"));
-}
-
 }  // namespace
 
 // nghttp2's callbacks, forwarding to the owner's events.
@@ -107,7 +100,8 @@ struct callbacks {
       const std::span<const http::header> trailers = c.events_.response_trailers(id);
       if (!trailers.empty()) {
         c.make_nva(0, trailers);
-        if (nghttp2_submit_trailer(session, id, c.nva_.data(), c.nva_.size()) == 0)
+        const auto nv = c.block_.pairs();
+        if (nghttp2_submit_trailer(session, id, nv.data(), nv.size()) == 0)
           *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
       }
     }
@@ -198,48 +192,29 @@ bool server_codec::want_write() const noexcept {
 }
 
 void server_codec::make_nva(int status, std::span<const http::header> fields) {
-  // Names and values are copied by nghttp2 on submit; this storage only has
-  // to outlive the call, and its room is kept.
-  std::size_t bytes = 0;
-  for (const http::header& h : fields)
-    bytes += h.name.size() + h.value.size();
-  nva_storage_.resize(bytes);
-  nva_.clear();
+  block_.clear();
   if (status) {
-    auto r = std::to_chars(status_, status_ + sizeof status_, status);
-    nva_.push_back({reinterpret_cast<std::uint8_t*>(const_cast<char*>(":status")),
-                    reinterpret_cast<std::uint8_t*>(status_), 7,
-                    static_cast<std::size_t>(r.ptr - status_), NGHTTP2_NV_FLAG_NONE});
+    char digits[4];
+    auto r = std::to_chars(digits, digits + sizeof digits, status);
+    block_.add(":status", std::string_view(digits, static_cast<std::size_t>(r.ptr - digits)));
   }
-  std::size_t at = 0;
-  for (const http::header& h : fields) {
-    std::uint8_t* name = nva_storage_.data() + at;
-    for (std::size_t i = 0; i < h.name.size(); ++i) {
-      const char c = h.name[i];
-      name[i] = static_cast<std::uint8_t>(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
-    }
-    const std::string_view lower(reinterpret_cast<const char*>(name), h.name.size());
-    if (connection_specific(lower, h.value)) continue;
-    at += h.name.size();
-    std::uint8_t* value = nva_storage_.data() + at;
-    std::copy(h.value.begin(), h.value.end(), value);
-    at += h.value.size();
-    nva_.push_back({name, value, h.name.size(), h.value.size(), NGHTTP2_NV_FLAG_NONE});
-  }
+  block_.add_fields(fields);
 }
 
 bool server_codec::respond(std::int32_t id, int status, std::span<const http::header> fields,
                            bool bodyless) {
   make_nva(status, fields);
+  const auto nv = block_.pairs();
   nghttp2_data_provider body{};
   body.read_callback = callbacks::read_data;
-  return nghttp2_submit_response(session_, id, nva_.data(), nva_.size(),
-                                 bodyless ? nullptr : &body) == 0;
+  return nghttp2_submit_response(session_, id, nv.data(), nv.size(), bodyless ? nullptr : &body) ==
+         0;
 }
 
 bool server_codec::interim(std::int32_t id, int status, std::span<const http::header> fields) {
   make_nva(status, fields);
-  return nghttp2_submit_headers(session_, NGHTTP2_FLAG_NONE, id, nullptr, nva_.data(), nva_.size(),
+  const auto nv = block_.pairs();
+  return nghttp2_submit_headers(session_, NGHTTP2_FLAG_NONE, id, nullptr, nv.data(), nv.size(),
                                 nullptr) >= 0;
 }
 

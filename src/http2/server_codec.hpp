@@ -14,6 +14,8 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include "http2/header_block.hpp"
+
 namespace gateway::http2 {
 
 // The client's connection preface; a plain connection that starts with it
@@ -103,7 +105,7 @@ class server_codec {
 
  private:
   friend struct callbacks;
-  // Lowercases `fields` into nva_ (after `status`, when not 0), dropping
+  // Lowercases `fields` into block_ (after `status`, when not 0), dropping
   // the connection-specific ones RFC 9113 §8.2.2 forbids.
   void make_nva(int status, std::span<const http::header> fields);
 
@@ -114,9 +116,7 @@ class server_codec {
   nghttp2_session* session_ = nullptr;
   std::int64_t control_budget_;
   bool flooded_ = false;
-  std::vector<unsigned char> nva_storage_;  // lowercased names and values of one head
-  std::vector<nghttp2_nv> nva_;
-  char status_[4];
+  header_block block_;
 };
 
 }  // namespace gateway::http2

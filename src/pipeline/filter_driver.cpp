@@ -166,11 +166,12 @@ asio::awaitable<bool> stream::buffer_body_for_filters() {
   co_return false;
 }
 
-asio::awaitable<bool> stream::relay_filtered(upstream_connection& up, bool& reusable) {
+asio::awaitable<bool> stream::relay_filtered(bool& reusable) {
   const listener_limits& limits = listener_->config.limits;
-  enum class framing { none, length, chunked, until_close };
+  enum class framing { none, length, chunked, until_close, h2 };
   const bool bodyless = is_head_request_ || bodyless_status(response_.status);
   const framing from_upstream = bodyless                       ? framing::none
+                                : on_h2_                       ? framing::h2
                                 : response_.chunked            ? framing::chunked
                                 : response_.has_content_length ? framing::length
                                                                : framing::until_close;
@@ -201,7 +202,9 @@ asio::awaitable<bool> stream::relay_filtered(upstream_connection& up, bool& reus
     std::string_view piece;
     std::size_t used = 0;
     bool end = false;
-    if (from_upstream == framing::length) {
+    if (from_upstream == framing::h2) {
+      if (!co_await next_h2_piece(piece, end)) co_return false;
+    } else if (from_upstream == framing::length) {
       used = static_cast<std::size_t>(std::min<std::uint64_t>(left, up_.size()));
       piece = up_.view().substr(0, used);
       left -= used;
@@ -224,7 +227,7 @@ asio::awaitable<bool> stream::relay_filtered(upstream_connection& up, bool& reus
       std::size_t room = 0;
       char* dst = up_.prepare(room, 64 * 1024);
       watch_.arm(transport::deadline_phase::stream, limits.stream_idle_timeout);
-      auto [ec, n] = co_await upstream_read(up, asio::buffer(dst, room));
+      auto [ec, n] = co_await upstream_read(*upstream_, asio::buffer(dst, room));
       if (ec) {
         if (from_upstream != framing::until_close || ec != asio::error::eof) co_return false;
         end = true;  // the close ends the body

@@ -23,7 +23,9 @@ void response_fields(const response_policy_input& in, std::vector<http::header>&
     if (in.cors && cors_owned(h.name)) continue;
     out.push_back(h);
   }
-  out.push_back({"via"sv, in.upstream_version_minor == 0 ? "1.0 gateway"sv : "1.1 gateway"sv});
+  out.push_back({"via"sv, in.upstream_version_major == 2   ? "2 gateway"sv
+                          : in.upstream_version_minor == 0 ? "1.0 gateway"sv
+                                                           : "1.1 gateway"sv});
   if (in.modifier) modifier_fields(*in.modifier, out);
   if (in.cors) cors_response_fields(*in.cors, in.cors_origin, out, scratch);
   if (!in.set_cookie.empty()) out.push_back({"set-cookie"sv, in.set_cookie});

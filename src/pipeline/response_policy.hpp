@@ -15,7 +15,8 @@ namespace gateway {
 
 struct response_policy_input {
   std::span<const http::header> upstream;  // the upstream's fields, end-to-end only
-  int upstream_version_minor = 1;          // for Via
+  int upstream_version_major = 1;          // for Via
+  int upstream_version_minor = 1;
   const header_modifier* modifier = nullptr;
   const cors_policy* cors = nullptr;  // set when the request's origin is allowed
   std::string_view cors_origin;

@@ -13,6 +13,7 @@
 #include "server/worker.hpp"
 #include "stream/cookies.hpp"
 #include "stream/stream.hpp"
+#include "upstream/h2_connection.hpp"
 
 namespace gateway {
 
@@ -51,6 +52,7 @@ stream::stream(downstream& down, worker& w, transport::watchdog& watch, asio::an
 }
 
 stream::~stream() {
+  release_h2();
   end_retry();
   end_endpoint_request();
 }
@@ -59,12 +61,14 @@ void stream::interrupt() noexcept {
   boost::system::error_code ignored;
   resume_timer_.cancel();
   if (active_upstream_) active_upstream_->socket.cancel(ignored);
+  if (h2_) h2_->wake.cancel();
 }
 
 void stream::close_upstream() noexcept {
   boost::system::error_code ignored;
   resume_timer_.cancel();
   if (upstream_) upstream_->socket.close(ignored);
+  release_h2();
 }
 
 bool stream::gone() const noexcept {

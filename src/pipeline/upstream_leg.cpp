@@ -12,6 +12,7 @@
 #include "pipeline/route_filters.hpp"
 #include "server/connection.hpp"
 #include "server/worker.hpp"
+#include "upstream/h2_connection.hpp"
 
 namespace gateway {
 
@@ -51,6 +52,7 @@ void stream::start_response(bool has_length) {
     if (!http1::is_hop_by_hop(h.name, rs.connection_tokens)) upstream_fields_.push_back(h);
   response_policy_input in;
   in.upstream = upstream_fields_;
+  in.upstream_version_major = rs.version_major;
   in.upstream_version_minor = rs.version_minor;
   if (rule_ && !rule_->response_headers.empty()) in.modifier = &rule_->response_headers;
   if (!cors_origin_.empty() && rule_ && rule_->cors) {
@@ -99,13 +101,18 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
     explicit active_count(std::size_t& c) : n(++c) {}
     ~active_count() { --n; }
   } active(worker_.upstream_active);
+  const bool h2 = cs.config().protocol == upstream_protocol::http2;
+  if (h2 && !h2_) h2_ = std::make_unique<h2_call>(executor_);
+  std::shared_ptr<h2_connection> shared;  // the HTTP/2 connection of the try
   for (int attempt = 0;; ++attempt) {
-    // An endpoint, and a pooled connection to it or room for a new one under
-    // the connection limits. Without room the request is pending: it polls
-    // for room (a connection closing on any worker) until the connect timeout.
+    // An endpoint, and a pooled connection to it (HTTP/2: one with room for
+    // a stream) or room for a new one under the connection limits. Without
+    // room the request is pending: it polls for room (a connection closing
+    // or a stream ending on any worker) until the connect timeout.
     std::size_t host = 0;
     endpoint_state* chosen = nullptr;
     steady_clock::time_point pending_until{};
+    const steady_clock::time_point opening_until = coarse_now() + cs.config().connect_timeout;
     for (;;) {
       const auto now = coarse_now();  // one clock read for the pick and the pool
       host = pool.pick(*down_.snap, cluster, pick_, now);
@@ -114,8 +121,17 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
         co_return outcome::no_endpoint;
       }
       chosen = pool.endpoint(*down_.snap, cluster, host).get();
-      upstream_ = attempt == 0 ? pool.take(*down_.snap, cluster, host, now) : nullptr;
-      if (upstream_ || connection_room(cs, *chosen)) break;
+      if (h2) {
+        shared = pool.take_shared(*down_.snap, cluster, host);
+        // Another request of this worker is opening a connection there:
+        // its streams will have room for this one too.
+        if (!shared && pool.is_opening(*chosen) && coarse_now() < opening_until) {
+          co_await pause(std::chrono::milliseconds(1));
+          continue;
+        }
+      } else
+        upstream_ = attempt == 0 ? pool.take(*down_.snap, cluster, host, now) : nullptr;
+      if (upstream_ || shared || connection_room(cs, *chosen)) break;
       if (pending_until == steady_clock::time_point{}) {
         if (cs.pending.fetch_add(1, std::memory_order_relaxed) >= limits.max_pending_requests) {
           cs.pending.fetch_sub(1, std::memory_order_relaxed);
@@ -137,22 +153,38 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
     last_endpoint_ = &ep;
     record_.upstream_used = true;
     record_.upstream_address = ep.address;
-    const bool reused = upstream_ != nullptr;
-    if (!upstream_ && !co_await open_upstream(cs, ep, cluster, host)) {
-      replayable_ = true;  // nothing reached the upstream
-      co_return down_.forced ? outcome::client_gone : outcome::connect_failed;
+    const bool reused = upstream_ != nullptr || shared != nullptr;
+    if (!reused) {
+      if (h2) pool.start_opening(ep);
+      const bool opened = co_await open_upstream(cs, ep, cluster, host);
+      if (h2) pool.end_opening(ep);
+      if (!opened) {
+        replayable_ = true;  // nothing reached the upstream
+        co_return down_.forced ? outcome::client_gone : outcome::connect_failed;
+      }
     }
-    active_upstream_ = upstream_.get();
-    ++upstream_->requests;
+    if (h2) {
+      if (!shared) {
+        active_upstream_ = nullptr;
+        shared = pool.share(*down_.snap, cluster, host, std::move(upstream_));
+      }
+      h2_->reset();
+      h2_->conn = std::move(shared);  // begin_h2 starts the stream on it
+      on_h2_ = true;
+    } else {
+      active_upstream_ = upstream_.get();
+      ++upstream_->requests;
+    }
     endpoint_active_ = cs.config().load_balancer.policy == lb_policy::least_request ? &ep : nullptr;
     if (endpoint_active_) endpoint_active_->active.fetch_add(1, std::memory_order_relaxed);
 
-    send_result sent = co_await send_request_body(*upstream_, body_done, replayable);
+    send_result sent = co_await send_request_body(body_done, replayable);
     if (sent == send_result::client_error || sent == send_result::too_large ||
         sent == send_result::bad_framing || sent == send_result::filtered) {
       active_upstream_ = nullptr;
       end_endpoint_request();  // before the connection that may hold the endpoint's last reference
       upstream_.reset();
+      release_h2();
       if (sent == send_result::filtered) co_return outcome::filter_reply;
       if (sent == send_result::too_large) {
         co_await local_reply(413, "request body too large\n", true);
@@ -173,13 +205,14 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
                                             request_deadline_ - coarse_now()))));
     response_started_ = false;
     const auto sent_at = steady_clock::now();
-    const bool answered = co_await read_response_head(*upstream_);
+    const bool answered = co_await read_response_head();
     record_.upstream_us = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() - sent_at)
             .count());
     end_endpoint_request();
     if (answered) {
-      if (upstream_->tls && upstream_->requests == 1) pool.remember_session(*upstream_);
+      upstream_connection* link = on_h2_ ? &h2_->conn->link() : upstream_.get();
+      if (link->tls && link->requests == 1) pool.remember_session(*link);
       break;
     }
 
@@ -187,16 +220,31 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
     active_upstream_ = nullptr;
     // The endpoint outlives its connection here: DNS may have dropped it
     // meanwhile, and it is still to be reported below.
-    const std::shared_ptr<endpoint_state> failed = upstream_->endpoint;
+    const std::shared_ptr<endpoint_state> failed =
+        on_h2_ ? h2_->conn->link().endpoint : upstream_->endpoint;
+    const bool refused = on_h2_ && h2_->refused;
+    const std::uint32_t reset_code = on_h2_ ? h2_->error : 0;
     upstream_.reset();
+    release_h2();
     up_.clear();
     replayable_ = replayable && idempotent && !response_started_;
-    if (down_.forced && !timed_out) co_return outcome::client_gone;
+    if (gone() && !timed_out) co_return outcome::client_gone;  // not the upstream's doing
+    const bool replay_allowed = !retries_left || *retries_left > 0;
+    // An HTTP/2 stream the upstream refused (RST_STREAM REFUSED_STREAM, or
+    // past its GOAWAY) was not processed: it goes again on another
+    // connection whatever its method, while its body can be sent again.
+    if (!timed_out && refused && replayable && attempt < 3 && replay_allowed) {
+      if (retries_left) --*retries_left;
+      replayable_ = replayable;
+      worker_.log().log(log_level::debug, "upstream ", cs.config().name,
+                        ": stream refused (GOAWAY or REFUSED_STREAM), sending it again [request ",
+                        request_id(), "]");
+      continue;
+    }
     // A pooled connection the upstream closed just as we used it: try once more
     // on a fresh one when the request can be sent again safely. Not the
     // endpoint's fault, so not an outlier; but the upstream did see a try, so
     // under a retry policy it is one of the policy's (none left: no replay).
-    const bool replay_allowed = !retries_left || *retries_left > 0;
     if (!timed_out && attempt == 0 && reused && !response_started_ && replayable &&
         (idempotent || sent == send_result::upstream_error) && replay_allowed) {
       if (retries_left) --*retries_left;
@@ -217,7 +265,11 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
     }
     cs.report(ep, upstream_result::local_failure, worker_.log());
     if (timed_out) co_return outcome::timeout;
-    if (!invalid_response_)
+    if (reset_code)
+      worker_.log().log(log_level::warn, "upstream ", cs.config().name, " ", ep.name,
+                        ": stream reset (HTTP/2 error ", reset_code,
+                        ") before a response [request ", request_id(), "]");
+    else if (!invalid_response_)
       worker_.log().log(log_level::warn, "upstream ", cs.config().name, " ", ep.name,
                         ": connection closed before a response [request ", request_id(), "]");
     co_return outcome::upstream_failed;
@@ -238,6 +290,7 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
       retry_room(cs, cs.retries.load(std::memory_order_relaxed))) {
     active_upstream_ = nullptr;
     upstream_.reset();
+    release_h2();
     up_.clear();
     co_return outcome::retry_status;
   }
@@ -250,6 +303,7 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
       // A filter answers instead; the upstream's answer is dropped unread.
       active_upstream_ = nullptr;
       upstream_.reset();
+      release_h2();
       up_.clear();
       replying_after_response_ = true;
       co_return outcome::filter_reply;
@@ -257,10 +311,11 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
   }
   bool reusable = false;
   bool complete = filters_.active() && (filters_.hooks() & hook_response_body)
-                      ? co_await relay_filtered(*upstream_, reusable)
-                      : co_await relay_response(*upstream_, reusable);
+                      ? co_await relay_filtered(reusable)
+                      : co_await relay_response(reusable);
   active_upstream_ = nullptr;
-  if (complete && reusable && !worker_.draining())
+  release_h2();
+  if (complete && reusable && upstream_ && !worker_.draining())
     pool.give_back(std::move(upstream_), coarse_now());
   else
     upstream_.reset();
@@ -289,11 +344,19 @@ asio::awaitable<bool> stream::open_upstream(cluster_state& cs, endpoint_state& e
       upstream_->tls->offer(pool.session(*down_.snap, cluster, host));
       ec = co_await upstream_->tls->handshake();
       step = "TLS handshake";
+      // HTTP/2 over TLS is only spoken when the upstream agreed to it.
+      if (!ec && cs.config().protocol == upstream_protocol::http2 &&
+          upstream_->tls->alpn() != "h2") {
+        ec = asio::error::no_protocol_option;
+        step = "ALPN";
+      }
     }
   }
   if (!ec) co_return true;
   if (worker_.log().enabled(log_level::warn)) {
     const std::string why = watch_.expired() ? "timed out"
+                            : ec == asio::error::no_protocol_option
+                                ? "failed: the upstream did not agree to h2"
                             : upstream_->tls ? "failed: " + upstream_->tls->why(ec)
                                              : "failed: " + ec.message();
     worker_.log().log(log_level::warn, "upstream ", cs.config().name, " ", ep.name, ": ", step, " ",
@@ -318,11 +381,20 @@ asio::awaitable<bool> stream::send_gather_tls(tls::stream& stream) {
   co_return !ec;
 }
 
-asio::awaitable<stream::send_result> stream::send_request_body(upstream_connection& up,
-                                                               bool& body_done, bool& replayable) {
+asio::awaitable<bool> stream::flush_request(bool end, std::span<const http::header> trailers) {
+  // Not a coroutine: the write costs the frame of the one it hands over.
+  if (on_h2_) return send_h2(end, trailers);
+  if (upstream_->tls) return send_gather_tls(*upstream_->tls);
+  return flush_upstream(upstream_->socket);
+}
+
+asio::awaitable<stream::send_result> stream::send_request_body(bool& body_done, bool& replayable) {
   gather_.clear();
-  gather_.emplace_back(head_out_.data(), head_out_.size());
-  auto flush = [&] { return up.tls ? send_gather_tls(*up.tls) : flush_upstream(up.socket); };
+  if (on_h2_) {
+    if (!begin_h2(!body_done || pending_body_)) co_return send_result::upstream_error;
+  } else {
+    gather_.emplace_back(head_out_.data(), head_out_.size());
+  }
   auto piece = [](const asio::const_buffer& b) {
     return std::string_view(static_cast<const char*>(b.data()), b.size());
   };
@@ -330,9 +402,10 @@ asio::awaitable<stream::send_result> stream::send_request_body(upstream_connecti
     // A replay (a retry on another connection): the whole body is still
     // unreleased downstream, where the first try left it.
     down_.peek_body(gather_);
-    co_return co_await flush() ? send_result::ok : send_result::upstream_error;
+    co_return co_await flush_request(true) ? send_result::ok : send_result::upstream_error;
   }
-  if (body_done) co_return co_await flush() ? send_result::ok : send_result::upstream_error;
+  if (body_done)
+    co_return co_await flush_request(true) ? send_result::ok : send_result::upstream_error;
   // Body filters see each piece before it leaves (unless they had it whole).
   const bool body_filters =
       filters_.active() && (filters_.hooks() & hook_request_body) && !body_seen_by_filters_;
@@ -361,13 +434,14 @@ asio::awaitable<stream::send_result> stream::send_request_body(upstream_connecti
         co_return send_result::filtered;
       pending_body_ = true;
       body_done = true;
-      co_return co_await flush() ? send_result::ok : send_result::upstream_error;
+      co_return co_await flush_request(true) ? send_result::ok : send_result::upstream_error;
     }
     replayable = false;
     for (;;) {
       if (v.count && body_filters && !co_await inspect(piece(gather_.back()), v.end))
         co_return send_result::filtered;
-      if (!gather_.empty() && !co_await flush()) co_return send_result::upstream_error;
+      if ((!gather_.empty() || v.end) && !co_await flush_request(v.end))
+        co_return send_result::upstream_error;
       down_.release_body();
       if (v.end) break;
       if (co_await down_.read_body(stream_buffer_limit) != body_read::ok)
@@ -378,7 +452,8 @@ asio::awaitable<stream::send_result> stream::send_request_body(upstream_connecti
     co_return send_result::ok;
   }
 
-  // Chunked: decoded strictly downstream; the data of each read goes on as one chunk.
+  // Chunked: decoded strictly downstream; the data of each read goes on as
+  // one chunk (HTTP/2: as DATA, which needs no framing of ours).
   replayable = false;
   std::uint64_t total = 0;
   for (;;) {
@@ -393,9 +468,14 @@ asio::awaitable<stream::send_result> stream::send_request_body(upstream_connecti
           co_return send_result::filtered;
       if (v.end && v.count == 0 && !co_await inspect({}, true)) co_return send_result::filtered;
     }
-    request_framer_.chunk(pieces_, v.bytes, gather_);
-    if (v.end) request_framer_.end(v.trailers, gather_);
-    if (!gather_.empty() && !co_await flush()) co_return send_result::upstream_error;
+    if (on_h2_) {
+      gather_.insert(gather_.end(), pieces_.begin(), pieces_.end());
+    } else {
+      request_framer_.chunk(pieces_, v.bytes, gather_);
+      if (v.end) request_framer_.end(v.trailers, gather_);
+    }
+    if ((!gather_.empty() || v.end) && !co_await flush_request(v.end, v.trailers))
+      co_return send_result::upstream_error;
     down_.release_body();
     if (v.end) break;
     if (co_await down_.read_body(stream_buffer_limit) != body_read::ok)
@@ -405,9 +485,135 @@ asio::awaitable<stream::send_result> stream::send_request_body(upstream_connecti
   co_return send_result::ok;
 }
 
-asio::awaitable<bool> stream::read_response_head(upstream_connection& up) {
-  http1::head_scanner scanner;
+bool stream::begin_h2(bool has_body) {
+  // :authority is the Host the upstream would have got; the fields go on
+  // without it, with the body's length when it is known.
+  std::string_view authority;
+  h2_fields_.clear();
+  for (const http::header& h : upstream_request_.fields) {
+    if (http::iequals(h.name, "host")) {
+      if (authority.empty()) authority = h.value;
+      continue;
+    }
+    h2_fields_.push_back(h);
+  }
+  if (has_body && !request_chunked_) {
+    const auto r = std::to_chars(h2_length_, h2_length_ + sizeof h2_length_, request_length_);
+    h2_fields_.push_back(
+        {"content-length"sv,
+         std::string_view(h2_length_, static_cast<std::size_t>(r.ptr - h2_length_))});
+  }
+  if (h2_->conn->begin(*h2_, upstream_request_.method, authority, upstream_request_.target,
+                       h2_fields_, has_body))
+    return true;
+  h2_->closed = true;  // no stream started: nothing was processed
+  h2_->refused = true;
+  return false;
+}
+
+asio::awaitable<bool> stream::send_h2(bool end, std::span<const http::header> trailers) {
+  h2_call& call = *h2_;
+  // The pieces are views of downstream buffers that are released after
+  // this: the call keeps its own copy until the codec takes it.
+  for (const asio::const_buffer& b : gather_)
+    call.out.append(static_cast<const char*>(b.data()), b.size());
+  gather_.clear();
+  if (end) {
+    call.out_end = true;
+    for (const http::header& h : trailers)
+      call.out_trailers_owned.add(h.name, h.value);
+    call.out_trailers_owned.append_to(call.out_trailers);
+  }
+  if (call.closed) co_return false;
+  call.conn->more(call);
+  // Backpressure: no more than a window's worth waits in the call.
+  watch_.arm(transport::deadline_phase::stream, listener_->config.limits.stream_idle_timeout);
+  while (call.out.size() - call.out_at > stream_buffer_limit && !call.closed)
+    if (!co_await wait_h2()) co_return false;
+  co_return !call.closed || call.answered();
+}
+
+asio::awaitable<bool> stream::wait_h2() {
+  if (watch_.expired() || gone()) co_return false;
+  h2_->wake.expires_at(steady_clock::time_point::max());
+  co_await h2_->wake.async_wait(use_tuple);
+  co_return !watch_.expired() && !gone();
+}
+
+void stream::release_h2() noexcept {
+  if (!h2_ || !on_h2_) return;
+  on_h2_ = false;
+  if (h2_->conn) {
+    if (h2_unconsumed_ && !h2_->closed) h2_->conn->consumed(*h2_, h2_unconsumed_);
+    h2_->conn->release(*h2_);
+  }
+  h2_unconsumed_ = 0;
+  h2_->closed = true;
+  h2_->wake.cancel();
+}
+
+asio::awaitable<bool> stream::next_h2_piece(std::string_view& piece, bool& end) {
+  h2_call& call = *h2_;
+  // The last piece has been used: the upstream may send that much more.
+  if (h2_unconsumed_ && !call.closed && call.conn) call.conn->consumed(call, h2_unconsumed_);
+  h2_unconsumed_ = 0;
+  watch_.arm(transport::deadline_phase::stream, listener_->config.limits.stream_idle_timeout);
+  while (call.in.empty() && !call.in_end) {
+    if (call.closed) co_return false;  // reset before the end
+    if (!co_await wait_h2()) co_return false;
+  }
+  // The piece moves out of the call, so the connection can go on receiving
+  // while the client is sent this one.
+  h2_body_.clear();
+  std::swap(h2_body_, call.in);
+  h2_unconsumed_ = h2_body_.size();
+  piece = h2_body_;
+  end = call.in_end && call.in.empty();
+  co_return true;
+}
+
+asio::awaitable<bool> stream::read_response_head() {
   invalid_response_ = false;
+  if (on_h2_) {
+    h2_call& call = *h2_;
+    for (;;) {
+      if (call.interim_status) {
+        // 100 was the client's codec's business; others (103) go on.
+        if (call.interim_status != 100) {
+          upstream_fields_.clear();
+          call.interim.append_to(upstream_fields_);
+          if (!co_await down_.send_interim(
+                  call.interim_status, http::reason_phrase(call.interim_status), upstream_fields_))
+            co_return false;
+        }
+        call.interim_status = 0;
+        response_started_ = true;
+        continue;
+      }
+      if (call.status) break;
+      if (call.closed || !co_await wait_h2()) co_return false;
+    }
+    response_started_ = true;
+    response_.clear();
+    response_.version_major = 2;
+    response_.version_minor = 0;
+    response_.status = call.status;
+    response_.reason = http::reason_phrase(call.status);
+    call.head.append_to(response_.headers);
+    if (const http::header* cl = http::find_header(response_.headers, "content-length")) {
+      std::uint64_t n = 0;
+      const auto r = std::from_chars(cl->value.data(), cl->value.data() + cl->value.size(), n);
+      if (r.ec != std::errc() || r.ptr != cl->value.data() + cl->value.size()) {
+        invalid_response_ = true;
+        co_return false;
+      }
+      response_.has_content_length = true;
+      response_.content_length = n;
+    }
+    co_return true;
+  }
+  upstream_connection& up = *upstream_;
+  http1::head_scanner scanner;
   for (;;) {
     if (!up_.empty()) {
       if (std::size_t end = scanner.find_end(up_.view())) {
@@ -460,17 +666,37 @@ asio::awaitable<bool> stream::read_response_head(upstream_connection& up) {
   }
 }
 
-asio::awaitable<bool> stream::relay_response(upstream_connection& up, bool& reusable) {
+asio::awaitable<bool> stream::relay_response(bool& reusable) {
   const listener_limits& limits = listener_->config.limits;
-  enum class framing { none, length, chunked, until_close };
+  enum class framing { none, length, chunked, until_close, h2 };
   const bool bodyless = is_head_request_ || response_.status == 204 || response_.status == 304;
   framing mode = bodyless                       ? framing::none
+                 : on_h2_                       ? framing::h2
                  : response_.chunked            ? framing::chunked
                  : response_.has_content_length ? framing::length
                                                 : framing::until_close;
   reusable = mode != framing::until_close && response_.wants_keep_alive();
-  start_response(mode == framing::length);
+  start_response(mode == framing::length || (mode == framing::h2 && response_.has_content_length));
   record_.status = response_.status;
+  if (mode == framing::h2) {
+    // DATA frames carry the body; END_STREAM (or trailers) ends it.
+    for (;;) {
+      std::string_view piece;
+      bool end = false;
+      if (!co_await next_h2_piece(piece, end)) co_return false;
+      if (!piece.empty()) {
+        const asio::const_buffer b(piece.data(), piece.size());
+        down_.send_body(std::span(&b, 1), piece.size());
+      }
+      if (end) {
+        response_trailers_.clear();
+        h2_->trailers.append_to(response_trailers_);
+        co_return co_await down_.send(true, response_trailers_);
+      }
+      if (!co_await down_.send(false)) co_return false;
+    }
+  }
+  upstream_connection& up = *upstream_;
   up_.consume(response_.head_size);  // the head's views are not used past this point
 
   // Reads more of the upstream response; false at EOF or on error.
@@ -488,6 +714,7 @@ asio::awaitable<bool> stream::relay_response(upstream_connection& up, bool& reus
   bool queued = true;  // the head, until the first send
 
   switch (mode) {
+    case framing::h2:  // relayed above
     case framing::none:
       if (!up_.empty()) reusable = false;
       co_return co_await down_.send(true);

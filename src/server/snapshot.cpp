@@ -193,7 +193,10 @@ std::shared_ptr<snapshot> snapshot::build(gateway_config config) {
     check_upstream_settings(c, where, problems);
     if (c.tls.enabled) {
       try {
-        rt.tls = std::make_shared<const tls::client_context>(c.tls);
+        // HTTP/2 over TLS is agreed by ALPN; the cluster's list is for HTTP/1.1.
+        upstream_tls_config t = c.tls;
+        if (c.protocol == upstream_protocol::http2) t.alpn = {"h2"};
+        rt.tls = std::make_shared<const tls::client_context>(t);
       } catch (const error& e) {
         problems.push_back(where + ": " + e.what());
       }

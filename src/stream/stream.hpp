@@ -32,6 +32,7 @@ class RE2;
 namespace gateway {
 
 class worker;
+struct h2_call;
 
 class stream {
  public:
@@ -150,10 +151,25 @@ class stream {
   asio::awaitable<bool> flush_upstream(tcp::socket& socket);
   // Writes and then clears gather_ through TLS.
   asio::awaitable<bool> send_gather_tls(tls::stream& stream);
-  asio::awaitable<send_result> send_request_body(upstream_connection& up, bool& body_done,
-                                                 bool& replayable);
-  asio::awaitable<bool> read_response_head(upstream_connection& up);
-  asio::awaitable<bool> relay_response(upstream_connection& up, bool& upstream_reusable);
+  // Sends the request head and body on the try's connection (HTTP/1.1: upstream_,
+  // HTTP/2: the stream h2_ is on).
+  asio::awaitable<send_result> send_request_body(bool& body_done, bool& replayable);
+  // Hands gather_ (and the body's end and trailers) to the try's connection.
+  asio::awaitable<bool> flush_request(bool end, std::span<const http::header> trailers = {});
+  // HTTP/2: starts the request on h2_'s connection.
+  bool begin_h2(bool has_body);
+  // HTTP/2: copies gather_ into the call's body and waits while the upstream
+  // has more than a window of it to take; false when the stream ended.
+  asio::awaitable<bool> send_h2(bool end, std::span<const http::header> trailers);
+  // HTTP/2: waits for news on h2_ (false: the request's deadline passed or it was interrupted).
+  asio::awaitable<bool> wait_h2();
+  // HTTP/2: the next piece of the response body into h2_body_ (`end` with
+  // the last); false when the stream was reset or timed out.
+  asio::awaitable<bool> next_h2_piece(std::string_view& piece, bool& end);
+  // Lets go of the try's HTTP/2 stream (reset when it is still open).
+  void release_h2() noexcept;
+  asio::awaitable<bool> read_response_head();
+  asio::awaitable<bool> relay_response(bool& upstream_reusable);
   // Sends the reply a filter asked for.
   asio::awaitable<void> filter_reply(bool close);
   // Ends the connection with a reset and no answer (a filter dropped it).
@@ -169,7 +185,7 @@ class stream {
   // limit) for filters that asked to see it at once, and runs them on it.
   asio::awaitable<bool> buffer_body_for_filters();
   // Relays the response body through the response body filters.
-  asio::awaitable<bool> relay_filtered(upstream_connection& up, bool& reusable);
+  asio::awaitable<bool> relay_filtered(bool& reusable);
   // Starts the rule's mirrors that this request is sampled for (after the
   // upstream head is built, before the body leaves the buffer).
   void start_mirrors(const resolved_rule& rule);
@@ -277,6 +293,14 @@ class stream {
   upstream_tap* tap_ = nullptr;
   upstream_connection* active_upstream_ = nullptr;
   std::unique_ptr<upstream_connection> upstream_;
+  // HTTP/2 upstreams: the try's stream (made on first use, then reused), the
+  // request's fields for it, and the response body piece being relayed.
+  std::unique_ptr<h2_call> h2_;
+  bool on_h2_ = false;  // the current try is on h2_
+  std::vector<http::header> h2_fields_;
+  char h2_length_[24];
+  std::string h2_body_;
+  std::size_t h2_unconsumed_ = 0;  // of h2_body_, given back to the window at the next piece
 };
 
 }  // namespace gateway

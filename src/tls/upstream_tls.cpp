@@ -168,6 +168,13 @@ std::string stream::why(const boost::system::error_code& ec) const {
   return ec.message();
 }
 
+std::string_view stream::alpn() const noexcept {
+  const unsigned char* p = nullptr;
+  unsigned int n = 0;
+  SSL_get0_alpn_selected(impl_->s.native_handle(), &p, &n);
+  return p ? std::string_view(reinterpret_cast<const char*>(p), n) : std::string_view();
+}
+
 session stream::take_session() const {
   session s;
   SSL_SESSION* got = SSL_get1_session(impl_->s.native_handle());

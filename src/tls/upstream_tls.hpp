@@ -65,6 +65,8 @@ class stream {
   std::string why(const boost::system::error_code& ec) const;
   // The session to offer the next connection to this endpoint.
   session take_session() const;
+  // The protocol the peer chose by ALPN ("" when none), after the handshake.
+  std::string_view alpn() const noexcept;
 
   asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> read_some(
       asio::mutable_buffer into);

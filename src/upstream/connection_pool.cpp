@@ -6,6 +6,7 @@
 #include <cerrno>
 
 #include "server/snapshot.hpp"
+#include "upstream/h2_connection.hpp"
 #include "upstream/primes.hpp"
 
 namespace gateway {
@@ -90,10 +91,11 @@ void connection_pool::rebuild(cluster_pool& pool, std::int64_t now) {
     std::vector<host_entry> hosts;
     hosts.reserve(list.size());
     for (auto& ep : list) {
-      host_entry h{std::move(ep), {}, {}};
+      host_entry h(std::move(ep));
       for (auto& old : pool.hosts)
         if (old.ep == h.ep) {
           h.idle = std::move(old.idle);
+          h.shared = std::move(old.shared);
           h.session = std::move(old.session);
         }
       hosts.push_back(std::move(h));
@@ -301,27 +303,76 @@ void connection_pool::give_back(std::unique_ptr<upstream_connection> conn,
   stack.push_back(std::move(conn));
 }
 
+connection_pool::host_entry::~host_entry() {
+  for (auto& c : shared)
+    if (c) c->retire();
+}
+
+std::shared_ptr<h2_connection> connection_pool::take_shared(const snapshot& s, std::size_t c,
+                                                            std::size_t h) {
+  auto& shared = pool_for(s, c).hosts[h].shared;
+  std::erase_if(shared, [](const std::shared_ptr<h2_connection>& x) { return x->done(); });
+  // The busiest connection with room: the others drain and go idle.
+  h2_connection* best = nullptr;
+  std::shared_ptr<h2_connection> out;
+  for (auto& x : shared)
+    if (x->has_room() && (!best || x->active() > best->active())) {
+      best = x.get();
+      out = x;
+    }
+  return out;
+}
+
+std::shared_ptr<h2_connection> connection_pool::share(const snapshot& s, std::size_t c,
+                                                      std::size_t h,
+                                                      std::unique_ptr<upstream_connection> conn) {
+  cluster_pool& pool = pool_for(s, c);
+  // Nothing comes back to the pool of an old snapshot: such a connection
+  // closes after its one stream.
+  const std::uint32_t max_requests =
+      pool.live ? s.clusters[c].state->config().max_requests_per_connection : 1;
+  const bool tls = conn->tls != nullptr;
+  auto x = std::make_shared<h2_connection>(std::move(conn), tls ? "https" : "http", max_requests);
+  x->start();
+  if (pool.live) pool.hosts[h].shared.push_back(x);
+  return x;
+}
+
 void connection_pool::sweep(steady_clock::time_point now) {
   for (auto& [key, pool] : pools_) {
     const auto idle_timeout = pool->state->config().idle_timeout;
-    for (auto& host : pool->hosts)
+    for (auto& host : pool->hosts) {
       std::erase_if(host.idle, [&](const std::unique_ptr<upstream_connection>& c) {
         return now - c->idle_since >= idle_timeout;
       });
+      std::erase_if(host.shared, [&](const std::shared_ptr<h2_connection>& c) {
+        if (c->done()) return true;
+        if (c->active() > 0 || now - c->idle_since < idle_timeout) return false;
+        c->retire();
+        return true;
+      });
+    }
   }
 }
 
 void connection_pool::clear() {
   for (auto& [key, pool] : pools_)
-    for (auto& host : pool->hosts)
+    for (auto& host : pool->hosts) {
       host.idle.clear();
+      for (auto& c : host.shared)
+        c->retire();
+      host.shared.clear();
+    }
 }
 
 std::size_t connection_pool::idle_count() const noexcept {
   std::size_t n = 0;
   for (const auto& [key, pool] : pools_)
-    for (const auto& host : pool->hosts)
+    for (const auto& host : pool->hosts) {
       n += host.idle.size();
+      for (const auto& c : host.shared)
+        n += !c->done() && c->active() == 0;
+    }
   return n;
 }
 

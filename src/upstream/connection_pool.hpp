@@ -23,6 +23,7 @@ namespace gateway {
 
 struct cluster_runtime;
 struct snapshot;
+class h2_connection;
 
 // One connection to an upstream endpoint. It holds its endpoint's and
 // cluster's connection counts (circuit breakers) until it closes.
@@ -71,6 +72,20 @@ class connection_pool {
   const tls::session& session(const snapshot& s, std::size_t c, std::size_t h) {
     return pool_for(s, c).hosts[h].session;
   }
+  // An HTTP/2 connection to host `h` of cluster `c` with room for one more
+  // stream, or null.
+  std::shared_ptr<h2_connection> take_shared(const snapshot& s, std::size_t c, std::size_t h);
+  // Makes `conn` (connected, for host `h` of cluster `c`) an HTTP/2
+  // connection the worker's requests to its endpoint share, and starts it.
+  std::shared_ptr<h2_connection> share(const snapshot& s, std::size_t c, std::size_t h,
+                                       std::unique_ptr<upstream_connection> conn);
+  // Counts the HTTP/2 connections this worker is opening to `ep`: requests
+  // wait for one instead of each opening their own.
+  void start_opening(const endpoint_state& ep) { ++opening_[&ep]; }
+  void end_opening(const endpoint_state& ep) {
+    if (--opening_[&ep] == 0) opening_.erase(&ep);
+  }
+  bool is_opening(const endpoint_state& ep) const { return opening_.count(&ep) != 0; }
   // Keeps the TLS session of a new connection `conn` (once the peer's first
   // answer has been read, so TLS 1.3 tickets are in) for the next connection
   // to its endpoint.
@@ -82,13 +97,18 @@ class connection_pool {
   void sweep(steady_clock::time_point now);
   // Closes every idle connection.
   void clear();
-  // Idle connections currently kept, all clusters.
+  // Idle connections currently kept, all clusters (HTTP/2 ones without a stream included).
   std::size_t idle_count() const noexcept;
 
  private:
   struct host_entry {
+    host_entry(std::shared_ptr<endpoint_state> e) : ep(std::move(e)) {}
+    host_entry(host_entry&&) noexcept = default;
+    host_entry& operator=(host_entry&&) noexcept = default;
+    ~host_entry();  // retires its HTTP/2 connections (streams under way finish)
     std::shared_ptr<endpoint_state> ep;
     std::vector<std::unique_ptr<upstream_connection>> idle;
+    std::vector<std::shared_ptr<h2_connection>> shared;  // HTTP/2 clusters
     tls::session session;  // the last TLS session with it, for the next connection
   };
   struct cluster_pool {
@@ -123,6 +143,7 @@ class connection_pool {
   std::unordered_map<std::uint32_t, std::unique_ptr<cluster_pool>> pools_;
   const snapshot* current_ = nullptr;
   std::vector<cluster_pool*> slots_;  // parallel to current_->clusters
+  std::unordered_map<const endpoint_state*, std::uint32_t> opening_;
   std::uint64_t rng_;
 };
 

@@ -66,6 +66,66 @@ const cluster_config& cluster_of(const gateway_config& cfg, std::size_t rule) {
 }  // namespace
 
 TEST_SUITE("upstream config") {
+  TEST_CASE("appProtocol picks HTTP/2 and an unknown one is the route's UnsupportedProtocol") {
+    auto with_protocol = [](const std::string& value) {
+      std::string text = base;
+      text.replace(text.find("{name: http, port: 80}"), 22,
+                   "{name: http, port: 80, appProtocol: " + value + "}");
+      return text;
+    };
+    CHECK(cluster_of(load_yaml(base, "gw.yaml"), 0).protocol == upstream_protocol::http1);
+    CHECK(cluster_of(load_yaml(with_protocol("http"), "gw.yaml"), 0).protocol ==
+          upstream_protocol::http1);
+    const auto h2c = load_yaml(with_protocol("kubernetes.io/h2c"), "gw.yaml");
+    CHECK(cluster_of(h2c, 0).protocol == upstream_protocol::http2);
+    CHECK(to_json(h2c).find("\"protocol\":\"http2\"") != std::string::npos);
+
+    // WebSocket (issue 19) and names the gateway does not know: the route's
+    // backend is unresolved, with the reason the Gateway API gives.
+    for (const char* unknown : {"kubernetes.io/ws", "grpc", "example.com/custom"}) {
+      CAPTURE(unknown);
+      const auto cfg = load_yaml(with_protocol(unknown), "gw.yaml");
+      const auto& b = cfg.listeners.at(0).routes.at(0).rules.at(0).backends.at(0);
+      CHECK(b.cluster.empty());
+      CHECK(b.invalid.find("appProtocol '" + std::string(unknown) + "'") != std::string::npos);
+      REQUIRE(cfg.statuses.size() == 1);
+      REQUIRE(cfg.statuses[0].conditions.size() == 2);
+      CHECK(cfg.statuses[0].conditions[1].reason == "UnsupportedProtocol");
+    }
+
+    // An Envoy Gateway Backend says it with appProtocols.
+    auto backend = [](const std::string& protocols) {
+      return std::string(R"(apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: web}
+spec:
+  gatewayClassName: any
+  listeners: [{name: http, port: 8080, protocol: HTTP}]
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: Backend
+metadata: {name: be}
+spec:
+  endpoints: [{ip: {address: 10.0.0.9, port: 9000}}]
+  appProtocols: )") +
+             protocols + R"(
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: api}
+spec:
+  parentRefs: [{name: web}]
+  rules:
+  - backendRefs: [{group: gateway.envoyproxy.io, kind: Backend, name: be}]
+)";
+    };
+    CHECK(cluster_of(load_yaml(backend("[gateway.envoyproxy.io/h2c]"), "gw.yaml"), 0).protocol ==
+          upstream_protocol::http2);
+    CHECK(load_error(backend("[gateway.envoyproxy.io/ws]")).find("WebSocket backends") !=
+          std::string::npos);
+    CHECK(load_error(backend("[h3]")).find("spec.appProtocols[0]") != std::string::npos);
+  }
+
   TEST_CASE("a BackendTrafficPolicy gives its rule a cluster with its settings") {
     auto cfg = load_yaml(base + R"(  loadBalancer:
     type: ConsistentHash

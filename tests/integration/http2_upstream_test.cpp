@@ -1,0 +1,348 @@
+// HTTP/2 to upstreams: a Python h2 server (tests/support/h2_upstream.py) for
+// what the upstream sees and does (GOAWAY, REFUSED_STREAM), and a second
+// gateway as an h2c or h2 upstream for end-to-end runs with real clients
+// (curl, nghttp, h2load) in front: HTTP/1.1 or HTTP/2 in, HTTP/2 out.
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iterator>
+#include <thread>
+
+#include <doctest/doctest.h>
+
+#include "gateway_fixture.hpp"
+#include "shell_run.hpp"
+#include "test_http.hpp"
+#include "test_tls.hpp"
+
+extern char** environ;
+
+using namespace gwtest;
+
+namespace {
+
+// The Python h2 upstream in `mode`, on a port it picked; killed on destruction.
+class h2_upstream {
+ public:
+  explicit h2_upstream(const std::string& mode) {
+    const std::string port_file = dir_.path + "/port";
+    const std::string script = GATEWAY_TEST_SUPPORT_DIR "/h2_upstream.py";
+    const char* argv[] = {GATEWAY_TEST_PYTHON, script.c_str(), port_file.c_str(), mode.c_str(),
+                          nullptr};
+    posix_spawn_file_actions_t quiet;
+    posix_spawn_file_actions_init(&quiet);
+    posix_spawn_file_actions_addopen(&quiet, 1, "/dev/null", O_WRONLY, 0);
+    const int spawned =
+        posix_spawn(&pid_, GATEWAY_TEST_PYTHON, &quiet, nullptr, const_cast<char**>(argv), environ);
+    posix_spawn_file_actions_destroy(&quiet);
+    REQUIRE(spawned == 0);
+    const bool ready = eventually(
+        [&] {
+          std::ifstream in(port_file);
+          int p = 0;
+          if (in >> p) port_ = static_cast<std::uint16_t>(p);
+          return port_ != 0;
+        },
+        std::chrono::seconds(20));
+    REQUIRE(ready);
+  }
+  ~h2_upstream() {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  std::uint16_t port() const { return port_; }
+
+ private:
+  temp_dir dir_;
+  pid_t pid_ = 0;
+  std::uint16_t port_ = 0;
+};
+
+// app_route_yaml with the Service's port saying it speaks h2c.
+std::string h2c_route_yaml(std::uint16_t port, const std::string& rule_lines = "") {
+  std::string yaml = app_route_yaml(port, rule_lines);
+  const std::string plain = "{name: http, port: 80}";
+  yaml.replace(yaml.find(plain), plain.size(),
+               "{name: http, port: 80, appProtocol: kubernetes.io/h2c}");
+  return yaml;
+}
+
+bool has(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+// The first series of `name` in `s`'s metrics (whatever its labels), or -1.
+long long first_series(gateway::server& s, const std::string& name) {
+  const std::string text = s.stats_text();
+  const std::size_t at = text.find("\n" + name + "{");
+  if (at == std::string::npos) return -1;
+  return std::stoll(text.substr(text.find("} ", at) + 2));
+}
+
+std::string post(std::uint16_t port, const std::string& path, const std::string& body) {
+  return "POST " + path + " HTTP/1.1\r\nhost: 127.0.0.1:" + std::to_string(port) +
+         "\r\ncontent-length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+}  // namespace
+
+TEST_SUITE("http2 upstream") {
+  TEST_CASE("HTTP/1.1 and h2 clients to an h2c upstream: the request it gets, bodies, trailers") {
+    h2_upstream up("echo");
+    running_gateway gw(load_on_loopback(h2c_route_yaml(up.port())));
+    const std::string authority = "127.0.0.1:" + std::to_string(gw.port());
+
+    // An HTTP/1.1 GET: pseudo-fields from the request line and Host, which
+    // does not go on as a field of its own.
+    client_response r = request(
+        gw.port(), "GET /a/b?c=d HTTP/1.1\r\nhost: " + authority + "\r\nx-test: one\r\n\r\n");
+    REQUIRE(r.status == 200);
+    CAPTURE(r.body);
+    CHECK(has(r.body, "\"method\": \"GET\""));
+    CHECK(has(r.body, "\"path\": \"/a/b?c=d\""));
+    CHECK(has(r.body, "\"authority\": \"" + authority + "\""));
+    CHECK(has(r.body, "\"scheme\": \"http\""));
+    CHECK(has(r.body, "[\"x-test\", \"one\"]"));
+    CHECK(has(r.body, "[\"x-forwarded-proto\", \"http\"]"));
+    CHECK(has(r.body, "[\"via\", \"1.1 gateway\"]"));
+    CHECK(!has(r.body, "[\"host\""));
+    CHECK(r.header("via") == "2 gateway");
+    CHECK(r.header("x-stream") == "1");
+
+    // A known length goes on as content-length; a chunked body as DATA of
+    // unknown length, its trailers as a trailing HEADERS frame.
+    r = request(gw.port(), post(gw.port(), "/p", "hello there"));
+    CHECK(has(r.body, "\"body\": \"hello there\""));
+    CHECK(has(r.body, "[\"content-length\", \"11\"]"));
+    r = request(gw.port(),
+                "POST /c HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n"
+                "5\r\nhello\r\n6\r\n world\r\n0\r\nx-req-sum: 42\r\n\r\n");
+    CAPTURE(r.body);
+    CHECK(has(r.body, "\"body\": \"hello world\""));
+    CHECK(!has(r.body, "content-length"));
+    CHECK(has(r.body, "\"trailers\": [[\"x-req-sum\", \"42\"]]"));
+
+    // An h2 client: the same, and the upstream's trailers come back.
+    const std::string h2 = h2c("-i -d 'from h2' '" + url(gw.port(), "/h2") + "'");
+    CAPTURE(h2);
+    CHECK(h2.starts_with("HTTP/2 200"));
+    CHECK(has(h2, "\"body\": \"from h2\""));
+    CHECK(has(h2, "[\"via\", \"2 gateway\"]"));
+    int status = 0;
+    const std::string t = run("nghttp -v '" + url(gw.port(), "/trailers") + "'", &status);
+    CAPTURE(t);
+    CHECK(status == 0);
+    const std::size_t body_at = t.find("\"path\": \"/trailers\"");
+    const std::size_t trailer_at = t.find("x-upstream-trailer: done");
+    REQUIRE(body_at != std::string::npos);
+    REQUIRE(trailer_at != std::string::npos);
+    CHECK(trailer_at > body_at);
+
+    // Large bodies both ways under both flow controls.
+    constexpr std::uint64_t upload = 3 * 1024 * 1024 + 17;
+    constexpr std::uint64_t download = 5 * 1024 * 1024 + 3;
+    temp_dir dir;
+    write_pattern(dir.path + "/up", upload);
+    const std::string up_h2 =
+        h2c("--data-binary @" + dir.path + "/up '" + url(gw.port(), "/upload") + "'");
+    CHECK(has(up_h2, "\"body_length\": " + std::to_string(upload)));
+    CHECK(has(up_h2, "\"body_is_pattern\": true"));
+    const std::string up_h1 =
+        run("curl -sS --max-time 30 -T " + dir.path + "/up -H 'transfer-encoding: chunked' '" +
+            url(gw.port(), "/upload") + "'");
+    CHECK(has(up_h1, "\"body_length\": " + std::to_string(upload)));
+    CHECK(has(up_h1, "\"body_is_pattern\": true"));
+    for (const bool over_h2 : {true, false}) {
+      CAPTURE(over_h2);
+      const std::string file = dir.path + "/down";
+      const std::string path = "'" + url(gw.port(), "/size/" + std::to_string(download)) + "'";
+      if (over_h2)
+        h2c("-o " + file + " " + path);
+      else
+        run("curl -sS --max-time 30 -o " + file + " " + path);
+      CHECK(file_has_pattern(file, download));
+    }
+  }
+
+  TEST_CASE("requests share one upstream connection as streams") {
+    h2_upstream up("echo");
+    running_gateway gw(load_on_loopback(h2c_route_yaml(up.port())));
+    int status = 0;
+    const std::string out =
+        run("h2load -n 300 -c 2 -m 20 '" + url(gw.port(), "/s") + "' 2>&1", &status);
+    CAPTURE(out);
+    CHECK(status == 0);
+    CHECK(has(out, "300 succeeded"));
+    // Forty at once from the clients, one connection upstream: the next
+    // request is still on the first connection the upstream accepted.
+    const client_response r = request(gw.port(), "GET /last HTTP/1.1\r\nhost: x\r\n\r\n");
+    CHECK(r.status == 200);
+    CHECK(r.header("x-conn") == "1");
+    CHECK(std::stoi(r.header("x-stream")) > 300);
+  }
+
+  TEST_CASE("GOAWAY: a stream the upstream did not take goes again on a new connection") {
+    // The upstream answers the first stream of each connection, then says
+    // GOAWAY (last stream: the first) to the second and closes.
+    h2_upstream up("goaway-second");
+    running_gateway gw(load_on_loopback(h2c_route_yaml(up.port())));
+    for (int i = 1; i <= 4; ++i) {
+      CAPTURE(i);
+      // POST: not idempotent, and still sent again, since it was not processed.
+      const std::string body = "body" + std::to_string(i);
+      const client_response r = request(gw.port(), post(gw.port(), "/p", body));
+      REQUIRE(r.status == 200);
+      CHECK(has(r.body, "\"body\": \"" + body + "\""));
+      CHECK(r.header("x-conn") == std::to_string(i));
+      CHECK(r.header("x-stream") == "1");
+    }
+  }
+
+  TEST_CASE("REFUSED_STREAM: the request goes again") {
+    h2_upstream up("refuse-once");
+    running_gateway gw(load_on_loopback(h2c_route_yaml(up.port())));
+    const client_response r = request(gw.port(), post(gw.port(), "/p", "once more"));
+    REQUIRE(r.status == 200);
+    CHECK(has(r.body, "\"body\": \"once more\""));
+    CHECK(r.header("x-stream") == "3");  // stream 1 was refused
+  }
+
+  TEST_CASE("through two gateways: h2 in, h2c between, HTTP/1.1 out, and back") {
+    constexpr std::uint64_t download = 9 * 1024 * 1024 + 7;
+    test_upstream origin([&](const received_request& r) {
+      response_plan p;
+      if (r.target == "/down") {
+        p.generated_bytes = download;
+        p.mode = response_plan::framing::chunked;
+      } else if (r.target == "/slow") {
+        p.body = "ok";
+        p.delay = std::chrono::milliseconds(100);
+      } else if (r.target == "/trailers") {
+        p.raw =
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ntrailer: x-sum\r\n\r\n"
+            "5\r\nhello\r\n0\r\nX-Sum: 42\r\n\r\n";
+      } else {
+        return echo(r);
+      }
+      return p;
+    });
+    running_gateway inner(load_on_loopback(app_route_yaml(origin.port())));
+    running_gateway outer(load_on_loopback(h2c_route_yaml(inner.port())));
+    const std::string got = h2c("-i -H 'x-test: one' '" + url(outer.port(), "/a?b") + "'");
+    CAPTURE(got);
+    CHECK(got.starts_with("HTTP/2 200"));
+    received_request seen = origin.last();
+    CHECK(seen.target == "/a?b");
+    CHECK(seen.header("x-test") == "one");
+    CHECK(seen.header("via") == "2 gateway, 2 gateway");  // both hops received HTTP/2
+    CHECK(seen.header("host") == "127.0.0.1:" + std::to_string(outer.port()));
+    CHECK(has(got, "via: 1.1 gateway\r\nvia: 2 gateway\r\n"));  // back: HTTP/1.1, then HTTP/2
+
+    // An upload from an HTTP/1.1 client, a chunked download to an h2 client.
+    constexpr std::uint64_t upload = 6 * 1024 * 1024 + 123;
+    temp_dir dir;
+    write_pattern(dir.path + "/up", upload);
+    CHECK(run("curl -sS --max-time 30 -o /dev/null -w '%{http_code}' --data-binary @" + dir.path +
+              "/up '" + url(outer.port(), "/up") + "'") == "200");
+    seen = origin.last();
+    CHECK(seen.target == "/up");
+    CHECK(seen.digest.matches_pattern_of(upload));
+    h2c("-o " + dir.path + "/down '" + url(outer.port(), "/down") + "'");
+    CHECK(file_has_pattern(dir.path + "/down", download));
+
+    // Trailers from the origin reach an h2 client across both hops.
+    int status = 0;
+    const std::string t = run("nghttp -v '" + url(outer.port(), "/trailers") + "'", &status);
+    CAPTURE(t);
+    CHECK(status == 0);
+    CHECK(has(t, "x-sum: 42"));
+
+    // A hundred streams on one client connection, in flight together.
+    const std::string load =
+        run("h2load -n 100 -c 1 -m 100 '" + url(outer.port(), "/slow") + "' 2>&1", &status);
+    CAPTURE(load);
+    CHECK(status == 0);
+    CHECK(has(load, "100 succeeded"));
+    CHECK(has(load, "status codes: 100 2xx"));
+  }
+
+  TEST_CASE("h2 over TLS by ALPN, and an upstream that does not agree to it") {
+    test_pki pki;
+    test_upstream origin(echo);
+    // The inner gateway: HTTPS offering the ALPN list each run names.
+    auto inner_config = [&](std::vector<std::string> alpn) {
+      auto cfg = proxy_config({origin.port()});
+      gateway::listener_tls_config t;
+      gateway::tls_certificate c;
+      c.source = "test";
+      c.cert_pem = pki.read("server.crt");
+      c.key_pem = pki.read("server.key");
+      t.certificates.push_back(c);
+      t.alpn = std::move(alpn);
+      cfg.listeners[0].tls = t;
+      cfg.listeners[0].port = 443;
+      return cfg;
+    };
+    auto outer_config = [&](std::uint16_t inner_port) {
+      auto cfg = proxy_config({inner_port});
+      auto& c = cfg.clusters[0];
+      c.protocol = gateway::upstream_protocol::http2;
+      c.tls.enabled = true;
+      c.tls.ca_pem = pki.read("ca.crt");
+      c.tls.sni = "upstream.test";
+      return cfg;
+    };
+    {
+      running_gateway inner(inner_config({"h2", "http/1.1"}));
+      running_gateway outer(outer_config(inner.port()));
+      const client_response r = request(outer.port(), "GET /tls HTTP/1.1\r\nhost: a\r\n\r\n");
+      CHECK(r.status == 200);
+      CHECK(origin.last().header("via") == "1.1 gateway, 2 gateway");
+      CHECK(origin.last().header("x-forwarded-proto") == "https");
+      // Each hop adds its own Via field: the inner's (it got HTTP/1.1), then ours.
+      REQUIRE(r.count("via") == 2);
+      CHECK(r.header("via") == "1.1 gateway");
+    }
+    {
+      // One that refuses h2 says so in the handshake (no_application_protocol).
+      running_gateway inner(inner_config({"http/1.1"}));
+      captured_log log;
+      auto outer = start_logged(outer_config(inner.port()), log);
+      const client_response r = request(outer->port(), "GET /tls HTTP/1.1\r\nhost: a\r\n\r\n");
+      CHECK(r.status == 503);
+      CHECK(eventually([&] { return log.has("no application protocol"); }));
+    }
+    {
+      // One that knows no ALPN completes the handshake without it: not h2 either.
+      test_tls_upstream plain(pki);
+      captured_log log;
+      auto outer = start_logged(outer_config(plain.port()), log);
+      const client_response r = request(outer->port(), "GET /tls HTTP/1.1\r\nhost: a\r\n\r\n");
+      CHECK(r.status == 503);
+      CHECK(eventually([&] { return log.has("ALPN failed: the upstream did not agree to h2"); }));
+      CHECK(plain.requests() == 0);
+    }
+  }
+
+  TEST_CASE("a stream that times out is reset upstream and its connection serves on") {
+    test_upstream origin([](const received_request& r) {
+      response_plan p;
+      p.body = "done";
+      if (r.target == "/slow") p.delay = std::chrono::milliseconds(1500);
+      return p;
+    });
+    running_gateway inner(load_on_loopback(app_route_yaml(origin.port())));
+    running_gateway outer(
+        load_on_loopback(h2c_route_yaml(inner.port(), "    timeouts: {request: 200ms}\n")));
+    CHECK(request(outer.port(), "GET /slow HTTP/1.1\r\nhost: x\r\n\r\n").status == 504);
+    const client_response r = request(outer.port(), "GET /fast HTTP/1.1\r\nhost: x\r\n\r\n");
+    CHECK(r.status == 200);
+    CHECK(r.body == "done");
+    // The reset ended the stream, not the connection: both went over one.
+    CHECK(first_series(outer.server(), "gateway_upstream_endpoint_connections") == 1);
+  }
+}
