@@ -36,9 +36,9 @@ struct callbacks {
                     std::size_t namelen, const std::uint8_t* value, std::size_t valuelen,
                     std::uint8_t, void* user) {
     if (frame->hd.type != NGHTTP2_HEADERS) return 0;
-    if (frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;  // request trailers: dropped
+    const bool trailer = frame->headers.cat != NGHTTP2_HCAT_REQUEST;
     if (!codec(user).events_.on_request_field(frame->hd.stream_id, view(name, namelen),
-                                              view(value, valuelen)))
+                                              view(value, valuelen), trailer))
       return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // RST_STREAM for this stream only
     return 0;
   }

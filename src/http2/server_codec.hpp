@@ -28,8 +28,10 @@ class codec_events {
   // A request's HEADERS began on stream `id`.
   virtual void on_request_begin(std::int32_t id) = 0;
   // One field of its head (pseudo-fields included, names lowercase as the
-  // protocol requires); false refuses the stream (RST_STREAM).
-  virtual bool on_request_field(std::int32_t id, std::string_view name, std::string_view value) = 0;
+  // protocol requires), or of its trailers (`trailer`, after the body);
+  // false refuses the stream (RST_STREAM).
+  virtual bool on_request_field(std::int32_t id, std::string_view name, std::string_view value,
+                                bool trailer) = 0;
   // The head is complete; `end` when no body follows.
   virtual void on_request_head(std::int32_t id, bool end) = 0;
   // A piece of the request body (flow control: consume() when it is used).

@@ -54,6 +54,11 @@ struct h2_session::h2_stream final : downstream, std::enable_shared_from_this<h2
       v.bytes = body_in.size();
     }
     v.end = body_end;
+    if (body_end) {
+      trailers_in_fields.clear();
+      trailers_in.append_to(trailers_in_fields);
+      v.trailers = trailers_in_fields;
+    }
     peeked = body_in.size();
     return v;
   }
@@ -202,6 +207,8 @@ struct h2_session::h2_stream final : downstream, std::enable_shared_from_this<h2
   int refused = 0;  // the status to answer instead of serving (431, 400)
 
   std::string body_in;  // request body not yet released
+  owned_fields trailers_in;  // the request's trailers, if any
+  std::vector<http::header> trailers_in_fields;  // views of trailers_in
   std::size_t peeked = 0;
   std::size_t unconsumed = 0;  // received bytes the client's window still counts
   std::size_t budget = body_budget;
@@ -272,11 +279,19 @@ void h2_session::on_request_begin(std::int32_t id) {
   streams_.emplace(id, std::move(s));
 }
 
-bool h2_session::on_request_field(std::int32_t id, std::string_view name, std::string_view value) {
+bool h2_session::on_request_field(std::int32_t id, std::string_view name, std::string_view value,
+                                  bool trailer) {
   h2_stream* s = find(id);
   if (!s) return false;
   const listener_limits& limits = s->listener->config.limits;
   s->head_bytes += name.size() + value.size() + 4;
+  if (trailer) {
+    // Trailers count toward the head's limits; pseudo-fields are not allowed
+    // in them (RFC 9113 §8.1): either resets the stream.
+    if (s->head_bytes > limits.max_request_head || name.starts_with(':')) return false;
+    s->trailers_in.add(name, value);
+    return true;
+  }
   if (s->head_bytes > limits.max_request_head || s->fields_at.size() >= limits.max_header_count) {
     s->refused = 431;  // answered once the head is complete
     return true;
@@ -341,6 +356,9 @@ void h2_session::on_request_head(std::int32_t id, bool end) {
     rq.headers.push_back({"cookie"sv, s->cookie_text});
   }
   if (!authority.empty()) {
+    // Filters, the WAF and header matches see the Host an HTTP/1.1 request
+    // would carry (the CRS counts a request without one as an anomaly).
+    if (rq.host.empty()) rq.headers.push_back({"host"sv, authority});
     rq.host = authority;
     rq.absolute_form = true;  // :authority names the target's authority (RFC 9113 §8.3.1)
   }

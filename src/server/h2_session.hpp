@@ -36,7 +36,8 @@ class h2_session final : public http2::codec_events {
 
   // codec_events
   void on_request_begin(std::int32_t id) override;
-  bool on_request_field(std::int32_t id, std::string_view name, std::string_view value) override;
+  bool on_request_field(std::int32_t id, std::string_view name, std::string_view value,
+                        bool trailer) override;
   void on_request_head(std::int32_t id, bool end) override;
   void on_request_data(std::int32_t id, std::string_view data) override;
   void on_request_end(std::int32_t id) override;

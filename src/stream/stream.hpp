@@ -154,7 +154,8 @@ class stream {
   // Sends the request head and body on the try's connection (HTTP/1.1: upstream_,
   // HTTP/2: the stream h2_ is on).
   asio::awaitable<send_result> send_request_body(bool& body_done, bool& replayable);
-  // Hands gather_ (and the body's end and trailers) to the try's connection.
+  // Hands gather_ (and the body's end and trailers) to the try's connection
+  // (HTTP/1.1 frames trailers only in a chunked body: see send_request_body).
   asio::awaitable<bool> flush_request(bool end, std::span<const http::header> trailers = {});
   // HTTP/2: starts the request on h2_'s connection.
   bool begin_h2(bool has_body);
@@ -168,6 +169,8 @@ class stream {
   asio::awaitable<bool> next_h2_piece(std::string_view& piece, bool& end);
   // Lets go of the try's HTTP/2 stream (reset when it is still open).
   void release_h2() noexcept;
+  // HTTP/2: waits for the response head (forwarding interim ones) into response_.
+  asio::awaitable<bool> read_h2_head();
   asio::awaitable<bool> read_response_head();
   asio::awaitable<bool> relay_response(bool& upstream_reusable);
   // Sends the reply a filter asked for.

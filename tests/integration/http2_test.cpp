@@ -176,6 +176,75 @@ TEST_SUITE("http2") {
     CHECK(head.find("recv DATA frame") == std::string::npos);
   }
 
+  TEST_CASE("every HTTPRoute filter and a WAF deny over h2") {
+    temp_dir dir;
+    test_upstream up(echo);
+    test_upstream shadow(echo);
+    const std::string yaml =
+        app_route_yaml(up.port(),
+                       "    matches: [{path: {type: PathPrefix, value: /api}}]\n"
+                       "    filters:\n"
+                       "    - type: URLRewrite\n"
+                       "      urlRewrite: {hostname: internal.svc, path: {type: "
+                       "ReplacePrefixMatch, replacePrefixMatch: /v1}}\n"
+                       "    - type: RequestMirror\n"
+                       "      requestMirror: {backendRef: {name: shadow, port: 80}}\n"
+                       "    - type: CORS\n"
+                       "      cors: {allowOrigins: [\"https://app.example\"], allowMethods: [GET, "
+                       "PUT], maxAge: 600}\n"
+                       "    - {type: ExtensionRef, extensionRef: {group: gateway.dev, kind: "
+                       "Filter, name: tidy}}\n") +
+        service_yaml("shadow", shadow.port()) +
+        "---\napiVersion: gateway.dev/v1alpha1\nkind: Filter\nmetadata: {name: tidy}\nspec:\n"
+        "  type: headers\n  config:\n    request: {set: [{name: x-env, value: prod}]}\n"
+        "    response: {add: [{name: x-frame-options, value: DENY}]}\n"
+        "---\napiVersion: gateway.dev/v1alpha1\nkind: WafPolicy\nmetadata: {name: waf}\nspec:\n"
+        "  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: app}]\n"
+        "  ruleSet: {crs: {paranoiaLevel: 1}}\n  log: {path: " +
+        dir.path + "/waf.log, format: JSON}\n";
+    running_gateway gw(load_on_loopback(yaml));
+    const std::string got = h2c("-i -H 'origin: https://app.example' -H 'user-agent: Mozilla/5.0' "
+                                "-H 'accept: text/html' '" +
+                                url(gw.port(), "/api/items?page=2") + "'");
+    CAPTURE(got);
+    CHECK(got.starts_with("HTTP/2 200"));
+    CHECK(got.find("access-control-allow-origin: https://app.example") != std::string::npos);
+    CHECK(got.find("x-frame-options: DENY") != std::string::npos);
+    const received_request seen = up.last();
+    CHECK(seen.target == "/v1/items?page=2");
+    CHECK(seen.header("host") == "internal.svc");
+    CHECK(seen.header("x-env") == "prod");
+    CHECK(eventually([&] { return shadow.requests() == 1; }));
+    CHECK(shadow.last().target == "/v1/items?page=2");
+
+    const std::string preflight =
+        h2c("-i -X OPTIONS -H 'origin: https://app.example' -H 'access-control-request-method: "
+            "PUT' '" +
+            url(gw.port(), "/api/items") + "'");
+    CAPTURE(preflight);
+    CHECK(preflight.starts_with("HTTP/2 204"));
+    CHECK(preflight.find("access-control-allow-methods: GET, PUT") != std::string::npos);
+    CHECK(preflight.find("access-control-max-age: 600") != std::string::npos);
+
+    // The CRS on an SQL injection: denied on that stream, before the upstream.
+    const std::size_t before = up.requests();
+    const std::string denied = h2c("-i -H 'user-agent: Mozilla/5.0' -H 'accept: text/html' '" +
+                                   url(gw.port(), "/api/search?q=1%27%20OR%20%271%27%3D%271") +
+                                   "'");
+    CAPTURE(denied);
+    CHECK(denied.starts_with("HTTP/2 403"));
+    CHECK(up.requests() == before);
+    // The rules saw the Host :authority stands for (no "missing Host" anomaly).
+    std::string waf_log;
+    CHECK(eventually([&] {
+      std::ifstream in(dir.path + "/waf.log");
+      waf_log.assign(std::istreambuf_iterator<char>(in), {});
+      return waf_log.find("942100") != std::string::npos;
+    }));
+    CAPTURE(waf_log);
+    CHECK(waf_log.find("920280") == std::string::npos);
+  }
+
   TEST_CASE("response trailers from a chunked HTTP/1.1 upstream reach an h2 client") {
     test_upstream up(
         answer_raw("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ntrailer: x-sum\r\n\r\n"

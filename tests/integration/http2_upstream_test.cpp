@@ -345,4 +345,46 @@ TEST_SUITE("http2 upstream") {
     // The reset ended the stream, not the connection: both went over one.
     CHECK(first_series(outer.server(), "gateway_upstream_endpoint_connections") == 1);
   }
+
+  TEST_CASE("request trailers from an h2 client go on to h2 and HTTP/1.1 upstreams") {
+    auto send = [](std::uint16_t port, const std::string& length) {
+      std::string out = run(std::string(GATEWAY_TEST_PYTHON) +
+                            " " GATEWAY_TEST_SUPPORT_DIR "/h2_attack.py trailers " +
+                            std::to_string(port) + " /t " + length + " 2>&1");
+      while (!out.empty() && out.back() == '\n')
+        out.pop_back();
+      return out;
+    };
+    h2_upstream up("echo");
+    running_gateway to_h2(load_on_loopback(h2c_route_yaml(up.port())));
+    for (const char* length : {"known", "unknown"}) {
+      CAPTURE(length);
+      const std::string got = send(to_h2.port(), length);
+      CAPTURE(got);
+      CHECK(got.starts_with("status 200 "));
+      CHECK(has(got, "\"body\": \"hello\""));
+      CHECK(has(got, "\"trailers\": [[\"x-req-sum\", \"42\"]]"));
+    }
+    // HTTP/1.1 carries trailers in a chunked body, which a body of unknown
+    // length becomes.
+    test_upstream origin(echo);
+    running_gateway to_h1(load_on_loopback(app_route_yaml(origin.port())));
+    CHECK(send(to_h1.port(), "unknown").starts_with("status 200 "));
+    const received_request seen = origin.last();
+    CHECK(seen.body == "hello");
+    CHECK(seen.chunked);
+    CHECK(has(seen.trailers, "x-req-sum: 42"));
+  }
+
+  TEST_CASE("an h2 upstream's trailers reach an HTTP/1.1 client in a chunked response") {
+    test_upstream origin(
+        answer_raw("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ntrailer: x-sum\r\n\r\n"
+                   "5\r\nhello\r\n0\r\nX-Sum: 42\r\n\r\n"));
+    running_gateway inner(load_on_loopback(app_route_yaml(origin.port())));
+    running_gateway outer(load_on_loopback(h2c_route_yaml(inner.port())));
+    const std::string got = run("curl -sS --max-time 30 --raw -i '" + url(outer.port(), "/t") + "'");
+    CAPTURE(got);
+    CHECK(has(got, "transfer-encoding: chunked"));
+    CHECK(has(got, "5\r\nhello\r\n0\r\nx-sum: 42\r\n\r\n"));
+  }
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""HTTP/2 attacks played with raw frames against a gateway on 127.0.0.1.
+"""HTTP/2 attacks (and cases clients cannot make) played with raw frames
+against a gateway on 127.0.0.1.
 
 Each command prints what the gateway did, one word and a detail, for the
 C++ test that runs it (tests/integration/http2_test.cpp):
@@ -14,6 +15,9 @@ C++ test that runs it (tests/integration/http2_test.cpp):
   graceful PORT PATH       asks for PATH, then reports the GOAWAY and the
                            answer in the order they came, until it has both
                            or the connection ends (a stop meanwhile)
+  trailers PORT PATH LENGTH  a POST of "hello" ending with trailers
+                           x-req-sum: 42 (with content-length 5 when LENGTH
+                           is "known"); prints the status and the body
 """
 import socket
 import struct
@@ -35,8 +39,8 @@ def settings(**values):
     return frame(4, 0, 0, b"".join(struct.pack(">HI", codes[k], v) for k, v in values.items()))
 
 
-def request_block(encoder, path, port, extra=()):
-    fields = [(":method", "GET"), (":path", path), (":scheme", "http"),
+def request_block(encoder, path, port, extra=(), method="GET"):
+    fields = [(":method", method), (":path", path), (":scheme", "http"),
               (":authority", "127.0.0.1:%d" % port)] + list(extra)
     return encoder.encode(fields)
 
@@ -255,6 +259,32 @@ def graceful(port, path):
     return ", ".join(seen)
 
 
+def trailers(port, path, length):
+    s = connect(port)
+    enc = hpack.Encoder()
+    extra = [("content-length", "5")] if length == "known" else []
+    s.sendall(frame(1, 0x4, 1, request_block(enc, path, port, extra, "POST"))  # END_HEADERS
+              + frame(0, 0, 1, b"hello")
+              + frame(1, 0x5, 1, enc.encode([("x-req-sum", "42")])))  # trailers, END_STREAM
+    r = reader(s)
+    dec = hpack.Decoder()
+    status, body = None, b""
+    for kind, flags, stream, payload in r.frames(DEADLINE):
+        if kind == 1 and stream == 1 and status is None:
+            status = dict(dec.decode(payload)).get(":status")
+        elif kind == 1 and stream == 1:
+            dec.decode(payload)
+        if kind == 0 and stream == 1:
+            body += payload
+        if kind in (0, 1) and stream == 1 and flags & 1:
+            break
+        if kind == 3 and stream == 1:
+            return "rst %d" % int.from_bytes(payload, "big")
+        if kind is None:
+            return payload.decode()
+    return "status %s %s" % (status, body.decode(errors="replace"))
+
+
 def main():
     cmd, port = sys.argv[1], int(sys.argv[2])
     arg = sys.argv[3] if len(sys.argv) > 3 else ""
@@ -266,6 +296,7 @@ def main():
         "ping-flood": lambda: ping_flood(port, int(arg)),
         "control-flood": lambda: control_flood(port, arg, int(sys.argv[4])),
         "graceful": lambda: graceful(port, arg),
+        "trailers": lambda: trailers(port, arg, sys.argv[4]),
     }[cmd]()
     print(result)
 
