@@ -206,8 +206,8 @@ struct h2_session::h2_stream final : downstream, std::enable_shared_from_this<h2
   std::size_t head_bytes = 0;
   int refused = 0;  // the status to answer instead of serving (431, 400)
 
-  std::string body_in;  // request body not yet released
-  owned_fields trailers_in;  // the request's trailers, if any
+  std::string body_in;                           // request body not yet released
+  owned_fields trailers_in;                      // the request's trailers, if any
   std::vector<http::header> trailers_in_fields;  // views of trailers_in
   std::size_t peeked = 0;
   std::size_t unconsumed = 0;  // received bytes the client's window still counts

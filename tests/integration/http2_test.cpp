@@ -203,9 +203,10 @@ TEST_SUITE("http2") {
         "  ruleSet: {crs: {paranoiaLevel: 1}}\n  log: {path: " +
         dir.path + "/waf.log, format: JSON}\n";
     running_gateway gw(load_on_loopback(yaml));
-    const std::string got = h2c("-i -H 'origin: https://app.example' -H 'user-agent: Mozilla/5.0' "
-                                "-H 'accept: text/html' '" +
-                                url(gw.port(), "/api/items?page=2") + "'");
+    const std::string got =
+        h2c("-i -H 'origin: https://app.example' -H 'user-agent: Mozilla/5.0' "
+            "-H 'accept: text/html' '" +
+            url(gw.port(), "/api/items?page=2") + "'");
     CAPTURE(got);
     CHECK(got.starts_with("HTTP/2 200"));
     CHECK(got.find("access-control-allow-origin: https://app.example") != std::string::npos);
@@ -228,9 +229,9 @@ TEST_SUITE("http2") {
 
     // The CRS on an SQL injection: denied on that stream, before the upstream.
     const std::size_t before = up.requests();
-    const std::string denied = h2c("-i -H 'user-agent: Mozilla/5.0' -H 'accept: text/html' '" +
-                                   url(gw.port(), "/api/search?q=1%27%20OR%20%271%27%3D%271") +
-                                   "'");
+    const std::string denied =
+        h2c("-i -H 'user-agent: Mozilla/5.0' -H 'accept: text/html' '" +
+            url(gw.port(), "/api/search?q=1%27%20OR%20%271%27%3D%271") + "'");
     CAPTURE(denied);
     CHECK(denied.starts_with("HTTP/2 403"));
     CHECK(up.requests() == before);

@@ -382,7 +382,8 @@ TEST_SUITE("http2 upstream") {
                    "5\r\nhello\r\n0\r\nX-Sum: 42\r\n\r\n"));
     running_gateway inner(load_on_loopback(app_route_yaml(origin.port())));
     running_gateway outer(load_on_loopback(h2c_route_yaml(inner.port())));
-    const std::string got = run("curl -sS --max-time 30 --raw -i '" + url(outer.port(), "/t") + "'");
+    const std::string got =
+        run("curl -sS --max-time 30 --raw -i '" + url(outer.port(), "/t") + "'");
     CAPTURE(got);
     CHECK(has(got, "transfer-encoding: chunked"));
     CHECK(has(got, "5\r\nhello\r\n0\r\nx-sum: 42\r\n\r\n"));
