@@ -59,10 +59,10 @@ struct listener_tls_config {
   // ones ("TLS_AES_128_GCM_SHA256"); empty: AEAD suites with forward secrecy.
   std::vector<std::string> ciphers;
   std::vector<std::string> groups;  // key exchange ("X25519", "P-256"); empty: defaults
-  std::vector<std::string> signature_algorithms;  // empty: OpenSSL's defaults
-  std::vector<std::string> alpn = {"http/1.1"};   // offered protocols, most preferred first
-  bool session_tickets = true;                    // stateless resumption
-  bool session_cache = true;                      // stateful resumption (session IDs)
+  std::vector<std::string> signature_algorithms;       // empty: OpenSSL's defaults
+  std::vector<std::string> alpn = {"h2", "http/1.1"};  // offered protocols, most preferred first
+  bool session_tickets = true;                         // stateless resumption
+  bool session_cache = true;                           // stateful resumption (session IDs)
   std::chrono::seconds session_timeout{3600};
   std::optional<tls_client_validation> client_validation;  // empty: no client certificates
   // A handshake not done in this time is dropped (the connection closed).
@@ -109,6 +109,15 @@ struct request_normalization {
   bool merge_slashes = true;  // "//" becomes "/" (disableMergeSlashes: false)
 };
 
+// What a listener announces to HTTP/2 clients (ClientTrafficPolicy http2).
+// Windows bound what a client may send ahead of the upstream taking it.
+struct listener_http2_config {
+  std::uint32_t max_concurrent_streams = 100;         // 1 to 2^31-1
+  std::uint32_t initial_stream_window = 65535;        // bytes per stream, 65535 to 2^31-1
+  std::uint32_t initial_connection_window = 1 << 20;  // bytes per connection, 65535 to 2^31-1
+  bool operator==(const listener_http2_config&) const = default;
+};
+
 // One listener: where it binds, what Gateway API logic sees, and its routes.
 struct listener_config {
   std::string name;  // "namespace/gateway/listener" when loaded from YAML
@@ -127,6 +136,7 @@ struct listener_config {
   std::optional<listener_tls_config> tls;  // set: HTTPS (TLS terminated here)
   client_cert_forwarding forward_client_cert;
   request_normalization normalization;
+  listener_http2_config http2;
 };
 
 // One Gateway API status condition ("Accepted", "ResolvedRefs"), as the

@@ -362,6 +362,12 @@ std::string to_json(const gateway_config& config) {
         .field("escaped_slashes", slashes[static_cast<int>(n.escaped_slashes_action)])
         .field("merge_slashes", n.merge_slashes)
         .end_object();
+    w.key("http2")
+        .begin_object()
+        .field("max_concurrent_streams", l.http2.max_concurrent_streams)
+        .field("initial_stream_window", l.http2.initial_stream_window)
+        .field("initial_connection_window", l.http2.initial_connection_window)
+        .end_object();
     write_listener_tls(w, l);
     write_filter_names(w, l.filters);
     w.key("routes").begin_array();

@@ -6,6 +6,8 @@
 
 #include <gateway/error.hpp>
 
+#include <charconv>
+
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
@@ -389,9 +391,59 @@ void read_forward_client_cert(document_reader& doc, const YAML::Node& h, client_
   out.forward_client_cert = f;
 }
 
+// A Kubernetes quantity of bytes ("65536", "64Ki", "1Mi") in [min, max];
+// nullopt (and an error at `path`) otherwise.
+std::optional<std::uint64_t> byte_quantity(document_reader& doc, const YAML::Node& n,
+                                           const std::string& path, std::uint64_t min,
+                                           std::uint64_t max) {
+  const std::string text = n.IsScalar() ? n.Scalar() : "";
+  std::uint64_t value = 0;
+  const auto r = std::from_chars(text.data(), text.data() + text.size(), value);
+  const std::string_view unit(r.ptr, static_cast<std::size_t>(text.data() + text.size() - r.ptr));
+  static constexpr std::pair<std::string_view, std::uint64_t> units[] = {
+      {"", 1},           {"k", 1000},        {"M", 1000000},
+      {"G", 1000000000}, {"Ki", 1ull << 10}, {"Mi", 1ull << 20},
+      {"Gi", 1ull << 30}};
+  std::uint64_t scale = 0;
+  for (const auto& [name, factor] : units)
+    if (unit == name) scale = factor;
+  if (r.ec != std::errc() || r.ptr == text.data() || scale == 0 || value > max / scale ||
+      value * scale < min) {
+    doc.fail(n, path,
+             "'" + text + "' is not a byte quantity from " + std::to_string(min) + " to " +
+                 std::to_string(max) + " (a number, or one with Ki, Mi, Gi, k, M or G)");
+    return std::nullopt;
+  }
+  return value * scale;
+}
+
+// ClientTrafficPolicy http2: what HTTP/2 clients are told in SETTINGS.
+void read_http2(document_reader& doc, const YAML::Node& h, policy_doc& p) {
+  const std::string path = "spec.http2";
+  if (!doc.is_map(h, path)) return;
+  doc.check_keys(h, path,
+                 {"initialStreamWindowSize", "initialConnectionWindowSize", "maxConcurrentStreams",
+                  "onInvalidMessage"});
+  listener_http2_config c;
+  constexpr std::uint64_t max_window = (1ull << 31) - 1;
+  if (YAML::Node n = h["initialStreamWindowSize"]; n.IsDefined())
+    if (auto v = byte_quantity(doc, n, path + ".initialStreamWindowSize", 65535, max_window))
+      c.initial_stream_window = static_cast<std::uint32_t>(*v);
+  if (YAML::Node n = h["initialConnectionWindowSize"]; n.IsDefined())
+    if (auto v = byte_quantity(doc, n, path + ".initialConnectionWindowSize", 65535, max_window))
+      c.initial_connection_window = static_cast<std::uint32_t>(*v);
+  if (auto n = doc.int_at(h, "maxConcurrentStreams", path, false, 1, 2147483647))
+    c.max_concurrent_streams = static_cast<std::uint32_t>(*n);
+  // A malformed request ends its stream, never the connection of others.
+  if (auto v = doc.string_at(h, "onInvalidMessage", path, false))
+    doc.one_of(h["onInvalidMessage"], path + ".onInvalidMessage", *v, {"TerminateStream"});
+  p.http2 = c;
+}
+
 void build_client_traffic(document_reader& doc, policy_doc& p) {
-  doc.check_keys(p.spec, "spec",
-                 {"targetRef", "targetRefs", "clientIPDetection", "tls", "headers", "path"});
+  doc.check_keys(
+      p.spec, "spec",
+      {"targetRef", "targetRefs", "clientIPDetection", "tls", "headers", "path", "http2"});
   for (const target_ref& t : p.targets)
     if (t.kind != "Gateway")
       doc.fail(p.spec, "spec.targetRefs",
@@ -402,6 +454,7 @@ void build_client_traffic(document_reader& doc, policy_doc& p) {
     if (h.IsMap()) read_underscores(doc, h, p);
   }
   if (YAML::Node n = p.spec["path"]; n.IsDefined()) read_path_settings(doc, n, p);
+  if (YAML::Node n = p.spec["http2"]; n.IsDefined()) read_http2(doc, n, p);
   YAML::Node d = p.spec["clientIPDetection"];
   if (!d.IsDefined() || !doc.is_map(d, "spec.clientIPDetection")) return;
   doc.check_keys(d, "spec.clientIPDetection", {"xForwardedFor"});

@@ -64,6 +64,8 @@ struct policy_doc {
   std::optional<std::uint32_t> xff_trusted_hops;
   // ClientTrafficPolicy tls and headers.xForwardedClientCert.
   client_tls_settings client_tls;
+  // ClientTrafficPolicy http2 (defaults for what is not set).
+  std::optional<listener_http2_config> http2;
   // ClientTrafficPolicy headers.withUnderscoresAction and path (defaults for what is not set).
   std::optional<request_normalization> normalization;
   // BackendTrafficPolicy loadBalancer, healthCheck, circuitBreaker, retry, timeout.

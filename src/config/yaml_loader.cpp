@@ -533,6 +533,7 @@ class loader {
           lc.xff_trusted_hops = *client_policy->xff_trusted_hops;
         if (client_policy && client_policy->normalization)
           lc.normalization = *client_policy->normalization;
+        if (client_policy && client_policy->http2) lc.http2 = *client_policy->http2;
         apply_listener_tls(*g, l, client_policy, lc);
         points.push_back({g, &l, out_.listeners.size()});
         out_.listeners.push_back(std::move(lc));

@@ -87,7 +87,7 @@ struct h2_session::h2_stream final : downstream, std::enable_shared_from_this<h2
   }
   // body_in never reallocates while the pipeline holds views of it: it has
   // room for the budget and a full window beyond it.
-  void keep_room() { body_in.reserve(budget + http2::settings{}.initial_stream_window + 1); }
+  void keep_room() { body_in.reserve(budget + session.window_ + 1); }
   void start_response(const response_start& r) override {
     head_status = r.status;
     head_bodyless = r.bodyless;
@@ -228,11 +228,21 @@ struct h2_session::h2_stream final : downstream, std::enable_shared_from_this<h2
   std::vector<http::header> trailers_out;  // views of trailers_owned
 };
 
+namespace {
+// What the codec announces: the listener's settings, our defences.
+http2::settings settings_of(const listener_http2_config& c) {
+  http2::settings s;
+  s.max_concurrent_streams = c.max_concurrent_streams;
+  s.initial_stream_window = c.initial_stream_window;
+  s.initial_connection_window = c.initial_connection_window;
+  return s;
+}
+}  // namespace
+
 h2_session::h2_session(connection& owner)
     : conn_(owner),
-      // The defaults of http2::settings for every listener until
-      // ClientTrafficPolicy's http2 block is read (issue 18).
-      codec_(*this, http2::settings{}),
+      window_(owner.listener->config.http2.initial_stream_window),
+      codec_(*this, settings_of(owner.listener->config.http2)),
       wake_writer_(owner.client_.executor()),
       done_(owner.client_.executor()) {}
 

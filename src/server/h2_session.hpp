@@ -55,6 +55,7 @@ class h2_session final : public http2::codec_events {
   void note_idle() noexcept;
 
   connection& conn_;
+  std::uint32_t window_;  // the stream window announced: what a client may send unasked
   http2::server_codec codec_;
   std::map<std::int32_t, std::shared_ptr<h2_stream>> streams_;  // open in the codec
   std::size_t serving_ = 0;                                     // stream coroutines still running

@@ -215,6 +215,12 @@ std::shared_ptr<snapshot> snapshot::build(gateway_config config) {
       problems.push_back(where + ": bind address '" + l.bind_address + "' is not an IP address");
     if (l.limits.max_request_line == 0 || l.limits.max_request_head < l.limits.max_request_line)
       problems.push_back(where + ": max_request_head must be >= max_request_line > 0");
+    constexpr std::uint32_t max_window = 0x7fffffff;
+    if (l.http2.max_concurrent_streams == 0 || l.http2.max_concurrent_streams > max_window)
+      problems.push_back(where + ": http2.max_concurrent_streams must be 1 to 2^31-1");
+    if (l.http2.initial_stream_window < 65535 || l.http2.initial_stream_window > max_window ||
+        l.http2.initial_connection_window < 65535 || l.http2.initial_connection_window > max_window)
+      problems.push_back(where + ": http2 windows must be 65535 to 2^31-1 bytes");
     // A listener hostname narrows what its routes serve, as in the Gateway API;
     // the loader has done it for YAML, a config built in code gets it here.
     if (!l.hostname.empty()) {

@@ -130,6 +130,49 @@ TEST_SUITE("http2") {
     CHECK(up.connections() > 1);
   }
 
+  TEST_CASE("ClientTrafficPolicy http2 sets what clients are told, and they keep to it") {
+    test_upstream up(echo);
+    running_gateway gw(load_on_loopback(
+        app_route_yaml(up.port()) +
+        "---\napiVersion: gateway.envoyproxy.io/v1alpha1\nkind: ClientTrafficPolicy\n"
+        "metadata: {name: client}\nspec:\n  targetRefs: [{group: gateway.networking.k8s.io, "
+        "kind: Gateway, name: web}]\n  http2: {maxConcurrentStreams: 3, initialStreamWindowSize: "
+        "128Ki, initialConnectionWindowSize: 2Mi}\n"));
+    int status = 0;
+    const std::string seen = run("nghttp -v '" + url(gw.port(), "/s") + "'", &status);
+    CAPTURE(seen);
+    CHECK(status == 0);
+    CHECK(seen.find("[SETTINGS_MAX_CONCURRENT_STREAMS(0x03):3]") != std::string::npos);
+    CHECK(seen.find("[SETTINGS_INITIAL_WINDOW_SIZE(0x04):131072]") != std::string::npos);
+    // The connection window opens from the protocol's 65535 to 2 MiB.
+    CHECK(seen.find("(window_size_increment=" + std::to_string(2 * 1024 * 1024 - 65535) + ")") !=
+          std::string::npos);
+    // Streams over the limit (a client may send them before it has our
+    // SETTINGS) are refused, not served: nghttp2 enforces what we announce.
+    const std::string load =
+        run("h2load -n 30 -c 1 -m 10 '" + url(gw.port(), "/s") + "' 2>&1", &status);
+    CAPTURE(load);
+    CHECK(load.find("30 done") != std::string::npos);
+    const std::size_t at = load.find(" succeeded");
+    REQUIRE(at != std::string::npos);
+    const std::size_t from = load.rfind(' ', at - 1) + 1;
+    const int succeeded = std::stoi(load.substr(from, at - from));
+    CHECK(succeeded >= 3);
+    // Only the served streams reached the upstream (after the nghttp one above).
+    CHECK(eventually([&] { return up.requests() == static_cast<std::size_t>(succeeded) + 1; }));
+
+    // The same settings from C++ are checked when the server is made.
+    auto cfg = proxy_config({up.port()});
+    cfg.listeners[0].http2.initial_stream_window = 1000;
+    std::string why;
+    try {
+      gateway::server refused(cfg, {});
+    } catch (const gateway::error& e) {
+      why = e.what();
+    }
+    CHECK(why.find("http2 windows must be 65535 to 2^31-1 bytes") != std::string::npos);
+  }
+
   TEST_CASE("filters, redirects and the gateway's own answers per stream") {
     test_upstream up(echo);
     running_gateway gw(load_on_loopback(app_route_yaml(

@@ -215,19 +215,38 @@ TEST_SUITE("tls termination") {
     CHECK(fine.connected());
   }
 
-  TEST_CASE("ALPN negotiates http/1.1 and refuses a client that speaks only h2") {
+  TEST_CASE("ALPN prefers h2, serves http/1.1 to who asks, and refuses other protocols") {
     test_pki pki;
     test_upstream up;
-    running_gateway gw(load_on_loopback(https_gateway(https_listener("cert"), up.port()) +
-                                        tls_secret_yaml(pki, "cert", "server")));
+    const std::string base =
+        https_gateway(https_listener("cert"), up.port()) + tls_secret_yaml(pki, "cert", "server");
+    {
+      running_gateway gw(load_on_loopback(base));
+      const std::uint16_t port = https_port(gw);
+      tls_client both(port, {.alpn = {"h2", "http/1.1"}});
+      REQUIRE(both.connected());
+      CHECK(both.alpn() == "h2");
+      tls_client h1(port, {.alpn = {"http/1.1"}});
+      REQUIRE(h1.connected());
+      CHECK(h1.alpn() == "http/1.1");
+      CHECK(h1.exchange(get_request("x")).starts_with("HTTP/1.1 200"));
+      tls_client none(port, {});
+      REQUIRE(none.connected());
+      CHECK(none.alpn().empty());
+      CHECK(none.exchange(get_request("x")).starts_with("HTTP/1.1 200"));
+      tls_client other(port, {.alpn = {"spdy/3.1"}});
+      CHECK_FALSE(other.connected());
+    }
+    // A listener that offers only http/1.1 refuses a client that speaks only h2.
+    running_gateway gw(load_on_loopback(
+        base +
+        "---\napiVersion: gateway.envoyproxy.io/v1alpha1\nkind: ClientTrafficPolicy\n"
+        "metadata: {name: client}\nspec:\n  targetRefs: [{group: gateway.networking.k8s.io, "
+        "kind: Gateway, name: web}]\n  tls: {alpnProtocols: [http/1.1]}\n"));
     const std::uint16_t port = https_port(gw);
     tls_client both(port, {.alpn = {"h2", "http/1.1"}});
     REQUIRE(both.connected());
     CHECK(both.alpn() == "http/1.1");
-    CHECK(both.exchange(get_request("x")).starts_with("HTTP/1.1 200"));
-    tls_client none(port, {});
-    REQUIRE(none.connected());
-    CHECK(none.alpn().empty());
     tls_client h2(port, {.alpn = {"h2"}});
     CHECK_FALSE(h2.connected());
   }

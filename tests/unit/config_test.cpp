@@ -62,6 +62,47 @@ std::string load_error(const std::string& text) {
 }  // namespace
 
 TEST_SUITE("config") {
+  TEST_CASE("ClientTrafficPolicy http2: what clients are told, in quantities") {
+    auto policy = [](const std::string& http2) {
+      return base +
+             "---\napiVersion: gateway.envoyproxy.io/v1alpha1\nkind: ClientTrafficPolicy\n"
+             "metadata: {name: c}\nspec:\n  targetRefs: [{group: gateway.networking.k8s.io, "
+             "kind: Gateway, name: web}]\n  http2: " +
+             http2 + "\n";
+    };
+    const listener_http2_config defaults = load_yaml(base, "gw.yaml").listeners.at(0).http2;
+    CHECK(defaults.max_concurrent_streams == 100);
+    CHECK(defaults.initial_stream_window == 65535);
+    CHECK(defaults.initial_connection_window == 1u << 20);
+    auto cfg = load_yaml(policy("{maxConcurrentStreams: 250, initialStreamWindowSize: 256Ki, "
+                                "initialConnectionWindowSize: 16Mi}"),
+                         "gw.yaml");
+    const listener_http2_config& h = cfg.listeners.at(0).http2;
+    CHECK(h.max_concurrent_streams == 250);
+    CHECK(h.initial_stream_window == 256 * 1024);
+    CHECK(h.initial_connection_window == 16 * 1024 * 1024);
+    CHECK(to_json(cfg).find("\"initial_stream_window\":262144") != std::string::npos);
+    // Plain numbers and decimal units; what is left out keeps its default.
+    cfg = load_yaml(policy("{initialStreamWindowSize: 100000, initialConnectionWindowSize: 2M}"),
+                    "gw.yaml");
+    CHECK(cfg.listeners.at(0).http2.initial_stream_window == 100000);
+    CHECK(cfg.listeners.at(0).http2.initial_connection_window == 2000000);
+    CHECK(cfg.listeners.at(0).http2.max_concurrent_streams == 100);
+
+    for (const auto& [bad, says] : std::vector<std::pair<std::string, std::string>>{
+             {"{initialStreamWindowSize: 1Ki}", "spec.http2.initialStreamWindowSize"},
+             {"{initialStreamWindowSize: 2Gi}", "from 65535 to 2147483647"},
+             {"{initialConnectionWindowSize: 64KB}", "spec.http2.initialConnectionWindowSize"},
+             {"{initialConnectionWindowSize: lots}", "not a byte quantity"},
+             {"{maxConcurrentStreams: 0}", "spec.http2.maxConcurrentStreams"},
+             {"{onInvalidMessage: TerminateConnection}", "TerminateStream"},
+             {"{maxFrameSize: 1}", "maxFrameSize"},
+         }) {
+      CAPTURE(bad);
+      CHECK(load_error(policy(bad)).find(says) != std::string::npos);
+    }
+  }
+
   TEST_CASE(
       "Gateway, HTTPRoute, Service and EndpointSlice load into listeners, routes and clusters") {
     auto cfg = load_yaml(with_route(R"(apiVersion: gateway.networking.k8s.io/v1
