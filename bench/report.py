@@ -40,8 +40,9 @@ names = {"small": "GET, 13-byte body", "16k": "GET, 16 KiB body", "post": "POST,
          "lb4": "GET, 13-byte body, least request over 4 endpoints",
          "https": "HTTPS GET, 13-byte body, keep-alive",
          "https-new": "HTTPS GET, 13-byte body, a new connection (full handshake) per request",
-         "h2": "HTTPS h2 GET, 13-byte body, many streams per connection (h2load)"}
-for scenario in ("small", "16k", "post", "lb4", "https", "https-new", "h2"):
+         "h2": "HTTPS h2 GET, 13-byte body, many streams per connection (h2load)",
+         "h2c-up": "GET, 13-byte body, HTTP/2 (h2c) to the upstream"}
+for scenario in ("small", "16k", "post", "lb4", "https", "https-new", "h2", "h2c-up"):
     if not any(s == scenario for s, _ in rows):
         continue
     print(f"## {names[scenario]}\n")
@@ -55,14 +56,21 @@ for scenario in ("small", "16k", "post", "lb4", "https", "https-new", "h2"):
               "ALPN with the TLS parameters below; nginx: `listen ... ssl http2`, HAProxy: "
               "`alpn h2`, gatewayd: `alpnProtocols: [h2, http/1.1]`; the upstream is reached over "
               "HTTP/1.1 keep-alive by all three. p50/p99 from h2load's per-request log.\n")
+    if scenario == "h2c-up":
+        print("wrk as above (HTTP/1.1 keep-alive) to the proxy, which reaches the upstream nginx "
+              "(`listen ... http2`, plain) over h2c with prior knowledge: HAProxy `server ... proto "
+              "h2`, gatewayd a Service port with `appProtocol: kubernetes.io/h2c`. nginx cannot "
+              "proxy to an HTTP/2 upstream (only gRPC), so the ratio is against HAProxy.\n")
     if scenario in ("https", "https-new"):
         print("Each proxy terminates TLS with the same ECDSA P-256 certificate, TLS 1.3 only, "
               "`TLS_AES_128_GCM_SHA256`, X25519; the upstream is plain HTTP as above."
               + (" wrk sends `Connection: close`, so every request pays a full handshake "
                  "(wrk does not resume sessions)." if scenario == "https-new" else "") + "\n")
-    print("| target | requests/s | range over runs | vs nginx | p50 ms | p99 ms | CPU ms / 1k req | non-2xx |")
+    versus = "haproxy" if scenario == "h2c-up" else "nginx"
+    print(f"| target | requests/s | range over runs | vs {'HAProxy' if versus == 'haproxy' else 'nginx'} "
+          "| p50 ms | p99 ms | CPU ms / 1k req | non-2xx |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    base = rows.get((scenario, "nginx"))
+    base = rows.get((scenario, versus))
     base_rps = med([r["rps"] for r in base]) if base else None
     for target in ("upstream", "nginx", "haproxy", "gatewayd"):
         rs = rows.get((scenario, target))

@@ -388,4 +388,32 @@ TEST_SUITE("http2 upstream") {
     CHECK(has(got, "transfer-encoding: chunked"));
     CHECK(has(got, "5\r\nhello\r\n0\r\nx-sum: 42\r\n\r\n"));
   }
+
+  TEST_CASE("large bodies both ways through an HTTP/2 hop keep memory flat") {
+    constexpr std::uint64_t big = 256ull << 20;
+    constexpr std::uint64_t rss_bound = 48ull << 20;  // both gateways, for 2 x `big` moved
+    test_upstream origin([&](const received_request& r) {
+      response_plan p;
+      p.generated_bytes = big;
+      p.headers.push_back({"x-received-ok", r.digest.matches_pattern_of(big) ? "yes" : "no"});
+      return p;
+    });
+    // HTTP/1.1 in, h2c between the gateways, HTTP/1.1 to the origin.
+    running_gateway inner(load_on_loopback(app_route_yaml(origin.port())));
+    running_gateway outer(load_on_loopback(h2c_route_yaml(inner.port())));
+    REQUIRE(request(outer.port(), "HEAD / HTTP/1.1\r\nHost: a\r\n\r\n", true).status == 200);
+    REQUIRE(reset_peak_rss());
+    const std::uint64_t before = current_rss();
+    test_client c(outer.port());
+    REQUIRE(c.send("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: " + std::to_string(big) +
+                   "\r\n\r\n"));
+    REQUIRE(c.send_pattern(big, std::chrono::seconds(240)));
+    const client_response r = c.read_response(false, std::chrono::seconds(240));
+    REQUIRE(r.status == 200);
+    CHECK(r.header("x-received-ok") == "yes");
+    CHECK(r.digest.matches_pattern_of(big));
+    const std::uint64_t growth = peak_rss() - before;
+    MESSAGE("peak RSS growth while moving 2 x ", big >> 20, " MiB: ", growth >> 20, " MiB");
+    CHECK(growth < rss_bound);
+  }
 }
