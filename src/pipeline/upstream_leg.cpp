@@ -222,6 +222,15 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
     // meanwhile, and it is still to be reported below.
     const std::shared_ptr<endpoint_state> failed =
         on_h2_ ? h2_->conn->link().endpoint : upstream_->endpoint;
+    // A shared connection that said nothing at all while this try waited
+    // out its timeout is likely dead (an upstream that stopped reading, a
+    // path that drops packets): no new stream goes on it.
+    if (timed_out && on_h2_ && h2_->conn && h2_->conn->silent_since(sent_at)) {
+      worker_.log().log(log_level::warn, "upstream ", cs.config().name, " ", ep.name,
+                        ": HTTP/2 connection silent through a request's timeout, retired [request ",
+                        request_id(), "]");
+      h2_->conn->retire();
+    }
     const bool refused = on_h2_ && h2_->refused;
     const std::uint32_t reset_code = on_h2_ ? h2_->error : 0;
     upstream_.reset();

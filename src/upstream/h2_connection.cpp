@@ -263,6 +263,7 @@ asio::awaitable<void> h2_connection::read_loop(std::shared_ptr<h2_connection> ke
     auto [ec, n] = conn_->tls ? co_await conn_->tls->read_some(into)
                               : co_await conn_->socket.async_read_some(into, use_tuple);
     if (ec) break;
+    last_heard_ = steady_clock::now();
     const bool ok = codec_.receive(std::string_view(in_buf_.data(), n));
     signal();
     if (!ok || (!codec_.want_read() && !codec_.want_write())) break;

@@ -94,6 +94,10 @@ class h2_connection final : public std::enable_shared_from_this<h2_connection>,
   // Closes it now (streams under way fail).
   void close() noexcept;
 
+  // Whether nothing came from the upstream since `t` (no frame of any
+  // stream): a try that timed out on it then suspects the connection.
+  bool silent_since(steady_clock::time_point t) const noexcept { return last_heard_ < t; }
+
   upstream_connection& link() noexcept { return *conn_; }
   steady_clock::time_point idle_since{};
 
@@ -124,6 +128,7 @@ class h2_connection final : public std::enable_shared_from_this<h2_connection>,
   std::string in_buf_;
   std::string out_;  // frames on their way to the upstream
   asio::steady_timer wake_writer_;
+  steady_clock::time_point last_heard_{};  // the last read from the upstream
   bool retiring_ = false;
   bool dead_ = false;
 };

@@ -416,4 +416,19 @@ TEST_SUITE("http2 upstream") {
     MESSAGE("peak RSS growth while moving 2 x ", big >> 20, " MiB: ", growth >> 20, " MiB");
     CHECK(growth < rss_bound);
   }
+
+  TEST_CASE("a connection silent through a timeout takes no new stream") {
+    h2_upstream up("echo");
+    captured_log log;
+    auto gw = start_logged(
+        load_on_loopback(h2c_route_yaml(up.port(), "    timeouts: {request: 300ms}\n")), log);
+    CHECK(request(gw->port(), "GET /first HTTP/1.1\r\nhost: x\r\n\r\n").header("x-conn") == "1");
+    // The upstream stops reading the connection: this request times out...
+    CHECK(request(gw->port(), "GET /hang HTTP/1.1\r\nhost: x\r\n\r\n").status == 504);
+    CHECK(log.has("HTTP/2 connection silent through a request's timeout, retired"));
+    // ...and the next goes on a new connection instead of the silent one.
+    const client_response r = request(gw->port(), "GET /next HTTP/1.1\r\nhost: x\r\n\r\n");
+    CHECK(r.status == 200);
+    CHECK(r.header("x-conn") == "2");
+  }
 }

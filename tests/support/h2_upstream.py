@@ -9,6 +9,7 @@ unless the path or MODE says otherwise:
 
   /size/N        N bytes of the test pattern ((i * 31 + 7) & 0xff) as the body
   /trailers      the account, then trailers x-upstream-trailer: done
+  /hang          nothing more on this connection: it stops reading and answering
 
 MODE:
   echo           as above
@@ -21,6 +22,7 @@ import os
 import socket
 import sys
 import threading
+import time
 
 import h2.config
 import h2.connection
@@ -107,6 +109,8 @@ def serve(sock, number):
                         "authority": fields.get(":authority"), "scheme": fields.get(":scheme"),
                         "fields": [[n, v] for n, v in event.headers if not n.startswith(":")],
                         "body": b"", "trailers": [], "conn": number, "stream": sid}
+                    if fields.get(":path") == "/hang":
+                        time.sleep(120)  # killed with the server long before
                     if mode == "goaway-second" and streams_seen == 2:
                         conn.close_connection(error_code=h2.errors.ErrorCodes.NO_ERROR,
                                               last_stream_id=sid - 2)
