@@ -471,6 +471,9 @@ void stream::finish() noexcept {
             .count());
     worker_.stats(record_.series)
         .record(record_.status, record_.bytes_in, record_.bytes_out, micros);
+    ++worker_.protocols().downstream[request_.version_major == 2   ? 2
+                                     : request_.version_minor == 0 ? 0
+                                                                   : 1];
     if (worker_.access_log_enabled()) log_access(micros);
   }
   if (filters_.in_use()) filters_.finish();

@@ -175,6 +175,7 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
       active_upstream_ = upstream_.get();
       ++upstream_->requests;
     }
+    ++worker_.protocols().upstream[h2 ? 1 : 0];
     endpoint_active_ = cs.config().load_balancer.policy == lb_policy::least_request ? &ep : nullptr;
     if (endpoint_active_) endpoint_active_->active.fetch_add(1, std::memory_order_relaxed);
 

@@ -130,6 +130,20 @@ std::string prometheus_text(const std::vector<series_labels>& labels, const work
          "Upstream connections: carrying a request, or idle in a keep-alive pool.");
   simple(out, "gateway_upstream_connections", "state=\"active\"", total.upstream_active);
   simple(out, "gateway_upstream_connections", "state=\"idle\"", total.upstream_idle);
+  header(out, "gateway_downstream_requests_total", "counter",
+         "Requests from clients, by protocol.");
+  static constexpr const char* client_protocols[] = {
+      "protocol=\"HTTP/1.0\"", "protocol=\"HTTP/1.1\"", "protocol=\"HTTP/2\""};
+  for (std::size_t i = 0; i < total.protocols.downstream.size(); ++i)
+    simple(out, "gateway_downstream_requests_total", client_protocols[i],
+           total.protocols.downstream[i]);
+  header(out, "gateway_upstream_requests_total", "counter",
+         "Requests sent to upstreams (each try), by protocol.");
+  static constexpr const char* upstream_protocols[] = {"protocol=\"HTTP/1.1\"",
+                                                       "protocol=\"HTTP/2\""};
+  for (std::size_t i = 0; i < total.protocols.upstream.size(); ++i)
+    simple(out, "gateway_upstream_requests_total", upstream_protocols[i],
+           total.protocols.upstream[i]);
   header(out, "gateway_mirror_requests_total", "counter",
          "Mirrored request copies: answered, failed, or skipped (body not replayable, too many "
          "in flight).");

@@ -451,6 +451,7 @@ std::string server::impl::stats_text() {
     total.handshakes.failed += r.handshakes.failed;
     total.handshakes.timed_out += r.handshakes.timed_out;
     total.handshakes.refused += r.handshakes.refused;
+    total.protocols.add(r.protocols);
     ++g.workers_reporting;
   }
   g.config_version = shared.version.load();

@@ -75,12 +75,26 @@ struct handshake_counters {
   std::uint64_t refused = 0;  // closed unhandshaken: too many handshakes in progress
 };
 
+// Requests by protocol: from clients (HTTP/1.0, HTTP/1.1, HTTP/2), and tries
+// sent to upstreams (HTTP/1.1, HTTP/2).
+struct protocol_counters {
+  std::array<std::uint64_t, 3> downstream{};
+  std::array<std::uint64_t, 2> upstream{};
+  void add(const protocol_counters& o) noexcept {
+    for (std::size_t i = 0; i < downstream.size(); ++i)
+      downstream[i] += o.downstream[i];
+    for (std::size_t i = 0; i < upstream.size(); ++i)
+      upstream[i] += o.upstream[i];
+  }
+};
+
 struct worker_report {
   std::vector<series_stats> series;
   std::size_t upstream_active = 0;  // upstream connections carrying a request
   std::size_t upstream_idle = 0;    // pooled keep-alive connections
   std::uint64_t mirrors_sent = 0, mirrors_failed = 0, mirrors_skipped = 0;
   handshake_counters handshakes;
+  protocol_counters protocols;
 };
 
 }  // namespace gateway

@@ -178,6 +178,7 @@ worker_report worker::report() const {
   r.mirrors_failed = mirrors_.failed;
   r.mirrors_skipped = mirrors_.skipped;
   r.handshakes = handshakes_;
+  r.protocols = protocols_;
   return r;
 }
 

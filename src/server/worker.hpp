@@ -89,6 +89,7 @@ class worker {
   std::size_t upstream_active = 0;     // upstream connections carrying a request now
   std::size_t pending_handshakes = 0;  // TLS handshakes in progress
   handshake_counters& handshakes() noexcept { return handshakes_; }
+  protocol_counters& protocols() noexcept { return protocols_; }
   bool access_log_enabled() const noexcept { return shared_.access_log != nullptr; }
   // Formats `r` into this worker's batch; full batches go to the writer.
   void log_request(const access_record& r);
@@ -123,6 +124,7 @@ class worker {
   connection_pool pool_;
   mirror_counters mirrors_;
   handshake_counters handshakes_;
+  protocol_counters protocols_;
   std::vector<series_stats> stats_;
   std::string log_batch_;
   std::shared_ptr<const snapshot> snapshot_;

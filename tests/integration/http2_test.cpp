@@ -333,6 +333,10 @@ TEST_SUITE("http2") {
     CHECK(log.find("HTTP/2 GET /one 200\n") != std::string::npos);
     CHECK(log.find("HTTP/2 GET /two 200\n") != std::string::npos);
     CHECK(log.find("HTTP/1.1 GET /three 200\n") != std::string::npos);
+    CHECK(metric(gw, "gateway_downstream_requests_total{protocol=\"HTTP/2\"}") == 2);
+    CHECK(metric(gw, "gateway_downstream_requests_total{protocol=\"HTTP/1.1\"}") == 1);
+    CHECK(metric(gw, "gateway_upstream_requests_total{protocol=\"HTTP/1.1\"}") == 3);
+    CHECK(metric(gw, "gateway_upstream_requests_total{protocol=\"HTTP/2\"}") == 0);
   }
 
   TEST_CASE("a graceful stop sends GOAWAY and lets the open stream finish") {

@@ -209,6 +209,11 @@ TEST_SUITE("http2 upstream") {
     REQUIRE(r.status == 200);
     CHECK(has(r.body, "\"body\": \"once more\""));
     CHECK(r.header("x-stream") == "3");  // stream 1 was refused
+    // Two tries went upstream over HTTP/2, for one request from an HTTP/1.1 client.
+    CHECK(metric(gw.server(), "gateway_upstream_requests_total{protocol=\"HTTP/2\"}") == 2);
+    CHECK(eventually([&] {  // counted when the request ends, just after its answer
+      return metric(gw.server(), "gateway_downstream_requests_total{protocol=\"HTTP/1.1\"}") == 1;
+    }));
   }
 
   TEST_CASE("through two gateways: h2 in, h2c between, HTTP/1.1 out, and back") {
