@@ -235,16 +235,19 @@ class loader {
       return unresolved{"BackendNotFound", "Service " + what + " has no port " +
                                                (b.port_name.empty() ? std::to_string(b.port)
                                                                     : "named " + b.port_name)};
-    // What the port speaks (Gateway API GEP-1911): HTTP/1.1 unless it says h2c.
+    // What the port speaks (Gateway API GEP-1911): HTTP/1.1 unless it says
+    // HTTP/2, in plain text (h2c) or over TLS (h2, which a BackendTLSPolicy configures).
     upstream_protocol protocol = upstream_protocol::http1;
-    if (sp->app_protocol == "kubernetes.io/h2c")
+    const bool h2_over_tls = sp->app_protocol == "kubernetes.io/h2";
+    if (sp->app_protocol == "kubernetes.io/h2c" || h2_over_tls)
       protocol = upstream_protocol::http2;
     else if (!sp->app_protocol.empty() && sp->app_protocol != "http" && sp->app_protocol != "https")
       return unresolved{"UnsupportedProtocol",
                         "Service " + what + " port " + std::to_string(sp->port) +
                             " has appProtocol '" + sp->app_protocol +
                             "', which the gateway does not speak (HTTP/1.1: none, 'http' or "
-                            "'https'; HTTP/2: 'kubernetes.io/h2c')"};
+                            "'https'; HTTP/2: 'kubernetes.io/h2c', or 'kubernetes.io/h2' with a "
+                            "BackendTLSPolicy)"};
     // A different connect timeout (an Ingress annotation) makes a cluster of its own.
     std::string key = what + ":" + std::to_string(sp->port);
     if (connect_timeout.count() > 0)
@@ -259,6 +262,11 @@ class loader {
     if (own) settings->upstream->apply(c);
     if (connect_timeout.count() > 0) c.connect_timeout = connect_timeout;
     apply_backend_tls("", "Service", b.ns, b.name, sp->name, c);
+    if (h2_over_tls && !c.tls.enabled)
+      return unresolved{"UnsupportedProtocol",
+                        "Service " + what + " port " + std::to_string(sp->port) +
+                            " has appProtocol 'kubernetes.io/h2' (HTTP/2 over TLS) but no "
+                            "BackendTLSPolicy covers it"};
     if (!svc->external_name.empty())  // ExternalName: the name, on the Service's port
       c.endpoints.push_back({svc->external_name, sp->port, 1});
     for (const auto& slice : slices_) {

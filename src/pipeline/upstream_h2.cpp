@@ -14,6 +14,22 @@ using namespace std::string_view_literals;
 
 namespace {
 constexpr std::size_t stream_buffer_limit = 64 * 1024;  // request body waiting in the call
+
+// Whether a TE value lists "trailers" (a comma-separated list, any case).
+bool lists_trailers(std::string_view value) noexcept {
+  while (!value.empty()) {
+    const std::size_t comma = value.find(',');
+    std::string_view item = value.substr(0, comma);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t'))
+      item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t'))
+      item.remove_suffix(1);
+    if (http::iequals(item, "trailers")) return true;
+    if (comma == std::string_view::npos) break;
+    value.remove_prefix(comma + 1);
+  }
+  return false;
+}
 }  // namespace
 
 bool stream::begin_h2(bool has_body) {
@@ -28,6 +44,13 @@ bool stream::begin_h2(bool has_body) {
     }
     h2_fields_.push_back(h);
   }
+  // The one connection-specific field HTTP/2 allows (RFC 9113 §8.2.2): a
+  // client that takes trailers (gRPC's) says so to the upstream too.
+  for (const http::header& h : request_.headers)
+    if (http::iequals(h.name, "te") && lists_trailers(h.value)) {
+      h2_fields_.push_back({"te"sv, "trailers"sv});
+      break;
+    }
   if (has_body && !request_chunked_) {
     const auto r = std::to_chars(h2_length_, h2_length_ + sizeof h2_length_, request_length_);
     h2_fields_.push_back(

@@ -113,6 +113,21 @@ TEST_SUITE("http2 upstream") {
     CHECK(r.header("via") == "2 gateway");
     CHECK(r.header("x-stream") == "1");
 
+    // Connection-specific fields stay behind (RFC 9113 §8.2.2), but a
+    // client that takes trailers says so upstream.
+    r = request(gw.port(),
+                "GET /te HTTP/1.1\r\nhost: x\r\nte: trailers\r\nconnection: te, "
+                "x-hop\r\nx-hop: 1\r\nkeep-alive: timeout=5\r\nproxy-connection: "
+                "keep-alive\r\nx-end: 1\r\n\r\n");
+    CAPTURE(r.body);
+    CHECK(has(r.body, "[\"te\", \"trailers\"]"));
+    CHECK(has(r.body, "[\"x-end\", \"1\"]"));
+    for (const char* gone :
+         {"\"connection\"", "\"x-hop\"", "\"keep-alive\"", "\"proxy-connection\""})
+      CHECK(!has(r.body, gone));
+    r = request(gw.port(), "GET /te HTTP/1.1\r\nhost: x\r\nte: gzip\r\nconnection: te\r\n\r\n");
+    CHECK(!has(r.body, "\"te\""));
+
     // A known length goes on as content-length; a chunked body as DATA of
     // unknown length, its trailers as a trailing HEADERS frame.
     r = request(gw.port(), post(gw.port(), "/p", "hello there"));

@@ -80,6 +80,23 @@ TEST_SUITE("upstream config") {
     CHECK(cluster_of(h2c, 0).protocol == upstream_protocol::http2);
     CHECK(to_json(h2c).find("\"protocol\":\"http2\"") != std::string::npos);
 
+    // kubernetes.io/h2 is HTTP/2 over TLS: it needs a BackendTLSPolicy.
+    const std::string h2 = with_protocol("kubernetes.io/h2");
+    const auto no_tls = load_yaml(h2, "gw.yaml");
+    CHECK(no_tls.listeners.at(0).routes.at(0).rules.at(0).backends.at(0).invalid.find(
+              "no BackendTLSPolicy covers it") != std::string::npos);
+    const auto over_tls = load_yaml(h2 + R"(---
+apiVersion: gateway.networking.k8s.io/v1
+kind: BackendTLSPolicy
+metadata: {name: api-tls}
+spec:
+  targetRefs: [{group: "", kind: Service, name: api}]
+  validation: {hostname: api.test, wellKnownCACertificates: System}
+)",
+                                    "gw.yaml");
+    CHECK(cluster_of(over_tls, 0).protocol == upstream_protocol::http2);
+    CHECK(cluster_of(over_tls, 0).tls.enabled);
+
     // WebSocket (issue 19) and names the gateway does not know: the route's
     // backend is unresolved, with the reason the Gateway API gives.
     for (const char* unknown : {"kubernetes.io/ws", "grpc", "example.com/custom"}) {
