@@ -584,15 +584,14 @@ asio::awaitable<bool> stream::relay_response(bool& reusable) {
       if (!co_await down_.send(false)) co_return false;
     }
   }
-  upstream_connection& up = *upstream_;
   up_.consume(response_.head_size);  // the head's views are not used past this point
 
-  // Reads more of the upstream response; false at EOF or on error.
+  // Reads more of the upstream response (HTTP/1.1 only); false at EOF or on error.
   auto fill = [&](boost::system::error_code& ec) -> asio::awaitable<bool> {
     std::size_t room = 0;
     char* dst = up_.prepare(room, stream_buffer_limit);
     watch_.arm(transport::deadline_phase::stream, limits.stream_idle_timeout);
-    auto [e, n] = co_await upstream_read(up, asio::buffer(dst, room));
+    auto [e, n] = co_await upstream_read(*upstream_, asio::buffer(dst, room));
     ec = e;
     if (e) co_return false;
     up_.commit(n);
