@@ -42,6 +42,8 @@ struct filter_decision {
 
 // The request the upstream would receive, as the gateway would write it.
 struct upstream_request {
+  std::string protocol = "HTTP/1.1";  // or "HTTP/2" (the cluster's); then headers
+                                      // start with :authority, names lowercase
   std::string method;
   std::string target;  // path and query after rewrites and filters
   std::vector<evaluation_header> headers;

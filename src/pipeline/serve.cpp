@@ -590,7 +590,16 @@ asio::awaitable<bool> stream::hand_to_tap(std::size_t cluster, bool has_body) {
       co_return false;
     }
   }
-  tap_->to_upstream(cluster, pick_, head_out_);
+  if (down_.snap->clusters[cluster].config.protocol == upstream_protocol::http2) {
+    upstream_tap::h2_request r;
+    r.authority = h2_request_fields(has_body);
+    r.method = upstream_request_.method;
+    r.target = upstream_request_.target;
+    r.fields = h2_fields_;
+    tap_->to_upstream(cluster, pick_, {}, &r);
+  } else {
+    tap_->to_upstream(cluster, pick_, head_out_, nullptr);
+  }
   co_return true;
 }
 

@@ -32,7 +32,7 @@ bool lists_trailers(std::string_view value) noexcept {
 }
 }  // namespace
 
-bool stream::begin_h2(bool has_body) {
+std::string_view stream::h2_request_fields(bool has_body) {
   // :authority is the Host the upstream would have got; the fields go on
   // without it, with the body's length when it is known.
   std::string_view authority;
@@ -57,6 +57,11 @@ bool stream::begin_h2(bool has_body) {
         {"content-length"sv,
          std::string_view(h2_length_, static_cast<std::size_t>(r.ptr - h2_length_))});
   }
+  return authority;
+}
+
+bool stream::begin_h2(bool has_body) {
+  const std::string_view authority = h2_request_fields(has_body);
   if (h2_->conn->begin(*h2_, upstream_request_.method, authority, upstream_request_.target,
                        h2_fields_, has_body))
     return true;

@@ -159,10 +159,27 @@ class evaluation final : public downstream, public chain_observer, public stream
   }
 
   // stream::upstream_tap
-  void to_upstream(std::size_t c, const pick_context& p, std::string_view head) override {
+  void to_upstream(std::size_t c, const pick_context& p, std::string_view head,
+                   const h2_request* h2) override {
     cluster = c;
     pick = p;
     out_.backend = snap->clusters[c].config.name;
+    if (h2) {
+      upstream_request up;
+      up.protocol = "HTTP/2";
+      up.method.assign(h2->method);
+      up.target.assign(h2->target);
+      up.headers.push_back({":authority", std::string(h2->authority)});
+      for (const http::header& f : h2->fields) {
+        std::string name(f.name);
+        for (char& ch : name)
+          if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch + ('a' - 'A'));
+        up.headers.push_back({std::move(name), std::string(f.value)});
+      }
+      up.body.assign(body_);
+      out_.upstream = std::move(up);
+      return;
+    }
     http1::request_head sent;
     if (http1::parse_request_head(head, sent, http1::head_limits{1 << 20, 1 << 24, 100000}))
       throw error(errc::invalid_state, "evaluate: the upstream head did not parse");
@@ -404,7 +421,10 @@ std::string to_json(const evaluation_result& r) {
   w.end_object();
   w.key("upstream");
   if (r.upstream) {
-    w.begin_object().field("method", r.upstream->method).field("target", r.upstream->target);
+    w.begin_object()
+        .field("protocol", r.upstream->protocol)
+        .field("method", r.upstream->method)
+        .field("target", r.upstream->target);
     headers("headers", r.upstream->headers);
     w.field("body", r.upstream->body).end_object();
   } else {

@@ -80,9 +80,15 @@ class stream {
   // of sending it (no upstream I/O, no mirrors).
   class upstream_tap {
    public:
-    // `head` is the HTTP/1.1 head the upstream would get from cluster `cluster`.
-    virtual void to_upstream(std::size_t cluster, const pick_context& pick,
-                             std::string_view head) = 0;
+    // `head` is the HTTP/1.1 head the upstream would get from cluster
+    // `cluster`; for an HTTP/2 cluster it is empty and `h2` holds the
+    // request instead (method, target, then :authority and the fields).
+    struct h2_request {
+      std::string_view method, target, authority;
+      std::span<const http::header> fields;
+    };
+    virtual void to_upstream(std::size_t cluster, const pick_context& pick, std::string_view head,
+                             const h2_request* h2) = 0;
 
    protected:
     ~upstream_tap() = default;
@@ -159,6 +165,8 @@ class stream {
   asio::awaitable<bool> flush_request(bool end, std::span<const http::header> trailers = {});
   // HTTP/2: starts the request on h2_'s connection.
   bool begin_h2(bool has_body);
+  // HTTP/2: the request's fields (into h2_fields_) and its :authority.
+  std::string_view h2_request_fields(bool has_body);
   // HTTP/2: copies gather_ into the call's body and waits while the upstream
   // has more than a window of it to take; false when the stream ended.
   asio::awaitable<bool> send_h2(bool end, std::span<const http::header> trailers);

@@ -71,6 +71,12 @@ std::string h2c_route_yaml(std::uint16_t port, const std::string& rule_lines = "
   return yaml;
 }
 
+std::string http_lower(std::string s) {
+  for (char& c : s)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
+  return s;
+}
+
 bool has(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
@@ -450,5 +456,40 @@ TEST_SUITE("http2 upstream") {
     const client_response r = request(gw->port(), "GET /next HTTP/1.1\r\nhost: x\r\n\r\n");
     CHECK(r.status == 200);
     CHECK(r.header("x-conn") == "2");
+  }
+
+  TEST_CASE("evaluate shows the request an HTTP/2 upstream would get, as it gets it") {
+    h2_upstream up("echo");
+    running_gateway gw(load_on_loopback(h2c_route_yaml(up.port())));
+    gateway::evaluation_request q;
+    q.method = "POST";
+    q.url = "http://shop.test/cart?item=7";
+    q.headers = {{"X-Trace", "abc"}, {"x-request-id", "fixed-id"}, {"te", "trailers"}};
+    q.body = "tiny";
+    const gateway::evaluation_result e = gw.server().evaluate(q);
+    REQUIRE(e.upstream);
+    CHECK(e.upstream->protocol == "HTTP/2");
+    CHECK(e.upstream->method == "POST");
+    CHECK(e.upstream->target == "/cart?item=7");
+    REQUIRE(!e.upstream->headers.empty());
+    CHECK(e.upstream->headers[0].first == ":authority");
+    CHECK(e.upstream->headers[0].second == "shop.test");
+    CHECK(e.upstream->body == "tiny");
+    // Every field it shows is one the real request carries, in the same form.
+    const client_response r =
+        request(gw.port(),
+                "POST /cart?item=7 HTTP/1.1\r\nhost: shop.test\r\nX-Trace: abc\r\n"
+                "x-request-id: fixed-id\r\nte: trailers\r\nconnection: te\r\n"
+                "content-length: 4\r\n\r\ntiny");
+    REQUIRE(r.status == 200);
+    CAPTURE(r.body);
+    CHECK(has(r.body, "\"authority\": \"shop.test\""));
+    for (std::size_t i = 1; i < e.upstream->headers.size(); ++i) {
+      const auto& [name, value] = e.upstream->headers[i];
+      CAPTURE(name);
+      CHECK(name == http_lower(name));
+      CHECK(has(r.body, "[\"" + name + "\", \"" + value + "\"]"));
+    }
+    CHECK(has(gateway::to_json(e), "\"protocol\":\"HTTP/2\""));
   }
 }

@@ -462,11 +462,12 @@ class _Fields:
 
 @dataclass
 class UpstreamRequest(_Fields):
-    """The request the upstream would receive."""
+    """The request the upstream would receive (protocol "HTTP/1.1" or "HTTP/2")."""
     method: str
     target: str
     headers: List[Tuple[str, str]]
     body: bytes
+    protocol: str = "HTTP/1.1"
 
 
 @dataclass
@@ -513,7 +514,8 @@ class Evaluation:
             filters=[FilterDecision(**f) for f in d["filters"]], waf_rules=list(d["waf_rules"]),
             waf_action=d["waf_action"], metadata=dict(d["metadata"]),
             upstream=UpstreamRequest(up["method"], up["target"],
-                                     [tuple(h) for h in up["headers"]], body(up["body"]))
+                                     [tuple(h) for h in up["headers"]], body(up["body"]),
+                                     up["protocol"])
             if up else None,
             backend=d["backend"], endpoint=d["endpoint"],
             response=LocalResponse(rs["status"], [tuple(h) for h in rs["headers"]],

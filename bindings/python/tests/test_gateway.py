@@ -408,6 +408,7 @@ def test_evaluate_agrees_with_real_requests(upstreams, method, path, headers):
             got = seen(answer)
             assert f"default/{got['name']}:80" == predicted.backend  # Service:port
             assert predicted.endpoint == f"127.0.0.1:{upstreams[got['name']].port}"
+            assert predicted.upstream.protocol == "HTTP/1.1"
             assert predicted.upstream.target == got["target"]
             assert predicted.upstream.method == got["method"]
             assert predicted.upstream.body == got["body"].encode()
