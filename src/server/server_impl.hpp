@@ -1,0 +1,189 @@
+#pragma once
+// The server's state behind its public face (server.hpp's pimpl): workers,
+// bound sockets, the control plane's bookkeeping. Only server.cpp includes it.
+#include <gateway/error.hpp>
+#include <gateway/server.hpp>
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <future>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "admin/admin_server.hpp"
+#include "core/cpus.hpp"
+#include "core/json_writer.hpp"
+#include "server/evaluation.hpp"
+#include "server/prometheus_text.hpp"
+#include "server/worker.hpp"
+#include "upstream/upstream_monitor.hpp"
+#include "waf/match_log.hpp"
+
+namespace gateway {
+
+namespace server_detail {
+// Where a socket group is bound, to tell on a reload whether its sockets can stay.
+struct bound_group {
+  std::uint32_t id;
+  std::string key;
+  std::vector<std::string> listeners;  // names, for server::port
+  tcp::endpoint requested;             // from the config; port 0 means "any"
+  std::uint16_t port;                  // what it got
+};
+
+inline std::vector<std::string> member_names(const snapshot& snap, const socket_group& g) {
+  std::vector<std::string> names;
+  for (std::size_t i : g.members)
+    names.push_back(snap.listeners[i].config.name);
+  return names;
+}
+}  // namespace server_detail
+
+using server_detail::bound_group;
+using server_detail::member_names;
+
+struct server::impl {
+  server_shared shared;
+  server_options options;
+  std::vector<std::unique_ptr<worker>> workers;
+  std::vector<bound_group> bound;
+  std::uint32_t next_identity = 0;
+  series_registry series;  // grows only; guarded by `control`
+  std::atomic<std::uint64_t> reloads_ok{0}, reloads_failed{0};
+  std::string config_json;  // of the config being served; guarded by `control`
+  std::unique_ptr<admin_server> admin;
+  std::unique_ptr<upstream_monitor> monitor;  // while running
+  // The config being served, for reloading it when certificate files change.
+  std::optional<gateway_config> served;  // guarded by `control`
+  std::thread file_watch;
+  std::mutex watch_mutex;
+  std::condition_variable watch_cv;
+  bool watch_stop = false;  // guarded by watch_mutex
+
+  // Each certificate file's identity (inode, size, modification time).
+  using file_marks = std::map<std::string, std::string>;
+  // The marks of the served snapshot's files, taken right after it read them
+  // (under `control`): a change made before the watcher thread first runs is
+  // still a change.
+  file_marks served_marks;
+  static file_marks mark_files(const snapshot& snap) {
+    file_marks marks;
+    for (const auto& g : snap.groups) {
+      if (!g.tls) continue;
+      for (const auto& f : g.tls->files()) {
+        struct stat st {};
+        marks[f] = ::stat(f.c_str(), &st) != 0
+                       ? std::string("missing")
+                       : std::to_string(st.st_ino) + ":" + std::to_string(st.st_size) + ":" +
+                             std::to_string(st.st_mtim.tv_sec) + "." +
+                             std::to_string(st.st_mtim.tv_nsec);
+      }
+    }
+    return marks;
+  }
+  // Reloads the served config when a certificate file changed, until stopped.
+  void watch_files(std::chrono::milliseconds interval);
+  // Starts the watcher thread once a served config has certificate files
+  // (a gateway without HTTPS listeners has no such thread). Under `control`.
+  void watch_if_needed(const snapshot& snap) {
+    const auto every = options.certificate_check_interval;
+    if (file_watch.joinable() || every.count() <= 0 || current != state::running) return;
+    {
+      std::lock_guard lock(watch_mutex);
+      if (watch_stop) return;  // stopping
+    }
+    for (const auto& g : snap.groups)
+      if (g.tls && !g.tls->files().empty()) {
+        file_watch = std::thread([this, every] { watch_files(every); });
+        return;
+      }
+  }
+  void stop_watching() {
+    {
+      std::lock_guard lock(watch_mutex);
+      watch_stop = true;
+    }
+    watch_cv.notify_all();
+    if (file_watch.joinable()) file_watch.join();
+  }
+  void log_tls_warnings(const snapshot& snap) {
+    for (const auto& g : snap.groups)
+      if (g.tls)
+        for (const auto& w : g.tls->warnings())
+          shared.log.log(log_level::warn, "TLS: ", w);
+  }
+
+  // Health checks and DNS follow the clusters of the snapshot about to be
+  // served. A new cluster's names are looked up before it takes traffic (for
+  // at most a few seconds), so its first requests do not find it empty.
+  // The monitor (and its thread) exists once a cluster needs it.
+  void sync_monitor(const snapshot& snap) {
+    std::vector<std::shared_ptr<cluster_state>> states;
+    bool needed = false;
+    for (const auto& c : snap.clusters) {
+      states.push_back(c.state);
+      needed = needed || upstream_monitor::watches(c.config);
+    }
+    if (!monitor && !needed) return;
+    if (!monitor) monitor = std::make_unique<upstream_monitor>(shared.log);
+    auto ready = monitor->sync(states);
+    if (ready.wait_for(std::chrono::seconds(5)) != std::future_status::ready)
+      shared.log.log(log_level::warn, "DNS: first lookups still unanswered after 5 s; serving");
+  }
+
+  admin_response admin_request(server& owner, std::string_view method, std::string_view path,
+                               std::string_view body);
+  std::string stats_text();
+  std::mutex control;  // serializes start/stop/reload; never taken by workers
+  enum class state { created, running, stopped } current = state::created;
+  std::condition_variable stopped_cv;
+
+  void wait_for_connections(std::chrono::steady_clock::time_point until) {
+    // Control-plane wait, bounded by `until`.
+    while (shared.connections.load(std::memory_order_relaxed) > 0 &&
+           std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+
+  // Opens socket group `g` once per worker; the first socket picks the port
+  // when the config asks for any, the others share it. Throws bind_failed.
+  bound_group open_everywhere(const snapshot& snap, const socket_group& g,
+                              std::vector<std::vector<std::shared_ptr<listen_socket>>>& out) {
+    tcp::endpoint requested(asio::ip::make_address(g.bind_address), g.bind_port);
+    tcp::endpoint where = requested;
+    for (std::size_t w = 0; w < workers.size(); ++w) {
+      auto socket = open_listen_socket(workers[w]->context(), g.id, where);
+      where = socket->acceptor.local_endpoint();
+      out[w].push_back(std::move(socket));
+    }
+    std::vector<std::string> names = member_names(snap, g);
+    std::string joined;
+    for (const auto& n : names)
+      joined += (joined.empty() ? "" : ", ") + n;
+    shared.log.log(log_level::info, "listening on ", where.address().to_string(), ":", where.port(),
+                   " for ", joined, " (", workers.size(),
+                   workers.size() == 1 ? " worker)" : " workers)");
+    return {g.id, g.key, std::move(names), requested, where.port()};
+  }
+
+  void publish(std::shared_ptr<const snapshot> next) {
+    shared.current.store(std::move(next));
+    shared.version.fetch_add(1, std::memory_order_release);
+  }
+
+  void reload(gateway_config config);
+  void start(server& owner, asio::io_context* host_context);
+  // Mounted (gateway::async_stop): drains on the host's loop, then calls stop_waiters there.
+  asio::awaitable<void> drain_mounted(std::chrono::milliseconds drain);
+  asio::io_context* host = nullptr;                 // the host's loop when mounted
+  std::vector<std::function<void()>> stop_waiters;  // async_stop callbacks; guarded by `control`
+
+  std::mutex evaluation_mutex;
+  std::unique_ptr<evaluator> evaluation;  // made by the first evaluate()
+};
+
+}  // namespace gateway
