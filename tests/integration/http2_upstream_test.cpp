@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
 #include <iterator>
 #include <thread>
@@ -491,5 +492,42 @@ TEST_SUITE("http2 upstream") {
       CHECK(has(r.body, "[\"" + name + "\", \"" + value + "\"]"));
     }
     CHECK(has(gateway::to_json(e), "\"protocol\":\"HTTP/2\""));
+  }
+
+  TEST_CASE("a mirror to an HTTP/2 backend is refused with a reason, not sent as HTTP/1.1") {
+    const std::string yaml =
+        h2c_route_yaml(9,
+                       "    filters:\n    - type: RequestMirror\n"
+                       "      requestMirror: {backendRef: {name: app, port: 80}}\n");
+    std::string why;
+    try {
+      gateway::server refused(load_on_loopback(yaml), {});
+    } catch (const gateway::error& e) {
+      why = e.what();
+    }
+    CHECK(why.find("which speaks HTTP/2: mirroring over HTTP/2 is not supported yet") !=
+          std::string::npos);
+  }
+
+  TEST_CASE("retries: an h2 client's request, retried as a new stream on the HTTP/2 hop") {
+    std::atomic<int> seen{0};
+    test_upstream origin([&](const received_request&) {
+      response_plan p;
+      p.status = ++seen == 1 ? 503 : 200;  // the first try fails
+      p.body = p.status == 200 ? "second" : "busy";
+      return p;
+    });
+    running_gateway inner(load_on_loopback(app_route_yaml(origin.port())));
+    running_gateway outer(load_on_loopback(
+        h2c_route_yaml(inner.port(), "    retry: {codes: [503], attempts: 2, backoff: 1ms}\n")));
+    // (A GET: only idempotent methods are retried unless the policy names others.)
+    const std::string got = h2c("-i '" + url(outer.port(), "/r") + "'");
+    CAPTURE(got);
+    CHECK(got.starts_with("HTTP/2 200"));
+    CHECK(got.ends_with("second"));
+    CHECK(origin.requests() == 2);
+    CHECK(metric(outer.server(), "gateway_upstream_requests_total{protocol=\"HTTP/2\"}") == 2);
+    // Both tries were streams of one connection.
+    CHECK(first_series(outer.server(), "gateway_upstream_endpoint_connections") == 1);
   }
 }
