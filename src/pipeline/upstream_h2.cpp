@@ -74,6 +74,12 @@ asio::awaitable<bool> stream::send_h2(bool end, std::span<const http::header> tr
   h2_call& call = *h2_;
   // The pieces are views of downstream buffers that are released after
   // this: the call keeps its own copy until the codec takes it.
+  // What the codec took goes first: the string holds only the backlog (at
+  // most a window's worth and a piece), however long the body.
+  if (call.out_at) {
+    call.out.erase(0, call.out_at);
+    call.out_at = 0;
+  }
   for (const asio::const_buffer& b : gather_)
     call.out.append(static_cast<const char*>(b.data()), b.size());
   gather_.clear();

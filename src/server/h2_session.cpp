@@ -95,6 +95,12 @@ struct h2_session::h2_stream final : downstream, std::enable_shared_from_this<h2
     head_pending = true;
   }
   void send_body(std::span<const asio::const_buffer> pieces, std::uint64_t) override {
+    // What the codec took goes first: the string holds only the backlog (at
+    // most the high-water mark and a piece), however long the body.
+    if (out_at) {
+      body_out.erase(0, out_at);
+      out_at = 0;
+    }
     for (const asio::const_buffer& b : pieces)
       body_out.append(static_cast<const char*>(b.data()), b.size());
   }

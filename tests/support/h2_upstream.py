@@ -16,6 +16,9 @@ MODE:
   refuse-once    the first stream the server sees is reset with REFUSED_STREAM
   goaway-second  on each connection, a second stream gets GOAWAY naming the
                  first as the last processed, and the connection closes
+  goaway-first   on each connection, the first stream's head is met with a
+                 GOAWAY naming it as the last (a graceful drain): the stream is
+                 still answered in full, then the connection closes
 """
 import json
 import os
@@ -29,6 +32,7 @@ import h2.connection
 import h2.errors
 import h2.events
 import h2.exceptions
+import hyperframe.frame
 
 port_file, mode = sys.argv[1], sys.argv[2]
 lock = threading.Lock()
@@ -54,6 +58,7 @@ def serve(sock, number):
     out = {}  # stream id -> stream_out
     streams_seen = 0
     closing = False
+    drain_after = None  # goaway-first: the stream after whose answer it closes
 
     def flush():
         for sid in list(out):
@@ -111,6 +116,12 @@ def serve(sock, number):
                         "body": b"", "trailers": [], "conn": number, "stream": sid}
                     if fields.get(":path") == "/hang":
                         time.sleep(120)  # killed with the server long before
+                    if mode == "goaway-first" and streams_seen == 1:
+                        # Written around h2's state machine, which would
+                        # refuse to answer after its own GOAWAY.
+                        sock.sendall(conn.data_to_send() + hyperframe.frame.GoAwayFrame(
+                            0, last_stream_id=sid).serialize())
+                        drain_after = sid
                     if mode == "goaway-second" and streams_seen == 2:
                         conn.close_connection(error_code=h2.errors.ErrorCodes.NO_ERROR,
                                               last_stream_id=sid - 2)
@@ -133,6 +144,9 @@ def serve(sock, number):
                 elif isinstance(event, h2.events.StreamEnded):
                     if event.stream_id in requests:
                         answer(event.stream_id)
+                        if event.stream_id == drain_after:
+                            flush()
+                            closing = True
                 elif isinstance(event, h2.events.StreamReset):
                     requests.pop(event.stream_id, None)
                     out.pop(event.stream_id, None)
@@ -142,8 +156,14 @@ def serve(sock, number):
     except (OSError, h2.exceptions.ProtocolError):
         pass
     finally:
+        # A lingering close, as real servers do: what the peer still sends
+        # is read and dropped, so no RST takes the last answer with it.
         try:
             sock.sendall(conn.data_to_send())
+            sock.shutdown(socket.SHUT_WR)
+            sock.settimeout(2)
+            while sock.recv(65536):
+                pass
         except OSError:
             pass
         sock.close()
