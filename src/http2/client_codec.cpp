@@ -55,24 +55,13 @@ struct client_callbacks {
     return 0;
   }
 
-  static ssize_t read_data(nghttp2_session* session, std::int32_t id, std::uint8_t* buf,
-                           std::size_t length, std::uint32_t* flags, nghttp2_data_source*,
-                           void* user) {
+  static ssize_t read_data(nghttp2_session*, std::int32_t id, std::uint8_t* buf, std::size_t length,
+                           std::uint32_t* flags, nghttp2_data_source*, void* user) {
     client_codec& c = codec(user);
     const client_events::read_result r =
         c.events_.read_request(id, reinterpret_cast<char*>(buf), length);
     if (r.later && r.size == 0) return NGHTTP2_ERR_DEFERRED;
-    if (r.end) {
-      *flags |= NGHTTP2_DATA_FLAG_EOF;
-      const std::span<const http::header> trailers = c.events_.request_trailers(id);
-      if (!trailers.empty()) {
-        c.block_.clear();
-        c.block_.add_fields(trailers);
-        const auto nv = c.block_.pairs();
-        if (nghttp2_submit_trailer(session, id, nv.data(), nv.size()) == 0)
-          *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-      }
-    }
+    if (r.end) c.end_body(id, flags, c.events_.request_trailers(id));
     return static_cast<ssize_t>(r.size);
   }
 };
@@ -100,14 +89,7 @@ client_codec::client_codec(client_events& events, const client_settings& s) : ev
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, s.initial_stream_window},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, s.max_header_list},
   };
-  nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, iv, std::size(iv));
-  const std::int32_t more = static_cast<std::int32_t>(s.initial_connection_window) -
-                            NGHTTP2_INITIAL_CONNECTION_WINDOW_SIZE;
-  if (more > 0) nghttp2_submit_window_update(session_, NGHTTP2_FLAG_NONE, 0, more);
-}
-
-client_codec::~client_codec() {
-  nghttp2_session_del(session_);
+  announce(iv, s.initial_connection_window);
 }
 
 bool client_codec::receive(std::string_view bytes) {
@@ -118,26 +100,6 @@ bool client_codec::receive(std::string_view bytes) {
     return false;
   }
   return true;
-}
-
-bool client_codec::pending(std::string& out, std::size_t limit) {
-  bool any = false;
-  while (out.size() < limit) {
-    const std::uint8_t* data = nullptr;
-    const ssize_t n = nghttp2_session_mem_send(session_, &data);
-    if (n <= 0) break;
-    out.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
-    any = true;
-  }
-  return any;
-}
-
-bool client_codec::want_read() const noexcept {
-  return nghttp2_session_want_read(session_) != 0;
-}
-
-bool client_codec::want_write() const noexcept {
-  return nghttp2_session_want_write(session_) != 0;
 }
 
 std::int32_t client_codec::request(const request_start& r) {
@@ -155,30 +117,12 @@ std::int32_t client_codec::request(const request_start& r) {
   return id > 0 ? id : 0;
 }
 
-void client_codec::resume(std::int32_t id) {
-  nghttp2_session_resume_data(session_, id);
-}
-
-void client_codec::reset(std::int32_t id, std::uint32_t error) {
-  nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, error);
-}
-
-void client_codec::consume(std::int32_t id, std::size_t n) {
-  if (n == 0) return;
-  if (nghttp2_session_consume(session_, id, n) != 0)
-    nghttp2_session_consume_connection(session_, n);
-}
-
 std::uint32_t client_codec::peer_max_streams() const noexcept {
   return nghttp2_session_get_remote_settings(session_, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
 }
 
 bool client_codec::accepts_requests() const noexcept {
   return nghttp2_session_check_request_allowed(session_) != 0;
-}
-
-void client_codec::shut_down() {
-  nghttp2_session_terminate_session(session_, NGHTTP2_NO_ERROR);
 }
 
 }  // namespace gateway::http2

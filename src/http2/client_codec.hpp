@@ -13,7 +13,7 @@
 
 #include <nghttp2/nghttp2.h>
 
-#include "http2/header_block.hpp"
+#include "http2/session_core.hpp"
 
 namespace gateway::http2 {
 
@@ -37,13 +37,8 @@ class client_events {
   virtual void on_stream_close(std::int32_t id, std::uint32_t error) = 0;
   // The upstream sent GOAWAY: it takes no new streams past `last_id`.
   virtual void on_goaway(std::int32_t last_id, std::uint32_t error) = 0;
-  // Copies up to `room` bytes of the request body of `id` into `out`
-  // (`end` once the body is complete, `later` when more will come: resume()).
-  struct read_result {
-    std::size_t size = 0;
-    bool end = false;
-    bool later = false;
-  };
+  // Copies up to `room` bytes of the request body of `id` into `out`.
+  using read_result = http2::read_result;
   virtual read_result read_request(std::int32_t id, char* out, std::size_t room) = 0;
   // The trailer fields of `id`, asked once its body ended (empty: none).
   virtual std::span<const http::header> request_trailers(std::int32_t id) = 0;
@@ -68,42 +63,25 @@ struct request_start {
   bool has_body = false;
 };
 
-class client_codec {
+class client_codec : public session_core {
  public:
   client_codec(client_events& events, const client_settings& s);
-  ~client_codec();
-  client_codec(const client_codec&) = delete;
-  client_codec& operator=(const client_codec&) = delete;
 
   // Feeds bytes from the upstream; false on a connection error (a GOAWAY
   // is then pending; the connection should close once it is written).
   bool receive(std::string_view bytes);
-  // Appends the frames ready to be written to `out`, up to about `limit` bytes.
-  bool pending(std::string& out, std::size_t limit);
-  bool want_read() const noexcept;
-  bool want_write() const noexcept;
 
   // Starts a request; its stream id, or 0 when the connection takes no
   // more streams (GOAWAY, ids used up). The body comes through read_request.
   std::int32_t request(const request_start& r);
-  // More of `id`'s body is ready (after read_request said later).
-  void resume(std::int32_t id);
-  // Ends `id` with RST_STREAM `error`.
-  void reset(std::int32_t id, std::uint32_t error);
-  // `n` bytes of `id`'s response body were used: the upstream may send more.
-  void consume(std::int32_t id, std::size_t n);
   // Streams the peer lets us open at once (its SETTINGS, or the assumption).
   std::uint32_t peer_max_streams() const noexcept;
   // Whether a new request may start (no GOAWAY either way).
   bool accepts_requests() const noexcept;
-  // Graceful end: GOAWAY; streams under way finish.
-  void shut_down();
 
  private:
   friend struct client_callbacks;
   client_events& events_;
-  nghttp2_session* session_ = nullptr;
-  header_block block_;
 };
 
 }  // namespace gateway::http2

@@ -87,24 +87,14 @@ struct callbacks {
     return 0;
   }
 
-  static ssize_t read_data(nghttp2_session* session, std::int32_t id, std::uint8_t* buf,
-                           std::size_t length, std::uint32_t* flags, nghttp2_data_source*,
-                           void* user) {
+  static ssize_t read_data(nghttp2_session*, std::int32_t id, std::uint8_t* buf, std::size_t length,
+                           std::uint32_t* flags, nghttp2_data_source*, void* user) {
     server_codec& c = codec(user);
     const codec_events::read_result r =
         c.events_.read_response(id, reinterpret_cast<char*>(buf), length);
     if (r.later && r.size == 0) return NGHTTP2_ERR_DEFERRED;
     c.refill(control_per_data);
-    if (r.end) {
-      *flags |= NGHTTP2_DATA_FLAG_EOF;
-      const std::span<const http::header> trailers = c.events_.response_trailers(id);
-      if (!trailers.empty()) {
-        c.make_nva(0, trailers);
-        const auto nv = c.block_.pairs();
-        if (nghttp2_submit_trailer(session, id, nv.data(), nv.size()) == 0)
-          *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-      }
-    }
+    if (r.end) c.end_body(id, flags, c.events_.response_trailers(id));
     return static_cast<ssize_t>(r.size);
   }
 };
@@ -143,18 +133,11 @@ server_codec::server_codec(codec_events& events, const settings& s)
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, s.max_header_list},
       {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, s.max_frame_size},
   };
-  nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, iv, std::size(iv));
-  const std::int32_t more = static_cast<std::int32_t>(s.initial_connection_window) -
-                            NGHTTP2_INITIAL_CONNECTION_WINDOW_SIZE;
-  if (more > 0) nghttp2_submit_window_update(session_, NGHTTP2_FLAG_NONE, 0, more);
+  announce(iv, s.initial_connection_window);
 }
 
 void server_codec::refill(std::int64_t n) noexcept {
   control_budget_ = std::min(control_budget_ + n, control_cap);
-}
-
-server_codec::~server_codec() {
-  nghttp2_session_del(session_);
 }
 
 bool server_codec::receive(std::string_view bytes) {
@@ -169,26 +152,6 @@ bool server_codec::receive(std::string_view bytes) {
     return false;
   }
   return true;
-}
-
-bool server_codec::pending(std::string& out, std::size_t limit) {
-  bool any = false;
-  while (out.size() < limit) {
-    const std::uint8_t* data = nullptr;
-    const ssize_t n = nghttp2_session_mem_send(session_, &data);
-    if (n <= 0) break;
-    out.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
-    any = true;
-  }
-  return any;
-}
-
-bool server_codec::want_read() const noexcept {
-  return nghttp2_session_want_read(session_) != 0;
-}
-
-bool server_codec::want_write() const noexcept {
-  return nghttp2_session_want_write(session_) != 0;
 }
 
 void server_codec::make_nva(int status, std::span<const http::header> fields) {
@@ -216,20 +179,6 @@ bool server_codec::interim(std::int32_t id, int status, std::span<const http::he
   const auto nv = block_.pairs();
   return nghttp2_submit_headers(session_, NGHTTP2_FLAG_NONE, id, nullptr, nv.data(), nv.size(),
                                 nullptr) >= 0;
-}
-
-void server_codec::resume(std::int32_t id) {
-  nghttp2_session_resume_data(session_, id);
-}
-
-void server_codec::reset(std::int32_t id, std::uint32_t error) {
-  nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, error);
-}
-
-void server_codec::consume(std::int32_t id, std::size_t n) {
-  if (n == 0) return;
-  if (nghttp2_session_consume(session_, id, n) != 0)  // the stream is gone: the connection's share
-    nghttp2_session_consume_connection(session_, n);
 }
 
 void server_codec::shut_down() {

@@ -14,7 +14,7 @@
 
 #include <nghttp2/nghttp2.h>
 
-#include "http2/header_block.hpp"
+#include "http2/session_core.hpp"
 
 namespace gateway::http2 {
 
@@ -40,14 +40,9 @@ class codec_events {
   virtual void on_request_end(std::int32_t id) = 0;
   // The stream is gone (`error` 0: it completed both ways).
   virtual void on_stream_close(std::int32_t id, std::uint32_t error) = 0;
-  // Copies up to `room` bytes of the response body of `id` into `out`;
-  // `end` once the body is complete (`trailers`: then it sends them),
-  // `later` when there is nothing now but more will come (resume()).
-  struct read_result {
-    std::size_t size = 0;
-    bool end = false;
-    bool later = false;
-  };
+  // Copies up to `room` bytes of the response body of `id` into `out`
+  // (at its end, response_trailers are asked for).
+  using read_result = http2::read_result;
   virtual read_result read_response(std::int32_t id, char* out, std::size_t room) = 0;
   // The trailer fields of `id`, asked once its body ended (empty: none).
   virtual std::span<const http::header> response_trailers(std::int32_t id) = 0;
@@ -71,34 +66,19 @@ struct settings {
   std::size_t max_settings = 32;  // entries in one SETTINGS frame
 };
 
-class server_codec {
+class server_codec : public session_core {
  public:
   server_codec(codec_events& events, const settings& s);
-  ~server_codec();
-  server_codec(const server_codec&) = delete;
-  server_codec& operator=(const server_codec&) = delete;
 
   // Feeds bytes from the client; false on a connection error (a GOAWAY is
   // then pending and the connection should close once it is written).
   bool receive(std::string_view bytes);
-  // Appends the frames ready to be written to `out`, up to about `limit`
-  // bytes; returns whether any were.
-  bool pending(std::string& out, std::size_t limit);
-  // Whether the connection has more to read or write; both false: it is done.
-  bool want_read() const noexcept;
-  bool want_write() const noexcept;
 
   // Starts the response of `id`; the body follows through read_response
   // unless `bodyless`. `fields` must not hold connection-specific fields.
   bool respond(std::int32_t id, int status, std::span<const http::header> fields, bool bodyless);
   // An interim (1xx) response on `id`.
   bool interim(std::int32_t id, int status, std::span<const http::header> fields);
-  // More of `id`'s body is ready (after read_response said later).
-  void resume(std::int32_t id);
-  // Ends `id` with RST_STREAM `error`.
-  void reset(std::int32_t id, std::uint32_t error);
-  // `n` bytes of `id`'s request body were used: the client may send more.
-  void consume(std::int32_t id, std::size_t n);
   // Starts a graceful close: GOAWAY with the last stream taken; streams
   // under way finish.
   void shut_down();
@@ -115,10 +95,8 @@ class server_codec {
   void refill(std::int64_t n) noexcept;
 
   codec_events& events_;
-  nghttp2_session* session_ = nullptr;
   std::int64_t control_budget_;
   bool flooded_ = false;
-  header_block block_;
 };
 
 }  // namespace gateway::http2
