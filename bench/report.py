@@ -41,8 +41,9 @@ names = {"small": "GET, 13-byte body", "16k": "GET, 16 KiB body", "post": "POST,
          "https": "HTTPS GET, 13-byte body, keep-alive",
          "https-new": "HTTPS GET, 13-byte body, a new connection (full handshake) per request",
          "h2": "HTTPS h2 GET, 13-byte body, many streams per connection (h2load)",
+         "h2-h2c": "HTTPS h2 GET, 13-byte body, h2c to the upstream (h2load)",
          "h2c-up": "GET, 13-byte body, HTTP/2 (h2c) to the upstream"}
-for scenario in ("small", "16k", "post", "lb4", "https", "https-new", "h2", "h2c-up"):
+for scenario in ("small", "16k", "post", "lb4", "https", "https-new", "h2", "h2-h2c", "h2c-up"):
     if not any(s == scenario for s, _ in rows):
         continue
     print(f"## {names[scenario]}\n")
@@ -56,6 +57,11 @@ for scenario in ("small", "16k", "post", "lb4", "https", "https-new", "h2", "h2c
               "ALPN with the TLS parameters below; nginx: `listen ... ssl http2`, HAProxy: "
               "`alpn h2`, gatewayd: `alpnProtocols: [h2, http/1.1]`; the upstream is reached over "
               "HTTP/1.1 keep-alive by all three. p50/p99 from h2load's per-request log.\n")
+    if scenario == "h2-h2c":
+        print("h2load as above to each proxy (h2 by ALPN, the same TLS parameters), which reaches "
+              "the upstream nginx (`listen ... http2`, plain) over h2c: nginx with `grpc_pass` (its "
+              "only HTTP/2 upstream module), HAProxy `server ... proto h2`, gatewayd a Service port "
+              "with `appProtocol: kubernetes.io/h2c`.\n")
     if scenario == "h2c-up":
         print("wrk as above (HTTP/1.1 keep-alive) to the proxy, which reaches the upstream nginx "
               "(`listen ... http2`, plain) over h2c with prior knowledge: HAProxy `server ... proto "
