@@ -109,7 +109,12 @@ void stream::release_h2() noexcept {
   if (!h2_ || !on_h2_) return;
   on_h2_ = false;
   if (h2_->conn) {
-    if (h2_unconsumed_ && !h2_->closed) h2_->conn->consumed(*h2_, h2_unconsumed_);
+    // What came and was not given back yet still holds the connection's
+    // window (the stream's too, while it is open): all of it goes back,
+    // whether the stream ended or not, or the connection's window shrinks
+    // with every response until the upstream can send nothing more.
+    if (const std::size_t unused = h2_unconsumed_ + h2_->in.size())
+      h2_->conn->consumed(*h2_, unused);
     h2_->conn->release(*h2_);
   }
   h2_unconsumed_ = 0;
@@ -119,8 +124,9 @@ void stream::release_h2() noexcept {
 
 asio::awaitable<bool> stream::next_h2_piece(std::string_view& piece, bool& end) {
   h2_call& call = *h2_;
-  // The last piece has been used: the upstream may send that much more.
-  if (h2_unconsumed_ && !call.closed && call.conn) call.conn->consumed(call, h2_unconsumed_);
+  // The last piece has been used: the upstream may send that much more (on
+  // the connection, even once the stream has ended).
+  if (h2_unconsumed_ && call.conn) call.conn->consumed(call, h2_unconsumed_);
   h2_unconsumed_ = 0;
   watch_.arm(transport::deadline_phase::stream, listener_->config.limits.stream_idle_timeout);
   while (call.in.empty() && !call.in_end) {

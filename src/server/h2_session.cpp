@@ -420,6 +420,12 @@ void h2_session::on_stream_close(std::int32_t id, std::uint32_t) {
   if (it == streams_.end()) return;
   h2_stream& s = *it->second;
   s.closed = true;
+  // Request body the stream never let go of still counts against the
+  // connection's window: it goes back now, or the window shrinks for good.
+  if (s.unconsumed) {
+    codec_.consume(id, s.unconsumed);
+    s.unconsumed = 0;
+  }
   s.st.interrupt();
   s.wake.cancel();
   streams_.erase(it);

@@ -289,6 +289,34 @@ TEST_SUITE("http2") {
     CHECK(waf_log.find("920280") == std::string::npos);
   }
 
+  TEST_CASE("request bodies never read give the connection's window back") {
+    // Twenty 1 MiB uploads on one connection (stream windows of 1 MiB, a
+    // 2 MiB connection window) to a route that answers without reading them:
+    // what each stream received beyond the body budget must go back to the
+    // connection when the stream ends, or the window is gone after two.
+    test_upstream up(echo);
+    running_gateway gw(load_on_loopback(
+        app_route_yaml(up.port(),
+                       "  - matches: [{path: {type: PathPrefix, value: /old}}]\n"
+                       "    filters:\n    - type: RequestRedirect\n"
+                       "      requestRedirect: {hostname: new.example, statusCode: 301}\n") +
+        "---\napiVersion: gateway.envoyproxy.io/v1alpha1\nkind: ClientTrafficPolicy\n"
+        "metadata: {name: client}\nspec:\n  targetRefs: [{group: gateway.networking.k8s.io, "
+        "kind: Gateway, name: web}]\n  http2: {initialStreamWindowSize: 1Mi, "
+        "initialConnectionWindowSize: 2Mi}\n"));
+    temp_dir dir;
+    write_pattern(dir.path + "/body", 1024 * 1024);
+    int status = 0;
+    const std::string out = run(
+        "h2load -n 20 -c 1 -m 1 -d " + dir.path + "/body '" + url(gw.port(), "/old/x") + "' 2>&1",
+        &status);
+    CAPTURE(out);
+    CHECK(status == 0);
+    CHECK(out.find("20 succeeded") != std::string::npos);
+    CHECK(out.find("status codes: 0 2xx, 20 3xx") != std::string::npos);
+    CHECK(up.requests() == 0);
+  }
+
   TEST_CASE("response trailers from a chunked HTTP/1.1 upstream reach an h2 client") {
     test_upstream up(
         answer_raw("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ntrailer: x-sum\r\n\r\n"

@@ -544,4 +544,24 @@ TEST_SUITE("http2 upstream") {
     // Both tries were streams of one connection.
     CHECK(first_series(outer.server(), "gateway_upstream_endpoint_connections") == 1);
   }
+
+  TEST_CASE("many responses on one connection give the window back, ended streams too") {
+    // 100 x 128 KiB is more than the 4 MiB connection window three times
+    // over: every byte received must be given back, also the bytes of a
+    // stream that ended before the client took them, or the upstream stops.
+    h2_upstream up("echo");
+    running_gateway gw(load_on_loopback(h2c_route_yaml(up.port())));
+    int status = 0;
+    // A client with a 16 KiB stream window takes each body slower than the
+    // upstream sends it: the upstream's streams end before their bytes are
+    // taken.
+    const std::string out =
+        run("h2load -n 100 -c 1 -m 4 -w 14 '" + url(gw.port(), "/size/131072") + "' 2>&1", &status);
+    CAPTURE(out);
+    CHECK(status == 0);
+    CHECK(has(out, "100 succeeded"));
+    const client_response r = request(gw.port(), "GET /last HTTP/1.1\r\nhost: x\r\n\r\n");
+    CHECK(r.status == 200);
+    CHECK(r.header("x-conn") == "1");  // all on one upstream connection
+  }
 }
