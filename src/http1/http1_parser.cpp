@@ -374,4 +374,13 @@ bool is_hop_by_hop(std::string_view name,
   return false;
 }
 
+bool lists_token(std::string_view list, std::string_view token) noexcept {
+  bool found = false;
+  for_each_token(list, [&](std::string_view item) {
+    found = http::iequals(item, token);
+    return !found;
+  });
+  return found;
+}
+
 }  // namespace gateway::http1

@@ -96,6 +96,9 @@ int parse_request_head(std::string_view head, request_head& out,
 int parse_response_head(std::string_view head, response_head& out,
                         std::size_t max_headers) noexcept;
 
+// Whether the comma-separated field value `list` holds `token` (any case).
+bool lists_token(std::string_view list, std::string_view token) noexcept;
+
 // Methods that RFC 9110 §9.2.2 calls idempotent.
 bool is_idempotent(std::string_view method) noexcept;
 

@@ -4,6 +4,7 @@
 // h2_call. The try loop around it is upstream_leg.cpp's.
 #include <charconv>
 
+#include "http1/http1_parser.hpp"
 #include "server/worker.hpp"
 #include "stream/stream.hpp"
 #include "upstream/h2_connection.hpp"
@@ -14,22 +15,6 @@ using namespace std::string_view_literals;
 
 namespace {
 constexpr std::size_t stream_buffer_limit = 64 * 1024;  // request body waiting in the call
-
-// Whether a TE value lists "trailers" (a comma-separated list, any case).
-bool lists_trailers(std::string_view value) noexcept {
-  while (!value.empty()) {
-    const std::size_t comma = value.find(',');
-    std::string_view item = value.substr(0, comma);
-    while (!item.empty() && (item.front() == ' ' || item.front() == '\t'))
-      item.remove_prefix(1);
-    while (!item.empty() && (item.back() == ' ' || item.back() == '\t'))
-      item.remove_suffix(1);
-    if (http::iequals(item, "trailers")) return true;
-    if (comma == std::string_view::npos) break;
-    value.remove_prefix(comma + 1);
-  }
-  return false;
-}
 }  // namespace
 
 std::string_view stream::h2_request_fields(bool has_body) {
@@ -47,7 +32,7 @@ std::string_view stream::h2_request_fields(bool has_body) {
   // The one connection-specific field HTTP/2 allows (RFC 9113 §8.2.2): a
   // client that takes trailers (gRPC's) says so to the upstream too.
   for (const http::header& h : request_.headers)
-    if (http::iequals(h.name, "te") && lists_trailers(h.value)) {
+    if (http::iequals(h.name, "te") && http1::lists_token(h.value, "trailers")) {
       h2_fields_.push_back({"te"sv, "trailers"sv});
       break;
     }

@@ -70,6 +70,15 @@ TEST_SUITE("http1 parser") {
     CHECK(!s.bare_lf());
   }
 
+  TEST_CASE("a token in a comma-separated field value, whatever its case and spacing") {
+    CHECK(lists_token("trailers", "trailers"));
+    CHECK(lists_token("gzip, Trailers", "trailers"));
+    CHECK(lists_token(" gzip ,\ttrailers\t", "trailers"));
+    CHECK_FALSE(lists_token("gzip, deflate", "trailers"));
+    CHECK_FALSE(lists_token("trailersx, xtrailers", "trailers"));
+    CHECK_FALSE(lists_token("", "trailers"));
+  }
+
   TEST_CASE("HTTP/1.0 keep-alive and close semantics") {
     request_head r;
     REQUIRE(parse("GET / HTTP/1.0\r\n\r\n", r) == 0);
