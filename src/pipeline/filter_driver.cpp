@@ -166,109 +166,73 @@ asio::awaitable<bool> stream::buffer_body_for_filters() {
   co_return false;
 }
 
-asio::awaitable<bool> stream::relay_filtered(bool& reusable) {
-  const listener_limits& limits = listener_->config.limits;
-  enum class framing { none, length, chunked, until_close, h2 };
+asio::awaitable<bool> stream::relay_filtered() {
+  upstream_link& link = *link_;
   const bool bodyless = is_head_request_ || bodyless_status(response_.status);
-  const framing from_upstream = bodyless                       ? framing::none
-                                : on_h2_                       ? framing::h2
-                                : response_.chunked            ? framing::chunked
-                                : response_.has_content_length ? framing::length
-                                                               : framing::until_close;
+  link.start_body(response_, bodyless);
   // Filters that change the body's length removed Content-Length; the
   // client's codec then frames the body its own way.
   const bool keep_length =
       response_.has_content_length && http::find_header(response_.headers, "content-length");
   const std::uint64_t upstream_length = response_.content_length;
-  reusable = from_upstream != framing::until_close && response_.wants_keep_alive();
   start_response(keep_length);
   record_.status = response_.status;
-  up_.consume(response_.head_size);
-  if (from_upstream == framing::none) {
-    if (!up_.empty()) reusable = false;
+  if (bodyless) {
+    pieces_.clear();
+    link.take(pieces_);  // the body's (empty) end: the connection may serve again
     co_return co_await down_.send(true);
   }
 
-  std::uint64_t left = upstream_length;  // for framing::length
   std::uint64_t sent_body = 0;
-  response_chunks_.reset();
   bool head_sent = false;
   // A filter that asked for it gets the body's first part (or all of it) in
   // one piece before anything, the head included, goes to the client.
   std::uint64_t hold = filters_.response_hold();
   response_hold_.clear();
   for (;;) {
-    // The next piece of the upstream body, and how much of up_ it used.
-    std::string_view piece;
-    std::size_t used = 0;
-    bool end = false;
-    if (from_upstream == framing::h2) {
-      if (!co_await next_h2_piece(piece, end)) co_return false;
-    } else if (from_upstream == framing::length) {
-      used = static_cast<std::size_t>(std::min<std::uint64_t>(left, up_.size()));
-      piece = up_.view().substr(0, used);
-      left -= used;
-      end = left == 0;
-    } else if (from_upstream == framing::chunked) {
-      auto step = response_chunks_.decode(up_.view());
-      if (step.error) co_return false;
-      used = step.consumed;
-      piece = step.data;
-      end = step.done;
-    } else {
-      used = up_.size();
-      piece = up_.view();
+    pieces_.clear();
+    const upstream_link::body_step step = link.take(pieces_);
+    if (step.error) co_return false;
+    if (step.bytes == 0 && !step.end) {
+      if (!co_await link.fill()) co_return false;
+      continue;
     }
-    if (piece.empty() && !end) {
-      if (used) {  // framing only (a chunk size line)
-        up_.consume(used);
-        continue;
+    // Each piece through the chain; the last one carries the body's end.
+    const std::size_t count = std::max<std::size_t>(pieces_.size(), 1);
+    for (std::size_t i = 0; i < count; ++i) {
+      std::string_view piece;
+      if (i < pieces_.size())
+        piece = {static_cast<const char*>(pieces_[i].data()), pieces_[i].size()};
+      const bool end = step.end && i + 1 == count;
+      if (hold) {
+        response_hold_.append(piece);
+        if (!end && response_hold_.size() < hold) continue;
+        hold = 0;
+        piece = response_hold_;
       }
-      std::size_t room = 0;
-      char* dst = up_.prepare(room, 64 * 1024);
-      watch_.arm(transport::deadline_phase::stream, limits.stream_idle_timeout);
-      auto [ec, n] = co_await upstream_read(*upstream_, asio::buffer(dst, room));
-      if (ec) {
-        if (from_upstream != framing::until_close || ec != asio::error::eof) co_return false;
-        end = true;  // the close ends the body
-      } else {
-        up_.commit(n);
-        continue;
+      chain_chunk_ = {piece, end};
+      if (co_await run_chain(chain_phase::response_body) == filter_status::stop) {
+        if (head_sent) co_return false;  // too late for another answer: cut it short
+        replying_after_response_ = true;
+        co_await filter_reply(true);
+        co_return false;
+      }
+      const std::string_view out = chain_chunk_.data;
+      sent_body += out.size();
+      if (keep_length && sent_body > upstream_length)
+        co_return false;  // a filter broke its promise
+      if (!out.empty()) {
+        const asio::const_buffer b(out.data(), out.size());
+        down_.send_body(std::span(&b, 1), out.size());
+      }
+      if (!out.empty() || end || !head_sent) {
+        if (!co_await down_.send(end)) co_return false;
+        head_sent = true;
       }
     }
-    if (hold) {
-      response_hold_.append(piece);
-      up_.consume(used);
-      used = 0;
-      if (!end && response_hold_.size() < hold) continue;
-      hold = 0;
-      piece = response_hold_;
-    }
-    chain_chunk_ = {piece, end};
-    if (co_await run_chain(chain_phase::response_body) == filter_status::stop) {
-      if (head_sent) co_return false;  // too late for another answer: cut it short
-      reusable = false;
-      replying_after_response_ = true;
-      co_await filter_reply(true);
-      co_return false;
-    }
-    const std::string_view out = chain_chunk_.data;
-    sent_body += out.size();
-    if (keep_length && sent_body > upstream_length) co_return false;  // a filter broke its promise
-    if (!out.empty()) {
-      const asio::const_buffer b(out.data(), out.size());
-      down_.send_body(std::span(&b, 1), out.size());
-    }
-    if (!out.empty() || end || !head_sent) {
-      if (!co_await down_.send(end)) co_return false;
-      head_sent = true;
-    }
-    up_.consume(used);
-    if (end) break;
+    if (step.end) break;
   }
-  if (keep_length && sent_body != upstream_length) co_return false;
-  if (!up_.empty()) reusable = false;
-  co_return true;
+  co_return !keep_length || sent_body == upstream_length;
 }
 
 }  // namespace gateway

@@ -13,24 +13,14 @@
 #include "server/worker.hpp"
 #include "stream/cookies.hpp"
 #include "stream/stream.hpp"
-#include "upstream/h2_connection.hpp"
+#include "upstream/h2_link.hpp"
 
 namespace gateway {
 
 using namespace std::string_view_literals;
 
-namespace {
-// Until a request is proxied, the upstream buffer is small; see exchange().
-constexpr std::size_t initial_upstream_buffer = 4 * 1024;
-}  // namespace
-
 stream::stream(downstream& down, worker& w, transport::watchdog& watch, asio::any_io_executor ex)
-    : down_(down),
-      worker_(w),
-      watch_(watch),
-      executor_(ex),
-      up_(initial_upstream_buffer),
-      resume_timer_(ex) {
+    : down_(down), worker_(w), watch_(watch), executor_(ex), resume_timer_(ex), h1_(watch) {
   filters_.set_error_log([this](std::string_view what) {
     worker_.log().log(log_level::error, what, " [request ", request_id(), "]");
   });
@@ -52,23 +42,23 @@ stream::stream(downstream& down, worker& w, transport::watchdog& watch, asio::an
 }
 
 stream::~stream() {
-  release_h2();
   end_retry();
-  end_endpoint_request();
+  end_endpoint_request();  // before the connection that may hold the endpoint's last reference
+  finish_link(false);
 }
 
 void stream::interrupt() noexcept {
   boost::system::error_code ignored;
   resume_timer_.cancel();
-  if (active_upstream_) active_upstream_->socket.cancel(ignored);
-  if (h2_) h2_->wake.cancel();
+  if (opening_) opening_->socket.cancel(ignored);
+  if (link_) link_->interrupt();
 }
 
 void stream::close_upstream() noexcept {
   boost::system::error_code ignored;
   resume_timer_.cancel();
-  if (upstream_) upstream_->socket.close(ignored);
-  release_h2();
+  if (opening_) opening_->socket.close(ignored);
+  if (link_) link_->close();
 }
 
 bool stream::gone() const noexcept {
@@ -591,12 +581,13 @@ asio::awaitable<bool> stream::hand_to_tap(std::size_t cluster, bool has_body) {
     }
   }
   if (down_.snap->clusters[cluster].config.protocol == upstream_protocol::http2) {
-    upstream_tap::h2_request r;
-    r.authority = h2_request_fields(has_body);
-    r.method = upstream_request_.method;
-    r.target = upstream_request_.target;
-    r.fields = h2_fields_;
-    tap_->to_upstream(cluster, pick_, {}, &r);
+    const upstream_link::request r = link_request(has_body, true);
+    upstream_tap::h2_request t;
+    t.authority = h2_link::request_fields(r, tap_fields_, tap_length_);
+    t.method = r.method;
+    t.target = r.target;
+    t.fields = tap_fields_;
+    tap_->to_upstream(cluster, pick_, {}, &t);
   } else {
     tap_->to_upstream(cluster, pick_, head_out_, nullptr);
   }

@@ -12,17 +12,15 @@
 
 #include "asio/asio.hpp"
 #include "filters/filter_chain.hpp"
-#include "http1/chunked_decoder.hpp"
 #include "http1/http1_parser.hpp"
-#include "http1/serializer.hpp"
 #include "pipeline/request_steps.hpp"
-#include "server/byte_buffer.hpp"
 #include "server/snapshot.hpp"
 #include "stream/downstream.hpp"
 #include "stream/owned_fields.hpp"
 #include "stream/request_record.hpp"
 #include "transport/watchdog.hpp"
 #include "upstream/connection_pool.hpp"
+#include "upstream/h1_link.hpp"
 #include "upstream/retry_rules.hpp"
 
 namespace re2 {
@@ -32,7 +30,7 @@ class RE2;
 namespace gateway {
 
 class worker;
-struct h2_call;
+class h2_link;
 
 class stream {
  public:
@@ -146,41 +144,25 @@ class stream {
                                     std::uint32_t* retries_left);
   // Waits `d` (a retry's backoff).
   asio::awaitable<void> pause(std::chrono::milliseconds d);
-  // Connects upstream_ to `ep` (and does the TLS handshake when the cluster
-  // has TLS); false, logged and reported to outlier detection, when it fails.
+  // Connects a new connection to `ep` into opening_ (and does the TLS
+  // handshake when the cluster has TLS); false, logged and reported to
+  // outlier detection, when it fails.
   asio::awaitable<bool> open_upstream(cluster_state& cs, endpoint_state& ep, std::size_t cluster,
                                       std::size_t host);
-  // One read from the upstream, through TLS when the connection has it.
-  static asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> upstream_read(
-      upstream_connection& up, asio::mutable_buffer into);
-  // Writes and then clears gather_ to the upstream's plain socket.
-  asio::awaitable<bool> flush_upstream(tcp::socket& socket);
-  // Writes and then clears gather_ through TLS.
-  asio::awaitable<bool> send_gather_tls(tls::stream& stream);
-  // Sends the request head and body on the try's connection (HTTP/1.1: upstream_,
-  // HTTP/2: the stream h2_ is on).
+  // The request as the links take it (`has_body`: a body follows the head;
+  // `te_trailers` looked up only for the protocols that carry it).
+  upstream_link::request link_request(bool has_body, bool te_trailers) const noexcept;
+  // Ends the try on link_ (see upstream_link::finish).
+  void finish_link(bool keep) noexcept;
+  // Sends the request head and body on the try's link.
   asio::awaitable<send_result> send_request_body(bool& body_done, bool& replayable);
-  // Hands gather_ (and the body's end and trailers) to the try's connection
-  // (HTTP/1.1 frames trailers only in a chunked body: see send_request_body).
-  asio::awaitable<bool> flush_request(bool end, std::span<const http::header> trailers = {});
-  // HTTP/2: starts the request on h2_'s connection.
-  bool begin_h2(bool has_body);
-  // HTTP/2: the request's fields (into h2_fields_) and its :authority.
-  std::string_view h2_request_fields(bool has_body);
-  // HTTP/2: copies gather_ into the call's body and waits while the upstream
-  // has more than a window of it to take; false when the stream ended.
-  asio::awaitable<bool> send_h2(bool end, std::span<const http::header> trailers);
-  // HTTP/2: waits for news on h2_ (false: the request's deadline passed or it was interrupted).
-  asio::awaitable<bool> wait_h2();
-  // HTTP/2: the next piece of the response body into h2_body_ (`end` with
-  // the last); false when the stream was reset or timed out.
-  asio::awaitable<bool> next_h2_piece(std::string_view& piece, bool& end);
-  // Lets go of the try's HTTP/2 stream (reset when it is still open).
-  void release_h2() noexcept;
-  // HTTP/2: waits for the response head (forwarding interim ones) into response_.
-  asio::awaitable<bool> read_h2_head();
-  asio::awaitable<bool> read_response_head();
-  asio::awaitable<bool> relay_response(bool& upstream_reusable);
+  // After read_head gave an interim head: forwards it (and any that follow)
+  // and waits for the final one into response_.
+  asio::awaitable<upstream_link::head_result> after_interim();
+  // Logs what the upstream sent when it was no usable response head.
+  void log_unusable_head();
+  // Relays the response body to the client; true when all of it went.
+  asio::awaitable<bool> relay_response();
   // Sends the reply a filter asked for.
   asio::awaitable<void> filter_reply(bool close);
   // Ends the connection with a reset and no answer (a filter dropped it).
@@ -196,7 +178,7 @@ class stream {
   // limit) for filters that asked to see it at once, and runs them on it.
   asio::awaitable<bool> buffer_body_for_filters();
   // Relays the response body through the response body filters.
-  asio::awaitable<bool> relay_filtered(bool& reusable);
+  asio::awaitable<bool> relay_filtered();
   // Starts the rule's mirrors that this request is sampled for (after the
   // upstream head is built, before the body leaves the buffer).
   void start_mirrors(const resolved_rule& rule);
@@ -223,8 +205,7 @@ class stream {
   std::string authority_;  // "ip:port" the connection arrived on, for requests without Host
   std::vector<asio::const_buffer> pieces_;  // body pieces on their way through
 
-  byte_buffer up_;          // bytes from the upstream
-  std::string head_out_;    // serialized request or response head
+  std::string head_out_;    // the upstream request as HTTP/1.1 text
   std::string target_buf_;  // the request's target when normalisation changed it
   normalize_result normalized_ = normalize_result::ok;
   bool misdirected_ = false;  // the request's listener validates clients otherwise: 421
@@ -266,7 +247,7 @@ class stream {
   std::string_view overflow_;                  // the circuit breaker that refused
   owned_fields overflow_field_;  // "x-gateway-overflow: <limit>" of an overflow answer
   std::string set_cookie_;       // a generated hash cookie's Set-Cookie value, for the response
-  // The proxied response's fields on the neutral model (views into up_, the
+  // The proxied response's fields on the neutral model (views into the link's, the
   // rule and response_scratch_), rebuilt for each response head.
   std::vector<http::header> upstream_fields_;
   std::vector<http::header> response_fields_;
@@ -278,22 +259,17 @@ class stream {
 
   // Per-request accounting for the stats and the access log.
   request_record record_;
-  std::vector<asio::const_buffer> gather_;
   http1::request_head request_;
   http1::response_head response_;
-  http1::chunked_decoder response_chunks_;
 
   // Facts about the current request that outlive its head's views.
   bool is_head_request_ = false;
   bool request_chunked_ = false;
   std::uint64_t request_length_ = 0;  // of a body that is not chunked
-  bool response_started_ = false;
-  bool invalid_response_ = false;
   bool pending_body_ = false;  // the whole body was sent but not released: a retry sends it again
   std::chrono::milliseconds request_timeout_{0};  // all tries together
   std::chrono::milliseconds try_timeout_{0};      // one try
   steady_clock::time_point request_deadline_{};
-  http1::chunk_framer request_framer_;  // the request body re-encoded upstream
   char request_id_[40];
   std::size_t request_id_len_ = 0;
   bool request_id_generated_ = false;
@@ -302,16 +278,14 @@ class stream {
   std::size_t forwarded_client_len_ = 0;
 
   upstream_tap* tap_ = nullptr;
-  upstream_connection* active_upstream_ = nullptr;
-  std::unique_ptr<upstream_connection> upstream_;
-  // HTTP/2 upstreams: the try's stream (made on first use, then reused), the
-  // request's fields for it, and the response body piece being relayed.
-  std::unique_ptr<h2_call> h2_;
-  bool on_h2_ = false;  // the current try is on h2_
-  std::vector<http::header> h2_fields_;
-  char h2_length_[24];
-  std::string h2_body_;
-  std::size_t h2_unconsumed_ = 0;  // of h2_body_, given back to the window at the next piece
+  // The upstream connectors, made on first use and reused from try to try,
+  // and the one the current try is on (null between tries).
+  h1_link h1_;
+  std::unique_ptr<h2_link> h2_;
+  upstream_link* link_ = nullptr;
+  std::unique_ptr<upstream_connection> opening_;  // a connection being opened for a try
+  std::vector<http::header> tap_fields_;          // an HTTP/2 request's fields for the tap
+  char tap_length_[24];
 };
 
 }  // namespace gateway

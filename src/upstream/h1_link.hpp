@@ -1,0 +1,69 @@
+#pragma once
+// The HTTP/1.1 upstream connector: a try owns one connection to itself
+// (pooled between requests), writes the request as HTTP/1.1 text (the body
+// chunked when its length is unknown) and reads the response's head and its
+// body framed by length, chunks or the connection's close.
+#include "http1/chunked_decoder.hpp"
+#include "http1/serializer.hpp"
+#include "server/byte_buffer.hpp"
+#include "transport/watchdog.hpp"
+#include "upstream/connection_pool.hpp"
+#include "upstream/upstream_link.hpp"
+
+namespace gateway {
+
+class h1_link final : public upstream_link {
+ public:
+  // `watch` is the stream's deadline, armed for each write (it outlives the link).
+  explicit h1_link(transport::watchdog& watch);
+
+  bool take_pooled(connection_pool& pool, const snapshot& s, std::size_t c, std::size_t h,
+                   steady_clock::time_point now, bool replay) override;
+  void attach(connection_pool& pool, const snapshot& s, std::size_t c, std::size_t h,
+              std::unique_ptr<upstream_connection> conn) override;
+  upstream_connection* connection() noexcept override { return conn_.get(); }
+  bool begin(const request& r) override;
+  asio::awaitable<bool> send(std::span<const asio::const_buffer> pieces, std::uint64_t bytes,
+                             bool end, std::span<const http::header> trailers) override;
+  asio::awaitable<head_result> read_head(http1::response_head& into) override;
+  bool responded() const noexcept override { return responded_; }
+  std::string_view received() const noexcept override { return in_.view(); }
+  void start_body(const http1::response_head& head, bool bodyless) override;
+  body_step take(std::vector<asio::const_buffer>& out) override;
+  asio::awaitable<bool> fill() override;
+  void trailers(std::vector<http::header>& out) const override {
+    if (framing_ == framing::chunked) chunks_.trailer_fields(out);
+  }
+  void finish(connection_pool& pool, bool keep) noexcept override;
+  void interrupt() noexcept override;
+  void close() noexcept override;
+
+ private:
+  enum class framing : std::uint8_t { none, length, chunked, until_close };
+  // One read from the connection into in_ (through TLS when it has it).
+  asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> read_some(
+      asio::mutable_buffer into);
+  asio::awaitable<bool> write_tls();
+
+  transport::watchdog& watch_;
+  std::unique_ptr<upstream_connection> conn_;
+  byte_buffer in_;  // bytes from the upstream
+  std::vector<asio::const_buffer> gather_;
+  http1::chunk_framer framer_;  // the request body re-encoded when chunked
+  http1::chunked_decoder chunks_;
+  std::string_view head_;  // the request head, until the first send
+  std::chrono::milliseconds idle_{};
+  bool chunked_request_ = false;
+  bool responded_ = false;
+  http1::head_scanner scanner_;
+  std::size_t head_used_ = 0;  // an interim head's bytes, consumed at the next read_head
+  // The response body.
+  framing framing_ = framing::none;
+  std::uint64_t left_ = 0;  // framing::length
+  std::size_t used_ = 0;    // bytes of in_ the last take() returned
+  bool eof_ = false;        // framing::until_close: the close came
+  bool ended_ = false;
+  bool keep_alive_ = false;
+};
+
+}  // namespace gateway
