@@ -1,0 +1,149 @@
+#pragma once
+// The manifest loader's state and steps, shared by the two files that hold
+// its code (src/config only): yaml_loader.cpp reads the documents and
+// resolves Gateways, listeners and routes; loader_refs.cpp resolves what
+// they refer to (backendRefs to clusters, ReferenceGrants, TLS secrets and
+// CA bundles, policies by target, Ingresses).
+#include <gateway/config.hpp>
+
+#include <map>
+#include <set>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "config/manifests.hpp"
+#include "config/policy_reader.hpp"
+#include "config/yaml_documents.hpp"
+
+namespace gateway::manifests {
+
+using yaml_config::document_reader;
+
+// The controllerName a GatewayClass (or IngressClass) must name to be served here.
+inline constexpr std::string_view controller_name = "gateway.dev/gatewayd";
+
+// Reads manifests into `out` (issues into `issues`), one loader per load.
+class loader {
+ public:
+  loader(std::vector<config_issue>& issues, gateway_config& out, const filter_registry& filters)
+      : issues_(issues), out_(out), doc_("", issues, out.warnings), registry_(filters) {}
+
+  void load(std::string_view text);
+
+ private:
+  void read_document(const YAML::Node& d, std::size_t index);
+
+  // Why a reference cannot be followed, as a Gateway API ResolvedRefs reason.
+  struct unresolved {
+    std::string reason;  // InvalidKind, RefNotPermitted, BackendNotFound, UnsupportedProtocol
+    std::string message;
+  };
+
+  // True when a ReferenceGrant in `to_ns` lets an HTTPRoute in `from_ns` refer
+  // to the Service `name` there.
+  bool granted(const std::string& from_ns, const std::string& to_ns, const std::string& name,
+               std::string_view to_group = "", std::string_view to_kind = "Service",
+               std::string_view from_kind = "HTTPRoute") const;
+
+  // The cluster for a backend reference (created on first use), or why there is none.
+  std::variant<std::string, unresolved> cluster_for(
+      const object_ref& b, const meta& from, document_reader& at,
+      std::chrono::milliseconds connect_timeout = std::chrono::milliseconds(0),
+      const manifests::policy_doc* settings = nullptr);
+
+  // The cluster of an Envoy Gateway Backend (created on first use).
+  std::variant<std::string, unresolved> backend_cluster(const object_ref& b, const meta& from,
+                                                        const manifests::policy_doc* settings);
+
+  // The BackendTLSPolicy that covers a Service port (or a Backend): a policy
+  // naming the port (sectionName) wins over one for the whole Service.
+  void apply_backend_tls(const std::string& group, const std::string& kind, const std::string& ns,
+                         const std::string& name, const std::string& port_name, cluster_config& c);
+
+  // Appends the `ca.crt` of ConfigMap or Secret `ns`/`name` to `into`; a
+  // missing object or key is an error at `node`.
+  void add_ca_bundle(const std::string& kind, const std::string& ns, const std::string& name,
+                     const YAML::Node& node, const std::string& path, document_reader& at,
+                     std::string& into);
+
+  // A TLS Secret's certificate: PEM in tls.crt/tls.key (tls.ocsp: an OCSP
+  // response, DER), or the files its annotations name.
+  std::optional<tls_certificate> secret_certificate(const std::string& ns, const std::string& name,
+                                                    const YAML::Node& node, const std::string& path,
+                                                    document_reader& at);
+
+  // An HTTPS listener's certificates, and the TLS side of its ClientTrafficPolicy.
+  void apply_listener_tls(const gateway_doc& gw, const listener_doc& l,
+                          const manifests::policy_doc* policy, listener_config& lc);
+
+  // Whether listener `l` of `gw` admits routes from namespace `ns` (allowedRoutes).
+  bool admits(const gateway_doc& gw, const listener_doc& l, const std::string& ns) const;
+
+  void resolve();
+
+  // A Service's plain cluster is made when a reference is first resolved; a
+  // BackendTrafficPolicy may then move every route to a cluster of its own,
+  // and a policy may have looked endpoints up. Clusters no rule uses go.
+  void drop_unused_clusters();
+
+  // The upstream side of the BackendTrafficPolicy that applies to a rule on a
+  // listener: its retry and request timeout (where the rule has none of its
+  // own), and clusters with its balancing, health checks and limits.
+  void apply_backend_policy(const route_doc& r, const manifests::rule_doc& rd,
+                            const gateway_doc& gw, const listener_doc& l, route_rule& rule,
+                            document_reader& at);
+
+  // 4: `p` targets this rule, 3: the route, 2: this listener, 1: the Gateway, 0: none.
+  static int target_level(const manifests::policy_doc& p, const route_doc& r,
+                          const manifests::rule_doc& rd, const gateway_doc& gw,
+                          const listener_doc& l);
+
+  // The policy of `kind` that applies to one rule on one listener: the most
+  // specific target wins; at equal specificity the older one (Gateway API
+  // conflict rules), then by name.
+  const manifests::policy_doc* most_specific(std::string_view kind, const route_doc& r,
+                                             const manifests::rule_doc& rd, const gateway_doc& gw,
+                                             const listener_doc& l) const;
+
+  // The filters of one rule on one listener: the most specific SecurityPolicy,
+  // BackendTrafficPolicy and WafPolicy (rule, route, listener, Gateway), then
+  // Filter objects that target it (Gateway, listener, route, rule), then the
+  // rule's ExtensionRef filters in order. The WAF comes after authentication
+  // and rate limits (they are cheap and spare it work) and after compression,
+  // so that its response hooks, which run in reverse, see the body unencoded.
+  std::vector<filter_ref> chain_for(const route_doc& r, const manifests::rule_doc& rd,
+                                    const gateway_doc& gw, const listener_doc& l,
+                                    document_reader& at);
+
+  // Ingresses: with no IngressClass in the file every Ingress is served; with
+  // some, those of a class whose controller is ours (a missing class name
+  // means the default class).
+  void resolve_ingresses();
+
+  std::vector<config_issue>& issues_;
+  gateway_config& out_;
+  document_reader doc_;
+  std::vector<gateway_doc> gateways_;
+  std::vector<route_doc> routes_;
+  std::vector<service_doc> services_;
+  std::vector<slice_doc> slices_;
+  std::vector<manifests::backend_doc> backends_;
+  std::vector<grant_doc> grants_;
+  std::vector<manifests::ingress_doc> ingresses_;
+  struct ingress_class {
+    std::string controller;
+    bool is_default = false;
+  };
+  std::map<std::string, ingress_class> ingress_classes_;
+  std::map<std::string, std::map<std::string, std::string>> namespaces_;  // name -> labels
+  std::map<std::string, std::string> classes_;
+  std::set<std::string> known_clusters_;
+  std::vector<manifests::policy_doc> policies_;  // SecurityPolicy, BackendTrafficPolicy, Filter
+  std::map<std::string, manifests::secret_data> secrets_;      // "namespace/name"
+  std::map<std::string, manifests::secret_data> config_maps_;  // "namespace/name"
+  std::vector<manifests::backend_tls_doc> tls_policies_;
+  const filter_registry& registry_;
+};
+
+}  // namespace gateway::manifests
