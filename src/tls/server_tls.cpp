@@ -534,7 +534,13 @@ server_context::server_context(std::span<const server_listener> listeners,
     m.handshake_timeout = std::min(m.handshake_timeout, l.config->handshake_timeout);
     m.max_pending = std::max(m.max_pending, l.config->max_pending_handshakes);
   }
-  m.definition = "d" + std::to_string(default_listener) + "\n" + m.definition;
+  {
+    // Appended rather than built with operator+: GCC 12 at -O3 warns
+    // (-Wstringop-overflow) about `"d" + std::string&&` here.
+    std::string tagged = "d";
+    tagged.append(std::to_string(default_listener)).append("\n").append(m.definition);
+    m.definition = std::move(tagged);
+  }
   {
     auto d = sha256(m.definition);
     m.definition = hex(d.data(), d.size());  // the bytes (keys included) are not kept around
