@@ -64,18 +64,12 @@ class upstream_link {
                            steady_clock::time_point now, bool replay) = 0;
   // Whether a connection this try could share is being opened to `ep`: the
   // try waits for it rather than opening one more.
-  virtual bool wait_for_opening(const connection_pool& pool, const endpoint_state& ep) const {
-    (void)pool;
-    (void)ep;
+  virtual bool wait_for_opening(const connection_pool&, const endpoint_state&) const {
     return false;
   }
   // A new connection to `ep` is being opened for this try (`started`), or
   // that ended (either way).
-  virtual void opening(connection_pool& pool, const endpoint_state& ep, bool started) noexcept {
-    (void)pool;
-    (void)ep;
-    (void)started;
-  }
+  virtual void opening(connection_pool&, const endpoint_state&, bool /*started*/) noexcept {}
   // Makes `conn` (connected, handshake done, for host `h` of cluster `c`)
   // this try's connection; the link owns it (or hands it to the pool to share).
   virtual void attach(connection_pool& pool, const snapshot& s, std::size_t c, std::size_t h,
@@ -137,10 +131,7 @@ class upstream_link {
   // After the try timed out waiting since `sent_at`: whether the connection
   // said nothing at all since, and was retired for it (no new request goes
   // on it).
-  virtual bool retire_if_silent(steady_clock::time_point sent_at) noexcept {
-    (void)sent_at;
-    return false;
-  }
+  virtual bool retire_if_silent(steady_clock::time_point /*sent_at*/) noexcept { return false; }
 
  protected:
   ~upstream_link() = default;
