@@ -121,15 +121,19 @@ asio::awaitable<std::tuple<boost::system::error_code>> h2_link::news() {
   return call_.wake.async_wait(use_tuple);
 }
 
+void h2_link::start_head(http1::response_head& into, int status) noexcept {
+  into.clear();
+  into.version_major = 2;
+  into.version_minor = 0;
+  into.status = status;
+  into.reason = http::reason_phrase(status);
+}
+
 asio::awaitable<upstream_link::head_result> h2_link::read_head(http1::response_head& into) {
   for (;;) {
     if (call_.interim_status) {
       // The link keeps it while it is forwarded: another may come meanwhile.
-      into.clear();
-      into.version_major = 2;
-      into.version_minor = 0;
-      into.status = call_.interim_status;
-      into.reason = http::reason_phrase(call_.interim_status);
+      start_head(into, call_.interim_status);
       std::swap(interim_, call_.interim);
       call_.interim.clear();
       interim_.append_to(into.headers);
@@ -140,11 +144,7 @@ asio::awaitable<upstream_link::head_result> h2_link::read_head(http1::response_h
     if (call_.closed || stopped()) co_return head_result::failed;
     co_await news();
   }
-  into.clear();
-  into.version_major = 2;
-  into.version_minor = 0;
-  into.status = call_.status;
-  into.reason = http::reason_phrase(call_.status);
+  start_head(into, call_.status);
   call_.head.append_to(into.headers);
   if (const http::header* cl = http::find_header(into.headers, "content-length")) {
     std::uint64_t n = 0;

@@ -47,6 +47,8 @@ class h2_link final : public upstream_link {
   bool retire_if_silent(steady_clock::time_point sent_at) noexcept override;
 
  private:
+  // Clears `into` for an HTTP/2 head of `status` (its fields follow).
+  static void start_head(http1::response_head& into, int status) noexcept;
   // Puts the call on `conn` for a new try.
   void use(std::shared_ptr<h2_connection> conn);
   // Lets go of the call's stream (reset when it is still open).
