@@ -45,12 +45,22 @@ struct query_match {
   std::string value;
 };
 
-// One HTTPRouteMatch: every condition in it must hold (AND).
+// A gRPC method condition (Gateway API GRPCMethodMatch) on a request path of
+// the form "/SERVICE/METHOD". An empty service or method matches any; with
+// `regex`, each non-empty one is an RE2 pattern matched against its whole part.
+struct grpc_method_match {
+  value_match_type type = value_match_type::exact;
+  std::string service;  // "helloworld.Greeter"
+  std::string method;   // "SayHello"
+};
+
+// One HTTPRouteMatch (or GRPCRouteMatch): every condition in it must hold (AND).
 struct route_match {
-  path_match path;
+  path_match path;                    // not used when `grpc` is set
   std::optional<std::string> method;  // exact method, e.g. "GET"
   std::vector<header_match> headers;
   std::vector<query_match> query_params;
+  std::optional<grpc_method_match> grpc;  // a GRPCRoute's method match (a gRPC route only)
 };
 
 // A weighted reference from a rule to a cluster (an upstream_pool cluster name).
@@ -188,12 +198,21 @@ struct route_rule {
   std::vector<route_rule> backend_variants;
 };
 
-// One HTTPRoute: hostnames plus ordered rules. Precedence between routes follows
-// the Gateway API: match specificity first, then `creation_order`, then
+// Which Gateway API kind a route is: it decides how its matches read and the
+// precedence among them.
+enum class route_kind : std::uint8_t { http, grpc };
+
+// One HTTPRoute or GRPCRoute: hostnames plus ordered rules. Precedence between
+// routes follows the Gateway API: match specificity first (for gRPC: an exact
+// service and method, then the most characters of service, then of method,
+// then the most header matches), then `creation_order`, then
 // "namespace/name" alphabetically, then rule order.
 struct route {
   std::string namespace_name = "default";
   std::string name;
+  // A gRPC route's rules without matches match every request to its hosts;
+  // each of its matches needs `grpc` set.
+  route_kind kind = route_kind::http;
   std::vector<std::string> hostnames;  // exact or "*.suffix"; empty matches any host
   // How far "*.suffix" reaches: Gateway API's wildcard covers any number of
   // labels before the suffix, an Ingress one exactly one (set for Ingresses).

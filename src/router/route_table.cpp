@@ -36,6 +36,9 @@ struct candidate {
   std::unique_ptr<re2::RE2> path_re;
   std::vector<std::unique_ptr<re2::RE2>> header_re;  // parallel to spec->headers
   std::vector<std::unique_ptr<re2::RE2>> query_re;   // parallel to spec->query_params
+  // A gRPC method match outside the exact-path table (see impl::add).
+  const grpc_method_match* grpc = nullptr;
+  std::unique_ptr<re2::RE2> service_re, method_re;
 };
 
 // Gateway API: method match, then most header matches, then most query matches,
@@ -52,12 +55,40 @@ bool precedes(const candidate* a, const candidate* b) {
   return a->match_index < b->match_index;
 }
 
+// GRPCRoute: the most characters of service, then of method, then the most
+// header matches, then the common order. (A regular expression counts its
+// pattern's characters: its precedence is ours to choose, as the spec says.)
+bool grpc_precedes(const candidate* a, const candidate* b) {
+  if (a->grpc->service.size() != b->grpc->service.size())
+    return a->grpc->service.size() > b->grpc->service.size();
+  if (a->grpc->method.size() != b->grpc->method.size())
+    return a->grpc->method.size() > b->grpc->method.size();
+  return precedes(a, b);
+}
+
 struct host_bucket {
   string_map<std::vector<const candidate*>> exact;
+  std::vector<const candidate*> grpc;  // gRPC matches but exact service and method
   std::vector<const candidate*> regex;
   string_map<std::vector<const candidate*>> prefix;
-  bool empty() const { return exact.empty() && regex.empty() && prefix.empty(); }
+  bool empty() const { return exact.empty() && grpc.empty() && regex.empty() && prefix.empty(); }
 };
+
+// "/SERVICE/METHOD" split in its two parts; false for a path of another shape.
+bool grpc_parts(std::string_view path, std::string_view& service, std::string_view& method) {
+  if (path.size() < 4 || path.front() != '/') return false;
+  const auto slash = path.find('/', 1);
+  if (slash == std::string_view::npos || slash == 1 || slash + 1 == path.size()) return false;
+  if (path.find('/', slash + 1) != std::string_view::npos) return false;
+  service = path.substr(1, slash - 1);
+  method = path.substr(slash + 1);
+  return true;
+}
+
+bool grpc_part_holds(std::string_view want, const re2::RE2* re, std::string_view got) {
+  if (want.empty()) return true;
+  return re ? re2::RE2::FullMatch(got, *re) : got == want;
+}
 
 std::string_view query_value(std::string_view query, std::string_view name, bool& found) {
   while (!query.empty()) {
@@ -106,6 +137,19 @@ const candidate* match_bucket(const host_bucket& b, const request_view& rq) {
     if (auto it = b.exact.find(rq.path); it != b.exact.end())
       if (auto* c = first_holding(it->second, rq)) return c;
   }
+  if (!b.grpc.empty()) {
+    std::string_view service, method;
+    const bool shaped = grpc_parts(rq.path, service, method);
+    for (const candidate* c : b.grpc) {
+      const grpc_method_match& g = *c->grpc;
+      if (!g.service.empty() || !g.method.empty()) {
+        if (!shaped || !grpc_part_holds(g.service, c->service_re.get(), service) ||
+            !grpc_part_holds(g.method, c->method_re.get(), method))
+          continue;
+      }
+      if (conditions_hold(*c, rq)) return c;
+    }
+  }
   for (const candidate* c : b.regex)
     if (re2::RE2::FullMatch(rq.path, *c->path_re) && conditions_hold(*c, rq)) return c;
   if (b.prefix.empty()) return nullptr;
@@ -151,6 +195,13 @@ struct router::impl {
 
   void add(const candidate* c) {
     auto place = [&](host_bucket& b) {
+      if (c->owner->kind == route_kind::grpc) {
+        if (c->grpc)
+          b.grpc.push_back(c);
+        else  // exact service and method: a path like any other
+          b.exact["/" + c->spec->grpc->service + "/" + c->spec->grpc->method].push_back(c);
+        return;
+      }
       const path_match& p = c->spec->path;
       switch (p.type) {
         case path_match_type::exact:
@@ -182,6 +233,7 @@ struct router::impl {
       std::stable_sort(v.begin(), v.end(), precedes);
     for (auto& [k, v] : b.prefix)
       std::stable_sort(v.begin(), v.end(), precedes);
+    std::stable_sort(b.grpc.begin(), b.grpc.end(), grpc_precedes);
     // Regex precedence is implementation-specific: longer patterns first, as
     // Envoy Gateway orders them, then the common criteria.
     std::stable_sort(b.regex.begin(), b.regex.end(), [](const candidate* a, const candidate* c) {
@@ -189,6 +241,24 @@ struct router::impl {
         return a->spec->path.value.size() > c->spec->path.value.size();
       return precedes(a, c);
     });
+  }
+
+  // A gRPC route's match: exact service and method go to the exact-path
+  // table (the most specific there is); the others to the gRPC list.
+  static void compile_grpc(candidate& c, const route_match& spec, const std::string& where) {
+    static const grpc_method_match any_method{};
+    const grpc_method_match& g = spec.grpc ? *spec.grpc : any_method;
+    if (g.type == value_match_type::exact) {
+      for (const std::string* part : {&g.service, &g.method})
+        if (part->find('/') != std::string::npos)
+          throw error(errc::invalid_config,
+                      where + ": an Exact gRPC service or method has no '/': '" + *part + "'");
+      if (!g.service.empty() && !g.method.empty()) return;
+    } else {
+      if (!g.service.empty()) c.service_re = compile_regex(g.service, where + " service");
+      if (!g.method.empty()) c.method_re = compile_regex(g.method, where + " method");
+    }
+    c.grpc = &g;
   }
 
   void build() {
@@ -219,7 +289,11 @@ struct router::impl {
           c.route_rank = r;
           c.rule_index = i;
           c.match_index = m;
-          if (spec.path.type == path_match_type::regex) {
+          if (rt.kind == route_kind::grpc) {
+            compile_grpc(c, spec, where);
+          } else if (spec.grpc) {
+            throw error(errc::invalid_config, where + ": a gRPC method match needs a gRPC route");
+          } else if (spec.path.type == path_match_type::regex) {
             c.path_re = compile_regex(spec.path.value, where + " path");
           } else if (spec.path.value.empty() || spec.path.value.front() != '/') {
             throw error(errc::invalid_config,

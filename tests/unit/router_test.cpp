@@ -213,3 +213,80 @@ TEST_SUITE("router") {
     CHECK(message.find("route default/a rule 0") != std::string::npos);
   }
 }
+
+namespace {
+
+route_match grpc_match(std::string service, std::string method,
+                       value_match_type type = value_match_type::exact,
+                       std::vector<header_match> headers = {}) {
+  route_match m;
+  m.grpc = grpc_method_match{type, std::move(service), std::move(method)};
+  m.headers = std::move(headers);
+  return m;
+}
+
+route grpc_route(std::string name, std::vector<route_rule> rules,
+                 std::vector<std::string> hosts = {}, std::int64_t order = 0) {
+  route r = make_route(std::move(name), std::move(rules), std::move(hosts), order);
+  r.kind = route_kind::grpc;
+  return r;
+}
+
+}  // namespace
+
+TEST_SUITE("router grpc") {
+  TEST_CASE("service and method match exactly and by regular expression") {
+    router r({grpc_route("g", {rule_to("both", {grpc_match("helloworld.Greeter", "SayHello")}),
+                               rule_to("service", {grpc_match("helloworld.Greeter", "")}),
+                               rule_to("method", {grpc_match("", "Check")}),
+                               rule_to("regex", {grpc_match("shop\\..*", "(Get|List)Items",
+                                                            value_match_type::regex)}),
+                               rule_to("any", {})})});
+    CHECK(pick(r, {.method = "POST", .path = "/helloworld.Greeter/SayHello"}) == "both");
+    CHECK(pick(r, {.method = "POST", .path = "/helloworld.Greeter/SayBye"}) == "service");
+    CHECK(pick(r, {.method = "POST", .path = "/grpc.health.v1.Health/Check"}) == "method");
+    CHECK(pick(r, {.method = "POST", .path = "/shop.v1.Cart/ListItems"}) == "regex");
+    // A regex matches each part whole: "ListItemsNow" is not "(Get|List)Items".
+    CHECK(pick(r, {.method = "POST", .path = "/shop.v1.Cart/ListItemsNow"}) == "any");
+    // Only "/SERVICE/METHOD" paths match a service or method condition.
+    CHECK(pick(r, {.method = "POST", .path = "/helloworld.Greeter/SayHello/x"}) == "any");
+    CHECK(pick(r, {.method = "POST", .path = "/helloworld.Greeter"}) == "any");
+  }
+
+  TEST_CASE("precedence: exact pair, then longer service, then longer method, then headers") {
+    const std::vector<http::header> v2{{"version", "2"}};
+    router r({grpc_route("old",
+                         {rule_to("method-only", {grpc_match("", "Get")}),
+                          rule_to("short-service", {grpc_match("a", "")})},
+                         {}, 0),
+              grpc_route("new",
+                         {rule_to("long-service", {grpc_match("a.Long", "")}),
+                          rule_to("long-service-headers",
+                                  {grpc_match("a.Long", "", value_match_type::exact,
+                                              {{value_match_type::exact, "version", "2"}})}),
+                          rule_to("pair", {grpc_match("a.Long", "Get")})},
+                         {}, 1)});
+    CHECK(pick(r, {.path = "/a.Long/Get"}) == "pair");
+    CHECK(pick(r, {.path = "/a.Long/Put", .headers = v2}) == "long-service-headers");
+    CHECK(pick(r, {.path = "/a.Long/Put"}) == "long-service");
+    // A service match outranks a method match, however old the latter's route.
+    CHECK(pick(r, {.path = "/a/Get"}) == "short-service");
+    CHECK(pick(r, {.path = "/b/Get"}) == "method-only");
+    CHECK(pick(r, {.path = "/b/Put"}).empty());
+  }
+
+  TEST_CASE("hostnames pick the route before the method does") {
+    router r({grpc_route("any-host", {rule_to("any", {grpc_match("svc.A", "")})}),
+              grpc_route("host", {rule_to("host", {grpc_match("", "")})}, {"grpc.example.com"})});
+    CHECK(pick(r, {.host = "grpc.example.com", .path = "/svc.A/M"}) == "host");
+    CHECK(pick(r, {.host = "other.example.com", .path = "/svc.A/M"}) == "any");
+  }
+
+  TEST_CASE("bad gRPC matches are refused when compiled") {
+    CHECK_THROWS_AS(router({grpc_route("g", {rule_to("x", {grpc_match("a/b", "M")})})}), error);
+    CHECK_THROWS_AS(
+        router({grpc_route("g", {rule_to("x", {grpc_match("(", "", value_match_type::regex)})})}),
+        error);
+    CHECK_THROWS_AS(router({make_route("h", {rule_to("x", {grpc_match("a", "b")})})}), error);
+  }
+}
