@@ -224,11 +224,20 @@ void write_rule(json_writer& w, const route_rule& rule) {
   w.begin_object().field("name", rule.name).key("matches").begin_array();
   for (const auto& m : rule.matches) {
     w.begin_object();
-    w.key("path")
-        .begin_object()
-        .field("type", name_of(m.path.type))
-        .field("value", m.path.value)
-        .end_object();
+    if (m.grpc) {
+      w.key("grpc")
+          .begin_object()
+          .field("type", name_of(m.grpc->type))
+          .field("service", m.grpc->service)
+          .field("method", m.grpc->method)
+          .end_object();
+    } else {
+      w.key("path")
+          .begin_object()
+          .field("type", name_of(m.path.type))
+          .field("value", m.path.value)
+          .end_object();
+    }
     if (m.method)
       w.field("method", *m.method);
     else
@@ -373,6 +382,7 @@ std::string to_json(const gateway_config& config) {
     w.key("routes").begin_array();
     for (const auto& r : l.routes) {
       w.begin_object()
+          .field("kind", r.kind == route_kind::grpc ? "GRPCRoute" : "HTTPRoute")
           .field("namespace", r.namespace_name)
           .field("name", r.name)
           .field("creation_order", r.creation_order);

@@ -155,8 +155,12 @@ std::optional<gateway_doc> read_gateway(document_reader& doc, const YAML::Node& 
           std::string kp = index_path(join_path(ap, "kinds"), k);
           if (!doc.is_map(kinds[k], kp)) continue;
           doc.check_keys(kinds[k], kp, {"group", "kind"});
+          std::string group =
+              doc.string_at(kinds[k], "group", kp, false).value_or(std::string(gateway_api_group));
+          doc.one_of(kinds[k]["group"], join_path(kp, "group"), group, {gateway_api_group});
           std::string kind = doc.string_at(kinds[k], "kind", kp, true).value_or("");
-          doc.one_of(kinds[k]["kind"], join_path(kp, "kind"), kind, {"HTTPRoute"});
+          if (doc.one_of(kinds[k]["kind"], join_path(kp, "kind"), kind, {"HTTPRoute", "GRPCRoute"}))
+            ld.kinds.push_back(kind);
         }
       }
     }

@@ -43,11 +43,11 @@ std::variant<std::string, loader::unresolved> loader::cluster_for(
     return unresolved{"InvalidKind", "backendRef kind '" + b.kind + "' in group '" + b.group +
                                          "' is not supported (core Service, or Backend of " +
                                          std::string(manifests::envoy_gateway_group) + ")"};
-  if (b.ns != from.ns && !granted(from.ns, b.ns, b.name))
+  if (b.ns != from.ns && !granted(from.ns, b.ns, b.name, "", "Service", from.kind))
     return unresolved{"RefNotPermitted", "Service " + what +
                                              " is in another namespace and no "
-                                             "ReferenceGrant there allows HTTPRoutes from " +
-                                             from.ns};
+                                             "ReferenceGrant there allows " +
+                                             from.kind + "s from " + from.ns};
   const service_doc* svc = nullptr;
   for (const auto& s : services_)
     if (s.m.ns == b.ns && s.m.name == b.name) svc = &s;
@@ -62,7 +62,11 @@ std::variant<std::string, loader::unresolved> loader::cluster_for(
   // What the port speaks (Gateway API GEP-1911): HTTP/1.1 unless it says
   // HTTP/2, in plain text (h2c) or over TLS (h2, which a BackendTLSPolicy configures).
   upstream_protocol protocol = upstream_protocol::http1;
-  const bool h2_over_tls = sp->app_protocol == "kubernetes.io/h2";
+  // A GRPCRoute's backend speaks HTTP/2 whatever the port says, as Envoy
+  // Gateway has it: over TLS when the port says so, else in plain text.
+  const bool grpc = from.kind == "GRPCRoute";
+  const bool h2_over_tls =
+      sp->app_protocol == "kubernetes.io/h2" || (grpc && sp->app_protocol == "https");
   if (sp->app_protocol == "kubernetes.io/h2c" || h2_over_tls)
     protocol = upstream_protocol::http2;
   else if (!sp->app_protocol.empty() && sp->app_protocol != "http" && sp->app_protocol != "https")
@@ -72,8 +76,11 @@ std::variant<std::string, loader::unresolved> loader::cluster_for(
                           "', which the gateway does not speak (HTTP/1.1: none, 'http' or "
                           "'https'; HTTP/2: 'kubernetes.io/h2c', or 'kubernetes.io/h2' with a "
                           "BackendTLSPolicy)"};
-  // A different connect timeout (an Ingress annotation) makes a cluster of its own.
+  const bool made_h2 = grpc && protocol == upstream_protocol::http1;
+  if (made_h2) protocol = upstream_protocol::http2;
   std::string key = what + ":" + std::to_string(sp->port);
+  if (made_h2 || (grpc && sp->app_protocol == "https")) key += "#grpc";
+  // A different connect timeout (an Ingress annotation) makes a cluster of its own.
   if (connect_timeout.count() > 0)
     key += "#connect=" + std::to_string(connect_timeout.count()) + "ms";
   // A BackendTrafficPolicy's load balancing, health checks and limits make
@@ -89,8 +96,8 @@ std::variant<std::string, loader::unresolved> loader::cluster_for(
   if (h2_over_tls && !c.tls.enabled)
     return unresolved{"UnsupportedProtocol",
                       "Service " + what + " port " + std::to_string(sp->port) +
-                          " has appProtocol 'kubernetes.io/h2' (HTTP/2 over TLS) but no "
-                          "BackendTLSPolicy covers it"};
+                          " has appProtocol '" + sp->app_protocol +
+                          "' (HTTP/2 over TLS) but no BackendTLSPolicy covers it"};
   if (!svc->external_name.empty())  // ExternalName: the name, on the Service's port
     c.endpoints.push_back({svc->external_name, sp->port, 1});
   for (const auto& slice : slices_) {
@@ -113,23 +120,27 @@ std::variant<std::string, loader::unresolved> loader::cluster_for(
 std::variant<std::string, loader::unresolved> loader::backend_cluster(
     const object_ref& b, const meta& from, const manifests::policy_doc* settings) {
   const std::string what = b.ns + "/" + b.name;
-  if (b.ns != from.ns && !granted(from.ns, b.ns, b.name, manifests::envoy_gateway_group, "Backend"))
+  if (b.ns != from.ns &&
+      !granted(from.ns, b.ns, b.name, manifests::envoy_gateway_group, "Backend", from.kind))
     return unresolved{"RefNotPermitted", "Backend " + what +
                                              " is in another namespace and no "
-                                             "ReferenceGrant there allows HTTPRoutes from " +
-                                             from.ns};
+                                             "ReferenceGrant there allows " +
+                                             from.kind + "s from " + from.ns};
   const manifests::backend_doc* found = nullptr;
   for (const auto& be : backends_)
     if (be.m.ns == b.ns && be.m.name == b.name) found = &be;
   if (!found) return unresolved{"BackendNotFound", "Backend " + what + " not found in the config"};
   std::string key = "Backend " + what;
+  // A GRPCRoute's backend speaks HTTP/2 (see cluster_for).
+  const bool made_h2 = from.kind == "GRPCRoute" && found->protocol == upstream_protocol::http1;
+  if (made_h2) key += "#grpc";
   if (settings) key += "@" + settings->m.ns + "/" + settings->m.name;
   if (known_clusters_.count(key)) return key;
   cluster_config c;
   c.name = key;
   if (settings) settings->upstream->apply(c);
   c.endpoints = found->endpoints;
-  c.protocol = found->protocol;
+  c.protocol = made_h2 ? upstream_protocol::http2 : found->protocol;
   apply_backend_tls(std::string(manifests::envoy_gateway_group), "Backend", b.ns, b.name, "", c);
   known_clusters_.insert(key);
   out_.clusters.push_back(std::move(c));
@@ -317,7 +328,7 @@ int loader::target_level(const manifests::policy_doc& p, const route_doc& r,
                          const listener_doc& l) {
   int best = 0;
   for (const manifests::target_ref& t : p.targets) {
-    if (t.kind == "HTTPRoute" && p.m.ns == r.m.ns && t.name == r.m.name) {
+    if (t.kind == r.m.kind && p.m.ns == r.m.ns && t.name == r.m.name) {
       if (t.section.empty())
         best = std::max(best, 3);
       else if (t.section == rd.rule.name)

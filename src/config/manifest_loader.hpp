@@ -40,11 +40,11 @@ class loader {
     std::string message;
   };
 
-  // True when a ReferenceGrant in `to_ns` lets an HTTPRoute in `from_ns` refer
-  // to the Service `name` there.
+  // True when a ReferenceGrant in `to_ns` lets a `from_kind` in `from_ns` refer
+  // to the `to_kind` object `name` there.
   bool granted(const std::string& from_ns, const std::string& to_ns, const std::string& name,
-               std::string_view to_group = "", std::string_view to_kind = "Service",
-               std::string_view from_kind = "HTTPRoute") const;
+               std::string_view to_group, std::string_view to_kind,
+               std::string_view from_kind) const;
 
   // The cluster for a backend reference (created on first use), or why there is none.
   std::variant<std::string, unresolved> cluster_for(
@@ -86,6 +86,20 @@ class loader {
   // BackendTrafficPolicy may then move every route to a cluster of its own,
   // and a policy may have looked endpoints up. Clusters no rule uses go.
   void drop_unused_clusters();
+
+  // A route attached to a listener: its document, the listener's index in
+  // out_.listeners, its place in that listener's routes, and the status entry
+  // of the parentRef that attached it.
+  struct attachment {
+    const route_doc* doc;
+    std::size_t listener, position, status;
+  };
+  const route* route_of(const attachment& a) const {
+    return &out_.listeners[a.listener].routes[a.position];
+  }
+  // Takes off each listener the HTTPRoutes and GRPCRoutes that lose a
+  // hostname conflict with a route of the other kind (see the definition).
+  void reject_kind_conflicts(const std::vector<attachment>& attachments);
 
   // The upstream side of the BackendTrafficPolicy that applies to a rule on a
   // listener: its retry and request timeout (where the rule has none of its

@@ -18,6 +18,7 @@ namespace gateway::manifests {
 inline constexpr std::string_view gateway_api_group = "gateway.networking.k8s.io";
 
 struct meta {
+  std::string kind;  // the document's kind ("HTTPRoute"), for references made from it
   std::string ns = "default";
   std::string name;
   std::string created;  // RFC 3339, compared as text
@@ -100,6 +101,7 @@ struct listener_doc {
   std::vector<object_ref> certificate_refs;  // tls.certificateRefs (Secrets)
   std::string from = "Same";                 // Same, All or Selector
   label_selector selector;                   // for from == Selector
+  std::vector<std::string> kinds;            // allowedRoutes.kinds; empty: HTTPRoute and GRPCRoute
 };
 struct gateway_doc {
   meta m;
@@ -200,8 +202,8 @@ void add_ingress_listeners(const std::vector<const ingress_doc*>& served,
                            const certificate_resolver& certificates, gateway_config& out,
                            std::vector<config_issue>& issues);
 
-// Reads an HTTPRoute's spec; problems go to `doc`.
-route_doc read_httproute(yaml_config::document_reader& doc, const YAML::Node& d, meta m);
+// Reads an HTTPRoute's or a GRPCRoute's spec (m.kind says which); problems go to `doc`.
+route_doc read_route(yaml_config::document_reader& doc, const YAML::Node& d, meta m);
 // Reads a ReferenceGrant's spec.
 grant_doc read_reference_grant(yaml_config::document_reader& doc, const YAML::Node& d, meta m);
 // Reads a label selector at `path`.

@@ -507,10 +507,11 @@ policy_doc read_policy(document_reader& doc, const YAML::Node& d, meta m, std::s
     t.kind = doc.string_at(n, "kind", path, true).value_or("");
     t.name = doc.string_at(n, "name", path, true).value_or("");
     t.section = doc.string_at(n, "sectionName", path, false).value_or("");
-    if (group != gateway_api_group || (t.kind != "Gateway" && t.kind != "HTTPRoute"))
-      doc.fail(
-          n, path,
-          "a policy targets a Gateway or an HTTPRoute of group " + std::string(gateway_api_group));
+    if (group != gateway_api_group ||
+        (t.kind != "Gateway" && t.kind != "HTTPRoute" && t.kind != "GRPCRoute"))
+      doc.fail(n, path,
+               "a policy targets a Gateway, an HTTPRoute or a GRPCRoute of group " +
+                   std::string(gateway_api_group));
     else
       p.targets.push_back(std::move(t));
   }

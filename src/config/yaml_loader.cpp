@@ -51,6 +51,7 @@ void loader::read_document(const YAML::Node& d, std::size_t index) {
   auto api = doc_.string_at(d, "apiVersion", "", true);
   if (!kind || !api) return;
   meta m;
+  m.kind = *kind;
   if (YAML::Node md = d["metadata"]; md.IsDefined() && doc_.is_map(md, "metadata")) {
     doc_.check_keys(md, "metadata", metadata_keys, metadata_inert);
     m.name = doc_.string_at(md, "name", "metadata", true).value_or("");
@@ -79,9 +80,11 @@ void loader::read_document(const YAML::Node& d, std::size_t index) {
     if (require_api({"gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1"}))
       if (auto g = manifests::read_gateway(doc_, d, std::move(m)))
         gateways_.push_back(std::move(*g));
-  } else if (*kind == "HTTPRoute") {
-    if (require_api({"gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1"}))
-      routes_.push_back(manifests::read_httproute(doc_, d, std::move(m)));
+  } else if (*kind == "HTTPRoute" || *kind == "GRPCRoute") {
+    if (require_api({"gateway.networking.k8s.io/v1", *kind == "HTTPRoute"
+                                                         ? "gateway.networking.k8s.io/v1beta1"
+                                                         : "gateway.networking.k8s.io/v1alpha2"}))
+      routes_.push_back(manifests::read_route(doc_, d, std::move(m)));
   } else if (*kind == "ReferenceGrant") {
     if (require_api({"gateway.networking.k8s.io/v1beta1", "gateway.networking.k8s.io/v1"}))
       grants_.push_back(manifests::read_reference_grant(doc_, d, std::move(m)));
@@ -153,7 +156,7 @@ void loader::read_document(const YAML::Node& d, std::size_t index) {
     doc_.fail(
         d["kind"], "kind",
         "unsupported kind '" + *kind +
-            "' (supported: Gateway, GatewayClass, HTTPRoute, ReferenceGrant, Service, "
+            "' (supported: Gateway, GatewayClass, HTTPRoute, GRPCRoute, ReferenceGrant, Service, "
             "EndpointSlice, Backend, BackendTLSPolicy, Namespace, Secret, ConfigMap, Ingress, "
             "IngressClass, SecurityPolicy, "
             "BackendTrafficPolicy, ClientTrafficPolicy, WafPolicy, Filter)");
@@ -242,6 +245,9 @@ void loader::resolve() {
       out_.listeners.push_back(std::move(lc));
     }
   }
+  // Which route went to which listener, under which status entry (for the
+  // HTTPRoute/GRPCRoute conflicts judged once all are attached).
+  std::vector<attachment> attachments;
   // Route age: older creationTimestamp first; routes without one come after.
   std::vector<std::string> stamps;
   for (const auto& r : routes_)
@@ -252,6 +258,7 @@ void loader::resolve() {
     route base;
     base.namespace_name = r.m.ns;
     base.name = r.m.name;
+    base.kind = r.m.kind == "GRPCRoute" ? route_kind::grpc : route_kind::http;
     base.creation_order =
         r.m.created.empty()
             ? static_cast<std::int64_t>(stamps.size())
@@ -300,12 +307,12 @@ void loader::resolve() {
     }
     bool attached = false;
     for (const auto& pr : r.parents) {
-      route_status st{"HTTPRoute",
+      route_status st{r.m.kind,
                       r.m.ns + "/" + r.m.name,
                       pr.ns + "/" + pr.name + (pr.section.empty() ? "" : "/" + pr.section),
                       {}};
       status_condition accepted{"Accepted", false, "NoMatchingParent", ""};
-      bool gateway_found = false, listener_found = false, allowed = false;
+      bool gateway_found = false, listener_found = false, allowed = false, kind_allowed = false;
       for (const auto& pt : points) {
         if (pt.gw->m.ns != pr.ns || pt.gw->m.name != pr.name) continue;
         gateway_found = true;
@@ -314,6 +321,10 @@ void loader::resolve() {
         listener_found = true;
         if (!admits(*pt.gw, *pt.l, r.m.ns)) continue;
         allowed = true;
+        if (!pt.l->kinds.empty() &&
+            std::find(pt.l->kinds.begin(), pt.l->kinds.end(), r.m.kind) == pt.l->kinds.end())
+          continue;
+        kind_allowed = true;
         route attached_route = base;
         if (!intersect_hostnames(pt.l->hostname, r.hostnames, attached_route.hostnames)) continue;
         for (std::size_t i = 0; i < attached_route.rules.size(); ++i) {
@@ -327,6 +338,8 @@ void loader::resolve() {
           }
         }
         out_.listeners[pt.index].routes.push_back(std::move(attached_route));
+        attachments.push_back(
+            {&r, pt.index, out_.listeners[pt.index].routes.size() - 1, out_.statuses.size()});
         accepted = {"Accepted", true, "Accepted", "attached"};
         attached = true;
       }
@@ -347,6 +360,9 @@ void loader::resolve() {
         } else if (!allowed) {
           accepted.reason = "NotAllowedByListeners";
           accepted.message = "the listeners' allowedRoutes do not admit namespace " + r.m.ns;
+        } else if (!kind_allowed) {
+          accepted.reason = "NotAllowedByListeners";
+          accepted.message = "the listeners' allowedRoutes.kinds do not include " + r.m.kind;
         } else {
           accepted.reason = "NoMatchingListenerHostname";
           accepted.message = "no listener hostname intersects the route's hostnames";
@@ -361,8 +377,68 @@ void loader::resolve() {
     if (r.parents.empty())
       at.warn(YAML::Node(), "spec.parentRefs", "route has no parentRefs and serves nothing");
   }
+  reject_kind_conflicts(attachments);
   resolve_ingresses();
   drop_unused_clusters();
+}
+
+namespace {
+
+// Whether two routes' hostname lists (each already cut to its listener's;
+// empty: any) have a name in common.
+bool hostnames_meet(const std::vector<std::string>& a, const std::vector<std::string>& b) {
+  if (a.empty() || b.empty()) return true;
+  for (const std::string& x : a)
+    for (const std::string& y : b)
+      if (listener_hostname_covers(x, y) || listener_hostname_covers(y, x)) return true;
+  return false;
+}
+
+}  // namespace
+
+void loader::reject_kind_conflicts(const std::vector<attachment>& attachments) {
+  // GRPCRoute (v1): an HTTPRoute and a GRPCRoute on one listener whose
+  // hostnames meet cannot both be accepted; the older (then the first by
+  // "namespace/name") keeps the listener. Routes are ordered that way already.
+  std::vector<bool> dropped(attachments.size(), false);
+  for (std::size_t i = 0; i < attachments.size(); ++i) {
+    const attachment& a = attachments[i];
+    const route& ra = *route_of(a);
+    for (std::size_t j = 0; j < attachments.size(); ++j) {
+      const attachment& b = attachments[j];
+      if (i == j || b.listener != a.listener) continue;
+      const route& rb = *route_of(b);
+      if (ra.kind == rb.kind || !hostnames_meet(ra.hostnames, rb.hostnames)) continue;
+      const bool a_loses =
+          ra.creation_order != rb.creation_order
+              ? ra.creation_order > rb.creation_order
+              : std::tie(ra.namespace_name, ra.name) > std::tie(rb.namespace_name, rb.name);
+      if (!a_loses) continue;
+      dropped[i] = true;
+      document_reader at(a.doc->label, issues_, out_.warnings);
+      at.warn(YAML::Node(), "spec.hostnames",
+              "not attached to listener " + out_.listeners[a.listener].name + ": " +
+                  "it shares a hostname with " +
+                  (rb.kind == route_kind::grpc ? "GRPCRoute " : "HTTPRoute ") + rb.namespace_name +
+                  "/" + rb.name + ", which takes precedence (older, or first by name)");
+      break;
+    }
+  }
+  // A route leaves its listeners' tables; its status towards a parent says
+  // so when no listener of that parent kept it.
+  std::vector<bool> kept(out_.statuses.size(), false);
+  for (std::size_t i = 0; i < attachments.size(); ++i)
+    if (!dropped[i]) kept[attachments[i].status] = true;
+  for (std::size_t i = attachments.size(); i-- > 0;) {
+    if (!dropped[i]) continue;
+    const attachment& a = attachments[i];
+    auto& routes = out_.listeners[a.listener].routes;
+    routes.erase(routes.begin() + static_cast<std::ptrdiff_t>(a.position));
+    if (!kept[a.status])
+      out_.statuses[a.status].conditions.front() = {
+          "Accepted", false, "Conflicted",
+          "an HTTPRoute and a GRPCRoute on one listener share a hostname; the older route wins"};
+  }
 }
 
 void loader::drop_unused_clusters() {

@@ -1,5 +1,5 @@
-// Reading HTTPRoute documents (matches, filters, backendRefs, timeouts) and
-// ReferenceGrants. References are recorded as written; the loader resolves
+// Reading HTTPRoute and GRPCRoute documents (matches, filters, backendRefs,
+// timeouts) and ReferenceGrants. References are recorded as written; the loader resolves
 // them once every document is read.
 #include <algorithm>
 #include <set>
@@ -13,6 +13,27 @@ namespace {
 using yaml_config::document_reader;
 using yaml_config::index_path;
 using yaml_config::join_path;
+
+// Header or query conditions (`key` of `mn`): type, name, value.
+template <typename Match>
+void read_value_matches(document_reader& doc, const YAML::Node& mn, const char* key,
+                        const std::string& p, std::vector<Match>& out) {
+  YAML::Node list = mn[key];
+  std::string lp = join_path(p, key);
+  if (!list.IsDefined() || !doc.is_seq(list, lp)) return;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    std::string ip = index_path(lp, i);
+    if (!doc.is_map(list[i], ip)) continue;
+    doc.check_keys(list[i], ip, {"type", "name", "value"});
+    Match v;
+    std::string type = doc.string_at(list[i], "type", ip, false).value_or("Exact");
+    if (doc.one_of(list[i]["type"], join_path(ip, "type"), type, {"Exact", "RegularExpression"}))
+      v.type = type == "Exact" ? value_match_type::exact : value_match_type::regex;
+    v.name = doc.string_at(list[i], "name", ip, true).value_or("");
+    v.value = doc.string_at(list[i], "value", ip, true).value_or("");
+    out.push_back(std::move(v));
+  }
+}
 
 void read_match(document_reader& doc, const YAML::Node& mn, const std::string& p, route_match& rm) {
   doc.check_keys(mn, p, {"path", "headers", "queryParams", "method"});
@@ -36,25 +57,32 @@ void read_match(document_reader& doc, const YAML::Node& mn, const std::string& p
             {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}))
       rm.method = *method;
   }
-  auto read_values = [&](const char* key, auto& out) {
-    YAML::Node list = mn[key];
-    std::string lp = join_path(p, key);
-    if (!list.IsDefined() || !doc.is_seq(list, lp)) return;
-    for (std::size_t i = 0; i < list.size(); ++i) {
-      std::string ip = index_path(lp, i);
-      if (!doc.is_map(list[i], ip)) continue;
-      doc.check_keys(list[i], ip, {"type", "name", "value"});
-      typename std::decay_t<decltype(out)>::value_type v;
-      std::string type = doc.string_at(list[i], "type", ip, false).value_or("Exact");
-      if (doc.one_of(list[i]["type"], join_path(ip, "type"), type, {"Exact", "RegularExpression"}))
-        v.type = type == "Exact" ? value_match_type::exact : value_match_type::regex;
-      v.name = doc.string_at(list[i], "name", ip, true).value_or("");
-      v.value = doc.string_at(list[i], "value", ip, true).value_or("");
-      out.push_back(std::move(v));
-    }
-  };
-  read_values("headers", rm.headers);
-  read_values("queryParams", rm.query_params);
+  read_value_matches(doc, mn, "headers", p, rm.headers);
+  read_value_matches(doc, mn, "queryParams", p, rm.query_params);
+}
+
+// A GRPCRouteMatch: `method` (type, service, method) and `headers`.
+void read_grpc_match(document_reader& doc, const YAML::Node& mn, const std::string& p,
+                     route_match& rm) {
+  doc.check_keys(mn, p, {"method", "headers"});
+  grpc_method_match g;
+  if (YAML::Node gn = mn["method"]; gn.IsDefined() && doc.is_map(gn, join_path(p, "method"))) {
+    const std::string gp = join_path(p, "method");
+    doc.check_keys(gn, gp, {"type", "service", "method"});
+    const std::string type = doc.string_at(gn, "type", gp, false).value_or("Exact");
+    if (doc.one_of(gn["type"], join_path(gp, "type"), type, {"Exact", "RegularExpression"}))
+      g.type = type == "Exact" ? value_match_type::exact : value_match_type::regex;
+    g.service = doc.string_at(gn, "service", gp, false).value_or("");
+    g.method = doc.string_at(gn, "method", gp, false).value_or("");
+    if (g.service.empty() && g.method.empty())
+      doc.fail(gn, gp, "at least one of service and method must be given");
+    if (g.type == value_match_type::exact)
+      for (const char* part : {"service", "method"})
+        if (doc.string_at(gn, part, gp, false).value_or("").find('/') != std::string::npos)
+          doc.fail(gn[part], join_path(gp, part), "an Exact match must not contain '/'");
+  }
+  rm.grpc = std::move(g);
+  read_value_matches(doc, mn, "headers", p, rm.headers);
 }
 
 // A reference to a backend object (backendRefs entries, a mirror's backendRef).
@@ -126,6 +154,8 @@ path_rewrite read_path_modifier(document_reader& doc, const YAML::Node& n, const
 void read_filters(document_reader& doc, const YAML::Node& list, const std::string& lp,
                   const meta& m, rule_doc& rd) {
   if (!doc.is_seq(list, lp)) return;
+  // GRPCRoute has the header modifiers, mirrors and extensions of HTTPRoute's filters.
+  const bool grpc = m.kind == "GRPCRoute";
   static constexpr std::pair<std::string_view, std::string_view> fields[] = {
       {"RequestHeaderModifier", "requestHeaderModifier"},
       {"ResponseHeaderModifier", "responseHeaderModifier"},
@@ -144,9 +174,12 @@ void read_filters(document_reader& doc, const YAML::Node& list, const std::strin
                    {"type", "requestHeaderModifier", "responseHeaderModifier", "requestRedirect",
                     "urlRewrite", "requestMirror", "extensionRef", "cors"});
     std::string type = doc.string_at(f, "type", p, true).value_or("");
-    if (!doc.one_of(f["type"], join_path(p, "type"), type,
-                    {"RequestHeaderModifier", "ResponseHeaderModifier", "RequestRedirect",
-                     "URLRewrite", "RequestMirror", "ExtensionRef", "CORS"}))
+    if (grpc ? !doc.one_of(f["type"], join_path(p, "type"), type,
+                           {"RequestHeaderModifier", "ResponseHeaderModifier", "RequestMirror",
+                            "ExtensionRef"})
+             : !doc.one_of(f["type"], join_path(p, "type"), type,
+                           {"RequestHeaderModifier", "ResponseHeaderModifier", "RequestRedirect",
+                            "URLRewrite", "RequestMirror", "ExtensionRef", "CORS"}))
       continue;
     // Each type's settings sit in its own field, and only that one may be set.
     std::string field;
@@ -306,9 +339,13 @@ rule_doc backend_variant(const rule_doc& rd, std::size_t k, const rule_doc& own)
 
 void read_rule(document_reader& doc, const YAML::Node& rn, const std::string& p, const meta& m,
                rule_doc& rd) {
-  doc.check_keys(
-      rn, p,
-      {"name", "matches", "filters", "backendRefs", "timeouts", "retry", "sessionPersistence"});
+  const bool grpc = m.kind == "GRPCRoute";
+  if (grpc)
+    doc.check_keys(rn, p, {"name", "matches", "filters", "backendRefs", "sessionPersistence"});
+  else
+    doc.check_keys(
+        rn, p,
+        {"name", "matches", "filters", "backendRefs", "timeouts", "retry", "sessionPersistence"});
   if (rn["sessionPersistence"].IsDefined())
     doc.fail(rn["sessionPersistence"], join_path(p, "sessionPersistence"),
              "sessionPersistence is not supported yet");
@@ -339,7 +376,7 @@ void read_rule(document_reader& doc, const YAML::Node& rn, const std::string& p,
     for (std::size_t k = 0; k < ms.size(); ++k) {
       std::string mp = index_path(join_path(p, "matches"), k);
       if (!doc.is_map(ms[k], mp)) continue;
-      read_match(doc, ms[k], mp, rd.rule.matches.emplace_back());
+      (grpc ? read_grpc_match : read_match)(doc, ms[k], mp, rd.rule.matches.emplace_back());
     }
   }
   if (YAML::Node t = rn["timeouts"]; t.IsDefined() && doc.is_map(t, join_path(p, "timeouts"))) {
@@ -427,7 +464,7 @@ label_selector read_selector(document_reader& doc, const YAML::Node& node,
   return s;
 }
 
-route_doc read_httproute(document_reader& doc, const YAML::Node& d, meta m) {
+route_doc read_route(document_reader& doc, const YAML::Node& d, meta m) {
   route_doc r;
   r.m = std::move(m);
   r.label = doc.label();
@@ -466,7 +503,7 @@ route_doc read_httproute(document_reader& doc, const YAML::Node& d, meta m) {
     }
   }
   YAML::Node rules = spec["rules"];
-  if (!rules.IsDefined()) {  // Gateway API default: one rule, PathPrefix "/", no backends
+  if (!rules.IsDefined()) {  // Gateway API default: one rule matching all, no backends
     r.rules.emplace_back();
   } else if (doc.is_seq(rules, "spec.rules")) {
     for (std::size_t i = 0; i < rules.size(); ++i) {
