@@ -3,6 +3,8 @@
 #include <array>
 #include <cstring>
 
+#include "grpc/grpc_wire.hpp"
+
 namespace gateway::http1 {
 namespace {
 
@@ -191,7 +193,7 @@ void message_head::clear() noexcept {
 void request_head::clear() noexcept {
   message_head::clear();
   method = target = host = path = query = {};
-  expect_continue = absolute_form = false;
+  expect_continue = absolute_form = grpc = false;
 }
 
 void response_head::clear() noexcept {
@@ -274,6 +276,8 @@ int parse_request_head(std::string_view head, request_head& out,
       // RFC 9110 §10.1.1: an HTTP/1.0 request's expectation is ignored.
       if (!http::iequals(h.value, "100-continue")) return 417;
       out.expect_continue = true;
+    } else if (h.name.size() == 12 && http::iequals(h.name, "content-type")) {
+      out.grpc = grpc::is_grpc_content_type(h.value);
     }
   }
   if (hosts > 1) return 400;

@@ -42,6 +42,7 @@ struct request_head : message_head {
   std::string_view query;  // after '?', without it
   bool expect_continue = false;
   bool absolute_form = false;  // the target named the authority (it replaced Host)
+  bool grpc = false;           // its Content-Type is gRPC's (or gRPC-Web's)
   void clear() noexcept;
 };
 

@@ -177,6 +177,7 @@ asio::awaitable<bool> stream::relay_filtered() {
   const std::uint64_t upstream_length = response_.content_length;
   start_response(keep_length);
   record_.status = response_.status;
+  if (grpc_) note_grpc_status(response_.headers);
   if (bodyless) {
     pieces_.clear();
     link.take(pieces_);  // the body's (empty) end: the connection may serve again
@@ -225,8 +226,15 @@ asio::awaitable<bool> stream::relay_filtered() {
         const asio::const_buffer b(out.data(), out.size());
         down_.send_body(std::span(&b, 1), out.size());
       }
+      if (end) {  // the upstream's trailers (gRPC's status) go on after the filtered body
+        response_trailers_.clear();
+        link.trailers(response_trailers_);
+        if (grpc_) note_grpc_status(response_trailers_);
+      }
       if (!out.empty() || end || !head_sent) {
-        if (!co_await down_.send(end)) co_return false;
+        if (!co_await down_.send(end, end ? std::span<const http::header>(response_trailers_)
+                                          : std::span<const http::header>()))
+          co_return false;
         head_sent = true;
       }
     }

@@ -7,6 +7,7 @@
 #include <charconv>
 
 #include "filters/client_address.hpp"
+#include "grpc/grpc_wire.hpp"
 #include "http1/head_text.hpp"
 #include "pipeline/request_steps.hpp"
 #include "server/connection.hpp"
@@ -139,6 +140,9 @@ asio::awaitable<bool> stream::serve() {
   } else if (normalized_ == normalize_result::redirect) {
     a.status = 307;
     a.made = &made_fields_;
+  } else if (grpc_code_ == grpc::internal) {  // see begin_request
+    a.status = 400;
+    a.body = "malformed grpc-timeout\n";
   } else if (!rule_) {
     a.status = 404;
     a.body = "no route matches this request\n";
@@ -264,6 +268,21 @@ bool stream::begin_request() {
   request_length_ = !request_.chunked && request_.has_content_length ? request_.content_length : 0;
   assign_request_id();
   route_request(normalized_ == normalize_result::ok ? chosen : nullptr);
+  grpc_ = request_.grpc;
+  grpc_code_ = -1;
+  if (grpc_) {
+    // The client's deadline (grpc-timeout) bounds the wait for the answer,
+    // and a malformed one is refused as gRPC servers refuse it.
+    if (const http::header* h = http::find_header(request_.headers, "grpc-timeout")) {
+      if (const auto t = grpc::parse_timeout(h->value)) {
+        const std::chrono::milliseconds d = std::max(*t, std::chrono::milliseconds(1));
+        request_timeout_ = request_timeout_.count() > 0 ? std::min(request_timeout_, d) : d;
+        try_timeout_ = try_timeout_.count() > 0 ? std::min(try_timeout_, d) : d;
+      } else {
+        grpc_code_ = grpc::internal;
+      }
+    }
+  }
   if (normalized_ == normalize_result::redirect) {
     made_fields_.clear();
     made_fields_.add("location"sv, request_.target);
@@ -300,6 +319,7 @@ void stream::check_rule(answer& a) {
   } else if (!resolved_ || resolved_->backends.empty()) {
     a.status = 500;
     a.body = "route has no valid backend\n";
+    grpc_code_ = grpc::unavailable;  // GRPCRoute: a rule that forwards nowhere is UNAVAILABLE
   }
 }
 
@@ -312,6 +332,7 @@ std::size_t stream::choose_cluster(answer& a) {
   if (cluster == invalid_backend) {  // this share of the traffic has no valid backend
     a.status = 500;
     a.body = "route backend is invalid\n";
+    grpc_code_ = grpc::unavailable;
   }
   return cluster;
 }
@@ -360,6 +381,7 @@ bool stream::failure_answer(outcome result, answer& a) {
     case outcome::timeout:
       a.status = 504;
       a.body = "upstream request timeout\n";
+      grpc_code_ = grpc::deadline_exceeded;
       return true;
     case outcome::upstream_failed:
       a.status = 502;
@@ -443,6 +465,7 @@ void stream::log_access(std::uint64_t micros) noexcept {
   r.listener = listener_ ? std::string_view(listener_->config.name) : "";
   r.upstream = {upstream, upstream_len};
   r.status = record_.status;
+  r.grpc_status = record_.grpc_status;
   r.bytes_in = record_.bytes_in;
   r.bytes_out = record_.bytes_out;
   r.duration_us = micros;
@@ -460,7 +483,7 @@ void stream::finish() noexcept {
         std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() - record_.start)
             .count());
     worker_.stats(record_.series)
-        .record(record_.status, record_.bytes_in, record_.bytes_out, micros);
+        .record(record_.status, record_.bytes_in, record_.bytes_out, micros, record_.grpc_status);
     ++worker_.protocols().downstream[request_.version_major == 2   ? 2
                                      : request_.version_minor == 0 ? 0
                                                                    : 1];
@@ -468,6 +491,7 @@ void stream::finish() noexcept {
   }
   if (filters_.in_use()) filters_.finish();
   forwarded_client_len_ = 0;
+  grpc_ = false;
   record_.reset();
   end_retry();
   end_endpoint_request();
@@ -522,6 +546,8 @@ asio::awaitable<void> stream::local_reply(int status, std::string_view body, boo
   reply_fields_.clear();
   if (made) made->append_to(reply_fields_);
   reply_fields_.insert(reply_fields_.end(), fields.begin(), fields.end());
+  const bool grpc_reply = grpc_;
+  if (grpc_reply) grpc_answer(status, body);
   if (!http::find_header(reply_fields_, "content-type"))
     reply_fields_.insert(reply_fields_.begin(), {"content-type"sv, "text/plain; charset=utf-8"sv});
   if (filters_.active() && !replying_after_response_ &&
@@ -559,8 +585,35 @@ asio::awaitable<void> stream::local_reply(int status, std::string_view body, boo
   answer.body = body;
   answer.close = close;
   answer.head_request = is_head_request_;
+  answer.fields_only = grpc_reply && body.empty();
   co_await down_.send_local(answer);
   watch_.disarm();
+}
+
+void stream::grpc_answer(int& status, std::string_view& body) {
+  if (const http::header* given = http::find_header(reply_fields_, "grpc-status")) {
+    record_.grpc_status = grpc::parse_status(given->value);  // a filter's gRPC answer
+    return;
+  }
+  const int code = grpc_code_ >= 0 ? grpc_code_ : grpc::status_for_http(status);
+  while (!body.empty() && (body.back() == '\n' || body.back() == '\r'))
+    body.remove_suffix(1);
+  grpc_text_.clear();
+  grpc::encode_message(body, grpc_text_);
+  std::erase_if(reply_fields_, [](const http::header& h) {
+    return http::iequals(h.name, "content-type") || http::iequals(h.name, "content-length");
+  });
+  reply_fields_.push_back({"content-type"sv, "application/grpc"sv});
+  reply_fields_.push_back({"grpc-status"sv, grpc::status_text(code)});
+  if (!grpc_text_.empty()) reply_fields_.push_back({"grpc-message"sv, grpc_text_});
+  record_.grpc_status = code;
+  status = 200;
+  body = {};
+}
+
+void stream::note_grpc_status(std::span<const http::header> fields) noexcept {
+  if (const http::header* h = http::find_header(fields, "grpc-status"))
+    record_.grpc_status = grpc::parse_status(h->value);
 }
 
 asio::awaitable<bool> stream::hand_to_tap(std::size_t cluster, bool has_body) {

@@ -74,7 +74,8 @@ asio::awaitable<bool> stream::relay_response() {
   link.start_body(response_, bodyless);
   start_response(!bodyless && !response_.chunked && response_.has_content_length);
   record_.status = response_.status;
-  bool queued = true;  // the head, until the first send
+  if (grpc_) note_grpc_status(response_.headers);  // a Trailers-Only answer has it here
+  bool queued = true;                              // the head, until the first send
   for (;;) {
     pieces_.clear();
     const upstream_link::body_step step = link.take(pieces_);
@@ -86,6 +87,7 @@ asio::awaitable<bool> stream::relay_response() {
     if (step.end) {
       response_trailers_.clear();
       link.trailers(response_trailers_);
+      if (grpc_) note_grpc_status(response_trailers_);
       co_return co_await down_.send(true, response_trailers_);
     }
     if (queued && !co_await down_.send(false)) co_return false;

@@ -47,7 +47,8 @@ access_log_format::access_log_format(std::string_view format) {
       {"tls_version", field::tls_version},
       {"tls_cipher", field::tls_cipher},
       {"tls_sni", field::tls_sni},
-      {"client_subject", field::client_subject}};
+      {"client_subject", field::client_subject},
+      {"grpc_status", field::grpc_status}};
   std::string literal;
   for (std::size_t i = 0; i < format.size(); ++i) {
     if (format[i] != '%') {
@@ -111,6 +112,7 @@ void access_log_format::append(const access_record& r, std::string& out) const {
       w.raw(upstream_ms);
     }
     w.field("route", r.route).field("listener", r.listener);
+    if (r.grpc_status >= 0) w.field("grpc_status", r.grpc_status);
     if (r.tls) {
       w.key("tls")
           .begin_object()
@@ -195,6 +197,12 @@ void access_log_format::append(const access_record& r, std::string& out) const {
         break;
       case field::client_subject:
         out.append(r.tls && r.tls->peer_certificate ? r.tls->subject : "-");
+        break;
+      case field::grpc_status:
+        if (r.grpc_status < 0)
+          out.push_back('-');
+        else
+          append_uint(out, static_cast<std::uint64_t>(r.grpc_status));
         break;
       case field::metadata: {
         std::string_view value = "-";

@@ -25,6 +25,7 @@ struct access_record {
   std::string_view request_id, client, method, host, path, route, listener, upstream;
   std::string_view protocol;  // "HTTP/1.1", "HTTP/1.0", "HTTP/2"
   int status = 0;             // 0: no response was sent
+  int grpc_status = -1;       // a gRPC request's grpc-status; -1: not gRPC, or none sent
   std::uint64_t bytes_in = 0, bytes_out = 0;
   std::uint64_t duration_us = 0, upstream_us = 0;
   std::span<const std::pair<std::string, std::string>> metadata;  // what filters left
@@ -62,6 +63,7 @@ class access_log_format {
     tls_cipher,
     tls_sni,
     client_subject,  // the client certificate's subject (mTLS)
+    grpc_status,     // "-" when the request was not gRPC or got no grpc-status
   };
   struct part {
     field what;

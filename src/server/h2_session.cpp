@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "grpc/grpc_wire.hpp"
 #include "server/connection.hpp"
 #include "server/worker.hpp"
 #include "stream/downstream.hpp"
@@ -107,6 +108,9 @@ struct h2_session::h2_stream final : downstream, std::enable_shared_from_this<h2
   asio::awaitable<bool> send(bool end, std::span<const http::header> trailers) override {
     if (gone()) co_return false;
     if (end && !trailers.empty()) own_trailers(trailers);
+    // A response that ends with its head (no body, no trailers) ends the
+    // stream on the HEADERS frame: a gRPC Trailers-Only answer must.
+    if (end && head_pending && trailers.empty() && body_out.size() == out_at) head_bodyless = true;
     out_end = out_end || end;
     submit_head();
     session.codec_.resume(id);
@@ -138,8 +142,8 @@ struct h2_session::h2_stream final : downstream, std::enable_shared_from_this<h2
   asio::awaitable<bool> send_local(const local_answer& a) override {
     if (gone() || submitted) co_return false;
     head_status = a.status;
-    head_bodyless = a.head_request;  // HEAD: the length, no DATA
-    own_fields(a.fields, true, a.body.size());
+    head_bodyless = a.head_request || a.fields_only;  // HEAD: the length, no DATA
+    own_fields(a.fields, !a.fields_only, a.body.size());
     body_out.assign(a.head_request ? std::string_view() : a.body);
     out_at = 0;
     out_end = true;
@@ -349,6 +353,7 @@ void h2_session::on_request_head(std::int32_t id, bool end) {
       continue;  // joined below
     }
     if (name == "host" && rq.host.empty()) rq.host = value;
+    if (name == "content-type") rq.grpc = grpc::is_grpc_content_type(value);
     if (name == "content-length") {
       std::uint64_t n = 0;
       const auto r = std::from_chars(value.data(), value.data() + value.size(), n);

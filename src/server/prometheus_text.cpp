@@ -75,6 +75,38 @@ std::string prometheus_text(const std::vector<series_labels>& labels, const work
     }
   }
 
+  static constexpr const char* grpc_codes[] = {"OK",
+                                               "CANCELLED",
+                                               "UNKNOWN",
+                                               "INVALID_ARGUMENT",
+                                               "DEADLINE_EXCEEDED",
+                                               "NOT_FOUND",
+                                               "ALREADY_EXISTS",
+                                               "PERMISSION_DENIED",
+                                               "RESOURCE_EXHAUSTED",
+                                               "FAILED_PRECONDITION",
+                                               "ABORTED",
+                                               "OUT_OF_RANGE",
+                                               "UNIMPLEMENTED",
+                                               "INTERNAL",
+                                               "UNAVAILABLE",
+                                               "DATA_LOSS",
+                                               "UNAUTHENTICATED"};
+  header(out, "gateway_grpc_requests_total", "counter",
+         "gRPC requests by listener, route, backend and the grpc-status they got (from the "
+         "upstream or the gateway).");
+  for (std::size_t i = 0; i < n; ++i) {
+    const series_stats& s = total.series[i];
+    for (std::size_t c = 0; c < s.grpc.size(); ++c) {
+      if (s.grpc[c] == 0) continue;
+      out.append("gateway_grpc_requests_total{");
+      append_series_labels(out, labels[i]);
+      out.append(",grpc_code=\"").append(grpc_codes[c]).append("\"} ");
+      append_uint(out, s.grpc[c]);
+      out.push_back('\n');
+    }
+  }
+
   header(out, "gateway_request_duration_seconds", "histogram",
          "Time from the first byte of a request to the last byte of its response.");
   for (std::size_t i = 0; i < n; ++i) {

@@ -23,9 +23,13 @@ struct series_stats {
   std::uint64_t bytes_out = 0;
   std::array<std::uint64_t, latency_bounds_us.size() + 1> latency{};  // per bucket, last is +Inf
   std::uint64_t latency_sum_us = 0;
+  std::array<std::uint64_t, 17> grpc{};  // gRPC requests by the grpc-status they got (0..16)
 
-  void record(int status, std::uint64_t in, std::uint64_t out, std::uint64_t micros) noexcept {
+  // `grpc_status`: the gRPC request's grpc-status, -1 when not gRPC or none came.
+  void record(int status, std::uint64_t in, std::uint64_t out, std::uint64_t micros,
+              int grpc_status = -1) noexcept {
     ++requests[status >= 100 && status < 600 ? status / 100 : 0];
+    if (grpc_status >= 0) ++grpc[grpc_status < 17 ? static_cast<std::size_t>(grpc_status) : 2];
     bytes_in += in;
     bytes_out += out;
     std::size_t b = 0;
@@ -39,6 +43,8 @@ struct series_stats {
       requests[i] += o.requests[i];
     for (std::size_t i = 0; i < latency.size(); ++i)
       latency[i] += o.latency[i];
+    for (std::size_t i = 0; i < grpc.size(); ++i)
+      grpc[i] += o.grpc[i];
     bytes_in += o.bytes_in;
     bytes_out += o.bytes_out;
     latency_sum_us += o.latency_sum_us;

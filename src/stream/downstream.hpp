@@ -58,6 +58,9 @@ struct local_answer {
   std::string_view body;
   bool close = false;         // the connection closes after it
   bool head_request = false;  // the length of `body` is sent, not the body
+  // No body and no length field where the protocol lets the head end the
+  // response (HTTP/2: gRPC's Trailers-Only answer); `body` must be empty.
+  bool fields_only = false;
 };
 
 class downstream {

@@ -21,6 +21,7 @@ struct request_record {
   bool upstream_used = false;
   tcp::endpoint upstream_address{};
   std::uint64_t upstream_us = 0;  // request sent to response head received
+  int grpc_status = -1;           // a gRPC request's grpc-status, -1 when none was sent
   // Copies for the access log (made only when it is on): the head's views
   // are gone by the time the line is written.
   std::string method, host, target, route_name;
@@ -34,6 +35,7 @@ struct request_record {
     matched_route = nullptr;
     upstream_used = false;
     upstream_us = 0;
+    grpc_status = -1;
     method.clear();
     host.clear();
     target.clear();

@@ -192,6 +192,11 @@ class stream {
   // The end of a dry run: the request body through the filters that look at
   // it, then the upstream request to the tap.
   asio::awaitable<bool> hand_to_tap(std::size_t cluster, bool has_body);
+  // Turns the gateway's answer to a gRPC request into a gRPC one: HTTP 200
+  // with grpc-status and grpc-message and no body (Trailers-Only).
+  void grpc_answer(int& status, std::string_view& body);
+  // Reads the grpc-status of a proxied gRPC response (its trailers', else its head's).
+  void note_grpc_status(std::span<const http::header> trailers) noexcept;
   // Writes the access log line of the request that just ended.
   void log_access(std::uint64_t micros) noexcept;
   // Whether the connection was closed or is being closed by force.
@@ -264,6 +269,10 @@ class stream {
 
   // Facts about the current request that outlive its head's views.
   bool is_head_request_ = false;
+  bool grpc_ = false;      // a gRPC request: the gateway's own answers are gRPC ones
+  int grpc_code_ = -1;     // the gRPC status of the gateway's answer when its HTTP status
+                           // does not say it (a timeout, no backend); -1: from the status
+  std::string grpc_text_;  // the grpc-message of such an answer
   bool request_chunked_ = false;
   std::uint64_t request_length_ = 0;  // of a body that is not chunked
   bool pending_body_ = false;  // the whole body was sent but not released: a retry sends it again

@@ -2,12 +2,6 @@
 // what the upstream sees and does (GOAWAY, REFUSED_STREAM), and a second
 // gateway as an h2c or h2 upstream for end-to-end runs with real clients
 // (curl, nghttp, h2load) in front: HTTP/1.1 or HTTP/2 in, HTTP/2 out.
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <fstream>
 #include <iterator>
@@ -16,51 +10,18 @@
 #include <doctest/doctest.h>
 
 #include "gateway_fixture.hpp"
+#include "python_server.hpp"
 #include "shell_run.hpp"
 #include "test_http.hpp"
 #include "test_tls.hpp"
-
-extern char** environ;
 
 using namespace gwtest;
 
 namespace {
 
 // The Python h2 upstream in `mode`, on a port it picked; killed on destruction.
-class h2_upstream {
- public:
-  explicit h2_upstream(const std::string& mode) {
-    const std::string port_file = dir_.path + "/port";
-    const std::string script = GATEWAY_TEST_SUPPORT_DIR "/h2_upstream.py";
-    const char* argv[] = {GATEWAY_TEST_PYTHON, script.c_str(), port_file.c_str(), mode.c_str(),
-                          nullptr};
-    posix_spawn_file_actions_t quiet;
-    posix_spawn_file_actions_init(&quiet);
-    posix_spawn_file_actions_addopen(&quiet, 1, "/dev/null", O_WRONLY, 0);
-    const int spawned =
-        posix_spawn(&pid_, GATEWAY_TEST_PYTHON, &quiet, nullptr, const_cast<char**>(argv), environ);
-    posix_spawn_file_actions_destroy(&quiet);
-    REQUIRE(spawned == 0);
-    const bool ready = eventually(
-        [&] {
-          std::ifstream in(port_file);
-          int p = 0;
-          if (in >> p) port_ = static_cast<std::uint16_t>(p);
-          return port_ != 0;
-        },
-        std::chrono::seconds(20));
-    REQUIRE(ready);
-  }
-  ~h2_upstream() {
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-  }
-  std::uint16_t port() const { return port_; }
-
- private:
-  temp_dir dir_;
-  pid_t pid_ = 0;
-  std::uint16_t port_ = 0;
+struct h2_upstream : python_server {
+  explicit h2_upstream(const std::string& mode) : python_server("h2_upstream.py", {mode}) {}
 };
 
 // app_route_yaml with the Service's port saying it speaks h2c.
