@@ -61,7 +61,12 @@ struct load_balancer_config {
   bool operator==(const load_balancer_config&) const = default;
 };
 
-enum class health_check_type : std::uint8_t { none, http, tcp };
+enum class health_check_type : std::uint8_t {
+  none,
+  http,
+  tcp,
+  grpc,  // grpc.health.v1.Health/Check over HTTP/2 (h2c, or h2 with the cluster's TLS)
+};
 
 // Active health checking: one probe loop per endpoint per process (not per
 // worker); results reach the workers through atomics, without locks.
@@ -78,6 +83,9 @@ struct health_check_config {
   std::string host;  // Host field; empty: the endpoint's address
   std::vector<std::pair<int, int>> expected_statuses{{200, 200}};  // inclusive ranges
   std::string expected_body;  // the response body must contain it (empty: not checked)
+  // gRPC probe: the service asked about (empty: the server as a whole); the
+  // endpoint is healthy when it answers SERVING.
+  std::string grpc_service;
   // TCP probe: bytes sent after connecting, and bytes the answer must contain
   // (both empty: a successful connect is healthy).
   std::string send;

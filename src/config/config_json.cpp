@@ -50,7 +50,7 @@ void write_upstream_settings(json_writer& w, const cluster_config& c) {
   static constexpr const char* policies[] = {"round_robin", "least_request", "random", "ring_hash",
                                              "maglev"};
   static constexpr const char* sources[] = {"source_ip", "header", "cookie"};
-  static constexpr const char* checks[] = {"none", "http", "tcp"};
+  static constexpr const char* checks[] = {"none", "http", "tcp", "grpc"};
   const auto& lb = c.load_balancer;
   w.key("load_balancer")
       .begin_object()
@@ -86,6 +86,7 @@ void write_upstream_settings(json_writer& w, const cluster_config& c) {
     w.begin_array().value(lo).value(hi).end_array();
   w.end_array()
       .field("expected_body", hc.expected_body)
+      .field("grpc_service", hc.grpc_service)
       .field("send", hc.send)
       .field("receive", hc.receive)
       .end_object();

@@ -131,30 +131,32 @@ void read_active_check(document_reader& doc, const YAML::Node& a, const std::str
   // intervalJitter (extension): Envoy's interval_jitter.
   doc.check_keys(a, p,
                  {"type", "timeout", "interval", "intervalJitter", "unhealthyThreshold",
-                  "healthyThreshold", "http", "tcp"},
+                  "healthyThreshold", "http", "tcp", "grpc"},
                  {});
-  if (a["grpc"].IsDefined())
-    doc.fail(a["grpc"], join_path(p, "grpc"), "gRPC checks are not supported");
   const std::string type = doc.string_at(a, "type", p, true).value_or("HTTP");
-  if (!doc.one_of(a["type"], join_path(p, "type"), type, {"HTTP", "TCP"})) return;
-  c.type = type == "HTTP" ? health_check_type::http : health_check_type::tcp;
+  if (!doc.one_of(a["type"], join_path(p, "type"), type, {"HTTP", "TCP", "GRPC"})) return;
+  c.type = type == "HTTP"  ? health_check_type::http
+           : type == "TCP" ? health_check_type::tcp
+                           : health_check_type::grpc;
   c.timeout = doc.duration_at(a, "timeout", p).value_or(std::chrono::milliseconds(1000));
   c.interval = doc.duration_at(a, "interval", p).value_or(std::chrono::milliseconds(3000));
   c.jitter = doc.duration_at(a, "intervalJitter", p).value_or(std::chrono::milliseconds(0));
   c.unhealthy_threshold = u32_at(doc, a, "unhealthyThreshold", p, 3, 1, 1000);
   c.healthy_threshold = u32_at(doc, a, "healthyThreshold", p, 1, 1, 1000);
-  for (const char* field : {"http", "tcp"}) {
-    const bool wanted = (type == "HTTP") == (field == std::string_view("http"));
+  for (const auto& [field, owner] :
+       {std::pair{"http", "HTTP"}, std::pair{"tcp", "TCP"}, std::pair{"grpc", "GRPC"}}) {
+    const bool wanted = type == owner;
     YAML::Node f = a[field];
     const std::string fp = join_path(p, field);
     if (wanted && !f.IsDefined() && type == "HTTP")
       doc.fail(a, fp, "required when type is HTTP");
     else if (!wanted && f.IsDefined())
-      doc.fail(f, fp,
-               "only used when type is " +
-                   std::string(wanted ? type : (type == "HTTP" ? "TCP" : "HTTP")));
+      doc.fail(f, fp, std::string("only used when type is ") + owner);
     if (!wanted || !f.IsDefined() || !doc.is_map(f, fp)) continue;
-    if (type == "HTTP") {
+    if (type == "GRPC") {
+      doc.check_keys(f, fp, {"service"});
+      c.grpc_service = doc.string_at(f, "service", fp, false).value_or("");
+    } else if (type == "HTTP") {
       // hostname (extension): the Host of the probe.
       doc.check_keys(f, fp, {"path", "method", "expectedStatuses", "expectedResponse", "hostname"});
       c.path = doc.string_at(f, "path", fp, true).value_or("/");

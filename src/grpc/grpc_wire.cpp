@@ -93,4 +93,22 @@ int parse_status(std::string_view v) noexcept {
   return r.ec == std::errc() && r.ptr == v.data() + v.size() && n >= 0 ? n : -1;
 }
 
+void append_frame(std::string_view message, std::string& out) {
+  const auto n = static_cast<std::uint32_t>(message.size());
+  out.push_back('\0');
+  for (int shift = 24; shift >= 0; shift -= 8)
+    out.push_back(static_cast<char>((n >> shift) & 0xFF));
+  out.append(message);
+}
+
+bool unframe(std::string_view bytes, std::string_view& message) noexcept {
+  if (bytes.size() < 5 || bytes[0] != '\0') return false;
+  std::uint32_t n = 0;
+  for (int i = 1; i < 5; ++i)
+    n = (n << 8) | static_cast<unsigned char>(bytes[static_cast<std::size_t>(i)]);
+  if (bytes.size() - 5 < n) return false;
+  message = bytes.substr(5, n);
+  return true;
+}
+
 }  // namespace gateway::grpc

@@ -44,7 +44,13 @@ std::optional<std::chrono::milliseconds> parse_timeout(std::string_view value) n
 // outside 0x20..0x7E, and '%').
 void encode_message(std::string_view text, std::string& out);
 
-// The status code at the start of a grpc-status value; -1 when it is not a number.
+// The status code a grpc-status value holds; -1 when it is not a number.
 int parse_status(std::string_view value) noexcept;
+
+// Appends `message` as one length-prefixed, uncompressed gRPC message.
+void append_frame(std::string_view message, std::string& out);
+// The first length-prefixed message of `bytes` (uncompressed); false when
+// `bytes` do not start with a whole one.
+bool unframe(std::string_view bytes, std::string_view& message) noexcept;
 
 }  // namespace gateway::grpc

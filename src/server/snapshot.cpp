@@ -128,6 +128,10 @@ void check_upstream_settings(const cluster_config& c, const std::string& where,
     if (hc.timeout.count() <= 0) problems.push_back(where + ": health check timeout must be > 0");
     if (hc.unhealthy_threshold == 0 || hc.healthy_threshold == 0)
       problems.push_back(where + ": health check thresholds must be >= 1");
+    if (hc.type == health_check_type::grpc && c.protocol != upstream_protocol::http2)
+      problems.push_back(where +
+                         ": a gRPC health check needs a cluster that speaks HTTP/2 (appProtocol "
+                         "kubernetes.io/h2c or h2, or a GRPCRoute's backend)");
     if (hc.type == health_check_type::http) {
       if (hc.path.empty() || hc.path.front() != '/' ||
           hc.path.find_first_of(" \r\n") != std::string::npos)

@@ -21,7 +21,10 @@ namespace {
 
 // The gRPC test server named `name` (the x-server trailer of its replies).
 struct grpc_upstream : python_server {
-  explicit grpc_upstream(const std::string& name) : python_server("grpc_upstream.py", {name}) {}
+  explicit grpc_upstream(const std::string& name, const std::string& health_file = "")
+      : python_server("grpc_upstream.py", health_file.empty()
+                                              ? std::vector<std::string>{name}
+                                              : std::vector<std::string>{name, health_file}) {}
 };
 
 bool has(const std::string& text, const std::string& part) {
@@ -351,5 +354,77 @@ spec:
     CHECK(metric(gw, "gateway_grpc_requests_total{" + labels + ",grpc_code=\"ABORTED\"}") == 1);
     CHECK(metric(gw, "gateway_grpc_requests_total{" + labels +
                          ",grpc_code=\"DEADLINE_EXCEEDED\"}") == 1);
+  }
+
+  TEST_CASE("gRPC health checks take an endpoint out while it is NOT_SERVING and back after") {
+    temp_dir dir;
+    const std::string health_a = dir.path + "/a", health_b = dir.path + "/b";
+    grpc_upstream a("a", health_a), b("b", health_b);
+    auto slice = [](const std::string& name, std::uint16_t port) {
+      return "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: " + name +
+             ", labels: {kubernetes.io/service-name: echo}}\naddressType: IPv4\n"
+             "endpoints: [{addresses: [127.0.0.1]}]\nports: [{name: http, port: " +
+             std::to_string(port) + "}]\n";
+    };
+    const std::string yaml =
+        gateway_yaml +
+        "---\napiVersion: v1\nkind: Service\nmetadata: {name: echo}\nspec: {ports: [{name: "
+        "http, port: 80}]}\n" +
+        slice("echo-a", a.port()) + slice("echo-b", b.port()) +
+        grpc_route("echo", "  - backendRefs: [{name: echo, port: 80}]\n") + R"(---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: BackendTrafficPolicy
+metadata: {name: health}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: GRPCRoute, name: echo}]
+  healthCheck:
+    active:
+      type: GRPC
+      interval: 100ms
+      timeout: 2s
+      unhealthyThreshold: 1
+      healthyThreshold: 1
+      grpc: {service: test.Echo}
+)";
+    running_gateway gw(load_on_loopback(yaml));
+    const std::string cluster = "default/echo:80#grpc@default/health";
+    auto healthy = [&](const grpc_upstream& u) {
+      return metric(gw.server(), "gateway_upstream_endpoint_healthy{cluster=\"" + cluster +
+                                     "\",endpoint=\"127.0.0.1:" + std::to_string(u.port()) + "\"}");
+    };
+    REQUIRE(eventually([&] { return healthy(a) == 1 && healthy(b) == 1; }));
+    auto servers = [&] {
+      std::string seen;
+      for (const std::string& line :
+           grpc_calls(spec(gw.port(),
+                           "{\"kind\": \"unary\", \"method\": \"/test.Echo/Unary\", "
+                           "\"body\": \"x\", \"concurrency\": 8}")))
+        seen += has(line, "[\"x-server\", \"a\"]")   ? "a"
+                : has(line, "[\"x-server\", \"b\"]") ? "b"
+                                                     : "?";
+      return seen;
+    };
+    run("echo NOT_SERVING > '" + health_a + "'");
+    REQUIRE(eventually([&] { return healthy(a) == 0; }, std::chrono::seconds(20)));
+    CHECK(healthy(b) == 1);
+    CHECK(servers() == "bbbbbbbb");
+    run("echo SERVING > '" + health_a + "'");
+    REQUIRE(eventually([&] { return healthy(a) == 1; }, std::chrono::seconds(20)));
+    // Both serve again: round robin gives each a share.
+    const std::string both = servers();
+    CHECK(both.find('a') != std::string::npos);
+    CHECK(both.find('b') != std::string::npos);
+    // A service the endpoint does not know (NOT_FOUND) fails the check too.
+    gateway::gateway_config unknown = load_on_loopback(yaml);
+    for (auto& c : unknown.clusters)
+      c.health_check.grpc_service = "no.Such";
+    running_gateway gw2(std::move(unknown));
+    REQUIRE(eventually(
+        [&] {
+          return metric(gw2.server(), "gateway_upstream_endpoint_healthy{cluster=\"" + cluster +
+                                          "\",endpoint=\"127.0.0.1:" + std::to_string(b.port()) +
+                                          "\"}") == 0;
+        },
+        std::chrono::seconds(20)));
   }
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A real gRPC server (Debian's python3-grpcio) for the gateway's tests.
 
-Usage: grpc_upstream.py PORT_FILE NAME
+Usage: grpc_upstream.py PORT_FILE NAME [HEALTH_FILE]
 
 Serves, on 127.0.0.1 and a port it picks (written to PORT_FILE), methods of
 service "test.Echo" on raw bytes (no protobuf needed):
@@ -13,6 +13,10 @@ service "test.Echo" on raw bytes (no protobuf needed):
   Bidi          replies each message as it comes, upper-cased
   Fail          ends with the status code the body names, message "failed on purpose"
 Every reply carries the trailing metadata x-server: NAME.
+
+It also serves grpc.health.v1.Health/Check (protobuf written by hand): the
+server and "test.Echo" are SERVING, or what HEALTH_FILE says (SERVING or
+NOT_SERVING) when it exists; other services are NOT_FOUND.
 """
 import json
 import sys
@@ -70,9 +74,30 @@ def main():
         "Bidi": grpc.stream_stream_rpc_method_handler(bidi),
         "Fail": grpc.unary_unary_rpc_method_handler(fail),
     }
+    health_file = sys.argv[3] if len(sys.argv) > 3 else None
+
+    def check(request, context):
+        service = b""
+        if request[:1] == b"\x0a":  # HealthCheckRequest.service (one length byte is enough here)
+            service = request[2:2 + request[1]]
+        if service not in (b"", b"test.Echo"):
+            context.abort(grpc.StatusCode.NOT_FOUND, "unknown service")
+        status = "SERVING"
+        if health_file:
+            try:
+                with open(health_file) as f:
+                    status = f.read().strip() or status
+            except FileNotFoundError:
+                pass
+        return b"\x08" + (b"\x01" if status == "SERVING" else b"\x02")
+
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=32),
                          options=[("grpc.so_reuseport", 0)])
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("test.Echo", methods),))
+    server.add_generic_rpc_handlers((
+        grpc.method_handlers_generic_handler("test.Echo", methods),
+        grpc.method_handlers_generic_handler(
+            "grpc.health.v1.Health", {"Check": grpc.unary_unary_rpc_method_handler(check)}),
+    ))
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     with open(port_file + ".tmp", "w") as f:

@@ -206,3 +206,34 @@ spec:
     CHECK(cfg.listeners.at(0).routes[0].name == "grpc");
   }
 }
+
+TEST_SUITE("config grpc health check") {
+  TEST_CASE("healthCheck.active type GRPC loads and needs an HTTP/2 cluster") {
+    auto policy = [](const std::string& kind, const std::string& active) {
+      return "---\napiVersion: gateway.envoyproxy.io/v1alpha1\nkind: BackendTrafficPolicy\n"
+             "metadata: {name: hc}\nspec:\n  targetRefs: [{group: gateway.networking.k8s.io, "
+             "kind: " +
+             kind + ", name: r}]\n  healthCheck:\n    active: " + active + "\n";
+    };
+    auto route = [](const std::string& kind) {
+      return "---\napiVersion: gateway.networking.k8s.io/v1\nkind: " + kind +
+             "\nmetadata: {name: r}\nspec:\n  parentRefs: [{name: web, sectionName: http}]\n"
+             "  rules: [{backendRefs: [{name: greeter, port: 50051}]}]\n";
+    };
+    const auto cfg = load_yaml(
+        base + route("GRPCRoute") + policy("GRPCRoute", "{type: GRPC, grpc: {service: a.B}}"),
+        "gw.yaml");
+    const auto cl =
+        std::find_if(cfg.clusters.begin(), cfg.clusters.end(),
+                     [](const cluster_config& c) { return c.name.ends_with("@default/hc"); });
+    REQUIRE(cl != cfg.clusters.end());
+    CHECK(cl->health_check.type == health_check_type::grpc);
+    CHECK(cl->health_check.grpc_service == "a.B");
+    CHECK(load_error(base + route("GRPCRoute") +
+                     policy("GRPCRoute", "{type: HTTP, http: {path: /}, grpc: {}}"))
+              .find("healthCheck.active.grpc: only used when type is GRPC") != std::string::npos);
+    // The same check on an HTTPRoute's HTTP/1.1 backend cannot work.
+    CHECK(load_error(base + route("HTTPRoute") + policy("HTTPRoute", "{type: GRPC}"))
+              .find("a gRPC health check needs a cluster that speaks HTTP/2") != std::string::npos);
+  }
+}
