@@ -172,8 +172,8 @@ asio::awaitable<bool> stream::relay_filtered() {
   link.start_body(response_, bodyless);
   // Filters that change the body's length removed Content-Length; the
   // client's codec then frames the body its own way.
-  const bool keep_length =
-      response_.has_content_length && http::find_header(response_.headers, "content-length");
+  const bool keep_length = response_.has_content_length && !grpc_web_ &&
+                           http::find_header(response_.headers, "content-length");
   const std::uint64_t upstream_length = response_.content_length;
   start_response(keep_length);
   record_.status = response_.status;
@@ -226,11 +226,7 @@ asio::awaitable<bool> stream::relay_filtered() {
         const asio::const_buffer b(out.data(), out.size());
         down_.send_body(std::span(&b, 1), out.size());
       }
-      if (end) {  // the upstream's trailers (gRPC's status) go on after the filtered body
-        response_trailers_.clear();
-        link.trailers(response_trailers_);
-        if (grpc_) note_grpc_status(response_trailers_);
-      }
+      if (end) take_response_trailers();  // gRPC's status goes on after the filtered body
       if (!out.empty() || end || !head_sent) {
         if (!co_await down_.send(end, end ? std::span<const http::header>(response_trailers_)
                                           : std::span<const http::header>()))

@@ -143,6 +143,9 @@ asio::awaitable<bool> stream::serve() {
   } else if (grpc_code_ == grpc::internal) {  // see begin_request
     a.status = 400;
     a.body = "malformed grpc-timeout\n";
+  } else if (grpc_code_ == grpc::unimplemented) {
+    a.status = 415;
+    a.body = "application/grpc-web-text is not supported: send application/grpc-web+proto\n";
   } else if (!rule_) {
     a.status = 404;
     a.body = "no route matches this request\n";
@@ -270,7 +273,12 @@ bool stream::begin_request() {
   route_request(normalized_ == normalize_result::ok ? chosen : nullptr);
   grpc_ = request_.grpc;
   grpc_code_ = -1;
+  grpc_web_ = false;
   if (grpc_) {
+    if (const http::header* type = http::find_header(request_.headers, "content-type");
+        type && type->value.size() > 16 && http::iequals(type->value.substr(16, 4), "-web") &&
+        !grpc_web_request(type->value))
+      grpc_code_ = grpc::unimplemented;
     // The client's deadline (grpc-timeout) bounds the wait for the answer,
     // and a malformed one is refused as gRPC servers refuse it.
     if (const http::header* h = http::find_header(request_.headers, "grpc-timeout")) {
@@ -603,12 +611,40 @@ void stream::grpc_answer(int& status, std::string_view& body) {
   std::erase_if(reply_fields_, [](const http::header& h) {
     return http::iequals(h.name, "content-type") || http::iequals(h.name, "content-length");
   });
-  reply_fields_.push_back({"content-type"sv, "application/grpc"sv});
+  reply_fields_.push_back(
+      {"content-type"sv, grpc_web_ ? std::string_view(grpc_web_type_) : "application/grpc"sv});
   reply_fields_.push_back({"grpc-status"sv, grpc::status_text(code)});
   if (!grpc_text_.empty()) reply_fields_.push_back({"grpc-message"sv, grpc_text_});
   record_.grpc_status = code;
   status = 200;
   body = {};
+}
+
+bool stream::grpc_web_request(std::string_view content_type) {
+  // "application/grpc-web" + suffix: the upstream gets "application/grpc" + suffix.
+  const std::string_view suffix = content_type.substr(20);
+  if (suffix.starts_with("-text")) return false;
+  grpc_web_ = true;
+  grpc_web_type_.assign(content_type);
+  grpc_type_.assign("application/grpc"sv).append(suffix);
+  for (http::header& h : request_.headers)
+    if (http::iequals(h.name, "content-type")) h.value = grpc_type_;
+  return true;
+}
+
+bool stream::grpc_web_trailers() {
+  grpc_web_frame_.clear();
+  if (response_trailers_.empty()) return false;
+  std::string block;
+  for (const http::header& h : response_trailers_) {
+    for (const char c : h.name)
+      block.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c);
+    block.append(": "sv).append(h.value).append("\r\n"sv);
+  }
+  grpc::append_frame(block, grpc_web_frame_);
+  grpc_web_frame_[0] = '\x80';  // the trailers frame's flag
+  response_trailers_.clear();
+  return true;
 }
 
 void stream::note_grpc_status(std::span<const http::header> fields) noexcept {

@@ -48,7 +48,8 @@ upstream_link::request stream::link_request(bool has_body, bool te_trailers) con
   r.has_body = has_body;
   r.chunked = request_chunked_;
   r.length = request_length_;
-  if (te_trailers)
+  if (te_trailers && grpc_web_) r.te_trailers = true;  // gRPC needs it; gRPC-Web clients omit it
+  if (te_trailers && !r.te_trailers)
     for (const http::header& h : request_.headers)
       if (http::iequals(h.name, "te") && http1::lists_token(h.value, "trailers")) {
         r.te_trailers = true;

@@ -29,6 +29,15 @@ void stream::start_response(bool has_length) {
   }
   in.set_cookie = set_cookie_;
   response_fields(in, response_fields_, response_scratch_);
+  if (grpc_web_) {
+    // gRPC-Web: the client's Content-Type, and a body one frame longer
+    // (the trailers) than the upstream's.
+    std::erase_if(response_fields_, [](const http::header& h) {
+      return http::iequals(h.name, "content-length") || http::iequals(h.name, "content-type");
+    });
+    response_fields_.push_back({"content-type"sv, grpc_web_type_});
+    has_length = false;
+  }
   response_start start;
   start.status = rs.status;
   start.reason = rs.reason;
@@ -68,6 +77,16 @@ asio::awaitable<upstream_link::head_result> stream::after_interim() {
   }
 }
 
+void stream::take_response_trailers() {
+  response_trailers_.clear();
+  link_->trailers(response_trailers_);
+  if (grpc_) note_grpc_status(response_trailers_);
+  if (grpc_web_ && grpc_web_trailers()) {
+    const asio::const_buffer b(grpc_web_frame_.data(), grpc_web_frame_.size());
+    down_.send_body(std::span(&b, 1), b.size());
+  }
+}
+
 asio::awaitable<bool> stream::relay_response() {
   upstream_link& link = *link_;
   const bool bodyless = is_head_request_ || response_.status == 204 || response_.status == 304;
@@ -85,9 +104,7 @@ asio::awaitable<bool> stream::relay_response() {
       queued = true;
     }
     if (step.end) {
-      response_trailers_.clear();
-      link.trailers(response_trailers_);
-      if (grpc_) note_grpc_status(response_trailers_);
+      take_response_trailers();
       co_return co_await down_.send(true, response_trailers_);
     }
     if (queued && !co_await down_.send(false)) co_return false;

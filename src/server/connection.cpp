@@ -350,6 +350,8 @@ void connection::start_response(const response_start& r) {
   // A body of unknown length goes chunked to HTTP/1.1 clients; an HTTP/1.0
   // client learns its end from the close.
   chunked_out_ = !r.bodyless && !r.has_length && version_minor_ == 1;
+  chunk_pieces_.clear();  // a response cut short may have left some
+  chunk_bytes_ = 0;
   if (!r.bodyless && !r.has_length && !chunked_out_) keep_alive_ = false;
   if (worker_.draining()) keep_alive_ = false;
   http1::response_framing framing;
@@ -365,13 +367,21 @@ void connection::start_response(const response_start& r) {
 }
 
 void connection::send_body(std::span<const asio::const_buffer> pieces, std::uint64_t bytes) {
-  if (chunked_out_)
-    framer_.chunk(pieces, bytes, gather_);
-  else if (bytes)
+  if (!bytes) return;
+  if (chunked_out_) {
+    chunk_pieces_.insert(chunk_pieces_.end(), pieces.begin(), pieces.end());
+    chunk_bytes_ += bytes;
+  } else {
     gather_.insert(gather_.end(), pieces.begin(), pieces.end());
+  }
 }
 
 asio::awaitable<bool> connection::send(bool end, std::span<const http::header> trailers) {
+  if (chunk_bytes_) {
+    framer_.chunk(chunk_pieces_, chunk_bytes_, gather_);
+    chunk_pieces_.clear();
+    chunk_bytes_ = 0;
+  }
   if (end && chunked_out_) framer_.end(trailers, gather_);
   return flush();
 }

@@ -85,6 +85,10 @@ class connection final : public downstream, public std::enable_shared_from_this<
   byte_buffer in_;  // bytes from the client
   http1::head_scanner scanner_;
   std::vector<asio::const_buffer> gather_;  // what goes to the client next
+  // Body pieces queued since the last send(), framed there as one chunk (the
+  // framer's size line serves one chunk per write).
+  std::vector<asio::const_buffer> chunk_pieces_;
+  std::uint64_t chunk_bytes_ = 0;
   std::string head_out_;                    // a response head or local reply
 
   // The current request's HTTP/1.1 facts.

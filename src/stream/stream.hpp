@@ -197,6 +197,15 @@ class stream {
   void grpc_answer(int& status, std::string_view& body);
   // Reads the grpc-status of a proxied gRPC response (its trailers', else its head's).
   void note_grpc_status(std::span<const http::header> trailers) noexcept;
+  // The upstream's trailers into response_trailers_ at the body's end (for
+  // gRPC-Web, queued as the body's last frame instead).
+  void take_response_trailers();
+  // A gRPC-Web request: what the upstream gets (gRPC's Content-Type); false
+  // for the text form, which is refused.
+  bool grpc_web_request(std::string_view content_type);
+  // The response's trailers as a gRPC-Web trailers frame into grpc_web_frame_
+  // (then cleared); false when there were none (a Trailers-Only answer).
+  bool grpc_web_trailers();
   // Writes the access log line of the request that just ended.
   void log_access(std::uint64_t micros) noexcept;
   // Whether the connection was closed or is being closed by force.
@@ -273,6 +282,12 @@ class stream {
   int grpc_code_ = -1;     // the gRPC status of the gateway's answer when its HTTP status
                            // does not say it (a timeout, no backend); -1: from the status
   std::string grpc_text_;  // the grpc-message of such an answer
+  // gRPC-Web (binary): the upstream gets gRPC, the client gets gRPC-Web back
+  // with the trailers as the body's last frame.
+  bool grpc_web_ = false;
+  std::string grpc_web_type_;   // the client's Content-Type
+  std::string grpc_type_;       // the upstream's for it (the request's field points here)
+  std::string grpc_web_frame_;  // the trailers frame at the end of the response body
   bool request_chunked_ = false;
   std::uint64_t request_length_ = 0;  // of a body that is not chunked
   bool pending_body_ = false;  // the whole body was sent but not released: a retry sends it again

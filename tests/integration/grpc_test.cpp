@@ -427,4 +427,56 @@ spec:
         },
         std::chrono::seconds(20)));
   }
+
+  TEST_CASE("gRPC-Web calls from HTTP/1.1 reach a gRPC upstream and come back as gRPC-Web") {
+    grpc_upstream up("a");
+    python_server fields("h2_upstream.py", {"echo"});  // answers with the request it got
+    running_gateway gw(
+        load_on_loopback(grpc_yaml({{"echo", up.port()}, {"fields", fields.port()}},
+                                   grpc_route("echo",
+                                              "  - matches: [{method: {service: test.Echo}}]\n"
+                                              "    backendRefs: [{name: echo, port: 80}]\n"
+                                              "  - matches: [{method: {service: fields.Echo}}]\n"
+                                              "    backendRefs: [{name: fields, port: 80}]\n"))));
+    auto web = [&](const std::string& method, const std::string& body,
+                   const std::string& type = "application/grpc-web+proto") {
+      const std::string out =
+          run(std::string(GATEWAY_TEST_PYTHON) +
+              " " GATEWAY_TEST_SUPPORT_DIR "/grpc_web_client.py 127.0.0.1:" +
+              std::to_string(gw.port()) + " " + method + " '" + body + "' " + type + " 2>&1");
+      CAPTURE(out);
+      CHECK(!has(out, "\"error\""));
+      return out;
+    };
+    std::string got = web("/test.Echo/Unary", "hello");
+    CHECK(has(got, "\"status\": 200"));
+    CHECK(has(got, "\"content-type\": \"application/grpc-web+proto\""));
+    CHECK(has(got, "\\\"body\\\": \\\"hello\\\""));
+    // Its trailers are the body's last frame.
+    CHECK(has(got, "\"grpc-status\": \"0\""));
+    CHECK(has(got, "\"x-server\": \"a\""));
+    // What the upstream gets is gRPC: its Content-Type, and te: trailers.
+    const std::string seen =
+        run("curl -sS --max-time 30 -H 'content-type: application/grpc-web+proto' "
+            "--data-binary x '" +
+            url(gw.port(), "/fields.Echo/Call") + "'");
+    CAPTURE(seen);
+    CHECK(has(seen, "[\"content-type\", \"application/grpc+proto\"]"));
+    CHECK(has(seen, "[\"te\", \"trailers\"]"));
+    got = web("/test.Echo/ServerStream", "3");
+    CHECK(has(got, "\"messages\": [\"0\", \"1\", \"2\"]"));
+    CHECK(has(got, "\"grpc-status\": \"0\""));
+    // A Trailers-Only answer keeps its status in the head.
+    got = web("/test.Echo/Fail", "PERMISSION_DENIED");
+    CHECK(has(got, "\"grpc-status\": \"7\""));
+    CHECK(has(got, "\"messages\": []"));
+    // The gateway's own answers speak gRPC-Web too.
+    got = web("/other.Service/Call", "x");
+    CHECK(has(got, "\"grpc-status\": \"12\""));
+    CHECK(has(got, "\"content-type\": \"application/grpc-web+proto\""));
+    // The text form is refused, and says so.
+    got = web("/test.Echo/Unary", "aGk=", "application/grpc-web-text");
+    CHECK(has(got, "\"grpc-status\": \"12\""));
+    CHECK(has(got, "grpc-web-text is not supported"));
+  }
 }
