@@ -74,6 +74,11 @@ class c_filter final : public filter {
     stream_.chunk = nullptr;
     return s;
   }
+  filter_status on_response_trailers(filter_context& ctx) override {
+    return call(ctx, "on_response_trailers", [&](const gw_filter_callbacks& cb) {
+      return cb.on_response_trailers(type().user_data, config_, &stream_);
+    });
+  }
   filter_status on_resume(filter_context& ctx) override {
     if (!type().cb.on_resume) return filter_status::next;
     return call(ctx, "on_resume", [&](const gw_filter_callbacks& cb) {
@@ -130,6 +135,7 @@ std::uint8_t hooks_of(const gw_filter_callbacks& cb) noexcept {
   if (cb.on_response) h |= hook_response;
   if (cb.on_response_body) h |= hook_response_body;
   if (cb.on_done) h |= hook_log;
+  if (cb.on_response_trailers) h |= hook_response_trailers;
   return h;
 }
 
@@ -159,6 +165,7 @@ header_map* headers_of(gw_stream* s, gw_headers_kind kind) noexcept {
   const auto k = raw_value(kind);
   if (k == GW_REQUEST_HEADERS) return &s->ctx->request_headers();
   if (k == GW_RESPONSE_HEADERS) return &s->ctx->response_headers();
+  if (k == GW_RESPONSE_TRAILERS) return &s->ctx->response_trailers();
   return nullptr;
 }
 

@@ -214,8 +214,9 @@ typedef struct gw_stream gw_stream;
 
 /* Which header fields an accessor works on. */
 typedef enum gw_headers_kind {
-  GW_REQUEST_HEADERS = 0, /* in on_request (edits reach the upstream) */
-  GW_RESPONSE_HEADERS = 1 /* from on_response on */
+  GW_REQUEST_HEADERS = 0,  /* in on_request (edits reach the upstream) */
+  GW_RESPONSE_HEADERS = 1, /* from on_response on */
+  GW_RESPONSE_TRAILERS = 2 /* in on_response_trailers */
 } gw_headers_kind;
 
 /* Facts about the request a filter may read (gw_stream_get). */
@@ -262,6 +263,12 @@ typedef struct gw_filter_callbacks {
   int (*on_resume)(void* user_data, void* config, gw_stream* stream);
   /* Once per request at its end, always (even after an error): free per-request state. */
   void (*on_done)(void* user_data, void* config, gw_stream* stream);
+  /* When a proxied response ends, after its last body piece: its trailers
+   * (GW_RESPONSE_TRAILERS; gRPC's grpc-status, say; none when the upstream
+   * sent none) to read and edit. GW_FILTER_STOP cuts the response short.
+   * Not called when the response ended with its head (no body, no trailers).
+   * (A table whose struct_size ends before this field has no such hook.) */
+  int (*on_response_trailers)(void* user_data, void* config, gw_stream* stream);
 } gw_filter_callbacks;
 
 /* Makes the filter type `name` available to Filter objects

@@ -180,6 +180,8 @@ class GATEWAY_API filter_context {
   // local reply's); 0 and empty before.
   virtual int response_status() const noexcept = 0;
   virtual header_map& response_headers() noexcept = 0;
+  // The response's trailers, in on_response_trailers (empty elsewhere).
+  virtual header_map& response_trailers() noexcept = 0;
 
   // Answers for the gateway; the hook then returns filter_status::stop. From a
   // response hook it replaces the response when nothing has been sent yet.
@@ -254,6 +256,14 @@ class GATEWAY_API filter {
   virtual filter_status on_resume(filter_context&) { return filter_status::next; }
   // Once per request, after the response (or an error); always called.
   virtual void on_log(filter_context&) noexcept {}
+  // When a proxied response ends, after its last body piece, in reverse
+  // filter order: response_trailers() holds the upstream's trailers (gRPC's
+  // grpc-status, say; empty when it sent none) and edits reach the client
+  // where its protocol carries trailers (HTTP/2, or a chunked HTTP/1.1
+  // body). The head is gone by then: stopping cuts the response short. Not
+  // called for a response that ended with its head (no body, no trailers:
+  // a gRPC Trailers-Only answer, whose status on_response sees).
+  virtual filter_status on_response_trailers(filter_context&) { return filter_status::next; }
 };
 
 // Which hooks a factory's filters implement, so the gateway skips the rest
@@ -264,7 +274,8 @@ enum filter_hooks : std::uint8_t {
   hook_response = 4,
   hook_response_body = 8,
   hook_log = 16,
-  hook_all = 31,
+  hook_response_trailers = 32,
+  hook_all = 63,
 };
 
 // Parsed configuration of one filter use, shared by all workers; makes a

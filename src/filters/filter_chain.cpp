@@ -112,6 +112,7 @@ bool filter_chain::begin(std::span<const filter_ref> first, std::span<const filt
   request_.host = text_.copy(request.host);
   request_map_ = header_map(request_fields, text_);
   response_map_ = header_map(no_fields_, text_);
+  trailers_map_ = header_map(no_fields_, text_);
   hooks_ = 0;
   entered_ = 0;
   if (observer_) state<observer_slot>().observer = observer_;
@@ -158,6 +159,7 @@ void filter_chain::finish() noexcept {
   no_fields_.clear();
   request_map_ = header_map(no_fields_, text_);
   response_map_ = header_map(no_fields_, text_);
+  trailers_map_ = header_map(no_fields_, text_);
   response_status_ = 0;
   buffer_limit_ = 0;
   buffer_whole_ = false;
@@ -249,6 +251,20 @@ chain_step filter_chain::run_response_body(std::size_t from, body_chunk& chunk) 
     if (s == filter_status::stop && !has_reply()) fail(i, "stopped without a local reply");
     if (observer_) [[unlikely]]
       observer_->ran(i, "response_body", s);
+    if (s != filter_status::next) return {s, i};
+  }
+  return {};
+}
+
+chain_step filter_chain::run_response_trailers(std::size_t from,
+                                               std::vector<http::header>& trailers) {
+  trailers_map_ = header_map(trailers, text_);
+  for (std::size_t i = from; i-- > 0;) {
+    if (!(filters_[i].hooks & hook_response_trailers)) continue;
+    filter_status s = call(i, [&](filter& f) { return f.on_response_trailers(*this); });
+    if (s == filter_status::stop && !has_reply()) fail(i, "stopped without a local reply");
+    if (observer_) [[unlikely]]
+      observer_->ran(i, "response_trailers", s);
     if (s != filter_status::next) return {s, i};
   }
   return {};

@@ -112,6 +112,7 @@ class filter_chain final : public filter_context {
   // Response phases run over the filters whose on_request ran, last first.
   chain_step run_response(std::size_t from, int status, std::vector<http::header>& fields);
   chain_step run_response_body(std::size_t from, body_chunk& chunk);
+  chain_step run_response_trailers(std::size_t from, std::vector<http::header>& trailers);
   // Runs on_resume of the filter at `at` after its pause ended.
   filter_status run_resumed(std::size_t at);
   // The first index for a response phase run.
@@ -164,6 +165,7 @@ class filter_chain final : public filter_context {
   const route_rule* matched_rule() const noexcept override { return request_.matched_rule; }
   int response_status() const noexcept override { return response_status_; }
   header_map& response_headers() noexcept override { return response_map_; }
+  header_map& response_trailers() noexcept override { return trailers_map_; }
   void send_local_reply(int status, std::string_view body,
                         std::span<const http::header> headers) override;
   void buffer_request_body(std::uint64_t limit, body_overflow overflow) noexcept override;
@@ -197,6 +199,7 @@ class filter_chain final : public filter_context {
   header_map::storage text_;
   header_map request_map_{no_fields_, text_};
   header_map response_map_{no_fields_, text_};
+  header_map trailers_map_{no_fields_, text_};
   int response_status_ = 0;
   int reply_status_ = 0;
   std::vector<http::header> reply_fields_;

@@ -37,6 +37,9 @@ asio::awaitable<filter_status> stream::run_chain(chain_phase p) {
       case chain_phase::response_body:
         step = filters_.run_response_body(from, chain_chunk_);
         break;
+      case chain_phase::response_trailers:
+        step = filters_.run_response_trailers(from, response_trailers_);
+        break;
     }
     if (step.status != filter_status::pause) {
       ++pause_generation_;  // a handle taken by a hook that did not pause wakes nothing
@@ -186,6 +189,7 @@ asio::awaitable<bool> stream::relay_filtered() {
 
   std::uint64_t sent_body = 0;
   bool head_sent = false;
+  bool upstream_body = false;  // any body bytes came
   // A filter that asked for it gets the body's first part (or all of it) in
   // one piece before anything, the head included, goes to the client.
   std::uint64_t hold = filters_.response_hold();
@@ -198,6 +202,7 @@ asio::awaitable<bool> stream::relay_filtered() {
       if (!co_await link.fill()) co_return false;
       continue;
     }
+    upstream_body = upstream_body || step.bytes != 0;
     // Each piece through the chain; the last one carries the body's end.
     const std::size_t count = std::max<std::size_t>(pieces_.size(), 1);
     for (std::size_t i = 0; i < count; ++i) {
@@ -226,7 +231,16 @@ asio::awaitable<bool> stream::relay_filtered() {
         const asio::const_buffer b(out.data(), out.size());
         down_.send_body(std::span(&b, 1), out.size());
       }
-      if (end) take_response_trailers();  // gRPC's status goes on after the filtered body
+      if (end) {  // the trailers (gRPC's status) go on after the filtered body
+        take_response_trailers();
+        // A response that ended with its head (no body, no trailers: a gRPC
+        // Trailers-Only answer) has no trailers to see or add to.
+        if ((filters_.hooks() & hook_response_trailers) &&
+            (upstream_body || !response_trailers_.empty()) &&
+            co_await run_chain(chain_phase::response_trailers) == filter_status::stop)
+          co_return false;  // too late for another answer: cut it short
+        end_response_trailers();
+      }
       if (!out.empty() || end || !head_sent) {
         if (!co_await down_.send(end, end ? std::span<const http::header>(response_trailers_)
                                           : std::span<const http::header>()))

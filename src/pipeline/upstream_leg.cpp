@@ -295,7 +295,7 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
     }
   }
   bool complete = false;
-  if (filters_.active() && (filters_.hooks() & hook_response_body))
+  if (filters_.active() && (filters_.hooks() & (hook_response_body | hook_response_trailers)))
     complete = co_await relay_filtered();
   else
     complete = co_await relay_response();

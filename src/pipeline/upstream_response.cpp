@@ -80,6 +80,9 @@ asio::awaitable<upstream_link::head_result> stream::after_interim() {
 void stream::take_response_trailers() {
   response_trailers_.clear();
   link_->trailers(response_trailers_);
+}
+
+void stream::end_response_trailers() {
   if (grpc_) note_grpc_status(response_trailers_);
   if (grpc_web_ && grpc_web_trailers()) {
     const asio::const_buffer b(grpc_web_frame_.data(), grpc_web_frame_.size());
@@ -105,6 +108,7 @@ asio::awaitable<bool> stream::relay_response() {
     }
     if (step.end) {
       take_response_trailers();
+      end_response_trailers();
       co_return co_await down_.send(true, response_trailers_);
     }
     if (queued && !co_await down_.send(false)) co_return false;

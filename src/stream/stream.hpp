@@ -96,7 +96,7 @@ class stream {
  private:
   using outcome = try_outcome;
   enum class send_result { ok, upstream_error, client_error, bad_framing, too_large, filtered };
-  enum class chain_phase { request, request_body, response, response_body };
+  enum class chain_phase { request, request_body, response, response_body, response_trailers };
 
   // What the gateway answers itself instead of (or after) forwarding; status 0: forward.
   struct answer {
@@ -197,9 +197,11 @@ class stream {
   void grpc_answer(int& status, std::string_view& body);
   // Reads the grpc-status of a proxied gRPC response (its trailers', else its head's).
   void note_grpc_status(std::span<const http::header> trailers) noexcept;
-  // The upstream's trailers into response_trailers_ at the body's end (for
-  // gRPC-Web, queued as the body's last frame instead).
+  // The upstream's trailers into response_trailers_ at the body's end.
   void take_response_trailers();
+  // What the trailers say once the filters saw them: the gRPC status, and
+  // for gRPC-Web the body's last frame (queued) instead of trailers.
+  void end_response_trailers();
   // A gRPC-Web request: what the upstream gets (gRPC's Content-Type); false
   // for the text form, which is refused.
   bool grpc_web_request(std::string_view content_type);

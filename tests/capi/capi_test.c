@@ -91,7 +91,13 @@ static void* upstream_loop(void* arg) {
       head[used] = '\0';
       if ((end = strstr(head, "\r\n\r\n")) != NULL) break;
     }
-    if (end) {
+    if (end && strncmp(head, "GET /trailers", 13) == 0) {
+      /* A chunked answer that ends with a trailer field. */
+      static const char chunked[] =
+          "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+          "5\r\nhello\r\n0\r\nx-up-trailer: t1\r\n\r\n";
+      send(c, chunked, sizeof chunked - 1, MSG_NOSIGNAL);
+    } else if (end) {
       size_t head_len = (size_t)(end + 4 - head);
       n = snprintf(answer, sizeof answer,
                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: %zu\r\n"
@@ -376,6 +382,20 @@ static int pause_resume(void* user_data, void* config, gw_stream* s) {
   return GW_FILTER_CONTINUE;
 }
 
+/* A trailers hook: reads the upstream's trailer and adds one of its own. */
+static int trailer_hook(void* user_data, void* config, gw_stream* s) {
+  const char* value = NULL;
+  size_t length = 0;
+  char seen[64];
+  (void)user_data;
+  (void)config;
+  if (gw_stream_get_header(s, GW_RESPONSE_TRAILERS, S("x-up-trailer"), &value, &length) != GW_OK)
+    return GW_FILTER_CONTINUE;
+  snprintf(seen, sizeof seen, "seen-%.*s", (int)length, value);
+  gw_stream_add_header(s, GW_RESPONSE_TRAILERS, S("x-c-trailer"), seen, strlen(seen));
+  return GW_FILTER_CONTINUE;
+}
+
 static void on_log(void* user_data, gw_log_level level, const char* message, size_t length) {
   host_state* h = (host_state*)user_data;
   (void)level;
@@ -431,7 +451,16 @@ static const char* config_template =
     "    timeouts: {request: 2s}\n"
     "    filters: [{type: ExtensionRef, extensionRef: {group: gateway.dev, kind: Filter, name: "
     "pauser}}]\n"
+    "  - matches: [{path: {type: PathPrefix, value: /trailers}}]\n"
+    "    backendRefs: [{name: app, port: 80}]\n"
+    "    filters: [{type: ExtensionRef, extensionRef: {group: gateway.dev, kind: Filter, name: "
+    "trailer}}]\n"
     "  - backendRefs: [{name: app, port: 80}]\n"
+    "---\n"
+    "apiVersion: gateway.dev/v1alpha1\n"
+    "kind: Filter\n"
+    "metadata: {name: trailer}\n"
+    "spec: {type: trailer}\n"
     "---\n"
     "apiVersion: gateway.dev/v1alpha1\n"
     "kind: Filter\n"
@@ -664,7 +693,7 @@ static void test_serving(void) {
   upstream up;
   host_state host;
   gw_gateway* gw = NULL;
-  gw_filter_callbacks tenant, facts, bad, pauser;
+  gw_filter_callbacks tenant, facts, bad, pauser, trailer;
   char yaml[8192];
   char answer[65536];
   uint16_t port = 0, named = 0, admin = 0;
@@ -707,6 +736,10 @@ static void test_serving(void) {
   pauser.on_request = pause_request;
   pauser.on_resume = pause_resume;
   CHECK_STATUS(gw_gateway_add_filter(gw, S("pauser"), &pauser, &host), GW_OK);
+  memset(&trailer, 0, sizeof trailer);
+  trailer.struct_size = sizeof trailer;
+  trailer.on_response_trailers = trailer_hook;
+  CHECK_STATUS(gw_gateway_add_filter(gw, S("trailer"), &trailer, &host), GW_OK);
   /* A newer, larger table: taken while its unknown hooks are NULL. */
   {
     struct {
@@ -750,6 +783,10 @@ static void test_serving(void) {
   CHECK(contains(answer, "[rewritten by C]") && !contains(answer, "x-seen-tenant"));
   CHECK(get(port, "/other", "x-remove-me: 1\r\n", answer, sizeof answer) == 200);
   CHECK(contains(answer, "GET /other HTTP/1.1") && contains(answer, "x-remove-me: 1"));
+  /* A trailers hook reads the upstream's trailers and adds to them. */
+  CHECK(get(port, "/trailers", "", answer, sizeof answer) == 200);
+  CHECK(contains(answer, "\r\nhello\r\n0\r\n") && contains(answer, "x-up-trailer: t1\r\n"));
+  CHECK(contains(answer, "x-c-trailer: seen-t1\r\n"));
   /* What the upstream saw of a tenant request: the echo is replaced above,
    * so ask evaluate (below) and a route without the body rewrite. */
 

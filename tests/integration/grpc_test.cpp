@@ -479,4 +479,53 @@ spec:
     CHECK(has(got, "\"grpc-status\": \"12\""));
     CHECK(has(got, "grpc-web-text is not supported"));
   }
+
+  TEST_CASE("a C++ filter sees and edits the trailers of gRPC responses") {
+    grpc_upstream up("a");
+    // Notes each response's grpc-status in a trailer of its own and turns
+    // NOT_FOUND into PERMISSION_DENIED.
+    struct note final : gateway::filter {
+      gateway::filter_status on_response_trailers(gateway::filter_context& ctx) override {
+        gateway::header_map& t = ctx.response_trailers();
+        const std::string status(t.get("grpc-status").value_or("none"));
+        t.add("x-seen-status", status);
+        if (status == "5") t.set("grpc-status", "7");
+        return gateway::filter_status::next;
+      }
+    };
+    struct note_factory final : gateway::filter_factory {
+      gateway::filter* create(gateway::filter_arena& arena) const override {
+        return arena.make<note>();
+      }
+      std::uint8_t hooks() const noexcept override { return gateway::hook_response_trailers; }
+    };
+    gateway::filter_registry filters = gateway::filter_registry::builtin();
+    filters.add("grpc-note", [](std::string_view) { return std::make_shared<note_factory>(); });
+    const std::string yaml =
+        grpc_yaml({{"echo", up.port()}},
+                  grpc_route("echo",
+                             "  - backendRefs: [{name: echo, port: 80}]\n"
+                             "    filters: [{type: ExtensionRef, extensionRef: {group: "
+                             "gateway.dev, kind: Filter, name: note}}]\n")) +
+        "---\napiVersion: gateway.dev/v1alpha1\nkind: Filter\nmetadata: {name: note}\n"
+        "spec: {type: grpc-note}\n";
+    auto cfg = gateway::load_yaml(yaml, "test.yaml", filters);
+    for (auto& l : cfg.listeners) {
+      l.bind_address = "127.0.0.1";
+      l.bind_port = 0;
+    }
+    running_gateway gw(std::move(cfg));
+    const auto got = grpc_calls(spec(
+        gw.port(), unary("/test.Echo/Unary", "x") + ", " +
+                       "{\"kind\": \"server_stream\", \"method\": \"/test.Echo/ServerStream\", "
+                       "\"body\": \"2\"}, " +
+                       unary("/test.Echo/Fail", "NOT_FOUND")));
+    REQUIRE(got.size() == 3);
+    CHECK(code_of(got[0]) == "OK");
+    CHECK(has(got[0], "[\"x-seen-status\", \"0\"]"));
+    CHECK(has(got[1], "[\"x-seen-status\", \"0\"]"));
+    // A Trailers-Only answer ended with its head: no trailers hook, status as sent.
+    CHECK(code_of(got[2]) == "NOT_FOUND");
+    CHECK(!has(got[2], "x-seen-status"));
+  }
 }

@@ -234,6 +234,8 @@ class Stream:
         self.config = config  #: what the filter's class made of its Filter object's config
         self.request_headers = Headers(self, _n.REQUEST_HEADERS)
         self.response_headers = Headers(self, _n.RESPONSE_HEADERS)
+        #: in on_response_trailers: the response's trailers (gRPC's grpc-status, say)
+        self.response_trailers = Headers(self, _n.RESPONSE_TRAILERS)
 
     def _ptr(self) -> int:
         if self._p is None:
@@ -320,7 +322,7 @@ class Stream:
 
 
 _HOOKS = ("on_request", "on_request_body", "on_response", "on_response_body", "on_resume",
-          "on_done")
+          "on_done", "on_response_trailers")
 
 
 class _FilterType:
@@ -351,6 +353,9 @@ class _FilterType:
         if is_class and hasattr(target, "on_response_body"):
             cb.on_response_body = _n.BODY_FN(
                 lambda u, c, s, d, n, e: self._hook("on_response_body", c, s, d, n, e))
+        if is_class and hasattr(target, "on_response_trailers"):
+            cb.on_response_trailers = _n.HOOK_FN(
+                lambda u, c, s: self._hook("on_response_trailers", c, s))
         if is_class and hasattr(target, "on_resume"):
             cb.on_resume = _n.HOOK_FN(lambda u, c, s: self._hook("on_resume", c, s))
         cb.on_done = _n.DONE_FN(self._done)
@@ -600,7 +605,8 @@ class Gateway:
         is made once per Filter object with its config (a dict), and its
         methods on_request(stream), on_request_body(stream, data, end),
         on_response(stream), on_response_body(stream, data, end),
-        on_resume(stream), on_done(stream) are the hooks it has. A hook
+        on_response_trailers(stream), on_resume(stream), on_done(stream)
+        are the hooks it has. A hook
         returns None (go on), `stream.reply(...)`, `stream.drop()`, or PAUSE
         after `stream.pause()`. An exception makes the request a 500.
         """

@@ -13,7 +13,7 @@ OK, ERROR, INVALID_ARGUMENT, INVALID_CONFIG, BIND_FAILED, INVALID_STATE, NOT_FOU
 # gw_filter_status
 CONTINUE, STOP, PAUSE = 0, 1, 2
 # gw_headers_kind
-REQUEST_HEADERS, RESPONSE_HEADERS = 0, 1
+REQUEST_HEADERS, RESPONSE_HEADERS, RESPONSE_TRAILERS = 0, 1, 2
 # gw_stream_field
 FIELDS = {
     "method": 0, "path": 1, "query": 2, "host": 3, "scheme": 4, "client_ip": 5,
@@ -54,7 +54,8 @@ class FilterCallbacks(ctypes.Structure):
                 ("configure", CONFIGURE_FN), ("release_config", RELEASE_FN),
                 ("on_request", HOOK_FN), ("on_request_body", BODY_FN),
                 ("on_response", HOOK_FN), ("on_response_body", BODY_FN),
-                ("on_resume", HOOK_FN), ("on_done", DONE_FN)]
+                ("on_resume", HOOK_FN), ("on_done", DONE_FN),
+                ("on_response_trailers", HOOK_FN)]
 
 
 def _candidates():

@@ -620,3 +620,62 @@ print("exiting with a request in the filter")
     assert (out.returncode, out.stdout.strip()) == (0, "exiting with a request in the filter"), \
         out.stderr
     assert ("/left-open", "yes") in upstreams["v1"].server.seen
+
+
+class GrpcStatusNote:
+    """Sees a gRPC response's trailers: notes its status, adds a trailer and
+    turns NOT_FOUND into PERMISSION_DENIED."""
+
+    def __init__(self, config):
+        pass
+
+    def on_response_trailers(self, stream):
+        t = stream.response_trailers
+        stream.set_metadata("grpc-status", t.get("grpc-status", "none"))
+        t["x-seen-status"] = t.get("grpc-status", "none")
+        if t.get("grpc-status") == "5":
+            t["grpc-status"] = "7"
+
+
+def test_filter_sees_and_edits_grpc_trailers():
+    grpc = pytest.importorskip("grpc")  # Debian's python3-grpcio
+    from concurrent import futures
+
+    def echo(request, context):
+        return request
+
+    def missing(request, context):
+        # A message first, so the status comes in trailers, not a Trailers-Only head.
+        yield b"partial"
+        context.abort(grpc.StatusCode.NOT_FOUND, "no such thing")
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("t.Svc", {
+        "Echo": grpc.unary_unary_rpc_method_handler(echo),
+        "Missing": grpc.unary_stream_rpc_method_handler(missing),
+    }),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yaml = (GATEWAY + service_yaml("echo", port) + f"""---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {{name: echo}}
+spec:
+  parentRefs: [{{name: web}}]
+  rules:
+  - backendRefs: [{{name: echo, port: 80}}]
+""" + uses("note") + filter_yaml("note", "grpc-note"))
+        with Gateway(yaml, filters={"grpc-note": GrpcStatusNote}) as gw:
+            with grpc.insecure_channel(gw.url[len("http://"):],
+                                       options=[("grpc.enable_http_proxy", 0)]) as ch:
+                reply, call = ch.unary_unary("/t.Svc/Echo").with_call(b"hi", timeout=10)
+                assert reply == b"hi"
+                assert ("x-seen-status", "0") in call.trailing_metadata()
+                it = ch.unary_stream("/t.Svc/Missing")(b"", timeout=10)
+                with pytest.raises(grpc.RpcError) as failed:
+                    list(it)
+                assert failed.value.code() == grpc.StatusCode.PERMISSION_DENIED
+                assert ("x-seen-status", "5") in failed.value.trailing_metadata()
+    finally:
+        server.stop(None)
