@@ -6,12 +6,16 @@ import sys
 out, log = open(sys.argv[1]).read(), sys.argv[2]
 rps = float(re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out).group(1))
 done = int(re.search(r"requests: \d+ total, \d+ started, (\d+) done", out).group(1))
-durations, bad = [], 0
+# Failures from h2load's own count (4xx, 5xx, failed); its log also lists, as
+# status -1, the streams still open when the duration ended, which are not.
+codes = re.search(r"status codes: \d+ 2xx, \d+ 3xx, (\d+) 4xx, (\d+) 5xx", out)
+failed = re.search(r"(\d+) failed", out)
+bad = (int(codes.group(1)) + int(codes.group(2)) if codes else 0) + (int(failed.group(1)) if failed else 0)
+durations = []
 for line in open(log):
     _start, status, micros = line.split("\t")
-    durations.append(int(micros))
-    if not 200 <= int(status) < 400:
-        bad += 1
+    if int(status) >= 0:
+        durations.append(int(micros))
 durations.sort()
 
 

@@ -42,8 +42,10 @@ names = {"small": "GET, 13-byte body", "16k": "GET, 16 KiB body", "post": "POST,
          "https-new": "HTTPS GET, 13-byte body, a new connection (full handshake) per request",
          "h2": "HTTPS h2 GET, 13-byte body, many streams per connection (h2load)",
          "h2-h2c": "HTTPS h2 GET, 13-byte body, h2c to the upstream (h2load)",
-         "h2c-up": "GET, 13-byte body, HTTP/2 (h2c) to the upstream"}
-for scenario in ("small", "16k", "post", "lb4", "https", "https-new", "h2", "h2-h2c", "h2c-up"):
+         "h2c-up": "GET, 13-byte body, HTTP/2 (h2c) to the upstream",
+         "grpc": "gRPC unary call, 13-byte messages, h2c both ways (h2load)"}
+for scenario in ("small", "16k", "post", "lb4", "https", "https-new", "h2", "h2-h2c", "h2c-up",
+                 "grpc"):
     if not any(s == scenario for s, _ in rows):
         continue
     print(f"## {names[scenario]}\n")
@@ -67,6 +69,14 @@ for scenario in ("small", "16k", "post", "lb4", "https", "https-new", "h2", "h2-
               "(`listen ... http2`, plain) over h2c with prior knowledge: HAProxy `server ... proto "
               "h2`, gatewayd a Service port with `appProtocol: kubernetes.io/h2c`. nginx cannot "
               "proxy to an HTTP/2 upstream (only gRPC), so the ratio is against HAProxy.\n")
+    if scenario == "grpc":
+        h2c, h2m = os.environ.get("H2_CLIENTS", "32"), os.environ.get("H2_STREAMS", "10")
+        print(f"h2load ({h2c} connections, {h2m} concurrent streams each, h2c) sends POST "
+              "/bench.Echo/Unary with a gRPC-framed 13-byte message, `content-type: "
+              "application/grpc` and `te: trailers`; the upstream nginx (h2c) answers a framed "
+              "message from a file with `grpc-status: 0` as a trailer. nginx: `listen ... http2` "
+              "and `grpc_pass`; HAProxy: `bind ... proto h2`, `server ... proto h2`; gatewayd: a "
+              "GRPCRoute (its backend speaks h2c). A request is one call; CPU per 1,000 calls.\n")
     if scenario in ("https", "https-new"):
         print("Each proxy terminates TLS with the same ECDSA P-256 certificate, TLS 1.3 only, "
               "`TLS_AES_128_GCM_SHA256`, X25519; the upstream is plain HTTP as above."
