@@ -528,4 +528,32 @@ spec:
     CHECK(code_of(got[2]) == "NOT_FOUND");
     CHECK(!has(got[2], "x-seen-status"));
   }
+
+  TEST_CASE("the CRS in front of gRPC: 920420 refuses its content type until excluded") {
+    grpc_upstream up("a");
+    auto with_waf = [&](const std::string& exclusions) {
+      return load_on_loopback(
+          grpc_yaml({{"echo", up.port()}},
+                    grpc_route("echo", "  - backendRefs: [{name: echo, port: 80}]\n")) +
+          "---\napiVersion: gateway.dev/v1alpha1\nkind: WafPolicy\nmetadata: {name: waf}\n"
+          "spec:\n  targetRefs: [{group: gateway.networking.k8s.io, kind: GRPCRoute, name: "
+          "echo}]\n  ruleSet: {crs: {paranoiaLevel: 1}}\n" +
+          exclusions);
+    };
+    {
+      running_gateway gw(with_waf(""));
+      const auto got = grpc_calls(spec(gw.port(), unary("/test.Echo/Unary", "x")));
+      REQUIRE(got.size() == 1);
+      CHECK(code_of(got[0]) == "PERMISSION_DENIED");
+    }
+    running_gateway gw(with_waf("  exclusions: [{ruleIds: [920420]}]\n"));
+    const auto got =
+        grpc_calls(spec(gw.port(), unary("/test.Echo/Unary", "x") + ", " +
+                                       unary("/test.Echo/Unary", "x",
+                                             ", \"metadata\": [[\"referer\", \"1' OR '1'='1\"]]")));
+    REQUIRE(got.size() == 2);
+    CHECK(code_of(got[0]) == "OK");
+    // The rest of the CRS still looks at the head: SQL injection in Referer (942100).
+    CHECK(code_of(got[1]) == "PERMISSION_DENIED");
+  }
 }
