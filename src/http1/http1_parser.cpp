@@ -1,5 +1,6 @@
 #include "http1/http1_parser.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 
@@ -194,6 +195,7 @@ void request_head::clear() noexcept {
   message_head::clear();
   method = target = host = path = query = {};
   expect_continue = absolute_form = grpc = false;
+  upgrade = {};
 }
 
 void response_head::clear() noexcept {
@@ -278,8 +280,15 @@ int parse_request_head(std::string_view head, request_head& out,
       out.expect_continue = true;
     } else if (h.name.size() == 12 && http::iequals(h.name, "content-type")) {
       out.grpc = grpc::is_grpc_content_type(h.value);
+    } else if (h.name.size() == 7 && http::iequals(h.name, "upgrade")) {
+      out.upgrade = h.value;
     }
   }
+  // An Upgrade field that Connection does not name asks for nothing.
+  if (!out.upgrade.empty() &&
+      std::none_of(out.connection_tokens.begin(), out.connection_tokens.end(),
+                   [](std::string_view t) { return http::iequals(t, "upgrade"); }))
+    out.upgrade = {};
   if (hosts > 1) return 400;
   if (hosts == 0 && out.version_minor == 1) return 400;
   if (hosts == 1 && !valid_authority(out.host)) return 400;

@@ -43,6 +43,7 @@ struct request_head : message_head {
   bool expect_continue = false;
   bool absolute_form = false;  // the target named the authority (it replaced Host)
   bool grpc = false;           // its Content-Type is gRPC's (or gRPC-Web's)
+  std::string_view upgrade;    // the Upgrade field, when Connection names it
   void clear() noexcept;
 };
 

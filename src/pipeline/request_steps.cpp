@@ -207,6 +207,10 @@ void make_upstream_request(const upstream_head_input& in, upstream_scratch& s) {
                                                          : "1.1 gateway"sv,
                                  s.via)});
   if (!in.generated_request_id.empty()) out.push_back({"x-request-id"sv, in.generated_request_id});
+  if (!in.upgrade.empty()) {  // hop-by-hop, so asked for again on this hop
+    out.push_back({"connection"sv, "upgrade"sv});
+    out.push_back({"upgrade"sv, in.upgrade});
+  }
   if (modifier) modifier_fields(*modifier, out);
 }
 

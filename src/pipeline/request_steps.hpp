@@ -78,6 +78,7 @@ struct upstream_head_input {
   tls::server_stream* tls = nullptr;  // the client connection's, on HTTPS (XFCC is cached there)
   std::string_view client_ip;         // the socket peer
   std::string_view generated_request_id;  // set when the gateway made the id
+  std::string_view upgrade;  // an Upgrade the route lets through (WebSocket), forwarded
 };
 
 // The request the upstream receives, on the neutral model: its method, its

@@ -273,6 +273,11 @@ bool stream::begin_request() {
   route_request(normalized_ == normalize_result::ok ? chosen : nullptr);
   grpc_ = request_.grpc;
   grpc_code_ = -1;
+  // WebSocket (RFC 6455): a GET asking HTTP/1.1 to upgrade; any other
+  // Upgrade is not taken (the request goes on without it).
+  websocket_ = !request_.upgrade.empty() && request_.version_major == 1 &&
+               request_.version_minor == 1 && request_.method == "GET" &&
+               http1::lists_token(request_.upgrade, "websocket");
   grpc_web_ = false;
   if (grpc_) {
     if (const http::header* type = http::find_header(request_.headers, "content-type");

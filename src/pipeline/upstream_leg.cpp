@@ -36,6 +36,7 @@ void stream::build_upstream_head(std::string_view path, std::string_view matched
   in.tls = down_.tls;
   in.client_ip = down_.client_ip;
   if (request_id_generated_) in.generated_request_id = request_id();
+  if (websocket_) in.upgrade = request_.upgrade;
   write_upstream_head(head_out_, upstream_request_, in);
 }
 
@@ -56,6 +57,7 @@ upstream_link::request stream::link_request(bool has_body, bool te_trailers) con
         break;
       }
   r.idle = listener_->config.limits.stream_idle_timeout;
+  r.upgrade = websocket_;
   return r;
 }
 
@@ -293,6 +295,13 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
       replying_after_response_ = true;
       co_return outcome::filter_reply;
     }
+  }
+  if (response_.status == 101) {  // the upstream took the WebSocket upgrade
+    co_await tunnel(h1_);
+    finish_link(false);
+    down_.end_after_response();
+    watch_.disarm();
+    co_return outcome::ok;
   }
   bool complete = false;
   if (filters_.active() && (filters_.hooks() & (hook_response_body | hook_response_trailers)))

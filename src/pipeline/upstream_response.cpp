@@ -38,11 +38,16 @@ void stream::start_response(bool has_length) {
     response_fields_.push_back({"content-type"sv, grpc_web_type_});
     has_length = false;
   }
+  if (rs.status == 101)  // hop-by-hop, so said again on this hop
+    if (const http::header* up = http::find_header(rs.headers, "upgrade")) {
+      response_fields_.push_back({"connection"sv, "upgrade"sv});
+      response_fields_.push_back({"upgrade"sv, up->value});
+    }
   response_start start;
   start.status = rs.status;
   start.reason = rs.reason;
   start.fields = response_fields_;
-  start.bodyless = is_head_request_ || rs.status == 204 || rs.status == 304;
+  start.bodyless = is_head_request_ || rs.status == 204 || rs.status == 304 || rs.status == 101;
   start.has_length = has_length;
   start.length = rs.content_length;
   down_.start_response(start);

@@ -361,9 +361,18 @@ void connection::start_response(const response_start& r) {
   framing.length = r.length;
   framing.close = !keep_alive_;
   framing.keep_alive = version_minor_ == 0;
+  if (r.status == 101) {  // its fields say `connection: upgrade`; a tunnel follows
+    keep_alive_ = false;
+    framing.close = framing.keep_alive = false;
+  }
   http1::write_response_head(head_out_, r.status, r.reason, r.fields, framing);
   gather_.clear();
   gather_.emplace_back(head_out_.data(), head_out_.size());
+}
+
+asio::awaitable<bool> connection::write(std::vector<asio::const_buffer>& gather) {
+  return client_.write(gather, watch_, listener->config.limits.stream_idle_timeout,
+                       stream_.record().bytes_out);
 }
 
 void connection::send_body(std::span<const asio::const_buffer> pieces, std::uint64_t bytes) {

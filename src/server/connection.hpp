@@ -13,6 +13,7 @@
 #include "http1/serializer.hpp"
 #include "server/byte_buffer.hpp"
 #include "server/snapshot.hpp"
+#include "stream/byte_pipe.hpp"
 #include "stream/downstream.hpp"
 #include "stream/stream.hpp"
 #include "transport/client_stream.hpp"
@@ -23,7 +24,9 @@ namespace gateway {
 class worker;
 class h2_session;
 
-class connection final : public downstream, public std::enable_shared_from_this<connection> {
+class connection final : public downstream,
+                         public byte_pipe,
+                         public std::enable_shared_from_this<connection> {
  public:
   connection(worker& owner, tcp::socket socket, std::uint32_t group);
   ~connection();
@@ -56,6 +59,20 @@ class connection final : public downstream, public std::enable_shared_from_this<
   asio::awaitable<bool> send_local(const local_answer& a) override;
   void drop() noexcept override;
   void end_after_response() noexcept override { keep_alive_ = false; }
+  byte_pipe* pipe() noexcept override { return this; }
+
+  // byte_pipe: the client's side of a tunnel, after the 101 went out.
+  std::string_view leftover() noexcept override { return in_.view(); }
+  void drop_leftover() noexcept override { in_.clear(); }
+  asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> read_some(
+      asio::mutable_buffer into) override {
+    return client_.read_some(into);
+  }
+  asio::awaitable<bool> write(std::vector<asio::const_buffer>& gather) override;
+  void shut() noexcept override {
+    closed = true;
+    client_.cancel();
+  }
 
   // Takes the worker's current snapshot for the next request; false (and the
   // old snapshot kept) when the connection's socket group is not in it any
@@ -89,7 +106,7 @@ class connection final : public downstream, public std::enable_shared_from_this<
   // framer's size line serves one chunk per write).
   std::vector<asio::const_buffer> chunk_pieces_;
   std::uint64_t chunk_bytes_ = 0;
-  std::string head_out_;                    // a response head or local reply
+  std::string head_out_;  // a response head or local reply
 
   // The current request's HTTP/1.1 facts.
   bool keep_alive_ = false;

@@ -19,6 +19,7 @@ namespace tls {
 class server_stream;
 }
 struct snapshot;
+class byte_pipe;
 struct socket_group;
 struct listener_runtime;
 
@@ -46,7 +47,7 @@ struct response_start {
   int status = 200;
   std::string_view reason;               // empty: the standard one
   std::span<const http::header> fields;  // end-to-end fields
-  bool bodyless = false;  // HEAD, 204, 304: no body; a Content-Length in `fields` stays
+  bool bodyless = false;  // HEAD, 204, 304, 101: no body; a Content-Length in `fields` stays
   bool has_length = false;
   std::uint64_t length = 0;  // the body's length, with has_length
 };
@@ -116,6 +117,9 @@ class downstream {
   // The connection cannot carry another request after this response (the
   // request body was not read to its end, say).
   virtual void end_after_response() noexcept = 0;
+  // After a 101 answer went out: the client's side of the tunnel (null where
+  // the protocol has none).
+  virtual byte_pipe* pipe() noexcept { return nullptr; }
 
  protected:
   ~downstream() = default;

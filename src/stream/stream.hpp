@@ -208,6 +208,10 @@ class stream {
   // The response's trailers as a gRPC-Web trailers frame into grpc_web_frame_
   // (then cleared); false when there were none (a Trailers-Only answer).
   bool grpc_web_trailers();
+  // After the upstream's 101: the 101 to the client, then bytes both ways
+  // between the client and `up` until either side ends or the stream idle
+  // timeout passes with nothing moving (src/pipeline/tunnel.cpp).
+  asio::awaitable<void> tunnel(h1_link& up);
   // Writes the access log line of the request that just ended.
   void log_access(std::uint64_t micros) noexcept;
   // Whether the connection was closed or is being closed by force.
@@ -280,10 +284,11 @@ class stream {
 
   // Facts about the current request that outlive its head's views.
   bool is_head_request_ = false;
-  bool grpc_ = false;      // a gRPC request: the gateway's own answers are gRPC ones
-  int grpc_code_ = -1;     // the gRPC status of the gateway's answer when its HTTP status
-                           // does not say it (a timeout, no backend); -1: from the status
-  std::string grpc_text_;  // the grpc-message of such an answer
+  bool grpc_ = false;       // a gRPC request: the gateway's own answers are gRPC ones
+  bool websocket_ = false;  // an HTTP/1.1 Upgrade to WebSocket, forwarded as such
+  int grpc_code_ = -1;      // the gRPC status of the gateway's answer when its HTTP status
+                            // does not say it (a timeout, no backend); -1: from the status
+  std::string grpc_text_;   // the grpc-message of such an answer
   // gRPC-Web (binary): the upstream gets gRPC, the client gets gRPC-Web back
   // with the trailers as the body's last frame.
   bool grpc_web_ = false;

@@ -39,6 +39,7 @@ bool h1_link::begin(const request& r) {
   head_ = r.http1_head;
   idle_ = r.idle;
   chunked_request_ = r.has_body && r.chunked;
+  upgrade_ = r.upgrade;
   responded_ = false;
   head_used_ = 0;
   scanner_.reset();
@@ -68,6 +69,21 @@ asio::awaitable<bool> h1_link::send(std::span<const asio::const_buffer> pieces, 
   return transport::write_gather(conn_->socket, gather_, watch_, idle_, nullptr);
 }
 
+byte_pipe& h1_link::begin_tunnel(const http1::response_head& head) noexcept {
+  in_.consume(head.head_size);
+  keep_alive_ = false;
+  return *this;
+}
+
+asio::awaitable<bool> h1_link::write(std::vector<asio::const_buffer>& gather) {
+  if (conn_->tls) {
+    auto [ec, n] = co_await conn_->tls->write(gather);
+    gather.clear();
+    co_return !ec;
+  }
+  co_return co_await transport::write_gather(conn_->socket, gather, watch_, idle_, nullptr);
+}
+
 asio::awaitable<bool> h1_link::write_tls() {
   auto [ec, n] = co_await conn_->tls->write(gather_);
   gather_.clear();
@@ -94,8 +110,8 @@ asio::awaitable<upstream_link::head_result> h1_link::read_head(http1::response_h
         if (http1::parse_response_head(in_.view().substr(0, end), into, 100) != 0)
           co_return head_result::invalid;
         if (into.status >= 200) co_return head_result::final;
-        // No Upgrade was forwarded, so none can be accepted.
-        if (into.status == 101) co_return head_result::invalid;
+        // A 101 is the answer only to an Upgrade that was forwarded.
+        if (into.status == 101) co_return upgrade_ ? head_result::final : head_result::invalid;
         head_used_ = end;
         co_return head_result::interim;
       }

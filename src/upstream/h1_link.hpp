@@ -6,13 +6,14 @@
 #include "http1/chunked_decoder.hpp"
 #include "http1/serializer.hpp"
 #include "server/byte_buffer.hpp"
+#include "stream/byte_pipe.hpp"
 #include "transport/watchdog.hpp"
 #include "upstream/connection_pool.hpp"
 #include "upstream/upstream_link.hpp"
 
 namespace gateway {
 
-class h1_link final : public upstream_link {
+class h1_link final : public upstream_link, public byte_pipe {
  public:
   // `watch` is the stream's deadline, armed for each write (it outlives the link).
   explicit h1_link(transport::watchdog& watch);
@@ -38,11 +39,19 @@ class h1_link final : public upstream_link {
   void interrupt() noexcept override;
   void close() noexcept override;
 
+  // After a 101 answer to a forwarded Upgrade: the connection becomes the
+  // upstream's side of a tunnel (and is never pooled again).
+  byte_pipe& begin_tunnel(const http1::response_head& head) noexcept;
+  std::string_view leftover() noexcept override { return in_.view(); }
+  void drop_leftover() noexcept override { in_.clear(); }
+  // One read from the connection (through TLS when it has it).
+  asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> read_some(
+      asio::mutable_buffer into) override;
+  asio::awaitable<bool> write(std::vector<asio::const_buffer>& gather) override;
+  void shut() noexcept override { close(); }
+
  private:
   enum class framing : std::uint8_t { none, length, chunked, until_close };
-  // One read from the connection into in_ (through TLS when it has it).
-  asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> read_some(
-      asio::mutable_buffer into);
   asio::awaitable<bool> write_tls();
 
   transport::watchdog& watch_;
@@ -54,6 +63,7 @@ class h1_link final : public upstream_link {
   std::string_view head_;  // the request head, until the first send
   std::chrono::milliseconds idle_{};
   bool chunked_request_ = false;
+  bool upgrade_ = false;  // the request forwarded an Upgrade
   bool responded_ = false;
   http1::head_scanner scanner_;
   std::size_t head_used_ = 0;  // an interim head's bytes, consumed at the next read_head

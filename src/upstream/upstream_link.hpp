@@ -37,6 +37,7 @@ class upstream_link {
     bool chunked = false;              // the body's length is unknown (HTTP/1.1: chunked)
     std::uint64_t length = 0;          // the body's length otherwise
     bool te_trailers = false;          // the client takes trailers (`te: trailers`)
+    bool upgrade = false;              // an Upgrade was forwarded: a 101 may answer it
     std::chrono::milliseconds idle{};  // the longest a write or a body read may wait
   };
 

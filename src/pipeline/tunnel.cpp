@@ -1,0 +1,71 @@
+// A stream turned into a byte tunnel (WebSocket over HTTP/1.1): after the
+// upstream's 101 goes to the client, bytes move both ways unread until
+// either side closes or nothing moves for the listener's stream idle
+// timeout (the stream's watchdog ends both sides then).
+#include "stream/byte_pipe.hpp"
+#include "stream/stream.hpp"
+#include "upstream/h1_link.hpp"
+
+namespace gateway {
+namespace {
+
+constexpr std::size_t tunnel_buffer = 16 * 1024;
+
+// Moves what `from` sends (what came early first) to `to` until a read or
+// a write fails; adds the bytes to `counted` when given. Each move re-arms
+// the idle deadline.
+asio::awaitable<void> pump(byte_pipe& from, byte_pipe& to, char* buffer, transport::watchdog& watch,
+                           std::chrono::milliseconds idle, std::uint64_t* counted) {
+  std::vector<asio::const_buffer> gather;
+  if (const std::string_view early = from.leftover(); !early.empty()) {
+    gather.emplace_back(early.data(), early.size());
+    if (counted) *counted += early.size();
+    const bool ok = co_await to.write(gather);
+    from.drop_leftover();
+    if (!ok) co_return;
+  }
+  for (;;) {
+    auto [ec, n] = co_await from.read_some(asio::buffer(buffer, tunnel_buffer));
+    if (n) {
+      watch.arm(transport::deadline_phase::stream, idle);
+      if (counted) *counted += n;
+      gather.emplace_back(buffer, n);
+      if (!co_await to.write(gather)) co_return;
+    }
+    if (ec) co_return;
+  }
+}
+
+}  // namespace
+
+asio::awaitable<void> stream::tunnel(h1_link& up) {
+  start_response(false);
+  record_.status = 101;
+  byte_pipe* client = down_.pipe();
+  if (!client || !co_await down_.send(false)) co_return;
+  byte_pipe& upstream = up.begin_tunnel(response_);
+  const std::chrono::milliseconds idle = listener_->config.limits.stream_idle_timeout;
+  watch_.arm(transport::deadline_phase::stream, idle);
+  auto buffers = std::make_unique<char[]>(2 * tunnel_buffer);
+  // Upstream to client in a coroutine of its own, client to upstream here;
+  // whichever ends first ends the other side too.
+  bool down_done = false;
+  asio::steady_timer ended(executor_);
+  ended.expires_at(steady_clock::time_point::max());
+  asio::co_spawn(executor_,
+                 pump(upstream, *client, buffers.get() + tunnel_buffer, watch_, idle, nullptr),
+                 [&](std::exception_ptr) {
+                   down_done = true;
+                   client->shut();
+                   upstream.shut();
+                   ended.cancel();
+                 });
+  co_await pump(*client, upstream, buffers.get(), watch_, idle, &record_.bytes_in);
+  client->shut();
+  upstream.shut();
+  while (!down_done)
+    co_await ended.async_wait(use_tuple);
+  watch_.disarm();
+}
+
+}  // namespace gateway
