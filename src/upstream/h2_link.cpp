@@ -31,6 +31,9 @@ std::string_view h2_link::request_fields(const request& r, std::vector<http::hea
       if (authority.empty()) authority = h.value;
       continue;
     }
+    // An Upgrade asked for on an HTTP/1.1 hop has no place on an HTTP/2
+    // one (RFC 9113 §8.2.2): a WebSocket handshake goes on as a plain GET.
+    if (http::iequals(h.name, "connection") || http::iequals(h.name, "upgrade")) continue;
     out.push_back(h);
   }
   // The one connection-specific field HTTP/2 allows (RFC 9113 §8.2.2): a

@@ -223,4 +223,19 @@ spec:
     REQUIRE(c.send("GET /next HTTP/1.1\r\nhost: x\r\n\r\n"));
     CHECK(c.read_response().status == 200);
   }
+
+  TEST_CASE("a WebSocket handshake to an HTTP/2 upstream goes on as a plain GET") {
+    python_server h2("h2_upstream.py", {"echo"});  // answers with the request it got
+    std::string yaml = app_route_yaml(h2.port());
+    const std::string plain = "{name: http, port: 80}";
+    yaml.replace(yaml.find(plain), plain.size(),
+                 "{name: http, port: 80, appProtocol: kubernetes.io/h2c}");
+    running_gateway gw(load_on_loopback(yaml));
+    const client_response r = request(gw.port(), handshake("/h2"));
+    CAPTURE(r.body);
+    CHECK(r.status == 200);
+    CHECK(has(r.body, "\"method\": \"GET\""));
+    CHECK(!has(r.body, "\"upgrade\""));
+    CHECK(!has(r.body, "\"connection\""));
+  }
 }
