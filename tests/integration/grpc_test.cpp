@@ -33,22 +33,7 @@ bool has(const std::string& text, const std::string& part) {
 
 // Runs grpc_client.py with `spec` (JSON) and returns one output line per call.
 std::vector<std::string> grpc_calls(const std::string& spec) {
-  int status = 0;
-  const std::string out =
-      run(std::string(GATEWAY_TEST_PYTHON) + " " GATEWAY_TEST_SUPPORT_DIR "/grpc_client.py '" +
-              shell_quoted(spec) + "' 2>&1",
-          &status);
-  CAPTURE(out);
-  CHECK(status == 0);
-  std::vector<std::string> lines;
-  for (std::size_t at = 0; at < out.size();) {
-    const std::size_t nl = out.find('\n', at);
-    lines.push_back(out.substr(at, nl - at));
-    if (nl == std::string::npos) break;
-    at = nl + 1;
-  }
-  if (!lines.empty() && lines.back().empty()) lines.pop_back();
-  return lines;
+  return script_lines("grpc_client.py", spec);
 }
 
 // The spec for calls to the gateway on `port` (plain h2c).

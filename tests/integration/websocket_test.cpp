@@ -31,22 +31,7 @@ std::string lowercase(std::string s) {
 
 // One output line per tunnel of tests/support/ws_client.py run with `spec`.
 std::vector<std::string> ws_calls(const std::string& spec) {
-  int status = 0;
-  const std::string out =
-      run(std::string(GATEWAY_TEST_PYTHON) + " " GATEWAY_TEST_SUPPORT_DIR "/ws_client.py '" +
-              shell_quoted(spec) + "' 2>&1",
-          &status);
-  CAPTURE(out);
-  CHECK(status == 0);
-  std::vector<std::string> lines;
-  for (std::size_t at = 0; at < out.size();) {
-    const std::size_t nl = out.find('\n', at);
-    lines.push_back(out.substr(at, nl - at));
-    if (nl == std::string::npos) break;
-    at = nl + 1;
-  }
-  if (!lines.empty() && lines.back().empty()) lines.pop_back();
-  return lines;
+  return script_lines("ws_client.py", spec);
 }
 
 std::string ws_url(std::uint16_t port, const std::string& path) {

@@ -22,6 +22,26 @@ extern char** environ;
 
 namespace gwtest {
 
+// Runs the client `script` (a file of tests/support) with `spec` as its one
+// argument; its output (standard error too) as lines. Checks it exited 0.
+inline std::vector<std::string> script_lines(const std::string& script, const std::string& spec) {
+  int status = 0;
+  const std::string out = run(std::string(GATEWAY_TEST_PYTHON) + " " GATEWAY_TEST_SUPPORT_DIR "/" +
+                                  script + " '" + shell_quoted(spec) + "' 2>&1",
+                              &status);
+  CAPTURE(out);
+  CHECK(status == 0);
+  std::vector<std::string> lines;
+  for (std::size_t at = 0; at < out.size();) {
+    const std::size_t nl = out.find('\n', at);
+    lines.push_back(out.substr(at, nl - at));
+    if (nl == std::string::npos) break;
+    at = nl + 1;
+  }
+  if (!lines.empty() && lines.back().empty()) lines.pop_back();
+  return lines;
+}
+
 class python_server {
  public:
   // Runs `script` (a file of tests/support) with the port file and `args`.

@@ -57,20 +57,23 @@ const route_status* status_of(const gateway_config& c, std::string_view kind,
   return nullptr;
 }
 
-std::string grpc_route(const std::string& name, const std::string& hostnames,
-                       const std::string& extra = "") {
-  return "---\napiVersion: gateway.networking.k8s.io/v1\nkind: GRPCRoute\nmetadata: {name: " +
-         name + extra +
+// A route of `kind` (HTTPRoute, GRPCRoute) on listener "http" sending to greeter.
+std::string route_of(const std::string& kind, const std::string& name, const std::string& hostnames,
+                     const std::string& extra) {
+  return "---\napiVersion: gateway.networking.k8s.io/v1\nkind: " + kind +
+         "\nmetadata: {name: " + name + extra +
          "}\nspec:\n  parentRefs: [{name: web, sectionName: http}]\n  hostnames: " + hostnames +
          "\n  rules:\n  - backendRefs: [{name: greeter, port: 50051}]\n";
 }
 
+std::string grpc_route(const std::string& name, const std::string& hostnames,
+                       const std::string& extra = "") {
+  return route_of("GRPCRoute", name, hostnames, extra);
+}
+
 std::string http_route(const std::string& name, const std::string& hostnames,
                        const std::string& extra = "") {
-  return "---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: " +
-         name + extra +
-         "}\nspec:\n  parentRefs: [{name: web, sectionName: http}]\n  hostnames: " + hostnames +
-         "\n  rules:\n  - backendRefs: [{name: greeter, port: 50051}]\n";
+  return route_of("HTTPRoute", name, hostnames, extra);
 }
 
 }  // namespace
