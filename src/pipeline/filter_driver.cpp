@@ -228,8 +228,9 @@ asio::awaitable<bool> stream::relay_filtered() {
       if (keep_length && sent_body > upstream_length)
         co_return false;  // a filter broke its promise
       if (!out.empty()) {
-        const asio::const_buffer b(out.data(), out.size());
-        down_.send_body(std::span(&b, 1), out.size());
+        asio::const_buffer b(out.data(), out.size());
+        if (grpc_web_text_) b = web_text(std::span(&b, 1), false);
+        down_.send_body(std::span(&b, 1), b.size());
       }
       if (end) {  // the trailers (gRPC's status) go on after the filtered body
         take_response_trailers();

@@ -143,9 +143,6 @@ asio::awaitable<bool> stream::serve() {
   } else if (grpc_code_ == grpc::internal) {  // see begin_request
     a.status = 400;
     a.body = "malformed grpc-timeout\n";
-  } else if (grpc_code_ == grpc::unimplemented) {
-    a.status = 415;
-    a.body = "application/grpc-web-text is not supported: send application/grpc-web+proto\n";
   } else if (!rule_) {
     a.status = 404;
     a.body = "no route matches this request\n";
@@ -166,6 +163,12 @@ asio::awaitable<bool> stream::serve() {
     check_rule(a);
   } else {
     down_.release_head();
+  }
+  if (a.status == 0 && has_body && (grpc_web_text_ || filters_.wants_whole_body()))
+    own_upstream_request();
+  if (a.status == 0 && has_body && grpc_web_text_ && !co_await read_web_text(a.status, a.body)) {
+    if (a.status == 0) co_return false;  // the client is gone
+    a.close = true;
   }
   if (a.status == 0 && has_body && filters_.wants_whole_body()) {
     body_seen_by_filters_ = false;
@@ -271,31 +274,12 @@ bool stream::begin_request() {
   request_length_ = !request_.chunked && request_.has_content_length ? request_.content_length : 0;
   assign_request_id();
   route_request(normalized_ == normalize_result::ok ? chosen : nullptr);
-  grpc_ = request_.grpc;
-  grpc_code_ = -1;
+  begin_grpc();
   // WebSocket (RFC 6455): a GET asking HTTP/1.1 to upgrade; any other
   // Upgrade is not taken (the request goes on without it).
   websocket_ = !request_.upgrade.empty() && request_.version_major == 1 &&
                request_.version_minor == 1 && request_.method == "GET" &&
                http1::lists_token(request_.upgrade, "websocket");
-  grpc_web_ = false;
-  if (grpc_) {
-    if (const http::header* type = http::find_header(request_.headers, "content-type");
-        type && type->value.size() > 16 && http::iequals(type->value.substr(16, 4), "-web") &&
-        !grpc_web_request(type->value))
-      grpc_code_ = grpc::unimplemented;
-    // The client's deadline (grpc-timeout) bounds the wait for the answer,
-    // and a malformed one is refused as gRPC servers refuse it.
-    if (const http::header* h = http::find_header(request_.headers, "grpc-timeout")) {
-      if (const auto t = grpc::parse_timeout(h->value)) {
-        const std::chrono::milliseconds d = std::max(*t, std::chrono::milliseconds(1));
-        request_timeout_ = request_timeout_.count() > 0 ? std::min(request_timeout_, d) : d;
-        try_timeout_ = try_timeout_.count() > 0 ? std::min(try_timeout_, d) : d;
-      } else {
-        grpc_code_ = grpc::internal;
-      }
-    }
-  }
   if (normalized_ == normalize_result::redirect) {
     made_fields_.clear();
     made_fields_.add("location"sv, request_.target);
@@ -315,6 +299,18 @@ void stream::head_to_upstream() {
   prepare_pick();  // reads the head's fields, so before they leave the buffer
   down_.release_head();
   if (filters_.active()) filters_.end_request_head();
+}
+
+void stream::own_upstream_request() {
+  upstream_scratch& u = upstream_request_;
+  upstream_line_.assign(u.method).append(u.target);
+  u.method = std::string_view(upstream_line_).substr(0, u.method.size());
+  u.target = std::string_view(upstream_line_).substr(u.method.size());
+  upstream_owned_.clear();
+  for (const http::header& h : u.fields)
+    upstream_owned_.add(h.name, h.value);
+  u.fields.clear();
+  upstream_owned_.append_to(u.fields);
 }
 
 void stream::check_rule(answer& a) {
@@ -601,60 +597,6 @@ asio::awaitable<void> stream::local_reply(int status, std::string_view body, boo
   answer.fields_only = grpc_reply && body.empty();
   co_await down_.send_local(answer);
   watch_.disarm();
-}
-
-void stream::grpc_answer(int& status, std::string_view& body) {
-  if (const http::header* given = http::find_header(reply_fields_, "grpc-status")) {
-    record_.grpc_status = grpc::parse_status(given->value);  // a filter's gRPC answer
-    return;
-  }
-  const int code = grpc_code_ >= 0 ? grpc_code_ : grpc::status_for_http(status);
-  while (!body.empty() && (body.back() == '\n' || body.back() == '\r'))
-    body.remove_suffix(1);
-  grpc_text_.clear();
-  grpc::encode_message(body, grpc_text_);
-  std::erase_if(reply_fields_, [](const http::header& h) {
-    return http::iequals(h.name, "content-type") || http::iequals(h.name, "content-length");
-  });
-  reply_fields_.push_back(
-      {"content-type"sv, grpc_web_ ? std::string_view(grpc_web_type_) : "application/grpc"sv});
-  reply_fields_.push_back({"grpc-status"sv, grpc::status_text(code)});
-  if (!grpc_text_.empty()) reply_fields_.push_back({"grpc-message"sv, grpc_text_});
-  record_.grpc_status = code;
-  status = 200;
-  body = {};
-}
-
-bool stream::grpc_web_request(std::string_view content_type) {
-  // "application/grpc-web" + suffix: the upstream gets "application/grpc" + suffix.
-  const std::string_view suffix = content_type.substr(20);
-  if (suffix.starts_with("-text")) return false;
-  grpc_web_ = true;
-  grpc_web_type_.assign(content_type);
-  grpc_type_.assign("application/grpc"sv).append(suffix);
-  for (http::header& h : request_.headers)
-    if (http::iequals(h.name, "content-type")) h.value = grpc_type_;
-  return true;
-}
-
-bool stream::grpc_web_trailers() {
-  grpc_web_frame_.clear();
-  if (response_trailers_.empty()) return false;
-  std::string block;
-  for (const http::header& h : response_trailers_) {
-    for (const char c : h.name)
-      block.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c);
-    block.append(": "sv).append(h.value).append("\r\n"sv);
-  }
-  grpc::append_frame(block, grpc_web_frame_);
-  grpc_web_frame_[0] = '\x80';  // the trailers frame's flag
-  response_trailers_.clear();
-  return true;
-}
-
-void stream::note_grpc_status(std::span<const http::header> fields) noexcept {
-  if (const http::header* h = http::find_header(fields, "grpc-status"))
-    record_.grpc_status = grpc::parse_status(h->value);
 }
 
 asio::awaitable<bool> stream::hand_to_tap(std::size_t cluster, bool has_body) {

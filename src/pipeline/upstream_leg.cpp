@@ -358,8 +358,15 @@ asio::awaitable<bool> stream::open_upstream(cluster_state& cs, endpoint_state& e
 asio::awaitable<stream::send_result> stream::send_request_body(bool& body_done, bool& replayable) {
   upstream_link& link = *link_;
   const bool h2 = link_ != &h1_;  // only HTTP/2 carries `te: trailers` on
-  if (!link.begin(link_request(!body_done || pending_body_, h2)))
+  if (!link.begin(link_request(!body_done || pending_body_ || grpc_web_text_, h2)))
     co_return send_result::upstream_error;
+  if (grpc_web_text_) {  // the decoded body, whole (read_web_text), each try alike
+    pieces_.assign(1, asio::buffer(grpc_web_body_));
+    body_done = true;
+    co_return co_await link.send(pieces_, grpc_web_body_.size(), true, {})
+        ? send_result::ok
+        : send_result::upstream_error;
+  }
   auto piece = [](const asio::const_buffer& b) {
     return std::string_view(static_cast<const char*>(b.data()), b.size());
   };

@@ -108,7 +108,12 @@ asio::awaitable<bool> stream::relay_response() {
     const upstream_link::body_step step = link.take(pieces_);
     if (step.error) co_return false;
     if (step.bytes) {
-      down_.send_body(pieces_, step.bytes);
+      if (grpc_web_text_) {
+        const asio::const_buffer b = web_text(pieces_, false);
+        down_.send_body(std::span(&b, 1), b.size());
+      } else {
+        down_.send_body(pieces_, step.bytes);
+      }
       queued = true;
     }
     if (step.end) {

@@ -111,6 +111,10 @@ class stream {
   bool begin_request();
   // Builds the upstream head (with the filters' edits) and drops the client's.
   void head_to_upstream();
+  // Copies the upstream request's method, target and fields out of the
+  // client's buffer, which reading more of the body may reuse: before the
+  // body is read whole ahead of the upstream (filters, gRPC-Web text).
+  void own_upstream_request();
   // Answers the rule gives without an upstream: redirect, 413, no backend.
   void check_rule(answer& a);
   // Picks the backend (and starts mirrors); an answer when it cannot be used.
@@ -192,6 +196,9 @@ class stream {
   // The end of a dry run: the request body through the filters that look at
   // it, then the upstream request to the tap.
   asio::awaitable<bool> hand_to_tap(std::size_t cluster, bool has_body);
+  // The gRPC facts of the request just routed: gRPC or not, gRPC-Web,
+  // grpc-timeout (src/pipeline/grpc_steps.cpp, with the three below).
+  void begin_grpc();
   // Turns the gateway's answer to a gRPC request into a gRPC one: HTTP 200
   // with grpc-status and grpc-message and no body (Trailers-Only).
   void grpc_answer(int& status, std::string_view& body);
@@ -202,12 +209,19 @@ class stream {
   // What the trailers say once the filters saw them: the gRPC status, and
   // for gRPC-Web the body's last frame (queued) instead of trailers.
   void end_response_trailers();
-  // A gRPC-Web request: what the upstream gets (gRPC's Content-Type); false
-  // for the text form, which is refused.
-  bool grpc_web_request(std::string_view content_type);
+  // A gRPC-Web request (binary or text): what the upstream gets, gRPC's Content-Type.
+  void grpc_web_request(std::string_view content_type);
   // The response's trailers as a gRPC-Web trailers frame into grpc_web_frame_
-  // (then cleared); false when there were none (a Trailers-Only answer).
+  // (then cleared; the text form: what is left of the body too, both as
+  // base64); false when there is nothing to send.
   bool grpc_web_trailers();
+  // gRPC-Web text: reads the whole request body (one message, as gRPC-Web
+  // sends) and decodes it into grpc_web_body_; false with an answer in `a`
+  // (or none: the client is gone).
+  asio::awaitable<bool> read_web_text(int& status, std::string_view& why);
+  // gRPC-Web text: `pieces` of the response as base64 (groups continue from
+  // the last call; `end` pads the last one).
+  asio::const_buffer web_text(std::span<const asio::const_buffer> pieces, bool end);
   // After the upstream's 101: the 101 to the client, then bytes both ways
   // between the client and `up` until either side ends or the stream idle
   // timeout passes with nothing moving (src/pipeline/tunnel.cpp).
@@ -233,8 +247,10 @@ class stream {
   std::string made_scratch_;  // where plan_route makes a Location
   std::string cors_origin_;   // the request's Origin when the rule's CORS policy allows it
   bool cors_preflight_ = false;
-  upstream_scratch upstream_request_;     // the upstream request on the neutral model (reused)
-  std::string_view route_path_;           // the normalised path routed on
+  upstream_scratch upstream_request_;  // the upstream request on the neutral model (reused)
+  owned_fields upstream_owned_;  // its fields copied, once a body read may move the head's bytes
+  std::string upstream_line_;    // its method and target, copied likewise
+  std::string_view route_path_;  // the normalised path routed on
   std::string_view matched_prefix_;       // the PathPrefix that selected the rule
   const re2::RE2* path_regex_ = nullptr;  // the rule's RegularExpression match, if any
 
@@ -295,6 +311,10 @@ class stream {
   std::string grpc_web_type_;   // the client's Content-Type
   std::string grpc_type_;       // the upstream's for it (the request's field points here)
   std::string grpc_web_frame_;  // the trailers frame at the end of the response body
+  bool grpc_web_text_ = false;  // gRPC-Web's text form: the bodies are base64 both ways
+  std::string grpc_web_body_;   // the text form's request body, decoded
+  std::string grpc_web_out_;    // a response piece as base64
+  std::string grpc_web_carry_;  // response bytes not yet a whole base64 group
   bool request_chunked_ = false;
   std::uint64_t request_length_ = 0;  // of a body that is not chunked
   bool pending_body_ = false;  // the whole body was sent but not released: a retry sends it again

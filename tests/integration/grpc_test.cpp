@@ -459,10 +459,23 @@ spec:
     got = web("/other.Service/Call", "x");
     CHECK(has(got, "\"grpc-status\": \"12\""));
     CHECK(has(got, "\"content-type\": \"application/grpc-web+proto\""));
-    // The text form is refused, and says so.
-    got = web("/test.Echo/Unary", "aGk=", "application/grpc-web-text");
+    // The text form: base64 bodies both ways.
+    const std::string text = "application/grpc-web-text+proto";
+    got = web("/test.Echo/Unary", "hello in text", text);
+    CHECK(has(got, "\"content-type\": \"application/grpc-web-text+proto\""));
+    CHECK(has(got, "\\\"body\\\": \\\"hello in text\\\""));
+    CHECK(has(got, "\"grpc-status\": \"0\""));
+    got = web("/test.Echo/ServerStream", "4", text);
+    CHECK(has(got, "\"messages\": [\"0\", \"1\", \"2\", \"3\"]"));
+    got = web("/other.Service/Call", "x", text);
     CHECK(has(got, "\"grpc-status\": \"12\""));
-    CHECK(has(got, "grpc-web-text is not supported"));
+    // A text body that is not base64 is refused (INTERNAL, as a malformed request).
+    const client_response bad =
+        request(gw.port(), "POST /test.Echo/Unary HTTP/1.1\r\nhost: x\r\ncontent-type: " + text +
+                               "\r\ncontent-length: 5\r\n\r\n!!!!!");
+    CHECK(bad.status == 200);
+    CHECK(bad.header("grpc-status") == "13");
+    CHECK(has(bad.header("grpc-message"), "not base64"));
   }
 
   TEST_CASE("a C++ filter sees and edits the trailers of gRPC responses") {

@@ -525,4 +525,31 @@ TEST_SUITE("http2 upstream") {
     CHECK(r.status == 200);
     CHECK(r.header("x-conn") == "1");  // all on one upstream connection
   }
+
+  TEST_CASE("a body read whole for the filters after the head left keeps the h2 request intact") {
+    // The WAF reads the body before the upstream request goes; the body
+    // arrives after the head, so reading it reuses the head's buffer space,
+    // which the HTTP/2 request's fields must not point into any more.
+    h2_upstream up("echo");
+    running_gateway gw(load_on_loopback(
+        h2c_route_yaml(up.port()) +
+        "---\napiVersion: gateway.dev/v1alpha1\nkind: WafPolicy\nmetadata: {name: waf}\nspec:\n"
+        "  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: app}]\n"
+        "  ruleSet:\n    directives: |\n      SecRule ARGS:never \"@streq x\" "
+        "\"id:10001,phase:2,deny,log\"\n"));
+    test_client c(gw.port());
+    REQUIRE(
+        c.send("POST /later/path?q=1 HTTP/1.1\r\nhost: late.test\r\ncontent-type: "
+               "application/x-www-form-urlencoded\r\ncontent-length: 11\r\nx-one: 1\r\n\r\n"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    REQUIRE(c.send("a=b&c=later"));
+    const client_response r = c.read_response();
+    CAPTURE(r.body);
+    REQUIRE(r.status == 200);
+    CHECK(has(r.body, "\"method\": \"POST\""));
+    CHECK(has(r.body, "\"path\": \"/later/path?q=1\""));
+    CHECK(has(r.body, "\"authority\": \"late.test\""));
+    CHECK(has(r.body, "[\"x-one\", \"1\"]"));
+    CHECK(has(r.body, "\"body\": \"a=b&c=later\""));
+  }
 }

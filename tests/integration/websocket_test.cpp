@@ -187,6 +187,27 @@ spec:
     CHECK(has(got[0], "\"ok\": true"));
   }
 
+  TEST_CASE("the WAF inspects the handshake and refuses one that matches a rule") {
+    ws_upstream up;
+    running_gateway gw(load_on_loopback(app_route_yaml(up.port()) + R"(---
+apiVersion: gateway.dev/v1alpha1
+kind: WafPolicy
+metadata: {name: waf}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: app}]
+  ruleSet: {crs: {paranoiaLevel: 1}}
+)"));
+    // SQL injection in the handshake's query: the CRS blocks it (942100).
+    auto got = ws_calls("{\"url\": \"" + ws_url(gw.port(), "/chat?room=1%27%20OR%20%271%27=%271") +
+                        "\", \"messages\": [\"m\"]}");
+    REQUIRE(got.size() == 1);
+    CHECK(has(got[0], "\"status\": 403"));
+    got = ws_calls("{\"url\": \"" + ws_url(gw.port(), "/chat?room=lobby") +
+                   "\", \"messages\": [\"m\"]}");
+    REQUIRE(got.size() == 1);
+    CHECK(has(got[0], "\"ok\": true"));
+  }
+
   TEST_CASE("other Upgrade values are not taken, and an upstream may refuse the upgrade") {
     test_upstream plain(echo);  // answers 200 to anything, never 101
     running_gateway gw(load_on_loopback(app_route_yaml(plain.port())));
