@@ -4,6 +4,7 @@
 // copies never waits for it and never fails because of it.
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "asio/asio.hpp"
@@ -30,5 +31,13 @@ inline constexpr std::size_t max_mirrors_in_flight = 256;
 asio::awaitable<void> send_mirror(tcp::endpoint to, std::string request,
                                   std::chrono::milliseconds connect_timeout,
                                   std::chrono::milliseconds deadline, mirror_counters& counters);
+
+class h2_single_call;
+
+// The same for an HTTP/2 (h2c) cluster: `call` on a connection of its own;
+// sent when a response head came back.
+asio::awaitable<void> send_mirror_h2(tcp::endpoint to, std::unique_ptr<h2_single_call> call,
+                                     std::chrono::milliseconds connect_timeout,
+                                     std::chrono::milliseconds deadline, mirror_counters& counters);
 
 }  // namespace gateway

@@ -12,6 +12,7 @@
 #include "stream/cookies.hpp"
 #include "stream/stream.hpp"
 #include "upstream/h2_link.hpp"
+#include "upstream/h2_single_call.hpp"
 
 namespace gateway {
 
@@ -171,6 +172,11 @@ asio::awaitable<bool> stream::serve() {
     body_seen_by_filters_ = false;
     if (!co_await buffer_body_for_filters()) co_return false;  // it answered
   }
+  // A rule that mirrors copies only a body that is whole: a small one that
+  // is still coming (an HTTP/2 client's DATA after its HEADERS) is waited for.
+  if (a.status == 0 && has_body && !tap_ && resolved_ && !resolved_->mirrors.empty() &&
+      !co_await body_for_mirrors())
+    co_return false;  // the client is gone
   std::size_t cluster = 0;
   if (a.status == 0) cluster = choose_cluster(a);
   if (a.status == 0 && tap_) co_return co_await hand_to_tap(cluster, has_body);
@@ -432,27 +438,62 @@ int stream::take_filter_reply() {
   return status;
 }
 
+asio::awaitable<bool> stream::body_for_mirrors() {
+  if (!request_chunked_ && request_length_ > max_mirrored_body) co_return true;  // never copied
+  pieces_.clear();
+  body_view v = down_.peek_body(pieces_);
+  if (v.end || v.error || v.bytes > max_mirrored_body) co_return true;
+  own_upstream_request();  // reading more may reuse the head's buffer space
+  for (;;) {
+    const body_read r = co_await down_.read_body(max_mirrored_body + max_mirrored_body / 8 + 1024);
+    if (r == body_read::gone) co_return false;
+    pieces_.clear();
+    v = down_.peek_body(pieces_);
+    if (r == body_read::full || v.end || v.error || v.bytes > max_mirrored_body) co_return true;
+  }
+}
+
 void stream::start_mirrors(const resolved_rule& rule) {
   mirror_counters& counters = worker_.mirrors();
   for (const resolved_mirror& m : rule.mirrors) {
     if (m.numerator == 0 || worker_.random() % m.denominator >= m.numerator) continue;
     const cluster_runtime& cl = down_.snap->clusters[m.cluster];
     // Only a body that is whole in the buffer can be copied; a streamed one
-    // goes to the upstream once, so such requests are not mirrored.
+    // goes to the upstream once, so such requests are not mirrored. An
+    // HTTP/1.1 copy keeps the request's framing, so its body must have a
+    // length; an HTTP/2 one frames it anew (a gRPC call's has none).
+    const bool h2 = cl.config.protocol == upstream_protocol::http2;
     const bool has_body = request_chunked_ || request_length_ > 0;
-    std::string_view body;
+    std::string body;
     bool body_here = false;
-    if (has_body && !request_chunked_ && request_length_ <= max_mirrored_body) {
+    if (has_body && (h2 || (!request_chunked_ && request_length_ <= max_mirrored_body))) {
       pieces_.clear();
       const body_view v = down_.peek_body(pieces_);
-      body_here = v.end && v.count == 1;
-      if (body_here) body = {static_cast<const char*>(pieces_[0].data()), pieces_[0].size()};
+      body_here = v.end && !v.error && v.bytes <= max_mirrored_body;
+      if (body_here)
+        for (const asio::const_buffer& b : pieces_)
+          body.append(static_cast<const char*>(b.data()), b.size());
     }
     const std::size_t host =
         worker_.pool().pick(*down_.snap, m.cluster, pick_context{worker_.random()}, coarse_now());
     if ((has_body && !body_here) || host == ~std::size_t{0} ||
         counters.in_flight >= max_mirrors_in_flight) {
       ++counters.skipped;
+      continue;
+    }
+    const tcp::endpoint to = worker_.pool().endpoint(*down_.snap, m.cluster, host)->address;
+    if (h2) {  // the request as the h2 link sends it
+      const upstream_link::request r = link_request(has_body, true);
+      std::vector<http::header> fields;
+      char length[24];
+      const std::string_view authority = h2_link::request_fields(r, fields, length);
+      asio::co_spawn(
+          executor_,
+          send_mirror_h2(to,
+                         std::make_unique<h2_single_call>(r.method, false, authority, r.target,
+                                                          fields, std::move(body)),
+                         cl.config.connect_timeout, request_timeout_, counters),
+          asio::detached);
       continue;
     }
     std::string copy;
@@ -462,8 +503,7 @@ void stream::start_mirrors(const resolved_rule& rule) {
     copy.append(body);
     asio::co_spawn(
         executor_,
-        send_mirror(worker_.pool().endpoint(*down_.snap, m.cluster, host)->address, std::move(copy),
-                    cl.config.connect_timeout, request_timeout_, counters),
+        send_mirror(to, std::move(copy), cl.config.connect_timeout, request_timeout_, counters),
         asio::detached);
   }
 }

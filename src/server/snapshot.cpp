@@ -306,12 +306,6 @@ std::shared_ptr<snapshot> snapshot::build(gateway_config config) {
                                  "', which uses TLS: mirroring over TLS is not supported yet");
               continue;
             }
-            if (snap->clusters[it->second].config.protocol == upstream_protocol::http2) {
-              problems.push_back(rule_where + ": mirror to cluster '" + m.cluster +
-                                 "', which speaks HTTP/2: mirroring over HTTP/2 is not supported "
-                                 "yet");
-              continue;
-            }
             rr.mirrors.push_back({it->second, m.numerator, m.denominator});
           }
           lr.rules.emplace(&rule, std::move(rr));

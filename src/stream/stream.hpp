@@ -183,6 +183,9 @@ class stream {
   asio::awaitable<bool> buffer_body_for_filters();
   // Relays the response body through the response body filters.
   asio::awaitable<bool> relay_filtered();
+  // Waits (for a rule with mirrors) until a body up to max_mirrored_body is
+  // whole in the buffer, so the mirrors can copy it; false when the client left.
+  asio::awaitable<bool> body_for_mirrors();
   // Starts the rule's mirrors that this request is sampled for (after the
   // upstream head is built, before the body leaves the buffer).
   void start_mirrors(const resolved_rule& rule);

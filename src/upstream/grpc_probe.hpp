@@ -1,34 +1,20 @@
 #pragma once
-// The gRPC health check (grpc.health.v1.Health/Check) as one call on an
-// HTTP/2 connection of its own: the prober feeds it the endpoint's bytes and
-// writes out what it has to send, then asks whether the answer was SERVING.
+// The gRPC health check (grpc.health.v1.Health/Check): the request an
+// active health check sends on an HTTP/2 connection of its own, and the
+// verdict on what came back.
 #include <memory>
 #include <string>
 #include <string_view>
 
+#include "upstream/h2_single_call.hpp"
+
 namespace gateway {
 
-class grpc_probe {
- public:
-  // Starts the call for `service` ("" asks about the whole server) to
-  // `authority`, over TLS when `https`.
-  grpc_probe(std::string_view authority, bool https, std::string_view service);
-  ~grpc_probe();
-  grpc_probe(const grpc_probe&) = delete;
-  grpc_probe& operator=(const grpc_probe&) = delete;
-
-  // Appends the bytes to write to the endpoint; false when there are none.
-  bool pending(std::string& out);
-  // Feeds bytes the endpoint sent; false when they broke HTTP/2.
-  bool receive(std::string_view bytes);
-  // Whether the call has ended (answered, reset or refused).
-  bool done() const noexcept;
-  // Once done: whether the endpoint answered SERVING; else `why` says what came.
-  bool serving(std::string& why) const;
-
- private:
-  struct call;
-  std::unique_ptr<call> call_;
-};
+// The call asking about `service` ("" asks about the whole server) of
+// `authority`, over TLS when `https`.
+std::unique_ptr<h2_single_call> grpc_health_call(std::string_view authority, bool https,
+                                                 std::string_view service);
+// Whether the ended `call` answered SERVING; else `why` says what came.
+bool grpc_serving(const h2_single_call& call, std::string& why);
 
 }  // namespace gateway

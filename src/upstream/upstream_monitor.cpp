@@ -291,31 +291,16 @@ asio::awaitable<void> upstream_monitor::probe(std::shared_ptr<watched> w,
   } else if (hc.type == health_check_type::tcp && hc.send.empty() && hc.receive.empty()) {
     healthy = true;
   } else if (hc.type == health_check_type::grpc) {
-    grpc_probe call(hc.host.empty() ? ep->name : hc.host, secure != nullptr, hc.grpc_service);
-    std::string out;
-    boost::system::error_code ec;
-    bool broken = false;
-    while (!ec) {
-      out.clear();
-      if (call.pending(out)) {
-        const asio::const_buffer b(out.data(), out.size());
-        auto [wec, wn] = secure ? co_await secure->write(std::span(&b, 1))
-                                : co_await asio::async_write(socket, b, use_tuple);
-        ec = wec;
-      }
-      if (ec || call.done()) break;
-      char buf[4096];
-      auto [rec, n] = secure ? co_await secure->read_some(asio::buffer(buf))
-                             : co_await socket.async_read_some(asio::buffer(buf), use_tuple);
-      if (n && !call.receive(std::string_view(buf, n))) broken = true;
-      ec = broken ? asio::error::invalid_argument : rec;
-    }
-    if (call.done())
-      healthy = call.serving(why);
+    const auto call =
+        grpc_health_call(hc.host.empty() ? ep->name : hc.host, secure != nullptr, hc.grpc_service);
+    const boost::system::error_code ec = co_await call->run(socket, secure.get());
+    if (call->done())
+      healthy = grpc_serving(*call, why);
     else if (timed_out)
       why = "timed out";
     else
-      why = broken ? "the endpoint broke HTTP/2" : "connection ended: " + ec.message();
+      why = ec == asio::error::invalid_argument ? "the endpoint broke HTTP/2"
+                                                : "connection ended: " + ec.message();
   } else {
     std::string request;
     if (hc.type == health_check_type::http) {

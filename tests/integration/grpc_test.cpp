@@ -556,4 +556,22 @@ spec:
     // The rest of the CRS still looks at the head: SQL injection in Referer (942100).
     CHECK(code_of(got[1]) == "PERMISSION_DENIED");
   }
+
+  TEST_CASE("RequestMirror on a GRPCRoute copies the call to another gRPC server over HTTP/2") {
+    grpc_upstream up("a"), copy("m");
+    running_gateway gw(load_on_loopback(
+        grpc_yaml({{"echo", up.port()}, {"copy", copy.port()}},
+                  grpc_route("echo",
+                             "  - backendRefs: [{name: echo, port: 80}]\n"
+                             "    filters:\n    - type: RequestMirror\n"
+                             "      requestMirror: {backendRef: {name: copy, port: 80}}\n"))));
+    const auto got = grpc_calls(spec(gw.port(), unary("/test.Echo/Unary", "twice")));
+    REQUIRE(got.size() == 1);
+    CHECK(has(got[0], "[\"x-server\", \"a\"]"));  // the answer is the route backend's
+    // The copy reached the other server as a gRPC call: it answered with a head.
+    CHECK(eventually([&] {
+      return metric(gw.server(), "gateway_mirror_requests_total{result=\"sent\"}") == 1;
+    }));
+    CHECK(metric(gw.server(), "gateway_mirror_requests_total{result=\"failed\"}") == 0);
+  }
 }

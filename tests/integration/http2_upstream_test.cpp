@@ -469,19 +469,28 @@ TEST_SUITE("http2 upstream") {
     CHECK(has(gateway::to_json(e), "\"protocol\":\"HTTP/2\""));
   }
 
-  TEST_CASE("a mirror to an HTTP/2 backend is refused with a reason, not sent as HTTP/1.1") {
+  TEST_CASE("a mirror to an HTTP/2 backend goes as HTTP/2, on a connection of its own") {
+    test_upstream primary(echo);
+    h2_upstream mirror("echo");
+    // The route's backend is HTTP/1.1; the mirror's Service port says h2c.
     const std::string yaml =
-        h2c_route_yaml(9,
+        app_route_yaml(primary.port(),
                        "    filters:\n    - type: RequestMirror\n"
-                       "      requestMirror: {backendRef: {name: app, port: 80}}\n");
-    std::string why;
-    try {
-      gateway::server refused(load_on_loopback(yaml), {});
-    } catch (const gateway::error& e) {
-      why = e.what();
-    }
-    CHECK(why.find("which speaks HTTP/2: mirroring over HTTP/2 is not supported yet") !=
-          std::string::npos);
+                       "      requestMirror: {backendRef: {name: mirror, port: 80}}\n") +
+        "---\napiVersion: v1\nkind: Service\nmetadata: {name: mirror}\nspec: {ports: [{name: "
+        "http, port: 80, appProtocol: kubernetes.io/h2c}]}\n---\napiVersion: "
+        "discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: mirror, labels: "
+        "{kubernetes.io/service-name: mirror}}\naddressType: IPv4\nendpoints: [{addresses: "
+        "[127.0.0.1]}]\nports: [{name: http, port: " +
+        std::to_string(mirror.port()) + "}]\n";
+    running_gateway gw(load_on_loopback(yaml));
+    REQUIRE(request(gw.port(), post(gw.port(), "/copied", "mirror me")).status == 200);
+    // An HTTP/1.1 request to an h2c-only server gets no response head; only
+    // an HTTP/2 one counts as sent.
+    CHECK(eventually([&] {
+      return metric(gw.server(), "gateway_mirror_requests_total{result=\"sent\"}") == 1;
+    }));
+    CHECK(metric(gw.server(), "gateway_mirror_requests_total{result=\"failed\"}") == 0);
   }
 
   TEST_CASE("retries: an h2 client's request, retried as a new stream on the HTTP/2 hop") {
