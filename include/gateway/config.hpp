@@ -118,6 +118,18 @@ struct listener_http2_config {
   bool operator==(const listener_http2_config&) const = default;
 };
 
+// What a listener carries.
+enum class listener_protocol : std::uint8_t {
+  http,  // HTTP requests (HTTPS when `tls` is set), routed by HTTPRoutes and GRPCRoutes
+  // Connections: each one's bytes go both ways to one backend of a TCPRoute
+  // or TLSRoute, unread. With `tls` set the gateway terminates TLS first (a
+  // TLSRoute's hostnames then match the SNI); without, a TCPRoute serves it.
+  tcp,
+  // TLS passed through untouched: the SNI of the client's ClientHello picks
+  // the TLSRoute; the backend terminates TLS itself. `tls` stays empty.
+  tls_passthrough,
+};
+
 // One listener: where it binds, what Gateway API logic sees, and its routes.
 struct listener_config {
   std::string name;  // "namespace/gateway/listener" when loaded from YAML
@@ -125,7 +137,8 @@ struct listener_config {
   std::uint16_t bind_port = 0;  // 0: an ephemeral port (see server::port)
   std::uint16_t port = 0;       // the port Gateway API logic sees
   std::string hostname;         // listener hostname ("" or "*.x" or exact)
-  std::vector<route> routes;    // routes attached to this listener
+  listener_protocol protocol = listener_protocol::http;
+  std::vector<route> routes;  // routes attached to this listener (kinds its protocol carries)
   listener_limits limits;
   // Filters every routed request of this listener runs first (gateway-level).
   std::vector<filter_ref> filters;

@@ -199,8 +199,12 @@ struct route_rule {
 };
 
 // Which Gateway API kind a route is: it decides how its matches read and the
-// precedence among them.
-enum class route_kind : std::uint8_t { http, grpc };
+// precedence among them. TCPRoutes and TLSRoutes carry connections, not
+// requests: their rules have no matches (each is one match of any path) and
+// only backends; a TLSRoute's hostnames are matched against the TLS SNI.
+enum class route_kind : std::uint8_t { http, grpc, tcp, tls };
+// The Gateway API kind's name ("HTTPRoute", "GRPCRoute", "TCPRoute", "TLSRoute").
+GATEWAY_API const char* route_kind_name(route_kind k) noexcept;
 
 // One HTTPRoute or GRPCRoute: hostnames plus ordered rules. Precedence between
 // routes follows the Gateway API: match specificity first (for gRPC: an exact

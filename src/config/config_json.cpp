@@ -349,7 +349,10 @@ std::string to_json(const gateway_config& config) {
         .field("bind_address", l.bind_address)
         .field("bind_port", unsigned{l.bind_port})
         .field("port", unsigned{l.port})
-        .field("hostname", l.hostname);
+        .field("hostname", l.hostname)
+        .field("protocol", l.protocol == listener_protocol::tcp               ? "TCP"
+                           : l.protocol == listener_protocol::tls_passthrough ? "TLSPassthrough"
+                                                                              : "HTTP");
     w.key("limits")
         .begin_object()
         .field("max_request_line", std::uint64_t{lim.max_request_line})
@@ -383,7 +386,7 @@ std::string to_json(const gateway_config& config) {
     w.key("routes").begin_array();
     for (const auto& r : l.routes) {
       w.begin_object()
-          .field("kind", r.kind == route_kind::grpc ? "GRPCRoute" : "HTTPRoute")
+          .field("kind", route_kind_name(r.kind))
           .field("namespace", r.namespace_name)
           .field("name", r.name)
           .field("creation_order", r.creation_order);

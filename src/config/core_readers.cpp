@@ -2,6 +2,7 @@
 // Gateway's Backend.
 #include <boost/asio/ip/address.hpp>
 
+#include <algorithm>
 #include <set>
 
 #include "config/manifests.hpp"
@@ -14,27 +15,34 @@ using yaml_config::index_path;
 using yaml_config::join_path;
 
 namespace {
-// A listener's `tls`: Terminate with Secrets (checked once the Secrets are known).
+// A listener's `tls`: Terminate with Secrets (checked once the Secrets are
+// known), or Passthrough on a TLS listener.
 void read_listener_tls(document_reader& doc, const YAML::Node& l, const std::string& p,
                        const std::string& gateway_ns, listener_doc& ld) {
   const YAML::Node tls = l["tls"];
   const std::string tp = join_path(p, "tls");
+  const bool tls_protocol = ld.protocol == "TLS";
   if (!tls.IsDefined()) {
-    if (ld.https) doc.fail(l, tp, "an HTTPS listener needs tls.certificateRefs");
+    if (ld.protocol == "HTTPS" || tls_protocol)
+      doc.fail(l, tp,
+               std::string(ld.protocol == "HTTPS" ? "an HTTPS" : "a TLS") +
+                   " listener needs tls (mode and certificateRefs)");
     return;
   }
-  if (!ld.https) {
-    doc.fail(tls, tp, "tls is only used with protocol HTTPS");
+  if (!ld.https && !tls_protocol) {
+    doc.fail(tls, tp, "tls is only used with protocol HTTPS or TLS");
     return;
   }
   if (!doc.is_map(tls, tp)) return;
   doc.check_keys(tls, tp, {"mode", "certificateRefs", "options", "frontendValidation"});
   std::string mode = doc.string_at(tls, "mode", tp, false).value_or("Terminate");
-  if (mode == "Passthrough")
+  if (mode == "Passthrough" && !tls_protocol)
     doc.fail(tls["mode"], join_path(tp, "mode"),
-             "mode Passthrough needs protocol TLS and TLSRoute, which are not supported");
+             "mode Passthrough needs protocol TLS (with TLSRoutes); HTTPS terminates TLS");
   else
-    doc.one_of(tls["mode"], join_path(tp, "mode"), mode, {"Terminate"});
+    doc.one_of(tls["mode"], join_path(tp, "mode"), mode, {"Terminate", "Passthrough"});
+  ld.passthrough = mode == "Passthrough";
+  ld.https = !ld.passthrough;
   if (YAML::Node fv = tls["frontendValidation"]; fv.IsDefined())
     doc.fail(fv, join_path(tp, "frontendValidation"),
              "use a ClientTrafficPolicy's tls.clientValidation for client certificates");
@@ -42,10 +50,20 @@ void read_listener_tls(document_reader& doc, const YAML::Node& l, const std::str
       options.IsDefined() && doc.is_map(options, join_path(tp, "options")) && options.size() > 0)
     doc.fail(options, join_path(tp, "options"),
              "no TLS options are defined here; TLS settings come from a ClientTrafficPolicy");
+  if (ld.passthrough) {
+    if (YAML::Node refs = tls["certificateRefs"];
+        refs.IsDefined() && (!refs.IsSequence() || refs.size() > 0))
+      doc.fail(refs, join_path(tp, "certificateRefs"),
+               "mode Passthrough leaves TLS to the backends: no certificate here");
+    return;
+  }
   const YAML::Node refs = tls["certificateRefs"];
   const std::string rp = join_path(tp, "certificateRefs");
   if (!refs.IsDefined() || (refs.IsSequence() && refs.size() == 0)) {
-    doc.fail(tls, rp, "an HTTPS listener needs at least one certificate");
+    doc.fail(tls, rp,
+             std::string(ld.protocol == "HTTPS" ? "an HTTPS listener"
+                                                : "a TLS listener in mode Terminate") +
+                 " needs at least one certificate");
     return;
   }
   for (object_ref& r : read_object_refs(doc, refs, rp, "Secret", gateway_ns)) {
@@ -56,6 +74,15 @@ void read_listener_tls(document_reader& doc, const YAML::Node& l, const std::str
   }
 }
 }  // namespace
+
+std::vector<std::string> route_kinds_of(const listener_doc& l) {
+  if (l.protocol == "TCP") return {"TCPRoute"};
+  if (l.protocol == "TLS") {
+    if (l.passthrough) return {"TLSRoute"};
+    return {"TLSRoute", "TCPRoute"};
+  }
+  return {"HTTPRoute", "GRPCRoute"};
+}
 
 std::vector<object_ref> read_object_refs(document_reader& doc, const YAML::Node& refs,
                                          const std::string& path, const std::string& kind,
@@ -118,17 +145,17 @@ std::optional<gateway_doc> read_gateway(document_reader& doc, const YAML::Node& 
     if (!names.insert(ld.name).second)
       doc.fail(l["name"], join_path(p, "name"), "duplicate listener name");
     ld.port = static_cast<std::uint16_t>(doc.int_at(l, "port", p, true, 1, 65535).value_or(0));
-    std::string protocol = doc.string_at(l, "protocol", p, true).value_or("HTTP");
-    if (protocol == "TLS")
-      doc.fail(l["protocol"], join_path(p, "protocol"),
-               "protocol TLS (TLSRoute, passthrough) is not supported; HTTPS terminates TLS here");
-    else
-      doc.one_of(l["protocol"], join_path(p, "protocol"), protocol, {"HTTP", "HTTPS"});
-    ld.https = protocol == "HTTPS";
+    ld.protocol = doc.string_at(l, "protocol", p, true).value_or("HTTP");
+    doc.one_of(l["protocol"], join_path(p, "protocol"), ld.protocol,
+               {"HTTP", "HTTPS", "TCP", "TLS"});
+    ld.https = ld.protocol == "HTTPS";
     read_listener_tls(doc, l, p, g.m.ns, ld);
     if (auto h = doc.string_at(l, "hostname", p, false)) {
       if (!valid_route_hostname(*h))
         doc.fail(l["hostname"], join_path(p, "hostname"), "invalid hostname '" + *h + "'");
+      else if (ld.protocol == "TCP")  // nothing in a TCP connection names a host
+        doc.fail(l["hostname"], join_path(p, "hostname"),
+                 "a TCP listener has no hostname (use protocol TLS to route by SNI)");
       ld.hostname = lowercase_host(*h);
     }
     if (YAML::Node ar = l["allowedRoutes"];
@@ -159,8 +186,17 @@ std::optional<gateway_doc> read_gateway(document_reader& doc, const YAML::Node& 
               doc.string_at(kinds[k], "group", kp, false).value_or(std::string(gateway_api_group));
           doc.one_of(kinds[k]["group"], join_path(kp, "group"), group, {gateway_api_group});
           std::string kind = doc.string_at(kinds[k], "kind", kp, true).value_or("");
-          if (doc.one_of(kinds[k]["kind"], join_path(kp, "kind"), kind, {"HTTPRoute", "GRPCRoute"}))
+          const std::vector<std::string> carried = route_kinds_of(ld);
+          if (std::find(carried.begin(), carried.end(), kind) != carried.end()) {
             ld.kinds.push_back(kind);
+          } else {
+            std::string names;
+            for (const std::string& c : carried)
+              names += (names.empty() ? "" : ", ") + c;
+            doc.fail(kinds[k]["kind"], join_path(kp, "kind"),
+                     "a " + ld.protocol + (ld.passthrough ? " Passthrough" : "") +
+                         " listener carries " + names + ", not '" + kind + "'");
+          }
         }
       }
     }

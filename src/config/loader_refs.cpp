@@ -65,11 +65,15 @@ std::variant<std::string, loader::unresolved> loader::cluster_for(
   // A GRPCRoute's backend speaks HTTP/2 whatever the port says, as Envoy
   // Gateway has it: over TLS when the port says so, else in plain text.
   const bool grpc = from.kind == "GRPCRoute";
+  // A TCPRoute or TLSRoute carries bytes: whatever the port speaks passes
+  // through (its protocol only matters to health checks).
+  const bool bytes = from.kind == "TCPRoute" || from.kind == "TLSRoute";
   const bool h2_over_tls =
-      sp->app_protocol == "kubernetes.io/h2" || (grpc && sp->app_protocol == "https");
+      !bytes && (sp->app_protocol == "kubernetes.io/h2" || (grpc && sp->app_protocol == "https"));
   if (sp->app_protocol == "kubernetes.io/h2c" || h2_over_tls)
     protocol = upstream_protocol::http2;
-  else if (!sp->app_protocol.empty() && sp->app_protocol != "http" && sp->app_protocol != "https")
+  else if (!bytes && !sp->app_protocol.empty() && sp->app_protocol != "http" &&
+           sp->app_protocol != "https")
     return unresolved{"UnsupportedProtocol",
                       "Service " + what + " port " + std::to_string(sp->port) +
                           " has appProtocol '" + sp->app_protocol +
@@ -251,8 +255,11 @@ void loader::apply_listener_tls(const gateway_doc& gw, const listener_doc& l,
   if (!l.https) {
     if (settings && settings->tls) {
       document_reader pat(policy->label, issues_, out_.warnings);
-      pat.warn(settings->node, "spec.tls",
-               "listener " + lc.name + " is plain HTTP: its TLS settings have no effect there");
+      pat.warn(
+          settings->node, "spec.tls",
+          "listener " + lc.name +
+              (l.passthrough ? " passes TLS through to its backends" : " is plain " + l.protocol) +
+              ": its TLS settings have no effect there");
     }
     return;
   }
@@ -279,6 +286,9 @@ void loader::apply_listener_tls(const gateway_doc& gw, const listener_doc& l,
       add_ca_bundle(r.kind, ns, r.name, r.node, r.path, pat, tls.client_validation->ca_pem);
     }
   }
+  // What a TLS listener forwards is not HTTP: no protocol is offered unless
+  // a policy names some.
+  if (l.protocol == "TLS" && tls.alpn == listener_tls_config{}.alpn) tls.alpn.clear();
   lc.tls = std::move(tls);
 }
 

@@ -120,6 +120,11 @@ class loader {
                                              const manifests::rule_doc& rd, const gateway_doc& gw,
                                              const listener_doc& l) const;
 
+  // Warns when a BackendTrafficPolicy aimed at connection route `r` has
+  // request filters, which act on requests only.
+  void warn_connection_filters(const route_doc& r, const manifests::rule_doc& rd,
+                               const gateway_doc& gw, const listener_doc& l,
+                               yaml_config::document_reader& at);
   // The filters of one rule on one listener: the most specific SecurityPolicy,
   // BackendTrafficPolicy and WafPolicy (rule, route, listener, Gateway), then
   // Filter objects that target it (Gateway, listener, route, rule), then the

@@ -97,12 +97,17 @@ struct listener_doc {
   std::string name;
   std::uint16_t port = 0;
   std::string hostname;
-  bool https = false;                        // protocol HTTPS: terminates TLS
+  std::string protocol = "HTTP";             // HTTP, HTTPS, TCP or TLS
+  bool https = false;                        // terminates TLS (HTTPS, or TLS in mode Terminate)
+  bool passthrough = false;                  // TLS in mode Passthrough
   std::vector<object_ref> certificate_refs;  // tls.certificateRefs (Secrets)
   std::string from = "Same";                 // Same, All or Selector
   label_selector selector;                   // for from == Selector
-  std::vector<std::string> kinds;            // allowedRoutes.kinds; empty: HTTPRoute and GRPCRoute
+  std::vector<std::string> kinds;            // allowedRoutes.kinds; empty: route_kinds_of
 };
+// The route kinds a listener's protocol carries (what an empty
+// allowedRoutes.kinds admits).
+std::vector<std::string> route_kinds_of(const listener_doc& l);
 struct gateway_doc {
   meta m;
   std::string class_name;

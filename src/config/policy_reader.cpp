@@ -507,11 +507,18 @@ policy_doc read_policy(document_reader& doc, const YAML::Node& d, meta m, std::s
     t.kind = doc.string_at(n, "kind", path, true).value_or("");
     t.name = doc.string_at(n, "name", path, true).value_or("");
     t.section = doc.string_at(n, "sectionName", path, false).value_or("");
+    // Connections (TCPRoute, TLSRoute) take a BackendTrafficPolicy's
+    // upstream settings; nothing else of a policy acts on them.
+    const bool connection_route = t.kind == "TCPRoute" || t.kind == "TLSRoute";
     if (group != gateway_api_group ||
-        (t.kind != "Gateway" && t.kind != "HTTPRoute" && t.kind != "GRPCRoute"))
+        (t.kind != "Gateway" && t.kind != "HTTPRoute" && t.kind != "GRPCRoute" &&
+         !(connection_route && p.kind == "BackendTrafficPolicy")))
       doc.fail(n, path,
-               "a policy targets a Gateway, an HTTPRoute or a GRPCRoute of group " +
-                   std::string(gateway_api_group));
+               connection_route
+                   ? "only a BackendTrafficPolicy targets a " + t.kind +
+                         " (connections are not requests: nothing else of a policy acts on them)"
+                   : "a policy targets a Gateway, an HTTPRoute or a GRPCRoute of group " +
+                         std::string(gateway_api_group));
     else
       p.targets.push_back(std::move(t));
   }

@@ -1,4 +1,4 @@
-// Reading HTTPRoute and GRPCRoute documents (matches, filters, backendRefs,
+// Reading HTTPRoute, GRPCRoute, TCPRoute and TLSRoute documents (matches, filters, backendRefs,
 // timeouts) and ReferenceGrants. References are recorded as written; the loader resolves
 // them once every document is read.
 #include <algorithm>
@@ -411,6 +411,27 @@ void read_rule(document_reader& doc, const YAML::Node& rn, const std::string& p,
   }
 }
 
+// A TCPRoute or TLSRoute rule: backends only (a connection has nothing to
+// match or filter).
+void read_stream_rule(document_reader& doc, const YAML::Node& rn, const std::string& p,
+                      const meta& m, rule_doc& rd) {
+  doc.check_keys(rn, p, {"name", "backendRefs"});
+  rd.rule.name = doc.string_at(rn, "name", p, false).value_or("");
+  const YAML::Node bs = rn["backendRefs"];
+  if (!bs.IsDefined()) {
+    doc.fail(rn, join_path(p, "backendRefs"), "required field is missing");
+    return;
+  }
+  if (!doc.is_seq(bs, join_path(p, "backendRefs"))) return;
+  for (std::size_t k = 0; k < bs.size(); ++k) {
+    std::string bp = index_path(join_path(p, "backendRefs"), k);
+    if (!doc.is_map(bs[k], bp)) continue;
+    if (bs[k]["filters"].IsDefined())
+      doc.fail(bs[k]["filters"], join_path(bp, "filters"), "a " + m.kind + " has no filters");
+    rd.backends.push_back(read_backend_ref(doc, bs[k], bp, m, true));
+  }
+}
+
 }  // namespace
 
 bool label_selector::matches(const std::map<std::string, std::string>& labels) const {
@@ -471,7 +492,11 @@ route_doc read_route(document_reader& doc, const YAML::Node& d, meta m) {
   doc.check_keys(d, "", {"apiVersion", "kind", "metadata", "spec"}, {"status"});
   const YAML::Node spec = d["spec"];
   if (!doc.is_map(spec, "spec")) return r;
-  doc.check_keys(spec, "spec", {"parentRefs", "hostnames", "rules"});
+  const bool stream = r.m.kind == "TCPRoute" || r.m.kind == "TLSRoute";
+  if (r.m.kind == "TCPRoute")  // a TCP connection names no host
+    doc.check_keys(spec, "spec", {"parentRefs", "rules"});
+  else
+    doc.check_keys(spec, "spec", {"parentRefs", "hostnames", "rules"});
   if (YAML::Node ps = spec["parentRefs"]; ps.IsDefined() && doc.is_seq(ps, "spec.parentRefs")) {
     for (std::size_t i = 0; i < ps.size(); ++i) {
       std::string p = index_path("spec.parentRefs", i);
@@ -503,7 +528,21 @@ route_doc read_route(document_reader& doc, const YAML::Node& d, meta m) {
     }
   }
   YAML::Node rules = spec["rules"];
-  if (!rules.IsDefined()) {  // Gateway API default: one rule matching all, no backends
+  if (stream) {
+    if (!rules.IsDefined() || (rules.IsSequence() && rules.size() == 0)) {
+      doc.fail(spec, "spec.rules", "a " + r.m.kind + " needs one rule with backendRefs");
+    } else if (doc.is_seq(rules, "spec.rules")) {
+      // Nothing tells two rules of one connection apart: the spec leaves
+      // more than one to the implementation, and here it is an error.
+      if (rules.size() > 1)
+        doc.fail(rules[1], "spec.rules[1]",
+                 "a " + r.m.kind +
+                     " has one rule here (nothing in a connection chooses between "
+                     "rules); split the backends into weighted backendRefs of one rule");
+      if (doc.is_map(rules[0], "spec.rules[0]"))
+        read_stream_rule(doc, rules[0], "spec.rules[0]", r.m, r.rules.emplace_back());
+    }
+  } else if (!rules.IsDefined()) {  // Gateway API default: one rule matching all, no backends
     r.rules.emplace_back();
   } else if (doc.is_seq(rules, "spec.rules")) {
     for (std::size_t i = 0; i < rules.size(); ++i) {

@@ -85,6 +85,11 @@ void loader::read_document(const YAML::Node& d, std::size_t index) {
                                                          ? "gateway.networking.k8s.io/v1beta1"
                                                          : "gateway.networking.k8s.io/v1alpha2"}))
       routes_.push_back(manifests::read_route(doc_, d, std::move(m)));
+  } else if (*kind == "TCPRoute" || *kind == "TLSRoute") {  // the experimental channel
+    if (require_api({"gateway.networking.k8s.io/v1alpha2",
+                     *kind == "TLSRoute" ? "gateway.networking.k8s.io/v1alpha3"
+                                         : "gateway.networking.k8s.io/v1alpha2"}))
+      routes_.push_back(manifests::read_route(doc_, d, std::move(m)));
   } else if (*kind == "ReferenceGrant") {
     if (require_api({"gateway.networking.k8s.io/v1beta1", "gateway.networking.k8s.io/v1"}))
       grants_.push_back(manifests::read_reference_grant(doc_, d, std::move(m)));
@@ -221,6 +226,12 @@ void loader::resolve() {
       lc.bind_port = l.port;
       lc.port = l.port;
       lc.hostname = l.hostname;
+      if (l.protocol == "TCP" || l.protocol == "TLS") {
+        lc.protocol = l.passthrough ? listener_protocol::tls_passthrough : listener_protocol::tcp;
+        // A connection may sit quiet for long (a database session): Envoy's
+        // TCP proxy idle timeout, an hour, rather than an HTTP body's minute.
+        lc.limits.stream_idle_timeout = std::chrono::hours(1);
+      }
       // The most specific ClientTrafficPolicy: this listener's, else the Gateway's.
       const manifests::policy_doc* client_policy = nullptr;
       int best = 0;
@@ -258,7 +269,11 @@ void loader::resolve() {
     route base;
     base.namespace_name = r.m.ns;
     base.name = r.m.name;
-    base.kind = r.m.kind == "GRPCRoute" ? route_kind::grpc : route_kind::http;
+    base.kind = r.m.kind == "GRPCRoute"  ? route_kind::grpc
+                : r.m.kind == "TCPRoute" ? route_kind::tcp
+                : r.m.kind == "TLSRoute" ? route_kind::tls
+                                         : route_kind::http;
+    const bool connections = base.kind == route_kind::tcp || base.kind == route_kind::tls;
     base.creation_order =
         r.m.created.empty()
             ? static_cast<std::int64_t>(stamps.size())
@@ -321,14 +336,19 @@ void loader::resolve() {
         listener_found = true;
         if (!admits(*pt.gw, *pt.l, r.m.ns)) continue;
         allowed = true;
-        if (!pt.l->kinds.empty() &&
-            std::find(pt.l->kinds.begin(), pt.l->kinds.end(), r.m.kind) == pt.l->kinds.end())
-          continue;
+        const std::vector<std::string> kinds =
+            pt.l->kinds.empty() ? manifests::route_kinds_of(*pt.l) : pt.l->kinds;
+        if (std::find(kinds.begin(), kinds.end(), r.m.kind) == kinds.end()) continue;
         kind_allowed = true;
         route attached_route = base;
         if (!intersect_hostnames(pt.l->hostname, r.hostnames, attached_route.hostnames)) continue;
         for (std::size_t i = 0; i < attached_route.rules.size(); ++i) {
           route_rule& rule = attached_route.rules[i];
+          if (connections) {  // the upstream settings of a BackendTrafficPolicy, no filters
+            apply_backend_policy(r, r.rules[i], *pt.gw, *pt.l, rule, at);
+            warn_connection_filters(r, r.rules[i], *pt.gw, *pt.l, at);
+            continue;
+          }
           rule.filters = chain_for(r, r.rules[i], *pt.gw, *pt.l, at);
           apply_backend_policy(r, r.rules[i], *pt.gw, *pt.l, rule, at);
           for (std::size_t v = 0; v < rule.backend_variants.size(); ++v) {
@@ -362,7 +382,9 @@ void loader::resolve() {
           accepted.message = "the listeners' allowedRoutes do not admit namespace " + r.m.ns;
         } else if (!kind_allowed) {
           accepted.reason = "NotAllowedByListeners";
-          accepted.message = "the listeners' allowedRoutes.kinds do not include " + r.m.kind;
+          accepted.reason = "NotAllowedByListeners";
+          accepted.message =
+              "the listeners' allowedRoutes.kinds (or protocols) do not carry " + r.m.kind;
         } else {
           accepted.reason = "NoMatchingListenerHostname";
           accepted.message = "no listener hostname intersects the route's hostnames";
@@ -396,10 +418,44 @@ bool hostnames_meet(const std::vector<std::string>& a, const std::vector<std::st
 
 }  // namespace
 
+void loader::warn_connection_filters(const route_doc& r, const manifests::rule_doc& rd,
+                                     const gateway_doc& gw, const listener_doc& l,
+                                     document_reader& at) {
+  const manifests::policy_doc* p = most_specific("BackendTrafficPolicy", r, rd, gw, l);
+  if (p && !p->filters.empty() && target_level(*p, r, rd, gw, l) >= 3)
+    at.warn(YAML::Node(), "spec",
+            "BackendTrafficPolicy " + p->m.ns + "/" + p->m.name +
+                ": only its upstream settings apply to a " + r.m.kind +
+                " (rate limits and other request filters act on requests, not connections)");
+}
+
+namespace {
+
+// Whether route kinds `a` and `b` cannot share a hostname on one listener:
+// an HTTPRoute and a GRPCRoute (GRPCRoute v1), or two connection routes of
+// one kind with the same hostnames (the newer could never be chosen).
+bool conflicting(const route& a, const route& b) {
+  const auto carries_connections = [](route_kind k) {
+    return k == route_kind::tcp || k == route_kind::tls;
+  };
+  if (carries_connections(a.kind) || carries_connections(b.kind)) {
+    if (a.kind != b.kind) return false;
+    std::vector<std::string> x = a.hostnames, y = b.hostnames;
+    std::sort(x.begin(), x.end());
+    std::sort(y.begin(), y.end());
+    return x == y;
+  }
+  return a.kind != b.kind && hostnames_meet(a.hostnames, b.hostnames);
+}
+
+}  // namespace
+
 void loader::reject_kind_conflicts(const std::vector<attachment>& attachments) {
   // GRPCRoute (v1): an HTTPRoute and a GRPCRoute on one listener whose
   // hostnames meet cannot both be accepted; the older (then the first by
   // "namespace/name") keeps the listener. Routes are ordered that way already.
+  // Two TCPRoutes (or TLSRoutes for the same hostnames) on one listener: the
+  // same, since nothing in a connection would choose the other.
   std::vector<bool> dropped(attachments.size(), false);
   for (std::size_t i = 0; i < attachments.size(); ++i) {
     const attachment& a = attachments[i];
@@ -408,7 +464,7 @@ void loader::reject_kind_conflicts(const std::vector<attachment>& attachments) {
       const attachment& b = attachments[j];
       if (i == j || b.listener != a.listener) continue;
       const route& rb = *route_of(b);
-      if (ra.kind == rb.kind || !hostnames_meet(ra.hostnames, rb.hostnames)) continue;
+      if (!conflicting(ra, rb)) continue;
       const bool a_loses =
           ra.creation_order != rb.creation_order
               ? ra.creation_order > rb.creation_order
@@ -418,9 +474,9 @@ void loader::reject_kind_conflicts(const std::vector<attachment>& attachments) {
       document_reader at(a.doc->label, issues_, out_.warnings);
       at.warn(YAML::Node(), "spec.hostnames",
               "not attached to listener " + out_.listeners[a.listener].name + ": " +
-                  "it shares a hostname with " +
-                  (rb.kind == route_kind::grpc ? "GRPCRoute " : "HTTPRoute ") + rb.namespace_name +
-                  "/" + rb.name + ", which takes precedence (older, or first by name)");
+                  "it shares a hostname with " + route_kind_name(rb.kind) + " " +
+                  rb.namespace_name + "/" + rb.name +
+                  ", which takes precedence (older, or first by name)");
       break;
     }
   }
@@ -437,7 +493,11 @@ void loader::reject_kind_conflicts(const std::vector<attachment>& attachments) {
     if (!kept[a.status])
       out_.statuses[a.status].conditions.front() = {
           "Accepted", false, "Conflicted",
-          "an HTTPRoute and a GRPCRoute on one listener share a hostname; the older route wins"};
+          route_of(a)->kind == route_kind::tcp || route_of(a)->kind == route_kind::tls
+              ? "another route of this kind on the listener has the same hostnames; the older "
+                "route wins"
+              : "an HTTPRoute and a GRPCRoute on one listener share a hostname; the older route "
+                "wins"};
   }
 }
 

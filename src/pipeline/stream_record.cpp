@@ -67,11 +67,15 @@ void stream::finish() noexcept {
     auto micros = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() - record_.start)
             .count());
-    worker_.stats(record_.series)
-        .record(record_.status, record_.bytes_in, record_.bytes_out, micros, record_.grpc_status);
-    ++worker_.protocols().downstream[request_.version_major == 2   ? 2
-                                     : request_.version_minor == 0 ? 0
-                                                                   : 1];
+    if (record_.connection) {
+      worker_.stats(record_.series).record_connection(record_.bytes_in, record_.bytes_out);
+    } else {
+      worker_.stats(record_.series)
+          .record(record_.status, record_.bytes_in, record_.bytes_out, micros, record_.grpc_status);
+      ++worker_.protocols().downstream[request_.version_major == 2   ? 2
+                                       : request_.version_minor == 0 ? 0
+                                                                     : 1];
+    }
     if (worker_.access_log_enabled()) log_access(micros);
   }
   if (filters_.in_use()) filters_.finish();

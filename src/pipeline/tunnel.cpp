@@ -1,7 +1,8 @@
-// A stream turned into a byte tunnel (WebSocket over HTTP/1.1): after the
-// upstream's 101 goes to the client, bytes move both ways unread until
-// either side closes or nothing moves for the listener's stream idle
-// timeout (the stream's watchdog ends both sides then).
+// Byte tunnels: a stream turned into one by an Upgrade (WebSocket over
+// HTTP/1.1: after the upstream's 101 goes to the client), or a whole
+// connection of a TCPRoute or TLSRoute. Bytes move both ways unread until
+// both directions have ended, or nothing moves for the listener's stream
+// idle timeout (the stream's watchdog ends both sides then).
 #include "stream/byte_pipe.hpp"
 #include "stream/stream.hpp"
 #include "upstream/h1_link.hpp"
@@ -13,8 +14,9 @@ constexpr std::size_t tunnel_buffer = 16 * 1024;
 
 // Moves what `from` sends (what came early first) to `to` until a read or
 // a write fails; adds the bytes to `counted` when given. Each move re-arms
-// the idle deadline.
-asio::awaitable<void> pump(byte_pipe& from, byte_pipe& to, char* buffer, transport::watchdog& watch,
+// the idle deadline. True when `from` ended cleanly (its FIN), with all it
+// sent written.
+asio::awaitable<bool> pump(byte_pipe& from, byte_pipe& to, char* buffer, transport::watchdog& watch,
                            std::chrono::milliseconds idle, std::uint64_t* counted) {
   std::vector<asio::const_buffer> gather;
   if (const std::string_view early = from.leftover(); !early.empty()) {
@@ -22,7 +24,7 @@ asio::awaitable<void> pump(byte_pipe& from, byte_pipe& to, char* buffer, transpo
     if (counted) *counted += early.size();
     const bool ok = co_await to.write(gather);
     from.drop_leftover();
-    if (!ok) co_return;
+    if (!ok) co_return false;
   }
   for (;;) {
     auto [ec, n] = co_await from.read_some(asio::buffer(buffer, tunnel_buffer));
@@ -30,9 +32,9 @@ asio::awaitable<void> pump(byte_pipe& from, byte_pipe& to, char* buffer, transpo
       watch.arm(transport::deadline_phase::stream, idle);
       if (counted) *counted += n;
       gather.emplace_back(buffer, n);
-      if (!co_await to.write(gather)) co_return;
+      if (!co_await to.write(gather)) co_return false;
     }
-    if (ec) co_return;
+    if (ec) co_return ec == asio::error::eof;
   }
 }
 
@@ -43,28 +45,38 @@ asio::awaitable<void> stream::tunnel(h1_link& up) {
   record_.status = 101;
   byte_pipe* client = down_.pipe();
   if (!client || !co_await down_.send(false)) co_return;
-  byte_pipe& upstream = up.begin_tunnel(response_);
+  co_await carry_bytes(*client, up.begin_tunnel(response_));
+}
+
+asio::awaitable<void> stream::carry_bytes(byte_pipe& client, byte_pipe& upstream) {
   const std::chrono::milliseconds idle = listener_->config.limits.stream_idle_timeout;
   watch_.arm(transport::deadline_phase::stream, idle);
   auto buffers = std::make_unique<char[]>(2 * tunnel_buffer);
-  // Upstream to client in a coroutine of its own, client to upstream here;
-  // whichever ends first ends the other side too.
+  // Upstream to client in a coroutine of its own, client to upstream here.
+  // A side that ended cleanly is passed on as a half-close (the other
+  // direction goes on); anything else ends both.
   bool down_done = false;
   asio::steady_timer ended(executor_);
   ended.expires_at(steady_clock::time_point::max());
   asio::co_spawn(executor_,
-                 pump(upstream, *client, buffers.get() + tunnel_buffer, watch_, idle, nullptr),
-                 [&](std::exception_ptr) {
+                 pump(upstream, client, buffers.get() + tunnel_buffer, watch_, idle, nullptr),
+                 [&](std::exception_ptr, bool clean) {
                    down_done = true;
-                   client->shut();
-                   upstream.shut();
+                   if (!clean || !client.shut_write()) {
+                     client.shut();
+                     upstream.shut();
+                   }
                    ended.cancel();
                  });
-  co_await pump(*client, upstream, buffers.get(), watch_, idle, &record_.bytes_in);
-  client->shut();
-  upstream.shut();
+  const bool clean =
+      co_await pump(client, upstream, buffers.get(), watch_, idle, &record_.bytes_in);
+  if (!clean || !upstream.shut_write()) {
+    client.shut();
+    upstream.shut();
+  }
   while (!down_done)
     co_await ended.async_wait(use_tuple);
+  // Both directions ended cleanly: the connections close with the stream.
   watch_.disarm();
 }
 

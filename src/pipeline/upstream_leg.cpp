@@ -315,7 +315,7 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
 }
 
 asio::awaitable<bool> stream::open_upstream(cluster_state& cs, endpoint_state& ep,
-                                            std::size_t cluster, std::size_t host) {
+                                            std::size_t cluster, std::size_t host, bool bytes) {
   connection_pool& pool = worker_.pool();
   opening_ = pool.fresh(*down_.snap, cluster, host);
   upstream_connection& conn = *opening_;
@@ -334,7 +334,8 @@ asio::awaitable<bool> stream::open_upstream(cluster_state& cs, endpoint_state& e
       ec = co_await conn.tls->handshake();
       step = "TLS handshake";
       // HTTP/2 over TLS is only spoken when the upstream agreed to it.
-      if (!ec && cs.config().protocol == upstream_protocol::http2 && conn.tls->alpn() != "h2") {
+      if (!ec && !bytes && cs.config().protocol == upstream_protocol::http2 &&
+          conn.tls->alpn() != "h2") {
         ec = asio::error::no_protocol_option;
         step = "ALPN";
       }

@@ -383,4 +383,18 @@ route_selection router::match(const request_view& rq) const noexcept {
   return {hit->owner, hit->rule, hit->rule_index, hit->match_index};
 }
 
+const char* route_kind_name(route_kind k) noexcept {
+  switch (k) {
+    case route_kind::grpc:
+      return "GRPCRoute";
+    case route_kind::tcp:
+      return "TCPRoute";
+    case route_kind::tls:
+      return "TLSRoute";
+    case route_kind::http:
+      break;
+  }
+  return "HTTPRoute";
+}
+
 }  // namespace gateway

@@ -12,6 +12,7 @@
 #include "http2/server_codec.hpp"
 #include "server/h2_session.hpp"
 #include "server/worker.hpp"
+#include "tls/client_hello.hpp"
 
 namespace gateway {
 
@@ -83,6 +84,11 @@ asio::awaitable<void> connection::watchdog() {
 asio::awaitable<void> connection::run() {
   auto self = shared_from_this();
   if (!co_await start_tls()) closed = true;
+  if (!gone() && listener_group->protocol != listener_protocol::http) {
+    co_await carry_connection();
+    close();
+    co_return;
+  }
   if (!gone() && co_await speaks_h2()) {
     h2_ = std::make_unique<h2_session>(*this);
     co_await h2_->run();
@@ -107,6 +113,47 @@ asio::awaitable<void> connection::run() {
     in_.clear();
   }
   close();
+}
+
+asio::awaitable<void> connection::carry_connection() {
+  const bool passthrough = listener_group->protocol == listener_protocol::tls_passthrough;
+  protocol = passthrough ? "TLS"sv : "TCP"sv;
+  stream_.record().start = steady_clock::now();
+  std::string_view name;
+  if (passthrough) {
+    // The ClientHello is read, not answered: its SNI picks the route, and
+    // its bytes go to the backend first.
+    watch_.arm(transport::deadline_phase::handshake, listener->config.limits.header_timeout);
+    for (;;) {
+      const tls::client_hello hello = tls::read_client_hello(in_.view(), server_name_);
+      if (hello.status == tls::hello_status::complete) {
+        name = hello.server_name;
+        break;
+      }
+      if (hello.status == tls::hello_status::not_tls) {
+        if (worker_.log().enabled(log_level::debug))
+          worker_.log().log(log_level::debug, "connection from ", client_ip, ":", client_port,
+                            " to TLS passthrough listener ", listener->config.name,
+                            ": not a TLS ClientHello, closed");
+        watch_.disarm();
+        co_return;
+      }
+      std::size_t room = 0;
+      char* into = in_.prepare(room, tls::max_hello + 2 * 16 * 1024);
+      if (room == 0) co_return;  // cannot happen within max_hello; bounded all the same
+      auto [ec, n] = co_await client_.read_some(asio::buffer(into, room));
+      if (ec || n == 0) {
+        watch_.disarm();
+        co_return;  // gone, or the handshake timeout passed
+      }
+      in_.commit(n);
+    }
+    watch_.disarm();
+  } else if (tls) {
+    name = tls->info().server_name;
+  }
+  co_await stream_.carry_connection(snapshot_->select(*listener_group, name), name);
+  stream_.finish();
 }
 
 bool connection::refresh_snapshot() {

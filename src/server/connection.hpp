@@ -73,6 +73,7 @@ class connection final : public downstream,
     closed = true;
     client_.cancel();
   }
+  bool shut_write() noexcept override { return client_.shut_write(); }
 
   // Takes the worker's current snapshot for the next request; false (and the
   // old snapshot kept) when the connection's socket group is not in it any
@@ -82,6 +83,9 @@ class connection final : public downstream,
   // it failed and the connection closes. Plain listeners: true at once.
   asio::awaitable<bool> start_tls();
   asio::awaitable<bool> read_request_head();
+  // A TCP or TLS listener's connection: its server name (read from the
+  // ClientHello when TLS passes through), then its route carries it whole.
+  asio::awaitable<void> carry_connection();
   // Whether the client speaks HTTP/2: ALPN h2, or (plain listeners) the
   // connection preface at the start of what it sends.
   asio::awaitable<bool> speaks_h2();
@@ -123,6 +127,7 @@ class connection final : public downstream,
   bool chunked_out_ = false;            // the response body goes chunked
   http1::chunk_framer framer_;          // its chunk framing
 
+  std::string server_name_;  // a passed-through ClientHello's SNI
   char client_ip_[48];
   char local_ip_[48];
   std::size_t local_ip_len_ = 0;

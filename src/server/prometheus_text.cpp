@@ -140,6 +140,19 @@ std::string prometheus_text(const std::vector<series_labels>& labels, const work
     out.push_back('\n');
   }
 
+  header(out, "gateway_tcp_connections_total", "counter",
+         "Connections carried whole (TCPRoute, TLSRoute) by listener, route and backend, "
+         "counted when they end; their bytes are in the byte counters.");
+  for (std::size_t i = 0; i < n; ++i) {
+    const series_stats& s = total.series[i];
+    if (s.connections == 0) continue;
+    out.append("gateway_tcp_connections_total{");
+    append_series_labels(out, labels[i]);
+    out.append("} ");
+    append_uint(out, s.connections);
+    out.push_back('\n');
+  }
+
   for (const auto& [metric, help, in] :
        {std::tuple{"gateway_request_bytes_total", "Bytes received from clients.", true},
         std::tuple{"gateway_response_bytes_total", "Bytes sent to clients.", false}}) {

@@ -80,7 +80,60 @@ void group_listeners(snapshot& snap, std::vector<std::string>& problems) {
     order_listeners(g.members, [&](std::size_t i) -> std::string_view {
       return snap.listeners[i].config.hostname;
     });
+    // The first bytes of a connection must say which listener it is for:
+    // HTTP and connection listeners, or passthrough and terminated TLS, do
+    // not share a port; plain TCP ones cannot share it at all.
+    const listener_config& first = snap.listeners[g.members.front()].config;
+    g.protocol = first.protocol;
+    bool mixed = false;  // HTTP with HTTPS is build_group_tls's to say
+    for (std::size_t m : g.members) {
+      const listener_config& lc = snap.listeners[m].config;
+      mixed =
+          mixed || lc.protocol != first.protocol ||
+          (g.protocol != listener_protocol::http && lc.tls.has_value() != first.tls.has_value());
+    }
+    if (mixed) {
+      problems.push_back("listeners on " + g.key +
+                         " mix protocols (HTTP, TCP, TLS passthrough or terminated): one port "
+                         "carries one");
+      continue;
+    }
+    if (g.protocol == listener_protocol::tcp && !first.tls && g.members.size() > 1) {
+      problems.push_back("listeners '" + first.name + "' and '" +
+                         snap.listeners[g.members[1]].config.name + "' both bind " + g.key +
+                         " for TCP: nothing in a plain TCP connection tells them apart");
+      continue;
+    }
     build_group_tls(snap, g, problems);
+  }
+}
+
+// What a listener of protocol `p` may carry; a problem for each route it
+// may not, and for connection routes' rules with request features.
+void check_route_kinds(const listener_config& l, const std::string& where,
+                       std::vector<std::string>& problems) {
+  if (l.protocol == listener_protocol::tls_passthrough && l.tls)
+    problems.push_back(where + ": a TLS passthrough listener has no TLS settings of its own");
+  for (const route& r : l.routes) {
+    const bool connection = r.kind == route_kind::tcp || r.kind == route_kind::tls;
+    const bool fits = l.protocol == listener_protocol::http ? !connection
+                      : l.protocol == listener_protocol::tls_passthrough
+                          ? r.kind == route_kind::tls
+                          : r.kind == route_kind::tcp || (r.kind == route_kind::tls && l.tls);
+    const std::string what =
+        where + ": " + route_kind_name(r.kind) + " " + r.namespace_name + "/" + r.name;
+    if (!fits) {
+      problems.push_back(what + " cannot attach to this listener's protocol");
+      continue;
+    }
+    if (!connection) continue;
+    if (r.rules.size() != 1)
+      problems.push_back(what + ": has one rule (nothing in a connection chooses between rules)");
+    for (const route_rule& rule : r.rules)
+      if (!rule.matches.empty() || !rule.filters.empty() || !rule.mirrors.empty() ||
+          rule.redirect || rule.rewrite || !rule.backend_variants.empty())
+        problems.push_back(what + ": a connection's rule has backends only (no matches, " +
+                           "filters, mirrors, redirects or rewrites)");
   }
 }
 
@@ -242,6 +295,7 @@ std::shared_ptr<snapshot> snapshot::build(gateway_config config) {
     }
     for (const filter_ref& f : l.filters)
       if (!f.factory) problems.push_back(where + ": filter '" + f.name + "' has no factory");
+    check_route_kinds(l, where, problems);
     listener_runtime lr;
     std::error_code rec;
     std::string message;
@@ -277,6 +331,12 @@ std::shared_ptr<snapshot> snapshot::build(gateway_config config) {
                 continue;
               }
               cluster = it->second;
+              if (lr.config.protocol == listener_protocol::tls_passthrough &&
+                  snap->clusters[cluster].config.tls.enabled)
+                problems.push_back(rule_where + ": cluster '" + b.cluster +
+                                   "' originates TLS, but this listener passes the client's TLS "
+                                   "through: it would be wrapped twice (drop its BackendTLSPolicy, "
+                                   "or terminate on a TLS listener in mode Terminate)");
             }
             if (b.weight == 0) continue;
             rr.backends.push_back({cluster, b.weight});

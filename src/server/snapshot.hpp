@@ -64,6 +64,7 @@ struct socket_group {
   std::string bind_address;
   std::uint16_t bind_port = 0;
   std::vector<std::size_t> members;  // indexes into snapshot::listeners, most specific first
+  listener_protocol protocol = listener_protocol::http;  // all its members'; one port, one protocol
   // HTTPS: the handshake settings of every member (null: plain HTTP). Kept
   // from the previous snapshot when nothing in it changed.
   std::shared_ptr<const tls::server_context> tls;

@@ -24,6 +24,14 @@ struct series_stats {
   std::array<std::uint64_t, latency_bounds_us.size() + 1> latency{};  // per bucket, last is +Inf
   std::uint64_t latency_sum_us = 0;
   std::array<std::uint64_t, 17> grpc{};  // gRPC requests by the grpc-status they got (0..16)
+  std::uint64_t connections = 0;         // connections carried whole (TCPRoute, TLSRoute)
+
+  // A connection of a connection route ended, having moved these bytes.
+  void record_connection(std::uint64_t in, std::uint64_t out) noexcept {
+    ++connections;
+    bytes_in += in;
+    bytes_out += out;
+  }
 
   // `grpc_status`: the gRPC request's grpc-status, -1 when not gRPC or none came.
   void record(int status, std::uint64_t in, std::uint64_t out, std::uint64_t micros,
@@ -47,6 +55,7 @@ struct series_stats {
       grpc[i] += o.grpc[i];
     bytes_in += o.bytes_in;
     bytes_out += o.bytes_out;
+    connections += o.connections;
     latency_sum_us += o.latency_sum_us;
   }
 };

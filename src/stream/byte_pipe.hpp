@@ -1,7 +1,7 @@
 #pragma once
 // One side of a tunnel: once an Upgrade answer turned an exchange into a
-// byte stream (WebSocket), the pipeline moves bytes between two of these
-// without looking at them.
+// byte stream (WebSocket), or for a whole connection (TCPRoute, TLSRoute),
+// the pipeline moves bytes between two of these without looking at them.
 #include <span>
 #include <string_view>
 #include <tuple>
@@ -24,6 +24,10 @@ class byte_pipe {
   virtual asio::awaitable<bool> write(std::vector<asio::const_buffer>& gather) = 0;
   // Ends the pipe: a read or write under way fails at once.
   virtual void shut() noexcept = 0;
+  // Says "no more from me" (a FIN) while still reading what the peer sends:
+  // a TCP half-close passed on. False when the pipe cannot (TLS), and then
+  // the tunnel ends whole.
+  virtual bool shut_write() noexcept = 0;
 
  protected:
   ~byte_pipe() = default;

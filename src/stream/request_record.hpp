@@ -22,12 +22,13 @@ struct request_record {
   tcp::endpoint upstream_address{};
   std::uint64_t upstream_us = 0;  // request sent to response head received
   int grpc_status = -1;           // a gRPC request's grpc-status, -1 when none was sent
+  bool connection = false;        // a whole connection (TCPRoute, TLSRoute), not a request
   // Copies for the access log (made only when it is on): the head's views
   // are gone by the time the line is written.
   std::string method, host, target, route_name;
 
   // Whether there is anything to record (a request began or was answered).
-  bool started() const noexcept { return status != 0 || bytes_in != 0; }
+  bool started() const noexcept { return status != 0 || bytes_in != 0 || connection; }
   void reset() noexcept {
     start = {};
     status = 0;
@@ -36,6 +37,7 @@ struct request_record {
     upstream_used = false;
     upstream_us = 0;
     grpc_status = -1;
+    connection = false;
     method.clear();
     host.clear();
     target.clear();

@@ -57,6 +57,11 @@ class stream {
   // Answers for the gateway with the fields it `made` (a redirect's Location,
   // a CORS preflight's fields) and `fields` (a filter's). With response
   // filters, they see (and may change) it first.
+  // Serves a whole connection of a TCP or TLS listener: `chosen` is the
+  // listener its server name picked (null: none), `server_name` the TLS
+  // SNI ("" for plain TCP). The connection closes when this returns.
+  asio::awaitable<void> carry_connection(const listener_runtime* chosen,
+                                         std::string_view server_name);
   asio::awaitable<void> local_reply(int status, std::string_view body, bool close,
                                     const owned_fields* made = nullptr,
                                     std::span<const http::header> fields = {});
@@ -151,8 +156,9 @@ class stream {
   // Connects a new connection to `ep` into opening_ (and does the TLS
   // handshake when the cluster has TLS); false, logged and reported to
   // outlier detection, when it fails.
+  // `bytes`: for a connection route, whatever ALPN the TLS agreed on.
   asio::awaitable<bool> open_upstream(cluster_state& cs, endpoint_state& ep, std::size_t cluster,
-                                      std::size_t host);
+                                      std::size_t host, bool bytes = false);
   // The request as the links take it (`has_body`: a body follows the head;
   // `te_trailers` looked up only for the protocols that carry it).
   upstream_link::request link_request(bool has_body, bool te_trailers) const noexcept;
@@ -229,6 +235,10 @@ class stream {
   // between the client and `up` until either side ends or the stream idle
   // timeout passes with nothing moving (src/pipeline/tunnel.cpp).
   asio::awaitable<void> tunnel(h1_link& up);
+  // Bytes both ways between `client` and `upstream` until both directions
+  // ended (a FIN passed on as a half-close where the other side can take
+  // one) or one failed, or the stream idle timeout passed with nothing moving.
+  asio::awaitable<void> carry_bytes(byte_pipe& client, byte_pipe& upstream);
   // Writes the access log line of the request that just ended.
   void log_access(std::uint64_t micros) noexcept;
   // Whether the connection was closed or is being closed by force.

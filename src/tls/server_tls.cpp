@@ -206,6 +206,9 @@ int on_alpn(SSL* ssl, const unsigned char** out, unsigned char* outlen, const un
             unsigned int inlen, void*) {
   auto* st = static_cast<connection_state*>(SSL_get_app_data(ssl));
   const std::string& ours = st->ctx->listeners[st->listener].alpn;
+  // A listener that offers nothing (TLS carrying TCPRoutes) agrees to no
+  // protocol and lets the handshake go on.
+  if (ours.empty()) return SSL_TLSEXT_ERR_NOACK;
   unsigned char* chosen = nullptr;
   if (SSL_select_next_proto(&chosen, outlen, reinterpret_cast<const unsigned char*>(ours.data()),
                             static_cast<unsigned>(ours.size()), in,
@@ -451,7 +454,6 @@ void server_context::impl::add_listener(const server_listener& in) {
   l.suites = v13.empty() ? default_suites : join(v13);
   l.curves = c.groups.empty() ? default_groups : join(c.groups);
   l.sigalgs = c.signature_algorithms.empty() ? default_sigalgs : join(c.signature_algorithms);
-  if (c.alpn.empty()) throw error(errc::invalid_config, where + ": ALPN needs a protocol");
   for (const auto& p : c.alpn) {
     if (p != "h2" && p != "http/1.1" && p != "http/1.0")
       throw error(errc::invalid_config, where + ": ALPN protocol '" + p +

@@ -68,6 +68,13 @@ void client_stream::cancel() noexcept {
   socket_.cancel(ignored);
 }
 
+bool client_stream::shut_write() noexcept {
+  if (tls_) return false;
+  boost::system::error_code ec;
+  socket_.shutdown(tcp::socket::shutdown_send, ec);
+  return !ec;
+}
+
 void client_stream::close(bool abrupt) noexcept {
   if (!socket_.is_open()) return;
   boost::system::error_code ignored;

@@ -63,6 +63,9 @@ class client_stream {
 
   // Makes the pending read or write end with operation_aborted.
   void cancel() noexcept;
+  // Sends a FIN and keeps reading; false on TLS (a close_notify ends the
+  // session for OpenSSL's reads too), and then nothing was done.
+  bool shut_write() noexcept;
   // Ends the connection: close_notify (unless `abrupt`), FIN, close.
   void close(bool abrupt) noexcept;
   // Ends the connection with a reset instead of a FIN (nothing more is sent).

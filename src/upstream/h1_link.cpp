@@ -75,6 +75,20 @@ byte_pipe& h1_link::begin_tunnel(const http1::response_head& head) noexcept {
   return *this;
 }
 
+byte_pipe& h1_link::begin_bytes(std::chrono::milliseconds idle) noexcept {
+  in_.clear();
+  idle_ = idle;
+  keep_alive_ = false;
+  return *this;
+}
+
+bool h1_link::shut_write() noexcept {
+  if (!conn_ || conn_->tls) return false;
+  boost::system::error_code ec;
+  conn_->socket.shutdown(tcp::socket::shutdown_send, ec);
+  return !ec;
+}
+
 asio::awaitable<bool> h1_link::write(std::vector<asio::const_buffer>& gather) {
   if (conn_->tls) {
     auto [ec, n] = co_await conn_->tls->write(gather);

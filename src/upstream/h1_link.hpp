@@ -42,6 +42,9 @@ class h1_link final : public upstream_link, public byte_pipe {
   // After a 101 answer to a forwarded Upgrade: the connection becomes the
   // upstream's side of a tunnel (and is never pooled again).
   byte_pipe& begin_tunnel(const http1::response_head& head) noexcept;
+  // For a connection route (TCPRoute, TLSRoute): the attached connection
+  // carries bytes from the start, each write bounded by `idle`.
+  byte_pipe& begin_bytes(std::chrono::milliseconds idle) noexcept;
   std::string_view leftover() noexcept override { return in_.view(); }
   void drop_leftover() noexcept override { in_.clear(); }
   // One read from the connection (through TLS when it has it).
@@ -49,6 +52,7 @@ class h1_link final : public upstream_link, public byte_pipe {
       asio::mutable_buffer into) override;
   asio::awaitable<bool> write(std::vector<asio::const_buffer>& gather) override;
   void shut() noexcept override { close(); }
+  bool shut_write() noexcept override;
 
  private:
   enum class framing : std::uint8_t { none, length, chunked, until_close };

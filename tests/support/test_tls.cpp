@@ -125,13 +125,14 @@ std::string test_pki::read(const std::string& file) const {
   return s.str();
 }
 
-test_tls_upstream::test_tls_upstream(const test_pki& pki, bool require_client_cert) {
+test_tls_upstream::test_tls_upstream(const test_pki& pki, bool require_client_cert,
+                                     const std::string& cert) {
   // OpenSSL writes with write(2): a peer that left would raise SIGPIPE.
   ::signal(SIGPIPE, SIG_IGN);
   SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-  if (SSL_CTX_use_certificate_chain_file(ctx, pki.path("server.crt").c_str()) != 1 ||
-      SSL_CTX_use_PrivateKey_file(ctx, pki.path("server.key").c_str(), SSL_FILETYPE_PEM) != 1)
+  if (SSL_CTX_use_certificate_chain_file(ctx, pki.path(cert + ".crt").c_str()) != 1 ||
+      SSL_CTX_use_PrivateKey_file(ctx, pki.path(cert + ".key").c_str(), SSL_FILETYPE_PEM) != 1)
     throw std::runtime_error("test_tls_upstream: cannot load the server certificate");
   if (require_client_cert) {
     SSL_CTX_load_verify_locations(ctx, pki.path("ca.crt").c_str(), nullptr);
@@ -283,6 +284,11 @@ tls_client::tls_client(std::uint16_t port, const tls_client_options& o) {
   ssl_ = ssl;
   SSL_set_fd(ssl, fd_);
   if (!o.sni.empty()) SSL_set_tlsext_host_name(ssl, o.sni.c_str());
+  if (!o.verify_ca_file.empty()) {
+    SSL_CTX_load_verify_locations(ctx, o.verify_ca_file.c_str(), nullptr);
+    SSL_set_verify(ssl, SSL_VERIFY_PEER, nullptr);
+    SSL_set1_host(ssl, o.sni.c_str());
+  }
   if (o.request_ocsp) SSL_set_tlsext_status_type(ssl, TLSEXT_STATUSTYPE_ocsp);
   if (o.session) SSL_set_session(ssl, static_cast<SSL_SESSION*>(o.session.get()));
   ERR_clear_error();

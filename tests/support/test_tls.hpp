@@ -47,6 +47,9 @@ struct tls_client_options {
   std::string ciphers;              // TLS 1.2 cipher list
   bool request_ocsp = false;
   std::shared_ptr<void> session;  // a session from an earlier client, to resume
+  // Verifies the server's certificate against this CA file and its name
+  // against `sni`: the handshake fails otherwise.
+  std::string verify_ca_file;
 };
 
 // A blocking TLS client over a loopback connection (5 s bound on every step).
@@ -94,8 +97,10 @@ std::string get_request(const std::string& host, const std::string& path = "/");
 
 class test_tls_upstream {
  public:
-  // Serves with server.crt; with `client_ca`, requires a client certificate it signed.
-  explicit test_tls_upstream(const test_pki& pki, bool require_client_cert = false);
+  // Serves with `cert`.crt (of `pki`); with `require_client_cert`, requires
+  // a client certificate the CA signed.
+  explicit test_tls_upstream(const test_pki& pki, bool require_client_cert = false,
+                             const std::string& cert = "server");
   ~test_tls_upstream();
   test_tls_upstream(const test_tls_upstream&) = delete;
   test_tls_upstream& operator=(const test_tls_upstream&) = delete;

@@ -550,7 +550,7 @@ kind: Gateway
 metadata: {name: a}
 spec:
   gatewayClassName: c
-  listeners: [{name: tls, port: 443, protocol: TLS}]
+  listeners: [{name: udp, port: 53, protocol: UDP}]
 )")
               .find("spec.listeners[0].protocol") != std::string::npos);
     CHECK(load_error(R"(apiVersion: gateway.networking.k8s.io/v1
