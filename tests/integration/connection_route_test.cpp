@@ -348,4 +348,35 @@ TEST_SUITE("connection_route") {
     }
     CHECK(named.connections() == 1);
   }
+
+  TEST_CASE("a reload keeps an open connection, a stop closes it at the drain deadline") {
+    byte_server echo;
+    const std::string yaml = gateway_head + "  - {name: raw, port: 9000, protocol: TCP}\n" +
+                             service_at("echo", echo.port()) +
+                             tcp_route("echo", "raw", "{name: echo, port: 80}");
+    auto gw = std::make_unique<running_gateway>(load_on_loopback(yaml));
+    plain_client c(gw->port());
+    REQUIRE(c.send("before"));
+    CHECK(c.read(6) == "before");
+    // A reload that changes the route's backend weight leaves it as it was.
+    auto next = load_on_loopback(gateway_head + "  - {name: raw, port: 9000, protocol: TCP}\n" +
+                                 service_at("echo", echo.port()) +
+                                 tcp_route("echo", "raw", "{name: echo, port: 80, weight: 5}"));
+    for (auto& l : next.listeners)
+      l.bind_port = gw->port();
+    gw->server().reload(std::move(next));
+    REQUIRE(c.send("after"));
+    CHECK(c.read(5) == "after");
+    // New connections are served by the new config too.
+    {
+      plain_client d(gw->port());
+      REQUIRE(d.send("new"));
+      CHECK(d.read(3) == "new");
+    }
+    // A graceful stop waits for it until the deadline, then closes it.
+    std::thread stopper([&] { gw->server().stop(std::chrono::milliseconds(300)); });
+    CHECK(c.closed_by_peer());
+    stopper.join();
+    CHECK(echo.connections() == 2);
+  }
 }
