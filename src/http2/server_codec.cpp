@@ -132,6 +132,8 @@ server_codec::server_codec(codec_events& events, const settings& s)
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, s.initial_stream_window},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, s.max_header_list},
       {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, s.max_frame_size},
+      // RFC 8441: WebSocket over a stream (extended CONNECT with :protocol).
+      {NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1},
   };
   announce(iv, s.initial_connection_window);
 }

@@ -278,11 +278,13 @@ bool stream::begin_request() {
   assign_request_id();
   route_request(normalized_ == normalize_result::ok ? chosen : nullptr);
   begin_grpc();
-  // WebSocket (RFC 6455): a GET asking HTTP/1.1 to upgrade; any other
-  // Upgrade is not taken (the request goes on without it).
-  websocket_ = !request_.upgrade.empty() && request_.version_major == 1 &&
-               request_.version_minor == 1 && request_.method == "GET" &&
-               http1::lists_token(request_.upgrade, "websocket");
+  // WebSocket (RFC 6455): a GET asking HTTP/1.1 to upgrade, or an HTTP/2
+  // extended CONNECT for it (RFC 8441, read as such a GET by the session);
+  // any other Upgrade is not taken (the request goes on without it).
+  websocket_ = !request_.upgrade.empty() &&
+               (request_.version_major == 2 ||
+                (request_.version_major == 1 && request_.version_minor == 1)) &&
+               request_.method == "GET" && http1::lists_token(request_.upgrade, "websocket");
   if (normalized_ == normalize_result::redirect) {
     made_fields_.clear();
     made_fields_.add("location"sv, request_.target);

@@ -42,7 +42,8 @@ asio::awaitable<bool> pump(byte_pipe& from, byte_pipe& to, char* buffer, transpo
 
 asio::awaitable<void> stream::tunnel(h1_link& up) {
   start_response(false);
-  record_.status = 101;
+  // HTTP/2 (RFC 8441): the client's extended CONNECT is answered 200.
+  record_.status = request_.version_major == 2 ? 200 : 101;
   byte_pipe* client = down_.pipe();
   if (!client || !co_await down_.send(false)) co_return;
   co_await carry_bytes(*client, up.begin_tunnel(response_));
@@ -68,8 +69,8 @@ asio::awaitable<void> stream::carry_bytes(byte_pipe& client, byte_pipe& upstream
                    }
                    ended.cancel();
                  });
-  const bool clean =
-      co_await pump(client, upstream, buffers.get(), watch_, idle, &record_.bytes_in);
+  const bool clean = co_await pump(client, upstream, buffers.get(), watch_, idle,
+                                   client.counts_reads() ? nullptr : &record_.bytes_in);
   if (!clean || !upstream.shut_write()) {
     client.shut();
     upstream.shut();

@@ -8,6 +8,7 @@
 #include "stream/downstream.hpp"
 #include "stream/owned_fields.hpp"
 #include "stream/stream.hpp"
+#include "tls/digest.hpp"
 
 namespace gateway {
 
@@ -21,7 +22,9 @@ constexpr std::size_t body_budget = 64 * 1024;  // request body buffered before 
 
 // One request stream: its head and body as they arrive, its response on the
 // way out, and the gateway::stream that serves it.
-struct h2_session::h2_stream final : downstream, std::enable_shared_from_this<h2_stream> {
+struct h2_session::h2_stream final : downstream,
+                                     byte_pipe,
+                                     std::enable_shared_from_this<h2_stream> {
   h2_stream(h2_session& owning, std::int32_t stream_id)
       : session(owning),
         id(stream_id),
@@ -92,6 +95,20 @@ struct h2_session::h2_stream final : downstream, std::enable_shared_from_this<h2
   void start_response(const response_start& r) override {
     head_status = r.status;
     head_bodyless = r.bodyless;
+    if (websocket && r.status == 101) {
+      // RFC 8441 §5: the upstream's 101 is a 200 here, the stream stays
+      // open both ways, and the HTTP/1.1 handshake's fields stay behind.
+      head_status = 200;
+      head_bodyless = false;
+      tunnel_fields.clear();
+      for (const http::header& h : r.fields)
+        if (!http::iequals(h.name, "sec-websocket-accept") && !http::iequals(h.name, "upgrade") &&
+            !http::iequals(h.name, "connection"))
+          tunnel_fields.push_back(h);
+      own_fields(tunnel_fields, false, 0);
+      head_pending = true;
+      return;
+    }
     own_fields(r.fields, r.has_length && !r.bodyless, r.length);
     head_pending = true;
   }
@@ -158,6 +175,55 @@ struct h2_session::h2_stream final : downstream, std::enable_shared_from_this<h2
     session.signal();
   }
   void end_after_response() noexcept override { reset_after = true; }
+  byte_pipe* pipe() noexcept override { return websocket ? this : nullptr; }
+
+  // byte_pipe: after the 200 to an extended CONNECT, DATA both ways.
+  std::string_view leftover() noexcept override { return body_in; }
+  void drop_leftover() noexcept override {
+    body_in.clear();
+    peeked = 0;
+    grant();
+  }
+  asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> read_some(
+      asio::mutable_buffer into) override {
+    while (body_in.empty() && !body_end && !gone() && !watch.expired()) {
+      wake.expires_at(steady_clock::time_point::max());
+      co_await wake.async_wait(use_tuple);
+    }
+    if (!body_in.empty()) {
+      const std::size_t n = std::min(into.size(), body_in.size());
+      std::memcpy(into.data(), body_in.data(), n);
+      body_in.erase(0, n);
+      grant();
+      co_return std::tuple{boost::system::error_code{}, n};
+    }
+    const boost::system::error_code ended =
+        body_end && !gone() ? boost::system::error_code(asio::error::eof)
+                            : boost::system::error_code(asio::error::operation_aborted);
+    co_return std::tuple{ended, std::size_t{0}};
+  }
+  asio::awaitable<bool> write(std::vector<asio::const_buffer>& gather) override {
+    std::uint64_t bytes = 0;
+    for (const asio::const_buffer& b : gather)
+      bytes += b.size();
+    send_body(gather, bytes);
+    gather.clear();
+    co_return co_await send(false, {});
+  }
+  void shut() noexcept override {
+    if (!closed) session.codec_.reset(id, NGHTTP2_CANCEL);
+    closed = true;
+    wake.cancel();
+    session.signal();
+  }
+  bool shut_write() noexcept override {
+    if (gone()) return false;
+    out_end = true;  // END_STREAM once what is queued has gone
+    session.codec_.resume(id);
+    session.signal();
+    return true;
+  }
+  bool counts_reads() const noexcept override { return true; }
 
   // Keeps the response head's fields (the codec copies them when it is
   // submitted, which may be later than the views live).
@@ -215,6 +281,11 @@ struct h2_session::h2_stream final : downstream, std::enable_shared_from_this<h2
   std::string cookie_text;  // several cookie fields joined
   std::size_t head_bytes = 0;
   int refused = 0;  // the status to answer instead of serving (431, 400)
+  // An extended CONNECT for WebSocket (RFC 8441), served as an HTTP/1.1
+  // Upgrade GET with this key made up for the upstream's handshake.
+  bool websocket = false;
+  char websocket_key[24];
+  std::vector<http::header> tunnel_fields;  // the 200's fields, before they are owned
 
   std::string body_in;                           // request body not yet released
   owned_fields trailers_in;                      // the request's trailers, if any
@@ -337,7 +408,7 @@ void h2_session::on_request_head(std::int32_t id, bool end) {
   rq.version_major = 2;
   rq.version_minor = 0;
   const std::string_view text = s->fields_text;
-  std::string_view authority, cookie_first;
+  std::string_view authority, cookie_first, protocol, scheme;
   std::size_t cookies = 0;
   for (const h2_stream::field_at& f : s->fields_at) {
     const std::string_view name = text.substr(f.name, f.name_size);
@@ -346,6 +417,8 @@ void h2_session::on_request_head(std::int32_t id, bool end) {
       if (name == ":method") rq.method = value;
       if (name == ":path") rq.target = value;
       if (name == ":authority") authority = value;
+      if (name == ":protocol") protocol = value;
+      if (name == ":scheme") scheme = value;
       continue;
     }
     if (name == "cookie") {
@@ -382,6 +455,32 @@ void h2_session::on_request_head(std::int32_t id, bool end) {
     if (rq.host.empty()) rq.headers.push_back({"host"sv, authority});
     rq.host = authority;
     rq.absolute_form = true;  // :authority names the target's authority (RFC 9113 §8.3.1)
+  }
+  if (rq.method == "CONNECT" && !protocol.empty()) {
+    // RFC 8441: WebSocket on this stream, with :scheme and :path as a GET's.
+    // It goes on as the HTTP/1.1 handshake (RFC 6455 §4.1) an upstream
+    // expects: Upgrade, and a Sec-WebSocket-Key the client here never sends.
+    if (!http::iequals(protocol, "websocket") || scheme.empty()) {
+      s->refused = s->refused ? s->refused : 400;
+    } else {
+      rq.method = "GET"sv;
+      rq.upgrade = "websocket"sv;
+      s->websocket = true;
+      unsigned char nonce[16];
+      for (std::size_t i = 0; i < sizeof nonce; i += 8) {
+        const std::uint64_t r = conn_.worker_.random();
+        std::memcpy(nonce + i, &r, 8);
+      }
+      const std::string key =
+          tls::base64_encode({reinterpret_cast<const char*>(nonce), sizeof nonce});
+      std::memcpy(s->websocket_key, key.data(), sizeof s->websocket_key);
+      std::erase_if(rq.headers, [](const http::header& h) {
+        return http::iequals(h.name, "sec-websocket-key");
+      });
+      rq.headers.push_back({"sec-websocket-key"sv, {s->websocket_key, sizeof s->websocket_key}});
+      // DATA is the tunnel's, not a request body.
+      end = true;
+    }
   }
   // Only origin-form (and OPTIONS *) is served; CONNECT has no :path.
   if (rq.target.empty() || (rq.target.front() != '/' && rq.target != "*"))

@@ -28,6 +28,9 @@ class byte_pipe {
   // a TCP half-close passed on. False when the pipe cannot (TLS), and then
   // the tunnel ends whole.
   virtual bool shut_write() noexcept = 0;
+  // Whether the pipe counts what it reads in the stream's record itself
+  // (an HTTP/2 stream counts DATA as it arrives).
+  virtual bool counts_reads() const noexcept { return false; }
 
  protected:
   ~byte_pipe() = default;

@@ -244,4 +244,46 @@ spec:
     CHECK(!has(r.body, "\"upgrade\""));
     CHECK(!has(r.body, "\"connection\""));
   }
+
+  TEST_CASE("RFC 8441: an HTTP/2 extended CONNECT becomes an HTTP/1.1 upgrade upstream") {
+    ws_upstream up;
+    temp_dir dir;
+    gateway::server_options o;
+    o.threads = 1;
+    o.level = gateway::log_level::error;
+    o.access_log = {dir.path + "/access.log", "%protocol% %method% %path% %status%"};
+    gateway::server gw(load_on_loopback(app_route_yaml(up.port())), o);
+    gw.start();
+    const std::string port = std::to_string(gw.port());
+    // The server announces extended CONNECT; the upstream's handshake gets
+    // the Upgrade fields and a key of the gateway's making; the 101 is a
+    // 200 here, with no Sec-WebSocket-Accept; messages echo both ways, a
+    // large one across many DATA frames and window updates.
+    auto got =
+        script_lines("ws_h2_client.py", "{\"port\": " + port +
+                                            ", \"path\": \"/headers\", \"expect_first\": true, "
+                                            "\"messages\": [\"hello\"], \"sizes\": [300000]}");
+    REQUIRE(got.size() == 1);
+    CAPTURE(got[0]);
+    CHECK(has(got[0], "\"enable_connect_protocol\": 1"));
+    CHECK(has(got[0], "\"status\": 200"));
+    CHECK_FALSE(has(got[0], "sec-websocket-accept"));
+    CHECK(has(got[0], "\\\"upgrade\\\": \\\"websocket\\\""));
+    CHECK(has(got[0], "\\\"sec-websocket-key\\\": \\\""));
+    CHECK(has(got[0], "\\\"sec-websocket-version\\\": \\\"13\\\""));
+    CHECK(has(got[0], "\"hello\", \"300000 bytes\"]"));
+    CHECK(has(got[0], "\"close_answered\": true"));
+    CHECK(has(got[0], "\"ended\": true"));
+    std::string log;
+    CHECK(eventually([&] {
+      std::ifstream in(dir.path + "/access.log");
+      log.assign(std::istreambuf_iterator<char>(in), {});
+      return has(log, "HTTP/2 GET /headers 200");
+    }));
+    CAPTURE(log);
+    // A :protocol the gateway does not carry is refused.
+    got = script_lines("ws_h2_client.py", "{\"port\": " + port + ", \"protocol\": \"mqtt\"}");
+    REQUIRE(got.size() == 1);
+    CHECK(has(got[0], "\"status\": 400"));
+  }
 }
