@@ -43,9 +43,10 @@ names = {"small": "GET, 13-byte body", "16k": "GET, 16 KiB body", "post": "POST,
          "h2": "HTTPS h2 GET, 13-byte body, many streams per connection (h2load)",
          "h2-h2c": "HTTPS h2 GET, 13-byte body, h2c to the upstream (h2load)",
          "h2c-up": "GET, 13-byte body, HTTP/2 (h2c) to the upstream",
-         "grpc": "gRPC unary call, 13-byte messages, h2c both ways (h2load)"}
+         "grpc": "gRPC unary call, 13-byte messages, h2c both ways (h2load)",
+         "ws": "WebSocket echo, small messages through an upgraded connection"}
 for scenario in ("small", "16k", "post", "lb4", "https", "https-new", "h2", "h2-h2c", "h2c-up",
-                 "grpc"):
+                 "grpc", "ws"):
     if not any(s == scenario for s, _ in rows):
         continue
     print(f"## {names[scenario]}\n")
@@ -77,6 +78,14 @@ for scenario in ("small", "16k", "post", "lb4", "https", "https-new", "h2", "h2-
               "message from a file with `grpc-status: 0` as a trailer. nginx: `listen ... http2` "
               "and `grpc_pass`; HAProxy: `bind ... proto h2`, `server ... proto h2`; gatewayd: a "
               "GRPCRoute (its backend speaks h2c). A request is one call; CPU per 1,000 calls.\n")
+    if scenario == "ws":
+        size = os.environ.get("WS_SIZE", "64")
+        print(f"`bench/ws_bench client` ({connections} connections, 1 thread, CPU 1) opens a "
+              f"WebSocket (HTTP/1.1 Upgrade) through the proxy to `bench/ws_bench server` (CPU 1), "
+              f"then on each connection sends a {size}-byte masked text message and waits for its "
+              "echo, again and again. nginx: `proxy_pass` with `Upgrade`/`Connection` set; "
+              "HAProxy: `mode http` (it tunnels after the 101); gatewayd: the HTTPRoute of the "
+              "first rows. A request is one message's round trip; CPU per 1,000 messages.\n")
     if scenario in ("https", "https-new"):
         print("Each proxy terminates TLS with the same ECDSA P-256 certificate, TLS 1.3 only, "
               "`TLS_AES_128_GCM_SHA256`, X25519; the upstream is plain HTTP as above."
