@@ -186,6 +186,13 @@ struct route_rule {
   std::optional<retry_policy> retry;
   // Body limit for this rule (413 beyond it) instead of the listener's; 0 is unlimited.
   std::optional<std::uint64_t> max_request_body;
+  // HTTP/1.1 Upgrade protocols the rule forwards (lower case, as the Upgrade
+  // field names them; an HTTP/2 extended CONNECT counts as its :protocol). A
+  // request asking for another is refused (403), but for h2c, which clients
+  // offer in passing and which is served without it.
+  std::vector<std::string> upgrades = {"websocket"};
+  // The longest an upgraded connection (a WebSocket tunnel) stays open; 0: no limit.
+  std::chrono::milliseconds max_stream_duration{0};
   // The rule's filter chain, run after the listener's (policies and
   // ExtensionRef filters when loaded from YAML).
   std::vector<filter_ref> filters;

@@ -255,7 +255,9 @@ void write_rule(json_writer& w, const route_rule& rule) {
   }
   w.end_array()
       .field("request_timeout_ms", ms(rule.request_timeout))
-      .field("backend_request_timeout_ms", ms(rule.backend_request_timeout));
+      .field("backend_request_timeout_ms", ms(rule.backend_request_timeout))
+      .field("max_stream_duration_ms", ms(rule.max_stream_duration));
+  write_strings(w, "upgrades", rule.upgrades);
   write_modifier(w, "request_headers", rule.request_headers);
   write_modifier(w, "response_headers", rule.response_headers);
   w.key("redirect");

@@ -318,6 +318,8 @@ void loader::apply_backend_policy(const route_doc& r, const manifests::rule_doc&
   }
   if (u.request_timeout && rule.request_timeout.count() == 0)
     rule.request_timeout = *u.request_timeout;
+  if (u.upgrades) rule.upgrades = *u.upgrades;
+  if (u.max_stream_duration) rule.max_stream_duration = *u.max_stream_duration;
   if (!u.cluster) return;
   std::size_t k = 0;
   for (const object_ref& b : rd.backends) {

@@ -39,6 +39,8 @@ struct upstream_settings {
   std::uint32_t max_requests_per_connection = 0;
   std::optional<retry_policy> retry;                         // for the rule, unless it has its own
   std::optional<std::chrono::milliseconds> request_timeout;  // for the rule, unless it has one
+  std::optional<std::vector<std::string>> upgrades;          // httpUpgrade, for the rule
+  std::optional<std::chrono::milliseconds> max_stream_duration;  // for the rule
   // Writes the cluster-level settings into `c`.
   void apply(cluster_config& c) const;
 };

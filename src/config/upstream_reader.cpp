@@ -389,7 +389,9 @@ std::optional<upstream_settings> read_upstream_settings(document_reader& doc,
     }
     if (YAML::Node http = t["http"]; http.IsDefined() && doc.is_map(http, "spec.timeout.http")) {
       doc.check_keys(http, "spec.timeout.http",
-                     {"requestTimeout", "connectionIdleTimeout", "maxConnectionDuration"});
+                     {"requestTimeout", "connectionIdleTimeout", "maxConnectionDuration",
+                      "maxStreamDuration"});
+      out.max_stream_duration = doc.duration_at(http, "maxStreamDuration", "spec.timeout.http");
       if (http["maxConnectionDuration"].IsDefined())
         doc.fail(http["maxConnectionDuration"], "spec.timeout.http.maxConnectionDuration",
                  "not supported yet");
@@ -397,6 +399,25 @@ std::optional<upstream_settings> read_upstream_settings(document_reader& doc,
         out.cluster = true;
       out.request_timeout = doc.duration_at(http, "requestTimeout", "spec.timeout.http");
     }
+    any = true;
+  }
+  // httpUpgrade: [{type: websocket}, {type: spdy/3.1}]: what the rule's
+  // requests may upgrade to (replacing the default, WebSocket).
+  if (YAML::Node u = spec["httpUpgrade"]; u.IsDefined() && doc.is_seq(u, "spec.httpUpgrade")) {
+    std::vector<std::string> types;
+    for (std::size_t i = 0; i < u.size(); ++i) {
+      const std::string p = index_path("spec.httpUpgrade", i);
+      if (!doc.is_map(u[i], p)) continue;
+      doc.check_keys(u[i], p, {"type"});
+      std::string type = doc.string_at(u[i], "type", p, true).value_or("");
+      for (char& c : type)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (type.empty() || type.find_first_of(" ,\t\r\n") != std::string::npos)
+        doc.fail(u[i]["type"], join_path(p, "type"), "an upgrade type is one protocol token");
+      else
+        types.push_back(std::move(type));
+    }
+    out.upgrades = std::move(types);
     any = true;
   }
   if (!any) return std::nullopt;

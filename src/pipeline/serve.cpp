@@ -278,13 +278,7 @@ bool stream::begin_request() {
   assign_request_id();
   route_request(normalized_ == normalize_result::ok ? chosen : nullptr);
   begin_grpc();
-  // WebSocket (RFC 6455): a GET asking HTTP/1.1 to upgrade, or an HTTP/2
-  // extended CONNECT for it (RFC 8441, read as such a GET by the session);
-  // any other Upgrade is not taken (the request goes on without it).
-  websocket_ = !request_.upgrade.empty() &&
-               (request_.version_major == 2 ||
-                (request_.version_major == 1 && request_.version_minor == 1)) &&
-               request_.method == "GET" && http1::lists_token(request_.upgrade, "websocket");
+  choose_upgrade();
   if (normalized_ == normalize_result::redirect) {
     made_fields_.clear();
     made_fields_.add("location"sv, request_.target);
@@ -318,6 +312,37 @@ void stream::own_upstream_request() {
   upstream_owned_.append_to(u.fields);
 }
 
+void stream::choose_upgrade() noexcept {
+  upgrading_ = upgrade_refused_ = false;
+  // An Upgrade is HTTP/1.1's (an HTTP/2 extended CONNECT is read as one by
+  // the session); HTTP/1.0 has none.
+  if (request_.upgrade.empty() || !rule_ ||
+      (request_.version_major == 1 && request_.version_minor == 0))
+    return;
+  for (const std::string& allowed : rule_->upgrades)
+    // RFC 6455: WebSocket's handshake is a GET.
+    if (http1::lists_token(request_.upgrade, allowed) &&
+        (allowed != "websocket" || request_.method == "GET")) {
+      upgrading_ = true;
+      return;
+    }
+  bool only_h2c = true;
+  std::string_view rest = request_.upgrade;
+  while (!rest.empty()) {
+    const std::size_t comma = rest.find(',');
+    std::string_view offered = rest.substr(0, comma);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    while (!offered.empty() && (offered.front() == ' ' || offered.front() == '\t'))
+      offered.remove_prefix(1);
+    while (!offered.empty() && (offered.back() == ' ' || offered.back() == '\t'))
+      offered.remove_suffix(1);
+    if (!offered.empty() && !http::iequals(offered, "h2c")) only_h2c = false;
+  }
+  // h2c (RFC 7540 §3.2) is offered in passing, and HTTP/2 is spoken here by
+  // prior knowledge: served as HTTP/1.1, as a server may.
+  upgrade_refused_ = !only_h2c;
+}
+
 void stream::check_rule(answer& a) {
   if (rule_->redirect) {
     a.status = rule_->redirect->status_code;
@@ -330,6 +355,9 @@ void stream::check_rule(answer& a) {
     a.status = 413;
     a.body = "request body too large\n";
     a.close = true;
+  } else if (upgrade_refused_) {
+    a.status = 403;
+    a.body = "this route does not take the Upgrade the request asks for\n";
   } else if (!resolved_ || resolved_->backends.empty()) {
     a.status = 500;
     a.body = "route has no valid backend\n";

@@ -46,12 +46,27 @@ asio::awaitable<void> stream::tunnel(h1_link& up) {
   record_.status = request_.version_major == 2 ? 200 : 101;
   byte_pipe* client = down_.pipe();
   if (!client || !co_await down_.send(false)) co_return;
-  co_await carry_bytes(*client, up.begin_tunnel(response_));
+  co_await carry_bytes(*client, up.begin_tunnel(response_), rule_->max_stream_duration);
 }
 
-asio::awaitable<void> stream::carry_bytes(byte_pipe& client, byte_pipe& upstream) {
+asio::awaitable<void> stream::carry_bytes(byte_pipe& client, byte_pipe& upstream,
+                                          std::chrono::milliseconds max_duration) {
   const std::chrono::milliseconds idle = listener_->config.limits.stream_idle_timeout;
   watch_.arm(transport::deadline_phase::stream, idle);
+  // A tunnel's whole life is bounded apart from its idle time: the limit
+  // ends both sides, as the idle timeout does.
+  // A completion already queued when the tunnel ends finds `open` false.
+  asio::steady_timer limit(executor_);
+  std::shared_ptr<bool> open;
+  if (max_duration.count() > 0) {
+    open = std::make_shared<bool>(true);
+    limit.expires_after(max_duration);
+    limit.async_wait([&client, &upstream, open](boost::system::error_code ec) {
+      if (ec || !*open) return;
+      client.shut();
+      upstream.shut();
+    });
+  }
   auto buffers = std::make_unique<char[]>(2 * tunnel_buffer);
   // Upstream to client in a coroutine of its own, client to upstream here.
   // A side that ended cleanly is passed on as a half-close (the other
@@ -77,6 +92,10 @@ asio::awaitable<void> stream::carry_bytes(byte_pipe& client, byte_pipe& upstream
   }
   while (!down_done)
     co_await ended.async_wait(use_tuple);
+  if (open) {
+    *open = false;
+    limit.cancel();
+  }
   // Both directions ended cleanly: the connections close with the stream.
   watch_.disarm();
 }

@@ -36,7 +36,7 @@ void stream::build_upstream_head(std::string_view path, std::string_view matched
   in.tls = down_.tls;
   in.client_ip = down_.client_ip;
   if (request_id_generated_) in.generated_request_id = request_id();
-  if (websocket_) in.upgrade = request_.upgrade;
+  if (upgrading_) in.upgrade = request_.upgrade;
   write_upstream_head(head_out_, upstream_request_, in);
 }
 
@@ -57,7 +57,7 @@ upstream_link::request stream::link_request(bool has_body, bool te_trailers) con
         break;
       }
   r.idle = listener_->config.limits.stream_idle_timeout;
-  r.upgrade = websocket_;
+  r.upgrade = upgrading_;
   return r;
 }
 

@@ -122,6 +122,9 @@ class stream {
   void own_upstream_request();
   // Answers the rule gives without an upstream: redirect, 413, no backend.
   void check_rule(answer& a);
+  // Whether the request's Upgrade goes on (one of its protocols is the
+  // rule's) or is refused (upgrading_, upgrade_refused_).
+  void choose_upgrade() noexcept;
   // Picks the backend (and starts mirrors); an answer when it cannot be used.
   std::size_t choose_cluster(answer& a);
   // Takes one of the cluster's retry slots (max_retries, budget); false: none.
@@ -238,7 +241,9 @@ class stream {
   // Bytes both ways between `client` and `upstream` until both directions
   // ended (a FIN passed on as a half-close where the other side can take
   // one) or one failed, or the stream idle timeout passed with nothing moving.
-  asio::awaitable<void> carry_bytes(byte_pipe& client, byte_pipe& upstream);
+  // `max_duration` (not 0) ends the tunnel that long after it began.
+  asio::awaitable<void> carry_bytes(byte_pipe& client, byte_pipe& upstream,
+                                    std::chrono::milliseconds max_duration = {});
   // Writes the access log line of the request that just ended.
   void log_access(std::uint64_t micros) noexcept;
   // Whether the connection was closed or is being closed by force.
@@ -313,11 +318,12 @@ class stream {
 
   // Facts about the current request that outlive its head's views.
   bool is_head_request_ = false;
-  bool grpc_ = false;       // a gRPC request: the gateway's own answers are gRPC ones
-  bool websocket_ = false;  // an HTTP/1.1 Upgrade to WebSocket, forwarded as such
-  int grpc_code_ = -1;      // the gRPC status of the gateway's answer when its HTTP status
-                            // does not say it (a timeout, no backend); -1: from the status
-  std::string grpc_text_;   // the grpc-message of such an answer
+  bool grpc_ = false;             // a gRPC request: the gateway's own answers are gRPC ones
+  bool upgrading_ = false;        // the request's Upgrade is forwarded (the rule takes it)
+  bool upgrade_refused_ = false;  // it asked for an Upgrade the rule does not take (403)
+  int grpc_code_ = -1;            // the gRPC status of the gateway's answer when its HTTP status
+                                  // does not say it (a timeout, no backend); -1: from the status
+  std::string grpc_text_;         // the grpc-message of such an answer
   // gRPC-Web (binary): the upstream gets gRPC, the client gets gRPC-Web back
   // with the trailers as the body's last frame.
   bool grpc_web_ = false;

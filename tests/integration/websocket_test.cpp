@@ -230,6 +230,64 @@ spec:
     CHECK(c.read_response().status == 200);
   }
 
+  TEST_CASE("an Upgrade the route does not name is refused, one a policy names goes on") {
+    test_upstream plain(echo);
+    const std::string spdy =
+        "GET /exec HTTP/1.1\r\nhost: x\r\nconnection: Upgrade\r\nupgrade: SPDY/3.1\r\n\r\n";
+    {
+      running_gateway gw(load_on_loopback(app_route_yaml(plain.port())));
+      const client_response r = request(gw.port(), spdy);
+      CHECK(r.status == 403);
+      CHECK(plain.requests() == 0);
+    }
+    running_gateway gw(load_on_loopback(app_route_yaml(plain.port()) + R"(---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: BackendTrafficPolicy
+metadata: {name: upgrades}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: app}]
+  httpUpgrade: [{type: spdy/3.1}]
+)"));
+    client_response r = request(gw.port(), spdy);
+    CHECK(r.status == 200);
+    CHECK(plain.last().header("upgrade") == "SPDY/3.1");
+    // The list replaces the default: WebSocket is not named any more.
+    r = request(gw.port(), handshake("/ws"));
+    CHECK(r.status == 403);
+  }
+
+  TEST_CASE("maxStreamDuration ends a tunnel that is busy all along") {
+    ws_upstream up;
+    running_gateway gw(load_on_loopback(app_route_yaml(up.port()) + R"(---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: BackendTrafficPolicy
+metadata: {name: short}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: app}]
+  timeout: {http: {maxStreamDuration: 1s}}
+)"));
+    test_client c(gw.port());
+    REQUIRE(c.send(handshake("/busy")));
+    REQUIRE(c.read_until("\r\n\r\n").starts_with("HTTP/1.1 101"));
+    // A message every 50 ms keeps the idle timeout (60 s) far away; only the
+    // duration limit can end the tunnel, and it does while they still flow.
+    int echoed = 0;
+    bool closed = false;
+    for (int i = 0; i < 400 && !closed; ++i) {
+      if (!c.send(client_frame("tick"))) {
+        closed = true;
+        break;
+      }
+      if (has(c.read_until("tick", std::chrono::seconds(2)), "tick"))
+        ++echoed;
+      else
+        closed = c.closed_by_peer(std::chrono::seconds(2));
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    CHECK(echoed > 0);
+    CHECK(closed);
+  }
+
   TEST_CASE("a WebSocket handshake to an HTTP/2 upstream goes on as a plain GET") {
     python_server h2("h2_upstream.py", {"echo"});  // answers with the request it got
     std::string yaml = app_route_yaml(h2.port());
