@@ -9,8 +9,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <fstream>
-#include <iterator>
 #include <mutex>
 #include <thread>
 
@@ -184,11 +182,6 @@ std::string service_at(const std::string& name, std::uint16_t port,
          "]}]\nports: [{name: tcp, port: " + std::to_string(port) + "}]\n";
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
 std::string pattern(std::size_t n) {
   std::string s(n, '\0');
   for (std::size_t i = 0; i < n; ++i)
@@ -234,12 +227,9 @@ TEST_SUITE("connection_route") {
     // One line for the connection when it ended, with what went through it.
     const std::string line = "TCP default/echo " + std::to_string(5 + big.size()) + " " +
                              std::to_string(5 + big.size() + 5) + " ";
-    std::string log;
-    CHECK(eventually([&] {
-      log = read_file(dir.path + "/access.log");
-      return log.find(line) != std::string::npos;
-    }));
+    const std::string log = file_once_it_has(dir.path + "/access.log", line);
     CAPTURE(log);
+    CHECK(log.find(line) != std::string::npos);
   }
 
   TEST_CASE("weighted TCPRoute backends share connections and a dead endpoint is passed over") {

@@ -85,13 +85,9 @@ TEST_SUITE("websocket") {
     CHECK(has(got[0], "\\\"sec-websocket-key\\\""));
     CHECK(has(got[0], "\\\"x-forwarded-for\\\": \\\"127.0.0.1\\\""));
     // A tunnel is logged when it closes, with what went through it.
-    std::string log;
-    CHECK(eventually([&] {
-      std::ifstream in(dir.path + "/access.log");
-      log.assign(std::istreambuf_iterator<char>(in), {});
-      return has(log, "/headers 101 ");
-    }));
+    const std::string log = file_once_it_has(dir.path + "/access.log", "/headers 101 ");
     CAPTURE(log);
+    REQUIRE(has(log, "/headers 101 "));
     std::uint64_t in = 0, out = 0;
     {
       std::istringstream line(log.substr(log.find("/headers 101 ") + 13));
@@ -332,13 +328,9 @@ spec:
     CHECK(has(got[0], "\"hello\", \"300000 bytes\"]"));
     CHECK(has(got[0], "\"close_answered\": true"));
     CHECK(has(got[0], "\"ended\": true"));
-    std::string log;
-    CHECK(eventually([&] {
-      std::ifstream in(dir.path + "/access.log");
-      log.assign(std::istreambuf_iterator<char>(in), {});
-      return has(log, "HTTP/2 GET /headers 200");
-    }));
+    const std::string log = file_once_it_has(dir.path + "/access.log", "HTTP/2 GET /headers 200");
     CAPTURE(log);
+    CHECK(has(log, "HTTP/2 GET /headers 200"));
     // A :protocol the gateway does not carry is refused.
     got = script_lines("ws_h2_client.py", "{\"port\": " + port + ", \"protocol\": \"mqtt\"}");
     REQUIRE(got.size() == 1);

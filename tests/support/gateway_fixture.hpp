@@ -3,6 +3,8 @@
 #include <gateway/gateway.hpp>
 
 #include <chrono>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -151,6 +153,18 @@ bool eventually(F done, std::chrono::milliseconds limit = std::chrono::seconds(5
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return done();
+}
+
+// What the file at `path` holds once it has `text` (polled as eventually()
+// does: an access log is written in batches), or when the wait ends.
+inline std::string file_once_it_has(const std::string& path, const std::string& text) {
+  std::string content;
+  eventually([&] {
+    std::ifstream in(path);
+    content.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    return content.find(text) != std::string::npos;
+  });
+  return content;
 }
 
 }  // namespace gwtest
