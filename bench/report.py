@@ -44,9 +44,10 @@ names = {"small": "GET, 13-byte body", "16k": "GET, 16 KiB body", "post": "POST,
          "h2-h2c": "HTTPS h2 GET, 13-byte body, h2c to the upstream (h2load)",
          "h2c-up": "GET, 13-byte body, HTTP/2 (h2c) to the upstream",
          "grpc": "gRPC unary call, 13-byte messages, h2c both ways (h2load)",
-         "ws": "WebSocket echo, small messages through an upgraded connection"}
+         "ws": "WebSocket echo, small messages through an upgraded connection",
+         "tcp": "TCP proxy, the same WebSocket echo as bytes"}
 for scenario in ("small", "16k", "post", "lb4", "https", "https-new", "h2", "h2-h2c", "h2c-up",
-                 "grpc", "ws"):
+                 "grpc", "ws", "tcp"):
     if not any(s == scenario for s, _ in rows):
         continue
     print(f"## {names[scenario]}\n")
@@ -86,6 +87,11 @@ for scenario in ("small", "16k", "post", "lb4", "https", "https-new", "h2", "h2-
               "echo, again and again. nginx: `proxy_pass` with `Upgrade`/`Connection` set; "
               "HAProxy: `mode http` (it tunnels after the 101); gatewayd: the HTTPRoute of the "
               "first rows. A request is one message's round trip; CPU per 1,000 messages.\n")
+    if scenario == "tcp":
+        print("The WebSocket row's client and echo server, through TCP proxies that see only "
+              "bytes: nginx `stream` with `proxy_pass`, HAProxy `mode tcp`, gatewayd a TCP "
+              "listener with a TCPRoute. One connection each way per client connection, held "
+              "for the run; CPU per 1,000 messages.\n")
     if scenario in ("https", "https-new"):
         print("Each proxy terminates TLS with the same ECDSA P-256 certificate, TLS 1.3 only, "
               "`TLS_AES_128_GCM_SHA256`, X25519; the upstream is plain HTTP as above."
