@@ -169,14 +169,6 @@ header_map* headers_of(gw_stream* s, gw_headers_kind kind) noexcept {
   return nullptr;
 }
 
-std::string_view text(const char* p, std::size_t n) noexcept {
-  return p ? std::string_view(p, n) : std::string_view();
-}
-
-bool bad_text(const char* p, std::size_t n) noexcept {
-  return !p && n != 0;
-}
-
 // Runs an accessor that may allocate (copies of header text).
 template <class Body>
 gw_status allocating(Body&& body) noexcept {

@@ -14,7 +14,9 @@ namespace {
 
 thread_local int callback_depth = 0;
 thread_local std::string thread_error;    // failures without a handle
-thread_local std::string returned_error;  // what gw_errmsg last handed out
+thread_local std::string returned_error;  // what an errmsg function last handed out
+
+}  // namespace
 
 gw_status status_of(const std::error_code& ec) noexcept {
   if (ec.category() != gateway_category()) return GW_ERROR;
@@ -31,11 +33,11 @@ gw_status status_of(const std::error_code& ec) noexcept {
   return GW_ERROR;
 }
 
-gw_status fail(const gw_gateway* gw, gw_status status, std::string_view message) noexcept {
+gw_status fail_on(const error_slot* slot, gw_status status, std::string_view message) noexcept {
   try {
-    if (gw) {
-      std::lock_guard lock(gw->error_mutex);
-      const_cast<gw_gateway*>(gw)->error.assign(message);
+    if (slot) {
+      std::lock_guard lock(slot->mutex);
+      const_cast<error_slot*>(slot)->text.assign(message);
     } else {
       thread_error.assign(message);
     }
@@ -45,29 +47,30 @@ gw_status fail(const gw_gateway* gw, gw_status status, std::string_view message)
   return status;
 }
 
-// Runs `body` and maps whatever it throws to a status and message on `gw`.
-template <class Body>
-gw_status guarded(const gw_gateway* gw, Body&& body) noexcept {
+const char* errmsg_of(const error_slot* slot) noexcept {
   try {
-    return body();
-  } catch (const gateway::error& e) {
-    return fail(gw, status_of(e.code()), e.what());
-  } catch (const std::bad_alloc&) {
-    return fail(gw, GW_NO_MEMORY, "out of memory");
-  } catch (const std::exception& e) {
-    return fail(gw, GW_ERROR, e.what());
+    if (!slot) {
+      returned_error = thread_error;
+    } else {
+      std::lock_guard lock(slot->mutex);
+      returned_error = slot->text;
+    }
+    return returned_error.c_str();
   } catch (...) {
-    return fail(gw, GW_ERROR, "unknown failure");
+    return "out of memory";
   }
 }
 
-std::string_view text(const char* p, std::size_t n) noexcept {
-  return p ? std::string_view(p, n) : std::string_view();
+namespace {
+
+gw_status fail(const gw_gateway* gw, gw_status status, std::string_view message) noexcept {
+  return fail_on(gw ? &gw->errors : nullptr, status, message);
 }
 
-// NULL with a length is a caller's mistake, not the empty string.
-bool bad_text(const char* p, std::size_t n) noexcept {
-  return !p && n != 0;
+// Runs `body` and maps whatever it throws to a status and message on `gw`.
+template <class Body>
+gw_status guarded(const gw_gateway* gw, Body&& body) noexcept {
+  return guarded_on(gw ? &gw->errors : nullptr, std::forward<Body>(body));
 }
 
 // The checks every control call starts with; GW_OK to go on.
@@ -192,17 +195,7 @@ const char* gw_strerror(gw_status status) {
 }
 
 const char* gw_errmsg(const gw_gateway* gw) {
-  try {
-    if (!gw) {
-      returned_error = thread_error;
-    } else {
-      std::lock_guard lock(gw->error_mutex);
-      returned_error = gw->error;
-    }
-    return returned_error.c_str();
-  } catch (...) {
-    return "out of memory";
-  }
+  return gateway::capi::errmsg_of(gw ? &gw->errors : nullptr);
 }
 
 gw_status gw_gateway_new(gw_gateway** out) {

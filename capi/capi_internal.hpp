@@ -73,6 +73,46 @@ bool read_sized(const T& in, T& out, const char* what, std::string& why) {
   return true;
 }
 
+// A handle's last failure, for its gw_*_errmsg. Failures without a handle
+// go to the calling thread's slot.
+struct error_slot {
+  mutable std::mutex mutex;
+  std::string text;
+};
+
+// Records `message` in `slot` (null: the thread's) and returns `status`.
+gw_status fail_on(const error_slot* slot, gw_status status, std::string_view message) noexcept;
+// The status a gateway::error's code stands for.
+gw_status status_of(const std::error_code& ec) noexcept;
+// What `slot` (null: the thread's) holds, valid until the thread's next call
+// of an errmsg function.
+const char* errmsg_of(const error_slot* slot) noexcept;
+
+// Runs `body` and turns whatever it throws into a status and a message in `slot`.
+template <class Body>
+gw_status guarded_on(const error_slot* slot, Body&& body) noexcept {
+  try {
+    return body();
+  } catch (const gateway::error& e) {
+    return fail_on(slot, status_of(e.code()), e.what());
+  } catch (const std::bad_alloc&) {
+    return fail_on(slot, GW_NO_MEMORY, "out of memory");
+  } catch (const std::exception& e) {
+    return fail_on(slot, GW_ERROR, e.what());
+  } catch (...) {
+    return fail_on(slot, GW_ERROR, "unknown failure");
+  }
+}
+
+// A caller's text: NULL with length 0 is the empty string.
+inline std::string_view text(const char* p, std::size_t n) noexcept {
+  return p ? std::string_view(p, n) : std::string_view();
+}
+// NULL with a length is a caller's mistake, not the empty string.
+inline bool bad_text(const char* p, std::size_t n) noexcept {
+  return !p && n != 0;
+}
+
 // Makes a C filter type's factory builder for `registry`.
 filter_factory_builder c_filter_builder(std::string name, const gw_filter_callbacks& callbacks,
                                         void* user_data, std::shared_ptr<liveness> alive);
@@ -92,6 +132,5 @@ struct gw_gateway {
   std::unique_ptr<gateway::server> server;  // from the last load
   std::shared_ptr<gateway::capi::liveness> alive = std::make_shared<gateway::capi::liveness>();
 
-  mutable std::mutex error_mutex;
-  std::string error;  // the last failure's message
+  gateway::capi::error_slot errors;  // the last failure's message
 };

@@ -337,6 +337,89 @@ GW_API gw_status gw_stream_resume(gw_pause* pause);
  * (504). NULL does nothing. */
 GW_API void gw_pause_free(gw_pause* pause);
 
+/* ---- The WAF on its own --------------------------------------------------
+ * A libmodsecurity rule set (the OWASP CRS, rule files, directives) a host
+ * checks its own requests against, without a gateway. A gw_waf may be
+ * checked from several threads at once; gw_waf_load swaps the rules for
+ * later checks while those under way finish on the old ones. */
+
+typedef struct gw_waf gw_waf;
+typedef struct gw_waf_verdict gw_waf_verdict;
+
+/* What the engine does with its rules' disruptive actions. */
+typedef enum gw_waf_mode {
+  GW_WAF_ON = 0,             /* deny, redirect or drop as the rules say */
+  GW_WAF_DETECTION_ONLY = 1, /* evaluate and report matches, never decide */
+  GW_WAF_OFF = 2             /* not evaluated */
+} gw_waf_mode;
+
+/* What the rules decided about a request. */
+typedef enum gw_waf_action {
+  GW_WAF_PASS = 0,
+  GW_WAF_DENY = 1,
+  GW_WAF_REDIRECT = 2,
+  GW_WAF_DROP = 3
+} gw_waf_action;
+
+/* The rules to load; every pointer is borrowed for the call. */
+typedef struct gw_waf_rules {
+  size_t struct_size;             /* sizeof(gw_waf_rules) */
+  int crs;                        /* nonzero: Debian's OWASP Core Rule Set first */
+  int paranoia_level;             /* CRS paranoia level 1..4; 0 means 1 */
+  int inbound_anomaly_threshold;  /* CRS request score that blocks; 0 means 5 */
+  int outbound_anomaly_threshold; /* CRS response score that blocks; 0 means 4 */
+  const char* const* files;       /* rule files (C strings, Include works inside), after the CRS */
+  size_t file_count;
+  const char* directives; /* inline directives (SecRule ...), last */
+  size_t directives_length;
+} gw_waf_rules;
+
+/* One rule that matched; the text is borrowed from the verdict. */
+typedef struct gw_waf_match {
+  size_t struct_size; /* sizeof(gw_waf_match) */
+  int rule_id;
+  int phase;           /* 1 request headers .. 5 logging */
+  int severity;        /* 0 emergency .. 7 debug; -1 when the rule sets none */
+  int paranoia_level;  /* from the CRS tag; 0 when untagged */
+  int disruptive;      /* nonzero: the rule's action would interfere */
+  const char* message; /* the rule's msg */
+  size_t message_length;
+  const char* data; /* what matched (the rule's logdata) */
+  size_t data_length;
+} gw_waf_match;
+
+/* A handle with no rules yet (every check passes until gw_waf_load). */
+GW_API gw_status gw_waf_new(gw_waf** out);
+/* Frees the handle; checks under way must have returned. NULL does nothing. */
+GW_API void gw_waf_free(gw_waf* waf);
+/* Why the last call on `waf` failed (NULL: a failure without a handle). */
+GW_API const char* gw_waf_errmsg(const gw_waf* waf);
+/* Compiles `rules` (equal rule sets are compiled once per process); on a
+ * rule that does not parse, GW_INVALID_CONFIG with libmodsecurity's file and
+ * line, and the rules loaded before stay. */
+GW_API gw_status gw_waf_load(gw_waf* waf, const gw_waf_rules* rules);
+/* Rules in the loaded set, over all phases. */
+GW_API gw_status gw_waf_rule_count(const gw_waf* waf, size_t* count);
+/* Runs `request` (method, url with its path and query, headers, body,
+ * client_ip; listener is not used) through the request phases in `mode`.
+ * As a client would send it: the host of an absolute url becomes Host, and
+ * a body (or a POST, PUT, PATCH) without Content-Length or Transfer-Encoding
+ * gets a Content-Length. The verdict is the caller's: gw_waf_verdict_free. */
+GW_API gw_status gw_waf_check(gw_waf* waf, const gw_request* request, gw_waf_mode mode,
+                              gw_waf_verdict** verdict);
+GW_API void gw_waf_verdict_free(gw_waf_verdict* verdict);
+/* The decision; GW_WAF_PASS for NULL. */
+GW_API gw_waf_action gw_waf_verdict_action(const gw_waf_verdict* verdict);
+/* For deny and redirect: the status the rules ask for; else 0. */
+GW_API int gw_waf_verdict_status(const gw_waf_verdict* verdict);
+/* For redirect: the URL (borrowed from the verdict); else "". */
+GW_API const char* gw_waf_verdict_url(const gw_waf_verdict* verdict);
+/* How many rules matched (a passed request may have some below the threshold). */
+GW_API size_t gw_waf_verdict_match_count(const gw_waf_verdict* verdict);
+/* The match at `index` into *out (set out->struct_size first). */
+GW_API gw_status gw_waf_verdict_match(const gw_waf_verdict* verdict, size_t index,
+                                      gw_waf_match* out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -978,7 +979,150 @@ static void test_serving(void) {
   pthread_mutex_destroy(&host.mutex);
 }
 
+/* The WAF handle on its own: inline rules, the CRS, modes, bad input and
+ * the sized structs in both directions. */
+static gw_request waf_request(const char* method, const char* url) {
+  gw_request r;
+  memset(&r, 0, sizeof r);
+  r.struct_size = sizeof r;
+  r.method = method;
+  r.method_length = strlen(method);
+  r.url = url;
+  r.url_length = strlen(url);
+  return r;
+}
+
+static void test_waf(void) {
+  gw_waf* waf = NULL;
+  gw_waf_verdict* v = NULL;
+  gw_waf_rules rules;
+  gw_request r;
+  gw_waf_match m;
+  size_t count = 0;
+  static const char directives[] =
+      "SecRuleEngine On\n"
+      "SecRule ARGS \"@contains attack\" \"id:1001,phase:2,deny,status:403,msg:'attack seen'\"\n"
+      "SecRule REQUEST_HEADERS:x-probe \"@streq yes\" \"id:1002,phase:1,pass,log,msg:'probe'\"\n";
+  static const char* missing_file[] = {"/nonexistent/rules.conf"};
+
+  CHECK_STATUS(gw_waf_new(NULL), GW_INVALID_ARGUMENT);
+  CHECK_STATUS(gw_waf_new(&waf), GW_OK);
+  /* Nothing loaded yet: every check passes. */
+  r = waf_request("GET", "/?q=attack");
+  CHECK_STATUS(gw_waf_check(waf, &r, GW_WAF_ON, &v), GW_OK);
+  CHECK(gw_waf_verdict_action(v) == GW_WAF_PASS && gw_waf_verdict_match_count(v) == 0);
+  gw_waf_verdict_free(v);
+
+  memset(&rules, 0, sizeof rules);
+  CHECK_STATUS(gw_waf_load(waf, &rules), GW_INVALID_ARGUMENT); /* struct_size unset */
+  CHECK(contains(gw_waf_errmsg(waf), "struct_size"));
+  rules.struct_size = sizeof rules;
+  CHECK_STATUS(gw_waf_load(waf, &rules), GW_INVALID_ARGUMENT); /* no rules at all */
+  CHECK(contains(gw_waf_errmsg(waf), "no rules"));
+  rules.directives = "SecNoSuchDirective On";
+  rules.directives_length = strlen(rules.directives);
+  CHECK_STATUS(gw_waf_load(waf, &rules), GW_INVALID_CONFIG);
+  CHECK(strlen(gw_waf_errmsg(waf)) > 0);
+  rules.directives = NULL;
+  rules.directives_length = 0;
+  rules.files = missing_file;
+  rules.file_count = 1;
+  CHECK_STATUS(gw_waf_load(waf, &rules), GW_INVALID_CONFIG);
+  CHECK(contains(gw_waf_errmsg(waf), "/nonexistent/rules.conf"));
+  rules.files = NULL;
+  rules.file_count = 0;
+  rules.paranoia_level = 7;
+  rules.crs = 1;
+  CHECK_STATUS(gw_waf_load(waf, &rules), GW_INVALID_ARGUMENT);
+  CHECK(contains(gw_waf_errmsg(waf), "paranoia_level 7"));
+
+  rules.crs = 0;
+  rules.paranoia_level = 0;
+  rules.directives = directives;
+  rules.directives_length = sizeof directives - 1;
+  CHECK_STATUS(gw_waf_load(waf, &rules), GW_OK);
+  CHECK_STATUS(gw_waf_rule_count(waf, &count), GW_OK);
+  CHECK(count >= 2); /* and the engine's own body-processing rules */
+
+  r = waf_request("GET", "http://shop.test/search?q=an+attack+here");
+  CHECK_STATUS(gw_waf_check(waf, &r, GW_WAF_ON, &v), GW_OK);
+  CHECK(gw_waf_verdict_action(v) == GW_WAF_DENY);
+  CHECK(gw_waf_verdict_status(v) == 403);
+  CHECK(gw_waf_verdict_match_count(v) == 1);
+  memset(&m, 0, sizeof m);
+  m.struct_size = sizeof m;
+  CHECK_STATUS(gw_waf_verdict_match(v, 0, &m), GW_OK);
+  CHECK(m.rule_id == 1001 && m.phase == 2 && m.disruptive);
+  CHECK(m.message_length == strlen("attack seen") && memcmp(m.message, "attack seen", 11) == 0);
+  CHECK_STATUS(gw_waf_verdict_match(v, 1, &m), GW_NOT_FOUND);
+  /* An older caller's struct that ends after rule_id gets only that. */
+  {
+    gw_waf_match small;
+    memset(&small, 0x5a, sizeof small);
+    small.struct_size = offsetof(gw_waf_match, phase);
+    CHECK_STATUS(gw_waf_verdict_match(v, 0, &small), GW_OK);
+    CHECK(small.rule_id == 1001);
+    CHECK(small.phase == 0x5a5a5a5a);
+    small.struct_size = 0;
+    CHECK_STATUS(gw_waf_verdict_match(v, 0, &small), GW_INVALID_ARGUMENT);
+  }
+  gw_waf_verdict_free(v);
+
+  /* Detection only: the same match, no decision. A header rule that only logs. */
+  {
+    gw_header fields[2] = {{S("x-probe"), S("yes")},
+                           {S("content-type"), S("application/x-www-form-urlencoded")}};
+    r = waf_request("POST", "/form");
+    r.headers = fields;
+    r.header_count = 2;
+    r.body = "q=attack";
+    r.body_length = 8;
+    CHECK_STATUS(gw_waf_check(waf, &r, GW_WAF_DETECTION_ONLY, &v), GW_OK);
+    CHECK(gw_waf_verdict_action(v) == GW_WAF_PASS);
+    CHECK(gw_waf_verdict_match_count(v) == 2);
+    gw_waf_verdict_free(v);
+  }
+  r = waf_request("GET", "/?q=fine");
+  CHECK_STATUS(gw_waf_check(waf, &r, GW_WAF_ON, &v), GW_OK);
+  CHECK(gw_waf_verdict_action(v) == GW_WAF_PASS && gw_waf_verdict_match_count(v) == 0);
+  gw_waf_verdict_free(v);
+
+  /* Bad input. */
+  r = waf_request("GET", "ftp://x/");
+  CHECK_STATUS(gw_waf_check(waf, &r, GW_WAF_ON, &v), GW_INVALID_ARGUMENT);
+  CHECK(contains(gw_waf_errmsg(waf), "ftp://x/"));
+  CHECK(v == NULL);
+  r = waf_request("GET", "/");
+  CHECK_STATUS(gw_waf_check(waf, &r, (gw_waf_mode)9, &v), GW_INVALID_ARGUMENT);
+  r.header_count = 2; /* headers NULL */
+  CHECK_STATUS(gw_waf_check(waf, &r, GW_WAF_ON, &v), GW_INVALID_ARGUMENT);
+  CHECK_STATUS(gw_waf_check(NULL, &r, GW_WAF_ON, &v), GW_INVALID_ARGUMENT);
+  CHECK(gw_waf_verdict_action(NULL) == GW_WAF_PASS && gw_waf_verdict_match_count(NULL) == 0);
+  CHECK(strcmp(gw_waf_verdict_url(NULL), "") == 0);
+
+  /* The CRS at paranoia level 1: an SQL injection is denied. */
+  memset(&rules, 0, sizeof rules);
+  rules.struct_size = sizeof rules;
+  rules.crs = 1;
+  CHECK_STATUS(gw_waf_load(waf, &rules), GW_OK);
+  CHECK_STATUS(gw_waf_rule_count(waf, &count), GW_OK);
+  CHECK(count > 100);
+  r = waf_request("GET", "http://shop.test/item?id=1%27%20OR%20%271%27%3D%271");
+  CHECK_STATUS(gw_waf_check(waf, &r, GW_WAF_ON, &v), GW_OK);
+  CHECK(gw_waf_verdict_action(v) == GW_WAF_DENY && gw_waf_verdict_status(v) == 403);
+  CHECK(gw_waf_verdict_match_count(v) >= 2);
+  gw_waf_verdict_free(v);
+  r = waf_request("GET", "http://shop.test/item?id=42");
+  CHECK_STATUS(gw_waf_check(waf, &r, GW_WAF_ON, &v), GW_OK);
+  CHECK(gw_waf_verdict_action(v) == GW_WAF_PASS);
+  gw_waf_verdict_free(v);
+  gw_waf_free(waf);
+  gw_waf_free(NULL);
+  gw_waf_verdict_free(NULL);
+}
+
 int main(void) {
+  test_waf();
   test_version_and_errors();
   test_null_handles();
   test_wrong_order_and_bad_input();

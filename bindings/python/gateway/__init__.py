@@ -34,6 +34,7 @@ __all__ = [
     "Gateway", "GatewayError", "ConfigError", "BindError", "StateError", "NotFoundError",
     "Stream", "Headers", "Pause", "Evaluation", "FilterDecision", "UpstreamRequest",
     "LocalResponse", "CONTINUE", "STOP", "PAUSE", "version", "library_path",
+    "Waf", "Verdict", "WafMatch",
 ]
 
 CONTINUE = _n.CONTINUE  #: a hook's "go on with the next filter"
@@ -121,6 +122,22 @@ def _header_array(headers):
         array[i].value = ctypes.cast(ctypes.c_char_p(v), ctypes.c_void_p)
         array[i].value_length = len(v)
     return array, len(keep), keep
+
+
+def _request_struct(method, url, headers, body, client_ip="", listener=""):
+    """A gw_request for the call, and what it points into (keep it alive)."""
+    array, count, keep = _header_array(headers)
+    rq = _n.Request()
+    rq.struct_size = ctypes.sizeof(_n.Request)
+    for name, value in (("method", method), ("url", url), ("body", body),
+                        ("client_ip", client_ip), ("listener", listener)):
+        b = _text(value)
+        keep.append(b)
+        setattr(rq, name, b)
+        setattr(rq, name + "_length", len(b))
+    rq.headers = array
+    rq.header_count = count
+    return rq, (array, keep)
 
 
 def _from_c(ptr, length: int) -> str:
@@ -720,19 +737,7 @@ class Gateway:
         endpoint, or its own response. Filters really run. `url` is
         "http://host/path", "https://...", or "/path" (Host from headers)."""
         self.load()
-        array, count, _keep = _header_array(headers)
-        rq = _n.Request()
-        rq.struct_size = ctypes.sizeof(_n.Request)
-        fields = [("method", method), ("url", url), ("body", body), ("client_ip", client_ip),
-                  ("listener", listener)]
-        keep_alive = []
-        for name, value in fields:
-            b = _text(value)
-            keep_alive.append(b)
-            setattr(rq, name, b)
-            setattr(rq, name + "_length", len(b))
-        rq.headers = array
-        rq.header_count = count
+        rq, _keep = _request_struct(method, url, headers, body, client_ip, listener)
         out, length = ctypes.c_void_p(), ctypes.c_size_t()
         self._check(_lib.gw_gateway_evaluate(self._h, ctypes.byref(rq), ctypes.byref(out),
                                              ctypes.byref(length)))
@@ -741,3 +746,153 @@ class Gateway:
         finally:
             _lib.gw_string_free(out.value)
         return Evaluation.from_json(text)
+
+
+# ---- The WAF on its own -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WafMatch:
+    """One rule that matched: its id, phase (1-5), severity (0-7, -1 unset),
+    CRS paranoia level (0 untagged), whether its action would interfere, its
+    message and what it matched."""
+    rule_id: int
+    phase: int
+    severity: int
+    paranoia_level: int
+    disruptive: bool
+    message: str
+    data: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the rules decided: `action` ("pass", "deny", "redirect", "drop"),
+    the `status` they ask for (deny, redirect; else 0), a redirect's `url`,
+    and every rule that matched (`rules` their ids, `messages` their msgs)."""
+    action: str
+    status: int
+    url: str
+    matches: List[WafMatch]
+
+    @property
+    def rules(self) -> List[int]:
+        return [m.rule_id for m in self.matches]
+
+    @property
+    def messages(self) -> List[str]:
+        return [m.message for m in self.matches]
+
+
+class Waf:
+    """A libmodsecurity rule set a program checks its own requests against.
+
+    `crs` is the OWASP Core Rule Set's paranoia level (1-4), or None for no
+    CRS; `files` are rule files and `directives` inline rules, loaded after
+    it. `mode` is "On", "DetectionOnly" (matches reported, nothing decided)
+    or "Off". Thread-safe; the GIL is released while rules run. A context
+    manager; close() frees it (later calls raise StateError).
+    """
+
+    def __init__(self, crs: Optional[int] = 1, files: Iterable[Union[str, os.PathLike]] = (),
+                 directives: str = "", mode: str = "On", *,
+                 inbound_anomaly_threshold: int = 0, outbound_anomaly_threshold: int = 0):
+        if mode not in _n.WAF_MODES:
+            raise ValueError(f"mode {mode!r} is not one of {', '.join(_n.WAF_MODES)}")
+        if crs is not None and not (isinstance(crs, int) and 1 <= crs <= 4):
+            raise ValueError(f"crs {crs!r} is not a paranoia level 1-4 (or None)")
+        lib = _library()
+        self._mode = _n.WAF_MODES[mode]
+        self._h = None
+        self._idle = threading.Condition()  # close() waits for the checks under way
+        self._busy = 0
+        handle = ctypes.c_void_p()
+        self._raise(lib.gw_waf_new(ctypes.byref(handle)), None)
+        self._h = handle.value
+        paths = [os.fsencode(f) for f in files]
+        array = (ctypes.c_char_p * max(1, len(paths)))(*paths)
+        text = _text(directives)
+        rules = _n.WafRules(struct_size=ctypes.sizeof(_n.WafRules), crs=int(crs is not None),
+                            paranoia_level=crs or 0,
+                            inbound_anomaly_threshold=inbound_anomaly_threshold,
+                            outbound_anomaly_threshold=outbound_anomaly_threshold,
+                            files=array, file_count=len(paths), directives=text,
+                            directives_length=len(text))
+        try:
+            self._raise(lib.gw_waf_load(self._h, ctypes.byref(rules)), self._h)
+        except GatewayError:
+            self.close()
+            raise
+
+    @staticmethod
+    def _raise(status: int, handle) -> None:
+        if status != _n.OK:
+            message = _lib.gw_waf_errmsg(handle).decode("utf-8", "replace")
+            raise _ERRORS.get(status, GatewayError)(status, message)
+
+    def _handle(self) -> int:
+        if self._h is None:
+            raise StateError(_n.INVALID_STATE, "this Waf is closed")
+        return self._h
+
+    @property
+    def rule_count(self) -> int:
+        """Rules in the loaded set, over all phases."""
+        count = ctypes.c_size_t()
+        with self._idle:
+            self._raise(_lib.gw_waf_rule_count(self._handle(), ctypes.byref(count)), self._h)
+        return count.value
+
+    def check(self, method: str = "GET", url: str = "/", headers=None,
+              body: Union[str, bytes] = b"", *, client_ip: str = "") -> Verdict:
+        """Runs a request through the rules' request phases. `url` is
+        "http(s)://host/path?query" (the host becomes Host unless `headers`
+        has one) or "/path?query"; `headers` a mapping or (name, value) pairs."""
+        rq, _keep = _request_struct(method, url, headers, body, client_ip)
+        out = ctypes.c_void_p()
+        with self._idle:
+            handle = self._handle()
+            self._busy += 1
+        try:
+            self._raise(_lib.gw_waf_check(handle, ctypes.byref(rq), self._mode,
+                                          ctypes.byref(out)), handle)
+        finally:
+            with self._idle:
+                self._busy -= 1
+                self._idle.notify_all()
+        v = out.value
+        try:
+            matches = []
+            for i in range(_lib.gw_waf_verdict_match_count(v)):
+                m = _n.WafMatch(struct_size=ctypes.sizeof(_n.WafMatch))
+                self._raise(_lib.gw_waf_verdict_match(v, i, ctypes.byref(m)), None)
+                matches.append(WafMatch(m.rule_id, m.phase, m.severity, m.paranoia_level,
+                                        bool(m.disruptive), _from_c(m.message, m.message_length),
+                                        _from_c(m.data, m.data_length)))
+            action = _lib.gw_waf_verdict_action(v)
+            return Verdict(_n.WAF_ACTIONS[action] if 0 <= action < 4 else str(action),
+                           _lib.gw_waf_verdict_status(v),
+                           (_lib.gw_waf_verdict_url(v) or b"").decode("utf-8", "replace"), matches)
+        finally:
+            _lib.gw_waf_verdict_free(v)
+
+    def close(self) -> None:
+        """Frees the rules once the checks under way have returned."""
+        with self._idle:
+            handle, self._h = self._h, None
+            while self._busy:
+                self._idle.wait()
+        if handle is not None:
+            _lib.gw_waf_free(handle)
+
+    def __enter__(self) -> "Waf":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass

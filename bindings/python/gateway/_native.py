@@ -37,6 +37,26 @@ class Request(ctypes.Structure):
                 ("listener", ctypes.c_char_p), ("listener_length", ctypes.c_size_t)]
 
 
+class WafRules(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t), ("crs", ctypes.c_int),
+                ("paranoia_level", ctypes.c_int), ("inbound_anomaly_threshold", ctypes.c_int),
+                ("outbound_anomaly_threshold", ctypes.c_int),
+                ("files", ctypes.POINTER(ctypes.c_char_p)), ("file_count", ctypes.c_size_t),
+                ("directives", ctypes.c_char_p), ("directives_length", ctypes.c_size_t)]
+
+
+class WafMatch(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t), ("rule_id", ctypes.c_int),
+                ("phase", ctypes.c_int), ("severity", ctypes.c_int),
+                ("paranoia_level", ctypes.c_int), ("disruptive", ctypes.c_int),
+                ("message", ctypes.c_void_p), ("message_length", ctypes.c_size_t),
+                ("data", ctypes.c_void_p), ("data_length", ctypes.c_size_t)]
+
+
+# gw_waf_mode and gw_waf_action
+WAF_MODES = {"On": 0, "DetectionOnly": 1, "Off": 2}
+WAF_ACTIONS = ("pass", "deny", "redirect", "drop")
+
 LOG_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_char),
                           ctypes.c_size_t)
 CONFIGURE_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(ctypes.c_char),
@@ -143,6 +163,18 @@ def _declare(lib):
         "gw_stream_pause": ([p], p),
         "gw_stream_resume": ([p], st),
         "gw_pause_free": ([p], None),
+        "gw_waf_new": ([cpp], st),
+        "gw_waf_free": ([p], None),
+        "gw_waf_errmsg": ([p], cp),
+        "gw_waf_load": ([p, ctypes.POINTER(WafRules)], st),
+        "gw_waf_rule_count": ([p, szp], st),
+        "gw_waf_check": ([p, ctypes.POINTER(Request), st, cpp], st),
+        "gw_waf_verdict_free": ([p], None),
+        "gw_waf_verdict_action": ([p], st),
+        "gw_waf_verdict_status": ([p], ctypes.c_int),
+        "gw_waf_verdict_url": ([p], cp),
+        "gw_waf_verdict_match_count": ([p], sz),
+        "gw_waf_verdict_match": ([p, sz, ctypes.POINTER(WafMatch)], st),
     }
     for name, (args, result) in signatures.items():
         fn = getattr(lib, name)
