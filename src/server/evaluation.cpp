@@ -10,6 +10,7 @@
 #include "core/json_writer.hpp"
 #include "filters/filter_chain.hpp"
 #include "http1/serializer.hpp"
+#include "server/target_url.hpp"
 #include "server/worker.hpp"
 #include "stream/downstream.hpp"
 #include "stream/stream.hpp"
@@ -20,86 +21,6 @@ namespace gateway {
 using namespace std::string_view_literals;
 
 namespace {
-
-struct parsed_url {
-  bool https = false;
-  bool absolute = false;
-  std::string authority;  // host[:port]
-  std::uint16_t port = 0;
-  std::string target;  // origin form
-};
-
-parsed_url parse_url(std::string_view url) {
-  parsed_url u;
-  std::string_view rest = url;
-  if (rest.starts_with("http://") || rest.starts_with("https://")) {
-    u.absolute = true;
-    u.https = rest[4] == 's';
-    rest.remove_prefix(u.https ? 8 : 7);
-    const std::size_t end = rest.find_first_of("/?");
-    u.authority.assign(rest.substr(0, end));
-    rest.remove_prefix(end == std::string_view::npos ? rest.size() : end);
-    u.port = u.https ? 443 : 80;
-    const std::size_t colon = u.authority.rfind(':');
-    if (colon != std::string::npos && u.authority.find(']', colon) == std::string::npos) {
-      unsigned port = 0;
-      auto [p, ec] = std::from_chars(u.authority.data() + colon + 1,
-                                     u.authority.data() + u.authority.size(), port);
-      if (ec != std::errc() || p != u.authority.data() + u.authority.size() || port == 0 ||
-          port > 65535)
-        throw error(errc::invalid_config,
-                    "evaluate: the URL's port is not a number from 1 to 65535");
-      u.port = static_cast<std::uint16_t>(port);
-    }
-    if (u.authority.empty()) throw error(errc::invalid_config, "evaluate: the URL has no host");
-  }
-  u.target.assign(rest.empty() ? "/"sv : rest);
-  if (!u.absolute && u.target.front() != '/' && u.target != "*")
-    throw error(errc::invalid_config,
-                "evaluate: the URL must be http://..., https://... or start with '/'");
-  return u;
-}
-
-// The socket group a connection for `u` would arrive on.
-const socket_group* find_group(const snapshot& snap, const parsed_url& u,
-                               std::string_view listener) {
-  if (!listener.empty()) {
-    for (const auto& g : snap.groups)
-      for (std::size_t i : g.members)
-        if (snap.listeners[i].config.name == listener) return &g;
-    throw error(errc::not_found, "evaluate: no listener named '" + std::string(listener) + "'");
-  }
-  if (snap.groups.empty()) throw error(errc::not_found, "evaluate: the config has no listener");
-  if (!u.absolute) return &snap.groups.front();
-  for (const auto& g : snap.groups) {
-    if ((g.tls != nullptr) != u.https) continue;
-    for (std::size_t i : g.members) {
-      const listener_config& c = snap.listeners[i].config;
-      if (c.port == u.port || c.bind_port == u.port) return &g;
-    }
-  }
-  // Say what there is, so the caller can fix the URL or name a listener.
-  std::string there;
-  for (const auto& g : snap.groups)
-    for (std::size_t i : g.members) {
-      const listener_config& c = snap.listeners[i].config;
-      there.append(there.empty() ? "" : ", ")
-          .append(c.name)
-          .append(c.tls ? " (HTTPS, port " : " (HTTP, port ")
-          .append(std::to_string(c.port));
-      if (c.bind_port == 0)
-        there.append(", bound on an ephemeral port of ").append(c.bind_address);
-      else if (c.bind_port != c.port)
-        there.append(", bound on ")
-            .append(c.bind_address)
-            .append(":")
-            .append(std::to_string(c.bind_port));
-      there.append(")");
-    }
-  throw error(errc::not_found, std::string("evaluate: no ") + (u.https ? "HTTPS" : "HTTP") +
-                                   " listener on port " + std::to_string(u.port) +
-                                   "; the listeners are: " + there);
-}
 
 // Wakes what `s` waits on each time `watch` expires, until it is stopped.
 asio::awaitable<void> wake_on_expiry(transport::watchdog& watch, stream& s) {
@@ -366,7 +287,7 @@ evaluation_result evaluate_on(const snapshot& snap, const socket_group& group,
                               evaluation_detail* detail, std::size_t* cluster, pick_context* pick) {
   evaluation_result out;
   evaluation e(snap, group, shared, out, detail);
-  e.run(request, parse_url(request.url));
+  e.run(request, parse_url(request.url, "evaluate"));
   if (cluster) *cluster = e.cluster;
   if (pick) *pick = e.pick;
   return out;
@@ -374,7 +295,8 @@ evaluation_result evaluate_on(const snapshot& snap, const socket_group& group,
 
 evaluation_result evaluator::run(const std::shared_ptr<const snapshot>& snap,
                                  const evaluation_request& request) {
-  const socket_group& group = *find_group(*snap, parse_url(request.url), request.listener);
+  const socket_group& group =
+      *find_group(*snap, parse_url(request.url, "evaluate"), request.listener, "evaluate");
   std::size_t cluster = invalid_backend;
   pick_context pick;
   evaluation_result out = evaluate_on(*snap, group, request, shared_, nullptr, &cluster, &pick);
