@@ -420,6 +420,57 @@ GW_API size_t gw_waf_verdict_match_count(const gw_waf_verdict* verdict);
 GW_API gw_status gw_waf_verdict_match(const gw_waf_verdict* verdict, size_t index,
                                       gw_waf_match* out);
 
+/* ---- The router on its own ------------------------------------------------
+ * The routes of a configuration (HTTPRoutes, GRPCRoutes, Ingresses on its
+ * HTTP and HTTPS listeners) matched against a host's requests: which
+ * listener, route and rule take one, and the backends that rule sends to.
+ * Nothing runs but the match (no filters, no upstream). A gw_router may be
+ * matched from several threads at once; a load swaps the routes for later
+ * matches. */
+
+typedef struct gw_router gw_router;
+typedef struct gw_route_match gw_route_match;
+
+/* One backend of the matched rule; the name is borrowed from the match. */
+typedef struct gw_route_backend {
+  size_t struct_size; /* sizeof(gw_route_backend) */
+  const char* name;   /* the cluster: "namespace/service:port", "Backend namespace/name" */
+  size_t name_length;
+  uint32_t weight;
+  int valid; /* 0: the reference does not resolve (the gateway answers 500 for its share) */
+} gw_route_backend;
+
+/* A handle with no routes yet. */
+GW_API gw_status gw_router_new(gw_router** out);
+/* Frees the handle; matches under way must have returned. NULL does nothing. */
+GW_API void gw_router_free(gw_router* router);
+/* Why the last call on `router` failed (NULL: a failure without a handle). */
+GW_API const char* gw_router_errmsg(const gw_router* router);
+/* Loads the routes of a Kubernetes YAML config (the gateway's own format);
+ * GW_INVALID_CONFIG with every problem found, the routes before kept. */
+GW_API gw_status gw_router_load_yaml(gw_router* router, const char* yaml, size_t length);
+GW_API gw_status gw_router_load_file(gw_router* router, const char* path);
+/* Matches `request` (method, url, headers; listener to name one, else the
+ * URL's port and Host choose it as for a connection; body and client_ip are
+ * not used). The path is normalised as the listener would. *match is NULL
+ * when no route takes the request (the gateway's 404), else the caller's:
+ * gw_route_match_free. GW_NOT_FOUND: no listener for the URL or name. */
+GW_API gw_status gw_router_match(gw_router* router, const gw_request* request,
+                                 gw_route_match** match);
+GW_API void gw_route_match_free(gw_route_match* match);
+/* "namespace/gateway/listener" (borrowed from the match; "" for NULL). */
+GW_API const char* gw_route_match_listener(const gw_route_match* match);
+/* The route, "namespace/name". */
+GW_API const char* gw_route_match_route(const gw_route_match* match);
+/* Its kind: "HTTPRoute", "GRPCRoute". */
+GW_API const char* gw_route_match_kind(const gw_route_match* match);
+/* The rule: its name, or "#N" (its index) when it has none. */
+GW_API const char* gw_route_match_rule(const gw_route_match* match);
+GW_API size_t gw_route_match_backend_count(const gw_route_match* match);
+/* The backend at `index` into *out (set out->struct_size first). */
+GW_API gw_status gw_route_match_backend(const gw_route_match* match, size_t index,
+                                        gw_route_backend* out);
+
 #ifdef __cplusplus
 }
 #endif

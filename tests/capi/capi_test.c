@@ -1121,8 +1121,107 @@ static void test_waf(void) {
   gw_waf_verdict_free(NULL);
 }
 
+/* The router on its own: which listener, route, rule and backends. */
+static const char router_yaml[] =
+    "apiVersion: gateway.networking.k8s.io/v1\n"
+    "kind: Gateway\n"
+    "metadata: {name: web}\n"
+    "spec:\n"
+    "  gatewayClassName: any\n"
+    "  listeners: [{name: http, port: 80, protocol: HTTP}]\n"
+    "---\n"
+    "apiVersion: v1\n"
+    "kind: Service\n"
+    "metadata: {name: a}\n"
+    "spec: {ports: [{name: http, port: 80}]}\n"
+    "---\n"
+    "apiVersion: gateway.networking.k8s.io/v1\n"
+    "kind: HTTPRoute\n"
+    "metadata: {name: shop}\n"
+    "spec:\n"
+    "  parentRefs: [{name: web}]\n"
+    "  hostnames: [shop.test]\n"
+    "  rules:\n"
+    "  - name: api\n"
+    "    matches: [{path: {type: PathPrefix, value: /api}}]\n"
+    "    backendRefs: [{name: a, port: 80, weight: 3}, {name: gone, port: 80}]\n"
+    "  - matches: [{path: {type: Exact, value: /health}, method: GET}]\n"
+    "    backendRefs: [{name: a, port: 80}]\n";
+
+static void test_router(void) {
+  gw_router* router = NULL;
+  gw_route_match* m = NULL;
+  gw_request r;
+  gw_route_backend b;
+  CHECK_STATUS(gw_router_new(NULL), GW_INVALID_ARGUMENT);
+  CHECK_STATUS(gw_router_new(&router), GW_OK);
+  r = waf_request("GET", "http://shop.test/api/items");
+  CHECK_STATUS(gw_router_match(router, &r, &m), GW_INVALID_STATE);
+  CHECK(contains(gw_router_errmsg(router), "no routes loaded"));
+  CHECK_STATUS(gw_router_load_yaml(router, S("kind: Nothing\n")), GW_INVALID_CONFIG);
+  CHECK(strlen(gw_router_errmsg(router)) > 0);
+  CHECK_STATUS(gw_router_load_file(router, "/nonexistent/routes.yaml"), GW_INVALID_CONFIG);
+  CHECK(contains(gw_router_errmsg(router), "/nonexistent/routes.yaml"));
+  CHECK_STATUS(gw_router_load_yaml(router, router_yaml, sizeof router_yaml - 1), GW_OK);
+
+  CHECK_STATUS(gw_router_match(router, &r, &m), GW_OK);
+  CHECK(m != NULL);
+  CHECK(strcmp(gw_route_match_listener(m), "default/web/http") == 0);
+  CHECK(strcmp(gw_route_match_route(m), "default/shop") == 0);
+  CHECK(strcmp(gw_route_match_kind(m), "HTTPRoute") == 0);
+  CHECK(strcmp(gw_route_match_rule(m), "api") == 0);
+  CHECK(gw_route_match_backend_count(m) == 2);
+  memset(&b, 0, sizeof b);
+  b.struct_size = sizeof b;
+  CHECK_STATUS(gw_route_match_backend(m, 0, &b), GW_OK);
+  CHECK(b.weight == 3 && b.valid && b.name_length == strlen("default/a:80") &&
+        memcmp(b.name, "default/a:80", b.name_length) == 0);
+  CHECK_STATUS(gw_route_match_backend(m, 1, &b), GW_OK);
+  CHECK(b.weight == 1 && !b.valid);
+  CHECK_STATUS(gw_route_match_backend(m, 2, &b), GW_NOT_FOUND);
+  gw_route_match_free(m);
+
+  /* The path is normalised as the listener would: %61 is "a". */
+  r = waf_request("GET", "http://shop.test/%61pi/x");
+  CHECK_STATUS(gw_router_match(router, &r, &m), GW_OK);
+  CHECK(m != NULL && strcmp(gw_route_match_rule(m), "api") == 0);
+  gw_route_match_free(m);
+  /* A relative URL takes its Host from the headers; an unnamed rule is #N. */
+  {
+    gw_header host = {S("host"), S("shop.test")};
+    r = waf_request("GET", "/health");
+    r.headers = &host;
+    r.header_count = 1;
+    CHECK_STATUS(gw_router_match(router, &r, &m), GW_OK);
+    CHECK(m != NULL && strcmp(gw_route_match_rule(m), "#1") == 0);
+    gw_route_match_free(m);
+    r.method = "POST"; /* the rule matches GET only */
+    r.method_length = 4;
+    CHECK_STATUS(gw_router_match(router, &r, &m), GW_OK);
+    CHECK(m == NULL);
+  }
+  /* No route, another host: no match; a port with no listener: not found. */
+  r = waf_request("GET", "http://shop.test/nothing");
+  CHECK_STATUS(gw_router_match(router, &r, &m), GW_OK);
+  CHECK(m == NULL);
+  r = waf_request("GET", "http://other.test/api");
+  CHECK_STATUS(gw_router_match(router, &r, &m), GW_OK);
+  CHECK(m == NULL);
+  r = waf_request("GET", "http://shop.test:9999/api");
+  CHECK_STATUS(gw_router_match(router, &r, &m), GW_NOT_FOUND);
+  CHECK(contains(gw_router_errmsg(router), "port 9999"));
+  r = waf_request("GET", "gopher://shop.test/");
+  CHECK_STATUS(gw_router_match(router, &r, &m), GW_INVALID_ARGUMENT);
+  CHECK(contains(gw_router_errmsg(router), "http://"));
+  CHECK(gw_route_match_backend_count(NULL) == 0 && strcmp(gw_route_match_route(NULL), "") == 0);
+  gw_router_free(router);
+  gw_router_free(NULL);
+  gw_route_match_free(NULL);
+}
+
 int main(void) {
   test_waf();
+  test_router();
   test_version_and_errors();
   test_null_handles();
   test_wrong_order_and_bad_input();

@@ -34,7 +34,7 @@ __all__ = [
     "Gateway", "GatewayError", "ConfigError", "BindError", "StateError", "NotFoundError",
     "Stream", "Headers", "Pause", "Evaluation", "FilterDecision", "UpstreamRequest",
     "LocalResponse", "CONTINUE", "STOP", "PAUSE", "version", "library_path",
-    "Waf", "Verdict", "WafMatch",
+    "Waf", "Verdict", "WafMatch", "Router", "Match", "Backend",
 ]
 
 CONTINUE = _n.CONTINUE  #: a hook's "go on with the next filter"
@@ -886,6 +886,122 @@ class Waf:
             _lib.gw_waf_free(handle)
 
     def __enter__(self) -> "Waf":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+# ---- The router on its own --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A backend of the matched rule: its cluster name ("namespace/service:port"),
+    weight, and whether the reference resolves (else the gateway answers 500
+    for its share)."""
+    name: str
+    weight: int
+    valid: bool
+
+
+@dataclass(frozen=True)
+class Match:
+    """Which listener ("namespace/gateway/listener"), route ("namespace/name",
+    of `kind` HTTPRoute or GRPCRoute) and rule (its name, or "#N") take a
+    request, and that rule's backends."""
+    listener: str
+    route: str
+    kind: str
+    rule: str
+    backends: List[Backend]
+
+
+class Router:
+    """The routes of a config (YAML text, or a path as os.PathLike), matched
+    against requests without running a gateway: `match()` answers which
+    route and rule would take one, or None (the gateway's 404). Thread-safe;
+    a context manager; close() frees it (later calls raise StateError)."""
+
+    def __init__(self, config: Union[str, bytes, os.PathLike]):
+        lib = _library()
+        self._h = None
+        self._idle = threading.Condition()
+        self._busy = 0
+        handle = ctypes.c_void_p()
+        self._raise(lib.gw_router_new(ctypes.byref(handle)), None)
+        self._h = handle.value
+        try:
+            if isinstance(config, os.PathLike):
+                self._raise(lib.gw_router_load_file(self._h, os.fsencode(config)), self._h)
+            else:
+                text = _text(config)
+                self._raise(lib.gw_router_load_yaml(self._h, text, len(text)), self._h)
+        except GatewayError:
+            self.close()
+            raise
+
+    @staticmethod
+    def _raise(status: int, handle) -> None:
+        if status != _n.OK:
+            message = _lib.gw_router_errmsg(handle).decode("utf-8", "replace")
+            raise _ERRORS.get(status, GatewayError)(status, message)
+
+    def match(self, method: str = "GET", url: str = "/", headers=None, *,
+              listener: str = "") -> Optional[Match]:
+        """The route for a request: `url` is "http(s)://host[:port]/path?query"
+        (the port and host choose the listener as for a connection) or
+        "/path?query" with the Host in `headers`; `listener` names one instead.
+        The path is normalised as the listener would. NotFoundError when no
+        listener serves the URL's port; GatewayError for a malformed URL."""
+        rq, _keep = _request_struct(method, url, headers, b"", "", listener)
+        out = ctypes.c_void_p()
+        with self._idle:
+            if self._h is None:
+                raise StateError(_n.INVALID_STATE, "this Router is closed")
+            handle = self._h
+            self._busy += 1
+        try:
+            self._raise(_lib.gw_router_match(handle, ctypes.byref(rq), ctypes.byref(out)), handle)
+        finally:
+            with self._idle:
+                self._busy -= 1
+                self._idle.notify_all()
+        m = out.value
+        if not m:
+            return None
+        try:
+            backends = []
+            for i in range(_lib.gw_route_match_backend_count(m)):
+                b = _n.RouteBackend(struct_size=ctypes.sizeof(_n.RouteBackend))
+                self._raise(_lib.gw_route_match_backend(m, i, ctypes.byref(b)), None)
+                backends.append(Backend(_from_c(b.name, b.name_length), b.weight, bool(b.valid)))
+
+            def text_of(fn):
+                return fn(m).decode("utf-8", "replace")
+
+            return Match(text_of(_lib.gw_route_match_listener), text_of(_lib.gw_route_match_route),
+                         text_of(_lib.gw_route_match_kind), text_of(_lib.gw_route_match_rule),
+                         backends)
+        finally:
+            _lib.gw_route_match_free(m)
+
+    def close(self) -> None:
+        """Frees the routes once the matches under way have returned."""
+        with self._idle:
+            handle, self._h = self._h, None
+            while self._busy:
+                self._idle.wait()
+        if handle is not None:
+            _lib.gw_router_free(handle)
+
+    def __enter__(self) -> "Router":
         return self
 
     def __exit__(self, *exc) -> None:

@@ -53,6 +53,12 @@ class WafMatch(ctypes.Structure):
                 ("data", ctypes.c_void_p), ("data_length", ctypes.c_size_t)]
 
 
+class RouteBackend(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t), ("name", ctypes.c_void_p),
+                ("name_length", ctypes.c_size_t), ("weight", ctypes.c_uint32),
+                ("valid", ctypes.c_int)]
+
+
 # gw_waf_mode and gw_waf_action
 WAF_MODES = {"On": 0, "DetectionOnly": 1, "Off": 2}
 WAF_ACTIONS = ("pass", "deny", "redirect", "drop")
@@ -175,6 +181,19 @@ def _declare(lib):
         "gw_waf_verdict_url": ([p], cp),
         "gw_waf_verdict_match_count": ([p], sz),
         "gw_waf_verdict_match": ([p, sz, ctypes.POINTER(WafMatch)], st),
+        "gw_router_new": ([cpp], st),
+        "gw_router_free": ([p], None),
+        "gw_router_errmsg": ([p], cp),
+        "gw_router_load_yaml": ([p, cp, sz], st),
+        "gw_router_load_file": ([p, cp], st),
+        "gw_router_match": ([p, ctypes.POINTER(Request), cpp], st),
+        "gw_route_match_free": ([p], None),
+        "gw_route_match_listener": ([p], cp),
+        "gw_route_match_route": ([p], cp),
+        "gw_route_match_kind": ([p], cp),
+        "gw_route_match_rule": ([p], cp),
+        "gw_route_match_backend_count": ([p], sz),
+        "gw_route_match_backend": ([p, sz, ctypes.POINTER(RouteBackend)], st),
     }
     for name, (args, result) in signatures.items():
         fn = getattr(lib, name)
