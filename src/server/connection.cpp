@@ -153,6 +153,14 @@ asio::awaitable<void> connection::carry_connection() {
     name = tls->info().server_name;
   }
   co_await stream_.carry_connection(snapshot_->select(*listener_group, name), name);
+  if (passthrough && !stream_.record().matched_route && !gone()) {
+    // No listener or route has this name: a fatal unrecognized_name alert
+    // (RFC 6066 §3) tells the client so, rather than a bare close.
+    static constexpr char alert[] = {0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x70};
+    std::vector<asio::const_buffer> out{asio::buffer(alert)};
+    std::uint64_t written = 0;
+    co_await client_.write(out, watch_, std::chrono::seconds(1), written);
+  }
   stream_.finish();
 }
 

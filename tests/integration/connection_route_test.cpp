@@ -296,6 +296,8 @@ TEST_SUITE("connection_route") {
       o.sni = sni;
       tls_client c(gw.port(), o);
       CHECK_FALSE(c.connected());
+      // Told so by an alert, not a bare close.
+      CHECK_MESSAGE(c.error().find("unrecognized name") != std::string::npos, c.error());
     }
     plain_client junk(gw.port());
     REQUIRE(junk.send("GET / HTTP/1.1\r\nhost: alpha.test\r\n\r\n"));
