@@ -73,6 +73,19 @@ bool read_sized(const T& in, T& out, const char* what, std::string& why) {
   return true;
 }
 
+// Writes `full` into a caller's `out` that starts with struct_size and may
+// be of another version: an older, smaller one gets the fields it has; a
+// newer one's further fields are left as they are. False (nothing written)
+// when its struct_size is unset.
+template <class T>
+bool write_sized(T full, T& out) noexcept {
+  const std::size_t size = out.struct_size;
+  if (size < sizeof out.struct_size) return false;
+  full.struct_size = size;
+  std::memcpy(&out, &full, std::min(size, sizeof full));
+  return true;
+}
+
 // A handle's last failure, for its gw_*_errmsg. Failures without a handle
 // go to the calling thread's slot.
 struct error_slot {

@@ -179,22 +179,19 @@ size_t gw_route_match_backend_count(const gw_route_match* match) {
 gw_status gw_route_match_backend(const gw_route_match* match, size_t index, gw_route_backend* out) {
   if (!match || !out)
     return fail_on(nullptr, GW_INVALID_ARGUMENT, "gw_route_match_backend: match or out is NULL");
-  const std::size_t size = out->struct_size;
-  if (size < sizeof out->struct_size)
-    return fail_on(nullptr, GW_INVALID_ARGUMENT,
-                   "gw_route_match_backend: struct_size is not set (use sizeof(gw_route_backend))");
   if (index >= match->backends.size())
     return fail_on(nullptr, GW_NOT_FOUND,
                    "gw_route_match_backend: index " + std::to_string(index) + " of " +
                        std::to_string(match->backends.size()) + " backends");
   const gateway::backend_ref& b = match->backends[index];
   gw_route_backend full{};
-  full.struct_size = size;
   full.name = b.cluster.c_str();
   full.name_length = b.cluster.size();
   full.weight = b.weight;
   full.valid = b.invalid.empty() ? 1 : 0;
-  std::memcpy(out, &full, std::min(size, sizeof full));
+  if (!gateway::capi::write_sized(full, *out))
+    return fail_on(nullptr, GW_INVALID_ARGUMENT,
+                   "gw_route_match_backend: struct_size is not set (use sizeof(gw_route_backend))");
   return GW_OK;
 }
 

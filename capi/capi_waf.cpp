@@ -212,17 +212,12 @@ size_t gw_waf_verdict_match_count(const gw_waf_verdict* verdict) {
 gw_status gw_waf_verdict_match(const gw_waf_verdict* verdict, size_t index, gw_waf_match* out) {
   if (!verdict || !out)
     return fail_on(nullptr, GW_INVALID_ARGUMENT, "gw_waf_verdict_match: verdict or out is NULL");
-  const std::size_t size = out->struct_size;
-  if (size < sizeof out->struct_size)
-    return fail_on(nullptr, GW_INVALID_ARGUMENT,
-                   "gw_waf_verdict_match: struct_size is not set (use sizeof(gw_waf_match))");
   if (index >= verdict->verdict.matches.size())
     return fail_on(nullptr, GW_NOT_FOUND,
                    "gw_waf_verdict_match: index " + std::to_string(index) + " of " +
                        std::to_string(verdict->verdict.matches.size()) + " matches");
   const gateway::waf_match& m = verdict->verdict.matches[index];
   gw_waf_match full{};
-  full.struct_size = size;
   full.rule_id = m.rule_id;
   full.phase = m.phase;
   full.severity = m.severity;
@@ -232,9 +227,9 @@ gw_status gw_waf_verdict_match(const gw_waf_verdict* verdict, size_t index, gw_w
   full.message_length = m.message.size();
   full.data = m.data.c_str();
   full.data_length = m.data.size();
-  // An older caller's smaller struct gets the fields it has; a newer one's
-  // fields past ours are left as they are.
-  std::memcpy(out, &full, std::min(size, sizeof full));
+  if (!gateway::capi::write_sized(full, *out))
+    return fail_on(nullptr, GW_INVALID_ARGUMENT,
+                   "gw_waf_verdict_match: struct_size is not set (use sizeof(gw_waf_match))");
   return GW_OK;
 }
 

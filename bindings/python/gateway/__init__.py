@@ -748,6 +748,65 @@ class Gateway:
         return Evaluation.from_json(text)
 
 
+# ---- Components: handles used from many threads -----------------------------
+
+
+class _Component:
+    """A C handle (gw_waf, gw_router) that any thread may call: calls take
+    it under a condition so close() frees it only once they have returned."""
+
+    _kind = "component"  # for messages
+    _free = _errmsg = ""  # the C functions' names
+
+    def _open(self, new_fn: str) -> None:
+        self._h = None
+        self._idle = threading.Condition()
+        self._busy = 0
+        handle = ctypes.c_void_p()
+        self._raise(getattr(_library(), new_fn)(ctypes.byref(handle)), None)
+        self._h = handle.value
+
+    def _raise(self, status: int, handle) -> None:
+        if status != _n.OK:
+            message = getattr(_lib, self._errmsg)(handle).decode("utf-8", "replace")
+            raise _ERRORS.get(status, GatewayError)(status, message)
+
+    def _call(self, fn: str, *args) -> None:
+        """Calls `fn(handle, *args)` (the GIL released), raising on failure."""
+        with self._idle:
+            if self._h is None:
+                raise StateError(_n.INVALID_STATE, f"this {self._kind} is closed")
+            handle = self._h
+            self._busy += 1
+        try:
+            self._raise(getattr(_lib, fn)(handle, *args), handle)
+        finally:
+            with self._idle:
+                self._busy -= 1
+                self._idle.notify_all()
+
+    def close(self) -> None:
+        """Frees the handle once the calls under way have returned."""
+        with self._idle:
+            handle, self._h = self._h, None
+            while self._busy:
+                self._idle.wait()
+        if handle is not None:
+            getattr(_lib, self._free)(handle)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
 # ---- The WAF on its own -----------------------------------------------------
 
 
@@ -784,7 +843,7 @@ class Verdict:
         return [m.message for m in self.matches]
 
 
-class Waf:
+class Waf(_Component):
     """A libmodsecurity rule set a program checks its own requests against.
 
     `crs` is the OWASP Core Rule Set's paranoia level (1-4), or None for no
@@ -794,6 +853,8 @@ class Waf:
     manager; close() frees it (later calls raise StateError).
     """
 
+    _kind, _free, _errmsg = "Waf", "gw_waf_free", "gw_waf_errmsg"
+
     def __init__(self, crs: Optional[int] = 1, files: Iterable[Union[str, os.PathLike]] = (),
                  directives: str = "", mode: str = "On", *,
                  inbound_anomaly_threshold: int = 0, outbound_anomaly_threshold: int = 0):
@@ -801,14 +862,8 @@ class Waf:
             raise ValueError(f"mode {mode!r} is not one of {', '.join(_n.WAF_MODES)}")
         if crs is not None and not (isinstance(crs, int) and 1 <= crs <= 4):
             raise ValueError(f"crs {crs!r} is not a paranoia level 1-4 (or None)")
-        lib = _library()
         self._mode = _n.WAF_MODES[mode]
-        self._h = None
-        self._idle = threading.Condition()  # close() waits for the checks under way
-        self._busy = 0
-        handle = ctypes.c_void_p()
-        self._raise(lib.gw_waf_new(ctypes.byref(handle)), None)
-        self._h = handle.value
+        self._open("gw_waf_new")
         paths = [os.fsencode(f) for f in files]
         array = (ctypes.c_char_p * max(1, len(paths)))(*paths)
         text = _text(directives)
@@ -819,47 +874,27 @@ class Waf:
                             files=array, file_count=len(paths), directives=text,
                             directives_length=len(text))
         try:
-            self._raise(lib.gw_waf_load(self._h, ctypes.byref(rules)), self._h)
+            self._call("gw_waf_load", ctypes.byref(rules))
         except GatewayError:
             self.close()
             raise
-
-    @staticmethod
-    def _raise(status: int, handle) -> None:
-        if status != _n.OK:
-            message = _lib.gw_waf_errmsg(handle).decode("utf-8", "replace")
-            raise _ERRORS.get(status, GatewayError)(status, message)
-
-    def _handle(self) -> int:
-        if self._h is None:
-            raise StateError(_n.INVALID_STATE, "this Waf is closed")
-        return self._h
 
     @property
     def rule_count(self) -> int:
         """Rules in the loaded set, over all phases."""
         count = ctypes.c_size_t()
-        with self._idle:
-            self._raise(_lib.gw_waf_rule_count(self._handle(), ctypes.byref(count)), self._h)
+        self._call("gw_waf_rule_count", ctypes.byref(count))
         return count.value
 
     def check(self, method: str = "GET", url: str = "/", headers=None,
               body: Union[str, bytes] = b"", *, client_ip: str = "") -> Verdict:
         """Runs a request through the rules' request phases. `url` is
         "http(s)://host/path?query" (the host becomes Host unless `headers`
-        has one) or "/path?query"; `headers` a mapping or (name, value) pairs."""
+        has one) or "/path?query"; `headers` a mapping or (name, value) pairs.
+        A body goes with its Content-Length, as a client would send it."""
         rq, _keep = _request_struct(method, url, headers, body, client_ip)
         out = ctypes.c_void_p()
-        with self._idle:
-            handle = self._handle()
-            self._busy += 1
-        try:
-            self._raise(_lib.gw_waf_check(handle, ctypes.byref(rq), self._mode,
-                                          ctypes.byref(out)), handle)
-        finally:
-            with self._idle:
-                self._busy -= 1
-                self._idle.notify_all()
+        self._call("gw_waf_check", ctypes.byref(rq), self._mode, ctypes.byref(out))
         v = out.value
         try:
             matches = []
@@ -875,27 +910,6 @@ class Waf:
                            (_lib.gw_waf_verdict_url(v) or b"").decode("utf-8", "replace"), matches)
         finally:
             _lib.gw_waf_verdict_free(v)
-
-    def close(self) -> None:
-        """Frees the rules once the checks under way have returned."""
-        with self._idle:
-            handle, self._h = self._h, None
-            while self._busy:
-                self._idle.wait()
-        if handle is not None:
-            _lib.gw_waf_free(handle)
-
-    def __enter__(self) -> "Waf":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
 
 # ---- The router on its own --------------------------------------------------
@@ -923,35 +937,25 @@ class Match:
     backends: List[Backend]
 
 
-class Router:
+class Router(_Component):
     """The routes of a config (YAML text, or a path as os.PathLike), matched
     against requests without running a gateway: `match()` answers which
     route and rule would take one, or None (the gateway's 404). Thread-safe;
     a context manager; close() frees it (later calls raise StateError)."""
 
+    _kind, _free, _errmsg = "Router", "gw_router_free", "gw_router_errmsg"
+
     def __init__(self, config: Union[str, bytes, os.PathLike]):
-        lib = _library()
-        self._h = None
-        self._idle = threading.Condition()
-        self._busy = 0
-        handle = ctypes.c_void_p()
-        self._raise(lib.gw_router_new(ctypes.byref(handle)), None)
-        self._h = handle.value
+        self._open("gw_router_new")
         try:
             if isinstance(config, os.PathLike):
-                self._raise(lib.gw_router_load_file(self._h, os.fsencode(config)), self._h)
+                self._call("gw_router_load_file", os.fsencode(config))
             else:
                 text = _text(config)
-                self._raise(lib.gw_router_load_yaml(self._h, text, len(text)), self._h)
+                self._call("gw_router_load_yaml", text, len(text))
         except GatewayError:
             self.close()
             raise
-
-    @staticmethod
-    def _raise(status: int, handle) -> None:
-        if status != _n.OK:
-            message = _lib.gw_router_errmsg(handle).decode("utf-8", "replace")
-            raise _ERRORS.get(status, GatewayError)(status, message)
 
     def match(self, method: str = "GET", url: str = "/", headers=None, *,
               listener: str = "") -> Optional[Match]:
@@ -962,17 +966,7 @@ class Router:
         listener serves the URL's port; GatewayError for a malformed URL."""
         rq, _keep = _request_struct(method, url, headers, b"", "", listener)
         out = ctypes.c_void_p()
-        with self._idle:
-            if self._h is None:
-                raise StateError(_n.INVALID_STATE, "this Router is closed")
-            handle = self._h
-            self._busy += 1
-        try:
-            self._raise(_lib.gw_router_match(handle, ctypes.byref(rq), ctypes.byref(out)), handle)
-        finally:
-            with self._idle:
-                self._busy -= 1
-                self._idle.notify_all()
+        self._call("gw_router_match", ctypes.byref(rq), ctypes.byref(out))
         m = out.value
         if not m:
             return None
@@ -991,24 +985,3 @@ class Router:
                          backends)
         finally:
             _lib.gw_route_match_free(m)
-
-    def close(self) -> None:
-        """Frees the routes once the matches under way have returned."""
-        with self._idle:
-            handle, self._h = self._h, None
-            while self._busy:
-                self._idle.wait()
-        if handle is not None:
-            _lib.gw_router_free(handle)
-
-    def __enter__(self) -> "Router":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
