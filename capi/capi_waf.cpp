@@ -52,6 +52,105 @@ bool split_url(std::string_view url, std::string_view& target, std::string_view&
   return target.front() == '/' || target.front() == '?';
 }
 
+// A request, and its response when given, through the rules.
+gw_status check_exchange(gw_waf* waf, const gw_request* request, const gw_response* response,
+                         gw_waf_mode mode, gw_waf_verdict** verdict, const std::string& who) {
+  if (!waf || !request || !verdict)
+    return fail_on(slot(waf), GW_INVALID_ARGUMENT, who + ": waf, request or verdict is NULL");
+  *verdict = nullptr;
+  const auto raw_mode = gateway::capi::raw_value(mode);
+  if (raw_mode < GW_WAF_ON || raw_mode > GW_WAF_OFF)
+    return fail_on(slot(waf), GW_INVALID_ARGUMENT,
+                   who + ": mode " + std::to_string(raw_mode) + " is not a gw_waf_mode");
+  return guarded_on(slot(waf), [&] {
+    gw_request r;
+    std::string why;
+    if (!gateway::capi::read_sized(*request, r, "gw_request", why))
+      return fail_on(slot(waf), GW_INVALID_ARGUMENT, who + ": " + why);
+    if (bad_text(r.method, r.method_length) || bad_text(r.url, r.url_length) ||
+        bad_text(r.body, r.body_length) || bad_text(r.client_ip, r.client_ip_length) ||
+        (!r.headers && r.header_count))
+      return fail_on(slot(waf), GW_INVALID_ARGUMENT, who + ": a NULL pointer with a length");
+    std::string_view target, host;
+    if (!split_url(text(r.url, r.url_length), target, host))
+      return fail_on(slot(waf), GW_INVALID_ARGUMENT,
+                     who + ": url '" + std::string(text(r.url, r.url_length)) +
+                         "' is neither http(s)://host/path nor /path");
+    std::vector<gateway::http::header> headers;
+    headers.reserve(r.header_count + 2);
+    bool has_host = false, has_length = false;
+    for (std::size_t i = 0; i < r.header_count; ++i) {
+      const gw_header& h = r.headers[i];
+      if (bad_text(h.name, h.name_length) || bad_text(h.value, h.value_length) || !h.name_length)
+        return fail_on(slot(waf), GW_INVALID_ARGUMENT,
+                       who + ": header " + std::to_string(i) + " has no name or a NULL pointer");
+      headers.push_back({text(h.name, h.name_length), text(h.value, h.value_length)});
+      has_host = has_host || gateway::http::iequals(headers.back().name, "host");
+      has_length = has_length || gateway::http::iequals(headers.back().name, "content-length") ||
+                   gateway::http::iequals(headers.back().name, "transfer-encoding");
+    }
+    // The Host an absolute URL names, as a client sending it would (the
+    // CRS counts a request without one as an anomaly).
+    if (!has_host && !host.empty()) headers.push_back({"host", host});
+    // And the body's length, as a client sending it would (the CRS counts a
+    // POST without one as an anomaly).
+    const std::string_view method = text(r.method, r.method_length);
+    char length[24];
+    if (!has_length &&
+        (r.body_length || method == "POST" || method == "PUT" || method == "PATCH")) {
+      const auto end = std::to_chars(length, length + sizeof length, r.body_length).ptr;
+      headers.push_back({"content-length", {length, static_cast<std::size_t>(end - length)}});
+    }
+    gw_response rs{};
+    std::vector<gateway::http::header> response_headers;
+    if (response) {
+      if (!gateway::capi::read_sized(*response, rs, "gw_response", why))
+        return fail_on(slot(waf), GW_INVALID_ARGUMENT, who + ": " + why);
+      if (bad_text(rs.body, rs.body_length) || (!rs.headers && rs.header_count))
+        return fail_on(slot(waf), GW_INVALID_ARGUMENT,
+                       who + ": a NULL pointer with a length in the response");
+      if (rs.status != 0 && (rs.status < 100 || rs.status > 999))
+        return fail_on(
+            slot(waf), GW_INVALID_ARGUMENT,
+            who + ": response status " + std::to_string(rs.status) + " is not 100 to 999");
+      for (std::size_t i = 0; i < rs.header_count; ++i) {
+        const gw_header& h = rs.headers[i];
+        if (bad_text(h.name, h.name_length) || bad_text(h.value, h.value_length) || !h.name_length)
+          return fail_on(
+              slot(waf), GW_INVALID_ARGUMENT,
+              who + ": response header " + std::to_string(i) + " has no name or a NULL pointer");
+        response_headers.push_back({text(h.name, h.name_length), text(h.value, h.value_length)});
+      }
+    }
+    std::shared_ptr<const gateway::waf_engine> engine;
+    {
+      std::lock_guard lock(waf->mutex);
+      engine = waf->engine;
+    }
+    auto out = std::make_unique<gw_waf_verdict>();
+    if (engine) {
+      gateway::waf_request wr;
+      if (r.method_length) wr.method = text(r.method, r.method_length);
+      wr.uri = target;
+      wr.headers = headers;
+      wr.body = text(r.body, r.body_length);
+      if (r.client_ip_length) wr.client_ip = text(r.client_ip, r.client_ip_length);
+      const auto m = static_cast<gateway::waf_mode>(raw_mode);
+      if (response) {
+        gateway::waf_response wrs;
+        wrs.status = rs.status ? rs.status : 200;
+        wrs.headers = response_headers;
+        wrs.body = text(rs.body, rs.body_length);
+        out->verdict = engine->evaluate(wr, wrs, m);
+      } else {
+        out->verdict = engine->evaluate(wr, m);
+      }
+    }
+    *verdict = out.release();
+    return GW_OK;
+  });
+}
+
 }  // namespace
 
 extern "C" {
@@ -102,6 +201,7 @@ gw_status gw_waf_load(gw_waf* waf, const gw_waf_rules* rules) {
       set.files.emplace_back(r.files[i]);
     }
     set.directives.assign(text(r.directives, r.directives_length));
+    set.response_body = r.response_body != 0;
     if (!set.crs && set.files.empty() && set.directives.empty())
       return fail_on(slot(waf), GW_INVALID_ARGUMENT,
                      "gw_waf_load: no rules (set crs, files or directives)");
@@ -122,71 +222,14 @@ gw_status gw_waf_rule_count(const gw_waf* waf, size_t* count) {
 
 gw_status gw_waf_check(gw_waf* waf, const gw_request* request, gw_waf_mode mode,
                        gw_waf_verdict** verdict) {
-  if (!waf || !request || !verdict)
-    return fail_on(slot(waf), GW_INVALID_ARGUMENT, "gw_waf_check: waf, request or verdict is NULL");
-  *verdict = nullptr;
-  const auto raw_mode = gateway::capi::raw_value(mode);
-  if (raw_mode < GW_WAF_ON || raw_mode > GW_WAF_OFF)
-    return fail_on(slot(waf), GW_INVALID_ARGUMENT,
-                   "gw_waf_check: mode " + std::to_string(raw_mode) + " is not a gw_waf_mode");
-  return guarded_on(slot(waf), [&] {
-    gw_request r;
-    std::string why;
-    if (!gateway::capi::read_sized(*request, r, "gw_request", why))
-      return fail_on(slot(waf), GW_INVALID_ARGUMENT, "gw_waf_check: " + why);
-    if (bad_text(r.method, r.method_length) || bad_text(r.url, r.url_length) ||
-        bad_text(r.body, r.body_length) || bad_text(r.client_ip, r.client_ip_length) ||
-        (!r.headers && r.header_count))
-      return fail_on(slot(waf), GW_INVALID_ARGUMENT, "gw_waf_check: a NULL pointer with a length");
-    std::string_view target, host;
-    if (!split_url(text(r.url, r.url_length), target, host))
-      return fail_on(slot(waf), GW_INVALID_ARGUMENT,
-                     "gw_waf_check: url '" + std::string(text(r.url, r.url_length)) +
-                         "' is neither http(s)://host/path nor /path");
-    std::vector<gateway::http::header> headers;
-    headers.reserve(r.header_count + 2);
-    bool has_host = false, has_length = false;
-    for (std::size_t i = 0; i < r.header_count; ++i) {
-      const gw_header& h = r.headers[i];
-      if (bad_text(h.name, h.name_length) || bad_text(h.value, h.value_length) || !h.name_length)
-        return fail_on(
-            slot(waf), GW_INVALID_ARGUMENT,
-            "gw_waf_check: header " + std::to_string(i) + " has no name or a NULL pointer");
-      headers.push_back({text(h.name, h.name_length), text(h.value, h.value_length)});
-      has_host = has_host || gateway::http::iequals(headers.back().name, "host");
-      has_length = has_length || gateway::http::iequals(headers.back().name, "content-length") ||
-                   gateway::http::iequals(headers.back().name, "transfer-encoding");
-    }
-    // The Host an absolute URL names, as a client sending it would (the
-    // CRS counts a request without one as an anomaly).
-    if (!has_host && !host.empty()) headers.push_back({"host", host});
-    // And the body's length, as a client sending it would (the CRS counts a
-    // POST without one as an anomaly).
-    const std::string_view method = text(r.method, r.method_length);
-    char length[24];
-    if (!has_length &&
-        (r.body_length || method == "POST" || method == "PUT" || method == "PATCH")) {
-      const auto end = std::to_chars(length, length + sizeof length, r.body_length).ptr;
-      headers.push_back({"content-length", {length, static_cast<std::size_t>(end - length)}});
-    }
-    std::shared_ptr<const gateway::waf_engine> engine;
-    {
-      std::lock_guard lock(waf->mutex);
-      engine = waf->engine;
-    }
-    auto out = std::make_unique<gw_waf_verdict>();
-    if (engine) {
-      gateway::waf_request wr;
-      if (r.method_length) wr.method = text(r.method, r.method_length);
-      wr.uri = target;
-      wr.headers = headers;
-      wr.body = text(r.body, r.body_length);
-      if (r.client_ip_length) wr.client_ip = text(r.client_ip, r.client_ip_length);
-      out->verdict = engine->evaluate(wr, static_cast<gateway::waf_mode>(raw_mode));
-    }
-    *verdict = out.release();
-    return GW_OK;
-  });
+  return check_exchange(waf, request, nullptr, mode, verdict, "gw_waf_check");
+}
+
+gw_status gw_waf_check_response(gw_waf* waf, const gw_request* request, const gw_response* response,
+                                gw_waf_mode mode, gw_waf_verdict** verdict) {
+  if (!response)
+    return fail_on(slot(waf), GW_INVALID_ARGUMENT, "gw_waf_check_response: response is NULL");
+  return check_exchange(waf, request, response, mode, verdict, "gw_waf_check_response");
 }
 
 void gw_waf_verdict_free(gw_waf_verdict* verdict) {

@@ -372,7 +372,19 @@ typedef struct gw_waf_rules {
   size_t file_count;
   const char* directives; /* inline directives (SecRule ...), last */
   size_t directives_length;
+  int response_body; /* nonzero: response bodies (text/plain, text/html, text/xml) reach the rules
+                      */
 } gw_waf_rules;
+
+/* A response for gw_waf_check_response; every pointer is borrowed for the call. */
+typedef struct gw_response {
+  size_t struct_size;       /* sizeof(gw_response) */
+  int status;               /* 200 when 0 */
+  const gw_header* headers; /* may be NULL when header_count is 0 */
+  size_t header_count;
+  const char* body;
+  size_t body_length;
+} gw_response;
 
 /* One rule that matched; the text is borrowed from the verdict. */
 typedef struct gw_waf_match {
@@ -407,6 +419,12 @@ GW_API gw_status gw_waf_rule_count(const gw_waf* waf, size_t* count);
  * gets a Content-Length. The verdict is the caller's: gw_waf_verdict_free. */
 GW_API gw_status gw_waf_check(gw_waf* waf, const gw_request* request, gw_waf_mode mode,
                               gw_waf_verdict** verdict);
+/* The same, and when the request passed, `response` through the response
+ * phases (its headers; its body when the rules were loaded with
+ * response_body and its Content-Type is one they inspect). */
+GW_API gw_status gw_waf_check_response(gw_waf* waf, const gw_request* request,
+                                       const gw_response* response, gw_waf_mode mode,
+                                       gw_waf_verdict** verdict);
 GW_API void gw_waf_verdict_free(gw_waf_verdict* verdict);
 /* The decision; GW_WAF_PASS for NULL. */
 GW_API gw_waf_action gw_waf_verdict_action(const gw_waf_verdict* verdict);

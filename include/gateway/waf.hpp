@@ -70,6 +70,16 @@ struct waf_request {
   std::string_view request_id;  // "": one is made
 };
 
+// A response for evaluate(); every view is borrowed for the call.
+struct waf_response {
+  int status = 200;
+  std::string_view protocol = "HTTP/1.1";
+  std::span<const http::header> headers;
+  // Given to the rules when the rule set has response_body and the
+  // Content-Type is one of its response_mime_types.
+  std::string_view body;
+};
+
 // One rule that matched and logged.
 struct waf_match {
   int rule_id = 0;
@@ -123,6 +133,10 @@ class GATEWAY_API waf_engine {
   // and the matches. Takes about a millisecond with the CRS.
   waf_verdict evaluate(const waf_request& r, waf_mode mode = waf_mode::on,
                        const waf_exclusions& exclusions = {}) const;
+  // The same, and when the request passed, `response` through the response
+  // phases (headers, body) before the logging phase.
+  waf_verdict evaluate(const waf_request& r, const waf_response& response,
+                       waf_mode mode = waf_mode::on, const waf_exclusions& exclusions = {}) const;
 
   const waf_rule_set& rules() const noexcept;
   // Rules in the compiled set, over all phases.

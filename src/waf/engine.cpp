@@ -298,19 +298,42 @@ std::shared_ptr<const waf_engine> waf_engine::load(const waf_rule_set& rules) {
   return made;
 }
 
+namespace {
+
+// The request phases of `r` on `t`; true when the rules decided.
+bool request_phases(waf::transaction& t, const waf_request& r) {
+  if (t.connection(r.client_ip, r.client_port, r.server_ip, r.server_port)) return true;
+  if (t.uri(r.method, r.uri, r.http_version)) return true;
+  for (const http::header& h : r.headers)
+    t.add_request_header(h.name, h.value);
+  if (t.request_headers()) return true;
+  if (!r.body.empty()) t.append_request_body(r.body);
+  return t.request_body();
+}
+
+}  // namespace
+
 waf_verdict waf_engine::evaluate(const waf_request& r, waf_mode mode,
                                  const waf_exclusions& exclusions) const {
   if (mode == waf_mode::off) return {};
   waf::transaction t(*this, mode, exclusions, r.request_id);
-  [&] {
-    if (t.connection(r.client_ip, r.client_port, r.server_ip, r.server_port)) return;
-    if (t.uri(r.method, r.uri, r.http_version)) return;
-    for (const http::header& h : r.headers)
-      t.add_request_header(h.name, h.value);
-    if (t.request_headers()) return;
-    if (!r.body.empty()) t.append_request_body(r.body);
-    t.request_body();
-  }();
+  request_phases(t, r);
+  t.logging();
+  return std::move(t.verdict());
+}
+
+waf_verdict waf_engine::evaluate(const waf_request& r, const waf_response& response, waf_mode mode,
+                                 const waf_exclusions& exclusions) const {
+  if (mode == waf_mode::off) return {};
+  waf::transaction t(*this, mode, exclusions, r.request_id);
+  if (!request_phases(t, r)) {
+    for (const http::header& h : response.headers)
+      t.add_response_header(h.name, h.value);
+    if (!t.response_headers(response.status, response.protocol)) {
+      if (!response.body.empty()) t.append_response_body(response.body);
+      t.response_body();
+    }
+  }
   t.logging();
   return std::move(t.verdict());
 }

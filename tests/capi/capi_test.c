@@ -1121,6 +1121,72 @@ static void test_waf(void) {
   gw_waf_verdict_free(NULL);
 }
 
+/* Responses through the rules' response phases: status, headers, body. */
+static void test_waf_response(void) {
+  gw_waf* waf = NULL;
+  gw_waf_verdict* v = NULL;
+  gw_waf_rules rules;
+  gw_request r = waf_request("GET", "http://shop.test/account");
+  gw_response resp;
+  gw_header text_plain = {S("content-type"), S("text/plain")};
+  gw_waf_match m;
+  static const char directives[] =
+      "SecRuleEngine On\n"
+      "SecRule RESPONSE_STATUS \"@streq 500\" \"id:2001,phase:3,deny,status:502,msg:'error "
+      "page'\"\n"
+      "SecRule RESPONSE_BODY \"@contains secret-token\" "
+      "\"id:2002,phase:4,deny,status:403,msg:'leak'\"\n";
+  CHECK_STATUS(gw_waf_new(&waf), GW_OK);
+  memset(&rules, 0, sizeof rules);
+  rules.struct_size = sizeof rules;
+  rules.directives = directives;
+  rules.directives_length = sizeof directives - 1;
+  rules.response_body = 1;
+  CHECK_STATUS(gw_waf_load(waf, &rules), GW_OK);
+
+  memset(&resp, 0, sizeof resp);
+  resp.struct_size = sizeof resp;
+  resp.status = 500;
+  CHECK_STATUS(gw_waf_check_response(waf, &r, &resp, GW_WAF_ON, &v), GW_OK);
+  CHECK(gw_waf_verdict_action(v) == GW_WAF_DENY && gw_waf_verdict_status(v) == 502);
+  memset(&m, 0, sizeof m);
+  m.struct_size = sizeof m;
+  CHECK_STATUS(gw_waf_verdict_match(v, 0, &m), GW_OK);
+  CHECK(m.rule_id == 2001 && m.phase == 3);
+  gw_waf_verdict_free(v);
+
+  resp.status = 200;
+  resp.headers = &text_plain;
+  resp.header_count = 1;
+  resp.body = "your secret-token is here";
+  resp.body_length = strlen(resp.body);
+  CHECK_STATUS(gw_waf_check_response(waf, &r, &resp, GW_WAF_ON, &v), GW_OK);
+  CHECK(gw_waf_verdict_action(v) == GW_WAF_DENY && gw_waf_verdict_status(v) == 403);
+  CHECK_STATUS(gw_waf_verdict_match(v, 0, &m), GW_OK);
+  CHECK(m.rule_id == 2002 && m.phase == 4);
+  gw_waf_verdict_free(v);
+
+  resp.body = "nothing to see";
+  resp.body_length = strlen(resp.body);
+  CHECK_STATUS(gw_waf_check_response(waf, &r, &resp, GW_WAF_ON, &v), GW_OK);
+  CHECK(gw_waf_verdict_action(v) == GW_WAF_PASS && gw_waf_verdict_match_count(v) == 0);
+  gw_waf_verdict_free(v);
+  /* The request alone never reaches the response rules. */
+  CHECK_STATUS(gw_waf_check(waf, &r, GW_WAF_ON, &v), GW_OK);
+  CHECK(gw_waf_verdict_action(v) == GW_WAF_PASS);
+  gw_waf_verdict_free(v);
+
+  CHECK_STATUS(gw_waf_check_response(waf, &r, NULL, GW_WAF_ON, &v), GW_INVALID_ARGUMENT);
+  resp.status = 42;
+  CHECK_STATUS(gw_waf_check_response(waf, &r, &resp, GW_WAF_ON, &v), GW_INVALID_ARGUMENT);
+  CHECK(contains(gw_waf_errmsg(waf), "status 42"));
+  resp.status = 200;
+  resp.header_count = 3;
+  resp.headers = NULL;
+  CHECK_STATUS(gw_waf_check_response(waf, &r, &resp, GW_WAF_ON, &v), GW_INVALID_ARGUMENT);
+  gw_waf_free(waf);
+}
+
 /* The router on its own: which listener, route, rule and backends. */
 static const char router_yaml[] =
     "apiVersion: gateway.networking.k8s.io/v1\n"
@@ -1221,6 +1287,7 @@ static void test_router(void) {
 
 int main(void) {
   test_waf();
+  test_waf_response();
   test_router();
   test_version_and_errors();
   test_null_handles();

@@ -160,3 +160,43 @@ TEST_CASE("waf engine: inline directives, redirect and a broken rule") {
   CHECK_THROWS_WITH_AS(waf_engine::load(missing), doctest::Contains("/nonexistent/rules.conf"),
                        error);
 }
+
+TEST_CASE("waf engine: a response goes through the response phases when the request passed") {
+  waf_rule_set rules;
+  rules.directives =
+      "SecRuleEngine On\n"
+      "SecRule REQUEST_URI \"@contains /blocked\" \"id:3000,phase:1,deny,status:403\"\n"
+      "SecRule RESPONSE_HEADERS:x-debug \"@streq on\" \"id:3001,phase:3,deny,status:502\"\n"
+      "SecRule RESPONSE_BODY \"@contains stack trace\" \"id:3002,phase:4,deny,status:500\"\n";
+  rules.response_body = true;
+  const auto engine = waf_engine::load(rules);
+  const http::header debug{"x-debug", "on"}, text{"content-type", "text/html"};
+  waf_request rq;
+  rq.uri = "/page";
+  waf_response rs;
+  rs.headers = {&debug, 1};
+  waf_verdict v = engine->evaluate(rq, rs);
+  CHECK(v.action == waf_action::deny);
+  CHECK(v.status == 502);
+  REQUIRE(v.matches.size() == 1);
+  CHECK(v.matches[0].rule_id == 3001);
+  rs.headers = {&text, 1};
+  rs.body = "<pre>stack trace: ...</pre>";
+  v = engine->evaluate(rq, rs);
+  CHECK(v.status == 500);
+  CHECK(v.matches.at(0).rule_id == 3002);
+  // A request the rules refuse never reaches the response rules.
+  rq.uri = "/blocked";
+  v = engine->evaluate(rq, rs);
+  CHECK(v.status == 403);
+  REQUIRE(v.matches.size() == 1);
+  CHECK(v.matches[0].rule_id == 3000);
+  // Detection only: the match, no decision; the body (no text type now)
+  // is not given to the rules.
+  rq.uri = "/page";
+  rs.headers = {&debug, 1};
+  v = engine->evaluate(rq, rs, waf_mode::detection_only);
+  CHECK(v.action == waf_action::pass);
+  REQUIRE(v.matches.size() == 1);
+  CHECK(v.matches[0].rule_id == 3001);
+}

@@ -849,15 +849,18 @@ class Waf(_Component):
     `crs` is the OWASP Core Rule Set's paranoia level (1-4), or None for no
     CRS; `files` are rule files and `directives` inline rules, loaded after
     it. `mode` is "On", "DetectionOnly" (matches reported, nothing decided)
-    or "Off". Thread-safe; the GIL is released while rules run. A context
-    manager; close() frees it (later calls raise StateError).
+    or "Off"; with `response_body`, response bodies (text/plain, text/html,
+    text/xml) reach the rules too. Thread-safe; the GIL is released while
+    rules run. A context manager; close() frees it (later calls raise
+    StateError).
     """
 
     _kind, _free, _errmsg = "Waf", "gw_waf_free", "gw_waf_errmsg"
 
     def __init__(self, crs: Optional[int] = 1, files: Iterable[Union[str, os.PathLike]] = (),
                  directives: str = "", mode: str = "On", *,
-                 inbound_anomaly_threshold: int = 0, outbound_anomaly_threshold: int = 0):
+                 inbound_anomaly_threshold: int = 0, outbound_anomaly_threshold: int = 0,
+                 response_body: bool = False):
         if mode not in _n.WAF_MODES:
             raise ValueError(f"mode {mode!r} is not one of {', '.join(_n.WAF_MODES)}")
         if crs is not None and not (isinstance(crs, int) and 1 <= crs <= 4):
@@ -872,7 +875,7 @@ class Waf(_Component):
                             inbound_anomaly_threshold=inbound_anomaly_threshold,
                             outbound_anomaly_threshold=outbound_anomaly_threshold,
                             files=array, file_count=len(paths), directives=text,
-                            directives_length=len(text))
+                            directives_length=len(text), response_body=int(response_body))
         try:
             self._call("gw_waf_load", ctypes.byref(rules))
         except GatewayError:
@@ -887,14 +890,27 @@ class Waf(_Component):
         return count.value
 
     def check(self, method: str = "GET", url: str = "/", headers=None,
-              body: Union[str, bytes] = b"", *, client_ip: str = "") -> Verdict:
+              body: Union[str, bytes] = b"", *, client_ip: str = "",
+              response: Optional[Tuple[int, Any, Union[str, bytes]]] = None) -> Verdict:
         """Runs a request through the rules' request phases. `url` is
         "http(s)://host/path?query" (the host becomes Host unless `headers`
         has one) or "/path?query"; `headers` a mapping or (name, value) pairs.
-        A body goes with its Content-Length, as a client would send it."""
+        A body goes with its Content-Length, as a client would send it.
+        `response`, (status, headers, body), then goes through the response
+        phases when the request passed."""
         rq, _keep = _request_struct(method, url, headers, body, client_ip)
         out = ctypes.c_void_p()
-        self._call("gw_waf_check", ctypes.byref(rq), self._mode, ctypes.byref(out))
+        if response is None:
+            self._call("gw_waf_check", ctypes.byref(rq), self._mode, ctypes.byref(out))
+        else:
+            status, response_headers, response_body = response
+            array, count, keep = _header_array(response_headers)
+            text = _text(response_body)
+            rs = _n.Response(struct_size=ctypes.sizeof(_n.Response), status=int(status),
+                             headers=array, header_count=count, body=text,
+                             body_length=len(text))
+            self._call("gw_waf_check_response", ctypes.byref(rq), ctypes.byref(rs), self._mode,
+                       ctypes.byref(out))
         v = out.value
         try:
             matches = []

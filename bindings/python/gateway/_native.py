@@ -42,7 +42,14 @@ class WafRules(ctypes.Structure):
                 ("paranoia_level", ctypes.c_int), ("inbound_anomaly_threshold", ctypes.c_int),
                 ("outbound_anomaly_threshold", ctypes.c_int),
                 ("files", ctypes.POINTER(ctypes.c_char_p)), ("file_count", ctypes.c_size_t),
-                ("directives", ctypes.c_char_p), ("directives_length", ctypes.c_size_t)]
+                ("directives", ctypes.c_char_p), ("directives_length", ctypes.c_size_t),
+                ("response_body", ctypes.c_int)]
+
+
+class Response(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t), ("status", ctypes.c_int),
+                ("headers", ctypes.POINTER(Header)), ("header_count", ctypes.c_size_t),
+                ("body", ctypes.c_char_p), ("body_length", ctypes.c_size_t)]
 
 
 class WafMatch(ctypes.Structure):
@@ -175,6 +182,8 @@ def _declare(lib):
         "gw_waf_load": ([p, ctypes.POINTER(WafRules)], st),
         "gw_waf_rule_count": ([p, szp], st),
         "gw_waf_check": ([p, ctypes.POINTER(Request), st, cpp], st),
+        "gw_waf_check_response": ([p, ctypes.POINTER(Request), ctypes.POINTER(Response), st, cpp],
+                                  st),
         "gw_waf_verdict_free": ([p], None),
         "gw_waf_verdict_action": ([p], st),
         "gw_waf_verdict_status": ([p], ctypes.c_int),

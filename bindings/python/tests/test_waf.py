@@ -106,3 +106,27 @@ def test_checks_from_many_threads_at_once():
     waf.close()
     assert errors == []
     assert results == [("deny", "pass")] * 8
+
+
+def test_responses_through_the_response_phases():
+    rules = (
+        "SecRuleEngine On\n"
+        'SecRule RESPONSE_STATUS "@streq 500" "id:2001,phase:3,deny,status:502,msg:\'error page\'"\n'
+        'SecRule RESPONSE_BODY "@contains secret-token" "id:2002,phase:4,deny,status:403,msg:\'leak\'"\n'
+    )
+    with Waf(crs=None, directives=rules, response_body=True) as waf:
+        v = waf.check("GET", "http://shop.test/account", response=(500, {}, b""))
+        assert (v.action, v.status, v.rules) == ("deny", 502, [2001])
+        v = waf.check("GET", "http://shop.test/account",
+                      response=(200, {"content-type": "text/plain"}, b"the secret-token"))
+        assert (v.action, v.status, v.rules) == ("deny", 403, [2002])
+        v = waf.check("GET", "http://shop.test/account",
+                      response=(200, {"content-type": "text/plain"}, b"fine"))
+        assert v.action == "pass"
+        with pytest.raises(gateway.GatewayError) as e:
+            waf.check("GET", "/", response=(42, {}, b""))
+        assert "status 42" in str(e.value)
+    # Without response_body, bodies stay away from the rules.
+    with Waf(crs=None, directives=rules) as waf:
+        v = waf.check("GET", "/", response=(200, {"content-type": "text/plain"}, b"secret-token"))
+        assert v.action == "pass"
