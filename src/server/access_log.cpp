@@ -148,7 +148,7 @@ void access_log_format::append(const access_record& r, std::string& out) const {
         out.append(r.client);
         break;
       case field::method:
-        out.append(r.method);
+        out.append(r.method.empty() ? "-" : r.method);
         break;
       case field::protocol:
         out.append(r.protocol);
@@ -157,7 +157,7 @@ void access_log_format::append(const access_record& r, std::string& out) const {
         out.append(r.host.empty() ? "-" : r.host);
         break;
       case field::path:
-        out.append(r.path);
+        out.append(r.path.empty() ? "-" : r.path);
         break;
       case field::status:
         append_uint(out, static_cast<std::uint64_t>(r.status));
@@ -184,7 +184,7 @@ void access_log_format::append(const access_record& r, std::string& out) const {
         out.append(r.route.empty() ? "-" : r.route);
         break;
       case field::listener:
-        out.append(r.listener);
+        out.append(r.listener.empty() ? "-" : r.listener);
         break;
       case field::tls_version:
         out.append(r.tls ? r.tls->version : "-");

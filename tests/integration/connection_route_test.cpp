@@ -198,7 +198,8 @@ TEST_SUITE("connection_route") {
     gateway::server_options o;
     o.threads = 1;
     o.level = gateway::log_level::error;
-    o.access_log = {dir.path + "/access.log", "%protocol% %route% %bytes_in% %bytes_out% %status%"};
+    o.access_log = {dir.path + "/access.log",
+                    "%protocol% %method% %path% %route% %bytes_in% %bytes_out% %status%"};
     gateway::server gw(
         load_on_loopback(gateway_head + "  - {name: raw, port: 9000, protocol: TCP}\n" +
                          service_at("echo", echo.port()) +
@@ -225,7 +226,7 @@ TEST_SUITE("connection_route") {
         "backend=\"default/echo:80\"}";
     CHECK(eventually([&] { return metric(gw, series) == 1; }));
     // One line for the connection when it ended, with what went through it.
-    const std::string line = "TCP default/echo " + std::to_string(5 + big.size()) + " " +
+    const std::string line = "TCP - - default/echo " + std::to_string(5 + big.size()) + " " +
                              std::to_string(5 + big.size() + 5) + " ";
     const std::string log = file_once_it_has(dir.path + "/access.log", line);
     CAPTURE(log);
