@@ -396,4 +396,8 @@ bool lists_token(std::string_view list, std::string_view token) noexcept {
   return found;
 }
 
+bool lists_only(std::string_view list, std::string_view token) noexcept {
+  return for_each_token(list, [&](std::string_view item) { return http::iequals(item, token); });
+}
+
 }  // namespace gateway::http1

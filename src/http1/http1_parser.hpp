@@ -100,6 +100,8 @@ int parse_response_head(std::string_view head, response_head& out,
 
 // Whether the comma-separated field value `list` holds `token` (any case).
 bool lists_token(std::string_view list, std::string_view token) noexcept;
+// Whether every element of `list` is `token` (any case); true for an empty list.
+bool lists_only(std::string_view list, std::string_view token) noexcept;
 
 // Methods that RFC 9110 §9.2.2 calls idempotent.
 bool is_idempotent(std::string_view method) noexcept;

@@ -65,11 +65,7 @@ asio::awaitable<void> stream::carry_connection(const listener_runtime* chosen,
     pick_.hash = pick_hash(
         lb.hash, {}, client_view(), [this] { return worker_.random(); }, set_cookie_);
   connection_pool& pool = worker_.pool();
-  struct active_count {
-    std::size_t& n;
-    explicit active_count(std::size_t& c) : n(++c) {}
-    ~active_count() { --n; }
-  } active(worker_.upstream_active);
+  const scoped_count active(worker_.upstream_active);
   for (int attempt = 0;; ++attempt) {
     const std::size_t host = pool.pick(*down_.snap, cluster, pick_, coarse_now());
     if (host == ~std::size_t{0}) {

@@ -117,6 +117,16 @@ const resolved_backend* pick_backend(const resolved_rule& rr, Random&& random) {
   return &rr.backends.back();
 }
 
+// Counts one more in `n` for its lifetime (a worker's upstream connections
+// in use, say).
+struct scoped_count {
+  std::size_t& n;
+  explicit scoped_count(std::size_t& c) noexcept : n(++c) {}
+  ~scoped_count() { --n; }
+  scoped_count(const scoped_count&) = delete;
+  scoped_count& operator=(const scoped_count&) = delete;
+};
+
 // The key a consistent-hash cluster picks an endpoint by: the hash of the
 // source address, a header or a cookie as `hp` says. Without one, a cookie
 // policy with a TTL makes a cookie (the value of its Set-Cookie field goes to

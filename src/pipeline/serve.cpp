@@ -326,21 +326,9 @@ void stream::choose_upgrade() noexcept {
       upgrading_ = true;
       return;
     }
-  bool only_h2c = true;
-  std::string_view rest = request_.upgrade;
-  while (!rest.empty()) {
-    const std::size_t comma = rest.find(',');
-    std::string_view offered = rest.substr(0, comma);
-    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-    while (!offered.empty() && (offered.front() == ' ' || offered.front() == '\t'))
-      offered.remove_prefix(1);
-    while (!offered.empty() && (offered.back() == ' ' || offered.back() == '\t'))
-      offered.remove_suffix(1);
-    if (!offered.empty() && !http::iequals(offered, "h2c")) only_h2c = false;
-  }
   // h2c (RFC 7540 §3.2) is offered in passing, and HTTP/2 is spoken here by
   // prior knowledge: served as HTTP/1.1, as a server may.
-  upgrade_refused_ = !only_h2c;
+  upgrade_refused_ = !http1::lists_only(request_.upgrade, "h2c");
 }
 
 void stream::check_rule(answer& a) {

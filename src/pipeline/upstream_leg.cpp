@@ -90,11 +90,7 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
     co_return outcome::overflow;
   }
   // Counted as active while this exchange holds an upstream connection.
-  struct active_count {
-    std::size_t& n;
-    explicit active_count(std::size_t& c) : n(++c) {}
-    ~active_count() { --n; }
-  } active(worker_.upstream_active);
+  const scoped_count active(worker_.upstream_active);
   // The connector of the cluster's protocol: everything below speaks to it
   // alone, whatever the protocol.
   const bool h2 = cs.config().protocol == upstream_protocol::http2;

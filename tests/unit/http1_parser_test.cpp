@@ -77,6 +77,11 @@ TEST_SUITE("http1 parser") {
     CHECK_FALSE(lists_token("gzip, deflate", "trailers"));
     CHECK_FALSE(lists_token("trailersx, xtrailers", "trailers"));
     CHECK_FALSE(lists_token("", "trailers"));
+    // Only that token: h2c offered alone (or twice) but not beside another.
+    CHECK(lists_only("h2c", "h2c"));
+    CHECK(lists_only(" H2C , h2c", "h2c"));
+    CHECK_FALSE(lists_only("h2c, websocket", "h2c"));
+    CHECK_FALSE(lists_only("spdy/3.1", "h2c"));
   }
 
   TEST_CASE("HTTP/1.0 keep-alive and close semantics") {
