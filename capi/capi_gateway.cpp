@@ -29,6 +29,10 @@ gw_status status_of(const std::error_code& ec) noexcept {
       return GW_INVALID_STATE;
     case errc::not_found:
       return GW_NOT_FOUND;
+    case errc::invalid_argument:
+      return GW_INVALID_ARGUMENT;
+    case errc::unavailable:
+      return GW_UNAVAILABLE;
   }
   return GW_ERROR;
 }
@@ -81,16 +85,6 @@ gw_status check_control(gw_gateway* gw, const char* call) noexcept {
                 std::string(call) +
                     ": called from a gateway callback (a filter hook or the log), which would "
                     "wait for its own thread");
-  return GW_OK;
-}
-
-gw_status give_text(const std::string& s, char** out, std::size_t* length) {
-  char* copy = static_cast<char*>(std::malloc(s.size() + 1));
-  if (!copy) throw std::bad_alloc();
-  std::memcpy(copy, s.data(), s.size());
-  copy[s.size()] = '\0';
-  *out = copy;
-  if (length) *length = s.size();
   return GW_OK;
 }
 
@@ -157,6 +151,16 @@ callback_scope::~callback_scope() {
   --callback_depth;
 }
 
+gw_status give_text(const std::string& s, char** out, std::size_t* length) {
+  char* copy = static_cast<char*>(std::malloc(s.size() + 1));
+  if (!copy) throw std::bad_alloc();
+  std::memcpy(copy, s.data(), s.size());
+  copy[s.size()] = '\0';
+  *out = copy;
+  if (length) *length = s.size();
+  return GW_OK;
+}
+
 }  // namespace gateway::capi
 
 using namespace gateway::capi;
@@ -190,6 +194,8 @@ const char* gw_strerror(gw_status status) {
       return "not found";
     case GW_NO_MEMORY:
       return "out of memory";
+    case GW_UNAVAILABLE:
+      return "no complete response";
   }
   return "unknown status";
 }

@@ -117,6 +117,9 @@ gw_status guarded_on(const error_slot* slot, Body&& body) noexcept {
   }
 }
 
+// Hands `s` to the caller as a NUL-terminated copy it frees with gw_string_free.
+gw_status give_text(const std::string& s, char** out, std::size_t* length);
+
 // A caller's text: NULL with length 0 is the empty string.
 inline std::string_view text(const char* p, std::size_t n) noexcept {
   return p ? std::string_view(p, n) : std::string_view();

@@ -52,7 +52,8 @@ typedef enum gw_status {
   GW_BIND_FAILED = 4,      /* a listener could not be opened */
   GW_INVALID_STATE = 5,    /* not allowed now: reload before start, load after start, ... */
   GW_NOT_FOUND = 6,        /* a named listener or header does not exist */
-  GW_NO_MEMORY = 7         /* an allocation failed */
+  GW_NO_MEMORY = 7,        /* an allocation failed */
+  GW_UNAVAILABLE = 8       /* a client call ended without a whole response (see gw_client_send) */
 } gw_status;
 
 /* The library's version as GW_VERSION_NUMBER encodes it. */
@@ -488,6 +489,77 @@ GW_API size_t gw_route_match_backend_count(const gw_route_match* match);
 /* The backend at `index` into *out (set out->struct_size first). */
 GW_API gw_status gw_route_match_backend(const gw_route_match* match, size_t index,
                                         gw_route_backend* out);
+
+/* ---- The client: the upstream pool for a host's own calls ----------------
+ * Calls to the Services of a client config (Kubernetes YAML: Services with
+ * EndpointSlices, BackendTrafficPolicies that target Services, BackendTLS-
+ * Policies, Secrets, ConfigMaps) named by URL, "http://SERVICE.NAMESPACE[:PORT]/
+ * path", with the gateway's load balancing, health checks, outlier ejection,
+ * circuit breakers, retries, timeouts and upstream TLS. A gw_client may be
+ * used from several threads at once; a failed call's message is also the
+ * calling thread's (gw_client_errmsg(NULL)), which concurrent callers read. */
+
+typedef struct gw_client gw_client;
+typedef struct gw_client_response gw_client_response;
+
+/* How a client runs; zero is the default of every field. */
+typedef struct gw_client_options {
+  size_t struct_size; /* sizeof(gw_client_options) */
+  unsigned threads;   /* event-loop threads the calls run on; 0: one */
+  gw_log_fn log;      /* receives the lines at or above `level`; NULL: warnings
+                         and errors go to stderr (and `level` is not used) */
+  gw_log_level level;
+  void* log_user_data;
+} gw_client_options;
+
+/* A client with no config yet (options NULL: one thread, warnings to stderr). */
+GW_API gw_status gw_client_new(const gw_client_options* options, gw_client** out);
+/* Closes the client (calls in flight end with GW_UNAVAILABLE) and frees it;
+ * calls from other threads must have returned. NULL does nothing. */
+GW_API void gw_client_free(gw_client* client);
+/* Why the last call on `client` failed; NULL: the calling thread's last failure. */
+GW_API const char* gw_client_errmsg(const gw_client* client);
+/* Loads a client config: the first load starts the client, a later one
+ * replaces the config while calls flow (GW_INVALID_CONFIG, with every
+ * problem found, keeps the one before). */
+GW_API gw_status gw_client_load_yaml(gw_client* client, const char* yaml, size_t length);
+GW_API gw_status gw_client_load_file(gw_client* client, const char* path);
+/* Sends `request` (method, absolute url, headers, body; client_ip and
+ * listener unused) and waits for its whole response, at most `timeout_ms`
+ * for all tries (0: the route's). The upstream's response, or the gateway's
+ * own (503, 504) when the upstream gave none, is in *response (the caller's:
+ * gw_client_response_free). Fails with GW_INVALID_ARGUMENT (a bad URL or
+ * header), GW_NOT_FOUND (no Service for the URL's host and port),
+ * GW_UNAVAILABLE (the response was cut, or the client closed) and
+ * GW_INVALID_STATE (nothing loaded, or closed). */
+GW_API gw_status gw_client_send(gw_client* client, const gw_request* request, uint32_t timeout_ms,
+                                gw_client_response** response);
+/* Receives an asynchronous call's end on a client thread: status GW_OK with
+ * the response (the callee's: gw_client_response_free), or a failure with
+ * `response` NULL and `message` saying why (valid for the call). */
+typedef void (*gw_client_done_fn)(void* user_data, gw_status status, gw_client_response* response,
+                                  const char* message);
+/* Sends `request` (copied before it returns) and returns at once; `done`
+ * runs exactly once, unless this returns a failure. */
+GW_API gw_status gw_client_send_async(gw_client* client, const gw_request* request,
+                                      uint32_t timeout_ms, gw_client_done_fn done,
+                                      void* user_data);
+/* The client's stats in Prometheus text (caller's: gw_string_free). */
+GW_API gw_status gw_client_stats(gw_client* client, char** text, size_t* length);
+/* Stops the client: calls in flight end with GW_UNAVAILABLE, later ones fail
+ * with GW_INVALID_STATE. Not from a gw_client_done_fn. */
+GW_API gw_status gw_client_close(gw_client* client);
+
+GW_API void gw_client_response_free(gw_client_response* response);
+/* The status code (0 for NULL). */
+GW_API int gw_client_response_status(const gw_client_response* response);
+GW_API size_t gw_client_response_header_count(const gw_client_response* response);
+/* Header field `index` into *out, borrowed from the response; GW_NOT_FOUND
+ * past the last. */
+GW_API gw_status gw_client_response_header(const gw_client_response* response, size_t index,
+                                           gw_header* out);
+/* The body (borrowed from the response, not NUL-terminated) and its length. */
+GW_API const char* gw_client_response_body(const gw_client_response* response, size_t* length);
 
 #ifdef __cplusplus
 }

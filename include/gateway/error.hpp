@@ -6,12 +6,17 @@
 
 namespace gateway {
 
-// Control-plane failure kinds (config, bind, rule load); the data plane never throws.
+// Failure kinds of the calls a host makes (config, bind, rule load, a
+// client's call); the data plane itself never throws. Values only grow.
 enum class errc {
   invalid_config = 1,  // the configuration is malformed or inconsistent
   bind_failed,         // a listener could not be opened
   invalid_state,       // the call is not allowed in the object's current state
-  not_found,           // a named object (listener, cluster) does not exist
+  not_found,           // a named object (listener, cluster, service) does not exist
+  invalid_argument,    // a value the caller gave cannot be used (a malformed URL)
+  // A client's call ended without a whole response: the connection failed
+  // after the response began, the call's deadline passed, or the client stopped.
+  unavailable,
 };
 
 // The category of gateway::errc values.

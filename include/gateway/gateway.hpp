@@ -1,5 +1,6 @@
 #pragma once
 // Everything the library offers to C++ hosts, in one include.
+#include <gateway/client.hpp>
 #include <gateway/config.hpp>
 #include <gateway/error.hpp>
 #include <gateway/evaluate.hpp>

@@ -117,6 +117,7 @@ class GATEWAY_API server {
  private:
   struct impl;
   std::unique_ptr<impl> impl_;
+  friend class client;  // runs its calls on a server whose listeners are never bound
   friend void start_on(server&, boost::asio::io_context&);
   friend void async_stop(server&, std::chrono::milliseconds, std::function<void()>);
 };

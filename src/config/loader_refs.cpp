@@ -345,6 +345,15 @@ int loader::target_level(const manifests::policy_doc& p, const route_doc& r,
         best = std::max(best, 3);
       else if (t.section == rd.rule.name)
         best = std::max(best, 4);
+    } else if (t.kind == "Service" && p.m.ns == r.m.ns) {  // only in a client's config
+      // A client's route for calls to a Service port says which in its annotations.
+      const auto service = r.m.annotations.find(std::string(client_service_annotation));
+      const auto port = r.m.annotations.find(std::string(client_port_annotation));
+      if (service == r.m.annotations.end() || service->second != t.name) continue;
+      if (t.section.empty())
+        best = std::max(best, 3);
+      else if (port != r.m.annotations.end() && port->second == t.section)
+        best = std::max(best, 4);
     } else if (t.kind == "Gateway" && p.m.ns == gw.m.ns && t.name == gw.m.name) {
       if (t.section.empty())
         best = std::max(best, 1);

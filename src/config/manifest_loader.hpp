@@ -23,6 +23,11 @@ using yaml_config::document_reader;
 // The controllerName a GatewayClass (or IngressClass) must name to be served here.
 inline constexpr std::string_view controller_name = "gateway.dev/gatewayd";
 
+// The annotations on the routes load_client_yaml makes, one per Service
+// port: the Service (in the route's namespace) and the port's name.
+inline constexpr std::string_view client_service_annotation = "gateway.dev/client-service";
+inline constexpr std::string_view client_port_annotation = "gateway.dev/client-service-port";
+
 // Reads manifests into `out` (issues into `issues`), one loader per load.
 class loader {
  public:
@@ -30,6 +35,9 @@ class loader {
       : issues_(issues), out_(out), doc_("", issues, out.warnings), registry_(filters) {}
 
   void load(std::string_view text);
+  // Loads a client's config (load_client_yaml): BackendTrafficPolicies
+  // target Services, meaning the routes made for calls to them.
+  void for_client() noexcept { client_ = true; }
 
  private:
   void read_document(const YAML::Node& d, std::size_t index);
@@ -163,6 +171,14 @@ class loader {
   std::map<std::string, manifests::secret_data> config_maps_;  // "namespace/name"
   std::vector<manifests::backend_tls_doc> tls_policies_;
   const filter_registry& registry_;
+  bool client_ = false;
 };
+
+// Loads manifests and validates the config they make; `client`: as a
+// client's config (loader::for_client). Issues go into `issues`.
+gateway_config load_manifests(std::string_view text, const filter_registry& filters, bool client,
+                              std::error_code& ec, std::vector<config_issue>& issues);
+// The issues as load_yaml's error message lists them.
+std::string describe(const std::vector<config_issue>& issues, std::string_view source);
 
 }  // namespace gateway::manifests

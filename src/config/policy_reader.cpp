@@ -484,7 +484,8 @@ void build_project_filter(document_reader& doc, policy_doc& p, const filter_regi
 
 }  // namespace
 
-policy_doc read_policy(document_reader& doc, const YAML::Node& d, meta m, std::string kind) {
+policy_doc read_policy(document_reader& doc, const YAML::Node& d, meta m, std::string kind,
+                       bool service_targets) {
   policy_doc p;
   p.kind = std::move(kind);
   p.m = std::move(m);
@@ -510,9 +511,16 @@ policy_doc read_policy(document_reader& doc, const YAML::Node& d, meta m, std::s
     // Connections (TCPRoute, TLSRoute) take a BackendTrafficPolicy's
     // upstream settings; nothing else of a policy acts on them.
     const bool connection_route = t.kind == "TCPRoute" || t.kind == "TLSRoute";
-    if (group != gateway_api_group ||
-        (t.kind != "Gateway" && t.kind != "HTTPRoute" && t.kind != "GRPCRoute" &&
-         !(connection_route && p.kind == "BackendTrafficPolicy")))
+    if (service_targets) {
+      if (p.kind == "BackendTrafficPolicy" && group.empty() && t.kind == "Service")
+        p.targets.push_back(std::move(t));
+      else
+        doc.fail(n, path,
+                 "in a client's config a BackendTrafficPolicy targets Services (group \"\", kind "
+                 "Service): the calls to them");
+    } else if (group != gateway_api_group ||
+               (t.kind != "Gateway" && t.kind != "HTTPRoute" && t.kind != "GRPCRoute" &&
+                !(connection_route && p.kind == "BackendTrafficPolicy")))
       doc.fail(n, path,
                connection_route
                    ? "only a BackendTrafficPolicy targets a " + t.kind +

@@ -84,8 +84,10 @@ using backend_lookup = std::function<std::vector<std::string>(
     const std::string& ns, const std::string& name, std::uint16_t port, std::string& error)>;
 
 // Reads a policy document's targets (the spec is read by build_policy_filters).
+// With `service_targets` (a client's config) a BackendTrafficPolicy targets
+// Services instead: the calls to them.
 policy_doc read_policy(yaml_config::document_reader& doc, const YAML::Node& d, meta m,
-                       std::string kind);
+                       std::string kind, bool service_targets = false);
 // Reads a v1 Secret's data (base64) and stringData.
 secret_data read_secret(yaml_config::document_reader& doc, const YAML::Node& d);
 // A Gateway API BackendTLSPolicy, as read: which Service ports it covers and

@@ -148,7 +148,7 @@ void loader::read_document(const YAML::Node& d, std::size_t index) {
   } else if (*kind == "SecurityPolicy" || *kind == "BackendTrafficPolicy" ||
              *kind == "ClientTrafficPolicy") {
     if (require_api({manifests::envoy_gateway_api}))
-      policies_.push_back(manifests::read_policy(doc_, d, std::move(m), *kind));
+      policies_.push_back(manifests::read_policy(doc_, d, std::move(m), *kind, client_));
   } else if (*kind == "Filter" || *kind == "WafPolicy") {
     if (require_api({manifests::project_api}))
       policies_.push_back(manifests::read_policy(doc_, d, std::move(m), *kind));
@@ -522,11 +522,9 @@ void loader::drop_unused_clusters() {
 }  // namespace gateway::manifests
 
 namespace gateway {
-namespace {
-
 using manifests::loader;
 
-std::string describe(const std::vector<config_issue>& issues, std::string_view source) {
+std::string manifests::describe(const std::vector<config_issue>& issues, std::string_view source) {
   std::string all;
   for (const auto& i : issues) {
     if (!all.empty()) all += "\n";
@@ -535,7 +533,7 @@ std::string describe(const std::vector<config_issue>& issues, std::string_view s
   return all;
 }
 
-}  // namespace
+using manifests::describe;
 
 gateway_config load_yaml(std::string_view text, std::string_view source_name, std::error_code& ec,
                          std::vector<config_issue>& issues) {
@@ -545,9 +543,17 @@ gateway_config load_yaml(std::string_view text, std::string_view source_name, st
 gateway_config load_yaml(std::string_view text, std::string_view /*source_name*/,
                          const filter_registry& filters, std::error_code& ec,
                          std::vector<config_issue>& issues) {
+  return manifests::load_manifests(text, filters, false, ec, issues);
+}
+
+gateway_config manifests::load_manifests(std::string_view text, const filter_registry& filters,
+                                         bool client, std::error_code& ec,
+                                         std::vector<config_issue>& issues) {
   gateway_config out;
   issues.clear();
-  loader(issues, out, filters).load(text);
+  loader l(issues, out, filters);
+  if (client) l.for_client();
+  l.load(text);
   if (issues.empty()) {
     // Catch what only shows once compiled (regexes, duplicate names, TLS
     // material). Each listener is judged alone here: which of them share a

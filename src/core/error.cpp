@@ -16,6 +16,10 @@ class category final : public std::error_category {
         return "call not allowed in the current state";
       case errc::not_found:
         return "no such object";
+      case errc::invalid_argument:
+        return "invalid argument";
+      case errc::unavailable:
+        return "no complete response";
     }
     return "unknown gateway error";
   }

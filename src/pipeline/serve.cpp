@@ -98,6 +98,13 @@ route_selection stream::route_request(const listener_runtime* chosen) {
   if (sel) {
     request_timeout_ = plan.request_timeout;
     try_timeout_ = plan.try_timeout;
+    if (timeout_cap_.count() > 0) {
+      auto cap = [this](std::chrono::milliseconds t) {
+        return t.count() > 0 ? std::min(t, timeout_cap_) : timeout_cap_;
+      };
+      request_timeout_ = cap(request_timeout_);
+      try_timeout_ = cap(try_timeout_);
+    }
   }
   cors_preflight_ = plan.cors_preflight;
   route_path_ = plan.path;
@@ -610,6 +617,11 @@ asio::awaitable<bool> stream::hand_to_tap(std::size_t cluster, bool has_body) {
     tap_->to_upstream(cluster, pick_, head_out_, nullptr);
   }
   co_return true;
+}
+
+asio::awaitable<void> wake_on_expiry(transport::watchdog& watch, stream& s) {
+  for (bool expired = co_await watch.next_expiry(); expired; expired = co_await watch.next_expiry())
+    s.interrupt();
 }
 
 }  // namespace gateway

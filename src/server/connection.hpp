@@ -13,6 +13,7 @@
 #include "http1/serializer.hpp"
 #include "server/byte_buffer.hpp"
 #include "server/snapshot.hpp"
+#include "server/worker.hpp"
 #include "stream/byte_pipe.hpp"
 #include "stream/downstream.hpp"
 #include "stream/stream.hpp"
@@ -26,6 +27,7 @@ class h2_session;
 
 class connection final : public downstream,
                          public byte_pipe,
+                         public worker_session,
                          public std::enable_shared_from_this<connection> {
  public:
   connection(worker& owner, tcp::socket socket, std::uint32_t group);
@@ -34,12 +36,8 @@ class connection final : public downstream,
   asio::awaitable<void> run();
   asio::awaitable<void> watchdog();
   // Closes the connection if it is waiting for a request (drain) or at once (force).
-  void interrupt(bool force) noexcept;
-  // The identity of the socket group that accepted it (socket_group::id).
-  std::uint32_t group() const noexcept { return group_; }
-
-  connection* prev = nullptr;  // worker's intrusive list
-  connection* next = nullptr;
+  void interrupt(bool force) noexcept override;
+  std::uint32_t group() const noexcept override { return group_; }
 
  private:
   friend class h2_session;  // an HTTP/2 connection runs over this one's transport

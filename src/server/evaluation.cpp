@@ -22,12 +22,6 @@ using namespace std::string_view_literals;
 
 namespace {
 
-// Wakes what `s` waits on each time `watch` expires, until it is stopped.
-asio::awaitable<void> wake_on_expiry(transport::watchdog& watch, stream& s) {
-  for (bool expired = co_await watch.next_expiry(); expired; expired = co_await watch.next_expiry())
-    s.interrupt();
-}
-
 std::vector<evaluation_header> owned(std::span<const http::header> fields) {
   std::vector<evaluation_header> out;
   out.reserve(fields.size());
@@ -150,17 +144,7 @@ class evaluation final : public downstream, public chain_observer, public stream
     co_return true;  // not part of what an evaluation reports
   }
   asio::awaitable<bool> send_local(const local_answer& a) override {
-    // The bytes a connection would write, parsed back: the answer as the wire carries it.
-    http1::write_local_reply(head_out_, a.status, a.fields, a.body, a.close, a.head_request);
-    http1::response_head parsed;
-    const std::size_t end = head_out_.find("\r\n\r\n") + 4;
-    if (http1::parse_response_head(std::string_view(head_out_).substr(0, end), parsed, 1000) != 0)
-      throw error(errc::invalid_state, "evaluate: the local reply did not parse");
-    local_response r;
-    r.status = parsed.status;
-    r.headers = owned(parsed.headers);
-    r.body.assign(std::string_view(head_out_).substr(end));
-    out_.response = std::move(r);
+    out_.response = wire_answer(a, head_out_);
     co_return true;
   }
   void drop() noexcept override {
@@ -204,22 +188,7 @@ void evaluation::run(const evaluation_request& rq, const parsed_url& url) {
   https = url.https || listener_group->tls != nullptr;
   client_ip = rq.client_ip;
   local_port_ = url.port;
-  // The request as a client would write it.
-  text_.assign(rq.method.empty() ? "GET"sv : std::string_view(rq.method));
-  text_.append(" ").append(url.target).append(" HTTP/1.1\r\n");
-  bool has_host = false, has_length = false;
-  for (const auto& [name, value] : rq.headers) {
-    has_host = has_host || http::iequals(name, "host");
-    has_length = has_length || http::iequals(name, "content-length") ||
-                 http::iequals(name, "transfer-encoding");
-    text_.append(name).append(": ").append(value).append("\r\n");
-  }
-  if (!has_host && url.absolute) text_.append("host: ").append(url.authority).append("\r\n");
-  if (!has_length && !rq.body.empty())
-    text_.append("content-length: ").append(std::to_string(rq.body.size())).append("\r\n");
-  text_.append("\r\n");
-  const std::size_t head_size = text_.size();
-  text_.append(rq.body);
+  const std::size_t head_size = write_request_text(text_, rq.method, url, rq.headers, rq.body);
   body_ = std::string_view(text_).substr(head_size);
 
   // The head is read and checked as a connection reads it.
@@ -276,6 +245,20 @@ void evaluation::collect() {
 }
 
 }  // namespace
+
+local_response wire_answer(const local_answer& a, std::string& scratch) {
+  // The bytes a connection would write, parsed back: the answer as the wire carries it.
+  http1::write_local_reply(scratch, a.status, a.fields, a.body, a.close, a.head_request);
+  http1::response_head parsed;
+  const std::size_t end = scratch.find("\r\n\r\n") + 4;
+  if (http1::parse_response_head(std::string_view(scratch).substr(0, end), parsed, 1000) != 0)
+    throw error(errc::invalid_state, "the gateway's own answer did not parse");
+  local_response r;
+  r.status = parsed.status;
+  r.headers = owned(parsed.headers);
+  r.body.assign(std::string_view(scratch).substr(end));
+  return r;
+}
 
 evaluator::evaluator(const logger& log) : pool_(context_.get_executor()) {
   shared_.log = log;

@@ -12,6 +12,7 @@
 #include "core/logger.hpp"
 #include "server/snapshot.hpp"
 #include "server/worker.hpp"
+#include "stream/downstream.hpp"
 #include "upstream/connection_pool.hpp"
 
 namespace gateway {
@@ -32,6 +33,10 @@ evaluation_result evaluate_on(const snapshot& snap, const socket_group& group,
                               const evaluation_request& request, server_shared& shared,
                               evaluation_detail* detail, std::size_t* cluster = nullptr,
                               pick_context* pick = nullptr);
+
+// A whole answer of the gateway's as a client receives it: written as a
+// connection would write it (into `scratch`) and parsed back.
+local_response wire_answer(const local_answer& a, std::string& scratch);
 
 class evaluator {
  public:

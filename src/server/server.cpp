@@ -48,7 +48,7 @@ void server::impl::start(server& owner, asio::io_context* host_context) {
   auto snap = shared.current.load();
   std::vector<std::vector<std::shared_ptr<listen_socket>>> sockets(n);
   for (const auto& g : snap->groups)
-    bound.push_back(open_everywhere(*snap, g, sockets));
+    if (!unbound) bound.push_back(open_everywhere(*snap, g, sockets));
   for (unsigned i = 0; i < n; ++i)
     for (auto& socket : sockets[i])
       workers[i]->add_listener(std::move(socket));
@@ -165,7 +165,7 @@ void server::impl::reload(gateway_config config) {
   std::vector<bound_group> now_bound;
   std::vector<std::uint32_t> closed, removed;
   std::vector<std::vector<std::shared_ptr<listen_socket>>> opened(workers.size());
-  if (current == state::running) {
+  if (current == state::running && !unbound) {
     // A group that asks for exactly where an old one is bound (an ephemeral
     // port now named, or listeners regrouped) takes over its sockets: closing
     // a listening socket resets the connections still in its accept queue.

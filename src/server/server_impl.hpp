@@ -182,6 +182,10 @@ struct server::impl {
   asio::io_context* host = nullptr;                 // the host's loop when mounted
   std::vector<std::function<void()>> stop_waiters;  // async_stop callbacks; guarded by `control`
 
+  // A gateway::client's server: its listeners only route the host's calls
+  // (by port and Host) and are never bound.
+  bool unbound = false;
+
   std::mutex evaluation_mutex;
   std::unique_ptr<evaluator> evaluation;  // made by the first evaluate()
 };

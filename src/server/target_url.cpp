@@ -4,6 +4,7 @@
 #include "server/target_url.hpp"
 
 #include <gateway/error.hpp>
+#include <gateway/http.hpp>
 
 #include <charconv>
 
@@ -84,6 +85,27 @@ const socket_group* find_group(const snapshot& snap, const parsed_url& u, std::s
   throw error(errc::not_found, std::string(who) + ": no " + (u.https ? "HTTPS" : "HTTP") +
                                    " listener on port " + std::to_string(u.port) +
                                    "; the listeners are: " + there);
+}
+
+std::size_t write_request_text(std::string& out, std::string_view method, const parsed_url& url,
+                               std::span<const std::pair<std::string, std::string>> fields,
+                               std::string_view body) {
+  out.assign(method.empty() ? "GET"sv : method);
+  out.append(" ").append(url.target).append(" HTTP/1.1\r\n");
+  bool has_host = false, has_length = false;
+  for (const auto& [name, value] : fields) {
+    has_host = has_host || http::iequals(name, "host");
+    has_length = has_length || http::iequals(name, "content-length") ||
+                 http::iequals(name, "transfer-encoding");
+    out.append(name).append(": ").append(value).append("\r\n");
+  }
+  if (!has_host && url.absolute) out.append("host: ").append(url.authority).append("\r\n");
+  if (!has_length && !body.empty())
+    out.append("content-length: ").append(std::to_string(body.size())).append("\r\n");
+  out.append("\r\n");
+  const std::size_t head_size = out.size();
+  out.append(body);
+  return head_size;
 }
 
 }  // namespace gateway

@@ -138,7 +138,7 @@ std::future<void> worker::reload(std::vector<std::uint32_t> closed,
       asio::co_spawn(*context_, accept_loop(l), asio::detached);
     }
     current_snapshot();  // pools follow the new config now, not at the next request
-    for (connection* c = connections_; c; c = c->next)
+    for (worker_session* c = connections_; c; c = c->next)
       if (std::find(removed.begin(), removed.end(), c->group()) != removed.end())
         c->interrupt(false);
   });
@@ -191,14 +191,14 @@ void worker::begin_drain() {
     }
     sweep_timer_.cancel();
     pool_.clear();
-    for (connection* c = connections_; c; c = c->next)
+    for (worker_session* c = connections_; c; c = c->next)
       c->interrupt(false);
   });
 }
 
 void worker::close_all() {
   asio::post(*context_, [this] {
-    for (connection* c = connections_; c; c = c->next)
+    for (worker_session* c = connections_; c; c = c->next)
       c->interrupt(true);
   });
 }
@@ -220,14 +220,14 @@ void worker::join() {
   flush_access_log();  // the thread is gone: what it batched last is written now
 }
 
-void worker::attach(connection* c) noexcept {
+void worker::attach(worker_session* c) noexcept {
   c->next = connections_;
   if (connections_) connections_->prev = c;
   connections_ = c;
   shared_.connections.fetch_add(1, std::memory_order_relaxed);
 }
 
-void worker::detach(connection* c) noexcept {
+void worker::detach(worker_session* c) noexcept {
   if (c->prev)
     c->prev->next = c->next;
   else

@@ -17,7 +17,22 @@
 
 namespace gateway {
 
-class connection;
+// What a worker serves and must be able to end: a client's connection, or a
+// host's call through gateway::client. Linked into its worker's list while
+// it lives, so a drain or a stop reaches it.
+class worker_session {
+ public:
+  // Ends it when it waits for a request (drain), or at once (force).
+  virtual void interrupt(bool force) noexcept = 0;
+  // The identity of the socket group it came through (socket_group::id).
+  virtual std::uint32_t group() const noexcept = 0;
+
+  worker_session* prev = nullptr;  // the worker's intrusive list
+  worker_session* next = nullptr;
+
+ protected:
+  ~worker_session() = default;
+};
 
 // State the server shares with its workers.
 struct server_shared {
@@ -105,8 +120,8 @@ class worker {
     return rng_ * 0x2545F4914F6CDD1DULL;
   }
 
-  void attach(connection* c) noexcept;
-  void detach(connection* c) noexcept;
+  void attach(worker_session* c) noexcept;
+  void detach(worker_session* c) noexcept;
 
  private:
   asio::awaitable<void> accept_loop(std::shared_ptr<listen_socket> socket);
@@ -129,7 +144,7 @@ class worker {
   std::string log_batch_;
   std::shared_ptr<const snapshot> snapshot_;
   std::uint64_t snapshot_version_ = ~0ULL;
-  connection* connections_ = nullptr;  // intrusive list head
+  worker_session* connections_ = nullptr;  // intrusive list head
   bool draining_ = false;
   std::uint64_t rng_;
   asio::steady_timer sweep_timer_;

@@ -97,6 +97,9 @@ class stream {
     ~upstream_tap() = default;
   };
   void set_tap(upstream_tap* tap) noexcept { tap_ = tap; }
+  // Bounds the wait for the answer (all tries, and each try) to `d` below
+  // what the route allows: a host's call with a deadline of its own. 0: none.
+  void cap_timeout(std::chrono::milliseconds d) noexcept { timeout_cap_ = d; }
 
  private:
   using outcome = try_outcome;
@@ -338,6 +341,7 @@ class stream {
   std::uint64_t request_length_ = 0;  // of a body that is not chunked
   bool pending_body_ = false;  // the whole body was sent but not released: a retry sends it again
   std::chrono::milliseconds request_timeout_{0};  // all tries together
+  std::chrono::milliseconds timeout_cap_{0};      // cap_timeout's
   std::chrono::milliseconds try_timeout_{0};      // one try
   steady_clock::time_point request_deadline_{};
   char request_id_[40];
@@ -357,5 +361,10 @@ class stream {
   std::vector<http::header> tap_fields_;          // an HTTP/2 request's fields for the tap
   char tap_length_[24];
 };
+
+// Wakes what `s` waits on each time `watch` expires, until the watchdog is
+// stopped: the deadline keeper of a downstream with no socket to cancel (an
+// evaluation, a host's call through the client).
+asio::awaitable<void> wake_on_expiry(transport::watchdog& watch, stream& s);
 
 }  // namespace gateway
