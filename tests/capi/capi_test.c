@@ -1285,7 +1285,141 @@ static void test_router(void) {
   gw_route_match_free(NULL);
 }
 
+/* ---- The client ---------------------------------------------------------- */
+
+typedef struct async_call {
+  pthread_mutex_t mutex;
+  pthread_cond_t cond;
+  int done;
+  gw_status status;
+  int http_status;
+  char message[256];
+} async_call;
+
+static void client_done(void* user_data, gw_status status, gw_client_response* response,
+                        const char* message) {
+  async_call* a = (async_call*)user_data;
+  pthread_mutex_lock(&a->mutex);
+  a->status = status;
+  a->http_status = gw_client_response_status(response);
+  snprintf(a->message, sizeof a->message, "%s", message);
+  a->done = 1;
+  pthread_cond_signal(&a->cond);
+  pthread_mutex_unlock(&a->mutex);
+  gw_client_response_free(response);
+}
+
+static void test_client(void) {
+  gw_client* client = NULL;
+  gw_client_response* resp = NULL;
+  gw_client_options options;
+  gw_request r;
+  gw_header field;
+  gw_header sent[1];
+  upstream up;
+  char yaml[1024];
+  const char* body;
+  size_t length = 0, i;
+  char* stats = NULL;
+  int seen_upstream = 0;
+  async_call a;
+  struct timespec until;
+
+  CHECK_STATUS(gw_client_new(NULL, NULL), GW_INVALID_ARGUMENT);
+  memset(&options, 0, sizeof options);
+  options.struct_size = sizeof options;
+  options.threads = 2;
+  CHECK_STATUS(gw_client_new(&options, &client), GW_OK);
+  r = waf_request("GET", "http://api.shop:8080/items?id=7");
+  CHECK_STATUS(gw_client_send(client, &r, 0, &resp), GW_INVALID_STATE);
+  CHECK(contains(gw_client_errmsg(client), "no client config loaded"));
+  CHECK(contains(gw_client_errmsg(NULL), "no client config loaded"));
+  CHECK_STATUS(gw_client_load_yaml(client, S("apiVersion: gateway.networking.k8s.io/v1\n"
+                                             "kind: Gateway\nmetadata: {name: g}\n")),
+               GW_INVALID_CONFIG);
+  CHECK(contains(gw_client_errmsg(client), "a client's config has no Gateway"));
+  CHECK_STATUS(gw_client_load_file(client, "/nonexistent/client.yaml"), GW_INVALID_CONFIG);
+
+  if (upstream_start(&up) != 0) {
+    CHECK(!"upstream started");
+    gw_client_free(client);
+    return;
+  }
+  snprintf(yaml, sizeof yaml,
+           "apiVersion: v1\nkind: Service\nmetadata: {name: api, namespace: shop}\n"
+           "spec: {ports: [{name: http, port: 8080}]}\n---\n"
+           "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+           "metadata: {name: api-1, namespace: shop, labels: {kubernetes.io/service-name: api}}\n"
+           "addressType: IPv4\nendpoints: [{addresses: [127.0.0.1]}]\n"
+           "ports: [{name: http, port: %u}]\n",
+           (unsigned)up.port);
+  CHECK_STATUS(gw_client_load_yaml(client, yaml, strlen(yaml)), GW_OK);
+
+  sent[0].name = "x-tenant";
+  sent[0].name_length = 8;
+  sent[0].value = "blue";
+  sent[0].value_length = 4;
+  r.headers = sent;
+  r.header_count = 1;
+  CHECK_STATUS(gw_client_send(client, &r, 0, &resp), GW_OK);
+  CHECK(gw_client_response_status(resp) == 200);
+  body = gw_client_response_body(resp, &length);
+  CHECK(length > 0 && contains(body, "GET /items?id=7 HTTP/1.1"));
+  CHECK(contains(body, "x-tenant: blue"));
+  CHECK(contains(body, "api.shop:8080"));
+  for (i = 0; i < gw_client_response_header_count(resp); ++i) {
+    CHECK_STATUS(gw_client_response_header(resp, i, &field), GW_OK);
+    if (field.name_length == 10 && memcmp(field.name, "x-upstream", 10) == 0) seen_upstream = 1;
+  }
+  CHECK(seen_upstream);
+  CHECK_STATUS(gw_client_response_header(resp, i, &field), GW_NOT_FOUND);
+  gw_client_response_free(resp);
+  resp = NULL;
+
+  /* Bad input: each with its status and a message that says why. */
+  r = waf_request("GET", "http://other.shop:8080/");
+  CHECK_STATUS(gw_client_send(client, &r, 0, &resp), GW_NOT_FOUND);
+  CHECK(resp == NULL);
+  CHECK(contains(gw_client_errmsg(NULL), "api.shop:8080"));
+  r = waf_request("GET", "/relative");
+  CHECK_STATUS(gw_client_send(client, &r, 0, &resp), GW_INVALID_ARGUMENT);
+  r = waf_request("GET", "http://api.shop:8080/");
+  r.struct_size = 3;
+  CHECK_STATUS(gw_client_send(client, &r, 0, &resp), GW_INVALID_ARGUMENT);
+  r = waf_request("GET", "http://api.shop:8080/");
+  CHECK_STATUS(gw_client_send(client, NULL, 0, &resp), GW_INVALID_ARGUMENT);
+  CHECK_STATUS(gw_client_send_async(client, &r, 0, NULL, NULL), GW_INVALID_ARGUMENT);
+
+  /* Asynchronous: the callback gets the response once. */
+  memset(&a, 0, sizeof a);
+  pthread_mutex_init(&a.mutex, NULL);
+  pthread_cond_init(&a.cond, NULL);
+  CHECK_STATUS(gw_client_send_async(client, &r, 0, client_done, &a), GW_OK);
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += 60;
+  pthread_mutex_lock(&a.mutex);
+  while (!a.done && pthread_cond_timedwait(&a.cond, &a.mutex, &until) == 0) {
+  }
+  pthread_mutex_unlock(&a.mutex);
+  CHECK(a.done && a.status == GW_OK && a.http_status == 200);
+
+  CHECK_STATUS(gw_client_stats(client, &stats, &length), GW_OK);
+  CHECK(stats && contains(stats, "shop/api:8080"));
+  gw_string_free(stats);
+
+  CHECK_STATUS(gw_client_close(client), GW_OK);
+  CHECK_STATUS(gw_client_send(client, &r, 0, &resp), GW_INVALID_STATE);
+  CHECK(contains(gw_client_errmsg(client), "closed"));
+  CHECK_STATUS(gw_client_load_yaml(client, yaml, strlen(yaml)), GW_INVALID_STATE);
+  gw_client_free(client);
+  gw_client_free(NULL);
+  pthread_cond_destroy(&a.cond);
+  pthread_mutex_destroy(&a.mutex);
+  upstream_stop(&up);
+}
+
 int main(void) {
+  test_client();
   test_waf();
   test_waf_response();
   test_router();
