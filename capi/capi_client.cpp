@@ -37,8 +37,16 @@ gw_status call_failed(const gw_client* c, gw_status status, std::string_view mes
   return fail_on(slot(c), status, message);
 }
 
+// guarded_on for a client call: a failure is the calling thread's too.
+template <class Body>
+gw_status guarded_call(const gw_client* c, Body&& body) noexcept {
+  const gw_status st = guarded_on(slot(c), std::forward<Body>(body));
+  if (st != GW_OK) fail_on(nullptr, st, gateway::capi::errmsg_of(slot(c)));
+  return st;
+}
+
 gw_status load(gw_client* c, const std::function<gateway::gateway_config()>& read) {
-  return guarded_on(slot(c), [&] {
+  return guarded_call(c, [&] {
     std::lock_guard lock(c->control);
     gateway::gateway_config config = read();
     if (gateway::client* running = c->running.load()) {
@@ -132,15 +140,15 @@ const char* gw_client_errmsg(const gw_client* client) {
 
 gw_status gw_client_load_yaml(gw_client* client, const char* yaml, size_t length) {
   if (!client || bad_text(yaml, length))
-    return fail_on(slot(client), GW_INVALID_ARGUMENT,
-                   "gw_client_load_yaml: client is NULL, or yaml is NULL with a length");
+    return call_failed(client, GW_INVALID_ARGUMENT,
+                       "gw_client_load_yaml: client is NULL, or yaml is NULL with a length");
   return load(client, [&] { return gateway::load_client_yaml(text(yaml, length), "client.yaml"); });
 }
 
 gw_status gw_client_load_file(gw_client* client, const char* path) {
   if (!client || !path || !*path)
-    return fail_on(slot(client), GW_INVALID_ARGUMENT,
-                   "gw_client_load_file: client is NULL or path is empty");
+    return call_failed(client, GW_INVALID_ARGUMENT,
+                       "gw_client_load_file: client is NULL or path is empty");
   return load(client, [&] { return gateway::load_client_yaml_file(path); });
 }
 
@@ -206,18 +214,18 @@ gw_status gw_client_send_async(gw_client* client, const gw_request* request, uin
 
 gw_status gw_client_stats(gw_client* client, char** text_out, size_t* length) {
   if (!client || !text_out)
-    return fail_on(slot(client), GW_INVALID_ARGUMENT, "gw_client_stats: client or text is NULL");
+    return call_failed(client, GW_INVALID_ARGUMENT, "gw_client_stats: client or text is NULL");
   *text_out = nullptr;
   gw_status st;
   gateway::client* c = running_client(client, "gw_client_stats", st);
   if (!c) return st;
-  return guarded_on(slot(client),
-                    [&] { return gateway::capi::give_text(c->stats_text(), text_out, length); });
+  return guarded_call(client,
+                      [&] { return gateway::capi::give_text(c->stats_text(), text_out, length); });
 }
 
 gw_status gw_client_close(gw_client* client) {
   if (!client) return fail_on(nullptr, GW_INVALID_ARGUMENT, "gw_client_close: client is NULL");
-  return guarded_on(slot(client), [&] {
+  return guarded_call(client, [&] {
     std::lock_guard lock(client->control);
     if (client->owned) client->owned->close();
     return GW_OK;

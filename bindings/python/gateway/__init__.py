@@ -34,7 +34,8 @@ __all__ = [
     "Gateway", "GatewayError", "ConfigError", "BindError", "StateError", "NotFoundError",
     "Stream", "Headers", "Pause", "Evaluation", "FilterDecision", "UpstreamRequest",
     "LocalResponse", "CONTINUE", "STOP", "PAUSE", "version", "library_path",
-    "Waf", "Verdict", "WafMatch", "Router", "Match", "Backend",
+    "Waf", "Verdict", "WafMatch", "Router", "Match", "Backend", "Client", "Response",
+    "ArgumentError", "UnavailableError",
 ]
 
 CONTINUE = _n.CONTINUE  #: a hook's "go on with the next filter"
@@ -100,8 +101,19 @@ class NotFoundError(GatewayError, LookupError):
     """A named listener does not exist (GW_NOT_FOUND)."""
 
 
+class ArgumentError(GatewayError, ValueError):
+    """A value given to a call cannot be used: a malformed URL or header (GW_INVALID_ARGUMENT)."""
+
+
+class UnavailableError(GatewayError, ConnectionError):
+    """A client's call ended without a whole response: the response was cut,
+    or the client closed while it was in flight (GW_UNAVAILABLE)."""
+
+
 _ERRORS = {_n.INVALID_CONFIG: ConfigError, _n.BIND_FAILED: BindError,
-           _n.INVALID_STATE: StateError, _n.NOT_FOUND: NotFoundError}
+           _n.INVALID_STATE: StateError, _n.NOT_FOUND: NotFoundError,
+           _n.INVALID_ARGUMENT: ArgumentError,
+           _n.UNAVAILABLE: UnavailableError}
 
 
 def _text(value: Union[str, bytes, None]) -> bytes:
@@ -1001,3 +1013,120 @@ class Router(_Component):
                          backends)
         finally:
             _lib.gw_route_match_free(m)
+
+
+# ---- The client: calls to Services through the upstream pool -----------------
+
+
+@dataclass(frozen=True)
+class Response:
+    """A call's response: the upstream's, or the gateway's own (503, 504) when
+    the upstream gave none. `headers` keeps order and repeats."""
+    status: int
+    headers: List[Tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str, default: Optional[str] = None) -> Optional[str]:
+        """The first field named `name` (any case)."""
+        lower = name.lower()
+        for n, v in self.headers:
+            if n.lower() == lower:
+                return v
+        return default
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class Client(_Component):
+    """Calls to the Services of a client config (YAML text, or a path as
+    os.PathLike: Services with EndpointSlices, BackendTrafficPolicies that
+    target Services, BackendTLSPolicies) by URL, "http://SERVICE.NAMESPACE
+    [:PORT]/path", with the gateway's load balancing, health checks, outlier
+    ejection, circuit breakers, retries and timeouts. Thread-safe (the GIL is
+    released while a call waits); a context manager; close() ends calls in
+    flight (UnavailableError) and later ones raise StateError."""
+
+    _kind, _free, _errmsg = "Client", "gw_client_free", "gw_client_errmsg"
+
+    def __init__(self, config: Union[str, bytes, os.PathLike], *, threads: int = 1):
+        self._h = None
+        self._idle = threading.Condition()
+        self._busy = 0
+        options = _n.ClientOptions(struct_size=ctypes.sizeof(_n.ClientOptions), threads=threads)
+        handle = ctypes.c_void_p()
+        self._raise(_library().gw_client_new(ctypes.byref(options), ctypes.byref(handle)), None)
+        self._h = handle.value
+        try:
+            self.reload(config)
+        except GatewayError:
+            self.close()
+            raise
+
+    def _raise(self, status: int, handle) -> None:
+        # A call's failure is also the calling thread's (gw_client_errmsg(NULL)),
+        # which stays right when several threads fail at once.
+        if status != _n.OK:
+            message = _lib.gw_client_errmsg(None).decode("utf-8", "replace")
+            raise _ERRORS.get(status, GatewayError)(status, message)
+
+    def reload(self, config: Union[str, bytes, os.PathLike]) -> None:
+        """Loads `config` (the first time) or replaces it while calls flow;
+        ConfigError keeps the config before."""
+        if isinstance(config, os.PathLike):
+            self._call("gw_client_load_file", os.fsencode(config))
+        else:
+            text = _text(config)
+            self._call("gw_client_load_yaml", text, len(text))
+
+    def request(self, method: str, url: str, headers=None, body: Union[str, bytes, None] = None,
+                timeout: Optional[float] = None) -> Response:
+        """Sends a call and returns its response. `timeout` (seconds) bounds all
+        its tries; the gateway's 504 comes back when it passes. Raises
+        ArgumentError (bad URL or header), NotFoundError (no Service for the
+        host and port), UnavailableError (no whole response), StateError (closed)."""
+        rq, _keep = _request_struct(method, url, headers, body)
+        ms = 0 if timeout is None else max(1, int(timeout * 1000))
+        out = ctypes.c_void_p()
+        self._call("gw_client_send", ctypes.byref(rq), ms, ctypes.byref(out))
+        r = out.value
+        try:
+            fields = []
+            field = _n.Header()
+            for i in range(_lib.gw_client_response_header_count(r)):
+                _lib.gw_client_response_header(r, i, ctypes.byref(field))
+                fields.append((_from_c(field.name, field.name_length),
+                               _from_c(field.value, field.value_length)))
+            length = ctypes.c_size_t()
+            data = _lib.gw_client_response_body(r, ctypes.byref(length))
+            body_bytes = ctypes.string_at(data, length.value) if length.value else b""
+            return Response(_lib.gw_client_response_status(r), fields, body_bytes)
+        finally:
+            _lib.gw_client_response_free(r)
+
+    def get(self, url: str, **kwargs) -> Response:
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, body: Union[str, bytes, None] = None, **kwargs) -> Response:
+        return self.request("POST", url, body=body, **kwargs)
+
+    def stats(self) -> str:
+        """The client's stats in Prometheus text."""
+        out, length = ctypes.c_void_p(), ctypes.c_size_t()
+        self._call("gw_client_stats", ctypes.byref(out), ctypes.byref(length))
+        try:
+            return ctypes.string_at(out.value, length.value).decode()
+        finally:
+            _lib.gw_string_free(out.value)
+
+    def close(self) -> None:
+        """Ends calls in flight, then frees the client once they have returned."""
+        with self._idle:  # held: the handle cannot be freed under the call
+            if self._h is not None:
+                _lib.gw_client_close(self._h)
+        super().close()
+

@@ -9,7 +9,8 @@ import os
 from pathlib import Path
 
 # gw_status values (append-only in the C header).
-OK, ERROR, INVALID_ARGUMENT, INVALID_CONFIG, BIND_FAILED, INVALID_STATE, NOT_FOUND, NO_MEMORY = range(8)
+(OK, ERROR, INVALID_ARGUMENT, INVALID_CONFIG, BIND_FAILED, INVALID_STATE, NOT_FOUND, NO_MEMORY,
+ UNAVAILABLE) = range(9)
 # gw_filter_status
 CONTINUE, STOP, PAUSE = 0, 1, 2
 # gw_headers_kind
@@ -58,6 +59,12 @@ class WafMatch(ctypes.Structure):
                 ("paranoia_level", ctypes.c_int), ("disruptive", ctypes.c_int),
                 ("message", ctypes.c_void_p), ("message_length", ctypes.c_size_t),
                 ("data", ctypes.c_void_p), ("data_length", ctypes.c_size_t)]
+
+
+class ClientOptions(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t), ("threads", ctypes.c_uint),
+                ("log", ctypes.c_void_p), ("level", ctypes.c_int),
+                ("log_user_data", ctypes.c_void_p)]
 
 
 class RouteBackend(ctypes.Structure):
@@ -190,6 +197,19 @@ def _declare(lib):
         "gw_waf_verdict_url": ([p], cp),
         "gw_waf_verdict_match_count": ([p], sz),
         "gw_waf_verdict_match": ([p, sz, ctypes.POINTER(WafMatch)], st),
+        "gw_client_new": ([ctypes.POINTER(ClientOptions), cpp], st),
+        "gw_client_free": ([p], None),
+        "gw_client_errmsg": ([p], cp),
+        "gw_client_load_yaml": ([p, cp, sz], st),
+        "gw_client_load_file": ([p, cp], st),
+        "gw_client_send": ([p, ctypes.POINTER(Request), ctypes.c_uint32, cpp], st),
+        "gw_client_stats": ([p, cpp, szp], st),
+        "gw_client_close": ([p], st),
+        "gw_client_response_free": ([p], None),
+        "gw_client_response_status": ([p], ctypes.c_int),
+        "gw_client_response_header_count": ([p], sz),
+        "gw_client_response_header": ([p, sz, ctypes.POINTER(Header)], st),
+        "gw_client_response_body": ([p, szp], ctypes.c_void_p),
         "gw_router_new": ([cpp], st),
         "gw_router_free": ([p], None),
         "gw_router_errmsg": ([p], cp),
