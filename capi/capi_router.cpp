@@ -145,7 +145,11 @@ gw_status gw_router_match(gw_router* router, const gw_request* request, gw_route
     out->listener = listener->config.name;
     out->route = sel.matched_route->namespace_name + "/" + sel.matched_route->name;
     out->kind = gateway::route_kind_name(sel.matched_route->kind);
-    out->rule = sel.rule->name.empty() ? "#" + std::to_string(sel.rule_index) : sel.rule->name;
+    // Appended, not "#" + ...: GCC 12 at -O3 sees a false overflow in operator+ here.
+    if (sel.rule->name.empty())
+      out->rule.append("#").append(std::to_string(sel.rule_index));
+    else
+      out->rule = sel.rule->name;
     out->backends = sel.rule->backends;
     *match = out.release();
     return GW_OK;
