@@ -1,6 +1,6 @@
 // gateway::client's public face: a server whose listeners only route (never
 // bound) runs the calls; each call is posted to one of its workers, where a
-// client_call serves it through the pipeline.
+// host_call serves it through the pipeline.
 #include <gateway/client.hpp>
 #include <gateway/error.hpp>
 #include <gateway/http.hpp>
@@ -10,7 +10,7 @@
 #include <future>
 #include <thread>
 
-#include "client/client_call.hpp"
+#include "server/host_call.hpp"
 #include "server/server_impl.hpp"
 
 namespace gateway {
@@ -107,7 +107,7 @@ void client::async_send(client_request request, std::function<void(client_result
       return;
     }
     auto call =
-        std::make_shared<client_call>(w, snap, *group, std::move(request), url, std::move(done));
+        std::make_shared<host_call>(w, snap, *group, std::move(request), url, std::move(done));
     call->start();
   });
 }

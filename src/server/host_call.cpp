@@ -2,7 +2,7 @@
 // request is written as the bytes a client would send and parsed by the same
 // parser (so a header the gateway would refuse is refused here too), and the
 // response comes back through the downstream interface a connection has.
-#include "client/client_call.hpp"
+#include "server/host_call.hpp"
 
 #include <gateway/error.hpp>
 
@@ -22,8 +22,8 @@ std::vector<client_header> owned(std::span<const http::header> fields) {
 }
 }  // namespace
 
-client_call::client_call(worker& w, std::shared_ptr<const snapshot> snap, const socket_group& group,
-                         client_request request, const parsed_url& url, completion done)
+host_call::host_call(worker& w, std::shared_ptr<const snapshot> snap, const socket_group& group,
+                     client_request request, const parsed_url& url, completion done)
     : worker_(w),
       snap_(std::move(snap)),
       group_(group.id),
@@ -52,13 +52,13 @@ client_call::client_call(worker& w, std::shared_ptr<const snapshot> snap, const 
   if (!refused_) refused_ = http1::parse_request_head(head, stream_.request(), head_limits);
 }
 
-client_call::~client_call() {
+host_call::~host_call() {
   // A call whose loop was torn down before it ended still answers its host.
   complete({make_error_code(errc::unavailable), "the client closed before the call ended", {}});
   worker_.detach(this);
 }
 
-void client_call::start() {
+void host_call::start() {
   if (refused_) {
     complete({make_error_code(errc::invalid_argument),
               "client: the request cannot be sent as it is (the gateway would answer it " +
@@ -71,12 +71,12 @@ void client_call::start() {
   asio::co_spawn(worker_.context(), run(), asio::detached);
 }
 
-asio::awaitable<void> client_call::keep_deadlines() {
+asio::awaitable<void> host_call::keep_deadlines() {
   auto self = shared_from_this();
   co_await wake_on_expiry(watch_, stream_);
 }
 
-asio::awaitable<void> client_call::run() {
+asio::awaitable<void> host_call::run() {
   auto self = shared_from_this();
   co_await stream_.serve();
   const bool routed = stream_.record().matched_route != nullptr;
@@ -105,7 +105,7 @@ asio::awaitable<void> client_call::run() {
   }
 }
 
-void client_call::complete(client_result result) noexcept {
+void host_call::complete(client_result result) noexcept {
   if (!done_) return;
   completion done = std::move(done_);
   done_ = nullptr;
@@ -131,7 +131,7 @@ std::string known_targets(const snapshot& snap) {
   return out.empty() ? std::string("no targets") : out;
 }
 
-void client_call::interrupt(bool force) noexcept {
+void host_call::interrupt(bool force) noexcept {
   if (!force) return;  // a drain lets the call finish
   forced = true;
   closed = true;
@@ -139,11 +139,11 @@ void client_call::interrupt(bool force) noexcept {
   stream_.close_upstream();
 }
 
-std::pair<std::string_view, std::uint16_t> client_call::local_address() noexcept {
+std::pair<std::string_view, std::uint16_t> host_call::local_address() noexcept {
   return {"127.0.0.1"sv, url_.port};
 }
 
-body_view client_call::peek_body(std::vector<asio::const_buffer>& out) {
+body_view host_call::peek_body(std::vector<asio::const_buffer>& out) {
   body_view v;
   v.end = true;  // all of it is here
   if (!body_released_ && !body_.empty()) {
@@ -154,17 +154,17 @@ body_view client_call::peek_body(std::vector<asio::const_buffer>& out) {
   return v;
 }
 
-asio::awaitable<body_read> client_call::read_body(std::size_t) {
+asio::awaitable<body_read> host_call::read_body(std::size_t) {
   co_return body_read::gone;  // peek_body always had the end
 }
 
-void client_call::start_response(const response_start& r) {
+void host_call::start_response(const response_start& r) {
   response_started_ = true;
   response_.status = r.status;
   response_.headers = owned(r.fields);
 }
 
-void client_call::send_body(std::span<const asio::const_buffer> pieces, std::uint64_t bytes) {
+void host_call::send_body(std::span<const asio::const_buffer> pieces, std::uint64_t bytes) {
   body_bytes_ += bytes;
   for (const asio::const_buffer& b : pieces) {
     const std::string_view piece(static_cast<const char*>(b.data()), b.size());
@@ -175,7 +175,7 @@ void client_call::send_body(std::span<const asio::const_buffer> pieces, std::uin
   }
 }
 
-asio::awaitable<bool> client_call::send(bool end, std::span<const http::header> trailers) {
+asio::awaitable<bool> host_call::send(bool end, std::span<const http::header> trailers) {
   if (end) {
     response_.trailers = owned(trailers);
     response_ended_ = true;
@@ -183,12 +183,12 @@ asio::awaitable<bool> client_call::send(bool end, std::span<const http::header> 
   co_return !gone();
 }
 
-asio::awaitable<bool> client_call::send_interim(int, std::string_view,
-                                                std::span<const http::header>) {
+asio::awaitable<bool> host_call::send_interim(int, std::string_view,
+                                              std::span<const http::header>) {
   co_return !gone();  // a 1xx is not part of what a call returns
 }
 
-asio::awaitable<bool> client_call::send_local(const local_answer& a) {
+asio::awaitable<bool> host_call::send_local(const local_answer& a) {
   local_response r = wire_answer(a, scratch_);
   response_.status = r.status;
   response_.headers = std::move(r.headers);
@@ -200,7 +200,7 @@ asio::awaitable<bool> client_call::send_local(const local_answer& a) {
   co_return true;
 }
 
-void client_call::hand_on(std::string_view piece) noexcept {
+void host_call::hand_on(std::string_view piece) noexcept {
   if (closed) return;
   try {
     request_.on_body(piece);
@@ -215,7 +215,7 @@ void client_call::hand_on(std::string_view piece) noexcept {
   }
 }
 
-void client_call::drop() noexcept {
+void host_call::drop() noexcept {
   closed = true;
 }
 

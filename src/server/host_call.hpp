@@ -22,17 +22,17 @@ namespace gateway {
 // not_found message.
 std::string known_targets(const snapshot& snap);
 
-class client_call final : public downstream,
-                          public worker_session,
-                          public std::enable_shared_from_this<client_call> {
+class host_call final : public downstream,
+                        public worker_session,
+                        public std::enable_shared_from_this<host_call> {
  public:
   using completion = std::function<void(client_result)>;
 
   // On `w`'s thread: the call of `request` (its URL parsed into `url`)
   // through `snap`'s socket group `group`; `done` runs once, on that thread.
-  client_call(worker& w, std::shared_ptr<const snapshot> snap, const socket_group& group,
-              client_request request, const parsed_url& url, completion done);
-  ~client_call();
+  host_call(worker& w, std::shared_ptr<const snapshot> snap, const socket_group& group,
+            client_request request, const parsed_url& url, completion done);
+  ~host_call();
 
   // Serves the call on the worker's loop and then completes it.
   void start();
