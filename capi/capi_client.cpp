@@ -5,94 +5,37 @@
 #include <atomic>
 #include <cstring>
 
-#include "capi_internal.hpp"
+#include "capi_component.hpp"
 
-struct gw_client {
-  gateway::client_options options;
-  std::mutex control;                              // guards load, close and free
-  std::atomic<gateway::client*> running{nullptr};  // set once by the first load
-  std::unique_ptr<gateway::client> owned;
-  gateway::capi::error_slot errors;
-};
-
-struct gw_client_response {
-  gateway::client_response response;
-};
+struct gw_client : gateway::capi::started_component<gateway::client, gateway::client_options> {};
 
 namespace {
 
 using gateway::capi::bad_text;
+using gateway::capi::call_failed;
 using gateway::capi::fail_on;
-using gateway::capi::guarded_on;
+using gateway::capi::guarded_call;
 using gateway::capi::text;
 
 const gateway::capi::error_slot* slot(const gw_client* c) noexcept {
   return c ? &c->errors : nullptr;
 }
 
-// A call's failure: in the handle's slot and the calling thread's, so that
-// concurrent callers each read their own with gw_client_errmsg(NULL).
-gw_status call_failed(const gw_client* c, gw_status status, std::string_view message) noexcept {
-  fail_on(nullptr, status, message);
-  return fail_on(slot(c), status, message);
-}
-
-// guarded_on for a client call: a failure is the calling thread's too.
-template <class Body>
-gw_status guarded_call(const gw_client* c, Body&& body) noexcept {
-  const gw_status st = guarded_on(slot(c), std::forward<Body>(body));
-  if (st != GW_OK) fail_on(nullptr, st, gateway::capi::errmsg_of(slot(c)));
-  return st;
-}
-
-gw_status load(gw_client* c, const std::function<gateway::gateway_config()>& read) {
-  return guarded_call(c, [&] {
-    std::lock_guard lock(c->control);
-    gateway::gateway_config config = read();
-    if (gateway::client* running = c->running.load()) {
-      running->reload(std::move(config));
-      return GW_OK;
-    }
-    c->owned = std::make_unique<gateway::client>(std::move(config), c->options);
-    c->running.store(c->owned.get());
-    return GW_OK;
-  });
-}
-
 // The caller's request as a client_request; GW_OK or why not.
 gw_status read_request(const gw_client* c, const gw_request* request, std::uint32_t timeout_ms,
                        const char* call, gateway::client_request& out) {
-  gw_request r;
-  std::string why;
-  if (!gateway::capi::read_sized(*request, r, "gw_request", why))
-    return call_failed(c, GW_INVALID_ARGUMENT, std::string(call) + ": " + why);
-  if (bad_text(r.method, r.method_length) || bad_text(r.url, r.url_length) ||
-      bad_text(r.body, r.body_length) || (!r.headers && r.header_count))
-    return call_failed(c, GW_INVALID_ARGUMENT,
-                       std::string(call) + ": a NULL pointer with a length");
-  out.method.assign(text(r.method, r.method_length));
-  if (out.method.empty()) out.method = "GET";
-  out.url.assign(text(r.url, r.url_length));
-  out.body.assign(text(r.body, r.body_length));
+  gateway::capi::owned_request r;
+  if (gw_status st = gateway::capi::read_request(slot(c), request, call, r)) return st;
+  out.method = r.method.empty() ? std::string("GET") : std::move(r.method);
+  out.url = std::move(r.url);
+  out.body = std::move(r.body);
+  out.headers = std::move(r.headers);
   out.timeout = std::chrono::milliseconds(timeout_ms);
-  out.headers.reserve(r.header_count);
-  for (std::size_t i = 0; i < r.header_count; ++i) {
-    const gw_header& h = r.headers[i];
-    if (bad_text(h.name, h.name_length) || bad_text(h.value, h.value_length) || !h.name_length)
-      return call_failed(
-          c, GW_INVALID_ARGUMENT,
-          std::string(call) + ": header " + std::to_string(i) + " has no name or a NULL pointer");
-    out.headers.emplace_back(text(h.name, h.name_length), text(h.value, h.value_length));
-  }
   return GW_OK;
 }
 
 gateway::client* running_client(gw_client* c, const char* call, gw_status& st) {
-  gateway::client* running = c->running.load();
-  st = running ? GW_OK
-               : call_failed(c, GW_INVALID_STATE,
-                             std::string(call) + ": no client config loaded (gw_client_load_yaml)");
-  return running;
+  return gateway::capi::running(*c, call, "gw_client_load_yaml", st);
 }
 
 }  // namespace
@@ -102,36 +45,16 @@ extern "C" {
 gw_status gw_client_new(const gw_client_options* options, gw_client** out) {
   if (!out) return fail_on(nullptr, GW_INVALID_ARGUMENT, "gw_client_new: out is NULL");
   *out = nullptr;
-  return guarded_on(nullptr, [&] {
-    gw_client_options o{};
-    o.struct_size = sizeof o;
-    std::string why;
-    if (options && !gateway::capi::read_sized(*options, o, "gw_client_options", why))
-      return fail_on(nullptr, GW_INVALID_ARGUMENT, "gw_client_new: " + why);
-    const int level = static_cast<int>(o.level);
-    if (o.log && (level < GW_LOG_DEBUG || level > GW_LOG_OFF))
-      return fail_on(nullptr, GW_INVALID_ARGUMENT, "gw_client_new: level is not a gw_log_level");
+  return gateway::capi::guarded_on(nullptr, [&] {
     auto c = std::make_unique<gw_client>();
-    c->options.threads = o.threads ? o.threads : 1;
-    if (o.log) {
-      c->options.level = static_cast<gateway::log_level>(level);
-      c->options.sink = [fn = o.log, user = o.log_user_data](gateway::log_level l,
-                                                             std::string_view line) {
-        fn(user, static_cast<gw_log_level>(l), line.data(), line.size());
-      };
-    }
+    if (gw_status st = gateway::capi::read_options(options, "gw_client_new", c->options)) return st;
     *out = c.release();
     return GW_OK;
   });
 }
 
 void gw_client_free(gw_client* client) {
-  if (!client) return;
-  {
-    std::lock_guard lock(client->control);
-    client->running.store(nullptr);
-  }
-  delete client;
+  gateway::capi::free_component(client);
 }
 
 const char* gw_client_errmsg(const gw_client* client) {
@@ -140,22 +63,23 @@ const char* gw_client_errmsg(const gw_client* client) {
 
 gw_status gw_client_load_yaml(gw_client* client, const char* yaml, size_t length) {
   if (!client || bad_text(yaml, length))
-    return call_failed(client, GW_INVALID_ARGUMENT,
+    return call_failed(slot(client), GW_INVALID_ARGUMENT,
                        "gw_client_load_yaml: client is NULL, or yaml is NULL with a length");
-  return load(client, [&] { return gateway::load_client_yaml(text(yaml, length), "client.yaml"); });
+  return gateway::capi::load(
+      *client, [&] { return gateway::load_client_yaml(text(yaml, length), "client.yaml"); });
 }
 
 gw_status gw_client_load_file(gw_client* client, const char* path) {
   if (!client || !path || !*path)
-    return call_failed(client, GW_INVALID_ARGUMENT,
+    return call_failed(slot(client), GW_INVALID_ARGUMENT,
                        "gw_client_load_file: client is NULL or path is empty");
-  return load(client, [&] { return gateway::load_client_yaml_file(path); });
+  return gateway::capi::load(*client, [&] { return gateway::load_client_yaml_file(path); });
 }
 
 gw_status gw_client_send(gw_client* client, const gw_request* request, uint32_t timeout_ms,
                          gw_client_response** response) {
   if (!client || !request || !response)
-    return call_failed(client, GW_INVALID_ARGUMENT,
+    return call_failed(slot(client), GW_INVALID_ARGUMENT,
                        "gw_client_send: client, request or response is NULL");
   *response = nullptr;
   gw_status st;
@@ -169,18 +93,18 @@ gw_status gw_client_send(gw_client* client, const gw_request* request, uint32_t 
     *response = out.release();
     return GW_OK;
   } catch (const gateway::error& e) {
-    return call_failed(client, gateway::capi::status_of(e.code()), e.what());
+    return call_failed(slot(client), gateway::capi::status_of(e.code()), e.what());
   } catch (const std::bad_alloc&) {
-    return call_failed(client, GW_NO_MEMORY, "out of memory");
+    return call_failed(slot(client), GW_NO_MEMORY, "out of memory");
   } catch (const std::exception& e) {
-    return call_failed(client, GW_ERROR, e.what());
+    return call_failed(slot(client), GW_ERROR, e.what());
   }
 }
 
 gw_status gw_client_send_async(gw_client* client, const gw_request* request, uint32_t timeout_ms,
                                gw_client_done_fn done, void* user_data) {
   if (!client || !request || !done)
-    return call_failed(client, GW_INVALID_ARGUMENT,
+    return call_failed(slot(client), GW_INVALID_ARGUMENT,
                        "gw_client_send_async: client, request or done is NULL");
   gw_status st;
   gateway::client* c = running_client(client, "gw_client_send_async", st);
@@ -204,32 +128,22 @@ gw_status gw_client_send_async(gw_client* client, const gw_request* request, uin
     });
     return GW_OK;
   } catch (const gateway::error& e) {
-    return call_failed(client, gateway::capi::status_of(e.code()), e.what());
+    return call_failed(slot(client), gateway::capi::status_of(e.code()), e.what());
   } catch (const std::bad_alloc&) {
-    return call_failed(client, GW_NO_MEMORY, "out of memory");
+    return call_failed(slot(client), GW_NO_MEMORY, "out of memory");
   } catch (const std::exception& e) {
-    return call_failed(client, GW_ERROR, e.what());
+    return call_failed(slot(client), GW_ERROR, e.what());
   }
 }
 
 gw_status gw_client_stats(gw_client* client, char** text_out, size_t* length) {
-  if (!client || !text_out)
-    return call_failed(client, GW_INVALID_ARGUMENT, "gw_client_stats: client or text is NULL");
-  *text_out = nullptr;
-  gw_status st;
-  gateway::client* c = running_client(client, "gw_client_stats", st);
-  if (!c) return st;
-  return guarded_call(client,
-                      [&] { return gateway::capi::give_text(c->stats_text(), text_out, length); });
+  if (!client) return fail_on(nullptr, GW_INVALID_ARGUMENT, "gw_client_stats: client is NULL");
+  return gateway::capi::stats(*client, "gw_client_stats", "gw_client_load_yaml", text_out, length);
 }
 
 gw_status gw_client_close(gw_client* client) {
   if (!client) return fail_on(nullptr, GW_INVALID_ARGUMENT, "gw_client_close: client is NULL");
-  return guarded_call(client, [&] {
-    std::lock_guard lock(client->control);
-    if (client->owned) client->owned->close();
-    return GW_OK;
-  });
+  return gateway::capi::close(*client);
 }
 
 void gw_client_response_free(gw_client_response* response) {

@@ -561,6 +561,66 @@ GW_API gw_status gw_client_response_header(const gw_client_response* response, s
 /* The body (borrowed from the response, not NUL-terminated) and its length. */
 GW_API const char* gw_client_response_body(const gw_client_response* response, size_t* length);
 
+/* ---- The middleware: the gateway's policies in front of a host's handlers --
+ * A gateway config (Gateway + HTTPRoutes, whose rules need no backendRefs,
+ * and the policies and filters on them) run on a host's own requests: each
+ * request is routed, then the request side of the filters and policies
+ * either answers it (gw_exchange_replied: a 401, the WAF's 403, a CORS
+ * preflight, a 429) or lets it through, possibly modified, to the host's
+ * handler (gw_exchange_method, _target, _header, _body), whose response goes
+ * back through gw_exchange_respond for the response side. A gw_middleware may
+ * be used from several threads at once; a failed call's message is also the
+ * calling thread's (gw_middleware_errmsg(NULL)). */
+
+typedef struct gw_middleware gw_middleware;
+typedef struct gw_exchange gw_exchange;
+
+/* A middleware with no config yet; `options` as a client's (NULL: one thread). */
+GW_API gw_status gw_middleware_new(const gw_client_options* options, gw_middleware** out);
+/* Closes (requests in flight end) and frees it; calls from other threads
+ * must have returned. Exchanges may outlive it (gw_exchange_respond then
+ * fails). NULL does nothing. */
+GW_API void gw_middleware_free(gw_middleware* middleware);
+/* Why the last call on `middleware` failed; NULL: the calling thread's last failure. */
+GW_API const char* gw_middleware_errmsg(const gw_middleware* middleware);
+/* The first load starts the middleware, a later one replaces the config while
+ * requests flow (GW_INVALID_CONFIG keeps the one before). */
+GW_API gw_status gw_middleware_load_yaml(gw_middleware* middleware, const char* yaml,
+                                         size_t length);
+GW_API gw_status gw_middleware_load_file(gw_middleware* middleware, const char* path);
+/* Runs the request side on `request` (method, url "/path?query" with a Host
+ * header or absolute, headers, body, client_ip, listener) and waits for its
+ * outcome in *exchange (the caller's: gw_exchange_free). GW_INVALID_ARGUMENT
+ * for a malformed URL, GW_NOT_FOUND for no listener by that name or port,
+ * GW_INVALID_STATE when nothing is loaded or it is closed. */
+GW_API gw_status gw_middleware_handle(gw_middleware* middleware, const gw_request* request,
+                                      gw_exchange** exchange);
+/* The stats in Prometheus text (caller's: gw_string_free). */
+GW_API gw_status gw_middleware_stats(gw_middleware* middleware, char** text, size_t* length);
+/* Stops: requests in flight end, later ones fail with GW_INVALID_STATE. */
+GW_API gw_status gw_middleware_close(gw_middleware* middleware);
+
+/* 1 when the middleware answered (send gw_exchange_response; the handler does not run). */
+GW_API int gw_exchange_replied(const gw_exchange* exchange);
+/* The middleware's answer once replied, or the final response after
+ * gw_exchange_respond (read with the gw_client_response_* functions);
+ * borrowed from the exchange; NULL before either. */
+GW_API const gw_client_response* gw_exchange_response(const gw_exchange* exchange);
+/* The request for the handler, borrowed from the exchange ("" when replied). */
+GW_API const char* gw_exchange_method(const gw_exchange* exchange, size_t* length);
+GW_API const char* gw_exchange_target(const gw_exchange* exchange, size_t* length);
+GW_API size_t gw_exchange_header_count(const gw_exchange* exchange);
+GW_API gw_status gw_exchange_header(const gw_exchange* exchange, size_t index, gw_header* out);
+GW_API const char* gw_exchange_body(const gw_exchange* exchange, size_t* length);
+/* The handler's response (status, headers, body): the response side runs on
+ * it, and gw_exchange_response then holds what to send. Once; GW_INVALID_STATE
+ * when replied, answered already or the middleware closed, GW_UNAVAILABLE
+ * when the request ended meanwhile. */
+GW_API gw_status gw_exchange_respond(gw_exchange* exchange, int status, const gw_header* headers,
+                                     size_t header_count, const char* body, size_t body_length);
+/* Frees it; one never answered ends its request unanswered. NULL does nothing. */
+GW_API void gw_exchange_free(gw_exchange* exchange);
+
 #ifdef __cplusplus
 }
 #endif

@@ -7,6 +7,7 @@
 #include <gateway/filter.hpp>
 #include <gateway/http.hpp>
 #include <gateway/log.hpp>
+#include <gateway/middleware.hpp>
 #include <gateway/router.hpp>
 #include <gateway/server.hpp>
 #include <gateway/upstream.hpp>

@@ -107,7 +107,7 @@ void client::async_send(client_request request, std::function<void(client_result
       return;
     }
     auto call =
-        std::make_shared<host_call>(w, snap, *group, std::move(request), url, std::move(done));
+        std::make_shared<host_call>(w, snap, *group, std::move(request), url, "", std::move(done));
     call->start();
   });
 }

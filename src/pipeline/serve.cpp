@@ -184,6 +184,7 @@ asio::awaitable<bool> stream::serve() {
   if (a.status == 0 && has_body && !tap_ && resolved_ && !resolved_->mirrors.empty() &&
       !co_await body_for_mirrors())
     co_return false;  // the client is gone
+  if (a.status == 0 && host_) co_return co_await serve_host(has_body);
   std::size_t cluster = 0;
   if (a.status == 0) cluster = choose_cluster(a);
   if (a.status == 0 && tap_) co_return co_await hand_to_tap(cluster, has_body);
@@ -353,7 +354,7 @@ void stream::check_rule(answer& a) {
   } else if (upgrade_refused_) {
     a.status = 403;
     a.body = "this route does not take the Upgrade the request asks for\n";
-  } else if (!resolved_ || resolved_->backends.empty()) {
+  } else if (!host_ && (!resolved_ || resolved_->backends.empty())) {
     a.status = 500;
     a.body = "route has no valid backend\n";
     grpc_code_ = grpc::unavailable;  // GRPCRoute: a rule that forwards nowhere is UNAVAILABLE

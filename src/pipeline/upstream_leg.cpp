@@ -8,6 +8,7 @@
 #include <charconv>
 
 #include "http1/serializer.hpp"
+#include "middleware/host_link.hpp"
 #include "pipeline/request_steps.hpp"
 #include "pipeline/route_filters.hpp"
 #include "server/connection.hpp"
@@ -280,6 +281,10 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
     finish_link(false);
     co_return outcome::retry_status;
   }
+  co_return co_await deliver(body_done);
+}
+
+asio::awaitable<stream::outcome> stream::deliver(bool body_done) {
   if (!body_done) down_.end_after_response();  // upstream answered before reading it all
 
   if (filters_.active() && (filters_.hooks() & hook_response)) {
@@ -449,6 +454,49 @@ asio::awaitable<stream::send_result> stream::send_request_body(bool& body_done, 
   }
   body_done = true;
   co_return send_result::ok;
+}
+
+asio::awaitable<bool> stream::serve_host(bool has_body) {
+  bool body_done = !has_body;
+  bool replayable = false;  // the host's handler runs once
+  link_ = host_;
+  record_.upstream_used = true;
+  outcome result = outcome::ok;
+  const send_result sent = co_await send_request_body(body_done, replayable);
+  if (sent == send_result::filtered) {
+    finish_link(false);
+    result = outcome::filter_reply;
+  } else if (sent == send_result::too_large) {
+    finish_link(false);
+    co_await local_reply(413, "request body too large\n", true);
+    co_return false;
+  } else if (sent != send_result::ok) {
+    finish_link(false);
+    result = sent == send_result::bad_framing ? outcome::client_failed : outcome::client_gone;
+  } else {
+    // The route's timeout bounds the host's handler as it would an upstream.
+    request_deadline_ = coarse_now() + request_timeout_;
+    watch_.arm(transport::deadline_phase::upstream, request_timeout_);
+    const auto sent_at = steady_clock::now();
+    const upstream_link::head_result got = co_await host_->read_head(response_);
+    record_.upstream_us = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() - sent_at)
+            .count());
+    if (got == upstream_link::head_result::final) {
+      result = co_await deliver(body_done);
+    } else {
+      finish_link(false);
+      result = watch_.expired()                             ? outcome::timeout
+               : got == upstream_link::head_result::invalid ? outcome::upstream_failed
+                                                            : outcome::client_gone;
+    }
+  }
+  if (result == outcome::ok) co_return body_done;
+  answer a;
+  a.close = !body_done;
+  if (!failure_answer(result, a)) co_return false;
+  co_await local_reply(a.status, a.body, a.close, a.made, a.fields);
+  co_return !a.close;
 }
 
 }  // namespace gateway

@@ -23,21 +23,30 @@ std::vector<client_header> owned(std::span<const http::header> fields) {
 }  // namespace
 
 host_call::host_call(worker& w, std::shared_ptr<const snapshot> snap, const socket_group& group,
-                     client_request request, const parsed_url& url, completion done)
+                     client_request request, const parsed_url& url, std::string client_address,
+                     completion done, forwarding forward)
     : worker_(w),
       snap_(std::move(snap)),
       group_(group.id),
       request_(std::move(request)),
       url_(url),
+      client_address_(std::move(client_address)),
       done_(std::move(done)),
+      forward_(std::move(forward)),
+      who_(forward_ ? "middleware" : "client"),
       watch_(w.context().get_executor()),
       stream_(*this, w, watch_, w.context().get_executor()) {
   worker_.attach(this);
   this->snap = snap_.get();
   listener_group = &group;
   listener = &snap_->listeners[group.members.front()];
-  client_ip = "127.0.0.1"sv;
+  client_ip = client_address_.empty() ? "127.0.0.1"sv : std::string_view(client_address_);
   protocol = "HTTP/1.1"sv;
+  https = url_.https;
+  if (forward_) {
+    host_.emplace(w.context().get_executor(), *this);
+    stream_.set_host(&*host_);
+  }
   if (request_.timeout.count() > 0) stream_.cap_timeout(request_.timeout);
 
   const std::size_t head_size =
@@ -54,12 +63,14 @@ host_call::host_call(worker& w, std::shared_ptr<const snapshot> snap, const sock
 
 host_call::~host_call() {
   // A call whose loop was torn down before it ended still answers its host.
-  complete({make_error_code(errc::unavailable), "the client closed before the call ended", {}});
+  complete({make_error_code(errc::unavailable),
+            std::string(who_) + ": closed before the request ended",
+            {}});
   worker_.detach(this);
 }
 
 void host_call::start() {
-  if (refused_) {
+  if (refused_ && !forward_) {
     complete({make_error_code(errc::invalid_argument),
               "client: the request cannot be sent as it is (the gateway would answer it " +
                   std::to_string(refused_) + " " + std::string(http::reason_phrase(refused_)) +
@@ -78,11 +89,16 @@ asio::awaitable<void> host_call::keep_deadlines() {
 
 asio::awaitable<void> host_call::run() {
   auto self = shared_from_this();
-  co_await stream_.serve();
+  if (refused_) {  // a middleware's: the gateway's answer to a head it refuses
+    stream_.forget_request();
+    co_await stream_.local_reply(refused_, http::reason_phrase(refused_), true);
+  } else {
+    co_await stream_.serve();
+  }
   const bool routed = stream_.record().matched_route != nullptr;
   stream_.finish();
   watch_.stop();
-  if (response_ended_ && !routed && response_.status == 404) {
+  if (response_ended_ && !routed && response_.status == 404 && !forward_) {
     complete({make_error_code(errc::not_found),
               "client: no target for " + url_.authority + " (port " + std::to_string(url_.port) +
                   "); the client knows " + known_targets(*snap_),
@@ -92,16 +108,18 @@ asio::awaitable<void> host_call::run() {
   } else if (response_ended_) {
     complete({{}, {}, std::move(response_)});
   } else if (forced) {
-    complete(
-        {make_error_code(errc::unavailable), "client: closed while the call was in flight", {}});
+    complete({make_error_code(errc::unavailable),
+              std::string(who_) + ": closed while the request was in flight",
+              {}});
   } else if (response_started_) {
     complete({make_error_code(errc::unavailable),
-              "client: the response from the upstream was cut after " +
-                  std::to_string(body_bytes_) + " body bytes (status " +
-                  std::to_string(response_.status) + ")",
+              std::string(who_) + ": the response was cut after " + std::to_string(body_bytes_) +
+                  " body bytes (status " + std::to_string(response_.status) + ")",
               {}});
   } else {
-    complete({make_error_code(errc::unavailable), "client: the call ended without a response", {}});
+    complete({make_error_code(errc::unavailable),
+              std::string(who_) + ": the request ended without a response",
+              {}});
   }
 }
 
@@ -112,9 +130,9 @@ void host_call::complete(client_result result) noexcept {
   try {
     done(std::move(result));
   } catch (const std::exception& e) {
-    worker_.log().log(log_level::error, "client: a completion handler threw: ", e.what());
+    worker_.log().log(log_level::error, who_, ": a completion handler threw: ", e.what());
   } catch (...) {
-    worker_.log().log(log_level::error, "client: a completion handler threw");
+    worker_.log().log(log_level::error, who_, ": a completion handler threw");
   }
 }
 
@@ -198,6 +216,18 @@ asio::awaitable<bool> host_call::send_local(const local_answer& a) {
     response_.body = std::move(r.body);
   response_started_ = response_ended_ = true;
   co_return true;
+}
+
+void host_call::to_host(std::string_view method, std::string_view target,
+                        std::span<const http::header> fields, std::string_view body) {
+  forwarded_request r;
+  r.method.assign(method);
+  r.target.assign(target);
+  r.headers.reserve(fields.size());
+  for (const http::header& h : fields)
+    r.headers.emplace_back(h.name, h.value);
+  r.body.assign(body);
+  forward_(std::move(r));
 }
 
 void host_call::hand_on(std::string_view piece) noexcept {

@@ -1,14 +1,20 @@
 #pragma once
-// One call of a host's through gateway::client: an in-memory client side
-// (its request whole in memory, its response collected or handed on piece
-// by piece) whose stream runs the pipeline on a worker of the client's
-// server, upstream leg and all, exactly as a proxied request runs.
+// A host's request run through a worker's pipeline from memory: an
+// in-memory client side (its request whole in memory, its response
+// collected or handed on piece by piece). Two uses: a gateway::client call,
+// whose stream goes on to the upstream leg exactly as a proxied request;
+// and a gateway::middleware request, whose stream has the host's handler as
+// its upstream (a host_link): the request goes to the host through
+// `forward` and the host's answer comes back through answer().
 #include <gateway/client.hpp>
+#include <gateway/middleware.hpp>
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "middleware/host_link.hpp"
 #include "server/snapshot.hpp"
 #include "server/target_url.hpp"
 #include "server/worker.hpp"
@@ -24,18 +30,34 @@ std::string known_targets(const snapshot& snap);
 
 class host_call final : public downstream,
                         public worker_session,
+                        public host_peer,
                         public std::enable_shared_from_this<host_call> {
  public:
   using completion = std::function<void(client_result)>;
+  using forwarding = std::function<void(forwarded_request)>;
 
   // On `w`'s thread: the call of `request` (its URL parsed into `url`)
-  // through `snap`'s socket group `group`; `done` runs once, on that thread.
+  // through `snap`'s socket group `group`, from `client_address`; `done`
+  // runs once, on that thread, with the response. With `forward` (a
+  // middleware's request) the host's handler is the upstream: `forward`
+  // gets the request as the pipeline lets it through, and a head the
+  // gateway would refuse is answered (400...) rather than an error.
   host_call(worker& w, std::shared_ptr<const snapshot> snap, const socket_group& group,
-            client_request request, const parsed_url& url, completion done);
+            client_request request, const parsed_url& url, std::string client_address,
+            completion done, forwarding forward = {});
   ~host_call();
 
   // Serves the call on the worker's loop and then completes it.
   void start();
+  // A middleware's request, on the worker's thread: the handler's response
+  // to what `forward` got, or the host giving up on it.
+  void answer(host_response r) { host_->answer(std::move(r)); }
+  void abandon() noexcept { host_->abandon(); }
+  worker& owner_worker() noexcept { return worker_; }
+
+  // host_peer
+  void to_host(std::string_view method, std::string_view target,
+               std::span<const http::header> fields, std::string_view body) override;
 
   // worker_session: a drain lets the call finish; a forced stop ends it.
   void interrupt(bool force) noexcept override;
@@ -70,7 +92,11 @@ class host_call final : public downstream,
   std::uint32_t group_;
   client_request request_;
   parsed_url url_;
+  std::string client_address_;
   completion done_;
+  forwarding forward_;
+  const char* who_;                // "client" or "middleware", for messages
+  std::optional<host_link> host_;  // a middleware's
   transport::watchdog watch_;
   stream stream_;
   std::string text_;  // the request as a client would write it

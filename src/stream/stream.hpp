@@ -31,6 +31,7 @@ namespace gateway {
 
 class worker;
 class h2_link;
+class host_link;
 
 class stream {
  public:
@@ -97,6 +98,9 @@ class stream {
     ~upstream_tap() = default;
   };
   void set_tap(upstream_tap* tap) noexcept { tap_ = tap; }
+  // A middleware's stream: the host's handler is every rule's backend (the
+  // request goes to it through `host` instead of a cluster).
+  void set_host(host_link* host) noexcept { host_ = host; }
   // Bounds the wait for the answer (all tries, and each try) to `d` below
   // what the route allows: a host's call with a deadline of its own. 0: none.
   void cap_timeout(std::chrono::milliseconds d) noexcept { timeout_cap_ = d; }
@@ -157,6 +161,12 @@ class stream {
   // spends from it like a retry.
   asio::awaitable<outcome> exchange(std::size_t cluster, bool& request_body_done,
                                     std::uint32_t* retries_left);
+  // The response side once a final head is in response_ (from an upstream
+  // or the host): response filters, a 101's tunnel, the body relayed.
+  asio::awaitable<outcome> deliver(bool body_done);
+  // A middleware's request (set_host): the host's handler instead of an
+  // upstream, then the response side on its answer; answers as serve().
+  asio::awaitable<bool> serve_host(bool has_body);
   // Waits `d` (a retry's backoff).
   asio::awaitable<void> pause(std::chrono::milliseconds d);
   // Connects a new connection to `ep` into opening_ (and does the TLS
@@ -352,6 +362,7 @@ class stream {
   std::size_t forwarded_client_len_ = 0;
 
   upstream_tap* tap_ = nullptr;
+  host_link* host_ = nullptr;  // set_host's
   // The upstream connectors, made on first use and reused from try to try,
   // and the one the current try is on (null between tries).
   h1_link h1_;

@@ -1332,8 +1332,8 @@ static void test_client(void) {
   CHECK_STATUS(gw_client_new(&options, &client), GW_OK);
   r = waf_request("GET", "http://api.shop:8080/items?id=7");
   CHECK_STATUS(gw_client_send(client, &r, 0, &resp), GW_INVALID_STATE);
-  CHECK(contains(gw_client_errmsg(client), "no client config loaded"));
-  CHECK(contains(gw_client_errmsg(NULL), "no client config loaded"));
+  CHECK(contains(gw_client_errmsg(client), "no config loaded"));
+  CHECK(contains(gw_client_errmsg(NULL), "no config loaded"));
   CHECK_STATUS(gw_client_load_yaml(client, S("apiVersion: gateway.networking.k8s.io/v1\n"
                                              "kind: Gateway\nmetadata: {name: g}\n")),
                GW_INVALID_CONFIG);
@@ -1418,8 +1418,119 @@ static void test_client(void) {
   upstream_stop(&up);
 }
 
+static const char middleware_yaml[] =
+    "apiVersion: gateway.networking.k8s.io/v1\n"
+    "kind: Gateway\nmetadata: {name: web}\n"
+    "spec: {gatewayClassName: any, listeners: [{name: http, port: 80, protocol: HTTP}]}\n"
+    "---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: app}\n"
+    "spec:\n  parentRefs: [{name: web}]\n  rules:\n  - filters:\n"
+    "    - type: RequestHeaderModifier\n"
+    "      requestHeaderModifier: {add: [{name: x-through, value: mw}]}\n"
+    "    - type: ResponseHeaderModifier\n"
+    "      responseHeaderModifier: {add: [{name: x-after, value: mw}]}\n"
+    "---\napiVersion: v1\nkind: Secret\nmetadata: {name: keys}\nstringData: {a: key-a}\n"
+    "---\napiVersion: gateway.envoyproxy.io/v1alpha1\nkind: SecurityPolicy\n"
+    "metadata: {name: keys}\nspec:\n"
+    "  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: app}]\n"
+    "  apiKeyAuth: {credentialRefs: [{name: keys}], extractFrom: [{headers: [x-api-key]}]}\n";
+
+static void test_middleware(void) {
+  gw_middleware* mw = NULL;
+  gw_exchange* ex = NULL;
+  gw_request r;
+  gw_header sent[2], field, reply[1];
+  const gw_client_response* resp;
+  const char* text;
+  size_t length = 0, i;
+  int seen_through = 0, seen_after = 0;
+
+  CHECK_STATUS(gw_middleware_new(NULL, NULL), GW_INVALID_ARGUMENT);
+  CHECK_STATUS(gw_middleware_new(NULL, &mw), GW_OK);
+  r = waf_request("GET", "/orders?id=7");
+  CHECK_STATUS(gw_middleware_handle(mw, &r, &ex), GW_INVALID_STATE);
+  CHECK(contains(gw_middleware_errmsg(mw), "no config loaded"));
+  CHECK_STATUS(gw_middleware_load_yaml(mw, S("kind: Nothing\n")), GW_INVALID_CONFIG);
+  CHECK_STATUS(gw_middleware_load_yaml(mw, middleware_yaml, sizeof middleware_yaml - 1), GW_OK);
+
+  /* Without a Host: the gateway's 400. */
+  CHECK_STATUS(gw_middleware_handle(mw, &r, &ex), GW_OK);
+  CHECK(gw_exchange_replied(ex) == 1);
+  CHECK(gw_client_response_status(gw_exchange_response(ex)) == 400);
+  gw_exchange_free(ex);
+  /* Without the key: the middleware answers, nothing goes to a handler. */
+  sent[0].name = "host";
+  sent[0].name_length = 4;
+  sent[0].value = "app.test";
+  sent[0].value_length = 8;
+  r.headers = sent;
+  r.header_count = 1;
+  CHECK_STATUS(gw_middleware_handle(mw, &r, &ex), GW_OK);
+  CHECK(gw_exchange_replied(ex) == 1);
+  resp = gw_exchange_response(ex);
+  CHECK(resp && gw_client_response_status(resp) == 401);
+  CHECK(gw_exchange_header_count(ex) == 0);
+  CHECK_STATUS(gw_exchange_respond(ex, 200, NULL, 0, NULL, 0), GW_INVALID_STATE);
+  gw_exchange_free(ex);
+
+  /* With it: the handler gets the request as modified; its response is filtered. */
+  sent[0].name = "host";
+  sent[0].name_length = 4;
+  sent[0].value = "app.test";
+  sent[0].value_length = 8;
+  sent[1].name = "x-api-key";
+  sent[1].name_length = 9;
+  sent[1].value = "key-a";
+  sent[1].value_length = 5;
+  r.headers = sent;
+  r.header_count = 2;
+  CHECK_STATUS(gw_middleware_handle(mw, &r, &ex), GW_OK);
+  CHECK(gw_exchange_replied(ex) == 0);
+  CHECK(gw_exchange_response(ex) == NULL);
+  text = gw_exchange_method(ex, &length);
+  CHECK(length == 3 && memcmp(text, "GET", 3) == 0);
+  text = gw_exchange_target(ex, &length);
+  CHECK(length == 12 && memcmp(text, "/orders?id=7", 12) == 0);
+  for (i = 0; i < gw_exchange_header_count(ex); ++i) {
+    CHECK_STATUS(gw_exchange_header(ex, i, &field), GW_OK);
+    if (field.name_length == 9 && memcmp(field.name, "x-through", 9) == 0) seen_through = 1;
+  }
+  CHECK(seen_through);
+  CHECK_STATUS(gw_exchange_header(ex, i, &field), GW_NOT_FOUND);
+  CHECK_STATUS(gw_exchange_respond(ex, 99, NULL, 0, NULL, 0), GW_INVALID_ARGUMENT);
+  reply[0].name = "content-type";
+  reply[0].name_length = 12;
+  reply[0].value = "text/plain";
+  reply[0].value_length = 10;
+  CHECK_STATUS(gw_exchange_respond(ex, 200, reply, 1, S("hello")), GW_OK);
+  resp = gw_exchange_response(ex);
+  CHECK(resp && gw_client_response_status(resp) == 200);
+  text = gw_client_response_body(resp, &length);
+  CHECK(length == 5 && memcmp(text, "hello", 5) == 0);
+  for (i = 0; i < gw_client_response_header_count(resp); ++i) {
+    CHECK_STATUS(gw_client_response_header(resp, i, &field), GW_OK);
+    if (field.name_length == 7 && memcmp(field.name, "x-after", 7) == 0) seen_after = 1;
+  }
+  CHECK(seen_after);
+  CHECK_STATUS(gw_exchange_respond(ex, 200, NULL, 0, NULL, 0), GW_INVALID_STATE);
+  gw_exchange_free(ex);
+
+  /* One never answered, freed: its request ends; a bad URL; then closed. */
+  CHECK_STATUS(gw_middleware_handle(mw, &r, &ex), GW_OK);
+  gw_exchange_free(ex);
+  r = waf_request("GET", "no-slash");
+  CHECK_STATUS(gw_middleware_handle(mw, &r, &ex), GW_INVALID_ARGUMENT);
+  CHECK(strlen(gw_middleware_errmsg(NULL)) > 0);
+  CHECK_STATUS(gw_middleware_close(mw), GW_OK);
+  r = waf_request("GET", "/");
+  CHECK_STATUS(gw_middleware_handle(mw, &r, &ex), GW_INVALID_STATE);
+  gw_middleware_free(mw);
+  gw_middleware_free(NULL);
+  gw_exchange_free(NULL);
+}
+
 int main(void) {
   test_client();
+  test_middleware();
   test_waf();
   test_waf_response();
   test_router();
