@@ -35,7 +35,7 @@ __all__ = [
     "Stream", "Headers", "Pause", "Evaluation", "FilterDecision", "UpstreamRequest",
     "LocalResponse", "CONTINUE", "STOP", "PAUSE", "version", "library_path",
     "Waf", "Verdict", "WafMatch", "Router", "Match", "Backend", "Client", "Response",
-    "ArgumentError", "UnavailableError",
+    "ArgumentError", "UnavailableError", "Middleware", "Exchange", "ForwardedRequest",
 ]
 
 CONTINUE = _n.CONTINUE  #: a hook's "go on with the next filter"
@@ -1015,6 +1015,60 @@ class Router(_Component):
             _lib.gw_route_match_free(m)
 
 
+class _Started(_Component):
+    """A component its first config load starts and later ones reload
+    (gw_client, gw_middleware: `_prefix`). A failed call's message is the
+    calling thread's, which stays right when several threads fail at once."""
+
+    _prefix = ""
+
+    def __init__(self, config: Union[str, bytes, os.PathLike], *, threads: int = 1):
+        self._free, self._errmsg = self._prefix + "_free", self._prefix + "_errmsg"
+        self._h = None
+        self._idle = threading.Condition()
+        self._busy = 0
+        options = _n.ClientOptions(struct_size=ctypes.sizeof(_n.ClientOptions), threads=threads)
+        handle = ctypes.c_void_p()
+        new = getattr(_library(), self._prefix + "_new")
+        self._raise(new(ctypes.byref(options), ctypes.byref(handle)), None)
+        self._h = handle.value
+        try:
+            self.reload(config)
+        except GatewayError:
+            self.close()
+            raise
+
+    def _raise(self, status: int, handle) -> None:
+        if status != _n.OK:
+            message = getattr(_lib, self._errmsg)(None).decode("utf-8", "replace")
+            raise _ERRORS.get(status, GatewayError)(status, message)
+
+    def reload(self, config: Union[str, bytes, os.PathLike]) -> None:
+        """Loads `config` (the first time) or replaces it while requests flow;
+        ConfigError keeps the config before."""
+        if isinstance(config, os.PathLike):
+            self._call(self._prefix + "_load_file", os.fsencode(config))
+        else:
+            text = _text(config)
+            self._call(self._prefix + "_load_yaml", text, len(text))
+
+    def stats(self) -> str:
+        """The stats in Prometheus text."""
+        out, length = ctypes.c_void_p(), ctypes.c_size_t()
+        self._call(self._prefix + "_stats", ctypes.byref(out), ctypes.byref(length))
+        try:
+            return ctypes.string_at(out.value, length.value).decode()
+        finally:
+            _lib.gw_string_free(out.value)
+
+    def close(self) -> None:
+        """Ends requests in flight, then frees the handle once calls have returned."""
+        with self._idle:  # held: the handle cannot be freed under the call
+            if self._h is not None:
+                getattr(_lib, self._prefix + "_close")(self._h)
+        super().close()
+
+
 # ---- The client: calls to Services through the upstream pool -----------------
 
 
@@ -1042,7 +1096,21 @@ class Response:
         return json.loads(self.body)
 
 
-class Client(_Component):
+def _response_of(r) -> Response:
+    """A Response copied out of a gw_client_response."""
+    fields = []
+    field = _n.Header()
+    for i in range(_lib.gw_client_response_header_count(r)):
+        _lib.gw_client_response_header(r, i, ctypes.byref(field))
+        fields.append((_from_c(field.name, field.name_length),
+                       _from_c(field.value, field.value_length)))
+    length = ctypes.c_size_t()
+    data = _lib.gw_client_response_body(r, ctypes.byref(length))
+    return Response(_lib.gw_client_response_status(r), fields,
+                    ctypes.string_at(data, length.value) if length.value else b"")
+
+
+class Client(_Started):
     """Calls to the Services of a client config (YAML text, or a path as
     os.PathLike: Services with EndpointSlices, BackendTrafficPolicies that
     target Services, BackendTLSPolicies) by URL, "http://SERVICE.NAMESPACE
@@ -1051,37 +1119,7 @@ class Client(_Component):
     released while a call waits); a context manager; close() ends calls in
     flight (UnavailableError) and later ones raise StateError."""
 
-    _kind, _free, _errmsg = "Client", "gw_client_free", "gw_client_errmsg"
-
-    def __init__(self, config: Union[str, bytes, os.PathLike], *, threads: int = 1):
-        self._h = None
-        self._idle = threading.Condition()
-        self._busy = 0
-        options = _n.ClientOptions(struct_size=ctypes.sizeof(_n.ClientOptions), threads=threads)
-        handle = ctypes.c_void_p()
-        self._raise(_library().gw_client_new(ctypes.byref(options), ctypes.byref(handle)), None)
-        self._h = handle.value
-        try:
-            self.reload(config)
-        except GatewayError:
-            self.close()
-            raise
-
-    def _raise(self, status: int, handle) -> None:
-        # A call's failure is also the calling thread's (gw_client_errmsg(NULL)),
-        # which stays right when several threads fail at once.
-        if status != _n.OK:
-            message = _lib.gw_client_errmsg(None).decode("utf-8", "replace")
-            raise _ERRORS.get(status, GatewayError)(status, message)
-
-    def reload(self, config: Union[str, bytes, os.PathLike]) -> None:
-        """Loads `config` (the first time) or replaces it while calls flow;
-        ConfigError keeps the config before."""
-        if isinstance(config, os.PathLike):
-            self._call("gw_client_load_file", os.fsencode(config))
-        else:
-            text = _text(config)
-            self._call("gw_client_load_yaml", text, len(text))
+    _kind, _prefix = "Client", "gw_client"
 
     def request(self, method: str, url: str, headers=None, body: Union[str, bytes, None] = None,
                 timeout: Optional[float] = None) -> Response:
@@ -1093,20 +1131,10 @@ class Client(_Component):
         ms = 0 if timeout is None else max(1, int(timeout * 1000))
         out = ctypes.c_void_p()
         self._call("gw_client_send", ctypes.byref(rq), ms, ctypes.byref(out))
-        r = out.value
         try:
-            fields = []
-            field = _n.Header()
-            for i in range(_lib.gw_client_response_header_count(r)):
-                _lib.gw_client_response_header(r, i, ctypes.byref(field))
-                fields.append((_from_c(field.name, field.name_length),
-                               _from_c(field.value, field.value_length)))
-            length = ctypes.c_size_t()
-            data = _lib.gw_client_response_body(r, ctypes.byref(length))
-            body_bytes = ctypes.string_at(data, length.value) if length.value else b""
-            return Response(_lib.gw_client_response_status(r), fields, body_bytes)
+            return _response_of(out.value)
         finally:
-            _lib.gw_client_response_free(r)
+            _lib.gw_client_response_free(out.value)
 
     def get(self, url: str, **kwargs) -> Response:
         return self.request("GET", url, **kwargs)
@@ -1114,19 +1142,104 @@ class Client(_Component):
     def post(self, url: str, body: Union[str, bytes, None] = None, **kwargs) -> Response:
         return self.request("POST", url, body=body, **kwargs)
 
-    def stats(self) -> str:
-        """The client's stats in Prometheus text."""
-        out, length = ctypes.c_void_p(), ctypes.c_size_t()
-        self._call("gw_client_stats", ctypes.byref(out), ctypes.byref(length))
-        try:
-            return ctypes.string_at(out.value, length.value).decode()
-        finally:
-            _lib.gw_string_free(out.value)
+
+# ---- The middleware: the gateway's policies in front of a host's handlers ----
+
+
+@dataclass(frozen=True)
+class ForwardedRequest:
+    """The request as the middleware lets it through to the handler: the
+    filters' and the route's edits applied (headers added or removed, the path
+    rewritten, X-Forwarded-For and X-Request-Id added)."""
+    method: str
+    target: str  # path and query
+    headers: List[Tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str, default: Optional[str] = None) -> Optional[str]:
+        lower = name.lower()
+        for n, v in self.headers:
+            if n.lower() == lower:
+                return v
+        return default
+
+
+class Exchange:
+    """One request through a Middleware: `replied` with the middleware's
+    `response` (send it; the handler does not run), or a `request` for the
+    handler, whose answer goes to respond(). Freed when collected or closed;
+    one never answered ends its request unanswered."""
+
+    def __init__(self, handle: int):
+        self._h = handle
+        self.replied = bool(_lib.gw_exchange_replied(handle))
+        self.response: Optional[Response] = None
+        self.request: Optional[ForwardedRequest] = None
+        if self.replied:
+            self.response = _response_of(_lib.gw_exchange_response(handle))
+            return
+        length = ctypes.c_size_t()
+
+        def text(fn) -> bytes:
+            data = fn(handle, ctypes.byref(length))
+            return ctypes.string_at(data, length.value) if length.value else b""
+        fields = []
+        field = _n.Header()
+        for i in range(_lib.gw_exchange_header_count(handle)):
+            _lib.gw_exchange_header(handle, i, ctypes.byref(field))
+            fields.append((_from_c(field.name, field.name_length),
+                           _from_c(field.value, field.value_length)))
+        self.request = ForwardedRequest(text(_lib.gw_exchange_method).decode(),
+                                        text(_lib.gw_exchange_target).decode("latin-1"),
+                                        fields, text(_lib.gw_exchange_body))
+
+    def respond(self, status: int, headers=None, body: Union[str, bytes, None] = b"") -> Response:
+        """The handler's response: the response side runs on it (the GIL
+        released); returns what to send the client. Once."""
+        if self._h is None:
+            raise StateError(_n.INVALID_STATE, "this exchange is closed")
+        array, count, keep = _header_array(headers)
+        data = _text(body)
+        status_code = _lib.gw_exchange_respond(self._h, int(status), array, count, data, len(data))
+        if status_code != _n.OK:
+            message = _lib.gw_middleware_errmsg(None).decode("utf-8", "replace")
+            raise _ERRORS.get(status_code, GatewayError)(status_code, message)
+        self.response = _response_of(_lib.gw_exchange_response(self._h))
+        return self.response
 
     def close(self) -> None:
-        """Ends calls in flight, then frees the client once they have returned."""
-        with self._idle:  # held: the handle cannot be freed under the call
-            if self._h is not None:
-                _lib.gw_client_close(self._h)
-        super().close()
+        handle, self._h = self._h, None
+        if handle is not None:
+            _lib.gw_exchange_free(handle)
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class Middleware(_Started):
+    """A gateway config (YAML text, or a path as os.PathLike: a Gateway, its
+    HTTPRoutes, whose rules need no backendRefs, and the policies and filters
+    on them) run on a host's own requests: handle() says whether the
+    middleware answers one itself or lets it through to the handler. The WSGI
+    and ASGI adapters (gateway.wsgi, gateway.asgi) are built on it.
+    Thread-safe; a context manager."""
+
+    _kind, _prefix = "Middleware", "gw_middleware"
+
+    def handle(self, method: str, url: str, headers=None, body: Union[str, bytes, None] = b"",
+               *, client_ip: str = "", listener: str = "") -> Exchange:
+        """Runs the request side on a request as the host's server got it:
+        `url` is "/path?query" (the Host among `headers`) or absolute."""
+        rq, _keep = _request_struct(method, url, headers, body, client_ip, listener)
+        out = ctypes.c_void_p()
+        self._call("gw_middleware_handle", ctypes.byref(rq), ctypes.byref(out))
+        return Exchange(out.value)
