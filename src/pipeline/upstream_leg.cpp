@@ -62,6 +62,23 @@ upstream_link::request stream::link_request(bool has_body, bool te_trailers) con
   return r;
 }
 
+bool stream::filters_see_response() noexcept {
+  if (!filters_.active() || !(filters_.hooks() & hook_response)) return false;
+  chain_fields_ = &response_.headers;
+  chain_status_ = response_.status;
+  return true;
+}
+
+bool stream::filters_see_response_body() const noexcept {
+  return filters_.active() && (filters_.hooks() & (hook_response_body | hook_response_trailers));
+}
+
+void stream::end_relay(bool complete) noexcept {
+  finish_link(complete && !worker_.draining());
+  if (!complete) down_.end_after_response();
+  watch_.disarm();
+}
+
 void stream::finish_link(bool keep) noexcept {
   if (!link_) return;
   link_->finish(worker_.pool(), keep);
@@ -281,15 +298,9 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
     finish_link(false);
     co_return outcome::retry_status;
   }
-  co_return co_await deliver(body_done);
-}
-
-asio::awaitable<stream::outcome> stream::deliver(bool body_done) {
   if (!body_done) down_.end_after_response();  // upstream answered before reading it all
 
-  if (filters_.active() && (filters_.hooks() & hook_response)) {
-    chain_fields_ = &response_.headers;
-    chain_status_ = response_.status;
+  if (filters_see_response()) {
     if (co_await run_chain(chain_phase::response) == filter_status::stop) {
       // A filter answers instead; the upstream's answer is dropped unread.
       finish_link(false);
@@ -305,13 +316,11 @@ asio::awaitable<stream::outcome> stream::deliver(bool body_done) {
     co_return outcome::ok;
   }
   bool complete = false;
-  if (filters_.active() && (filters_.hooks() & (hook_response_body | hook_response_trailers)))
+  if (filters_see_response_body())
     complete = co_await relay_filtered();
   else
     complete = co_await relay_response();
-  finish_link(complete && !worker_.draining());
-  if (!complete) down_.end_after_response();
-  watch_.disarm();
+  end_relay(complete);
   co_return outcome::ok;
 }
 
@@ -483,7 +492,22 @@ asio::awaitable<bool> stream::serve_host(bool has_body) {
         std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() - sent_at)
             .count());
     if (got == upstream_link::head_result::final) {
-      result = co_await deliver(body_done);
+      // The response side as exchange() runs it (a host sends no 101). Not
+      // shared through a coroutine of its own: one more frame per proxied
+      // request measured 2.7% more instructions (bench/callgrind).
+      if (filters_see_response() &&
+          co_await run_chain(chain_phase::response) == filter_status::stop) {
+        finish_link(false);
+        replying_after_response_ = true;
+        result = outcome::filter_reply;
+      } else {
+        bool complete = false;
+        if (filters_see_response_body())
+          complete = co_await relay_filtered();
+        else
+          complete = co_await relay_response();
+        end_relay(complete);
+      }
     } else {
       finish_link(false);
       result = watch_.expired()                             ? outcome::timeout

@@ -161,9 +161,12 @@ class stream {
   // spends from it like a retry.
   asio::awaitable<outcome> exchange(std::size_t cluster, bool& request_body_done,
                                     std::uint32_t* retries_left);
-  // The response side once a final head is in response_ (from an upstream
-  // or the host): response filters, a 101's tunnel, the body relayed.
-  asio::awaitable<outcome> deliver(bool body_done);
+  // The response side's steps once a final head is in response_ (from an
+  // upstream or the host): whether response filters run on the head (and
+  // their inputs set), whether they see the body, and the end of the relay.
+  bool filters_see_response() noexcept;
+  bool filters_see_response_body() const noexcept;
+  void end_relay(bool complete) noexcept;
   // A middleware's request (set_host): the host's handler instead of an
   // upstream, then the response side on its answer; answers as serve().
   asio::awaitable<bool> serve_host(bool has_body);
