@@ -7,10 +7,12 @@
 // The loop must be run by one thread at a time (the gateway's connections
 // are not guarded against concurrent handlers), as a worker's loop is.
 //
-// Asio is compiled once, into libgateway: a host that includes this header
-// gets the library's Asio configuration (BOOST_ASIO_SEPARATE_COMPILATION and
-// the others) from the gateway::gateway CMake target or pkg-config, so its
-// io_context and the gateway's code agree on every Asio type.
+// Mounting needs the static library (CMake gateway::gateway_static): host and
+// gateway are then one program with one Asio, and the target gives the host
+// the library's Asio configuration (BOOST_ASIO_SEPARATE_COMPILATION and the
+// others), so its io_context and the gateway's code agree on every Asio type.
+// libgateway.so keeps its Asio private (it exports only gateway:: and gw_
+// symbols), so its start_on throws gateway::error (invalid_state).
 #include <gateway/server.hpp>
 
 #include <boost/asio/io_context.hpp>

@@ -62,7 +62,7 @@ struct client_response {
   std::string body;                     // empty when client_request::on_body took it
   std::vector<client_header> trailers;  // an HTTP/2 or chunked response's trailer fields
   // The first field named `name` (any case); "" when there is none.
-  std::string_view header(std::string_view name) const noexcept;
+  GATEWAY_API std::string_view header(std::string_view name) const noexcept;
 };
 
 // How an asynchronous call ended: a whole response, or why there is none
@@ -108,6 +108,8 @@ struct client_options {
   // Instead of threads: the host's io_context (the client then has one loop,
   // the host's, which must be run by one thread at a time). Completions run
   // there; send() from that thread would wait for itself and throws.
+  // Mounting needs the static library (see <gateway/asio.hpp>); with
+  // libgateway.so the constructor throws gateway::error (invalid_state).
   boost::asio::io_context* context = nullptr;
   log_level level = log_level::warn;
   log_sink sink;  // empty: lines go to stderr

@@ -44,7 +44,7 @@ struct forwarded_request {
   std::vector<client_header> headers;
   std::string body;
   // The first field named `name` (any case); "" when there is none.
-  std::string_view header(std::string_view name) const noexcept;
+  GATEWAY_API std::string_view header(std::string_view name) const noexcept;
 };
 
 // One request through a middleware: either the middleware answered it
@@ -88,6 +88,8 @@ struct middleware_options {
   // Instead of threads: the host's io_context, run by one thread at a time.
   // Completions run there; the blocking calls from that thread would wait for
   // themselves and throw.
+  // Mounting needs the static library (see <gateway/asio.hpp>); with
+  // libgateway.so the constructor throws gateway::error (invalid_state).
   boost::asio::io_context* context = nullptr;
   log_level level = log_level::warn;
   log_sink sink;                  // empty: lines go to stderr

@@ -295,10 +295,6 @@ std::string server::stats_text() const {
   return impl_->stats_text();
 }
 
-void start_on(server& srv, asio::io_context& context) {
-  srv.impl_->start(srv, &context);
-}
-
 void async_stop(server& srv, std::chrono::milliseconds drain, std::function<void()> done) {
   server::impl& i = *srv.impl_;
   std::lock_guard lock(i.control);
