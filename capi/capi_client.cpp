@@ -87,18 +87,12 @@ gw_status gw_client_send(gw_client* client, const gw_request* request, uint32_t 
   if (!c) return st;
   gateway::client_request rq;
   if ((st = read_request(client, request, timeout_ms, "gw_client_send", rq))) return st;
-  try {
+  return guarded_call(slot(client), [&] {
     auto out = std::make_unique<gw_client_response>();
     out->response = c->send(std::move(rq));
     *response = out.release();
     return GW_OK;
-  } catch (const gateway::error& e) {
-    return call_failed(slot(client), gateway::capi::status_of(e.code()), e.what());
-  } catch (const std::bad_alloc&) {
-    return call_failed(slot(client), GW_NO_MEMORY, "out of memory");
-  } catch (const std::exception& e) {
-    return call_failed(slot(client), GW_ERROR, e.what());
-  }
+  });
 }
 
 gw_status gw_client_send_async(gw_client* client, const gw_request* request, uint32_t timeout_ms,
@@ -111,7 +105,7 @@ gw_status gw_client_send_async(gw_client* client, const gw_request* request, uin
   if (!c) return st;
   gateway::client_request rq;
   if ((st = read_request(client, request, timeout_ms, "gw_client_send_async", rq))) return st;
-  try {
+  return guarded_call(slot(client), [&] {
     c->async_send(std::move(rq), [done, user_data](gateway::client_result r) {
       if (r.error) {
         done(user_data, gateway::capi::status_of(r.error), nullptr, r.message.c_str());
@@ -127,13 +121,7 @@ gw_status gw_client_send_async(gw_client* client, const gw_request* request, uin
       done(user_data, GW_OK, out, "");
     });
     return GW_OK;
-  } catch (const gateway::error& e) {
-    return call_failed(slot(client), gateway::capi::status_of(e.code()), e.what());
-  } catch (const std::bad_alloc&) {
-    return call_failed(slot(client), GW_NO_MEMORY, "out of memory");
-  } catch (const std::exception& e) {
-    return call_failed(slot(client), GW_ERROR, e.what());
-  }
+  });
 }
 
 gw_status gw_client_stats(gw_client* client, char** text_out, size_t* length) {

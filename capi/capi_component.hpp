@@ -21,6 +21,10 @@ struct gw_client_response {
 
 namespace gateway::capi {
 
+// "call: what", for a failure's message (built out of line: GCC 12 warns
+// falsely about operator+ on strings inlined into these templates).
+std::string said(const char* call, std::string_view what);
+
 // A component (gateway::client, gateway::middleware) behind a C handle.
 template <class Component, class Options>
 struct started_component {
@@ -39,12 +43,12 @@ inline gw_status call_failed(const error_slot* slot, gw_status status,
   return fail_on(slot, status, message);
 }
 
-// guarded_on whose failure is the calling thread's too.
+// guarded_on whose failure is the calling thread's too (call_failed).
 template <class Body>
 gw_status guarded_call(const error_slot* slot, Body&& body) noexcept {
-  const gw_status st = guarded_on(slot, std::forward<Body>(body));
-  if (st != GW_OK) fail_on(nullptr, st, errmsg_of(slot));
-  return st;
+  return guarded_with(
+      [slot](gw_status st, std::string_view message) { return call_failed(slot, st, message); },
+      std::forward<Body>(body));
 }
 
 // Reads the caller's options (NULL: defaults) into `out`; GW_OK or why not.
@@ -54,11 +58,10 @@ gw_status read_options(const gw_client_options* options, const char* call, Optio
   o.struct_size = sizeof o;
   std::string why;
   if (options && !read_sized(*options, o, "gw_client_options", why))
-    return fail_on(nullptr, GW_INVALID_ARGUMENT, std::string(call) + ": " + why);
+    return fail_on(nullptr, GW_INVALID_ARGUMENT, said(call, why));
   const int level = static_cast<int>(o.level);
   if (o.log && (level < GW_LOG_DEBUG || level > GW_LOG_OFF))
-    return fail_on(nullptr, GW_INVALID_ARGUMENT,
-                   std::string(call) + ": level is not a gw_log_level");
+    return fail_on(nullptr, GW_INVALID_ARGUMENT, said(call, "level is not a gw_log_level"));
   out.threads = o.threads ? o.threads : 1;
   if (o.log) {
     out.level = static_cast<log_level>(level);
@@ -93,15 +96,14 @@ Component* running(started_component<Component, Options>& h, const char* call,
   Component* c = h.running.load();
   st = c ? GW_OK
          : call_failed(&h.errors, GW_INVALID_STATE,
-                       std::string(call) + ": no config loaded (" + load_call + ")");
+                       said(call, "no config loaded (" + std::string(load_call) + ")"));
   return c;
 }
 
 template <class Component, class Options>
 gw_status stats(started_component<Component, Options>& h, const char* call, const char* load_call,
                 char** text_out, std::size_t* length) {
-  if (!text_out)
-    return call_failed(&h.errors, GW_INVALID_ARGUMENT, std::string(call) + ": text is NULL");
+  if (!text_out) return call_failed(&h.errors, GW_INVALID_ARGUMENT, said(call, "text is NULL"));
   *text_out = nullptr;
   gw_status st;
   Component* c = running(h, call, load_call, st);

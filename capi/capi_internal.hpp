@@ -101,20 +101,29 @@ gw_status status_of(const std::error_code& ec) noexcept;
 // of an errmsg function.
 const char* errmsg_of(const error_slot* slot) noexcept;
 
-// Runs `body` and turns whatever it throws into a status and a message in `slot`.
-template <class Body>
-gw_status guarded_on(const error_slot* slot, Body&& body) noexcept {
+// Runs `body` and turns whatever it throws into a status and a message,
+// which `fail(status, message)` records (and returns the status).
+template <class Fail, class Body>
+gw_status guarded_with(Fail&& fail, Body&& body) noexcept {
   try {
     return body();
   } catch (const gateway::error& e) {
-    return fail_on(slot, status_of(e.code()), e.what());
+    return fail(status_of(e.code()), e.what());
   } catch (const std::bad_alloc&) {
-    return fail_on(slot, GW_NO_MEMORY, "out of memory");
+    return fail(GW_NO_MEMORY, "out of memory");
   } catch (const std::exception& e) {
-    return fail_on(slot, GW_ERROR, e.what());
+    return fail(GW_ERROR, e.what());
   } catch (...) {
-    return fail_on(slot, GW_ERROR, "unknown failure");
+    return fail(GW_ERROR, "unknown failure");
   }
+}
+
+// Runs `body` and turns whatever it throws into a status and a message in `slot`.
+template <class Body>
+gw_status guarded_on(const error_slot* slot, Body&& body) noexcept {
+  return guarded_with(
+      [slot](gw_status st, std::string_view message) { return fail_on(slot, st, message); },
+      std::forward<Body>(body));
 }
 
 // Hands `s` to the caller as a NUL-terminated copy it frees with gw_string_free.

@@ -117,8 +117,7 @@ class GATEWAY_API server {
  private:
   struct impl;
   std::unique_ptr<impl> impl_;
-  friend class client;      // these two run a host's requests on a server whose
-  friend class middleware;  // listeners are never bound
+  friend class host_server;  // the client's and middleware's: listeners never bound
   friend void start_on(server&, boost::asio::io_context&);
   friend void async_stop(server&, std::chrono::milliseconds, std::function<void()>);
 };

@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "server/host_call.hpp"
-#include "server/server_impl.hpp"
+#include "server/host_server.hpp"
 
 namespace gateway {
 
@@ -21,17 +21,8 @@ std::string_view client_response::header(std::string_view name) const noexcept {
   return {};
 }
 
-struct client::impl {
-  impl(gateway_config config, server_options options)
-      : srv(std::move(config), std::move(options)) {}
-  server srv;
-  asio::io_context* host = nullptr;
-  std::atomic<unsigned> next{0};
-  // Calls being handed to a worker; close() waits for them before stopping
-  // the workers, and a call that starts after `closed` is refused.
-  std::atomic<int> entering{0};
-  std::atomic<bool> closed{false};
-  std::mutex closing;
+struct client::impl : host_server {
+  using host_server::host_server;
 };
 
 client::client(gateway_config config, client_options options) {
@@ -39,15 +30,7 @@ client::client(gateway_config config, client_options options) {
   so.threads = options.threads;
   so.level = options.level;
   so.sink = std::move(options.sink);
-  so.certificate_check_interval = std::chrono::milliseconds(0);  // no listener has certificates
-  impl_ = std::make_shared<impl>(std::move(config), std::move(so));
-  impl_->srv.impl_->unbound = true;
-  if (options.context) {
-    impl_->host = options.context;
-    start_on(impl_->srv, *options.context);
-  } else {
-    impl_->srv.start();
-  }
+  impl_ = std::make_shared<impl>(std::move(config), std::move(so), options.context);
 }
 
 client::~client() {
@@ -72,15 +55,8 @@ const socket_group* group_for(const snapshot& snap, std::uint16_t port) {
 }  // namespace
 
 void client::async_send(client_request request, std::function<void(client_result)> done) {
-  impl& i = *impl_;
-  i.entering.fetch_add(1);
-  struct leave {
-    std::atomic<int>& n;
-    ~leave() { n.fetch_sub(1); }
-  } guard{i.entering};
-  if (i.closed.load()) throw error(errc::invalid_state, "client: closed");
-  auto& workers = i.srv.impl_->workers;
-  worker& w = *workers[i.next.fetch_add(1, std::memory_order_relaxed) % workers.size()];
+  host_server::hand_off held(*impl_);
+  worker& w = impl_->next_worker("client");
   client_result refused;
   parsed_url url;
   try {
@@ -113,7 +89,7 @@ void client::async_send(client_request request, std::function<void(client_result
 }
 
 client_response client::send(client_request request) {
-  if (impl_->host && impl_->host->get_executor().running_in_this_thread())
+  if (impl_->on_host_loop())
     throw error(errc::invalid_state,
                 "client::send: called on the io_context the client is mounted on, which would "
                 "wait for itself; use async_send there");
@@ -126,23 +102,15 @@ client_response client::send(client_request request) {
 }
 
 void client::reload(gateway_config config) {
-  if (impl_->closed.load()) throw error(errc::invalid_state, "client::reload: closed");
-  impl_->srv.reload(std::move(config));
+  impl_->reload(std::move(config), "client");
 }
 
 std::string client::stats_text() const {
-  if (impl_->closed.load()) throw error(errc::invalid_state, "client::stats_text: closed");
-  return impl_->srv.stats_text();
+  return impl_->stats_text("client");
 }
 
 void client::close() {
-  impl& i = *impl_;
-  std::lock_guard lock(i.closing);
-  i.closed.store(true);
-  // Calls being posted finish posting (a bounded hand-off, no waiting inside).
-  while (i.entering.load() > 0)
-    std::this_thread::yield();
-  i.srv.stop(std::chrono::milliseconds(0));
+  impl_->close();
 }
 
 }  // namespace gateway

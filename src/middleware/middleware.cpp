@@ -12,7 +12,7 @@
 #include <tuple>
 
 #include "server/host_call.hpp"
-#include "server/server_impl.hpp"
+#include "server/host_server.hpp"
 
 namespace gateway {
 
@@ -22,31 +22,8 @@ std::string_view forwarded_request::header(std::string_view name) const noexcept
   return {};
 }
 
-struct middleware::impl {
-  impl(gateway_config config, server_options options)
-      : srv(std::move(config), std::move(options)) {}
-  server srv;
-  asio::io_context* host = nullptr;
-  std::atomic<unsigned> next{0};
-  // Hand-offs to a worker under way; close() waits for them before it
-  // stops the workers, and one that starts after `closed` is refused.
-  std::atomic<int> entering{0};
-  std::atomic<bool> closed{false};
-  std::mutex closing;
-
-  struct entry {
-    std::atomic<int>& n;
-    explicit entry(std::atomic<int>& c) : n(c) { n.fetch_add(1); }
-    ~entry() { n.fetch_sub(1); }
-  };
-  // Runs `task` on `w`'s thread; false (nothing runs) once closed.
-  template <class F>
-  bool post(worker& w, F&& task) {
-    entry e(entering);
-    if (closed.load()) return false;
-    w.post(std::forward<F>(task));
-    return true;
-  }
+struct middleware::impl : host_server {
+  using host_server::host_server;
 };
 
 // An exchange's state: written on its worker's thread until the host gets
@@ -73,15 +50,7 @@ middleware::middleware(gateway_config config, middleware_options options) {
   so.level = options.level;
   so.sink = std::move(options.sink);
   so.access_log = std::move(options.access_log);
-  so.certificate_check_interval = std::chrono::milliseconds(0);  // nothing is bound
-  impl_ = std::make_shared<impl>(std::move(config), std::move(so));
-  impl_->srv.impl_->unbound = true;
-  if (options.context) {
-    impl_->host = options.context;
-    start_on(impl_->srv, *options.context);
-  } else {
-    impl_->srv.start();
-  }
+  impl_ = std::make_shared<impl>(std::move(config), std::move(so), options.context);
 }
 
 middleware::~middleware() {
@@ -95,11 +64,8 @@ middleware::~middleware() {
 void middleware::async_handle(
     middleware_request request,
     std::function<void(middleware_exchange, std::error_code, std::string)> done) {
-  impl& i = *impl_;
-  impl::entry gate(i.entering);  // the workers stay while it is held
-  if (i.closed.load()) throw error(errc::invalid_state, "middleware: closed");
-  auto& workers = i.srv.impl_->workers;
-  worker& w = *workers[i.next.fetch_add(1, std::memory_order_relaxed) % workers.size()];
+  host_server::hand_off held(*impl_);
+  worker& w = impl_->next_worker("middleware");
   auto st = std::make_shared<middleware_exchange::state>();
   st->owner = impl_;
   st->where = &w;
@@ -159,7 +125,7 @@ void middleware::async_handle(
 }
 
 middleware_exchange middleware::handle(middleware_request request) {
-  if (impl_->host && impl_->host->get_executor().running_in_this_thread())
+  if (impl_->on_host_loop())
     throw error(errc::invalid_state,
                 "middleware::handle: called on the io_context the middleware is mounted on, "
                 "which would wait for itself; use async_handle there");
@@ -176,22 +142,15 @@ middleware_exchange middleware::handle(middleware_request request) {
 }
 
 void middleware::reload(gateway_config config) {
-  if (impl_->closed.load()) throw error(errc::invalid_state, "middleware::reload: closed");
-  impl_->srv.reload(std::move(config));
+  impl_->reload(std::move(config), "middleware");
 }
 
 std::string middleware::stats_text() const {
-  if (impl_->closed.load()) throw error(errc::invalid_state, "middleware::stats_text: closed");
-  return impl_->srv.stats_text();
+  return impl_->stats_text("middleware");
 }
 
 void middleware::close() {
-  impl& i = *impl_;
-  std::lock_guard lock(i.closing);
-  i.closed.store(true);
-  while (i.entering.load() > 0)  // hand-offs under way finish (they do not wait)
-    std::this_thread::yield();
-  i.srv.stop(std::chrono::milliseconds(0));
+  impl_->close();
 }
 
 middleware_exchange& middleware_exchange::operator=(middleware_exchange&& other) noexcept {
@@ -257,7 +216,7 @@ void middleware_exchange::async_respond(middleware_response handler_response,
 }
 
 middleware_response middleware_exchange::respond(middleware_response handler_response) {
-  if (state_ && state_->owner->host && state_->owner->host->get_executor().running_in_this_thread())
+  if (state_ && state_->owner->on_host_loop())
     throw error(errc::invalid_state,
                 "middleware_exchange::respond: called on the io_context the middleware is "
                 "mounted on; use async_respond there");

@@ -22,14 +22,6 @@ using namespace std::string_view_literals;
 
 namespace {
 
-std::vector<evaluation_header> owned(std::span<const http::header> fields) {
-  std::vector<evaluation_header> out;
-  out.reserve(fields.size());
-  for (const auto& h : fields)
-    out.emplace_back(h.name, h.value);
-  return out;
-}
-
 // One evaluation: an in-memory client whose request the pipeline serves on
 // an event loop of its own, exactly as a connection's stream serves it, up
 // to the upstream request (handed to the tap, not sent). The answer the
@@ -101,7 +93,7 @@ class evaluation final : public downstream, public chain_observer, public stream
     upstream_request up;
     up.method.assign(sent.method);
     up.target.assign(sent.target);
-    up.headers = owned(sent.headers);
+    up.headers = copy_fields(sent.headers);
     up.body.assign(body_);
     out_.upstream = std::move(up);
   }
@@ -129,7 +121,7 @@ class evaluation final : public downstream, public chain_observer, public stream
   void start_response(const response_start& r) override {
     response_ = local_response{};
     response_.status = r.status;
-    response_.headers = owned(r.fields);
+    response_.headers = copy_fields(r.fields);
   }
   void send_body(std::span<const asio::const_buffer> pieces, std::uint64_t) override {
     for (const asio::const_buffer& b : pieces)
@@ -246,6 +238,14 @@ void evaluation::collect() {
 
 }  // namespace
 
+std::vector<evaluation_header> copy_fields(std::span<const http::header> fields) {
+  std::vector<evaluation_header> out;
+  out.reserve(fields.size());
+  for (const auto& h : fields)
+    out.emplace_back(h.name, h.value);
+  return out;
+}
+
 local_response wire_answer(const local_answer& a, std::string& scratch) {
   // The bytes a connection would write, parsed back: the answer as the wire carries it.
   http1::write_local_reply(scratch, a.status, a.fields, a.body, a.close, a.head_request);
@@ -255,7 +255,7 @@ local_response wire_answer(const local_answer& a, std::string& scratch) {
     throw error(errc::invalid_state, "the gateway's own answer did not parse");
   local_response r;
   r.status = parsed.status;
-  r.headers = owned(parsed.headers);
+  r.headers = copy_fields(parsed.headers);
   r.body.assign(std::string_view(scratch).substr(end));
   return r;
 }

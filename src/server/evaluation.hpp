@@ -34,6 +34,9 @@ evaluation_result evaluate_on(const snapshot& snap, const socket_group& group,
                               evaluation_detail* detail, std::size_t* cluster = nullptr,
                               pick_context* pick = nullptr);
 
+// Copies `fields` out of their buffer.
+std::vector<evaluation_header> copy_fields(std::span<const http::header> fields);
+
 // A whole answer of the gateway's as a client receives it: written as a
 // connection would write it (into `scratch`) and parsed back.
 local_response wire_answer(const local_answer& a, std::string& scratch);

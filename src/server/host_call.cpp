@@ -12,16 +12,6 @@ namespace gateway {
 
 using namespace std::string_view_literals;
 
-namespace {
-std::vector<client_header> owned(std::span<const http::header> fields) {
-  std::vector<client_header> out;
-  out.reserve(fields.size());
-  for (const auto& h : fields)
-    out.emplace_back(h.name, h.value);
-  return out;
-}
-}  // namespace
-
 host_call::host_call(worker& w, std::shared_ptr<const snapshot> snap, const socket_group& group,
                      client_request request, const parsed_url& url, std::string client_address,
                      completion done, forwarding forward)
@@ -179,7 +169,7 @@ asio::awaitable<body_read> host_call::read_body(std::size_t) {
 void host_call::start_response(const response_start& r) {
   response_started_ = true;
   response_.status = r.status;
-  response_.headers = owned(r.fields);
+  response_.headers = copy_fields(r.fields);
 }
 
 void host_call::send_body(std::span<const asio::const_buffer> pieces, std::uint64_t bytes) {
@@ -195,7 +185,7 @@ void host_call::send_body(std::span<const asio::const_buffer> pieces, std::uint6
 
 asio::awaitable<bool> host_call::send(bool end, std::span<const http::header> trailers) {
   if (end) {
-    response_.trailers = owned(trailers);
+    response_.trailers = copy_fields(trailers);
     response_ended_ = true;
   }
   co_return !gone();
@@ -223,9 +213,7 @@ void host_call::to_host(std::string_view method, std::string_view target,
   forwarded_request r;
   r.method.assign(method);
   r.target.assign(target);
-  r.headers.reserve(fields.size());
-  for (const http::header& h : fields)
-    r.headers.emplace_back(h.name, h.value);
+  r.headers = copy_fields(fields);
   r.body.assign(body);
   forward_(std::move(r));
 }

@@ -763,7 +763,26 @@ class Gateway:
 # ---- Components: handles used from many threads -----------------------------
 
 
-class _Component:
+class _Closing:
+    """What holds a C handle: closed on leaving a with block and when collected."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class _Component(_Closing):
     """A C handle (gw_waf, gw_router) that any thread may call: calls take
     it under a condition so close() frees it only once they have returned."""
 
@@ -805,18 +824,6 @@ class _Component:
                 self._idle.wait()
         if handle is not None:
             getattr(_lib, self._free)(handle)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
 
 # ---- The WAF on its own -----------------------------------------------------
@@ -1164,7 +1171,7 @@ class ForwardedRequest:
         return default
 
 
-class Exchange:
+class Exchange(_Closing):
     """One request through a Middleware: `replied` with the middleware's
     `response` (send it; the handler does not run), or a `request` for the
     handler, whose answer goes to respond(). Freed when collected or closed;
@@ -1211,18 +1218,6 @@ class Exchange:
         handle, self._h = self._h, None
         if handle is not None:
             _lib.gw_exchange_free(handle)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
 
 class Middleware(_Started):

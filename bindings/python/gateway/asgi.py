@@ -15,29 +15,16 @@ lifespan events pass through untouched.
 from __future__ import annotations
 
 import asyncio
-import os
-from typing import Any, Callable, Dict, List, Union
+from typing import Any, Dict, List
 from urllib.parse import unquote_to_bytes
 
-from . import Middleware as _Pipeline
+from ._adapter import HOP, Adapter
 
 __all__ = ["Middleware"]
 
-_HOP = {b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te",
-        b"trailers", b"transfer-encoding", b"upgrade"}
-
-
-class Middleware:
+class Middleware(Adapter):
     """An ASGI application: `app` behind the gateway `config` (YAML text or a
     path). `threads`: the pipeline's event-loop threads."""
-
-    def __init__(self, app: Callable, config: Union[str, bytes, os.PathLike], *,
-                 threads: int = 1):
-        self.app = app
-        self.pipeline = _Pipeline(config, threads=threads)
-
-    def close(self) -> None:
-        self.pipeline.close()
 
     async def __call__(self, scope: Dict[str, Any], receive, send) -> None:
         if scope["type"] != "http":
@@ -106,6 +93,6 @@ class Middleware:
     @staticmethod
     async def _send(response, send) -> None:
         headers = [(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in response.headers
-                   if n.lower().encode("latin-1") not in _HOP]
+                   if n.lower() not in HOP]
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": response.body})

@@ -15,21 +15,13 @@ buffered whole.
 from __future__ import annotations
 
 import io
-import os
-import sys
 from http import HTTPStatus
-from typing import Any, Callable, Iterable, List, Tuple, Union
+from typing import Any, Iterable, List, Tuple
 from urllib.parse import quote, unquote_to_bytes
 
-from . import Middleware as _Pipeline
+from ._adapter import HOP, Adapter
 
 __all__ = ["Middleware"]
-
-# Hop-by-hop fields a WSGI application may not set (PEP 3333), and the
-# framing fields the server makes itself.
-_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
-        "trailers", "transfer-encoding", "upgrade"}
-
 
 def _reason(status: int) -> str:
     try:
@@ -107,17 +99,9 @@ def _forwarded_environ(environ, request) -> dict:
     return out
 
 
-class Middleware:
+class Middleware(Adapter):
     """A WSGI application: `app` behind the gateway `config` (YAML text or a
     path). `threads`: the pipeline's event-loop threads."""
-
-    def __init__(self, app: Callable, config: Union[str, bytes, os.PathLike], *,
-                 threads: int = 1):
-        self.app = app
-        self.pipeline = _Pipeline(config, threads=threads)
-
-    def close(self) -> None:
-        self.pipeline.close()
 
     def __call__(self, environ, start_response) -> Iterable[bytes]:
         exchange = self.pipeline.handle(environ["REQUEST_METHOD"], _target(environ),
@@ -150,6 +134,6 @@ class Middleware:
 
     @staticmethod
     def _send(response, start_response) -> List[bytes]:
-        headers = [(n, v) for n, v in response.headers if n.lower() not in _HOP]
+        headers = [(n, v) for n, v in response.headers if n.lower() not in HOP]
         start_response(f"{response.status} {_reason(response.status)}", headers)
         return [response.body]
