@@ -1,5 +1,6 @@
 """bench/middleware's rows: what gateway.wsgi.Middleware adds to a WSGI
-application's requests, with CORS + JWT + the CRS, against the bare app.
+application's requests, with CORS + JWT, and with the CRS too, against the
+bare app.
 
     middleware_bench.py SECONDS
 
@@ -111,13 +112,17 @@ def run(callable_, bearer, seconds):
 def main():
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 5
     bearer = token()
-    wrapped = Middleware(app, CONFIG)
-    try:
-        for name, callable_ in (("bare app", app), ("CORS + JWT + CRS", wrapped)):
-            n, mean, p99, cpu = run(callable_, bearer, seconds)
-            print(f"{name}|{n}|{mean:.1f}|{p99:.1f}|{cpu:.1f}")
-    finally:
-        wrapped.close()
+    without_waf = CONFIG[:CONFIG.index("---\napiVersion: gateway.dev/v1alpha1")]
+    cases = (("bare app", app, None), ("CORS + JWT", None, without_waf),
+             ("CORS + JWT + CRS", None, CONFIG))
+    for name, callable_, config in cases:
+        wrapped = Middleware(app, config) if config else None
+        try:
+            n, mean, p99, cpu = run(wrapped or callable_, bearer, seconds)
+        finally:
+            if wrapped:
+                wrapped.close()
+        print(f"{name}|{n}|{mean:.1f}|{p99:.1f}|{cpu:.1f}")
 
 
 if __name__ == "__main__":
