@@ -300,6 +300,65 @@ spec:
     CHECK_THROWS_AS(gateway::client_config({twice}), gateway::error);
   }
 
+  TEST_CASE("upstream faults end a call as they end a proxied request") {
+    // The same upstream behind the gateway and behind the client: the status
+    // a proxied client gets is the status the client's call gets.
+    auto compare = [](test_upstream& up, const std::string& target, int expected) {
+      running_gateway gw(proxy_config({up.port()}));
+      const int proxied =
+          request(gw.port(), "GET " + target + " HTTP/1.1\r\nHost: a\r\n\r\n").status;
+      gateway::client_target t;
+      t.name = "up";
+      t.cluster = cluster("up", {up.port()});
+      gateway::client c(gateway::client_config({t}));
+      const int called = c.send(get("http://up" + target)).status;
+      CHECK(proxied == expected);
+      CHECK(called == expected);
+    };
+    test_upstream garbage(answer_raw("this is not http\r\n\r\n", true));
+    compare(garbage, "/", 502);
+    test_upstream silent([](const received_request&) {
+      response_plan p;
+      p.no_response = true;
+      return p;
+    });
+    compare(silent, "/", 502);
+    std::uint16_t dead_port = 0;
+    {
+      test_upstream gone;
+      dead_port = gone.port();
+    }
+    {
+      gateway::client_target t;
+      t.name = "down";
+      t.cluster = cluster("down", {dead_port});
+      gateway::client c(gateway::client_config({t}));
+      running_gateway gw(proxy_config({dead_port}));
+      CHECK(request(gw.port(), "GET / HTTP/1.1\r\nHost: a\r\n\r\n").status == 503);
+      CHECK(c.send(get("http://down/")).status == 503);
+    }
+    // Cut mid-body: a proxied client sees the connection end; a call, an error.
+    test_upstream cut([](const received_request& r) {
+      response_plan p;
+      if (r.target == "/cut") {
+        p.raw = "HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly-part";
+        p.close_after = true;
+      } else {
+        p.body = "fine";
+      }
+      return p;
+    });
+    gateway::client_target t;
+    t.name = "cut";
+    t.cluster = cluster("cut", {cut.port()});
+    gateway::client c(gateway::client_config({t}));
+    gateway::errc code{};
+    const std::string why = error_of(c, get("http://cut/cut"), code);
+    CHECK(code == gateway::errc::unavailable);
+    CHECK_MESSAGE(why.find("cut after 9 body bytes") != std::string::npos, why);
+    CHECK(c.send(get("http://cut/next")).body == "fine");  // and the client goes on
+  }
+
   TEST_CASE("closing a client ends its calls in flight with an error") {
     named a("a");
     gateway::client c(gateway::load_client_yaml(service("api", "shop", {a.port()})));
