@@ -12,7 +12,9 @@
 #include <doctest/doctest.h>
 
 #include "gateway_fixture.hpp"
+#include "python_server.hpp"
 #include "test_http.hpp"
+#include "test_tls.hpp"
 
 using namespace gwtest;
 
@@ -357,6 +359,44 @@ spec:
     CHECK(code == gateway::errc::unavailable);
     CHECK_MESSAGE(why.find("cut after 9 body bytes") != std::string::npos, why);
     CHECK(c.send(get("http://cut/next")).body == "fine");  // and the client goes on
+  }
+
+  TEST_CASE("calls to an mTLS upstream and to an h2c Service go as the gateway sends them") {
+    // TLS with the client's certificate, verified against the CA and name.
+    test_pki pki;
+    test_tls_upstream secure(pki, true);
+    gateway::client_target t;
+    t.name = "secure";
+    t.cluster = cluster("secure", {secure.port()});
+    t.cluster.tls.enabled = true;
+    t.cluster.tls.ca_pem = pki.read("ca.crt");
+    t.cluster.tls.sni = "upstream.test";
+    t.cluster.tls.client_cert_pem = pki.read("client.crt");
+    t.cluster.tls.client_key_pem = pki.read("client.key");
+    gateway::client c(gateway::client_config({t}));
+    for (int i = 0; i < 3; ++i) {
+      auto r = c.send(get("https://secure:80/"));
+      CHECK(r.status == 200);
+      CHECK(r.body == "tls ok, client /CN=gateway-client");
+    }
+    CHECK(secure.last_sni() == "upstream.test");
+
+    // A Service port that speaks h2c (appProtocol), by cluster DNS name.
+    python_server h2("h2_upstream.py", {"echo"});
+    std::string yaml = service("grpcish", "default", {h2.port()});
+    const std::string plain = "{name: http, port: 8080}";
+    yaml.replace(yaml.find(plain), plain.size(),
+                 "{name: http, port: 8080, appProtocol: kubernetes.io/h2c}");
+    gateway::client h2c(gateway::load_client_yaml(yaml));
+    gateway::client_request post = get("http://grpcish.default.svc.cluster.local:8080/echo?x=1");
+    post.method = "POST";
+    post.body = "over h2";
+    auto r = h2c.send(post);
+    CHECK(r.status == 200);
+    CAPTURE(r.body);
+    CHECK(r.body.find("\"method\": \"POST\"") != std::string::npos);
+    CHECK(r.body.find("\"path\": \"/echo?x=1\"") != std::string::npos);
+    CHECK(r.body.find("over h2") != std::string::npos);
   }
 
   TEST_CASE("closing a client ends its calls in flight with an error") {
