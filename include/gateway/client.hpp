@@ -36,7 +36,8 @@ struct client_request {
   std::string method = "GET";
   // Where it goes: "http://SERVICE.NAMESPACE[:PORT]/path?query" for a
   // Service of the config (also SERVICE.NAMESPACE.svc and
-  // SERVICE.NAMESPACE.svc.cluster.local, as cluster DNS has them), or
+  // SERVICE.NAMESPACE.svc.cluster.local, as cluster DNS has them),
+  // "http://BACKEND.NAMESPACE/path" for a Backend, or
   // "http://TARGET[:PORT]/path" for a client_target. The port picks the
   // Service port (the scheme's default when none is written: 80, or 443 for
   // https). TLS to the endpoints is the cluster's (BackendTLSPolicy), not the
@@ -90,11 +91,13 @@ struct client_target {
 GATEWAY_API gateway_config client_config(std::vector<client_target> targets);
 
 // A client's config from Kubernetes YAML: Services with their
-// EndpointSlices, BackendTrafficPolicies (targetRefs naming Services: their
-// load balancer, health checks, outlier detection, circuit breakers,
-// retries and timeouts apply to calls to them), BackendTLSPolicies, and the
-// Secrets and ConfigMaps those refer to. Every port of every Service can be
-// called. Throws gateway::error (invalid_config) listing every issue.
+// EndpointSlices, Envoy Gateway Backends, BackendTrafficPolicies (targetRefs
+// naming Services or Backends: their load balancer, health checks, outlier
+// detection, circuit breakers, retries and timeouts apply to calls to them),
+// BackendTLSPolicies, and the Secrets and ConfigMaps those refer to. Every
+// port of every Service can be called; a Backend is called as
+// http://NAME.NAMESPACE/ (or https://, port 443), its endpoints carrying their
+// own ports. Throws gateway::error (invalid_config) listing every issue.
 GATEWAY_API gateway_config load_client_yaml(std::string_view yaml_text,
                                             std::string_view source_name = "<client config>");
 // Same, reading the file at `path`.

@@ -29,8 +29,9 @@ constexpr std::string_view client_namespace = "gateway-client";
 // What the host's documents may be in a client's config.
 bool client_kind(const std::string& kind) {
   static const std::set<std::string> kinds = {
-      "Service", "EndpointSlice", "BackendTrafficPolicy", "BackendTLSPolicy",
-      "Secret",  "ConfigMap",     "ReferenceGrant",       "Namespace"};
+      "Service",          "EndpointSlice", "Backend",   "BackendTrafficPolicy",
+      "BackendTLSPolicy", "Secret",        "ConfigMap", "ReferenceGrant",
+      "Namespace"};
   return kinds.count(kind) != 0;
 }
 
@@ -42,11 +43,45 @@ struct service_port {
 struct service {
   std::string ns, name;
   std::vector<service_port> ports;
+  bool backend = false;  // an Envoy Gateway Backend: called on ports 80 and 443
 };
 
 std::string scalar(const YAML::Node& n, const char* key) {
   const YAML::Node v = n.IsMap() ? n[key] : YAML::Node();
   return v.IsDefined() && v.IsScalar() ? v.Scalar() : std::string();
+}
+
+// The route for calls to an Envoy Gateway Backend: NAME.NAMESPACE on the
+// listeners of ports 80 and 443 (its endpoints carry their own ports).
+void backend_route(YAML::Emitter& out, const service& b) {
+  out << YAML::BeginDoc << YAML::BeginMap;
+  out << YAML::Key << "apiVersion" << YAML::Value << "gateway.networking.k8s.io/v1";
+  out << YAML::Key << "kind" << YAML::Value << "HTTPRoute";
+  out << YAML::Key << "metadata" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "name" << YAML::Value << "backend-" + b.name;
+  out << YAML::Key << "namespace" << YAML::Value << b.ns;
+  out << YAML::Key << "annotations" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << std::string(manifests::client_backend_annotation) << YAML::Value << b.name;
+  out << YAML::EndMap << YAML::EndMap;
+  out << YAML::Key << "spec" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "parentRefs" << YAML::Value << YAML::BeginSeq;
+  for (const auto& p : b.ports) {
+    out << YAML::BeginMap;
+    out << YAML::Key << "name" << YAML::Value << std::string(client_gateway);
+    out << YAML::Key << "namespace" << YAML::Value << std::string(client_namespace);
+    out << YAML::Key << "sectionName" << YAML::Value << "port-" + std::to_string(p.port);
+    out << YAML::EndMap;
+  }
+  out << YAML::EndSeq;
+  out << YAML::Key << "hostnames" << YAML::Value << YAML::BeginSeq << b.name + "." + b.ns
+      << YAML::EndSeq;
+  out << YAML::Key << "rules" << YAML::Value << YAML::BeginSeq << YAML::BeginMap;
+  out << YAML::Key << "backendRefs" << YAML::Value << YAML::BeginSeq << YAML::BeginMap;
+  out << YAML::Key << "group" << YAML::Value << "gateway.envoyproxy.io";
+  out << YAML::Key << "kind" << YAML::Value << "Backend";
+  out << YAML::Key << "name" << YAML::Value << b.name;
+  out << YAML::EndMap << YAML::EndSeq << YAML::EndMap << YAML::EndSeq;
+  out << YAML::EndMap << YAML::EndMap;
 }
 
 // The documents that route calls to `services`.
@@ -78,7 +113,11 @@ std::string client_routes(const std::vector<service>& services) {
   }
   out << YAML::EndSeq << YAML::EndMap << YAML::EndMap;
 
-  for (const auto& s : services)
+  for (const auto& s : services) {
+    if (s.backend) {
+      backend_route(out, s);
+      continue;
+    }
     for (const auto& p : s.ports) {
       out << YAML::BeginDoc << YAML::BeginMap;
       out << YAML::Key << "apiVersion" << YAML::Value << "gateway.networking.k8s.io/v1";
@@ -107,6 +146,7 @@ std::string client_routes(const std::vector<service>& services) {
       out << YAML::EndMap << YAML::EndSeq << YAML::EndMap << YAML::EndSeq;
       out << YAML::EndMap << YAML::EndMap;
     }
+  }
   return out.c_str();
 }
 
@@ -135,13 +175,17 @@ gateway_config load_client_yaml(std::string_view text, std::string_view source) 
           {"document " + std::to_string(index) + " (" + kind + " " + ns + "/" + name + ")", "kind",
            d["kind"].Mark().line + 1,
            "a client's config has no " + kind +
-               ": it holds Service, EndpointSlice, BackendTrafficPolicy (targeting Services), "
-               "BackendTLSPolicy, Secret, ConfigMap, ReferenceGrant and Namespace documents; the "
-               "client routes calls by Service"});
+               ": it holds Service, EndpointSlice, Backend, BackendTrafficPolicy (targeting "
+               "Services and Backends), BackendTLSPolicy, Secret, ConfigMap, ReferenceGrant and "
+               "Namespace documents; the client routes calls by Service or Backend"});
+      continue;
+    }
+    if (kind == "Backend" && !name.empty()) {
+      services.push_back({ns, name, {{"http", 80}, {"https", 443}}, true});
       continue;
     }
     if (kind != "Service" || name.empty()) continue;
-    service s{ns, name, {}};
+    service s{ns, name, {}, false};
     const YAML::Node spec = d["spec"];
     const YAML::Node ports = spec.IsMap() ? spec["ports"] : YAML::Node();
     if (ports.IsSequence())
@@ -156,6 +200,14 @@ gateway_config load_client_yaml(std::string_view text, std::string_view source) 
       }
     if (!s.ports.empty()) services.push_back(std::move(s));
   }
+  // A Service and a Backend of one name would answer to the same host name.
+  std::set<std::string> names;
+  for (const auto& s : services)
+    if (!names.insert(s.ns + "/" + s.name).second)
+      issues.push_back({(s.backend ? "Backend " : "Service ") + s.ns + "/" + s.name,
+                        "metadata.name", 0,
+                        "another Service or Backend is named " + s.ns + "/" + s.name +
+                            ": calls to " + s.name + "." + s.ns + " could mean either"});
   if (!issues.empty()) throw error(errc::invalid_config, manifests::describe(issues, source));
 
   std::string all(text);
@@ -165,7 +217,8 @@ gateway_config load_client_yaml(std::string_view text, std::string_view source) 
   if (ec) throw error(errc::invalid_config, manifests::describe(issues, source));
   if (services.empty())
     throw error(errc::invalid_config,
-                std::string(source) + ": a client's config needs at least one Service with ports");
+                std::string(source) +
+                    ": a client's config needs at least one Service with ports, or a Backend");
   return out;
 }
 

@@ -354,6 +354,9 @@ int loader::target_level(const manifests::policy_doc& p, const route_doc& r,
         best = std::max(best, 3);
       else if (port != r.m.annotations.end() && port->second == t.section)
         best = std::max(best, 4);
+    } else if (t.kind == "Backend" && p.m.ns == r.m.ns) {  // only in a client's config
+      const auto backend = r.m.annotations.find(std::string(client_backend_annotation));
+      if (backend != r.m.annotations.end() && backend->second == t.name) best = std::max(best, 3);
     } else if (t.kind == "Gateway" && p.m.ns == gw.m.ns && t.name == gw.m.name) {
       if (t.section.empty())
         best = std::max(best, 1);

@@ -27,6 +27,8 @@ inline constexpr std::string_view controller_name = "gateway.dev/gatewayd";
 // port: the Service (in the route's namespace) and the port's name.
 inline constexpr std::string_view client_service_annotation = "gateway.dev/client-service";
 inline constexpr std::string_view client_port_annotation = "gateway.dev/client-service-port";
+// On the route load_client_yaml makes for an Envoy Gateway Backend: its name.
+inline constexpr std::string_view client_backend_annotation = "gateway.dev/client-backend";
 
 // Reads manifests into `out` (issues into `issues`), one loader per load.
 class loader {

@@ -512,12 +512,15 @@ policy_doc read_policy(document_reader& doc, const YAML::Node& d, meta m, std::s
     // upstream settings; nothing else of a policy acts on them.
     const bool connection_route = t.kind == "TCPRoute" || t.kind == "TLSRoute";
     if (service_targets) {
-      if (p.kind == "BackendTrafficPolicy" && group.empty() && t.kind == "Service")
+      if (p.kind == "BackendTrafficPolicy" &&
+          ((group.empty() && t.kind == "Service") ||
+           (group == envoy_gateway_group && t.kind == "Backend")))
         p.targets.push_back(std::move(t));
       else
         doc.fail(n, path,
                  "in a client's config a BackendTrafficPolicy targets Services (group \"\", kind "
-                 "Service): the calls to them");
+                 "Service) or Backends (group gateway.envoyproxy.io, kind Backend): the calls to "
+                 "them");
     } else if (group != gateway_api_group ||
                (t.kind != "Gateway" && t.kind != "HTTPRoute" && t.kind != "GRPCRoute" &&
                 !(connection_route && p.kind == "BackendTrafficPolicy")))

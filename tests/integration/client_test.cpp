@@ -160,6 +160,46 @@ spec:
     CHECK(c.stats_text().find("gateway_upstream_endpoint_ejections_total") != std::string::npos);
   }
 
+  TEST_CASE("an Envoy Gateway Backend is called by name, with its own BackendTrafficPolicy") {
+    named good("good"), bad("bad");
+    bad.failing = true;
+    const std::string yaml = R"(apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: Backend
+metadata: {name: legacy, namespace: ops}
+spec:
+  endpoints:
+  - ip: {address: 127.0.0.1, port: )" +
+                             std::to_string(good.port()) +
+                             R"(}
+  - ip: {address: 127.0.0.1, port: )" +
+                             std::to_string(bad.port()) +
+                             R"(}
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: BackendTrafficPolicy
+metadata: {name: legacy, namespace: ops}
+spec:
+  targetRefs: [{group: gateway.envoyproxy.io, kind: Backend, name: legacy}]
+  retry: {numRetries: 2, retryOn: {triggers: [retriable-status-codes], httpStatusCodes: [503]}}
+)";
+    gateway::client c(gateway::load_client_yaml(yaml));
+    for (int i = 0; i < 6; ++i) {
+      auto r = c.send(get("http://legacy.ops/report"));
+      CHECK(r.status == 200);
+      CHECK(r.body == "good");
+    }
+    CHECK(bad.server->requests() >= 2);  // tried in turn, retried on the other
+    gateway::errc code{};
+    CHECK(error_of(c, get("http://legacy.ops:8080/"), code).find("port 8080") != std::string::npos);
+    // A Service and a Backend of one name would both answer to NAME.NAMESPACE.
+    try {
+      gateway::load_client_yaml(yaml + service("legacy", "ops", {good.port()}), "c.yaml");
+      FAIL("a Service and a Backend of one name loaded");
+    } catch (const gateway::error& e) {
+      CHECK(std::string(e.what()).find("could mean either") != std::string::npos);
+    }
+  }
+
   TEST_CASE("bad calls get clear errors and the client keeps serving") {
     named a("a");
     gateway::client c(gateway::load_client_yaml(service("api", "shop", {a.port()})));
