@@ -105,14 +105,7 @@ class evaluation final : public downstream, public chain_observer, public stream
   std::weak_ptr<void> owner() noexcept override { return alive_; }
   void release_head() noexcept override {}
   body_view peek_body(std::vector<asio::const_buffer>& out) override {
-    body_view v;
-    v.end = true;  // all of it is here
-    if (!body_released_ && !body_.empty()) {
-      out.emplace_back(body_.data(), body_.size());
-      v.count = 1;
-      v.bytes = body_.size();
-    }
-    return v;
+    return whole_body(body_, body_released_, out);
   }
   void release_body() noexcept override { body_released_ = true; }
   asio::awaitable<body_read> read_body(std::size_t) override {

@@ -152,14 +152,7 @@ std::pair<std::string_view, std::uint16_t> host_call::local_address() noexcept {
 }
 
 body_view host_call::peek_body(std::vector<asio::const_buffer>& out) {
-  body_view v;
-  v.end = true;  // all of it is here
-  if (!body_released_ && !body_.empty()) {
-    out.emplace_back(body_.data(), body_.size());
-    v.count = 1;
-    v.bytes = body_.size();
-  }
-  return v;
+  return whole_body(body_, body_released_, out);
 }
 
 asio::awaitable<body_read> host_call::read_body(std::size_t) {

@@ -34,6 +34,20 @@ struct body_view {
   std::span<const http::header> trailers;  // with `end`: the trailer fields (may be none)
 };
 
+// peek_body of a downstream that holds the whole body in memory (an
+// evaluation, a host's call): `body` unless `released`, and the end.
+inline body_view whole_body(std::string_view body, bool released,
+                            std::vector<asio::const_buffer>& out) {
+  body_view v;
+  v.end = true;
+  if (!released && !body.empty()) {
+    out.emplace_back(body.data(), body.size());
+    v.count = 1;
+    v.bytes = body.size();
+  }
+  return v;
+}
+
 // How a read for more of the request body ended.
 enum class body_read : std::uint8_t {
   ok,    // more arrived

@@ -1079,6 +1079,15 @@ class _Started(_Component):
 # ---- The client: calls to Services through the upstream pool -----------------
 
 
+def _field(fields, name: str, default: Optional[str]) -> Optional[str]:
+    """The value of the first of `fields` ((name, value) pairs) named `name`, any case."""
+    lower = name.lower()
+    for n, v in fields:
+        if n.lower() == lower:
+            return v
+    return default
+
+
 @dataclass(frozen=True)
 class Response:
     """A call's response: the upstream's, or the gateway's own (503, 504) when
@@ -1089,11 +1098,7 @@ class Response:
 
     def header(self, name: str, default: Optional[str] = None) -> Optional[str]:
         """The first field named `name` (any case)."""
-        lower = name.lower()
-        for n, v in self.headers:
-            if n.lower() == lower:
-                return v
-        return default
+        return _field(self.headers, name, default)
 
     @property
     def text(self) -> str:
@@ -1164,11 +1169,8 @@ class ForwardedRequest:
     body: bytes
 
     def header(self, name: str, default: Optional[str] = None) -> Optional[str]:
-        lower = name.lower()
-        for n, v in self.headers:
-            if n.lower() == lower:
-                return v
-        return default
+        """The first field named `name` (any case)."""
+        return _field(self.headers, name, default)
 
 
 class Exchange(_Closing):
