@@ -542,8 +542,7 @@ typedef void (*gw_client_done_fn)(void* user_data, gw_status status, gw_client_r
 /* Sends `request` (copied before it returns) and returns at once; `done`
  * runs exactly once, unless this returns a failure. */
 GW_API gw_status gw_client_send_async(gw_client* client, const gw_request* request,
-                                      uint32_t timeout_ms, gw_client_done_fn done,
-                                      void* user_data);
+                                      uint32_t timeout_ms, gw_client_done_fn done, void* user_data);
 /* The client's stats in Prometheus text (caller's: gw_string_free). */
 GW_API gw_status gw_client_stats(gw_client* client, char** text, size_t* length);
 /* Stops the client: calls in flight end with GW_UNAVAILABLE, later ones fail
