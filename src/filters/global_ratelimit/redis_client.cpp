@@ -1,4 +1,5 @@
 #include "filters/global_ratelimit/redis_client.hpp"
+#include "filters/global_ratelimit/redis_reply.hpp"
 
 #include <array>
 #include <deque>
@@ -20,61 +21,6 @@ struct batch {
   bool failed = false;
   steady_clock::time_point deadline;
 };
-
-// Parses one RESP reply at the start of `in`; returns its length (0: incomplete,
-// npos: malformed). Integers go to `value`; `error` is set for "-ERR ...".
-std::size_t parse_reply(std::string_view in, std::int64_t& value, bool& error) {
-  if (in.empty()) return 0;
-  const std::size_t eol = in.find("\r\n");
-  if (eol == std::string_view::npos) return 0;
-  const char type = in[0];
-  std::string_view line = in.substr(1, eol - 1);
-  std::int64_t n = 0;
-  bool negative = false;
-  auto number = [&] {
-    std::size_t i = 0;
-    if (!line.empty() && line[0] == '-') negative = true, i = 1;
-    if (i == line.size()) return false;
-    for (; i < line.size(); ++i) {
-      if (line[i] < '0' || line[i] > '9') return false;
-      n = n * 10 + (line[i] - '0');
-    }
-    if (negative) n = -n;
-    return true;
-  };
-  switch (type) {
-    case '+':
-      value = 0;
-      return eol + 2;
-    case '-':
-      error = true;
-      return eol + 2;
-    case ':':
-      if (!number()) return std::string_view::npos;
-      value = n;
-      return eol + 2;
-    case '$': {
-      if (!number()) return std::string_view::npos;
-      if (n < 0) return eol + 2;  // null
-      const std::size_t total = eol + 2 + static_cast<std::size_t>(n) + 2;
-      return in.size() < total ? 0 : total;
-    }
-    case '*': {
-      if (!number()) return std::string_view::npos;
-      std::size_t used = eol + 2;
-      for (std::int64_t i = 0; i < n; ++i) {
-        std::int64_t ignored = 0;
-        bool e = false;
-        std::size_t m = parse_reply(in.substr(used), ignored, e);
-        if (m == 0 || m == std::string_view::npos) return m;
-        used += m;
-      }
-      return used;
-    }
-    default:
-      return std::string_view::npos;
-  }
-}
 
 void append_bulk(std::string& out, std::string_view s) {
   out.push_back('$');
@@ -211,7 +157,7 @@ struct redis_client::state : std::enable_shared_from_this<state> {
       for (;;) {
         std::int64_t value = 0;
         bool error = false;
-        std::size_t m = parse_reply(std::string_view(in).substr(used), value, error);
+        std::size_t m = parse_redis_reply(std::string_view(in).substr(used), value, error);
         if (m == 0) break;
         if (m == std::string_view::npos || pending.empty()) {
           drop(std::make_error_code(std::errc::protocol_error));
