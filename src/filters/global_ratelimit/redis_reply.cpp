@@ -3,23 +3,31 @@
 
 namespace gateway::filters {
 
-std::size_t parse_redis_reply(std::string_view in, std::int64_t& value, bool& error) {
+namespace {
+
+constexpr std::size_t malformed = std::string_view::npos;
+// Arrays within arrays: the replies the client asks for nest one deep; a
+// server sending more is not one to follow down (a deep nesting would be a
+// deep recursion).
+constexpr int max_depth = 4;
+
+std::size_t parse(std::string_view in, std::int64_t& value, bool& error, int depth) {
   if (in.empty()) return 0;
   const std::size_t eol = in.find("\r\n");
   if (eol == std::string_view::npos) return 0;
+  if (eol == 0) return malformed;
   const char type = in[0];
-  std::string_view line = in.substr(1, eol - 1);
+  const std::string_view line = in.substr(1, eol - 1);
   std::int64_t n = 0;
-  bool negative = false;
+  // A decimal integer of at most 18 digits (so it cannot overflow).
   auto number = [&] {
-    std::size_t i = 0;
-    if (!line.empty() && line[0] == '-') negative = true, i = 1;
-    if (i == line.size()) return false;
+    std::size_t i = line.starts_with('-') ? 1 : 0;
+    if (i == line.size() || line.size() - i > 18) return false;
     for (; i < line.size(); ++i) {
       if (line[i] < '0' || line[i] > '9') return false;
       n = n * 10 + (line[i] - '0');
     }
-    if (negative) n = -n;
+    if (line.starts_with('-')) n = -n;
     return true;
   };
   switch (type) {
@@ -30,30 +38,39 @@ std::size_t parse_redis_reply(std::string_view in, std::int64_t& value, bool& er
       error = true;
       return eol + 2;
     case ':':
-      if (!number()) return std::string_view::npos;
+      if (!number()) return malformed;
       value = n;
       return eol + 2;
     case '$': {
-      if (!number()) return std::string_view::npos;
-      if (n < 0) return eol + 2;  // null
-      const std::size_t total = eol + 2 + static_cast<std::size_t>(n) + 2;
-      return in.size() < total ? 0 : total;
+      if (!number()) return malformed;
+      if (n < 0) return n == -1 ? eol + 2 : malformed;  // null
+      const std::size_t data_end = eol + 2 + static_cast<std::size_t>(n);
+      if (in.size() < data_end + 2) return 0;
+      return in.substr(data_end, 2) == "\r\n" ? data_end + 2 : malformed;
     }
     case '*': {
-      if (!number()) return std::string_view::npos;
+      if (!number()) return malformed;
+      if (n < 0) return n == -1 ? eol + 2 : malformed;  // null array
+      if (depth >= max_depth) return malformed;
       std::size_t used = eol + 2;
       for (std::int64_t i = 0; i < n; ++i) {
         std::int64_t ignored = 0;
         bool e = false;
-        std::size_t m = parse_redis_reply(in.substr(used), ignored, e);
-        if (m == 0 || m == std::string_view::npos) return m;
+        const std::size_t m = parse(in.substr(used), ignored, e, depth + 1);
+        if (m == 0 || m == malformed) return m;
         used += m;
       }
       return used;
     }
     default:
-      return std::string_view::npos;
+      return malformed;
   }
+}
+
+}  // namespace
+
+std::size_t parse_redis_reply(std::string_view in, std::int64_t& value, bool& error) {
+  return parse(in, value, error, 0);
 }
 
 }  // namespace gateway::filters

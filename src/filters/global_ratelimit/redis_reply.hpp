@@ -8,8 +8,10 @@
 namespace gateway::filters {
 
 // Parses one RESP reply at the start of `in`; returns its length (0:
-// incomplete, npos: malformed). Integers go to `value`; `error` is set for
-// "-ERR ...".
+// incomplete, npos: malformed: then the connection cannot be read on).
+// Integers go to `value`; `error` is set for "-ERR ...". Integers and
+// lengths have at most 18 digits, bulk data must end with CRLF, and arrays
+// nest at most 4 deep.
 std::size_t parse_redis_reply(std::string_view in, std::int64_t& value, bool& error);
 
 }  // namespace gateway::filters
