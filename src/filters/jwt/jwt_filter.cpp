@@ -21,6 +21,7 @@
 #include "filters/credential_source.hpp"
 #include "filters/json_config.hpp"
 #include "filters/jwt/jwks_fetcher.hpp"
+#include "filters/jwt/jwt_token.hpp"
 #include "tls/digest.hpp"
 #include "tls/jwk.hpp"
 
@@ -34,13 +35,11 @@ struct claim_header {
 
 struct provider {
   std::string name;
-  std::string issuer;
-  std::vector<std::string> audiences;
+  token_rules rules;
   std::vector<tls::jwk> keys;            // localJWKS
   std::unique_ptr<jwks_fetcher> remote;  // remoteJWKS
   std::vector<credential_source> sources;
   std::vector<claim_header> claims;
-  std::chrono::seconds skew{60};
 };
 
 struct jwt_config {
@@ -70,133 +69,6 @@ verified_token* cache_slot(std::uint64_t config, std::string_view token) {
   thread_local std::vector<verified_token> slots(token_cache_slots);
   std::size_t h = std::hash<std::string_view>{}(token) ^ (config * 0x9e3779b97f4a7c15ULL);
   return &slots[h % token_cache_slots];
-}
-
-// Why a token was refused; the text goes to the client, so it says which
-// check failed and never anything about keys.
-enum class refusal {
-  none,
-  missing,
-  malformed,
-  algorithm,
-  no_key,
-  signature,
-  issuer,
-  audience,
-  expired,
-  early,
-  no_key_set
-};
-
-std::string_view reason(refusal r) {
-  switch (r) {
-    case refusal::none:
-      return "";
-    case refusal::missing:
-      return "JWT missing\n";
-    case refusal::malformed:
-      return "JWT malformed\n";
-    case refusal::algorithm:
-      return "JWT algorithm not accepted\n";
-    case refusal::no_key:
-      return "JWT key not known (kid/alg)\n";
-    case refusal::signature:
-      return "JWT signature does not verify\n";
-    case refusal::issuer:
-      return "JWT issuer not accepted\n";
-    case refusal::audience:
-      return "JWT audience not accepted\n";
-    case refusal::expired:
-      return "JWT expired\n";
-    case refusal::early:
-      return "JWT not yet valid\n";
-    case refusal::no_key_set:
-      return "JWT key set unavailable\n";
-  }
-  return "";
-}
-
-std::optional<boost::json::object> decode_part(std::string_view part) {
-  auto text = tls::base64_decode(part);
-  if (!text) return std::nullopt;
-  boost::system::error_code ec;
-  boost::json::value v = boost::json::parse(*text, ec);
-  if (ec || !v.is_object()) return std::nullopt;
-  return std::move(v.get_object());
-}
-
-std::optional<std::int64_t> number_claim(const boost::json::object& c, std::string_view name,
-                                         bool& bad) {
-  const boost::json::value* v = c.if_contains(name);
-  if (!v) return std::nullopt;
-  if (v->is_int64()) return v->get_int64();
-  if (v->is_uint64()) return static_cast<std::int64_t>(v->get_uint64());
-  if (v->is_double()) return static_cast<std::int64_t>(v->get_double());
-  bad = true;
-  return std::nullopt;
-}
-
-// exp and nbf against the clock, with the provider's skew.
-refusal check_times(const provider& p, std::optional<std::int64_t> exp,
-                    std::optional<std::int64_t> nbf) {
-  const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                               std::chrono::system_clock::now().time_since_epoch())
-                               .count();
-  if (exp && now > *exp + p.skew.count()) return refusal::expired;
-  if (nbf && now + p.skew.count() < *nbf) return refusal::early;
-  return refusal::none;
-}
-
-// Checks `token` against `p`; on success `claims` holds its payload.
-refusal check(const provider& p, const std::vector<tls::jwk>& keys, std::string_view token,
-              boost::json::object& claims) {
-  const std::size_t dot1 = token.find('.');
-  const std::size_t dot2 = dot1 == std::string_view::npos ? dot1 : token.find('.', dot1 + 1);
-  if (dot2 == std::string_view::npos || token.find('.', dot2 + 1) != std::string_view::npos)
-    return refusal::malformed;
-  auto header = decode_part(token.substr(0, dot1));
-  auto payload = decode_part(token.substr(dot1 + 1, dot2 - dot1 - 1));
-  auto signature = tls::base64_decode(token.substr(dot2 + 1));
-  if (!header || !payload || !signature) return refusal::malformed;
-  const boost::json::value* alg = header->if_contains("alg");
-  if (!alg || !alg->is_string() || alg->get_string() == "none") return refusal::algorithm;
-  const std::string_view a = alg->get_string();
-  const boost::json::value* kid = header->if_contains("kid");
-  const std::string_view signed_part = token.substr(0, dot2);
-  bool any_key = false, verified = false;
-  for (const tls::jwk& k : keys) {
-    if (kid && kid->is_string() && !k.kid.empty() && k.kid != kid->get_string()) continue;
-    if (!k.suits(a)) continue;
-    any_key = true;
-    if ((verified = k.verify(a, signed_part, *signature))) break;
-  }
-  if (!any_key) return refusal::no_key;
-  if (!verified) return refusal::signature;
-  claims = std::move(*payload);
-  if (!p.issuer.empty()) {
-    const boost::json::value* iss = claims.if_contains("iss");
-    if (!iss || !iss->is_string() || iss->get_string() != p.issuer) return refusal::issuer;
-  }
-  if (!p.audiences.empty()) {
-    const boost::json::value* aud = claims.if_contains("aud");
-    bool ok = false;
-    auto accepted = [&](const boost::json::value& v) {
-      if (!v.is_string()) return false;
-      for (const auto& want : p.audiences)
-        if (v.get_string() == want) return true;
-      return false;
-    };
-    if (aud && aud->is_string()) ok = accepted(*aud);
-    if (aud && aud->is_array())
-      for (const auto& item : aud->get_array())
-        ok = ok || accepted(item);
-    if (!ok) return refusal::audience;
-  }
-  bool bad = false;
-  auto exp = number_claim(claims, "exp", bad);
-  auto nbf = number_claim(claims, "nbf", bad);
-  if (bad) return refusal::malformed;
-  return check_times(p, exp, nbf);
 }
 
 const boost::json::value* claim_at(const boost::json::object& claims,
@@ -243,11 +115,11 @@ class jwt_filter final : public filter {
       if (hit->config != c_.id || hit->provider != index || hit->token != token.value ||
           now - hit->added > token_cache_life) {
         boost::json::object claims;
-        last = check(p, *keys, token.value, claims);
+        last = check_token(p.rules, *keys, token.value, unix_now(), claims);
         if (last == refusal::no_key && p.remote) p.remote->refresh_soon();  // keys rotated?
         if (last != refusal::none) continue;
         remember(*hit, p, index, token.value, claims, now);
-      } else if ((last = check_times(p, hit->exp, hit->nbf)) != refusal::none) {
+      } else if ((last = check_times(p.rules, hit->exp, hit->nbf, unix_now())) != refusal::none) {
         continue;
       }
       for (const auto& [header, value] : hit->headers)
@@ -394,10 +266,10 @@ provider read_provider(const json_object& o, const std::string& path) {
                 "extractFrom", "clockSkew"});
   provider p;
   p.name = *string_field(o, "name", path, true);
-  p.issuer = string_field(o, "issuer", path).value_or("");
-  p.audiences = strings_field(o, "audiences", path);
+  p.rules.issuer = string_field(o, "issuer", path).value_or("");
+  p.rules.audiences = strings_field(o, "audiences", path);
   if (auto skew = duration_field(o, "clockSkew", path))
-    p.skew = std::chrono::duration_cast<std::chrono::seconds>(*skew);
+    p.rules.skew = std::chrono::duration_cast<std::chrono::seconds>(*skew);
   const std::string lp = field_path(path, "localJWKS");
   const json_value* local = o.if_contains("localJWKS");
   if (const json_value* remote = o.if_contains("remoteJWKS")) {
