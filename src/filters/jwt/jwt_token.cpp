@@ -50,10 +50,13 @@ std::optional<std::int64_t> number_claim(const boost::json::object& c, std::stri
                                          bool& bad) {
   const boost::json::value* v = c.if_contains(name);
   if (!v) return std::nullopt;
-  if (v->is_int64()) return v->get_int64();
-  if (v->is_uint64()) return static_cast<std::int64_t>(v->get_uint64());
-  if (v->is_double()) return static_cast<std::int64_t>(v->get_double());
-  bad = true;
+  // A time is at most the year 9999 either way: a larger number is no date
+  // (and, cast or with the skew added, it would overflow).
+  constexpr std::int64_t limit = 253'402'300'799;
+  if (v->is_int64() && v->get_int64() >= -limit && v->get_int64() <= limit) return v->get_int64();
+  if (v->is_double() && v->get_double() >= -double(limit) && v->get_double() <= double(limit))
+    return static_cast<std::int64_t>(v->get_double());
+  bad = true;  // not a number, or one out of range (uint64 is always beyond int64)
   return std::nullopt;
 }
 

@@ -41,7 +41,8 @@ enum class refusal {
 std::string_view reason(refusal r);
 
 // A numeric claim ("exp", "nbf") of `claims`: nullopt when absent; `bad` is
-// set when present but not a number a time can be (a string, 1e300).
+// set when present but not a number a time can be (a string, 1e300, a
+// year after 9999).
 std::optional<std::int64_t> number_claim(const boost::json::object& claims, std::string_view name,
                                          bool& bad);
 
