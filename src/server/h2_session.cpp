@@ -1,8 +1,6 @@
 #include "server/h2_session.hpp"
 
-#include <charconv>
-
-#include "grpc/grpc_wire.hpp"
+#include "http2/request_fields.hpp"
 #include "server/connection.hpp"
 #include "server/worker.hpp"
 #include "stream/downstream.hpp"
@@ -60,7 +58,7 @@ struct h2_session::h2_stream final : downstream,
     v.end = body_end;
     if (body_end) {
       trailers_in_fields.clear();
-      trailers_in.append_to(trailers_in_fields);
+      in.trailers().append_to(trailers_in_fields);
       v.trailers = trailers_in_fields;
     }
     peeked = body_in.size();
@@ -95,7 +93,7 @@ struct h2_session::h2_stream final : downstream,
   void start_response(const response_start& r) override {
     head_status = r.status;
     head_bodyless = r.bodyless;
-    if (websocket && r.status == 101) {
+    if (in.websocket() && r.status == 101) {
       // RFC 8441 §5: the upstream's 101 is a 200 here, the stream stays
       // open both ways, and the HTTP/1.1 handshake's fields stay behind.
       head_status = 200;
@@ -175,7 +173,7 @@ struct h2_session::h2_stream final : downstream,
     session.signal();
   }
   void end_after_response() noexcept override { reset_after = true; }
-  byte_pipe* pipe() noexcept override { return websocket ? this : nullptr; }
+  byte_pipe* pipe() noexcept override { return in.websocket() ? this : nullptr; }
 
   // byte_pipe: after the 200 to an extended CONNECT, DATA both ways.
   std::string_view leftover() noexcept override { return body_in; }
@@ -272,24 +270,13 @@ struct h2_session::h2_stream final : downstream,
   asio::steady_timer wake;                    // body arrived, room to send, or the stream ended
   gateway::stream st;
 
-  // The request head as it arrives: names and values in `fields_text`.
-  std::string fields_text;
-  struct field_at {
-    std::uint32_t name, name_size, value, value_size;
-  };
-  std::vector<field_at> fields_at;
-  std::string cookie_text;  // several cookie fields joined
-  std::size_t head_bytes = 0;
-  int refused = 0;  // the status to answer instead of serving (431, 400)
-  // An extended CONNECT for WebSocket (RFC 8441), served as an HTTP/1.1
-  // Upgrade GET with this key made up for the upstream's handshake.
-  bool websocket = false;
-  char websocket_key[24];
+  // The request head and trailers as they arrive. An extended CONNECT for
+  // WebSocket (RFC 8441) is served as an HTTP/1.1 Upgrade GET.
+  http2::received_request in;
   std::vector<http::header> tunnel_fields;  // the 200's fields, before they are owned
 
   std::string body_in;                           // request body not yet released
-  owned_fields trailers_in;                      // the request's trailers, if any
-  std::vector<http::header> trailers_in_fields;  // views of trailers_in
+  std::vector<http::header> trailers_in_fields;  // views of in.trailers()
   std::size_t peeked = 0;
   std::size_t unconsumed = 0;  // received bytes the client's window still counts
   std::size_t budget = body_budget;
@@ -375,122 +362,24 @@ bool h2_session::on_request_field(std::int32_t id, std::string_view name, std::s
   h2_stream* s = find(id);
   if (!s) return false;
   const listener_limits& limits = s->listener->config.limits;
-  s->head_bytes += name.size() + value.size() + 4;
-  if (trailer) {
-    // Trailers count toward the head's limits; pseudo-fields are not allowed
-    // in them (RFC 9113 §8.1): either resets the stream.
-    if (s->head_bytes > limits.max_request_head || name.starts_with(':')) return false;
-    s->trailers_in.add(name, value);
-    return true;
-  }
-  if (s->head_bytes > limits.max_request_head || s->fields_at.size() >= limits.max_header_count) {
-    s->refused = 431;  // answered once the head is complete
-    return true;
-  }
-  if (s->refused) return true;
-  h2_stream::field_at f;
-  f.name = static_cast<std::uint32_t>(s->fields_text.size());
-  f.name_size = static_cast<std::uint32_t>(name.size());
-  s->fields_text.append(name);
-  f.value = static_cast<std::uint32_t>(s->fields_text.size());
-  f.value_size = static_cast<std::uint32_t>(value.size());
-  s->fields_text.append(value);
-  s->fields_at.push_back(f);
-  return true;
+  return s->in.add(name, value, trailer, {limits.max_request_head, limits.max_header_count});
 }
 
 void h2_session::on_request_head(std::int32_t id, bool end) {
   h2_stream* s = find(id);
   if (!s) return;
-  s->body_end = end;
-  http1::request_head& rq = s->st.request();
-  rq.clear();
-  rq.version_major = 2;
-  rq.version_minor = 0;
-  const std::string_view text = s->fields_text;
-  std::string_view authority, cookie_first, protocol, scheme;
-  std::size_t cookies = 0;
-  for (const h2_stream::field_at& f : s->fields_at) {
-    const std::string_view name = text.substr(f.name, f.name_size);
-    const std::string_view value = text.substr(f.value, f.value_size);
-    if (name.starts_with(':')) {
-      if (name == ":method") rq.method = value;
-      if (name == ":path") rq.target = value;
-      if (name == ":authority") authority = value;
-      if (name == ":protocol") protocol = value;
-      if (name == ":scheme") scheme = value;
-      continue;
+  s->body_end = end;  // a WebSocket's DATA is the tunnel's: its end is not the body's
+  s->in.to_http1(s->st.request(), end);
+  if (s->in.websocket()) {
+    unsigned char nonce[16];
+    for (std::size_t i = 0; i < sizeof nonce; i += 8) {
+      const std::uint64_t r = conn_.worker_.random();
+      std::memcpy(nonce + i, &r, 8);
     }
-    if (name == "cookie") {
-      if (++cookies == 1) cookie_first = value;
-      continue;  // joined below
-    }
-    if (name == "host" && rq.host.empty()) rq.host = value;
-    if (name == "content-type") rq.grpc = grpc::is_grpc_content_type(value);
-    if (name == "content-length") {
-      std::uint64_t n = 0;
-      const auto r = std::from_chars(value.data(), value.data() + value.size(), n);
-      if (r.ec != std::errc() || r.ptr != value.data() + value.size() ||
-          (rq.has_content_length && n != rq.content_length))
-        s->refused = s->refused ? s->refused : 400;
-      rq.has_content_length = true;
-      rq.content_length = n;
-    }
-    rq.headers.push_back({name, value});
+    const std::string key =
+        tls::base64_encode({reinterpret_cast<const char*>(nonce), sizeof nonce});
+    std::memcpy(s->in.websocket_key().data(), key.data(), s->in.websocket_key().size());
   }
-  // RFC 9113 §8.2.3: cookie fields go on as one, for HTTP/1.1 upstreams.
-  if (cookies == 1) {
-    rq.headers.push_back({"cookie"sv, cookie_first});
-  } else if (cookies > 1) {
-    s->cookie_text.clear();
-    for (const h2_stream::field_at& f : s->fields_at)
-      if (text.substr(f.name, f.name_size) == "cookie")
-        s->cookie_text.append(s->cookie_text.empty() ? "" : "; ")
-            .append(text.substr(f.value, f.value_size));
-    rq.headers.push_back({"cookie"sv, s->cookie_text});
-  }
-  if (!authority.empty()) {
-    // Filters, the WAF and header matches see the Host an HTTP/1.1 request
-    // would carry (the CRS counts a request without one as an anomaly).
-    if (rq.host.empty()) rq.headers.push_back({"host"sv, authority});
-    rq.host = authority;
-    rq.absolute_form = true;  // :authority names the target's authority (RFC 9113 §8.3.1)
-  }
-  if (rq.method == "CONNECT" && !protocol.empty()) {
-    // RFC 8441: WebSocket on this stream, with :scheme and :path as a GET's.
-    // It goes on as the HTTP/1.1 handshake (RFC 6455 §4.1) an upstream
-    // expects: Upgrade, and a Sec-WebSocket-Key the client here never sends.
-    if (!http::iequals(protocol, "websocket") || scheme.empty()) {
-      s->refused = s->refused ? s->refused : 400;
-    } else {
-      rq.method = "GET"sv;
-      rq.upgrade = "websocket"sv;
-      s->websocket = true;
-      unsigned char nonce[16];
-      for (std::size_t i = 0; i < sizeof nonce; i += 8) {
-        const std::uint64_t r = conn_.worker_.random();
-        std::memcpy(nonce + i, &r, 8);
-      }
-      const std::string key =
-          tls::base64_encode({reinterpret_cast<const char*>(nonce), sizeof nonce});
-      std::memcpy(s->websocket_key, key.data(), sizeof s->websocket_key);
-      std::erase_if(rq.headers, [](const http::header& h) {
-        return http::iequals(h.name, "sec-websocket-key");
-      });
-      rq.headers.push_back({"sec-websocket-key"sv, {s->websocket_key, sizeof s->websocket_key}});
-      // DATA is the tunnel's, not a request body.
-      end = true;
-    }
-  }
-  // Only origin-form (and OPTIONS *) is served; CONNECT has no :path.
-  if (rq.target.empty() || (rq.target.front() != '/' && rq.target != "*"))
-    s->refused = s->refused ? s->refused : 400;
-  const std::size_t q = rq.target.find('?');
-  rq.path = rq.target.substr(0, q);
-  rq.query = q == std::string_view::npos ? std::string_view() : rq.target.substr(q + 1);
-  // A body of unknown length is carried as one that is "chunked" upstream.
-  rq.chunked = !end && !rq.has_content_length;
-  if (end && !rq.has_content_length) rq.content_length = 0;
   ++serving_;
   asio::co_spawn(conn_.client_.executor(), serve_stream(streams_.at(id), conn_.shared_from_this()),
                  asio::detached);
@@ -578,9 +467,9 @@ asio::awaitable<void> h2_session::serve_stream(std::shared_ptr<h2_stream> s,
         }
       }(s),
       asio::detached);
-  if (s->refused) {
+  if (const int refused = s->in.refused()) {
     s->st.forget_request();
-    co_await s->st.local_reply(s->refused, http::reason_phrase(s->refused), false);
+    co_await s->st.local_reply(refused, http::reason_phrase(refused), false);
   } else {
     co_await s->st.serve();
   }

@@ -19,6 +19,13 @@ class owned_fields {
     spans_.clear();
   }
   bool empty() const noexcept { return spans_.empty(); }
+  std::size_t size() const noexcept { return spans_.size(); }
+  // A view of field `i`, valid until the next change to this object.
+  http::header operator[](std::size_t i) const noexcept {
+    const span& s = spans_[i];
+    return {std::string_view(text_).substr(s.name_at, s.name_size),
+            std::string_view(text_).substr(s.value_at, s.value_size)};
+  }
   // Copies one field in.
   void add(std::string_view name, std::string_view value) {
     span s;
@@ -33,9 +40,8 @@ class owned_fields {
   // Appends views of the fields to `out`; they are valid until the next
   // change to this object.
   void append_to(std::vector<http::header>& out) const {
-    for (const span& s : spans_)
-      out.push_back({std::string_view(text_).substr(s.name_at, s.name_size),
-                     std::string_view(text_).substr(s.value_at, s.value_size)});
+    for (std::size_t i = 0; i < spans_.size(); ++i)
+      out.push_back((*this)[i]);
   }
 
  private:
