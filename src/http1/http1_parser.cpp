@@ -349,11 +349,10 @@ int parse_response_head(std::string_view head, response_head& out,
   out.status = status;
   if (int s = parse_fields(head, line_end + 2, out, max_headers, 502, 502)) return s;
   if (int s = analyze_framing(out, 502)) return s;
-  if (out.chunked && out.has_content_length) {
-    // RFC 9112 §6.3: Transfer-Encoding wins; the connection must not be reused.
-    out.has_content_length = false;
-    out.connection_close = true;
-  }
+  // RFC 9112 §6.3 lets Transfer-Encoding win, but says such a message
+  // "ought to be handled as an error": it is how responses get split. As
+  // nginx does, the response is refused (502) and its connection closed.
+  if (out.chunked && out.has_content_length) return 502;
   return 0;
 }
 

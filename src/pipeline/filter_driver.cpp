@@ -197,7 +197,11 @@ asio::awaitable<bool> stream::relay_filtered() {
   for (;;) {
     pieces_.clear();
     const upstream_link::body_step step = link.take(pieces_);
-    if (step.error) co_return false;
+    if (step.error) {
+      unusable_body_ = !head_sent;  // nothing sent yet: the client gets a 502 instead
+      if (unusable_body_) log_unusable("body");
+      co_return false;
+    }
     if (step.bytes == 0 && !step.end) {
       if (!co_await link.fill()) co_return false;
       continue;

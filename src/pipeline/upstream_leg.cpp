@@ -75,7 +75,8 @@ bool stream::filters_see_response_body() const noexcept {
 
 void stream::end_relay(bool complete) noexcept {
   finish_link(complete && !worker_.draining());
-  if (!complete) down_.end_after_response();
+  // A cut response leaves the client out of step; a refused body sent it nothing.
+  if (!complete && !unusable_body_) down_.end_after_response();
   watch_.disarm();
 }
 
@@ -201,7 +202,7 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
     // The final head, usually the first; interim ones (1xx) are forwarded.
     upstream_link::head_result got = co_await link.read_head(response_);
     if (got == upstream_link::head_result::interim) got = co_await after_interim();
-    if (got == upstream_link::head_result::invalid) log_unusable_head();
+    if (got == upstream_link::head_result::invalid) log_unusable("head");
     record_.upstream_us = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() - sent_at)
             .count());
@@ -321,6 +322,10 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
   else
     complete = co_await relay_response();
   end_relay(complete);
+  if (std::exchange(unusable_body_, false)) {
+    cs.report(*last_endpoint_, upstream_result::local_failure, worker_.log());
+    co_return outcome::upstream_failed;
+  }
   co_return outcome::ok;
 }
 
@@ -507,6 +512,7 @@ asio::awaitable<bool> stream::serve_host(bool has_body) {
         else
           complete = co_await relay_response();
         end_relay(complete);
+        if (std::exchange(unusable_body_, false)) result = outcome::upstream_failed;
       }
     } else {
       finish_link(false);

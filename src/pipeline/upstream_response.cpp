@@ -53,7 +53,7 @@ void stream::start_response(bool has_length) {
   down_.start_response(start);
 }
 
-void stream::log_unusable_head() {
+void stream::log_unusable(std::string_view part) {
   if (!worker_.log().enabled(log_level::warn)) return;
   // Its start, printable, says more than any description of it.
   std::string start(link_->received().substr(0, 96));
@@ -62,11 +62,16 @@ void stream::log_unusable_head() {
   boost::system::error_code ec;
   const auto from = link_->connection()->socket.remote_endpoint(ec);
   worker_.log().log(log_level::warn, "upstream ", from.address().to_string(), ":", from.port(),
-                    " sent an unusable response head '", start, "' [request ", request_id(), "]");
+                    " sent an unusable response ", part, " '", start, "' [request ", request_id(),
+                    "]");
 }
 
 asio::awaitable<upstream_link::head_result> stream::after_interim() {
-  for (;;) {
+  // An upstream may send a few interim heads (100, 103), never a stream of
+  // them: past this many the response is refused (502).
+  constexpr int max_interim = 16;
+  for (int seen = 1;; ++seen) {
+    if (seen > max_interim) co_return upstream_link::head_result::invalid;
     // 100 was the client's codec's business; others (103) go on where the
     // client's protocol has them.
     if (response_.status != 100) {
@@ -103,10 +108,14 @@ asio::awaitable<bool> stream::relay_response() {
   record_.status = response_.status;
   if (grpc_) note_grpc_status(response_.headers);  // a Trailers-Only answer has it here
   bool queued = true;                              // the head, until the first send
-  for (;;) {
+  for (bool first = true;; first = false) {
     pieces_.clear();
     const upstream_link::body_step step = link.take(pieces_);
-    if (step.error) co_return false;
+    if (step.error) {
+      unusable_body_ = first;  // nothing sent yet: the client gets a 502 instead
+      if (unusable_body_) log_unusable("body");
+      co_return false;
+    }
     if (step.bytes) {
       if (grpc_web_text_) {
         const asio::const_buffer b = web_text(pieces_, false);

@@ -188,9 +188,11 @@ class stream {
   // After read_head gave an interim head: forwards it (and any that follow)
   // and waits for the final one into response_.
   asio::awaitable<upstream_link::head_result> after_interim();
-  // Logs what the upstream sent when it was no usable response head.
-  void log_unusable_head();
-  // Relays the response body to the client; true when all of it went.
+  // Logs what the upstream sent when it was no usable response `part`
+  // ("head", or "body" when its framing broke before anything was relayed).
+  void log_unusable(std::string_view part);
+  // Relays the response body to the client; true when all of it went (see
+  // unusable_body_ for a body refused before anything was sent).
   asio::awaitable<bool> relay_response();
   // Sends the reply a filter asked for.
   asio::awaitable<void> filter_reply(bool close);
@@ -303,6 +305,9 @@ class stream {
   bool body_seen_by_filters_ = false;
   bool query_replaced_ = false;           // a filter changed the query: the target is rebuilt
   bool replying_after_response_ = false;  // a response filter answered: no second pass
+  // The upstream's body was malformed before any of the response reached the
+  // client (bad chunking in the first read): a 502 goes instead of a cut.
+  bool unusable_body_ = false;
   bool resumed_ = false;
   std::uint64_t pause_generation_ = 0;
   asio::steady_timer resume_timer_;

@@ -314,22 +314,6 @@ TEST_SUITE("proxy") {
 }
 
 TEST_SUITE("proxy edge cases") {
-  TEST_CASE("a response with both Content-Length and chunked framing: chunked wins, no reuse") {
-    test_upstream up(
-        answer_raw("HTTP/1.1 200 OK\r\ncontent-length: 100\r\ntransfer-encoding: chunked\r\n\r\n"
-                   "5\r\nhello\r\n0\r\n\r\n"));
-    running_gateway gw(proxy_config({up.port()}));
-    test_client c(gw.port());
-    for (int i = 0; i < 2; ++i) {
-      REQUIRE(c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
-      auto r = c.read_response();
-      REQUIRE(r.status == 200);
-      CHECK(r.body == "hello");
-      CHECK(r.header("content-length").empty());
-    }
-    CHECK(up.connections() == 2);  // RFC 9112 §6.3: such a connection is not reused
-  }
-
   TEST_CASE("103 Early Hints reaches an HTTP/1.1 client before the final response") {
     test_upstream up(
         answer_raw("HTTP/1.1 103 Early Hints\r\nlink: </style.css>; rel=preload\r\n\r\n"
