@@ -18,6 +18,7 @@
 #include <sstream>
 
 #include "config/manifest_loader.hpp"
+#include "config/yaml_documents.hpp"
 
 namespace gateway {
 
@@ -156,7 +157,7 @@ gateway_config load_client_yaml(std::string_view text, std::string_view source) 
   std::vector<config_issue> issues;
   std::vector<YAML::Node> docs;
   try {
-    docs = YAML::LoadAll(std::string(text));
+    docs = yaml_config::load_documents(text);
   } catch (const YAML::Exception& e) {
     issues.push_back({"YAML", "", e.mark.line >= 0 ? e.mark.line + 1 : 0, e.msg});
     throw error(errc::invalid_config, manifests::describe(issues, source));

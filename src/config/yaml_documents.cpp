@@ -10,6 +10,69 @@ int line_of(const YAML::Node& node) {
   return mark.line >= 0 ? mark.line + 1 : 0;
 }
 
+namespace {
+// Whether a document's text holds more than its "---" marker, blank lines and comments.
+bool has_content(std::string_view part) {
+  if (part.starts_with("---")) part.remove_prefix(3);
+  while (!part.empty()) {
+    const std::size_t eol = part.find('\n');
+    std::string_view line = part.substr(0, eol);
+    const std::size_t first = line.find_first_not_of(" \t\r");
+    if (first != std::string_view::npos && line[first] != '#') return true;
+    part.remove_prefix(eol == std::string_view::npos ? part.size() : eol + 1);
+  }
+  return false;
+}
+}  // namespace
+
+std::vector<YAML::Node> load_documents(std::string_view text) {
+  std::vector<YAML::Node> docs;
+  std::string chunk;
+  // Loads text[from, to), which starts on line `line` (0-based), padded
+  // with as many newlines so that its marks count from the stream's start.
+  auto load = [&](std::size_t from, std::size_t to, std::size_t line) {
+    const std::string_view part = text.substr(from, to - from);
+    if (part.find_first_not_of(" \t\r\n") == std::string_view::npos) return;
+    chunk.assign(line, '\n');
+    chunk.append(part);
+    YAML::Node doc = YAML::Load(chunk);
+    if (doc.IsNull() && has_content(part)) {
+      // Text that yaml-cpp made no node of (",") or an explicit null: no
+      // manifest either way, and never to be skipped as an empty document.
+      YAML::Mark at = YAML::Mark::null_mark();
+      at.line = static_cast<int>(line);
+      at.column = 0;
+      throw YAML::ParserException(at, "expected a mapping (a Kubernetes manifest)");
+    }
+    // Comments alone make no document; "---" with nothing after it does (null).
+    if (doc.IsNull() && !part.starts_with("---")) return;
+    docs.push_back(std::move(doc));
+  };
+  // A marker is "---" or "..." at a line's start, then a blank or the end.
+  auto marker = [&](std::size_t at, char c) {
+    if (text.compare(at, 3, std::string(3, c)) != 0) return false;
+    return at + 3 == text.size() || text[at + 3] == ' ' || text[at + 3] == '\t' ||
+           text[at + 3] == '\r' || text[at + 3] == '\n';
+  };
+  std::size_t start = 0, start_line = 0, line = 0;
+  for (std::size_t at = 0; at < text.size(); ++line) {
+    const std::size_t eol = text.find('\n', at);
+    const std::size_t next = eol == std::string_view::npos ? text.size() : eol + 1;
+    if (marker(at, '-')) {  // a new document begins with this line
+      load(start, at, start_line);
+      start = at;
+      start_line = line;
+    } else if (marker(at, '.')) {  // the document ends before this line
+      load(start, at, start_line);
+      start = next;
+      start_line = line + 1;
+    }
+    at = next;
+  }
+  load(start, text.size(), start_line);
+  return docs;
+}
+
 std::string join_path(std::string_view base, std::string_view key) {
   if (base.empty()) return std::string(key);
   std::string out(base);
@@ -31,13 +94,23 @@ void document_reader::warn(const YAML::Node& at, std::string_view path, std::str
   warnings_.push_back(w.to_string(""));
 }
 
+// A missing key of a const node is a "zombie" that throws on any question
+// but IsDefined(): asked first, so a missing field is an issue, not a throw.
 bool document_reader::is_map(const YAML::Node& node, std::string_view path) {
+  if (!node.IsDefined()) {
+    fail(node, path, "required field is missing");
+    return false;
+  }
   if (node.IsMap()) return true;
   fail(node, path, "expected a mapping");
   return false;
 }
 
 bool document_reader::is_seq(const YAML::Node& node, std::string_view path) {
+  if (!node.IsDefined()) {
+    fail(node, path, "required field is missing");
+    return false;
+  }
   if (node.IsSequence()) return true;
   fail(node, path, "expected a list");
   return false;

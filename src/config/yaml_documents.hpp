@@ -62,4 +62,11 @@ std::string join_path(std::string_view base, std::string_view key);
 std::string index_path(std::string_view base, std::size_t index);
 int line_of(const YAML::Node& node);
 
+// The documents of a YAML stream, as YAML::LoadAll would give them (marks
+// count lines from the stream's start); throws YAML::Exception when one is
+// malformed. Not LoadAll itself: yaml-cpp 0.7's loops forever, allocating,
+// on a document it cannot start (a stream of just ",": yaml-cpp issue 1040),
+// so each document, split at its "---" or "..." line, is loaded on its own.
+std::vector<YAML::Node> load_documents(std::string_view text);
+
 }  // namespace gateway::yaml_config

@@ -30,7 +30,7 @@ const std::initializer_list<std::string_view> metadata_inert = {
 void loader::load(std::string_view text) {
   std::vector<YAML::Node> docs;
   try {
-    docs = YAML::LoadAll(std::string(text));
+    docs = yaml_config::load_documents(text);
   } catch (const YAML::Exception& e) {
     issues_.push_back({"YAML", "", e.mark.line >= 0 ? e.mark.line + 1 : 0, e.msg});
     return;
@@ -39,7 +39,14 @@ void loader::load(std::string_view text) {
   for (const YAML::Node& d : docs) {
     ++index;
     if (d.IsNull()) continue;  // "---" with nothing after it
-    read_document(d, index);
+    try {
+      read_document(d, index);
+    } catch (const YAML::Exception& e) {
+      // yaml-cpp throws where a reader asked a node a question its shape has
+      // no answer to; the document is wrong, the load goes on to say so.
+      issues_.push_back({"document " + std::to_string(index), "",
+                         e.mark.line >= 0 ? e.mark.line + 1 : yaml_config::line_of(d), e.msg});
+    }
   }
   resolve();
 }

@@ -89,7 +89,7 @@ TEST_SUITE("config") {
     CHECK(cfg.listeners.at(0).http2.initial_connection_window == 2000000);
     CHECK(cfg.listeners.at(0).http2.max_concurrent_streams == 100);
 
-    for (const auto& [bad, says] : std::vector<std::pair<std::string, std::string>>{
+    for (const auto& row : std::vector<std::pair<std::string, std::string>>{
              {"{initialStreamWindowSize: 1Ki}", "spec.http2.initialStreamWindowSize"},
              {"{initialStreamWindowSize: 2Gi}", "from 65535 to 2147483647"},
              {"{initialConnectionWindowSize: 64KB}", "spec.http2.initialConnectionWindowSize"},
@@ -98,6 +98,8 @@ TEST_SUITE("config") {
              {"{onInvalidMessage: TerminateConnection}", "TerminateStream"},
              {"{maxFrameSize: 1}", "maxFrameSize"},
          }) {
+      const std::string& bad = row.first;
+      const std::string& says = row.second;
       CAPTURE(bad);
       CHECK(load_error(policy(bad)).find(says) != std::string::npos);
     }
@@ -193,6 +195,34 @@ spec:
     CHECK(msg.find("document 4 (HTTPRoute default/broken)") != std::string::npos);
     CHECK(msg.find("spec.rules[0].matches[0].path.type") != std::string::npos);
     CHECK(msg.find("'Prefix'") != std::string::npos);
+  }
+
+  TEST_CASE("a class without its spec is an error, not an exception of the YAML library") {
+    // fuzz_yaml_config found it: a missing key of a const node is a node
+    // that throws YAML::InvalidNode when asked its type.
+    for (const char* doc : {"apiVersion: networking.k8s.io/v1\nkind: IngressClass\n"
+                            "metadata: {name: x}\n",
+                            "apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\n"
+                            "metadata: {name: x}\n"}) {
+      CAPTURE(doc);
+      const std::string msg = load_error(doc);
+      CHECK(msg.find("spec: required field is missing") != std::string::npos);
+    }
+  }
+
+  TEST_CASE("a document yaml-cpp cannot start is an error, not a loop that eats memory") {
+    // yaml-cpp 0.7's LoadAll loops forever on "," (its issue 1040; the
+    // fuzzer found it): each document is loaded on its own.
+    for (const char* doc : {",", ",x", "---\n,\n", "~\n"}) {
+      CAPTURE(doc);
+      CHECK(load_error(doc).find("expected a mapping") != std::string::npos);
+    }
+    // Documents end at "---" and "...", and errors keep the stream's lines.
+    const std::string msg = load_error(
+        "# header\n---\n# nothing\n...\napiVersion: v1\nkind: Service\nmetadata: {name: a}\n"
+        "spec: {ports: [{port: 80}]}\n---\napiVersion: v1\nkind: Nothing\n");
+    CHECK(msg.find("gw.yaml:11:") != std::string::npos);
+    CHECK(msg.find("document 3") != std::string::npos);
   }
 
   TEST_CASE("unknown fields and kinds are errors, never ignored") {
