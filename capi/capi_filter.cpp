@@ -160,7 +160,9 @@ class c_factory final : public filter_factory {
   std::uint8_t hooks_;
 };
 
-header_map* headers_of(gw_stream* s, gw_headers_kind kind) noexcept {
+// `kind` by reference: its bytes are read as the integer (raw_value), never
+// loaded as an enum a C caller may have set out of range.
+header_map* headers_of(gw_stream* s, const gw_headers_kind& kind) noexcept {
   if (!s || !s->ctx) return nullptr;
   const auto k = raw_value(kind);
   if (k == GW_REQUEST_HEADERS) return &s->ctx->request_headers();

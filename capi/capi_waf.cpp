@@ -53,12 +53,14 @@ bool split_url(std::string_view url, std::string_view& target, std::string_view&
 }
 
 // A request, and its response when given, through the rules.
+// `raw_mode`: the caller's gw_waf_mode as its integer (see raw_value), since
+// even passing an out-of-range enum on is undefined.
 gw_status check_exchange(gw_waf* waf, const gw_request* request, const gw_response* response,
-                         gw_waf_mode mode, gw_waf_verdict** verdict, const std::string& who) {
+                         std::underlying_type_t<gw_waf_mode> raw_mode, gw_waf_verdict** verdict,
+                         const std::string& who) {
   if (!waf || !request || !verdict)
     return fail_on(slot(waf), GW_INVALID_ARGUMENT, who + ": waf, request or verdict is NULL");
   *verdict = nullptr;
-  const auto raw_mode = gateway::capi::raw_value(mode);
   if (raw_mode < GW_WAF_ON || raw_mode > GW_WAF_OFF)
     return fail_on(slot(waf), GW_INVALID_ARGUMENT,
                    who + ": mode " + std::to_string(raw_mode) + " is not a gw_waf_mode");
@@ -222,14 +224,16 @@ gw_status gw_waf_rule_count(const gw_waf* waf, size_t* count) {
 
 gw_status gw_waf_check(gw_waf* waf, const gw_request* request, gw_waf_mode mode,
                        gw_waf_verdict** verdict) {
-  return check_exchange(waf, request, nullptr, mode, verdict, "gw_waf_check");
+  return check_exchange(waf, request, nullptr, gateway::capi::raw_value(mode), verdict,
+                        "gw_waf_check");
 }
 
 gw_status gw_waf_check_response(gw_waf* waf, const gw_request* request, const gw_response* response,
                                 gw_waf_mode mode, gw_waf_verdict** verdict) {
   if (!response)
     return fail_on(slot(waf), GW_INVALID_ARGUMENT, "gw_waf_check_response: response is NULL");
-  return check_exchange(waf, request, response, mode, verdict, "gw_waf_check_response");
+  return check_exchange(waf, request, response, gateway::capi::raw_value(mode), verdict,
+                        "gw_waf_check_response");
 }
 
 void gw_waf_verdict_free(gw_waf_verdict* verdict) {
