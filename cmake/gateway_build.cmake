@@ -19,6 +19,18 @@ if(GATEWAY_SANITIZE)
   add_compile_options(-fsanitize=${GATEWAY_SANITIZE} -fno-omit-frame-pointer
                       -fno-sanitize-recover=all -O1 -Wno-mismatched-new-delete)
   add_link_options(-fsanitize=${GATEWAY_SANITIZE})
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    # Clang 14 cannot emit the function-type check's prologue for split
+    # coroutines ("Cannot represent a difference across sections").
+    add_compile_options(-fno-sanitize=function)
+    # C programs that load the instrumented C++ library need the C++ parts
+    # of the UBSan runtime too (its vptr checks).
+    add_link_options(-fsanitize-link-c++-runtime $<$<LINK_LANGUAGE:C>:-lstdc++>)
+  endif()
+endif()
+if(GATEWAY_FUZZ AND NOT (CMAKE_CXX_COMPILER_ID STREQUAL "Clang" AND GATEWAY_SANITIZE))
+  message(FATAL_ERROR "GATEWAY_FUZZ needs Clang (libFuzzer) and GATEWAY_SANITIZE: "
+                      "-DCMAKE_CXX_COMPILER=clang++-14 -DGATEWAY_SANITIZE=address,undefined")
 endif()
 
 # Applied target by target to code this project owns, never to Boost sources.

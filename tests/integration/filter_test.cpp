@@ -309,7 +309,9 @@ spec:
       }
       return "authorization: Basic " + out + "\r\n";
     };
-    for (auto [who, pass] : {std::pair{"ann", "secret1"}, {"bob", "secret2"}, {"cyd", "secret3"}}) {
+    for (const auto& user : {std::pair{"ann", "secret1"}, {"bob", "secret2"}, {"cyd", "secret3"}}) {
+      const char* const who = user.first;
+      const char* const pass = user.second;
       auto r = get(gw.port(), "/", basic(std::string(who) + ":" + pass));
       CHECK_MESSAGE(r.status == 200, who);
       CHECK(up.last().header("x-user") == who);

@@ -461,7 +461,8 @@ TEST_SUITE("http2 upstream") {
     CAPTURE(r.body);
     CHECK(has(r.body, "\"authority\": \"shop.test\""));
     for (std::size_t i = 1; i < e.upstream->headers.size(); ++i) {
-      const auto& [name, value] = e.upstream->headers[i];
+      const auto& name = e.upstream->headers[i].first;
+      const auto& value = e.upstream->headers[i].second;
       CAPTURE(name);
       CHECK(name == http_lower(name));
       CHECK(has(r.body, "[\"" + name + "\", \"" + value + "\"]"));

@@ -90,10 +90,13 @@ TEST_SUITE("listeners") {
             : name == "wildcard" ? listener("wildcard", "*.example.com", port, "wild")
                                  : listener("catch-all", "", port, "any"));
       gw.server().reload(cfg);
-      for (const auto& [host, name, body] :
+      for (const auto& row :
            std::vector<std::array<std::string, 3>>{{"api.example.com", "exact", "exact"},
                                                    {"www.example.com", "wildcard", "wildcard"},
                                                    {"other.org", "catch-all", "any"}}) {
+        const std::string& host = row[0];
+        const std::string& name = row[1];
+        const std::string& body = row[2];
         CAPTURE(host);
         CHECK(get(port, host).body == body);
         gateway::evaluation_request e;
