@@ -109,6 +109,21 @@ bool send_all(int fd, std::string_view bytes) {
   return true;
 }
 
+// Two requests for /bad: each answered 502 on a client connection still in
+// step, and each on a new connection to `bad` (the bad one is never reused).
+template <class Upstream>
+void refused_without_reuse(const Upstream& bad) {
+  test_upstream ok;
+  running_gateway gw(two_routes(bad.port(), ok.port()));
+  test_client c(gw.port());
+  for (int i = 0; i < 2; ++i) {
+    REQUIRE(c.send("GET /bad HTTP/1.1\r\nHost: a\r\n\r\n"));
+    CHECK(c.read_response().status == 502);
+    still_in_step(c);
+  }
+  CHECK(bad.connections() == 2);
+}
+
 }  // namespace
 
 TEST_SUITE("hostile upstreams") {
@@ -116,29 +131,13 @@ TEST_SUITE("hostile upstreams") {
     test_upstream bad(
         answer_raw("HTTP/1.1 200 OK\r\ncontent-length: 100\r\ntransfer-encoding: chunked\r\n\r\n"
                    "5\r\nhello\r\n0\r\n\r\n"));
-    test_upstream ok;
-    running_gateway gw(two_routes(bad.port(), ok.port()));
-    test_client c(gw.port());
-    for (int i = 0; i < 2; ++i) {
-      REQUIRE(c.send("GET /bad HTTP/1.1\r\nHost: a\r\n\r\n"));
-      CHECK(c.read_response().status == 502);
-      still_in_step(c);
-    }
-    CHECK(bad.connections() == 2);
+    refused_without_reuse(bad);
   }
 
   TEST_CASE("bad chunking before anything was relayed: 502, no reuse") {
     test_upstream bad(answer_raw(
         "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"));
-    test_upstream ok;
-    running_gateway gw(two_routes(bad.port(), ok.port()));
-    test_client c(gw.port());
-    for (int i = 0; i < 2; ++i) {
-      REQUIRE(c.send("GET /bad HTTP/1.1\r\nHost: a\r\n\r\n"));
-      CHECK(c.read_response().status == 502);
-      still_in_step(c);
-    }
-    CHECK(bad.connections() == 2);
+    refused_without_reuse(bad);
   }
 
   TEST_CASE("bad chunking after the head went out: the response is cut and the connection closed") {
@@ -231,30 +230,14 @@ TEST_SUITE("hostile upstreams") {
       for (int i = 0; i < 100000 && !stop; ++i)
         if (!send_all(fd, line)) return;
     });
-    test_upstream ok;
-    running_gateway gw(two_routes(bad.port(), ok.port()));
-    test_client c(gw.port());
-    for (int i = 0; i < 2; ++i) {
-      REQUIRE(c.send("GET /bad HTTP/1.1\r\nHost: a\r\n\r\n"));
-      CHECK(c.read_response().status == 502);
-      still_in_step(c);
-    }
-    CHECK(bad.connections() == 2);
+    refused_without_reuse(bad);
   }
 
   TEST_CASE("101 Switching Protocols to a request that asked for no upgrade: 502") {
     test_upstream bad(answer_raw(
         "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n"
         "tunnel bytes"));
-    test_upstream ok;
-    running_gateway gw(two_routes(bad.port(), ok.port()));
-    test_client c(gw.port());
-    for (int i = 0; i < 2; ++i) {
-      REQUIRE(c.send("GET /bad HTTP/1.1\r\nHost: a\r\n\r\n"));
-      CHECK(c.read_response().status == 502);
-      still_in_step(c);
-    }
-    CHECK(bad.connections() == 2);
+    refused_without_reuse(bad);
   }
 
   TEST_CASE("an upstream that never reads the request body: 504 at the idle timeout") {
