@@ -21,21 +21,6 @@
 
 using namespace gwtest;
 
-namespace {
-
-// Plays one attack of tests/support/h2_attack.py against `port`; returns
-// what the gateway did ("goaway 11", "rst 8 head=True", "status 431", ...).
-std::string attack(const std::string& what, std::uint16_t port, const std::string& arg) {
-  std::string out =
-      run(std::string(GATEWAY_TEST_PYTHON) + " " GATEWAY_TEST_SUPPORT_DIR "/h2_attack.py " + what +
-          " " + std::to_string(port) + " " + arg + " 2>&1");
-  while (!out.empty() && out.back() == '\n')
-    out.pop_back();
-  return out;
-}
-
-}  // namespace
-
 TEST_SUITE("http2") {
   TEST_CASE(
       "h2c with prior knowledge: GET and POST go through the pipeline, HTTP/1.1 still served") {
@@ -381,7 +366,7 @@ TEST_SUITE("http2") {
     gw.start();
     const std::uint16_t port = gw.port();
     std::string got;
-    std::thread client([&] { got = attack("graceful", port, "/slow"); });
+    std::thread client([&] { got = h2_attack("graceful", port, "/slow"); });
     // Stop once the request is with the upstream (it answers 500 ms later).
     const bool asked = eventually([&] { return up.connections() > 0; });
     gw.stop(std::chrono::seconds(10));
@@ -435,7 +420,7 @@ TEST_SUITE("http2 defences") {
   TEST_CASE("rapid reset: streams opened and reset faster than served end the connection") {
     test_upstream up(echo);
     running_gateway gw(load_on_loopback(app_route_yaml(up.port())));
-    const std::string got = attack("rapid-reset", gw.port(), "3000");
+    const std::string got = h2_attack("rapid-reset", gw.port(), "3000");
     CHECK(got.starts_with("goaway"));
     // The bucket lets 1000 through at most before the GOAWAY; each may have
     // reached the upstream, far fewer than the 3000 asked for.
@@ -446,7 +431,7 @@ TEST_SUITE("http2 defences") {
   TEST_CASE("CONTINUATION flood: a head in endless frames ends the connection") {
     test_upstream up(echo);
     running_gateway gw(load_on_loopback(app_route_yaml(up.port())));
-    CHECK(attack("continuation", gw.port(), "10000").starts_with("goaway"));
+    CHECK(h2_attack("continuation", gw.port(), "10000").starts_with("goaway"));
     CHECK(up.requests() == 0);
     served(gw.port());
   }
@@ -456,7 +441,7 @@ TEST_SUITE("http2 defences") {
     running_gateway gw(load_on_loopback(app_route_yaml(up.port())));
     const std::uint64_t before = current_rss();
     // 20,000 references to a 3 KiB field: 60 MB decoded from 20 KB sent.
-    CHECK(attack("hpack-bomb", gw.port(), "20000") == "status 431");
+    CHECK(h2_attack("hpack-bomb", gw.port(), "20000") == "status 431");
     CHECK(current_rss() < before + 32 * 1024 * 1024);
     CHECK(up.requests() == 0);
     served(gw.port());
@@ -466,7 +451,7 @@ TEST_SUITE("http2 defences") {
     test_upstream up(echo);
     running_gateway gw(load_on_loopback(app_route_yaml(up.port())));
     const std::uint64_t before = current_rss();
-    const std::string got = attack("ping-flood", gw.port(), "2000000");
+    const std::string got = h2_attack("ping-flood", gw.port(), "2000000");
     CAPTURE(got);
     // The acknowledgements it does not read stop at a bound: GOAWAY, or a
     // reset once the GOAWAY cannot be written either.
@@ -486,7 +471,7 @@ TEST_SUITE("http2 defences") {
     running_gateway gw(load_on_loopback(app_route_yaml(up.port())));
     for (const char* kind : {"settings", "window-update", "empty-data"}) {
       CAPTURE(kind);
-      CHECK(attack("control-flood", gw.port(), std::string(kind) + " 200000") == "goaway 11");
+      CHECK(h2_attack("control-flood", gw.port(), std::string(kind) + " 200000") == "goaway 11");
       served(gw.port());
     }
     // Ordinary traffic never meets the limit: many requests and responses on
@@ -510,7 +495,7 @@ TEST_SUITE("http2 defences") {
     running_gateway gw(std::move(cfg));
     const std::uint64_t before = current_rss();
     // SETTINGS_INITIAL_WINDOW_SIZE 0: the head can come, no byte of the body.
-    const std::string got = attack("stall", gw.port(), "/big");
+    const std::string got = h2_attack("stall", gw.port(), "/big");
     CHECK(got == "rst 8 head=True");  // CANCEL
     CHECK(current_rss() < before + 32 * 1024 * 1024);
     served(gw.port());

@@ -50,6 +50,17 @@ inline std::string h2c(const std::string& args) {
   return run("curl -sS --max-time 30 --http2-prior-knowledge " + args + " 2>&1");
 }
 
+// Plays one command of tests/support/h2_attack.py against `port`; returns
+// what the gateway did ("goaway 11", "rst 8 head=True", "status 431", ...).
+inline std::string h2_attack(const std::string& what, std::uint16_t port, const std::string& arg) {
+  std::string out =
+      run(std::string(GATEWAY_TEST_PYTHON) + " " GATEWAY_TEST_SUPPORT_DIR "/h2_attack.py " + what +
+          " " + std::to_string(port) + " " + arg + " 2>&1");
+  while (!out.empty() && out.back() == '\n')
+    out.pop_back();
+  return out;
+}
+
 // A temporary directory removed with its files.
 struct temp_dir {
   std::string path;
