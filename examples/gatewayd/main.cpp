@@ -3,6 +3,7 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -64,6 +65,13 @@ Options:
   --waf-nice N        Their CPU priority relative to the workers (default 10:
                       when CPU is short, requests without WAF keep flowing and
                       WAF work waits; 0 to treat both alike).
+  --max-connections N  Client connections one worker holds at once; more are
+                      closed as they are accepted (default: from the open
+                      file limit, which gatewayd raises to its hard limit:
+                      half of it, less 64, shared by the workers).
+  --max-streams N     Requests one worker has in progress at once (HTTP/1.1
+                      requests and HTTP/2 streams); more get 503 or
+                      REFUSED_STREAM (default 10000; 0: no cap).
   --log-level LEVEL   debug, info, warn, error or off (default: info).
   --drain-timeout MS  On SIGINT/SIGTERM, how long in-flight requests may take
                       to finish before their connections are closed (default 5000).
@@ -91,6 +99,8 @@ struct options {
   gateway::log_level level = gateway::log_level::info;
   unsigned drain_ms = 5000;
   unsigned demo_port = 8080;
+  unsigned max_connections = 0;
+  std::optional<unsigned> max_streams;
 };
 
 [[noreturn]] void bad_usage(const std::string& message) {
@@ -143,6 +153,11 @@ options parse(int argc, char** argv) {
       o.waf_test = value();
     } else if (a == "--threads") {
       o.threads = parse_count("--threads", value(), 1024);
+    } else if (a == "--max-connections") {
+      o.max_connections = parse_count("--max-connections", value(), 100000000);
+      if (o.max_connections == 0) bad_usage("--max-connections: must be at least 1");
+    } else if (a == "--max-streams") {
+      o.max_streams = parse_count("--max-streams", value(), 100000000);
     } else if (a == "--waf-threads") {
       o.waf_threads = parse_count("--waf-threads", value(), 1024);
     } else if (a == "--waf-nice") {
@@ -267,6 +282,13 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  // A daemon holding many connections wants every descriptor it may have:
+  // the soft limit (often 1024) goes up to the hard one, as HAProxy does.
+  if (struct rlimit files{};
+      getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
   int signal_fd = signalfd(-1, &signals, SFD_CLOEXEC);
   if (signal_fd < 0) {
     std::perror("gatewayd: signalfd");
@@ -298,6 +320,8 @@ int main(int argc, char** argv) {
     so.threads = opts.threads;
     so.level = opts.level;
     so.access_log = opts.access_log;
+    so.limits.max_connections = opts.max_connections;
+    if (opts.max_streams) so.limits.max_streams = *opts.max_streams;
     if (opts.admin)
       so.admin = admin_address(*opts.admin);
     else if (!opts.config)

@@ -23,6 +23,13 @@ struct listener_limits {
   std::chrono::milliseconds idle_timeout{60000};         // keep-alive wait for the next request
   std::chrono::milliseconds request_timeout{15000};      // no upstream response head in time: 504
   std::chrono::milliseconds stream_idle_timeout{60000};  // body transfer stalled: close
+  // Client connections open at once on this listener's address and port, all
+  // workers together (listeners sharing a port share the smallest limit set
+  // on any of them); 0: unlimited. Past it a new connection is closed as it
+  // is accepted, after `connection_close_delay` (which slows a client that
+  // retries at once, at the cost of holding its descriptor meanwhile).
+  std::size_t max_connections = 0;
+  std::chrono::milliseconds connection_close_delay{0};
 };
 
 // A certificate and its private key for a TLS listener. PEM text, or files

@@ -37,7 +37,20 @@ struct access_log_options {
   std::string format;  // "" for JSON lines; else text with %field% placeholders (see README)
 };
 
-// How a server runs: threads, logging, admin listener, access log.
+// What one worker thread takes on at once, over all its listeners. Past a
+// cap, a new connection is closed as it is accepted, and a new request is
+// refused (HTTP/1.1: 503 and close; HTTP/2: REFUSED_STREAM, which a client
+// may retry); each refusal counts in gateway_limit_hits_total.
+struct worker_limits {
+  // Client connections; 0: from the process's descriptor limit (RLIMIT_NOFILE
+  // when the server starts): half of it, less a reserve of 64, shared by the
+  // workers (each client connection may hold one upstream descriptor).
+  std::size_t max_connections = 0;
+  // Requests in progress: HTTP/1.1 requests and HTTP/2 streams; 0: unlimited.
+  std::size_t max_streams = 10000;
+};
+
+// How a server runs: threads, logging, admin listener, access log, limits.
 struct server_options {
   unsigned threads =
       0;  // worker threads, each with its own event loop; 0: one per CPU the process may use
@@ -52,6 +65,7 @@ struct server_options {
   // a change reloads the config the server runs (a rejected certificate is
   // logged and the old one keeps serving). 0: never.
   std::chrono::milliseconds certificate_check_interval{2000};
+  worker_limits limits;
 };
 
 // A running gateway: listeners opened once per worker (SO_REUSEPORT), one event

@@ -190,6 +190,10 @@ struct cluster_config {
   std::chrono::milliseconds idle_timeout{60000};    // pooled connection unused this long: closed
   std::size_t max_idle_per_endpoint = 64;           // keep-alive connections kept per worker
   std::uint32_t max_requests_per_connection = 0;    // then the connection is retired; 0: no limit
+  // An HTTP/1.1 response head longer than this (status line and fields), or
+  // with more fields, is refused: 502, and the connection is not reused.
+  std::size_t max_response_head = 64 * 1024;
+  std::size_t max_response_header_count = 100;
   load_balancer_config load_balancer;
   health_check_config health_check;
   outlier_detection_config outlier_detection;

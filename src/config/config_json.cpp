@@ -365,6 +365,8 @@ std::string to_json(const gateway_config& config) {
         .field("idle_timeout_ms", ms(lim.idle_timeout))
         .field("request_timeout_ms", ms(lim.request_timeout))
         .field("stream_idle_timeout_ms", ms(lim.stream_idle_timeout))
+        .field("max_connections", std::uint64_t{lim.max_connections})
+        .field("connection_close_delay_ms", ms(lim.connection_close_delay))
         .end_object();
     w.field("xff_trusted_hops", std::uint64_t{l.xff_trusted_hops});
     static constexpr const char* underscores[] = {"Allow", "RejectRequest", "DropHeader"};
@@ -414,6 +416,8 @@ std::string to_json(const gateway_config& config) {
         .field("idle_timeout_ms", ms(c.idle_timeout))
         .field("max_idle_per_endpoint", std::uint64_t{c.max_idle_per_endpoint})
         .field("max_requests_per_connection", c.max_requests_per_connection)
+        .field("max_response_head", std::uint64_t{c.max_response_head})
+        .field("max_response_header_count", std::uint64_t{c.max_response_header_count})
         .field("protocol", c.protocol == upstream_protocol::http2 ? "http2" : "http1");
     write_upstream_settings(w, c);
     w.end_object();

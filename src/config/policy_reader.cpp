@@ -182,9 +182,10 @@ void build_security(document_reader& doc, policy_doc& p, const filter_registry& 
 
 void build_backend_traffic(document_reader& doc, policy_doc& p, const filter_registry& registry) {
   const YAML::Node& spec = p.spec;
-  doc.check_keys(spec, "spec",
-                 {"targetRef", "targetRefs", "rateLimit", "compression", "loadBalancer",
-                  "healthCheck", "circuitBreaker", "retry", "timeout", "dns", "httpUpgrade"});
+  doc.check_keys(
+      spec, "spec",
+      {"targetRef", "targetRefs", "rateLimit", "compression", "loadBalancer", "healthCheck",
+       "circuitBreaker", "retry", "timeout", "dns", "httpUpgrade", "headers"});
   p.upstream = read_upstream_settings(doc, spec);
   // compression: [{type: Gzip}, {type: Brotli}] in order of preference.
   if (YAML::Node c = spec["compression"]; c.IsDefined() && doc.is_seq(c, "spec.compression")) {
@@ -358,7 +359,9 @@ void read_path_settings(document_reader& doc, const YAML::Node& n, policy_doc& o
 void read_forward_client_cert(document_reader& doc, const YAML::Node& h, client_tls_settings& out) {
   const std::string p = "spec.headers";
   if (!doc.is_map(h, p)) return;
-  doc.check_keys(h, p, {"xForwardedClientCert", "withUnderscoresAction"});
+  doc.check_keys(h, p,
+                 {"xForwardedClientCert", "withUnderscoresAction", "maxRequestHeadersKb",
+                  "maxRequestHeadersCount"});
   YAML::Node x = h["xForwardedClientCert"];
   const std::string xp = join_path(p, "xForwardedClientCert");
   if (!x.IsDefined() || !doc.is_map(x, xp)) return;
@@ -440,10 +443,64 @@ void read_http2(document_reader& doc, const YAML::Node& h, policy_doc& p) {
   p.http2 = c;
 }
 
+// ClientTrafficPolicy connection: Envoy Gateway's connectionLimit.
+void read_connection(document_reader& doc, const YAML::Node& c, client_limit_settings& out) {
+  const std::string p = "spec.connection";
+  if (!doc.is_map(c, p)) return;
+  doc.check_keys(c, p, {"connectionLimit"});
+  YAML::Node l = c["connectionLimit"];
+  const std::string lp = join_path(p, "connectionLimit");
+  if (!l.IsDefined() || !doc.is_map(l, lp)) return;
+  doc.check_keys(l, lp, {"value", "closeDelay"});
+  if (auto v = doc.int_at(l, "value", lp, true, 1, 100000000))
+    out.max_connections = static_cast<std::size_t>(*v);
+  if (auto d = doc.duration_at(l, "closeDelay", lp)) out.close_delay = *d;
+}
+
+// ClientTrafficPolicy timeout: Envoy Gateway's http.idleTimeout,
+// http.streamIdleTimeout and tcp.idleTimeout, and http.requestHeadersTimeout
+// (this project's, after Envoy's request_headers_timeout: the whole head
+// must arrive in it, however slowly its bytes trickle in).
+void read_timeouts(document_reader& doc, const YAML::Node& t, client_limit_settings& out) {
+  const std::string p = "spec.timeout";
+  if (!doc.is_map(t, p)) return;
+  doc.check_keys(t, p, {"http", "tcp"});
+  auto positive = [&](const YAML::Node& map, const char* key, const std::string& path,
+                      std::optional<std::chrono::milliseconds>& into) {
+    auto d = doc.duration_at(map, key, path);
+    if (!d) return;
+    if (d->count() <= 0)
+      doc.fail(map[key], join_path(path, key), "must be > 0");
+    else
+      into = *d;
+  };
+  if (YAML::Node h = t["http"]; h.IsDefined() && doc.is_map(h, join_path(p, "http"))) {
+    const std::string hp = join_path(p, "http");
+    doc.check_keys(h, hp, {"idleTimeout", "streamIdleTimeout", "requestHeadersTimeout"});
+    positive(h, "idleTimeout", hp, out.idle_timeout);
+    positive(h, "streamIdleTimeout", hp, out.stream_idle_timeout);
+    positive(h, "requestHeadersTimeout", hp, out.header_timeout);
+  }
+  if (YAML::Node c = t["tcp"]; c.IsDefined() && doc.is_map(c, join_path(p, "tcp"))) {
+    const std::string cp = join_path(p, "tcp");
+    doc.check_keys(c, cp, {"idleTimeout"});
+    positive(c, "idleTimeout", cp, out.tcp_idle_timeout);
+  }
+}
+
+// headers.maxRequestHeadersKb and maxRequestHeadersCount (this project's,
+// after Envoy's max_request_headers_kb and max_headers_count).
+void read_header_limits(document_reader& doc, const YAML::Node& h, client_limit_settings& out) {
+  if (auto kb = doc.int_at(h, "maxRequestHeadersKb", "spec.headers", false, 1, 8192))
+    out.max_request_head = static_cast<std::size_t>(*kb) * 1024;
+  if (auto n = doc.int_at(h, "maxRequestHeadersCount", "spec.headers", false, 1, 10000))
+    out.max_header_count = static_cast<std::size_t>(*n);
+}
+
 void build_client_traffic(document_reader& doc, policy_doc& p) {
-  doc.check_keys(
-      p.spec, "spec",
-      {"targetRef", "targetRefs", "clientIPDetection", "tls", "headers", "path", "http2"});
+  doc.check_keys(p.spec, "spec",
+                 {"targetRef", "targetRefs", "clientIPDetection", "tls", "headers", "path", "http2",
+                  "connection", "timeout"});
   for (const target_ref& t : p.targets)
     if (t.kind != "Gateway")
       doc.fail(p.spec, "spec.targetRefs",
@@ -452,7 +509,10 @@ void build_client_traffic(document_reader& doc, policy_doc& p) {
   if (YAML::Node h = p.spec["headers"]; h.IsDefined()) {
     read_forward_client_cert(doc, h, p.client_tls);
     if (h.IsMap()) read_underscores(doc, h, p);
+    if (h.IsMap()) read_header_limits(doc, h, p.limits);
   }
+  if (YAML::Node n = p.spec["connection"]; n.IsDefined()) read_connection(doc, n, p.limits);
+  if (YAML::Node n = p.spec["timeout"]; n.IsDefined()) read_timeouts(doc, n, p.limits);
   if (YAML::Node n = p.spec["path"]; n.IsDefined()) read_path_settings(doc, n, p);
   if (YAML::Node n = p.spec["http2"]; n.IsDefined()) read_http2(doc, n, p);
   YAML::Node d = p.spec["clientIPDetection"];
@@ -483,6 +543,23 @@ void build_project_filter(document_reader& doc, policy_doc& p, const filter_regi
 }
 
 }  // namespace
+
+void client_limit_settings::apply(listener_limits& limits, listener_protocol protocol) const {
+  if (max_connections) limits.max_connections = *max_connections;
+  if (close_delay) limits.connection_close_delay = *close_delay;
+  if (max_request_head) {
+    limits.max_request_head = *max_request_head;
+    // The request line is part of the head: a smaller head limit bounds it too.
+    limits.max_request_line = std::min(limits.max_request_line, *max_request_head);
+  }
+  if (max_header_count) limits.max_header_count = *max_header_count;
+  if (header_timeout) limits.header_timeout = *header_timeout;
+  if (idle_timeout) limits.idle_timeout = *idle_timeout;
+  // A connection listener's stream is the connection itself: its idle
+  // timeout is tcp.idleTimeout; an HTTP listener's is streamIdleTimeout.
+  const auto& stream = protocol == listener_protocol::http ? stream_idle_timeout : tcp_idle_timeout;
+  if (stream) limits.stream_idle_timeout = *stream;
+}
 
 policy_doc read_policy(document_reader& doc, const YAML::Node& d, meta m, std::string kind,
                        bool service_targets) {

@@ -37,6 +37,7 @@ struct upstream_settings {
   dns_config dns;
   std::optional<std::chrono::milliseconds> connect_timeout, idle_timeout;
   std::uint32_t max_requests_per_connection = 0;
+  std::optional<std::size_t> max_response_head, max_response_header_count;  // headers (ours)
   std::optional<retry_policy> retry;                         // for the rule, unless it has its own
   std::optional<std::chrono::milliseconds> request_timeout;  // for the rule, unless it has one
   std::optional<std::vector<std::string>> upgrades;          // httpUpgrade, for the rule
@@ -52,6 +53,19 @@ struct client_tls_settings {
   std::vector<object_ref> ca_refs;         // tls.clientValidation.caCertificateRefs
   YAML::Node node;                         // spec.tls, for messages
   std::optional<client_cert_forwarding> forward_client_cert;
+};
+
+// What a ClientTrafficPolicy says about a listener's limits: only what it
+// sets, over the listener's defaults (which differ for TCP listeners).
+struct client_limit_settings {
+  std::optional<std::size_t> max_connections;                     // connection.connectionLimit
+  std::optional<std::chrono::milliseconds> close_delay;           // ... closeDelay
+  std::optional<std::size_t> max_request_head, max_header_count;  // headers (ours)
+  std::optional<std::chrono::milliseconds> header_timeout;        // timeout.http (ours)
+  std::optional<std::chrono::milliseconds> idle_timeout, stream_idle_timeout;  // timeout.http
+  std::optional<std::chrono::milliseconds> tcp_idle_timeout;                   // timeout.tcp
+  // Writes what is set into `limits` of a listener carrying `protocol`.
+  void apply(listener_limits& limits, listener_protocol protocol) const;
 };
 
 struct policy_doc {
@@ -70,6 +84,8 @@ struct policy_doc {
   std::optional<listener_http2_config> http2;
   // ClientTrafficPolicy headers.withUnderscoresAction and path (defaults for what is not set).
   std::optional<request_normalization> normalization;
+  // ClientTrafficPolicy connection, timeout and headers limits.
+  client_limit_settings limits;
   // BackendTrafficPolicy loadBalancer, healthCheck, circuitBreaker, retry, timeout.
   std::optional<upstream_settings> upstream;
 };

@@ -327,6 +327,8 @@ void upstream_settings::apply(cluster_config& c) const {
   if (connect_timeout) c.connect_timeout = *connect_timeout;
   if (idle_timeout) c.idle_timeout = *idle_timeout;
   c.max_requests_per_connection = max_requests_per_connection;
+  if (max_response_head) c.max_response_head = *max_response_head;
+  if (max_response_header_count) c.max_response_header_count = *max_response_header_count;
 }
 
 std::optional<upstream_settings> read_upstream_settings(document_reader& doc,
@@ -374,6 +376,16 @@ std::optional<upstream_settings> read_upstream_settings(document_reader& doc,
       for (std::size_t i = 0; i < rs.size(); ++i)
         c.resolvers.push_back(rs[i].Scalar());
     if (auto h = doc.string_at(d, "hostsFile", "spec.dns", false)) c.hosts_file = *h;
+    out.cluster = any = true;
+  }
+  // headers (this project's, after Envoy's max_response_headers_kb and
+  // max_headers_count): what an upstream's response head may hold.
+  if (YAML::Node h = spec["headers"]; h.IsDefined() && doc.is_map(h, "spec.headers")) {
+    doc.check_keys(h, "spec.headers", {"maxResponseHeadersKb", "maxResponseHeadersCount"});
+    if (auto kb = doc.int_at(h, "maxResponseHeadersKb", "spec.headers", false, 1, 8192))
+      out.max_response_head = static_cast<std::size_t>(*kb) * 1024;
+    if (auto n = doc.int_at(h, "maxResponseHeadersCount", "spec.headers", false, 1, 10000))
+      out.max_response_header_count = static_cast<std::size_t>(*n);
     out.cluster = any = true;
   }
   if (YAML::Node r = spec["retry"]; r.IsDefined() && doc.is_map(r, "spec.retry")) {

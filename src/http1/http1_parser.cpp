@@ -347,7 +347,7 @@ int parse_response_head(std::string_view head, response_head& out,
       if (!is_value_char(c)) return 502;
   }
   out.status = status;
-  if (int s = parse_fields(head, line_end + 2, out, max_headers, 502, 502)) return s;
+  if (int s = parse_fields(head, line_end + 2, out, max_headers, 502, 431)) return s;
   if (int s = analyze_framing(out, 502)) return s;
   // RFC 9112 §6.3 lets Transfer-Encoding win, but says such a message
   // "ought to be handled as an error": it is how responses get split. As

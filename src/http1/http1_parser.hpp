@@ -93,8 +93,9 @@ int incomplete_request_status(std::string_view buffer, const head_limits& limits
 int parse_request_head(std::string_view head, request_head& out,
                        const head_limits& limits) noexcept;
 
-// Parses a complete response head. Returns 0, or 502 when it is malformed or
-// its framing is ambiguous.
+// Parses a complete response head. Returns 0, 502 when it is malformed or
+// its framing is ambiguous, or 431 when it has more than `max_headers` fields
+// (refused as well: the code only says which limit it was).
 int parse_response_head(std::string_view head, response_head& out,
                         std::size_t max_headers) noexcept;
 

@@ -26,16 +26,30 @@ std::string_view view(const std::uint8_t* p, std::size_t n) {
 struct callbacks {
   static server_codec& codec(void* user) { return *static_cast<server_codec*>(user); }
 
-  static int begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+  static int begin_headers(nghttp2_session* session, const nghttp2_frame* frame, void* user) {
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+    server_codec& c = codec(user);
+    if (!c.events_.on_request_begin(frame->hd.stream_id)) {
+      // The head is still decoded (HPACK state is the connection's), its
+      // fields ignored.
+      c.refused_ = frame->hd.stream_id;
+      nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                                NGHTTP2_REFUSED_STREAM);
+    }
+    return 0;
+  }
+
+  static int invalid_frame(nghttp2_session*, const nghttp2_frame* frame, int error, void* user) {
     if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST)
-      codec(user).events_.on_request_begin(frame->hd.stream_id);
+      codec(user).events_.on_request_refused(frame->hd.stream_id,
+                                             error != NGHTTP2_ERR_REFUSED_STREAM);
     return 0;
   }
 
   static int header(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name,
                     std::size_t namelen, const std::uint8_t* value, std::size_t valuelen,
                     std::uint8_t, void* user) {
-    if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->hd.stream_id == codec(user).refused_) return 0;
     const bool trailer = frame->headers.cat != NGHTTP2_HCAT_REQUEST;
     if (!codec(user).events_.on_request_field(frame->hd.stream_id, view(name, namelen),
                                               view(value, valuelen), trailer))
@@ -61,6 +75,7 @@ struct callbacks {
     }
     switch (frame->hd.type) {
       case NGHTTP2_HEADERS:
+        if (id == c.refused_) break;
         if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) c.refill(control_per_request);
         if (frame->headers.cat == NGHTTP2_HCAT_REQUEST)
           c.events_.on_request_head(id, end);
@@ -110,6 +125,7 @@ server_codec::server_codec(codec_events& events, const settings& s)
   nghttp2_session_callbacks_set_on_frame_recv_callback(cb, callbacks::frame_recv);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, callbacks::data_chunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(cb, callbacks::stream_close);
+  nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, callbacks::invalid_frame);
   nghttp2_option* opt = nullptr;
   if (nghttp2_option_new(&opt) != 0) throw std::bad_alloc();
   std::unique_ptr<nghttp2_option, void (*)(nghttp2_option*)> opt_owner(opt, nghttp2_option_del);

@@ -25,8 +25,14 @@ inline constexpr std::string_view client_preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n
 // What the codec tells its owner, from inside receive() and pending().
 class codec_events {
  public:
-  // A request's HEADERS began on stream `id`.
-  virtual void on_request_begin(std::int32_t id) = 0;
+  // A request's HEADERS began on stream `id`; false refuses it at once
+  // (RST_STREAM REFUSED_STREAM: nothing of it was processed, a client may
+  // retry it) and nothing more of it is reported.
+  virtual bool on_request_begin(std::int32_t id) = 0;
+  // nghttp2 refused a request's HEADERS itself (a stream over the
+  // concurrency the client was told, among other protocol errors);
+  // `protocol_error`: it ends the connection rather than the stream.
+  virtual void on_request_refused(std::int32_t id, bool protocol_error) = 0;
   // One field of its head (pseudo-fields included, names lowercase as the
   // protocol requires), or of its trailers (`trailer`, after the body);
   // false refuses the stream (RST_STREAM).
@@ -95,6 +101,7 @@ class server_codec : public session_core {
   void refill(std::int64_t n) noexcept;
 
   codec_events& events_;
+  std::int32_t refused_ = 0;  // the stream on_request_begin refused last
   std::int64_t control_budget_;
   bool flooded_ = false;
 };

@@ -348,6 +348,7 @@ void stream::check_rule(answer& a) {
   max_request_body_ = rule_->max_request_body.value_or(listener_->config.limits.max_request_body);
   if (max_request_body_ && request_.has_content_length &&
       request_.content_length > max_request_body_) {
+    worker_.limits().hit(limit_kind::request_body);
     a.status = 413;
     a.body = "request body too large\n";
     a.close = true;

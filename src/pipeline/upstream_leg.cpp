@@ -182,6 +182,7 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
       finish_link(false);
       if (sent == send_result::filtered) co_return outcome::filter_reply;
       if (sent == send_result::too_large) {
+        worker_.limits().hit(limit_kind::request_body);
         co_await local_reply(413, "request body too large\n", true);
         co_return outcome::client_gone;
       }
@@ -202,7 +203,10 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
     // The final head, usually the first; interim ones (1xx) are forwarded.
     upstream_link::head_result got = co_await link.read_head(response_);
     if (got == upstream_link::head_result::interim) got = co_await after_interim();
-    if (got == upstream_link::head_result::invalid) log_unusable("head");
+    if (got == upstream_link::head_result::invalid) {
+      if (link.head_over_limit()) worker_.limits().hit(limit_kind::response_headers);
+      log_unusable("head");
+    }
     record_.upstream_us = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() - sent_at)
             .count());
@@ -262,9 +266,10 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
     }
     // Bytes that do not parse as a head on a reused connection are most likely
     // left over from its previous answer (a body sent after a HEAD response,
-    // say): an idempotent request goes once more on a fresh connection.
-    if (!timed_out && attempt == 0 && pooled && invalid && replayable && idempotent &&
-        replay_allowed) {
+    // say): an idempotent request goes once more on a fresh connection. A
+    // head over the limits is the upstream's answer, and would be again.
+    if (!timed_out && attempt == 0 && pooled && invalid && !link.head_over_limit() && replayable &&
+        idempotent && replay_allowed) {
       if (retries_left) --*retries_left;
       worker_.log().log(log_level::warn, "upstream ", cs.config().name,
                         ": stray bytes on a pooled connection, retrying [request ", request_id(),
@@ -482,6 +487,7 @@ asio::awaitable<bool> stream::serve_host(bool has_body) {
     result = outcome::filter_reply;
   } else if (sent == send_result::too_large) {
     finish_link(false);
+    worker_.limits().hit(limit_kind::request_body);
     co_await local_reply(413, "request body too large\n", true);
     co_return false;
   } else if (sent != send_result::ok) {

@@ -22,14 +22,17 @@ namespace {
 constexpr std::size_t initial_buffer = 16 * 1024;
 }  // namespace
 
-connection::connection(worker& owner, tcp::socket socket, std::uint32_t group)
+connection::connection(worker& owner, tcp::socket socket, std::uint32_t group,
+                       std::shared_ptr<std::atomic<std::size_t>> group_open)
     : worker_(owner),
       client_(std::move(socket)),
       watch_(client_.executor()),
       group_(group),
+      group_open_(std::move(group_open)),
       in_(initial_buffer),
       stream_(*this, owner, watch_, client_.executor()) {
   worker_.attach(this);
+  ++worker_.open_connections;
   head_out_.reserve(1024);
   boost::system::error_code ec;
   auto peer = client_.remote(ec);
@@ -43,6 +46,8 @@ connection::connection(worker& owner, tcp::socket socket, std::uint32_t group)
 
 connection::~connection() {
   h2_.reset();
+  --worker_.open_connections;
+  if (group_open_) group_open_->fetch_sub(1, std::memory_order_relaxed);
   worker_.detach(this);
 }
 
@@ -100,7 +105,16 @@ asio::awaitable<void> connection::run() {
       stream_.finish();  // a head that was refused (400, 408, 414, 431) still counts
       break;
     }
+    if (!worker_.admit_stream()) {
+      // The worker is at its cap of requests in progress: this one is not
+      // started, and the connection closes (its client may try elsewhere).
+      stream_.forget_request();
+      co_await stream_.local_reply(503, "too many requests in progress\n", true);
+      stream_.finish();
+      break;
+    }
     const bool served = co_await stream_.serve();
+    worker_.end_stream();
     listener = stream_.listener();  // the next head is read with this request's limits
     stream_.finish();
     if (!served || !keep_alive_ || worker_.draining() || forced) break;
@@ -209,9 +223,15 @@ asio::awaitable<bool> connection::start_tls() {
   co_return true;
 }
 
+void connection::count_refusal(int status) noexcept {
+  limit_counters& counted = worker_.limits();
+  if (status == 414) counted.hit(limit_kind::request_line);
+  if (status == 431) counted.hit(limit_kind::request_headers);
+  if (status == 408) counted.hit(limit_kind::header_timeout);
+}
+
 asio::awaitable<bool> connection::flush() {
-  return client_.write(gather_, watch_, listener->config.limits.stream_idle_timeout,
-                       stream_.record().bytes_out);
+  return write(gather_);
 }
 
 asio::awaitable<bool> connection::read_request_head() {
@@ -245,6 +265,7 @@ asio::awaitable<bool> connection::read_request_head() {
             http1::parse_request_head(pending.substr(0, end), stream_.request(), head_limits);
         if (status == 0) begin_message(stream_.request());
         if (status) {
+          count_refusal(status);
           stream_.forget_request();
           co_await stream_.local_reply(status, http::reason_phrase(status), true);
           co_return false;
@@ -253,6 +274,7 @@ asio::awaitable<bool> connection::read_request_head() {
       }
       if (int status =
               scanner_.bare_lf() ? 400 : http1::incomplete_request_status(pending, head_limits)) {
+        count_refusal(status);
         stream_.forget_request();
         co_await stream_.local_reply(status, http::reason_phrase(status), true);
         co_return false;
@@ -268,6 +290,7 @@ asio::awaitable<bool> connection::read_request_head() {
     std::size_t room = 0;
     char* dst = in_.prepare(room, limits.max_request_head + 2 * 1024);
     if (room == 0) {
+      count_refusal(431);
       stream_.forget_request();
       co_await stream_.local_reply(431, "Request Header Fields Too Large", true);
       co_return false;
@@ -276,6 +299,7 @@ asio::awaitable<bool> connection::read_request_head() {
     stream_.record().bytes_in += n;
     if (ec) {
       if (watch_.expired() && watch_.phase() == transport::deadline_phase::head) {
+        count_refusal(408);
         stream_.forget_request();
         co_await stream_.local_reply(408, "Request Timeout", true);
       }
@@ -426,8 +450,10 @@ void connection::start_response(const response_start& r) {
 }
 
 asio::awaitable<bool> connection::write(std::vector<asio::const_buffer>& gather) {
-  return client_.write(gather, watch_, listener->config.limits.stream_idle_timeout,
-                       stream_.record().bytes_out);
+  const bool sent = co_await client_.write(
+      gather, watch_, listener->config.limits.stream_idle_timeout, stream_.record().bytes_out);
+  if (!sent && watch_.expired()) worker_.limits().hit(limit_kind::send_timeout);
+  co_return sent;
 }
 
 void connection::send_body(std::span<const asio::const_buffer> pieces, std::uint64_t bytes) {

@@ -30,7 +30,9 @@ class connection final : public downstream,
                          public worker_session,
                          public std::enable_shared_from_this<connection> {
  public:
-  connection(worker& owner, tcp::socket socket, std::uint32_t group);
+  // `group_open` counts the connections of its socket group (released when it is gone).
+  connection(worker& owner, tcp::socket socket, std::uint32_t group,
+             std::shared_ptr<std::atomic<std::size_t>> group_open);
   ~connection();
 
   asio::awaitable<void> run();
@@ -92,12 +94,15 @@ class connection final : public downstream,
   // Writes and then clears gather_ to the client, counting the bytes for
   // the current request.
   asio::awaitable<bool> flush();
+  // Counts a head refused at a limit (414, 431, 408) by the limit.
+  void count_refusal(int status) noexcept;
   void close() noexcept;
 
   worker& worker_;
   transport::client_stream client_;
   transport::watchdog watch_;  // the deadline of what the connection waits on now
   std::uint32_t group_;
+  std::shared_ptr<std::atomic<std::size_t>> group_open_;
   std::shared_ptr<const snapshot> snapshot_;  // what the current request is served from
   bool group_gone_ = false;
 

@@ -1,5 +1,7 @@
 #include "server/h2_session.hpp"
 
+#include <limits>
+
 #include "http2/request_fields.hpp"
 #include "server/connection.hpp"
 #include "server/worker.hpp"
@@ -41,6 +43,7 @@ struct h2_session::h2_stream final : downstream,
     listener_group = c.listener_group;
     listener = c.listener;
   }
+  ~h2_stream() { session.conn_.worker_.end_stream(); }  // admitted by on_request_begin
 
   // downstream
   std::pair<std::string_view, std::uint16_t> local_address() noexcept override {
@@ -140,6 +143,7 @@ struct h2_session::h2_stream final : downstream,
         co_await wake.async_wait(use_tuple);
       }
       if (watch.expired() && !gone()) {
+        session.conn_.worker_.limits().hit(limit_kind::send_timeout);
         session.codec_.reset(id, NGHTTP2_CANCEL);
         closed = true;
         session.signal();
@@ -297,12 +301,16 @@ struct h2_session::h2_stream final : downstream,
 };
 
 namespace {
-// What the codec announces: the listener's settings, our defences.
-http2::settings settings_of(const listener_http2_config& c) {
+// What the codec announces: the listener's settings, our defences. The
+// header list a client may send is the request head limit HTTP/1.1 has.
+http2::settings settings_of(const listener_config& l) {
+  const listener_http2_config& c = l.http2;
   http2::settings s;
   s.max_concurrent_streams = c.max_concurrent_streams;
   s.initial_stream_window = c.initial_stream_window;
   s.initial_connection_window = c.initial_connection_window;
+  s.max_header_list = static_cast<std::uint32_t>(
+      std::min<std::size_t>(l.limits.max_request_head, std::numeric_limits<std::uint32_t>::max()));
   return s;
 }
 }  // namespace
@@ -310,7 +318,7 @@ http2::settings settings_of(const listener_http2_config& c) {
 h2_session::h2_session(connection& owner)
     : conn_(owner),
       window_(owner.listener->config.http2.initial_stream_window),
-      codec_(*this, settings_of(owner.listener->config.http2)),
+      codec_(*this, settings_of(owner.listener->config)),
       wake_writer_(owner.client_.executor()),
       done_(owner.client_.executor()) {}
 
@@ -348,13 +356,22 @@ void h2_session::expired() noexcept {
   conn_.client_.cancel();
 }
 
-void h2_session::on_request_begin(std::int32_t id) {
+bool h2_session::on_request_begin(std::int32_t id) {
+  if (!conn_.worker_.admit_stream()) return false;
   // Each stream is served by the config current when it starts; a reload
   // that removed this connection's listeners lets it finish what it has.
   if (!conn_.refresh_snapshot()) codec_.shut_down();
   auto s = std::make_shared<h2_stream>(*this, id);
   s->st.record().start = steady_clock::now();
   streams_.emplace(id, std::move(s));
+  return true;
+}
+
+void h2_session::on_request_refused(std::int32_t, bool protocol_error) {
+  // nghttp2 refuses a stream past the announced concurrency: REFUSED_STREAM
+  // before the client acknowledged it, a connection error after.
+  if (!protocol_error || streams_.size() >= conn_.listener->config.http2.max_concurrent_streams)
+    conn_.worker_.limits().hit(limit_kind::connection_streams);
 }
 
 bool h2_session::on_request_field(std::int32_t id, std::string_view name, std::string_view value,
@@ -468,6 +485,7 @@ asio::awaitable<void> h2_session::serve_stream(std::shared_ptr<h2_stream> s,
       }(s),
       asio::detached);
   if (const int refused = s->in.refused()) {
+    conn_.count_refusal(refused);
     s->st.forget_request();
     co_await s->st.local_reply(refused, http::reason_phrase(refused), false);
   } else {
@@ -495,6 +513,7 @@ asio::awaitable<void> h2_session::write_loop(std::shared_ptr<connection> keep) {
       std::uint64_t written = 0;
       if (!co_await conn_.client_.write(
               gather_, conn_.watch_, conn_.listener->config.limits.stream_idle_timeout, written)) {
+        if (conn_.watch_.expired()) conn_.worker_.limits().hit(limit_kind::send_timeout);
         failed_ = true;
         conn_.client_.cancel();
         break;

@@ -35,7 +35,8 @@ class h2_session final : public http2::codec_events {
   struct h2_stream;
 
   // codec_events
-  void on_request_begin(std::int32_t id) override;
+  bool on_request_begin(std::int32_t id) override;
+  void on_request_refused(std::int32_t id, bool protocol_error) override;
   bool on_request_field(std::int32_t id, std::string_view name, std::string_view value,
                         bool trailer) override;
   void on_request_head(std::int32_t id, bool end) override;

@@ -171,6 +171,16 @@ std::string prometheus_text(const std::vector<series_labels>& labels, const work
 
   header(out, "gateway_downstream_connections", "gauge", "Open client connections.");
   simple(out, "gateway_downstream_connections", "", g.connections);
+  header(out, "gateway_downstream_streams", "gauge",
+         "Requests in progress: HTTP/1.1 requests and HTTP/2 streams.");
+  simple(out, "gateway_downstream_streams", "", total.streams);
+  header(out, "gateway_limit_hits_total", "counter",
+         "Connections, requests and streams refused or cut off at a limit, by limit.");
+  for (std::size_t i = 0; i < limit_names.size(); ++i) {
+    std::string label = "limit=\"";
+    label.append(limit_names[i]).push_back('"');
+    simple(out, "gateway_limit_hits_total", label, total.limits.hits[i]);
+  }
   header(out, "gateway_upstream_connections", "gauge",
          "Upstream connections: carrying a request, or idle in a keep-alive pool.");
   simple(out, "gateway_upstream_connections", "state=\"active\"", total.upstream_active);

@@ -2,6 +2,8 @@
 // is server::impl (server_impl.hpp).
 #include "server/server_impl.hpp"
 
+#include <sys/resource.h>
+
 namespace gateway {
 
 server::server(gateway_config config, server_options options) : impl_(std::make_unique<impl>()) {
@@ -42,6 +44,17 @@ void server::impl::start(server& owner, asio::io_context* host_context) {
   host = host_context;
   unsigned n = host ? 1 : options.threads;
   if (n == 0) n = usable_cpus();
+  shared.max_connections_per_worker = options.limits.max_connections;
+  if (shared.max_connections_per_worker == 0) {
+    struct rlimit files {};
+    const std::size_t open_files =
+        ::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY
+            ? static_cast<std::size_t>(files.rlim_cur)
+            : 1u << 20;
+    shared.max_connections_per_worker =
+        std::max<std::size_t>(16, (open_files > 128 ? open_files - 64 : open_files / 2) / 2 / n);
+  }
+  shared.max_streams_per_worker = options.limits.max_streams;
   for (unsigned i = 0; i < n; ++i)
     workers.push_back(std::make_unique<worker>(shared, i, host));
 
@@ -276,6 +289,8 @@ std::string server::impl::stats_text() {
     total.handshakes.timed_out += r.handshakes.timed_out;
     total.handshakes.refused += r.handshakes.refused;
     total.protocols.add(r.protocols);
+    total.limits.add(r.limits);
+    total.streams += r.streams;
     ++g.workers_reporting;
   }
   g.config_version = shared.version.load();

@@ -85,6 +85,14 @@ void group_listeners(snapshot& snap, std::vector<std::string>& problems) {
     // not share a port; plain TCP ones cannot share it at all.
     const listener_config& first = snap.listeners[g.members.front()].config;
     g.protocol = first.protocol;
+    for (std::size_t m : g.members) {
+      const listener_limits& limits = snap.listeners[m].config.limits;
+      if (limits.max_connections &&
+          (!g.max_connections || limits.max_connections < g.max_connections)) {
+        g.max_connections = limits.max_connections;
+        g.close_delay = limits.connection_close_delay;
+      }
+    }
     bool mixed = false;  // HTTP with HTTPS is build_group_tls's to say
     for (std::size_t m : g.members) {
       const listener_config& lc = snap.listeners[m].config;
@@ -221,6 +229,9 @@ void check_upstream_settings(const cluster_config& c, const std::string& where,
     problems.push_back(where + ": max connections and max requests must be >= 1");
   if (cb.retry_budget_percent > 100)
     problems.push_back(where + ": retry budget must be 0..100 percent");
+  if (c.max_response_head < 64 || c.max_response_header_count == 0)
+    problems.push_back(where +
+                       ": max_response_head must be >= 64 and max_response_header_count >= 1");
 }
 
 }  // namespace
@@ -272,6 +283,13 @@ std::shared_ptr<snapshot> snapshot::build(gateway_config config) {
       problems.push_back(where + ": bind address '" + l.bind_address + "' is not an IP address");
     if (l.limits.max_request_line == 0 || l.limits.max_request_head < l.limits.max_request_line)
       problems.push_back(where + ": max_request_head must be >= max_request_line > 0");
+    if (l.limits.max_header_count == 0)
+      problems.push_back(where + ": max_header_count must be >= 1");
+    using ms = std::chrono::milliseconds;
+    if (l.limits.header_timeout <= ms(0) || l.limits.idle_timeout <= ms(0) ||
+        l.limits.request_timeout <= ms(0) || l.limits.stream_idle_timeout <= ms(0) ||
+        l.limits.connection_close_delay < ms(0))
+      problems.push_back(where + ": listener timeouts must be > 0 (the close delay >= 0)");
     constexpr std::uint32_t max_window = 0x7fffffff;
     if (l.http2.max_concurrent_streams == 0 || l.http2.max_concurrent_streams > max_window)
       problems.push_back(where + ": http2.max_concurrent_streams must be 1 to 2^31-1");
@@ -391,12 +409,11 @@ void snapshot::inherit_identities(const snapshot* previous, std::uint32_t& next_
   for (auto& g : groups) {
     auto it = group_ids.find(g.key);
     g.id = it != group_ids.end() ? it->second : ++next_identity;
+    const socket_group* old = previous ? previous->find_group(g.id) : nullptr;
+    g.open = old && old->open ? old->open : std::make_shared<std::atomic<std::size_t>>(0);
     // Unchanged TLS settings and certificates: keep the context, and with it
     // the session cache and ticket keys, so clients still resume.
-    if (g.tls && previous)
-      if (const socket_group* old = previous->find_group(g.id);
-          old && old->tls && old->tls->definition() == g.tls->definition())
-        g.tls = old->tls;
+    if (g.tls && old && old->tls && old->tls->definition() == g.tls->definition()) g.tls = old->tls;
   }
   for (auto& c : clusters) {
     auto it = old_clusters.find(c.config.name);

@@ -4,6 +4,7 @@
 // clusters. Shared read-only by all workers; replaced whole on reload.
 #include <gateway/config.hpp>
 
+#include <atomic>
 #include <memory>
 #include <unordered_map>
 #include <vector>
@@ -68,6 +69,12 @@ struct socket_group {
   // HTTPS: the handshake settings of every member (null: plain HTTP). Kept
   // from the previous snapshot when nothing in it changed.
   std::shared_ptr<const tls::server_context> tls;
+  // The smallest connection limit of its members (0: none), with its close
+  // delay; `open` counts its connections over all workers and is kept across
+  // reloads with the id, so a new limit judges the connections already open.
+  std::size_t max_connections = 0;
+  std::chrono::milliseconds close_delay{0};
+  std::shared_ptr<std::atomic<std::size_t>> open;
 };
 
 struct cluster_runtime {

@@ -103,6 +103,35 @@ struct protocol_counters {
   }
 };
 
+// The limits a worker enforces, for gateway_limit_hits_total{limit}: each
+// time one refused a connection, a request or a stream, or cut one off.
+enum class limit_kind : std::uint8_t {
+  listener_connections,  // a listener's connectionLimit: connection closed at accept
+  worker_connections,    // a worker's connection cap: connection closed at accept
+  worker_streams,        // a worker's cap on requests in progress: 503 or REFUSED_STREAM
+  connection_streams,    // an HTTP/2 client opened more than maxConcurrentStreams
+  request_line,          // 414
+  request_headers,       // 431: head size or header count (HTTP/1.1 and HTTP/2)
+  request_body,          // 413
+  header_timeout,        // a head not complete in time: 408
+  send_timeout,          // a client that stopped reading for the stream idle timeout
+  response_headers,      // an upstream's response head over its cluster's limits: 502
+  count
+};
+inline constexpr std::array<const char*, static_cast<std::size_t>(limit_kind::count)> limit_names =
+    {"listener_connections", "worker_connections", "worker_streams", "connection_streams",
+     "request_line",         "request_headers",    "request_body",   "header_timeout",
+     "send_timeout",         "response_headers"};
+
+struct limit_counters {
+  std::array<std::uint64_t, static_cast<std::size_t>(limit_kind::count)> hits{};
+  void hit(limit_kind k) noexcept { ++hits[static_cast<std::size_t>(k)]; }
+  void add(const limit_counters& o) noexcept {
+    for (std::size_t i = 0; i < hits.size(); ++i)
+      hits[i] += o.hits[i];
+  }
+};
+
 struct worker_report {
   std::vector<series_stats> series;
   std::size_t upstream_active = 0;  // upstream connections carrying a request
@@ -110,6 +139,9 @@ struct worker_report {
   std::uint64_t mirrors_sent = 0, mirrors_failed = 0, mirrors_skipped = 0;
   handshake_counters handshakes;
   protocol_counters protocols;
+  limit_counters limits;
+  std::size_t connections = 0;  // client connections open on this worker
+  std::size_t streams = 0;      // requests in progress (HTTP/1.1 requests, HTTP/2 streams)
 };
 
 }  // namespace gateway

@@ -108,11 +108,59 @@ asio::awaitable<void> worker::accept_loop(std::shared_ptr<listen_socket> listeni
       continue;
     }
     if (draining_ || !acceptor.is_open()) co_return;
+    // Limits are judged before anything is spent on the connection: it is
+    // closed, not accepted into a queue where it would starve.
+    const std::size_t worker_cap = shared_.max_connections_per_worker;
+    if (worker_cap && open_connections >= worker_cap) {
+      refuse(std::move(socket), limit_kind::worker_connections, "this worker's", worker_cap, {});
+      continue;
+    }
+    std::shared_ptr<std::atomic<std::size_t>> group_open;
+    if (const socket_group* g = current_snapshot()->find_group(listening->group); g && g->open) {
+      if (g->open->fetch_add(1, std::memory_order_relaxed) >= g->max_connections &&
+          g->max_connections) {
+        g->open->fetch_sub(1, std::memory_order_relaxed);
+        refuse(std::move(socket), limit_kind::listener_connections, g->key.c_str(),
+               g->max_connections, g->close_delay);
+        continue;
+      }
+      group_open = g->open;
+    }
     socket.set_option(tcp::no_delay(true), ec);
-    auto conn = std::make_shared<connection>(*this, std::move(socket), listening->group);
+    auto conn = std::make_shared<connection>(*this, std::move(socket), listening->group,
+                                             std::move(group_open));
     asio::co_spawn(*context_, conn->watchdog(), asio::detached);
     asio::co_spawn(*context_, conn->run(), asio::detached);
   }
+}
+
+namespace {
+// Holds a refused connection for the listener's close delay, then closes it.
+asio::awaitable<void> close_after(tcp::socket socket, std::chrono::milliseconds delay) {
+  asio::steady_timer wait(socket.get_executor(), delay);
+  co_await wait.async_wait(use_tuple);
+  boost::system::error_code ignored;
+  socket.close(ignored);
+}
+}  // namespace
+
+void worker::refuse(tcp::socket socket, limit_kind why, const char* whose, std::size_t cap,
+                    std::chrono::milliseconds delay) {
+  limits_.hit(why);
+  // Under a flood this would be a line per connection: one per ten seconds
+  // says it is happening, the metric says how often.
+  const auto now = coarse_now();
+  if (now - last_refusal_log_ >= std::chrono::seconds(10)) {
+    last_refusal_log_ = now;
+    log().log(log_level::warn, "worker ", index_, ": refusing new connections: ", whose,
+              " connection limit (", cap, ") reached; see gateway_limit_hits_total");
+  }
+  if (delay.count() > 0) {
+    asio::co_spawn(*context_, close_after(std::move(socket), delay), asio::detached);
+    return;
+  }
+  boost::system::error_code ignored;
+  socket.close(ignored);
 }
 
 std::future<void> worker::reload(std::vector<std::uint32_t> closed,
@@ -179,6 +227,9 @@ worker_report worker::report() const {
   r.mirrors_skipped = mirrors_.skipped;
   r.handshakes = handshakes_;
   r.protocols = protocols_;
+  r.limits = limits_;
+  r.connections = open_connections;
+  r.streams = open_streams;
   return r;
 }
 

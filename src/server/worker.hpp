@@ -42,6 +42,9 @@ struct server_shared {
   std::atomic<std::shared_ptr<const snapshot>> current;
   std::atomic<std::uint64_t> version{0};    // bumped after `current` changes
   std::atomic<std::size_t> connections{0};  // open client connections, all workers
+  // Each worker's caps (server_options::limits, resolved when it starts).
+  std::size_t max_connections_per_worker = 0;  // 0: unlimited
+  std::size_t max_streams_per_worker = 0;      // 0: unlimited
 };
 
 // A listening socket of one worker for one socket group. Shared with its accept
@@ -105,6 +108,20 @@ class worker {
   std::size_t pending_handshakes = 0;  // TLS handshakes in progress
   handshake_counters& handshakes() noexcept { return handshakes_; }
   protocol_counters& protocols() noexcept { return protocols_; }
+  limit_counters& limits() noexcept { return limits_; }
+  // Takes a place for a new request (HTTP/1.1 request, HTTP/2 stream);
+  // false, counted, when the worker is at its cap. end_stream gives it back.
+  bool admit_stream() noexcept {
+    if (shared_.max_streams_per_worker && open_streams >= shared_.max_streams_per_worker) {
+      limits_.hit(limit_kind::worker_streams);
+      return false;
+    }
+    ++open_streams;
+    return true;
+  }
+  void end_stream() noexcept { --open_streams; }
+  std::size_t open_connections = 0;  // client connections accepted and not yet closed
+  std::size_t open_streams = 0;      // requests in progress (see stream_slot)
   bool access_log_enabled() const noexcept { return shared_.access_log != nullptr; }
   // Formats `r` into this worker's batch; full batches go to the writer.
   void log_request(const access_record& r);
@@ -126,6 +143,9 @@ class worker {
  private:
   asio::awaitable<void> accept_loop(std::shared_ptr<listen_socket> socket);
   asio::awaitable<void> sweep_loop();
+  // Closes a connection a limit refused (after `delay`), counting it.
+  void refuse(tcp::socket socket, limit_kind why, const char* whose, std::size_t cap,
+              std::chrono::milliseconds delay);
 
   server_shared& shared_;
   unsigned index_;
@@ -140,12 +160,14 @@ class worker {
   mirror_counters mirrors_;
   handshake_counters handshakes_;
   protocol_counters protocols_;
+  limit_counters limits_;
   std::vector<series_stats> stats_;
   std::string log_batch_;
   std::shared_ptr<const snapshot> snapshot_;
   std::uint64_t snapshot_version_ = ~0ULL;
   worker_session* connections_ = nullptr;  // intrusive list head
   bool draining_ = false;
+  steady_clock::time_point last_refusal_log_{};
   std::uint64_t rng_;
   asio::steady_timer sweep_timer_;
   std::thread thread_;

@@ -4,6 +4,7 @@
 // views of that buffer, so memory stays flat whatever the body's size.
 #include "upstream/h1_link.hpp"
 
+#include "server/snapshot.hpp"
 #include "transport/client_stream.hpp"
 
 namespace gateway {
@@ -14,7 +15,6 @@ constexpr std::size_t initial_buffer = 4 * 1024;
 // Room for a typical response (head and a body of tens of KiB) in one read, so
 // it also leaves in one write: fewer syscalls and wake-ups than 16 KiB slices.
 constexpr std::size_t try_buffer = 64 * 1024;
-constexpr std::size_t max_response_head = 64 * 1024;
 constexpr std::size_t body_read_limit = 64 * 1024;
 }  // namespace
 
@@ -25,12 +25,16 @@ bool h1_link::take_pooled(connection_pool& pool, const snapshot& s, std::size_t 
   // A replay goes on a fresh connection: the pooled one it was on just
   // failed, and others as old may have been closed the same way.
   conn_ = replay ? nullptr : pool.take(s, c, h, now);
+  max_head_ = s.clusters[c].config.max_response_head;
+  max_fields_ = s.clusters[c].config.max_response_header_count;
   return conn_ != nullptr;
 }
 
-void h1_link::attach(connection_pool&, const snapshot&, std::size_t, std::size_t,
+void h1_link::attach(connection_pool&, const snapshot& s, std::size_t c, std::size_t,
                      std::unique_ptr<upstream_connection> conn) {
   conn_ = std::move(conn);
+  max_head_ = s.clusters[c].config.max_response_head;
+  max_fields_ = s.clusters[c].config.max_response_header_count;
 }
 
 bool h1_link::begin(const request& r) {
@@ -41,6 +45,7 @@ bool h1_link::begin(const request& r) {
   chunked_request_ = r.has_body && r.chunked;
   upgrade_ = r.upgrade;
   responded_ = false;
+  over_limit_ = false;
   head_used_ = 0;
   scanner_.reset();
   framing_ = framing::none;
@@ -121,18 +126,28 @@ asio::awaitable<upstream_link::head_result> h1_link::read_head(http1::response_h
     if (!in_.empty()) {
       if (const std::size_t end = scanner_.find_end(in_.view())) {
         responded_ = true;
-        if (http1::parse_response_head(in_.view().substr(0, end), into, 100) != 0)
+        if (end > max_head_) {
+          over_limit_ = true;
           co_return head_result::invalid;
+        }
+        if (const int refused =
+                http1::parse_response_head(in_.view().substr(0, end), into, max_fields_)) {
+          over_limit_ = refused == 431;
+          co_return head_result::invalid;
+        }
         if (into.status >= 200) co_return head_result::final;
         // A 101 is the answer only to an Upgrade that was forwarded.
         if (into.status == 101) co_return upgrade_ ? head_result::final : head_result::invalid;
         head_used_ = end;
         co_return head_result::interim;
       }
-      if (in_.size() > max_response_head || scanner_.bare_lf()) co_return head_result::invalid;
+      if (in_.size() > max_head_ || scanner_.bare_lf()) {
+        over_limit_ = !scanner_.bare_lf();
+        co_return head_result::invalid;
+      }
     }
     std::size_t room = 0;
-    char* dst = in_.prepare(room, max_response_head + 1024);
+    char* dst = in_.prepare(room, max_head_ + 1024);
     auto [ec, n] = co_await read_some(asio::buffer(dst, room));
     if (ec) co_return head_result::failed;
     in_.commit(n);

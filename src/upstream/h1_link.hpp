@@ -29,6 +29,7 @@ class h1_link final : public upstream_link, public byte_pipe {
   asio::awaitable<head_result> read_head(http1::response_head& into) override;
   bool responded() const noexcept override { return responded_; }
   std::string_view received() const noexcept override { return in_.view(); }
+  bool head_over_limit() const noexcept override { return over_limit_; }
   void start_body(const http1::response_head& head, bool bodyless) override;
   body_step take(std::vector<asio::const_buffer>& out) override;
   asio::awaitable<bool> fill() override;
@@ -70,6 +71,8 @@ class h1_link final : public upstream_link, public byte_pipe {
   bool upgrade_ = false;  // the request forwarded an Upgrade
   bool responded_ = false;
   http1::head_scanner scanner_;
+  std::size_t max_head_ = 64 * 1024, max_fields_ = 100;  // the cluster's response head limits
+  bool over_limit_ = false;
   std::size_t head_used_ = 0;  // an interim head's bytes, consumed at the next read_head
   // The response body.
   framing framing_ = framing::none;

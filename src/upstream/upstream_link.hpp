@@ -99,6 +99,9 @@ class upstream_link {
   // What was received when read_head said `invalid` (for the log), if the
   // protocol keeps it.
   virtual std::string_view received() const noexcept { return {}; }
+  // Whether read_head's `invalid` was a head over the cluster's limits (its
+  // size or field count) rather than a malformed one.
+  virtual bool head_over_limit() const noexcept { return false; }
   // Readies the body of the final head `head` just read; `bodyless`: the
   // request or the status allows none (HEAD, 204, 304).
   virtual void start_body(const http1::response_head& head, bool bodyless) = 0;

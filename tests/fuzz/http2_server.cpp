@@ -51,10 +51,15 @@ class server final : public http2::codec_events {
     return s;
   }
 
-  void on_request_begin(std::int32_t id) override {
+  bool on_request_begin(std::int32_t id) override {
     FUZZ_CHECK(!streams.contains(id));
+    // Every fifth stream is refused as a worker at its cap refuses it:
+    // nothing more of it may reach the owner (a field would find no stream).
+    if (id % 10 == 9) return false;
     streams[id];
+    return true;
   }
+  void on_request_refused(std::int32_t, bool) override {}
   bool on_request_field(std::int32_t id, std::string_view name, std::string_view value,
                         bool trailer) override {
     auto it = streams.find(id);

@@ -96,6 +96,11 @@ class running_gateway {
     server_ = std::make_unique<gateway::server>(std::move(cfg), std::move(o));
     server_->start();
   }
+  // With the host's options (threads, limits), logging errors only unless they say otherwise.
+  running_gateway(gateway::gateway_config cfg, gateway::server_options o)
+      : server_(std::make_unique<gateway::server>(std::move(cfg), std::move(o))) {
+    server_->start();
+  }
   std::uint16_t port() const { return server_->port(); }
   gateway::server& server() { return *server_; }
 

@@ -15,6 +15,13 @@ C++ test that runs it (tests/integration/http2_test.cpp):
   graceful PORT PATH       asks for PATH, then reports the GOAWAY and the
                            answer in the order they came, until it has both
                            or the connection ends (a stop meanwhile)
+  streams PORT PATH N WHEN  N GETs of PATH at once on one connection, sent
+                           "early" (with the preface) or "acked" (once the
+                           gateway's SETTINGS came and were acknowledged);
+                           prints each stream's status or reset in order,
+                           then "|" and how the connection ended
+  big-head PORT PATH SIZE  a GET with one x-big field of SIZE bytes; prints
+                           its status or reset
   trailers PORT PATH LENGTH  a POST of "hello" ending with trailers
                            x-req-sum: 42 (with content-length 5 when LENGTH
                            is "known"); prints the status and the body
@@ -285,6 +292,56 @@ def trailers(port, path, length):
     return "status %s %s" % (status, body.decode(errors="replace"))
 
 
+def streams(port, path, n, when):
+    s = connect(port)
+    frames = reader(s).frames(DEADLINE)
+    if when == "acked":
+        for kind, flags, _, payload in frames:
+            if kind == 4 and not flags & 1:
+                break  # their SETTINGS, which the reader acknowledged before our requests
+            if kind is None:
+                return "| " + payload.decode()
+    enc = hpack.Encoder()
+    send_quietly(s, b"".join(frame(1, 0x5, 1 + 2 * i, request_block(enc, path, port))
+                             for i in range(n)))
+    outcome = {1 + 2 * i: "none" for i in range(n)}
+    ended = "open"
+    dec = hpack.Decoder()
+    for kind, flags, stream, payload in frames:
+        if kind == 1:
+            fields = dict(dec.decode(payload))  # every block, to keep the table in step
+            if stream in outcome and outcome[stream] == "none":
+                outcome[stream] = fields.get(":status", "?")
+        if kind == 3 and stream in outcome and outcome[stream] == "none":
+            outcome[stream] = "rst %d" % int.from_bytes(payload, "big")
+        if kind == 7:
+            ended = "goaway %d" % int.from_bytes(payload[4:8], "big")
+            break
+        if kind is None:
+            ended = payload.decode()
+            break
+        if "none" not in outcome.values():
+            break
+    return " ".join(outcome[k] for k in sorted(outcome)) + " | " + ended
+
+
+def big_head(port, path, size):
+    s = connect(port)
+    enc = hpack.Encoder()
+    send_quietly(s, frame(1, 0x5, 1, request_block(enc, path, port, [("x-big", "x" * size)])))
+    dec = hpack.Decoder()
+    for kind, flags, stream, payload in reader(s).frames(DEADLINE):
+        if kind == 1 and stream == 1:
+            return "status %s" % dict(dec.decode(payload)).get(":status")
+        if kind == 3 and stream == 1:
+            return "rst %d" % int.from_bytes(payload, "big")
+        if kind == 7:
+            return "goaway %d" % int.from_bytes(payload[4:8], "big")
+        if kind is None:
+            return payload.decode()
+    return "nothing"
+
+
 def main():
     cmd, port = sys.argv[1], int(sys.argv[2])
     arg = sys.argv[3] if len(sys.argv) > 3 else ""
@@ -297,6 +354,8 @@ def main():
         "control-flood": lambda: control_flood(port, arg, int(sys.argv[4])),
         "graceful": lambda: graceful(port, arg),
         "trailers": lambda: trailers(port, arg, sys.argv[4]),
+        "streams": lambda: streams(port, arg, int(sys.argv[4]), sys.argv[5]),
+        "big-head": lambda: big_head(port, arg, int(sys.argv[4])),
     }[cmd]()
     print(result)
 

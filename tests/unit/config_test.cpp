@@ -105,6 +105,62 @@ TEST_SUITE("config") {
     }
   }
 
+  TEST_CASE("ClientTrafficPolicy connection, timeout and headers: the listener's limits") {
+    auto policy = [](const std::string& spec) {
+      return base +
+             "---\napiVersion: gateway.envoyproxy.io/v1alpha1\nkind: ClientTrafficPolicy\n"
+             "metadata: {name: c}\nspec:\n  targetRefs: [{group: gateway.networking.k8s.io, "
+             "kind: Gateway, name: web}]\n" +
+             spec;
+    };
+    const listener_limits defaults = load_yaml(base, "gw.yaml").listeners.at(0).limits;
+    CHECK(defaults.max_connections == 0);
+    CHECK(defaults.header_timeout == std::chrono::seconds(10));
+    auto cfg =
+        load_yaml(policy("  connection: {connectionLimit: {value: 500, closeDelay: 1s}}\n"
+                         "  timeout:\n"
+                         "    http: {idleTimeout: 30s, streamIdleTimeout: 2m, "
+                         "requestHeadersTimeout: 5s}\n"
+                         "    tcp: {idleTimeout: 10m}\n"
+                         "  headers: {maxRequestHeadersKb: 32, maxRequestHeadersCount: 50}\n"),
+                  "gw.yaml");
+    const listener_limits& l = cfg.listeners.at(0).limits;
+    CHECK(l.max_connections == 500);
+    CHECK(l.connection_close_delay == std::chrono::seconds(1));
+    CHECK(l.idle_timeout == std::chrono::seconds(30));
+    CHECK(l.stream_idle_timeout == std::chrono::minutes(2));  // HTTP: streamIdleTimeout, not tcp's
+    CHECK(l.header_timeout == std::chrono::seconds(5));
+    CHECK(l.max_request_head == 32 * 1024);
+    CHECK(l.max_request_line == 8 * 1024);
+    CHECK(l.max_header_count == 50);
+    CHECK(to_json(cfg).find("\"max_connections\":500") != std::string::npos);
+    // A head limit under the request line's default bounds the line too.
+    CHECK(load_yaml(policy("  headers: {maxRequestHeadersKb: 4}\n"), "gw.yaml")
+              .listeners.at(0)
+              .limits.max_request_line == 4 * 1024);
+    // What is left out keeps its default.
+    CHECK(load_yaml(policy("  timeout: {http: {idleTimeout: 5s}}\n"), "gw.yaml")
+              .listeners.at(0)
+              .limits.stream_idle_timeout == std::chrono::seconds(60));
+
+    for (const auto& row : std::vector<std::pair<std::string, std::string>>{
+             {"  connection: {connectionLimit: {value: 0}}\n",
+              "spec.connection.connectionLimit.value"},
+             {"  connection: {connectionLimit: {closeDelay: 1s}}\n", "value"},
+             {"  connection: {bufferLimit: 32Ki}\n", "spec.connection.bufferLimit"},
+             {"  timeout: {http: {idleTimeout: 0s}}\n", "must be > 0"},
+             {"  timeout: {http: {requestReceivedTimeout: 5s}}\n", "requestReceivedTimeout"},
+             {"  timeout: {tcp: {idleTimeout: soon}}\n", "spec.timeout.tcp.idleTimeout"},
+             {"  headers: {maxRequestHeadersKb: 9000}\n", "spec.headers.maxRequestHeadersKb"},
+             {"  headers: {maxRequestHeadersCount: 0}\n", "spec.headers.maxRequestHeadersCount"},
+         }) {
+      const std::string& bad = row.first;
+      const std::string& says = row.second;
+      CAPTURE(bad);
+      CHECK(load_error(policy(bad)).find(says) != std::string::npos);
+    }
+  }
+
   TEST_CASE(
       "Gateway, HTTPRoute, Service and EndpointSlice load into listeners, routes and clusters") {
     auto cfg = load_yaml(with_route(R"(apiVersion: gateway.networking.k8s.io/v1

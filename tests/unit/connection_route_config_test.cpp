@@ -141,6 +141,23 @@ TEST_SUITE("connection_route_config") {
     CHECK(st->conditions[0].status);
   }
 
+  TEST_CASE("a ClientTrafficPolicy's tcp.idleTimeout is a connection listener's idle timeout") {
+    const std::string policy =
+        "---\napiVersion: gateway.envoyproxy.io/v1alpha1\nkind: ClientTrafficPolicy\n"
+        "metadata: {name: c}\nspec:\n  targetRefs: [{group: gateway.networking.k8s.io, kind: "
+        "Gateway, name: edge}]\n  timeout: {tcp: {idleTimeout: 10m}, http: {streamIdleTimeout: "
+        "20s}}\n  connection: {connectionLimit: {value: 50}}\n";
+    const gateway_config c =
+        load_yaml(gateway_doc + route_doc("TCPRoute", "pg", "raw") + policy, "gw.yaml");
+    CHECK(listener_named(c, "default/edge/raw").limits.stream_idle_timeout ==
+          std::chrono::minutes(10));
+    CHECK(listener_named(c, "default/edge/pass").limits.stream_idle_timeout ==
+          std::chrono::minutes(10));
+    CHECK(listener_named(c, "default/edge/web").limits.stream_idle_timeout ==
+          std::chrono::seconds(20));
+    CHECK(listener_named(c, "default/edge/raw").limits.max_connections == 50);
+  }
+
   TEST_CASE("a route kind the listener's protocol does not carry is not attached") {
     const gateway_config c =
         load_yaml(gateway_doc + route_doc("TCPRoute", "on-web", "web") +

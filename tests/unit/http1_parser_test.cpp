@@ -196,6 +196,10 @@ TEST_SUITE("http1 parser") {
     CHECK(parse_response_head("HTTP/1.1 20x OK\r\n\r\n", r, 100) == 502);
     CHECK(parse_response_head("garbage\r\n\r\n", r, 100) == 502);
     CHECK(parse_response_head("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
-                              r, 100) == 502);
+                              r, 100) ==
+          502);  // The field count limit: the last allowed field, then one more (431 says
+    // which limit; the proxy answers 502 either way).
+    CHECK(parse_response_head("HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\n\r\n", r, 2) == 0);
+    CHECK(parse_response_head("HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", r, 2) == 431);
   }
 }

@@ -143,6 +143,22 @@ spec:
     CHECK(load_error(backend("[h3]")).find("spec.appProtocols[0]") != std::string::npos);
   }
 
+  TEST_CASE("BackendTrafficPolicy headers: the response head limits of its cluster") {
+    const cluster_config defaults = cluster_of(load_yaml(base, "gw.yaml"), 0);
+    CHECK(defaults.max_response_head == 64 * 1024);
+    CHECK(defaults.max_response_header_count == 100);
+    auto cfg = load_yaml(
+        base + "  headers: {maxResponseHeadersKb: 16, maxResponseHeadersCount: 40}\n", "gw.yaml");
+    CHECK(cluster_of(cfg, 0).max_response_head == 16 * 1024);
+    CHECK(cluster_of(cfg, 0).max_response_header_count == 40);
+    CHECK(cluster_of(cfg, 1).max_response_head == 64 * 1024);  // the other rule: not targeted
+    CHECK(to_json(cfg).find("\"max_response_header_count\":40") != std::string::npos);
+    CHECK(load_error(base + "  headers: {maxResponseHeadersKb: 0}\n")
+              .find("spec.headers.maxResponseHeadersKb") != std::string::npos);
+    CHECK(load_error(base + "  headers: {maxResponseHeaders: 10}\n")
+              .find("spec.headers.maxResponseHeaders") != std::string::npos);
+  }
+
   TEST_CASE("a BackendTrafficPolicy gives its rule a cluster with its settings") {
     auto cfg = load_yaml(base + R"(  loadBalancer:
     type: ConsistentHash

@@ -1,0 +1,335 @@
+// The limits that hold when a client or an upstream misbehaves on purpose:
+// each at its edge (the last allowed, then the first refused), each counted
+// in gateway_limit_hits_total, and the gateway still serving afterwards.
+#include <doctest/doctest.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "gateway_fixture.hpp"
+#include "shell_run.hpp"
+#include "test_http.hpp"
+
+using namespace gwtest;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string get = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+
+long long hits(gateway::server& s, const std::string& limit) {
+  return metric(s, "gateway_limit_hits_total{limit=\"" + limit + "\"}");
+}
+
+gateway::server_options quiet(unsigned threads) {
+  gateway::server_options o;
+  o.threads = threads;
+  o.level = gateway::log_level::error;
+  return o;
+}
+
+// An upstream whose answers wait until the test opens the gate (or 20 s pass).
+struct gate {
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool open = false;
+  void wait() {
+    std::unique_lock lock(mutex);
+    cv.wait_for(lock, 20s, [&] { return open; });
+  }
+  void release() {
+    {
+      std::lock_guard lock(mutex);
+      open = true;
+    }
+    cv.notify_all();
+  }
+  handler holding() {
+    return [this](const received_request& r) {
+      wait();
+      return echo(r);
+    };
+  }
+};
+
+// Asks over a new connection: the status, or 0 when the gateway closed it unanswered.
+int status_of(std::uint16_t port, const std::string& raw = get) {
+  test_client c(port);
+  if (!c.send(raw)) return 0;
+  return c.read_response().status;
+}
+
+}  // namespace
+
+TEST_SUITE("limits") {
+  TEST_CASE("a listener's connection limit is shared by its workers: the next one is closed") {
+    test_upstream up;
+    auto cfg = proxy_config({up.port()});
+    cfg.listeners[0].limits.max_connections = 2;
+    running_gateway gw(cfg, quiet(2));
+    test_client a(gw.port());
+    std::optional<test_client> b(gw.port());
+    REQUIRE(a.send(get));
+    CHECK(a.read_response().status == 200);
+    REQUIRE(b->send(get));
+    CHECK(b->read_response().status == 200);  // the last allowed
+
+    test_client refused(gw.port());  // the kernel took it; the gateway closes it unanswered
+    CHECK(refused.closed_by_peer());
+    CHECK(hits(gw.server(), "listener_connections") == 1);
+    REQUIRE(a.send(get));
+    CHECK(a.read_response().status == 200);  // those it holds keep being served
+
+    b.reset();  // room again once the gateway has seen one go
+    REQUIRE(eventually([&] { return metric(gw.server(), "gateway_downstream_connections") == 1; }));
+    CHECK(status_of(gw.port()) == 200);
+    CHECK(up.requests() == 4);
+  }
+
+  TEST_CASE("a refused connection is held for the close delay before it is closed") {
+    test_upstream up;
+    auto cfg = proxy_config({up.port()});
+    cfg.listeners[0].limits.max_connections = 1;
+    cfg.listeners[0].limits.connection_close_delay = 300ms;
+    running_gateway gw(cfg, quiet(1));
+    test_client a(gw.port());
+    REQUIRE(a.send(get));
+    REQUIRE(a.read_response().status == 200);
+    const auto start = std::chrono::steady_clock::now();
+    test_client refused(gw.port());
+    CHECK(refused.closed_by_peer());
+    CHECK(std::chrono::steady_clock::now() - start >= 290ms);
+    CHECK(hits(gw.server(), "listener_connections") == 1);
+  }
+
+  TEST_CASE("a worker's connection cap closes the next connection whatever the listener") {
+    test_upstream up;
+    auto cfg = proxy_config({up.port()});
+    auto o = quiet(1);
+    o.limits.max_connections = 2;
+    running_gateway gw(cfg, std::move(o));
+    test_client a(gw.port()), b(gw.port());
+    REQUIRE(a.send(get));
+    CHECK(a.read_response().status == 200);
+    REQUIRE(b.send(get));
+    CHECK(b.read_response().status == 200);
+    test_client refused(gw.port());
+    CHECK(refused.closed_by_peer());
+    CHECK(hits(gw.server(), "worker_connections") == 1);
+    CHECK(hits(gw.server(), "listener_connections") == 0);
+  }
+
+  TEST_CASE("a worker's cap on requests in progress: HTTP/1.1 gets 503, then it recovers") {
+    gate held;
+    test_upstream up(held.holding());
+    auto o = quiet(1);
+    o.limits.max_streams = 2;
+    running_gateway gw(proxy_config({up.port()}), std::move(o));
+    test_client a(gw.port()), b(gw.port());
+    REQUIRE(a.send(get));
+    REQUIRE(b.send(get));
+    REQUIRE(eventually([&] { return up.requests() == 2; }));  // both in progress, the last allowed
+
+    test_client c(gw.port());
+    REQUIRE(c.send(get));
+    auto refused = c.read_response();
+    CHECK(refused.status == 503);
+    CHECK(refused.header("connection") == "close");
+    CHECK(c.closed_by_peer());
+    CHECK(hits(gw.server(), "worker_streams") == 1);
+
+    held.release();
+    CHECK(a.read_response().status == 200);
+    CHECK(b.read_response().status == 200);
+    CHECK(status_of(gw.port()) == 200);
+    CHECK(up.requests() == 3);
+    CHECK(metric(gw.server(), "gateway_downstream_streams") == 0);
+  }
+
+  TEST_CASE("a worker's cap on requests in progress: an HTTP/2 stream past it is REFUSED_STREAM") {
+    gate held;
+    test_upstream up(held.holding());
+    auto o = quiet(1);
+    o.limits.max_streams = 2;
+    running_gateway gw(load_on_loopback(app_route_yaml(up.port())), std::move(o));
+    // The two admitted streams wait upstream until the third was refused.
+    std::thread opener([&] {
+      eventually([&] { return hits(gw.server(), "worker_streams") >= 1; }, 20s);
+      held.release();
+    });
+    const std::string got = h2_attack("streams", gw.port(), "/s 3 early");
+    opener.join();
+    CHECK(got == "200 200 rst 7 | open");  // 7: REFUSED_STREAM, safe for the client to retry
+    CHECK(hits(gw.server(), "worker_streams") == 1);
+    CHECK(up.requests() == 2);
+  }
+
+  TEST_CASE("HTTP/2 concurrency per connection: the announced count is served, one more refused") {
+    test_upstream up;
+    auto cfg = load_on_loopback(app_route_yaml(up.port()));
+    cfg.listeners[0].http2.max_concurrent_streams = 2;
+    running_gateway gw(cfg, quiet(1));
+    CHECK(h2_attack("streams", gw.port(), "/s 2 acked") == "200 200 | open");
+    CHECK(hits(gw.server(), "connection_streams") == 0);
+    // Before the client acknowledged the setting, a stream over it is
+    // refused alone (nghttp2 answers REFUSED_STREAM) ...
+    gate held;
+    test_upstream slow(held.holding());
+    auto slow_cfg = load_on_loopback(app_route_yaml(slow.port()));
+    slow_cfg.listeners[0].http2.max_concurrent_streams = 2;
+    running_gateway slow_gw(slow_cfg, quiet(1));
+    std::thread opener([&] {
+      eventually([&] { return slow.requests() == 2; }, 20s);
+      eventually([&] { return hits(slow_gw.server(), "connection_streams") >= 1; }, 20s);
+      held.release();
+    });
+    CHECK(h2_attack("streams", slow_gw.port(), "/s 3 early") == "200 200 rst 7 | open");
+    opener.join();
+    CHECK(hits(slow_gw.server(), "connection_streams") == 1);
+    // ... after, it breaks the protocol the client agreed to: the connection ends.
+    gate held2;
+    test_upstream slow2(held2.holding());
+    auto acked_cfg = load_on_loopback(app_route_yaml(slow2.port()));
+    acked_cfg.listeners[0].http2.max_concurrent_streams = 2;
+    running_gateway acked_gw(acked_cfg, quiet(1));
+    const std::string acked = h2_attack("streams", acked_gw.port(), "/s 3 acked");
+    held2.release();
+    CHECK(acked.ends_with("| goaway 1"));  // PROTOCOL_ERROR
+    CHECK(hits(acked_gw.server(), "connection_streams") == 1);
+  }
+
+  TEST_CASE("HTTP/2 header list: the request head limit holds, announced and enforced") {
+    test_upstream up;
+    auto cfg = load_on_loopback(app_route_yaml(up.port()));
+    cfg.listeners[0].limits.max_request_line = 1024;
+    cfg.listeners[0].limits.max_request_head = 4096;
+    running_gateway gw(cfg, quiet(1));
+    CHECK(h2_attack("big-head", gw.port(), "/h 3900") == "status 200");
+    CHECK(h2_attack("big-head", gw.port(), "/h 4100") == "status 431");
+    CHECK(hits(gw.server(), "request_headers") == 1);
+    CHECK(up.requests() == 1);
+  }
+
+  TEST_CASE("HTTP/1.1 head and body limits at their edges, each counted") {
+    test_upstream up;
+    auto cfg = proxy_config({up.port()});
+    cfg.listeners[0].limits.max_request_line = 100;
+    cfg.listeners[0].limits.max_request_head = 1024;
+    cfg.listeners[0].limits.max_header_count = 5;
+    cfg.listeners[0].limits.max_request_body = 10;
+    running_gateway gw(cfg, quiet(1));
+    // The request line: "GET /aaa... HTTP/1.1" of 100 bytes, then 101.
+    auto line = [](std::size_t size) {
+      return "GET /" + std::string(size - 14, 'a') + " HTTP/1.1\r\nHost: a\r\n\r\n";
+    };
+    CHECK(status_of(gw.port(), line(100)) == 200);
+    CHECK(status_of(gw.port(), line(101)) == 414);
+    CHECK(hits(gw.server(), "request_line") == 1);
+    // Five fields, then six.
+    auto fields = [](int n) {
+      std::string r = "GET / HTTP/1.1\r\nHost: a\r\n";
+      for (int i = 1; i < n; ++i)
+        r += "X-" + std::to_string(i) + ": v\r\n";
+      return r + "\r\n";
+    };
+    CHECK(status_of(gw.port(), fields(5)) == 200);
+    CHECK(status_of(gw.port(), fields(6)) == 431);
+    // A head of 1024 bytes, then 1025.
+    auto sized = [](std::size_t size) {
+      const std::string start = "GET / HTTP/1.1\r\nHost: a\r\nX-Pad: ";
+      return start + std::string(size - start.size() - 4, 'p') + "\r\n\r\n";
+    };
+    CHECK(status_of(gw.port(), sized(1024)) == 200);
+    CHECK(status_of(gw.port(), sized(1025)) == 431);
+    CHECK(hits(gw.server(), "request_headers") == 2);
+    // A body of 10 bytes, then 11.
+    CHECK(status_of(gw.port(), "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n" +
+                                   std::string(10, 'b')) == 200);
+    CHECK(status_of(gw.port(), "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\n" +
+                                   std::string(11, 'b')) == 413);
+    CHECK(hits(gw.server(), "request_body") == 1);
+    CHECK(up.requests() == 4);
+  }
+
+  TEST_CASE("a head trickled in byte by byte is cut at the header timeout, not kept alive") {
+    test_upstream up;
+    auto cfg = proxy_config({up.port()});
+    cfg.listeners[0].limits.header_timeout = 400ms;
+    running_gateway gw(cfg, quiet(1));
+    test_client c(gw.port());
+    const auto start = std::chrono::steady_clock::now();
+    REQUIRE(c.send("GET / HTTP/1.1\r\nHost: a\r\nX-Slow: "));
+    // A byte every 50 ms: each read is recent, the head never ends.
+    for (int i = 0; i < 16 && c.send("s"); ++i)
+      std::this_thread::sleep_for(50ms);
+    auto r = c.read_response();
+    CHECK(r.status == 408);
+    CHECK(std::chrono::steady_clock::now() - start >= 390ms);
+    CHECK(hits(gw.server(), "header_timeout") == 1);
+    CHECK(status_of(gw.port()) == 200);
+  }
+
+  TEST_CASE("a client that stops reading is cut off at the stream idle timeout") {
+    test_upstream up([](const received_request& r) {
+      if (r.target != "/big") return echo(r);
+      response_plan p;
+      p.generated_bytes = 256ull << 20;  // far more than socket buffers hold
+      return p;
+    });
+    auto cfg = proxy_config({up.port()});
+    cfg.listeners[0].limits.stream_idle_timeout = 300ms;
+    running_gateway gw(cfg, quiet(1));
+    test_client never_reads(gw.port());
+    REQUIRE(never_reads.send("GET /big HTTP/1.1\r\nHost: a\r\n\r\n"));
+    CHECK(eventually([&] { return hits(gw.server(), "send_timeout") == 1; }, 20s));
+    CHECK(eventually([&] { return metric(gw.server(), "gateway_downstream_connections") == 0; }));
+    CHECK(status_of(gw.port()) == 200);  // the worker serves others
+  }
+
+  TEST_CASE("an upstream's response head over its cluster's limits: 502, counted") {
+    // Heads of exactly 200 bytes and 3 fields pass; one byte or field more does not.
+    auto head_of = [](std::size_t size) {
+      const std::string start = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Pad: ";
+      return start + std::string(size - start.size() - 4, 'p') + "\r\n\r\nok";
+    };
+    test_upstream up([&](const received_request& r) {
+      response_plan p;
+      if (r.target == "/size200") p.raw = head_of(200);
+      if (r.target == "/size201") p.raw = head_of(201);
+      if (r.target == "/fields3")
+        p.raw = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nA: 1\r\nB: 2\r\n\r\nok";
+      if (r.target == "/fields4")
+        p.raw = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\nok";
+      return p;
+    });
+    auto cfg = proxy_config({up.port()});
+    cfg.clusters[0].max_response_head = 200;
+    cfg.clusters[0].max_response_header_count = 3;
+    running_gateway gw(cfg, quiet(1));
+    auto ask = [&](const std::string& path) {
+      return status_of(gw.port(), "GET " + path + " HTTP/1.1\r\nHost: a\r\n\r\n");
+    };
+    CHECK(ask("/size200") == 200);
+    CHECK(ask("/size201") == 502);
+    CHECK(ask("/fields3") == 200);
+    CHECK(ask("/fields4") == 502);
+    CHECK(hits(gw.server(), "response_headers") == 2);  // each once: not retried, it would recur
+    CHECK(up.requests() == 4);
+  }
+
+  TEST_CASE("an idle upstream connection is closed at the cluster's idle timeout") {
+    test_upstream up;
+    auto cfg = proxy_config({up.port()});
+    cfg.clusters[0].idle_timeout = 200ms;
+    running_gateway gw(cfg, quiet(1));
+    CHECK(status_of(gw.port()) == 200);
+    CHECK(up.connections() == 1);
+    // The pool's sweep closes it; the upstream sees the close.
+    CHECK(eventually([&] { return up.closed() == 1; }));
+    CHECK(metric(gw.server(), "gateway_upstream_connections{state=\"idle\"}") == 0);
+    CHECK(status_of(gw.port()) == 200);
+    CHECK(up.connections() == 2);
+  }
+}
