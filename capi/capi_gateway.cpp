@@ -268,6 +268,39 @@ gw_status gw_gateway_set_admin(gw_gateway* gw, const char* address, size_t addre
   });
 }
 
+gw_status gw_gateway_set_limits(gw_gateway* gw, const gw_limits* limits) {
+  if (gw_status st = check_control(gw, "gw_gateway_set_limits")) return st;
+  if (!limits) return fail(gw, GW_INVALID_ARGUMENT, "gw_gateway_set_limits: limits is NULL");
+  gw_limits in;
+  std::string why;
+  if (!gateway::capi::read_sized(*limits, in, "gw_limits", why))
+    return fail(gw, GW_INVALID_ARGUMENT, why);
+  const bool inverted =
+      (in.heap_soft && in.heap_hard && in.heap_soft > in.heap_hard) ||
+      (in.descriptors_soft && in.descriptors_hard && in.descriptors_soft > in.descriptors_hard);
+  if (inverted)
+    return fail(gw, GW_INVALID_ARGUMENT,
+                "gw_gateway_set_limits: a soft threshold is above its hard one");
+  return guarded(gw, [&] {
+    std::lock_guard lock(gw->control);
+    if (gw->current != gw_gateway::state::empty)
+      return fail(gw, GW_INVALID_STATE,
+                  "gw_gateway_set_limits: set the limits before loading a configuration");
+    gateway::server_options& o = gw->options;
+    o.limits.max_connections = in.max_connections;
+    o.limits.max_streams = in.max_streams == 0          ? gateway::worker_limits{}.max_streams
+                           : in.max_streams == SIZE_MAX ? 0
+                                                        : in.max_streams;
+    o.overload.heap_soft = in.heap_soft;
+    o.overload.heap_hard = in.heap_hard;
+    o.overload.descriptors_soft = in.descriptors_soft;
+    o.overload.descriptors_hard = in.descriptors_hard;
+    if (in.overload_interval_ms)
+      o.overload.interval = std::chrono::milliseconds(in.overload_interval_ms);
+    return GW_OK;
+  });
+}
+
 gw_status gw_gateway_bind_all(gw_gateway* gw, const char* address, size_t address_length) {
   if (gw_status st = check_control(gw, "gw_gateway_bind_all")) return st;
   if (!address || address_length == 0)

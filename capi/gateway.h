@@ -111,6 +111,24 @@ GW_API gw_status gw_gateway_set_admin(gw_gateway* gw, const char* address, size_
  * embedding. Before the configuration is loaded. */
 GW_API gw_status gw_gateway_bind_all(gw_gateway* gw, const char* address, size_t address_length);
 
+/* What each worker takes on at once, and when the process sheds load (the
+ * overload manager); zero is the default of every field (see the README's
+ * "Limits and overload"). */
+typedef struct gw_limits {
+  size_t struct_size;     /* sizeof(gw_limits) */
+  size_t max_connections; /* client connections per worker; 0: from the descriptor limit */
+  size_t max_streams;     /* requests in progress per worker; 0: 10000; SIZE_MAX: no cap */
+  /* Overload thresholds; 0: not watched. Past a soft one no connection is
+   * accepted and keep-alive is off; past a hard one new requests get 503
+   * and connections waiting for one are closed. */
+  uint64_t heap_soft, heap_hard;               /* heap bytes in use */
+  uint64_t descriptors_soft, descriptors_hard; /* open file descriptors */
+  uint32_t overload_interval_ms;               /* how often they are sampled; 0: 250 */
+} gw_limits;
+/* Sets the limits the gateway starts with (copied). Before the configuration
+ * is loaded; GW_INVALID_ARGUMENT when a soft threshold is above its hard one. */
+GW_API gw_status gw_gateway_set_limits(gw_gateway* gw, const gw_limits* limits);
+
 /* Strict mode (nonzero), for tests and fixtures: a configuration that loads
  * with warnings (a backend reference that does not resolve and would answer
  * 500, a policy targeting nothing, ...) is refused by load and reload with

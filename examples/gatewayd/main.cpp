@@ -7,12 +7,14 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "config_source.hpp"
 #include "demo_config.hpp"
@@ -72,6 +74,14 @@ Options:
   --max-streams N     Requests one worker has in progress at once (HTTP/1.1
                       requests and HTTP/2 streams); more get 503 or
                       REFUSED_STREAM (default 10000; 0: no cap).
+  --overload-heap SOFT[,HARD]
+                      Overload thresholds on the heap in use (bytes; K, M or
+                      G suffixes, powers of 1024). Past SOFT no connection is
+                      accepted and keep-alive is off; past HARD new requests
+                      also get 503 and idle connections close. Off by default.
+  --overload-descriptors SOFT[,HARD]
+                      The same on open descriptors (default: 90% and 95% of
+                      the open file limit; 0 turns it off).
   --log-level LEVEL   debug, info, warn, error or off (default: info).
   --drain-timeout MS  On SIGINT/SIGTERM, how long in-flight requests may take
                       to finish before their connections are closed (default 5000).
@@ -101,6 +111,8 @@ struct options {
   unsigned demo_port = 8080;
   unsigned max_connections = 0;
   std::optional<unsigned> max_streams;
+  std::pair<std::uint64_t, std::uint64_t> overload_heap{0, 0};
+  std::optional<std::pair<std::uint64_t, std::uint64_t>> overload_descriptors;
 };
 
 [[noreturn]] void bad_usage(const std::string& message) {
@@ -113,6 +125,28 @@ unsigned parse_count(const char* flag, const char* value, unsigned max) {
   unsigned long v = std::strtoul(value, &end, 10);
   if (!*value || *end || v > max) bad_usage(std::string(flag) + ": invalid number '" + value + "'");
   return static_cast<unsigned>(v);
+}
+
+// "SOFT[,HARD]", each a number with an optional K, M or G (powers of 1024).
+std::pair<std::uint64_t, std::uint64_t> parse_thresholds(const char* flag,
+                                                         const std::string& text) {
+  auto one = [&](const std::string& part) -> std::uint64_t {
+    char* end = nullptr;
+    const unsigned long long v = std::strtoull(part.c_str(), &end, 10);
+    std::uint64_t scale = 1;
+    if (*end == 'K') scale = 1ull << 10;
+    if (*end == 'M') scale = 1ull << 20;
+    if (*end == 'G') scale = 1ull << 30;
+    if (scale != 1) ++end;
+    if (part.empty() || *end || part[0] == '-' || v > (~0ull) / scale)
+      bad_usage(std::string(flag) + ": invalid threshold '" + part + "'");
+    return v * scale;
+  };
+  const std::size_t comma = text.find(',');
+  const std::uint64_t soft = one(text.substr(0, comma));
+  const std::uint64_t hard = comma == std::string::npos ? 0 : one(text.substr(comma + 1));
+  if (hard && soft > hard) bad_usage(std::string(flag) + ": SOFT is above HARD");
+  return {soft, hard};
 }
 
 options parse(int argc, char** argv) {
@@ -158,6 +192,10 @@ options parse(int argc, char** argv) {
       if (o.max_connections == 0) bad_usage("--max-connections: must be at least 1");
     } else if (a == "--max-streams") {
       o.max_streams = parse_count("--max-streams", value(), 100000000);
+    } else if (a == "--overload-heap") {
+      o.overload_heap = parse_thresholds("--overload-heap", value());
+    } else if (a == "--overload-descriptors") {
+      o.overload_descriptors = parse_thresholds("--overload-descriptors", value());
     } else if (a == "--waf-threads") {
       o.waf_threads = parse_count("--waf-threads", value(), 1024);
     } else if (a == "--waf-nice") {
@@ -322,6 +360,16 @@ int main(int argc, char** argv) {
     so.access_log = opts.access_log;
     so.limits.max_connections = opts.max_connections;
     if (opts.max_streams) so.limits.max_streams = *opts.max_streams;
+    so.overload.heap_soft = opts.overload_heap.first;
+    so.overload.heap_hard = opts.overload_heap.second;
+    if (opts.overload_descriptors) {
+      so.overload.descriptors_soft = opts.overload_descriptors->first;
+      so.overload.descriptors_hard = opts.overload_descriptors->second;
+    } else if (struct rlimit files{};
+               getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY) {
+      so.overload.descriptors_soft = files.rlim_cur / 10 * 9;
+      so.overload.descriptors_hard = files.rlim_cur / 20 * 19;
+    }
     if (opts.admin)
       so.admin = admin_address(*opts.admin);
     else if (!opts.config)

@@ -50,6 +50,23 @@ struct worker_limits {
   std::size_t max_streams = 10000;
 };
 
+// The overload manager, as Envoy's: the process's heap in use and its open
+// descriptors, sampled every `interval` on a thread of its own, against two
+// thresholds each (0: that one is not watched; nothing watched: no thread).
+// Past a soft threshold the gateway saturates: it stops accepting connections
+// (those already accepted are closed) and turns keep-alive off (HTTP/2:
+// GOAWAY). Past a hard one it also sheds: new requests get 503 (HTTP/2:
+// REFUSED_STREAM) and connections waiting for a request are closed. It comes
+// back by itself once every value is 5% under the thresholds it passed. Each
+// change is logged and counted (gateway_overload_*).
+struct overload_options {
+  // Bytes the allocator has handed out (glibc mallinfo2: arenas and mmapped
+  // blocks; a sanitizer's own count under one), else the resident set.
+  std::uint64_t heap_soft = 0, heap_hard = 0;
+  std::uint64_t descriptors_soft = 0, descriptors_hard = 0;  // open file descriptors
+  std::chrono::milliseconds interval{250};
+};
+
 // How a server runs: threads, logging, admin listener, access log, limits.
 struct server_options {
   unsigned threads =
@@ -66,6 +83,7 @@ struct server_options {
   // logged and the old one keeps serving). 0: never.
   std::chrono::milliseconds certificate_check_interval{2000};
   worker_limits limits;
+  overload_options overload;
 };
 
 // A running gateway: listeners opened once per worker (SO_REUSEPORT), one event

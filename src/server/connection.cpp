@@ -106,10 +106,10 @@ asio::awaitable<void> connection::run() {
       break;
     }
     if (!worker_.admit_stream()) {
-      // The worker is at its cap of requests in progress: this one is not
-      // started, and the connection closes (its client may try elsewhere).
+      // The worker is at its cap of requests in progress, or the process
+      // sheds load: this one is not started, and the connection closes.
       stream_.forget_request();
-      co_await stream_.local_reply(503, "too many requests in progress\n", true);
+      co_await stream_.local_reply(503, "the gateway is at capacity; try again later\n", true);
       stream_.finish();
       break;
     }
@@ -337,7 +337,10 @@ asio::awaitable<bool> connection::speaks_h2() {
 void connection::begin_message(const http1::request_head& head) noexcept {
   version_minor_ = head.version_minor;
   protocol = version_minor_ == 0 ? "HTTP/1.0"sv : "HTTP/1.1"sv;
-  keep_alive_ = head.wants_keep_alive() && !group_gone_;
+  // A saturated process turns keep-alive off: the client's next request
+  // finds a gateway (this one later, or another) that has room.
+  keep_alive_ =
+      head.wants_keep_alive() && !group_gone_ && worker_.overload() == overload_level::normal;
   head_size_ = head.head_size;
   expect_continue_ = head.expect_continue;
   sent_continue_ = false;
@@ -432,7 +435,7 @@ void connection::start_response(const response_start& r) {
   chunk_pieces_.clear();  // a response cut short may have left some
   chunk_bytes_ = 0;
   if (!r.bodyless && !r.has_length && !chunked_out_) keep_alive_ = false;
-  if (worker_.draining()) keep_alive_ = false;
+  if (worker_.draining() || worker_.overload() != overload_level::normal) keep_alive_ = false;
   http1::response_framing framing;
   framing.bodyless = r.bodyless;
   framing.chunked = chunked_out_;
@@ -489,7 +492,9 @@ asio::awaitable<bool> connection::send_interim(int status, std::string_view reas
 }
 
 asio::awaitable<bool> connection::send_local(const local_answer& a) {
-  http1::write_local_reply(head_out_, a.status, a.fields, a.body, a.close, a.head_request);
+  // The client learns of a close it did not ask for (keep-alive off) from the answer.
+  http1::write_local_reply(head_out_, a.status, a.fields, a.body, a.close || !keep_alive_,
+                           a.head_request);
   if (a.close) {
     linger_ = true;
     keep_alive_ = false;

@@ -358,6 +358,9 @@ void h2_session::expired() noexcept {
 
 bool h2_session::on_request_begin(std::int32_t id) {
   if (!conn_.worker_.admit_stream()) return false;
+  // Keep-alive off: this stream is served, and the GOAWAY sends the next
+  // ones to a new connection.
+  if (conn_.worker_.overload() != overload_level::normal) codec_.shut_down();
   // Each stream is served by the config current when it starts; a reload
   // that removed this connection's listeners lets it finish what it has.
   if (!conn_.refresh_snapshot()) codec_.shut_down();

@@ -220,6 +220,20 @@ std::string prometheus_text(const std::vector<series_labels>& labels, const work
   simple(out, "gateway_config_reloads_total", "result=\"failed\"", g.reloads_failed);
   header(out, "gateway_config_version", "gauge", "Version of the config being served.");
   simple(out, "gateway_config_version", "", g.config_version);
+  header(out, "gateway_overload_state", "gauge",
+         "The overload manager's level: 0 normal, 1 saturated (no new connections, no "
+         "keep-alive), 2 shedding (also 503 for new requests).");
+  simple(out, "gateway_overload_state", "", g.overload);
+  header(out, "gateway_overload_transitions_total", "counter",
+         "Changes of the overload level, by the level entered.");
+  static constexpr const char* levels[] = {"to=\"normal\"", "to=\"saturated\"", "to=\"shedding\""};
+  for (std::size_t i = 0; i < g.overload_transitions.size(); ++i)
+    simple(out, "gateway_overload_transitions_total", levels[i], g.overload_transitions[i]);
+  header(out, "gateway_overload_resource", "gauge",
+         "What the overload manager measured last (0 when it watches nothing): heap bytes in "
+         "use, open descriptors.");
+  simple(out, "gateway_overload_resource", "resource=\"heap_bytes\"", g.heap);
+  simple(out, "gateway_overload_resource", "resource=\"descriptors\"", g.descriptors);
   header(out, "gateway_workers", "gauge",
          "Worker threads, and how many answered this scrape in time.");
   simple(out, "gateway_workers", "state=\"running\"", g.workers);

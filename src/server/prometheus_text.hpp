@@ -1,5 +1,6 @@
 #pragma once
 // The Prometheus text exposition format (version 0.0.4) of the gateway's stats.
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -17,6 +18,11 @@ struct server_gauges {
   std::uint64_t connections = 0;  // open client connections
   unsigned workers = 0;
   unsigned workers_reporting = 0;  // workers that answered the scrape in time
+  // The overload manager: its level (0 normal, 1 saturated, 2 shedding), what
+  // it measured last and the transitions into each level.
+  unsigned overload = 0;
+  std::uint64_t heap = 0, descriptors = 0;
+  std::array<std::uint64_t, 3> overload_transitions{};
 };
 
 // `total` is the sum of every worker's report; `labels` names its series.

@@ -7,6 +7,13 @@
 namespace gateway {
 
 server::server(gateway_config config, server_options options) : impl_(std::make_unique<impl>()) {
+  const overload_options& o = options.overload;
+  if ((o.heap_soft && o.heap_hard && o.heap_soft > o.heap_hard) ||
+      (o.descriptors_soft && o.descriptors_hard && o.descriptors_soft > o.descriptors_hard) ||
+      o.interval.count() <= 0)
+    throw error(errc::invalid_config,
+                "server_options.overload: a soft threshold above its hard one, or an interval "
+                "that is not > 0");
   impl_->options = std::move(options);
   impl_->shared.log = logger(impl_->options.level, impl_->options.sink);
   if (const auto& al = impl_->options.access_log; !al.path.empty()) {
@@ -55,6 +62,7 @@ void server::impl::start(server& owner, asio::io_context* host_context) {
         std::max<std::size_t>(16, (open_files > 128 ? open_files - 64 : open_files / 2) / 2 / n);
   }
   shared.max_streams_per_worker = options.limits.max_streams;
+  overload = std::make_unique<overload_monitor>(options.overload, shared.log, shared.overload);
   for (unsigned i = 0; i < n; ++i)
     workers.push_back(std::make_unique<worker>(shared, i, host));
 
@@ -157,6 +165,7 @@ void server::stop(std::chrono::milliseconds drain) {
     w->join();
   impl_->workers.clear();
   impl_->monitor.reset();
+  impl_->overload.reset();
   impl_->current = impl::state::stopped;
   lock.unlock();
   impl_->stop_watching();  // a watcher a reload started while this stop began
@@ -297,6 +306,14 @@ std::string server::impl::stats_text() {
   g.reloads_ok = reloads_ok.load();
   g.reloads_failed = reloads_failed.load();
   g.connections = shared.connections.load();
+  if (overload) {
+    g.overload = static_cast<unsigned>(shared.overload.load());
+    const resource_sample s = overload->last();
+    g.heap = s.heap;
+    g.descriptors = s.descriptors;
+    for (std::size_t i = 0; i < g.overload_transitions.size(); ++i)
+      g.overload_transitions[i] = overload->transitions(static_cast<overload_level>(i));
+  }
   std::string text = prometheus_text(series.labels(), total, g);
   append_upstream_metrics(text, *shared.current.load());
   waf::append_metrics(text);  // the WAF's counters are the process's (its pool is)
@@ -363,6 +380,7 @@ asio::awaitable<void> server::impl::drain_mounted(std::chrono::milliseconds drai
   {
     std::lock_guard lock(control);
     monitor.reset();
+    overload.reset();
     current = state::stopped;
   }
   stopped_cv.notify_all();

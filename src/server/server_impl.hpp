@@ -56,7 +56,8 @@ struct server::impl {
   std::atomic<std::uint64_t> reloads_ok{0}, reloads_failed{0};
   std::string config_json;  // of the config being served; guarded by `control`
   std::unique_ptr<admin_server> admin;
-  std::unique_ptr<upstream_monitor> monitor;  // while running
+  std::unique_ptr<upstream_monitor> monitor;   // while running
+  std::unique_ptr<overload_monitor> overload;  // while running
   // The config being served, for reloading it when certificate files change.
   std::optional<gateway_config> served;  // guarded by `control`
   std::thread file_watch;

@@ -116,12 +116,14 @@ enum class limit_kind : std::uint8_t {
   header_timeout,        // a head not complete in time: 408
   send_timeout,          // a client that stopped reading for the stream idle timeout
   response_headers,      // an upstream's response head over its cluster's limits: 502
+  overload_connections,  // the overload manager saturated: connection closed at accept
+  overload_requests,     // the overload manager shedding: 503 or REFUSED_STREAM
   count
 };
 inline constexpr std::array<const char*, static_cast<std::size_t>(limit_kind::count)> limit_names =
-    {"listener_connections", "worker_connections", "worker_streams", "connection_streams",
-     "request_line",         "request_headers",    "request_body",   "header_timeout",
-     "send_timeout",         "response_headers"};
+    {"listener_connections", "worker_connections", "worker_streams",       "connection_streams",
+     "request_line",         "request_headers",    "request_body",         "header_timeout",
+     "send_timeout",         "response_headers",   "overload_connections", "overload_requests"};
 
 struct limit_counters {
   std::array<std::uint64_t, static_cast<std::size_t>(limit_kind::count)> hits{};

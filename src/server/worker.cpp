@@ -110,9 +110,20 @@ asio::awaitable<void> worker::accept_loop(std::shared_ptr<listen_socket> listeni
     if (draining_ || !acceptor.is_open()) co_return;
     // Limits are judged before anything is spent on the connection: it is
     // closed, not accepted into a queue where it would starve.
+    if (overload() != overload_level::normal) {
+      refuse(std::move(socket), limit_kind::overload_connections,
+             "the process is overloaded (see the overload log line)", {});
+      // Until it recovers, new connections wait in the kernel's queue.
+      while (overload() != overload_level::normal && acceptor.is_open() && !draining_) {
+        backoff.expires_after(std::chrono::milliseconds(50));
+        co_await backoff.async_wait(use_tuple);
+      }
+      continue;
+    }
     const std::size_t worker_cap = shared_.max_connections_per_worker;
     if (worker_cap && open_connections >= worker_cap) {
-      refuse(std::move(socket), limit_kind::worker_connections, "this worker's", worker_cap, {});
+      refuse(std::move(socket), limit_kind::worker_connections,
+             "this worker's connection limit (" + std::to_string(worker_cap) + ") is reached", {});
       continue;
     }
     std::shared_ptr<std::atomic<std::size_t>> group_open;
@@ -120,8 +131,10 @@ asio::awaitable<void> worker::accept_loop(std::shared_ptr<listen_socket> listeni
       if (g->open->fetch_add(1, std::memory_order_relaxed) >= g->max_connections &&
           g->max_connections) {
         g->open->fetch_sub(1, std::memory_order_relaxed);
-        refuse(std::move(socket), limit_kind::listener_connections, g->key.c_str(),
-               g->max_connections, g->close_delay);
+        refuse(std::move(socket), limit_kind::listener_connections,
+               "the connection limit of " + g->key + " (" + std::to_string(g->max_connections) +
+                   ") is reached",
+               g->close_delay);
         continue;
       }
       group_open = g->open;
@@ -144,7 +157,7 @@ asio::awaitable<void> close_after(tcp::socket socket, std::chrono::milliseconds 
 }
 }  // namespace
 
-void worker::refuse(tcp::socket socket, limit_kind why, const char* whose, std::size_t cap,
+void worker::refuse(tcp::socket socket, limit_kind why, const std::string& why_text,
                     std::chrono::milliseconds delay) {
   limits_.hit(why);
   // Under a flood this would be a line per connection: one per ten seconds
@@ -152,8 +165,8 @@ void worker::refuse(tcp::socket socket, limit_kind why, const char* whose, std::
   const auto now = coarse_now();
   if (now - last_refusal_log_ >= std::chrono::seconds(10)) {
     last_refusal_log_ = now;
-    log().log(log_level::warn, "worker ", index_, ": refusing new connections: ", whose,
-              " connection limit (", cap, ") reached; see gateway_limit_hits_total");
+    log().log(log_level::warn, "worker ", index_, ": refusing new connections: ", why_text,
+              "; see gateway_limit_hits_total");
   }
   if (delay.count() > 0) {
     asio::co_spawn(*context_, close_after(std::move(socket), delay), asio::detached);
@@ -200,6 +213,15 @@ asio::awaitable<void> worker::sweep_loop() {
     co_await sweep_timer_.async_wait(use_tuple);
     pool_.sweep(coarse_now());
     flush_access_log();
+    // Shedding: connections waiting for a request go (HTTP/2 ones get a
+    // GOAWAY), and so do idle upstream connections; requests under way finish.
+    const overload_level level = overload();
+    if (level == overload_level::shedding && overload_seen_ != level) {
+      pool_.clear();
+      for (worker_session* c = connections_; c; c = c->next)
+        c->interrupt(false);
+    }
+    overload_seen_ = level;
   }
 }
 

@@ -12,6 +12,7 @@
 #include "core/logger.hpp"
 #include "pipeline/request_mirror.hpp"
 #include "server/access_log.hpp"
+#include "server/overload.hpp"
 #include "server/snapshot.hpp"
 #include "upstream/connection_pool.hpp"
 
@@ -43,8 +44,9 @@ struct server_shared {
   std::atomic<std::uint64_t> version{0};    // bumped after `current` changes
   std::atomic<std::size_t> connections{0};  // open client connections, all workers
   // Each worker's caps (server_options::limits, resolved when it starts).
-  std::size_t max_connections_per_worker = 0;  // 0: unlimited
-  std::size_t max_streams_per_worker = 0;      // 0: unlimited
+  std::size_t max_connections_per_worker = 0;                    // 0: unlimited
+  std::size_t max_streams_per_worker = 0;                        // 0: unlimited
+  std::atomic<overload_level> overload{overload_level::normal};  // set by the overload monitor
 };
 
 // A listening socket of one worker for one socket group. Shared with its accept
@@ -112,6 +114,10 @@ class worker {
   // Takes a place for a new request (HTTP/1.1 request, HTTP/2 stream);
   // false, counted, when the worker is at its cap. end_stream gives it back.
   bool admit_stream() noexcept {
+    if (overload() == overload_level::shedding) {
+      limits_.hit(limit_kind::overload_requests);
+      return false;
+    }
     if (shared_.max_streams_per_worker && open_streams >= shared_.max_streams_per_worker) {
       limits_.hit(limit_kind::worker_streams);
       return false;
@@ -120,6 +126,10 @@ class worker {
     return true;
   }
   void end_stream() noexcept { --open_streams; }
+  // Where the overload manager has the process now (normal when it watches nothing).
+  overload_level overload() const noexcept {
+    return shared_.overload.load(std::memory_order_relaxed);
+  }
   std::size_t open_connections = 0;  // client connections accepted and not yet closed
   std::size_t open_streams = 0;      // requests in progress (see stream_slot)
   bool access_log_enabled() const noexcept { return shared_.access_log != nullptr; }
@@ -143,8 +153,9 @@ class worker {
  private:
   asio::awaitable<void> accept_loop(std::shared_ptr<listen_socket> socket);
   asio::awaitable<void> sweep_loop();
-  // Closes a connection a limit refused (after `delay`), counting it.
-  void refuse(tcp::socket socket, limit_kind why, const char* whose, std::size_t cap,
+  // Closes a connection a limit refused (after `delay`), counting it;
+  // `why_text` says which, for the log line.
+  void refuse(tcp::socket socket, limit_kind why, const std::string& why_text,
               std::chrono::milliseconds delay);
 
   server_shared& shared_;
@@ -168,6 +179,7 @@ class worker {
   worker_session* connections_ = nullptr;  // intrusive list head
   bool draining_ = false;
   steady_clock::time_point last_refusal_log_{};
+  overload_level overload_seen_ = overload_level::normal;  // by the last sweep
   std::uint64_t rng_;
   asio::steady_timer sweep_timer_;
   std::thread thread_;

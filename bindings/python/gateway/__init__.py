@@ -567,7 +567,10 @@ class Gateway:
     (os.PathLike) to such a file. By default every listener binds `bind`
     (127.0.0.1) on an ephemeral port: `port()` and `url` say where. With
     `strict`, a config that loads with warnings (a backend reference that
-    does not resolve, ...) raises ConfigError instead. Register
+    does not resolve, ...) raises ConfigError instead. `limits` (a dict)
+    caps each worker and sets the overload manager's thresholds:
+    max_connections, max_streams, heap_soft, heap_hard, descriptors_soft,
+    descriptors_hard, overload_interval_ms (the C ABI's gw_limits). Register
     filters (`filter()`) before `start()`; the context manager starts on
     enter and stops and frees on exit.
     """
@@ -575,7 +578,8 @@ class Gateway:
     def __init__(self, config: Union[str, bytes, os.PathLike], *, threads: int = 1,
                  bind: Optional[str] = "127.0.0.1", admin: bool = False,
                  log_level: str = "info", filters: Optional[Mapping[str, Any]] = None,
-                 log_capacity: int = 2000, strict: bool = False):
+                 log_capacity: int = 2000, strict: bool = False,
+                 limits: Optional[Mapping[str, int]] = None):
         lib = _library()
         self._config = config
         self._threads = threads
@@ -599,6 +603,14 @@ class Gateway:
             self._check(lib.gw_gateway_set_admin(self._h, b"127.0.0.1", 9, 0))
         if strict:
             self._check(lib.gw_gateway_set_strict(self._h, 1))
+        if limits:
+            known = {name for name, _ in _n.Limits._fields_} - {"struct_size"}
+            unknown = set(limits) - known
+            if unknown:
+                raise ValueError(f"unknown limits: {', '.join(sorted(unknown))} "
+                                 f"(known: {', '.join(sorted(known))})")
+            values = _n.Limits(struct_size=ctypes.sizeof(_n.Limits), **limits)
+            self._check(lib.gw_gateway_set_limits(self._h, ctypes.byref(values)))
         for name, target in (filters or {}).items():
             self.filter(name)(target)
 

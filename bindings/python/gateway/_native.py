@@ -61,6 +61,14 @@ class WafMatch(ctypes.Structure):
                 ("data", ctypes.c_void_p), ("data_length", ctypes.c_size_t)]
 
 
+class Limits(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t), ("max_connections", ctypes.c_size_t),
+                ("max_streams", ctypes.c_size_t),
+                ("heap_soft", ctypes.c_uint64), ("heap_hard", ctypes.c_uint64),
+                ("descriptors_soft", ctypes.c_uint64), ("descriptors_hard", ctypes.c_uint64),
+                ("overload_interval_ms", ctypes.c_uint32)]
+
+
 class ClientOptions(ctypes.Structure):
     _fields_ = [("struct_size", ctypes.c_size_t), ("threads", ctypes.c_uint),
                 ("log", ctypes.c_void_p), ("level", ctypes.c_int),
@@ -150,6 +158,7 @@ def _declare(lib):
         "gw_gateway_set_admin": ([p, cp, sz, ctypes.c_uint16], st),
         "gw_gateway_bind_all": ([p, cp, sz], st),
         "gw_gateway_set_strict": ([p, ctypes.c_int], st),
+        "gw_gateway_set_limits": ([p, ctypes.POINTER(Limits)], st),
         "gw_gateway_load_yaml": ([p, cp, sz], st),
         "gw_gateway_load_file": ([p, cp], st),
         "gw_gateway_start": ([p, ctypes.c_uint], st),

@@ -132,6 +132,24 @@ def test_strict_mode_refuses_a_config_with_warnings(upstreams):
         assert fetch(gw.url + "/", {"host": "app.test"})[0] == 200
 
 
+def test_limits_cap_connections_and_are_checked(upstreams):
+    import http.client
+    with Gateway(app_yaml(upstreams), limits={"max_connections": 1}) as gw:
+        held = http.client.HTTPConnection("127.0.0.1", gw.port(), timeout=10)
+        held.request("GET", "/", headers={"host": "app.test"})
+        assert held.getresponse().read() is not None  # served, and kept open
+        refused = http.client.HTTPConnection("127.0.0.1", gw.port(), timeout=10)
+        with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+            refused.request("GET", "/", headers={"host": "app.test"})
+            refused.getresponse()
+        held.close()
+        assert "gateway_limit_hits_total{limit=\"worker_connections\"} 1" in gw.stats()
+    with pytest.raises(ValueError, match="max_conections"):
+        Gateway(app_yaml(upstreams), limits={"max_conections": 1})
+    with pytest.raises(gateway.GatewayError, match="soft threshold is above its hard one"):
+        Gateway(app_yaml(upstreams), limits={"descriptors_soft": 200, "descriptors_hard": 100})
+
+
 def test_config_from_a_file(upstreams, tmp_path):
     path = tmp_path / "gateway.yaml"
     path.write_text(app_yaml(upstreams))
