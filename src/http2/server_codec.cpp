@@ -199,10 +199,10 @@ bool server_codec::interim(std::int32_t id, int status, std::span<const http::he
                                 nullptr) >= 0;
 }
 
-void server_codec::shut_down() {
-  nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
-                        nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
-                        nullptr, 0);
+std::int32_t server_codec::shut_down() {
+  const std::int32_t last = nghttp2_session_get_last_proc_stream_id(session_);
+  nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, last, NGHTTP2_NO_ERROR, nullptr, 0);
+  return last;
 }
 
 void server_codec::terminate(std::uint32_t error) {

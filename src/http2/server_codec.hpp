@@ -85,9 +85,9 @@ class server_codec : public session_core {
   bool respond(std::int32_t id, int status, std::span<const http::header> fields, bool bodyless);
   // An interim (1xx) response on `id`.
   bool interim(std::int32_t id, int status, std::span<const http::header> fields);
-  // Starts a graceful close: GOAWAY with the last stream taken; streams
-  // under way finish.
-  void shut_down();
+  // Starts a graceful close: GOAWAY with the last stream taken, which it
+  // returns; streams under way finish.
+  std::int32_t shut_down();
   // Ends the connection at once with GOAWAY `error`.
   void terminate(std::uint32_t error);
 

@@ -347,9 +347,13 @@ void h2_session::interrupt(bool force) noexcept {
     }
     conn_.client_.cancel();
   } else {
-    codec_.shut_down();
+    go_away();
     signal();
   }
+}
+
+void h2_session::go_away() noexcept {
+  if (goaway_last_ < 0) goaway_last_ = codec_.shut_down();
 }
 
 void h2_session::expired() noexcept {
@@ -357,13 +361,17 @@ void h2_session::expired() noexcept {
 }
 
 bool h2_session::on_request_begin(std::int32_t id) {
+  // A stream past the GOAWAY's last one (it crossed it on the wire): the
+  // client takes it as not processed and may send it again elsewhere, so
+  // it must not be (REFUSED_STREAM says the same).
+  if (goaway_last_ >= 0 && id > goaway_last_) return false;
   if (!conn_.worker_.admit_stream()) return false;
   // Keep-alive off: this stream is served, and the GOAWAY sends the next
   // ones to a new connection.
-  if (conn_.worker_.overload() != overload_level::normal) codec_.shut_down();
+  if (conn_.worker_.overload() != overload_level::normal) go_away();
   // Each stream is served by the config current when it starts; a reload
   // that removed this connection's listeners lets it finish what it has.
-  if (!conn_.refresh_snapshot()) codec_.shut_down();
+  if (!conn_.refresh_snapshot()) go_away();
   auto s = std::make_shared<h2_stream>(*this, id);
   s->st.record().start = steady_clock::now();
   streams_.emplace(id, std::move(s));
@@ -557,7 +565,7 @@ asio::awaitable<void> h2_session::run() {
   }
   // The client went, broke the protocol, or the deadline passed: what is
   // queued (a GOAWAY, say) still goes, then everything stops.
-  if (ok && !failed_) codec_.shut_down();
+  if (ok && !failed_) go_away();
   for (auto& [id, s] : streams_) {
     s->closed = true;
     s->st.interrupt();

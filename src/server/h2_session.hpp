@@ -54,6 +54,8 @@ class h2_session final : public http2::codec_events {
                                      std::shared_ptr<connection> keep);
   // Arms the connection's idle deadline when no stream is open.
   void note_idle() noexcept;
+  // Sends GOAWAY once (graceful: streams taken finish, later ones are refused).
+  void go_away() noexcept;
 
   connection& conn_;
   std::uint32_t window_;  // the stream window announced: what a client may send unasked
@@ -65,8 +67,9 @@ class h2_session final : public http2::codec_events {
   asio::steady_timer wake_writer_;
   asio::steady_timer done_;  // woken when a stream coroutine or the writer ends
   bool writer_done_ = false;
-  bool stopping_ = false;  // the reader ended: the writer finishes what is queued
-  bool failed_ = false;    // a write failed or the client broke the protocol
+  bool stopping_ = false;          // the reader ended: the writer finishes what is queued
+  bool failed_ = false;            // a write failed or the client broke the protocol
+  std::int32_t goaway_last_ = -1;  // the last stream the GOAWAY took; -1: none sent
 };
 
 }  // namespace gateway
