@@ -126,7 +126,7 @@ void gateway_calls(args& a) {
   for (int i = 0; i < 16 && a.in.remaining_bytes() > 0; ++i) {
     gw_gateway* h = a.in.ConsumeIntegralInRange(0, 15) == 0 ? nullptr : gw;
     gw_status s = GW_OK;
-    switch (a.in.ConsumeIntegralInRange(0, 9)) {
+    switch (a.in.ConsumeIntegralInRange(0, 10)) {
       case 0: {
         auto [p, n] = a.text(4096);
         s = gw_gateway_load_yaml(h, p, n);
@@ -180,6 +180,17 @@ void gateway_calls(args& a) {
       case 8:
         s = gw_gateway_stop(h, a.in.ConsumeIntegral<std::uint32_t>() % 10);  // not started
         break;
+      case 9: {
+        // Limits of any size and values (a newer header's larger struct
+        // with its extra bytes zero or not, inverted thresholds), or NULL.
+        std::vector<std::uint64_t> storage(sizeof(gw_limits) / 8 + 4);
+        const std::vector<std::uint8_t> bytes = a.in.ConsumeBytes<std::uint8_t>(storage.size() * 8);
+        if (!bytes.empty()) std::memcpy(storage.data(), bytes.data(), bytes.size());
+        auto* l = reinterpret_cast<gw_limits*>(storage.data());
+        l->struct_size = a.in.ConsumeIntegralInRange<std::size_t>(0, storage.size() * 8);
+        s = gw_gateway_set_limits(h, a.in.ConsumeIntegralInRange(0, 15) ? l : nullptr);
+        break;
+      }
       default:
         (void)gw_gateway_config_version(h);
         continue;
