@@ -78,6 +78,10 @@ void connection::interrupt(bool force) noexcept {
 asio::awaitable<void> connection::watchdog() {
   auto self = shared_from_this();
   while (co_await watch_.next_expiry()) {
+    // A client that took nothing of what was written for the idle timeout:
+    // counted here, where the expiry is seen, so writes pay nothing for it.
+    if (watch_.phase() == transport::deadline_phase::send)
+      worker_.limits().hit(limit_kind::send_timeout);
     client_.cancel();
     if (h2_)
       h2_->expired();
@@ -231,7 +235,8 @@ void connection::count_refusal(int status) noexcept {
 }
 
 asio::awaitable<bool> connection::flush() {
-  return write(gather_);
+  return client_.write(gather_, watch_, listener->config.limits.stream_idle_timeout,
+                       stream_.record().bytes_out);
 }
 
 asio::awaitable<bool> connection::read_request_head() {
@@ -453,10 +458,8 @@ void connection::start_response(const response_start& r) {
 }
 
 asio::awaitable<bool> connection::write(std::vector<asio::const_buffer>& gather) {
-  const bool sent = co_await client_.write(
-      gather, watch_, listener->config.limits.stream_idle_timeout, stream_.record().bytes_out);
-  if (!sent && watch_.expired()) worker_.limits().hit(limit_kind::send_timeout);
-  co_return sent;
+  return client_.write(gather, watch_, listener->config.limits.stream_idle_timeout,
+                       stream_.record().bytes_out);
 }
 
 void connection::send_body(std::span<const asio::const_buffer> pieces, std::uint64_t bytes) {

@@ -524,7 +524,6 @@ asio::awaitable<void> h2_session::write_loop(std::shared_ptr<connection> keep) {
       std::uint64_t written = 0;
       if (!co_await conn_.client_.write(
               gather_, conn_.watch_, conn_.listener->config.limits.stream_idle_timeout, written)) {
-        if (conn_.watch_.expired()) conn_.worker_.limits().hit(limit_kind::send_timeout);
         failed_ = true;
         conn_.client_.cancel();
         break;

@@ -18,7 +18,7 @@ void drop_written(std::vector<asio::const_buffer>& buffers, std::size_t n) {
 
 asio::awaitable<bool> write_gather(tcp::socket& socket, std::vector<asio::const_buffer>& gather,
                                    watchdog& watch, std::chrono::milliseconds idle,
-                                   std::uint64_t* written) {
+                                   std::uint64_t* written, deadline_phase phase) {
   boost::system::error_code ec;
   const std::size_t total = asio::buffer_size(gather);
   const std::size_t n = gather.size() <= max_gather_now ? socket.write_some(gather, ec) : 0;
@@ -32,7 +32,7 @@ asio::awaitable<bool> write_gather(tcp::socket& socket, std::vector<asio::const_
     co_return false;
   }
   drop_written(gather, n);
-  watch.arm(deadline_phase::stream, idle);
+  watch.arm(phase, idle);
   auto [error, rest] = co_await asio::async_write(socket, gather, use_tuple);
   gather.clear();
   if (written) *written += rest;
@@ -56,7 +56,7 @@ asio::awaitable<bool> client_stream::write_tls(std::vector<asio::const_buffer>& 
                                                watchdog& watch, std::chrono::milliseconds idle,
                                                std::uint64_t& written) {
   const std::size_t total = asio::buffer_size(gather);
-  watch.arm(deadline_phase::stream, idle);
+  watch.arm(deadline_phase::send, idle);
   const bool ok = co_await tls_->write(gather);
   gather.clear();
   if (ok) written += total;

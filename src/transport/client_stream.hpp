@@ -16,11 +16,11 @@ namespace gateway::transport {
 // Writes all of `gather` to `socket` and clears it. The socket is non-blocking:
 // what the kernel takes now is written at once (for most messages all of it,
 // which saves a reactor round trip), and only the rest waits through the
-// reactor, with `watch` armed for `idle`. Adds the bytes written to `*written`
-// (when given); false when the peer is gone or the write timed out.
+// reactor, with `watch` armed for `idle` in `phase`. Adds the bytes written to
+// `*written` (when given); false when the peer is gone or the write timed out.
 asio::awaitable<bool> write_gather(tcp::socket& socket, std::vector<asio::const_buffer>& gather,
                                    watchdog& watch, std::chrono::milliseconds idle,
-                                   std::uint64_t* written);
+                                   std::uint64_t* written, deadline_phase phase);
 
 class client_stream {
  public:
@@ -58,7 +58,7 @@ class client_stream {
   asio::awaitable<bool> write(std::vector<asio::const_buffer>& gather, watchdog& watch,
                               std::chrono::milliseconds idle, std::uint64_t& written) {
     if (tls_) return write_tls(gather, watch, idle, written);
-    return write_gather(socket_, gather, watch, idle, &written);
+    return write_gather(socket_, gather, watch, idle, &written, deadline_phase::send);
   }
 
   // Makes the pending read or write end with operation_aborted.

@@ -15,6 +15,7 @@ enum class deadline_phase : std::uint8_t {
   head,       // reading a request head
   upstream,   // connecting, sending the request, waiting for the response head
   stream,     // moving body bytes
+  send,       // a client taking the bytes written to it (one that stopped reading: slow read)
 };
 
 class watchdog {

@@ -71,7 +71,8 @@ asio::awaitable<bool> h1_link::send(std::span<const asio::const_buffer> pieces, 
     gather_.insert(gather_.end(), pieces.begin(), pieces.end());
   }
   if (conn_->tls) return write_tls();
-  return transport::write_gather(conn_->socket, gather_, watch_, idle_, nullptr);
+  return transport::write_gather(conn_->socket, gather_, watch_, idle_, nullptr,
+                                 transport::deadline_phase::stream);
 }
 
 byte_pipe& h1_link::begin_tunnel(const http1::response_head& head) noexcept {
@@ -100,7 +101,8 @@ asio::awaitable<bool> h1_link::write(std::vector<asio::const_buffer>& gather) {
     gather.clear();
     co_return !ec;
   }
-  co_return co_await transport::write_gather(conn_->socket, gather, watch_, idle_, nullptr);
+  co_return co_await transport::write_gather(conn_->socket, gather, watch_, idle_, nullptr,
+                                             transport::deadline_phase::stream);
 }
 
 asio::awaitable<bool> h1_link::write_tls() {
