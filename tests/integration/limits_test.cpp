@@ -54,6 +54,28 @@ struct gate {
   }
 };
 
+// A gateway of one worker allowed two requests in progress, in front of an
+// upstream that holds its answers until the test releases them.
+struct two_streams_allowed {
+  gate held;
+  test_upstream up{held.holding()};
+  running_gateway gw;
+  explicit two_streams_allowed(gateway::gateway_config (*config)(std::uint16_t))
+      : gw(config(up.port()), capped()) {}
+  static gateway::server_options capped() {
+    auto o = quiet(1);
+    o.limits.max_streams = 2;
+    return o;
+  }
+};
+
+gateway::gateway_config h1_config(std::uint16_t upstream) {
+  return proxy_config({upstream});
+}
+gateway::gateway_config h2_config(std::uint16_t upstream) {
+  return load_on_loopback(app_route_yaml(upstream));
+}
+
 // Asks over a new connection: the status, or 0 when the gateway closed it unanswered.
 int status_of(std::uint16_t port, const std::string& raw = get) {
   test_client c(port);
@@ -122,11 +144,10 @@ TEST_SUITE("limits") {
   }
 
   TEST_CASE("a worker's cap on requests in progress: HTTP/1.1 gets 503, then it recovers") {
-    gate held;
-    test_upstream up(held.holding());
-    auto o = quiet(1);
-    o.limits.max_streams = 2;
-    running_gateway gw(proxy_config({up.port()}), std::move(o));
+    two_streams_allowed t(h1_config);
+    gate& held = t.held;  // named, not bound: clang 14 lambdas cannot capture bindings
+    test_upstream& up = t.up;
+    running_gateway& gw = t.gw;
     test_client a(gw.port()), b(gw.port());
     REQUIRE(a.send(get));
     REQUIRE(b.send(get));
@@ -149,11 +170,10 @@ TEST_SUITE("limits") {
   }
 
   TEST_CASE("a worker's cap on requests in progress: an HTTP/2 stream past it is REFUSED_STREAM") {
-    gate held;
-    test_upstream up(held.holding());
-    auto o = quiet(1);
-    o.limits.max_streams = 2;
-    running_gateway gw(load_on_loopback(app_route_yaml(up.port())), std::move(o));
+    two_streams_allowed t(h2_config);
+    gate& held = t.held;  // named, not bound: clang 14 lambdas cannot capture bindings
+    test_upstream& up = t.up;
+    running_gateway& gw = t.gw;
     // The two admitted streams wait upstream until the third was refused.
     std::thread opener([&] {
       eventually([&] { return hits(gw.server(), "worker_streams") >= 1; }, 20s);

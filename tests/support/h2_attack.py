@@ -170,14 +170,17 @@ def hpack_bomb(port, n):
         flags = (0x4 if last else 0) | (0x1 if i == 0 else 0)
         out.append(frame(1 if i == 0 else 9, flags, 1, c))
     s.sendall(b"".join(out))
-    r = reader(s)
-    for kind, flags, stream, payload in r.frames(DEADLINE):
+    return first_answer(s)
+
+
+def first_answer(s):
+    """What came first for stream 1: its status, its reset, a GOAWAY, or the end."""
+    d = hpack.Decoder()
+    d.max_allowed_table_size = 65536
+    for kind, flags, stream, payload in reader(s).frames(DEADLINE):
         if kind == 1 and stream == 1:
-            d = hpack.Decoder()
-            d.max_allowed_table_size = 65536
             try:
-                fields = dict(d.decode(payload))
-                return "status %s" % fields.get(":status", "?")
+                return "status %s" % dict(d.decode(payload)).get(":status", "?")
             except Exception as e:  # a head we cannot decode alone: report it
                 return "head (%s)" % type(e).__name__
         if kind == 3 and stream == 1:
@@ -329,17 +332,7 @@ def big_head(port, path, size):
     s = connect(port)
     enc = hpack.Encoder()
     send_quietly(s, frame(1, 0x5, 1, request_block(enc, path, port, [("x-big", "x" * size)])))
-    dec = hpack.Decoder()
-    for kind, flags, stream, payload in reader(s).frames(DEADLINE):
-        if kind == 1 and stream == 1:
-            return "status %s" % dict(dec.decode(payload)).get(":status")
-        if kind == 3 and stream == 1:
-            return "rst %d" % int.from_bytes(payload, "big")
-        if kind == 7:
-            return "goaway %d" % int.from_bytes(payload[4:8], "big")
-        if kind is None:
-            return payload.decode()
-    return "nothing"
+    return first_answer(s)
 
 
 def main():
