@@ -124,7 +124,7 @@ def main():
         out.writerow(["seconds", "rss_kib", "descriptors", "downstream_connections",
                       "upstream_connections", "requests", "5xx_steady", "5xx_flaky",
                       "403_waf", "no_response", "reloads_ok", "reloads_failed", "limit_hits",
-                      "restarts", "rotations"])
+                      "restarts", "rotations", "heap_bytes"])
         while True:
             now = time.monotonic() - start
             if now >= o.seconds:
@@ -189,6 +189,10 @@ def main():
                     total(text, "gateway_config_reloads_total", 'result="failed"'),
                     total(text, "gateway_limit_hits_total"),
                     restarted, rotated,
+                    # glibc's count of what is allocated (gatewayd's overload
+                    # manager samples it): a leak shows here, allocator
+                    # retention only in the resident set.
+                    total(text, "gateway_overload_resource", 'resource="heap_bytes"'),
                 ])
                 f.flush()
             time.sleep(0.1)
