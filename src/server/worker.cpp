@@ -112,7 +112,7 @@ asio::awaitable<void> worker::accept_loop(std::shared_ptr<listen_socket> listeni
     // closed, not accepted into a queue where it would starve.
     if (overload() != overload_level::normal) {
       refuse(std::move(socket), limit_kind::overload_connections,
-             "the process is overloaded (see the overload log line)", {});
+             "the process is overloaded (see the overload log line)", 0, {});
       // Until it recovers, new connections wait in the kernel's queue.
       while (overload() != overload_level::normal && acceptor.is_open() && !draining_) {
         backoff.expires_after(std::chrono::milliseconds(50));
@@ -122,8 +122,8 @@ asio::awaitable<void> worker::accept_loop(std::shared_ptr<listen_socket> listeni
     }
     const std::size_t worker_cap = shared_.max_connections_per_worker;
     if (worker_cap && open_connections >= worker_cap) {
-      refuse(std::move(socket), limit_kind::worker_connections,
-             "this worker's connection limit (" + std::to_string(worker_cap) + ") is reached", {});
+      refuse(std::move(socket), limit_kind::worker_connections, "this worker's connection limit",
+             worker_cap, {});
       continue;
     }
     std::shared_ptr<std::atomic<std::size_t>> group_open;
@@ -131,9 +131,7 @@ asio::awaitable<void> worker::accept_loop(std::shared_ptr<listen_socket> listeni
       if (g->open->fetch_add(1, std::memory_order_relaxed) >= g->max_connections &&
           g->max_connections) {
         g->open->fetch_sub(1, std::memory_order_relaxed);
-        refuse(std::move(socket), limit_kind::listener_connections,
-               "the connection limit of " + g->key + " (" + std::to_string(g->max_connections) +
-                   ") is reached",
+        refuse(std::move(socket), limit_kind::listener_connections, g->key, g->max_connections,
                g->close_delay);
         continue;
       }
@@ -157,7 +155,7 @@ asio::awaitable<void> close_after(tcp::socket socket, std::chrono::milliseconds 
 }
 }  // namespace
 
-void worker::refuse(tcp::socket socket, limit_kind why, const std::string& why_text,
+void worker::refuse(tcp::socket socket, limit_kind why, std::string_view whose, std::size_t cap,
                     std::chrono::milliseconds delay) {
   limits_.hit(why);
   // Under a flood this would be a line per connection: one per ten seconds
@@ -165,8 +163,9 @@ void worker::refuse(tcp::socket socket, limit_kind why, const std::string& why_t
   const auto now = coarse_now();
   if (now - last_refusal_log_ >= std::chrono::seconds(10)) {
     last_refusal_log_ = now;
-    log().log(log_level::warn, "worker ", index_, ": refusing new connections: ", why_text,
-              "; see gateway_limit_hits_total");
+    log().log(log_level::warn, "worker ", index_, ": refusing new connections (",
+              limit_names[static_cast<std::size_t>(why)], "): ", whose, cap ? " at " : "",
+              cap ? std::to_string(cap) : std::string(), "; see gateway_limit_hits_total");
   }
   if (delay.count() > 0) {
     asio::co_spawn(*context_, close_after(std::move(socket), delay), asio::detached);

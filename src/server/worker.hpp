@@ -154,8 +154,9 @@ class worker {
   asio::awaitable<void> accept_loop(std::shared_ptr<listen_socket> socket);
   asio::awaitable<void> sweep_loop();
   // Closes a connection a limit refused (after `delay`), counting it;
-  // `why_text` says which, for the log line.
-  void refuse(tcp::socket socket, limit_kind why, const std::string& why_text,
+  // `whose` and `cap` say which limit in the log line (written at most
+  // every ten seconds, and only then formatted).
+  void refuse(tcp::socket socket, limit_kind why, std::string_view whose, std::size_t cap,
               std::chrono::milliseconds delay);
 
   server_shared& shared_;
