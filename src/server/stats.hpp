@@ -142,8 +142,7 @@ struct worker_report {
   handshake_counters handshakes;
   protocol_counters protocols;
   limit_counters limits;
-  std::size_t connections = 0;  // client connections open on this worker
-  std::size_t streams = 0;      // requests in progress (HTTP/1.1 requests, HTTP/2 streams)
+  std::size_t streams = 0;  // requests in progress (HTTP/1.1 requests, HTTP/2 streams)
 };
 
 }  // namespace gateway

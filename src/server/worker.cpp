@@ -249,7 +249,6 @@ worker_report worker::report() const {
   r.handshakes = handshakes_;
   r.protocols = protocols_;
   r.limits = limits_;
-  r.connections = open_connections;
   r.streams = open_streams;
   return r;
 }

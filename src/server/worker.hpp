@@ -131,7 +131,7 @@ class worker {
     return shared_.overload.load(std::memory_order_relaxed);
   }
   std::size_t open_connections = 0;  // client connections accepted and not yet closed
-  std::size_t open_streams = 0;      // requests in progress (see stream_slot)
+  std::size_t open_streams = 0;      // requests in progress (admit_stream, end_stream)
   bool access_log_enabled() const noexcept { return shared_.access_log != nullptr; }
   // Formats `r` into this worker's batch; full batches go to the writer.
   void log_request(const access_record& r);
