@@ -23,6 +23,12 @@ struct listener_limits {
   std::chrono::milliseconds idle_timeout{60000};         // keep-alive wait for the next request
   std::chrono::milliseconds request_timeout{15000};      // no upstream response head in time: 504
   std::chrono::milliseconds stream_idle_timeout{60000};  // body transfer stalled: close
+  // The whole request (head and body, from its first byte) not received in
+  // time: 408 and close, unless its response has started (an upstream that
+  // answers early streams on). 0: none, as Envoy and nginx, since an upload
+  // over a slow link is legitimate; the stream idle timeout still bounds
+  // each wait for more of it.
+  std::chrono::milliseconds request_received_timeout{0};
   // Client connections open at once on this listener's address and port, all
   // workers together (listeners sharing a port share the smallest limit set
   // on any of them); 0: unlimited. Past it a new connection is closed as it

@@ -365,6 +365,7 @@ std::string to_json(const gateway_config& config) {
         .field("idle_timeout_ms", ms(lim.idle_timeout))
         .field("request_timeout_ms", ms(lim.request_timeout))
         .field("stream_idle_timeout_ms", ms(lim.stream_idle_timeout))
+        .field("request_received_timeout_ms", ms(lim.request_received_timeout))
         .field("max_connections", std::uint64_t{lim.max_connections})
         .field("connection_close_delay_ms", ms(lim.connection_close_delay))
         .end_object();

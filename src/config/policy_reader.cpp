@@ -458,7 +458,8 @@ void read_connection(document_reader& doc, const YAML::Node& c, client_limit_set
 }
 
 // ClientTrafficPolicy timeout: Envoy Gateway's http.idleTimeout,
-// http.streamIdleTimeout and tcp.idleTimeout, and http.requestHeadersTimeout
+// http.streamIdleTimeout, http.requestReceivedTimeout and tcp.idleTimeout,
+// and http.requestHeadersTimeout
 // (this project's, after Envoy's request_headers_timeout: the whole head
 // must arrive in it, however slowly its bytes trickle in).
 void read_timeouts(document_reader& doc, const YAML::Node& t, client_limit_settings& out) {
@@ -476,10 +477,13 @@ void read_timeouts(document_reader& doc, const YAML::Node& t, client_limit_setti
   };
   if (YAML::Node h = t["http"]; h.IsDefined() && doc.is_map(h, join_path(p, "http"))) {
     const std::string hp = join_path(p, "http");
-    doc.check_keys(h, hp, {"idleTimeout", "streamIdleTimeout", "requestHeadersTimeout"});
+    doc.check_keys(
+        h, hp,
+        {"idleTimeout", "streamIdleTimeout", "requestHeadersTimeout", "requestReceivedTimeout"});
     positive(h, "idleTimeout", hp, out.idle_timeout);
     positive(h, "streamIdleTimeout", hp, out.stream_idle_timeout);
     positive(h, "requestHeadersTimeout", hp, out.header_timeout);
+    positive(h, "requestReceivedTimeout", hp, out.request_received_timeout);
   }
   if (YAML::Node c = t["tcp"]; c.IsDefined() && doc.is_map(c, join_path(p, "tcp"))) {
     const std::string cp = join_path(p, "tcp");
@@ -555,6 +559,7 @@ void client_limit_settings::apply(listener_limits& limits, listener_protocol pro
   if (max_header_count) limits.max_header_count = *max_header_count;
   if (header_timeout) limits.header_timeout = *header_timeout;
   if (idle_timeout) limits.idle_timeout = *idle_timeout;
+  if (request_received_timeout) limits.request_received_timeout = *request_received_timeout;
   // A connection listener's stream is the connection itself: its idle
   // timeout is tcp.idleTimeout; an HTTP listener's is streamIdleTimeout.
   const auto& stream = protocol == listener_protocol::http ? stream_idle_timeout : tcp_idle_timeout;

@@ -63,6 +63,7 @@ struct client_limit_settings {
   std::optional<std::size_t> max_request_head, max_header_count;  // headers (ours)
   std::optional<std::chrono::milliseconds> header_timeout;        // timeout.http (ours)
   std::optional<std::chrono::milliseconds> idle_timeout, stream_idle_timeout;  // timeout.http
+  std::optional<std::chrono::milliseconds> request_received_timeout;           // timeout.http
   std::optional<std::chrono::milliseconds> tcp_idle_timeout;                   // timeout.tcp
   // Writes what is set into `limits` of a listener carrying `protocol`.
   void apply(listener_limits& limits, listener_protocol protocol) const;

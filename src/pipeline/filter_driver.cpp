@@ -137,6 +137,10 @@ asio::awaitable<bool> stream::buffer_body_for_filters() {
     if (v.end || v.bytes >= limit) break;
     const body_read r = co_await down_.read_body(room);
     if (r == body_read::gone) co_return false;
+    if (r == body_read::late) {
+      co_await refuse_body(send_result::client_late);
+      co_return false;
+    }
     if (r == body_read::full) {
       if (first_part && v.bytes > 0) break;  // framing filled the room
       co_await local_reply(413, "request body too large\n", true);

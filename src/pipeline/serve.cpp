@@ -473,7 +473,8 @@ asio::awaitable<bool> stream::body_for_mirrors() {
   own_upstream_request();  // reading more may reuse the head's buffer space
   for (;;) {
     const body_read r = co_await down_.read_body(max_mirrored_body + max_mirrored_body / 8 + 1024);
-    if (r == body_read::gone) co_return false;
+    if (r == body_read::late) co_await refuse_body(send_result::client_late);
+    if (r == body_read::gone || r == body_read::late) co_return false;
     pieces_.clear();
     v = down_.peek_body(pieces_);
     if (r == body_read::full || v.end || v.error || v.bytes > max_mirrored_body) co_return true;

@@ -177,13 +177,13 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
 
     send_result sent = co_await send_request_body(body_done, replayable);
     if (sent == send_result::client_error || sent == send_result::too_large ||
-        sent == send_result::bad_framing || sent == send_result::filtered) {
+        sent == send_result::client_late || sent == send_result::bad_framing ||
+        sent == send_result::filtered) {
       end_endpoint_request();  // before the connection that may hold the endpoint's last reference
       finish_link(false);
       if (sent == send_result::filtered) co_return outcome::filter_reply;
-      if (sent == send_result::too_large) {
-        worker_.limits().hit(limit_kind::request_body);
-        co_await local_reply(413, "request body too large\n", true);
+      if (sent == send_result::too_large || sent == send_result::client_late) {
+        co_await refuse_body(sent);
         co_return outcome::client_gone;
       }
       co_return sent == send_result::bad_framing ? outcome::client_failed : outcome::client_gone;
@@ -388,6 +388,10 @@ asio::awaitable<stream::send_result> stream::send_request_body(bool& body_done, 
         ? send_result::ok
         : send_result::upstream_error;
   }
+  // A read that brought nothing: the client left, or its request is late.
+  auto unread = [](body_read r) {
+    return r == body_read::late ? send_result::client_late : send_result::client_error;
+  };
   auto piece = [](const asio::const_buffer& b) {
     return std::string_view(static_cast<const char*>(b.data()), b.size());
   };
@@ -417,8 +421,9 @@ asio::awaitable<stream::send_result> stream::send_request_body(bool& body_done, 
       for (;;) {
         pieces_.clear();
         if (down_.peek_body(pieces_).end) break;
-        if (co_await down_.read_body(std::max(stream_buffer_limit, whole + 1)) != body_read::ok)
-          co_return send_result::client_error;
+        if (const body_read r = co_await down_.read_body(std::max(stream_buffer_limit, whole + 1));
+            r != body_read::ok)
+          co_return unread(r);
       }
     }
     // A body that is already complete downstream is sent without being
@@ -440,8 +445,8 @@ asio::awaitable<stream::send_result> stream::send_request_body(bool& body_done, 
       if ((first || v.count || v.end) && !co_await send(v)) co_return send_result::upstream_error;
       down_.release_body();
       if (v.end) break;
-      if (co_await down_.read_body(stream_buffer_limit) != body_read::ok)
-        co_return send_result::client_error;
+      if (const body_read r = co_await down_.read_body(stream_buffer_limit); r != body_read::ok)
+        co_return unread(r);
       pieces_.clear();
       v = down_.peek_body(pieces_);
     }
@@ -468,11 +473,21 @@ asio::awaitable<stream::send_result> stream::send_request_body(bool& body_done, 
     if ((first || v.bytes || v.end) && !co_await send(v)) co_return send_result::upstream_error;
     down_.release_body();
     if (v.end) break;
-    if (co_await down_.read_body(stream_buffer_limit) != body_read::ok)
-      co_return send_result::client_error;
+    if (const body_read r = co_await down_.read_body(stream_buffer_limit); r != body_read::ok)
+      co_return unread(r);
   }
   body_done = true;
   co_return send_result::ok;
+}
+
+asio::awaitable<void> stream::refuse_body(send_result why) {
+  if (why == send_result::client_late) {
+    worker_.limits().hit(limit_kind::request_timeout);
+    co_await local_reply(408, "request not received in time\n", true);
+  } else {
+    worker_.limits().hit(limit_kind::request_body);
+    co_await local_reply(413, "request body too large\n", true);
+  }
 }
 
 asio::awaitable<bool> stream::serve_host(bool has_body) {
@@ -485,10 +500,9 @@ asio::awaitable<bool> stream::serve_host(bool has_body) {
   if (sent == send_result::filtered) {
     finish_link(false);
     result = outcome::filter_reply;
-  } else if (sent == send_result::too_large) {
+  } else if (sent == send_result::too_large || sent == send_result::client_late) {
     finish_link(false);
-    worker_.limits().hit(limit_kind::request_body);
-    co_await local_reply(413, "request body too large\n", true);
+    co_await refuse_body(sent);
     co_return false;
   } else if (sent != send_result::ok) {
     finish_link(false);

@@ -353,6 +353,11 @@ void connection::begin_message(const http1::request_head& head) noexcept {
   body_left_ = head.chunked || !head.has_content_length ? 0 : head.content_length;
   peeked_ = 0;
   if (body_chunked_) chunks_.reset();
+  // The request's deadline runs from its first byte, as the head timeout's.
+  const std::chrono::milliseconds received = listener->config.limits.request_received_timeout;
+  request_deadline = received.count() > 0 && (body_chunked_ || body_left_ > 0)
+                         ? stream_.record().start + received
+                         : steady_clock::time_point{};
 }
 
 std::pair<std::string_view, std::uint16_t> connection::local_address() noexcept {
@@ -425,15 +430,18 @@ asio::awaitable<body_read> connection::read_body(std::size_t room_for) {
   std::size_t room = 0;
   char* dst = in_.prepare(room, std::max(room_for, in_.capacity()));
   if (room == 0) co_return body_read::full;
-  watch_.arm(transport::deadline_phase::stream, limits.stream_idle_timeout);
+  const body_wait wait = wait_for_body(request_deadline, limits.stream_idle_timeout);
+  if (wait.passed()) co_return body_read::late;
+  watch_.arm(transport::deadline_phase::stream, wait.timeout);
   auto [ec, n] = co_await client_.read_some(asio::buffer(dst, room));
   stream_.record().bytes_in += n;
-  if (ec) co_return body_read::gone;
+  if (ec) co_return wait.deadline_first&& watch_.expired() ? body_read::late : body_read::gone;
   in_.commit(n);
   co_return body_read::ok;
 }
 
 void connection::start_response(const response_start& r) {
+  request_deadline = {};  // the rest of the body may come as the response goes
   // A body of unknown length goes chunked to HTTP/1.1 clients; an HTTP/1.0
   // client learns its end from the close.
   chunked_out_ = !r.bodyless && !r.has_length && version_minor_ == 1;

@@ -42,6 +42,8 @@ struct h2_session::h2_stream final : downstream,
     snap = c.snap;
     listener_group = c.listener_group;
     listener = c.listener;
+    if (const auto t = listener->config.limits.request_received_timeout; t.count() > 0)
+      request_deadline = coarse_now() + t;
   }
   ~h2_stream() { session.conn_.worker_.end_stream(); }  // admitted by on_request_begin
 
@@ -82,18 +84,22 @@ struct h2_session::h2_stream final : downstream,
       keep_room();  // no view of body_in is held across read_body
     }
     grant();
-    watch.arm(transport::deadline_phase::stream, listener->config.limits.stream_idle_timeout);
+    const body_wait wait =
+        wait_for_body(request_deadline, listener->config.limits.stream_idle_timeout);
+    if (wait.passed()) co_return body_read::late;
+    watch.arm(transport::deadline_phase::stream, wait.timeout);
     while (body_in.size() <= seen && !body_end && !gone() && !watch.expired()) {
       wake.expires_at(steady_clock::time_point::max());
       co_await wake.async_wait(use_tuple);
     }
     if (body_in.size() > seen || body_end) co_return body_read::ok;
-    co_return body_read::gone;
+    co_return !gone() && wait.deadline_first && watch.expired() ? body_read::late : body_read::gone;
   }
   // body_in never reallocates while the pipeline holds views of it: it has
   // room for the budget and a full window beyond it.
   void keep_room() { body_in.reserve(budget + session.window_ + 1); }
   void start_response(const response_start& r) override {
+    request_deadline = {};  // the rest of the body may come as the response goes
     head_status = r.status;
     head_bodyless = r.bodyless;
     if (in.websocket() && r.status == 101) {
@@ -162,6 +168,9 @@ struct h2_session::h2_stream final : downstream,
     if (gone() || submitted) co_return false;
     head_status = a.status;
     head_bodyless = a.head_request || a.fields_only;  // HEAD: the length, no DATA
+    // An answer that leaves the request body unread (413, 408) tells the
+    // client to stop sending it: RST_STREAM NO_ERROR after the answer.
+    if (a.close) reset_after = true;
     own_fields(a.fields, !a.fields_only, a.body.size());
     body_out.assign(a.head_request ? std::string_view() : a.body);
     out_at = 0;

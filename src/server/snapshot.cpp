@@ -288,8 +288,10 @@ std::shared_ptr<snapshot> snapshot::build(gateway_config config) {
     using ms = std::chrono::milliseconds;
     if (l.limits.header_timeout <= ms(0) || l.limits.idle_timeout <= ms(0) ||
         l.limits.request_timeout <= ms(0) || l.limits.stream_idle_timeout <= ms(0) ||
-        l.limits.connection_close_delay < ms(0))
-      problems.push_back(where + ": listener timeouts must be > 0 (the close delay >= 0)");
+        l.limits.connection_close_delay < ms(0) || l.limits.request_received_timeout < ms(0))
+      problems.push_back(where +
+                         ": listener timeouts must be > 0 (the close delay and the request "
+                         "received timeout >= 0)");
     constexpr std::uint32_t max_window = 0x7fffffff;
     if (l.http2.max_concurrent_streams == 0 || l.http2.max_concurrent_streams > max_window)
       problems.push_back(where + ": http2.max_concurrent_streams must be 1 to 2^31-1");

@@ -114,6 +114,7 @@ enum class limit_kind : std::uint8_t {
   request_headers,       // 431: head size or header count (HTTP/1.1 and HTTP/2)
   request_body,          // 413
   header_timeout,        // a head not complete in time: 408
+  request_timeout,       // a request (head and body) not received in time: 408
   send_timeout,          // a client that stopped reading for the stream idle timeout
   response_headers,      // an upstream's response head over its cluster's limits: 502
   overload_connections,  // the overload manager saturated: connection closed at accept
@@ -121,9 +122,10 @@ enum class limit_kind : std::uint8_t {
   count
 };
 inline constexpr std::array<const char*, static_cast<std::size_t>(limit_kind::count)> limit_names =
-    {"listener_connections", "worker_connections", "worker_streams",       "connection_streams",
-     "request_line",         "request_headers",    "request_body",         "header_timeout",
-     "send_timeout",         "response_headers",   "overload_connections", "overload_requests"};
+    {"listener_connections", "worker_connections", "worker_streams",   "connection_streams",
+     "request_line",         "request_headers",    "request_body",     "header_timeout",
+     "request_timeout",      "send_timeout",       "response_headers", "overload_connections",
+     "overload_requests"};
 
 struct limit_counters {
   std::array<std::uint64_t, static_cast<std::size_t>(limit_kind::count)> hits{};

@@ -5,6 +5,8 @@
 // HTTP/1.1 connection implements it for its one stream at a time.
 #include <gateway/http.hpp>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -52,8 +54,25 @@ inline body_view whole_body(std::string_view body, bool released,
 enum class body_read : std::uint8_t {
   ok,    // more arrived
   full,  // no room for more within the size asked for
-  gone,  // the client closed, failed or timed out
+  gone,  // the client closed, failed or went quiet for the stream idle timeout
+  late,  // the request's deadline passed (request_received_timeout): a 408 is due
 };
+
+// How long a wait for more of the request body may last: the stream idle
+// timeout, or what is left until the request's deadline when that comes
+// first (an expiry then means `late`, not `gone`).
+struct body_wait {
+  std::chrono::milliseconds timeout;
+  bool deadline_first = false;
+  bool passed() const noexcept { return deadline_first && timeout.count() <= 0; }
+};
+inline body_wait wait_for_body(steady_clock::time_point deadline,
+                               std::chrono::milliseconds idle) noexcept {
+  if (deadline == steady_clock::time_point{}) return {idle};
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - coarse_now());
+  if (left >= idle) return {idle};
+  return {std::max(left, std::chrono::milliseconds(0)), true};
+}
 
 // A response head on the neutral model. The codec adds its own framing and
 // connection-management fields.
@@ -94,6 +113,10 @@ class downstream {
   const listener_runtime* listener = nullptr;
   bool closed = false;  // nothing more can be sent
   bool forced = false;  // closed by force (stop without drain)
+  // When the request must have arrived whole (the listener's
+  // request_received_timeout from its start); {}: no deadline. The codec
+  // sets it as a request begins and clears it when the response starts.
+  steady_clock::time_point request_deadline{};
 
   // Whether the stream can still answer.
   bool gone() const noexcept { return closed || forced; }

@@ -107,7 +107,15 @@ class stream {
 
  private:
   using outcome = try_outcome;
-  enum class send_result { ok, upstream_error, client_error, bad_framing, too_large, filtered };
+  enum class send_result {
+    ok,
+    upstream_error,
+    client_error,
+    bad_framing,
+    too_large,    // the body is over its limit: 413
+    client_late,  // the request was not received in time: 408
+    filtered,
+  };
   enum class chain_phase { request, request_body, response, response_body, response_trailers };
 
   // What the gateway answers itself instead of (or after) forwarding; status 0: forward.
@@ -185,6 +193,10 @@ class stream {
   void finish_link(bool keep) noexcept;
   // Sends the request head and body on the try's link.
   asio::awaitable<send_result> send_request_body(bool& body_done, bool& replayable);
+  // Answers a request whose body is refused, counted in the limit it hit
+  // (too_large: 413, client_late: 408), and closes: the body was not read
+  // to its end.
+  asio::awaitable<void> refuse_body(send_result why);
   // After read_head gave an interim head: forwards it (and any that follow)
   // and waits for the final one into response_.
   asio::awaitable<upstream_link::head_result> after_interim();
@@ -211,7 +223,8 @@ class stream {
   // Relays the response body through the response body filters.
   asio::awaitable<bool> relay_filtered();
   // Waits (for a rule with mirrors) until a body up to max_mirrored_body is
-  // whole in the buffer, so the mirrors can copy it; false when the client left.
+  // whole in the buffer, so the mirrors can copy it; false when the client
+  // left or was answered (408: not received in time).
   asio::awaitable<bool> body_for_mirrors();
   // Starts the rule's mirrors that this request is sampled for (after the
   // upstream head is built, before the body leaves the buffer).

@@ -291,6 +291,57 @@ TEST_SUITE("limits") {
     CHECK(status_of(gw.port()) == 200);
   }
 
+  TEST_CASE("a request body trickled past the request received timeout gets 408, counted") {
+    test_upstream up;
+    auto cfg = proxy_config({up.port()});
+    cfg.listeners[0].limits.request_received_timeout = 2s;
+    running_gateway gw(cfg, quiet(1));
+    const std::string head = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n";
+    // A slow body that is whole in time is served, on a connection that stays.
+    {
+      test_client c(gw.port());
+      REQUIRE(c.send(head));
+      for (int i = 0; i < 4; ++i) {
+        std::this_thread::sleep_for(25ms);
+        REQUIRE(c.send(std::string(25, 'b')));
+      }
+      CHECK(c.read_response().status == 200);
+      REQUIRE(c.send(get));
+      CHECK(c.read_response().status == 200);
+    }
+    // A byte every 50 ms: each read is recent (the stream idle timeout is a
+    // minute), the body never ends in time.
+    test_client c(gw.port());
+    const auto start = std::chrono::steady_clock::now();
+    REQUIRE(c.send(head));
+    for (int i = 0; i < 99 && c.send("b"); ++i) {
+      std::this_thread::sleep_for(50ms);
+      if (std::chrono::steady_clock::now() - start > 2500ms) break;  // enough sent
+    }
+    const auto r = c.read_response();
+    CHECK(r.status == 408);
+    CHECK(std::chrono::steady_clock::now() - start >= 1990ms);
+    CHECK(c.closed_by_peer());
+    CHECK(hits(gw.server(), "request_timeout") == 1);
+    CHECK(up.requests() == 2);  // the slow body's request never reached its end upstream
+    CHECK(status_of(gw.port()) == 200);
+  }
+
+  TEST_CASE("HTTP/2: a stream whose body is not received in time gets 408, then a reset") {
+    test_upstream up;
+    auto cfg = load_on_loopback(app_route_yaml(up.port()));
+    cfg.listeners[0].limits.request_received_timeout = 2s;
+    running_gateway gw(cfg, quiet(1));
+    CHECK(h2_attack("trickle", gw.port(), "/t 4 25") == "status 200 end");
+    const auto start = std::chrono::steady_clock::now();
+    // 100 bytes, one every 50 ms: the deadline comes first. The answer ends
+    // the stream; NO_ERROR tells the client to stop sending (RFC 9113 §8.1).
+    CHECK(h2_attack("trickle", gw.port(), "/t 100 50") == "status 408 rst 0");
+    CHECK(std::chrono::steady_clock::now() - start >= 1990ms);
+    CHECK(hits(gw.server(), "request_timeout") == 1);
+    CHECK(up.requests() == 1);
+  }
+
   TEST_CASE("a client that stops reading is cut off at the stream idle timeout") {
     test_upstream up([](const received_request& r) {
       if (r.target != "/big") return echo(r);

@@ -22,6 +22,9 @@ C++ test that runs it (tests/integration/http2_test.cpp):
                            then "|" and how the connection ended
   big-head PORT PATH SIZE  a GET with one x-big field of SIZE bytes; prints
                            its status or reset
+  trickle PORT PATH N GAP  a POST of N body bytes, one every GAP ms; prints
+                           the status, then "end" (the answer ended and all
+                           was sent) or the reset that followed the answer
   trailers PORT PATH LENGTH  a POST of "hello" ending with trailers
                            x-req-sum: 42 (with content-length 5 when LENGTH
                            is "known"); prints the status and the body
@@ -295,6 +298,40 @@ def trailers(port, path, length):
     return "status %s %s" % (status, body.decode(errors="replace"))
 
 
+def trickle(port, path, n, gap_ms):
+    s = connect(port)
+    enc = hpack.Encoder()
+    send_quietly(s, frame(1, 0x4, 1, request_block(enc, path, port,
+                                                   [("content-length", str(n))], "POST")))
+    r = reader(s)
+    r.sock.settimeout(min(0.5, gap_ms / 1000.0))
+    dec = hpack.Decoder()
+    status, ended, reset, sent = None, False, None, 0
+
+    def take(until):
+        nonlocal status, ended, reset
+        for kind, flags, stream, payload in r.frames(until):
+            if kind == 1 and stream == 1:
+                fields = dict(dec.decode(payload))
+                status = status or fields.get(":status")
+            if kind in (0, 1) and stream == 1 and flags & 1:
+                ended = True
+            if kind == 3 and stream == 1:
+                reset = "rst %d" % int.from_bytes(payload, "big")
+            if kind is None or kind == 7 or reset or (ended and sent == n):
+                return
+
+    for i in range(n):
+        send_quietly(s, frame(0, 0x1 if i == n - 1 else 0, 1, b"b"))
+        sent += 1
+        take(gap_ms / 1000.0)
+        if reset or ended:
+            break
+    if not reset and not (ended and sent == n):
+        take(DEADLINE)
+    return "status %s %s" % (status, reset or ("end" if ended else "open"))
+
+
 def streams(port, path, n, when):
     s = connect(port)
     frames = reader(s).frames(DEADLINE)
@@ -347,6 +384,7 @@ def main():
         "control-flood": lambda: control_flood(port, arg, int(sys.argv[4])),
         "graceful": lambda: graceful(port, arg),
         "trailers": lambda: trailers(port, arg, sys.argv[4]),
+        "trickle": lambda: trickle(port, arg, int(sys.argv[4]), int(sys.argv[5])),
         "streams": lambda: streams(port, arg, int(sys.argv[4]), sys.argv[5]),
         "big-head": lambda: big_head(port, arg, int(sys.argv[4])),
     }[cmd]()

@@ -120,7 +120,7 @@ TEST_SUITE("config") {
         load_yaml(policy("  connection: {connectionLimit: {value: 500, closeDelay: 1s}}\n"
                          "  timeout:\n"
                          "    http: {idleTimeout: 30s, streamIdleTimeout: 2m, "
-                         "requestHeadersTimeout: 5s}\n"
+                         "requestHeadersTimeout: 5s, requestReceivedTimeout: 90s}\n"
                          "    tcp: {idleTimeout: 10m}\n"
                          "  headers: {maxRequestHeadersKb: 32, maxRequestHeadersCount: 50}\n"),
                   "gw.yaml");
@@ -130,6 +130,8 @@ TEST_SUITE("config") {
     CHECK(l.idle_timeout == std::chrono::seconds(30));
     CHECK(l.stream_idle_timeout == std::chrono::minutes(2));  // HTTP: streamIdleTimeout, not tcp's
     CHECK(l.header_timeout == std::chrono::seconds(5));
+    CHECK(l.request_received_timeout == std::chrono::seconds(90));
+    CHECK(defaults.request_received_timeout.count() == 0);  // none unless set, as Envoy
     CHECK(l.max_request_head == 32 * 1024);
     CHECK(l.max_request_line == 8 * 1024);
     CHECK(l.max_header_count == 50);
@@ -149,7 +151,8 @@ TEST_SUITE("config") {
              {"  connection: {connectionLimit: {closeDelay: 1s}}\n", "value"},
              {"  connection: {bufferLimit: 32Ki}\n", "spec.connection.bufferLimit"},
              {"  timeout: {http: {idleTimeout: 0s}}\n", "must be > 0"},
-             {"  timeout: {http: {requestReceivedTimeout: 5s}}\n", "requestReceivedTimeout"},
+             {"  timeout: {http: {requestReceivedTimeout: 0s}}\n",
+              "spec.timeout.http.requestReceivedTimeout"},
              {"  timeout: {tcp: {idleTimeout: soon}}\n", "spec.timeout.tcp.idleTimeout"},
              {"  headers: {maxRequestHeadersKb: 9000}\n", "spec.headers.maxRequestHeadersKb"},
              {"  headers: {maxRequestHeadersCount: 0}\n", "spec.headers.maxRequestHeadersCount"},
