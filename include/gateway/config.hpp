@@ -29,6 +29,12 @@ struct listener_limits {
   // over a slow link is legitimate; the stream idle timeout still bounds
   // each wait for more of it.
   std::chrono::milliseconds request_received_timeout{0};
+  // What a client's connection buffers beyond its request head: request body
+  // read ahead of the upstream at a time, and on HTTP/2, per stream, request
+  // body held for the upstream and response queued for a client slower than
+  // the upstream, before the faster side waits (ClientTrafficPolicy
+  // connection.bufferLimit). 1 KiB to 1 GiB.
+  std::size_t buffer_limit = 64 * 1024;
   // Client connections open at once on this listener's address and port, all
   // workers together (listeners sharing a port share the smallest limit set
   // on any of them); 0: unlimited. Past it a new connection is closed as it

@@ -194,6 +194,11 @@ struct cluster_config {
   // with more fields, is refused: 502, and the connection is not reused.
   std::size_t max_response_head = 64 * 1024;
   std::size_t max_response_header_count = 100;
+  // What a request's upstream link buffers beyond the response head: response
+  // body read ahead of the client at a time, and on HTTP/2 request body queued
+  // for the upstream before the client waits (BackendTrafficPolicy
+  // connection.bufferLimit). 1 KiB to 1 GiB.
+  std::size_t buffer_limit = 64 * 1024;
   load_balancer_config load_balancer;
   health_check_config health_check;
   outlier_detection_config outlier_detection;

@@ -366,6 +366,7 @@ std::string to_json(const gateway_config& config) {
         .field("request_timeout_ms", ms(lim.request_timeout))
         .field("stream_idle_timeout_ms", ms(lim.stream_idle_timeout))
         .field("request_received_timeout_ms", ms(lim.request_received_timeout))
+        .field("buffer_limit", std::uint64_t{lim.buffer_limit})
         .field("max_connections", std::uint64_t{lim.max_connections})
         .field("connection_close_delay_ms", ms(lim.connection_close_delay))
         .end_object();
@@ -419,6 +420,7 @@ std::string to_json(const gateway_config& config) {
         .field("max_requests_per_connection", c.max_requests_per_connection)
         .field("max_response_head", std::uint64_t{c.max_response_head})
         .field("max_response_header_count", std::uint64_t{c.max_response_header_count})
+        .field("buffer_limit", std::uint64_t{c.buffer_limit})
         .field("protocol", c.protocol == upstream_protocol::http2 ? "http2" : "http1");
     write_upstream_settings(w, c);
     w.end_object();

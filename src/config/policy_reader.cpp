@@ -185,7 +185,7 @@ void build_backend_traffic(document_reader& doc, policy_doc& p, const filter_reg
   doc.check_keys(
       spec, "spec",
       {"targetRef", "targetRefs", "rateLimit", "compression", "loadBalancer", "healthCheck",
-       "circuitBreaker", "retry", "timeout", "dns", "httpUpgrade", "headers"});
+       "circuitBreaker", "retry", "timeout", "dns", "httpUpgrade", "headers", "connection"});
   p.upstream = read_upstream_settings(doc, spec);
   // compression: [{type: Gzip}, {type: Brotli}] in order of preference.
   if (YAML::Node c = spec["compression"]; c.IsDefined() && doc.is_seq(c, "spec.compression")) {
@@ -394,32 +394,6 @@ void read_forward_client_cert(document_reader& doc, const YAML::Node& h, client_
   out.forward_client_cert = f;
 }
 
-// A Kubernetes quantity of bytes ("65536", "64Ki", "1Mi") in [min, max];
-// nullopt (and an error at `path`) otherwise.
-std::optional<std::uint64_t> byte_quantity(document_reader& doc, const YAML::Node& n,
-                                           const std::string& path, std::uint64_t min,
-                                           std::uint64_t max) {
-  const std::string text = n.IsScalar() ? n.Scalar() : "";
-  std::uint64_t value = 0;
-  const auto r = std::from_chars(text.data(), text.data() + text.size(), value);
-  const std::string_view unit(r.ptr, static_cast<std::size_t>(text.data() + text.size() - r.ptr));
-  static constexpr std::pair<std::string_view, std::uint64_t> units[] = {
-      {"", 1},           {"k", 1000},        {"M", 1000000},
-      {"G", 1000000000}, {"Ki", 1ull << 10}, {"Mi", 1ull << 20},
-      {"Gi", 1ull << 30}};
-  std::uint64_t scale = 0;
-  for (const auto& [name, factor] : units)
-    if (unit == name) scale = factor;
-  if (r.ec != std::errc() || r.ptr == text.data() || scale == 0 || value > max / scale ||
-      value * scale < min) {
-    doc.fail(n, path,
-             "'" + text + "' is not a byte quantity from " + std::to_string(min) + " to " +
-                 std::to_string(max) + " (a number, or one with Ki, Mi, Gi, k, M or G)");
-    return std::nullopt;
-  }
-  return value * scale;
-}
-
 // ClientTrafficPolicy http2: what HTTP/2 clients are told in SETTINGS.
 void read_http2(document_reader& doc, const YAML::Node& h, policy_doc& p) {
   const std::string path = "spec.http2";
@@ -429,12 +403,10 @@ void read_http2(document_reader& doc, const YAML::Node& h, policy_doc& p) {
                   "onInvalidMessage"});
   listener_http2_config c;
   constexpr std::uint64_t max_window = (1ull << 31) - 1;
-  if (YAML::Node n = h["initialStreamWindowSize"]; n.IsDefined())
-    if (auto v = byte_quantity(doc, n, path + ".initialStreamWindowSize", 65535, max_window))
-      c.initial_stream_window = static_cast<std::uint32_t>(*v);
-  if (YAML::Node n = h["initialConnectionWindowSize"]; n.IsDefined())
-    if (auto v = byte_quantity(doc, n, path + ".initialConnectionWindowSize", 65535, max_window))
-      c.initial_connection_window = static_cast<std::uint32_t>(*v);
+  if (auto v = doc.bytes_at(h, "initialStreamWindowSize", path, 65535, max_window))
+    c.initial_stream_window = static_cast<std::uint32_t>(*v);
+  if (auto v = doc.bytes_at(h, "initialConnectionWindowSize", path, 65535, max_window))
+    c.initial_connection_window = static_cast<std::uint32_t>(*v);
   if (auto n = doc.int_at(h, "maxConcurrentStreams", path, false, 1, 2147483647))
     c.max_concurrent_streams = static_cast<std::uint32_t>(*n);
   // A malformed request ends its stream, never the connection of others.
@@ -443,11 +415,13 @@ void read_http2(document_reader& doc, const YAML::Node& h, policy_doc& p) {
   p.http2 = c;
 }
 
-// ClientTrafficPolicy connection: Envoy Gateway's connectionLimit.
+// ClientTrafficPolicy connection: Envoy Gateway's connectionLimit and bufferLimit.
 void read_connection(document_reader& doc, const YAML::Node& c, client_limit_settings& out) {
   const std::string p = "spec.connection";
   if (!doc.is_map(c, p)) return;
-  doc.check_keys(c, p, {"connectionLimit"});
+  doc.check_keys(c, p, {"connectionLimit", "bufferLimit"});
+  if (auto b = doc.bytes_at(c, "bufferLimit", p, 1024, std::uint64_t{1} << 30))
+    out.buffer_limit = static_cast<std::size_t>(*b);
   YAML::Node l = c["connectionLimit"];
   const std::string lp = join_path(p, "connectionLimit");
   if (!l.IsDefined() || !doc.is_map(l, lp)) return;
@@ -551,6 +525,7 @@ void build_project_filter(document_reader& doc, policy_doc& p, const filter_regi
 void client_limit_settings::apply(listener_limits& limits, listener_protocol protocol) const {
   if (max_connections) limits.max_connections = *max_connections;
   if (close_delay) limits.connection_close_delay = *close_delay;
+  if (buffer_limit) limits.buffer_limit = *buffer_limit;
   if (max_request_head) {
     limits.max_request_head = *max_request_head;
     // The request line is part of the head: a smaller head limit bounds it too.

@@ -38,6 +38,7 @@ struct upstream_settings {
   std::optional<std::chrono::milliseconds> connect_timeout, idle_timeout;
   std::uint32_t max_requests_per_connection = 0;
   std::optional<std::size_t> max_response_head, max_response_header_count;  // headers (ours)
+  std::optional<std::size_t> buffer_limit;                   // connection.bufferLimit
   std::optional<retry_policy> retry;                         // for the rule, unless it has its own
   std::optional<std::chrono::milliseconds> request_timeout;  // for the rule, unless it has one
   std::optional<std::vector<std::string>> upgrades;          // httpUpgrade, for the rule
@@ -60,6 +61,7 @@ struct client_tls_settings {
 struct client_limit_settings {
   std::optional<std::size_t> max_connections;                     // connection.connectionLimit
   std::optional<std::chrono::milliseconds> close_delay;           // ... closeDelay
+  std::optional<std::size_t> buffer_limit;                        // connection.bufferLimit
   std::optional<std::size_t> max_request_head, max_header_count;  // headers (ours)
   std::optional<std::chrono::milliseconds> header_timeout;        // timeout.http (ours)
   std::optional<std::chrono::milliseconds> idle_timeout, stream_idle_timeout;  // timeout.http

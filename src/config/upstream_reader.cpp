@@ -329,6 +329,7 @@ void upstream_settings::apply(cluster_config& c) const {
   c.max_requests_per_connection = max_requests_per_connection;
   if (max_response_head) c.max_response_head = *max_response_head;
   if (max_response_header_count) c.max_response_header_count = *max_response_header_count;
+  if (buffer_limit) c.buffer_limit = *buffer_limit;
 }
 
 std::optional<upstream_settings> read_upstream_settings(document_reader& doc,
@@ -386,6 +387,13 @@ std::optional<upstream_settings> read_upstream_settings(document_reader& doc,
       out.max_response_head = static_cast<std::size_t>(*kb) * 1024;
     if (auto n = doc.int_at(h, "maxResponseHeadersCount", "spec.headers", false, 1, 10000))
       out.max_response_header_count = static_cast<std::size_t>(*n);
+    out.cluster = any = true;
+  }
+  // connection: Envoy Gateway's BackendConnection (bufferLimit).
+  if (YAML::Node c = spec["connection"]; c.IsDefined() && doc.is_map(c, "spec.connection")) {
+    doc.check_keys(c, "spec.connection", {"bufferLimit"});
+    if (auto b = doc.bytes_at(c, "bufferLimit", "spec.connection", 1024, std::uint64_t{1} << 30))
+      out.buffer_limit = static_cast<std::size_t>(*b);
     out.cluster = any = true;
   }
   if (YAML::Node r = spec["retry"]; r.IsDefined() && doc.is_map(r, "spec.retry")) {

@@ -190,6 +190,32 @@ std::optional<bool> document_reader::bool_at(const YAML::Node& map, std::string_
   return std::nullopt;
 }
 
+std::optional<std::uint64_t> document_reader::bytes_at(const YAML::Node& map, std::string_view key,
+                                                       std::string_view path, std::uint64_t min,
+                                                       std::uint64_t max) {
+  YAML::Node n = map[std::string(key)];
+  if (!n.IsDefined() || n.IsNull()) return std::nullopt;
+  const std::string text = n.IsScalar() ? n.Scalar() : "";
+  std::uint64_t value = 0;
+  const auto r = std::from_chars(text.data(), text.data() + text.size(), value);
+  const std::string_view unit(r.ptr, static_cast<std::size_t>(text.data() + text.size() - r.ptr));
+  static constexpr std::pair<std::string_view, std::uint64_t> units[] = {
+      {"", 1},           {"k", 1000},        {"M", 1000000},
+      {"G", 1000000000}, {"Ki", 1ull << 10}, {"Mi", 1ull << 20},
+      {"Gi", 1ull << 30}};
+  std::uint64_t scale = 0;
+  for (const auto& [name, factor] : units)
+    if (unit == name) scale = factor;
+  if (r.ec != std::errc() || r.ptr == text.data() || scale == 0 || value > max / scale ||
+      value * scale < min) {
+    fail(n, join_path(path, key),
+         "'" + text + "' is not a byte quantity from " + std::to_string(min) + " to " +
+             std::to_string(max) + " (a number, or one with Ki, Mi, Gi, k, M or G)");
+    return std::nullopt;
+  }
+  return value * scale;
+}
+
 std::optional<std::chrono::milliseconds> document_reader::duration_at(const YAML::Node& map,
                                                                       std::string_view key,
                                                                       std::string_view path) {

@@ -47,6 +47,10 @@ class document_reader {
   // A Gateway API Duration ("1h", "30s", "500ms", "1m30s").
   std::optional<std::chrono::milliseconds> duration_at(const YAML::Node& map, std::string_view key,
                                                        std::string_view path);
+  // A Kubernetes quantity of bytes ("65536", "64Ki", "1Mi") in [min, max].
+  std::optional<std::uint64_t> bytes_at(const YAML::Node& map, std::string_view key,
+                                        std::string_view path, std::uint64_t min,
+                                        std::uint64_t max);
   // `value` must be one of `allowed`.
   bool one_of(const YAML::Node& at, std::string_view path, const std::string& value,
               std::initializer_list<std::string_view> allowed);

@@ -60,6 +60,10 @@ void stream::close_upstream() noexcept {
   if (link_) link_->close();
 }
 
+std::size_t stream::upstream_buffers() const noexcept {
+  return h1_.buffered() + (h2_ ? h2_->buffered() : 0);
+}
+
 bool stream::gone() const noexcept {
   return down_.gone();
 }

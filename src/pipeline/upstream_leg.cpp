@@ -19,10 +19,6 @@ namespace gateway {
 
 using namespace std::string_view_literals;
 
-namespace {
-constexpr std::size_t stream_buffer_limit = 64 * 1024;
-}  // namespace
-
 void stream::build_upstream_head(std::string_view path, std::string_view matched_prefix,
                                  const re2::RE2* path_regex) {
   upstream_head_input in;
@@ -388,6 +384,8 @@ asio::awaitable<stream::send_result> stream::send_request_body(bool& body_done, 
         ? send_result::ok
         : send_result::upstream_error;
   }
+  // Read ahead of the upstream at a time: the listener's buffer limit.
+  const std::size_t read_ahead = down_.listener->config.limits.buffer_limit;
   // A read that brought nothing: the client left, or its request is late.
   auto unread = [](body_read r) {
     return r == body_read::late ? send_result::client_late : send_result::client_error;
@@ -421,7 +419,7 @@ asio::awaitable<stream::send_result> stream::send_request_body(bool& body_done, 
       for (;;) {
         pieces_.clear();
         if (down_.peek_body(pieces_).end) break;
-        if (const body_read r = co_await down_.read_body(std::max(stream_buffer_limit, whole + 1));
+        if (const body_read r = co_await down_.read_body(std::max(read_ahead, whole + 1));
             r != body_read::ok)
           co_return unread(r);
       }
@@ -445,7 +443,7 @@ asio::awaitable<stream::send_result> stream::send_request_body(bool& body_done, 
       if ((first || v.count || v.end) && !co_await send(v)) co_return send_result::upstream_error;
       down_.release_body();
       if (v.end) break;
-      if (const body_read r = co_await down_.read_body(stream_buffer_limit); r != body_read::ok)
+      if (const body_read r = co_await down_.read_body(read_ahead); r != body_read::ok)
         co_return unread(r);
       pieces_.clear();
       v = down_.peek_body(pieces_);
@@ -473,7 +471,7 @@ asio::awaitable<stream::send_result> stream::send_request_body(bool& body_done, 
     if ((first || v.bytes || v.end) && !co_await send(v)) co_return send_result::upstream_error;
     down_.release_body();
     if (v.end) break;
-    if (const body_read r = co_await down_.read_body(stream_buffer_limit); r != body_read::ok)
+    if (const body_read r = co_await down_.read_body(read_ahead); r != body_read::ok)
       co_return unread(r);
   }
   body_done = true;

@@ -58,6 +58,14 @@ void connection::close() noexcept {
   client_.close(forced);
 }
 
+void connection::count_buffers(buffer_bytes& into) const noexcept {
+  into.client += in_.capacity() + head_out_.capacity();
+  if (h2_)
+    h2_->count_buffers(into);
+  else
+    into.upstream += stream_.upstream_buffers();
+}
+
 void connection::interrupt(bool force) noexcept {
   if (h2_) {
     if (force) forced = true;
@@ -430,6 +438,7 @@ asio::awaitable<body_read> connection::read_body(std::size_t room_for) {
   std::size_t room = 0;
   char* dst = in_.prepare(room, std::max(room_for, in_.capacity()));
   if (room == 0) co_return body_read::full;
+  room = std::min(room, room_for);  // the buffer may be larger (the head's)
   const body_wait wait = wait_for_body(request_deadline, limits.stream_idle_timeout);
   if (wait.passed()) co_return body_read::late;
   watch_.arm(transport::deadline_phase::stream, wait.timeout);

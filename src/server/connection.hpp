@@ -39,6 +39,7 @@ class connection final : public downstream,
   asio::awaitable<void> watchdog();
   // Closes the connection if it is waiting for a request (drain) or at once (force).
   void interrupt(bool force) noexcept override;
+  void count_buffers(buffer_bytes& into) const noexcept override;
   std::uint32_t group() const noexcept override { return group_; }
 
  private:

@@ -16,8 +16,6 @@ using namespace std::string_view_literals;
 
 namespace {
 constexpr std::size_t write_batch = 64 * 1024;
-constexpr std::size_t response_high_water = 64 * 1024;  // a stream's unsent body, at most
-constexpr std::size_t body_budget = 64 * 1024;  // request body buffered before the client waits
 }  // namespace
 
 // One request stream: its head and body as they arrive, its response on the
@@ -44,6 +42,7 @@ struct h2_session::h2_stream final : downstream,
     listener = c.listener;
     if (const auto t = listener->config.limits.request_received_timeout; t.count() > 0)
       request_deadline = coarse_now() + t;
+    budget = high_water = listener->config.limits.buffer_limit;
   }
   ~h2_stream() { session.conn_.worker_.end_stream(); }  // admitted by on_request_begin
 
@@ -96,8 +95,15 @@ struct h2_session::h2_stream final : downstream,
     co_return !gone() && wait.deadline_first && watch.expired() ? body_read::late : body_read::gone;
   }
   // body_in never reallocates while the pipeline holds views of it: it has
-  // room for the budget and a full window beyond it.
-  void keep_room() { body_in.reserve(budget + session.window_ + 1); }
+  // room for the budget and a full window beyond it, or for a shorter body
+  // whole (nghttp2 resets a stream whose DATA outruns its Content-Length).
+  void keep_room() {
+    const http1::request_head& rq = st.request();
+    const std::size_t most = rq.has_content_length && rq.content_length < budget
+                                 ? static_cast<std::size_t>(rq.content_length)
+                                 : budget + session.window_;
+    body_in.reserve(most + 1);
+  }
   void start_response(const response_start& r) override {
     request_deadline = {};  // the rest of the body may come as the response goes
     head_status = r.status;
@@ -142,9 +148,9 @@ struct h2_session::h2_stream final : downstream,
     // Backpressure: the pipeline waits while the client is slow to take it,
     // up to the stream idle timeout (a client that never reads, or keeps its
     // window shut, loses the stream).
-    if (body_out.size() - out_at > response_high_water) {
+    if (body_out.size() - out_at > high_water) {
       watch.arm(transport::deadline_phase::stream, listener->config.limits.stream_idle_timeout);
-      while (body_out.size() - out_at > response_high_water && !gone() && !watch.expired()) {
+      while (body_out.size() - out_at > high_water && !gone() && !watch.expired()) {
         wake.expires_at(steady_clock::time_point::max());
         co_await wake.async_wait(use_tuple);
       }
@@ -292,7 +298,10 @@ struct h2_session::h2_stream final : downstream,
   std::vector<http::header> trailers_in_fields;  // views of in.trailers()
   std::size_t peeked = 0;
   std::size_t unconsumed = 0;  // received bytes the client's window still counts
-  std::size_t budget = body_budget;
+  // Request body buffered before the client waits (a reader that wants
+  // the body whole raises it), and the unsent response body at most: the
+  // listener's buffer limit.
+  std::size_t budget = 0, high_water = 0;
   bool body_end = false;
 
   int head_status = 0;
@@ -363,6 +372,14 @@ void h2_session::interrupt(bool force) noexcept {
 
 void h2_session::go_away() noexcept {
   if (goaway_last_ < 0) goaway_last_ = codec_.shut_down();
+}
+
+void h2_session::count_buffers(buffer_bytes& into) const noexcept {
+  into.client += out_.capacity();
+  for (const auto& [id, s] : streams_) {
+    into.client += s->body_in.capacity() + s->body_out.capacity();
+    into.upstream += s->st.upstream_buffers();
+  }
 }
 
 void h2_session::expired() noexcept {

@@ -16,6 +16,7 @@
 namespace gateway {
 
 class connection;
+struct buffer_bytes;
 
 class h2_session final : public http2::codec_events {
  public:
@@ -28,6 +29,8 @@ class h2_session final : public http2::codec_events {
   asio::awaitable<void> run();
   // Graceful (GOAWAY, open streams finish) or forced (everything stops now).
   void interrupt(bool force) noexcept;
+  // Adds its streams' queues and upstream links (the connection counts its own buffers).
+  void count_buffers(buffer_bytes& into) const noexcept;
   // The connection's deadline passed: stop reading.
   void expired() noexcept;
 

@@ -62,6 +62,10 @@ class host_call final : public downstream,
   // worker_session: a drain lets the call finish; a forced stop ends it.
   void interrupt(bool force) noexcept override;
   std::uint32_t group() const noexcept override { return group_; }
+  // The request and response are the host's strings; the upstream link's count.
+  void count_buffers(buffer_bytes& into) const noexcept override {
+    into.upstream += stream_.upstream_buffers();
+  }
 
   // downstream
   std::pair<std::string_view, std::uint16_t> local_address() noexcept override;

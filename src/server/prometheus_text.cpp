@@ -174,6 +174,12 @@ std::string prometheus_text(const std::vector<series_labels>& labels, const work
   header(out, "gateway_downstream_streams", "gauge",
          "Requests in progress: HTTP/1.1 requests and HTTP/2 streams.");
   simple(out, "gateway_downstream_streams", "", total.streams);
+  header(out, "gateway_buffer_bytes", "gauge",
+         "Buffer capacity held by open client connections (heads, bodies, HTTP/2 stream "
+         "queues) and by their requests' upstream links: what bufferLimit and the head limits "
+         "bound.");
+  simple(out, "gateway_buffer_bytes", "side=\"client\"", total.buffers.client);
+  simple(out, "gateway_buffer_bytes", "side=\"upstream\"", total.buffers.upstream);
   header(out, "gateway_limit_hits_total", "counter",
          "Connections, requests and streams refused or cut off at a limit, by limit.");
   for (std::size_t i = 0; i < limit_names.size(); ++i) {

@@ -289,6 +289,8 @@ std::string server::impl::stats_text() {
       total.series[i].add(r.series[i]);
     total.upstream_active += r.upstream_active;
     total.upstream_idle += r.upstream_idle;
+    total.buffers.client += r.buffers.client;
+    total.buffers.upstream += r.buffers.upstream;
     total.mirrors_sent += r.mirrors_sent;
     total.mirrors_failed += r.mirrors_failed;
     total.mirrors_skipped += r.mirrors_skipped;

@@ -229,6 +229,8 @@ void check_upstream_settings(const cluster_config& c, const std::string& where,
     problems.push_back(where + ": max connections and max requests must be >= 1");
   if (cb.retry_budget_percent > 100)
     problems.push_back(where + ": retry budget must be 0..100 percent");
+  if (c.buffer_limit < 1024 || c.buffer_limit > (std::size_t{1} << 30))
+    problems.push_back(where + ": buffer_limit must be 1 KiB to 1 GiB");
   if (c.max_response_head < 64 || c.max_response_header_count == 0)
     problems.push_back(where +
                        ": max_response_head must be >= 64 and max_response_header_count >= 1");
@@ -285,6 +287,8 @@ std::shared_ptr<snapshot> snapshot::build(gateway_config config) {
       problems.push_back(where + ": max_request_head must be >= max_request_line > 0");
     if (l.limits.max_header_count == 0)
       problems.push_back(where + ": max_header_count must be >= 1");
+    if (l.limits.buffer_limit < 1024 || l.limits.buffer_limit > (std::size_t{1} << 30))
+      problems.push_back(where + ": buffer_limit must be 1 KiB to 1 GiB");
     using ms = std::chrono::milliseconds;
     if (l.limits.header_timeout <= ms(0) || l.limits.idle_timeout <= ms(0) ||
         l.limits.request_timeout <= ms(0) || l.limits.stream_idle_timeout <= ms(0) ||

@@ -136,6 +136,12 @@ struct limit_counters {
   }
 };
 
+// Capacity of the buffers a worker's sessions hold, for gateway_buffer_bytes{side}:
+// their clients' (head, body and HTTP/2 stream queues) and their upstream links'.
+struct buffer_bytes {
+  std::uint64_t client = 0, upstream = 0;
+};
+
 struct worker_report {
   std::vector<series_stats> series;
   std::size_t upstream_active = 0;  // upstream connections carrying a request
@@ -145,6 +151,7 @@ struct worker_report {
   protocol_counters protocols;
   limit_counters limits;
   std::size_t streams = 0;  // requests in progress (HTTP/1.1 requests, HTTP/2 streams)
+  buffer_bytes buffers;     // held by its sessions when it reported
 };
 
 }  // namespace gateway

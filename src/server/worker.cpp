@@ -250,6 +250,8 @@ worker_report worker::report() const {
   r.protocols = protocols_;
   r.limits = limits_;
   r.streams = open_streams;
+  for (const worker_session* c = connections_; c; c = c->next)
+    c->count_buffers(r.buffers);
   return r;
 }
 

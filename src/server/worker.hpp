@@ -27,6 +27,8 @@ class worker_session {
   virtual void interrupt(bool force) noexcept = 0;
   // The identity of the socket group it came through (socket_group::id).
   virtual std::uint32_t group() const noexcept = 0;
+  // Adds the capacity of the buffers it holds now (its streams' included).
+  virtual void count_buffers(buffer_bytes& into) const noexcept = 0;
 
   worker_session* prev = nullptr;  // the worker's intrusive list
   worker_session* next = nullptr;

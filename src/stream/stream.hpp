@@ -52,6 +52,8 @@ class stream {
   void interrupt() noexcept;
   // Closes the upstream connection of a try in progress.
   void close_upstream() noexcept;
+  // Capacity of its upstream links' buffers (gateway_buffer_bytes).
+  std::size_t upstream_buffers() const noexcept;
 
   http1::request_head& request() noexcept { return request_; }
   request_record& record() noexcept { return record_; }

@@ -15,7 +15,6 @@ constexpr std::size_t initial_buffer = 4 * 1024;
 // Room for a typical response (head and a body of tens of KiB) in one read, so
 // it also leaves in one write: fewer syscalls and wake-ups than 16 KiB slices.
 constexpr std::size_t try_buffer = 64 * 1024;
-constexpr std::size_t body_read_limit = 64 * 1024;
 }  // namespace
 
 h1_link::h1_link(transport::watchdog& watch) : watch_(watch), in_(initial_buffer) {}
@@ -25,21 +24,25 @@ bool h1_link::take_pooled(connection_pool& pool, const snapshot& s, std::size_t 
   // A replay goes on a fresh connection: the pooled one it was on just
   // failed, and others as old may have been closed the same way.
   conn_ = replay ? nullptr : pool.take(s, c, h, now);
-  max_head_ = s.clusters[c].config.max_response_head;
-  max_fields_ = s.clusters[c].config.max_response_header_count;
+  use_limits(s.clusters[c].config);
   return conn_ != nullptr;
 }
 
 void h1_link::attach(connection_pool&, const snapshot& s, std::size_t c, std::size_t,
                      std::unique_ptr<upstream_connection> conn) {
   conn_ = std::move(conn);
-  max_head_ = s.clusters[c].config.max_response_head;
-  max_fields_ = s.clusters[c].config.max_response_header_count;
+  use_limits(s.clusters[c].config);
+}
+
+void h1_link::use_limits(const cluster_config& c) noexcept {
+  max_head_ = c.max_response_head;
+  max_fields_ = c.max_response_header_count;
+  read_ahead_ = c.buffer_limit;
 }
 
 bool h1_link::begin(const request& r) {
   in_.clear();
-  in_.reserve(try_buffer);
+  in_.reserve(std::min(try_buffer, read_ahead_));
   head_ = r.http1_head;
   idle_ = r.idle;
   chunked_request_ = r.has_body && r.chunked;
@@ -217,7 +220,8 @@ asio::awaitable<bool> h1_link::fill() {
   in_.consume(used_);
   used_ = 0;
   std::size_t room = 0;
-  char* dst = in_.prepare(room, body_read_limit);
+  char* dst = in_.prepare(room, read_ahead_);
+  room = std::min(room, read_ahead_);  // the buffer may be larger (the head's)
   watch_.arm(transport::deadline_phase::stream, idle_);
   auto [ec, n] = co_await read_some(asio::buffer(dst, room));
   if (ec) {

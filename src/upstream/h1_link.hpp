@@ -23,6 +23,8 @@ class h1_link final : public upstream_link, public byte_pipe {
   void attach(connection_pool& pool, const snapshot& s, std::size_t c, std::size_t h,
               std::unique_ptr<upstream_connection> conn) override;
   upstream_connection* connection() noexcept override { return conn_.get(); }
+  // Capacity of its buffer (the response as it comes).
+  std::size_t buffered() const noexcept { return in_.capacity(); }
   bool begin(const request& r) override;
   asio::awaitable<bool> send(std::span<const asio::const_buffer> pieces, std::uint64_t bytes,
                              bool end, std::span<const http::header> trailers) override;
@@ -58,6 +60,8 @@ class h1_link final : public upstream_link, public byte_pipe {
  private:
   enum class framing : std::uint8_t { none, length, chunked, until_close };
   asio::awaitable<bool> write_tls();
+  // Takes the limits of the cluster the connection belongs to.
+  void use_limits(const cluster_config& c) noexcept;
 
   transport::watchdog& watch_;
   std::unique_ptr<upstream_connection> conn_;
@@ -71,7 +75,8 @@ class h1_link final : public upstream_link, public byte_pipe {
   bool upgrade_ = false;  // the request forwarded an Upgrade
   bool responded_ = false;
   http1::head_scanner scanner_;
-  std::size_t max_head_ = 64 * 1024, max_fields_ = 100;  // the cluster's response head limits
+  // The cluster's response head limits and buffer limit (see use_limits).
+  std::size_t max_head_ = 64 * 1024, max_fields_ = 100, read_ahead_ = 64 * 1024;
   bool over_limit_ = false;
   std::size_t head_used_ = 0;  // an interim head's bytes, consumed at the next read_head
   // The response body.

@@ -5,13 +5,13 @@
 
 #include <charconv>
 
+#include "server/snapshot.hpp"
+
 namespace gateway {
 
 using namespace std::string_view_literals;
 
-namespace {
-constexpr std::size_t request_backlog = 64 * 1024;  // request body waiting in the call
-}  // namespace
+namespace {}  // namespace
 
 h2_link::h2_link(asio::any_io_executor ex, transport::watchdog& watch)
     : watch_(watch), call_(std::move(ex)) {}
@@ -57,6 +57,7 @@ bool h2_link::take_pooled(connection_pool& pool, const snapshot& s, std::size_t 
                           steady_clock::time_point, bool) {
   std::shared_ptr<h2_connection> shared = pool.take_shared(s, c, h);
   if (!shared) return false;
+  backlog_ = s.clusters[c].config.buffer_limit;
   use(std::move(shared));
   return true;
 }
@@ -75,6 +76,7 @@ void h2_link::opening(connection_pool& pool, const endpoint_state& ep, bool star
 
 void h2_link::attach(connection_pool& pool, const snapshot& s, std::size_t c, std::size_t h,
                      std::unique_ptr<upstream_connection> conn) {
+  backlog_ = s.clusters[c].config.buffer_limit;
   use(pool.share(s, c, h, std::move(conn)));
 }
 
@@ -110,7 +112,7 @@ asio::awaitable<bool> h2_link::send(std::span<const asio::const_buffer> pieces, 
   call_.conn->more(call_);
   // Backpressure: no more than a window's worth waits in the call.
   watch_.arm(transport::deadline_phase::stream, idle_);
-  while (call_.out.size() - call_.out_at > request_backlog && !call_.closed) {
+  while (call_.out.size() - call_.out_at > backlog_ && !call_.closed) {
     if (stopped()) co_return false;
     co_await news();
     if (stopped()) co_return false;

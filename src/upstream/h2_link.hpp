@@ -15,6 +15,8 @@ class h2_link final : public upstream_link {
   // `watch` is the stream's deadline, armed for each wait (it outlives the link).
   h2_link(asio::any_io_executor ex, transport::watchdog& watch);
   ~h2_link();
+  // Capacity of its call's queues (request body to send, response body received).
+  std::size_t buffered() const noexcept { return call_.out.capacity() + call_.in.capacity(); }
 
   // The request's fields as HTTP/2 sends them (into `out`, with the body's
   // length written in `length` when known) and its :authority.
@@ -66,6 +68,7 @@ class h2_link final : public upstream_link {
   bool interrupted_ = false;
   bool bodyless_ = false;
   std::chrono::milliseconds idle_{};
+  std::size_t backlog_ = 64 * 1024;  // request body waiting in the call: the cluster's buffer limit
   std::vector<http::header> fields_;
   char length_[24];
   owned_fields interim_;   // the 1xx head being forwarded

@@ -3,6 +3,8 @@
 // in gateway_limit_hits_total, and the gateway still serving afterwards.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
@@ -340,6 +342,68 @@ TEST_SUITE("limits") {
     CHECK(std::chrono::steady_clock::now() - start >= 1990ms);
     CHECK(hits(gw.server(), "request_timeout") == 1);
     CHECK(up.requests() == 1);
+  }
+
+  TEST_CASE("bufferLimit caps what an HTTP/2 stream queues for a client that does not read") {
+    test_upstream up([](const received_request&) {
+      response_plan p;
+      p.generated_bytes = 64ull << 20;
+      return p;
+    });
+    // The most the gateway held for its clients while one kept its window
+    // shut on a 64 MiB answer, until the stream idle timeout reset it.
+    auto held = [&](std::size_t limit) {
+      auto cfg = load_on_loopback(app_route_yaml(up.port()));
+      cfg.listeners[0].limits.buffer_limit = limit;
+      cfg.listeners[0].limits.stream_idle_timeout = 2s;
+      running_gateway gw(cfg, quiet(1));
+      std::atomic<bool> done{false};
+      std::string got;
+      std::thread client([&] {
+        got = h2_attack("stall", gw.port(), "/big");
+        done = true;
+      });
+      long long most = 0;
+      for (int i = 0; i < 3000 && !done; ++i) {
+        most = std::max(most, metric(gw.server(), "gateway_buffer_bytes{side=\"client\"}"));
+        std::this_thread::sleep_for(5ms);
+      }
+      client.join();
+      CHECK(got == "rst 8 head=True");  // CANCEL, at the stream idle timeout
+      return most;
+    };
+    const long long large = held(4 << 20);
+    const long long small = held(16 << 10);
+    MESSAGE("held with a 4 MiB limit: " << large << ", with 16 KiB: " << small);
+    CHECK(large >= (4 << 20));
+    CHECK(small < (512 << 10));
+  }
+
+  TEST_CASE("a cluster's bufferLimit caps the response it reads ahead of a slow client") {
+    test_upstream up([](const received_request&) {
+      response_plan p;
+      p.generated_bytes = 64ull << 20;
+      return p;
+    });
+    auto held = [&](std::optional<std::size_t> limit) {
+      auto cfg = proxy_config({up.port()});
+      if (limit) cfg.clusters[0].buffer_limit = *limit;
+      running_gateway gw(cfg, quiet(1));
+      test_client never_reads(gw.port());
+      REQUIRE(never_reads.send("GET /big HTTP/1.1\r\nHost: a\r\n\r\n"));
+      long long most = 0;
+      for (int i = 0; i < 100; ++i) {
+        most = std::max(most, metric(gw.server(), "gateway_buffer_bytes{side=\"upstream\"}"));
+        std::this_thread::sleep_for(10ms);
+      }
+      return most;
+    };
+    const long long standard = held(std::nullopt);
+    const long long small = held(8 << 10);
+    MESSAGE("held upstream by default: " << standard << ", with 8 KiB: " << small);
+    CHECK(standard >= (64 << 10));
+    CHECK(small <= (8 << 10));
+    CHECK(small > 0);
   }
 
   TEST_CASE("a client that stops reading is cut off at the stream idle timeout") {

@@ -117,7 +117,8 @@ TEST_SUITE("config") {
     CHECK(defaults.max_connections == 0);
     CHECK(defaults.header_timeout == std::chrono::seconds(10));
     auto cfg =
-        load_yaml(policy("  connection: {connectionLimit: {value: 500, closeDelay: 1s}}\n"
+        load_yaml(policy("  connection: {connectionLimit: {value: 500, closeDelay: 1s}, "
+                         "bufferLimit: 32Ki}\n"
                          "  timeout:\n"
                          "    http: {idleTimeout: 30s, streamIdleTimeout: 2m, "
                          "requestHeadersTimeout: 5s, requestReceivedTimeout: 90s}\n"
@@ -127,6 +128,8 @@ TEST_SUITE("config") {
     const listener_limits& l = cfg.listeners.at(0).limits;
     CHECK(l.max_connections == 500);
     CHECK(l.connection_close_delay == std::chrono::seconds(1));
+    CHECK(l.buffer_limit == 32 * 1024);
+    CHECK(defaults.buffer_limit == 64 * 1024);
     CHECK(l.idle_timeout == std::chrono::seconds(30));
     CHECK(l.stream_idle_timeout == std::chrono::minutes(2));  // HTTP: streamIdleTimeout, not tcp's
     CHECK(l.header_timeout == std::chrono::seconds(5));
@@ -149,7 +152,8 @@ TEST_SUITE("config") {
              {"  connection: {connectionLimit: {value: 0}}\n",
               "spec.connection.connectionLimit.value"},
              {"  connection: {connectionLimit: {closeDelay: 1s}}\n", "value"},
-             {"  connection: {bufferLimit: 32Ki}\n", "spec.connection.bufferLimit"},
+             {"  connection: {bufferLimit: 1Ki5}\n", "spec.connection.bufferLimit"},
+             {"  connection: {bufferLimit: 100}\n", "from 1024 to"},
              {"  timeout: {http: {idleTimeout: 0s}}\n", "must be > 0"},
              {"  timeout: {http: {requestReceivedTimeout: 0s}}\n",
               "spec.timeout.http.requestReceivedTimeout"},
@@ -671,10 +675,13 @@ spec:
     rule.backends.push_back({"nowhere", 1});
     r.rules.push_back(rule);
     l.routes.push_back(r);
+    l.limits.buffer_limit = 100;
+    l.limits.request_received_timeout = std::chrono::milliseconds(-1);
     cfg.listeners.push_back(l);
     cluster_config c;
     c.name = "c";
     c.endpoints.push_back({"not an ip!", 80, 1});
+    c.buffer_limit = std::size_t{2} << 30;
     cfg.clusters.push_back(c);
     try {
       validate(cfg);
@@ -683,6 +690,9 @@ spec:
       std::string msg = e.what();
       CHECK(msg.find("unknown cluster 'nowhere'") != std::string::npos);
       CHECK(msg.find("'not an ip!' is neither an IP address nor a DNS name") != std::string::npos);
+      CHECK(msg.find("listener 'l': buffer_limit must be 1 KiB to 1 GiB") != std::string::npos);
+      CHECK(msg.find("cluster 'c': buffer_limit must be 1 KiB to 1 GiB") != std::string::npos);
+      CHECK(msg.find("the request received timeout >= 0") != std::string::npos);
     }
   }
 }

@@ -159,6 +159,23 @@ spec:
               .find("spec.headers.maxResponseHeaders") != std::string::npos);
   }
 
+  TEST_CASE("BackendTrafficPolicy connection.bufferLimit: what its cluster's links buffer") {
+    CHECK(cluster_of(load_yaml(base, "gw.yaml"), 0).buffer_limit == 64 * 1024);
+    auto cfg = load_yaml(base + "  connection: {bufferLimit: 1Mi}\n", "gw.yaml");
+    CHECK(cluster_of(cfg, 0).buffer_limit == 1024 * 1024);
+    CHECK(cluster_of(cfg, 1).buffer_limit == 64 * 1024);  // the other rule: not targeted
+    CHECK(to_json(cfg).find("\"buffer_limit\":1048576") != std::string::npos);
+    CHECK(load_yaml(base + "  connection: {bufferLimit: \"20000\"}\n", "gw.yaml").clusters.size() >
+          0);
+    CHECK(load_error(base + "  connection: {bufferLimit: 512}\n")
+              .find("spec.connection.bufferLimit") != std::string::npos);
+    CHECK(load_error(base + "  connection: {bufferLimit: 2Gi}\n")
+              .find("not a byte quantity from 1024 to 1073741824") != std::string::npos);
+    CHECK(
+        load_error(base + "  connection: {preconnect: {}}\n").find("spec.connection.preconnect") !=
+        std::string::npos);
+  }
+
   TEST_CASE("a BackendTrafficPolicy gives its rule a cluster with its settings") {
     auto cfg = load_yaml(base + R"(  loadBalancer:
     type: ConsistentHash
