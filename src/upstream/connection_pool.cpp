@@ -332,7 +332,10 @@ std::shared_ptr<h2_connection> connection_pool::share(const snapshot& s, std::si
   const std::uint32_t max_requests =
       pool.live ? s.clusters[c].state->config().max_requests_per_connection : 1;
   const bool tls = conn->tls != nullptr;
-  auto x = std::make_shared<h2_connection>(std::move(conn), tls ? "https" : "http", max_requests);
+  const cluster_config& config = s.clusters[c].state->config();
+  auto x =
+      std::make_shared<h2_connection>(std::move(conn), tls ? "https" : "http", max_requests,
+                                      config.max_response_head, config.max_response_header_count);
   x->start();
   if (pool.live) pool.hosts[h].shared.push_back(x);
   return x;

@@ -9,7 +9,6 @@ namespace gateway {
 namespace {
 constexpr std::size_t read_size = 64 * 1024;
 constexpr std::size_t write_batch = 64 * 1024;
-constexpr std::size_t max_block = 64 * 1024;  // decoded bytes of one head or trailers
 }  // namespace
 
 void h2_call::reset() noexcept {
@@ -33,14 +32,31 @@ void h2_call::reset() noexcept {
   block.clear();
   block_status = 0;
   block_bytes = 0;
+  block_fields = 0;
+  over_limit = false;
 }
 
+namespace {
+// What the upstream is told it may send in one head: the cluster's limits
+// in HPACK's measure, which counts 32 bytes per field where ours counts 4
+// (advice to the upstream; on_response_field enforces ours).
+http2::client_settings settings_for(std::size_t max_head, std::size_t max_fields) {
+  http2::client_settings s;
+  s.max_header_list = static_cast<std::uint32_t>(
+      std::min<std::size_t>(max_head + 28 * (max_fields + 1), 0x7fffffff));
+  return s;
+}
+}  // namespace
+
 h2_connection::h2_connection(std::unique_ptr<upstream_connection> conn, std::string_view scheme,
-                             std::uint32_t max_requests)
+                             std::uint32_t max_requests, std::size_t max_head,
+                             std::size_t max_fields)
     : conn_(std::move(conn)),
-      codec_(*this, http2::client_settings{}),
+      codec_(*this, settings_for(max_head, max_fields)),
       scheme_(scheme),
       max_requests_(max_requests),
+      max_head_(max_head),
+      max_fields_(max_fields),
       wake_writer_(conn_->socket.get_executor()) {}
 
 // Calls hold the connection while they are on it: none is left here.
@@ -141,8 +157,14 @@ bool h2_connection::on_response_field(std::int32_t id, std::string_view name,
                                       std::string_view value) {
   h2_call* call = find(id);
   if (!call) return true;
-  call->block_bytes += name.size() + value.size() + 32;
-  if (call->block_bytes > max_block) return false;
+  // Counted as the HTTP/1.1 head would be (`name: value` CRLF, the status
+  // line for :status), so a cluster's limits mean the same on both.
+  call->block_bytes += name.size() + value.size() + 4;
+  if (!name.starts_with(':')) ++call->block_fields;
+  if (call->block_bytes > max_head_ || call->block_fields > max_fields_) {
+    call->over_limit = true;
+    return false;  // the stream is reset; the connection serves on
+  }
   if (name == ":status") {
     int status = 0;
     const auto r = std::from_chars(value.data(), value.data() + value.size(), status);
@@ -173,6 +195,7 @@ void h2_connection::on_response_block(std::int32_t id, bool end) {
   call->block.clear();
   call->block_status = 0;
   call->block_bytes = 0;
+  call->block_fields = 0;
   if (end) call->in_end = true;
   call->wake.cancel();
 }

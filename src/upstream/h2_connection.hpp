@@ -57,15 +57,20 @@ struct h2_call {
   owned_fields block;
   int block_status = 0;
   std::size_t block_bytes = 0;
+  std::size_t block_fields = 0;
+  bool over_limit = false;  // a head or trailers past the cluster's limits reset the stream
 };
 
 class h2_connection final : public std::enable_shared_from_this<h2_connection>,
                             http2::client_events {
  public:
   // Takes `conn` (connected, TLS done); `scheme` is :scheme ("http", "https");
-  // `max_requests` retires it after that many streams (0: no limit).
+  // `max_requests` retires it after that many streams (0: no limit); a
+  // response head or trailers over `max_head` bytes (each field's name and
+  // value and 4, as in HTTP/1.1) or `max_fields` fields resets its stream.
   h2_connection(std::unique_ptr<upstream_connection> conn, std::string_view scheme,
-                std::uint32_t max_requests);
+                std::uint32_t max_requests, std::size_t max_head = 64 * 1024,
+                std::size_t max_fields = 100);
   ~h2_connection();
   h2_connection(const h2_connection&) = delete;
   h2_connection& operator=(const h2_connection&) = delete;
@@ -123,6 +128,7 @@ class h2_connection final : public std::enable_shared_from_this<h2_connection>,
   http2::client_codec codec_;
   std::string scheme_;
   std::uint32_t max_requests_;
+  std::size_t max_head_, max_fields_;                     // the cluster's response head limits
   std::uint32_t started_ = 0;                             // streams begun on it
   std::vector<std::pair<std::int32_t, h2_call*>> calls_;  // streams under way
   std::string in_buf_;

@@ -146,6 +146,7 @@ asio::awaitable<upstream_link::head_result> h2_link::read_head(http1::response_h
       co_return head_result::interim;
     }
     if (call_.status) break;
+    if (call_.over_limit) co_return head_result::invalid;  // reset: refused, not retried
     if (call_.closed || stopped()) co_return head_result::failed;
     co_await news();
   }

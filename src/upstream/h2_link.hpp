@@ -36,7 +36,9 @@ class h2_link final : public upstream_link {
   asio::awaitable<bool> send(std::span<const asio::const_buffer> pieces, std::uint64_t bytes,
                              bool end, std::span<const http::header> trailers) override;
   asio::awaitable<head_result> read_head(http1::response_head& into) override;
-  bool responded() const noexcept override { return call_.answered(); }
+  // A head refused for its size was an answer too (it would come again).
+  bool responded() const noexcept override { return call_.answered() || call_.over_limit; }
+  bool head_over_limit() const noexcept override { return call_.over_limit; }
   void start_body(const http1::response_head& head, bool bodyless) override;
   body_step take(std::vector<asio::const_buffer>& out) override;
   asio::awaitable<bool> fill() override;

@@ -348,6 +348,30 @@ TEST_SUITE("http2 upstream") {
     CHECK(first_series(outer.server(), "gateway_upstream_endpoint_connections") == 1);
   }
 
+  TEST_CASE(
+      "an h2 upstream's response head over its cluster's limits: 502, the connection serves on") {
+    h2_upstream up("echo");
+    auto cfg = load_on_loopback(h2c_route_yaml(up.port()));
+    REQUIRE(cfg.clusters.size() == 1);
+    // Counted as HTTP/1.1 counts a head: :status 200 (14), content-length: 2
+    // (19), x-pad: N (9 + N); so N = 158 is a head of exactly 200 bytes.
+    cfg.clusters[0].max_response_head = 200;
+    cfg.clusters[0].max_response_header_count = 5;
+    running_gateway gw(cfg);
+    auto ask = [&](const std::string& path) {
+      return request(gw.port(), "GET " + path + " HTTP/1.1\r\nhost: x\r\n\r\n").status;
+    };
+    CHECK(ask("/pad/158") == 200);
+    CHECK(ask("/pad/159") == 502);
+    CHECK(ask("/fields/4") == 200);  // content-length and four more
+    CHECK(ask("/fields/5") == 502);
+    CHECK(metric(gw.server(), "gateway_limit_hits_total{limit=\"response_headers\"}") == 2);
+    // Each refused once (not retried: it would recur), on the one connection:
+    // the stream was reset, not the connection.
+    CHECK(ask("/pad/1") == 200);
+    CHECK(first_series(gw.server(), "gateway_upstream_endpoint_connections") == 1);
+  }
+
   TEST_CASE("request trailers from an h2 client go on to h2 and HTTP/1.1 upstreams") {
     auto send = [](std::uint16_t port, const std::string& length) {
       std::string out = run(std::string(GATEWAY_TEST_PYTHON) +

@@ -9,6 +9,8 @@ unless the path or MODE says otherwise:
 
   /size/N        N bytes of the test pattern ((i * 31 + 7) & 0xff) as the body
   /trailers      the account, then trailers x-upstream-trailer: done
+  /pad/N         "ok" with one more field, x-pad, of N bytes
+  /fields/N      "ok" with N more fields, x-f0: v ... (no x-conn or x-stream)
   /hang          nothing more on this connection: it stops reading and answering
 
 MODE:
@@ -81,6 +83,13 @@ def serve(sock, number):
         r = requests.pop(sid)
         path = r["path"]
         trailers = None
+        if path.startswith("/pad/") or path.startswith("/fields/"):
+            n = int(path.rsplit("/", 1)[1])
+            extra = [("x-pad", "p" * n)] if path.startswith("/pad/") else \
+                [("x-f%d" % i, "v") for i in range(n)]
+            conn.send_headers(sid, [(":status", "200"), ("content-length", "2")] + extra)
+            out[sid] = stream_out(b"ok", None)
+            return
         if path.startswith("/size/"):
             body = pattern(int(path[len("/size/"):]))
         else:
