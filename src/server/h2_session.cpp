@@ -391,10 +391,10 @@ bool h2_session::on_request_begin(std::int32_t id) {
   // client takes it as not processed and may send it again elsewhere, so
   // it must not be (REFUSED_STREAM says the same).
   if (goaway_last_ >= 0 && id > goaway_last_) return false;
-  if (!conn_.worker_.admit_stream()) return false;
-  // Keep-alive off: this stream is served, and the GOAWAY sends the next
-  // ones to a new connection.
+  // Keep-alive off when overloaded: the GOAWAY sends the next streams to a
+  // new connection (this one is served, unless the worker is shedding).
   if (conn_.worker_.overload() != overload_level::normal) go_away();
+  if (!conn_.worker_.admit_stream()) return false;
   // Each stream is served by the config current when it starts; a reload
   // that removed this connection's listeners lets it finish what it has.
   if (!conn_.refresh_snapshot()) go_away();

@@ -8,11 +8,16 @@
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <memory>
+#include <set>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include "gateway_fixture.hpp"
 #include "server/overload.hpp"
+#include "shell_run.hpp"
 #include "test_http.hpp"
 
 using namespace gwtest;
@@ -140,6 +145,71 @@ TEST_SUITE("overload") {
     REQUIRE(later.send(get));
     CHECK(later.read_response().status == 200);
     CHECK(gw.log.count("-> shedding") == 1);
+  }
+
+  TEST_CASE("HTTP/2: saturated, the next stream is served with a GOAWAY; shedding, none is") {
+    test_upstream up;
+    // The client asks once, then (at the test's signal, once the gateway is
+    // overloaded) twice more on the same connection.
+    auto overloaded = [&](bool hard) {
+      auto o = fast();
+      const std::uint64_t base = gateway::sample_resources().descriptors;
+      o.descriptors_soft = base + 100;
+      if (hard) o.descriptors_hard = base + 200;
+      watched_gateway gw(up.port(), o);
+      temp_dir dir;
+      const std::string signal = dir.path + "/go";
+      std::string got;
+      const std::size_t before = up.requests();
+      std::thread client([&] { got = h2_attack("later", gw.server->port(), "/ " + signal); });
+      descriptors held;
+      const bool first = eventually([&] { return gw.state() == 0 && up.requests() > before; }, 20s);
+      held.raise_to(base + (hard ? 205 : 105));
+      const bool reached = eventually([&] { return gw.state() == (hard ? 2 : 1); });
+      std::ofstream(signal) << "go";
+      client.join();
+      CHECK(first);
+      CHECK(reached);
+      held.release();
+      CHECK(eventually([&] { return gw.state() == 0; }));
+      return got;
+    };
+    // A later stream is refused (REFUSED_STREAM) or left unanswered past
+    // the GOAWAY's last stream: either way unprocessed, safe to send again.
+    const std::set<std::string> unprocessed{"rst 7", "unprocessed"};
+    // "200; 200; rst 7 | goaway 0 last 3": each stream's outcome, then how it ended.
+    auto streams_of = [](const std::string& got) {
+      std::vector<std::string> out;
+      const std::string list = got.substr(0, got.find(" | "));
+      for (std::size_t at = 0; at <= list.size();) {
+        const std::size_t end = std::min(list.find("; ", at), list.size());
+        out.push_back(list.substr(at, end - at));
+        at = end + 2;
+      }
+      return out;
+    };
+    // Keep-alive off: the stream that comes is served and the GOAWAY names
+    // it the last; the one sent with it is not processed.
+    const std::string saturated = overloaded(false);
+    CAPTURE(saturated);
+    const auto s = streams_of(saturated);
+    REQUIRE(s.size() == 3);
+    CHECK(s[0] == "200");
+    CHECK(s[1] == "200");
+    CHECK(unprocessed.count(s[2]) == 1);
+    CHECK(saturated.ends_with(" | goaway 0 last 3"));
+    // Shedding: neither later stream is processed, and the connection is
+    // told to go once (by the worker's sweep, naming the stream served, or
+    // at the first stream refused: whichever came first).
+    const std::string shed = overloaded(true);
+    CAPTURE(shed);
+    const auto h = streams_of(shed);
+    REQUIRE(h.size() == 3);
+    CHECK(h[0] == "200");
+    CHECK(unprocessed.count(h[1]) == 1);
+    CHECK(unprocessed.count(h[2]) == 1);
+    CHECK(shed.find(" | goaway 0 last ") != std::string::npos);
+    CHECK(shed.find(',') == std::string::npos);  // one GOAWAY
   }
 
   TEST_CASE("a heap threshold: memory held past it saturates, freed it recovers") {

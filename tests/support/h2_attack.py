@@ -25,10 +25,16 @@ C++ test that runs it (tests/integration/http2_test.cpp):
   trickle PORT PATH N GAP  a POST of N body bytes, one every GAP ms; prints
                            the status, then "end" (the answer ended and all
                            was sent) or the reset that followed the answer
+  later PORT PATH FILE     a GET of PATH; once FILE exists, two more at once
+                           on the same connection; prints each stream's status,
+                           reset or "unprocessed" (no answer, past a GOAWAY) in
+                           order, separated by "; ", then "|" and each GOAWAY (its code and last
+                           stream) or how the connection ended
   trailers PORT PATH LENGTH  a POST of "hello" ending with trailers
                            x-req-sum: 42 (with content-length 5 when LENGTH
                            is "known"); prints the status and the body
 """
+import os
 import socket
 import struct
 import sys
@@ -332,6 +338,49 @@ def trickle(port, path, n, gap_ms):
     return "status %s %s" % (status, reset or ("end" if ended else "open"))
 
 
+def later(port, path, signal):
+    s = connect(port)
+    enc, dec = hpack.Encoder(), hpack.Decoder()
+    r = reader(s)
+    outcome = {1: "none", 3: "none", 5: "none"}
+    ended = "open"
+
+    def take(until, wanted):
+        nonlocal ended
+        for kind, flags, stream, payload in r.frames(until):
+            if kind == 1:
+                fields = dict(dec.decode(payload))
+                if stream in outcome and outcome[stream] == "none":
+                    outcome[stream] = fields.get(":status", "?")
+            if kind == 3 and stream in outcome and outcome[stream] == "none":
+                outcome[stream] = "rst %d" % int.from_bytes(payload, "big")
+            if kind == 7:  # every one, in order (a graceful shutdown may send two)
+                seen = "goaway %d last %d" % (int.from_bytes(payload[4:8], "big"),
+                                              int.from_bytes(payload[:4], "big") & 0x7FFFFFFF)
+                ended = seen if ended == "open" else ended + ", " + seen
+            if kind is None:
+                ended = ended if ended.startswith("goaway") else payload.decode()
+                return
+            if all(outcome[k] != "none" for k in wanted) and (ended != "open" or 5 not in wanted):
+                return
+
+    send_quietly(s, frame(1, 0x5, 1, request_block(enc, path, port)))
+    take(DEADLINE, [1])
+    end = time.monotonic() + DEADLINE
+    while not os.path.exists(signal) and time.monotonic() < end:
+        time.sleep(0.01)
+    send_quietly(s, frame(1, 0x5, 3, request_block(enc, path, port))
+                 + frame(1, 0x5, 5, request_block(enc, path, port)))
+    take(DEADLINE, [3, 5])
+    # A stream past a GOAWAY's last one that got no answer was not processed
+    # (RFC 9113 §6.8): as safe to send again as one refused.
+    lasts = [int(g.rsplit(" ", 1)[1]) for g in ended.split(", ") if g.startswith("goaway")]
+    for k in outcome:
+        if outcome[k] == "none" and lasts and k > min(lasts):
+            outcome[k] = "unprocessed"
+    return "; ".join(outcome[k] for k in sorted(outcome)) + " | " + ended
+
+
 def streams(port, path, n, when):
     s = connect(port)
     frames = reader(s).frames(DEADLINE)
@@ -384,6 +433,7 @@ def main():
         "control-flood": lambda: control_flood(port, arg, int(sys.argv[4])),
         "graceful": lambda: graceful(port, arg),
         "trailers": lambda: trailers(port, arg, sys.argv[4]),
+        "later": lambda: later(port, arg, sys.argv[4]),
         "trickle": lambda: trickle(port, arg, int(sys.argv[4]), int(sys.argv[5])),
         "streams": lambda: streams(port, arg, int(sys.argv[4]), sys.argv[5]),
         "big-head": lambda: big_head(port, arg, int(sys.argv[4])),
