@@ -107,6 +107,7 @@ struct callbacks {
     server_codec& c = codec(user);
     const codec_events::read_result r =
         c.events_.read_response(id, reinterpret_cast<char*>(buf), length);
+    if (r.broken && r.size == 0) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // RST_STREAM
     if (r.later && r.size == 0) return NGHTTP2_ERR_DEFERRED;
     c.refill(control_per_data);
     if (r.end) c.end_body(id, flags, c.events_.response_trailers(id));

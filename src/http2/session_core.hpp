@@ -16,11 +16,13 @@ namespace gateway::http2 {
 
 // What a body reader gave the codec: `size` bytes copied, `end` once the
 // body is complete, `later` when there is nothing now but more will come
-// (the owner calls resume() then).
+// (the owner calls resume() then), `broken` when nothing more will come
+// and the body is not complete (the stream is reset: INTERNAL_ERROR).
 struct read_result {
   std::size_t size = 0;
   bool end = false;
   bool later = false;
+  bool broken = false;
 };
 
 class session_core {

@@ -314,6 +314,7 @@ struct h2_session::h2_stream final : downstream,
   std::size_t out_at = 0;
   bool out_end = false;
   bool reset_after = false;  // the request body was not read to its end
+  bool cut = false;          // the response ends short: reset once what is queued went
   owned_fields trailers_owned;
   std::vector<http::header> trailers_out;  // views of trailers_owned
 };
@@ -497,6 +498,7 @@ h2_session::read_result h2_session::read_response(std::int32_t id, char* out, st
   r.size = n;
   r.end = s->out_end && s->body_out.empty();
   r.later = !r.end && n == 0;
+  r.broken = r.later && s->cut;
   if (r.end && s->reset_after && !s->body_end) codec_.reset(id, NGHTTP2_NO_ERROR);
   s->wake.cancel();  // room to send more
   return r;
@@ -530,9 +532,16 @@ asio::awaitable<void> h2_session::serve_stream(std::shared_ptr<h2_stream> s,
   }
   s->st.finish();
   s->watch.stop();
-  if (!s->submitted && !s->closed) {  // ended without an answer (the client went, say)
+  // Ended without an answer (the client went, say), or with one cut short
+  // (the upstream's body broke or passed its limit): a reset, so the client
+  // never waits for the rest or takes a part for the whole. What was queued
+  // of a cut body goes first (read_response resets after it).
+  if (!s->closed && !s->submitted) {
     codec_.reset(s->id, NGHTTP2_INTERNAL_ERROR);
     s->closed = true;
+  } else if (!s->closed && !s->out_end) {
+    s->cut = true;
+    codec_.resume(s->id);
   }
   signal();
   --serving_;

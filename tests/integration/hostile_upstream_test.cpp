@@ -13,6 +13,7 @@
 #include <doctest/doctest.h>
 
 #include "gateway_fixture.hpp"
+#include "shell_run.hpp"
 #include "test_http.hpp"
 
 using namespace gwtest;
@@ -184,6 +185,24 @@ TEST_SUITE("hostile upstreams") {
     CHECK(rest.find("world") == std::string::npos);
     CHECK(c.closed_by_peer());
     CHECK(request(gw.port(), "GET /ok HTTP/1.1\r\nHost: a\r\n\r\n").status == 200);
+  }
+
+  TEST_CASE("a body cut after its head went out reaches an HTTP/2 client as a reset stream") {
+    scripted_upstream bad([&](int fd, const std::string&, const std::atomic<bool>& stop) {
+      send_all(fd, "HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nhello");
+      for (int i = 0; i < 30 && !stop; ++i)  // then it closes: 95 bytes never come
+        std::this_thread::sleep_for(10ms);
+    });
+    test_upstream ok;
+    running_gateway gw(two_routes(bad.port(), ok.port()));
+    // What came is relayed; then the stream is reset, never left open (the
+    // client would wait for the rest: curl's 30 s timeout) nor ended (a part
+    // taken for the whole).
+    const std::string got = h2c(url(gw.port(), "/bad"));
+    CAPTURE(got);
+    CHECK(got.find("hello") != std::string::npos);  // curl prints it on exit, after the error
+    CHECK(got.find("HTTP/2 stream 1 was not closed cleanly: INTERNAL_ERROR") != std::string::npos);
+    CHECK(h2c("-o /dev/null -w '%{http_code}' " + url(gw.port(), "/ok")) == "200");
   }
 
   TEST_CASE("a status line without a reason phrase is a response like any other") {
