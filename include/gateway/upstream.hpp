@@ -199,6 +199,11 @@ struct cluster_config {
   // for the upstream before the client waits (BackendTrafficPolicy
   // connection.bufferLimit). 1 KiB to 1 GiB.
   std::size_t buffer_limit = 64 * 1024;
+  // A response body longer than this: 502 when its Content-Length says so
+  // (or all of it came before anything was sent), else cut short (the client
+  // connection closed, an HTTP/2 stream reset); 0: no limit, as Envoy's, since
+  // a streamed body costs no memory (BackendTrafficPolicy responseBody.maxSize).
+  std::uint64_t max_response_body = 0;
   load_balancer_config load_balancer;
   health_check_config health_check;
   outlier_detection_config outlier_detection;

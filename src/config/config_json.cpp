@@ -421,6 +421,7 @@ std::string to_json(const gateway_config& config) {
         .field("max_response_head", std::uint64_t{c.max_response_head})
         .field("max_response_header_count", std::uint64_t{c.max_response_header_count})
         .field("buffer_limit", std::uint64_t{c.buffer_limit})
+        .field("max_response_body", c.max_response_body)
         .field("protocol", c.protocol == upstream_protocol::http2 ? "http2" : "http1");
     write_upstream_settings(w, c);
     w.end_object();

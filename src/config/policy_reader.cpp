@@ -182,10 +182,10 @@ void build_security(document_reader& doc, policy_doc& p, const filter_registry& 
 
 void build_backend_traffic(document_reader& doc, policy_doc& p, const filter_registry& registry) {
   const YAML::Node& spec = p.spec;
-  doc.check_keys(
-      spec, "spec",
-      {"targetRef", "targetRefs", "rateLimit", "compression", "loadBalancer", "healthCheck",
-       "circuitBreaker", "retry", "timeout", "dns", "httpUpgrade", "headers", "connection"});
+  doc.check_keys(spec, "spec",
+                 {"targetRef", "targetRefs", "rateLimit", "compression", "loadBalancer",
+                  "healthCheck", "circuitBreaker", "retry", "timeout", "dns", "httpUpgrade",
+                  "headers", "connection", "responseBody"});
   p.upstream = read_upstream_settings(doc, spec);
   // compression: [{type: Gzip}, {type: Brotli}] in order of preference.
   if (YAML::Node c = spec["compression"]; c.IsDefined() && doc.is_seq(c, "spec.compression")) {

@@ -330,6 +330,7 @@ void upstream_settings::apply(cluster_config& c) const {
   if (max_response_head) c.max_response_head = *max_response_head;
   if (max_response_header_count) c.max_response_header_count = *max_response_header_count;
   if (buffer_limit) c.buffer_limit = *buffer_limit;
+  if (max_response_body) c.max_response_body = *max_response_body;
 }
 
 std::optional<upstream_settings> read_upstream_settings(document_reader& doc,
@@ -394,6 +395,13 @@ std::optional<upstream_settings> read_upstream_settings(document_reader& doc,
     doc.check_keys(c, "spec.connection", {"bufferLimit"});
     if (auto b = doc.bytes_at(c, "bufferLimit", "spec.connection", 1024, std::uint64_t{1} << 30))
       out.buffer_limit = static_cast<std::size_t>(*b);
+    out.cluster = any = true;
+  }
+  // responseBody (this project's): how long a response body may be.
+  if (YAML::Node b = spec["responseBody"]; b.IsDefined() && doc.is_map(b, "spec.responseBody")) {
+    doc.check_keys(b, "spec.responseBody", {"maxSize"});
+    out.max_response_body =
+        doc.bytes_at(b, "maxSize", "spec.responseBody", 1, std::uint64_t{1} << 50);
     out.cluster = any = true;
   }
   if (YAML::Node r = spec["retry"]; r.IsDefined() && doc.is_map(r, "spec.retry")) {

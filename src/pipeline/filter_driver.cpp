@@ -173,7 +173,7 @@ asio::awaitable<bool> stream::buffer_body_for_filters() {
   co_return false;
 }
 
-asio::awaitable<bool> stream::relay_filtered() {
+asio::awaitable<bool> stream::relay_filtered(std::uint64_t limit) {
   upstream_link& link = *link_;
   const bool bodyless = is_head_request_ || bodyless_status(response_.status);
   link.start_body(response_, bodyless);
@@ -191,7 +191,9 @@ asio::awaitable<bool> stream::relay_filtered() {
     co_return co_await down_.send(true);
   }
 
-  std::uint64_t sent_body = 0;
+  if (limit && response_.has_content_length && upstream_length > limit)
+    co_return response_body_over(true, limit);
+  std::uint64_t sent_body = 0, relayed = 0;
   bool head_sent = false;
   bool upstream_body = false;  // any body bytes came
   // A filter that asked for it gets the body's first part (or all of it) in
@@ -206,6 +208,7 @@ asio::awaitable<bool> stream::relay_filtered() {
       if (unusable_body_) log_unusable("body");
       co_return false;
     }
+    if (limit && (relayed += step.bytes) > limit) co_return response_body_over(!head_sent, limit);
     if (step.bytes == 0 && !step.end) {
       if (!co_await link.fill()) co_return false;
       continue;

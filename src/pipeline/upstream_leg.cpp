@@ -318,10 +318,11 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
     co_return outcome::ok;
   }
   bool complete = false;
+  const std::uint64_t body_limit = cs.config().max_response_body;
   if (filters_see_response_body())
-    complete = co_await relay_filtered();
+    complete = co_await relay_filtered(body_limit);
   else
-    complete = co_await relay_response();
+    complete = co_await relay_response(body_limit);
   end_relay(complete);
   if (std::exchange(unusable_body_, false)) {
     cs.report(*last_endpoint_, upstream_result::local_failure, worker_.log());
@@ -526,9 +527,9 @@ asio::awaitable<bool> stream::serve_host(bool has_body) {
       } else {
         bool complete = false;
         if (filters_see_response_body())
-          complete = co_await relay_filtered();
+          complete = co_await relay_filtered(0);  // the host's own answer: no cluster limit
         else
-          complete = co_await relay_response();
+          complete = co_await relay_response(0);
         end_relay(complete);
         if (std::exchange(unusable_body_, false)) result = outcome::upstream_failed;
       }

@@ -100,14 +100,28 @@ void stream::end_response_trailers() {
   }
 }
 
-asio::awaitable<bool> stream::relay_response() {
+bool stream::response_body_over(bool nothing_sent, std::uint64_t limit) {
+  worker_.limits().hit(limit_kind::response_body);
+  unusable_body_ = nothing_sent;  // the client gets a 502 instead
+  if (worker_.log().enabled(log_level::warn))
+    worker_.log().log(log_level::warn, "upstream ", record_.upstream_address.address().to_string(),
+                      ":", record_.upstream_address.port(),
+                      ": response body over its cluster's limit of ", limit, " bytes, ",
+                      nothing_sent ? "refused" : "cut short", " [request ", request_id(), "]");
+  return false;
+}
+
+asio::awaitable<bool> stream::relay_response(std::uint64_t limit) {
   upstream_link& link = *link_;
   const bool bodyless = is_head_request_ || response_.status == 204 || response_.status == 304;
   link.start_body(response_, bodyless);
   start_response(!bodyless && !response_.chunked && response_.has_content_length);
   record_.status = response_.status;
   if (grpc_) note_grpc_status(response_.headers);  // a Trailers-Only answer has it here
-  bool queued = true;                              // the head, until the first send
+  if (limit && !bodyless && response_.has_content_length && response_.content_length > limit)
+    co_return response_body_over(true, limit);
+  std::uint64_t relayed = 0;
+  bool queued = true;  // the head, until the first send
   for (bool first = true;; first = false) {
     pieces_.clear();
     const upstream_link::body_step step = link.take(pieces_);
@@ -116,6 +130,7 @@ asio::awaitable<bool> stream::relay_response() {
       if (unusable_body_) log_unusable("body");
       co_return false;
     }
+    if (limit && (relayed += step.bytes) > limit) co_return response_body_over(first, limit);
     if (step.bytes) {
       if (grpc_web_text_) {
         const asio::const_buffer b = web_text(pieces_, false);

@@ -117,6 +117,7 @@ enum class limit_kind : std::uint8_t {
   request_timeout,       // a request (head and body) not received in time: 408
   send_timeout,          // a client that stopped reading for the stream idle timeout
   response_headers,      // an upstream's response head over its cluster's limits: 502
+  response_body,         // an upstream's response body over its cluster's limit: 502 or cut
   overload_connections,  // the overload manager saturated: connection closed at accept
   overload_requests,     // the overload manager shedding: 503 or REFUSED_STREAM
   count
@@ -124,8 +125,8 @@ enum class limit_kind : std::uint8_t {
 inline constexpr std::array<const char*, static_cast<std::size_t>(limit_kind::count)> limit_names =
     {"listener_connections", "worker_connections", "worker_streams",   "connection_streams",
      "request_line",         "request_headers",    "request_body",     "header_timeout",
-     "request_timeout",      "send_timeout",       "response_headers", "overload_connections",
-     "overload_requests"};
+     "request_timeout",      "send_timeout",       "response_headers", "response_body",
+     "overload_connections", "overload_requests"};
 
 struct limit_counters {
   std::array<std::uint64_t, static_cast<std::size_t>(limit_kind::count)> hits{};

@@ -205,9 +205,10 @@ class stream {
   // Logs what the upstream sent when it was no usable response `part`
   // ("head", or "body" when its framing broke before anything was relayed).
   void log_unusable(std::string_view part);
-  // Relays the response body to the client; true when all of it went (see
-  // unusable_body_ for a body refused before anything was sent).
-  asio::awaitable<bool> relay_response();
+  // Relays the response body to the client, up to `limit` bytes (0: no
+  // limit); true when all of it went (see unusable_body_ for a body refused
+  // before anything was sent).
+  asio::awaitable<bool> relay_response(std::uint64_t limit);
   // Sends the reply a filter asked for.
   asio::awaitable<void> filter_reply(bool close);
   // Ends the connection with a reset and no answer (a filter dropped it).
@@ -222,8 +223,13 @@ class stream {
   // Waits for the whole request body (or its first part, to the filters
   // limit) for filters that asked to see it at once, and runs them on it.
   asio::awaitable<bool> buffer_body_for_filters();
-  // Relays the response body through the response body filters.
-  asio::awaitable<bool> relay_filtered();
+  // The same through the response body filters (`limit` counts what the
+  // upstream sent, before the filters).
+  asio::awaitable<bool> relay_filtered(std::uint64_t limit);
+  // A response body past its cluster's `limit` (max_response_body):
+  // refused (502) when nothing of it was sent yet, else cut short; counted
+  // and logged. Returns false, the relay's answer.
+  bool response_body_over(bool nothing_sent, std::uint64_t limit);
   // Waits (for a rule with mirrors) until a body up to max_mirrored_body is
   // whole in the buffer, so the mirrors can copy it; false when the client
   // left or was answered (408: not received in time).

@@ -454,6 +454,58 @@ TEST_SUITE("limits") {
     CHECK(up.requests() == 4);
   }
 
+  TEST_CASE(
+      "an upstream's response body over its cluster's limit: 502 unsent, cut once under way") {
+    test_upstream up([](const received_request& r) {
+      response_plan p;
+      if (r.target == "/len100") p.generated_bytes = 100;
+      if (r.target == "/len101") p.generated_bytes = 101;
+      if (r.target == "/chunked100" || r.target == "/chunked101" || r.target == "/long") {
+        p.mode = response_plan::framing::chunked;
+        p.generated_bytes = r.target == "/long" ? 8u << 20 : r.target == "/chunked100" ? 100 : 101;
+      }
+      return p;
+    });
+    auto cfg = proxy_config({up.port()});
+    cfg.clusters[0].max_response_body = 100;
+    running_gateway gw(cfg, quiet(1));
+    auto ask = [&](const std::string& path) {
+      return request(gw.port(), "GET " + path + " HTTP/1.1\r\nHost: a\r\n\r\n");
+    };
+    // Exactly the limit passes, by Content-Length or chunked; one byte more
+    // never reaches the client whole.
+    const client_response at = ask("/len100");
+    CHECK(at.status == 200);
+    CHECK(at.body.size() == 100);
+    CHECK(ask("/len101").status == 502);  // its Content-Length says so: not read at all
+    CHECK(ask("/chunked100").status == 200);
+    // Chunked, it is known once the 101st byte comes: a 502 when all of it
+    // came in the first read, else the head went out first and the body is
+    // cut (negative: cut short).
+    const client_response over = ask("/chunked101");
+    CAPTURE(over.status);
+    CHECK((over.status == 502 || over.status == -200));
+    CHECK(over.body.size() <= 100);
+    CHECK(hits(gw.server(), "response_body") == 2);
+    // Under way: the head went out with the first piece; past the limit the
+    // body is cut and the connection closed (the client cannot take it whole).
+    cfg.clusters[0].max_response_body = 1 << 20;
+    running_gateway big(cfg, quiet(1));
+    test_client c(big.port());
+    REQUIRE(c.send("GET /long HTTP/1.1\r\nHost: a\r\n\r\n"));
+    const std::string head = c.read_until("\r\n\r\n");
+    CHECK(head.starts_with("HTTP/1.1 200"));
+    CHECK(head.find("transfer-encoding: chunked") != std::string::npos);
+    CHECK(c.closed_by_peer(20s));
+    CHECK(hits(big.server(), "response_body") == 1);
+    CHECK(status_of(big.port()) == 200);  // and it serves on
+    // An HTTP/2 client's stream is reset, never ended as if whole.
+    const std::string h2 = h2c("-o /dev/null " + url(big.port(), "/long"));
+    CAPTURE(h2);
+    CHECK(h2.find("HTTP/2 stream 1 was not closed cleanly: INTERNAL_ERROR") != std::string::npos);
+    CHECK(hits(big.server(), "response_body") == 2);
+  }
+
   TEST_CASE("an idle upstream connection is closed at the cluster's idle timeout") {
     test_upstream up;
     auto cfg = proxy_config({up.port()});

@@ -176,6 +176,18 @@ spec:
         std::string::npos);
   }
 
+  TEST_CASE("BackendTrafficPolicy responseBody.maxSize: how long its cluster's bodies may be") {
+    CHECK(cluster_of(load_yaml(base, "gw.yaml"), 0).max_response_body == 0);  // no limit
+    auto cfg = load_yaml(base + "  responseBody: {maxSize: 10Mi}\n", "gw.yaml");
+    CHECK(cluster_of(cfg, 0).max_response_body == 10u << 20);
+    CHECK(cluster_of(cfg, 1).max_response_body == 0);
+    CHECK(to_json(cfg).find("\"max_response_body\":10485760") != std::string::npos);
+    CHECK(load_error(base + "  responseBody: {maxSize: 0}\n").find("spec.responseBody.maxSize") !=
+          std::string::npos);
+    CHECK(load_error(base + "  responseBody: {limit: 1Mi}\n").find("spec.responseBody.limit") !=
+          std::string::npos);
+  }
+
   TEST_CASE("a BackendTrafficPolicy gives its rule a cluster with its settings") {
     auto cfg = load_yaml(base + R"(  loadBalancer:
     type: ConsistentHash
