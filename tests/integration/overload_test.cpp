@@ -147,7 +147,7 @@ TEST_SUITE("overload") {
     CHECK(gw.log.count("-> shedding") == 1);
   }
 
-  TEST_CASE("HTTP/2: saturated, the next stream is served with a GOAWAY; shedding, none is") {
+  TEST_CASE("HTTP/2: saturated, the next stream is served with a GOAWAY - shedding, none is") {
     test_upstream up;
     // The client asks once, then (at the test's signal, once the gateway is
     // overloaded) twice more on the same connection.
