@@ -11,6 +11,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include "core/known_fields.hpp"
 #include "tls/digest.hpp"
 
 namespace gateway::manifests {
@@ -62,12 +63,17 @@ std::string json_text(const YAML::Node& n) {
 // Makes one filter; its configuration errors are reported at `path`.
 void add_filter(document_reader& doc, policy_doc& p, const filter_registry& registry,
                 std::string_view name, const std::string& json, const YAML::Node& at,
-                const std::string& path) {
+                const std::string& path, const std::string& root = {}) {
+  // The filter checks its config at its own root: `root`, else `path`.
+  known_fields* recorder = known_fields_recorder();
+  std::string outer;
+  if (recorder) outer = std::exchange(recorder->prefix, root.empty() ? path : root);
   try {
     p.filters.push_back(registry.make(name, json));
   } catch (const error& e) {
     doc.fail(at, path, e.what());
   }
+  if (recorder) recorder->prefix = std::move(outer);
 }
 
 // A Secret reference ({name, namespace?, kind?, group?}); its data or null.
@@ -505,6 +511,7 @@ void build_client_traffic(document_reader& doc, policy_doc& p) {
 
 // WafPolicy: its spec (less the targets) is the "waf" filter's configuration.
 void build_waf(document_reader& doc, policy_doc& p, const filter_registry& registry) {
+  note_known_fields("spec", {"targetRef", "targetRefs"});  // read_policy's, taken out here
   YAML::Node cfg = YAML::Clone(p.spec);
   cfg.remove("targetRefs");
   cfg.remove("targetRef");
@@ -517,7 +524,8 @@ void build_project_filter(document_reader& doc, policy_doc& p, const filter_regi
   if (!type) return;
   YAML::Node cfg = p.spec["config"];
   add_filter(doc, p, registry, *type, cfg.IsDefined() ? json_text(cfg) : "{}",
-             cfg.IsDefined() ? cfg : p.spec, cfg.IsDefined() ? "spec.config" : "spec");
+             cfg.IsDefined() ? cfg : p.spec, cfg.IsDefined() ? "spec.config" : "spec",
+             "spec.config");
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "core/known_fields.hpp"
+
 namespace gateway::yaml_config {
 
 int line_of(const YAML::Node& node) {
@@ -119,6 +121,8 @@ bool document_reader::is_seq(const YAML::Node& node, std::string_view path) {
 void document_reader::check_keys(const YAML::Node& map, std::string_view path,
                                  std::initializer_list<std::string_view> known,
                                  std::initializer_list<std::string_view> inert) {
+  note_known_fields(path, known);
+  note_known_fields(path, inert);
   if (!map.IsMap()) return;
   for (const auto& kv : map) {
     std::string key = kv.first.Scalar();

@@ -6,6 +6,8 @@
 
 #include <boost/json/parse.hpp>
 
+#include "core/known_fields.hpp"
+
 namespace gateway::filters {
 
 void config_error(std::string_view path, std::string_view message) {
@@ -41,6 +43,7 @@ const json_object& as_object(const json_value& v, std::string_view path) {
 
 void check_fields(const json_object& o, std::string_view path,
                   std::initializer_list<std::string_view> allowed) {
+  note_known_fields(path, allowed);
   for (const auto& kv : o) {
     bool known = false;
     for (std::string_view a : allowed)
