@@ -10,6 +10,7 @@
 #include "pipeline/listener_choice.hpp"
 #include "pipeline/route_filters.hpp"
 #include "router/host_name.hpp"
+#include "upstream/dns_message.hpp"
 #include "upstream/dns_resolver.hpp"
 #include "upstream/primes.hpp"
 
@@ -145,26 +146,6 @@ void check_route_kinds(const listener_config& l, const std::string& where,
   }
 }
 
-// A hostname DNS can resolve: dot-separated labels of letters, digits and
-// hyphens (not at either end), 63 bytes each, 253 in all; a trailing dot allowed.
-bool dns_name(std::string_view n) {
-  if (!n.empty() && n.back() == '.') n.remove_suffix(1);
-  if (n.empty() || n.size() > 253) return false;
-  std::size_t label = 0;
-  for (std::size_t i = 0; i < n.size(); ++i) {
-    const char c = n[i];
-    if (c == '.') {
-      if (label == 0 || n[i - 1] == '-') return false;
-      label = 0;
-      continue;
-    }
-    const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-    if (!alnum && (c != '-' || label == 0)) return false;
-    if (++label > 63) return false;
-  }
-  return n.back() != '-';
-}
-
 // The balancer, health check, outlier detection and limits of a cluster.
 void check_upstream_settings(const cluster_config& c, const std::string& where,
                              std::vector<std::string>& problems) {
@@ -254,7 +235,7 @@ std::shared_ptr<snapshot> snapshot::build(gateway_config config) {
       std::string ew = where + " endpoint " + std::to_string(i);
       boost::system::error_code ec;
       asio::ip::make_address(e.address, ec);
-      if (ec && !dns_name(e.address))
+      if (ec && !dns::dns_name(e.address))
         problems.push_back(ew + ": '" + e.address + "' is neither an IP address nor a DNS name");
       if (e.port == 0) problems.push_back(ew + ": port 0");
       if (e.weight == 0) problems.push_back(ew + ": weight 0");

@@ -105,4 +105,22 @@ parsed parse_answer(std::string_view s, std::uint16_t id, std::uint16_t type) {
   return p;
 }
 
+bool dns_name(std::string_view n) {
+  if (!n.empty() && n.back() == '.') n.remove_suffix(1);
+  if (n.empty() || n.size() > 253) return false;
+  std::size_t label = 0;
+  for (std::size_t i = 0; i < n.size(); ++i) {
+    const char c = n[i];
+    if (c == '.') {
+      if (label == 0 || n[i - 1] == '-') return false;
+      label = 0;
+      continue;
+    }
+    const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (!alnum && (c != '-' || label == 0)) return false;
+    if (++label > 63) return false;
+  }
+  return n.back() != '-';
+}
+
 }  // namespace gateway::dns

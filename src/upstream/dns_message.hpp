@@ -13,6 +13,10 @@ namespace gateway::dns {
 
 inline constexpr std::uint16_t type_a = 1, type_aaaa = 28, type_opt = 41;
 
+// A hostname DNS can resolve: dot-separated labels of letters, digits and
+// hyphens (not at either end), 63 bytes each, 253 in all; a trailing dot allowed.
+bool dns_name(std::string_view n);
+
 void put16(std::string& out, std::uint16_t v);
 // Big-endian fields at `at` (the caller checks the bounds).
 std::uint16_t get16(std::string_view s, std::size_t at);
