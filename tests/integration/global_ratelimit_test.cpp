@@ -61,6 +61,31 @@ TEST_SUITE("global rate limit with redis") {
     CHECK(get(a.port(), "bob").status == 200);  // another user, another count
   }
 
+  TEST_CASE("a Redis named by a host name (looked up at connect) holds the limit") {
+    redis_process redis;
+    test_upstream up;
+    // localhost: /etc/hosts may list ::1 first, where redis does not listen;
+    // each address is tried in turn.
+    const std::string named = "localhost:" + std::to_string(redis.port());
+    running_gateway gw(load_on_loopback(config(up.port(), named, "FailClosed", 3)), 1);
+    int accepted = 0, limited = 0;
+    for (int i = 0; i < 5; ++i) {
+      const int status = get(gw.port(), "cy").status;
+      accepted += status == 200;
+      limited += status == 429;
+    }
+    CHECK(accepted == 3);  // FailClosed: a Redis it could not reach would give 503s
+    CHECK(limited == 2);
+    // A name that does not resolve is a Redis that cannot be reached.
+    running_gateway nowhere(
+        load_on_loopback(config(up.port(), "redis.invalid:6379", "FailClosed", 3)), 1);
+    CHECK(get(nowhere.port(), "cy").status == 503);
+    // What is neither an address nor a name is refused as the config loads.
+    CHECK_THROWS_WITH_AS(load_on_loopback(config(up.port(), "redis_1!:6379", "FailOpen")),
+                         doctest::Contains("'redis_1!' is neither an IP address nor a DNS name"),
+                         gateway::error);
+  }
+
   TEST_CASE("redis killed: FailOpen serves, FailClosed answers 503, both within the timeout") {
     redis_process redis;
     test_upstream up;

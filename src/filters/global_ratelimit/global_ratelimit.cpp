@@ -18,6 +18,7 @@
 #include "filters/builtin.hpp"
 #include "filters/global_ratelimit/redis_client.hpp"
 #include "filters/ratelimit_rules.hpp"
+#include "upstream/dns_message.hpp"
 
 namespace gateway::filters {
 namespace {
@@ -162,9 +163,8 @@ std::shared_ptr<const filter_factory> make_global_ratelimit(std::string_view jso
   {
     boost::system::error_code ec;
     boost::asio::ip::make_address(ro.host, ec);
-    if (ec)
-      config_error("redis.address",
-                   "'" + ro.host + "' is not an IP address (names are not resolved here)");
+    if (ec && !dns::dns_name(ro.host))
+      config_error("redis.address", "'" + ro.host + "' is neither an IP address nor a DNS name");
   }
   ro.timeout = duration_field(r, "timeout", "redis").value_or(std::chrono::milliseconds(100));
   if (ro.timeout.count() <= 0) config_error("redis.timeout", "must be positive");

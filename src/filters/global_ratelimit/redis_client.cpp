@@ -6,6 +6,7 @@
 #include <optional>
 #include <thread>
 
+#include <boost/asio/connect.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 
 #include "asio/asio.hpp"
@@ -32,11 +33,12 @@ void append_bulk(std::string& out, std::string_view s) {
 }  // namespace
 
 struct redis_client::state : std::enable_shared_from_this<state> {
-  explicit state(options o) : opts(std::move(o)), socket(io), timer(io) {}
+  explicit state(options o) : opts(std::move(o)), socket(io), resolver(io), timer(io) {}
 
   options opts;
   asio::io_context io;
   tcp::socket socket;
+  tcp::resolver resolver;
   asio::steady_timer timer;  // the oldest batch's deadline
   std::thread thread;
   bool connected = false, connecting = false, writing = false;
@@ -89,8 +91,13 @@ struct redis_client::state : std::enable_shared_from_this<state> {
   // Fails every batch with `why` and closes the connection.
   void drop(std::error_code why) {
     ++generation;
+    // A connect or a lookup that outlived the batches waiting on it: new
+    // ones fail fast for a while rather than start another behind it.
+    if (connecting)
+      down_until = steady_clock::now() + std::min(opts.timeout, std::chrono::milliseconds(500));
     boost::system::error_code ignored;
     socket.close(ignored);
+    resolver.cancel();
     timer.cancel();
     connected = connecting = writing = false;
     out.clear();
@@ -102,15 +109,27 @@ struct redis_client::state : std::enable_shared_from_this<state> {
   }
 
   asio::awaitable<void> connect() {
+    auto self = shared_from_this();
     connecting = true;
     const std::uint64_t g = generation;
     boost::system::error_code ec;
     auto address = asio::ip::make_address(opts.host, ec);
+    // Bounded by the batches' deadlines (the timer drops the attempt).
     if (!ec) {
       socket = tcp::socket(io);
-      // Bounded by the batches' deadlines (the timer drops the attempt).
       auto [e] = co_await socket.async_connect(tcp::endpoint(address, opts.port), use_tuple);
       ec = e;
+    } else {
+      // A name (a Service's, in a cluster) is looked up at each connect, so
+      // a move is followed; each address it has is tried in turn.
+      auto [re, found] =
+          co_await resolver.async_resolve(opts.host, std::to_string(opts.port), use_tuple);
+      ec = re;
+      if (!ec && g == generation) {
+        socket = tcp::socket(io);
+        auto [e, used] = co_await asio::async_connect(socket, found, use_tuple);
+        ec = e;
+      }
     }
     if (g != generation) co_return;  // timed out meanwhile
     connecting = false;

@@ -20,7 +20,7 @@ namespace gateway::filters {
 class redis_client {
  public:
   struct options {
-    std::string host = "127.0.0.1";
+    std::string host = "127.0.0.1";  // an IP address, or a name resolved at each connect
     std::uint16_t port = 6379;
     std::chrono::milliseconds timeout{100};  // connect, and each batch's answer
   };
