@@ -45,16 +45,24 @@ def structural_problems(node, path):
     return out
 
 
-def main():
-    root = sys.argv[1]
-    schemas, failures = {}, []
+def load_validators(root, failures=None):
+    """(apiVersion, kind) -> a validator of the CRD's schema, unknown fields refused."""
+    schemas = {}
     for f in sorted(glob.glob(os.path.join(root, "deploy/crds/*.yaml"))):
         crd = yaml.safe_load(open(f))
         version = crd["spec"]["versions"][0]
         key = (crd["spec"]["group"] + "/" + version["name"], crd["spec"]["names"]["kind"])
         schema = version["schema"]["openAPIV3Schema"]
-        failures += [os.path.basename(f) + ": " + p for p in structural_problems(schema, "")]
+        if failures is not None:
+            failures += [os.path.basename(f) + ": " + p for p in structural_problems(schema, "")]
         schemas[key] = jsonschema.Draft7Validator(closed(schema))
+    return schemas
+
+
+def main():
+    root = sys.argv[1]
+    failures = []
+    schemas = load_validators(root, failures)
     checked = {k: 0 for k in schemas}
     files = sorted(glob.glob(os.path.join(root, "examples/**/*.yaml"), recursive=True) +
                    glob.glob(os.path.join(root, "deploy/**/*.yaml"), recursive=True))

@@ -27,7 +27,7 @@ constexpr const char* usage = R"(Usage: gatewayd [OPTIONS]
 
 Runs the gateway: HTTP/1.1 and HTTP/2 reverse proxy with Gateway API routing.
 
-Options:
+Options (a value may also follow an '=': --config=FILE):
   --config FILE       Kubernetes YAML to serve (Gateway, HTTPRoute, Service,
                       EndpointSlice, GatewayClass, Namespace). Reloaded on
                       SIGHUP and when the file changes. Without it, gatewayd
@@ -153,7 +153,17 @@ options parse(int argc, char** argv) {
   options o;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
+    // --name=value as well as --name value, as getopt_long takes them (and
+    // Kubernetes manifests tend to write them).
+    std::optional<std::string> attached;
+    if (const std::size_t eq = a.find('='); a.starts_with("--") && eq != std::string::npos) {
+      attached = a.substr(eq + 1);
+      a.resize(eq);
+    }
+    bool used = false;
     auto value = [&]() -> const char* {
+      used = true;
+      if (attached) return attached->c_str();
       if (i + 1 >= argc) bad_usage(a + " needs a value");
       return argv[++i];
     };
@@ -219,6 +229,7 @@ options parse(int argc, char** argv) {
     } else {
       bad_usage("unknown option '" + a + "'");
     }
+    if (attached && !used) bad_usage(a + " takes no value");
   }
   return o;
 }
