@@ -186,7 +186,36 @@ void build_security(document_reader& doc, policy_doc& p, const filter_registry& 
   }
 }
 
-void build_backend_traffic(document_reader& doc, policy_doc& p, const filter_registry& registry) {
+// A global rate limit's Redis credentials: redis.auth.secretRef names a
+// Secret beside the policy whose `password` (and `username`, for an ACL
+// user) go into the filter's config; a password is never written inline.
+void redis_credentials(document_reader& doc, const policy_doc& p, const YAML::Node& settings,
+                       const std::string& path, const secret_lookup& secrets,
+                       boost::json::value& cfg) {
+  const YAML::Node redis = settings["redis"];
+  if (!redis.IsMap() || !redis["auth"].IsDefined()) return;
+  const std::string ap = path + ".redis.auth";
+  const YAML::Node auth = redis["auth"];
+  if (!doc.is_map(auth, ap)) return;
+  doc.check_keys(auth, ap, {"secretRef"});
+  boost::json::object credentials;
+  if (!auth["secretRef"].IsDefined()) {
+    doc.fail(auth, ap + ".secretRef", "required field is missing");
+  } else if (const secret_data* data =
+                 secret_for(doc, p, auth["secretRef"], ap + ".secretRef", secrets)) {
+    const auto password = data->find("password");
+    if (password == data->end() || password->second.empty())
+      doc.fail(auth["secretRef"], ap + ".secretRef", "the Secret has no 'password' key");
+    else
+      credentials["password"] = password->second;
+    if (const auto user = data->find("username"); user != data->end())
+      credentials["username"] = user->second;
+  }
+  cfg.as_object()["redis"].as_object()["auth"] = std::move(credentials);
+}
+
+void build_backend_traffic(document_reader& doc, policy_doc& p, const filter_registry& registry,
+                           const secret_lookup& secrets) {
   const YAML::Node& spec = p.spec;
   doc.check_keys(spec, "spec",
                  {"targetRef", "targetRefs", "rateLimit", "compression", "loadBalancer",
@@ -224,9 +253,13 @@ void build_backend_traffic(document_reader& doc, policy_doc& p, const filter_reg
   if (rl[local ? "global" : "local"].IsDefined())
     doc.fail(rl, "spec.rateLimit", "local and global do not go together; type is " + type);
   // Global: Envoy Gateway's rules, plus where Redis is ("redis": address,
-  // timeout, failureMode), which Envoy Gateway keeps in its own config.
-  add_filter(doc, p, registry, local ? "local-ratelimit" : "global-ratelimit", json_text(settings),
-             settings, path);
+  // timeout, failureMode, auth), which Envoy Gateway keeps in its own config.
+  boost::json::value cfg = to_json(settings);
+  if (!local && cfg.is_object() && cfg.as_object().contains("redis") &&
+      cfg.as_object()["redis"].is_object())
+    redis_credentials(doc, p, settings, path, secrets, cfg);
+  add_filter(doc, p, registry, local ? "local-ratelimit" : "global-ratelimit",
+             boost::json::serialize(cfg), settings, path);
 }
 
 // A list of strings at `key` (absent: empty).
@@ -627,7 +660,7 @@ void build_policy_filters(document_reader& doc, policy_doc& p, const filter_regi
   if (p.kind == "SecurityPolicy")
     build_security(doc, p, registry, secrets, backends);
   else if (p.kind == "BackendTrafficPolicy")
-    build_backend_traffic(doc, p, registry);
+    build_backend_traffic(doc, p, registry, secrets);
   else if (p.kind == "ClientTrafficPolicy")
     build_client_traffic(doc, p);
   else if (p.kind == "WafPolicy")

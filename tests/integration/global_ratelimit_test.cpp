@@ -14,7 +14,7 @@ using namespace gwtest;
 namespace {
 
 std::string config(std::uint16_t upstream, const std::string& redis, const std::string& mode,
-                   int limit = 5) {
+                   int limit = 5, const std::string& redis_more = "") {
   return app_route_yaml(upstream) + R"(---
 apiVersion: gateway.envoyproxy.io/v1alpha1
 kind: BackendTrafficPolicy
@@ -25,7 +25,7 @@ spec:
     type: Global
     global:
       redis: {address: ")" +
-         redis + R"(", timeout: 200ms, failureMode: )" + mode + R"(}
+         redis + R"(", timeout: 200ms, failureMode: )" + mode + redis_more + R"(}
       rules:
       - clientSelectors: [{headers: [{name: x-user, type: Distinct}]}]
         limit: {requests: )" +
@@ -83,6 +83,42 @@ TEST_SUITE("global rate limit with redis") {
     // What is neither an address nor a name is refused as the config loads.
     CHECK_THROWS_WITH_AS(load_on_loopback(config(up.port(), "redis_1!:6379", "FailOpen")),
                          doctest::Contains("'redis_1!' is neither an IP address nor a DNS name"),
+                         gateway::error);
+  }
+
+  TEST_CASE("AUTH from a Secret: requirepass, an ACL user, and refusals") {
+    redis_process redis(
+        {"--requirepass", "topsecret", "--user", "alice", "on", ">s3cret", "~*", "+@all"});
+    test_upstream up;
+    // A limit of 2 under FailClosed: 200 200 429 when Redis counts, 503s when
+    // it does not (refused AUTH, or no AUTH where it is wanted).
+    // Each call counts for a user of its own.
+    auto statuses = [&](const std::string& user, const std::string& secret, bool with_auth = true) {
+      std::string yaml = config(up.port(), redis.address(), "FailClosed", 2,
+                                with_auth ? ", auth: {secretRef: {name: redis-auth}}" : "");
+      yaml +=
+          "---\napiVersion: v1\nkind: Secret\nmetadata: {name: redis-auth}\nstringData: " + secret +
+          "\n";
+      running_gateway gw(load_on_loopback(yaml), 1);
+      std::string out;
+      for (int i = 0; i < 3; ++i)
+        out += (i ? " " : "") + std::to_string(get(gw.port(), user).status);
+      return out;
+    };
+    CHECK(statuses("dee", "{password: topsecret}") == "200 200 429");
+    CHECK(statuses("eve", "{username: alice, password: s3cret}") == "200 200 429");
+    CHECK(statuses("fay", "{password: wrong}") == "503 503 503");
+    CHECK(statuses("gus", "{username: alice, password: topsecret}") == "503 503 503");
+    CHECK(statuses("hal", "{password: topsecret}", false) == "503 503 503");
+    // A Secret without a password, or a password written inline, is a config error.
+    CHECK_THROWS_WITH_AS(load_on_loopback(config(up.port(), redis.address(), "FailOpen", 2,
+                                                 ", auth: {secretRef: {name: redis-auth}}") +
+                                          "---\napiVersion: v1\nkind: Secret\nmetadata: {name: "
+                                          "redis-auth}\nstringData: {username: alice}\n"),
+                         doctest::Contains("the Secret has no 'password' key"), gateway::error);
+    CHECK_THROWS_WITH_AS(load_on_loopback(config(up.port(), redis.address(), "FailOpen", 2,
+                                                 ", auth: {password: topsecret}")),
+                         doctest::Contains("spec.rateLimit.global.redis.auth.password"),
                          gateway::error);
   }
 

@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 extern char** environ;
 
@@ -21,22 +22,26 @@ namespace gwtest {
 
 class redis_process {
  public:
-  redis_process() {
+  // `extra`: more of redis-server's options ("--requirepass", "secret", ...).
+  explicit redis_process(const std::vector<std::string>& extra = {}) {
     // The port is found by binding port 0 and closing; another process could
     // take it before redis does, so a failed start tries another one.
     for (int attempt = 0; attempt < 5 && pid_ <= 0; ++attempt) {
       port_ = free_port();
       const std::string port = std::to_string(port_);
-      const char* argv[] = {
-          "redis-server", "--port", port.c_str(),       "--bind", "127.0.0.1",  "--save",  "",
-          "--appendonly", "no",     "--protected-mode", "no",     "--loglevel", "warning", nullptr};
+      std::vector<const char*> argv = {
+          "redis-server", "--port", port.c_str(),       "--bind", "127.0.0.1",  "--save", "",
+          "--appendonly", "no",     "--protected-mode", "no",     "--loglevel", "warning"};
+      for (const std::string& e : extra)
+        argv.push_back(e.c_str());
+      argv.push_back(nullptr);
       pid_t pid = 0;
       posix_spawn_file_actions_t quiet;  // its start-up banner is not the test's output
       posix_spawn_file_actions_init(&quiet);
       posix_spawn_file_actions_addopen(&quiet, 1, "/dev/null", O_WRONLY, 0);
       posix_spawn_file_actions_addopen(&quiet, 2, "/dev/null", O_WRONLY, 0);
-      const int spawned =
-          posix_spawnp(&pid, "redis-server", &quiet, nullptr, const_cast<char**>(argv), environ);
+      const int spawned = posix_spawnp(&pid, "redis-server", &quiet, nullptr,
+                                       const_cast<char**>(argv.data()), environ);
       posix_spawn_file_actions_destroy(&quiet);
       if (spawned != 0)
         throw std::runtime_error("cannot start redis-server (is it installed? scripts/bootstrap)");
@@ -92,7 +97,8 @@ class redis_process {
       bool pong = false;
       if (up && ::write(fd, "PING\r\n", 6) == 6) {
         char buf[16];
-        pong = ::read(fd, buf, sizeof buf) > 0 && buf[0] == '+';
+        // +PONG, or -NOAUTH from a server that wants a password: up either way.
+        pong = ::read(fd, buf, sizeof buf) > 0 && (buf[0] == '+' || buf[0] == '-');
       }
       ::close(fd);
       if (pong) return true;

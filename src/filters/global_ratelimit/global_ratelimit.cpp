@@ -83,7 +83,9 @@ class global_filter final : public filter {
 
   filter_status on_resume(filter_context& ctx) override {
     if (answer_->error) {
-      ctx.set_metadata("global-ratelimit", "redis unavailable");
+      ctx.set_metadata("global-ratelimit", answer_->error == std::errc::permission_denied
+                                               ? "redis refused AUTH"
+                                               : "redis unavailable");
       if (c_.fail_open) return filter_status::next;
       ctx.send_local_reply(503, "rate limit service unavailable\n");
       return filter_status::stop;
@@ -146,7 +148,7 @@ std::shared_ptr<const filter_factory> make_global_ratelimit(std::string_view jso
   const json_value* rv = o.if_contains("redis");
   if (!rv) config_error("redis", "required field is missing (address of the Redis server)");
   const json_object& r = as_object(*rv, "redis");
-  check_fields(r, "redis", {"address", "timeout", "failureMode", "domain"});
+  check_fields(r, "redis", {"address", "timeout", "failureMode", "domain", "auth"});
   redis_client::options ro;
   const std::string address = *string_field(r, "address", "redis", true);
   const std::size_t colon = address.rfind(':');
@@ -165,6 +167,15 @@ std::shared_ptr<const filter_factory> make_global_ratelimit(std::string_view jso
     boost::asio::ip::make_address(ro.host, ec);
     if (ec && !dns::dns_name(ro.host))
       config_error("redis.address", "'" + ro.host + "' is neither an IP address nor a DNS name");
+  }
+  if (const json_value* av = r.if_contains("auth")) {
+    // A YAML policy names a Secret (auth.secretRef), which the loader reads
+    // into these; a config built in code gives them here.
+    const json_object& a = as_object(*av, "redis.auth");
+    check_fields(a, "redis.auth", {"username", "password"});
+    ro.username = string_field(a, "username", "redis.auth").value_or("");
+    ro.password = *string_field(a, "password", "redis.auth", true);
+    if (ro.password.empty()) config_error("redis.auth.password", "must not be empty");
   }
   ro.timeout = duration_field(r, "timeout", "redis").value_or(std::chrono::milliseconds(100));
   if (ro.timeout.count() <= 0) config_error("redis.timeout", "must be positive");

@@ -20,6 +20,7 @@ struct batch {
   std::size_t replies_left = 0;  // two per key (INCR, EXPIRE)
   std::vector<std::int64_t> counts;
   bool failed = false;
+  bool auth = false;  // the connection's AUTH: one reply, +OK or an error
   steady_clock::time_point deadline;
 };
 
@@ -141,6 +142,21 @@ struct redis_client::state : std::enable_shared_from_this<state> {
     boost::system::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
     connected = true;
+    if (!opts.password.empty()) {
+      // Ahead of whatever waits in `out`: every command on this connection
+      // comes after it.
+      std::string auth = opts.username.empty() ? "*2\r\n$4\r\nAUTH\r\n" : "*3\r\n$4\r\nAUTH\r\n";
+      if (!opts.username.empty()) append_bulk(auth, opts.username);
+      append_bulk(auth, opts.password);
+      out.insert(0, auth);
+      batch b;
+      b.auth = true;
+      b.replies_left = 1;
+      b.deadline = steady_clock::now() + opts.timeout;
+      pending.push_front(std::move(b));
+      timer.cancel();
+      arm_timer();
+    }
     asio::co_spawn(io, read(g), asio::detached);
     if (!out.empty()) asio::co_spawn(io, write(), asio::detached);
   }
@@ -184,6 +200,18 @@ struct redis_client::state : std::enable_shared_from_this<state> {
         }
         used += m;
         batch& b = pending.front();
+        if (b.auth) {
+          pending.pop_front();
+          if (error) {  // a wrong password, or an ACL user that is off
+            down_until =
+                steady_clock::now() + std::min(opts.timeout, std::chrono::milliseconds(500));
+            drop(std::make_error_code(std::errc::permission_denied));
+            co_return;
+          }
+          timer.cancel();
+          arm_timer();
+          continue;
+        }
         // Replies alternate: INCR's count, then EXPIRE's 0/1.
         if (b.replies_left % 2 == 0) {
           b.failed = b.failed || error;

@@ -23,9 +23,13 @@ class redis_client {
     std::string host = "127.0.0.1";  // an IP address, or a name resolved at each connect
     std::uint16_t port = 6379;
     std::chrono::milliseconds timeout{100};  // connect, and each batch's answer
+    // AUTH on each new connection when a password is set: the default
+    // user's (requirepass), or `username`'s (an ACL user).
+    std::string username, password;
   };
   // Counts of INCR, one per key, or why there are none (timed_out,
-  // connection_refused, connection_reset, protocol_error).
+  // connection_refused, connection_reset, protocol_error, permission_denied:
+  // the server refused AUTH).
   using callback = std::function<void(std::error_code, std::span<const std::int64_t>)>;
 
   explicit redis_client(options o);
