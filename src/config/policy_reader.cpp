@@ -214,6 +214,30 @@ void redis_credentials(document_reader& doc, const policy_doc& p, const YAML::No
   cfg.as_object()["redis"].as_object()["auth"] = std::move(credentials);
 }
 
+// Its TLS: tls.caCertificateRef names a Secret beside the policy whose
+// ca.crt is the CA to trust (none: the system's CAs); serverName and
+// insecureSkipVerify as the filter takes them.
+void redis_tls(document_reader& doc, const policy_doc& p, const YAML::Node& settings,
+               const std::string& path, const secret_lookup& secrets, boost::json::value& cfg) {
+  const YAML::Node redis = settings["redis"];
+  if (!redis.IsMap() || !redis["tls"].IsDefined()) return;
+  const std::string tp = path + ".redis.tls";
+  const YAML::Node t = redis["tls"];
+  if (!doc.is_map(t, tp)) return;
+  doc.check_keys(t, tp, {"caCertificateRef", "serverName", "insecureSkipVerify"});
+  boost::json::object& out = cfg.as_object()["redis"].as_object()["tls"].as_object();
+  out.erase("caCertificateRef");
+  if (!t["caCertificateRef"].IsDefined()) return;
+  if (const secret_data* data =
+          secret_for(doc, p, t["caCertificateRef"], tp + ".caCertificateRef", secrets)) {
+    const auto ca = data->find("ca.crt");
+    if (ca == data->end() || ca->second.empty())
+      doc.fail(t["caCertificateRef"], tp + ".caCertificateRef", "the Secret has no 'ca.crt' key");
+    else
+      out["caPem"] = ca->second;
+  }
+}
+
 void build_backend_traffic(document_reader& doc, policy_doc& p, const filter_registry& registry,
                            const secret_lookup& secrets) {
   const YAML::Node& spec = p.spec;
@@ -256,8 +280,10 @@ void build_backend_traffic(document_reader& doc, policy_doc& p, const filter_reg
   // timeout, failureMode, auth), which Envoy Gateway keeps in its own config.
   boost::json::value cfg = to_json(settings);
   if (!local && cfg.is_object() && cfg.as_object().contains("redis") &&
-      cfg.as_object()["redis"].is_object())
+      cfg.as_object()["redis"].is_object()) {
     redis_credentials(doc, p, settings, path, secrets, cfg);
+    redis_tls(doc, p, settings, path, secrets, cfg);
+  }
   add_filter(doc, p, registry, local ? "local-ratelimit" : "global-ratelimit",
              boost::json::serialize(cfg), settings, path);
 }

@@ -8,6 +8,7 @@
 #include "gateway_fixture.hpp"
 #include "redis_process.hpp"
 #include "test_http.hpp"
+#include "test_tls.hpp"
 
 using namespace gwtest;
 
@@ -31,6 +32,18 @@ spec:
         limit: {requests: )" +
          std::to_string(limit) + R"(, unit: Hour}
 )";
+}
+
+// `text` with every line indented by `n` spaces (a block scalar's body).
+std::string indent(const std::string& text, int n) {
+  std::string out;
+  std::size_t at = 0;
+  while (at < text.size()) {
+    const std::size_t end = std::min(text.find('\n', at), text.size());
+    out.append(static_cast<std::size_t>(n), ' ').append(text, at, end - at).append("\n");
+    at = end + 1;
+  }
+  return out;
 }
 
 client_response get(std::uint16_t port, const std::string& user) {
@@ -120,6 +133,47 @@ TEST_SUITE("global rate limit with redis") {
                                                  ", auth: {password: topsecret}")),
                          doctest::Contains("spec.rateLimit.global.redis.auth.password"),
                          gateway::error);
+  }
+
+  TEST_CASE("TLS to Redis: its CA from a Secret, a wrong CA and plain text refused") {
+    test_pki pki;
+    // TLS on a port of its own (the plain one tells the test it is up).
+    const std::uint16_t tls_port = redis_process::free_port();
+    redis_process redis({"--tls-port", std::to_string(tls_port), "--tls-cert-file",
+                         pki.path("server.crt"), "--tls-key-file", pki.path("server.key"),
+                         "--tls-ca-cert-file", pki.path("ca.crt"), "--tls-auth-clients", "no"});
+    test_upstream up;
+    const std::string at = "127.0.0.1:" + std::to_string(tls_port);
+    auto statuses = [&](const std::string& user, const std::string& redis_more,
+                        const std::string& ca_file) {
+      std::string yaml = config(up.port(), at, "FailClosed", 2, redis_more);
+      if (!ca_file.empty())
+        yaml +=
+            "---\napiVersion: v1\nkind: Secret\nmetadata: {name: redis-ca}\nstringData:\n"
+            "  ca.crt: |\n" +
+            indent(pki.read(ca_file), 4);
+      running_gateway gw(load_on_loopback(yaml), 1);
+      std::string out;
+      for (int i = 0; i < 3; ++i)
+        out += (i ? " " : "") + std::to_string(get(gw.port(), user).status);
+      return out;
+    };
+    // The certificate names 127.0.0.1, the address asked for; upstream.test as serverName.
+    CHECK(statuses("ivy", ", tls: {caCertificateRef: {name: redis-ca}}", "ca.crt") ==
+          "200 200 429");
+    CHECK(statuses("jo", ", tls: {caCertificateRef: {name: redis-ca}, serverName: upstream.test}",
+                   "ca.crt") == "200 200 429");
+    CHECK(statuses("kim", ", tls: {caCertificateRef: {name: redis-ca}}", "other-ca.crt") ==
+          "503 503 503");  // not trusted
+    CHECK(statuses("lu", ", tls: {caCertificateRef: {name: redis-ca}, serverName: elsewhere.test}",
+                   "ca.crt") == "503 503 503");      // not the name it carries
+    CHECK(statuses("mo", "", "") == "503 503 503");  // plain text to a TLS port
+    CHECK_THROWS_WITH_AS(
+        load_on_loopback(
+            config(up.port(), at, "FailOpen", 2, ", tls: {caCertificateRef: {name: redis-ca}}") +
+            "---\napiVersion: v1\nkind: Secret\nmetadata: {name: redis-ca}\n"
+            "stringData: {tls.crt: x}\n"),
+        doctest::Contains("the Secret has no 'ca.crt' key"), gateway::error);
   }
 
   TEST_CASE("redis killed: FailOpen serves, FailClosed answers 503, both within the timeout") {

@@ -68,11 +68,7 @@ class redis_process {
       pid_ = -1;
     }
   }
-  // Freezes it (connections stay open, nothing is answered), and back.
-  void freeze() { ::kill(pid_, SIGSTOP); }
-  void thaw() { ::kill(pid_, SIGCONT); }
-
- private:
+  // A loopback port free now (another process may take it before it is used).
   static std::uint16_t free_port() {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
@@ -84,6 +80,12 @@ class redis_process {
     ::close(fd);
     return ntohs(a.sin_port);
   }
+
+  // Freezes it (connections stay open, nothing is answered), and back.
+  void freeze() { ::kill(pid_, SIGSTOP); }
+  void thaw() { ::kill(pid_, SIGCONT); }
+
+ private:
   bool wait_ready() {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (std::chrono::steady_clock::now() < deadline) {

@@ -18,6 +18,7 @@
 #include "filters/builtin.hpp"
 #include "filters/global_ratelimit/redis_client.hpp"
 #include "filters/ratelimit_rules.hpp"
+#include "tls/upstream_tls.hpp"
 #include "upstream/dns_message.hpp"
 
 namespace gateway::filters {
@@ -148,7 +149,7 @@ std::shared_ptr<const filter_factory> make_global_ratelimit(std::string_view jso
   const json_value* rv = o.if_contains("redis");
   if (!rv) config_error("redis", "required field is missing (address of the Redis server)");
   const json_object& r = as_object(*rv, "redis");
-  check_fields(r, "redis", {"address", "timeout", "failureMode", "domain", "auth"});
+  check_fields(r, "redis", {"address", "timeout", "failureMode", "domain", "auth", "tls"});
   redis_client::options ro;
   const std::string address = *string_field(r, "address", "redis", true);
   const std::size_t colon = address.rfind(':');
@@ -176,6 +177,20 @@ std::shared_ptr<const filter_factory> make_global_ratelimit(std::string_view jso
     ro.username = string_field(a, "username", "redis.auth").value_or("");
     ro.password = *string_field(a, "password", "redis.auth", true);
     if (ro.password.empty()) config_error("redis.auth.password", "must not be empty");
+  }
+  if (const json_value* tv = r.if_contains("tls")) {
+    // A YAML policy names its CA by a Secret (tls.caCertificateRef), which
+    // the loader reads into caPem; without one the system's CAs are trusted.
+    const json_object& t = as_object(*tv, "redis.tls");
+    check_fields(t, "redis.tls", {"caPem", "serverName", "insecureSkipVerify"});
+    upstream_tls_config tc;
+    tc.enabled = true;
+    tc.ca_pem = string_field(t, "caPem", "redis.tls").value_or("");
+    tc.system_ca = tc.ca_pem.empty();
+    tc.sni = string_field(t, "serverName", "redis.tls").value_or("");
+    tc.insecure_skip_verify = bool_field(t, "insecureSkipVerify", "redis.tls").value_or(false);
+    tc.alpn.clear();                                           // Redis speaks no ALPN protocol
+    ro.tls = std::make_shared<const tls::client_context>(tc);  // a bad CA: a config error
   }
   ro.timeout = duration_field(r, "timeout", "redis").value_or(std::chrono::milliseconds(100));
   if (ro.timeout.count() <= 0) config_error("redis.timeout", "must be positive");

@@ -10,6 +10,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 
 #include "asio/asio.hpp"
+#include "tls/upstream_tls.hpp"
 
 namespace gateway::filters {
 
@@ -40,6 +41,9 @@ struct redis_client::state : std::enable_shared_from_this<state> {
   asio::io_context io;
   tcp::socket socket;
   tcp::resolver resolver;
+  // The connection's TLS, when configured. Shared with the coroutines using
+  // it: a dropped connection's may still be inside a read or write.
+  std::shared_ptr<tls::stream> secure;
   asio::steady_timer timer;  // the oldest batch's deadline
   std::thread thread;
   bool connected = false, connecting = false, writing = false;
@@ -98,6 +102,7 @@ struct redis_client::state : std::enable_shared_from_this<state> {
       down_until = steady_clock::now() + std::min(opts.timeout, std::chrono::milliseconds(500));
     boost::system::error_code ignored;
     socket.close(ignored);
+    secure.reset();
     resolver.cancel();
     timer.cancel();
     connected = connecting = writing = false;
@@ -131,6 +136,13 @@ struct redis_client::state : std::enable_shared_from_this<state> {
         auto [e, used] = co_await asio::async_connect(socket, found, use_tuple);
         ec = e;
       }
+    }
+    if (!ec && g == generation && opts.tls) {
+      boost::system::error_code peer;
+      const auto address = socket.remote_endpoint(peer).address();
+      auto s = std::make_shared<tls::stream>(*opts.tls, socket, opts.host, address);
+      secure = s;
+      ec = co_await s->handshake();
     }
     if (g != generation) co_return;  // timed out meanwhile
     connecting = false;
@@ -168,7 +180,15 @@ struct redis_client::state : std::enable_shared_from_this<state> {
     while (!out.empty() && g == generation) {
       sending.swap(out);
       out.clear();
-      auto [ec, n] = co_await asio::async_write(socket, asio::buffer(sending), use_tuple);
+      boost::system::error_code ec;
+      if (auto s = secure) {
+        const asio::const_buffer piece = asio::buffer(sending);
+        auto [e, n] = co_await s->write(std::span(&piece, 1));
+        ec = e;
+      } else {
+        auto [e, n] = co_await asio::async_write(socket, asio::buffer(sending), use_tuple);
+        ec = e;
+      }
       if (g != generation) co_return;
       if (ec) {
         drop(std::make_error_code(std::errc::connection_reset));
@@ -180,8 +200,10 @@ struct redis_client::state : std::enable_shared_from_this<state> {
 
   asio::awaitable<void> read(std::uint64_t g) {
     auto self = shared_from_this();
+    const std::shared_ptr<tls::stream> s = secure;
     while (g == generation) {
-      auto [ec, n] = co_await socket.async_read_some(asio::buffer(buffer), use_tuple);
+      auto [ec, n] = s ? co_await s->read_some(asio::buffer(buffer))
+                       : co_await socket.async_read_some(asio::buffer(buffer), use_tuple);
       if (g != generation) co_return;
       if (ec) {
         drop(std::make_error_code(std::errc::connection_reset));

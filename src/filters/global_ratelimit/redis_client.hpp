@@ -15,6 +15,10 @@
 #include <utility>
 #include <vector>
 
+namespace gateway::tls {
+class client_context;
+}
+
 namespace gateway::filters {
 
 class redis_client {
@@ -26,6 +30,9 @@ class redis_client {
     // AUTH on each new connection when a password is set: the default
     // user's (requirepass), or `username`'s (an ACL user).
     std::string username, password;
+    // TLS to the server when set (its trust and names; the host is the SNI
+    // and the name checked unless the context says otherwise).
+    std::shared_ptr<const tls::client_context> tls;
   };
   // Counts of INCR, one per key, or why there are none (timed_out,
   // connection_refused, connection_reset, protocol_error, permission_denied:
