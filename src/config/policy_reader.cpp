@@ -186,6 +186,16 @@ void build_security(document_reader& doc, policy_doc& p, const filter_registry& 
   }
 }
 
+// The value at `key` of a Secret's `data` (found at `path`), or null with an
+// error saying the Secret lacks it.
+const std::string* secret_value(document_reader& doc, const secret_data& data, const char* key,
+                                const YAML::Node& at, const std::string& path) {
+  const auto it = data.find(key);
+  if (it != data.end() && !it->second.empty()) return &it->second;
+  doc.fail(at, path, std::string("the Secret has no '") + key + "' key");
+  return nullptr;
+}
+
 // A global rate limit's Redis credentials: redis.auth.secretRef names a
 // Secret beside the policy whose `password` (and `username`, for an ACL
 // user) go into the filter's config; a password is never written inline.
@@ -203,11 +213,9 @@ void redis_credentials(document_reader& doc, const policy_doc& p, const YAML::No
     doc.fail(auth, ap + ".secretRef", "required field is missing");
   } else if (const secret_data* data =
                  secret_for(doc, p, auth["secretRef"], ap + ".secretRef", secrets)) {
-    const auto password = data->find("password");
-    if (password == data->end() || password->second.empty())
-      doc.fail(auth["secretRef"], ap + ".secretRef", "the Secret has no 'password' key");
-    else
-      credentials["password"] = password->second;
+    if (const std::string* password =
+            secret_value(doc, *data, "password", auth["secretRef"], ap + ".secretRef"))
+      credentials["password"] = *password;
     if (const auto user = data->find("username"); user != data->end())
       credentials["username"] = user->second;
   }
@@ -228,14 +236,10 @@ void redis_tls(document_reader& doc, const policy_doc& p, const YAML::Node& sett
   boost::json::object& out = cfg.as_object()["redis"].as_object()["tls"].as_object();
   out.erase("caCertificateRef");
   if (!t["caCertificateRef"].IsDefined()) return;
-  if (const secret_data* data =
-          secret_for(doc, p, t["caCertificateRef"], tp + ".caCertificateRef", secrets)) {
-    const auto ca = data->find("ca.crt");
-    if (ca == data->end() || ca->second.empty())
-      doc.fail(t["caCertificateRef"], tp + ".caCertificateRef", "the Secret has no 'ca.crt' key");
-    else
-      out["caPem"] = ca->second;
-  }
+  const std::string rp = tp + ".caCertificateRef";
+  if (const secret_data* data = secret_for(doc, p, t["caCertificateRef"], rp, secrets))
+    if (const std::string* ca = secret_value(doc, *data, "ca.crt", t["caCertificateRef"], rp))
+      out["caPem"] = *ca;
 }
 
 void build_backend_traffic(document_reader& doc, policy_doc& p, const filter_registry& registry,
