@@ -444,7 +444,7 @@ asio::awaitable<body_read> connection::read_body(std::size_t room_for) {
   watch_.arm(transport::deadline_phase::stream, wait.timeout);
   auto [ec, n] = co_await client_.read_some(asio::buffer(dst, room));
   stream_.record().bytes_in += n;
-  if (ec) co_return wait.deadline_first&& watch_.expired() ? body_read::late : body_read::gone;
+  if (ec) co_return (wait.deadline_first && watch_.expired()) ? body_read::late : body_read::gone;
   in_.commit(n);
   co_return body_read::ok;
 }
