@@ -85,13 +85,17 @@ bool under_open(const std::string& path, const schema_fields& s) {
 }
 
 void agree(const schema_fields& schema, const field_map& loader) {
-  for (const auto& [path, names] : schema.at) {
+  // Named copies: clang 14 cannot capture structured bindings in CAPTURE's lambda.
+  for (const auto& entry : schema.at) {
+    const std::string& path = entry.first;
+    const std::set<std::string>& names = entry.second;
     CAPTURE(path);
     const auto it = loader.find(path);
     REQUIRE_MESSAGE(it != loader.end(), "the schema describes a mapping the loader never checks");
     CHECK(it->second == names);
   }
-  for (const auto& [path, names] : loader) {
+  for (const auto& entry : loader) {
+    const std::string& path = entry.first;
     CAPTURE(path);
     CHECK_MESSAGE((schema.at.count(path) == 1 || under_open(path, schema)),
                   "the loader checks a mapping the schema does not describe");
