@@ -15,7 +15,8 @@ using namespace gwtest;
 namespace {
 
 std::string config(std::uint16_t upstream, const std::string& redis, const std::string& mode,
-                   int limit = 5, const std::string& redis_more = "") {
+                   int limit = 5, const std::string& redis_more = "",
+                   const std::string& timeout = "200ms") {
   return app_route_yaml(upstream) + R"(---
 apiVersion: gateway.envoyproxy.io/v1alpha1
 kind: BackendTrafficPolicy
@@ -26,7 +27,7 @@ spec:
     type: Global
     global:
       redis: {address: ")" +
-         redis + R"(", timeout: 200ms, failureMode: )" + mode + redis_more + R"(}
+         redis + R"(", timeout: )" + timeout + ", failureMode: " + mode + redis_more + R"(}
       rules:
       - clientSelectors: [{headers: [{name: x-user, type: Distinct}]}]
         limit: {requests: )" +
@@ -80,7 +81,8 @@ TEST_SUITE("global rate limit with redis") {
     // localhost: /etc/hosts may list ::1 first, where redis does not listen;
     // each address is tried in turn.
     const std::string named = "localhost:" + std::to_string(redis.port());
-    running_gateway gw(load_on_loopback(config(up.port(), named, "FailClosed", 3)), 1);
+    // A generous timeout: what is counted is the point, not how fast.
+    running_gateway gw(load_on_loopback(config(up.port(), named, "FailClosed", 3, "", "5s")), 1);
     int accepted = 0, limited = 0;
     for (int i = 0; i < 5; ++i) {
       const int status = get(gw.port(), "cy").status;
@@ -108,7 +110,7 @@ TEST_SUITE("global rate limit with redis") {
     // Each call counts for a user of its own.
     auto statuses = [&](const std::string& user, const std::string& secret, bool with_auth = true) {
       std::string yaml = config(up.port(), redis.address(), "FailClosed", 2,
-                                with_auth ? ", auth: {secretRef: {name: redis-auth}}" : "");
+                                with_auth ? ", auth: {secretRef: {name: redis-auth}}" : "", "5s");
       yaml +=
           "---\napiVersion: v1\nkind: Secret\nmetadata: {name: redis-auth}\nstringData: " + secret +
           "\n";
@@ -146,7 +148,9 @@ TEST_SUITE("global rate limit with redis") {
     const std::string at = "127.0.0.1:" + std::to_string(tls_port);
     auto statuses = [&](const std::string& user, const std::string& redis_more,
                         const std::string& ca_file) {
-      std::string yaml = config(up.port(), at, "FailClosed", 2, redis_more);
+      // 1 s: a handshake on a busy machine fits; plain text to the TLS port
+      // (which never answers it) waits it out once.
+      std::string yaml = config(up.port(), at, "FailClosed", 2, redis_more, "1s");
       if (!ca_file.empty())
         yaml +=
             "---\napiVersion: v1\nkind: Secret\nmetadata: {name: redis-ca}\nstringData:\n"
