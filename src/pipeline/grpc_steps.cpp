@@ -2,7 +2,6 @@
 // gRPC answers the gateway makes itself (Trailers-Only), the grpc-status a
 // response carried, and gRPC-Web's translation to and from gRPC.
 #include "grpc/grpc_wire.hpp"
-#include "server/worker.hpp"
 #include "stream/stream.hpp"
 #include "tls/digest.hpp"
 
@@ -120,12 +119,8 @@ asio::awaitable<bool> stream::read_web_text(int& status, std::string_view& why) 
     if (v.end) break;
     const auto room = static_cast<std::size_t>(limit + limit / 8 + 64 * 1024);
     if (const body_read r = co_await down_.read_body(room); r != body_read::ok) {
-      if (r == body_read::late) {
-        worker_.limits().hit(limit_kind::request_timeout);
-        status = 408;
-        why = "request not received in time\n";
-      }
-      co_return false;  // status 0: the client is gone
+      if (r == body_read::late) co_await refuse_body(send_result::client_late);
+      co_return false;  // status 0: the client is gone, or was answered
     }
   }
   std::string text;

@@ -176,7 +176,7 @@ asio::awaitable<bool> stream::serve() {
   if (a.status == 0 && has_body && (grpc_web_text_ || filters_.wants_whole_body()))
     own_upstream_request();
   if (a.status == 0 && has_body && grpc_web_text_ && !co_await read_web_text(a.status, a.body)) {
-    if (a.status == 0) co_return false;  // the client is gone
+    if (a.status == 0) co_return false;  // the client is gone (or had its 408)
     a.close = true;
   }
   if (a.status == 0 && has_body && filters_.wants_whole_body()) {

@@ -268,7 +268,7 @@ class stream {
   bool grpc_web_trailers();
   // gRPC-Web text: reads the whole request body (one message, as gRPC-Web
   // sends) and decodes it into grpc_web_body_; false with an answer in `a`
-  // (or none: the client is gone).
+  // (or none: the client is gone, or was answered 408).
   asio::awaitable<bool> read_web_text(int& status, std::string_view& why);
   // gRPC-Web text: `pieces` of the response as base64 (groups continue from
   // the last call; `end` pads the last one).

@@ -329,10 +329,9 @@ std::shared_ptr<h2_connection> connection_pool::share(const snapshot& s, std::si
   cluster_pool& pool = pool_for(s, c);
   // Nothing comes back to the pool of an old snapshot: such a connection
   // closes after its one stream.
-  const std::uint32_t max_requests =
-      pool.live ? s.clusters[c].state->config().max_requests_per_connection : 1;
-  const bool tls = conn->tls != nullptr;
   const cluster_config& config = s.clusters[c].state->config();
+  const std::uint32_t max_requests = pool.live ? config.max_requests_per_connection : 1;
+  const bool tls = conn->tls != nullptr;
   auto x =
       std::make_shared<h2_connection>(std::move(conn), tls ? "https" : "http", max_requests,
                                       config.max_response_head, config.max_response_header_count);
