@@ -41,9 +41,10 @@ Options (a value may also follow an '=': --config=FILE):
                       Repeatable.
   --dump-config       Print the effective config (after defaults and --bind)
                       as JSON and exit.
-  --admin ADDR:PORT   Admin listener: /live, /ready, /config, /reload (POST),
-                      /stats/prometheus. Off by default with --config; the
-                      demo uses 127.0.0.1:9901. 'off' turns it off.
+  --admin ADDR:PORT   Admin listener: / (the dashboard), /live, /ready,
+                      /status, /config, /reload (POST), /stats/prometheus.
+                      Off by default with --config; the demo uses
+                      127.0.0.1:9901. 'off' turns it off.
   --access-log PATH   One line per request to PATH ('-' for stderr), JSON
                       unless --access-log-format is given. SIGUSR1 reopens it.
   --access-log-format FORMAT
@@ -254,7 +255,9 @@ int check(const std::string& path, const std::vector<gateway::bind_mapping>& bin
 // Applies a new version of the config file; a broken one changes nothing.
 void reload(gateway::server& server, gatewayd::config_source& source, const char* why) {
   try {
-    server.reload(source.load());
+    // Through reload_from, so a file that does not even load counts as a
+    // failed reload (metrics, /status, the dashboard).
+    server.reload_from([&source] { return source.load(); });
     std::fprintf(stderr, "gatewayd: %s: config version %llu active\n", why,
                  static_cast<unsigned long long>(server.config_version()));
   } catch (const std::exception& e) {

@@ -25,7 +25,8 @@ GATEWAY_API void start_on(server& srv, boost::asio::io_context& context);
 GATEWAY_API void async_stop(server& srv, std::chrono::milliseconds drain,
                             std::function<void()> done);
 
-// Where the admin listener binds (/ready, /live, /config, /reload, /stats/prometheus).
+// Where the admin listener binds (the dashboard at /, /ready, /live, /status, /config,
+// /reload, /stats/prometheus).
 struct admin_options {
   std::string address = "127.0.0.1";
   std::uint16_t port = 9901;  // 0: an ephemeral port (see server::admin_port)
@@ -121,6 +122,10 @@ class GATEWAY_API server {
   void reload(gateway_config config);
   // Same, reporting failure through `ec` and `message` instead of throwing.
   void reload(gateway_config config, std::error_code& ec, std::string& message) noexcept;
+  // Reloads with the config `source` builds (gatewayd re-reading its file); a
+  // source that throws counts as a failed reload, as a rejected config does,
+  // in the metrics and the admin listener's /status, then rethrows.
+  void reload_from(const std::function<gateway_config()>& source);
   // Starts at 1 and grows by one with each successful reload.
   std::uint64_t config_version() const noexcept;
 

@@ -224,8 +224,28 @@ std::string prometheus_text(const std::vector<series_labels>& labels, const work
   header(out, "gateway_config_reloads_total", "counter", "Config reloads by result.");
   simple(out, "gateway_config_reloads_total", "result=\"ok\"", g.reloads_ok);
   simple(out, "gateway_config_reloads_total", "result=\"failed\"", g.reloads_failed);
+  header(out, "gateway_config_last_reload_successful", "gauge",
+         "Whether the last config reload succeeded (1 when there was none).");
+  simple(out, "gateway_config_last_reload_successful", "", g.last_reload_ok ? 1 : 0);
+  header(out, "gateway_config_last_reload_timestamp_seconds", "gauge",
+         "When the last config reload ran, Unix seconds (0: none yet).");
+  simple(out, "gateway_config_last_reload_timestamp_seconds", "",
+         static_cast<std::uint64_t>(g.last_reload_at));
   header(out, "gateway_config_version", "gauge", "Version of the config being served.");
   simple(out, "gateway_config_version", "", g.config_version);
+  header(out, "gateway_start_time_seconds", "gauge", "When the gateway started, Unix seconds.");
+  simple(out, "gateway_start_time_seconds", "", static_cast<std::uint64_t>(g.started_at));
+  header(out, "gateway_tls_certificate_expiry_timestamp_seconds", "gauge",
+         "When each certificate an HTTPS listener serves stops being valid, Unix seconds.");
+  for (const tls::certificate_expiry& c : g.certificates) {
+    std::string labels = "listener=\"";
+    append_label_value(labels, c.listener);
+    labels.append("\",name=\"");
+    append_label_value(labels, c.name);
+    labels.append("\",key=\"").append(c.key).push_back('"');
+    simple(out, "gateway_tls_certificate_expiry_timestamp_seconds", labels,
+           static_cast<std::uint64_t>(std::max<std::int64_t>(c.not_after, 0)));
+  }
   header(out, "gateway_overload_state", "gauge",
          "The overload manager's level: 0 normal, 1 saturated (no new connections, no "
          "keep-alive), 2 shedding (also 503 for new requests).");

@@ -4,6 +4,8 @@
 
 #include <sys/resource.h>
 
+#include "admin/dashboard.hpp"
+
 namespace gateway {
 
 server::server(gateway_config config, server_options options) : impl_(std::make_unique<impl>()) {
@@ -49,6 +51,7 @@ void server::impl::start(server& owner, asio::io_context* host_context) {
   if (current != state::created)
     throw error(errc::invalid_state, "server::start: already started or stopped");
   host = host_context;
+  started_at = static_cast<std::int64_t>(std::time(nullptr));
   unsigned n = host ? 1 : options.threads;
   if (n == 0) n = usable_cpus();
   shared.max_connections_per_worker = options.limits.max_connections;
@@ -115,10 +118,10 @@ void server::impl::watch_files(std::chrono::milliseconds interval) {
         try {
           reload(*served);
           seen = served_marks;  // what this reload read
-          reloads_ok.fetch_add(1, std::memory_order_relaxed);
+          record_reload(true);
           shared.log.log(log_level::info, "TLS: certificate files changed: reloaded");
         } catch (const std::exception& e) {
-          reloads_failed.fetch_add(1, std::memory_order_relaxed);
+          record_reload(false, std::string("certificate files changed: ") + e.what());
           shared.log.log(log_level::error,
                          "TLS: certificate files changed but the config with them is rejected "
                          "(the previous certificates keep serving): ",
@@ -253,13 +256,28 @@ void server::impl::reload(gateway_config config) {
                  " of ", clusters, " clusters unchanged, their pools kept)");
 }
 
+void server::impl::record_reload(bool ok, std::string error) {
+  (ok ? reloads_ok : reloads_failed).fetch_add(1, std::memory_order_relaxed);
+  last_reload.tried = true;
+  last_reload.ok = ok;
+  last_reload.at = static_cast<std::int64_t>(std::time(nullptr));
+  last_reload.error = std::move(error);
+}
+
 void server::reload(gateway_config config) {
+  reload_from([&config] { return std::move(config); });
+}
+
+void server::reload_from(const std::function<gateway_config()>& source) {
   std::lock_guard lock(impl_->control);
   try {
-    impl_->reload(std::move(config));
-    impl_->reloads_ok.fetch_add(1, std::memory_order_relaxed);
+    impl_->reload(source());
+    impl_->record_reload(true);
+  } catch (const std::exception& e) {
+    impl_->record_reload(false, e.what());
+    throw;
   } catch (...) {
-    impl_->reloads_failed.fetch_add(1, std::memory_order_relaxed);
+    impl_->record_reload(false, "unknown error");
     throw;
   }
 }
@@ -307,6 +325,9 @@ std::string server::impl::stats_text() {
   g.config_version = shared.version.load();
   g.reloads_ok = reloads_ok.load();
   g.reloads_failed = reloads_failed.load();
+  g.last_reload_ok = !last_reload.tried || last_reload.ok;
+  g.last_reload_at = last_reload.at;
+  g.started_at = started_at;
   g.connections = shared.connections.load();
   if (overload) {
     g.overload = static_cast<unsigned>(shared.overload.load());
@@ -316,8 +337,13 @@ std::string server::impl::stats_text() {
     for (std::size_t i = 0; i < g.overload_transitions.size(); ++i)
       g.overload_transitions[i] = overload->transitions(static_cast<overload_level>(i));
   }
+  const std::shared_ptr<const snapshot> snap = shared.current.load();
+  for (const socket_group& group : snap->groups)
+    if (group.tls)
+      for (const tls::certificate_expiry& c : group.tls->certificates())
+        g.certificates.push_back(c);
   std::string text = prometheus_text(series.labels(), total, g);
-  append_upstream_metrics(text, *shared.current.load());
+  append_upstream_metrics(text, *snap);
   waf::append_metrics(text);  // the WAF's counters are the process's (its pool is)
   return text;
 }
@@ -435,6 +461,32 @@ admin_response server::impl::admin_request(server& owner, std::string_view metho
     if (auto r = only("GET")) return *r;
     return {200, json, owner.config_json()};
   }
+  if (path == "/" || path == "/dashboard") {
+    if (auto r = only("GET")) return *r;
+    return {200, "text/html; charset=utf-8", std::string(dashboard_page())};
+  }
+  if (path == "/status") {
+    if (auto r = only("GET")) return *r;
+    std::string out;
+    json_writer w(out);
+    std::lock_guard lock(control);
+    w.begin_object()
+        .field("version", owner.config_version())
+        .field("workers", static_cast<std::uint64_t>(workers.size()))
+        .field("started_at", started_at)
+        .field("now", static_cast<std::int64_t>(std::time(nullptr)))
+        .key("last_reload");
+    if (!last_reload.tried) {
+      w.null();
+    } else {
+      w.begin_object().field("ok", last_reload.ok).field("at", last_reload.at);
+      if (!last_reload.ok) w.field("error", last_reload.error);
+      w.end_object();
+    }
+    w.end_object();
+    out.push_back('\n');
+    return {200, json, out};
+  }
   if (path == "/stats/prometheus") {
     if (auto r = only("GET")) return *r;
     return {200, "text/plain; version=0.0.4; charset=utf-8", owner.stats_text()};
@@ -446,7 +498,7 @@ admin_response server::impl::admin_request(server& owner, std::string_view metho
     std::string out;
     json_writer w(out);
     try {
-      owner.reload(options.config_source());
+      owner.reload_from(options.config_source);
       w.begin_object()
           .field("reloaded", true)
           .field("version", owner.config_version())
@@ -464,7 +516,8 @@ admin_response server::impl::admin_request(server& owner, std::string_view metho
     }
   }
   return {404, "text/plain; charset=utf-8",
-          "admin paths: /live /ready /config /reload (POST) /stats/prometheus\n"};
+          "admin paths: / (the dashboard) /live /ready /status /config /reload (POST) "
+          "/stats/prometheus\n"};
 }
 
 void server::reload(gateway_config config, std::error_code& ec, std::string& message) noexcept {

@@ -54,6 +54,15 @@ struct server::impl {
   std::uint32_t next_identity = 0;
   series_registry series;  // grows only; guarded by `control`
   std::atomic<std::uint64_t> reloads_ok{0}, reloads_failed{0};
+  // The last reload's outcome, for /status and the dashboard; guarded by `control`.
+  struct reload_outcome {
+    bool tried = false, ok = false;
+    std::int64_t at = 0;  // Unix seconds
+    std::string error;
+  } last_reload;
+  std::int64_t started_at = 0;  // Unix seconds, set by start()
+  // Counts a reload and keeps its outcome (`control` held).
+  void record_reload(bool ok, std::string error = {});
   std::string config_json;  // of the config being served; guarded by `control`
   std::unique_ptr<admin_server> admin;
   std::unique_ptr<upstream_monitor> monitor;   // while running

@@ -528,6 +528,20 @@ server_context::server_context(std::span<const server_listener> listeners,
   ERR_clear_error();
   for (const auto& l : listeners)
     m.add_listener(l);
+  for (const impl::listener& l : m.listeners)
+    for (const impl::cert_group& g : l.groups)
+      for (std::size_t i : g.certs) {
+        const impl::certificate& c = m.certs[i];
+        std::tm when{};
+        if (ASN1_TIME_to_tm(X509_get0_notAfter(c.leaf), &when) != 1) continue;
+        const char* key = c.key_type == EVP_PKEY_RSA       ? "RSA"
+                          : c.key_type == EVP_PKEY_EC      ? "EC"
+                          : c.key_type == EVP_PKEY_ED25519 ? "Ed25519"
+                          : c.key_type == EVP_PKEY_ED448   ? "Ed448"
+                                                           : "other";
+        m.expiry.push_back({l.name, c.names.empty() ? "(no name)" : c.names.front(), key,
+                            static_cast<std::int64_t>(timegm(&when))});
+      }
   m.default_listener = default_listener;
   const listener_tls_config& first = *listeners[default_listener].config;
   m.handshake_timeout = first.handshake_timeout;
@@ -602,6 +616,9 @@ const std::vector<std::string>& server_context::files() const noexcept {
 }
 const std::vector<std::string>& server_context::warnings() const noexcept {
   return impl_->warnings;
+}
+const std::vector<certificate_expiry>& server_context::certificates() const noexcept {
+  return impl_->expiry;
 }
 std::uint64_t server_context::validation_id(std::size_t listener) const noexcept {
   return listener < impl_->listeners.size() ? impl_->listeners[listener].validation : 0;

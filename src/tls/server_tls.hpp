@@ -24,6 +24,14 @@ struct server_listener {
   const listener_tls_config* config = nullptr;
 };
 
+// A certificate a listener serves, for the expiry metric and the dashboard.
+struct certificate_expiry {
+  std::string listener;
+  std::string name;            // its first DNS name (or CN); "(no name)" when it has none
+  std::string key;             // its key's type ("RSA", "EC", "Ed25519"): names may repeat per type
+  std::int64_t not_after = 0;  // the end of its validity, Unix seconds
+};
+
 // Everything the handshakes of one socket group need. Shared by the workers
 // (OpenSSL's context is thread-safe once built) and kept by each connection
 // for its life, so a reload may replace it while connections still use it.
@@ -49,6 +57,8 @@ class server_context {
   const std::vector<std::string>& files() const noexcept;
   // Things to tell the operator (a certificate that expired or is not valid yet).
   const std::vector<std::string>& warnings() const noexcept;
+  // Every listener's certificates with the end of their validity.
+  const std::vector<certificate_expiry>& certificates() const noexcept;
   // Identifies listener `i`'s client validation (0: none); equal for equal settings.
   std::uint64_t validation_id(std::size_t listener) const noexcept;
 

@@ -67,6 +67,7 @@ struct server_context::impl {
   std::chrono::milliseconds handshake_timeout{10000};
   std::size_t max_pending = 0;
   std::vector<std::string> files, warnings;
+  std::vector<certificate_expiry> expiry;
 
   ~impl() {
     for (auto& c : certs) {

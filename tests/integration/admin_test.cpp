@@ -94,6 +94,70 @@ TEST_SUITE("admin") {
     }
   }
 
+  TEST_CASE("/status and the last-reload gauges follow each reload, a source that throws too") {
+    test_upstream up;
+    bool throws = false;
+    auto options = options_with_admin();
+    options.config_source = [&] {
+      if (throws) throw gateway::error(gateway::errc::invalid_config, "gw.yaml:3: no such kind");
+      return proxy_config({up.port()});
+    };
+    gateway::server server(proxy_config({up.port()}), options);
+    server.start();
+    auto status = admin(server.admin_port(), "GET", "/status");
+    CHECK(status.status == 200);
+    CHECK(status.header("content-type") == "application/json");
+    CHECK(status.body.find("\"version\":1,\"workers\":2,") != std::string::npos);
+    CHECK(status.body.find("\"last_reload\":null}") != std::string::npos);
+    std::string text = server.stats_text();
+    CHECK(text.find("gateway_config_last_reload_successful 1\n") != std::string::npos);
+    CHECK(text.find("gateway_config_last_reload_timestamp_seconds 0\n") != std::string::npos);
+    CHECK(text.find("\ngateway_start_time_seconds 0\n") == std::string::npos);
+
+    // A source that throws is a failed reload, as a rejected config is.
+    throws = true;
+    auto r = admin(server.admin_port(), "POST", "/reload");
+    CHECK(r.status == 400);
+    CHECK(r.body.find("no such kind") != std::string::npos);
+    status = admin(server.admin_port(), "GET", "/status");
+    CHECK(status.body.find("\"last_reload\":{\"ok\":false,\"at\":") != std::string::npos);
+    CHECK(status.body.find("\"error\":\"gw.yaml:3: no such kind\"") != std::string::npos);
+    CHECK_THROWS_AS(server.reload_from([]() -> gateway::gateway_config {
+      throw std::runtime_error("unreadable");
+    }),
+                    std::runtime_error);
+    text = server.stats_text();
+    CHECK(text.find("gateway_config_last_reload_successful 0\n") != std::string::npos);
+    CHECK(text.find("gateway_config_reloads_total{result=\"failed\"} 2\n") != std::string::npos);
+    CHECK(text.find("gateway_config_last_reload_timestamp_seconds 0\n") == std::string::npos);
+
+    throws = false;
+    CHECK(admin(server.admin_port(), "POST", "/reload").status == 200);
+    status = admin(server.admin_port(), "GET", "/status");
+    CHECK(status.body.find("\"version\":2,") != std::string::npos);
+    CHECK(status.body.find("\"last_reload\":{\"ok\":true,\"at\":") != std::string::npos);
+    CHECK(status.body.find("\"error\"") == std::string::npos);
+    CHECK(server.stats_text().find("gateway_config_last_reload_successful 1\n") !=
+          std::string::npos);
+  }
+
+  TEST_CASE("the dashboard page is served whole at / and /dashboard") {
+    test_upstream up;
+    gateway::server server(proxy_config({up.port()}), options_with_admin());
+    server.start();
+    for (const char* path : {"/", "/dashboard"}) {
+      CAPTURE(path);
+      auto page = admin(server.admin_port(), "GET", path);
+      CHECK(page.status == 200);
+      CHECK(page.header("content-type") == "text/html; charset=utf-8");
+      CHECK(page.body.rfind("<!doctype html>", 0) == 0);
+      CHECK(page.body.find("fetch(\"/stats/prometheus\"") != std::string::npos);
+      CHECK(page.body.size() > 4096);
+      CHECK(page.body.substr(page.body.size() - 8) == "</html>\n");
+    }
+    CHECK(admin(server.admin_port(), "POST", "/dashboard").status == 405);
+  }
+
   TEST_CASE("an access log format string is filled per request") {
     test_upstream up;
     char path[] = "/tmp/gateway-access-XXXXXX";

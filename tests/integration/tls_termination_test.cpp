@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <thread>
 
@@ -185,6 +186,20 @@ TEST_SUITE("tls termination") {
     REQUIRE(rsa12.connected());
     CHECK(rsa12.server_key_type() == "RSA");
     CHECK(rsa12.exchange(get_request("exact.test")).starts_with("HTTP/1.1 200"));
+
+    // Each certificate's expiry is a gauge (the test PKI issues them for 2 days).
+    const auto now = static_cast<double>(std::time(nullptr));
+    for (const char* cert : {"default.test\",key=\"EC", "exact.test\",key=\"RSA",
+                             "exact.test\",key=\"EC", "*.wild.test\",key=\"EC"}) {
+      CAPTURE(cert);
+      const auto expires = static_cast<double>(
+          metric(gw.server(),
+                 "gateway_tls_certificate_expiry_timestamp_seconds{listener=\"default/"
+                 "web/https\",name=\"" +
+                     std::string(cert) + "\"}"));
+      CHECK(expires > now + 2 * 86400 - 600);
+      CHECK(expires <= now + 2 * 86400);
+    }
   }
 
   TEST_CASE("TLS 1.1 and below are refused, 1.2 and 1.3 served, minVersion 1.3 refuses 1.2") {
