@@ -6,8 +6,11 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "asio/asio.hpp"
+#include "client/outbound_call.hpp"
 
 namespace gateway {
 
@@ -25,19 +28,19 @@ inline constexpr std::size_t max_mirrored_body = 64 * 1024;
 // so a slow mirror target cannot pile up memory and descriptors.
 inline constexpr std::size_t max_mirrors_in_flight = 256;
 
-// Sends `request` (a complete HTTP/1.1 message that asks to close) to `to` and
-// reads until the peer closes, within `connect_timeout` to connect and
-// `deadline` overall. `counters` must outlive the coroutine (the worker does).
-asio::awaitable<void> send_mirror(tcp::endpoint to, std::string request,
-                                  std::chrono::milliseconds connect_timeout,
-                                  std::chrono::milliseconds deadline, mirror_counters& counters);
+// One copy, owning everything it sends (the request it copies may be gone
+// before it is).
+struct mirror_copy {
+  outbound_target to;  // its `tls` is `tls` below
+  std::shared_ptr<const tls::client_context> tls;
+  std::string method, authority, target, body;
+  std::vector<std::pair<std::string, std::string>> fields;  // end-to-end, without Host
+  std::chrono::milliseconds connect_timeout{0}, timeout{0};
+};
 
-class h2_single_call;
-
-// The same for an HTTP/2 (h2c) cluster: `call` on a connection of its own;
-// sent when a response head came back.
-asio::awaitable<void> send_mirror_h2(tcp::endpoint to, std::unique_ptr<h2_single_call> call,
-                                     std::chrono::milliseconds connect_timeout,
-                                     std::chrono::milliseconds deadline, mirror_counters& counters);
+// Sends `copy` on a connection of its own and reads its answer; counted as
+// sent when a response head came back. `counters` must outlive the coroutine
+// (the worker does).
+asio::awaitable<void> send_mirror(mirror_copy copy, mirror_counters& counters);
 
 }  // namespace gateway

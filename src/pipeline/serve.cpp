@@ -12,7 +12,6 @@
 #include "stream/cookies.hpp"
 #include "stream/stream.hpp"
 #include "upstream/h2_link.hpp"
-#include "upstream/h2_single_call.hpp"
 
 namespace gateway {
 
@@ -491,20 +490,19 @@ void stream::start_mirrors(const resolved_rule& rule) {
     if (m.numerator == 0 || worker_.random() % m.denominator >= m.numerator) continue;
     const cluster_runtime& cl = down_.snap->clusters[m.cluster];
     // Only a body that is whole in the buffer can be copied; a streamed one
-    // goes to the upstream once, so such requests are not mirrored. An
-    // HTTP/1.1 copy keeps the request's framing, so its body must have a
-    // length; an HTTP/2 one frames it anew (a gRPC call's has none).
+    // goes to the upstream once, so such requests are not mirrored. The copy
+    // is framed anew (a Content-Length, or HTTP/2 DATA).
     const bool h2 = cl.config.protocol == upstream_protocol::http2;
     const bool has_body = request_chunked_ || request_length_ > 0;
-    std::string body;
+    mirror_copy copy;
     bool body_here = false;
-    if (has_body && (h2 || (!request_chunked_ && request_length_ <= max_mirrored_body))) {
+    if (has_body && (request_chunked_ || request_length_ <= max_mirrored_body)) {
       pieces_.clear();
       const body_view v = down_.peek_body(pieces_);
       body_here = v.end && !v.error && v.bytes <= max_mirrored_body;
       if (body_here)
         for (const asio::const_buffer& b : pieces_)
-          body.append(static_cast<const char*>(b.data()), b.size());
+          copy.body.append(static_cast<const char*>(b.data()), b.size());
     }
     const std::size_t host =
         worker_.pool().pick(*down_.snap, m.cluster, pick_context{worker_.random()}, coarse_now());
@@ -513,30 +511,28 @@ void stream::start_mirrors(const resolved_rule& rule) {
       ++counters.skipped;
       continue;
     }
-    const tcp::endpoint to = worker_.pool().endpoint(*down_.snap, m.cluster, host)->address;
-    if (h2) {  // the request as the h2 link sends it
-      const upstream_link::request r = link_request(has_body, true);
-      std::vector<http::header> fields;
-      char length[24];
-      const std::string_view authority = h2_link::request_fields(r, fields, length);
-      asio::co_spawn(
-          executor_,
-          send_mirror_h2(to,
-                         std::make_unique<h2_single_call>(r.method, false, authority, r.target,
-                                                          fields, std::move(body)),
-                         cl.config.connect_timeout, request_timeout_, counters),
-          asio::detached);
-      continue;
+    const endpoint_state& ep = *worker_.pool().endpoint(*down_.snap, m.cluster, host);
+    copy.to.address = ep.address;
+    copy.to.server_name = ep.hostname;
+    copy.to.http2 = h2;
+    copy.tls = cl.tls;
+    // The request as the upstream leg sends it: its method, target and
+    // end-to-end fields (Host as the authority); never an Upgrade.
+    const upstream_link::request r = link_request(has_body, h2);
+    copy.method = r.method;
+    copy.target = r.target;
+    copy.fields.reserve(r.fields.size());
+    for (const http::header& f : r.fields) {
+      if (http::iequals(f.name, "host")) {
+        if (copy.authority.empty()) copy.authority = f.value;
+      } else if (!http::iequals(f.name, "connection") && !http::iequals(f.name, "upgrade")) {
+        copy.fields.emplace_back(f.name, f.value);
+      }
     }
-    std::string copy;
-    copy.reserve(head_out_.size() + 24 + body.size());
-    copy.append(head_out_, 0, head_out_.size() - 2);  // without the blank line
-    copy.append("connection: close\r\n\r\n"sv);
-    copy.append(body);
-    asio::co_spawn(
-        executor_,
-        send_mirror(to, std::move(copy), cl.config.connect_timeout, request_timeout_, counters),
-        asio::detached);
+    if (h2 && r.te_trailers) copy.fields.emplace_back("te", "trailers");
+    copy.connect_timeout = cl.config.connect_timeout;
+    copy.timeout = request_timeout_;
+    asio::co_spawn(executor_, send_mirror(std::move(copy), counters), asio::detached);
   }
 }
 

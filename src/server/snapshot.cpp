@@ -366,11 +366,6 @@ std::shared_ptr<snapshot> snapshot::build(gateway_config config) {
               problems.push_back(rule_where + ": mirror to unknown cluster '" + m.cluster + "'");
               continue;
             }
-            if (snap->clusters[it->second].config.tls.enabled) {
-              problems.push_back(rule_where + ": mirror to cluster '" + m.cluster +
-                                 "', which uses TLS: mirroring over TLS is not supported yet");
-              continue;
-            }
             rr.mirrors.push_back({it->second, m.numerator, m.denominator});
           }
           lr.rules.emplace(&rule, std::move(rr));

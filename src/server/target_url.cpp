@@ -7,6 +7,9 @@
 #include <gateway/http.hpp>
 
 #include <charconv>
+#include <vector>
+
+#include "http1/serializer.hpp"
 
 namespace gateway {
 
@@ -90,19 +93,22 @@ const socket_group* find_group(const snapshot& snap, const parsed_url& u, std::s
 std::size_t write_request_text(std::string& out, std::string_view method, const parsed_url& url,
                                std::span<const std::pair<std::string, std::string>> fields,
                                std::string_view body) {
-  out.assign(method.empty() ? "GET"sv : method);
-  out.append(" ").append(url.target).append(" HTTP/1.1\r\n");
-  bool has_host = false, has_length = false;
+  // The caller's fields go as given (framing ones too: a test may send its
+  // own); the serializer adds Host and a Content-Length only where missing.
+  std::vector<http::header> head;
+  head.reserve(fields.size() + 1);
+  bool has_host = false, has_framing = false;
   for (const auto& [name, value] : fields) {
     has_host = has_host || http::iequals(name, "host");
-    has_length = has_length || http::iequals(name, "content-length") ||
-                 http::iequals(name, "transfer-encoding");
-    out.append(name).append(": ").append(value).append("\r\n");
+    has_framing = has_framing || http::iequals(name, "content-length") ||
+                  http::iequals(name, "transfer-encoding");
+    head.push_back({name, value});
   }
-  if (!has_host && url.absolute) out.append("host: ").append(url.authority).append("\r\n");
-  if (!has_length && !body.empty())
-    out.append("content-length: ").append(std::to_string(body.size())).append("\r\n");
-  out.append("\r\n");
+  if (!has_host && url.absolute) head.insert(head.begin(), {"host"sv, url.authority});
+  http1::request_framing framing;
+  framing.has_length = !has_framing && !body.empty();
+  framing.length = body.size();
+  http1::write_request_head(out, method.empty() ? "GET"sv : method, url.target, head, framing);
   const std::size_t head_size = out.size();
   out.append(body);
   return head_size;

@@ -55,8 +55,7 @@ int health_status(std::string_view message) {
 
 }  // namespace
 
-std::unique_ptr<h2_single_call> grpc_health_call(std::string_view authority, bool https,
-                                                 std::string_view service) {
+std::string grpc_health_request(std::string_view service) {
   // HealthCheckRequest{service}: field 1, length-delimited.
   std::string message;
   if (!service.empty()) {
@@ -69,34 +68,36 @@ std::unique_ptr<h2_single_call> grpc_health_call(std::string_view authority, boo
   }
   std::string body;
   grpc::append_frame(message, body);
+  return body;
+}
+
+std::span<const http::header> grpc_health_fields() noexcept {
   static constexpr std::array<http::header, 3> fields = {
       http::header{"content-type"sv, "application/grpc"sv}, http::header{"te"sv, "trailers"sv},
       http::header{"user-agent"sv, "gateway-health-check"sv}};
-  return std::make_unique<h2_single_call>("POST", https, authority, "/grpc.health.v1.Health/Check",
-                                          fields, std::move(body));
+  return fields;
 }
 
-bool grpc_serving(const h2_single_call& c, std::string& why) {
-  if (c.status().empty()) {
-    why = c.reset_code() ? "stream reset (HTTP/2 error " + std::to_string(c.reset_code()) + ")"
-                         : "no response";
+bool grpc_serving(const outbound_response& c, std::string& why) {
+  if (c.status == 0) {
+    why = c.why.empty() ? std::string("no response") : c.why;
     return false;
   }
-  if (c.status() != "200") {
-    why = "HTTP status " + std::string(c.status());
+  if (c.status != 200) {
+    why = "HTTP status " + std::to_string(c.status);
     return false;
   }
   const auto grpc_status = c.field("grpc-status");
   const int code = grpc_status ? grpc::parse_status(*grpc_status) : -1;
   if (code != grpc::ok) {
     const auto message = c.field("grpc-message");
-    why = code < 0 ? std::string("no grpc-status")
+    why = code < 0 ? (c.complete ? std::string("no grpc-status") : c.why)
                    : "grpc-status " + std::to_string(code) +
                          (message && !message->empty() ? " (" + std::string(*message) + ")" : "");
     return false;
   }
   std::string_view response;
-  if (!grpc::unframe(c.body(), response)) {
+  if (!grpc::unframe(c.body, response)) {
     why = "no HealthCheckResponse message";
     return false;
   }

@@ -106,6 +106,10 @@ std::optional<std::string_view> h2_single_call::field(std::string_view name) con
   return std::nullopt;
 }
 
+const std::vector<std::pair<std::string, std::string>>& h2_single_call::fields() const noexcept {
+  return impl_->received;
+}
+
 std::string_view h2_single_call::body() const noexcept {
   return impl_->answer;
 }

@@ -1,7 +1,7 @@
 #pragma once
 // One HTTP/2 request on a connection of its own, for the gateway's own
-// requests beside the proxied ones (a gRPC health probe, a mirror copy):
-// run() drives it over a connected socket until its stream ends.
+// requests beside the proxied ones (outbound_call's HTTP/2 side): run()
+// drives it over a connected socket until its stream ends.
 #include <gateway/http.hpp>
 
 #include <memory>
@@ -9,6 +9,8 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "asio/asio.hpp"
 
@@ -37,6 +39,8 @@ class h2_single_call {
   // the trailers, the body (its first 64 KiB), the stream's reset code.
   std::string_view status() const noexcept;
   std::optional<std::string_view> field(std::string_view name) const noexcept;
+  // Every field of the head and the trailers (the first 64), in order.
+  const std::vector<std::pair<std::string, std::string>>& fields() const noexcept;
   std::string_view body() const noexcept;
   std::uint32_t reset_code() const noexcept;
 

@@ -6,7 +6,7 @@
 #include <gateway/http.hpp>
 
 #include <algorithm>
-#include <charconv>
+#include <array>
 #include <future>
 #include <map>
 #include <random>
@@ -139,34 +139,6 @@ asio::awaitable<void> upstream_monitor::check_health(std::shared_ptr<watched> w)
   }
 }
 
-namespace {
-// The status of an HTTP/1.x status line at the start of `head`, or 0.
-int status_of(std::string_view head) {
-  if (head.size() < 12 || head.substr(0, 7) != "HTTP/1.") return 0;
-  int status = 0;
-  auto r = std::from_chars(head.data() + 9, head.data() + 12, status);
-  return r.ec == std::errc() && r.ptr == head.data() + 12 ? status : 0;
-}
-
-// The Content-Length of a response head, or -1.
-long long content_length(std::string_view head) {
-  std::size_t at = 0;
-  while ((at = head.find("\r\n", at)) != std::string_view::npos) {
-    at += 2;
-    std::string_view line = head.substr(at, head.find("\r\n", at) - at);
-    if (line.size() > 15 && http::iequals(line.substr(0, 15), "content-length:")) {
-      std::string_view v = line.substr(15);
-      while (!v.empty() && v.front() == ' ')
-        v.remove_prefix(1);
-      long long n = -1;
-      std::from_chars(v.data(), v.data() + v.size(), n);
-      return n;
-    }
-  }
-  return -1;
-}
-}  // namespace
-
 asio::awaitable<std::chrono::milliseconds> upstream_monitor::resolve_all(watched& w) {
   const cluster_config& cfg = w.state->config();
   const dns_config& dns = cfg.dns;
@@ -255,111 +227,54 @@ asio::awaitable<void> upstream_monitor::probe(std::shared_ptr<watched> w,
                                               std::shared_ptr<endpoint_state> ep) {
   const cluster_config& cfg = w->state->config();
   const health_check_config& hc = cfg.health_check;
-  // The deadline's handler may run after this frame is gone (it can be
-  // queued just as the probe finishes), so what it touches is shared.
-  struct probe_io {
-    explicit probe_io(asio::io_context& c) : socket(c) {}
-    tcp::socket socket;
-    bool timed_out = false;
-  };
-  auto io = std::make_shared<probe_io>(context_);
-  tcp::socket& socket = io->socket;
-  const bool& timed_out = io->timed_out;
-  asio::steady_timer deadline(context_);
-  deadline.expires_after(hc.timeout);
-  deadline.async_wait([io](boost::system::error_code ec) {
-    if (ec) return;
-    io->timed_out = true;
-    boost::system::error_code ignored;
-    io->socket.close(ignored);
-  });
+  // Probes go the way requests do: through TLS when the cluster has it, in
+  // the protocol it speaks (a gRPC check always in HTTP/2).
+  outbound_target to;
+  to.address = ep->address;
+  to.tls = w->state->tls.get();
+  to.server_name = ep->hostname;
+  to.http2 = cfg.protocol == upstream_protocol::http2 || hc.type == health_check_type::grpc;
+  const std::string authority = hc.host.empty() ? ep->name : hc.host;
   std::string why;
   bool healthy = false;
-  auto [cec] = co_await socket.async_connect(ep->address, use_tuple);
-  // Probes go the way requests do: through TLS when the cluster has it.
-  std::unique_ptr<tls::stream> secure;
-  if (!cec && w->state->tls) {
-    secure =
-        std::make_unique<tls::stream>(*w->state->tls, socket, ep->hostname, ep->address.address());
-    if (auto hec = co_await secure->handshake()) {
-      why = timed_out ? "TLS handshake timed out" : "TLS handshake failed: " + secure->why(hec);
-      cec = hec;
-    }
-  }
-  if (cec) {
-    if (why.empty()) why = timed_out ? "connect timed out" : "connect failed: " + cec.message();
-  } else if (hc.type == health_check_type::tcp && hc.send.empty() && hc.receive.empty()) {
-    healthy = true;
+  if (hc.type == health_check_type::tcp) {
+    const outbound_response r = co_await outbound_bytes(to, hc.send, hc.receive, hc.timeout);
+    healthy = r.complete;
+    why = r.why;
   } else if (hc.type == health_check_type::grpc) {
-    const auto call =
-        grpc_health_call(hc.host.empty() ? ep->name : hc.host, secure != nullptr, hc.grpc_service);
-    const boost::system::error_code ec = co_await call->run(socket, secure.get());
-    if (call->done())
-      healthy = grpc_serving(*call, why);
-    else if (timed_out)
-      why = "timed out";
-    else
-      why = ec == asio::error::invalid_argument ? "the endpoint broke HTTP/2"
-                                                : "connection ended: " + ec.message();
+    const std::string body = grpc_health_request(hc.grpc_service);
+    outbound_request q;
+    q.method = "POST";
+    q.authority = authority;
+    q.target = "/grpc.health.v1.Health/Check";
+    q.fields = grpc_health_fields();
+    q.body = body;
+    q.timeout = hc.timeout;
+    healthy = grpc_serving(co_await outbound_call(to, q), why);
   } else {
-    std::string request;
-    if (hc.type == health_check_type::http) {
-      request.append(hc.method).append(" ").append(hc.path).append(" HTTP/1.1\r\nhost: ");
-      request.append(hc.host.empty() ? ep->name : hc.host);
-      request.append("\r\nuser-agent: gateway-health-check\r\nconnection: close\r\n\r\n");
-    } else {
-      request = hc.send;
-    }
-    const asio::const_buffer out(request.data(), request.size());
-    auto [wec, wn] = secure ? co_await secure->write(std::span(&out, 1))
-                            : co_await asio::async_write(socket, out, use_tuple);
-    std::string got;
-    boost::system::error_code rec = wec;
-    std::size_t head_end = std::string::npos;
-    constexpr std::size_t max_read = 64 * 1024;
-    while (!rec && got.size() < max_read) {
-      if (hc.type == health_check_type::tcp) {
-        if (got.find(hc.receive) != std::string::npos) break;
-      } else {
-        if (head_end == std::string::npos) head_end = got.find("\r\n\r\n");
-        if (head_end != std::string::npos) {
-          if (hc.expected_body.empty()) break;
-          const long long length = content_length(std::string_view(got).substr(0, head_end + 2));
-          if (length >= 0 && got.size() >= head_end + 4 + static_cast<std::size_t>(length)) break;
-          if (got.find(hc.expected_body, head_end + 4) != std::string::npos) break;
-        }
-      }
-      char buf[4096];
-      auto [ec, n] = secure ? co_await secure->read_some(asio::buffer(buf))
-                            : co_await socket.async_read_some(asio::buffer(buf), use_tuple);
-      got.append(buf, n);
-      rec = ec;
-    }
-    if (hc.type == health_check_type::tcp) {
-      healthy = got.find(hc.receive) != std::string::npos;
-      if (!healthy) why = timed_out ? "timed out" : "expected bytes not received";
-    } else {
-      const int status = status_of(got);
-      const bool status_ok =
-          std::any_of(hc.expected_statuses.begin(), hc.expected_statuses.end(),
-                      [&](const auto& r) { return status >= r.first && status <= r.second; });
-      const bool body_ok = hc.expected_body.empty() ||
-                           (head_end != std::string::npos &&
-                            got.find(hc.expected_body, head_end + 4) != std::string::npos);
-      healthy = status && status_ok && body_ok;
-      if (timed_out && !status)
-        why = "timed out";
-      else if (!status)
-        why = "no valid response" + (rec && rec != asio::error::eof ? ": " + rec.message() : "");
-      else if (!status_ok)
-        why = "status " + std::to_string(status);
-      else if (!body_ok)
-        why = "expected body not found";
-    }
+    static constexpr std::array<http::header, 1> fields = {
+        http::header{"user-agent", "gateway-health-check"}};
+    outbound_request q;
+    q.method = hc.method;
+    q.authority = authority;
+    q.target = hc.path;
+    q.fields = fields;
+    q.timeout = hc.timeout;
+    const outbound_response r = co_await outbound_call(to, q);
+    const bool status_ok = std::any_of(
+        hc.expected_statuses.begin(), hc.expected_statuses.end(),
+        [&](const auto& range) { return r.status >= range.first && r.status <= range.second; });
+    // The expected body is looked for in the first 64 KiB, whole or not.
+    const bool body_ok =
+        hc.expected_body.empty() || r.body.find(hc.expected_body) != std::string::npos;
+    healthy = r.status != 0 && status_ok && body_ok;
+    if (r.status == 0)
+      why = r.why;
+    else if (!status_ok)
+      why = "status " + std::to_string(r.status);
+    else if (!body_ok)
+      why = r.complete ? "expected body not found" : r.why;
   }
-  deadline.cancel();
-  boost::system::error_code ignored;
-  socket.close(ignored);
 
   auto& s = w->streaks[ep.get()];
   s.in_flight = false;

@@ -2,6 +2,8 @@
 // every algorithm it accepts, and the tokens it must refuse.
 #include <doctest/doctest.h>
 
+#include <stdlib.h>
+
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -12,6 +14,7 @@
 #include "gateway_fixture.hpp"
 #include "jwt_signer.hpp"
 #include "test_http.hpp"
+#include "test_tls.hpp"
 
 using namespace gwtest;
 
@@ -141,10 +144,10 @@ spec:
         "    providers: [{name: p, localJWKS: {type: Inline, inline: "
         "'{\"keys\":[{\"kty\":\"oct\",\"k\":\"c2hvcnQ\"}]}'}}]\n",
         "shorter than 256 bits");
-    fails_with("    providers: [{name: p, remoteJWKS: {uri: https://x/jwks}}]\n",
-               "https needs TLS to upstreams");
-    fails_with("    providers: [{name: p, remoteJWKS: {uri: http://idp.example/jwks}}]\n",
-               "give backendRefs to a Service");
+    fails_with("    providers: [{name: p, remoteJWKS: {uri: ftp://x/jwks}}]\n",
+               "remoteJWKS.uri: must be an http:// or https:// URL");
+    fails_with("    providers: [{name: p, remoteJWKS: {uri: 'https://x:99999/jwks'}}]\n",
+               "remoteJWKS.uri: the URL's port is not a number from 1 to 65535");
     fails_with(
         "    providers: [{name: p, remoteJWKS: {uri: http://x/j, backendRefs: [{name: none, "
         "port: 80}]}}]\n",
@@ -214,6 +217,68 @@ spec:
     CHECK(status == 200);
     CHECK(fetches >= 2);
     CHECK(get(gw.port(), "/", bearer(k1->sign(claims_now))).status == 401);  // rotated out
+  }
+
+  TEST_CASE("keys fetched over HTTPS from a host name, verified against the system store") {
+    // The identity provider: a plain upstream behind a second gateway that
+    // terminates TLS with a certificate for "localhost" from the test CA,
+    // which OpenSSL's default store takes from SSL_CERT_FILE.
+    test_pki pki;
+    pki.issue("idp", "localhost", "subjectAltName=DNS:localhost");
+    pki.issue("other", "elsewhere.test", "subjectAltName=DNS:elsewhere.test");
+    signing_key k("ES256", "k1");
+    std::atomic<int> fetches{0};
+    test_upstream idp([&](const received_request& r) {
+      response_plan p;
+      ++fetches;
+      p.status = r.target == "/jwks" ? 200 : 404;
+      p.body = "{\"keys\":[" + k.jwk() + "]}";
+      return p;
+    });
+    auto front = [&](const std::string& cert) {
+      return "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: idp}\n"
+             "spec:\n  gatewayClassName: gatewayd\n  listeners:\n  - {name: https, port: 443, "
+             "protocol: HTTPS, tls: {mode: Terminate, certificateRefs: [{name: cert}]}}\n" +
+             service_yaml("idp", idp.port()) +
+             "---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: "
+             "idp}\nspec:\n  parentRefs: [{name: idp}]\n  rules:\n  - backendRefs: [{name: idp, "
+             "port: 80}]\n" +
+             tls_secret_yaml(pki, "cert", cert);
+    };
+    test_upstream up;
+    auto protected_by = [&](std::uint16_t idp_port) {
+      return app_route_yaml(up.port()) + R"(---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: SecurityPolicy
+metadata: {name: jwt}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: app}]
+  jwt:
+    providers:
+    - name: idp
+      remoteJWKS: {uri: "https://localhost:)" +
+             std::to_string(idp_port) + R"(/jwks", timeout: 2s}
+)";
+    };
+    const std::string token = bearer(k.sign(claims("", "", now_s() + 600)));
+    REQUIRE(::setenv("SSL_CERT_FILE", pki.path("ca.crt").c_str(), 1) == 0);
+    {
+      running_gateway idp_front(load_on_loopback(front("idp")));
+      running_gateway gw(
+          load_on_loopback(protected_by(idp_front.server().port("default/idp/https"))));
+      CHECK(get(gw.port(), "/", token).status == 200);
+      CHECK(fetches == 1);
+    }
+    {  // a certificate for another name: no keys, every token refused
+      running_gateway idp_front(load_on_loopback(front("other")));
+      running_gateway gw(
+          load_on_loopback(protected_by(idp_front.server().port("default/idp/https"))));
+      const auto r = get(gw.port(), "/", token);
+      CHECK(r.status == 401);
+      CHECK(r.body == "JWT key set unavailable\n");
+      CHECK(fetches == 1);  // the handshake failed: nothing was asked
+    }
+    ::unsetenv("SSL_CERT_FILE");
   }
 
   TEST_CASE("an identity provider that cannot be reached: 401, and the gateway keeps serving") {

@@ -145,6 +145,31 @@ TEST_SUITE("upstream tls") {
               std::to_string(up.port()) + "\"} 1") != std::string::npos);
   }
 
+  TEST_CASE("a request mirrored to a TLS cluster goes through its TLS") {
+    test_pki pki;
+    test_tls_upstream mirror(pki);
+    test_upstream primary;
+    auto cfg = proxy_config({primary.port()});
+    auto tls = tls_config(pki, mirror.port());
+    tls.clusters[0].name = "mirror";
+    cfg.clusters.push_back(tls.clusters[0]);
+    cfg.listeners[0].routes[0].rules[0].mirrors.push_back({"mirror", 1, 1});
+    captured_log log;
+    auto gw = start_logged(cfg, log);
+    for (int i = 0; i < 3; ++i)
+      CHECK(request(gw->port(), get).status == 200);
+    const auto until = std::chrono::steady_clock::now() + 5s;
+    while (mirror.requests() < 3 && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(10ms);
+    CHECK(mirror.requests() == 3);
+    CHECK(mirror.failed_handshakes() == 0);
+    CHECK(mirror.last_sni() == "upstream.test");
+    CHECK(eventually([&] {
+      return gw->stats_text().find("gateway_mirror_requests_total{result=\"sent\"} 3") !=
+             std::string::npos;
+    }));
+  }
+
   TEST_CASE("broken TLS settings are config errors that say what is wrong") {
     test_pki pki;
     auto cfg = tls_config(pki, 1);

@@ -6,8 +6,7 @@
 #include <optional>
 
 #include "asio/asio.hpp"
-#include "http1/chunked_decoder.hpp"
-#include "http1/http1_parser.hpp"
+#include "client/outbound_call.hpp"
 
 namespace gateway::filters {
 
@@ -34,93 +33,57 @@ struct jwks_fetcher::state : std::enable_shared_from_this<state> {
   steady_clock::time_point last_fetch{};
   bool fetching = false;
   bool stopping = false;
-  tcp::socket* active = nullptr;  // the fetch in progress, closed on stop
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard{
       io.get_executor()};
-  std::string response;  // kept out of the coroutine frame
-  std::array<char, 4096> chunk;
+  std::optional<tcp::resolver> resolver;  // the fetch's lookup, cancelled on stop
+  outbound_stopper fetch;                 // the fetch's request, ended on stop
 
-  // One GET; the body, or empty on any failure.
-  asio::awaitable<std::string> get(const std::pair<std::string, std::uint16_t>& ep) {
-    boost::system::error_code ec;
-    auto address = asio::ip::make_address(ep.first, ec);
-    if (ec) co_return std::string();
-    tcp::socket s(io);
-    active = &s;
-    asio::steady_timer deadline(io);
-    deadline.expires_after(opts.timeout);
-    deadline.async_wait([&s](boost::system::error_code e) {
-      if (!e) {
-        boost::system::error_code ignored;
-        s.close(ignored);
-      }
-    });
-    auto [ce] = co_await s.async_connect(tcp::endpoint(address, ep.second), use_tuple);
-    std::string request = "GET " + opts.path + " HTTP/1.1\r\nhost: " + opts.host +
-                          "\r\naccept: application/json\r\nconnection: close\r\n\r\n";
-    if (!ce) {
-      auto [we, n] = co_await asio::async_write(s, asio::buffer(request), use_tuple);
-      ce = we;
-    }
-    response.clear();
-    std::string body;
-    bool eof = false;
-    while (!ce && response.size() < max_jwks_bytes + 64 * 1024) {
-      auto [re, n] = co_await s.async_read_some(asio::buffer(chunk), use_tuple);
-      response.append(chunk.data(), n);
-      eof = re == asio::error::eof;
-      // Done once the body is whole by its framing; an upstream that keeps the
-      // connection open despite "connection: close" does not hold us up.
-      if (complete_body(response, eof, body) || re) break;
-    }
-    deadline.cancel();
-    active = nullptr;
-    if (stopping) co_return std::string();
-    co_return body;
+  // One GET to `to`; the body of a whole 200 answer, or empty.
+  asio::awaitable<std::string> get(const tcp::endpoint& to) {
+    outbound_target target;
+    target.address = to;
+    target.tls = opts.tls.get();
+    target.server_name = opts.name;
+    static constexpr std::array<http::header, 1> fields = {
+        http::header{"accept", "application/json"}};
+    outbound_request r;
+    r.authority = opts.host;
+    r.target = opts.path;
+    r.fields = fields;
+    r.timeout = opts.timeout;
+    r.max_body = max_jwks_bytes + 1;  // one more: a larger set is refused, not cut
+    r.stopper = &fetch;
+    outbound_response answer = co_await outbound_call(target, r);
+    if (stopping || answer.status != 200 || !answer.complete) co_return std::string();
+    co_return std::move(answer.body);
   }
 
-  // The body of a complete 200 answer in `in` (framed by Content-Length,
-  // chunked, or the close when `eof`); false while it is incomplete or when
-  // it is not a 200 (body left empty).
-  static bool complete_body(std::string_view in, bool eof, std::string& body) {
-    body.clear();
-    http1::head_scanner scanner;
-    const std::size_t end = scanner.find_end(in);
-    if (!end) return false;
-    http1::response_head head;
-    if (http1::parse_response_head(in.substr(0, end), head, 100) || head.status != 200)
-      return true;  // nothing to wait for
-    std::string_view rest = in.substr(end);
-    if (head.chunked) {
-      http1::chunked_decoder d;
-      while (!rest.empty()) {
-        auto step = d.decode(rest);
-        if (step.error) return true;
-        body.append(step.data);
-        rest.remove_prefix(step.consumed);
-        if (step.done) return true;
-        if (step.consumed == 0) break;
-      }
-      body.clear();
-      return false;
+  // Where to fetch from: the endpoints given, or what the name resolves to.
+  asio::awaitable<std::vector<tcp::endpoint>> addresses() {
+    std::vector<tcp::endpoint> out;
+    for (const auto& [ip, port] : opts.endpoints) {
+      boost::system::error_code ec;
+      const auto address = asio::ip::make_address(ip, ec);
+      if (!ec) out.emplace_back(address, port);
     }
-    if (head.has_content_length) {
-      if (rest.size() < head.content_length) return false;
-      body.assign(rest.substr(0, head.content_length));
-      return true;
-    }
-    if (!eof) return false;
-    body.assign(rest);
-    return true;
+    if (!opts.endpoints.empty()) co_return out;
+    resolver.emplace(io);
+    auto [ec, found] = co_await resolver->async_resolve(opts.name, std::to_string(opts.port),
+                                                        tcp::resolver::numeric_service, use_tuple);
+    resolver.reset();
+    if (!ec)
+      for (const auto& e : found)
+        out.push_back(e.endpoint());
+    co_return out;
   }
 
   asio::awaitable<void> fetch_once() {
     fetching = true;
     last_fetch = steady_clock::now();
     std::shared_ptr<const key_set> keys;
-    for (std::size_t tried = 0; tried < opts.endpoints.size() && !keys && !stopping; ++tried) {
-      const auto& ep = opts.endpoints[next_endpoint++ % opts.endpoints.size()];
-      std::string body = co_await get(ep);
+    const std::vector<tcp::endpoint> to = co_await addresses();
+    for (std::size_t tried = 0; tried < to.size() && !keys && !stopping; ++tried) {
+      std::string body = co_await get(to[next_endpoint++ % to.size()]);
       if (body.empty() || body.size() > max_jwks_bytes) continue;
       try {
         keys = std::make_shared<const key_set>(tls::parse_jwks(body));
@@ -172,10 +135,8 @@ jwks_fetcher::~jwks_fetcher() {
   asio::post(s->io, [s] {
     s->stopping = true;
     s->timer.cancel();
-    if (s->active) {
-      boost::system::error_code ignored;
-      s->active->close(ignored);
-    }
+    if (s->resolver) s->resolver->cancel();
+    s->fetch.stop();
     s->guard.reset();
   });
   if (s->thread.joinable()) s->thread.join();

@@ -1,5 +1,6 @@
 #pragma once
-// A JWKS fetched over HTTP from a provider's endpoints, refreshed every
+// A JWKS fetched over HTTP or HTTPS (outbound_call) from a provider's
+// endpoints, or the addresses its host name resolves to, refreshed every
 // `refresh` (and sooner when a token names a key it does not have, at most
 // every few seconds), on a thread of its own so no worker waits on the
 // identity provider. Workers read the current key set without a lock: each
@@ -16,15 +17,22 @@
 #include <gateway/filter.hpp>
 
 #include "tls/jwk.hpp"
+#include "tls/upstream_tls.hpp"
 
 namespace gateway::filters {
 
 class jwks_fetcher {
  public:
   struct options {
-    std::vector<std::pair<std::string, std::uint16_t>> endpoints;  // IP, port; tried in turn
-    std::string host;                                              // Host field of the request
-    std::string path;                                              // with the query
+    // IP, port; tried in turn. Empty: the addresses `name` resolves to (the
+    // system resolver, at each fetch), on `port`.
+    std::vector<std::pair<std::string, std::uint16_t>> endpoints;
+    std::string name;         // the URI's host (a name or an address)
+    std::uint16_t port = 80;  // the URI's port
+    std::string host;         // Host field of the request (the URI's authority)
+    std::string path;         // with the query
+    // HTTPS: verified against the system store, for `name` (null: plain HTTP).
+    std::shared_ptr<const tls::client_context> tls;
     std::chrono::milliseconds refresh{std::chrono::minutes(5)};
     std::chrono::milliseconds timeout{std::chrono::seconds(5)};
   };

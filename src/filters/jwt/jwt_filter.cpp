@@ -5,6 +5,8 @@
 // refusal is a 401 whose reason names the check that failed and nothing of
 // the keys. Envoy Gateway's SecurityPolicy `jwt` shape, with JWKS inline or
 // from a file (read at load; a reload re-reads it).
+#include <gateway/error.hpp>
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -22,6 +24,7 @@
 #include "filters/json_config.hpp"
 #include "filters/jwt/jwks_fetcher.hpp"
 #include "filters/jwt/jwt_token.hpp"
+#include "server/target_url.hpp"
 #include "tls/digest.hpp"
 #include "tls/jwk.hpp"
 
@@ -157,47 +160,50 @@ class jwt_filter final : public filter {
   const jwt_config& c_;
 };
 
-// "http://host[:port]/path?query" into the fetcher's options; endpoints from
-// the URI itself when it names an IP address.
+// "http[s]://host[:port]/path?query" into the fetcher's options: the
+// endpoints given (backendRefs became them), else the URI's host, resolved
+// at each fetch; HTTPS verified against the system store for that host.
 jwks_fetcher::options remote_options(const json_object& r, const std::string& path) {
   check_fields(r, path, {"uri", "endpoints", "cacheDuration", "timeout"});
   jwks_fetcher::options o;
   const std::string uri = *string_field(r, "uri", path, true);
   const std::string at = field_path(path, "uri");
-  if (uri.starts_with("https://"))
-    config_error(at,
-                 "https needs TLS to upstreams, which is not supported yet; use http or localJWKS");
-  if (!uri.starts_with("http://")) config_error(at, "must be an http:// URL");
-  std::string_view rest = std::string_view(uri).substr(7);
-  const std::size_t slash = rest.find('/');
-  std::string_view authority = rest.substr(0, slash);
-  o.path = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
-  o.host = std::string(authority);
-  std::string_view host = authority;
-  std::uint16_t port = 80;
-  if (const std::size_t colon = authority.rfind(':');
-      colon != std::string_view::npos && authority.find(']', colon) == std::string_view::npos) {
-    host = authority.substr(0, colon);
-    unsigned n = 0;
-    for (char ch : authority.substr(colon + 1)) {
-      if (ch < '0' || ch > '9' || (n = n * 10 + unsigned(ch - '0')) > 65535)
-        config_error(at, "has an invalid port");
-    }
-    port = static_cast<std::uint16_t>(n);
+  if (!uri.starts_with("http://") && !uri.starts_with("https://"))
+    config_error(at, "must be an http:// or https:// URL");
+  parsed_url url;
+  try {
+    url = parse_url(uri, at);
+  } catch (const gateway::error& e) {
+    std::string_view why = e.what();
+    if (why.starts_with(at + ": ")) why.remove_prefix(at.size() + 2);  // config_error says where
+    config_error(at, why);
   }
-  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  o.path = url.target;
+  o.host = url.authority;
+  o.port = url.port;
+  std::string_view name = url.authority;
+  if (const std::size_t colon = name.rfind(':');
+      colon != std::string_view::npos && name.find(']', colon) == std::string_view::npos)
+    name = name.substr(0, colon);
+  if (name.size() > 2 && name.front() == '[') name = name.substr(1, name.size() - 2);
+  o.name = std::string(name);
   for (const std::string& ep : strings_field(r, "endpoints", path)) {
     const std::size_t colon = ep.rfind(':');
     o.endpoints.emplace_back(ep.substr(0, colon),
                              static_cast<std::uint16_t>(std::stoi(ep.substr(colon + 1))));
   }
-  if (o.endpoints.empty()) {
+  if (url.https) {
+    upstream_tls_config tls;
+    tls.enabled = true;
+    tls.system_ca = true;
     boost::system::error_code ec;
-    boost::asio::ip::make_address(std::string(host), ec);
-    if (ec)
-      config_error(at, "names host '" + std::string(host) +
-                           "': give backendRefs to a Service (names are not resolved yet)");
-    o.endpoints.emplace_back(std::string(host), port);
+    boost::asio::ip::make_address(o.name, ec);
+    if (ec) tls.sni = o.name;  // an address is verified as one (no SNI)
+    try {
+      o.tls = std::make_shared<const tls::client_context>(tls);
+    } catch (const gateway::error& e) {
+      config_error(at, e.what());
+    }
   }
   if (auto d = duration_field(r, "cacheDuration", path))
     o.refresh = std::max(*d, std::chrono::milliseconds(1000));
