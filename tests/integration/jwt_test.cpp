@@ -43,6 +43,22 @@ std::string bearer(const std::string& token) {
   return "authorization: Bearer " + token + "\r\n";
 }
 
+// A SecurityPolicy on the HTTPRoute "app" with one provider "idp" whose
+// remoteJWKS is `remote` (a YAML flow mapping).
+std::string remote_jwks_policy(const std::string& remote) {
+  return R"(---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: SecurityPolicy
+metadata: {name: jwt}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: app}]
+  jwt:
+    providers:
+    - name: idp
+      remoteJWKS: )" +
+         remote + "\n";
+}
+
 }  // namespace
 
 TEST_SUITE("jwt filter") {
@@ -185,20 +201,11 @@ TEST_SUITE("jwt filter with a remote key set") {
       return p;
     });
     test_upstream up;
-    const std::string yaml = app_route_yaml(up.port()) + service_yaml("idp", idp.port()) + R"(---
-apiVersion: gateway.envoyproxy.io/v1alpha1
-kind: SecurityPolicy
-metadata: {name: jwt}
-spec:
-  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: app}]
-  jwt:
-    providers:
-    - name: idp
-      remoteJWKS:
-        uri: http://idp.example/jwks
-        backendRefs: [{name: idp, port: 80}]
-        cacheDuration: 1h
-)";
+    const std::string yaml =
+        app_route_yaml(up.port()) + service_yaml("idp", idp.port()) +
+        remote_jwks_policy(
+            "{uri: http://idp.example/jwks, backendRefs: [{name: idp, port: 80}], "
+            "cacheDuration: 1h}");
     running_gateway gw(load_on_loopback(yaml));
     const std::string claims_now = claims("", "", now_s() + 600);
     CHECK(get(gw.port(), "/", bearer(k1->sign(claims_now))).status == 200);
@@ -247,18 +254,9 @@ spec:
     };
     test_upstream up;
     auto protected_by = [&](std::uint16_t idp_port) {
-      return app_route_yaml(up.port()) + R"(---
-apiVersion: gateway.envoyproxy.io/v1alpha1
-kind: SecurityPolicy
-metadata: {name: jwt}
-spec:
-  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: app}]
-  jwt:
-    providers:
-    - name: idp
-      remoteJWKS: {uri: "https://localhost:)" +
-             std::to_string(idp_port) + R"(/jwks", timeout: 2s}
-)";
+      return app_route_yaml(up.port()) +
+             remote_jwks_policy("{uri: \"https://localhost:" + std::to_string(idp_port) +
+                                "/jwks\", timeout: 2s}");
     };
     const std::string token = bearer(k.sign(claims("", "", now_s() + 600)));
     REQUIRE(::setenv("SSL_CERT_FILE", pki.path("ca.crt").c_str(), 1) == 0);
