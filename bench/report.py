@@ -117,18 +117,18 @@ for scenario in ("small", "16k", "post", "lb4", "https", "https-new", "h2", "h2-
               f"{med([r['p99'] for r in rs]):.2f} | {cpu_s} | {max(int(r['bad']) for r in rs)} |")
     print()
 
-# The filter chain's cost: the small GET through CORS + JWT (HS256) + a local
-# rate limit, against the same gateway without filters.
-if rows.get(("filters", "gatewayd")):
-    print("## GET, 13-byte body, with CORS + JWT + local rate limit\n")
-    print("`gatewayd-filters` runs the same config plus a SecurityPolicy (CORS, JWT with an HS256 key) "
-          "and a BackendTrafficPolicy (local rate limit, never reached); every request carries an "
-          "`Origin` and a valid token. Ratio against `gatewayd` without filters, same run.\n")
-    print("| target | requests/s | range over runs | vs no filters | p50 ms | p99 ms | CPU ms / 1k req | non-2xx |")
+
+def variants(scenario, title, blurb, targets, base_label):
+    """A table of gatewayd variants against plain gatewayd, same run."""
+    if not rows.get((scenario, "gatewayd")):
+        return
+    print(f"## {title}\n")
+    print(blurb + "\n")
+    print(f"| target | requests/s | range over runs | vs {base_label} | p50 ms | p99 ms | CPU ms / 1k req | non-2xx |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    base_rps = med([r["rps"] for r in rows[("filters", "gatewayd")]])
-    for target in ("gatewayd", "gatewayd-filters"):
-        rs = rows.get(("filters", target))
+    base_rps = med([r["rps"] for r in rows[(scenario, "gatewayd")]])
+    for target in targets:
+        rs = rows.get((scenario, target))
         if not rs:
             continue
         rps = med([r["rps"] for r in rs])
@@ -137,3 +137,20 @@ if rows.get(("filters", "gatewayd")):
               f"{med([r['p50'] for r in rs]):.2f} | {med([r['p99'] for r in rs]):.2f} | "
               f"{med([r['cpu'] for r in rs]) * 1000:.1f} | {max(int(r['bad']) for r in rs)} |")
     print()
+
+
+# The filter chain's cost: the small GET through CORS + JWT (HS256) + a local
+# rate limit, against the same gateway without filters.
+variants("filters", "GET, 13-byte body, with CORS + JWT + local rate limit",
+         "`gatewayd-filters` runs the same config plus a SecurityPolicy (CORS, JWT with an HS256 key) "
+         "and a BackendTrafficPolicy (local rate limit, never reached); every request carries an "
+         "`Origin` and a valid token. Ratio against `gatewayd` without filters, same run.",
+         ("gatewayd", "gatewayd-filters"), "no filters")
+# Tracing's cost: every request sampled, spans to a collector that takes them
+# and to one that is gone.
+variants("tracing", "GET, 13-byte body, every request traced",
+         "`gatewayd-traced` samples every request (a server and a client span each) and sends the "
+         "spans to a collector that answers 200 (the upstream nginx); `gatewayd-traced-dead` sends "
+         "them to a port nothing listens on, so every batch fails. Ratio against `gatewayd` without "
+         "tracing, same run.",
+         ("gatewayd", "gatewayd-traced", "gatewayd-traced-dead"), "no tracing")

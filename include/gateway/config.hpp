@@ -150,6 +150,27 @@ enum class listener_protocol : std::uint8_t {
 };
 
 // One listener: where it binds, what Gateway API logic sees, and its routes.
+// Distributed tracing of a listener's requests (OpenTelemetry): the W3C
+// trace context is read from each request (a new trace is started when it has
+// none), a server span per request and a client span per upstream try are
+// recorded, the upstream is sent the try's context, and spans go in batches
+// over OTLP/HTTP (JSON) to a collector, from a thread of their own.
+struct tracing_config {
+  // The share of new traces sampled: numerator / denominator. A request that
+  // arrives with a traceparent follows its sampled flag instead.
+  std::uint32_t sampling_numerator = 1;
+  std::uint32_t sampling_denominator = 1;
+  // Where spans go: "http://HOST:PORT/v1/traces" (https: verified against
+  // the system store); HOST an address or a name the system resolves.
+  std::string collector;
+  std::string service_name = "gateway";            // the spans' resource service.name
+  std::chrono::milliseconds flush_interval{1000};  // how often a batch goes
+  // Span data a worker holds between batches; spans past it are dropped (and
+  // counted), never waited for.
+  std::size_t max_queued_bytes = 4 << 20;
+  bool operator==(const tracing_config&) const = default;
+};
+
 struct listener_config {
   std::string name;  // "namespace/gateway/listener" when loaded from YAML
   std::string bind_address = "0.0.0.0";
@@ -169,6 +190,7 @@ struct listener_config {
   client_cert_forwarding forward_client_cert;
   request_normalization normalization;
   listener_http2_config http2;
+  std::optional<tracing_config> tracing;  // empty: requests are not traced
 };
 
 // One Gateway API status condition ("Accepted", "ResolvedRefs"), as the

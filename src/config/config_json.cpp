@@ -387,6 +387,16 @@ std::string to_json(const gateway_config& config) {
         .field("initial_stream_window", l.http2.initial_stream_window)
         .field("initial_connection_window", l.http2.initial_connection_window)
         .end_object();
+    if (const auto& t = l.tracing)
+      w.key("tracing")
+          .begin_object()
+          .field("sampling_numerator", t->sampling_numerator)
+          .field("sampling_denominator", t->sampling_denominator)
+          .field("collector", t->collector)
+          .field("service_name", t->service_name)
+          .field("flush_interval_ms", static_cast<std::int64_t>(t->flush_interval.count()))
+          .field("max_queued_bytes", static_cast<std::uint64_t>(t->max_queued_bytes))
+          .end_object();
     write_listener_tls(w, l);
     write_filter_names(w, l.filters);
     w.key("routes").begin_array();

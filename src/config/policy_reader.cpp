@@ -544,10 +544,73 @@ void read_header_limits(document_reader& doc, const YAML::Node& h, client_limit_
     out.max_header_count = static_cast<std::size_t>(*n);
 }
 
+// ClientTrafficPolicy tracing (this project's; the shape of Envoy Gateway's
+// EnvoyProxy telemetry.tracing, whose spans start where requests enter):
+// samplingRate (percent) or samplingFraction, and an OpenTelemetry provider
+// that takes OTLP/HTTP at host:port (path /v1/traces, or `path`).
+void read_tracing(document_reader& doc, const YAML::Node& t, policy_doc& p) {
+  const std::string path = "spec.tracing";
+  if (!doc.is_map(t, path)) return;
+  doc.check_keys(t, path,
+                 {"samplingRate", "samplingFraction", "provider", "serviceName", "flushInterval"});
+  tracing_config c;
+  c.sampling_numerator = c.sampling_denominator = 100;
+  if (auto rate = doc.int_at(t, "samplingRate", path, false, 0, 100))
+    c.sampling_numerator = static_cast<std::uint32_t>(*rate);
+  if (YAML::Node f = t["samplingFraction"]; f.IsDefined()) {
+    const std::string fp = join_path(path, "samplingFraction");
+    if (t["samplingRate"].IsDefined())
+      doc.fail(f, fp, "give samplingRate or samplingFraction, not both");
+    if (doc.is_map(f, fp)) {
+      doc.check_keys(f, fp, {"numerator", "denominator"});
+      auto n = doc.int_at(f, "numerator", fp, true, 0, 1000000000);
+      auto d = doc.int_at(f, "denominator", fp, false, 1, 1000000000);
+      c.sampling_numerator = n ? static_cast<std::uint32_t>(*n) : 0;
+      c.sampling_denominator = d ? static_cast<std::uint32_t>(*d) : 100;
+      if (c.sampling_numerator > c.sampling_denominator)
+        doc.fail(f, fp, "numerator is larger than denominator");
+    }
+  }
+  if (auto name = doc.string_at(t, "serviceName", path, false)) c.service_name = *name;
+  if (auto d = doc.duration_at(t, "flushInterval", path)) {
+    if (d->count() < 10)
+      doc.fail(t["flushInterval"], join_path(path, "flushInterval"), "must be at least 10ms");
+    else
+      c.flush_interval = *d;
+  }
+  YAML::Node pr = t["provider"];
+  const std::string pp = join_path(path, "provider");
+  if (!pr.IsDefined()) {
+    doc.fail(t, path, "provider: required field is missing");
+    return;
+  }
+  if (!doc.is_map(pr, pp)) return;
+  doc.check_keys(pr, pp, {"type", "host", "port", "path", "tls"});
+  if (auto type = doc.string_at(pr, "type", pp, true))
+    doc.one_of(pr["type"], join_path(pp, "type"), *type, {"OpenTelemetry"});
+  auto host = doc.string_at(pr, "host", pp, true);
+  auto port = doc.int_at(pr, "port", pp, false, 1, 65535);
+  std::string url_path = "/v1/traces";
+  if (auto given = doc.string_at(pr, "path", pp, false)) {
+    if (given->empty() || given->front() != '/')
+      doc.fail(pr["path"], join_path(pp, "path"), "must start with '/'");
+    url_path = *given;
+  }
+  bool https = false;
+  if (auto tls = doc.bool_at(pr, "tls", pp)) https = *tls;
+  if (!host) return;
+  std::string authority = *host;
+  if (authority.find(':') != std::string::npos) authority = "[" + authority + "]";  // IPv6
+  c.collector = (https ? "https://" : "http://") + authority + ":" +
+                std::to_string(port ? *port : 4318) + url_path;
+  p.tracing = c;
+}
+
 void build_client_traffic(document_reader& doc, policy_doc& p) {
   doc.check_keys(p.spec, "spec",
                  {"targetRef", "targetRefs", "clientIPDetection", "tls", "headers", "path", "http2",
-                  "connection", "timeout"});
+                  "connection", "timeout", "tracing"});
+  if (YAML::Node n = p.spec["tracing"]; n.IsDefined()) read_tracing(doc, n, p);
   for (const target_ref& t : p.targets)
     if (t.kind != "Gateway")
       doc.fail(p.spec, "spec.targetRefs",

@@ -86,6 +86,7 @@ struct policy_doc {
   client_tls_settings client_tls;
   // ClientTrafficPolicy http2 (defaults for what is not set).
   std::optional<listener_http2_config> http2;
+  std::optional<tracing_config> tracing;
   // ClientTrafficPolicy headers.withUnderscoresAction and path (defaults for what is not set).
   std::optional<request_normalization> normalization;
   // ClientTrafficPolicy connection, timeout and headers limits.

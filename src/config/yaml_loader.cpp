@@ -258,6 +258,7 @@ void loader::resolve() {
       if (client_policy && client_policy->normalization)
         lc.normalization = *client_policy->normalization;
       if (client_policy && client_policy->http2) lc.http2 = *client_policy->http2;
+      if (client_policy) lc.tracing = client_policy->tracing;
       if (client_policy) client_policy->limits.apply(lc.limits, lc.protocol);
       apply_listener_tls(*g, l, client_policy, lc);
       points.push_back({g, &l, out_.listeners.size()});

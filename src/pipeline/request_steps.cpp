@@ -157,7 +157,8 @@ void make_upstream_request(const upstream_head_input& in, upstream_scratch& s) {
     if (is_named(h.name, "content-length") || is_named(h.name, "expect") ||
         is_named(h.name, "x-forwarded-proto") || is_named(h.name, "x-forwarded-host") ||
         (replace_host && is_named(h.name, "host")) ||
-        (modifier && replaces_field(*modifier, h.name)))
+        (modifier && replaces_field(*modifier, h.name)) ||
+        (!in.traceparent.empty() && is_named(h.name, "traceparent")))
       continue;
     if (is_named(h.name, "host")) has_host = true;
     if (is_named(h.name, "x-forwarded-for")) {
@@ -207,6 +208,7 @@ void make_upstream_request(const upstream_head_input& in, upstream_scratch& s) {
                                                          : "1.1 gateway"sv,
                                  s.via)});
   if (!in.generated_request_id.empty()) out.push_back({"x-request-id"sv, in.generated_request_id});
+  if (!in.traceparent.empty()) out.push_back({"traceparent"sv, in.traceparent});
   if (!in.upgrade.empty()) {  // hop-by-hop, so asked for again on this hop
     out.push_back({"connection"sv, "upgrade"sv});
     out.push_back({"upgrade"sv, in.upgrade});

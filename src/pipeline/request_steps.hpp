@@ -79,6 +79,8 @@ struct upstream_head_input {
   std::string_view client_ip;         // the socket peer
   std::string_view generated_request_id;  // set when the gateway made the id
   std::string_view upgrade;  // an Upgrade the route lets through (WebSocket), forwarded
+  // A traced request: the traceparent the upstream gets instead of the client's.
+  std::string_view traceparent;
 };
 
 // The request the upstream receives, on the neutral model: its method, its

@@ -267,7 +267,9 @@ bool stream::begin_request() {
   misdirected_ = down_.tls && chosen && chosen->tls_validation != down_.tls_validation;
   if (misdirected_) chosen = nullptr;
   const listener_runtime& lr = *listener_;
-  if (worker_.access_log_enabled()) {  // the head's bytes leave the buffer before the end
+  begin_trace();
+  if (worker_.access_log_enabled() ||
+      trace_.on) {  // the head's bytes leave the buffer before the end
     record_.method.assign(request_.method);
     record_.host.assign(request_.host);
     record_.target.assign(request_.target);
@@ -321,6 +323,10 @@ void stream::own_upstream_request() {
     upstream_owned_.add(h.name, h.value);
   u.fields.clear();
   upstream_owned_.append_to(u.fields);
+  // The traceparent stays a view of trace_.traceparent, which each try rewrites.
+  if (trace_.on)
+    for (http::header& h : u.fields)
+      if (h.name == "traceparent") h.value = {trace_.traceparent, tracing::traceparent_size};
 }
 
 void stream::choose_upgrade() noexcept {

@@ -11,33 +11,27 @@
 
 namespace gateway {
 
+std::size_t stream::write_upstream_address(char (&out)[64]) const noexcept {
+  if (!record_.upstream_used) return 0;
+  const auto address = record_.upstream_address.address();
+  const bool v4 = address.is_v4();
+  const auto bytes4 = v4 ? address.to_v4().to_bytes() : asio::ip::address_v4::bytes_type{};
+  const auto bytes6 = v4 ? asio::ip::address_v6::bytes_type{} : address.to_v6().to_bytes();
+  if (!::inet_ntop(v4 ? AF_INET : AF_INET6,
+                   v4 ? static_cast<const void*>(bytes4.data()) : bytes6.data(), out,
+                   INET6_ADDRSTRLEN))
+    return 0;
+  std::size_t n = std::strlen(out);
+  out[n++] = ':';
+  return static_cast<std::size_t>(
+      std::to_chars(out + n, out + sizeof out, record_.upstream_address.port()).ptr - out);
+}
+
 void stream::log_access(std::uint64_t micros) noexcept {
   // Formatted into buffers of this connection, so a logged request allocates
   // nothing once they have grown.
-  char upstream[INET6_ADDRSTRLEN + 8];
-  std::size_t upstream_len = 0;
-  if (record_.upstream_used) {
-    const auto address = record_.upstream_address.address();
-    const bool v4 = address.is_v4();
-    const auto bytes4 = v4 ? address.to_v4().to_bytes() : asio::ip::address_v4::bytes_type{};
-    const auto bytes6 = v4 ? asio::ip::address_v6::bytes_type{} : address.to_v6().to_bytes();
-    if (::inet_ntop(v4 ? AF_INET : AF_INET6,
-                    v4 ? static_cast<const void*>(bytes4.data()) : bytes6.data(), upstream,
-                    INET6_ADDRSTRLEN)) {
-      upstream_len = std::strlen(upstream);
-      upstream[upstream_len++] = ':';
-      upstream_len = static_cast<std::size_t>(std::to_chars(upstream + upstream_len,
-                                                            upstream + sizeof upstream,
-                                                            record_.upstream_address.port())
-                                                  .ptr -
-                                              upstream);
-    }
-  }
-  record_.route_name.clear();
-  if (record_.matched_route)
-    record_.route_name.append(record_.matched_route->namespace_name)
-        .append("/")
-        .append(record_.matched_route->name);
+  char upstream[64];
+  const std::size_t upstream_len = write_upstream_address(upstream);
   access_record r;
   r.time = std::chrono::system_clock::now();
   r.request_id = request_id();
@@ -56,6 +50,11 @@ void stream::log_access(std::uint64_t micros) noexcept {
   r.duration_us = micros;
   r.upstream_us = record_.upstream_us;
   if (filters_.active()) r.metadata = filters_.all_metadata();
+  char trace_hex[32];
+  if (trace_.on) {
+    tracing::write_hex(trace_hex, trace_.trace.data(), trace_.trace.size());
+    r.trace_id = {trace_hex, sizeof trace_hex};
+  }
   if (down_.tls) r.tls = &down_.tls->info();
   worker_.log_request(r);
 }
@@ -76,8 +75,18 @@ void stream::finish() noexcept {
                                        : request_.version_minor == 0 ? 0
                                                                      : 1];
     }
-    if (worker_.access_log_enabled()) log_access(micros);
+    const bool logged = worker_.access_log_enabled();
+    if (logged || trace_.on) {
+      record_.route_name.clear();
+      if (record_.matched_route)
+        record_.route_name.append(record_.matched_route->namespace_name)
+            .append("/")
+            .append(record_.matched_route->name);
+    }
+    if (logged) log_access(micros);
+    if (trace_.on) end_trace(micros);
   }
+  trace_.on = false;
   if (filters_.in_use()) filters_.finish();
   forwarded_client_len_ = 0;
   grpc_ = false;

@@ -34,6 +34,7 @@ void stream::build_upstream_head(std::string_view path, std::string_view matched
   in.client_ip = down_.client_ip;
   if (request_id_generated_) in.generated_request_id = request_id();
   if (upgrading_) in.upgrade = request_.upgrade;
+  if (trace_.on) in.traceparent = {trace_.traceparent, tracing::traceparent_size};
   write_upstream_head(head_out_, upstream_request_, in);
 }
 
@@ -112,6 +113,7 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
   if (h2 && !h2_) h2_ = std::make_unique<h2_link>(executor_, watch_);
   upstream_link& link = h2 ? static_cast<upstream_link&>(*h2_) : h1_;
   for (int attempt = 0;; ++attempt) {
+    begin_try_span();
     // An endpoint, and a pooled connection to it (HTTP/2: one with room for
     // a stream) or room for a new one under the connection limits. Without
     // room the request is pending: it polls for room (a connection closing
@@ -208,6 +210,7 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
             .count());
     end_endpoint_request();
     if (got == upstream_link::head_result::final) {
+      trace_.try_status = response_.status;
       upstream_connection* const conn = link.connection();
       if (conn && conn->tls && conn->requests == 1) pool.remember_session(*conn);
       break;

@@ -48,7 +48,8 @@ access_log_format::access_log_format(std::string_view format) {
       {"tls_cipher", field::tls_cipher},
       {"tls_sni", field::tls_sni},
       {"client_subject", field::client_subject},
-      {"grpc_status", field::grpc_status}};
+      {"grpc_status", field::grpc_status},
+      {"trace_id", field::trace_id}};
   std::string literal;
   for (std::size_t i = 0; i < format.size(); ++i) {
     if (format[i] != '%') {
@@ -113,6 +114,7 @@ void access_log_format::append(const access_record& r, std::string& out) const {
     }
     w.field("route", r.route).field("listener", r.listener);
     if (r.grpc_status >= 0) w.field("grpc_status", r.grpc_status);
+    if (!r.trace_id.empty()) w.field("trace_id", r.trace_id);
     if (r.tls) {
       w.key("tls")
           .begin_object()
@@ -203,6 +205,9 @@ void access_log_format::append(const access_record& r, std::string& out) const {
           out.push_back('-');
         else
           append_uint(out, static_cast<std::uint64_t>(r.grpc_status));
+        break;
+      case field::trace_id:
+        out.append(r.trace_id.empty() ? "-" : r.trace_id);
         break;
       case field::metadata: {
         std::string_view value = "-";

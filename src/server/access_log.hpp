@@ -23,6 +23,7 @@ namespace gateway {
 struct access_record {
   std::chrono::system_clock::time_point time;
   std::string_view request_id, client, method, host, path, route, listener, upstream;
+  std::string_view trace_id;  // a traced request's (32 hex digits), else empty
   std::string_view protocol;  // "HTTP/1.1", "HTTP/1.0", "HTTP/2"
   int status = 0;             // 0: no response was sent
   int grpc_status = -1;       // a gRPC request's grpc-status; -1: not gRPC, or none sent
@@ -64,6 +65,7 @@ class access_log_format {
     tls_sni,
     client_subject,  // the client certificate's subject (mTLS)
     grpc_status,     // "-" when the request was not gRPC or got no grpc-status
+    trace_id,        // "-" when the request was not traced
   };
   struct part {
     field what;

@@ -224,6 +224,13 @@ std::string prometheus_text(const std::vector<series_labels>& labels, const work
   header(out, "gateway_config_reloads_total", "counter", "Config reloads by result.");
   simple(out, "gateway_config_reloads_total", "result=\"ok\"", g.reloads_ok);
   simple(out, "gateway_config_reloads_total", "result=\"failed\"", g.reloads_failed);
+  header(out, "gateway_tracing_spans_total", "counter",
+         "Spans of traced requests: recorded by the workers, dropped because a worker's "
+         "buffer was full, exported to the collector, or failed (in batches it did not take).");
+  simple(out, "gateway_tracing_spans_total", "result=\"recorded\"", total.spans_recorded);
+  simple(out, "gateway_tracing_spans_total", "result=\"dropped\"", total.spans_dropped);
+  simple(out, "gateway_tracing_spans_total", "result=\"exported\"", g.spans_exported);
+  simple(out, "gateway_tracing_spans_total", "result=\"failed\"", g.spans_failed);
   header(out, "gateway_config_last_reload_successful", "gauge",
          "Whether the last config reload succeeded (1 when there was none).");
   simple(out, "gateway_config_last_reload_successful", "", g.last_reload_ok ? 1 : 0);

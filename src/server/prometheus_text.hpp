@@ -18,8 +18,9 @@ struct server_gauges {
   bool last_reload_ok = true;       // the last reload succeeded (or there was none)
   std::int64_t last_reload_at = 0;  // when it ran, Unix seconds (0: none yet)
   std::int64_t started_at = 0;      // when the server started, Unix seconds
-  std::vector<tls::certificate_expiry> certificates;  // of the HTTPS listeners
-  std::uint64_t connections = 0;                      // open client connections
+  std::uint64_t spans_exported = 0, spans_failed = 0;  // by the current trace exporter
+  std::vector<tls::certificate_expiry> certificates;   // of the HTTPS listeners
+  std::uint64_t connections = 0;                       // open client connections
   unsigned workers = 0;
   unsigned workers_reporting = 0;  // workers that answered the scrape in time
   // The overload manager: its level (0 normal, 1 saturated, 2 shedding), what

@@ -87,6 +87,7 @@ void server::impl::start(server& owner, asio::io_context* host_context) {
   sync_monitor(*snap);
   for (auto& w : workers)
     w->start();
+  sync_tracer(*snap);
   current = state::running;
   watch_if_needed(*snap);
 }
@@ -164,6 +165,7 @@ void server::stop(std::chrono::milliseconds drain) {
       w->close_all();
     impl_->wait_for_connections(std::chrono::steady_clock::now() + std::chrono::seconds(1));
   }
+  impl_->tracer.reset();  // sends the last spans while the workers can still hand them over
   for (auto& w : impl_->workers)
     w->join();
   impl_->workers.clear();
@@ -231,7 +233,10 @@ void server::impl::reload(gateway_config config) {
     for (const auto& p : previous->clusters)
       if (p.key == c.key) ++kept;
   const std::size_t clusters = next->clusters.size();
-  if (current == state::running) sync_monitor(*next);
+  if (current == state::running) {
+    sync_monitor(*next);
+    sync_tracer(*next);
+  }
   log_tls_warnings(*next);
   publish(std::move(next));
   served_marks = std::move(next_marks);
@@ -282,6 +287,45 @@ void server::reload_from(const std::function<gateway_config()>& source) {
   }
 }
 
+std::size_t server::impl::collect_spans(std::string& out) {
+  // A worker's spans are taken on its thread. One that does not answer in
+  // time is let off: `claim` says whether the take ran (1) or was given up
+  // (2), so spans are never taken and then lost.
+  struct ask {
+    std::atomic<int> claim{0};
+    std::promise<std::pair<std::string, std::size_t>> taken;
+  };
+  std::vector<std::shared_ptr<ask>> asked;
+  for (auto& w : workers) {
+    auto a = std::make_shared<ask>();
+    asked.push_back(a);
+    worker* target = w.get();
+    asio::dispatch(w->context(), [a, target] {
+      int expected = 0;
+      if (!a->claim.compare_exchange_strong(expected, 1)) return;
+      std::pair<std::string, std::size_t> t;
+      t.second = target->take_spans(t.first);
+      a->taken.set_value(std::move(t));
+    });
+  }
+  std::size_t n = 0;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  for (auto& a : asked) {
+    auto f = a->taken.get_future();
+    if (f.wait_until(until) != std::future_status::ready) {
+      int expected = 0;
+      if (a->claim.compare_exchange_strong(expected, 2)) continue;  // not started: skipped
+      f.wait();  // started just now: it ends at once
+    }
+    auto [json, count] = f.get();
+    if (count == 0) continue;
+    if (!out.empty()) out.push_back(',');
+    out.append(json);
+    n += count;
+  }
+  return n;
+}
+
 std::string server::impl::stats_text() {
   // Each worker copies its own counters on its own thread; the copies are
   // summed here. A worker that does not answer in time is left out (and
@@ -320,6 +364,8 @@ std::string server::impl::stats_text() {
     total.protocols.add(r.protocols);
     total.limits.add(r.limits);
     total.streams += r.streams;
+    total.spans_recorded += r.spans_recorded;
+    total.spans_dropped += r.spans_dropped;
     ++g.workers_reporting;
   }
   g.config_version = shared.version.load();
@@ -328,6 +374,10 @@ std::string server::impl::stats_text() {
   g.last_reload_ok = !last_reload.tried || last_reload.ok;
   g.last_reload_at = last_reload.at;
   g.started_at = started_at;
+  if (tracer) {
+    g.spans_exported = tracer->exported();
+    g.spans_failed = tracer->failed();
+  }
   g.connections = shared.connections.load();
   if (overload) {
     g.overload = static_cast<unsigned>(shared.overload.load());
@@ -407,6 +457,14 @@ asio::awaitable<void> server::impl::drain_mounted(std::chrono::milliseconds drai
   }
   {
     std::lock_guard lock(control);
+    if (tracer) {  // on the worker's own loop: its last spans are taken here
+      std::string last;
+      std::size_t n = 0;
+      for (auto& w : workers)
+        n += w->take_spans(last);
+      tracer->hand_over(std::move(last), n);
+      tracer.reset();
+    }
     monitor.reset();
     overload.reset();
     current = state::stopped;

@@ -20,6 +20,7 @@
 #include "server/evaluation.hpp"
 #include "server/prometheus_text.hpp"
 #include "server/worker.hpp"
+#include "tracing/trace_exporter.hpp"
 #include "upstream/upstream_monitor.hpp"
 #include "waf/match_log.hpp"
 
@@ -65,8 +66,9 @@ struct server::impl {
   void record_reload(bool ok, std::string error = {});
   std::string config_json;  // of the config being served; guarded by `control`
   std::unique_ptr<admin_server> admin;
-  std::unique_ptr<upstream_monitor> monitor;   // while running
-  std::unique_ptr<overload_monitor> overload;  // while running
+  std::unique_ptr<upstream_monitor> monitor;        // while running
+  std::unique_ptr<overload_monitor> overload;       // while running
+  std::unique_ptr<tracing::trace_exporter> tracer;  // while running, when a listener traces
   // The config being served, for reloading it when certificate files change.
   std::optional<gateway_config> served;  // guarded by `control`
   std::thread file_watch;
@@ -144,6 +146,33 @@ struct server::impl {
     if (ready.wait_for(std::chrono::seconds(5)) != std::future_status::ready)
       shared.log.log(log_level::warn, "DNS: first lookups still unanswered after 5 s; serving");
   }
+
+  // The span exporter follows the snapshot about to be served: made when a
+  // listener traces, kept while its collector and batching stay, replaced
+  // when they change (the old one sends what it has first), gone when none
+  // traces. `control` held, workers running.
+  void sync_tracer(const snapshot& snap) {
+    const tracing_config* wanted = nullptr;
+    for (const auto& l : snap.listeners)
+      if (l.config.tracing) {
+        wanted = &*l.config.tracing;
+        break;
+      }
+    if (tracer && wanted) {
+      const tracing_config& have = tracer->config();
+      if (have.collector == wanted->collector && have.service_name == wanted->service_name &&
+          have.flush_interval == wanted->flush_interval &&
+          have.max_queued_bytes == wanted->max_queued_bytes)
+        return;
+    }
+    tracer.reset();
+    if (wanted)
+      tracer = std::make_unique<tracing::trace_exporter>(
+          *wanted, [this](std::string& out) { return collect_spans(out); }, shared.log);
+  }
+  // Every worker's spans, taken on its own thread (a worker that does not
+  // answer within a second keeps them for the next batch).
+  std::size_t collect_spans(std::string& out);
 
   admin_response admin_request(server& owner, std::string_view method, std::string_view path,
                                std::string_view body);

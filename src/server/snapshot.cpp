@@ -10,6 +10,7 @@
 #include "pipeline/listener_choice.hpp"
 #include "pipeline/route_filters.hpp"
 #include "router/host_name.hpp"
+#include "server/target_url.hpp"
 #include "upstream/dns_message.hpp"
 #include "upstream/dns_resolver.hpp"
 #include "upstream/primes.hpp"
@@ -257,9 +258,36 @@ std::shared_ptr<snapshot> snapshot::build(gateway_config config) {
   }
 
   std::unordered_set<std::string> listener_names;
+  const tracing_config* traced = nullptr;  // the first listener's that traces
   for (auto& l : config.listeners) {
     std::string where = "listener '" + l.name + "'";
     if (!listener_names.insert(l.name).second) problems.push_back(where + ": defined twice");
+    if (const auto& t = l.tracing) {
+      // One exporter serves the process: every listener that traces names
+      // the same collector and batching (each may sample its own share).
+      if (t->sampling_denominator == 0 || t->sampling_numerator > t->sampling_denominator)
+        problems.push_back(where + ": tracing sampling must be a fraction from 0 to 1");
+      if (t->flush_interval < std::chrono::milliseconds(10) || t->max_queued_bytes < 4096)
+        problems.push_back(where +
+                           ": tracing flush_interval must be >= 10ms and "
+                           "max_queued_bytes >= 4096");
+      try {
+        const parsed_url u = parse_url(t->collector, where + ": tracing collector");
+        if (!u.absolute)
+          problems.push_back(where + ": tracing collector: the URL must be http://HOST:PORT/PATH");
+      } catch (const error& e) {
+        problems.push_back(e.what());
+      }
+      if (!traced) {
+        traced = &*t;
+      } else if (t->collector != traced->collector || t->service_name != traced->service_name ||
+                 t->flush_interval != traced->flush_interval ||
+                 t->max_queued_bytes != traced->max_queued_bytes) {
+        problems.push_back(where +
+                           ": tracing names another collector or batching than an "
+                           "earlier listener; one process exports to one collector");
+      }
+    }
     boost::system::error_code ec;
     asio::ip::make_address(l.bind_address, ec);
     if (ec)

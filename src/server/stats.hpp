@@ -153,6 +153,7 @@ struct worker_report {
   limit_counters limits;
   std::size_t streams = 0;  // requests in progress (HTTP/1.1 requests, HTTP/2 streams)
   buffer_bytes buffers;     // held by its sessions when it reported
+  std::uint64_t spans_recorded = 0, spans_dropped = 0;  // traced requests' spans
 };
 
 }  // namespace gateway

@@ -252,7 +252,19 @@ worker_report worker::report() const {
   r.streams = open_streams;
   for (const worker_session* c = connections_; c; c = c->next)
     c->count_buffers(r.buffers);
+  r.spans_recorded = spans_.recorded;
+  r.spans_dropped = spans_.dropped;
   return r;
+}
+
+std::size_t worker::take_spans(std::string& out) {
+  const std::size_t n = spans_.pending;
+  if (n == 0) return 0;
+  if (!out.empty()) out.push_back(',');
+  out.append(spans_.json);
+  spans_.json.clear();
+  spans_.pending = 0;
+  return n;
 }
 
 void worker::begin_drain() {

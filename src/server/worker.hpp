@@ -14,6 +14,7 @@
 #include "server/access_log.hpp"
 #include "server/overload.hpp"
 #include "server/snapshot.hpp"
+#include "tracing/span_buffer.hpp"
 #include "upstream/connection_pool.hpp"
 
 namespace gateway {
@@ -98,6 +99,11 @@ class worker {
   const std::shared_ptr<const snapshot>& current_snapshot();
   connection_pool& pool() noexcept { return pool_; }
   mirror_counters& mirrors() noexcept { return mirrors_; }
+  // The spans of traced requests since the exporter last took them.
+  tracing::span_buffer& spans() noexcept { return spans_; }
+  // Appends the spans held (comma-separated after what `out` has) and empties
+  // the buffer, keeping its room; how many there were. On the worker's thread.
+  std::size_t take_spans(std::string& out);
   // This worker's counters for stats series `id` (valid for the ids of any
   // snapshot it has served).
   series_stats& stats(std::uint32_t id) noexcept { return stats_[id]; }
@@ -172,6 +178,7 @@ class worker {
   std::vector<std::shared_ptr<listen_socket>> listeners_;
   connection_pool pool_;
   mirror_counters mirrors_;
+  tracing::span_buffer spans_;
   handshake_counters handshakes_;
   protocol_counters protocols_;
   limit_counters limits_;

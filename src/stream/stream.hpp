@@ -18,6 +18,7 @@
 #include "stream/downstream.hpp"
 #include "stream/owned_fields.hpp"
 #include "stream/request_record.hpp"
+#include "tracing/request_trace.hpp"
 #include "transport/watchdog.hpp"
 #include "upstream/connection_pool.hpp"
 #include "upstream/h1_link.hpp"
@@ -159,6 +160,14 @@ class stream {
   int take_filter_reply();
   // Keeps the client's X-Request-Id, or makes a UUIDv4-shaped one.
   void assign_request_id() noexcept;
+  // Tracing (stream_trace.cpp): whether this request is traced, with its
+  // context read from the client or started here; the span of each upstream
+  // try (the traceparent the try is sent names it); the spans recorded into
+  // the worker's buffer as the request ends.
+  void begin_trace() noexcept;
+  void begin_try_span() noexcept;
+  void end_try_span() noexcept;
+  void end_trace(std::uint64_t micros) noexcept;
   // Routes the parsed head, prepares a redirect's Location and builds the
   // upstream head (kept out of the coroutine to keep its frame small).
   route_selection route_request(const listener_runtime* chosen);
@@ -285,6 +294,9 @@ class stream {
                                     std::chrono::milliseconds max_duration = {});
   // Writes the access log line of the request that just ended.
   void log_access(std::uint64_t micros) noexcept;
+  // The upstream address of the request (`record_.upstream_address`) as
+  // "ADDRESS:PORT" into `out`; its length (0: none).
+  std::size_t write_upstream_address(char (&out)[64]) const noexcept;
   // Whether the connection was closed or is being closed by force.
   bool gone() const noexcept;
 
@@ -355,6 +367,8 @@ class stream {
 
   // Per-request accounting for the stats and the access log.
   request_record record_;
+  tracing::request_trace trace_;
+  std::string route_span_name_;  // the server span's name (its room reused)
   http1::request_head request_;
   http1::response_head response_;
 

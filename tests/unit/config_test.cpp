@@ -168,6 +168,59 @@ TEST_SUITE("config") {
     }
   }
 
+  TEST_CASE("ClientTrafficPolicy tracing: sampling, the collector, and its mistakes") {
+    auto policy = [](const std::string& spec) {
+      return base +
+             "---\napiVersion: gateway.envoyproxy.io/v1alpha1\nkind: ClientTrafficPolicy\n"
+             "metadata: {name: c}\nspec:\n  targetRefs: [{group: gateway.networking.k8s.io, "
+             "kind: Gateway, name: web}]\n  tracing: " +
+             spec + "\n";
+    };
+    CHECK_FALSE(load_yaml(base, "gw.yaml").listeners.at(0).tracing);
+    auto cfg = load_yaml(policy("{samplingRate: 25, serviceName: edge, flushInterval: 250ms, "
+                                "provider: {type: OpenTelemetry, host: otel.monitoring, port: "
+                                "4319, path: /otlp/v1/traces}}"),
+                         "gw.yaml");
+    REQUIRE(cfg.listeners.at(0).tracing);
+    const tracing_config& t = *cfg.listeners.at(0).tracing;
+    CHECK(t.sampling_numerator == 25);
+    CHECK(t.sampling_denominator == 100);
+    CHECK(t.collector == "http://otel.monitoring:4319/otlp/v1/traces");
+    CHECK(t.service_name == "edge");
+    CHECK(t.flush_interval == std::chrono::milliseconds(250));
+    CHECK(to_json(cfg).find("\"collector\":\"http://otel.monitoring:4319/otlp/v1/traces\"") !=
+          std::string::npos);
+    const tracing_config d =
+        *load_yaml(policy("{samplingFraction: {numerator: 1, denominator: 1000}, provider: "
+                          "{type: OpenTelemetry, host: '::1', tls: true}}"),
+                   "gw.yaml")
+             .listeners.at(0)
+             .tracing;
+    CHECK(d.sampling_numerator == 1);
+    CHECK(d.sampling_denominator == 1000);
+    CHECK(d.collector == "https://[::1]:4318/v1/traces");
+    CHECK(d.service_name == "gateway");
+
+    for (const auto& row : std::vector<std::pair<std::string, std::string>>{
+             {"{samplingRate: 10}", "spec.tracing: provider: required field is missing"},
+             {"{samplingRate: 101, provider: {host: h}}", "spec.tracing.samplingRate"},
+             {"{samplingRate: 1, samplingFraction: {numerator: 1}, provider: {host: h}}",
+              "not both"},
+             {"{samplingFraction: {numerator: 5, denominator: 2}, provider: {host: h}}",
+              "numerator is larger than denominator"},
+             {"{provider: {type: Zipkin, host: h}}", "spec.tracing.provider.type"},
+             {"{provider: {port: 4318}}", "spec.tracing.provider.host"},
+             {"{provider: {host: h, path: v1}}", "must start with '/'"},
+             {"{provider: {host: h}, flushInterval: 1ms}", "at least 10ms"},
+             {"{provider: {host: h}, customTags: {}}", "spec.tracing.customTags"},
+         }) {
+      const std::string& bad = row.first;
+      const std::string& says = row.second;
+      CAPTURE(bad);
+      CHECK(load_error(policy(bad)).find(says) != std::string::npos);
+    }
+  }
+
   TEST_CASE(
       "Gateway, HTTPRoute, Service and EndpointSlice load into listeners, routes and clusters") {
     auto cfg = load_yaml(with_route(R"(apiVersion: gateway.networking.k8s.io/v1
