@@ -1,11 +1,14 @@
 // Ingress to routes: paths, default backends, and the ingress-nginx
 // annotations that migrations rely on (the set Higress honours too). An
 // annotation this file does not know is reported, never dropped in silence.
+#include <gateway/error.hpp>
+
 #include <algorithm>
 #include <map>
 #include <set>
 
 #include "config/manifests.hpp"
+#include "server/target_url.hpp"
 
 namespace gateway::manifests {
 namespace {
@@ -157,27 +160,23 @@ class annotation_reader {
   std::optional<request_redirect> url_redirect(const std::string& key, const std::string& url,
                                                int status) {
     // scheme://host[:port]/path -> a redirect to exactly there.
+    parsed_url u;
+    try {
+      u = parse_url(url, "'" + url + "'");
+    } catch (const gateway::error& e) {
+      fail(key, e.what());
+      return std::nullopt;
+    }
+    if (!u.absolute) {
+      fail(key, "'" + url + "' is not an absolute http(s) URL");
+      return std::nullopt;
+    }
     request_redirect r;
     r.status_code = status;
-    auto scheme_end = url.find("://");
-    if (scheme_end == std::string::npos) {
-      fail(key, "'" + url + "' is not an absolute http(s) URL");
-      return std::nullopt;
-    }
-    r.scheme = url.substr(0, scheme_end);
-    std::string rest = url.substr(scheme_end + 3);
-    auto slash = rest.find('/');
-    std::string authority = rest.substr(0, slash);
-    r.path = {path_rewrite_type::full_path, slash == std::string::npos ? "/" : rest.substr(slash)};
-    if (auto colon = authority.rfind(':'); colon != std::string::npos) {
-      r.port = static_cast<std::uint16_t>(number(key, authority.substr(colon + 1)));
-      authority.resize(colon);
-    }
-    r.hostname = authority;
-    if ((r.scheme != "http" && r.scheme != "https") || r.hostname.empty()) {
-      fail(key, "'" + url + "' is not an absolute http(s) URL");
-      return std::nullopt;
-    }
+    r.scheme = u.https ? "https" : "http";
+    r.hostname = u.authority.front() == '[' ? "[" + u.host + "]" : u.host;
+    if (u.port_given) r.port = u.port;
+    r.path = {path_rewrite_type::full_path, u.target};
     return r;
   }
 

@@ -27,7 +27,10 @@ parsed_url parse_url(std::string_view url, std::string_view who) {
     rest.remove_prefix(end == std::string_view::npos ? rest.size() : end);
     u.port = u.https ? 443 : 80;
     const std::size_t colon = u.authority.rfind(':');
+    u.host = u.authority;
     if (colon != std::string::npos && u.authority.find(']', colon) == std::string::npos) {
+      u.host.resize(colon);
+      u.port_given = true;
       unsigned port = 0;
       auto [p, ec] = std::from_chars(u.authority.data() + colon + 1,
                                      u.authority.data() + u.authority.size(), port);
@@ -37,7 +40,9 @@ parsed_url parse_url(std::string_view url, std::string_view who) {
                     std::string(who) + ": the URL's port is not a number from 1 to 65535");
       u.port = static_cast<std::uint16_t>(port);
     }
-    if (u.authority.empty())
+    if (u.host.size() > 2 && u.host.front() == '[' && u.host.back() == ']')
+      u.host = u.host.substr(1, u.host.size() - 2);
+    if (u.host.empty())
       throw error(errc::invalid_config, std::string(who) + ": the URL has no host");
   }
   u.target.assign(rest.empty() ? "/"sv : rest);

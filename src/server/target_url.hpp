@@ -18,8 +18,10 @@ struct parsed_url {
   bool https = false;
   bool absolute = false;
   std::string authority;  // host[:port]
+  std::string host;       // the authority's host: a name or an address (without [])
   std::uint16_t port = 0;
-  std::string target;  // origin form
+  bool port_given = false;  // the URL wrote its port
+  std::string target;       // origin form
 };
 
 // Reads "http://host[:port]/path?query", "https://..." or "/path?query";

@@ -123,12 +123,7 @@ trace_exporter::trace_exporter(const tracing_config& config, collector collect, 
   s.url = parse_url(config.collector, "tracing collector");
   if (!s.url.absolute)
     throw error(errc::invalid_config, "tracing collector: the URL must be http://HOST:PORT/PATH");
-  std::string_view host = s.url.authority;
-  if (const std::size_t colon = host.rfind(':');
-      colon != std::string_view::npos && host.find(']', colon) == std::string_view::npos)
-    host = host.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-  s.name = std::string(host);
+  s.name = s.url.host;
   if (s.url.https) {
     upstream_tls_config tls;
     tls.enabled = true;

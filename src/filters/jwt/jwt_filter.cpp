@@ -181,12 +181,7 @@ jwks_fetcher::options remote_options(const json_object& r, const std::string& pa
   o.path = url.target;
   o.host = url.authority;
   o.port = url.port;
-  std::string_view name = url.authority;
-  if (const std::size_t colon = name.rfind(':');
-      colon != std::string_view::npos && name.find(']', colon) == std::string_view::npos)
-    name = name.substr(0, colon);
-  if (name.size() > 2 && name.front() == '[') name = name.substr(1, name.size() - 2);
-  o.name = std::string(name);
+  o.name = url.host;
   for (const std::string& ep : strings_field(r, "endpoints", path)) {
     const std::size_t colon = ep.rfind(':');
     o.endpoints.emplace_back(ep.substr(0, colon),
