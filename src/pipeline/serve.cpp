@@ -267,9 +267,11 @@ bool stream::begin_request() {
   misdirected_ = down_.tls && chosen && chosen->tls_validation != down_.tls_validation;
   if (misdirected_) chosen = nullptr;
   const listener_runtime& lr = *listener_;
-  begin_trace();
-  if (worker_.access_log_enabled() ||
-      trace_.on) {  // the head's bytes leave the buffer before the end
+  trace_.on = false;
+  if (lr.config.tracing) begin_trace();
+  // The head's bytes leave the buffer before the end: what the log line and
+  // the server span need is copied.
+  if (worker_.access_log_enabled() || trace_.on) {
     record_.method.assign(request_.method);
     record_.host.assign(request_.host);
     record_.target.assign(request_.target);

@@ -28,11 +28,9 @@ std::uint64_t nonzero(std::uint64_t v) noexcept {
 }  // namespace
 
 void stream::begin_trace() noexcept {
-  trace_.on = false;
   trace_.try_open = false;
   trace_.tries = 0;
   const std::optional<tracing_config>& t = listener_->config.tracing;
-  if (!t) return;
   tracing::parent_context parent;
   const http::header* given = http::find_header(request_.headers, "traceparent");
   if (given && tracing::parse_traceparent(given->value, parent)) {
@@ -63,7 +61,6 @@ void stream::begin_trace() noexcept {
 }
 
 void stream::begin_try_span() noexcept {
-  if (!trace_.on) return;
   if (trace_.try_open) end_try_span();  // the try before ended without a relayed answer
   trace_.try_open = true;
   trace_.try_status = 0;
@@ -116,7 +113,7 @@ void stream::end_trace(std::uint64_t micros) noexcept {
   out.limit = listener_->config.tracing ? listener_->config.tracing->max_queued_bytes : out.limit;
   const std::int64_t end = trace_.start_ns + static_cast<std::int64_t>(micros) * 1000;
 
-  std::array<tracing::attribute, 12> a;
+  std::array<tracing::attribute, 13> a;
   std::size_t n = 0;
   a[n++] = tracing::text_attribute("http.request.method", record_.method);
   const std::string_view target = record_.target;
@@ -130,6 +127,8 @@ void stream::end_trace(std::uint64_t micros) noexcept {
   if (!record_.host.empty()) a[n++] = tracing::text_attribute("server.address", record_.host);
   if (record_.status)
     a[n++] = tracing::number_attribute("http.response.status_code", record_.status);
+  if (record_.grpc_status >= 0)
+    a[n++] = tracing::number_attribute("rpc.grpc.status_code", record_.grpc_status);
   const std::string_view route = record_.route_name;
   if (!route.empty()) a[n++] = tracing::text_attribute("http.route", route);
   a[n++] = tracing::text_attribute("gateway.listener", listener_->config.name);

@@ -113,7 +113,7 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
   if (h2 && !h2_) h2_ = std::make_unique<h2_link>(executor_, watch_);
   upstream_link& link = h2 ? static_cast<upstream_link&>(*h2_) : h1_;
   for (int attempt = 0;; ++attempt) {
-    begin_try_span();
+    if (trace_.on) begin_try_span();
     // An endpoint, and a pooled connection to it (HTTP/2: one with room for
     // a stream) or room for a new one under the connection limits. Without
     // room the request is pending: it polls for room (a connection closing

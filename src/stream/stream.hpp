@@ -160,10 +160,11 @@ class stream {
   int take_filter_reply();
   // Keeps the client's X-Request-Id, or makes a UUIDv4-shaped one.
   void assign_request_id() noexcept;
-  // Tracing (stream_trace.cpp): whether this request is traced, with its
-  // context read from the client or started here; the span of each upstream
-  // try (the traceparent the try is sent names it); the spans recorded into
-  // the worker's buffer as the request ends.
+  // Tracing (stream_trace.cpp): whether a request of a listener that traces
+  // is sampled, its context read from the client or started here; the span
+  // of each upstream try of a traced request (the traceparent the try is
+  // sent names it); the spans recorded into the worker's buffer as the
+  // request ends.
   void begin_trace() noexcept;
   void begin_try_span() noexcept;
   void end_try_span() noexcept;

@@ -10,6 +10,7 @@
 #include <doctest/doctest.h>
 
 #include "gateway_fixture.hpp"
+#include "otlp_collector.hpp"
 #include "python_server.hpp"
 #include "shell_run.hpp"
 #include "test_http.hpp"
@@ -128,6 +129,28 @@ TEST_SUITE("grpc") {
       CHECK(code_of(got[5]) == "NOT_FOUND");
       CHECK(has(got[5], "\"details\": \"failed on purpose\""));
     }
+  }
+
+  TEST_CASE("a traced gRPC call: HTTP/2 both ways, its grpc-status on the server span") {
+    grpc_upstream up("a");
+    collector otlp;
+    running_gateway gw(load_on_loopback(
+        grpc_yaml({{"echo", up.port()}},
+                  grpc_route("echo", "  - backendRefs: [{name: echo, port: 80}]\n")) +
+        tracing_policy(otlp.port(), "grpc")));
+    const auto got = grpc_calls(spec(gw.port(), unary("/test.Echo/Fail", "ABORTED")));
+    REQUIRE(got.size() == 1);
+    const auto spans = otlp.wait_for(2);
+    const span* server = find_span(spans, "grpc", 2);
+    const span* client = find_span(spans, "grpc", 3);
+    REQUIRE(server);
+    REQUIRE(client);
+    CHECK(server->name == "POST default/echo");
+    CHECK(server->attributes.at("network.protocol.version") == "2");
+    CHECK(server->attributes.at("rpc.grpc.status_code") == "10");
+    CHECK(server->attributes.at("http.response.status_code") == "200");
+    CHECK(client->parent == server->id);
+    CHECK(client->attributes.at("network.peer.port") == std::to_string(up.port()));
   }
 
   TEST_CASE("GRPCRoute matches and precedence pick the backend") {
