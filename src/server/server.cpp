@@ -287,13 +287,13 @@ void server::reload_from(const std::function<gateway_config()>& source) {
   }
 }
 
-std::size_t server::impl::collect_spans(std::string& out) {
+void server::impl::collect_spans(std::vector<tracing::trace_exporter::span_batch>& out) {
   // A worker's spans are taken on its thread. One that does not answer in
   // time is let off: `claim` says whether the take ran (1) or was given up
   // (2), so spans are never taken and then lost.
   struct ask {
     std::atomic<int> claim{0};
-    std::promise<std::pair<std::string, std::size_t>> taken;
+    std::promise<tracing::trace_exporter::span_batch> taken;
   };
   std::vector<std::shared_ptr<ask>> asked;
   for (auto& w : workers) {
@@ -303,12 +303,11 @@ std::size_t server::impl::collect_spans(std::string& out) {
     asio::dispatch(w->context(), [a, target] {
       int expected = 0;
       if (!a->claim.compare_exchange_strong(expected, 1)) return;
-      std::pair<std::string, std::size_t> t;
-      t.second = target->take_spans(t.first);
-      a->taken.set_value(std::move(t));
+      tracing::trace_exporter::span_batch b;
+      b.count = target->take_spans(b.json);
+      a->taken.set_value(std::move(b));
     });
   }
-  std::size_t n = 0;
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
   for (auto& a : asked) {
     auto f = a->taken.get_future();
@@ -317,13 +316,9 @@ std::size_t server::impl::collect_spans(std::string& out) {
       if (a->claim.compare_exchange_strong(expected, 2)) continue;  // not started: skipped
       f.wait();  // started just now: it ends at once
     }
-    auto [json, count] = f.get();
-    if (count == 0) continue;
-    if (!out.empty()) out.push_back(',');
-    out.append(json);
-    n += count;
+    tracing::trace_exporter::span_batch b = f.get();
+    if (b.count) out.push_back(std::move(b));
   }
-  return n;
 }
 
 std::string server::impl::stats_text() {
@@ -458,11 +453,12 @@ asio::awaitable<void> server::impl::drain_mounted(std::chrono::milliseconds drai
   {
     std::lock_guard lock(control);
     if (tracer) {  // on the worker's own loop: its last spans are taken here
-      std::string last;
-      std::size_t n = 0;
-      for (auto& w : workers)
-        n += w->take_spans(last);
-      tracer->hand_over(std::move(last), n);
+      std::vector<tracing::trace_exporter::span_batch> last;
+      for (auto& w : workers) {
+        last.emplace_back();
+        last.back().count = w->take_spans(last.back().json);
+      }
+      tracer->hand_over(std::move(last));
       tracer.reset();
     }
     monitor.reset();

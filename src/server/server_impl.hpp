@@ -168,11 +168,13 @@ struct server::impl {
     tracer.reset();
     if (wanted)
       tracer = std::make_unique<tracing::trace_exporter>(
-          *wanted, [this](std::string& out) { return collect_spans(out); }, shared.log);
+          *wanted,
+          [this](std::vector<tracing::trace_exporter::span_batch>& out) { collect_spans(out); },
+          shared.log);
   }
-  // Every worker's spans, taken on its own thread (a worker that does not
-  // answer within a second keeps them for the next batch).
-  std::size_t collect_spans(std::string& out);
+  // A batch per worker that holds spans, taken on its own thread (a worker
+  // that does not answer within a second keeps them for the next flush).
+  void collect_spans(std::vector<tracing::trace_exporter::span_batch>& out);
 
   admin_response admin_request(server& owner, std::string_view method, std::string_view path,
                                std::string_view body);

@@ -260,8 +260,7 @@ worker_report worker::report() const {
 std::size_t worker::take_spans(std::string& out) {
   const std::size_t n = spans_.pending;
   if (n == 0) return 0;
-  if (!out.empty()) out.push_back(',');
-  out.append(spans_.json);
+  out.assign(spans_.json);
   spans_.json.clear();
   spans_.pending = 0;
   return n;

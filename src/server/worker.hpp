@@ -101,8 +101,9 @@ class worker {
   mirror_counters& mirrors() noexcept { return mirrors_; }
   // The spans of traced requests since the exporter last took them.
   tracing::span_buffer& spans() noexcept { return spans_; }
-  // Appends the spans held (comma-separated after what `out` has) and empties
-  // the buffer, keeping its room; how many there were. On the worker's thread.
+  // Moves the spans held into `out` (comma-separated span objects) and
+  // empties the buffer, keeping its room; how many there were. On the
+  // worker's thread.
   std::size_t take_spans(std::string& out);
   // This worker's counters for stats series `id` (valid for the ids of any
   // snapshot it has served).

@@ -34,11 +34,11 @@ struct trace_exporter::state : std::enable_shared_from_this<state> {
   outbound_stopper call;
   bool stopping = false;
   std::atomic<std::uint64_t> exported{0}, failed{0};
-  std::string spans, body;   // kept between batches (their room reused)
-  bool warned = false;       // a failing collector is logged once until it works again
-  bool handed_over = false;  // `collect` is not called any more
-  std::string last;          // hand_over's spans
-  std::size_t last_count = 0;
+  std::vector<span_batch> batches;  // the workers' spans of one flush
+  std::string body;                 // kept between batches (its room reused)
+  bool warned = false;              // a failing collector is logged once until it works again
+  bool handed_over = false;         // `collect` is not called any more
+  std::vector<span_batch> last;     // hand_over's
 
   asio::awaitable<std::vector<tcp::endpoint>> addresses() {
     std::vector<tcp::endpoint> out;
@@ -58,18 +58,20 @@ struct trace_exporter::state : std::enable_shared_from_this<state> {
     co_return out;
   }
 
-  // Takes the workers' spans and sends them as one batch.
+  // Takes the workers' spans and sends each worker's as a batch of its own
+  // (so a batch is at most a worker's buffer, whatever the worker count).
   asio::awaitable<void> flush() {
-    spans.clear();
-    std::size_t n = 0;
-    if (!handed_over) {
-      n = collect(spans);
-    } else {
-      spans.swap(last);
-      n = std::exchange(last_count, 0);
-    }
-    if (n == 0) co_return;
-    write_export_request(body, config.service_name, spans);
+    batches.clear();
+    if (!handed_over)
+      collect(batches);
+    else
+      batches.swap(last);
+    for (const span_batch& b : batches)
+      if (b.count) co_await send(b);
+  }
+
+  asio::awaitable<void> send(const span_batch& batch) {
+    write_export_request(body, config.service_name, batch.json);
     static constexpr std::array<http::header, 1> fields = {
         http::header{"content-type", "application/json"}};
     outbound_request r;
@@ -89,7 +91,7 @@ struct trace_exporter::state : std::enable_shared_from_this<state> {
       target.server_name = name;
       const outbound_response answer = co_await outbound_call(target, r);
       if (answer.status >= 200 && answer.status < 300) {
-        exported.fetch_add(n, std::memory_order_relaxed);
+        exported.fetch_add(batch.count, std::memory_order_relaxed);
         if (warned)
           log.log(log_level::info, "tracing: the collector ", config.collector,
                   " takes spans again");
@@ -99,10 +101,10 @@ struct trace_exporter::state : std::enable_shared_from_this<state> {
       why = answer.status ? "status " + std::to_string(answer.status) : answer.why;
       if (answer.status || stopping) break;  // it answered: another address would too
     }
-    failed.fetch_add(n, std::memory_order_relaxed);
+    failed.fetch_add(batch.count, std::memory_order_relaxed);
     if (!warned)
-      log.log(log_level::warn, "tracing: ", n, " spans not taken by ", config.collector, " (", why,
-              "); batches are dropped while it fails");
+      log.log(log_level::warn, "tracing: ", batch.count, " spans not taken by ", config.collector,
+              " (", why, "); batches are dropped while it fails");
     warned = true;
   }
 
@@ -155,11 +157,10 @@ trace_exporter::~trace_exporter() {
   if (thread_.joinable()) thread_.join();
 }
 
-void trace_exporter::hand_over(std::string spans, std::size_t count) {
-  asio::post(state_->io, [s = state_, spans = std::move(spans), count]() mutable {
+void trace_exporter::hand_over(std::vector<span_batch> batches) {
+  asio::post(state_->io, [s = state_, batches = std::move(batches)]() mutable {
     s->handed_over = true;
-    s->last = std::move(spans);
-    s->last_count = count;
+    s->last = std::move(batches);
   });
 }
 
