@@ -25,6 +25,21 @@ std::uint64_t nonzero(std::uint64_t v) noexcept {
   return v ? v : 1;
 }
 
+// A span of the request's trace; its attributes, events and status are the caller's.
+tracing::span_data span_of(const tracing::request_trace& t, tracing::span_kind kind,
+                           std::uint64_t id, std::uint64_t parent, std::string_view name,
+                           std::int64_t start_ns, std::int64_t end_ns) noexcept {
+  tracing::span_data s;
+  s.trace = &t.trace;
+  s.id = id;
+  s.parent = parent;
+  s.name = name;
+  s.kind = kind;
+  s.start_ns = start_ns;
+  s.end_ns = end_ns;
+  return s;
+}
+
 }  // namespace
 
 void stream::begin_trace() noexcept {
@@ -93,14 +108,8 @@ void stream::end_try_span() noexcept {
     a[n++] = tracing::number_attribute("http.response.status_code", trace_.try_status);
   if (trace_.tries) a[n++] = tracing::number_attribute("http.request.resend_count", trace_.tries);
   ++trace_.tries;
-  tracing::span_data s;
-  s.trace = &trace_.trace;
-  s.id = trace_.try_span;
-  s.parent = trace_.span;
-  s.name = method;
-  s.kind = tracing::span_kind::client;
-  s.start_ns = trace_.try_start_ns;
-  s.end_ns = unix_ns();
+  tracing::span_data s = span_of(trace_, tracing::span_kind::client, trace_.try_span, trace_.span,
+                                 method, trace_.try_start_ns, unix_ns());
   s.error = trace_.try_status == 0 || trace_.try_status >= 500;
   s.message = trace_.try_status == 0 ? "no response"sv : ""sv;
   s.attributes = {a.data(), n};
@@ -157,14 +166,8 @@ void stream::end_trace(std::uint64_t micros) noexcept {
   // "GET default/app" (the route, low-cardinality), or the method alone.
   route_span_name_.assign(record_.method);
   if (!route.empty()) route_span_name_.append(" ").append(route);
-  tracing::span_data s;
-  s.trace = &trace_.trace;
-  s.id = trace_.span;
-  s.parent = trace_.parent;
-  s.name = route_span_name_;
-  s.kind = tracing::span_kind::server;
-  s.start_ns = trace_.start_ns;
-  s.end_ns = end;
+  tracing::span_data s = span_of(trace_, tracing::span_kind::server, trace_.span, trace_.parent,
+                                 route_span_name_, trace_.start_ns, end);
   s.error = record_.status == 0 || record_.status >= 500;
   s.message = record_.status == 0 ? "no response sent"sv : ""sv;
   s.attributes = {a.data(), n};
