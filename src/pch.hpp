@@ -10,4 +10,6 @@
 #include <unordered_map>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "asio/asio.hpp"

@@ -28,9 +28,9 @@ asio::awaitable<void> stream::carry_connection(const listener_runtime* chosen,
   record_.series = listener_->unrouted_series;
   const auto refuse = [&](const char* why) {
     if (worker_.log().enabled(log_level::debug))
-      worker_.log().log(log_level::debug, "connection from ", client_view(), " to ",
-                        listener_->config.name, " (server name '", server_name, "'): ", why,
-                        " [request ", request_id(), "]");
+      worker_.log().log(log_level::debug,
+                        "connection from {} to {} (server name '{}'): {} [request {}]",
+                        client_view(), listener_->config.name, server_name, why, request_id());
   };
   if (!chosen) {
     refuse("no listener serves this name");

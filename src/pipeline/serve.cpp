@@ -20,7 +20,7 @@ using namespace std::string_view_literals;
 stream::stream(downstream& down, worker& w, transport::watchdog& watch, asio::any_io_executor ex)
     : down_(down), worker_(w), watch_(watch), executor_(ex), resume_timer_(ex), h1_(watch) {
   filters_.set_error_log([this](std::string_view what) {
-    worker_.log().log(log_level::error, what, " [request ", request_id(), "]");
+    worker_.log().log(log_level::error, "{} [request {}]", what, request_id());
   });
   // A paused filter's resume() may come from any thread: it posts to this
   // stream's executor, and only wakes the pause it was made for. The owner
@@ -407,9 +407,9 @@ bool stream::admit_retry(cluster_state& cs) noexcept {
   const std::uint32_t before = cs.retries.fetch_add(1, std::memory_order_relaxed);
   if (!retry_room(cs, before)) {
     cs.retries.fetch_sub(1, std::memory_order_relaxed);
-    worker_.log().log(log_level::debug, "upstream ", cs.config().name,
-                      ": retry refused by the circuit breaker or budget [request ", request_id(),
-                      "]");
+    worker_.log().log(log_level::debug,
+                      "upstream {}: retry refused by the circuit breaker or budget [request {}]",
+                      cs.config().name, request_id());
     return false;
   }
   cs.retries_total.fetch_add(1, std::memory_order_relaxed);

@@ -231,9 +231,10 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
     // out its timeout is likely dead (an upstream that stopped reading, a
     // path that drops packets): no new request goes on it.
     if (timed_out && link.retire_if_silent(sent_at))
-      worker_.log().log(log_level::warn, "upstream ", cs.config().name, " ", ep.name,
-                        ": HTTP/2 connection silent through a request's timeout, retired [request ",
-                        request_id(), "]");
+      worker_.log().log(log_level::warn,
+                        "upstream {} {}: HTTP/2 connection silent through a request's timeout, "
+                        "retired [request {}]",
+                        cs.config().name, ep.name, request_id());
     const bool refused = link.refused();
     const std::uint32_t reset_code = link.reset_code();
     const bool responded = link.responded();
@@ -247,9 +248,10 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
     if (!timed_out && refused && replayable && attempt < 3 && replay_allowed) {
       if (retries_left) --*retries_left;
       replayable_ = replayable;
-      worker_.log().log(log_level::debug, "upstream ", cs.config().name,
-                        ": stream refused (GOAWAY or REFUSED_STREAM), sending it again [request ",
-                        request_id(), "]");
+      worker_.log().log(
+          log_level::debug,
+          "upstream {}: stream refused (GOAWAY or REFUSED_STREAM), sending it again [request {}]",
+          cs.config().name, request_id());
       continue;
     }
     // A pooled connection the upstream closed just as we used it: try once more
@@ -259,8 +261,9 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
     if (!timed_out && attempt == 0 && pooled && !responded && replayable &&
         (idempotent || sent == send_result::upstream_error) && replay_allowed) {
       if (retries_left) --*retries_left;
-      worker_.log().log(log_level::debug, "upstream ", cs.config().name,
-                        ": pooled connection closed, retrying [request ", request_id(), "]");
+      worker_.log().log(log_level::debug,
+                        "upstream {}: pooled connection closed, retrying [request {}]",
+                        cs.config().name, request_id());
       continue;
     }
     // Bytes that do not parse as a head on a reused connection are most likely
@@ -270,20 +273,22 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
     if (!timed_out && attempt == 0 && pooled && invalid && !link.head_over_limit() && replayable &&
         idempotent && replay_allowed) {
       if (retries_left) --*retries_left;
-      worker_.log().log(log_level::warn, "upstream ", cs.config().name,
-                        ": stray bytes on a pooled connection, retrying [request ", request_id(),
-                        "]");
+      worker_.log().log(log_level::warn,
+                        "upstream {}: stray bytes on a pooled connection, retrying [request {}]",
+                        cs.config().name, request_id());
       continue;
     }
     cs.report(ep, upstream_result::local_failure, worker_.log());
     if (timed_out) co_return outcome::timeout;
     if (reset_code)
-      worker_.log().log(log_level::warn, "upstream ", cs.config().name, " ", ep.name,
-                        ": stream reset (HTTP/2 error ", reset_code,
-                        ") before a response [request ", request_id(), "]");
+      worker_.log().log(
+          log_level::warn,
+          "upstream {} {}: stream reset (HTTP/2 error {}) before a response [request {}]",
+          cs.config().name, ep.name, reset_code, request_id());
     else if (!invalid)
-      worker_.log().log(log_level::warn, "upstream ", cs.config().name, " ", ep.name,
-                        ": connection closed before a response [request ", request_id(), "]");
+      worker_.log().log(log_level::warn,
+                        "upstream {} {}: connection closed before a response [request {}]",
+                        cs.config().name, ep.name, request_id());
     co_return outcome::upstream_failed;
   }
   {
@@ -368,8 +373,8 @@ asio::awaitable<bool> stream::open_upstream(cluster_state& cs, endpoint_state& e
                                 ? "failed: the upstream did not agree to h2"
                             : conn.tls ? "failed: " + conn.tls->why(ec)
                                        : "failed: " + ec.message();
-    worker_.log().log(log_level::warn, "upstream ", cs.config().name, " ", ep.name, ": ", step, " ",
-                      why, " [request ", request_id(), "]");
+    worker_.log().log(log_level::warn, "upstream {} {}: {} {} [request {}]", cs.config().name,
+                      ep.name, step, why, request_id());
   }
   if (!down_.forced) cs.report(ep, upstream_result::local_failure, worker_.log());
   opening_.reset();

@@ -61,9 +61,9 @@ void stream::log_unusable(std::string_view part) {
     if (c < 0x20 || c > 0x7e) c = '.';
   boost::system::error_code ec;
   const auto from = link_->connection()->socket.remote_endpoint(ec);
-  worker_.log().log(log_level::warn, "upstream ", from.address().to_string(), ":", from.port(),
-                    " sent an unusable response ", part, " '", start, "' [request ", request_id(),
-                    "]");
+  worker_.log().log(log_level::warn,
+                    "upstream {}:{} sent an unusable response {} '{}' [request {}]",
+                    from.address().to_string(), from.port(), part, start, request_id());
 }
 
 asio::awaitable<upstream_link::head_result> stream::after_interim() {
@@ -104,10 +104,11 @@ bool stream::response_body_over(bool nothing_sent, std::uint64_t limit) {
   worker_.limits().hit(limit_kind::response_body);
   unusable_body_ = nothing_sent;  // the client gets a 502 instead
   if (worker_.log().enabled(log_level::warn))
-    worker_.log().log(log_level::warn, "upstream ", record_.upstream_address.address().to_string(),
-                      ":", record_.upstream_address.port(),
-                      ": response body over its cluster's limit of ", limit, " bytes, ",
-                      nothing_sent ? "refused" : "cut short", " [request ", request_id(), "]");
+    worker_.log().log(
+        log_level::warn,
+        "upstream {}:{}: response body over its cluster's limit of {} bytes, {} [request {}]",
+        record_.upstream_address.address().to_string(), record_.upstream_address.port(), limit,
+        nothing_sent ? "refused" : "cut short", request_id());
   return false;
 }
 

@@ -158,9 +158,10 @@ asio::awaitable<void> connection::carry_connection() {
       }
       if (hello.status == tls::hello_status::not_tls) {
         if (worker_.log().enabled(log_level::debug))
-          worker_.log().log(log_level::debug, "connection from ", client_ip, ":", client_port,
-                            " to TLS passthrough listener ", listener->config.name,
-                            ": not a TLS ClientHello, closed");
+          worker_.log().log(
+              log_level::debug,
+              "connection from {}:{} to TLS passthrough listener {}: not a TLS ClientHello, closed",
+              client_ip, client_port, listener->config.name);
         watch_.disarm();
         co_return;
       }
@@ -223,7 +224,7 @@ asio::awaitable<bool> connection::start_tls() {
   if (ec) {
     ++(timed_out ? counted.timed_out : counted.failed);
     if (worker_.log().enabled(log_level::debug))
-      worker_.log().log(log_level::debug, "TLS handshake from ", client_ip, ":", client_port,
+      worker_.log().log(log_level::debug, "TLS handshake from {}:{}{}", client_ip, client_port,
                         timed_out ? " timed out" : " failed: " + client_.tls()->why(ec));
     co_return false;
   }

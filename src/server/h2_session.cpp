@@ -1,5 +1,6 @@
 #include "server/h2_session.hpp"
 
+#include <charconv>
 #include <limits>
 
 #include "http2/request_fields.hpp"

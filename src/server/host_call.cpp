@@ -120,9 +120,9 @@ void host_call::complete(client_result result) noexcept {
   try {
     done(std::move(result));
   } catch (const std::exception& e) {
-    worker_.log().log(log_level::error, who_, ": a completion handler threw: ", e.what());
+    worker_.log().log(log_level::error, "{}: a completion handler threw: {}", who_, e.what());
   } catch (...) {
-    worker_.log().log(log_level::error, who_, ": a completion handler threw");
+    worker_.log().log(log_level::error, "{}: a completion handler threw", who_);
   }
 }
 

@@ -110,10 +110,12 @@ void overload_monitor::check() {
                      : now == overload_level::saturated ? ": no new connections, keep-alive off"
                                                         : ": serving as configured";
   log_.log(now == overload_level::normal ? log_level::info : log_level::warn,
-           "overload: ", overload_names[static_cast<std::size_t>(was)], " -> ",
-           overload_names[static_cast<std::size_t>(now)], " (heap ", s.heap, " bytes, soft ",
-           options_.heap_soft, ", hard ", options_.heap_hard, "; descriptors ", s.descriptors,
-           ", soft ", options_.descriptors_soft, ", hard ", options_.descriptors_hard, ")", what);
+           "overload: {} -> {} (heap {} bytes, soft {}, hard {}; descriptors {}, soft {}, hard "
+           "{}){}",
+           overload_names[static_cast<std::size_t>(was)],
+           overload_names[static_cast<std::size_t>(now)], s.heap, options_.heap_soft,
+           options_.heap_hard, s.descriptors, options_.descriptors_soft, options_.descriptors_hard,
+           what);
 }
 
 }  // namespace gateway

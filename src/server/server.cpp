@@ -23,7 +23,7 @@ server::server(gateway_config config, server_options options) : impl_(std::make_
     impl_->shared.access_log = std::make_unique<access_log_writer>(al.path);
   }
   for (const auto& w : config.warnings)
-    impl_->shared.log.log(log_level::warn, "config: ", w);
+    impl_->shared.log.log(log_level::warn, "config: {}", w);
   impl_->config_json = to_json(config);
   impl_->served = config;
   auto snap = snapshot::build(std::move(config));
@@ -82,7 +82,7 @@ void server::impl::start(server& owner, asio::io_context* host_context) {
         [this, &owner](std::string_view method, std::string_view path, std::string_view body) {
           return admin_request(owner, method, path, body);
         });
-    shared.log.log(log_level::info, "admin listener on ", a->address, ":", admin->port());
+    shared.log.log(log_level::info, "admin listener on {}:{}", a->address, admin->port());
   }
   sync_monitor(*snap);
   for (auto& w : workers)
@@ -124,8 +124,8 @@ void server::impl::watch_files(std::chrono::milliseconds interval) {
         } catch (const std::exception& e) {
           record_reload(false, std::string("certificate files changed: ") + e.what());
           shared.log.log(log_level::error,
-                         "TLS: certificate files changed but the config with them is rejected "
-                         "(the previous certificates keep serving): ",
+                         "TLS: certificate files changed but the config with them is rejected (the "
+                         "previous certificates keep serving): {}",
                          e.what());
         }
       }
@@ -159,8 +159,9 @@ void server::stop(std::chrono::milliseconds drain) {
     w->begin_drain();
   impl_->wait_for_connections(until);
   if (impl_->shared.connections.load() > 0) {
-    impl_->shared.log.log(log_level::warn, "stop: closing ", impl_->shared.connections.load(),
-                          " connections still busy after the drain deadline");
+    impl_->shared.log.log(log_level::warn,
+                          "stop: closing {} connections still busy after the drain deadline",
+                          impl_->shared.connections.load());
     for (auto& w : impl_->workers)
       w->close_all();
     impl_->wait_for_connections(std::chrono::steady_clock::now() + std::chrono::seconds(1));
@@ -224,7 +225,7 @@ void server::impl::reload(gateway_config config) {
       if (!next->find_group(b.id)) {
         closed.push_back(b.id);
         removed.push_back(b.id);
-        shared.log.log(log_level::info, "no listener uses ", b.key, " any more: closed");
+        shared.log.log(log_level::info, "no listener uses {} any more: closed", b.key);
       }
   }
 
@@ -256,9 +257,10 @@ void server::impl::reload(gateway_config config) {
         shared.log.log(log_level::warn, "reload: a worker has not applied the new listeners yet");
   }
   for (const auto& w : warnings)
-    shared.log.log(log_level::warn, "config: ", w);
-  shared.log.log(log_level::info, "config version ", shared.version.load(), " active (", kept,
-                 " of ", clusters, " clusters unchanged, their pools kept)");
+    shared.log.log(log_level::warn, "config: {}", w);
+  shared.log.log(log_level::info,
+                 "config version {} active ({} of {} clusters unchanged, their pools kept)",
+                 shared.version.load(), kept, clusters);
 }
 
 void server::impl::record_reload(bool ok, std::string error) {
@@ -441,8 +443,9 @@ asio::awaitable<void> server::impl::drain_mounted(std::chrono::milliseconds drai
   while (busy()) {
     if (!forced && std::chrono::steady_clock::now() >= until) {
       forced = true;
-      shared.log.log(log_level::warn, "stop: closing ", shared.connections.load(),
-                     " connections still busy after the drain deadline");
+      shared.log.log(log_level::warn,
+                     "stop: closing {} connections still busy after the drain deadline",
+                     shared.connections.load());
       for (auto& w : workers)
         w->close_all();
     }

@@ -126,7 +126,7 @@ struct server::impl {
     for (const auto& g : snap.groups)
       if (g.tls)
         for (const auto& w : g.tls->warnings())
-          shared.log.log(log_level::warn, "TLS: ", w);
+          shared.log.log(log_level::warn, "TLS: {}", w);
   }
 
   // Health checks and DNS follow the clusters of the snapshot about to be
@@ -205,9 +205,9 @@ struct server::impl {
     std::string joined;
     for (const auto& n : names)
       joined += (joined.empty() ? "" : ", ") + n;
-    shared.log.log(log_level::info, "listening on ", where.address().to_string(), ":", where.port(),
-                   " for ", joined, " (", workers.size(),
-                   workers.size() == 1 ? " worker)" : " workers)");
+    shared.log.log(log_level::info, "listening on {}:{} for {} ({} {})",
+                   where.address().to_string(), where.port(), joined, workers.size(),
+                   workers.size() == 1 ? "worker" : "workers");
     return {g.id, g.key, std::move(names), requested, where.port()};
   }
 

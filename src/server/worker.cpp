@@ -65,9 +65,9 @@ void worker::start() {
         context_->run();
         return;
       } catch (const std::exception& e) {
-        log().log(log_level::error, "worker ", index_, ": session ended by exception: ", e.what());
+        log().log(log_level::error, "worker {}: session ended by exception: {}", index_, e.what());
       } catch (...) {
-        log().log(log_level::error, "worker ", index_, ": session ended by unknown exception");
+        log().log(log_level::error, "worker {}: session ended by unknown exception", index_);
       }
     }
   });
@@ -102,7 +102,7 @@ asio::awaitable<void> worker::accept_loop(std::shared_ptr<listen_socket> listeni
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
       // Out of descriptors or memory: keep serving what is open and try again shortly.
-      log().log(log_level::warn, "worker ", index_, ": accept failed: ", ec);
+      log().log(log_level::warn, "worker {}: accept failed: {}", index_, ec.message());
       backoff.expires_after(std::chrono::milliseconds(50));
       co_await backoff.async_wait(use_tuple);
       continue;
@@ -163,9 +163,14 @@ void worker::refuse(tcp::socket socket, limit_kind why, std::string_view whose, 
   const auto now = coarse_now();
   if (now - last_refusal_log_ >= std::chrono::seconds(10)) {
     last_refusal_log_ = now;
-    log().log(log_level::warn, "worker ", index_, ": refusing new connections (",
-              limit_names[static_cast<std::size_t>(why)], "): ", whose, cap ? " at " : "",
-              cap ? std::to_string(cap) : std::string(), "; see gateway_limit_hits_total");
+    if (cap)
+      log().log(log_level::warn,
+                "worker {}: refusing new connections ({}): {} at {}; see gateway_limit_hits_total",
+                index_, limit_names[static_cast<std::size_t>(why)], whose, cap);
+    else
+      log().log(log_level::warn,
+                "worker {}: refusing new connections ({}): {}; see gateway_limit_hits_total",
+                index_, limit_names[static_cast<std::size_t>(why)], whose);
   }
   if (delay.count() > 0) {
     asio::co_spawn(*context_, close_after(std::move(socket), delay), asio::detached);

@@ -93,8 +93,7 @@ struct trace_exporter::state : std::enable_shared_from_this<state> {
       if (answer.status >= 200 && answer.status < 300) {
         exported.fetch_add(batch.count, std::memory_order_relaxed);
         if (warned)
-          log.log(log_level::info, "tracing: the collector ", config.collector,
-                  " takes spans again");
+          log.log(log_level::info, "tracing: the collector {} takes spans again", config.collector);
         warned = false;
         co_return;
       }
@@ -103,8 +102,9 @@ struct trace_exporter::state : std::enable_shared_from_this<state> {
     }
     failed.fetch_add(batch.count, std::memory_order_relaxed);
     if (!warned)
-      log.log(log_level::warn, "tracing: ", batch.count, " spans not taken by ", config.collector,
-              " (", why, "); batches are dropped while it fails");
+      log.log(log_level::warn,
+              "tracing: {} spans not taken by {} ({}); batches are dropped while it fails",
+              batch.count, config.collector, why);
     warned = true;
   }
 

@@ -117,8 +117,9 @@ void cluster_state::eject(endpoint_state& ep, std::int64_t now, const char* why,
       ep.consecutive_5xx.store(0, std::memory_order_relaxed);
       ep.consecutive_gateway.store(0, std::memory_order_relaxed);
       ep.consecutive_local.store(0, std::memory_order_relaxed);
-      log.log(log_level::warn, "upstream ", config_.name, " ", ep.name, ": ", why,
-              ", not ejected: max ejection percent (", od.max_ejection_percent, "%) reached");
+      log.log(log_level::warn,
+              "upstream {} {}: {}, not ejected: max ejection percent ({}%) reached", config_.name,
+              ep.name, why, od.max_ejection_percent);
       return;
     }
     // The multiplier decays by one per interval spent back in service, so an
@@ -143,8 +144,8 @@ void cluster_state::eject(endpoint_state& ep, std::int64_t now, const char* why,
     ep.ejections.fetch_add(1, std::memory_order_relaxed);
   }
   bump();
-  log.log(log_level::warn, "upstream ", config_.name, " ", ep.name, ": ejected for ",
-          (until - now) / 1000000, " ms (", why, ")");
+  log.log(log_level::warn, "upstream {} {}: ejected for {} ms ({})", config_.name, ep.name,
+          (until - now) / 1000000, why);
 }
 
 }  // namespace gateway

@@ -95,7 +95,7 @@ std::future<void> upstream_monitor::sync(
         try {
           w->resolver = std::make_unique<dns_resolver>(context_, c->config().dns);
         } catch (const std::exception& e) {  // validated before; never leave it silent
-          log_.log(log_level::error, "upstream ", c->config().name, ": DNS: ", e.what());
+          log_.log(log_level::error, "upstream {}: DNS: {}", c->config().name, e.what());
         }
         if (w->resolver) {
           ++*pending;
@@ -154,8 +154,8 @@ asio::awaitable<std::chrono::milliseconds> upstream_monitor::resolve_all(watched
     auto& current = w.by_name[e.address];
     if (!r.error.empty()) {
       // Keep what the name had; try again sooner than a full refresh.
-      log_.log(log_level::warn, "upstream ", cfg.name, ": DNS lookup of ", e.address, " failed (",
-               r.error, "): ", current.size(), " addresses kept");
+      log_.log(log_level::warn, "upstream {}: DNS lookup of {} failed ({}): {} addresses kept",
+               cfg.name, e.address, r.error, current.size());
       next = std::min(next, std::min(dns.refresh, std::chrono::milliseconds(5000)));
       continue;
     }
@@ -183,7 +183,7 @@ asio::awaitable<std::chrono::milliseconds> upstream_monitor::resolve_all(watched
       std::string list;
       for (const auto& s : fresh)
         list += (list.empty() ? "" : ", ") + s->name;
-      log_.log(log_level::info, "upstream ", cfg.name, ": ", e.address, " resolves to ",
+      log_.log(log_level::info, "upstream {}: {} resolves to {}", cfg.name, e.address,
                list.empty() ? "nothing" : list);
       current = std::move(fresh);
     }
@@ -285,8 +285,8 @@ asio::awaitable<void> upstream_monitor::probe(std::shared_ptr<watched> w,
     ++s.ok;
     if (!was && s.ok >= hc.healthy_threshold) {
       w->state->set_healthy(*ep, true, steady_clock::now());
-      log_.log(log_level::info, "upstream ", cfg.name, " ", ep->name, ": health check passed ",
-               s.ok, " times: healthy");
+      log_.log(log_level::info, "upstream {} {}: health check passed {} times: healthy", cfg.name,
+               ep->name, s.ok);
     }
   } else {
     ep->health_failures.fetch_add(1, std::memory_order_relaxed);
@@ -294,11 +294,11 @@ asio::awaitable<void> upstream_monitor::probe(std::shared_ptr<watched> w,
     ++s.failed;
     if (was && s.failed >= hc.unhealthy_threshold) {
       w->state->set_healthy(*ep, false, steady_clock::now());
-      log_.log(log_level::warn, "upstream ", cfg.name, " ", ep->name, ": health check failed ",
-               s.failed, " times (", why, "): unhealthy");
+      log_.log(log_level::warn, "upstream {} {}: health check failed {} times ({}): unhealthy",
+               cfg.name, ep->name, s.failed, why);
     } else {
-      log_.log(log_level::debug, "upstream ", cfg.name, " ", ep->name, ": health check failed (",
-               why, ")");
+      log_.log(log_level::debug, "upstream {} {}: health check failed ({})", cfg.name, ep->name,
+               why);
     }
   }
 }
