@@ -209,13 +209,8 @@ void redirect_location(const request_redirect& r, const redirect_context& rq, st
   std::string_view scheme = r.scheme.empty() ? rq.scheme : std::string_view(r.scheme);
   std::string_view host = r.hostname;
   if (host.empty()) {
-    host = rq.host;
     // The request's port is not the redirect's: the rules below decide it.
-    if (!host.empty() && host.front() == '[') {
-      host = host.substr(0, host.find(']') + 1);
-    } else if (auto colon = host.rfind(':'); colon != std::string_view::npos) {
-      host = host.substr(0, colon);
-    }
+    host = host_without_port(rq.host);
   }
   std::uint16_t port = r.port;
   if (port == 0) {

@@ -6,12 +6,7 @@ namespace gateway {
 
 std::string_view request_host_key(std::string_view host,
                                   char (&storage)[max_host_length]) noexcept {
-  if (!host.empty() && host.front() == '[') {
-    auto close = host.find(']');
-    host = host.substr(0, close == std::string_view::npos ? host.size() : close + 1);
-  } else if (auto colon = host.rfind(':'); colon != std::string_view::npos) {
-    host = host.substr(0, colon);
-  }
+  host = host_without_port(host);
   if (!host.empty() && host.back() == '.') host.remove_suffix(1);
   if (host.empty() || host.size() > max_host_length) return {};
   for (std::size_t i = 0; i < host.size(); ++i) {

@@ -9,6 +9,17 @@ namespace gateway {
 
 inline constexpr std::size_t max_host_length = 256;
 
+// The host of a Host field or URL authority, its port dropped: "a.test:8080"
+// -> "a.test", "[::1]:80" -> "[::1]" (an IPv6 literal keeps its brackets).
+inline std::string_view host_without_port(std::string_view authority) noexcept {
+  if (!authority.empty() && authority.front() == '[') {
+    const std::size_t close = authority.find(']');
+    return authority.substr(0, close == std::string_view::npos ? authority.size() : close + 1);
+  }
+  const std::size_t colon = authority.rfind(':');
+  return colon == std::string_view::npos ? authority : authority.substr(0, colon);
+}
+
 // `host` without port and trailing dot, lowercased into `storage`; empty if
 // it cannot be a host name (too long, empty).
 std::string_view request_host_key(std::string_view host, char (&storage)[max_host_length]) noexcept;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "http1/serializer.hpp"
+#include "router/host_name.hpp"
 
 namespace gateway {
 
@@ -26,19 +27,17 @@ parsed_url parse_url(std::string_view url, std::string_view who) {
     u.authority.assign(rest.substr(0, end));
     rest.remove_prefix(end == std::string_view::npos ? rest.size() : end);
     u.port = u.https ? 443 : 80;
-    const std::size_t colon = u.authority.rfind(':');
-    u.host = u.authority;
-    if (colon != std::string::npos && u.authority.find(']', colon) == std::string::npos) {
-      u.host.resize(colon);
-      u.port_given = true;
+    u.host.assign(host_without_port(u.authority));
+    if (u.host.size() < u.authority.size()) {
+      const std::string_view tail = std::string_view(u.authority).substr(u.host.size());
       unsigned port = 0;
-      auto [p, ec] = std::from_chars(u.authority.data() + colon + 1,
-                                     u.authority.data() + u.authority.size(), port);
-      if (ec != std::errc() || p != u.authority.data() + u.authority.size() || port == 0 ||
+      auto [p, ec] = std::from_chars(tail.data() + 1, tail.data() + tail.size(), port);
+      if (tail.front() != ':' || ec != std::errc() || p != tail.data() + tail.size() || port == 0 ||
           port > 65535)
         throw error(errc::invalid_config,
                     std::string(who) + ": the URL's port is not a number from 1 to 65535");
       u.port = static_cast<std::uint16_t>(port);
+      u.port_given = true;
     }
     if (u.host.size() > 2 && u.host.front() == '[' && u.host.back() == ']')
       u.host = u.host.substr(1, u.host.size() - 2);
