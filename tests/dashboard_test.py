@@ -2,7 +2,8 @@
 """The admin dashboard in a real browser: gatewayd serves an HTTP and an
 HTTPS listener (a certificate made here, valid 30 days), a route to a live
 upstream that fails one request in four and sits behind the CRS WAF, and a
-route to an endpoint that refuses connections under an active health check.
+route to an endpoint that refuses connections under an active health check;
+every request is traced, its spans sent to the upstream as collector.
 Traffic runs while a bad config file is reloaded (rejected). Headless
 Chromium, driven over the DevTools protocol, loads the dashboard; the test
 reads what the page rendered (not its scripts' state) and checks it against
@@ -45,6 +46,12 @@ class Upstream(http.server.BaseHTTPRequestHandler):
         self.send_header("content-length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def do_POST(self):  # the OTLP collector: takes every batch
+        self.rfile.read(int(self.headers.get("content-length", "0")))
+        self.send_response(200 if self.path == "/v1/traces" else 404)
+        self.send_header("content-length", "0")
+        self.end_headers()
 
     def log_message(self, *args):
         pass
@@ -147,6 +154,16 @@ spec:
   mode: "On"
   ruleSet: {{crs: {{}}}}
   log: {{path: "{os.devnull}", format: JSON}}
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: ClientTrafficPolicy
+metadata: {{name: tracing}}
+spec:
+  targetRefs: [{{group: gateway.networking.k8s.io, kind: Gateway, name: web}}]
+  tracing:
+    samplingRate: 100
+    flushInterval: 200ms
+    provider: {{type: OpenTelemetry, host: 127.0.0.1, port: {app_port}}}
 """
 
 
@@ -251,7 +268,7 @@ class Browser:
 READ_PAGE = """JSON.stringify({
   updates: window.dashboard.updates,
   header: Object.fromEntries(["config-version", "last-reload", "reload-error", "total-rps",
-      "total-errors", "total-p50", "total-p99"].map(id => [id, document.getElementById(id).textContent])),
+      "total-errors", "total-p50", "total-p99", "tracing"].map(id => [id, document.getElementById(id).textContent])),
   tables: Object.fromEntries([...document.querySelectorAll("table")].map(t => [t.id,
       Object.fromEntries([...t.querySelectorAll("tr[data-key]")].map(r => [r.dataset.key,
           [...r.cells].map(c => c.textContent)]))]))
@@ -277,6 +294,10 @@ def problems_of(page, expiry_date):
         p.append("the reload's error %r does not name the bad kind" % h["reload-error"])
     if not (number(h["total-rps"]) or 0) > 0:
         p.append("total requests/s %r" % h["total-rps"])
+    traced = re.match(r"^tracing: ([0-9.]+) spans/s, (\d+) exported, 0 dropped, 0 failed$",
+                      h["tracing"])
+    if not traced or not float(traced.group(1)) > 0 or not int(traced.group(2)) > 0:
+        p.append("tracing line %r" % h["tracing"])
     app = t["routes"].get("default/app")
     if not app:
         p.append("no default/app route row")

@@ -258,7 +258,8 @@ std::shared_ptr<snapshot> snapshot::build(gateway_config config) {
   }
 
   std::unordered_set<std::string> listener_names;
-  const tracing_config* traced = nullptr;  // the first listener's that traces
+  // The first listener's that traces (a copy: the listeners move into the snapshot).
+  std::optional<tracing_config> traced;
   for (auto& l : config.listeners) {
     std::string where = "listener '" + l.name + "'";
     if (!listener_names.insert(l.name).second) problems.push_back(where + ": defined twice");
@@ -279,7 +280,7 @@ std::shared_ptr<snapshot> snapshot::build(gateway_config config) {
         problems.push_back(e.what());
       }
       if (!traced) {
-        traced = &*t;
+        traced = *t;
       } else if (t->collector != traced->collector || t->service_name != traced->service_name ||
                  t->flush_interval != traced->flush_interval ||
                  t->max_queued_bytes != traced->max_queued_bytes) {

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -96,6 +97,25 @@ TEST_SUITE("tracing") {
     CHECK(eventually([&] {
       return metric(back.server(), "gateway_tracing_spans_total{result=\"exported\"}") == 2;
     }));
+  }
+
+  TEST_CASE("every listener of a traced Gateway traces, to the one collector") {
+    collector otlp;
+    test_upstream app;
+    std::string yaml = app_route_yaml(app.port()) + tracing_policy(otlp.port(), "two");
+    const std::string one = "listeners: [{name: http, port: 80, protocol: HTTP}]";
+    REQUIRE(yaml.find(one) != std::string::npos);
+    yaml.replace(yaml.find(one), one.size(),
+                 "listeners: [{name: http, port: 80, protocol: HTTP}, {name: alt, port: 81, "
+                 "protocol: HTTP}]");
+    running_gateway gw(load_on_loopback(yaml));
+    REQUIRE(get(gw.server().port("default/web/http"), "/").status == 200);
+    REQUIRE(get(gw.server().port("default/web/alt"), "/").status == 200);
+    const auto spans = otlp.wait_for(4);
+    std::set<std::string> listeners;
+    for (const span& s : spans)
+      if (s.kind == 2) listeners.insert(s.attributes.at("gateway.listener"));
+    CHECK(listeners == std::set<std::string>{"default/web/http", "default/web/alt"});
   }
 
   TEST_CASE("a client's trace context is joined when sampled and passed on as is when not") {
