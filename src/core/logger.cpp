@@ -3,8 +3,16 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <iterator>
 
 namespace gateway {
+
+void logger::write_formatted(log_level level, fmt::string_view format,
+                             fmt::format_args args) const {
+  fmt::memory_buffer line;
+  fmt::vformat_to(std::back_inserter(line), format, args);
+  write(level, std::string_view(line.data(), line.size()));
+}
 
 void logger::write(log_level level, std::string_view line) const {
   if (sink_) {

@@ -5,7 +5,6 @@
 
 #include <fmt/format.h>
 
-#include <iterator>
 #include <string_view>
 #include <type_traits>
 #include <utility>
@@ -44,16 +43,18 @@ class logger {
 
   // Formats the line with fmt (the format string is checked when compiled)
   // into a buffer on the stack: a line under 500 bytes allocates nothing.
+  // The formatting itself is out of line: a call site costs the level check
+  // and a call, so hot code that can log stays small.
   template <typename... Args>
   void log(log_level level, log_format<std::type_identity_t<Args>...> format,
            Args&&... args) const {
     if (!enabled(level)) return;
-    fmt::memory_buffer line;
-    fmt::format_to(std::back_inserter(line), format.checked, std::forward<Args>(args)...);
-    write(level, std::string_view(line.data(), line.size()));
+    write_formatted(level, format.checked, fmt::make_format_args(args...));
   }
 
  private:
+  [[gnu::cold]] void write_formatted(log_level level, fmt::string_view format,
+                                     fmt::format_args args) const;
   void write(log_level level, std::string_view line) const;
 
   log_level level_ = log_level::info;
