@@ -4,6 +4,9 @@
 // is gone.
 #include <doctest/doctest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -168,12 +171,17 @@ TEST_SUITE("tracing") {
     }
     CHECK(otlp.batches() == 0);
 
-    // A port nothing listens on: every batch fails, every request is served.
-    std::uint16_t dead = 0;
-    {
-      test_upstream gone;
-      dead = gone.port();
-    }
+    // A port this test holds without listening, so connections to it are
+    // refused: every batch fails, every request is served.
+    const int held = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(held >= 0);
+    sockaddr_in at{};
+    at.sin_family = AF_INET;
+    at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(held, reinterpret_cast<const sockaddr*>(&at), sizeof at) == 0);
+    socklen_t at_size = sizeof at;
+    REQUIRE(::getsockname(held, reinterpret_cast<sockaddr*>(&at), &at_size) == 0);
+    const std::uint16_t dead = ntohs(at.sin_port);
     running_gateway gw(load_on_loopback(app_route_yaml(app.port()) + tracing_policy(dead, "gw")));
     for (int i = 0; i < 50; ++i)
       REQUIRE(get(gw.port(), "/").status == 200);
@@ -182,6 +190,7 @@ TEST_SUITE("tracing") {
     }));
     CHECK(metric(gw.server(), "gateway_tracing_spans_total{result=\"exported\"}") == 0);
     CHECK(metric(gw.server(), "gateway_tracing_spans_total{result=\"dropped\"}") == 0);
+    ::close(held);
   }
 
   TEST_CASE("each upstream try is a client span, the WAF's and filters' decisions are events") {
