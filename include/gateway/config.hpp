@@ -149,7 +149,6 @@ enum class listener_protocol : std::uint8_t {
   tls_passthrough,
 };
 
-// One listener: where it binds, what Gateway API logic sees, and its routes.
 // Distributed tracing of a listener's requests (OpenTelemetry): the W3C
 // trace context is read from each request (a new trace is started when it has
 // none), a server span per request and a client span per upstream try are
@@ -171,6 +170,7 @@ struct tracing_config {
   bool operator==(const tracing_config&) const = default;
 };
 
+// One listener: where it binds, what Gateway API logic sees, and its routes.
 struct listener_config {
   std::string name;  // "namespace/gateway/listener" when loaded from YAML
   std::string bind_address = "0.0.0.0";
