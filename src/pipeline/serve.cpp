@@ -524,20 +524,18 @@ void stream::start_mirrors(const resolved_rule& rule) {
     copy.to.server_name = ep.hostname;
     copy.to.http2 = h2;
     copy.tls = cl.tls;
-    // The request as the upstream leg sends it: its method, target and
-    // end-to-end fields (Host as the authority); never an Upgrade.
-    const upstream_link::request r = link_request(has_body, h2);
+    // The request as the upstream leg sends it, in the HTTP/2 link's terms
+    // (Host as the authority, never an Upgrade): its framing is the copy's
+    // own, so the request is taken as bodyless here.
+    const upstream_link::request r = link_request(false, h2);
+    std::vector<http::header> fields;
+    char length[24];
+    copy.authority = h2_link::request_fields(r, fields, length);
     copy.method = r.method;
     copy.target = r.target;
-    copy.fields.reserve(r.fields.size());
-    for (const http::header& f : r.fields) {
-      if (http::iequals(f.name, "host")) {
-        if (copy.authority.empty()) copy.authority = f.value;
-      } else if (!http::iequals(f.name, "connection") && !http::iequals(f.name, "upgrade")) {
-        copy.fields.emplace_back(f.name, f.value);
-      }
-    }
-    if (h2 && r.te_trailers) copy.fields.emplace_back("te", "trailers");
+    copy.fields.reserve(fields.size());
+    for (const http::header& f : fields)
+      copy.fields.emplace_back(f.name, f.value);
     copy.connect_timeout = cl.config.connect_timeout;
     copy.timeout = request_timeout_;
     asio::co_spawn(executor_, send_mirror(std::move(copy), counters), asio::detached);
