@@ -2,22 +2,14 @@
 
 #include <algorithm>
 
+#include <boost/url/grammar/hexdig_chars.hpp>
+#include <boost/url/pct_string_view.hpp>
+#include <boost/url/rfc/unreserved_chars.hpp>
+
 namespace gateway {
 namespace {
 
 using slashes = request_normalization::escaped_slashes;
-
-bool is_unreserved(unsigned char c) noexcept {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-         c == '.' || c == '_' || c == '~';
-}
-
-int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 // True when `path` may change: an escape, a repeated slash or a dot segment.
 // The common path answers false after one pass without writing anything.
@@ -38,6 +30,9 @@ bool may_change(std::string_view path, bool merge) noexcept {
 }
 
 // RFC 3986 §5.2.4 on a path that starts with '/': "." and ".." segments go.
+// Ours, not Boost.URL's url::normalize_path: in Boost 1.81 that one leaves
+// "/.." and "/a/b/../../.." as "/..", and decodes %2F into a separator,
+// which would route /a%2Fb as /a/b whatever escapedSlashesAction says.
 void remove_dot_segments(std::string_view path, std::string& out) {
   out.clear();
   while (!path.empty()) {
@@ -67,20 +62,21 @@ bool normalize_path(std::string_view path, const request_normalization& rules, s
   if (path.empty() || path.front() != '/' || !may_change(path, rules.merge_slashes)) return false;
   // 1. Escapes: unreserved characters decoded, the rest in upper-case hex,
   //    slashes as the listener says; repeated slashes merged on the way.
+  //    Boost.URL checks every escape is '%' and two hex digits.
+  if (!boost::urls::make_pct_string_view(path)) {
+    rejected = true;
+    return false;
+  }
   std::string decoded;
   decoded.reserve(path.size());
   for (std::size_t i = 0; i < path.size(); ++i) {
     char c = path[i];
     if (c == '%') {
-      const int hi = i + 2 < path.size() ? hex_value(path[i + 1]) : -1;
-      const int lo = hi >= 0 ? hex_value(path[i + 2]) : -1;
-      if (lo < 0) {
-        rejected = true;  // '%' not followed by two hex digits
-        return false;
-      }
-      const auto v = static_cast<unsigned char>(hi * 16 + lo);
+      const auto v =
+          static_cast<unsigned char>(boost::urls::grammar::hexdig_value(path[i + 1]) * 16 +
+                                     boost::urls::grammar::hexdig_value(path[i + 2]));
       i += 2;
-      if (is_unreserved(v)) {
+      if (boost::urls::unreserved_chars(static_cast<char>(v))) {
         decoded.push_back(static_cast<char>(v));
         continue;
       }

@@ -6,48 +6,68 @@
 #include <gateway/error.hpp>
 #include <gateway/http.hpp>
 
+#include <fmt/format.h>
+#include <boost/url/parse.hpp>
+
 #include <charconv>
+#include <string>
 #include <vector>
 
 #include "http1/serializer.hpp"
-#include "router/host_name.hpp"
 
 namespace gateway {
 
 using namespace std::string_view_literals;
 
 parsed_url parse_url(std::string_view url, std::string_view who) {
+  auto fail = [&](std::string_view what) {
+    return error(errc::invalid_config, fmt::format("{}: {}", who, what));
+  };
   parsed_url u;
-  std::string_view rest = url;
-  if (rest.starts_with("http://") || rest.starts_with("https://")) {
+  // The target is an HTTP request target, kept as written: "//a" is a path
+  // there (not an authority, as in a URI reference), and a malformed one is
+  // for the request's reader to refuse, as it refuses one that came over a
+  // socket. Only the scheme and authority are read here.
+  std::string_view target = url;
+  if (!url.starts_with('/') && url != "*") {
+    const std::size_t slashes = url.find("://");
+    const std::size_t end =
+        slashes == std::string_view::npos ? url.size() : url.find_first_of("/?#", slashes + 3);
+    const std::string_view origin = url.substr(0, end);
+    target = end == std::string_view::npos ? std::string_view() : url.substr(end);
+    const auto ref = boost::urls::parse_absolute_uri(origin);
+    if (!ref || !ref->has_authority() ||
+        (ref->scheme_id() != boost::urls::scheme::http &&
+         ref->scheme_id() != boost::urls::scheme::https))
+      throw fail("the URL must be http://..., https://... or start with '/'");
+    // Boost 1.81 reads "http://x:8o" as port 8 and path "o": after an
+    // authority RFC 3986 allows only an absolute path or none.
+    if (!ref->encoded_path().empty())
+      throw fail(fmt::format("'{}' is not a URL (its port or host runs into the path)", url));
+    if (ref->has_userinfo()) throw fail("the URL must not carry a user name or password");
+    const auto host = ref->encoded_host_address();
+    if (host.empty()) throw fail("the URL has no host");
+    if (host.find('%') != std::string_view::npos)
+      throw fail("the URL's host must not be percent-encoded");
     u.absolute = true;
-    u.https = rest[4] == 's';
-    rest.remove_prefix(u.https ? 8 : 7);
-    const std::size_t end = rest.find_first_of("/?");
-    u.authority.assign(rest.substr(0, end));
-    rest.remove_prefix(end == std::string_view::npos ? rest.size() : end);
+    u.https = ref->scheme_id() == boost::urls::scheme::https;
+    u.host.assign(host.data(), host.size());
+    u.authority.assign(ref->encoded_host_and_port());
     u.port = u.https ? 443 : 80;
-    u.host.assign(host_without_port(u.authority));
-    if (u.host.size() < u.authority.size()) {
-      const std::string_view tail = std::string_view(u.authority).substr(u.host.size());
+    if (ref->has_port()) {
+      // Boost 1.81's port_number() wraps a port past 65535: read the digits.
+      const std::string_view digits = ref->port();
       unsigned port = 0;
-      auto [p, ec] = std::from_chars(tail.data() + 1, tail.data() + tail.size(), port);
-      if (tail.front() != ':' || ec != std::errc() || p != tail.data() + tail.size() || port == 0 ||
+      const auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+      if (digits.empty() || ec != std::errc() || p != digits.data() + digits.size() || port == 0 ||
           port > 65535)
-        throw error(errc::invalid_config,
-                    std::string(who) + ": the URL's port is not a number from 1 to 65535");
+        throw fail("the URL's port is not a number from 1 to 65535");
       u.port = static_cast<std::uint16_t>(port);
       u.port_given = true;
     }
-    if (u.host.size() > 2 && u.host.front() == '[' && u.host.back() == ']')
-      u.host = u.host.substr(1, u.host.size() - 2);
-    if (u.host.empty())
-      throw error(errc::invalid_config, std::string(who) + ": the URL has no host");
   }
-  u.target.assign(rest.empty() ? "/"sv : rest);
-  if (!u.absolute && u.target.front() != '/' && u.target != "*")
-    throw error(errc::invalid_config,
-                std::string(who) + ": the URL must be http://..., https://... or start with '/'");
+  if (target.empty() || target.front() == '?' || target.front() == '#') u.target.push_back('/');
+  u.target.append(target);
   return u;
 }
 

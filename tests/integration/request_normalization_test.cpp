@@ -126,6 +126,14 @@ TEST_SUITE("request normalization") {
       CHECK(ok.status == 200);
       CHECK(ok.upstream_target == "/admin");  // forwarded as routed
     }
+    // Not /admin: a double-encoded dot is data, and the path is case-sensitive.
+    for (const char* target : {"/public/%252e%252e/admin", "/public/%2e%2e/Admin", "/%41DMIN"}) {
+      CAPTURE(target);
+      CHECK(play(gw, up, "shop.test", target).status == 200);
+    }
+    CHECK(play(gw, up, "shop.test", "/public/%252e%252e/admin").upstream_target ==
+          "/public/%252e%252e/admin");
+    CHECK(play(gw, up, "shop.test", "/public/%2e%2e/Admin").upstream_target == "/Admin");
     // Ordinary paths are unchanged, queries untouched.
     CHECK(play(gw, up, "allow.test", "/public/a%20b?q=%2e%2e").upstream_target ==
           "/public/a%20b?q=%2e%2e");

@@ -70,6 +70,43 @@ TEST_SUITE("request normalizer") {
     CHECK(norm("/a%5Cb", with(slashes::unescape_and_forward)) == "+/a\\b");
   }
 
+  TEST_CASE("encoded slashes with dot segments: a separator only where the listener unescapes") {
+    const std::string_view climb = "/a/b/..%2f..%2fetc";
+    CHECK(norm(climb, with(slashes::keep_unchanged)) == "/a/b/..%2F..%2Fetc");
+    CHECK(norm(climb, with(slashes::reject_request)) == "400");
+    CHECK(norm(climb, with(slashes::unescape_and_forward)) == "+/etc");
+    CHECK(norm("/a/%2e%2e%2F%2e%2e%2Fetc", with(slashes::unescape_and_forward)) == "+/etc");
+    CHECK(norm("/a/%2e%2e%2F%2e%2e%2Fetc", with(slashes::keep_unchanged)) == "/a/..%2F..%2Fetc");
+    // Backslash is no separator for the router: decoded, it stays in its segment.
+    CHECK(norm("/a%5c..%5cadmin", with(slashes::unescape_and_forward)) == "+/a\\..\\admin");
+    CHECK(norm("/a%5C..%5Cadmin", with(slashes::keep_unchanged)) == "/a%5C..%5Cadmin");
+  }
+
+  TEST_CASE("dot segments: only whole '.' and '..' segments, decoded or not, and never above /") {
+    CHECK(norm("/a/b/./../c") == "/a/c");
+    CHECK(norm("/./a") == "/a");
+    CHECK(norm("/a/./") == "/a/");
+    CHECK(norm("/a/b/../../..") == "/");
+    CHECK(norm("/a/b/../../../c") == "/c");
+    CHECK(norm("/a/.%2e") == "/");
+    CHECK(norm("/a/%2E") == "/a/");
+    CHECK(norm("/.../a") == "/.../a");
+    CHECK(norm("/a/.%2e%2e/b") == "/a/.../b");
+    // Decoded once only: %25 is '%' and is not decoded, so this is no dot segment.
+    CHECK(norm("/%252e%252e/admin") == "/%252e%252e/admin");
+    CHECK(norm("/%252E/x") == "/%252E/x");
+  }
+
+  TEST_CASE("case: the path's letters are kept, an escape's hex digits are upper-cased") {
+    CHECK(norm("/Admin") == "/Admin");
+    CHECK(norm("/%41dmin") == "/Admin");  // decoded as written: not /admin
+    CHECK(norm("/%4a%4A") == "/JJ");
+    CHECK(norm("/caf%c3%a9") == "/caf%C3%A9");
+    CHECK(norm("/caf%C3%A9") == "/caf%C3%A9");
+    CHECK(norm("/a%2fb", with(slashes::keep_unchanged)) == "/a%2Fb");
+    CHECK(norm("/a%2Fb", with(slashes::keep_unchanged)) == "/a%2Fb");
+  }
+
   TEST_CASE("the normal form is a fixed point") {
     for (std::string_view p : {"/%61dmin/./x//y/%2e%2e/z", "/a%2Fb/../c", "/%7E/%41/%2f%2F"})
       for (auto s : {slashes::keep_unchanged, slashes::unescape_and_forward}) {

@@ -36,11 +36,23 @@ TEST_SUITE("urls") {
     CHECK(u.port == 4318);
     CHECK(u.port_given);
     CHECK(u.target == "/");
+    u = parse_url("HTTP://[2001:db8::1]/p?q", "t");  // the scheme is case-blind
+    CHECK(u.host == "2001:db8::1");
+    CHECK(u.authority == "[2001:db8::1]");
+    CHECK(u.port == 80);
+    CHECK(u.target == "/p?q");
+    u = parse_url("http://127.0.0.1:8080?x", "t");
+    CHECK(u.host == "127.0.0.1");
+    CHECK(u.target == "/?x");
     u = parse_url("/only/a/path", "t");
+    CHECK(parse_url("//a/../b%zz", "t").target == "//a/../b%zz");  // a target, kept as written
+    CHECK(parse_url("*", "t").target == "*");
     CHECK_FALSE(u.absolute);
     CHECK(u.target == "/only/a/path");
-    for (const char* bad : {"http://x:0/", "http://x:65536/", "http://x:8o/", "http://x:/",
-                            "http://[::1]x/", "http://:80/", "ftp://x/", "x/y"}) {
+    for (std::string_view bad :
+         {"http://x:0/", "http://x:65536/", "http://x:8o/", "http://x:/", "http://[::1]x/",
+          "http://:80/", "ftp://x/", "x/y", "http://user:pw@x/", "http://x y/", "http://x:8080:1/",
+          "http://x:99999999999999999999/", "http://x:99999/", "http://%61.test/"}) {
       CAPTURE(bad);
       CHECK_THROWS_AS(parse_url(bad, "t"), gateway::error);
     }
