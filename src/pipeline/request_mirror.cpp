@@ -20,7 +20,9 @@ asio::awaitable<void> send_mirror(mirror_copy copy, mirror_counters& counters) {
   copy.to.tls = copy.tls.get();
   const outbound_response answer = co_await outbound_call(copy.to, r);
   --counters.in_flight;
-  ++(answer.status != 0 ? counters.sent : counters.failed);
+  counters.counted.add(answer.status != 0
+                           ? metrics::slot("gateway_mirror_requests_total", "sent")
+                           : metrics::slot("gateway_mirror_requests_total", "failed"));
 }
 
 }  // namespace gateway

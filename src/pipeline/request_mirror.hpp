@@ -11,14 +11,15 @@
 
 #include "asio/asio.hpp"
 #include "client/outbound_call.hpp"
+#include "core/metrics.hpp"
 
 namespace gateway {
 
-// Per-worker mirror accounting, read by the metrics.
+// Per-worker mirror accounting: gateway_mirror_requests_total{result} in its
+// fixed counters ("sent": a response head, any status, came back; "failed";
+// "skipped": body not replayable, or too many in flight), and the copies in flight.
 struct mirror_counters {
-  std::uint64_t sent = 0;     // a response head (any status) came back
-  std::uint64_t failed = 0;   // connect, write or read failed or timed out
-  std::uint64_t skipped = 0;  // not sent: body not replayable, or too many in flight
+  metrics::block& counted;
   std::size_t in_flight = 0;
 };
 

@@ -359,7 +359,7 @@ void stream::check_rule(answer& a) {
   max_request_body_ = rule_->max_request_body.value_or(listener_->config.limits.max_request_body);
   if (max_request_body_ && request_.has_content_length &&
       request_.content_length > max_request_body_) {
-    worker_.limits().hit(limit_kind::request_body);
+    worker_.count(limit_kind::request_body);
     a.status = 413;
     a.body = "request body too large\n";
     a.close = true;
@@ -516,7 +516,7 @@ void stream::start_mirrors(const resolved_rule& rule) {
         worker_.pool().pick(*down_.snap, m.cluster, pick_context{worker_.random()}, coarse_now());
     if ((has_body && !body_here) || host == ~std::size_t{0} ||
         counters.in_flight >= max_mirrors_in_flight) {
-      ++counters.skipped;
+      counters.counted.add(metrics::slot("gateway_mirror_requests_total", "skipped"));
       continue;
     }
     const endpoint_state& ep = *worker_.pool().endpoint(*down_.snap, m.cluster, host);

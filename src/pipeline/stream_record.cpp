@@ -71,9 +71,11 @@ void stream::finish() noexcept {
     } else {
       worker_.stats(record_.series)
           .record(record_.status, record_.bytes_in, record_.bytes_out, micros, record_.grpc_status);
-      ++worker_.protocols().downstream[request_.version_major == 2   ? 2
-                                       : request_.version_minor == 0 ? 0
-                                                                     : 1];
+      using metrics::slot;
+      worker_.count(
+          request_.version_major == 2   ? slot("gateway_downstream_requests_total", "HTTP/2")
+          : request_.version_minor == 0 ? slot("gateway_downstream_requests_total", "HTTP/1.0")
+                                        : slot("gateway_downstream_requests_total", "HTTP/1.1"));
     }
     const bool logged = worker_.access_log_enabled();
     if (logged || trace_.on) {

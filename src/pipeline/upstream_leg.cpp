@@ -169,7 +169,8 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
       link.attach(pool, *down_.snap, cluster, host, std::move(opening_));
     }
     link_ = &link;
-    ++worker_.protocols().upstream[h2 ? 1 : 0];
+    worker_.count(h2 ? metrics::slot("gateway_upstream_requests_total", "HTTP/2")
+                     : metrics::slot("gateway_upstream_requests_total", "HTTP/1.1"));
     endpoint_active_ = cs.config().load_balancer.policy == lb_policy::least_request ? &ep : nullptr;
     if (endpoint_active_) endpoint_active_->active.fetch_add(1, std::memory_order_relaxed);
 
@@ -202,7 +203,7 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
     upstream_link::head_result got = co_await link.read_head(response_);
     if (got == upstream_link::head_result::interim) got = co_await after_interim();
     if (got == upstream_link::head_result::invalid) {
-      if (link.head_over_limit()) worker_.limits().hit(limit_kind::response_headers);
+      if (link.head_over_limit()) worker_.count(limit_kind::response_headers);
       log_unusable("head");
     }
     record_.upstream_us = static_cast<std::uint64_t>(
@@ -489,10 +490,10 @@ asio::awaitable<stream::send_result> stream::send_request_body(bool& body_done, 
 
 asio::awaitable<void> stream::refuse_body(send_result why) {
   if (why == send_result::client_late) {
-    worker_.limits().hit(limit_kind::request_timeout);
+    worker_.count(limit_kind::request_timeout);
     co_await local_reply(408, "request not received in time\n", true);
   } else {
-    worker_.limits().hit(limit_kind::request_body);
+    worker_.count(limit_kind::request_body);
     co_await local_reply(413, "request body too large\n", true);
   }
 }

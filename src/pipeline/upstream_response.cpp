@@ -101,7 +101,7 @@ void stream::end_response_trailers() {
 }
 
 bool stream::response_body_over(bool nothing_sent, std::uint64_t limit) {
-  worker_.limits().hit(limit_kind::response_body);
+  worker_.count(limit_kind::response_body);
   unusable_body_ = nothing_sent;  // the client gets a 502 instead
   if (worker_.log().enabled(log_level::warn))
     worker_.log().log(

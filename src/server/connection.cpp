@@ -88,8 +88,7 @@ asio::awaitable<void> connection::watchdog() {
   while (co_await watch_.next_expiry()) {
     // A client that took nothing of what was written for the idle timeout:
     // counted here, where the expiry is seen, so writes pay nothing for it.
-    if (watch_.phase() == transport::deadline_phase::send)
-      worker_.limits().hit(limit_kind::send_timeout);
+    if (watch_.phase() == transport::deadline_phase::send) worker_.count(limit_kind::send_timeout);
     client_.cancel();
     if (h2_)
       h2_->expired();
@@ -210,9 +209,9 @@ asio::awaitable<bool> connection::start_tls() {
   if (!refresh_snapshot()) co_return false;
   const std::shared_ptr<const tls::server_context> context = listener_group->tls;
   if (!context) co_return true;
-  handshake_counters& counted = worker_.handshakes();
+  using metrics::slot;
   if (worker_.pending_handshakes >= context->max_pending_handshakes()) {
-    ++counted.refused;
+    worker_.count(slot("gateway_tls_handshakes_total", "refused"));
     co_return false;
   }
   ++worker_.pending_handshakes;
@@ -222,14 +221,15 @@ asio::awaitable<bool> connection::start_tls() {
   const bool timed_out = watch_.expired();
   watch_.disarm();
   if (ec) {
-    ++(timed_out ? counted.timed_out : counted.failed);
+    worker_.count(timed_out ? slot("gateway_tls_handshakes_total", "timeout")
+                            : slot("gateway_tls_handshakes_total", "failed"));
     if (worker_.log().enabled(log_level::debug))
       worker_.log().log(log_level::debug, "TLS handshake from {}:{}{}", client_ip, client_port,
                         timed_out ? " timed out" : " failed: " + client_.tls()->why(ec));
     co_return false;
   }
-  ++counted.ok;
-  if (client_.tls()->info().resumed) ++counted.resumed;
+  worker_.count(slot("gateway_tls_handshakes_total", "ok"));
+  if (client_.tls()->info().resumed) worker_.count(slot("gateway_tls_resumed_total"));
   tls = client_.tls();
   https = true;
   tls_validation = context->validation_id(client_.tls()->listener());
@@ -237,10 +237,9 @@ asio::awaitable<bool> connection::start_tls() {
 }
 
 void connection::count_refusal(int status) noexcept {
-  limit_counters& counted = worker_.limits();
-  if (status == 414) counted.hit(limit_kind::request_line);
-  if (status == 431) counted.hit(limit_kind::request_headers);
-  if (status == 408) counted.hit(limit_kind::header_timeout);
+  if (status == 414) worker_.count(limit_kind::request_line);
+  if (status == 431) worker_.count(limit_kind::request_headers);
+  if (status == 408) worker_.count(limit_kind::header_timeout);
 }
 
 asio::awaitable<bool> connection::flush() {

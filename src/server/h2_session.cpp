@@ -156,7 +156,7 @@ struct h2_session::h2_stream final : downstream,
         co_await wake.async_wait(use_tuple);
       }
       if (watch.expired() && !gone()) {
-        session.conn_.worker_.limits().hit(limit_kind::send_timeout);
+        session.conn_.worker_.count(limit_kind::send_timeout);
         session.codec_.reset(id, NGHTTP2_CANCEL);
         closed = true;
         session.signal();
@@ -410,7 +410,7 @@ void h2_session::on_request_refused(std::int32_t, bool protocol_error) {
   // nghttp2 refuses a stream past the announced concurrency: REFUSED_STREAM
   // before the client acknowledged it, a connection error after.
   if (!protocol_error || streams_.size() >= conn_.listener->config.http2.max_concurrent_streams)
-    conn_.worker_.limits().hit(limit_kind::connection_streams);
+    conn_.worker_.count(limit_kind::connection_streams);
 }
 
 bool h2_session::on_request_field(std::int32_t id, std::string_view name, std::string_view value,

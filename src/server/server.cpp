@@ -336,8 +336,7 @@ std::string server::impl::stats_text() {
     asio::dispatch(w->context(), [promise, target] { promise->set_value(target->report()); });
   }
   worker_report total;
-  server_gauges g;
-  g.workers = static_cast<unsigned>(workers.size());
+  std::uint64_t reporting = 0;
   auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
   for (auto& p : asked) {
     auto f = p->get_future();
@@ -346,52 +345,53 @@ std::string server::impl::stats_text() {
     if (total.series.size() < r.series.size()) total.series.resize(r.series.size());
     for (std::size_t i = 0; i < r.series.size(); ++i)
       total.series[i].add(r.series[i]);
-    total.upstream_active += r.upstream_active;
-    total.upstream_idle += r.upstream_idle;
-    total.buffers.client += r.buffers.client;
-    total.buffers.upstream += r.buffers.upstream;
-    total.mirrors_sent += r.mirrors_sent;
-    total.mirrors_failed += r.mirrors_failed;
-    total.mirrors_skipped += r.mirrors_skipped;
-    total.handshakes.ok += r.handshakes.ok;
-    total.handshakes.resumed += r.handshakes.resumed;
-    total.handshakes.failed += r.handshakes.failed;
-    total.handshakes.timed_out += r.handshakes.timed_out;
-    total.handshakes.refused += r.handshakes.refused;
-    total.protocols.add(r.protocols);
-    total.limits.add(r.limits);
-    total.streams += r.streams;
-    total.spans_recorded += r.spans_recorded;
-    total.spans_dropped += r.spans_dropped;
-    ++g.workers_reporting;
+    total.counters.add(r.counters);
+    ++reporting;
   }
-  g.config_version = shared.version.load();
-  g.reloads_ok = reloads_ok.load();
-  g.reloads_failed = reloads_failed.load();
-  g.last_reload_ok = !last_reload.tried || last_reload.ok;
-  g.last_reload_at = last_reload.at;
-  g.started_at = started_at;
+  // The server's own fixed families.
+  using metrics::slot;
+  metrics::block& c = total.counters;
+  c.set(slot("gateway_workers", "running"), workers.size());
+  c.set(slot("gateway_workers", "reporting"), reporting);
+  c.set(slot("gateway_downstream_connections"), shared.connections.load());
+  c.set(slot("gateway_config_version"), shared.version.load());
+  c.set(slot("gateway_config_reloads_total", "ok"), reloads_ok.load());
+  c.set(slot("gateway_config_reloads_total", "failed"), reloads_failed.load());
+  c.set(slot("gateway_config_last_reload_successful"), !last_reload.tried || last_reload.ok);
+  c.set(slot("gateway_config_last_reload_timestamp_seconds"),
+        static_cast<std::uint64_t>(std::max<std::int64_t>(last_reload.at, 0)));
+  c.set(slot("gateway_start_time_seconds"), static_cast<std::uint64_t>(started_at));
   if (tracer) {
-    g.spans_exported = tracer->exported();
-    g.spans_failed = tracer->failed();
+    c.set(slot("gateway_tracing_spans_total", "exported"), tracer->exported());
+    c.set(slot("gateway_tracing_spans_total", "failed"), tracer->failed());
   }
-  g.connections = shared.connections.load();
   if (overload) {
-    g.overload = static_cast<unsigned>(shared.overload.load());
+    c.set(slot("gateway_overload_state"), static_cast<std::uint64_t>(shared.overload.load()));
     const resource_sample s = overload->last();
-    g.heap = s.heap;
-    g.descriptors = s.descriptors;
-    for (std::size_t i = 0; i < g.overload_transitions.size(); ++i)
-      g.overload_transitions[i] = overload->transitions(static_cast<overload_level>(i));
+    c.set(slot("gateway_overload_resource", "heap_bytes"), s.heap);
+    c.set(slot("gateway_overload_resource", "descriptors"), s.descriptors);
+    for (std::size_t i = 0; i < 3; ++i)
+      c.set(slot("gateway_overload_transitions_total", "normal") + i,
+            overload->transitions(static_cast<overload_level>(i)));
   }
   const std::shared_ptr<const snapshot> snap = shared.current.load();
-  for (const socket_group& group : snap->groups)
-    if (group.tls)
-      for (const tls::certificate_expiry& c : group.tls->certificates())
-        g.certificates.push_back(c);
-  std::string text = prometheus_text(series.labels(), total, g);
-  append_upstream_metrics(text, *snap);
-  waf::append_metrics(text);  // the WAF's counters are the process's (its pool is)
+  std::string text =
+      prometheus_text(series.labels(), total, [&](const metrics::family& f, std::string& out) {
+        switch (f.rows_by) {
+          case metrics::owner::upstream:
+            upstream_rows(f, out, *snap);
+            break;
+          case metrics::owner::certificates:
+            certificate_rows(f, out, *snap);
+            break;
+          case metrics::owner::waf:
+            waf::metric_rows(f, out);  // the process's counters, as its pool is
+            break;
+          case metrics::owner::filters:
+          case metrics::owner::none:
+            break;
+        }
+      });
   return text;
 }
 

@@ -157,7 +157,7 @@ asio::awaitable<void> close_after(tcp::socket socket, std::chrono::milliseconds 
 
 void worker::refuse(tcp::socket socket, limit_kind why, std::string_view whose, std::size_t cap,
                     std::chrono::milliseconds delay) {
-  limits_.hit(why);
+  count(why);
   // Under a flood this would be a line per connection: one per ten seconds
   // says it is happening, the metric says how often.
   const auto now = coarse_now();
@@ -166,11 +166,11 @@ void worker::refuse(tcp::socket socket, limit_kind why, std::string_view whose, 
     if (cap)
       log().log(log_level::warn,
                 "worker {}: refusing new connections ({}): {} at {}; see gateway_limit_hits_total",
-                index_, limit_names[static_cast<std::size_t>(why)], whose, cap);
+                index_, limit_name(why), whose, cap);
     else
       log().log(log_level::warn,
                 "worker {}: refusing new connections ({}): {}; see gateway_limit_hits_total",
-                index_, limit_names[static_cast<std::size_t>(why)], whose);
+                index_, limit_name(why), whose);
   }
   if (delay.count() > 0) {
     asio::co_spawn(*context_, close_after(std::move(socket), delay), asio::detached);
@@ -246,19 +246,19 @@ void worker::flush_access_log() {
 worker_report worker::report() const {
   worker_report r;
   r.series = stats_;
-  r.upstream_active = upstream_active;
-  r.upstream_idle = pool_.idle_count();
-  r.mirrors_sent = mirrors_.sent;
-  r.mirrors_failed = mirrors_.failed;
-  r.mirrors_skipped = mirrors_.skipped;
-  r.handshakes = handshakes_;
-  r.protocols = protocols_;
-  r.limits = limits_;
-  r.streams = open_streams;
+  r.counters = counters_;
+  // Gauges, and counters their owners keep, as they are now.
+  using metrics::slot;
+  r.counters.set(slot("gateway_upstream_connections", "active"), upstream_active);
+  r.counters.set(slot("gateway_upstream_connections", "idle"), pool_.idle_count());
+  r.counters.set(slot("gateway_downstream_streams"), open_streams);
+  buffer_bytes buffers;
   for (const worker_session* c = connections_; c; c = c->next)
-    c->count_buffers(r.buffers);
-  r.spans_recorded = spans_.recorded;
-  r.spans_dropped = spans_.dropped;
+    c->count_buffers(buffers);
+  r.counters.set(slot("gateway_buffer_bytes", "client"), buffers.client);
+  r.counters.set(slot("gateway_buffer_bytes", "upstream"), buffers.upstream);
+  r.counters.set(slot("gateway_tracing_spans_total", "recorded"), spans_.recorded);
+  r.counters.set(slot("gateway_tracing_spans_total", "dropped"), spans_.dropped);
   return r;
 }
 

@@ -117,18 +117,20 @@ class worker {
   }
   std::size_t upstream_active = 0;     // upstream connections carrying a request now
   std::size_t pending_handshakes = 0;  // TLS handshakes in progress
-  handshake_counters& handshakes() noexcept { return handshakes_; }
-  protocol_counters& protocols() noexcept { return protocols_; }
-  limit_counters& limits() noexcept { return limits_; }
+  // Counts one at `slot` of this worker's fixed counters (metrics::slot).
+  void count(std::size_t slot) noexcept { counters_.add(slot); }
+  void count(limit_kind k) noexcept { counters_.add(static_cast<std::size_t>(k)); }
+  // This worker's fixed counters, for code that counts into a slot it picks.
+  metrics::block& counters() noexcept { return counters_; }
   // Takes a place for a new request (HTTP/1.1 request, HTTP/2 stream);
   // false, counted, when the worker is at its cap. end_stream gives it back.
   bool admit_stream() noexcept {
     if (overload() == overload_level::shedding) {
-      limits_.hit(limit_kind::overload_requests);
+      count(limit_kind::overload_requests);
       return false;
     }
     if (shared_.max_streams_per_worker && open_streams >= shared_.max_streams_per_worker) {
-      limits_.hit(limit_kind::worker_streams);
+      count(limit_kind::worker_streams);
       return false;
     }
     ++open_streams;
@@ -178,11 +180,9 @@ class worker {
   std::atomic<int> loops_{0};
   std::vector<std::shared_ptr<listen_socket>> listeners_;
   connection_pool pool_;
-  mirror_counters mirrors_;
   tracing::span_buffer spans_;
-  handshake_counters handshakes_;
-  protocol_counters protocols_;
-  limit_counters limits_;
+  metrics::block counters_;
+  mirror_counters mirrors_{counters_};
   std::vector<series_stats> stats_;
   std::string log_batch_;
   std::shared_ptr<const snapshot> snapshot_;

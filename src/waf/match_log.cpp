@@ -151,35 +151,28 @@ void count_request(waf_action decision, bool detection_only, bool overload) {
                                 : std::string(to_string(decision))];
 }
 
-void append_metrics(std::string& out) {
+void metric_rows(const metrics::family& f, std::string& out) {
+  const std::string_view name = f.name;
+  if (name == "gateway_waf_queued") {
+    metrics::write_row(out, f, {}, evaluation_pool::shared().queued());
+    return;
+  }
   auto& k = counters::get();
   std::lock_guard lock(k.mutex);
-  if (k.requests.empty()) return;  // no WAF in this process yet
-  out.append(
-      "# HELP gateway_waf_requests_total Requests the WAF evaluated, by decision.\n"
-      "# TYPE gateway_waf_requests_total counter\n");
-  for (const auto& [decision, n] : k.requests)
-    out.append("gateway_waf_requests_total{decision=\"")
-        .append(decision)
-        .append("\"} ")
-        .append(std::to_string(n))
-        .append("\n");
-  out.append(
-      "# HELP gateway_waf_rule_matches_total Rule matches, by rule id and action.\n"
-      "# TYPE gateway_waf_rule_matches_total counter\n");
-  for (const auto& [key, n] : k.matches)
-    out.append("gateway_waf_rule_matches_total{rule_id=\"")
-        .append(std::to_string(key.first))
-        .append("\",action=\"")
-        .append(key.second)
-        .append("\"} ")
-        .append(std::to_string(n))
-        .append("\n");
-  out.append(
-         "# HELP gateway_waf_queued Requests waiting for a WAF evaluation thread.\n"
-         "# TYPE gateway_waf_queued gauge\ngateway_waf_queued ")
-      .append(std::to_string(evaluation_pool::shared().queued()))
-      .append("\n");
+  std::string labels;
+  if (name == "gateway_waf_requests_total") {
+    for (const auto& [decision, n] : k.requests) {
+      labels.assign("decision=\"").append(decision).append("\"");
+      metrics::write_row(out, f, labels, n);
+    }
+  } else if (name == "gateway_waf_rule_matches_total") {
+    for (const auto& [key, n] : k.matches) {
+      labels.assign("rule_id=\"").append(std::to_string(key.first)).append("\",action=\"");
+      metrics::append_label_value(labels, key.second);
+      labels.push_back('"');
+      metrics::write_row(out, f, labels, n);
+    }
+  }
 }
 
 }  // namespace gateway::waf

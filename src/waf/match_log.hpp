@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/metrics.hpp"
+
 namespace gateway::waf {
 
 enum class log_format : std::uint8_t { json, text };
@@ -48,7 +50,7 @@ class match_log {
 // Metrics: matches per rule id and action, requests per decision.
 void count_matches(std::span<const waf_match> matches, const match_context& c);
 void count_request(waf_action decision, bool detection_only, bool overload = false);
-// The counters in Prometheus text format (for /stats/prometheus).
-void append_metrics(std::string& out);
+// Writes the rows of a WAF family (metrics::owner::waf) for /stats/prometheus.
+void metric_rows(const metrics::family& f, std::string& out);
 
 }  // namespace gateway::waf
