@@ -1,6 +1,8 @@
 // A host's own filter, registered beside the built-ins and attached from YAML
 // like any of them: requests must name a tenant the filter knows, and the
-// tenant is forwarded upstream and echoed on the response.
+// tenant is forwarded upstream and echoed on the response. Its factory
+// declares counters through the factory context, which the gateway shows as
+// gateway_filter_events_total{filter, type, event}.
 #include <gateway/gateway.hpp>
 
 #include <arpa/inet.h>
@@ -17,6 +19,7 @@ namespace {
 // Parsed once per configuration; shared by every worker (read-only).
 struct tenant_config {
   std::set<std::string, std::less<>> tenants;
+  gateway::filter_counter known, unknown;  // declared by the builder
 };
 
 // One per request, made in the request's arena.
@@ -26,9 +29,11 @@ class tenant_filter final : public gateway::filter {
   gateway::filter_status on_request(gateway::filter_context& ctx) override {
     auto tenant = ctx.request_headers().get("x-tenant");
     if (!tenant || !c_.tenants.count(*tenant)) {
+      ctx.count(c_.unknown);  // the worker's own counter: no lock
       ctx.send_local_reply(403, "unknown tenant\n");
       return gateway::filter_status::stop;
     }
+    ctx.count(c_.known);
     tenant_.assign(*tenant);  // the head's bytes are gone by the response
     return gateway::filter_status::next;
   }
@@ -58,7 +63,8 @@ class tenant_factory final : public gateway::filter_factory {
 
 // The configuration arrives as JSON text; a real host would use its JSON
 // library. This one takes {"tenants": "a,b,c"} to stay dependency-free.
-std::shared_ptr<const gateway::filter_factory> make_tenant(std::string_view json) {
+std::shared_ptr<const gateway::filter_factory> make_tenant(std::string_view json,
+                                                           gateway::filter_factory_context& ctx) {
   const std::string_view key = "\"tenants\"";
   auto at = json.find(key);
   auto open = at == std::string_view::npos ? at : json.find('"', at + key.size());
@@ -72,6 +78,8 @@ std::shared_ptr<const gateway::filter_factory> make_tenant(std::string_view json
     c.tenants.emplace(list.substr(0, comma));
     list.remove_prefix(comma == std::string_view::npos ? list.size() : comma + 1);
   }
+  c.known = ctx.counter("known");
+  c.unknown = ctx.counter("unknown");
   return std::make_shared<tenant_factory>(std::move(c));
 }
 
@@ -143,8 +151,15 @@ int main() {
   const std::string served = ask(port, "x-tenant: blue\r\n");
   std::printf("without a tenant: %s\n", refused.substr(0, refused.find('\r')).c_str());
   std::printf("tenant blue:      %s\n", served.substr(0, served.find('\r')).c_str());
+  const std::string metrics = gw.stats_text();
+  const std::string unknown =
+      "gateway_filter_events_total{filter=\"Filter default/tenants\",type=\"tenant\","
+      "event=\"unknown\"} 1\n";
+  std::printf("metrics: %s",
+              metrics.find(unknown) != std::string::npos ? unknown.c_str() : "missing\n");
   gw.stop(std::chrono::milliseconds(100));
   const bool ok = refused.starts_with("HTTP/1.1 403") && served.starts_with("HTTP/1.1 200") &&
-                  served.find("x-served-tenant: blue") != std::string::npos;
+                  served.find("x-served-tenant: blue") != std::string::npos &&
+                  metrics.find(unknown) != std::string::npos;
   return ok ? 0 : 1;
 }

@@ -27,6 +27,7 @@
 
 namespace gateway {
 
+class filter_services;
 struct route;
 struct route_rule;
 
@@ -142,6 +143,21 @@ struct tls_info {
   std::string_view cert_pem;               // the certificate as PEM
 };
 
+// A counter a factory declared (filter_factory_context::counter) for its
+// filters to count with filter_context::count. A plain value, copyable.
+class filter_counter {
+ public:
+  filter_counter() = default;  // counts nothing
+  bool valid() const noexcept { return id_ != none; }
+  // The process-wide id; one per (filter, type, event), kept across reloads.
+  std::uint32_t id() const noexcept { return id_; }
+  explicit filter_counter(std::uint32_t id) noexcept : id_(id) {}
+
+ private:
+  static constexpr std::uint32_t none = ~std::uint32_t{0};
+  std::uint32_t id_ = none;
+};
+
 // What a filter sees of its request. Views are borrowed for the hook call.
 class GATEWAY_API filter_context {
  public:
@@ -207,6 +223,9 @@ class GATEWAY_API filter_context {
   virtual std::optional<std::string_view> metadata(std::string_view key) const noexcept = 0;
   // Request-lifetime memory (see filter_arena).
   virtual filter_arena& arena() noexcept = 0;
+  // Adds `n` to a counter the filter's factory declared, on this worker's own
+  // counters (no lock, no allocation once the worker has seen the counter).
+  virtual void count(filter_counter counter, std::uint64_t n = 1) noexcept = 0;
 
   // Typed state shared by the filters of one request, made on first use.
   template <class T>
@@ -288,10 +307,35 @@ class GATEWAY_API filter_factory {
   virtual std::uint8_t hooks() const noexcept { return hook_all; }
 };
 
+// What a builder gets besides its configuration, as Envoy's factory context:
+// who the factory is for, counters for per-filter metrics, and the gateway's
+// background services (a thread, timers, an HTTP client) so that no filter
+// needs a thread or an event loop of its own. Valid during the build only;
+// what it returns outlives it.
+class GATEWAY_API filter_factory_context {
+ public:
+  virtual ~filter_factory_context() = default;
+  // The resource the factory is built for ("Filter default/limits",
+  // "SecurityPolicy shop/auth"; empty when built outside a config) and the
+  // type it was registered under ("local-ratelimit").
+  virtual std::string_view owner() const noexcept = 0;
+  virtual std::string_view type() const noexcept = 0;
+  // Declares a counter, shown as gateway_filter_events_total{filter=owner,
+  // type, event}. The same owner, type and event get the same counter in
+  // every config, so counts carry on across reloads.
+  virtual filter_counter counter(std::string_view event) = 0;
+  // The process's background services (<gateway/filter_services.hpp>); they
+  // live as long as the process.
+  virtual filter_services& services() noexcept = 0;
+};
+
 // Builds a factory from its configuration, given as JSON text; throws
 // gateway::error naming the offending field when the configuration is wrong.
 using filter_factory_builder =
     std::function<std::shared_ptr<const filter_factory>(std::string_view json_config)>;
+// The same, for a factory that uses its context (counters, services).
+using filter_factory_context_builder = std::function<std::shared_ptr<const filter_factory>(
+    std::string_view json_config, filter_factory_context& context)>;
 
 // One filter in a chain: the factory and the name it was registered under.
 struct filter_ref {
@@ -310,15 +354,18 @@ class GATEWAY_API filter_registry {
 
   // Adds a builder; throws gateway::error if `name` is taken.
   void add(std::string name, filter_factory_builder build);
+  void add(std::string name, filter_factory_context_builder build);
   // The builder for `name`, or null.
-  const filter_factory_builder* find(std::string_view name) const noexcept;
-  // Builds a filter_ref from a registered name and JSON configuration; throws
+  const filter_factory_context_builder* find(std::string_view name) const noexcept;
+  // Builds a filter_ref from a registered name and JSON configuration, for
+  // the resource `owner` names (see filter_factory_context::owner); throws
   // gateway::error for an unknown name or a bad configuration.
-  filter_ref make(std::string_view name, std::string_view json_config) const;
+  filter_ref make(std::string_view name, std::string_view json_config,
+                  std::string_view owner = {}) const;
   std::vector<std::string> names() const;
 
  private:
-  std::map<std::string, filter_factory_builder, std::less<>> builders_;
+  std::map<std::string, filter_factory_context_builder, std::less<>> builders_;
 };
 
 }  // namespace gateway

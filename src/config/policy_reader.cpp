@@ -69,7 +69,8 @@ void add_filter(document_reader& doc, policy_doc& p, const filter_registry& regi
   std::string outer;
   if (recorder) outer = std::exchange(recorder->prefix, root.empty() ? path : root);
   try {
-    p.filters.push_back(registry.make(name, json));
+    // The owner as metrics name it: stable whatever the document's place.
+    p.filters.push_back(registry.make(name, json, p.kind + " " + p.m.ns + "/" + p.m.name));
   } catch (const error& e) {
     doc.fail(at, path, e.what());
   }

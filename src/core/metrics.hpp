@@ -146,6 +146,12 @@ inline constexpr family families[] = {
      "1 while fewer endpoints than the panic threshold are usable, so all are used.",
      owner::upstream},
 
+    // What filter factories declared (filter_factory_context::counter).
+    {"gateway_filter_events_total", counter, rows, "filter,type,event", "",
+     "Events the filters counted, by the resource that configured the filter, its type and "
+     "the event.",
+     owner::filters},
+
     // The WAF: its evaluation pool is the process's, and so are its counters.
     {"gateway_waf_requests_total", counter, rows, "decision", "",
      "Requests the WAF evaluated, by decision.", owner::waf},

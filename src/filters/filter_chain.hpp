@@ -175,6 +175,19 @@ class filter_chain final : public filter_context {
   void set_metadata(std::string_view key, std::string_view value) override;
   std::optional<std::string_view> metadata(std::string_view key) const noexcept override;
   filter_arena& arena() noexcept override { return arena_; }
+  void count(filter_counter counter, std::uint64_t n) noexcept override {
+    if (!counts_ || !counter.valid()) return;
+    if (counter.id() >= counts_->size()) {
+      try {
+        counts_->resize(counter.id() + 1);  // once per counter and worker
+      } catch (...) {
+        return;
+      }
+    }
+    (*counts_)[counter.id()] += n;
+  }
+  // Where count() adds: the worker's counters by filter_counter id (set once).
+  void set_counts(std::vector<std::uint64_t>* counts) noexcept { counts_ = counts; }
 
  protected:
   void* find_state(const void* key) const noexcept override;
@@ -191,6 +204,7 @@ class filter_chain final : public filter_context {
     std::uint8_t hooks;
     const std::string* name;
   };
+  std::vector<std::uint64_t>* counts_ = nullptr;
   std::vector<entry> filters_;
   std::size_t entered_ = 0;  // filters whose on_request has run
   std::uint8_t hooks_ = 0;

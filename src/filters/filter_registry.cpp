@@ -2,10 +2,31 @@
 #include <gateway/error.hpp>
 #include <gateway/filter.hpp>
 
+#include "filters/background.hpp"
 #include "filters/builtin.hpp"
+#include "filters/filter_counters.hpp"
 #include "waf/waf_filter.hpp"
 
 namespace gateway {
+namespace {
+
+// What a builder gets: who it builds for, counters, the background.
+class build_context final : public filter_factory_context {
+ public:
+  build_context(std::string_view owner, std::string_view type) : owner_(owner), type_(type) {}
+  std::string_view owner() const noexcept override { return owner_; }
+  std::string_view type() const noexcept override { return type_; }
+  filter_counter counter(std::string_view event) override {
+    if (event.empty()) throw error(errc::invalid_argument, "a filter counter needs an event name");
+    return filter_counter(filters::counter_id(owner_, type_, event));
+  }
+  filter_services& services() noexcept override { return filters::background::get(); }
+
+ private:
+  std::string_view owner_, type_;
+};
+
+}  // namespace
 
 const filter_registry& filter_registry::builtin() {
   static const filter_registry registry = [] {
@@ -29,6 +50,14 @@ const filter_registry& filter_registry::builtin() {
 }
 
 void filter_registry::add(std::string name, filter_factory_builder build) {
+  if (!build) throw error(errc::invalid_config, "a filter needs a name and a builder");
+  add(std::move(name),
+      [build = std::move(build)](std::string_view json, filter_factory_context&) {
+        return build(json);
+      });
+}
+
+void filter_registry::add(std::string name, filter_factory_context_builder build) {
   if (name.empty() || !build)
     throw error(errc::invalid_config, "a filter needs a name and a builder");
   if (builders_.count(name))
@@ -36,13 +65,15 @@ void filter_registry::add(std::string name, filter_factory_builder build) {
   builders_.emplace(std::move(name), std::move(build));
 }
 
-const filter_factory_builder* filter_registry::find(std::string_view name) const noexcept {
+const filter_factory_context_builder* filter_registry::find(
+    std::string_view name) const noexcept {
   auto it = builders_.find(name);
   return it == builders_.end() ? nullptr : &it->second;
 }
 
-filter_ref filter_registry::make(std::string_view name, std::string_view json_config) const {
-  const filter_factory_builder* build = find(name);
+filter_ref filter_registry::make(std::string_view name, std::string_view json_config,
+                                 std::string_view owner) const {
+  const filter_factory_context_builder* build = find(name);
   if (!build) {
     std::string known;
     for (const auto& [n, b] : builders_)
@@ -50,7 +81,8 @@ filter_ref filter_registry::make(std::string_view name, std::string_view json_co
     throw error(errc::invalid_config,
                 "unknown filter '" + std::string(name) + "' (registered: " + known + ")");
   }
-  filter_ref ref{std::string(name), (*build)(json_config)};
+  build_context context(owner, name);
+  filter_ref ref{std::string(name), (*build)(json_config, context)};
   if (!ref.factory)
     throw error(errc::invalid_config, "filter '" + std::string(name) + "' made no factory");
   return ref;

@@ -19,6 +19,7 @@ using namespace std::string_view_literals;
 
 stream::stream(downstream& down, worker& w, transport::watchdog& watch, asio::any_io_executor ex)
     : down_(down), worker_(w), watch_(watch), executor_(ex), resume_timer_(ex), h1_(watch) {
+  filters_.set_counts(&w.filter_counts());
   filters_.set_error_log([this](std::string_view what) {
     worker_.log().log(log_level::error, "{} [request {}]", what, request_id());
   });

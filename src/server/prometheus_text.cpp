@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "filters/filter_counters.hpp"
 #include "http1/head_text.hpp"
 
 namespace gateway {
@@ -117,6 +118,24 @@ std::string prometheus_text(const std::vector<series_labels>& labels, const work
     }
   }
   return out;
+}
+
+void filter_rows(const metrics::family& f, std::string& out,
+                 const std::vector<std::uint64_t>& counts) {
+  if (counts.empty()) return;
+  const std::vector<filters::counter_labels> labels = filters::declared_counters();
+  std::string l;
+  for (std::size_t id = 0; id < counts.size() && id < labels.size(); ++id) {
+    if (counts[id] == 0) continue;
+    l.assign("filter=\"");
+    append_label_value(l, labels[id].filter);
+    l.append("\",type=\"");
+    append_label_value(l, labels[id].type);
+    l.append("\",event=\"");
+    append_label_value(l, labels[id].event);
+    l.push_back('"');
+    write_row(out, f, l, counts[id]);
+  }
 }
 
 void certificate_rows(const metrics::family& f, std::string& out, const snapshot& snap) {

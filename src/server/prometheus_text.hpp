@@ -22,6 +22,11 @@ std::string prometheus_text(const std::vector<series_labels>& labels, const work
 // Writes the rows of an upstream family (owner::upstream) for the clusters of `snap`.
 void upstream_rows(const metrics::family& f, std::string& out, const snapshot& snap);
 
+// Writes gateway_filter_events_total: the filter counters `counts` has
+// (by id; what the workers counted), zeros left out.
+void filter_rows(const metrics::family& f, std::string& out,
+                 const std::vector<std::uint64_t>& counts);
+
 // Writes the certificate expiry rows (owner::certificates) of the HTTPS listeners of `snap`.
 void certificate_rows(const metrics::family& f, std::string& out, const snapshot& snap);
 

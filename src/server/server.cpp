@@ -346,6 +346,10 @@ std::string server::impl::stats_text() {
     for (std::size_t i = 0; i < r.series.size(); ++i)
       total.series[i].add(r.series[i]);
     total.counters.add(r.counters);
+    if (total.filter_counts.size() < r.filter_counts.size())
+      total.filter_counts.resize(r.filter_counts.size());
+    for (std::size_t i = 0; i < r.filter_counts.size(); ++i)
+      total.filter_counts[i] += r.filter_counts[i];
     ++reporting;
   }
   // The server's own fixed families.
@@ -388,6 +392,8 @@ std::string server::impl::stats_text() {
             waf::metric_rows(f, out);  // the process's counters, as its pool is
             break;
           case metrics::owner::filters:
+            filter_rows(f, out, total.filter_counts);
+            break;
           case metrics::owner::none:
             break;
         }

@@ -116,6 +116,7 @@ struct buffer_bytes {
 struct worker_report {
   std::vector<series_stats> series;
   metrics::block counters;
+  std::vector<std::uint64_t> filter_counts;  // by filter_counter id
 };
 
 }  // namespace gateway

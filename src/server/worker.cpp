@@ -247,6 +247,7 @@ worker_report worker::report() const {
   worker_report r;
   r.series = stats_;
   r.counters = counters_;
+  r.filter_counts = filter_counts_;
   // Gauges, and counters their owners keep, as they are now.
   using metrics::slot;
   r.counters.set(slot("gateway_upstream_connections", "active"), upstream_active);

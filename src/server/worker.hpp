@@ -122,6 +122,8 @@ class worker {
   void count(limit_kind k) noexcept { counters_.add(static_cast<std::size_t>(k)); }
   // This worker's fixed counters, for code that counts into a slot it picks.
   metrics::block& counters() noexcept { return counters_; }
+  // This worker's counts of filter counters, by filter_counter id.
+  std::vector<std::uint64_t>& filter_counts() noexcept { return filter_counts_; }
   // Takes a place for a new request (HTTP/1.1 request, HTTP/2 stream);
   // false, counted, when the worker is at its cap. end_stream gives it back.
   bool admit_stream() noexcept {
@@ -182,6 +184,7 @@ class worker {
   connection_pool pool_;
   tracing::span_buffer spans_;
   metrics::block counters_;
+  std::vector<std::uint64_t> filter_counts_;
   mirror_counters mirrors_{counters_};
   std::vector<series_stats> stats_;
   std::string log_batch_;

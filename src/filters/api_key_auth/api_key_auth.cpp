@@ -19,6 +19,7 @@ struct api_key_config {
   std::vector<credential_source> sources;
   std::string forward_header;
   bool sanitize = true;
+  verdict_counters counted;  // allowed, denied
 };
 
 class api_key_filter final : public filter {
@@ -33,21 +34,22 @@ class api_key_filter final : public filter {
     if (c_.sanitize) strip_credential(ctx, found);
     if (!c_.forward_header.empty()) ctx.request_headers().set(c_.forward_header, it->second);
     ctx.set_metadata("api-key-auth.client", it->second);
-    return filter_status::next;
+    return c_.counted.counted(ctx, filter_status::next);
   }
 
  private:
   filter_status reject(filter_context& ctx, std::string_view why) {
     static const http::header challenge[] = {{"www-authenticate", "ApiKey"}};
     ctx.send_local_reply(401, why, challenge);
-    return filter_status::stop;
+    return c_.counted.counted(ctx, filter_status::stop);
   }
   const api_key_config& c_;
 };
 
 }  // namespace
 
-std::shared_ptr<const filter_factory> make_api_key_auth(std::string_view json) {
+std::shared_ptr<const filter_factory> make_api_key_auth(std::string_view json,
+                                                        filter_factory_context& context) {
   json_value v = parse_config(json);
   const json_object& o = v.get_object();
   check_fields(o, "", {"credentials", "extractFrom", "forwardClientIDHeader", "sanitize"});
@@ -72,6 +74,7 @@ std::shared_ptr<const filter_factory> make_api_key_auth(std::string_view json) {
   if (c.sources.empty()) config_error("extractFrom", "needs at least one header, param or cookie");
   c.forward_header = string_field(o, "forwardClientIDHeader", "").value_or("");
   c.sanitize = bool_field(o, "sanitize", "").value_or(true);
+  c.counted = verdict_counters(context, "denied");
   return make_factory<api_key_filter>(std::move(c), hook_request);
 }
 

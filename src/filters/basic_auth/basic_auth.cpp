@@ -25,6 +25,7 @@ struct basic_config {
   std::string realm = "gateway";
   std::string forward_header;
   std::string challenge;  // the WWW-Authenticate value
+  verdict_counters counted;  // allowed, denied
 };
 
 bool verify(std::string_view password, const std::string& hash) {
@@ -85,21 +86,22 @@ class basic_filter final : public filter {
     if (!ok) return reject(ctx, "invalid credentials\n");
     if (!c_.forward_header.empty()) ctx.request_headers().set(c_.forward_header, user);
     ctx.set_metadata("basic-auth.user", user);
-    return filter_status::next;
+    return c_.counted.counted(ctx, filter_status::next);
   }
 
  private:
   filter_status reject(filter_context& ctx, std::string_view why) {
     const http::header challenge[] = {{"www-authenticate", c_.challenge}};
     ctx.send_local_reply(401, why, challenge);
-    return filter_status::stop;
+    return c_.counted.counted(ctx, filter_status::stop);
   }
   const basic_config& c_;
 };
 
 }  // namespace
 
-std::shared_ptr<const filter_factory> make_basic_auth(std::string_view json) {
+std::shared_ptr<const filter_factory> make_basic_auth(std::string_view json,
+                                                      filter_factory_context& context) {
   json_value v = parse_config(json);
   const json_object& o = v.get_object();
   check_fields(o, "", {"htpasswd", "realm", "forwardUsernameHeader"});
@@ -135,6 +137,7 @@ std::shared_ptr<const filter_factory> make_basic_auth(std::string_view json) {
     config_error("realm", "must not contain quotes, backslashes or line breaks");
   c.challenge = "Basic realm=\"" + c.realm + "\", charset=\"UTF-8\"";
   c.forward_header = string_field(o, "forwardUsernameHeader", "").value_or("");
+  c.counted = verdict_counters(context, "denied");
   return make_factory<basic_filter>(std::move(c), hook_request);
 }
 

@@ -29,6 +29,10 @@ struct global_config {
   std::string domain;  // key prefix, so unrelated gateways can share a Redis
   bool fail_open = true;
   std::unique_ptr<redis_client> redis;
+  // Requests under every limit, over one (429), and those Redis did not
+  // answer (passed or refused as failureMode says).
+  verdict_counters counted;  // allowed, limited
+  filter_counter unavailable;
 };
 
 // Where Redis's answer lands; shared with the callback, which may run after
@@ -84,6 +88,7 @@ class global_filter final : public filter {
 
   filter_status on_resume(filter_context& ctx) override {
     if (answer_->error) {
+      ctx.count(c_.unavailable);
       ctx.set_metadata("global-ratelimit", answer_->error == std::errc::permission_denied
                                                ? "redis refused AUTH"
                                                : "redis unavailable");
@@ -103,7 +108,7 @@ class global_filter final : public filter {
       }
       if (count > spec.requests) limited_ = true;
     }
-    if (!limited_) return filter_status::next;
+    if (!limited_) return c_.counted.counted(ctx, filter_status::next);
     char text[3][24];
     const http::header fields[] = {
         {"retry-after", number(text[0], reset_)},
@@ -112,7 +117,7 @@ class global_filter final : public filter {
         {"x-ratelimit-reset", number(text[2], reset_)},
     };
     ctx.send_local_reply(429, "rate limit exceeded\n", fields);
-    return filter_status::stop;
+    return c_.counted.counted(ctx, filter_status::stop);
   }
 
   filter_status on_response(filter_context& ctx) override {
@@ -140,7 +145,8 @@ class global_filter final : public filter {
 
 }  // namespace
 
-std::shared_ptr<const filter_factory> make_global_ratelimit(std::string_view json) {
+std::shared_ptr<const filter_factory> make_global_ratelimit(std::string_view json,
+                                                            filter_factory_context& context) {
   json_value v = parse_config(json);
   const json_object& o = v.get_object();
   check_fields(o, "", {"rules", "redis"});
@@ -199,7 +205,10 @@ std::shared_ptr<const filter_factory> make_global_ratelimit(std::string_view jso
     config_error("redis.failureMode", "must be FailOpen or FailClosed");
   c->fail_open = mode == "FailOpen";
   c->domain = string_field(r, "domain", "redis").value_or("gateway-ratelimit");
+  ro.services = &context.services();
   c->redis = std::make_unique<redis_client>(ro);
+  c->counted = verdict_counters(context, "limited");
+  c->unavailable = context.counter("unavailable");
   return make_factory<global_filter>(std::move(c), hook_request | hook_response);
 }
 

@@ -4,12 +4,11 @@
 #include <array>
 #include <deque>
 #include <optional>
-#include <thread>
 
 #include <boost/asio/connect.hpp>
-#include <boost/asio/executor_work_guard.hpp>
 
 #include "asio/asio.hpp"
+#include "filters/background.hpp"
 #include "tls/upstream_tls.hpp"
 
 namespace gateway::filters {
@@ -35,23 +34,21 @@ void append_bulk(std::string& out, std::string_view s) {
 }  // namespace
 
 struct redis_client::state : std::enable_shared_from_this<state> {
-  explicit state(options o) : opts(std::move(o)), socket(io), resolver(io), timer(io) {}
+  explicit state(options o)
+      : opts(std::move(o)), io(executor_of(*opts.services)), socket(io), resolver(io), timer(io) {}
 
   options opts;
-  asio::io_context io;
+  asio::any_io_executor io;  // the background's: every client shares its thread
   tcp::socket socket;
   tcp::resolver resolver;
   // The connection's TLS, when configured. Shared with the coroutines using
   // it: a dropped connection's may still be inside a read or write.
   std::shared_ptr<tls::stream> secure;
   asio::steady_timer timer;  // the oldest batch's deadline
-  std::thread thread;
   bool connected = false, connecting = false, writing = false;
   steady_clock::time_point down_until{};  // after a failed connect, fail fast until then
   std::string out, sending, in;
   std::array<char, 4096> buffer;  // reads land here (kept out of the coroutine frame)
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard{
-      io.get_executor()};
   std::deque<batch> pending;     // sent, or queued in `out`, in order
   std::uint64_t generation = 0;  // bumped when the connection is dropped
 
@@ -255,20 +252,15 @@ struct redis_client::state : std::enable_shared_from_this<state> {
   }
 };
 
-redis_client::redis_client(options o) : state_(std::make_shared<state>(std::move(o))) {
-  auto s = state_;
-  state_->thread = std::thread([s] { s->io.run(); });
-}
+redis_client::redis_client(options o) : state_(std::make_shared<state>(std::move(o))) {}
 
 redis_client::~redis_client() {
-  // Closing the connection ends its coroutines; with the guard gone io.run()
-  // returns once they have, so none is left holding the state.
-  auto s = state_;
-  asio::post(s->io, [s] {
+  // Closing the connection ends its coroutines on the background thread;
+  // each holds the state, the last frees it. Not waited for: this may run
+  // on that thread itself.
+  asio::post(state_->io, [s = state_] {
     s->drop(std::make_error_code(std::errc::operation_canceled));
-    s->guard.reset();
   });
-  if (s->thread.joinable()) s->thread.join();
 }
 
 void redis_client::count(std::vector<std::pair<std::string, std::int64_t>> keys, callback done) {

@@ -1,7 +1,7 @@
 #pragma once
 // A Redis connection for the global rate limit: one per limiter (not per
-// worker), on its own I/O thread, with every worker's commands pipelined on
-// it. Workers hand it commands and get answers through callbacks on its
+// worker), on the gateway's background thread (filter_services), with every
+// worker's commands pipelined on it. Workers hand it commands and get answers through callbacks on its
 // thread; a paused filter turns them into resume(). One connection pipelines
 // better than one per worker, and the filter API needs no access to a
 // worker's event loop, so a host's own async filters work the same way.
@@ -15,6 +15,9 @@
 #include <utility>
 #include <vector>
 
+namespace gateway {
+class filter_services;
+}
 namespace gateway::tls {
 class client_context;
 }
@@ -33,6 +36,7 @@ class redis_client {
     // TLS to the server when set (its trust and names; the host is the SNI
     // and the name checked unless the context says otherwise).
     std::shared_ptr<const tls::client_context> tls;
+    filter_services* services = nullptr;  // whose thread runs the connection (the factory's)
   };
   // Counts of INCR, one per key, or why there are none (timed_out,
   // connection_refused, connection_reset, protocol_error, permission_denied:

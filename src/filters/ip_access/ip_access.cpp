@@ -20,6 +20,7 @@ struct access_config {
   std::vector<access_rule> rules;
   bool default_allow = false;
   unsigned trusted_hops = 0;
+  verdict_counters counted;  // allowed, denied
 };
 
 class ip_access_filter final : public filter {
@@ -42,9 +43,9 @@ class ip_access_filter final : public filter {
     } else {
       allow = false;  // an address that does not parse is never trusted
     }
-    if (allow) return filter_status::next;
+    if (allow) return c_.counted.counted(ctx, filter_status::next);
     ctx.send_local_reply(403, "access denied\n");
-    return filter_status::stop;
+    return c_.counted.counted(ctx, filter_status::stop);
   }
 
  private:
@@ -61,7 +62,8 @@ bool read_action(const json_object& o, std::string_view key, std::string_view pa
 
 }  // namespace
 
-std::shared_ptr<const filter_factory> make_ip_access(std::string_view json) {
+std::shared_ptr<const filter_factory> make_ip_access(std::string_view json,
+                                                     filter_factory_context& context) {
   json_value v = parse_config(json);
   const json_object& o = v.get_object();
   check_fields(o, "", {"defaultAction", "rules", "clientIPDetection"});
@@ -104,6 +106,7 @@ std::shared_ptr<const filter_factory> make_ip_access(std::string_view json) {
       }
       c.rules.push_back(std::move(rule));
     }
+  c.counted = verdict_counters(context, "denied");
   return make_factory<ip_access_filter>(std::move(c), hook_request);
 }
 

@@ -1,12 +1,11 @@
 #include "filters/jwt/jwks_fetcher.hpp"
 
-#include <boost/asio/executor_work_guard.hpp>
-
 #include <array>
 #include <optional>
 
 #include "asio/asio.hpp"
 #include "client/outbound_call.hpp"
+#include "filters/background.hpp"
 
 namespace gateway::filters {
 
@@ -17,13 +16,12 @@ constexpr auto early_refresh_gap = std::chrono::seconds(2);
 }  // namespace
 
 struct jwks_fetcher::state : std::enable_shared_from_this<state> {
-  explicit state(options o) : opts(std::move(o)), timer(io) {}
+  explicit state(options o) : opts(std::move(o)), ex(executor_of(*opts.services)), timer(ex) {}
 
   options opts;
   const std::uint64_t id = next_id++;
-  asio::io_context io;
+  asio::any_io_executor ex;  // the background's: every fetcher shares its thread
   asio::steady_timer timer;
-  std::thread thread;
   std::atomic<bool> settled{false};
   std::atomic<std::uint64_t> version{0};
   std::mutex mutex;  // guards `published` and `waiters` (writers and rare readers only)
@@ -33,8 +31,6 @@ struct jwks_fetcher::state : std::enable_shared_from_this<state> {
   steady_clock::time_point last_fetch{};
   bool fetching = false;
   bool stopping = false;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard{
-      io.get_executor()};
   std::optional<tcp::resolver> resolver;  // the fetch's lookup, cancelled on stop
   outbound_stopper fetch;                 // the fetch's request, ended on stop
 
@@ -67,7 +63,7 @@ struct jwks_fetcher::state : std::enable_shared_from_this<state> {
       if (!ec) out.emplace_back(address, port);
     }
     if (!opts.endpoints.empty()) co_return out;
-    resolver.emplace(io);
+    resolver.emplace(ex);
     auto [ec, found] = co_await resolver->async_resolve(opts.name, std::to_string(opts.port),
                                                         tcp::resolver::numeric_service, use_tuple);
     resolver.reset();
@@ -124,22 +120,20 @@ struct jwks_fetcher::state : std::enable_shared_from_this<state> {
 jwks_fetcher::jwks_fetcher(options o)
     : state_(std::make_shared<state>(std::move(o))), settled_(state_->settled) {
   auto s = state_;
-  asio::co_spawn(s->io, s->run(), asio::detached);
-  s->thread = std::thread([s] { s->io.run(); });
+  asio::co_spawn(s->ex, s->run(), asio::detached);
 }
 
 jwks_fetcher::~jwks_fetcher() {
-  // Everything in flight ends (the loop, a fetch) and io.run() returns by
-  // itself, so no coroutine is left holding the state.
+  // Everything in flight ends (the loop, a fetch) on the background thread;
+  // the last coroutine to finish frees the state. Not waited for: this may
+  // run on that thread itself.
   auto s = state_;
-  asio::post(s->io, [s] {
+  asio::post(s->ex, [s] {
     s->stopping = true;
     s->timer.cancel();
     if (s->resolver) s->resolver->cancel();
     s->fetch.stop();
-    s->guard.reset();
   });
-  if (s->thread.joinable()) s->thread.join();
   std::vector<resume_handle> wake;
   {
     std::lock_guard lock(s->mutex);
@@ -185,7 +179,7 @@ void jwks_fetcher::wait(resume_handle h) {
 }
 
 void jwks_fetcher::refresh_soon() {
-  asio::post(state_->io, [s = state_] {
+  asio::post(state_->ex, [s = state_] {
     if (s->fetching || steady_clock::now() - s->last_fetch < early_refresh_gap) return;
     s->timer.cancel();  // run() fetches again at once
   });

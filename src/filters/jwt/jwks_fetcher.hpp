@@ -2,8 +2,8 @@
 // A JWKS fetched over HTTP or HTTPS (outbound_call) from a provider's
 // endpoints, or the addresses its host name resolves to, refreshed every
 // `refresh` (and sooner when a token names a key it does not have, at most
-// every few seconds), on a thread of its own so no worker waits on the
-// identity provider. Workers read the current key set without a lock: each
+// every few seconds), on the gateway's background thread (filter_services)
+// so no worker waits on the identity provider. Workers read the current key set without a lock: each
 // keeps its own copy and takes a new one when the version moves.
 #include <atomic>
 #include <chrono>
@@ -11,7 +11,6 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <gateway/filter.hpp>
@@ -33,6 +32,7 @@ class jwks_fetcher {
     std::string path;         // with the query
     // HTTPS: verified against the system store, for `name` (null: plain HTTP).
     std::shared_ptr<const tls::client_context> tls;
+    filter_services* services = nullptr;  // whose thread runs the fetches (the factory's)
     std::chrono::milliseconds refresh{std::chrono::minutes(5)};
     std::chrono::milliseconds timeout{std::chrono::seconds(5)};
   };

@@ -49,6 +49,7 @@ struct jwt_config {
   std::vector<provider> providers;
   bool optional = false;  // a request without any token passes (one with a bad token never)
   std::uint64_t id = 0;   // tells this configuration's cache entries from others'
+  verdict_counters counted;  // a token verified (or none, optional); denied: a 401
 };
 
 // Tokens that verified recently, per worker thread: a client sends the same
@@ -129,14 +130,15 @@ class jwt_filter final : public filter {
         ctx.request_headers().set(header, value);
       ctx.set_metadata("jwt.provider", p.name);
       if (!hit->sub.empty()) ctx.set_metadata("jwt.sub", hit->sub);
-      return filter_status::next;
+      return c_.counted.counted(ctx, filter_status::next);
     }
-    if (last == refusal::missing && c_.optional) return filter_status::next;
+    if (last == refusal::missing && c_.optional)
+      return c_.counted.counted(ctx, filter_status::next);
     const http::header fields[] = {{"www-authenticate", last == refusal::missing
                                                             ? std::string_view("Bearer")
                                                             : "Bearer error=\"invalid_token\""}};
     ctx.send_local_reply(401, reason(last), fields);
-    return filter_status::stop;
+    return c_.counted.counted(ctx, filter_status::stop);
   }
 
   void remember(verified_token& slot, const provider& p, std::size_t index, std::string_view token,
@@ -163,9 +165,11 @@ class jwt_filter final : public filter {
 // "http[s]://host[:port]/path?query" into the fetcher's options: the
 // endpoints given (backendRefs became them), else the URI's host, resolved
 // at each fetch; HTTPS verified against the system store for that host.
-jwks_fetcher::options remote_options(const json_object& r, const std::string& path) {
+jwks_fetcher::options remote_options(const json_object& r, const std::string& path,
+                                     filter_services& services) {
   check_fields(r, path, {"uri", "endpoints", "cacheDuration", "timeout"});
   jwks_fetcher::options o;
+  o.services = &services;
   const std::string uri = *string_field(r, "uri", path, true);
   const std::string at = field_path(path, "uri");
   if (!uri.starts_with("http://") && !uri.starts_with("https://"))
@@ -261,7 +265,7 @@ void read_claims_and_sources(const json_object& o, const std::string& path, prov
   }
 }
 
-provider read_provider(const json_object& o, const std::string& path) {
+provider read_provider(const json_object& o, const std::string& path, filter_services& services) {
   check_fields(o, path,
                {"name", "issuer", "audiences", "localJWKS", "remoteJWKS", "claimToHeaders",
                 "extractFrom", "clockSkew"});
@@ -276,7 +280,8 @@ provider read_provider(const json_object& o, const std::string& path) {
   if (const json_value* remote = o.if_contains("remoteJWKS")) {
     const std::string rp = field_path(path, "remoteJWKS");
     if (local) config_error(rp, "give localJWKS or remoteJWKS, not both");
-    p.remote = std::make_unique<jwks_fetcher>(remote_options(as_object(*remote, rp), rp));
+    p.remote =
+        std::make_unique<jwks_fetcher>(remote_options(as_object(*remote, rp), rp, services));
   } else if (!local) {
     config_error(lp, "required field is missing (or remoteJWKS)");
   }
@@ -287,7 +292,8 @@ provider read_provider(const json_object& o, const std::string& path) {
 
 }  // namespace
 
-std::shared_ptr<const filter_factory> make_jwt(std::string_view json) {
+std::shared_ptr<const filter_factory> make_jwt(std::string_view json,
+                                               filter_factory_context& context) {
   json_value v = parse_config(json);
   const json_object& o = v.get_object();
   check_fields(o, "", {"providers", "optional"});
@@ -298,8 +304,9 @@ std::shared_ptr<const filter_factory> make_jwt(std::string_view json) {
   if (list->empty()) config_error("providers", "needs at least one provider");
   for (std::size_t i = 0; i < list->size(); ++i) {
     const std::string pp = index_path("providers", i);
-    c.providers.push_back(read_provider(as_object((*list)[i], pp), pp));
+    c.providers.push_back(read_provider(as_object((*list)[i], pp), pp, context.services()));
   }
+  c.counted = verdict_counters(context, "denied");
   return make_factory<jwt_filter>(std::move(c), hook_request);
 }
 

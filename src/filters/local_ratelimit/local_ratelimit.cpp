@@ -43,6 +43,7 @@ struct limit_rule {
 struct limit_config {
   std::vector<limit_rule> rules;
   clock::time_point epoch = clock::now();
+  verdict_counters counted;  // allowed, limited
 };
 
 // What the most constraining rule said, for the X-RateLimit fields.
@@ -117,7 +118,7 @@ class ratelimit_filter final : public filter {
       std::uint64_t key = seed;
       if (applies(rule.spec, ctx, key)) take(rule, key, now, v_);
     }
-    if (!v_.limited) return filter_status::next;
+    if (!v_.limited) return c_.counted.counted(ctx, filter_status::next);
     char text[5][24];
     const http::header fields[] = {
         {"retry-after", number(text[0], v_.retry_s)},
@@ -127,7 +128,7 @@ class ratelimit_filter final : public filter {
     };
     ctx.send_local_reply(429, "rate limit exceeded\n", fields);
     replied_ = true;
-    return filter_status::stop;
+    return c_.counted.counted(ctx, filter_status::stop);
   }
   filter_status on_response(filter_context& ctx) override {
     if (replied_ || v_.limit == 0) return filter_status::next;
@@ -151,7 +152,8 @@ class ratelimit_filter final : public filter {
 
 }  // namespace
 
-std::shared_ptr<const filter_factory> make_local_ratelimit(std::string_view json) {
+std::shared_ptr<const filter_factory> make_local_ratelimit(std::string_view json,
+                                                           filter_factory_context& context) {
   json_value v = parse_config(json);
   const json_object& o = v.get_object();
   check_fields(o, "", {"rules", "tableSize"});
@@ -171,6 +173,7 @@ std::shared_ptr<const filter_factory> make_local_ratelimit(std::string_view json
     rule.table = std::make_unique<slot[]>(rule.slots);
     c->rules.push_back(std::move(rule));
   }
+  c->counted = verdict_counters(context, "limited");
   return make_factory<ratelimit_filter>(std::move(c), hook_request | hook_response);
 }
 
