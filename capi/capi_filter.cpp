@@ -186,23 +186,33 @@ gw_status allocating(Body&& body) noexcept {
 
 }  // namespace
 
-filter_factory_builder c_filter_builder(std::string name, const gw_filter_callbacks& callbacks,
-                                        void* user_data, std::shared_ptr<liveness> alive) {
+namespace {
+// The context of the factory whose configure runs on this thread, for
+// gw_filter_counter (configure's signature is fixed by the ABI).
+thread_local filter_factory_context* configuring = nullptr;
+}  // namespace
+
+filter_factory_context_builder c_filter_builder(std::string name,
+                                                const gw_filter_callbacks& callbacks,
+                                                void* user_data, std::shared_ptr<liveness> alive) {
   auto type = std::make_shared<c_filter_type>();
   type->name = std::move(name);
   type->cb = callbacks;  // read_sized made it this library's size
   type->user_data = user_data;
   type->alive = std::move(alive);
   return [type = std::shared_ptr<const c_filter_type>(type)](
-             std::string_view json) -> std::shared_ptr<const filter_factory> {
+             std::string_view json,
+             filter_factory_context& context) -> std::shared_ptr<const filter_factory> {
     void* config = nullptr;
     if (type->cb.configure) {
       char reason[512] = {0};
       int refused;
       {
         callback_scope inside;
+        filter_factory_context* outer = std::exchange(configuring, &context);
         refused = type->cb.configure(type->user_data, json.data(), json.size(), &config, reason,
                                      sizeof reason - 1);
+        configuring = outer;
       }
       if (refused) {
         reason[sizeof reason - 1] = '\0';
@@ -370,6 +380,21 @@ gw_status gw_stream_set_metadata(gw_stream* s, const char* key, size_t key_lengt
     return GW_INVALID_ARGUMENT;
   return allocating(
       [&] { s->ctx->set_metadata(text(key, key_length), text(value, value_length)); });
+}
+
+uint32_t gw_filter_counter(const char* event, size_t event_length) {
+  if (!configuring || bad_text(event, event_length) || event_length == 0) return GW_NO_COUNTER;
+  try {
+    return configuring->counter(text(event, event_length)).id();
+  } catch (...) {
+    return GW_NO_COUNTER;
+  }
+}
+
+gw_status gw_stream_count(gw_stream* s, uint32_t counter, uint64_t n) {
+  if (!s || !s->ctx || counter == GW_NO_COUNTER) return GW_INVALID_ARGUMENT;
+  s->ctx->count(gateway::filter_counter(counter), n);
+  return GW_OK;
 }
 
 gw_status gw_stream_get_metadata(gw_stream* s, const char* key, size_t key_length,

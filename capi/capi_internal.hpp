@@ -139,8 +139,9 @@ inline bool bad_text(const char* p, std::size_t n) noexcept {
 }
 
 // Makes a C filter type's factory builder for `registry`.
-filter_factory_builder c_filter_builder(std::string name, const gw_filter_callbacks& callbacks,
-                                        void* user_data, std::shared_ptr<liveness> alive);
+filter_factory_context_builder c_filter_builder(std::string name,
+                                                const gw_filter_callbacks& callbacks,
+                                                void* user_data, std::shared_ptr<liveness> alive);
 
 }  // namespace gateway::capi
 

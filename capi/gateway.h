@@ -337,6 +337,16 @@ GW_API gw_status gw_stream_set_metadata(gw_stream* stream, const char* key, size
                                         const char* value, size_t value_length);
 GW_API gw_status gw_stream_get_metadata(gw_stream* stream, const char* key, size_t key_length,
                                         const char** value, size_t* length);
+/* Declares a counter for the Filter object being configured, shown as
+ * gateway_filter_events_total{filter, type, event}: from inside the
+ * filter's `configure` only (the gateway then knows which Filter it is for).
+ * Returns the counter for gw_stream_count, or GW_NO_COUNTER outside
+ * configure or for an empty name. The same Filter, type and event give the
+ * same counter in every load, so counts carry on across reloads. */
+#define GW_NO_COUNTER UINT32_MAX
+GW_API uint32_t gw_filter_counter(const char* event, size_t event_length);
+/* Adds `n` to a counter gw_filter_counter gave, on the request's worker (no lock). */
+GW_API gw_status gw_stream_count(gw_stream* stream, uint32_t counter, uint64_t n);
 /* A pointer of the filter's own for this request (NULL at first), kept
  * across its hooks; free what it points to in on_done. */
 GW_API void gw_stream_set_user_data(gw_stream* stream, void* data);

@@ -172,6 +172,7 @@ static int get(uint16_t port, const char* path, const char* extra, char* out, si
 
 typedef struct tenant_config {
   char tenant[64];
+  uint32_t refused; /* gw_filter_counter, declared in configure */
 } tenant_config;
 
 typedef struct host_state {
@@ -207,6 +208,12 @@ static int tenant_configure(void* user_data, const char* json, size_t length, vo
   at += strlen(key);
   memcpy(c->tenant, at,
          (size_t)(end - at) < sizeof c->tenant - 1 ? (size_t)(end - at) : sizeof c->tenant - 1);
+  c->refused = gw_filter_counter(S("refused"));
+  if (c->refused == GW_NO_COUNTER || gw_filter_counter("", 0) != GW_NO_COUNTER) {
+    snprintf(error, error_size, "gw_filter_counter failed in configure");
+    free(c);
+    return 1;
+  }
   *config = c;
   pthread_mutex_lock(&h->mutex);
   ++h->configured;
@@ -236,6 +243,7 @@ static int tenant_request(void* user_data, void* config, gw_stream* s) {
     fields[0].value = "tenant";
     fields[0].value_length = 6;
     gw_stream_send_reply(s, 403, fields, 1, S("unknown tenant\n"));
+    gw_stream_count(s, c->refused, 1);
     return GW_FILTER_STOP;
   }
   gw_stream_set_header(s, GW_REQUEST_HEADERS, S("x-seen-tenant"), value, length);
@@ -555,6 +563,8 @@ static void test_null_handles(void) {
     CHECK_STATUS(gw_stream_get_metadata(NULL, S("k"), &v, &n), GW_INVALID_ARGUMENT);
     gw_stream_set_user_data(NULL, &n);
     CHECK(gw_stream_user_data(NULL) == NULL);
+    CHECK_STATUS(gw_stream_count(NULL, 0, 1), GW_INVALID_ARGUMENT);
+    CHECK(gw_filter_counter(S("outside")) == GW_NO_COUNTER); /* not in a configure */
     CHECK(gw_stream_pause(NULL) == NULL);
     CHECK_STATUS(gw_stream_resume(NULL), GW_INVALID_ARGUMENT);
   }
@@ -816,6 +826,10 @@ static void test_serving(void) {
   /* Stats and config. */
   CHECK_STATUS(gw_gateway_stats(gw, &text, &length), GW_OK);
   CHECK(text && strlen(text) == length && contains(text, "gateway_"));
+  /* The one refusal of /tenant above, counted by the C filter. */
+  CHECK(contains(text,
+                 "gateway_filter_events_total{filter=\"Filter default/blue\",type=\"tenant\","
+                 "event=\"refused\"} 1\n"));
   gw_string_free(text);
   CHECK_STATUS(gw_gateway_stats(gw, NULL, NULL), GW_INVALID_ARGUMENT);
 

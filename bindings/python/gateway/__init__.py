@@ -36,6 +36,7 @@ __all__ = [
     "LocalResponse", "CONTINUE", "STOP", "PAUSE", "version", "library_path",
     "Waf", "Verdict", "WafMatch", "Router", "Match", "Backend", "Client", "Response",
     "ArgumentError", "UnavailableError", "Middleware", "Exchange", "ForwardedRequest",
+    "counter",
 ]
 
 CONTINUE = _n.CONTINUE  #: a hook's "go on with the next filter"
@@ -332,6 +333,11 @@ class Stream:
         k, v = _text(key), _text(value)
         self._check(_lib.gw_stream_set_metadata(self._ptr(), k, len(k), v, len(v)), "set metadata")
 
+    def count(self, counter: int, n: int = 1) -> None:
+        """Adds `n` to a counter the filter declared with gateway.counter()
+        (gateway_filter_events_total), on the request's worker."""
+        self._check(_lib.gw_stream_count(self._ptr(), counter, n), "count")
+
     def metadata(self, key: str) -> Optional[str]:
         k = _text(key)
         value, length = ctypes.c_void_p(), ctypes.c_size_t()
@@ -352,6 +358,23 @@ class Stream:
 
 _HOOKS = ("on_request", "on_request_body", "on_response", "on_response_body", "on_resume",
           "on_done", "on_response_trailers")
+
+
+_NO_COUNTER = 0xFFFFFFFF
+
+
+def counter(event: str) -> int:
+    """Declares a counter for the Filter object being configured, shown as
+    gateway_filter_events_total{filter, type, event}; count it with
+    Stream.count(). Only while a filter class is made with its config (in
+    its __init__): the gateway then knows which Filter it is for. The same
+    Filter, type and event keep their count across reloads."""
+    e = _text(event)
+    got = _library().gw_filter_counter(e, len(e))
+    if got == _NO_COUNTER:
+        raise StateError(_n.INVALID_STATE,
+                         "gateway.counter: only in a filter class's __init__, with a non-empty name")
+    return got
 
 
 class _FilterType:

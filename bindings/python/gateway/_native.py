@@ -186,6 +186,8 @@ def _declare(lib):
         "gw_stream_buffer_request_body": ([p, ctypes.c_uint64], st),
         "gw_stream_set_body_chunk": ([p, cp, sz], st),
         "gw_stream_set_metadata": ([p, cp, sz, cp, sz], st),
+        "gw_filter_counter": ([cp, sz], ctypes.c_uint32),
+        "gw_stream_count": ([p, ctypes.c_uint32, ctypes.c_uint64], st),
         "gw_stream_get_metadata": ([p, cp, sz, cpp, szp], st),
         "gw_stream_set_user_data": ([p, p], None),
         "gw_stream_user_data": ([p], p),

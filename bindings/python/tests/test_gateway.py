@@ -244,6 +244,36 @@ def test_filter_that_modifies_headers_and_body(upstreams):
     bad.close()
 
 
+class Gate:
+    """Counts what it lets through and what it refuses."""
+
+    def __init__(self, config):
+        self.allowed = gateway.counter("allowed")
+        self.refused = gateway.counter("refused")
+
+    def on_request(self, stream):
+        if stream.path == "/no":
+            stream.count(self.refused, 2)
+            return stream.reply(403, "no\n")
+        stream.count(self.allowed)
+        return None
+
+
+def test_filter_counters_are_metrics(upstreams):
+    gw = Gateway(app_yaml(upstreams, "  - backendRefs: [{name: v1, port: 80}]\n" + uses("gate"),
+                          filter_yaml("gate", "gate", {})), filters={"gate": Gate})
+    with gw:
+        assert [fetch(gw.url + p, {"host": "app.test"})[0] for p in ("/", "/no", "/")] == \
+            [200, 403, 200]
+        labels = 'filter="Filter default/gate",type="gate",event='
+        stats = gw.stats()
+        assert f'gateway_filter_events_total{{{labels}"allowed"}} 2' in stats
+        assert f'gateway_filter_events_total{{{labels}"refused"}} 2' in stats
+    # Outside a filter's configuration there is no Filter to count for.
+    with pytest.raises(gateway.StateError, match="__init__"):
+        gateway.counter("stray")
+
+
 def test_filter_that_raises_is_a_500_and_serving_goes_on(upstreams):
     gw = Gateway(app_yaml(upstreams, "  - matches: [{path: {type: PathPrefix, value: /boom}}]\n"
                                      "    backendRefs: [{name: v1, port: 80}]\n" + uses("boom") +
