@@ -2,6 +2,7 @@
 // C configure callback made) and a filter per request that hands the C hooks
 // a gw_stream, the C view of the filter_context. Misbehaving hooks (a status
 // that is not one, a pause without a handle) end the request with a 500.
+#include <fmt/format.h>
 #include <cstring>
 #include <new>
 #include <stdexcept>
@@ -216,8 +217,9 @@ filter_factory_context_builder c_filter_builder(std::string name,
       }
       if (refused) {
         reason[sizeof reason - 1] = '\0';
-        throw error(errc::invalid_config, "filter '" + type->name + "' refused its config" +
-                                              (reason[0] ? std::string(": ") + reason : ""));
+        throw error(errc::invalid_config,
+                    fmt::format("filter '{}' refused its config{}", type->name,
+                                (reason[0] ? std::string(": ") + reason : "")));
       }
     }
     return std::make_shared<c_factory>(type, config);

@@ -1,6 +1,7 @@
 // The C ABI's gateway handle: lifecycle, configuration, errors and the
 // read-only accessors. Every entry point is noexcept and turns exceptions
 // into a gw_status plus a message; nothing C++ crosses the boundary.
+#include <fmt/format.h>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -79,7 +80,7 @@ gw_status guarded(const gw_gateway* gw, Body&& body) noexcept {
 
 // The checks every control call starts with; GW_OK to go on.
 gw_status check_control(gw_gateway* gw, const char* call) noexcept {
-  if (!gw) return fail(nullptr, GW_INVALID_ARGUMENT, std::string(call) + ": gateway is NULL");
+  if (!gw) return fail(nullptr, GW_INVALID_ARGUMENT, fmt::format("{}: gateway is NULL", call));
   if (in_callback())
     return fail(gw, GW_INVALID_STATE,
                 std::string(call) +
@@ -102,7 +103,7 @@ gw_status load(gw_gateway* gw, const char* call, std::string_view yaml, const ch
   const auto now = gw->current.load();
   if (now == gw_gateway::state::running || now == gw_gateway::state::stopped)
     return fail(gw, GW_INVALID_STATE,
-                std::string(call) + ": the gateway has been started; use gw_gateway_reload_*");
+                fmt::format("{}: the gateway has been started; use gw_gateway_reload_*", call));
   gateway_config config =
       path ? load_yaml_file(path, gw->filters) : load_yaml(yaml, "<yaml>", gw->filters);
   if (gw->strict) require_no_warnings(config);
@@ -116,7 +117,7 @@ gw_status reload(gw_gateway* gw, const char* call, std::string_view yaml, const 
   std::lock_guard lock(gw->control);
   if (gw->current != gw_gateway::state::running)
     return fail(gw, GW_INVALID_STATE,
-                std::string(call) + ": the gateway is not running (load, then start first)");
+                fmt::format("{}: the gateway is not running (load, then start first)", call));
   gateway_config config =
       path ? load_yaml_file(path, gw->filters) : load_yaml(yaml, "<yaml>", gw->filters);
   if (gw->strict) require_no_warnings(config);
@@ -128,7 +129,7 @@ gw_status reload(gw_gateway* gw, const char* call, std::string_view yaml, const 
 const server* serving(const gw_gateway* gw, const char* call, bool loaded_ok, gw_status& st) {
   st = GW_OK;
   if (!gw) {
-    st = fail(nullptr, GW_INVALID_ARGUMENT, std::string(call) + ": gateway is NULL");
+    st = fail(nullptr, GW_INVALID_ARGUMENT, fmt::format("{}: gateway is NULL", call));
     return nullptr;
   }
   const auto now = gw->current.load();
@@ -315,7 +316,7 @@ gw_status gw_gateway_bind_all(gw_gateway* gw, const char* address, size_t addres
     boost::asio::ip::make_address(a, ec);
     if (ec)
       return fail(gw, GW_INVALID_ARGUMENT,
-                  "gw_gateway_bind_all: '" + a + "' is not an IPv4 or IPv6 address");
+                  fmt::format("gw_gateway_bind_all: '{}' is not an IPv4 or IPv6 address", a));
     gw->bind_all = std::move(a);
     return GW_OK;
   });
@@ -462,7 +463,7 @@ gw_status gw_gateway_add_filter(gw_gateway* gw, const char* name, size_t name_le
     gw_filter_callbacks table;
     std::string why;
     if (!gateway::capi::read_sized(*callbacks, table, "gw_filter_callbacks", why))
-      return fail(gw, GW_INVALID_ARGUMENT, "gw_gateway_add_filter: " + why);
+      return fail(gw, GW_INVALID_ARGUMENT, fmt::format("gw_gateway_add_filter: {}", why));
     std::lock_guard lock(gw->control);
     if (gw->current != gw_gateway::state::empty)
       return fail(gw, GW_INVALID_STATE,
@@ -470,7 +471,7 @@ gw_status gw_gateway_add_filter(gw_gateway* gw, const char* name, size_t name_le
     std::string n(name, name_length);
     if (gw->filters.find(n))
       return fail(gw, GW_INVALID_ARGUMENT,
-                  "gw_gateway_add_filter: a filter type named '" + n + "' exists already");
+                  fmt::format("gw_gateway_add_filter: a filter type named '{}' exists already", n));
     gw->filters.add(n, c_filter_builder(n, table, user_data, gw->alive));
     return GW_OK;
   });
@@ -489,7 +490,7 @@ gw_status gw_gateway_evaluate(gw_gateway* gw, const gw_request* request, char** 
         std::string why;
         return gateway::capi::read_sized(*request, r, "gw_request", why)
                    ? GW_OK
-                   : fail(gw, GW_INVALID_ARGUMENT, "gw_gateway_evaluate: " + why);
+                   : fail(gw, GW_INVALID_ARGUMENT, fmt::format("gw_gateway_evaluate: {}", why));
       }))
     return bad;
   if (bad_text(r.method, r.method_length) || bad_text(r.url, r.url_length) ||

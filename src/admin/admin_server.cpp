@@ -1,3 +1,5 @@
+#include <fmt/format.h>
+
 #include "admin/admin_server.hpp"
 
 #include <gateway/error.hpp>
@@ -16,14 +18,15 @@ admin_server::admin_server(const std::string& address, std::uint16_t port, handl
     : handler_(std::move(h)) {
   boost::system::error_code ec;
   tcp::endpoint where(asio::ip::make_address(address, ec), port);
-  if (ec) throw error(errc::bind_failed, "admin address '" + address + "' is not an IP address");
+  if (ec)
+    throw error(errc::bind_failed, fmt::format("admin address '{}' is not an IP address", address));
   acceptor_.open(where.protocol(), ec);
   if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
   if (!ec) acceptor_.bind(where, ec);
   if (!ec) acceptor_.listen(64, ec);
   if (ec)
-    throw error(errc::bind_failed, "cannot listen on admin " + address + ":" +
-                                       std::to_string(port) + ": " + ec.message());
+    throw error(errc::bind_failed,
+                fmt::format("cannot listen on admin {}:{}: {}", address, port, ec.message()));
   port_ = acceptor_.local_endpoint().port();
   asio::co_spawn(context_, accept_loop(), asio::detached);
   thread_ = std::thread([this] { context_.run(); });

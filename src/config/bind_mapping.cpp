@@ -4,6 +4,7 @@
 #include <gateway/config.hpp>
 #include <gateway/error.hpp>
 
+#include <fmt/format.h>
 #include <charconv>
 #include <set>
 
@@ -19,7 +20,7 @@ std::optional<std::uint16_t> parse_port(std::string_view text) {
 }
 
 [[noreturn]] void bad(std::string_view spec, const std::string& why) {
-  throw error(errc::invalid_config, "bind mapping '" + std::string(spec) + "': " + why);
+  throw error(errc::invalid_config, fmt::format("bind mapping '{}': {}", spec, why));
 }
 
 // "ns/gateway" of a listener named "ns/gateway/listener" (or "" for other names).

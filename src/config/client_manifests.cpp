@@ -8,6 +8,7 @@
 #include <gateway/error.hpp>
 #include <gateway/filter.hpp>
 
+#include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cerrno>
@@ -217,15 +218,18 @@ gateway_config load_client_yaml(std::string_view text, std::string_view source) 
   gateway_config out = manifests::load_manifests(all, filter_registry::builtin(), true, ec, issues);
   if (ec) throw error(errc::invalid_config, manifests::describe(issues, source));
   if (services.empty())
-    throw error(errc::invalid_config,
-                std::string(source) +
-                    ": a client's config needs at least one Service with ports, or a Backend");
+    throw error(
+        errc::invalid_config,
+        fmt::format("{}: a client's config needs at least one Service with ports, or a Backend",
+                    source));
   return out;
 }
 
 gateway_config load_client_yaml_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw error(errc::invalid_config, path + ": cannot open: " + std::strerror(errno));
+  if (!in)
+    throw error(errc::invalid_config,
+                fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
   std::ostringstream text;
   text << in.rdbuf();
   return load_client_yaml(text.str(), path);
@@ -238,17 +242,19 @@ gateway_config client_config(std::vector<client_target> targets) {
     if (t.name.empty() ||
         t.name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-.") != std::string::npos)
       throw error(errc::invalid_config,
-                  "client_config: target '" + t.name +
-                      "' must be a host name (lower-case letters, digits, '-' and '.')");
+                  fmt::format("client_config: target '{}' must be a host name (lower-case letters, "
+                              "digits, '-' and '.')",
+                              t.name));
     if (t.port == 0)
-      throw error(errc::invalid_config, "client_config: target '" + t.name + "' has port 0");
+      throw error(errc::invalid_config,
+                  fmt::format("client_config: target '{}' has port 0", t.name));
     if (!targets_seen.insert(t.name + ":" + std::to_string(t.port)).second)
-      throw error(errc::invalid_config, "client_config: target '" + t.name + "' port " +
-                                            std::to_string(t.port) + " is given twice");
+      throw error(errc::invalid_config,
+                  fmt::format("client_config: target '{}' port {} is given twice", t.name, t.port));
     if (t.cluster.name.empty()) t.cluster.name = t.name + ":" + std::to_string(t.port);
     if (!clusters_seen.insert(t.cluster.name).second)
       throw error(errc::invalid_config,
-                  "client_config: two targets use cluster name '" + t.cluster.name + "'");
+                  fmt::format("client_config: two targets use cluster name '{}'", t.cluster.name));
     const std::string listener = "client/port-" + std::to_string(t.port);
     auto l = std::find_if(cfg.listeners.begin(), cfg.listeners.end(),
                           [&](const listener_config& c) { return c.name == listener; });

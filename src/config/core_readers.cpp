@@ -1,5 +1,6 @@
 // Reading the core documents: Gateway, Service, EndpointSlice, and Envoy
 // Gateway's Backend.
+#include <fmt/format.h>
 #include <boost/asio/ip/address.hpp>
 
 #include <algorithm>
@@ -25,8 +26,8 @@ void read_listener_tls(document_reader& doc, const YAML::Node& l, const std::str
   if (!tls.IsDefined()) {
     if (ld.protocol == "HTTPS" || tls_protocol)
       doc.fail(l, tp,
-               std::string(ld.protocol == "HTTPS" ? "an HTTPS" : "a TLS") +
-                   " listener needs tls (mode and certificateRefs)");
+               fmt::format("{} listener needs tls (mode and certificateRefs)",
+                           ld.protocol == "HTTPS" ? "an HTTPS" : "a TLS"));
     return;
   }
   if (!ld.https && !tls_protocol) {
@@ -61,9 +62,9 @@ void read_listener_tls(document_reader& doc, const YAML::Node& l, const std::str
   const std::string rp = join_path(tp, "certificateRefs");
   if (!refs.IsDefined() || (refs.IsSequence() && refs.size() == 0)) {
     doc.fail(tls, rp,
-             std::string(ld.protocol == "HTTPS" ? "an HTTPS listener"
-                                                : "a TLS listener in mode Terminate") +
-                 " needs at least one certificate");
+             fmt::format("{} needs at least one certificate",
+                         ld.protocol == "HTTPS" ? "an HTTPS listener"
+                                                : "a TLS listener in mode Terminate"));
     return;
   }
   for (object_ref& r : read_object_refs(doc, refs, rp, "Secret", gateway_ns)) {
@@ -152,7 +153,7 @@ std::optional<gateway_doc> read_gateway(document_reader& doc, const YAML::Node& 
     read_listener_tls(doc, l, p, g.m.ns, ld);
     if (auto h = doc.string_at(l, "hostname", p, false)) {
       if (!valid_route_hostname(*h))
-        doc.fail(l["hostname"], join_path(p, "hostname"), "invalid hostname '" + *h + "'");
+        doc.fail(l["hostname"], join_path(p, "hostname"), fmt::format("invalid hostname '{}'", *h));
       else if (ld.protocol == "TCP")  // nothing in a TCP connection names a host
         doc.fail(l["hostname"], join_path(p, "hostname"),
                  "a TCP listener has no hostname (use protocol TLS to route by SNI)");
@@ -194,8 +195,8 @@ std::optional<gateway_doc> read_gateway(document_reader& doc, const YAML::Node& 
             for (const std::string& c : carried)
               names += (names.empty() ? "" : ", ") + c;
             doc.fail(kinds[k]["kind"], join_path(kp, "kind"),
-                     "a " + ld.protocol + (ld.passthrough ? " Passthrough" : "") +
-                         " listener carries " + names + ", not '" + kind + "'");
+                     fmt::format("a {}{} listener carries {}, not '{}'", ld.protocol,
+                                 (ld.passthrough ? " Passthrough" : ""), names, kind));
           }
         }
       }
@@ -250,7 +251,8 @@ std::optional<backend_doc> read_backend(document_reader& doc, const YAML::Node& 
   doc.check_keys(spec, "spec", {"type", "endpoints", "appProtocols", "fallback", "tls"});
   const std::string type = doc.string_at(spec, "type", "spec", false).value_or("Endpoints");
   if (type != "Endpoints")
-    doc.fail(spec["type"], "spec.type", "type '" + type + "' is not supported (only Endpoints)");
+    doc.fail(spec["type"], "spec.type",
+             fmt::format("type '{}' is not supported (only Endpoints)", type));
   upstream_protocol protocol = upstream_protocol::http1;
   if (YAML::Node ap = spec["appProtocols"]; ap.IsDefined() && doc.is_seq(ap, "spec.appProtocols")) {
     for (std::size_t i = 0; i < ap.size(); ++i) {
@@ -262,9 +264,9 @@ std::optional<backend_doc> read_backend(document_reader& doc, const YAML::Node& 
         doc.fail(ap[i], p, "WebSocket backends are not supported yet");
       else
         doc.fail(ap[i], p,
-                 "appProtocol '" + v +
-                     "' is not one of gateway.envoyproxy.io/h2c, "
-                     "gateway.envoyproxy.io/ws, gateway.envoyproxy.io/wss");
+                 fmt::format("appProtocol '{}{}", v,
+                             "' is not one of gateway.envoyproxy.io/h2c, "
+                             "gateway.envoyproxy.io/ws, gateway.envoyproxy.io/wss"));
     }
   }
   if (spec["fallback"].IsDefined())
@@ -305,7 +307,8 @@ std::optional<backend_doc> read_backend(document_reader& doc, const YAML::Node& 
     boost::system::error_code ec;
     boost::asio::ip::make_address(ep.address, ec);
     if (ip && ec)
-      doc.fail(e["address"], join_path(fp, "address"), "'" + ep.address + "' is not an IP address");
+      doc.fail(e["address"], join_path(fp, "address"),
+               fmt::format("'{}' is not an IP address", ep.address));
     else if (fqdn && !ec)
       doc.fail(e["hostname"], join_path(fp, "hostname"), "an IP address belongs in ip, not fqdn");
     else
@@ -353,7 +356,7 @@ std::optional<slice_doc> read_slice(document_reader& doc, const YAML::Node& d, m
         bool v6 = a.find(':') != std::string::npos;
         if (v6 != (type == "IPv6"))
           doc.fail(as[k], index_path(join_path(p, "addresses"), k),
-                   "address '" + a + "' does not match addressType " + type);
+                   fmt::format("address '{}' does not match addressType {}", a, type));
         else if (ready)
           s.addresses.push_back(a);
       }

@@ -1,6 +1,8 @@
 // Reading networking.k8s.io/v1 Ingress documents. What the annotations mean
 // is decided when routes are built (ingress_routes.cpp); here they are only
 // recorded with the rest of the document.
+#include <fmt/format.h>
+
 #include "config/manifests.hpp"
 #include "router/host_name.hpp"
 
@@ -90,7 +92,7 @@ ingress_doc read_ingress(document_reader& doc, const YAML::Node& d, meta m) {
       ingress_rule r;
       r.host = lowercase_host(doc.string_at(rules[i], "host", p, false).value_or(""));
       if (!r.host.empty() && !valid_route_hostname(r.host))
-        doc.fail(rules[i]["host"], join_path(p, "host"), "invalid host '" + r.host + "'");
+        doc.fail(rules[i]["host"], join_path(p, "host"), fmt::format("invalid host '{}'", r.host));
       const YAML::Node http = rules[i]["http"];
       const std::string hp = join_path(p, "http");
       if (http.IsDefined() && doc.is_map(http, hp)) {

@@ -3,6 +3,7 @@
 // annotation this file does not know is reported, never dropped in silence.
 #include <gateway/error.hpp>
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <map>
 #include <set>
@@ -118,7 +119,7 @@ class annotation_reader {
 
   bool boolean(const std::string& key, const std::string& v) {
     if (v == "true") return true;
-    if (v != "false") fail(key, "'" + v + "' is not true or false");
+    if (v != "false") fail(key, fmt::format("'{}' is not true or false", v));
     return false;
   }
   std::uint32_t number(const std::string& key, const std::string& v) {
@@ -127,7 +128,7 @@ class annotation_reader {
     for (char c : v)
       ok = ok && c >= '0' && c <= '9';
     if (!ok) {
-      fail(key, "'" + v + "' is not a whole number");
+      fail(key, fmt::format("'{}' is not a whole number", v));
       return 0;
     }
     for (char c : v)
@@ -154,7 +155,7 @@ class annotation_reader {
   std::optional<int> redirect_code(const std::string& key, const std::string& v) {
     const auto n = static_cast<int>(number(key, v));
     if (n == 301 || n == 302 || n == 303 || n == 307 || n == 308) return n;
-    fail(key, "'" + v + "' is not a redirect status (301, 302, 303, 307 or 308)");
+    fail(key, fmt::format("'{}' is not a redirect status (301, 302, 303, 307 or 308)", v));
     return std::nullopt;
   }
   std::optional<request_redirect> url_redirect(const std::string& key, const std::string& url,
@@ -168,7 +169,7 @@ class annotation_reader {
       return std::nullopt;
     }
     if (!u.absolute) {
-      fail(key, "'" + url + "' is not an absolute http(s) URL");
+      fail(key, fmt::format("'{}' is not an absolute http(s) URL", url));
       return std::nullopt;
     }
     request_redirect r;
@@ -248,7 +249,8 @@ void add_ingress_listeners(const std::vector<const ingress_doc*>& served,
       } else {
         m.path = {p.type == "Exact" ? path_match_type::exact : path_match_type::prefix, p.path};
         if (p.path.empty() || p.path.front() != '/')
-          at.fail(p.backend.node, p.backend.path, "path '" + p.path + "' must start with '/'");
+          at.fail(p.backend.node, p.backend.path,
+                  fmt::format("path '{}' must start with '/'", p.path));
       }
       return m;
     };

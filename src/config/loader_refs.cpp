@@ -2,6 +2,7 @@
 // (Service ports and their appProtocol, Backends, weights), ReferenceGrants,
 // BackendTLSPolicy and listener TLS from Secrets and ConfigMaps, policies by
 // their most specific target, and Ingresses. The loader is manifest_loader.hpp.
+#include <fmt/format.h>
 #include <algorithm>
 #include <map>
 #include <set>
@@ -175,7 +176,7 @@ void loader::apply_backend_tls(const std::string& group, const std::string& kind
     const auto& store = r.kind == "ConfigMap" ? config_maps_ : secrets_;
     auto it = store.find(ns + "/" + r.name);
     if (it == store.end()) {
-      at.fail(r.node, r.path, r.kind + " " + ns + "/" + r.name + " not found in the config");
+      at.fail(r.node, r.path, fmt::format("{} {}/{} not found in the config", r.kind, ns, r.name));
       return nullptr;
     }
     return &it->second;
@@ -187,9 +188,9 @@ void loader::apply_backend_tls(const std::string& group, const std::string& kind
       auto crt = data->find("tls.crt");
       auto key = data->find("tls.key");
       if (crt == data->end() || key == data->end())
-        at.fail(
-            chosen->client_certificate->node, chosen->client_certificate->path,
-            "Secret " + ns + "/" + chosen->client_certificate->name + " needs tls.crt and tls.key");
+        at.fail(chosen->client_certificate->node, chosen->client_certificate->path,
+                fmt::format("Secret {}/{} needs tls.crt and tls.key", ns,
+                            chosen->client_certificate->name));
       else {
         c.tls.client_cert_pem = crt->second;
         c.tls.client_key_pem = key->second;
@@ -203,12 +204,12 @@ void loader::add_ca_bundle(const std::string& kind, const std::string& ns, const
   const auto& store = kind == "ConfigMap" ? config_maps_ : secrets_;
   auto it = store.find(ns + "/" + name);
   if (it == store.end()) {
-    at.fail(node, path, kind + " " + ns + "/" + name + " not found in the config");
+    at.fail(node, path, fmt::format("{} {}/{} not found in the config", kind, ns, name));
     return;
   }
   auto ca = it->second.find("ca.crt");
   if (ca == it->second.end())
-    at.fail(node, path, kind + " " + ns + "/" + name + " has no ca.crt");
+    at.fail(node, path, fmt::format("{} {}/{} has no ca.crt", kind, ns, name));
   else
     into += ca->second;
 }
@@ -220,7 +221,7 @@ std::optional<tls_certificate> loader::secret_certificate(const std::string& ns,
                                                           document_reader& at) {
   auto it = secrets_.find(ns + "/" + name);
   if (it == secrets_.end()) {
-    at.fail(node, path, "Secret " + ns + "/" + name + " not found in the config");
+    at.fail(node, path, fmt::format("Secret {}/{} not found in the config", ns, name));
     return std::nullopt;
   }
   const manifests::secret_data& data = it->second;
@@ -238,9 +239,9 @@ std::optional<tls_certificate> loader::secret_certificate(const std::string& ns,
   c.ocsp_file = value("file:tls.ocsp");
   if ((c.cert_pem.empty() && c.cert_file.empty()) || (c.key_pem.empty() && c.key_file.empty())) {
     at.fail(node, path,
-            "Secret " + ns + "/" + name +
-                " needs tls.crt and tls.key (or the gateway.dev/certificate-file and "
-                "gateway.dev/key-file annotations)");
+            fmt::format("Secret {}/{}{}", ns, name,
+                        " needs tls.crt and tls.key (or the gateway.dev/certificate-file and "
+                        "gateway.dev/key-file annotations)"));
     return std::nullopt;
   }
   return c;
@@ -267,9 +268,9 @@ void loader::apply_listener_tls(const gateway_doc& gw, const listener_doc& l,
   for (const object_ref& r : l.certificate_refs) {
     if (r.ns != gw.m.ns && !granted(gw.m.ns, r.ns, r.name, "", "Secret", "Gateway")) {
       at.fail(r.node, r.path,
-              "Secret " + r.ns + "/" + r.name +
-                  " is in another namespace and no ReferenceGrant there allows Gateways from " +
-                  gw.m.ns);
+              fmt::format("Secret {}/{} is in another namespace and no ReferenceGrant there allows "
+                          "Gateways from {}",
+                          r.ns, r.name, gw.m.ns));
       continue;
     }
     if (auto c = secret_certificate(r.ns, r.name, r.node, r.path, at))
@@ -406,7 +407,8 @@ std::vector<filter_ref> loader::chain_for(const route_doc& r, const manifests::r
     for (const policy_doc& p : policies_)
       if (p.kind == "Filter" && p.m.ns == ext.ns && p.m.name == ext.name) found = &p;
     if (!found) {
-      at.fail(ext.node, ext.path, "Filter " + ext.ns + "/" + ext.name + " not found in the config");
+      at.fail(ext.node, ext.path,
+              fmt::format("Filter {}/{} not found in the config", ext.ns, ext.name));
       continue;
     }
     chain.insert(chain.end(), found->filters.begin(), found->filters.end());
@@ -424,9 +426,9 @@ void loader::resolve_ingresses() {
           if (c.is_default) cls = name;
       auto it = ingress_classes_.find(cls);
       if (it == ingress_classes_.end() || it->second.controller != controller_name) {
-        out_.warnings.push_back("Ingress " + in.m.ns + "/" + in.m.name + ": class '" + cls +
-                                "' is not handled by controller " + std::string(controller_name) +
-                                ": not served");
+        out_.warnings.push_back(
+            fmt::format("Ingress {}/{}: class '{}' is not handled by controller {}: not served",
+                        in.m.ns, in.m.name, cls, controller_name));
         continue;
       }
     }

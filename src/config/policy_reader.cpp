@@ -6,6 +6,7 @@
 
 #include <gateway/error.hpp>
 
+#include <fmt/format.h>
 #include <charconv>
 
 #include <boost/json/serialize.hpp>
@@ -97,7 +98,7 @@ const secret_data* secret_for(document_reader& doc, const policy_doc& p, const Y
     return nullptr;
   }
   const secret_data* data = secrets(ns, *name);
-  if (!data) doc.fail(ref, path, "Secret " + ns + "/" + *name + " not found in the config");
+  if (!data) doc.fail(ref, path, fmt::format("Secret {}/{} not found in the config", ns, *name));
   return data;
 }
 
@@ -193,7 +194,7 @@ const std::string* secret_value(document_reader& doc, const secret_data& data, c
                                 const YAML::Node& at, const std::string& path) {
   const auto it = data.find(key);
   if (it != data.end() && !it->second.empty()) return &it->second;
-  doc.fail(at, path, std::string("the Secret has no '") + key + "' key");
+  doc.fail(at, path, fmt::format("the Secret has no '{}' key", key));
   return nullptr;
 }
 
@@ -276,11 +277,12 @@ void build_backend_traffic(document_reader& doc, policy_doc& p, const filter_reg
   const std::string path = "spec.rateLimit." + field;
   YAML::Node settings = rl[field];
   if (!settings.IsDefined()) {
-    doc.fail(rl, path, "required field is missing for type " + type);
+    doc.fail(rl, path, fmt::format("required field is missing for type {}", type));
     return;
   }
   if (rl[local ? "global" : "local"].IsDefined())
-    doc.fail(rl, "spec.rateLimit", "local and global do not go together; type is " + type);
+    doc.fail(rl, "spec.rateLimit",
+             fmt::format("local and global do not go together; type is {}", type));
   // Global: Envoy Gateway's rules, plus where Redis is ("redis": address,
   // timeout, failureMode, auth), which Envoy Gateway keeps in its own config.
   boost::json::value cfg = to_json(settings);
@@ -327,7 +329,7 @@ void read_client_tls(document_reader& doc, const YAML::Node& t, client_tls_setti
     if (doc.one_of(t[key], join_path(p, key), *v, {"Auto", "1.0", "1.1", "1.2", "1.3"})) {
       if (*v == "1.0" || *v == "1.1")
         doc.fail(t[key], join_path(p, key),
-                 "TLS " + *v + " is not supported (insecure; OpenSSL 3 refuses it)");
+                 fmt::format("TLS {} is not supported (insecure; OpenSSL 3 refuses it)", *v));
       else
         into = *v;
     }
@@ -335,7 +337,8 @@ void read_client_tls(document_reader& doc, const YAML::Node& t, client_tls_setti
   version("minVersion", c.min_version);
   version("maxVersion", c.max_version);
   if (c.min_version > c.max_version)
-    doc.fail(t, p, "minVersion " + c.min_version + " is above maxVersion " + c.max_version);
+    doc.fail(t, p,
+             fmt::format("minVersion {} is above maxVersion {}", c.min_version, c.max_version));
   c.ciphers = strings_at(doc, t, "ciphers", p);
   c.groups = strings_at(doc, t, "ecdhCurves", p);
   c.signature_algorithms = strings_at(doc, t, "signatureAlgorithms", p);

@@ -1,6 +1,7 @@
 // Reading HTTPRoute, GRPCRoute, TCPRoute and TLSRoute documents (matches, filters, backendRefs,
 // timeouts) and ReferenceGrants. References are recorded as written; the loader resolves
 // them once every document is read.
+#include <fmt/format.h>
 #include <algorithm>
 #include <set>
 
@@ -123,7 +124,8 @@ void read_header_modifier(document_reader& doc, const YAML::Node& n, const std::
       header_value h{doc.string_at(list[i], "name", ip, true).value_or(""),
                      doc.string_at(list[i], "value", ip, true).value_or("")};
       if (!names.insert(lowercase_host(h.name)).second)
-        doc.fail(list[i]["name"], join_path(ip, "name"), "header '" + h.name + "' named twice");
+        doc.fail(list[i]["name"], join_path(ip, "name"),
+                 fmt::format("header '{}' named twice", h.name));
       fields.push_back(std::move(h));
     }
   };
@@ -187,15 +189,17 @@ void read_filters(document_reader& doc, const YAML::Node& list, const std::strin
       if (t == type) {
         field = key;
       } else if (f[std::string(key)].IsDefined()) {
-        doc.fail(f[std::string(key)], join_path(p, key), "not allowed with type " + type);
+        doc.fail(f[std::string(key)], join_path(p, key),
+                 fmt::format("not allowed with type {}", type));
       }
     }
     if (type != "RequestMirror" && type != "ExtensionRef" && !seen.insert(type).second)
-      doc.fail(f["type"], join_path(p, "type"), type + " may appear only once per rule");
+      doc.fail(f["type"], join_path(p, "type"),
+               fmt::format("{} may appear only once per rule", type));
     const YAML::Node n = f[field];
     const std::string np = join_path(p, field);
     if (!n.IsDefined()) {
-      doc.fail(f, np, "required for type " + type);
+      doc.fail(f, np, fmt::format("required for type {}", type));
       continue;
     }
     if (type == "RequestHeaderModifier") {
@@ -290,8 +294,9 @@ void read_filters(document_reader& doc, const YAML::Node& list, const std::strin
       ref.path = np;
       if (ref.group != "gateway.dev" || ref.kind != "Filter")
         doc.fail(n, np,
-                 "extensionRef must name a Filter of group gateway.dev (got " + ref.kind +
-                     " of group '" + ref.group + "')");
+                 fmt::format(
+                     "extensionRef must name a Filter of group gateway.dev (got {} of group '{}')",
+                     ref.kind, ref.group));
       else
         rd.extensions.push_back(std::move(ref));
     }
@@ -427,7 +432,8 @@ void read_stream_rule(document_reader& doc, const YAML::Node& rn, const std::str
     std::string bp = index_path(join_path(p, "backendRefs"), k);
     if (!doc.is_map(bs[k], bp)) continue;
     if (bs[k]["filters"].IsDefined())
-      doc.fail(bs[k]["filters"], join_path(bp, "filters"), "a " + m.kind + " has no filters");
+      doc.fail(bs[k]["filters"], join_path(bp, "filters"),
+               fmt::format("a {} has no filters", m.kind));
     rd.backends.push_back(read_backend_ref(doc, bs[k], bp, m, true));
   }
 }
@@ -478,7 +484,8 @@ label_selector read_selector(document_reader& doc, const YAML::Node& node,
       const bool needs_values = e.op == "In" || e.op == "NotIn";
       if (needs_values == e.values.empty())
         doc.fail(me[i], join_path(ep, "values"),
-                 needs_values ? "In and NotIn need values" : e.op + " takes no values");
+                 needs_values ? std::string("In and NotIn need values")
+                              : fmt::format("{} takes no values", e.op));
       s.match_expressions.push_back(std::move(e));
     }
   }
@@ -522,7 +529,7 @@ route_doc read_route(document_reader& doc, const YAML::Node& d, meta m) {
     for (std::size_t i = 0; i < hs.size(); ++i) {
       std::string h = hs[i].Scalar();
       if (!valid_route_hostname(h))
-        doc.fail(hs[i], index_path("spec.hostnames", i), "invalid hostname '" + h + "'");
+        doc.fail(hs[i], index_path("spec.hostnames", i), fmt::format("invalid hostname '{}'", h));
       else
         r.hostnames.push_back(lowercase_host(h));
     }
@@ -530,15 +537,15 @@ route_doc read_route(document_reader& doc, const YAML::Node& d, meta m) {
   YAML::Node rules = spec["rules"];
   if (stream) {
     if (!rules.IsDefined() || (rules.IsSequence() && rules.size() == 0)) {
-      doc.fail(spec, "spec.rules", "a " + r.m.kind + " needs one rule with backendRefs");
+      doc.fail(spec, "spec.rules", fmt::format("a {} needs one rule with backendRefs", r.m.kind));
     } else if (doc.is_seq(rules, "spec.rules")) {
       // Nothing tells two rules of one connection apart: the spec leaves
       // more than one to the implementation, and here it is an error.
       if (rules.size() > 1)
         doc.fail(rules[1], "spec.rules[1]",
-                 "a " + r.m.kind +
-                     " has one rule here (nothing in a connection chooses between "
-                     "rules); split the backends into weighted backendRefs of one rule");
+                 fmt::format("a {}{}", r.m.kind,
+                             " has one rule here (nothing in a connection chooses between "
+                             "rules); split the backends into weighted backendRefs of one rule"));
       if (doc.is_map(rules[0], "spec.rules[0]"))
         read_stream_rule(doc, rules[0], "spec.rules[0]", r.m, r.rules.emplace_back());
     }

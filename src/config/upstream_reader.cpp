@@ -3,6 +3,7 @@
 // into the cluster and rule settings they stand for. Fields marked "extension"
 // below are this project's, where Envoy has the setting and Envoy Gateway
 // does not expose it.
+#include <fmt/format.h>
 #include <algorithm>
 
 #include "config/policy_reader.hpp"
@@ -72,11 +73,11 @@ void read_load_balancer(document_reader& doc, const YAML::Node& lb, const std::s
         YAML::Node f = ch[field];
         const std::string fp = join_path(cp, field);
         if (wanted && !f.IsDefined()) {
-          doc.fail(ch, fp, "required when type is " + source);
+          doc.fail(ch, fp, fmt::format("required when type is {}", source));
         } else if (!wanted && f.IsDefined()) {
           doc.fail(f, fp,
-                   "only used when type is " +
-                       std::string(field == std::string_view("header") ? "Header" : "Cookie"));
+                   fmt::format("only used when type is {}",
+                               field == std::string_view("header") ? "Header" : "Cookie"));
         } else if (wanted && doc.is_map(f, fp)) {
           if (source == "Header") {
             doc.check_keys(f, fp, {"name"});
@@ -268,9 +269,10 @@ retry_policy read_retry(document_reader& doc, const YAML::Node& r, const std::st
           out.retry_on.status_codes = true;
         else if (t == "refused-stream" || t == "cancelled" || t == "deadline-exceeded" ||
                  t == "internal" || t == "resource-exhausted" || t == "unavailable")
-          doc.warn(ts[i], tp, "trigger '" + t + "' is for HTTP/2 or gRPC and has no effect here");
+          doc.warn(ts[i], tp,
+                   fmt::format("trigger '{}' is for HTTP/2 or gRPC and has no effect here", t));
         else
-          doc.fail(ts[i], tp, "unknown retry trigger '" + t + "'");
+          doc.fail(ts[i], tp, fmt::format("unknown retry trigger '{}'", t));
       }
     }
     if (YAML::Node cs = on["httpStatusCodes"];

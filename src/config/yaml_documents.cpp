@@ -1,5 +1,6 @@
 #include "config/yaml_documents.hpp"
 
+#include <fmt/format.h>
 #include <charconv>
 
 #include "core/known_fields.hpp"
@@ -143,7 +144,7 @@ void document_reader::check_keys(const YAML::Node& map, std::string_view path,
       list += k;
     }
     fail(kv.first, join_path(path, key),
-         "unknown or unsupported field (supported here: " + list + ")");
+         fmt::format("unknown or unsupported field (supported here: {})", list));
   }
 }
 
@@ -175,11 +176,11 @@ std::optional<std::int64_t> document_reader::int_at(const YAML::Node& map, std::
   const std::string& s = n.IsScalar() ? n.Scalar() : std::string();
   auto r = std::from_chars(s.data(), s.data() + s.size(), v);
   if (!n.IsScalar() || r.ec != std::errc() || r.ptr != s.data() + s.size()) {
-    fail(n, p, "expected an integer, got '" + s + "'");
+    fail(n, p, fmt::format("expected an integer, got '{}'", s));
     return std::nullopt;
   }
   if (v < min || v > max) {
-    fail(n, p, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+    fail(n, p, fmt::format("must be between {} and {}", min, max));
     return std::nullopt;
   }
   return v;
@@ -213,8 +214,9 @@ std::optional<std::uint64_t> document_reader::bytes_at(const YAML::Node& map, st
   if (r.ec != std::errc() || r.ptr == text.data() || scale == 0 || value > max / scale ||
       value * scale < min) {
     fail(n, join_path(path, key),
-         "'" + text + "' is not a byte quantity from " + std::to_string(min) + " to " +
-             std::to_string(max) + " (a number, or one with Ki, Mi, Gi, k, M or G)");
+         fmt::format("'{}' is not a byte quantity from {} to {} (a number, or one with Ki, Mi, Gi, "
+                     "k, M or G)",
+                     text, min, max));
     return std::nullopt;
   }
   return value * scale;
@@ -255,7 +257,7 @@ std::optional<std::chrono::milliseconds> document_reader::duration_at(const YAML
   }
   if (!any || !v.empty()) {
     fail(n, join_path(path, key),
-         "invalid duration '" + *s + "' (examples: 500ms, 30s, 1m30s, 1h)");
+         fmt::format("invalid duration '{}' (examples: 500ms, 30s, 1m30s, 1h)", *s));
     return std::nullopt;
   }
   return std::chrono::milliseconds(total);
@@ -270,7 +272,7 @@ bool document_reader::one_of(const YAML::Node& at, std::string_view path, const 
     if (!list.empty()) list += ", ";
     list += a;
   }
-  fail(at, path, "unsupported value '" + value + "' (expected one of: " + list + ")");
+  fail(at, path, fmt::format("unsupported value '{}' (expected one of: {})", value, list));
   return false;
 }
 

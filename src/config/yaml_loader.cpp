@@ -5,6 +5,7 @@
 #include <gateway/config.hpp>
 #include <gateway/error.hpp>
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <fstream>
 #include <map>
@@ -167,11 +168,12 @@ void loader::read_document(const YAML::Node& d, std::size_t index) {
   } else {
     doc_.fail(
         d["kind"], "kind",
-        "unsupported kind '" + *kind +
+        fmt::format(
+            "unsupported kind '{}{}", *kind,
             "' (supported: Gateway, GatewayClass, HTTPRoute, GRPCRoute, ReferenceGrant, Service, "
             "EndpointSlice, Backend, BackendTLSPolicy, Namespace, Secret, ConfigMap, Ingress, "
             "IngressClass, SecurityPolicy, "
-            "BackendTrafficPolicy, ClientTrafficPolicy, WafPolicy, Filter)");
+            "BackendTrafficPolicy, ClientTrafficPolicy, WafPolicy, Filter)"));
   }
 }
 
@@ -211,9 +213,9 @@ void loader::resolve() {
     if (!classes_.empty()) {
       auto it = classes_.find(g.class_name);
       if (it == classes_.end() || it->second != controller_name) {
-        out_.warnings.push_back("Gateway " + g.m.ns + "/" + g.m.name + ": class '" + g.class_name +
-                                "' is not handled by controller " + std::string(controller_name) +
-                                ": not served");
+        out_.warnings.push_back(
+            fmt::format("Gateway {}/{}: class '{}' is not handled by controller {}: not served",
+                        g.m.ns, g.m.name, g.class_name, controller_name));
         continue;
       }
     }
@@ -377,7 +379,7 @@ void loader::resolve() {
       });
       if (!known) {
         at.fail(pr.node, join_path(pr.path, "name"),
-                "Gateway " + pr.ns + "/" + pr.name + " not found in the config");
+                fmt::format("Gateway {}/{} not found in the config", pr.ns, pr.name));
         accepted.message = "Gateway not found";
       } else if (!gateway_found) {
         at.warn(pr.node, pr.path,
@@ -600,7 +602,9 @@ gateway_config load_yaml_file(const std::string& path) {
 
 gateway_config load_yaml_file(const std::string& path, const filter_registry& filters) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw error(errc::invalid_config, path + ": cannot open: " + std::strerror(errno));
+  if (!in)
+    throw error(errc::invalid_config,
+                fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
   std::ostringstream text;
   text << in.rdbuf();
   return load_yaml(text.str(), path, filters);

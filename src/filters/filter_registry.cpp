@@ -2,6 +2,8 @@
 #include <gateway/error.hpp>
 #include <gateway/filter.hpp>
 
+#include <fmt/format.h>
+
 #include "filters/background.hpp"
 #include "filters/builtin.hpp"
 #include "filters/filter_counters.hpp"
@@ -51,22 +53,20 @@ const filter_registry& filter_registry::builtin() {
 
 void filter_registry::add(std::string name, filter_factory_builder build) {
   if (!build) throw error(errc::invalid_config, "a filter needs a name and a builder");
-  add(std::move(name),
-      [build = std::move(build)](std::string_view json, filter_factory_context&) {
-        return build(json);
-      });
+  add(std::move(name), [build = std::move(build)](std::string_view json, filter_factory_context&) {
+    return build(json);
+  });
 }
 
 void filter_registry::add(std::string name, filter_factory_context_builder build) {
   if (name.empty() || !build)
     throw error(errc::invalid_config, "a filter needs a name and a builder");
   if (builders_.count(name))
-    throw error(errc::invalid_config, "filter '" + name + "' is already registered");
+    throw error(errc::invalid_config, fmt::format("filter '{}' is already registered", name));
   builders_.emplace(std::move(name), std::move(build));
 }
 
-const filter_factory_context_builder* filter_registry::find(
-    std::string_view name) const noexcept {
+const filter_factory_context_builder* filter_registry::find(std::string_view name) const noexcept {
   auto it = builders_.find(name);
   return it == builders_.end() ? nullptr : &it->second;
 }
@@ -79,12 +79,12 @@ filter_ref filter_registry::make(std::string_view name, std::string_view json_co
     for (const auto& [n, b] : builders_)
       known.append(known.empty() ? "" : ", ").append(n);
     throw error(errc::invalid_config,
-                "unknown filter '" + std::string(name) + "' (registered: " + known + ")");
+                fmt::format("unknown filter '{}' (registered: {})", name, known));
   }
   build_context context(owner, name);
   filter_ref ref{std::string(name), (*build)(json_config, context)};
   if (!ref.factory)
-    throw error(errc::invalid_config, "filter '" + std::string(name) + "' made no factory");
+    throw error(errc::invalid_config, fmt::format("filter '{}' made no factory", name));
   return ref;
 }
 

@@ -4,6 +4,7 @@
 
 #include <gateway/http.hpp>
 
+#include <fmt/format.h>
 #include <boost/json/parse.hpp>
 
 #include "core/known_fields.hpp"
@@ -31,7 +32,7 @@ json_value parse_config(std::string_view text) {
   if (text.find_first_not_of(" \t\r\n") == std::string_view::npos) return json_object();
   boost::system::error_code ec;
   json_value v = boost::json::parse(text, ec);
-  if (ec) config_error("", "invalid JSON: " + ec.message());
+  if (ec) config_error("", fmt::format("invalid JSON: {}", ec.message()));
   as_object(v, "");
   return v;
 }
@@ -55,7 +56,7 @@ void check_fields(const json_object& o, std::string_view path,
       list.append(a);
     }
     config_error(field_path(path, kv.key()),
-                 "unsupported field (supported: " + (list.empty() ? "none" : list) + ")");
+                 fmt::format("unsupported field (supported: {})", (list.empty() ? "none" : list)));
   }
 }
 
@@ -99,8 +100,7 @@ std::optional<std::int64_t> int_field(const json_object& o, std::string_view key
   else
     config_error(field_path(path, key), "must be an integer");
   if (n < min || n > max)
-    config_error(field_path(path, key),
-                 "must be between " + std::to_string(min) + " and " + std::to_string(max));
+    config_error(field_path(path, key), fmt::format("must be between {} and {}", min, max));
   return n;
 }
 
@@ -181,7 +181,7 @@ std::vector<std::pair<std::string, std::string>> fields_field(const json_object&
     if (!valid) config_error(field_path(ip, "name"), "not a valid field name");
     if (framing_field(name))
       config_error(field_path(ip, "name"),
-                   "'" + name + "' frames the message and cannot be changed");
+                   fmt::format("'{}' frames the message and cannot be changed", name));
     std::string value = string_field(item, "value", ip).value_or("");
     if (value.find_first_of("\r\n") != std::string::npos)
       config_error(field_path(ip, "value"), "must not contain CR or LF");

@@ -1,3 +1,5 @@
+#include <fmt/format.h>
+
 #include "filters/ratelimit_rules.hpp"
 
 namespace gateway::filters {
@@ -43,7 +45,7 @@ selector read_selector(const json_object& o, const std::string& path) {
         s.type = header_selector::match::regex;
         s.regex = std::make_shared<RE2>(*string_field(h, "value", hp, true), RE2::Quiet);
         if (!s.regex->ok())
-          config_error(field_path(hp, "value"), "invalid regex: " + s.regex->error());
+          config_error(field_path(hp, "value"), fmt::format("invalid regex: {}", s.regex->error()));
       } else {
         config_error(field_path(hp, "type"), "must be Exact, Distinct or RegularExpression");
       }

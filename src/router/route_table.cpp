@@ -5,6 +5,7 @@
 #include <gateway/error.hpp>
 #include <gateway/router.hpp>
 
+#include <fmt/format.h>
 #include <re2/re2.h>
 
 #include <algorithm>
@@ -172,8 +173,8 @@ std::unique_ptr<re2::RE2> compile_regex(const std::string& pattern, const std::s
   options.set_log_errors(false);
   auto re = std::make_unique<re2::RE2>(pattern, options);
   if (!re->ok())
-    throw error(errc::invalid_config,
-                where + ": invalid regular expression '" + pattern + "': " + re->error());
+    throw error(errc::invalid_config, fmt::format("{}: invalid regular expression '{}': {}", where,
+                                                  pattern, re->error()));
   return re;
 }
 
@@ -251,8 +252,9 @@ struct router::impl {
     if (g.type == value_match_type::exact) {
       for (const std::string* part : {&g.service, &g.method})
         if (part->find('/') != std::string::npos)
-          throw error(errc::invalid_config,
-                      where + ": an Exact gRPC service or method has no '/': '" + *part + "'");
+          throw error(
+              errc::invalid_config,
+              fmt::format("{}: an Exact gRPC service or method has no '/': '{}'", where, *part));
       if (!g.service.empty() && !g.method.empty()) return;
     } else {
       if (!g.service.empty()) c.service_re = compile_regex(g.service, where + " service");
@@ -273,7 +275,8 @@ struct router::impl {
       std::string route_name = "route " + rt.namespace_name + "/" + rt.name;
       for (const std::string& h : rt.hostnames) {
         if (!valid_route_hostname(h))
-          throw error(errc::invalid_config, route_name + ": invalid hostname '" + h + "'");
+          throw error(errc::invalid_config,
+                      fmt::format("{}: invalid hostname '{}'", route_name, h));
       }
       for (std::size_t i = 0; i < rt.rules.size(); ++i) {
         const route_rule& rule = rt.rules[i];
@@ -292,23 +295,27 @@ struct router::impl {
           if (rt.kind == route_kind::grpc) {
             compile_grpc(c, spec, where);
           } else if (spec.grpc) {
-            throw error(errc::invalid_config, where + ": a gRPC method match needs a gRPC route");
+            throw error(errc::invalid_config,
+                        fmt::format("{}: a gRPC method match needs a gRPC route", where));
           } else if (spec.path.type == path_match_type::regex) {
             c.path_re = compile_regex(spec.path.value, where + " path");
           } else if (spec.path.value.empty() || spec.path.value.front() != '/') {
-            throw error(errc::invalid_config,
-                        where + ": path value must start with '/': '" + spec.path.value + "'");
+            throw error(
+                errc::invalid_config,
+                fmt::format("{}: path value must start with '/': '{}'", where, spec.path.value));
           }
           for (const auto& h : spec.headers) {
             if (h.name.empty())
-              throw error(errc::invalid_config, where + ": header match without a name");
+              throw error(errc::invalid_config,
+                          fmt::format("{}: header match without a name", where));
             c.header_re.push_back(h.type == value_match_type::regex
                                       ? compile_regex(h.value, where + " header " + h.name)
                                       : nullptr);
           }
           for (const auto& q : spec.query_params) {
             if (q.name.empty())
-              throw error(errc::invalid_config, where + ": query match without a name");
+              throw error(errc::invalid_config,
+                          fmt::format("{}: query match without a name", where));
             c.query_re.push_back(q.type == value_match_type::regex
                                      ? compile_regex(q.value, where + " query " + q.name)
                                      : nullptr);

@@ -3,6 +3,7 @@
 #include <gateway/error.hpp>
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -74,8 +75,7 @@ access_log_format::access_log_format(std::string_view format) {
     auto it = std::find_if(std::begin(names), std::end(names),
                            [&](const auto& n) { return n.first == name; });
     if (it == std::end(names))
-      throw error(errc::invalid_config,
-                  "access log format: unknown field %" + std::string(name) + "%");
+      throw error(errc::invalid_config, fmt::format("access log format: unknown field %{}%", name));
     if (!literal.empty()) parts_.push_back({field::literal, std::move(literal)});
     literal.clear();
     parts_.push_back({it->second, {}});
@@ -242,7 +242,7 @@ int access_log_writer::open_file() const {
   int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0)
     throw error(errc::invalid_config,
-                "access log " + path_ + ": cannot open: " + std::strerror(errno));
+                fmt::format("access log {}: cannot open: {}", path_, std::strerror(errno)));
   return fd;
 }
 

@@ -4,6 +4,7 @@
 #include <gateway/asio.hpp>
 #include <gateway/error.hpp>
 
+#include <fmt/format.h>
 #include <thread>
 
 #include "server/server_impl.hpp"
@@ -27,18 +28,18 @@ host_server::host_server(gateway_config config, server_options options, asio::io
 }
 
 worker& host_server::next_worker(const char* who) {
-  if (closed_.load()) throw error(errc::invalid_state, std::string(who) + ": closed");
+  if (closed_.load()) throw error(errc::invalid_state, fmt::format("{}: closed", who));
   auto& workers = srv_.impl_->workers;
   return *workers[next_.fetch_add(1, std::memory_order_relaxed) % workers.size()];
 }
 
 void host_server::reload(gateway_config config, const char* who) {
-  if (closed_.load()) throw error(errc::invalid_state, std::string(who) + "::reload: closed");
+  if (closed_.load()) throw error(errc::invalid_state, fmt::format("{}::reload: closed", who));
   srv_.reload(std::move(config));
 }
 
 std::string host_server::stats_text(const char* who) const {
-  if (closed_.load()) throw error(errc::invalid_state, std::string(who) + "::stats_text: closed");
+  if (closed_.load()) throw error(errc::invalid_state, fmt::format("{}::stats_text: closed", who));
   return srv_.stats_text();
 }
 

@@ -2,6 +2,7 @@
 // is server::impl (server_impl.hpp).
 #include "server/server_impl.hpp"
 
+#include <fmt/format.h>
 #include <sys/resource.h>
 
 #include "admin/dashboard.hpp"
@@ -621,7 +622,7 @@ std::uint16_t server::port(std::string_view listener_name) const {
   for (const auto& b : impl_->bound)
     for (const auto& name : b.listeners)
       if (name == listener_name) return b.port;
-  throw error(errc::not_found, "no listener named '" + std::string(listener_name) + "'");
+  throw error(errc::not_found, fmt::format("no listener named '{}'", listener_name));
 }
 
 std::uint16_t server::port() const {

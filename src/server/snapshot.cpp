@@ -2,6 +2,7 @@
 
 #include <gateway/error.hpp>
 
+#include <fmt/format.h>
 #include <re2/re2.h>
 
 #include <algorithm>
@@ -47,8 +48,8 @@ void build_group_tls(snapshot& snap, socket_group& g, std::vector<std::string>& 
   }
   if (members.empty()) return;
   if (plain) {
-    problems.push_back("listeners on " + g.key +
-                       " mix HTTPS and plain HTTP: one port serves one or the other");
+    problems.push_back(fmt::format(
+        "listeners on {} mix HTTPS and plain HTTP: one port serves one or the other", g.key));
     return;
   }
   try {
@@ -72,9 +73,10 @@ void group_listeners(snapshot& snap, std::vector<std::string>& problems) {
     for (std::size_t other : g.members) {
       const listener_config& oc = snap.listeners[other].config;
       if (oc.hostname == lc.hostname)
-        problems.push_back("listeners '" + oc.name + "' and '" + lc.name + "' both bind " + key +
-                           " with the same hostname '" + lc.hostname +
-                           "': give them distinct hostnames or bind one elsewhere");
+        problems.push_back(
+            fmt::format("listeners '{}' and '{}' both bind {} with the same hostname '{}': give "
+                        "them distinct hostnames or bind one elsewhere",
+                        oc.name, lc.name, key, lc.hostname));
     }
     g.members.push_back(i);
   }
@@ -103,15 +105,17 @@ void group_listeners(snapshot& snap, std::vector<std::string>& problems) {
           (g.protocol != listener_protocol::http && lc.tls.has_value() != first.tls.has_value());
     }
     if (mixed) {
-      problems.push_back("listeners on " + g.key +
-                         " mix protocols (HTTP, TCP, TLS passthrough or terminated): one port "
-                         "carries one");
+      problems.push_back(
+          fmt::format("listeners on {}{}", g.key,
+                      " mix protocols (HTTP, TCP, TLS passthrough or terminated): one port "
+                      "carries one"));
       continue;
     }
     if (g.protocol == listener_protocol::tcp && !first.tls && g.members.size() > 1) {
-      problems.push_back("listeners '" + first.name + "' and '" +
-                         snap.listeners[g.members[1]].config.name + "' both bind " + g.key +
-                         " for TCP: nothing in a plain TCP connection tells them apart");
+      problems.push_back(
+          fmt::format("listeners '{}' and '{}' both bind {} for TCP: nothing in a plain TCP "
+                      "connection tells them apart",
+                      first.name, snap.listeners[g.members[1]].config.name, g.key));
       continue;
     }
     build_group_tls(snap, g, problems);
@@ -123,7 +127,8 @@ void group_listeners(snapshot& snap, std::vector<std::string>& problems) {
 void check_route_kinds(const listener_config& l, const std::string& where,
                        std::vector<std::string>& problems) {
   if (l.protocol == listener_protocol::tls_passthrough && l.tls)
-    problems.push_back(where + ": a TLS passthrough listener has no TLS settings of its own");
+    problems.push_back(
+        fmt::format("{}: a TLS passthrough listener has no TLS settings of its own", where));
   for (const route& r : l.routes) {
     const bool connection = r.kind == route_kind::tcp || r.kind == route_kind::tls;
     const bool fits = l.protocol == listener_protocol::http ? !connection
@@ -133,17 +138,20 @@ void check_route_kinds(const listener_config& l, const std::string& where,
     const std::string what =
         where + ": " + route_kind_name(r.kind) + " " + r.namespace_name + "/" + r.name;
     if (!fits) {
-      problems.push_back(what + " cannot attach to this listener's protocol");
+      problems.push_back(fmt::format("{} cannot attach to this listener's protocol", what));
       continue;
     }
     if (!connection) continue;
     if (r.rules.size() != 1)
-      problems.push_back(what + ": has one rule (nothing in a connection chooses between rules)");
+      problems.push_back(
+          fmt::format("{}: has one rule (nothing in a connection chooses between rules)", what));
     for (const route_rule& rule : r.rules)
       if (!rule.matches.empty() || !rule.filters.empty() || !rule.mirrors.empty() ||
           rule.redirect || rule.rewrite || !rule.backend_variants.empty())
-        problems.push_back(what + ": a connection's rule has backends only (no matches, " +
-                           "filters, mirrors, redirects or rewrites)");
+        problems.push_back(
+            fmt::format("{}: a connection's rule has backends only (no matches, filters, mirrors, "
+                        "redirects or rewrites)",
+                        what));
   }
 }
 
@@ -152,25 +160,28 @@ void check_upstream_settings(const cluster_config& c, const std::string& where,
                              std::vector<std::string>& problems) {
   const auto& lb = c.load_balancer;
   if (lb.policy == lb_policy::maglev && (!is_prime(lb.table_size) || lb.table_size > 5000011))
-    problems.push_back(where + ": maglev table size " + std::to_string(lb.table_size) +
-                       " must be a prime up to 5000011");
+    problems.push_back(fmt::format("{}: maglev table size {} must be a prime up to 5000011", where,
+                                   lb.table_size));
   if (lb.policy == lb_policy::maglev && lb.table_size < c.endpoints.size())
-    problems.push_back(where + ": maglev table size is smaller than the number of endpoints");
+    problems.push_back(
+        fmt::format("{}: maglev table size is smaller than the number of endpoints", where));
   if (lb.policy == lb_policy::ring_hash && (lb.ring_points == 0 || lb.ring_points > 65536))
-    problems.push_back(where + ": ring points must be 1..65536");
+    problems.push_back(fmt::format("{}: ring points must be 1..65536", where));
   if ((lb.policy == lb_policy::ring_hash || lb.policy == lb_policy::maglev) &&
       lb.hash.source != hash_source::source_ip && lb.hash.name.empty())
-    problems.push_back(where + ": a header or cookie hash needs a name");
+    problems.push_back(fmt::format("{}: a header or cookie hash needs a name", where));
   if (lb.panic_threshold_percent > 100)
-    problems.push_back(where + ": panic threshold must be 0..100 percent");
+    problems.push_back(fmt::format("{}: panic threshold must be 0..100 percent", where));
   if (lb.slow_start_min_percent > 100)
-    problems.push_back(where + ": slow start minimum must be 0..100 percent");
+    problems.push_back(fmt::format("{}: slow start minimum must be 0..100 percent", where));
   const auto& hc = c.health_check;
   if (hc.type != health_check_type::none) {
-    if (hc.interval.count() <= 0) problems.push_back(where + ": health check interval must be > 0");
-    if (hc.timeout.count() <= 0) problems.push_back(where + ": health check timeout must be > 0");
+    if (hc.interval.count() <= 0)
+      problems.push_back(fmt::format("{}: health check interval must be > 0", where));
+    if (hc.timeout.count() <= 0)
+      problems.push_back(fmt::format("{}: health check timeout must be > 0", where));
     if (hc.unhealthy_threshold == 0 || hc.healthy_threshold == 0)
-      problems.push_back(where + ": health check thresholds must be >= 1");
+      problems.push_back(fmt::format("{}: health check thresholds must be >= 1", where));
     if (hc.type == health_check_type::grpc && c.protocol != upstream_protocol::http2)
       problems.push_back(where +
                          ": a gRPC health check needs a cluster that speaks HTTP/2 (appProtocol "
@@ -178,44 +189,45 @@ void check_upstream_settings(const cluster_config& c, const std::string& where,
     if (hc.type == health_check_type::http) {
       if (hc.path.empty() || hc.path.front() != '/' ||
           hc.path.find_first_of(" \r\n") != std::string::npos)
-        problems.push_back(where + ": health check path '" + hc.path +
-                           "' must start with / and have no spaces");
+        problems.push_back(fmt::format(
+            "{}: health check path '{}' must start with / and have no spaces", where, hc.path));
       if (hc.method.empty() || hc.method.find_first_of(" \r\n") != std::string::npos)
-        problems.push_back(where + ": health check method '" + hc.method + "' is invalid");
+        problems.push_back(
+            fmt::format("{}: health check method '{}' is invalid", where, hc.method));
       if (hc.host.find_first_of(" \r\n") != std::string::npos)
-        problems.push_back(where + ": health check host is invalid");
+        problems.push_back(fmt::format("{}: health check host is invalid", where));
       for (const auto& [lo, hi] : hc.expected_statuses)
         if (lo < 100 || hi > 599 || lo > hi)
-          problems.push_back(where + ": expected status range " + std::to_string(lo) + "-" +
-                             std::to_string(hi) + " is invalid");
+          problems.push_back(
+              fmt::format("{}: expected status range {}-{} is invalid", where, lo, hi));
     }
   }
   const auto& od = c.outlier_detection;
   if (od.enabled()) {
     if (od.base_ejection_time.count() <= 0)
-      problems.push_back(where + ": base ejection time must be > 0");
+      problems.push_back(fmt::format("{}: base ejection time must be > 0", where));
     if (od.max_ejection_percent > 100)
-      problems.push_back(where + ": max ejection percent must be 0..100");
+      problems.push_back(fmt::format("{}: max ejection percent must be 0..100", where));
   }
   for (const auto& r : c.dns.resolvers) {
     try {
       parse_nameserver(r);
     } catch (const error& e) {
-      problems.push_back(where + ": DNS " + e.what());
+      problems.push_back(fmt::format("{}: DNS {}", where, e.what()));
     }
   }
   if (c.dns.refresh.count() <= 0 || c.dns.timeout.count() <= 0)
-    problems.push_back(where + ": DNS refresh and timeout must be > 0");
+    problems.push_back(fmt::format("{}: DNS refresh and timeout must be > 0", where));
   const auto& cb = c.circuit_breakers;
   if (cb.max_connections == 0 || cb.max_requests == 0)
-    problems.push_back(where + ": max connections and max requests must be >= 1");
+    problems.push_back(fmt::format("{}: max connections and max requests must be >= 1", where));
   if (cb.retry_budget_percent > 100)
-    problems.push_back(where + ": retry budget must be 0..100 percent");
+    problems.push_back(fmt::format("{}: retry budget must be 0..100 percent", where));
   if (c.buffer_limit < 1024 || c.buffer_limit > (std::size_t{1} << 30))
-    problems.push_back(where + ": buffer_limit must be 1 KiB to 1 GiB");
+    problems.push_back(fmt::format("{}: buffer_limit must be 1 KiB to 1 GiB", where));
   if (c.max_response_head < 64 || c.max_response_header_count == 0)
-    problems.push_back(where +
-                       ": max_response_head must be >= 64 and max_response_header_count >= 1");
+    problems.push_back(fmt::format(
+        "{}: max_response_head must be >= 64 and max_response_header_count >= 1", where));
 }
 
 }  // namespace
@@ -229,7 +241,7 @@ std::shared_ptr<snapshot> snapshot::build(gateway_config config) {
     std::string where = "cluster '" + c.name + "'";
     if (c.name.empty()) problems.push_back("a cluster has no name");
     if (!cluster_index.emplace(c.name, snap->clusters.size()).second)
-      problems.push_back(where + ": defined twice");
+      problems.push_back(fmt::format("{}: defined twice", where));
     cluster_runtime rt;
     for (std::size_t i = 0; i < c.endpoints.size(); ++i) {
       const auto& e = c.endpoints[i];
@@ -237,11 +249,13 @@ std::shared_ptr<snapshot> snapshot::build(gateway_config config) {
       boost::system::error_code ec;
       asio::ip::make_address(e.address, ec);
       if (ec && !dns::dns_name(e.address))
-        problems.push_back(ew + ": '" + e.address + "' is neither an IP address nor a DNS name");
-      if (e.port == 0) problems.push_back(ew + ": port 0");
-      if (e.weight == 0) problems.push_back(ew + ": weight 0");
+        problems.push_back(
+            fmt::format("{}: '{}' is neither an IP address nor a DNS name", ew, e.address));
+      if (e.port == 0) problems.push_back(fmt::format("{}: port 0", ew));
+      if (e.weight == 0) problems.push_back(fmt::format("{}: weight 0", ew));
     }
-    if (c.connect_timeout.count() <= 0) problems.push_back(where + ": connect_timeout must be > 0");
+    if (c.connect_timeout.count() <= 0)
+      problems.push_back(fmt::format("{}: connect_timeout must be > 0", where));
     check_upstream_settings(c, where, problems);
     if (c.tls.enabled) {
       try {
@@ -250,7 +264,7 @@ std::shared_ptr<snapshot> snapshot::build(gateway_config config) {
         if (c.protocol == upstream_protocol::http2) t.alpn = {"h2"};
         rt.tls = std::make_shared<const tls::client_context>(t);
       } catch (const error& e) {
-        problems.push_back(where + ": " + e.what());
+        problems.push_back(fmt::format("{}: {}", where, e.what()));
       }
     }
     rt.config = std::move(c);
@@ -262,12 +276,14 @@ std::shared_ptr<snapshot> snapshot::build(gateway_config config) {
   std::optional<tracing_config> traced;
   for (auto& l : config.listeners) {
     std::string where = "listener '" + l.name + "'";
-    if (!listener_names.insert(l.name).second) problems.push_back(where + ": defined twice");
+    if (!listener_names.insert(l.name).second)
+      problems.push_back(fmt::format("{}: defined twice", where));
     if (const auto& t = l.tracing) {
       // One exporter serves the process: every listener that traces names
       // the same collector and batching (each may sample its own share).
       if (t->sampling_denominator == 0 || t->sampling_numerator > t->sampling_denominator)
-        problems.push_back(where + ": tracing sampling must be a fraction from 0 to 1");
+        problems.push_back(
+            fmt::format("{}: tracing sampling must be a fraction from 0 to 1", where));
       if (t->flush_interval < std::chrono::milliseconds(10) || t->max_queued_bytes < 4096)
         problems.push_back(where +
                            ": tracing flush_interval must be >= 10ms and "
@@ -275,7 +291,8 @@ std::shared_ptr<snapshot> snapshot::build(gateway_config config) {
       try {
         const parsed_url u = parse_url(t->collector, where + ": tracing collector");
         if (!u.absolute)
-          problems.push_back(where + ": tracing collector: the URL must be http://HOST:PORT/PATH");
+          problems.push_back(
+              fmt::format("{}: tracing collector: the URL must be http://HOST:PORT/PATH", where));
       } catch (const error& e) {
         problems.push_back(e.what());
       }
@@ -292,13 +309,15 @@ std::shared_ptr<snapshot> snapshot::build(gateway_config config) {
     boost::system::error_code ec;
     asio::ip::make_address(l.bind_address, ec);
     if (ec)
-      problems.push_back(where + ": bind address '" + l.bind_address + "' is not an IP address");
+      problems.push_back(
+          fmt::format("{}: bind address '{}' is not an IP address", where, l.bind_address));
     if (l.limits.max_request_line == 0 || l.limits.max_request_head < l.limits.max_request_line)
-      problems.push_back(where + ": max_request_head must be >= max_request_line > 0");
+      problems.push_back(
+          fmt::format("{}: max_request_head must be >= max_request_line > 0", where));
     if (l.limits.max_header_count == 0)
-      problems.push_back(where + ": max_header_count must be >= 1");
+      problems.push_back(fmt::format("{}: max_header_count must be >= 1", where));
     if (l.limits.buffer_limit < 1024 || l.limits.buffer_limit > (std::size_t{1} << 30))
-      problems.push_back(where + ": buffer_limit must be 1 KiB to 1 GiB");
+      problems.push_back(fmt::format("{}: buffer_limit must be 1 KiB to 1 GiB", where));
     using ms = std::chrono::milliseconds;
     if (l.limits.header_timeout <= ms(0) || l.limits.idle_timeout <= ms(0) ||
         l.limits.request_timeout <= ms(0) || l.limits.stream_idle_timeout <= ms(0) ||
@@ -308,10 +327,11 @@ std::shared_ptr<snapshot> snapshot::build(gateway_config config) {
                          "received timeout >= 0)");
     constexpr std::uint32_t max_window = 0x7fffffff;
     if (l.http2.max_concurrent_streams == 0 || l.http2.max_concurrent_streams > max_window)
-      problems.push_back(where + ": http2.max_concurrent_streams must be 1 to 2^31-1");
+      problems.push_back(
+          fmt::format("{}: http2.max_concurrent_streams must be 1 to 2^31-1", where));
     if (l.http2.initial_stream_window < 65535 || l.http2.initial_stream_window > max_window ||
         l.http2.initial_connection_window < 65535 || l.http2.initial_connection_window > max_window)
-      problems.push_back(where + ": http2 windows must be 65535 to 2^31-1 bytes");
+      problems.push_back(fmt::format("{}: http2 windows must be 65535 to 2^31-1 bytes", where));
     // A listener hostname narrows what its routes serve, as in the Gateway API;
     // the loader has done it for YAML, a config built in code gets it here.
     if (!l.hostname.empty()) {
@@ -321,14 +341,15 @@ std::shared_ptr<snapshot> snapshot::build(gateway_config config) {
         for (auto& h : r.hostnames)
           h = lowercase_host(h);
         if (!intersect_hostnames(l.hostname, r.hostnames, hosts))
-          problems.push_back(where + ": route " + r.namespace_name + "/" + r.name +
-                             ": none of its hostnames is within the listener hostname '" +
-                             l.hostname + "'");
+          problems.push_back(fmt::format(
+              "{}: route {}/{}: none of its hostnames is within the listener hostname '{}'", where,
+              r.namespace_name, r.name, l.hostname));
         r.hostnames = std::move(hosts);
       }
     }
     for (const filter_ref& f : l.filters)
-      if (!f.factory) problems.push_back(where + ": filter '" + f.name + "' has no factory");
+      if (!f.factory)
+        problems.push_back(fmt::format("{}: filter '{}' has no factory", where, f.name));
     check_route_kinds(l, where, problems);
     listener_runtime lr;
     std::error_code rec;
@@ -337,7 +358,7 @@ std::shared_ptr<snapshot> snapshot::build(gateway_config config) {
     l.routes.clear();
     lr.config = std::move(l);
     if (!lr.table) {
-      problems.push_back(where + ": " + message);
+      problems.push_back(fmt::format("{}: {}", where, message));
       snap->listeners.push_back(std::move(lr));
       continue;
     }
@@ -352,25 +373,26 @@ std::shared_ptr<snapshot> snapshot::build(gateway_config config) {
           const std::string rule_where =
               v == 0 ? where_rule : where_rule + " backendRef " + std::to_string(v - 1);
           for (auto& p : filter_problems(rule))
-            problems.push_back(rule_where + ": " + p);
+            problems.push_back(fmt::format("{}: {}", rule_where, p));
           for (const filter_ref& f : rule.filters)
             if (!f.factory)
-              problems.push_back(rule_where + ": filter '" + f.name + "' has no factory");
+              problems.push_back(fmt::format("{}: filter '{}' has no factory", rule_where, f.name));
           for (const auto& b : rule.backends) {
             std::size_t cluster = invalid_backend;
             if (b.invalid.empty()) {
               auto it = cluster_index.find(b.cluster);
               if (it == cluster_index.end()) {
-                problems.push_back(rule_where + ": unknown cluster '" + b.cluster + "'");
+                problems.push_back(fmt::format("{}: unknown cluster '{}'", rule_where, b.cluster));
                 continue;
               }
               cluster = it->second;
               if (lr.config.protocol == listener_protocol::tls_passthrough &&
                   snap->clusters[cluster].config.tls.enabled)
-                problems.push_back(rule_where + ": cluster '" + b.cluster +
-                                   "' originates TLS, but this listener passes the client's TLS "
-                                   "through: it would be wrapped twice (drop its BackendTLSPolicy, "
-                                   "or terminate on a TLS listener in mode Terminate)");
+                problems.push_back(
+                    fmt::format("{}: cluster '{}{}", rule_where, b.cluster,
+                                "' originates TLS, but this listener passes the client's TLS "
+                                "through: it would be wrapped twice (drop its BackendTLSPolicy, "
+                                "or terminate on a TLS listener in mode Terminate)"));
             }
             if (b.weight == 0) continue;
             rr.backends.push_back({cluster, b.weight});
@@ -384,15 +406,16 @@ std::shared_ptr<snapshot> snapshot::build(gateway_config config) {
             std::string why;
             const path_rewrite& p = rule.rewrite ? rule.rewrite->path : rule.redirect->path;
             if (!re->ok())
-              problems.push_back(rule_where + ": " + re->error());
+              problems.push_back(fmt::format("{}: {}", rule_where, re->error()));
             else if (!re->CheckRewriteString(p.value, &why))
-              problems.push_back(rule_where + ": rewrite '" + p.value + "': " + why);
+              problems.push_back(fmt::format("{}: rewrite '{}': {}", rule_where, p.value, why));
             rr.path_regex = std::move(re);
           }
           for (const auto& m : rule.mirrors) {
             auto it = cluster_index.find(m.cluster);
             if (it == cluster_index.end()) {
-              problems.push_back(rule_where + ": mirror to unknown cluster '" + m.cluster + "'");
+              problems.push_back(
+                  fmt::format("{}: mirror to unknown cluster '{}'", rule_where, m.cluster));
               continue;
             }
             rr.mirrors.push_back({it->second, m.numerator, m.denominator});
@@ -486,7 +509,7 @@ void validate(const gateway_config& config) {
 void require_no_warnings(const gateway_config& config) {
   if (config.warnings.empty()) return;
   throw error(errc::invalid_config,
-              "strict mode: the config has warnings:\n" + join(config.warnings));
+              fmt::format("strict mode: the config has warnings:\n{}", join(config.warnings)));
 }
 
 }  // namespace gateway

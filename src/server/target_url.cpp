@@ -78,11 +78,10 @@ const socket_group* find_group(const snapshot& snap, const parsed_url& u, std::s
     for (const auto& g : snap.groups)
       for (std::size_t i : g.members)
         if (snap.listeners[i].config.name == listener) return &g;
-    throw error(errc::not_found,
-                std::string(who) + ": no listener named '" + std::string(listener) + "'");
+    throw error(errc::not_found, fmt::format("{}: no listener named '{}'", who, listener));
   }
   if (snap.groups.empty())
-    throw error(errc::not_found, std::string(who) + ": the config has no listener");
+    throw error(errc::not_found, fmt::format("{}: the config has no listener", who));
   if (!u.absolute) return &snap.groups.front();
   for (const auto& g : snap.groups) {
     if ((g.tls != nullptr) != u.https) continue;
@@ -109,9 +108,8 @@ const socket_group* find_group(const snapshot& snap, const parsed_url& u, std::s
             .append(std::to_string(c.bind_port));
       there.append(")");
     }
-  throw error(errc::not_found, std::string(who) + ": no " + (u.https ? "HTTPS" : "HTTP") +
-                                   " listener on port " + std::to_string(u.port) +
-                                   "; the listeners are: " + there);
+  throw error(errc::not_found, fmt::format("{}: no {} listener on port {}; the listeners are: {}",
+                                           who, (u.https ? "HTTPS" : "HTTP"), u.port, there));
 }
 
 std::size_t write_request_text(std::string& out, std::string_view method, const parsed_url& url,

@@ -2,6 +2,7 @@
 
 #include <gateway/error.hpp>
 
+#include <fmt/format.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -39,8 +40,9 @@ std::shared_ptr<listen_socket> open_listen_socket(asio::io_context& context, std
   if (!ec) acceptor.bind(where, ec);
   if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    throw error(errc::bind_failed, "cannot listen on " + where.address().to_string() + ":" +
-                                       std::to_string(where.port()) + ": " + ec.message());
+    throw error(errc::bind_failed,
+                fmt::format("cannot listen on {}:{}: {}", where.address().to_string(), where.port(),
+                            ec.message()));
   }
   return std::make_shared<listen_socket>(group, std::move(acceptor));
 }

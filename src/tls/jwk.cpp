@@ -2,6 +2,7 @@
 
 #include <gateway/error.hpp>
 
+#include <fmt/format.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -28,7 +29,7 @@ struct jwk::impl {
 namespace {
 
 [[noreturn]] void bad(std::size_t index, const std::string& why) {
-  throw error(errc::invalid_config, "JWKS key " + std::to_string(index) + ": " + why);
+  throw error(errc::invalid_config, fmt::format("JWKS key {}: {}", index, why));
 }
 
 std::string member(const boost::json::object& o, std::string_view name, std::size_t index,
@@ -187,7 +188,7 @@ bool jwk::verify(std::string_view a, std::string_view signed_part,
 std::vector<jwk> parse_jwks(std::string_view json) {
   boost::system::error_code ec;
   boost::json::value doc = boost::json::parse(json, ec);
-  if (ec) throw error(errc::invalid_config, "JWKS: invalid JSON: " + ec.message());
+  if (ec) throw error(errc::invalid_config, fmt::format("JWKS: invalid JSON: {}", ec.message()));
   std::vector<const boost::json::value*> keys;
   if (doc.is_object() && doc.get_object().contains("keys")) {
     const boost::json::value& list = doc.get_object().at("keys");

@@ -5,6 +5,7 @@
 
 #include <gateway/error.hpp>
 
+#include <fmt/format.h>
 #include <openssl/evp.h>
 #include <openssl/ocsp.h>
 #include <openssl/ssl.h>
@@ -111,7 +112,7 @@ std::string read_file(const std::string& path, const std::string& what) {
   std::ifstream in(path, std::ios::binary);
   if (!in)
     throw error(errc::invalid_config,
-                "cannot read " + what + " file " + path + ": " + std::strerror(errno));
+                fmt::format("cannot read {} file {}: {}", what, path, std::strerror(errno)));
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
@@ -125,10 +126,12 @@ int version_of(const std::string& v, const std::string& where) {
   if (v == "1.2") return TLS1_2_VERSION;
   if (v == "1.3") return TLS1_3_VERSION;
   if (v == "1.0" || v == "1.1")
-    throw error(errc::invalid_config,
-                where + ": TLS " + v +
-                    " is not supported (insecure; OpenSSL 3 refuses it above security level 0)");
-  throw error(errc::invalid_config, where + ": TLS version '" + v + "' (use 1.2 or 1.3)");
+    throw error(
+        errc::invalid_config,
+        fmt::format(
+            "{}: TLS {} is not supported (insecure; OpenSSL 3 refuses it above security level 0)",
+            where, v));
+  throw error(errc::invalid_config, fmt::format("{}: TLS version '{}' (use 1.2 or 1.3)", where, v));
 }
 
 constexpr const char* default_ciphers =
@@ -305,12 +308,14 @@ std::size_t server_context::impl::add_certificate(const tls_certificate& c,
   const std::string what = where + ": certificate " + (c.source.empty() ? "" : c.source + " ");
   std::string cert_pem = c.cert_pem, key_pem = c.key_pem, ocsp = c.ocsp_der;
   if (cert_pem.empty()) {
-    if (c.cert_file.empty()) throw error(errc::invalid_config, what + "has no certificate PEM");
+    if (c.cert_file.empty())
+      throw error(errc::invalid_config, fmt::format("{}has no certificate PEM", what));
     cert_pem = read_file(c.cert_file, what + "certificate");
     files.push_back(c.cert_file);
   }
   if (key_pem.empty()) {
-    if (c.key_file.empty()) throw error(errc::invalid_config, what + "has no private key PEM");
+    if (c.key_file.empty())
+      throw error(errc::invalid_config, fmt::format("{}has no private key PEM", what));
     key_pem = read_file(c.key_file, what + "key");
     files.push_back(c.key_file);
   }
@@ -321,7 +326,8 @@ std::size_t server_context::impl::add_certificate(const tls_certificate& c,
   definition.append(cert_pem).append(key_pem).append(ocsp).push_back('\n');
   certificate out;
   std::vector<X509*> chain = read_certificates(cert_pem);
-  if (chain.empty()) throw error(errc::invalid_config, what + "holds no PEM certificate");
+  if (chain.empty())
+    throw error(errc::invalid_config, fmt::format("{}holds no PEM certificate", what));
   out.leaf = chain.front();
   out.chain = sk_X509_new_null();
   for (std::size_t i = 1; i < chain.size(); ++i)
@@ -334,10 +340,12 @@ std::size_t server_context::impl::add_certificate(const tls_certificate& c,
   }
   if (!kept.key)
     throw error(errc::invalid_config,
-                what + "private key: " + openssl_error() + " (an encrypted key is not supported)");
+                fmt::format("{}private key: {} (an encrypted key is not supported)", what,
+                            openssl_error()));
   if (X509_check_private_key(kept.leaf, kept.key) != 1) {
     ERR_clear_error();
-    throw error(errc::invalid_config, what + "private key does not match the certificate");
+    throw error(errc::invalid_config,
+                fmt::format("{}private key does not match the certificate", what));
   }
   kept.key_type = EVP_PKEY_base_id(kept.key);
   {
@@ -345,7 +353,8 @@ std::size_t server_context::impl::add_certificate(const tls_certificate& c,
     const std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> probe(SSL_CTX_new(TLS_server_method()),
                                                                   SSL_CTX_free);
     const int ok = SSL_CTX_use_cert_and_key(probe.get(), kept.leaf, kept.key, kept.chain, 1);
-    if (ok != 1) throw error(errc::invalid_config, what + "is not usable: " + openssl_error());
+    if (ok != 1)
+      throw error(errc::invalid_config, fmt::format("{}is not usable: {}", what, openssl_error()));
   }
   for (auto& n : alt_names(kept.leaf, GEN_DNS)) {
     std::transform(n.begin(), n.end(), n.begin(),
@@ -370,7 +379,8 @@ std::size_t server_context::impl::add_certificate(const tls_certificate& c,
     OCSP_RESPONSE* r = d2i_OCSP_RESPONSE(nullptr, &p, static_cast<long>(ocsp.size()));
     if (!r) {
       ERR_clear_error();
-      throw error(errc::invalid_config, what + "OCSP response is not a DER OCSPResponse");
+      throw error(errc::invalid_config,
+                  fmt::format("{}OCSP response is not a DER OCSPResponse", what));
     }
     // Its first answer's nextUpdate bounds how long it may be stapled.
     if (OCSP_BASICRESP* basic = OCSP_response_get1_basic(r)) {
@@ -385,13 +395,13 @@ std::size_t server_context::impl::add_certificate(const tls_certificate& c,
     ERR_clear_error();
     kept.ocsp = std::move(ocsp);
     if (kept.ocsp_expires && std::time(nullptr) >= kept.ocsp_expires)
-      warnings.push_back(what + "OCSP response is past its nextUpdate: not stapled");
+      warnings.push_back(fmt::format("{}OCSP response is past its nextUpdate: not stapled", what));
   }
   const std::string label = kept.names.empty() ? std::string("(no name)") : kept.names.front();
   if (X509_cmp_current_time(X509_get0_notAfter(kept.leaf)) < 0)
-    warnings.push_back(what + "for " + label + " has expired");
+    warnings.push_back(fmt::format("{}for {} has expired", what, label));
   else if (X509_cmp_current_time(X509_get0_notBefore(kept.leaf)) > 0)
-    warnings.push_back(what + "for " + label + " is not valid yet");
+    warnings.push_back(fmt::format("{}for {} is not valid yet", what, label));
   return certs.size() - 1;
 }
 
@@ -402,7 +412,8 @@ void server_context::impl::add_listener(const server_listener& in) {
   l.name = in.name;
   l.hostname = in.hostname;
   if (c.certificates.empty())
-    throw error(errc::invalid_config, where + ": an HTTPS listener needs a certificate");
+    throw error(errc::invalid_config,
+                fmt::format("{}: an HTTPS listener needs a certificate", where));
   for (const auto& tc : c.certificates) {
     std::size_t index = add_certificate(tc, where);
     const certificate& cert = certs[index];
@@ -415,16 +426,17 @@ void server_context::impl::add_listener(const server_listener& in) {
     for (std::size_t other : same->certs)
       if (certs[other].key_type == cert.key_type)
         throw error(errc::invalid_config,
-                    where + ": two certificates with the same key type for the same names (" +
-                        (cert.names.empty() ? std::string() : cert.names.front()) +
-                        "); give one RSA and one ECDSA certificate, or different names");
+                    fmt::format("{}: two certificates with the same key type for the same names "
+                                "({}); give one RSA and one ECDSA certificate, or different names",
+                                where, (cert.names.empty() ? std::string() : cert.names.front())));
     same->certs.push_back(index);
   }
   l.min_version = version_of(c.min_version, where);
   l.max_version = version_of(c.max_version, where);
   if (l.min_version > l.max_version)
-    throw error(errc::invalid_config, where + ": TLS minimum version " + c.min_version +
-                                          " is above the maximum " + c.max_version);
+    throw error(errc::invalid_config,
+                fmt::format("{}: TLS minimum version {} is above the maximum {}", where,
+                            c.min_version, c.max_version));
   // Each name on its own: OpenSSL skips unknown ones in a list silently.
   const std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> probe(SSL_CTX_new(TLS_server_method()),
                                                                 SSL_CTX_free);
@@ -448,16 +460,19 @@ void server_context::impl::add_listener(const server_listener& in) {
     if (SSL_CTX_set1_sigalgs_list(probe.get(), name.c_str()) != 1)
       throw refuse("signature algorithm", name);
   if (!c.ciphers.empty() && v12.empty() && l.min_version < TLS1_3_VERSION)
-    throw error(errc::invalid_config,
-                where + ": the cipher list has no TLS 1.2 suite but TLS 1.2 is allowed");
+    throw error(
+        errc::invalid_config,
+        fmt::format("{}: the cipher list has no TLS 1.2 suite but TLS 1.2 is allowed", where));
   l.ciphers = v12.empty() ? default_ciphers : join(v12);
   l.suites = v13.empty() ? default_suites : join(v13);
   l.curves = c.groups.empty() ? default_groups : join(c.groups);
   l.sigalgs = c.signature_algorithms.empty() ? default_sigalgs : join(c.signature_algorithms);
   for (const auto& p : c.alpn) {
     if (p != "h2" && p != "http/1.1" && p != "http/1.0")
-      throw error(errc::invalid_config, where + ": ALPN protocol '" + p +
-                                            "' is not served here (h2, http/1.1 and http/1.0 are)");
+      throw error(
+          errc::invalid_config,
+          fmt::format("{}: ALPN protocol '{}' is not served here (h2, http/1.1 and http/1.0 are)",
+                      where, p));
     l.alpn.push_back(static_cast<char>(p.size()));
     l.alpn += p;
   }
@@ -466,8 +481,10 @@ void server_context::impl::add_listener(const server_listener& in) {
   if (const auto& v = c.client_validation) {
     std::vector<X509*> cas = read_certificates(v->ca_pem);
     if (cas.empty())
-      throw error(errc::invalid_config,
-                  where + ": client validation needs CA certificates (PEM) to verify clients with");
+      throw error(
+          errc::invalid_config,
+          fmt::format("{}: client validation needs CA certificates (PEM) to verify clients with",
+                      where));
     l.store.reset(X509_STORE_new());
     l.ca_names.reset(sk_X509_NAME_new_null());
     for (X509* ca : cas) {
@@ -493,14 +510,14 @@ void server_context::impl::add_listener(const server_listener& in) {
       }
       if (!ok)
         throw error(errc::invalid_config,
-                    where + ": certificate hash '" + h + "' is not a SHA-256 in hex");
+                    fmt::format("{}: certificate hash '{}' is not a SHA-256 in hex", where, h));
       l.cert_pins.push_back(pin);
     }
     for (const auto& h : v->spki_hashes) {
       auto raw = base64_decode(h);
       if (!raw || raw->size() != 32)
         throw error(errc::invalid_config,
-                    where + ": SPKI hash '" + h + "' is not a base64 SHA-256");
+                    fmt::format("{}: SPKI hash '{}' is not a base64 SHA-256", where, h));
       std::array<unsigned char, 32> pin{};
       std::memcpy(pin.data(), raw->data(), 32);
       l.spki_pins.push_back(pin);
@@ -563,7 +580,7 @@ server_context::server_context(std::span<const server_listener> listeners,
   }
 
   SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
-  if (!ctx) throw error(errc::invalid_config, "TLS: " + openssl_error());
+  if (!ctx) throw error(errc::invalid_config, fmt::format("TLS: {}", openssl_error()));
   m.ctx = ctx;
   SSL_CTX_set_options(
       ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
@@ -586,7 +603,8 @@ server_context::server_context(std::span<const server_listener> listeners,
       SSL_CTX_set_ciphersuites(ctx, d.suites.c_str()) != 1 ||
       SSL_CTX_set1_groups_list(ctx, d.curves.c_str()) != 1 ||
       SSL_CTX_set1_sigalgs_list(ctx, d.sigalgs.c_str()) != 1)
-    throw error(errc::invalid_config, "listener " + d.name + ": TLS settings: " + openssl_error());
+    throw error(errc::invalid_config,
+                fmt::format("listener {}: TLS settings: {}", d.name, openssl_error()));
   if (!d.tickets) SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
   SSL_CTX_set_session_id_context(ctx, d.sid_ctx.data(), static_cast<unsigned>(d.sid_ctx.size()));
   if (d.store) {
@@ -597,7 +615,8 @@ server_context::server_context(std::span<const server_listener> listeners,
   }
   for (std::size_t i : d.groups.front().certs)
     if (SSL_CTX_use_cert_and_key(ctx, m.certs[i].leaf, m.certs[i].key, m.certs[i].chain, 1) != 1)
-      throw error(errc::invalid_config, "listener " + d.name + ": certificate: " + openssl_error());
+      throw error(errc::invalid_config,
+                  fmt::format("listener {}: certificate: {}", d.name, openssl_error()));
 }
 
 server_context::~server_context() = default;

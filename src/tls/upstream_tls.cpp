@@ -4,6 +4,7 @@
 
 #include <gateway/error.hpp>
 
+#include <fmt/format.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -31,7 +32,7 @@ client_context::client_context(const upstream_tls_config& config) : config_(conf
   ERR_clear_error();
   if (config.min_version != "1.2" && config.min_version != "1.3")
     throw error(errc::invalid_config,
-                "TLS minimum version '" + config.min_version + "' (use 1.2 or 1.3)");
+                fmt::format("TLS minimum version '{}' (use 1.2 or 1.3)", config.min_version));
   SSL_CTX_set_min_proto_version(ctx, config.min_version == "1.3" ? TLS1_3_VERSION : TLS1_2_VERSION);
   SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
   // Sessions are kept by the pools (per worker and endpoint), not in a cache here.
@@ -50,7 +51,8 @@ client_context::client_context(const upstream_tls_config& config) : config_(conf
     if (certs.empty()) throw error(errc::invalid_config, "TLS CA bundle holds no PEM certificate");
   }
   if (config.system_ca && SSL_CTX_set_default_verify_paths(ctx) != 1)
-    throw error(errc::invalid_config, "cannot load the system CA store: " + openssl_error());
+    throw error(errc::invalid_config,
+                fmt::format("cannot load the system CA store: {}", openssl_error()));
   SSL_CTX_set_verify(ctx, config.insecure_skip_verify ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, nullptr);
   if (config.client_cert_pem.empty() != config.client_key_pem.empty())
     throw error(errc::invalid_config,
@@ -60,7 +62,7 @@ client_context::client_context(const upstream_tls_config& config) : config_(conf
     X509* leaf = PEM_read_bio_X509(certs.b, nullptr, nullptr, nullptr);
     if (!leaf || SSL_CTX_use_certificate(ctx, leaf) != 1) {
       if (leaf) X509_free(leaf);
-      throw error(errc::invalid_config, "TLS client certificate: " + openssl_error());
+      throw error(errc::invalid_config, fmt::format("TLS client certificate: {}", openssl_error()));
     }
     X509_free(leaf);
     while (X509* extra = PEM_read_bio_X509(certs.b, nullptr, nullptr, nullptr))
@@ -75,7 +77,7 @@ client_context::client_context(const upstream_tls_config& config) : config_(conf
     }
     if (!key || SSL_CTX_use_PrivateKey(ctx, key) != 1) {
       if (key) EVP_PKEY_free(key);
-      throw error(errc::invalid_config, "TLS client key: " + openssl_error());
+      throw error(errc::invalid_config, fmt::format("TLS client key: {}", openssl_error()));
     }
     EVP_PKEY_free(key);
     if (SSL_CTX_check_private_key(ctx) != 1)
@@ -85,7 +87,7 @@ client_context::client_context(const upstream_tls_config& config) : config_(conf
     std::string wire;
     for (const auto& p : config.alpn) {
       if (p.empty() || p.size() > 255)
-        throw error(errc::invalid_config, "TLS ALPN name '" + p + "'");
+        throw error(errc::invalid_config, fmt::format("TLS ALPN name '{}'", p));
       wire.push_back(static_cast<char>(p.size()));
       wire += p;
     }

@@ -1,6 +1,7 @@
 #include <gateway/error.hpp>
 #include <gateway/upstream.hpp>
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <cstring>
 
@@ -52,8 +53,10 @@ consistent_hash::consistent_hash(lb_policy kind, std::span<const std::string> na
   const std::uint32_t heaviest = *std::max_element(weights.begin(), weights.end());
   if (kind == lb_policy::maglev) {
     if (!is_prime(size) || size < names.size())
-      throw error(errc::invalid_config, "maglev table size " + std::to_string(size) +
-                                            " must be a prime at least the number of endpoints");
+      throw error(
+          errc::invalid_config,
+          fmt::format("maglev table size {} must be a prime at least the number of endpoints",
+                      size));
     // Maglev (Eisenbud et al.): each endpoint walks its own permutation of the
     // table (offset, skip from two hashes of its name) and claims the next free
     // slot on its turn. Turns come in proportion to weight: an endpoint earns

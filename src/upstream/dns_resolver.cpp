@@ -3,6 +3,7 @@
 
 #include <gateway/error.hpp>
 
+#include <fmt/format.h>
 #include <boost/asio/read.hpp>
 
 #include <algorithm>
@@ -31,25 +32,28 @@ udp::endpoint parse_nameserver(const std::string& text) {
   std::uint16_t port = 53;
   if (!text.empty() && text.front() == '[') {  // [v6]:port
     const auto close = text.find(']');
-    if (close == std::string::npos) throw error(errc::invalid_config, "resolver '" + text + "'");
+    if (close == std::string::npos)
+      throw error(errc::invalid_config, fmt::format("resolver '{}'", text));
     host = text.substr(1, close - 1);
     if (close + 1 < text.size()) {
-      if (text[close + 1] != ':') throw error(errc::invalid_config, "resolver '" + text + "'");
+      if (text[close + 1] != ':')
+        throw error(errc::invalid_config, fmt::format("resolver '{}'", text));
       auto r = std::from_chars(text.data() + close + 2, text.data() + text.size(), port);
       if (r.ec != std::errc() || r.ptr != text.data() + text.size() || port == 0)
-        throw error(errc::invalid_config, "resolver '" + text + "': bad port");
+        throw error(errc::invalid_config, fmt::format("resolver '{}': bad port", text));
     }
   } else if (std::count(text.begin(), text.end(), ':') == 1) {  // v4:port
     const auto colon = text.find(':');
     host = text.substr(0, colon);
     auto r = std::from_chars(text.data() + colon + 1, text.data() + text.size(), port);
     if (r.ec != std::errc() || r.ptr != text.data() + text.size() || port == 0)
-      throw error(errc::invalid_config, "resolver '" + text + "': bad port");
+      throw error(errc::invalid_config, fmt::format("resolver '{}': bad port", text));
   }
   boost::system::error_code ec;
   auto address = asio::ip::make_address(host, ec);
   if (ec)
-    throw error(errc::invalid_config, "resolver '" + text + "' is not an IP address (and port)");
+    throw error(errc::invalid_config,
+                fmt::format("resolver '{}' is not an IP address (and port)", text));
   return {address, port};
 }
 

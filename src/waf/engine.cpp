@@ -4,6 +4,7 @@
 
 #include <gateway/error.hpp>
 
+#include <fmt/format.h>
 #include <modsecurity/rule_with_actions.h>
 #include <modsecurity/rules_set_phases.h>
 
@@ -252,16 +253,19 @@ std::shared_ptr<const waf_engine> waf_engine::load(const waf_rule_set& rules) {
   if (rules.crs) {
     struct stat st {};
     if (!waf::readable_file(std::string(waf::crs_setup_file), st))
-      throw error(errc::invalid_config, "waf: the OWASP CRS is not installed (no " +
-                                            std::string(waf::crs_setup_file) +
-                                            "; apt-get install modsecurity-crs)");
+      throw error(
+          errc::invalid_config,
+          fmt::format(
+              "waf: the OWASP CRS is not installed (no {}; apt-get install modsecurity-crs)",
+              waf::crs_setup_file));
   }
   for (const std::string& f : rules.files) {
     struct stat st {};
     if (!waf::readable_file(f, st))
-      throw error(errc::invalid_config, "waf: rule file '" + f + "' cannot be read");
+      throw error(errc::invalid_config, fmt::format("waf: rule file '{}' cannot be read", f));
     if (f.find_first_of(" \t\r\n\"") != std::string::npos)  // Include takes it bare
-      throw error(errc::invalid_config, "waf: rule file path '" + f + "' has a space or quote");
+      throw error(errc::invalid_config,
+                  fmt::format("waf: rule file path '{}' has a space or quote", f));
   }
   if (!rules.crs && rules.files.empty() && rules.directives.empty())
     throw error(errc::invalid_config, "waf: the rule set is empty (crs, files or directives)");
@@ -280,10 +284,10 @@ std::shared_ptr<const waf_engine> waf_engine::load(const waf_rule_set& rules) {
   i->rules = rules;
   i->set = std::make_unique<modsecurity::RulesSet>();
   if (i->set->load(text.c_str(), std::string(waf::settings_source)) < 0)
-    throw error(errc::invalid_config, "waf: " + i->set->getParserError());
+    throw error(errc::invalid_config, fmt::format("waf: {}", i->set->getParserError()));
   if (!rules.directives.empty() &&
       i->set->load(rules.directives.c_str(), std::string(waf::directives_source)) < 0)
-    throw error(errc::invalid_config, "waf: " + i->set->getParserError());
+    throw error(errc::invalid_config, fmt::format("waf: {}", i->set->getParserError()));
   for (int p = 0; p < modsecurity::Phases::NUMBER_OF_PHASES; ++p)
     i->count += i->set->m_rulesSetPhases.at(p)->size();
   i->key = key;

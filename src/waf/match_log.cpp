@@ -3,6 +3,7 @@
 #include <gateway/error.hpp>
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -73,8 +74,8 @@ std::shared_ptr<match_log> match_log::open(const std::string& path, log_format f
   if (path != "-") {
     fd = log_registry::open_file(path);
     if (fd < 0)
-      throw error(errc::invalid_config,
-                  "waf: log file '" + path + "' cannot be opened: " + std::strerror(errno));
+      throw error(errc::invalid_config, fmt::format("waf: log file '{}' cannot be opened: {}", path,
+                                                    std::strerror(errno)));
   }
   auto made = std::make_shared<match_log>(path, format, fd);
   std::erase_if(r.logs, [](const auto& w) { return w.expired(); });

@@ -13,6 +13,7 @@
 #include <gateway/error.hpp>
 #include <gateway/router.hpp>
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <atomic>
 #include <cctype>
@@ -353,7 +354,8 @@ void read_exclusions(const json_object& o, std::string_view path, waf_exclusions
                 std::from_chars(r.data(), r.data() + dash, from).ec == std::errc() &&
                 std::from_chars(r.data() + dash + 1, r.data() + r.size(), to).ec == std::errc() &&
                 from > 0 && from <= to;
-      if (!ok) config_error(field_path(p, "ruleIdRanges"), "'" + r + "' is not a range FROM-TO");
+      if (!ok)
+        config_error(field_path(p, "ruleIdRanges"), fmt::format("'{}' is not a range FROM-TO", r));
       ranges.emplace_back(from, to);
     }
     std::vector<std::string> tags = strings_field(e, "tags", p);
@@ -368,7 +370,7 @@ void read_exclusions(const json_object& o, std::string_view path, waf_exclusions
             return std::isupper(static_cast<unsigned char>(c)) || c == '_';
           }))
         config_error(field_path(p, "targets"),
-                     "'" + t + "' is not a variable with a key (like ARGS:name)");
+                     fmt::format("'{}' is not a variable with a key (like ARGS:name)", t));
       if (!ranges.empty())
         config_error(p, "targets work with ruleIds and tags, not with ruleIdRanges");
     }
@@ -441,7 +443,7 @@ std::shared_ptr<const filter_factory> make_waf_filter(std::string_view json) {
   } else if (mode == "Off") {
     c->mode = waf_mode::off;
   } else {
-    config_error("mode", "must be On, DetectionOnly or Off, not '" + mode + "'");
+    config_error("mode", fmt::format("must be On, DetectionOnly or Off, not '{}'", mode));
   }
   waf_rule_set rules = read_rule_set(o, "");
   if (const json_value* v = o.if_contains("requestBody")) {
@@ -457,7 +459,7 @@ std::shared_ptr<const filter_factory> make_waf_filter(std::string_view json) {
       c->request_overflow = body_overflow::first_part;
     } else {
       config_error("requestBody.overflow",
-                   "must be Reject or ProcessPartial, not '" + overflow + "'");
+                   fmt::format("must be Reject or ProcessPartial, not '{}'", overflow));
     }
   }
   if (const json_value* v = o.if_contains("responseBody")) {
@@ -482,7 +484,7 @@ std::shared_ptr<const filter_factory> make_waf_filter(std::string_view json) {
     if (f == "JSON") {
       format = log_format::json;
     } else if (f != "Text") {
-      config_error("log.format", "must be JSON or Text, not '" + f + "'");
+      config_error("log.format", fmt::format("must be JSON or Text, not '{}'", f));
     }
   }
   if (const json_value* v = o.if_contains("overload")) {
@@ -494,7 +496,7 @@ std::shared_ptr<const filter_factory> make_waf_filter(std::string_view json) {
     if (action == "Pass") {
       c->overload_pass = true;
     } else if (action != "Reject") {
-      config_error("overload.action", "must be Reject or Pass, not '" + action + "'");
+      config_error("overload.action", fmt::format("must be Reject or Pass, not '{}'", action));
     }
   }
   if (const json_value* v = o.if_contains("auditLog")) {

@@ -2,6 +2,7 @@
 // header, query parameter or cookie); the client it belongs to can be
 // forwarded in a header, and the key is removed before the upstream. Keys are
 // looked up by their SHA-256, so a lookup's timing says nothing about a key.
+#include <fmt/format.h>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -63,7 +64,8 @@ std::shared_ptr<const filter_factory> make_api_key_auth(std::string_view json,
     auto d = tls::sha256(std::string_view(kv.value().get_string()));
     auto [it, fresh] = c.clients.emplace(
         std::string(reinterpret_cast<const char*>(d.data()), d.size()), std::string(kv.key()));
-    if (!fresh) config_error(at, "the same key is also given to client '" + it->second + "'");
+    if (!fresh)
+      config_error(at, fmt::format("the same key is also given to client '{}'", it->second));
   }
   if (c.clients.empty()) config_error("credentials", "needs at least one client key");
   const auto* from = array_field(o, "extractFrom", "", true);

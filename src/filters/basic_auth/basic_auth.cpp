@@ -7,6 +7,7 @@
 // worker; recent successes are remembered per worker thread (by a SHA-256 of
 // the credentials), so a client sending the same credentials pays it once.
 #include <crypt.h>
+#include <fmt/format.h>
 
 #include <chrono>
 #include <cstring>
@@ -24,7 +25,7 @@ struct basic_config {
   std::unordered_map<std::string, std::string> users;  // name -> hash
   std::string realm = "gateway";
   std::string forward_header;
-  std::string challenge;  // the WWW-Authenticate value
+  std::string challenge;     // the WWW-Authenticate value
   verdict_counters counted;  // allowed, denied
 };
 
@@ -126,10 +127,12 @@ std::shared_ptr<const filter_factory> make_basic_auth(std::string_view json,
                        hash.starts_with("$2y$") || hash.starts_with("$2b$") ||
                        hash.starts_with("$2a$");
     if (!known)
-      config_error(at, "user '" + user +
-                           "': unsupported hash (use bcrypt $2y$, {SHA} or $apr1$; plain text "
-                           "and crypt(3) DES are refused)");
-    if (!c.users.emplace(user, hash).second) config_error(at, "user '" + user + "' appears twice");
+      config_error(at,
+                   fmt::format("user '{}{}", user,
+                               "': unsupported hash (use bcrypt $2y$, {SHA} or $apr1$; plain text "
+                               "and crypt(3) DES are refused)"));
+    if (!c.users.emplace(user, hash).second)
+      config_error(at, fmt::format("user '{}' appears twice", user));
   }
   if (c.users.empty()) config_error("htpasswd", "has no users");
   c.realm = string_field(o, "realm", "").value_or("gateway");

@@ -2,6 +2,7 @@
 // their responses (the upstream's and the gateway's own); other origins get
 // no CORS fields at all. Origins are exact, wildcard ("https://*.example.com",
 // "*") or, as an extension, RE2 regexes compiled at load.
+#include <fmt/format.h>
 #include <re2/re2.h>
 
 #include <memory>
@@ -93,7 +94,8 @@ std::shared_ptr<const filter_factory> make_cors(std::string_view json) {
   for (std::size_t i = 0; i < regexes.size(); ++i) {
     auto re = std::make_unique<RE2>(regexes[i], RE2::Quiet);
     if (!re->ok())
-      config_error(index_path("allowOriginRegexes", i), "invalid regex: " + re->error());
+      config_error(index_path("allowOriginRegexes", i),
+                   fmt::format("invalid regex: {}", re->error()));
     c->origin_regexes.push_back(std::move(re));
   }
   if (c->policy.allow_origins.empty() && c->origin_regexes.empty())

@@ -7,6 +7,7 @@
 // failureMode decides: FailOpen lets the request through, FailClosed answers 503.
 #include <gateway/router.hpp>
 
+#include <fmt/format.h>
 #include <boost/asio/ip/address.hpp>
 
 #include <charconv>
@@ -167,13 +168,14 @@ std::shared_ptr<const filter_factory> make_global_ratelimit(std::string_view jso
   auto pr = std::from_chars(address.data() + colon + 1, address.data() + address.size(), port);
   if (pr.ec != std::errc() || pr.ptr != address.data() + address.size() || port == 0 ||
       port > 65535)
-    config_error("redis.address", "'" + address + "' has no valid port");
+    config_error("redis.address", fmt::format("'{}' has no valid port", address));
   ro.port = static_cast<std::uint16_t>(port);
   {
     boost::system::error_code ec;
     boost::asio::ip::make_address(ro.host, ec);
     if (ec && !dns::dns_name(ro.host))
-      config_error("redis.address", "'" + ro.host + "' is neither an IP address nor a DNS name");
+      config_error("redis.address",
+                   fmt::format("'{}' is neither an IP address nor a DNS name", ro.host));
   }
   if (const json_value* av = r.if_contains("auth")) {
     // A YAML policy names a Secret (auth.secretRef), which the loader reads

@@ -1,5 +1,6 @@
 // "headers": sets, adds and removes request fields (before the upstream) and
 // response fields (before the client). Names are checked once at load.
+#include <fmt/format.h>
 #include <string>
 #include <vector>
 
@@ -36,7 +37,7 @@ edits read_edits(const json_object& root, std::string_view key) {
   for (std::size_t i = 0; i < e.remove.size(); ++i)
     if (framing_field(e.remove[i]))
       config_error(index_path(field_path(path, "remove"), i),
-                   "'" + e.remove[i] + "' frames the message and cannot be removed");
+                   fmt::format("'{}' frames the message and cannot be removed", e.remove[i]));
   return e;
 }
 

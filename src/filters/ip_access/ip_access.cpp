@@ -1,6 +1,7 @@
 // "ip-access": allow/deny by client address, in Envoy Gateway's
 // SecurityPolicy `authorization` shape: rules tried in order, the first whose
 // clientCIDRs contain the client decides, else `defaultAction`. 403 on deny.
+#include <fmt/format.h>
 #include <string>
 #include <vector>
 
@@ -101,7 +102,7 @@ std::shared_ptr<const filter_factory> make_ip_access(std::string_view json,
         auto range = cidr::parse(ranges[k]);
         if (!range)
           config_error(index_path(field_path(pp, "clientCIDRs"), k),
-                       "'" + ranges[k] + "' is not an IPv4 or IPv6 CIDR");
+                       fmt::format("'{}' is not an IPv4 or IPv6 CIDR", ranges[k]));
         rule.ranges.push_back(*range);
       }
       c.rules.push_back(std::move(rule));

@@ -7,6 +7,7 @@
 // from a file (read at load; a reload re-reads it).
 #include <gateway/error.hpp>
 
+#include <fmt/format.h>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -47,8 +48,8 @@ struct provider {
 
 struct jwt_config {
   std::vector<provider> providers;
-  bool optional = false;  // a request without any token passes (one with a bad token never)
-  std::uint64_t id = 0;   // tells this configuration's cache entries from others'
+  bool optional = false;     // a request without any token passes (one with a bad token never)
+  std::uint64_t id = 0;      // tells this configuration's cache entries from others'
   verdict_counters counted;  // a token verified (or none, optional); denied: a 401
 };
 
@@ -216,7 +217,7 @@ jwks_fetcher::options remote_options(const json_object& r, const std::string& pa
 namespace {
 std::string read_file(const std::string& path, const std::string& at) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) config_error(at, "cannot read '" + path + "'");
+  if (!in) config_error(at, fmt::format("cannot read '{}'", path));
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
@@ -280,8 +281,7 @@ provider read_provider(const json_object& o, const std::string& path, filter_ser
   if (const json_value* remote = o.if_contains("remoteJWKS")) {
     const std::string rp = field_path(path, "remoteJWKS");
     if (local) config_error(rp, "give localJWKS or remoteJWKS, not both");
-    p.remote =
-        std::make_unique<jwks_fetcher>(remote_options(as_object(*remote, rp), rp, services));
+    p.remote = std::make_unique<jwks_fetcher>(remote_options(as_object(*remote, rp), rp, services));
   } else if (!local) {
     config_error(lp, "required field is missing (or remoteJWKS)");
   }
