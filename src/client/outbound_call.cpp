@@ -1,5 +1,6 @@
 #include "client/outbound_call.hpp"
 
+#include <fmt/format.h>
 #include <memory>
 
 #include "http1/chunked_decoder.hpp"
@@ -59,7 +60,7 @@ asio::awaitable<void> over_http1(call_connection& c, const outbound_request& r,
   http1::write_request_head(head, r.method, r.target, fields, framing);
   const asio::const_buffer request[2] = {asio::buffer(head), asio::buffer(r.body)};
   if (auto [ec, n] = co_await c.write(std::span(request, r.body.empty() ? 1 : 2)); ec) {
-    out.why = "request not sent: " + ec.message();
+    out.why = fmt::format("request not sent: {}", ec.message());
     co_return;
   }
 
@@ -160,7 +161,7 @@ asio::awaitable<void> over_http1(call_connection& c, const outbound_request& r,
       if (!co_await read_more()) break;
     }
     if (read_error != asio::error::eof) {
-      out.why = "body cut short: " + read_error.message();
+      out.why = fmt::format("body cut short: {}", read_error.message());
       co_return;
     }
     out.complete = true;
@@ -184,11 +185,11 @@ asio::awaitable<void> over_http2(call_connection& c, const outbound_target& to,
   out.complete = call.done() && call.reset_code() == 0 && out.status != 0;
   if (out.complete) co_return;
   if (call.reset_code() != 0)
-    out.why = "stream reset (HTTP/2 error " + std::to_string(call.reset_code()) + ")";
+    out.why = fmt::format("stream reset (HTTP/2 error {})", call.reset_code());
   else if (ec == asio::error::invalid_argument)
     out.why = "the peer broke HTTP/2";
   else
-    out.why = "connection ended: " + ec.message();
+    out.why = fmt::format("connection ended: {}", ec.message());
 }
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -240,12 +241,12 @@ asio::awaitable<outbound_response> on_connection(const outbound_target& to,
     c->secure =
         std::make_unique<tls::stream>(*to.tls, c->socket, to.server_name, to.address.address());
     if (auto hec = co_await c->secure->handshake()) {
-      out.why = "TLS handshake failed: " + c->secure->why(hec);
+      out.why = fmt::format("TLS handshake failed: {}", c->secure->why(hec));
       ec = hec;
     }
   }
   if (ec) {
-    if (out.why.empty()) out.why = "connect failed: " + ec.message();
+    if (out.why.empty()) out.why = fmt::format("connect failed: {}", ec.message());
   } else {
     if (connect_bound && !c->timed_out) arm(timeout);
     co_await exchange(*c, out);
@@ -287,7 +288,7 @@ asio::awaitable<outbound_response> outbound_bytes(const outbound_target& to, std
         if (!send.empty()) {
           const asio::const_buffer b = asio::buffer(send);
           if (auto [ec, n] = co_await c.write(std::span(&b, 1)); ec) {
-            out.why = "not sent: " + ec.message();
+            out.why = fmt::format("not sent: {}", ec.message());
             co_return;
           }
         }

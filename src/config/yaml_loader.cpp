@@ -203,7 +203,8 @@ void loader::resolve() {
             if (cl.name == std::get<std::string>(c))
               for (const endpoint_config& ep : cl.endpoints)
                 endpoints.push_back(ep.address + ":" + std::to_string(ep.port));
-          if (endpoints.empty()) error = "Service " + ns + "/" + name + " has no ready endpoints";
+          if (endpoints.empty())
+            error = fmt::format("Service {}/{} has no ready endpoints", ns, name);
           return endpoints;
         });
   }
@@ -390,12 +391,13 @@ void loader::resolve() {
           accepted.message = "no listener matches sectionName/port";
         } else if (!allowed) {
           accepted.reason = "NotAllowedByListeners";
-          accepted.message = "the listeners' allowedRoutes do not admit namespace " + r.m.ns;
+          accepted.message =
+              fmt::format("the listeners' allowedRoutes do not admit namespace {}", r.m.ns);
         } else if (!kind_allowed) {
           accepted.reason = "NotAllowedByListeners";
           accepted.reason = "NotAllowedByListeners";
-          accepted.message =
-              "the listeners' allowedRoutes.kinds (or protocols) do not carry " + r.m.kind;
+          accepted.message = fmt::format(
+              "the listeners' allowedRoutes.kinds (or protocols) do not carry {}", r.m.kind);
         } else {
           accepted.reason = "NoMatchingListenerHostname";
           accepted.message = "no listener hostname intersects the route's hostnames";

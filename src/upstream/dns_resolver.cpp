@@ -183,7 +183,7 @@ asio::awaitable<dns_result> dns_resolver::query(const udp::endpoint& server,
   boost::system::error_code ec;
   io->socket.open(server.protocol(), ec);
   if (ec) {
-    out.error = "socket: " + ec.message();
+    out.error = fmt::format("socket: {}", ec.message());
     co_return out;
   }
   asio::steady_timer deadline(context_);
@@ -232,7 +232,7 @@ asio::awaitable<dns_result> dns_resolver::query(const udp::endpoint& server,
     co_return out;
   }
   if (p.rcode != 0) {
-    out.error = "server failure (rcode " + std::to_string(p.rcode) + ")";
+    out.error = fmt::format("server failure (rcode {})", p.rcode);
     co_return out;
   }
   out.addresses = std::move(p.addresses);
@@ -267,12 +267,12 @@ asio::awaitable<std::string> dns_resolver::exchange_tcp(const udp::endpoint& ser
     if (!wec && !lec) {
       answer.resize(get16(std::string_view(len, 2), 0));
       auto [rec, rn] = co_await asio::async_read(io->socket, asio::buffer(answer), use_tuple);
-      if (rec) error = "TCP read: " + rec.message();
+      if (rec) error = fmt::format("TCP read: {}", rec.message());
     } else {
       error = "TCP exchange failed";
     }
   } else {
-    error = "TCP connect: " + cec.message();
+    error = fmt::format("TCP connect: {}", cec.message());
   }
   deadline.cancel();
   co_return answer;

@@ -1,5 +1,6 @@
 #include "upstream/grpc_probe.hpp"
 
+#include <fmt/format.h>
 #include <array>
 #include <cstdint>
 #include <vector>
@@ -84,7 +85,7 @@ bool grpc_serving(const outbound_response& c, std::string& why) {
     return false;
   }
   if (c.status != 200) {
-    why = "HTTP status " + std::to_string(c.status);
+    why = fmt::format("HTTP status {}", c.status);
     return false;
   }
   const auto grpc_status = c.field("grpc-status");

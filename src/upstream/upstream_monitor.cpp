@@ -5,6 +5,7 @@
 
 #include <gateway/http.hpp>
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <array>
 #include <future>
@@ -271,7 +272,7 @@ asio::awaitable<void> upstream_monitor::probe(std::shared_ptr<watched> w,
     if (r.status == 0)
       why = r.why;
     else if (!status_ok)
-      why = "status " + std::to_string(r.status);
+      why = fmt::format("status {}", r.status);
     else if (!body_ok)
       why = r.complete ? "expected body not found" : r.why;
   }
