@@ -216,7 +216,7 @@ spec:
     // A certificate from the test's own CA is not in the system store.
     test_pki pki;
     test_tls_upstream secure(pki);
-    r = fetch(get("https://localhost:" + std::to_string(secure.port()) + "/"));
+    r = fetch(get("https://127.0.0.1:" + std::to_string(secure.port()) + "/"));
     CHECK(r.error == gateway::make_error_code(gateway::errc::unavailable));
     CHECK_MESSAGE(r.message.find("certificate") != std::string::npos, r.message);
     CHECK(secure.requests() == 0);
