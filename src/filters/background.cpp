@@ -56,10 +56,11 @@ client_result failed(errc code, std::string why) {
 }
 
 // A context trusting the system store for `host`, one per host, made on the
-// background thread and kept (loading the store is the costly part).
+// background thread and kept (loading the store is the costly part). Never
+// destroyed, as the thread that uses them runs until the process ends.
 const tls::client_context& system_tls(const std::string& host) {
-  static std::map<std::string, std::shared_ptr<const tls::client_context>> made;
-  auto& c = made[host];
+  static auto* made = new std::map<std::string, std::shared_ptr<const tls::client_context>>;
+  auto& c = (*made)[host];
   if (!c) {
     upstream_tls_config config;
     config.enabled = true;
