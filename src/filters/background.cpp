@@ -20,7 +20,9 @@ struct scheduled_task::state {
 };
 
 scheduled_task::scheduled_task(std::shared_ptr<state> s) noexcept : state_(std::move(s)) {}
-scheduled_task::~scheduled_task() { cancel(); }
+scheduled_task::~scheduled_task() {
+  cancel();
+}
 scheduled_task::scheduled_task(scheduled_task&&) noexcept = default;
 scheduled_task& scheduled_task::operator=(scheduled_task&& o) noexcept {
   if (this != &o) {
@@ -113,7 +115,8 @@ asio::awaitable<client_result> fetch_once(client_request request) {
     if (http::iequals(name, "host")) authority = value;
   std::string why;
   for (const auto& e : found) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(until - steady_clock::now());
     if (left.count() <= 0) break;
     to.address = e.endpoint();
     outbound_request r;
@@ -174,7 +177,9 @@ background& background::get() {
   return *b;
 }
 
-void background::post(std::function<void()> task) { asio::post(io_, std::move(task)); }
+void background::post(std::function<void()> task) {
+  asio::post(io_, std::move(task));
+}
 
 scheduled_task background::schedule(std::chrono::milliseconds delay, std::function<void()> task) {
   auto s = std::make_shared<scheduled_task::state>(io_.get_executor(), std::move(task));

@@ -13,13 +13,13 @@ std::shared_ptr<const filter_factory> make_direct_response(std::string_view json
 std::shared_ptr<const filter_factory> make_error_pages(std::string_view json);
 std::shared_ptr<const filter_factory> make_cors(std::string_view json);
 std::shared_ptr<const filter_factory> make_basic_auth(std::string_view json,
-                                                  filter_factory_context& context);
+                                                      filter_factory_context& context);
 std::shared_ptr<const filter_factory> make_api_key_auth(std::string_view json,
-                                                  filter_factory_context& context);
+                                                        filter_factory_context& context);
 std::shared_ptr<const filter_factory> make_ip_access(std::string_view json,
-                                                  filter_factory_context& context);
+                                                     filter_factory_context& context);
 std::shared_ptr<const filter_factory> make_local_ratelimit(std::string_view json,
-                                                  filter_factory_context& context);
+                                                           filter_factory_context& context);
 std::shared_ptr<const filter_factory> make_jwt(std::string_view json,
                                                filter_factory_context& context);
 std::shared_ptr<const filter_factory> make_global_ratelimit(std::string_view json,

@@ -24,7 +24,8 @@ std::uint32_t counter_id(std::string_view filter, std::string_view type, std::st
   registry& r = the_registry();
   std::lock_guard lock(r.mutex);
   auto key = std::make_tuple(std::string(filter), std::string(type), std::string(event));
-  const auto [it, added] = r.ids.emplace(std::move(key), static_cast<std::uint32_t>(r.labels.size()));
+  const auto [it, added] =
+      r.ids.emplace(std::move(key), static_cast<std::uint32_t>(r.labels.size()));
   if (added) r.labels.push_back({std::string(filter), std::string(type), std::string(event)});
   return it->second;
 }

@@ -49,8 +49,8 @@ struct redis_client::state : std::enable_shared_from_this<state> {
   steady_clock::time_point down_until{};  // after a failed connect, fail fast until then
   std::string out, sending, in;
   std::array<char, 4096> buffer;  // reads land here (kept out of the coroutine frame)
-  std::deque<batch> pending;     // sent, or queued in `out`, in order
-  std::uint64_t generation = 0;  // bumped when the connection is dropped
+  std::deque<batch> pending;      // sent, or queued in `out`, in order
+  std::uint64_t generation = 0;   // bumped when the connection is dropped
 
   void submit(std::vector<std::pair<std::string, std::int64_t>> keys, callback done) {
     const auto now = steady_clock::now();
@@ -258,9 +258,8 @@ redis_client::~redis_client() {
   // Closing the connection ends its coroutines on the background thread;
   // each holds the state, the last frees it. Not waited for: this may run
   // on that thread itself.
-  asio::post(state_->io, [s = state_] {
-    s->drop(std::make_error_code(std::errc::operation_canceled));
-  });
+  asio::post(state_->io,
+             [s = state_] { s->drop(std::make_error_code(std::errc::operation_canceled)); });
 }
 
 void redis_client::count(std::vector<std::pair<std::string, std::int64_t>> keys, callback done) {

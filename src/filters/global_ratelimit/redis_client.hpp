@@ -1,10 +1,11 @@
 #pragma once
 // A Redis connection for the global rate limit: one per limiter (not per
 // worker), on the gateway's background thread (filter_services), with every
-// worker's commands pipelined on it. Workers hand it commands and get answers through callbacks on its
-// thread; a paused filter turns them into resume(). One connection pipelines
-// better than one per worker, and the filter API needs no access to a
-// worker's event loop, so a host's own async filters work the same way.
+// worker's commands pipelined on it. Workers hand it commands and get
+// answers through callbacks on its thread; a paused filter turns them into
+// resume(). One connection pipelines better than one per worker, and the
+// filter API needs no access to a worker's event loop, so a host's own async
+// filters work the same way.
 #include <chrono>
 #include <cstdint>
 #include <functional>

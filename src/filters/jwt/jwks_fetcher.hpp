@@ -3,8 +3,9 @@
 // endpoints, or the addresses its host name resolves to, refreshed every
 // `refresh` (and sooner when a token names a key it does not have, at most
 // every few seconds), on the gateway's background thread (filter_services)
-// so no worker waits on the identity provider. Workers read the current key set without a lock: each
-// keeps its own copy and takes a new one when the version moves.
+// so no worker waits on the identity provider. Workers read the current key
+// set without a lock: each keeps its own copy and takes a new one when the
+// version moves.
 #include <atomic>
 #include <chrono>
 #include <cstdint>
