@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -122,10 +124,18 @@ void match_log::write(std::span<const waf_match> matches, const match_context& c
 
 namespace {
 
+// Decisions as gateway_waf_requests_total labels them: the waf_action
+// values in order, then a detection-only evaluation and an overload pass.
+constexpr std::string_view decisions[] = {"pass", "deny", "redirect", "drop", "detect", "overload"};
+static_assert(static_cast<int>(waf_action::pass) == 0 && static_cast<int>(waf_action::deny) == 1 &&
+              static_cast<int>(waf_action::redirect) == 2 &&
+              static_cast<int>(waf_action::drop) == 3);
+
 struct counters {
-  std::mutex mutex;
+  std::mutex mutex;  // guards `matches` (taken only when rules matched)
   std::map<std::pair<int, std::string>, std::uint64_t> matches;
-  std::map<std::string, std::uint64_t> requests;
+  // Every evaluated request counts here: no lock, no allocation.
+  std::array<std::atomic<std::uint64_t>, std::size(decisions)> requests{};
   static counters& get() {
     // Never destroyed: evaluation threads may still count a last request
     // while the process exits and runs static destructors.
@@ -145,11 +155,8 @@ void count_matches(std::span<const waf_match> matches, const match_context& c) {
 }
 
 void count_request(waf_action decision, bool detection_only, bool overload) {
-  auto& k = counters::get();
-  std::lock_guard lock(k.mutex);
-  ++k.requests[overload         ? std::string("overload")
-               : detection_only ? std::string("detect")
-                                : std::string(to_string(decision))];
+  const std::size_t i = overload ? 5 : detection_only ? 4 : static_cast<std::size_t>(decision);
+  counters::get().requests[i].fetch_add(1, std::memory_order_relaxed);
 }
 
 void metric_rows(const metrics::family& f, std::string& out) {
@@ -162,8 +169,10 @@ void metric_rows(const metrics::family& f, std::string& out) {
   std::lock_guard lock(k.mutex);
   std::string labels;
   if (name == "gateway_waf_requests_total") {
-    for (const auto& [decision, n] : k.requests) {
-      labels.assign("decision=\"").append(decision).append("\"");
+    for (std::size_t i = 0; i < k.requests.size(); ++i) {
+      const std::uint64_t n = k.requests[i].load(std::memory_order_relaxed);
+      if (n == 0) continue;  // decisions this process has not taken
+      labels.assign("decision=\"").append(decisions[i]).append("\"");
       metrics::write_row(out, f, labels, n);
     }
   } else if (name == "gateway_waf_rule_matches_total") {
