@@ -3,7 +3,6 @@
 #include <charconv>
 
 #include "filters/filter_counters.hpp"
-#include "http1/head_text.hpp"
 
 namespace gateway {
 namespace {

@@ -375,7 +375,9 @@ std::string server::impl::stats_text() {
     const resource_sample s = overload->last();
     c.set(slot("gateway_overload_resource", "heap_bytes"), s.heap);
     c.set(slot("gateway_overload_resource", "descriptors"), s.descriptors);
-    for (std::size_t i = 0; i < 3; ++i)
+    constexpr std::size_t levels =
+        metrics::value_count(metrics::find("gateway_overload_transitions_total").values);
+    for (std::size_t i = 0; i < levels; ++i)
       c.set(slot("gateway_overload_transitions_total", "normal") + i,
             overload->transitions(static_cast<overload_level>(i)));
   }

@@ -4,7 +4,6 @@
 // sums them. Series (listener, route, backend) have ids that a reload never
 // reuses, so counters stay monotonic across config changes.
 #include <array>
-#include <chrono>
 #include <cstdint>
 #include <map>
 #include <string>
