@@ -24,7 +24,7 @@ asio::awaitable<void> stream::carry_connection(const listener_runtime* chosen,
   record_.connection = true;
   if (record_.start == steady_clock::time_point{}) record_.start = steady_clock::now();
   if (worker_.access_log_enabled()) record_.host.assign(server_name);
-  listener_ = chosen ? chosen : down_.listener;
+  listener_ = chosen ? chosen : down_->listener;
   record_.series = listener_->unrouted_series;
   const auto refuse = [&](const char* why) {
     if (worker_.log().enabled(log_level::debug))
@@ -58,7 +58,7 @@ asio::awaitable<void> stream::carry_connection(const listener_runtime* chosen,
     co_return;
   }
   const std::size_t cluster = backend->cluster;
-  cluster_state& cs = *down_.snap->clusters[cluster].state;
+  cluster_state& cs = *down_->snap->clusters[cluster].state;
   const load_balancer_config& lb = cs.config().load_balancer;
   pick_ = {};
   if (lb.policy == lb_policy::ring_hash || lb.policy == lb_policy::maglev)
@@ -67,12 +67,12 @@ asio::awaitable<void> stream::carry_connection(const listener_runtime* chosen,
   connection_pool& pool = worker_.pool();
   const scoped_count active(worker_.upstream_active);
   for (int attempt = 0;; ++attempt) {
-    const std::size_t host = pool.pick(*down_.snap, cluster, pick_, coarse_now());
+    const std::size_t host = pool.pick(*down_->snap, cluster, pick_, coarse_now());
     if (host == ~std::size_t{0}) {
       refuse("no healthy endpoint");
       co_return;
     }
-    endpoint_state& ep = *pool.endpoint(*down_.snap, cluster, host);
+    endpoint_state& ep = *pool.endpoint(*down_->snap, cluster, host);
     if (!connection_room(cs, ep)) {
       cs.overflow_connections.fetch_add(1, std::memory_order_relaxed);
       refuse("the cluster's connection limit is reached");
@@ -86,11 +86,11 @@ asio::awaitable<void> stream::carry_connection(const listener_runtime* chosen,
       record_.upstream_us = static_cast<std::uint64_t>(
           std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() - connect_start)
               .count());
-      h1_.attach(pool, *down_.snap, cluster, host, std::move(opening_));
+      h1_.attach(pool, *down_->snap, cluster, host, std::move(opening_));
       cs.report(ep, upstream_result::success, worker_.log());
       break;
     }
-    if (down_.forced || down_.gone() || attempt + 1 >= connect_attempts) co_return;
+    if (down_->forced || down_->gone() || attempt + 1 >= connect_attempts) co_return;
     pick_.avoid = &ep;
   }
   link_ = &h1_;
@@ -98,7 +98,7 @@ asio::awaitable<void> stream::carry_connection(const listener_runtime* chosen,
     endpoint_active_ = last_endpoint_;
     endpoint_active_->active.fetch_add(1, std::memory_order_relaxed);
   }
-  byte_pipe* client = down_.pipe();
+  byte_pipe* client = down_->pipe();
   if (client)
     co_await carry_bytes(*client, h1_.begin_bytes(listener_->config.limits.stream_idle_timeout));
   end_endpoint_request();

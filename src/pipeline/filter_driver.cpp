@@ -63,15 +63,15 @@ asio::awaitable<filter_status> stream::run_chain(chain_phase p) {
 asio::awaitable<bool> stream::wait_resume() {
   const auto limit =
       request_timeout_.count() > 0 ? request_timeout_ : listener_->config.limits.request_timeout;
-  watch_.arm(transport::deadline_phase::upstream, limit);
-  while (!resumed_ && !watch_.expired() && !gone()) {
+  watch_->arm(transport::deadline_phase::upstream, limit);
+  while (!resumed_ && !watch_->expired() && !gone()) {
     resume_timer_.expires_at(steady_clock::time_point::max());
     co_await resume_timer_.async_wait(use_tuple);
   }
   const bool ok = resumed_ && !gone();
   resumed_ = false;
   ++pause_generation_;
-  watch_.disarm();
+  watch_->disarm();
   co_return ok;
 }
 
@@ -87,13 +87,13 @@ asio::awaitable<bool> stream::start_filters() {
   rq.matched_route = record_.matched_route;
   rq.matched_rule = rule_;
   rq.target = request_.target;
-  rq.protocol = down_.protocol;
-  if (down_.https) {
+  rq.protocol = down_->protocol;
+  if (down_->https) {
     rq.scheme = "https";
-    if (down_.tls) rq.tls = &down_.tls->info();
+    if (down_->tls) rq.tls = &down_->tls->info();
   }
-  rq.client_port = down_.client_port;
-  const auto [local_ip, local_port] = down_.local_address();
+  rq.client_port = down_->client_port;
+  const auto [local_ip, local_port] = down_->local_address();
   rq.local_ip = local_ip;
   rq.local_port = local_port;
   if (!filters_.begin(listener_->config.filters, rule_->filters, rq, request_.headers))
@@ -105,7 +105,7 @@ asio::awaitable<bool> stream::start_filters() {
 void stream::drop_client() noexcept {
   filters_.clear_reply();
   record_.status = 0;
-  down_.drop();
+  down_->drop();
 }
 
 asio::awaitable<void> stream::filter_reply(bool close) {
@@ -129,13 +129,13 @@ asio::awaitable<bool> stream::buffer_body_for_filters() {
   body_view v;
   for (;;) {
     pieces_.clear();
-    v = down_.peek_body(pieces_);
+    v = down_->peek_body(pieces_);
     if (v.error) {
       co_await local_reply(400, "malformed request body\n", true);
       co_return false;
     }
     if (v.end || v.bytes >= limit) break;
-    const body_read r = co_await down_.read_body(room);
+    const body_read r = co_await down_->read_body(room);
     if (r == body_read::gone) co_return false;
     if (r == body_read::late) {
       co_await refuse_body(send_result::client_late);
@@ -147,7 +147,7 @@ asio::awaitable<bool> stream::buffer_body_for_filters() {
       co_return false;
     }
   }
-  watch_.disarm();
+  watch_->disarm();
   chain_end_ = v.end && v.bytes <= limit;
   if (v.bytes > limit && !first_part) {
     co_await local_reply(413, "request body too large\n", true);
@@ -188,7 +188,7 @@ asio::awaitable<bool> stream::relay_filtered(std::uint64_t limit) {
   if (bodyless) {
     pieces_.clear();
     link.take(pieces_);  // the body's (empty) end: the connection may serve again
-    co_return co_await down_.send(true);
+    co_return co_await down_->send(true);
   }
 
   if (limit && response_.has_content_length && upstream_length > limit)
@@ -241,7 +241,7 @@ asio::awaitable<bool> stream::relay_filtered(std::uint64_t limit) {
       if (!out.empty()) {
         asio::const_buffer b(out.data(), out.size());
         if (grpc_web_text_) b = web_text(std::span(&b, 1), false);
-        down_.send_body(std::span(&b, 1), b.size());
+        down_->send_body(std::span(&b, 1), b.size());
       }
       if (end) {  // the trailers (gRPC's status) go on after the filtered body
         take_response_trailers();
@@ -254,8 +254,8 @@ asio::awaitable<bool> stream::relay_filtered(std::uint64_t limit) {
         end_response_trailers();
       }
       if (!out.empty() || end || !head_sent) {
-        if (!co_await down_.send(end, end ? std::span<const http::header>(response_trailers_)
-                                          : std::span<const http::header>()))
+        if (!co_await down_->send(end, end ? std::span<const http::header>(response_trailers_)
+                                           : std::span<const http::header>()))
           co_return false;
         head_sent = true;
       }

@@ -105,7 +105,7 @@ asio::awaitable<bool> stream::read_web_text(int& status, std::string_view& why) 
   body_view v;
   for (;;) {
     pieces_.clear();
-    v = down_.peek_body(pieces_);
+    v = down_->peek_body(pieces_);
     if (v.error) {
       status = 400;
       why = "malformed request body\n";
@@ -118,7 +118,7 @@ asio::awaitable<bool> stream::read_web_text(int& status, std::string_view& why) 
     }
     if (v.end) break;
     const auto room = static_cast<std::size_t>(limit + limit / 8 + 64 * 1024);
-    if (const body_read r = co_await down_.read_body(room); r != body_read::ok) {
+    if (const body_read r = co_await down_->read_body(room); r != body_read::ok) {
       if (r == body_read::late) co_await refuse_body(send_result::client_late);
       co_return false;  // status 0: the client is gone, or was answered
     }
@@ -126,7 +126,7 @@ asio::awaitable<bool> stream::read_web_text(int& status, std::string_view& why) 
   std::string text;
   for (const asio::const_buffer& b : pieces_)
     text.append(static_cast<const char*>(b.data()), b.size());
-  down_.release_body();
+  down_->release_body();
   // Groups of four, each padded or not: clients may send several pieces.
   grpc_web_body_.clear();
   for (std::size_t at = 0; at < text.size(); at += 4) {

@@ -18,26 +18,47 @@ namespace gateway {
 using namespace std::string_view_literals;
 
 stream::stream(downstream& down, worker& w, transport::watchdog& watch, asio::any_io_executor ex)
-    : down_(down), worker_(w), watch_(watch), executor_(ex), resume_timer_(ex), h1_(watch) {
+    : alive_(std::make_shared<stream*>(this)),
+      down_(&down),
+      worker_(w),
+      watch_(&watch),
+      executor_(ex),
+      resume_timer_(ex),
+      h1_(watch) {
   filters_.set_counts(&w.filter_counts());
   filters_.set_error_log([this](std::string_view what) {
     worker_.log().log(log_level::error, "{} [request {}]", what, request_id());
   });
   // A paused filter's resume() may come from any thread: it posts to this
-  // stream's executor, and only wakes the pause it was made for. The owner
-  // keeps the stream alive; the handle holds the owner weakly.
+  // stream's executor, and only wakes the pause it was made for. The handle
+  // holds the stream's token weakly: a pooled stream outlives the client
+  // side it served, and may be gone when a late resume() arrives.
   filters_.set_waker([this]() -> std::function<void()> {
-    return
-        [weak = down_.owner(), self = this, generation = pause_generation_, executor = executor_] {
-          asio::post(executor, [weak, self, generation] {
-            const auto alive = weak.lock();
-            if (!alive || self->pause_generation_ != generation) return;
-            self->resumed_ = true;
-            self->resume_timer_.cancel();
-          });
-        };
+    return [weak = std::weak_ptr<stream*>(alive_), generation = pause_generation_,
+            executor = executor_] {
+      asio::post(executor, [weak, generation] {
+        const auto alive = weak.lock();
+        if (!alive || (*alive)->pause_generation_ != generation) return;
+        (*alive)->resumed_ = true;
+        (*alive)->resume_timer_.cancel();
+      });
+    };
   });
   head_out_.reserve(4096);
+}
+
+void stream::bind(downstream& down, transport::watchdog& watch) noexcept {
+  down_ = &down;
+  watch_ = &watch;
+  h1_.bind(watch);
+  if (h2_) h2_->bind(watch);
+  authority_.clear();  // the connection's address, for requests without Host
+  record_.series = 0;  // what a new stream starts with
+}
+
+bool stream::reusable() const noexcept {
+  return !record_.started() && !filters_.in_use() && !link_ && !opening_ && !retrying_ &&
+         !endpoint_active_;
 }
 
 stream::~stream() {
@@ -65,18 +86,18 @@ std::size_t stream::upstream_buffers() const noexcept {
 }
 
 bool stream::gone() const noexcept {
-  return down_.gone();
+  return down_->gone();
 }
 
 void stream::forget_request() noexcept {
   request_id_len_ = 0;
   is_head_request_ = false;
-  listener_ = down_.listener;
+  listener_ = down_->listener;
 }
 
 std::string_view stream::client_view() const noexcept {
   return forwarded_client_len_ ? std::string_view(forwarded_client_, forwarded_client_len_)
-                               : down_.client_ip;
+                               : down_->client_ip;
 }
 
 const resolved_backend* stream::pick_backend(const resolved_rule& rr) noexcept {
@@ -91,8 +112,8 @@ asio::awaitable<void> stream::pause(std::chrono::milliseconds d) {
 
 route_selection stream::route_request(const listener_runtime* chosen) {
   const listener_runtime& lr = *listener_;
-  const route_plan plan = plan_route(lr, chosen != nullptr, request_, down_.https, worker_.random(),
-                                     made_fields_, made_scratch_, cors_origin_);
+  const route_plan plan = plan_route(lr, chosen != nullptr, request_, down_->https,
+                                     worker_.random(), made_fields_, made_scratch_, cors_origin_);
   const route_selection& sel = plan.selection;
   rule_ = sel.rule;
   rule_index_ = sel.rule_index;
@@ -171,7 +192,7 @@ asio::awaitable<bool> stream::serve() {
     head_to_upstream();
     check_rule(a);
   } else {
-    down_.release_head();
+    down_->release_head();
   }
   if (a.status == 0 && has_body && (grpc_web_text_ || filters_.wants_whole_body()))
     own_upstream_request();
@@ -202,7 +223,7 @@ asio::awaitable<bool> stream::serve() {
     for (std::uint32_t tries = 1;; ++tries) {
       result = co_await exchange(cluster, body_done, retry ? &retries_left : nullptr);
       end_retry();
-      if (retries_left == 0 || !replayable_ || down_.forced || !retries_outcome(*retry, result))
+      if (retries_left == 0 || !replayable_ || down_->forced || !retries_outcome(*retry, result))
         break;
       --retries_left;
       const auto wait = retry_backoff(*retry, tries, worker_.random());
@@ -216,7 +237,7 @@ asio::awaitable<bool> stream::serve() {
       // The retry limits are the cluster's that failed. An answer dropped to
       // be retried was checked against them already; should another worker
       // have taken the last slot since, the client learns it from a 503.
-      if (!admit_retry(*down_.snap->clusters[cluster].state)) {
+      if (!admit_retry(*down_->snap->clusters[cluster].state)) {
         if (result == outcome::retry_status) {
           overflow_ = "retries";
           result = outcome::overflow;
@@ -231,13 +252,13 @@ asio::awaitable<bool> stream::serve() {
         break;
       }
       co_await pause(wait);
-      if (down_.forced) co_return false;
+      if (down_->forced) co_return false;
       cluster = again->cluster;
       record_.series = again->series;
       pick_.avoid = last_endpoint_;
     }
     if (pending_body_) {  // a body kept for a retry is not needed any more
-      down_.release_body();
+      down_->release_body();
       pending_body_ = false;
     }
     if (result == outcome::ok) co_return body_done;
@@ -251,21 +272,21 @@ asio::awaitable<bool> stream::serve() {
 
 bool stream::begin_request() {
   // Listeners sharing this socket are told apart by Host; none matching is a 404.
-  listener_ = down_.listener;
+  listener_ = down_->listener;
   if (request_.host.empty() && authority_.empty()) {  // HTTP/1.0 without Host: rare
-    const auto [ip, port] = down_.local_address();
+    const auto [ip, port] = down_->local_address();
     const bool v6 = ip.find(':') != std::string_view::npos;
     authority_.assign(v6 ? "[" : "").append(ip).append(v6 ? "]:" : ":");
     authority_.append(std::to_string(port));
   }
-  const admission admitted = admit_request(*down_.snap, *down_.listener_group, *listener_, request_,
-                                           authority_, target_buf_);
+  const admission admitted = admit_request(*down_->snap, *down_->listener_group, *listener_,
+                                           request_, authority_, target_buf_);
   const listener_runtime* chosen = admitted.chosen;
   listener_ = admitted.listener;
   normalized_ = admitted.normalized;
   // A client certificate checked (or not) for one listener does not admit
   // it to another that validates clients otherwise (GEP-91's concern).
-  misdirected_ = down_.tls && chosen && chosen->tls_validation != down_.tls_validation;
+  misdirected_ = down_->tls && chosen && chosen->tls_validation != down_->tls_validation;
   if (misdirected_) chosen = nullptr;
   const listener_runtime& lr = *listener_;
   trace_.on = false;
@@ -280,8 +301,8 @@ bool stream::begin_request() {
   forwarded_client_len_ = 0;
   if (lr.config.xff_trusted_hops) {
     std::string_view seen =
-        filters::forwarded_client(request_.headers, down_.client_ip, lr.config.xff_trusted_hops);
-    if (seen.data() != down_.client_ip.data() && seen.size() < sizeof forwarded_client_) {
+        filters::forwarded_client(request_.headers, down_->client_ip, lr.config.xff_trusted_hops);
+    if (seen.data() != down_->client_ip.data() && seen.size() < sizeof forwarded_client_) {
       std::memcpy(forwarded_client_, seen.data(), seen.size());
       forwarded_client_len_ = seen.size();
     }
@@ -312,7 +333,7 @@ void stream::head_to_upstream() {
   build_upstream_head(route_path_, matched_prefix_, path_regex_);
   query_replaced_ = false;
   prepare_pick();  // reads the head's fields, so before they leave the buffer
-  down_.release_head();
+  down_->release_head();
   if (filters_.active()) filters_.end_request_head();
 }
 
@@ -393,7 +414,7 @@ void stream::prepare_pick() {
   set_cookie_.clear();
   backend_ = resolved_ && !resolved_->backends.empty() ? pick_backend(*resolved_) : nullptr;
   if (!backend_ || backend_->cluster == invalid_backend) return;
-  const load_balancer_config& lb = down_.snap->clusters[backend_->cluster].config.load_balancer;
+  const load_balancer_config& lb = down_->snap->clusters[backend_->cluster].config.load_balancer;
   if (lb.policy != lb_policy::ring_hash && lb.policy != lb_policy::maglev) return;
   pick_.hash = pick_hash(
       lb.hash, request_.headers, client_view(), [this] { return worker_.random(); }, set_cookie_);
@@ -480,15 +501,15 @@ int stream::take_filter_reply() {
 asio::awaitable<bool> stream::body_for_mirrors() {
   if (!request_chunked_ && request_length_ > max_mirrored_body) co_return true;  // never copied
   pieces_.clear();
-  body_view v = down_.peek_body(pieces_);
+  body_view v = down_->peek_body(pieces_);
   if (v.end || v.error || v.bytes > max_mirrored_body) co_return true;
   own_upstream_request();  // reading more may reuse the head's buffer space
   for (;;) {
-    const body_read r = co_await down_.read_body(max_mirrored_body + max_mirrored_body / 8 + 1024);
+    const body_read r = co_await down_->read_body(max_mirrored_body + max_mirrored_body / 8 + 1024);
     if (r == body_read::late) co_await refuse_body(send_result::client_late);
     if (r == body_read::gone || r == body_read::late) co_return false;
     pieces_.clear();
-    v = down_.peek_body(pieces_);
+    v = down_->peek_body(pieces_);
     if (r == body_read::full || v.end || v.error || v.bytes > max_mirrored_body) co_return true;
   }
 }
@@ -497,7 +518,7 @@ void stream::start_mirrors(const resolved_rule& rule) {
   mirror_counters& counters = worker_.mirrors();
   for (const resolved_mirror& m : rule.mirrors) {
     if (m.numerator == 0 || worker_.random() % m.denominator >= m.numerator) continue;
-    const cluster_runtime& cl = down_.snap->clusters[m.cluster];
+    const cluster_runtime& cl = down_->snap->clusters[m.cluster];
     // Only a body that is whole in the buffer can be copied; a streamed one
     // goes to the upstream once, so such requests are not mirrored. The copy
     // is framed anew (a Content-Length, or HTTP/2 DATA).
@@ -507,20 +528,20 @@ void stream::start_mirrors(const resolved_rule& rule) {
     bool body_here = false;
     if (has_body && (request_chunked_ || request_length_ <= max_mirrored_body)) {
       pieces_.clear();
-      const body_view v = down_.peek_body(pieces_);
+      const body_view v = down_->peek_body(pieces_);
       body_here = v.end && !v.error && v.bytes <= max_mirrored_body;
       if (body_here)
         for (const asio::const_buffer& b : pieces_)
           copy.body.append(static_cast<const char*>(b.data()), b.size());
     }
     const std::size_t host =
-        worker_.pool().pick(*down_.snap, m.cluster, pick_context{worker_.random()}, coarse_now());
+        worker_.pool().pick(*down_->snap, m.cluster, pick_context{worker_.random()}, coarse_now());
     if ((has_body && !body_here) || host == ~std::size_t{0} ||
         counters.in_flight >= max_mirrors_in_flight) {
       counters.counted.add(metrics::slot("gateway_mirror_requests_total", "skipped"));
       continue;
     }
-    const endpoint_state& ep = *worker_.pool().endpoint(*down_.snap, m.cluster, host);
+    const endpoint_state& ep = *worker_.pool().endpoint(*down_->snap, m.cluster, host);
     copy.to.address = ep.address;
     copy.to.server_name = ep.hostname;
     copy.to.http2 = h2;
@@ -594,8 +615,8 @@ asio::awaitable<void> stream::local_reply(int status, std::string_view body, boo
   answer.close = close;
   answer.head_request = is_head_request_;
   answer.fields_only = grpc_reply && body.empty();
-  co_await down_.send_local(answer);
-  watch_.disarm();
+  co_await down_->send_local(answer);
+  watch_->disarm();
 }
 
 asio::awaitable<bool> stream::hand_to_tap(std::size_t cluster, bool has_body) {
@@ -604,7 +625,7 @@ asio::awaitable<bool> stream::hand_to_tap(std::size_t cluster, bool has_body) {
     // The body is all there: the filters see it in one piece, as if it came
     // in one read.
     pieces_.clear();
-    const body_view v = down_.peek_body(pieces_);
+    const body_view v = down_->peek_body(pieces_);
     filter_body_.clear();
     for (const asio::const_buffer& b : pieces_)
       filter_body_.append(static_cast<const char*>(b.data()), b.size());
@@ -615,7 +636,7 @@ asio::awaitable<bool> stream::hand_to_tap(std::size_t cluster, bool has_body) {
       co_return false;
     }
   }
-  if (down_.snap->clusters[cluster].config.protocol == upstream_protocol::http2) {
+  if (down_->snap->clusters[cluster].config.protocol == upstream_protocol::http2) {
     const upstream_link::request r = link_request(has_body, true);
     upstream_tap::h2_request t;
     t.authority = h2_link::request_fields(r, tap_fields_, tap_length_);

@@ -37,7 +37,7 @@ void stream::log_access(std::uint64_t micros) noexcept {
   r.request_id = request_id();
   r.client = client_view();
   r.method = record_.method;
-  r.protocol = down_.protocol;
+  r.protocol = down_->protocol;
   r.host = record_.host;
   r.path = record_.target;
   r.route = record_.route_name;
@@ -55,7 +55,7 @@ void stream::log_access(std::uint64_t micros) noexcept {
     tracing::write_hex(trace_hex, trace_.trace.data(), trace_.trace.size());
     r.trace_id = {trace_hex, sizeof trace_hex};
   }
-  if (down_.tls) r.tls = &down_.tls->info();
+  if (down_->tls) r.tls = &down_->tls->info();
   worker_.log_request(r);
 }
 

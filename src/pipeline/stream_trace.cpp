@@ -127,7 +127,7 @@ void stream::end_trace(std::uint64_t micros) noexcept {
   a[n++] = tracing::text_attribute("http.request.method", record_.method);
   const std::string_view target = record_.target;
   a[n++] = tracing::text_attribute("url.path", target.substr(0, target.find('?')));
-  a[n++] = tracing::text_attribute("url.scheme", down_.https ? "https"sv : "http"sv);
+  a[n++] = tracing::text_attribute("url.scheme", down_->https ? "https"sv : "http"sv);
   a[n++] =
       tracing::text_attribute("network.protocol.version", request_.version_major == 2   ? "2"sv
                                                           : request_.version_minor == 0 ? "1.0"sv

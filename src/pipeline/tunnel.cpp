@@ -44,15 +44,15 @@ asio::awaitable<void> stream::tunnel(h1_link& up) {
   start_response(false);
   // HTTP/2 (RFC 8441): the client's extended CONNECT is answered 200.
   record_.status = request_.version_major == 2 ? 200 : 101;
-  byte_pipe* client = down_.pipe();
-  if (!client || !co_await down_.send(false)) co_return;
+  byte_pipe* client = down_->pipe();
+  if (!client || !co_await down_->send(false)) co_return;
   co_await carry_bytes(*client, up.begin_tunnel(response_), rule_->max_stream_duration);
 }
 
 asio::awaitable<void> stream::carry_bytes(byte_pipe& client, byte_pipe& upstream,
                                           std::chrono::milliseconds max_duration) {
   const std::chrono::milliseconds idle = listener_->config.limits.stream_idle_timeout;
-  watch_.arm(transport::deadline_phase::stream, idle);
+  watch_->arm(transport::deadline_phase::stream, idle);
   // A tunnel's whole life is bounded apart from its idle time: the limit
   // ends both sides, as the idle timeout does.
   // A completion already queued when the tunnel ends finds `open` false.
@@ -75,7 +75,7 @@ asio::awaitable<void> stream::carry_bytes(byte_pipe& client, byte_pipe& upstream
   asio::steady_timer ended(executor_);
   ended.expires_at(steady_clock::time_point::max());
   asio::co_spawn(executor_,
-                 pump(upstream, client, buffers.get() + tunnel_buffer, watch_, idle, nullptr),
+                 pump(upstream, client, buffers.get() + tunnel_buffer, *watch_, idle, nullptr),
                  [&](std::exception_ptr, bool clean) {
                    down_done = true;
                    if (!clean || !client.shut_write()) {
@@ -84,7 +84,7 @@ asio::awaitable<void> stream::carry_bytes(byte_pipe& client, byte_pipe& upstream
                    }
                    ended.cancel();
                  });
-  const bool clean = co_await pump(client, upstream, buffers.get(), watch_, idle,
+  const bool clean = co_await pump(client, upstream, buffers.get(), *watch_, idle,
                                    client.counts_reads() ? nullptr : &record_.bytes_in);
   if (!clean || !upstream.shut_write()) {
     client.shut();
@@ -97,7 +97,7 @@ asio::awaitable<void> stream::carry_bytes(byte_pipe& client, byte_pipe& upstream
     limit.cancel();
   }
   // Both directions ended cleanly: the connections close with the stream.
-  watch_.disarm();
+  watch_->disarm();
 }
 
 }  // namespace gateway

@@ -29,9 +29,9 @@ void stream::build_upstream_head(std::string_view path, std::string_view matched
   in.path_regex = path_regex;
   in.rule = rule_;
   in.listener = &listener_->config;
-  in.https = down_.https;
-  in.tls = down_.tls;
-  in.client_ip = down_.client_ip;
+  in.https = down_->https;
+  in.tls = down_->tls;
+  in.client_ip = down_->client_ip;
   if (request_id_generated_) in.generated_request_id = request_id();
   if (upgrading_) in.upgrade = request_.upgrade;
   if (trace_.on) in.traceparent = {trace_.traceparent, tracing::traceparent_size};
@@ -73,8 +73,8 @@ bool stream::filters_see_response_body() const noexcept {
 void stream::end_relay(bool complete) noexcept {
   finish_link(complete && !worker_.draining());
   // A cut response leaves the client out of step; a refused body sent it nothing.
-  if (!complete && !unusable_body_) down_.end_after_response();
-  watch_.disarm();
+  if (!complete && !unusable_body_) down_->end_after_response();
+  watch_->disarm();
 }
 
 void stream::finish_link(bool keep) noexcept {
@@ -88,7 +88,7 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
   connection_pool& pool = worker_.pool();
   bool replayable = true;
   const bool idempotent = method_retriable_;
-  cluster_state& cs = *down_.snap->clusters[cluster].state;
+  cluster_state& cs = *down_->snap->clusters[cluster].state;
   const circuit_breaker_config& limits = cs.config().circuit_breakers;
 
   // Requests in flight, all workers (the max_requests breaker and the retry
@@ -110,7 +110,7 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
   // The connector of the cluster's protocol: everything below speaks to it
   // alone, whatever the protocol.
   const bool h2 = cs.config().protocol == upstream_protocol::http2;
-  if (h2 && !h2_) h2_ = std::make_unique<h2_link>(executor_, watch_);
+  if (h2 && !h2_) h2_ = std::make_unique<h2_link>(executor_, *watch_);
   upstream_link& link = h2 ? static_cast<upstream_link&>(*h2_) : h1_;
   for (int attempt = 0;; ++attempt) {
     if (trace_.on) begin_try_span();
@@ -125,13 +125,13 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
     const steady_clock::time_point opening_until = coarse_now() + cs.config().connect_timeout;
     for (;;) {
       const auto now = coarse_now();  // one clock read for the pick and the pool
-      host = pool.pick(*down_.snap, cluster, pick_, now);
+      host = pool.pick(*down_->snap, cluster, pick_, now);
       if (host == ~std::size_t{0}) {
         if (pending_until != steady_clock::time_point{}) cs.pending.fetch_sub(1);
         co_return outcome::no_endpoint;
       }
-      chosen = pool.endpoint(*down_.snap, cluster, host).get();
-      pooled = link.take_pooled(pool, *down_.snap, cluster, host, now, attempt > 0);
+      chosen = pool.endpoint(*down_->snap, cluster, host).get();
+      pooled = link.take_pooled(pool, *down_->snap, cluster, host, now, attempt > 0);
       if (!pooled && link.wait_for_opening(pool, *chosen) && coarse_now() < opening_until) {
         co_await pause(std::chrono::milliseconds(1));
         continue;
@@ -145,11 +145,11 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
           co_return outcome::overflow;
         }
         pending_until = coarse_now() + cs.config().connect_timeout;
-      } else if (coarse_now() >= pending_until || down_.forced) {
+      } else if (coarse_now() >= pending_until || down_->forced) {
         cs.pending.fetch_sub(1, std::memory_order_relaxed);
         cs.overflow_connections.fetch_add(1, std::memory_order_relaxed);
         overflow_ = "connections";
-        co_return down_.forced ? outcome::client_gone : outcome::overflow;
+        co_return down_->forced ? outcome::client_gone : outcome::overflow;
       }
       co_await pause(std::chrono::milliseconds(2));
     }
@@ -164,9 +164,9 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
       link.opening(pool, ep, false);
       if (!opened) {
         replayable_ = true;  // nothing reached the upstream
-        co_return down_.forced ? outcome::client_gone : outcome::connect_failed;
+        co_return down_->forced ? outcome::client_gone : outcome::connect_failed;
       }
-      link.attach(pool, *down_.snap, cluster, host, std::move(opening_));
+      link.attach(pool, *down_->snap, cluster, host, std::move(opening_));
     }
     link_ = &link;
     worker_.count(h2 ? metrics::slot("gateway_upstream_requests_total", "HTTP/2")
@@ -193,7 +193,7 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
     // its own timeout, and never past the request's deadline.
     if (request_deadline_ == steady_clock::time_point{})
       request_deadline_ = coarse_now() + request_timeout_;
-    watch_.arm(
+    watch_->arm(
         transport::deadline_phase::upstream,
         std::max(std::chrono::milliseconds(1),
                  std::min(try_timeout_, std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -217,7 +217,7 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
       break;
     }
 
-    const bool timed_out = watch_.expired();
+    const bool timed_out = watch_->expired();
     const bool invalid = got == upstream_link::head_result::invalid;
     // The endpoint outlives its connection here: DNS may have dropped it
     // meanwhile, and it is still to be reported below. No connection left:
@@ -309,7 +309,7 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
     finish_link(false);
     co_return outcome::retry_status;
   }
-  if (!body_done) down_.end_after_response();  // upstream answered before reading it all
+  if (!body_done) down_->end_after_response();  // upstream answered before reading it all
 
   if (filters_see_response()) {
     if (co_await run_chain(chain_phase::response) == filter_status::stop) {
@@ -322,8 +322,8 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
   if (response_.status == 101) {  // the upstream took the WebSocket upgrade
     co_await tunnel(h1_);
     finish_link(false);
-    down_.end_after_response();
-    watch_.disarm();
+    down_->end_after_response();
+    watch_->disarm();
     co_return outcome::ok;
   }
   bool complete = false;
@@ -343,20 +343,20 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
 asio::awaitable<bool> stream::open_upstream(cluster_state& cs, endpoint_state& ep,
                                             std::size_t cluster, std::size_t host, bool bytes) {
   connection_pool& pool = worker_.pool();
-  opening_ = pool.fresh(*down_.snap, cluster, host);
+  opening_ = pool.fresh(*down_->snap, cluster, host);
   upstream_connection& conn = *opening_;
-  watch_.arm(transport::deadline_phase::upstream, cs.config().connect_timeout);
+  watch_->arm(transport::deadline_phase::upstream, cs.config().connect_timeout);
   auto [ec] = co_await conn.socket.async_connect(ep.address, use_tuple);
   const char* step = "connect";
   if (!ec) {
     boost::system::error_code ignored;
     conn.socket.set_option(tcp::no_delay(true), ignored);
     conn.socket.non_blocking(true, ignored);  // for write_gather's immediate writes
-    if (const auto& tls = down_.snap->clusters[cluster].tls) {
+    if (const auto& tls = down_->snap->clusters[cluster].tls) {
       // The handshake counts against the connect timeout too.
       conn.tls =
           std::make_unique<tls::stream>(*tls, conn.socket, ep.hostname, ep.address.address());
-      conn.tls->offer(pool.session(*down_.snap, cluster, host));
+      conn.tls->offer(pool.session(*down_->snap, cluster, host));
       ec = co_await conn.tls->handshake();
       step = "TLS handshake";
       // HTTP/2 over TLS is only spoken when the upstream agreed to it.
@@ -369,7 +369,7 @@ asio::awaitable<bool> stream::open_upstream(cluster_state& cs, endpoint_state& e
   }
   if (!ec) co_return true;
   if (worker_.log().enabled(log_level::warn)) {
-    const std::string why = watch_.expired() ? "timed out"
+    const std::string why = watch_->expired() ? "timed out"
                             : ec == asio::error::no_protocol_option
                                 ? "failed: the upstream did not agree to h2"
                             : conn.tls ? "failed: " + conn.tls->why(ec)
@@ -377,7 +377,7 @@ asio::awaitable<bool> stream::open_upstream(cluster_state& cs, endpoint_state& e
     worker_.log().log(log_level::warn, "upstream {} {}: {} {} [request {}]", cs.config().name,
                       ep.name, step, why, request_id());
   }
-  if (!down_.forced) cs.report(ep, upstream_result::local_failure, worker_.log());
+  if (!down_->forced) cs.report(ep, upstream_result::local_failure, worker_.log());
   opening_.reset();
   co_return false;
 }
@@ -395,7 +395,7 @@ asio::awaitable<stream::send_result> stream::send_request_body(bool& body_done, 
         : send_result::upstream_error;
   }
   // Read ahead of the upstream at a time: the listener's buffer limit.
-  const std::size_t read_ahead = down_.listener->config.limits.buffer_limit;
+  const std::size_t read_ahead = down_->listener->config.limits.buffer_limit;
   // A read that brought nothing: the client left, or its request is late.
   auto unread = [](body_read r) {
     return r == body_read::late ? send_result::client_late : send_result::client_error;
@@ -408,8 +408,8 @@ asio::awaitable<stream::send_result> stream::send_request_body(bool& body_done, 
   if (pending_body_) {
     // A replay (a retry on another connection): the whole body is still
     // unreleased downstream, where the first try left it.
-    co_return co_await send(down_.peek_body(pieces_)) ? send_result::ok
-                                                      : send_result::upstream_error;
+    co_return co_await send(down_->peek_body(pieces_)) ? send_result::ok
+                                                       : send_result::upstream_error;
   }
   if (body_done)
     co_return co_await link.send({}, 0, true, {}) ? send_result::ok : send_result::upstream_error;
@@ -428,8 +428,8 @@ asio::awaitable<stream::send_result> stream::send_request_body(bool& body_done, 
       const auto whole = static_cast<std::size_t>(request_length_);
       for (;;) {
         pieces_.clear();
-        if (down_.peek_body(pieces_).end) break;
-        if (const body_read r = co_await down_.read_body(std::max(read_ahead, whole + 1));
+        if (down_->peek_body(pieces_).end) break;
+        if (const body_read r = co_await down_->read_body(std::max(read_ahead, whole + 1));
             r != body_read::ok)
           co_return unread(r);
       }
@@ -437,7 +437,7 @@ asio::awaitable<stream::send_result> stream::send_request_body(bool& body_done, 
     // A body that is already complete downstream is sent without being
     // released, so a retry on a fresh connection can send it again.
     pieces_.clear();
-    body_view v = down_.peek_body(pieces_);
+    body_view v = down_->peek_body(pieces_);
     if (replayable && v.end) {
       if (body_filters && !co_await inspect(v.count ? piece(pieces_.back()) : "", true))
         co_return send_result::filtered;
@@ -451,12 +451,12 @@ asio::awaitable<stream::send_result> stream::send_request_body(bool& body_done, 
       if (v.count && body_filters && !co_await inspect(piece(pieces_.back()), v.end))
         co_return send_result::filtered;
       if ((first || v.count || v.end) && !co_await send(v)) co_return send_result::upstream_error;
-      down_.release_body();
+      down_->release_body();
       if (v.end) break;
-      if (const body_read r = co_await down_.read_body(read_ahead); r != body_read::ok)
+      if (const body_read r = co_await down_->read_body(read_ahead); r != body_read::ok)
         co_return unread(r);
       pieces_.clear();
-      v = down_.peek_body(pieces_);
+      v = down_->peek_body(pieces_);
     }
     body_done = true;
     co_return send_result::ok;
@@ -468,7 +468,7 @@ asio::awaitable<stream::send_result> stream::send_request_body(bool& body_done, 
   std::uint64_t total = 0;
   for (bool first = true;; first = false) {
     pieces_.clear();
-    const body_view v = down_.peek_body(pieces_);
+    const body_view v = down_->peek_body(pieces_);
     if (v.error) co_return send_result::bad_framing;
     total += v.bytes;
     if (max_request_body_ && total > max_request_body_) co_return send_result::too_large;
@@ -479,9 +479,9 @@ asio::awaitable<stream::send_result> stream::send_request_body(bool& body_done, 
       if (v.end && v.count == 0 && !co_await inspect({}, true)) co_return send_result::filtered;
     }
     if ((first || v.bytes || v.end) && !co_await send(v)) co_return send_result::upstream_error;
-    down_.release_body();
+    down_->release_body();
     if (v.end) break;
-    if (const body_read r = co_await down_.read_body(read_ahead); r != body_read::ok)
+    if (const body_read r = co_await down_->read_body(read_ahead); r != body_read::ok)
       co_return unread(r);
   }
   body_done = true;
@@ -518,7 +518,7 @@ asio::awaitable<bool> stream::serve_host(bool has_body) {
   } else {
     // The route's timeout bounds the host's handler as it would an upstream.
     request_deadline_ = coarse_now() + request_timeout_;
-    watch_.arm(transport::deadline_phase::upstream, request_timeout_);
+    watch_->arm(transport::deadline_phase::upstream, request_timeout_);
     const auto sent_at = steady_clock::now();
     const upstream_link::head_result got = co_await host_->read_head(response_);
     record_.upstream_us = static_cast<std::uint64_t>(
@@ -544,7 +544,7 @@ asio::awaitable<bool> stream::serve_host(bool has_body) {
       }
     } else {
       finish_link(false);
-      result = watch_.expired()                             ? outcome::timeout
+      result = watch_->expired()                            ? outcome::timeout
                : got == upstream_link::head_result::invalid ? outcome::upstream_failed
                                                             : outcome::client_gone;
     }

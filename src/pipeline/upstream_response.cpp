@@ -50,7 +50,7 @@ void stream::start_response(bool has_length) {
   start.bodyless = is_head_request_ || rs.status == 204 || rs.status == 304 || rs.status == 101;
   start.has_length = has_length;
   start.length = rs.content_length;
-  down_.start_response(start);
+  down_->start_response(start);
 }
 
 void stream::log_unusable(std::string_view part) {
@@ -79,7 +79,7 @@ asio::awaitable<upstream_link::head_result> stream::after_interim() {
       for (const http::header& h : response_.headers)
         if (!http1::is_hop_by_hop(h.name, response_.connection_tokens))
           upstream_fields_.push_back(h);
-      if (!co_await down_.send_interim(response_.status, response_.reason, upstream_fields_))
+      if (!co_await down_->send_interim(response_.status, response_.reason, upstream_fields_))
         co_return upstream_link::head_result::failed;
     }
     const upstream_link::head_result got = co_await link_->read_head(response_);
@@ -96,7 +96,7 @@ void stream::end_response_trailers() {
   if (grpc_) note_grpc_status(response_trailers_);
   if (grpc_web_ && grpc_web_trailers()) {
     const asio::const_buffer b(grpc_web_frame_.data(), grpc_web_frame_.size());
-    down_.send_body(std::span(&b, 1), b.size());
+    down_->send_body(std::span(&b, 1), b.size());
   }
 }
 
@@ -135,18 +135,18 @@ asio::awaitable<bool> stream::relay_response(std::uint64_t limit) {
     if (step.bytes) {
       if (grpc_web_text_) {
         const asio::const_buffer b = web_text(pieces_, false);
-        down_.send_body(std::span(&b, 1), b.size());
+        down_->send_body(std::span(&b, 1), b.size());
       } else {
-        down_.send_body(pieces_, step.bytes);
+        down_->send_body(pieces_, step.bytes);
       }
       queued = true;
     }
     if (step.end) {
       take_response_trailers();
       end_response_trailers();
-      co_return co_await down_.send(true, response_trailers_);
+      co_return co_await down_->send(true, response_trailers_);
     }
-    if (queued && !co_await down_.send(false)) co_return false;
+    if (queued && !co_await down_->send(false)) co_return false;
     queued = false;
     if (!co_await link.fill()) co_return false;  // cut short: the client sees a short body
   }

@@ -29,8 +29,7 @@ connection::connection(worker& owner, tcp::socket socket, std::uint32_t group,
       watch_(client_.executor()),
       group_(group),
       group_open_(std::move(group_open)),
-      in_(initial_buffer),
-      stream_(*this, owner, watch_, client_.executor()) {
+      in_(initial_buffer) {
   worker_.attach(this);
   ++worker_.open_connections;
   head_out_.reserve(1024);
@@ -54,7 +53,7 @@ connection::~connection() {
 void connection::close() noexcept {
   closed = true;
   watch_.stop();
-  stream_.close_upstream();
+  if (stream_) stream_->close_upstream();
   client_.close(forced);
 }
 
@@ -62,8 +61,8 @@ void connection::count_buffers(buffer_bytes& into) const noexcept {
   into.client += in_.capacity() + head_out_.capacity();
   if (h2_)
     h2_->count_buffers(into);
-  else
-    into.upstream += stream_.upstream_buffers();
+  else if (stream_)
+    into.upstream += stream_->upstream_buffers();
 }
 
 void connection::interrupt(bool force) noexcept {
@@ -75,7 +74,7 @@ void connection::interrupt(bool force) noexcept {
   if (force) {
     forced = true;
     client_.cancel();
-    stream_.interrupt();
+    if (stream_) stream_->interrupt();
   } else if (watch_.phase() == transport::deadline_phase::idle ||
              watch_.phase() == transport::deadline_phase::handshake) {
     client_.cancel();
@@ -92,8 +91,8 @@ asio::awaitable<void> connection::watchdog() {
     client_.cancel();
     if (h2_)
       h2_->expired();
-    else
-      stream_.interrupt();
+    else if (stream_)
+      stream_->interrupt();
   }
 }
 
@@ -113,21 +112,21 @@ asio::awaitable<void> connection::run() {
   }
   while (!gone()) {
     if (!co_await read_request_head()) {
-      stream_.finish();  // a head that was refused (400, 408, 414, 431) still counts
+      end_request();  // a head that was refused (400, 408, 414, 431) still counts
       break;
     }
     if (!worker_.admit_stream()) {
       // The worker is at its cap of requests in progress, or the process
       // sheds load: this one is not started, and the connection closes.
-      stream_.forget_request();
-      co_await stream_.local_reply(503, "the gateway is at capacity; try again later\n", true);
-      stream_.finish();
+      stream_->forget_request();
+      co_await stream_->local_reply(503, "the gateway is at capacity; try again later\n", true);
+      end_request();
       break;
     }
-    const bool served = co_await stream_.serve();
+    const bool served = co_await stream_->serve();
     worker_.end_stream();
-    listener = stream_.listener();  // the next head is read with this request's limits
-    stream_.finish();
+    listener = stream_->listener();  // the next head is read with this request's limits
+    end_request();
     if (!served || !keep_alive_ || worker_.draining() || forced) break;
   }
   if (linger_ && !gone()) {
@@ -143,7 +142,7 @@ asio::awaitable<void> connection::run() {
 asio::awaitable<void> connection::carry_connection() {
   const bool passthrough = listener_group->protocol == listener_protocol::tls_passthrough;
   protocol = passthrough ? "TLS"sv : "TCP"sv;
-  stream_.record().start = steady_clock::now();
+  request_stream().record().start = steady_clock::now();
   std::string_view name;
   if (passthrough) {
     // The ClientHello is read, not answered: its SNI picks the route, and
@@ -178,8 +177,8 @@ asio::awaitable<void> connection::carry_connection() {
   } else if (tls) {
     name = tls->info().server_name;
   }
-  co_await stream_.carry_connection(snapshot_->select(*listener_group, name), name);
-  if (passthrough && !stream_.record().matched_route && !gone()) {
+  co_await stream_->carry_connection(snapshot_->select(*listener_group, name), name);
+  if (passthrough && !stream_->record().matched_route && !gone()) {
     // No listener or route has this name: a fatal unrecognized_name alert
     // (RFC 6066 §3) tells the client so, rather than a bare close.
     static constexpr char alert[] = {0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x70};
@@ -187,7 +186,22 @@ asio::awaitable<void> connection::carry_connection() {
     std::uint64_t written = 0;
     co_await client_.write(out, watch_, std::chrono::seconds(1), written);
   }
-  stream_.finish();
+  end_request();
+}
+
+stream& connection::request_stream() {
+  if (!stream_) {
+    stream_ = worker_.streams().take(*this, watch_);
+    stream_->record().series = listener->unrouted_series;
+    stream_->record().bytes_in += std::exchange(unrecorded_in_, 0);  // read by speaks_h2
+  }
+  return *stream_;
+}
+
+void connection::end_request() noexcept {
+  if (!stream_) return;
+  stream_->finish();
+  stream_.reset();
 }
 
 bool connection::refresh_snapshot() {
@@ -244,7 +258,7 @@ void connection::count_refusal(int status) noexcept {
 
 asio::awaitable<bool> connection::flush() {
   return client_.write(gather_, watch_, listener->config.limits.stream_idle_timeout,
-                       stream_.record().bytes_out);
+                       stream_->record().bytes_out);
 }
 
 asio::awaitable<bool> connection::read_request_head() {
@@ -253,7 +267,6 @@ asio::awaitable<bool> connection::read_request_head() {
   // so a keep-alive connection idle across a reload uses the new one.
   if (!refresh_snapshot() && (!snapshot_ || in_.empty())) co_return false;
   const listener_limits limits = listener->config.limits;  // a copy: the snapshot may change
-  stream_.record().series = listener->unrouted_series;
   const http1::head_limits head_limits{limits.max_request_line, limits.max_request_head,
                                        limits.max_header_count};
   scanner_.reset();
@@ -270,17 +283,19 @@ asio::awaitable<bool> connection::read_request_head() {
       pending = in_.view();
     }
     if (!pending.empty()) {
-      if (stream_.record().start == steady_clock::time_point{})
-        stream_.record().start = steady_clock::now();
+      // The connection holds a stream from a request's first byte on: an
+      // idle one holds none.
+      if (request_stream().record().start == steady_clock::time_point{})
+        stream_->record().start = steady_clock::now();
       if (std::size_t end = scanner_.find_end(pending)) {
         refresh_snapshot();
         int status =
-            http1::parse_request_head(pending.substr(0, end), stream_.request(), head_limits);
-        if (status == 0) begin_message(stream_.request());
+            http1::parse_request_head(pending.substr(0, end), stream_->request(), head_limits);
+        if (status == 0) begin_message(stream_->request());
         if (status) {
           count_refusal(status);
-          stream_.forget_request();
-          co_await stream_.local_reply(status, http::reason_phrase(status), true);
+          stream_->forget_request();
+          co_await stream_->local_reply(status, http::reason_phrase(status), true);
           co_return false;
         }
         co_return true;
@@ -288,8 +303,8 @@ asio::awaitable<bool> connection::read_request_head() {
       if (int status =
               scanner_.bare_lf() ? 400 : http1::incomplete_request_status(pending, head_limits)) {
         count_refusal(status);
-        stream_.forget_request();
-        co_await stream_.local_reply(status, http::reason_phrase(status), true);
+        stream_->forget_request();
+        co_await stream_->local_reply(status, http::reason_phrase(status), true);
         co_return false;
       }
       if (!started) {
@@ -304,17 +319,17 @@ asio::awaitable<bool> connection::read_request_head() {
     char* dst = in_.prepare(room, limits.max_request_head + 2 * 1024);
     if (room == 0) {
       count_refusal(431);
-      stream_.forget_request();
-      co_await stream_.local_reply(431, "Request Header Fields Too Large", true);
+      stream_->forget_request();
+      co_await stream_->local_reply(431, "Request Header Fields Too Large", true);
       co_return false;
     }
     auto [ec, n] = co_await client_.read_some(asio::buffer(dst, room));
-    stream_.record().bytes_in += n;
+    if (n) request_stream().record().bytes_in += n;
     if (ec) {
       if (watch_.expired() && watch_.phase() == transport::deadline_phase::head) {
         count_refusal(408);
-        stream_.forget_request();
-        co_await stream_.local_reply(408, "Request Timeout", true);
+        stream_->forget_request();
+        co_await stream_->local_reply(408, "Request Timeout", true);
       }
       co_return false;
     }
@@ -342,7 +357,7 @@ asio::awaitable<bool> connection::speaks_h2() {
       closed = true;  // gone before its first request (or its first bytes timed out)
       co_return false;
     }
-    stream_.record().bytes_in += got;
+    unrecorded_in_ += got;
     in_.commit(got);
   }
 }
@@ -364,7 +379,7 @@ void connection::begin_message(const http1::request_head& head) noexcept {
   // The request's deadline runs from its first byte, as the head timeout's.
   const std::chrono::milliseconds received = listener->config.limits.request_received_timeout;
   request_deadline = received.count() > 0 && (body_chunked_ || body_left_ > 0)
-                         ? stream_.record().start + received
+                         ? stream_->record().start + received
                          : steady_clock::time_point{};
 }
 
@@ -443,7 +458,7 @@ asio::awaitable<body_read> connection::read_body(std::size_t room_for) {
   if (wait.passed()) co_return body_read::late;
   watch_.arm(transport::deadline_phase::stream, wait.timeout);
   auto [ec, n] = co_await client_.read_some(asio::buffer(dst, room));
-  stream_.record().bytes_in += n;
+  stream_->record().bytes_in += n;
   if (ec) co_return (wait.deadline_first && watch_.expired()) ? body_read::late : body_read::gone;
   in_.commit(n);
   co_return body_read::ok;
@@ -476,7 +491,7 @@ void connection::start_response(const response_start& r) {
 
 asio::awaitable<bool> connection::write(std::vector<asio::const_buffer>& gather) {
   return client_.write(gather, watch_, listener->config.limits.stream_idle_timeout,
-                       stream_.record().bytes_out);
+                       stream_->record().bytes_out);
 }
 
 void connection::send_body(std::span<const asio::const_buffer> pieces, std::uint64_t bytes) {

@@ -97,6 +97,11 @@ class connection final : public downstream,
   asio::awaitable<bool> flush();
   // Counts a head refused at a limit (414, 431, 408) by the limit.
   void count_refusal(int status) noexcept;
+  // The stream of the request whose bytes are arriving: taken from the
+  // worker's pool on first use, and given back by end_request once the
+  // request is recorded.
+  stream& request_stream();
+  void end_request() noexcept;
   void close() noexcept;
 
   worker& worker_;
@@ -120,6 +125,7 @@ class connection final : public downstream,
   bool keep_alive_ = false;
   int version_minor_ = 1;
   std::size_t head_size_ = 0;
+  std::uint64_t unrecorded_in_ = 0;  // bytes read before the request had a stream
   bool expect_continue_ = false;
   bool sent_continue_ = false;
   bool body_chunked_ = false;
@@ -137,8 +143,8 @@ class connection final : public downstream,
   std::size_t local_ip_len_ = 0;
   std::uint16_t local_port_ = 0;
 
-  bool linger_ = false;  // closing after an answer that may have left client input unread
-  stream stream_;        // the request being served (one at a time on HTTP/1.1)
+  bool linger_ = false;        // closing after an answer that may have left client input unread
+  stream_pool::lease stream_;  // the request being served (one at a time on HTTP/1.1)
   std::unique_ptr<h2_session> h2_;  // set when the connection speaks HTTP/2
 };
 

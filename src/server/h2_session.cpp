@@ -29,7 +29,7 @@ struct h2_session::h2_stream final : downstream,
         id(stream_id),
         watch(owning.conn_.client_.executor()),
         wake(owning.conn_.client_.executor()),
-        st(*this, owning.conn_.worker_, watch, owning.conn_.client_.executor()) {
+        st(owning.conn_.worker_.streams().take(*this, watch)) {
     connection& c = owning.conn_;
     client_ip = c.client_ip;
     client_port = c.client_port;
@@ -44,6 +44,7 @@ struct h2_session::h2_stream final : downstream,
     if (const auto t = listener->config.limits.request_received_timeout; t.count() > 0)
       request_deadline = coarse_now() + t;
     budget = high_water = listener->config.limits.buffer_limit;
+    st->record().series = listener->unrouted_series;  // until it is routed
   }
   ~h2_stream() { session.conn_.worker_.end_stream(); }  // admitted by on_request_begin
 
@@ -99,7 +100,7 @@ struct h2_session::h2_stream final : downstream,
   // room for the budget and a full window beyond it, or for a shorter body
   // whole (nghttp2 resets a stream whose DATA outruns its Content-Length).
   void keep_room() {
-    const http1::request_head& rq = st.request();
+    const http1::request_head& rq = st->request();
     const std::size_t most = rq.has_content_length && rq.content_length < budget
                                  ? static_cast<std::size_t>(rq.content_length)
                                  : budget + session.window_;
@@ -288,7 +289,7 @@ struct h2_session::h2_stream final : downstream,
   std::shared_ptr<const snapshot> snapshot_;  // what the stream is served from
   transport::watchdog watch;                  // the stream's own deadline
   asio::steady_timer wake;                    // body arrived, room to send, or the stream ended
-  gateway::stream st;
+  stream_pool::lease st;                      // given back when the stream ends
 
   // The request head and trailers as they arrive. An extended CONNECT for
   // WebSocket (RFC 8441) is served as an HTTP/1.1 Upgrade GET.
@@ -362,7 +363,7 @@ void h2_session::interrupt(bool force) noexcept {
   if (force) {
     for (auto& [id, s] : streams_) {
       s->forced = true;
-      s->st.interrupt();
+      s->st->interrupt();
       s->wake.cancel();
     }
     conn_.client_.cancel();
@@ -380,7 +381,7 @@ void h2_session::count_buffers(buffer_bytes& into) const noexcept {
   into.client += out_.capacity();
   for (const auto& [id, s] : streams_) {
     into.client += s->body_in.capacity() + s->body_out.capacity();
-    into.upstream += s->st.upstream_buffers();
+    into.upstream += s->st->upstream_buffers();
   }
 }
 
@@ -401,7 +402,7 @@ bool h2_session::on_request_begin(std::int32_t id) {
   // that removed this connection's listeners lets it finish what it has.
   if (!conn_.refresh_snapshot()) go_away();
   auto s = std::make_shared<h2_stream>(*this, id);
-  s->st.record().start = steady_clock::now();
+  s->st->record().start = steady_clock::now();
   streams_.emplace(id, std::move(s));
   return true;
 }
@@ -425,7 +426,7 @@ void h2_session::on_request_head(std::int32_t id, bool end) {
   h2_stream* s = find(id);
   if (!s) return;
   s->body_end = end;  // a WebSocket's DATA is the tunnel's: its end is not the body's
-  s->in.to_http1(s->st.request(), end);
+  s->in.to_http1(s->st->request(), end);
   if (s->in.websocket()) {
     unsigned char nonce[16];
     for (std::size_t i = 0; i < sizeof nonce; i += 8) {
@@ -447,7 +448,7 @@ void h2_session::on_request_data(std::int32_t id, std::string_view data) {
     codec_.consume(id, data.size());  // the connection's window only
     return;
   }
-  s->st.record().bytes_in += data.size();
+  s->st->record().bytes_in += data.size();
   // Room for the body is made when the first of it comes (a GET has none);
   // no view of body_in can exist before that.
   if (s->body_in.empty() && s->body_in.capacity() < s->budget) s->keep_room();
@@ -475,7 +476,7 @@ void h2_session::on_stream_close(std::int32_t id, std::uint32_t) {
     codec_.consume(id, s.unconsumed);
     s.unconsumed = 0;
   }
-  s.st.interrupt();
+  s.st->interrupt();
   s.wake.cancel();
   streams_.erase(it);
   note_idle();
@@ -491,7 +492,7 @@ h2_session::read_result h2_session::read_response(std::int32_t id, char* out, st
   const std::size_t n = std::min(room, s->body_out.size() - s->out_at);
   std::memcpy(out, s->body_out.data() + s->out_at, n);
   s->out_at += n;
-  s->st.record().bytes_out += n;
+  s->st->record().bytes_out += n;
   if (s->out_at == s->body_out.size()) {
     s->body_out.clear();
     s->out_at = 0;
@@ -519,19 +520,19 @@ asio::awaitable<void> h2_session::serve_stream(std::shared_ptr<h2_stream> s,
       [](std::shared_ptr<h2_stream> s) -> asio::awaitable<void> {
         for (bool expired = co_await s->watch.next_expiry(); expired;
              expired = co_await s->watch.next_expiry()) {
-          s->st.interrupt();
+          s->st->interrupt();
           s->wake.cancel();
         }
       }(s),
       asio::detached);
   if (const int refused = s->in.refused()) {
     conn_.count_refusal(refused);
-    s->st.forget_request();
-    co_await s->st.local_reply(refused, http::reason_phrase(refused), false);
+    s->st->forget_request();
+    co_await s->st->local_reply(refused, http::reason_phrase(refused), false);
   } else {
-    co_await s->st.serve();
+    co_await s->st->serve();
   }
-  s->st.finish();
+  s->st->finish();
   s->watch.stop();
   // Ended without an answer (the client went, say), or with one cut short
   // (the upstream's body broke or passed its limit): a reset, so the client
@@ -603,7 +604,7 @@ asio::awaitable<void> h2_session::run() {
   if (ok && !failed_) go_away();
   for (auto& [id, s] : streams_) {
     s->closed = true;
-    s->st.interrupt();
+    s->st->interrupt();
     s->wake.cancel();
   }
   stopping_ = true;

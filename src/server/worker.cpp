@@ -20,6 +20,7 @@ worker::worker(server_shared& shared, unsigned index, asio::io_context* external
                     : std::make_unique<asio::io_context>(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO)),
       context_(external ? external : own_.get()),
       pool_(context_->get_executor()),
+      streams_(*this, context_->get_executor()),
       rng_(0x9E3779B97F4A7C15ULL * (index + 1) ^
            static_cast<std::uint64_t>(steady_clock::now().time_since_epoch().count())),
       sweep_timer_(*context_) {
@@ -258,6 +259,7 @@ worker_report worker::report() const {
   buffer_bytes buffers;
   for (const worker_session* c = connections_; c; c = c->next)
     c->count_buffers(buffers);
+  buffers.upstream += streams_.buffers();
   r.counters.set(slot("gateway_buffer_bytes", "client"), buffers.client);
   r.counters.set(slot("gateway_buffer_bytes", "upstream"), buffers.upstream);
   r.counters.set(slot("gateway_tracing_spans_total", "recorded"), spans_.recorded);

@@ -14,6 +14,7 @@
 #include "server/access_log.hpp"
 #include "server/overload.hpp"
 #include "server/snapshot.hpp"
+#include "stream/stream_pool.hpp"
 #include "tracing/span_buffer.hpp"
 #include "upstream/connection_pool.hpp"
 
@@ -98,6 +99,8 @@ class worker {
   // The snapshot the worker serves from; refreshed when the config version moves.
   const std::shared_ptr<const snapshot>& current_snapshot();
   connection_pool& pool() noexcept { return pool_; }
+  // Streams not serving a request, for the next one.
+  stream_pool& streams() noexcept { return streams_; }
   mirror_counters& mirrors() noexcept { return mirrors_; }
   // The spans of traced requests since the exporter last took them.
   tracing::span_buffer& spans() noexcept { return spans_; }
@@ -182,6 +185,7 @@ class worker {
   std::atomic<int> loops_{0};
   std::vector<std::shared_ptr<listen_socket>> listeners_;
   connection_pool pool_;
+  stream_pool streams_;  // after pool_: a stream gives its upstream connection back as it goes
   tracing::span_buffer spans_;
   metrics::block counters_;
   std::vector<std::uint64_t> filter_counts_;

@@ -43,6 +43,13 @@ class stream {
   stream(const stream&) = delete;
   stream& operator=(const stream&) = delete;
 
+  // Serves another client side from now on (a stream taken from the
+  // worker's stream_pool); the stream holds no request then.
+  void bind(downstream& down, transport::watchdog& watch) noexcept;
+  // Whether it holds nothing of a request (finish() was called, no try or
+  // filter is under way), so the pool may hand it out again.
+  bool reusable() const noexcept;
+
   // Serves the request whose head was just parsed into request(); false when
   // the connection cannot carry another request after it.
   asio::awaitable<bool> serve();
@@ -301,9 +308,11 @@ class stream {
   // Whether the connection was closed or is being closed by force.
   bool gone() const noexcept;
 
-  downstream& down_;
+  // Held weakly by resume handles, which may outlive the stream.
+  std::shared_ptr<stream*> alive_;
+  downstream* down_;
   worker& worker_;
-  transport::watchdog& watch_;
+  transport::watchdog* watch_;
   asio::any_io_executor executor_;
   const listener_runtime* listener_ = nullptr;  // the request's
   std::string authority_;  // "ip:port" the connection arrived on, for requests without Host

@@ -17,7 +17,7 @@ constexpr std::size_t initial_buffer = 4 * 1024;
 constexpr std::size_t try_buffer = 64 * 1024;
 }  // namespace
 
-h1_link::h1_link(transport::watchdog& watch) : watch_(watch), in_(initial_buffer) {}
+h1_link::h1_link(transport::watchdog& watch) : watch_(&watch), in_(initial_buffer) {}
 
 bool h1_link::take_pooled(connection_pool& pool, const snapshot& s, std::size_t c, std::size_t h,
                           steady_clock::time_point now, bool replay) {
@@ -74,7 +74,7 @@ asio::awaitable<bool> h1_link::send(std::span<const asio::const_buffer> pieces, 
     gather_.insert(gather_.end(), pieces.begin(), pieces.end());
   }
   if (conn_->tls) return write_tls();
-  return transport::write_gather(conn_->socket, gather_, watch_, idle_, nullptr,
+  return transport::write_gather(conn_->socket, gather_, *watch_, idle_, nullptr,
                                  transport::deadline_phase::stream);
 }
 
@@ -104,7 +104,7 @@ asio::awaitable<bool> h1_link::write(std::vector<asio::const_buffer>& gather) {
     gather.clear();
     co_return !ec;
   }
-  co_return co_await transport::write_gather(conn_->socket, gather, watch_, idle_, nullptr,
+  co_return co_await transport::write_gather(conn_->socket, gather, *watch_, idle_, nullptr,
                                              transport::deadline_phase::stream);
 }
 
@@ -222,7 +222,7 @@ asio::awaitable<bool> h1_link::fill() {
   std::size_t room = 0;
   char* dst = in_.prepare(room, read_ahead_);
   room = std::min(room, read_ahead_);  // the buffer may be larger (the head's)
-  watch_.arm(transport::deadline_phase::stream, idle_);
+  watch_->arm(transport::deadline_phase::stream, idle_);
   auto [ec, n] = co_await read_some(asio::buffer(dst, room));
   if (ec) {
     if (framing_ != framing::until_close || ec != asio::error::eof) co_return false;

@@ -17,6 +17,8 @@ class h1_link final : public upstream_link, public byte_pipe {
  public:
   // `watch` is the stream's deadline, armed for each write (it outlives the link).
   explicit h1_link(transport::watchdog& watch);
+  // Arms `watch` from now on: the stream was taken by another connection.
+  void bind(transport::watchdog& watch) noexcept { watch_ = &watch; }
 
   bool take_pooled(connection_pool& pool, const snapshot& s, std::size_t c, std::size_t h,
                    steady_clock::time_point now, bool replay) override;
@@ -63,7 +65,7 @@ class h1_link final : public upstream_link, public byte_pipe {
   // Takes the limits of the cluster the connection belongs to.
   void use_limits(const cluster_config& c) noexcept;
 
-  transport::watchdog& watch_;
+  transport::watchdog* watch_;
   std::unique_ptr<upstream_connection> conn_;
   byte_buffer in_;  // bytes from the upstream
   std::vector<asio::const_buffer> gather_;

@@ -14,7 +14,7 @@ using namespace std::string_view_literals;
 namespace {}  // namespace
 
 h2_link::h2_link(asio::any_io_executor ex, transport::watchdog& watch)
-    : watch_(watch), call_(std::move(ex)) {}
+    : watch_(&watch), call_(std::move(ex)) {}
 
 h2_link::~h2_link() {
   release();
@@ -111,7 +111,7 @@ asio::awaitable<bool> h2_link::send(std::span<const asio::const_buffer> pieces, 
   if (call_.closed) co_return false;
   call_.conn->more(call_);
   // Backpressure: no more than a window's worth waits in the call.
-  watch_.arm(transport::deadline_phase::stream, idle_);
+  watch_->arm(transport::deadline_phase::stream, idle_);
   while (call_.out.size() - call_.out_at > backlog_ && !call_.closed) {
     if (stopped()) co_return false;
     co_await news();
@@ -199,7 +199,7 @@ upstream_link::body_step h2_link::take(std::vector<asio::const_buffer>& out) {
 
 asio::awaitable<bool> h2_link::fill() {
   give_back_taken();
-  watch_.arm(transport::deadline_phase::stream, idle_);
+  watch_->arm(transport::deadline_phase::stream, idle_);
   while (call_.in.empty() && !call_.in_end) {
     if (call_.closed || stopped()) co_return false;  // reset before the end, or no more waiting
     co_await news();

@@ -15,6 +15,8 @@ class h2_link final : public upstream_link {
   // `watch` is the stream's deadline, armed for each wait (it outlives the link).
   h2_link(asio::any_io_executor ex, transport::watchdog& watch);
   ~h2_link();
+  // Arms `watch` from now on: the stream was taken by another connection.
+  void bind(transport::watchdog& watch) noexcept { watch_ = &watch; }
   // Capacity of its call's queues (request body to send, response body received).
   std::size_t buffered() const noexcept { return call_.out.capacity() + call_.in.capacity(); }
 
@@ -62,9 +64,9 @@ class h2_link final : public upstream_link {
   // Waits for news on the call (the connection wakes it on every change).
   asio::awaitable<std::tuple<boost::system::error_code>> news();
   // The try's deadline passed or it was interrupted: it waits no more.
-  bool stopped() const noexcept { return watch_.expired() || interrupted_; }
+  bool stopped() const noexcept { return watch_->expired() || interrupted_; }
 
-  transport::watchdog& watch_;
+  transport::watchdog* watch_;
   h2_call call_;
   bool on_ = false;  // the call is on a connection (a try is under way)
   bool interrupted_ = false;
