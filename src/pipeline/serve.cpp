@@ -45,6 +45,7 @@ stream::stream(downstream& down, worker& w, transport::watchdog& watch, asio::an
     };
   });
   head_out_.reserve(4096);
+  client_head_.reserve(1024);
 }
 
 void stream::bind(downstream& down, transport::watchdog& watch) noexcept {

@@ -18,21 +18,15 @@ namespace gateway {
 
 using namespace std::string_view_literals;
 
-namespace {
-constexpr std::size_t initial_buffer = 16 * 1024;
-}  // namespace
-
 connection::connection(worker& owner, tcp::socket socket, std::uint32_t group,
                        std::shared_ptr<std::atomic<std::size_t>> group_open)
     : worker_(owner),
       client_(std::move(socket)),
       watch_(client_.executor()),
       group_(group),
-      group_open_(std::move(group_open)),
-      in_(initial_buffer) {
+      group_open_(std::move(group_open)) {
   worker_.attach(this);
   ++worker_.open_connections;
-  head_out_.reserve(1024);
   boost::system::error_code ec;
   auto peer = client_.remote(ec);
   std::string ip = ec ? std::string("unknown") : peer.address().to_string();
@@ -45,6 +39,8 @@ connection::connection(worker& owner, tcp::socket socket, std::uint32_t group,
 
 connection::~connection() {
   h2_.reset();
+  in_.clear();  // what is left unread is dropped with the connection
+  release_input();
   --worker_.open_connections;
   if (group_open_) group_open_->fetch_sub(1, std::memory_order_relaxed);
   worker_.detach(this);
@@ -58,7 +54,7 @@ void connection::close() noexcept {
 }
 
 void connection::count_buffers(buffer_bytes& into) const noexcept {
-  into.client += in_.capacity() + head_out_.capacity();
+  into.client += in_.capacity();
   if (h2_)
     h2_->count_buffers(into);
   else if (stream_)
@@ -82,18 +78,19 @@ void connection::interrupt(bool force) noexcept {
   // Active requests see worker.draining() when they finish and close then.
 }
 
-asio::awaitable<void> connection::watchdog() {
-  auto self = shared_from_this();
-  while (co_await watch_.next_expiry()) {
-    // A client that took nothing of what was written for the idle timeout:
-    // counted here, where the expiry is seen, so writes pay nothing for it.
-    if (watch_.phase() == transport::deadline_phase::send) worker_.count(limit_kind::send_timeout);
-    client_.cancel();
-    if (h2_)
-      h2_->expired();
-    else if (stream_)
-      stream_->interrupt();
-  }
+void connection::start_watchdog() {
+  watch_.run([self = shared_from_this()] { self->deadline_passed(); });
+}
+
+void connection::deadline_passed() {
+  // A client that took nothing of what was written for the idle timeout:
+  // counted here, where the expiry is seen, so writes pay nothing for it.
+  if (watch_.phase() == transport::deadline_phase::send) worker_.count(limit_kind::send_timeout);
+  client_.cancel();
+  if (h2_)
+    h2_->expired();
+  else if (stream_)
+    stream_->interrupt();
 }
 
 asio::awaitable<void> connection::run() {
@@ -132,6 +129,7 @@ asio::awaitable<void> connection::run() {
   if (linger_ && !gone()) {
     std::size_t room = 0;
     in_.clear();
+    hold_input();
     char* scratch = in_.prepare(room, in_.capacity());
     co_await client_.linger(watch_, asio::buffer(scratch, room));
     in_.clear();
@@ -164,6 +162,7 @@ asio::awaitable<void> connection::carry_connection() {
         co_return;
       }
       std::size_t room = 0;
+      hold_input();
       char* into = in_.prepare(room, tls::max_hello + 2 * 16 * 1024);
       if (room == 0) co_return;  // cannot happen within max_hello; bounded all the same
       auto [ec, n] = co_await client_.read_some(asio::buffer(into, room));
@@ -199,9 +198,46 @@ stream& connection::request_stream() {
 }
 
 void connection::end_request() noexcept {
-  if (!stream_) return;
-  stream_->finish();
-  stream_.reset();
+  if (stream_) {
+    stream_->finish();
+    stream_.reset();
+  }
+  release_input();
+}
+
+asio::mutable_buffer connection::input_space(std::size_t limit) {
+  reading_first_ = in_.capacity() == 0;
+  if (reading_first_) return asio::buffer(first_);
+  std::size_t room = 0;
+  char* at = in_.prepare(room, limit);
+  return asio::buffer(at, room);
+}
+
+void connection::input_read(std::size_t n) {
+  if (!reading_first_) {
+    in_.commit(n);
+    return;
+  }
+  reading_first_ = false;
+  if (n == 0) return;
+  hold_input();
+  std::size_t room = 0;
+  char* at = in_.prepare(room, in_.capacity());
+  std::memcpy(at, first_, n);
+  in_.commit(n);
+}
+
+void connection::hold_input() {
+  block_pool& blocks = worker_.input_blocks();
+  if (in_.capacity() == 0) in_.adopt(blocks.take(), blocks.block_size());
+}
+
+void connection::release_input() noexcept {
+  if (!in_.empty() || in_.capacity() == 0) return;
+  block_pool& blocks = worker_.input_blocks();
+  const bool pooled = in_.capacity() == blocks.block_size();
+  auto storage = in_.release();
+  if (pooled) blocks.give(std::move(storage));  // a grown one is freed
 }
 
 bool connection::refresh_snapshot() {
@@ -315,15 +351,14 @@ asio::awaitable<bool> connection::read_request_head() {
       if (worker_.draining()) co_return false;
       watch_.arm(transport::deadline_phase::idle, limits.idle_timeout);
     }
-    std::size_t room = 0;
-    char* dst = in_.prepare(room, limits.max_request_head + 2 * 1024);
-    if (room == 0) {
+    const asio::mutable_buffer into = input_space(limits.max_request_head + 2 * 1024);
+    if (into.size() == 0) {
       count_refusal(431);
       stream_->forget_request();
       co_await stream_->local_reply(431, "Request Header Fields Too Large", true);
       co_return false;
     }
-    auto [ec, n] = co_await client_.read_some(asio::buffer(dst, room));
+    auto [ec, n] = co_await client_.read_some(into);
     if (n) request_stream().record().bytes_in += n;
     if (ec) {
       if (watch_.expired() && watch_.phase() == transport::deadline_phase::head) {
@@ -333,7 +368,7 @@ asio::awaitable<bool> connection::read_request_head() {
       }
       co_return false;
     }
-    in_.commit(n);
+    input_read(n);
   }
 }
 
@@ -350,15 +385,13 @@ asio::awaitable<bool> connection::speaks_h2() {
       watch_.arm(transport::deadline_phase::idle, limits.idle_timeout);
     else
       watch_.arm(transport::deadline_phase::head, limits.header_timeout);
-    std::size_t room = 0;
-    char* dst = in_.prepare(room, in_.capacity());
-    auto [ec, got] = co_await client_.read_some(asio::buffer(dst, room));
+    auto [ec, got] = co_await client_.read_some(input_space(preface.size()));
     if (ec) {
       closed = true;  // gone before its first request (or its first bytes timed out)
       co_return false;
     }
     unrecorded_in_ += got;
-    in_.commit(got);
+    input_read(got);
   }
 }
 
@@ -444,13 +477,13 @@ asio::awaitable<body_read> connection::read_body(std::size_t room_for) {
   const listener_limits& limits = listener->config.limits;
   if (expect_continue_ && !sent_continue_) {
     sent_continue_ = true;
-    head_out_.assign(http1::continue_response);
     gather_.clear();
-    gather_.emplace_back(head_out_.data(), head_out_.size());
+    gather_.emplace_back(asio::buffer(http1::continue_response));
     watch_.arm(transport::deadline_phase::stream, limits.stream_idle_timeout);
     if (!co_await flush()) co_return body_read::gone;
   }
   std::size_t room = 0;
+  hold_input();
   char* dst = in_.prepare(room, std::max(room_for, in_.capacity()));
   if (room == 0) co_return body_read::full;
   room = std::min(room, room_for);  // the buffer may be larger (the head's)
@@ -484,9 +517,10 @@ void connection::start_response(const response_start& r) {
     keep_alive_ = false;
     framing.close = framing.keep_alive = false;
   }
-  http1::write_response_head(head_out_, r.status, r.reason, r.fields, framing);
+  std::string& head = stream_->client_head();
+  http1::write_response_head(head, r.status, r.reason, r.fields, framing);
   gather_.clear();
-  gather_.emplace_back(head_out_.data(), head_out_.size());
+  gather_.emplace_back(head.data(), head.size());
 }
 
 asio::awaitable<bool> connection::write(std::vector<asio::const_buffer>& gather) {
@@ -520,22 +554,24 @@ asio::awaitable<bool> connection::send_interim(int status, std::string_view reas
   if (version_minor_ == 0 || status == 100) co_return true;
   http1::response_framing framing;
   framing.bodyless = true;
-  http1::write_response_head(head_out_, status, reason, fields, framing);
+  std::string& head = stream_->client_head();
+  http1::write_response_head(head, status, reason, fields, framing);
   gather_.clear();
-  gather_.emplace_back(head_out_.data(), head_out_.size());
+  gather_.emplace_back(head.data(), head.size());
   co_return co_await flush();
 }
 
 asio::awaitable<bool> connection::send_local(const local_answer& a) {
   // The client learns of a close it did not ask for (keep-alive off) from the answer.
-  http1::write_local_reply(head_out_, a.status, a.fields, a.body, a.close || !keep_alive_,
+  std::string& head = stream_->client_head();
+  http1::write_local_reply(head, a.status, a.fields, a.body, a.close || !keep_alive_,
                            a.head_request);
   if (a.close) {
     linger_ = true;
     keep_alive_ = false;
   }
   gather_.clear();
-  gather_.emplace_back(head_out_.data(), head_out_.size());
+  gather_.emplace_back(head.data(), head.size());
   return flush();
 }
 

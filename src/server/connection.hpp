@@ -36,7 +36,9 @@ class connection final : public downstream,
   ~connection();
 
   asio::awaitable<void> run();
-  asio::awaitable<void> watchdog();
+  // Enforces watch_'s deadlines from now until close(); it holds the
+  // connection alive until then, as run() does.
+  void start_watchdog();
   // Closes the connection if it is waiting for a request (drain) or at once (force).
   void interrupt(bool force) noexcept override;
   void count_buffers(buffer_bytes& into) const noexcept override;
@@ -80,6 +82,8 @@ class connection final : public downstream,
   // old snapshot kept) when the connection's socket group is not in it any
   // more: a reload removed its listeners, so it closes after what was sent.
   bool refresh_snapshot();
+  // The deadline watch_ was armed with passed: what waits is cancelled.
+  void deadline_passed();
   // On an HTTPS listener, the TLS handshake (with its timeout); false when
   // it failed and the connection closes. Plain listeners: true at once.
   asio::awaitable<bool> start_tls();
@@ -102,6 +106,18 @@ class connection final : public downstream,
   // request is recorded.
   stream& request_stream();
   void end_request() noexcept;
+  // Where the next read of client input goes, in_ holding `limit` bytes at
+  // most (empty: it is full). While in_ has no room the read goes to first_
+  // instead, so a connection waiting for its next request holds no block;
+  // input_read(n) then moves those bytes into one. Between the two, nothing
+  // else may touch in_.
+  asio::mutable_buffer input_space(std::size_t limit);
+  void input_read(std::size_t n);
+  // Gives in_ a block from the worker's pool when it has none; and gives
+  // it back when it holds no bytes (end_request), so an idle connection
+  // keeps none. A block grown past the pool's size is freed instead.
+  void hold_input();
+  void release_input() noexcept;
   void close() noexcept;
 
   worker& worker_;
@@ -112,14 +128,15 @@ class connection final : public downstream,
   std::shared_ptr<const snapshot> snapshot_;  // what the current request is served from
   bool group_gone_ = false;
 
-  byte_buffer in_;  // bytes from the client
+  byte_buffer in_;   // bytes from the client (no room while the connection is idle)
+  char first_[512];  // the first read of a request's bytes, while in_ has no room
+  bool reading_first_ = false;
   http1::head_scanner scanner_;
   std::vector<asio::const_buffer> gather_;  // what goes to the client next
   // Body pieces queued since the last send(), framed there as one chunk (the
   // framer's size line serves one chunk per write).
   std::vector<asio::const_buffer> chunk_pieces_;
   std::uint64_t chunk_bytes_ = 0;
-  std::string head_out_;  // a response head or local reply
 
   // The current request's HTTP/1.1 facts.
   bool keep_alive_ = false;

@@ -585,6 +585,7 @@ asio::awaitable<void> h2_session::run() {
   auto keep = conn_.shared_from_this();
   asio::co_spawn(conn_.client_.executor(), write_loop(keep), asio::detached);
   byte_buffer& in = conn_.in_;
+  conn_.hold_input();
   bool ok = in.empty() || codec_.receive(in.view());
   in.clear();
   signal();

@@ -143,7 +143,7 @@ asio::awaitable<void> worker::accept_loop(std::shared_ptr<listen_socket> listeni
     socket.set_option(tcp::no_delay(true), ec);
     auto conn = std::make_shared<connection>(*this, std::move(socket), listening->group,
                                              std::move(group_open));
-    asio::co_spawn(*context_, conn->watchdog(), asio::detached);
+    conn->start_watchdog();
     asio::co_spawn(*context_, conn->run(), asio::detached);
   }
 }
@@ -260,6 +260,7 @@ worker_report worker::report() const {
   for (const worker_session* c = connections_; c; c = c->next)
     c->count_buffers(buffers);
   buffers.upstream += streams_.buffers();
+  buffers.client += inputs_.held();
   r.counters.set(slot("gateway_buffer_bytes", "client"), buffers.client);
   r.counters.set(slot("gateway_buffer_bytes", "upstream"), buffers.upstream);
   r.counters.set(slot("gateway_tracing_spans_total", "recorded"), spans_.recorded);

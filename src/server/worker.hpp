@@ -12,6 +12,7 @@
 #include "core/logger.hpp"
 #include "pipeline/request_mirror.hpp"
 #include "server/access_log.hpp"
+#include "server/byte_buffer.hpp"
 #include "server/overload.hpp"
 #include "server/snapshot.hpp"
 #include "stream/stream_pool.hpp"
@@ -101,6 +102,9 @@ class worker {
   connection_pool& pool() noexcept { return pool_; }
   // Streams not serving a request, for the next one.
   stream_pool& streams() noexcept { return streams_; }
+  // Blocks for client connections' input, held by a connection only while
+  // it has a request's bytes (an idle one holds none).
+  block_pool& input_blocks() noexcept { return inputs_; }
   mirror_counters& mirrors() noexcept { return mirrors_; }
   // The spans of traced requests since the exporter last took them.
   tracing::span_buffer& spans() noexcept { return spans_; }
@@ -186,6 +190,7 @@ class worker {
   std::vector<std::shared_ptr<listen_socket>> listeners_;
   connection_pool pool_;
   stream_pool streams_;  // after pool_: a stream gives its upstream connection back as it goes
+  block_pool inputs_{16 * 1024, 256};
   tracing::span_buffer spans_;
   metrics::block counters_;
   std::vector<std::uint64_t> filter_counts_;

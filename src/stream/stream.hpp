@@ -64,6 +64,9 @@ class stream {
   std::size_t upstream_buffers() const noexcept;
 
   http1::request_head& request() noexcept { return request_; }
+  // Where an HTTP/1.1 client side writes the stream's response heads and
+  // local replies (its room kept with the stream, not the connection).
+  std::string& client_head() noexcept { return client_head_; }
   request_record& record() noexcept { return record_; }
   // Answers for the gateway with the fields it `made` (a redirect's Location,
   // a CORS preflight's fields) and `fields` (a filter's). With response
@@ -318,8 +321,9 @@ class stream {
   std::string authority_;  // "ip:port" the connection arrived on, for requests without Host
   std::vector<asio::const_buffer> pieces_;  // body pieces on their way through
 
-  std::string head_out_;    // the upstream request as HTTP/1.1 text
-  std::string target_buf_;  // the request's target when normalisation changed it
+  std::string head_out_;     // the upstream request as HTTP/1.1 text
+  std::string client_head_;  // client_head()
+  std::string target_buf_;   // the request's target when normalisation changed it
   normalize_result normalized_ = normalize_result::ok;
   bool misdirected_ = false;  // the request's listener validates clients otherwise: 421
   owned_fields made_fields_;  // a redirect's Location, or a CORS preflight's fields

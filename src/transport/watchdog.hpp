@@ -37,6 +37,12 @@ class watchdog {
   // Waits until the armed deadline passes (true: the owner cancels what it
   // waits on) or stop() is called (false).
   asio::awaitable<bool> next_expiry();
+  // Calls `on_expiry()` each time the armed deadline passes, until stop();
+  // the handler (which may hold the owner alive) is dropped then. For an
+  // owner that would rather not keep a coroutine for it: this costs one
+  // pending timer wait and no frames.
+  template <class Handler>
+  void run(Handler on_expiry);
   // Ends next_expiry() for good.
   void stop() noexcept {
     running_ = false;
@@ -50,5 +56,20 @@ class watchdog {
   bool expired_ = false;
   bool running_ = true;
 };
+
+template <class Handler>
+void watchdog::run(Handler on_expiry) {
+  timer_.expires_at(deadline_);
+  timer_.async_wait([this, h = std::move(on_expiry)](boost::system::error_code) mutable {
+    if (!running_) return;
+    if (steady_clock::now() >= deadline_) {
+      expired_ = true;
+      deadline_ = steady_clock::time_point::max();
+      h();
+      if (!running_) return;
+    }
+    run(std::move(h));  // a cancel by an earlier arm() lands here too
+  });
+}
 
 }  // namespace gateway::transport
