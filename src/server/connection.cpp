@@ -108,6 +108,16 @@ asio::awaitable<void> connection::run() {
     co_return;
   }
   while (!gone()) {
+    if (in_.capacity() == 0) {
+      // Idle until the client sends: the wait is here rather than in
+      // read_request_head, so an idle connection keeps that frame neither.
+      if (!refresh_snapshot() || worker_.draining()) break;
+      watch_.arm(transport::deadline_phase::idle, listener->config.limits.idle_timeout);
+      auto [ec, n] = co_await client_.read_some(input_space(0));
+      if (ec) break;  // the idle timeout, a drain, or the client left
+      unrecorded_in_ += n;
+      input_read(n);
+    }
     if (!co_await read_request_head()) {
       end_request();  // a head that was refused (400, 408, 414, 431) still counts
       break;
@@ -192,7 +202,7 @@ stream& connection::request_stream() {
   if (!stream_) {
     stream_ = worker_.streams().take(*this, watch_);
     stream_->record().series = listener->unrouted_series;
-    stream_->record().bytes_in += std::exchange(unrecorded_in_, 0);  // read by speaks_h2
+    stream_->record().bytes_in += std::exchange(unrecorded_in_, 0);  // read before it was taken
   }
   return *stream_;
 }
