@@ -238,13 +238,13 @@ void connection::input_read(std::size_t n) {
 }
 
 void connection::hold_input() {
-  block_pool& blocks = worker_.input_blocks();
+  block_pool& blocks = worker_.blocks();
   if (in_.capacity() == 0) in_.adopt(blocks.take(), blocks.block_size());
 }
 
 void connection::release_input() noexcept {
   if (!in_.empty() || in_.capacity() == 0) return;
-  block_pool& blocks = worker_.input_blocks();
+  block_pool& blocks = worker_.blocks();
   const bool pooled = in_.capacity() == blocks.block_size();
   auto storage = in_.release();
   if (pooled) blocks.give(std::move(storage));  // a grown one is freed
@@ -276,7 +276,7 @@ asio::awaitable<bool> connection::start_tls() {
   }
   ++worker_.pending_handshakes;
   watch_.arm(transport::deadline_phase::handshake, context->handshake_timeout());
-  const boost::system::error_code ec = co_await client_.handshake(context);
+  const boost::system::error_code ec = co_await client_.handshake(context, worker_.blocks());
   --worker_.pending_handshakes;
   const bool timed_out = watch_.expired();
   watch_.disarm();

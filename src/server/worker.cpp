@@ -260,7 +260,7 @@ worker_report worker::report() const {
   for (const worker_session* c = connections_; c; c = c->next)
     c->count_buffers(buffers);
   buffers.upstream += streams_.buffers();
-  buffers.client += inputs_.held();
+  buffers.client += blocks_.held();
   r.counters.set(slot("gateway_buffer_bytes", "client"), buffers.client);
   r.counters.set(slot("gateway_buffer_bytes", "upstream"), buffers.upstream);
   r.counters.set(slot("gateway_tracing_spans_total", "recorded"), spans_.recorded);

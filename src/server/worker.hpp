@@ -102,9 +102,9 @@ class worker {
   connection_pool& pool() noexcept { return pool_; }
   // Streams not serving a request, for the next one.
   stream_pool& streams() noexcept { return streams_; }
-  // Blocks for client connections' input, held by a connection only while
-  // it has a request's bytes (an idle one holds none).
-  block_pool& input_blocks() noexcept { return inputs_; }
+  // Blocks for client connections' buffers (input, TLS records in and
+  // out), held only while in use: an idle connection holds none.
+  block_pool& blocks() noexcept { return blocks_; }
   mirror_counters& mirrors() noexcept { return mirrors_; }
   // The spans of traced requests since the exporter last took them.
   tracing::span_buffer& spans() noexcept { return spans_; }
@@ -190,7 +190,7 @@ class worker {
   std::vector<std::shared_ptr<listen_socket>> listeners_;
   connection_pool pool_;
   stream_pool streams_;  // after pool_: a stream gives its upstream connection back as it goes
-  block_pool inputs_{16 * 1024, 256};
+  block_pool blocks_{17 * 1024, 256};  // room for a whole TLS record
   tracing::span_buffer spans_;
   metrics::block counters_;
   std::vector<std::uint64_t> filter_counts_;

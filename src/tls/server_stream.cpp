@@ -22,6 +22,7 @@
 #include <sstream>
 
 #include "router/host_name.hpp"
+#include "server/byte_buffer.hpp"
 #include "tls/digest.hpp"
 #include "tls/openssl_util.hpp"
 
@@ -86,10 +87,14 @@ const BIO_METHOD* wire_method() {
 // --- a connection ----------------------------------------------------------
 
 struct server_stream::impl {
-  impl(std::shared_ptr<const server_context> c, tcp::socket& s)
-      : context(std::move(c)), socket(s) {}
+  impl(std::shared_ptr<const server_context> c, tcp::socket& s, block_pool& b)
+      : context(std::move(c)), socket(s), blocks(b) {}
+  ~impl() {
+    if (raw) blocks.give(std::move(raw));
+  }
   std::shared_ptr<const server_context> context;
   tcp::socket& socket;
+  block_pool& blocks;
   SSL* ssl = nullptr;
   connection_state state;
   tls_info info;
@@ -98,17 +103,25 @@ struct server_stream::impl {
   X509* peer = nullptr;
   std::string failure;  // why the handshake failed
   bool failed = false;  // a fatal error: no close_notify
-  std::string out;      // gathered plaintext for one write
   std::string element;  // the X-Forwarded-Client-Cert element
   int element_flags = -1;
-  // Ciphertext read from the socket and not yet taken by OpenSSL: room for
-  // a whole record, so a request usually arrives with one recv.
-  static constexpr std::size_t raw_size = 17 * 1024;
-  std::unique_ptr<char[]> raw{new char[raw_size]};
+  // Ciphertext read from the socket and not yet taken by OpenSSL: a block
+  // from the pool with room for a whole record, so a request usually
+  // arrives with one recv. It is held only while it has ciphertext: the read
+  // that waits for a request goes into `first` (an idle connection holds no
+  // block), as does the next one while a read did not fill it.
+  std::unique_ptr<char[]> raw;
+  char first[512];
   wire w;
 
   // Reads more ciphertext (after OpenSSL took all there was).
   asio::awaitable<boost::system::error_code> fill();
+  // Gives the block back once OpenSSL took all the ciphertext in it.
+  void release_raw() noexcept {
+    if (!raw || w.at != w.end) return;
+    blocks.give(std::move(raw));
+    w.raw = nullptr;
+  }
   // Waits out what SSL_get_error asked for; an error ends the operation.
   asio::awaitable<boost::system::error_code> wait(int code);
 
@@ -118,8 +131,9 @@ struct server_stream::impl {
   asio::awaitable<bool> write_all(const char* p, std::size_t n);
 };
 
-server_stream::server_stream(std::shared_ptr<const server_context> context, tcp::socket& socket)
-    : impl_(std::make_unique<impl>(std::move(context), socket)) {
+server_stream::server_stream(std::shared_ptr<const server_context> context, tcp::socket& socket,
+                             block_pool& blocks)
+    : impl_(std::make_unique<impl>(std::move(context), socket, blocks)) {
   const auto& ctx = impl_->context->internals();
   impl_->state.ctx = &ctx;
   impl_->state.listener = ctx.default_listener;
@@ -127,7 +141,6 @@ server_stream::server_stream(std::shared_ptr<const server_context> context, tcp:
   impl_->ssl = ssl;
   if (!ssl) return;  // handshake() reports it
   impl_->w.fd = socket.native_handle();
-  impl_->w.raw = impl_->raw.get();
   BIO* bio = BIO_new(wire_method());
   BIO_set_data(bio, &impl_->w);
   BIO_set_init(bio, 1);
@@ -162,7 +175,13 @@ boost::system::error_code server_stream::impl::fail(int code) {
 }
 
 asio::awaitable<boost::system::error_code> server_stream::impl::fill() {
-  auto [ec, n] = co_await socket.async_read_some(asio::buffer(raw.get(), raw_size), use_tuple);
+  // OpenSSL took everything before it asked for more, so the buffer may change.
+  const bool first_was_full = w.raw == first && w.end == sizeof first;
+  if (!raw && first_was_full) raw = blocks.take();  // a large record: read it in one
+  char* into = raw ? raw.get() : first;
+  const std::size_t room = raw ? blocks.block_size() : sizeof first;
+  auto [ec, n] = co_await socket.async_read_some(asio::buffer(into, room), use_tuple);
+  w.raw = into;
   w.at = 0;
   w.end = n;
   if (ec == asio::error::eof) {
@@ -190,7 +209,10 @@ asio::awaitable<boost::system::error_code> server_stream::handshake() {
   for (;;) {
     ERR_clear_error();
     const int r = SSL_do_handshake(m.ssl);
-    if (r == 1) break;
+    if (r == 1) {
+      m.release_raw();
+      break;
+    }
     const int code = SSL_get_error(m.ssl, r);
     if (code == SSL_ERROR_WANT_READ || code == SSL_ERROR_WANT_WRITE) {
       if (const auto ec = co_await m.wait(code)) {
@@ -337,7 +359,10 @@ asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> server_strea
     std::size_t got = 0;
     ERR_clear_error();
     const int r = SSL_read_ex(m.ssl, into.data(), into.size(), &got);
-    if (r == 1) co_return std::tuple(boost::system::error_code(), got);
+    if (r == 1) {
+      m.release_raw();
+      co_return std::tuple(boost::system::error_code(), got);
+    }
     const int code = SSL_get_error(m.ssl, r);
     if (code == SSL_ERROR_WANT_READ || code == SSL_ERROR_WANT_WRITE) {
       if (const auto ec = co_await m.wait(code)) co_return std::tuple(ec, std::size_t{0});
@@ -369,28 +394,39 @@ asio::awaitable<bool> server_stream::impl::write_all(const char* p, std::size_t 
 }
 
 asio::awaitable<bool> server_stream::write(std::span<const asio::const_buffer> data) {
-  // Pieces are gathered up to a few records' worth so a head and the start
-  // of a body leave in one record; bigger pieces go as they are.
-  constexpr std::size_t gather_limit = 64 * 1024;
+  // Pieces are gathered up to a record's worth, in a block held for this
+  // write only, so a head and the start of a body leave in one record;
+  // bigger pieces go as they are. A lone piece needs no gathering.
   impl& m = *impl_;
-  std::string& out = m.out;
-  out.clear();
+  if (data.size() == 1)
+    co_return co_await m.write_all(static_cast<const char*>(data[0].data()), data[0].size());
+  struct held {
+    block_pool& pool;
+    std::unique_ptr<char[]> block;
+    ~held() { pool.give(std::move(block)); }
+  } out{m.blocks, m.blocks.take()};
+  const std::size_t limit = m.blocks.block_size();
+  std::size_t used = 0;
   for (const auto& b : data) {
     const char* p = static_cast<const char*>(b.data());
-    if (out.size() + b.size() <= gather_limit) {
-      out.append(p, b.size());
+    if (b.size() == 0) continue;
+    if (used + b.size() <= limit) {
+      std::memcpy(out.block.get() + used, p, b.size());
+      used += b.size();
       continue;
     }
-    if (!out.empty()) {
-      if (!co_await m.write_all(out.data(), out.size())) co_return false;
-      out.clear();
+    if (used) {
+      if (!co_await m.write_all(out.block.get(), used)) co_return false;
+      used = 0;
     }
-    if (b.size() <= gather_limit)
-      out.append(p, b.size());
-    else if (!co_await m.write_all(p, b.size()))
+    if (b.size() <= limit) {
+      std::memcpy(out.block.get(), p, b.size());
+      used = b.size();
+    } else if (!co_await m.write_all(p, b.size())) {
       co_return false;
+    }
   }
-  if (!out.empty() && !co_await m.write_all(out.data(), out.size())) co_return false;
+  if (used && !co_await m.write_all(out.block.get(), used)) co_return false;
   co_return true;
 }
 

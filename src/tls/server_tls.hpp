@@ -15,6 +15,10 @@
 
 #include "asio/asio.hpp"
 
+namespace gateway {
+class block_pool;
+}
+
 namespace gateway::tls {
 
 // One listener of a TLS socket group, as the context is built from it.
@@ -75,7 +79,10 @@ class server_context {
 // ends it.
 class server_stream {
  public:
-  server_stream(std::shared_ptr<const server_context> context, tcp::socket& socket);
+  // Over `socket`, with record buffers from `blocks` while it uses them (both
+  // outlive it; the blocks must hold a whole record, 17 KiB).
+  server_stream(std::shared_ptr<const server_context> context, tcp::socket& socket,
+                block_pool& blocks);
   ~server_stream();
   server_stream(const server_stream&) = delete;
   server_stream& operator=(const server_stream&) = delete;

@@ -47,8 +47,8 @@ client_stream::client_stream(tcp::socket socket) : socket_(std::move(socket)) {
 client_stream::~client_stream() = default;
 
 asio::awaitable<boost::system::error_code> client_stream::handshake(
-    std::shared_ptr<const tls::server_context> context) {
-  tls_ = std::make_unique<tls::server_stream>(std::move(context), socket_);
+    std::shared_ptr<const tls::server_context> context, block_pool& blocks) {
+  tls_ = std::make_unique<tls::server_stream>(std::move(context), socket_, blocks);
   co_return co_await tls_->handshake();
 }
 

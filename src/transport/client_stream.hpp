@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "asio/asio.hpp"
+#include "server/byte_buffer.hpp"
 #include "tls/server_tls.hpp"
 #include "transport/watchdog.hpp"
 
@@ -38,9 +39,11 @@ class client_stream {
 
   // Starts TLS over the socket with `context` (the handshake, which the
   // caller's watchdog bounds); the error is the handshake's. After it,
-  // tls() is the session whatever the result, for why() and info().
+  // tls() is the session whatever the result, for why() and info(). The
+  // session takes its record buffers from `blocks` (the worker's; it
+  // outlives the stream) only while it uses them.
   asio::awaitable<boost::system::error_code> handshake(
-      std::shared_ptr<const tls::server_context> context);
+      std::shared_ptr<const tls::server_context> context, block_pool& blocks);
   // The TLS session, null on plain listeners.
   tls::server_stream* tls() const noexcept { return tls_.get(); }
 
