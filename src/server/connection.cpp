@@ -93,17 +93,40 @@ void connection::deadline_passed() {
     stream_->interrupt();
 }
 
-asio::awaitable<void> connection::run() {
-  auto self = shared_from_this();
-  if (!co_await start_tls()) closed = true;
-  if (!gone() && listener_group->protocol != listener_protocol::http) {
+asio::awaitable<bool> connection::open_connection() {
+  // No co_await inside a condition here: GCC 12 gave this coroutine, written
+  // with `!gone() && co_await speaks_h2()`, a frame that overlapped the next
+  // one (start_tls's `this` overwritten; the integration tests crashed).
+  const bool secured = co_await start_tls();
+  if (!secured) closed = true;
+  if (gone()) co_return false;
+  if (listener_group->protocol != listener_protocol::http) {
     co_await carry_connection();
-    close();
-    co_return;
+    co_return false;
   }
-  if (!gone() && co_await speaks_h2()) {
-    h2_ = std::make_unique<h2_session>(*this);
-    co_await h2_->run();
+  const bool h2 = co_await speaks_h2();
+  if (!h2) co_return !gone();
+  h2_ = std::make_unique<h2_session>(*this);
+  co_await h2_->run();
+  co_return false;
+}
+
+asio::awaitable<void> connection::linger_out() {
+  std::size_t room = 0;
+  in_.clear();
+  hold_input();
+  char* scratch = in_.prepare(room, in_.capacity());
+  co_await client_.linger(watch_, asio::buffer(scratch, room));
+  in_.clear();
+}
+
+asio::awaitable<void> connection::run() {
+  // What runs once (TLS, another protocol) and what runs at the end are
+  // coroutines of their own, to keep this frame, which an idle keep-alive
+  // connection holds, small.
+  auto self = shared_from_this();
+  const bool http1 = co_await open_connection();  // not inside a condition: see open_connection
+  if (!http1) {
     close();
     co_return;
   }
@@ -136,14 +159,7 @@ asio::awaitable<void> connection::run() {
     end_request();
     if (!served || !keep_alive_ || worker_.draining() || forced) break;
   }
-  if (linger_ && !gone()) {
-    std::size_t room = 0;
-    in_.clear();
-    hold_input();
-    char* scratch = in_.prepare(room, in_.capacity());
-    co_await client_.linger(watch_, asio::buffer(scratch, room));
-    in_.clear();
-  }
+  if (linger_ && !gone()) co_await linger_out();
   close();
 }
 

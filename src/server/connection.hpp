@@ -87,6 +87,12 @@ class connection final : public downstream,
   // On an HTTPS listener, the TLS handshake (with its timeout); false when
   // it failed and the connection closes. Plain listeners: true at once.
   asio::awaitable<bool> start_tls();
+  // What a connection does before its first HTTP/1.1 request: TLS, and the
+  // whole of a TCP/TLS route's or an HTTP/2 connection; true when HTTP/1.1
+  // requests follow.
+  asio::awaitable<bool> open_connection();
+  // After an answer that closes with client input unread (see client_stream::linger).
+  asio::awaitable<void> linger_out();
   asio::awaitable<bool> read_request_head();
   // A TCP or TLS listener's connection: its server name (read from the
   // ClientHello when TLS passes through), then its route carries it whole.
