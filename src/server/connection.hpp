@@ -134,8 +134,11 @@ class connection final : public downstream,
   std::shared_ptr<const snapshot> snapshot_;  // what the current request is served from
   bool group_gone_ = false;
 
-  byte_buffer in_;   // bytes from the client (no room while the connection is idle)
-  char first_[512];  // the first read of a request's bytes, while in_ has no room
+  byte_buffer in_;  // bytes from the client (no room while the connection is idle)
+  // The first read of a request's bytes, while in_ has no room: a head that
+  // fits (most requests without large cookies or tokens) arrives with one
+  // recv; a longer one takes one more, from the block.
+  char first_[256];
   bool reading_first_ = false;
   http1::head_scanner scanner_;
   std::vector<asio::const_buffer> gather_;  // what goes to the client next
