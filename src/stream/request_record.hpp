@@ -1,7 +1,7 @@
 #pragma once
 // What one request's stats and access log line are made of, gathered while
 // it runs and reset (keeping the strings' room) when it is recorded. One per
-// stream: HTTP/1.1 connections reuse theirs from request to request.
+// stream, reused with it.
 #include <gateway/router.hpp>
 
 #include <cstdint>

@@ -2,9 +2,10 @@
 // One request/response exchange: everything a request owns while it runs
 // (its head, routing results, filters, upstream try, response fields, stats
 // record) and the pipeline coroutine that serves it. The pipeline's code is
-// in src/pipeline (serve.cpp, filter_driver.cpp, upstream_leg.cpp). An
-// HTTP/1.1 connection owns one stream and reuses it from request to request,
-// so its buffers keep their room.
+// in src/pipeline (serve.cpp, filter_driver.cpp, upstream_leg.cpp). Streams
+// come from their worker's stream_pool and go back to it when the request
+// ends, so their buffers keep their room from request to request while an
+// idle connection holds none.
 #include <memory>
 #include <span>
 #include <string>
