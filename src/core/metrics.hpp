@@ -77,9 +77,10 @@ inline constexpr family families[] = {
     {"gateway_downstream_connections", gauge, fixed, "", "", "Open client connections."},
     {"gateway_downstream_streams", gauge, fixed, "", "",
      "Requests in progress: HTTP/1.1 requests and HTTP/2 streams."},
-    {"gateway_buffer_bytes", gauge, fixed, "side", "client|upstream",
-     "Buffer capacity held by open client connections (heads, bodies, HTTP/2 stream queues) and "
-     "by their requests' upstream links: what bufferLimit and the head limits bound."},
+    {"gateway_buffer_bytes", gauge, fixed, "side", "client|upstream|pooled",
+     "Buffer capacity held by open client connections (heads, bodies, HTTP/2 stream queues), "
+     "by their requests' upstream links (what bufferLimit and the head limits bound), and kept "
+     "by the workers for the next requests (pooled)."},
     {"gateway_limit_hits_total", counter, fixed, "limit",
      "listener_connections|worker_connections|worker_streams|connection_streams|request_line|"
      "request_headers|request_body|header_timeout|request_timeout|send_timeout|response_headers|"

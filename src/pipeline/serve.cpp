@@ -57,11 +57,6 @@ void stream::bind(downstream& down, transport::watchdog& watch) noexcept {
   record_.series = 0;  // what a new stream starts with
 }
 
-bool stream::reusable() const noexcept {
-  return !record_.started() && !filters_.in_use() && !link_ && !opening_ && !retrying_ &&
-         !endpoint_active_;
-}
-
 stream::~stream() {
   end_retry();
   end_endpoint_request();  // before the connection that may hold the endpoint's last reference

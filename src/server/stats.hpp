@@ -107,7 +107,7 @@ inline std::string_view limit_name(limit_kind k) noexcept {
 // Capacity of the buffers a worker's sessions hold, for gateway_buffer_bytes{side}:
 // their clients' (head, body and HTTP/2 stream queues) and their upstream links'.
 struct buffer_bytes {
-  std::uint64_t client = 0, upstream = 0;
+  std::uint64_t client = 0, upstream = 0, pooled = 0;
 };
 
 // What one worker reports when scraped: its series, and its fixed counters

@@ -259,10 +259,10 @@ worker_report worker::report() const {
   buffer_bytes buffers;
   for (const worker_session* c = connections_; c; c = c->next)
     c->count_buffers(buffers);
-  buffers.upstream += streams_.buffers();
-  buffers.client += blocks_.held();
+  buffers.pooled = streams_.buffers() + blocks_.held();
   r.counters.set(slot("gateway_buffer_bytes", "client"), buffers.client);
   r.counters.set(slot("gateway_buffer_bytes", "upstream"), buffers.upstream);
+  r.counters.set(slot("gateway_buffer_bytes", "pooled"), buffers.pooled);
   r.counters.set(slot("gateway_tracing_spans_total", "recorded"), spans_.recorded);
   r.counters.set(slot("gateway_tracing_spans_total", "dropped"), spans_.dropped);
   return r;

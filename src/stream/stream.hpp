@@ -49,7 +49,10 @@ class stream {
   void bind(downstream& down, transport::watchdog& watch) noexcept;
   // Whether it holds nothing of a request (finish() was called, no try or
   // filter is under way), so the pool may hand it out again.
-  bool reusable() const noexcept;
+  bool reusable() const noexcept {
+    return !record_.started() && !filters_.in_use() && !link_ && !opening_ && !retrying_ &&
+           !endpoint_active_;
+  }
 
   // Serves the request whose head was just parsed into request(); false when
   // the connection cannot carry another request after it.

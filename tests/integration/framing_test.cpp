@@ -204,6 +204,31 @@ TEST_SUITE("framing") {
     CHECK(c.closed_by_peer(std::chrono::seconds(5)));
   }
 
+  TEST_CASE("an idle keep-alive connection gives its buffers back and serves its next requests") {
+    test_upstream up;
+    running_gateway gw(proxy_config({up.port()}));
+    test_client c(gw.port());
+    REQUIRE(c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+    REQUIRE(c.read_response().status == 200);
+    // Once the request is recorded, its input block and its stream are back
+    // in the worker's pools: the connection waits holding neither.
+    CHECK(eventually(
+        [&] { return metric(gw.server(), "gateway_buffer_bytes{side=\"client\"}") == 0; }));
+    CHECK(metric(gw.server(), "gateway_buffer_bytes{side=\"pooled\"}") > 0);
+    // Then a head longer than the 256 bytes the waiting read takes, and a
+    // second request pipelined behind it.
+    const std::string path = "/" + std::string(600, 'x');
+    REQUIRE(
+        c.send("GET " + path + " HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n"));
+    const auto long_one = c.read_response();
+    CHECK(long_one.status == 200);
+    CHECK(long_one.body == "GET " + path + " 0");
+    const auto second = c.read_response();
+    CHECK(second.status == 200);
+    CHECK(second.body == "GET /2 0");
+    CHECK(up.requests() == 3);
+  }
+
   TEST_CASE("a 404 for a request without a body keeps the connection, with a body it closes") {
     test_upstream up;
     auto cfg = proxy_config({up.port()});

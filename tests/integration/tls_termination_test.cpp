@@ -266,6 +266,27 @@ TEST_SUITE("tls termination") {
     CHECK_FALSE(h2.connected());
   }
 
+  TEST_CASE("an idle TLS connection gives its buffers back and serves its next requests") {
+    test_pki pki;
+    pki.issue("site", "a.example.com", "subjectAltName=DNS:a.example.com");
+    test_upstream up;
+    running_gateway gw(load_on_loopback(https_gateway(https_listener("site"), up.port()) +
+                                        tls_secret_yaml(pki, "site", "site")));
+    tls_client c(https_port(gw), {.sni = "a.example.com"});
+    REQUIRE(c.connected());
+    CHECK(c.exchange(get_request("a.example.com", "/1")).find("GET /1 0") != std::string::npos);
+    // It waits without its input block, stream or record buffers; its TLS
+    // session stays, and the next records still read right.
+    CHECK(eventually(
+        [&] { return metric(gw.server(), "gateway_buffer_bytes{side=\"client\"}") == 0; }));
+    const std::string path =
+        "/" + std::string(3000, 'y');  // over the 512 bytes a waiting read takes
+    CHECK(c.exchange(get_request("a.example.com", path)).find("GET " + path + " 0") !=
+          std::string::npos);
+    CHECK(c.exchange(get_request("a.example.com", "/3")).find("GET /3 0") != std::string::npos);
+    CHECK(up.requests() == 3);
+  }
+
   TEST_CASE("sessions resume: TLS 1.3 tickets, and TLS 1.2 session IDs from the cache") {
     test_pki pki;
     test_upstream up;
