@@ -138,8 +138,7 @@ asio::awaitable<void> connection::run() {
       watch_.arm(transport::deadline_phase::idle, listener->config.limits.idle_timeout);
       auto [ec, n] = co_await client_.read_some(input_space(0));
       if (ec) break;  // the idle timeout, a drain, or the client left
-      unrecorded_in_ += n;
-      input_read(n);
+      unrecorded_in_ += input_read(n);
     }
     if (!co_await read_request_head()) {
       end_request();  // a head that was refused (400, 408, 414, 431) still counts
@@ -239,18 +238,26 @@ asio::mutable_buffer connection::input_space(std::size_t limit) {
   return asio::buffer(at, room);
 }
 
-void connection::input_read(std::size_t n) {
+std::size_t connection::input_read(std::size_t n) {
   if (!reading_first_) {
     in_.commit(n);
-    return;
+    return n;
   }
   reading_first_ = false;
-  if (n == 0) return;
+  if (n == 0) return 0;
   hold_input();
   std::size_t room = 0;
   char* at = in_.prepare(room, in_.capacity());
   std::memcpy(at, first_, n);
   in_.commit(n);
+  if (n < sizeof first_) return n;
+  // first_ was filled: more is likely there already (a body, a long head).
+  // Taking it now keeps a request that came whole whole in the buffer (so
+  // its body goes upstream with its head, and can be replayed).
+  at = in_.prepare(room, in_.capacity());
+  const std::size_t more = client_.read_now(asio::buffer(at, room));
+  in_.commit(more);
+  return n + more;
 }
 
 void connection::hold_input() {
@@ -385,6 +392,7 @@ asio::awaitable<bool> connection::read_request_head() {
       co_return false;
     }
     auto [ec, n] = co_await client_.read_some(into);
+    if (!ec) n = input_read(n);
     if (n) request_stream().record().bytes_in += n;
     if (ec) {
       if (watch_.expired() && watch_.phase() == transport::deadline_phase::head) {
@@ -394,7 +402,6 @@ asio::awaitable<bool> connection::read_request_head() {
       }
       co_return false;
     }
-    input_read(n);
   }
 }
 
@@ -416,8 +423,7 @@ asio::awaitable<bool> connection::speaks_h2() {
       closed = true;  // gone before its first request (or its first bytes timed out)
       co_return false;
     }
-    unrecorded_in_ += got;
-    input_read(got);
+    unrecorded_in_ += input_read(got);
   }
 }
 

@@ -118,7 +118,9 @@ class connection final : public downstream,
   // input_read(n) then moves those bytes into one. Between the two, nothing
   // else may touch in_.
   asio::mutable_buffer input_space(std::size_t limit);
-  void input_read(std::size_t n);
+  // Returns the bytes now added to in_: n, and what could be read at once
+  // after a first read that filled first_.
+  std::size_t input_read(std::size_t n);
   // Gives in_ a block from the worker's pool when it has none; and gives
   // it back when it holds no bytes (end_request), so an idle connection
   // keeps none. A block grown past the pool's size is freed instead.

@@ -373,6 +373,18 @@ asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> server_strea
   }
 }
 
+std::size_t server_stream::read_now(asio::mutable_buffer into) noexcept {
+  impl& m = *impl_;
+  std::size_t got = 0;
+  ERR_clear_error();
+  if (SSL_read_ex(m.ssl, into.data(), into.size(), &got) != 1) {
+    ERR_clear_error();  // WANT_READ, or an error the next read_some reports
+    return 0;
+  }
+  m.release_raw();
+  return got;
+}
+
 asio::awaitable<bool> server_stream::impl::write_all(const char* p, std::size_t n) {
   while (n > 0) {
     std::size_t written = 0;

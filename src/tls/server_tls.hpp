@@ -99,6 +99,9 @@ class server_stream {
 
   asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> read_some(
       asio::mutable_buffer into);
+  // The plaintext that can be read now without reading the socket: 0 when
+  // OpenSSL needs more ciphertext first (or the session failed).
+  std::size_t read_now(asio::mutable_buffer into) noexcept;
   // Writes all of `data`; small pieces are gathered into full records.
   asio::awaitable<bool> write(std::span<const asio::const_buffer> data);
   // Sends close_notify if the socket takes it now (never waits).

@@ -46,6 +46,13 @@ client_stream::client_stream(tcp::socket socket) : socket_(std::move(socket)) {
 
 client_stream::~client_stream() = default;
 
+std::size_t client_stream::read_now(asio::mutable_buffer into) noexcept {
+  if (tls_) return tls_->read_now(into);
+  boost::system::error_code ec;
+  const std::size_t n = socket_.read_some(into, ec);  // non-blocking: would_block when empty
+  return ec ? 0 : n;
+}
+
 asio::awaitable<boost::system::error_code> client_stream::handshake(
     std::shared_ptr<const tls::server_context> context, block_pool& blocks) {
   tls_ = std::make_unique<tls::server_stream>(std::move(context), socket_, blocks);

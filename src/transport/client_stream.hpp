@@ -54,6 +54,10 @@ class client_stream {
     if (tls_) return tls_->read_some(into);
     return socket_.async_read_some(into, use_tuple);
   }
+  // What can be read now without waiting (through TLS when there is some):
+  // the bytes read, 0 when none are there yet (or the peer is gone: the next
+  // read_some tells).
+  std::size_t read_now(asio::mutable_buffer into) noexcept;
   // Writes all of `gather` (through TLS when there is some) and clears it; a
   // wait is bounded by `watch` armed for `idle`. Adds what was written to
   // `written`; false when the peer is gone or the write timed out. Not a
