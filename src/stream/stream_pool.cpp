@@ -4,8 +4,8 @@
 
 namespace gateway {
 
-void stream_pool::lease::reset() noexcept {
-  if (stream_) pool_->give_back(std::exchange(stream_, nullptr));
+void stream_pool::give::operator()(stream* s) const noexcept {
+  pool->give_back(s);
 }
 
 stream_pool::stream_pool(worker& owner, asio::any_io_executor executor)
@@ -16,11 +16,11 @@ stream_pool::stream_pool(worker& owner, asio::any_io_executor executor)
 stream_pool::~stream_pool() = default;
 
 stream_pool::lease stream_pool::take(downstream& down, transport::watchdog& watch) {
-  if (free_.empty()) return lease(this, new stream(down, owner_, watch, executor_));
+  if (free_.empty()) return lease(new stream(down, owner_, watch, executor_), give{this});
   stream* s = free_.back().release();
   free_.pop_back();
   s->bind(down, watch);
-  return lease(this, s);
+  return lease(s, give{this});
 }
 
 std::size_t stream_pool::buffers() const noexcept {

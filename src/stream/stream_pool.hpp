@@ -20,36 +20,14 @@ class watchdog;
 
 class stream_pool {
  public:
-  // A stream taken from the pool; gives it back when destroyed (or deletes
-  // it when it still holds part of a request, or the pool is full).
-  class lease {
-   public:
-    lease() = default;
-    lease(lease&& other) noexcept : pool_(other.pool_), stream_(other.stream_) {
-      other.stream_ = nullptr;
-    }
-    lease& operator=(lease&& other) noexcept {
-      if (this != &other) {
-        reset();
-        pool_ = other.pool_;
-        stream_ = other.stream_;
-        other.stream_ = nullptr;
-      }
-      return *this;
-    }
-    ~lease() { reset(); }
-    void reset() noexcept;
-    stream* get() const noexcept { return stream_; }
-    stream* operator->() const noexcept { return stream_; }
-    stream& operator*() const noexcept { return *stream_; }
-    explicit operator bool() const noexcept { return stream_ != nullptr; }
-
-   private:
-    friend class stream_pool;
-    lease(stream_pool* pool, stream* s) noexcept : pool_(pool), stream_(s) {}
-    stream_pool* pool_ = nullptr;
-    stream* stream_ = nullptr;
+  // Gives a stream back to its pool (or deletes it when it still holds part
+  // of a request, or the pool is full).
+  struct give {
+    stream_pool* pool = nullptr;
+    void operator()(stream* s) const noexcept;
   };
+  // A stream taken from the pool, given back when destroyed or reset.
+  using lease = std::unique_ptr<stream, give>;
 
   // Streams of `owner`, running on its event loop `executor`.
   stream_pool(worker& owner, asio::any_io_executor executor);
