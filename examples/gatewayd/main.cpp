@@ -63,8 +63,10 @@ Options (a value may also follow an '=': --config=FILE):
                       matched; exit 1 if an 'expect' (pass, deny, redirect,
                       drop) is not met.
   --threads N         Worker threads, one event loop each (default: one per core).
-  --waf-threads N     Threads that evaluate WAF rules, so workers never wait on
-                      them (default: one per CPU gatewayd may use).
+  --waf-threads N     Threads that evaluate WAF rules on request and response
+                      bodies, so workers never wait on them (default: one per
+                      CPU gatewayd may use); phases without a body run on the
+                      workers when they have nothing else ready.
   --waf-nice N        Their CPU priority relative to the workers (default 10:
                       when CPU is short, requests without WAF keep flowing and
                       WAF work waits; 0 to treat both alike).

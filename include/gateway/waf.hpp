@@ -108,8 +108,9 @@ struct waf_verdict {
 // Name of an action as printed ("pass", "deny", "redirect", "drop").
 GATEWAY_API std::string_view to_string(waf_action action) noexcept;
 
-// The threads that evaluate rules for the "waf" filter, so that a worker
-// never waits on libmodsecurity. Shared by the process.
+// The threads that evaluate rules on a body for the "waf" filter (work with
+// no bound), so that a worker never waits on it; phases without a body run on
+// the worker's own thread between its other work. Shared by the process.
 struct waf_pool_options {
   unsigned threads = 0;  // 0: one per CPU the process may use (its affinity)
   int nice = 10;         // CPU priority relative to the workers (Linux nice; 0: the same)

@@ -158,7 +158,10 @@ inline constexpr family families[] = {
      "Requests the WAF evaluated, by decision.", owner::waf},
     {"gateway_waf_rule_matches_total", counter, rows, "rule_id,action", "",
      "Rule matches, by rule id and action.", owner::waf},
-    {"gateway_waf_queued", gauge, rows, "", "", "Requests waiting for a WAF evaluation thread.",
+    {"gateway_waf_queued", gauge, rows, "", "",
+     "WAF phases waiting to run, on the evaluation threads or a worker's.", owner::waf},
+    {"gateway_waf_phases_total", counter, rows, "thread", "",
+     "WAF phases run, by thread: the evaluation pool (a body to inspect) or the worker's own.",
      owner::waf},
 };
 

@@ -23,7 +23,8 @@ worker::worker(server_shared& shared, unsigned index, asio::io_context* external
       streams_(*this, context_->get_executor()),
       rng_(0x9E3779B97F4A7C15ULL * (index + 1) ^
            static_cast<std::uint64_t>(steady_clock::now().time_since_epoch().count())),
-      sweep_timer_(*context_) {
+      sweep_timer_(*context_),
+      idle_(*context_, std::chrono::milliseconds(2)) {
   if (rng_ == 0) rng_ = 1;
 }
 
@@ -60,6 +61,7 @@ void worker::start() {
   if (!own_) return;  // mounted: the host runs the loop
   thread_ = std::thread([this] {
     auto guard = asio::make_work_guard(*context_);
+    const idle_queue::scope in_loop(idle_);
     // The data plane reports errors as values; an exception here is a bug or
     // an allocation failure in one session. Its coroutine is gone by now, so
     // log it and keep serving every other connection of this worker.

@@ -13,6 +13,7 @@
 #include "pipeline/request_mirror.hpp"
 #include "server/access_log.hpp"
 #include "server/byte_buffer.hpp"
+#include "server/idle_queue.hpp"
 #include "server/overload.hpp"
 #include "server/snapshot.hpp"
 #include "stream/stream_pool.hpp"
@@ -205,6 +206,9 @@ class worker {
   overload_level overload_seen_ = overload_level::normal;  // by the last sweep
   std::uint64_t rng_;
   asio::steady_timer sweep_timer_;
+  // Bounded work run between this loop's handlers (current() on its thread;
+  // a loop the host runs has none).
+  idle_queue idle_;
   std::thread thread_;
 };
 

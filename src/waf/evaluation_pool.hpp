@@ -1,8 +1,10 @@
 #pragma once
-// Where WAF rules are evaluated: a few threads of the process, so a worker
-// never spends a millisecond (or, for a large body, tens of them) inside
-// libmodsecurity while its other connections wait. A paused filter posts its
-// phase here and is resumed on its worker when the phase is done.
+// Where WAF phases with a body are evaluated: a few threads of the process,
+// so a worker never spends milliseconds (or, for a large body, seconds)
+// inside libmodsecurity while its other connections wait. A paused filter
+// posts its phase here and is resumed on its worker when the phase is done.
+// Phases without a body (bounded by the head's size) run on the worker
+// instead, between its other work (server/idle_queue.hpp).
 //
 // The threads run at a lower CPU priority than the workers (nice +10 by
 // default): when the machine is saturated, requests that need no WAF keep

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/json_writer.hpp"
+#include "server/idle_queue.hpp"
 #include "waf/evaluation_pool.hpp"
 
 namespace gateway::waf {
@@ -136,6 +137,7 @@ struct counters {
   std::map<std::pair<int, std::string>, std::uint64_t> matches;
   // Every evaluated request counts here: no lock, no allocation.
   std::array<std::atomic<std::uint64_t>, std::size(decisions)> requests{};
+  std::array<std::atomic<std::uint64_t>, 2> phases{};  // on the pool, on a worker
   static counters& get() {
     // Never destroyed: evaluation threads may still count a last request
     // while the process exits and runs static destructors.
@@ -159,10 +161,21 @@ void count_request(waf_action decision, bool detection_only, bool overload) {
   counters::get().requests[i].fetch_add(1, std::memory_order_relaxed);
 }
 
+void count_phase(bool on_worker) {
+  counters::get().phases[on_worker].fetch_add(1, std::memory_order_relaxed);
+}
+
 void metric_rows(const metrics::family& f, std::string& out) {
   const std::string_view name = f.name;
   if (name == "gateway_waf_queued") {
-    metrics::write_row(out, f, {}, evaluation_pool::shared().queued());
+    metrics::write_row(out, f, {},
+                       evaluation_pool::shared().queued() + idle_queue::queued_everywhere());
+    return;
+  }
+  if (name == "gateway_waf_phases_total") {
+    auto& k = counters::get();
+    metrics::write_row(out, f, "thread=\"pool\"", k.phases[0].load(std::memory_order_relaxed));
+    metrics::write_row(out, f, "thread=\"worker\"", k.phases[1].load(std::memory_order_relaxed));
     return;
   }
   auto& k = counters::get();

@@ -50,6 +50,8 @@ class match_log {
 // Metrics: matches per rule id and action, requests per decision.
 void count_matches(std::span<const waf_match> matches, const match_context& c);
 void count_request(waf_action decision, bool detection_only, bool overload = false);
+// Counts a phase queued to run on a worker's thread or on the evaluation pool.
+void count_phase(bool on_worker);
 // Writes the rows of a WAF family (metrics::owner::waf) for /stats/prometheus.
 void metric_rows(const metrics::family& f, std::string& out);
 

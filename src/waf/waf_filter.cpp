@@ -1,8 +1,12 @@
 // The "waf" filter: one ModSecurity transaction per request, its phases run
-// on the evaluation pool while the request is paused, so the worker goes on
-// with its other connections. The request head (and body, when inspected) is
-// copied for the pool: the connection's buffers may be gone by the time a
-// phase runs (a client that disconnected), the copies never are.
+// while the request is paused, so the worker goes on with its other
+// connections. A phase with a body to inspect (work without bound) runs on
+// the evaluation pool; one without (bounded by the head's size) runs on the
+// worker's own thread when its loop has nothing else ready (idle_queue),
+// which saves the two thread switches a hand-off costs. The request head (and
+// body, when inspected) is copied for the phases: the connection's buffers
+// may be gone by the time a phase runs (a client that disconnected), the
+// copies never are.
 //
 // Flow: on_request copies the head; a request whose body is inspected asks
 // for it buffered and the request phases (connection, URI, headers, body) run
@@ -23,6 +27,7 @@
 #include "filters/builtin.hpp"
 #include "filters/filter_chain.hpp"
 #include "filters/json_config.hpp"
+#include "server/idle_queue.hpp"
 #include "waf/evaluation_pool.hpp"
 #include "waf/match_log.hpp"
 #include "waf/transaction.hpp"
@@ -133,11 +138,26 @@ void response_phases(job& j) {
   finish(j);
 }
 
-// Runs `phase` for `j` on the pool, then resumes the request; false when
-// the pool already has `max_queued` tasks waiting (0: no bound).
+// Queues `task`: on this thread's worker loop when the phase has no body to
+// inspect, else on the evaluation pool. False when `max_queued` tasks (0: no
+// bound) already wait there.
+bool queue_phase(std::function<void()> task, bool bounded, std::size_t max_queued) {
+  if (idle_queue* q = bounded ? idle_queue::current() : nullptr; q && !q->stopped()) {
+    if (!q->try_push(std::move(task), max_queued)) return false;
+    count_phase(true);
+    return true;
+  }
+  if (!evaluation_pool::shared().try_post(std::move(task), max_queued)) return false;
+  count_phase(false);
+  return true;
+}
+
+// Runs `phase` for `j` (see queue_phase), then resumes the request; false
+// when `max_queued` tasks already wait.
 template <class Phase>
 bool post_phase(const std::shared_ptr<job>& j, Phase phase, std::size_t max_queued) {
-  return evaluation_pool::shared().try_post(
+  const bool bounded = j->body.empty();
+  return queue_phase(
       [j, phase] {
         {
           std::lock_guard lock(j->running);
@@ -155,7 +175,7 @@ bool post_phase(const std::shared_ptr<job>& j, Phase phase, std::size_t max_queu
         }
         j->resume.resume();
       },
-      max_queued);
+      bounded, max_queued);
 }
 
 bool has_request_body(filter_context& ctx) {
@@ -272,14 +292,16 @@ class waf_filter final : public filter {
     try {
       // The response phases never ran (the WAF or another filter answered,
       // the upstream failed, the client left): log what there is.
-      evaluation_pool::shared().post([j] {
-        std::lock_guard lock(j->running);
-        try {
-          finish(*j);
-        } catch (...) {
-        }
-        j->tx.reset();
-      });
+      queue_phase(
+          [j] {
+            std::lock_guard lock(j->running);
+            try {
+              finish(*j);
+            } catch (...) {
+            }
+            j->tx.reset();
+          },
+          true, 0);
     } catch (...) {
       // Out of memory for the task: the transaction is freed with the job.
     }

@@ -413,6 +413,40 @@ TEST_SUITE("waf") {
     CHECK(worst < big_took / 4);
   }
 
+  TEST_CASE("phases with no body run on the worker's thread, a body's on the evaluation pool") {
+    test_upstream up(echo);
+    temp_log log;
+    running_gateway gw(load_on_loopback(app_route_yaml(up.port()) +
+                                        waf_policy("waf", app_target, crs_spec(log.path))),
+                       1);
+    auto phases = [&](const std::string& thread) {
+      const std::string text = gw.server().stats_text();
+      const std::string series = "gateway_waf_phases_total{thread=\"" + thread + "\"} ";
+      const std::size_t at = text.find(series);
+      REQUIRE(at != std::string::npos);
+      return std::stoull(text.substr(at + series.size()));
+    };
+    const auto worker = phases("worker"), pool = phases("pool");
+    // A GET: the request phases, then the response phases (and logging)
+    // once the upstream answered; the client has its answer after both.
+    CHECK(request(gw.port(), browser_request("GET", "/products?page=2", "w-1")).status == 200);
+    CHECK(phases("worker") == worker + 2);
+    CHECK(phases("pool") == pool);
+    // A form: its body goes to the pool, the response phases stay here.
+    CHECK(request(gw.port(), browser_request("POST", "/forms/submit", "w-2",
+                                             "content-type: application/x-www-form-urlencoded\r\n",
+                                             "q=blue+running+shoes&size=42"))
+              .status == 200);
+    CHECK(phases("pool") == pool + 1);
+    CHECK(phases("worker") == worker + 3);
+    // Rules decide on the worker as they do on the pool.
+    auto blocked =
+        request(gw.port(), browser_request("GET", "/search?q=1%27%20OR%20%271%27%3D%271", "w-3"));
+    CHECK(blocked.status == 403);
+    CHECK(any_in_range(log.rules_for("w-3"), 942000, 943000));
+    CHECK(phases("pool") == pool + 1);
+  }
+
   TEST_CASE("WAF policy reloads build new engines and free the old ones (RSS stays flat)") {
     test_upstream up(echo);
     temp_log log;
@@ -608,10 +642,14 @@ TEST_SUITE("waf") {
             .status;
       }));
     std::this_thread::sleep_for(300ms);
-    // A request of the busy rule (no tight bound) waits; then one of a rule
-    // that allows one waiting request is refused at once.
+    // Requests with a body wait for the pool (one without runs on its
+    // worker). One of the busy rule (no tight bound) waits; then one of a
+    // rule that allows one waiting request is refused at once.
+    const std::string form = "content-type: application/x-www-form-urlencoded\r\n";
     auto waiting = std::async(std::launch::async, [&] {
-      return request(gw.port(), browser_request("GET", "/busy/waits", "w-1"), false, 120s).status;
+      return request(gw.port(), browser_request("POST", "/busy/waits", "w-1", form, "a=1"), false,
+                     120s)
+          .status;
     });
     bool queued = false;  // until that request waits for a thread
     for (int i = 0; i < 200 && !queued; ++i) {
@@ -620,11 +658,11 @@ TEST_SUITE("waf") {
     }
     REQUIRE(queued);
     // Refused, not queued behind the busy evaluations: the overload answer.
-    auto refused = request(gw.port(), browser_request("GET", "/refused", "w-2"));
+    auto refused = request(gw.port(), browser_request("POST", "/refused", "w-2", form, "a=2"));
     CHECK(refused.status == 503);
     CHECK(refused.header("retry-after") == "1");
     // Where the policy prefers availability, the request goes through uninspected.
-    auto passed = request(gw.port(), browser_request("GET", "/open/x", "w-3"));
+    auto passed = request(gw.port(), browser_request("POST", "/open/x", "w-3", form, "a=3"));
     CHECK(passed.status == 200);
     CHECK(waiting.get() == 200);
     for (auto& b : busy)
