@@ -38,6 +38,7 @@ print(f"Each proxy runs one worker/thread pinned to CPU 0; wrk (1 thread, {conne
       f"CPU ms/1k req is the proxy's user+system time (from /proc) per 1,000 requests.\n")
 names = {"small": "GET, 13-byte body", "16k": "GET, 16 KiB body", "post": "POST, 4 KiB body",
          "lb4": "GET, 13-byte body, least request over 4 endpoints",
+         "small-2w": "GET, 13-byte body, two workers each",
          "https": "HTTPS GET, 13-byte body, keep-alive",
          "https-new": "HTTPS GET, 13-byte body, a new connection (full handshake) per request",
          "h2": "HTTPS h2 GET, 13-byte body, many streams per connection (h2load)",
@@ -46,7 +47,7 @@ names = {"small": "GET, 13-byte body", "16k": "GET, 16 KiB body", "post": "POST,
          "grpc": "gRPC unary call, 13-byte messages, h2c both ways (h2load)",
          "ws": "WebSocket echo, small messages through an upgraded connection",
          "tcp": "TCP proxy, the same WebSocket echo as bytes"}
-for scenario in ("small", "16k", "post", "lb4", "https", "https-new", "h2", "h2-h2c", "h2c-up",
+for scenario in ("small", "16k", "post", "lb4", "small-2w", "https", "https-new", "h2", "h2-h2c", "h2c-up",
                  "grpc", "ws", "tcp"):
     if not any(s == scenario for s, _ in rows):
         continue
@@ -55,6 +56,18 @@ for scenario in ("small", "16k", "post", "lb4", "https", "https-new", "h2", "h2-
         print("The upstream listens on four ports, one endpoint each. nginx: `least_conn`; HAProxy: "
               "`balance leastconn`; gatewayd: a BackendTrafficPolicy with `loadBalancer: "
               "{type: LeastRequest}` (two random choices, the one with fewer requests in flight).\n")
+    if scenario == "small-2w":
+        one = {t: med([r["cpu"] for r in rows[("small", t)]]) for t in ("nginx", "haproxy", "gatewayd")
+               if rows.get(("small", t))}
+        two = {t: med([r["cpu"] for r in rows[("small-2w", t)]]) for t in one
+               if rows.get(("small-2w", t))}
+        costs = ", ".join(f"{t} {two[t] / one[t]:.2f}x" for t in two)
+        print("nginx: `worker_processes 2` with `reuseport`; HAProxy: `nbthread 2`; gatewayd: "
+              "`--threads 2` (a socket per worker, SO_REUSEPORT). The machine has two CPUs and no "
+              "third for the load, so each proxy may use both, and so does wrk (2 threads); the "
+              "upstream stays on CPU 1. Throughput is bounded by the two CPUs all of them share; "
+              "what a second worker costs shows in the CPU per request against the one-worker row "
+              f"(two workers over one: {costs}).\n")
     if scenario == "h2":
         h2c, h2m = os.environ.get("H2_CLIENTS", "32"), os.environ.get("H2_STREAMS", "10")
         print(f"h2load (1 thread, {h2c} connections, {h2m} concurrent streams each) on CPU 1, h2 by "
