@@ -188,8 +188,12 @@ struct cluster_config {
   std::vector<endpoint_config> endpoints;
   std::chrono::milliseconds connect_timeout{2000};  // connect failure or timeout: 503
   std::chrono::milliseconds idle_timeout{60000};    // pooled connection unused this long: closed
-  std::size_t max_idle_per_endpoint = 64;           // keep-alive connections kept per worker
-  std::uint32_t max_requests_per_connection = 0;    // then the connection is retired; 0: no limit
+  // Keep-alive connections kept per worker and endpoint. Large, so that a
+  // burst's connections serve the next burst instead of being closed and
+  // opened again (each a connect, a close and a TIME_WAIT); what bounds them
+  // is idle_timeout and the circuit breaker's max_connections.
+  std::size_t max_idle_per_endpoint = 1024;
+  std::uint32_t max_requests_per_connection = 0;  // then the connection is retired; 0: no limit
   // An HTTP/1.1 response head longer than this (status line and fields), or
   // with more fields, is refused: 502, and the connection is not reused.
   std::size_t max_response_head = 64 * 1024;

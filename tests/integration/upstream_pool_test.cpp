@@ -2,7 +2,9 @@
 // balancing policies, active health checks, outlier ejection, circuit
 // breakers and retries.
 #include <atomic>
+#include <condition_variable>
 #include <map>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -437,6 +439,39 @@ TEST_SUITE("upstream pool") {
         metric(gw.server(), std::string("gateway_upstream_overflow_total{cluster=\"up\",limit=\"") +
                                 (by_requests ? "requests" : "pending") + "\"}") == 1);
     CHECK(request(gw.port(), get("/")).status == 200);  // room again
+  }
+
+  TEST_CASE("the connections of a burst stay pooled for the next one, beyond a hundred") {
+    // The upstream holds every request until all of a burst are in, so the
+    // gateway's one worker has that many upstream connections open at once.
+    constexpr int burst = 150;
+    std::mutex m;
+    std::condition_variable all_in;
+    int arrived = 0;
+    named_pool pool(1, [&](std::size_t, const received_request&) {
+      std::unique_lock lock(m);
+      const int round_end = (arrived / burst + 1) * burst;
+      ++arrived;
+      all_in.notify_all();
+      all_in.wait_for(lock, 20s, [&] { return arrived >= round_end; });
+      return response_plan{};
+    });
+    running_gateway gw(pool_config(pool));
+    for (int round = 0; round < 2; ++round) {
+      std::vector<std::thread> clients;
+      std::atomic<int> ok{0};
+      for (int i = 0; i < burst; ++i)
+        clients.emplace_back([&] {
+          test_client c(gw.port());
+          if (c.send(get("/")) && c.read_response().status == 200) ++ok;
+        });
+      for (auto& t : clients)
+        t.join();
+      CHECK(ok == burst);
+    }
+    // The second burst found the first one's connections waiting: no new ones
+    // (with 64 idle connections kept, as before, 86 were opened again).
+    CHECK(pool.servers[0]->connections() == burst);
   }
 
   TEST_CASE("a request waits for a connection while pending is allowed") {
