@@ -514,17 +514,12 @@ std::span<const http::header> h2_session::response_trailers(std::int32_t id) {
 asio::awaitable<void> h2_session::serve_stream(std::shared_ptr<h2_stream> s,
                                                std::shared_ptr<connection> keep) {
   conn_.watch_.disarm();  // a stream is open: the connection is not idle
-  // The stream's own deadline wakes what it waits on.
-  asio::co_spawn(
-      conn_.client_.executor(),
-      [](std::shared_ptr<h2_stream> s) -> asio::awaitable<void> {
-        for (bool expired = co_await s->watch.next_expiry(); expired;
-             expired = co_await s->watch.next_expiry()) {
-          s->st->interrupt();
-          s->wake.cancel();
-        }
-      }(s),
-      asio::detached);
+  // The stream's own deadline wakes what it waits on: a timer wait that
+  // re-arms itself, not a coroutine of its own per stream.
+  s->watch.run([s] {
+    s->st->interrupt();
+    s->wake.cancel();
+  });
   if (const int refused = s->in.refused()) {
     conn_.count_refusal(refused);
     s->st->forget_request();
