@@ -18,6 +18,7 @@ It also serves grpc.health.v1.Health/Check (protobuf written by hand): the
 server and "test.Echo" are SERVING, or what HEALTH_FILE says (SERVING or
 NOT_SERVING) when it exists; other services are NOT_FOUND.
 """
+import die_with_parent  # noqa: F401 (first: the server dies with its test)
 import json
 import sys
 import time

@@ -22,6 +22,7 @@ MODE:
                  GOAWAY naming it as the last (a graceful drain): the stream is
                  still answered in full, then the connection closes
 """
+import die_with_parent  # noqa: F401 (first: the server dies with its test)
 import json
 import os
 import socket

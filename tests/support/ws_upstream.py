@@ -7,6 +7,7 @@ Listens on 127.0.0.1 on a port it picks (written to PORT_FILE). Every
 connection echoes each message back as it came (text or binary); on path
 /headers it first sends one text message: the request's headers as JSON.
 """
+import die_with_parent  # noqa: F401 (first: the server dies with its test)
 import asyncio
 import json
 import os
