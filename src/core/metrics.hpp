@@ -141,6 +141,10 @@ inline constexpr family families[] = {
      owner::upstream},
     {"gateway_upstream_overflow_total", counter, rows, "cluster,limit", "",
      "Requests and retries a circuit breaker refused, by limit.", owner::upstream},
+    {"gateway_upstream_idle_shed_total", counter, rows, "cluster", "",
+     "Idle connections closed, on any worker, to make room for a request waiting at the "
+     "cluster's connection limit.",
+     owner::upstream},
     {"gateway_upstream_retries_total", counter, rows, "cluster", "", "Retries sent to the cluster.",
      owner::upstream},
     {"gateway_upstream_panic", gauge, rows, "cluster", "",

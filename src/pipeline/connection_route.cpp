@@ -7,7 +7,6 @@
 #include "pipeline/request_steps.hpp"
 #include "server/worker.hpp"
 #include "stream/stream.hpp"
-#include "upstream/retry_rules.hpp"
 
 namespace gateway {
 
@@ -73,7 +72,7 @@ asio::awaitable<void> stream::carry_connection(const listener_runtime* chosen,
       co_return;
     }
     endpoint_state& ep = *pool.endpoint(*down_->snap, cluster, host);
-    if (!connection_room(cs, ep)) {
+    if (!pool.make_room(*down_->snap, cluster, host)) {
       cs.overflow_connections.fetch_add(1, std::memory_order_relaxed);
       refuse("the cluster's connection limit is reached");
       co_return;

@@ -112,48 +112,69 @@ asio::awaitable<stream::outcome> stream::exchange(std::size_t cluster, bool& bod
   const bool h2 = cs.config().protocol == upstream_protocol::http2;
   if (h2 && !h2_) h2_ = std::make_unique<h2_link>(executor_, *watch_);
   upstream_link& link = h2 ? static_cast<upstream_link&>(*h2_) : h1_;
+  // While a try waits for room under the connection limits: counted in the
+  // cluster's pending requests (all workers) and in this worker's pool.
+  struct waiting_for_room {
+    cluster_state& cs;
+    connection_pool& pool;
+    bool on = false;
+    bool begin(std::uint32_t max_pending) {
+      if (cs.pending.fetch_add(1, std::memory_order_relaxed) >= max_pending) {
+        cs.pending.fetch_sub(1, std::memory_order_relaxed);
+        return false;
+      }
+      pool.start_waiting(cs);
+      on = true;
+      return true;
+    }
+    void end() noexcept {
+      if (!on) return;
+      on = false;
+      cs.pending.fetch_sub(1, std::memory_order_relaxed);
+      pool.end_waiting(cs);
+    }
+    ~waiting_for_room() { end(); }
+  };
   for (int attempt = 0;; ++attempt) {
     if (trace_.on) begin_try_span();
     // An endpoint, and a pooled connection to it (HTTP/2: one with room for
-    // a stream) or room for a new one under the connection limits. Without
-    // room the request is pending: it polls for room (a connection closing
-    // or a stream ending on any worker) until the connect timeout.
+    // a stream) or room for a new one under the connection limits. At the
+    // cluster's limit, an idle connection of this worker to another endpoint
+    // gives its room. Without room the request is pending: it polls for room
+    // (a connection closing or a stream ending on any worker; other workers
+    // close idle ones for it) until the connect timeout.
     std::size_t host = 0;
     endpoint_state* chosen = nullptr;
     bool pooled = false;
+    waiting_for_room waiting{cs, pool};
     steady_clock::time_point pending_until{};
     const steady_clock::time_point opening_until = coarse_now() + cs.config().connect_timeout;
     for (;;) {
       const auto now = coarse_now();  // one clock read for the pick and the pool
       host = pool.pick(*down_->snap, cluster, pick_, now);
-      if (host == ~std::size_t{0}) {
-        if (pending_until != steady_clock::time_point{}) cs.pending.fetch_sub(1);
-        co_return outcome::no_endpoint;
-      }
+      if (host == ~std::size_t{0}) co_return outcome::no_endpoint;
       chosen = pool.endpoint(*down_->snap, cluster, host).get();
       pooled = link.take_pooled(pool, *down_->snap, cluster, host, now, attempt > 0);
       if (!pooled && link.wait_for_opening(pool, *chosen) && coarse_now() < opening_until) {
         co_await pause(std::chrono::milliseconds(1));
         continue;
       }
-      if (pooled || connection_room(cs, *chosen)) break;
-      if (pending_until == steady_clock::time_point{}) {
-        if (cs.pending.fetch_add(1, std::memory_order_relaxed) >= limits.max_pending_requests) {
-          cs.pending.fetch_sub(1, std::memory_order_relaxed);
+      if (pooled || pool.make_room(*down_->snap, cluster, host)) break;
+      if (!waiting.on) {
+        if (!waiting.begin(limits.max_pending_requests)) {
           cs.overflow_pending.fetch_add(1, std::memory_order_relaxed);
           overflow_ = "pending";
           co_return outcome::overflow;
         }
         pending_until = coarse_now() + cs.config().connect_timeout;
       } else if (coarse_now() >= pending_until || down_->forced) {
-        cs.pending.fetch_sub(1, std::memory_order_relaxed);
         cs.overflow_connections.fetch_add(1, std::memory_order_relaxed);
         overflow_ = "connections";
         co_return down_->forced ? outcome::client_gone : outcome::overflow;
       }
       co_await pause(std::chrono::milliseconds(2));
     }
-    if (pending_until != steady_clock::time_point{}) cs.pending.fetch_sub(1);
+    waiting.end();
     endpoint_state& ep = *chosen;
     last_endpoint_ = &ep;
     record_.upstream_used = true;

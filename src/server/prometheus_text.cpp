@@ -194,6 +194,8 @@ void upstream_rows(const metrics::family& f, std::string& out, const snapshot& s
                                          {"retries", s.overflow_retries.load()},
                                          {"retry_budget", s.retries_budget_refused.load()}})
         write_row(out, f, cluster + ",limit=\"" + limit + "\"", value);
+    } else if (name == "gateway_upstream_idle_shed_total") {
+      write_row(out, f, cluster, s.idle_shed.load());
     } else if (name == "gateway_upstream_retries_total") {
       write_row(out, f, cluster, s.retries_total.load());
     } else if (name == "gateway_upstream_panic") {

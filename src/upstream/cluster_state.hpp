@@ -95,6 +95,8 @@ class cluster_state {
   // Metrics.
   std::atomic<std::uint64_t> overflow_connections{0}, overflow_pending{0}, overflow_requests{0},
       overflow_retries{0}, retries_total{0}, retries_budget_refused{0};
+  // Idle connections closed to make room for a request waiting at max_connections.
+  std::atomic<std::uint64_t> idle_shed{0};
 
  private:
   void eject(endpoint_state& ep, std::int64_t now, const char* why, const logger& log);

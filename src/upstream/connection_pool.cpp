@@ -8,6 +8,7 @@
 #include "server/snapshot.hpp"
 #include "upstream/h2_connection.hpp"
 #include "upstream/primes.hpp"
+#include "upstream/retry_rules.hpp"
 
 namespace gateway {
 namespace {
@@ -299,6 +300,10 @@ void connection_pool::give_back(std::unique_ptr<upstream_connection> conn,
   if (cfg.max_requests_per_connection && conn->requests >= cfg.max_requests_per_connection) return;
   auto& stack = host->idle;
   if (stack.size() >= cfg.max_idle_per_endpoint) return;
+  if (room_wanted_elsewhere(*pool)) {
+    pool->state->idle_shed.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   conn->idle_since = now;
   stack.push_back(std::move(conn));
 }
@@ -340,8 +345,65 @@ std::shared_ptr<h2_connection> connection_pool::share(const snapshot& s, std::si
   return x;
 }
 
+bool connection_pool::make_room(const snapshot& s, std::size_t c, std::size_t h) {
+  cluster_pool& pool = pool_for(s, c);
+  const cluster_state& cs = *pool.state;
+  const endpoint_state& ep = *pool.hosts[h].ep;
+  if (connection_room(cs, ep)) return true;
+  return cs.connections.load(std::memory_order_relaxed) >=
+             cs.config().circuit_breakers.max_connections &&
+         shed_idle(pool, 1) != 0 && connection_room(cs, ep);
+}
+
+bool connection_pool::room_wanted_elsewhere(const cluster_pool& pool) const noexcept {
+  const cluster_state& cs = *pool.state;
+  return cs.pending.load(std::memory_order_relaxed) != 0 &&
+         cs.connections.load(std::memory_order_relaxed) >=
+             cs.config().circuit_breakers.max_connections &&
+         !waiting_.contains(&cs);
+}
+
+std::size_t connection_pool::shed_idle(cluster_pool& pool, std::size_t n) {
+  std::size_t shed = 0;
+  for (; shed < n; ++shed) {
+    // Each host's idle stack has its longest idle connection first; an
+    // HTTP/2 connection counts when it carries no stream.
+    host_entry* oldest = nullptr;
+    steady_clock::time_point since = steady_clock::time_point::max();
+    bool h2 = false;
+    std::size_t at = 0;
+    for (auto& host : pool.hosts) {
+      if (!host.idle.empty() && host.idle.front()->idle_since < since) {
+        oldest = &host;
+        since = host.idle.front()->idle_since;
+        h2 = false;
+      }
+      for (std::size_t i = 0; i < host.shared.size(); ++i) {
+        const auto& x = host.shared[i];
+        if (!x->done() && x->active() == 0 && x->idle_since < since) {
+          oldest = &host;
+          since = x->idle_since;
+          h2 = true;
+          at = i;
+        }
+      }
+    }
+    if (!oldest) break;
+    if (h2) {
+      oldest->shared[at]->retire();  // its count drops once its reader has ended
+      oldest->shared.erase(oldest->shared.begin() + static_cast<std::ptrdiff_t>(at));
+    } else {
+      oldest->idle.erase(oldest->idle.begin());
+    }
+  }
+  pool.state->idle_shed.fetch_add(shed, std::memory_order_relaxed);
+  return shed;
+}
+
 void connection_pool::sweep(steady_clock::time_point now) {
   for (auto& [key, pool] : pools_) {
+    if (room_wanted_elsewhere(*pool))
+      shed_idle(*pool, pool->state->pending.load(std::memory_order_relaxed));
     const auto idle_timeout = pool->state->config().idle_timeout;
     for (auto& host : pool->hosts) {
       std::erase_if(host.idle, [&](const std::unique_ptr<upstream_connection>& c) {

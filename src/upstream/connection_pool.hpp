@@ -86,6 +86,19 @@ class connection_pool {
     if (--opening_[&ep] == 0) opening_.erase(&ep);
   }
   bool is_opening(const endpoint_state& ep) const { return opening_.count(&ep) != 0; }
+  // Counts this worker's requests waiting for room under cluster `cs`'s
+  // connection limits. While it has some, the connections it gives back stay
+  // pooled for them; otherwise, with requests waiting on other workers and the
+  // cluster at max_connections, they close and leave their room to those.
+  void start_waiting(const cluster_state& cs) { ++waiting_[&cs]; }
+  void end_waiting(const cluster_state& cs) {
+    if (--waiting_[&cs] == 0) waiting_.erase(&cs);
+  }
+  // Whether a new connection to host `h` of cluster `c` fits under the
+  // circuit breaker's connection limits. When the cluster's max_connections
+  // is what stops it, one of this worker's idle connections of the cluster
+  // (to another endpoint: one to `h` would have been taken) closes for it.
+  bool make_room(const snapshot& s, std::size_t c, std::size_t h);
   // Keeps the TLS session of a new connection `conn` (once the peer's first
   // answer has been read, so TLS 1.3 tickets are in) for the next connection
   // to its endpoint.
@@ -127,6 +140,9 @@ class connection_pool {
     std::optional<consistent_hash> hashing;
   };
   cluster_pool& pool_for(const snapshot& s, std::size_t c);
+  std::size_t shed_idle(cluster_pool& pool, std::size_t n);
+  // Requests wait at the cluster's max_connections on other workers only.
+  bool room_wanted_elsewhere(const cluster_pool& pool) const noexcept;
   // The host entry `conn` belongs to (and its pool), or null when it is gone.
   host_entry* find_host(upstream_connection& conn, cluster_pool** owner);
   static std::unique_ptr<cluster_pool> make_pool(const cluster_runtime& c, bool live);
@@ -144,6 +160,7 @@ class connection_pool {
   const snapshot* current_ = nullptr;
   std::vector<cluster_pool*> slots_;  // parallel to current_->clusters
   std::unordered_map<const endpoint_state*, std::uint32_t> opening_;
+  std::unordered_map<const cluster_state*, std::uint32_t> waiting_;
   std::uint64_t rng_;
 };
 

@@ -493,6 +493,49 @@ TEST_SUITE("upstream pool") {
     CHECK(pool.servers[0]->connections() == 1);
   }
 
+  TEST_CASE("an idle connection to another endpoint gives its room to a request at the limit") {
+    // One connection allowed: A's stays pooled after the first request, and
+    // round robin sends the second to B. Without closing A's, the second
+    // would wait for room until its connect timeout and fail.
+    named_pool pool(2);
+    auto cfg = pool_config(pool);
+    cfg.clusters[0].circuit_breakers.max_connections = 1;
+    cfg.clusters[0].connect_timeout = 5s;
+    running_gateway gw(cfg);
+    test_client c(gw.port());
+    for (const char* who : {"A", "B", "A"}) {
+      REQUIRE(c.send(get("/")));
+      auto r = c.read_response();
+      CHECK(r.status == 200);
+      CHECK(r.header("x-served-by") == who);
+    }
+    CHECK(metric(gw.server(), "gateway_upstream_idle_shed_total{cluster=\"up\"}") == 2);
+    CHECK(metric(gw.server(),
+                 "gateway_upstream_overflow_total{cluster=\"up\",limit=\"connections\"}") == 0);
+  }
+
+  TEST_CASE(
+      "a worker's idle connections give their room to another worker's request at the limit") {
+    // Two workers, one upstream connection allowed. Each request comes on a
+    // new client connection, so they spread over both workers; a worker
+    // whose turn comes while the other holds the idle connection needs that
+    // one closed for it.
+    named_pool pool(1);
+    auto cfg = pool_config(pool);
+    cfg.clusters[0].circuit_breakers.max_connections = 1;
+    cfg.clusters[0].connect_timeout = 5s;
+    running_gateway gw(cfg, 2);
+    int ok = 0;
+    for (int i = 0; i < 12; ++i)
+      ok += request(gw.port(), get("/")).status == 200;
+    CHECK(ok == 12);
+    CHECK(metric(gw.server(),
+                 "gateway_upstream_overflow_total{cluster=\"up\",limit=\"connections\"}") == 0);
+    // Each new upstream connection after the first took the room of one closed while idle.
+    CHECK(metric(gw.server(), "gateway_upstream_idle_shed_total{cluster=\"up\"}") ==
+          pool.servers[0]->connections() - 1);
+  }
+
   TEST_CASE("retries recover from a failing endpoint on another one") {
     named_pool pool(2, [](std::size_t i, const received_request&) {
       response_plan p;
