@@ -39,6 +39,7 @@ struct upstream_settings {
   std::uint32_t max_requests_per_connection = 0;
   std::optional<std::size_t> max_response_head, max_response_header_count;  // headers (ours)
   std::optional<std::size_t> buffer_limit;                   // connection.bufferLimit
+  std::optional<std::size_t> max_idle_per_endpoint;          // connection.maxIdlePerEndpoint (ours)
   std::optional<std::uint64_t> max_response_body;            // responseBody.maxSize (ours)
   std::optional<retry_policy> retry;                         // for the rule, unless it has its own
   std::optional<std::chrono::milliseconds> request_timeout;  // for the rule, unless it has one

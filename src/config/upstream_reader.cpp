@@ -332,6 +332,7 @@ void upstream_settings::apply(cluster_config& c) const {
   if (max_response_head) c.max_response_head = *max_response_head;
   if (max_response_header_count) c.max_response_header_count = *max_response_header_count;
   if (buffer_limit) c.buffer_limit = *buffer_limit;
+  if (max_idle_per_endpoint) c.max_idle_per_endpoint = *max_idle_per_endpoint;
   if (max_response_body) c.max_response_body = *max_response_body;
 }
 
@@ -392,11 +393,15 @@ std::optional<upstream_settings> read_upstream_settings(document_reader& doc,
       out.max_response_header_count = static_cast<std::size_t>(*n);
     out.cluster = any = true;
   }
-  // connection: Envoy Gateway's BackendConnection (bufferLimit).
+  // connection: Envoy Gateway's BackendConnection (bufferLimit), and how
+  // many idle connections each worker keeps per endpoint (ours, as nginx's
+  // `keepalive`).
   if (YAML::Node c = spec["connection"]; c.IsDefined() && doc.is_map(c, "spec.connection")) {
-    doc.check_keys(c, "spec.connection", {"bufferLimit"});
+    doc.check_keys(c, "spec.connection", {"bufferLimit", "maxIdlePerEndpoint"});
     if (auto b = doc.bytes_at(c, "bufferLimit", "spec.connection", 1024, std::uint64_t{1} << 30))
       out.buffer_limit = static_cast<std::size_t>(*b);
+    if (auto n = doc.int_at(c, "maxIdlePerEndpoint", "spec.connection", false, 0, 65536))
+      out.max_idle_per_endpoint = static_cast<std::size_t>(*n);
     out.cluster = any = true;
   }
   // responseBody (this project's): how long a response body may be.

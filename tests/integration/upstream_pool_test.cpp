@@ -474,6 +474,15 @@ TEST_SUITE("upstream pool") {
     CHECK(pool.servers[0]->connections() == burst);
   }
 
+  TEST_CASE("with no idle connections kept, each request opens its own") {
+    named_pool pool(1);
+    auto cfg = pool_config(pool);
+    cfg.clusters[0].max_idle_per_endpoint = 0;
+    running_gateway gw(cfg);
+    CHECK(served_by(gw.port(), 3)["A"] == 3);
+    CHECK(pool.servers[0]->connections() == 3);
+  }
+
   TEST_CASE("a request waits for a connection while pending is allowed") {
     named_pool pool(1, [](std::size_t, const received_request&) {
       response_plan p;

@@ -176,6 +176,23 @@ spec:
         std::string::npos);
   }
 
+  TEST_CASE(
+      "BackendTrafficPolicy connection.maxIdlePerEndpoint: idle connections each worker keeps") {
+    CHECK(cluster_of(load_yaml(base, "gw.yaml"), 0).max_idle_per_endpoint == 1024);
+    auto cfg = load_yaml(base + "  connection: {maxIdlePerEndpoint: 0}\n", "gw.yaml");
+    CHECK(cluster_of(cfg, 0).max_idle_per_endpoint == 0);
+    CHECK(cluster_of(cfg, 1).max_idle_per_endpoint == 1024);  // the other rule: not targeted
+    CHECK(to_json(cfg).find("\"max_idle_per_endpoint\":0") != std::string::npos);
+    CHECK(cluster_of(load_yaml(base + "  connection: {maxIdlePerEndpoint: 32, bufferLimit: 4Ki}\n",
+                               "gw.yaml"),
+                     0)
+              .max_idle_per_endpoint == 32);
+    CHECK(load_error(base + "  connection: {maxIdlePerEndpoint: -1}\n")
+              .find("spec.connection.maxIdlePerEndpoint") != std::string::npos);
+    CHECK(load_error(base + "  connection: {maxIdlePerEndpoint: 100000}\n")
+              .find("spec.connection.maxIdlePerEndpoint") != std::string::npos);
+  }
+
   TEST_CASE("BackendTrafficPolicy responseBody.maxSize: how long its cluster's bodies may be") {
     CHECK(cluster_of(load_yaml(base, "gw.yaml"), 0).max_response_body == 0);  // no limit
     auto cfg = load_yaml(base + "  responseBody: {maxSize: 10Mi}\n", "gw.yaml");
