@@ -46,6 +46,18 @@ class received_request {
   std::span<char, 24> websocket_key() noexcept { return websocket_key_; }
   // The request's trailers, if any.
   const owned_fields& trailers() const noexcept { return trailers_; }
+  // Back to no field received, keeping the room (for another stream).
+  void clear() noexcept {
+    fields_.clear();
+    trailers_.clear();
+    cookie_.clear();
+    head_bytes_ = 0;
+    refused_ = 0;
+    websocket_ = false;
+  }
+  std::size_t capacity() const noexcept {
+    return fields_.capacity() + trailers_.capacity() + cookie_.capacity();
+  }
 
  private:
   owned_fields fields_;

@@ -29,7 +29,17 @@ struct h2_session::h2_stream final : downstream,
         id(stream_id),
         watch(owning.conn_.client_.executor()),
         wake(owning.conn_.client_.executor()),
-        st(owning.conn_.worker_.streams().take(*this, watch)) {
+        parts(owning.conn_.worker_.h2_parts().take()),
+        st(owning.conn_.worker_.streams().take(*this, watch)),
+        in(parts->in),
+        tunnel_fields(parts->tunnel_fields),
+        body_in(parts->body_in),
+        trailers_in_fields(parts->trailers_in_fields),
+        head_owned(parts->head_owned),
+        head_fields(parts->head_fields),
+        body_out(parts->body_out),
+        trailers_owned(parts->trailers_owned),
+        trailers_out(parts->trailers_out) {
     connection& c = owning.conn_;
     client_ip = c.client_ip;
     client_port = c.client_port;
@@ -289,15 +299,18 @@ struct h2_session::h2_stream final : downstream,
   std::shared_ptr<const snapshot> snapshot_;  // what the stream is served from
   transport::watchdog watch;                  // the stream's own deadline
   asio::steady_timer wake;                    // body arrived, room to send, or the stream ended
-  stream_pool::lease st;                      // given back when the stream ends
+  // What holds memory, below; given back when the stream ends, after the
+  // stream, which may hold views of it.
+  h2_parts_pool::lease parts;
+  stream_pool::lease st;  // given back when the stream ends
 
   // The request head and trailers as they arrive. An extended CONNECT for
   // WebSocket (RFC 8441) is served as an HTTP/1.1 Upgrade GET.
-  http2::received_request in;
-  std::vector<http::header> tunnel_fields;  // the 200's fields, before they are owned
+  http2::received_request& in;
+  std::vector<http::header>& tunnel_fields;  // the 200's fields, before they are owned
 
-  std::string body_in;                           // request body not yet released
-  std::vector<http::header> trailers_in_fields;  // views of in.trailers()
+  std::string& body_in;                           // request body not yet released
+  std::vector<http::header>& trailers_in_fields;  // views of in.trailers()
   std::size_t peeked = 0;
   std::size_t unconsumed = 0;  // received bytes the client's window still counts
   // Request body buffered before the client waits (a reader that wants
@@ -310,15 +323,15 @@ struct h2_session::h2_stream final : downstream,
   bool head_bodyless = false;
   bool head_pending = false;  // a response head waits for the first send
   bool submitted = false;     // the response head went to the codec
-  owned_fields head_owned;
-  std::vector<http::header> head_fields;  // views of head_owned
-  std::string body_out;                   // response body not yet taken by the codec (from out_at)
+  owned_fields& head_owned;
+  std::vector<http::header>& head_fields;  // views of head_owned
+  std::string& body_out;                   // response body not yet taken by the codec (from out_at)
   std::size_t out_at = 0;
   bool out_end = false;
   bool reset_after = false;  // the request body was not read to its end
   bool cut = false;          // the response ends short: reset once what is queued went
-  owned_fields trailers_owned;
-  std::vector<http::header> trailers_out;  // views of trailers_owned
+  owned_fields& trailers_owned;
+  std::vector<http::header>& trailers_out;  // views of trailers_owned
 };
 
 namespace {

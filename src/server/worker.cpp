@@ -261,7 +261,7 @@ worker_report worker::report() const {
   buffer_bytes buffers;
   for (const worker_session* c = connections_; c; c = c->next)
     c->count_buffers(buffers);
-  buffers.pooled = streams_.buffers() + blocks_.held();
+  buffers.pooled = streams_.buffers() + blocks_.held() + h2_parts_.bytes();
   r.counters.set(slot("gateway_buffer_bytes", "client"), buffers.client);
   r.counters.set(slot("gateway_buffer_bytes", "upstream"), buffers.upstream);
   r.counters.set(slot("gateway_buffer_bytes", "pooled"), buffers.pooled);

@@ -13,6 +13,7 @@
 #include "pipeline/request_mirror.hpp"
 #include "server/access_log.hpp"
 #include "server/byte_buffer.hpp"
+#include "server/h2_stream_parts.hpp"
 #include "server/idle_queue.hpp"
 #include "server/overload.hpp"
 #include "server/snapshot.hpp"
@@ -103,6 +104,8 @@ class worker {
   connection_pool& pool() noexcept { return pool_; }
   // Streams not serving a request, for the next one.
   stream_pool& streams() noexcept { return streams_; }
+  // The parts of ended HTTP/2 streams, for the next ones.
+  h2_parts_pool& h2_parts() noexcept { return h2_parts_; }
   // Blocks for client connections' buffers (input, TLS records in and
   // out), held only while in use: an idle connection holds none.
   block_pool& blocks() noexcept { return blocks_; }
@@ -191,6 +194,7 @@ class worker {
   std::vector<std::shared_ptr<listen_socket>> listeners_;
   connection_pool pool_;
   stream_pool streams_;  // after pool_: a stream gives its upstream connection back as it goes
+  h2_parts_pool h2_parts_;
   block_pool blocks_{17 * 1024, 256};  // room for a whole TLS record
   tracing::span_buffer spans_;
   metrics::block counters_;

@@ -19,6 +19,10 @@ class owned_fields {
     spans_.clear();
   }
   bool empty() const noexcept { return spans_.empty(); }
+  // Bytes of room held (kept by clear()).
+  std::size_t capacity() const noexcept {
+    return text_.capacity() + spans_.capacity() * sizeof(span);
+  }
   std::size_t size() const noexcept { return spans_.size(); }
   // A view of field `i`, valid until the next change to this object.
   http::header operator[](std::size_t i) const noexcept {
