@@ -108,7 +108,7 @@ std::int32_t client_codec::request(const request_start& r) {
   block_.add(":scheme", r.scheme);
   block_.add(":authority", r.authority);
   block_.add(":path", r.path);
-  block_.add_fields(r.fields, true);
+  block_.add_fields(r.fields, "host");
   const auto nv = block_.pairs();
   nghttp2_data_provider body{};
   body.read_callback = client_callbacks::read_data;

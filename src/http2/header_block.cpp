@@ -1,5 +1,7 @@
 #include "http2/header_block.hpp"
 
+#include <cstring>
+
 namespace gateway::http2 {
 
 bool connection_specific(std::string_view name, std::string_view value) noexcept {
@@ -19,22 +21,27 @@ void header_block::add(std::string_view name, std::string_view value) {
   at_.push_back(f);
 }
 
-void header_block::add_fields(std::span<const http::header> fields, bool without_host) {
+void header_block::add_fields(std::span<const http::header> fields, std::string_view leave_out) {
   for (const http::header& h : fields) {
-    const auto start = text_.size();
-    for (const char c : h.name)
-      text_.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c);
-    const std::string_view lower = std::string_view(text_).substr(start);
-    if (connection_specific(lower, h.value) || (without_host && lower == "host")) {
+    // Name and value in one step: the name is lowercased in place.
+    const std::size_t start = text_.size();
+    text_.resize(start + h.name.size() + h.value.size());
+    char* const name = text_.data() + start;
+    for (std::size_t i = 0; i < h.name.size(); ++i) {
+      const char c = h.name[i];
+      name[i] = c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c;
+    }
+    const std::string_view lower(name, h.name.size());
+    if (connection_specific(lower, h.value) || lower == leave_out) {
       text_.resize(start);
       continue;
     }
+    if (!h.value.empty()) std::memcpy(name + h.name.size(), h.value.data(), h.value.size());
     field_at f;
     f.name = static_cast<std::uint32_t>(start);
     f.name_size = static_cast<std::uint32_t>(h.name.size());
-    f.value = static_cast<std::uint32_t>(text_.size());
+    f.value = static_cast<std::uint32_t>(start + h.name.size());
     f.value_size = static_cast<std::uint32_t>(h.value.size());
-    text_.append(h.value);
     at_.push_back(f);
   }
 }

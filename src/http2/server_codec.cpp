@@ -186,7 +186,11 @@ void server_codec::make_nva(int status, std::span<const http::header> fields) {
 bool server_codec::respond(std::int32_t id, int status, std::span<const http::header> fields,
                            bool bodyless) {
   make_nva(status, fields);
-  const auto nv = block_.pairs();
+  return respond(id, block_, bodyless);
+}
+
+bool server_codec::respond(std::int32_t id, header_block& head, bool bodyless) {
+  const auto nv = head.pairs();
   nghttp2_data_provider body{};
   body.read_callback = callbacks::read_data;
   return nghttp2_submit_response(session_, id, nv.data(), nv.size(), bodyless ? nullptr : &body) ==

@@ -83,6 +83,8 @@ class server_codec : public session_core {
   // Starts the response of `id`; the body follows through read_response
   // unless `bodyless`. `fields` must not hold connection-specific fields.
   bool respond(std::int32_t id, int status, std::span<const http::header> fields, bool bodyless);
+  // The same with the head built already (:status first, then the fields).
+  bool respond(std::int32_t id, header_block& head, bool bodyless);
   // An interim (1xx) response on `id`.
   bool interim(std::int32_t id, int status, std::span<const http::header> fields);
   // Starts a graceful close: GOAWAY with the last stream taken, which it

@@ -35,8 +35,7 @@ struct h2_session::h2_stream final : downstream,
         tunnel_fields(parts->tunnel_fields),
         body_in(parts->body_in),
         trailers_in_fields(parts->trailers_in_fields),
-        head_owned(parts->head_owned),
-        head_fields(parts->head_fields),
+        head(parts->head),
         body_out(parts->body_out),
         trailers_owned(parts->trailers_owned),
         trailers_out(parts->trailers_out) {
@@ -254,21 +253,19 @@ struct h2_session::h2_stream final : downstream,
   }
   bool counts_reads() const noexcept override { return true; }
 
-  // Keeps the response head's fields (the codec copies them when it is
-  // submitted, which may be later than the views live).
+  // Builds the response head as the codec takes it, with head_status: it is
+  // submitted with the first send, when the views in `fields` may be gone.
   void own_fields(std::span<const http::header> fields, bool with_length, std::uint64_t length) {
-    head_owned.clear();
-    for (const http::header& h : fields)
-      if (!(with_length && http::iequals(h.name, "content-length")))
-        head_owned.add(h.name, h.value);
+    head.clear();
+    char digits[24];
+    auto r = std::to_chars(digits, digits + sizeof digits, head_status);
+    head.add(":status"sv, std::string_view(digits, static_cast<std::size_t>(r.ptr - digits)));
+    head.add_fields(fields, with_length ? "content-length"sv : std::string_view());
     if (with_length) {
-      char digits[24];
-      const auto r = std::to_chars(digits, digits + sizeof digits, length);
-      head_owned.add("content-length"sv,
-                     std::string_view(digits, static_cast<std::size_t>(r.ptr - digits)));
+      r = std::to_chars(digits, digits + sizeof digits, length);
+      head.add("content-length"sv,
+               std::string_view(digits, static_cast<std::size_t>(r.ptr - digits)));
     }
-    head_fields.clear();
-    head_owned.append_to(head_fields);
   }
   void own_trailers(std::span<const http::header> fields) {
     trailers_owned.clear();
@@ -281,7 +278,7 @@ struct h2_session::h2_stream final : downstream,
     if (!head_pending) return;
     head_pending = false;
     submitted = true;
-    if (!session.codec_.respond(id, head_status, head_fields, head_bodyless)) {
+    if (!session.codec_.respond(id, head, head_bodyless)) {
       session.codec_.reset(id, NGHTTP2_INTERNAL_ERROR);
       closed = true;
     }
@@ -323,9 +320,8 @@ struct h2_session::h2_stream final : downstream,
   bool head_bodyless = false;
   bool head_pending = false;  // a response head waits for the first send
   bool submitted = false;     // the response head went to the codec
-  owned_fields& head_owned;
-  std::vector<http::header>& head_fields;  // views of head_owned
-  std::string& body_out;                   // response body not yet taken by the codec (from out_at)
+  http2::header_block& head;  // the response head, built when the response starts
+  std::string& body_out;      // response body not yet taken by the codec (from out_at)
   std::size_t out_at = 0;
   bool out_end = false;
   bool reset_after = false;  // the request body was not read to its end

@@ -21,8 +21,7 @@ void h2_stream_parts::clear() noexcept {
   tunnel_fields.clear();
   keep_small(body_in);
   trailers_in_fields.clear();
-  head_owned.clear();
-  head_fields.clear();
+  head.clear();
   keep_small(body_out);
   trailers_owned.clear();
   trailers_out.clear();
@@ -30,8 +29,7 @@ void h2_stream_parts::clear() noexcept {
 
 std::size_t h2_stream_parts::capacity() const noexcept {
   return in.capacity() + room(tunnel_fields) + body_in.capacity() + room(trailers_in_fields) +
-         head_owned.capacity() + room(head_fields) + body_out.capacity() +
-         trailers_owned.capacity() + room(trailers_out);
+         head.capacity() + body_out.capacity() + trailers_owned.capacity() + room(trailers_out);
 }
 
 h2_parts_pool::lease h2_parts_pool::take() {

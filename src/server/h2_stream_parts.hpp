@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "http2/header_block.hpp"
 #include "http2/request_fields.hpp"
 #include "stream/owned_fields.hpp"
 
@@ -19,8 +20,7 @@ struct h2_stream_parts {
   std::vector<http::header> tunnel_fields;       // an extended CONNECT's 200, before it is owned
   std::string body_in;                           // request body not yet released
   std::vector<http::header> trailers_in_fields;  // views of in.trailers()
-  owned_fields head_owned;                       // the response head, for the codec
-  std::vector<http::header> head_fields;         // views of head_owned
+  http2::header_block head;                      // the response head, as the codec submits it
   std::string body_out;                          // response body the codec has not taken
   owned_fields trailers_owned;
   std::vector<http::header> trailers_out;  // views of trailers_owned

@@ -22,8 +22,9 @@ TEST_SUITE("h2 stream parts") {
       CHECK(p->in.add(":path", "/a", false, limits));
       CHECK(p->in.add("x-long", std::string(300, 'v'), false, limits));
       CHECK(p->in.add("grpc-status", "0", true, limits));
-      p->head_owned.add("content-type", "text/plain");
-      p->head_owned.append_to(p->head_fields);
+      p->head.add(":status", "200");
+      const http::header fields[] = {{"Content-Type", "text/plain"}};
+      p->head.add_fields(fields);
       p->body_out.assign(1000, 'b');
       room = p->capacity();
       CHECK(pool.idle() == 0);
@@ -35,8 +36,7 @@ TEST_SUITE("h2 stream parts") {
     CHECK(pool.idle() == 0);
     CHECK(again->capacity() == room);     // nothing freed...
     CHECK(again->in.trailers().empty());  // ...and nothing of the last stream left
-    CHECK(again->head_owned.empty());
-    CHECK(again->head_fields.empty());
+    CHECK(again->head.empty());
     CHECK(again->body_out.empty());
     http1::request_head rq;
     bool end = true;
