@@ -43,7 +43,7 @@ void h2_parts_pool::give::operator()(h2_stream_parts* p) const noexcept {
   std::unique_ptr<h2_stream_parts> owned(p);
   if (pool->free_.size() >= max_free) return;
   owned->clear();
-  pool->free_.push_back(std::move(owned));  // room reserved below: no throw
+  pool->free_.push_back(std::move(owned));  // no throw: the constructor reserved max_free
 }
 
 std::size_t h2_parts_pool::bytes() const noexcept {

@@ -350,16 +350,12 @@ bool connection_pool::make_room(const snapshot& s, std::size_t c, std::size_t h)
   const cluster_state& cs = *pool.state;
   const endpoint_state& ep = *pool.hosts[h].ep;
   if (connection_room(cs, ep)) return true;
-  return cs.connections.load(std::memory_order_relaxed) >=
-             cs.config().circuit_breakers.max_connections &&
-         shed_idle(pool, 1) != 0 && connection_room(cs, ep);
+  return cluster_connections_full(cs) && shed_idle(pool, 1) != 0 && connection_room(cs, ep);
 }
 
 bool connection_pool::room_wanted_elsewhere(const cluster_pool& pool) const noexcept {
   const cluster_state& cs = *pool.state;
-  return cs.pending.load(std::memory_order_relaxed) != 0 &&
-         cs.connections.load(std::memory_order_relaxed) >=
-             cs.config().circuit_breakers.max_connections &&
+  return cs.pending.load(std::memory_order_relaxed) != 0 && cluster_connections_full(cs) &&
          !waiting_.contains(&cs);
 }
 

@@ -69,9 +69,14 @@ bool retry_room(cluster_state& cs, std::uint32_t retries_now) noexcept {
   return true;
 }
 
+bool cluster_connections_full(const cluster_state& cs) noexcept {
+  return cs.connections.load(std::memory_order_relaxed) >=
+         cs.config().circuit_breakers.max_connections;
+}
+
 bool connection_room(const cluster_state& cs, const endpoint_state& ep) noexcept {
   const circuit_breaker_config& cb = cs.config().circuit_breakers;
-  return cs.connections.load(std::memory_order_relaxed) < cb.max_connections &&
+  return !cluster_connections_full(cs) &&
          (cb.max_connections_per_endpoint == 0 ||
           ep.connections.load(std::memory_order_relaxed) < cb.max_connections_per_endpoint);
 }

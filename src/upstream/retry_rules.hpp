@@ -45,5 +45,7 @@ std::chrono::milliseconds retry_backoff(const retry_policy& policy, std::uint32_
 bool retry_room(cluster_state& cluster, std::uint32_t retries_now) noexcept;
 // Whether the cluster's connection limits leave room for a new connection to `endpoint`.
 bool connection_room(const cluster_state& cluster, const endpoint_state& endpoint) noexcept;
+// Whether the cluster's own max_connections (not an endpoint's) is reached.
+bool cluster_connections_full(const cluster_state& cluster) noexcept;
 
 }  // namespace gateway
