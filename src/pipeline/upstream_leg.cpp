@@ -373,6 +373,7 @@ asio::awaitable<bool> stream::open_upstream(cluster_state& cs, endpoint_state& e
     boost::system::error_code ignored;
     conn.socket.set_option(tcp::no_delay(true), ignored);
     conn.socket.non_blocking(true, ignored);  // for write_gather's immediate writes
+    count_unread(conn.socket.native_handle());
     if (const auto& tls = down_->snap->clusters[cluster].tls) {
       // The handshake counts against the connect timeout too.
       conn.tls =

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 
+#include "asio/recv_buffer.hpp"
 #include "server/connection.hpp"
 
 namespace gateway {
@@ -41,6 +42,7 @@ std::shared_ptr<listen_socket> open_listen_socket(asio::io_context& context, std
   if (!ec) acceptor.set_option(reuse_port(true), ec);
   if (!ec) acceptor.bind(where, ec);
   if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (!ec) count_unread(acceptor.native_handle());  // accepted sockets inherit it
   if (ec) {
     throw error(errc::bind_failed,
                 fmt::format("cannot listen on {}:{}: {}", where.address().to_string(), where.port(),

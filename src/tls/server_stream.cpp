@@ -21,6 +21,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "asio/recv_buffer.hpp"
 #include "router/host_name.hpp"
 #include "server/byte_buffer.hpp"
 #include "tls/digest.hpp"
@@ -42,13 +43,17 @@ struct wire {
   char* raw = nullptr;
   std::size_t at = 0, end = 0;  // unread ciphertext is raw[at, end)
   bool eof = false;
+  recv_state reads;  // the socket's
 };
 
 int wire_write(BIO* b, const char* data, int len) {
   BIO_clear_retry_flags(b);
-  const auto* w = static_cast<const wire*>(BIO_get_data(b));
+  auto* w = static_cast<wire*>(BIO_get_data(b));
   ssize_t n = ::send(w->fd, data, static_cast<std::size_t>(len), MSG_NOSIGNAL);
-  if (n >= 0) return static_cast<int>(n);
+  if (n >= 0) {
+    w->reads.wrote = true;
+    return static_cast<int>(n);
+  }
   if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) BIO_set_retry_write(b);
   return -1;
 }
@@ -180,7 +185,7 @@ asio::awaitable<boost::system::error_code> server_stream::impl::fill() {
   if (!raw && first_was_full) raw = blocks.take();  // a large record: read it in one
   char* into = raw ? raw.get() : first;
   const std::size_t room = raw ? blocks.block_size() : sizeof first;
-  auto [ec, n] = co_await socket.async_read_some(asio::buffer(into, room), use_tuple);
+  auto [ec, n] = co_await recv_some(socket, asio::buffer(into, room), w.reads);
   w.raw = into;
   w.at = 0;
   w.end = n;

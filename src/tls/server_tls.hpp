@@ -74,7 +74,7 @@ class server_context {
 };
 
 // A connection's TLS over its socket (which the caller keeps and closes).
-// Ciphertext is read with the socket's async_read_some and written with send
+// Ciphertext is read with recv_some (asio/recv_buffer.hpp) and written with send
 // from OpenSSL's buffer; every wait is the socket's, so cancelling the socket
 // ends it.
 class server_stream {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "asio/asio.hpp"
+#include "asio/recv_buffer.hpp"
 #include "server/byte_buffer.hpp"
 #include "tls/server_tls.hpp"
 #include "transport/watchdog.hpp"
@@ -52,7 +53,7 @@ class client_stream {
   asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> read_some(
       asio::mutable_buffer into) {
     if (tls_) return tls_->read_some(into);
-    return socket_.async_read_some(into, use_tuple);
+    return recv_some(socket_, into, reads_);
   }
   // What can be read now without waiting (through TLS when there is some):
   // the bytes read, 0 when none are there yet (or the peer is gone: the next
@@ -65,6 +66,7 @@ class client_stream {
   asio::awaitable<bool> write(std::vector<asio::const_buffer>& gather, watchdog& watch,
                               std::chrono::milliseconds idle, std::uint64_t& written) {
     if (tls_) return write_tls(gather, watch, idle, written);
+    reads_.wrote |= asio::buffer_size(gather) != 0;
     return write_gather(socket_, gather, watch, idle, &written, deadline_phase::send);
   }
 
@@ -88,6 +90,7 @@ class client_stream {
                                   std::chrono::milliseconds idle, std::uint64_t& written);
 
   tcp::socket socket_;
+  recv_state reads_;                         // socket_'s, when plain
   std::unique_ptr<tls::server_stream> tls_;  // over socket_, destroyed first
 };
 

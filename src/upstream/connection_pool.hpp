@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "asio/asio.hpp"
+#include "asio/recv_buffer.hpp"
 #include "upstream/cluster_state.hpp"
 
 namespace gateway {
@@ -34,6 +35,7 @@ struct upstream_connection {
   upstream_connection(const upstream_connection&) = delete;
   upstream_connection& operator=(const upstream_connection&) = delete;
   tcp::socket socket;
+  recv_state reads;                  // the socket's, for recv_some
   std::unique_ptr<tls::stream> tls;  // over `socket` when the cluster has TLS (destroyed first)
   std::shared_ptr<cluster_state> cluster;
   std::shared_ptr<endpoint_state> endpoint;

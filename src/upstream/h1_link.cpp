@@ -74,6 +74,7 @@ asio::awaitable<bool> h1_link::send(std::span<const asio::const_buffer> pieces, 
     gather_.insert(gather_.end(), pieces.begin(), pieces.end());
   }
   if (conn_->tls) return write_tls();
+  conn_->reads.wrote |= asio::buffer_size(gather_) != 0;
   return transport::write_gather(conn_->socket, gather_, *watch_, idle_, nullptr,
                                  transport::deadline_phase::stream);
 }
@@ -104,6 +105,7 @@ asio::awaitable<bool> h1_link::write(std::vector<asio::const_buffer>& gather) {
     gather.clear();
     co_return !ec;
   }
+  conn_->reads.wrote |= asio::buffer_size(gather) != 0;
   co_return co_await transport::write_gather(conn_->socket, gather, *watch_, idle_, nullptr,
                                              transport::deadline_phase::stream);
 }
@@ -118,7 +120,7 @@ asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> h1_link::rea
     asio::mutable_buffer into) {
   // Not a coroutine: plain TCP reads cost no extra frame.
   if (conn_->tls) return conn_->tls->read_some(into);
-  return conn_->socket.async_read_some(into, use_tuple);
+  return recv_some(conn_->socket, into, conn_->reads);
 }
 
 asio::awaitable<upstream_link::head_result> h1_link::read_head(http1::response_head& into) {

@@ -4,6 +4,8 @@
 #include <charconv>
 #include <cstring>
 
+#include "asio/recv_buffer.hpp"
+
 namespace gateway {
 
 namespace {
@@ -284,7 +286,7 @@ asio::awaitable<void> h2_connection::read_loop(std::shared_ptr<h2_connection> ke
   while (!dead_) {
     const asio::mutable_buffer into(in_buf_.data(), in_buf_.size());
     auto [ec, n] = conn_->tls ? co_await conn_->tls->read_some(into)
-                              : co_await conn_->socket.async_read_some(into, use_tuple);
+                              : co_await recv_some(conn_->socket, into, conn_->reads);
     if (ec) break;
     last_heard_ = steady_clock::now();
     const bool ok = codec_.receive(std::string_view(in_buf_.data(), n));
@@ -309,6 +311,7 @@ asio::awaitable<void> h2_connection::write_loop(std::shared_ptr<h2_connection> k
         const asio::const_buffer b(out_.data(), out_.size());
         std::tie(ec, std::ignore) = co_await conn_->tls->write(std::span(&b, 1));
       } else {
+        conn_->reads.wrote = true;
         std::tie(ec, std::ignore) =
             co_await asio::async_write(conn_->socket, asio::buffer(out_), use_tuple);
       }
