@@ -18,6 +18,12 @@ namespace gateway {
 
 using namespace std::string_view_literals;
 
+namespace {
+// A body this small is copied behind the response head rather than sent as a
+// piece of its own: copying it costs less than sendmsg() over send().
+constexpr std::uint64_t small_body = 1024;
+}  // namespace
+
 connection::connection(worker& owner, tcp::socket socket, std::uint32_t group,
                        std::shared_ptr<std::atomic<std::size_t>> group_open)
     : worker_(owner),
@@ -565,6 +571,13 @@ void connection::send_body(std::span<const asio::const_buffer> pieces, std::uint
   if (chunked_out_) {
     chunk_pieces_.insert(chunk_pieces_.end(), pieces.begin(), pieces.end());
     chunk_bytes_ += bytes;
+  } else if (bytes <= small_body && gather_.size() == 1 &&
+             gather_.front().data() == stream_->client_head().data()) {
+    // A small body goes out in the head's buffer: one send() of one piece.
+    std::string& head = stream_->client_head();
+    for (const asio::const_buffer& p : pieces)
+      head.append(static_cast<const char*>(p.data()), p.size());
+    gather_.front() = asio::buffer(head);
   } else {
     gather_.insert(gather_.end(), pieces.begin(), pieces.end());
   }

@@ -21,7 +21,11 @@ asio::awaitable<bool> write_gather(tcp::socket& socket, std::vector<asio::const_
                                    std::uint64_t* written, deadline_phase phase) {
   boost::system::error_code ec;
   const std::size_t total = asio::buffer_size(gather);
-  const std::size_t n = gather.size() <= max_gather_now ? socket.write_some(gather, ec) : 0;
+  // One buffer goes with send(), which costs the kernel less than sendmsg()'s
+  // message header and vector.
+  const std::size_t n = gather.size() == 1                ? socket.write_some(gather.front(), ec)
+                        : gather.size() <= max_gather_now ? socket.write_some(gather, ec)
+                                                          : 0;
   if (written) *written += n;
   if (!ec && n == total) {
     gather.clear();
