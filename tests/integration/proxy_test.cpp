@@ -48,6 +48,27 @@ TEST_SUITE("proxy") {
     CHECK(id.find_first_not_of("0123456789abcdef-") == std::string::npos);
   }
 
+  TEST_CASE("a client that half-closes after its request gets the answer, then the close") {
+    // The FIN often comes in the same read as the request, which consumes
+    // it: the gateway must still see it after answering, not wait out its
+    // 60 s keep-alive timeout.
+    test_upstream up;
+    running_gateway gw(proxy_config({up.port()}));
+    for (int i = 0; i < 20; ++i) {
+      test_client c(gw.port());
+      // A first request, so that the second is read the way keep-alive
+      // requests are: by a read that waited for it.
+      REQUIRE(c.send("GET /first HTTP/1.1\r\nHost: a\r\n\r\n"));
+      REQUIRE(c.read_response().status == 200);
+      REQUIRE(c.send("GET /half HTTP/1.1\r\nHost: a\r\n\r\n"));
+      c.shut_write();
+      auto r = c.read_response();
+      REQUIRE(r.status == 200);
+      CHECK(r.body == "GET /half 0");
+      CHECK(c.closed_by_peer(20s));
+    }
+  }
+
   TEST_CASE("a client's x-request-id is kept") {
     test_upstream up;
     running_gateway gw(proxy_config({up.port()}));

@@ -475,6 +475,10 @@ bool test_client::closed_by_peer(std::chrono::milliseconds timeout) {
   }
 }
 
+void test_client::shut_write() {
+  if (fd_ >= 0) ::shutdown(fd_, SHUT_WR);
+}
+
 client_response request(std::uint16_t port, const std::string& raw, bool head_request,
                         std::chrono::milliseconds timeout) {
   test_client c(port);

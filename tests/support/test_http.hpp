@@ -140,6 +140,8 @@ class test_client {
   std::string read_until(std::string_view marker, std::chrono::milliseconds timeout = 10s);
   // True if the peer closes the connection (EOF or reset) before the deadline.
   bool closed_by_peer(std::chrono::milliseconds timeout = 5s);
+  // Sends a FIN: nothing more will be sent, and reading goes on.
+  void shut_write();
 
  private:
   bool fill(std::chrono::steady_clock::time_point deadline);
