@@ -4,6 +4,8 @@
 // missed. The recv() calls are counted by defining recv() and recvmsg() in
 // this executable (its own, so no other test's sockets go through them).
 #include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -112,6 +114,21 @@ struct pair {
     return ours.available(ec) >= n;
   }
 
+  // Waits (without running the loop) until our end's TCP state is `state`:
+  // what came from the peer has been taken in by the kernel.
+  bool wait_state(int state) {
+    const auto until = steady_clock::now() + std::chrono::seconds(10);
+    for (;;) {
+      tcp_info info{};
+      socklen_t size = sizeof info;
+      if (::getsockopt(ours.native_handle(), IPPROTO_TCP, TCP_INFO, &info, &size) == 0 &&
+          info.tcpi_state == state)
+        return true;
+      if (steady_clock::now() >= until) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+
   // The way a proxy reads: the read waits first, and "hello" comes while it
   // does (the readiness event performs the read, which drains the socket).
   void read_hello() {
@@ -208,7 +225,7 @@ TEST_SUITE("recv buffer") {
     p.send("bye");
     p.peer.shutdown(tcp::socket::shutdown_send);
     REQUIRE(p.wait_available(3));
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the FIN follows on loopback
+    REQUIRE(p.wait_state(TCP_CLOSE_WAIT));  // the FIN is there too
     p.start_read();
     REQUIRE(p.run_until([&] { return p.r.done; }));
     REQUIRE(p.got() == "bye");
@@ -227,7 +244,7 @@ TEST_SUITE("recv buffer") {
     p.peer.set_option(asio::socket_base::linger(true, 0));
     p.peer.close();  // an RST, not a FIN
     REQUIRE(p.wait_available(3));
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    REQUIRE(p.wait_state(TCP_CLOSE));  // the reset is there too
     p.start_read();
     REQUIRE(p.run_until([&] { return p.r.done; }));
     REQUIRE(p.got() == "bye");
