@@ -16,11 +16,15 @@ void drop_written(std::vector<asio::const_buffer>& buffers, std::size_t n) {
 }
 }  // namespace
 
-asio::awaitable<bool> write_gather(tcp::socket& socket, std::vector<asio::const_buffer>& gather,
-                                   watchdog& watch, std::chrono::milliseconds idle,
-                                   std::uint64_t* written, deadline_phase phase) {
+asio::awaitable<bool> write_gather(tcp::socket& socket, recv_state& reads,
+                                   std::vector<asio::const_buffer>& gather, watchdog& watch,
+                                   std::chrono::milliseconds idle, std::uint64_t* written,
+                                   deadline_phase phase) {
   boost::system::error_code ec;
   const std::size_t total = asio::buffer_size(gather);
+  // The write starts now; were a reset behind the last read's bytes, it
+  // would fail, so the next read need not try recv() first (recv_buffer.hpp).
+  if (total) reads.wrote = true;
   // One buffer goes with send(), which costs the kernel less than sendmsg()'s
   // message header and vector.
   const std::size_t n = gather.size() == 1                ? socket.write_some(gather.front(), ec)

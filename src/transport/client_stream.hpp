@@ -20,9 +20,11 @@ namespace gateway::transport {
 // which saves a reactor round trip), and only the rest waits through the
 // reactor, with `watch` armed for `idle` in `phase`. Adds the bytes written to
 // `*written` (when given); false when the peer is gone or the write timed out.
-asio::awaitable<bool> write_gather(tcp::socket& socket, std::vector<asio::const_buffer>& gather,
-                                   watchdog& watch, std::chrono::milliseconds idle,
-                                   std::uint64_t* written, deadline_phase phase);
+// Tells `reads` (the socket's) that it was written to.
+asio::awaitable<bool> write_gather(tcp::socket& socket, recv_state& reads,
+                                   std::vector<asio::const_buffer>& gather, watchdog& watch,
+                                   std::chrono::milliseconds idle, std::uint64_t* written,
+                                   deadline_phase phase);
 
 class client_stream {
  public:
@@ -66,8 +68,7 @@ class client_stream {
   asio::awaitable<bool> write(std::vector<asio::const_buffer>& gather, watchdog& watch,
                               std::chrono::milliseconds idle, std::uint64_t& written) {
     if (tls_) return write_tls(gather, watch, idle, written);
-    reads_.wrote |= asio::buffer_size(gather) != 0;
-    return write_gather(socket_, gather, watch, idle, &written, deadline_phase::send);
+    return write_gather(socket_, reads_, gather, watch, idle, &written, deadline_phase::send);
   }
 
   // Makes the pending read or write end with operation_aborted.

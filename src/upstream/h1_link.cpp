@@ -74,8 +74,7 @@ asio::awaitable<bool> h1_link::send(std::span<const asio::const_buffer> pieces, 
     gather_.insert(gather_.end(), pieces.begin(), pieces.end());
   }
   if (conn_->tls) return write_tls();
-  conn_->reads.wrote |= asio::buffer_size(gather_) != 0;
-  return transport::write_gather(conn_->socket, gather_, *watch_, idle_, nullptr,
+  return transport::write_gather(conn_->socket, conn_->reads, gather_, *watch_, idle_, nullptr,
                                  transport::deadline_phase::stream);
 }
 
@@ -105,9 +104,8 @@ asio::awaitable<bool> h1_link::write(std::vector<asio::const_buffer>& gather) {
     gather.clear();
     co_return !ec;
   }
-  conn_->reads.wrote |= asio::buffer_size(gather) != 0;
-  co_return co_await transport::write_gather(conn_->socket, gather, *watch_, idle_, nullptr,
-                                             transport::deadline_phase::stream);
+  co_return co_await transport::write_gather(conn_->socket, conn_->reads, gather, *watch_, idle_,
+                                             nullptr, transport::deadline_phase::stream);
 }
 
 asio::awaitable<bool> h1_link::write_tls() {
