@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "asio/socket_calls.hpp"
+
 namespace gateway {
 
 recv_outcome recv_into(int fd, const recv_buffer& b, int flags, boost::system::error_code& ec,
@@ -25,7 +27,7 @@ recv_outcome recv_into(int fd, const recv_buffer& b, int flags, boost::system::e
   do {
     msg.msg_control = control;
     msg.msg_controllen = sizeof control;
-    got = ::recvmsg(fd, &msg, flags);
+    got = socket_calls::recvmsg(fd, &msg, flags);
   } while (got < 0 && errno == EINTR);
 
   recv_state& state = *b.state;

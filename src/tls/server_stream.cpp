@@ -22,6 +22,7 @@
 #include <sstream>
 
 #include "asio/recv_buffer.hpp"
+#include "asio/socket_calls.hpp"
 #include "router/host_name.hpp"
 #include "server/byte_buffer.hpp"
 #include "tls/digest.hpp"
@@ -49,7 +50,7 @@ struct wire {
 int wire_write(BIO* b, const char* data, int len) {
   BIO_clear_retry_flags(b);
   auto* w = static_cast<wire*>(BIO_get_data(b));
-  ssize_t n = ::send(w->fd, data, static_cast<std::size_t>(len), MSG_NOSIGNAL);
+  ssize_t n = socket_calls::send(w->fd, data, static_cast<std::size_t>(len), MSG_NOSIGNAL);
   if (n >= 0) {
     w->reads.wrote = true;
     return static_cast<int>(n);

@@ -1,10 +1,50 @@
 #include "transport/client_stream.hpp"
 
+#include <sys/uio.h>
+
+#include <array>
+#include <cerrno>
+
+#include "asio/socket_calls.hpp"
+
 namespace gateway::transport {
 
 namespace {
-// A synchronous write_some sends at most this many buffers (Asio's iovec limit).
+// A write sends at most this many buffers at once, without waiting.
 constexpr std::size_t max_gather_now = 64;
+
+// Sends what the kernel takes now of `gather` (at most max_gather_now pieces)
+// on the non-blocking socket `fd`: one piece with send(), which costs the
+// kernel less than sendmsg()'s message header and vector. Returns the bytes
+// sent; `ec` is would_block when the kernel took none.
+std::size_t send_now(int fd, std::span<const asio::const_buffer> gather,
+                     boost::system::error_code& ec) noexcept {
+  ssize_t n;
+  if (gather.size() == 1) {
+    do {
+      n = socket_calls::send(fd, gather.front().data(), gather.front().size(), MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+  } else {
+    std::array<iovec, max_gather_now> pieces;
+    for (std::size_t i = 0; i < gather.size(); ++i)
+      pieces[i] = {const_cast<void*>(gather[i].data()), gather[i].size()};
+    msghdr msg{};
+    msg.msg_iov = pieces.data();
+    msg.msg_iovlen = gather.size();
+    do {
+      n = socket_calls::sendmsg(fd, &msg, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+  }
+  if (n >= 0) {
+    ec = {};
+    return static_cast<std::size_t>(n);
+  }
+  if (errno == EAGAIN || errno == EWOULDBLOCK)
+    ec = asio::error::would_block;
+  else
+    ec.assign(errno, asio::error::get_system_category());
+  return 0;
+}
 
 // Drops the first `n` written bytes from `buffers`.
 void drop_written(std::vector<asio::const_buffer>& buffers, std::size_t n) {
@@ -25,11 +65,8 @@ asio::awaitable<bool> write_gather(tcp::socket& socket, recv_state& reads,
   // The write starts now; were a reset behind the last read's bytes, it
   // would fail, so the next read need not try recv() first (recv_buffer.hpp).
   if (total) reads.wrote = true;
-  // One buffer goes with send(), which costs the kernel less than sendmsg()'s
-  // message header and vector.
-  const std::size_t n = gather.size() == 1                ? socket.write_some(gather.front(), ec)
-                        : gather.size() <= max_gather_now ? socket.write_some(gather, ec)
-                                                          : 0;
+  const std::size_t n =
+      total && gather.size() <= max_gather_now ? send_now(socket.native_handle(), gather, ec) : 0;
   if (written) *written += n;
   if (!ec && n == total) {
     gather.clear();

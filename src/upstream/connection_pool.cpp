@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "asio/socket_calls.hpp"
 #include "server/snapshot.hpp"
 #include "upstream/h2_connection.hpp"
 #include "upstream/primes.hpp"
@@ -16,7 +17,7 @@ namespace {
 // upstream closed it, and stray bytes mean it is out of step. One peek, no wait.
 bool still_open(tcp::socket& s) noexcept {
   char byte;
-  ssize_t n = ::recv(s.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  ssize_t n = socket_calls::recv(s.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
