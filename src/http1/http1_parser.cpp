@@ -4,6 +4,7 @@
 #include <array>
 #include <cstring>
 
+#include "core/swar.hpp"
 #include "grpc/grpc_wire.hpp"
 
 namespace gateway::http1 {
@@ -30,6 +31,25 @@ inline bool is_tchar(char c) noexcept {
 inline bool is_value_char(char c) noexcept {
   auto u = static_cast<unsigned char>(c);
   return u == '\t' || (u >= 0x20 && u != 0x7f);
+}
+// Whether every byte of `v` may be in a field value. Whole words first: a
+// word with a control byte (or a tab, which is allowed) is looked at byte by
+// byte from there.
+bool valid_value(std::string_view v) noexcept {
+  const char* p = v.data();
+  const std::size_t n = v.size();
+  std::size_t i = 0;
+  if (n >= 8) {
+    while (i + 8 <= n && !swar::has_control(swar::load8(p + i)))
+      i += 8;
+    if (i + 8 > n) {  // every whole word is clean: the last eight bytes decide
+      if (!swar::has_control(swar::load8(p + n - 8))) return true;
+      i = n - 8;
+    }
+  }
+  for (; i < n; ++i)
+    if (!is_value_char(p[i])) return false;
+  return true;
 }
 inline bool is_target_char(char c) noexcept {
   auto u = static_cast<unsigned char>(c);
@@ -121,9 +141,9 @@ int parse_fields(std::string_view block, std::size_t pos, message_head& out,
     while (colon < l.size() && is_tchar(l[colon]))
       ++colon;
     if (colon == 0 || colon == l.size() || l[colon] != ':') return bad_status;  // incl. "name :"
-    std::string_view value = trim_ows(l.substr(colon + 1));
-    for (char c : value)
-      if (!is_value_char(c)) return bad_status;
+    const std::string_view rest = l.substr(colon + 1);
+    if (!valid_value(rest)) return bad_status;  // what trimming drops is valid
+    const std::string_view value = trim_ows(rest);
     if (out.headers.size() >= max_headers) return too_many_status;
     out.headers.push_back({l.substr(0, colon), value});
   }
@@ -343,8 +363,7 @@ int parse_response_head(std::string_view head, response_head& out,
   if (line.size() > 12) {
     if (line[12] != ' ') return 502;
     out.reason = line.substr(13);
-    for (char c : out.reason)
-      if (!is_value_char(c)) return 502;
+    if (!valid_value(out.reason)) return 502;
   }
   out.status = status;
   if (int s = parse_fields(head, line_end + 2, out, max_headers, 502, 431)) return s;

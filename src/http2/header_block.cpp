@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "core/swar.hpp"
+
 namespace gateway::http2 {
 
 bool connection_specific(std::string_view name, std::string_view value) noexcept {
@@ -27,10 +29,7 @@ void header_block::add_fields(std::span<const http::header> fields, std::string_
     const std::size_t start = text_.size();
     text_.resize(start + h.name.size() + h.value.size());
     char* const name = text_.data() + start;
-    for (std::size_t i = 0; i < h.name.size(); ++i) {
-      const char c = h.name[i];
-      name[i] = c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c;
-    }
+    swar::lower_copy(name, h.name.data(), h.name.size());
     const std::string_view lower(name, h.name.size());
     if (connection_specific(lower, h.value) || lower == leave_out) {
       text_.resize(start);

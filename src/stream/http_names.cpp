@@ -1,15 +1,30 @@
 #include <gateway/http.hpp>
 
+#include "core/swar.hpp"
+
 namespace gateway::http {
 
 bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    unsigned char x = static_cast<unsigned char>(a[i]);
-    unsigned char y = static_cast<unsigned char>(b[i]);
-    if (x != y) {
-      if ((x | 0x20) != (y | 0x20) || (x | 0x20) < 'a' || (x | 0x20) > 'z') return false;
-    }
+  const std::size_t n = a.size();
+  if (n != b.size()) return false;
+  const char* x = a.data();
+  const char* y = b.data();
+  if (n >= 8) {
+    // Whole words, then the last eight bytes again (overlapping the last word).
+    for (std::size_t i = 0; i + 8 <= n; i += 8)
+      if (swar::fold_case(swar::load8(x + i)) != swar::fold_case(swar::load8(y + i))) return false;
+    return swar::fold_case(swar::load8(x + n - 8)) == swar::fold_case(swar::load8(y + n - 8));
+  }
+  if (n >= 4) {
+    const auto pack = [n](const char* p) {
+      return swar::load4(p) | std::uint64_t{swar::load4(p + n - 4)} << 32;
+    };
+    return swar::fold_case(pack(x)) == swar::fold_case(pack(y));
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    const unsigned char c = static_cast<unsigned char>(x[i]);
+    const unsigned char d = static_cast<unsigned char>(y[i]);
+    if (c != d && ((c | 0x20) != (d | 0x20) || (c | 0x20) < 'a' || (c | 0x20) > 'z')) return false;
   }
   return true;
 }

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <string>
+#include <vector>
 
 #include "server/h2_stream_parts.hpp"
 
@@ -68,5 +69,43 @@ TEST_SUITE("h2 stream parts") {
       many.push_back(pool.take());
     many.clear();
     CHECK(pool.idle() == h2_parts_pool::max_free);
+  }
+
+  TEST_CASE("response field names are lower-cased at every length, connection fields left out") {
+    http2::header_block b;
+    std::vector<std::string> names, expected;
+    const std::string alphabet = "AbC-Z_a@[`{z09~!";
+    for (std::size_t n = 1; n <= 33; ++n) {
+      std::string name, lower;
+      for (std::size_t i = 0; i < n; ++i) {
+        const char c = alphabet[(i * 7 + n) % alphabet.size()];
+        name.push_back(c);
+        lower.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c);
+      }
+      names.push_back(name);
+      expected.push_back(lower);
+    }
+    std::vector<std::string> values;
+    for (std::size_t i = 0; i < names.size(); ++i)
+      values.push_back("v" + std::to_string(i));
+    std::vector<http::header> fields;
+    for (std::size_t i = 0; i < names.size(); ++i)
+      fields.push_back({names[i], values[i]});
+    fields.push_back({"Connection", "close"});
+    fields.push_back({"Transfer-Encoding", "chunked"});
+    fields.push_back({"TE", "trailers"});
+    fields.push_back({"Content-Length", "5"});
+    b.add_fields(fields, "content-length");
+    const auto pairs = b.pairs();
+    REQUIRE(pairs.size() == names.size() + 1);  // te: trailers goes on
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      const std::string_view name(reinterpret_cast<const char*>(pairs[i].name), pairs[i].namelen);
+      const std::string_view value(reinterpret_cast<const char*>(pairs[i].value),
+                                   pairs[i].valuelen);
+      CHECK(name == expected[i]);
+      CHECK(value == values[i]);
+    }
+    CHECK(std::string_view(reinterpret_cast<const char*>(pairs.back().name),
+                           pairs.back().namelen) == "te");
   }
 }

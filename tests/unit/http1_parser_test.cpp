@@ -1,8 +1,11 @@
 #include <doctest/doctest.h>
 
+#include <random>
 #include <string>
+#include <vector>
 
 #include "http1/http1_parser.hpp"
+#include "http1/serializer.hpp"
 
 using namespace gateway::http1;
 
@@ -201,5 +204,118 @@ TEST_SUITE("http1 parser") {
     // which limit; the proxy answers 502 either way).
     CHECK(parse_response_head("HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\n\r\n", r, 2) == 0);
     CHECK(parse_response_head("HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", r, 2) == 431);
+  }
+
+  TEST_CASE("a field value is refused for any control byte, wherever it is") {
+    // Values of every length around the eight-byte words the check reads,
+    // with the bad byte at each position: a control below 0x20, DEL, and a
+    // tab (allowed) beside a control after it.
+    for (std::size_t n = 1; n <= 26; ++n) {
+      for (std::size_t at = 0; at < n; ++at) {
+        for (const char bad : {'\x01', '\x1f', '\x7f', '\x00', '\x0b'}) {
+          std::string value(n, 'v');
+          value[at] = bad;
+          INFO("length ", n, " byte ", int(bad), " at ", at);
+          CHECK(status_of("GET / HTTP/1.1\r\nHost: a\r\nX: " + value + "\r\n\r\n") == 400);
+          response_head r;
+          const std::string head = "HTTP/1.1 200 OK\r\nX: " + value + "\r\n\r\n";
+          CHECK(parse_response_head(head, r, 100) == 502);
+          const std::string reason = "HTTP/1.1 200 " + value + "\r\n\r\n";
+          CHECK(parse_response_head(reason, r, 100) == 502);
+        }
+        std::string tabbed(n, 'v');
+        tabbed[at] = '\t';
+        INFO("tab at ", at, " of ", n);
+        request_head r;
+        REQUIRE(parse("GET / HTTP/1.1\r\nHost: a\r\nX: " + tabbed + "\r\n\r\n", r) == 0);
+        if (at + 1 < n) {
+          tabbed[at + 1] = '\x02';
+          CHECK(status_of("GET / HTTP/1.1\r\nHost: a\r\nX: " + tabbed + "\r\n\r\n") == 400);
+        }
+      }
+    }
+    // obs-text and every other visible byte are values.
+    std::string all;
+    for (int c = 0x20; c < 0x100; ++c)
+      if (c != 0x7f) all.push_back(static_cast<char>(c));
+    request_head r;
+    REQUIRE(parse("GET / HTTP/1.1\r\nHost: a\r\nX: a" + all + "z\r\n\r\n", r) == 0);
+    CHECK(r.headers[1].value == "a" + all + "z");
+  }
+
+  TEST_CASE("iequals is ASCII case folding only, at every length") {
+    const auto slow = [](std::string_view a, std::string_view b) {
+      if (a.size() != b.size()) return false;
+      for (std::size_t i = 0; i < a.size(); ++i) {
+        auto x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
+        if (x >= 'A' && x <= 'Z') x = static_cast<unsigned char>(x + 32);
+        if (y >= 'A' && y <= 'Z') y = static_cast<unsigned char>(y + 32);
+        if (x != y) return false;
+      }
+      return true;
+    };
+    // Pairs that differ by 0x20 but are not letters, and letters' neighbours.
+    const std::vector<std::pair<char, char>> near = {
+        {'@', '`'},       {'[', '{'},       {'\\', '|'},   {']', '}'},    {'^', '~'}, {'_', '\x7f'},
+        {'\xc1', '\xe1'}, {'\xda', '\xfa'}, {'\x01', '!'}, {'0', '\x10'}, {'A', 'a'}, {'Z', 'z'}};
+    std::mt19937 rng(7);
+    for (std::size_t n = 0; n <= 40; ++n) {
+      for (int round = 0; round < 50; ++round) {
+        std::string a(n, 'x');
+        for (char& c : a)
+          c = static_cast<char>(rng() % 256);
+        std::string b = a;
+        for (char& c : b)  // flip the case of some letters
+          if (((c | 0x20) >= 'a' && (c | 0x20) <= 'z') && rng() % 2)
+            c = static_cast<char>(c ^ 0x20);
+        INFO("length ", n);
+        CHECK(gateway::http::iequals(a, b));
+        if (n == 0) continue;
+        const std::size_t at = rng() % n;
+        const auto& [x, y] = near[rng() % near.size()];
+        a[at] = x;
+        b[at] = y;
+        CHECK(gateway::http::iequals(a, b) == slow(a, b));
+        CHECK(gateway::http::iequals(b, a) == slow(a, b));
+      }
+    }
+    CHECK(gateway::http::iequals("Content-Length", "content-length"));
+    CHECK(!gateway::http::iequals("content-length", "content-lengtH "));
+    CHECK(!gateway::http::iequals("content-lengtm", "content-length"));
+  }
+
+  TEST_CASE("request and response heads are written whole, framing last") {
+    std::string out = "left from before";
+    const std::vector<gateway::http::header> fields = {
+        {"Host", "a.example"}, {"X-Empty", ""}, {"accept", "*/*"}};
+    write_request_head(out, "POST", "/p?q=1", fields, {false, true, 12345678901234567890ull});
+    CHECK(out ==
+          "POST /p?q=1 HTTP/1.1\r\nHost: a.example\r\nX-Empty: \r\naccept: */*\r\n"
+          "content-length: 12345678901234567890\r\n\r\n");
+    write_request_head(out, "GET", "/", {}, {true, false, 0});
+    CHECK(out == "GET / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n");
+    write_request_head(out, "GET", "/", {}, {});
+    CHECK(out == "GET / HTTP/1.1\r\n\r\n");
+
+    const std::vector<gateway::http::header> got = {{"Content-Length", "9"}, {"Server", "up"}};
+    response_framing f;
+    f.has_length = true;
+    f.length = 3;
+    f.keep_alive = true;
+    write_response_head(out, 200, "", got, f);
+    CHECK(out ==
+          "HTTP/1.1 200 OK\r\nServer: up\r\ncontent-length: 3\r\n"
+          "connection: keep-alive\r\n\r\n");
+    f = {};
+    f.bodyless = true;
+    f.close = true;
+    write_response_head(out, 304, "Not Modified Here", got, f);
+    CHECK(out ==
+          "HTTP/1.1 304 Not Modified Here\r\nContent-Length: 9\r\nServer: up\r\n"
+          "connection: close\r\n\r\n");
+    f = {};
+    f.chunked = true;
+    write_response_head(out, 599, "", {}, f);
+    CHECK(out == "HTTP/1.1 599 \r\ntransfer-encoding: chunked\r\n\r\n");
   }
 }
