@@ -27,9 +27,9 @@ struct h2_session::h2_stream final : downstream,
   h2_stream(h2_session& owning, std::int32_t stream_id)
       : session(owning),
         id(stream_id),
-        watch(owning.conn_.client_.executor()),
-        wake(owning.conn_.client_.executor()),
         parts(owning.conn_.worker_.h2_parts().take()),
+        watch(parts->watch),
+        wake(parts->wake),
         st(owning.conn_.worker_.streams().take(*this, watch)),
         in(parts->in),
         tunnel_fields(parts->tunnel_fields),
@@ -294,12 +294,13 @@ struct h2_session::h2_stream final : downstream,
   h2_session& session;
   const std::int32_t id;
   std::shared_ptr<const snapshot> snapshot_;  // what the stream is served from
-  transport::watchdog watch;                  // the stream's own deadline
-  asio::steady_timer wake;                    // body arrived, room to send, or the stream ended
-  // What holds memory, below; given back when the stream ends, after the
-  // stream, which may hold views of it.
+  // What holds memory and the timers, below; given back when the stream
+  // ends, after the stream, which may hold views of it. The timers' waits
+  // all hold the stream, so none is pending then.
   h2_parts_pool::lease parts;
-  stream_pool::lease st;  // given back when the stream ends
+  transport::watchdog& watch;  // the stream's own deadline
+  asio::steady_timer& wake;    // body arrived, room to send, or the stream ended
+  stream_pool::lease st;       // given back when the stream ends
 
   // The request head and trailers as they arrive. An extended CONNECT for
   // WebSocket (RFC 8441) is served as an HTTP/1.1 Upgrade GET.

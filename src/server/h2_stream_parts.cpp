@@ -17,6 +17,7 @@ std::size_t room(const std::vector<T>& v) noexcept {
 }  // namespace
 
 void h2_stream_parts::clear() noexcept {
+  watch.reset();
   in.clear();
   tunnel_fields.clear();
   keep_small(body_in);
@@ -33,7 +34,7 @@ std::size_t h2_stream_parts::capacity() const noexcept {
 }
 
 h2_parts_pool::lease h2_parts_pool::take() {
-  if (free_.empty()) return lease(new h2_stream_parts, give{this});
+  if (free_.empty()) return lease(new h2_stream_parts(executor_), give{this});
   lease p(free_.back().release(), give{this});
   free_.pop_back();
   return p;

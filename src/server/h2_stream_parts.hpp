@@ -1,10 +1,12 @@
 #pragma once
-// The parts of an HTTP/2 stream that hold heap memory: the request head as it
-// arrives, the body both ways, the response head and trailers the codec
-// reads later. Each stream is new, so with fresh parts a stream grew every
-// one of them field by field (about twenty allocations per request, by
-// bench/callgrind --h2). A worker keeps the parts of ended streams, emptied
-// with their capacity, for the next ones.
+// The parts of an HTTP/2 stream that cost something to make: the request head
+// as it arrives, the body both ways, the response head and trailers the codec
+// reads later, and the stream's two timers. Each stream is new, so with fresh
+// parts a stream grew every buffer field by field (about twenty allocations
+// per request, by bench/callgrind --h2) and constructed two timers (each a
+// service lookup under Asio's registry lock, and a reactor lock when it
+// went). A worker keeps the parts of ended streams, emptied with their
+// capacity, for the next ones.
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,10 +14,17 @@
 #include "http2/header_block.hpp"
 #include "http2/request_fields.hpp"
 #include "stream/owned_fields.hpp"
+#include "transport/watchdog.hpp"
 
 namespace gateway {
 
 struct h2_stream_parts {
+  // Timers on `executor`, which every stream that takes these parts runs on.
+  explicit h2_stream_parts(const asio::any_io_executor& executor)
+      : watch(executor), wake(executor) {}
+
+  transport::watchdog watch;                     // the stream's own deadline
+  asio::steady_timer wake;                       // body arrived, room to send, or the stream ended
   http2::received_request in;                    // the request head and trailers as they arrive
   std::vector<http::header> tunnel_fields;       // an extended CONNECT's 200, before it is owned
   std::string body_in;                           // request body not yet released
@@ -25,13 +34,15 @@ struct h2_stream_parts {
   owned_fields trailers_owned;
   std::vector<http::header> trailers_out;  // views of trailers_owned
 
-  // Empties every part, keeping its room (the bodies' only when small).
+  // Empties every part, keeping its room (the bodies' only when small), and
+  // readies the watchdog for the next stream. No timer wait may be pending.
   void clear() noexcept;
   // Bytes of room held.
   std::size_t capacity() const noexcept;
 };
 
-// A worker's parts of ended streams. On its thread only.
+// A worker's parts of ended streams. On its thread only; the executor's
+// context outlives the pool.
 class h2_parts_pool {
  public:
   struct give {
@@ -41,7 +52,9 @@ class h2_parts_pool {
   // Parts taken from the pool, given back (emptied) when the stream ends.
   using lease = std::unique_ptr<h2_stream_parts, give>;
 
-  h2_parts_pool() { free_.reserve(max_free); }
+  explicit h2_parts_pool(asio::any_io_executor executor) : executor_(std::move(executor)) {
+    free_.reserve(max_free);
+  }
   lease take();
   // Parts kept for reuse now, and the room they hold.
   std::size_t idle() const noexcept { return free_.size(); }
@@ -53,6 +66,7 @@ class h2_parts_pool {
   static constexpr std::size_t max_kept_body = 16 * 1024;
 
  private:
+  asio::any_io_executor executor_;  // the worker's, for new parts' timers
   std::vector<std::unique_ptr<h2_stream_parts>> free_;
 };
 

@@ -22,6 +22,7 @@ worker::worker(server_shared& shared, unsigned index, asio::io_context* external
       context_(external ? external : own_.get()),
       pool_(context_->get_executor()),
       streams_(*this, context_->get_executor()),
+      h2_parts_(context_->get_executor()),
       rng_(0x9E3779B97F4A7C15ULL * (index + 1) ^
            static_cast<std::uint64_t>(steady_clock::now().time_since_epoch().count())),
       sweep_timer_(*context_),

@@ -48,6 +48,15 @@ class watchdog {
     running_ = false;
     timer_.cancel();
   }
+  // As if just constructed, for a new owner: a pool keeps watchdogs so that
+  // each stream does not construct a timer (which looks its service up
+  // under a lock). No wait may be pending.
+  void reset() noexcept {
+    deadline_ = steady_clock::time_point::max();
+    phase_ = deadline_phase::idle;
+    expired_ = false;
+    running_ = true;
+  }
 
  private:
   asio::steady_timer timer_;

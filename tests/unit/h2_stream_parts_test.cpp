@@ -12,7 +12,8 @@ using namespace gateway;
 
 TEST_SUITE("h2 stream parts") {
   TEST_CASE("a stream's parts come back empty with their room, and serve the next stream") {
-    h2_parts_pool pool;
+    asio::io_context io;
+    h2_parts_pool pool(io.get_executor());
     const h2_stream_parts* first = nullptr;
     std::size_t room = 0;
     {
@@ -54,7 +55,8 @@ TEST_SUITE("h2 stream parts") {
   }
 
   TEST_CASE("a large body's buffer is freed, and the pool keeps a bounded number") {
-    h2_parts_pool pool;
+    asio::io_context io;
+    h2_parts_pool pool(io.get_executor());
     {
       auto p = pool.take();
       p->body_in.assign(h2_parts_pool::max_kept_body + 1, 'x');
@@ -69,6 +71,55 @@ TEST_SUITE("h2 stream parts") {
       many.push_back(pool.take());
     many.clear();
     CHECK(pool.idle() == h2_parts_pool::max_free);
+  }
+
+  TEST_CASE("a stream's timers come back ready for the next stream") {
+    asio::io_context io;
+    h2_parts_pool pool(io.get_executor());
+    int expiries = 0;
+    const h2_stream_parts* first = nullptr;
+    {
+      // A stream whose deadline passed, and that stopped its watchdog.
+      auto p = pool.take();
+      first = p.get();
+      p->watch.arm(transport::deadline_phase::stream, std::chrono::milliseconds(1));
+      p->watch.run([&] { ++expiries; });
+      for (int i = 0; i < 2000 && !p->watch.expired(); ++i)
+        io.run_one_for(std::chrono::milliseconds(10));
+      REQUIRE(p->watch.expired());
+      p->watch.arm(transport::deadline_phase::send, std::chrono::hours(1));
+      p->watch.stop();
+      io.restart();
+      io.run();  // the stopped wait ends: nothing is pending when the parts go back
+    }
+    CHECK(expiries == 1);
+    auto p = pool.take();
+    REQUIRE(p.get() == first);
+    CHECK(!p->watch.expired());
+    CHECK(p->watch.phase() == transport::deadline_phase::idle);
+    // Running again (a stopped one drops its handler at its first wake-up) and
+    // disarmed: nothing expires until the next stream arms it.
+    p->watch.run([&] { ++expiries; });
+    io.restart();
+    for (int i = 0; i < 5; ++i)
+      io.run_one_for(std::chrono::milliseconds(2));
+    CHECK(expiries == 1);
+    p->watch.arm(transport::deadline_phase::stream, std::chrono::milliseconds(1));
+    for (int i = 0; i < 2000 && expiries == 1; ++i)
+      io.run_one_for(std::chrono::milliseconds(10));
+    CHECK(expiries == 2);
+    CHECK(p->watch.expired());
+    // The wake timer waits and is woken as the stream's was.
+    bool woke = false;
+    p->wake.expires_at(steady_clock::time_point::max());
+    p->wake.async_wait([&](boost::system::error_code) { woke = true; });
+    p->wake.cancel();
+    for (int i = 0; i < 2000 && !woke; ++i)
+      io.run_one_for(std::chrono::milliseconds(10));
+    CHECK(woke);
+    p->watch.stop();
+    io.restart();
+    io.run();
   }
 
   TEST_CASE("response field names are lower-cased at every length, connection fields left out") {
