@@ -39,6 +39,7 @@ struct h2_session::h2_stream final : downstream,
         body_out(parts->body_out),
         trailers_owned(parts->trailers_owned),
         trailers_out(parts->trailers_out) {
+    watch.join(owning.deadlines_);
     connection& c = owning.conn_;
     client_ip = c.client_ip;
     client_port = c.client_port;
@@ -55,7 +56,11 @@ struct h2_session::h2_stream final : downstream,
     budget = high_water = listener->config.limits.buffer_limit;
     st->record().series = listener->unrouted_series;  // until it is routed
   }
-  ~h2_stream() { session.conn_.worker_.end_stream(); }  // admitted by on_request_begin
+  ~h2_stream() {
+    session.stop_serving(
+        *this);  // a frame destroyed unfinished (the loop shut down) left it linked
+    session.conn_.worker_.end_stream();  // admitted by on_request_begin
+  }
 
   // downstream
   std::pair<std::string_view, std::uint16_t> local_address() noexcept override {
@@ -301,6 +306,9 @@ struct h2_session::h2_stream final : downstream,
   transport::watchdog& watch;  // the stream's own deadline
   asio::steady_timer& wake;    // body arrived, room to send, or the stream ended
   stream_pool::lease st;       // given back when the stream ends
+  // The session's serving streams (check_deadlines), while serve_stream runs.
+  h2_stream* serving_prev = nullptr;
+  h2_stream* serving_next = nullptr;
 
   // The request head and trailers as they arrive. An extended CONNECT for
   // WebSocket (RFC 8441) is served as an HTTP/1.1 Upgrade GET.
@@ -350,6 +358,7 @@ h2_session::h2_session(connection& owner)
     : conn_(owner),
       window_(owner.listener->config.http2.initial_stream_window),
       codec_(*this, settings_of(owner.listener->config)),
+      deadlines_(owner.client_.executor()),
       wake_writer_(owner.client_.executor()),
       done_(owner.client_.executor()) {}
 
@@ -524,12 +533,11 @@ std::span<const http::header> h2_session::response_trailers(std::int32_t id) {
 asio::awaitable<void> h2_session::serve_stream(std::shared_ptr<h2_stream> s,
                                                std::shared_ptr<connection> keep) {
   conn_.watch_.disarm();  // a stream is open: the connection is not idle
-  // The stream's own deadline wakes what it waits on: a timer wait that
-  // re-arms itself, not a coroutine of its own per stream.
-  s->watch.run([s] {
-    s->st->interrupt();
-    s->wake.cancel();
-  });
+  // The stream's own deadline wakes what it waits on, by the session's
+  // deadlines_ timer, which checks the streams linked here.
+  s->serving_next = serving_first_;
+  if (serving_first_) serving_first_->serving_prev = s.get();
+  serving_first_ = s.get();
   if (const int refused = s->in.refused()) {
     conn_.count_refusal(refused);
     s->st->forget_request();
@@ -538,7 +546,8 @@ asio::awaitable<void> h2_session::serve_stream(std::shared_ptr<h2_stream> s,
     co_await s->st->serve();
   }
   s->st->finish();
-  s->watch.stop();
+  s->watch.disarm();
+  stop_serving(*s);
   // Ended without an answer (the client went, say), or with one cut short
   // (the upstream's body broke or passed its limit): a reset, so the client
   // never waits for the rest or takes a part for the whole. What was queued
@@ -555,6 +564,25 @@ asio::awaitable<void> h2_session::serve_stream(std::shared_ptr<h2_stream> s,
   note_idle();
   done_.cancel();
   (void)keep;
+}
+
+void h2_session::stop_serving(h2_stream& s) noexcept {
+  if (!s.serving_prev && serving_first_ != &s) return;  // not linked
+  (s.serving_prev ? s.serving_prev->serving_next : serving_first_) = s.serving_next;
+  if (s.serving_next) s.serving_next->serving_prev = s.serving_prev;
+  s.serving_prev = s.serving_next = nullptr;
+}
+
+steady_clock::time_point h2_session::check_deadlines(steady_clock::time_point now) noexcept {
+  steady_clock::time_point next = steady_clock::time_point::max();
+  for (h2_stream* s = serving_first_; s; s = s->serving_next) {
+    if (s->watch.passed(now)) {
+      s->st->interrupt();
+      s->wake.cancel();
+    }
+    next = std::min(next, s->watch.deadline());
+  }
+  return next;
 }
 
 asio::awaitable<void> h2_session::write_loop(std::shared_ptr<connection> keep) {
@@ -589,6 +617,12 @@ asio::awaitable<void> h2_session::write_loop(std::shared_ptr<connection> keep) {
 asio::awaitable<void> h2_session::run() {
   auto keep = conn_.shared_from_this();
   asio::co_spawn(conn_.client_.executor(), write_loop(keep), asio::detached);
+  deadlines_.run([this, keep](steady_clock::time_point now) { return check_deadlines(now); });
+  // The wait holds the connection: it ends with the session, however that ends.
+  struct stop_deadlines {
+    transport::watchdog_group& group;
+    ~stop_deadlines() { group.stop(); }
+  } stop_on_exit{deadlines_};
   byte_buffer& in = conn_.in_;
   conn_.hold_input();
   bool ok = in.empty() || codec_.receive(in.view());

@@ -12,6 +12,7 @@
 
 #include "asio/asio.hpp"
 #include "http2/server_codec.hpp"
+#include "transport/watchdog.hpp"
 
 namespace gateway {
 
@@ -55,6 +56,11 @@ class h2_session final : public http2::codec_events {
   asio::awaitable<void> write_loop(std::shared_ptr<connection> keep);
   asio::awaitable<void> serve_stream(std::shared_ptr<h2_stream> s,
                                      std::shared_ptr<connection> keep);
+  // Takes `s` out of the serving streams (if it is in).
+  void stop_serving(h2_stream& s) noexcept;
+  // Wakes the serving streams whose deadline passed by `now`; gives the
+  // earliest deadline still ahead.
+  steady_clock::time_point check_deadlines(steady_clock::time_point now) noexcept;
   // Arms the connection's idle deadline when no stream is open.
   void note_idle() noexcept;
   // Sends GOAWAY once (graceful: streams taken finish, later ones are refused).
@@ -65,7 +71,11 @@ class h2_session final : public http2::codec_events {
   http2::server_codec codec_;
   std::map<std::int32_t, std::shared_ptr<h2_stream>> streams_;  // open in the codec
   std::size_t serving_ = 0;                                     // stream coroutines still running
-  std::string out_;                                             // frames on their way to the client
+  h2_stream* serving_first_ = nullptr;  // the streams serving_ counts, linked through them
+  // One timer for the serving streams' deadlines: a stream arms its own
+  // (the upstream's, a body's) without a timer operation of its own.
+  transport::watchdog_group deadlines_;
+  std::string out_;  // frames on their way to the client
   std::vector<asio::const_buffer> gather_;
   asio::steady_timer wake_writer_;
   asio::steady_timer done_;  // woken when a stream coroutine or the writer ends

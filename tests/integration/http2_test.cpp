@@ -500,4 +500,29 @@ TEST_SUITE("http2 defences") {
     CHECK(current_rss() < before + 32 * 1024 * 1024);
     served(gw.port());
   }
+
+  TEST_CASE("each stream's deadline holds on a shared connection, the earliest first") {
+    // /long waits up to 5 s for its upstream, /short 300 ms; both upstream
+    // answers would take 30 s. /short, asked after /long, must time out
+    // first: the connection's one timer for its streams' deadlines is
+    // pulled in by the later, earlier deadline. A stream asked once /short
+    // answered is served, and /long still gets its 504 when its own time
+    // comes (the timer went on to the next deadline).
+    test_upstream up([](const received_request& r) {
+      response_plan p;
+      if (r.target == "/long" || r.target == "/short") p.delay = std::chrono::seconds(30);
+      return p;
+    });
+    running_gateway gw(load_on_loopback(app_route_yaml(up.port(),
+                                                       "  - matches: [{path: {type: PathPrefix, "
+                                                       "value: /long}}]\n"
+                                                       "    backendRefs: [{name: app, port: 80}]\n"
+                                                       "    timeouts: {request: 5s}\n"
+                                                       "  - matches: [{path: {type: PathPrefix, "
+                                                       "value: /short}}]\n"
+                                                       "    backendRefs: [{name: app, port: 80}]\n"
+                                                       "    timeouts: {request: 300ms}\n")));
+    CHECK(h2_attack("deadlines", gw.port(), "") == "3:504 5:200 1:504");
+    served(gw.port());
+  }
 }

@@ -30,6 +30,10 @@ C++ test that runs it (tests/integration/http2_test.cpp):
                            reset or "unprocessed" (no answer, past a GOAWAY) in
                            order, separated by "; ", then "|" and each GOAWAY (its code and last
                            stream) or how the connection ended
+  deadlines PORT           GET /long (stream 1), then GET /short (3); once 3
+                           is answered, GET /fast (5); prints each answer
+                           (stream:status or stream:rst) in the order they
+                           came, until all three came
   trailers PORT PATH LENGTH  a POST of "hello" ending with trailers
                            x-req-sum: 42 (with content-length 5 when LENGTH
                            is "known"); prints the status and the body
@@ -414,6 +418,34 @@ def streams(port, path, n, when):
     return " ".join(outcome[k] for k in sorted(outcome)) + " | " + ended
 
 
+def deadlines(port):
+    s = connect(port)
+    frames = reader(s).frames(DEADLINE)
+    enc = hpack.Encoder()
+    send_quietly(s, frame(1, 0x5, 1, request_block(enc, "/long", port)) +
+                 frame(1, 0x5, 3, request_block(enc, "/short", port)))
+    dec = hpack.Decoder()
+    came = []
+    for kind, flags, stream, payload in frames:
+        answer = None
+        if kind == 1:
+            fields = dict(dec.decode(payload))  # every block, to keep the table in step
+            if ":status" in fields:
+                answer = "%d:%s" % (stream, fields[":status"])
+        if kind == 3:
+            answer = "%d:rst" % stream
+        if kind is None:
+            came.append(payload.decode())
+            break
+        if answer and not any(c.startswith("%d:" % stream) for c in came):
+            came.append(answer)
+            if stream == 3:
+                send_quietly(s, frame(1, 0x5, 5, request_block(enc, "/fast", port)))
+        if len(came) == 3:
+            break
+    return " ".join(came)
+
+
 def big_head(port, path, size):
     s = connect(port)
     enc = hpack.Encoder()
@@ -437,6 +469,7 @@ def main():
         "trickle": lambda: trickle(port, arg, int(sys.argv[4]), int(sys.argv[5])),
         "streams": lambda: streams(port, arg, int(sys.argv[4]), sys.argv[5]),
         "big-head": lambda: big_head(port, arg, int(sys.argv[4])),
+        "deadlines": lambda: deadlines(port),
     }[cmd]()
     print(result)
 
