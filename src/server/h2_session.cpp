@@ -57,8 +57,8 @@ struct h2_session::h2_stream final : downstream,
     st->record().series = listener->unrouted_series;  // until it is routed
   }
   ~h2_stream() {
-    session.stop_serving(
-        *this);  // a frame destroyed unfinished (the loop shut down) left it linked
+    // Linked still if serve_stream's frame was destroyed unfinished (the loop shut down).
+    session.stop_serving(*this);
     session.conn_.worker_.end_stream();  // admitted by on_request_begin
   }
 
@@ -300,8 +300,9 @@ struct h2_session::h2_stream final : downstream,
   const std::int32_t id;
   std::shared_ptr<const snapshot> snapshot_;  // what the stream is served from
   // What holds memory and the timers, below; given back when the stream
-  // ends, after the stream, which may hold views of it. The timers' waits
-  // all hold the stream, so none is pending then.
+  // ends, after the stream, which may hold views of it. Every wait on `wake`
+  // holds the stream, and `watch` waits on the session's deadlines_, so no
+  // wait is pending then.
   h2_parts_pool::lease parts;
   transport::watchdog& watch;  // the stream's own deadline
   asio::steady_timer& wake;    // body arrived, room to send, or the stream ended
