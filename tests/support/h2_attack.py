@@ -33,7 +33,7 @@ C++ test that runs it (tests/integration/http2_test.cpp):
   deadlines PORT           GET /long (stream 1), then GET /short (3); once 3
                            is answered, GET /fast (5); prints each answer
                            (stream:status or stream:rst) in the order they
-                           came, until all three came
+                           came, until 3 and 5 have theirs
   trailers PORT PATH LENGTH  a POST of "hello" ending with trailers
                            x-req-sum: 42 (with content-length 5 when LENGTH
                            is "known"); prints the status and the body
@@ -441,7 +441,7 @@ def deadlines(port):
             came.append(answer)
             if stream == 3:
                 send_quietly(s, frame(1, 0x5, 5, request_block(enc, "/fast", port)))
-        if len(came) == 3:
+        if any(c.startswith("3:") for c in came) and any(c.startswith("5:") for c in came):
             break
     return " ".join(came)
 
