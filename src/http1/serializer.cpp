@@ -3,8 +3,6 @@
 #include <charconv>
 #include <cstring>
 
-#include "http1/head_text.hpp"
-
 namespace gateway::http1 {
 
 using namespace std::string_view_literals;
@@ -24,6 +22,10 @@ class head_writer {
   static constexpr std::size_t max_digits = 20;
   // The longest framing fields: "content-length: <max_digits>\r\n".
   static constexpr std::size_t max_framing = 16 + max_digits + 2;
+  // "connection: keep-alive\r\n", the longer of the two connection fields.
+  static constexpr std::size_t max_connection = 24;
+  // A status line but its reason: "HTTP/1.1 <max_digits> " and CRLF.
+  static constexpr std::size_t status_line_less_reason = 9 + max_digits + 1 + 2;
 
   head_writer(std::string& out, std::size_t most) : out_(out) {
     out.resize(most);
@@ -33,8 +35,12 @@ class head_writer {
   head_writer(const head_writer&) = delete;
   head_writer& operator=(const head_writer&) = delete;
 
-  static std::size_t field_size(const http::header& h) noexcept {
-    return h.name.size() + h.value.size() + 4;
+  // Room for "name: value\r\n" of every field.
+  static std::size_t fields_size(std::span<const http::header> fields) noexcept {
+    std::size_t n = 0;
+    for (const http::header& h : fields)
+      n += h.name.size() + h.value.size() + 4;
+    return n;
   }
   void put(std::string_view s) noexcept {
     if (s.empty()) return;  // an empty view's data may be null
@@ -43,6 +49,17 @@ class head_writer {
   }
   void put(char c) noexcept { *at_++ = c; }
   void number(std::uint64_t v) noexcept { at_ = std::to_chars(at_, at_ + max_digits, v).ptr; }
+  // "HTTP/1.1 <status> <reason>\r\n"; `reason` already chosen (see reason_for).
+  void status_line(int status, std::string_view reason) noexcept {
+    put("HTTP/1.1 "sv);
+    number(static_cast<std::uint64_t>(status));
+    put(' ');
+    put(reason);
+    put(crlf);
+  }
+  static std::string_view reason_for(int status, std::string_view reason) noexcept {
+    return reason.empty() ? http::reason_phrase(status) : reason;
+  }
   void field(const http::header& h) noexcept {
     put(h.name);
     put(": "sv);
@@ -66,40 +83,33 @@ class head_writer {
 };
 }  // namespace
 
-void write_status_line(std::string& out, int status, std::string_view reason) {
-  out.append("HTTP/1.1 "sv);
-  append_uint(out, static_cast<std::uint64_t>(status));
-  out.push_back(' ');
-  out.append(reason.empty() ? http::reason_phrase(status) : reason);
-  out.append(crlf);
-}
-
 void write_local_reply(std::string& out, int status, std::span<const http::header> fields,
                        std::string_view body, bool close, bool head_request) {
-  out.clear();
-  write_status_line(out, status);
+  const std::string_view reason = head_writer::reason_for(status, {});
+  // An answer to HEAD carries the length of what GET would send, but no body.
+  const std::string_view sent = head_request ? std::string_view() : body;
+  head_writer w(out, head_writer::status_line_less_reason + reason.size() +
+                         head_writer::fields_size(fields) + head_writer::max_framing +
+                         head_writer::max_connection + 2 + sent.size());
+  w.status_line(status, reason);
   for (const http::header& h : fields) {
     // The gateway frames its answer itself.
     if (http::iequals(h.name, "content-length") || http::iequals(h.name, "transfer-encoding") ||
         http::iequals(h.name, "connection"))
       continue;
-    append_field(out, h.name, h.value);
+    w.field(h);
   }
-  out.append("content-length: "sv);
-  append_uint(out, body.size());
-  out.append(crlf);
-  if (close) out.append("connection: close\r\n"sv);
-  out.append(crlf);
-  // An answer to HEAD carries the length of what GET would send, but no body.
-  if (!head_request) out.append(body);
+  w.body_framing(false, true, body.size());
+  if (close) w.put("connection: close\r\n"sv);
+  w.put(crlf);
+  w.put(sent);
 }
 
 void write_request_head(std::string& out, std::string_view method, std::string_view target,
                         std::span<const http::header> fields, const request_framing& framing) {
-  std::size_t most = method.size() + 1 + target.size() + 11 + head_writer::max_framing + 2;
-  for (const http::header& h : fields)
-    most += head_writer::field_size(h);
-  head_writer w(out, most);
+  // "<method> <target> HTTP/1.1\r\n", the fields, the framing, the blank line.
+  head_writer w(out, method.size() + 1 + target.size() + 11 + head_writer::fields_size(fields) +
+                         head_writer::max_framing + 2);
   w.put(method);
   w.put(' ');
   w.put(target);
@@ -112,18 +122,11 @@ void write_request_head(std::string& out, std::string_view method, std::string_v
 
 void write_response_head(std::string& out, int status, std::string_view reason,
                          std::span<const http::header> fields, const response_framing& framing) {
-  if (reason.empty()) reason = http::reason_phrase(status);
-  // The status line, the framing, "connection: keep-alive" and the blank line.
-  std::size_t most =
-      9 + head_writer::max_digits + 1 + reason.size() + 2 + head_writer::max_framing + 24 + 2;
-  for (const http::header& h : fields)
-    most += head_writer::field_size(h);
-  head_writer w(out, most);
-  w.put("HTTP/1.1 "sv);
-  w.number(static_cast<std::uint64_t>(status));
-  w.put(' ');
-  w.put(reason);
-  w.put(crlf);
+  reason = head_writer::reason_for(status, reason);
+  head_writer w(out, head_writer::status_line_less_reason + reason.size() +
+                         head_writer::fields_size(fields) + head_writer::max_framing +
+                         head_writer::max_connection + 2);
+  w.status_line(status, reason);
   for (const http::header& h : fields) {
     // A bodyless response keeps its Content-Length: it describes what GET would send.
     if (!framing.bodyless && h.name.size() == 14 && http::iequals(h.name, "content-length"))
@@ -159,10 +162,13 @@ void chunk_framer::end(std::span<const http::header> trailers,
     out.emplace_back(last_chunk_no_trailers.data(), last_chunk_no_trailers.size());
     return;
   }
-  trailer_text_.assign(last_chunk);
-  for (const http::header& h : trailers)
-    append_field(trailer_text_, h.name, h.value);
-  trailer_text_.append(crlf);
+  {
+    head_writer w(trailer_text_, last_chunk.size() + head_writer::fields_size(trailers) + 2);
+    w.put(last_chunk);
+    for (const http::header& h : trailers)
+      w.field(h);
+    w.put(crlf);
+  }  // cut to what was written before the view is taken
   out.emplace_back(trailer_text_.data(), trailer_text_.size());
 }
 

@@ -17,9 +17,6 @@ namespace gateway::http1 {
 // The interim answer to `Expect: 100-continue`.
 inline constexpr std::string_view continue_response = "HTTP/1.1 100 Continue\r\n\r\n";
 
-// Appends "HTTP/1.1 <status> <reason>\r\n"; an empty `reason` is the standard one.
-void write_status_line(std::string& out, int status, std::string_view reason = {});
-
 // Writes into `out` a complete local reply (head and, unless `head_request`,
 // the body). The gateway frames it itself: fields for framing are skipped.
 void write_local_reply(std::string& out, int status, std::span<const http::header> fields,

@@ -284,7 +284,7 @@ TEST_SUITE("http1 parser") {
     CHECK(!gateway::http::iequals("content-lengtm", "content-length"));
   }
 
-  TEST_CASE("request and response heads are written whole, framing last") {
+  TEST_CASE("request, response and local heads and last chunks are written whole, framing last") {
     std::string out = "left from before";
     const std::vector<gateway::http::header> fields = {
         {"Host", "a.example"}, {"X-Empty", ""}, {"accept", "*/*"}};
@@ -317,5 +317,31 @@ TEST_SUITE("http1 parser") {
     f.chunked = true;
     write_response_head(out, 599, "", {}, f);
     CHECK(out == "HTTP/1.1 599 \r\ntransfer-encoding: chunked\r\n\r\n");
+
+    // The gateway's own answers frame themselves: the caller's framing fields are dropped.
+    const std::vector<gateway::http::header> own = {{"Content-Type", "text/plain"},
+                                                    {"Content-Length", "99"},
+                                                    {"connection", "keep-alive"},
+                                                    {"Transfer-Encoding", "chunked"}};
+    write_local_reply(out, 404, own, "gone\n", true, false);
+    CHECK(out ==
+          "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\ncontent-length: 5\r\n"
+          "connection: close\r\n\r\ngone\n");
+    write_local_reply(out, 200, {}, "gone\n", false, true);  // HEAD: the length, no body
+    CHECK(out == "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n");
+
+    // The last chunk, with and without trailers.
+    chunk_framer framer;
+    std::vector<gateway::asio::const_buffer> pieces;
+    const std::vector<gateway::http::header> trailers = {{"grpc-status", "0"}, {"x-sum", "42"}};
+    framer.end(trailers, pieces);
+    REQUIRE(pieces.size() == 1);
+    CHECK(std::string_view(static_cast<const char*>(pieces[0].data()), pieces[0].size()) ==
+          "0\r\ngrpc-status: 0\r\nx-sum: 42\r\n\r\n");
+    pieces.clear();
+    framer.end({}, pieces);
+    REQUIRE(pieces.size() == 1);
+    CHECK(std::string_view(static_cast<const char*>(pieces[0].data()), pieces[0].size()) ==
+          "0\r\n\r\n");
   }
 }
