@@ -5,12 +5,26 @@
 //   waf_micro SECONDS            # requests/s for the small GET and the 4 KiB POST
 //   waf_micro --print-rules      # the directives the engine loads (for nginx)
 //   waf_micro --count N          # exactly N small GETs, no timing (bench/callgrind --waf)
+//
+// Before SECONDS or --count, either or both of:
+//   --threaded       run as a multi-threaded process does (a thread is started
+//                    and joined first). In a process that never started one,
+//                    libstdc++ counts shared_ptr references without atomic
+//                    instructions, and libmodsecurity copies several per rule
+//                    it evaluates; any host with a second thread (gatewayd's
+//                    config thread, the WAF's evaluation pool, Python) pays
+//                    the atomic ones.
+//   --interleave K   K requests at once, stage by stage (run_interleaved), as a
+//                    proxy with K requests in flight runs their phases.
 #include <gateway/waf.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "waf/engine.hpp"
@@ -34,9 +48,9 @@ struct sample {
   std::vector<http::header> headers;
 };
 
-// One request as the filter drives it: request phases, response phases, logging.
-bool run(const waf_engine& e, const sample& s, const std::vector<http::header>& response) {
-  waf::transaction t(e, waf_mode::on, {}, "bench");
+// The stages of one request as the filter drives them: the request phases,
+// the response phases, logging. Each returns false when the rules interfered.
+bool request_stage(waf::transaction& t, const sample& s) {
   bool blocked =
       t.connection("127.0.0.1", 40000, "127.0.0.1", 8080) || t.uri(s.method, s.uri, "1.1");
   if (!blocked) {
@@ -48,13 +62,43 @@ bool run(const waf_engine& e, const sample& s, const std::vector<http::header>& 
     if (!s.body.empty()) t.append_request_body(s.body);
     blocked = t.request_body();
   }
-  if (!blocked) {
-    for (const http::header& h : response)
-      t.add_response_header(h.name, h.value);
-    blocked = t.response_headers(200, "HTTP/1.1") || t.response_body();
-  }
+  return !blocked;
+}
+
+bool response_stage(waf::transaction& t, const std::vector<http::header>& response) {
+  for (const http::header& h : response)
+    t.add_response_header(h.name, h.value);
+  return !(t.response_headers(200, "HTTP/1.1") || t.response_body());
+}
+
+bool logging_stage(waf::transaction& t) {
   t.logging();
-  return !blocked && t.verdict().matches.empty();
+  return t.verdict().matches.empty();
+}
+
+// One request, every phase back to back.
+bool run(const waf_engine& e, const sample& s, const std::vector<http::header>& response) {
+  waf::transaction t(e, waf_mode::on, {}, "bench");
+  bool ok = request_stage(t, s) && response_stage(t, response);
+  return logging_stage(t) && ok;
+}
+
+// `k` requests at once, as a proxy with k in flight meets them: each stage of
+// every request, then the next stage of every request.
+bool run_interleaved(const waf_engine& e, const sample& s,
+                     const std::vector<http::header>& response, std::size_t k) {
+  std::vector<std::unique_ptr<waf::transaction>> ts;
+  ts.reserve(k);
+  for (std::size_t i = 0; i < k; ++i)
+    ts.push_back(std::make_unique<waf::transaction>(e, waf_mode::on, waf_exclusions{}, "bench"));
+  bool ok = true;
+  for (auto& t : ts)
+    ok = request_stage(*t, s) && ok;
+  for (auto& t : ts)
+    ok = response_stage(*t, response) && ok;
+  for (auto& t : ts)
+    ok = logging_stage(*t) && ok;
+  return ok;
 }
 
 }  // namespace
@@ -65,8 +109,20 @@ int main(int argc, char** argv) {
     std::fputs(waf::rules_text(rules).c_str(), stdout);
     return 0;
   }
-  const bool counted = argc > 2 && std::string(argv[1]) == "--count";
-  const double seconds = argc > 1 && !counted ? std::atof(argv[1]) : 5;
+  std::size_t k = 0;  // 0: each request's phases back to back
+  int at = 1;
+  for (; at < argc; ++at) {
+    const std::string a = argv[at];
+    if (a == "--threaded") {
+      std::thread([] {}).join();
+    } else if (a == "--interleave" && at + 1 < argc) {
+      k = static_cast<std::size_t>(std::max(1L, std::atol(argv[++at])));
+    } else {
+      break;
+    }
+  }
+  const bool counted = at + 1 < argc && std::string(argv[at]) == "--count";
+  const double seconds = at < argc && !counted ? std::atof(argv[at]) : 5;
   auto engine = waf_engine::load(rules);
   static const std::string form = "data=" + std::string(4091, 'a');
   static const std::string length = std::to_string(form.size());
@@ -81,7 +137,7 @@ int main(int argc, char** argv) {
                                               {"Content-Length", "13"},
                                               {"Connection", "keep-alive"}};
   if (counted) {
-    for (long i = 0, n = std::atol(argv[2]); i < n; ++i)
+    for (long i = 0, n = std::atol(argv[at + 1]); i < n; ++i)
       run(*engine, samples[0], response);
     return 0;
   }
@@ -96,6 +152,11 @@ int main(int argc, char** argv) {
     const auto end = start + std::chrono::duration<double>(seconds);
     std::uint64_t n = 0;
     while (clock::now() < end) {
+      if (k) {
+        run_interleaved(*engine, s, response, k);
+        n += k;
+        continue;
+      }
       for (int i = 0; i < 10; ++i)
         run(*engine, s, response);
       n += 10;

@@ -46,7 +46,11 @@ print(f"Produced by `bench/waf` on {datetime.date.today().isoformat()}: libmodse
       f"Host, User-Agent and Accept and match no rule. Median of {runs} runs. CPU ms/1k req is "
       f"the proxy's user+system time per 1,000 requests. `in-process limit` is "
       f"`bench/waf_micro`: the same rules and requests through libmodsecurity on one thread of "
-      f"CPU 0, every phase, no network.\n")
+      f"CPU 0, every phase, no network. `multi-threaded process` is the same after a second "
+      f"thread was started and joined (`waf_micro --threaded`): from then on libstdc++ counts "
+      f"shared_ptr references with atomic instructions, and libmodsecurity copies several per "
+      f"rule it evaluates. gatewayd, like any host with more than one thread, pays that; nginx's "
+      f"single-threaded worker does not.\n")
 names = {"small": "GET, 13-byte response", "post": "POST, 4 KiB urlencoded body"}
 for scenario in ("small", "post"):
     print(f"### {names[scenario]}\n")
@@ -58,13 +62,15 @@ for scenario in ("small", "post"):
     for target, label in (("nginx", "nginx + ModSecurity"), ("gatewayd", "gatewayd")):
         if (scenario, target) in rows:
             print(row(label, rows[(scenario, target)], base_rps))
-    if scenario in limit:
-        lim = med(limit[scenario])
+    for key, label in ((scenario, "in-process limit"),
+                       (f"threaded-{scenario}", "in-process limit, multi-threaded process")):
+        if key not in limit or not base_rps:
+            continue
+        lim = med(limit[key])
         gw = rows.get((scenario, "gatewayd"))
         share = f" (gatewayd reaches {med([r['rps'] for r in gw]) / lim:.0%} of it)" if gw else ""
-        print(f"| in-process limit{share} | {lim:,.0f} | {min(limit[scenario]):,.0f}-"
-              f"{max(limit[scenario]):,.0f} | {lim / base_rps:.2f}x | - | - | - | - |"
-              if base_rps else "")
+        print(f"| {label}{share} | {lim:,.0f} | {min(limit[key]):,.0f}-"
+              f"{max(limit[key]):,.0f} | {lim / base_rps:.2f}x | - | - | - | - |")
     print()
 print("### Routes without the WAF while the WAF routes are saturated\n")
 print("GET /plain/small (no WAF) on the same worker, alone and while a second wrk keeps "
