@@ -3,6 +3,7 @@
 #include <charconv>
 #include <limits>
 
+#include "asio/spawn.hpp"
 #include "http2/request_fields.hpp"
 #include "server/connection.hpp"
 #include "server/worker.hpp"
@@ -458,8 +459,7 @@ void h2_session::on_request_head(std::int32_t id, bool end) {
     std::memcpy(s->in.websocket_key().data(), key.data(), s->in.websocket_key().size());
   }
   ++serving_;
-  asio::co_spawn(conn_.client_.executor(), serve_stream(streams_.at(id), conn_.shared_from_this()),
-                 asio::detached);
+  spawn(conn_.client_.executor(), serve_stream(streams_.at(id), conn_.shared_from_this()));
 }
 
 void h2_session::on_request_data(std::int32_t id, std::string_view data) {
@@ -617,7 +617,7 @@ asio::awaitable<void> h2_session::write_loop(std::shared_ptr<connection> keep) {
 
 asio::awaitable<void> h2_session::run() {
   auto keep = conn_.shared_from_this();
-  asio::co_spawn(conn_.client_.executor(), write_loop(keep), asio::detached);
+  spawn(conn_.client_.executor(), write_loop(keep));
   deadlines_.run([this, keep](steady_clock::time_point now) { return check_deadlines(now); });
   // The wait holds the connection: it ends with the session, however that ends.
   struct stop_deadlines {

@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "asio/recv_buffer.hpp"
+#include "asio/spawn.hpp"
 #include "server/connection.hpp"
 
 namespace gateway {
@@ -149,7 +150,7 @@ asio::awaitable<void> worker::accept_loop(std::shared_ptr<listen_socket> listeni
     auto conn = std::make_shared<connection>(*this, std::move(socket), listening->group,
                                              std::move(group_open));
     conn->start_watchdog();
-    asio::co_spawn(*context_, conn->run(), asio::detached);
+    spawn(*context_, conn->run());
   }
 }
 

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "asio/recv_buffer.hpp"
+#include "asio/spawn.hpp"
 
 namespace gateway {
 
@@ -67,8 +68,8 @@ h2_connection::~h2_connection() = default;
 void h2_connection::start() {
   idle_since = steady_clock::now();
   auto ex = conn_->socket.get_executor();
-  asio::co_spawn(ex, read_loop(shared_from_this()), asio::detached);
-  asio::co_spawn(ex, write_loop(shared_from_this()), asio::detached);
+  spawn(ex, read_loop(shared_from_this()));
+  spawn(ex, write_loop(shared_from_this()));
 }
 
 bool h2_connection::has_room() const noexcept {
