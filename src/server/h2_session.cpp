@@ -424,7 +424,7 @@ bool h2_session::on_request_begin(std::int32_t id) {
   if (!conn_.refresh_snapshot()) go_away();
   auto s = std::make_shared<h2_stream>(*this, id);
   s->st->record().start = steady_clock::now();
-  streams_.emplace(id, std::move(s));
+  streams_.insert(id, std::move(s));
   return true;
 }
 
@@ -444,8 +444,9 @@ bool h2_session::on_request_field(std::int32_t id, std::string_view name, std::s
 }
 
 void h2_session::on_request_head(std::int32_t id, bool end) {
-  h2_stream* s = find(id);
-  if (!s) return;
+  const auto it = streams_.find(id);
+  if (it == streams_.end()) return;
+  h2_stream* s = it->second.get();
   s->body_end = end;  // a WebSocket's DATA is the tunnel's: its end is not the body's
   s->in.to_http1(s->st->request(), end);
   if (s->in.websocket()) {
@@ -459,7 +460,7 @@ void h2_session::on_request_head(std::int32_t id, bool end) {
     std::memcpy(s->in.websocket_key().data(), key.data(), s->in.websocket_key().size());
   }
   ++serving_;
-  spawn(conn_.client_.executor(), serve_stream(streams_.at(id), conn_.shared_from_this()));
+  spawn(conn_.client_.executor(), serve_stream(it->second, conn_.shared_from_this()));
 }
 
 void h2_session::on_request_data(std::int32_t id, std::string_view data) {

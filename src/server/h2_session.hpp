@@ -5,9 +5,10 @@
 // by the same pipeline as HTTP/1.1, with an h2 stream as its downstream.
 // One reader (socket to codec), one writer (codec to socket), one coroutine
 // per request stream, all on the connection's executor.
-#include <map>
+#include <algorithm>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "asio/asio.hpp"
@@ -50,6 +51,40 @@ class h2_session final : public http2::codec_events {
   read_result read_response(std::int32_t id, char* out, std::size_t room) override;
   std::span<const http::header> response_trailers(std::int32_t id) override;
 
+  // The streams open in the codec, by id. A vector, not a tree: a client has
+  // a few open at a time and opens them in increasing id order, so a new one
+  // goes last and the one its fields arrive for is the last one.
+  class stream_table {
+   public:
+    using entry = std::pair<std::int32_t, std::shared_ptr<h2_stream>>;
+    using iterator = std::vector<entry>::iterator;
+    using const_iterator = std::vector<entry>::const_iterator;
+
+    iterator begin() noexcept { return v_.begin(); }
+    iterator end() noexcept { return v_.end(); }
+    const_iterator begin() const noexcept { return v_.begin(); }
+    const_iterator end() const noexcept { return v_.end(); }
+    std::size_t size() const noexcept { return v_.size(); }
+    bool empty() const noexcept { return v_.empty(); }
+    void clear() noexcept { v_.clear(); }
+    void erase(iterator it) { v_.erase(it); }
+    iterator find(std::int32_t id) noexcept {
+      if (!v_.empty() && v_.back().first == id) return v_.end() - 1;
+      const auto it = lower(id);
+      return it != v_.end() && it->first == id ? it : v_.end();
+    }
+    void insert(std::int32_t id, std::shared_ptr<h2_stream> s) {
+      v_.emplace(v_.empty() || v_.back().first < id ? v_.end() : lower(id), id, std::move(s));
+    }
+
+   private:
+    iterator lower(std::int32_t id) noexcept {
+      return std::lower_bound(v_.begin(), v_.end(), id,
+                              [](const entry& e, std::int32_t k) { return e.first < k; });
+    }
+    std::vector<entry> v_;
+  };
+
   h2_stream* find(std::int32_t id) noexcept;
   // Wakes the writer: the codec may have frames to send.
   void signal() noexcept;
@@ -69,8 +104,8 @@ class h2_session final : public http2::codec_events {
   connection& conn_;
   std::uint32_t window_;  // the stream window announced: what a client may send unasked
   http2::server_codec codec_;
-  std::map<std::int32_t, std::shared_ptr<h2_stream>> streams_;  // open in the codec
-  std::size_t serving_ = 0;                                     // stream coroutines still running
+  stream_table streams_;
+  std::size_t serving_ = 0;             // stream coroutines still running
   h2_stream* serving_first_ = nullptr;  // the streams serving_ counts, linked through them
   // One timer for the serving streams' deadlines: a stream arms its own
   // (the upstream's, a body's) without a timer operation of its own.
