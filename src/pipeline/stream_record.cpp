@@ -89,7 +89,9 @@ void stream::finish() noexcept {
     if (trace_.on) end_trace(micros);
   }
   trace_.on = false;
-  if (filters_.in_use()) filters_.finish();
+  worker_.idle().end_request([this] {
+    if (filters_.in_use()) filters_.finish();
+  });
   forwarded_client_len_ = 0;
   grpc_ = false;
   record_.reset();

@@ -10,8 +10,9 @@ std::atomic<std::size_t> queued_total{0};
 using clock = std::chrono::steady_clock;
 }  // namespace
 
-idle_queue::idle_queue(asio::io_context& context, std::chrono::microseconds max_wait)
-    : context_(context), max_wait_(max_wait) {}
+idle_queue::idle_queue(asio::io_context& context, std::chrono::microseconds max_wait,
+                       std::chrono::microseconds batch, const std::size_t* in_progress)
+    : context_(context), max_wait_(max_wait), batch_(batch), in_progress_(in_progress) {}
 
 idle_queue::~idle_queue() {
   queued_total.fetch_sub(tasks_.size(), std::memory_order_relaxed);
@@ -70,11 +71,18 @@ void idle_queue::drain() {
     tasks_.clear();
     return;
   }
-  if (tasks_.empty()) return;
-  task t = std::move(tasks_.front());
-  tasks_.pop_front();
-  queued_total.fetch_sub(1, std::memory_order_relaxed);
-  t();
+  // Back to back only while every request in progress holds the queue and
+  // no other request ended since the last task ran.
+  const bool alone = in_progress_ && holders_ >= *in_progress_ && others_ == others_seen_;
+  others_seen_ = others_;
+  const auto until = clock::now() + batch_;
+  do {
+    if (tasks_.empty()) return;
+    task t = std::move(tasks_.front());
+    tasks_.pop_front();
+    queued_total.fetch_sub(1, std::memory_order_relaxed);
+    t();
+  } while (alone && holders_ >= *in_progress_ && clock::now() < until);
   due_ = clock::now() + max_wait_;
 }
 

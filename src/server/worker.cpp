@@ -27,7 +27,9 @@ worker::worker(server_shared& shared, unsigned index, asio::io_context* external
       rng_(0x9E3779B97F4A7C15ULL * (index + 1) ^
            static_cast<std::uint64_t>(steady_clock::now().time_since_epoch().count())),
       sweep_timer_(*context_),
-      idle_(*context_, std::chrono::milliseconds(2)) {
+      // Idle work (WAF phases) waits at most 2 ms while other work is ready,
+      // and other work at most 2 ms (and a task) while only WAF work is.
+      idle_(*context_, std::chrono::milliseconds(2), std::chrono::milliseconds(2), &open_streams) {
   if (rng_ == 0) rng_ = 1;
 }
 

@@ -110,6 +110,8 @@ class worker {
   // out), held only while in use: an idle connection holds none.
   block_pool& blocks() noexcept { return blocks_; }
   mirror_counters& mirrors() noexcept { return mirrors_; }
+  // Work run between this loop's handlers (see idle_queue.hpp).
+  idle_queue& idle() noexcept { return idle_; }
   // The spans of traced requests since the exporter last took them.
   tracing::span_buffer& spans() noexcept { return spans_; }
   // Moves the spans held into `out` (comma-separated span objects) and

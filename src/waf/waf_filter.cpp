@@ -23,6 +23,7 @@
 #include <cctype>
 #include <charconv>
 #include <mutex>
+#include <optional>
 
 #include "filters/builtin.hpp"
 #include "filters/filter_chain.hpp"
@@ -201,6 +202,7 @@ class waf_filter final : public filter {
 
   filter_status on_request(filter_context& ctx) override {
     if (!cfg_->engine) return filter_status::next;  // mode Off
+    held_.emplace(idle_queue::current());
     job_ = std::make_shared<job>();
     job& j = *job_;
     j.cfg = cfg_;
@@ -332,6 +334,8 @@ class waf_filter final : public filter {
 
   std::shared_ptr<const config> cfg_;
   std::shared_ptr<job> job_;
+  // Until the request ends: its phases are the worker's idle work.
+  std::optional<idle_queue::hold> held_;
 };
 
 class factory final : public filter_factory {

@@ -1,6 +1,7 @@
 // The idle queue on a real io_context: its tasks wait for what the loop has
-// ready (handlers and sockets), still run when the loop never idles, and do
-// not upset the loop's count of outstanding work.
+// ready (handlers and sockets), still run when the loop never idles, do not
+// upset the loop's count of outstanding work, and run back to back only while
+// every request in progress holds the queue and no other one ended.
 #include <doctest/doctest.h>
 
 #include <boost/asio/local/connect_pair.hpp>
@@ -8,6 +9,7 @@
 #include <boost/asio/write.hpp>
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +30,19 @@ struct busy_chain {
     if (--left > 0) asio::post(context, busy_chain{context, steps, left});
   }
 };
+
+// Queues `n` tasks on `q`, each logging "task i" and then posting what a WAF
+// phase posts as it ends, its request's resumption (logging "resume i").
+void queue_resuming_tasks(asio::io_context& context, idle_queue& q, std::vector<std::string>& order,
+                          int first, int n) {
+  for (int i = first; i < first + n; ++i)
+    CHECK(q.try_push(
+        [&context, &order, i] {
+          order.push_back("task " + std::to_string(i));
+          asio::post(context, [&order, i] { order.push_back("resume " + std::to_string(i)); });
+        },
+        0));
+}
 
 }  // namespace
 
@@ -121,5 +136,99 @@ TEST_SUITE("idle queue") {
       CHECK(idle_queue::current() == &outer);
     }
     CHECK(idle_queue::current() == nullptr);
+  }
+
+  TEST_CASE("tasks run back to back while every request in progress holds the queue") {
+    asio::io_context context(1);
+    std::size_t in_progress = 2;
+    idle_queue queue(context, std::chrono::hours(1), std::chrono::hours(1), &in_progress);
+    std::vector<std::string> order;
+    std::optional<idle_queue::hold> first, second;
+    first.emplace(&queue);
+    SUBCASE("both hold it: the tasks, then what they resumed") {
+      second.emplace(&queue);
+      asio::post(context, [&] { queue_resuming_tasks(context, queue, order, 1, 3); });
+      context.run();
+      const std::vector<std::string> want = {"task 1",   "task 2",   "task 3",
+                                             "resume 1", "resume 2", "resume 3"};
+      CHECK(order == want);
+    }
+    SUBCASE("one of them does not: a task at a time, each resumption before the next task") {
+      asio::post(context, [&] { queue_resuming_tasks(context, queue, order, 1, 3); });
+      context.run();
+      const std::vector<std::string> want = {"task 1",   "resume 1", "task 2",
+                                             "resume 2", "task 3",   "resume 3"};
+      CHECK(order == want);
+    }
+    SUBCASE("no count of requests in progress: a task at a time") {
+      idle_queue plain(context, std::chrono::hours(1), std::chrono::hours(1));
+      const idle_queue::hold h(&plain);
+      asio::post(context, [&] { queue_resuming_tasks(context, plain, order, 1, 2); });
+      context.run();
+      const std::vector<std::string> want = {"task 1", "resume 1", "task 2", "resume 2"};
+      CHECK(order == want);
+    }
+  }
+
+  TEST_CASE("a request that ended without holding the queue stops the next batch") {
+    asio::io_context context(1);
+    std::size_t in_progress = 1;
+    idle_queue queue(context, std::chrono::hours(1), std::chrono::hours(1), &in_progress);
+    const idle_queue::hold held(&queue);
+    std::vector<std::string> order;
+    enum { none, holding, other } ends = none;
+    SUBCASE("another request ends between the batches") {
+      ends = other;
+    }
+    SUBCASE("one that held the queue ends") {
+      ends = holding;
+    }
+    SUBCASE("none does") {}
+    asio::post(context, [&] {
+      CHECK(queue.try_push(
+          [&] {
+            order.push_back("task 0");
+            asio::post(context, [&] {
+              order.push_back("between");
+              if (ends == holding) {
+                std::optional<idle_queue::hold> ending(&queue);
+                queue.end_request([&] { ending.reset(); });
+              }
+              if (ends == other) queue.end_request([] {});
+              queue_resuming_tasks(context, queue, order, 1, 3);
+            });
+          },
+          0));
+    });
+    context.run();
+    // Other work ended: one task alone, then (nothing else ended since) a batch.
+    const std::vector<std::string> after_other = {"task 0", "between", "task 1",   "resume 1",
+                                                  "task 2", "task 3",  "resume 2", "resume 3"};
+    const std::vector<std::string> alone = {"task 0", "between",  "task 1",   "task 2",
+                                            "task 3", "resume 1", "resume 2", "resume 3"};
+    CHECK(order == (ends == other ? after_other : alone));
+  }
+
+  TEST_CASE("a batch ends once it has run for its bound") {
+    asio::io_context context(1);
+    std::size_t in_progress = 0;
+    idle_queue queue(context, std::chrono::hours(1), 1ms, &in_progress);
+    std::vector<std::string> order;
+    asio::post(context, [&] {
+      for (int i = 1; i <= 2; ++i)
+        CHECK(queue.try_push(
+            [&context, &order, i] {
+              order.push_back("task " + std::to_string(i));
+              // Each task outlasts the bound, measured from before it began.
+              const auto until = std::chrono::steady_clock::now() + 2ms;
+              while (std::chrono::steady_clock::now() < until) {
+              }
+              asio::post(context, [&order, i] { order.push_back("resume " + std::to_string(i)); });
+            },
+            0));
+    });
+    context.run();
+    const std::vector<std::string> want = {"task 1", "resume 1", "task 2", "resume 2"};
+    CHECK(order == want);
   }
 }
