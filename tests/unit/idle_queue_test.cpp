@@ -44,6 +44,14 @@ void queue_resuming_tasks(asio::io_context& context, idle_queue& q, std::vector<
         0));
 }
 
+// Runs `n` such tasks queued from a handler; what ran, in order.
+std::vector<std::string> run_resuming_tasks(asio::io_context& context, idle_queue& q, int n) {
+  std::vector<std::string> order;
+  asio::post(context, [&] { queue_resuming_tasks(context, q, order, 1, n); });
+  context.run();
+  return order;
+}
+
 }  // namespace
 
 TEST_SUITE("idle queue") {
@@ -142,31 +150,24 @@ TEST_SUITE("idle queue") {
     asio::io_context context(1);
     std::size_t in_progress = 2;
     idle_queue queue(context, std::chrono::hours(1), std::chrono::hours(1), &in_progress);
-    std::vector<std::string> order;
     std::optional<idle_queue::hold> first, second;
     first.emplace(&queue);
     SUBCASE("both hold it: the tasks, then what they resumed") {
       second.emplace(&queue);
-      asio::post(context, [&] { queue_resuming_tasks(context, queue, order, 1, 3); });
-      context.run();
       const std::vector<std::string> want = {"task 1",   "task 2",   "task 3",
                                              "resume 1", "resume 2", "resume 3"};
-      CHECK(order == want);
+      CHECK(run_resuming_tasks(context, queue, 3) == want);
     }
     SUBCASE("one of them does not: a task at a time, each resumption before the next task") {
-      asio::post(context, [&] { queue_resuming_tasks(context, queue, order, 1, 3); });
-      context.run();
       const std::vector<std::string> want = {"task 1",   "resume 1", "task 2",
                                              "resume 2", "task 3",   "resume 3"};
-      CHECK(order == want);
+      CHECK(run_resuming_tasks(context, queue, 3) == want);
     }
     SUBCASE("no count of requests in progress: a task at a time") {
       idle_queue plain(context, std::chrono::hours(1), std::chrono::hours(1));
       const idle_queue::hold h(&plain);
-      asio::post(context, [&] { queue_resuming_tasks(context, plain, order, 1, 2); });
-      context.run();
       const std::vector<std::string> want = {"task 1", "resume 1", "task 2", "resume 2"};
-      CHECK(order == want);
+      CHECK(run_resuming_tasks(context, plain, 2) == want);
     }
   }
 
