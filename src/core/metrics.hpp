@@ -167,6 +167,8 @@ inline constexpr family families[] = {
     {"gateway_waf_phases_total", counter, rows, "thread", "",
      "WAF phases run, by thread: the evaluation pool (a body to inspect) or the worker's own.",
      owner::waf},
+    {"gateway_waf_phases_back_to_back_total", counter, rows, "", "",
+     "WAF phases a worker ran right after another, while it served only WAF requests.", owner::waf},
 };
 
 // How many label values `values` lists ('|' between; none is one series).

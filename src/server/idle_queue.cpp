@@ -7,6 +7,7 @@ namespace gateway {
 namespace {
 thread_local idle_queue* this_thread_queue = nullptr;
 std::atomic<std::size_t> queued_total{0};
+std::atomic<std::uint64_t> back_to_back_total{0};
 using clock = std::chrono::steady_clock;
 }  // namespace
 
@@ -32,6 +33,10 @@ idle_queue::scope::~scope() {
 
 std::size_t idle_queue::queued_everywhere() noexcept {
   return queued_total.load(std::memory_order_relaxed);
+}
+
+std::uint64_t idle_queue::back_to_back_everywhere() noexcept {
+  return back_to_back_total.load(std::memory_order_relaxed);
 }
 
 bool idle_queue::try_push(task t, std::size_t max_queued) {
@@ -76,13 +81,15 @@ void idle_queue::drain() {
   const bool alone = in_progress_ && holders_ >= *in_progress_ && others_ == others_seen_;
   others_seen_ = others_;
   const auto until = clock::now() + batch_;
-  do {
+  for (bool first = true;; first = false) {
     if (tasks_.empty()) return;
+    if (!first) back_to_back_total.fetch_add(1, std::memory_order_relaxed);
     task t = std::move(tasks_.front());
     tasks_.pop_front();
     queued_total.fetch_sub(1, std::memory_order_relaxed);
     t();
-  } while (alone && holders_ >= *in_progress_ && clock::now() < until);
+    if (!alone || holders_ < *in_progress_ || clock::now() >= until) break;
+  }
   due_ = clock::now() + max_wait_;
 }
 

@@ -24,6 +24,7 @@
 // coming, tasks go one at a time again.
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
 
@@ -94,6 +95,8 @@ class idle_queue {
   // Tasks waiting, here and over every idle queue of the process.
   std::size_t size() const noexcept { return tasks_.size(); }
   static std::size_t queued_everywhere() noexcept;
+  // Tasks that ran right after another one, over every idle queue of the process.
+  static std::uint64_t back_to_back_everywhere() noexcept;
 
  private:
   void schedule();

@@ -172,6 +172,10 @@ void metric_rows(const metrics::family& f, std::string& out) {
                        evaluation_pool::shared().queued() + idle_queue::queued_everywhere());
     return;
   }
+  if (name == "gateway_waf_phases_back_to_back_total") {
+    metrics::write_row(out, f, {}, idle_queue::back_to_back_everywhere());
+    return;
+  }
   if (name == "gateway_waf_phases_total") {
     auto& k = counters::get();
     metrics::write_row(out, f, "thread=\"pool\"", k.phases[0].load(std::memory_order_relaxed));

@@ -447,6 +447,39 @@ TEST_SUITE("waf") {
     CHECK(phases("pool") == pool + 1);
   }
 
+  TEST_CASE("the worker runs phases back to back while it serves only WAF requests") {
+    test_upstream up(echo);
+    temp_log log;
+    running_gateway gw(load_on_loopback(app_route_yaml(up.port()) +
+                                        waf_policy("waf", app_target, crs_spec(log.path))),
+                       1);
+    auto back_to_back = [&] {
+      const std::string text = gw.server().stats_text();
+      const std::string series = "\ngateway_waf_phases_back_to_back_total ";  // not # HELP
+      const std::size_t at = text.find(series);
+      REQUIRE(at != std::string::npos);
+      return std::stoull(text.substr(at + series.size()));
+    };
+    const auto before = back_to_back();
+    // Rounds of 8 concurrent requests, until two phases were queued at once
+    // (each takes a few hundred microseconds, so that comes within a few
+    // rounds); without the requests holding the queue it never would.
+    int rounds = 0, ok = 0;
+    for (; rounds < 50 && back_to_back() == before; ++rounds) {
+      std::vector<std::future<int>> clients;
+      for (int i = 0; i < 8; ++i)
+        clients.push_back(std::async(std::launch::async, [&, i] {
+          const std::string id = "b2b-" + std::to_string(rounds) + "-" + std::to_string(i);
+          return request(gw.port(), browser_request("GET", "/products?page=" + id, id)).status;
+        }));
+      for (auto& c : clients)
+        ok += c.get() == 200;
+    }
+    MESSAGE("back-to-back phases after ", rounds, " rounds of 8 requests");
+    CHECK(back_to_back() > before);
+    CHECK(ok == rounds * 8);
+  }
+
   TEST_CASE("WAF policy reloads build new engines and free the old ones (RSS stays flat)") {
     test_upstream up(echo);
     temp_log log;

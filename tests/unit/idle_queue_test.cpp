@@ -152,16 +152,19 @@ TEST_SUITE("idle queue") {
     idle_queue queue(context, std::chrono::hours(1), std::chrono::hours(1), &in_progress);
     std::optional<idle_queue::hold> first, second;
     first.emplace(&queue);
+    const std::uint64_t back_to_back = idle_queue::back_to_back_everywhere();
     SUBCASE("both hold it: the tasks, then what they resumed") {
       second.emplace(&queue);
       const std::vector<std::string> want = {"task 1",   "task 2",   "task 3",
                                              "resume 1", "resume 2", "resume 3"};
       CHECK(run_resuming_tasks(context, queue, 3) == want);
+      CHECK(idle_queue::back_to_back_everywhere() == back_to_back + 2);
     }
     SUBCASE("one of them does not: a task at a time, each resumption before the next task") {
       const std::vector<std::string> want = {"task 1",   "resume 1", "task 2",
                                              "resume 2", "task 3",   "resume 3"};
       CHECK(run_resuming_tasks(context, queue, 3) == want);
+      CHECK(idle_queue::back_to_back_everywhere() == back_to_back);
     }
     SUBCASE("no count of requests in progress: a task at a time") {
       idle_queue plain(context, std::chrono::hours(1), std::chrono::hours(1));
