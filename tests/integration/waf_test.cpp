@@ -101,6 +101,24 @@ std::string multipart(const std::string& boundary, const std::string& filename,
          "\"\r\ncontent-type: " + type + "\r\n\r\n" + content + "\r\n--" + boundary + "--\r\n";
 }
 
+// The value of one series (name and labels as written) in the gateway's metrics.
+std::uint64_t series_value(running_gateway& gw, const std::string& series) {
+  const std::string text = gw.server().stats_text();
+  const std::string line = "\n" + series + " ";  // not a # HELP line
+  const std::size_t at = text.find(line);
+  REQUIRE(at != std::string::npos);
+  return std::stoull(text.substr(at + line.size()));
+}
+
+// The app route behind the CRS, one worker, with its upstream and match log.
+struct crs_app {
+  test_upstream up{echo};
+  temp_log log;
+  running_gateway gw{load_on_loopback(app_route_yaml(up.port()) +
+                                      waf_policy("waf", app_target, crs_spec(log.path))),
+                     1};
+};
+
 }  // namespace
 
 TEST_SUITE("waf") {
@@ -414,17 +432,10 @@ TEST_SUITE("waf") {
   }
 
   TEST_CASE("phases with no body run on the worker's thread, a body's on the evaluation pool") {
-    test_upstream up(echo);
-    temp_log log;
-    running_gateway gw(load_on_loopback(app_route_yaml(up.port()) +
-                                        waf_policy("waf", app_target, crs_spec(log.path))),
-                       1);
+    crs_app app;
+    running_gateway& gw = app.gw;
     auto phases = [&](const std::string& thread) {
-      const std::string text = gw.server().stats_text();
-      const std::string series = "gateway_waf_phases_total{thread=\"" + thread + "\"} ";
-      const std::size_t at = text.find(series);
-      REQUIRE(at != std::string::npos);
-      return std::stoull(text.substr(at + series.size()));
+      return series_value(gw, "gateway_waf_phases_total{thread=\"" + thread + "\"}");
     };
     const auto worker = phases("worker"), pool = phases("pool");
     // A GET: the request phases, then the response phases (and logging)
@@ -443,23 +454,14 @@ TEST_SUITE("waf") {
     auto blocked =
         request(gw.port(), browser_request("GET", "/search?q=1%27%20OR%20%271%27%3D%271", "w-3"));
     CHECK(blocked.status == 403);
-    CHECK(any_in_range(log.rules_for("w-3"), 942000, 943000));
+    CHECK(any_in_range(app.log.rules_for("w-3"), 942000, 943000));
     CHECK(phases("pool") == pool + 1);
   }
 
   TEST_CASE("the worker runs phases back to back while it serves only WAF requests") {
-    test_upstream up(echo);
-    temp_log log;
-    running_gateway gw(load_on_loopback(app_route_yaml(up.port()) +
-                                        waf_policy("waf", app_target, crs_spec(log.path))),
-                       1);
-    auto back_to_back = [&] {
-      const std::string text = gw.server().stats_text();
-      const std::string series = "\ngateway_waf_phases_back_to_back_total ";  // not # HELP
-      const std::size_t at = text.find(series);
-      REQUIRE(at != std::string::npos);
-      return std::stoull(text.substr(at + series.size()));
-    };
+    crs_app app;
+    running_gateway& gw = app.gw;
+    auto back_to_back = [&] { return series_value(gw, "gateway_waf_phases_back_to_back_total"); };
     const auto before = back_to_back();
     // Rounds of 8 concurrent requests, until two phases were queued at once
     // (each takes a few hundred microseconds, so that comes within a few
