@@ -29,6 +29,17 @@ namespace gateway {
 // instead of server::start()'s threads. Throws gateway::error like start().
 // Call it before or while the host runs `context`.
 //
+// run_on: runs `context` on the calling thread, as context.run() does, and
+// makes that thread the mounted gateway's worker thread: WAF phases with no
+// body to inspect then run on this loop between its handlers (waiting at
+// most 2 ms while other handlers are ready), as on a worker of
+// server::start(), instead of on the WAF evaluation pool's threads. For a
+// loop that is the gateway's above all (gatewayd with one worker runs on
+// it); a host whose own handlers must never wait behind a WAF phase calls
+// context.run() instead. Call it after start_on, from one thread; the server
+// outlives the call. Returns what run() returns; an exception a handler
+// throws comes out of it, as out of run().
+//
 // async_stop: from any thread; on `context` it stops accepting, lets
 // requests in flight finish for `drain`, closes the rest, and then calls
 // `done` there. The server may be destroyed after `done`. A call while a
@@ -37,6 +48,7 @@ namespace gateway {
 // from another thread does the same and waits; from the loop's own thread it
 // throws, since it would wait for itself.)
 using gateway::async_stop;
+using gateway::run_on;
 using gateway::start_on;
 
 }  // namespace gateway

@@ -24,6 +24,7 @@ class server;
 GATEWAY_API void start_on(server& srv, boost::asio::io_context& context);
 GATEWAY_API void async_stop(server& srv, std::chrono::milliseconds drain,
                             std::function<void()> done);
+GATEWAY_API std::size_t run_on(server& srv, boost::asio::io_context& context);
 
 // Where the admin listener binds (the dashboard at /, /ready, /live, /status, /config,
 // /reload, /stats/prometheus).
@@ -52,8 +53,9 @@ struct worker_limits {
 };
 
 // The overload manager, as Envoy's: the process's heap in use and its open
-// descriptors, sampled every `interval` on a thread of its own, against two
-// thresholds each (0: that one is not watched; nothing watched: no thread).
+// descriptors, sampled every `interval` on a thread of its own (mounted on a
+// host's io_context: on that loop), against two thresholds each (0: that one
+// is not watched; nothing watched: no sampling).
 // Past a soft threshold the gateway saturates: it stops accepting connections
 // (those already accepted are closed) and turns keep-alive off (HTTP/2:
 // GOAWAY). Past a hard one it also sheds: new requests get 503 (HTTP/2:
@@ -157,6 +159,7 @@ class GATEWAY_API server {
   friend class host_server;  // the client's and middleware's: listeners never bound
   friend void start_on(server&, boost::asio::io_context&);
   friend void async_stop(server&, std::chrono::milliseconds, std::function<void()>);
+  friend std::size_t run_on(server&, boost::asio::io_context&);
 };
 
 }  // namespace gateway

@@ -1,15 +1,21 @@
 #pragma once
-// The overload manager: a thread that samples the process's heap in use and
-// open descriptors and sets the level the workers act on (accepting,
-// keep-alive, shedding). Workers only read one atomic.
+// The overload manager: it samples the process's heap in use and open
+// descriptors and sets the level the workers act on (accepting, keep-alive,
+// shedding). Workers only read one atomic. It samples on a thread of its own,
+// or, for a gateway mounted on a host's loop, on that loop: a sample takes a
+// few microseconds, and a process that runs its one worker on its main thread
+// then starts no other thread for it.
 #include <gateway/server.hpp>
 
 #include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <thread>
+
+#include "asio/asio.hpp"
 
 #include "core/logger.hpp"
 
@@ -28,7 +34,7 @@ struct resource_sample {
   std::uint64_t descriptors = 0;  // open file descriptors
 };
 
-// Measures the process now (a readdir of /proc/self/fd: not for a hot path).
+// Measures the process now (not for a hot path: it reads /proc/self).
 resource_sample sample_resources();
 
 // The level `s` puts a process at `current` in: a threshold passed raises
@@ -40,9 +46,11 @@ overload_level judge_overload(const overload_options& o, const resource_sample& 
 class overload_monitor {
  public:
   // Starts sampling into `level` (read by the workers) when `o` watches
-  // anything; otherwise does nothing and `level` stays normal.
-  overload_monitor(const overload_options& o, const logger& log,
-                   std::atomic<overload_level>& level);
+  // anything; otherwise does nothing and `level` stays normal. With `loop`,
+  // the samples are taken there (a timer) instead of on a thread; the
+  // monitor may still be destroyed from any thread.
+  overload_monitor(const overload_options& o, const logger& log, std::atomic<overload_level>& level,
+                   asio::io_context* loop = nullptr);
   ~overload_monitor();
   overload_monitor(const overload_monitor&) = delete;
   overload_monitor& operator=(const overload_monitor&) = delete;
@@ -56,8 +64,10 @@ class overload_monitor {
   }
 
  private:
+  struct ticker;  // the loop's timer, shared with its pending wait
   void run();
   void check();
+  static void arm(const std::shared_ptr<ticker>& t);
 
   const overload_options options_;
   const logger& log_;
@@ -68,6 +78,7 @@ class overload_monitor {
   std::condition_variable wake_;
   bool stop_ = false;  // guarded by mutex_
   std::thread thread_;
+  std::shared_ptr<ticker> ticker_;  // sampling on a loop
 };
 
 }  // namespace gateway

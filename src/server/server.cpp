@@ -66,7 +66,8 @@ void server::impl::start(server& owner, asio::io_context* host_context) {
         std::max<std::size_t>(16, (open_files > 128 ? open_files - 64 : open_files / 2) / 2 / n);
   }
   shared.max_streams_per_worker = options.limits.max_streams;
-  overload = std::make_unique<overload_monitor>(options.overload, shared.log, shared.overload);
+  overload =
+      std::make_unique<overload_monitor>(options.overload, shared.log, shared.overload, host);
   for (unsigned i = 0; i < n; ++i)
     workers.push_back(std::make_unique<worker>(shared, i, host));
 

@@ -51,13 +51,6 @@ struct host_loop {
   }
 };
 
-std::size_t thread_count() {
-  std::size_t n = 0;
-  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/task"))
-    ++n;
-  return n;
-}
-
 std::string get_root() {
   return "GET /x HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
 }

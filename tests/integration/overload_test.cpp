@@ -1,7 +1,13 @@
 // The overload manager driven by real resources: this process's open
 // descriptors (files the test opens) and its heap (memory the test holds)
 // pushed past thresholds set just above what the process uses, then let go.
+#include <gateway/asio.hpp>
+
 #include <doctest/doctest.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -9,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <memory>
 #include <set>
 #include <string>
@@ -113,6 +120,50 @@ TEST_SUITE("overload") {
     CHECK(metric(*gw.server, "gateway_overload_transitions_total{to=\"normal\"}") == 1);
     CHECK(gw.log.count("overload: normal -> saturated") == 1);
     CHECK(gw.log.count("overload: saturated -> normal") == 1);
+  }
+
+  TEST_CASE("mounted on a host's loop: sampled there, no thread; stopped from another thread") {
+    test_upstream up;
+    auto o = fast();
+    const std::uint64_t soft = gateway::sample_resources().descriptors + 100;
+    o.descriptors_soft = soft;
+    gateway::server_options options;
+    options.overload = o;
+    gateway::server gw(proxy_config({up.port()}), std::move(options));
+    boost::asio::io_context loop{1};
+    auto work = boost::asio::make_work_guard(loop);
+    std::thread host([&] { loop.run(); });
+    const std::size_t threads = thread_count();
+    gateway::start_on(gw, loop);
+    CHECK(thread_count() == threads);
+    CHECK(metric(gw, "gateway_overload_state") == 0);
+
+    descriptors held;
+    held.raise_to(soft + 5);
+    REQUIRE(eventually([&] { return metric(gw, "gateway_overload_state") == 1; }));
+    test_client refused(gw.port());
+    CHECK(refused.closed_by_peer());
+    held.release();
+    REQUIRE(eventually([&] { return metric(gw, "gateway_overload_state") == 0; }));
+    CHECK(request(gw.port(), get).status == 200);
+
+    // Stopped from this thread while its timer waits on the loop: the loop
+    // goes on, and the wait ends there at its next tick without the monitor.
+    gw.stop(1s);
+    std::promise<void> later;
+    boost::asio::steady_timer after(loop, 3 * o.interval);
+    after.async_wait([&](const boost::system::error_code&) { later.set_value(); });
+    later.get_future().wait();
+    work.reset();
+    host.join();  // nothing of the gateway's is left on the loop
+  }
+
+  TEST_CASE("descriptors: the count is the entries of /proc/self/fd") {
+    std::uint64_t listed = 0;
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd"))
+      ++listed;
+    // The walk held one more, its own.
+    CHECK(gateway::sample_resources().descriptors == listed - 1);
   }
 
   TEST_CASE("past a hard threshold: idle connections close, a request under way gets 503") {

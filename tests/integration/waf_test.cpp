@@ -2,8 +2,12 @@
 // with their rule ids in the WAF log, ordinary traffic untouched, detection
 // only, per-route exclusions, response body rules, request body limits, and
 // a worker that keeps serving while a large body is inspected.
+#include <gateway/asio.hpp>
+
 #include <doctest/doctest.h>
 #include <unistd.h>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 
 #include <atomic>
@@ -102,12 +106,15 @@ std::string multipart(const std::string& boundary, const std::string& filename,
 }
 
 // The value of one series (name and labels as written) in the gateway's metrics.
-std::uint64_t series_value(running_gateway& gw, const std::string& series) {
-  const std::string text = gw.server().stats_text();
+std::uint64_t series_value(gateway::server& gw, const std::string& series) {
+  const std::string text = gw.stats_text();
   const std::string line = "\n" + series + " ";  // not a # HELP line
   const std::size_t at = text.find(line);
   REQUIRE(at != std::string::npos);
   return std::stoull(text.substr(at + line.size()));
+}
+std::uint64_t series_value(running_gateway& gw, const std::string& series) {
+  return series_value(gw.server(), series);
 }
 
 // The app route behind the CRS, one worker, with its upstream and match log.
@@ -456,6 +463,43 @@ TEST_SUITE("waf") {
     CHECK(blocked.status == 403);
     CHECK(any_in_range(app.log.rules_for("w-3"), 942000, 943000));
     CHECK(phases("pool") == pool + 1);
+  }
+
+  TEST_CASE("mounted: phases with no body run on a loop run by run_on, on the pool under run()") {
+    test_upstream up(echo);
+    temp_log log;
+    const std::string yaml =
+        app_route_yaml(up.port()) + waf_policy("waf", app_target, crs_spec(log.path));
+    for (const bool own_loop : {true, false}) {
+      CAPTURE(own_loop);
+      gateway::server gw(load_on_loopback(yaml));
+      auto phases = [&](const std::string& thread) {
+        return series_value(gw, "gateway_waf_phases_total{thread=\"" + thread + "\"}");
+      };
+      boost::asio::io_context loop{1};
+      auto work = boost::asio::make_work_guard(loop);
+      gateway::start_on(gw, loop);
+      std::thread host([&] {
+        if (own_loop)
+          gateway::run_on(gw, loop);
+        else
+          loop.run();
+      });
+      const auto worker = phases("worker"), pool = phases("pool");
+      CHECK(request(gw.port(), browser_request("GET", "/products?page=3", "m-1")).status == 200);
+      auto blocked =
+          request(gw.port(), browser_request("GET", "/search?q=1%27%20OR%20%271%27%3D%271", "m-2"));
+      CHECK(blocked.status == 403);
+      CHECK(any_in_range(log.rules_for("m-2"), 942000, 943000));
+      // Two tasks each: the request phases, then the response phases (the
+      // blocked one's 403) and logging.
+      CHECK(phases(own_loop ? "worker" : "pool") == (own_loop ? worker : pool) + 4);
+      CHECK(phases(own_loop ? "pool" : "worker") == (own_loop ? pool : worker));
+      gw.stop(1s);
+      work.reset();
+      loop.stop();
+      host.join();
+    }
   }
 
   TEST_CASE("the worker runs phases back to back while it serves only WAF requests") {

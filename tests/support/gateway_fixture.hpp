@@ -3,6 +3,7 @@
 #include <gateway/gateway.hpp>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <memory>
@@ -147,6 +148,14 @@ inline long long metric(gateway::server& s, const std::string& series) {
   const std::size_t at = text.find("\n" + series + " ");
   if (at == std::string::npos) return -1;
   return std::stoll(text.substr(at + series.size() + 2));
+}
+
+// The threads this process has now.
+inline std::size_t thread_count() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/task"))
+    ++n;
+  return n;
 }
 
 // Polls `done` every 10 ms for up to `limit`; its last answer.
