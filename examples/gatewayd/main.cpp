@@ -1,12 +1,13 @@
 // gatewayd: the gateway as a standalone daemon, a thin host of libgateway.
+#include <gateway/asio.hpp>
 #include <gateway/gateway.hpp>
 
-#include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -14,9 +15,17 @@
 #include <iostream>
 #include <optional>
 #include <string>
+#include <system_error>
+#include <thread>
 #include <utility>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
 #include "config_source.hpp"
+#include "core/cpus.hpp"
 #include "demo_config.hpp"
 #include "demo_upstream.hpp"
 #include "waf_test.hpp"
@@ -62,7 +71,8 @@ Options (a value may also follow an '=': --config=FILE):
                       serving, print each decision and the rules that
                       matched; exit 1 if an 'expect' (pass, deny, redirect,
                       drop) is not met.
-  --threads N         Worker threads, one event loop each (default: one per core).
+  --threads N         Workers, one event loop each (default: one per CPU
+                      gatewayd may use). One runs on the main thread.
   --waf-threads N     Threads that evaluate WAF rules on request and response
                       bodies, so workers never wait on them (default: one per
                       CPU gatewayd may use); phases without a body run on the
@@ -254,20 +264,6 @@ int check(const std::string& path, const std::vector<gateway::bind_mapping>& bin
   }
 }
 
-// Applies a new version of the config file; a broken one changes nothing.
-void reload(gateway::server& server, gatewayd::config_source& source, const char* why) {
-  try {
-    // Through reload_from, so a file that does not even load counts as a
-    // failed reload (metrics, /status, the dashboard).
-    server.reload_from([&source] { return source.load(); });
-    std::fprintf(stderr, "gatewayd: %s: config version %llu active\n", why,
-                 static_cast<unsigned long long>(server.config_version()));
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "gatewayd: %s: config rejected, version %llu keeps serving:\n%s\n", why,
-                 static_cast<unsigned long long>(server.config_version()), e.what());
-  }
-}
-
 // "ADDR:PORT" ([v6]:PORT too) for --admin.
 std::optional<gateway::admin_options> admin_address(const std::string& text) {
   if (text == "off") return std::nullopt;
@@ -281,40 +277,137 @@ std::optional<gateway::admin_options> admin_address(const std::string& text) {
   return a;
 }
 
-// Waits for signals and config file changes; returns the signal that stops it.
-int serve(gateway::server& server, gatewayd::config_source* source, int signal_fd) {
-  // Editors write a file in several steps: apply a change once it has settled.
-  constexpr int settle_ms = 150;
-  bool change_pending = false;
-  for (;;) {
-    pollfd fds[2] = {{signal_fd, POLLIN, 0}, {source ? source->watch_fd() : -1, POLLIN, 0}};
-    int ready = ::poll(fds, 2, change_pending ? settle_ms : -1);
-    if (ready < 0 && errno != EINTR) return SIGTERM;
-    if (ready == 0 && change_pending) {
-      change_pending = false;
-      if (source->changed()) reload(server, *source, "config file changed");
-      continue;
-    }
-    if (fds[1].revents & POLLIN) {
-      source->drain_events();
-      change_pending = true;
-    }
-    if (fds[0].revents & POLLIN) {
-      signalfd_siginfo info{};
-      if (::read(signal_fd, &info, sizeof info) != sizeof info) continue;
-      int sig = static_cast<int>(info.ssi_signo);
-      if (sig == SIGUSR1) {
-        server.reopen_logs();
-        continue;
-      }
-      if (sig != SIGHUP) return sig;
-      if (source)
-        reload(server, *source, "SIGHUP");
-      else
-        std::fprintf(stderr, "gatewayd: SIGHUP: the demo has no config file to reload\n");
+// Signals and config file changes, handled on the loop main() runs (with
+// one worker, the gateway's own loop too). A reload builds the new config on
+// a thread of its own, so the loop keeps serving while it compiles (the CRS
+// takes most of a second); reloads run one at a time, and one asked for
+// meanwhile runs after.
+class supervisor {
+ public:
+  // `stop` is called once, on the loop, with SIGINT or SIGTERM, after any
+  // reload under way has ended.
+  supervisor(boost::asio::io_context& loop, gateway::server& server,
+             gatewayd::config_source* source, int signal_fd, std::function<void(int)> stop)
+      : loop_(loop),
+        server_(server),
+        source_(source),
+        stop_(std::move(stop)),
+        signals_(loop, signal_fd),
+        watch_(loop),
+        settle_(loop) {
+    wait_signal();
+    if (source_ && source_->watch_fd() >= 0) {
+      watch_.assign(source_->watch_fd());
+      wait_watch();
     }
   }
-}
+  ~supervisor() {
+    if (reloader_.joinable()) reloader_.join();
+    // The descriptors belong to main() and the config source.
+    if (signals_.is_open()) signals_.release();
+    if (watch_.is_open()) watch_.release();
+  }
+  supervisor(const supervisor&) = delete;
+  supervisor& operator=(const supervisor&) = delete;
+
+ private:
+  void wait_signal() {
+    signals_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                        [this](const boost::system::error_code& ec) {
+                          if (ec || stopping_) return;
+                          signalfd_siginfo info{};
+                          const bool got =
+                              ::read(signals_.native_handle(), &info, sizeof info) == sizeof info;
+                          wait_signal();  // first: what on_signal does cannot lose the next one
+                          if (got) on_signal(static_cast<int>(info.ssi_signo));
+                        });
+  }
+
+  void on_signal(int sig) {
+    if (sig == SIGUSR1) {
+      server_.reopen_logs();
+    } else if (sig == SIGHUP) {
+      if (source_)
+        reload("SIGHUP");
+      else
+        std::fprintf(stderr, "gatewayd: SIGHUP: the demo has no config file to reload\n");
+    } else {
+      std::fprintf(stderr, "gatewayd: %s received, stopping\n",
+                   sig == SIGINT ? "SIGINT" : "SIGTERM");
+      stopping_ = sig;
+      signals_.cancel();
+      settle_.cancel();
+      if (watch_.is_open()) watch_.cancel();
+      if (!reloading_) stop_(sig);
+    }
+  }
+
+  void wait_watch() {
+    watch_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                      [this](const boost::system::error_code& ec) {
+                        if (ec || stopping_) return;
+                        source_->drain_events();
+                        // Editors write a file in several steps: apply a change
+                        // once it has settled.
+                        settle_.expires_after(std::chrono::milliseconds(150));
+                        settle_.async_wait([this](const boost::system::error_code& e) {
+                          if (!e && !stopping_ && source_->changed()) reload("config file changed");
+                        });
+                        wait_watch();
+                      });
+  }
+
+  void reload(const char* why) {
+    if (reloading_) {
+      queued_ = why;
+      return;
+    }
+    if (reloader_.joinable()) reloader_.join();  // the last one, already done
+    try {
+      reloader_ = std::thread([this, why] {
+        apply(why);
+        boost::asio::post(loop_, [this] {
+          reloading_ = false;
+          if (stopping_) {
+            stop_(stopping_);
+          } else if (const char* next = std::exchange(queued_, nullptr)) {
+            reload(next);
+          }
+        });
+      });
+      reloading_ = true;
+    } catch (const std::system_error& e) {
+      std::fprintf(stderr, "gatewayd: %s: no thread for the reload (%s): reloading on this one\n",
+                   why, e.what());
+      apply(why);
+    }
+  }
+
+  // Applies a new version of the config file; a broken one changes nothing.
+  void apply(const char* why) {
+    try {
+      // Through reload_from, so a file that does not even load counts as a
+      // failed reload (metrics, /status, the dashboard).
+      server_.reload_from([this] { return source_->load(); });
+      std::fprintf(stderr, "gatewayd: %s: config version %llu active\n", why,
+                   static_cast<unsigned long long>(server_.config_version()));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "gatewayd: %s: config rejected, version %llu keeps serving:\n%s\n", why,
+                   static_cast<unsigned long long>(server_.config_version()), e.what());
+    }
+  }
+
+  boost::asio::io_context& loop_;
+  gateway::server& server_;
+  gatewayd::config_source* source_;
+  std::function<void(int)> stop_;
+  boost::asio::posix::stream_descriptor signals_, watch_;
+  boost::asio::steady_timer settle_;
+  std::thread reloader_;
+  bool reloading_ = false;
+  const char* queued_ = nullptr;  // a reload asked for while one runs
+  int stopping_ = 0;              // the signal that stops gatewayd
+};
 
 }  // namespace
 
@@ -392,8 +485,21 @@ int main(int argc, char** argv) {
       so.admin = gateway::admin_options{};  // the demo: 127.0.0.1:9901
     if (source) so.config_source = [&source] { return source->load(); };
     const bool so_admin = so.admin.has_value();
+    // With one worker, it runs on this thread, and signals and reloads are
+    // handled between its handlers: until a feature needs a thread (a reload,
+    // the admin listener, WAF body inspection, health checks, the access
+    // log), the process has no other, so libstdc++ counts shared_ptr
+    // references without atomic instructions, which libmodsecurity uses
+    // heavily (README: Workers). With more, workers have threads of their own.
+    const unsigned workers = opts.threads ? opts.threads : gateway::usable_cpus();
+    // Declared before the server, which must be gone before its loop.
+    boost::asio::io_context loop(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO);
     gateway::server server(std::move(config), std::move(so));
-    server.start();
+    const bool mounted = workers == 1;
+    if (mounted)
+      gateway::start_on(server, loop);
+    else
+      server.start();
     if (!opts.config) {
       unsigned p = server.port();
       std::printf(
@@ -410,9 +516,30 @@ int main(int argc, char** argv) {
       }
       std::fflush(stdout);
     }
-    int sig = serve(server, source ? &*source : nullptr, signal_fd);
-    std::fprintf(stderr, "gatewayd: %s received, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    server.stop(std::chrono::milliseconds(opts.drain_ms));
+    const std::chrono::milliseconds drain(opts.drain_ms);
+    {
+      supervisor watch(loop, server, source ? &*source : nullptr, signal_fd, [&](int) {
+        if (mounted)
+          gateway::async_stop(server, drain, [&loop] { loop.stop(); });
+        else
+          loop.stop();
+      });
+      // The data plane reports errors as values; an exception out of a
+      // handler is a bug or an allocation failure in one session, whose
+      // coroutine is gone by now: log it and keep serving the others.
+      for (;;) {
+        try {
+          if (mounted)
+            gateway::run_on(server, loop);
+          else
+            loop.run();
+          break;
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "gatewayd: a session ended by exception: %s\n", e.what());
+        }
+      }
+    }
+    if (!mounted) server.stop(drain);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "gatewayd: %s\n", e.what());
     return 1;
