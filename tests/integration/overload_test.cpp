@@ -122,7 +122,7 @@ TEST_SUITE("overload") {
     CHECK(gw.log.count("overload: saturated -> normal") == 1);
   }
 
-  TEST_CASE("mounted on a host's loop: sampled there, no thread; stopped from another thread") {
+  TEST_CASE("mounted on a host's loop: sampled there with no thread, stopped from another thread") {
     test_upstream up;
     auto o = fast();
     const std::uint64_t soft = gateway::sample_resources().descriptors + 100;
