@@ -16,12 +16,21 @@
 //                    the atomic ones.
 //   --interleave K   K requests at once, stage by stage (run_interleaved), as a
 //                    proxy with K requests in flight runs their phases.
+//   --get            the small GET only.
+//   --cpu            also print the CPU time per request (ns, this thread's),
+//                    which holds when the CPU is shared.
+//
+//   waf_micro [--threaded] --windows   # small GETs until SIGTERM; SIGUSR1 opens
+//                    a window, SIGUSR2 prints its requests/s and CPU ns per
+//                    request (bench/ab LIMIT=1: beside two proxies under load)
 #include <gateway/waf.hpp>
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <memory>
 #include <string>
 #include <thread>
@@ -101,6 +110,53 @@ bool run_interleaved(const waf_engine& e, const sample& s,
   return ok;
 }
 
+double cpu_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec);
+}
+
+volatile std::sig_atomic_t window_open = 0, window_close = 0, stop = 0;
+
+// --windows: `s` until SIGTERM, one line per SIGUSR1..SIGUSR2 window.
+int run_windows(const waf_engine& engine, const sample& s,
+                const std::vector<http::header>& response) {
+  std::signal(SIGUSR1, [](int) { window_open = 1; });
+  std::signal(SIGUSR2, [](int) { window_close = 1; });
+  std::signal(SIGTERM, [](int) { stop = 1; });
+  using clock = std::chrono::steady_clock;
+  clock::time_point start;
+  double cpu_start = 0;
+  std::uint64_t n = 0;
+  bool open = false;
+  while (!stop) {
+    if (!run(engine, s, response)) {
+      std::fprintf(stderr, "%s: the rules matched the benchmark request\n", s.name);
+      return 1;
+    }
+    ++n;
+    if (window_open) {
+      window_open = 0;
+      open = true;
+      n = 0;
+      start = clock::now();
+      cpu_start = cpu_ns();
+    }
+    if (window_close) {
+      window_close = 0;
+      const double took = std::chrono::duration<double>(clock::now() - start).count();
+      if (open && n > 0)
+        std::printf("%s\t%.1f\t%.0f\n", s.name, static_cast<double>(n) / took,
+                    (cpu_ns() - cpu_start) / static_cast<double>(n));
+      else
+        std::printf("%s\t0\t0\n", s.name);
+      std::fflush(stdout);
+      open = false;
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -110,6 +166,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   std::size_t k = 0;  // 0: each request's phases back to back
+  bool get_only = false, cpu = false, windows = false;
   int at = 1;
   for (; at < argc; ++at) {
     const std::string a = argv[at];
@@ -117,6 +174,12 @@ int main(int argc, char** argv) {
       std::thread([] {}).join();
     } else if (a == "--interleave" && at + 1 < argc) {
       k = static_cast<std::size_t>(std::max(1L, std::atol(argv[++at])));
+    } else if (a == "--get") {
+      get_only = true;
+    } else if (a == "--cpu") {
+      cpu = true;
+    } else if (a == "--windows") {
+      windows = true;
     } else {
       break;
     }
@@ -141,6 +204,8 @@ int main(int argc, char** argv) {
       run(*engine, samples[0], response);
     return 0;
   }
+  if (get_only) samples.resize(1);
+  if (windows) return run_windows(*engine, samples[0], response);
   for (const sample& s : samples) {
     for (int i = 0; i < 50; ++i)
       if (!run(*engine, s, response)) {
@@ -149,6 +214,7 @@ int main(int argc, char** argv) {
       }
     using clock = std::chrono::steady_clock;
     const auto start = clock::now();
+    const double cpu_start = cpu_ns();
     const auto end = start + std::chrono::duration<double>(seconds);
     std::uint64_t n = 0;
     while (clock::now() < end) {
@@ -162,7 +228,11 @@ int main(int argc, char** argv) {
       n += 10;
     }
     const double took = std::chrono::duration<double>(clock::now() - start).count();
-    std::printf("%s\t%.1f\n", s.name, static_cast<double>(n) / took);
+    if (cpu)
+      std::printf("%s\t%.1f\t%.0f\n", s.name, static_cast<double>(n) / took,
+                  (cpu_ns() - cpu_start) / static_cast<double>(n));
+    else
+      std::printf("%s\t%.1f\n", s.name, static_cast<double>(n) / took);
   }
   return 0;
 }
