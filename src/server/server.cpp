@@ -137,8 +137,9 @@ void server::impl::watch_files(std::chrono::milliseconds interval) {
 }
 
 void server::stop(std::chrono::milliseconds drain) {
-  if (impl_->host && impl_->host->get_executor().running_in_this_thread() &&
-      impl_->current == impl::state::running)
+  // The state first: a host may destroy its loop once the gateway has stopped.
+  if (impl_->current == impl::state::running && impl_->host &&
+      impl_->host->get_executor().running_in_this_thread())
     throw error(errc::invalid_state,
                 "server::stop: called on the io_context the gateway is mounted on, which would "
                 "wait for itself; use gateway::async_stop there");

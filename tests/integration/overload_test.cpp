@@ -129,8 +129,8 @@ TEST_SUITE("overload") {
     o.descriptors_soft = soft;
     gateway::server_options options;
     options.overload = o;
+    boost::asio::io_context loop{1};  // outlives the server
     gateway::server gw(proxy_config({up.port()}), std::move(options));
-    boost::asio::io_context loop{1};
     auto work = boost::asio::make_work_guard(loop);
     std::thread host([&] { loop.run(); });
     const std::size_t threads = thread_count();

@@ -472,11 +472,11 @@ TEST_SUITE("waf") {
         app_route_yaml(up.port()) + waf_policy("waf", app_target, crs_spec(log.path));
     for (const bool own_loop : {true, false}) {
       CAPTURE(own_loop);
+      boost::asio::io_context loop{1};  // outlives the server
       gateway::server gw(load_on_loopback(yaml));
       auto phases = [&](const std::string& thread) {
         return series_value(gw, "gateway_waf_phases_total{thread=\"" + thread + "\"}");
       };
-      boost::asio::io_context loop{1};
       auto work = boost::asio::make_work_guard(loop);
       gateway::start_on(gw, loop);
       std::thread host([&] {
