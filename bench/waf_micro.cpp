@@ -16,12 +16,13 @@
 //                    the atomic ones.
 //   --interleave K   K requests at once, stage by stage (run_interleaved), as a
 //                    proxy with K requests in flight runs their phases.
-//   --get            the small GET only.
+//   --get, --post    the small GET only, the 4 KiB POST only.
 //   --cpu            also print the CPU time per request (ns, this thread's),
 //                    which holds when the CPU is shared.
 //
-//   waf_micro [--threaded] --windows   # small GETs until SIGTERM; SIGUSR1 opens
-//                    a window, SIGUSR2 prints its requests/s and CPU ns per
+//   waf_micro [--threaded] [--post] --windows
+//                    small GETs (or POSTs) until SIGTERM; SIGUSR1 opens a
+//                    window, SIGUSR2 prints its requests/s and CPU ns per
 //                    request (bench/ab LIMIT=1: beside two proxies under load)
 #include <gateway/waf.hpp>
 
@@ -166,7 +167,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   std::size_t k = 0;  // 0: each request's phases back to back
-  bool get_only = false, cpu = false, windows = false;
+  bool get_only = false, post_only = false, cpu = false, windows = false;
   int at = 1;
   for (; at < argc; ++at) {
     const std::string a = argv[at];
@@ -176,6 +177,8 @@ int main(int argc, char** argv) {
       k = static_cast<std::size_t>(std::max(1L, std::atol(argv[++at])));
     } else if (a == "--get") {
       get_only = true;
+    } else if (a == "--post") {
+      post_only = true;
     } else if (a == "--cpu") {
       cpu = true;
     } else if (a == "--windows") {
@@ -205,6 +208,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (get_only) samples.resize(1);
+  if (post_only) samples.erase(samples.begin());
   if (windows) return run_windows(*engine, samples[0], response);
   for (const sample& s : samples) {
     for (int i = 0; i < 50; ++i)
