@@ -73,14 +73,17 @@ Options (a value may also follow an '=': --config=FILE):
                       matched; exit 1 if an 'expect' (pass, deny, redirect,
                       drop) is not met.
   --threads N         Workers, one event loop each (default: one per CPU
-                      gatewayd may use). One runs on the main thread.
+                      gatewayd may use). A single worker runs on the main
+                      thread.
   --waf-threads N     Threads that evaluate WAF rules on request and response
                       bodies, so workers never wait on them (default: one per
                       CPU gatewayd may use); phases without a body run on the
                       workers when they have nothing else ready.
   --waf-nice N        Their CPU priority relative to the workers (default 10:
                       when CPU is short, requests without WAF keep flowing and
-                      WAF work waits; 0 to treat both alike).
+                      WAF work waits; 0 to treat both alike, and on CPUs
+                      shared with other busy processes, which the nice value
+                      also yields to).
   --max-connections N  Client connections one worker holds at once; more are
                       closed as they are accepted (default: from the open
                       file limit, which gatewayd raises to its hard limit:
