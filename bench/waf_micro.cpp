@@ -16,12 +16,9 @@
 //                    the atomic ones.
 //   --interleave K   K requests at once, stage by stage (run_interleaved), as a
 //                    proxy with K requests in flight runs their phases.
-//   --get, --post    the small GET only, the 4 KiB POST only.
-//   --cpu            also print the CPU time per request (ns, this thread's),
-//                    which holds when the CPU is shared.
 //
 //   waf_micro [--threaded] [--post] --windows
-//                    small GETs (or POSTs) until SIGTERM; SIGUSR1 opens a
+//                    small GETs (or 4 KiB POSTs) until SIGTERM; SIGUSR1 opens a
 //                    window, SIGUSR2 prints its requests/s and CPU ns per
 //                    request (bench/ab LIMIT=1: beside two proxies under load)
 #include <gateway/waf.hpp>
@@ -167,7 +164,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   std::size_t k = 0;  // 0: each request's phases back to back
-  bool get_only = false, post_only = false, cpu = false, windows = false;
+  bool post_only = false, windows = false;
   int at = 1;
   for (; at < argc; ++at) {
     const std::string a = argv[at];
@@ -175,12 +172,8 @@ int main(int argc, char** argv) {
       std::thread([] {}).join();
     } else if (a == "--interleave" && at + 1 < argc) {
       k = static_cast<std::size_t>(std::max(1L, std::atol(argv[++at])));
-    } else if (a == "--get") {
-      get_only = true;
     } else if (a == "--post") {
       post_only = true;
-    } else if (a == "--cpu") {
-      cpu = true;
     } else if (a == "--windows") {
       windows = true;
     } else {
@@ -207,9 +200,7 @@ int main(int argc, char** argv) {
       run(*engine, samples[0], response);
     return 0;
   }
-  if (get_only) samples.resize(1);
-  if (post_only) samples.erase(samples.begin());
-  if (windows) return run_windows(*engine, samples[0], response);
+  if (windows) return run_windows(*engine, samples[post_only ? 1 : 0], response);
   for (const sample& s : samples) {
     for (int i = 0; i < 50; ++i)
       if (!run(*engine, s, response)) {
@@ -218,7 +209,6 @@ int main(int argc, char** argv) {
       }
     using clock = std::chrono::steady_clock;
     const auto start = clock::now();
-    const double cpu_start = cpu_ns();
     const auto end = start + std::chrono::duration<double>(seconds);
     std::uint64_t n = 0;
     while (clock::now() < end) {
@@ -232,11 +222,7 @@ int main(int argc, char** argv) {
       n += 10;
     }
     const double took = std::chrono::duration<double>(clock::now() - start).count();
-    if (cpu)
-      std::printf("%s\t%.1f\t%.0f\n", s.name, static_cast<double>(n) / took,
-                  (cpu_ns() - cpu_start) / static_cast<double>(n));
-    else
-      std::printf("%s\t%.1f\n", s.name, static_cast<double>(n) / took);
+    std::printf("%s\t%.1f\n", s.name, static_cast<double>(n) / took);
   }
   return 0;
 }

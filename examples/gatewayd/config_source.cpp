@@ -43,12 +43,15 @@ config_source::~config_source() {
 }
 
 gateway::gateway_config config_source::load() {
-  std::lock_guard lock(mutex_);
   std::string text;
-  if (!read_file(path_, text))
-    throw gateway::error(gateway::errc::invalid_config,
-                         path_ + ": cannot open: " + std::strerror(errno));
-  seen_ = text;  // a broken version is reported once, not at every later event
+  {
+    // Not held while parsing: changed() runs on the loop a worker may share.
+    std::lock_guard lock(mutex_);
+    if (!read_file(path_, text))
+      throw gateway::error(gateway::errc::invalid_config,
+                           path_ + ": cannot open: " + std::strerror(errno));
+    seen_ = text;  // a broken version is reported once, not at every later event
+  }
   gateway::gateway_config config = gateway::load_yaml(text, path_);
   gateway::apply_bind_mappings(config, binds_);
   return config;

@@ -35,7 +35,7 @@ class config_source {
  private:
   std::string path_;
   std::vector<gateway::bind_mapping> binds_;
-  mutable std::mutex mutex_;  // load() runs from the main thread and the admin thread
+  mutable std::mutex mutex_;  // load(): reload and admin threads; changed(): the main loop
   std::string seen_;          // bytes of the last load()
   int watch_fd_ = -1;
 };

@@ -288,10 +288,10 @@ std::optional<gateway::admin_options> admin_address(const std::string& text) {
 // meanwhile runs after.
 class supervisor {
  public:
-  // `stop` is called once, on the loop, with SIGINT or SIGTERM, after any
-  // reload under way has ended.
+  // `stop` is called once, on the loop, after SIGINT or SIGTERM and after
+  // any reload under way has ended.
   supervisor(boost::asio::io_context& loop, gateway::server& server,
-             gatewayd::config_source* source, int signal_fd, std::function<void(int)> stop)
+             gatewayd::config_source* source, int signal_fd, std::function<void()> stop)
       : loop_(loop),
         server_(server),
         source_(source),
@@ -342,7 +342,7 @@ class supervisor {
       signals_.cancel();
       settle_.cancel();
       if (watch_.is_open()) watch_.cancel();
-      if (!reloading_) stop_(sig);
+      if (!reloading_) stop_();
     }
   }
 
@@ -373,7 +373,7 @@ class supervisor {
         boost::asio::post(loop_, [this] {
           reloading_ = false;
           if (stopping_) {
-            stop_(stopping_);
+            stop_();
           } else if (const char* next = std::exchange(queued_, nullptr)) {
             reload(next);
           }
@@ -404,7 +404,7 @@ class supervisor {
   boost::asio::io_context& loop_;
   gateway::server& server_;
   gatewayd::config_source* source_;
-  std::function<void(int)> stop_;
+  std::function<void()> stop_;
   boost::asio::posix::stream_descriptor signals_, watch_;
   boost::asio::steady_timer settle_;
   std::thread reloader_;
@@ -522,7 +522,7 @@ int main(int argc, char** argv) {
     }
     const std::chrono::milliseconds drain(opts.drain_ms);
     {
-      supervisor watch(loop, server, source ? &*source : nullptr, signal_fd, [&](int) {
+      supervisor watch(loop, server, source ? &*source : nullptr, signal_fd, [&] {
         if (mounted)
           gateway::async_stop(server, drain, [&loop] { loop.stop(); });
         else
