@@ -188,6 +188,62 @@ response_plan echo(const received_request& r) {
   return p;
 }
 
+scripted_upstream::scripted_upstream(script s) : script_(std::move(s)) {
+  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_, 16) != 0) {
+    const std::string why = std::strerror(errno);
+    ::close(fd_);
+    throw std::runtime_error("scripted_upstream: " + why);
+  }
+  socklen_t len = sizeof a;
+  ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+  port_ = ntohs(a.sin_port);
+  acceptor_ = std::thread([this] {
+    for (;;) {
+      const int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0 || stop_) {
+        if (c >= 0) ::close(c);
+        return;
+      }
+      ++connections_;
+      threads_.emplace_back([this, c] {
+        timeval tv{0, 200'000};  // reads wake up to see `stop`
+        ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        std::string head;
+        char buf[4096];
+        while (head.find("\r\n\r\n") == std::string::npos && !stop_) {
+          const ssize_t n = ::recv(c, buf, sizeof buf, 0);
+          if (n == 0) break;
+          if (n > 0) head.append(buf, static_cast<std::size_t>(n));
+        }
+        if (!stop_) script_(c, head.substr(0, head.find("\r\n\r\n") + 4), stop_);
+        ::close(c);
+      });
+    }
+  });
+}
+
+scripted_upstream::~scripted_upstream() {
+  stop_ = true;
+  ::shutdown(fd_, SHUT_RDWR);
+  ::close(fd_);
+  acceptor_.join();
+  for (auto& t : threads_)
+    t.join();
+}
+
+bool send_all(int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
 test_upstream::test_upstream(handler h) : test_upstream(std::move(h), "127.0.0.1", 0) {}
 
 test_upstream::test_upstream(handler h, const std::string& address, std::uint16_t port)

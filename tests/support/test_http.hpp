@@ -9,6 +9,7 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -148,6 +149,34 @@ class test_client {
   int fd_ = -1;
   std::string buf_;
 };
+
+// An upstream that runs `script` on every connection it accepts (the socket
+// and the bytes of the request head it read), for answers test_upstream
+// would not give: a head trickled forever, a body never read, a close at a
+// moment the test picks. The connection is closed when the script returns.
+class scripted_upstream {
+ public:
+  using script =
+      std::function<void(int fd, const std::string& head, const std::atomic<bool>& stop)>;
+  explicit scripted_upstream(script s);
+  ~scripted_upstream();
+  scripted_upstream(const scripted_upstream&) = delete;
+  scripted_upstream& operator=(const scripted_upstream&) = delete;
+  std::uint16_t port() const { return port_; }
+  std::size_t connections() const { return connections_; }
+
+ private:
+  script script_;
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<std::size_t> connections_{0};
+  std::vector<std::thread> threads_;
+  std::thread acceptor_;
+};
+
+// Sends all of `bytes` on the blocking socket `fd`; false if the peer is gone.
+bool send_all(int fd, std::string_view bytes);
 
 // Sends one request on a fresh connection and reads the response.
 client_response request(std::uint16_t port, const std::string& raw, bool head_request = false,
