@@ -58,6 +58,46 @@ void count_unread(int fd) noexcept {
   ::setsockopt(fd, IPPROTO_TCP, TCP_INQ, &on, sizeof on);  // a kernel without it: Asio's way
 }
 
+#if GATEWAY_SHORT_READ_DRAINS
+namespace {
+using boost::asio::detail::epoll_reactor;
+using reactor_flags = bool[epoll_reactor::max_ops];
+
+// The reactor keeps, for each socket, whether its next read should try recv()
+// first: set by each readiness event it handles, cleared by a read that ends
+// "exhausted" (recv_buffer's specialization, above in the header). The flag is
+// private to Asio; an explicit instantiation may name it (C++20
+// [temp.spec.general]/6), and hands it out through the friend below. Compiled
+// for the Boost this file's reads are specialized for, and no other.
+struct speculative_flag {
+  friend reactor_flags epoll_reactor::descriptor_state::*member(speculative_flag);
+};
+template <reactor_flags epoll_reactor::descriptor_state::*M>
+struct grant_speculative_flag {
+  friend reactor_flags epoll_reactor::descriptor_state::*member(speculative_flag) { return M; }
+};
+template struct grant_speculative_flag<&epoll_reactor::descriptor_state::try_speculative_>;
+
+// A socket's Asio implementation is a protected member; a derived class may
+// form a pointer to it.
+struct socket_access : tcp::socket {
+  static epoll_reactor::per_descriptor_data reactor_data(tcp::socket& s) noexcept {
+    return (s.*&socket_access::impl_).get_implementation().reactor_data_;
+  }
+};
+}  // namespace
+
+bool quiet_since_drained(tcp::socket& s, const recv_state& state) noexcept {
+  if (!state.drained || state.wrote) return false;
+  epoll_reactor::per_descriptor_data d = socket_access::reactor_data(s);
+  return d && !(d->*member(speculative_flag{}))[epoll_reactor::read_op];
+}
+#else
+bool quiet_since_drained(tcp::socket&, const recv_state&) noexcept {
+  return false;
+}
+#endif
+
 namespace {
 // After a read that drained the socket and no write since: the reactor will
 // not try, so this read does, once, before it waits (a reset may be there).

@@ -72,6 +72,16 @@ recv_outcome recv_into(int fd, const recv_buffer& b, int flags, boost::system::e
 // recv() first as Asio's do.
 void count_unread(int fd) noexcept;
 
+// Whether nothing can have come to `s` since a read of it drained it: that
+// read left no byte and no FIN (state.drained), and the reactor has handled
+// no readiness event of the socket since (its registration is edge-triggered,
+// so bytes, a FIN or a reset arriving later raise one, handled in the order
+// the kernel raised them). That is what the loop has learned of the socket,
+// as much as nginx's close handler on its idle upstream connections knows,
+// without a system call. False where reads are Asio's own (short_read_drains).
+// Call it on the thread that runs the socket's io_context.
+bool quiet_since_drained(tcp::socket& s, const recv_state& state) noexcept;
+
 // Reads some bytes of `s` into `into` (see above); `state` is the socket's.
 // Not a coroutine on the usual paths: a read costs no extra frame.
 asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> recv_some(
@@ -82,6 +92,7 @@ asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> recv_some(
 #if BOOST_VERSION == 108100 && defined(BOOST_ASIO_HAS_EPOLL) && \
     !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT) && !defined(BOOST_ASIO_DISABLE_EPOLL)
 #include <boost/asio/detail/reactive_socket_recv_op.hpp>
+#define GATEWAY_SHORT_READ_DRAINS 1
 
 namespace gateway {
 // Whether a read that drained the socket stops the reactor's next try here.

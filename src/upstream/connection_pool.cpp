@@ -244,7 +244,14 @@ std::unique_ptr<upstream_connection> connection_pool::take(const snapshot& s, st
   while (!stack.empty()) {
     std::unique_ptr<upstream_connection> conn = std::move(stack.back());
     stack.pop_back();
-    if (now - conn->idle_since < idle_timeout && still_open(conn->socket)) return conn;
+    // No peek when the reactor has seen nothing arrive since the last response
+    // drained the socket: the upstream's close would have raised an event.
+    // One that came since the loop last polled goes unnoticed, as it would in
+    // nginx; the request then fails as on a connection closed while it was
+    // sent, and an idempotent one is sent again on a fresh connection.
+    if (now - conn->idle_since < idle_timeout &&
+        (quiet_since_drained(conn->socket, conn->reads) || still_open(conn->socket)))
+      return conn;
     boost::system::error_code ignored;
     conn->socket.close(ignored);
   }

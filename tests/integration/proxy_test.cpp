@@ -1,4 +1,7 @@
 #include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <thread>
@@ -259,6 +262,50 @@ TEST_SUITE("proxy") {
       CHECK(r.body == "ok");
     }
     CHECK(up.connections() == 3);
+  }
+
+  TEST_CASE("a pooled connection the upstream closes while it idles is not used") {
+    // The gateway read the first response whole long before the upstream
+    // closes (a FIN, unannounced): only the close's readiness event, or a look
+    // at the socket, tells the pool. A POST is never sent twice, so it only
+    // succeeds if the pool knows before it sends.
+    std::atomic<int> accepted{0};
+    std::atomic<bool> close_first{false}, first_closed{false};
+    scripted_upstream up([&](int fd, const std::string&, const std::atomic<bool>& stop) {
+      const auto until = std::chrono::steady_clock::now() + 10s;
+      auto wait = [&](auto done) {
+        while (!done() && !stop && std::chrono::steady_clock::now() < until)
+          std::this_thread::sleep_for(2ms);
+      };
+      if (accepted++ == 0) {
+        send_all(fd, "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfirst");
+        wait([&] { return close_first.load(); });
+        ::shutdown(fd, SHUT_WR);
+        wait([&] {  // the gateway's kernel has taken the FIN (and acknowledged it)
+          tcp_info info{};
+          socklen_t size = sizeof info;
+          return ::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &size) == 0 &&
+                 info.tcpi_state == TCP_FIN_WAIT2;
+        });
+        first_closed = true;
+        return;  // the socket closes: what comes on it now is answered with a reset
+      }
+      send_all(fd, "HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nsecond");
+      wait([] { return false; });  // open until the test ends
+    });
+    running_gateway gw(proxy_config({up.port()}));
+    test_client c(gw.port());
+    REQUIRE(c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+    REQUIRE(c.read_response().body == "first");
+    close_first = true;
+    for (int i = 0; i < 1000 && !first_closed; ++i)
+      std::this_thread::sleep_for(5ms);
+    REQUIRE(first_closed);
+    REQUIRE(c.send("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nx"));
+    const auto r = c.read_response();
+    CHECK(r.status == 200);
+    CHECK(r.body == "second");
+    CHECK(up.connections() == 2);
   }
 
   TEST_CASE(

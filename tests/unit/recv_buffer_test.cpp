@@ -151,6 +151,17 @@ struct pair {
     REQUIRE(got() == "hello");
   }
 
+  // Runs the loop, with nothing waiting on our socket, until the reactor has
+  // polled once with whatever the kernel holds for it now.
+  void let_reactor_poll() {
+    asio::steady_timer t(context, std::chrono::milliseconds(20));
+    bool fired = false;
+    t.async_wait([&](boost::system::error_code) { fired = true; });
+    REQUIRE(run_until([&] { return fired; }));
+  }
+
+  bool quiet() { return quiet_since_drained(ours, state); }
+
   // Our answer to the peer, as the gateway's writers do it.
   void answer() {
     state.wrote = true;
@@ -291,5 +302,55 @@ TEST_SUITE("recv buffer") {
     p.peer.shutdown(tcp::socket::shutdown_send);
     REQUIRE(p.run_until([&] { return p.r.done; }));
     CHECK(p.r.ec == asio::error::eof);
+  }
+
+  // What the upstream pool asks of an idle connection instead of a peek.
+  TEST_CASE("a socket a read drained stays quiet until the reactor sees something arrive") {
+    pair p;
+    p.read_hello();
+    CHECK(p.quiet() == short_read_drains);
+    p.let_reactor_poll();  // nothing came
+    CHECK(p.quiet() == short_read_drains);
+    p.send("late");
+    REQUIRE(p.wait_available(4));
+    p.let_reactor_poll();
+    CHECK(!p.quiet());
+    p.answer();  // as a proxy reads a response: after its request
+    p.start_read();
+    REQUIRE(p.run_until([&] { return p.r.done; }));
+    CHECK(p.got() == "late");
+    CHECK(p.quiet() == short_read_drains);  // drained again
+  }
+
+  TEST_CASE("a FIN or a reset that came to a drained socket ends its quiet") {
+    for (const bool reset : {false, true}) {
+      CAPTURE(reset);
+      pair p;
+      p.read_hello();
+      REQUIRE(p.quiet() == short_read_drains);
+      if (reset) {
+        p.peer.set_option(asio::socket_base::linger(true, 0));
+        p.peer.close();
+        REQUIRE(p.wait_state(TCP_CLOSE));
+      } else {
+        p.peer.shutdown(tcp::socket::shutdown_send);
+        REQUIRE(p.wait_state(TCP_CLOSE_WAIT));
+      }
+      p.let_reactor_poll();
+      CHECK(!p.quiet());
+    }
+  }
+
+  TEST_CASE("a socket is not quiet after a read that left bytes, nor after a write") {
+    pair p;
+    p.send("0123456789");
+    REQUIRE(p.wait_available(10));
+    p.start_read(4);
+    REQUIRE(p.run_until([&] { return p.r.done; }));
+    CHECK(!p.quiet());  // six bytes wait
+    pair q;
+    q.read_hello();
+    q.answer();
+    CHECK(!q.quiet());  // what the write asked for may come at any time
   }
 }
