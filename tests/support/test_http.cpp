@@ -188,19 +188,31 @@ response_plan echo(const received_request& r) {
   return p;
 }
 
-scripted_upstream::scripted_upstream(script s) : script_(std::move(s)) {
-  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+namespace {
+// A listening TCP socket on IPv4 `address`:`port` (0: any free one); `port`
+// becomes the bound one. `who` names the peer in the error thrown.
+int listen_on(const std::string& address, std::uint16_t& port, int backlog, const char* who) {
   sockaddr_in a{};
   a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_, 16) != 0) {
+  if (::inet_pton(AF_INET, address.c_str(), &a.sin_addr) != 1)
+    throw std::runtime_error(std::string(who) + ": bad address " + address);
+  a.sin_port = htons(port);
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::listen(fd, backlog) != 0) {
     const std::string why = std::strerror(errno);
-    ::close(fd_);
-    throw std::runtime_error("scripted_upstream: " + why);
+    if (fd >= 0) ::close(fd);
+    throw std::runtime_error(std::string(who) + ": " + why);
   }
   socklen_t len = sizeof a;
-  ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-  port_ = ntohs(a.sin_port);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  port = ntohs(a.sin_port);
+  return fd;
+}
+}  // namespace
+
+scripted_upstream::scripted_upstream(script s) : script_(std::move(s)) {
+  fd_ = listen_on("127.0.0.1", port_, 16, "scripted_upstream");
   acceptor_ = std::thread([this] {
     for (;;) {
       const int c = ::accept(fd_, nullptr, nullptr);
@@ -248,21 +260,8 @@ test_upstream::test_upstream(handler h) : test_upstream(std::move(h), "127.0.0.1
 
 test_upstream::test_upstream(handler h, const std::string& address, std::uint16_t port)
     : handler_(std::move(h)) {
-  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  if (::inet_pton(AF_INET, address.c_str(), &a.sin_addr) != 1)
-    throw std::runtime_error("test_upstream: bad address " + address);
-  a.sin_port = htons(port);
-  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      ::listen(listen_fd_, 128) != 0) {
-    const std::string why = std::strerror(errno);
-    ::close(listen_fd_);
-    throw std::runtime_error("test_upstream: " + why);
-  }
-  socklen_t len = sizeof a;
-  ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
-  port_ = ntohs(a.sin_port);
+  port_ = port;
+  listen_fd_ = listen_on(address, port_, 128, "test_upstream");
   acceptor_ = std::thread([this] { accept_loop(); });
 }
 
