@@ -72,66 +72,16 @@ overload_level judge_overload(const overload_options& o, const resource_sample& 
   return overload_level::normal;
 }
 
-// The timer lives with the wait pending on it and is used on the loop only,
-// so a monitor destroyed from another thread never touches it: it clears
-// `owner`, and the next tick ends there.
-struct overload_monitor::ticker {
-  explicit ticker(overload_monitor* m, asio::io_context& loop) : owner(m), timer(loop) {}
-  std::mutex mutex;  // guards owner against the monitor's destruction
-  overload_monitor* owner;
-  asio::steady_timer timer;
-};
-
 overload_monitor::overload_monitor(const overload_options& o, const logger& log,
                                    std::atomic<overload_level>& level, asio::io_context* loop)
     : options_(o), log_(log), level_(level) {
   if (!o.heap_soft && !o.heap_hard && !o.descriptors_soft && !o.descriptors_hard) return;
   check();  // the level is right before the first connection is accepted
-  if (loop) {
-    ticker_ = std::make_shared<ticker>(this, *loop);
-    // Armed on the loop: the caller may be another thread, the loop running.
-    asio::post(*loop, [t = ticker_] {
-      std::lock_guard lock(t->mutex);
-      if (t->owner) arm(t);
-    });
-    return;
-  }
-  thread_ = std::thread([this] { run(); });
+  samples_ = std::make_unique<periodic>(
+      o.interval, [this] { check(); }, loop);
 }
 
-overload_monitor::~overload_monitor() {
-  if (ticker_) {
-    std::lock_guard lock(ticker_->mutex);
-    ticker_->owner = nullptr;
-  }
-  {
-    std::lock_guard lock(mutex_);
-    stop_ = true;
-  }
-  wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
-
-void overload_monitor::arm(const std::shared_ptr<ticker>& t) {
-  t->timer.expires_after(t->owner->options_.interval);
-  t->timer.async_wait([t](const boost::system::error_code& ec) {
-    std::lock_guard lock(t->mutex);
-    if (ec || !t->owner) return;
-    t->owner->check();
-    arm(t);
-  });
-}
-
-void overload_monitor::run() {
-  std::unique_lock lock(mutex_);
-  while (!stop_) {
-    wake_.wait_for(lock, options_.interval, [this] { return stop_; });
-    if (stop_) return;
-    lock.unlock();
-    check();
-    lock.lock();
-  }
-}
+overload_monitor::~overload_monitor() = default;
 
 void overload_monitor::check() {
   const resource_sample s = sample_resources();

@@ -9,15 +9,13 @@
 
 #include <array>
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <mutex>
-#include <thread>
 
 #include "asio/asio.hpp"
 
 #include "core/logger.hpp"
+#include "server/periodic.hpp"
 
 namespace gateway {
 
@@ -64,21 +62,14 @@ class overload_monitor {
   }
 
  private:
-  struct ticker;  // the loop's timer, shared with its pending wait
-  void run();
   void check();
-  static void arm(const std::shared_ptr<ticker>& t);
 
   const overload_options options_;
   const logger& log_;
   std::atomic<overload_level>& level_;
   std::atomic<std::uint64_t> heap_{0}, descriptors_{0};
   std::array<std::atomic<std::uint64_t>, 3> transitions_{};
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stop_ = false;  // guarded by mutex_
-  std::thread thread_;
-  std::shared_ptr<ticker> ticker_;  // sampling on a loop
+  std::unique_ptr<periodic> samples_;  // last: stopped before the rest goes
 };
 
 }  // namespace gateway
