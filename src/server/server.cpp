@@ -102,38 +102,49 @@ void server::start(unsigned threads) {
   start();
 }
 
-void server::impl::watch_files(std::chrono::milliseconds interval) {
-  file_marks seen;
+void server::impl::check_files() {
+  file_marks now = mark_files(*shared.current.load());
+  {
+    std::lock_guard lock(watch_mutex);
+    if (watch_stop || now == checked_marks) return;
+    // A reload under way (mounted) reads the files itself; this is seen again
+    // at the next check if they changed once more.
+    if (file_reload.joinable()) {
+      if (!reload_done) return;
+      file_reload.join();
+    }
+    // Marked before trying, so a rejected file is retried when it changes again.
+    checked_marks = std::move(now);
+    if (host) {  // not on the loop: the reload compiles the whole config
+      reload_done = false;
+      file_reload = std::thread([this] { reload_changed_files(); });
+      return;
+    }
+  }
+  reload_changed_files();
+}
+
+void server::impl::reload_changed_files() {
   {
     std::lock_guard lock(control);
-    seen = served_marks;
-  }
-  std::unique_lock wait_lock(watch_mutex);
-  while (!watch_cv.wait_for(wait_lock, interval, [&] { return watch_stop; })) {
-    wait_lock.unlock();
-    {
-      std::lock_guard lock(control);
-      if (current != state::running) break;
-      file_marks now = mark_files(*shared.current.load());
-      if (now != seen && served) {
-        // Marked before trying, so a rejected file is retried when it changes again.
-        seen = std::move(now);
-        try {
-          reload(*served);
-          seen = served_marks;  // what this reload read
-          record_reload(true);
-          shared.log.log(log_level::info, "TLS: certificate files changed: reloaded");
-        } catch (const std::exception& e) {
-          record_reload(false, std::string("certificate files changed: ") + e.what());
-          shared.log.log(log_level::error,
-                         "TLS: certificate files changed but the config with them is rejected (the "
-                         "previous certificates keep serving): {}",
-                         e.what());
-        }
+    if (current == state::running && served) {
+      try {
+        reload(*served);
+        record_reload(true);
+        shared.log.log(log_level::info, "TLS: certificate files changed: reloaded");
+        std::lock_guard watch(watch_mutex);
+        checked_marks = served_marks;  // what this reload read
+      } catch (const std::exception& e) {
+        record_reload(false, std::string("certificate files changed: ") + e.what());
+        shared.log.log(log_level::error,
+                       "TLS: certificate files changed but the config with them is rejected (the "
+                       "previous certificates keep serving): {}",
+                       e.what());
       }
     }
-    wait_lock.lock();
   }
+  std::lock_guard watch(watch_mutex);
+  reload_done = true;
 }
 
 void server::stop(std::chrono::milliseconds drain) {

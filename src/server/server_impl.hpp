@@ -18,6 +18,7 @@
 #include "core/cpus.hpp"
 #include "core/json_writer.hpp"
 #include "server/evaluation.hpp"
+#include "server/periodic.hpp"
 #include "server/prometheus_text.hpp"
 #include "server/worker.hpp"
 #include "tracing/trace_exporter.hpp"
@@ -71,16 +72,11 @@ struct server::impl {
   std::unique_ptr<tracing::trace_exporter> tracer;  // while running, when a listener traces
   // The config being served, for reloading it when certificate files change.
   std::optional<gateway_config> served;  // guarded by `control`
-  std::thread file_watch;
-  std::mutex watch_mutex;
-  std::condition_variable watch_cv;
-  bool watch_stop = false;  // guarded by watch_mutex
 
   // Each certificate file's identity (inode, size, modification time).
   using file_marks = std::map<std::string, std::string>;
   // The marks of the served snapshot's files, taken right after it read them
-  // (under `control`): a change made before the watcher thread first runs is
-  // still a change.
+  // (under `control`): a change made before the first check is still a change.
   file_marks served_marks;
   static file_marks mark_files(const snapshot& snap) {
     file_marks marks;
@@ -97,30 +93,48 @@ struct server::impl {
     }
     return marks;
   }
-  // Reloads the served config when a certificate file changed, until stopped.
-  void watch_files(std::chrono::milliseconds interval);
-  // Starts the watcher thread once a served config has certificate files
-  // (a gateway without HTTPS listeners has no such thread). Under `control`.
+  // The checks of the certificate files, once a served config has any: on a
+  // thread of their own, or on the host's loop when mounted (a few stat()
+  // calls each), where a change starts a thread for the reload (it compiles
+  // the whole config) and the process has no thread for them until then.
+  std::mutex watch_mutex;  // guards the five below
+  std::unique_ptr<periodic> file_checks;
+  file_marks checked_marks;  // what the last check saw
+  std::thread file_reload;   // mounted: the reload a check started
+  bool reload_done = true;   // file_reload has finished its work
+  bool watch_stop = false;   // stopping: no new checks, no new reload
+  // One check: a changed file reloads the served config.
+  void check_files();
+  // The reload for check_files (it takes `control`).
+  void reload_changed_files();
+  // Starts the checks once a served config has certificate files (a gateway
+  // without HTTPS listeners has none). Under `control`.
   void watch_if_needed(const snapshot& snap) {
     const auto every = options.certificate_check_interval;
-    if (file_watch.joinable() || every.count() <= 0 || current != state::running) return;
-    {
-      std::lock_guard lock(watch_mutex);
-      if (watch_stop) return;  // stopping
-    }
+    if (every.count() <= 0 || current != state::running) return;
+    bool files = false;
     for (const auto& g : snap.groups)
-      if (g.tls && !g.tls->files().empty()) {
-        file_watch = std::thread([this, every] { watch_files(every); });
-        return;
-      }
+      files = files || (g.tls && !g.tls->files().empty());
+    if (!files) return;
+    std::lock_guard lock(watch_mutex);
+    if (watch_stop || file_checks) return;
+    checked_marks = served_marks;
+    file_checks = std::make_unique<periodic>(
+        every, [this] { check_files(); }, host);
   }
+  // Ends the checks and waits for a reload they started. Without `control`
+  // (the reload takes it).
   void stop_watching() {
+    std::unique_ptr<periodic> checks;
+    std::thread reload;
     {
       std::lock_guard lock(watch_mutex);
       watch_stop = true;
+      checks = std::move(file_checks);
+      reload = std::move(file_reload);
     }
-    watch_cv.notify_all();
-    if (file_watch.joinable()) file_watch.join();
+    checks.reset();  // waits for a check under way (it starts no reload now)
+    if (reload.joinable()) reload.join();
   }
   void log_tls_warnings(const snapshot& snap) {
     for (const auto& g : snap.groups)

@@ -1,6 +1,7 @@
 // HTTPS listeners against a real TLS client (OpenSSL), with certificates the
 // test makes at run time: SNI, versions, ALPN, resumption, mTLS, reload,
 // handshake limits, OCSP stapling and redirects to HTTPS.
+#include <gateway/asio.hpp>
 #include <gateway/error.hpp>
 
 #include <unistd.h>
@@ -8,6 +9,7 @@
 #include <cstdio>
 #include <ctime>
 #include <fstream>
+#include <optional>
 #include <thread>
 
 #include <doctest/doctest.h>
@@ -15,6 +17,7 @@
 #include <openssl/ssl.h>
 
 #include "gateway_fixture.hpp"
+#include "host_loop.hpp"
 #include "test_http.hpp"
 #include "test_tls.hpp"
 
@@ -527,56 +530,71 @@ TEST_SUITE("tls termination") {
   }
 
   TEST_CASE("certificate files are watched: a change is served, a broken one is refused") {
-    test_pki pki;
-    pki.issue("one", "one.test", "subjectAltName=DNS:one.test");
-    pki.issue("two", "two.test", "subjectAltName=DNS:two.test");
-    const std::string crt = pki.path("live.crt"), key = pki.path("live.key");
-    auto install = [&](const std::string& c, const std::string& k) {
-      // Written elsewhere and renamed over, as certificate tools do.
-      std::ofstream(crt + ".new") << pki.read(c + ".crt");
-      std::ofstream(key + ".new") << pki.read(k + ".key");
-      std::rename((key + ".new").c_str(), key.c_str());
-      std::rename((crt + ".new").c_str(), crt.c_str());
-    };
-    install("one", "one");
-    test_upstream up;
-    auto cfg = load_on_loopback(
-        https_gateway(https_listener("cert"), up.port()) +
-        "---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: cert\n  annotations:\n"
-        "    gateway.dev/certificate-file: " +
-        crt + "\n    gateway.dev/key-file: " + key + "\ntype: kubernetes.io/tls\n");
-    captured_log log;
-    gateway::server_options o;
-    o.threads = 1;
-    o.level = gateway::log_level::info;
-    o.sink = log.sink();
-    o.certificate_check_interval = std::chrono::milliseconds(50);
-    gateway::server gw(cfg, o);
-    gw.start();
-    const std::uint16_t port = gw.port("default/web/https");
-    auto cn = [&] {
-      tls_client c(port, {.sni = "x.test"});
-      return c.server_cn();
-    };
-    CHECK(cn() == "one.test");
-    tls_client old(port, {.sni = "x.test"});
-    REQUIRE(old.connected());
-    install("two", "two");
-    CHECK(eventually([&] { return cn() == "two.test"; }));
-    // New connections get the certificate once the snapshot is published;
-    // the watcher logs after the reload has finished with every worker.
-    CHECK(eventually([&] { return log.has("certificate files changed: reloaded"); }));
-    // A mismatched pair (while a pair is being replaced, one may also be seen
-    // for a moment): refused, and "two" keeps serving.
-    const std::size_t refused = log.count("keep serving");
-    install("one", "two");
-    CHECK(eventually([&] { return log.count("keep serving") > refused; }));
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // four more checks
-    CHECK(cn() == "two.test");
-    CHECK(old.exchange(get_request("x")).starts_with("HTTP/1.1 200"));
-    install("one", "one");  // fixed: served again
-    CHECK(eventually([&] { return cn() == "one.test"; }));
-    gw.stop();
+    // Served by a worker thread, and mounted on a host's loop, where the
+    // checks run on the loop: no thread of the gateway's until a change.
+    for (const bool mounted : {false, true}) {
+      CAPTURE(mounted);
+      test_pki pki;
+      pki.issue("one", "one.test", "subjectAltName=DNS:one.test");
+      pki.issue("two", "two.test", "subjectAltName=DNS:two.test");
+      const std::string crt = pki.path("live.crt"), key = pki.path("live.key");
+      auto install = [&](const std::string& c, const std::string& k) {
+        // Written elsewhere and renamed over, as certificate tools do.
+        std::ofstream(crt + ".new") << pki.read(c + ".crt");
+        std::ofstream(key + ".new") << pki.read(k + ".key");
+        std::rename((key + ".new").c_str(), key.c_str());
+        std::rename((crt + ".new").c_str(), crt.c_str());
+      };
+      install("one", "one");
+      test_upstream up;
+      auto cfg = load_on_loopback(
+          https_gateway(https_listener("cert"), up.port()) +
+          "---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: cert\n  annotations:\n"
+          "    gateway.dev/certificate-file: " +
+          crt + "\n    gateway.dev/key-file: " + key + "\ntype: kubernetes.io/tls\n");
+      captured_log log;
+      gateway::server_options o;
+      o.threads = 1;
+      o.level = gateway::log_level::info;
+      o.sink = log.sink();
+      o.certificate_check_interval = std::chrono::milliseconds(50);
+      std::optional<host_loop> host;  // before the server, which it outlives
+      if (mounted) host.emplace();
+      gateway::server gw(cfg, o);
+      const std::size_t threads_before = thread_count();
+      if (mounted)
+        gateway::start_on(gw, host->ioc);
+      else
+        gw.start();
+      const std::uint16_t port = gw.port("default/web/https");
+      auto cn = [&] {
+        tls_client c(port, {.sni = "x.test"});
+        return c.server_cn();
+      };
+      CHECK(cn() == "one.test");
+      if (mounted) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));  // four checks
+        CHECK(thread_count() == threads_before);
+      }
+      tls_client old(port, {.sni = "x.test"});
+      REQUIRE(old.connected());
+      install("two", "two");
+      CHECK(eventually([&] { return cn() == "two.test"; }));
+      // New connections get the certificate once the snapshot is published;
+      // the watcher logs after the reload has finished with every worker.
+      CHECK(eventually([&] { return log.has("certificate files changed: reloaded"); }));
+      // A mismatched pair (while a pair is being replaced, one may also be seen
+      // for a moment): refused, and "two" keeps serving.
+      const std::size_t refused = log.count("keep serving");
+      install("one", "two");
+      CHECK(eventually([&] { return log.count("keep serving") > refused; }));
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));  // four more checks
+      CHECK(cn() == "two.test");
+      CHECK(old.exchange(get_request("x")).starts_with("HTTP/1.1 200"));
+      install("one", "one");  // fixed: served again
+      CHECK(eventually([&] { return cn() == "one.test"; }));
+      gw.stop();
+    }
   }
 
   TEST_CASE("a half-done handshake times out without holding up the worker") {
