@@ -1,8 +1,10 @@
 #pragma once
 // A gateway served by a host's own Boost.Asio io_context: the host that
 // already runs a Beast (or any Asio) server mounts the gateway on the same
-// loop, and no worker thread is made. Health checks and DNS refreshes, when a
-// cluster has them, and the admin listener keep a thread of their own.
+// loop, and no worker thread is made. The overload manager's samples and the
+// certificate files' checks run on the loop too (a change's reload compiles
+// on a thread of its own). Health checks and DNS refreshes, when a cluster
+// has them, and the admin listener keep a thread of their own.
 //
 // The loop must be run by one thread at a time (the gateway's connections
 // are not guarded against concurrent handlers), as a worker's loop is.

@@ -83,7 +83,8 @@ struct server_options {
   std::function<gateway_config()> config_source;
   // How often certificate, key and OCSP files of HTTPS listeners are checked;
   // a change reloads the config the server runs (a rejected certificate is
-  // logged and the old one keeps serving). 0: never.
+  // logged and the old one keeps serving). 0: never. Checked on a thread of
+  // their own, or on the host's loop when mounted (gateway::start_on).
   std::chrono::milliseconds certificate_check_interval{2000};
   worker_limits limits;
   overload_options overload;
