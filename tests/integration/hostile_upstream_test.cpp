@@ -3,10 +3,6 @@
 // and then proves two things: the client's connection is still in step (a
 // request after it on the same connection is answered by a healthy upstream,
 // or the gateway closed it), and the bad upstream connection was not reused.
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <thread>
 

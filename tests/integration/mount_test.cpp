@@ -5,7 +5,6 @@
 
 #include <doctest/doctest.h>
 
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -18,7 +17,6 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <future>
 #include <thread>
 
 #include "gateway_fixture.hpp"
